@@ -1,0 +1,49 @@
+"""seqc: compile sequential neural networks to trained, validated ONNX.
+
+    >>> import seqc
+    >>> model = seqc.Sequential([seqc.layers.Input((30,)),
+    ...                          seqc.layers.Dense(32, activation="relu"),
+    ...                          seqc.layers.Dense(1, activation="sigmoid")])
+    >>> model.count_params()
+    1025
+
+Importing seqc stays light: onnx and onnxruntime load only inside the functions that need
+them, and the public names below are resolved on first use.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "Sequential": ("seqc.model", "Sequential"),
+    "Model": ("seqc.model", "Model"),
+    "load": ("seqc.frontend", "load"),
+    "validate": ("seqc.runtime.validate", "validate"),
+    "layers": ("seqc.layers", None),
+    "optimizers": ("seqc.training.optimizers", None),
+    "losses": ("seqc.training.losses", None),
+    "metrics": ("seqc.training.metrics", None),
+    "callbacks": ("seqc.training.callbacks", None),
+    "initializers": ("seqc.training.initializers", None),
+    "SeqcError": ("seqc.errors", "SeqcError"),
+}
+
+__all__ = [*_LAZY, "__version__"]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module 'seqc' has no attribute {name!r}")
+    module, attr = _LAZY[name]
+    mod = importlib.import_module(module)
+    value = mod if attr is None else getattr(mod, attr)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -1,0 +1,1 @@
+"""The IR: tensor types, graph, builder with shape inference, printer, verifier, JSON I/O."""

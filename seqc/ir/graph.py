@@ -1,0 +1,71 @@
+"""The model as data: nodes in topological order over named values, plus a parameter table.
+
+A sequential model is the straight-line case, but nothing here forbids branches. Parameter
+`dense/kernel` belongs to node `dense`, local name `kernel`; `Graph.param_specs` keeps them in
+Keras' order (layer by layer, each layer's own order), which is `get_weights()` order.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..ops.base import ParamSpec
+from .types import TensorType
+
+
+@dataclass(frozen=True)
+class Node:
+    op: str
+    name: str
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    attrs: Any
+    params: tuple[str, ...] = ()  # local parameter names; the table key is f"{name}/{local}"
+    # The user-written layer this node came from: Dense(activation="relu") gives nodes `dense`
+    # and `dense/activation`, both with layer "dense". Summaries and errors speak of layers.
+    layer: str = ""
+    trainable: bool = True
+
+    def param_key(self, local: str) -> str:
+        return f"{self.name}/{local}"
+
+    def replace(self, **changes: Any) -> Node:
+        return dataclasses.replace(self, **changes)
+
+
+@dataclass(frozen=True)
+class Graph:
+    name: str
+    inputs: tuple[str, ...]
+    outputs: tuple[str, ...]
+    nodes: tuple[Node, ...]
+    types: dict[str, TensorType]
+    param_specs: dict[str, ParamSpec] = field(default_factory=dict)
+
+    @property
+    def input_type(self) -> TensorType:
+        return self.types[self.inputs[0]]
+
+    @property
+    def output_type(self) -> TensorType:
+        return self.types[self.outputs[0]]
+
+    def node(self, name: str) -> Node:
+        for n in self.nodes:
+            if n.name == name:
+                return n
+        raise KeyError(name)
+
+    def count_params(self) -> int:
+        total = 0
+        for spec in self.param_specs.values():
+            n = 1
+            for d in spec.shape:
+                n *= d
+            total += n
+        return total
+
+    def replace(self, **changes: Any) -> Graph:
+        return dataclasses.replace(self, **changes)

@@ -1,0 +1,224 @@
+"""The user-facing model: a Graph plus its parameter table, compile and fit settings.
+
+Mirrors Keras' Model API (compile, fit, evaluate, predict, summary, get/set_weights, export).
+Heavy work lives in the stages (training/, export/); this class only holds state and routes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .errors import DefinitionError, ResourceError, UsageError
+from .ir.build import LayerConfig, build_graph
+from .ir.graph import Graph
+from .ir.types import TensorType, batched
+
+# Refuse definitions whose training state would exceed this many bytes (weights, gradients and
+# up to two optimizer slots: 16 bytes per float32 parameter). Override: max_memory=None or
+# `seqc build --max-memory`.
+DEFAULT_MAX_MEMORY = 4 * 1024**3
+BYTES_PER_PARAM_TRAINING = 16
+
+
+def check_memory(graph: Graph, limit: int | None, file: str | None = None) -> None:
+    if limit is None:
+        return
+    n = graph.count_params()
+    need = n * BYTES_PER_PARAM_TRAINING
+    if need > limit:
+        biggest = max(graph.param_specs.items(), key=lambda kv: int(np.prod(kv[1].shape)))
+        raise ResourceError(
+            f"the model has {n:,} parameters and would need about {_gib(need)} to train, over "
+            f"the limit of {_gib(limit)}; the largest is {biggest[0]} with shape "
+            f"{biggest[1].shape}",
+            file=file, layer=biggest[0].split("/")[0], field="units",
+            received=f"{n:,} parameters",
+            hint="shrink the layer, or raise the limit with --max-memory (e.g. --max-memory 32GB)"
+                 " or max_memory=None in Python")
+
+
+def _gib(n: int) -> str:
+    return f"{n / 1024**3:.1f} GiB"
+
+
+class Model:
+    """A compiled-or-not, trained-or-not network. Build one with `seqc.Sequential` or
+    `seqc.load`.
+
+    >>> import seqc
+    >>> m = seqc.Sequential([seqc.layers.Input((4,)), seqc.layers.Dense(2)])
+    >>> m.count_params()
+    10
+    """
+
+    def __init__(self, graph: Graph | None = None, params: dict[str, np.ndarray] | None = None,
+                 *, name: str | None = None, seed: int = 0,
+                 max_memory: int | None = DEFAULT_MAX_MEMORY, source: str | None = None):
+        self._graph = graph
+        self.name = name or (graph.name if graph else "sequential")
+        self.seed = seed
+        self.max_memory = max_memory
+        self.source = source
+        self.params: dict[str, np.ndarray] = params or {}
+        self.compiled: Any = None  # training.fit.CompileConfig after compile()
+        self.history: Any = None
+        # Set by the data loader when labels were strings: index -> label.
+        self.class_names: list[str] | None = None
+        self.metadata: dict[str, str] = {}
+        self.stop_training = False
+        if graph is not None and not self.params:
+            self._init_params()
+
+    # ---- structure ----
+    @property
+    def graph(self) -> Graph:
+        if self._graph is None:
+            raise UsageError(
+                "the model has no input shape yet, so it cannot be built",
+                hint="start with seqc.layers.Input((features,)) or pass input_shape= to the "
+                     "first layer")
+        return self._graph
+
+    @property
+    def built(self) -> bool:
+        return self._graph is not None
+
+    def _init_params(self) -> None:
+        from .training.initializers import init_params
+
+        check_memory(self.graph, self.max_memory, self.source)
+        self.params = init_params(self.graph, self.seed)
+
+    @property
+    def input_shape(self) -> tuple:
+        return self.graph.input_type.shape
+
+    @property
+    def output_shape(self) -> tuple:
+        return self.graph.output_type.shape
+
+    def count_params(self) -> int:
+        return self.graph.count_params()
+
+    def get_weights(self) -> list[np.ndarray]:
+        """Parameters in Keras' order and layouts (layer by layer, e.g. kernel then bias)."""
+        return [self.params[k].copy() for k in self.graph.param_specs]
+
+    def set_weights(self, weights: list[np.ndarray]) -> None:
+        specs = self.graph.param_specs
+        if len(weights) != len(specs):
+            raise UsageError(
+                f"set_weights expected {len(specs)} arrays, one per parameter "
+                f"({', '.join(specs)})", field="weights", received=f"{len(weights)} arrays")
+        new = {}
+        for (key, spec), w in zip(specs.items(), weights):
+            w = np.asarray(w)
+            if tuple(w.shape) != tuple(spec.shape):
+                raise UsageError(f"weight {key} has the wrong shape", field=key,
+                                 received=f"shape {tuple(w.shape)}, expected {spec.shape}")
+            new[key] = w.astype(spec.dtype).copy()
+        self.params = new
+
+    def summary(self, print_fn=print) -> str:
+        from .ir.summary import format_summary
+
+        text = format_summary(self.graph, self.params)
+        if print_fn is not None:
+            print_fn(text)
+        return text
+
+    # ---- training (implemented in training/) ----
+    def compile(self, optimizer: Any = "rmsprop", loss: Any = None, metrics: Any = None,
+                **kwargs: Any) -> None:
+        """Keras' compile: optimizer and loss as names, configs or objects."""
+        from .training.fit import compile_model
+
+        compile_model(self, optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
+
+    def fit(self, x=None, y=None, **kwargs: Any):
+        """Keras' fit: batch_size=32, epochs=1, validation_split, validation_data, shuffle,
+        class_weight, sample_weight, initial_epoch, callbacks, verbose, seed."""
+        from .training.fit import fit
+
+        return fit(self, x, y, **kwargs)
+
+    def evaluate(self, x=None, y=None, **kwargs: Any):
+        from .training.fit import evaluate
+
+        return evaluate(self, x, y, **kwargs)
+
+    def predict(self, x, batch_size: int | None = None, verbose: Any = 0) -> np.ndarray:
+        from .training.fit import predict
+
+        return predict(self, x, batch_size=batch_size, verbose=verbose)
+
+    # ---- export ----
+    def export(self, path: str, opset: int = 17, **kwargs: Any) -> str:
+        """Write an ONNX model (atomically) and return its path."""
+        from .export import export_model
+
+        return export_model(self, path, opset=opset, **kwargs)
+
+
+class Sequential(Model):
+    """Keras' Sequential: a list of layers, the first an `Input` or carrying `input_shape`.
+
+    >>> import seqc
+    >>> m = seqc.Sequential([seqc.layers.Input((30,)),
+    ...                      seqc.layers.Dense(32, activation="relu"),
+    ...                      seqc.layers.Dense(1, activation="sigmoid")])
+    >>> m.output_shape
+    (None, 1)
+    """
+
+    def __init__(self, layers: list | None = None, name: str | None = None, *, seed: int = 0,
+                 max_memory: int | None = DEFAULT_MAX_MEMORY):
+        super().__init__(None, name=name or "sequential", seed=seed, max_memory=max_memory)
+        self._layers: list[LayerConfig] = []
+        self._input: TensorType | None = None
+        for layer in layers or []:
+            self._append(layer)
+        self._rebuild()
+
+    def add(self, layer: LayerConfig) -> None:
+        self._append(layer)
+        self._rebuild()
+
+    def _append(self, layer: Any) -> None:
+        from .layers import InputSpec
+
+        if isinstance(layer, InputSpec):
+            if self._layers or self._input is not None:
+                raise DefinitionError("Input must be the first layer", field="layers",
+                                      received=f"Input at position {len(self._layers)}")
+            self._input = layer.type
+            return
+        if not isinstance(layer, LayerConfig):
+            raise UsageError("Sequential takes layers made with seqc.layers.*",
+                             received=f"{type(layer).__name__}")
+        config = dict(layer.config)
+        shape = config.pop("input_shape", None)
+        if shape is not None:
+            if self._layers or self._input is not None:
+                raise DefinitionError("input_shape is only allowed on the first layer",
+                                      field="input_shape", received=f"input_shape={shape}")
+            self._input = batched(tuple(shape))
+            layer = LayerConfig(layer.type, config, layer.name, layer.trainable)
+        self._layers.append(layer)
+
+    def _rebuild(self) -> None:
+        if self._input is None or not self._layers:
+            return
+        old = dict(self.params)
+        self._graph = build_graph(self.name, self._input, self._layers)
+        self._init_params()
+        # Keep weights of layers that were already there (model.add after training).
+        for k, v in old.items():
+            if k in self.params and self.params[k].shape == v.shape:
+                self.params[k] = v
+
+    @property
+    def layers(self) -> list[LayerConfig]:
+        return list(self._layers)

@@ -1,0 +1,121 @@
+"""Activation: y = f(x) for a named Keras activation function (see _activations.py).
+
+ONNX: the function's own operator (Relu, Sigmoid, Softmax, ...) or a short formula.
+Shape: unchanged. Also the node the IR adds for any layer's `activation=` argument.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..errors import DefinitionError, did_you_mean
+from ._activations import ACTIVATIONS, canonical
+from .base import BadExample, Example, OpDef, coerce, register
+
+
+class ActivationSpec:
+    """Annotation: an activation name, or `{"type": name, <function kwargs>}`.
+
+    Canonical form: the bare name when every kwarg is at its default, else a dict with all
+    kwargs filled in, so equal activations compare equal.
+    """
+
+    description = "an activation name or {\"type\": name, ...}"
+
+    @staticmethod
+    def coerce(value: Any, name: str) -> Any:
+        if value is None:
+            return "linear"
+        if isinstance(value, dict):
+            kw = dict(value)
+            fn_name = kw.pop("type", kw.pop("class_name", None))
+            if isinstance(kw.get("config"), dict):
+                kw = dict(kw.pop("config"))
+        elif isinstance(value, str):
+            fn_name, kw = value, {}
+        else:
+            raise DefinitionError(f"'{name}' must be {ActivationSpec.description}", field=name,
+                                  received=f"{name}={value!r}")
+        if not isinstance(fn_name, str) or canonical(fn_name) not in ACTIVATIONS:
+            raise DefinitionError(
+                f"unknown activation '{fn_name}'", field=name, received=f"{name}={value!r}",
+                hint=did_you_mean(str(fn_name), ACTIVATIONS)
+                or f"valid activations: {', '.join(sorted(ACTIVATIONS))}")
+        fn = ACTIVATIONS[canonical(fn_name)]
+        defaults = dict(fn.defaults)
+        for k in kw:
+            if k not in defaults:
+                raise DefinitionError(
+                    f"activation '{fn.name}' has no argument '{k}'"
+                    + (f"; valid: {', '.join(defaults)}" if defaults else ""),
+                    field=name, received=f"{name}={value!r}", hint=did_you_mean(k, defaults))
+        full = {**defaults, **{k: _num(v, k) for k, v in kw.items()}}
+        if full == defaults:
+            return fn.name
+        from .base import FrozenDict
+        return FrozenDict({"type": fn.name, **full})
+
+
+def _num(v: Any, k: str) -> Any:
+    if v is None or isinstance(v, bool):
+        return v
+    return coerce(float, v, k)
+
+
+def resolve(spec: Any) -> tuple[Any, dict]:
+    """Canonical activation spec -> (ActivationFn, kwargs)."""
+    if isinstance(spec, str):
+        return ACTIVATIONS[spec], {}
+    kw = {k: v for k, v in spec.items() if k != "type"}
+    if "axis" in kw:
+        kw["axis"] = int(kw["axis"])
+    return ACTIVATIONS[spec["type"]], kw
+
+
+@dataclass(frozen=True)
+class ActivationAttrs:
+    activation: ActivationSpec
+
+
+@register
+class Activation(OpDef):
+    kind = "Activation"
+    Attrs = ActivationAttrs
+    category = "activation"
+    summary = "Applies a named activation function."
+    examples = [Example({"activation": n}, (4,)) for n in sorted(ACTIVATIONS)] + [
+        Example({"activation": {"type": "gelu", "approximate": True}}, (4,)),
+        Example({"activation": {"type": "softmax", "axis": 1}}, (3, 4)),
+        Example({"activation": {"type": "relu", "max_value": 1.0, "negative_slope": 0.1,
+                                "threshold": 0.5}}, (5,)),
+    ]
+    bad_examples = [
+        BadExample({"activation": "rellu"}, (3,), "did you mean 'relu'"),
+        BadExample({"activation": {"type": "gelu", "aproximate": True}}, (3,), "approximate"),
+    ]
+
+    def infer(self, a, in_types):
+        if isinstance(a.activation, dict) and "axis" in a.activation:
+            axis = int(a.activation["axis"])
+            rank = in_types[0].rank
+            if not -rank <= axis < rank or axis in (0, -rank):
+                raise DefinitionError(
+                    f"softmax axis {axis} is outside the feature axes of a rank-{rank} input",
+                    field="activation", received=f"axis={axis}, input {in_types[0]}")
+        return list(in_types)
+
+    def forward(self, a, params, xs, ctx):
+        fn, kw = resolve(a.activation)
+        (x,) = xs
+        y = fn.forward(x, **kw)
+        return [y], (x, y)
+
+    def backward(self, a, params, cache, dys):
+        fn, kw = resolve(a.activation)
+        x, y = cache
+        return [fn.backward(x, y, dys[0], **kw).astype(x.dtype, copy=False)], {}
+
+    def lower(self, a, params, xs, em):
+        fn, kw = resolve(a.activation)
+        return [fn.lower(xs[0], em, **kw)]

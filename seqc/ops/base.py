@@ -1,0 +1,344 @@
+"""The layer-kind contract and the registry.
+
+Every kind is one `OpDef` subclass in its own file, registered with `@register`. Its facets:
+
+- `Attrs`: a frozen dataclass whose fields and defaults are Keras' arguments (the schema).
+- `check(attrs)`: constraints on attributes alone (positive units, rate in [0, 1)).
+- `infer(attrs, in_types) -> out_types`: the shape rule; raises on impossible inputs.
+- `params(attrs, in_types) -> [ParamSpec]`: parameters in Keras' order and layouts.
+- `forward(attrs, params, xs, ctx) -> (ys, cache)` and, right under it,
+  `backward(attrs, params, cache, dys) -> (dxs, grads)`: pure, float32 or float64 alike.
+- `lower(attrs, params, xs, em) -> ys`: ONNX lowering through the exporter's emitter
+  (`seqc.export.emitter.Emitter`); `ops` never imports onnx itself.
+- `examples` / `bad_examples`: picked up by the contract tests in tests/ops.
+
+Facets raise `DefinitionError(..., field=..., received=...)`; the caller adds file and layer.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal
+
+import numpy as np
+
+from ..errors import DefinitionError, did_you_mean
+from ..ir.types import TensorType
+
+Array = np.ndarray
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One parameter of a layer. `initializer` is the attrs' initializer config."""
+
+    name: str
+    shape: tuple[int, ...]
+    initializer: Any = "zeros"
+    trainable: bool = True
+    # "positive" tells test harnesses to draw values > 0 (variances, counts).
+    domain: Literal["real", "positive"] = "real"
+    dtype: str = "float32"
+
+
+@dataclass
+class RunContext:
+    """What a forward pass may depend on besides its inputs."""
+
+    training: bool = False
+    rng: np.random.Generator | None = None
+    # Set by the executor when no backward will follow, so ops may skip building caches.
+    need_grad: bool = True
+
+
+@dataclass(frozen=True)
+class Example:
+    """A valid configuration with the per-sample input shape it is tested on."""
+
+    config: dict
+    input_shape: tuple[int | None, ...]
+    input_dtype: str = "float32"
+    # Range the contract tests draw inputs from (ids for Embedding, away-from-kink values...).
+    input_range: tuple[float, float] = (-2.0, 2.0)
+    # Some kinds (Dropout) are random in training; gradcheck then runs in inference mode.
+    training: bool = True
+
+
+@dataclass(frozen=True)
+class BadExample:
+    """An invalid configuration (or input) that must raise DefinitionError with `Received:`."""
+
+    config: dict
+    input_shape: tuple[int | None, ...]
+    match: str = ""
+
+
+class OpDef:
+    kind: ClassVar[str]
+    Attrs: ClassVar[type]
+    # Alternative argument names, e.g. LeakyReLU's `alpha` for `negative_slope`.
+    aliases: ClassVar[dict[str, str]] = {}
+    # True when a Keras `activation=` argument becomes a separate Activation node.
+    splits_activation: ClassVar[bool] = False
+    category: ClassVar[str] = "core"
+    summary: ClassVar[str] = ""
+    examples: ClassVar[list[Example]] = []
+    bad_examples: ClassVar[list[BadExample]] = []
+
+    def check(self, attrs: Any) -> None:
+        """Constraints on attributes alone. Default: none beyond their types."""
+
+    def infer(self, attrs: Any, in_types: list[TensorType]) -> list[TensorType]:
+        raise NotImplementedError
+
+    def params(self, attrs: Any, in_types: list[TensorType]) -> list[ParamSpec]:
+        return []
+
+    def forward(
+        self, attrs: Any, params: dict[str, Array], xs: list[Array], ctx: RunContext
+    ) -> tuple[list[Array], Any]:
+        raise NotImplementedError
+
+    def backward(
+        self, attrs: Any, params: dict[str, Array], cache: Any, dys: list[Array]
+    ) -> tuple[list[Array], dict[str, Array]]:
+        raise NotImplementedError
+
+    def lower(self, attrs: Any, params: dict[str, Array], xs: list[str], em: Any) -> list[str]:
+        raise NotImplementedError
+
+    # ---- generic attribute handling (shared by every kind) ----
+
+    def parse_attrs(self, config: dict) -> Any:
+        """Keras-style config dict -> canonical, fully defaulted Attrs. Unknown keys are errors."""
+        return parse_attrs(self.Attrs, config, aliases=self.aliases)
+
+    def attrs_to_config(self, attrs: Any) -> dict:
+        return {f.name: _to_json(getattr(attrs, f.name)) for f in dataclasses.fields(attrs)}
+
+
+REGISTRY: dict[str, OpDef] = {}
+
+
+def register(cls: type[OpDef]) -> type[OpDef]:
+    """Class decorator: add one instance of the kind to REGISTRY under its Keras name."""
+    if cls.kind in REGISTRY:
+        raise RuntimeError(f"layer kind {cls.kind} registered twice")
+    REGISTRY[cls.kind] = cls()
+    return cls
+
+
+def get_op(kind: str) -> OpDef:
+    try:
+        return REGISTRY[kind]
+    except KeyError:
+        raise DefinitionError(
+            f"unknown layer type '{kind}'",
+            field="type",
+            received=repr(kind),
+            hint=did_you_mean(kind, REGISTRY) or "run `seqc ops` for the supported layer types",
+        ) from None
+
+
+# ---- attribute parsing: the dataclass annotations are the schema ----
+
+_MISSING = dataclasses.MISSING
+
+
+def parse_attrs(cls: type, config: dict, aliases: dict[str, str] | None = None) -> Any:
+    aliases = aliases or {}
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    values: dict[str, Any] = {}
+    for key, raw in config.items():
+        name = aliases.get(key, key)
+        if name not in fields:
+            raise DefinitionError(
+                f"unknown argument '{key}'. Valid arguments: {', '.join(fields)}",
+                field=key,
+                received=f"{key}={raw!r}",
+                hint=did_you_mean(key, list(fields) + list(aliases)),
+            )
+        if name in values:
+            raise DefinitionError(
+                f"argument '{name}' given twice (once as its alias '{key}')", field=key
+            )
+        values[name] = coerce(hints[name], raw, name)
+    for name, f in fields.items():
+        if name not in values and f.default is _MISSING and f.default_factory is _MISSING:
+            raise DefinitionError(
+                f"missing required argument '{name}'", field=name,
+                received=f"arguments {sorted(config)}",
+            )
+    return cls(**values)
+
+
+def coerce(tp: Any, value: Any, name: str) -> Any:
+    """Check and normalise one value against a type annotation; errors name the field."""
+    origin = typing.get_origin(tp)
+    args = typing.get_args(tp)
+
+    def bad(expected: str) -> DefinitionError:
+        return DefinitionError(
+            f"'{name}' must be {expected}", field=name, received=f"{name}={value!r}"
+        )
+
+    if tp is Any:
+        return _freeze(value)
+    if origin in (typing.Union, types.UnionType):
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return coerce(a, value, name)
+            except DefinitionError as e:
+                errors.append(e)
+        raise bad(" or ".join(_describe(a) for a in args))
+    if origin is Literal:
+        if value in args:
+            return value
+        hint = did_you_mean(value, [str(a) for a in args]) if isinstance(value, str) else None
+        e = bad("one of " + ", ".join(repr(a) for a in args))
+        e.hint = hint
+        return _raise(e)
+    if origin is tuple:
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and args[-1] is ...:
+            value = (value,)
+        if not isinstance(value, (list, tuple)):
+            raise bad(_describe(tp))
+        if args and args[-1] is ...:
+            return tuple(coerce(args[0], v, name) for v in value)
+        if len(value) != len(args):
+            raise bad(_describe(tp))
+        return tuple(coerce(a, v, name) for a, v in zip(args, value))
+    if tp is bool:
+        if isinstance(value, bool):
+            return value
+        raise bad("true or false")
+    if tp is int:
+        if isinstance(value, bool):
+            raise bad("an integer")
+        if isinstance(value, (int, np.integer)):
+            return int(value)
+        raise bad("an integer")
+    if tp is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+            raise bad("a number")
+        return float(value)
+    if tp is str:
+        if isinstance(value, str):
+            return value
+        raise bad("a string")
+    if isinstance(tp, type) and hasattr(tp, "coerce"):
+        return tp.coerce(value, name)
+    raise TypeError(f"unsupported attribute annotation {tp!r} for {name}")
+
+
+def _raise(e: Exception) -> Any:
+    raise e
+
+
+def _describe(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is tuple:
+        a = typing.get_args(tp)
+        if a and a[-1] is ...:
+            return f"a list of {_describe(a[0])}s"
+        return f"a list of {len(a)} values"
+    if origin is Literal:
+        return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
+    return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(
+        tp, getattr(tp, "description", getattr(tp, "__name__", str(tp)))
+    )
+
+
+def _freeze(v: Any) -> Any:
+    """Make JSON-ish values hashable so Attrs stay frozen and comparable."""
+    if isinstance(v, dict):
+        return FrozenDict((k, _freeze(x)) for k, x in v.items())
+    if isinstance(v, list):
+        return tuple(_freeze(x) for x in v)
+    return v
+
+
+def _to_json(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {k: _to_json(x) for k, x in v.items()}
+    if isinstance(v, tuple):
+        return [_to_json(x) for x in v]
+    return v
+
+
+class FrozenDict(dict):
+    """A dict that can sit in a frozen dataclass (hashable, immutable by convention)."""
+
+    def __hash__(self) -> int:  # type: ignore[override]
+        return hash(tuple(sorted((k, repr(v)) for k, v in self.items())))
+
+
+class Initializer:
+    """Annotation for initializer arguments: a name or `{"class_name"/"type": ..., "config"}`.
+
+    Only the form is checked here; the trainer's initializer registry checks the name when the
+    model is built, before any allocation.
+    """
+
+    description = "an initializer name or {\"type\": name, ...}"
+
+    @staticmethod
+    def coerce(value: Any, name: str) -> Any:
+        if isinstance(value, str):
+            return value
+        if isinstance(value, dict) and ("type" in value or "class_name" in value):
+            return _freeze(value)
+        raise DefinitionError(
+            f"'{name}' must be {Initializer.description}", field=name, received=f"{name}={value!r}"
+        )
+
+
+def positive_int(attrs: Any, name: str) -> None:
+    v = getattr(attrs, name)
+    if v <= 0:
+        raise DefinitionError(
+            f"'{name}' must be a positive integer", field=name, received=f"{name}={v}"
+        )
+
+
+def in_range(attrs: Any, name: str, lo: float, hi: float, *, hi_open: bool = True) -> None:
+    v = getattr(attrs, name)
+    ok = lo <= v < hi if hi_open else lo <= v <= hi
+    if not ok:
+        bracket = ")" if hi_open else "]"
+        raise DefinitionError(
+            f"'{name}' must be in [{lo}, {hi}{bracket}", field=name, received=f"{name}={v}"
+        )
+
+
+def expect_rank(in_type: TensorType, min_rank: int, what: str, max_rank: int | None = None):
+    r = in_type.rank
+    if r < min_rank or (max_rank is not None and r > max_rank):
+        want = f"rank {min_rank}" if max_rank == min_rank else f"rank >= {min_rank}"
+        if max_rank is not None and max_rank != min_rank:
+            want = f"rank {min_rank} to {max_rank}"
+        raise DefinitionError(
+            f"{what} needs an input of {want} (batch included)",
+            field="input",
+            received=f"input {in_type}",
+        )
+
+
+def field_doc(default: Any = _MISSING, doc: str = "") -> Any:
+    """A dataclass field with a one-line description for the generated docs."""
+    if default is _MISSING:
+        return field(metadata={"doc": doc})
+    return field(default=default, metadata={"doc": doc})
+
+
+UnaryFn = Callable[[Array], Array]

@@ -1,0 +1,88 @@
+"""Dense: y = x @ kernel + bias over the last axis; kernel (in, units) as in Keras.
+
+ONNX: Gemm for a rank-2 input, MatMul + Add for higher ranks (Gemm is 2-D only).
+Shape: (N, ..., in) -> (N, ..., units).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import DefinitionError
+from ..ir.types import TensorType
+from .base import BadExample, Example, Initializer, OpDef, ParamSpec, positive_int, register
+
+
+@dataclass(frozen=True)
+class DenseAttrs:
+    units: int
+    use_bias: bool = True
+    kernel_initializer: Initializer = "glorot_uniform"
+    bias_initializer: Initializer = "zeros"
+
+
+@register
+class Dense(OpDef):
+    kind = "Dense"
+    Attrs = DenseAttrs
+    splits_activation = True
+    summary = "Fully connected layer over the last axis."
+    examples = [
+        Example({"units": 4}, (3,)),
+        Example({"units": 2, "use_bias": False}, (5,)),
+        Example({"units": 3}, (2, 4)),  # rank 3: lowered to MatMul + Add
+    ]
+    bad_examples = [
+        BadExample({"units": 0}, (3,), "units"),
+        BadExample({"units": 2.5}, (3,), "units"),
+        BadExample({"units": 4}, (), "rank"),
+        BadExample({"unit": 4}, (3,), "did you mean"),
+    ]
+
+    def check(self, a: DenseAttrs) -> None:
+        positive_int(a, "units")
+
+    def infer(self, a: DenseAttrs, in_types: list[TensorType]) -> list[TensorType]:
+        (x,) = in_types
+        if x.rank < 2 or x.shape[-1] is None:
+            raise DefinitionError(
+                "Dense needs an input of rank >= 2 (batch included) with a known last dimension",
+                field="input", received=f"input {x}",
+                hint="add a Flatten or an input_shape such as [30]" if x.rank < 2 else None,
+            )
+        return [x.with_shape((*x.shape[:-1], a.units))]
+
+    def params(self, a: DenseAttrs, in_types: list[TensorType]) -> list[ParamSpec]:
+        n_in = in_types[0].shape[-1]
+        specs = [ParamSpec("kernel", (n_in, a.units), a.kernel_initializer)]
+        if a.use_bias:
+            specs.append(ParamSpec("bias", (a.units,), a.bias_initializer))
+        return specs
+
+    def forward(self, a, params, xs, ctx):
+        (x,) = xs
+        y = x @ params["kernel"]
+        if a.use_bias:
+            y = y + params["bias"]
+        return [y], x
+
+    def backward(self, a, params, x, dys):
+        (dy,) = dys
+        # Collapse leading axes so one matmul gives the kernel gradient for any rank.
+        x2 = x.reshape(-1, x.shape[-1])
+        dy2 = dy.reshape(-1, dy.shape[-1])
+        grads = {"kernel": x2.T @ dy2}
+        if a.use_bias:
+            grads["bias"] = dy2.sum(axis=0)
+        return [dy @ params["kernel"].T], grads
+
+    def lower(self, a, params, xs, em):
+        (x,) = xs
+        w = em.weight("kernel", params["kernel"])
+        if em.type_of(x).rank == 2:
+            inputs = [x, w] + ([em.weight("bias", params["bias"])] if a.use_bias else [])
+            return [em.op("Gemm", inputs)]
+        y = em.op("MatMul", [x, w])
+        if a.use_bias:
+            y = em.op("Add", [y, em.weight("bias", params["bias"])])
+        return [y]

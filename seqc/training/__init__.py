@@ -1,0 +1,1 @@
+"""NumPy training: executor, losses, optimizers, initializers, metrics, callbacks, fit loop."""

@@ -1,0 +1,95 @@
+"""Runs a graph: forward in node order, backward in reverse, summing gradients where a value
+fans out. Parameters are looked up as `node/param` in the model's table."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..ir.graph import Graph
+from ..ops import REGISTRY
+from ..ops.base import RunContext
+
+
+@dataclass
+class Tape:
+    """What backward needs: each node's cache, in forward order."""
+
+    caches: list[Any] = field(default_factory=list)
+    values: dict[str, np.ndarray] = field(default_factory=dict)
+
+
+def node_params(node, params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    return {p: params[node.param_key(p)] for p in node.params}
+
+
+def forward(
+    graph: Graph,
+    params: dict[str, np.ndarray],
+    x: np.ndarray,
+    ctx: RunContext | None = None,
+    *,
+    keep: tuple[str, ...] = (),
+) -> tuple[np.ndarray, Tape]:
+    """Run every node. `keep` names intermediate values to return in `tape.values`
+    (the graph output is always there)."""
+    ctx = ctx or RunContext()
+    env = {graph.inputs[0]: x}
+    tape = Tape()
+    last_use = _last_use(graph)
+    for i, node in enumerate(graph.nodes):
+        op = REGISTRY[node.op]
+        ys, cache = op.forward(node.attrs, node_params(node, params),
+                               [env[v] for v in node.inputs], ctx)
+        env.update(zip(node.outputs, ys))
+        tape.caches.append(cache if ctx.need_grad else None)
+        if not ctx.need_grad:
+            # Free values no later node reads, so inference holds one activation at a time.
+            for v in node.inputs:
+                if last_use.get(v) == i and v not in keep and v not in graph.outputs:
+                    env.pop(v, None)
+    for v in (*keep, *graph.outputs):
+        tape.values[v] = env[v]
+    return env[graph.outputs[0]], tape
+
+
+def backward(
+    graph: Graph,
+    params: dict[str, np.ndarray],
+    tape: Tape,
+    dy: np.ndarray,
+    *,
+    start: int | None = None,
+) -> dict[str, np.ndarray]:
+    """Gradients of every trainable parameter. `start` (a node index) begins backward at that
+    node's output instead of the graph output: the trainer passes the node before a final
+    softmax/sigmoid when the loss supplies the fused, stable gradient w.r.t. the logits."""
+    start = len(graph.nodes) - 1 if start is None else start
+    grads: dict[str, np.ndarray] = {}
+    dval = {graph.nodes[start].outputs[0]: dy}
+    for i in range(start, -1, -1):
+        node = graph.nodes[i]
+        dys = [dval.pop(v) for v in node.outputs]
+        op = REGISTRY[node.op]
+        dxs, g = op.backward(node.attrs, node_params(node, params), tape.caches[i], dys)
+        if node.trainable:
+            for local, arr in g.items():
+                key = node.param_key(local)
+                if graph.param_specs[key].trainable:
+                    grads[key] = arr
+        for v, dx in zip(node.inputs, dxs):
+            if v in graph.inputs:
+                continue
+            # Gradient summation where a value fans out to several consumers.
+            dval[v] = dval[v] + dx if v in dval else dx
+    return grads
+
+
+def _last_use(graph: Graph) -> dict[str, int]:
+    last = {}
+    for i, node in enumerate(graph.nodes):
+        for v in node.inputs:
+            last[v] = i
+    return last

@@ -1,0 +1,153 @@
+"""Weight initializers with Keras 3's names, defaults and formulas (VarianceScaling family).
+
+glorot_uniform: U(-l, l), l = sqrt(6 / (fan_in + fan_out)); the *_normal variants draw a
+normal truncated at 2 sigma with stddev sqrt(scale / n) / .87962566 so the kept draws have the
+intended variance. Fans follow keras.src.initializers.compute_fans. Seeded per parameter:
+each parameter's generator is derived from (seed, crc32(parameter name)), so adding a layer
+never changes the initial weights of the others.
+"""
+
+from __future__ import annotations
+
+import math
+import zlib
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ..errors import DefinitionError, did_you_mean
+from ..ir.graph import Graph
+
+Init = Callable[[tuple[int, ...], np.random.Generator, Any], np.ndarray]
+
+# Keras: 0.87962566103423978 is the stddev of a unit normal truncated to [-2, 2].
+TRUNC_STD = 0.87962566103423978
+
+
+def compute_fans(shape: tuple[int, ...]) -> tuple[float, float]:
+    if len(shape) == 0:
+        return 1.0, 1.0
+    if len(shape) == 1:
+        return float(shape[0]), float(shape[0])
+    if len(shape) == 2:
+        return float(shape[0]), float(shape[1])
+    receptive = math.prod(shape[:-2])
+    return float(shape[-2] * receptive), float(shape[-1] * receptive)
+
+
+def _truncated(rng: np.random.Generator, shape, mean: float, std: float) -> np.ndarray:
+    out = rng.standard_normal(shape)
+    bad = np.abs(out) > 2
+    while bad.any():  # resample the tails: each round keeps ~95%, so this ends fast
+        out[bad] = rng.standard_normal(int(bad.sum()))
+        bad = np.abs(out) > 2
+    return mean + std * out
+
+
+def variance_scaling(scale: float = 1.0, mode: str = "fan_in",
+                     distribution: str = "truncated_normal", seed: Any = None) -> Init:
+    def init(shape, rng, dtype):
+        fan_in, fan_out = compute_fans(shape)
+        n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[mode]
+        s = scale / max(1.0, n)
+        if distribution == "uniform":
+            limit = math.sqrt(3.0 * s)
+            return rng.uniform(-limit, limit, shape)
+        if distribution == "untruncated_normal":
+            return rng.normal(0.0, math.sqrt(s), shape)
+        return _truncated(rng, shape, 0.0, math.sqrt(s) / TRUNC_STD)
+
+    return init
+
+
+def random_uniform(minval: float = -0.05, maxval: float = 0.05, seed: Any = None) -> Init:
+    return lambda shape, rng, dtype: rng.uniform(minval, maxval, shape)
+
+
+def random_normal(mean: float = 0.0, stddev: float = 0.05, seed: Any = None) -> Init:
+    return lambda shape, rng, dtype: rng.normal(mean, stddev, shape)
+
+
+def truncated_normal(mean: float = 0.0, stddev: float = 0.05, seed: Any = None) -> Init:
+    return lambda shape, rng, dtype: _truncated(rng, shape, mean, stddev)
+
+
+def orthogonal(gain: float = 1.0, seed: Any = None) -> Init:
+    def init(shape, rng, dtype):
+        # Keras: flatten to (prod(shape[:-1]), shape[-1]), QR of a normal matrix, fix signs.
+        rows = math.prod(shape[:-1]) if len(shape) > 1 else 1
+        cols = shape[-1]
+        a = rng.standard_normal((max(rows, cols), min(rows, cols)))
+        q, r = np.linalg.qr(a)
+        q *= np.sign(np.diag(r))
+        if rows < cols:
+            q = q.T
+        return gain * q[:rows, :cols].reshape(shape)
+
+    return init
+
+
+def constant(value: float = 0.0) -> Init:
+    return lambda shape, rng, dtype: np.full(shape, value)
+
+
+INITIALIZERS: dict[str, Callable[..., Init]] = {
+    "glorot_uniform": lambda seed=None: variance_scaling(1.0, "fan_avg", "uniform"),
+    "glorot_normal": lambda seed=None: variance_scaling(1.0, "fan_avg", "truncated_normal"),
+    "he_uniform": lambda seed=None: variance_scaling(2.0, "fan_in", "uniform"),
+    "he_normal": lambda seed=None: variance_scaling(2.0, "fan_in", "truncated_normal"),
+    "lecun_uniform": lambda seed=None: variance_scaling(1.0, "fan_in", "uniform"),
+    "lecun_normal": lambda seed=None: variance_scaling(1.0, "fan_in", "truncated_normal"),
+    "variance_scaling": variance_scaling,
+    "random_uniform": random_uniform,
+    "random_normal": random_normal,
+    "truncated_normal": truncated_normal,
+    "orthogonal": orthogonal,
+    "zeros": lambda: constant(0.0),
+    "ones": lambda: constant(1.0),
+    "constant": constant,
+}
+
+
+def _canonical_name(name: str) -> str:
+    # Keras accepts class names too: "GlorotUniform", "RandomNormal", "Zeros".
+    import re
+
+    snake = re.sub(r"(?<!^)(?=[A-Z])", "_", name).lower()
+    return snake if snake in INITIALIZERS else name
+
+
+def get(spec: Any) -> Init:
+    """Name or `{"type"|"class_name": name, <args> | "config": {...}}` -> init function."""
+    if isinstance(spec, str):
+        name, kwargs = spec, {}
+    else:
+        d = dict(spec)
+        name = d.pop("type", None) or d.pop("class_name", None)
+        kwargs = dict(d.pop("config", None) or d)
+        kwargs.pop("seed", None)
+    key = _canonical_name(str(name))
+    if key not in INITIALIZERS:
+        raise DefinitionError(
+            f"unknown initializer '{name}'", field="initializer", received=repr(spec),
+            hint=did_you_mean(key, INITIALIZERS)
+            or f"valid initializers: {', '.join(INITIALIZERS)}")
+    try:
+        return INITIALIZERS[key](**kwargs)
+    except TypeError as e:
+        raise DefinitionError(f"bad arguments for initializer '{name}': {e}",
+                              field="initializer", received=repr(spec)) from None
+
+
+def init_params(graph: Graph, seed: int = 0) -> dict[str, np.ndarray]:
+    """Fresh parameters for every spec in the graph, in Keras order."""
+    out = {}
+    for key, spec in graph.param_specs.items():
+        try:
+            fn = get(spec.initializer)
+        except DefinitionError as e:
+            raise e.located(layer=key.split("/")[0]) from None
+        rng = np.random.default_rng([seed, zlib.crc32(key.encode())])
+        out[key] = np.asarray(fn(spec.shape, rng, spec.dtype), dtype=spec.dtype)
+    return out
