@@ -10,6 +10,7 @@ Every kind is one `OpDef` subclass in its own file, registered with `@register`.
   `backward(attrs, params, cache, dys) -> (dxs, grads)`: pure, float32 or float64 alike.
 - `lower(attrs, params, xs, em) -> ys`: ONNX lowering through the exporter's emitter
   (`seqc.export.emitter.Emitter`); `ops` never imports onnx itself.
+- `adapt(attrs, x) -> params` (optional): statistics learnt from data before training.
 - `examples` / `bad_examples`: picked up by the contract tests in tests/ops.
 
 Facets raise `DefinitionError(..., field=..., received=...)`; the caller adds file and layer.
@@ -110,6 +111,11 @@ class OpDef:
 
     def lower(self, attrs: Any, params: dict[str, Array], xs: list[str], em: Any) -> list[str]:
         raise NotImplementedError
+
+    # Optional facet: kinds with state learnt from data before training (Normalization) return
+    # their non-trainable parameters computed from the layer's input batch `x`. The fit loop
+    # calls it once, on the training data, before the first epoch. None = nothing to adapt.
+    adapt: ClassVar[Callable[..., dict[str, Array]] | None] = None
 
     # ---- generic attribute handling (shared by every kind) ----
 
