@@ -1,0 +1,198 @@
+"""The `seqc` command. Exit codes: 0 success, 1 validation disagreement or failed check,
+2 bad input (one-paragraph message, no traceback unless --debug), anything else is a bug.
+
+Only click is imported at module level so `seqc --help` stays fast; every command imports
+the stage it needs inside its body.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import sys
+import traceback
+
+import click
+
+from . import __version__
+
+EXIT_BUG = 70  # EX_SOFTWARE: an internal error, never bad input
+
+
+class _State:
+    debug = False
+
+
+def _fail(message: str, code: int) -> None:
+    click.echo(message, err=True)
+    sys.exit(code)
+
+
+def handle_errors(fn):
+    """Turn SeqcError into its exit code and message; anything else is reported as a bug."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        from .errors import SeqcError
+
+        try:
+            return fn(*args, **kwargs)
+        except SeqcError as e:
+            if _State.debug:
+                traceback.print_exc()
+            label = "validation failed" if e.exit_code == 1 else "error"
+            _fail(f"{label}: {e}", e.exit_code)
+        except KeyboardInterrupt:
+            _fail("interrupted", 130)
+        except (click.exceptions.Exit, click.ClickException, SystemExit):
+            raise
+        except Exception as e:  # noqa: BLE001 - the last line of defence: report, don't crash
+            if _State.debug:
+                traceback.print_exc()
+            _fail(f"internal error (a bug in seqc, please report it): {type(e).__name__}: {e}\n"
+                  "hint: rerun with --debug for the traceback", EXIT_BUG)
+
+    return wrapper
+
+
+def parse_size(text: str | None) -> int | None:
+    """'4GB', '512MiB', '1e9', 'none' -> bytes (None = no limit)."""
+    if text is None:
+        return None
+    t = text.strip().lower()
+    if t in ("none", "off", "0", "unlimited"):
+        return None
+    m = re.fullmatch(r"([0-9.e+]+)\s*(b|kb|kib|mb|mib|gb|gib|tb|tib)?", t)
+    if not m:
+        from .errors import UsageError
+
+        raise UsageError("--max-memory must be a size such as 8GB or 'none'", field="--max-memory",
+                         received=f"--max-memory {text}")
+    unit = (m.group(2) or "b").replace("i", "")
+    mult = {"b": 1, "kb": 1024, "mb": 1024**2, "gb": 1024**3, "tb": 1024**4}[unit]
+    return int(float(m.group(1)) * mult)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="seqc")
+@click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
+def cli(debug: bool) -> None:
+    """seqc: compile sequential neural networks to trained, validated ONNX.
+
+    \b
+    seqc build examples/breast_cancer_mlp.json     parse, train, export, validate
+    seqc summary examples/digits_mlp.json          Keras-style layer table
+    seqc ops                                       supported layer kinds
+    """
+    _State.debug = debug
+
+
+@cli.command()
+@click.argument("definition", type=click.Path())
+@click.option("-o", "--out", "out_dir", type=click.Path(), default=None,
+              help="Output folder (default build/<model name>/).")
+@click.option("--data", type=click.Path(), default=None,
+              help="Training data: a .csv with a header row, or an .npz with x and y.")
+@click.option("--x", "x_path", type=click.Path(), default=None, help="Inputs as .npy.")
+@click.option("--y", "y_path", type=click.Path(), default=None, help="Labels as .npy.")
+@click.option("--target", default=None, help="CSV label column name.")
+@click.option("--epochs", type=click.IntRange(min=1), default=None)
+@click.option("--batch-size", type=click.IntRange(min=1), default=None)
+@click.option("--seed", type=int, default=None)
+@click.option("--opset", type=int, default=17, show_default=True, help="ONNX opset.")
+@click.option("--no-train", is_flag=True, help="Export the initial weights without training.")
+@click.option("--max-memory", default=None,
+              help="Refuse models needing more training memory than this (default 4GB; "
+                   "'none' to turn the check off).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress output.")
+@handle_errors
+def build(definition, out_dir, data, x_path, y_path, target, epochs, batch_size, seed, opset,
+          no_train, max_memory, quiet) -> None:
+    """Parse DEFINITION, train it, export model.onnx and prove it matches NumPy."""
+    from .pipeline import BuildOptions, build as run_build
+
+    opts = BuildOptions(out_dir=out_dir, data=data, x=x_path, y=y_path, target=target,
+                        epochs=epochs, batch_size=batch_size, seed=seed, opset=opset,
+                        train=not no_train, verbose=0 if quiet else 1,
+                        max_memory=-1 if max_memory is None else parse_size(max_memory),
+                        log=click.echo)
+    report = run_build(definition, opts)
+    if not quiet:
+        fm = report["final_metrics"]
+        shown = ", ".join(f"{k}={v:.4f}" for k, v in fm.items())
+        click.echo(f"Built {report['name']}: {report['parameters']:,} parameters"
+                   + (f"; {shown}" if shown else "")
+                   + f"; {report['timings'].get('total_s', 0):.1f} s")
+
+
+@cli.command()
+@click.argument("definition", type=click.Path())
+@handle_errors
+def summary(definition) -> None:
+    """Print a Keras-style table: layer, output shape, parameter count."""
+    from .frontend import load_definition
+
+    click.echo(load_definition(definition).model.summary(print_fn=None))
+
+
+@cli.command()
+@click.option("--markdown", is_flag=True, help="Print the Markdown table used for docs/layers.md.")
+@handle_errors
+def ops(markdown: bool) -> None:
+    """List the supported layer kinds, from the registry."""
+    from .docs import layers_markdown, layers_table
+
+    click.echo(layers_markdown() if markdown else layers_table())
+
+
+@cli.command()
+@click.argument("model", type=click.Path())
+@click.argument("input_path", metavar="INPUT", type=click.Path())
+@click.option("-o", "--out", "out_path", type=click.Path(), required=True,
+              help="Output file: .npy or .csv.")
+@click.option("--provider", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu",
+              show_default=True)
+@click.option("--batch-size", type=click.IntRange(min=1), default=1024, show_default=True)
+@click.option("--target", default=None, help="CSV column to drop (the label) if present.")
+@handle_errors
+def predict(model, input_path, out_path, provider, batch_size, target) -> None:
+    """Run MODEL (.onnx or build folder) on INPUT (.npy, .npz or .csv) with onnxruntime."""
+    from .runtime.predict import predict_file
+
+    n = predict_file(model, input_path, out_path, provider=provider, batch_size=batch_size,
+                     target=target, log=click.echo)
+    click.echo(f"Wrote {n} predictions to {out_path}")
+
+
+@cli.command()
+@click.argument("model", type=click.Path())
+@click.option("--inputs", type=click.Path(), default=None,
+              help="Inputs (.npy/.npz/.csv); default: seeded random inputs of the right shape.")
+@click.option("--runtimes", default=None, help="Comma-separated: numpy,onnxruntime,onnx-reference.")
+@click.option("--atol", type=float, default=1e-5, show_default=True)
+@click.option("--rtol", type=float, default=1e-4, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@handle_errors
+def validate(model, inputs, runtimes, atol, rtol, as_json) -> None:
+    """Run the same inputs on each runtime and compare; exit 1 on disagreement."""
+    import json
+
+    from .errors import ValidationFailure
+    from .runtime.predict import read_inputs_for
+    from .runtime.validate import validate as run_validate
+
+    x = read_inputs_for(model, inputs)
+    names = [r.strip() for r in runtimes.split(",")] if runtimes else None
+    result = run_validate(model, x, runtimes=names, atol=atol, rtol=rtol, print_table=False)
+    click.echo(json.dumps(result.to_json(), indent=1) if as_json else result.format_table())
+    if not result.ok:
+        raise ValidationFailure("runtimes disagree beyond the tolerance",
+                                hint="see the table above for which runtime and by how much")
+
+
+def main() -> None:
+    cli(prog_name="seqc")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,247 @@
+"""`seqc build`: definition -> (trained) model -> model.onnx, proven against the NumPy forward.
+
+Everything is written to a staging folder inside the output folder first; files replace the
+previous ones (os.replace, atomic per file) only after export and validation succeeded, so a
+failed build never leaves a half-written model.onnx nor damages an earlier good build. A build
+whose ONNX disagrees with NumPy keeps its artifacts in `<out>/rejected/` and exits 1.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import DataError, UsageError, ValidationFailure
+
+ARTIFACTS = ("model.onnx", "weights.npz", "model.ir.json", "report.json")
+# Inputs compared between NumPy and onnxruntime when the build has no held-out data.
+N_SYNTHETIC = 64
+MAX_VALIDATION_ROWS = 1024
+
+
+@dataclass
+class BuildOptions:
+    out_dir: str | None = None
+    data: str | None = None
+    x: str | None = None
+    y: str | None = None
+    target: str | None = None
+    epochs: int | None = None
+    batch_size: int | None = None
+    seed: int | None = None
+    opset: int = 17
+    train: bool = True
+    verbose: int = 1
+    max_memory: int | None = -1  # -1: the model's default limit
+    atol: float = 1e-5
+    rtol: float = 1e-4
+    runtimes: tuple[str, ...] = ("onnxruntime",)
+    log: Any = print  # progress lines (None: silent)
+    extra: dict = field(default_factory=dict)
+
+
+def _say(opts: BuildOptions, msg: str) -> None:
+    if opts.log is not None and opts.verbose:
+        opts.log(msg)
+
+
+def load_build_data(defn: Any, opts: BuildOptions) -> Any:
+    """Data from the flags (which win) or the definition's data section; None when absent."""
+    from .training import data as data_mod
+
+    if opts.data and (opts.x or opts.y):
+        raise UsageError("give either --data or --x/--y, not both", field="--data",
+                         received=f"--data {opts.data} --x {opts.x} --y {opts.y}")
+    if bool(opts.x) != bool(opts.y):
+        raise UsageError("--x and --y go together", field="--x" if not opts.x else "--y",
+                         received=f"--x {opts.x} --y {opts.y}")
+    spec = dict(defn.data or {})
+    if opts.data:
+        spec = {"path": os.path.abspath(opts.data)}
+    elif opts.x:
+        spec = {"x": os.path.abspath(opts.x), "y": os.path.abspath(opts.y)}
+    if opts.target:
+        spec["target"] = opts.target
+    if not spec:
+        return None
+    return data_mod.load_data(spec)
+
+
+def _hash_bytes(path: str) -> str:
+    import hashlib
+
+    p = Path(path)
+    if p.is_dir():
+        return hashlib.sha256(b"".join(f.read_bytes() for f in sorted(p.glob("*")) if f.is_file())
+                              ).hexdigest()
+    return hashlib.sha256(p.read_bytes()).hexdigest()
+
+
+def build(def_path: str, opts: BuildOptions | None = None) -> dict[str, Any]:
+    """Run the whole pipeline; returns the report. Raises SeqcError on bad input and
+    ValidationFailure (exit 1) when the exported model disagrees with NumPy."""
+    from .frontend import load_definition
+
+    opts = opts or BuildOptions()
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    defn = load_definition(def_path)
+    model = defn.model
+    if opts.max_memory != -1:
+        model.max_memory = opts.max_memory
+    timings["parse_s"] = time.perf_counter() - t0
+
+    fit_cfg = dict(defn.fit or {})
+    for key, val in (("epochs", opts.epochs), ("batch_size", opts.batch_size),
+                     ("seed", opts.seed)):
+        if val is not None:
+            fit_cfg[key] = val
+    if opts.seed is not None and opts.seed != model.seed:
+        model.seed = opts.seed
+        model._init_params()
+
+    t = time.perf_counter()
+    dataset = load_build_data(defn, opts)
+    timings["data_s"] = time.perf_counter() - t
+    if dataset is not None and dataset.class_names:
+        model.class_names = list(dataset.class_names)
+
+    history: dict[str, list[float]] = {}
+    final_metrics: dict[str, float] = {}
+    trained = False
+    holdout_x = None
+    if opts.train and defn.compile and dataset is not None:
+        _say(opts, f"Training {model.name} on {len(dataset.x)} samples")
+        model.compile(**defn.compile)
+        x, y = dataset.x, dataset.y
+        t = time.perf_counter()
+        hist = model.fit(x, y, **{**fit_cfg, "verbose": 2 if opts.verbose else 0})
+        timings["train_s"] = time.perf_counter() - t
+        history = {k: [float(v) for v in vs] for k, vs in hist.history.items()}
+        final_metrics = {k: vs[-1] for k, vs in history.items() if vs}
+        trained = True
+        split = float(fit_cfg.get("validation_split") or 0.0)
+        if split > 0:
+            holdout_x = x[int(len(x) * (1 - split)):]
+    elif opts.train and defn.compile and dataset is None:
+        _say(opts, "No data given (definition has no data section, no --data/--x/--y): "
+                   "exporting the initial weights untrained")
+    if holdout_x is None and dataset is not None:
+        holdout_x = dataset.x
+    if holdout_x is None or len(holdout_x) == 0:
+        holdout_x = _synthetic_inputs(model, opts.seed or 0)
+    holdout_x = np.asarray(holdout_x)[:MAX_VALIDATION_ROWS]
+
+    out_dir = Path(opts.out_dir or os.path.join("build", model.name))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out_dir))
+    try:
+        report = _export_and_validate(model, defn, staging, holdout_x, opts, timings,
+                                      history, final_metrics, trained, t0)
+        ok = report["validation"]["ok"]
+        if ok:
+            for name in ARTIFACTS:
+                os.replace(staging / name, out_dir / name)
+            _say(opts, f"Wrote {', '.join(ARTIFACTS)} to {out_dir}/")
+        else:
+            rejected = out_dir / "rejected"
+            shutil.rmtree(rejected, ignore_errors=True)
+            os.replace(staging, rejected)
+            raise ValidationFailure(
+                "the exported ONNX model disagrees with the NumPy model on held-out inputs: "
+                + report["validation"]["summary"],
+                file=str(def_path),
+                hint=f"artifacts kept in {rejected}/ for inspection; the previous build in "
+                     f"{out_dir}/ is untouched")
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return report
+
+
+def _synthetic_inputs(model: Any, seed: int) -> np.ndarray:
+    t = model.graph.input_type
+    shape = [N_SYNTHETIC] + [d if d is not None else 8 for d in t.shape[1:]]
+    rng = np.random.default_rng(seed)
+    if t.dtype.startswith("int"):
+        return rng.integers(0, 2, size=shape).astype(t.dtype)
+    return rng.standard_normal(shape).astype(np.float32)
+
+
+def _export_and_validate(model, defn, staging: Path, holdout_x, opts: BuildOptions, timings,
+                         history, final_metrics, trained, t0) -> dict[str, Any]:
+    from . import __version__
+    from .export import export_model
+    from .ir.serialize import dumps, params_to_npz_bytes
+    from .runtime.validate import validate
+
+    metadata = {"seqc.source_hash": defn.source_hash,
+                "seqc.source": os.path.basename(str(defn.path))}
+    if final_metrics:
+        metadata["seqc.metrics"] = json.dumps(final_metrics)
+    t = time.perf_counter()
+    export_model(model, str(staging / "model.onnx"), opset=opts.opset, metadata=metadata)
+    timings["export_s"] = time.perf_counter() - t
+    (staging / "weights.npz").write_bytes(params_to_npz_bytes(model.params))
+    (staging / "model.ir.json").write_text(dumps(model.graph))
+
+    t = time.perf_counter()
+    try:
+        result = validate(model, holdout_x, onnx_path=str(staging / "model.onnx"),
+                          runtimes=["numpy", *opts.runtimes], atol=opts.atol, rtol=opts.rtol,
+                          print_table=False)
+    except DataError:
+        raise
+    timings["validate_s"] = time.perf_counter() - t
+    timings["total_s"] = time.perf_counter() - t0
+    _say(opts, result.format_table())
+
+    report = {
+        "seqc_version": __version__,
+        "name": model.name,
+        "source": str(defn.path),
+        "source_hash": defn.source_hash,
+        "input": {"shape": list(model.graph.input_type.shape),
+                  "dtype": model.graph.input_type.dtype},
+        "output": {"shape": list(model.graph.output_type.shape)},
+        "layers": _layers(model),
+        "parameters": model.count_params(),
+        "trained": trained,
+        "compile": _jsonable(defn.compile),
+        "history": history,
+        "final_metrics": final_metrics,
+        "class_names": model.class_names,
+        "opset": opts.opset,
+        "validation": {**result.to_json(), "n_inputs": int(len(holdout_x)),
+                       "inputs": "held-out" if trained else "data or synthetic"},
+        "timings": {k: round(v, 4) for k, v in timings.items()},
+    }
+    (staging / "report.json").write_text(json.dumps(report, indent=1))
+    return report
+
+
+def _layers(model) -> list[dict]:
+    import numpy as np  # noqa: F811
+
+    g = model.graph
+    rows = []
+    for node in g.nodes:
+        n = sum(int(np.prod(g.param_specs[node.param_key(p)].shape)) for p in node.params)
+        rows.append({"name": node.name, "type": node.op, "layer": node.layer,
+                     "output_shape": list(g.types[node.outputs[0]].shape), "params": n})
+    return rows
+
+
+def _jsonable(v: Any) -> Any:
+    try:
+        json.dumps(v)
+        return v
+    except TypeError:
+        return repr(v)

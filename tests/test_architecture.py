@@ -1,0 +1,101 @@
+"""DESIGN.md's dependency rules, checked with ast, and the import-time promises."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+PKG = Path(__file__).resolve().parents[1] / "seqc"
+
+# stage -> stages it must never import (dependencies point one way).
+FORBIDDEN = {
+    "ops": {"frontend", "training", "export", "runtime", "cli", "model", "pipeline"},
+    "ir": {"frontend", "training", "export", "runtime", "cli", "model", "pipeline"},
+    "training": {"frontend", "export", "runtime", "cli", "pipeline"},
+    "export": {"frontend", "runtime", "cli", "pipeline"},
+    "frontend": {"export", "runtime", "cli", "pipeline"},
+}
+# Third-party modules only some stages may import.
+RESTRICTED = {"onnx": {"export", "runtime"}, "onnxruntime": {"export", "runtime"},
+              "torch": set(), "keras": set(), "tensorflow": set()}
+
+
+def _imports(path: Path) -> list[tuple[str, int]]:
+    """Absolute module names imported by a file (relative imports resolved)."""
+    tree = ast.parse(path.read_text())
+    rel = path.relative_to(PKG.parent).with_suffix("")
+    pkg_parts = list(rel.parts[:-1])
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            out += [(a.name, node.lineno) for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = pkg_parts[: len(pkg_parts) - node.level + 1]
+                mod = ".".join(base + ([node.module] if node.module else []))
+                if node.module is None:
+                    out += [(f"{mod}.{a.name}", node.lineno) for a in node.names]
+                    continue
+            else:
+                mod = node.module or ""
+            out.append((mod, node.lineno))
+    return out
+
+
+def _stage(path: Path) -> str:
+    rel = path.relative_to(PKG)
+    return rel.parts[0].removesuffix(".py") if len(rel.parts) > 1 else rel.stem
+
+
+@pytest.mark.parametrize("path", sorted(PKG.rglob("*.py")), ids=lambda p: str(p.relative_to(PKG)))
+def test_dependency_rules(path: Path) -> None:
+    stage = _stage(path)
+    for mod, line in _imports(path):
+        parts = mod.split(".")
+        if parts[0] == "seqc" and len(parts) > 1:
+            assert parts[1] not in FORBIDDEN.get(stage, set()), (
+                f"{path.relative_to(PKG)}:{line}: stage '{stage}' imports seqc.{parts[1]}")
+        allowed = RESTRICTED.get(parts[0])
+        if allowed is not None:
+            assert stage in allowed, f"{path.relative_to(PKG)}:{line}: {stage} imports {mod}"
+
+
+def _run(code: str) -> str:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          check=True).stdout
+
+
+def test_import_seqc_is_light() -> None:
+    out = _run("import sys, seqc; seqc.layers.Dense; seqc.Sequential;"
+               "print(sorted(m for m in ('onnx','onnxruntime','torch','keras') if m in sys.modules))")
+    assert out.strip() == "[]"
+
+
+def test_cli_help_is_light() -> None:
+    out = _run("import sys\nfrom click.testing import CliRunner\nfrom seqc.cli import cli\n"
+               "r = CliRunner().invoke(cli, ['--help'])\nassert r.exit_code == 0, r.output\n"
+               "print(sorted(m for m in ('numpy','onnx','onnxruntime') if m in sys.modules))")
+    assert out.strip() == "[]"
+
+
+def test_training_works_without_onnx() -> None:
+    code = """
+import sys, importlib.abc
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path, target=None):
+        if name.split('.')[0] in ('onnx', 'onnxruntime'):
+            raise ImportError('blocked: ' + name)
+sys.meta_path.insert(0, Block())
+import numpy as np, seqc
+m = seqc.Sequential([seqc.layers.Input((3,)), seqc.layers.Dense(4, activation='relu'),
+                     seqc.layers.Dense(1, activation='sigmoid')])
+m.compile(optimizer='adam', loss='binary_crossentropy', metrics=['accuracy'])
+x = np.random.default_rng(0).normal(size=(64, 3)).astype('float32')
+m.fit(x, (x[:, :1] > 0).astype('float32'), epochs=2, verbose=0)
+print(m.predict(x).shape)
+"""
+    assert _run(code).strip() == "(64, 1)"
