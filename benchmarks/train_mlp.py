@@ -32,8 +32,9 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-import seqc  # noqa: E402
 from seqc.training.callbacks import Callback  # noqa: E402
+
+import seqc  # noqa: E402
 
 THREADS = 2
 
@@ -241,7 +242,7 @@ def main() -> None:
         print("torch is not installed: printing seqc figures only (pip install -e '.[bench]')")
 
     results = []
-    for (name, x, y, layers, split, opt, loss, batch, normalize) in workloads(
+    for (name, x, y, layers, _split, opt, loss, batch, normalize) in workloads(
             args.workloads.split(",")):
         model = seqc_model(x.shape[1], layers, normalize)
         model.compile(optimizer=opt, loss=loss, metrics=["accuracy"])

@@ -109,7 +109,8 @@ def cli(debug: bool) -> None:
 def build(definition, out_dir, data, x_path, y_path, target, epochs, batch_size, seed, opset,
           no_train, max_memory, quiet) -> None:
     """Parse DEFINITION, train it, export model.onnx and prove it matches NumPy."""
-    from .pipeline import BuildOptions, build as run_build
+    from .pipeline import BuildOptions
+    from .pipeline import build as run_build
 
     opts = BuildOptions(out_dir=out_dir, data=data, x=x_path, y=y_path, target=target,
                         epochs=epochs, batch_size=batch_size, seed=seed, opset=opset,
