@@ -63,10 +63,11 @@ class Dense(OpDef):
         (x,) = xs
         y = x @ params["kernel"]
         if a.use_bias:
-            y = y + params["bias"]
-        return [y], x
+            y += params["bias"]  # in place: y is a fresh matmul result
+        return [y], (x, ctx.input_grad)
 
-    def backward(self, a, params, x, dys):
+    def backward(self, a, params, cache, dys):
+        x, input_grad = cache
         (dy,) = dys
         # Collapse leading axes so one matmul gives the kernel gradient for any rank.
         x2 = x.reshape(-1, x.shape[-1])
@@ -74,7 +75,7 @@ class Dense(OpDef):
         grads = {"kernel": x2.T @ dy2}
         if a.use_bias:
             grads["bias"] = dy2.sum(axis=0)
-        return [dy @ params["kernel"].T], grads
+        return [dy @ params["kernel"].T if input_grad else None], grads
 
     def lower(self, a, params, xs, em):
         (x,) = xs

@@ -41,6 +41,7 @@ def forward(
     last_use = _last_use(graph)
     for i, node in enumerate(graph.nodes):
         op = REGISTRY[node.op]
+        ctx.input_grad = any(v not in graph.inputs for v in node.inputs)
         ys, cache = op.forward(node.attrs, node_params(node, params),
                                [env[v] for v in node.inputs], ctx)
         env.update(zip(node.outputs, ys))
@@ -80,7 +81,7 @@ def backward(
                 if graph.param_specs[key].trainable:
                     grads[key] = arr
         for v, dx in zip(node.inputs, dxs):
-            if v in graph.inputs:
+            if v in graph.inputs or dx is None:
                 continue
             # Gradient summation where a value fans out to several consumers.
             dval[v] = dval[v] + dx if v in dval else dx
