@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import DataError, UsageError, ValidationFailure
+from .errors import UsageError, ValidationFailure
 
 ARTIFACTS = ("model.onnx", "weights.npz", "model.ir.json", "report.json")
 # Inputs compared between NumPy and onnxruntime when the build has no held-out data.
@@ -180,7 +180,7 @@ def _export_and_validate(model, defn, staging: Path, holdout_x, opts: BuildOptio
     from . import __version__
     from .export import export_model
     from .ir.serialize import dumps, params_to_npz_bytes
-    from .runtime.validate import validate
+    from .runtime import ModelSource, validate
 
     metadata = {"seqc.source_hash": defn.source_hash,
                 "seqc.source": os.path.basename(str(defn.path))}
@@ -193,12 +193,10 @@ def _export_and_validate(model, defn, staging: Path, holdout_x, opts: BuildOptio
     (staging / "model.ir.json").write_text(dumps(model.graph))
 
     t = time.perf_counter()
-    try:
-        result = validate(model, holdout_x, onnx_path=str(staging / "model.onnx"),
-                          runtimes=["numpy", *opts.runtimes], atol=opts.atol, rtol=opts.rtol,
-                          print_table=False)
-    except DataError:
-        raise
+    # Validate the very file that will be shipped, not a fresh in-memory export.
+    src = ModelSource(model.graph, model.params, str(staging / "model.onnx"), label=model.name)
+    result = validate(src, holdout_x, runtimes=["numpy", *opts.runtimes], atol=opts.atol,
+                      rtol=opts.rtol, print_table=False)
     timings["validate_s"] = time.perf_counter() - t
     timings["total_s"] = time.perf_counter() - t0
     _say(opts, result.format_table())

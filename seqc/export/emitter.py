@@ -1,0 +1,159 @@
+"""The Emitter: what an op's `lower(attrs, params, xs, em)` writes ONNX nodes through.
+
+Names are readable and unique: nodes `<layer>/<OpType>`, parameters `<layer>/<local name>`,
+small constants `const/<hint>` shared between every node that uses the same value.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import helper, numpy_helper
+
+from ..ir.types import DTYPES, TensorType
+
+# Constants this small are shared by value (ReLU thresholds, GELU's 0.5 and 1.0, ...): one
+# initializer for every node that uses them. Bigger ones are per-node and keep the node's name.
+_SHARED_CONST_MAX = 8
+
+
+class Emitter:
+    """Collects nodes and initializers for one graph. See common.md for the interface.
+
+    The exporter calls `begin(node_name)` before each IR node's `lower`, and `bind` after it
+    to give the node's result its IR value name.
+    """
+
+    def __init__(self, opset: int) -> None:
+        self.opset = opset
+        self.nodes: list[onnx.NodeProto] = []
+        self.initializers: list[onnx.TensorProto] = []
+        self._node_names: set[str] = set()
+        self._value_names: set[str] = set()
+        self._types: dict[str, TensorType] = {}
+        self._shared: dict[tuple, str] = {}
+        self._scope = "graph"
+        self._scope_start = 0  # index in self.nodes where the current IR node's nodes begin
+
+    # ---- the interface ops use ----
+
+    def op(self, op_type: str, inputs: list[str], n_out: int = 1, **attrs: Any) -> str | list[str]:
+        """Add a node in the default domain; returns its output name (a list when n_out > 1)."""
+        name = self._unique(f"{self._scope}/{op_type}", self._node_names)
+        if n_out == 1:
+            outputs = [self._unique(name, self._value_names)]
+        else:
+            outputs = [self._unique(f"{name}/out{i}", self._value_names) for i in range(n_out)]
+        clean = {k: _attr(v) for k, v in attrs.items() if v is not None}
+        self.nodes.append(helper.make_node(op_type, list(inputs), outputs, name=name, **clean))
+        return outputs[0] if n_out == 1 else outputs
+
+    def const(self, array: np.ndarray, hint: str) -> str:
+        """An initializer holding a constant; floating values become float32."""
+        arr = _as_onnx_array(array)
+        if arr.size <= _SHARED_CONST_MAX:
+            key = (arr.dtype.str, arr.shape, arr.tobytes())
+            if key not in self._shared:
+                # A shared scalar is named by its value: the first user's hint would mislead
+                # the others (GELU's 0.5 is not a ReLU threshold).
+                label = _scalar_label(arr) if arr.ndim == 0 else hint
+                self._shared[key] = self._add_initializer(f"const/{label}", arr)
+            return self._shared[key]
+        return self._add_initializer(f"{self._scope}/{hint}", arr)
+
+    def weight(self, local_name: str, array: np.ndarray) -> str:
+        """The current node's parameter, named `<node name>/<local_name>`."""
+        return self._add_initializer(f"{self._scope}/{local_name}", _as_onnx_array(array))
+
+    def type_of(self, value_name: str) -> TensorType:
+        """The IR type of a value: any node input, or a constant/weight this emitter made."""
+        try:
+            return self._types[value_name]
+        except KeyError:
+            raise KeyError(
+                f"no IR type known for ONNX value {value_name!r}; type_of answers for node "
+                "inputs and initializers, not for values made inside a lowering") from None
+
+    # ---- used by the exporter ----
+
+    def begin(self, scope: str) -> None:
+        self._scope = scope
+        self._scope_start = len(self.nodes)
+
+    def declare(self, value_name: str, type_: TensorType) -> None:
+        """Record a value that exists outside any node (the graph input) with its IR type."""
+        self._value_names.add(value_name)
+        self._types[value_name] = type_
+
+    def reserve(self, value_name: str) -> None:
+        self._value_names.add(value_name)
+
+    def bind(self, value: str, want: str, type_: TensorType, *, reserved: bool = False) -> str:
+        """Give `value` (a result of the current IR node) the name `want` when it was made by
+        this node and the name is free (or `reserved` for it by the exporter); record its IR
+        type. Returns the final name."""
+        produced_here = any(value in n.output for n in self.nodes[self._scope_start:])
+        if produced_here and value != want and (reserved or want not in self._value_names):
+            self._rename(value, want)
+            value = want
+        self._types[value] = type_
+        return value
+
+    def _rename(self, old: str, new: str) -> None:
+        for n in self.nodes[self._scope_start:]:
+            for seq in (n.input, n.output):
+                for i, v in enumerate(seq):
+                    if v == old:
+                        seq[i] = new
+        self._value_names.discard(old)
+        self._value_names.add(new)
+
+    def _add_initializer(self, want: str, arr: np.ndarray) -> str:
+        name = self._unique(want, self._value_names)
+        self.initializers.append(numpy_helper.from_array(arr, name))
+        if arr.dtype.name in DTYPES:
+            self._types[name] = TensorType(arr.shape, arr.dtype.name)
+        return name
+
+    @staticmethod
+    def _unique(want: str, taken: set[str]) -> str:
+        name, i = want, 0
+        while name in taken:
+            i += 1
+            name = f"{want}_{i}"
+        taken.add(name)
+        return name
+
+
+def _as_onnx_array(array: Any) -> np.ndarray:
+    arr = np.asarray(array)
+    if arr.dtype.kind == "f" and arr.dtype != np.float32:
+        arr = arr.astype(np.float32)
+    elif arr.dtype.kind == "b":
+        arr = arr.astype(np.bool_)
+    # Not np.ascontiguousarray: it turns a 0-d scalar into shape (1,).
+    return arr if arr.flags.c_contiguous else arr.copy(order="C")
+
+
+def _scalar_label(arr: np.ndarray) -> str:
+    v = arr.item()
+    if isinstance(v, float):
+        return np.format_float_positional(np.float32(v), trim="-")
+    return str(v)
+
+
+def _attr(v: Any) -> Any:
+    """Normalise an attribute value for helper.make_node (numpy scalars, tuples, arrays)."""
+    if isinstance(v, np.ndarray):
+        return numpy_helper.from_array(_as_onnx_array(v))
+    if isinstance(v, (bool, np.bool_)):
+        return int(v)
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, np.floating):
+        return float(v)
+    if isinstance(v, (tuple, list)):
+        return [_attr(x) for x in v]
+    return v

@@ -1,0 +1,265 @@
+"""IR -> ONNX: each node lowered in order by its kind's `lower` facet through the Emitter.
+
+Graph input "input", output "output", channels-last, batch dimension dynamic ("N"). The opset
+is the user's choice within what the installed onnxruntime loads; the IR version is the one
+that came with that opset, capped at what onnxruntime reads.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from typing import Any
+
+import numpy as np
+import onnx
+from onnx import TensorProto, helper
+
+from ..errors import ExportError, UsageError, layer_label
+from ..ir.graph import Graph
+from ..ir.types import TensorType
+from ..ops import REGISTRY
+from .emitter import Emitter
+
+MIN_OPSET = 13
+DEFAULT_OPSET = 17
+
+ONNX_DTYPES = {"float32": TensorProto.FLOAT, "float64": TensorProto.DOUBLE,
+               "int32": TensorProto.INT32, "int64": TensorProto.INT64, "bool": TensorProto.BOOL}
+
+# (max IR version, max opset) onnxruntime loads; probed once per process.
+_ORT_LIMITS: tuple[int, int] | None = None
+
+
+def _probe_model(opset: int, ir_version: int) -> onnx.ModelProto:
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1])
+    g = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "probe", [x], [y])
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)],
+                             ir_version=ir_version)
+
+
+def _loads(opset: int, ir_version: int) -> bool:
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.log_severity_level = 4  # a refused probe is expected; keep onnxruntime quiet about it
+    try:
+        ort.InferenceSession(_probe_model(opset, ir_version).SerializeToString(), so,
+                             providers=["CPUExecutionProvider"])
+    except Exception:  # noqa: BLE001 - any refusal means "not loadable", which is the answer
+        return False
+    return True
+
+
+def runtime_limits() -> tuple[int, int]:
+    """(max IR version, max opset) that both onnx and the installed onnxruntime handle.
+
+    onnxruntime publishes no such table, so probe it with an Identity model per version
+    (about a millisecond each); the answer is cached for the process.
+    """
+    global _ORT_LIMITS
+    if _ORT_LIMITS is None:
+        try:
+            import onnxruntime  # noqa: F401
+        except ImportError:
+            # Without onnxruntime, onnx's own limits are the only ones that apply.
+            _ORT_LIMITS = (onnx.IR_VERSION, onnx.defs.onnx_opset_version())
+            return _ORT_LIMITS
+        max_ir = next((ir for ir in range(onnx.IR_VERSION, 6, -1) if _loads(MIN_OPSET, ir)),
+                      7)
+        max_opset = next((op for op in range(onnx.defs.onnx_opset_version(), MIN_OPSET - 1, -1)
+                          if _loads(op, min(_ir_for(op), max_ir))), MIN_OPSET)
+        _ORT_LIMITS = (max_ir, max_opset)
+    return _ORT_LIMITS
+
+
+def supported_opsets() -> range:
+    """The opsets `to_onnx` accepts: 13 up to the highest the installed onnxruntime loads."""
+    return range(MIN_OPSET, runtime_limits()[1] + 1)
+
+
+def _ir_for(opset: int) -> int:
+    return helper.find_min_ir_version_for([helper.make_opsetid("", opset)])
+
+
+def ir_version_for(opset: int) -> int:
+    """The IR version released with `opset` (onnx's VERSION_TABLE), capped for onnxruntime."""
+    return min(_ir_for(opset), runtime_limits()[0])
+
+
+def check_opset(opset: Any) -> int:
+    ok = supported_opsets()
+    if isinstance(opset, bool) or not isinstance(opset, (int, np.integer)) or opset not in ok:
+        raise UsageError(
+            f"opset must be an integer from {ok.start} to {ok.stop - 1}", field="opset",
+            received=f"opset={opset!r}",
+            hint=f"choose an opset in {ok.start}..{ok.stop - 1} (the installed onnxruntime "
+                 f"loads up to {ok.stop - 1}); the default is {DEFAULT_OPSET}")
+    return int(opset)
+
+
+def _value_info(name: str, t: TensorType) -> onnx.ValueInfoProto:
+    dims = ["N" if i == 0 and d is None else (f"d{i}" if d is None else d)
+            for i, d in enumerate(t.shape)]
+    return helper.make_tensor_value_info(name, ONNX_DTYPES[t.dtype], dims)
+
+
+def to_onnx(graph: Graph, params: dict[str, np.ndarray], *, opset: int = DEFAULT_OPSET,
+            metadata: dict[str, Any] | None = None) -> onnx.ModelProto:
+    """Lower a graph and its parameters to a checked ONNX model.
+
+    >>> import seqc
+    >>> from seqc.export import to_onnx
+    >>> m = seqc.Sequential([seqc.layers.Input((3,)), seqc.layers.Dense(2)])
+    >>> [n.op_type for n in to_onnx(m.graph, m.params).graph.node]
+    ['Gemm']
+    """
+    opset = check_opset(opset)
+    em = Emitter(opset)
+    in_name = graph.inputs[0]
+    em.declare("input", graph.types[in_name])
+    em.reserve("output")
+    env = {in_name: "input"}
+    failures: list[tuple[Any, str, str | None]] = []
+    for node in graph.nodes:
+        xs = [env[v] for v in node.inputs]
+        em.begin(node.name)
+        try:
+            op = REGISTRY[node.op]
+            node_params = {p: params[node.param_key(p)] for p in node.params}
+            ys = op.lower(node.attrs, node_params, xs, em)
+        except (KeyError, NotImplementedError, ExportError) as e:
+            if isinstance(e, KeyError) and node.op in REGISTRY:
+                raise  # a missing parameter or a bug in a lowering, not an unsupported kind
+            reason, hint = _reason(node, e)
+            failures.append((node, reason, hint))
+            # Stand-in names keep later nodes lowerable, so every failure is reported at once.
+            ys = [f"<failed {v}>" for v in node.outputs]
+            for y, v in zip(ys, node.outputs):
+                em.declare(y, graph.types[v])
+        last = node is graph.nodes[-1]
+        for v, y in zip(node.outputs, ys):
+            final = last and v == graph.outputs[0]
+            env[v] = em.bind(y, "output" if final else v, graph.types[v], reserved=final)
+    if failures:
+        raise _export_error(failures, opset)
+    out = env[graph.outputs[0]]
+    if out != "output":
+        # The last layer passed its input through (Dropout at inference) or produced nothing.
+        em.begin("output")
+        em.nodes.append(helper.make_node("Identity", [out], ["output"], name="output/Identity"))
+
+    g = helper.make_graph(em.nodes, graph.name, [_value_info("input", graph.types[in_name])],
+                          [_value_info("output", graph.types[graph.outputs[0]])],
+                          initializer=em.initializers)
+    from .. import __version__
+
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)],
+                              ir_version=ir_version_for(opset), producer_name="seqc",
+                              producer_version=__version__)
+    props = {"seqc.version": __version__, "seqc.input_layout": "channels_last"}
+    for k, v in (metadata or {}).items():
+        # Accept the short key too; the file always carries the namespaced one.
+        props["seqc.source_hash" if k == "source_hash" else str(k)] = (
+            v if isinstance(v, str) else json.dumps(v))
+    helper.set_model_props(model, props)
+    try:
+        onnx.checker.check_model(model, full_check=True)
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as e:
+        raise ExportError(f"the exported ONNX model fails onnx.checker: {e}", field="opset",
+                          received=f"opset={opset}",
+                          hint="this is a seqc bug in a lowering; a different opset may "
+                               "avoid it") from e
+    return model
+
+
+def _reason(node: Any, e: Exception) -> tuple[str, str | None]:
+    if isinstance(e, KeyError):
+        return f"unknown layer kind '{node.op}'", None
+    if isinstance(e, ExportError):
+        return e.message, e.hint
+    text = str(e)
+    return (text if text else f"{node.op} has no ONNX lowering"), None
+
+
+def _export_error(failures: list, opset: int) -> ExportError:
+    lines = [f"  - {layer_label(None, n.name, n.op)}: {reason}" for n, reason, _ in failures]
+    kinds = sorted({n.op for n, _, _ in failures})
+    hints = [h for _, _, h in failures if h]
+    noun = "layer" if len(failures) == 1 else "layers"
+    return ExportError(
+        f"{len(failures)} {noun} cannot be exported to ONNX opset {opset}:\n" + "\n".join(lines),
+        field="layers", received=f"layer kinds {', '.join(kinds)}",
+        hint="; ".join(dict.fromkeys(hints)) if hints else
+        "replace or remove these layers (`seqc ops` lists the kinds with an ONNX lowering)")
+
+
+def model_metadata(model: Any) -> dict[str, str]:
+    """Metadata a Model contributes: final training metrics, class labels, its own entries."""
+    meta: dict[str, str] = {}
+    history = getattr(model, "history", None)
+    hist = getattr(history, "history", history)
+    if isinstance(hist, dict) and hist:
+        final = {k: _jsonable(v[-1] if isinstance(v, (list, tuple)) and v else v)
+                 for k, v in hist.items()}
+        meta["seqc.metrics"] = json.dumps(final)
+    if getattr(model, "class_names", None):
+        meta["seqc.class_names"] = json.dumps([_jsonable(c) for c in model.class_names])
+    for k, v in (getattr(model, "metadata", None) or {}).items():
+        meta[str(k)] = v if isinstance(v, str) else json.dumps(_jsonable(v))
+    return meta
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, np.generic):
+        return v.item()
+    if isinstance(v, np.ndarray):
+        return v.tolist()
+    return v
+
+
+def _serialize(model: onnx.ModelProto) -> bytes:
+    if model.ByteSize() >= 2**31:
+        raise ExportError("the model is over 2 GiB, the largest single ONNX file protobuf allows",
+                          field="weights", received=f"{model.ByteSize():,} bytes",
+                          hint="shrink the largest layers")
+    return model.SerializeToString()
+
+
+def write_atomic(path: str | os.PathLike, data: bytes) -> str:
+    """Write `data` to a temp file beside `path`, then rename it over `path`: readers see the
+    old file or the new one, never a half-written one, and a failure leaves no temp file."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def export_model(model: Any, path: str | os.PathLike, *, opset: int = DEFAULT_OPSET,
+                 metadata: dict[str, Any] | None = None) -> str:
+    """Export a `seqc.model.Model` to `path` atomically; returns the path.
+
+    >>> import seqc, tempfile, os
+    >>> m = seqc.Sequential([seqc.layers.Input((3,)), seqc.layers.Dense(2)])
+    >>> p = m.export(os.path.join(tempfile.mkdtemp(), "model.onnx"))
+    """
+    folder = os.path.dirname(os.path.abspath(os.fspath(path)))
+    if not os.path.isdir(folder):
+        raise UsageError("the output folder does not exist", field="path",
+                         received=os.fspath(path), hint=f"create {folder} first")
+    meta = model_metadata(model)
+    meta.update(metadata or {})
+    proto = to_onnx(model.graph, model.params, opset=opset, metadata=meta)
+    return write_atomic(path, _serialize(proto))

@@ -1,0 +1,358 @@
+"""Run one input on a named runtime: seqc's NumPy forward, onnxruntime (CPU or CUDA), or the
+ONNX reference evaluator. `RUNTIMES` maps each name to its runner.
+
+A model comes as a `seqc.model.Model`, a build folder (`model.ir.json` + `weights.npz`, and
+`model.onnx`), an `.onnx` path or an `onnx.ModelProto`; `resolve` turns any of them into a
+`ModelSource`. The NumPy runtime needs the IR; the ONNX runtimes need an ONNX model, exported
+in memory from the IR when none was given.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from ..errors import DataError, DefinitionError, UsageError, did_you_mean
+from ..ir.graph import Graph
+from ..ir.types import TensorType
+
+Predict = Callable[[np.ndarray], np.ndarray]
+
+IR_FILE = "model.ir.json"
+WEIGHTS_FILE = "weights.npz"
+ONNX_FILE = "model.onnx"
+NUMPY_BATCH = 1024  # rows per NumPy forward: bounds peak memory on large inputs
+
+
+# ---- model sources ----
+
+@dataclass
+class ModelSource:
+    """What a runtime may need: the IR (graph + params) and/or an ONNX model (path or proto)."""
+
+    graph: Graph | None = None
+    params: dict[str, np.ndarray] | None = None
+    onnx_model: Any = None
+    label: str = "model"
+    _proto: Any = field(default=None, repr=False)
+
+    @property
+    def has_ir(self) -> bool:
+        return self.graph is not None and self.params is not None
+
+    def onnx(self) -> Any:
+        """An .onnx path or ModelProto; exported in memory from the IR when none was given."""
+        if self.onnx_model is None:
+            if not self.has_ir:
+                raise UsageError("no ONNX model and no IR to export one from", field="model",
+                                 received=self.label)
+            from ..export import to_onnx
+
+            self.onnx_model = to_onnx(self.graph, self.params)
+        return self.onnx_model
+
+    def onnx_proto(self) -> Any:
+        if self._proto is None:
+            import onnx
+
+            m = self.onnx()
+            if isinstance(m, onnx.ModelProto):
+                self._proto = m
+            else:
+                try:
+                    self._proto = onnx.load(m)
+                except Exception as e:  # noqa: BLE001 - protobuf raises several kinds
+                    raise DataError(f"not a readable ONNX model ({type(e).__name__})",
+                                    file=str(m), field="model", received=str(m)) from None
+            if not self._proto.graph.input:
+                raise DataError("the ONNX model has no graph input", field="model",
+                                received=self.label)
+        return self._proto
+
+    def input_type(self) -> TensorType:
+        if self.graph is not None:
+            return self.graph.input_type
+        return onnx_value_type(self.onnx_proto().graph.input[0])
+
+
+def onnx_value_type(vi: Any) -> TensorType:
+    """An ONNX graph input's type as a TensorType (symbolic dimensions become None)."""
+    from onnx import helper
+
+    t = vi.type.tensor_type
+    dtype = np.dtype(helper.tensor_dtype_to_np_dtype(t.elem_type)).name
+    shape = tuple(d.dim_value if d.HasField("dim_value") else None for d in t.shape.dim)
+    return TensorType(shape, dtype if dtype in ("float32", "float64", "int32", "int64", "bool")
+                      else "float32")
+
+
+def load_build_dir(path: str | os.PathLike) -> tuple[Graph | None, dict | None, str | None]:
+    """A build folder -> (graph, params, onnx path). Graph and params are None when the folder
+    holds only `model.onnx`; the onnx path is None when it has no `model.onnx`."""
+    from ..ir.serialize import graph_from_json, params_from_npz
+
+    path = os.fspath(path)
+    ir_path, w_path, onnx_path = (os.path.join(path, f)
+                                  for f in (IR_FILE, WEIGHTS_FILE, ONNX_FILE))
+    onnx_path = onnx_path if os.path.isfile(onnx_path) else None
+    if not os.path.isfile(ir_path):
+        if onnx_path is None:
+            raise UsageError(f"not a build folder: it holds neither {IR_FILE} nor {ONNX_FILE}",
+                             field="model", received=path,
+                             hint="pass the folder `seqc build` wrote, or an .onnx file")
+        return None, None, onnx_path
+    if not os.path.isfile(w_path):
+        raise UsageError(f"the build folder has {IR_FILE} but no {WEIGHTS_FILE}", field="model",
+                         received=path, hint="rebuild it with `seqc build`")
+    try:
+        with open(ir_path, encoding="utf-8") as f:
+            graph = graph_from_json(json.load(f), file=ir_path)
+    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as e:
+        raise DefinitionError(f"{IR_FILE} is not a valid seqc IR file ({e})", file=ir_path,
+                              received=type(e).__name__) from None
+    try:
+        params = params_from_npz(w_path)
+    except (OSError, ValueError) as e:
+        raise DataError(f"{WEIGHTS_FILE} cannot be read ({e})", file=w_path,
+                        received=type(e).__name__) from None
+    missing = [k for k in graph.param_specs if k not in params]
+    if missing:
+        raise DataError(f"{WEIGHTS_FILE} lacks parameters the IR needs", file=w_path,
+                        received=f"missing {', '.join(missing)}")
+    return graph, params, onnx_path
+
+
+def resolve(model: Any) -> ModelSource:
+    """Model | build folder | .onnx path | ModelProto | ModelSource -> ModelSource."""
+    if isinstance(model, ModelSource):
+        return model
+    if hasattr(model, "graph") and hasattr(model, "params"):
+        return ModelSource(model.graph, model.params, label=getattr(model, "name", "model"))
+    if isinstance(model, (str, os.PathLike)):
+        path = os.fspath(model)
+        if os.path.isdir(path):
+            graph, params, onnx_path = load_build_dir(path)
+            return ModelSource(graph, params, onnx_path, label=path)
+        if not os.path.exists(path):
+            raise UsageError("model file or folder not found", field="model", received=path)
+        if path.endswith(".onnx"):
+            return ModelSource(onnx_model=path, label=path)
+        raise UsageError("a model must be an .onnx file or a build folder", field="model",
+                         received=path, hint="pass model.onnx or the folder `seqc build` wrote")
+    if type(model).__name__ == "ModelProto":
+        return ModelSource(onnx_model=model, label=model.graph.name or "ModelProto")
+    raise UsageError("a model must be a seqc Model, a build folder, an .onnx path or a "
+                     "ModelProto", field="model", received=type(model).__name__)
+
+
+# ---- inputs ----
+
+def _shape_text(t: TensorType) -> str:
+    dims = ["N" if i == 0 and d is None else ("?" if d is None else str(d))
+            for i, d in enumerate(t.shape)]
+    return f"({', '.join(dims)}{',' if len(dims) == 1 else ''})"
+
+
+def check_input(x: Any, expected: TensorType) -> np.ndarray:
+    """The input as an array of the model's dtype; a DataError naming the expected shape when
+    its width, rank or dtype does not fit."""
+    want = f"input of shape {_shape_text(expected)} {expected.dtype}"
+    try:
+        arr = np.asarray(x)
+    except (ValueError, TypeError) as e:
+        raise DataError(f"the model expects {want}", field="input",
+                        received=f"{type(x).__name__} that is not an array ({e})") from None
+    got = f"array of shape {tuple(arr.shape)} {arr.dtype}"
+    if arr.dtype.kind not in "biuf":
+        raise DataError(f"the model expects {want}; the input is not numeric", field="input",
+                        received=got)
+    if not expected.matches(arr) or arr.ndim == 0:
+        hint = None
+        if arr.ndim == expected.rank - 1 and expected.matches(arr[None]):
+            hint = "a single sample needs a batch axis: pass x[None]"
+        elif arr.ndim == expected.rank and arr.ndim >= 2:
+            hint = f"the last dimension is the feature width, {expected.shape[-1]}"
+        raise DataError(f"the model expects {want}", field="input", received=got, hint=hint)
+    if arr.shape[0] == 0:
+        raise DataError(f"the model expects {want} with at least one row", field="input",
+                        received=got)
+    if expected.dtype.startswith("int") and arr.dtype.kind == "f" and not (
+            np.all(np.isfinite(arr)) and np.all(arr == np.round(arr))):
+        raise DataError(f"the model expects {want} (token ids); the input has fractions",
+                            field="input", received=got)
+    return np.ascontiguousarray(arr.astype(expected.dtype, copy=False))
+
+
+# ---- runners ----
+
+class Runner:
+    """One runtime. `load(source, **options)` returns predict(x) -> y, so timings can leave
+    out session creation."""
+
+    name: str = ""
+    needs: str = "onnx"  # "ir" or "onnx"
+    description: str = ""
+
+    def unavailable(self) -> str | None:
+        """None when usable here, else why not."""
+        return None
+
+    def load(self, src: ModelSource, **options: Any) -> Predict:
+        raise NotImplementedError
+
+
+class NumpyRunner(Runner):
+    name = "numpy"
+    needs = "ir"
+    description = "seqc's own NumPy forward pass (the reference)"
+
+    def load(self, src: ModelSource, *, batch_size: int | None = None, **_: Any) -> Predict:
+        from ..ops.base import RunContext
+        from ..training.executor import forward
+
+        graph, params = src.graph, src.params
+        step = batch_size or NUMPY_BATCH
+
+        def predict(x: np.ndarray) -> np.ndarray:
+            ctx = RunContext(training=False, need_grad=False)
+            outs = [forward(graph, params, x[i:i + step], ctx)[0]
+                    for i in range(0, len(x), step)]
+            return outs[0] if len(outs) == 1 else np.concatenate(outs)
+
+        return predict
+
+
+PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
+
+
+def make_session(model: Any, *, provider: str = "cpu",
+                 intra_op_num_threads: int | None = None) -> Any:
+    """An onnxruntime InferenceSession for a model (anything `resolve` takes). `provider` is
+    "cpu", "cuda" or "auto" (CUDA when this onnxruntime has it, else CPU)."""
+    import onnxruntime as ort
+
+    available = ort.get_available_providers()
+    if provider == "auto":
+        provider = "cuda" if PROVIDERS["cuda"] in available else "cpu"
+    if provider not in PROVIDERS:
+        raise UsageError("provider must be cpu, cuda or auto", field="provider",
+                         received=f"provider={provider!r}",
+                         hint=did_you_mean(str(provider), [*PROVIDERS, "auto"]))
+    if PROVIDERS[provider] not in available:
+        raise UsageError(f"this onnxruntime has no {PROVIDERS[provider]}", field="provider",
+                         received=f"provider={provider!r}; available: {', '.join(available)}",
+                         hint="install onnxruntime-gpu for CUDA, or use --provider cpu")
+    so = ort.SessionOptions()
+    if intra_op_num_threads is not None:
+        so.intra_op_num_threads = int(intra_op_num_threads)
+    m = resolve(model).onnx()
+    data = m if isinstance(m, str) else m.SerializeToString()
+    providers = [PROVIDERS[provider]] + (["CPUExecutionProvider"] if provider == "cuda" else [])
+    return ort.InferenceSession(data, so, providers=providers)
+
+
+class OnnxRuntimeRunner(Runner):
+    name = "onnxruntime"
+    description = "onnxruntime, CPU execution provider"
+    provider = "cpu"
+
+    def unavailable(self) -> str | None:
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            return "onnxruntime is not installed"
+        if PROVIDERS[self.provider] not in ort.get_available_providers():
+            return f"this onnxruntime has no {PROVIDERS[self.provider]}"
+        return None
+
+    def load(self, src: ModelSource, *, batch_size: int | None = None,
+             intra_op_num_threads: int | None = None, **_: Any) -> Predict:
+        sess = make_session(src, provider=self.provider,
+                            intra_op_num_threads=intra_op_num_threads)
+        name = sess.get_inputs()[0].name
+
+        def predict(x: np.ndarray) -> np.ndarray:
+            if batch_size is None:
+                return sess.run(None, {name: x})[0]
+            return np.concatenate([sess.run(None, {name: x[i:i + batch_size]})[0]
+                                   for i in range(0, len(x), batch_size)])
+
+        return predict
+
+
+class OnnxRuntimeCudaRunner(OnnxRuntimeRunner):
+    name = "onnxruntime-cuda"
+    description = "onnxruntime, CUDA execution provider"
+    provider = "cuda"
+
+
+class OnnxReferenceRunner(Runner):
+    name = "onnx-reference"
+    description = "onnx.reference.ReferenceEvaluator (pure Python, slow, exact semantics)"
+
+    def load(self, src: ModelSource, **_: Any) -> Predict:
+        from onnx.reference import ReferenceEvaluator
+
+        proto = src.onnx_proto()
+        ref = ReferenceEvaluator(proto)
+        name = proto.graph.input[0].name
+        return lambda x: np.asarray(ref.run(None, {name: x})[0])
+
+
+RUNTIMES: dict[str, Runner] = {r.name: r for r in (
+    NumpyRunner(), OnnxRuntimeRunner(), OnnxRuntimeCudaRunner(), OnnxReferenceRunner())}
+
+
+def get_runner(name: str) -> Runner:
+    try:
+        return RUNTIMES[name]
+    except (KeyError, TypeError):
+        raise UsageError(f"unknown runtime '{name}'. Valid runtimes: {', '.join(RUNTIMES)}",
+                         field="runtimes", received=repr(name),
+                         hint=did_you_mean(str(name), RUNTIMES)) from None
+
+
+def available_runtimes(src: ModelSource) -> list[str]:
+    """Every runtime usable here for this model, NumPy first when the IR is there."""
+    return [n for n, r in RUNTIMES.items()
+            if r.unavailable() is None and (r.needs != "ir" or src.has_ir)]
+
+
+def prepare(runtime: str, model: Any, **options: Any) -> Predict:
+    """predict(x) for `model` on `runtime`; errors when the runtime cannot take it."""
+    runner = get_runner(runtime)
+    src = resolve(model)
+    reason = runner.unavailable()
+    if reason:
+        raise UsageError(f"runtime '{runtime}' is not available: {reason}", field="runtimes",
+                         received=runtime)
+    if runner.needs == "ir" and not src.has_ir:
+        raise UsageError(f"runtime '{runtime}' needs seqc's IR, which an .onnx file lacks",
+                         field="runtimes", received=src.label,
+                         hint="pass the build folder (model.ir.json + weights.npz) instead")
+    return runner.load(src, **options)
+
+
+def run(model: Any, x: Any, runtime: str = "onnxruntime", **options: Any) -> np.ndarray:
+    """Run `x` through `model` on the named runtime.
+
+    >>> import seqc, numpy as np
+    >>> m = seqc.Sequential([seqc.layers.Input((3,)), seqc.layers.Dense(2)])
+    >>> run(m, np.ones((4, 3), np.float32), "numpy").shape
+    (4, 2)
+    """
+    src = resolve(model)
+    x = check_input(x, src.input_type())
+    return prepare(runtime, src, **options)(x)
+
+
+def timed(predict: Predict, x: np.ndarray) -> tuple[np.ndarray, float]:
+    t = time.perf_counter()
+    y = predict(x)
+    return np.asarray(y), time.perf_counter() - t

@@ -1,0 +1,52 @@
+"""The Emitter interface every op's `lower` is written against (common.md)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from onnx import helper
+
+from seqc.export.emitter import Emitter
+from seqc.ir.types import TensorType
+
+
+def make():
+    em = Emitter(17)
+    em.declare("input", TensorType((None, 4)))
+    em.begin("lstm")
+    return em
+
+
+def test_op_names_outputs_and_attributes():
+    em = make()
+    a = em.op("Relu", ["input"])
+    b = em.op("Relu", [a])
+    assert (a, b) == ("lstm/Relu", "lstm/Relu_1")
+    outs = em.op("Split", ["input", ""], n_out=2, axis=np.int64(1))
+    assert outs == ["lstm/Split/out0", "lstm/Split/out1"]
+    node = em.nodes[-1]
+    assert list(node.input) == ["input", ""]
+    assert helper.get_attribute_value(node.attribute[0]) == 1
+    em.op("LeakyRelu", ["input"], alpha=np.float32(0.25), unused=None)
+    attrs = {a.name: helper.get_attribute_value(a) for a in em.nodes[-1].attribute}
+    assert attrs == {"alpha": 0.25}
+    em.op("Transpose", ["input"], perm=(1, 0))
+    assert helper.get_attribute_value(em.nodes[-1].attribute[0]) == [1, 0]
+
+
+def test_weights_constants_and_types():
+    em = make()
+    w = em.weight("kernel", np.ones((4, 8), np.float64))
+    assert w == "lstm/kernel"
+    assert em.initializers[-1].data_type == 1  # float32 even from float64
+    assert em.type_of(w) == TensorType((4, 8))
+    assert em.type_of("input").shape == (None, 4)
+    c1 = em.const(np.array(2.0), "two")
+    c2 = em.const(np.float32(2.0), "scale")
+    assert c1 == c2 == "const/2"
+    shape = em.const(np.array([0, -1], np.int64), "shape")
+    assert shape == "const/shape" and em.type_of(shape) == TensorType((2,), "int64")
+    big = em.const(np.zeros(100, np.float32), "table")
+    assert big == "lstm/table"
+    with pytest.raises(KeyError, match="no IR type"):
+        em.type_of(em.op("Relu", ["input"]))
