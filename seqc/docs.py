@@ -41,8 +41,11 @@ def _has_params(op) -> bool:
         return False
     from .ir.types import batched
 
-    attrs = op.parse_attrs({k: v for k, v in ex.config.items() if k != "activation"})
-    return bool(op.params(attrs, [batched(ex.input_shape, ex.input_dtype)]))
+    config = dict(ex.config)
+    if op.splits_activation:
+        config.pop("activation", None)
+    specs = op.params(op.parse_attrs(config), [batched(ex.input_shape, ex.input_dtype)])
+    return any(s.trainable for s in specs)
 
 
 def layers_table() -> str:

@@ -7,6 +7,17 @@ module in this package (except helpers starting with `_`) is imported and regist
 from . import (  # noqa: F401  (imported for registration)
     activation,
     dense,
+    dropout,
+    elu,
+    flatten,
+    input_layer,
+    leaky_relu,
+    normalization,
+    prelu,
+    relu,
+    rescaling,
+    reshape,
+    softmax,
 )
 from .base import REGISTRY, OpDef, get_op
 

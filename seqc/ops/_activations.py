@@ -116,6 +116,20 @@ def _relu_lower(x, em, negative_slope=0.0, max_value=None, threshold=0.0):
 _reg("relu", _relu_fwd, _relu_bwd, _relu_lower, negative_slope=0.0, max_value=None,
      threshold=0.0)
 
+
+# Keras 3's leaky_relu function defaults to negative_slope=0.2; the LeakyReLU *layer* to 0.3.
+def _leaky_relu_fwd(x, negative_slope=0.2):
+    return _relu_fwd(x, negative_slope=negative_slope)
+
+
+def _leaky_relu_bwd(x, y, dy, negative_slope=0.2):
+    return _relu_bwd(x, y, dy, negative_slope=negative_slope)
+
+
+_reg("leaky_relu", _leaky_relu_fwd, _leaky_relu_bwd,
+     lambda x, em, negative_slope=0.2: em.op("LeakyRelu", [x], alpha=float(negative_slope)),
+     negative_slope=0.2)
+
 _reg("linear", lambda x: x, lambda x, y, dy: dy, lambda x, em: x)
 
 _reg("sigmoid", sigmoid, lambda x, y, dy: dy * y * (1 - y), _unary("Sigmoid"))
@@ -248,7 +262,9 @@ def _hard_silu_bwd(x, y, dy):
 
 
 _reg("hard_silu", lambda x: x * np.clip(x + 3, 0, 6) / 6, _hard_silu_bwd,
-     lambda x, em: em.op("HardSwish", [x]))
+     lambda x, em: em.op("HardSwish", [x]) if em.opset >= 14
+     # HardSwish arrived in opset 14; below it, x * HardSigmoid(x) is the same function.
+     else em.op("Mul", [x, em.op("HardSigmoid", [x], alpha=1.0 / 6.0, beta=0.5)]))
 
 
 def canonical(name: str) -> str:

@@ -175,7 +175,8 @@ def parse_attrs(cls: type, config: dict, aliases: dict[str, str] | None = None) 
             )
         if name in values:
             raise DefinitionError(
-                f"argument '{name}' given twice (once as its alias '{key}')", field=key
+                f"argument '{name}' given twice (once as its alias '{key}')", field=key,
+                received=f"{key}={raw!r}, {name}={config.get(name)!r}",
             )
         values[name] = coerce(hints[name], raw, name)
     for name, f in fields.items():
@@ -264,7 +265,8 @@ def _describe(tp: Any) -> str:
         return f"a list of {len(a)} values"
     if origin is Literal:
         return "one of " + ", ".join(repr(a) for a in typing.get_args(tp))
-    return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(
+    return {int: "an integer", float: "a number", bool: "true or false", str: "a string",
+            type(None): "null"}.get(
         tp, getattr(tp, "description", getattr(tp, "__name__", str(tp)))
     )
 

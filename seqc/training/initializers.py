@@ -125,7 +125,9 @@ def get(spec: Any) -> Init:
     else:
         d = dict(spec)
         name = d.pop("type", None) or d.pop("class_name", None)
-        kwargs = dict(d.pop("config", None) or d)
+        # Keras serialises {"module", "class_name", "config", "registered_name"}: the arguments
+        # are under "config" whenever that key exists (even when empty).
+        kwargs = dict(d["config"] or {}) if "config" in d else d
         kwargs.pop("seed", None)
     key = _canonical_name(str(name))
     if key not in INITIALIZERS:

@@ -1,0 +1,52 @@
+"""LeakyReLU layer: y = x for x >= 0, negative_slope * x below (Keras 3 default 0.3; `alpha`
+is Keras' deprecated alias). ONNX: LeakyRelu(alpha=negative_slope). Shape: unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ._activations import ACTIVATIONS
+from .base import BadExample, Example, OpDef, in_range, register
+
+_LEAKY = ACTIVATIONS["leaky_relu"]
+
+
+@dataclass(frozen=True)
+class LeakyReLUAttrs:
+    negative_slope: float = 0.3
+
+
+@register
+class LeakyReLU(OpDef):
+    kind = "LeakyReLU"
+    Attrs = LeakyReLUAttrs
+    aliases = {"alpha": "negative_slope"}
+    category = "activation"
+    summary = "Leaky rectified linear unit (slope 0.3 below zero by default)."
+    examples = [
+        Example({}, (4,)),
+        Example({"negative_slope": 0.01}, (2, 3)),
+        Example({"alpha": 0.5}, (3,)),
+    ]
+    bad_examples = [
+        BadExample({"negative_slope": -0.5}, (3,), "negative_slope"),
+        BadExample({"negative_slope": None}, (3,), "negative_slope"),
+        BadExample({"alpha": 0.1, "negative_slope": 0.2}, (3,), "alias"),
+    ]
+
+    def check(self, a: LeakyReLUAttrs) -> None:
+        in_range(a, "negative_slope", 0.0, float("inf"))
+
+    def infer(self, a, in_types):
+        return list(in_types)
+
+    def forward(self, a, params, xs, ctx):
+        (x,) = xs
+        return [_LEAKY.forward(x, negative_slope=a.negative_slope)], x
+
+    def backward(self, a, params, x, dys):
+        return [_LEAKY.backward(x, None, dys[0], negative_slope=a.negative_slope)], {}
+
+    def lower(self, a, params, xs, em):
+        return [_LEAKY.lower(xs[0], em, negative_slope=a.negative_slope)]

@@ -1,0 +1,115 @@
+"""Shared machinery for the layer-kind contract tests: cases from REGISTRY, inputs and
+parameters drawn from each example, and a node-by-node forward/backward over a built graph
+(the executor's loop, plus the gradient with respect to the graph input)."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+import pytest
+
+from seqc.ir.build import LayerConfig, build_graph
+from seqc.ir.graph import Graph
+from seqc.ir.types import TensorType, batched
+from seqc.ops import REGISTRY
+from seqc.ops.base import RunContext
+
+BATCH = 3
+UNKNOWN = 4  # the concrete size a None (variable) feature dimension gets in tests
+
+
+def cases(which: str = "examples") -> list:
+    return [pytest.param(kind, ex, id=f"{kind}-{i}")
+            for kind, op in sorted(REGISTRY.items())
+            for i, ex in enumerate(getattr(op, which))]
+
+
+def concrete(shape: tuple) -> tuple:
+    return tuple(UNKNOWN if d is None else d for d in shape)
+
+
+def build(kind: str, ex, *, shape: tuple | None = None) -> Graph:
+    features = ex.input_shape if shape is None else shape
+    dtype = getattr(ex, "input_dtype", "float32")  # BadExample has no dtype
+    return build_graph(f"test_{kind}", batched(tuple(features), dtype),
+                       [LayerConfig(kind, copy.deepcopy(ex.config))])
+
+
+def is_float(dtype) -> bool:
+    return np.issubdtype(np.dtype(dtype), np.floating)
+
+
+def make_input(ex, rng: np.random.Generator, *, dtype=None, batch: int = BATCH) -> np.ndarray:
+    shape = (batch, *concrete(ex.input_shape))
+    lo, hi = ex.input_range
+    if not is_float(ex.input_dtype):
+        return rng.integers(int(lo), int(hi), size=shape).astype(ex.input_dtype)
+    return rng.uniform(lo, hi, size=shape).astype(dtype or ex.input_dtype)
+
+
+def make_params(graph: Graph, rng: np.random.Generator, dtype=np.float32) -> dict:
+    """Random parameters (normal; |normal| + 0.5 for positive ones such as variances)."""
+    out = {}
+    for key, spec in graph.param_specs.items():
+        if not is_float(spec.dtype):
+            out[key] = np.zeros(spec.shape, spec.dtype)  # counters: never read by forward
+            continue
+        v = rng.normal(size=spec.shape)
+        if spec.domain == "positive":
+            v = np.abs(v) + 0.5
+        out[key] = np.asarray(v, dtype=dtype)
+    return out
+
+
+def node_params(node, params: dict) -> dict:
+    return {p: params[node.param_key(p)] for p in node.params}
+
+
+def forward(graph: Graph, params: dict, x: np.ndarray, *, training: bool, seed: int = 0):
+    """(y, caches). A fresh generator per call: random kinds (Dropout) draw the same mask on
+    every call, which makes them differentiable by finite differences in training mode."""
+    ctx = RunContext(training=training, rng=np.random.default_rng(seed))
+    env = {graph.inputs[0]: x}
+    caches = []
+    for node in graph.nodes:
+        op = REGISTRY[node.op]
+        ys, cache = op.forward(node.attrs, node_params(node, params),
+                               [env[v] for v in node.inputs], ctx)
+        env.update(zip(node.outputs, ys))
+        caches.append(cache)
+    return env[graph.outputs[0]], caches
+
+
+def backward(graph: Graph, params: dict, caches: list, dy: np.ndarray):
+    """(dx for the graph input, {param key: grad} for every gradient an op returned)."""
+    dval = {graph.outputs[0]: dy}
+    grads = {}
+    for node, cache in zip(reversed(graph.nodes), reversed(caches)):
+        op = REGISTRY[node.op]
+        dxs, g = op.backward(node.attrs, node_params(node, params), cache,
+                             [dval.pop(v) for v in node.outputs])
+        for local, arr in g.items():
+            grads[node.param_key(local)] = arr
+        for v, dx in zip(node.inputs, dxs):
+            dval[v] = dval[v] + dx if v in dval else dx
+    return dval[graph.inputs[0]], grads
+
+
+def numeric_grad(f, a: np.ndarray, eps: float = 1e-6) -> np.ndarray:
+    """Central differences of the scalar f() with respect to every element of a (in place)."""
+    g = np.zeros_like(a)
+    flat, gflat = a.reshape(-1), g.reshape(-1)
+    for i in range(flat.size):
+        old = flat[i]
+        flat[i] = old + eps
+        hi = f()
+        flat[i] = old - eps
+        lo = f()
+        flat[i] = old
+        gflat[i] = (hi - lo) / (2 * eps)
+    return g
+
+
+def concrete_type(t: TensorType, batch: int = BATCH) -> tuple:
+    return (batch, *concrete(t.shape[1:]))

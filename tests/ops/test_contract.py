@@ -1,0 +1,180 @@
+"""Contract tests run on every registered layer kind and each of its examples; a new kind is
+covered by adding its file and its import line, with no new test code here."""
+
+from __future__ import annotations
+
+import ast
+import copy
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pytest
+from ops_harness import (
+    BATCH,
+    backward,
+    build,
+    cases,
+    concrete,
+    forward,
+    is_float,
+    make_input,
+    make_params,
+    numeric_grad,
+)
+
+import seqc.ops
+from seqc.errors import DefinitionError
+from seqc.ops import REGISTRY
+
+CATEGORIES = {"core", "activation", "preprocessing", "regularization", "reshaping",
+              "convolution", "pooling", "recurrent", "normalization", "attention", "merging"}
+NOT_KINDS = {"base"}  # the contract itself, not a layer kind
+
+EXAMPLES = cases("examples")
+BAD_EXAMPLES = cases("bad_examples")
+
+
+# ---- 1. registration ----
+
+def _kind_modules() -> set[str]:
+    pkg = Path(seqc.ops.__file__).parent
+    return {p.stem for p in pkg.glob("*.py") if not p.stem.startswith("_")} - NOT_KINDS
+
+
+def test_every_module_is_imported_and_registers_one_kind():
+    pkg = Path(seqc.ops.__file__).parent
+    tree = ast.parse((pkg / "__init__.py").read_text())
+    imported = {a.name for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)
+                and n.level == 1 and n.module is None for a in n.names}
+    modules = _kind_modules()
+    assert modules - imported == set(), "modules missing from seqc/ops/__init__.py"
+    per_module = Counter(type(op).__module__ for op in REGISTRY.values())
+    for m in modules:
+        assert per_module[f"seqc.ops.{m}"] == 1, f"seqc/ops/{m}.py must register one kind"
+    assert set(per_module) == {f"seqc.ops.{m}" for m in modules}
+    for kind, op in REGISTRY.items():
+        assert op.kind == kind
+
+
+@pytest.mark.parametrize("kind", sorted(REGISTRY))
+def test_kind_is_documented_with_examples(kind):
+    op = REGISTRY[kind]
+    assert len(op.examples) >= 1 and len(op.bad_examples) >= 1
+    assert op.category in CATEGORIES
+    assert op.summary and "\n" not in op.summary
+    # The module docstring carries the formula, the ONNX mapping and the shape rule.
+    assert (sys.modules[type(op).__module__].__doc__ or "").strip()
+
+
+# ---- 2. config round trip ----
+
+def _attrs(op, config):
+    config = copy.deepcopy(config)
+    if op.splits_activation:
+        config.pop("activation", None)
+    return op.parse_attrs(config)
+
+
+@pytest.mark.parametrize("kind,ex", EXAMPLES)
+def test_config_round_trip(kind, ex):
+    op = REGISTRY[kind]
+    attrs = _attrs(op, ex.config)
+    config = op.attrs_to_config(attrs)
+    text = json.dumps(config)  # JSON-serialisable
+    again = op.parse_attrs(json.loads(text))
+    assert again == attrs
+    assert hash(again) == hash(attrs)
+    assert op.attrs_to_config(again) == config
+
+
+# ---- 3. shape rule vs forward ----
+
+@pytest.mark.parametrize("kind,ex", EXAMPLES)
+def test_shape_rule_matches_forward(kind, ex):
+    rng = np.random.default_rng(0)
+    graph = build(kind, ex)
+    params = make_params(graph, rng)
+    x = make_input(ex, rng)
+    for training in (False, ex.training):
+        y, _ = forward(graph, params, x, training=training)
+        out = graph.output_type
+        assert out.matches(y), f"forward gave {y.shape}, shape rule {out}"
+        assert y.dtype == np.dtype(out.dtype)
+    # With every variable dimension made concrete the rule must give the exact shape.
+    fixed = build(kind, ex, shape=concrete(ex.input_shape))
+    assert (BATCH, *fixed.output_type.shape[1:]) == y.shape
+    assert fixed.param_specs == {k: s for k, s in graph.param_specs.items()}
+
+
+# ---- 4. backward vs central differences, float64 ----
+
+@pytest.mark.parametrize("kind,ex", EXAMPLES)
+def test_backward_matches_finite_differences(kind, ex):
+    rng = np.random.default_rng(1)
+    graph = build(kind, ex)
+    params = make_params(graph, rng, dtype=np.float64)
+    x = make_input(ex, rng, dtype=np.float64 if is_float(ex.input_dtype) else None)
+    training = ex.training
+    y, caches = forward(graph, params, x, training=training)
+    if is_float(ex.input_dtype):
+        assert y.dtype == np.float64, "facets must preserve float64"
+    g = rng.normal(size=y.shape).astype(y.dtype)
+    dx, grads = backward(graph, params, caches, g)
+
+    def loss() -> float:
+        return float((forward(graph, params, x, training=training)[0] * g).sum())
+
+    if is_float(ex.input_dtype):
+        assert dx.shape == x.shape and dx.dtype == np.float64
+        np.testing.assert_allclose(dx, numeric_grad(loss, x), rtol=1e-5, atol=1e-6,
+                                   err_msg="input gradient")
+    trainable = {k for k, s in graph.param_specs.items() if s.trainable}
+    assert trainable <= set(grads), "backward must return every trainable parameter's gradient"
+    for key, grad in grads.items():
+        p = params[key]
+        assert grad.shape == p.shape and grad.dtype == np.float64, key
+        np.testing.assert_allclose(grad, numeric_grad(loss, p), rtol=1e-5, atol=1e-6,
+                                   err_msg=f"gradient of {key}")
+
+
+# ---- 5. ONNX lowering vs NumPy forward ----
+
+def _run_onnx(model, x):
+    import onnxruntime as ort
+    from onnx.reference import ReferenceEvaluator
+
+    name = model.graph.input[0].name
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return sess.run(None, {name: x})[0], ReferenceEvaluator(model).run(None, {name: x})[0]
+
+
+@pytest.mark.parametrize("kind,ex", EXAMPLES)
+def test_lowering_matches_forward(kind, ex):
+    pytest.importorskip("onnxruntime")
+    from seqc.export import to_onnx
+
+    rng = np.random.default_rng(2)
+    graph = build(kind, ex)
+    params = make_params(graph, rng)
+    model = to_onnx(graph, params, opset=17)
+    for batch in (BATCH, 1):  # the batch must stay dynamic in the exported graph
+        x = make_input(ex, rng, batch=batch)
+        want, _ = forward(graph, params, x, training=False)
+        for runtime, got in zip(("onnxruntime", "onnx.reference"), _run_onnx(model, x)):
+            assert got.shape == want.shape, runtime
+            assert got.dtype == want.dtype, runtime
+            np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-4, err_msg=runtime)
+
+
+# ---- 6. bad examples ----
+
+@pytest.mark.parametrize("kind,bad", BAD_EXAMPLES)
+def test_bad_example_raises_definition_error(kind, bad):
+    with pytest.raises(DefinitionError) as info:
+        build(kind, bad)
+    text = str(info.value)
+    assert "Received:" in text
+    assert bad.match in text

@@ -1,0 +1,206 @@
+"""seqc against real Keras 3 (torch backend), float32 on both sides.
+
+Optimizers: 4 full-batch steps of a 4 -> 3 -> 2 Dense model from identical weights, via
+`Model.train_on_batch` in Keras and executor + losses + optimizers in seqc (with the fused
+softmax/sigmoid gradient the trainer uses); weights and per-step losses within 1e-6.
+Losses: value and gradient against keras.losses with torch autograd, relative 1e-6.
+"""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("KERAS_BACKEND", "torch")
+keras = pytest.importorskip("keras")
+torch = pytest.importorskip("torch")
+if keras.backend.backend() != "torch":
+    pytest.skip("these tests need KERAS_BACKEND=torch", allow_module_level=True)
+
+import seqc  # noqa: E402
+from seqc.training import executor  # noqa: E402
+from seqc.training import losses as L  # noqa: E402
+from seqc.training import optimizers as O  # noqa: E402
+
+RNG = np.random.default_rng(7)
+X = RNG.normal(size=(8, 4)).astype(np.float32)
+Y_CAT = np.eye(2, dtype=np.float32)[RNG.integers(0, 2, 8)]
+SW = RNG.uniform(0.5, 1.5, 8).astype(np.float32)
+TOL = 1e-6
+
+
+def make_models(activation: str):
+    model = seqc.Sequential([seqc.layers.Input((4,)), seqc.layers.Dense(3, activation="tanh"),
+                             seqc.layers.Dense(2, activation=activation)], seed=3)
+    kmodel = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="tanh"),
+                               keras.layers.Dense(2, activation=activation)])
+    kmodel.set_weights(model.get_weights())
+    return model, kmodel
+
+
+def seqc_step(model, loss: L.Loss, opt: O.Optimizer, x, y, sw=None) -> float:
+    """One training step as the fit loop does it; returns the loss before the update."""
+    graph = model.graph
+    y_pred, tape = executor.forward(graph, model.params, x)
+    last = graph.nodes[-1]
+    act = last.attrs.activation if last.op == "Activation" else None
+    fused = loss.value_and_fused_grad(act, y, y_pred, sw) if isinstance(act, str) else None
+    if fused is not None:
+        value, dz = fused
+        grads = executor.backward(graph, model.params, tape, dz, start=len(graph.nodes) - 2)
+    else:
+        value, dy = loss.value_and_grad(y, y_pred, sw)
+        grads = executor.backward(graph, model.params, tape, dy)
+    opt.apply(model.params, grads)
+    return value
+
+
+def keras_schedule(spec):
+    if not isinstance(spec, dict):
+        return spec
+    spec = dict(spec)
+    return getattr(keras.optimizers.schedules, spec.pop("type"))(**spec)
+
+
+EXP = {"type": "ExponentialDecay", "initial_learning_rate": 0.05, "decay_steps": 2,
+       "decay_rate": 0.5}
+COS = {"type": "CosineDecay", "initial_learning_rate": 0.0, "decay_steps": 3,
+       "warmup_target": 0.1, "warmup_steps": 2}
+PIECE = {"type": "PiecewiseConstantDecay", "boundaries": [1, 2], "values": [0.1, 0.05, 0.01]}
+
+OPT_CASES = [
+    ("SGD", {"learning_rate": 0.1}),
+    ("SGD", {"learning_rate": 0.1, "momentum": 0.9}),
+    ("SGD", {"learning_rate": 0.1, "momentum": 0.9, "nesterov": True}),
+    ("SGD", {"learning_rate": PIECE, "clipvalue": 0.05}),
+    ("Adam", {"learning_rate": 0.01}),
+    ("Adam", {"learning_rate": 0.01, "amsgrad": True}),
+    ("Adam", {"learning_rate": 0.01, "clipnorm": 0.1}),
+    ("Adam", {"learning_rate": EXP, "global_clipnorm": 0.2}),
+    ("AdamW", {"learning_rate": 0.01}),
+    ("AdamW", {"learning_rate": COS, "weight_decay": 0.1}),
+    ("RMSprop", {"learning_rate": 0.01}),
+    ("RMSprop", {"learning_rate": 0.01, "momentum": 0.5, "centered": True}),
+    ("Adagrad", {"learning_rate": 0.1}),
+    ("Adamax", {"learning_rate": 0.01}),
+    ("Nadam", {"learning_rate": 0.01}),
+    ("Nadam", {"learning_rate": 0.01, "weight_decay": 0.05}),
+    ("Adam", {"learning_rate": 0.01, "gradient_accumulation_steps": 2}),
+]
+
+
+@pytest.mark.parametrize("name,kw", OPT_CASES, ids=[f"{n}-{k}" for n, k in OPT_CASES])
+def test_optimizer_matches_keras(name, kw):
+    model, kmodel = make_models("softmax")
+    kopt = getattr(keras.optimizers, name)(
+        **{k: keras_schedule(v) if k == "learning_rate" else v for k, v in kw.items()})
+    kmodel.compile(optimizer=kopt, loss="categorical_crossentropy")
+    opt = O.get({"type": name, **kw})
+    loss = L.get("categorical_crossentropy")
+    for step in range(4):
+        k_loss = float(kmodel.train_on_batch(X, Y_CAT))
+        s_loss = seqc_step(model, loss, opt, X, Y_CAT)
+        assert s_loss == pytest.approx(k_loss, abs=TOL), f"loss at step {step}"
+        for kw_, sw_ in zip(kmodel.get_weights(), model.get_weights()):
+            np.testing.assert_allclose(sw_, kw_, rtol=0, atol=TOL, err_msg=f"step {step}")
+    assert opt.iterations == int(kopt.iterations.numpy()) * (
+        kw.get("gradient_accumulation_steps") or 1)
+
+
+# ---------------------------------------------------------------- losses
+
+YB = (RNG.random((8, 2)) > 0.5).astype(np.float32)
+Y_REAL = RNG.normal(size=(8, 2)).astype(np.float32)
+Y_SPARSE = RNG.integers(0, 2, 8)
+
+# (loss spec, final activation of the model, labels)
+LOSS_MODEL_CASES = [
+    ({"type": "binary_crossentropy"}, "sigmoid", YB),
+    ({"type": "BinaryCrossentropy", "label_smoothing": 0.1}, "sigmoid", YB),
+    ({"type": "BinaryCrossentropy", "from_logits": True}, "linear", YB),
+    ({"type": "categorical_crossentropy"}, "softmax", Y_CAT),
+    ({"type": "CategoricalCrossentropy", "label_smoothing": 0.2}, "softmax", Y_CAT),
+    ({"type": "CategoricalCrossentropy", "from_logits": True}, "linear", Y_CAT),
+    ({"type": "sparse_categorical_crossentropy"}, "softmax", Y_SPARSE),
+    ({"type": "SparseCategoricalCrossentropy", "from_logits": True}, "linear", Y_SPARSE),
+    ({"type": "mean_squared_error"}, "linear", Y_REAL),
+    ({"type": "mean_absolute_error"}, "linear", Y_REAL),
+    ({"type": "Huber", "delta": 0.5}, "linear", Y_REAL),
+    ({"type": "log_cosh"}, "linear", Y_REAL),
+]
+
+
+def keras_loss(spec):
+    spec = dict(spec)
+    name = spec.pop("type")
+    cls = type(L.get(name)).__name__
+    return getattr(keras.losses, cls)(**spec)
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("spec,act,y", LOSS_MODEL_CASES,
+                         ids=[f"{c[0]}-{c[1]}" for c in LOSS_MODEL_CASES])
+def test_loss_sgd_steps_match_keras(spec, act, y, weighted):
+    model, kmodel = make_models(act)
+    kmodel.compile(optimizer=keras.optimizers.SGD(learning_rate=0.5), loss=keras_loss(spec))
+    opt, loss = O.SGD(learning_rate=0.5), L.get(spec)
+    sw = SW if weighted else None
+    for step in range(2):
+        k_loss = float(kmodel.train_on_batch(X, y, sample_weight=sw))
+        s_loss = seqc_step(model, loss, opt, X, y, sw)
+        assert s_loss == pytest.approx(k_loss, abs=TOL), f"loss at step {step}"
+        for kw_, sw_ in zip(kmodel.get_weights(), model.get_weights()):
+            np.testing.assert_allclose(sw_, kw_, rtol=0, atol=TOL, err_msg=f"step {step}")
+
+
+def _probs(n, c, rng):
+    p = rng.dirichlet(np.ones(c) * 2, size=n).astype(np.float32)
+    p[0] = [1.0] + [0.0] * (c - 1)  # exercise the clip
+    return p
+
+
+R2 = np.random.default_rng(11)
+P4, OH4 = _probs(6, 4, R2), np.eye(4, dtype=np.float32)[R2.integers(0, 4, 6)]
+PB = R2.random((6, 3)).astype(np.float32)
+PB[0, :2] = [1.0, 0.0]
+YB3 = (R2.random((6, 3)) > 0.5).astype(np.float32)
+Z = R2.normal(size=(6, 4)).astype(np.float32)
+SW6 = R2.uniform(0.2, 2.0, 6).astype(np.float32)
+
+LOSS_CASES = [
+    ({"type": "BinaryCrossentropy"}, YB3, PB),
+    ({"type": "BinaryCrossentropy", "label_smoothing": 0.2}, YB3, PB),
+    ({"type": "BinaryCrossentropy", "from_logits": True}, YB3, Z[:, :3]),
+    ({"type": "BinaryCrossentropy"}, YB3[:, 0], PB[:, :1]),
+    ({"type": "CategoricalCrossentropy"}, OH4, P4),
+    ({"type": "CategoricalCrossentropy", "label_smoothing": 0.1}, OH4, P4 * 1.5),
+    ({"type": "CategoricalCrossentropy", "from_logits": True}, OH4, Z),
+    ({"type": "SparseCategoricalCrossentropy"}, OH4.argmax(1), P4),
+    ({"type": "SparseCategoricalCrossentropy", "from_logits": True},
+     OH4.argmax(1)[:, None].astype(np.float32), Z),
+    ({"type": "SparseCategoricalCrossentropy", "ignore_class": 1}, OH4.argmax(1), P4),
+    ({"type": "MeanSquaredError"}, PB, YB3),
+    ({"type": "MeanAbsoluteError"}, PB, YB3),
+    ({"type": "Huber", "delta": 0.3}, PB, YB3),
+    ({"type": "LogCosh"}, 4 * PB, YB3),
+]
+
+
+@pytest.mark.parametrize("reduction", ["sum_over_batch_size", "sum", "mean_with_sample_weight"])
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("spec,yt,yp", LOSS_CASES, ids=[str(c[0]) for c in LOSS_CASES])
+def test_loss_value_and_grad_match_keras(spec, yt, yp, weighted, reduction):
+    sw = SW6 if weighted else None
+    kloss = keras_loss({**spec, "reduction": reduction})
+    t = torch.tensor(yp, requires_grad=True)
+    kv = kloss(yt, t, sample_weight=sw)
+    kv.backward()
+    kv, kg = float(kv.detach()), t.grad.numpy()
+    loss = L.get({**spec, "reduction": reduction})
+    value, grad = loss.value_and_grad(yt, yp, sw)
+    assert grad.dtype == np.float32
+    # float32 on the Keras side: agreement is relative (a sum of 6 losses is ~30).
+    assert value == pytest.approx(kv, rel=TOL, abs=TOL)
+    np.testing.assert_allclose(grad, kg, rtol=TOL, atol=TOL)

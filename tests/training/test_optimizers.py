@@ -1,0 +1,359 @@
+"""Optimizers and schedules: a few steps on a tiny parameter against Keras' update rules
+written out here in float64, clipping, weight decay, accumulation, EMA, lookup and errors."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+import seqc
+from seqc.errors import DefinitionError, UsageError
+from seqc.training import optimizers as O
+from seqc.training import schedules as S
+
+P0 = np.array([1.0, -0.5, 2.0])
+GRADS = [np.array([0.5, -1.0, 0.25]), np.array([-1.0, 0.3, 0.5]), np.array([0.2, 0.2, -2.0])]
+
+
+def run(opt, grads=GRADS, p0=P0):
+    params = {"w": p0.astype(np.float32)}
+    ref = params["w"]
+    out = []
+    for g in grads:
+        opt.apply(params, {"w": g.astype(np.float32)})
+        out.append(params["w"].astype(np.float64).copy())
+    assert params["w"] is ref, "parameters must be updated in place"
+    assert opt.iterations == len(grads)
+    return out
+
+
+def check(opt, expected, tol=1e-6):
+    for got, want in zip(run(opt), expected):
+        np.testing.assert_allclose(got, want, rtol=tol, atol=tol)
+
+
+# ---------------------------------------------------------------- update rules by hand
+
+
+def test_sgd_by_hand():
+    # p -= lr g, lr = 0.1, scalar check on the first element: 1 - 0.05 = 0.95, + 0.1 = 1.05
+    out = run(O.SGD(learning_rate=0.1))
+    assert out[0][0] == pytest.approx(0.95) and out[1][0] == pytest.approx(1.05)
+    check(O.SGD(learning_rate=0.1), np.cumsum([P0] + [-0.1 * g for g in GRADS], 0)[1:])
+
+
+def test_sgd_momentum_and_nesterov_by_hand():
+    lr, mu = 0.1, 0.9
+    for nesterov in (False, True):
+        p, m, want = P0.copy(), np.zeros(3), []
+        for g in GRADS:
+            m = mu * m - lr * g
+            p = p + (mu * m - lr * g if nesterov else m)
+            want.append(p.copy())
+        check(O.SGD(learning_rate=lr, momentum=mu, nesterov=nesterov), want)
+    # first element, written out: m1 = -0.05; m2 = 0.9 * -0.05 + 0.1 = 0.055
+    out = run(O.SGD(learning_rate=0.1, momentum=0.9))
+    assert out[1][0] == pytest.approx(1.0 - 0.05 + 0.055)
+
+
+def adam_ref(lr=0.001, b1=0.9, b2=0.999, eps=1e-7, amsgrad=False, wd=None, grads=GRADS):
+    p, m, v, vhat, want = P0.copy(), np.zeros(3), np.zeros(3), np.zeros(3), []
+    for t, g in enumerate(grads, start=1):
+        if wd is not None:
+            p = p * (1 - wd * lr)
+        m = m + (g - m) * (1 - b1)
+        v = v + (g * g - v) * (1 - b2)
+        if amsgrad:
+            vhat = np.maximum(vhat, v)
+        alpha = lr * math.sqrt(1 - b2**t) / (1 - b1**t)
+        p = p - m * alpha / (np.sqrt(vhat if amsgrad else v) + eps)
+        want.append(p.copy())
+    return want
+
+
+def test_adam_by_hand():
+    check(O.Adam(), adam_ref())
+    check(O.Adam(learning_rate=0.05, beta_1=0.5, beta_2=0.9, epsilon=1e-3),
+          adam_ref(lr=0.05, b1=0.5, b2=0.9, eps=1e-3))
+    check(O.Adam(learning_rate=0.01, amsgrad=True), adam_ref(lr=0.01, amsgrad=True))
+    # first step is lr * sign(g) up to eps: |m| / sqrt(v) = 1 after bias correction
+    assert run(O.Adam(learning_rate=0.01))[0][0] == pytest.approx(1.0 - 0.01, abs=1e-6)
+
+
+def test_adamw_by_hand():
+    check(O.AdamW(learning_rate=0.01), adam_ref(lr=0.01, wd=0.004))
+    check(O.AdamW(learning_rate=0.1, weight_decay=0.5), adam_ref(lr=0.1, wd=0.5), 2e-6)
+
+
+def test_rmsprop_by_hand():
+    for mom, centered in ((0.0, False), (0.5, False), (0.0, True), (0.5, True)):
+        lr, rho, eps = 0.01, 0.9, 1e-7
+        p, v, a, m, want = P0.copy(), np.zeros(3), np.zeros(3), np.zeros(3), []
+        for g in GRADS:
+            v = rho * v + (1 - rho) * g * g
+            if centered:
+                a = rho * a + (1 - rho) * g
+                denom = v - a * a + eps  # epsilon inside the sqrt
+            else:
+                denom = v + eps
+            inc = lr * g / np.sqrt(denom)
+            m = mom * m + inc
+            p = p - (m if mom > 0 else inc)
+            want.append(p.copy())
+        check(O.RMSprop(learning_rate=lr, momentum=mom, centered=centered), want)
+
+
+def test_adagrad_by_hand():
+    lr, acc, p, want = 0.1, np.full(3, 0.1), P0.copy(), []
+    for g in GRADS:
+        acc = acc + g * g
+        p = p - lr * g / np.sqrt(acc + 1e-7)
+        want.append(p.copy())
+    check(O.Adagrad(learning_rate=0.1), want)
+    # first element, step 1: 1 - 0.1 * 0.5 / sqrt(0.1 + 0.25)
+    assert run(O.Adagrad(learning_rate=0.1))[0][0] == pytest.approx(
+        1 - 0.05 / math.sqrt(0.35 + 1e-7), abs=1e-6)
+
+
+def test_adamax_by_hand():
+    lr, b1, b2, eps = 0.01, 0.9, 0.999, 1e-7
+    p, m, u, want = P0.copy(), np.zeros(3), np.zeros(3), []
+    for t, g in enumerate(GRADS, start=1):
+        m = m + (g - m) * (1 - b1)
+        u = np.maximum(b2 * u, np.abs(g))
+        p = p - lr * m / ((1 - b1**t) * (u + eps))
+        want.append(p.copy())
+    check(O.Adamax(learning_rate=lr), want)
+
+
+def test_nadam_by_hand():
+    lr, b1, b2, eps = 0.01, 0.9, 0.999, 1e-7
+    p, m, v, u_prod, want = P0.copy(), np.zeros(3), np.zeros(3), 1.0, []
+    for t, g in enumerate(GRADS, start=1):
+        u_t = b1 * (1 - 0.5 * 0.96**t)
+        u_next = b1 * (1 - 0.5 * 0.96 ** (t + 1))
+        u_prod = u_prod * u_t
+        m = m + (g - m) * (1 - b1)
+        v = v + (g * g - v) * (1 - b2)
+        m_hat = u_next * m / (1 - u_prod * u_next) + (1 - u_t) * g / (1 - u_prod)
+        v_hat = v / (1 - b2**t)
+        p = p - lr * m_hat / (np.sqrt(v_hat) + eps)
+        want.append(p.copy())
+    check(O.Nadam(learning_rate=lr), want)
+
+
+# ---------------------------------------------------------------- base-optimizer options
+
+
+def test_clipnorm_is_per_tensor():
+    opt = O.SGD(learning_rate=1.0, clipnorm=1.0)
+    p = {"a": np.zeros(2, np.float32), "b": np.zeros(1, np.float32)}
+    opt.apply(p, {"a": np.array([3.0, 4.0], np.float32), "b": np.array([0.5], np.float32)})
+    np.testing.assert_allclose(p["a"], [-0.6, -0.8], rtol=1e-6)  # norm 5 -> 1
+    np.testing.assert_allclose(p["b"], [-0.5])  # under the limit: unchanged
+
+
+def test_global_clipnorm_scales_all_tensors_together():
+    opt = O.SGD(learning_rate=1.0, global_clipnorm=2.5)
+    p = {"a": np.zeros(1, np.float32), "b": np.zeros(1, np.float32)}
+    opt.apply(p, {"a": np.array([3.0], np.float32), "b": np.array([4.0], np.float32)})
+    np.testing.assert_allclose([p["a"][0], p["b"][0]], [-1.5, -2.0], rtol=1e-6)
+
+
+def test_clipvalue():
+    opt = O.SGD(learning_rate=1.0, clipvalue=0.5)
+    p = {"w": np.zeros(3, np.float32)}
+    opt.apply(p, {"w": np.array([3.0, -4.0, 0.2], np.float32)})
+    np.testing.assert_allclose(p["w"], [-0.5, 0.5, -0.2], rtol=1e-6)
+
+
+def test_clip_options_are_exclusive():
+    with pytest.raises(DefinitionError, match="only one of"):
+        O.Adam(clipnorm=1.0, clipvalue=1.0)
+
+
+def test_caller_gradients_are_not_modified():
+    g = {"w": np.array([3.0, 4.0], np.float32)}
+    O.Adam(clipnorm=1.0).apply({"w": np.zeros(2, np.float32)}, g)
+    np.testing.assert_array_equal(g["w"], [3.0, 4.0])
+
+
+def test_weight_decay_is_decoupled():
+    # p *= 1 - wd * lr before the update: 2 * (1 - 0.1 * 0.1) - 0.1 * 0.5 = 1.93
+    opt = O.SGD(learning_rate=0.1, weight_decay=0.1)
+    p = {"w": np.array([2.0], np.float32)}
+    opt.apply(p, {"w": np.array([0.5], np.float32)})
+    assert p["w"][0] == pytest.approx(1.93, abs=1e-6)
+
+
+def test_gradient_accumulation():
+    opt = O.SGD(learning_rate=1.0, gradient_accumulation_steps=2)
+    p = {"w": np.array([0.0], np.float32)}
+    opt.apply(p, {"w": np.array([1.0], np.float32)})
+    assert p["w"][0] == 0.0 and opt.iterations == 1
+    opt.apply(p, {"w": np.array([3.0], np.float32)})
+    assert p["w"][0] == -2.0  # mean of the two gradients
+    opt.apply(p, {"w": np.array([5.0], np.float32)})
+    assert p["w"][0] == -2.0
+
+
+def test_ema_and_finalize():
+    opt = O.SGD(learning_rate=1.0, use_ema=True)
+    p = {"w": np.array([0.0], np.float32)}
+    for _ in range(2):
+        opt.apply(p, {"w": np.array([-1.0], np.float32)})
+    assert p["w"][0] == 2.0
+    opt.finalize_variable_values(p)
+    # average: 1 after the first step (momentum 0 on step 0), then 0.99 * 1 + 0.01 * 2
+    assert p["w"][0] == pytest.approx(1.01, abs=1e-6)
+
+
+def test_slots_are_lazy_and_keyed_by_name():
+    opt = O.Adam(amsgrad=True)
+    assert opt.slots == {}
+    opt.apply({"a": np.zeros(2, np.float32)}, {"a": np.ones(2, np.float32)})
+    assert set(opt.slots) == {"a"}
+    assert set(opt.slots["a"]) == {"momentum", "velocity", "velocity_hat"}
+    assert set(O.SGD().slot_names()) == set()
+    assert O.Adagrad().slot_names() == {"accumulator": 0.1}
+
+
+def test_float32_stays_float32():
+    p = {"w": np.zeros(4, np.float32)}
+    O.Nadam().apply(p, {"w": np.ones(4, np.float64)})
+    assert p["w"].dtype == np.float32
+
+
+# ---------------------------------------------------------------- defaults (Keras 3)
+
+
+@pytest.mark.parametrize("name,lr,extra", [
+    ("sgd", 0.01, {"momentum": 0.0, "nesterov": False}),
+    ("adam", 0.001, {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7, "amsgrad": False}),
+    ("adamw", 0.001, {"weight_decay": 0.004, "beta_1": 0.9, "epsilon": 1e-7}),
+    ("rmsprop", 0.001, {"rho": 0.9, "momentum": 0.0, "epsilon": 1e-7, "centered": False}),
+    ("adagrad", 0.001, {"initial_accumulator_value": 0.1, "epsilon": 1e-7}),
+    ("adamax", 0.001, {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7}),
+    ("nadam", 0.001, {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7}),
+])
+def test_defaults(name, lr, extra):
+    config = O.get(name).get_config()
+    assert config["learning_rate"] == lr
+    for k, v in extra.items():
+        assert config[k] == v
+    assert O.get(config).get_config() == config
+
+
+# ---------------------------------------------------------------- schedules
+
+
+def test_exponential_decay():
+    s = S.ExponentialDecay(0.1, decay_steps=10, decay_rate=0.5)
+    for step, want in ((0, 0.1), (5, 0.1 * 0.5**0.5), (10, 0.05), (20, 0.025)):
+        assert s(step) == pytest.approx(want, rel=1e-6)
+    assert S.ExponentialDecay(0.1, 10, 0.5, staircase=True)(15) == pytest.approx(0.05)
+
+
+def test_piecewise_constant_decay():
+    s = S.PiecewiseConstantDecay(boundaries=[2, 4], values=[1.0, 0.5, 0.1])
+    assert [s(i) for i in range(6)] == pytest.approx([1.0, 1.0, 1.0, 0.5, 0.5, 0.1])
+    with pytest.raises(DefinitionError, match="1 less"):
+        S.PiecewiseConstantDecay([1, 2], [1.0])
+
+
+def test_cosine_decay():
+    s = S.CosineDecay(1.0, decay_steps=10, alpha=0.1)
+    # halfway: 0.5 * (1 + cos(pi / 2)) = 0.5 -> (1 - 0.1) * 0.5 + 0.1
+    assert s(5) == pytest.approx(0.55, rel=1e-6)
+    assert s(10) == pytest.approx(0.1, rel=1e-6) and s(50) == pytest.approx(0.1, rel=1e-6)
+    w = S.CosineDecay(0.0, decay_steps=10, warmup_target=1.0, warmup_steps=4)
+    assert w(2) == pytest.approx(0.5) and w(4) == pytest.approx(1.0)
+    assert w(9) == pytest.approx(0.5, abs=1e-6)
+
+
+def test_other_schedules():
+    assert S.InverseTimeDecay(1.0, 10, 0.5)(20) == pytest.approx(1.0 / (1 + 0.5 * 2))
+    assert S.PolynomialDecay(1.0, 10, end_learning_rate=0.0, power=2.0)(5) == \
+        pytest.approx(0.25)
+
+
+def test_optimizer_evaluates_schedule_at_iterations():
+    sched = S.PiecewiseConstantDecay([0, 1], [0.1, 0.01, 0.001])
+    opt = O.SGD(learning_rate=sched)
+    p = {"w": np.array([1.0], np.float32)}
+    lrs = []
+    for _ in range(3):
+        lrs.append(opt.learning_rate)
+        opt.apply(p, {"w": np.array([1.0], np.float32)})
+    assert lrs == pytest.approx([0.1, 0.01, 0.001])
+    assert p["w"][0] == pytest.approx(1 - 0.111, abs=1e-6)
+
+
+def test_schedule_from_dict_and_config_round_trip():
+    opt = O.get({"type": "adam", "learning_rate": {"type": "CosineDecay",
+                                                   "initial_learning_rate": 0.1,
+                                                   "decay_steps": 100}})
+    assert isinstance(opt.schedule, S.CosineDecay)
+    again = O.get(opt.get_config())
+    assert again.get_config() == opt.get_config()
+    keras_style = {"class_name": "ExponentialDecay", "module": "keras.optimizers.schedules",
+                   "config": {"initial_learning_rate": 0.1, "decay_steps": 10,
+                              "decay_rate": 0.9, "staircase": False,
+                              "name": "ExponentialDecay"}, "registered_name": None}
+    assert O.Adam(learning_rate=keras_style).learning_rate == pytest.approx(0.1)
+
+
+def test_learning_rate_setter():
+    opt = O.Adam(learning_rate=0.01)
+    opt.learning_rate = 0.005
+    assert opt.learning_rate == pytest.approx(0.005)
+    opt = O.Adam(learning_rate=S.ExponentialDecay(0.1, 10, 0.5))
+    with pytest.raises(UsageError, match="schedule"):
+        opt.learning_rate = 0.01
+
+
+# ---------------------------------------------------------------- lookup and errors
+
+
+def test_public_namespace():
+    opt = seqc.optimizers.Adam(learning_rate=1e-3)
+    assert isinstance(opt, O.Optimizer)
+    assert seqc.optimizers.schedules.ExponentialDecay is S.ExponentialDecay
+    for name in ("adam", "Adam", "ADAM", "rmsprop", "RMSprop", "sgd", "Nadam", "adamw"):
+        assert isinstance(O.get(name), O.Optimizer)
+    keras_cfg = {"module": "keras.optimizers", "class_name": "SGD", "registered_name": None,
+                 "config": {"name": "SGD", "learning_rate": 0.05, "weight_decay": None,
+                            "clipnorm": None, "global_clipnorm": None, "clipvalue": None,
+                            "use_ema": False, "ema_momentum": 0.99,
+                            "ema_overwrite_frequency": None, "loss_scale_factor": None,
+                            "gradient_accumulation_steps": None, "momentum": 0.9,
+                            "nesterov": True}}
+    opt = O.get(keras_cfg)
+    assert isinstance(opt, O.SGD) and opt.nesterov and opt.learning_rate == pytest.approx(0.05)
+
+
+@pytest.mark.parametrize("spec,match,hint", [
+    ("adamm", "unknown optimizer", "did you mean 'adam'"),
+    ("rmsprp", "unknown optimizer", "did you mean 'rmsprop'"),
+    ({"type": "adam", "beta1": 0.9}, "no argument 'beta1'", "did you mean 'beta_1'"),
+    ({"type": "sgd", "momentun": 0.9}, "no argument 'momentun'", "did you mean 'momentum'"),
+    ({"type": "adam", "learning_rate": "fast"}, "learning_rate", None),
+    ({"type": "adam", "learning_rate": {"type": "ExpDecay"}}, "unknown learning-rate schedule",
+     None),
+    ({"type": "sgd", "momentum": 1.5}, "momentum", None),
+    ({"type": "adamw", "weight_decay": None}, "weight_decay", None),
+    (42, "an optimizer must be", None),
+])
+def test_get_errors(spec, match, hint):
+    with pytest.raises(DefinitionError, match=match) as e:
+        O.get(spec)
+    assert "Received:" in str(e.value)
+    if hint:
+        assert hint in str(e.value)
+
+
+def test_apply_rejects_unknown_parameter():
+    with pytest.raises(UsageError, match="unknown parameter"):
+        O.SGD().apply({"w": np.zeros(1, np.float32)}, {"v": np.zeros(1, np.float32)})
