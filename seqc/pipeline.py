@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import UsageError, ValidationFailure
+from .errors import DataError, UsageError, ValidationFailure
 
 ARTIFACTS = ("model.onnx", "weights.npz", "model.ir.json", "report.json")
 # Inputs compared between NumPy and onnxruntime when the build has no held-out data.
@@ -75,6 +75,10 @@ def load_build_data(defn: Any, opts: BuildOptions) -> Any:
     return data_mod.load_data(spec)
 
 
+def _data_label(dataset: Any) -> str | None:
+    return getattr(dataset, "source", None)
+
+
 def _hash_bytes(path: str) -> str:
     import hashlib
 
@@ -123,7 +127,11 @@ def build(def_path: str, opts: BuildOptions | None = None) -> dict[str, Any]:
         model.compile(**defn.compile)
         x, y = dataset.x, dataset.y
         t = time.perf_counter()
-        hist = model.fit(x, y, **{**fit_cfg, "verbose": 2 if opts.verbose else 0})
+        try:
+            hist = model.fit(x, y, **{**fit_cfg, "verbose": 2 if opts.verbose else 0})
+        except DataError as e:
+            # The fit loop names the array and row; the user also needs the file.
+            raise e.located(file=_data_label(dataset)) from None
         timings["train_s"] = time.perf_counter() - t
         history = {k: [float(v) for v in vs] for k, vs in hist.history.items()}
         final_metrics = {k: vs[-1] for k, vs in history.items() if vs}
