@@ -68,6 +68,10 @@ class Model:
         self.class_names: list[str] | None = None
         self.metadata: dict[str, str] = {}
         self.stop_training = False
+        # True once adaptable layers (Normalization) hold statistics: fit adapts them on its
+        # first call only. Weights given here or via set_weights (e.g. from Keras) count as
+        # adapted.
+        self.adapted = bool(params)
         if graph is not None and not self.params:
             self._init_params()
 
@@ -120,6 +124,7 @@ class Model:
                                  received=f"shape {tuple(w.shape)}, expected {spec.shape}")
             new[key] = w.astype(spec.dtype).copy()
         self.params = new
+        self.adapted = True
 
     def summary(self, print_fn=print) -> str:
         from .ir.summary import format_summary

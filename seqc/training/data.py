@@ -1,0 +1,251 @@
+"""Training data from files: CSV (header row, a named target column), `.npz` (x and y), or a
+pair of `.npy` files. Used by the CLI and the JSON-spec frontend.
+
+CSV features must be numeric; a non-numeric target column becomes class ids in sorted label
+order, the labels kept in `Dataset.class_names`. Every failure is a DataError naming the file
+(and the row and column where there is one). No pandas: the stdlib csv module and NumPy.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import zipfile
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..errors import DataError, did_you_mean
+
+LABEL_DTYPES = (None, "float32", "int64", "category")
+
+
+@dataclass
+class Dataset:
+    x: np.ndarray
+    y: np.ndarray | None
+    class_names: list[str] | None = None
+    feature_names: list[str] | None = None
+    source: str | None = None
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+
+def _check_file(path: str, what: str = "data file") -> str:
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise DataError(f"{what} not found", file=path, received=path,
+                        hint="check the path (relative paths in a spec resolve against the "
+                             "spec's folder)")
+    if os.path.isdir(path):
+        raise DataError(f"{what} is a folder, not a file", file=path, received=path)
+    return path
+
+
+def load_csv(path: str, target: str | None, *, label_dtype: str | None = None,
+             delimiter: str = ",") -> Dataset:
+    """A CSV with a header row. `target` names the label column (None: no labels).
+
+    label_dtype: None guesses (numeric labels stay numbers, int64 when all whole; anything
+    else becomes class ids), "float32", "int64", or "category" (always map labels to ids).
+
+    >>> import tempfile, os
+    >>> p = os.path.join(tempfile.mkdtemp(), "d.csv")
+    >>> _ = open(p, "w").write("a,b,kind\\n1,2,cat\\n3,4,dog\\n")
+    >>> ds = load_csv(p, "kind")
+    >>> ds.x.tolist(), ds.y.tolist(), ds.class_names
+    ([[1.0, 2.0], [3.0, 4.0]], [0, 1], ['cat', 'dog'])
+    """
+    if label_dtype not in LABEL_DTYPES:
+        raise DataError("label_dtype must be one of " + ", ".join(map(repr, LABEL_DTYPES)),
+                        field="label_dtype", received=repr(label_dtype))
+    path = _check_file(path)
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            rows = list(csv.reader(f, delimiter=delimiter))
+    except UnicodeDecodeError as e:
+        raise DataError("the CSV file is not UTF-8 text", file=path,
+                        received=f"byte {e.start}") from None
+    except csv.Error as e:
+        raise DataError(f"malformed CSV: {e}", file=path) from None
+    # Blank lines (often a trailing one) are not rows.
+    numbered = [(i + 1, r) for i, r in enumerate(rows) if any(c.strip() for c in r)]
+    if not numbered:
+        raise DataError("the CSV file is empty (it needs a header row)", file=path)
+    _, header = numbered[0]
+    header = [h.strip() for h in header]
+    body = numbered[1:]
+    if not body:
+        raise DataError("the CSV file has a header but no data rows", file=path)
+    if target is not None and target not in header:
+        raise DataError(f"target column '{target}' is not in the CSV header", file=path,
+                        field="target", received=f"columns {header}",
+                        hint=did_you_mean(target, header))
+    t_idx = header.index(target) if target is not None else None
+    f_idx = [i for i in range(len(header)) if i != t_idx]
+    if not f_idx:
+        raise DataError("the CSV file has no feature columns besides the target", file=path,
+                        received=f"columns {header}")
+    x = np.empty((len(body), len(f_idx)), dtype=np.float32)
+    labels: list[str] = []
+    for r, (line, row) in enumerate(body):
+        if len(row) != len(header):
+            raise DataError(f"line {line} has {len(row)} cells but the header has "
+                            f"{len(header)} columns", file=path, field=f"line {line}",
+                            received=delimiter.join(row)[:80])
+        for j, c in enumerate(f_idx):
+            cell = row[c].strip()
+            try:
+                x[r, j] = float(cell)
+            except ValueError:
+                what = "an empty cell" if not cell else f"a non-numeric value {cell!r}"
+                raise DataError(
+                    f"line {line} (data row {r + 1}), column '{header[c]}' holds {what}; "
+                    f"features must be numbers", file=path, field=header[c],
+                    received=repr(cell),
+                    hint="encode categorical features as numbers (one-hot) or drop the "
+                         "column" + ("" if target else f", or make '{header[c]}' the target"),
+                ) from None
+        if t_idx is not None:
+            labels.append(row[t_idx].strip())
+    y, class_names = (None, None) if t_idx is None else _labels(labels, body, path, target,
+                                                                label_dtype)
+    return Dataset(x, y, class_names, [header[i] for i in f_idx], path)
+
+
+def _labels(labels: list[str], body: list, path: str, target: str,
+            label_dtype: str | None) -> tuple[np.ndarray, list[str] | None]:
+    for (line, _), v in zip(body, labels):
+        if v == "":
+            raise DataError(f"line {line}: the target column '{target}' is empty", file=path,
+                            field=target, received="''")
+    numbers = None
+    if label_dtype != "category":
+        try:
+            numbers = np.array([float(v) for v in labels])
+        except ValueError:
+            if label_dtype is not None:
+                bad = next((line, v) for (line, _), v in zip(body, labels) if not _isnum(v))
+                raise DataError(f"line {bad[0]}: target '{target}' holds {bad[1]!r}, not a "
+                                f"number (label_dtype={label_dtype})", file=path, field=target,
+                                received=repr(bad[1])) from None
+    if numbers is not None:
+        if not np.all(np.isfinite(numbers)):
+            line = body[int(np.argmin(np.isfinite(numbers)))][0]
+            raise DataError(f"line {line}: target '{target}' is not finite", file=path,
+                            field=target, received=labels[int(np.argmin(np.isfinite(numbers)))])
+        whole = np.all(numbers == np.round(numbers))
+        if label_dtype == "int64" and not whole:
+            i = int(np.argmax(numbers != np.round(numbers)))
+            raise DataError(f"line {body[i][0]}: target '{target}' holds {labels[i]!r}, not a "
+                            "whole number (label_dtype='int64')", file=path, field=target,
+                            received=labels[i])
+        if label_dtype == "float32" or (label_dtype is None and not whole):
+            return numbers.astype(np.float32), None
+        return numbers.astype(np.int64), None
+    names = sorted(set(labels))
+    index = {n: i for i, n in enumerate(names)}
+    return np.array([index[v] for v in labels], dtype=np.int64), names
+
+
+def _isnum(v: str) -> bool:
+    try:
+        float(v)
+        return True
+    except ValueError:
+        return False
+
+
+def _load_array(path: str, what: str) -> np.ndarray:
+    try:
+        arr = np.load(path, allow_pickle=False)
+    except ValueError as e:
+        raise DataError(f"cannot read {what}: {e}", file=path,
+                        hint="object arrays need pickle, which seqc refuses; save numeric "
+                             "arrays") from None
+    except (OSError, EOFError) as e:
+        raise DataError(f"cannot read {what}: not a NumPy file ({e})", file=path) from None
+    if isinstance(arr, np.lib.npyio.NpzFile):
+        arr.close()
+        raise DataError(f"{what} is an .npz archive, expected a single .npy array", file=path)
+    return arr
+
+
+def load_npz(path: str) -> Dataset:
+    """An `.npz` holding arrays `x` and `y` (y optional for inference)."""
+    path = _check_file(path)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if not isinstance(z, np.lib.npyio.NpzFile):
+                raise DataError("not an .npz archive", file=path)
+            keys = list(z.files)
+            if "x" not in keys:
+                raise DataError("the .npz file has no array 'x'", file=path, field="x",
+                                received=f"arrays {keys}",
+                                hint=did_you_mean("x", keys)
+                                or "save it with np.savez(path, x=features, y=labels)")
+            x = z["x"]
+            y = z["y"] if "y" in keys else None
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+        raise DataError(f"cannot read the .npz file: {e}", file=path) from None
+    return Dataset(x, y, source=path)
+
+
+def load_npy_pair(x_path: str, y_path: str | None) -> Dataset:
+    """Features from one `.npy` file, labels from another (or None)."""
+    x = _load_array(_check_file(x_path, "x file"), "x")
+    y = None if y_path is None else _load_array(_check_file(y_path, "y file"), "y")
+    if y is not None and len(x) != len(y):
+        raise DataError("x and y have different numbers of samples", file=f"{x_path}, {y_path}",
+                        received=f"x {len(x)} rows, y {len(y)} rows")
+    return Dataset(x, y, source=os.fspath(x_path))
+
+
+def load_data(path: str | dict | None = None, *, target: str | None = None,
+              x: str | None = None, y: str | None = None, base_dir: str | None = None,
+              label_dtype: str | None = None) -> Dataset:
+    """The CLI's and the spec's entry: a `.csv` (with `target`), an `.npz`, or `x`/`y` `.npy`
+    paths. A dict spec `{"path": ..., "target": ...}` or `{"x": ..., "y": ...}` works too;
+    relative paths resolve against `base_dir`."""
+    if isinstance(path, dict):
+        spec = dict(path)
+        known = {"path", "target", "x", "y", "label_dtype"}
+        for k in spec:
+            if k not in known:
+                raise DataError(f"unknown data argument '{k}'", field=f"data.{k}",
+                                received=repr(spec), hint=did_you_mean(k, known))
+        return load_data(spec.get("path"), target=spec.get("target", target),
+                         x=spec.get("x"), y=spec.get("y"), base_dir=base_dir,
+                         label_dtype=spec.get("label_dtype", label_dtype))
+
+    def resolve(p: str | None) -> str | None:
+        if p is None:
+            return None
+        p = os.path.expanduser(os.fspath(p))
+        return os.path.join(base_dir, p) if base_dir and not os.path.isabs(p) else p
+
+    if path is not None and (x is not None or y is not None):
+        raise DataError("give either a data file or an x/y pair, not both", field="data",
+                        received=f"path={path}, x={x}, y={y}")
+    if path is None:
+        if x is None:
+            raise DataError("no data given", field="data",
+                            hint="pass a .csv/.npz file, or x and y .npy files")
+        if os.fspath(x).endswith(".csv"):
+            return load_csv(resolve(x), target, label_dtype=label_dtype)
+        return load_npy_pair(resolve(x), resolve(y))
+    p = resolve(path)
+    ext = os.path.splitext(p)[1].lower()
+    if ext == ".csv":
+        if target is None:
+            raise DataError("a CSV data file needs the name of its label column", file=p,
+                            field="target", hint="pass --target COLUMN (or \"target\" in the "
+                                                 "spec's data section)")
+        return load_csv(p, target, label_dtype=label_dtype)
+    if ext == ".npz":
+        return load_npz(p)
+    if ext == ".npy":
+        return load_npy_pair(p, None)
+    raise DataError(f"unsupported data file type '{ext or '(none)'}'", file=p,
+                    received=os.path.basename(p), hint="use .csv, .npz, or an x/y pair of .npy")
