@@ -125,7 +125,7 @@ def build(def_path: str, opts: BuildOptions | None = None) -> dict[str, Any]:
     if opts.train and defn.compile and dataset is not None:
         _say(opts, f"Training {model.name} on {len(dataset.x)} samples")
         model.compile(**defn.compile)
-        x, y = dataset.x, dataset.y
+        x, y = dataset.x, defn.prepare_labels(dataset.y)  # data.one_hot
         t = time.perf_counter()
         try:
             hist = model.fit(x, y, **{**fit_cfg, "verbose": 2 if opts.verbose else 0})

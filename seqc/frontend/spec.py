@@ -1,0 +1,242 @@
+"""The seqc JSON spec (seqc/schema/spec.schema.json) -> a Definition: a built, initialised Model
+plus its compile, fit and data sections. Structure is checked by the JSON Schema, layer
+arguments and shapes by the IR builder, so every message names the file and the layer."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import DataError, DefinitionError, SeqcError, layer_label
+from ..ir.build import LayerConfig, build_graph
+from ..ir.types import TensorType, batched
+from ..model import Model
+from ..ops import get_op
+from ._json import check_schema, parse_json, read_bytes
+
+INPUT_KINDS = ("InputLayer", "Input")
+DATA_PATH_KEYS = ("path", "x", "y")
+
+
+@dataclass
+class Definition:
+    """A loaded definition: the model (graph + initial or trained weights) and its settings.
+
+    `compile` is the kwargs for `model.compile`, `fit` the kwargs for `model.fit` (seed
+    included), `data` the data section with absolute paths (None when absent).
+    """
+
+    model: Model
+    compile: dict | None
+    fit: dict | None
+    data: dict | None
+    path: str
+    source_hash: str
+    name: str
+    description: str | None = None
+    # data.one_hot: labels become one-hot rows before training (categorical_crossentropy).
+    one_hot: bool = False
+    format: str = "seqc-spec"
+    extra: dict = field(default_factory=dict)
+
+    def prepare_labels(self, y: Any) -> Any:
+        """Apply the data section's label options (`one_hot`) to loaded labels."""
+        if not self.one_hot or y is None:
+            return y
+        return one_hot(y, self.model.graph.output_type.shape[-1], file=self.path)
+
+
+def one_hot(y: Any, num_classes: int | None, *, file: str | None = None) -> np.ndarray:
+    """Integer class ids (N,) or (N, 1) -> float32 one-hot rows (N, num_classes).
+
+    Rows that are already one-hot (N, num_classes) pass through unchanged.
+    """
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == num_classes and num_classes != 1:
+        return y.astype(np.float32, copy=False)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise DataError("one_hot needs one class id per sample", file=file, field="one_hot",
+                        received=f"labels of shape {y.shape}")
+    integral = y.dtype.kind in "iub" or (
+        y.dtype.kind == "f" and np.all(np.isfinite(y)) and np.all(y == np.round(y)))
+    if not integral:
+        raise DataError("one_hot needs integer class ids", file=file, field="one_hot",
+                        received=f"labels of dtype {y.dtype}, e.g. {y[:3].tolist()}")
+    ids = y.astype(np.int64)
+    if num_classes is None:
+        num_classes = int(ids.max()) + 1 if ids.size else 0
+    bad = (ids < 0) | (ids >= num_classes)
+    if bad.any():
+        v = int(ids[bad][0])
+        raise DataError(f"class id {v} is outside [0, {num_classes}) for a model with "
+                        f"{num_classes} outputs", file=file, field="one_hot",
+                        received=f"label {v} at row {int(np.argmax(bad))}",
+                        hint="the last layer needs one unit per class")
+    out = np.zeros((len(ids), num_classes), np.float32)
+    out[np.arange(len(ids)), ids] = 1.0
+    return out
+
+
+def load_spec(path: str | os.PathLike) -> Definition:
+    """Parse, check and build a seqc JSON spec; raises DefinitionError naming file and layer."""
+    file = os.fspath(path)
+    raw = read_bytes(file)
+    doc = parse_json(raw, file)
+    reject_keras_json(doc, file)
+    return definition_from_doc(doc, file, raw)
+
+
+def reject_keras_json(doc: Any, file: str) -> None:
+    if isinstance(doc, dict) and "class_name" in doc and "config" in doc:
+        raise DefinitionError(
+            "this is a Keras model JSON (model.to_json()); reading Keras JSON comes in a later "
+            "version of seqc (issue 5)", file=file, field="class_name",
+            received=f"class_name={doc['class_name']!r}",
+            hint='write the model as a seqc spec for now: {"input_shape": [...], '
+                 '"layers": [{"type": "Dense", "units": ...}, ...]}')
+
+
+def definition_from_doc(doc: Any, file: str, raw: bytes) -> Definition:
+    check_schema(doc, file)
+    layers = doc["layers"]
+    if not layers:
+        raise DefinitionError(
+            "the model has no layers", file=file, field="layers", received="layers=[]",
+            hint='add at least one layer, e.g. {"type": "Dense", "units": 1}')
+    input_type, layers, first_index = _input_type(doc, layers, file)
+    configs = [_layer_config(d) for d in layers]
+    name = doc.get("name") or _default_name(file)
+    graph = build_graph(name, input_type, configs, file=file, first_index=first_index)
+
+    fit = _fit_section(doc.get("fit"))
+    seed = int((fit or {}).get("seed", 0))
+    model = Model(graph, name=name, seed=seed, source=file)
+    data, one_hot_labels = _data_section(doc.get("data"), file)
+    compile_cfg = dict(doc["compile"]) if "compile" in doc else None
+    return Definition(model=model, compile=compile_cfg, fit=fit, data=data, path=file,
+                      source_hash=hashlib.sha256(raw).hexdigest(), name=name,
+                      description=doc.get("description"), one_hot=one_hot_labels)
+
+
+def _default_name(file: str) -> str:
+    stem = re.sub(r"[^A-Za-z0-9_.-]", "_", Path(file).stem).lstrip(".-")
+    return stem or "sequential"
+
+
+def _layer_config(d: dict) -> LayerConfig:
+    config = dict(d)
+    kind = config.pop("type")
+    name = config.pop("name", None)
+    trainable = config.pop("trainable", True)
+    return LayerConfig(kind, config, name, trainable)
+
+
+def _input_type(doc: dict, layers: list[dict], file: str) -> tuple[TensorType, list[dict], int]:
+    """The input type from `input_shape`/`input_dtype`, an InputLayer first (consumed: the
+    remaining layers keep their `layers[i]` labels through `first_index`), or the first
+    layer's `input_shape`."""
+    shape = doc.get("input_shape")
+    dtype = doc.get("input_dtype")
+    first_index = 0
+    first = layers[0]
+    label0 = layer_label(0, first.get("name"), first["type"])
+    if first["type"] in INPUT_KINDS:
+        in_shape, in_dtype = _input_layer(first, file, label0)
+        if shape is not None and tuple(shape) != in_shape:
+            raise DefinitionError(
+                "the input shape is given twice, differently: by input_shape and by the "
+                "InputLayer", file=file, layer=label0, field="shape",
+                received=f"input_shape={list(shape)}, shape={list(in_shape)}",
+                hint="keep one of them")
+        if dtype is not None and in_dtype is not None and dtype != in_dtype:
+            raise DefinitionError(
+                "the input dtype is given twice, differently", file=file, layer=label0,
+                field="dtype", received=f"input_dtype={dtype!r}, dtype={in_dtype!r}")
+        shape, dtype = in_shape, dtype or in_dtype
+        layers, first_index = layers[1:], 1
+        if not layers:
+            raise DefinitionError(
+                "the model has no layers after its InputLayer", file=file, field="layers",
+                received="layers=[InputLayer]",
+                hint='add at least one layer, e.g. {"type": "Dense", "units": 1}')
+    elif "input_shape" in first:
+        if shape is not None and list(shape) != list(first["input_shape"]):
+            raise DefinitionError(
+                "the input shape is given twice, differently: at the top level and on the "
+                "first layer", file=file, layer=label0, field="input_shape",
+                received=f"input_shape={list(shape)} (top level), "
+                         f"input_shape={list(first['input_shape'])} (layers[0])",
+                hint="keep one of them")
+        shape = first["input_shape"]
+        layers = [{k: v for k, v in first.items() if k != "input_shape"}, *layers[1:]]
+    # Whether or not an InputLayer was consumed, the layers still to check start at layers[1].
+    for i, d in enumerate(layers[1:] if first_index == 0 else layers, start=1):
+        lab = layer_label(i, d.get("name"), d["type"])
+        if d["type"] in INPUT_KINDS:
+            raise DefinitionError("an InputLayer must be the first layer", file=file,
+                                  layer=lab, field="type", received=f"InputLayer at layers[{i}]",
+                                  hint="move it to the start, or use the top-level input_shape")
+        if "input_shape" in d:
+            raise DefinitionError("input_shape is only allowed on the first layer", file=file,
+                                  layer=lab, field="input_shape",
+                                  received=f"input_shape={d['input_shape']}",
+                                  hint="remove it; later layers take their shape from the "
+                                       "layer before")
+    if shape is None:
+        raise DefinitionError(
+            "the model has no input shape", file=file, layer=label0, field="input_shape",
+            received=f"no top-level input_shape, and layers[0] ({first['type']}) has none",
+            hint='add "input_shape": [n_features] at the top level (per sample, batch '
+                 'excluded), or start the layers with {"type": "InputLayer", "shape": [...]}')
+    return batched(tuple(shape), dtype or "float32"), layers, first_index
+
+
+def _input_layer(d: dict, file: str, label: str) -> tuple[tuple, str | None]:
+    """Shape and dtype of a leading InputLayer, its arguments checked by the InputLayer kind
+    (Keras' `shape`, `batch_shape`, `dtype`, ...). dtype is None when not given."""
+    config = {k: v for k, v in d.items() if k not in ("type", "name")}
+    try:
+        op = get_op("InputLayer")
+        attrs = op.parse_attrs(config)
+        op.check(attrs)
+    except SeqcError as e:
+        raise e.located(file=file, layer=label) from None
+    return tuple(attrs.shape), (attrs.dtype if config.get("dtype") is not None else None)
+
+
+def _fit_section(fit: dict | None) -> dict | None:
+    if fit is None:
+        return None
+    fit = dict(fit)
+    if "class_weight" in fit:
+        # JSON object keys are strings; Keras' class_weight maps class indices. Names of
+        # string labels stay strings for the data loader's mapping.
+        fit["class_weight"] = {int(k) if re.fullmatch(r"\d+", k) else k: v
+                               for k, v in fit["class_weight"].items()}
+    return fit
+
+
+def _data_section(data: dict | None, file: str) -> tuple[dict | None, bool]:
+    if data is None:
+        return None, False
+    data = dict(data)
+    one_hot_labels = bool(data.pop("one_hot", False))
+    if "path" in data and "x" in data:
+        raise DefinitionError(
+            "the data section gives both a file (path) and arrays (x/y)", file=file,
+            field="data", received=f"path={data['path']!r}, x={data['x']!r}",
+            hint='use either {"path": "data.csv", "target": "label"} or '
+                 '{"x": "x.npy", "y": "y.npy"}')
+    base = Path(file).resolve().parent
+    for k in DATA_PATH_KEYS:
+        if k in data:
+            data[k] = str((base / os.path.expanduser(data[k])).resolve())
+    return (data or None), one_hot_labels
