@@ -80,21 +80,29 @@ def _unary(op: str):
 
 
 # ---- relu, with Keras' negative_slope / max_value / threshold ----
+# Keras 3 (ReLU.static_call): x if x > threshold else negative_slope * (x - threshold), then
+# clipped at max_value. The comparison is strict, so at x == threshold the output is 0.
 def _relu_fwd(x, negative_slope=0.0, max_value=None, threshold=0.0):
-    y = np.where(x >= threshold, x, negative_slope * (x - threshold)) if (
-        negative_slope or threshold) else np.maximum(x, 0)
+    if negative_slope or threshold:
+        y = np.where(x > threshold, x, negative_slope * (x - threshold))
+    else:
+        y = np.maximum(x, 0)
     if max_value is not None:
         y = np.minimum(y, max_value)
     return y.astype(x.dtype, copy=False)
 
 
 def _relu_bwd(x, y, dy, negative_slope=0.0, max_value=None, threshold=0.0):
-    # At x == threshold the derivative is taken as the slope of the upper piece (1), as
-    # TensorFlow and PyTorch both do for relu at 0; any subgradient would be valid.
-    g = np.where(x >= threshold, 1.0, negative_slope)
+    # At the kink the lower piece's slope is used (0 for plain relu), as torch.relu and TF's
+    # ReluGrad do; any subgradient would be valid, this one matches Keras on either backend.
+    if not negative_slope:
+        # Fast path (the common case): one mask, no float64 temporaries.
+        g = np.where(x > threshold, dy, 0)
+    else:
+        g = np.where(x > threshold, dy, dy * negative_slope)
     if max_value is not None:
-        g = np.where(y >= max_value, 0.0, g)
-    return (dy * g).astype(dy.dtype, copy=False)
+        g = np.where(y >= max_value, 0, g)
+    return g.astype(dy.dtype, copy=False)
 
 
 def _relu_lower(x, em, negative_slope=0.0, max_value=None, threshold=0.0):
@@ -104,7 +112,7 @@ def _relu_lower(x, em, negative_slope=0.0, max_value=None, threshold=0.0):
     else:
         # y = x if x >= t else slope * (x - t)
         t = em.const(np.array(threshold, np.float32), "threshold")
-        mask = em.op("GreaterOrEqual", [x, t])
+        mask = em.op("Greater", [x, t])
         shifted = em.op("Sub", [x, t])
         low = em.op("Mul", [shifted, em.const(np.array(negative_slope, np.float32), "slope")])
         y = em.op("Where", [mask, x, low])

@@ -181,31 +181,28 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
     graph = model.graph
     fused = _fused_activation(graph)
     opt, loss, lw = cfg.optimizer, cfg.loss, cfg.loss_weight
-    x_buf = y_buf = None
     logs: dict = {}
     cbs.on_train_begin()
     for epoch in range(initial_epoch, epochs):
         for m in train_metrics:
             m.reset_state()
         cbs.on_epoch_begin(epoch)
-        if shuffle:
-            perm = np.random.default_rng([seed, epoch]).permutation(n)
-            # One gather per epoch into reused buffers; batches are then views.
-            if x_buf is None:
-                x_buf, y_buf = np.empty_like(x), np.empty_like(y)
-            xe = np.take(x, perm, axis=0, out=x_buf)
-            ye = np.take(y, perm, axis=0, out=y_buf)
-            swe = None if sw is None else sw[perm]
-        else:
-            xe, ye, swe = x, y, sw
+        # Shuffled batches are gathered one at a time (x[perm[lo:hi]]): the same copying as
+        # one gather per epoch, but no second copy of the whole training set in memory.
+        perm = np.random.default_rng([seed, epoch]).permutation(n) if shuffle else None
         ctx = RunContext(training=True, rng=np.random.default_rng([seed, epoch, 1]))
         total, seen = 0.0, 0
         for b in range(steps):
             lo, hi = b * batch_size, min(n, (b + 1) * batch_size)
             if batch_logs:
                 cbs.on_train_batch_begin(b)
-            xb, yb = xe[lo:hi], ye[lo:hi]
-            swb = None if swe is None else swe[lo:hi]
+            if perm is None:
+                xb, yb = x[lo:hi], y[lo:hi]
+                swb = None if sw is None else sw[lo:hi]
+            else:
+                idx = perm[lo:hi]
+                xb, yb = x[idx], y[idx]
+                swb = None if sw is None else sw[idx]
             y_pred, tape = executor.forward(graph, model.params, xb, ctx)
             value, dy, start = _loss_and_grad(loss, fused, yb, y_pred, swb)
             if lw != 1.0:
