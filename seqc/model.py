@@ -68,6 +68,8 @@ class Model:
         self.class_names: list[str] | None = None
         self.metadata: dict[str, str] = {}
         self.stop_training = False
+        # The Definition a frontend loaded this model from (fit/data settings), if any.
+        self.spec: Any = None
         # True once adaptable layers (Normalization) hold statistics: fit adapts them on its
         # first call only. Weights given here or via set_weights (e.g. from Keras) count as
         # adapted.

@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import DataError, UsageError, ValidationFailure
+from .errors import DataError, SeqcError, UsageError, ValidationFailure
 
 ARTIFACTS = ("model.onnx", "weights.npz", "model.ir.json", "report.json")
 # Inputs compared between NumPy and onnxruntime when the build has no held-out data.
@@ -112,6 +112,14 @@ def build(def_path: str, opts: BuildOptions | None = None) -> dict[str, Any]:
         model.seed = opts.seed
         model._init_params()
 
+    if defn.compile:
+        # Check the compile section even when nothing will train, so a typo in an optimizer
+        # name never passes silently.
+        try:
+            model.compile(**defn.compile)
+        except SeqcError as e:
+            raise e.located(file=str(def_path)) from None
+
     t = time.perf_counter()
     dataset = load_build_data(defn, opts)
     timings["data_s"] = time.perf_counter() - t
@@ -124,7 +132,6 @@ def build(def_path: str, opts: BuildOptions | None = None) -> dict[str, Any]:
     holdout_x = None
     if opts.train and defn.compile and dataset is not None:
         _say(opts, f"Training {model.name} on {len(dataset.x)} samples")
-        model.compile(**defn.compile)
         x, y = dataset.x, defn.prepare_labels(dataset.y)  # data.one_hot
         t = time.perf_counter()
         try:
@@ -132,6 +139,8 @@ def build(def_path: str, opts: BuildOptions | None = None) -> dict[str, Any]:
         except DataError as e:
             # The fit loop names the array and row; the user also needs the file.
             raise e.located(file=_data_label(dataset)) from None
+        except SeqcError as e:  # fit settings (callbacks, class_weight...) come from the spec
+            raise e.located(file=str(def_path)) from None
         timings["train_s"] = time.perf_counter() - t
         history = {k: [float(v) for v in vs] for k, vs in hist.history.items()}
         final_metrics = {k: vs[-1] for k, vs in history.items() if vs}

@@ -220,3 +220,37 @@ def test_predict_and_validate_build_folder(tmp_path):
     r = run("predict", str(out), str(tmp_path / "missing.npy"), "-o", str(tmp_path / "p.npy"))
     assert r.exit_code == 2 and "missing.npy" in r.output
     shutil.rmtree(out)
+
+
+def test_compile_section_checked_without_training(tmp_path):
+    spec = write_spec(tmp_path, GOOD_LAYERS, compile={**COMPILE, "optimizer": "adamm"})
+    r = run("build", str(spec), "-o", str(tmp_path / "out"), "--no-train", "-q")
+    assert r.exit_code == 2, r.output
+    assert "m.json" in r.output and "did you mean 'adam'" in r.output
+
+
+def test_fit_setting_errors_name_the_spec(tmp_path):
+    small_data(tmp_path)
+    spec = write_spec(tmp_path, GOOD_LAYERS, compile=COMPILE,
+                      fit={"epochs": 1, "callbacks": [{"type": "EarlyStoping"}]},
+                      data={"x": "x.npy", "y": "y.npy"})
+    r = run("build", str(spec), "-o", str(tmp_path / "out"), "-q")
+    assert r.exit_code == 2, r.output
+    assert "m.json" in r.output and "EarlyStopping" in r.output
+
+
+def test_class_weight_by_class_name(tmp_path):
+    rng = np.random.default_rng(0)
+    rows = ["a,b,label"] + [f"{u:.3f},{v:.3f},{'yes' if u + v > 0 else 'no'}"
+                            for u, v in rng.normal(size=(120, 2))]
+    (tmp_path / "d.csv").write_text("\n".join(rows) + "\n")
+    spec = {"name": "cw", "input_shape": [2], "layers": GOOD_LAYERS, "compile": COMPILE,
+            "fit": {"epochs": 1, "class_weight": {"yes": 2.0, "no": 1.0}},
+            "data": {"path": "d.csv", "target": "label"}}
+    (tmp_path / "m.json").write_text(json.dumps(spec))
+    r = run("build", str(tmp_path / "m.json"), "-o", str(tmp_path / "out"), "-q")
+    assert r.exit_code == 0, r.output
+    spec["fit"]["class_weight"] = {"maybe": 2.0}
+    (tmp_path / "m.json").write_text(json.dumps(spec))
+    r = run("build", str(tmp_path / "m.json"), "-o", str(tmp_path / "out2"), "-q")
+    assert r.exit_code == 2 and "maybe" in r.output and "'no'" in r.output, r.output

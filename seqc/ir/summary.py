@@ -31,22 +31,28 @@ def format_summary(graph: Graph, params: dict[str, np.ndarray] | None = None) ->
         shape += ",)" if len(out.shape) == 1 else ")"
         rows.append([f"{layer} ({first.op})", shape, f"{n:,}"])
     head = ["Layer (type)", "Output Shape", "Param #"]
-    widths = [max(len(r[i]) for r in [head, *rows]) + 2 for i in range(3)]
-    widths[0] = max(widths[0], 28)
-    widths[1] = max(widths[1], 22)
-    line = "─" * sum(widths)
+    widths = [max(len(r[i]) for r in [head, *rows]) for i in range(3)]
+    widths = [max(widths[0], 27), max(widths[1], 22), max(widths[2], 13)]
 
-    def fmt(r):
-        return r[0].ljust(widths[0]) + r[1].ljust(widths[1]) + r[2].rjust(widths[2] - 2)
+    def row(r: list[str], bar: str) -> str:
+        cells = [r[0].ljust(widths[0]), r[1].ljust(widths[1]), r[2].rjust(widths[2])]
+        return f"{bar} " + f" {bar} ".join(cells) + f" {bar}"
 
+    def rule(left: str, mid: str, right: str, fill: str) -> str:
+        return left + mid.join(fill * (w + 2) for w in widths) + right
+
+    lines = [f'Model: "{graph.name}"', rule("┏", "┳", "┓", "━"), row(head, "┃"),
+             rule("┡", "╇", "┩", "━")]
+    for i, r in enumerate(rows):
+        if i:
+            lines.append(rule("├", "┼", "┤", "─"))
+        lines.append(row(r, "│"))
     total = trainable + non_trainable
-    out_lines = [f'Model: "{graph.name}"', "┏" + line, fmt(head), "┡" + line]
-    out_lines += [fmt(r) for r in rows]
-    out_lines += ["└" + line,
-                  f" Total params: {total:,} ({_bytes(total)})",
-                  f" Trainable params: {trainable:,} ({_bytes(trainable)})",
-                  f" Non-trainable params: {non_trainable:,} ({_bytes(non_trainable)})"]
-    return "\n".join(out_lines)
+    lines += [rule("└", "┴", "┘", "─"),
+              f" Total params: {total:,} ({_bytes(total)})",
+              f" Trainable params: {trainable:,} ({_bytes(trainable)})",
+              f" Non-trainable params: {non_trainable:,} ({_bytes(non_trainable)})"]
+    return "\n".join(lines)
 
 
 def _bytes(n_params: int) -> str:

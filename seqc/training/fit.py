@@ -159,7 +159,7 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
         x, y = x[:split_at], y[:split_at]
         sw = None if sw is None else sw[:split_at]
     if class_weight is not None:
-        sw = class_weight_to_sample_weights(y, class_weight)
+        sw = class_weight_to_sample_weights(y, class_weight, model.class_names)
 
     adapt_once(model, x)
     train_metrics = _resolve_metrics(cfg, y, model)
@@ -516,7 +516,7 @@ def prepare_x(model: Any, x: Any, name: str = "x") -> np.ndarray:
                 d for d in feats if d is not None) == got[0]:
             hint = f"reshape it: {name}.reshape(-1, {', '.join(str(d) for d in feats)})"
         raise DataError(msg, field=name,
-                        received=f"{name} shape {arr.shape}, expected (N, {want.strip('()')})",
+                        received=f"{name} shape {arr.shape}, expected (N, {_dims(feats)})",
                         hint=hint)
     if in_type.dtype.startswith("int"):
         if np.issubdtype(arr.dtype, np.floating):
@@ -530,6 +530,10 @@ def prepare_x(model: Any, x: Any, name: str = "x") -> np.ndarray:
     arr = arr.astype(np.float32, copy=False)
     _check_finite(arr, name)
     return arr
+
+
+def _dims(shape: tuple) -> str:
+    return ", ".join("?" if d is None else str(d) for d in shape)
 
 
 def _shape_str(shape: tuple) -> str:
@@ -647,7 +651,8 @@ def prepare_sample_weight(sw: Any, n: int, name: str = "sample_weight") -> np.nd
     return arr
 
 
-def class_weight_to_sample_weights(y: np.ndarray, class_weight: dict) -> np.ndarray:
+def class_weight_to_sample_weights(y: np.ndarray, class_weight: dict,
+                                   class_names: list[str] | None = None) -> np.ndarray:
     """Keras' rule: the class of a sample is argmax of one-hot rows, else the rounded label;
     classes missing from the dict weigh 1."""
     if not isinstance(class_weight, dict):
@@ -661,8 +666,26 @@ def class_weight_to_sample_weights(y: np.ndarray, class_weight: dict) -> np.ndar
     if labels.ndim > 1:
         labels = labels.argmax(axis=-1) if labels.shape[-1] != 1 else labels[..., 0]
     labels = np.round(labels.reshape(len(labels), -1)[:, 0]).astype(np.int64)
-    lookup = {int(k): float(v) for k, v in class_weight.items()}
-    return np.array([lookup.get(int(c), 1.0) for c in labels], dtype=np.float32)
+    weights = np.ones(len(labels), dtype=np.float32)
+    for k, v in class_weight.items():
+        weights[labels == _class_id(k, class_names)] = v
+    return weights
+
+
+def _class_id(key: Any, class_names: list[str] | None) -> int:
+    """A class_weight key: an integer id (JSON gives "0"), or a class name when the labels
+    were strings (CSV labels mapped to ids, names kept on the model)."""
+    if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
+        return int(key)
+    if isinstance(key, str) and key.lstrip("-").isdigit():
+        return int(key)
+    if isinstance(key, str) and class_names and key in class_names:
+        return class_names.index(key)
+    known = f"class ids 0..{len(class_names) - 1} or names {class_names}" if class_names \
+        else "integer class ids"
+    raise UsageError(f"class_weight key {key!r} is not a class of this data; expected {known}",
+                     field="class_weight", received=f"class_weight key {key!r}",
+                     hint=did_you_mean(str(key), class_names or []))
 
 
 def _unpack_validation(model: Any, loss: Any, data: Any) -> tuple:

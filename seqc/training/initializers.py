@@ -45,8 +45,23 @@ def _truncated(rng: np.random.Generator, shape, mean: float, std: float) -> np.n
     return mean + std * out
 
 
+MODES = ("fan_in", "fan_out", "fan_avg")
+DISTRIBUTIONS = ("truncated_normal", "untruncated_normal", "uniform")
+
+
 def variance_scaling(scale: float = 1.0, mode: str = "fan_in",
                      distribution: str = "truncated_normal", seed: Any = None) -> Init:
+    if distribution == "normal":  # Keras 2 spelling of the truncated normal
+        distribution = "truncated_normal"
+    for arg, value, valid in (("mode", mode, MODES), ("distribution", distribution,
+                                                      DISTRIBUTIONS)):
+        if value not in valid:
+            raise DefinitionError(
+                f"VarianceScaling {arg} must be one of {', '.join(valid)}", field=arg,
+                received=f"{arg}={value!r}", hint=did_you_mean(str(value), valid))
+    if not isinstance(scale, (int, float)) or isinstance(scale, bool) or scale <= 0:
+        raise DefinitionError("VarianceScaling scale must be a positive number", field="scale",
+                              received=f"scale={scale!r}")
     def init(shape, rng, dtype):
         fan_in, fan_out = compute_fans(shape)
         n = {"fan_in": fan_in, "fan_out": fan_out, "fan_avg": (fan_in + fan_out) / 2}[mode]

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DefinitionError, did_you_mean
+from ..errors import DataError, DefinitionError, did_you_mean
 
 EPSILON = 1e-7  # Keras' backend.epsilon()
 
@@ -81,7 +81,18 @@ class MeanMetricWrapper(Metric):
         self.count = 0.0
 
     def update_state(self, y_true, y_pred, sample_weight=None) -> None:
-        values = np.asarray(self.fn(np.asarray(y_true), np.asarray(y_pred), **self.fn_kwargs))
+        y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+        try:
+            values = np.asarray(self.fn(y_true, y_pred, **self.fn_kwargs))
+        except ValueError:
+            # Broadcasting failed: the labels' form does not suit this metric (e.g. "mae" on
+            # integer class ids against a softmax output).
+            raise DataError(
+                f"metric '{self.name}' cannot compare the labels with the model output",
+                field="metrics",
+                received=f"labels of shape {y_true.shape}, predictions {y_pred.shape}",
+                hint="use a metric that fits the labels (e.g. \"accuracy\"), or one-hot the "
+                     "labels") from None
         n = values.shape[0] if values.ndim else 1
         values = values.reshape(n, -1).mean(axis=1, dtype=np.float64)
         sw = _per_sample_weight(sample_weight, n)

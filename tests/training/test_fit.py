@@ -406,3 +406,22 @@ def test_two_epochs_sgd_match_keras(keras, loss):
     kev = km.evaluate(x, y, verbose=0, return_dict=True)
     assert ev["loss"] == pytest.approx(kev["loss"], rel=1e-5)
     assert ev["accuracy"] == pytest.approx(kev["accuracy"])
+
+
+def test_metric_that_cannot_read_the_labels_is_a_data_error():
+    import seqc
+    from seqc.errors import DataError
+
+    m = seqc.Sequential([seqc.layers.Input((4,)), seqc.layers.Dense(3, activation="softmax")])
+    m.compile(optimizer="sgd", loss="sparse_categorical_crossentropy", metrics=["mae"])
+    x = np.zeros((8, 4), np.float32)
+    with pytest.raises(DataError, match="metric 'mae'"):
+        m.fit(x, np.arange(8) % 3, epochs=1, verbose=0, batch_size=5)
+
+
+def test_bad_variance_scaling_mode_is_a_definition_error():
+    from seqc.errors import DefinitionError
+    from seqc.training.initializers import get
+
+    with pytest.raises(DefinitionError, match="did you mean 'fan_avg'"):
+        get({"type": "VarianceScaling", "mode": "fan_bad"})
