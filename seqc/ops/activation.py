@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from ..config import split_spec
 from ..errors import DefinitionError, did_you_mean
 from ._activations import ACTIVATIONS, canonical
 from .base import BadExample, Example, OpDef, coerce, register
@@ -27,13 +28,8 @@ class ActivationSpec:
     def coerce(value: Any, name: str) -> Any:
         if value is None:
             return "linear"
-        if isinstance(value, dict):
-            kw = dict(value)
-            fn_name = kw.pop("type", kw.pop("class_name", None))
-            if isinstance(kw.get("config"), dict):
-                kw = dict(kw.pop("config"))
-        elif isinstance(value, str):
-            fn_name, kw = value, {}
+        if isinstance(value, (dict, str)):
+            fn_name, kw = split_spec(value)
         else:
             raise DefinitionError(f"'{name}' must be {ActivationSpec.description}", field=name,
                                   received=f"{name}={value!r}")

@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from ..config import split_spec
 from ..errors import DefinitionError, UsageError, did_you_mean
 
 
@@ -603,10 +604,7 @@ def get(spec: Any) -> Callback:
     if not isinstance(spec, dict):
         raise DefinitionError('a callback must be a Callback or {"type": name, ...}',
                               field="callbacks", received=repr(spec))
-    kw = dict(spec)
-    kind = kw.pop("type", None) or kw.pop("class_name", None)
-    if isinstance(kw.get("config"), dict):
-        kw = {**kw.pop("config"), **kw}
+    kind, kw = split_spec(spec)
     cls = CLASSES.get(kind) if isinstance(kind, str) else None
     if cls is None:
         raise DefinitionError(f"unknown callback type '{kind}'", field="callbacks",

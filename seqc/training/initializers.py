@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ..config import split_spec
 from ..errors import DefinitionError, did_you_mean
 from ..ir.graph import Graph
 
@@ -135,15 +136,8 @@ def _canonical_name(name: str) -> str:
 
 def get(spec: Any) -> Init:
     """Name or `{"type"|"class_name": name, <args> | "config": {...}}` -> init function."""
-    if isinstance(spec, str):
-        name, kwargs = spec, {}
-    else:
-        d = dict(spec)
-        name = d.pop("type", None) or d.pop("class_name", None)
-        # Keras serialises {"module", "class_name", "config", "registered_name"}: the arguments
-        # are under "config" whenever that key exists (even when empty).
-        kwargs = dict(d["config"] or {}) if "config" in d else d
-        kwargs.pop("seed", None)
+    name, kwargs = split_spec(spec)
+    kwargs.pop("seed", None)  # seeding is per parameter (init_params), not per initializer
     key = _canonical_name(str(name))
     if key not in INITIALIZERS:
         raise DefinitionError(

@@ -19,6 +19,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ..config import split_spec
 from ..errors import DataError, DefinitionError, UsageError, did_you_mean
 
 EPSILON = 1e-7
@@ -621,15 +622,8 @@ def get(spec: Any) -> Loss:
     a Keras-serialized `{"class_name": ..., "config": {...}}` dict, or a Loss instance."""
     if isinstance(spec, Loss):
         return spec
-    if isinstance(spec, str):
-        name, kwargs = spec, {}
-    elif isinstance(spec, dict):
-        kwargs = dict(spec)
-        name = kwargs.pop("type", None) or kwargs.pop("class_name", None)
-        if isinstance(kwargs.get("config"), dict):
-            kwargs = dict(kwargs.pop("config"))
-        for k in ("module", "registered_name"):
-            kwargs.pop(k, None)
+    if isinstance(spec, (str, dict)):
+        name, kwargs = split_spec(spec)
     else:
         raise DefinitionError("a loss must be a name or {\"type\": name, ...}", field="loss",
                               received=f"loss={spec!r}")

@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from ..config import split_spec
 from ..errors import DataError, DefinitionError, did_you_mean
 
 EPSILON = 1e-7  # Keras' backend.epsilon()
@@ -477,10 +478,7 @@ def get(spec: Any, loss: Any = None, output_type: Any = None,
         # Keras names a metric given as a string after that string ("mse" logs as "mse").
         return cls(name=spec)
     if isinstance(spec, dict):
-        kw = dict(spec)
-        kind = kw.pop("type", None) or kw.pop("class_name", None)
-        if isinstance(kw.get("config"), dict):
-            kw = {**kw.pop("config"), **kw}
+        kind, kw = split_spec(spec)
         if not isinstance(kind, str):
             raise DefinitionError("a metric given as a dict needs a 'type'", field="metrics",
                                   received=repr(spec))

@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from ..config import split_spec
 from ..errors import DefinitionError, UsageError, did_you_mean
 from . import schedules
 from .losses import construct
@@ -581,15 +582,8 @@ def get(spec: Any) -> Optimizer:
     serialized `{"class_name": ..., "config": {...}}`, or an Optimizer instance."""
     if isinstance(spec, Optimizer):
         return spec
-    if isinstance(spec, str):
-        name, kwargs = spec, {}
-    elif isinstance(spec, dict):
-        kwargs = dict(spec)
-        name = kwargs.pop("type", None) or kwargs.pop("class_name", None)
-        if isinstance(kwargs.get("config"), dict):
-            kwargs = dict(kwargs.pop("config"))
-        for k in ("module", "registered_name"):
-            kwargs.pop(k, None)
+    if isinstance(spec, (str, dict)):
+        name, kwargs = split_spec(spec)
     else:
         raise DefinitionError("an optimizer must be a name or {\"type\": name, ...}",
                               field="optimizer", received=f"optimizer={spec!r}")

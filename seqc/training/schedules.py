@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from ..config import split_spec
 from ..errors import DefinitionError, did_you_mean
 
 
@@ -232,12 +233,7 @@ def get(spec: Any) -> LearningRateSchedule:
     if not isinstance(spec, dict):
         raise DefinitionError("a learning-rate schedule must be {\"type\": name, ...}",
                               field="learning_rate", received=f"learning_rate={spec!r}")
-    kwargs = dict(spec)
-    name = kwargs.pop("type", None) or kwargs.pop("class_name", None)
-    if isinstance(kwargs.get("config"), dict):
-        kwargs = dict(kwargs.pop("config"))
-    for k in ("module", "registered_name"):
-        kwargs.pop(k, None)
+    name, kwargs = split_spec(spec)
     if not isinstance(name, str) or name not in SCHEDULES:
         raise DefinitionError(
             f"unknown learning-rate schedule '{name}'", field="learning_rate",
