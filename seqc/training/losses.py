@@ -389,13 +389,8 @@ class LogCosh(_Elementwise):
 # ---------------------------------------------------------------- crossentropies
 
 
-class BinaryCrossentropy(Loss):
-    """mean(-(y log p + (1 - y) log(1 - p)), axis); p clipped to [eps, 1 - eps]; labels
-    smoothed to y (1 - s) + s / 2. With from_logits, the stable form on the logits x:
-    max(x, 0) - x y + log(1 + exp(-|x|))."""
-
-    name = "binary_crossentropy"
-    default_display_name = "binary_crossentropy"
+class _SmoothedCrossentropy(Loss):
+    """The arguments binary and categorical crossentropy share (Keras' signatures)."""
 
     def __init__(self, from_logits: bool = False, label_smoothing: float = 0.0, axis: int = -1,
                  reduction="sum_over_batch_size", name=None):
@@ -407,6 +402,15 @@ class BinaryCrossentropy(Loss):
     def _kwargs(self):
         return {"from_logits": self.from_logits, "label_smoothing": self.label_smoothing,
                 "axis": self.axis}
+
+
+class BinaryCrossentropy(_SmoothedCrossentropy):
+    """mean(-(y log p + (1 - y) log(1 - p)), axis); p clipped to [eps, 1 - eps]; labels
+    smoothed to y (1 - s) + s / 2. With from_logits, the stable form on the logits x:
+    max(x, 0) - x y + log(1 + exp(-|x|))."""
+
+    name = "binary_crossentropy"
+    default_display_name = "binary_crossentropy"
 
     def _targets(self, yt, yp):
         _same_shape(yt, yp, self.name)
@@ -448,23 +452,12 @@ def _expand(dv: np.ndarray, axis: int, ndim: int) -> np.ndarray:
     return np.expand_dims(dv, axis) if ndim else dv
 
 
-class CategoricalCrossentropy(Loss):
+class CategoricalCrossentropy(_SmoothedCrossentropy):
     """-sum(y log p, axis), p = clip(y_pred / sum(y_pred, axis)) as Keras' torch backend;
     labels smoothed to y (1 - s) + s / C. With from_logits, -sum(y log_softmax(x))."""
 
     name = "categorical_crossentropy"
     default_display_name = "categorical_crossentropy"
-
-    def __init__(self, from_logits: bool = False, label_smoothing: float = 0.0, axis: int = -1,
-                 reduction="sum_over_batch_size", name=None):
-        super().__init__(reduction, name)
-        self.from_logits = _bool_arg(from_logits, "from_logits")
-        self.label_smoothing = _float_arg(label_smoothing, "label_smoothing", 0.0, 1.0)
-        self.axis = _int_arg(axis, "axis")
-
-    def _kwargs(self):
-        return {"from_logits": self.from_logits, "label_smoothing": self.label_smoothing,
-                "axis": self.axis}
 
     def _targets(self, yt, yp) -> np.ndarray:
         _same_shape(yt, yp, self.name)
