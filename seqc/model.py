@@ -33,14 +33,19 @@ def check_memory(graph: Graph, limit: int | None, file: str | None = None) -> No
             f"the model has {n:,} parameters and would need about {_gib(need)} to train, over "
             f"the limit of {_gib(limit)}; the largest is {biggest[0]} with shape "
             f"{biggest[1].shape}",
-            file=file, layer=biggest[0].split("/")[0], field="units",
+            file=file, layer=f"layer '{biggest[0].split('/')[0]}'", field="units",
             received=f"{n:,} parameters",
             hint="shrink the layer, or raise the limit with --max-memory (e.g. --max-memory 32GB)"
                  " or max_memory=None in Python")
 
 
-def _gib(n: int) -> str:
-    return f"{n / 1024**3:.1f} GiB"
+def _gib(n: float) -> str:
+    """Bytes in the largest unit that keeps the number >= 1 (readable at any scale)."""
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024:
+            return f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
 
 
 class Model:

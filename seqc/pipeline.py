@@ -97,10 +97,9 @@ def build(def_path: str, opts: BuildOptions | None = None) -> dict[str, Any]:
     opts = opts or BuildOptions()
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
-    defn = load_definition(def_path)
+    limit = {} if opts.max_memory == -1 else {"max_memory": opts.max_memory}
+    defn = load_definition(def_path, **limit)
     model = defn.model
-    if opts.max_memory != -1:
-        model.max_memory = opts.max_memory
     timings["parse_s"] = time.perf_counter() - t0
 
     fit_cfg = dict(defn.fit or {})

@@ -254,3 +254,13 @@ def test_class_weight_by_class_name(tmp_path):
     (tmp_path / "m.json").write_text(json.dumps(spec))
     r = run("build", str(tmp_path / "m.json"), "-o", str(tmp_path / "out2"), "-q")
     assert r.exit_code == 2 and "maybe" in r.output and "'no'" in r.output, r.output
+
+
+def test_max_memory_flag_moves_the_limit(tmp_path):
+    spec = write_spec(tmp_path, [{"type": "Dense", "units": 4000}])
+    r = run("build", str(spec), "-o", str(tmp_path / "out"), "--no-train", "-q",
+            "--max-memory", "100KB")
+    assert r.exit_code == 2 and "100.0 KiB" not in r.output and "--max-memory" in r.output
+    r = run("build", str(spec), "-o", str(tmp_path / "out"), "--no-train", "-q",
+            "--max-memory", "1GB")
+    assert r.exit_code == 0, r.output

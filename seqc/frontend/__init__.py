@@ -10,16 +10,17 @@ from __future__ import annotations
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from ..errors import DefinitionError
-from ..model import Model
+from ..model import DEFAULT_MAX_MEMORY, Model
 from .spec import Definition, load_spec, one_hot
 
 __all__ = ["Definition", "load", "load_definition", "load_spec", "one_hot", "FORMATS"]
 
 
-def _not_yet(what: str) -> Callable[[str], Definition]:
-    def reader(path: str) -> Definition:
+def _not_yet(what: str) -> Callable[..., Definition]:
+    def reader(path: str, **_: Any) -> Definition:
         raise DefinitionError(
             f"{what} definitions are not supported yet; they come in a later version of seqc",
             file=path, field="path", received=f"a {Path(path).suffix} file",
@@ -37,8 +38,11 @@ FORMATS: dict[str, Callable[[str], Definition]] = {
 }
 
 
-def load_definition(path: str | os.PathLike) -> Definition:
-    """Read any supported definition (or a build folder) into a Definition.
+def load_definition(path: str | os.PathLike, *,
+                    max_memory: int | None = DEFAULT_MAX_MEMORY) -> Definition:
+    """Read any supported definition (or a build folder) into a Definition. `max_memory`
+    (bytes, None = no limit) refuses models whose training state would exceed it before any
+    weight is allocated.
 
     >>> import seqc.frontend as f
     >>> f.load_definition("examples/breast_cancer_mlp.json").model.output_shape  # doctest: +SKIP
@@ -57,10 +61,11 @@ def load_definition(path: str | os.PathLike) -> Definition:
             f"{', '.join(FORMATS)}, or a seqc build folder", file=file, field="path",
             received=repr(file),
             hint=None if os.path.exists(file) else "the path does not exist either")
-    return reader(file)
+    return reader(file, max_memory=max_memory)
 
 
-def load(path: str | os.PathLike, *, compile: bool = True) -> Model:  # noqa: A002 (Keras' name)
+def load(path: str | os.PathLike, *, compile: bool = True,  # noqa: A002 (Keras' name)
+         max_memory: int | None = DEFAULT_MAX_MEMORY) -> Model:
     """`seqc.load`: the model of a definition or build folder, compiled when the definition
     has a compile section (and `compile=True`). `model.spec` keeps the Definition.
 
@@ -68,7 +73,7 @@ def load(path: str | os.PathLike, *, compile: bool = True) -> Model:  # noqa: A0
     >>> model = seqc.load("examples/breast_cancer_mlp.json")  # doctest: +SKIP
     >>> model.spec.fit["epochs"]  # doctest: +SKIP
     """
-    defn = load_definition(path)
+    defn = load_definition(path, max_memory=max_memory)
     model = defn.model
     model.spec = defn
     if compile and defn.compile:

@@ -23,7 +23,7 @@ WEIGHTS_FILE = "weights.npz"
 REPORT_FILE = "report.json"
 
 
-def load_build_folder(path: str | os.PathLike) -> Definition:
+def load_build_folder(path: str | os.PathLike, **_: object) -> Definition:
     folder = os.fspath(path)
     ir_path = os.path.join(folder, IR_FILE)
     w_path = os.path.join(folder, WEIGHTS_FILE)

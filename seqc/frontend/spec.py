@@ -16,7 +16,7 @@ import numpy as np
 from ..errors import DataError, DefinitionError, SeqcError, layer_label
 from ..ir.build import LayerConfig, build_graph
 from ..ir.types import TensorType, batched
-from ..model import Model
+from ..model import DEFAULT_MAX_MEMORY, Model
 from ..ops import get_op
 from ._json import check_schema, parse_json, read_bytes
 
@@ -85,13 +85,14 @@ def one_hot(y: Any, num_classes: int | None, *, file: str | None = None) -> np.n
     return out
 
 
-def load_spec(path: str | os.PathLike) -> Definition:
+def load_spec(path: str | os.PathLike, *,
+              max_memory: int | None = DEFAULT_MAX_MEMORY) -> Definition:
     """Parse, check and build a seqc JSON spec; raises DefinitionError naming file and layer."""
     file = os.fspath(path)
     raw = read_bytes(file)
     doc = parse_json(raw, file)
     reject_keras_json(doc, file)
-    return definition_from_doc(doc, file, raw)
+    return definition_from_doc(doc, file, raw, max_memory=max_memory)
 
 
 def reject_keras_json(doc: Any, file: str) -> None:
@@ -104,7 +105,8 @@ def reject_keras_json(doc: Any, file: str) -> None:
                  '"layers": [{"type": "Dense", "units": ...}, ...]}')
 
 
-def definition_from_doc(doc: Any, file: str, raw: bytes) -> Definition:
+def definition_from_doc(doc: Any, file: str, raw: bytes, *,
+                        max_memory: int | None = DEFAULT_MAX_MEMORY) -> Definition:
     check_schema(doc, file)
     layers = doc["layers"]
     if not layers:
@@ -118,7 +120,7 @@ def definition_from_doc(doc: Any, file: str, raw: bytes) -> Definition:
 
     fit = _fit_section(doc.get("fit"))
     seed = int((fit or {}).get("seed", 0))
-    model = Model(graph, name=name, seed=seed, source=file)
+    model = Model(graph, name=name, seed=seed, source=file, max_memory=max_memory)
     data, one_hot_labels = _data_section(doc.get("data"), file)
     compile_cfg = dict(doc["compile"]) if "compile" in doc else None
     return Definition(model=model, compile=compile_cfg, fit=fit, data=data, path=file,
