@@ -10,18 +10,35 @@ an inference pass over the validation data.
 from __future__ import annotations
 
 import copy
-import math
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
-from ..errors import DataError, UsageError, did_you_mean
+from ..errors import UsageError, did_you_mean
 from ..ops import REGISTRY
 from ..ops.base import RunContext
 from . import callbacks as callbacks_mod
 from . import executor
 from . import metrics as metrics_mod
+from .checks import (
+    as_list,
+    check_validation_split,
+    class_weight_to_sample_weights,
+    no_unknown,
+    nonneg_int,
+    positive_int,
+    prepare_sample_weight,
+    prepare_x,
+    prepare_y,
+    split_validation,
+    unpack_validation,
+    verbose_level,
+)
+
+__all__ = ["DEFAULT_BATCH_SIZE", "CompileConfig", "adapt_once", "class_weight_to_sample_weights",
+           "compile_model", "evaluate", "fit", "predict", "prepare_sample_weight", "prepare_x",
+           "prepare_y"]
 
 DEFAULT_BATCH_SIZE = 32
 
@@ -116,22 +133,19 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
     `model.seed`, epoch), so equal seeds give equal weights, and resuming with
     `initial_epoch=k` replays epoch k exactly as an uninterrupted run would.
     """
-    _no_unknown(unknown, "fit", ["x", "y", "batch_size", "epochs", "verbose", "callbacks",
+    no_unknown(unknown, "fit", ["x", "y", "batch_size", "epochs", "verbose", "callbacks",
                                  "validation_split", "validation_data", "shuffle",
                                  "class_weight", "sample_weight", "initial_epoch", "seed",
                                  "validation_batch_size", "validation_freq"])
     cfg = _compiled(model, "fit")
-    batch_size = _positive_int(batch_size if batch_size is not None else DEFAULT_BATCH_SIZE,
+    batch_size = positive_int(batch_size if batch_size is not None else DEFAULT_BATCH_SIZE,
                                "batch_size")
-    epochs = _nonneg_int(epochs, "epochs")
-    initial_epoch = _nonneg_int(initial_epoch, "initial_epoch")
-    validation_freq = _positive_int(validation_freq, "validation_freq")
-    verbose = _verbose(verbose)
+    epochs = nonneg_int(epochs, "epochs")
+    initial_epoch = nonneg_int(initial_epoch, "initial_epoch")
+    validation_freq = positive_int(validation_freq, "validation_freq")
+    verbose = verbose_level(verbose)
     seed = model.seed if seed is None else seed
-    if not isinstance(validation_split, (int, float)) or not 0.0 <= validation_split < 1.0:
-        raise DataError("validation_split must be in [0, 1)", field="validation_split",
-                        received=f"validation_split={validation_split!r}",
-                        hint="e.g. validation_split=0.2 keeps the last 20% for validation")
+    validation_split = check_validation_split(validation_split)
     if class_weight is not None and sample_weight is not None:
         # Keras: "You cannot `class_weight` and `sample_weight` at the same time."
         raise UsageError("You cannot `class_weight` and `sample_weight` at the same time.",
@@ -143,21 +157,9 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
     sw = prepare_sample_weight(sample_weight, len(x), "sample_weight")
     val = None
     if validation_data is not None:
-        val = _unpack_validation(model, cfg.loss, validation_data)
+        val = unpack_validation(model, cfg.loss, validation_data)
     elif validation_split:
-        n = len(x)
-        split_at = int(math.floor(n * (1.0 - validation_split)))
-        if split_at == 0 or split_at == n:
-            raise DataError(
-                f"training data contains {n} samples, which is not sufficient to split it into "
-                f"a validation and training set as specified by "
-                f"validation_split={validation_split}", field="validation_split",
-                received=f"{n} samples", hint="provide more data or a different "
-                                              "validation_split")
-        # Keras: the LAST fraction, taken before shuffling.
-        val = (x[split_at:], y[split_at:], None if sw is None else sw[split_at:])
-        x, y = x[:split_at], y[:split_at]
-        sw = None if sw is None else sw[:split_at]
+        (x, y, sw), val = split_validation(x, y, sw, validation_split)
     if class_weight is not None:
         sw = class_weight_to_sample_weights(y, class_weight, model.class_names)
 
@@ -168,7 +170,7 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
     n = len(x)
     steps = -(-n // batch_size)
     history = callbacks_mod.History()
-    cb_list = [callbacks_mod.get(c) for c in _as_list(callbacks)]
+    cb_list = [callbacks_mod.get(c) for c in as_list(callbacks)]
     if verbose:
         cb_list.append(callbacks_mod.ProgbarLogger(verbose))
     cb_list.append(history)
@@ -302,17 +304,17 @@ def evaluate(model: Any, x: Any = None, y: Any = None, batch_size: int | None = 
              callbacks: Any = None, **unknown: Any) -> Any:
     """Keras' `Model.evaluate`: the loss, or [loss, *metrics] when metrics were compiled, or a
     dict with return_dict=True."""
-    _no_unknown(unknown, "evaluate", ["x", "y", "batch_size", "verbose", "sample_weight",
+    no_unknown(unknown, "evaluate", ["x", "y", "batch_size", "verbose", "sample_weight",
                                       "return_dict", "callbacks"])
     cfg = _compiled(model, "evaluate")
-    batch_size = _positive_int(batch_size if batch_size is not None else DEFAULT_BATCH_SIZE,
+    batch_size = positive_int(batch_size if batch_size is not None else DEFAULT_BATCH_SIZE,
                                "batch_size")
-    verbose = _verbose(verbose)
+    verbose = verbose_level(verbose)
     x = prepare_x(model, x, "x")
     y = prepare_y(model, cfg.loss, y, len(x), "y")
     sw = prepare_sample_weight(sample_weight, len(x), "sample_weight")
     ms = _resolve_metrics(cfg, y, model)
-    cbs = callbacks_mod.CallbackList([callbacks_mod.get(c) for c in _as_list(callbacks)], model,
+    cbs = callbacks_mod.CallbackList([callbacks_mod.get(c) for c in as_list(callbacks)], model,
                                      {"verbose": verbose, "steps": -(-len(x) // batch_size)})
     cbs.on_test_begin()
     loss_value = _evaluate_arrays(model, x, y, sw, batch_size, ms)
@@ -346,8 +348,8 @@ def _evaluate_arrays(model, x, y, sw, batch_size, metrics) -> float:
 def predict(model: Any, x: Any, batch_size: int | None = None, verbose: Any = 0,
             **unknown: Any) -> np.ndarray:
     """Batched inference (no caches kept); returns an array of shape (N, *output)."""
-    _no_unknown(unknown, "predict", ["x", "batch_size", "verbose"])
-    batch_size = _positive_int(batch_size if batch_size is not None else DEFAULT_BATCH_SIZE,
+    no_unknown(unknown, "predict", ["x", "batch_size", "verbose"])
+    batch_size = positive_int(batch_size if batch_size is not None else DEFAULT_BATCH_SIZE,
                                "batch_size")
     x = prepare_x(model, x, "x")
     ctx = RunContext(training=False, need_grad=False)
@@ -395,7 +397,7 @@ def adapt_once(model: Any, x: np.ndarray) -> None:
     model.adapted = True
 
 
-# ---------------------------------------------------------------- input checks
+# ---------------------------------------------------------------- compile state
 
 def _compiled(model: Any, what: str) -> CompileConfig:
     cfg = getattr(model, "compiled", None)
@@ -406,296 +408,3 @@ def _compiled(model: Any, what: str) -> CompileConfig:
         raise UsageError(f"the model was compiled without a loss, so it cannot {what}()",
                          field="loss", hint="pass loss=... to model.compile()")
     return cfg
-
-
-def _no_unknown(unknown: dict, fn: str, valid: list[str]) -> None:
-    for k, v in unknown.items():
-        raise UsageError(f"{fn}() got an unexpected argument '{k}'", field=k,
-                         received=f"{k}={v!r}", hint=did_you_mean(k, valid))
-
-
-def _positive_int(v: Any, name: str) -> int:
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v <= 0:
-        raise UsageError(f"{name} must be a positive integer", field=name,
-                         received=f"{name}={v!r}")
-    return int(v)
-
-
-def _nonneg_int(v: Any, name: str) -> int:
-    if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0:
-        raise UsageError(f"{name} must be a non-negative integer", field=name,
-                         received=f"{name}={v!r}")
-    return int(v)
-
-
-def _verbose(v: Any) -> int:
-    if v == "auto":
-        return 1
-    if v in (0, 1, 2):
-        return int(v)
-    raise UsageError("verbose must be 'auto', 0, 1 or 2", field="verbose",
-                     received=f"verbose={v!r}")
-
-
-def _as_list(v: Any) -> list:
-    if v is None:
-        return []
-    return list(v) if isinstance(v, (list, tuple)) else [v]
-
-
-def _as_array(a: Any, name: str) -> np.ndarray:
-    if a is None:
-        raise DataError(f"{name} is missing", field=name)
-    try:
-        arr = np.asarray(a)
-    except (ValueError, TypeError) as e:
-        raise DataError(f"{name} cannot be read as an array (ragged rows?)", field=name,
-                        received=str(e)) from None
-    if arr.dtype == bool:
-        arr = arr.astype(np.float32)
-    if not np.issubdtype(arr.dtype, np.number):
-        raise DataError(f"{name} must be numeric", field=name, received=f"dtype {arr.dtype}",
-                        hint="encode strings as numbers; seqc.training.data.load_csv maps "
-                             "string labels to class ids")
-    if arr.ndim == 0:
-        raise DataError(f"{name} must have a batch axis", field=name,
-                        received=f"a scalar {arr!r}")
-    if len(arr) == 0:
-        raise DataError(f"{name} is empty (0 samples)", field=name,
-                        received=f"shape {arr.shape}")
-    return arr
-
-
-def _first_bad_row(bad: np.ndarray) -> int:
-    return int(np.argmax(bad.reshape(len(bad), -1).any(axis=1)))
-
-
-def _check_finite(arr: np.ndarray, name: str) -> None:
-    if not np.issubdtype(arr.dtype, np.floating):
-        return
-    # min/max propagate NaN and see inf without allocating a mask the size of the data.
-    lo, hi = arr.min(), arr.max()
-    if np.isfinite(lo) and np.isfinite(hi):
-        return
-    bad = ~np.isfinite(arr)
-    row = _first_bad_row(bad)
-    where = f"row {row}"
-    if arr.ndim > 1:
-        idx = tuple(int(i) for i in np.argwhere(bad[row])[0])
-        where += f", column {idx[0]}" if len(idx) == 1 else f", index {idx}"
-        value = arr[row][idx]
-    else:
-        value = arr[row]
-    kind = "NaN" if np.isnan(value) else ("+Inf" if value > 0 else "-Inf")
-    raise DataError(f"{name} holds a non-finite value ({kind}) in {where}", field=name,
-                    received=f"{name}[{row}] = {_short(arr[row])}",
-                    hint="drop or impute missing values before training")
-
-
-def _short(row: np.ndarray) -> str:
-    return np.array2string(np.asarray(row), threshold=8, precision=4)
-
-
-def prepare_x(model: Any, x: Any, name: str = "x") -> np.ndarray:
-    """x as the model's input dtype (float32 unless the input is declared integer), checked
-    against the input shape and for NaN/Inf."""
-    arr = _as_array(x, name)
-    in_type = model.graph.input_type
-    feats = in_type.features
-    got = arr.shape[1:]
-    if len(got) != len(feats) or any(d is not None and d != g for d, g in zip(feats, got)):
-        want = _shape_str(feats)
-        if len(feats) == 1 and len(got) == 1:
-            msg = f"{name} has {got[0]} features per sample but the model expects {feats[0]}"
-        else:
-            msg = f"{name} has per-sample shape {got} but the model expects {want}"
-        hint = None
-        if len(got) == 0 and feats == (1,):
-            hint = f"reshape it: {name}.reshape(-1, 1)"
-        elif len(got) == 1 and len(feats) > 1 and math.prod(
-                d for d in feats if d is not None) == got[0]:
-            hint = f"reshape it: {name}.reshape(-1, {', '.join(str(d) for d in feats)})"
-        raise DataError(msg, field=name,
-                        received=f"{name} shape {arr.shape}, expected (N, {_dims(feats)})",
-                        hint=hint)
-    if in_type.dtype.startswith("int"):
-        if np.issubdtype(arr.dtype, np.floating):
-            _check_finite(arr, name)
-            if np.any(arr != np.round(arr)):
-                row = _first_bad_row(arr != np.round(arr))
-                raise DataError(f"{name} must hold integer ids (the model input is "
-                                f"{in_type.dtype}); row {row} does not", field=name,
-                                received=f"{name}[{row}] = {_short(arr[row])}")
-        return arr.astype(in_type.dtype, copy=False)
-    arr = arr.astype(np.float32, copy=False)
-    _check_finite(arr, name)
-    return arr
-
-
-def _dims(shape: tuple) -> str:
-    return ", ".join("?" if d is None else str(d) for d in shape)
-
-
-def _shape_str(shape: tuple) -> str:
-    return "(" + ", ".join("?" if d is None else str(d) for d in shape) + \
-        ("," if len(shape) == 1 else "") + ")"
-
-
-def prepare_y(model: Any, loss: Any, y: Any, n: int, name: str = "y") -> np.ndarray:
-    """Labels checked against the loss and the output shape, normalised for the loss:
-    sparse class ids as int64 shaped like the output without its class axis; anything else
-    float32 shaped like the output (a (N,) target for one output unit becomes (N, 1))."""
-    arr = _as_array(y, name)
-    if len(arr) != n:
-        xname = name[:-1] + "x" if name.endswith("y") else "x"
-        raise DataError(f"{xname} and {name} have different numbers of samples", field=name,
-                        received=f"{xname}: {n} samples, {name}: {len(arr)} samples")
-    _check_finite(arr, name)
-    out = model.graph.output_type.shape
-    k = out[-1]
-    lname = getattr(loss, "name", "") or ""
-    sparse = bool(getattr(loss, "sparse", False)) or "sparse" in lname
-    if sparse:
-        return _sparse_labels(arr, out, loss, lname, name)
-    body = out[1:]
-    shape_ok = _fits(arr.shape[1:], body)
-    if not shape_ok and k == 1 and _fits(arr.shape[1:], body[:-1]):
-        arr = arr[..., None]
-        shape_ok = True
-    if not shape_ok:
-        is_ids = (arr.ndim == 1 or (arr.ndim == 2 and arr.shape[1] == 1)) and \
-            np.all(arr == np.round(arr))
-        if lname == "categorical_crossentropy" and is_ids and k is not None and k > 1:
-            raise DataError(
-                f"categorical_crossentropy expects one-hot labels of shape (N, {k}), but "
-                f"{name} holds one class id per sample", field=name,
-                received=f"{name} shape {arr.shape}",
-                hint="use loss='sparse_categorical_crossentropy' for integer labels, or "
-                     f"one-hot encode {name}")
-        width = arr.shape[-1] if arr.ndim > 1 else 1
-        hint = None
-        if lname == "binary_crossentropy" and k == 1 and width > 1:
-            hint = ("the model has one sigmoid unit; pass the positive-class column, or use "
-                    f"Dense({width}, activation='softmax') with categorical_crossentropy")
-        raise DataError(
-            f"{name} does not match the model output: the model outputs {k} value(s) per "
-            f"sample, {name} has shape {arr.shape}", field=name,
-            received=f"{name} shape {arr.shape}, model output {_shape_str(out)}",
-            hint=hint or f"the last layer needs {width} unit(s), or {name} needs {k} column(s)")
-    arr = arr.astype(np.float32, copy=False)
-    if lname == "binary_crossentropy":
-        bad = (arr < 0) | (arr > 1)
-        if bad.any():
-            row = _first_bad_row(bad)
-            raise DataError(f"binary_crossentropy labels must be in [0, 1]; row {row} is not",
-                            field=name, received=f"{name}[{row}] = {_short(arr[row])}",
-                            hint="for more than two classes use sparse_categorical_crossentropy"
-                                 " with a softmax output")
-    return arr
-
-
-def _fits(got: tuple, want: tuple) -> bool:
-    return len(got) == len(want) and all(w is None or w == g for w, g in zip(want, got))
-
-
-def _sparse_labels(arr: np.ndarray, out: tuple, loss: Any, lname: str, name: str) -> np.ndarray:
-    k = out[-1]
-    body = out[1:-1]
-    if _fits(arr.shape[1:], body):
-        ids = arr
-    elif _fits(arr.shape[1:], (*body, 1)):
-        ids = arr[..., 0]
-    else:
-        looks_onehot = arr.ndim >= 2 and arr.shape[-1] == k and np.all((arr == 0) | (arr == 1))
-        raise DataError(
-            f"{lname or 'the loss'} expects one integer class id per sample, but {name} has "
-            f"shape {arr.shape}", field=name,
-            received=f"{name} shape {arr.shape}, model output {_shape_str(out)}",
-            hint="use loss='categorical_crossentropy' for one-hot labels, or pass "
-                 f"{name}.argmax(axis=-1)" if looks_onehot else
-            f"pass class ids of shape (N,), values in [0, {k})")
-    if np.issubdtype(ids.dtype, np.floating):
-        frac = ids != np.round(ids)
-        if frac.any():
-            row = _first_bad_row(frac)
-            raise DataError(f"{lname} labels must be integer class ids; row {row} is not",
-                            field=name, received=f"{name}[{row}] = {_short(ids[row])}",
-                            hint="for soft or one-hot labels use categorical_crossentropy")
-    ids = ids.astype(np.int64, copy=False)
-    ignore = getattr(loss, "ignore_class", None)
-    bad = (ids < 0) | (ids >= k)
-    if ignore is not None:
-        bad &= ids != ignore
-    if bad.any():
-        row = _first_bad_row(bad)
-        value = int(ids[row][bad[row]].flat[0]) if ids.ndim > 1 else int(ids[row])
-        raise DataError(f"class id {value} in row {row} of {name} is outside [0, {k}): the "
-                        f"model's last layer has {k} units", field=name,
-                        received=f"{name}[{row}] = {value}",
-                        hint=f"the last layer needs one unit per class (at least {value + 1})"
-                        if value >= k else "class ids start at 0")
-    return ids
-
-
-def prepare_sample_weight(sw: Any, n: int, name: str = "sample_weight") -> np.ndarray | None:
-    if sw is None:
-        return None
-    arr = _as_array(sw, name)
-    if arr.ndim == 2 and arr.shape[1] == 1:
-        arr = arr[:, 0]
-    if arr.ndim != 1 or len(arr) != n:
-        raise DataError(f"{name} must hold one weight per sample, shape ({n},)", field=name,
-                        received=f"{name} shape {arr.shape}")
-    arr = arr.astype(np.float32, copy=False)
-    _check_finite(arr, name)
-    return arr
-
-
-def class_weight_to_sample_weights(y: np.ndarray, class_weight: dict,
-                                   class_names: list[str] | None = None) -> np.ndarray:
-    """Keras' rule: the class of a sample is argmax of one-hot rows, else the rounded label;
-    classes missing from the dict weigh 1."""
-    if not isinstance(class_weight, dict):
-        raise UsageError("class_weight must be a dict {class id: weight}", field="class_weight",
-                         received=f"class_weight={class_weight!r}")
-    for k, v in class_weight.items():
-        if isinstance(v, bool) or not isinstance(v, (int, float, np.number)) or not np.isfinite(v):
-            raise UsageError("class_weight values must be finite numbers", field="class_weight",
-                             received=f"class_weight[{k!r}] = {v!r}")
-    labels = y
-    if labels.ndim > 1:
-        labels = labels.argmax(axis=-1) if labels.shape[-1] != 1 else labels[..., 0]
-    labels = np.round(labels.reshape(len(labels), -1)[:, 0]).astype(np.int64)
-    weights = np.ones(len(labels), dtype=np.float32)
-    for k, v in class_weight.items():
-        weights[labels == _class_id(k, class_names)] = v
-    return weights
-
-
-def _class_id(key: Any, class_names: list[str] | None) -> int:
-    """A class_weight key: an integer id (JSON gives "0"), or a class name when the labels
-    were strings (CSV labels mapped to ids, names kept on the model)."""
-    if isinstance(key, (int, np.integer)) and not isinstance(key, bool):
-        return int(key)
-    if isinstance(key, str) and key.lstrip("-").isdigit():
-        return int(key)
-    if isinstance(key, str) and class_names and key in class_names:
-        return class_names.index(key)
-    known = f"class ids 0..{len(class_names) - 1} or names {class_names}" if class_names \
-        else "integer class ids"
-    raise UsageError(f"class_weight key {key!r} is not a class of this data; expected {known}",
-                     field="class_weight", received=f"class_weight key {key!r}",
-                     hint=did_you_mean(str(key), class_names or []))
-
-
-def _unpack_validation(model: Any, loss: Any, data: Any) -> tuple:
-    if not isinstance(data, (tuple, list)) or len(data) not in (2, 3):
-        raise UsageError("validation_data must be a tuple (x_val, y_val) or "
-                         "(x_val, y_val, sample_weight_val)", field="validation_data",
-                         received=f"{type(data).__name__}"
-                         + (f" of length {len(data)}" if isinstance(data, (tuple, list)) else ""))
-    vx = prepare_x(model, data[0], "validation_data x")
-    vy = prepare_y(model, loss, data[1], len(vx), "validation_data y")
-    vsw = prepare_sample_weight(data[2] if len(data) == 3 else None, len(vx),
-                                "validation_data sample_weight")
-    return vx, vy, vsw

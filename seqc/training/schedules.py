@@ -21,6 +21,7 @@ import numpy as np
 
 from ..config import split_spec
 from ..errors import DefinitionError, did_you_mean
+from .args import construct
 
 
 class LearningRateSchedule:
@@ -68,17 +69,31 @@ def _keep_int(value: Any) -> Any:
         else float(value)
 
 
-class ExponentialDecay(LearningRateSchedule):
-    """initial_learning_rate * decay_rate ** (step / decay_steps)."""
+class _RateDecay(LearningRateSchedule):
+    """The arguments and config shared by ExponentialDecay and InverseTimeDecay; each keeps
+    Keras' signature (and its own default name) and calls this."""
 
     def __init__(self, initial_learning_rate: float, decay_steps: int, decay_rate: float,
-                 staircase: bool = False, name: str = "ExponentialDecay"):
+                 staircase: bool, name: str):
         self.initial_learning_rate = _number(initial_learning_rate, "initial_learning_rate")
         _number(decay_steps, "decay_steps", positive=True)
         self.decay_steps = _keep_int(decay_steps)
         self.decay_rate = _number(decay_rate, "decay_rate")
         self.staircase = bool(staircase)
         self.name = name
+
+    def get_config(self) -> dict:
+        return {"type": type(self).__name__, "initial_learning_rate": self.initial_learning_rate,
+                "decay_steps": self.decay_steps, "decay_rate": self.decay_rate,
+                "staircase": self.staircase, "name": self.name}
+
+
+class ExponentialDecay(_RateDecay):
+    """initial_learning_rate * decay_rate ** (step / decay_steps)."""
+
+    def __init__(self, initial_learning_rate: float, decay_steps: int, decay_rate: float,
+                 staircase: bool = False, name: str = "ExponentialDecay"):
+        super().__init__(initial_learning_rate, decay_steps, decay_rate, staircase, name)
 
     def __call__(self, step: int) -> float:
         p = float(np.float32(step) / np.float32(self.decay_steps))
@@ -87,34 +102,19 @@ class ExponentialDecay(LearningRateSchedule):
         return _f32(np.float32(self.initial_learning_rate)
                     * np.power(np.float32(self.decay_rate), np.float32(p)))
 
-    def get_config(self) -> dict:
-        return {"type": "ExponentialDecay", "initial_learning_rate": self.initial_learning_rate,
-                "decay_steps": self.decay_steps, "decay_rate": self.decay_rate,
-                "staircase": self.staircase, "name": self.name}
 
-
-class InverseTimeDecay(LearningRateSchedule):
+class InverseTimeDecay(_RateDecay):
     """initial_learning_rate / (1 + decay_rate * step / decay_steps)."""
 
     def __init__(self, initial_learning_rate: float, decay_steps: int, decay_rate: float,
                  staircase: bool = False, name: str = "InverseTimeDecay"):
-        self.initial_learning_rate = _number(initial_learning_rate, "initial_learning_rate")
-        _number(decay_steps, "decay_steps", positive=True)
-        self.decay_steps = _keep_int(decay_steps)
-        self.decay_rate = _number(decay_rate, "decay_rate")
-        self.staircase = bool(staircase)
-        self.name = name
+        super().__init__(initial_learning_rate, decay_steps, decay_rate, staircase, name)
 
     def __call__(self, step: int) -> float:
         p = step / self.decay_steps
         if self.staircase:
             p = math.floor(p)
         return _f32(self.initial_learning_rate / (1.0 + self.decay_rate * p))
-
-    def get_config(self) -> dict:
-        return {"type": "InverseTimeDecay", "initial_learning_rate": self.initial_learning_rate,
-                "decay_steps": self.decay_steps, "decay_rate": self.decay_rate,
-                "staircase": self.staircase, "name": self.name}
 
 
 class PiecewiseConstantDecay(LearningRateSchedule):
@@ -226,8 +226,6 @@ SCHEDULES: dict[str, type[LearningRateSchedule]] = {
 def get(spec: Any) -> LearningRateSchedule:
     """A schedule from `{"type": "ExponentialDecay", ...}`, Keras' serialized
     `{"class_name": ..., "config": {...}}`, or an instance."""
-    from .losses import construct
-
     if isinstance(spec, LearningRateSchedule):
         return spec
     if not isinstance(spec, dict):

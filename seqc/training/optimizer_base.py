@@ -1,0 +1,278 @@
+"""The Optimizer base class: the step every optimizer shares.
+
+`apply(params, grads)`: accumulate -> clip (clipnorm | global_clipnorm | clipvalue) ->
+p *= 1 - weight_decay * lr -> subclass `_update` with lr at `iterations` -> EMA -> iterations += 1.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, ClassVar
+
+import numpy as np
+
+from ..errors import DefinitionError, UsageError, did_you_mean
+from . import schedules
+from .args import bool_arg
+from .schedules import LearningRateSchedule
+
+F32 = np.float32
+Slots = dict[str, np.ndarray]
+
+
+def _number(value: Any, name: str, lo: float | None = None, hi: float | None = None,
+            *, hi_open: bool = False, lo_open: bool = False) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise DefinitionError(f"'{name}' must be a number", field=name,
+                              received=f"{name}={value!r}")
+    value = float(value)
+    bad = not math.isfinite(value)
+    if lo is not None:
+        bad |= value <= lo if lo_open else value < lo
+    if hi is not None:
+        bad |= value >= hi if hi_open else value > hi
+    if bad:
+        rng = f"{'(' if lo_open else '['}{lo}, {hi if hi is not None else 'inf'}" \
+              f"{')' if hi_open or hi is None else ']'}"
+        raise DefinitionError(f"'{name}' must be in {rng}", field=name,
+                              received=f"{name}={value!r}")
+    return value
+
+
+def _optional(value: Any, name: str, **kw: Any) -> float | None:
+    return None if value is None else _number(value, name, **kw)
+
+
+class Optimizer:
+    """Base class: clipping, weight decay, schedules, accumulation, EMA and `iterations`.
+    Subclasses implement `_update(key, p, g, lr, step, slots, tmp)`."""
+
+    # Slot name -> initial value; created lazily per parameter.
+    slot_init: ClassVar[dict[str, float]] = {}
+
+    def __init__(self, learning_rate: Any = 0.001, weight_decay: float | None = None,
+                 clipnorm: float | None = None, clipvalue: float | None = None,
+                 global_clipnorm: float | None = None, use_ema: bool = False,
+                 ema_momentum: float = 0.99, ema_overwrite_frequency: int | None = None,
+                 loss_scale_factor: float | None = None,
+                 gradient_accumulation_steps: int | None = None, name: str | None = None):
+        self.name = name or type(self).__name__.lower()
+        self._learning_rate: float | LearningRateSchedule = 0.0
+        self.learning_rate = learning_rate
+        self.weight_decay = _optional(weight_decay, "weight_decay", lo=0.0)
+        self.clipnorm = _optional(clipnorm, "clipnorm", lo=0.0)
+        self.clipvalue = _optional(clipvalue, "clipvalue", lo=0.0)
+        self.global_clipnorm = _optional(global_clipnorm, "global_clipnorm", lo=0.0)
+        given = [k for k, v in (("clipnorm", clipnorm), ("clipvalue", clipvalue),
+                                ("global_clipnorm", global_clipnorm)) if v is not None]
+        if len(given) > 1:
+            raise DefinitionError(
+                "only one of clipnorm, clipvalue and global_clipnorm can be set",
+                field=given[1], received=", ".join(f"{k}={getattr(self, k)}" for k in given))
+        self.use_ema = bool_arg(use_ema, "use_ema")
+        self.ema_momentum = _number(ema_momentum, "ema_momentum", 0.0, 1.0)
+        self.ema_overwrite_frequency = _optional_int(ema_overwrite_frequency,
+                                                     "ema_overwrite_frequency", 1)
+        # Recorded for round-tripping Keras configs. seqc trains in float32, where scaling the
+        # loss up and the gradients down by the same factor cancels, so it changes nothing.
+        self.loss_scale_factor = _optional(loss_scale_factor, "loss_scale_factor", lo=0.0,
+                                           lo_open=True)
+        self.gradient_accumulation_steps = _optional_int(gradient_accumulation_steps,
+                                                         "gradient_accumulation_steps", 2)
+        self.iterations = 0
+        self.slots: dict[str, Slots] = {}
+        # Scratch buffers (one per parameter) so updates allocate nothing after the first step.
+        self._tmp: dict[str, np.ndarray] = {}
+        self._accumulated: dict[str, np.ndarray] = {}
+        self._averages: dict[str, np.ndarray] = {}
+
+    # ---- learning rate ----
+    @property
+    def learning_rate(self) -> float:
+        """The rate the next update uses: the schedule at `iterations`, or the float32 value."""
+        if isinstance(self._learning_rate, LearningRateSchedule):
+            return float(F32(self._learning_rate(self.iterations)))
+        return float(F32(self._learning_rate))
+
+    @learning_rate.setter
+    def learning_rate(self, value: Any) -> None:
+        if isinstance(value, dict):
+            value = schedules.get(value)
+        if isinstance(value, LearningRateSchedule):
+            self._learning_rate = value
+            return
+        if isinstance(self._learning_rate, LearningRateSchedule):
+            raise UsageError(
+                "this optimizer was created with a learning-rate schedule, so its learning "
+                "rate cannot be set", field="learning_rate", received=f"learning_rate={value!r}",
+                hint="create the optimizer with a float learning_rate to change it during "
+                     "training (ReduceLROnPlateau)")
+        self._learning_rate = _number(value, "learning_rate", lo=0.0)
+
+    @property
+    def schedule(self) -> LearningRateSchedule | None:
+        lr = self._learning_rate
+        return lr if isinstance(lr, LearningRateSchedule) else None
+
+    # ---- the step ----
+    def apply(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
+        """Update params[k] in place for every k in grads; iterations += 1."""
+        grads = {k: g for k, g in grads.items() if g is not None}
+        if not grads:
+            return
+        for k, g in grads.items():
+            if k not in params:
+                raise UsageError(f"gradient for unknown parameter '{k}'", field="grads",
+                                 received=k, hint=did_you_mean(k, params))
+            if g.shape != params[k].shape:
+                raise UsageError(f"gradient for '{k}' has the wrong shape", field=k,
+                                 received=f"{g.shape}, parameter {params[k].shape}")
+        steps = self.gradient_accumulation_steps
+        if steps:
+            update_now = (self.iterations + 1) % steps == 0
+            if update_now:
+                grads = {k: (g + self._accumulator(k, params[k])) / F32(steps)
+                         for k, g in grads.items()}
+            else:
+                for k, g in grads.items():
+                    self._accumulator(k, params[k])[...] += g
+        if not steps or update_now:
+            self._step(params, grads)
+            for k in grads:
+                if k in self._accumulated:
+                    self._accumulated[k].fill(0.0)
+        if self.use_ema:
+            self._update_ema(params, grads)
+        self.iterations += 1
+
+    def _step(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
+        grads = self._clip(grads)
+        lr = self.learning_rate
+        if self.weight_decay is not None:
+            decay = F32(1.0) - F32(self.weight_decay) * F32(lr)
+            for k in grads:
+                params[k] *= decay
+        step = self.local_step
+        self._begin_step(step)
+        for k, g in grads.items():
+            p = params[k]
+            if g.dtype != p.dtype:
+                g = g.astype(p.dtype)
+            self._update(k, p, g, lr, step, self._slots(k, p), self._scratch(k, p))
+
+    @property
+    def local_step(self) -> int:
+        """1-based count of real updates: Keras' `iterations + 1`, where with gradient
+        accumulation `iterations` counts updates, not calls."""
+        steps = self.gradient_accumulation_steps
+        return (self.iterations // steps if steps else self.iterations) + 1
+
+    def _begin_step(self, step: int) -> None:
+        """Per-update state shared by all parameters (Nadam's momentum product)."""
+
+    def _update(self, key: str, p: np.ndarray, g: np.ndarray, lr: float, step: int,
+                s: Slots, tmp: np.ndarray) -> None:
+        raise NotImplementedError
+
+    # ---- clipping (keras.src.optimizers.base_optimizer._clip_gradients) ----
+    def _clip(self, grads: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        if self.clipnorm:
+            c = F32(self.clipnorm)
+            out = {}
+            for k, g in grads.items():
+                norm = F32(math.sqrt(float(np.dot(g.ravel(), g.ravel()))))
+                out[k] = (g * c) / max(norm, c)
+            return out
+        if self.global_clipnorm:
+            c = self.global_clipnorm
+            norm = math.sqrt(sum(float(np.dot(g.ravel(), g.ravel())) for g in grads.values()))
+            # Keras: c * min(1/norm, 1/c); a zero norm gives 1/0 = inf, hence scale 1; a
+            # non-finite norm makes the scale NaN, as Keras' `+ (norm - norm)` does.
+            scale = c * min(1.0 / norm if norm else math.inf, 1.0 / c)
+            if not math.isfinite(norm):
+                scale = math.nan
+            return {k: g * F32(scale) for k, g in grads.items()}
+        if self.clipvalue:
+            v = F32(self.clipvalue)
+            return {k: np.clip(g, -v, v) for k, g in grads.items()}
+        return grads
+
+    # ---- state ----
+    def _slots(self, key: str, p: np.ndarray) -> Slots:
+        s = self.slots.get(key)
+        if s is None:
+            s = self.slots[key] = {name: np.full(p.shape, init, p.dtype)
+                                   for name, init in self.slot_names().items()}
+        elif s and next(iter(s.values())).shape != p.shape:
+            raise UsageError(f"parameter '{key}' changed shape since the optimizer first saw it",
+                             field=key, received=f"{p.shape}",
+                             hint="create a new optimizer after changing the model")
+        return s
+
+    def slot_names(self) -> dict[str, float]:
+        """The slots this configuration needs, with their initial values."""
+        return dict(self.slot_init)
+
+    def _scratch(self, key: str, p: np.ndarray) -> np.ndarray:
+        t = self._tmp.get(key)
+        if t is None or t.shape != p.shape or t.dtype != p.dtype:
+            t = self._tmp[key] = np.empty_like(p)
+        return t
+
+    def _accumulator(self, key: str, p: np.ndarray) -> np.ndarray:
+        a = self._accumulated.get(key)
+        if a is None:
+            a = self._accumulated[key] = np.zeros_like(p)
+        return a
+
+    # ---- exponential moving average of the weights (use_ema) ----
+    def _update_ema(self, params: dict[str, np.ndarray], grads: dict[str, np.ndarray]) -> None:
+        it = self.iterations // self.gradient_accumulation_steps \
+            if self.gradient_accumulation_steps else self.iterations
+        m = F32(self.ema_momentum if it != 0 else 0.0)
+        for k in grads:
+            avg = self._averages.get(k)
+            if avg is None:
+                avg = self._averages[k] = np.zeros_like(params[k])
+            avg *= m
+            avg += (F32(1.0) - m) * params[k]
+        freq = self.ema_overwrite_frequency
+        if freq and (it + 1) % freq == 0:
+            self.finalize_variable_values(params)
+
+    def finalize_variable_values(self, params: dict[str, np.ndarray]) -> None:
+        """With use_ema, overwrite the weights with their moving averages (Keras calls this
+        at the end of fit)."""
+        if self.use_ema:
+            for k, avg in self._averages.items():
+                params[k][...] = avg
+
+    # ---- config ----
+    def _kwargs(self) -> dict:
+        return {}
+
+    def get_config(self) -> dict:
+        lr = self._learning_rate
+        return {"type": type(self).__name__, "name": self.name,
+                "learning_rate": lr.get_config() if isinstance(lr, LearningRateSchedule) else lr,
+                **self._kwargs(),
+                "weight_decay": self.weight_decay, "clipnorm": self.clipnorm,
+                "global_clipnorm": self.global_clipnorm, "clipvalue": self.clipvalue,
+                "use_ema": self.use_ema, "ema_momentum": self.ema_momentum,
+                "ema_overwrite_frequency": self.ema_overwrite_frequency,
+                "loss_scale_factor": self.loss_scale_factor,
+                "gradient_accumulation_steps": self.gradient_accumulation_steps}
+
+    def __repr__(self) -> str:
+        lr = self._learning_rate
+        args = ", ".join(f"{k}={v!r}" for k, v in {"learning_rate": lr, **self._kwargs()}.items())
+        return f"{type(self).__name__}({args})"
+
+
+def _optional_int(value: Any, name: str, lo: int) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < lo:
+        raise DefinitionError(f"'{name}' must be an integer >= {lo} or null", field=name,
+                              received=f"{name}={value!r}")
+    return int(value)
