@@ -32,9 +32,8 @@ import numpy as np  # noqa: E402
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from seqc.training.callbacks import Callback  # noqa: E402
-
 import seqc  # noqa: E402
+from seqc.training.callbacks import Callback  # noqa: E402
 
 THREADS = 2
 
@@ -192,29 +191,37 @@ def time_torch(net, x, y, loss_name, opt_name, batch, epochs, seed):
     return times
 
 
-def ort_speed(path: str, n_in: int, reps: int = 200) -> tuple[float, float]:
+def _session(path: str):
     import onnxruntime as ort
 
     so = ort.SessionOptions()
     so.intra_op_num_threads = THREADS
     s = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
-    name = s.get_inputs()[0].name
+    return s, s.get_inputs()[0].name
+
+
+def ort_speeds(paths: list[str], n_in: int, rounds: int = 30) -> list[tuple[float, float]]:
+    """(batch-1 latency in us, batch-1024 rows/s) per model. The models are timed in
+    alternation, round after round, so drift in machine load hits all of them alike."""
+    sessions = [_session(p) for p in paths]
     x1 = np.random.default_rng(1).random((1, n_in), dtype=np.float32)
     xb = np.random.default_rng(2).random((1024, n_in), dtype=np.float32)
-    for _ in range(20):
-        s.run(None, {name: x1})
-    lat = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        s.run(None, {name: x1})
-        lat.append(time.perf_counter() - t)
-    s.run(None, {name: xb})
-    tb = []
-    for _ in range(max(5, reps // 20)):
-        t = time.perf_counter()
+    lat: list[list[float]] = [[] for _ in paths]
+    thr: list[list[float]] = [[] for _ in paths]
+    for s, name in sessions:  # warm-up
+        for _ in range(20):
+            s.run(None, {name: x1})
         s.run(None, {name: xb})
-        tb.append(time.perf_counter() - t)
-    return statistics.median(lat) * 1e6, 1024 / statistics.median(tb)
+    for _ in range(rounds):
+        for i, (s, name) in enumerate(sessions):
+            for _ in range(20):
+                t = time.perf_counter()
+                s.run(None, {name: x1})
+                lat[i].append(time.perf_counter() - t)
+            t = time.perf_counter()
+            s.run(None, {name: xb})
+            thr[i].append(time.perf_counter() - t)
+    return [(statistics.median(a) * 1e6, 1024 / statistics.median(b)) for a, b in zip(lat, thr)]
 
 
 def torch_export(net, layers, n_in: int, path: str) -> None:
@@ -265,11 +272,14 @@ def main() -> None:
         with tempfile.TemporaryDirectory() as d:
             p = os.path.join(d, "seqc.onnx")
             model.export(p)
-            row["seqc_ort_b1_us"], row["seqc_ort_b1024_per_s"] = ort_speed(p, x.shape[1])
+            paths = [p]
             if torch:
-                pt = os.path.join(d, "torch.onnx")
-                torch_export(net, layers, x.shape[1], pt)
-                row["torch_ort_b1_us"], row["torch_ort_b1024_per_s"] = ort_speed(pt, x.shape[1])
+                paths.append(os.path.join(d, "torch.onnx"))
+                torch_export(net, layers, x.shape[1], paths[1])
+            speeds = ort_speeds(paths, x.shape[1])
+            row["seqc_ort_b1_us"], row["seqc_ort_b1024_per_s"] = speeds[0]
+            if torch:
+                row["torch_ort_b1_us"], row["torch_ort_b1024_per_s"] = speeds[1]
                 row["latency_ratio"] = row["seqc_ort_b1_us"] / row["torch_ort_b1_us"]
                 row["throughput_ratio"] = (row["seqc_ort_b1024_per_s"]
                                            / row["torch_ort_b1024_per_s"])
