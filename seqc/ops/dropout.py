@@ -73,7 +73,8 @@ class Dropout(OpDef):
         rng = ctx.rng if ctx.rng is not None else np.random.default_rng(a.seed)
         shape = x.shape if a.noise_shape is None else tuple(
             s if n is None else n for n, s in zip(a.noise_shape, x.shape))
-        scale = ((rng.random(shape) >= a.rate) / (1.0 - a.rate)).astype(x.dtype)
+        # float32 draws: half the random bits of float64, and the mask never needs more.
+        scale = ((rng.random(shape, dtype=np.float32) >= a.rate) / (1.0 - a.rate)).astype(x.dtype)
         return [x * scale], scale
 
     def backward(self, a, params, scale, dys):
