@@ -143,8 +143,8 @@ def _dims(shape: tuple) -> str:
 
 
 def _shape_str(shape: tuple) -> str:
-    return "(" + ", ".join("?" if d is None else str(d) for d in shape) + \
-        ("," if len(shape) == 1 else "") + ")"
+    """Per-sample shapes print as (30,); full shapes print their batch as N: (N, 3)."""
+    return "(" + _dims(shape) + ("," if len(shape) == 1 else "") + ")"
 
 
 def prepare_y(model: Any, loss: Any, y: Any, n: int, name: str = "y") -> np.ndarray:
@@ -186,7 +186,7 @@ def prepare_y(model: Any, loss: Any, y: Any, n: int, name: str = "y") -> np.ndar
         raise DataError(
             f"{name} does not match the model output: the model outputs {k} value(s) per "
             f"sample, {name} has shape {arr.shape}", field=name,
-            received=f"{name} shape {arr.shape}, model output {_shape_str(out)}",
+            received=f"{name} shape {arr.shape}, model output {_shape_str(('N', *out[1:]))}",
             hint=hint or f"the last layer needs {width} unit(s), or {name} needs {k} column(s)")
     arr = arr.astype(np.float32, copy=False)
     if lname == "binary_crossentropy":
@@ -216,7 +216,7 @@ def _sparse_labels(arr: np.ndarray, out: tuple, loss: Any, lname: str, name: str
         raise DataError(
             f"{lname or 'the loss'} expects one integer class id per sample, but {name} has "
             f"shape {arr.shape}", field=name,
-            received=f"{name} shape {arr.shape}, model output {_shape_str(out)}",
+            received=f"{name} shape {arr.shape}, model output {_shape_str(('N', *out[1:]))}",
             hint="use loss='categorical_crossentropy' for one-hot labels, or pass "
                  f"{name}.argmax(axis=-1)" if looks_onehot else
             f"pass class ids of shape (N,), values in [0, {k})")
