@@ -36,6 +36,10 @@ import seqc  # noqa: E402
 from seqc.training.callbacks import Callback  # noqa: E402
 
 THREADS = 2
+# Seconds to pause before timing one framework after the other ran: the thread pools of
+# OpenBLAS, PyTorch's OpenMP and onnxruntime spin-wait for a while after their last job, and on
+# a 2-core machine a spinning pool steals the cores of whatever is timed next.
+SETTLE_S = 0.3
 
 
 class PeakRSS:
@@ -161,7 +165,8 @@ def torch_model(model, layers, normalize: bool, x):
     return nn.Sequential(*mods)
 
 
-def time_torch(net, x, y, loss_name, opt_name, batch, epochs, seed):
+def torch_trainer(net, x, y, loss_name, opt_name, batch, seed):
+    """A function that trains `net` for one epoch (PyTorch's usual loop) and returns seconds."""
     import torch
 
     torch.set_num_threads(THREADS)
@@ -176,9 +181,9 @@ def time_torch(net, x, y, loss_name, opt_name, batch, epochs, seed):
         yt = torch.from_numpy(y.argmax(1))
     xt = torch.from_numpy(x)
     rng = np.random.default_rng(seed)
-    times = []
     net.train()
-    for _ in range(epochs):
+
+    def epoch() -> float:
         t = time.perf_counter()
         perm = torch.from_numpy(rng.permutation(len(x)))
         for i in range(0, len(x), batch):
@@ -187,8 +192,9 @@ def time_torch(net, x, y, loss_name, opt_name, batch, epochs, seed):
             loss = lossf(net(xt[idx]), yt[idx])
             loss.backward()
             opt.step()
-        times.append(time.perf_counter() - t)
-    return times
+        return time.perf_counter() - t
+
+    return epoch
 
 
 def _session(path: str):
@@ -200,27 +206,29 @@ def _session(path: str):
     return s, s.get_inputs()[0].name
 
 
-def ort_speeds(paths: list[str], n_in: int, rounds: int = 30) -> list[tuple[float, float]]:
-    """(batch-1 latency in us, batch-1024 rows/s) per model. The models are timed in
-    alternation, round after round, so drift in machine load hits all of them alike."""
+def ort_speeds(paths: list[str], n_in: int, rounds: int = 5) -> list[tuple[float, float]]:
+    """(batch-1 latency in us, batch-1024 rows/s) per model. The models take turns, a block of
+    runs each per round, so drift in machine load hits all of them alike; blocks are long
+    enough that the cold-cache first runs after a switch barely move the medians."""
     sessions = [_session(p) for p in paths]
     x1 = np.random.default_rng(1).random((1, n_in), dtype=np.float32)
     xb = np.random.default_rng(2).random((1024, n_in), dtype=np.float32)
     lat: list[list[float]] = [[] for _ in paths]
     thr: list[list[float]] = [[] for _ in paths]
-    for s, name in sessions:  # warm-up
-        for _ in range(20):
-            s.run(None, {name: x1})
-        s.run(None, {name: xb})
     for _ in range(rounds):
         for i, (s, name) in enumerate(sessions):
-            for _ in range(20):
+            time.sleep(SETTLE_S)
+            for _ in range(20):  # warm-up after the switch
+                s.run(None, {name: x1})
+            for _ in range(200):
                 t = time.perf_counter()
                 s.run(None, {name: x1})
                 lat[i].append(time.perf_counter() - t)
-            t = time.perf_counter()
             s.run(None, {name: xb})
-            thr[i].append(time.perf_counter() - t)
+            for _ in range(5):
+                t = time.perf_counter()
+                s.run(None, {name: xb})
+                thr[i].append(time.perf_counter() - t)
     return [(statistics.median(a) * 1e6, 1024 / statistics.median(b)) for a, b in zip(lat, thr)]
 
 
@@ -256,18 +264,30 @@ def main() -> None:
         if normalize:  # adapt once, outside the timed epochs, for both frameworks
             model.fit(x[:1], y[:1], epochs=0, verbose=0)
         net = torch_model(model, layers, normalize, x) if torch else None
+        # Epochs alternate between the two frameworks, so drift in machine load hits both
+        # alike; the first epoch of each (allocations, warm-up) runs under the memory sampler
+        # and is left out of the median.
         timer = EpochTimer()
-        with PeakRSS() as mem_s:
-            model.fit(x, y, epochs=args.epochs, batch_size=batch, callbacks=[timer], verbose=0,
-                      seed=0)
+        torch_epoch = torch_trainer(net, x, y, loss, opt, batch, 0) if torch else None
+        tt: list[float] = []
+        for e in range(args.epochs):
+            time.sleep(SETTLE_S)
+            with PeakRSS() as mem_s:
+                model.fit(x, y, initial_epoch=e, epochs=e + 1, batch_size=batch,
+                          callbacks=[timer], verbose=0, seed=0)
+            if e == 0:
+                seqc_mem = mem_s.peak_growth_mb
+            if torch_epoch is not None:
+                time.sleep(SETTLE_S)
+                with PeakRSS() as mem_t:
+                    tt.append(torch_epoch())
+                if e == 0:
+                    torch_mem = mem_t.peak_growth_mb
         row = {"workload": name, "samples": len(x), "batch": batch,
                "seqc_epoch_s": statistics.median(timer.times[1:] or timer.times),
-               "seqc_peak_rss_mb": mem_s.peak_growth_mb}
+               "seqc_peak_rss_mb": seqc_mem}
         if torch:
-            with PeakRSS() as mem_t:
-                tt = time_torch(net, x, y, loss, opt, batch, args.epochs, 0)
-            row.update(torch_epoch_s=statistics.median(tt[1:] or tt),
-                       torch_peak_rss_mb=mem_t.peak_growth_mb)
+            row.update(torch_epoch_s=statistics.median(tt[1:] or tt), torch_peak_rss_mb=torch_mem)
             row["epoch_ratio"] = row["seqc_epoch_s"] / row["torch_epoch_s"]
         with tempfile.TemporaryDirectory() as d:
             p = os.path.join(d, "seqc.onnx")
