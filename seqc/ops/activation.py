@@ -11,7 +11,8 @@ from typing import Any
 
 from ..config import split_spec
 from ..errors import DefinitionError, did_you_mean
-from ._activations import ACTIVATIONS, canonical
+from ..ir.types import TensorType
+from ._activations import ACTIVATIONS, ActivationFn, canonical
 from .base import BadExample, Example, OpDef, coerce, register
 
 
@@ -69,16 +70,56 @@ def resolve(spec: Any) -> tuple[Any, dict]:
     return ACTIVATIONS[spec["type"]], kw
 
 
+def check_feature_axis(axis: int, x: TensorType, field: str) -> None:
+    """A softmax axis must name a feature axis of the input: never the batch (axis 0)."""
+    r = x.rank
+    if not -r <= axis < r:
+        raise DefinitionError(f"`axis` must be in [-{r}, {r}) for a rank-{r} input",
+                              field=field, received=f"axis={axis}, input {x}")
+    if axis % r == 0:
+        raise DefinitionError("softmax over the batch axis mixes samples; use a feature axis "
+                              "(1 or more, or -1)", field=field,
+                              received=f"axis={axis}, input {x}")
+
+
+class FunctionLayer(OpDef):
+    """A layer that applies one activation function of _activations.py with arguments taken
+    from its attributes (Activation, ReLU, LeakyReLU, ELU, Softmax): the maths, derivative and
+    lowering live once, in the function table; the layer only maps attributes to arguments."""
+
+    category = "activation"
+
+    def function(self, a: Any) -> tuple[ActivationFn, dict]:
+        raise NotImplementedError
+
+    def infer(self, a, in_types):
+        return list(in_types)
+
+    def forward(self, a, params, xs, ctx):
+        fn, kw = self.function(a)
+        (x,) = xs
+        y = fn.forward(x, **kw)
+        return [y], (x, y)
+
+    def backward(self, a, params, cache, dys):
+        fn, kw = self.function(a)
+        x, y = cache
+        return [fn.backward(x, y, dys[0], **kw).astype(x.dtype, copy=False)], {}
+
+    def lower(self, a, params, xs, em):
+        fn, kw = self.function(a)
+        return [fn.lower(xs[0], em, **kw)]
+
+
 @dataclass(frozen=True)
 class ActivationAttrs:
     activation: ActivationSpec
 
 
 @register
-class Activation(OpDef):
+class Activation(FunctionLayer):
     kind = "Activation"
     Attrs = ActivationAttrs
-    category = "activation"
     summary = "Applies a named activation function."
     examples = [Example({"activation": n}, (4,)) for n in sorted(ACTIVATIONS)] + [
         Example({"activation": {"type": "gelu", "approximate": True}}, (4,)),
@@ -91,27 +132,10 @@ class Activation(OpDef):
         BadExample({"activation": {"type": "gelu", "aproximate": True}}, (3,), "approximate"),
     ]
 
+    def function(self, a):
+        return resolve(a.activation)
+
     def infer(self, a, in_types):
         if isinstance(a.activation, dict) and "axis" in a.activation:
-            axis = int(a.activation["axis"])
-            rank = in_types[0].rank
-            if not -rank <= axis < rank or axis in (0, -rank):
-                raise DefinitionError(
-                    f"softmax axis {axis} is outside the feature axes of a rank-{rank} input",
-                    field="activation", received=f"axis={axis}, input {in_types[0]}")
+            check_feature_axis(int(a.activation["axis"]), in_types[0], "activation")
         return list(in_types)
-
-    def forward(self, a, params, xs, ctx):
-        fn, kw = resolve(a.activation)
-        (x,) = xs
-        y = fn.forward(x, **kw)
-        return [y], (x, y)
-
-    def backward(self, a, params, cache, dys):
-        fn, kw = resolve(a.activation)
-        x, y = cache
-        return [fn.backward(x, y, dys[0], **kw).astype(x.dtype, copy=False)], {}
-
-    def lower(self, a, params, xs, em):
-        fn, kw = resolve(a.activation)
-        return [fn.lower(xs[0], em, **kw)]

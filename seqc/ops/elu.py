@@ -8,7 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ._activations import ACTIVATIONS
-from .base import BadExample, Example, OpDef, register
+from .activation import FunctionLayer
+from .base import BadExample, Example, register
 
 _ELU = ACTIVATIONS["elu"]
 
@@ -19,10 +20,9 @@ class ELUAttrs:
 
 
 @register
-class ELU(OpDef):
+class ELU(FunctionLayer):
     kind = "ELU"
     Attrs = ELUAttrs
-    category = "activation"
     summary = "Exponential linear unit."
     examples = [
         Example({}, (4,)),
@@ -33,15 +33,5 @@ class ELU(OpDef):
         BadExample({"alpa": 1.0}, (3,), "did you mean"),
     ]
 
-    def infer(self, a, in_types):
-        return list(in_types)
-
-    def forward(self, a, params, xs, ctx):
-        (x,) = xs
-        return [_ELU.forward(x, alpha=a.alpha)], x
-
-    def backward(self, a, params, x, dys):
-        return [_ELU.backward(x, None, dys[0], alpha=a.alpha)], {}
-
-    def lower(self, a, params, xs, em):
-        return [_ELU.lower(xs[0], em, alpha=a.alpha)]
+    def function(self, a):
+        return _ELU, {"alpha": a.alpha}

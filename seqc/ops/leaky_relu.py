@@ -7,7 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ._activations import ACTIVATIONS
-from .base import BadExample, Example, OpDef, in_range, register
+from .activation import FunctionLayer
+from .base import BadExample, Example, in_range, register
 
 _LEAKY = ACTIVATIONS["leaky_relu"]
 
@@ -18,11 +19,10 @@ class LeakyReLUAttrs:
 
 
 @register
-class LeakyReLU(OpDef):
+class LeakyReLU(FunctionLayer):
     kind = "LeakyReLU"
     Attrs = LeakyReLUAttrs
     aliases = {"alpha": "negative_slope"}
-    category = "activation"
     summary = "Leaky rectified linear unit (slope 0.3 below zero by default)."
     examples = [
         Example({}, (4,)),
@@ -38,15 +38,5 @@ class LeakyReLU(OpDef):
     def check(self, a: LeakyReLUAttrs) -> None:
         in_range(a, "negative_slope", 0.0, float("inf"))
 
-    def infer(self, a, in_types):
-        return list(in_types)
-
-    def forward(self, a, params, xs, ctx):
-        (x,) = xs
-        return [_LEAKY.forward(x, negative_slope=a.negative_slope)], x
-
-    def backward(self, a, params, x, dys):
-        return [_LEAKY.backward(x, None, dys[0], negative_slope=a.negative_slope)], {}
-
-    def lower(self, a, params, xs, em):
-        return [_LEAKY.lower(xs[0], em, negative_slope=a.negative_slope)]
+    def function(self, a):
+        return _LEAKY, {"negative_slope": a.negative_slope}

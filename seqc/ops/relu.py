@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 from ..errors import DefinitionError
 from ._activations import ACTIVATIONS
-from .base import BadExample, Example, OpDef, register
+from .activation import FunctionLayer
+from .base import BadExample, Example, register
 
 _RELU = ACTIVATIONS["relu"]
 
@@ -21,16 +22,10 @@ class ReLUAttrs:
     threshold: float = 0.0
 
 
-def _kw(a: ReLUAttrs) -> dict:
-    return {"max_value": a.max_value, "negative_slope": a.negative_slope,
-            "threshold": a.threshold}
-
-
 @register
-class ReLU(OpDef):
+class ReLU(FunctionLayer):
     kind = "ReLU"
     Attrs = ReLUAttrs
-    category = "activation"
     summary = "Rectified linear unit with optional cap, slope and threshold."
     examples = [
         Example({}, (4,)),
@@ -52,17 +47,6 @@ class ReLU(OpDef):
                 raise DefinitionError(f"`{name}` of a ReLU layer cannot be negative",
                                       field=name, received=f"{name}={v}")
 
-    def infer(self, a, in_types):
-        return list(in_types)
-
-    def forward(self, a, params, xs, ctx):
-        (x,) = xs
-        y = _RELU.forward(x, **_kw(a))
-        return [y], (x, y)
-
-    def backward(self, a, params, cache, dys):
-        x, y = cache
-        return [_RELU.backward(x, y, dys[0], **_kw(a))], {}
-
-    def lower(self, a, params, xs, em):
-        return [_RELU.lower(xs[0], em, **_kw(a))]
+    def function(self, a):
+        return _RELU, {"max_value": a.max_value, "negative_slope": a.negative_slope,
+                       "threshold": a.threshold}

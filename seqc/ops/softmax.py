@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import DefinitionError
 from ._activations import ACTIVATIONS
-from .base import BadExample, Example, OpDef, register
+from .activation import FunctionLayer, check_feature_axis
+from .base import BadExample, Example, register
 
 _SOFTMAX = ACTIVATIONS["softmax"]
 
@@ -20,10 +20,9 @@ class SoftmaxAttrs:
 
 
 @register
-class Softmax(OpDef):
+class Softmax(FunctionLayer):
     kind = "Softmax"
     Attrs = SoftmaxAttrs
-    category = "activation"
     summary = "Softmax along one axis."
     examples = [
         Example({}, (4,)),
@@ -37,24 +36,9 @@ class Softmax(OpDef):
         BadExample({"axis": 1.5}, (4,), "axis"),
     ]
 
+    def function(self, a):
+        return _SOFTMAX, {"axis": a.axis}
+
     def infer(self, a, in_types):
-        (x,) = in_types
-        r = x.rank
-        if not -r <= a.axis < r:
-            raise DefinitionError(f"`axis` must be in [-{r}, {r}) for a rank-{r} input",
-                                  field="axis", received=f"axis={a.axis}, input {x}")
-        if a.axis % r == 0:
-            raise DefinitionError("softmax over the batch axis mixes samples; use a feature "
-                                  "axis (1 or more, or -1)", field="axis",
-                                  received=f"axis={a.axis}, input {x}")
+        check_feature_axis(a.axis, in_types[0], "axis")
         return list(in_types)
-
-    def forward(self, a, params, xs, ctx):
-        y = _SOFTMAX.forward(xs[0], axis=a.axis)
-        return [y], y
-
-    def backward(self, a, params, y, dys):
-        return [_SOFTMAX.backward(None, y, dys[0], axis=a.axis)], {}
-
-    def lower(self, a, params, xs, em):
-        return [_SOFTMAX.lower(xs[0], em, axis=a.axis)]
