@@ -79,16 +79,6 @@ def _data_label(dataset: Any) -> str | None:
     return getattr(dataset, "source", None)
 
 
-def _hash_bytes(path: str) -> str:
-    import hashlib
-
-    p = Path(path)
-    if p.is_dir():
-        return hashlib.sha256(b"".join(f.read_bytes() for f in sorted(p.glob("*")) if f.is_file())
-                              ).hexdigest()
-    return hashlib.sha256(p.read_bytes()).hexdigest()
-
-
 def build(def_path: str, opts: BuildOptions | None = None) -> dict[str, Any]:
     """Run the whole pipeline; returns the report. Raises SeqcError on bad input and
     ValidationFailure (exit 1) when the exported model disagrees with NumPy."""
@@ -153,7 +143,9 @@ def build(def_path: str, opts: BuildOptions | None = None) -> dict[str, Any]:
     if holdout_x is None and dataset is not None:
         holdout_x = dataset.x
     if holdout_x is None or len(holdout_x) == 0:
-        holdout_x = _synthetic_inputs(model, opts.seed or 0)
+        from .runtime.validate import random_inputs
+
+        holdout_x = random_inputs(model.graph.input_type, opts.seed or 0, N_SYNTHETIC, ids=True)
     holdout_x = np.asarray(holdout_x)[:MAX_VALIDATION_ROWS]
 
     out_dir = Path(opts.out_dir or os.path.join("build", model.name))
@@ -180,15 +172,6 @@ def build(def_path: str, opts: BuildOptions | None = None) -> dict[str, Any]:
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return report
-
-
-def _synthetic_inputs(model: Any, seed: int) -> np.ndarray:
-    t = model.graph.input_type
-    shape = [N_SYNTHETIC] + [d if d is not None else 8 for d in t.shape[1:]]
-    rng = np.random.default_rng(seed)
-    if t.dtype.startswith("int"):
-        return rng.integers(0, 2, size=shape).astype(t.dtype)
-    return rng.standard_normal(shape).astype(np.float32)
 
 
 def _export_and_validate(model, defn, staging: Path, holdout_x, opts: BuildOptions, timings,
@@ -242,8 +225,6 @@ def _export_and_validate(model, defn, staging: Path, holdout_x, opts: BuildOptio
 
 
 def _layers(model) -> list[dict]:
-    import numpy as np  # noqa: F811
-
     g = model.graph
     rows = []
     for node in g.nodes:

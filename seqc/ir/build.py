@@ -96,13 +96,3 @@ def _auto_name(base: str, counters: dict[str, int], used: set[str]) -> str:
         cand = base if n == 0 else f"{base}_{n}"
         if cand not in used:
             return cand
-
-
-def infer_types(graph: Graph) -> Graph:
-    """Recompute every value's type from the graph input (after a pass rewrote nodes)."""
-    types = {v: graph.types[v] for v in graph.inputs}
-    for node in graph.nodes:
-        op = REGISTRY[node.op]
-        outs = op.infer(node.attrs, [types[v] for v in node.inputs])
-        types.update(zip(node.outputs, outs))
-    return graph.replace(types=types)

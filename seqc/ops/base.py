@@ -22,7 +22,7 @@ import dataclasses
 import types
 import typing
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -218,7 +218,7 @@ def coerce(tp: Any, value: Any, name: str) -> Any:
         hint = did_you_mean(value, [str(a) for a in args]) if isinstance(value, str) else None
         e = bad("one of " + ", ".join(repr(a) for a in args))
         e.hint = hint
-        return _raise(e)
+        raise e
     if origin is tuple:
         if isinstance(value, (int, float)) and not isinstance(value, bool) and args[-1] is ...:
             value = (value,)
@@ -250,10 +250,6 @@ def coerce(tp: Any, value: Any, name: str) -> Any:
     if isinstance(tp, type) and hasattr(tp, "coerce"):
         return tp.coerce(value, name)
     raise TypeError(f"unsupported attribute annotation {tp!r} for {name}")
-
-
-def _raise(e: Exception) -> Any:
-    raise e
 
 
 def _describe(tp: Any) -> str:
@@ -344,13 +340,3 @@ def expect_rank(in_type: TensorType, min_rank: int, what: str, max_rank: int | N
             field="input",
             received=f"input {in_type}",
         )
-
-
-def field_doc(default: Any = _MISSING, doc: str = "") -> Any:
-    """A dataclass field with a one-line description for the generated docs."""
-    if default is _MISSING:
-        return field(metadata={"doc": doc})
-    return field(default=default, metadata={"doc": doc})
-
-
-UnaryFn = Callable[[Array], Array]

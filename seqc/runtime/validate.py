@@ -7,7 +7,6 @@ near zero do not blow it up), argmax agreement for class scores, and the run tim
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -130,12 +129,19 @@ def _load_inputs(x: Any) -> Any:
     return x
 
 
-def _random_inputs(t: Any, seed: int = 0) -> np.ndarray:
+def random_inputs(t: Any, seed: int = 0, rows: int = DEFAULT_ROWS, *,
+                  ids: bool = False) -> np.ndarray:
+    """Seeded inputs of type `t` (variable lengths become 8). Integer inputs are token ids,
+    which only the caller can know the range of: with `ids=True` they are 0/1 (valid for any
+    vocabulary), else a UsageError asks for real inputs."""
+    shape = (rows, *(8 if d is None else d for d in t.shape[1:]))
+    rng = np.random.default_rng(seed)
     if not t.dtype.startswith("float"):
-        raise UsageError("this model takes token ids; pass inputs to validate with",
-                         field="inputs", received="no inputs")
-    shape = (DEFAULT_ROWS, *(8 if d is None else d for d in t.shape[1:]))
-    return np.random.default_rng(seed).standard_normal(shape).astype(t.dtype)
+        if not ids:
+            raise UsageError("this model takes token ids; pass inputs to validate with",
+                             field="inputs", received="no inputs")
+        return rng.integers(0, 2, size=shape).astype(t.dtype)
+    return rng.standard_normal(shape).astype(t.dtype)
 
 
 def validate(model: Any, x: Any = None, *, runtimes: list[str] | str | None = None,
@@ -178,7 +184,7 @@ def validate(model: Any, x: Any = None, *, runtimes: list[str] | str | None = No
 
     in_type = src.input_type()
     x = _load_inputs(x)
-    x = _random_inputs(in_type) if x is None else check_input(x, in_type)
+    x = random_inputs(in_type) if x is None else check_input(x, in_type)
 
     outputs: dict[str, np.ndarray] = {}
     results = []
@@ -210,6 +216,3 @@ def validate(model: Any, x: Any = None, *, runtimes: list[str] | str | None = No
         print(result.format_table())
     return result
 
-
-def to_json_text(result: ValidationResult) -> str:
-    return json.dumps(result.to_json(), indent=2)
