@@ -37,7 +37,7 @@ def _positional(kind: str) -> list[str]:
     op = REGISTRY[kind]
     names = [f.name for f in dataclasses.fields(op.Attrs)]
     if op.splits_activation:
-        names.insert(1, "activation")
+        names.insert(op.activation_index, "activation")
     return names
 
 

@@ -14,6 +14,8 @@ from onnx import helper, numpy_helper
 
 from ..ir.types import DTYPES, TensorType
 
+CHANNELS_FIRST = "channels_first"
+
 # Constants this small are shared by value (ReLU thresholds, GELU's 0.5 and 1.0, ...): one
 # initializer for every node that uses them. Bigger ones are per-node and keep the node's name.
 _SHARED_CONST_MAX = 8
@@ -36,6 +38,11 @@ class Emitter:
         self._shared: dict[tuple, str] = {}
         self._scope = "graph"
         self._scope_start = 0  # index in self.nodes where the current IR node's nodes begin
+        # Physical layout of values that are not in the IR's own (channels-last) layout:
+        # CHANNELS_FIRST, or an int64 array P for a flattened channels-first tensor whose
+        # feature j holds the IR's feature P[j]. Absent = canonical.
+        self._layouts: dict[str, Any] = {}
+        self._converted: dict[tuple[str, str], str] = {}
 
     # ---- the interface ops use ----
 
@@ -76,6 +83,64 @@ class Emitter:
                 f"no IR type known for ONNX value {value_name!r}; type_of answers for node "
                 "inputs and initializers, not for values made inside a lowering") from None
 
+    # ---- physical layouts (see seqc.ops.base.LAYOUTS) ----
+
+    def layout_of(self, value: str) -> Any:
+        """None (the IR's channels-last layout), CHANNELS_FIRST, or a feature permutation."""
+        return self._layouts.get(value)
+
+    def is_channels_first(self, value: str) -> bool:
+        return isinstance(self._layouts.get(value), str)
+
+    def set_layout(self, value: str, layout: Any) -> None:
+        if layout is None:
+            self._layouts.pop(value, None)
+        else:
+            self._layouts[value] = layout
+
+    def canonical(self, value: str) -> str:
+        """`value` in the IR's layout: a Transpose (channels-first) or a Gather (permuted
+        features) when it is not; made once per value however many consumers ask."""
+        layout = self._layouts.get(value)
+        if layout is None:
+            return value
+        key = (value, "canonical")
+        if key not in self._converted:
+            t = self.type_of(value)
+            if isinstance(layout, str):
+                y = self.op("Transpose", [value], perm=[0, *range(2, t.rank), 1])
+            else:
+                inverse = np.argsort(layout).astype(np.int64)
+                y = self.op("Gather", [value, self.const(inverse, "unpermute")], axis=1)
+            self._types[y] = t
+            self._converted[key] = y
+        return self._converted[key]
+
+    def channels_first(self, value: str) -> str:
+        """`value` as (N, C, *spatial) for rank >= 3; rank <= 2 values are returned canonical."""
+        if self.is_channels_first(value):
+            return value
+        value = self.canonical(value)
+        t = self.type_of(value)
+        if t.rank < 3:
+            return value
+        key = (value, CHANNELS_FIRST)
+        if key not in self._converted:
+            y = self.op("Transpose", [value], perm=[0, t.rank - 1, *range(1, t.rank - 1)])
+            self._types[y] = t
+            self._layouts[y] = CHANNELS_FIRST
+            self._converted[key] = y
+        return self._converted[key]
+
+    def rename_value(self, old: str, new: str) -> None:
+        """Rename a value produced anywhere in the graph (the exporter names the output)."""
+        for n in self.nodes:
+            for seq in (n.input, n.output):
+                for i, v in enumerate(seq):
+                    if v == old:
+                        seq[i] = new
+        self._move(old, new)
+
     # ---- used by the exporter ----
 
     def begin(self, scope: str) -> None:
@@ -107,8 +172,17 @@ class Emitter:
                 for i, v in enumerate(seq):
                     if v == old:
                         seq[i] = new
+        self._move(old, new)
+
+    def _move(self, old: str, new: str) -> None:
         self._value_names.discard(old)
         self._value_names.add(new)
+        if old in self._layouts:
+            self._layouts[new] = self._layouts.pop(old)
+        if old in self._types:
+            self._types[new] = self._types[old]
+        self._converted = {(new if v == old else v, k): (new if y == old else y)
+                           for (v, k), y in self._converted.items()}
 
     def _add_initializer(self, want: str, arr: np.ndarray) -> str:
         name = self._unique(want, self._value_names)

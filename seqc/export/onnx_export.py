@@ -20,7 +20,7 @@ from ..errors import ExportError, UsageError, layer_label
 from ..ir.graph import Graph
 from ..ir.types import TensorType
 from ..ops import REGISTRY
-from .emitter import Emitter
+from .emitter import CHANNELS_FIRST, Emitter
 
 MIN_OPSET = 13
 DEFAULT_OPSET = 17
@@ -106,9 +106,45 @@ def _value_info(name: str, t: TensorType) -> onnx.ValueInfoProto:
     return helper.make_tensor_value_info(name, ONNX_DTYPES[t.dtype], dims)
 
 
+INPUT_LAYOUTS = ("channels_last", "channels_first")
+
+
+def check_input_layout(layout: Any, in_type: TensorType) -> str:
+    """'channels_last' (Keras' layout, the default) or 'channels_first' (also 'nhwc'/'nchw',
+    'nwc'/'ncw', 'ndhwc'/'ncdhw'); channels-first needs an input with spatial axes."""
+    names = {"channels_last": "channels_last", "channels_first": "channels_first",
+             "nwc": "channels_last", "nhwc": "channels_last", "ndhwc": "channels_last",
+             "ncw": "channels_first", "nchw": "channels_first", "ncdhw": "channels_first"}
+    key = layout.lower() if isinstance(layout, str) else layout
+    if key not in names:
+        raise UsageError("input_layout must be channels_last (nhwc) or channels_first (nchw)",
+                         field="input_layout", received=f"input_layout={layout!r}")
+    if names[key] == "channels_first" and in_type.rank < 3:
+        raise UsageError(
+            "a channels-first input needs a model input with spatial axes (rank >= 3, batch "
+            "included)", field="input_layout", received=f"input_layout={layout!r}, model input "
+            f"{in_type}", hint="leave the input layout at channels_last for this model")
+    return names[key]
+
+
+def _physical(t: TensorType, layout: Any) -> TensorType:
+    if not isinstance(layout, str):
+        return t
+    s = t.shape
+    return t.with_shape((s[0], s[-1], *s[1:-1]))
+
+
 def to_onnx(graph: Graph, params: dict[str, np.ndarray], *, opset: int = DEFAULT_OPSET,
-            metadata: dict[str, Any] | None = None) -> onnx.ModelProto:
+            metadata: dict[str, Any] | None = None, input_layout: str = "channels_last",
+            fold_batchnorm: bool = True, report: dict | None = None) -> onnx.ModelProto:
     """Lower a graph and its parameters to a checked ONNX model.
+
+    The graph input and output keep the IR's channels-last layout unless `input_layout` is
+    "channels_first": then the input is (N, C, *spatial) and needs no Transpose, and a
+    spatial output stays channels-first too. Inside, spatial kinds run channels-first and a
+    conversion is inserted only where a consumer needs the other layout. The IR passes
+    (seqc.ir.passes) run first; `fold_batchnorm=False` skips BatchNormalization folding. When
+    `report` is a dict it receives {"passes": ..., "nodes": {op type: count}}.
 
     >>> import seqc
     >>> from seqc.export import to_onnx
@@ -116,10 +152,17 @@ def to_onnx(graph: Graph, params: dict[str, np.ndarray], *, opset: int = DEFAULT
     >>> [n.op_type for n in to_onnx(m.graph, m.params).graph.node]
     ['Gemm']
     """
+    from ..ir.passes import run_passes
+
     opset = check_opset(opset)
+    input_layout = check_input_layout(input_layout, graph.input_type)
+    graph, params, pass_report = run_passes(
+        graph, params, skip=() if fold_batchnorm else ("fold_batchnorm",))
     em = Emitter(opset)
     in_name = graph.inputs[0]
     em.declare("input", graph.types[in_name])
+    in_layout = CHANNELS_FIRST if input_layout == "channels_first" else None
+    em.set_layout("input", in_layout)
     em.reserve("output")
     env = {in_name: "input"}
     failures: list[tuple[Any, str, str | None]] = []
@@ -129,6 +172,11 @@ def to_onnx(graph: Graph, params: dict[str, np.ndarray], *, opset: int = DEFAULT
         try:
             op = REGISTRY[node.op]
             node_params = {p: params[node.param_key(p)] for p in node.params}
+            mode = op.export_layout(node.attrs)
+            if mode == "canonical":
+                xs = [em.canonical(x) for x in xs]
+            elif mode == "channels_first":
+                xs = [em.channels_first(x) for x in xs]
             ys = op.lower(node.attrs, node_params, xs, em)
         except (KeyError, NotImplementedError, ExportError) as e:
             if isinstance(e, KeyError) and node.op in REGISTRY:
@@ -136,30 +184,47 @@ def to_onnx(graph: Graph, params: dict[str, np.ndarray], *, opset: int = DEFAULT
             reason, hint = _reason(node, e)
             failures.append((node, reason, hint))
             # Stand-in names keep later nodes lowerable, so every failure is reported at once.
-            ys = [f"<failed {v}>" for v in node.outputs]
+            ys, mode = [f"<failed {v}>" for v in node.outputs], "canonical"
             for y, v in zip(ys, node.outputs):
                 em.declare(y, graph.types[v])
-        last = node is graph.nodes[-1]
         for v, y in zip(node.outputs, ys):
-            final = last and v == graph.outputs[0]
-            env[v] = em.bind(y, "output" if final else v, graph.types[v], reserved=final)
+            passed_through = y in xs
+            env[v] = y = em.bind(y, v, graph.types[v])
+            if passed_through or mode == "custom":
+                continue  # the value keeps its layout; custom lowerings declared their own
+            if mode == "agnostic":
+                em.set_layout(y, em.layout_of(xs[0]))
+            elif mode == "channels_first" and graph.types[v].rank >= 3:
+                em.set_layout(y, CHANNELS_FIRST)
+            else:
+                em.set_layout(y, None)
     if failures:
         raise _export_error(failures, opset)
+    em.begin("output")
     out = env[graph.outputs[0]]
-    if out != "output":
-        # The last layer passed its input through (Dropout at inference) or produced nothing.
-        em.begin("output")
+    keep_cf = in_layout == CHANNELS_FIRST and em.is_channels_first(out)
+    if not keep_cf:
+        out = em.canonical(out)
+    out_layout = em.layout_of(out)
+    if out == "input" or any(i.name == out for i in em.initializers):
+        # The model passes its input through (Dropout at inference) or produced nothing.
         em.nodes.append(helper.make_node("Identity", [out], ["output"], name="output/Identity"))
+    else:
+        em.rename_value(out, "output")
 
-    g = helper.make_graph(em.nodes, graph.name, [_value_info("input", graph.types[in_name])],
-                          [_value_info("output", graph.types[graph.outputs[0]])],
-                          initializer=em.initializers)
+    g = helper.make_graph(
+        em.nodes, graph.name,
+        [_value_info("input", _physical(graph.types[in_name], in_layout))],
+        [_value_info("output", _physical(graph.types[graph.outputs[0]], out_layout))],
+        initializer=em.initializers)
     from .. import __version__
 
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)],
                               ir_version=ir_version_for(opset), producer_name="seqc",
                               producer_version=__version__)
-    props = {"seqc.version": __version__, "seqc.input_layout": "channels_last"}
+    props = {"seqc.version": __version__, "seqc.input_layout": input_layout,
+             "seqc.output_layout": "channels_first" if isinstance(out_layout, str)
+             else "channels_last"}
     for k, v in (metadata or {}).items():
         # Accept the short key too; the file always carries the namespaced one.
         props["seqc.source_hash" if k == "source_hash" else str(k)] = (
@@ -172,6 +237,12 @@ def to_onnx(graph: Graph, params: dict[str, np.ndarray], *, opset: int = DEFAULT
                           received=f"opset={opset}",
                           hint="this is a seqc bug in a lowering; a different opset may "
                                "avoid it") from e
+    if report is not None:
+        counts: dict[str, int] = {}
+        for n in model.graph.node:
+            counts[n.op_type] = counts.get(n.op_type, 0) + 1
+        report["passes"] = pass_report
+        report["nodes"] = dict(sorted(counts.items()))
     return model
 
 

@@ -92,6 +92,11 @@ class FunctionLayer(OpDef):
     def function(self, a: Any) -> tuple[ActivationFn, dict]:
         raise NotImplementedError
 
+    def export_layout(self, a: Any) -> str:
+        # Elementwise functions run in any layout; the ones with an axis (softmax) need the IR's.
+        fn, _ = self.function(a)
+        return "canonical" if any(k == "axis" for k, _ in fn.defaults) else "agnostic"
+
     def infer(self, a, in_types):
         return list(in_types)
 

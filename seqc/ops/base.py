@@ -11,6 +11,9 @@ Every kind is one `OpDef` subclass in its own file, registered with `@register`.
 - `lower(attrs, params, xs, em) -> ys`: ONNX lowering through the exporter's emitter
   (`seqc.export.emitter.Emitter`); `ops` never imports onnx itself.
 - `adapt(attrs, x) -> params` (optional): statistics learnt from data before training.
+- `export_layout(attrs)`: which physical layout `lower` wants its inputs in (see LAYOUTS).
+- `fold_affine(attrs, params, scale, shift)` (optional): absorb `y * scale + shift` per output
+  channel into the kind's own weights; the BatchNormalization folding pass uses it.
 - `examples` / `bad_examples`: picked up by the contract tests in tests/ops.
 
 Facets raise `DefinitionError(..., field=..., received=...)`; the caller adds file and layer.
@@ -22,7 +25,7 @@ import dataclasses
 import types
 import typing
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -58,6 +61,18 @@ class RunContext:
     # gradient nobody needs, so backward may skip the dx computation (for the first Dense of an
     # MLP that is a third of its backward FLOPs). Ops that honour it return None for dx.
     input_grad: bool = True
+    # Set per node by the executor: the node's name (for `update`) and whether the layer is
+    # trainable (Keras runs a non-trainable BatchNormalization in inference mode).
+    scope: str = ""
+    node_trainable: bool = True
+    # Non-trainable state a training forward computed (BatchNormalization's moving statistics),
+    # keyed by parameter table key; the fit loop writes them into the model after the step.
+    updates: dict[str, Array] = field(default_factory=dict)
+
+    def update(self, local_name: str, value: Array) -> None:
+        """Record a new value for the current node's parameter `local_name`."""
+        key = f"{self.scope}/{local_name}" if self.scope else local_name
+        self.updates[key] = value
 
 
 @dataclass(frozen=True)
@@ -82,6 +97,22 @@ class BadExample:
     match: str = ""
 
 
+# How the exporter feeds a kind's `lower` (tensors are channels-last in the IR; ONNX's spatial
+# operators are channels-first). The exporter tracks each ONNX value's physical layout and
+# inserts a conversion only where a consumer needs one, so a conv stack has one Transpose at
+# the input and none inside:
+# - "canonical": inputs arrive in the IR's own (Keras) layout; outputs are in it too. Safe
+#   default for any kind.
+# - "agnostic": elementwise kinds; inputs arrive in whatever layout they have, and the
+#   outputs are declared to have the same one.
+# - "channels_first": inputs of rank >= 3 arrive as (N, C, *spatial) (rank 2 as they are); the
+#   lowering must produce (N, C, *spatial) outputs for rank >= 3 results. `em.type_of` still
+#   answers the IR's (channels-last) type.
+# - "custom": inputs arrive as they are; the lowering asks `em.layout_of(x)`, converts with
+#   `em.canonical(x)` / `em.channels_first(x)` and declares outputs with `em.set_layout`.
+LAYOUTS = ("canonical", "agnostic", "channels_first", "custom")
+
+
 class OpDef:
     kind: ClassVar[str]
     Attrs: ClassVar[type]
@@ -89,10 +120,18 @@ class OpDef:
     aliases: ClassVar[dict[str, str]] = {}
     # True when a Keras `activation=` argument becomes a separate Activation node.
     splits_activation: ClassVar[bool] = False
+    # Where `activation` sits among Keras' positional arguments (Dense: 1, after units;
+    # Conv2D: 7, after groups), for seqc.layers' positional constructors.
+    activation_index: ClassVar[int] = 1
     category: ClassVar[str] = "core"
     summary: ClassVar[str] = ""
     examples: ClassVar[list[Example]] = []
     bad_examples: ClassVar[list[BadExample]] = []
+    layout: ClassVar[str] = "canonical"
+
+    def export_layout(self, attrs: Any) -> str:
+        """The layout mode of `lower` for these attrs (one of LAYOUTS); default `layout`."""
+        return self.layout
 
     def check(self, attrs: Any) -> None:
         """Constraints on attributes alone. Default: none beyond their types."""
@@ -120,6 +159,12 @@ class OpDef:
     # their non-trainable parameters computed from the layer's input batch `x`. The fit loop
     # calls it once, on the training data, before the first epoch. None = nothing to adapt.
     adapt: ClassVar[Callable[..., dict[str, Array]] | None] = None
+
+    # Optional facet: `fold_affine(attrs, params, scale, shift) -> (attrs, params) | None`.
+    # Returns attrs and parameters computing `y * scale + shift` (per output channel, the last
+    # axis) in place of `y`, or None when these attrs cannot absorb it. Kinds whose output is
+    # linear in their weights (Dense, the convolutions) define it.
+    fold_affine: ClassVar[Callable[..., Any] | None] = None
 
     # ---- generic attribute handling (shared by every kind) ----
 

@@ -6,7 +6,10 @@ Shape: (N, ..., in) -> (N, ..., units).
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
+
+import numpy as np
 
 from ..errors import DefinitionError
 from ..ir.types import TensorType
@@ -77,9 +80,26 @@ class Dense(OpDef):
             grads["bias"] = dy2.sum(axis=0)
         return [dy @ params["kernel"].T if input_grad else None], grads
 
+    layout = "custom"
+
+    def fold_affine(self, a, params, scale, shift):
+        kernel = params["kernel"]
+        bias = params["bias"] if a.use_bias else np.zeros(kernel.shape[-1], kernel.dtype)
+        return dataclasses.replace(a, use_bias=True), {
+            "kernel": (kernel * scale).astype(kernel.dtype),
+            "bias": (bias * scale + shift).astype(kernel.dtype)}
+
     def lower(self, a, params, xs, em):
         (x,) = xs
-        w = em.weight("kernel", params["kernel"])
+        kernel = params["kernel"]
+        perm = em.layout_of(x)
+        if isinstance(perm, np.ndarray) and em.type_of(x).rank == 2:
+            # A flattened channels-first tensor (Flatten after a conv): permuting the kernel's
+            # rows reads it directly, so no Transpose runs at inference.
+            kernel = kernel[perm]
+        else:
+            x = em.canonical(x)
+        w = em.weight("kernel", kernel)
         if em.type_of(x).rank == 2:
             inputs = [x, w] + ([em.weight("bias", params["bias"])] if a.use_bias else [])
             return [em.op("Gemm", inputs)]

@@ -81,5 +81,7 @@ class Dropout(OpDef):
         (dy,) = dys
         return [dy if scale is None else dy * scale], {}
 
+    layout = "agnostic"
+
     def lower(self, a, params, xs, em):
         return [xs[0]]

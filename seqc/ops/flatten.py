@@ -70,9 +70,21 @@ class Flatten(OpDef):
             dx = dx.transpose(np.argsort(perm))
         return [dx], {}
 
+    layout = "custom"
+
     def lower(self, a, params, xs, em):
         (x,) = xs
-        perm = _perm(em.type_of(x).rank) if a.data_format == "channels_first" else None
+        t = em.type_of(x)
+        if em.is_channels_first(x) and a.data_format == "channels_last" and all(
+                d is not None for d in t.shape[1:]):
+            # Flatten the (N, C, *spatial) tensor as it is and record which IR feature each
+            # position holds; a Dense reading it permutes its kernel rows instead of a Transpose.
+            y = em.op("Flatten", [x], axis=1)
+            ids = np.arange(int(np.prod(t.shape[1:]))).reshape(t.shape[1:])
+            em.set_layout(y, np.moveaxis(ids, -1, 0).reshape(-1).astype(np.int64))
+            return [y]
+        x = em.canonical(x)
+        perm = _perm(t.rank) if a.data_format == "channels_first" else None
         if perm is not None:
             x = em.op("Transpose", [x], perm=list(perm))
         return [em.op("Flatten", [x], axis=1)]

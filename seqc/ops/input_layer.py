@@ -115,5 +115,7 @@ class InputLayer(OpDef):
     def backward(self, a, params, cache, dys):
         return [dys[0]], {}
 
+    layout = "agnostic"
+
     def lower(self, a, params, xs, em):
         return [xs[0]]

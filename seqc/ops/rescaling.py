@@ -69,6 +69,10 @@ class Rescaling(OpDef):
     def backward(self, a, params, scale, dys):
         return [dys[0] * scale], {}
 
+    def export_layout(self, a):
+        # Scalars broadcast in any layout; per-channel lists need the IR's channels-last one.
+        return "agnostic" if np.ndim(a.scale) == 0 and np.ndim(a.offset) == 0 else "canonical"
+
     def lower(self, a, params, xs, em):
         (x,) = xs
         if not em.type_of(x).dtype.startswith("float"):

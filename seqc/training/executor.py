@@ -42,6 +42,7 @@ def forward(
     for i, node in enumerate(graph.nodes):
         op = REGISTRY[node.op]
         ctx.input_grad = any(v not in graph.inputs for v in node.inputs)
+        ctx.scope, ctx.node_trainable = node.name, node.trainable
         ys, cache = op.forward(node.attrs, node_params(node, params),
                                [env[v] for v in node.inputs], ctx)
         env.update(zip(node.outputs, ys))

@@ -211,6 +211,7 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
                 value, dy = value * lw, dy * np.asarray(lw, dy.dtype)
             grads = executor.backward(graph, model.params, tape, dy, start=start)
             opt.apply(model.params, grads)
+            _apply_updates(model.params, ctx.updates)
             total += value * (hi - lo)
             seen += hi - lo
             for m in train_metrics:
@@ -233,6 +234,13 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
         finalize(model.params)  # EMA weights swap in at the end, as in Keras
     cbs.on_train_end(logs)
     return history
+
+
+def _apply_updates(params: dict[str, np.ndarray], updates: dict[str, np.ndarray]) -> None:
+    """Write the step's non-trainable state (moving statistics) into the parameter table."""
+    for key, value in updates.items():
+        params[key] = np.asarray(value, dtype=params[key].dtype)
+    updates.clear()
 
 
 def _loss_and_grad(loss, fused, y, y_pred, sw):

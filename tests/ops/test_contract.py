@@ -169,6 +169,38 @@ def test_lowering_matches_forward(kind, ex):
             np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-4, err_msg=runtime)
 
 
+SPATIAL_EXAMPLES = [c for c in EXAMPLES if len(c.values[1].input_shape) >= 2
+                    and is_float(c.values[1].input_dtype)
+                    and None not in c.values[1].input_shape]
+
+
+@pytest.mark.parametrize("kind,ex", SPATIAL_EXAMPLES)
+def test_lowering_with_channels_first_input(kind, ex):
+    """With input_layout="channels_first" the graph input is (N, C, *spatial) with no
+    Transpose in front; whatever layout each kind asks for, results match the NumPy forward
+    (a channels-first spatial output is compared transposed back)."""
+    pytest.importorskip("onnxruntime")
+    from seqc.export import to_onnx
+
+    rng = np.random.default_rng(4)
+    graph = build(kind, ex)
+    params = make_params(graph, rng)
+    model = to_onnx(graph, params, opset=17, input_layout="channels_first")
+    props = {p.key: p.value for p in model.metadata_props}
+    assert props["seqc.input_layout"] == "channels_first"
+    if REGISTRY[kind].export_layout(graph.nodes[-1].attrs) in ("channels_first", "agnostic"):
+        assert not any(n.op_type == "Transpose" and n.input[0] == "input"
+                       for n in model.graph.node), "channels-first input must not be transposed"
+    x = make_input(ex, rng)
+    want, _ = forward(graph, params, x, training=False)
+    for runtime, got in zip(("onnxruntime", "onnx.reference"),
+                            _run_onnx(model, np.ascontiguousarray(np.moveaxis(x, -1, 1)))):
+        if props["seqc.output_layout"] == "channels_first":
+            got = np.moveaxis(got, 1, -1)
+        assert got.shape == want.shape, runtime
+        np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-4, err_msg=runtime)
+
+
 # ---- 6. bad examples ----
 
 @pytest.mark.parametrize("kind,bad", BAD_EXAMPLES)
