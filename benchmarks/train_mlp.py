@@ -10,75 +10,27 @@ RSS growth while training, and onnxruntime batch-1 latency / batch-1024 throughp
 model.onnx vs torch.onnx.export's graph of the same network. A benchmark, not a test.
 """
 
+# ruff: noqa: I001, E402
 from __future__ import annotations
 
+# _common first: it fixes the thread counts before numpy and torch load their pools.
+from _common import (
+    ROOT,
+    alternate_epochs,
+    ort_speeds,
+    print_row,
+    torch_trainer,
+)
+
+import argparse
+import json
 import os
+import tempfile
+from pathlib import Path
 
-# Thread counts must be fixed before numpy / torch load their thread pools.
-for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(var, "2")
+import numpy as np
 
-import argparse  # noqa: E402
-import json  # noqa: E402
-import statistics  # noqa: E402
-import sys  # noqa: E402
-import tempfile  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import numpy as np  # noqa: E402
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-import seqc  # noqa: E402
-from seqc.training.callbacks import Callback  # noqa: E402
-
-THREADS = 2
-# Seconds to pause before timing one framework after the other ran: the thread pools of
-# OpenBLAS, PyTorch's OpenMP and onnxruntime spin-wait for a while after their last job, and on
-# a 2-core machine a spinning pool steals the cores of whatever is timed next.
-SETTLE_S = 0.3
-
-
-class PeakRSS:
-    """Samples this process's resident memory every 2 ms; `.peak_growth_mb` after the block."""
-
-    def __enter__(self):
-        self.base = self.peak = _rss()
-        self._stop = threading.Event()
-        self._t = threading.Thread(target=self._run, daemon=True)
-        self._t.start()
-        return self
-
-    def _run(self):
-        while not self._stop.is_set():
-            self.peak = max(self.peak, _rss())
-            time.sleep(0.002)
-
-    def __exit__(self, *exc):
-        self._stop.set()
-        self._t.join()
-        self.peak = max(self.peak, _rss())
-        self.peak_growth_mb = (self.peak - self.base) / 2**20
-
-
-def _rss() -> int:
-    with open("/proc/self/statm") as f:
-        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-
-
-class EpochTimer(Callback):
-    def __init__(self):
-        super().__init__()
-        self.times: list[float] = []
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self._t = time.perf_counter()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.times.append(time.perf_counter() - self._t)
+import seqc
 
 
 # ---- workloads ----
@@ -165,73 +117,6 @@ def torch_model(model, layers, normalize: bool, x):
     return nn.Sequential(*mods)
 
 
-def torch_trainer(net, x, y, loss_name, opt_name, batch, seed):
-    """A function that trains `net` for one epoch (PyTorch's usual loop) and returns seconds."""
-    import torch
-
-    torch.set_num_threads(THREADS)
-    opt = {"adam": lambda p: torch.optim.Adam(p, lr=1e-3, eps=1e-7),
-           "rmsprop": lambda p: torch.optim.RMSprop(p, lr=1e-3, alpha=0.9, eps=1e-7)}[opt_name](
-        net.parameters())
-    if loss_name == "binary_crossentropy":
-        lossf = torch.nn.BCEWithLogitsLoss()
-        yt = torch.from_numpy(y)
-    else:
-        lossf = torch.nn.CrossEntropyLoss()
-        yt = torch.from_numpy(y.argmax(1))
-    xt = torch.from_numpy(x)
-    rng = np.random.default_rng(seed)
-    net.train()
-
-    def epoch() -> float:
-        t = time.perf_counter()
-        perm = torch.from_numpy(rng.permutation(len(x)))
-        for i in range(0, len(x), batch):
-            idx = perm[i:i + batch]
-            opt.zero_grad(set_to_none=True)
-            loss = lossf(net(xt[idx]), yt[idx])
-            loss.backward()
-            opt.step()
-        return time.perf_counter() - t
-
-    return epoch
-
-
-def _session(path: str):
-    import onnxruntime as ort
-
-    so = ort.SessionOptions()
-    so.intra_op_num_threads = THREADS
-    s = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
-    return s, s.get_inputs()[0].name
-
-
-def ort_speeds(paths: list[str], n_in: int, rounds: int = 5) -> list[tuple[float, float]]:
-    """(batch-1 latency in us, batch-1024 rows/s) per model. The models take turns, a block of
-    runs each per round, so drift in machine load hits all of them alike; blocks are long
-    enough that the cold-cache first runs after a switch barely move the medians."""
-    sessions = [_session(p) for p in paths]
-    x1 = np.random.default_rng(1).random((1, n_in), dtype=np.float32)
-    xb = np.random.default_rng(2).random((1024, n_in), dtype=np.float32)
-    lat: list[list[float]] = [[] for _ in paths]
-    thr: list[list[float]] = [[] for _ in paths]
-    for _ in range(rounds):
-        for i, (s, name) in enumerate(sessions):
-            time.sleep(SETTLE_S)
-            for _ in range(20):  # warm-up after the switch
-                s.run(None, {name: x1})
-            for _ in range(200):
-                t = time.perf_counter()
-                s.run(None, {name: x1})
-                lat[i].append(time.perf_counter() - t)
-            s.run(None, {name: xb})
-            for _ in range(5):
-                t = time.perf_counter()
-                s.run(None, {name: xb})
-                thr[i].append(time.perf_counter() - t)
-    return [(statistics.median(a) * 1e6, 1024 / statistics.median(b)) for a, b in zip(lat, thr)]
-
-
 def torch_export(net, layers, n_in: int, path: str) -> None:
     import torch
 
@@ -264,31 +149,10 @@ def main() -> None:
         if normalize:  # adapt once, outside the timed epochs, for both frameworks
             model.fit(x[:1], y[:1], epochs=0, verbose=0)
         net = torch_model(model, layers, normalize, x) if torch else None
-        # Epochs alternate between the two frameworks, so drift in machine load hits both
-        # alike; the first epoch of each (allocations, warm-up) runs under the memory sampler
-        # and is left out of the median.
-        timer = EpochTimer()
-        torch_epoch = torch_trainer(net, x, y, loss, opt, batch, 0) if torch else None
-        tt: list[float] = []
-        for e in range(args.epochs):
-            time.sleep(SETTLE_S)
-            with PeakRSS() as mem_s:
-                model.fit(x, y, initial_epoch=e, epochs=e + 1, batch_size=batch,
-                          callbacks=[timer], verbose=0, seed=0)
-            if e == 0:
-                seqc_mem = mem_s.peak_growth_mb
-            if torch_epoch is not None:
-                time.sleep(SETTLE_S)
-                with PeakRSS() as mem_t:
-                    tt.append(torch_epoch())
-                if e == 0:
-                    torch_mem = mem_t.peak_growth_mb
         row = {"workload": name, "samples": len(x), "batch": batch,
-               "seqc_epoch_s": statistics.median(timer.times[1:] or timer.times),
-               "seqc_peak_rss_mb": seqc_mem}
-        if torch:
-            row.update(torch_epoch_s=statistics.median(tt[1:] or tt), torch_peak_rss_mb=torch_mem)
-            row["epoch_ratio"] = row["seqc_epoch_s"] / row["torch_epoch_s"]
+               **alternate_epochs(model, x, y, batch, args.epochs,
+                                  torch_trainer(net, x, y, loss, opt, batch, 0) if torch
+                                  else None)}
         with tempfile.TemporaryDirectory() as d:
             p = os.path.join(d, "seqc.onnx")
             model.export(p)
@@ -304,31 +168,9 @@ def main() -> None:
                 row["throughput_ratio"] = (row["seqc_ort_b1024_per_s"]
                                            / row["torch_ort_b1024_per_s"])
         results.append(row)
-        _print_row(row)
+        print_row(row)
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
-
-
-def _print_row(r: dict) -> None:
-    print(f"\n== {r['workload']}: {r['samples']} samples, batch {r['batch']}, {THREADS} threads")
-    print(f"  epoch time   seqc {r['seqc_epoch_s'] * 1e3:9.1f} ms", end="")
-    if "torch_epoch_s" in r:
-        print(f"   torch {r['torch_epoch_s'] * 1e3:9.1f} ms   seqc/torch {r['epoch_ratio']:.2f}x")
-    else:
-        print()
-    print(f"  peak RSS +   seqc {r['seqc_peak_rss_mb']:9.1f} MB", end="")
-    print(f"   torch {r['torch_peak_rss_mb']:9.1f} MB" if "torch_peak_rss_mb" in r else "")
-    print(f"  ORT b=1      seqc {r['seqc_ort_b1_us']:9.1f} us", end="")
-    if "torch_ort_b1_us" in r:
-        print(f"   torch {r['torch_ort_b1_us']:9.1f} us   seqc/torch {r['latency_ratio']:.2f}x")
-    else:
-        print()
-    print(f"  ORT b=1024   seqc {r['seqc_ort_b1024_per_s']:9.0f} /s", end="")
-    if "torch_ort_b1024_per_s" in r:
-        print(f"   torch {r['torch_ort_b1024_per_s']:9.0f} /s   seqc/torch "
-              f"{r['throughput_ratio']:.2f}x")
-    else:
-        print()
 
 
 if __name__ == "__main__":

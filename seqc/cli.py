@@ -100,21 +100,33 @@ def cli(debug: bool) -> None:
 @click.option("--batch-size", type=click.IntRange(min=1), default=None)
 @click.option("--seed", type=int, default=None)
 @click.option("--opset", type=int, default=17, show_default=True, help="ONNX opset.")
+@click.option("--input-layout", type=click.Choice(["nhwc", "nchw", "channels_last",
+                                                  "channels_first"], case_sensitive=False),
+              default="nhwc", show_default=True,
+              help="Layout of the ONNX model's input: nhwc as in Keras (one Transpose at the "
+                   "input of a conv net), or nchw (no Transpose; spatial outputs stay NCHW).")
+@click.option("--no-fold-batchnorm", is_flag=True,
+              help="Keep BatchNormalization nodes instead of folding them into the Conv/Dense "
+                   "before them.")
 @click.option("--no-train", is_flag=True, help="Export the initial weights without training.")
 @click.option("--max-memory", default=None,
               help="Refuse models needing more training memory than this (default 4GB; "
                    "'none' to turn the check off).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
+@click.option("-v", "--verbose", is_flag=True,
+              help="Also print the export passes and the ONNX node count per op type.")
 @handle_errors
 def build(definition, out_dir, data, x_path, y_path, target, epochs, batch_size, seed, opset,
-          no_train, max_memory, quiet) -> None:
+          input_layout, no_fold_batchnorm, no_train, max_memory, quiet, verbose) -> None:
     """Parse DEFINITION, train it, export model.onnx and prove it matches NumPy."""
     from .pipeline import BuildOptions
     from .pipeline import build as run_build
 
     opts = BuildOptions(out_dir=out_dir, data=data, x=x_path, y=y_path, target=target,
                         epochs=epochs, batch_size=batch_size, seed=seed, opset=opset,
-                        train=not no_train, verbose=0 if quiet else 1,
+                        input_layout=input_layout.lower(),
+                        fold_batchnorm=not no_fold_batchnorm, train=not no_train,
+                        verbose=0 if quiet else (2 if verbose else 1),
                         max_memory=-1 if max_memory is None else parse_size(max_memory),
                         log=click.echo)
     report = run_build(definition, opts)

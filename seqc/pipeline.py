@@ -38,8 +38,10 @@ class BuildOptions:
     batch_size: int | None = None
     seed: int | None = None
     opset: int = 17
+    input_layout: str = "channels_last"
+    fold_batchnorm: bool = True
     train: bool = True
-    verbose: int = 1
+    verbose: int = 1  # 0 quiet, 1 progress, 2 also the export's passes and node counts
     max_memory: int | None = -1  # -1: the model's default limit
     atol: float = 1e-5
     rtol: float = 1e-4
@@ -114,6 +116,12 @@ def build(def_path: str, opts: BuildOptions | None = None) -> dict[str, Any]:
     timings["data_s"] = time.perf_counter() - t
     if dataset is not None and dataset.class_names:
         model.class_names = list(dataset.class_names)
+    if dataset is not None:
+        from .training.data import shape_rows_for
+
+        note = shape_rows_for(dataset, model.graph.input_type)
+        if note:
+            _say(opts, note)
 
     history: dict[str, list[float]] = {}
     final_metrics: dict[str, float] = {}
@@ -186,8 +194,13 @@ def _export_and_validate(model, defn, staging: Path, holdout_x, opts: BuildOptio
     if final_metrics:
         metadata["seqc.metrics"] = json.dumps(final_metrics)
     t = time.perf_counter()
-    export_model(model, str(staging / "model.onnx"), opset=opts.opset, metadata=metadata)
+    export_info: dict[str, Any] = {}
+    export_model(model, str(staging / "model.onnx"), opset=opts.opset, metadata=metadata,
+                 input_layout=opts.input_layout, fold_batchnorm=opts.fold_batchnorm,
+                 report=export_info)
     timings["export_s"] = time.perf_counter() - t
+    if opts.verbose >= 2:
+        _say(opts, format_export_info(export_info))
     (staging / "weights.npz").write_bytes(params_to_npz_bytes(model.params))
     (staging / "model.ir.json").write_text(dumps(model.graph))
 
@@ -216,12 +229,27 @@ def _export_and_validate(model, defn, staging: Path, holdout_x, opts: BuildOptio
         "final_metrics": final_metrics,
         "class_names": model.class_names,
         "opset": opts.opset,
+        "onnx": {"input_layout": opts.input_layout, **export_info},
         "validation": {**result.to_json(), "n_inputs": int(len(holdout_x)),
                        "inputs": "held-out" if trained else "data or synthetic"},
         "timings": {k: round(v, 4) for k, v in timings.items()},
     }
     (staging / "report.json").write_text(json.dumps(report, indent=1))
     return report
+
+
+def format_export_info(info: dict[str, Any]) -> str:
+    """The export's pass results and ONNX node counts per op type, for --verbose."""
+    lines = []
+    for name, changes in info.get("passes", {}).items():
+        if isinstance(changes, str):
+            lines.append(f"pass {name}: {changes}")
+        else:
+            lines.append(f"pass {name}: " + ("; ".join(changes) if changes else "nothing to do"))
+    nodes = info.get("nodes", {})
+    lines.append(f"ONNX nodes ({sum(nodes.values())}): "
+                 + ", ".join(f"{op} {n}" for op, n in nodes.items()))
+    return "\n".join(lines)
 
 
 def _layers(model) -> list[dict]:

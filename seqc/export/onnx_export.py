@@ -319,8 +319,10 @@ def write_atomic(path: str | os.PathLike, data: bytes) -> str:
 
 
 def export_model(model: Any, path: str | os.PathLike, *, opset: int = DEFAULT_OPSET,
-                 metadata: dict[str, Any] | None = None) -> str:
-    """Export a `seqc.model.Model` to `path` atomically; returns the path.
+                 metadata: dict[str, Any] | None = None, input_layout: str = "channels_last",
+                 fold_batchnorm: bool = True, report: dict | None = None) -> str:
+    """Export a `seqc.model.Model` to `path` atomically; returns the path. The keyword
+    arguments are `to_onnx`'s.
 
     >>> import seqc, tempfile, os
     >>> m = seqc.Sequential([seqc.layers.Input((3,)), seqc.layers.Dense(2)])
@@ -332,5 +334,6 @@ def export_model(model: Any, path: str | os.PathLike, *, opset: int = DEFAULT_OP
                          received=os.fspath(path), hint=f"create {folder} first")
     meta = model_metadata(model)
     meta.update(metadata or {})
-    proto = to_onnx(model.graph, model.params, opset=opset, metadata=meta)
+    proto = to_onnx(model.graph, model.params, opset=opset, metadata=meta,
+                    input_layout=input_layout, fold_batchnorm=fold_batchnorm, report=report)
     return write_atomic(path, _serialize(proto))

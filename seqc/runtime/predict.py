@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError, UsageError
-from .runners import check_input, make_session, resolve
+from .runners import check_input, make_session, onnx_value_type, resolve
 
 
 def read_inputs(path: str, *, target: str | None = None) -> np.ndarray:
@@ -94,7 +94,9 @@ def predict_file(model: str, input_path: str, out_path: str, *, provider: str = 
                          received=out_path)
     src = resolve(model)
     x = read_inputs(input_path, target=target)
-    in_type = src.input_type()
+    # The file feeds the ONNX session directly, so it is in the ONNX model's own layout
+    # (channels-first for a model exported with --input-layout nchw).
+    in_type = onnx_value_type(src.onnx_proto().graph.input[0])
     check_input(x[:1], in_type)  # shape and dtype errors before any work
     try:
         sess = make_session(src, provider=provider)

@@ -76,9 +76,33 @@ class ModelSource:
         return self._proto
 
     def input_type(self) -> TensorType:
+        """The type runners take inputs in: the IR's (channels-last) when the IR is there,
+        else the ONNX file's own input."""
         if self.graph is not None:
             return self.graph.input_type
         return onnx_value_type(self.onnx_proto().graph.input[0])
+
+    def onnx_layouts(self) -> tuple[str, str]:
+        """(input, output) layout of the ONNX model, from seqc's metadata: "channels_last"
+        unless it was exported with input_layout="channels_first"."""
+        props = {p.key: p.value for p in self.onnx_proto().metadata_props}
+        return (props.get("seqc.input_layout", "channels_last"),
+                props.get("seqc.output_layout", "channels_last"))
+
+    def to_onnx_layout(self, predict: Predict) -> Predict:
+        """Wrap an ONNX predict so it takes and returns the IR's layout when the IR is there
+        and the ONNX model is channels-first (exported with input_layout="channels_first")."""
+        if not self.has_ir:
+            return predict
+        in_layout, out_layout = self.onnx_layouts()
+        if in_layout != "channels_first":
+            return predict
+
+        def wrapped(x: np.ndarray) -> np.ndarray:
+            y = predict(np.ascontiguousarray(np.moveaxis(x, -1, 1)))
+            return np.moveaxis(y, 1, -1) if out_layout == "channels_first" else y
+
+        return wrapped
 
 
 def onnx_value_type(vi: Any) -> TensorType:
@@ -283,7 +307,7 @@ class OnnxRuntimeRunner(Runner):
             return np.concatenate([sess.run(None, {name: x[i:i + batch_size]})[0]
                                    for i in range(0, len(x), batch_size)])
 
-        return predict
+        return src.to_onnx_layout(predict)
 
 
 class OnnxRuntimeCudaRunner(OnnxRuntimeRunner):
@@ -309,7 +333,7 @@ class OnnxReferenceRunner(Runner):
             with np.errstate(all="ignore"):
                 return np.asarray(ref.run(None, {name: x})[0])
 
-        return predict
+        return src.to_onnx_layout(predict)
 
 
 RUNTIMES: dict[str, Runner] = {r.name: r for r in (

@@ -12,6 +12,7 @@ import csv
 import os
 import zipfile
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -249,3 +250,23 @@ def load_data(path: str | dict | None = None, *, target: str | None = None,
         return load_npy_pair(p, None)
     raise DataError(f"unsupported data file type '{ext or '(none)'}'", file=p,
                     received=os.path.basename(p), hint="use .csv, .npz, or an x/y pair of .npy")
+
+
+def shape_rows_for(dataset: Dataset, in_type: Any) -> str | None:
+    """A CSV holds one flat row per sample; a model whose input has more axes (an 8x8x1 image,
+    a 64-step signal with 1 channel) gets each row reshaped in C order, as numpy's
+    `x.reshape(-1, *shape)` does. Changes `dataset.x` in place and returns a line saying so,
+    or None when nothing was reshaped. Only rank-2 data is reshaped, and only when the sizes
+    agree exactly; anything else is left for the shape check to report."""
+    want = tuple(in_type.shape[1:])
+    x = dataset.x
+    if x.ndim != 2 or len(want) < 2 or any(d is None for d in want):
+        return None
+    if int(np.prod(want)) != x.shape[1]:
+        raise DataError(
+            f"each row has {x.shape[1]} values, but the model input {list(want)} needs "
+            f"{int(np.prod(want))} per sample", file=dataset.source, field="input_shape",
+            received=f"{x.shape[1]} feature columns",
+            hint="fix input_shape so its sizes multiply to the number of feature columns")
+    dataset.x = x.reshape(len(x), *want)
+    return f"Reshaped each {x.shape[1]}-value row to {want} (C order) for the model input"

@@ -127,3 +127,19 @@ def test_load_data_dispatch(tmp_path):
         load_data({"path": "d.csv", "targt": "t"}, base_dir=str(tmp_path))
     with pytest.raises(DataError, match="not both"):
         load_data("d.csv", x="x.npy")
+
+
+def test_csv_rows_are_reshaped_to_a_spatial_model_input():
+    from seqc.ir.types import batched
+    from seqc.training.data import Dataset, shape_rows_for
+
+    ds = Dataset(np.arange(2 * 12, dtype=np.float32).reshape(2, 12), None, source="d.csv")
+    note = shape_rows_for(ds, batched((2, 3, 2)))
+    assert ds.x.shape == (2, 2, 3, 2) and "(2, 3, 2)" in note
+    np.testing.assert_array_equal(ds.x[1], np.arange(12, 24).reshape(2, 3, 2))  # C order
+    flat = Dataset(np.zeros((2, 12), np.float32), None)
+    assert shape_rows_for(flat, batched((12,))) is None and flat.x.shape == (2, 12)
+    with pytest.raises(DataError, match="needs 8 per sample") as e:
+        shape_rows_for(Dataset(np.zeros((2, 12), np.float32), None, source="d.csv"),
+                       batched((2, 2, 2)))
+    assert "d.csv" in str(e.value)

@@ -1,0 +1,196 @@
+"""Shared by the benchmark scripts: thread setup, the memory sampler, the epoch timer, the
+PyTorch training loop and the onnxruntime timing loop. Import it before numpy/torch load."""
+
+from __future__ import annotations
+
+import os
+
+# Thread counts must be fixed before numpy / torch load their thread pools.
+for var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(var, "2")
+
+import statistics  # noqa: E402
+import sys  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from seqc.training.callbacks import Callback  # noqa: E402
+
+THREADS = 2
+# Seconds to pause before timing one framework after the other ran: the thread pools of
+# OpenBLAS, PyTorch's OpenMP and onnxruntime spin-wait for a while after their last job, and on
+# a 2-core machine a spinning pool steals the cores of whatever is timed next.
+SETTLE_S = 0.3
+
+
+class PeakRSS:
+    """Samples this process's resident memory every 2 ms; `.peak_growth_mb` after the block."""
+
+    def __enter__(self):
+        self.base = self.peak = _rss()
+        self._stop = threading.Event()
+        self._t = threading.Thread(target=self._run, daemon=True)
+        self._t.start()
+        return self
+
+    def _run(self):
+        while not self._stop.is_set():
+            self.peak = max(self.peak, _rss())
+            time.sleep(0.002)
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._t.join()
+        self.peak = max(self.peak, _rss())
+        self.peak_growth_mb = (self.peak - self.base) / 2**20
+
+
+def _rss() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+class EpochTimer(Callback):
+    def __init__(self):
+        super().__init__()
+        self.times: list[float] = []
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._t = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.times.append(time.perf_counter() - self._t)
+
+
+def torch_trainer(net, x, y, loss_name, opt_name, batch, seed):
+    """A function that trains `net` for one epoch (PyTorch's usual loop) and returns seconds."""
+    import torch
+
+    torch.set_num_threads(THREADS)
+    opt = {"adam": lambda p: torch.optim.Adam(p, lr=1e-3, eps=1e-7),
+           "rmsprop": lambda p: torch.optim.RMSprop(p, lr=1e-3, alpha=0.9, eps=1e-7)}[opt_name](
+        net.parameters())
+    if loss_name == "binary_crossentropy":
+        lossf = torch.nn.BCEWithLogitsLoss()
+        yt = torch.from_numpy(y)
+    elif loss_name == "sparse_categorical_crossentropy":
+        lossf = torch.nn.CrossEntropyLoss()
+        yt = torch.from_numpy(y.astype(np.int64).reshape(-1))
+    else:
+        lossf = torch.nn.CrossEntropyLoss()
+        yt = torch.from_numpy(y.argmax(1))
+    xt = torch.from_numpy(x)
+    rng = np.random.default_rng(seed)
+    net.train()
+
+    def epoch() -> float:
+        t = time.perf_counter()
+        perm = torch.from_numpy(rng.permutation(len(x)))
+        for i in range(0, len(x), batch):
+            idx = perm[i:i + batch]
+            opt.zero_grad(set_to_none=True)
+            loss = lossf(net(xt[idx]), yt[idx])
+            loss.backward()
+            opt.step()
+        return time.perf_counter() - t
+
+    return epoch
+
+
+def _session(path: str):
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = THREADS
+    s = ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+    return s, s.get_inputs()[0].name
+
+
+def ort_speeds(paths: list[str], n_in: int | tuple | list, rounds: int = 5
+               ) -> list[tuple[float, float]]:
+    """(batch-1 latency in us, batch-1024 rows/s) per model. The models take turns, a block of
+    runs each per round, so drift in machine load hits all of them alike; blocks are long
+    enough that the cold-cache first runs after a switch barely move the medians."""
+    sessions = [_session(p) for p in paths]
+    # One per-sample input shape for all models, or one per model (NHWC vs NCHW inputs).
+    shapes = n_in if isinstance(n_in, list) else [n_in] * len(paths)
+    shapes = [s if isinstance(s, tuple) else (s,) for s in shapes]
+    x1s = [np.random.default_rng(1).random((1, *s), dtype=np.float32) for s in shapes]
+    xbs = [np.random.default_rng(2).random((1024, *s), dtype=np.float32) for s in shapes]
+    lat: list[list[float]] = [[] for _ in paths]
+    thr: list[list[float]] = [[] for _ in paths]
+    for _ in range(rounds):
+        for i, (s, name) in enumerate(sessions):
+            x1, xb = x1s[i], xbs[i]
+            time.sleep(SETTLE_S)
+            for _ in range(20):  # warm-up after the switch
+                s.run(None, {name: x1})
+            for _ in range(200):
+                t = time.perf_counter()
+                s.run(None, {name: x1})
+                lat[i].append(time.perf_counter() - t)
+            s.run(None, {name: xb})
+            for _ in range(5):
+                t = time.perf_counter()
+                s.run(None, {name: xb})
+                thr[i].append(time.perf_counter() - t)
+    return [(statistics.median(a) * 1e6, 1024 / statistics.median(b)) for a, b in zip(lat, thr)]
+
+
+
+
+def alternate_epochs(model, x, y, batch: int, epochs: int, torch_epoch) -> dict:
+    """Train seqc's `model` and (when `torch_epoch` is given) PyTorch for `epochs` epochs,
+    alternating one epoch each, so drift in machine load hits both alike. The first epoch of
+    each (allocations, warm-up) runs under the memory sampler and is left out of the median."""
+    timer = EpochTimer()
+    tt: list[float] = []
+    out: dict = {}
+    for e in range(epochs):
+        time.sleep(SETTLE_S)
+        with PeakRSS() as mem_s:
+            model.fit(x, y, initial_epoch=e, epochs=e + 1, batch_size=batch,
+                      callbacks=[timer], verbose=0, seed=0)
+        if e == 0:
+            out["seqc_peak_rss_mb"] = mem_s.peak_growth_mb
+        if torch_epoch is not None:
+            time.sleep(SETTLE_S)
+            with PeakRSS() as mem_t:
+                tt.append(torch_epoch())
+            if e == 0:
+                out["torch_peak_rss_mb"] = mem_t.peak_growth_mb
+    out["seqc_epoch_s"] = statistics.median(timer.times[1:] or timer.times)
+    if tt:
+        out["torch_epoch_s"] = statistics.median(tt[1:] or tt)
+        out["epoch_ratio"] = out["seqc_epoch_s"] / out["torch_epoch_s"]
+    return out
+
+
+def print_row(r: dict) -> None:
+    print(f"\n== {r['workload']}: {r['samples']} samples, batch {r['batch']}, {THREADS} threads")
+    print(f"  epoch time   seqc {r['seqc_epoch_s'] * 1e3:9.1f} ms", end="")
+    if "torch_epoch_s" in r:
+        print(f"   torch {r['torch_epoch_s'] * 1e3:9.1f} ms   seqc/torch {r['epoch_ratio']:.2f}x")
+    else:
+        print()
+    print(f"  peak RSS +   seqc {r['seqc_peak_rss_mb']:9.1f} MB", end="")
+    print(f"   torch {r['torch_peak_rss_mb']:9.1f} MB" if "torch_peak_rss_mb" in r else "")
+    print(f"  ORT b=1      seqc {r['seqc_ort_b1_us']:9.1f} us", end="")
+    if "torch_ort_b1_us" in r:
+        print(f"   torch {r['torch_ort_b1_us']:9.1f} us   seqc/torch {r['latency_ratio']:.2f}x")
+    else:
+        print()
+    print(f"  ORT b=1024   seqc {r['seqc_ort_b1024_per_s']:9.0f} /s", end="")
+    if "torch_ort_b1024_per_s" in r:
+        print(f"   torch {r['torch_ort_b1024_per_s']:9.0f} /s   seqc/torch "
+              f"{r['throughput_ratio']:.2f}x")
+    else:
+        print()
+
+
