@@ -22,7 +22,7 @@ def _rows() -> list[dict[str, str]]:
             else:
                 args.append(f"{f.name}={f.default!r}")
         if op.splits_activation:
-            args.insert(1, "activation=None")
+            args.insert(op.activation_index, "activation=None")
         aliases = ", ".join(f"{a} → {t}" for a, t in op.aliases.items())
         rows.append({
             "kind": kind,

@@ -4,9 +4,10 @@ Run with plain numpy (no other dependency); the output is deterministic:
 
     python examples/data/make_signals.py
 
-Each sample is 64 time steps of one of four waveforms (0 sine, 1 square, 2 triangle,
-3 sawtooth) with a random frequency (1.5 to 5 cycles per window), phase and amplitude
-(0.5 to 1.5), a random DC offset (+-0.5) and Gaussian noise (std 0.35), rounded to 3 decimals.
+Each sample is 64 time steps of one of four waveforms (0 sine, 1 square, 2 pulse train with
+a 20% duty cycle, 3 sawtooth) with a random frequency (1.5 to 5 cycles per window), phase and
+amplitude (0.5 to 1.5), a random DC offset (+-0.5) and Gaussian noise (std 0.3), rounded to 3
+decimals.
 The classes differ in shape, not in frequency or scale, so a model has to learn local
 patterns (edges, ramps, curvature): what convolutions are for.
 """
@@ -20,7 +21,7 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 STEPS = 64
 PER_CLASS = 250
-CLASSES = ("sine", "square", "triangle", "sawtooth")
+CLASSES = ("sine", "square", "pulse", "sawtooth")
 
 
 def waveform(kind: int, phase: np.ndarray) -> np.ndarray:
@@ -31,7 +32,7 @@ def waveform(kind: int, phase: np.ndarray) -> np.ndarray:
     if kind == 1:
         return np.where(frac < 0.5, 1.0, -1.0)
     if kind == 2:
-        return 4 * np.abs(frac - 0.5) - 1
+        return np.where(frac < 0.2, 1.0, -0.25)
     return 2 * frac - 1
 
 
@@ -46,7 +47,7 @@ def make(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
         amp = rng.uniform(0.5, 1.5, (n, 1))
         offset = rng.uniform(-0.5, 0.5, (n, 1))
         x = amp * waveform(kind, freq * t + phase0) + offset
-        xs.append(x + rng.normal(0, 0.35, x.shape))
+        xs.append(x + rng.normal(0, 0.3, x.shape))
         ys.append(np.full(n, kind))
     x, y = np.concatenate(xs), np.concatenate(ys)
     order = rng.permutation(len(x))

@@ -108,7 +108,7 @@ class Emitter:
         if key not in self._converted:
             t = self.type_of(value)
             if isinstance(layout, str):
-                y = self.op("Transpose", [value], perm=[0, *range(2, t.rank), 1])
+                y = self._permute(value, t, [0, *range(2, t.rank), 1], channels_first=True)
             else:
                 inverse = np.argsort(layout).astype(np.int64)
                 y = self.op("Gather", [value, self.const(inverse, "unpermute")], axis=1)
@@ -126,11 +126,27 @@ class Emitter:
             return value
         key = (value, CHANNELS_FIRST)
         if key not in self._converted:
-            y = self.op("Transpose", [value], perm=[0, t.rank - 1, *range(1, t.rank - 1)])
+            y = self._permute(value, t, [0, t.rank - 1, *range(1, t.rank - 1)],
+                              channels_first=False)
             self._types[y] = t
             self._layouts[y] = CHANNELS_FIRST
             self._converted[key] = y
         return self._converted[key]
+
+    def _permute(self, value: str, t: TensorType, perm: list[int], *,
+                 channels_first: bool) -> str:
+        """Transpose `value` by `perm`. When the move only shifts size-1 axes (one channel,
+        as in a grayscale image or a univariate signal), the data order does not change and a
+        Reshape (a free view in onnxruntime) does the same; a Transpose copies the tensor."""
+        # Physical shape of `value`: channels-first when converting back to the IR layout.
+        phys = (t.shape[0], t.shape[-1], *t.shape[1:-1]) if channels_first else t.shape
+        moved = [phys[i] for i in perm]
+        big = [i for i in perm if phys[i] != 1]  # axes whose order matters (None: unknown)
+        unknown = sum(1 for d in moved[1:] if d is None)
+        if big == sorted(big) and unknown <= 1:
+            shape = np.array([0] + [-1 if d is None else d for d in moved[1:]], np.int64)
+            return self.op("Reshape", [value, self.const(shape, "shape")])
+        return self.op("Transpose", [value], perm=perm)
 
     def rename_value(self, old: str, new: str) -> None:
         """Rename a value produced anywhere in the graph (the exporter names the output)."""

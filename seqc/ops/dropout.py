@@ -70,18 +70,29 @@ class Dropout(OpDef):
         (x,) = xs
         if not ctx.training or a.rate == 0.0:
             return [x], None
-        rng = ctx.rng if ctx.rng is not None else np.random.default_rng(a.seed)
         shape = x.shape if a.noise_shape is None else tuple(
             s if n is None else n for n, s in zip(a.noise_shape, x.shape))
-        # float32 draws: half the random bits of float64, and the mask never needs more.
-        scale = ((rng.random(shape, dtype=np.float32) >= a.rate) / (1.0 - a.rate)).astype(x.dtype)
+        scale = inverted_mask(ctx, a.seed, shape, a.rate, x.dtype)
         return [x * scale], scale
 
     def backward(self, a, params, scale, dys):
-        (dy,) = dys
-        return [dy if scale is None else dy * scale], {}
+        return scaled_backward(scale, dys)
 
     layout = "agnostic"
 
     def lower(self, a, params, xs, em):
         return [xs[0]]
+
+
+def inverted_mask(ctx, seed: int | None, shape: tuple, rate: float, dtype) -> np.ndarray:
+    """Inverted-dropout scale: 0 with probability `rate`, else 1 / (1 - rate), broadcastable
+    to the input; drawn from the run's generator (or one seeded by the layer's `seed`)."""
+    rng = ctx.rng if ctx.rng is not None else np.random.default_rng(seed)
+    # float32 draws: half the random bits of float64, and the mask never needs more.
+    return ((rng.random(shape, dtype=np.float32) >= rate) / (1.0 - rate)).astype(dtype)
+
+
+def scaled_backward(scale, dys) -> tuple[list, dict]:
+    """Backward of x * scale for the dropout family (scale None: identity at inference)."""
+    (dy,) = dys
+    return [dy if scale is None else dy * scale], {}

@@ -39,9 +39,10 @@ def forward(
     env = {graph.inputs[0]: x}
     tape = Tape()
     last_use = _last_use(graph)
+    grad_of = _values_needing_grad(graph)
     for i, node in enumerate(graph.nodes):
         op = REGISTRY[node.op]
-        ctx.input_grad = any(v not in graph.inputs for v in node.inputs)
+        ctx.input_grad = any(grad_of[v] for v in node.inputs)
         ctx.scope, ctx.node_trainable = node.name, node.trainable
         ys, cache = op.forward(node.attrs, node_params(node, params),
                                [env[v] for v in node.inputs], ctx)
@@ -71,8 +72,11 @@ def backward(
     start = len(graph.nodes) - 1 if start is None else start
     grads: dict[str, np.ndarray] = {}
     dval = {graph.nodes[start].outputs[0]: dy}
+    grad_of = _values_needing_grad(graph)
     for i in range(start, -1, -1):
         node = graph.nodes[i]
+        if not any(grad_of[v] for v in node.outputs):
+            continue  # parameter-free and fed only by the input: nothing to propagate
         dys = [dval.pop(v) for v in node.outputs]
         op = REGISTRY[node.op]
         dxs, g = op.backward(node.attrs, node_params(node, params), tape.caches[i], dys)
@@ -82,11 +86,25 @@ def backward(
                 if graph.param_specs[key].trainable:
                     grads[key] = arr
         for v, dx in zip(node.inputs, dxs):
-            if v in graph.inputs or dx is None:
+            if not grad_of[v] or dx is None:
                 continue
             # Gradient summation where a value fans out to several consumers.
             dval[v] = dval[v] + dx if v in dval else dx
     return grads
+
+
+def _values_needing_grad(graph: Graph) -> dict[str, bool]:
+    """Which values a gradient must flow to: those downstream of a trainable parameter. The
+    graph input is not, nor anything computed from it by parameter-free nodes (Rescaling, a
+    Reshape before the first conv), so backward never computes their dx."""
+    need = {v: False for v in graph.inputs}
+    for node in graph.nodes:
+        has_params = node.trainable and any(
+            graph.param_specs[node.param_key(p)].trainable for p in node.params)
+        out = has_params or any(need.get(v, False) for v in node.inputs)
+        for v in node.outputs:
+            need[v] = out
+    return need
 
 
 def _last_use(graph: Graph) -> dict[str, int]:

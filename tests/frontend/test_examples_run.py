@@ -15,12 +15,16 @@ from seqc.pipeline import BuildOptions, build
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
-@pytest.mark.parametrize("spec", ["breast_cancer_mlp.json", "digits_mlp.json"])
-def test_example_spec_builds_and_generalises(tmp_path, spec):
+@pytest.mark.parametrize("spec,target", [("breast_cancer_mlp.json", 0.95),
+                                         ("digits_mlp.json", 0.95),
+                                         ("digits_cnn.json", 0.97),
+                                         ("signals_conv1d.json", 0.95)])
+def test_example_spec_builds_and_generalises(tmp_path, spec, target):
     out = tmp_path / "out"
     report = build(str(EXAMPLES / spec), BuildOptions(out_dir=str(out), verbose=0, log=None))
     assert report["trained"] and report["validation"]["ok"]
-    assert report["final_metrics"]["val_accuracy"] >= 0.95, report["history"]["val_accuracy"]
+    assert report["final_metrics"]["val_accuracy"] >= target, report["history"]["val_accuracy"]
+    assert all(r["max_abs_error"] <= 1e-5 for r in report["validation"]["runtimes"])
     assert (out / "model.onnx").is_file()
     saved = json.loads((out / "report.json").read_text())
     assert saved["source_hash"] == report["source_hash"]
@@ -34,3 +38,20 @@ def test_quickstart_runs(tmp_path):
     assert "OK: all runtimes agree" in r.stdout
     accuracy = float(r.stdout.split("held-out loss")[1].split("accuracy")[1].split()[0])
     assert accuracy >= 0.85
+
+
+def test_conv_examples_export_transpose_free_graphs(tmp_path):
+    """The digits CNN has one layout change (at the input; a Reshape, since it has one
+    channel) and no Transpose, the Conv1D example's BatchNormalization
+    is folded into its conv, and both agree with NumPy within 1e-5 on the held-out rows."""
+    for spec, folded in (("digits_cnn.json", []),
+                         ("signals_conv1d.json", ["batch_normalization folded into conv1d"])):
+        report = build(str(EXAMPLES / spec), BuildOptions(out_dir=str(tmp_path / spec),
+                                                          verbose=0, log=None, epochs=1))
+        nodes = report["onnx"]["nodes"]
+        assert nodes.get("Transpose", 0) == 0 and nodes.get("Reshape") == 1, nodes
+        assert "BatchNormalization" not in nodes, nodes
+        assert "Gather" not in nodes, nodes
+        assert report["onnx"]["passes"]["fold_batchnorm"] == folded
+        v = report["validation"]
+        assert v["ok"] and all(r["max_abs_error"] <= 1e-5 for r in v["runtimes"]), v
