@@ -136,7 +136,7 @@ def ort_speeds(paths: list[str], n_in: int | tuple | list, rounds: int = 5
                 s.run(None, {name: x1})
                 lat[i].append(time.perf_counter() - t)
             s.run(None, {name: xb})
-            for _ in range(5):
+            for _ in range(20):
                 t = time.perf_counter()
                 s.run(None, {name: xb})
                 thr[i].append(time.perf_counter() - t)
