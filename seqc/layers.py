@@ -17,6 +17,7 @@ from .errors import DefinitionError
 from .ir.build import LayerConfig
 from .ir.types import TensorType, batched
 from .ops import REGISTRY
+from .ops.base import KIND_ALIASES
 
 
 @dataclass(frozen=True)
@@ -69,10 +70,11 @@ def _jsonish(v: Any) -> Any:
 
 
 def __getattr__(name: str):
-    if name in REGISTRY and name != "InputLayer":
-        return _make(name)
+    kind = KIND_ALIASES.get(name, name)  # seqc.layers.MaxPool2D is MaxPooling2D, as in Keras
+    if kind in REGISTRY and kind != "InputLayer":
+        return _make(kind)
     raise AttributeError(f"seqc.layers has no layer '{name}'")
 
 
 def __dir__() -> list[str]:
-    return sorted([*REGISTRY, "Input"])
+    return sorted([*REGISTRY, *KIND_ALIASES, "Input"])

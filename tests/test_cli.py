@@ -131,6 +131,30 @@ def test_impossible_reshape(tmp_path):
     assert "Reshape" in out and "Received:" in out
 
 
+@pytest.mark.parametrize("input_shape,layer,field,words", [
+    ([4], {"type": "Conv2D", "filters": 2, "kernel_size": 3}, "input", "rank 4"),
+    ([4, 4, 1], {"type": "Conv2D", "filters": 2, "kernel_size": 5}, "kernel_size",
+     "larger than the input"),
+    ([3, 3, 1], {"type": "MaxPooling2D", "pool_size": 4}, "pool_size", "larger than the input"),
+    ([8, 8, 1], {"type": "Conv2D", "filters": 2, "kernel_size": 3, "padding": "full"},
+     "padding", "must be one of 'valid', 'same'"),
+    ([8, 8, 1], {"type": "Conv2D", "filters": 2, "kernel_size": 3, "strides": 0}, "strides",
+     "positive"),
+    ([8, 8, 1], {"type": "MaxPooling2D", "pool_size": 2, "strides": [0, 1]}, "strides",
+     "positive"),
+])
+def test_impossible_conv_shapes_fail_before_training(tmp_path, input_shape, layer, field, words):
+    """Conv/pooling definitions that cannot work are refused when the spec is read, naming
+    the layer and the field, before any data is loaded or any epoch runs."""
+    small_data(tmp_path)
+    layers = [layer, {"type": "Flatten"}, {"type": "Dense", "units": 1}]
+    out = _bad(tmp_path, layers, input_shape=input_shape, compile=COMPILE,
+               data={"x": "x.npy", "y": "y.npy"})
+    assert f"layers[0] '{layer['type'].lower().replace('pooling2d', '_pooling2d')}'" in out
+    assert field in out and words in out and "Received:" in out
+    assert "Epoch" not in out
+
+
 def test_huge_layer_refused_before_allocating(tmp_path):
     out = _bad(tmp_path, [{"type": "Dense", "units": 10**9}])
     assert "--max-memory" in out

@@ -54,7 +54,7 @@ def build_graph(
         label = layer_label(i + first_index, lc.name, lc.type)
         try:
             op = get_op(lc.type)
-            lname = lc.name or _auto_name(snake_case(lc.type), counters, used)
+            lname = lc.name or _auto_name(snake_case(op.kind), counters, used)
             label = layer_label(i + first_index, lname, lc.type)
             if lname in used:
                 raise DefinitionError(f"layer name '{lname}' is used twice", field="name",
@@ -67,7 +67,7 @@ def build_graph(
             op.check(attrs)
             (out_type,) = op.infer(attrs, [types[cur]])
             pspecs = op.params(attrs, [types[cur]])
-            node = Node(lc.type, lname, (cur,), (lname,), attrs,
+            node = Node(op.kind, lname, (cur,), (lname,), attrs,
                         tuple(s.name for s in pspecs), layer=lname, trainable=lc.trainable)
             for s in pspecs:
                 specs[node.param_key(s.name)] = s

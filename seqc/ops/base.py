@@ -187,9 +187,22 @@ def register(cls: type[OpDef]) -> type[OpDef]:
     return cls
 
 
+# Other names Keras 3 exports for the same layer classes (keras.layers.MaxPool2D is
+# MaxPooling2D); configs and specs may use either, the IR always holds the canonical kind.
+KIND_ALIASES = {
+    **{f"MaxPool{d}D": f"MaxPooling{d}D" for d in (1, 2, 3)},
+    **{f"AvgPool{d}D": f"AveragePooling{d}D" for d in (1, 2, 3)},
+    **{f"GlobalMaxPool{d}D": f"GlobalMaxPooling{d}D" for d in (1, 2, 3)},
+    **{f"GlobalAvgPool{d}D": f"GlobalAveragePooling{d}D" for d in (1, 2, 3)},
+    **{f"Convolution{d}D": f"Conv{d}D" for d in (1, 2, 3)},
+    **{f"Convolution{d}DTranspose": f"Conv{d}DTranspose" for d in (1, 2, 3)},
+    **{f"SeparableConvolution{d}D": f"SeparableConv{d}D" for d in (1, 2)},
+}
+
+
 def get_op(kind: str) -> OpDef:
     try:
-        return REGISTRY[kind]
+        return REGISTRY[KIND_ALIASES.get(kind, kind)]
     except KeyError:
         raise DefinitionError(
             f"unknown layer type '{kind}'",

@@ -140,3 +140,17 @@ def test_layers_builder_positional_order():
     assert lc.config == {"units": 4, "activation": "relu", "use_bias": False}
     with pytest.raises(AttributeError):
         seqc.layers.NoSuchLayer  # noqa: B018
+
+
+def test_keras_alias_names_build_the_canonical_kind():
+    import seqc
+    from seqc.ir.build import LayerConfig, build_graph
+    from seqc.ir.types import batched
+
+    g = build_graph("g", batched((8, 8, 1)), [LayerConfig("Convolution2D", {"filters": 2,
+                                                                             "kernel_size": 3}),
+                                              LayerConfig("MaxPool2D", {}),
+                                              LayerConfig("GlobalAvgPool2D", {})])
+    assert [n.op for n in g.nodes] == ["Conv2D", "MaxPooling2D", "GlobalAveragePooling2D"]
+    assert [n.name for n in g.nodes] == ["conv2d", "max_pooling2d", "global_average_pooling2d"]
+    assert seqc.ops.REGISTRY["MaxPooling2D"] is seqc.ops.get_op("MaxPool2D")
