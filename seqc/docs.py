@@ -74,8 +74,13 @@ def layers_markdown() -> str:
         "| Layer | Category | Arguments (defaults) | Trainable params | Notes |",
         "|---|---|---|---|---|",
     ]
+    from .ops.base import KIND_ALIASES
+
     for r in _rows():
         notes = r["summary"] + (f" Aliases: {r['aliases']}." if r["aliases"] else "")
+        names = [a for a, k in KIND_ALIASES.items() if k == r["kind"]]
+        if names:
+            notes += " Also written " + ", ".join(f"`{a}`" for a in names) + " (Keras aliases)."
         out.append(f"| `{r['kind']}` | {r['category']} | `{r['args']}` | {r['params']} | "
                    f"{notes} |")
     out += ["", "## Activation functions", "",
