@@ -11,7 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ._conv import TransposeAttrs, TransposeBase
+from ._conv import TransposeAttrs
+from ._conv_variants import TransposeBase
 from .base import BadExample, Example, register
 
 

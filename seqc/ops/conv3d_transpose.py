@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ._conv import DataFormat, SpatialArgs, TransposeBase
+from ._conv import DataFormat, SpatialArgs
+from ._conv_variants import TransposeBase
 from .base import BadExample, Example, Initializer, register
 
 

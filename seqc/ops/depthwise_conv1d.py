@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ._conv import DepthwiseAttrs, DepthwiseBase
+from ._conv import DepthwiseAttrs
+from ._conv_variants import DepthwiseBase
 from .base import BadExample, Example, register
 
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-from ._conv import SeparableAttrs, SeparableBase
+from ._conv import SeparableAttrs
+from ._conv_variants import SeparableBase
 from .base import BadExample, Example, register
 
 

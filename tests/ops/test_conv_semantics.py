@@ -15,7 +15,7 @@ from ops_harness import build, forward, make_input, make_params
 
 import seqc
 from seqc.errors import DefinitionError
-from seqc.ops import REGISTRY, _conv
+from seqc.ops import REGISTRY, _conv, _conv_math
 from seqc.ops.base import Example, RunContext
 
 CONV_KINDS = sorted(k for k, op in REGISTRY.items() if isinstance(op, _conv.ConvFamily))
@@ -236,7 +236,7 @@ def test_rebuilding_cols_in_backward_matches_keeping_them(monkeypatch, kind, con
     y, _, _ = run(kind, config, x, params)
     dy = rng.normal(size=y.shape).astype(np.float32)
     _, dx1, g1 = run(kind, config, x, params, dy=dy)
-    monkeypatch.setattr(_conv, "KEEP_COLS_BYTES", 0)
+    monkeypatch.setattr(_conv_math, "KEEP_COLS_BYTES", 0)
     _, dx2, g2 = run(kind, config, x, params, dy=dy)
     np.testing.assert_allclose(dx1, dx2, rtol=1e-6)
     for k in g1:
