@@ -97,7 +97,15 @@ def predict_file(model: str, input_path: str, out_path: str, *, provider: str = 
     # The file feeds the ONNX session directly, so it is in the ONNX model's own layout
     # (channels-first for a model exported with --input-layout nchw).
     in_type = onnx_value_type(src.onnx_proto().graph.input[0])
-    check_input(x[:1], in_type)  # shape and dtype errors before any work
+    try:
+        check_input(x[:1], in_type)  # shape and dtype errors before any work (one row)
+    except DataError as e:
+        e.received = f"array of shape {tuple(x.shape)} {x.dtype}"
+        if (src.onnx_layouts()[0] == "channels_first" and x.ndim == in_type.rank
+                and tuple(x.shape[1:]) == (*in_type.shape[2:], in_type.shape[1])):
+            e.hint = ("this model was exported with --input-layout nchw: pass channels-first "
+                      "input, e.g. np.moveaxis(x, -1, 1)")
+        raise e.located(file=input_path) from None
     try:
         sess = make_session(src, provider=provider)
     except UsageError as e:

@@ -157,3 +157,20 @@ def test_validate_compares_a_channels_first_model_in_keras_layout(tmp_path):
     res = validate(ModelSource(model.graph, model.params, path), x,
                    runtimes=["numpy", "onnxruntime", "onnx-reference"], print_table=False)
     assert res.ok
+
+
+def test_predict_feeds_a_channels_first_model_in_its_own_layout(tmp_path):
+    from seqc.errors import DataError
+    from seqc.runtime.predict import predict_file
+
+    model = digits_cnn()
+    path = str(tmp_path / "m.onnx")
+    model.export(path, input_layout="nchw")
+    x = np.random.default_rng(8).uniform(0, 16, (4, 8, 8, 1)).astype(np.float32)
+    np.save(tmp_path / "nchw.npy", np.ascontiguousarray(x.transpose(0, 3, 1, 2)))
+    np.save(tmp_path / "nhwc.npy", x)
+    assert predict_file(path, str(tmp_path / "nchw.npy"), str(tmp_path / "y.npy")) == 4
+    np.testing.assert_allclose(np.load(tmp_path / "y.npy"), _numpy(model, x), atol=1e-5)
+    with pytest.raises(DataError, match="input-layout nchw") as e:
+        predict_file(path, str(tmp_path / "nhwc.npy"), str(tmp_path / "y2.npy"))
+    assert "(4, 8, 8, 1)" in str(e.value) and "nhwc.npy" in str(e.value)
