@@ -398,3 +398,26 @@ def expect_rank(in_type: TensorType, min_rank: int, what: str, max_rank: int | N
             field="input",
             received=f"input {in_type}",
         )
+
+
+def known_axes(axis: tuple[int, ...], x: TensorType, *, unique: bool = False) -> list[int]:
+    """`axis` (Keras' per-axis argument, batch included, negatives allowed) as non-negative
+    axes of `x`, each in range and of known size; with `unique`, no axis named twice."""
+    r = x.rank
+    received = f"axis={list(axis)}, input {x}"
+    if any(not -r <= d < r for d in axis):
+        raise DefinitionError(f"`axis` must be in [-{r}, {r}) for a rank-{r} input",
+                              field="axis", received=received)
+    axes = [d % r for d in axis]
+    if unique and len(set(axes)) != len(axes):
+        raise DefinitionError("`axis` names the same axis twice", field="axis",
+                              received=received)
+    unknown = [d for d in axes if x.shape[d] is None]
+    if unknown:
+        what = "the batch axis" if 0 in unknown else f"axis {unknown[0]}"
+        raise DefinitionError(
+            f"normalized axes need a known size, and {what} is unknown", field="axis",
+            received=received,
+            hint="the batch is axis 0; feature axes count from 1 (or use -1)"
+            if 0 in unknown else None)
+    return axes

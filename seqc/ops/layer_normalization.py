@@ -11,7 +11,7 @@ import numpy as np
 
 from ..errors import DefinitionError
 from ..ir.types import TensorType
-from .base import BadExample, Example, Initializer, OpDef, ParamSpec, register
+from .base import BadExample, Example, Initializer, OpDef, ParamSpec, known_axes, register
 
 
 @dataclass(frozen=True)
@@ -84,23 +84,7 @@ class LayerNormalization(OpDef):
 
     def infer(self, a: LayerNormalizationAttrs, in_types: list[TensorType]) -> list[TensorType]:
         (x,) = in_types
-        r = x.rank
-        bad = [d for d in a.axis if not -r <= d < r]
-        if bad:
-            raise DefinitionError(f"`axis` must be in [-{r}, {r}) for a rank-{r} input",
-                                  field="axis", received=f"axis={list(a.axis)}, input {x}")
-        axes = [d % r for d in a.axis]
-        if len(set(axes)) != len(axes):
-            raise DefinitionError("`axis` names the same axis twice", field="axis",
-                                  received=f"axis={list(a.axis)}, input {x}")
-        unknown = [d for d in axes if x.shape[d] is None]
-        if unknown:
-            what = "the batch axis" if 0 in unknown else f"axis {unknown[0]}"
-            raise DefinitionError(
-                f"normalized axes need a known size, and {what} is unknown", field="axis",
-                received=f"axis={list(a.axis)}, input {x}",
-                hint="the batch is axis 0; feature axes count from 1 (or use -1)"
-                if 0 in unknown else None)
+        known_axes(a.axis, x, unique=True)
         return [TensorType(x.shape, x.dtype if x.dtype.startswith("float") else "float32")]
 
     def params(self, a: LayerNormalizationAttrs, in_types: list[TensorType]) -> list[ParamSpec]:

@@ -13,7 +13,7 @@ import numpy as np
 from ..errors import DataError, DefinitionError
 from ..ir.types import TensorType
 from ._numbers import Numbers
-from .base import BadExample, Example, OpDef, ParamSpec, register
+from .base import BadExample, Example, OpDef, ParamSpec, known_axes, register
 
 # keras.config.epsilon(): guards constant features (variance 0) against division by zero.
 EPSILON = 1e-7
@@ -124,20 +124,8 @@ class Normalization(OpDef):
 
     def infer(self, a: NormalizationAttrs, in_types: list[TensorType]) -> list[TensorType]:
         (x,) = in_types
-        r = x.rank
-        bad = [d for d in a.axis if not -r <= d < r]
-        if bad:
-            raise DefinitionError(f"`axis` must be in [-{r}, {r}) for a rank-{r} input",
-                                  field="axis", received=f"axis={list(a.axis)}, input {x}")
-        keep, _ = _axes(a, r)
-        unknown = [d for d in keep if x.shape[d] is None]
-        if unknown:
-            what = "the batch axis" if 0 in unknown else f"axis {unknown[0]}"
-            raise DefinitionError(
-                f"normalized axes need a known size, and {what} is unknown", field="axis",
-                received=f"axis={list(a.axis)}, input {x}",
-                hint="the batch is axis 0; feature axes count from 1 (or use -1)"
-                if 0 in unknown else None)
+        known_axes(a.axis, x)
+        keep, _ = _axes(a, x.rank)
         if a.mean is not None:
             shape = tuple(1 if d is None else d for d in x.shape)
             try:

@@ -19,6 +19,8 @@ class Tape:
 
     caches: list[Any] = field(default_factory=list)
     values: dict[str, np.ndarray] = field(default_factory=dict)
+    # Which values a gradient flows to (see _values_needing_grad); computed once per forward.
+    grad_of: dict[str, bool] = field(default_factory=dict)
 
 
 def node_params(node, params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -37,9 +39,9 @@ def forward(
     (the graph output is always there)."""
     ctx = ctx or RunContext()
     env = {graph.inputs[0]: x}
-    tape = Tape()
+    tape = Tape(grad_of=_values_needing_grad(graph))
     last_use = _last_use(graph)
-    grad_of = _values_needing_grad(graph)
+    grad_of = tape.grad_of
     for i, node in enumerate(graph.nodes):
         op = REGISTRY[node.op]
         ctx.input_grad = any(grad_of[v] for v in node.inputs)
@@ -72,7 +74,7 @@ def backward(
     start = len(graph.nodes) - 1 if start is None else start
     grads: dict[str, np.ndarray] = {}
     dval = {graph.nodes[start].outputs[0]: dy}
-    grad_of = _values_needing_grad(graph)
+    grad_of = tape.grad_of
     for i in range(start, -1, -1):
         node = graph.nodes[i]
         if not any(grad_of[v] for v in node.outputs):
