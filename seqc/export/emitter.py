@@ -43,6 +43,9 @@ class Emitter:
         # feature j holds the IR's feature P[j]. Absent = canonical.
         self._layouts: dict[str, Any] = {}
         self._converted: dict[tuple[str, str], str] = {}
+        # Set by the exporter before each `lower`: the ONNX value of the timestep mask (bool
+        # (N, T)) the node's input carries, or None.
+        self.mask: str | None = None
 
     # ---- the interface ops use ----
 
@@ -147,6 +150,17 @@ class Emitter:
             shape = np.array([0] + [-1 if d is None else d for d in moved[1:]], np.int64)
             return self.op("Reshape", [value, self.const(shape, "shape")])
         return self.op("Transpose", [value], perm=perm)
+
+    def prune(self, output: str) -> None:
+        """Drop nodes and initializers the value `output` does not depend on (masks no
+        consumer read, conversions made but not used)."""
+        needed, kept = {output}, []
+        for node in reversed(self.nodes):
+            if any(o in needed for o in node.output):
+                kept.append(node)
+                needed.update(i for i in node.input if i)
+        self.nodes[:] = kept[::-1]
+        self.initializers[:] = [t for t in self.initializers if t.name in needed]
 
     def rename_value(self, old: str, new: str) -> None:
         """Rename a value produced anywhere in the graph (the exporter names the output)."""

@@ -165,6 +165,7 @@ def to_onnx(graph: Graph, params: dict[str, np.ndarray], *, opset: int = DEFAULT
     em.set_layout("input", in_layout)
     em.reserve("output")
     env = {in_name: "input"}
+    masks: dict[str, str] = {}  # IR value -> ONNX value of its timestep mask (bool (N, T))
     failures: list[tuple[Any, str, str | None]] = []
     for node in graph.nodes:
         xs = [env[v] for v in node.inputs]
@@ -177,7 +178,11 @@ def to_onnx(graph: Graph, params: dict[str, np.ndarray], *, opset: int = DEFAULT
                 xs = [em.canonical(x) for x in xs]
             elif mode == "channels_first":
                 xs = [em.channels_first(x) for x in xs]
+            em.mask = masks.get(node.inputs[0])
             ys = op.lower(node.attrs, node_params, xs, em)
+            if node.outputs[0] in graph.masked:
+                # Emitted eagerly; the final prune drops masks no consumer reads.
+                masks[node.outputs[0]] = op.lower_mask(node.attrs, xs, em.mask, em)
         except (KeyError, NotImplementedError, ExportError) as e:
             if isinstance(e, KeyError) and node.op in REGISTRY:
                 raise  # a missing parameter or a bug in a lowering, not an unsupported kind
@@ -206,6 +211,7 @@ def to_onnx(graph: Graph, params: dict[str, np.ndarray], *, opset: int = DEFAULT
     if not keep_cf:
         out = em.canonical(out)
     out_layout = em.layout_of(out)
+    em.prune(out)
     if out == "input" or any(i.name == out for i in em.initializers):
         # The model passes its input through (Dropout at inference) or produced nothing.
         em.nodes.append(helper.make_node("Identity", [out], ["output"], name="output/Identity"))

@@ -50,6 +50,7 @@ def build_graph(
     counters: dict[str, int] = {}
     used: set[str] = {"input"}
     cur = "input"
+    masked: set[str] = set()  # values carrying a timestep mask; checked here, located
     for i, lc in enumerate(layers):
         label = layer_label(i + first_index, lc.name, lc.type)
         try:
@@ -66,6 +67,8 @@ def build_graph(
             attrs = op.parse_attrs(config)
             op.check(attrs)
             (out_type,) = op.infer(attrs, [types[cur]])
+            if op.output_masked(attrs, cur in masked):
+                masked.add(lname)
             pspecs = op.params(attrs, [types[cur]])
             node = Node(op.kind, lname, (cur,), (lname,), attrs,
                         tuple(s.name for s in pspecs), layer=lname, trainable=lc.trainable)
@@ -83,6 +86,8 @@ def build_graph(
                     nodes.append(Node("Activation", aname, (cur,), (aname,), act_attrs,
                                       layer=lname))
                     types[aname] = out_type
+                    if cur in masked:
+                        masked.add(aname)
                     cur = aname
         except SeqcError as e:
             raise e.located(file=file, layer=label) from None

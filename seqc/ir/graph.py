@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from ..ops.base import ParamSpec
@@ -51,6 +52,17 @@ class Graph:
     @property
     def output_type(self) -> TensorType:
         return self.types[self.outputs[0]]
+
+    @cached_property
+    def masked(self) -> frozenset[str]:
+        """The values that carry a timestep mask (see `OpDef.output_masked`)."""
+        from ..ops import REGISTRY
+
+        out: set[str] = set()
+        for n in self.nodes:
+            if REGISTRY[n.op].output_masked(n.attrs, n.inputs[0] in out):
+                out.update(n.outputs)
+        return frozenset(out)
 
     def node(self, name: str) -> Node:
         for n in self.nodes:

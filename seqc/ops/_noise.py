@@ -18,6 +18,7 @@ class SpatialDropoutBase(OpDef):
     nd: ClassVar[int]
     category = "regularization"
     layout = "agnostic"
+    supports_masking = True  # passes a timestep mask on, as in Keras (a Dropout subclass)
 
     def check(self, a) -> None:
         # Keras allows rate=1, which divides by zero in training; reject it as Dropout does.

@@ -88,6 +88,7 @@ class FunctionLayer(OpDef):
     lowering live once, in the function table; the layer only maps attributes to arguments."""
 
     category = "activation"
+    supports_masking = True  # passes a timestep mask on, as in Keras
 
     def function(self, a: Any) -> tuple[ActivationFn, dict]:
         raise NotImplementedError

@@ -14,6 +14,8 @@ Every kind is one `OpDef` subclass in its own file, registered with `@register`.
 - `export_layout(attrs)`: which physical layout `lower` wants its inputs in (see LAYOUTS).
 - `fold_affine(attrs, params, scale, shift)` (optional): absorb `y * scale + shift` per output
   channel into the kind's own weights; the BatchNormalization folding pass uses it.
+- Masks (Keras' timestep masks, bool (N, T)): `supports_masking`, `output_masked`,
+  `compute_mask`, `lower_mask`; a forward reads its input's mask from `ctx.mask`.
 - `examples` / `bad_examples`: picked up by the contract tests in tests/ops.
 
 Facets raise `DefinitionError(..., field=..., received=...)`; the caller adds file and layer.
@@ -68,6 +70,8 @@ class RunContext:
     # Non-trainable state a training forward computed (BatchNormalization's moving statistics),
     # keyed by parameter table key; the fit loop writes them into the model after the step.
     updates: dict[str, Array] = field(default_factory=dict)
+    # Set per node by the executor: the timestep mask (bool (N, T)) its input carries, or None.
+    mask: Array | None = None
 
     def update(self, local_name: str, value: Array) -> None:
         """Record a new value for the current node's parameter `local_name`."""
@@ -86,6 +90,10 @@ class Example:
     input_range: tuple[float, float] = (-2.0, 2.0)
     # Some kinds (Dropout) are random in training; gradcheck then runs in inference mode.
     training: bool = True
+    # Per-sample valid lengths of a timestep mask the input carries (cycled over the batch),
+    # or None for no mask. The contract tests feed it as `ctx.mask` and, for the lowering,
+    # put a Masking layer in front with the masked steps set to 0.
+    mask_lengths: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -128,6 +136,38 @@ class OpDef:
     examples: ClassVar[list[Example]] = []
     bad_examples: ClassVar[list[BadExample]] = []
     layout: ClassVar[str] = "canonical"
+
+    # ---- masks (Keras semantics) ----
+    # A value may carry a timestep mask, bool (N, T), True = a valid step. Embedding(mask_zero)
+    # and Masking create one; a kind with `supports_masking` passes it on unchanged (Dense, the
+    # activations, Dropout); a recurrent layer reads it and passes it on only with
+    # return_sequences; any other kind drops it, as Keras does. Kinds Keras lets read a mask in
+    # ways seqc does not implement raise from `output_masked` instead of silently differing.
+    supports_masking: ClassVar[bool] = False
+
+    def output_masked(self, attrs: Any, in_masked: bool) -> bool:
+        """Whether the output carries a mask, given whether the input does (build time)."""
+        return in_masked and self.supports_masking
+
+    def refuse_mask(self, in_masked: bool, why: str, hint: str | None = None) -> bool:
+        """For `output_masked` of kinds whose Keras call reads a mask in a way seqc does not
+        implement: an error when a mask arrives, never a silently different result."""
+        if in_masked:
+            raise DefinitionError(
+                f"{self.kind} receives a timestep mask (from Embedding(mask_zero=True) or "
+                f"Masking upstream), and {why}", field="input", received="a masked input",
+                hint=hint or "put the layer before the masking layer, or after a layer that "
+                             "consumes the mask (an RNN without return_sequences)")
+        return False
+
+    def compute_mask(self, attrs: Any, xs: list[Array], mask: Array | None) -> Array | None:
+        """The output's mask (NumPy), called only when `output_masked` said yes."""
+        return mask
+
+    def lower_mask(self, attrs: Any, xs: list[str], mask: str | None, em: Any) -> str | None:
+        """The output mask's ONNX value (bool (N, T)), called only when `output_masked` said
+        yes; `xs` are the node's lowered inputs, `mask` the input mask's value."""
+        return mask
 
     def export_layout(self, attrs: Any) -> str:
         """The layout mode of `lower` for these attrs (one of LAYOUTS); default `layout`."""
@@ -421,3 +461,43 @@ def known_axes(axis: tuple[int, ...], x: TensorType, *, unique: bool = False) ->
             hint="the batch is axis 0; feature axes count from 1 (or use -1)"
             if 0 in unknown else None)
     return axes
+
+
+class LayerSpec:
+    """Annotation for a wrapped layer (Bidirectional's `layer`, TimeDistributed's `layer`):
+    Keras' serialized form `{"class_name": K, "config": {...}}` or the spec form
+    `{"type": K, ...arguments}`. Normalised to `{"class_name": canonical kind, "config":
+    fully defaulted arguments}`, so two spellings of one layer give equal attrs. Keras'
+    bookkeeping keys (name, trainable, dtype, module, registered_name) are dropped."""
+
+    description = "a layer: {\"class_name\": K, \"config\": {...}} or {\"type\": K, ...}"
+    IGNORED = ("name", "trainable", "dtype", "module", "registered_name", "build_config")
+
+    @staticmethod
+    def coerce(value: Any, name: str) -> Any:
+        if isinstance(value, dict) and isinstance(value.get("class_name"), str):
+            kind, config = value["class_name"], value.get("config") or {}
+        elif isinstance(value, dict) and isinstance(value.get("type"), str):
+            kind = value["type"]
+            config = {k: v for k, v in value.items() if k != "type"}
+        else:
+            raise DefinitionError(f"'{name}' must be {LayerSpec.description}", field=name,
+                                  received=f"{name}={value!r}")
+        if not isinstance(config, dict):
+            raise DefinitionError(f"'{name}.config' must be an object", field=f"{name}.config",
+                                  received=f"config={config!r}")
+        config = {k: v for k, v in config.items() if k not in LayerSpec.IGNORED}
+        try:
+            op = get_op(kind)
+            attrs = op.parse_attrs(config)
+            op.check(attrs)
+        except DefinitionError as e:
+            e.field = f"{name}.{e.field}" if e.field else name
+            raise
+        return _freeze({"class_name": op.kind, "config": op.attrs_to_config(attrs)})
+
+
+def wrapped(spec: Any) -> tuple[OpDef, Any]:
+    """The (kind, attrs) of a LayerSpec value."""
+    op = REGISTRY[spec["class_name"]]
+    return op, op.parse_attrs(dict(spec["config"]))

@@ -60,6 +60,10 @@ def _float(x: np.ndarray, like: np.ndarray) -> np.ndarray:
 @register
 class BatchNormalization(OpDef):
     kind = "BatchNormalization"
+
+    def output_masked(self, a, in_masked):
+        return self.refuse_mask(in_masked, "Keras would compute masked batch moments in "
+                                "training, which seqc does not implement")
     Attrs = BatchNormalizationAttrs
     category = "normalization"
     summary = "Normalizes each channel by batch statistics (training) or moving ones."

@@ -27,6 +27,7 @@ class DenseAttrs:
 @register
 class Dense(OpDef):
     kind = "Dense"
+    supports_masking = True  # passes a timestep mask on, as in Keras
     Attrs = DenseAttrs
     splits_activation = True
     summary = "Fully connected layer over the last axis."

@@ -27,6 +27,7 @@ class DropoutAttrs:
 @register
 class Dropout(OpDef):
     kind = "Dropout"
+    supports_masking = True  # passes a timestep mask on, as in Keras
     Attrs = DropoutAttrs
     category = "regularization"
     summary = "Randomly zeroes inputs in training, scaling the rest by 1/(1-rate)."

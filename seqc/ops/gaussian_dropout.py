@@ -24,6 +24,7 @@ class GaussianDropoutAttrs:
 @register
 class GaussianDropout(OpDef):
     kind = "GaussianDropout"
+    supports_masking = True  # passes a timestep mask on, as in Keras
     Attrs = GaussianDropoutAttrs
     category = "regularization"
     summary = "Multiplies inputs by Gaussian noise (mean 1, variance rate/(1-rate)) in training."

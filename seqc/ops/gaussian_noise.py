@@ -22,6 +22,7 @@ class GaussianNoiseAttrs:
 @register
 class GaussianNoise(OpDef):
     kind = "GaussianNoise"
+    supports_masking = True  # passes a timestep mask on, as in Keras
     Attrs = GaussianNoiseAttrs
     category = "regularization"
     summary = "Adds zero-mean Gaussian noise with standard deviation stddev in training."

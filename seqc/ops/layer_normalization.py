@@ -49,6 +49,7 @@ def _has_beta(a) -> bool:
 @register
 class LayerNormalization(OpDef):
     kind = "LayerNormalization"
+    supports_masking = True  # passes a timestep mask on, as in Keras
     Attrs = LayerNormalizationAttrs
     category = "normalization"
     summary = "Normalizes each sample over the given axes, then scales and shifts."

@@ -76,6 +76,7 @@ def _out_dtype(dtype: str) -> str:
 @register
 class Normalization(OpDef):
     kind = "Normalization"
+    supports_masking = True  # passes a timestep mask on, as in Keras
     Attrs = NormalizationAttrs
     category = "preprocessing"
     summary = "Shifts and scales features by a mean and variance (adapted or given)."

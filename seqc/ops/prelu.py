@@ -28,6 +28,7 @@ class PReLUAttrs:
 @register
 class PReLU(OpDef):
     kind = "PReLU"
+    supports_masking = True  # passes a timestep mask on, as in Keras
     Attrs = PReLUAttrs
     category = "activation"
     summary = "Leaky ReLU whose negative slope is learnt per feature."

@@ -24,6 +24,7 @@ class RescalingAttrs:
 @register
 class Rescaling(OpDef):
     kind = "Rescaling"
+    supports_masking = True  # passes a timestep mask on, as in Keras
     Attrs = RescalingAttrs
     category = "preprocessing"
     summary = "Multiplies inputs by scale and adds offset (e.g. 1/255 for pixels)."

@@ -22,6 +22,12 @@ class SoftmaxAttrs:
 @register
 class Softmax(FunctionLayer):
     kind = "Softmax"
+
+    def output_masked(self, a, in_masked):
+        return self.refuse_mask(in_masked, "Keras' Softmax would broadcast that (N, T) mask "
+                                "against the last axes of its input, which seqc does not "
+                                "implement", "use Dense(..., activation='softmax') instead: "
+                                "its activation does not read the mask")
     Attrs = SoftmaxAttrs
     summary = "Softmax along one axis."
     examples = [

@@ -21,6 +21,9 @@ class Tape:
     values: dict[str, np.ndarray] = field(default_factory=dict)
     # Which values a gradient flows to (see _values_needing_grad); computed once per forward.
     grad_of: dict[str, bool] = field(default_factory=dict)
+    # Timestep masks of the masked values (graph.masked), bool (N, T); the loss reads the
+    # output's, as Keras weights a masked output's loss.
+    masks: dict[str, np.ndarray] = field(default_factory=dict)
 
 
 def node_params(node, params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -42,12 +45,17 @@ def forward(
     tape = Tape(grad_of=_values_needing_grad(graph))
     last_use = _last_use(graph)
     grad_of = tape.grad_of
+    masked, masks = graph.masked, tape.masks
     for i, node in enumerate(graph.nodes):
         op = REGISTRY[node.op]
         ctx.input_grad = any(grad_of[v] for v in node.inputs)
         ctx.scope, ctx.node_trainable = node.name, node.trainable
-        ys, cache = op.forward(node.attrs, node_params(node, params),
-                               [env[v] for v in node.inputs], ctx)
+        ctx.mask = masks.get(node.inputs[0])
+        xs = [env[v] for v in node.inputs]
+        ys, cache = op.forward(node.attrs, node_params(node, params), xs, ctx)
+        if node.outputs[0] in masked:
+            masks[node.outputs[0]] = op.compute_mask(node.attrs, xs, ctx.mask)
+        del xs
         env.update(zip(node.outputs, ys))
         tape.caches.append(cache if ctx.need_grad else None)
         if not ctx.need_grad:
