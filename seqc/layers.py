@@ -62,6 +62,8 @@ def _make(kind: str):
 
 
 def _jsonish(v: Any) -> Any:
+    if isinstance(v, LayerConfig):  # a wrapped layer: Bidirectional(LSTM(8))
+        return {"type": v.type, **_jsonish(v.config)}
     if isinstance(v, tuple):
         return [_jsonish(x) for x in v]
     if isinstance(v, dict):

@@ -206,7 +206,8 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
                 xb, yb = x[idx], y[idx]
                 swb = None if sw is None else sw[idx]
             y_pred, tape = executor.forward(graph, model.params, xb, ctx)
-            value, dy, start = _loss_and_grad(loss, fused, yb, y_pred, swb)
+            value, dy, start = _loss_and_grad(loss, fused, yb, y_pred, swb,
+                                              tape.masks.get(graph.outputs[0]))
             if lw != 1.0:
                 value, dy = value * lw, dy * np.asarray(lw, dy.dtype)
             grads = executor.backward(graph, model.params, tape, dy, start=start)
@@ -214,8 +215,7 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
             _apply_updates(model.params, ctx.updates)
             total += value * (hi - lo)
             seen += hi - lo
-            for m in train_metrics:
-                m.update_state(yb, y_pred, swb if getattr(m, "_weighted", False) else None)
+            _update_metrics(train_metrics, yb, y_pred, swb, tape.masks.get(graph.outputs[0]))
             if batch_logs:
                 cbs.on_train_batch_end(b, _logs(total / seen, train_metrics))
             if model.stop_training:
@@ -236,6 +236,15 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
     return history
 
 
+def _update_metrics(metrics: list, y, y_pred, sw, mask) -> None:
+    for m in metrics:
+        w = sw if getattr(m, "_weighted", False) else None
+        if mask is not None and isinstance(m, metrics_mod.MeanMetricWrapper):
+            m.update_state(y, y_pred, w, mask=mask)  # Keras counts valid steps only
+        else:
+            m.update_state(y, y_pred, w)
+
+
 def _apply_updates(params: dict[str, np.ndarray], updates: dict[str, np.ndarray]) -> None:
     """Write the step's non-trainable state (moving statistics) into the parameter table."""
     for key, value in updates.items():
@@ -243,23 +252,25 @@ def _apply_updates(params: dict[str, np.ndarray], updates: dict[str, np.ndarray]
     updates.clear()
 
 
-def _loss_and_grad(loss, fused, y, y_pred, sw):
+def _loss_and_grad(loss, fused, y, y_pred, sw, mask=None):
     """(loss value, gradient, backward start node). The fused form is used when the loss
-    supports the final activation; backward then starts below that activation node."""
+    supports the final activation; backward then starts below that activation node. `mask` is
+    the output's timestep mask: Keras leaves masked steps out of the loss."""
+    kw = {} if mask is None else {"mask": mask}  # user-defined losses need not take a mask
     if fused is not None:
         act, start = fused
         if hasattr(loss, "value_and_fused_grad"):
-            out = loss.value_and_fused_grad(act, y, y_pred, sw)
+            out = loss.value_and_fused_grad(act, y, y_pred, sw, **kw)
             if out is not None:
                 return out[0], out[1], start
         else:
             g = loss.fused_grad(act, y, y_pred, sw)
             if g is not None:
-                return loss(y, y_pred, sw), g, start
+                return loss(y, y_pred, sw, **kw), g, start
     if hasattr(loss, "value_and_grad"):
-        value, g = loss.value_and_grad(y, y_pred, sw)
+        value, g = loss.value_and_grad(y, y_pred, sw, **kw)
     else:
-        value, g = loss(y, y_pred, sw), loss.grad(y, y_pred, sw)
+        value, g = loss(y, y_pred, sw, **kw), loss.grad(y, y_pred, sw)
     return value, g, None
 
 
@@ -346,10 +357,11 @@ def _evaluate_arrays(model, x, y, sw, batch_size, metrics) -> float:
     for lo in range(0, n, batch_size):
         hi = min(n, lo + batch_size)
         swb = None if sw is None else sw[lo:hi]
-        y_pred, _ = executor.forward(model.graph, model.params, x[lo:hi], ctx)
-        total += cfg.loss(y[lo:hi], y_pred, swb) * cfg.loss_weight * (hi - lo)
-        for m in metrics:
-            m.update_state(y[lo:hi], y_pred, swb if getattr(m, "_weighted", False) else None)
+        y_pred, tape = executor.forward(model.graph, model.params, x[lo:hi], ctx)
+        mask = tape.masks.get(model.graph.outputs[0])
+        kw = {} if mask is None else {"mask": mask}
+        total += cfg.loss(y[lo:hi], y_pred, swb, **kw) * cfg.loss_weight * (hi - lo)
+        _update_metrics(metrics, y[lo:hi], y_pred, swb, mask)
     return total / n
 
 

@@ -133,25 +133,30 @@ class Loss:
         return None
 
     # -- public API --
-    def __call__(self, y_true, y_pred, sample_weight=None) -> float:
+    def __call__(self, y_true, y_pred, sample_weight=None, mask=None) -> float:
+        """`mask`: the prediction's timestep mask (bool (N, T)); masked entries do not count,
+        as in Keras when the model's output carries a mask."""
         yt, yp = self._prepare(y_true, y_pred)
         values, _ = self._values(yt, yp)
         if self.reduction in (None, "none"):
             return self._weighted_unreduced(values, sample_weight)
-        loss, _ = _reduce(values, sample_weight, self._mask(yt, yp), self.reduction, False)
+        loss, _ = _reduce(values, sample_weight, self._masks(yt, yp, mask), self.reduction,
+                          False)
         return loss
 
     def grad(self, y_true, y_pred, sample_weight=None) -> np.ndarray:
         """d(reduced loss)/d(y_pred), shaped and typed like y_pred."""
         return self.value_and_grad(y_true, y_pred, sample_weight)[1]
 
-    def value_and_grad(self, y_true, y_pred, sample_weight=None) -> tuple[float, np.ndarray]:
+    def value_and_grad(self, y_true, y_pred, sample_weight=None,
+                       mask=None) -> tuple[float, np.ndarray]:
         """The loss and its gradient in one pass (what a training step needs)."""
         self._check_reducing()
         y_pred = _as_pred(y_pred)
         yt, yp = self._prepare(y_true, y_pred)
         values, back = self._values(yt, yp)
-        loss, dv = _reduce(values, sample_weight, self._mask(yt, yp), self.reduction, True)
+        loss, dv = _reduce(values, sample_weight, self._masks(yt, yp, mask), self.reduction,
+                           True)
         return loss, back(dv).reshape(y_pred.shape).astype(y_pred.dtype, copy=False)
 
     def fused_grad(self, activation: str, y_true, y_pred, sample_weight=None):
@@ -160,7 +165,8 @@ class Loss:
         out = self.value_and_fused_grad(activation, y_true, y_pred, sample_weight)
         return None if out is None else out[1]
 
-    def value_and_fused_grad(self, activation: str, y_true, y_pred, sample_weight=None):
+    def value_and_fused_grad(self, activation: str, y_true, y_pred, sample_weight=None,
+                             mask=None):
         """(loss, fused gradient) or None; the loss value is Keras' clipped one."""
         if not isinstance(activation, str):
             return None
@@ -171,7 +177,8 @@ class Loss:
         if fused is None:
             return None
         values, back = self._values(yt, yp)[0], fused
-        loss, dv = _reduce(values, sample_weight, self._mask(yt, yp), self.reduction, True)
+        loss, dv = _reduce(values, sample_weight, self._masks(yt, yp, mask), self.reduction,
+                           True)
         return loss, back(dv).reshape(y_pred.shape).astype(y_pred.dtype, copy=False)
 
     def get_config(self) -> dict:
@@ -203,6 +210,17 @@ class Loss:
 
     def _mask(self, yt: np.ndarray, yp: np.ndarray) -> np.ndarray | None:
         return None
+
+    def _masks(self, yt, yp, mask) -> np.ndarray | None:
+        """The loss's own mask (ignore_class) and the prediction's, combined as Keras does."""
+        own = self._mask(yt, yp)
+        if mask is None:
+            return own
+        mask = np.asarray(mask, bool)
+        if own is None:
+            return mask
+        own, mask = squeeze_or_expand_to_same_rank(own, mask)
+        return own & mask
 
     def _weighted_unreduced(self, values, sample_weight):
         if sample_weight is None:

@@ -81,7 +81,8 @@ class MeanMetricWrapper(Metric):
         self.total = 0.0
         self.count = 0.0
 
-    def update_state(self, y_true, y_pred, sample_weight=None) -> None:
+    def update_state(self, y_true, y_pred, sample_weight=None, mask=None) -> None:
+        """`mask`: the prediction's timestep mask; as in Keras, masked steps do not count."""
         y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
         try:
             values = np.asarray(self.fn(y_true, y_pred, **self.fn_kwargs))
@@ -95,6 +96,14 @@ class MeanMetricWrapper(Metric):
                 hint="use a metric that fits the labels (e.g. \"accuracy\"), or one-hot the "
                      "labels") from None
         n = values.shape[0] if values.ndim else 1
+        if mask is not None and np.shape(mask) == values.shape:
+            w = np.asarray(mask, np.float64)
+            sw = _per_sample_weight(sample_weight, n)
+            if sw is not None:
+                w = w * sw.reshape(n, *([1] * (w.ndim - 1)))
+            self.total += float((values * w).sum())
+            self.count += float(w.sum())
+            return
         values = values.reshape(n, -1).mean(axis=1, dtype=np.float64)
         sw = _per_sample_weight(sample_weight, n)
         if sw is None:
