@@ -155,6 +155,28 @@ def test_impossible_conv_shapes_fail_before_training(tmp_path, input_shape, laye
     assert "Epoch" not in out
 
 
+@pytest.mark.parametrize("input_shape,layers,label,words", [
+    ([6, 2], [{"type": "Flatten"}, {"type": "LSTM", "units": 4}], "layers[1] 'lstm'",
+     "(batch, timesteps, features)"),
+    ([4], [{"type": "GRU", "units": 4}], "layers[0] 'gru'", "(batch, timesteps, features)"),
+    ([6, 2], [{"type": "LSTM", "units": 4}, {"type": "LSTM", "units": 2}], "layers[1] 'lstm_1'",
+     "return_sequences"),
+    ([6, 2], [{"type": "Bidirectional", "layer": {"type": "Dense", "units": 2}}],
+     "layers[0] 'bidirectional'", "LSTM"),
+    ([6, 2], [{"type": "Masking"}, {"type": "LSTM", "units": 4, "return_sequences": True},
+              {"type": "BatchNormalization"}], "layers[2] 'batch_normalization'", "mask"),
+])
+def test_impossible_recurrent_models_fail_before_training(tmp_path, input_shape, layers, label,
+                                                          words):
+    """A recurrent layer on a wrong-rank input (Flatten then LSTM, stacked LSTMs without
+    return_sequences) is refused with the layer named and the expected shape spelled out."""
+    small_data(tmp_path)
+    out = _bad(tmp_path, [*layers, {"type": "Flatten"}, {"type": "Dense", "units": 1}],
+               input_shape=input_shape, compile=COMPILE, data={"x": "x.npy", "y": "y.npy"})
+    assert label in out and words in out and "Received:" in out, out
+    assert "Epoch" not in out
+
+
 def test_huge_layer_refused_before_allocating(tmp_path):
     out = _bad(tmp_path, [{"type": "Dense", "units": 10**9}])
     assert "--max-memory" in out

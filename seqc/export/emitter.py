@@ -28,6 +28,8 @@ class Emitter:
     to give the node's result its IR value name.
     """
 
+    CHANNELS_FIRST = CHANNELS_FIRST  # for lowerings (ops never import export)
+
     def __init__(self, opset: int) -> None:
         self.opset = opset
         self.nodes: list[onnx.NodeProto] = []

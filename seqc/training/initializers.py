@@ -117,6 +117,8 @@ INITIALIZERS: dict[str, Callable[..., Init]] = {
     "lecun_normal": lambda seed=None: variance_scaling(1.0, "fan_in", "truncated_normal"),
     "variance_scaling": variance_scaling,
     "random_uniform": random_uniform,
+    "uniform": random_uniform,  # Keras' alias (Embedding's default)
+    "normal": random_normal,  # Keras' alias
     "random_normal": random_normal,
     "truncated_normal": truncated_normal,
     "orthogonal": orthogonal,
@@ -162,3 +164,21 @@ def init_params(graph: Graph, seed: int = 0) -> dict[str, np.ndarray]:
         rng = np.random.default_rng([seed, zlib.crc32(key.encode())])
         out[key] = np.asarray(fn(spec.shape, rng, spec.dtype), dtype=spec.dtype)
     return out
+
+
+# ---- LSTM unit_forget_bias (added with the recurrent layers) ----
+# Keras' LSTMCell builds its bias as concat(bias_initializer((units,)), ones((units,)),
+# bias_initializer((2 * units,))) when unit_forget_bias is on: the forget gate starts open.
+# LSTM's ParamSpec names this initializer with the layer's own bias_initializer inside.
+def lstm_unit_forget_bias(units: int, bias_initializer: Any = "zeros", seed: Any = None) -> Init:
+    base = get(bias_initializer)
+
+    def init(shape, rng, dtype):
+        return np.concatenate([np.asarray(base((units,), rng, dtype), float),
+                               np.ones(units),
+                               np.asarray(base((2 * units,), rng, dtype), float)])
+
+    return init
+
+
+INITIALIZERS["lstm_unit_forget_bias"] = lstm_unit_forget_bias

@@ -66,16 +66,52 @@ def node_params(node, params: dict) -> dict:
     return {p: params[node.param_key(p)] for p in node.params}
 
 
-def forward(graph: Graph, params: dict, x: np.ndarray, *, training: bool, seed: int = 0):
+def make_mask(ex, x: np.ndarray) -> np.ndarray | None:
+    """The example's right-padded timestep mask, bool (N, T): valid lengths cycled over the
+    batch (None when the example feeds no mask)."""
+    lengths = getattr(ex, "mask_lengths", None)
+    if lengths is None:
+        return None
+    n, t = x.shape[:2]
+    valid = np.array([lengths[i % len(lengths)] for i in range(n)])
+    return np.arange(t)[None, :] < valid[:, None]
+
+
+def masked_input(ex, x: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    """x with its masked steps set to 0.0 and valid steps kept away from 0.0, so a Masking
+    layer (mask_value 0.0) in front recreates exactly `mask`."""
+    if mask is None:
+        return x
+    x = np.where(np.abs(x) < 0.1, np.where(x < 0, -0.5, 0.5), x).astype(x.dtype)
+    return x * mask.reshape(*mask.shape, *(1,) * (x.ndim - 2)).astype(x.dtype)
+
+
+def build_masked(kind: str, ex) -> Graph:
+    """[Masking(mask_value=0.0), kind]: the graph the lowering tests run a masked example in."""
+    dtype = getattr(ex, "input_dtype", "float32")
+    return build_graph(f"test_{kind}_masked", batched(tuple(ex.input_shape), dtype),
+                       [LayerConfig("Masking", {"mask_value": 0.0}),
+                        LayerConfig(kind, copy.deepcopy(ex.config))])
+
+
+def forward(graph: Graph, params: dict, x: np.ndarray, *, training: bool, seed: int = 0,
+            mask: np.ndarray | None = None):
     """(y, caches). A fresh generator per call: random kinds (Dropout) draw the same mask on
-    every call, which makes them differentiable by finite differences in training mode."""
+    every call, which makes them differentiable by finite differences in training mode.
+    `mask` is the timestep mask the graph input carries (fixed: finite differences must not
+    move it); masks then flow node to node as in the executor."""
     ctx = RunContext(training=training, rng=np.random.default_rng(seed))
     env = {graph.inputs[0]: x}
+    masks = {graph.inputs[0]: mask} if mask is not None else {}
     caches = []
     for node in graph.nodes:
         op = REGISTRY[node.op]
-        ys, cache = op.forward(node.attrs, node_params(node, params),
-                               [env[v] for v in node.inputs], ctx)
+        ctx.scope = node.name
+        ctx.mask = masks.get(node.inputs[0])
+        xs = [env[v] for v in node.inputs]
+        ys, cache = op.forward(node.attrs, node_params(node, params), xs, ctx)
+        if node.outputs[0] in graph.masked:
+            masks[node.outputs[0]] = op.compute_mask(node.attrs, xs, ctx.mask)
         env.update(zip(node.outputs, ys))
         caches.append(cache)
     return env[graph.outputs[0]], caches
@@ -92,7 +128,10 @@ def backward(graph: Graph, params: dict, caches: list, dy: np.ndarray):
         for local, arr in g.items():
             grads[node.param_key(local)] = arr
         for v, dx in zip(node.inputs, dxs):
-            dval[v] = dval[v] + dx if v in dval else dx
+            if dx is None:  # no gradient flows to this input (Embedding's ids)
+                dval.setdefault(v, None)
+                continue
+            dval[v] = dval[v] + dx if dval.get(v) is not None else dx
     return dval[graph.inputs[0]], grads
 
 

@@ -5,19 +5,28 @@ from __future__ import annotations
 
 import copy
 import os
-import re
 
 import numpy as np
 import pytest
-from ops_harness import build, cases, forward, make_input, make_params
+from ops_harness import build, cases, forward, make_input, make_mask, make_params
 
 from seqc.ops import REGISTRY
+from seqc.ops.base import KIND_ALIASES
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
 keras = pytest.importorskip("keras")
 
 # Keys every Keras layer config carries that are not layer arguments.
 BASE_KEYS = {"name", "trainable", "dtype", "autocast", "build_config", "seed_generator"}
+# Arguments holding a wrapped layer (Bidirectional, TimeDistributed).
+WRAPPED_KEYS = ("layer", "backward_layer")
+
+
+def _split_layer(v: dict) -> tuple[str, dict]:
+    """(kind, config) of a wrapped layer in Keras' or seqc's spec form."""
+    if "class_name" in v:
+        return v["class_name"], dict(v.get("config") or {})
+    return v["type"], {k: x for k, x in v.items() if k != "type"}
 
 
 def keras_layer(kind: str, config: dict):
@@ -28,6 +37,9 @@ def keras_layer(kind: str, config: dict):
         kw = dict(act)
         fn = getattr(keras.activations, kw.pop("type"))
         return keras.layers.Activation(lambda x: fn(x, **kw))
+    for k in WRAPPED_KEYS:
+        if isinstance(config.get(k), dict):
+            config[k] = keras_layer(*_split_layer(config[k]))  # Keras wants a Layer here
     return getattr(keras.layers, kind)(**config)
 
 
@@ -40,7 +52,8 @@ def test_forward_matches_keras(kind, ex):
     graph = build(kind, ex)
     params = make_params(graph, rng)
     x = make_input(ex, rng)
-    want, _ = forward(graph, params, x, training=False)
+    mask = make_mask(ex, x)
+    want, _ = forward(graph, params, x, training=False, mask=mask)
 
     layer = keras_layer(kind, ex.config)
     layer.build((None, *ex.input_shape))
@@ -50,7 +63,8 @@ def test_forward_matches_keras(kind, ex):
         layer.set_weights(weights)
         if hasattr(layer, "finalize_state"):
             layer.finalize_state()  # Normalization caches reshaped statistics
-    got = keras.ops.convert_to_numpy(layer(x))
+    kwargs = {} if mask is None else {"mask": keras.ops.convert_to_tensor(mask)}
+    got = keras.ops.convert_to_numpy(layer(x, **kwargs))
     assert got.shape == want.shape
     np.testing.assert_allclose(want, got, atol=1e-5, rtol=1e-5)
 
@@ -62,28 +76,51 @@ def test_keras_config_means_the_same(kind, ex):
     layer = keras_layer(kind, ex.config)
     if kind == "Activation" and isinstance(ex.config["activation"], dict):
         pytest.skip("Keras serializes a bound lambda, not the function's kwargs")
-    config = {k: v for k, v in layer.get_config().items()
+
+    def canonical(config: dict):
+        # Twice: the second pass puts the defaults seqc filled in into Keras' spelling too.
+        attrs = op.parse_attrs(_normalize(kind, config, top=True))
+        return op.parse_attrs(_normalize(kind, op.attrs_to_config(attrs)))
+
+    assert canonical(layer.get_config()) == canonical(ex.config)
+
+
+def _normalize(kind: str, config: dict, *, top: bool = False) -> dict:
+    """A Keras get_config() (or a seqc example config) in a form both parse alike: Keras'
+    bookkeeping keys and inert arguments seqc does not model dropped, initializers in Keras'
+    serialized form, wrapped layers normalised recursively."""
+    op = REGISTRY[KIND_ALIASES.get(kind, kind)]
+    config = {k: v for k, v in copy.deepcopy(config).items()
               if k not in BASE_KEYS or (kind == "InputLayer" and k == "dtype")}
-    seqc_config = copy.deepcopy(ex.config)
     if op.splits_activation:
-        seqc_config.pop("activation", None)
-        if config.pop("activation", "linear") not in ("linear", None):
+        # Top level: the IR splits the activation into its own node. Inside a wrapper it
+        # belongs to the wrapped layer and stays.
+        act = config.pop("activation", "linear")
+        if top and act not in ("linear", None):
             pytest.fail("example activation lost")
-    ignorable = {k: v for k, v in config.items() if k not in _fields(op)}
-    for k, v in ignorable.items():
+        if not top and act not in ("linear", None):
+            config["activation"] = act
+    fields = _fields(op) | set(op.aliases) | ({"activation"} if op.splits_activation else set())
+    for k in [k for k in config if k not in fields]:
         # Keras arguments seqc does not model must be at their inert defaults.
-        assert v is None or v is False or k in {"lora_rank", "lora_alpha", "quantization_config"}, k
-        config.pop(k)
-    config = {k: _plain_initializer(v) if k.endswith("_initializer") else v
-              for k, v in config.items()}
-    assert op.parse_attrs(config) == op.parse_attrs(seqc_config)
+        v = config.pop(k)
+        assert v is None or v is False or k in {"lora_rank", "lora_alpha", "quantization_config",
+                                                "unroll"}, k
+    for k, v in config.items():
+        if k.endswith("_initializer"):
+            config[k] = _keras_initializer(v)
+        elif k in WRAPPED_KEYS and isinstance(v, dict):
+            inner_kind, inner = _split_layer(v)
+            config[k] = {"class_name": inner_kind, "config": _normalize(inner_kind, inner)}
+    return config
 
 
-def _plain_initializer(v):
-    """Keras' serialized {"class_name": "GlorotUniform", "config": {all None}} -> its name."""
-    if isinstance(v, dict) and not any(x is not None for x in v.get("config", {}).values()):
-        return re.sub(r"(?<!^)(?=[A-Z])", "_", v["class_name"]).lower()
-    return v
+def _keras_initializer(v):
+    """Any initializer spelling -> Keras' serialized dict (GlorotUniform with all-None config,
+    "uniform" and RandomUniform(-0.05, 0.05) all compare equal)."""
+    if isinstance(v, dict) and "type" in v:
+        v = {"class_name": v["type"], "config": {k: x for k, x in v.items() if k != "type"}}
+    return keras.initializers.serialize(keras.initializers.get(v))
 
 
 def _fields(op) -> set[str]:

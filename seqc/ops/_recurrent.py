@@ -1,0 +1,449 @@
+"""Shared engine of the recurrent kinds (SimpleRNN, LSTM, GRU): Keras 3 attributes, the shape
+rule, parameters, masks, dropout and the time loop around each kind's cell maths.
+
+Input (N, T, F) -> (N, T, units) with return_sequences, else (N, units). ONNX: native RNN /
+LSTM / GRU through `_recurrent_onnx.lower_recurrent`. Parameters are Keras' own: `kernel`
+(F, k*units), `recurrent_kernel` (units, k*units), `bias`; gates in Keras' order.
+
+How the NumPy kernels run (the cells in simple_rnn.py, lstm.py, gru.py):
+- time-major internally: the input is projected for all steps with one matmul, and only the
+  recurrent matmul runs per step, writing into preallocated (T, N, ...) buffers with `out=`;
+- a kind may reorder its gate columns internally (LSTM: i, f, o, c, so the three sigmoid gates
+  are one contiguous slice); gradients are put back in Keras' order at the end;
+- sigmoid is computed as 0.5 * tanh(z / 2) + 0.5 with the 1/2 folded into the weights of the
+  sigmoid columns: one tanh call over all gates, no overflow for large |z|;
+- backward keeps one loop over steps; the activations' derivatives are computed for all steps
+  at once before it, and the weight gradients are single matmuls over the stacked steps.
+Masks (Keras semantics): a masked step keeps the previous state, so its output is the previous
+output (zeros before the first valid step), or zero with zero_output_for_mask.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from ..errors import DefinitionError
+from ..ir.types import TensorType
+from ._activations import ACTIVATIONS
+from .activation import ActivationSpec, resolve
+from .base import Initializer, OpDef, ParamSpec, in_range, positive_int
+from .dropout import inverted_mask
+
+Array = np.ndarray
+
+
+# ---- attributes: Keras 3 arguments in Keras' order (regularizers and constraints are not
+# modelled, as for Dense; Keras' get_config lists them as None) ----
+
+@dataclass(frozen=True)
+class SimpleRNNAttrs:
+    units: int
+    activation: ActivationSpec = "tanh"
+    use_bias: bool = True
+    kernel_initializer: Initializer = "glorot_uniform"
+    recurrent_initializer: Initializer = "orthogonal"
+    bias_initializer: Initializer = "zeros"
+    dropout: float = 0.0
+    recurrent_dropout: float = 0.0
+    return_sequences: bool = False
+    return_state: bool = False
+    go_backwards: bool = False
+    stateful: bool = False
+    unroll: bool = False  # accepted; seqc never unrolls
+    seed: int | None = None
+    zero_output_for_mask: bool = False  # Keras' RNN argument (Bidirectional sets it)
+
+
+@dataclass(frozen=True)
+class LSTMAttrs:
+    units: int
+    activation: ActivationSpec = "tanh"
+    recurrent_activation: ActivationSpec = "sigmoid"
+    use_bias: bool = True
+    kernel_initializer: Initializer = "glorot_uniform"
+    recurrent_initializer: Initializer = "orthogonal"
+    bias_initializer: Initializer = "zeros"
+    unit_forget_bias: bool = True
+    dropout: float = 0.0
+    recurrent_dropout: float = 0.0
+    seed: int | None = None
+    return_sequences: bool = False
+    return_state: bool = False
+    go_backwards: bool = False
+    stateful: bool = False
+    unroll: bool = False
+    use_cudnn: Literal["auto", True, False] = "auto"  # accepted; no effect on CPU maths
+    zero_output_for_mask: bool = False
+
+
+@dataclass(frozen=True)
+class GRUAttrs:
+    units: int
+    activation: ActivationSpec = "tanh"
+    recurrent_activation: ActivationSpec = "sigmoid"
+    use_bias: bool = True
+    kernel_initializer: Initializer = "glorot_uniform"
+    recurrent_initializer: Initializer = "orthogonal"
+    bias_initializer: Initializer = "zeros"
+    dropout: float = 0.0
+    recurrent_dropout: float = 0.0
+    seed: int | None = None
+    return_sequences: bool = False
+    return_state: bool = False
+    go_backwards: bool = False
+    stateful: bool = False
+    unroll: bool = False
+    reset_after: bool = True
+    use_cudnn: Literal["auto", True, False] = "auto"
+    zero_output_for_mask: bool = False
+
+
+# ---- activations of a gate group ----
+
+class Act:
+    """One gate group's activation: `apply(z, out)` writes f(z); `deriv(z, a)` is f'(z) for
+    all steps at once. sigmoid runs as 0.5 tanh(z') + 0.5 on z' = z / 2 (`scale`, folded into
+    the weights), tanh directly; others through the ACTIVATIONS table (elementwise only)."""
+
+    def __init__(self, spec: Any, prescaled: bool = False):
+        fn, kw = resolve(spec)
+        self.name = spec if isinstance(spec, str) else ""
+        self.fn, self.kw = fn, kw
+        # Only gate pre-activations can carry the 1/2 (it is folded into their weights).
+        self.scale = 0.5 if self.name == "sigmoid" and prescaled else 1.0
+        self.fast = self.name in ("sigmoid", "tanh")
+
+    def apply(self, z: Array, out: Array) -> None:
+        if self.fast:
+            if self.name == "sigmoid" and self.scale == 1.0:
+                np.multiply(z, 0.5, out=out)
+                z = out
+            np.tanh(z, out=out)
+            if self.name == "sigmoid":
+                out *= 0.5
+                out += 0.5
+        else:
+            out[...] = self.fn.forward(z, **self.kw)
+
+    def deriv(self, z: Array | None, a: Array) -> Array:
+        if self.name == "sigmoid":
+            return a * (1 - a)
+        if self.name == "tanh":
+            d = a * a
+            return np.subtract(1, d, out=d)
+        return self.fn.backward(z, a, np.ones_like(a), **self.kw).astype(a.dtype, copy=False)
+
+
+def check_activation(attrs: Any, name: str) -> None:
+    spec = getattr(attrs, name)
+    fn = resolve(spec)[0]
+    if fn.name in ("softmax", "log_softmax"):
+        raise DefinitionError(
+            f"'{name}' must be an elementwise activation in a recurrent layer", field=name,
+            received=f"{name}={spec!r}", hint="use tanh, sigmoid, relu, hard_sigmoid, ...")
+    assert fn.name in ACTIVATIONS
+
+
+# ---- the recurrent (or input) matmul with Keras' dropout masks ----
+
+class MaskedMatmul:
+    """y = (h * mask) @ W. `mask` is None, one mask (N, D) for every gate, or one per gate
+    (g, N, D) applied to that gate's columns (Keras' implementation 1, used when
+    recurrent_dropout > 0). Works on (N, D) steps and on stacked (T, N, D) sequences."""
+
+    def __init__(self, w: Array, mask: Array | None):
+        self.w, self.mask = w, mask
+        self.wt = np.ascontiguousarray(w.T)
+        self.per_gate = mask is not None and mask.ndim == 3
+        self.cols = w.shape[1] // mask.shape[0] if self.per_gate else w.shape[1]
+
+    def gates(self, g0: int, g1: int, units: int) -> MaskedMatmul:
+        """The same product restricted to gates g0..g1-1 (their columns and masks)."""
+        m = self.mask[g0:g1] if self.per_gate else self.mask
+        return MaskedMatmul(np.ascontiguousarray(self.w[:, g0 * units:g1 * units]), m)
+
+    def _in(self, h: Array, g: int | None = None) -> Array:
+        if self.mask is None:
+            return h
+        return h * (self.mask[g] if g is not None else self.mask)
+
+    def fwd(self, h: Array, out: Array | None = None) -> Array:
+        if self.mask is None and h.ndim == 2:
+            return np.matmul(h, self.w, out=out)  # the per-step case: no wrapper overhead
+        lead, d = h.shape[:-1], h.shape[-1]
+        if not self.per_gate:
+            y = np.matmul(self._in(h).reshape(-1, d), self.w,
+                          out=None if out is None else out.reshape(-1, self.w.shape[1]))
+            return y.reshape(*lead, -1)
+        out = np.empty((*lead, self.w.shape[1]), h.dtype) if out is None else out
+        c = self.cols
+        for g in range(self.mask.shape[0]):
+            out[..., g * c:(g + 1) * c] = self._in(h, g) @ self.w[:, g * c:(g + 1) * c]
+        return out
+
+    def bwd(self, dy: Array, out: Array | None = None) -> Array:
+        """Gradient with respect to h (before the mask)."""
+        if self.mask is None:
+            return np.matmul(dy, self.wt, out=out)
+        if not self.per_gate:
+            r = np.matmul(dy, self.wt, out=out)
+            r *= self.mask
+            return r
+        c = self.cols
+        r = sum((dy[..., g * c:(g + 1) * c] @ self.wt[g * c:(g + 1) * c]) * self.mask[g]
+                for g in range(self.mask.shape[0]))
+        if out is not None:
+            out[...] = r
+            return out
+        return r
+
+    def wgrad(self, h: Array, dy: Array) -> Array:
+        """Gradient of W from stacked inputs h (..., D) and output gradients dy (..., cols)."""
+        d, k = h.shape[-1], self.w.shape[1]
+        if not self.per_gate:
+            return self._in(h).reshape(-1, d).T @ dy.reshape(-1, k)
+        c = self.cols
+        return np.concatenate(
+            [self._in(h, g).reshape(-1, d).T @ dy[..., g * c:(g + 1) * c].reshape(-1, c)
+             for g in range(self.mask.shape[0])], axis=1)
+
+
+@dataclass
+class Steps:
+    """Per-run context a cell's scan needs: step masks and the run's dtype."""
+
+    valid: Array | None  # bool (T, N, 1): True = a valid step; None = no mask
+    partial: list[bool]  # per step: does any row skip it
+    need_grad: bool
+
+
+def keep_masked(new: Array, old: Array, s: Steps, t: int) -> None:
+    """Masked rows keep the previous state (Keras): in place, exact."""
+    if s.valid is not None and s.partial[t]:
+        np.copyto(new, old, where=~s.valid[t])
+
+
+def split_masked(dh: Array, s: Steps, t: int) -> tuple[Array, Array | None]:
+    """Backward of keep_masked: (gradient into the cell, gradient carried past it)."""
+    if s.valid is None or not s.partial[t]:
+        return dh, None
+    v = s.valid[t]
+    return dh * v, dh * ~v
+
+
+# ---- the base kind ----
+
+class RecurrentBase(OpDef):
+    category = "recurrent"
+    layout = "canonical"
+    gates: int = 1  # k: kernel is (F, k * units)
+    # Internal gate order (indices into Keras' order); identity unless a kind reorders.
+    gate_order: tuple[int, ...] = (0,)
+    # How many leading internal gates use recurrent_activation (the rest use activation).
+    rec_gates: int = 0
+    has_recurrent_activation = True
+
+    # -- attributes and shapes --
+
+    def check(self, a: Any) -> None:
+        positive_int(a, "units")
+        for name in ("dropout", "recurrent_dropout"):
+            in_range(a, name, 0.0, 1.0)
+        for name in ("return_state", "stateful"):
+            if getattr(a, name):
+                raise DefinitionError(
+                    f"{self.kind}({name}=True) is not supported by seqc", field=name,
+                    received=f"{name}=True",
+                    hint="seqc models are Sequential: the layer outputs its last state "
+                    "(return_sequences=False) or every step (return_sequences=True); "
+                    "states are not carried between batches")
+        check_activation(a, "activation")
+        if self.has_recurrent_activation:
+            check_activation(a, "recurrent_activation")
+
+    def infer(self, a: Any, in_types: list[TensorType]) -> list[TensorType]:
+        (x,) = in_types
+        if x.rank != 3 or x.shape[2] is None:
+            raise DefinitionError(
+                f"{self.kind} needs an input of shape (batch, timesteps, features) with a "
+                "known number of features", field="input", received=f"input {x}",
+                hint=("if a recurrent layer feeds it, give that layer return_sequences=True; "
+                      "otherwise add a Reshape to (timesteps, features) before it, e.g. [T, 1] "
+                      "for a univariate series, or remove the Flatten in front of it")
+                if x.rank == 2 else "add a Reshape to (timesteps, features) before it"
+                if x.rank != 3 else "give the input a fixed last dimension")
+        n, t, _ = x.shape
+        return [x.with_shape((n, t, a.units) if a.return_sequences else (n, a.units))]
+
+    def bias_shape(self, a: Any) -> tuple[int, ...]:
+        return (self.gates * a.units,)
+
+    def bias_initializer(self, a: Any) -> Any:
+        return a.bias_initializer
+
+    def params(self, a: Any, in_types: list[TensorType]) -> list[ParamSpec]:
+        f, k = in_types[0].shape[2], self.gates * a.units
+        specs = [ParamSpec("kernel", (f, k), a.kernel_initializer),
+                 ParamSpec("recurrent_kernel", (a.units, k), a.recurrent_initializer)]
+        if a.use_bias:
+            specs.append(ParamSpec("bias", self.bias_shape(a), self.bias_initializer(a)))
+        return specs
+
+    def output_masked(self, a: Any, in_masked: bool) -> bool:
+        return in_masked and a.return_sequences
+
+    # -- cell hooks (each kind) --
+
+    def split_bias(self, a: Any, b: Array | None, k: int) -> tuple[Array | None, Array | None]:
+        """(input-side bias (k,), recurrent-side bias (k,) or None), Keras gate order."""
+        return b, None
+
+    def join_bias(self, a: Any, db_in: Array, db_rec: Array | None) -> Array:
+        return db_in
+
+    def scan(self, a, acts, xp, rec, b_rec, s: Steps):  # pragma: no cover - per kind
+        """Run the steps: xp (T, N, k*units) input pre-activations (bias included); returns
+        (hs (T + 1, N, units) with hs[0] = 0, tape)."""
+        raise NotImplementedError
+
+    def scan_back(self, a, acts, tape, dhs, dh_last, s: Steps, rec):  # pragma: no cover
+        """(dxp (T, N, k*units), dW_rec (units, k*units), db_rec (k*units,) or None): dxp is
+        the gradient of the unscaled pre-activations; dhs the output gradient per step
+        (T, N, units) or None, dh_last the last step's (or None)."""
+        raise NotImplementedError
+
+    # -- the engine --
+
+    def _perm(self, units: int) -> Array | None:
+        if self.gate_order == tuple(range(self.gates)):
+            return None
+        return np.concatenate([np.arange(g * units, (g + 1) * units) for g in self.gate_order])
+
+    def _acts(self, a: Any) -> list[Act]:
+        act = Act(a.activation)
+        if not self.has_recurrent_activation:
+            return [act]
+        return [Act(a.recurrent_activation, prescaled=True), act]
+
+    def _scale(self, a: Any, acts: list[Act], dtype) -> Array | None:
+        u = a.units
+        if not self.has_recurrent_activation or acts[0].scale == 1.0:
+            return None
+        s = np.ones(self.gates * u, dtype)
+        s[:self.rec_gates * u] = acts[0].scale
+        return s
+
+    def _dropout_masks(self, a, ctx, n, f, dtype):
+        """Keras: one mask per call shared by every step; per gate when recurrent_dropout > 0
+        for LSTM/GRU (implementation 1), one for all gates otherwise."""
+        if not ctx.training:
+            return None, None
+        per_gate = self.gates > 1 and a.recurrent_dropout > 0
+        lead = (self.gates,) if per_gate else ()
+        dm = rm = None
+        if 0 < a.dropout < 1:
+            dm = inverted_mask(ctx, a.seed, (*lead, n, f), a.dropout, dtype)
+        if 0 < a.recurrent_dropout < 1:
+            rm = inverted_mask(ctx, a.seed, (*lead, n, a.units), a.recurrent_dropout, dtype)
+        if per_gate and self._perm(a.units) is not None:
+            order = list(self.gate_order)
+            dm = None if dm is None else dm[order]
+            rm = None if rm is None else rm[order]
+        return dm, rm
+
+    def forward(self, a, params, xs, ctx):
+        (x,) = xs
+        n, t, f = x.shape
+        u, dtype = a.units, x.dtype
+        if t == 0:
+            raise DefinitionError(f"{self.kind} needs at least one timestep", field="input",
+                                  received=f"input shape {x.shape}")
+        mask = ctx.mask
+        if a.go_backwards:
+            x = x[:, ::-1]
+            mask = None if mask is None else mask[:, ::-1]
+        xt = np.ascontiguousarray(x.transpose(1, 0, 2))  # (T, N, F): steps are contiguous
+        valid = None if mask is None else np.ascontiguousarray(mask.T)[:, :, None]
+        s = Steps(valid, [] if valid is None else list(~valid.all(axis=(1, 2))),
+                  ctx.need_grad)
+
+        perm = self._perm(u)
+        acts = self._acts(a)
+        scale = self._scale(a, acts, dtype)
+        kernel, rk = params["kernel"], params["recurrent_kernel"]
+        b_in, b_rec = self.split_bias(a, params.get("bias") if a.use_bias else None,
+                                      self.gates * u)
+        if perm is not None:
+            kernel, rk = kernel[:, perm], rk[:, perm]
+            b_in = None if b_in is None else b_in[perm]
+            b_rec = None if b_rec is None else b_rec[perm]
+        if scale is not None:
+            kernel, rk = kernel * scale, rk * scale
+            b_in = None if b_in is None else b_in * scale
+            b_rec = None if b_rec is None else b_rec * scale
+        dm, rm = self._dropout_masks(a, ctx, n, f, dtype)
+        proj = MaskedMatmul(kernel, dm)
+        xp = proj.fwd(xt)  # (T, N, k*units): all steps in one matmul
+        if b_in is not None:
+            xp += b_in
+        rec = MaskedMatmul(rk, rm)
+        hs, tape = self.scan(a, acts, xp, rec, b_rec, s)
+
+        out = hs[1:] if a.return_sequences else hs[t]
+        if a.zero_output_for_mask and valid is not None:
+            out = out * (valid if a.return_sequences else valid[-1])
+        y = np.ascontiguousarray(out.transpose(1, 0, 2)) if a.return_sequences else out.copy()
+        if not ctx.need_grad:
+            return [y], None
+        return [y], (xt, dm, rm, s, tape, ctx.input_grad, (n, t, f))
+
+    def backward(self, a, params, cache, dys):
+        xt, dm, rm, s, tape, input_grad, (n, t, f) = cache
+        (dy,) = dys
+        u = a.units
+        dtype = dy.dtype
+        perm = self._perm(u)
+        acts = self._acts(a)
+        dhs, dh_last = None, None
+        if a.return_sequences:
+            dhs = np.ascontiguousarray(dy.transpose(1, 0, 2))
+            if a.zero_output_for_mask and s.valid is not None:
+                dhs *= s.valid
+        else:
+            dh_last = dy.astype(dtype, copy=True)
+            if a.zero_output_for_mask and s.valid is not None:
+                dh_last *= s.valid[-1]
+        kernel, rk = params["kernel"], params["recurrent_kernel"]
+        if perm is not None:
+            kernel, rk = kernel[:, perm], rk[:, perm]
+        rec = MaskedMatmul(rk, rm)
+        dxp, drk, db_rec = self.scan_back(a, acts, tape, dhs, dh_last, s, rec)
+        proj = MaskedMatmul(kernel, dm)
+        dk = proj.wgrad(xt, dxp)
+        dx = None
+        if input_grad:
+            dxt = proj.bwd(dxp)  # (T, N, F)
+            dx = dxt.transpose(1, 0, 2)
+            dx = np.ascontiguousarray(dx[:, ::-1] if a.go_backwards else dx)
+        grads = {"kernel": dk, "recurrent_kernel": drk}
+        if a.use_bias:
+            db_in = dxp.sum(axis=(0, 1))
+            grads["bias"] = (db_in, db_rec)
+        if perm is not None:
+            inv = np.argsort(perm)
+            grads["kernel"] = grads["kernel"][:, inv]
+            grads["recurrent_kernel"] = grads["recurrent_kernel"][:, inv]
+            if a.use_bias:
+                db_in, db_rec = grads["bias"]
+                grads["bias"] = (db_in[inv], None if db_rec is None else db_rec[inv])
+        if a.use_bias:
+            grads["bias"] = self.join_bias(a, *grads["bias"])
+        return [dx], {k: np.ascontiguousarray(v, dtype=dtype) for k, v in grads.items()}
+
+    def lower(self, a, params, xs, em):
+        from ._recurrent_onnx import lower_recurrent  # noqa: PLC0415 - written alongside
+
+        return [lower_recurrent(em, xs[0], em.mask, [(self, a, params, "")])]

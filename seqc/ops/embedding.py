@@ -1,0 +1,131 @@
+"""Embedding: y[..., :] = embeddings[ids[...]]; embeddings (input_dim, output_dim) as in Keras.
+
+ONNX: Gather(embeddings, Cast(ids, int64)); mask_zero's mask is Not(Equal(ids, 0)).
+Shape: (N, T, ...) ids (int, or float holding integers) -> (N, T, ..., output_dim) float32.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import DataError, DefinitionError
+from ..ir.types import TensorType
+from .base import (
+    BadExample,
+    Example,
+    Initializer,
+    OpDef,
+    ParamSpec,
+    expect_rank,
+    positive_int,
+    register,
+)
+
+
+@dataclass(frozen=True)
+class EmbeddingAttrs:
+    input_dim: int
+    output_dim: int
+    embeddings_initializer: Initializer = "uniform"  # Keras: RandomUniform(-0.05, 0.05)
+    embeddings_regularizer: Any = None
+    embeddings_constraint: Any = None
+    mask_zero: bool = False
+
+
+def token_ids(x: np.ndarray, input_dim: int) -> np.ndarray:
+    """Ids as int64 (floats truncate, as Keras' cast does); an id outside [0, input_dim) is a
+    DataError, never a silent wrap-around (NumPy's negative indexing) or a clipped lookup."""
+    ids = x.astype(np.int64, copy=False)
+    bad = (ids < 0) | (ids >= input_dim)
+    if np.any(bad):
+        value = x[tuple(np.argwhere(bad)[0])].item()
+        lo, hi = x.min().item(), x.max().item()
+        raise DataError(
+            f"Embedding ids must be in [0, input_dim) = [0, {input_dim}); the data holds "
+            f"{value}", field="input",
+            received=f"id {value} (ids in this batch range from {lo} to {hi}), "
+                     f"input_dim={input_dim}",
+            hint="raise input_dim to the vocabulary size (largest id + 1), or map unknown "
+                 "tokens to a reserved id")
+    return ids
+
+
+@register
+class Embedding(OpDef):
+    kind = "Embedding"
+    Attrs = EmbeddingAttrs
+    category = "core"
+    summary = "Looks up a learnt vector for each integer id (token embedding)."
+    examples = [
+        Example({"input_dim": 5, "output_dim": 3}, (4,), "int32", (0, 5)),
+        Example({"input_dim": 6, "output_dim": 2, "mask_zero": True}, (5,), "int32", (0, 6)),
+        Example({"input_dim": 4, "output_dim": 2}, (2, 3), "int32", (0, 4)),  # rank 3 ids
+        Example({"input_dim": 5, "output_dim": 2}, (None,), "int32", (0, 5)),
+        # Ids read from a CSV arrive as float32; the integer part is the id.
+        Example({"input_dim": 5, "output_dim": 2,
+                 "embeddings_initializer": "random_normal"}, (3,), "float32", (0, 5)),
+    ]
+    bad_examples = [
+        BadExample({"input_dim": 0, "output_dim": 2}, (3,), "input_dim"),
+        BadExample({"input_dim": 5, "output_dim": -1}, (3,), "output_dim"),
+        BadExample({"input_dim": 5, "output_dim": 2}, (), "rank"),
+        BadExample({"input_dim": 5, "output_dim": 2, "mask_zero": True}, (2, 3), "steps"),
+        BadExample({"input_dim": 5, "output_dim": 2, "embeddings_regularizer": "l2"}, (3,),
+                   "embeddings_regularizer"),
+        BadExample({"input_dim": 5, "output_dims": 2}, (3,), "did you mean"),
+    ]
+
+    def check(self, a: EmbeddingAttrs) -> None:
+        positive_int(a, "input_dim")
+        positive_int(a, "output_dim")
+        for name in ("embeddings_regularizer", "embeddings_constraint"):
+            v = getattr(a, name)
+            if v is not None:
+                raise DefinitionError(f"`{name}` is not supported by seqc yet", field=name,
+                                      received=f"{name}={v!r}", hint=f"remove `{name}`")
+
+    def infer(self, a: EmbeddingAttrs, in_types: list[TensorType]) -> list[TensorType]:
+        (x,) = in_types
+        expect_rank(x, 2, "Embedding")
+        if x.dtype not in ("int32", "int64", "float32", "float64"):
+            raise DefinitionError("Embedding needs integer ids (or floats holding them)",
+                                  field="input", received=f"input {x}")
+        if a.mask_zero and x.rank != 2:
+            # seqc's masks are timestep masks (N, T); ids != 0 of (N, T, ...) ids is not one.
+            raise DefinitionError("Embedding(mask_zero=True) needs ids of shape (batch, steps)",
+                                  field="mask_zero", received=f"mask_zero=True, input {x}")
+        return [TensorType((*x.shape, a.output_dim), "float32")]
+
+    def output_masked(self, a: EmbeddingAttrs, in_masked: bool) -> bool:
+        return a.mask_zero  # Keras: supports_masking = mask_zero; the mask is ids != 0
+
+    def compute_mask(self, a, xs, mask):
+        return xs[0] != 0
+
+    def params(self, a: EmbeddingAttrs, in_types: list[TensorType]) -> list[ParamSpec]:
+        return [ParamSpec("embeddings", (a.input_dim, a.output_dim), a.embeddings_initializer)]
+
+    def forward(self, a, params, xs, ctx):
+        ids = token_ids(xs[0], a.input_dim)
+        return [params["embeddings"][ids]], ids
+
+    def backward(self, a, params, cache, dys):
+        ids = cache
+        (dy,) = dys
+        w = params["embeddings"]
+        # Scatter-add of the output gradient rows onto the looked-up rows; a repeated id sums.
+        # np.add.at is unbuffered (ids repeat) and vectorised since NumPy 1.25.
+        g = np.zeros_like(w)
+        np.add.at(g, ids.reshape(-1), dy.reshape(-1, w.shape[1]))
+        return [None], {"embeddings": g}  # ids are not differentiable
+
+    def lower(self, a, params, xs, em):
+        ids = em.op("Cast", [xs[0]], to=7)  # INT64: Gather's indices
+        return [em.op("Gather", [em.weight("embeddings", params["embeddings"]), ids], axis=0)]
+
+    def lower_mask(self, a, xs, mask, em):
+        zero = em.const(np.array(0, np.dtype(em.type_of(xs[0]).dtype)), "zero")
+        return em.op("Not", [em.op("Equal", [xs[0], zero])])
