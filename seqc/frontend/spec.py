@@ -121,7 +121,7 @@ def definition_from_doc(doc: Any, file: str, raw: bytes, *,
     fit = _fit_section(doc.get("fit"))
     seed = int((fit or {}).get("seed", 0))
     model = Model(graph, name=name, seed=seed, source=file, max_memory=max_memory)
-    data, one_hot_labels = _data_section(doc.get("data"), file)
+    data, one_hot_labels = _data_section(doc.get("data"), file, input_type)
     compile_cfg = dict(doc["compile"]) if "compile" in doc else None
     return Definition(model=model, compile=compile_cfg, fit=fit, data=data, path=file,
                       source_hash=hashlib.sha256(raw).hexdigest(), name=name,
@@ -226,7 +226,8 @@ def _fit_section(fit: dict | None) -> dict | None:
     return fit
 
 
-def _data_section(data: dict | None, file: str) -> tuple[dict | None, bool]:
+def _data_section(data: dict | None, file: str,
+                  input_type: TensorType | None = None) -> tuple[dict | None, bool]:
     if data is None:
         return None, False
     data = dict(data)
@@ -237,8 +238,42 @@ def _data_section(data: dict | None, file: str) -> tuple[dict | None, bool]:
             field="data", received=f"path={data['path']!r}, x={data['x']!r}",
             hint='use either {"path": "data.csv", "target": "label"} or '
                  '{"x": "x.npy", "y": "y.npy"}')
+    if "timeseries" in data:
+        data["timeseries"] = _timeseries(data, file, input_type)
     base = Path(file).resolve().parent
     for k in DATA_PATH_KEYS:
         if k in data:
             data[k] = str((base / os.path.expanduser(data[k])).resolve())
     return (data or None), one_hot_labels
+
+
+def _timeseries(data: dict, file: str, input_type: TensorType | None) -> dict:
+    """The checked `data.timeseries` section; its windows must fit the model input
+    (N, sequence_length, len(columns))."""
+    from ..training.data import check_timeseries
+
+    path = data.get("path")
+    if path is None or not path.lower().endswith(".csv"):
+        raise DefinitionError(
+            "timeseries windows are cut from the rows of a CSV file", file=file,
+            field="data.timeseries",
+            received=f"path={path!r}" if path is not None else f"x={data.get('x')!r}",
+            hint='use {"path": "series.csv", "target": "COLUMN", "timeseries": '
+                 '{"sequence_length": 24}}')
+    try:
+        ts = check_timeseries(data["timeseries"], data.get("target"))
+    except SeqcError as e:
+        raise DefinitionError(e.message, file=file, field=e.field, received=e.received,
+                              hint=e.hint) from None
+    if input_type is None:
+        return ts
+    want = (ts["sequence_length"], len(ts["columns"]))
+    shape = tuple(input_type.shape[1:])
+    if len(shape) != 2 or any(d is not None and d != w for d, w in zip(shape, want)):
+        raise DefinitionError(
+            f"each timeseries window is (sequence_length, columns) = {list(want)}, but the "
+            f"model input is {list(shape)}", file=file, field="input_shape",
+            received=f"input_shape={list(shape)}, sequence_length={want[0]}, "
+                     f"columns={ts['columns']}",
+            hint=f'set "input_shape": {list(want)} (or [null, {want[1]}] for any length)')
+    return ts

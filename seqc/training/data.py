@@ -62,6 +62,28 @@ def load_csv(path: str, target: str | None, *, label_dtype: str | None = None,
         raise DataError("label_dtype must be one of " + ", ".join(map(repr, LABEL_DTYPES)),
                         field="label_dtype", received=repr(label_dtype))
     path = _check_file(path)
+    header, body = _read_csv(path, delimiter)
+    if target is not None and target not in header:
+        raise DataError(f"target column '{target}' is not in the CSV header", file=path,
+                        field="target", received=f"columns {header}",
+                        hint=did_you_mean(target, header))
+    t_idx = header.index(target) if target is not None else None
+    f_idx = [i for i in range(len(header)) if i != t_idx]
+    if not f_idx:
+        raise DataError("the CSV file has no feature columns besides the target", file=path,
+                        received=f"columns {header}")
+    x = _numeric_columns(header, body, f_idx, path, delimiter,
+                         hint="encode categorical features as numbers (one-hot) or drop the "
+                              "column" + ("" if target else ", or make '{col}' the target"))
+    labels = [] if t_idx is None else [row[t_idx].strip() for _, row in body]
+    y, class_names = (None, None) if t_idx is None else _labels(labels, body, path, target,
+                                                                label_dtype)
+    return Dataset(x, y, class_names, [header[i] for i in f_idx], path)
+
+
+def _read_csv(path: str, delimiter: str) -> tuple[list[str], list[tuple[int, list[str]]]]:
+    """(header, [(line number, cells)]) of a CSV with a header row and at least one data row;
+    blank lines are skipped."""
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
             rows = list(csv.reader(f, delimiter=delimiter))
@@ -74,28 +96,25 @@ def load_csv(path: str, target: str | None, *, label_dtype: str | None = None,
     numbered = [(i + 1, r) for i, r in enumerate(rows) if any(c.strip() for c in r)]
     if not numbered:
         raise DataError("the CSV file is empty (it needs a header row)", file=path)
-    _, header = numbered[0]
-    header = [h.strip() for h in header]
+    header = [h.strip() for h in numbered[0][1]]
     body = numbered[1:]
     if not body:
         raise DataError("the CSV file has a header but no data rows", file=path)
-    if target is not None and target not in header:
-        raise DataError(f"target column '{target}' is not in the CSV header", file=path,
-                        field="target", received=f"columns {header}",
-                        hint=did_you_mean(target, header))
-    t_idx = header.index(target) if target is not None else None
-    f_idx = [i for i in range(len(header)) if i != t_idx]
-    if not f_idx:
-        raise DataError("the CSV file has no feature columns besides the target", file=path,
-                        received=f"columns {header}")
-    x = np.empty((len(body), len(f_idx)), dtype=np.float32)
-    labels: list[str] = []
-    for r, (line, row) in enumerate(body):
+    for line, row in body:
         if len(row) != len(header):
             raise DataError(f"line {line} has {len(row)} cells but the header has "
                             f"{len(header)} columns", file=path, field=f"line {line}",
                             received=delimiter.join(row)[:80])
-        for j, c in enumerate(f_idx):
+    return header, body
+
+
+def _numeric_columns(header: list[str], body: list, idx: list[int], path: str,
+                     delimiter: str, hint: str) -> np.ndarray:
+    """float32 (rows, len(idx)) from the columns `idx`; a non-number names line and column
+    (`hint` may say `{col}`)."""
+    x = np.empty((len(body), len(idx)), dtype=np.float32)
+    for r, (line, row) in enumerate(body):
+        for j, c in enumerate(idx):
             cell = row[c].strip()
             try:
                 x[r, j] = float(cell)
@@ -104,15 +123,8 @@ def load_csv(path: str, target: str | None, *, label_dtype: str | None = None,
                 raise DataError(
                     f"line {line} (data row {r + 1}), column '{header[c]}' holds {what}; "
                     f"features must be numbers", file=path, field=header[c],
-                    received=repr(cell),
-                    hint="encode categorical features as numbers (one-hot) or drop the "
-                         "column" + ("" if target else f", or make '{header[c]}' the target"),
-                ) from None
-        if t_idx is not None:
-            labels.append(row[t_idx].strip())
-    y, class_names = (None, None) if t_idx is None else _labels(labels, body, path, target,
-                                                                label_dtype)
-    return Dataset(x, y, class_names, [header[i] for i in f_idx], path)
+                    received=repr(cell), hint=hint.format(col=header[c])) from None
+    return x
 
 
 def _labels(labels: list[str], body: list, path: str, target: str,
@@ -203,22 +215,136 @@ def load_npy_pair(x_path: str, y_path: str | None) -> Dataset:
     return Dataset(x, y, source=os.fspath(x_path))
 
 
+TIMESERIES_KEYS = ("columns", "sequence_length", "sequence_stride", "sampling_rate", "horizon")
+_TS_EXAMPLE = '{"sequence_length": 24, "columns": ["sunspots"]}'
+
+
+def check_timeseries(ts: Any, target: str | None) -> dict:
+    """The data section's `timeseries` arguments, checked and completed with their defaults
+    (Keras' sequence_stride=1, sampling_rate=1; horizon=1: the next row; columns: the target
+    column, a univariate forecast). Raises DataError."""
+    if not isinstance(ts, dict):
+        raise DataError("data.timeseries must be an object", field="data.timeseries",
+                        received=repr(ts), hint=f"e.g. {_TS_EXAMPLE}")
+    for k in ts:
+        if k not in TIMESERIES_KEYS:
+            raise DataError(f"unknown timeseries argument '{k}'. Valid arguments: "
+                            + ", ".join(TIMESERIES_KEYS), field=f"data.timeseries.{k}",
+                            received=f"{k}={ts[k]!r}", hint=did_you_mean(k, TIMESERIES_KEYS))
+    if "sequence_length" not in ts:
+        raise DataError("data.timeseries needs sequence_length (time steps per window)",
+                        field="data.timeseries.sequence_length", received=f"keys {sorted(ts)}",
+                        hint=f"e.g. {_TS_EXAMPLE}")
+    out: dict[str, Any] = {}
+    for k in ("sequence_length", "sequence_stride", "sampling_rate", "horizon"):
+        v = ts.get(k, 1)
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+            raise DataError(f"data.timeseries.{k} must be an integer >= 1",
+                            field=f"data.timeseries.{k}", received=f"{k}={v!r}")
+        out[k] = int(v)
+    cols = ts.get("columns", target)
+    if cols is None:
+        raise DataError("data.timeseries needs the columns that form each window, or a target "
+                        "column to forecast from its own past", field="data.timeseries.columns",
+                        received=f"timeseries={ts!r}, no target",
+                        hint=f'add "target": "COLUMN" to the data section, or "columns" to '
+                             f"the timeseries, e.g. {_TS_EXAMPLE}")
+    cols = [cols] if isinstance(cols, str) else cols
+    if (not isinstance(cols, (list, tuple)) or not cols
+            or not all(isinstance(c, str) and c for c in cols)):
+        raise DataError("data.timeseries.columns must be a column name or a non-empty list of "
+                        "column names", field="data.timeseries.columns",
+                        received=f"columns={ts.get('columns')!r}")
+    if len(set(cols)) != len(cols):
+        dup = next(c for c in cols if cols.count(c) > 1)
+        raise DataError(f"data.timeseries.columns names '{dup}' twice",
+                        field="data.timeseries.columns", received=f"columns={list(cols)!r}")
+    out["columns"] = list(cols)
+    return out
+
+
+def window_span(ts: dict) -> int:
+    """Rows from a window's first row to its target row, both included."""
+    return (ts["sequence_length"] - 1) * ts["sampling_rate"] + ts["horizon"] + 1
+
+
+def load_timeseries_csv(path: str, target: str | None, timeseries: dict, *,
+                        label_dtype: str | None = "float32", delimiter: str = ",") -> Dataset:
+    """Windows over the rows of a CSV, one row per time step, in file order, as Keras'
+    `timeseries_dataset_from_array(data[:, columns], targets=data[delay:, target],
+    sequence_length, sequence_stride, sampling_rate)` with `delay = (sequence_length - 1) *
+    sampling_rate + horizon` builds them (without shuffling): window i holds rows
+    `s, s + sampling_rate, ..., s + (sequence_length - 1) * sampling_rate` of `columns`
+    (s = i * sequence_stride), its label is `target` at row `s + delay`, `horizon` rows after
+    the window's last row. x is (windows, sequence_length, len(columns)) float32; y (windows,)
+    (float32 by default). Without a target, every full window (Keras' targets=None).
+
+    >>> import tempfile, os
+    >>> p = os.path.join(tempfile.mkdtemp(), "s.csv")
+    >>> _ = open(p, "w").write("t,v\\n0,10\\n1,11\\n2,12\\n3,13\\n")
+    >>> ds = load_timeseries_csv(p, "v", {"sequence_length": 2})
+    >>> ds.x[:, :, 0].tolist(), ds.y.tolist()
+    ([[10.0, 11.0], [11.0, 12.0]], [12.0, 13.0])
+    """
+    if label_dtype not in LABEL_DTYPES:
+        raise DataError("label_dtype must be one of " + ", ".join(map(repr, LABEL_DTYPES)),
+                        field="label_dtype", received=repr(label_dtype))
+    ts = check_timeseries(timeseries, target)
+    path = _check_file(path)
+    header, body = _read_csv(path, delimiter)
+    for field, names in (("target", [target] if target is not None else []),
+                         ("timeseries.columns", ts["columns"])):
+        for name in names:
+            if name not in header:
+                raise DataError(f"column '{name}' ({field}) is not in the CSV header",
+                                file=path, field=f"data.{field}", received=f"columns {header}",
+                                hint=did_you_mean(name, header))
+    length, rate, stride = ts["sequence_length"], ts["sampling_rate"], ts["sequence_stride"]
+    first_to_last = (length - 1) * rate
+    delay = first_to_last + (ts["horizon"] if target is not None else 0)
+    n_windows = len(body) - delay
+    if n_windows < 1:
+        need = delay + 1
+        raise DataError(
+            f"the series has {len(body)} rows, too few for one window: sequence_length="
+            f"{length} with sampling_rate={rate} spans {first_to_last + 1} rows"
+            + (f", and the target lies horizon={ts['horizon']} rows after it" if target
+               is not None else "") + f"; at least {need} rows are needed", file=path,
+            field="data.timeseries.sequence_length", received=f"{len(body)} data rows",
+            hint="use a shorter sequence_length (or sampling_rate), or a longer series")
+    series = _numeric_columns(header, body, [header.index(c) for c in ts["columns"]], path,
+                              delimiter, hint="every timeseries column must be numeric; "
+                                              "drop '{col}' from timeseries.columns")
+    starts = np.arange(0, n_windows, stride)
+    # Fancy indexing copies: x is windows * sequence_length * columns float32s.
+    x = series[starts[:, None] + np.arange(length) * rate]
+    y, class_names = None, None
+    if target is not None:
+        t_idx = header.index(target)
+        rows = [body[i] for i in starts + delay]
+        y, class_names = _labels([row[t_idx].strip() for _, row in rows], rows, path, target,
+                                 label_dtype)
+    return Dataset(x, y, class_names, list(ts["columns"]), path)
+
+
 def load_data(path: str | dict | None = None, *, target: str | None = None,
               x: str | None = None, y: str | None = None, base_dir: str | None = None,
-              label_dtype: str | None = None) -> Dataset:
+              label_dtype: str | None = None, timeseries: dict | None = None) -> Dataset:
     """The CLI's and the spec's entry: a `.csv` (with `target`), an `.npz`, or `x`/`y` `.npy`
     paths. A dict spec `{"path": ..., "target": ...}` or `{"x": ..., "y": ...}` works too;
-    relative paths resolve against `base_dir`."""
+    relative paths resolve against `base_dir`. `timeseries` (a CSV only) windows the rows, see
+    `load_timeseries_csv`."""
     if isinstance(path, dict):
         spec = dict(path)
-        known = {"path", "target", "x", "y", "label_dtype"}
+        known = {"path", "target", "x", "y", "label_dtype", "timeseries"}
         for k in spec:
             if k not in known:
                 raise DataError(f"unknown data argument '{k}'", field=f"data.{k}",
                                 received=repr(spec), hint=did_you_mean(k, known))
         return load_data(spec.get("path"), target=spec.get("target", target),
                          x=spec.get("x"), y=spec.get("y"), base_dir=base_dir,
-                         label_dtype=spec.get("label_dtype", label_dtype))
+                         label_dtype=spec.get("label_dtype", label_dtype),
+                         timeseries=spec.get("timeseries"))
 
     def resolve(p: str | None) -> str | None:
         if p is None:
@@ -229,6 +355,16 @@ def load_data(path: str | dict | None = None, *, target: str | None = None,
     if path is not None and (x is not None or y is not None):
         raise DataError("give either a data file or an x/y pair, not both", field="data",
                         received=f"path={path}, x={x}, y={y}")
+    if timeseries is not None and (path is not None or x is not None):
+        p = resolve(path if path is not None else x)
+        if y is not None or os.path.splitext(p)[1].lower() != ".csv":
+            raise DataError("timeseries windows are cut from the rows of a CSV file",
+                            file=p, field="data.timeseries",
+                            received=f"path={path!r}" if y is None else f"x={x!r}, y={y!r}",
+                            hint='use {"path": "series.csv", "target": "COLUMN", '
+                                 '"timeseries": {"sequence_length": 24}}')
+        return load_timeseries_csv(p, target, timeseries,
+                                   label_dtype=label_dtype or "float32")
     if path is None:
         if x is None:
             raise DataError("no data given", field="data",

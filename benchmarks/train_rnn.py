@@ -1,0 +1,333 @@
+"""The two recurrent examples in seqc vs PyTorch eager (nn.LSTM), side by side.
+
+    python benchmarks/train_rnn.py [--epochs 6] [--workloads sunspots,sequences] [--json out.json]
+
+- sunspots: examples/sunspots_lstm.json, Normalization -> LSTM(32) -> Dense(1) -> Rescaling on
+  the 285 24-year windows (1 feature), batch 32, Adam, mse.
+- sequences: examples/sequence_classifier.json, Embedding(3, 8, mask_zero) -> LSTM(32) ->
+  Dense(1, sigmoid) on 2000 post-padded token strings of 20 steps, batch 32, Adam, binary
+  crossentropy. In PyTorch the mask becomes the output of nn.LSTM at each string's last
+  valid step (a gather at length - 1): with padding at the end that is exactly the state
+  Keras' mask keeps over the padded steps, and torch.onnx.export can export it.
+  `--torch-mask packed` trains with pack_padded_sequence instead (the other usual PyTorch
+  form; torch.onnx.export fails on it with enforce_sorted=False, so the exported graph is the
+  gather form either way); `--torch-mask none` runs plain nn.LSTM's last state over the
+  padding (a different function: it has seen the padding).
+
+Both frameworks start from identical weights (seqc's initializers copied into torch: Keras'
+LSTM gates i, f, c, o are PyTorch's i, f, g, o, so kernel -> weight_ih.T, recurrent_kernel ->
+weight_hh.T, bias -> bias_ih with bias_hh = 0; the Normalization statistics adapted by seqc
+become constants), use the same batch size, the same optimizer and the same per-epoch
+shuffling (one permutation sequence for both), and 2 threads. Printed: epoch time (median of
+epochs 2..N) and the seqc/PyTorch ratio (< 1: seqc is faster), peak RSS growth, and
+onnxruntime batch-1 latency / batch-1024 throughput of seqc's model.onnx vs torch.onnx.export's
+graph of the same network (dynamo=False, opset 17), on real rows of the dataset. A benchmark,
+not a test.
+"""
+
+# ruff: noqa: I001, E402
+from __future__ import annotations
+
+# _common first: it fixes the thread counts before numpy and torch load their pools.
+from _common import (ROOT, SETTLE_S, THREADS, EpochTimer, PeakRSS, _session, print_row)
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from seqc.frontend import load_definition
+from seqc.pipeline import BuildOptions, load_build_data
+from seqc.training.fit import adapt_once
+
+BATCH = 32
+EXAMPLES = ROOT / "examples"
+
+
+def load_example(spec: str):
+    defn = load_definition(str(EXAMPLES / spec))
+    ds = load_build_data(defn, BuildOptions())
+    model = defn.model
+    model.compile(**defn.compile)
+    return model, ds.x, ds.y
+
+
+def lstm_into(lstm, p: dict, name: str) -> None:
+    import torch
+
+    with torch.no_grad():
+        lstm.weight_ih_l0.copy_(torch.from_numpy(p[f"{name}/kernel"].T.copy()))
+        lstm.weight_hh_l0.copy_(torch.from_numpy(p[f"{name}/recurrent_kernel"].T.copy()))
+        lstm.bias_ih_l0.copy_(torch.from_numpy(p[f"{name}/bias"]))
+        lstm.bias_hh_l0.zero_()
+
+
+def linear_from(p: dict, name: str):
+    import torch
+
+    k = p[f"{name}/kernel"]
+    fc = torch.nn.Linear(*k.shape)
+    with torch.no_grad():
+        fc.weight.copy_(torch.from_numpy(k.T.copy()))
+        fc.bias.copy_(torch.from_numpy(p[f"{name}/bias"]))
+    return fc
+
+
+def torch_sunspots(model):
+    """Normalization (constants) -> LSTM -> last output -> Linear -> scale and offset."""
+    from torch import nn
+
+    p = model.params
+    rescale = next(n for n in model.graph.nodes if n.op == "Rescaling").attrs
+    mean = float(p["normalization/mean"][0])
+    std = float(max(np.sqrt(p["normalization/variance"][0]), 1e-7))
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.lstm = nn.LSTM(1, 32, batch_first=True)
+            self.fc = linear_from(p, "dense")
+            lstm_into(self.lstm, p, "lstm")
+
+        def forward(self, x):
+            _, (h, _) = self.lstm((x - mean) / std)
+            return self.fc(h[-1]) * float(rescale.scale) + float(rescale.offset)
+
+    return Net()
+
+
+def torch_sequences(model, mask: str):
+    """Embedding -> LSTM -> the state at each string's end (mask "gather" or "packed") or
+    after all 20 steps ("none") -> Linear logits. The sigmoid lives in the loss
+    (BCEWithLogitsLoss), as PyTorch users write it."""
+    import torch
+    from torch import nn
+
+    p = model.params
+
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb = nn.Embedding(*p["embedding/embeddings"].shape)
+            with torch.no_grad():
+                self.emb.weight.copy_(torch.from_numpy(p["embedding/embeddings"]))
+            self.lstm = nn.LSTM(self.emb.embedding_dim, 32, batch_first=True)
+            lstm_into(self.lstm, p, "lstm")
+            self.fc = linear_from(p, "dense")
+
+        def forward(self, tokens):
+            e = self.emb(tokens)
+            lengths = (tokens != 0).sum(1)
+            if self.mask == "packed":
+                e = nn.utils.rnn.pack_padded_sequence(e, lengths.cpu(), batch_first=True,
+                                                      enforce_sorted=False)
+                _, (h, _) = self.lstm(e)
+                return self.fc(h[-1])
+            y, (h, _) = self.lstm(e)
+            if self.mask == "none":
+                return self.fc(h[-1])
+            # torch.gather, not y[arange(N), ...]: the tracer would freeze N.
+            idx = (lengths - 1).clamp(min=0).view(-1, 1, 1).expand(-1, 1, y.shape[-1])
+            return self.fc(y.gather(1, idx).squeeze(1))
+
+    net = Net()
+    net.mask = mask
+    return net
+
+
+def torch_epoch_fn(net, x, y, loss: str, lr: float, batch: int, seed: int):
+    """One PyTorch epoch (Adam, Keras' eps), shuffled like seqc's fit (seeded permutations)."""
+    import torch
+
+    torch.set_num_threads(THREADS)
+    opt = torch.optim.Adam(net.parameters(), lr=lr, eps=1e-7)
+    lossf = torch.nn.MSELoss() if loss == "mse" else torch.nn.BCEWithLogitsLoss()
+    xt = torch.from_numpy(x)
+    yt = torch.from_numpy(y.astype(np.float32).reshape(-1, 1))
+    rng = np.random.default_rng(seed)
+    net.train()
+
+    def epoch() -> float:
+        t = time.perf_counter()
+        perm = torch.from_numpy(rng.permutation(len(x)))
+        for i in range(0, len(x), batch):
+            idx = perm[i:i + batch]
+            opt.zero_grad(set_to_none=True)
+            lossf(net(xt[idx]), yt[idx]).backward()
+            opt.step()
+        return time.perf_counter() - t
+
+    return epoch
+
+
+def alternate(model, x, y, epochs: int, torch_epoch) -> dict:
+    """seqc and PyTorch take turns, one epoch each (as _common.alternate_epochs), the first
+    epoch of each under the memory sampler and left out of the medians."""
+    timer = EpochTimer()
+    tt: list[float] = []
+    out: dict = {}
+    for e in range(epochs):
+        time.sleep(SETTLE_S)
+        with PeakRSS() as mem_s:
+            model.fit(x, y, initial_epoch=e, epochs=e + 1, batch_size=BATCH, callbacks=[timer],
+                      verbose=0, seed=0)
+        if e == 0:
+            out["seqc_peak_rss_mb"] = mem_s.peak_growth_mb
+        if torch_epoch is not None:
+            time.sleep(SETTLE_S)
+            with PeakRSS() as mem_t:
+                tt.append(torch_epoch())
+            if e == 0:
+                out["torch_peak_rss_mb"] = mem_t.peak_growth_mb
+    out["seqc_epoch_s"] = statistics.median(timer.times[1:] or timer.times)
+    if tt:
+        out["torch_epoch_s"] = statistics.median(tt[1:] or tt)
+        out["epoch_ratio"] = out["seqc_epoch_s"] / out["torch_epoch_s"]
+    return out
+
+
+def ort_speeds(paths: list[str], x1s: list[np.ndarray], xbs: list[np.ndarray], rounds: int = 5
+               ) -> list[tuple[float, float]]:
+    """_common.ort_speeds on given inputs (token ids must be real strings, not random floats):
+    (batch-1 latency in us, batch-1024 rows/s) per model, the models taking turns."""
+    sessions = [_session(p) for p in paths]
+    lat: list[list[float]] = [[] for _ in paths]
+    thr: list[list[float]] = [[] for _ in paths]
+    for _ in range(rounds):
+        for i, (s, name) in enumerate(sessions):
+            x1, xb = x1s[i], xbs[i]
+            time.sleep(SETTLE_S)
+            for _ in range(20):
+                s.run(None, {name: x1})
+            for _ in range(200):
+                t = time.perf_counter()
+                s.run(None, {name: x1})
+                lat[i].append(time.perf_counter() - t)
+            s.run(None, {name: xb})
+            for _ in range(20):
+                t = time.perf_counter()
+                s.run(None, {name: xb})
+                thr[i].append(time.perf_counter() - t)
+    return [(statistics.median(a) * 1e6, len(xbs[i]) / statistics.median(b))
+            for i, (a, b) in enumerate(zip(lat, thr))]
+
+
+def torch_export(net, example: np.ndarray, path: str, sigmoid: bool) -> None:
+    import torch
+
+    class Infer(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = net
+
+        def forward(self, x):
+            y = self.net(x)
+            return torch.sigmoid(y) if sigmoid else y
+
+    infer = Infer().eval()
+    mask = getattr(net, "mask", None)
+    if mask == "packed":
+        net.mask = "gather"  # the same function, in a form torch.onnx.export can export
+    try:
+        torch.onnx.export(infer, (torch.from_numpy(example),), path, input_names=["input"],
+                          output_names=["output"], dynamic_axes={"input": {0: "N"}},
+                          opset_version=17, dynamo=False)
+    finally:
+        if mask is not None:
+            net.mask = mask
+
+
+def node_counts(path: str) -> dict:
+    import onnx
+
+    ops: dict[str, int] = {}
+    for n in onnx.load(path).graph.node:
+        ops[n.op_type] = ops.get(n.op_type, 0) + 1
+    return dict(sorted(ops.items()))
+
+
+def run(workload: str, epochs: int, torch, torch_mask: str) -> dict:
+    if workload == "sunspots":
+        model, x, y = load_example("sunspots_lstm.json")
+        adapt_once(model, x)  # the Normalization statistics both frameworks start from
+        net = torch_sunspots(model) if torch else None
+        loss, lr, sigmoid, tx = "mse", 0.01, False, x
+    else:
+        model, x, y = load_example("sequence_classifier.json")
+        x = x.astype(np.int32)
+        net = torch_sequences(model, torch_mask) if torch else None
+        loss, lr, sigmoid, tx = "binary_crossentropy", 0.003, True, x.astype(np.int64)
+    if torch:
+        row0 = {"torch_vs_seqc_onnx_max_diff_at_init": check_same(model, net, x[:256], sigmoid)}
+    row = {"workload": workload, "samples": len(x), "batch": BATCH, **(row0 if torch else {}),
+           **alternate(model, x, y, epochs,
+                       torch_epoch_fn(net, tx, y, loss, lr, BATCH, 0) if torch else None)}
+    # Real rows for serving: one sample, and 1024 (the dataset repeated as needed).
+    xb = np.resize(x, (1024, *x.shape[1:]))
+    x1s, xbs = [x[:1]], [xb]
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = [os.path.join(tmp, "seqc.onnx")]
+        info: dict = {}
+        model.export(paths[0], report=info)
+        row["seqc_onnx_nodes"] = info["nodes"]
+        if torch:
+            paths.append(os.path.join(tmp, "torch.onnx"))
+            torch_export(net, x[:2], paths[1], sigmoid)
+            row["torch_onnx_nodes"] = node_counts(paths[1])
+            x1s.append(x[:1])
+            xbs.append(xb)
+        speeds = ort_speeds(paths, x1s, xbs)
+    row["seqc_ort_b1_us"], row["seqc_ort_b1024_per_s"] = speeds[0]
+    if torch:
+        row["torch_ort_b1_us"], row["torch_ort_b1024_per_s"] = speeds[1]
+        row["latency_ratio"] = row["seqc_ort_b1_us"] / row["torch_ort_b1_us"]
+        row["throughput_ratio"] = row["seqc_ort_b1024_per_s"] / row["torch_ort_b1024_per_s"]
+    return row
+
+
+def check_same(model, net, x: np.ndarray, sigmoid: bool) -> float:
+    """Before training, from identical weights, seqc's ONNX and torch's ONNX must compute the
+    same function (the masked classifier included): the largest difference on `x`."""
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = [os.path.join(tmp, "seqc.onnx"), os.path.join(tmp, "torch.onnx")]
+        model.export(paths[0])
+        torch_export(net, x[:2], paths[1], sigmoid)
+        outs = [s.run(None, {name: x})[0] for s, name in map(_session, paths)]
+    return float(np.max(np.abs(outs[0] - outs[1])))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--epochs", type=int, default=6)
+    ap.add_argument("--workloads", default="sunspots,sequences")
+    ap.add_argument("--torch-mask", default="gather", choices=("gather", "packed", "none"),
+                    help="how PyTorch's classifier handles the padding in training")
+    ap.add_argument("--json", default=None)
+    args = ap.parse_args()
+    try:
+        import torch
+    except ImportError:
+        torch = None
+        print("torch is not installed: printing seqc figures only (pip install -e '.[bench]')")
+    rows = []
+    for w in args.workloads.split(","):
+        row = run(w, args.epochs, torch, args.torch_mask)
+        print_row(row)
+        if "torch_vs_seqc_onnx_max_diff_at_init" in row:
+            print(f"  same function at init: max |seqc - torch| = "
+                  f"{row['torch_vs_seqc_onnx_max_diff_at_init']:.2e}")
+        print(f"  ONNX nodes   seqc {row['seqc_onnx_nodes']}")
+        if "torch_onnx_nodes" in row:
+            print(f"               torch {row['torch_onnx_nodes']}")
+        rows.append(row)
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()
