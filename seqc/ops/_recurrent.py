@@ -218,20 +218,32 @@ class Steps:
     valid: Array | None  # bool (T, N, 1): True = a valid step; None = no mask
     partial: list[bool]  # per step: does any row skip it
     need_grad: bool
+    # Derived once per run so the step loops do no mask arithmetic of their own: ~valid, and
+    # valid / ~valid in the run's float dtype (multiplying by a bool array casts it each time).
+    invalid: Array | None = None
+    valid_f: Array | None = None
+    invalid_f: Array | None = None
+
+    @staticmethod
+    def of(valid: Array | None, dtype: Any, need_grad: bool) -> Steps:
+        if valid is None:
+            return Steps(None, [], need_grad)
+        inv = ~valid
+        return Steps(valid, list(inv.any(axis=(1, 2))), need_grad, inv,
+                     valid.astype(dtype), inv.astype(dtype))
 
 
 def keep_masked(new: Array, old: Array, s: Steps, t: int) -> None:
     """Masked rows keep the previous state (Keras): in place, exact."""
     if s.valid is not None and s.partial[t]:
-        np.copyto(new, old, where=~s.valid[t])
+        np.copyto(new, old, where=s.invalid[t])
 
 
 def split_masked(dh: Array, s: Steps, t: int) -> tuple[Array, Array | None]:
     """Backward of keep_masked: (gradient into the cell, gradient carried past it)."""
     if s.valid is None or not s.partial[t]:
         return dh, None
-    v = s.valid[t]
-    return dh * v, dh * ~v
+    return dh * s.valid_f[t], dh * s.invalid_f[t]
 
 
 # ---- the base kind ----
@@ -367,8 +379,7 @@ class RecurrentBase(OpDef):
             mask = None if mask is None else mask[:, ::-1]
         xt = np.ascontiguousarray(x.transpose(1, 0, 2))  # (T, N, F): steps are contiguous
         valid = None if mask is None else np.ascontiguousarray(mask.T)[:, :, None]
-        s = Steps(valid, [] if valid is None else list(~valid.all(axis=(1, 2))),
-                  ctx.need_grad)
+        s = Steps.of(valid, dtype, ctx.need_grad)
 
         perm = self._perm(u)
         acts = self._acts(a)
