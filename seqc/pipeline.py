@@ -67,7 +67,9 @@ def load_build_data(defn: Any, opts: BuildOptions) -> Any:
                          received=f"--x {opts.x} --y {opts.y}")
     spec = dict(defn.data or {})
     if opts.data:
-        spec = {"path": os.path.abspath(opts.data)}
+        # A new file read the way the definition says (target column, timeseries windows).
+        kept = {k: v for k, v in spec.items() if k not in ("path", "x", "y")}
+        spec = {"path": os.path.abspath(opts.data), **kept}
     elif opts.x:
         spec = {"x": os.path.abspath(opts.x), "y": os.path.abspath(opts.y)}
     if opts.target:

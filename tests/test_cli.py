@@ -310,3 +310,13 @@ def test_max_memory_flag_moves_the_limit(tmp_path):
     r = run("build", str(spec), "-o", str(tmp_path / "out"), "--no-train", "-q",
             "--max-memory", "1GB")
     assert r.exit_code == 0, r.output
+
+
+def test_data_flag_keeps_the_specs_timeseries_windows(tmp_path):
+    """`--data other.csv` swaps the file but still cuts it into the spec's windows."""
+    shutil.copy(EXAMPLES / "data" / "sunspots.csv", tmp_path / "other.csv")
+    r = run("build", str(EXAMPLES / "sunspots_lstm.json"), "-o", str(tmp_path / "out"), "-q",
+            "--data", str(tmp_path / "other.csv"), "--epochs", "1")
+    assert r.exit_code == 0, r.output
+    rep = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert rep["trained"]

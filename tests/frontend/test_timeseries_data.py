@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from seqc.cli import cli
 from seqc.errors import DataError, DefinitionError
 from seqc.frontend import load_definition
-from seqc.pipeline import BuildOptions, build, load_build_data
+from seqc.pipeline import BuildOptions, load_build_data
 from seqc.training.checks import split_validation
 from seqc.training.data import load_data, load_timeseries_csv
 
@@ -255,19 +255,3 @@ def test_sequences_csv_is_what_make_sequences_writes():
     depth = np.cumsum(np.where(x == 1, 1, np.where(x == 2, -1, 0)), axis=1)
     np.testing.assert_array_equal(y, depth.min(1) >= 0)
     assert y.sum() == 1000 and set(lengths) == set(range(6, 21, 2))
-
-
-def _recurrent_kinds() -> bool:
-    from seqc.ops import REGISTRY
-
-    return "LSTM" in REGISTRY and "Embedding" in REGISTRY
-
-
-@pytest.mark.skipif(not _recurrent_kinds(), reason="the recurrent kinds are not registered")
-def test_sunspots_example_beats_the_naive_forecast(tmp_path):
-    report = build(str(EXAMPLES / "sunspots_lstm.json"),
-                   BuildOptions(out_dir=str(tmp_path), verbose=0, log=None))
-    assert report["trained"] and report["validation"]["ok"]
-    val_rmse = report["final_metrics"]["val_RootMeanSquaredError"]
-    assert val_rmse < 0.75 * 33.0187, report["history"]["val_RootMeanSquaredError"]
-    assert report["onnx"]["nodes"].get("LSTM") == 1
