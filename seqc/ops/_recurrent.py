@@ -156,9 +156,16 @@ class MaskedMatmul:
 
     def __init__(self, w: Array, mask: Array | None):
         self.w, self.mask = w, mask
-        self.wt = np.ascontiguousarray(w.T)
+        self._wt: Array | None = None
         self.per_gate = mask is not None and mask.ndim == 3
         self.cols = w.shape[1] // mask.shape[0] if self.per_gate else w.shape[1]
+
+    @property
+    def wt(self) -> Array:
+        """W transposed, contiguous: made on first use (backward only), once per call."""
+        if self._wt is None:
+            self._wt = np.ascontiguousarray(self.w.T)
+        return self._wt
 
     def gates(self, g0: int, g1: int, units: int) -> MaskedMatmul:
         """The same product restricted to gates g0..g1-1 (their columns and masks)."""
