@@ -109,14 +109,24 @@ class LSTM(RecurrentBase):
         t_steps, n, _ = gates.shape
         u = a.units
         rec_act, act = acts
-        # Derivatives of every gate at every step, computed at once; dz overwrites them.
-        dz = np.empty_like(gates)
-        dz[..., :3 * u] = rec_act.deriv(None if z is None else z[..., :3 * u],
-                                        gates[..., :3 * u])
-        dz[..., 3 * u:] = act.deriv(None if z is None else z[..., 3 * u:], gates[..., 3 * u:])
+        # Everything in dL/dz that does not depend on the recursion, for all steps at once:
+        # coef = act'(gate) * [g, c_prev, act(c), i] (i, f, o, g blocks), so a step needs one
+        # broadcast product for the i, f, g blocks and one for o (which takes dh, not dc).
+        coef = np.empty_like(gates)
+        coef[..., :3 * u] = rec_act.deriv(None if z is None else z[..., :3 * u],
+                                          gates[..., :3 * u])
+        coef[..., 3 * u:] = act.deriv(None if z is None else z[..., 3 * u:],
+                                      gates[..., 3 * u:])
+        c4 = coef.reshape(t_steps, n, 4, u)
+        c4[:, :, 0] *= gates[..., 3 * u:]
+        c4[:, :, 1] *= cs[:-1]
+        c4[:, :, 2] *= tc
+        c4[:, :, 3] *= gates[..., :u]
         e = gates[..., 2 * u:3 * u] * act.deriv(cs[1:], tc)  # dh'/dc' = o act'(c')
-        i_g, f_g, g_g = gates[..., :u], gates[..., u:2 * u], gates[..., 3 * u:]
-        da = np.empty((n, 4 * u), gates.dtype)
+        f_g = gates[..., u:2 * u]
+        dz = np.empty_like(gates)
+        dz4 = dz.reshape(t_steps, n, 4, u)
+        wt = rec.wt if rec.mask is None else None
         dh_rec = dc = None
         for t in range(t_steps - 1, -1, -1):
             if dhs is None:
@@ -129,17 +139,14 @@ class LSTM(RecurrentBase):
             if dc is not None:
                 dcn, ccarry = split_masked(dc, s, t)
                 dct += dcn
-            np.multiply(dct, g_g[t], out=da[:, :u])
-            np.multiply(dct, cs[t], out=da[:, u:2 * u])
-            np.multiply(dh, tc[t], out=da[:, 2 * u:3 * u])
-            np.multiply(dct, i_g[t], out=da[:, 3 * u:])
-            np.multiply(da, dz[t], out=dz[t])
+            np.multiply(c4[t], dct[:, None, :], out=dz4[t])
+            np.multiply(dh, c4[t, :, 2], out=dz4[t, :, 2])
             if t == 0:
                 break
             dc = np.multiply(dct, f_g[t], out=dct)
             if ccarry is not None:
                 dc += ccarry
-            dh_rec = rec.bwd(dz[t])
+            dh_rec = np.matmul(dz[t], wt) if wt is not None else rec.bwd(dz[t])
             if carry is not None:
                 dh_rec += carry
         return dz, rec.wgrad(hs[:-1], dz), None
