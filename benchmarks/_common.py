@@ -68,17 +68,19 @@ class EpochTimer(Callback):
         self.times.append(time.perf_counter() - self._t)
 
 
-def torch_trainer(net, x, y, loss_name, opt_name, batch, seed):
-    """A function that trains `net` for one epoch (PyTorch's usual loop) and returns seconds."""
+def torch_trainer(net, x, y, loss_name, opt_name, batch, seed, lr=1e-3):
+    """A function that trains `net` for one epoch (PyTorch's usual loop, shuffled with seeded
+    permutations like seqc's fit; Keras' epsilons) and returns seconds."""
     import torch
 
     torch.set_num_threads(THREADS)
-    opt = {"adam": lambda p: torch.optim.Adam(p, lr=1e-3, eps=1e-7),
-           "rmsprop": lambda p: torch.optim.RMSprop(p, lr=1e-3, alpha=0.9, eps=1e-7)}[opt_name](
+    opt = {"adam": lambda p: torch.optim.Adam(p, lr=lr, eps=1e-7),
+           "rmsprop": lambda p: torch.optim.RMSprop(p, lr=lr, alpha=0.9, eps=1e-7)}[opt_name](
         net.parameters())
-    if loss_name == "binary_crossentropy":
-        lossf = torch.nn.BCEWithLogitsLoss()
-        yt = torch.from_numpy(y)
+    if loss_name in ("binary_crossentropy", "mse"):
+        # The net ends in one logit (or value) per sample: labels as (n, 1) floats.
+        lossf = torch.nn.BCEWithLogitsLoss() if loss_name != "mse" else torch.nn.MSELoss()
+        yt = torch.from_numpy(y.astype(np.float32).reshape(len(y), -1))
     elif loss_name == "sparse_categorical_crossentropy":
         lossf = torch.nn.CrossEntropyLoss()
         yt = torch.from_numpy(y.astype(np.int64).reshape(-1))
@@ -117,12 +119,19 @@ def ort_speeds(paths: list[str], n_in: int | tuple | list, rounds: int = 5
     """(batch-1 latency in us, batch-1024 rows/s) per model. The models take turns, a block of
     runs each per round, so drift in machine load hits all of them alike; blocks are long
     enough that the cold-cache first runs after a switch barely move the medians."""
-    sessions = [_session(p) for p in paths]
     # One per-sample input shape for all models, or one per model (NHWC vs NCHW inputs).
     shapes = n_in if isinstance(n_in, list) else [n_in] * len(paths)
     shapes = [s if isinstance(s, tuple) else (s,) for s in shapes]
     x1s = [np.random.default_rng(1).random((1, *s), dtype=np.float32) for s in shapes]
     xbs = [np.random.default_rng(2).random((1024, *s), dtype=np.float32) for s in shapes]
+    return ort_speeds_on(paths, x1s, xbs, rounds)
+
+
+def ort_speeds_on(paths: list[str], x1s: list[np.ndarray], xbs: list[np.ndarray],
+                  rounds: int = 5) -> list[tuple[float, float]]:
+    """`ort_speeds` on given inputs, one batch-1 and one large batch per model (token ids must
+    be real ids, not random floats): (latency in us, rows/s)."""
+    sessions = [_session(p) for p in paths]
     lat: list[list[float]] = [[] for _ in paths]
     thr: list[list[float]] = [[] for _ in paths]
     for _ in range(rounds):
@@ -140,7 +149,8 @@ def ort_speeds(paths: list[str], n_in: int | tuple | list, rounds: int = 5
                 t = time.perf_counter()
                 s.run(None, {name: xb})
                 thr[i].append(time.perf_counter() - t)
-    return [(statistics.median(a) * 1e6, 1024 / statistics.median(b)) for a, b in zip(lat, thr)]
+    return [(statistics.median(a) * 1e6, len(xb) / statistics.median(b))
+            for a, b, xb in zip(lat, thr, xbs)]
 
 
 

@@ -29,14 +29,13 @@ not a test.
 from __future__ import annotations
 
 # _common first: it fixes the thread counts before numpy and torch load their pools.
-from _common import (ROOT, SETTLE_S, THREADS, EpochTimer, PeakRSS, _session, print_row)
+from _common import (ROOT, _session, alternate_epochs, ort_speeds_on, print_row,
+                     torch_trainer)
 
 import argparse
 import json
 import os
-import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -140,83 +139,6 @@ def torch_sequences(model, mask: str):
     return net
 
 
-def torch_epoch_fn(net, x, y, loss: str, lr: float, batch: int, seed: int):
-    """One PyTorch epoch (Adam, Keras' eps), shuffled like seqc's fit (seeded permutations)."""
-    import torch
-
-    torch.set_num_threads(THREADS)
-    opt = torch.optim.Adam(net.parameters(), lr=lr, eps=1e-7)
-    lossf = torch.nn.MSELoss() if loss == "mse" else torch.nn.BCEWithLogitsLoss()
-    xt = torch.from_numpy(x)
-    yt = torch.from_numpy(y.astype(np.float32).reshape(-1, 1))
-    rng = np.random.default_rng(seed)
-    net.train()
-
-    def epoch() -> float:
-        t = time.perf_counter()
-        perm = torch.from_numpy(rng.permutation(len(x)))
-        for i in range(0, len(x), batch):
-            idx = perm[i:i + batch]
-            opt.zero_grad(set_to_none=True)
-            lossf(net(xt[idx]), yt[idx]).backward()
-            opt.step()
-        return time.perf_counter() - t
-
-    return epoch
-
-
-def alternate(model, x, y, epochs: int, torch_epoch) -> dict:
-    """seqc and PyTorch take turns, one epoch each (as _common.alternate_epochs), the first
-    epoch of each under the memory sampler and left out of the medians."""
-    timer = EpochTimer()
-    tt: list[float] = []
-    out: dict = {}
-    for e in range(epochs):
-        time.sleep(SETTLE_S)
-        with PeakRSS() as mem_s:
-            model.fit(x, y, initial_epoch=e, epochs=e + 1, batch_size=BATCH, callbacks=[timer],
-                      verbose=0, seed=0)
-        if e == 0:
-            out["seqc_peak_rss_mb"] = mem_s.peak_growth_mb
-        if torch_epoch is not None:
-            time.sleep(SETTLE_S)
-            with PeakRSS() as mem_t:
-                tt.append(torch_epoch())
-            if e == 0:
-                out["torch_peak_rss_mb"] = mem_t.peak_growth_mb
-    out["seqc_epoch_s"] = statistics.median(timer.times[1:] or timer.times)
-    if tt:
-        out["torch_epoch_s"] = statistics.median(tt[1:] or tt)
-        out["epoch_ratio"] = out["seqc_epoch_s"] / out["torch_epoch_s"]
-    return out
-
-
-def ort_speeds(paths: list[str], x1s: list[np.ndarray], xbs: list[np.ndarray], rounds: int = 5
-               ) -> list[tuple[float, float]]:
-    """_common.ort_speeds on given inputs (token ids must be real strings, not random floats):
-    (batch-1 latency in us, batch-1024 rows/s) per model, the models taking turns."""
-    sessions = [_session(p) for p in paths]
-    lat: list[list[float]] = [[] for _ in paths]
-    thr: list[list[float]] = [[] for _ in paths]
-    for _ in range(rounds):
-        for i, (s, name) in enumerate(sessions):
-            x1, xb = x1s[i], xbs[i]
-            time.sleep(SETTLE_S)
-            for _ in range(20):
-                s.run(None, {name: x1})
-            for _ in range(200):
-                t = time.perf_counter()
-                s.run(None, {name: x1})
-                lat[i].append(time.perf_counter() - t)
-            s.run(None, {name: xb})
-            for _ in range(20):
-                t = time.perf_counter()
-                s.run(None, {name: xb})
-                thr[i].append(time.perf_counter() - t)
-    return [(statistics.median(a) * 1e6, len(xbs[i]) / statistics.median(b))
-            for i, (a, b) in enumerate(zip(lat, thr))]
-
-
 def torch_export(net, example: np.ndarray, path: str, sigmoid: bool) -> None:
     import torch
 
@@ -265,8 +187,9 @@ def run(workload: str, epochs: int, torch, torch_mask: str) -> dict:
     if torch:
         row0 = {"torch_vs_seqc_onnx_max_diff_at_init": check_same(model, net, x[:256], sigmoid)}
     row = {"workload": workload, "samples": len(x), "batch": BATCH, **(row0 if torch else {}),
-           **alternate(model, x, y, epochs,
-                       torch_epoch_fn(net, tx, y, loss, lr, BATCH, 0) if torch else None)}
+           **alternate_epochs(model, x, y, BATCH, epochs,
+                              torch_trainer(net, tx, y, loss, "adam", BATCH, 0, lr=lr)
+                              if torch else None)}
     # Real rows for serving: one sample, and 1024 (the dataset repeated as needed).
     xb = np.resize(x, (1024, *x.shape[1:]))
     x1s, xbs = [x[:1]], [xb]
@@ -281,7 +204,7 @@ def run(workload: str, epochs: int, torch, torch_mask: str) -> dict:
             row["torch_onnx_nodes"] = node_counts(paths[1])
             x1s.append(x[:1])
             xbs.append(xb)
-        speeds = ort_speeds(paths, x1s, xbs)
+        speeds = ort_speeds_on(paths, x1s, xbs)
     row["seqc_ort_b1_us"], row["seqc_ort_b1024_per_s"] = speeds[0]
     if torch:
         row["torch_ort_b1_us"], row["torch_ort_b1024_per_s"] = speeds[1]
