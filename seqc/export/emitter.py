@@ -153,6 +153,31 @@ class Emitter:
             return self.op("Reshape", [value, self.const(shape, "shape")])
         return self.op("Transpose", [value], perm=perm)
 
+    def lower_op(self, op: Any, attrs: Any, params: dict, xs: list[str],
+                 out_types: list[TensorType]) -> list[str]:
+        """Lower one layer kind: its inputs converted to the layout its `export_layout` asks
+        for (LAYOUTS in seqc/ops/base.py), its outputs recorded with their IR types and
+        physical layouts. The exporter lowers every node with it; wrappers (TimeDistributed)
+        lower their inner layer with it."""
+        mode = op.export_layout(attrs)
+        if mode == "canonical":
+            xs = [self.canonical(x) for x in xs]
+        elif mode == "channels_first":
+            xs = [self.channels_first(x) for x in xs]
+        ys = op.lower(attrs, params, xs, self)
+        for y, t in zip(ys, out_types):
+            if y in xs:
+                continue  # passed through (Dropout at inference): keeps its type and layout
+            self._types[y] = t
+            if mode == "custom":
+                continue  # the lowering declared its outputs' layouts itself
+            if mode == "agnostic":
+                self.set_layout(y, self.layout_of(xs[0]))
+            else:
+                self.set_layout(y, CHANNELS_FIRST if mode == "channels_first" and t.rank >= 3
+                                else None)
+        return ys
+
     def prune(self, output: str) -> None:
         """Drop nodes and initializers the value `output` does not depend on (masks no
         consumer read, conversions made but not used)."""

@@ -173,36 +173,25 @@ def to_onnx(graph: Graph, params: dict[str, np.ndarray], *, opset: int = DEFAULT
         try:
             op = REGISTRY[node.op]
             node_params = {p: params[node.param_key(p)] for p in node.params}
-            mode = op.export_layout(node.attrs)
-            if mode == "canonical":
-                xs = [em.canonical(x) for x in xs]
-            elif mode == "channels_first":
-                xs = [em.channels_first(x) for x in xs]
             em.mask = masks.get(node.inputs[0])
-            ys = op.lower(node.attrs, node_params, xs, em)
+            ys = em.lower_op(op, node.attrs, node_params, xs,
+                             [graph.types[v] for v in node.outputs])
             if node.outputs[0] in graph.masked:
                 # Emitted eagerly; the final prune drops masks no consumer reads.
-                masks[node.outputs[0]] = op.lower_mask(node.attrs, xs, em.mask, em)
+                masks[node.outputs[0]] = op.lower_mask(
+                    node.attrs, [em.canonical(x) for x in xs], em.mask, em)
         except (KeyError, NotImplementedError, ExportError) as e:
             if isinstance(e, KeyError) and node.op in REGISTRY:
                 raise  # a missing parameter or a bug in a lowering, not an unsupported kind
             reason, hint = _reason(node, e)
             failures.append((node, reason, hint))
             # Stand-in names keep later nodes lowerable, so every failure is reported at once.
-            ys, mode = [f"<failed {v}>" for v in node.outputs], "canonical"
+            ys = [f"<failed {v}>" for v in node.outputs]
             for y, v in zip(ys, node.outputs):
                 em.declare(y, graph.types[v])
-        for v, y in zip(node.outputs, ys):
-            passed_through = y in xs
-            env[v] = y = em.bind(y, v, graph.types[v])
-            if passed_through or mode == "custom":
-                continue  # the value keeps its layout; custom lowerings declared their own
-            if mode == "agnostic":
-                em.set_layout(y, em.layout_of(xs[0]))
-            elif mode == "channels_first" and graph.types[v].rank >= 3:
-                em.set_layout(y, CHANNELS_FIRST)
-            else:
                 em.set_layout(y, None)
+        for v, y in zip(node.outputs, ys):
+            env[v] = em.bind(y, v, graph.types[v])  # the layout moves with a rename
     if failures:
         raise _export_error(failures, opset)
     em.begin("output")

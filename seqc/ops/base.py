@@ -166,7 +166,7 @@ class OpDef:
 
     def lower_mask(self, attrs: Any, xs: list[str], mask: str | None, em: Any) -> str | None:
         """The output mask's ONNX value (bool (N, T)), called only when `output_masked` said
-        yes; `xs` are the node's lowered inputs, `mask` the input mask's value."""
+        yes; `xs` are the node's inputs in the IR's layout, `mask` the input mask's value."""
         return mask
 
     def export_layout(self, attrs: Any) -> str:

@@ -188,25 +188,13 @@ class TimeDistributed(OpDef):
             flat_shape = self._i64([-1, *feats], em)
         xi = em.op("Reshape", [x, flat_shape])
         em.declare(xi, self._inner_type(xt))
-        mode = op.export_layout(attrs)
-        if mode == "canonical":
-            xi = em.canonical(xi)
-        elif mode == "channels_first":
-            xi = em.channels_first(xi)
         mask, em.mask = em.mask, None
         try:
-            (yi,) = op.lower(attrs, params, [xi], em)
+            (yi,) = em.lower_op(op, attrs, params, [xi], [yt])
         finally:
             em.mask = mask
-        if yi != xi:
-            em.declare(yi, yt)
-            if mode == "channels_first" and yt.rank >= 3:
-                em.set_layout(yi, em.CHANNELS_FIRST)
-            elif mode in ("canonical", "agnostic"):
-                em.set_layout(yi, em.layout_of(xi) if mode == "agnostic" else None)
         if act is not None:
-            (yi,) = REGISTRY["Activation"].lower(act, {}, [em.canonical(yi)], em)
-            em.declare(yi, yt)
+            (yi,) = em.lower_op(REGISTRY["Activation"], act, {}, [yi], [yt])
         yi = em.canonical(yi)
         out = (xt.shape[1], *yt.shape[1:])
         if None in out:
