@@ -255,22 +255,14 @@ def _apply_updates(params: dict[str, np.ndarray], updates: dict[str, np.ndarray]
 def _loss_and_grad(loss, fused, y, y_pred, sw, mask=None):
     """(loss value, gradient, backward start node). The fused form is used when the loss
     supports the final activation; backward then starts below that activation node. `mask` is
-    the output's timestep mask: Keras leaves masked steps out of the loss."""
-    kw = {} if mask is None else {"mask": mask}  # user-defined losses need not take a mask
+    the output's timestep mask: Keras leaves masked steps out of the loss. (Every loss is a
+    `Loss`, so both value-and-gradient forms exist.)"""
     if fused is not None:
         act, start = fused
-        if hasattr(loss, "value_and_fused_grad"):
-            out = loss.value_and_fused_grad(act, y, y_pred, sw, **kw)
-            if out is not None:
-                return out[0], out[1], start
-        else:
-            g = loss.fused_grad(act, y, y_pred, sw)
-            if g is not None:
-                return loss(y, y_pred, sw, **kw), g, start
-    if hasattr(loss, "value_and_grad"):
-        value, g = loss.value_and_grad(y, y_pred, sw, **kw)
-    else:
-        value, g = loss(y, y_pred, sw, **kw), loss.grad(y, y_pred, sw)
+        out = loss.value_and_fused_grad(act, y, y_pred, sw, mask)
+        if out is not None:
+            return out[0], out[1], start
+    value, g = loss.value_and_grad(y, y_pred, sw, mask)
     return value, g, None
 
 
@@ -359,8 +351,7 @@ def _evaluate_arrays(model, x, y, sw, batch_size, metrics) -> float:
         swb = None if sw is None else sw[lo:hi]
         y_pred, tape = executor.forward(model.graph, model.params, x[lo:hi], ctx)
         mask = tape.masks.get(model.graph.outputs[0])
-        kw = {} if mask is None else {"mask": mask}
-        total += cfg.loss(y[lo:hi], y_pred, swb, **kw) * cfg.loss_weight * (hi - lo)
+        total += cfg.loss(y[lo:hi], y_pred, swb, mask) * cfg.loss_weight * (hi - lo)
         _update_metrics(metrics, y[lo:hi], y_pred, swb, mask)
     return total / n
 

@@ -144,9 +144,9 @@ class Loss:
                           False)
         return loss
 
-    def grad(self, y_true, y_pred, sample_weight=None) -> np.ndarray:
+    def grad(self, y_true, y_pred, sample_weight=None, mask=None) -> np.ndarray:
         """d(reduced loss)/d(y_pred), shaped and typed like y_pred."""
-        return self.value_and_grad(y_true, y_pred, sample_weight)[1]
+        return self.value_and_grad(y_true, y_pred, sample_weight, mask)[1]
 
     def value_and_grad(self, y_true, y_pred, sample_weight=None,
                        mask=None) -> tuple[float, np.ndarray]:
@@ -159,10 +159,10 @@ class Loss:
                            True)
         return loss, back(dv).reshape(y_pred.shape).astype(y_pred.dtype, copy=False)
 
-    def fused_grad(self, activation: str, y_true, y_pred, sample_weight=None):
+    def fused_grad(self, activation: str, y_true, y_pred, sample_weight=None, mask=None):
         """Gradient w.r.t. the logits before a final `activation` whose output is `y_pred`,
         in the stable `p - y` form, or None when this loss does not fuse with it."""
-        out = self.value_and_fused_grad(activation, y_true, y_pred, sample_weight)
+        out = self.value_and_fused_grad(activation, y_true, y_pred, sample_weight, mask)
         return None if out is None else out[1]
 
     def value_and_fused_grad(self, activation: str, y_true, y_pred, sample_weight=None,
