@@ -128,13 +128,19 @@ class Act:
         else:
             out[...] = self.fn.forward(z, **self.kw)
 
-    def deriv(self, z: Array | None, a: Array) -> Array:
+    def deriv(self, z: Array | None, a: Array, out: Array | None = None) -> Array:
         if self.name == "sigmoid":
-            return a * (1 - a)
+            out = np.subtract(1, a, out=out)
+            out *= a
+            return out
         if self.name == "tanh":
-            d = a * a
-            return np.subtract(1, d, out=d)
-        return self.fn.backward(z, a, np.ones_like(a), **self.kw).astype(a.dtype, copy=False)
+            out = np.multiply(a, a, out=out)
+            return np.subtract(1, out, out=out)
+        d = self.fn.backward(z, a, np.ones_like(a), **self.kw).astype(a.dtype, copy=False)
+        if out is None:
+            return d
+        out[...] = d
+        return out
 
 
 def check_activation(attrs: Any, name: str) -> None:
@@ -382,10 +388,23 @@ class RecurrentBase(OpDef):
             rm = None if rm is None else rm[order]
         return dm, rm
 
+    def _weights(self, a: Any, params: dict, f: int, dtype) -> tuple[Array, Array, Array | None]:
+        """(w_in (F + 1, k): the kernel with the input-side bias as its last row, w_rec,
+        recurrent-side bias or None), in the internal gate order, unscaled."""
+        k = self.gates * a.units
+        perm = self._perm(a.units)
+        cols = slice(None) if perm is None else perm
+        b_in, b_rec = self.split_bias(a, params.get("bias") if a.use_bias else None, k)
+        w_in = np.empty((f + 1, k), dtype)
+        w_in[:f] = params["kernel"][:, cols]
+        w_in[f] = 0 if b_in is None else b_in[cols]
+        return (w_in, params["recurrent_kernel"][:, cols],
+                None if b_rec is None else b_rec[cols])
+
     def forward(self, a, params, xs, ctx):
         (x,) = xs
         n, t, f = x.shape
-        u, dtype = a.units, x.dtype
+        dtype = x.dtype
         if t == 0:
             raise DefinitionError(f"{self.kind} needs at least one timestep", field="input",
                                   received=f"input shape {x.shape}")
@@ -393,30 +412,27 @@ class RecurrentBase(OpDef):
         if a.go_backwards:
             x = x[:, ::-1]
             mask = None if mask is None else mask[:, ::-1]
-        xt = np.ascontiguousarray(x.transpose(1, 0, 2))  # (T, N, F): steps are contiguous
+        # [x, 1], time-major (T, N, F + 1): one matmul projects every step and adds the
+        # input-side bias, and backward gets the kernel and bias gradients from one matmul.
+        xa = np.empty((t, n, f + 1), dtype)
+        xa[..., :f] = x.transpose(1, 0, 2)
+        xa[..., f] = 1
         valid = None if mask is None else np.ascontiguousarray(mask.T)[:, :, None]
         s = Steps.of(valid, dtype, ctx.need_grad)
 
-        perm = self._perm(u)
         acts = self._acts(a)
         scale = self._scale(a, acts, dtype)
-        kernel, rk = params["kernel"], params["recurrent_kernel"]
-        b_in, b_rec = self.split_bias(a, params.get("bias") if a.use_bias else None,
-                                      self.gates * u)
-        if perm is not None:
-            kernel, rk = kernel[:, perm], rk[:, perm]
-            b_in = None if b_in is None else b_in[perm]
-            b_rec = None if b_rec is None else b_rec[perm]
-        if scale is not None:
-            kernel, rk = kernel * scale, rk * scale
-            b_in = None if b_in is None else b_in * scale
-            b_rec = None if b_rec is None else b_rec * scale
+        w_in, w_rec, b_rec = self._weights(a, params, f, dtype)
         dm, rm = self._dropout_masks(a, ctx, n, f, dtype)
-        proj = MaskedMatmul(kernel, dm)
-        xp = proj.fwd(xt)  # (T, N, k*units): all steps in one matmul
-        if b_in is not None:
-            xp += b_in
-        rec = MaskedMatmul(rk, rm)
+        if dm is not None:  # the bias column is never dropped
+            dm = np.concatenate([dm, np.ones((*dm.shape[:-1], 1), dtype)], axis=-1)
+        if scale is not None:
+            xp = MaskedMatmul(w_in * scale, dm).fwd(xa)  # (T, N, k*units), bias included
+            rec = MaskedMatmul(w_rec * scale, rm)
+            b_rec = None if b_rec is None else b_rec * scale
+        else:
+            xp = MaskedMatmul(w_in, dm).fwd(xa)
+            rec = MaskedMatmul(w_rec, rm)
         hs, tape = self.scan(a, acts, xp, rec, b_rec, s)
 
         out = hs[1:] if a.return_sequences else hs[t]
@@ -425,15 +441,14 @@ class RecurrentBase(OpDef):
         y = np.ascontiguousarray(out.transpose(1, 0, 2)) if a.return_sequences else out.copy()
         if not ctx.need_grad:
             return [y], None
-        return [y], (xt, dm, rm, s, tape, ctx.input_grad, (n, t, f))
+        return [y], (xa, dm, rm, s, tape, ctx.input_grad, w_in, w_rec)
 
     def backward(self, a, params, cache, dys):
-        xt, dm, rm, s, tape, input_grad, (n, t, f) = cache
+        xa, dm, rm, s, tape, input_grad, w_in, w_rec = cache
         (dy,) = dys
         u = a.units
         dtype = dy.dtype
-        perm = self._perm(u)
-        acts = self._acts(a)
+        f = xa.shape[-1] - 1
         dhs, dh_last = None, None
         if a.return_sequences:
             dhs = np.ascontiguousarray(dy.transpose(1, 0, 2))
@@ -443,31 +458,20 @@ class RecurrentBase(OpDef):
             dh_last = dy.astype(dtype, copy=True)
             if a.zero_output_for_mask and s.valid is not None:
                 dh_last *= s.valid[-1]
-        kernel, rk = params["kernel"], params["recurrent_kernel"]
-        if perm is not None:
-            kernel, rk = kernel[:, perm], rk[:, perm]
-        rec = MaskedMatmul(rk, rm)
-        dxp, drk, db_rec = self.scan_back(a, acts, tape, dhs, dh_last, s, rec)
-        proj = MaskedMatmul(kernel, dm)
-        dk = proj.wgrad(xt, dxp)
+        dxp, drk, db_rec = self.scan_back(a, self._acts(a), tape, dhs, dh_last, s,
+                                          MaskedMatmul(w_rec, rm))
+        proj = MaskedMatmul(w_in, dm)
+        dw_in = proj.wgrad(xa, dxp)  # (F + 1, k): kernel rows, then the input-side bias
         dx = None
         if input_grad:
-            dxt = proj.bwd(dxp)  # (T, N, F)
-            dx = dxt.transpose(1, 0, 2)
+            dx = proj.bwd(dxp)[..., :f].transpose(1, 0, 2)  # (N, T, F)
             dx = np.ascontiguousarray(dx[:, ::-1] if a.go_backwards else dx)
-        grads = {"kernel": dk, "recurrent_kernel": drk}
+        perm = self._perm(u)
+        inv = slice(None) if perm is None else np.argsort(perm)
+        grads = {"kernel": dw_in[:f, inv], "recurrent_kernel": drk[:, inv]}
         if a.use_bias:
-            db_in = dxp.sum(axis=(0, 1))
-            grads["bias"] = (db_in, db_rec)
-        if perm is not None:
-            inv = np.argsort(perm)
-            grads["kernel"] = grads["kernel"][:, inv]
-            grads["recurrent_kernel"] = grads["recurrent_kernel"][:, inv]
-            if a.use_bias:
-                db_in, db_rec = grads["bias"]
-                grads["bias"] = (db_in[inv], None if db_rec is None else db_rec[inv])
-        if a.use_bias:
-            grads["bias"] = self.join_bias(a, *grads["bias"])
+            grads["bias"] = self.join_bias(a, dw_in[f, inv],
+                                           None if db_rec is None else db_rec[inv])
         return [dx], {k: np.ascontiguousarray(v, dtype=dtype) for k, v in grads.items()}
 
     def lower(self, a, params, xs, em):

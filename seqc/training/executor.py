@@ -11,6 +11,7 @@ import numpy as np
 from ..ir.graph import Graph
 from ..ops import REGISTRY
 from ..ops.base import RunContext
+from .heap import keep_heap
 
 
 @dataclass
@@ -40,6 +41,7 @@ def forward(
 ) -> tuple[np.ndarray, Tape]:
     """Run every node. `keep` names intermediate values to return in `tape.values`
     (the graph output is always there)."""
+    keep_heap()
     ctx = ctx or RunContext()
     env = {graph.inputs[0]: x}
     tape = Tape(grad_of=_values_needing_grad(graph))

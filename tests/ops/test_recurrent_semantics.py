@@ -190,7 +190,9 @@ def test_dropout_is_training_only_and_shared_over_steps():
     assert not np.allclose(y, infer)
     # One input mask per call: zeroing the features it drops changes nothing.
     dm, rm = _seqc_masks(op, attrs, params, x)
-    assert rm is None and dm.shape == (N, F)
+    # the cached mask covers [x, 1]: the bias column is never dropped
+    assert rm is None and dm.shape == (N, F + 1) and np.all(dm[:, F] == 1)
+    dm = dm[:, :F]
     np.testing.assert_allclose(y, _seqc(op, op.parse_attrs(
         {"units": 3, "return_sequences": True}), params, x * dm[:, None, :], None)[0],
         atol=1e-6)
