@@ -1,6 +1,6 @@
 """The two recurrent examples in seqc vs PyTorch eager (nn.LSTM), side by side.
 
-    python benchmarks/train_rnn.py [--epochs 6] [--workloads sunspots,sequences] [--json out.json]
+    python benchmarks/train_rnn.py [--epochs 12] [--workloads sunspots,sequences] [--json out.json]
 
 - sunspots: examples/sunspots_lstm.json, Normalization -> LSTM(32) -> Dense(1) -> Rescaling on
   the 285 24-year windows (1 feature), batch 32, Adam, mse.
@@ -18,7 +18,9 @@ Both frameworks start from identical weights (seqc's initializers copied into to
 LSTM gates i, f, c, o are PyTorch's i, f, g, o, so kernel -> weight_ih.T, recurrent_kernel ->
 weight_hh.T, bias -> bias_ih with bias_hh = 0; the Normalization statistics adapted by seqc
 become constants), use the same batch size, the same optimizer and the same per-epoch
-shuffling (one permutation sequence for both), and 2 threads. Printed: epoch time (median of
+shuffling (one permutation sequence for both), and 2 threads. Both run in one process, so
+seqc's malloc setting (seqc/training/heap.py, made on its first forward) applies to PyTorch
+too; run with SEQC_MALLOPT=0 to compare both without it. Printed: epoch time (median of
 epochs 2..N) and the seqc/PyTorch ratio (< 1: seqc is faster), peak RSS growth, and
 onnxruntime batch-1 latency / batch-1024 throughput of seqc's model.onnx vs torch.onnx.export's
 graph of the same network (dynamo=False, opset 17), on real rows of the dataset. A benchmark,
@@ -226,7 +228,7 @@ def check_same(model, net, x: np.ndarray, sigmoid: bool) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--epochs", type=int, default=6)
+    ap.add_argument("--epochs", type=int, default=12)
     ap.add_argument("--workloads", default="sunspots,sequences")
     ap.add_argument("--torch-mask", default="gather", choices=("gather", "packed", "none"),
                     help="how PyTorch's classifier handles the padding in training")

@@ -6,10 +6,13 @@ LSTM / GRU through `_recurrent_onnx.lower_recurrent`. Parameters are Keras' own:
 (F, k*units), `recurrent_kernel` (units, k*units), `bias`; gates in Keras' order.
 
 How the NumPy kernels run (the cells in simple_rnn.py, lstm.py, gru.py):
-- time-major internally: the input is projected for all steps with one matmul, and only the
-  recurrent matmul runs per step, writing into preallocated (T, N, ...) buffers with `out=`;
-- a kind may reorder its gate columns internally (LSTM: i, f, o, c, so the three sigmoid gates
-  are one contiguous slice); gradients are put back in Keras' order at the end;
+- time-major internally: the input, with a column of ones, is projected for all steps with
+  one matmul ([x, 1] @ [kernel; bias]), and only the recurrent matmul runs per step, writing
+  into preallocated (T, N, ...) buffers with `out=`;
+- a kind may reorder its gate columns internally (LSTM: o, i, f, c, so the three sigmoid gates
+  are one block) and lay a step's gates out as (gates, N, units) blocks (LSTM: NumPy's
+  elementwise kernels run 2-3x slower on column slices); gradients are put back in Keras'
+  order at the end;
 - sigmoid is computed as 0.5 * tanh(z / 2) + 0.5 with the 1/2 folded into the weights of the
   sigmoid columns: one tanh call over all gates, no overflow for large |z|;
 - backward keeps one loop over steps; the activations' derivatives are computed for all steps

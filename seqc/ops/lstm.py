@@ -2,9 +2,10 @@
 x @ kernel + h @ recurrent_kernel + bias; c' = f c + i g, h' = o act(c').
 
 ONNX: native LSTM (gates reordered to ONNX's i, o, f, c) via _recurrent_onnx. Shape:
-(N, T, F) -> (N, T, units) with return_sequences, else (N, units). NumPy maths in time-major
-buffers (_recurrent.py); internally the gates run as i, f, o, c so the three sigmoid gates are
-one slice. Memory: about 7 (T, N, units) float buffers per call while training.
+(N, T, F) -> (N, T, units) with return_sequences, else (N, units). NumPy maths in time-major,
+gate-major buffers (_recurrent.py): internally the gates run as o, i, f, c, each step's gate a
+contiguous (N, units) block, so the three sigmoid gates are one block and [i, f] * [c, c_prev]
+one product. Memory: about 16 (T, N, units) float buffers per call while training.
 """
 
 from __future__ import annotations
