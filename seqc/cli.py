@@ -81,6 +81,7 @@ def cli(debug: bool) -> None:
 
     \b
     seqc build examples/breast_cancer_mlp.json     parse, train, export, validate
+    seqc convert model.keras -o model.onnx         a Keras model to ONNX, no training
     seqc summary examples/digits_mlp.json          Keras-style layer table
     seqc ops                                       supported layer kinds
     """
@@ -109,6 +110,11 @@ def cli(debug: bool) -> None:
               help="Keep BatchNormalization nodes instead of folding them into the Conv/Dense "
                    "before them.")
 @click.option("--no-train", is_flag=True, help="Export the initial weights without training.")
+@click.option("--optimizer", default=None,
+              help="Override the definition's optimizer (a name, e.g. adam).")
+@click.option("--loss", default=None, help="Override the definition's loss (a name).")
+@click.option("--learning-rate", type=float, default=None,
+              help="Override the optimizer's learning rate.")
 @click.option("--max-memory", default=None,
               help="Refuse models needing more training memory than this (default 4GB; "
                    "'none' to turn the check off).")
@@ -117,8 +123,15 @@ def cli(debug: bool) -> None:
               help="Also print the export passes and the ONNX node count per op type.")
 @handle_errors
 def build(definition, out_dir, data, x_path, y_path, target, epochs, batch_size, seed, opset,
-          input_layout, no_fold_batchnorm, no_train, max_memory, quiet, verbose) -> None:
-    """Parse DEFINITION, train it, export model.onnx and prove it matches NumPy."""
+          input_layout, no_fold_batchnorm, no_train, optimizer, loss, learning_rate, max_memory,
+          quiet, verbose) -> None:
+    """Parse DEFINITION, train it, export model.onnx and prove it matches NumPy.
+
+    DEFINITION is a seqc JSON spec, a Keras model (.keras, legacy .h5, or model.to_json()
+    output, with the weights of a <stem>.weights.h5 beside it), a Keras-style or PyTorch
+    nn.Sequential Python script (read, never run), or a build folder. A Keras model with
+    weights continues training from them, with the file's compile settings unless
+    --optimizer/--loss/--learning-rate override them."""
     from .pipeline import BuildOptions
     from .pipeline import build as run_build
 
@@ -126,6 +139,7 @@ def build(definition, out_dir, data, x_path, y_path, target, epochs, batch_size,
                         epochs=epochs, batch_size=batch_size, seed=seed, opset=opset,
                         input_layout=input_layout.lower(),
                         fold_batchnorm=not no_fold_batchnorm, train=not no_train,
+                        optimizer=optimizer, loss=loss, learning_rate=learning_rate,
                         verbose=0 if quiet else (2 if verbose else 1),
                         max_memory=-1 if max_memory is None else parse_size(max_memory),
                         log=click.echo)
@@ -136,6 +150,38 @@ def build(definition, out_dir, data, x_path, y_path, target, epochs, batch_size,
         click.echo(f"Built {report['name']}: {report['parameters']:,} parameters"
                    + (f"; {shown}" if shown else "")
                    + f"; {report['timings'].get('total_s', 0):.1f} s")
+
+
+@cli.command()
+@click.argument("source", type=click.Path())
+@click.option("-o", "--out", "out_path", type=click.Path(), required=True,
+              help="model.onnx (validated against NumPy) or x.keras (Keras 3).")
+@click.option("--opset", type=int, default=17, show_default=True, help="ONNX opset.")
+@click.option("--input-layout", type=click.Choice(["nhwc", "nchw", "channels_last",
+                                                  "channels_first"], case_sensitive=False),
+              default="nhwc", show_default=True, help="Layout of the ONNX model's input.")
+@click.option("--no-fold-batchnorm", is_flag=True, help="Keep BatchNormalization nodes.")
+@click.option("--max-memory", default=None, help="As for build (default 4GB; 'none').")
+@click.option("-q", "--quiet", is_flag=True, help="No validation table.")
+@handle_errors
+def convert(source, out_path, opset, input_layout, no_fold_batchnorm, max_memory,
+            quiet) -> None:
+    """Convert SOURCE to ONNX or .keras without training (no TensorFlow needed).
+
+    SOURCE is a Keras model (.keras, legacy .h5, or Keras JSON with a <stem>.weights.h5 beside
+    it), or anything `seqc build` reads. An ONNX output is checked against seqc's NumPy forward
+    before it replaces OUT; a disagreement exits 1 and leaves OUT untouched."""
+    from .pipeline import ConvertOptions
+    from .pipeline import convert as run_convert
+
+    opts = ConvertOptions(opset=opset, input_layout=input_layout.lower(),
+                          fold_batchnorm=not no_fold_batchnorm,
+                          max_memory=-1 if max_memory is None else parse_size(max_memory),
+                          log=None if quiet else click.echo)
+    info = run_convert(source, out_path, opts)
+    click.echo(f"Wrote {out_path} ({info['parameters']:,} parameters"
+               + ("" if info["weights"] else "; no weights in the source: initial weights")
+               + ")")
 
 
 @cli.command()
@@ -181,7 +227,9 @@ def predict(model, input_path, out_path, provider, batch_size, target) -> None:
 @click.argument("model", type=click.Path())
 @click.option("--inputs", type=click.Path(), default=None,
               help="Inputs (.npy/.npz/.csv); default: seeded random inputs of the right shape.")
-@click.option("--runtimes", default=None, help="Comma-separated: numpy,onnxruntime,onnx-reference.")
+@click.option("--runtimes", default=None,
+              help="Comma-separated: numpy, onnxruntime, onnxruntime-cuda, onnx-reference, keras, "
+                   "torch (default: all available but keras and torch).")
 @click.option("--atol", type=float, default=1e-5, show_default=True)
 @click.option("--rtol", type=float, default=1e-4, show_default=True)
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")

@@ -173,6 +173,20 @@ class Model:
 
         return export_model(self, path, opset=opset, **kwargs)
 
+    def save(self, path: str) -> str:
+        """Keras' `model.save("x.keras")`: a Keras 3 `.keras` file (config, weights and, when
+        compiled, the compile settings) that `keras.saving.load_model` and `seqc.load` read.
+        Needs h5py (`pip install 'seqc[keras]'`)."""
+        import os
+
+        if not os.fspath(path).lower().endswith(".keras"):
+            raise UsageError("model.save writes Keras' .keras format; the path must end in "
+                             "'.keras'", field="path", received=repr(os.fspath(path)),
+                             hint="use model.export('model.onnx') for ONNX")
+        from .frontend.keras_files import save_keras
+
+        return save_keras(self, os.fspath(path))
+
 
 class Sequential(Model):
     """Keras' Sequential: a list of layers, the first an `Input` or carrying `input_shape`.

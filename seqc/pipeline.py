@@ -48,6 +48,26 @@ class BuildOptions:
     runtimes: tuple[str, ...] = ("onnxruntime",)
     log: Any = print  # progress lines (None: silent)
     extra: dict = field(default_factory=dict)
+    # Override the definition's compile section (a Keras file's compile_config included).
+    optimizer: str | None = None
+    loss: str | None = None
+    learning_rate: float | None = None
+
+
+def compile_settings(defn: Any, opts: BuildOptions) -> dict | None:
+    """The definition's compile kwargs with the --optimizer/--loss/--learning-rate flags
+    applied; None when neither gives a loss and an optimizer to train with."""
+    cfg = dict(defn.compile or {})
+    if opts.optimizer is not None:
+        cfg["optimizer"] = opts.optimizer
+    if opts.loss is not None:
+        cfg["loss"] = opts.loss
+    if opts.learning_rate is not None:
+        from .config import split_spec
+
+        name, kwargs = split_spec(cfg.get("optimizer", "rmsprop"))
+        cfg["optimizer"] = {**kwargs, "type": name, "learning_rate": opts.learning_rate}
+    return cfg or None
 
 
 def _say(opts: BuildOptions, msg: str) -> None:
@@ -103,8 +123,10 @@ def build(def_path: str, opts: BuildOptions | None = None) -> dict[str, Any]:
             fit_cfg[key] = val
     if opts.seed is not None and opts.seed != model.seed:
         model.seed = opts.seed
-        model._init_params()
+        if not defn.has_weights:  # a Keras file's weights are kept: training continues
+            model._init_params()
 
+    defn.compile = compile_settings(defn, opts)
     if defn.compile:
         # Check the compile section even when nothing will train, so a typo in an optimizer
         # name never passes silently.
@@ -270,3 +292,64 @@ def _jsonable(v: Any) -> Any:
         return v
     except TypeError:
         return repr(v)
+
+
+@dataclass
+class ConvertOptions:
+    opset: int = 17
+    input_layout: str = "channels_last"
+    fold_batchnorm: bool = True
+    max_memory: int | None = -1  # -1: the model's default limit
+    atol: float = 1e-5
+    rtol: float = 1e-4
+    log: Any = print  # the validation table (None: silent)
+
+
+def convert(src_path: str, out_path: str, opts: ConvertOptions | None = None) -> dict[str, Any]:
+    """`seqc convert`: a definition (a Keras file with its weights) to model.onnx, checked
+    against the NumPy forward on seeded random inputs before it replaces `out_path`, or to a
+    Keras 3 `.keras`. Returns {"parameters", "weights" (loaded from the source), ...}."""
+    from .frontend import load_definition
+
+    opts = opts or ConvertOptions()
+    ext = os.path.splitext(out_path)[1].lower()
+    if ext not in (".onnx", ".keras"):
+        raise UsageError("convert writes .onnx or .keras", field="-o",
+                         received=repr(out_path), hint="name the output model.onnx or x.keras")
+    limit = {} if opts.max_memory == -1 else {"max_memory": opts.max_memory}
+    defn = load_definition(src_path, **limit)
+    model = defn.model
+    info: dict[str, Any] = {"parameters": model.count_params(), "weights": defn.has_weights,
+                            "format": defn.format}
+    if ext == ".keras":
+        model.save(out_path)
+        return info
+    from .export import export_model
+    from .runtime import ModelSource, validate
+    from .runtime.validate import random_inputs
+
+    folder = os.path.dirname(os.path.abspath(out_path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".convert-", suffix=".onnx", dir=folder)
+    os.close(fd)
+    try:
+        metadata = {"seqc.source_hash": defn.source_hash,
+                    "seqc.source": os.path.basename(str(defn.path))}
+        export_model(model, tmp, opset=opts.opset, metadata=metadata,
+                     input_layout=opts.input_layout, fold_batchnorm=opts.fold_batchnorm)
+        x = random_inputs(model.graph.input_type, 0, N_SYNTHETIC, ids=True)
+        result = validate(ModelSource(model.graph, model.params, tmp, label=model.name), x,
+                          runtimes=["numpy", "onnxruntime"], atol=opts.atol, rtol=opts.rtol,
+                          print_table=False)
+        if opts.log is not None:
+            opts.log(result.format_table())
+        if not result.ok:
+            raise ValidationFailure(
+                "the converted ONNX model disagrees with seqc's NumPy forward", file=src_path,
+                hint=f"{out_path} was not written; rerun with --debug and report the model")
+        os.replace(tmp, out_path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+    info["validation"] = result.to_json()
+    return info

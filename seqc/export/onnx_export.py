@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from typing import Any
 
 import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
+from ..atomic import atomic_write
 from ..errors import ExportError, UsageError, layer_label
 from ..ir.graph import Graph
 from ..ir.types import TensorType
@@ -295,22 +295,9 @@ def _serialize(model: onnx.ModelProto) -> bytes:
 
 
 def write_atomic(path: str | os.PathLike, data: bytes) -> str:
-    """Write `data` to a temp file beside `path`, then rename it over `path`: readers see the
-    old file or the new one, never a half-written one, and a failure leaves no temp file."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
-    return path
+    """Write `data` to `path` atomically (seqc.atomic): readers see the old file or the new
+    one, never a half-written one, and a failure leaves no temp file."""
+    return atomic_write(path, data)
 
 
 def export_model(model: Any, path: str | os.PathLike, *, opset: int = DEFAULT_OPSET,

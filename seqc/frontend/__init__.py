@@ -19,22 +19,26 @@ from .spec import Definition, load_spec, one_hot
 __all__ = ["Definition", "load", "load_definition", "load_spec", "one_hot", "FORMATS"]
 
 
-def _not_yet(what: str) -> Callable[..., Definition]:
-    def reader(path: str, **_: Any) -> Definition:
-        raise DefinitionError(
-            f"{what} definitions are not supported yet; they come in a later version of seqc",
-            file=path, field="path", received=f"a {Path(path).suffix} file",
-            hint="write the model as a seqc JSON spec (see examples/*.json) for now")
+def _keras_file(path: str, **kw: Any) -> Definition:
+    from .keras_files import load_keras_file
 
-    return reader
+    return load_keras_file(path, **kw)
 
 
-# Extension -> reader. `seqc build`, `seqc summary` and `seqc.load` all dispatch through here.
-FORMATS: dict[str, Callable[[str], Definition]] = {
+def _script(path: str, **kw: Any) -> Definition:
+    from .pyscript import load_script
+
+    return load_script(path, **kw)
+
+
+# Extension -> reader. `seqc build`, `seqc convert`, `seqc summary` and `seqc.load` all
+# dispatch through here. A .json is a seqc spec or a Keras model JSON (told apart by its keys);
+# .h5 is a legacy Keras model file (model_config + weights).
+FORMATS: dict[str, Callable[..., Definition]] = {
     ".json": load_spec,
-    ".keras": _not_yet("Keras .keras"),
-    ".h5": _not_yet("Keras HDF5 (.h5)"),
-    ".py": _not_yet("Python (.py)"),
+    ".keras": _keras_file,
+    ".h5": _keras_file,
+    ".py": _script,
 }
 
 

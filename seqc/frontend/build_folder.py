@@ -61,7 +61,7 @@ def load_build_folder(path: str | os.PathLike, **_: object) -> Definition:
     digest = hashlib.sha256(ir_raw + w_raw).hexdigest()
     return Definition(model=model, compile=compile_cfg, fit=None, data=None, path=folder,
                       source_hash=digest, name=name, format="build-folder",
-                      extra={"report": report} if report else {})
+                      extra={"report": report} if report else {}, has_weights=True)
 
 
 def _check_params(params: dict[str, np.ndarray], graph, file: str) -> dict[str, np.ndarray]:

@@ -44,6 +44,9 @@ class Definition:
     one_hot: bool = False
     format: str = "seqc-spec"
     extra: dict = field(default_factory=dict)
+    # True when the model's weights came from the file (a Keras model with weights, a build
+    # folder): `seqc build --seed` then keeps them, and training continues from them.
+    has_weights: bool = False
 
     def prepare_labels(self, y: Any) -> Any:
         """Apply the data section's label options (`one_hot`) to loaded labels."""
@@ -87,22 +90,25 @@ def one_hot(y: Any, num_classes: int | None, *, file: str | None = None) -> np.n
 
 def load_spec(path: str | os.PathLike, *,
               max_memory: int | None = DEFAULT_MAX_MEMORY) -> Definition:
-    """Parse, check and build a seqc JSON spec; raises DefinitionError naming file and layer."""
+    """Parse, check and build a seqc JSON spec; raises DefinitionError naming file and layer.
+    A Keras model JSON (`model.to_json()`) goes to the Keras reader, with the weights of a
+    sibling `<stem>.weights.h5` or `<stem>.h5` when there is one."""
     file = os.fspath(path)
     raw = read_bytes(file)
     doc = parse_json(raw, file)
-    reject_keras_json(doc, file)
+    from .keras_json import is_keras_json
+
+    if is_keras_json(doc):
+        from ._keras_paths import sibling_weights
+
+        if sibling_weights(file) is not None:
+            from .keras_files import load_keras_file
+
+            return load_keras_file(file, max_memory=max_memory)
+        from .keras_json import load_keras_json
+
+        return load_keras_json(file, max_memory=max_memory)
     return definition_from_doc(doc, file, raw, max_memory=max_memory)
-
-
-def reject_keras_json(doc: Any, file: str) -> None:
-    if isinstance(doc, dict) and "class_name" in doc and "config" in doc:
-        raise DefinitionError(
-            "this is a Keras model JSON (model.to_json()); reading Keras JSON comes in a later "
-            "version of seqc (issue 5)", file=file, field="class_name",
-            received=f"class_name={doc['class_name']!r}",
-            hint='write the model as a seqc spec for now: {"input_shape": [...], '
-                 '"layers": [{"type": "Dense", "units": ...}, ...]}')
 
 
 def definition_from_doc(doc: Any, file: str, raw: bytes, *,

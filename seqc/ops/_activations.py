@@ -259,11 +259,29 @@ def _mish_lower(x, em):
 
 _reg("mish", lambda x: x * np.tanh(softplus(x)), _mish_bwd, _mish_lower)
 
-# Keras 3's hard_sigmoid is relu6(x + 3) / 6 (Keras 2's was clip(0.2x + 0.5, 0, 1)); in ONNX
-# that is HardSigmoid(alpha=1/6, beta=0.5).
-_reg("hard_sigmoid", lambda x: (np.clip(x + 3, 0, 6) / 6).astype(x.dtype, copy=False),
-     lambda x, y, dy: dy * ((x > -3) & (x < 3)) / 6,
-     lambda x, em: em.op("HardSigmoid", [x], alpha=1.0 / 6.0, beta=0.5))
+# Keras 3's hard_sigmoid is relu6(x + 3) / 6 = clip(x/6 + 0.5, 0, 1); Keras 2's was
+# clip(0.2x + 0.5, 0, 1). Both are clip(slope * x + offset, 0, 1), ONNX's HardSigmoid(alpha=
+# slope, beta=offset); the defaults are Keras 3's, and the Keras JSON reader writes a Keras 2
+# model's hard_sigmoid as {"type": "hard_sigmoid", "slope": 0.2, "offset": 0.5}. (Arguments,
+# not a second name: every name is an Activation example, and Keras 3 knows no other name.)
+HARD_SIGMOID_KERAS2 = {"type": "hard_sigmoid", "slope": 0.2, "offset": 0.5}
+
+
+def _hard_sigmoid_fwd(x, slope=1.0 / 6.0, offset=0.5):
+    if slope == 1.0 / 6.0 and offset == 0.5:
+        return (np.clip(x + 3, 0, 6) / 6).astype(x.dtype, copy=False)  # Keras 3's own rounding
+    return np.clip(slope * x + offset, 0, 1).astype(x.dtype, copy=False)
+
+
+def _hard_sigmoid_bwd(x, y, dy, slope=1.0 / 6.0, offset=0.5):
+    z = slope * x + offset
+    return dy * ((z > 0) & (z < 1)) * slope
+
+
+_reg("hard_sigmoid", _hard_sigmoid_fwd, _hard_sigmoid_bwd,
+     lambda x, em, slope=1.0 / 6.0, offset=0.5: em.op("HardSigmoid", [x], alpha=float(slope),
+                                                      beta=float(offset)),
+     slope=1.0 / 6.0, offset=0.5)
 
 
 def _hard_silu_bwd(x, y, dy):

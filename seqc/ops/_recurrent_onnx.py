@@ -46,9 +46,10 @@ def onnx_activation(spec: Any) -> tuple[str, float | None, float | None]:
         return simple[name], None, None
     if name == "linear" and not kw:
         return "Affine", 1.0, 0.0
-    if name == "hard_sigmoid" and not kw:
-        # Keras 3: relu6(x + 3) / 6 = clip(x/6 + 1/2, 0, 1).
-        return "HardSigmoid", 1.0 / 6.0, 0.5
+    if name == "hard_sigmoid":
+        # clip(slope x + offset, 0, 1): Keras 3's relu6(x + 3) / 6 by default, Keras 2's
+        # clip(0.2x + 0.5, 0, 1) with slope=0.2 (see _activations.py).
+        return "HardSigmoid", float(kw.get("slope", 1.0 / 6.0)), float(kw.get("offset", 0.5))
     if name == "elu":
         return "Elu", float(kw.get("alpha", 1.0)), None
     if name == "leaky_relu":

@@ -10,12 +10,12 @@ from __future__ import annotations
 import csv
 import json
 import os
-import tempfile
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
+from ..atomic import atomic_file
 from ..errors import DataError, UsageError
 from .runners import check_input, make_session, onnx_value_type, resolve
 
@@ -127,20 +127,12 @@ def predict_file(model: str, input_path: str, out_path: str, *, provider: str = 
 
 
 def _write_atomic(path: str, y: np.ndarray, class_names: list[str] | None) -> None:
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".predict-", suffix=os.path.splitext(path)[1], dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            if path.lower().endswith(".npy"):
-                np.save(f, y)
-            else:
-                _write_csv(f, y, class_names)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    with atomic_file(path) as f:
+        if path.lower().endswith(".npy"):
+            np.save(f, y)
+        else:
+            _write_csv(f, y, class_names)
 
 
 def _write_csv(f, y: np.ndarray, class_names: list[str] | None) -> None:

@@ -222,6 +222,9 @@ class Runner:
     name: str = ""
     needs: str = "onnx"  # "ir" or "onnx"
     description: str = ""
+    # Run by `validate` when no runtimes are named. The cross-checks (keras, torch) rebuild
+    # the model in another framework, which takes seconds: only when asked for.
+    default: bool = True
 
     def unavailable(self) -> str | None:
         """None when usable here, else why not."""
@@ -336,8 +339,18 @@ class OnnxReferenceRunner(Runner):
         return src.to_onnx_layout(predict)
 
 
+def _cross_checks() -> tuple[Runner, ...]:
+    # Keras and PyTorch rebuild the model with their own layers; their modules import keras
+    # and torch only inside load(), so listing them costs nothing.
+    from .keras_runtime import KerasRunner
+    from .torch_runtime import TorchRunner
+
+    return (KerasRunner(), TorchRunner())
+
+
 RUNTIMES: dict[str, Runner] = {r.name: r for r in (
-    NumpyRunner(), OnnxRuntimeRunner(), OnnxRuntimeCudaRunner(), OnnxReferenceRunner())}
+    NumpyRunner(), OnnxRuntimeRunner(), OnnxRuntimeCudaRunner(), OnnxReferenceRunner(),
+    *_cross_checks())}
 
 
 def get_runner(name: str) -> Runner:

@@ -150,7 +150,8 @@ def validate(model: Any, x: Any = None, *, runtimes: list[str] | str | None = No
     """Run `x` on several runtimes and compare each with the reference.
 
     `model`: a seqc Model, a build folder or an .onnx path. `runtimes`: names (default: every
-    available one). `reference`: "numpy" when the IR is available, else the first runtime.
+    available one but the cross-checks "keras" and "torch", which run only when named).
+    `reference`: "numpy" when the IR is available, else the first runtime.
     `x`: an array, a .npy/.npz path, or None for seeded random rows.
 
     >>> import seqc, numpy as np
@@ -162,7 +163,8 @@ def validate(model: Any, x: Any = None, *, runtimes: list[str] | str | None = No
     src = resolve(model)
     if isinstance(runtimes, str):
         runtimes = [r.strip() for r in runtimes.split(",") if r.strip()]
-    names = list(runtimes) if runtimes else available_runtimes(src)
+    names = list(runtimes) if runtimes else [
+        n for n in available_runtimes(src) if RUNTIMES[n].default]
     for n in names:
         runner = get_runner(n)
         why = runner.unavailable()

@@ -1,0 +1,36 @@
+"""Atomic file writes: the bytes go to a temporary file in the target's folder, are flushed
+to disk, and replace the target in one `os.replace`. A reader (or a crash) never sees a
+half-written file, and a failed write leaves the previous file as it was and no temp file."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import BinaryIO
+
+
+@contextmanager
+def atomic_file(path: str | os.PathLike) -> Iterator[BinaryIO]:
+    """`with atomic_file(p) as f: f.write(...)`: `p` is replaced when the block succeeds."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def atomic_write(path: str | os.PathLike, data: bytes) -> str:
+    """Write `data` to `path` atomically; returns the path."""
+    with atomic_file(path) as f:
+        f.write(data)
+    return os.fspath(path)

@@ -1,0 +1,665 @@
+"""PyTorch `nn.Sequential` modules -> seqc spec layers, with PyTorch's semantics.
+
+Tensors keep PyTorch's layout: the input is (N, C, *spatial) and the spatial kinds get
+data_format="channels_first" (Flatten stays channels_last: on a (N, C, H, W) tensor that is
+PyTorch's plain C-major reshape; Keras' channels_first Flatten would reorder to H, W, C).
+Initializers are PyTorch's: weights kaiming_uniform(a=sqrt(5)) = VarianceScaling(1/3, fan_in,
+uniform), biases U(-1/sqrt(fan_in), 1/sqrt(fan_in)); recurrent weights and biases
+U(-1/sqrt(hidden), 1/sqrt(hidden)) (PyTorch's two biases b_ih + b_hh are one Keras bias, so
+its initial spread is that of one of them).
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+from typing import TYPE_CHECKING, Any
+
+from ..errors import DefinitionError, SeqcError
+from ..ir.types import TensorType, batched
+
+if TYPE_CHECKING:
+    from .pyscript import ModelVal, Reader, Scope
+
+REQ = object()  # a required argument
+_DEV = (("device", None), ("dtype", None))
+_CONV = [("in_channels", REQ), ("out_channels", REQ), ("kernel_size", REQ), ("stride", 1),
+         ("padding", 0), ("dilation", 1), ("groups", 1), ("bias", True),
+         ("padding_mode", "zeros"), *_DEV]
+_MAXPOOL = [("kernel_size", REQ), ("stride", None), ("padding", 0), ("dilation", 1),
+            ("return_indices", False), ("ceil_mode", False)]
+_AVGPOOL = [("kernel_size", REQ), ("stride", None), ("padding", 0), ("ceil_mode", False),
+            ("count_include_pad", True)]
+_BN = [("num_features", REQ), ("eps", 1e-5), ("momentum", 0.1), ("affine", True),
+       ("track_running_stats", True), *_DEV]
+_RNN = [("input_size", REQ), ("hidden_size", REQ), ("num_layers", 1), ("bias", True),
+        ("batch_first", False), ("dropout", 0.0), ("bidirectional", False)]
+SIGNATURES: dict[str, list[tuple[str, Any]]] = {
+    "Linear": [("in_features", REQ), ("out_features", REQ), ("bias", True), *_DEV],
+    "Conv1d": _CONV, "Conv2d": _CONV,
+    "MaxPool1d": _MAXPOOL, "MaxPool2d": _MAXPOOL,
+    "AvgPool1d": _AVGPOOL, "AvgPool2d": [*_AVGPOOL, ("divisor_override", None)],
+    "AdaptiveAvgPool1d": [("output_size", REQ)], "AdaptiveAvgPool2d": [("output_size", REQ)],
+    "AdaptiveMaxPool1d": [("output_size", REQ), ("return_indices", False)],
+    "AdaptiveMaxPool2d": [("output_size", REQ), ("return_indices", False)],
+    "Flatten": [("start_dim", 1), ("end_dim", -1)],
+    "Dropout": [("p", 0.5), ("inplace", False)],
+    "BatchNorm1d": _BN, "BatchNorm2d": _BN,
+    "Embedding": [("num_embeddings", REQ), ("embedding_dim", REQ), ("padding_idx", None),
+                  ("max_norm", None), ("norm_type", 2.0), ("scale_grad_by_freq", False),
+                  ("sparse", False), ("_weight", None), ("_freeze", False), *_DEV],
+    "LSTM": [*_RNN, ("proj_size", 0), *_DEV], "GRU": [*_RNN, *_DEV],
+    "ReLU": [("inplace", False)], "Sigmoid": [], "Tanh": [], "Identity": [],
+    "GELU": [("approximate", "none")], "LeakyReLU": [("negative_slope", 0.01),
+                                                      ("inplace", False)],
+    "ELU": [("alpha", 1.0), ("inplace", False)], "Softmax": [("dim", None)],
+    "LogSoftmax": [("dim", None)], "SiLU": [("inplace", False)], "ReLU6": [("inplace", False)],
+    "SELU": [("inplace", False)], "Softplus": [("beta", 1.0), ("threshold", 20.0)],
+    "Softsign": [], "Mish": [("inplace", False)], "Hardsigmoid": [("inplace", False)],
+    "Hardswish": [("inplace", False)],
+}
+# Modules without parameters whose output shape is their input's: skipped when the input
+# shape is derived from the first Linear.
+_SHAPELESS = {"ReLU", "Sigmoid", "Tanh", "Identity", "GELU", "LeakyReLU", "ELU", "Softmax",
+              "LogSoftmax", "SiLU", "ReLU6", "SELU", "Softplus", "Softsign", "Mish",
+              "Hardsigmoid", "Hardswish", "Dropout", "Flatten"}
+_SIMPLE_ACT = {"Sigmoid": "sigmoid", "Tanh": "tanh", "SiLU": "silu", "ReLU6": "relu6",
+               "SELU": "selu", "Softsign": "softsign", "Mish": "mish",
+               "Hardsigmoid": "hard_sigmoid", "Hardswish": "hard_silu"}
+_INPUT_NAMES = ("input_shape", "INPUT_SHAPE")
+
+
+class Bound:
+    """One module's arguments bound to PyTorch's signature, values checked constant."""
+
+    def __init__(self, r: Reader, cls: str, name: str, mod: Any) -> None:
+        self.r, self.cls, self.name, self.node = r, cls, name, mod.node
+        sig = SIGNATURES[cls]
+        names = [n for n, _ in sig]
+        if len(mod.args) > len(names):
+            raise r.error(mod.node, f"nn.{cls} takes at most {len(names)} positional "
+                                    "arguments", field=cls,
+                          received=f"{len(mod.args)} positional arguments")
+        vals = dict(zip(names, mod.args))
+        for k, v in mod.kwargs.items():
+            if k not in names:
+                from ..errors import did_you_mean
+
+                raise r.error(mod.node, f"nn.{cls} has no argument '{k}'. Valid arguments: "
+                                        f"{', '.join(names)}", field=k,
+                              received=f"{k}={r.seg(mod.node)}", hint=did_you_mean(k, names))
+            if k in vals:
+                raise r.error(mod.node, f"nn.{cls} got '{k}' both by position and by name",
+                              field=k)
+            vals[k] = v
+        self.v: dict[str, Any] = {}
+        for n, default in sig:
+            if n not in vals:
+                if default is REQ:
+                    raise r.error(mod.node, f"nn.{cls} needs the argument '{n}'", field=n,
+                                  received=r.seg(mod.node))
+                self.v[n] = default
+            elif n == "device":
+                continue
+            elif n == "dtype":
+                path = getattr(vals[n], "path", None)
+                if vals[n] is not None and path not in ("torch.float32", "torch.float"):
+                    raise r.error(mod.node, f"nn.{cls}: seqc models are float32",
+                                  field="dtype", received=r.seg(mod.node))
+            else:
+                self.v[n] = r.const(vals[n], mod.node, f"nn.{cls}({n}=...)")
+
+    def __getitem__(self, k: str) -> Any:
+        return self.v[k]
+
+    def error(self, message: str, field: str, hint: str | None = None) -> DefinitionError:
+        return self.r.error(self.node, f"nn.{self.cls}: {message}", field=field,
+                            received=f"{field}={self.v.get(field)!r}", hint=hint)
+
+    def int(self, k: str, *, minimum: int = 0) -> int:
+        v = self.v[k]
+        if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
+            raise self.error(f"'{k}' must be an integer >= {minimum}", k)
+        return v
+
+    def ints(self, k: str, nd: int, *, minimum: int = 0) -> tuple[int, ...]:
+        v = self.v[k]
+        v = [v] * nd if isinstance(v, int) else v
+        if not isinstance(v, list) or len(v) != nd or not all(
+                isinstance(x, int) and not isinstance(x, bool) and x >= minimum for x in v):
+            raise self.error(f"'{k}' must be an integer or {nd} integers >= {minimum}", k)
+        return tuple(v)
+
+    def require(self, k: str, value: Any, why: str) -> None:
+        if self.v[k] != value:
+            raise self.error(f"{k}={self.v[k]!r} is not supported ({why})", k,
+                             hint=f"use {k}={value!r}")
+
+
+def _kaiming() -> dict:
+    # kaiming_uniform_(a=sqrt(5)): gain^2 = 2 / (1 + 5) = 1/3, bound = sqrt(3 * (1/3) / fan_in)
+    return {"type": "VarianceScaling", "scale": 1 / 3, "mode": "fan_in",
+            "distribution": "uniform"}
+
+
+def _uniform(fan_in: int) -> dict:
+    b = 1 / math.sqrt(fan_in) if fan_in > 0 else 0.0
+    return {"type": "RandomUniform", "minval": -b, "maxval": b}
+
+
+def _channels(b: Bound, t: TensorType, key: str, axis: int, rank: tuple[int, ...]) -> None:
+    if len(t.shape) not in rank:
+        raise b.r.error(b.node, f"nn.{b.cls} expects a rank-{'/'.join(map(str, rank))} input "
+                                "(batch first)", field="input",
+                        received=f"input of shape {_shape(t)}",
+                        hint="check the input shape (PyTorch layout: N, C, ...)")
+    have = t.shape[axis]
+    if have is not None and have != b[key]:
+        what = "width" if axis == -1 else "channel count"
+        raise b.r.error(b.node, f"nn.{b.cls} declares {key}={b[key]}, but its input "
+                                f"{what} is {have}", field=key,
+                        received=f"{key}={b[key]}, input of shape {_shape(t)}",
+                        hint=f"set {key}={have}, or fix the input shape / earlier layers")
+
+
+def _shape(t: TensorType) -> str:
+    return "(" + ", ".join("N" if d is None else str(d) for d in t.shape) + ")"
+
+
+# ---- one mapping per module kind: (Bound, input type, next module) -> spec layers ----
+
+
+def _linear(b: Bound, t: TensorType) -> list[dict]:
+    b.int("in_features", minimum=1)
+    b.int("out_features", minimum=1)
+    _channels(b, t, "in_features", -1, tuple(range(2, 9)))
+    return [{"type": "Dense", "units": b["out_features"], "use_bias": bool(b["bias"]),
+             "kernel_initializer": _kaiming(), "bias_initializer": _uniform(b["in_features"])}]
+
+
+def _conv(b: Bound, t: TensorType, nd: int) -> list[dict]:
+    cin, cout = b.int("in_channels", minimum=1), b.int("out_channels", minimum=1)
+    groups = b.int("groups", minimum=1)
+    _channels(b, t, "in_channels", 1, (nd + 2,))
+    k = b.ints("kernel_size", nd, minimum=1)
+    s = b.ints("stride", nd, minimum=1)
+    d = b.ints("dilation", nd, minimum=1)
+    b.require("padding_mode", "zeros", "seqc pads with zeros")
+    pad = b["padding"]
+    out: list[dict] = []
+    if pad == "same":
+        if any(x != 1 for x in s):
+            raise b.error("padding='same' needs stride 1 in PyTorch", "padding")
+        padding = "same"
+    elif pad == "valid":
+        padding = "valid"
+    else:
+        p = b.ints("padding", nd)
+        if all(x == 1 for x in s) and all(2 * pi == di * (ki - 1) for pi, di, ki in
+                                          zip(p, d, k)):
+            padding = "same"  # identical to TF's 'same' at stride 1: equal pads both sides
+        else:
+            padding = "valid"
+            if any(p):
+                out.append(_zero_pad(b, p, nd))
+    fan_in = cin // groups * math.prod(k)
+    out.append({"type": f"Conv{nd}D", "name": b.name, "filters": cout, "kernel_size": list(k),
+                "strides": list(s), "padding": padding, "data_format": "channels_first",
+                "dilation_rate": list(d), "groups": groups, "use_bias": bool(b["bias"]),
+                "kernel_initializer": _kaiming(), "bias_initializer": _uniform(fan_in)})
+    return out
+
+
+def _zero_pad(b: Bound, p: tuple[int, ...], nd: int) -> dict:
+    padding: Any = [p[0], p[0]] if nd == 1 else [[x, x] for x in p]
+    return {"type": f"ZeroPadding{nd}D", "name": f"{b.name}_pad", "padding": padding,
+            "data_format": "channels_first"}
+
+
+def _pool(b: Bound, t: TensorType, nd: int, kind: str) -> list[dict]:
+    k = b.ints("kernel_size", nd, minimum=1)
+    s = k if b["stride"] is None else b.ints("stride", nd, minimum=1)
+    p = b.ints("padding", nd)
+    b.require("ceil_mode", False, "seqc pools floor-sized outputs")
+    out: list[dict] = []
+    if kind == "Max":
+        b.require("return_indices", False, "a Sequential passes one tensor on")
+        if b.ints("dilation", nd, minimum=1) != (1,) * nd:
+            b.require("dilation", 1, "seqc's pooling has no dilation")
+        if any(p):
+            raise b.error("padding > 0 pads with -inf in PyTorch, which seqc's pooling "
+                          "cannot express", "padding", hint="use padding=0")
+    else:
+        if b.v.get("divisor_override") is not None:
+            b.require("divisor_override", None, "seqc divides by the window size")
+        if any(p):
+            if not b["count_include_pad"]:
+                raise b.error("padding > 0 with count_include_pad=False is not supported",
+                              "count_include_pad", hint="use count_include_pad=True")
+            out.append(_zero_pad(b, p, nd))  # zeros counted in the average, as PyTorch does
+    if len(t.shape) != nd + 2:
+        raise b.r.error(b.node, f"nn.{b.cls} expects a rank-{nd + 2} input", field="input",
+                        received=f"input of shape {_shape(t)}")
+    kind_name = "MaxPooling" if kind == "Max" else "AveragePooling"
+    out.append({"type": f"{kind_name}{nd}D", "name": b.name, "pool_size": list(k),
+                "strides": list(s), "padding": "valid", "data_format": "channels_first"})
+    return out
+
+
+def _adaptive(b: Bound, t: TensorType, nd: int, kind: str) -> list[dict]:
+    size = b["output_size"]
+    if not (size == 1 or size == [1] * nd):
+        raise b.error("only output_size=1 (global pooling) is supported", "output_size",
+                      hint="use output_size=1, or a fixed-size pooling layer")
+    if kind == "Max":
+        b.require("return_indices", False, "a Sequential passes one tensor on")
+    name = "GlobalMaxPooling" if kind == "Max" else "GlobalAveragePooling"
+    return [{"type": f"{name}{nd}D", "name": b.name, "data_format": "channels_first",
+             "keepdims": True}]
+
+
+def _batchnorm(b: Bound, t: TensorType, nd: int) -> list[dict]:
+    b.int("num_features", minimum=1)
+    _channels(b, t, "num_features", 1, (2, 3) if nd == 1 else (4,))
+    if b["momentum"] is None:
+        raise b.error("momentum=None (a cumulative average) is not supported", "momentum",
+                      hint="use a number, e.g. the default 0.1")
+    b.require("track_running_stats", True, "seqc keeps moving statistics")
+    affine = bool(b["affine"])
+    # PyTorch: running = (1 - m) * running + m * batch; Keras: moving * m' + batch * (1 - m').
+    return [{"type": "BatchNormalization", "name": b.name, "axis": 1,
+             "momentum": 1.0 - float(b["momentum"]), "epsilon": float(b["eps"]),
+             "center": affine, "scale": affine}]
+
+
+def _embedding(b: Bound, t: TensorType) -> list[dict]:
+    for k, why in (("padding_idx", "PyTorch zeroes that row and freezes it"),
+                   ("max_norm", "seqc does not renormalise embeddings")):
+        if b[k] is not None:
+            b.require(k, None, why)
+    return [{"type": "Embedding", "name": b.name, "input_dim": b.int("num_embeddings", minimum=1),
+             "output_dim": b.int("embedding_dim", minimum=1),
+             "embeddings_initializer": {"type": "RandomNormal", "mean": 0.0, "stddev": 1.0}}]
+
+
+def _recurrent(b: Bound, t: TensorType, nxt: tuple | None) -> tuple[list[dict], bool]:
+    """nn.LSTM/GRU return (output, state): what follows must select from that tuple."""
+    if b["batch_first"] is not True:
+        raise b.error("seqc reads recurrent layers with batch_first=True only (inputs "
+                      "(N, T, features), as in Keras)", "batch_first",
+                      hint="pass batch_first=True (and feed (N, T, F) batches)")
+    if b.v.get("proj_size", 0):
+        b.require("proj_size", 0, "Keras LSTMs have no projection")
+    hidden = b.int("hidden_size", minimum=1)
+    layers = b.int("num_layers", minimum=1)
+    _channels(b, t, "input_size", -1, (3,))
+    select = None
+    if nxt is not None and nxt[1].cls.startswith("<select:"):
+        select = nxt[1].cls[8:-1]
+    elif nxt is not None:
+        raise b.r.error(nxt[1].node, f"nn.{b.cls} returns a tuple (output, state); the next "
+                                     "module in nn.Sequential receives that tuple",
+                        field="layer", received=b.r.seg(nxt[1].node),
+                        hint="put a module between them whose forward is `return x[0][:, -1]` "
+                             "(last step) or `return x[0]` (all steps)")
+    bidir = bool(b["bidirectional"])
+    if bidir and select == "last":
+        raise b.error("the last step of a bidirectional output (x[0][:, -1]) holds the "
+                      "backward direction after one step only; Keras has no such layer",
+                      "bidirectional", hint="select all steps (x[0]) or use one direction")
+    k = _uniform(hidden)
+    out = []
+    for i in range(layers):
+        seq = i < layers - 1 or select != "last"
+        cell = {"type": b.cls, "units": hidden, "use_bias": bool(b["bias"]),
+                "return_sequences": seq, "kernel_initializer": k, "recurrent_initializer": k,
+                "bias_initializer": k}
+        if b.cls == "LSTM":
+            cell["unit_forget_bias"] = False
+        else:
+            cell["reset_after"] = True  # PyTorch's n = tanh(W x + b + r * (U h + b_h))
+        name = b.name if i == 0 else f"{b.name}_l{i}"
+        out.append({"type": "Bidirectional", "name": name, "layer": cell,
+                    "merge_mode": "concat"} if bidir else {**cell, "name": name})
+        if i < layers - 1 and b["dropout"]:
+            out.append({"type": "Dropout", "name": f"{b.name}_dropout{i}",
+                        "rate": float(b["dropout"])})
+    return out, select is not None
+
+
+def _activation(b: Bound, t: TensorType) -> list[dict]:
+    c, n = b.cls, b.name
+    if c == "ReLU":
+        return [{"type": "ReLU", "name": n}]
+    if c == "LeakyReLU":
+        return [{"type": "LeakyReLU", "name": n, "negative_slope": float(b["negative_slope"])}]
+    if c == "ELU":
+        return [{"type": "ELU", "name": n, "alpha": float(b["alpha"])}]
+    if c == "GELU":
+        if b["approximate"] not in ("none", "tanh"):
+            raise b.error("approximate must be 'none' or 'tanh'", "approximate")
+        return [{"type": "Activation", "name": n, "activation": {
+            "type": "gelu", "approximate": b["approximate"] == "tanh"}}]
+    if c in ("Softmax", "LogSoftmax"):
+        dim = b["dim"]
+        if dim is None:
+            raise b.error("give dim explicitly (PyTorch's implicit dim is deprecated)", "dim",
+                          hint="e.g. dim=1")
+        if isinstance(dim, bool) or not isinstance(dim, int):
+            raise b.error("dim must be an integer", "dim")
+        if c == "Softmax":
+            return [{"type": "Softmax", "name": n, "axis": dim}]
+        return [{"type": "Activation", "name": n,
+                 "activation": {"type": "log_softmax", "axis": dim}}]
+    if c == "Softplus":
+        if b["beta"] != 1:
+            b.require("beta", 1, "Keras' softplus has no beta")
+        return [{"type": "Activation", "name": n, "activation": "softplus"}]
+    if c == "Identity":
+        return []
+    return [{"type": "Activation", "name": n, "activation": _SIMPLE_ACT[c]}]
+
+
+def _map(b: Bound, t: TensorType, nxt: tuple | None) -> tuple[list[dict], bool]:
+    c = b.cls
+    if c == "Linear":
+        return [{**_linear(b, t)[0], "name": b.name}], False
+    if c in ("Conv1d", "Conv2d"):
+        return _conv(b, t, int(c[4])), False
+    if c in ("MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d"):
+        return _pool(b, t, int(c[-2]), c[:3]), False
+    if c.startswith("Adaptive"):
+        return _adaptive(b, t, int(c[-2]), c[8:11]), False
+    if c == "Flatten":
+        if b["start_dim"] != 1 or b["end_dim"] != -1:
+            raise b.error("only Flatten(start_dim=1, end_dim=-1) is supported", "start_dim")
+        return [{"type": "Flatten", "name": b.name}], False
+    if c == "Dropout":
+        p = b["p"]
+        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p < 1:
+            raise b.error("p must be a number in [0, 1)", "p")
+        return [{"type": "Dropout", "name": b.name, "rate": float(p)}], False
+    if c in ("BatchNorm1d", "BatchNorm2d"):
+        return _batchnorm(b, t, int(c[-2])), False
+    if c == "Embedding":
+        return _embedding(b, t), False
+    if c in ("LSTM", "GRU"):
+        return _recurrent(b, t, nxt)
+    return _activation(b, t), False
+
+
+# ---- the model ----
+
+
+def _flatten(r: Reader, model: ModelVal, prefix: str) -> list[tuple[str, Any, ast.AST]]:
+    from .pyscript import ModelVal as MV
+    from .pyscript import TorchMod
+
+    out = []
+    for name, v, node in model.items:
+        name = prefix + (name if name is not None else str(len(out)))
+        if isinstance(v, MV) and v.framework == "torch":
+            v.consumed = True
+            out.extend(_flatten(r, v, name + "."))
+        elif isinstance(v, TorchMod) and (v.cls in SIGNATURES or v.cls.startswith("<select:")):
+            out.append((name, v, node))
+        elif isinstance(v, TorchMod):
+            raise r.error(v.node, f"nn.{v.cls} is not supported in an nn.Sequential read by "
+                                  "seqc", field="layer", received=r.seg(v.node),
+                          hint="supported: " + ", ".join(sorted(SIGNATURES)))
+        else:
+            raise r.not_a_layer(v, node, "torch")
+    return out
+
+
+def _input(r: Reader, mods: list, module: Scope) -> tuple[list, str]:
+    from .pyscript import _find_opaque
+
+    first = next((m for _, m in mods if m.cls not in _SHAPELESS), None)
+    dtype = r.comment.get("input_dtype") or (
+        "int64" if first is not None and first.cls == "Embedding" else "float32")
+    if "input_shape" in r.comment:
+        return r.comment["input_shape"], dtype
+    for name in _INPUT_NAMES:
+        if name in module.vars:
+            v = module.vars[name]
+            if _find_opaque(v) is not None:
+                raise r._shape_error(_find_opaque(v))
+            if isinstance(v, int) and not isinstance(v, bool):
+                v = (v,)
+            if not isinstance(v, (list, tuple)) or not v or not all(
+                    x is None or isinstance(x, int) and not isinstance(x, bool) and x > 0
+                    for x in v):
+                raise r.error(None, f"the module-level {name} must be a list of positive "
+                                    "integers (per sample, batch excluded)",
+                              field="input_shape", received=repr(v))
+            return list(v), dtype
+    if first is not None and first.cls == "Linear":
+        return [first.int("in_features", minimum=1)], dtype
+    if first is not None and first.cls == "Embedding":
+        return [None], dtype  # token ids of any length
+    node = first.node if first is not None else None
+    what = f"nn.{first.cls}" if first is not None else "none"
+    raise r.error(node, "PyTorch scripts do not declare the input shape, and seqc cannot "
+                        f"derive it from the first module ({what})",
+                  field="input_shape",
+                  hint="add a comment `# seqc: input_shape = [1, 28, 28]` (per sample, "
+                       "channels first, batch excluded) or a module-level "
+                       "`input_shape = (1, 28, 28)`")
+
+
+def _step(r: Reader, d: dict, t: TensorType, node: ast.AST, index: int) -> TensorType:
+    """The output type of one spec layer: the kind's own parse, check and shape rule."""
+    from ..errors import layer_label
+    from ..ops import get_op
+
+    cfg = {k: v for k, v in d.items() if k not in ("type", "name", "trainable")}
+    try:
+        op = get_op(d["type"])
+        if op.splits_activation:
+            cfg.pop("activation", None)
+        attrs = op.parse_attrs(cfg)
+        op.check(attrs)
+        (out,) = op.infer(attrs, [t])
+    except SeqcError as e:
+        raise e.located(file=r.where(node),
+                        layer=layer_label(index, d.get("name"), d["type"])) from None
+    return out
+
+
+def torch_doc(r: Reader, model: ModelVal, module: Scope) -> tuple[dict, list[ast.AST]]:
+    items = _flatten(r, model, "")
+    mods = []
+    for name, v, _ in items:
+        if v.cls.startswith("<select:"):
+            mods.append((name, v))
+        else:
+            mods.append((name, Bound(r, v.cls, name, v)))
+    if not mods:
+        raise r.error(model.node, "the nn.Sequential has no modules", field="layers")
+    shape, dtype = _input(r, mods, module)
+    t = batched(tuple(shape), dtype)
+    layers: list[dict] = []
+    nodes: list[ast.AST] = []
+    i = 0
+    while i < len(mods):
+        name, b = mods[i]
+        if not isinstance(b, Bound):
+            raise r.error(b.node, f"{b.kwargs.get('class', 'this module')} selects from a "
+                                  "recurrent layer's (output, state) tuple, but follows no "
+                                  "nn.LSTM/nn.GRU", field="layer", received=r.seg(b.node))
+        nxt = mods[i + 1] if i + 1 < len(mods) else None
+        docs, consumed = _map(b, t, nxt)
+        for d in docs:
+            t = _step(r, d, t, b.node, len(layers))
+            layers.append(d)
+            nodes.append(b.node)
+        i += 2 if consumed else 1
+    if not layers:
+        raise r.error(model.node, "the nn.Sequential has only Identity modules",
+                      field="layers")
+    doc: dict = {"input_shape": shape, "layers": layers}
+    if dtype != "float32":
+        doc["input_dtype"] = dtype
+    compile_cfg = torch_compile(r)
+    if compile_cfg and model.compile is None:
+        model.compile = compile_cfg
+    return doc, nodes
+
+
+# ---- loss and optimizer objects -> compile ----
+
+_LOSSES = {"CrossEntropyLoss": {"type": "SparseCategoricalCrossentropy", "from_logits": True},
+           "MSELoss": "mse", "L1Loss": "mae", "BCELoss": "binary_crossentropy",
+           "BCEWithLogitsLoss": {"type": "BinaryCrossentropy", "from_logits": True}}
+_OPTIMS = {"SGD": ("SGD", ["params", "lr", "momentum", "dampening", "weight_decay",
+                           "nesterov"]),
+           "Adam": ("Adam", ["params", "lr", "betas", "eps", "weight_decay", "amsgrad"]),
+           "AdamW": ("AdamW", ["params", "lr", "betas", "eps", "weight_decay", "amsgrad"]),
+           "RMSprop": ("RMSprop", ["params", "lr", "alpha", "eps", "weight_decay",
+                                   "momentum", "centered"]),
+           "Adagrad": ("Adagrad", ["params", "lr", "lr_decay", "weight_decay",
+                                   "initial_accumulator_value", "eps"])}
+
+
+def torch_compile(r: Reader) -> dict | None:
+    """A loss module and a torch.optim optimizer created in the script -> a compile section,
+    when each is one seqc has (CrossEntropyLoss = sparse categorical crossentropy on logits).
+    Anything else (several, or unmapped, or non-default options) leaves compile out."""
+    losses = [m for m in r.torch_objects if m.cls in _LOSSES or m.cls.endswith("Loss")]
+    optims = [m for m in r.torch_objects if m.cls.startswith("optim.")]
+    if len(losses) != 1 or len(optims) != 1 or losses[0].cls not in _LOSSES:
+        return None
+    loss, opt = losses[0], optims[0]
+    if loss.args or any(k != "reduction" or v != "mean" for k, v in loss.kwargs.items()):
+        return None
+    name = opt.cls[6:]
+    if name not in _OPTIMS:
+        return None
+    kind, names = _OPTIMS[name]
+    if len(opt.args) > len(names):
+        return None
+    a = {**dict(zip(names, opt.args)), **opt.kwargs}
+    a.pop("params", None)
+    spec: dict = {"type": kind}
+    try:
+        for k, v in a.items():
+            v = r.const(v, opt.node, f"optim.{name}({k}=...)")
+            if k == "lr":
+                spec["learning_rate"] = float(v)
+            elif k == "momentum" and kind in ("SGD", "RMSprop"):
+                spec["momentum"] = float(v)
+            elif k == "nesterov" and kind == "SGD":
+                spec["nesterov"] = bool(v)
+            elif k == "betas":
+                spec["beta_1"], spec["beta_2"] = float(v[0]), float(v[1])
+            elif k == "eps":
+                spec["epsilon"] = float(v)
+            elif k == "alpha" and kind == "RMSprop":
+                spec["rho"] = float(v)
+            elif k == "weight_decay" and kind == "AdamW":
+                spec["weight_decay"] = float(v)
+            elif k == "initial_accumulator_value":
+                spec["initial_accumulator_value"] = float(v)
+            elif v not in (0, 0.0, False):  # an option Keras' optimizer does not have
+                return None
+    except (DefinitionError, TypeError, IndexError, ValueError):
+        return None
+    if kind == "AdamW" and "weight_decay" not in spec:
+        spec["weight_decay"] = 0.01  # PyTorch's AdamW default
+    if kind == "SGD" and "learning_rate" not in spec:
+        return None  # torch.optim.SGD's lr is required
+    if kind == "Adagrad" and "epsilon" not in spec:
+        spec["epsilon"] = 1e-10
+    if kind in ("Adam", "AdamW") and "epsilon" not in spec:
+        spec["epsilon"] = 1e-8
+    if kind == "RMSprop":
+        spec.setdefault("rho", 0.99)
+        spec.setdefault("epsilon", 1e-8)
+        spec.setdefault("learning_rate", 0.01)
+    return {"optimizer": spec, "loss": _LOSSES[loss.cls]}
+
+
+# ---- selector modules: the one piece of forward() seqc reads ----
+
+
+def selector_kind(st: ast.ClassDef) -> str | None:
+    """A local nn.Module whose forward only picks the recurrent output out of the
+    (output, state) tuple: `return x[0][:, -1]` -> "last", `return x[0]` -> "output".
+    Anything else in the class makes it an ordinary subclassed module (None)."""
+    body = [s for s in st.body if not _is_doc(s)]
+    forward = None
+    for s in body:
+        if isinstance(s, ast.FunctionDef) and s.name == "forward":
+            forward = s
+        elif isinstance(s, ast.FunctionDef) and s.name == "__init__":
+            if not all(_is_doc(x) or _is_super_init(x) for x in s.body):
+                return None
+        else:
+            return None
+    if forward is None or forward.decorator_list:
+        return None
+    a = forward.args
+    params = [p.arg for p in [*a.posonlyargs, *a.args]]
+    if len(params) != 2 or a.vararg or a.kwarg or a.kwonlyargs:
+        return None
+    x = params[1]
+    outs: set[str] = set()
+    stmts = [s for s in forward.body if not _is_doc(s)]
+    for s in stmts[:-1]:
+        if not (isinstance(s, ast.Assign) and len(s.targets) == 1):
+            return None
+        tgt, val = s.targets[0], s.value
+        if isinstance(tgt, ast.Tuple) and len(tgt.elts) == 2 and isinstance(
+                tgt.elts[0], ast.Name) and _is_name(val, x):
+            outs.add(tgt.elts[0].id)
+        elif isinstance(tgt, ast.Name) and _is_output(val, x, outs):
+            outs.add(tgt.id)
+        else:
+            return None
+    if not stmts or not isinstance(stmts[-1], ast.Return) or stmts[-1].value is None:
+        return None
+    ret = stmts[-1].value
+    if _is_output(ret, x, outs):
+        return "output"
+    if isinstance(ret, ast.Subscript) and _is_output(ret.value, x, outs) and _is_last(ret.slice):
+        return "last"
+    return None
+
+
+def _is_doc(s: ast.stmt) -> bool:
+    return isinstance(s, ast.Pass) or isinstance(s, ast.Expr) and isinstance(
+        s.value, ast.Constant) and isinstance(s.value.value, str)
+
+
+def _is_super_init(s: ast.stmt) -> bool:
+    if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Call)):
+        return False
+    f = s.value.func
+    return (isinstance(f, ast.Attribute) and f.attr == "__init__"
+            and isinstance(f.value, ast.Call) and isinstance(f.value.func, ast.Name)
+            and f.value.func.id == "super" and not s.value.args)
+
+
+def _is_name(n: ast.AST, ident: str) -> bool:
+    return isinstance(n, ast.Name) and n.id == ident
+
+
+def _is_output(n: ast.AST, x: str, outs: set[str]) -> bool:
+    if isinstance(n, ast.Name) and n.id in outs:
+        return True
+    return (isinstance(n, ast.Subscript) and _is_name(n.value, x)
+            and isinstance(n.slice, ast.Constant) and n.slice.value == 0
+            and not isinstance(n.slice.value, bool))
+
+
+def _is_last(s: ast.AST) -> bool:
+    """`[:, -1]` or `[:, -1, :]`."""
+    if not isinstance(s, ast.Tuple) or len(s.elts) not in (2, 3):
+        return False
+    full = [isinstance(e, ast.Slice) and e.lower is None and e.upper is None and e.step is None
+            for e in s.elts]
+    mid = s.elts[1]
+    minus1 = (isinstance(mid, ast.UnaryOp) and isinstance(mid.op, ast.USub)
+              and isinstance(mid.operand, ast.Constant) and mid.operand.value == 1)
+    return full[0] and minus1 and (len(s.elts) == 2 or full[2])

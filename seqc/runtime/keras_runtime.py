@@ -1,0 +1,64 @@
+"""Keras 3 as a runtime: the seqc model written as a `.keras` file (seqc's own writer), loaded
+by `keras.saving.load_model`, and run with Keras' own layers. An independent implementation of
+every layer, so agreement with it is evidence, not an echo. Needs keras, h5py and a Keras
+backend (torch, jax or tensorflow); with no KERAS_BACKEND set and no TensorFlow installed,
+torch (then jax) is picked before Keras is first imported."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+import tempfile
+from typing import Any
+
+import numpy as np
+
+from .runners import Predict, Runner
+
+_BACKENDS = ("tensorflow", "torch", "jax")
+
+
+def _pick_backend() -> str | None:
+    """The backend Keras would use (or one that is installed); None when there is none."""
+    if "keras" in sys.modules or os.environ.get("KERAS_BACKEND"):
+        return os.environ.get("KERAS_BACKEND", "tensorflow")
+    for name in _BACKENDS:
+        if importlib.util.find_spec(name) is not None:
+            if name != "tensorflow":
+                os.environ["KERAS_BACKEND"] = name  # Keras' default, tensorflow, is absent
+            return name
+    return None
+
+
+class KerasRunner(Runner):
+    name = "keras"
+    needs = "ir"
+    description = "Keras 3, the model saved as .keras by seqc and loaded by keras.saving"
+    default = False
+
+    def unavailable(self) -> str | None:
+        for module in ("keras", "h5py"):
+            if importlib.util.find_spec(module) is None:
+                return f"{module} is not installed (pip install 'seqc[crosscheck]')"
+        if _pick_backend() is None:
+            return "Keras has no backend here: install torch, jax or tensorflow"
+        return None
+
+    def load(self, src: Any, *, batch_size: int | None = None, **_: Any) -> Predict:
+        _pick_backend()
+        import keras
+
+        from ..frontend.keras_files import save_keras
+        from ..model import Model
+
+        model = Model(src.graph, dict(src.params), name=src.graph.name)
+        with tempfile.TemporaryDirectory(prefix="seqc-keras-") as tmp:
+            path = save_keras(model, os.path.join(tmp, "model.keras"))
+            km = keras.saving.load_model(path, compile=False)
+
+        def predict(x: np.ndarray) -> np.ndarray:
+            y = km.predict(x, batch_size=batch_size or 1024, verbose=0)
+            return np.asarray(keras.ops.convert_to_numpy(y), dtype=np.float32)
+
+        return predict
