@@ -322,6 +322,11 @@ def convert(src_path: str, out_path: str, opts: ConvertOptions | None = None) ->
     info: dict[str, Any] = {"parameters": model.count_params(), "weights": defn.has_weights,
                             "format": defn.format}
     if ext == ".keras":
+        if defn.compile:  # the .keras carries the source's compile settings along
+            try:
+                model.compile(**defn.compile)
+            except SeqcError as e:
+                raise e.located(file=str(src_path)) from None
         model.save(out_path)
         return info
     from .export import export_model
