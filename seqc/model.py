@@ -79,6 +79,9 @@ class Model:
         # first call only. Weights given here or via set_weights (e.g. from Keras) count as
         # adapted.
         self.adapted = bool(params)
+        # Reasons `fit` must refuse (a Keras file's regularizers or constraints, which seqc
+        # does not implement: training would silently differ). Predicting and exporting go on.
+        self.training_blockers: list[str] = []
         if graph is not None and not self.params:
             self._init_params()
 

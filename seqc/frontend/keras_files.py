@@ -155,7 +155,7 @@ def _file_hash(file: str) -> str:
 def _definition(doc: Any, file: str, raw: bytes,
                 max_memory: int | None) -> tuple[Definition, Any]:
     """Keras model JSON -> Definition (weights still the initializers') and its model info."""
-    from .keras_json import keras_doc_to_spec
+    from .keras_json import keras_doc_to_spec, training_blockers
 
     spec_doc, info = keras_doc_to_spec(doc, file)
     defn = definition_from_doc(spec_doc, file, raw, max_memory=max_memory)
@@ -163,6 +163,7 @@ def _definition(doc: Any, file: str, raw: bytes,
         defn.compile = getattr(info, "compile", None)
     defn.format = "keras"
     defn.extra = {**defn.extra, "keras": info}
+    defn.model.training_blockers = training_blockers(info)
     return defn, info
 
 

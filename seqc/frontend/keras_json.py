@@ -50,6 +50,9 @@ BOOKKEEPING = {"name", "trainable", "dtype", "autocast", "build_config", "module
 # Performance switches: every value computes the same function.
 PERFORMANCE = {"implementation", "unroll", "fused", "use_cudnn", "lora_alpha"}
 # Keras-only arguments and the values at which they do nothing (besides None and False).
+# Keras arguments that only shape training (penalties added to the loss, projections after each
+# update): inference ignores them.
+TRAINING_ONLY_SUFFIXES = ("_regularizer", "_constraint")
 INERT = {"groups": (1,), "num_constants": (0,), "time_major": (False,), "sparse": (False,),
          "lora_rank": (None,), "renorm_clipping": (None, {}), "renorm": (False,)}
 WRAPPER_KEYS = ("layer", "backward_layer")
@@ -83,6 +86,10 @@ class KerasModelInfo:
     version: str
     layers: list[KerasLayerRef]
     compile: dict | None
+    # Training-only settings seqc does not implement (regularizers, constraints), as
+    # "layer: key=value": they do not change predictions, so loading, predicting and converting
+    # go ahead, but training refuses (Model.training_blockers).
+    training_only: list[str] = field(default_factory=list)
 
 
 def is_keras_json(doc: Any) -> bool:
@@ -111,7 +118,16 @@ def load_keras_json(path: str | os.PathLike, *,
     defn = definition_from_doc(spec, file, raw, max_memory=max_memory)
     defn.format = "keras-json"
     defn.extra = {"keras": info}
+    defn.model.training_blockers = training_blockers(info)
     return defn
+
+
+def training_blockers(info: KerasModelInfo) -> list[str]:
+    """Why `fit` must refuse a model loaded from this file (empty: it may train)."""
+    if not info.training_only:
+        return []
+    return [f"the Keras file trains with regularizers or constraints seqc does not implement "
+            f"({'; '.join(info.training_only)})"]
 
 
 def keras_doc_to_spec(doc: dict, file: str) -> tuple[dict, KerasModelInfo]:
@@ -171,7 +187,8 @@ def keras_doc_to_spec(doc: dict, file: str) -> tuple[dict, KerasModelInfo]:
     compile_kwargs = reader.compile(doc)
     if compile_kwargs is not None:
         spec["compile"] = compile_kwargs
-    return spec, KerasModelInfo(version=version, layers=refs, compile=compile_kwargs)
+    return spec, KerasModelInfo(version=version, layers=refs, compile=compile_kwargs,
+                                training_only=reader.training_only)
 
 
 # ---------------------------------------------------------------- version detection
@@ -230,6 +247,7 @@ class _Reader:
         self.version = version
         self.kv = kv
         self.keras2 = version != "keras3"
+        self.training_only: list[str] = []
 
     def err(self, message: str, label: str | None, field_: str | None, received: Any,
             hint: str | None = None) -> DefinitionError:
@@ -475,6 +493,9 @@ class _Reader:
                 continue
             if key not in fields:
                 if key in PERFORMANCE or _inert(key, value):
+                    continue
+                if key.endswith(TRAINING_ONLY_SUFFIXES):
+                    self.training_only.append(f"{label}: {fld}={_short(value)}")
                     continue
                 raise self._unmodelled(kind, key, value, label, fld)
             if key.endswith("_initializer"):

@@ -138,6 +138,13 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
                                  "class_weight", "sample_weight", "initial_epoch", "seed",
                                  "validation_batch_size", "validation_freq"])
     cfg = _compiled(model, "fit")
+    blockers = getattr(model, "training_blockers", None)
+    if blockers:
+        raise UsageError(
+            f"this model cannot be trained by seqc: {blockers[0]}", field="fit",
+            received=blockers[0].split("(", 1)[-1].rstrip(")"),
+            hint="predict, export and `seqc convert` are unaffected (these settings only act "
+                 "in training); to train in seqc, remove them from the Keras model first")
     batch_size = positive_int(batch_size if batch_size is not None else DEFAULT_BATCH_SIZE,
                                "batch_size")
     epochs = nonneg_int(epochs, "epochs")

@@ -38,7 +38,7 @@ def keras_model(tmp_path_factory):
     m.save(folder / "m.keras")
     np.savez(folder / "d.npz", x=x, y=y)
     return {"dir": folder, "x": x, "y": y, "want": np.asarray(m.predict(x, verbose=0)),
-            "weights": m.get_weights(), "keras": keras}
+            "weights": m.get_weights(), "keras": keras, "first": m.layers[0].name}
 
 
 def test_convert_keras_to_onnx_predicts_like_keras(keras_model, tmp_path):
@@ -98,8 +98,8 @@ def test_build_continues_from_the_files_weights_and_compile(keras_model, tmp_pat
     assert report["compile"]["optimizer"]["learning_rate"] == 0
     w = np.load(out / "weights.npz")
     kernel, bias = keras_model["weights"][:2]  # the first Dense
-    np.testing.assert_array_equal(w["dense/kernel"], kernel)
-    np.testing.assert_array_equal(w["dense/bias"], bias)
+    np.testing.assert_array_equal(w[keras_model["first"] + "/kernel"], kernel)
+    np.testing.assert_array_equal(w[keras_model["first"] + "/bias"], bias)
 
 
 def test_build_flags_override_the_files_compile(keras_model, tmp_path):
@@ -142,3 +142,26 @@ def test_a_lambda_model_exits_2_without_running_it(tmp_path):
     assert r.exit_code == 2, r.output
     assert "Lambda" in r.output and "never runs code" in r.output
     assert not (tmp_path / "m.onnx").exists()
+
+
+def test_regularizers_convert_but_do_not_train(tmp_path):
+    """A kernel_regularizer changes training only: the model loads, predicts and converts,
+    and `seqc build` / `fit` refuse to train it rather than train a different model."""
+    spec = {"class_name": "Sequential", "keras_version": "2.15.0", "config": {
+        "name": "reg", "layers": [
+            {"class_name": "InputLayer", "config": {"batch_input_shape": [None, 3]}},
+            {"class_name": "Dense", "config": {
+                "name": "d", "units": 2,
+                "kernel_regularizer": {"class_name": "L2", "config": {"l2": 0.01}},
+                "bias_constraint": {"class_name": "NonNeg", "config": {}}}}]}}
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps(spec))
+    r = run("convert", path, "-o", tmp_path / "m.onnx", "-q")
+    assert r.exit_code == 0, r.output
+    np.save(tmp_path / "x.npy", np.ones((8, 3), np.float32))
+    np.save(tmp_path / "y.npy", np.ones((8, 2), np.float32))
+    r = run("build", path, "--x", tmp_path / "x.npy", "--y", tmp_path / "y.npy",
+            "--optimizer", "sgd", "--loss", "mse", "-o", tmp_path / "b")
+    assert r.exit_code == 2, r.output
+    assert "cannot be trained" in r.output and "kernel_regularizer" in r.output
+    assert "bias_constraint" in r.output and not (tmp_path / "b" / "model.onnx").exists()

@@ -466,6 +466,18 @@ def _with_layer(layer: dict, index: int = 2) -> dict:
     return doc
 
 
+def test_regularizers_and_constraints_are_recorded_as_training_only():
+    layer = {"class_name": "Dense", "config": {
+        "name": "reg", "units": 3,
+        "kernel_regularizer": {"class_name": "L2", "config": {"l2": 0.01}},
+        "kernel_constraint": {"class_name": "MaxNorm", "config": {"max_value": 2, "axis": 0}}}}
+    spec, info = keras_doc_to_spec(_with_layer(layer), "model.json")
+    assert "kernel_regularizer" not in spec["layers"][-1]
+    assert [t.split(": ", 1)[1].split("=")[0] for t in info.training_only] == [
+        "kernel_regularizer", "kernel_constraint"]
+    assert "reg" in info.training_only[0]
+
+
 @pytest.mark.parametrize("layer,match,fld", [
     ({"class_name": "Lambda", "config": {
         "name": "lambda", "trainable": True, "dtype": "float32",
@@ -475,11 +487,6 @@ def _with_layer(layer: dict, index: int = 2) -> dict:
      "replace the Lambda with a built-in layer", "class_name"),
     ({"class_name": "MultiHeadAttention", "config": {"name": "mha", "num_heads": 2}},
      "unknown layer class 'MultiHeadAttention'", "class_name"),
-    ({"class_name": "Dense", "config": {"name": "reg", "units": 3, "kernel_regularizer": {
-        "class_name": "L2", "config": {"l2": 0.01}}}}, "kernel_regularizer", "kernel_regularizer"),
-    ({"class_name": "Dense", "config": {"name": "con", "units": 3, "kernel_constraint": {
-        "class_name": "MaxNorm", "config": {"max_value": 2, "axis": 0}}}}, "kernel_constraint",
-     "kernel_constraint"),
     ({"class_name": "LSTM", "config": {"name": "st", "units": 3, "return_sequences": True,
                                        "stateful": True}}, "stateful", "stateful"),
     ({"class_name": "LSTM", "config": {"name": "tm", "units": 3, "return_sequences": True,
