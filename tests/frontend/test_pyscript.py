@@ -622,3 +622,21 @@ def test_more_located_errors(src, needle):
     with pytest.raises(DefinitionError) as e:
         script_to_spec(src, "x.py")
     assert needle in str(e.value), str(e.value)
+
+
+def test_scripts_go_through_load_and_the_commands(tmp_path):
+    """`.py` is wired into seqc.load, `seqc summary` and `seqc build` like any definition."""
+    from click.testing import CliRunner
+
+    import seqc
+    from seqc.cli import cli
+
+    script = Path(__file__).parent / "fixtures" / "scripts" / "keras_mlp.py"
+    model = seqc.load(script)
+    assert model.spec.format == "python" and model.count_params() > 0
+    r = CliRunner().invoke(cli, ["summary", str(script)])
+    assert r.exit_code == 0 and "Total params" in r.output, r.output
+    r = CliRunner().invoke(cli, ["build", str(script), "--no-train", "-o", str(tmp_path / "b"),
+                                 "-q"])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "b" / "model.onnx").exists()
