@@ -13,7 +13,7 @@ counts. Targets (issue 6): latency <= 1.0x, throughput >= 1.0x. A benchmark, not
 from __future__ import annotations
 
 # _common first: it fixes the thread counts before numpy and torch load their pools.
-from _common import ROOT, ort_speeds, ort_speeds_on
+from _common import ort_speeds, ort_speeds_on
 
 import argparse
 import json
@@ -63,7 +63,7 @@ def _lstm(tmp: str, workload: str) -> tuple:
     else:
         x = x.astype(np.int32)
         net, sigmoid, tx = r.torch_sequences(model, "gather"), True, x.astype(np.int64)
-    paths = [os.path.join(tmp, f"{workload}_seqc.onnx"), os.path.join(tmp, f"{workload}_torch.onnx")]
+    paths = [os.path.join(tmp, f"{workload}_{who}.onnx") for who in ("seqc", "torch")]
     model.export(paths[0])
     r.torch_export(net, tx[:2], paths[1], sigmoid)
     xb = np.resize(x, (1024, *x.shape[1:]))

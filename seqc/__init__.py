@@ -21,7 +21,6 @@ __version__ = "0.1.0"
 _LAZY = {
     "Sequential": ("seqc.model", "Sequential"),
     "Model": ("seqc.model", "Model"),
-    "load": ("seqc.frontend", "load"),
     "validate": ("seqc.runtime.validate", "validate"),
     "layers": ("seqc.layers", None),
     "optimizers": ("seqc.training.optimizers", None),
@@ -32,7 +31,21 @@ _LAZY = {
     "SeqcError": ("seqc.errors", "SeqcError"),
 }
 
-__all__ = [*_LAZY, "__version__"]
+__all__ = [*_LAZY, "load", "__version__"]
+
+
+def load(path: Any, *, check: bool = False, **kwargs: Any) -> Any:
+    """A model from a definition (seqc spec, Keras file, Python script) or a build folder; see
+    seqc.frontend.load. `check=True` re-runs a build folder's embedded test vectors through the
+    loaded model's NumPy forward and raises ValidationFailure if they disagree."""
+    from .frontend import load as _load
+
+    model = _load(path, **kwargs)
+    if check:
+        from .runtime.vectors import check_loaded
+
+        check_loaded(model, path)
+    return model
 
 
 def __getattr__(name: str) -> Any:

@@ -82,6 +82,8 @@ def cli(debug: bool) -> None:
     \b
     seqc build examples/breast_cancer_mlp.json     parse, train, export, validate
     seqc convert model.keras -o model.onnx         a Keras model to ONNX, no training
+    seqc validate build/my_model                   every runtime agrees; stored vectors hold
+    seqc bench build/my_model --numpy              latency percentiles and throughput
     seqc summary examples/digits_mlp.json          Keras-style layer table
     seqc ops                                       supported layer kinds
     """
@@ -115,6 +117,20 @@ def cli(debug: bool) -> None:
 @click.option("--loss", default=None, help="Override the definition's loss (a name).")
 @click.option("--learning-rate", type=float, default=None,
               help="Override the optimizer's learning rate.")
+@click.option("--float16", "float16", is_flag=True,
+              help="Also write model.fp16.onnx (float16 weights, float32 I/O), validated and "
+                   "scored on the held-out rows.")
+@click.option("--int8", type=click.Choice(["dynamic", "static"]), default=None,
+              help="Also write model.int8.onnx (onnxruntime.quantization; static is calibrated "
+                   "on the training rows), validated and scored on the held-out rows.")
+@click.option("--save-optimized", type=click.Choice(["basic", "extended", "layout", "all"]),
+              default=None, help="Also write model.opt.onnx, the graph as onnxruntime "
+                                 "optimizes it (tied to this onnxruntime and CPU).")
+@click.option("--cleanup", is_flag=True,
+              help="Run seqc's ONNX clean-up passes on model.onnx and report each.")
+@click.option("--test-vectors", type=click.IntRange(min=0), default=8, show_default=True,
+              help="Held-out inputs and their outputs embedded in model.onnx, so `seqc "
+                   "validate model.onnx` can re-check it alone (0: none).")
 @click.option("--max-memory", default=None,
               help="Refuse models needing more training memory than this (default 4GB; "
                    "'none' to turn the check off).")
@@ -123,8 +139,8 @@ def cli(debug: bool) -> None:
               help="Also print the export passes and the ONNX node count per op type.")
 @handle_errors
 def build(definition, out_dir, data, x_path, y_path, target, epochs, batch_size, seed, opset,
-          input_layout, no_fold_batchnorm, no_train, optimizer, loss, learning_rate, max_memory,
-          quiet, verbose) -> None:
+          input_layout, no_fold_batchnorm, no_train, optimizer, loss, learning_rate, float16,
+          int8, save_optimized, cleanup, test_vectors, max_memory, quiet, verbose) -> None:
     """Parse DEFINITION, train it, export model.onnx and prove it matches NumPy.
 
     DEFINITION is a seqc JSON spec, a Keras model (.keras, legacy .h5, or model.to_json()
@@ -140,6 +156,8 @@ def build(definition, out_dir, data, x_path, y_path, target, epochs, batch_size,
                         input_layout=input_layout.lower(),
                         fold_batchnorm=not no_fold_batchnorm, train=not no_train,
                         optimizer=optimizer, loss=loss, learning_rate=learning_rate,
+                        test_vectors=test_vectors, float16=float16, int8=int8,
+                        save_optimized=save_optimized, cleanup=cleanup,
                         verbose=0 if quiet else (2 if verbose else 1),
                         max_memory=-1 if max_memory is None else parse_size(max_memory),
                         log=click.echo)
@@ -212,14 +230,16 @@ def ops(markdown: bool) -> None:
 @click.option("--provider", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu",
               show_default=True)
 @click.option("--batch-size", type=click.IntRange(min=1), default=1024, show_default=True)
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="onnxruntime intra-op threads.")
 @click.option("--target", default=None, help="CSV column to drop (the label) if present.")
 @handle_errors
-def predict(model, input_path, out_path, provider, batch_size, target) -> None:
+def predict(model, input_path, out_path, provider, batch_size, threads, target) -> None:
     """Run MODEL (.onnx or build folder) on INPUT (.npy, .npz or .csv) with onnxruntime."""
     from .runtime.predict import predict_file
 
     n = predict_file(model, input_path, out_path, provider=provider, batch_size=batch_size,
-                     target=target, log=click.echo)
+                     threads=threads, target=target, log=click.echo)
     click.echo(f"Wrote {n} predictions to {out_path}")
 
 
@@ -230,25 +250,78 @@ def predict(model, input_path, out_path, provider, batch_size, target) -> None:
 @click.option("--runtimes", default=None,
               help="Comma-separated: numpy, onnxruntime, onnxruntime-cuda, onnx-reference, keras, "
                    "torch (default: all available but keras and torch).")
-@click.option("--atol", type=float, default=1e-5, show_default=True)
-@click.option("--rtol", type=float, default=1e-4, show_default=True)
+@click.option("--atol", type=float, default=None,
+              help="Absolute tolerance (default: by output dtype, 1e-5 for float32; the stored "
+                   "tolerance for embedded test vectors).")
+@click.option("--rtol", type=float, default=None,
+              help="Relative tolerance (default: by output dtype, 1e-4 for float32).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @handle_errors
 def validate(model, inputs, runtimes, atol, rtol, as_json) -> None:
-    """Run the same inputs on each runtime and compare; exit 1 on disagreement."""
+    """Run the same inputs on each runtime and compare; exit 1 on disagreement.
+
+    Without --inputs, a model that carries test vectors (every `seqc build` embeds some) is
+    checked against the outputs stored with it, on those inputs; other models get seeded
+    random inputs."""
     import json
+    import os
 
     from .errors import ValidationFailure
     from .runtime.predict import read_inputs_for
     from .runtime.validate import validate as run_validate
+    from .runtime.vectors import check_vectors, read_vectors
 
-    x = read_inputs_for(model, inputs)
+    onnx_path = os.path.join(model, "model.onnx") if os.path.isdir(model) else model
+    vec = None
+    if inputs is None and onnx_path.lower().endswith(".onnx") and os.path.isfile(onnx_path):
+        vec = read_vectors(onnx_path)
+    x = read_inputs_for(model, inputs)  # None: validate takes the embedded vectors' inputs
     names = [r.strip() for r in runtimes.split(",")] if runtimes else None
     result = run_validate(model, x, runtimes=names, atol=atol, rtol=rtol, print_table=False)
-    click.echo(json.dumps(result.to_json(), indent=1) if as_json else result.format_table())
+    check = check_vectors(onnx_path, atol=atol, rtol=rtol) if vec is not None else None
+    if as_json:
+        out = result.to_json()
+        if check is not None:
+            out["test_vectors"] = check.to_json()
+        click.echo(json.dumps(out, indent=1))
+    else:
+        click.echo(result.format_table())
+        if check is not None:
+            click.echo(check.summary())
     if not result.ok:
         raise ValidationFailure("runtimes disagree beyond the tolerance",
                                 hint="see the table above for which runtime and by how much")
+    if check is not None and not check.ok:
+        raise ValidationFailure("the model no longer gives the outputs stored with it",
+                                hint="the file changed after it was built (see the test "
+                                     "vectors line above)")
+
+
+@cli.command()
+@click.argument("model", type=click.Path())
+@click.option("--batch-sizes", default="1,64,1024", show_default=True)
+@click.option("--provider", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu",
+              show_default=True)
+@click.option("--threads", type=click.IntRange(min=1), default=None,
+              help="onnxruntime intra-op threads.")
+@click.option("--numpy", "with_numpy", is_flag=True,
+              help="Also time seqc's NumPy forward (needs a build folder).")
+@click.option("--min-time", type=click.FloatRange(min=0), default=0.5, show_default=True,
+              help="Seconds of timed runs per batch size (at least --iterations runs).")
+@click.option("--iterations", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@handle_errors
+def bench(model, batch_sizes, provider, threads, with_numpy, min_time, iterations,
+          as_json) -> None:
+    """Session creation, latency p50/p90/p99, throughput and peak memory per batch size."""
+    import json
+
+    from .runtime.bench import bench as run_bench
+
+    r = run_bench(model, batch_sizes=batch_sizes, provider=provider, threads=threads,
+                  numpy=with_numpy, min_time_s=min_time, min_iterations=iterations,
+                  log=None if as_json else click.echo)
+    click.echo(json.dumps(r.to_json(), indent=1) if as_json else r.format_table())
 
 
 def main() -> None:

@@ -22,6 +22,12 @@ import numpy as np
 from .errors import DataError, SeqcError, UsageError, ValidationFailure
 
 ARTIFACTS = ("model.onnx", "weights.npz", "model.ir.json", "report.json")
+# Written when asked for or needed: model.onnx's external weights (models of 2 GiB or more),
+# its test vectors when too large for the metadata, and the export variants. Each is moved
+# before model.onnx (which may name it); one a new build does not write is removed, so a
+# folder never mixes two builds.
+OPTIONAL_ARTIFACTS = ("model.onnx.data", "model.onnx.vectors.npz", "model.fp16.onnx",
+                      "model.int8.onnx", "model.opt.onnx")
 # Inputs compared between NumPy and onnxruntime when the build has no held-out data.
 N_SYNTHETIC = 64
 MAX_VALIDATION_ROWS = 1024
@@ -52,6 +58,12 @@ class BuildOptions:
     optimizer: str | None = None
     loss: str | None = None
     learning_rate: float | None = None
+    test_vectors: int = 8  # held-out rows embedded in model.onnx (0: none)
+    # Export variants (seqc.export.variants), each validated and scored on the held-out rows.
+    float16: bool = False
+    int8: str | None = None  # "dynamic" | "static"
+    save_optimized: str | None = None  # an onnxruntime optimization level
+    cleanup: bool = False  # seqc's ONNX clean-up passes on model.onnx (seqc.export.cleanup)
 
 
 def compile_settings(defn: Any, opts: BuildOptions) -> dict | None:
@@ -150,7 +162,7 @@ def build(def_path: str, opts: BuildOptions | None = None) -> dict[str, Any]:
     history: dict[str, list[float]] = {}
     final_metrics: dict[str, float] = {}
     trained = False
-    holdout_x = None
+    holdout_x = holdout_y = train_x = None
     if opts.train and defn.compile and dataset is not None:
         _say(opts, f"Training {model.name} on {len(dataset.x)} samples")
         x, y = dataset.x, defn.prepare_labels(dataset.y)  # data.one_hot
@@ -168,36 +180,52 @@ def build(def_path: str, opts: BuildOptions | None = None) -> dict[str, Any]:
         trained = True
         split = float(fit_cfg.get("validation_split") or 0.0)
         if split > 0:
-            holdout_x = x[int(len(x) * (1 - split)):]
+            cut = int(len(x) * (1 - split))
+            train_x, holdout_x, holdout_y = x[:cut], x[cut:], y[cut:]
+        else:
+            train_x = x
     elif opts.train and defn.compile and dataset is None:
         _say(opts, "No data given (definition has no data section, no --data/--x/--y): "
                    "exporting the initial weights untrained")
     if holdout_x is None and dataset is not None:
-        holdout_x = dataset.x
+        holdout_x, train_x = dataset.x, dataset.x
+        if dataset.y is not None:
+            holdout_y = defn.prepare_labels(dataset.y)
     if holdout_x is None or len(holdout_x) == 0:
         from .runtime.validate import random_inputs
 
         holdout_x = random_inputs(model.graph.input_type, opts.seed or 0, N_SYNTHETIC, ids=True)
+        holdout_y = None
     holdout_x = np.asarray(holdout_x)[:MAX_VALIDATION_ROWS]
+    holdout_y = None if holdout_y is None else np.asarray(holdout_y)[:MAX_VALIDATION_ROWS]
 
     out_dir = Path(opts.out_dir or os.path.join("build", model.name))
     out_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out_dir))
     try:
-        report = _export_and_validate(model, defn, staging, holdout_x, opts, timings,
-                                      history, final_metrics, trained, t0)
-        ok = report["validation"]["ok"]
+        report = _export_and_validate(model, defn, staging, (holdout_x, holdout_y, train_x),
+                                      opts, timings, history, final_metrics, trained, t0)
+        ok = report["validation"]["ok"] and (report["variants"] or {}).get("ok", True)
         if ok:
+            written = [n for n in OPTIONAL_ARTIFACTS if (staging / n).exists()]
+            for name in OPTIONAL_ARTIFACTS:
+                if name in written:
+                    os.replace(staging / name, out_dir / name)
+                else:
+                    (out_dir / name).unlink(missing_ok=True)
             for name in ARTIFACTS:
                 os.replace(staging / name, out_dir / name)
-            _say(opts, f"Wrote {', '.join(ARTIFACTS)} to {out_dir}/")
+            _say(opts, f"Wrote {', '.join([*ARTIFACTS, *written])} to {out_dir}/")
         else:
             rejected = out_dir / "rejected"
             shutil.rmtree(rejected, ignore_errors=True)
             os.replace(staging, rejected)
+            what = ("the exported ONNX model disagrees with the NumPy model on held-out inputs: "
+                    + report["validation"]["summary"]) if not report["validation"]["ok"] else (
+                "an export variant is outside its tolerance or loses more than one point of "
+                "held-out accuracy (report.json, \"variants\")")
             raise ValidationFailure(
-                "the exported ONNX model disagrees with the NumPy model on held-out inputs: "
-                + report["validation"]["summary"],
+                what,
                 file=str(def_path),
                 hint=f"artifacts kept in {rejected}/ for inspection; the previous build in "
                      f"{out_dir}/ is untouched")
@@ -206,8 +234,11 @@ def build(def_path: str, opts: BuildOptions | None = None) -> dict[str, Any]:
     return report
 
 
-def _export_and_validate(model, defn, staging: Path, holdout_x, opts: BuildOptions, timings,
+def _export_and_validate(model, defn, staging: Path, data, opts: BuildOptions, timings,
                          history, final_metrics, trained, t0) -> dict[str, Any]:
+    """Export, validate, and write everything but model.onnx's move into `staging`. `data` is
+    (held-out inputs, their labels or None, training inputs or None)."""
+    holdout_x, holdout_y, train_x = data
     from . import __version__
     from .export import export_model
     from .ir.serialize import dumps, params_to_npz_bytes
@@ -223,6 +254,17 @@ def _export_and_validate(model, defn, staging: Path, holdout_x, opts: BuildOptio
                  input_layout=opts.input_layout, fold_batchnorm=opts.fold_batchnorm,
                  report=export_info)
     timings["export_s"] = time.perf_counter() - t
+    if opts.cleanup:
+        from .export.cleanup import cleanup_file
+
+        export_info["cleanup"] = cleanup_file(staging / "model.onnx")
+    vectors = None
+    if opts.test_vectors:
+        from .runtime.vectors import embed_from_model
+
+        # Embedded before validation, so validation runs on the very file that ships.
+        vectors = embed_from_model(model, str(staging / "model.onnx"), holdout_x,
+                                   rows=opts.test_vectors, atol=opts.atol, rtol=opts.rtol)
     if opts.verbose >= 2:
         _say(opts, format_export_info(export_info))
     (staging / "weights.npz").write_bytes(params_to_npz_bytes(model.params))
@@ -234,8 +276,18 @@ def _export_and_validate(model, defn, staging: Path, holdout_x, opts: BuildOptio
     result = validate(src, holdout_x, runtimes=["numpy", *opts.runtimes], atol=opts.atol,
                       rtol=opts.rtol, print_table=False)
     timings["validate_s"] = time.perf_counter() - t
-    timings["total_s"] = time.perf_counter() - t0
     _say(opts, result.format_table())
+    variants = None
+    if result.ok and (opts.float16 or opts.int8 or opts.save_optimized):
+        from .export.variants import format_variants, make_variants
+
+        t = time.perf_counter()
+        variants = make_variants(model, staging / "model.onnx", staging, float16=opts.float16,
+                                 int8=opts.int8, x_calib=train_x, x_eval=holdout_x,
+                                 y_eval=holdout_y, optimized=opts.save_optimized)
+        timings["variants_s"] = time.perf_counter() - t
+        _say(opts, format_variants(variants))
+    timings["total_s"] = time.perf_counter() - t0
 
     report = {
         "seqc_version": __version__,
@@ -256,6 +308,8 @@ def _export_and_validate(model, defn, staging: Path, holdout_x, opts: BuildOptio
         "onnx": {"input_layout": opts.input_layout, **export_info},
         "validation": {**result.to_json(), "n_inputs": int(len(holdout_x)),
                        "inputs": "held-out" if trained else "data or synthetic"},
+        "test_vectors": vectors,
+        "variants": variants,
         "timings": {k: round(v, 4) for k, v in timings.items()},
     }
     (staging / "report.json").write_text(json.dumps(report, indent=1))

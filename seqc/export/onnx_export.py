@@ -15,8 +15,8 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper
 
-from ..atomic import atomic_write
 from ..errors import ExportError, UsageError, layer_label
+from ..fileio import atomic_write
 from ..ir.graph import Graph
 from ..ir.types import TensorType
 from ..ops import REGISTRY
@@ -200,12 +200,14 @@ def to_onnx(graph: Graph, params: dict[str, np.ndarray], *, opset: int = DEFAULT
     if not keep_cf:
         out = em.canonical(out)
     out_layout = em.layout_of(out)
+    values = _value_entries(graph, env, em)
     em.prune(out)
     if out == "input" or any(i.name == out for i in em.initializers):
         # The model passes its input through (Dropout at inference) or produced nothing.
         em.nodes.append(helper.make_node("Identity", [out], ["output"], name="output/Identity"))
     else:
         em.rename_value(out, "output")
+        values = [{**e, "onnx": "output"} if e["onnx"] == out else e for e in values]
 
     g = helper.make_graph(
         em.nodes, graph.name,
@@ -219,7 +221,8 @@ def to_onnx(graph: Graph, params: dict[str, np.ndarray], *, opset: int = DEFAULT
                               producer_version=__version__)
     props = {"seqc.version": __version__, "seqc.input_layout": input_layout,
              "seqc.output_layout": "channels_first" if isinstance(out_layout, str)
-             else "channels_last"}
+             else "channels_last",
+             "seqc.values": _values_json(values, em)}
     for k, v in (metadata or {}).items():
         # Accept the short key too; the file always carries the namespaced one.
         props["seqc.source_hash" if k == "source_hash" else str(k)] = (
@@ -239,6 +242,31 @@ def to_onnx(graph: Graph, params: dict[str, np.ndarray], *, opset: int = DEFAULT
         report["passes"] = pass_report
         report["nodes"] = dict(sorted(counts.items()))
     return model
+
+
+# ---- "seqc.values": where each IR value lives in the ONNX graph (read by seqc.runtime.bisect)
+
+def _value_entries(graph: Graph, env: dict[str, str], em: Emitter) -> list[dict[str, Any]]:
+    """One entry per IR node output, in node order: its ONNX value and physical layout, and
+    the node that computes it in the exported graph (after the IR passes: a Conv with a
+    BatchNormalization folded in computes the BN's output value)."""
+    out = []
+    for node in graph.nodes:
+        for v in node.outputs:
+            layout = em.layout_of(env[v])
+            layout = ("channels_first" if isinstance(layout, str) else "channels_last"
+                      if layout is None else [int(i) for i in layout])
+            out.append({"value": v, "node": node.name, "kind": node.op,
+                        "layer": node.layer or node.name, "onnx": env[v], "layout": layout})
+    return out
+
+
+def _values_json(values: list[dict[str, Any]], em: Emitter) -> str:
+    """The entries whose ONNX value survived pruning (and the graph input), as compact JSON.
+    Layout "channels_first" is (N, C, *spatial); a list P is a flattened channels-first
+    tensor whose feature j holds the IR's feature P[j]."""
+    present = {"input", *(o for n in em.nodes for o in n.output)}
+    return json.dumps([e for e in values if e["onnx"] in present], separators=(",", ":"))
 
 
 def _reason(node: Any, e: Exception) -> tuple[str, str | None]:
@@ -295,7 +323,7 @@ def _serialize(model: onnx.ModelProto) -> bytes:
 
 
 def write_atomic(path: str | os.PathLike, data: bytes) -> str:
-    """Write `data` to `path` atomically (seqc.atomic): readers see the old file or the new
+    """Write `data` to `path` atomically (seqc.fileio): readers see the old file or the new
     one, never a half-written one, and a failure leaves no temp file."""
     return atomic_write(path, data)
 
@@ -318,4 +346,9 @@ def export_model(model: Any, path: str | os.PathLike, *, opset: int = DEFAULT_OP
     meta.update(metadata or {})
     proto = to_onnx(model.graph, model.params, opset=opset, metadata=meta,
                     input_layout=input_layout, fold_batchnorm=fold_batchnorm, report=report)
+    from .variants import EXTERNAL_DATA_THRESHOLD, save
+
+    if proto.ByteSize() >= EXTERNAL_DATA_THRESHOLD:
+        # protobuf's 2 GiB limit: the weights go to <model>.onnx.data beside the model.
+        return save(proto, path)["path"]
     return write_atomic(path, _serialize(proto))

@@ -24,8 +24,8 @@ from typing import Any
 
 import numpy as np
 
-from ..atomic import atomic_file
 from ..errors import DefinitionError, SeqcError, UsageError, layer_label
+from ..fileio import atomic_file, sha256_file
 from ..model import DEFAULT_MAX_MEMORY, Model
 from ..ops import REGISTRY
 from . import _keras_h5 as kh5
@@ -144,14 +144,6 @@ def _is_legacy_model(h5: Any) -> bool:
     return "model_config" in h5.attrs and "model_weights" in h5
 
 
-def _file_hash(file: str) -> str:
-    h = hashlib.sha256()
-    with open(file, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _definition(doc: Any, file: str, raw: bytes,
                 max_memory: int | None) -> tuple[Definition, Any]:
     """Keras model JSON -> Definition (weights still the initializers') and its model info."""
@@ -171,7 +163,7 @@ def _finish(defn: Definition, weights: list[np.ndarray], file: str) -> Definitio
     defn.model.set_weights(weights)
     defn.model.adapted = True
     defn.has_weights = True
-    defn.source_hash = _file_hash(file)
+    defn.source_hash = sha256_file(file)
     return defn
 
 

@@ -1,79 +1,326 @@
-"""`seqc predict`: run a model (.onnx or build folder) on a file of inputs with onnxruntime.
+"""`seqc predict`: run a model (.onnx or build folder) on a file of inputs with onnxruntime,
+streaming batch by batch, so peak memory is set by the batch size, not the file size.
 
-Inputs: .npy (memory-mapped, so only one batch is in memory at a time), .npz (key `x`, or its
-only array), .csv (header row; the optional target column is dropped). Output: .npy or .csv,
-written atomically; a CSV gets a `label` column when the model carries class names.
+Inputs: .npy (memory-mapped), .npz (key `x`, or its only array: a stored member is
+memory-mapped from its offset inside the zip, a compressed one is decompressed batch by batch),
+.csv (header row, read in chunks; the optional target column is dropped). Output: .npy or .csv,
+appended batch by batch to a temporary file that replaces the target at the end; a CSV gets a
+`label` column when the model carries class names.
 """
 
 from __future__ import annotations
 
 import csv
+import io
+import itertools
 import json
+import mmap
+import operator
 import os
-from collections.abc import Callable
+import struct
+import zipfile
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 
-from ..atomic import atomic_file
 from ..errors import DataError, UsageError
+from ..fileio import atomic_file
 from .runners import check_input, make_session, onnx_value_type, resolve
+
+INPUT_HINT = "INPUT is a .npy, .npz or .csv file"
+# A Fortran-ordered array in a compressed .npz stores each column whole, so rows cannot be
+# decompressed batch by batch: such a member is read whole when it is at most this big.
+COMPRESSED_FORTRAN_LIMIT = 256 * 2**20
+
+
+# ---- input streams ----
+
+class InputStream:
+    """The rows of an input file, read `batches(n)` at a time. `shape[0]` is None when the
+    row count is unknown before reading (CSV)."""
+
+    path: str
+    shape: tuple
+    dtype: np.dtype
+
+    def batches(self, size: int) -> Iterator[np.ndarray]:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        dims = ["?" if d is None else str(d) for d in self.shape]
+        return f"array of shape ({', '.join(dims)}{',' if len(dims) == 1 else ''}) {self.dtype}"
+
+    def close(self) -> None:
+        pass
+
+    def __enter__(self) -> InputStream:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+
+class ArrayStream(InputStream):
+    """Rows of an array, usually a read-only memory map. Pages already consumed are handed back
+    to the kernel (madvise DONTNEED): a file-backed page counts in this process's resident
+    memory while it is mapped, so without that a 2 GB file read once ends at 2 GB of RSS."""
+
+    def __init__(self, path: str, x: np.ndarray) -> None:
+        self.path, self.x, self.shape, self.dtype = path, x, tuple(x.shape), x.dtype
+
+    def batches(self, size: int) -> Iterator[np.ndarray]:
+        x = self.x
+        if x.ndim == 0:  # check_input names the problem
+            yield x
+            return
+        release = _page_releaser(x)
+        for i in range(0, len(x), size):
+            yield x[i:i + size]
+            if release:
+                release(i + size)
+
+    def close(self) -> None:
+        self.x = None
+
+
+def _page_releaser(x: np.ndarray) -> Callable[[int], None] | None:
+    """release(rows): drop the mapping of the pages holding rows [0, rows) of a C-ordered
+    memory map; None when `x` is not one (nothing to release)."""
+    mm = getattr(x, "_mmap", None)
+    if mm is None or not hasattr(mm, "madvise") or not x.flags.c_contiguous:
+        return None
+    # np.memmap maps from the allocation boundary below its offset (numpy/core/memmap.py).
+    start = x.offset % mmap.ALLOCATIONGRANULARITY
+    row_bytes = x.strides[0] if x.ndim else 0
+    done = [0]
+
+    def release(rows: int) -> None:
+        end = (start + rows * row_bytes) // mmap.PAGESIZE * mmap.PAGESIZE
+        end = min(end, len(mm) // mmap.PAGESIZE * mmap.PAGESIZE)
+        if end > done[0]:
+            try:
+                mm.madvise(mmap.MADV_DONTNEED, done[0], end - done[0])
+            except (OSError, ValueError):  # advice only: reading stays correct without it
+                return
+            done[0] = end
+
+    return release
+
+
+class ZipMemberStream(InputStream):
+    """Rows of a compressed .npz member (C order), decompressed batch by batch through
+    zipfile's file object: only one batch of raw bytes is in memory at a time."""
+
+    def __init__(self, path: str, zf: zipfile.ZipFile, member: str, shape: tuple,
+                 dtype: np.dtype) -> None:
+        self.path, self.zf, self.member, self.shape, self.dtype = path, zf, member, shape, dtype
+
+    def batches(self, size: int) -> Iterator[np.ndarray]:
+        row_shape = self.shape[1:]
+        row_bytes = self.dtype.itemsize * int(np.prod(row_shape, dtype=np.int64))
+        with self.zf.open(self.member) as f:
+            _read_npy_header(f)
+            for i in range(0, self.shape[0], size):
+                k = min(size, self.shape[0] - i)
+                buf = _read_exactly(f, k * row_bytes, self.path)
+                yield np.frombuffer(buf, self.dtype).reshape(k, *row_shape)
+
+    def close(self) -> None:
+        self.zf.close()
+
+
+class CsvStream(InputStream):
+    """Rows of a CSV with a header row, parsed `size` rows at a time (float64, so integer
+    token ids up to 2**53 survive; check_input casts to the model's dtype)."""
+
+    def __init__(self, path: str, target: str | None) -> None:
+        self.path, self.target = path, target
+        self._f = open(path, newline="", encoding="utf-8")  # noqa: SIM115 - closed by close()
+        self._reader = csv.reader(self._f)
+        try:
+            self.header = next(self._reader, None)
+        except (csv.Error, UnicodeDecodeError) as e:
+            self.close()
+            raise DataError(f"not a readable CSV file ({e})", file=path, field="INPUT",
+                            received=path) from None
+        if not self.header:
+            self.close()
+            raise DataError("the CSV needs a header row and at least one data row", file=path,
+                            field="rows", received="an empty file")
+        self.keep = [i for i, h in enumerate(self.header) if h != target]
+        self.shape, self.dtype = (None, len(self.keep)), np.dtype(np.float64)
+
+    def describe(self) -> str:
+        return f"CSV with {len(self.keep)} input columns"
+
+    def batches(self, size: int) -> Iterator[np.ndarray]:
+        pick = operator.itemgetter(*self.keep) if self.keep else (lambda row: ())
+        row0 = 0
+        try:
+            while True:
+                rows = list(itertools.islice(self._reader, size))
+                if not rows:
+                    break
+                yield self._parse(rows, row0, pick)
+                row0 += len(rows)
+        except (csv.Error, UnicodeDecodeError) as e:
+            raise DataError(f"not a readable CSV file ({e})", file=self.path,
+                            field=f"row {row0 + 1}", received=self.path) from None
+        if row0 == 0:
+            raise DataError("the CSV needs a header row and at least one data row",
+                            file=self.path, field="rows", received="a header and no data rows")
+
+    def _parse(self, rows: list[list[str]], row0: int, pick: Callable) -> np.ndarray:
+        width = len(self.header)
+        for r, row in enumerate(rows, row0 + 1):
+            if len(row) != width:
+                raise DataError(f"row {r} has {len(row)} cells; the header has {width}",
+                                file=self.path, field=f"row {r}", received=",".join(row)[:80])
+        cells = [pick(row) for row in rows]
+        if len(self.keep) == 1:
+            cells = [(c,) for c in cells]
+        try:
+            return np.array(cells, dtype=np.float64).reshape(len(rows), len(self.keep))
+        except ValueError:
+            pass
+        for r, row in enumerate(rows, row0 + 1):  # find the cell to name it
+            for i in self.keep:
+                try:
+                    float(row[i])
+                except ValueError:
+                    raise DataError(f"row {r}, column '{self.header[i]}' is not a number",
+                                    file=self.path, field=self.header[i], received=repr(row[i]),
+                                    hint="pass --target COLUMN to drop a label column"
+                                    if self.target is None else None) from None
+        raise DataError("the CSV has cells that are not numbers", file=self.path)
+
+    def close(self) -> None:
+        self._f.close()
+
+
+def open_inputs(path: str, *, target: str | None = None) -> InputStream:
+    """An input file as a stream of row batches; DataError/UsageError naming the file when it
+    is missing, unreadable or of an unknown kind."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise DataError("input file not found", file=path, field="INPUT", received=path,
+                        hint=f"check the path; {INPUT_HINT}")
+    ext = os.path.splitext(path)[1].lower()
+    if ext == ".csv":
+        return CsvStream(path, target)
+    if ext not in (".npy", ".npz"):
+        raise UsageError(f"{INPUT_HINT}", file=path, field="INPUT",
+                         received=f"extension {ext or '(none)'}")
+    try:
+        if ext == ".npy":
+            return ArrayStream(path, np.load(path, mmap_mode="r", allow_pickle=False))
+        return _open_npz(path)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, struct.error) as e:
+        raise DataError(f"cannot read the file ({e})", file=path, field="INPUT",
+                        received=path, hint=INPUT_HINT) from None
+
+
+def _open_npz(path: str) -> InputStream:
+    zf = zipfile.ZipFile(path)
+    try:
+        names = {n[:-4]: n for n in zf.namelist() if n.endswith(".npy")}
+        if "x" in names:
+            member = names["x"]
+        elif len(names) == 1:
+            member = next(iter(names.values()))
+        else:
+            raise DataError("the .npz holds several arrays and none is named 'x'", file=path,
+                            field="x", received=f"arrays {sorted(names)}")
+        info = zf.getinfo(member)
+        if info.flag_bits & 0x1:
+            raise DataError("the .npz member is encrypted", file=path, field=member,
+                            received="an encrypted zip member")
+        if info.compress_type == zipfile.ZIP_STORED:
+            x = _map_stored_member(path, info)
+            zf.close()
+            return ArrayStream(path, x)
+        with zf.open(member) as f:
+            shape, fortran, dtype = _read_npy_header(f)
+        if not fortran or len(shape) < 2:
+            return ZipMemberStream(path, zf, member, shape, dtype)
+        nbytes = dtype.itemsize * int(np.prod(shape, dtype=np.int64))
+        if nbytes > COMPRESSED_FORTRAN_LIMIT:
+            raise DataError("a Fortran-ordered array in a compressed .npz cannot be streamed "
+                            "by rows (each column is stored whole)", file=path, field=member,
+                            received=f"{nbytes / 2**20:.0f} MB, fortran_order=True",
+                            hint="save it with np.save(..., np.ascontiguousarray(x)) or "
+                                 "np.savez (uncompressed, memory-mapped)")
+        with zf.open(member) as f:
+            _read_npy_header(f)
+            buf = _read_exactly(f, nbytes, path)
+        zf.close()
+        return ArrayStream(path, np.frombuffer(buf, dtype).reshape(shape, order="F"))
+    except BaseException:
+        zf.close()
+        raise
+
+
+def _map_stored_member(path: str, info: zipfile.ZipInfo) -> np.memmap:
+    """Memory-map an uncompressed .npz member in place: its data starts after the member's
+    local zip header (30 bytes + name + extra field, read from the local header itself since
+    its extra field may differ from the central directory's) and the .npy header."""
+    with open(path, "rb") as f:
+        f.seek(info.header_offset)
+        local = f.read(30)
+        if len(local) != 30 or local[:4] != b"PK\x03\x04":
+            raise ValueError(f"bad zip local header for {info.filename}")
+        name_len, extra_len = struct.unpack("<HH", local[26:30])
+        f.seek(info.header_offset + 30 + name_len + extra_len)
+        shape, fortran, dtype = _read_npy_header(f)
+        offset = f.tell()
+    if len(shape) == 0 or 0 in shape:  # np.memmap cannot map zero bytes
+        return np.zeros(shape, dtype)
+    return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape,
+                     order="F" if fortran else "C")
+
+
+def _read_npy_header(f: Any) -> tuple[tuple, bool, np.dtype]:
+    fmt = np.lib.format
+    version = fmt.read_magic(f)
+    if version == (1, 0):
+        shape, fortran, dtype = fmt.read_array_header_1_0(f)
+    elif version == (2, 0):
+        shape, fortran, dtype = fmt.read_array_header_2_0(f)
+    else:
+        raise ValueError(f"unsupported .npy format version {version}")
+    if dtype.hasobject:
+        raise ValueError("it holds Python objects, which need pickle; save a numeric array")
+    return tuple(shape), bool(fortran), dtype
+
+
+def _read_exactly(f: Any, n: int, path: str) -> bytes:
+    chunks, got = [], 0
+    while got < n:
+        b = f.read(n - got)
+        if not b:
+            raise DataError("the .npz member ends early", file=path, field="INPUT",
+                            received=f"{got} of {n} bytes")
+        chunks.append(b)
+        got += len(b)
+    return b"".join(chunks) if len(chunks) != 1 else chunks[0]
 
 
 def read_inputs(path: str, *, target: str | None = None) -> np.ndarray:
-    """An input file as an array (a read-only memory map for .npy)."""
-    if not os.path.isfile(path):
-        raise DataError("input file not found", file=path, field="INPUT", received=path,
-                        hint="check the path; INPUT is a .npy, .npz or .csv file")
-    ext = os.path.splitext(path)[1].lower()
-    try:
-        if ext == ".npy":
-            return np.load(path, mmap_mode="r", allow_pickle=False)
-        if ext == ".npz":
-            with np.load(path, allow_pickle=False) as z:
-                if "x" in z.files:
-                    return z["x"]
-                if len(z.files) == 1:
-                    return z[z.files[0]]
-                raise DataError("the .npz holds several arrays and none is named 'x'",
-                                file=path, field="x", received=f"arrays {z.files}")
-    except (OSError, ValueError) as e:
-        raise DataError(f"cannot read the file ({e})", file=path, field="INPUT",
-                        received=path) from None
-    if ext == ".csv":
-        return _read_csv(path, target)
-    raise UsageError("INPUT must be a .npy, .npz or .csv file", file=path, field="INPUT",
-                     received=f"extension {ext or '(none)'}")
-
-
-def _read_csv(path: str, target: str | None) -> np.ndarray:
-    with open(path, newline="") as f:
-        rows = list(csv.reader(f))
-    if len(rows) < 2:
-        raise DataError("the CSV needs a header row and at least one data row", file=path,
-                        field="rows", received=f"{len(rows)} rows")
-    header, body = rows[0], rows[1:]
-    keep = [i for i, h in enumerate(header) if h != target]
-    out = np.empty((len(body), len(keep)), dtype=np.float32)
-    for r, row in enumerate(body):
-        if len(row) != len(header):
-            raise DataError(f"row {r + 1} has {len(row)} cells; the header has {len(header)}",
-                            file=path, field=f"row {r + 1}", received=",".join(row)[:80])
-        for j, i in enumerate(keep):
-            try:
-                out[r, j] = float(row[i])
-            except ValueError:
-                raise DataError(f"row {r + 1}, column '{header[i]}' is not a number",
-                                file=path, field=header[i], received=repr(row[i]),
-                                hint="pass --target COLUMN to drop a label column"
-                                if target is None else None) from None
-    return out
+    """An input file as one array (a read-only memory map for .npy and stored .npz members)."""
+    with open_inputs(path, target=target) as s:
+        if isinstance(s, ArrayStream):
+            return s.x
+        parts = list(s.batches(65536))
+        return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
 def read_inputs_for(model: Any, inputs: str | None) -> np.ndarray | None:
     """Inputs for `seqc validate`: a file's contents, or None (validate draws random rows)."""
     return None if inputs is None else np.asarray(read_inputs(inputs))
 
+
+# ---- predict ----
 
 def _class_names(src) -> list[str] | None:
     try:
@@ -85,67 +332,145 @@ def _class_names(src) -> list[str] | None:
 
 
 def predict_file(model: str, input_path: str, out_path: str, *, provider: str = "cpu",
-                 batch_size: int = 1024, target: str | None = None,
+                 batch_size: int = 1024, threads: int | None = None, target: str | None = None,
                  log: Callable[[str], Any] | None = None) -> int:
-    """Predict every row of `input_path` in batches; returns the number of rows written."""
+    """Predict every row of `input_path` batch by batch; returns the number of rows written.
+
+    `threads`: onnxruntime's intra-op threads (None: its default, one per core).
+
+    >>> predict_file("runs/mlp", "x.npy", "pred.csv", batch_size=4096)  # doctest: +SKIP
+    1797
+    """
     ext = os.path.splitext(out_path)[1].lower()
     if ext not in (".npy", ".csv"):
         raise UsageError("the output must be a .npy or .csv file", field="--out",
                          received=out_path)
+    for value, name in ((batch_size, "batch_size"), (threads, "threads")):
+        if value is not None and (not isinstance(value, (int, np.integer)) or value < 1):
+            raise UsageError(f"{name} must be an integer >= 1", field=name,
+                             received=f"{name}={value!r}")
     src = resolve(model)
-    x = read_inputs(input_path, target=target)
     # The file feeds the ONNX session directly, so it is in the ONNX model's own layout
     # (channels-first for a model exported with --input-layout nchw).
     in_type = onnx_value_type(src.onnx_proto().graph.input[0])
+    with open_inputs(input_path, target=target) as stream:
+        batches = stream.batches(batch_size)
+        first = next(batches, None)
+        if first is None:
+            raise DataError("the input has no rows", file=input_path, field="INPUT",
+                            received=stream.describe())
+        try:
+            check_input(first, in_type)  # shape and dtype errors before any work
+        except DataError as e:
+            e.received = stream.describe()
+            shape = stream.shape
+            if (src.onnx_layouts()[0] == "channels_first" and len(shape) == in_type.rank
+                    and tuple(shape[1:]) == (*in_type.shape[2:], in_type.shape[1])):
+                e.hint = ("this model was exported with --input-layout nchw: pass "
+                          "channels-first input, e.g. np.moveaxis(x, -1, 1)")
+            raise e.located(file=input_path) from None
+        sess = _session(src, provider, threads, log)
+        name = sess.get_inputs()[0].name
+        os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
+        n = 0
+        with atomic_file(out_path) as f:
+            writer = (NpyWriter(f) if ext == ".npy"
+                      else CsvWriter(f, _class_names(src)))
+            for xb in itertools.chain([first], batches):
+                try:
+                    xb = check_input(xb, in_type)
+                except DataError as e:  # a later batch (token ids with fractions, say)
+                    e.received = f"rows {n + 1}..{n + len(xb)}: {e.received}"
+                    raise e.located(file=input_path) from None
+                y = sess.run(None, {name: xb})[0]
+                writer.write(y)
+                n += len(y)
+            writer.finish()
+    return n
+
+
+def _session(src, provider: str, threads: int | None, log: Callable | None) -> Any:
     try:
-        check_input(x[:1], in_type)  # shape and dtype errors before any work (one row)
-    except DataError as e:
-        e.received = f"array of shape {tuple(x.shape)} {x.dtype}"
-        if (src.onnx_layouts()[0] == "channels_first" and x.ndim == in_type.rank
-                and tuple(x.shape[1:]) == (*in_type.shape[2:], in_type.shape[1])):
-            e.hint = ("this model was exported with --input-layout nchw: pass channels-first "
-                      "input, e.g. np.moveaxis(x, -1, 1)")
-        raise e.located(file=input_path) from None
-    try:
-        sess = make_session(src, provider=provider)
+        sess = make_session(src, provider=provider, intra_op_num_threads=threads)
     except UsageError as e:
         if provider != "auto":
             raise
         if log:
             log(f"CUDA unavailable ({e.message}); falling back to CPU")
-        sess = make_session(src, provider="cpu")
+        sess = make_session(src, provider="cpu", intra_op_num_threads=threads)
     if provider == "auto" and log:
-        log(f"provider: {sess.get_providers()[0]}")
-    name = sess.get_inputs()[0].name
-    chunks = []
-    for i in range(0, len(x), batch_size):
-        xb = check_input(x[i:i + batch_size], in_type)
-        chunks.append(sess.run(None, {name: xb})[0])
-    y = np.concatenate(chunks) if chunks else np.empty((0,), np.float32)
-    _write_atomic(out_path, y, _class_names(src) if ext == ".csv" else None)
-    return len(y)
+        used = sess.get_providers()[0]
+        log(f"provider: {used}" + ("" if used != "CPUExecutionProvider" else
+                                   " (this onnxruntime has no CUDAExecutionProvider; "
+                                   "install onnxruntime-gpu for CUDA)"))
+    return sess
 
 
-def _write_atomic(path: str, y: np.ndarray, class_names: list[str] | None) -> None:
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with atomic_file(path) as f:
-        if path.lower().endswith(".npy"):
-            np.save(f, y)
-        else:
-            _write_csv(f, y, class_names)
+# ---- output writers (append batch by batch to an open temporary file) ----
+
+class NpyWriter:
+    """Appends row batches after a .npy header, then rewrites the header with the row count.
+    numpy pads every header with room for the longest first dimension (GROWTH_AXIS_MAX_DIGITS)
+    so a header can be rewritten in place; plain appends, not a writable memory map, because
+    the dirty pages of a map count in resident memory until the kernel writes them back."""
+
+    def __init__(self, f: Any) -> None:
+        self.f, self.rows, self.dtype, self.tail, self.header_len = f, 0, None, None, 0
+
+    def _header(self, rows: int) -> bytes:
+        b = io.BytesIO()
+        np.lib.format.write_array_header_1_0(b, {
+            "descr": np.lib.format.dtype_to_descr(self.dtype), "fortran_order": False,
+            "shape": (rows, *self.tail)})
+        return b.getvalue()
+
+    def write(self, y: np.ndarray) -> None:
+        if self.dtype is None:
+            self.dtype, self.tail = y.dtype, tuple(y.shape[1:])
+            head = self._header(0)
+            self.header_len = len(head)
+            self.f.write(head)
+        elif y.dtype != self.dtype or tuple(y.shape[1:]) != self.tail:
+            raise DataError("the model's output shape changed between batches",
+                            field="output", received=f"{y.shape} {y.dtype} after "
+                            f"{self.tail} {self.dtype}")
+        self.f.write(np.ascontiguousarray(y).data)
+        self.rows += len(y)
+
+    def finish(self) -> None:
+        if self.dtype is None:
+            return
+        head = self._header(self.rows)
+        assert len(head) == self.header_len, "numpy's header growth padding changed"
+        self.f.seek(0)
+        self.f.write(head)
+        self.f.seek(0, os.SEEK_END)
 
 
-def _write_csv(f, y: np.ndarray, class_names: list[str] | None) -> None:
-    y2 = y.reshape(len(y), -1)
-    cols = [f"output_{j}" for j in range(y2.shape[1])]
-    labels = None
-    if class_names:
-        if y2.shape[1] == 1:  # sigmoid: class 1 above 0.5
-            labels = [class_names[int(v > 0.5)] for v in y2[:, 0]]
-        elif y2.shape[1] == len(class_names):
-            labels = [class_names[i] for i in y2.argmax(1)]
-    lines = [",".join(cols + (["label"] if labels else []))]
-    for r in range(len(y2)):
-        cells = [f"{v:.7g}" for v in y2[r]] + ([labels[r]] if labels else [])
-        lines.append(",".join(cells))
-    f.write(("\n".join(lines) + "\n").encode())
+class CsvWriter:
+    """`output_0..k` columns (7 significant digits), plus `label` when the model carries
+    class names: argmax of k scores, or class 1 above 0.5 for a single sigmoid output."""
+
+    def __init__(self, f: Any, class_names: list[str] | None) -> None:
+        self.f, self.class_names, self.width = f, class_names, None
+
+    def write(self, y: np.ndarray) -> None:
+        y2 = y.reshape(len(y), -1)
+        names = self.class_names
+        labels = None
+        if names and y2.shape[1] == 1:
+            labels = [names[int(v > 0.5)] for v in y2[:, 0].tolist()]
+        elif names and y2.shape[1] == len(names):
+            labels = [names[i] for i in y2.argmax(1).tolist()]
+        if self.width is None:
+            self.width = y2.shape[1]
+            cols = [f"output_{j}" for j in range(self.width)]
+            self.f.write((",".join(cols + (["label"] if labels else [])) + "\n").encode())
+        fmt = "{:.7g}".format
+        rows = (",".join(map(fmt, r)) for r in y2.tolist())
+        if labels:
+            rows = (f"{r},{lab}" for r, lab in zip(rows, labels))
+        self.f.write(("\n".join(rows) + "\n").encode())
+
+    def finish(self) -> None:
+        pass

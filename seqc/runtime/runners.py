@@ -230,6 +230,10 @@ class Runner:
         """None when usable here, else why not."""
         return None
 
+    def cannot_run(self, src: ModelSource) -> str | None:
+        """None when this runtime computes `src`'s model correctly, else why not."""
+        return None
+
     def load(self, src: ModelSource, **options: Any) -> Predict:
         raise NotImplementedError
 
@@ -319,9 +323,39 @@ class OnnxRuntimeCudaRunner(OnnxRuntimeRunner):
     provider = "cuda"
 
 
+# onnx.reference's recurrent operators ignore `sequence_lens` (onnx/reference/ops/op_lstm.py
+# marks it unused) and the `activations` attribute (LSTM/GRU always run sigmoid/tanh, RNN only
+# Tanh), so a masked or non-default recurrent model would be compared with the wrong function.
+_DEFAULT_RNN_ACTIVATIONS = {"RNN": ["Tanh"], "LSTM": ["Sigmoid", "Tanh", "Tanh"],
+                            "GRU": ["Sigmoid", "Tanh"]}
+
+
+def reference_evaluator_limits(proto: Any) -> str | None:
+    """Why onnx.reference would compute the wrong function for this model, or None."""
+    from onnx import helper
+
+    for node in proto.graph.node:
+        default = _DEFAULT_RNN_ACTIVATIONS.get(node.op_type)
+        if default is None:
+            continue
+        if len(node.input) > 4 and node.input[4]:
+            return (f"onnx.reference's {node.op_type} ignores sequence_lens (a masked "
+                    "recurrent layer)")
+        for attr in node.attribute:
+            if attr.name == "activations":
+                acts = [a.decode() for a in helper.get_attribute_value(attr)]
+                if any(a != default[i % len(default)] for i, a in enumerate(acts)):
+                    return (f"onnx.reference's {node.op_type} ignores the activations "
+                            f"attribute ({', '.join(acts)})")
+    return None
+
+
 class OnnxReferenceRunner(Runner):
     name = "onnx-reference"
     description = "onnx.reference.ReferenceEvaluator (pure Python, slow, exact semantics)"
+
+    def cannot_run(self, src: ModelSource) -> str | None:
+        return reference_evaluator_limits(src.onnx_proto())
 
     def load(self, src: ModelSource, **_: Any) -> Predict:
         from onnx.reference import ReferenceEvaluator
@@ -365,7 +399,8 @@ def get_runner(name: str) -> Runner:
 def available_runtimes(src: ModelSource) -> list[str]:
     """Every runtime usable here for this model, NumPy first when the IR is there."""
     return [n for n, r in RUNTIMES.items()
-            if r.unavailable() is None and (r.needs != "ir" or src.has_ir)]
+            if r.unavailable() is None and (r.needs != "ir" or src.has_ir)
+            and r.cannot_run(src) is None]
 
 
 def prepare(runtime: str, model: Any, **options: Any) -> Predict:

@@ -1,22 +1,102 @@
 """Validation: the same input on every runtime, each compared with a reference runtime.
 
 A runtime passes when |y - ref| <= atol + rtol * |ref| everywhere (np.allclose's rule).
-Reported per runtime: max abs error, max rel error (|y - ref| / max(|ref|, atol), so values
-near zero do not blow it up), argmax agreement for class scores, and the run time.
+Reported per runtime and per output: max abs error, max rel error (|y - ref| /
+max(|ref|, atol), so values near zero do not blow it up), argmax agreement for class scores,
+and the run time. A failing ONNX runtime is bisected (seqc.runtime.bisect) to name the first
+layer whose output diverges.
+
+Tolerances per dtype (`TOLERANCES`, used when atol/rtol are not given). A comparison takes
+the loosest entry among the two outputs' dtypes and, for an ONNX runtime, the lowest float
+precision inside the ONNX model (a float16 export with float32 I/O computes in float16):
+- float32 (and float64): atol 1e-5, rtol 1e-4. Runtimes sum in different orders and fuse
+  kernels; 1e-4 relative (~800 float32 ulps) absorbs that through deep stacks and long
+  recurrences, while a changed weight or a wrong lowering moves outputs by far more. float64
+  keeps float32's: the ONNX export stores float32 weights and the cross-check frameworks compute
+  in float32, so a float64 output is no proof of float64 arithmetic.
+- float16: atol 1e-2, rtol 1e-2, about 10 float16 machine epsilons (2**-10): every op rounds
+  to 11 significant bits, so a few layers accumulate several ulps; atol covers outputs near 0
+  (probabilities, cancelling sums) whose error follows the size of the summands.
+- bfloat16: atol 8e-2, rtol 8e-2, the same 10 epsilons (2**-7).
+- integer and bool outputs (class ids, masks): exact.
+User-given atol/rtol replace the table's for every comparison.
 """
 
 from __future__ import annotations
 
 import os
+import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
 from ..errors import DataError, SeqcError, UsageError
-from .runners import RUNTIMES, available_runtimes, check_input, get_runner, resolve, timed
+from .runners import (
+    RUNTIMES,
+    ModelSource,
+    available_runtimes,
+    check_input,
+    get_runner,
+    make_session,
+    resolve,
+    timed,
+)
 
 DEFAULT_ROWS = 16  # rows of random input when none is given
+BISECT_ROWS = 64  # failing rows the bisection re-runs with every intermediate value exposed
+
+# (atol, rtol) by dtype; see the module docstring for why each.
+TOLERANCES: dict[str, tuple[float, float]] = {
+    "float64": (1e-5, 1e-4),
+    "float32": (1e-5, 1e-4),
+    "float16": (1e-2, 1e-2),
+    "bfloat16": (8e-2, 8e-2),
+    "exact": (0.0, 0.0),  # integer and bool outputs
+}
+# From the most to the least precise: a comparison uses the last one involved.
+_PRECISION = ("exact", "float64", "float32", "float16", "bfloat16")
+_ONNX_RUNTIMES = ("onnxruntime", "onnxruntime-cuda", "onnx-reference")
+
+
+def _dtype_key(d: Any) -> str | None:
+    if d is None:
+        return None
+    name = d if isinstance(d, str) else np.dtype(d).name
+    if name in TOLERANCES:
+        return name
+    return "exact" if name.startswith(("int", "uint", "bool")) else None
+
+
+def tolerance(atol: float | None, rtol: float | None, *dtypes: Any) -> tuple[float, float]:
+    """(atol, rtol) for comparing values of these dtypes (numpy dtypes or names such as
+    "bfloat16"; None entries are skipped): the loosest TOLERANCES entry, replaced by the
+    user's atol/rtol where given.
+
+    >>> tolerance(None, None, np.float32, np.float16)
+    (0.01, 0.01)
+    """
+    keys = [k for k in map(_dtype_key, dtypes) if k is not None]
+    key = max(keys, key=_PRECISION.index) if keys else "float32"
+    if key == "exact" and any(k != "exact" for k in keys):
+        key = "float32"
+    a, r = TOLERANCES[key]
+    return (a if atol is None else float(atol)), (r if rtol is None else float(rtol))
+
+
+def model_precision(proto: Any) -> str | None:
+    """The least precise float type an ONNX model computes in, from its initializers, Cast
+    targets and graph inputs/outputs ("float16" for a float16 export); None when none is."""
+    from onnx import TensorProto
+
+    names = {TensorProto.DOUBLE: "float64", TensorProto.FLOAT: "float32",
+             TensorProto.FLOAT16: "float16", TensorProto.BFLOAT16: "bfloat16"}
+    g = proto.graph
+    types = {t.data_type for t in g.initializer}
+    types |= {vi.type.tensor_type.elem_type for vi in (*g.input, *g.output)}
+    types |= {a.i for n in g.node if n.op_type == "Cast" for a in n.attribute if a.name == "to"}
+    found = [names[t] for t in types if t in names]
+    return max(found, key=_PRECISION.index) if found else None
 
 
 @dataclass
@@ -29,6 +109,15 @@ class RuntimeResult:
     ok: bool = False
     is_reference: bool = False
     error: str | None = None  # the runtime failed to load or run
+    atol: float | None = None  # the tolerance this runtime was held to (per dtype)
+    rtol: float | None = None
+    # Where a failing ONNX runtime first diverges (seqc.runtime.bisect): layer, node, kind,
+    # value, max_abs_error, last_agreeing, ...; None when it agrees or was not bisected.
+    first_divergence: dict[str, Any] | None = None
+    bisect_note: str | None = None  # why the bisection named no layer
+    # One row per output when the model has several (name, max_abs_error, max_rel_error,
+    # argmax_agreement, ok, atol, rtol); the fields above then hold the worst over outputs.
+    outputs: list[dict[str, Any]] | None = None
 
 
 @dataclass
@@ -42,6 +131,8 @@ class ValidationResult:
     input_shape: tuple
     output_shape: tuple | None
     results: list[RuntimeResult] = field(default_factory=list)
+    output_names: list[str] = field(default_factory=lambda: ["output"])
+    output_shapes: list[tuple] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -57,37 +148,79 @@ class ValidationResult:
         return {"ok": self.ok, "model": self.model, "reference": self.reference,
                 "atol": self.atol, "rtol": self.rtol, "input_shape": list(self.input_shape),
                 "output_shape": None if self.output_shape is None else list(self.output_shape),
+                "output_names": list(self.output_names),
+                "output_shapes": [list(s) for s in self.output_shapes],
                 "runtimes": [asdict(r) for r in self.results]}
 
     def format_table(self) -> str:
-        head = ["runtime", "max abs err", "max rel err", "argmax agree", "time (ms)", "result"]
-        rows = []
-        for r in self.results:
-            if r.error is not None:
-                rows.append([r.runtime, "-", "-", "-", "-", "ERROR"])
-                continue
-            agree = "-" if r.argmax_agreement is None else f"{100 * r.argmax_agreement:.1f}%"
-            rows.append([r.runtime,
-                         "(reference)" if r.is_reference else f"{r.max_abs_error:.3g}",
-                         "" if r.is_reference else f"{r.max_rel_error:.3g}",
-                         "" if r.is_reference else agree,
-                         f"{1000 * r.seconds:.2f}",
-                         "-" if r.is_reference else ("ok" if r.ok else "FAIL")])
-        widths = [max(len(str(row[i])) for row in [head, *rows]) for i in range(len(head))]
+        from .bisect import describe
 
-        def line(cells: list[str]) -> str:
-            return "  ".join(c.ljust(w) if i == 0 else c.rjust(w)
-                             for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
-
-        out = [f"validate {self.model}: input {self.input_shape}, output {self.output_shape}, "
-               f"reference {self.reference}, atol {self.atol:g}, rtol {self.rtol:g}",
-               line(head), line(["-" * w for w in widths]), *map(line, rows)]
+        several = len(self.output_names) > 1
+        if several:
+            shapes = ", ".join(f"{n} {s}" for n, s in zip(self.output_names, self.output_shapes))
+            out = [f"validate {self.model}: input {self.input_shape}, outputs {shapes}, "
+                   f"reference {self.reference}, atol {self.atol:g}, rtol {self.rtol:g}"]
+            for k, name in enumerate(self.output_names):
+                out.append(f"output {k} '{name}'")
+                out += _table([_row(r, r.outputs[k] if r.outputs else None)
+                               for r in self.results])
+        else:
+            out = [f"validate {self.model}: input {self.input_shape}, output "
+                   f"{self.output_shape}, reference {self.reference}, atol {self.atol:g}, "
+                   f"rtol {self.rtol:g}"]
+            out += _table([_row(r, None) for r in self.results])
         out += [f"{r.runtime}: {r.error}" for r in self.results if r.error]
+        for r in self.results:
+            if r.is_reference or r.error or r.atol is None:
+                continue
+            if (r.atol, r.rtol) != (self.atol, self.rtol):
+                out.append(f"{r.runtime}: compared with atol {r.atol:g}, rtol {r.rtol:g} "
+                           "(the tolerance of the dtype it computes in)")
+        for r in self.results:
+            if r.first_divergence is not None:
+                out.append(f"{r.runtime}: {describe(r.first_divergence)}")
+            elif r.bisect_note:
+                out.append(f"{r.runtime}: {r.bisect_note}")
         out.append("OK: all runtimes agree" if self.ok else "FAILED: runtimes disagree")
         return "\n".join(out)
 
     def __str__(self) -> str:
         return self.format_table()
+
+
+_HEAD = ["runtime", "max abs err", "max rel err", "argmax agree", "time (ms)", "result"]
+
+
+def _row(r: RuntimeResult, per: dict[str, Any] | None) -> list[str]:
+    """A table row for a runtime: its own figures, or one output's (`per`)."""
+    if r.error is not None or (per is not None and not per):
+        return [r.runtime, "-", "-", "-", "-", "ERROR"]
+    c = r if per is None else _Figures(**{k: per.get(k) for k in _Figures.__annotations__})
+    agree = "-" if c.argmax_agreement is None else f"{100 * c.argmax_agreement:.1f}%"
+    return [r.runtime,
+            "(reference)" if r.is_reference else f"{c.max_abs_error:.3g}",
+            "" if r.is_reference else f"{c.max_rel_error:.3g}",
+            "" if r.is_reference else agree,
+            f"{1000 * r.seconds:.2f}",
+            "-" if r.is_reference else ("ok" if c.ok else "FAIL")]
+
+
+@dataclass
+class _Figures:
+    max_abs_error: float | None = None
+    max_rel_error: float | None = None
+    argmax_agreement: float | None = None
+    ok: bool = False
+
+
+def _table(rows: list[list[str]]) -> list[str]:
+    widths = [max(len(str(row[i])) for row in [_HEAD, *rows]) for i in range(len(_HEAD))]
+
+    def line(cells: list[str]) -> str:
+        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w)
+                         for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+
+    return [line(_HEAD), line(["-" * w for w in widths]), *map(line, rows)]
 
 
 def compare(y: np.ndarray, ref: np.ndarray, atol: float, rtol: float) -> dict[str, Any]:
@@ -144,15 +277,33 @@ def random_inputs(t: Any, seed: int = 0, rows: int = DEFAULT_ROWS, *,
     return rng.standard_normal(shape).astype(t.dtype)
 
 
+def embedded_inputs(src: Any) -> np.ndarray | None:
+    """The test vectors' inputs stored in the source's model.onnx (`seqc build` embeds some),
+    in the layout the source takes (the IR's when it has the IR); None without vectors."""
+    path = src.onnx_model if isinstance(src.onnx_model, str) else None
+    if path is None or not path.lower().endswith(".onnx") or not os.path.isfile(path):
+        return None
+    from .vectors import read_vectors
+
+    vec = read_vectors(path)
+    if vec is None:
+        return None
+    return vec.ir_arrays()[0] if src.has_ir else vec.x
+
+
 def validate(model: Any, x: Any = None, *, runtimes: list[str] | str | None = None,
-             atol: float = 1e-5, rtol: float = 1e-4, reference: str | None = None,
-             print_table: bool = True, **options: Any) -> ValidationResult:
+             atol: float | None = None, rtol: float | None = None,
+             reference: str | None = None, print_table: bool = True,
+             bisect_failures: bool = True, **options: Any) -> ValidationResult:
     """Run `x` on several runtimes and compare each with the reference.
 
     `model`: a seqc Model, a build folder or an .onnx path. `runtimes`: names (default: every
     available one but the cross-checks "keras" and "torch", which run only when named).
     `reference`: "numpy" when the IR is available, else the first runtime.
-    `x`: an array, a .npy/.npz path, or None for seeded random rows.
+    `x`: an array, a .npy/.npz path, or None: the test vectors embedded in the model's
+    model.onnx when it has some (every `seqc build` does), else seeded random rows.
+    `atol`/`rtol`: None takes `TOLERANCES` by the compared dtypes. A failing ONNX runtime is
+    bisected (`bisect_failures`) and its row gets `first_divergence`.
 
     >>> import seqc, numpy as np
     >>> m = seqc.Sequential([seqc.layers.Input((3,)), seqc.layers.Dense(2)])
@@ -170,6 +321,7 @@ def validate(model: Any, x: Any = None, *, runtimes: list[str] | str | None = No
         why = runner.unavailable()
         if runner.needs == "ir" and not src.has_ir:
             why = "it needs seqc's IR (pass a build folder or a Model, not an .onnx file)"
+        why = why or runner.cannot_run(src)
         if why:
             raise UsageError(f"runtime '{n}' cannot run here: {why}", field="runtimes",
                              received=",".join(names),
@@ -180,21 +332,32 @@ def validate(model: Any, x: Any = None, *, runtimes: list[str] | str | None = No
         names.insert(0, get_runner(reference).name)
     names = [reference] + [n for n in dict.fromkeys(names) if n != reference]
     for tol, label in ((atol, "atol"), (rtol, "rtol")):
-        if not isinstance(tol, (int, float)) or tol < 0:
+        if tol is not None and (isinstance(tol, bool) or not isinstance(tol, (int, float))
+                                or not tol >= 0):
             raise UsageError(f"{label} must be a number >= 0", field=label,
                              received=f"{label}={tol!r}")
 
     in_type = src.input_type()
     x = _load_inputs(x)
+    if x is None:
+        x = embedded_inputs(src)
     x = random_inputs(in_type) if x is None else check_input(x, in_type)
 
-    outputs: dict[str, np.ndarray] = {}
+    out_names, precision = _onnx_outputs(src)
+    outputs: dict[str, list[np.ndarray]] = {}
     results = []
     for n in names:
         r = RuntimeResult(n, is_reference=(n == reference))
         try:
-            y, r.seconds = timed(RUNTIMES[n].load(src, **options), x)
-            outputs[n] = y
+            if len(out_names) > 1 and n in _ONNX_RUNTIMES:
+                predict = _load_all_outputs(n, src, **options)
+                t0 = time.perf_counter()
+                ys = [np.asarray(y) for y in predict(x)]
+                r.seconds = time.perf_counter() - t0
+            else:
+                y, r.seconds = timed(RUNTIMES[n].load(src, **options), x)
+                ys = [y]
+            outputs[n] = ys
         except SeqcError:
             raise
         except Exception as e:  # noqa: BLE001 - a crashing runtime is a finding, not a crash
@@ -208,13 +371,125 @@ def validate(model: Any, x: Any = None, *, runtimes: list[str] | str | None = No
         if ref is None:
             r.error = f"no reference output ({reference} failed)"
             continue
-        c = compare(outputs[r.runtime], ref, atol, rtol)
-        r.error = c.pop("error", None)
-        for k, v in c.items():
-            setattr(r, k, v)
-    result = ValidationResult(src.label, reference, float(atol), float(rtol), tuple(x.shape),
-                              None if ref is None else tuple(ref.shape), results)
+        onnx_involved = r.runtime in _ONNX_RUNTIMES or reference in _ONNX_RUNTIMES
+        _compare_runtime(r, outputs[r.runtime], ref, atol, rtol,
+                         precision if onnx_involved else None)
+    if bisect_failures and ref is not None:
+        for r in results:
+            if not r.ok and r.error is None and r.runtime in _ONNX_RUNTIMES and (
+                    reference == "numpy" or reference in _ONNX_RUNTIMES):
+                _bisect_into(r, src, x, outputs[r.runtime][0], ref[0], reference, atol, rtol,
+                             options)
+    # The header gives the tolerance of the reference's own dtype; a row held to another
+    # (a float16 model) says so under the table.
+    ref_tol = tolerance(atol, rtol, None if ref is None else ref[0].dtype)
+    result = ValidationResult(
+        src.label, reference, float(ref_tol[0]), float(ref_tol[1]), tuple(x.shape),
+        None if ref is None else tuple(ref[0].shape), results,
+        output_names=out_names if ref is None or len(ref) == len(out_names)
+        else out_names[:len(ref)],
+        output_shapes=[] if ref is None else [tuple(y.shape) for y in ref])
     if print_table:
         print(result.format_table())
     return result
 
+
+def _onnx_outputs(src: ModelSource) -> tuple[list[str], str | None]:
+    """The ONNX model's output names and float precision (`model_precision`). A model that
+    seqc exports in memory has one output, "output"; an unreadable file counts as one output
+    too, so its runtimes fail in their rows rather than here."""
+    if src.onnx_model is None and src.has_ir:
+        return ["output"], None
+    try:
+        proto = src.onnx_proto()
+    except SeqcError:
+        return ["output"], None
+    return [o.name for o in proto.graph.output] or ["output"], model_precision(proto)
+
+
+def _load_all_outputs(runtime: str, src: ModelSource, *, batch_size: int | None = None,
+                      intra_op_num_threads: int | None = None, **_: Any) -> Any:
+    """predict(x) -> every output of a multi-output ONNX model, on an ONNX runtime (the
+    runners return the first output only)."""
+    proto = src.onnx_proto()
+    in_name = proto.graph.input[0].name
+    if runtime == "onnx-reference":
+        from onnx.reference import ReferenceEvaluator
+
+        ev = ReferenceEvaluator(proto)
+
+        def run_once(x: np.ndarray) -> list[np.ndarray]:
+            with np.errstate(all="ignore"):  # see OnnxReferenceRunner
+                return list(ev.run(None, {in_name: x}))
+    else:
+        sess = make_session(src, provider="cuda" if runtime.endswith("cuda") else "cpu",
+                            intra_op_num_threads=intra_op_num_threads)
+
+        def run_once(x: np.ndarray) -> list[np.ndarray]:
+            return list(sess.run(None, {in_name: x}))
+
+    in_layout, out_layout = src.onnx_layouts() if src.has_ir else ("", "")
+
+    def predict(x: np.ndarray) -> list[np.ndarray]:
+        if in_layout == "channels_first":
+            x = np.ascontiguousarray(np.moveaxis(x, -1, 1))
+        step = batch_size or len(x)
+        parts = [run_once(x[i:i + step]) for i in range(0, len(x), step)]
+        ys = [np.concatenate(p) if len(p) > 1 else p[0] for p in zip(*parts)]
+        if out_layout == "channels_first":
+            ys = [np.moveaxis(y, 1, -1) if y.ndim >= 3 else y for y in ys]
+        return ys
+
+    return predict
+
+
+def _compare_runtime(r: RuntimeResult, ys: list[np.ndarray], ref: list[np.ndarray],
+                     atol: float | None, rtol: float | None, precision: str | None) -> None:
+    """Fill `r` from output-by-output comparisons; several outputs also give `r.outputs`."""
+    if len(ys) != len(ref):
+        r.error = f"gives {len(ys)} output(s), the reference {len(ref)}"
+        return
+    rows = []
+    for y, want in zip(ys, ref):
+        a, t = tolerance(atol, rtol, y.dtype, want.dtype, precision)
+        c = compare(y, want, a, t)
+        rows.append({**c, "atol": a, "rtol": t})
+    r.atol, r.rtol = rows[0]["atol"], rows[0]["rtol"]
+    errors = [row.get("error") for row in rows if row.get("error")]
+    if errors:
+        r.error = errors[0]
+    r.ok = all(row["ok"] for row in rows)
+    figures = [row for row in rows if "error" not in row]
+    if figures:
+        r.max_abs_error = max(row["max_abs_error"] for row in figures)
+        r.max_rel_error = max(row["max_rel_error"] for row in figures)
+        agree = [row["argmax_agreement"] for row in figures
+                 if row["argmax_agreement"] is not None]
+        r.argmax_agreement = min(agree) if agree else None
+    if len(rows) > 1:
+        r.outputs = rows
+
+
+def _bisect_into(r: RuntimeResult, src: ModelSource, x: np.ndarray, y: np.ndarray,
+                 want: np.ndarray, reference: str, atol: float | None, rtol: float | None,
+                 options: dict[str, Any]) -> None:
+    """Bisect a failing runtime on (up to BISECT_ROWS of) the rows where it fails."""
+    from .bisect import bisect
+
+    rows = np.arange(len(x))
+    if y.shape == want.shape and len(y) == len(x):
+        y64, w64 = y.astype(np.float64), want.astype(np.float64)
+        close = np.abs(y64 - w64) <= r.atol + r.rtol * np.abs(w64)
+        bad = ~(close | (np.isnan(y64) & np.isnan(w64)))
+        failing = np.flatnonzero(bad.reshape(len(y), -1).any(axis=1))
+        if len(failing):
+            rows = failing
+    try:
+        b = bisect(src, x[rows[:BISECT_ROWS]], r.runtime, atol, rtol, reference=reference,
+                   **options)
+    except Exception as e:  # noqa: BLE001 - a diagnosis that fails must not hide the finding
+        r.bisect_note = f"bisection failed: {type(e).__name__}: {e}".splitlines()[0]
+        return
+    r.first_divergence = b.divergence_json()
+    if r.first_divergence is None:
+        r.bisect_note = f"bisection found no diverging layer: {b.note}"

@@ -151,28 +151,10 @@ def test_backward_matches_finite_differences(kind, ex):
 
 # ---- 5. ONNX lowering vs NumPy forward ----
 
-# onnx.reference's recurrent operators ignore `sequence_lens` and the `activations` attribute
-# (LSTM/GRU always use sigmoid/tanh, RNN accepts only Tanh): a model using either is compared
-# with onnxruntime alone.
-_DEFAULT_ACTIVATIONS = {"RNN": ["Tanh"], "LSTM": ["Sigmoid", "Tanh", "Tanh"],
-                        "GRU": ["Sigmoid", "Tanh"]}
-
-
 def _reference_can_run(model) -> bool:
-    from onnx import helper
+    from seqc.runtime.runners import reference_evaluator_limits
 
-    for node in model.graph.node:
-        default = _DEFAULT_ACTIVATIONS.get(node.op_type)
-        if default is None:
-            continue
-        if len(node.input) > 4 and node.input[4]:
-            return False
-        for attr in node.attribute:
-            if attr.name == "activations":
-                acts = [a.decode() for a in helper.get_attribute_value(attr)]
-                if any(a != default[i % len(default)] for i, a in enumerate(acts)):
-                    return False
-    return True
+    return reference_evaluator_limits(model) is None
 
 
 def _run_onnx(model, x):

@@ -1,9 +1,13 @@
-"""Atomic file writes: the bytes go to a temporary file in the target's folder, are flushed
-to disk, and replace the target in one `os.replace`. A reader (or a crash) never sees a
-half-written file, and a failed write leaves the previous file as it was and no temp file."""
+"""File helpers shared by the stages.
+
+Atomic writes: the bytes go to a temporary file in the target's folder, are flushed to disk,
+and replace the target in one `os.replace`. A reader (or a crash) never sees a half-written
+file, and a failed write leaves the previous file as it was and no temp file.
+"""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from collections.abc import Iterator
@@ -34,3 +38,12 @@ def atomic_write(path: str | os.PathLike, data: bytes) -> str:
     with atomic_file(path) as f:
         f.write(data)
     return os.fspath(path)
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    """The SHA-256 of a file's bytes, read in 1 MiB blocks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
