@@ -320,3 +320,25 @@ def test_data_flag_keeps_the_specs_timeseries_windows(tmp_path):
     assert r.exit_code == 0, r.output
     rep = json.loads((tmp_path / "out" / "report.json").read_text())
     assert rep["trained"]
+
+
+def test_build_variants_report_accuracy_deltas(tmp_path):
+    """Issue 6: the digits MLP quantized to int8 loses <= 1 point of held-out accuracy, as
+    report.json says; the float16 export agrees within its dtype tolerance; the variant files
+    sit beside model.onnx, and a rebuild without variants removes them."""
+    pytest.importorskip("onnxruntime.quantization")
+    out = tmp_path / "digits"
+    r = run("build", str(EXAMPLES / "digits_mlp.json"), "-o", str(out), "--epochs", "3",
+            "--int8", "static", "--float16", "--cleanup", "-q")
+    assert r.exit_code == 0, r.output
+    report = json.loads((out / "report.json").read_text())
+    v = report["variants"]
+    assert v["ok"] and v["int8"]["ok"] and v["float16"]["ok"]
+    assert v["int8"]["delta"]["accuracy"] >= -0.01
+    assert v["float16"]["validation"]["max_abs_error"] <= v["float16"]["validation"]["atol"]
+    assert [p["pass"] for p in report["onnx"]["cleanup"]] == [
+        "identity", "transpose", "constant_folding", "dead_nodes"]
+    assert (out / "model.int8.onnx").exists() and (out / "model.fp16.onnx").exists()
+    r = run("build", str(EXAMPLES / "digits_mlp.json"), "-o", str(out), "--no-train", "-q")
+    assert r.exit_code == 0, r.output
+    assert not (out / "model.int8.onnx").exists() and not (out / "model.fp16.onnx").exists()
