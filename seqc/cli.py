@@ -275,7 +275,10 @@ def validate(model, inputs, runtimes, atol, rtol, as_json) -> None:
     vec = None
     if inputs is None and onnx_path.lower().endswith(".onnx") and os.path.isfile(onnx_path):
         vec = read_vectors(onnx_path)
-    x = read_inputs_for(model, inputs)  # None: validate takes the embedded vectors' inputs
+    if vec is not None:  # read once here; validate would otherwise read the vectors again
+        x = vec.ir_arrays()[0] if os.path.isdir(model) else vec.x
+    else:
+        x = read_inputs_for(model, inputs)
     names = [r.strip() for r in runtimes.split(",")] if runtimes else None
     result = run_validate(model, x, runtimes=names, atol=atol, rtol=rtol, print_table=False)
     check = check_vectors(onnx_path, atol=atol, rtol=rtol) if vec is not None else None

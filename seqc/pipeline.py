@@ -234,6 +234,12 @@ def build(def_path: str, opts: BuildOptions | None = None) -> dict[str, Any]:
     return report
 
 
+def _source_metadata(defn: Any) -> dict[str, str]:
+    """The ONNX metadata naming the definition a model came from."""
+    return {"seqc.source_hash": defn.source_hash,
+            "seqc.source": os.path.basename(str(defn.path))}
+
+
 def _export_and_validate(model, defn, staging: Path, data, opts: BuildOptions, timings,
                          history, final_metrics, trained, t0) -> dict[str, Any]:
     """Export, validate, and write everything but model.onnx's move into `staging`. `data` is
@@ -244,8 +250,7 @@ def _export_and_validate(model, defn, staging: Path, data, opts: BuildOptions, t
     from .ir.serialize import dumps, params_to_npz_bytes
     from .runtime import ModelSource, validate
 
-    metadata = {"seqc.source_hash": defn.source_hash,
-                "seqc.source": os.path.basename(str(defn.path))}
+    metadata = _source_metadata(defn)
     if final_metrics:
         metadata["seqc.metrics"] = json.dumps(final_metrics)
     t = time.perf_counter()
@@ -392,9 +397,7 @@ def convert(src_path: str, out_path: str, opts: ConvertOptions | None = None) ->
     fd, tmp = tempfile.mkstemp(prefix=".convert-", suffix=".onnx", dir=folder)
     os.close(fd)
     try:
-        metadata = {"seqc.source_hash": defn.source_hash,
-                    "seqc.source": os.path.basename(str(defn.path))}
-        export_model(model, tmp, opset=opts.opset, metadata=metadata,
+        export_model(model, tmp, opset=opts.opset, metadata=_source_metadata(defn),
                      input_layout=opts.input_layout, fold_batchnorm=opts.fold_batchnorm)
         x = random_inputs(model.graph.input_type, 0, N_SYNTHETIC, ids=True)
         result = validate(ModelSource(model.graph, model.params, tmp, label=model.name), x,

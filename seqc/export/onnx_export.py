@@ -314,14 +314,6 @@ def _jsonable(v: Any) -> Any:
     return v
 
 
-def _serialize(model: onnx.ModelProto) -> bytes:
-    if model.ByteSize() >= 2**31:
-        raise ExportError("the model is over 2 GiB, the largest single ONNX file protobuf allows",
-                          field="weights", received=f"{model.ByteSize():,} bytes",
-                          hint="shrink the largest layers")
-    return model.SerializeToString()
-
-
 def write_atomic(path: str | os.PathLike, data: bytes) -> str:
     """Write `data` to `path` atomically (seqc.fileio): readers see the old file or the new
     one, never a half-written one, and a failure leaves no temp file."""
@@ -346,9 +338,8 @@ def export_model(model: Any, path: str | os.PathLike, *, opset: int = DEFAULT_OP
     meta.update(metadata or {})
     proto = to_onnx(model.graph, model.params, opset=opset, metadata=meta,
                     input_layout=input_layout, fold_batchnorm=fold_batchnorm, report=report)
-    from .variants import EXTERNAL_DATA_THRESHOLD, save
+    from .variants import save
 
-    if proto.ByteSize() >= EXTERNAL_DATA_THRESHOLD:
-        # protobuf's 2 GiB limit: the weights go to <model>.onnx.data beside the model.
-        return save(proto, path)["path"]
-    return write_atomic(path, _serialize(proto))
+    # Atomic; at protobuf's 2 GiB limit the weights go to <model>.onnx.data beside the model
+    # (and a stale one from an earlier, larger export is removed).
+    return save(proto, path)["path"]

@@ -30,7 +30,8 @@ from ..model import DEFAULT_MAX_MEMORY, Model
 from ..ops import REGISTRY
 from . import _keras_h5 as kh5
 from ._json import parse_json, read_bytes
-from .spec import Definition, definition_from_doc
+from .keras_json import keras_definition
+from .spec import Definition
 
 __all__ = ["read_keras_weights", "load_keras_file", "load_keras_weights_file", "save_keras",
            "keras_config"]
@@ -144,21 +145,6 @@ def _is_legacy_model(h5: Any) -> bool:
     return "model_config" in h5.attrs and "model_weights" in h5
 
 
-def _definition(doc: Any, file: str, raw: bytes,
-                max_memory: int | None) -> tuple[Definition, Any]:
-    """Keras model JSON -> Definition (weights still the initializers') and its model info."""
-    from .keras_json import keras_doc_to_spec, training_blockers
-
-    spec_doc, info = keras_doc_to_spec(doc, file)
-    defn = definition_from_doc(spec_doc, file, raw, max_memory=max_memory)
-    if defn.compile is None:
-        defn.compile = getattr(info, "compile", None)
-    defn.format = "keras"
-    defn.extra = {**defn.extra, "keras": info}
-    defn.model.training_blockers = training_blockers(info)
-    return defn, info
-
-
 def _finish(defn: Definition, weights: list[np.ndarray], file: str) -> Definition:
     defn.model.set_weights(weights)
     defn.model.adapted = True
@@ -180,7 +166,7 @@ def _load_json_with_weights(file: str, max_memory: int | None) -> Definition:
             received=f"neither {stem}.weights.h5 nor {stem}.h5 exists",
             hint="save the weights with model.save_weights() next to the JSON, or load the "
                  "JSON alone to start from the initializers")
-    defn, info = _definition(doc, file, raw, max_memory)
+    defn, info = keras_definition(doc, file, raw, max_memory=max_memory, format_="keras")
     h5py = kh5.require_h5py()
     with _open_h5(h5py, weights_file) as h5:
         group = h5["model_weights"] if _is_legacy_model(h5) else h5
@@ -212,7 +198,7 @@ def _load_legacy_h5(file: str, max_memory: int | None) -> Definition:
             if "training_config" in h5.attrs:
                 doc.setdefault("training_config", parse_json(
                     _attr_bytes(h5.attrs["training_config"], file, "training_config"), file))
-        defn, info = _definition(doc, file, raw, max_memory)
+        defn, info = keras_definition(doc, file, raw, max_memory=max_memory, format_="keras")
         if "model_weights" not in h5:
             raise DefinitionError("the legacy .h5 model has no 'model_weights' group",
                                   file=file, field="model_weights",
@@ -247,7 +233,7 @@ def _load_keras_archive(file: str, max_memory: int | None) -> Definition:
         members = _checked_members(zf, file, max_memory)
         raw = _read_member(zf, members[CONFIG_MEMBER], file)
         doc = parse_json(raw, f"{file}:{CONFIG_MEMBER}")
-        defn, info = _definition(doc, file, raw, max_memory)
+        defn, info = keras_definition(doc, file, raw, max_memory=max_memory, format_="keras")
         with tempfile.TemporaryDirectory(prefix="seqc-keras-") as tmp:
             # A fixed name inside a private folder: the member's own name never becomes a path.
             weights_path = os.path.join(tmp, "weights.h5")

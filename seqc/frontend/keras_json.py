@@ -114,12 +114,19 @@ def load_keras_json(path: str | os.PathLike, *,
             "this is not a Keras model JSON: expected an object with \"class_name\" and "
             "\"config\" (what model.to_json() writes)", file=file, field="class_name",
             received=_short(doc), hint="a seqc spec ({\"layers\": [...]}) loads with seqc.load")
+    return keras_definition(doc, file, raw, max_memory=max_memory, format_="keras-json")[0]
+
+
+def keras_definition(doc: dict, file: str, raw: bytes, *, max_memory: int | None,
+                     format_: str) -> tuple[Definition, KerasModelInfo]:
+    """Keras model JSON -> Definition (weights still the initializers'; compile from the
+    file's compile/training config) and its KerasModelInfo, kept on `defn.extra["keras"]`."""
     spec, info = keras_doc_to_spec(doc, file)
     defn = definition_from_doc(spec, file, raw, max_memory=max_memory)
-    defn.format = "keras-json"
-    defn.extra = {"keras": info}
+    defn.format = format_
+    defn.extra = {**defn.extra, "keras": info}
     defn.model.training_blockers = training_blockers(info)
-    return defn
+    return defn, info
 
 
 def training_blockers(info: KerasModelInfo) -> list[str]:

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DataError, SeqcError, UsageError
+from ..errors import SeqcError, UsageError
 from .runners import (
     RUNTIMES,
     ModelSource,
@@ -244,21 +244,11 @@ def compare(y: np.ndarray, ref: np.ndarray, atol: float, rtol: float) -> dict[st
 
 
 def _load_inputs(x: Any) -> Any:
+    """A path becomes its array (.npy, .npz or .csv, read as `seqc predict` reads it)."""
     if isinstance(x, (str, os.PathLike)):
-        path = os.fspath(x)
-        if not os.path.isfile(path):
-            raise DataError("input file not found", field="inputs", received=path)
-        try:
-            data = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as e:
-            raise DataError(f"cannot read inputs ({e})", field="inputs", received=path,
-                            hint="pass a .npy array, or an .npz holding 'x'") from None
-        if isinstance(data, np.lib.npyio.NpzFile):
-            with data:
-                if "x" not in data.files:
-                    raise DataError("the .npz has no array 'x'", field="inputs", received=path)
-                return data["x"]
-        return data
+        from .predict import read_inputs
+
+        return np.asarray(read_inputs(os.fspath(x)))
     return x
 
 

@@ -204,13 +204,13 @@ def _boom(*a, **k):
     raise OSError("disk full (simulated)")
 
 
-@pytest.mark.parametrize("where", ["_serialize", "replace"])
+@pytest.mark.parametrize("where", ["to_onnx", "replace"])
 def test_failed_export_leaves_previous_file_untouched(tmp_path, monkeypatch, where):
     path = tmp_path / "model.onnx"
     export_model(mlp(seed=0), path)
     before = path.read_bytes()
-    if where == "_serialize":
-        monkeypatch.setattr(onnx_export, "_serialize", _boom)
+    if where == "to_onnx":  # fails before anything is written
+        monkeypatch.setattr(onnx_export, "to_onnx", _boom)
     else:
         # Fails after the temp file is written: it must be removed.
         monkeypatch.setattr(onnx_export.os, "replace", _boom)
