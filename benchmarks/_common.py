@@ -105,6 +105,18 @@ def torch_trainer(net, x, y, loss_name, opt_name, batch, seed, lr=1e-3):
     return epoch
 
 
+def torch_scale(scale: float):
+    """An nn.Module computing x * scale: input scaling as a PyTorch user writes it into the
+    model (Keras' Rescaling); torch.onnx.export turns it into one Mul."""
+    from torch import nn
+
+    class Scale(nn.Module):
+        def forward(self, t):
+            return t * scale
+
+    return Scale()
+
+
 def _session(path: str):
     import onnxruntime as ort
 

@@ -16,7 +16,7 @@ torch.onnx.export's graph of the same network (NCHW input). A benchmark, not a t
 from __future__ import annotations
 
 # _common first: it fixes the thread counts before numpy and torch load their pools.
-from _common import ROOT, alternate_epochs, ort_speeds, print_row, torch_trainer
+from _common import ROOT, alternate_epochs, ort_speeds, print_row, torch_scale, torch_trainer
 
 import argparse
 import json
@@ -32,10 +32,11 @@ from seqc.training.data import load_csv
 BATCH = 128
 
 
-def seqc_model():
+def seqc_model(scale: float | None = None):
     L = seqc.layers
     return seqc.Sequential([
         L.Input((8, 8, 1)),
+        *([] if scale is None else [L.Rescaling(scale)]),  # examples/digits_cnn.json's
         L.Conv2D(32, (3, 3), activation="relu"),
         L.MaxPooling2D(2),
         L.Flatten(),
@@ -44,7 +45,7 @@ def seqc_model():
     ], seed=0)
 
 
-def torch_model(model):
+def torch_model(model, scale: float | None = None):
     import torch
     from torch import nn
 
@@ -65,7 +66,9 @@ def torch_model(model):
         fc2.weight.copy_(torch.from_numpy(p[f"{dense[1]}/kernel"].T.copy()))
         fc2.bias.copy_(torch.from_numpy(p[f"{dense[1]}/bias"]))
     # Softmax lives in the loss (CrossEntropyLoss), as PyTorch users write it.
-    return nn.Sequential(conv, nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), fc1, nn.ReLU(), fc2)
+    first = [] if scale is None else [torch_scale(scale)]
+    return nn.Sequential(*first, conv, nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(), fc1,
+                         nn.ReLU(), fc2)
 
 
 def torch_export(net, path: str) -> None:

@@ -19,6 +19,7 @@ from _common import (
     alternate_epochs,
     ort_speeds,
     print_row,
+    torch_scale,
     torch_trainer,
 )
 
@@ -65,10 +66,12 @@ def workloads(selected: list[str]):
                "categorical_crossentropy", 128, False)
 
 
-def seqc_model(n_in: int, layers, normalize: bool):
+def seqc_model(n_in: int, layers, normalize: bool, scale: float | None = None):
     ls = [seqc.layers.Input((n_in,))]
     if normalize:
         ls.append(seqc.layers.Normalization())
+    if scale is not None:  # examples/digits_mlp.json's Rescaling (serve_onnx.py)
+        ls.append(seqc.layers.Rescaling(scale))
     for spec in layers:
         if spec[0] == "dense":
             ls.append(seqc.layers.Dense(spec[1], activation=spec[2]))
@@ -77,11 +80,11 @@ def seqc_model(n_in: int, layers, normalize: bool):
     return seqc.Sequential(ls, seed=0)
 
 
-def torch_model(model, layers, normalize: bool, x):
+def torch_model(model, layers, normalize: bool, x, scale: float | None = None):
     import torch
     from torch import nn
 
-    mods: list[nn.Module] = []
+    mods: list[nn.Module] = [] if scale is None else [torch_scale(scale)]
     params = model.params
     if normalize:
         mean = params["normalization/mean"].reshape(-1)

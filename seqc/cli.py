@@ -110,7 +110,10 @@ def cli(debug: bool) -> None:
                    "input of a conv net), or nchw (no Transpose; spatial outputs stay NCHW).")
 @click.option("--no-fold-batchnorm", is_flag=True,
               help="Keep BatchNormalization nodes instead of folding them into the Conv/Dense "
-                   "before them.")
+                   "beside them.")
+@click.option("--no-fold-preprocessing", is_flag=True,
+              help="Keep Rescaling and Normalization nodes instead of folding them into the "
+                   "layer beside them.")
 @click.option("--no-train", is_flag=True, help="Export the initial weights without training.")
 @click.option("--optimizer", default=None,
               help="Override the definition's optimizer (a name, e.g. adam).")
@@ -139,8 +142,9 @@ def cli(debug: bool) -> None:
               help="Also print the export passes and the ONNX node count per op type.")
 @handle_errors
 def build(definition, out_dir, data, x_path, y_path, target, epochs, batch_size, seed, opset,
-          input_layout, no_fold_batchnorm, no_train, optimizer, loss, learning_rate, float16,
-          int8, save_optimized, cleanup, test_vectors, max_memory, quiet, verbose) -> None:
+          input_layout, no_fold_batchnorm, no_fold_preprocessing, no_train, optimizer, loss,
+          learning_rate, float16, int8, save_optimized, cleanup, test_vectors, max_memory, quiet,
+          verbose) -> None:
     """Parse DEFINITION, train it, export model.onnx and prove it matches NumPy.
 
     DEFINITION is a seqc JSON spec, a Keras model (.keras, legacy .h5, or model.to_json()
@@ -154,7 +158,8 @@ def build(definition, out_dir, data, x_path, y_path, target, epochs, batch_size,
     opts = BuildOptions(out_dir=out_dir, data=data, x=x_path, y=y_path, target=target,
                         epochs=epochs, batch_size=batch_size, seed=seed, opset=opset,
                         input_layout=input_layout.lower(),
-                        fold_batchnorm=not no_fold_batchnorm, train=not no_train,
+                        fold_batchnorm=not no_fold_batchnorm,
+                        fold_preprocessing=not no_fold_preprocessing, train=not no_train,
                         optimizer=optimizer, loss=loss, learning_rate=learning_rate,
                         test_vectors=test_vectors, float16=float16, int8=int8,
                         save_optimized=save_optimized, cleanup=cleanup,
@@ -179,10 +184,13 @@ def build(definition, out_dir, data, x_path, y_path, target, epochs, batch_size,
                                                   "channels_first"], case_sensitive=False),
               default="nhwc", show_default=True, help="Layout of the ONNX model's input.")
 @click.option("--no-fold-batchnorm", is_flag=True, help="Keep BatchNormalization nodes.")
+@click.option("--no-fold-preprocessing", is_flag=True,
+              help="Keep Rescaling and Normalization nodes.")
 @click.option("--max-memory", default=None, help="As for build (default 4GB; 'none').")
 @click.option("-q", "--quiet", is_flag=True, help="No validation table.")
 @handle_errors
-def convert(source, out_path, opset, input_layout, no_fold_batchnorm, max_memory,
+def convert(source, out_path, opset, input_layout, no_fold_batchnorm, no_fold_preprocessing,
+            max_memory,
             quiet) -> None:
     """Convert SOURCE to ONNX or .keras without training (no TensorFlow needed).
 
@@ -194,6 +202,7 @@ def convert(source, out_path, opset, input_layout, no_fold_batchnorm, max_memory
 
     opts = ConvertOptions(opset=opset, input_layout=input_layout.lower(),
                           fold_batchnorm=not no_fold_batchnorm,
+                          fold_preprocessing=not no_fold_preprocessing,
                           max_memory=-1 if max_memory is None else parse_size(max_memory),
                           log=None if quiet else click.echo)
     info = run_convert(source, out_path, opts)

@@ -46,6 +46,7 @@ class BuildOptions:
     opset: int = 17
     input_layout: str = "channels_last"
     fold_batchnorm: bool = True
+    fold_preprocessing: bool = True
     train: bool = True
     verbose: int = 1  # 0 quiet, 1 progress, 2 also the export's passes and node counts
     max_memory: int | None = -1  # -1: the model's default limit
@@ -257,7 +258,7 @@ def _export_and_validate(model, defn, staging: Path, data, opts: BuildOptions, t
     export_info: dict[str, Any] = {}
     export_model(model, str(staging / "model.onnx"), opset=opts.opset, metadata=metadata,
                  input_layout=opts.input_layout, fold_batchnorm=opts.fold_batchnorm,
-                 report=export_info)
+                 fold_preprocessing=opts.fold_preprocessing, report=export_info)
     timings["export_s"] = time.perf_counter() - t
     if opts.cleanup:
         from .export.cleanup import cleanup_file
@@ -358,6 +359,7 @@ class ConvertOptions:
     opset: int = 17
     input_layout: str = "channels_last"
     fold_batchnorm: bool = True
+    fold_preprocessing: bool = True
     max_memory: int | None = -1  # -1: the model's default limit
     atol: float = 1e-5
     rtol: float = 1e-4
@@ -398,7 +400,8 @@ def convert(src_path: str, out_path: str, opts: ConvertOptions | None = None) ->
     os.close(fd)
     try:
         export_model(model, tmp, opset=opts.opset, metadata=_source_metadata(defn),
-                     input_layout=opts.input_layout, fold_batchnorm=opts.fold_batchnorm)
+                     input_layout=opts.input_layout, fold_batchnorm=opts.fold_batchnorm,
+                     fold_preprocessing=opts.fold_preprocessing)
         x = random_inputs(model.graph.input_type, 0, N_SYNTHETIC, ids=True)
         result = validate(ModelSource(model.graph, model.params, tmp, label=model.name), x,
                           runtimes=["numpy", "onnxruntime"], atol=opts.atol, rtol=opts.rtol,

@@ -136,14 +136,16 @@ def _physical(t: TensorType, layout: Any) -> TensorType:
 
 def to_onnx(graph: Graph, params: dict[str, np.ndarray], *, opset: int = DEFAULT_OPSET,
             metadata: dict[str, Any] | None = None, input_layout: str = "channels_last",
-            fold_batchnorm: bool = True, report: dict | None = None) -> onnx.ModelProto:
+            fold_batchnorm: bool = True, fold_preprocessing: bool = True,
+            report: dict | None = None) -> onnx.ModelProto:
     """Lower a graph and its parameters to a checked ONNX model.
 
     The graph input and output keep the IR's channels-last layout unless `input_layout` is
     "channels_first": then the input is (N, C, *spatial) and needs no Transpose, and a
     spatial output stays channels-first too. Inside, spatial kinds run channels-first and a
     conversion is inserted only where a consumer needs the other layout. The IR passes
-    (seqc.ir.passes) run first; `fold_batchnorm=False` skips BatchNormalization folding. When
+    (seqc.ir.passes) run first; `fold_batchnorm=False` skips BatchNormalization folding and
+    `fold_preprocessing=False` Rescaling/Normalization folding. When
     `report` is a dict it receives {"passes": ..., "nodes": {op type: count}}.
 
     >>> import seqc
@@ -157,7 +159,9 @@ def to_onnx(graph: Graph, params: dict[str, np.ndarray], *, opset: int = DEFAULT
     opset = check_opset(opset)
     input_layout = check_input_layout(input_layout, graph.input_type)
     graph, params, pass_report = run_passes(
-        graph, params, skip=() if fold_batchnorm else ("fold_batchnorm",))
+        graph, params, skip=[name for name, on in (("fold_batchnorm", fold_batchnorm),
+                                                   ("fold_preprocessing", fold_preprocessing))
+                             if not on])
     em = Emitter(opset)
     in_name = graph.inputs[0]
     em.declare("input", graph.types[in_name])
@@ -322,7 +326,8 @@ def write_atomic(path: str | os.PathLike, data: bytes) -> str:
 
 def export_model(model: Any, path: str | os.PathLike, *, opset: int = DEFAULT_OPSET,
                  metadata: dict[str, Any] | None = None, input_layout: str = "channels_last",
-                 fold_batchnorm: bool = True, report: dict | None = None) -> str:
+                 fold_batchnorm: bool = True, fold_preprocessing: bool = True,
+                 report: dict | None = None) -> str:
     """Export a `seqc.model.Model` to `path` atomically; returns the path. The keyword
     arguments are `to_onnx`'s.
 
@@ -337,7 +342,8 @@ def export_model(model: Any, path: str | os.PathLike, *, opset: int = DEFAULT_OP
     meta = model_metadata(model)
     meta.update(metadata or {})
     proto = to_onnx(model.graph, model.params, opset=opset, metadata=meta,
-                    input_layout=input_layout, fold_batchnorm=fold_batchnorm, report=report)
+                    input_layout=input_layout, fold_batchnorm=fold_batchnorm,
+                    fold_preprocessing=fold_preprocessing, report=report)
     from .variants import save
 
     # Atomic; at protobuf's 2 GiB limit the weights go to <model>.onnx.data beside the model

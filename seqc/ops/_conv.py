@@ -32,7 +32,7 @@ from ._spatial import (
     plan,
     spatial_input,
 )
-from .base import Initializer, OpDef, ParamSpec, positive_int
+from .base import Initializer, OpDef, ParamSpec, fold_input_kernel, positive_int
 
 # ---- attributes ----
 
@@ -258,6 +258,13 @@ class ConvBase(ConvFamily):
         k = params["kernel"]
         return fold_bias(a, params, k.dtype, k.shape[-1], scale, shift,
                          {"kernel": k * scale})
+
+    def fold_input_affine(self, a, params, scale, shift):
+        if a.data_format == "channels_first" or a.groups != 1:
+            return None
+        if a.padding != "valid" and np.any(shift):
+            return None  # the padding's zeros would have to become -shift / scale
+        return fold_input_kernel(a, params, scale, shift)
 
     def lower(self, a, params, xs, em):
         b = em.weight("bias", params["bias"]) if a.use_bias else None

@@ -12,8 +12,10 @@ Every kind is one `OpDef` subclass in its own file, registered with `@register`.
   (`seqc.export.emitter.Emitter`); `ops` never imports onnx itself.
 - `adapt(attrs, x) -> params` (optional): statistics learnt from data before training.
 - `export_layout(attrs)`: which physical layout `lower` wants its inputs in (see LAYOUTS).
-- `fold_affine(attrs, params, scale, shift)` (optional): absorb `y * scale + shift` per output
-  channel into the kind's own weights; the BatchNormalization folding pass uses it.
+- `fold_affine(attrs, params, scale, shift)` / `fold_input_affine(...)` (optional): absorb
+  `y * scale + shift` per output channel, or `x * scale + shift` per input channel, into the
+  kind's own weights; `affine(attrs, params, in_type)` (optional): the kind is such an affine.
+  The folding passes (seqc.ir.passes) use them.
 - Masks (Keras' timestep masks, bool (N, T)): `supports_masking`, `output_masked`,
   `compute_mask`, `lower_mask`; a forward reads its input's mask from `ctx.mask`.
 - `examples` / `bad_examples`: picked up by the contract tests in tests/ops.
@@ -205,6 +207,18 @@ class OpDef:
     # axis) in place of `y`, or None when these attrs cannot absorb it. Kinds whose output is
     # linear in their weights (Dense, the convolutions) define it.
     fold_affine: ClassVar[Callable[..., Any] | None] = None
+
+    # Optional facet: `fold_input_affine(attrs, params, scale, shift) -> (attrs, params) | None`.
+    # The same on the input side: attrs and parameters computing the kind's output for the
+    # input `x * scale + shift` (per input channel, the last axis) from raw `x`. Kinds linear
+    # in their input (Dense, the convolutions, the recurrent kinds' input projection) define it.
+    fold_input_affine: ClassVar[Callable[..., Any] | None] = None
+
+    # Optional facet: `affine(attrs, params, in_type) -> (scale, shift)`. Kinds that compute
+    # `x * scale + shift` elementwise at inference (Rescaling, Normalization,
+    # BatchNormalization) return both as float64 arrays broadcasting against the input (batch
+    # axis included), so the folding passes can merge them into a neighbouring layer.
+    affine: ClassVar[Callable[..., Any] | None] = None
 
     # ---- generic attribute handling (shared by every kind) ----
 
@@ -407,6 +421,26 @@ class Initializer:
         raise DefinitionError(
             f"'{name}' must be {Initializer.description}", field=name, received=f"{name}={value!r}"
         )
+
+
+def fold_input_kernel(attrs: Any, params: dict[str, Array], scale: Array, shift: Array,
+                      bias_shape: tuple[int, ...] | None = None) -> tuple[Any, dict[str, Array]]:
+    """`fold_input_affine` for kinds whose input meets `kernel` on its second-to-last axis
+    (Dense (in, out), convolutions (*k, in, out), recurrent (in, k*units)): the kernel's input
+    rows are scaled, and shift's contribution, summed over every tap, joins the bias (the
+    first row of a 2-D bias: GRU's input bias). A bias is added only when one is needed."""
+    k = params["kernel"]
+    k64 = k.astype(np.float64)
+    out = dict(params)
+    out["kernel"] = (k64 * scale[:, None]).astype(k.dtype)
+    add = (k64 * shift[:, None]).reshape(-1, k.shape[-1]).sum(axis=0)
+    if attrs.use_bias or np.any(add):
+        bias = (params["bias"].astype(np.float64) if attrs.use_bias
+                else np.zeros(bias_shape or add.shape))
+        bias.reshape(-1, add.shape[0])[0] += add
+        out["bias"] = bias.astype(k.dtype)
+        attrs = dataclasses.replace(attrs, use_bias=True)
+    return attrs, out
 
 
 def positive_int(attrs: Any, name: str) -> None:

@@ -177,6 +177,11 @@ class BatchNormalization(OpDef):
         # Integer inputs compute in float32; gradients keep each parameter's own dtype.
         return [dx], {k: g.astype(params[k].dtype, copy=False) for k, g in grads.items()}
 
+    def affine(self, a, params, in_type):
+        scale, shift = _affine(a, params)
+        shape = _shape(a.axis, in_type.rank)
+        return scale.reshape(shape), shift.reshape(shape)
+
     def lower(self, a, params, xs, em):
         (x,) = xs
         t = em.type_of(x)

@@ -13,7 +13,16 @@ import numpy as np
 
 from ..errors import DefinitionError
 from ..ir.types import TensorType
-from .base import BadExample, Example, Initializer, OpDef, ParamSpec, positive_int, register
+from .base import (
+    BadExample,
+    Example,
+    Initializer,
+    OpDef,
+    ParamSpec,
+    fold_input_kernel,
+    positive_int,
+    register,
+)
 
 
 @dataclass(frozen=True)
@@ -89,6 +98,9 @@ class Dense(OpDef):
         return dataclasses.replace(a, use_bias=True), {
             "kernel": (kernel * scale).astype(kernel.dtype),
             "bias": (bias * scale + shift).astype(kernel.dtype)}
+
+    def fold_input_affine(self, a, params, scale, shift):
+        return fold_input_kernel(a, params, scale, shift)
 
     def lower(self, a, params, xs, em):
         (x,) = xs

@@ -182,6 +182,12 @@ class Normalization(OpDef):
         # mean and variance are not trainable: only the input gradient is needed.
         return [dy * denom if a.invert else dy / denom], {}
 
+    def affine(self, a, params, in_type):
+        shape = tuple(1 if d is None else d for d in in_type.shape)
+        # float32 statistics, as forward and lower compute them, then exact float64 maths.
+        mean, denom = (np.asarray(v, np.float64) for v in _stats(a, params, shape, np.float32))
+        return (denom, mean) if a.invert else (1.0 / denom, -mean / denom)
+
     def lower(self, a, params, xs, em):
         (x,) = xs
         t = em.type_of(x)

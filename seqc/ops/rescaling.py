@@ -70,6 +70,9 @@ class Rescaling(OpDef):
     def backward(self, a, params, scale, dys):
         return [dys[0] * scale], {}
 
+    def affine(self, a, params, in_type):
+        return np.asarray(a.scale, np.float64), np.asarray(a.offset, np.float64)
+
     def export_layout(self, a):
         # Scalars broadcast in any layout; per-channel lists need the IR's channels-last one.
         return "agnostic" if np.ndim(a.scale) == 0 and np.ndim(a.offset) == 0 else "canonical"

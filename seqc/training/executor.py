@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import SeqcError, layer_label
 from ..ir.graph import Graph
 from ..ops import REGISTRY
 from ..ops.base import RunContext
@@ -54,7 +55,10 @@ def forward(
         ctx.scope, ctx.node_trainable = node.name, node.trainable
         ctx.mask = masks.get(node.inputs[0])
         xs = [env[v] for v in node.inputs]
-        ys, cache = op.forward(node.attrs, node_params(node, params), xs, ctx)
+        try:
+            ys, cache = op.forward(node.attrs, node_params(node, params), xs, ctx)
+        except SeqcError as e:  # bad data met inside a layer (an Embedding id out of range)
+            raise e.located(layer=layer_label(None, node.layer or node.name, node.op)) from None
         if node.outputs[0] in masked:
             masks[node.outputs[0]] = op.compute_mask(node.attrs, xs, ctx.mask)
         del xs

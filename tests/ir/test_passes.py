@@ -1,5 +1,6 @@
 """IR passes: BatchNormalization folding (when it applies, when it must not), numerical
-equality of folded and unfolded graphs in NumPy and onnxruntime, and the pass report."""
+equality of folded and unfolded graphs in NumPy and onnxruntime, and the pass report.
+Rescaling/Normalization folding is tested in test_fold_preprocessing.py."""
 
 from __future__ import annotations
 
@@ -94,7 +95,8 @@ def test_export_with_and_without_folding_match_numpy(dense, bn):
     unfolded = to_onnx(g, params, fold_batchnorm=False)
     assert "BatchNormalization" not in {n.op_type for n in folded.graph.node}
     assert "BatchNormalization" in {n.op_type for n in unfolded.graph.node}
-    assert report["passes"] == {"fold_batchnorm": ["batch_normalization folded into dense"]}
+    assert report["passes"] == {"fold_batchnorm": ["batch_normalization folded into dense"],
+                                "fold_preprocessing": []}
     for model in (folded, unfolded):
         np.testing.assert_allclose(_ort(model, x), want, rtol=1e-4, atol=1e-5)
 
@@ -106,7 +108,7 @@ def test_report_says_skipped_when_folding_is_off():
     g = _graph((3,), [("Dense", {"units": 2}), ("BatchNormalization", {})])
     report: dict = {}
     to_onnx(g, _params(g), fold_batchnorm=False, report=report)
-    assert report["passes"] == {"fold_batchnorm": "skipped"}
+    assert report["passes"] == {"fold_batchnorm": "skipped", "fold_preprocessing": []}
     assert report["nodes"]["BatchNormalization"] == 1
 
 
@@ -170,9 +172,9 @@ def test_two_blocks_fold_independently():
 def test_run_passes_skip_and_unknown_names():
     g = _graph((3,), [("Dense", {"units": 2}), ("BatchNormalization", {})])
     params = _params(g)
-    assert list(PIPELINE) == ["fold_batchnorm"]
+    assert list(PIPELINE) == ["fold_batchnorm", "fold_preprocessing"]
     g2, _, report = run_passes(g, params, skip=("fold_batchnorm",))
-    assert g2 is g and report == {"fold_batchnorm": "skipped"}
+    assert g2 is g and report == {"fold_batchnorm": "skipped", "fold_preprocessing": []}
     with pytest.raises(ValueError, match="fold_batchnorm"):
         run_passes(g, params, skip=("fold_bn",))
 

@@ -157,6 +157,12 @@ def test_embedding_ids_out_of_range_are_a_data_error():
             model.predict(ids)
         text = str(info.value)
         assert f"{bad}" in text and "input_dim" in text and "[0, 5)" in text
+        assert text.startswith("'embedding' (Embedding): ")  # the layer is named
+    # Training meets the bad id in a batch and names the layer too.
+    model.compile(optimizer="sgd", loss="mse")
+    with pytest.raises(DataError, match="'embedding' \\(Embedding\\)"):
+        model.fit(np.array([[1, 9, 0]] * 4, np.int32), np.zeros((4, 3, 2), np.float32),
+                  epochs=1, verbose=0)
     # Float-held ids (from a CSV) truncate as Keras' cast does; out of range still fails.
     model = _build([L.Embedding(5, 2)], shape=(2,))
     assert model.predict(np.array([[0.0, 4.0]], np.float32)).shape == (1, 2, 2)

@@ -14,12 +14,14 @@ import numpy as np
 
 from ..graph import Graph
 from .fold_batchnorm import fold_batchnorm
+from .fold_preprocessing import fold_preprocessing
 
 Pass = Callable[[Graph, dict[str, np.ndarray]], tuple[Graph, dict[str, np.ndarray], list[str]]]
 
 # Ordered: later passes see the earlier ones' output.
 PIPELINE: dict[str, Pass] = {
     "fold_batchnorm": fold_batchnorm,
+    "fold_preprocessing": fold_preprocessing,
 }
 
 
