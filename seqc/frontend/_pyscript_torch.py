@@ -17,9 +17,11 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import DefinitionError, SeqcError
 from ..ir.types import TensorType, batched
+from ._pyscript_torch_compile import torch_compile
+from ._pyscript_values import ModelVal, Scope, TorchMod, find_opaque, is_input_shape
 
 if TYPE_CHECKING:
-    from .pyscript import ModelVal, Reader, Scope
+    from .pyscript import Reader
 
 REQ = object()  # a required argument
 _DEV = (("device", None), ("dtype", None))
@@ -392,13 +394,10 @@ def _map(b: Bound, t: TensorType, nxt: tuple | None) -> tuple[list[dict], bool]:
 
 
 def _flatten(r: Reader, model: ModelVal, prefix: str) -> list[tuple[str, Any, ast.AST]]:
-    from .pyscript import ModelVal as MV
-    from .pyscript import TorchMod
-
     out = []
     for name, v, node in model.items:
         name = prefix + (name if name is not None else str(len(out)))
-        if isinstance(v, MV) and v.framework == "torch":
+        if isinstance(v, ModelVal) and v.framework == "torch":
             v.consumed = True
             out.extend(_flatten(r, v, name + "."))
         elif isinstance(v, TorchMod) and (v.cls in SIGNATURES or v.cls.startswith("<select:")):
@@ -413,8 +412,6 @@ def _flatten(r: Reader, model: ModelVal, prefix: str) -> list[tuple[str, Any, as
 
 
 def _input(r: Reader, mods: list, module: Scope) -> tuple[list, str]:
-    from .pyscript import _find_opaque
-
     first = next((m for _, m in mods if m.cls not in _SHAPELESS), None)
     dtype = r.comment.get("input_dtype") or (
         "int64" if first is not None and first.cls == "Embedding" else "float32")
@@ -423,13 +420,11 @@ def _input(r: Reader, mods: list, module: Scope) -> tuple[list, str]:
     for name in _INPUT_NAMES:
         if name in module.vars:
             v = module.vars[name]
-            if _find_opaque(v) is not None:
-                raise r._shape_error(_find_opaque(v))
+            if find_opaque(v) is not None:
+                raise r.shape_error(find_opaque(v))
             if isinstance(v, int) and not isinstance(v, bool):
                 v = (v,)
-            if not isinstance(v, (list, tuple)) or not v or not all(
-                    x is None or isinstance(x, int) and not isinstance(x, bool) and x > 0
-                    for x in v):
+            if not is_input_shape(v):
                 raise r.error(None, f"the module-level {name} must be a list of positive "
                                     "integers (per sample, batch excluded)",
                               field="input_shape", received=repr(v))
@@ -505,161 +500,3 @@ def torch_doc(r: Reader, model: ModelVal, module: Scope) -> tuple[dict, list[ast
     if compile_cfg and model.compile is None:
         model.compile = compile_cfg
     return doc, nodes
-
-
-# ---- loss and optimizer objects -> compile ----
-
-_LOSSES = {"CrossEntropyLoss": {"type": "SparseCategoricalCrossentropy", "from_logits": True},
-           "MSELoss": "mse", "L1Loss": "mae", "BCELoss": "binary_crossentropy",
-           "BCEWithLogitsLoss": {"type": "BinaryCrossentropy", "from_logits": True}}
-_OPTIMS = {"SGD": ("SGD", ["params", "lr", "momentum", "dampening", "weight_decay",
-                           "nesterov"]),
-           "Adam": ("Adam", ["params", "lr", "betas", "eps", "weight_decay", "amsgrad"]),
-           "AdamW": ("AdamW", ["params", "lr", "betas", "eps", "weight_decay", "amsgrad"]),
-           "RMSprop": ("RMSprop", ["params", "lr", "alpha", "eps", "weight_decay",
-                                   "momentum", "centered"]),
-           "Adagrad": ("Adagrad", ["params", "lr", "lr_decay", "weight_decay",
-                                   "initial_accumulator_value", "eps"])}
-
-
-def torch_compile(r: Reader) -> dict | None:
-    """A loss module and a torch.optim optimizer created in the script -> a compile section,
-    when each is one seqc has (CrossEntropyLoss = sparse categorical crossentropy on logits).
-    Anything else (several, or unmapped, or non-default options) leaves compile out."""
-    losses = [m for m in r.torch_objects if m.cls in _LOSSES or m.cls.endswith("Loss")]
-    optims = [m for m in r.torch_objects if m.cls.startswith("optim.")]
-    if len(losses) != 1 or len(optims) != 1 or losses[0].cls not in _LOSSES:
-        return None
-    loss, opt = losses[0], optims[0]
-    if loss.args or any(k != "reduction" or v != "mean" for k, v in loss.kwargs.items()):
-        return None
-    name = opt.cls[6:]
-    if name not in _OPTIMS:
-        return None
-    kind, names = _OPTIMS[name]
-    if len(opt.args) > len(names):
-        return None
-    a = {**dict(zip(names, opt.args)), **opt.kwargs}
-    a.pop("params", None)
-    spec: dict = {"type": kind}
-    try:
-        for k, v in a.items():
-            v = r.const(v, opt.node, f"optim.{name}({k}=...)")
-            if k == "lr":
-                spec["learning_rate"] = float(v)
-            elif k == "momentum" and kind in ("SGD", "RMSprop"):
-                spec["momentum"] = float(v)
-            elif k == "nesterov" and kind == "SGD":
-                spec["nesterov"] = bool(v)
-            elif k == "betas":
-                spec["beta_1"], spec["beta_2"] = float(v[0]), float(v[1])
-            elif k == "eps":
-                spec["epsilon"] = float(v)
-            elif k == "alpha" and kind == "RMSprop":
-                spec["rho"] = float(v)
-            elif k == "weight_decay" and kind == "AdamW":
-                spec["weight_decay"] = float(v)
-            elif k == "initial_accumulator_value":
-                spec["initial_accumulator_value"] = float(v)
-            elif v not in (0, 0.0, False):  # an option Keras' optimizer does not have
-                return None
-    except (DefinitionError, TypeError, IndexError, ValueError):
-        return None
-    if kind == "AdamW" and "weight_decay" not in spec:
-        spec["weight_decay"] = 0.01  # PyTorch's AdamW default
-    if kind == "SGD" and "learning_rate" not in spec:
-        return None  # torch.optim.SGD's lr is required
-    if kind == "Adagrad" and "epsilon" not in spec:
-        spec["epsilon"] = 1e-10
-    if kind in ("Adam", "AdamW") and "epsilon" not in spec:
-        spec["epsilon"] = 1e-8
-    if kind == "RMSprop":
-        spec.setdefault("rho", 0.99)
-        spec.setdefault("epsilon", 1e-8)
-        spec.setdefault("learning_rate", 0.01)
-    return {"optimizer": spec, "loss": _LOSSES[loss.cls]}
-
-
-# ---- selector modules: the one piece of forward() seqc reads ----
-
-
-def selector_kind(st: ast.ClassDef) -> str | None:
-    """A local nn.Module whose forward only picks the recurrent output out of the
-    (output, state) tuple: `return x[0][:, -1]` -> "last", `return x[0]` -> "output".
-    Anything else in the class makes it an ordinary subclassed module (None)."""
-    body = [s for s in st.body if not _is_doc(s)]
-    forward = None
-    for s in body:
-        if isinstance(s, ast.FunctionDef) and s.name == "forward":
-            forward = s
-        elif isinstance(s, ast.FunctionDef) and s.name == "__init__":
-            if not all(_is_doc(x) or _is_super_init(x) for x in s.body):
-                return None
-        else:
-            return None
-    if forward is None or forward.decorator_list:
-        return None
-    a = forward.args
-    params = [p.arg for p in [*a.posonlyargs, *a.args]]
-    if len(params) != 2 or a.vararg or a.kwarg or a.kwonlyargs:
-        return None
-    x = params[1]
-    outs: set[str] = set()
-    stmts = [s for s in forward.body if not _is_doc(s)]
-    for s in stmts[:-1]:
-        if not (isinstance(s, ast.Assign) and len(s.targets) == 1):
-            return None
-        tgt, val = s.targets[0], s.value
-        if isinstance(tgt, ast.Tuple) and len(tgt.elts) == 2 and isinstance(
-                tgt.elts[0], ast.Name) and _is_name(val, x):
-            outs.add(tgt.elts[0].id)
-        elif isinstance(tgt, ast.Name) and _is_output(val, x, outs):
-            outs.add(tgt.id)
-        else:
-            return None
-    if not stmts or not isinstance(stmts[-1], ast.Return) or stmts[-1].value is None:
-        return None
-    ret = stmts[-1].value
-    if _is_output(ret, x, outs):
-        return "output"
-    if isinstance(ret, ast.Subscript) and _is_output(ret.value, x, outs) and _is_last(ret.slice):
-        return "last"
-    return None
-
-
-def _is_doc(s: ast.stmt) -> bool:
-    return isinstance(s, ast.Pass) or isinstance(s, ast.Expr) and isinstance(
-        s.value, ast.Constant) and isinstance(s.value.value, str)
-
-
-def _is_super_init(s: ast.stmt) -> bool:
-    if not (isinstance(s, ast.Expr) and isinstance(s.value, ast.Call)):
-        return False
-    f = s.value.func
-    return (isinstance(f, ast.Attribute) and f.attr == "__init__"
-            and isinstance(f.value, ast.Call) and isinstance(f.value.func, ast.Name)
-            and f.value.func.id == "super" and not s.value.args)
-
-
-def _is_name(n: ast.AST, ident: str) -> bool:
-    return isinstance(n, ast.Name) and n.id == ident
-
-
-def _is_output(n: ast.AST, x: str, outs: set[str]) -> bool:
-    if isinstance(n, ast.Name) and n.id in outs:
-        return True
-    return (isinstance(n, ast.Subscript) and _is_name(n.value, x)
-            and isinstance(n.slice, ast.Constant) and n.slice.value == 0
-            and not isinstance(n.slice.value, bool))
-
-
-def _is_last(s: ast.AST) -> bool:
-    """`[:, -1]` or `[:, -1, :]`."""
-    if not isinstance(s, ast.Tuple) or len(s.elts) not in (2, 3):
-        return False
-    full = [isinstance(e, ast.Slice) and e.lower is None and e.upper is None and e.step is None
-            for e in s.elts]
-    mid = s.elts[1]
-    minus1 = (isinstance(mid, ast.UnaryOp) and isinstance(mid.op, ast.USub)
-              and isinstance(mid.operand, ast.Constant) and mid.operand.value == 1)
-    return full[0] and minus1 and (len(s.elts) == 2 or full[2])

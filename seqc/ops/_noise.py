@@ -7,11 +7,25 @@ Training: y = x * mask / (1 - rate), mask ~ Bernoulli(1 - rate), drawn from the 
 
 from __future__ import annotations
 
-from typing import ClassVar
+from dataclasses import dataclass
+from typing import ClassVar, Literal
 
-from ._resize import channels_first, spatial_sizes
+from ._resize import channels_first, finish_format, spatial_sizes
 from .base import OpDef, in_range
 from .dropout import inverted_mask, scaled_backward
+
+
+@dataclass(frozen=True)
+class SpatialDropoutAttrs:
+    """Keras' arguments of SpatialDropout2D/3D (1D has no data_format)."""
+
+    rate: float
+    data_format: Literal["channels_last", "channels_first"] | None = "channels_last"
+    # Kept for Keras configs; masks come from the run's generator (ctx.rng), as for Dropout.
+    seed: int | None = None
+
+    def __post_init__(self) -> None:
+        finish_format(self)
 
 
 class SpatialDropoutBase(OpDef):

@@ -18,7 +18,7 @@ from ..errors import DefinitionError, did_you_mean
 from ..ir.types import TensorType
 from ._spatial import col2im, expand, lower_padding, onnx_pads, pad, plan, spatial_input, unpad
 from ._spatial import windows as _windows
-from .base import BadExample, OpDef
+from .base import BadExample, Example, OpDef
 
 PADDINGS = ("valid", "same")
 DATA_FORMATS = ("channels_last", "channels_first")
@@ -251,6 +251,35 @@ class Pooling(OpDef):
         return [em.op("AveragePool", [x], count_include_pad=0, **geometry)]
 
 
+# Examples MaxPooling and AveragePooling share, per nd: (config, per-sample input shape). They
+# cover every padding mode (and its case-insensitive spelling), strides 1 and 2, overlapping
+# windows, an odd size with 'same' at stride 2, channels_first and an unknown size. A kind's
+# file adds its own (the default pool for Max, which Average lacks, and a few variants).
+_POOL_EXAMPLES: dict[int, list[tuple[dict, tuple]]] = {
+    1: [({"pool_size": 2}, (5, 2)),  # valid drops the last step
+        ({"pool_size": 3, "strides": 2, "padding": "same"}, (7, 2)),
+        ({"pool_size": 2, "strides": 1, "padding": "same"}, (5, 2)),
+        ({"pool_size": 2, "padding": "SAME"}, (5, 3)),  # odd size, stride 2 -> 3
+        ({"pool_size": 3, "strides": 1}, (5, 2)),  # overlapping windows
+        ({"pool_size": 2, "data_format": "channels_first"}, (2, 6)),
+        ({"pool_size": 2, "padding": "same"}, (None, 2))],
+    2: [({"pool_size": 2, "strides": 2, "padding": "same"}, (5, 5, 2)),  # 3x3
+        ({"pool_size": (3, 3), "strides": (1, 1), "padding": "same"}, (4, 4, 2)),
+        ({"pool_size": 3, "strides": 2}, (5, 5, 2)),  # overlapping windows
+        ({"pool_size": 2, "data_format": "channels_first"}, (2, 4, 4)),
+        ({"pool_size": 2, "padding": "same"}, (None, 5, 2))],
+    3: [({"pool_size": 2, "strides": 2, "padding": "same"}, (3, 3, 3, 1)),
+        ({"pool_size": (1, 2, 2), "strides": 1}, (2, 3, 3, 1)),  # overlapping
+        ({"pool_size": 2, "data_format": "channels_first"}, (1, 4, 4, 4)),
+        ({"pool_size": 2, "padding": "same"}, (None, 3, 3, 1))],
+}
+
+
+def pool_examples(nd: int) -> list[Example]:
+    """The examples every windowed pooling kind with nd spatial dims runs (fresh objects)."""
+    return [Example(dict(config), shape) for config, shape in _POOL_EXAMPLES[nd]]
+
+
 def pool_bad_examples(nd: int, base: dict) -> list[BadExample]:
     """The shape and argument errors every pooling kind must report before training."""
     shape = (4,) * nd + (2,)
@@ -364,6 +393,22 @@ class GlobalPooling(OpDef):
             return [em.op("ReduceMax", xs, axes=axes, keepdims=keep)]
         y = em.op("GlobalMaxPool" if self.mode == "max" else "GlobalAveragePool", xs)
         return [y if a.keepdims else em.op("Flatten", [y], axis=1)]
+
+
+# Per nd, the input shapes of the global-pooling examples, in the order of their configs:
+# default, keepdims, channels_first, channels_first + keepdims, an unknown first size.
+_GLOBAL_CONFIGS = ({}, {"keepdims": True}, {"data_format": "channels_first"},
+                   {"data_format": "channels_first", "keepdims": True}, {})
+_GLOBAL_SHAPES = {
+    1: [(5, 3), (4, 2), (3, 5), (2, 4), (None, 3)],
+    2: [(4, 4, 2), (3, 5, 2), (2, 3, 3), (2, 3, 4), (None, 3, 2)],
+    3: [(2, 3, 3, 2), (2, 2, 3, 2), (2, 2, 3, 3), (2, 3, 2, 2), (None, 2, 2, 1)],
+}
+
+
+def global_examples(nd: int) -> list[Example]:
+    """The examples of GlobalAverage/MaxPooling{nd}D (fresh objects per kind)."""
+    return [Example(dict(c), s) for c, s in zip(_GLOBAL_CONFIGS, _GLOBAL_SHAPES[nd])]
 
 
 def global_bad_examples(nd: int) -> list[BadExample]:

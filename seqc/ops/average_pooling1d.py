@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ._pooling import Pooling, normalize_pool_attrs, pool_bad_examples
+from ._pooling import Pooling, normalize_pool_attrs, pool_bad_examples, pool_examples
 from .base import Example, register
 
 
@@ -33,12 +33,6 @@ class AveragePooling1D(Pooling):
     summary = "Average pooling over 1-D windows (steps)."
     examples = [
         Example({"pool_size": 2}, (6, 2)),
-        Example({"pool_size": 2}, (5, 2)),  # valid drops the last step
-        Example({"pool_size": 3, "strides": 2, "padding": "same"}, (7, 2)),
-        Example({"pool_size": 2, "strides": 1, "padding": "same"}, (5, 2)),
-        Example({"pool_size": 2, "padding": "SAME"}, (5, 3)),  # odd size, stride 2 -> 3
-        Example({"pool_size": 3, "strides": 1}, (5, 2)),  # overlapping windows
-        Example({"pool_size": 2, "data_format": "channels_first"}, (2, 6)),
-        Example({"pool_size": 2, "padding": "same"}, (None, 2)),
+        *pool_examples(1),
     ]
     bad_examples = pool_bad_examples(1, {"pool_size": 2})

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ._pooling import Pooling, normalize_pool_attrs, pool_bad_examples
+from ._pooling import Pooling, normalize_pool_attrs, pool_bad_examples, pool_examples
 from .base import Example, register
 
 
@@ -33,12 +33,8 @@ class AveragePooling2D(Pooling):
     summary = "Average pooling over 2-D windows (rows, cols)."
     examples = [
         Example({"pool_size": 2}, (4, 4, 2)),
+        *pool_examples(2),
         Example({"pool_size": (2, 2)}, (5, 5, 2)),  # valid drops the last row and column
-        Example({"pool_size": 2, "strides": 2, "padding": "same"}, (5, 5, 2)),  # 3x3
-        Example({"pool_size": (3, 3), "strides": (1, 1), "padding": "same"}, (4, 4, 2)),
-        Example({"pool_size": 3, "strides": 2}, (5, 5, 2)),  # overlapping windows
         Example({"pool_size": (2, 3), "strides": (2, 1), "padding": "Same"}, (4, 5, 1)),
-        Example({"pool_size": 2, "data_format": "channels_first"}, (2, 4, 4)),
-        Example({"pool_size": 2, "padding": "same"}, (None, 5, 2)),
     ]
     bad_examples = pool_bad_examples(2, {"pool_size": 2})

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._pooling import GlobalPooling, GlobalPoolingAttrs, global_bad_examples
+from ._pooling import GlobalPooling, GlobalPoolingAttrs, global_bad_examples, global_examples
 from .base import Example, register
 
 
@@ -20,11 +20,7 @@ class GlobalAveragePooling1D(GlobalPooling):
     mode = "average"
     summary = "Average over every 1-D spatial position, per channel."
     examples = [
-        Example({}, (5, 3)),
-        Example({"keepdims": True}, (4, 2)),
-        Example({"data_format": "channels_first"}, (3, 5)),
-        Example({"data_format": "channels_first", "keepdims": True}, (2, 4)),
-        Example({}, (None, 3)),
+        *global_examples(1),
         Example({}, (4, 2), mask_lengths=(4, 1, 2)),
         Example({"keepdims": True}, (3, 2), mask_lengths=(2, 3)),
     ]

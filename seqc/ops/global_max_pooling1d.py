@@ -5,8 +5,8 @@ Shape: (N, L, C) -> (N, C), or (N, 1, C) with keepdims=True.
 
 from __future__ import annotations
 
-from ._pooling import GlobalPooling, GlobalPoolingAttrs, global_bad_examples
-from .base import Example, register
+from ._pooling import GlobalPooling, GlobalPoolingAttrs, global_bad_examples, global_examples
+from .base import register
 
 
 @register
@@ -16,11 +16,5 @@ class GlobalMaxPooling1D(GlobalPooling):
     nd = 1
     mode = "max"
     summary = "Max over every 1-D spatial position, per channel."
-    examples = [
-        Example({}, (5, 3)),
-        Example({"keepdims": True}, (4, 2)),
-        Example({"data_format": "channels_first"}, (3, 5)),
-        Example({"data_format": "channels_first", "keepdims": True}, (2, 4)),
-        Example({}, (None, 3)),
-    ]
+    examples = global_examples(1)
     bad_examples = global_bad_examples(1)

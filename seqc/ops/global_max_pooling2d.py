@@ -5,8 +5,8 @@ Shape: (N, H, W, C) -> (N, C), or (N, 1, 1, C) with keepdims=True.
 
 from __future__ import annotations
 
-from ._pooling import GlobalPooling, GlobalPoolingAttrs, global_bad_examples
-from .base import Example, register
+from ._pooling import GlobalPooling, GlobalPoolingAttrs, global_bad_examples, global_examples
+from .base import register
 
 
 @register
@@ -16,11 +16,5 @@ class GlobalMaxPooling2D(GlobalPooling):
     nd = 2
     mode = "max"
     summary = "Max over every 2-D spatial position, per channel."
-    examples = [
-        Example({}, (4, 4, 2)),
-        Example({"keepdims": True}, (3, 5, 2)),
-        Example({"data_format": "channels_first"}, (2, 3, 3)),
-        Example({"data_format": "channels_first", "keepdims": True}, (2, 3, 4)),
-        Example({}, (None, 3, 2)),
-    ]
+    examples = global_examples(2)
     bad_examples = global_bad_examples(2)

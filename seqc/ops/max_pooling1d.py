@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ._pooling import Pooling, normalize_pool_attrs, pool_bad_examples
+from ._pooling import Pooling, normalize_pool_attrs, pool_bad_examples, pool_examples
 from .base import Example, register
 
 
@@ -31,13 +31,7 @@ class MaxPooling1D(Pooling):
     mode = "max"
     summary = "Max pooling over 1-D windows (steps)."
     examples = [
-        Example({}, (6, 2)),
-        Example({"pool_size": 2}, (5, 2)),  # valid drops the last step
-        Example({"pool_size": 3, "strides": 2, "padding": "same"}, (7, 2)),
-        Example({"pool_size": 2, "strides": 1, "padding": "same"}, (5, 2)),
-        Example({"pool_size": 2, "padding": "SAME"}, (5, 3)),  # odd size, stride 2 -> 3
-        Example({"pool_size": 3, "strides": 1}, (5, 2)),  # overlapping windows
-        Example({"pool_size": 2, "data_format": "channels_first"}, (2, 6)),
-        Example({"pool_size": 2, "padding": "same"}, (None, 2)),
+        Example({}, (6, 2)),  # the default pool_size
+        *pool_examples(1),
     ]
     bad_examples = pool_bad_examples(1, {})

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ._pooling import Pooling, normalize_pool_attrs, pool_bad_examples
+from ._pooling import Pooling, normalize_pool_attrs, pool_bad_examples, pool_examples
 from .base import Example, register
 
 
@@ -31,11 +31,8 @@ class MaxPooling3D(Pooling):
     mode = "max"
     summary = "Max pooling over 3-D windows (depth, rows, cols)."
     examples = [
-        Example({}, (4, 4, 4, 1)),
-        Example({"pool_size": 2, "strides": 2, "padding": "same"}, (3, 3, 3, 1)),
-        Example({"pool_size": (1, 2, 2), "strides": 1}, (2, 3, 3, 1)),  # overlapping
+        Example({}, (4, 4, 4, 1)),  # the default pool_size
+        *pool_examples(3),
         Example({"pool_size": 2, "strides": 1, "padding": "same"}, (3, 3, 3, 1)),
-        Example({"pool_size": 2, "data_format": "channels_first"}, (1, 4, 4, 4)),
-        Example({"pool_size": 2, "padding": "same"}, (None, 3, 3, 1)),
     ]
     bad_examples = pool_bad_examples(3, {})

@@ -6,29 +6,14 @@ ONNX: nothing (inference identity; the input value is returned). Shape: unchange
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
-
-from ._noise import SpatialDropoutBase
-from ._resize import finish_format
+from ._noise import SpatialDropoutAttrs, SpatialDropoutBase
 from .base import BadExample, Example, register
-
-
-@dataclass(frozen=True)
-class SpatialDropout2DAttrs:
-    rate: float
-    data_format: Literal["channels_last", "channels_first"] | None = "channels_last"
-    # Kept for Keras configs; masks come from the run's generator (ctx.rng), as for Dropout.
-    seed: int | None = None
-
-    def __post_init__(self) -> None:
-        finish_format(self)
 
 
 @register
 class SpatialDropout2D(SpatialDropoutBase):
     kind = "SpatialDropout2D"
-    Attrs = SpatialDropout2DAttrs
+    Attrs = SpatialDropoutAttrs
     nd = 2
     summary = "Drops whole feature maps in training, scaling the rest by 1/(1-rate)."
     examples = [

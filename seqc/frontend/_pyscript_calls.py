@@ -1,0 +1,214 @@
+"""Calls in a script: what each callee means to seqc (a Keras layer or Sequential, a torch
+module, an optimizer/loss/metric object, a builtin folded on constants, a model method such
+as add/compile/fit, a script function run symbolically); any other call is Opaque.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+from typing import Any
+
+from ._pyscript_expr import fold_builtin
+from ._pyscript_names import KERAS_SEQUENTIAL, keras_member, norm
+from ._pyscript_values import (
+    PASSTHROUGH_METHODS,
+    BoundMethod,
+    Func,
+    Instance,
+    Layer,
+    LocalClass,
+    ModelVal,
+    Opaque,
+    Pairs,
+    Scope,
+    Sym,
+    TorchMod,
+    bind_args,
+)
+
+IMAGE_DATA_FORMAT = "channels_last"  # Keras 3's default, which seqc fixes
+_SEED_CALLS = ("keras.utils.set_random_seed", "tensorflow.random.set_seed",
+               "tensorflow.random.set_random_seed", "torch.manual_seed", "keras.random.seed")
+_MATH = {"sqrt": math.sqrt, "ceil": math.ceil, "floor": math.floor, "pi": math.pi,
+         "prod": math.prod, "log": math.log, "exp": math.exp}
+
+
+class CallReader:
+    """Call dispatch of the script reader (a mixin of `pyscript.Reader`)."""
+
+    def call(self, node: ast.Call, scope: Scope) -> Any:
+        f = self.ev(node.func, scope)
+        parsed = self.args(node, scope)  # evaluated anyway: a model may be built in there
+        if isinstance(f, Opaque):
+            return Opaque(node, f"{self.seg(node.func)}(...) is a call seqc does not run")
+        if isinstance(parsed, Opaque):
+            if isinstance(f, Sym) and self._builds_layers(f.path):
+                raise self.opaque_error(parsed, "an argument")
+            return parsed
+        args, kwargs = parsed
+        if isinstance(f, BoundMethod):
+            return self.method(f.obj, f.name, args, kwargs, node)
+        if isinstance(f, Func):
+            return self.call_func(f, args, kwargs, node)
+        if isinstance(f, LocalClass):
+            return self.instantiate(f, node)
+        if isinstance(f, Sym):
+            return self.call_sym(norm(f.path), args, kwargs, node)
+        return Opaque(node, f"{self.seg(node.func)}(...) is a call seqc does not run")
+
+    def _builds_layers(self, path: str) -> bool:
+        p = norm(path)
+        return (keras_member(p, "layers") is not None or p.startswith("torch.nn.")
+                or p in KERAS_SEQUENTIAL)
+
+    def instantiate(self, cls: LocalClass, node: ast.Call) -> Any:
+        if cls.kind == "torch_module" and cls.selector is not None:
+            return TorchMod(f"<select:{cls.selector}>", [], {"class": cls.node.name}, node)
+        if cls.kind in ("keras_model", "torch_module"):
+            inst = Instance(cls, node)
+            self.instances.append(inst)
+            return inst
+        return Instance(cls, node)
+
+    def method(self, obj: Any, meth: str, args: list, kwargs: dict, node: ast.Call) -> Any:
+        if isinstance(obj, list):
+            if meth == "append" and len(args) == 1:
+                obj.append(args[0])
+            elif meth == "extend" and len(args) == 1 and self.iterate(args[0]) is not None:
+                obj.extend(self.iterate(args[0]))
+            elif meth == "insert" and len(args) == 2 and isinstance(args[0], int):
+                obj.insert(args[0], args[1])
+            else:
+                return Opaque(node, f"{self.seg(node)} changes a list in a way seqc does not "
+                                    "read")
+            return None
+        m: ModelVal = obj
+        if meth in PASSTHROUGH_METHODS:
+            return m
+        if meth in ("add", "append"):
+            if len(args) != 1 or kwargs:
+                raise self.error(node, f"model.{meth}() takes one layer", field=meth,
+                                 received=self.seg(node))
+            m.append(None, args[0], node.args[0])
+        elif meth == "add_module":
+            bound = bind_args(["name", "module"], args, kwargs)
+            if bound is None or not isinstance(bound.get("name"), str):
+                raise self.error(node, "add_module(name, module) needs a constant name",
+                                 field="add_module", received=self.seg(node))
+            m.append(bound["name"], bound.get("module"), node)
+        elif meth == "compile":
+            m.compile = self.compile_section(args, kwargs, node)
+        elif meth == "fit":
+            m.fit = self.fit_section(args, kwargs, node)
+        elif meth == "build":
+            bound = bind_args(["input_shape"], args, kwargs)
+            if bound is None or "input_shape" not in bound:
+                raise self.error(node, "model.build() needs input_shape", field="build")
+            m.build_shape = (bound["input_shape"], node)
+        else:
+            raise self.error(node, f"model.{meth}(...) changes the model in a way seqc does "
+                                   "not read", field=meth, received=self.seg(node),
+                             hint="build the model with Sequential([...]) and add()")
+        return None
+
+    def call_sym(self, p: str, args: list, kwargs: dict, node: ast.Call) -> Any:  # noqa: C901
+        if p.startswith("builtins."):
+            return fold_builtin(self, p[9:], args, kwargs, node)
+        if p in KERAS_SEQUENTIAL:
+            return self.keras_sequential(args, kwargs, node)
+        if p in ("torch.nn.Sequential", "torch.nn.modules.container.Sequential"):
+            return self.torch_sequential(args, kwargs, node)
+        if p in ("keras.Input", "keras.layers.Input", "keras.layers.InputLayer"):
+            return Layer("InputLayer" if p.endswith("InputLayer") else "Input", args, kwargs,
+                         node)
+        if p in ("keras.Model", "keras.models.Model"):
+            raise self.error(node, "functional keras.Model(inputs, outputs) models are not "
+                                   "read; seqc reads Sequential models",
+                             field="model", received=self.seg(node),
+                             hint="write the model as keras.Sequential([...])")
+        if p in _SEED_CALLS or norm(p) in _SEED_CALLS:
+            if args and isinstance(args[0], int) and not isinstance(args[0], bool):
+                self.seed = args[0] if args[0] >= 0 else None
+            return None
+        if p in ("keras.backend.image_data_format", "keras.config.image_data_format"):
+            return IMAGE_DATA_FORMAT
+        if p in ("collections.OrderedDict", "typing.OrderedDict", "builtins.dict"):
+            seq = self.iterate(args[0]) if len(args) == 1 and not kwargs else None
+            if not args and not kwargs:
+                seq = []
+            if seq is None or not all(isinstance(x, tuple) and len(x) == 2 for x in seq):
+                return Opaque(node, "an OrderedDict of run-time values")
+            return Pairs(list(seq), node)
+        if p.startswith("math.") and p[5:] in _MATH:
+            v = _MATH[p[5:]]
+            if not callable(v):
+                return Opaque(node, f"{p} is not callable")
+            if all(isinstance(a, (int, float)) for a in args) and not kwargs:
+                try:
+                    return v(*args)
+                except (ValueError, TypeError, OverflowError):
+                    pass
+            return Opaque(node, f"{self.seg(node)} is not constant arithmetic")
+        kind = keras_member(p, "layers")
+        if kind is not None and kind[:1].isupper():
+            return Layer(kind, args, kwargs, node)
+        for family in ("optimizers.schedules", "optimizers", "losses", "metrics",
+                       "callbacks", "initializers", "regularizers", "constraints"):
+            name = keras_member(p, family)
+            if name is not None:
+                return self.keras_object(family, name, args, kwargs, node)
+        if p.startswith("torch.nn.") and p.count(".") == 2:
+            mod = TorchMod(p.split(".")[-1], args, kwargs, node)
+            self.torch_objects.append(mod)
+            return mod
+        if p.startswith("torch.optim.") and p.count(".") == 2:
+            mod = TorchMod("optim." + p.split(".")[-1], args, kwargs, node)
+            self.torch_objects.append(mod)
+            return mod
+        mod, _, cls = p.rpartition(".")
+        if mod and cls[:1].isupper() and mod.split(".")[0] not in ("keras", "tensorflow",
+                                                                     "torch", "builtins"):
+            return Opaque(node, f"{cls} comes from module '{mod}', which seqc does not read "
+                                "(a custom layer or model?)", unsupported=True)
+        return Opaque(node, f"{self.seg(node.func)}(...) is a call seqc does not run")
+
+    def keras_sequential(self, args: list, kwargs: dict, node: ast.Call) -> ModelVal:
+        bound = bind_args(["layers", "trainable", "name"], args, kwargs)
+        if bound is None:
+            raise self.error(node, "Sequential() got unexpected arguments", field="Sequential",
+                             received=self.seg(node))
+        m = ModelVal("keras", node)
+        self.models.append(m)
+        layers = bound.get("layers")
+        if isinstance(layers, Opaque):
+            raise self.opaque_error(layers, "the layer list")
+        if layers is not None:
+            seq = self.iterate(layers)
+            if seq is None:
+                raise self.error(node, "Sequential() needs a list of layers", field="layers",
+                                 received=self.seg(node))
+            elts = node.args[0].elts if node.args and isinstance(
+                node.args[0], (ast.List, ast.Tuple)) and not any(
+                isinstance(e, ast.Starred) for e in node.args[0].elts) else None
+            for i, v in enumerate(seq):
+                m.append(None, v, elts[i] if elts else node)
+        name = bound.get("name")
+        if isinstance(name, str):
+            m.name = name
+        return m
+
+    def torch_sequential(self, args: list, kwargs: dict, node: ast.Call) -> ModelVal:
+        if kwargs:
+            raise self.error(node, "nn.Sequential() takes modules as positional arguments",
+                             field="Sequential", received=self.seg(node))
+        m = ModelVal("torch", node)
+        self.models.append(m)
+        if len(args) == 1 and isinstance(args[0], Pairs):
+            for k, v in args[0].items:
+                m.append(str(k), v, args[0].node)
+            return m
+        for i, v in enumerate(args):
+            anode = node.args[i] if len(node.args) == len(args) else node
+            m.append(str(i), v, anode)
+        return m

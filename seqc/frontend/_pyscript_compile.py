@@ -1,0 +1,127 @@
+"""Keras objects and the training sections of a script: optimizer/loss/metric/callback/
+schedule/initializer constructor calls -> seqc `named` specs (positional arguments named by
+the seqc class, which keeps Keras' order), and model.compile(...) / model.fit(...) -> the
+spec doc's compile and fit sections.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+from typing import Any
+
+from ..errors import SeqcError
+from ._pyscript_values import Obj, Opaque, bind_args
+
+_COMPILE_ARGS = ("optimizer", "loss", "loss_weights", "metrics", "weighted_metrics",
+                 "run_eagerly", "steps_per_execution", "jit_compile", "auto_scale_loss")
+_COMPILE_KEEP = ("optimizer", "loss", "loss_weights", "metrics", "weighted_metrics")
+_FIT_ARGS = ("x", "y", "batch_size", "epochs", "verbose", "callbacks", "validation_split",
+             "validation_data", "shuffle", "class_weight", "sample_weight", "initial_epoch",
+             "steps_per_epoch", "validation_steps", "validation_batch_size", "validation_freq")
+_FIT_KEEP = ("batch_size", "epochs", "verbose", "callbacks", "validation_split", "shuffle",
+             "class_weight", "initial_epoch")
+
+
+class CompileReader:
+    """Keras objects, compile and fit of the script reader (a mixin of `pyscript.Reader`)."""
+
+    def keras_object(self, family: str, name: str, args: list, kwargs: dict,
+                     node: ast.Call) -> Obj:
+        cls = seqc_class(family, name)
+        if cls is None and family in ("regularizers", "constraints"):
+            return Opaque(node, f"keras.{family}.{name} is not supported by seqc",
+                          unsupported=True)
+        if args:
+            if cls is None:
+                raise self.error(node, f"unknown {family[:-1]} '{name}'", field=family,
+                                 received=self.seg(node))
+            names = init_params(cls)
+            if len(args) > len(names):
+                raise self.error(node, f"{name} takes at most {len(names)} positional "
+                                       "arguments", field=family,
+                                 received=f"{len(args)} positional arguments")
+            for k, v in zip(names, args):
+                if k in kwargs:
+                    raise self.error(node, f"{name} got '{k}' both by position and by name",
+                                     field=k)
+                kwargs = {k: v, **kwargs}
+        spec = {"type": name, **{k: self.const(v, node, f"{name}({k}=...)")
+                                 for k, v in kwargs.items()}}
+        return Obj(spec, node)
+
+    def compile_section(self, args: list, kwargs: dict, node: ast.Call) -> dict:
+        bound = bind_args(list(_COMPILE_ARGS), args, kwargs)
+        if bound is None:
+            raise self.error(node, "model.compile() got unexpected arguments", field="compile",
+                             received=self.seg(node),
+                             hint=f"Keras 3 compile takes {', '.join(_COMPILE_ARGS)}")
+        out = {}
+        for k in _COMPILE_KEEP:
+            if k in bound and bound[k] is not None:
+                v = self.const(bound[k], node, f"compile({k}=...)")
+                if k in ("metrics", "weighted_metrics") and isinstance(v, (str, dict)):
+                    v = [v]
+                out[k] = v
+        from ..training import losses, optimizers
+
+        for k, getter in (("optimizer", optimizers.get), ("loss", losses.get)):
+            if k in out:
+                try:
+                    getter(out[k])
+                except SeqcError as e:
+                    raise e.located(file=self.where(node)) from None
+        return out
+
+    def fit_section(self, args: list, kwargs: dict, node: ast.Call) -> dict:
+        bound = bind_args(list(_FIT_ARGS), args, kwargs)
+        if bound is None:
+            raise self.error(node, "model.fit() got unexpected arguments", field="fit",
+                             received=self.seg(node))
+        out: dict = {}
+        for k in _FIT_KEEP:
+            if k in bound and bound[k] is not None:
+                out[k] = self.const(bound[k], node, f"fit({k}=...)")
+        return out
+
+
+def seqc_class(family: str, name: str) -> type | None:
+    if family == "optimizers":
+        from ..training.optimizers import OPTIMIZERS
+
+        return OPTIMIZERS.get(name.lower())
+    if family == "losses":
+        from ..training.losses import NAMES
+
+        return NAMES.get(name)
+    if family == "metrics":
+        from ..training.metrics import NAMES as METRICS
+
+        return METRICS.get(name)
+    if family == "callbacks":
+        from ..training.callbacks import CLASSES
+
+        return CLASSES.get(name)
+    if family == "optimizers.schedules":
+        from ..training.schedules import SCHEDULES
+
+        return SCHEDULES.get(name)
+    if family == "initializers":
+        from ..training import initializers
+
+        fn = initializers.INITIALIZERS.get(initializers._canonical_name(name))
+        return fn
+    return None
+
+
+def init_params(cls: Any) -> list[str]:
+    """Positional parameter names of a seqc class (Keras' own order) or function."""
+    target = cls
+    if inspect.isclass(cls):
+        for klass in cls.__mro__:
+            if "__init__" in vars(klass):
+                target = klass.__init__
+                break
+    params = inspect.signature(target).parameters.values()
+    return [p.name for p in params if p.name != "self"
+            and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]

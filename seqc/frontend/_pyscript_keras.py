@@ -1,0 +1,180 @@
+"""Keras Sequential models of a script -> spec layers: each layer call goes through
+`seqc.layers` (Keras 3 positional order and argument checks), with Keras 2 input arguments
+(input_dim, batch_input_shape) and Input/InputLayer read as Keras does.
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import Any
+
+from ..errors import DefinitionError, SeqcError
+from ._pyscript_values import (
+    OPS_HINT,
+    Instance,
+    Layer,
+    ModelVal,
+    Opaque,
+    TorchMod,
+    bind_args,
+    find_opaque,
+)
+
+_INPUT_ARGS = ("shape", "batch_size", "dtype", "sparse", "ragged", "batch_shape", "name")
+
+
+class KerasReader:
+    """Keras layers and models of the script reader (a mixin of `pyscript.Reader`)."""
+
+    def keras_items(self, model: ModelVal) -> list[tuple[Any, ast.AST]]:
+        out = []
+        for _, v, node in model.items:
+            if isinstance(v, ModelVal) and v.framework == "keras":
+                v.consumed = True
+                out.extend(self.keras_items(v))
+            else:
+                out.append((v, node))
+        return out
+
+    def keras_doc(self, model: ModelVal) -> tuple[dict, list[ast.AST]]:
+        items = self.keras_items(model)
+        layers, nodes = [], []
+        override = self.comment.get("input_shape")
+        for i, (v, node) in enumerate(items):
+            if not isinstance(v, Layer):
+                raise self.not_a_layer(v, node, "keras")
+            d = self.keras_layer(v, first=(i == 0), override=override is not None)
+            if d is None:  # an InputLayer whose shape the comment gives
+                continue
+            layers.append(d)
+            nodes.append(v.node)
+        doc: dict = {"layers": layers}
+        if override is not None:
+            doc["input_shape"] = override
+        if self.comment.get("input_dtype"):
+            doc["input_dtype"] = self.comment["input_dtype"]
+        if model.build_shape is not None:
+            shape, bnode = model.build_shape
+            shape = self.const(shape, bnode, "model.build(input_shape)")
+            if not isinstance(shape, list) or len(shape) < 2:
+                raise self.error(bnode, "model.build() takes the batch shape, e.g. "
+                                        "(None, 784)", field="input_shape", received=shape)
+            if "input_shape" in doc and doc["input_shape"] != shape[1:]:
+                raise self.error(bnode, "the input shape is given twice, differently",
+                                 field="input_shape",
+                                 received=f"{doc['input_shape']} and {shape[1:]}")
+            doc["input_shape"] = shape[1:]
+        return doc, nodes
+
+    def not_a_layer(self, v: Any, node: ast.AST, framework: str) -> DefinitionError:
+        if isinstance(v, Opaque) and v.unsupported:
+            return self.error(v.node, f"not a layer seqc can read: {v.why}",
+                              field="layer", received=self.seg(v.node), hint=OPS_HINT)
+        if isinstance(v, Opaque):
+            return self.opaque_error(v, "a layer")
+        if isinstance(v, Instance):
+            return self.error(
+                v.node, f"{v.cls.node.name} is a custom class defined in the script "
+                        f"(line {v.cls.node.lineno}); seqc cannot read its code",
+                field="layer", received=self.seg(v.node),
+                hint=f"use built-in layers only; {OPS_HINT}")
+        if isinstance(v, (Layer, TorchMod)):
+            other = "PyTorch" if framework == "keras" else "Keras"
+            return self.error(v.node, f"a {other} layer in a "
+                              f"{'Keras' if framework == 'keras' else 'PyTorch'} model",
+                              field="layer", received=self.seg(v.node))
+        if isinstance(v, ModelVal):
+            return self.error(v.node, "a Sequential of another framework inside the model",
+                              field="layer")
+        return self.error(node, "not a layer seqc knows", field="layer",
+                          received=self.seg(node), hint=OPS_HINT)
+
+    def keras_layer(self, lay: Layer, *, first: bool, override: bool) -> dict | None:
+        from .. import layers as seqc_layers
+        from ..ops import REGISTRY
+        from ..ops.base import KIND_ALIASES
+
+        node = lay.node
+        if lay.cls in ("Input", "InputLayer"):
+            return self.input_layer(lay, override)
+        kind = KIND_ALIASES.get(lay.cls, lay.cls)
+        if kind not in REGISTRY or kind == "InputLayer":
+            raise self.error(node, f"layer class {lay.cls} is not supported by seqc",
+                             field="type", received=self.seg(node), hint=OPS_HINT)
+        kwargs = dict(lay.kwargs)
+        if "input_dim" in kwargs:
+            kwargs["input_shape"] = (kwargs.pop("input_dim"),)
+        if "batch_input_shape" in kwargs:
+            bis = kwargs.pop("batch_input_shape")
+            kwargs["input_shape"] = bis[1:] if isinstance(bis, (list, tuple)) else bis
+        kwargs.pop("batch_size", None)
+        if kwargs.get("dtype") in (None, "float32"):
+            kwargs.pop("dtype", None)
+        if "input_shape" in kwargs:
+            if not first:
+                raise self.error(node, "input_shape is only read on the first layer",
+                                 field="input_shape", received=self.seg(node))
+            hidden = find_opaque(kwargs["input_shape"])
+            if override and hidden is not None:
+                del kwargs["input_shape"]
+            elif hidden is not None:
+                raise self.shape_error(hidden)
+        args = [self.layer_arg(a, node, f"{lay.cls} argument {i + 1}")
+                for i, a in enumerate(lay.args)]
+        kw = {k: self.layer_arg(v, node, f"{lay.cls}({k}=...)") for k, v in kwargs.items()}
+        name = kw.pop("name", None)
+        trainable = kw.pop("trainable", True)
+        try:
+            lc = getattr(seqc_layers, lay.cls)(*args, name=name, trainable=trainable, **kw)
+        except SeqcError as e:
+            raise e.located(file=self.where(node)) from None
+        d = {"type": lc.type, **lc.config}
+        if lc.name is not None:
+            d["name"] = lc.name
+        if lc.trainable is not True:
+            d["trainable"] = lc.trainable
+        return d
+
+    def shape_error(self, v: Opaque) -> DefinitionError:
+        return self.error(
+            v.node, f"the input shape cannot be read without running the script: {v.why}",
+            field="input_shape", received=self.seg(v.node),
+            hint="write it as numbers, or add a comment `# seqc: input_shape = [28, 28, 1]` "
+                 "(per sample, batch excluded)")
+
+    def layer_arg(self, v: Any, node: ast.AST, what: str) -> Any:
+        from ..ir.build import LayerConfig
+
+        if isinstance(v, Layer):
+            d = self.keras_layer(v, first=False, override=False) or {}
+            return LayerConfig(d.pop("type"), d, d.pop("name", None), True)
+        return self.const(v, node, what)
+
+    def input_layer(self, lay: Layer, override: bool) -> dict:
+        order = list(_INPUT_ARGS) if lay.cls == "Input" else [
+            "shape", "batch_size", "dtype", "sparse", "ragged", "batch_shape", "input_tensor",
+            "optional", "name"]
+        bound = bind_args(order + ["input_shape", "batch_input_shape", "tensor", "optional"],
+                      lay.args, lay.kwargs)
+        if bound is None:
+            raise self.error(lay.node, f"{lay.cls}() got unexpected arguments",
+                             field=lay.cls, received=self.seg(lay.node))
+        if "input_shape" in bound:
+            bound["shape"] = bound.pop("input_shape")
+        if "batch_input_shape" in bound:
+            bound["batch_shape"] = bound.pop("batch_input_shape")
+        for k in ("name", "tensor", "input_tensor"):
+            bound.pop(k, None)
+        for k in ("shape", "batch_shape"):
+            hidden = find_opaque(bound.get(k))
+            if hidden is not None:
+                if override:
+                    return None
+                raise self.shape_error(hidden)
+        if isinstance(bound.get("shape"), int):
+            bound["shape"] = (bound["shape"],)
+        d = {"type": "InputLayer"}
+        for k, v in bound.items():
+            if v is not None:
+                d[k] = self.const(v, lay.node, f"{lay.cls}({k}=...)")
+        return d

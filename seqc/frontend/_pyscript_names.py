@@ -1,0 +1,43 @@
+"""Keras import-alias resolution: every spelling of a Keras module path (tf.keras, the TF 2
+aliases, tf_keras, keras.src) normalised to "keras.<module>", and the names in it.
+"""
+
+from __future__ import annotations
+
+import re
+
+# Module-path prefixes that all mean Keras (tf.keras, the TF 2 aliases, Keras' own src tree).
+_KERAS_PREFIXES = (
+    ("tensorflow.python.keras", "keras"), ("tensorflow.compat.v2.keras", "keras"),
+    ("tensorflow.keras", "keras"), ("tf_keras", "keras"), ("keras.src", "keras"),
+    ("keras.api", "keras"), ("tensorflow.optimizers", "keras.optimizers"),
+    ("tensorflow.losses", "keras.losses"), ("tensorflow.metrics", "keras.metrics"),
+    ("tensorflow.initializers", "keras.initializers"),
+)
+KERAS_SEQUENTIAL = ("keras.Sequential", "keras.models.Sequential")
+
+
+def norm(path: str) -> str:
+    for pre, rep in _KERAS_PREFIXES:
+        if path == pre or path.startswith(pre + "."):
+            return rep + path[len(pre):]
+    return path
+
+
+def keras_member(path: str, module: str) -> str | None:
+    """`keras.layers.Dense` -> "Dense" for module "layers" (Keras 2 submodules such as
+    keras.layers.core.Dense too); None when the path is elsewhere."""
+    path = norm(path)
+    m = re.fullmatch(rf"keras\.{re.escape(module)}\.(?:[a-z_0-9]+\.)*([A-Za-z_]\w*)", path)
+    return m.group(1) if m else None
+
+
+def function_name(path: str) -> str | None:
+    """`tf.nn.relu`, `keras.activations.softmax`, `keras.losses.mse` -> their names: Keras
+    accepts the function itself wherever it accepts the name."""
+    p = norm(path)
+    for pre in ("tensorflow.nn.", "keras.activations.", "keras.losses.", "keras.metrics.",
+                "keras.ops.", "tensorflow.math."):
+        if p.startswith(pre) and "." not in p[len(pre):] and p[len(pre):][:1].islower():
+            return p[len(pre):]
+    return None

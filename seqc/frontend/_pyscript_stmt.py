@@ -1,0 +1,279 @@
+"""Statements of the script reader: a module (and each function it calls) is walked in
+order; imports bind symbolic paths, constant conditions and loops over constants are
+followed, and code seqc cannot decide is skipped with the names it sets made Opaque, unless
+it would build or change a model (then it is a located error).
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import Any
+
+from ._pyscript_names import KERAS_SEQUENTIAL, keras_member, norm
+from ._pyscript_torch_select import selector_kind
+from ._pyscript_values import (
+    MAX_SIDE_UNROLL,
+    MAX_STEPS,
+    MODEL_METHODS,
+    Func,
+    LocalClass,
+    ModelVal,
+    Opaque,
+    Scope,
+    Sym,
+    TooComplex,
+    is_const,
+)
+
+
+class StmtReader:
+    """Statement execution of the script reader (a mixin of `pyscript.Reader`)."""
+
+    def tick(self) -> None:
+        self.steps += 1
+        if self.steps > MAX_STEPS:
+            raise TooComplex
+
+    def exec_block(self, body: list[ast.stmt], scope: Scope) -> Any:
+        """Runs the statements symbolically; returns ("return", value) on a return."""
+        for st in body:
+            r = self.exec_stmt(st, scope)
+            if r is not None:
+                return r
+        return None
+
+    def exec_stmt(self, st: ast.stmt, scope: Scope) -> Any:  # noqa: C901 (one dispatch)
+        self.tick()
+        if isinstance(st, ast.Import):
+            for a in st.names:
+                if a.asname:
+                    scope.vars[a.asname] = Sym(a.name)
+                else:
+                    top = a.name.split(".")[0]
+                    scope.vars[top] = Sym(top)
+        elif isinstance(st, ast.ImportFrom):
+            mod = "." * st.level + (st.module or "")
+            for a in st.names:
+                if a.name == "*":
+                    self.star_modules.append(norm(mod))
+                else:
+                    scope.vars[a.asname or a.name] = Sym(f"{mod}.{a.name}")
+        elif isinstance(st, ast.Assign):
+            v = self.ev(st.value, scope)
+            for t in st.targets:
+                self.bind(t, v, scope, st.value)
+        elif isinstance(st, ast.AnnAssign):
+            if st.value is not None:
+                self.bind(st.target, self.ev(st.value, scope), scope, st.value)
+        elif isinstance(st, ast.AugAssign):
+            if isinstance(st.target, ast.Name):
+                cur = self.name(st.target.id, st.target, scope)
+                rhs = self.ev(st.value, scope)
+                scope.vars[st.target.id] = self.binop(st.op, cur, rhs, st)
+        elif isinstance(st, ast.Expr):
+            self.ev(st.value, scope)
+        elif isinstance(st, ast.Return):
+            return ("return", self.ev(st.value, scope) if st.value is not None else None)
+        elif isinstance(st, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            f = Func(st, scope)
+            self.funcs.append(f)
+            scope.vars[st.name] = f
+        elif isinstance(st, ast.ClassDef):
+            cls = self.classdef(st, scope)
+            self.classes.append(cls)
+            scope.vars[st.name] = cls
+        elif isinstance(st, ast.If):
+            test = self.ev(st.test, scope)
+            if isinstance(test, Opaque) or not is_const(test):
+                if self.touches(st, scope):
+                    raise self.error(st, "a model is built under a condition seqc cannot "
+                                         "decide without running the script",
+                                     field="if", received=f"if {self.seg(st.test)}",
+                                     hint="build the model unconditionally")
+                self.taint(st.body + st.orelse, scope, st.test)
+            else:
+                return self.exec_block(st.body if test else st.orelse, scope)
+        elif isinstance(st, (ast.For, ast.AsyncFor)):
+            return self.exec_for(st, scope)
+        elif isinstance(st, ast.While):
+            if self.touches(st, scope):
+                raise self.error(st, "a while loop builds the model; seqc cannot know how "
+                                     "often it runs without running the script",
+                                 field="while", received=f"while {self.seg(st.test)}",
+                                 hint="list the layers explicitly")
+            self.taint(st.body + st.orelse, scope, st)
+        elif isinstance(st, (ast.With, ast.AsyncWith)):
+            for item in st.items:
+                if item.optional_vars is not None:
+                    self.bind(item.optional_vars, Opaque(item.context_expr, "a with-statement "
+                              "value"), scope, item.context_expr)
+            return self.exec_block(st.body, scope)
+        elif isinstance(st, ast.Try) or type(st).__name__ == "TryStar":
+            r = self.exec_block(st.body, scope)
+            if r is not None:
+                return r
+            for h in st.handlers:
+                if self.touches(h, scope):
+                    raise self.error(h, "a model is built in an exception handler; seqc "
+                                        "cannot know whether it runs", field="try")
+                self.taint(h.body, scope, h)
+            r = self.exec_block(st.orelse, scope)
+            return r if r is not None else self.exec_block(st.finalbody, scope)
+        elif type(st).__name__ == "Match":
+            if self.touches(st, scope):
+                raise self.error(st, "a model is built in a match statement seqc cannot "
+                                     "decide without running the script", field="match")
+            self.taint([st], scope, st)
+        # pass, global, nonlocal, del, assert, raise, break, continue: nothing to read
+        return None
+
+    def exec_for(self, st: ast.For | ast.AsyncFor, scope: Scope) -> Any:
+        it = self.ev(st.iter, scope)
+        seq = self.iterate(it)
+        touches = self.touches(st, scope)
+        if seq is not None and not touches and len(seq) * sum(
+                1 for _ in ast.walk(st)) > MAX_SIDE_UNROLL:
+            seq = None  # code beside the model (a training loop): skipped, not unrolled
+        if seq is None:
+            if touches:
+                why = it.why if isinstance(it, Opaque) else "it is not a constant sequence"
+                raise self.error(
+                    st, "a loop builds layers from a value seqc cannot read without running "
+                        f"the script ({why})", field="for",
+                    received=f"for {self.seg(st.target)} in {self.seg(st.iter)}",
+                    hint="loop over a literal list or range of constants, e.g. "
+                         "`for n in [64, 32]:`, or list the layers explicitly")
+            self.taint(st.body + st.orelse, scope, st)
+            self.bind(st.target, Opaque(st.iter, "a loop variable"), scope, st.iter)
+            return None
+        for v in seq:
+            self.bind(st.target, v, scope, st.iter)
+            r = self.exec_block(st.body, scope)
+            if r is not None:
+                return r
+        return self.exec_block(st.orelse, scope)
+
+    def touches(self, st: ast.AST, scope: Scope) -> bool:
+        """Whether code seqc skips would build or change a model (so skipping is wrong)."""
+        for n in ast.walk(st):
+            if not isinstance(n, ast.Call):
+                continue
+            f = n.func
+            if isinstance(f, ast.Attribute) and f.attr in MODEL_METHODS:
+                base = f.value
+                if isinstance(base, ast.Name):
+                    try:
+                        if isinstance(scope.lookup(base.id), ModelVal):
+                            return True
+                    except KeyError:
+                        pass
+            path = self.static_path(f, scope)
+            if path is not None and (keras_member(path, "layers") is not None
+                                     or norm(path) in KERAS_SEQUENTIAL
+                                     or path.startswith("torch.nn.")):
+                return True
+        return False
+
+    def static_path(self, node: ast.AST, scope: Scope) -> str | None:
+        """The symbolic path of `a.b.c` without evaluating anything else."""
+        if isinstance(node, ast.Name):
+            try:
+                v = scope.lookup(node.id)
+            except KeyError:
+                return None
+            return v.path if isinstance(v, Sym) else None
+        if isinstance(node, ast.Attribute):
+            base = self.static_path(node.value, scope)
+            return f"{base}.{node.attr}" if base else None
+        return None
+
+    def taint(self, body: list, scope: Scope, node: ast.AST) -> None:
+        """Names assigned in code that is skipped are unknown afterwards."""
+        for st in body:
+            for n in ast.walk(st):
+                targets: list = []
+                if isinstance(n, ast.Assign):
+                    targets = n.targets
+                elif isinstance(n, (ast.AugAssign, ast.AnnAssign, ast.For, ast.AsyncFor)):
+                    targets = [n.target]
+                elif isinstance(n, (ast.FunctionDef, ast.ClassDef, ast.AsyncFunctionDef)):
+                    scope.vars[n.name] = Opaque(n, f"'{n.name}' is defined conditionally")
+                    continue
+                for t in targets:
+                    for nm in ast.walk(t):
+                        if isinstance(nm, ast.Name):
+                            scope.vars[nm.id] = Opaque(
+                                n, f"'{nm.id}' is set in code that runs conditionally "
+                                   f"(line {getattr(node, 'lineno', '?')})")
+
+    def bind(self, target: ast.AST, v: Any, scope: Scope, src: ast.AST) -> None:
+        if isinstance(target, ast.Name):
+            scope.vars[target.id] = v
+        elif isinstance(target, (ast.Tuple, ast.List)):
+            seq = self.iterate(v)
+            if seq is None or len(seq) != len(target.elts) or any(
+                    isinstance(e, ast.Starred) for e in target.elts):
+                for e in target.elts:
+                    self.bind(e.value if isinstance(e, ast.Starred) else e,
+                              Opaque(src, f"unpacked from {self.seg(src)}"), scope, src)
+            else:
+                for e, x in zip(target.elts, seq):
+                    self.bind(e, x, scope, src)
+        elif isinstance(target, ast.Starred):
+            self.bind(target.value, Opaque(src, "a starred assignment"), scope, src)
+
+    def classdef(self, st: ast.ClassDef, scope: Scope) -> LocalClass:
+        kind = "other"
+        for b in st.bases:
+            path = self.static_path(b, scope)
+            if path is None:
+                try:
+                    v = scope.lookup(b.id) if isinstance(b, ast.Name) else None
+                except KeyError:
+                    v = None
+                if isinstance(v, LocalClass):
+                    kind = v.kind if v.kind != "other" else kind
+                continue
+            p = norm(path)
+            if p in ("torch.nn.Module", "torch.nn.modules.module.Module"):
+                kind = "torch_module"
+            elif p in ("keras.Model", "keras.models.Model", "keras.Sequential",
+                       "keras.models.Sequential"):
+                kind = "keras_model"
+            elif keras_member(p, "layers") is not None:
+                kind = "keras_layer"
+        cls = LocalClass(st, kind)
+        if kind == "torch_module":
+            cls.selector = selector_kind(st)
+        return cls
+
+    def call_func(self, f: Func, args: list, kwargs: dict, node: ast.AST) -> Any:
+        if args or kwargs:
+            f.called_with_args = True
+        if f.scanned or f.running:
+            return f.ret if f.scanned else Opaque(node, "a recursive call")
+        f.running = True
+        scope = Scope(f.scope)
+        a = f.node.args
+        params = [*a.posonlyargs, *a.args]
+        defaults = [None] * (len(params) - len(a.defaults)) + list(a.defaults)
+        for i, (p, d) in enumerate(zip(params, defaults)):
+            if i < len(args):
+                v = args[i]
+            elif p.arg in kwargs:
+                v = kwargs[p.arg]
+            elif d is not None:
+                v = self.ev(d, f.scope)
+            else:
+                v = Opaque(p, f"'{p.arg}' is a parameter of {f.node.name}()")
+            scope.vars[p.arg] = v
+        for p, d in zip(a.kwonlyargs, a.kw_defaults):
+            scope.vars[p.arg] = kwargs.get(p.arg, self.ev(d, f.scope) if d is not None
+                                           else Opaque(p, f"'{p.arg}' is a parameter"))
+        for p in (a.vararg, a.kwarg):
+            if p is not None:
+                scope.vars[p.arg] = Opaque(p, f"'{p.arg}' is a parameter")
+        r = self.exec_block(f.node.body, scope)
+        f.running, f.scanned = False, True
+        f.ret = r[1] if r is not None else None
+        return f.ret

@@ -1,0 +1,83 @@
+"""PyTorch loss modules and torch.optim optimizers created in a script -> a seqc compile
+section, with PyTorch's defaults made explicit (its eps, AdamW's weight decay, RMSprop's
+alpha = Keras' rho); anything seqc has no equivalent for leaves compile out.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from ..errors import DefinitionError
+
+if TYPE_CHECKING:
+    from .pyscript import Reader
+
+_LOSSES = {"CrossEntropyLoss": {"type": "SparseCategoricalCrossentropy", "from_logits": True},
+           "MSELoss": "mse", "L1Loss": "mae", "BCELoss": "binary_crossentropy",
+           "BCEWithLogitsLoss": {"type": "BinaryCrossentropy", "from_logits": True}}
+_OPTIMS = {"SGD": ("SGD", ["params", "lr", "momentum", "dampening", "weight_decay",
+                           "nesterov"]),
+           "Adam": ("Adam", ["params", "lr", "betas", "eps", "weight_decay", "amsgrad"]),
+           "AdamW": ("AdamW", ["params", "lr", "betas", "eps", "weight_decay", "amsgrad"]),
+           "RMSprop": ("RMSprop", ["params", "lr", "alpha", "eps", "weight_decay",
+                                   "momentum", "centered"]),
+           "Adagrad": ("Adagrad", ["params", "lr", "lr_decay", "weight_decay",
+                                   "initial_accumulator_value", "eps"])}
+
+
+def torch_compile(r: Reader) -> dict | None:
+    """A loss module and a torch.optim optimizer created in the script -> a compile section,
+    when each is one seqc has (CrossEntropyLoss = sparse categorical crossentropy on logits).
+    Anything else (several, or unmapped, or non-default options) leaves compile out."""
+    losses = [m for m in r.torch_objects if m.cls in _LOSSES or m.cls.endswith("Loss")]
+    optims = [m for m in r.torch_objects if m.cls.startswith("optim.")]
+    if len(losses) != 1 or len(optims) != 1 or losses[0].cls not in _LOSSES:
+        return None
+    loss, opt = losses[0], optims[0]
+    if loss.args or any(k != "reduction" or v != "mean" for k, v in loss.kwargs.items()):
+        return None
+    name = opt.cls[6:]
+    if name not in _OPTIMS:
+        return None
+    kind, names = _OPTIMS[name]
+    if len(opt.args) > len(names):
+        return None
+    a = {**dict(zip(names, opt.args)), **opt.kwargs}
+    a.pop("params", None)
+    spec: dict = {"type": kind}
+    try:
+        for k, v in a.items():
+            v = r.const(v, opt.node, f"optim.{name}({k}=...)")
+            if k == "lr":
+                spec["learning_rate"] = float(v)
+            elif k == "momentum" and kind in ("SGD", "RMSprop"):
+                spec["momentum"] = float(v)
+            elif k == "nesterov" and kind == "SGD":
+                spec["nesterov"] = bool(v)
+            elif k == "betas":
+                spec["beta_1"], spec["beta_2"] = float(v[0]), float(v[1])
+            elif k == "eps":
+                spec["epsilon"] = float(v)
+            elif k == "alpha" and kind == "RMSprop":
+                spec["rho"] = float(v)
+            elif k == "weight_decay" and kind == "AdamW":
+                spec["weight_decay"] = float(v)
+            elif k == "initial_accumulator_value":
+                spec["initial_accumulator_value"] = float(v)
+            elif v not in (0, 0.0, False):  # an option Keras' optimizer does not have
+                return None
+    except (DefinitionError, TypeError, IndexError, ValueError):
+        return None
+    if kind == "AdamW" and "weight_decay" not in spec:
+        spec["weight_decay"] = 0.01  # PyTorch's AdamW default
+    if kind == "SGD" and "learning_rate" not in spec:
+        return None  # torch.optim.SGD's lr is required
+    if kind == "Adagrad" and "epsilon" not in spec:
+        spec["epsilon"] = 1e-10
+    if kind in ("Adam", "AdamW") and "epsilon" not in spec:
+        spec["epsilon"] = 1e-8
+    if kind == "RMSprop":
+        spec.setdefault("rho", 0.99)
+        spec.setdefault("epsilon", 1e-8)
+        spec.setdefault("learning_rate", 0.01)
+    return {"optimizer": spec, "loss": _LOSSES[loss.cls]}

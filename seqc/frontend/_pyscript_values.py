@@ -1,0 +1,179 @@
+"""The values of the static script evaluator (seqc reads scripts with `ast`, never runs them):
+symbolic modules, layer calls, models under construction, and Opaque for what only running
+the script could give; with the limits that keep reading a hostile script cheap.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from typing import Any
+
+MAX_STEPS = 1_000_000  # statements + expressions evaluated, unrolled loops included
+MAX_SIDE_UNROLL = 20_000  # a loop that builds no model is unrolled only when this small
+MAX_ITER = 10_000  # items of one unrolled loop / comprehension / range
+MAX_INT = 2**63
+MAX_SEQ = 100_000  # elements or characters of a folded list / string
+
+MODEL_METHODS = ("add", "compile", "fit", "build", "add_module", "append", "extend", "insert",
+                 "pop")
+PASSTHROUGH_METHODS = ("to", "cuda", "cpu", "float", "train", "eval", "requires_grad_")
+OPS_HINT = "run `seqc ops` for the layer kinds seqc supports"
+
+
+@dataclass(eq=False)
+class Opaque:
+    """A value only running the script could give (data, I/O, an unknown call)."""
+
+    node: ast.AST
+    why: str
+    unsupported: bool = False  # read fine, but seqc has no equivalent
+
+
+@dataclass(eq=False)
+class Sym:
+    """A module or an object in one: "keras.layers.Dense", "torch.nn", "mylayers.Attention"."""
+
+    path: str
+
+
+@dataclass(eq=False)
+class LayerCall:
+    """A layer constructor call, kept as its class name and folded arguments."""
+
+    cls: str
+    args: list
+    kwargs: dict
+    node: ast.Call
+
+
+@dataclass(eq=False)
+class Layer(LayerCall):
+    """A Keras layer constructor call: `layers.Dense(64, activation="relu")`."""
+
+
+@dataclass(eq=False)
+class TorchMod(LayerCall):
+    """A `torch.nn.<cls>(...)` call; mapped to seqc layers once the model is known."""
+
+
+@dataclass(eq=False)
+class Obj:
+    """An optimizer, loss, metric, callback, schedule or initializer: a seqc `named` spec."""
+
+    spec: Any
+    node: ast.AST
+
+
+@dataclass(eq=False)
+class BoundMethod:
+    """`model.add`, `layers_list.append`: a method of a value the reader tracks."""
+
+    obj: Any
+    name: str
+
+
+@dataclass(eq=False)
+class Pairs:
+    """`OrderedDict([(name, module), ...])`."""
+
+    items: list
+    node: ast.AST
+
+
+@dataclass(eq=False)
+class LocalClass:
+    node: ast.ClassDef
+    kind: str  # "keras_model" | "keras_layer" | "torch_module" | "other"
+    selector: str | None = None  # a torch module that picks the recurrent output: see torch
+
+
+@dataclass(eq=False)
+class Instance:
+    """An instance of a class defined in the script (a subclassed model, a custom layer)."""
+
+    cls: LocalClass
+    node: ast.AST
+
+
+@dataclass(eq=False)
+class Func:
+    node: ast.FunctionDef | ast.AsyncFunctionDef
+    scope: Scope
+    scanned: bool = False
+    running: bool = False
+    called_with_args: bool = False
+    ret: Any = None
+
+
+@dataclass(eq=False)
+class ModelVal:
+    framework: str  # "keras" | "torch"
+    node: ast.AST
+    items: list = field(default_factory=list)  # [(name | None, value, node)]
+    name: str | None = None
+    compile: dict | None = None
+    fit: dict | None = None
+    build_shape: Any = None
+    consumed: bool = False  # used as a layer of another model: not a candidate itself
+
+    def append(self, name: str | None, v: Any, node: ast.AST) -> None:
+        if isinstance(v, ModelVal):
+            v.consumed = True
+        self.items.append((name, v, node))
+
+
+class Scope:
+    def __init__(self, parent: Scope | None = None) -> None:
+        self.vars: dict[str, Any] = {}
+        self.parent = parent
+
+    def lookup(self, name: str) -> Any:
+        s: Scope | None = self
+        while s is not None:
+            if name in s.vars:
+                return s.vars[name]
+            s = s.parent
+        raise KeyError(name)
+
+
+class TooComplex(Exception):
+    pass
+
+
+def find_opaque(v: Any) -> Opaque | None:
+    if isinstance(v, Opaque):
+        return v
+    for x in v if isinstance(v, (list, tuple)) else ():
+        found = find_opaque(x)
+        if found is not None:
+            return found
+    return None
+
+
+def is_const(v: Any) -> bool:
+    if v is None or isinstance(v, (bool, int, float, str, range)):
+        return True
+    if isinstance(v, (list, tuple)):
+        return all(is_const(x) for x in v)
+    if isinstance(v, dict):
+        return all(is_const(x) for x in v.values())
+    return False
+
+
+def bind_args(names: list[str], args: list, kwargs: dict) -> dict | None:
+    """Positional + keyword arguments by name; None when they do not fit the names."""
+    if len(args) > len(names):
+        return None
+    out = dict(zip(names, args))
+    for k, v in kwargs.items():
+        if k not in names or k in out:
+            return None
+        out[k] = v
+    return out
+
+
+def is_input_shape(v: Any) -> bool:
+    """A per-sample input shape: a non-empty list of positive ints (None: a variable size)."""
+    return isinstance(v, (list, tuple)) and bool(v) and all(
+        x is None or isinstance(x, int) and not isinstance(x, bool) and x > 0 for x in v)
