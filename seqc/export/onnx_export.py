@@ -227,6 +227,9 @@ def to_onnx(graph: Graph, params: dict[str, np.ndarray], *, opset: int = DEFAULT
              "seqc.output_layout": "channels_first" if isinstance(out_layout, str)
              else "channels_last",
              "seqc.values": _values_json(values, em)}
+    ids = token_ids_of(graph)
+    if ids:
+        props["seqc.token_ids"] = json.dumps(ids)
     for k, v in (metadata or {}).items():
         # Accept the short key too; the file always carries the namespaced one.
         props["seqc.source_hash" if k == "source_hash" else str(k)] = (
@@ -263,6 +266,18 @@ def _value_entries(graph: Graph, env: dict[str, str], em: Emitter) -> list[dict[
             out.append({"value": v, "node": node.name, "kind": node.op,
                         "layer": node.layer or node.name, "onnx": env[v], "layout": layout})
     return out
+
+
+def token_ids_of(graph: Graph) -> dict[str, Any] | None:
+    """{"count": n, "layer": label}: the range [0, n) the graph input's ids must lie in,
+    from the kinds that index a table with it (the smallest, when several do)."""
+    found = [(REGISTRY[n.op].id_count(n.attrs), layer_label(None, n.layer or n.name, n.op))
+             for n in graph.nodes
+             if graph.inputs[0] in n.inputs and REGISTRY[n.op].id_count is not None]
+    if not found:
+        return None
+    count, layer = min(found)
+    return {"count": int(count), "layer": layer}
 
 
 def _values_json(values: list[dict[str, Any]], em: Emitter) -> str:

@@ -220,6 +220,11 @@ class OpDef:
     # axis included), so the folding passes can merge them into a neighbouring layer.
     affine: ClassVar[Callable[..., Any] | None] = None
 
+    # Optional facet: `id_count(attrs) -> int`. Kinds whose input indexes a table (Embedding)
+    # give its size: valid ids are [0, count). The exporter records it for the ONNX model's
+    # input (metadata `seqc.token_ids`), since onnxruntime's Gather wraps negative ids.
+    id_count: ClassVar[Callable[..., int] | None] = None
+
     # ---- generic attribute handling (shared by every kind) ----
 
     def parse_attrs(self, config: dict) -> Any:

@@ -78,6 +78,9 @@ class Embedding(OpDef):
         BadExample({"input_dim": 5, "output_dims": 2}, (3,), "did you mean"),
     ]
 
+    def id_count(self, a):
+        return a.input_dim
+
     def check(self, a: EmbeddingAttrs) -> None:
         positive_int(a, "input_dim")
         positive_int(a, "output_dim")

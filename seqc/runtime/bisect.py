@@ -291,7 +291,7 @@ def bisect(src: Any, x: Any, runtime: str = "onnxruntime", atol: float | None = 
         if why:
             raise UsageError(f"runtime '{name}' cannot run here: {why}", field="runtime",
                              received=name)
-    x = check_input(x, src.input_type())
+    x = check_input(x, src.input_type(), src.token_ids())
     proto = src.onnx_proto()
     entries = value_map(src)
     if entries is None and reference == "numpy":

@@ -353,6 +353,7 @@ def predict_file(model: str, input_path: str, out_path: str, *, provider: str = 
     # The file feeds the ONNX session directly, so it is in the ONNX model's own layout
     # (channels-first for a model exported with --input-layout nchw).
     in_type = onnx_value_type(src.onnx_proto().graph.input[0])
+    ids = src.token_ids()
     with open_inputs(input_path, target=target) as stream:
         batches = stream.batches(batch_size)
         first = next(batches, None)
@@ -360,7 +361,7 @@ def predict_file(model: str, input_path: str, out_path: str, *, provider: str = 
             raise DataError("the input has no rows", file=input_path, field="INPUT",
                             received=stream.describe())
         try:
-            check_input(first, in_type)  # shape and dtype errors before any work
+            check_input(first, in_type, ids)  # shape, dtype and id errors before any work
         except DataError as e:
             e.received = stream.describe()
             shape = stream.shape
@@ -378,7 +379,7 @@ def predict_file(model: str, input_path: str, out_path: str, *, provider: str = 
                       else CsvWriter(f, _class_names(src)))
             for xb in itertools.chain([first], batches):
                 try:
-                    xb = check_input(xb, in_type)
+                    xb = check_input(xb, in_type, ids)
                 except DataError as e:  # a later batch (token ids with fractions, say)
                     e.received = f"rows {n + 1}..{n + len(xb)}: {e.received}"
                     raise e.located(file=input_path) from None

@@ -89,6 +89,16 @@ class ModelSource:
         return (props.get("seqc.input_layout", "channels_last"),
                 props.get("seqc.output_layout", "channels_last"))
 
+    def token_ids(self) -> dict[str, Any] | None:
+        """{"count": n, "layer": label} when the model's input holds ids that must lie in
+        [0, n) (an Embedding reads it), from the IR or the ONNX model's metadata."""
+        if self.graph is not None:
+            from ..export.onnx_export import token_ids_of
+
+            return token_ids_of(self.graph)
+        props = {p.key: p.value for p in self.onnx_proto().metadata_props}
+        return json.loads(props["seqc.token_ids"]) if "seqc.token_ids" in props else None
+
     def to_onnx_layout(self, predict: Predict) -> Predict:
         """Wrap an ONNX predict so it takes and returns the IR's layout when the IR is there
         and the ONNX model is channels-first (exported with input_layout="channels_first")."""
@@ -183,9 +193,11 @@ def _shape_text(t: TensorType) -> str:
     return f"({', '.join(dims)}{',' if len(dims) == 1 else ''})"
 
 
-def check_input(x: Any, expected: TensorType) -> np.ndarray:
+def check_input(x: Any, expected: TensorType, ids: dict[str, Any] | None = None) -> np.ndarray:
     """The input as an array of the model's dtype; a DataError naming the expected shape when
-    its width, rank or dtype does not fit."""
+    its width, rank or dtype does not fit, or (with `ids`, `ModelSource.token_ids()`) naming
+    the layer when a token id is outside [0, count): onnxruntime would fail on a large one
+    and silently wrap a negative one."""
     want = f"input of shape {_shape_text(expected)} {expected.dtype}"
     try:
         arr = np.asarray(x)
@@ -210,6 +222,14 @@ def check_input(x: Any, expected: TensorType) -> np.ndarray:
             np.all(np.isfinite(arr)) and np.all(arr == np.round(arr))):
         raise DataError(f"the model expects {want} (token ids); the input has fractions",
                             field="input", received=got)
+    if ids is not None and arr.size:
+        lo, hi = (int(v) if float(v).is_integer() else v
+                  for v in (arr.min().item(), arr.max().item()))
+        if lo < 0 or hi >= ids["count"]:
+            raise DataError(
+                f"token ids must be in [0, input_dim) = [0, {ids['count']}); these range "
+                f"from {lo} to {hi}", field="input", layer=ids["layer"], received=got,
+                hint="map unknown tokens to a reserved id, or rebuild with a larger input_dim")
     return np.ascontiguousarray(arr.astype(expected.dtype, copy=False))
 
 
@@ -427,7 +447,7 @@ def run(model: Any, x: Any, runtime: str = "onnxruntime", **options: Any) -> np.
     (4, 2)
     """
     src = resolve(model)
-    x = check_input(x, src.input_type())
+    x = check_input(x, src.input_type(), src.token_ids())
     return prepare(runtime, src, **options)(x)
 
 

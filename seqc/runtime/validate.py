@@ -331,7 +331,7 @@ def validate(model: Any, x: Any = None, *, runtimes: list[str] | str | None = No
     x = _load_inputs(x)
     if x is None:
         x = embedded_inputs(src)
-    x = random_inputs(in_type) if x is None else check_input(x, in_type)
+    x = random_inputs(in_type) if x is None else check_input(x, in_type, src.token_ids())
 
     out_names, precision = _onnx_outputs(src)
     outputs: dict[str, list[np.ndarray]] = {}

@@ -13,6 +13,7 @@ import textwrap
 import zipfile
 
 import numpy as np
+import onnx
 import pytest
 
 import seqc
@@ -184,6 +185,23 @@ def test_token_id_model_from_csv(tmp_path):
     assert e.value.file.endswith("bad.csv") and "rows 5..8" in e.value.received
     assert not (tmp_path / "z.npy").exists()
     assert not [f for f in os.listdir(tmp_path) if f.endswith(".tmp")]
+    # Ids outside [0, input_dim): onnxruntime's Gather would fail on 10 and silently wrap -1.
+    # The model carries its id range, so either is a DataError naming the Embedding layer.
+    assert json.loads({p.key: p.value for p in onnx.load(path).metadata_props}[
+        "seqc.token_ids"]) == {"count": 10, "layer": "'embedding' (Embedding)"}
+    for value, batch in ((10, 4), (-1, 4), (-1, 100)):
+        bad = ids.astype(float)
+        bad[6, 1] = value
+        (tmp_path / "bad.csv").write_text(csv_text(bad))
+        with pytest.raises(DataError, match=r"\[0, 10\); these range from") as e:
+            predict_file(path, str(tmp_path / "bad.csv"), str(tmp_path / "z.npy"),
+                         batch_size=batch)
+        assert e.value.layer == "'embedding' (Embedding)" and e.value.exit_code == 2
+        assert (f"from {value} to" if value < 0 else f"to {value}") in e.value.message
+        assert not (tmp_path / "z.npy").exists()
+    # validate checks the same range before any runtime runs.
+    with pytest.raises(DataError, match="input_dim"):
+        seqc.validate(path, bad.astype(np.int32), print_table=False)
 
 
 # ---- bad input: a SeqcError naming the file, exit code 2 ----
