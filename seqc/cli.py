@@ -242,13 +242,17 @@ def ops(markdown: bool) -> None:
 @click.option("--threads", type=click.IntRange(min=1), default=None,
               help="onnxruntime intra-op threads.")
 @click.option("--target", default=None, help="CSV column to drop (the label) if present.")
+@click.option("--windows/--no-windows", default=None,
+              help="Timeseries models: cut the raw series into the training windows "
+                   "(default: when INPUT is the raw series, not pre-made windows).")
 @handle_errors
-def predict(model, input_path, out_path, provider, batch_size, threads, target) -> None:
+def predict(model, input_path, out_path, provider, batch_size, threads, target,
+            windows) -> None:
     """Run MODEL (.onnx or build folder) on INPUT (.npy, .npz or .csv) with onnxruntime."""
     from .runtime.predict import predict_file
 
     n = predict_file(model, input_path, out_path, provider=provider, batch_size=batch_size,
-                     threads=threads, target=target, log=click.echo)
+                     threads=threads, target=target, windows=windows, log=click.echo)
     click.echo(f"Wrote {n} predictions to {out_path}")
 
 

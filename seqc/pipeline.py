@@ -236,9 +236,16 @@ def build(def_path: str, opts: BuildOptions | None = None) -> dict[str, Any]:
 
 
 def _source_metadata(defn: Any) -> dict[str, str]:
-    """The ONNX metadata naming the definition a model came from."""
-    return {"seqc.source_hash": defn.source_hash,
+    """The ONNX metadata naming the definition a model came from, and for a model trained on
+    data.timeseries windows that windowing (seqc predict cuts a raw series with it)."""
+    meta = {"seqc.source_hash": defn.source_hash,
             "seqc.source": os.path.basename(str(defn.path))}
+    ts = (defn.data or {}).get("timeseries")
+    if ts is not None:
+        from .runtime.windows import timeseries_metadata
+
+        meta.update(timeseries_metadata(ts, ts["columns"]))
+    return meta
 
 
 def _export_and_validate(model, defn, staging: Path, data, opts: BuildOptions, timings,

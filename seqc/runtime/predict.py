@@ -5,7 +5,9 @@ Inputs: .npy (memory-mapped), .npz (key `x`, or its only array: a stored member 
 memory-mapped from its offset inside the zip, a compressed one is decompressed batch by batch),
 .csv (header row, read in chunks; the optional target column is dropped). Output: .npy or .csv,
 appended batch by batch to a temporary file that replaces the target at the end; a CSV gets a
-`label` column when the model carries class names.
+`label` column when the model carries class names. A timeseries model (metadata
+`seqc.timeseries`, see windows.py) given the raw series gets it cut into its training windows,
+one prediction per window; a CSV output then starts with `first_row,last_row` columns.
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DataError, UsageError
+from ..errors import DataError, UsageError, did_you_mean
 from ..fileio import atomic_file
+from . import windows as W
 from .runners import check_input, make_session, onnx_value_type, resolve
 
 INPUT_HINT = "INPUT is a .npy, .npz or .csv file"
@@ -132,10 +135,11 @@ class ZipMemberStream(InputStream):
 
 class CsvStream(InputStream):
     """Rows of a CSV with a header row, parsed `size` rows at a time (float64, so integer
-    token ids up to 2**53 survive; check_input casts to the model's dtype)."""
+    token ids up to 2**53 survive; check_input casts to the model's dtype). `columns`: read
+    only these, in this order (a timeseries model's inputs; the others are ignored)."""
 
-    def __init__(self, path: str, target: str | None) -> None:
-        self.path, self.target = path, target
+    def __init__(self, path: str, target: str | None, columns: list[str] | None = None) -> None:
+        self.path, self.target, self.columns = path, target, columns
         self._f = open(path, newline="", encoding="utf-8")  # noqa: SIM115 - closed by close()
         self._reader = csv.reader(self._f)
         try:
@@ -148,8 +152,33 @@ class CsvStream(InputStream):
             self.close()
             raise DataError("the CSV needs a header row and at least one data row", file=path,
                             field="rows", received="an empty file")
-        self.keep = [i for i, h in enumerate(self.header) if h != target]
+        if columns is None:
+            self.keep = [i for i, h in enumerate(self.header) if h != target]
+        else:
+            try:
+                self.keep = self._pick(columns, target)
+            except BaseException:
+                self.close()
+                raise
         self.shape, self.dtype = (None, len(self.keep)), np.dtype(np.float64)
+
+    def _pick(self, columns: list[str], target: str | None) -> list[int]:
+        if target is not None and target in columns:
+            raise UsageError(
+                f"--target drops column '{target}', but this timeseries model reads it as an "
+                f"input (its windows are cut from columns {columns})", file=self.path,
+                field="--target", received=f"--target {target}",
+                hint="leave out --target: the model's columns are picked by name and the "
+                     "other columns are ignored")
+        for c in columns:
+            if c not in self.header:
+                raise DataError(
+                    f"column '{c}' is not in the CSV header: this timeseries model cuts its "
+                    f"windows from columns {columns}", file=self.path, field=c,
+                    received=f"columns {self.header}",
+                    hint=did_you_mean(c, self.header) or "pass the raw series as a CSV with "
+                    "those columns, or a .npy of shape (rows, columns) in that order")
+        return [self.header.index(c) for c in columns]
 
     def describe(self) -> str:
         return f"CSV with {len(self.keep)} input columns"
@@ -192,23 +221,26 @@ class CsvStream(InputStream):
                     raise DataError(f"row {r}, column '{self.header[i]}' is not a number",
                                     file=self.path, field=self.header[i], received=repr(row[i]),
                                     hint="pass --target COLUMN to drop a label column"
-                                    if self.target is None else None) from None
+                                    if self.target is None and self.columns is None
+                                    else None) from None
         raise DataError("the CSV has cells that are not numbers", file=self.path)
 
     def close(self) -> None:
         self._f.close()
 
 
-def open_inputs(path: str, *, target: str | None = None) -> InputStream:
+def open_inputs(path: str, *, target: str | None = None,
+                columns: list[str] | None = None) -> InputStream:
     """An input file as a stream of row batches; DataError/UsageError naming the file when it
-    is missing, unreadable or of an unknown kind."""
+    is missing, unreadable or of an unknown kind. `columns`: a CSV's columns to read, in
+    order (default: all but `target`)."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise DataError("input file not found", file=path, field="INPUT", received=path,
                         hint=f"check the path; {INPUT_HINT}")
     ext = os.path.splitext(path)[1].lower()
     if ext == ".csv":
-        return CsvStream(path, target)
+        return CsvStream(path, target, columns)
     if ext not in (".npy", ".npz"):
         raise UsageError(f"{INPUT_HINT}", file=path, field="INPUT",
                          received=f"extension {ext or '(none)'}")
@@ -333,10 +365,15 @@ def _class_names(src) -> list[str] | None:
 
 def predict_file(model: str, input_path: str, out_path: str, *, provider: str = "cpu",
                  batch_size: int = 1024, threads: int | None = None, target: str | None = None,
-                 log: Callable[[str], Any] | None = None) -> int:
-    """Predict every row of `input_path` batch by batch; returns the number of rows written.
+                 windows: bool | None = None, log: Callable[[str], Any] | None = None) -> int:
+    """Predict every row of `input_path` batch by batch; returns the number of predictions.
 
     `threads`: onnxruntime's intra-op threads (None: its default, one per core).
+    `windows`: for a model trained on `data.timeseries` windows (its ONNX metadata carries
+    `seqc.timeseries`), None cuts a raw series (a CSV holding the model's columns, or a
+    (rows, columns) array) into the training windows and predicts one row per window, while
+    input of the model's own rank (pre-made windows) is predicted as it is; True insists on
+    windowing; False never windows. `batch_size` then counts windows.
 
     >>> predict_file("runs/mlp", "x.npy", "pred.csv", batch_size=4096)  # doctest: +SKIP
     1797
@@ -349,45 +386,88 @@ def predict_file(model: str, input_path: str, out_path: str, *, provider: str = 
         if value is not None and (not isinstance(value, (int, np.integer)) or value < 1):
             raise UsageError(f"{name} must be an integer >= 1", field=name,
                              received=f"{name}={value!r}")
+    if windows is not None and not isinstance(windows, bool):
+        raise UsageError("windows must be True, False or None (auto)", field="windows",
+                         received=f"windows={windows!r}")
     src = resolve(model)
+    proto = src.onnx_proto()
     # The file feeds the ONNX session directly, so it is in the ONNX model's own layout
     # (channels-first for a model exported with --input-layout nchw).
-    in_type = onnx_value_type(src.onnx_proto().graph.input[0])
+    in_type = onnx_value_type(proto.graph.input[0])
     ids = src.token_ids()
-    with open_inputs(input_path, target=target) as stream:
-        batches = stream.batches(batch_size)
+    channels_first = src.onnx_layouts()[0] == "channels_first"
+    ts_model = None
+    if windows is not False:
+        ts_model = W.model_timeseries({p.key: p.value for p in proto.metadata_props},
+                                      src.label)
+        if ts_model is None and windows:
+            raise UsageError("--windows: this model carries no timeseries windowing (it was "
+                             f"not trained on data.timeseries windows; no {W.TIMESERIES_KEY} "
+                             "metadata)", file=src.label, field="--windows",
+                             received="--windows", hint="leave out --windows and pass input "
+                             "of the model's own shape")
+    is_csv = os.path.splitext(os.fspath(input_path))[1].lower() == ".csv"
+    columns = ts_model["columns"] if ts_model is not None and is_csv else None
+    with open_inputs(input_path, target=target, columns=columns) as stream:
+        ts = ts_model
+        if ts is not None and not is_csv and not W.is_raw_series(stream.shape, ts):
+            if windows:
+                raise DataError(
+                    f"--windows: the input must be the raw series, an array of shape (rows, "
+                    f"{len(ts['columns'])}) holding columns {ts['columns']}", file=input_path,
+                    field="INPUT", received=stream.describe())
+            ts = None  # pre-made windows, or a shape check_input names
+        if ts is not None:
+            W.check_model_input(ts, in_type.shape, channels_first, src.label)
+            if log:
+                log(f"{input_path}: {W.describe(ts)}")
+            # `batch_size * sequence_stride` rows hold about `batch_size` windows.
+            batches = W.window_batches(stream.batches(batch_size * ts["sequence_stride"]),
+                                       ts, batch_size, path=input_path,
+                                       channels_first=channels_first)
+        else:
+            batches = ((None, xb) for xb in stream.batches(batch_size))
         first = next(batches, None)
         if first is None:
             raise DataError("the input has no rows", file=input_path, field="INPUT",
                             received=stream.describe())
         try:
-            check_input(first, in_type, ids)  # shape, dtype and id errors before any work
+            check_input(first[1], in_type, ids)  # shape, dtype and id errors before any work
         except DataError as e:
             e.received = stream.describe()
             shape = stream.shape
-            if (src.onnx_layouts()[0] == "channels_first" and len(shape) == in_type.rank
+            if (channels_first and len(shape) == in_type.rank
                     and tuple(shape[1:]) == (*in_type.shape[2:], in_type.shape[1])):
                 e.hint = ("this model was exported with --input-layout nchw: pass "
                           "channels-first input, e.g. np.moveaxis(x, -1, 1)")
+            elif ts is None and ts_model is not None:
+                e.hint = (f"this timeseries model also takes the raw series: an array of "
+                          f"shape (rows, {len(ts_model['columns'])}) holding columns "
+                          f"{ts_model['columns']}, or a CSV with those columns")
             raise e.located(file=input_path) from None
         sess = _session(src, provider, threads, log)
         name = sess.get_inputs()[0].name
         os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
         n = 0
+        last = 0 if ts is None else (ts["sequence_length"] - 1) * ts["sampling_rate"]
         with atomic_file(out_path) as f:
-            writer = (NpyWriter(f) if ext == ".npy"
-                      else CsvWriter(f, _class_names(src)))
-            for xb in itertools.chain([first], batches):
+            writer = (NpyWriter(f) if ext == ".npy" else CsvWriter(
+                f, _class_names(src), ROW_COLUMNS if ts is not None else ()))
+            for starts, xb in itertools.chain([first], batches):
                 try:
                     xb = check_input(xb, in_type, ids)
                 except DataError as e:  # a later batch (token ids with fractions, say)
                     e.received = f"rows {n + 1}..{n + len(xb)}: {e.received}"
                     raise e.located(file=input_path) from None
                 y = sess.run(None, {name: xb})[0]
-                writer.write(y)
+                writer.write(y, None if starts is None else np.stack([starts, starts + last], 1))
                 n += len(y)
             writer.finish()
     return n
+
+
+# The series rows a window covers (0-based; the first data row of a CSV is row 0).
+ROW_COLUMNS = ("first_row", "last_row")
 
 
 def _session(src, provider: str, threads: int | None, log: Callable | None) -> Any:
@@ -425,7 +505,7 @@ class NpyWriter:
             "shape": (rows, *self.tail)})
         return b.getvalue()
 
-    def write(self, y: np.ndarray) -> None:
+    def write(self, y: np.ndarray, rows: np.ndarray | None = None) -> None:
         if self.dtype is None:
             self.dtype, self.tail = y.dtype, tuple(y.shape[1:])
             head = self._header(0)
@@ -450,12 +530,16 @@ class NpyWriter:
 
 class CsvWriter:
     """`output_0..k` columns (7 significant digits), plus `label` when the model carries
-    class names: argmax of k scores, or class 1 above 0.5 for a single sigmoid output."""
+    class names: argmax of k scores, or class 1 above 0.5 for a single sigmoid output.
+    `row_columns`: integer columns written first, one value each per prediction (`rows`:
+    (n, len(row_columns)) given to `write`), e.g. the series rows a window covers."""
 
-    def __init__(self, f: Any, class_names: list[str] | None) -> None:
+    def __init__(self, f: Any, class_names: list[str] | None,
+                 row_columns: tuple[str, ...] = ()) -> None:
         self.f, self.class_names, self.width = f, class_names, None
+        self.row_columns = tuple(row_columns)
 
-    def write(self, y: np.ndarray) -> None:
+    def write(self, y: np.ndarray, rows: np.ndarray | None = None) -> None:
         y2 = y.reshape(len(y), -1)
         names = self.class_names
         labels = None
@@ -465,13 +549,16 @@ class CsvWriter:
             labels = [names[i] for i in y2.argmax(1).tolist()]
         if self.width is None:
             self.width = y2.shape[1]
-            cols = [f"output_{j}" for j in range(self.width)]
+            cols = [*self.row_columns, *(f"output_{j}" for j in range(self.width))]
             self.f.write((",".join(cols + (["label"] if labels else [])) + "\n").encode())
         fmt = "{:.7g}".format
-        rows = (",".join(map(fmt, r)) for r in y2.tolist())
+        lines = (",".join(map(fmt, r)) for r in y2.tolist())
+        if self.row_columns:
+            lines = (",".join(map(str, i)) + "," + r
+                     for i, r in zip(np.asarray(rows).tolist(), lines))
         if labels:
-            rows = (f"{r},{lab}" for r, lab in zip(rows, labels))
-        self.f.write(("\n".join(rows) + "\n").encode())
+            lines = (f"{r},{lab}" for r, lab in zip(lines, labels))
+        self.f.write(("\n".join(lines) + "\n").encode())
 
     def finish(self) -> None:
         pass

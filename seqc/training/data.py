@@ -268,6 +268,34 @@ def window_span(ts: dict) -> int:
     return (ts["sequence_length"] - 1) * ts["sampling_rate"] + ts["horizon"] + 1
 
 
+def window_count(n_rows: int, ts: dict, *, targets: bool = False) -> int:
+    """How many windows Keras' `timeseries_dataset_from_array` cuts from `n_rows` rows:
+    `len(np.arange(0, num_seqs, sequence_stride))` with `num_seqs = n_rows - (sequence_length
+    - 1) * sampling_rate`, capped by the targets' length when each window has a target
+    (`targets=True`: the target lies `horizon` rows after the window's last row, so
+    `len(targets) = n_rows - delay`); 0 when the series is too short for one window (Keras
+    then yields an empty dataset). The one place seqc counts windows: training and
+    `seqc predict` both use it."""
+    num_seqs = n_rows - (ts["sequence_length"] - 1) * ts["sampling_rate"]
+    if targets:
+        num_seqs -= ts["horizon"]
+    stride = ts.get("sequence_stride", 1)
+    return max(0, -(-num_seqs // stride))
+
+
+def window_starts(n_rows: int, ts: dict, *, targets: bool = False) -> np.ndarray:
+    """The first row of every window (Keras' `start_positions`, unshuffled): window i takes
+    rows `s, s + sampling_rate, ..., s + (sequence_length - 1) * sampling_rate`,
+    s = i * sequence_stride."""
+    return np.arange(window_count(n_rows, ts, targets=targets)) * ts.get("sequence_stride", 1)
+
+
+def min_window_rows(ts: dict, *, targets: bool = False) -> int:
+    """The fewest rows that hold one window (and its target, with `targets=True`)."""
+    return (ts["sequence_length"] - 1) * ts["sampling_rate"] + 1 + (
+        ts["horizon"] if targets else 0)
+
+
 def load_timeseries_csv(path: str, target: str | None, timeseries: dict, *,
                         label_dtype: str | None = "float32", delimiter: str = ",") -> Dataset:
     """Windows over the rows of a CSV, one row per time step, in file order, as Keras'
@@ -299,12 +327,12 @@ def load_timeseries_csv(path: str, target: str | None, timeseries: dict, *,
                 raise DataError(f"column '{name}' ({field}) is not in the CSV header",
                                 file=path, field=f"data.{field}", received=f"columns {header}",
                                 hint=did_you_mean(name, header))
-    length, rate, stride = ts["sequence_length"], ts["sampling_rate"], ts["sequence_stride"]
+    length, rate = ts["sequence_length"], ts["sampling_rate"]
     first_to_last = (length - 1) * rate
     delay = first_to_last + (ts["horizon"] if target is not None else 0)
-    n_windows = len(body) - delay
-    if n_windows < 1:
-        need = delay + 1
+    starts = window_starts(len(body), ts, targets=target is not None)
+    if len(starts) == 0:
+        need = min_window_rows(ts, targets=target is not None)
         raise DataError(
             f"the series has {len(body)} rows, too few for one window: sequence_length="
             f"{length} with sampling_rate={rate} spans {first_to_last + 1} rows"
@@ -315,7 +343,6 @@ def load_timeseries_csv(path: str, target: str | None, timeseries: dict, *,
     series = _numeric_columns(header, body, [header.index(c) for c in ts["columns"]], path,
                               delimiter, hint="every timeseries column must be numeric; "
                                               "drop '{col}' from timeseries.columns")
-    starts = np.arange(0, n_windows, stride)
     # Fancy indexing copies: x is windows * sequence_length * columns float32s.
     x = series[starts[:, None] + np.arange(length) * rate]
     y, class_names = None, None
