@@ -1,4 +1,4 @@
-"""The two recurrent examples in seqc vs PyTorch eager (nn.LSTM), side by side.
+"""The two recurrent examples in seqc vs PyTorch eager (nn.LSTM, nn.GRU), side by side.
 
     python benchmarks/train_rnn.py [--epochs 12] [--workloads sunspots,sequences] [--json out.json]
 
@@ -13,12 +13,16 @@
   form; torch.onnx.export fails on it with enforce_sorted=False, so the exported graph is the
   gather form either way); `--torch-mask none` runs plain nn.LSTM's last state over the
   padding (a different function: it has seen the padding).
+- sunspots_gru, sequences_gru: the same two networks with GRU(32) (Keras' default
+  reset_after=True) in place of the LSTM, against nn.GRU.
 
 Both frameworks start from identical weights (seqc's initializers copied into torch: Keras'
 LSTM gates i, f, c, o are PyTorch's i, f, g, o, so kernel -> weight_ih.T, recurrent_kernel ->
-weight_hh.T, bias -> bias_ih with bias_hh = 0; the Normalization statistics adapted by seqc
-become constants), use the same batch size, the same optimizer and the same per-epoch
-shuffling (one permutation sequence for both), and 2 threads. Both run in one process, so
+weight_hh.T, bias -> bias_ih with bias_hh = 0; Keras' reset_after GRU is PyTorch's GRU with
+the gates z, r, h reordered to r, z, n, bias[0] -> bias_ih and bias[1] -> bias_hh; the
+Normalization statistics adapted by seqc become constants), use the same batch size, the
+same optimizer and the same per-epoch shuffling (one permutation sequence for both), and 2
+threads. Both run in one process, so
 seqc's malloc setting (seqc/training/heap.py, made on its first forward) applies to PyTorch
 too; run with SEQC_MALLOPT=0 to compare both without it. Printed: epoch time (median of
 epochs 2..N) and the seqc/PyTorch ratio (< 1: seqc is faster), peak RSS growth, and
@@ -50,8 +54,22 @@ BATCH = 32
 EXAMPLES = ROOT / "examples"
 
 
-def load_example(spec: str):
-    defn = load_definition(str(EXAMPLES / spec))
+def load_example(spec: str, cell: str = "lstm"):
+    """The example's model, compiled, and its data; with cell "gru" the LSTM layer becomes a
+    GRU of the same units (the definition is rewritten into a temporary copy)."""
+    if cell == "lstm":
+        defn = load_definition(str(EXAMPLES / spec))
+    else:
+        d = json.loads((EXAMPLES / spec).read_text())
+        d["name"] = d["name"].replace("lstm", "gru")
+        for layer in d["layers"]:
+            if layer["type"] == "LSTM":
+                layer["type"] = "GRU"
+        d["data"]["path"] = str(EXAMPLES / d["data"]["path"])
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "gru.json")
+            Path(path).write_text(json.dumps(d))
+            defn = load_definition(path)
     ds = load_build_data(defn, BuildOptions())
     model = defn.model
     model.compile(**defn.compile)
@@ -68,6 +86,43 @@ def lstm_into(lstm, p: dict, name: str) -> None:
         lstm.bias_hh_l0.zero_()
 
 
+def gru_into(gru, p: dict, name: str) -> None:
+    """Keras' GRU (reset_after=True) into nn.GRU: gate columns z, r, h -> rows r, z, n;
+    bias (2, 3u) is [input-side, recurrent-side] -> bias_ih, bias_hh."""
+    import torch
+
+    u = gru.hidden_size
+
+    def rzn(a: np.ndarray) -> np.ndarray:  # (..., 3u) in z, r, h -> (..., 3u) in r, z, n
+        return np.concatenate([a[..., u:2 * u], a[..., :u], a[..., 2 * u:]], axis=-1)
+
+    with torch.no_grad():
+        gru.weight_ih_l0.copy_(torch.from_numpy(rzn(p[f"{name}/kernel"]).T.copy()))
+        gru.weight_hh_l0.copy_(torch.from_numpy(rzn(p[f"{name}/recurrent_kernel"]).T.copy()))
+        b = rzn(p[f"{name}/bias"])
+        gru.bias_ih_l0.copy_(torch.from_numpy(b[0].copy()))
+        gru.bias_hh_l0.copy_(torch.from_numpy(b[1].copy()))
+
+
+def torch_rnn(p: dict, cell: str, n_in: int):
+    """nn.LSTM or nn.GRU(n_in, 32) holding seqc's layer's weights."""
+    from torch import nn
+
+    if cell == "lstm":
+        rnn = nn.LSTM(n_in, 32, batch_first=True)
+        lstm_into(rnn, p, "lstm")
+    else:
+        rnn = nn.GRU(n_in, 32, batch_first=True)
+        gru_into(rnn, p, "gru")
+    return rnn
+
+
+def last_state(out) -> object:
+    """h_n of the last layer from nn.LSTM's (y, (h, c)) or nn.GRU's (y, h)."""
+    h = out[1]
+    return (h[0] if isinstance(h, tuple) else h)[-1]
+
+
 def linear_from(p: dict, name: str):
     import torch
 
@@ -79,8 +134,8 @@ def linear_from(p: dict, name: str):
     return fc
 
 
-def torch_sunspots(model):
-    """Normalization (constants) -> LSTM -> last output -> Linear -> scale and offset."""
+def torch_sunspots(model, cell: str = "lstm"):
+    """Normalization (constants) -> LSTM or GRU -> last output -> Linear -> scale and offset."""
     from torch import nn
 
     p = model.params
@@ -91,19 +146,18 @@ def torch_sunspots(model):
     class Net(nn.Module):
         def __init__(self):
             super().__init__()
-            self.lstm = nn.LSTM(1, 32, batch_first=True)
+            self.rnn = torch_rnn(p, cell, 1)
             self.fc = linear_from(p, "dense")
-            lstm_into(self.lstm, p, "lstm")
 
         def forward(self, x):
-            _, (h, _) = self.lstm((x - mean) / std)
-            return self.fc(h[-1]) * float(rescale.scale) + float(rescale.offset)
+            h = last_state(self.rnn((x - mean) / std))
+            return self.fc(h) * float(rescale.scale) + float(rescale.offset)
 
     return Net()
 
 
-def torch_sequences(model, mask: str):
-    """Embedding -> LSTM -> the state at each string's end (mask "gather" or "packed") or
+def torch_sequences(model, mask: str, cell: str = "lstm"):
+    """Embedding -> LSTM or GRU -> the state at each string's end (mask "gather" or "packed") or
     after all 20 steps ("none") -> Linear logits. The sigmoid lives in the loss
     (BCEWithLogitsLoss), as PyTorch users write it."""
     import torch
@@ -117,8 +171,7 @@ def torch_sequences(model, mask: str):
             self.emb = nn.Embedding(*p["embedding/embeddings"].shape)
             with torch.no_grad():
                 self.emb.weight.copy_(torch.from_numpy(p["embedding/embeddings"]))
-            self.lstm = nn.LSTM(self.emb.embedding_dim, 32, batch_first=True)
-            lstm_into(self.lstm, p, "lstm")
+            self.rnn = torch_rnn(p, cell, self.emb.embedding_dim)
             self.fc = linear_from(p, "dense")
 
         def forward(self, tokens):
@@ -127,11 +180,11 @@ def torch_sequences(model, mask: str):
             if self.mask == "packed":
                 e = nn.utils.rnn.pack_padded_sequence(e, lengths.cpu(), batch_first=True,
                                                       enforce_sorted=False)
-                _, (h, _) = self.lstm(e)
-                return self.fc(h[-1])
-            y, (h, _) = self.lstm(e)
+                return self.fc(last_state(self.rnn(e)))
+            out = self.rnn(e)
             if self.mask == "none":
-                return self.fc(h[-1])
+                return self.fc(last_state(out))
+            y = out[0]
             # torch.gather, not y[arange(N), ...]: the tracer would freeze N.
             idx = (lengths - 1).clamp(min=0).view(-1, 1, 1).expand(-1, 1, y.shape[-1])
             return self.fc(y.gather(1, idx).squeeze(1))
@@ -175,16 +228,22 @@ def node_counts(path: str) -> dict:
     return dict(sorted(ops.items()))
 
 
+WORKLOADS = ("sunspots", "sequences", "sunspots_gru", "sequences_gru")
+
+
 def run(workload: str, epochs: int, torch, torch_mask: str) -> dict:
-    if workload == "sunspots":
-        model, x, y = load_example("sunspots_lstm.json")
+    if workload not in WORKLOADS:
+        raise SystemExit(f"unknown workload {workload!r}; choose from {', '.join(WORKLOADS)}")
+    cell = "gru" if workload.endswith("_gru") else "lstm"
+    if workload.startswith("sunspots"):
+        model, x, y = load_example("sunspots_lstm.json", cell)
         adapt_once(model, x)  # the Normalization statistics both frameworks start from
-        net = torch_sunspots(model) if torch else None
+        net = torch_sunspots(model, cell) if torch else None
         loss, lr, sigmoid, tx = "mse", 0.01, False, x
     else:
-        model, x, y = load_example("sequence_classifier.json")
+        model, x, y = load_example("sequence_classifier.json", cell)
         x = x.astype(np.int32)
-        net = torch_sequences(model, torch_mask) if torch else None
+        net = torch_sequences(model, torch_mask, cell) if torch else None
         loss, lr, sigmoid, tx = "binary_crossentropy", 0.003, True, x.astype(np.int64)
     if torch:
         row0 = {"torch_vs_seqc_onnx_max_diff_at_init": check_same(model, net, x[:256], sigmoid)}
@@ -229,7 +288,8 @@ def check_same(model, net, x: np.ndarray, sigmoid: bool) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--epochs", type=int, default=12)
-    ap.add_argument("--workloads", default="sunspots,sequences")
+    ap.add_argument("--workloads", default="sunspots,sequences",
+                    help=f"comma-separated, from {', '.join(WORKLOADS)}")
     ap.add_argument("--torch-mask", default="gather", choices=("gather", "packed", "none"),
                     help="how PyTorch's classifier handles the padding in training")
     ap.add_argument("--json", default=None)

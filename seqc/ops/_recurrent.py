@@ -10,13 +10,15 @@ How the NumPy kernels run (the cells in simple_rnn.py, lstm.py, gru.py):
   one matmul ([x, 1] @ [kernel; bias]), and only the recurrent matmul runs per step, writing
   into preallocated (T, N, ...) buffers with `out=`;
 - a kind may reorder its gate columns internally (LSTM: o, i, f, c, so the three sigmoid gates
-  are one block) and lay a step's gates out as (gates, N, units) blocks (LSTM: NumPy's
-  elementwise kernels run 2-3x slower on column slices); gradients are put back in Keras'
-  order at the end;
+  are one block; GRU: h, z, r) and lays a step's gates out as (gates, N, units) blocks
+  (NumPy's elementwise kernels run 2-3x slower on column slices of an (N, k*units) row);
+  gradients are put back in Keras' order at the end;
 - sigmoid is computed as 0.5 * tanh(z / 2) + 0.5 with the 1/2 folded into the weights of the
   sigmoid columns: one tanh call over all gates, no overflow for large |z|;
-- backward keeps one loop over steps; the activations' derivatives are computed for all steps
-  at once before it, and the weight gradients are single matmuls over the stacked steps.
+- backward keeps one loop over steps; the activations' derivatives, and every factor of the
+  gate gradients that does not depend on the recursion, are computed for all steps at once
+  before it (masks folded in: a masked step gets zero gate gradients and passes dh on), and
+  the weight gradients are single matmuls over the stacked steps.
 Masks (Keras semantics): a masked step keeps the previous state, so its output is the previous
 output (zeros before the first valid step), or zero with zero_output_for_mask.
 """
@@ -243,32 +245,28 @@ class Steps:
     valid: Array | None  # bool (T, N, 1): True = a valid step; None = no mask
     partial: list[bool]  # per step: does any row skip it
     need_grad: bool
-    # Derived once per run so the step loops do no mask arithmetic of their own: ~valid, and
-    # valid / ~valid in the run's float dtype (multiplying by a bool array casts it each time).
+    # Derived once per run so the step loops do no mask arithmetic of their own: ~valid
+    # (T, N, units) bool, full width because np.copyto runs about twice as fast with a `where`
+    # of the destination's shape as with an (N, 1) one, and valid / ~valid (T, N, 1) in the
+    # run's float dtype (multiplying by a bool array casts it each time).
     invalid: Array | None = None
     valid_f: Array | None = None
     invalid_f: Array | None = None
 
     @staticmethod
-    def of(valid: Array | None, dtype: Any, need_grad: bool) -> Steps:
+    def of(valid: Array | None, dtype: Any, need_grad: bool, units: int = 1) -> Steps:
         if valid is None:
             return Steps(None, [], need_grad)
         inv = ~valid
-        return Steps(valid, list(inv.any(axis=(1, 2))), need_grad, inv,
-                     valid.astype(dtype), inv.astype(dtype))
+        return Steps(valid, list(inv.any(axis=(1, 2))), need_grad,
+                     np.repeat(inv, units, axis=2), valid.astype(dtype), inv.astype(dtype))
 
 
 def keep_masked(new: Array, old: Array, s: Steps, t: int) -> None:
-    """Masked rows keep the previous state (Keras): in place, exact."""
+    """Masked rows keep the previous state (Keras): in place, exact. `new` and `old` are
+    (N, units) or (..., N, units) blocks."""
     if s.valid is not None and s.partial[t]:
         np.copyto(new, old, where=s.invalid[t])
-
-
-def split_masked(dh: Array, s: Steps, t: int) -> tuple[Array, Array | None]:
-    """Backward of keep_masked: (gradient into the cell, gradient carried past it)."""
-    if s.valid is None or not s.partial[t]:
-        return dh, None
-    return dh * s.valid_f[t], dh * s.invalid_f[t]
 
 
 # ---- the base kind ----
@@ -279,8 +277,10 @@ class RecurrentBase(OpDef):
     gates: int = 1  # k: kernel is (F, k * units)
     # Internal gate order (indices into Keras' order); identity unless a kind reorders.
     gate_order: tuple[int, ...] = (0,)
-    # How many leading internal gates use recurrent_activation (the rest use activation).
+    # Internal gates rec_gate_start .. rec_gate_start + rec_gates - 1 use recurrent_activation
+    # (the rest use activation).
     rec_gates: int = 0
+    rec_gate_start: int = 0
     has_recurrent_activation = True
 
     # -- attributes and shapes --
@@ -370,7 +370,7 @@ class RecurrentBase(OpDef):
         if not self.has_recurrent_activation or acts[0].scale == 1.0:
             return None
         s = np.ones(self.gates * u, dtype)
-        s[:self.rec_gates * u] = acts[0].scale
+        s[self.rec_gate_start * u:(self.rec_gate_start + self.rec_gates) * u] = acts[0].scale
         return s
 
     def _dropout_masks(self, a, ctx, n, f, dtype):
@@ -421,7 +421,7 @@ class RecurrentBase(OpDef):
         xa[..., :f] = x.transpose(1, 0, 2)
         xa[..., f] = 1
         valid = None if mask is None else np.ascontiguousarray(mask.T)[:, :, None]
-        s = Steps.of(valid, dtype, ctx.need_grad)
+        s = Steps.of(valid, dtype, ctx.need_grad, a.units)
 
         acts = self._acts(a)
         scale = self._scale(a, acts, dtype)

@@ -1,7 +1,8 @@
 """SimpleRNN (Keras 3): h' = act(x @ kernel + h @ recurrent_kernel + bias).
 
 ONNX: native RNN via _recurrent_onnx. Shape: (N, T, F) -> (N, T, units) with
-return_sequences, else (N, units). Memory: about 2 (T, N, units) float buffers per call while
+return_sequences, else (N, units). NumPy maths time-major (_recurrent.py), every step's state a
+contiguous (N, units) block. Memory: about 3 (T, N, units) float buffers per call while
 training.
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._recurrent import RecurrentBase, SimpleRNNAttrs, Steps, keep_masked, split_masked
+from ._recurrent import RecurrentBase, SimpleRNNAttrs, Steps, keep_masked
 from .base import BadExample, Example, register
 
 
@@ -45,33 +46,56 @@ class SimpleRNN(RecurrentBase):
     def scan(self, a, acts, xp, rec, b_rec, s: Steps):
         t_steps, n, u = xp.shape
         (act,) = acts
-        hs = np.zeros((t_steps + 1, n, u), xp.dtype)
+        hs = np.empty((t_steps + 1, n, u), xp.dtype)
+        hs[0] = 0
         tmp = np.empty((n, u), xp.dtype)
+        w, rm = rec.w, rec.mask
+        hm = None if rm is None else np.empty((n, u), xp.dtype)
+        fast = act.name == "tanh"
+        # Per-step views made once (list() of an array), not by indexing in the loop.
+        zl, hl = list(xp), list(hs)
+        masked = s.valid is not None
         for t in range(t_steps):
-            z = xp[t]  # becomes the pre-activation
-            rec.fwd(hs[t], out=tmp)
-            z += tmp
-            act.apply(z, hs[t + 1])
-            keep_masked(hs[t + 1], hs[t], s, t)
+            z = zl[t]  # becomes the pre-activation
+            if t:  # h_0 = 0: the first step has no recurrent term
+                if rm is None:
+                    np.matmul(hl[t], w, out=tmp)
+                else:
+                    np.multiply(hl[t], rm, out=hm)
+                    np.matmul(hm, w, out=tmp)
+                z += tmp
+            if fast:
+                np.tanh(z, out=hl[t + 1])
+            else:
+                act.apply(z, hl[t + 1])
+            if masked:
+                keep_masked(hl[t + 1], hl[t], s, t)
         return hs, (xp, hs)
 
     def scan_back(self, a, acts, tape, dhs, dh_last, s: Steps, rec):
         z, hs = tape
-        t_steps = z.shape[0]
-        # Rows a mask skipped hold the carried state, not act(z); their gradient is zero, so
-        # the derivative there only has to be finite.
+        t_steps, n, u = z.shape
+        # act'(z) for all steps at once. Rows a mask skipped hold the carried state, not
+        # act(z): there the derivative is only finite, and zeroed by the mask, so a masked step
+        # gives dz = 0 and its dh is copied past the recurrent product.
         dz = acts[0].deriv(z, hs[1:])
+        if s.valid is not None:
+            dz *= s.valid_f
+        dzl = list(dz)
+        wt, rm = rec.wt, rec.mask
+        dh_bufs = np.empty((2, n, u), z.dtype)  # the recurrent dh, alternately (dh may alias one)
         dh_rec = None
         for t in range(t_steps - 1, -1, -1):
             if dhs is None:
                 dh = dh_last if t == t_steps - 1 else dh_rec
             else:
                 dh = dhs[t] if dh_rec is None else np.add(dhs[t], dh_rec, out=dh_rec)
-            dh, carry = split_masked(dh, s, t)
-            np.multiply(dh, dz[t], out=dz[t])
+            np.multiply(dh, dzl[t], out=dzl[t])
             if t == 0:
                 break
-            dh_rec = rec.bwd(dz[t])
-            if carry is not None:
-                dh_rec += carry
+            dh_rec = np.matmul(dzl[t], wt, out=dh_bufs[t & 1])
+            if rm is not None:
+                dh_rec *= rm
+            if s.valid is not None and s.partial[t]:
+                np.copyto(dh_rec, dh, where=s.invalid[t])
         return dz, rec.wgrad(hs[:-1], dz), None
