@@ -34,7 +34,7 @@ from ..errors import DefinitionError
 from ..ir.types import TensorType
 from ._activations import ACTIVATIONS
 from .activation import ActivationSpec, resolve
-from .base import Initializer, OpDef, ParamSpec, in_range, positive_int
+from .base import Initializer, OpDef, ParamSpec, fold_input_kernel, in_range, positive_int
 from .dropout import inverted_mask
 
 Array = np.ndarray
@@ -331,6 +331,11 @@ class RecurrentBase(OpDef):
 
     def output_masked(self, a: Any, in_masked: bool) -> bool:
         return in_masked and a.return_sequences
+
+    def fold_input_affine(self, a, params, scale, shift):
+        # Every step projects its input through `kernel`: the affine folds into that
+        # projection and its (input-side) bias, whatever the cell does after it.
+        return fold_input_kernel(a, params, scale, shift, self.bias_shape(a))
 
     # -- cell hooks (each kind) --
 

@@ -15,14 +15,19 @@ from seqc.pipeline import BuildOptions, build
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
 
-@pytest.mark.parametrize("spec,target", [("breast_cancer_mlp.json", 0.95),
-                                         ("digits_mlp.json", 0.95),
-                                         ("digits_cnn.json", 0.97),
-                                         ("signals_conv1d.json", 0.95)])
-def test_example_spec_builds_and_generalises(tmp_path, spec, target):
+@pytest.mark.parametrize("spec,target,folded", [
+    ("breast_cancer_mlp.json", 0.95, ["normalization folded into dense"]),
+    ("digits_mlp.json", 0.95, ["rescaling folded into dense"]),
+    ("digits_cnn.json", 0.97, ["rescaling folded into conv2d"]),
+    ("signals_conv1d.json", 0.95, [])])
+def test_example_spec_builds_and_generalises(tmp_path, spec, target, folded):
+    """...and the served graph reads raw features: the preprocessing is in the first layer's
+    weights, with no elementwise node left for it."""
     out = tmp_path / "out"
     report = build(str(EXAMPLES / spec), BuildOptions(out_dir=str(out), verbose=0, log=None))
     assert report["trained"] and report["validation"]["ok"]
+    assert report["onnx"]["passes"]["fold_preprocessing"] == folded
+    assert not {"Mul", "Add", "Sub", "Div"} & set(report["onnx"]["nodes"]), report["onnx"]
     assert report["final_metrics"]["val_accuracy"] >= target, report["history"]["val_accuracy"]
     assert all(r["max_abs_error"] <= 1e-5 for r in report["validation"]["runtimes"])
     assert (out / "model.onnx").is_file()
@@ -76,6 +81,8 @@ def test_sunspots_lstm_beats_the_naive_forecast(tmp_path):
                    BuildOptions(out_dir=str(tmp_path / "out"), verbose=0, log=None))
     rmse = report["final_metrics"]["val_RootMeanSquaredError"]
     assert rmse <= 24.0, report["history"]["val_RootMeanSquaredError"]
-    assert report["onnx"]["nodes"].get("LSTM") == 1
+    assert report["onnx"]["nodes"] == {"Gemm": 1, "LSTM": 1, "Reshape": 1, "Transpose": 1}
+    assert report["onnx"]["passes"]["fold_preprocessing"] == [
+        "normalization folded into lstm", "rescaling folded into dense"]
     v = report["validation"]
     assert v["ok"] and all(r["max_abs_error"] <= 1e-4 for r in v["runtimes"]), v

@@ -210,3 +210,35 @@ def test_batchnorm_after_an_activation_folds_into_the_next_dense():
     x = _x((4,))
     np.testing.assert_allclose(_predict(g2, p2, x), _predict(g, params, x), rtol=1e-5,
                                atol=1e-5)
+
+
+# ---- recurrent layers: the affine folds into the input projection
+
+@pytest.mark.parametrize("kind,config", [
+    ("LSTM", {"units": 3}), ("LSTM", {"units": 2, "use_bias": False, "return_sequences": True}),
+    ("GRU", {"units": 3}), ("GRU", {"units": 2, "reset_after": False}),
+    ("GRU", {"units": 2, "use_bias": False}), ("SimpleRNN", {"units": 3, "go_backwards": True})])
+def test_normalization_folds_into_a_recurrent_layer_under_a_mask(kind, config):
+    g = _graph((5, 2), [("Masking", {}), ("Normalization", {}), (kind, config)])
+    assert g.masked  # the mask from Masking reaches the recurrent layer through the fold
+    params = _params(g, seed=11)
+    g2, p2, changes = fold_preprocessing(g, params)
+    assert changes == [f"normalization folded into {g.nodes[2].name}"]
+    assert [n.op for n in g2.nodes] == ["Masking", kind] and g2.masked
+    x = _x((5, 2), seed=12, lo=-3, hi=3)
+    x[0, 3:] = 0.0  # masked steps
+    x[2, 1:] = 0.0
+    want = _predict(g, params, x)
+    np.testing.assert_allclose(_predict(g2, p2, x), want, rtol=1e-4, atol=1e-5)
+    pytest.importorskip("onnxruntime")
+    got, ops = _ort(g, params, x)
+    _, ops_kept = _ort(g, params, x, fold_preprocessing=False)
+    assert ops.count("Div") == ops_kept.count("Div") - 1 and len(ops) == len(ops_kept) - 2
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+
+
+def test_bidirectional_keeps_its_normalization():
+    g = _graph((4, 2), [("Normalization", {}), ("Bidirectional", {"layer": {
+        "class_name": "LSTM", "config": {"units": 2}}})])
+    assert REGISTRY["Bidirectional"].fold_input_affine is None
+    assert fold_preprocessing(g, _params(g))[2] == []
