@@ -325,9 +325,12 @@ def validate(model, inputs, runtimes, atol, rtol, as_json) -> None:
 @click.option("--min-time", type=click.FloatRange(min=0), default=0.5, show_default=True,
               help="Seconds of timed runs per batch size (at least --iterations runs).")
 @click.option("--iterations", type=click.IntRange(min=1), default=20, show_default=True)
+@click.option("--io-binding/--no-io-binding", default=None,
+              help="Bind inputs and outputs on the device (default: on CUDA only), so timings "
+                   "leave out host-device copies.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @handle_errors
-def bench(model, batch_sizes, provider, threads, with_numpy, min_time, iterations,
+def bench(model, batch_sizes, provider, threads, with_numpy, min_time, iterations, io_binding,
           as_json) -> None:
     """Session creation, latency p50/p90/p99, throughput and peak memory per batch size."""
     import json
@@ -336,7 +339,7 @@ def bench(model, batch_sizes, provider, threads, with_numpy, min_time, iteration
 
     r = run_bench(model, batch_sizes=batch_sizes, provider=provider, threads=threads,
                   numpy=with_numpy, min_time_s=min_time, min_iterations=iterations,
-                  log=None if as_json else click.echo)
+                  io_binding=io_binding, log=None if as_json else click.echo)
     click.echo(json.dumps(r.to_json(), indent=1) if as_json else r.format_table())
 
 

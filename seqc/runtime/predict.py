@@ -29,7 +29,7 @@ import numpy as np
 from ..errors import DataError, UsageError, did_you_mean
 from ..fileio import atomic_file
 from . import windows as W
-from .runners import check_input, make_session, onnx_value_type, resolve
+from .runners import check_input, cuda_problem, make_session, onnx_value_type, resolve
 
 INPUT_HINT = "INPUT is a .npy, .npz or .csv file"
 # A Fortran-ordered array in a compressed .npz stores each column whole, so rows cannot be
@@ -471,19 +471,12 @@ ROW_COLUMNS = ("first_row", "last_row")
 
 
 def _session(src, provider: str, threads: int | None, log: Callable | None) -> Any:
-    try:
-        sess = make_session(src, provider=provider, intra_op_num_threads=threads)
-    except UsageError as e:
-        if provider != "auto":
-            raise
-        if log:
-            log(f"CUDA unavailable ({e.message}); falling back to CPU")
-        sess = make_session(src, provider="cpu", intra_op_num_threads=threads)
+    sess = make_session(src, provider=provider, intra_op_num_threads=threads)
     if provider == "auto" and log:
         used = sess.get_providers()[0]
-        log(f"provider: {used}" + ("" if used != "CPUExecutionProvider" else
-                                   " (this onnxruntime has no CUDAExecutionProvider; "
-                                   "install onnxruntime-gpu for CUDA)"))
+        problem = cuda_problem()
+        log(f"provider: {used}" + (f" (CUDA unavailable: {problem}; falling back to CPU)"
+                                   if problem else ""))
     return sess
 
 

@@ -9,6 +9,7 @@ in memory from the IR when none was given.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import time
@@ -285,12 +286,13 @@ PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
 def make_session(model: Any, *, provider: str = "cpu",
                  intra_op_num_threads: int | None = None) -> Any:
     """An onnxruntime InferenceSession for a model (anything `resolve` takes). `provider` is
-    "cpu", "cuda" or "auto" (CUDA when this onnxruntime has it, else CPU)."""
+    "cpu", "cuda" or "auto" (CUDA when a session really starts on it here, else CPU; see
+    `cuda_problem`). "cuda" is a UsageError when CUDA is missing or fails to start."""
     import onnxruntime as ort
 
     available = ort.get_available_providers()
     if provider == "auto":
-        provider = "cuda" if PROVIDERS["cuda"] in available else "cpu"
+        provider = "cpu" if cuda_problem() else "cuda"
     if provider not in PROVIDERS:
         raise UsageError("provider must be cpu, cuda or auto", field="provider",
                          received=f"provider={provider!r}",
@@ -305,7 +307,39 @@ def make_session(model: Any, *, provider: str = "cpu",
     m = resolve(model).onnx()
     data = m if isinstance(m, str) else m.SerializeToString()
     providers = [PROVIDERS[provider]] + (["CPUExecutionProvider"] if provider == "cuda" else [])
-    return ort.InferenceSession(data, so, providers=providers)
+    sess = ort.InferenceSession(data, so, providers=providers)
+    if provider == "cuda" and sess.get_providers()[0] != PROVIDERS["cuda"]:
+        # onnxruntime-gpu without a usable GPU (no driver, CUDA or cuDNN libraries) logs an
+        # error and quietly runs the session on the CPU: a "CUDA" run or comparison would
+        # then be a CPU one, so it is refused instead.
+        raise UsageError(
+            "onnxruntime lists the CUDAExecutionProvider but could not start it",
+            field="provider", received=f"provider='cuda'; the session runs on "
+            f"{', '.join(sess.get_providers())}",
+            hint="check the GPU driver and the CUDA/cuDNN versions onnxruntime-gpu needs "
+                 "(onnxruntime's log above names the missing library), or use --provider cpu")
+    return sess
+
+
+@functools.cache
+def cuda_problem() -> str | None:
+    """Why onnxruntime cannot run on CUDA here, or None: the provider must be listed and a
+    session must really start on it (probed once per process on a one-node model)."""
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    if PROVIDERS["cuda"] not in ort.get_available_providers():
+        return f"this onnxruntime has no {PROVIDERS['cuda']} (install onnxruntime-gpu)"
+    vi = helper.make_tensor_value_info
+    g = helper.make_graph([helper.make_node("Identity", ["x"], ["y"])], "probe",
+                          [vi("x", TensorProto.FLOAT, [1])], [vi("y", TensorProto.FLOAT, [1])])
+    try:
+        make_session(helper.make_model(g, opset_imports=[helper.make_opsetid("", 13)],
+                                       ir_version=7),
+                     provider="cuda")
+    except UsageError as e:
+        return e.message
+    return None
 
 
 class OnnxRuntimeRunner(Runner):
@@ -318,6 +352,8 @@ class OnnxRuntimeRunner(Runner):
             import onnxruntime as ort
         except ImportError:
             return "onnxruntime is not installed"
+        if self.provider == "cuda":
+            return cuda_problem()
         if PROVIDERS[self.provider] not in ort.get_available_providers():
             return f"this onnxruntime has no {PROVIDERS[self.provider]}"
         return None

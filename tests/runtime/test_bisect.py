@@ -362,9 +362,10 @@ def test_bisection_can_be_turned_off(tmp_path):
 
 
 def test_bisect_on_cuda(tmp_path):
-    ort = pytest.importorskip("onnxruntime")
-    if "CUDAExecutionProvider" not in ort.get_available_providers():
-        pytest.skip("this onnxruntime has no CUDAExecutionProvider")
+    from seqc.runtime.runners import cuda_problem
+
+    if cuda_problem():
+        pytest.skip(f"no CUDA here: {cuda_problem()}")
     folder = write_build_dir(cnn(), tmp_path / "b")
     corrupt(folder, "dense/kernel")
     result = validate(folder, inputs(cnn()), runtimes="numpy,onnxruntime-cuda",

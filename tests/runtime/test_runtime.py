@@ -79,6 +79,47 @@ def test_session_threads_and_providers(tmp_path, x):
     assert make_session(path, provider="auto").get_providers()
 
 
+def test_onnxruntime_gpu_without_a_usable_gpu_is_refused_not_run_on_cpu(tmp_path, x,
+                                                                        monkeypatch):
+    """onnxruntime-gpu on a machine whose GPU or CUDA libraries are missing lists the
+    CUDAExecutionProvider, logs an error when a session asks for it, and runs the session on
+    the CPU. seqc must not call that a CUDA run: "cuda" is an error, "auto" says it fell back,
+    and validate's onnxruntime-cuda runtime sits out with the reason. Simulated here by
+    listing CUDA and creating sessions the way that onnxruntime does."""
+    import onnxruntime as ort
+
+    from seqc.runtime import runners
+    from seqc.runtime.bench import bench
+    from seqc.runtime.predict import predict_file
+
+    real = ort.InferenceSession
+    monkeypatch.setattr(ort, "get_available_providers",
+                        lambda: ["CUDAExecutionProvider", "CPUExecutionProvider"])
+    monkeypatch.setattr(ort, "InferenceSession",
+                        lambda data, so=None, providers=None: real(
+                            data, so, providers=["CPUExecutionProvider"]))
+    runners.cuda_problem.cache_clear()
+    try:
+        path = export_model(mlp(), tmp_path / "m.onnx")
+        with pytest.raises(UsageError, match="could not start it") as e:
+            make_session(path, provider="cuda")
+        assert "CPUExecutionProvider" in e.value.received and "driver" in e.value.hint
+        assert "could not start" in RUNTIMES["onnxruntime-cuda"].unavailable()
+        assert make_session(path, provider="auto").get_providers() == ["CPUExecutionProvider"]
+        np.save(tmp_path / "x.npy", x)
+        logs: list[str] = []
+        predict_file(path, str(tmp_path / "x.npy"), str(tmp_path / "y.npy"), provider="auto",
+                     log=logs.append)
+        assert "falling back to CPU" in logs[-1] and "could not start" in logs[-1]
+        with pytest.raises(UsageError, match="could not start it"):
+            bench(path, batch_sizes=(1,), provider="cuda", warmup=1, min_iterations=1,
+                  min_time_s=0.0)
+        r = validate(path, x, print_table=False)
+        assert r.ok and "onnxruntime-cuda" not in [t.runtime for t in r.results]
+    finally:
+        runners.cuda_problem.cache_clear()  # the real answer again for later tests
+
+
 @pytest.mark.parametrize("bad, match", [
     (np.ones((4, 5), np.float32), r"\(N, 6\)"),
     (np.ones((4, 6, 1), np.float32), r"\(N, 6\)"),
