@@ -1,0 +1,193 @@
+"""Torch builders for the core kinds: Dense (nn.Linear, kernel (in, out) -> weight (out, in)),
+activations, dropout/noise (identity at inference), Masking, Embedding, reshaping, Rescaling,
+Normalization, BatchNormalization and LayerNormalization. Each builder returns fn(x, mask)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..errors import DataError
+from ._torch_base import F, nn, relu, tensor, torch
+
+if TYPE_CHECKING:
+    from .torch_runtime import Builder
+
+
+def input_layer(b: Builder, kind: str, a: Any, p: dict) -> Callable:
+    return lambda x, m: x
+
+
+def dense(b: Builder, kind: str, a: Any, p: dict) -> Callable:
+    k = p["kernel"]
+    lin = nn.Linear(k.shape[0], k.shape[1], bias=a.use_bias)
+    with torch.no_grad():
+        lin.weight.copy_(tensor(k).T)
+        if a.use_bias:
+            lin.bias.copy_(tensor(p["bias"]))
+    b.modules.append(lin)
+    return lambda x, m: lin(x)
+
+
+def activation_layer(b: Builder, kind: str, a: Any, p: dict) -> Callable:
+    f = b.activation(a.activation)
+    return lambda x, m: f(x)
+
+
+def relu_layer(b: Builder, kind: str, a: Any, p: dict) -> Callable:
+    f = relu(a.negative_slope, a.max_value, a.threshold)
+    return lambda x, m: f(x)
+
+
+def leaky_relu(b: Builder, kind: str, a: Any, p: dict) -> Callable:
+    return lambda x, m: F.leaky_relu(x, a.negative_slope)
+
+
+def elu(b: Builder, kind: str, a: Any, p: dict) -> Callable:
+    return lambda x, m: F.elu(x, alpha=a.alpha)
+
+
+def softmax(b: Builder, kind: str, a: Any, p: dict) -> Callable:
+    return lambda x, m: F.softmax(x, dim=a.axis)
+
+
+def prelu(b: Builder, kind: str, a: Any, p: dict) -> Callable:
+    alpha = tensor(p["alpha"])  # input.shape[1:], shared axes 1: broadcasts over the batch
+    return lambda x, m: torch.where(x >= 0, x, alpha * x)
+
+
+def identity(b: Builder, kind: str, a: Any, p: dict) -> Callable:
+    # Dropout and noise layers are the identity at inference.
+    if kind == "Dropout":
+        drop = nn.Dropout(a.rate)
+        b.modules.append(drop)  # eval mode: torch's Dropout passes x through
+        return lambda x, m: drop(x)
+    return lambda x, m: x
+
+
+def masking(b: Builder, kind: str, a: Any, p: dict) -> Callable:
+    return lambda x, m: x * (x != a.mask_value).any(dim=-1, keepdim=True).to(x.dtype)
+
+
+def embedding(b: Builder, kind: str, a: Any, p: dict) -> Callable:
+    emb = nn.Embedding(a.input_dim, a.output_dim)
+    with torch.no_grad():
+        emb.weight.copy_(tensor(p["embeddings"]))
+    b.modules.append(emb)
+
+    def f(x, m):
+        ids = x.long() if not torch.is_floating_point(x) else x.trunc().long()
+        bad = (ids < 0) | (ids >= a.input_dim)
+        if bool(bad.any()):
+            value = ids[bad][0].item()
+            raise DataError(f"Embedding ids must be in [0, input_dim) = [0, {a.input_dim})",
+                            field="input", received=f"id {value}")
+        return emb(ids)
+    return f
+
+
+# ---- reshaping ----
+
+def flatten(b: Builder, kind: str, a: Any, p: dict) -> Callable:
+    def f(x, m):
+        if a.data_format == "channels_first" and x.dim() > 2:
+            x = x.movedim(1, -1)  # Keras flattens channels_first data in channels-last order
+        return x.reshape(x.shape[0], -1)
+    return f
+
+
+def reshape(b: Builder, kind: str, a: Any, p: dict) -> Callable:
+    return lambda x, m: x.reshape(x.shape[0], *a.target_shape)
+
+
+def permute(b: Builder, kind: str, a: Any, p: dict) -> Callable:
+    return lambda x, m: x.permute(0, *a.dims)
+
+
+def repeat_vector(b: Builder, kind: str, a: Any, p: dict) -> Callable:
+    return lambda x, m: x.unsqueeze(1).expand(-1, a.n, -1)
+
+
+# ---- preprocessing and normalization ----
+
+def rescaling(b: Builder, kind: str, a: Any, p: dict) -> Callable:
+    scale, offset = tensor(a.scale), tensor(a.offset)
+    return lambda x, m: x * scale + offset
+
+
+def normalization(b: Builder, kind: str, a: Any, p: dict) -> Callable:
+    rank = b.in_type.rank
+    keep = sorted({d % rank for d in a.axis})
+
+    def placed(v: Any) -> Any:
+        # Keras: a given mean/variance lines its dims up with the last kept axes; adapted
+        # weights have one entry per kept axis.
+        v = np.asarray(v, np.float32)
+        shape = [1] * rank
+        for i in range(1, v.ndim + 1):
+            shape[keep[-i]] = v.shape[-i]
+        return tensor(v.reshape(shape))
+
+    mean, var = ((a.mean, a.variance) if a.mean is not None
+                 else (p["mean"], p["variance"]))
+    mean, var = placed(mean), placed(var)
+    denom = torch.clamp(torch.sqrt(var), min=1e-7)  # keras.config.epsilon()
+    if a.invert:
+        return lambda x, m: mean + x * denom
+    return lambda x, m: (x - mean) / denom
+
+
+def batch_normalization(b: Builder, kind: str, a: Any, p: dict) -> Callable:
+    mean, var = tensor(p["moving_mean"]), tensor(p["moving_variance"])
+    gamma = tensor(p["gamma"]) if a.scale else None
+    beta = tensor(p["beta"]) if a.center else None
+
+    def f(x, m):
+        ax = a.axis % x.dim()
+        xm = x.movedim(ax, 1)  # F.batch_norm normalizes axis 1
+        y = F.batch_norm(xm, mean, var, gamma, beta, training=False, eps=a.epsilon)
+        return y.movedim(1, ax)
+    return f
+
+
+def layer_normalization(b: Builder, kind: str, a: Any, p: dict) -> Callable:
+    rank = b.in_type.rank
+    axes = sorted(d % rank for d in a.axis)
+    rest = [d for d in range(rank) if d not in axes]
+    perm = rest + axes
+    inverse = list(np.argsort(perm))
+
+    def bshape(x):
+        return [x.shape[d] if d in axes else 1 for d in range(rank)]
+    # Keras reshapes its weights (shape[d] for d in sorted(axis) as written) row-major
+    # into the broadcast shape.
+    gamma = tensor(p["gamma"]) if "gamma" in p else None
+    beta = tensor(p["beta"]) if "beta" in p else None
+
+    def f(x, m):
+        if a.rms_scaling:
+            var = torch.var(x, dim=axes, unbiased=False, keepdim=True)
+            y = x * torch.rsqrt(var + a.epsilon)
+        else:
+            xt = x.permute(perm)
+            y = F.layer_norm(xt, xt.shape[len(rest):], eps=a.epsilon).permute(inverse)
+        if gamma is not None:
+            y = y * gamma.reshape(bshape(x))
+        if beta is not None:
+            y = y + beta.reshape(bshape(x))
+        return y
+    return f
+
+
+BUILDERS = {
+    "InputLayer": input_layer, "Dense": dense, "Activation": activation_layer,
+    "ReLU": relu_layer, "LeakyReLU": leaky_relu, "ELU": elu, "Softmax": softmax,
+    "PReLU": prelu, "Dropout": identity, "GaussianDropout": identity, "GaussianNoise": identity,
+    "Masking": masking, "Embedding": embedding, "Flatten": flatten, "Reshape": reshape,
+    "Permute": permute, "RepeatVector": repeat_vector, "Rescaling": rescaling,
+    "Normalization": normalization, "BatchNormalization": batch_normalization,
+    "LayerNormalization": layer_normalization,
+}
+FAMILIES = (("SpatialDropout", identity),)
