@@ -129,7 +129,7 @@ def value_map(src: ModelSource) -> list[dict[str, Any]] | None:
     """The model's "seqc.values" entries whose ONNX value exists in the model; None when the
     model carries no map (an older or foreign file) and there is no IR to rebuild it from."""
     proto = src.onnx_proto()
-    props = {p.key: p.value for p in proto.metadata_props}
+    props = src.metadata()
     try:
         entries = json.loads(props[VALUES_KEY]) if VALUES_KEY in props else None
     except json.JSONDecodeError:

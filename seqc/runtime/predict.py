@@ -356,7 +356,7 @@ def read_inputs_for(model: Any, inputs: str | None) -> np.ndarray | None:
 
 def _class_names(src) -> list[str] | None:
     try:
-        meta = {p.key: p.value for p in src.onnx_proto().metadata_props}
+        meta = src.metadata()
     except Exception:  # noqa: BLE001 - metadata is optional; predictions still work
         return None
     names = meta.get("seqc.class_names")
@@ -398,8 +398,7 @@ def predict_file(model: str, input_path: str, out_path: str, *, provider: str = 
     channels_first = src.onnx_layouts()[0] == "channels_first"
     ts_model = None
     if windows is not False:
-        ts_model = W.model_timeseries({p.key: p.value for p in proto.metadata_props},
-                                      src.label)
+        ts_model = W.model_timeseries(src.metadata(), src.label)
         if ts_model is None and windows:
             raise UsageError("--windows: this model carries no timeseries windowing (it was "
                              f"not trained on data.timeseries windows; no {W.TIMESERIES_KEY} "
@@ -431,8 +430,8 @@ def predict_file(model: str, input_path: str, out_path: str, *, provider: str = 
         if first is None:
             raise DataError("the input has no rows", file=input_path, field="INPUT",
                             received=stream.describe())
-        try:
-            check_input(first[1], in_type, ids)  # shape, dtype and id errors before any work
+        try:  # shape, dtype and id errors before any work
+            first = (first[0], check_input(first[1], in_type, ids))
         except DataError as e:
             e.received = stream.describe()
             shape = stream.shape
@@ -454,11 +453,12 @@ def predict_file(model: str, input_path: str, out_path: str, *, provider: str = 
             writer = (NpyWriter(f) if ext == ".npy" else CsvWriter(
                 f, _class_names(src), ROW_COLUMNS if ts is not None else ()))
             for starts, xb in itertools.chain([first], batches):
-                try:
-                    xb = check_input(xb, in_type, ids)
-                except DataError as e:  # a later batch (token ids with fractions, say)
-                    e.received = f"rows {n + 1}..{n + len(xb)}: {e.received}"
-                    raise e.located(file=input_path) from None
+                if n:  # the first batch was checked above
+                    try:
+                        xb = check_input(xb, in_type, ids)
+                    except DataError as e:  # a later batch (token ids with fractions, say)
+                        e.received = f"rows {n + 1}..{n + len(xb)}: {e.received}"
+                        raise e.located(file=input_path) from None
                 y = sess.run(None, {name: xb})[0]
                 writer.write(y, None if starts is None else np.stack([starts, starts + last], 1))
                 n += len(y)

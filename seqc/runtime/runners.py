@@ -42,6 +42,7 @@ class ModelSource:
     onnx_model: Any = None
     label: str = "model"
     _proto: Any = field(default=None, repr=False)
+    _meta: dict[str, str] | None = field(default=None, repr=False)
 
     @property
     def has_ir(self) -> bool:
@@ -86,9 +87,15 @@ class ModelSource:
     def onnx_layouts(self) -> tuple[str, str]:
         """(input, output) layout of the ONNX model, from seqc's metadata: "channels_last"
         unless it was exported with input_layout="channels_first"."""
-        props = {p.key: p.value for p in self.onnx_proto().metadata_props}
+        props = self.metadata()
         return (props.get("seqc.input_layout", "channels_last"),
                 props.get("seqc.output_layout", "channels_last"))
+
+    def metadata(self) -> dict[str, str]:
+        """The ONNX model's metadata_props as a dict, read once."""
+        if self._meta is None:
+            self._meta = {p.key: p.value for p in self.onnx_proto().metadata_props}
+        return self._meta
 
     def token_ids(self) -> dict[str, Any] | None:
         """{"count": n, "layer": label} when the model's input holds ids that must lie in
@@ -97,7 +104,7 @@ class ModelSource:
             from ..export.onnx_export import token_ids_of
 
             return token_ids_of(self.graph)
-        props = {p.key: p.value for p in self.onnx_proto().metadata_props}
+        props = self.metadata()
         return json.loads(props["seqc.token_ids"]) if "seqc.token_ids" in props else None
 
     def to_onnx_layout(self, predict: Predict) -> Predict:

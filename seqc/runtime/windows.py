@@ -127,5 +127,5 @@ def is_raw_series(shape: tuple, ts: dict) -> bool:
     return (len(shape) == 2 and shape[1] == width) or (len(shape) == 1 and width == 1)
 
 
-__all__ = ["TIMESERIES_KEY", "timeseries_metadata", "model_timeseries",
-                      "window_batches", "check_model_input", "is_raw_series", "describe"]
+__all__ = ["TIMESERIES_KEY", "timeseries_metadata", "model_timeseries", "window_batches",
+           "check_model_input", "is_raw_series", "describe"]

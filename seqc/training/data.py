@@ -263,11 +263,6 @@ def check_timeseries(ts: Any, target: str | None) -> dict:
     return out
 
 
-def window_span(ts: dict) -> int:
-    """Rows from a window's first row to its target row, both included."""
-    return (ts["sequence_length"] - 1) * ts["sampling_rate"] + ts["horizon"] + 1
-
-
 def window_count(n_rows: int, ts: dict, *, targets: bool = False) -> int:
     """How many windows Keras' `timeseries_dataset_from_array` cuts from `n_rows` rows:
     `len(np.arange(0, num_seqs, sequence_stride))` with `num_seqs = n_rows - (sequence_length
