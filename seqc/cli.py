@@ -170,7 +170,7 @@ def build(definition, out_dir, data, x_path, y_path, target, epochs, batch_size,
     if not quiet:
         fm = report["final_metrics"]
         shown = ", ".join(f"{k}={v:.4f}" for k, v in fm.items())
-        click.echo(f"Built {report['name']}: {report['parameters']:,} parameters"
+        click.echo(f"Built {report['name']}: {report['parameters']['total']:,} parameters"
                    + (f"; {shown}" if shown else "")
                    + f"; {report['timings'].get('total_s', 0):.1f} s")
 
@@ -218,7 +218,10 @@ def summary(definition) -> None:
     """Print a Keras-style table: layer, output shape, parameter count."""
     from .frontend import load_definition
 
-    click.echo(load_definition(definition).model.summary(print_fn=None))
+    defn = load_definition(definition)
+    for line in defn.notes:
+        click.echo(line)
+    click.echo(defn.model.summary(print_fn=None))
 
 
 @cli.command()

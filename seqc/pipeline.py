@@ -128,6 +128,8 @@ def build(def_path: str, opts: BuildOptions | None = None) -> dict[str, Any]:
     defn = load_definition(def_path, **limit)
     model = defn.model
     timings["parse_s"] = time.perf_counter() - t0
+    for line in defn.notes:
+        _say(opts, line)
 
     fit_cfg = dict(defn.fit or {})
     for key, val in (("epochs", opts.epochs), ("batch_size", opts.batch_size),
@@ -256,6 +258,7 @@ def _export_and_validate(model, defn, staging: Path, data, opts: BuildOptions, t
     from . import __version__
     from .export import export_model
     from .ir.serialize import dumps, params_to_npz_bytes
+    from .ir.summary import parameter_counts
     from .runtime import ModelSource, validate
 
     metadata = _source_metadata(defn)
@@ -311,7 +314,7 @@ def _export_and_validate(model, defn, staging: Path, data, opts: BuildOptions, t
                   "dtype": model.graph.input_type.dtype},
         "output": {"shape": list(model.graph.output_type.shape)},
         "layers": _layers(model),
-        "parameters": model.count_params(),
+        "parameters": parameter_counts(model.graph),
         "trained": trained,
         "compile": _jsonable(defn.compile),
         "history": history,

@@ -60,7 +60,7 @@ def test_build_trains_exports_validates(tmp_path):
     rep = json.loads((out / "report.json").read_text())
     assert rep["trained"] and rep["validation"]["ok"]
     assert len(rep["history"]["loss"]) == 3 and "val_accuracy" in rep["history"]
-    assert rep["parameters"] == 4 * 8 + 8 + 8 + 1
+    assert rep["parameters"] == {"total": 49, "trainable": 49, "non_trainable": 0}
     assert rep["validation"]["n_inputs"] == 50
 
 

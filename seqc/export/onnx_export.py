@@ -18,6 +18,7 @@ from onnx import TensorProto, helper
 from ..errors import ExportError, UsageError, layer_label
 from ..fileio import atomic_write
 from ..ir.graph import Graph
+from ..ir.summary import parameter_counts
 from ..ir.types import TensorType
 from ..ops import REGISTRY
 from .emitter import CHANNELS_FIRST, Emitter
@@ -227,6 +228,8 @@ def to_onnx(graph: Graph, params: dict[str, np.ndarray], *, opset: int = DEFAULT
              "seqc.output_layout": "channels_first" if isinstance(out_layout, str)
              else "channels_last",
              "seqc.values": _values_json(values, em)}
+    # Frozen layers (trainable=False) count as non-trainable, as in summary and report.json.
+    props["seqc.parameters"] = json.dumps(parameter_counts(graph))
     ids = token_ids_of(graph)
     if ids:
         props["seqc.token_ids"] = json.dumps(ids)

@@ -10,8 +10,10 @@ import math
 from typing import Any
 
 from ._pyscript_expr import fold_builtin
+from ._pyscript_model import LayersView, is_model_object, set_trainable
 from ._pyscript_names import KERAS_SEQUENTIAL, keras_member, norm
 from ._pyscript_values import (
+    MODEL_METHODS,
     PASSTHROUGH_METHODS,
     BoundMethod,
     Func,
@@ -72,6 +74,9 @@ class CallReader:
         return Instance(cls, node)
 
     def method(self, obj: Any, meth: str, args: list, kwargs: dict, node: ast.Call) -> Any:
+        if isinstance(obj, LayersView) or not isinstance(obj, (list, ModelVal)) or (
+                isinstance(obj, ModelVal) and meth not in MODEL_METHODS + PASSTHROUGH_METHODS):
+            return self.model_method(obj, meth, args, kwargs, node)
         if isinstance(obj, list):
             if meth == "append" and len(args) == 1:
                 obj.append(args[0])
@@ -79,6 +84,15 @@ class CallReader:
                 obj.extend(self.iterate(args[0]))
             elif meth == "insert" and len(args) == 2 and isinstance(args[0], int):
                 obj.insert(args[0], args[1])
+            elif meth == "pop" and not kwargs and len(args) <= 1 and all(
+                    isinstance(a, int) and not isinstance(a, bool) for a in args) and obj and (
+                    not args or -len(obj) <= args[0] < len(obj)):
+                return obj.pop(*args)
+            elif any(is_model_object(x) for x in obj):
+                raise self.error(node, f"{self.seg(node)} changes a list of layers in a way "
+                                       "seqc does not read", field=meth,
+                                 received=self.seg(node),
+                                 hint="use append/extend/insert/pop, or list the layers")
             else:
                 return Opaque(node, f"{self.seg(node)} changes a list in a way seqc does not "
                                     "read")
@@ -101,6 +115,8 @@ class CallReader:
             m.compile = self.compile_section(args, kwargs, node)
         elif meth == "fit":
             m.fit = self.fit_section(args, kwargs, node)
+        elif meth == "pop" and m.framework == "keras" and not args and not kwargs and m.items:
+            m.items.pop()  # Keras' Sequential.pop(): drop the last layer
         elif meth == "build":
             bound = bind_args(["input_shape"], args, kwargs)
             if bound is None or "input_shape" not in bound:
@@ -196,6 +212,11 @@ class CallReader:
         name = bound.get("name")
         if isinstance(name, str):
             m.name = name
+        if "trainable" in bound:
+            if not isinstance(bound["trainable"], bool):
+                raise self.error(node, "Sequential(trainable=...) takes True or False",
+                                 field="trainable", received=self.seg(node))
+            set_trainable(m, bound["trainable"])
         return m
 
     def torch_sequential(self, args: list, kwargs: dict, node: ast.Call) -> ModelVal:

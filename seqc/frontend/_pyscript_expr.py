@@ -10,6 +10,7 @@ import math
 import re
 from typing import Any
 
+from ._pyscript_model import Params, is_model_object
 from ._pyscript_names import function_name
 from ._pyscript_values import (
     MAX_INT,
@@ -100,6 +101,8 @@ class ExprReader:
                 return Sym(f"{base.path}.{node.attr}")
             if isinstance(base, ModelVal) and node.attr in MODEL_METHODS + PASSTHROUGH_METHODS:
                 return BoundMethod(base, node.attr)
+            if is_model_object(base):
+                return self.model_attr(base, node.attr, node)
             if isinstance(base, list) and node.attr in ("append", "extend", "insert"):
                 return BoundMethod(base, node.attr)
             return Opaque(node, f"{self.seg(node)} is an attribute of a run-time value")
@@ -147,6 +150,10 @@ class ExprReader:
         return Opaque(node, f"{type(node).__name__} expressions are not read")
 
     def iterate(self, v: Any) -> list | None:
+        if isinstance(v, Params):
+            # `for p in m.parameters()`: one stand-in for all of them; what the loop does to
+            # it (requires_grad = False) applies to every parameter of m.
+            return [v]
         if isinstance(v, range):
             return list(v) if len(v) <= MAX_ITER else None
         if isinstance(v, (list, tuple)) and len(v) <= MAX_ITER:
@@ -225,6 +232,9 @@ class ExprReader:
                 return base[idx]
             if isinstance(base, dict) and is_const(idx) and idx in base:
                 return base[idx]
+            if isinstance(base, ModelVal) and isinstance(idx, int) and not isinstance(
+                    idx, bool) and -len(base.items) <= idx < len(base.items):
+                return base.items[idx][1]  # nn.Sequential indexing: model[0]
         if isinstance(base, Opaque):
             return base
         return Opaque(node, f"{self.seg(node)} indexes a run-time value")

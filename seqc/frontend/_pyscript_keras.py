@@ -26,13 +26,19 @@ _INPUT_ARGS = ("shape", "batch_size", "dtype", "sparse", "ragged", "batch_shape"
 class KerasReader:
     """Keras layers and models of the script reader (a mixin of `pyscript.Reader`)."""
 
-    def keras_items(self, model: ModelVal) -> list[tuple[Any, ast.AST]]:
+    def keras_items(self, model: ModelVal, frozen: bool = False) -> list[tuple[Any, ast.AST]]:
+        """The layers of a model, nested Sequentials flattened. A frozen model freezes every
+        layer in it, whatever the layer's own flag says (Keras 3: a non-trainable parent has
+        no trainable weights)."""
+        frozen = frozen or not model.trainable
         out = []
         for _, v, node in model.items:
             if isinstance(v, ModelVal) and v.framework == "keras":
                 v.consumed = True
-                out.extend(self.keras_items(v))
+                out.extend(self.keras_items(v, frozen))
             else:
+                if frozen and isinstance(v, Layer) and v.cls not in ("Input", "InputLayer"):
+                    v.kwargs["trainable"] = False
                 out.append((v, node))
         return out
 

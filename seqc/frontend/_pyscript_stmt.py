@@ -9,12 +9,14 @@ from __future__ import annotations
 import ast
 from typing import Any
 
+from ._pyscript_model import READ_ONLY, is_model_object
 from ._pyscript_names import KERAS_SEQUENTIAL, keras_member, norm
 from ._pyscript_torch_select import selector_kind
 from ._pyscript_values import (
     MAX_SIDE_UNROLL,
     MAX_STEPS,
     MODEL_METHODS,
+    PASSTHROUGH_METHODS,
     Func,
     LocalClass,
     ModelVal,
@@ -60,6 +62,8 @@ class StmtReader:
                     scope.vars[a.asname or a.name] = Sym(f"{mod}.{a.name}")
         elif isinstance(st, ast.Assign):
             v = self.ev(st.value, scope)
+            if isinstance(v, Opaque):
+                self.skipped_at(st)
             for t in st.targets:
                 self.bind(t, v, scope, st.value)
         elif isinstance(st, ast.AnnAssign):
@@ -71,7 +75,8 @@ class StmtReader:
                 rhs = self.ev(st.value, scope)
                 scope.vars[st.target.id] = self.binop(st.op, cur, rhs, st)
         elif isinstance(st, ast.Expr):
-            self.ev(st.value, scope)
+            if isinstance(self.ev(st.value, scope), Opaque):
+                self.skipped_at(st)
         elif isinstance(st, ast.Return):
             return ("return", self.ev(st.value, scope) if st.value is not None else None)
         elif isinstance(st, (ast.FunctionDef, ast.AsyncFunctionDef)):
@@ -154,25 +159,39 @@ class StmtReader:
         return self.exec_block(st.orelse, scope)
 
     def touches(self, st: ast.AST, scope: Scope) -> bool:
-        """Whether code seqc skips would build or change a model (so skipping is wrong)."""
+        """Whether code seqc skips would build or change a model (so skipping is wrong): a
+        layer or model constructor, a model method that is not read-only, or an attribute
+        set on a model, a layer or a parameter (`trainable`, `requires_grad` anywhere)."""
         for n in ast.walk(st):
+            targets = n.targets if isinstance(n, ast.Assign) else [n.target] if isinstance(
+                n, (ast.AugAssign, ast.AnnAssign)) else []
+            for t in targets:
+                if isinstance(t, (ast.Attribute, ast.Subscript)) and (
+                        isinstance(t, ast.Attribute) and t.attr in ("trainable", "requires_grad")
+                        or is_model_object(self.name_value(_root(t), scope))):
+                    return True
             if not isinstance(n, ast.Call):
                 continue
             f = n.func
-            if isinstance(f, ast.Attribute) and f.attr in MODEL_METHODS:
-                base = f.value
-                if isinstance(base, ast.Name):
-                    try:
-                        if isinstance(scope.lookup(base.id), ModelVal):
-                            return True
-                    except KeyError:
-                        pass
+            if isinstance(f, ast.Attribute) and f.attr not in READ_ONLY:
+                base = self.name_value(_root(f.value), scope)
+                if isinstance(base, ModelVal) and f.attr in MODEL_METHODS or (
+                        is_model_object(base) and f.attr not in PASSTHROUGH_METHODS):
+                    return True
             path = self.static_path(f, scope)
             if path is not None and (keras_member(path, "layers") is not None
                                      or norm(path) in KERAS_SEQUENTIAL
                                      or path.startswith("torch.nn.")):
                 return True
         return False
+
+    def name_value(self, node: ast.AST | None, scope: Scope) -> Any:
+        if isinstance(node, ast.Name):
+            try:
+                return scope.lookup(node.id)
+            except KeyError:
+                return None
+        return None
 
     def static_path(self, node: ast.AST, scope: Scope) -> str | None:
         """The symbolic path of `a.b.c` without evaluating anything else."""
@@ -190,6 +209,7 @@ class StmtReader:
     def taint(self, body: list, scope: Scope, node: ast.AST) -> None:
         """Names assigned in code that is skipped are unknown afterwards."""
         for st in body:
+            self.skipped_at(st)
             for n in ast.walk(st):
                 targets: list = []
                 if isinstance(n, ast.Assign):
@@ -221,6 +241,9 @@ class StmtReader:
                     self.bind(e, x, scope, src)
         elif isinstance(target, ast.Starred):
             self.bind(target.value, Opaque(src, "a starred assignment"), scope, src)
+        elif isinstance(target, ast.Attribute) and not self.assign_attr(target, v, scope, src) \
+                or isinstance(target, ast.Subscript) and not self.assign_subscript(target, scope):
+            self.skipped_at(target)
 
     def classdef(self, st: ast.ClassDef, scope: Scope) -> LocalClass:
         kind = "other"
@@ -277,3 +300,10 @@ class StmtReader:
         f.running, f.scanned = False, True
         f.ret = r[1] if r is not None else None
         return f.ret
+
+
+def _root(node: ast.AST) -> ast.AST:
+    """The name an attribute/subscript chain starts from: `model.layers[0].trainable` -> model."""
+    while isinstance(node, (ast.Attribute, ast.Subscript, ast.Call)):
+        node = node.func if isinstance(node, ast.Call) else node.value
+    return node

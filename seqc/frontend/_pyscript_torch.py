@@ -393,6 +393,19 @@ def _map(b: Bound, t: TensorType, nxt: tuple | None) -> tuple[list[dict], bool]:
 # ---- the model ----
 
 
+def _freeze(r: Reader, b: Bound, docs: list[dict]) -> None:
+    """requires_grad=False on a module's parameters: its layers do not train."""
+    for d in docs:
+        if d["type"] == "BatchNormalization":
+            raise r.error(b.node, f"nn.{b.cls} is frozen (requires_grad=False), but PyTorch "
+                                  "still updates its running statistics in train mode, while "
+                                  "a frozen Keras/seqc BatchNormalization runs in inference "
+                                  "mode", field="requires_grad", received=r.seg(b.node),
+                          hint="freeze the other modules only, or call .eval() semantics "
+                               "explicitly by building without BatchNorm")
+        d["trainable"] = False
+
+
 def _flatten(r: Reader, model: ModelVal, prefix: str) -> list[tuple[str, Any, ast.AST]]:
     out = []
     for name, v, node in model.items:
@@ -465,6 +478,9 @@ def _step(r: Reader, d: dict, t: TensorType, node: ast.AST, index: int) -> Tenso
 def torch_doc(r: Reader, model: ModelVal, module: Scope) -> tuple[dict, list[ast.AST]]:
     items = _flatten(r, model, "")
     mods = []
+    # requires_grad is per parameter in PyTorch: freezing a Sequential froze each module in it
+    # at that moment (set_trainable), and a later requires_grad_(True) on one module wins.
+    trainable = {name: v.trainable for name, v, _ in items}
     for name, v, _ in items:
         if v.cls.startswith("<select:"):
             mods.append((name, v))
@@ -485,6 +501,8 @@ def torch_doc(r: Reader, model: ModelVal, module: Scope) -> tuple[dict, list[ast
                                   "nn.LSTM/nn.GRU", field="layer", received=r.seg(b.node))
         nxt = mods[i + 1] if i + 1 < len(mods) else None
         docs, consumed = _map(b, t, nxt)
+        if not trainable[name]:
+            _freeze(r, b, docs)
         for d in docs:
             t = _step(r, d, t, b.node, len(layers))
             layers.append(d)

@@ -17,7 +17,7 @@ MAX_SEQ = 100_000  # elements or characters of a folded list / string
 
 MODEL_METHODS = ("add", "compile", "fit", "build", "add_module", "append", "extend", "insert",
                  "pop")
-PASSTHROUGH_METHODS = ("to", "cuda", "cpu", "float", "train", "eval", "requires_grad_")
+PASSTHROUGH_METHODS = ("to", "cuda", "cpu", "float", "train", "eval")
 OPS_HINT = "run `seqc ops` for the layer kinds seqc supports"
 
 
@@ -55,6 +55,8 @@ class Layer(LayerCall):
 @dataclass(eq=False)
 class TorchMod(LayerCall):
     """A `torch.nn.<cls>(...)` call; mapped to seqc layers once the model is known."""
+
+    trainable: bool = True  # False once the script sets requires_grad=False on its parameters
 
 
 @dataclass(eq=False)
@@ -116,6 +118,7 @@ class ModelVal:
     fit: dict | None = None
     build_shape: Any = None
     consumed: bool = False  # used as a layer of another model: not a candidate itself
+    trainable: bool = True  # Keras' model.trainable (a frozen parent wins over its layers)
 
     def append(self, name: str | None, v: Any, node: ast.AST) -> None:
         if isinstance(v, ModelVal):

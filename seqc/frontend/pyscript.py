@@ -26,6 +26,7 @@ from ._pyscript_calls import CallReader
 from ._pyscript_compile import CompileReader
 from ._pyscript_expr import ExprReader
 from ._pyscript_keras import KerasReader
+from ._pyscript_model import ModelStatements
 from ._pyscript_stmt import StmtReader
 from ._pyscript_values import (
     MAX_STEPS,
@@ -47,7 +48,7 @@ __all__ = ["load_script", "script_to_spec"]
 MAX_SCRIPT_BYTES = 4 << 20  # tutorials are a few kB; ast on a huge file is slow
 
 
-class Reader(StmtReader, ExprReader, CallReader, CompileReader, KerasReader):
+class Reader(StmtReader, ExprReader, CallReader, CompileReader, KerasReader, ModelStatements):
     """One script's reader: the statement walker, expression evaluator, call dispatch and the
     Keras/compile readers are its mixins (one module each); it keeps the reading state,
     locates errors, chooses the model and assembles the spec doc."""
@@ -63,7 +64,35 @@ class Reader(StmtReader, ExprReader, CallReader, CompileReader, KerasReader):
         self.star_modules: list[str] = []
         self.seed: int | None = None
         self.torch_objects: list[TorchMod] = []  # losses / optimizers seen (see torch)
+        self.skipped: dict[int, int] = {}  # first line -> last line of statements not run
+        self.notes: list[str] = []  # one line each, printed by summary and build
         self.comment = _comment_settings(source, file) if comments else {}
+
+    def skipped_at(self, node: ast.AST) -> None:
+        """Record a statement seqc did not run (it does not touch the model)."""
+        line = getattr(node, "lineno", None)
+        if line is not None:
+            end = getattr(node, "end_lineno", None) or line
+            self.skipped[line] = max(end, self.skipped.get(line, line))
+
+    def note(self, node: ast.AST | None, message: str) -> None:
+        self.notes.append(f"{self.where(node)}: {message}")
+
+    def skipped_line(self) -> str | None:
+        """One line listing the statements seqc did not run, as line ranges."""
+        if not self.skipped:
+            return None
+        spans: list[list[int]] = []
+        for start in sorted(self.skipped):
+            end = self.skipped[start]
+            if spans and start <= spans[-1][1] + 1:
+                spans[-1][1] = max(spans[-1][1], end)
+            else:
+                spans.append([start, end])
+        text = ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in spans)
+        n = sum(b - a + 1 for a, b in spans)
+        return (f"{self.file}: not run (they do not build or change the model): "
+                f"{'line' if n == 1 else 'lines'} {text}")
 
     def where(self, node: ast.AST | None) -> str:
         if node is None or not hasattr(node, "lineno"):
@@ -181,6 +210,8 @@ class Reader(StmtReader, ExprReader, CallReader, CompileReader, KerasReader):
             info = {"framework": "keras"}
         if model.name and re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", model.name):
             doc = {"name": model.name, **doc}
+        info["notes"] = list(self.notes)
+        info["skipped"] = self.skipped_line()
         if model.compile is not None:
             doc["compile"] = model.compile
         fit = dict(model.fit) if model.fit is not None else None
@@ -291,4 +322,5 @@ def load_script(path: str | os.PathLike, *,
         raise _relocate(e, nodes, file) from None
     defn.format = "python"
     defn.extra = {"python": info}
+    defn.notes = [*info["notes"], *([info["skipped"]] if info["skipped"] else [])]
     return defn

@@ -47,6 +47,9 @@ class Definition:
     # True when the model's weights came from the file (a Keras model with weights, a build
     # folder): `seqc build --seed` then keeps them, and training continues from them.
     has_weights: bool = False
+    # One line each, printed by `seqc summary` and `seqc build`: what the reader mapped or
+    # skipped (a Keras 2 spelling, the statements of a script it did not run).
+    notes: list[str] = field(default_factory=list)
 
     def prepare_labels(self, y: Any) -> Any:
         """Apply the data section's label options (`one_hot`) to loaded labels."""

@@ -8,25 +8,35 @@ import numpy as np
 from .graph import Graph
 
 
+def parameter_counts(graph: Graph) -> dict[str, int]:
+    """{"total", "trainable", "non_trainable"} as Keras counts them: a parameter is trainable
+    when its spec is (BatchNormalization's moving statistics are not) and its layer is not
+    frozen (`trainable=False`)."""
+    trainable = non_trainable = 0
+    for node in graph.nodes:
+        for p in node.params:
+            spec = graph.param_specs[node.param_key(p)]
+            size = int(np.prod(spec.shape))
+            if spec.trainable and node.trainable:
+                trainable += size
+            else:
+                non_trainable += size
+    return {"total": trainable + non_trainable, "trainable": trainable,
+            "non_trainable": non_trainable}
+
+
 def format_summary(graph: Graph, params: dict[str, np.ndarray] | None = None) -> str:
     rows: list[list[str]] = []
     by_layer: dict[str, list] = {}
     for node in graph.nodes:
         by_layer.setdefault(node.layer or node.name, []).append(node)
-    trainable = non_trainable = 0
     for layer, nodes in by_layer.items():
         first = nodes[0]
         out = graph.types[nodes[-1].outputs[0]]
         n = 0
         for node in nodes:
             for p in node.params:
-                spec = graph.param_specs[node.param_key(p)]
-                size = int(np.prod(spec.shape))
-                n += size
-                if spec.trainable and node.trainable:
-                    trainable += size
-                else:
-                    non_trainable += size
+                n += int(np.prod(graph.param_specs[node.param_key(p)].shape))
         shape = "(" + ", ".join("None" if d is None else str(d) for d in out.shape)
         shape += ",)" if len(out.shape) == 1 else ")"
         rows.append([f"{layer} ({first.op})", shape, f"{n:,}"])
@@ -47,7 +57,9 @@ def format_summary(graph: Graph, params: dict[str, np.ndarray] | None = None) ->
         if i:
             lines.append(rule("├", "┼", "┤", "─"))
         lines.append(row(r, "│"))
-    total = trainable + non_trainable
+    counts = parameter_counts(graph)
+    total, trainable, non_trainable = (counts[k] for k in ("total", "trainable",
+                                                           "non_trainable"))
     lines += [rule("└", "┴", "┘", "─"),
               f" Total params: {total:,} ({_bytes(total)})",
               f" Trainable params: {trainable:,} ({_bytes(trainable)})",

@@ -1,0 +1,230 @@
+"""Statements on the model and its layers: what a script does to a model after building it.
+
+Freezing is honoured as Keras and PyTorch define it: `layer.trainable = False`,
+`model.layers[i].trainable`, loops over `model.layers[a:b]`, `model.get_layer(...)`,
+`model.trainable = False` (recursive, and a frozen parent wins over its children, as in
+Keras 3), the `trainable=` argument, and PyTorch's `p.requires_grad = False` over
+`module.parameters()` or `module.requires_grad_(False)`. Read-only uses (summary, predict,
+save, ...) are skipped. Anything else that would change the model or its training
+(`load_weights`, `set_weights`, `model.layers.pop()`, another attribute) is a located error:
+never a silent skip.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from typing import Any
+
+from ._pyscript_values import Layer, ModelVal, Opaque, TorchMod
+
+# Methods that read the model (or write it to disk) without changing it or its training.
+READ_ONLY = frozenset((
+    "summary", "predict", "predict_on_batch", "predict_step", "evaluate", "test_on_batch",
+    "save", "save_weights", "to_json", "to_yaml", "count_params", "get_config", "get_weights",
+    "export", "state_dict", "named_parameters", "named_modules", "modules", "children",
+    "named_children", "get_compile_config", "get_build_config", "__call__", "forward",
+    "zero_grad", "make_predict_function", "make_test_function", "get_metrics_result",
+    "reset_metrics", "compute_output_shape", "numel",
+))
+# Attributes a script may read (their values are not modelled, so they read as Opaque).
+_TORCH_FREEZE_ATTRS = ("requires_grad",)
+
+
+class LayersView(list):
+    """`model.layers`: a copy in Keras 3 (so `model.layers.pop()` would not change the model;
+    seqc refuses it rather than guess what was meant)."""
+
+    def __init__(self, owner: ModelVal, items: list) -> None:
+        super().__init__(items)
+        self.owner = owner
+
+
+@dataclass(eq=False)
+class Params:
+    """`module.parameters()`: freezing through it freezes every layer of the module."""
+
+    owner: Any  # ModelVal | TorchMod
+    node: ast.AST
+
+
+def model_layers(m: ModelVal) -> list:
+    """What `model.layers` lists: the direct layers, nested models as one entry, no
+    Input/InputLayer (Keras 3 keeps the InputLayer out of `layers`)."""
+    return [v for _, v, _ in m.items
+            if not (isinstance(v, Layer) and v.cls in ("Input", "InputLayer"))]
+
+
+def set_trainable(v: Any, value: bool) -> None:
+    """Keras 3's `trainable` setter: a model sets itself and, recursively, every layer."""
+    if isinstance(v, ModelVal):
+        v.trainable = value
+        for _, child, _ in v.items:
+            set_trainable(child, value)
+    elif isinstance(v, TorchMod):
+        v.trainable = value
+    elif isinstance(v, Layer) and v.cls not in ("Input", "InputLayer"):
+        v.kwargs["trainable"] = value
+
+
+def is_placeholder(node: ast.Call) -> bool:
+    """`f(...)`: the Keras guides' placeholder for arguments left to the reader."""
+    return len(node.args) == 1 and not node.keywords and isinstance(
+        node.args[0], ast.Constant) and node.args[0].value is Ellipsis
+
+
+def is_model_object(v: Any) -> bool:
+    """A model, a layer, `model.layers` or `parameters()`: not a torch optimizer or loss."""
+    if isinstance(v, TorchMod):
+        return not (v.cls.startswith("optim.") or v.cls.endswith("Loss"))
+    return isinstance(v, (ModelVal, Layer, LayersView, Params))
+
+
+class ModelStatements:
+    """Statements on models and layers (a mixin of `pyscript.Reader`)."""
+
+    def model_attr(self, base: Any, attr: str, node: ast.Attribute) -> Any:
+        """`model.<attr>` / `layer.<attr>` read in an expression."""
+        from ._pyscript_values import BoundMethod
+
+        if isinstance(base, ModelVal):
+            if attr == "layers":
+                return LayersView(base, model_layers(base))
+            if attr == "trainable":
+                return base.trainable
+            if attr == "name" and base.name is not None:
+                return base.name
+        elif isinstance(base, TorchMod):
+            if attr == "trainable":
+                return base.trainable
+        elif isinstance(base, Layer):
+            if attr == "trainable":
+                return base.kwargs.get("trainable", True) is not False
+            if attr == "name" and isinstance(base.kwargs.get("name"), str):
+                return base.kwargs["name"]
+        elif isinstance(base, LayersView) and attr == "pop":
+            return BoundMethod(base, attr)
+        return BoundMethod(base, attr)
+
+    def model_method(self, obj: Any, meth: str, args: list, kwargs: dict,
+                     node: ast.Call) -> Any:
+        """A method called on a model, a layer, `model.layers` or `parameters()` that the
+        model-building reader does not handle itself."""
+        what = self.seg(node)
+        if isinstance(obj, LayersView):
+            raise self.error(node, f"{what} changes model.layers, a copy of the model's "
+                                   "layer list; seqc does not guess what was meant",
+                             field="layers", received=what,
+                             hint="build the model with the layers you want (Sequential.pop()"
+                                  " removes the last layer)")
+        if isinstance(obj, Params):
+            raise self.error(node, f"{what}: seqc reads parameters() only in "
+                                   "`for p in m.parameters(): p.requires_grad = False`",
+                             field="parameters", received=what)
+        if meth == "get_layer" and isinstance(obj, ModelVal):
+            return self.get_layer(obj, args, kwargs, node)
+        if meth == "parameters" and not args and not kwargs:
+            return Params(obj, node)
+        if meth == "requires_grad_":
+            flag = args[0] if args else kwargs.get("requires_grad", True)
+            if not isinstance(flag, bool):
+                raise self.opaque_error(flag, "requires_grad_()") if isinstance(
+                    flag, Opaque) else self.error(node, "requires_grad_() takes True or False",
+                                                  field="requires_grad", received=what)
+            self.freeze(obj, not flag, node)
+            return obj
+        if meth == "load_weights" and is_placeholder(node):
+            self.note(node, f"{what} is the Keras guide's placeholder: no weights are loaded")
+            return None
+        if meth in READ_ONLY:
+            self.skipped_at(node)
+            return Opaque(node, f"{what} is not run")
+        kind = "the model" if isinstance(obj, ModelVal) else "a layer"
+        raise self.error(
+            node, f"{what} changes {kind} or its training in a way seqc does not model, and "
+                  "seqc never skips such a statement", field=meth, received=what,
+            hint={"load_weights": "build from the weights' own file instead (seqc build "
+                                  "model.keras / convert), or remove the call",
+                  "set_weights": "remove the call, or set the weights through the Python API "
+                                 "(model.set_weights)",
+                  "fit_generator": "call model.fit(...) and give the data with --data or "
+                                   "--x/--y"}.get(meth, "remove the statement, or build the "
+                                                        "model so that it is not needed"))
+
+    def get_layer(self, m: ModelVal, args: list, kwargs: dict, node: ast.Call) -> Any:
+        from ._pyscript_values import bind_args
+
+        bound = bind_args(["name", "index"], args, kwargs)
+        layers = model_layers(m)
+        if bound is not None and isinstance(bound.get("index"), int) and bound.get(
+                "name") is None:
+            i = bound["index"]
+            if -len(layers) <= i < len(layers):
+                return layers[i]
+        elif bound is not None and isinstance(bound.get("name"), str):
+            for v in layers:
+                vn = v.name if isinstance(v, ModelVal) else v.kwargs.get("name") if isinstance(
+                    v, (Layer, TorchMod)) else None
+                if vn == bound["name"]:
+                    return v
+        raise self.error(node, "get_layer(): no such layer (seqc knows only the names given "
+                               "with name=...)", field="get_layer", received=self.seg(node),
+                         hint="name the layer with name=\"...\", or use model.layers[i]")
+
+    def assign_attr(self, target: ast.Attribute, value: Any, scope: Any,
+                    src: ast.AST) -> bool:
+        """`obj.attr = value` where obj is a model, a layer or a parameter: honoured or a
+        located error. Returns False when obj is not a model object (nothing to do)."""
+        from ._pyscript_values import BoundMethod
+
+        base = self.ev(target.value, scope)
+        attr = target.attr
+        if isinstance(base, BoundMethod) and is_model_object(base.obj):
+            attr = f"{base.name}.{attr}"  # model.optimizer.learning_rate = ...
+        elif not is_model_object(base):
+            return False
+        what = f"{self.seg(target)} = {self.seg(src)}"
+        if attr == "trainable" and isinstance(base, (ModelVal, Layer, TorchMod)) or (
+                attr in _TORCH_FREEZE_ATTRS and isinstance(base, Params)):
+            if not isinstance(value, bool):
+                if isinstance(value, Opaque):
+                    raise self.opaque_error(value, f"{self.seg(target)}")
+                raise self.error(src, f"{attr} must be True or False", field=attr,
+                                 received=what)
+            if isinstance(base, Params):
+                self.freeze(base.owner, not value, target)
+            else:
+                self.check_not_trained(target, what)
+                set_trainable(base, value)
+            return True
+        kind = "the model" if isinstance(base, ModelVal) else "a layer"
+        raise self.error(target, f"`{what}` sets {attr} on {kind}, which seqc does not "
+                                 "model; it would change the model or its training",
+                         field=attr, received=what,
+                         hint="set it in the layer's constructor, or remove the statement")
+
+    def freeze(self, owner: Any, frozen: bool, node: ast.AST) -> None:
+        """PyTorch's requires_grad on every parameter of a module (or a whole model)."""
+        if isinstance(owner, (ModelVal, Layer, TorchMod)):
+            self.check_not_trained(node, self.seg(node))
+            set_trainable(owner, not frozen)
+            return
+        raise self.error(node, "requires_grad is read only on a module seqc builds",
+                         field="requires_grad", received=self.seg(node))
+
+    def check_not_trained(self, node: ast.AST, what: str) -> None:
+        if any(m.fit is not None for m in self.models):
+            raise self.error(node, f"`{what}` changes which weights train after model.fit(); "
+                                   "seqc trains a definition once (two-stage fine-tuning is "
+                                   "two builds)", field="trainable", received=what,
+                             hint="keep the freezing before compile/fit, and build the "
+                                  "second stage from the first's output")
+
+    def assign_subscript(self, target: ast.Subscript, scope: Any) -> bool:
+        base = self.ev(target.value, scope)
+        if not is_model_object(base):
+            return False
+        raise self.error(target, f"{self.seg(target)} = ... replaces part of a model, which "
+                                 "seqc does not model", field="layers",
+                         received=self.seg(target),
+                         hint="build the model with the layers you want")

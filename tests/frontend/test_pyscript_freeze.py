@@ -1,0 +1,241 @@
+"""Statements that change a model after it is built: freezing is honoured (Keras' and
+PyTorch's patterns), anything else that would change the model or its training is a located
+error, and the statements seqc does not run are listed. A tutorial freeze loop trains step
+for step as Keras trains it."""
+
+from __future__ import annotations
+
+import json
+import os
+import textwrap
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from seqc.cli import cli
+from seqc.errors import DefinitionError
+from seqc.frontend.pyscript import load_script
+from seqc.ir.summary import parameter_counts
+
+
+def write(tmp_path, text, name="model.py"):
+    p = tmp_path / name
+    p.write_text(textwrap.dedent(text))
+    return p
+
+
+def counts(tmp_path, text):
+    return parameter_counts(load_script(write(tmp_path, text)).model.graph)
+
+
+# The Keras guide's freeze loop (guides/transfer_learning.py), with its placeholders.
+GUIDE = """\
+    import keras
+    from keras import layers
+
+    model = keras.Sequential([
+        keras.Input(shape=(784,)),
+        layers.Dense(32, activation="relu"),
+        layers.Dense(32, activation="relu"),
+        layers.Dense(32, activation="relu"),
+        layers.Dense(10),
+    ])
+
+    # Presumably you would want to first load pre-trained weights.
+    model.load_weights(...)
+
+    # Freeze all layers except the last one.
+    for layer in model.layers[:-1]:
+        layer.trainable = False
+
+    # Recompile and train (this will only update the weights of the last layer).
+    model.compile(optimizer="adam", loss="mse")
+    model.summary()
+    """
+
+
+def test_the_keras_guide_freeze_loop_is_honoured(tmp_path):
+    defn = load_script(write(tmp_path, GUIDE))
+    c = parameter_counts(defn.model.graph)
+    assert c == {"total": 27562, "trainable": 330, "non_trainable": 27232}
+    assert [n.trainable for n in defn.model.graph.nodes if n.params] == [False] * 3 + [True]
+    # load_weights(...) is the guide's placeholder: a note, not a silent skip
+    assert any("placeholder" in n for n in defn.notes)
+    assert any("not run" in n and "line" in n for n in defn.notes)  # model.summary()
+
+
+@pytest.mark.parametrize("freeze, trainable", [
+    ("model.layers[0].trainable = False", 330 + 1056),
+    ("model.layers[-1].trainable = False", 25120 + 1056),
+    ("model.get_layer('hidden').trainable = False", 25120 + 330),
+    ("for l in model.layers[1:]:\n    l.trainable = False", 25120),
+    ("model.trainable = False", 0),
+    # a frozen parent wins over a child set back to trainable (Keras 3)
+    ("model.trainable = False\nmodel.layers[-1].trainable = True", 0),
+    ("model.trainable = False\nmodel.trainable = True", 26506),
+    ("layer = model.layers[1]\nlayer.trainable = False", 25120 + 330),
+])
+def test_freezing_statements(tmp_path, freeze, trainable):
+    text = textwrap.dedent("""\
+        import keras
+        from keras import layers
+        model = keras.Sequential()
+        model.add(layers.Dense(32, activation="relu", input_shape=(784,)))
+        model.add(layers.Dense(32, activation="relu", name="hidden"))
+        model.add(layers.Dense(10))
+        """) + freeze + "\n"
+    c = counts(tmp_path, text)
+    assert c["total"] == 26506
+    assert c["trainable"] == trainable
+
+
+def test_trainable_argument_and_a_frozen_base_model(tmp_path):
+    c = counts(tmp_path, """\
+        from tensorflow import keras
+        base = keras.Sequential([keras.layers.Dense(16, input_shape=(8,)),
+                                 keras.layers.BatchNormalization()], name="base")
+        base.trainable = False
+        model = keras.Sequential([base, keras.layers.Dense(4, trainable=False),
+                                  keras.layers.Dense(1)])
+        model.compile("adam", "mse")
+        """)
+    assert c == {"total": 144 + 64 + 68 + 5, "trainable": 5, "non_trainable": 144 + 64 + 68}
+    c = counts(tmp_path, """\
+        import keras
+        model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(4)], trainable=False)
+        """)
+    assert c["trainable"] == 0
+
+
+def test_torch_freezing(tmp_path):
+    head = """\
+        import torch
+        from torch import nn
+        model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 4))
+        """
+    for freeze, trainable in [
+        ("for p in model.parameters():\n    p.requires_grad = False", 0),
+        ("for param in model[0].parameters():\n    param.requires_grad = False", 68),
+        ("model[0].requires_grad_(False)", 68),
+        ("model.requires_grad_(False)\nmodel[2].requires_grad_(True)", 68),
+    ]:
+        c = counts(tmp_path, textwrap.dedent(head) + freeze + "\n")
+        assert c["total"] == 144 + 68 and c["trainable"] == trainable, freeze
+    bn = textwrap.dedent(head).replace("nn.ReLU()", "nn.BatchNorm1d(16)")
+    with pytest.raises(DefinitionError, match="running statistics") as e:
+        load_script(write(tmp_path, bn + "model[1].requires_grad_(False)\n"))
+    assert "model.py:3:" in str(e.value)
+
+
+@pytest.mark.parametrize("stmt, match", [
+    ("model.load_weights('weights.h5')", "load_weights"),
+    ("model.set_weights(w)", "set_weights"),
+    ("model.layers.pop()", "model.layers"),
+    ("model.layers[0].kernel_initializer = 'zeros'", "kernel_initializer"),
+    ("model.layers[0] = keras.layers.Dense(3)", "replaces part of a model"),
+    ("model.optimizer.learning_rate = 0.1", "optimizer"),
+    ("model.train_on_batch(x, y)", "train_on_batch"),
+    ("model.fit(x, y)\nmodel.layers[0].trainable = False", "after model.fit"),
+    ("if args.freeze:\n    model.layers[0].trainable = False", "condition"),
+    ("for l in layers_from_config:\n    l.trainable = False", "loop"),
+    ("model.layers[0].trainable = freeze_flag", "trainable"),
+])
+def test_statements_that_change_the_model_are_refused_with_their_line(tmp_path, stmt, match):
+    text = textwrap.dedent("""\
+        import keras
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+        """) + stmt + "\n"
+    with pytest.raises(DefinitionError, match=match) as e:
+        load_script(write(tmp_path, text))
+    assert "model.py:3:" in str(e.value) or "model.py:4:" in str(e.value)
+
+
+def test_code_beside_the_model_is_skipped_and_listed(tmp_path):
+    p = write(tmp_path, """\
+        import keras
+        import matplotlib.pyplot as plt
+        import numpy as np
+        data = np.load("data.npz")
+        print("hello")
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+        model.summary()
+        keras.utils.plot_model(model)
+        plt.plot([1, 2])
+        plt.show()
+        """)
+    defn = load_script(p)
+    line = [n for n in defn.notes if "not run" in n]
+    assert line == [f"{p}: not run (they do not build or change the model): lines 4-5, 7-10"]
+    r = CliRunner().invoke(cli, ["summary", str(p)])
+    assert r.exit_code == 0 and "not run" in r.output and "Total params: 10" in r.output
+
+
+def test_build_reports_parameter_counts_everywhere(tmp_path):
+    p = write(tmp_path, GUIDE)
+    out = tmp_path / "out"
+    r = CliRunner().invoke(cli, ["build", str(p), "-o", str(out), "--quiet"])
+    assert r.exit_code == 0, r.output
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["parameters"] == {"total": 27562, "trainable": 330, "non_trainable": 27232}
+    import onnx
+
+    meta = {p.key: p.value for p in onnx.load(str(out / "model.onnx")).metadata_props}
+    assert json.loads(meta["seqc.parameters"]) == rep["parameters"]
+
+
+# ---------------------------------------------------------------- against Keras
+
+
+@pytest.fixture(scope="module")
+def keras():
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    return pytest.importorskip("keras")
+
+
+FREEZE_BN = """\
+    import keras
+    from keras import layers
+
+    model = keras.Sequential([
+        keras.Input(shape=(6,)),
+        layers.Dense(8, activation="relu"),
+        layers.BatchNormalization(),
+        layers.Dense(8, activation="relu"),
+        layers.Dense(3, activation="softmax"),
+    ])
+    for layer in model.layers[:-2]:
+        layer.trainable = False
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=0.05),
+                  loss="sparse_categorical_crossentropy")
+    """
+
+
+def test_freeze_loop_trains_as_keras_step_for_step(tmp_path, keras):
+    defn = load_script(write(tmp_path, FREEZE_BN))
+    m = defn.model
+    m.compile(**defn.compile)
+    km = keras.Sequential([keras.Input((6,)), keras.layers.Dense(8, activation="relu"),
+                           keras.layers.BatchNormalization(),
+                           keras.layers.Dense(8, activation="relu"),
+                           keras.layers.Dense(3, activation="softmax")])
+    for layer in km.layers[:-2]:
+        layer.trainable = False
+    km.set_weights(m.get_weights())
+    km.compile(optimizer=keras.optimizers.Adam(learning_rate=0.05),
+               loss="sparse_categorical_crossentropy")
+    assert sum(int(np.prod(w.shape)) for w in km.trainable_weights) == parameter_counts(
+        m.graph)["trainable"]
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(40, 6)).astype("float32") * 3 + 1
+    y = rng.integers(0, 3, 40)
+    start = m.get_weights()
+    for step in range(4):  # one batch per fit call: weights compared after every step
+        m.fit(x, y, epochs=1, batch_size=40, shuffle=False, verbose=0)
+        km.fit(x, y, epochs=1, batch_size=40, shuffle=False, verbose=0)
+        for ours, theirs in zip(m.get_weights(), km.get_weights()):
+            np.testing.assert_allclose(ours, theirs, atol=1e-6, err_msg=f"step {step}")
+    after = m.get_weights()
+    for i in range(6):  # Dense 1 and the frozen BatchNormalization (moving stats too)
+        np.testing.assert_array_equal(after[i], start[i])
+    assert not np.array_equal(after[-1], start[-1])
