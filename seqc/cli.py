@@ -90,15 +90,37 @@ def cli(debug: bool) -> None:
     _State.debug = debug
 
 
+def _data_options(fn):
+    """--data/--x/--y/--target: the data a definition is fitted on (a script's fit names and
+    a model with no input shape take their shapes from it)."""
+    for opt in reversed([
+        click.option("--data", type=click.Path(), default=None,
+                     help="Data: a .csv with a header row, or an .npz with x and y."),
+        click.option("--x", "x_path", type=click.Path(), default=None,
+                     help="Inputs as .npy (alone: shapes only, no training)."),
+        click.option("--y", "y_path", type=click.Path(), default=None, help="Labels as .npy."),
+        click.option("--target", default=None, help="CSV label column name."),
+    ]):
+        fn = opt(fn)
+    return fn
+
+
+def _reading_options(fn):
+    """--define and --model: what a Python script cannot say itself."""
+    fn = click.option("--model", "model_name", default=None,
+                      help="Which model to build when a script builds several (its variable "
+                           "or function name, or its name=...).")(fn)
+    return click.option("--define", "defines", multiple=True, metavar="NAME=VALUE",
+                        help="A value the script cannot compute (repeatable; a Python "
+                             "literal): --define num_classes=10.")(fn)
+
+
 @cli.command()
 @click.argument("definition", type=click.Path())
 @click.option("-o", "--out", "out_dir", type=click.Path(), default=None,
               help="Output folder (default build/<model name>/).")
-@click.option("--data", type=click.Path(), default=None,
-              help="Training data: a .csv with a header row, or an .npz with x and y.")
-@click.option("--x", "x_path", type=click.Path(), default=None, help="Inputs as .npy.")
-@click.option("--y", "y_path", type=click.Path(), default=None, help="Labels as .npy.")
-@click.option("--target", default=None, help="CSV label column name.")
+@_data_options
+@_reading_options
 @click.option("--epochs", type=click.IntRange(min=1), default=None)
 @click.option("--batch-size", type=click.IntRange(min=1), default=None)
 @click.option("--seed", type=int, default=None)
@@ -141,10 +163,10 @@ def cli(debug: bool) -> None:
 @click.option("-v", "--verbose", is_flag=True,
               help="Also print the export passes and the ONNX node count per op type.")
 @handle_errors
-def build(definition, out_dir, data, x_path, y_path, target, epochs, batch_size, seed, opset,
-          input_layout, no_fold_batchnorm, no_fold_preprocessing, no_train, optimizer, loss,
-          learning_rate, float16, int8, save_optimized, cleanup, test_vectors, max_memory, quiet,
-          verbose) -> None:
+def build(definition, out_dir, data, x_path, y_path, target, defines, model_name, epochs,
+          batch_size, seed, opset, input_layout, no_fold_batchnorm, no_fold_preprocessing,
+          no_train, optimizer, loss, learning_rate, float16, int8, save_optimized, cleanup,
+          test_vectors, max_memory, quiet, verbose) -> None:
     """Parse DEFINITION, train it, export model.onnx and prove it matches NumPy.
 
     DEFINITION is a seqc JSON spec, a Keras model (.keras, legacy .h5, or model.to_json()
@@ -152,10 +174,12 @@ def build(definition, out_dir, data, x_path, y_path, target, epochs, batch_size,
     nn.Sequential Python script (read, never run), or a build folder. A Keras model with
     weights continues training from them, with the file's compile settings unless
     --optimizer/--loss/--learning-rate override them."""
+    from .frontend import parse_defines
     from .pipeline import BuildOptions
     from .pipeline import build as run_build
 
     opts = BuildOptions(out_dir=out_dir, data=data, x=x_path, y=y_path, target=target,
+                        defines=parse_defines(defines), model=model_name,
                         epochs=epochs, batch_size=batch_size, seed=seed, opset=opset,
                         input_layout=input_layout.lower(),
                         fold_batchnorm=not no_fold_batchnorm,
@@ -188,19 +212,23 @@ def build(definition, out_dir, data, x_path, y_path, target, epochs, batch_size,
               help="Keep Rescaling and Normalization nodes.")
 @click.option("--max-memory", default=None, help="As for build (default 4GB; 'none').")
 @click.option("-q", "--quiet", is_flag=True, help="No validation table.")
+@_data_options
+@_reading_options
 @handle_errors
 def convert(source, out_path, opset, input_layout, no_fold_batchnorm, no_fold_preprocessing,
-            max_memory,
-            quiet) -> None:
+            max_memory, quiet, data, x_path, y_path, target, defines, model_name) -> None:
     """Convert SOURCE to ONNX or .keras without training (no TensorFlow needed).
 
     SOURCE is a Keras model (.keras, legacy .h5, or Keras JSON with a <stem>.weights.h5 beside
     it), or anything `seqc build` reads. An ONNX output is checked against seqc's NumPy forward
     before it replaces OUT; a disagreement exits 1 and leaves OUT untouched."""
+    from .frontend import parse_defines
     from .pipeline import ConvertOptions
     from .pipeline import convert as run_convert
 
-    opts = ConvertOptions(opset=opset, input_layout=input_layout.lower(),
+    opts = ConvertOptions(data=data, x=x_path, y=y_path, target=target,
+                          defines=parse_defines(defines), model=model_name,
+                          opset=opset, input_layout=input_layout.lower(),
                           fold_batchnorm=not no_fold_batchnorm,
                           fold_preprocessing=not no_fold_preprocessing,
                           max_memory=-1 if max_memory is None else parse_size(max_memory),
@@ -213,12 +241,20 @@ def convert(source, out_path, opset, input_layout, no_fold_batchnorm, no_fold_pr
 
 @cli.command()
 @click.argument("definition", type=click.Path())
+@_data_options
+@_reading_options
 @handle_errors
-def summary(definition) -> None:
-    """Print a Keras-style table: layer, output shape, parameter count."""
-    from .frontend import load_definition
+def summary(definition, data, x_path, y_path, target, defines, model_name) -> None:
+    """Print a Keras-style table: layer, output shape, parameter count.
 
-    defn = load_definition(definition)
+    A script's shapes that come from its data (input_shape=x_train.shape[1:], no input shape
+    at all, num_classes = y.max() + 1) are taken from --data or --x/--y."""
+    from .frontend import load_definition, parse_defines
+    from .pipeline import BuildOptions, definition_bindings
+
+    opts = BuildOptions(data=data, x=x_path, y=y_path, target=target)
+    bindings, _ = definition_bindings(definition, opts, parse_defines(defines), model_name)
+    defn = load_definition(definition, bindings=bindings)
     for line in defn.notes:
         click.echo(line)
     click.echo(defn.model.summary(print_fn=None))

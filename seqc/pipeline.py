@@ -60,6 +60,8 @@ class BuildOptions:
     loss: str | None = None
     learning_rate: float | None = None
     test_vectors: int = 8  # held-out rows embedded in model.onnx (0: none)
+    defines: dict = field(default_factory=dict)  # --define NAME=VALUE for a script
+    model: str | None = None  # --model NAME: which of a script's models to build
     # Export variants (seqc.export.variants), each validated and scored on the held-out rows.
     float16: bool = False
     int8: str | None = None  # "dynamic" | "static"
@@ -95,21 +97,49 @@ def load_build_data(defn: Any, opts: BuildOptions) -> Any:
     if opts.data and (opts.x or opts.y):
         raise UsageError("give either --data or --x/--y, not both", field="--data",
                          received=f"--data {opts.data} --x {opts.x} --y {opts.y}")
-    if bool(opts.x) != bool(opts.y):
-        raise UsageError("--x and --y go together", field="--x" if not opts.x else "--y",
-                         received=f"--x {opts.x} --y {opts.y}")
-    spec = dict(defn.data or {})
+    if opts.y and not opts.x:
+        raise UsageError("--y needs --x (the inputs the labels belong to)", field="--y",
+                         received=f"--y {opts.y}")
+    spec = dict(defn.data or {}) if defn is not None else {}
     if opts.data:
         # A new file read the way the definition says (target column, timeseries windows).
         kept = {k: v for k, v in spec.items() if k not in ("path", "x", "y")}
         spec = {"path": os.path.abspath(opts.data), **kept}
     elif opts.x:
-        spec = {"x": os.path.abspath(opts.x), "y": os.path.abspath(opts.y)}
+        # --x alone gives the shapes (summary, --no-train); labels are needed only to train.
+        spec = {"x": os.path.abspath(opts.x),
+                "y": os.path.abspath(opts.y) if opts.y else None}
     if opts.target:
         spec["target"] = opts.target
     if not spec:
         return None
     return data_mod.load_data(spec)
+
+
+def definition_bindings(def_path: str, opts: Any, defines: dict | None = None,
+                        model: str | None = None) -> tuple[Any, Any]:
+    """(Bindings, the flags' Dataset or None) for reading a definition: the data given with
+    --data/--x/--y (bound to a script's fit names, and the input of a model that leaves its
+    shape to fit), --define values and the --model choice. `opts` has data/x/y/target."""
+    from .frontend import Bindings
+
+    dataset = None
+    if opts.data or opts.x or opts.y:
+        if str(def_path).lower().endswith(".py"):
+            dataset = load_build_data(None, opts)
+        else:
+            # A spec's own data section may say how to read the file (target column,
+            # timeseries windows): read plainly here only to give a shapeless spec its input;
+            # the build reads it again the spec's way and reports any problem then.
+            try:
+                dataset = load_build_data(None, opts)
+            except SeqcError:
+                dataset = None
+    bindings = Bindings(x=None if dataset is None else dataset.x,
+                        y=None if dataset is None else dataset.y,
+                        defines=dict(defines or {}), model=model,
+                        source=None if dataset is None else dataset.source)
+    return bindings, dataset
 
 
 def _data_label(dataset: Any) -> str | None:
@@ -125,7 +155,8 @@ def build(def_path: str, opts: BuildOptions | None = None) -> dict[str, Any]:
     timings: dict[str, float] = {}
     t0 = time.perf_counter()
     limit = {} if opts.max_memory == -1 else {"max_memory": opts.max_memory}
-    defn = load_definition(def_path, **limit)
+    bindings, flag_data = definition_bindings(def_path, opts, opts.defines, opts.model)
+    defn = load_definition(def_path, bindings=bindings, **limit)
     model = defn.model
     timings["parse_s"] = time.perf_counter() - t0
     for line in defn.notes:
@@ -151,7 +182,10 @@ def build(def_path: str, opts: BuildOptions | None = None) -> dict[str, Any]:
             raise e.located(file=str(def_path)) from None
 
     t = time.perf_counter()
-    dataset = load_build_data(defn, opts)
+    # The flags' data was read plainly for the definition; a spec's data section says how
+    # to read it (timeseries windows, label dtype), so it is read again that way.
+    dataset = flag_data if flag_data is not None and not defn.data else load_build_data(
+        defn, opts)
     timings["data_s"] = time.perf_counter() - t
     if dataset is not None and dataset.class_names:
         model.class_names = list(dataset.class_names)
@@ -166,7 +200,10 @@ def build(def_path: str, opts: BuildOptions | None = None) -> dict[str, Any]:
     final_metrics: dict[str, float] = {}
     trained = False
     holdout_x = holdout_y = train_x = None
-    if opts.train and defn.compile and dataset is not None:
+    if opts.train and defn.compile and dataset is not None and dataset.y is None:
+        _say(opts, "No labels given (--x without --y): exporting the initial weights "
+                   "untrained; labels are needed only to train")
+    elif opts.train and defn.compile and dataset is not None:
         _say(opts, f"Training {model.name} on {len(dataset.x)} samples")
         x, y = dataset.x, defn.prepare_labels(dataset.y)  # data.one_hot
         t = time.perf_counter()
@@ -188,8 +225,11 @@ def build(def_path: str, opts: BuildOptions | None = None) -> dict[str, Any]:
         else:
             train_x = x
     elif opts.train and defn.compile and dataset is None:
+        fits = (defn.extra.get("python") or {}).get("fit_data")
         _say(opts, "No data given (definition has no data section, no --data/--x/--y): "
-                   "exporting the initial weights untrained")
+                   "exporting the initial weights untrained"
+             + (f"; the script's {', '.join(fits)} is not run (give its data with --x/--y "
+                "or --data)" if fits else ""))
     if holdout_x is None and dataset is not None:
         holdout_x, train_x = dataset.x, dataset.x
         if dataset.y is not None:
@@ -374,6 +414,14 @@ class ConvertOptions:
     atol: float = 1e-5
     rtol: float = 1e-4
     log: Any = print  # the validation table (None: silent)
+    # As for build: data for the shapes (a script's fit names, a model with no input shape),
+    # --define values, the --model choice.
+    data: str | None = None
+    x: str | None = None
+    y: str | None = None
+    target: str | None = None
+    defines: dict = field(default_factory=dict)
+    model: str | None = None
 
 
 def convert(src_path: str, out_path: str, opts: ConvertOptions | None = None) -> dict[str, Any]:
@@ -388,7 +436,11 @@ def convert(src_path: str, out_path: str, opts: ConvertOptions | None = None) ->
         raise UsageError("convert writes .onnx or .keras", field="-o",
                          received=repr(out_path), hint="name the output model.onnx or x.keras")
     limit = {} if opts.max_memory == -1 else {"max_memory": opts.max_memory}
-    defn = load_definition(src_path, **limit)
+    bindings, _ = definition_bindings(src_path, opts, opts.defines, opts.model)
+    defn = load_definition(src_path, bindings=bindings, **limit)
+    if opts.log is not None:
+        for line in defn.notes:
+            opts.log(line)
     model = defn.model
     info: dict[str, Any] = {"parameters": model.count_params(), "weights": defn.has_weights,
                             "format": defn.format}

@@ -14,15 +14,22 @@ from typing import Any
 
 from ..errors import DefinitionError
 from ..model import DEFAULT_MAX_MEMORY, Model
+from .bindings import Bindings, parse_defines
 from .spec import Definition, load_spec, one_hot
 
-__all__ = ["Definition", "load", "load_definition", "load_spec", "one_hot", "FORMATS"]
+__all__ = ["Bindings", "Definition", "load", "load_definition", "load_spec", "one_hot",
+           "parse_defines", "FORMATS"]
 
 
 def _keras_file(path: str, **kw: Any) -> Definition:
     from .keras_files import load_keras_file
 
     return load_keras_file(path, **kw)
+
+
+def _keras_file_bound(path: str, *, bindings: Bindings | None = None,
+                      **kw: Any) -> Definition:
+    return _keras_file(path, **kw)  # a Keras file carries its own input shape
 
 
 def _script(path: str, **kw: Any) -> Definition:
@@ -36,14 +43,15 @@ def _script(path: str, **kw: Any) -> Definition:
 # .h5 is a legacy Keras model file (model_config + weights).
 FORMATS: dict[str, Callable[..., Definition]] = {
     ".json": load_spec,
-    ".keras": _keras_file,
-    ".h5": _keras_file,
+    ".keras": _keras_file_bound,
+    ".h5": _keras_file_bound,
     ".py": _script,
 }
 
 
 def load_definition(path: str | os.PathLike, *,
-                    max_memory: int | None = DEFAULT_MAX_MEMORY) -> Definition:
+                    max_memory: int | None = DEFAULT_MAX_MEMORY,
+                    bindings: Bindings | None = None) -> Definition:
     """Read any supported definition (or a build folder) into a Definition. `max_memory`
     (bytes, None = no limit) refuses models whose training state would exceed it before any
     weight is allocated.
@@ -59,27 +67,44 @@ def load_definition(path: str | os.PathLike, *,
         return load_build_folder(file)
     ext = Path(file).suffix.lower()
     reader = FORMATS.get(ext)
+    if bindings is not None and bindings.model is not None and ext != ".py":
+        raise DefinitionError("--model picks one of the models a Python script builds; "
+                              f"a {ext} file holds one model", file=file, field="--model",
+                              received=repr(bindings.model), hint="drop --model")
     if reader is None:
         raise DefinitionError(
             f"unknown definition format '{ext or '(no extension)'}'; supported: "
             f"{', '.join(FORMATS)}, or a seqc build folder", file=file, field="path",
             received=repr(file),
             hint=None if os.path.exists(file) else "the path does not exist either")
-    return reader(file, max_memory=max_memory)
+    return reader(file, max_memory=max_memory, bindings=bindings)
 
 
 def load(path: str | os.PathLike, *, compile: bool = True,  # noqa: A002 (Keras' name)
-         max_memory: int | None = DEFAULT_MAX_MEMORY) -> Model:
+         max_memory: int | None = DEFAULT_MAX_MEMORY, x: Any = None, y: Any = None,
+         defines: dict[str, Any] | None = None, model: str | None = None) -> Model:
     """`seqc.load`: the model of a definition or build folder, compiled when the definition
     has a compile section (and `compile=True`). `model.spec` keeps the Definition.
+
+    `x`/`y` are the data a script fits on (bound to its names; they give a model with no
+    input shape its input, as Keras' first fit does), `defines` values the script cannot
+    compute (`{"num_classes": 10}`), `model` which of a script's models to build.
 
     >>> import seqc
     >>> model = seqc.load("examples/breast_cancer_mlp.json")  # doctest: +SKIP
     >>> model.spec.fit["epochs"]  # doctest: +SKIP
+    >>> seqc.load("mnist.py", x=x_train, defines={"num_classes": 10})  # doctest: +SKIP
     """
-    defn = load_definition(path, max_memory=max_memory)
-    model = defn.model
-    model.spec = defn
+    import numpy as np
+
+    bindings = None
+    if x is not None or y is not None or defines or model is not None:
+        bindings = Bindings(x=None if x is None else np.asarray(x),
+                            y=None if y is None else np.asarray(y),
+                            defines=dict(defines or {}), model=model)
+    defn = load_definition(path, max_memory=max_memory, bindings=bindings)
+    m = defn.model
+    m.spec = defn
     if compile and defn.compile:
-        model.compile(**defn.compile)
-    return model
+        m.compile(**defn.compile)
+    return m

@@ -9,6 +9,7 @@ import ast
 import math
 from typing import Any
 
+from ._pyscript_data import DataArr
 from ._pyscript_expr import fold_builtin
 from ._pyscript_model import LayersView, is_model_object, set_trainable
 from ._pyscript_names import KERAS_SEQUENTIAL, keras_member, norm
@@ -50,6 +51,8 @@ class CallReader:
             return parsed
         args, kwargs = parsed
         if isinstance(f, BoundMethod):
+            if f.name == "fit" and isinstance(f.obj, ModelVal):
+                self.record_fit(node, scope)
             return self.method(f.obj, f.name, args, kwargs, node)
         if isinstance(f, Func):
             return self.call_func(f, args, kwargs, node)
@@ -74,6 +77,8 @@ class CallReader:
         return Instance(cls, node)
 
     def method(self, obj: Any, meth: str, args: list, kwargs: dict, node: ast.Call) -> Any:
+        if isinstance(obj, DataArr):
+            return self.data_method(obj, meth, args, kwargs, node)
         if isinstance(obj, LayersView) or not isinstance(obj, (list, ModelVal)) or (
                 isinstance(obj, ModelVal) and meth not in MODEL_METHODS + PASSTHROUGH_METHODS):
             return self.model_method(obj, meth, args, kwargs, node)
@@ -129,6 +134,11 @@ class CallReader:
         return None
 
     def call_sym(self, p: str, args: list, kwargs: dict, node: ast.Call) -> Any:  # noqa: C901
+        if any(isinstance(a, DataArr) for a in args):
+            r = self.data_call(p, args, kwargs, node)
+            return r if r is not None else Opaque(
+                node, f"{self.seg(node.func)}(...) on the data is not an operation seqc "
+                      "evaluates")
         if p.startswith("builtins."):
             return fold_builtin(self, p[9:], args, kwargs, node)
         if p in KERAS_SEQUENTIAL:

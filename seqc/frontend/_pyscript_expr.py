@@ -10,6 +10,7 @@ import math
 import re
 from typing import Any
 
+from ._pyscript_data import DataArr
 from ._pyscript_model import Params, is_model_object
 from ._pyscript_names import function_name
 from ._pyscript_values import (
@@ -49,9 +50,12 @@ class ExprReader:
 
     def name(self, ident: str, node: ast.AST, scope: Scope) -> Any:
         try:
-            return scope.lookup(ident)
+            v = scope.lookup(ident)
+            return self.defined(ident, v) if isinstance(v, Opaque) else v
         except KeyError:
             pass
+        if ident in self.defines:
+            return self.defined(ident, None)
         if ident == "__name__":
             return "__main__"
         if ident in _BUILTINS:
@@ -59,7 +63,8 @@ class ExprReader:
         for mod in self.star_modules:
             if ident[:1].isupper() and (mod.startswith("keras") or mod.startswith("torch")):
                 return Sym(f"{mod}.{ident}")
-        return Opaque(node, f"'{ident}' is not defined by a statement seqc can read")
+        return Opaque(node, f"'{ident}' is not defined by a statement seqc can read",
+                      name=ident)
 
     def ev(self, node: ast.AST, scope: Scope) -> Any:  # noqa: C901 (one dispatch)
         self.tick()
@@ -97,6 +102,15 @@ class ExprReader:
             return d
         if isinstance(node, ast.Attribute):
             base = self.ev(node.value, scope)
+            if isinstance(base, Opaque):
+                dotted = _dotted(node)
+                if dotted is None:
+                    return base
+                # `args.hidden`: located here, and --define args.hidden=... can supply it
+                return self.defined(dotted, Opaque(node, f"{dotted} comes from {base.why}",
+                                                   name=dotted))
+            if isinstance(base, DataArr):
+                return self.data_attr(base, node.attr, node)
             if isinstance(base, Sym):
                 return Sym(f"{base.path}.{node.attr}")
             if isinstance(base, ModelVal) and node.attr in MODEL_METHODS + PASSTHROUGH_METHODS:
@@ -172,6 +186,8 @@ class ExprReader:
             return a
         if isinstance(b, Opaque):
             return b
+        if isinstance(a, DataArr) or isinstance(b, DataArr):
+            return self.data_binop(op, a, b, node)
         num = (int, float)
         try:
             if isinstance(a, num) and isinstance(b, num):
@@ -217,6 +233,8 @@ class ExprReader:
 
     def subscript(self, node: ast.Subscript, scope: Scope) -> Any:
         base = self.ev(node.value, scope)
+        if isinstance(base, DataArr):
+            return self.data_subscript(base, node, scope)
         if isinstance(node.slice, ast.Slice):
             parts = [self.ev(p, scope) if p is not None else None
                      for p in (node.slice.lower, node.slice.upper, node.slice.step)]
@@ -318,6 +336,10 @@ class ExprReader:
                              received=v.path)
         if isinstance(v, range):
             return list(v)
+        if isinstance(v, DataArr):
+            raise self.error(node, f"{what} is an array of the data, not a value",
+                             received=f"an array of shape {list(v.shape)}",
+                             hint="use its .shape or len(), e.g. x_train.shape[1:]")
         if isinstance(v, (Func, LocalClass)):
             raise self.error(node, f"{what}: {v.node.name} is defined in the script (line "
                                    f"{v.node.lineno}); seqc does not run script code",
@@ -325,6 +347,17 @@ class ExprReader:
                              hint="use a built-in name, e.g. loss=\"mse\"")
         raise self.error(node, f"{what} is not a value seqc can read",
                          received=type(v).__name__)
+
+
+def _dotted(node: ast.AST) -> str | None:
+    """`args.epochs` -> "args.epochs"; None for anything but a chain of names."""
+    parts = []
+    while isinstance(node, ast.Attribute):
+        parts.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
+        return None
+    return ".".join([node.id, *reversed(parts)])
 
 
 def fold_builtin(r: ExprReader, name: str, args: list, kwargs: dict, node: ast.Call) -> Any:

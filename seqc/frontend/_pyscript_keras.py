@@ -70,7 +70,34 @@ class KerasReader:
                                  field="input_shape",
                                  received=f"{doc['input_shape']} and {shape[1:]}")
             doc["input_shape"] = shape[1:]
+        if layers and "input_shape" not in doc and layers[0]["type"] != "InputLayer" and (
+                "input_shape" not in layers[0]):
+            self.deferred_input(doc, layers[0], model)
         return doc, nodes
+
+    def deferred_input(self, doc: dict, first: dict, model: ModelVal) -> None:
+        """A model with no input shape: Keras builds it at the first fit from the data's
+        per-sample shape (integer ids for an Embedding), and so does seqc, given the data."""
+        x = self.bindings.x
+        if x is not None:
+            if x.ndim < 2:
+                raise self.error(model.node, "the model takes its input shape from the data, "
+                                             "which needs a batch axis and at least one more",
+                                 field="input_shape", received=f"x of shape {list(x.shape)}",
+                                 hint="give x as (samples, features...)")
+            doc["input_shape"] = [int(d) for d in x.shape[1:]]
+            if first["type"] == "Embedding" and x.dtype.kind in "iu":
+                doc["input_dtype"] = "int32" if x.dtype.itemsize <= 4 else "int64"
+            return
+        fits = "; the script's " + ", ".join(self.fit_data) + " is not run" if self.fit_data \
+            else ""
+        raise self.error(
+            model.node, "the model has no input shape: Keras builds it from the data at the "
+                        "first fit()" + fits, field="input_shape",
+            received=f"{self.seg(model.node)} with no input_shape/Input",
+            hint="give the data it is fitted on (--x X.npy, or --data FILE), or start the "
+                 "model with keras.Input(shape=(...)), or add a comment "
+                 "`# seqc: input_shape = (...)` (per sample, batch excluded)")
 
     def not_a_layer(self, v: Any, node: ast.AST, framework: str) -> DefinitionError:
         if isinstance(v, Opaque) and v.unsupported:
@@ -143,10 +170,9 @@ class KerasReader:
 
     def shape_error(self, v: Opaque) -> DefinitionError:
         return self.error(
-            v.node, f"the input shape cannot be read without running the script: {v.why}",
-            field="input_shape", received=self.seg(v.node),
-            hint="write it as numbers, or add a comment `# seqc: input_shape = [28, 28, 1]` "
-                 "(per sample, batch excluded)")
+            v.node, f"the input shape cannot be read without running the script: {v.why}"
+                    + self.origin(v), field="input_shape", received=self.seg(v.node),
+            hint=self.supply_hint(v, shape=True))
 
     def layer_arg(self, v: Any, node: ast.AST, what: str) -> Any:
         from ..ir.build import LayerConfig

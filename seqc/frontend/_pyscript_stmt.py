@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 from typing import Any
 
+from ..errors import DefinitionError
 from ._pyscript_model import READ_ONLY, is_model_object
 from ._pyscript_names import KERAS_SEQUENTIAL, keras_member, norm
 from ._pyscript_torch_select import selector_kind
@@ -18,6 +19,7 @@ from ._pyscript_values import (
     MODEL_METHODS,
     PASSTHROUGH_METHODS,
     Func,
+    Instance,
     LocalClass,
     ModelVal,
     Opaque,
@@ -39,7 +41,15 @@ class StmtReader:
     def exec_block(self, body: list[ast.stmt], scope: Scope) -> Any:
         """Runs the statements symbolically; returns ("return", value) on a return."""
         for st in body:
-            r = self.exec_stmt(st, scope)
+            if self.survey:
+                # The binding survey reads on past what it cannot read: it only looks for
+                # the data that model.fit receives.
+                try:
+                    r = self.exec_stmt(st, scope)
+                except DefinitionError:
+                    continue
+            else:
+                r = self.exec_stmt(st, scope)
             if r is not None:
                 return r
         return None
@@ -66,6 +76,7 @@ class StmtReader:
                 self.skipped_at(st)
             for t in st.targets:
                 self.bind(t, v, scope, st.value)
+            self.track_assign(st, scope)
         elif isinstance(st, ast.AnnAssign):
             if st.value is not None:
                 self.bind(st.target, self.ev(st.value, scope), scope, st.value)
@@ -228,6 +239,10 @@ class StmtReader:
 
     def bind(self, target: ast.AST, v: Any, scope: Scope, src: ast.AST) -> None:
         if isinstance(target, ast.Name):
+            if isinstance(v, Opaque) and v.name is None:
+                v.name = target.id
+            if isinstance(v, (ModelVal, Instance)) and target.id not in v.names:
+                v.names.append(target.id)
             scope.vars[target.id] = v
         elif isinstance(target, (ast.Tuple, ast.List)):
             seq = self.iterate(v)
@@ -273,8 +288,12 @@ class StmtReader:
     def call_func(self, f: Func, args: list, kwargs: dict, node: ast.AST) -> Any:
         if args or kwargs:
             f.called_with_args = True
-        if f.scanned or f.running:
-            return f.ret if f.scanned else Opaque(node, "a recursive call")
+        if f.running:
+            return Opaque(node, "a recursive call")
+        key = repr((args, sorted(kwargs.items()))) if all(is_const(a) for a in args) and all(
+            is_const(v) for v in kwargs.values()) else None
+        if key is not None and key in f.cache:
+            return f.cache[key]
         f.running = True
         scope = Scope(f.scope)
         a = f.node.args
@@ -299,6 +318,10 @@ class StmtReader:
         r = self.exec_block(f.node.body, scope)
         f.running, f.scanned = False, True
         f.ret = r[1] if r is not None else None
+        if isinstance(f.ret, (ModelVal, Instance)) and f.node.name not in f.ret.names:
+            f.ret.names.append(f.node.name)  # a builder function: --model build_model
+        if key is not None:
+            f.cache[key] = f.ret
         return f.ret
 
 

@@ -430,6 +430,12 @@ def _input(r: Reader, mods: list, module: Scope) -> tuple[list, str]:
         "int64" if first is not None and first.cls == "Embedding" else "float32")
     if "input_shape" in r.comment:
         return r.comment["input_shape"], dtype
+    x = r.bindings.x
+    if x is not None and x.ndim >= 2:
+        # The data the model is fed: its per-sample shape is the input, as PyTorch takes it.
+        if first is not None and first.cls == "Embedding" and x.dtype.kind in "iu":
+            dtype = "int64"
+        return [int(d) for d in x.shape[1:]], dtype
     for name in _INPUT_NAMES:
         if name in module.vars:
             v = module.vars[name]

@@ -28,6 +28,7 @@ class Opaque:
     node: ast.AST
     why: str
     unsupported: bool = False  # read fine, but seqc has no equivalent
+    name: str | None = None  # the script variable first bound to it (for --define hints)
 
 
 @dataclass(eq=False)
@@ -96,6 +97,7 @@ class Instance:
 
     cls: LocalClass
     node: ast.AST
+    names: list = field(default_factory=list)  # variables and builder functions naming it
 
 
 @dataclass(eq=False)
@@ -104,6 +106,9 @@ class Func:
     scope: Scope
     scanned: bool = False
     running: bool = False
+    # Results by constant arguments: a builder called again with the same constants (a k-fold
+    # loop) gives the same model; other arguments (a model to add layers to) run it again.
+    cache: dict = field(default_factory=dict)
     called_with_args: bool = False
     ret: Any = None
 
@@ -119,6 +124,7 @@ class ModelVal:
     build_shape: Any = None
     consumed: bool = False  # used as a layer of another model: not a candidate itself
     trainable: bool = True  # Keras' model.trainable (a frozen parent wins over its layers)
+    names: list = field(default_factory=list)  # variables and builder functions naming it
 
     def append(self, name: str | None, v: Any, node: ast.AST) -> None:
         if isinstance(v, ModelVal):

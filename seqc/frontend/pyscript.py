@@ -13,6 +13,7 @@ Keras layers map through `seqc.layers` (Keras 3 positional order); PyTorch modul
 from __future__ import annotations
 
 import ast
+import contextlib
 import io
 import os
 import re
@@ -24,6 +25,7 @@ from ..errors import DefinitionError, SeqcError
 from ..model import DEFAULT_MAX_MEMORY
 from ._pyscript_calls import CallReader
 from ._pyscript_compile import CompileReader
+from ._pyscript_data import DataBinding, DataReader
 from ._pyscript_expr import ExprReader
 from ._pyscript_keras import KerasReader
 from ._pyscript_model import ModelStatements
@@ -41,6 +43,7 @@ from ._pyscript_values import (
     TorchMod,
     is_input_shape,
 )
+from .bindings import Bindings
 from .spec import Definition, definition_from_doc
 
 __all__ = ["load_script", "script_to_spec"]
@@ -48,13 +51,24 @@ __all__ = ["load_script", "script_to_spec"]
 MAX_SCRIPT_BYTES = 4 << 20  # tutorials are a few kB; ast on a huge file is slow
 
 
-class Reader(StmtReader, ExprReader, CallReader, CompileReader, KerasReader, ModelStatements):
+class Reader(StmtReader, ExprReader, CallReader, CompileReader, KerasReader, ModelStatements,
+             DataReader, DataBinding):
     """One script's reader: the statement walker, expression evaluator, call dispatch and the
     Keras/compile readers are its mixins (one module each); it keeps the reading state,
     locates errors, chooses the model and assembles the spec doc."""
 
-    def __init__(self, source: str, file: str, *, comments: bool = True) -> None:
+    def __init__(self, source: str, file: str, *, comments: bool = True,
+                 bindings: Bindings | None = None, survey: bool = False) -> None:
         self.source = source
+        self.bindings = bindings or Bindings()
+        self.defines = self.bindings.defines
+        self.used_defines: set[str] = set()
+        self.survey = survey  # the lenient first pass that finds what fit() receives
+        self.plan: dict = {}  # id(assignment) -> {name: DataArr}: where the data binds
+        self.last_def: dict = {}
+        self.sources: dict = {}
+        self.fit_uses: list = []
+        self.fit_data: list[str] = []  # "fit(x_train, y_train) at line 40", for messages
         self.file = file
         self.steps = 0
         self.models: list[ModelVal] = []
@@ -74,6 +88,13 @@ class Reader(StmtReader, ExprReader, CallReader, CompileReader, KerasReader, Mod
         if line is not None:
             end = getattr(node, "end_lineno", None) or line
             self.skipped[line] = max(end, self.skipped.get(line, line))
+
+    def defined(self, name: str | None, fallback: Any) -> Any:
+        """A `--define NAME=VALUE` for a name (or dotted name) the script leaves unreadable."""
+        if name is not None and name in self.defines:
+            self.used_defines.add(name)
+            return self.defines[name]
+        return fallback
 
     def note(self, node: ast.AST | None, message: str) -> None:
         self.notes.append(f"{self.where(node)}: {message}")
@@ -125,10 +146,35 @@ class Reader(StmtReader, ExprReader, CallReader, CompileReader, KerasReader, Mod
             return self.error(v.node, f"{what}: {v.why}", received=self.seg(v.node),
                               hint="remove it; " + OPS_HINT)
         return self.error(
-            v.node, f"{what} cannot be read without running the script: {v.why}",
-            received=self.seg(v.node),
-            hint="write the value as a literal or a module-level constant (seqc reads the "
-                 "script with ast and never runs it)")
+            v.node, f"{what} cannot be read without running the script: {v.why}"
+                    + self.origin(v), received=self.seg(v.node), hint=self.supply_hint(v))
+
+    def origin(self, v: Opaque) -> str:
+        """Where the unreadable names of a value were set: "; y_train is set at line 3"."""
+        names = [n.id for n in ast.walk(v.node) if isinstance(n, ast.Name)]
+        if v.name and v.name not in names:
+            names.insert(0, v.name)
+        seen = []
+        for name in dict.fromkeys(names):
+            lines = sorted({st.lineno for (_, n), st in self.last_def.items() if n == name})
+            if lines:
+                seen.append(f"{name} is set at line {lines[-1]}")
+        return ("; " + ", ".join(seen[:3])) if seen else ""
+
+    def supply_hint(self, v: Opaque, shape: bool = False) -> str:
+        """How to supply a value the script computes at run time, in a script's terms."""
+        ways = ["give the data it comes from (--x X.npy [--y Y.npy], or --data FILE)"]
+        name = v.name or next((n.id for n in ast.walk(v.node) if isinstance(n, ast.Name)),
+                              None)
+        if name is not None and not shape:
+            ways.append(f"--define {name}=VALUE")
+        if shape:
+            ways += ["--define NAME=VALUE", "keras.Input(shape=(...))",
+                     "a comment `# seqc: input_shape = (...)` (per sample, batch excluded)"]
+        else:
+            ways.append("write it as a literal")
+        return ", ".join(ways[:-1]) + " or " + ways[-1] + " (seqc reads the script with ast " \
+            "and never runs it)"
 
     # -- entry --
     def read(self) -> tuple[dict, list[ast.AST], dict]:
@@ -143,6 +189,12 @@ class Reader(StmtReader, ExprReader, CallReader, CompileReader, KerasReader, Mod
         except (RecursionError, MemoryError, ValueError) as e:
             raise DefinitionError(f"the script cannot be parsed: {type(e).__name__}",
                                   file=self.file, field="python") from None
+        if self.bindings.has_data:
+            survey = Reader(self.source, self.file, comments=False, bindings=self.bindings,
+                            survey=True)
+            with contextlib.suppress(TooComplex, RecursionError):
+                survey.exec_block(tree.body, Scope())
+            self.plan = survey.make_plan(self.bindings.x, self.bindings.y)
         module = Scope()
         try:
             self.exec_block(tree.body, module)
@@ -162,17 +214,33 @@ class Reader(StmtReader, ExprReader, CallReader, CompileReader, KerasReader, Mod
         return self.assemble(model, module)
 
     def choose_model(self) -> ModelVal:
-        # The model the script compiles or fits is the one it trains, even when a second
-        # Sequential wraps it for inference (TF's beginner tutorial adds a Softmax that way).
-        used = [m for m in self.models if m.compile is not None or m.fit is not None]
+        """The model to build: the one --model names; else the one the script compiles or
+        fits (even when a second Sequential wraps it for inference, as TF's beginner
+        tutorial adds a Softmax); else the one model left. Several candidates and no
+        `model` variable among them is an error listing them, never a silent pick."""
+        everything = _distinct([*self.models, *self.instances])
+        wanted = self.bindings.model
+        if wanted is not None:
+            hits = [c for c in everything if wanted in c.names
+                    or isinstance(c, ModelVal) and c.name == wanted]
+            if not hits:
+                raise self.error(None, f"--model {wanted}: the script builds no model of that "
+                                       "name", field="--model", received=wanted,
+                                 hint="the models: " + self.candidates(everything))
+            return self.resolve_candidate(hits[-1])
+        used = _distinct([m for m in self.models if m.compile is not None
+                          or m.fit is not None])
         cands: list[Any] = used if len(used) > 1 or used and not self.instances else (
-            [m for m in self.models if not m.consumed] + self.instances)
+            _distinct([m for m in self.models if not m.consumed] + self.instances))
         if len(cands) > 1:
-            lines = ", ".join(self.where(c.node) for c in cands)
+            named = [c for c in cands if "model" in c.names]
+            if len(named) == 1:
+                return self.resolve_candidate(named[0])
             raise self.error(
-                cands[1].node, "the script builds more than one model; seqc reads one model "
-                               "per script", field="model", received=f"models at {lines}",
-                hint="keep one model in the script (or move the others to their own files)")
+                cands[1].node, "the script builds more than one model, and none is the "
+                               "`model` variable; seqc builds one", field="model",
+                received="models: " + self.candidates(cands),
+                hint="choose one with --model NAME (seqc.load(path, model=NAME))")
         if not cands:
             subclassed = [c for c in self.classes if c.kind in ("keras_model", "torch_module")
                           and c.selector is None]
@@ -183,10 +251,16 @@ class Reader(StmtReader, ExprReader, CallReader, CompileReader, KerasReader, Mod
                       "torch.nn.Sequential(...)", field="model",
                 hint="build the model with Sequential([...]) / model.add(...) or "
                      "nn.Sequential(...); functional and subclassed models are not read")
-        c = cands[0]
+        return self.resolve_candidate(cands[0])
+
+    def resolve_candidate(self, c: Any) -> ModelVal:
         if isinstance(c, Instance):
             raise self._subclass_error(c.cls, c.node)
         return c
+
+    def candidates(self, cands: list) -> str:
+        return "; ".join(f"{' / '.join(c.names) or '(unnamed)'} at {self.where(c.node)}"
+                         for c in cands)
 
     def _subclass_error(self, cls: LocalClass, use: ast.AST | None) -> DefinitionError:
         base = "keras.Model" if cls.kind == "keras_model" else "torch.nn.Module"
@@ -210,7 +284,11 @@ class Reader(StmtReader, ExprReader, CallReader, CompileReader, KerasReader, Mod
             info = {"framework": "keras"}
         if model.name and re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", model.name):
             doc = {"name": model.name, **doc}
+        for name in sorted(set(self.defines) - self.used_defines):
+            self.notes.append(f"--define {name}: the script never needed it (a value it reads "
+                              "itself wins)")
         info["notes"] = list(self.notes)
+        info["fit_data"] = list(self.fit_data)
         info["skipped"] = self.skipped_line()
         if model.compile is not None:
             doc["compile"] = model.compile
@@ -225,6 +303,16 @@ class Reader(StmtReader, ExprReader, CallReader, CompileReader, KerasReader, Mod
 
 
 # ---- helpers ----
+
+
+def _distinct(cands: list) -> list:
+    """One candidate per place in the script that builds a model: a builder function called
+    in a loop (k-fold) builds one model many times. The last build stands for them."""
+    last: dict[int, Any] = {}
+    for c in cands:
+        last.pop(id(c.node), None)
+        last[id(c.node)] = c
+    return list(last.values())
 
 _COMMENT_RE = re.compile(r"#\s*seqc\s*:\s*(input_shape|input_dtype)\s*=\s*(.+?)\s*$")
 
@@ -294,28 +382,31 @@ def _decode(raw: bytes, file: str) -> str:
                               received=f"byte 0x{raw[e.start]:02x} at offset {e.start}") from None
 
 
-def _read(source: str, file: str) -> tuple[dict, list[ast.AST], dict]:
-    return Reader(source.replace("\r\n", "\n"), file).read()
+def _read(source: str, file: str,
+          bindings: Bindings | None = None) -> tuple[dict, list[ast.AST], dict]:
+    return Reader(source.replace("\r\n", "\n"), file, bindings=bindings).read()
 
 
-def script_to_spec(source: str, file: str) -> dict:
+def script_to_spec(source: str, file: str, bindings: Bindings | None = None) -> dict:
     """The seqc spec doc of a Keras- or PyTorch-style script, read without running it.
 
     >>> script_to_spec("import keras\\nm = keras.Sequential([keras.Input((4,)), "
     ...                "keras.layers.Dense(2)])", "m.py")["layers"][1]
     {'type': 'Dense', 'units': 2}
     """
-    return _read(source, file)[0]
+    return _read(source, file, bindings)[0]
 
 
-def load_script(path: str | os.PathLike, *,
-                max_memory: int | None = DEFAULT_MAX_MEMORY) -> Definition:
-    """A `.py` model definition -> Definition (format "python"); the script is never run."""
+def load_script(path: str | os.PathLike, *, max_memory: int | None = DEFAULT_MAX_MEMORY,
+                bindings: Bindings | None = None) -> Definition:
+    """A `.py` model definition -> Definition (format "python"); the script is never run.
+    `bindings` brings the data bound to the names the script passes to fit (and the input
+    shape of a model that leaves it to fit), `--define` values and the `--model` choice."""
     from ._json import read_bytes
 
     file = os.fspath(path)
     raw = read_bytes(file)
-    doc, nodes, info = _read(_decode(raw, file), file)
+    doc, nodes, info = _read(_decode(raw, file), file, bindings)
     try:
         defn = definition_from_doc(doc, file, raw, max_memory=max_memory)
     except SeqcError as e:

@@ -91,8 +91,8 @@ def one_hot(y: Any, num_classes: int | None, *, file: str | None = None) -> np.n
     return out
 
 
-def load_spec(path: str | os.PathLike, *,
-              max_memory: int | None = DEFAULT_MAX_MEMORY) -> Definition:
+def load_spec(path: str | os.PathLike, *, max_memory: int | None = DEFAULT_MAX_MEMORY,
+              bindings: Any = None) -> Definition:
     """Parse, check and build a seqc JSON spec; raises DefinitionError naming file and layer.
     A Keras model JSON (`model.to_json()`) goes to the Keras reader, with the weights of a
     sibling `<stem>.weights.h5` or `<stem>.h5` when there is one."""
@@ -111,18 +111,27 @@ def load_spec(path: str | os.PathLike, *,
         from .keras_json import load_keras_json
 
         return load_keras_json(file, max_memory=max_memory)
-    return definition_from_doc(doc, file, raw, max_memory=max_memory)
+    if bindings is not None and bindings.defines:
+        raise DefinitionError("--define gives values to the names of a Python script; a JSON "
+                              "spec has no names", file=file, field="--define",
+                              received=", ".join(bindings.defines),
+                              hint="write the values into the spec")
+    return definition_from_doc(doc, file, raw, max_memory=max_memory,
+                               data_x=bindings.x if bindings is not None else None)
 
 
 def definition_from_doc(doc: Any, file: str, raw: bytes, *,
-                        max_memory: int | None = DEFAULT_MAX_MEMORY) -> Definition:
+                        max_memory: int | None = DEFAULT_MAX_MEMORY,
+                        data_x: Any = None) -> Definition:
+    """`data_x`: the inputs the model will be fitted on, for a spec with no input shape (the
+    spec's own data section is read for it otherwise)."""
     check_schema(doc, file)
     layers = doc["layers"]
     if not layers:
         raise DefinitionError(
             "the model has no layers", file=file, field="layers", received="layers=[]",
             hint='add at least one layer, e.g. {"type": "Dense", "units": 1}')
-    input_type, layers, first_index = _input_type(doc, layers, file)
+    input_type, layers, first_index = _input_type(doc, layers, file, data_x)
     configs = [_layer_config(d) for d in layers]
     name = doc.get("name") or _default_name(file)
     graph = build_graph(name, input_type, configs, file=file, first_index=first_index)
@@ -150,7 +159,8 @@ def _layer_config(d: dict) -> LayerConfig:
     return LayerConfig(kind, config, name, trainable)
 
 
-def _input_type(doc: dict, layers: list[dict], file: str) -> tuple[TensorType, list[dict], int]:
+def _input_type(doc: dict, layers: list[dict], file: str,
+                data_x: Any = None) -> tuple[TensorType, list[dict], int]:
     """The input type from `input_shape`/`input_dtype`, an InputLayer first (consumed: the
     remaining layers keep their `layers[i]` labels through `first_index`), or the first
     layer's `input_shape`."""
@@ -202,12 +212,37 @@ def _input_type(doc: dict, layers: list[dict], file: str) -> tuple[TensorType, l
                                   hint="remove it; later layers take their shape from the "
                                        "layer before")
     if shape is None:
+        shape, dtype = _shape_from_data(doc, file, data_x, first, dtype)
+    if shape is None:
         raise DefinitionError(
             "the model has no input shape", file=file, layer=label0, field="input_shape",
             received=f"no top-level input_shape, and layers[0] ({first['type']}) has none",
             hint='add "input_shape": [n_features] at the top level (per sample, batch '
-                 'excluded), or start the layers with {"type": "InputLayer", "shape": [...]}')
+                 'excluded), start the layers with {"type": "InputLayer", "shape": [...]}, '
+                 'or give a "data" section (or --data/--x) to take it from the data')
     return batched(tuple(shape), dtype or "float32"), layers, first_index
+
+
+def _shape_from_data(doc: dict, file: str, x: Any, first: dict,
+                     dtype: str | None) -> tuple[Any, str | None]:
+    """Keras builds a model without an input shape at its first fit, from the data: so does
+    seqc, from the data given (--data/--x) or the spec's data section."""
+    if x is None and isinstance(doc.get("data"), dict):
+        from ..training.data import load_data
+
+        keep = ("path", "target", "x", "y", "label_dtype", "timeseries")
+        spec = {k: v for k, v in doc["data"].items() if k in keep}
+        x = load_data(spec, base_dir=os.path.dirname(os.path.abspath(file))).x
+    if x is None:
+        return None, dtype
+    x = np.asarray(x) if not hasattr(x, "shape") else x
+    if x.ndim < 2:
+        raise DefinitionError("the model takes its input shape from the data, which needs a "
+                              "batch axis and at least one more", file=file,
+                              field="input_shape", received=f"x of shape {list(x.shape)}")
+    if dtype is None and first.get("type") == "Embedding" and x.dtype.kind in "iu":
+        dtype = "int32" if x.dtype.itemsize <= 4 else "int64"
+    return tuple(int(d) for d in x.shape[1:]), dtype
 
 
 def _input_layer(d: dict, file: str, label: str) -> tuple[tuple, str | None]:

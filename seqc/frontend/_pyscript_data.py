@@ -1,0 +1,460 @@
+"""Data bound to a script: the arrays given with --data/--x/--y stand for the names the script
+passes to `model.fit`, so `x_train.shape[1:]`, `X.shape[1]`, `len(np.unique(y))` or
+`y.max() + 1` have values. seqc evaluates a fixed, whitelisted set of expressions over them
+(`.shape` with indexing and slicing, `.ndim`, `.size`, `len()`, `.max()`/`.min()`,
+`np.unique`, reshape/astype/expand_dims/indexing, arithmetic, `to_categorical`,
+`train_test_split`): expressions on the data, never the script.
+
+Binding is found in two passes. A survey reads the script leniently and records, at each
+`fit` of a model, which assignment last set the names it passes (and, through
+shape-keeping steps such as `astype`, `/ 255`, a scaler's `transform` or
+`train_test_split`, the names those came from). The real read then binds the arrays at
+those assignments.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+MAX_VALUES = 50_000_000  # elements kept for value queries (max, unique); larger: shape only
+
+
+@dataclass(eq=False)
+class DataArr:
+    """An array of the bound data: its shape (None where unknown), dtype, and its values
+    when they are known (the labels for `y.max()`)."""
+
+    shape: tuple
+    dtype: str
+    values: np.ndarray | None
+    node: ast.AST | None = None
+
+    @classmethod
+    def of(cls, a: np.ndarray, node: ast.AST | None = None) -> DataArr:
+        return cls(tuple(int(d) for d in a.shape), str(a.dtype),
+                   a if a.size <= MAX_VALUES else None, node)
+
+    def template(self) -> np.ndarray | None:
+        """A zero-stride stand-in of the full shape: numpy computes the shape of any
+        indexing, reshape or transpose on it without allocating the data."""
+        if any(d is None for d in self.shape):
+            return None
+        return np.lib.stride_tricks.as_strided(np.zeros(1, self.dtype), self.shape,
+                                               (0,) * len(self.shape))
+
+    def apply(self, fn: Any) -> DataArr | None:
+        """The array after a shape operation `fn` (a function of an ndarray)."""
+        t = self.template()
+        if t is None:
+            return None
+        try:
+            out = fn(t)
+        except (ValueError, IndexError, TypeError):
+            return None
+        vals = None
+        if self.values is not None:
+            try:
+                vals = fn(self.values)
+            except (ValueError, IndexError, TypeError):
+                vals = None
+        return DataArr(tuple(out.shape), str(out.dtype), vals, self.node)
+
+
+def rows_like(a: DataArr, rows: int | None) -> DataArr:
+    """The same per-sample shape and dtype with another row count (values unknown)."""
+    return DataArr((rows, *a.shape[1:]), a.dtype, None, a.node)
+
+
+def py(v: Any) -> Any:
+    """numpy scalars -> Python numbers (the evaluator's constants)."""
+    if isinstance(v, np.generic):
+        return v.item()
+    return v
+
+
+# Calls that keep the shape of their first argument (and so bind it backwards too).
+SHAPE_KEEPING_FUNCS = ("numpy.array", "numpy.asarray", "numpy.float32", "numpy.copy",
+                       "numpy.ascontiguousarray", "numpy.nan_to_num", "numpy.clip",
+                       "numpy.abs", "numpy.log1p", "numpy.sqrt")
+SHAPE_KEEPING_METHODS = ("astype", "copy", "to_numpy", "fit_transform", "transform",
+                         "clip", "__array__")
+SHAPE_KEEPING_ATTRS = ("values",)
+
+
+def shape_source(rhs: ast.AST) -> list[tuple[str, str]]:
+    """The names an assignment's value keeps the per-sample shape of, with how: "values"
+    (the same values: `np.asarray(y)`, `y.astype(int)`, `df.values`), "same" (the same
+    per-sample shape: `x / 255`, a scaler's transform, rows sliced), "ids"
+    (`to_categorical(y)`: y holds the class ids of its one-hot rows) or "split"
+    (`train_test_split(X, y)`: the i-th array of its arguments)."""
+    node, how = rhs, "values"
+    while True:
+        if isinstance(node, ast.Name):
+            return [(node.id, how)]
+        if isinstance(node, (ast.BinOp, ast.UnaryOp, ast.Subscript)):
+            how = "same"
+        if isinstance(node, ast.BinOp):
+            left, right = node.left, node.right
+            if _is_number(right):
+                node = left
+            elif _is_number(left):
+                node = right
+            else:
+                return []
+        elif isinstance(node, ast.UnaryOp):
+            node = node.operand
+        elif isinstance(node, ast.Attribute) and node.attr in SHAPE_KEEPING_ATTRS or (
+                isinstance(node, ast.Subscript) and _rows_only(node.slice)):
+            node = node.value
+        elif isinstance(node, ast.Call):
+            f = node.func
+            name = f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(
+                f, ast.Name) else ""
+            if name == "to_categorical" and node.args and isinstance(node.args[0], ast.Name):
+                return [(node.args[0].id, "ids")]
+            if name == "train_test_split":
+                return [(a.id, "split") for a in node.args if isinstance(a, ast.Name)]
+            if isinstance(f, ast.Attribute) and f.attr in SHAPE_KEEPING_METHODS:
+                if f.attr in ("fit_transform", "transform") and node.args:
+                    node, how = node.args[0], "same"
+                else:
+                    node = f.value
+            elif name in {p.rsplit(".", 1)[1] for p in SHAPE_KEEPING_FUNCS} and node.args:
+                node = node.args[0]
+            else:
+                return []
+        else:
+            return []
+
+
+def _is_number(n: ast.AST) -> bool:
+    return isinstance(n, ast.Constant) and isinstance(n.value, (int, float)) and not isinstance(
+        n.value, bool)
+
+
+def _rows_only(s: ast.AST) -> bool:
+    """`a[:n]`, `a[n:]`, `a[idx]` with a slice: rows, not per-sample axes."""
+    return isinstance(s, ast.Slice)
+
+
+def split_rows(n: int | None, test_size: Any, train_size: Any) -> tuple[int | None, int | None]:
+    """sklearn's train_test_split sizes: test = ceil(test_size * n), train = the rest."""
+    if n is None:
+        return None, None
+    if isinstance(test_size, float) and 0 < test_size < 1:
+        test = math.ceil(test_size * n)
+    elif isinstance(test_size, int) and not isinstance(test_size, bool):
+        test = test_size
+    elif test_size is None and isinstance(train_size, float) and 0 < train_size < 1:
+        test = n - math.floor(train_size * n)
+    elif test_size is None and isinstance(train_size, int):
+        test = n - train_size
+    else:
+        test = math.ceil(0.25 * n)
+    return n - test, test
+
+
+_NUMPY_SHAPE_FUNCS = {
+    "numpy.reshape": lambda a, shape, *r, **k: a.reshape(shape),
+    "numpy.expand_dims": lambda a, axis, **k: np.expand_dims(a, axis),
+    "numpy.squeeze": lambda a, axis=None, **k: np.squeeze(a, axis),
+    "numpy.transpose": lambda a, axes=None, **k: np.transpose(a, axes),
+    "numpy.ravel": lambda a, **k: a.ravel(),
+}
+_METHODS = {
+    "reshape": lambda a, *shape, **k: a.reshape(shape[0] if len(shape) == 1 else shape),
+    "squeeze": lambda a, axis=None: a.squeeze(axis),
+    "transpose": lambda a, *axes: a.transpose(*axes),
+    "flatten": lambda a: a.reshape(-1), "ravel": lambda a: a.reshape(-1),
+    "copy": lambda a: a,
+}
+
+
+class DataReader:
+    """Expressions over bound data (a mixin of `pyscript.Reader`)."""
+
+    def data_attr(self, a: DataArr, attr: str, node: ast.AST) -> Any:
+        from ._pyscript_values import BoundMethod, Opaque
+
+        if attr == "shape":
+            return tuple(a.shape)
+        if attr == "ndim":
+            return len(a.shape)
+        if attr == "size" and all(d is not None for d in a.shape):
+            return int(np.prod(a.shape, dtype=np.int64))
+        if attr == "dtype":
+            return a.dtype
+        if attr == "T":
+            return a.apply(lambda t: t.T) or Opaque(node, f"{self.seg(node)}: unknown shape")
+        if attr in SHAPE_KEEPING_ATTRS:
+            return a
+        return BoundMethod(a, attr)
+
+    def data_method(self, a: DataArr, meth: str, args: list, kwargs: dict,
+                    node: ast.Call) -> Any:
+        from ._pyscript_values import Opaque, is_const
+
+        if not all(is_const(x) for x in args) or not all(is_const(x) for x in
+                                                         kwargs.values()):
+            return Opaque(node, f"{self.seg(node)}: arguments seqc cannot read")
+        if meth == "astype" and args:
+            dt = _dtype_name(args[0])
+            if dt is None:
+                return Opaque(node, f"{self.seg(node)}: an unknown dtype")
+            vals = a.values.astype(dt) if a.values is not None else None
+            return DataArr(a.shape, dt, vals, a.node)
+        if meth in SHAPE_KEEPING_METHODS:
+            return a
+        if meth in ("max", "min", "sum", "mean") and not args and not kwargs:
+            if a.values is None or a.values.size == 0:
+                return Opaque(node, f"{self.seg(node)} needs the values of the data (give "
+                                    "the labels with --y or --data)")
+            return py(getattr(a.values, meth)())
+        if meth in _METHODS:
+            if meth == "reshape" and len(args) >= 1 and isinstance(args[0], (list, tuple)):
+                args = [tuple(args[0])]
+            out = a.apply(lambda t: _METHODS[meth](t, *args, **kwargs))
+            return out if out is not None else Opaque(
+                node, f"{self.seg(node)} does not fit the data's shape {a.shape}")
+        return Opaque(node, f"{self.seg(node)} is not one of the array operations seqc "
+                            "evaluates")
+
+    def data_subscript(self, a: DataArr, node: ast.Subscript, scope: Any) -> Any:
+        from ._pyscript_values import Opaque
+
+        idx = self.index_value(node.slice, scope)
+        if idx is _BAD:
+            return Opaque(node, f"{self.seg(node)}: an index seqc cannot read")
+        out = a.apply(lambda t: t[idx])
+        if out is None:
+            return Opaque(node, f"{self.seg(node)} does not index the data's shape {a.shape}")
+        return py(out.values) if out.shape == () and out.values is not None else out
+
+    def index_value(self, s: ast.AST, scope: Any) -> Any:
+        """A numpy index from its syntax: ints, slices, None/np.newaxis, Ellipsis, tuples."""
+        from ._pyscript_values import Sym
+
+        if isinstance(s, ast.Tuple):
+            parts = [self.index_value(e, scope) for e in s.elts]
+            return _BAD if any(p is _BAD for p in parts) else tuple(parts)
+        if isinstance(s, ast.Constant) and s.value is Ellipsis:
+            return Ellipsis
+        if isinstance(s, ast.Slice):
+            parts = [self.ev(p, scope) if p is not None else None
+                     for p in (s.lower, s.upper, s.step)]
+            if all(p is None or isinstance(p, int) and not isinstance(p, bool) for p in parts):
+                return slice(*parts)
+            return _BAD
+        v = self.ev(s, scope)
+        if v is None or isinstance(v, Sym) and v.path == "numpy.newaxis":
+            return None
+        if isinstance(v, int) and not isinstance(v, bool):
+            return v
+        return _BAD
+
+    def data_binop(self, op: ast.operator, a: Any, b: Any, node: ast.AST) -> Any:
+        from ._pyscript_values import Opaque
+
+        fns = {ast.Add: np.add, ast.Sub: np.subtract, ast.Mult: np.multiply,
+               ast.Div: np.true_divide, ast.FloorDiv: np.floor_divide, ast.Mod: np.mod,
+               ast.Pow: np.power}
+        fn = fns.get(type(op))
+        arr = a if isinstance(a, DataArr) else b
+        other = b if arr is a else a
+        if fn is None or not (isinstance(other, (int, float, DataArr))
+                              and not isinstance(other, bool)):
+            return Opaque(node, f"{self.seg(node)} is not arithmetic seqc evaluates on data")
+        if isinstance(other, DataArr):
+            try:
+                shape = np.broadcast_shapes(arr.shape, other.shape)
+            except (ValueError, TypeError):
+                return Opaque(node, f"{self.seg(node)}: shapes {a.shape} and {b.shape} do not "
+                                    "broadcast")
+            return DataArr(tuple(shape), arr.dtype, None, arr.node)
+        dtype = "float32" if isinstance(op, ast.Div) or isinstance(other, float) else arr.dtype
+        vals = None
+        if arr.values is not None:
+            with np.errstate(all="ignore"):
+                vals = fn(arr.values, other) if arr is a else fn(other, arr.values)
+        return DataArr(arr.shape, dtype, vals, arr.node)
+
+    def data_call(self, p: str, args: list, kwargs: dict, node: ast.Call) -> Any:
+        """numpy / keras / sklearn functions over bound data; None when `p` is not one."""
+        from ._pyscript_values import Opaque
+
+        arrs = [x for x in args if isinstance(x, DataArr)]
+        if not arrs:
+            return None
+        a = args[0] if isinstance(args[0], DataArr) else None
+        if p in ("numpy.unique",) and a is not None:
+            if a.values is None:
+                return Opaque(node, f"{self.seg(node)} needs the values of the data (give the "
+                                    "labels with --y or --data)")
+            u = np.unique(a.values)
+            return DataArr(tuple(u.shape), str(u.dtype), u, a.node)
+        if p in ("numpy.max", "numpy.amax", "numpy.min", "numpy.amin") and a is not None:
+            return self.data_method(a, "max" if "max" in p else "min", [], {}, node)
+        if p in ("builtins.len",) and a is not None:
+            return a.shape[0] if a.shape and a.shape[0] is not None else Opaque(
+                node, f"{self.seg(node)}: the number of rows is unknown")
+        if p in ("builtins.int", "builtins.float") and a is not None and a.shape == () \
+                and a.values is not None:
+            return {"builtins.int": int, "builtins.float": float}[p](a.values)
+        if p in _NUMPY_SHAPE_FUNCS and a is not None:
+            fn = _NUMPY_SHAPE_FUNCS[p]
+            rest = [tuple(x) if isinstance(x, list) else x for x in args[1:]]
+            out = a.apply(lambda t: fn(t, *rest, **kwargs))
+            return out if out is not None else Opaque(
+                node, f"{self.seg(node)} does not fit the data's shape {a.shape}")
+        if p in SHAPE_KEEPING_FUNCS and a is not None:
+            dt = _dtype_name(kwargs.get("dtype")) if kwargs.get("dtype") is not None else None
+            return DataArr(a.shape, dt or a.dtype, a.values, a.node)
+        if p.endswith("utils.to_categorical") or p.endswith("np_utils.to_categorical"):
+            return self.to_categorical(a, args[1:], kwargs, node)
+        if p.endswith("train_test_split"):
+            n = arrs[0].shape[0]
+            train, test = split_rows(n, kwargs.get("test_size"), kwargs.get("train_size"))
+            out: list = []
+            for x in args:
+                if not isinstance(x, DataArr):
+                    return Opaque(node, f"{self.seg(node)}: an argument that is not bound data")
+                out += [rows_like(x, train), rows_like(x, test)]
+            return out
+        return None
+
+    def to_categorical(self, a: DataArr | None, args: list, kwargs: dict,
+                       node: ast.Call) -> Any:
+        from ._pyscript_values import Opaque
+
+        n = args[0] if args else kwargs.get("num_classes")
+        if a is None:
+            return None
+        if n is None:
+            if a.values is None or a.values.size == 0:
+                return Opaque(node, f"{self.seg(node)} needs the labels' values")
+            n = int(a.values.max()) + 1
+        if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+            return Opaque(node, f"{self.seg(node)}: num_classes is not a positive integer")
+        base = a.shape[:-1] if a.shape and a.shape[-1] == 1 and len(a.shape) > 1 else a.shape
+        return DataArr((*base, n), "float32", None, a.node)
+
+
+_BAD = object()
+
+
+def _dtype_name(v: Any) -> str | None:
+    from ._pyscript_values import Sym
+
+    if isinstance(v, Sym):
+        v = v.path.rsplit(".", 1)[-1]
+    if isinstance(v, str):
+        try:
+            return str(np.dtype(v))
+        except TypeError:
+            return None
+    if v in (float,):
+        return "float64"
+    return None
+
+
+class DataBinding:
+    """The survey and the binding of the data to assignments (a mixin of `pyscript.Reader`).
+    State: `last_def[(scope id, name)]` the assignment that last set a name, `sources` what
+    names each assignment's value keeps the shape of, `fit_uses` what each model.fit reads."""
+
+    def lookup_def(self, name: str, scope: Any) -> ast.stmt | None:
+        s = scope
+        while s is not None:
+            if name in s.vars:
+                return self.last_def.get((id(s), name))
+            s = s.parent
+        return None
+
+    def track_assign(self, st: ast.Assign, scope: Any) -> None:
+        names: list[list[str]] = []
+        for t in st.targets:
+            if isinstance(t, ast.Name):
+                names.append([t.id])
+            elif isinstance(t, (ast.Tuple, ast.List)):
+                names.append([e.id if isinstance(e, ast.Name) else "" for e in t.elts])
+                # `(x_train, y_train), (x_test, y_test) = load_data()`: set here, no source
+                names.append([n.id for e in t.elts if isinstance(e, (ast.Tuple, ast.List))
+                              for n in ast.walk(e) if isinstance(n, ast.Name)])
+        srcs = shape_source(st.value)
+        if srcs:
+            rec: dict = {}
+            for group in names:
+                for i, n in enumerate(group):
+                    if not n:
+                        continue
+                    if len(group) == 1 and srcs[0][1] != "split":
+                        pick = srcs
+                    elif srcs[0][1] == "split" and i // 2 < len(srcs):
+                        pick = [srcs[i // 2]]
+                    else:
+                        continue
+                    rec[n] = [(src, how, self.lookup_def(src, scope)) for src, how in pick]
+            self.sources[id(st)] = rec
+        for group in names:
+            for n in group:
+                if n:
+                    self.last_def[(id(scope), n)] = st
+        for n, arr in self.plan.get(id(st), {}).items():
+            if any(n in g for g in names):
+                scope.vars[n] = arr
+
+    def record_fit(self, node: ast.Call, scope: Any) -> None:
+        from ._pyscript_values import bind_args
+
+        bound = bind_args(["x", "y"], node.args[:2], {k.arg: k.value for k in node.keywords
+                                                      if k.arg in ("x", "y")}) or {}
+        shown = []
+        for role in ("x", "y"):
+            arg = bound.get(role)
+            if arg is None:
+                continue
+            shown.append(self.seg(arg, 30))
+            if isinstance(arg, ast.Name):
+                self.follow(self.lookup_def(arg.id, scope), arg.id, role, "values", set())
+        if shown:
+            self.fit_data.append(f"fit({', '.join(shown)}) at line {node.lineno}")
+
+    def follow(self, d: ast.stmt | None, name: str, role: str, how: str, seen: set) -> None:
+        if d is None or (id(d), name) in seen:
+            return
+        seen.add((id(d), name))
+        self.fit_uses.append((id(d), name, role, how))
+        for src, step, sd in self.sources.get(id(d), {}).get(name, []):
+            if step == "ids":
+                nxt = "ids" if how == "values" else "same"
+            elif step in ("values", "split"):
+                # A split keeps the values of the part given (the rows fit sees): enough for
+                # the class count of len(np.unique(y)) or y.max() + 1.
+                nxt = how
+            else:
+                nxt = "same"
+            self.follow(sd, src, role, nxt, seen)
+
+    def make_plan(self, x: np.ndarray | None, y: np.ndarray | None) -> dict:
+        """{id(assignment): {name: DataArr}} from the survey's fit uses."""
+        plan: dict = {}
+        for sid, name, role, how in self.fit_uses:
+            a = x if role == "x" else y
+            if a is None:
+                continue
+            a = np.asarray(a)
+            if how == "ids":
+                if a.ndim != 2 or a.shape[1] < 2:
+                    continue
+                arr = DataArr.of(a.argmax(-1))
+            elif how == "values":
+                arr = DataArr.of(a)
+            else:
+                arr = rows_like(DataArr.of(a), None)
+            plan.setdefault(sid, {})[name] = arr
+        return plan
