@@ -66,7 +66,15 @@ class ExprReader:
         return Opaque(node, f"'{ident}' is not defined by a statement seqc can read",
                       name=ident)
 
-    def ev(self, node: ast.AST, scope: Scope) -> Any:  # noqa: C901 (one dispatch)
+    def ev(self, node: ast.AST, scope: Scope) -> Any:
+        v = self.ev_node(node, scope)
+        if isinstance(v, Opaque) and self.expr_defines and isinstance(
+                node, (ast.Call, ast.Subscript, ast.Attribute, ast.BinOp)):
+            # --define 'len(chars)=57': the script's own expression, matched by its text
+            return self.defined(ast.unparse(node), v)
+        return v
+
+    def ev_node(self, node: ast.AST, scope: Scope) -> Any:  # noqa: C901 (one dispatch)
         self.tick()
         if isinstance(node, ast.Constant):
             v = node.value

@@ -36,12 +36,15 @@ def parse_defines(items: tuple[str, ...] | list[str] | None) -> dict[str, Any]:
     that is not a literal (`--define activation=relu`) is taken as a string."""
     out: dict[str, Any] = {}
     for item in items or ():
-        name, sep, text = item.partition("=")
-        name = name.strip()
-        if not sep or not name or not all(p.isidentifier() for p in name.split(".")):
+        name, sep, text = _split(item)
+        if not sep or not name or not all(p.isidentifier() for p in name.split(".")) and (
+                expression_key(name) is None):
             raise UsageError("--define takes NAME=VALUE", field="--define",
                              received=repr(item),
-                             hint="e.g. --define num_classes=10 or --define args.epochs=5")
+                             hint="e.g. --define num_classes=10, --define args.epochs=5 or "
+                                  "--define 'len(chars)=57'")
+        if not all(p.isidentifier() for p in name.split(".")):
+            name = expression_key(name)
         text = text.strip()
         try:
             value = ast.literal_eval(text)
@@ -56,3 +59,29 @@ def parse_defines(items: tuple[str, ...] | list[str] | None) -> dict[str, Any]:
                              field="--define", received=text[:40])
         out[name] = value
     return out
+
+
+def _split(item: str) -> tuple[str, str, str]:
+    """NAME=VALUE at the last top-level `=` outside brackets: `len(x)=5`, `shape[-1]=14`."""
+    depth = 0
+    for i, ch in enumerate(item):
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif ch == "=" and depth == 0 and item[i + 1:i + 2] != "=" and item[i - 1:i] not in (
+                "=", "!", "<", ">"):
+            return item[:i].strip(), "=", item[i + 1:]
+    return item.strip(), "", ""
+
+
+def expression_key(text: str) -> str | None:
+    """A --define for an expression the script writes (`len(chars)`, `data.shape[-1]`):
+    matched by its normalised source text wherever seqc cannot compute it; never run."""
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return None
+    if not isinstance(tree.body, (ast.Call, ast.Subscript, ast.Attribute, ast.BinOp)):
+        return None
+    return ast.unparse(tree.body)

@@ -62,6 +62,7 @@ class Reader(StmtReader, ExprReader, CallReader, CompileReader, KerasReader, Mod
         self.source = source
         self.bindings = bindings or Bindings()
         self.defines = self.bindings.defines
+        self.expr_defines = any(not k.replace(".", "_").isidentifier() for k in self.defines)
         self.used_defines: set[str] = set()
         self.survey = survey  # the lenient first pass that finds what fit() receives
         self.plan: dict = {}  # id(assignment) -> {name: DataArr}: where the data binds
