@@ -63,12 +63,22 @@ class Reader(StmtReader, ExprReader, CallReader, CompileReader, KerasReader):
         self.star_modules: list[str] = []
         self.seed: int | None = None
         self.torch_objects: list[TorchMod] = []  # losses / optimizers seen (see torch)
+        self.warned: set[tuple[int, str]] = set()
+        self.ids_input = False  # an Embedding(input_length=n) gave the input: int32 ids
         self.comment = _comment_settings(source, file) if comments else {}
 
     def where(self, node: ast.AST | None) -> str:
         if node is None or not hasattr(node, "lineno"):
             return self.file
         return f"{self.file}:{node.lineno}:{node.col_offset + 1}"
+
+    def warn(self, node: ast.AST | None, message: str) -> None:
+        """One warning line for an old spelling read with its Keras 3 meaning, located at the
+        script line (Python prints `file.py:LINE: UserWarning: message`)."""
+        key = (getattr(node, "lineno", 0), message)
+        if key not in self.warned:  # a loop unrolled over one line warns once
+            self.warned.add(key)
+            warnings.warn_explicit(message, UserWarning, self.file, key[0])
 
     def seg(self, node: ast.AST, limit: int = 70) -> str:
         """The source text of a node (its first line), for messages. Columns are UTF-8 byte
@@ -199,9 +209,9 @@ _COMMENT_RE = re.compile(r"#\s*seqc\s*:\s*(input_shape|input_dtype)\s*=\s*(.+?)\
 
 
 def _comment_settings(source: str, file: str) -> dict:
-    """`# seqc: input_shape = [1, 28, 28]` and `# seqc: input_dtype = "int64"` comments,
-    found with tokenize (so a string that looks like one is not read) and parsed as literals
-    by the same folding evaluator (no eval)."""
+    """`# seqc: input_shape = [1, 28, 28]` and `# seqc: input_dtype = int64` (or "int64")
+    comments, found with tokenize (so a string that looks like one is not read) and parsed as
+    literals by the same folding evaluator (no eval); a bare dtype name is its name."""
     out: dict = {}
     try:
         tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
@@ -219,6 +229,9 @@ def _comment_settings(source: str, file: str) -> dict:
             expr = ast.parse(text, mode="eval").body
         except SyntaxError:
             expr = ast.Constant(text) if key == "input_dtype" else None
+        if key == "input_dtype" and isinstance(expr, (ast.Name, ast.Attribute)):
+            # Written bare, as the docs show it: int32, np.int64, tf.int32 name the dtype.
+            expr = ast.Constant(text.rsplit(".", 1)[-1].strip())
         r = Reader(text, file, comments=False)  # the evaluator alone, on an empty scope
         v = r.ev(expr, Scope()) if expr is not None else None
         if key == "input_shape":
