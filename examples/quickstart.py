@@ -30,6 +30,9 @@ def make_data(n: int = 1000, features: int = 8, seed: int = 0):
 def main(out_dir: str) -> None:
     x, y = make_data()
 
+    # `seqc build examples/quickstart.py` reads this model without running the script; the
+    # comment gives it the input width that x.shape[1] has at run time.
+    # seqc: input_shape = [8]
     model = seqc.Sequential([
         seqc.layers.Input((x.shape[1],)),
         seqc.layers.Dense(32, activation="relu"),

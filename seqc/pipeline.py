@@ -237,7 +237,8 @@ def build(def_path: str, opts: BuildOptions | None = None) -> dict[str, Any]:
     if holdout_x is None or len(holdout_x) == 0:
         from .runtime.validate import random_inputs
 
-        holdout_x = random_inputs(model.graph.input_type, opts.seed or 0, N_SYNTHETIC, ids=True)
+        holdout_x = random_inputs(model.graph.input_type, opts.seed or 0, N_SYNTHETIC, ids=True,
+                                   graph=model.graph)
         holdout_y = None
     holdout_x = np.asarray(holdout_x)[:MAX_VALIDATION_ROWS]
     holdout_y = None if holdout_y is None else np.asarray(holdout_y)[:MAX_VALIDATION_ROWS]
@@ -464,7 +465,7 @@ def convert(src_path: str, out_path: str, opts: ConvertOptions | None = None) ->
         export_model(model, tmp, opset=opts.opset, metadata=_source_metadata(defn),
                      input_layout=opts.input_layout, fold_batchnorm=opts.fold_batchnorm,
                      fold_preprocessing=opts.fold_preprocessing)
-        x = random_inputs(model.graph.input_type, 0, N_SYNTHETIC, ids=True)
+        x = random_inputs(model.graph.input_type, 0, N_SYNTHETIC, ids=True, graph=model.graph)
         result = validate(ModelSource(model.graph, model.params, tmp, label=model.name), x,
                           runtimes=["numpy", "onnxruntime"], atol=opts.atol, rtol=opts.rtol,
                           print_table=False)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import SeqcError
 from ._keras_json_version import Reader, dtype_name, short
+from ._keras_legacy import rename_lr
 
 if TYPE_CHECKING:
     from .keras_json import KerasModelInfo
@@ -62,11 +63,10 @@ def _optimizer(r: Reader, spec: Any) -> Any:
         if isinstance(name, str) and name.startswith("Custom>"):
             name = name[len("Custom>"):]  # tf.keras 2.11+ legacy optimizers
         cfg = dict(spec.get("config") or {})
-        if "lr" in cfg:
-            if "learning_rate" in cfg:
-                raise r.err("the optimizer gives both lr and learning_rate", None, fld,
-                            f"lr={cfg['lr']}, learning_rate={cfg['learning_rate']}")
-            cfg["learning_rate"] = cfg.pop("lr")  # Keras 2's name
+        try:
+            rename_lr(cfg)  # Keras 2's name
+        except SeqcError as e:
+            raise r.located(e, None, fld) from None
         decay = cfg.pop("decay", 0.0)
         if decay not in (0, 0.0, None):
             lr = cfg.get("learning_rate", "LR")

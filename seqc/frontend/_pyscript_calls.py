@@ -116,6 +116,9 @@ class CallReader:
                 raise self.error(node, "add_module(name, module) needs a constant name",
                                  field="add_module", received=self.seg(node))
             m.append(bound["name"], bound.get("module"), node)
+        elif meth in ("compile", "fit") and _placeholder(node):
+            self.warn(node, f"model.{meth}(...) is the Keras guides' placeholder for the "
+                            f"arguments; read as no {meth} settings")
         elif meth == "compile":
             m.compile = self.compile_section(args, kwargs, node)
         elif meth == "fit":
@@ -243,3 +246,9 @@ class CallReader:
             anode = node.args[i] if len(node.args) == len(args) else node
             m.append(str(i), v, anode)
         return m
+
+
+def _placeholder(node: ast.Call) -> bool:
+    """`model.compile(...)`: the literal ellipsis as the only argument."""
+    return not node.keywords and len(node.args) == 1 and isinstance(
+        node.args[0], ast.Constant) and node.args[0].value is Ellipsis

@@ -11,6 +11,8 @@ import inspect
 from typing import Any
 
 from ..errors import SeqcError
+from ._keras_legacy import decay_schedule, rename_lr
+from ._pyscript_data import DataArr
 from ._pyscript_values import Obj, Opaque, bind_args
 
 _COMPILE_ARGS = ("optimizer", "loss", "loss_weights", "metrics", "weighted_metrics",
@@ -28,6 +30,11 @@ class CompileReader:
 
     def keras_object(self, family: str, name: str, args: list, kwargs: dict,
                      node: ast.Call) -> Obj:
+        if family in ("losses", "metrics") and name[:1].islower() and args or any(
+                isinstance(v, (Opaque, DataArr)) for v in [*args, *kwargs.values()]):
+            # `keras.losses.mae(y_true, y_pred)`: a value computed on run-time data, not an
+            # object for compile (an error only where the model would need it)
+            return Opaque(node, f"{self.seg(node)} is computed on run-time values")
         cls = seqc_class(family, name)
         if cls is None and family in ("regularizers", "constraints"):
             return Opaque(node, f"keras.{family}.{name} is not supported by seqc",
@@ -48,7 +55,31 @@ class CompileReader:
                 kwargs = {k: v, **kwargs}
         spec = {"type": name, **{k: self.const(v, node, f"{name}({k}=...)")
                                  for k, v in kwargs.items()}}
+        if family == "optimizers" and cls is not None:
+            spec = self.keras2_optimizer(cls, spec, node)
         return Obj(spec, node)
+
+    def keras2_optimizer(self, cls: type, spec: dict, node: ast.Call) -> dict:
+        """Keras 2's optimizer arguments -> Keras 3's: lr is learning_rate, decay the
+        InverseTimeDecay schedule it computes, epsilon=None Keras' 1e-7 (Keras 3's default)."""
+        name = spec["type"]
+        try:
+            if rename_lr(spec):
+                self.warn(node, f"Keras 2 argument {name}(lr={spec['learning_rate']!r}): read "
+                                f"as learning_rate={spec['learning_rate']!r}")
+            decay = spec.pop("decay", None)
+            if decay not in (None, 0):
+                default = inspect.signature(cls).parameters.get("learning_rate")
+                lr = spec.get("learning_rate", default.default if default else None)
+                spec["learning_rate"] = decay_schedule(lr, decay)
+                self.warn(node, f"Keras 2 argument {name}(decay={decay!r}), lr / (1 + decay * "
+                                f"iterations): read as learning_rate=InverseTimeDecay("
+                                f"{lr!r}, decay_steps=1, decay_rate={decay!r})")
+        except SeqcError as e:
+            raise e.located(file=self.where(node)) from None
+        if "epsilon" in spec and spec["epsilon"] is None:
+            del spec["epsilon"]  # Keras 2.2: None meant backend.epsilon(), 1e-7
+        return spec
 
     def compile_section(self, args: list, kwargs: dict, node: ast.Call) -> dict:
         bound = bind_args(list(_COMPILE_ARGS), args, kwargs)
@@ -74,6 +105,10 @@ class CompileReader:
         return out
 
     def fit_section(self, args: list, kwargs: dict, node: ast.Call) -> dict:
+        if "nb_epoch" in kwargs and "epochs" not in kwargs:
+            kwargs = {("epochs" if k == "nb_epoch" else k): v for k, v in kwargs.items()}
+            self.warn(node, f"Keras 1 argument fit(nb_epoch={kwargs['epochs']!r}): read as "
+                            f"epochs={kwargs['epochs']!r}")
         bound = bind_args(list(_FIT_ARGS), args, kwargs)
         if bound is None:
             raise self.error(node, "model.fit() got unexpected arguments", field="fit",
@@ -82,6 +117,13 @@ class CompileReader:
         for k in _FIT_KEEP:
             if k in bound and bound[k] is not None:
                 out[k] = self.const(bound[k], node, f"fit({k}=...)")
+        cbs = out.get("callbacks")
+        if isinstance(cbs, dict):
+            out["callbacks"] = [cbs]  # Keras 3's fit takes a lone callback as a list of one
+        elif cbs is not None and not isinstance(cbs, list):
+            raise self.error(node, "fit(callbacks=...) takes a callback or a list of them",
+                             field="callbacks", received=f"callbacks={cbs!r}",
+                             hint="e.g. callbacks=[keras.callbacks.EarlyStopping(patience=3)]")
         return out
 
 

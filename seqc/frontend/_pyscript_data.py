@@ -210,11 +210,8 @@ class DataReader:
             return DataArr(a.shape, dt, vals, a.node)
         if meth in SHAPE_KEEPING_METHODS:
             return a
-        if meth in ("max", "min", "sum", "mean") and not args and not kwargs:
-            if a.values is None or a.values.size == 0:
-                return Opaque(node, f"{self.seg(node)} needs the values of the data (give "
-                                    "the labels with --y or --data)")
-            return py(getattr(a.values, meth)())
+        if meth in _REDUCTIONS:
+            return self.reduce(a, meth, args, kwargs, node)
         if meth in _METHODS:
             if meth == "reshape" and len(args) >= 1 and isinstance(args[0], (list, tuple)):
                 args = [tuple(args[0])]
@@ -223,6 +220,32 @@ class DataReader:
                 node, f"{self.seg(node)} does not fit the data's shape {a.shape}")
         return Opaque(node, f"{self.seg(node)} is not one of the array operations seqc "
                             "evaluates")
+
+    def reduce(self, a: DataArr, meth: str, args: list, kwargs: dict, node: ast.Call) -> Any:
+        """`y.max()` (a value: needs the data's values), `x.mean(axis=0)` (an array of the
+        reduced shape: `x -= x.mean(axis=0)` keeps x's shape)."""
+        from ._pyscript_values import Opaque, bind_args
+
+        bound = bind_args(["axis", "dtype", "out", "keepdims"], args, kwargs)
+        if bound is None or bound.get("out") is not None:
+            return Opaque(node, f"{self.seg(node)}: arguments seqc does not read")
+        axis, keep = bound.get("axis"), bool(bound.get("keepdims", False))
+        if axis is None:
+            if a.values is None or a.values.size == 0:
+                return Opaque(node, f"{self.seg(node)} needs the values of the data (give "
+                                    "the labels with --y or --data)")
+            return py(getattr(a.values, meth)())
+        axes = (axis,) if isinstance(axis, int) else tuple(axis) if isinstance(
+            axis, (list, tuple)) else None
+        n = len(a.shape)
+        if axes is None or not all(isinstance(x, int) and -n <= x < n for x in axes):
+            return Opaque(node, f"{self.seg(node)}: an axis that does not fit {a.shape}")
+        axes = {x % n for x in axes}
+        shape = tuple(1 if i in axes else d for i, d in enumerate(a.shape)
+                      if keep or i not in axes)
+        vals = getattr(a.values, meth)(axis=tuple(axes), keepdims=keep) if (
+            a.values is not None) else None
+        return DataArr(shape, a.dtype if meth in ("max", "min") else "float32", vals, a.node)
 
     def data_subscript(self, a: DataArr, node: ast.Subscript, scope: Any) -> Any:
         from ._pyscript_values import Opaque
@@ -297,8 +320,9 @@ class DataReader:
                                     "labels with --y or --data)")
             u = np.unique(a.values)
             return DataArr(tuple(u.shape), str(u.dtype), u, a.node)
-        if p in ("numpy.max", "numpy.amax", "numpy.min", "numpy.amin") and a is not None:
-            return self.data_method(a, "max" if "max" in p else "min", [], {}, node)
+        red = p.rsplit(".", 1)[-1].replace("amax", "max").replace("amin", "min")
+        if p.startswith("numpy.") and red in _REDUCTIONS and a is not None:
+            return self.reduce(a, red, args[1:], kwargs, node)
         if p in ("builtins.len",) and a is not None:
             return a.shape[0] if a.shape and a.shape[0] is not None else Opaque(
                 node, f"{self.seg(node)}: the number of rows is unknown")
@@ -345,6 +369,7 @@ class DataReader:
 
 
 _BAD = object()
+_REDUCTIONS = ("max", "min", "sum", "mean", "std", "var")
 
 
 def _dtype_name(v: Any) -> str | None:
@@ -451,7 +476,11 @@ class DataBinding:
             if how == "ids":
                 if a.ndim != 2 or a.shape[1] < 2:
                     continue
+                # The class ids behind one-hot rows of C columns range over [0, C): the
+                # script's own to_categorical made C columns from them, whatever rows a
+                # sample of the data happens to hold.
                 arr = DataArr.of(a.argmax(-1))
+                arr.values = np.concatenate([np.arange(a.shape[1]), arr.values])
             elif how == "values":
                 arr = DataArr.of(a)
             else:

@@ -1,14 +1,18 @@
 """Keras Sequential models of a script -> spec layers: each layer call goes through
 `seqc.layers` (Keras 3 positional order and argument checks), with Keras 2 input arguments
-(input_dim, batch_input_shape) and Input/InputLayer read as Keras does.
+(input_dim, batch_input_shape) and Input/InputLayer read as Keras does, and Keras 1 names
+and None values through `_pyscript_legacy`.
 """
 
 from __future__ import annotations
 
 import ast
+import dataclasses
 from typing import Any
 
 from ..errors import DefinitionError, SeqcError
+from . import _pyscript_legacy as legacy
+from ._keras_legacy import KERAS1_CLASSES
 from ._pyscript_values import (
     OPS_HINT,
     Instance,
@@ -59,6 +63,8 @@ class KerasReader:
             doc["input_shape"] = override
         if self.comment.get("input_dtype"):
             doc["input_dtype"] = self.comment["input_dtype"]
+        elif self.ids_input:  # Embedding(input_length=n) gave the input shape
+            doc["input_dtype"] = "int32"
         if model.build_shape is not None:
             shape, bnode = model.build_shape
             shape = self.const(shape, bnode, "model.build(input_shape)")
@@ -130,13 +136,18 @@ class KerasReader:
         node = lay.node
         if lay.cls in ("Input", "InputLayer"):
             return self.input_layer(lay, override)
-        kind = KIND_ALIASES.get(lay.cls, lay.cls)
+        cls = KERAS1_CLASSES.get(lay.cls, lay.cls)
+        kind = KIND_ALIASES.get(cls, cls)
         if kind not in REGISTRY or kind == "InputLayer":
             raise self.error(node, f"layer class {lay.cls} is not supported by seqc",
                              field="type", received=self.seg(node), hint=OPS_HINT)
-        kwargs = dict(lay.kwargs)
-        if "input_dim" in kwargs:
-            kwargs["input_shape"] = (kwargs.pop("input_dim"),)
+        op = REGISTRY[kind]
+        fields = {f.name for f in dataclasses.fields(op.Attrs)} | set(op.aliases)
+        if op.splits_activation:
+            fields.add("activation")
+        pos, kwargs = legacy.keras1_args(self, lay, kind, fields, list(lay.args), lay.kwargs)
+        kwargs = legacy.none_args(self, lay, kind, fields, kwargs)
+        kwargs = legacy.input_args(self, lay, kind, fields, kwargs)
         if "batch_input_shape" in kwargs:
             bis = kwargs.pop("batch_input_shape")
             kwargs["input_shape"] = bis[1:] if isinstance(bis, (list, tuple)) else bis
@@ -153,12 +164,12 @@ class KerasReader:
             elif hidden is not None:
                 raise self.shape_error(hidden)
         args = [self.layer_arg(a, node, f"{lay.cls} argument {i + 1}")
-                for i, a in enumerate(lay.args)]
+                for i, a in enumerate(pos)]
         kw = {k: self.layer_arg(v, node, f"{lay.cls}({k}=...)") for k, v in kwargs.items()}
         name = kw.pop("name", None)
         trainable = kw.pop("trainable", True)
         try:
-            lc = getattr(seqc_layers, lay.cls)(*args, name=name, trainable=trainable, **kw)
+            lc = getattr(seqc_layers, kind)(*args, name=name, trainable=trainable, **kw)
         except SeqcError as e:
             raise e.located(file=self.where(node)) from None
         d = {"type": lc.type, **lc.config}

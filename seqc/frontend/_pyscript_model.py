@@ -25,7 +25,8 @@ READ_ONLY = frozenset((
     "export", "state_dict", "named_parameters", "named_modules", "modules", "children",
     "named_children", "get_compile_config", "get_build_config", "__call__", "forward",
     "zero_grad", "make_predict_function", "make_test_function", "get_metrics_result",
-    "reset_metrics", "compute_output_shape", "numel",
+    "reset_metrics", "compute_output_shape", "numel", "predict_classes", "predict_proba",
+    "evaluate_generator", "predict_generator", "get_layer_names", "get_weights_paths",
 ))
 # Attributes a script may read (their values are not modelled, so they read as Opaque).
 _TORCH_FREEZE_ATTRS = ("requires_grad",)
@@ -112,18 +113,20 @@ class ModelStatements:
         model-building reader does not handle itself."""
         what = self.seg(node)
         if isinstance(obj, LayersView):
-            raise self.error(node, f"{what} changes model.layers, a copy of the model's "
-                                   "layer list; seqc does not guess what was meant",
-                             field="layers", received=what,
-                             hint="build the model with the layers you want (Sequential.pop()"
-                                  " removes the last layer)")
+            return self.refuse(
+                obj, node, f"{what} changes model.layers, a copy of the model's layer list; "
+                           "seqc does not guess what was meant", field="layers", received=what,
+                hint="build the model with the layers you want (Sequential.pop() removes the "
+                     "last layer)")
         if isinstance(obj, Params):
-            raise self.error(node, f"{what}: seqc reads parameters() only in "
-                                   "`for p in m.parameters(): p.requires_grad = False`",
-                             field="parameters", received=what)
+            return self.refuse(obj, node, f"{what}: seqc reads parameters() only in "
+                                          "`for p in m.parameters(): p.requires_grad = False`",
+                               field="parameters", received=what)
         if meth == "get_layer" and isinstance(obj, ModelVal):
             return self.get_layer(obj, args, kwargs, node)
         if meth == "parameters" and not args and not kwargs:
+            if isinstance(obj, TorchMod) and obj not in self.param_owners:
+                self.param_owners.append(obj)  # a bare module trained as the model
             return Params(obj, node)
         if meth == "requires_grad_":
             flag = args[0] if args else kwargs.get("requires_grad", True)
@@ -140,16 +143,39 @@ class ModelStatements:
             self.skipped_at(node)
             return Opaque(node, f"{what} is not run")
         kind = "the model" if isinstance(obj, ModelVal) else "a layer"
-        raise self.error(
-            node, f"{what} changes {kind} or its training in a way seqc does not model, and "
-                  "seqc never skips such a statement", field=meth, received=what,
-            hint={"load_weights": "build from the weights' own file instead (seqc build "
-                                  "model.keras / convert), or remove the call",
-                  "set_weights": "remove the call, or set the weights through the Python API "
-                                 "(model.set_weights)",
-                  "fit_generator": "call model.fit(...) and give the data with --data or "
-                                   "--x/--y"}.get(meth, "remove the statement, or build the "
-                                                        "model so that it is not needed"))
+        hints = {"load_weights": "build from the weights' own file instead (seqc build "
+                                 "model.keras / convert), or remove the call",
+                 "set_weights": "remove the call, or set the weights through the Python API "
+                                "(model.set_weights)",
+                 "fit_generator": "fit_generator trains on a Python generator's batches; call "
+                                  "model.fit(...) and give the data with --data or --x/--y"}
+        return self.refuse(
+            obj, node, f"{what} changes {kind} or its training in a way seqc does not model, "
+                       "and seqc never skips such a statement", field=meth, received=what,
+            hint=hints.get(meth, "remove the statement, or build the model so that it is not "
+                                 "needed"))
+
+    def refuse(self, obj: Any, node: ast.AST, message: str, **kw: Any) -> Opaque:
+        """A statement that would change `obj` in a way seqc does not model: an error if obj
+        is (part of) the model seqc builds, checked once the model is chosen; a statement on
+        another model of the script does not concern the build."""
+        if not self.survey:
+            self.refusals.append((obj, self.error(node, message, **kw)))
+        return Opaque(node, message)
+
+    def check_refusals(self, model: ModelVal) -> None:
+        parts: set[int] = set()
+
+        def walk(m: Any) -> None:
+            parts.add(id(m))
+            for _, v, _ in getattr(m, "items", ()):
+                walk(v)
+
+        walk(model)
+        for obj, err in self.refusals:
+            owner = obj.owner if isinstance(obj, (LayersView, Params)) else obj
+            if id(owner) in parts:
+                raise err
 
     def get_layer(self, m: ModelVal, args: list, kwargs: dict, node: ast.Call) -> Any:
         from ._pyscript_values import bind_args
@@ -167,7 +193,7 @@ class ModelStatements:
                     v, (Layer, TorchMod)) else None
                 if vn == bound["name"]:
                     return v
-        raise self.error(node, "get_layer(): no such layer (seqc knows only the names given "
+        return self.refuse(m, node, "get_layer(): no such layer (seqc knows the names given "
                                "with name=...)", field="get_layer", received=self.seg(node),
                          hint="name the layer with name=\"...\", or use model.layers[i]")
 
@@ -198,10 +224,12 @@ class ModelStatements:
                 set_trainable(base, value)
             return True
         kind = "the model" if isinstance(base, ModelVal) else "a layer"
-        raise self.error(target, f"`{what}` sets {attr} on {kind}, which seqc does not "
-                                 "model; it would change the model or its training",
-                         field=attr, received=what,
-                         hint="set it in the layer's constructor, or remove the statement")
+        owner = base.obj if isinstance(base, BoundMethod) else base
+        self.refuse(owner, target, f"`{what}` sets {attr} on {kind}, which seqc does not "
+                                   "model; it would change the model or its training",
+                    field=attr, received=what,
+                    hint="set it in the layer's constructor, or remove the statement")
+        return True
 
     def freeze(self, owner: Any, frozen: bool, node: ast.AST) -> None:
         """PyTorch's requires_grad on every parameter of a module (or a whole model)."""
@@ -224,7 +252,7 @@ class ModelStatements:
         base = self.ev(target.value, scope)
         if not is_model_object(base):
             return False
-        raise self.error(target, f"{self.seg(target)} = ... replaces part of a model, which "
-                                 "seqc does not model", field="layers",
-                         received=self.seg(target),
-                         hint="build the model with the layers you want")
+        self.refuse(base, target, f"{self.seg(target)} = ... replaces part of a model, which "
+                                  "seqc does not model", field="layers",
+                    received=self.seg(target), hint="build the model with the layers you want")
+        return True

@@ -1,5 +1,6 @@
 """Keras import-alias resolution: every spelling of a Keras module path (tf.keras, the TF 2
-aliases, tf_keras, keras.src) normalised to "keras.<module>", and the names in it.
+aliases, tf_keras, keras.src, seqc's own Keras-named API) normalised to "keras.<module>",
+and the names in it.
 """
 
 from __future__ import annotations
@@ -13,6 +14,11 @@ _KERAS_PREFIXES = (
     ("keras.api", "keras"), ("tensorflow.optimizers", "keras.optimizers"),
     ("tensorflow.losses", "keras.losses"), ("tensorflow.metrics", "keras.metrics"),
     ("tensorflow.initializers", "keras.initializers"),
+    # seqc's Python API mirrors Keras' names (seqc.Sequential, seqc.layers.Dense,
+    # seqc.optimizers.Adam, seqc.Input): a script written against it reads as Keras.
+    ("seqc", "keras"),
+    # six.moves.range is the builtin on Python 3 (scripts written for Python 2 and 3).
+    ("six.moves.range", "builtins.range"), ("six.moves.xrange", "builtins.range"),
 )
 KERAS_SEQUENTIAL = ("keras.Sequential", "keras.models.Sequential")
 

@@ -192,7 +192,7 @@ class StmtReader:
             path = self.static_path(f, scope)
             if path is not None and (keras_member(path, "layers") is not None
                                      or norm(path) in KERAS_SEQUENTIAL
-                                     or path.startswith("torch.nn.")):
+                                     or _torch_module_path(path)):
                 return True
         return False
 
@@ -330,3 +330,11 @@ def _root(node: ast.AST) -> ast.AST:
     while isinstance(node, (ast.Attribute, ast.Subscript, ast.Call)):
         node = node.func if isinstance(node, ast.Call) else node.value
     return node
+
+
+def _torch_module_path(path: str) -> bool:
+    """`torch.nn.Linear` builds a module; `torch.nn.functional.relu` and
+    `torch.nn.utils.clip_grad_norm_` compute on run-time values."""
+    parts = path.split(".")
+    return len(parts) >= 3 and parts[:2] == ["torch", "nn"] and parts[-1][:1].isupper() and (
+        parts[2] not in ("functional", "utils", "init"))

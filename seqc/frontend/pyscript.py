@@ -81,6 +81,10 @@ class Reader(StmtReader, ExprReader, CallReader, CompileReader, KerasReader, Mod
         self.torch_objects: list[TorchMod] = []  # losses / optimizers seen (see torch)
         self.skipped: dict[int, int] = {}  # first line -> last line of statements not run
         self.notes: list[str] = []  # one line each, printed by summary and build
+        self.warned: set[tuple[int, str]] = set()
+        self.param_owners: list[TorchMod] = []  # modules whose parameters() were taken
+        self.refusals: list = []  # (object, error): raised if the object is in the model
+        self.ids_input = False  # an Embedding(input_length=n) gave the input: int32 ids
         self.comment = _comment_settings(source, file) if comments else {}
 
     def skipped_at(self, node: ast.AST) -> None:
@@ -120,6 +124,14 @@ class Reader(StmtReader, ExprReader, CallReader, CompileReader, KerasReader, Mod
         if node is None or not hasattr(node, "lineno"):
             return self.file
         return f"{self.file}:{node.lineno}:{node.col_offset + 1}"
+
+    def warn(self, node: ast.AST | None, message: str) -> None:
+        """One note line for an old spelling read with its Keras 3 meaning, located at the
+        script line; `seqc summary`/`build` print it, `Definition.notes` holds it."""
+        key = (getattr(node, "lineno", 0), message)
+        if key not in self.warned and not self.survey:  # an unrolled loop warns once
+            self.warned.add(key)
+            self.note(node, message)
 
     def seg(self, node: ast.AST, limit: int = 70) -> str:
         """The source text of a node (its first line), for messages. Columns are UTF-8 byte
@@ -242,6 +254,14 @@ class Reader(StmtReader, ExprReader, CallReader, CompileReader, KerasReader, Mod
                                "`model` variable; seqc builds one", field="model",
                 received="models: " + self.candidates(cands),
                 hint="choose one with --model NAME (seqc.load(path, model=NAME))")
+        if not cands and len(self.param_owners) == 1:
+            # `model = nn.Linear(784, 10)` trained through model.parameters(): a one-module
+            # model, as PyTorch runs it
+            mod = self.param_owners[0]
+            m = ModelVal("torch", mod.node)
+            m.append("0", mod, mod.node)
+            m.names = [n for n in getattr(mod, "names", [])]
+            return self.resolve_candidate(m)
         if not cands:
             subclassed = [c for c in self.classes if c.kind in ("keras_model", "torch_module")
                           and c.selector is None]
@@ -257,6 +277,7 @@ class Reader(StmtReader, ExprReader, CallReader, CompileReader, KerasReader, Mod
     def resolve_candidate(self, c: Any) -> ModelVal:
         if isinstance(c, Instance):
             raise self._subclass_error(c.cls, c.node)
+        self.check_refusals(c)
         return c
 
     def candidates(self, cands: list) -> str:
@@ -319,9 +340,9 @@ _COMMENT_RE = re.compile(r"#\s*seqc\s*:\s*(input_shape|input_dtype)\s*=\s*(.+?)\
 
 
 def _comment_settings(source: str, file: str) -> dict:
-    """`# seqc: input_shape = [1, 28, 28]` and `# seqc: input_dtype = "int64"` comments,
-    found with tokenize (so a string that looks like one is not read) and parsed as literals
-    by the same folding evaluator (no eval)."""
+    """`# seqc: input_shape = [1, 28, 28]` and `# seqc: input_dtype = int64` (or "int64")
+    comments, found with tokenize (so a string that looks like one is not read) and parsed as
+    literals by the same folding evaluator (no eval); a bare dtype name is its name."""
     out: dict = {}
     try:
         tokens = list(tokenize.generate_tokens(io.StringIO(source).readline))
@@ -339,6 +360,9 @@ def _comment_settings(source: str, file: str) -> dict:
             expr = ast.parse(text, mode="eval").body
         except SyntaxError:
             expr = ast.Constant(text) if key == "input_dtype" else None
+        if key == "input_dtype" and isinstance(expr, (ast.Name, ast.Attribute)):
+            # Written bare, as the docs show it: int32, np.int64, tf.int32 name the dtype.
+            expr = ast.Constant(text.rsplit(".", 1)[-1].strip())
         r = Reader(text, file, comments=False)  # the evaluator alone, on an empty scope
         v = r.ev(expr, Scope()) if expr is not None else None
         if key == "input_shape":

@@ -239,18 +239,19 @@ def bench(model: Any, *, batch_sizes: Sequence[int] | str = DEFAULT_BATCH_SIZES,
                          field="--numpy", received=src.label,
                          hint="pass the build folder (model.ir.json + weights.npz) instead")
     onnx_type = onnx_value_type(src.onnx_proto().graph.input[0])  # export/load: not timed
-    x = random_inputs(onnx_type, seed, rows=max(sizes), ids=True)
+    x = random_inputs(onnx_type, seed, rows=max(sizes), ids=True, graph=src.graph)
 
     ort_bench, create_ms, used, bound = _bench_onnxruntime(
         src, x, sizes, provider, threads, io_binding, (warmup, min_iterations, min_time_s))
     if provider == "auto" and log:
         log(f"provider: {used}")
     result = BenchResult(src.label, used, threads, bound,
-                         ("N", *(8 if d is None else d for d in onnx_type.shape[1:])),
+                         ("N", *x.shape[1:]),
                          onnx_type.dtype, create_ms, _PeakRSS.method, [ort_bench])
     if numpy:
         np_bench = RuntimeBench("numpy")
-        x_ir = random_inputs(src.graph.input_type, seed, rows=max(sizes), ids=True)
+        x_ir = random_inputs(src.graph.input_type, seed, rows=max(sizes), ids=True,
+                             graph=src.graph)
         with _PeakRSS() as mem:
             for b in sizes:
                 predict = RUNTIMES["numpy"].load(src, batch_size=b)

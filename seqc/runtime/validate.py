@@ -253,11 +253,14 @@ def _load_inputs(x: Any) -> Any:
 
 
 def random_inputs(t: Any, seed: int = 0, rows: int = DEFAULT_ROWS, *,
-                  ids: bool = False) -> np.ndarray:
-    """Seeded inputs of type `t` (variable lengths become 8). Integer inputs are token ids,
-    which only the caller can know the range of: with `ids=True` they are 0/1 (valid for any
-    vocabulary), else a UsageError asks for real inputs."""
-    shape = (rows, *(8 if d is None else d for d in t.shape[1:]))
+                  ids: bool = False, graph: Any = None) -> np.ndarray:
+    """Seeded inputs of type `t`. Variable lengths get the smallest size every layer of
+    `graph` accepts, at least 8 (`ir.lengths.synthetic_length`; 8 without a graph). Integer
+    inputs are token ids, which only the caller can know the range of: with `ids=True` they
+    are 0/1 (valid for any vocabulary), else a UsageError asks for real inputs."""
+    from ..ir.lengths import concrete_shape, synthetic_length
+
+    shape = (rows, *concrete_shape(t, synthetic_length(graph)))
     rng = np.random.default_rng(seed)
     if not t.dtype.startswith("float"):
         if not ids:
@@ -331,7 +334,8 @@ def validate(model: Any, x: Any = None, *, runtimes: list[str] | str | None = No
     x = _load_inputs(x)
     if x is None:
         x = embedded_inputs(src)
-    x = random_inputs(in_type) if x is None else check_input(x, in_type, src.token_ids())
+    x = random_inputs(in_type, graph=src.graph) if x is None else check_input(
+        x, in_type, src.token_ids())
 
     out_names, precision = _onnx_outputs(src)
     outputs: dict[str, list[np.ndarray]] = {}

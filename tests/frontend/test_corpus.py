@@ -31,13 +31,16 @@ IDS = [f"{fw}/{e['id']}" for fw, e in ENTRIES]
 MIN_BUILT = 0.0
 
 
-def _array(spec: dict, seed: int) -> np.ndarray:
+def _array(spec: dict, seed: int, rows: int) -> np.ndarray:
+    """Data of the manifest's shape, with `rows` rows: enough for every class to appear, as
+    in the tutorial's real data (a script's `y.max() + 1` counts the classes it sees)."""
     rng = np.random.default_rng(seed)
-    shape, dtype = tuple(spec["shape"]), spec["dtype"]
+    shape, dtype = (rows, *spec["shape"][1:]), spec["dtype"]
     if "max" in spec:
         return rng.integers(0, spec["max"] + 1, shape).astype(dtype)
     if "classes" in spec:
-        return rng.integers(0, spec["classes"], shape).astype(dtype)
+        ids = np.arange(int(np.prod(shape))) % spec["classes"]
+        return rng.permutation(ids).reshape(shape).astype(dtype)
     if dtype == "bool":
         return rng.integers(0, 2, shape).astype(bool)
     if len(shape) == 2 and shape[1] > 1 and dtype.startswith("float") and shape[1] <= 1000:
@@ -48,8 +51,12 @@ def _array(spec: dict, seed: int) -> np.ndarray:
 def read(fw: str, e: dict):
     """(Definition, None) or (None, DefinitionError) for one corpus script."""
     data = e.get("data") or {}
-    x = _array(data["x"], 0) if "x" in data else None
-    y = _array(data["y"], 1) if "y" in data else None
+    rows = max([data[k]["shape"][0] for k in data] + [
+        data[k].get("classes", 0) for k in data if len(data[k]["shape"]) == 1])
+    rows = rows if all(len(data[k]["shape"]) > 1 or data[k]["shape"][0] == data["x"][
+        "shape"][0] for k in data) else data["x"]["shape"][0]
+    x = _array(data["x"], 0, rows) if "x" in data else None
+    y = _array(data["y"], 1, rows) if "y" in data else None
     defines = parse_defines([f"{k}={v!r}" for k, v in (e.get("defines") or {}).items()])
     name = e.get("model")
     bindings = Bindings(x=x, y=y, defines=defines)

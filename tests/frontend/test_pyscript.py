@@ -609,8 +609,8 @@ model.fit(x, y, 8, 4)
      "model.compile(optimizer='adam', loss=my_loss)\n",
      "x.py:5:1: compile(loss=...): my_loss is defined in the script (line 2)"),
     ("import keras\nmodel = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])\n"
-     "model.compile(keras.optimizers.Adam(lr=0.1))\n",
-     "x.py:3:1: optimizer Adam has no argument 'lr'"),
+     "model.compile(keras.optimizers.Adam(rate=0.1))\n",  # lr: Keras 2's name, read
+     "x.py:3:1: optimizer Adam has no argument 'rate'"),
     ("# seqc: input_shape = [0, 3]\nimport keras\n",
      "x.py:1:1: a `# seqc: input_shape = ...` comment needs a list of positive integers"),
     ("import keras\nfrom keras import regularizers\nmodel = keras.Sequential([keras.Input((3,)), "

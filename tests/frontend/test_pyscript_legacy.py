@@ -1,0 +1,292 @@
+"""Scripts written for older Keras (1.x and 2.x spellings), against seqc's own API, and the
+script-reading bugs around them: each old spelling maps to its Keras 3 meaning with one
+warning line; what cannot be mapped is a DefinitionError at file:line:col."""
+
+from __future__ import annotations
+
+import textwrap
+import warnings
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from seqc.cli import cli
+from seqc.errors import DefinitionError
+from seqc.frontend.pyscript import _read, load_script
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def write(tmp_path: Path, text: str, name: str = "model.py") -> Path:
+    p = tmp_path / name
+    p.write_text(textwrap.dedent(text))
+    return p
+
+
+def read(src: str, file: str = "m.py") -> tuple[dict, list[str]]:
+    """(spec doc, note lines) of a script."""
+    doc, _, info = _read(textwrap.dedent(src), file)
+    return doc, info["notes"]
+
+
+# ---- synthetic inputs for a variable length ----
+
+
+def test_variable_length_conv1d_script_builds_without_training(tmp_path):
+    """Validation rows and test vectors take a length every layer accepts (19 here), not 8."""
+    script = write(tmp_path, """\
+        import keras
+        from keras import layers
+        model = keras.Sequential([
+            layers.Conv1D(32, 5, activation="relu", input_shape=(None, 14)),
+            layers.MaxPooling1D(3),
+            layers.Conv1D(32, 5, activation="relu"),
+            layers.GlobalMaxPooling1D(),
+            layers.Dense(1),
+        ])
+        model.compile(optimizer="rmsprop", loss="mae")
+        """)
+    out = tmp_path / "b"
+    r = CliRunner().invoke(cli, ["build", str(script), "--no-train", "-o", str(out), "-q"])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(cli, ["validate", str(out)])
+    assert r.exit_code == 0, r.output
+
+
+# ---- Keras 1 and Keras 2 spellings ----
+
+
+KERAS1_CNN = """\
+    from keras.models import Sequential
+    from keras.layers import Dense, Dropout, Activation, Flatten
+    from keras.layers import Convolution2D, MaxPooling2D
+    from keras.optimizers import SGD
+    from six.moves import range
+
+    model = Sequential()
+    model.add(Convolution2D(8, 3, 3, border_mode='same', input_shape=(1, 12, 12),
+                            dim_ordering='th', init='he_normal', W_regularizer=None))
+    model.add(Activation('relu'))
+    model.add(Convolution2D(8, 3, nb_col=2, subsample=(1, 1), dim_ordering='th'))
+    model.add(MaxPooling2D(pool_size=(2, 2), dim_ordering='th'))
+    model.add(Dropout(p=0.25))
+    model.add(Flatten())
+    for i in range(2):
+        model.add(Dense(output_dim=16, init='uniform', bias=True))
+    model.add(Dense(10, activation='softmax'))
+    sgd = SGD(lr=0.01, decay=1e-6, momentum=0.9, nesterov=True)
+    model.compile(loss='categorical_crossentropy', optimizer=sgd)
+    model.fit(X, Y, nb_epoch=3, batch_size=32)
+    """
+
+
+def test_keras1_cnn_reads_with_keras3_names_and_one_warning_each():
+    doc, warned = read(KERAS1_CNN)
+    assert doc["layers"][0] == {
+        "type": "Conv2D", "filters": 8, "kernel_size": [3, 3], "padding": "same",
+        "input_shape": [1, 12, 12], "data_format": "channels_first",
+        "kernel_initializer": "he_normal"}
+    assert doc["layers"][2] == {"type": "Conv2D", "filters": 8, "kernel_size": [3, 2],
+                                "strides": [1, 1], "data_format": "channels_first"}
+    assert doc["layers"][3]["data_format"] == "channels_first"
+    assert doc["layers"][4] == {"type": "Dropout", "rate": 0.25}
+    assert doc["layers"][6] == doc["layers"][7] == {
+        "type": "Dense", "units": 16, "kernel_initializer": "random_uniform", "use_bias": True}
+    assert doc["compile"]["optimizer"] == {
+        "type": "SGD", "momentum": 0.9, "nesterov": True,
+        "learning_rate": {"type": "InverseTimeDecay", "initial_learning_rate": 0.01,
+                          "decay_steps": 1, "decay_rate": 1e-6}}
+    assert doc["fit"] == {"epochs": 3, "batch_size": 32}
+    assert all("\n" not in w for w in warned)
+    assert sum("output_dim" in w for w in warned) == 1  # the unrolled loop warns once
+    for needle in ("SGD(lr=0.01): read as learning_rate=0.01", "InverseTimeDecay(0.01",
+                   "fit(nb_epoch=3): read as epochs=3", "read as kernel_size=(3, 3)",
+                   "read as kernel_size=(3, 2)", "Dense(output_dim=16): read as units=16",
+                   "dim_ordering='th'): read as data_format='channels_first'",
+                   "Dropout(p=0.25): read as rate=0.25", "border_mode='same'): read as "):
+        assert any(needle in w for w in warned), (needle, warned)
+
+
+def test_keras1_cnn_builds_the_keras3_model(tmp_path):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        d = load_script(write(tmp_path, KERAS1_CNN))
+    assert d.model.graph.input_type.shape == (None, 1, 12, 12)
+    # (1, 12, 12) -> conv same (8, 12, 12) -> conv 3x2 (8, 10, 11) -> pool (8, 5, 5) -> 200
+    assert d.model.count_params() == (1 * 9 * 8 + 8) + (8 * 6 * 8 + 8) + (200 * 16 + 16) \
+        + (16 * 16 + 16) + (16 * 10 + 10)
+
+
+def test_keras1_text_model_recurrent_and_embedding_arguments():
+    doc, warned = read("""\
+        import tensorflow as tf
+        from keras.models import Sequential
+        from keras.layers import Dense, Embedding, LSTM, GRU, Convolution1D, MaxPooling1D
+        model = Sequential()
+        model.add(Embedding(200, 8, input_length=40, dropout=0.2, init='uniform'))
+        model.add(Convolution1D(nb_filter=4, filter_length=5, border_mode='valid',
+                                activation='relu', subsample_length=1))
+        model.add(MaxPooling1D(pool_length=4))
+        model.add(LSTM(6, dropout_W=0.2, dropout_U=0.1, consume_less='gpu',
+                       inner_init='orthogonal', inner_activation='hard_sigmoid',
+                       forget_bias_init='one', return_sequences=True))
+        model.add(GRU(output_dim=5, U_regularizer=None))
+        model.add(Dense(1, activation='sigmoid'))
+        opt = tf.keras.optimizers.legacy.Adam(lr=0.001, epsilon=None)
+        model.compile(loss='binary_crossentropy', optimizer=opt)
+        """)
+    emb, conv, pool, lstm, gru = doc["layers"][:5]
+    assert emb == {"type": "Embedding", "input_dim": 200, "output_dim": 8,
+                   "embeddings_initializer": "random_uniform", "input_shape": [40]}
+    assert doc["input_dtype"] == "int32"  # input_length: token ids
+    assert conv == {"type": "Conv1D", "filters": 4, "kernel_size": 5, "padding": "valid",
+                    "activation": "relu", "strides": 1}
+    assert pool == {"type": "MaxPooling1D", "pool_size": 4}
+    assert lstm == {"type": "LSTM", "units": 6, "dropout": 0.2, "recurrent_dropout": 0.1,
+                    "recurrent_initializer": "orthogonal", "return_sequences": True,
+                    "recurrent_activation": {"type": "hard_sigmoid", "slope": 0.2,
+                                             "offset": 0.5},  # Keras 1/2's hard sigmoid
+                    "unit_forget_bias": True}
+    assert gru == {"type": "GRU", "units": 5}
+    assert doc["compile"]["optimizer"] == {"type": "Adam", "learning_rate": 0.001}
+    assert any("Embedding(dropout=...) is ignored" in w for w in warned)
+    assert any("consume_less='gpu') is a performance switch" in w for w in warned)
+
+
+@pytest.mark.parametrize("layer,want", [
+    ("Embedding(50, 4, input_length=6)", ([6], "int32")),
+    ("Embedding(input_dim=50, output_dim=4, input_length=6)", ([6], "int32")),
+    ("Embedding(50, 4, input_length=6, input_shape=(None,))", ([None], None)),
+    ("LSTM(4, input_dim=3, input_length=7)", ([7, 3], None)),  # Keras 2's recurrent rule
+    ("LSTM(4, input_dim=3)", ([None, 3], None)),
+    ("Dense(4, input_dim=3)", ([3], None)),
+])
+def test_input_dim_and_input_length(layer, want):
+    doc, _ = read(f"import keras\nfrom keras.layers import *\n"
+                  f"model = keras.Sequential([{layer}, Flatten(), Dense(1)])\n")
+    assert (doc["layers"][0]["input_shape"], doc.get("input_dtype")) == want
+    assert "input_dim" not in doc["layers"][0] or doc["layers"][0]["type"] == "Embedding"
+    assert "input_length" not in doc["layers"][0]
+
+
+@pytest.mark.parametrize("src,needle", [
+    ("model = keras.Sequential([keras.Input((8, 8, 1)), MaxPooling2D(pool_length=2)])",
+     "m.py:3:51: pool_length is a Keras 1 argument MaxPooling2D did not take"),
+    ("model = keras.Sequential([keras.Input((3,)), Dense(units=2, output_dim=2)])",
+     "m.py:3:46: Dense gets both output_dim (Keras 1's name) and units"),
+    ("model = keras.Sequential([keras.Input((3,)), BatchNormalization(mode=2)])",
+     "m.py:3:46: Keras 1's BatchNormalization(mode=2) has no Keras 2 or 3 equivalent"),
+    ("model = keras.Sequential([keras.Input((3,)), Dense(2)])\n"
+     "model.compile(keras.optimizers.Adam(lr=0.1, learning_rate=0.1), 'mse')",
+     "m.py:4:15: the optimizer gives both lr and learning_rate"),
+])
+def test_old_spellings_that_cannot_be_mapped_are_located_errors(src, needle):
+    with pytest.raises(DefinitionError) as e:
+        read(f"import keras\nfrom keras.layers import *\n{src}\n")
+    assert needle in str(e.value), str(e.value)
+
+
+def test_six_moves_range_is_the_builtin():
+    doc, _ = read("""\
+        import six
+        from six.moves import range
+        import keras
+        model = keras.Sequential([keras.Input((3,))])
+        for n in range(2):
+            model.add(keras.layers.Dense(4))
+        for n in six.moves.xrange(1):
+            model.add(keras.layers.Dense(1))
+        """)
+    assert [d.get("units") for d in doc["layers"][1:]] == [4, 4, 1]
+
+
+def test_compile_placeholder_means_no_compile_settings():
+    doc, warned = read("""\
+        import keras
+        model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+        model.compile(...)
+        """)
+    assert "compile" not in doc
+    assert warned == ["m.py:3:1: model.compile(...) is the Keras guides' placeholder for the arguments; "
+                      "read as no compile settings"]
+
+
+# ---- None values Keras accepts ----
+
+
+def test_none_where_keras_takes_it():
+    doc, warned = read("""\
+        import keras
+        from keras import layers
+        model = keras.Sequential([
+            keras.Input((3,)),
+            layers.Dense(4, activation=None, kernel_regularizer=None, bias_regularizer=None,
+                         activity_regularizer=None, kernel_constraint=None,
+                         bias_constraint=None, bias_initializer=None),
+            layers.LSTM(2, recurrent_initializer=None, recurrent_constraint=None) if False
+            else layers.Reshape((4, 1)),
+            layers.LSTM(2, recurrent_initializer=None, recurrent_regularizer=None),
+            layers.Dropout(0.1, noise_shape=None, seed=None),
+        ])
+        """)
+    dense, _, lstm, drop = doc["layers"][1:]
+    # Keras builds a weight whose initializer is None with glorot_uniform (add_weight's default)
+    assert dense == {"type": "Dense", "units": 4, "activation": None,
+                     "bias_initializer": "glorot_uniform"}
+    assert lstm == {"type": "LSTM", "units": 2, "recurrent_initializer": "glorot_uniform"}
+    assert drop == {"type": "Dropout", "rate": 0.1, "noise_shape": None, "seed": None}
+    assert sum("glorot_uniform" in w for w in warned) == 2
+
+
+def test_lstm_bias_initializer_none_fails_as_in_keras():
+    with pytest.raises(DefinitionError) as e:
+        read("import keras\nmodel = keras.Sequential([keras.Input((2, 3)), "
+             "keras.layers.LSTM(2, bias_initializer=None)])\n")
+    assert "m.py:2:48: LSTM(bias_initializer=None) with unit_forget_bias=True" in str(e.value)
+
+
+# ---- comments, callbacks, seqc's own API ----
+
+
+@pytest.mark.parametrize("comment", ["int32", '"int32"', "np.int32"])
+def test_input_dtype_comment_takes_a_bare_name(comment):
+    doc, _ = read(f"# seqc: input_dtype = {comment}\nimport keras\n"
+                  "model = keras.Sequential([keras.Input((5,)), keras.layers.Embedding(9, 2)])\n")
+    assert doc["input_dtype"] == "int32"
+
+
+def test_a_lone_callback_is_a_list_of_one_as_in_keras():
+    doc, _ = read("""\
+        import keras
+        from keras.callbacks import EarlyStopping
+        model = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+        model.compile(optimizer="adam", loss="mse")
+        model.fit(x, y, epochs=3, callbacks=EarlyStopping(patience=2))
+        """)
+    assert doc["fit"]["callbacks"] == [{"type": "EarlyStopping", "patience": 2}]
+    with pytest.raises(DefinitionError) as e:
+        read("import keras\nmodel = keras.Sequential([keras.Input((3,)), "
+             "keras.layers.Dense(1)])\nmodel.fit(x, y, callbacks=3)\n")
+    assert "m.py:3:1: fit(callbacks=...) takes a callback or a list of them" in str(e.value)
+
+
+def test_scripts_against_seqcs_own_api_read_as_keras():
+    doc, _ = read("""\
+        import seqc
+        from seqc import layers
+        model = seqc.Sequential([seqc.Input((4,)), layers.Dense(3, activation="relu"),
+                                 seqc.layers.Dense(1)], name="own")
+        model.compile(optimizer=seqc.optimizers.Adam(learning_rate=1e-2), loss="mse")
+        """)
+    assert doc == {"name": "own", "layers": [
+        {"type": "InputLayer", "shape": [4]}, {"type": "Dense", "units": 3, "activation": "relu"},
+        {"type": "Dense", "units": 1}],
+        "compile": {"optimizer": {"type": "Adam", "learning_rate": 0.01}, "loss": "mse"}}
+
+
+def test_quickstart_example_builds_without_training(tmp_path):
+    r = CliRunner().invoke(cli, ["build", str(EXAMPLES / "quickstart.py"), "--no-train",
+                                 "-o", str(tmp_path / "b"), "-q"])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "b" / "model.onnx").is_file()
