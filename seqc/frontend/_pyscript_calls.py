@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ast
 import math
+import re
 from typing import Any
 
 from ._pyscript_data import DataArr
@@ -58,9 +59,23 @@ class CallReader:
             return self.call_func(f, args, kwargs, node)
         if isinstance(f, LocalClass):
             return self.instantiate(f, node)
+        if isinstance(f, (Layer, ModelVal)):
+            return self.apply_layer(f, args, kwargs, node)  # functional: Dense(8)(x)
         if isinstance(f, Sym):
             return self.call_sym(norm(f.path), args, kwargs, node)
         return Opaque(node, f"{self.seg(node.func)}(...) is a call seqc does not run")
+
+    def auto_name(self, cls: str) -> str:
+        """Keras 3's name for an unnamed layer: snake_case of its class, then _1, _2, ...
+        per name, counted across the session in creation order."""
+        from ..ops.base import KIND_ALIASES
+
+        cls = KIND_ALIASES.get(cls, cls)
+        snake = re.sub("([a-z])([A-Z])", r"\1_\2",
+                       re.sub("(.)([A-Z][a-z0-9]+)", r"\1_\2", cls)).lower()
+        n = self.name_uids.get(snake, 0)
+        self.name_uids[snake] = n + 1
+        return snake if n == 0 else f"{snake}_{n}"
 
     def _builds_layers(self, path: str) -> bool:
         p = norm(path)
@@ -152,10 +167,7 @@ class CallReader:
             return Layer("InputLayer" if p.endswith("InputLayer") else "Input", args, kwargs,
                          node)
         if p in ("keras.Model", "keras.models.Model"):
-            raise self.error(node, "functional keras.Model(inputs, outputs) models are not "
-                                   "read; seqc reads Sequential models",
-                             field="model", received=self.seg(node),
-                             hint="write the model as keras.Sequential([...])")
+            return self.functional_model(args, kwargs, node)
         if p in _SEED_CALLS or norm(p) in _SEED_CALLS:
             if args and isinstance(args[0], int) and not isinstance(args[0], bool):
                 self.seed = args[0] if args[0] >= 0 else None
@@ -181,7 +193,10 @@ class CallReader:
             return Opaque(node, f"{self.seg(node)} is not constant arithmetic")
         kind = keras_member(p, "layers")
         if kind is not None and kind[:1].isupper():
-            return Layer(kind, args, kwargs, node)
+            return Layer(kind, args, kwargs, node, auto_name=self.auto_name(kind))
+        if p in ("keras.backend.clear_session", "keras.utils.clear_session"):
+            self.name_uids.clear()  # Keras restarts its automatic layer names
+            return None
         for family in ("optimizers.schedules", "optimizers", "losses", "metrics",
                        "callbacks", "initializers", "regularizers", "constraints"):
             name = keras_member(p, family)

@@ -100,9 +100,9 @@ def shape_source(rhs: ast.AST) -> list[tuple[str, str]]:
             how = "same"
         if isinstance(node, ast.BinOp):
             left, right = node.left, node.right
-            if _is_number(right):
-                node = left
-            elif _is_number(left):
+            if _is_number(right) or isinstance(left, ast.Name):
+                node = left  # `x + noise`: x's shape (broadcasting keeps the larger one)
+            elif _is_number(left) or isinstance(right, ast.Name):
                 node = right
             else:
                 return []

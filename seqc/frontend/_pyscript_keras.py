@@ -39,7 +39,11 @@ class KerasReader:
         for _, v, node in model.items:
             if isinstance(v, ModelVal) and v.framework == "keras":
                 v.consumed = True
-                out.extend(self.keras_items(v, frozen))
+                inner = self.keras_items(v, frozen)
+                if out and inner and isinstance(inner[0][0], Layer) and inner[0][0].cls in (
+                        "Input", "InputLayer"):
+                    inner = inner[1:]  # a nested model's Input is its caller's tensor
+                out.extend(inner)
             else:
                 if frozen and isinstance(v, Layer) and v.cls not in ("Input", "InputLayer"):
                     v.kwargs["trainable"] = False

@@ -103,6 +103,8 @@ class ModelStatements:
                 return base.kwargs.get("trainable", True) is not False
             if attr == "name" and isinstance(base.kwargs.get("name"), str):
                 return base.kwargs["name"]
+            if attr == "name" and base.auto_name is not None:
+                return base.auto_name
         elif isinstance(base, LayersView) and attr == "pop":
             return BoundMethod(base, attr)
         return BoundMethod(base, attr)
@@ -136,6 +138,8 @@ class ModelStatements:
                                                   field="requires_grad", received=what)
             self.freeze(obj, not flag, node)
             return obj
+        if meth == "adapt" and isinstance(obj, Layer) and obj.cls == "Normalization":
+            return self.adapt(obj, args, kwargs, node)
         if meth == "load_weights" and is_placeholder(node):
             self.note(node, f"{what} is the Keras guide's placeholder: no weights are loaded")
             return None
@@ -154,6 +158,39 @@ class ModelStatements:
                        "and seqc never skips such a statement", field=meth, received=what,
             hint=hints.get(meth, "remove the statement, or build the model so that it is not "
                                  "needed"))
+
+    def adapt(self, lay: Layer, args: list, kwargs: dict, node: ast.Call) -> Any:
+        """`normalizer.adapt(train_features)` on bound data: Keras' statistics (mean and
+        population variance over every axis but the layer's `axis`, and the row count) become
+        the layer's adapted weights, as after Keras' adapt (fit does not adapt again)."""
+        import numpy as np
+
+        from ._pyscript_data import DataArr
+
+        data = args[0] if args else kwargs.get("data")
+        if not isinstance(data, DataArr) or data.values is None or data.values.size == 0:
+            return self.refuse(lay, node, f"{self.seg(node)} computes the layer's statistics "
+                                          "from data seqc does not have", field="adapt",
+                               received=self.seg(node),
+                               hint="give the data with --x X.npy (or --data FILE), or pass "
+                                    "mean= and variance= to Normalization")
+        axis = lay.kwargs.get("axis", -1)
+        keep = () if axis is None else (axis,) if isinstance(axis, int) else tuple(axis)
+        x = np.asarray(data.values, np.float64)
+        if x.ndim == 1:
+            x = x[:, None]  # Keras adapts a 1-D array as one feature per row
+        if not all(isinstance(k, int) and -x.ndim <= k < x.ndim for k in keep):
+            return self.refuse(lay, node, f"{self.seg(node)}: axis {axis} does not fit the "
+                                          f"data of shape {list(x.shape)}", field="axis")
+        keep = tuple(sorted(k % x.ndim for k in keep))
+        red = tuple(i for i in range(x.ndim) if i not in keep)
+        if not isinstance(lay.kwargs.get("name"), str):
+            lay.kwargs["name"] = lay.auto_name  # to find its weights in the built model
+        self.adapted[lay.kwargs["name"]] = {"mean": x.mean(axis=red), "variance": x.var(
+            axis=red), "count": np.asarray(int(np.prod([x.shape[i] for i in red])))}
+        self.note(node, f"{self.seg(node)}: the statistics of the {len(x)} rows given are the "
+                        "layer's mean and variance")
+        return None
 
     def refuse(self, obj: Any, node: ast.AST, message: str, **kw: Any) -> Opaque:
         """A statement that would change `obj` in a way seqc does not model: an error if obj
@@ -191,7 +228,8 @@ class ModelStatements:
             for v in layers:
                 vn = v.name if isinstance(v, ModelVal) else v.kwargs.get("name") if isinstance(
                     v, (Layer, TorchMod)) else None
-                if vn == bound["name"]:
+                if vn == bound["name"] or vn is None and getattr(v, "auto_name", None) == (
+                        bound["name"]):
                     return v
         return self.refuse(m, node, "get_layer(): no such layer (seqc knows the names given "
                                "with name=...)", field="get_layer", received=self.seg(node),

@@ -46,6 +46,7 @@ class LayerCall:
     args: list
     kwargs: dict
     node: ast.Call
+    auto_name: str | None = None  # Keras' automatic name ("dense_1"), for get_layer
 
 
 @dataclass(eq=False)

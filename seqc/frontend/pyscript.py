@@ -27,6 +27,7 @@ from ._pyscript_calls import CallReader
 from ._pyscript_compile import CompileReader
 from ._pyscript_data import DataBinding, DataReader
 from ._pyscript_expr import ExprReader
+from ._pyscript_functional import FunctionalReader
 from ._pyscript_keras import KerasReader
 from ._pyscript_model import ModelStatements
 from ._pyscript_stmt import StmtReader
@@ -52,7 +53,7 @@ MAX_SCRIPT_BYTES = 4 << 20  # tutorials are a few kB; ast on a huge file is slow
 
 
 class Reader(StmtReader, ExprReader, CallReader, CompileReader, KerasReader, ModelStatements,
-             DataReader, DataBinding):
+             DataReader, DataBinding, FunctionalReader):
     """One script's reader: the statement walker, expression evaluator, call dispatch and the
     Keras/compile readers are its mixins (one module each); it keeps the reading state,
     locates errors, chooses the model and assembles the spec doc."""
@@ -84,6 +85,8 @@ class Reader(StmtReader, ExprReader, CallReader, CompileReader, KerasReader, Mod
         self.warned: set[tuple[int, str]] = set()
         self.param_owners: list[TorchMod] = []  # modules whose parameters() were taken
         self.refusals: list = []  # (object, error): raised if the object is in the model
+        self.name_uids: dict[str, int] = {}  # Keras' automatic layer names so far
+        self.adapted: dict[str, dict] = {}  # layer name -> the weights its adapt() set
         self.ids_input = False  # an Embedding(input_length=n) gave the input: int32 ids
         self.comment = _comment_settings(source, file) if comments else {}
 
@@ -168,10 +171,12 @@ class Reader(StmtReader, ExprReader, CallReader, CompileReader, KerasReader, Mod
         if v.name and v.name not in names:
             names.insert(0, v.name)
         seen = []
+        at = getattr(v.node, "lineno", 0)
         for name in dict.fromkeys(names):
             lines = sorted({st.lineno for (_, n), st in self.last_def.items() if n == name})
-            if lines:
-                seen.append(f"{name} is set at line {lines[-1]}")
+            before = [ln for ln in lines if ln <= at] or lines
+            if before:
+                seen.append(f"{name} is set at line {before[-1]}")
         return ("; " + ", ".join(seen[:3])) if seen else ""
 
     def supply_hint(self, v: Opaque, shape: bool = False) -> str:
@@ -311,6 +316,7 @@ class Reader(StmtReader, ExprReader, CallReader, CompileReader, KerasReader, Mod
                               "itself wins)")
         info["notes"] = list(self.notes)
         info["fit_data"] = list(self.fit_data)
+        info["adapted"] = self.adapted
         info["skipped"] = self.skipped_line()
         if model.compile is not None:
             doc["compile"] = model.compile
@@ -383,6 +389,24 @@ def _comment_settings(source: str, file: str) -> dict:
     return out
 
 
+def _set_adapted(model: Any, adapted: dict, file: str) -> None:
+    """The weights a script's `layer.adapt(data)` computed; the model then counts as adapted,
+    so fit does not adapt again (Keras adapts only when told)."""
+    if not adapted:
+        return
+    import numpy as np
+
+    for name, weights in adapted.items():
+        for local, value in weights.items():
+            key = f"{name}/{local}"
+            if key not in model.params:
+                raise DefinitionError(f"the adapted layer '{name}' is not in the model",
+                                      file=file, field="adapt", received=name)
+            spec = model.graph.param_specs[key]
+            model.params[key] = np.asarray(value).reshape(spec.shape).astype(spec.dtype)
+    model.adapted = True
+
+
 def _relocate(e: SeqcError, nodes: list[ast.AST], file: str) -> SeqcError:
     """An error from the IR builder names `layers[i]`; point it at the script line too."""
     m = re.match(r"layers\[(\d+)\]", e.layer or "")
@@ -437,6 +461,7 @@ def load_script(path: str | os.PathLike, *, max_memory: int | None = DEFAULT_MAX
     except SeqcError as e:
         raise _relocate(e, nodes, file) from None
     defn.format = "python"
+    _set_adapted(defn.model, info.pop("adapted"), file)
     defn.extra = {"python": info}
     defn.notes = [*info["notes"], *([info["skipped"]] if info["skipped"] else [])]
     return defn

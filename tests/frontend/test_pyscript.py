@@ -457,12 +457,14 @@ model = keras.Sequential([keras.Input((4,))])
 if sys.argv[1] == "big":
     model.add(keras.layers.Dense(8))
 """, "model.py:4:1", ["under a condition"]),
-    ("functional", """
+    ("functional-branches", """
 import keras
 inp = keras.Input((4,))
-out = keras.layers.Dense(2)(inp)
+a = keras.layers.Dense(2)(inp)
+b = keras.layers.Dense(2)(inp)
+out = keras.layers.Add()([a, b])
 model = keras.Model(inp, out)
-""", "model.py:5:9", ["functional keras.Model"]),
+""", "model.py:6:7", ["several tensors"]),
     ("bad-optimizer", """
 import keras
 model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])

@@ -208,8 +208,8 @@ def test_compile_placeholder_means_no_compile_settings():
         model.compile(...)
         """)
     assert "compile" not in doc
-    assert warned == ["m.py:3:1: model.compile(...) is the Keras guides' placeholder for the arguments; "
-                      "read as no compile settings"]
+    assert warned == ["m.py:3:1: model.compile(...) is the Keras guides' placeholder for the "
+                      "arguments; read as no compile settings"]
 
 
 # ---- None values Keras accepts ----
