@@ -1,0 +1,143 @@
+"""Hostile code in the reading paths this frontend follows: bodies of forward()/call()/__init__,
+Lambda bodies, argparse defaults, freeze loops, builder functions, data-binding expressions and
+--define values. Whatever the outcome (read, or refused with a line), nothing runs: no canary
+file appears, no module is imported, and reading stays fast."""
+
+from __future__ import annotations
+
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+from seqc.errors import DefinitionError, UsageError
+from seqc.frontend import Bindings, parse_defines
+from seqc.frontend.pyscript import load_script
+
+EVIL = "__import__('os').system('touch ' + CANARY)"
+
+SCRIPTS = {
+    "torch-forward": f"""
+        import torch.nn as nn
+        import torch.nn.functional as F
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                {EVIL}
+                self.fc = nn.Linear(4, 2)
+            def forward(self, x):
+                {EVIL}
+                open(CANARY, 'w')
+                return F.relu(self.fc(x))
+        model = Net()
+        """,
+    "torch-lambda": f"""
+        import torch.nn as nn
+        class Lambda(nn.Module):
+            def __init__(self, func):
+                super().__init__()
+                self.func = func
+            def forward(self, x):
+                return self.func(x)
+        model = nn.Sequential(Lambda(lambda x: {EVIL}), nn.Linear(4, 2))
+        """,
+    "keras-call": f"""
+        import keras
+        class M(keras.Model):
+            def __init__(self):
+                super().__init__()
+                {EVIL}
+                self.d = keras.layers.Dense(2)
+            def call(self, x):
+                open(CANARY, 'w')
+                return self.d(x)
+        model = M()
+        model.build((None, 4))
+        """,
+    "keras-lambda": f"""
+        import keras
+        model = keras.Sequential([keras.Input((4,)),
+                                  keras.layers.Lambda(lambda x: {EVIL}),
+                                  keras.layers.Dense(2)])
+        """,
+    "argparse-default": f"""
+        import argparse
+        import keras
+        parser = argparse.ArgumentParser()
+        parser.add_argument('--units', type=int, default={EVIL})
+        args = parser.parse_args()
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(args.units)])
+        """,
+    "freeze-loop": f"""
+        import keras
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3),
+                                  keras.layers.Dense(2)])
+        for layer in model.layers[:-1]:
+            {EVIL}
+            layer.trainable = False
+        """,
+    "builder-kfold": f"""
+        import keras
+        def build_model():
+            {EVIL}
+            m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+            m.compile('adam', 'mse')
+            return m
+        for k in range(3):
+            model = build_model()
+            model.fit(x_train[k], y_train[k])
+        """,
+    "fit-data": f"""
+        import keras
+        x_train = {EVIL}
+        x_train = x_train.astype('float32') / open(CANARY, 'w')
+        model = keras.Sequential([keras.layers.Dense(2)])
+        model.compile('adam', 'mse')
+        model.fit(x_train, {EVIL})
+        """,
+    "data-expressions": f"""
+        import numpy as np
+        import keras
+        n = len(np.unique(y, {EVIL}))
+        m = x.reshape({EVIL}).shape[1]
+        model = keras.Sequential([keras.Input((x.shape[1],)), keras.layers.Dense(2)])
+        model.get_layer({EVIL})
+        model.compile('adam', 'mse')
+        model.fit(x, y)
+        """,
+    "adapt": f"""
+        import keras
+        norm = keras.layers.Normalization()
+        norm.adapt({EVIL})
+        model = keras.Sequential([keras.Input((4,)), norm, keras.layers.Dense(2)])
+        """,
+}
+
+
+@pytest.mark.parametrize("name", sorted(SCRIPTS))
+def test_hostile_code_in_reading_paths_never_runs(tmp_path, name):
+    canary = tmp_path / "canary.txt"
+    p = tmp_path / "model.py"
+    p.write_text(f"CANARY = {str(canary)!r}\n" + textwrap.dedent(SCRIPTS[name]))
+    x = np.zeros((6, 4), np.float32)
+    y = np.zeros((6, 2), np.float32)
+    for bindings in (None, Bindings(x=x, y=y, defines={"n": 2})):
+        start = time.perf_counter()
+        try:
+            load_script(p, bindings=bindings)
+        except DefinitionError as e:
+            assert "model.py:" in str(e)
+        assert time.perf_counter() - start < 5
+        assert not canary.exists(), name
+
+
+@pytest.mark.parametrize("value", [
+    "__import__('os').system('touch CANARY')", "open('CANARY', 'w')", "(lambda: 1)()",
+    "[x for x in ()]", "{**{}}",
+])
+def test_define_values_are_literals_never_code(tmp_path, monkeypatch, value):
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(UsageError):
+        parse_defines([f"units={value}"])
+    assert not (tmp_path / "CANARY").exists()
