@@ -11,6 +11,7 @@ from typing import Any
 
 from ._pyscript_expr import fold_builtin
 from ._pyscript_names import KERAS_SEQUENTIAL, keras_member, norm
+from ._pyscript_subclass import instance_method, remember_arguments
 from ._pyscript_values import (
     PASSTHROUGH_METHODS,
     BoundMethod,
@@ -52,7 +53,7 @@ class CallReader:
         if isinstance(f, Func):
             return self.call_func(f, args, kwargs, node)
         if isinstance(f, LocalClass):
-            return self.instantiate(f, node)
+            return self.instantiate(f, node, args, kwargs)
         if isinstance(f, Sym):
             return self.call_sym(norm(f.path), args, kwargs, node)
         return Opaque(node, f"{self.seg(node.func)}(...) is a call seqc does not run")
@@ -62,16 +63,22 @@ class CallReader:
         return (keras_member(p, "layers") is not None or p.startswith("torch.nn.")
                 or p in KERAS_SEQUENTIAL)
 
-    def instantiate(self, cls: LocalClass, node: ast.Call) -> Any:
+    def instantiate(self, cls: LocalClass, node: ast.Call, args: list | None = None,
+                    kwargs: dict | None = None) -> Any:
         if cls.kind == "torch_module" and cls.selector is not None:
             return TorchMod(f"<select:{cls.selector}>", [], {"class": cls.node.name}, node)
         if cls.kind in ("keras_model", "torch_module"):
             inst = Instance(cls, node)
+            remember_arguments(inst, args or [], kwargs or {})  # subclassed models
             self.instances.append(inst)
             return inst
         return Instance(cls, node)
 
     def method(self, obj: Any, meth: str, args: list, kwargs: dict, node: ast.Call) -> Any:
+        if isinstance(obj, Instance):  # a subclassed model: its settings go to its shell
+            obj = instance_method(self, obj, meth, node)
+            if not isinstance(obj, ModelVal):
+                return obj
         if isinstance(obj, list):
             if meth == "append" and len(args) == 1:
                 obj.append(args[0])

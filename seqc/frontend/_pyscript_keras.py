@@ -9,6 +9,8 @@ import ast
 from typing import Any
 
 from ..errors import DefinitionError, SeqcError
+from ._pyscript_keras_lambda import lambda_layers, resolve_last_steps
+from ._pyscript_subclass import read_instance
 from ._pyscript_values import (
     OPS_HINT,
     Instance,
@@ -32,6 +34,11 @@ class KerasReader:
             if isinstance(v, ModelVal) and v.framework == "keras":
                 v.consumed = True
                 out.extend(self.keras_items(v))
+            elif isinstance(v, Instance) and v.cls.kind == "keras_model":  # _pyscript_subclass
+                v.consumed = True
+                out.extend(self.keras_items(read_instance(self, v)))
+            elif isinstance(v, Layer) and v.cls == "Lambda":  # _pyscript_keras_lambda
+                out.extend((x, x.node) for x in lambda_layers(self, v))
             else:
                 out.append((v, node))
         return out
@@ -43,6 +50,10 @@ class KerasReader:
         for i, (v, node) in enumerate(items):
             if not isinstance(v, Layer):
                 raise self.not_a_layer(v, node, "keras")
+            if v.cls == "<last_step>":  # x[:, -1], resolved below
+                layers.append({"type": v.cls})
+                nodes.append(v.node)
+                continue
             d = self.keras_layer(v, first=(i == 0), override=override is not None)
             if d is None:  # an InputLayer whose shape the comment gives
                 continue
@@ -64,6 +75,7 @@ class KerasReader:
                                  field="input_shape",
                                  received=f"{doc['input_shape']} and {shape[1:]}")
             doc["input_shape"] = shape[1:]
+        resolve_last_steps(self, doc, nodes)  # _pyscript_keras_lambda
         return doc, nodes
 
     def not_a_layer(self, v: Any, node: ast.AST, framework: str) -> DefinitionError:

@@ -27,6 +27,7 @@ from ._pyscript_compile import CompileReader
 from ._pyscript_expr import ExprReader
 from ._pyscript_keras import KerasReader
 from ._pyscript_stmt import StmtReader
+from ._pyscript_subclass import read_instance, read_uninstantiated
 from ._pyscript_values import (
     MAX_STEPS,
     OPS_HINT,
@@ -136,8 +137,13 @@ class Reader(StmtReader, ExprReader, CallReader, CompileReader, KerasReader):
         # The model the script compiles or fits is the one it trains, even when a second
         # Sequential wraps it for inference (TF's beginner tutorial adds a Softmax that way).
         used = [m for m in self.models if m.compile is not None or m.fit is not None]
-        cands: list[Any] = used if len(used) > 1 or used and not self.instances else (
-            [m for m in self.models if not m.consumed] + self.instances)
+        # Subclassed models (_pyscript_subclass): an instance another model holds is a part of
+        # that model; a compiled/fitted instance counts as used.
+        insts = [i for i in self.instances if not i.consumed]
+        used += [i for i in insts if i.shell.compile is not None or i.shell.fit is not None]
+        unused = [i for i in insts if i not in used]
+        cands: list[Any] = used if len(used) > 1 or used and not unused else (
+            [m for m in self.models if not m.consumed] + unused)
         if len(cands) > 1:
             lines = ", ".join(self.where(c.node) for c in cands)
             raise self.error(
@@ -147,27 +153,18 @@ class Reader(StmtReader, ExprReader, CallReader, CompileReader, KerasReader):
         if not cands:
             subclassed = [c for c in self.classes if c.kind in ("keras_model", "torch_module")
                           and c.selector is None]
-            if subclassed:
-                raise self._subclass_error(subclassed[0], None)
+            if subclassed:  # defined, never instantiated: read with its defaults
+                return read_uninstantiated(self, subclassed)
             raise self.error(
                 None, "no model found: the script has no keras Sequential(...) or "
                       "torch.nn.Sequential(...)", field="model",
                 hint="build the model with Sequential([...]) / model.add(...) or "
-                     "nn.Sequential(...); functional and subclassed models are not read")
+                     "nn.Sequential(...), or a keras.Model / nn.Module subclass; functional "
+                     "models are not read")
         c = cands[0]
         if isinstance(c, Instance):
-            raise self._subclass_error(c.cls, c.node)
+            return read_instance(self, c)  # _pyscript_subclass: __init__ and forward/call
         return c
-
-    def _subclass_error(self, cls: LocalClass, use: ast.AST | None) -> DefinitionError:
-        base = "keras.Model" if cls.kind == "keras_model" else "torch.nn.Module"
-        return self.error(
-            cls.node, f"class {cls.node.name} subclasses {base}: its call()/forward() is "
-                      "Python code that seqc would have to run to know the model",
-            field="model", received=f"class {cls.node.name}"
-            + (f", instantiated at {self.where(use)}" if use is not None else ""),
-            hint="write the model as Sequential([...]) (Keras) or nn.Sequential(...) "
-                 "(PyTorch)")
 
     # -- the spec doc --
     def assemble(self, model: ModelVal, module: Scope) -> tuple[dict, list[ast.AST], dict]:
