@@ -725,3 +725,51 @@ def test_script_frontend_modules_are_checked_for_exec():
     files = {p.name for p in here.glob("*pyscript*.py")}
     assert {"_pyscript_subclass.py", "_pyscript_forward.py", "_pyscript_torch_forward.py",
             "_pyscript_keras_lambda.py"} <= files  # so the no-exec test covers them
+
+
+@pytest.mark.parametrize("forward,types", [
+    ("x = self.lstm(x)[0]\n        return self.fc(x)",
+     ["Embedding", "LSTM", "Dense"]),  # every step: return_sequences
+    ("out, _ = self.lstm(x)\n        return self.fc(out[:, -1])", ["Embedding", "LSTM", "Dense"]),
+    ("if self.use_head:\n            x = self.lstm(x)[0][:, -1, :]\n"
+     "        return self.fc(x)", ["Embedding", "LSTM", "Dense"]),
+])
+def test_recurrent_outputs_and_constant_conditions(forward, types):
+    src = f"""
+from torch import nn
+class Net(nn.Module):
+    def __init__(self, use_head=True):
+        super().__init__()
+        self.use_head = use_head
+        self.emb = nn.Embedding(10, 4)
+        self.lstm = nn.LSTM(4, 3, batch_first=True)
+        self.fc = nn.Linear(3, 2)
+    def forward(self, x):
+        x = self.emb(x)
+        {forward}
+model = Net()
+"""
+    layers = script_to_spec(src, "r.py")["layers"]
+    assert [d["type"] for d in layers] == types
+    assert layers[1]["return_sequences"] is forward.startswith("x = self.lstm(x)[0]\n")
+
+
+def test_keras_call_with_functional_ops():
+    src = """
+import tensorflow as tf
+from tensorflow import keras
+# seqc: input_shape = [12]
+class M(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.d = keras.layers.Dense(6)
+    def call(self, inputs, training=None):
+        x = tf.reshape(inputs, (-1, 3, 4))
+        x = tf.transpose(x, [0, 2, 1])
+        x = keras.layers.Flatten()(x)
+        return tf.nn.softmax(self.d(x))
+model = M()
+"""
+    doc = script_to_spec(src, "k.py")
+    assert [d["type"] for d in doc["layers"]] == ["Reshape", "Permute", "Flatten", "Dense",
+                                                   "Softmax"]
