@@ -14,7 +14,18 @@ from typing import TYPE_CHECKING, Any
 
 from ._pyscript_names import norm
 from ._pyscript_subclass import TRAINING, SelfObj, read_instance, refusal
-from ._pyscript_values import Func, Instance, Lam, Layer, ModelVal, Opaque, Scope, Sym, TorchMod
+from ._pyscript_values import (
+    Func,
+    Instance,
+    Lam,
+    Layer,
+    ModelVal,
+    Opaque,
+    Scope,
+    Sym,
+    TorchMod,
+    is_const,
+)
 
 if TYPE_CHECKING:
     from .pyscript import Reader
@@ -75,6 +86,7 @@ class Chain:
         self.names = selfobj.names() if selfobj is not None else {}
         self.taken = set(selfobj.attrs) if selfobj is not None else set()
         self.given: set[str] = set()
+        self.counters: dict[str, int] = {}
         self.applied: dict[int, ast.AST] = {}
         self.current: Tensor | None = None
         self.depth = 0
@@ -166,6 +178,9 @@ class Chain:
                 return self.fx(st.value, scope)
             elif isinstance(st, ast.If):
                 test = self.const(st.test, scope)
+                if not is_const(test):  # self.training: train and predict differ
+                    raise self.refuse(st, "branches on a value known only at run time "
+                                          f"({self.r.seg(st.test)})")
                 r = self.block(st.body if test else st.orelse, scope)
                 if r is not None:
                     return r
@@ -363,6 +378,17 @@ class Chain:
                               hint="pass training=training (or leave it out)")
         return self.apply(mod, x, node, name or _hint(mod), named=name is not None)
 
+    def unique(self, base: str) -> str:
+        """base, base_1, base_2, ...: the first not taken (a counter per base keeps a long
+        unrolled loop linear)."""
+        i = self.counters.get(base, 0)
+        name = base if i == 0 else f"{base}_{i}"
+        while name in self.taken:
+            i += 1
+            name = f"{base}_{i}"
+        self.counters[base] = i + 1
+        return name
+
     def ready(self, x: Tensor, node: ast.AST) -> Tensor:
         """x as the input of the next step: the current tensor, an rnn output selected."""
         if x.rnn == "tuple":
@@ -393,7 +419,7 @@ class Chain:
         else:
             # an attribute keeps its path (the weights' names); a reused parameter-free
             # module and a functional call get a fresh name
-            name = hint if named and hint not in self.given else _unique(hint, self.taken)
+            name = hint if named and hint not in self.given else self.unique(hint)
             self.taken.add(name)
             self.given.add(name)
         self.items.append((name, mod, node))
@@ -413,13 +439,6 @@ def _hint(mod: Any) -> str:
     return "module"
 
 
-def _unique(base: str, taken: set[str]) -> str:
-    if base not in taken:
-        return base
-    i = 1
-    while f"{base}_{i}" in taken:
-        i += 1
-    return f"{base}_{i}"
 
 
 def _has_weights(mod: Any) -> bool:

@@ -22,6 +22,7 @@ from ._pyscript_values import (
     ModelVal,
     Opaque,
     Scope,
+    TooComplex,
     TorchMod,
     is_const,
 )
@@ -119,7 +120,11 @@ def instance_method(r: Reader, inst: Instance, meth: str, node: ast.AST) -> Any:
 
 
 def read_uninstantiated(r: Reader, classes: list[LocalClass]) -> ModelVal:
-    """A script that defines one model class and leaves instantiating it to its importer."""
+    """A script that defines one model class and leaves instantiating it to its importer.
+    Classes another class names (a helper block, a base class) are parts, not the model."""
+    named = {n.id for c in classes for n in ast.walk(c.node) if isinstance(n, ast.Name)
+             and n.id != c.node.name}
+    classes = [c for c in classes if c.node.name not in named] or classes
     if len(classes) > 1:
         names = ", ".join(f"{c.node.name} (line {c.node.lineno})" for c in classes)
         raise r.error(classes[1].node, "the script defines several model classes and "
@@ -151,6 +156,9 @@ def read_instance(r: Reader, inst: Instance) -> ModelVal:
     reading.add(id(cls))
     try:
         model = _read(r, inst)
+    except (TooComplex, RecursionError):  # read() catches these only while walking the module
+        raise r.error(cls.node, f"class {cls.node.name} is too complex to read statically",
+                      field="model", received=f"class {cls.node.name}") from None
     finally:
         reading.discard(id(cls))
     cache[id(inst)] = (inst, model)

@@ -373,6 +373,11 @@ def test_model_class_defined_but_not_instantiated(tmp_path):
     assert load_script(write(tmp_path, src)).model.output_shape == (None, 3)
 
 
+def test_uninstantiated_model_with_a_helper_class(tmp_path):
+    src = MODULE_LIST.replace("model = Net(num_classes=3)\n", "")
+    assert load_script(write(tmp_path, src)).model.output_shape == (None, 4)
+
+
 def test_mnist_needs_the_input_shape_comment(tmp_path):
     src = MNIST_NET.replace("# seqc: input_shape = [1, 28, 28]", "")
     with pytest.raises(DefinitionError, match="# seqc: input_shape"):
@@ -638,6 +643,18 @@ class M(keras.Model):
         return self.o(self.d(x, training=True))
 model = M()
 """, "model.py:9:23", ["fixes training=True"]),
+    ("branch-on-training", """
+from torch import nn
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+    def forward(self, x):
+        if self.training:
+            x = self.fc(x)
+        return x
+model = Net()
+""", "model.py:8:9", ["branches on a value known only at run time (self.training)"]),
     ("two-inputs", """
 from torch import nn
 class Net(nn.Module):
@@ -718,6 +735,24 @@ model = Net()
     with pytest.raises(DefinitionError, match="Expr statement"):
         load_script(write(tmp_path, bad, "bad.py"))
     assert not canary.exists()
+
+
+def test_huge_forward_is_an_error_not_a_hang(tmp_path):
+    src = """
+from torch import nn
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.act = nn.ReLU()
+    def forward(self, x):
+        for i in range(10000):
+            for j in range(10000):
+                x = self.act(x)
+        return x
+model = Net()
+"""
+    with pytest.raises(DefinitionError, match="model.py:3:1: class Net is too complex"):
+        load_script(write(tmp_path, src))
 
 
 def test_script_frontend_modules_are_checked_for_exec():
