@@ -14,6 +14,7 @@ from ._pyscript_data import DataArr
 from ._pyscript_expr import fold_builtin
 from ._pyscript_model import LayersView, is_model_object, set_trainable
 from ._pyscript_names import KERAS_SEQUENTIAL, keras_member, norm
+from ._pyscript_subclass import instance_method, remember_arguments
 from ._pyscript_values import (
     MODEL_METHODS,
     PASSTHROUGH_METHODS,
@@ -58,7 +59,7 @@ class CallReader:
         if isinstance(f, Func):
             return self.call_func(f, args, kwargs, node)
         if isinstance(f, LocalClass):
-            return self.instantiate(f, node)
+            return self.instantiate(f, node, args, kwargs)
         if isinstance(f, (Layer, ModelVal)):
             return self.apply_layer(f, args, kwargs, node)  # functional: Dense(8)(x)
         if isinstance(f, Sym):
@@ -82,11 +83,13 @@ class CallReader:
         return (keras_member(p, "layers") is not None or p.startswith("torch.nn.")
                 or p in KERAS_SEQUENTIAL)
 
-    def instantiate(self, cls: LocalClass, node: ast.Call) -> Any:
+    def instantiate(self, cls: LocalClass, node: ast.Call, args: list | None = None,
+                    kwargs: dict | None = None) -> Any:
         if cls.kind == "torch_module" and cls.selector is not None:
             return TorchMod(f"<select:{cls.selector}>", [], {"class": cls.node.name}, node)
         if cls.kind in ("keras_model", "torch_module"):
             inst = Instance(cls, node)
+            remember_arguments(inst, args or [], kwargs or {})  # subclassed models
             self.instances.append(inst)
             return inst
         return Instance(cls, node)
@@ -94,6 +97,11 @@ class CallReader:
     def method(self, obj: Any, meth: str, args: list, kwargs: dict, node: ast.Call) -> Any:
         if isinstance(obj, DataArr):
             return self.data_method(obj, meth, args, kwargs, node)
+        if isinstance(obj, Instance) and (meth in PASSTHROUGH_METHODS or meth in (
+                "compile", "fit", "build")):  # a subclassed model: settings go to its shell
+            obj = instance_method(self, obj, meth, node)
+            if not isinstance(obj, ModelVal):
+                return obj
         if isinstance(obj, LayersView) or not isinstance(obj, (list, ModelVal)) or (
                 isinstance(obj, ModelVal) and meth not in MODEL_METHODS + PASSTHROUGH_METHODS):
             return self.model_method(obj, meth, args, kwargs, node)

@@ -13,6 +13,7 @@ from typing import Any
 from ._pyscript_data import DataArr
 from ._pyscript_model import Params, is_model_object
 from ._pyscript_names import function_name
+from ._pyscript_subclass import subclass_attribute
 from ._pyscript_values import (
     MAX_INT,
     MAX_ITER,
@@ -21,6 +22,7 @@ from ._pyscript_values import (
     PASSTHROUGH_METHODS,
     BoundMethod,
     Func,
+    Lam,
     LocalClass,
     ModelVal,
     Obj,
@@ -127,6 +129,9 @@ class ExprReader:
                 return self.model_attr(base, node.attr, node)
             if isinstance(base, list) and node.attr in ("append", "extend", "insert"):
                 return BoundMethod(base, node.attr)
+            hooked = subclass_attribute(base, node)  # self.<attr>, model.compile of a subclass
+            if hooked is not None:
+                return hooked
             return Opaque(node, f"{self.seg(node)} is an attribute of a run-time value")
         if isinstance(node, ast.BinOp):
             return self.binop(node.op, self.ev(node.left, scope), self.ev(node.right, scope),
@@ -165,6 +170,8 @@ class ExprReader:
             return self.listcomp(node, scope)
         if isinstance(node, ast.Call):
             return self.call(node, scope)
+        if isinstance(node, ast.Lambda):  # kept as code: a Lambda layer/module reads its body
+            return Lam(node, scope)
         if isinstance(node, ast.NamedExpr):
             v = self.ev(node.value, scope)
             self.bind(node.target, v, scope, node.value)
@@ -370,6 +377,8 @@ def _dotted(node: ast.AST) -> str | None:
 
 def fold_builtin(r: ExprReader, name: str, args: list, kwargs: dict, node: ast.Call) -> Any:
     """`range`, `len`, `int`, `zip`, ... called on constants, folded; Opaque otherwise."""
+    if name == "len" and len(args) == 1 and not kwargs and isinstance(args[0], list):
+        return len(args[0])  # a list of layers (an nn.ModuleList) has a constant length
     if not all(is_const(a) for a in args) or not all(is_const(v) for v in kwargs.values()):
         return Opaque(node, f"{r.seg(node)} is not computed from constants")
     try:

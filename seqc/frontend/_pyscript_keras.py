@@ -13,6 +13,8 @@ from typing import Any
 from ..errors import DefinitionError, SeqcError
 from . import _pyscript_legacy as legacy
 from ._keras_legacy import KERAS1_CLASSES
+from ._pyscript_keras_lambda import lambda_layers, resolve_last_steps
+from ._pyscript_subclass import read_instance
 from ._pyscript_values import (
     OPS_HINT,
     Instance,
@@ -44,6 +46,11 @@ class KerasReader:
                         "Input", "InputLayer"):
                     inner = inner[1:]  # a nested model's Input is its caller's tensor
                 out.extend(inner)
+            elif isinstance(v, Instance) and v.cls.kind == "keras_model":  # _pyscript_subclass
+                v.consumed = True
+                out.extend(self.keras_items(read_instance(self, v), frozen))
+            elif isinstance(v, Layer) and v.cls == "Lambda":  # _pyscript_keras_lambda
+                out.extend((x, x.node) for x in lambda_layers(self, v))
             else:
                 if frozen and isinstance(v, Layer) and v.cls not in ("Input", "InputLayer"):
                     v.kwargs["trainable"] = False
@@ -57,6 +64,10 @@ class KerasReader:
         for i, (v, node) in enumerate(items):
             if not isinstance(v, Layer):
                 raise self.not_a_layer(v, node, "keras")
+            if v.cls == "<last_step>":  # x[:, -1], resolved below
+                layers.append({"type": v.cls})
+                nodes.append(v.node)
+                continue
             d = self.keras_layer(v, first=(i == 0), override=override is not None)
             if d is None:  # an InputLayer whose shape the comment gives
                 continue
@@ -83,6 +94,7 @@ class KerasReader:
         if layers and "input_shape" not in doc and layers[0]["type"] != "InputLayer" and (
                 "input_shape" not in layers[0]):
             self.deferred_input(doc, layers[0], model)
+        resolve_last_steps(self, doc, nodes)  # _pyscript_keras_lambda
         return doc, nodes
 
     def deferred_input(self, doc: dict, first: dict, model: ModelVal) -> None:

@@ -16,7 +16,7 @@ import ast
 from dataclasses import dataclass
 from typing import Any
 
-from ._pyscript_values import Layer, ModelVal, Opaque, TorchMod
+from ._pyscript_values import Instance, Layer, ModelVal, Opaque, TorchMod
 
 # Methods that read the model (or write it to disk) without changing it or its training.
 READ_ONLY = frozenset((
@@ -68,6 +68,21 @@ def set_trainable(v: Any, value: bool) -> None:
         v.kwargs["trainable"] = value
 
 
+def model_part(m: ModelVal, attr: str) -> Any:
+    """`model.fc1` (a module of a subclassed or named Sequential model) or `model.features`
+    (the modules under that attribute path, as a view that freezing and refusals reach)."""
+    hits = [(n, v) for n, v, _ in m.items if isinstance(n, str) and (
+        n == attr or n.startswith(attr + "."))]
+    if len(hits) == 1 and hits[0][0] == attr:
+        return hits[0][1]
+    if not hits:
+        return None
+    view = ModelVal(m.framework, m.node)
+    view.items = [(n[len(attr) + 1:], v, m.node) for n, v in hits]
+    view.view_of = m
+    return view
+
+
 def is_placeholder(node: ast.Call) -> bool:
     """`f(...)`: the Keras guides' placeholder for arguments left to the reader."""
     return len(node.args) == 1 and not node.keywords and isinstance(
@@ -78,6 +93,8 @@ def is_model_object(v: Any) -> bool:
     """A model, a layer, `model.layers` or `parameters()`: not a torch optimizer or loss."""
     if isinstance(v, TorchMod):
         return not (v.cls.startswith("optim.") or v.cls.endswith("Loss"))
+    if isinstance(v, Instance):
+        return v.cls.kind in ("keras_model", "torch_module")
     return isinstance(v, (ModelVal, Layer, LayersView, Params))
 
 
@@ -86,9 +103,16 @@ class ModelStatements:
 
     def model_attr(self, base: Any, attr: str, node: ast.Attribute) -> Any:
         """`model.<attr>` / `layer.<attr>` read in an expression."""
-        from ._pyscript_values import BoundMethod
+        from ._pyscript_values import MODEL_METHODS, PASSTHROUGH_METHODS, BoundMethod
 
+        if isinstance(base, Instance):
+            if attr in MODEL_METHODS + PASSTHROUGH_METHODS:
+                return BoundMethod(base, attr)  # compile/fit/to(...): _pyscript_subclass
+            base = self.resolve_obj(base)
         if isinstance(base, ModelVal):
+            part = model_part(base, attr)
+            if part is not None:
+                return part  # model.fc1, model.features: a module of the model
             if attr == "layers":
                 return LayersView(base, model_layers(base))
             if attr == "trainable":
@@ -109,10 +133,19 @@ class ModelStatements:
             return BoundMethod(base, attr)
         return BoundMethod(base, attr)
 
+    def resolve_obj(self, v: Any) -> Any:
+        """A subclassed model's instance is read (once, cached) when a statement acts on it."""
+        if isinstance(v, Instance) and v.cls.kind in ("keras_model", "torch_module"):
+            from ._pyscript_subclass import read_instance
+
+            return read_instance(self, v)
+        return v
+
     def model_method(self, obj: Any, meth: str, args: list, kwargs: dict,
                      node: ast.Call) -> Any:
         """A method called on a model, a layer, `model.layers` or `parameters()` that the
         model-building reader does not handle itself."""
+        obj = self.resolve_obj(obj)
         what = self.seg(node)
         if isinstance(obj, LayersView):
             return self.refuse(
@@ -211,6 +244,8 @@ class ModelStatements:
         walk(model)
         for obj, err in self.refusals:
             owner = obj.owner if isinstance(obj, (LayersView, Params)) else obj
+            owner = self.resolve_obj(owner)
+            owner = getattr(owner, "view_of", None) or owner  # model_part: a view
             if id(owner) in parts:
                 raise err
 
@@ -241,7 +276,7 @@ class ModelStatements:
         located error. Returns False when obj is not a model object (nothing to do)."""
         from ._pyscript_values import BoundMethod
 
-        base = self.ev(target.value, scope)
+        base = self.resolve_obj(self.ev(target.value, scope))
         attr = target.attr
         if isinstance(base, BoundMethod) and is_model_object(base.obj):
             attr = f"{base.name}.{attr}"  # model.optimizer.learning_rate = ...
@@ -271,6 +306,7 @@ class ModelStatements:
 
     def freeze(self, owner: Any, frozen: bool, node: ast.AST) -> None:
         """PyTorch's requires_grad on every parameter of a module (or a whole model)."""
+        owner = self.resolve_obj(owner)
         if isinstance(owner, (ModelVal, Layer, TorchMod)):
             self.check_not_trained(node, self.seg(node))
             set_trainable(owner, not frozen)
@@ -287,7 +323,7 @@ class ModelStatements:
                                   "second stage from the first's output")
 
     def assign_subscript(self, target: ast.Subscript, scope: Any) -> bool:
-        base = self.ev(target.value, scope)
+        base = self.resolve_obj(self.ev(target.value, scope))
         if not is_model_object(base):
             return False
         self.refuse(base, target, f"{self.seg(target)} = ... replaces part of a model, which "

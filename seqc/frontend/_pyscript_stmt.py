@@ -280,7 +280,7 @@ class StmtReader:
                 kind = "keras_model"
             elif keras_member(p, "layers") is not None:
                 kind = "keras_layer"
-        cls = LocalClass(st, kind)
+        cls = LocalClass(st, kind, scope=scope)  # scope: subclassed models are read there
         if kind == "torch_module":
             cls.selector = selector_kind(st)
         return cls

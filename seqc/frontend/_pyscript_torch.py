@@ -17,8 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import DefinitionError, SeqcError
 from ..ir.types import TensorType, batched
+from ._pyscript_subclass import read_instance
 from ._pyscript_torch_compile import torch_compile
-from ._pyscript_values import ModelVal, Scope, TorchMod, find_opaque, is_input_shape
+from ._pyscript_torch_forward import view_input, view_layers
+from ._pyscript_values import Instance, ModelVal, Scope, TorchMod, find_opaque, is_input_shape
 
 if TYPE_CHECKING:
     from .pyscript import Reader
@@ -413,8 +415,11 @@ def _flatten(r: Reader, model: ModelVal, prefix: str) -> list[tuple[str, Any, as
         if isinstance(v, ModelVal) and v.framework == "torch":
             v.consumed = True
             out.extend(_flatten(r, v, name + "."))
-        elif isinstance(v, TorchMod) and (v.cls in SIGNATURES or v.cls.startswith("<select:")):
-            out.append((name, v, node))
+        elif isinstance(v, TorchMod) and (v.cls in SIGNATURES or v.cls.startswith("<")):
+            out.append((name, v, node))  # "<select:...>", "<view>": see torch_doc
+        elif isinstance(v, Instance):  # a script-defined module: _pyscript_subclass
+            v.consumed = True
+            out.extend(_flatten(r, read_instance(r, v), name + "."))
         elif isinstance(v, TorchMod):
             raise r.error(v.node, f"nn.{v.cls} is not supported in an nn.Sequential read by "
                                   "seqc", field="layer", received=r.seg(v.node),
@@ -425,7 +430,8 @@ def _flatten(r: Reader, model: ModelVal, prefix: str) -> list[tuple[str, Any, as
 
 
 def _input(r: Reader, mods: list, module: Scope) -> tuple[list, str]:
-    first = next((m for _, m in mods if m.cls not in _SHAPELESS), None)
+    first = next((m for _, m in mods if m.cls not in _SHAPELESS
+                  and not m.cls.startswith("<select:")), None)
     dtype = r.comment.get("input_dtype") or (
         "int64" if first is not None and first.cls == "Embedding" else "float32")
     if "input_shape" in r.comment:
@@ -450,6 +456,8 @@ def _input(r: Reader, mods: list, module: Scope) -> tuple[list, str]:
             return list(v), dtype
     if first is not None and first.cls == "Linear":
         return [first.int("in_features", minimum=1)], dtype
+    if first is not None and view_input(first) is not None:  # forward(): x.view(-1, 1, 28, 28)
+        return view_input(first), dtype
     if first is not None and first.cls == "Embedding":
         return [None], dtype  # token ids of any length
     node = first.node if first is not None else None
@@ -488,7 +496,7 @@ def torch_doc(r: Reader, model: ModelVal, module: Scope) -> tuple[dict, list[ast
     # at that moment (set_trainable), and a later requires_grad_(True) on one module wins.
     trainable = {name: v.trainable for name, v, _ in items}
     for name, v, _ in items:
-        if v.cls.startswith("<select:"):
+        if v.cls.startswith("<"):
             mods.append((name, v))
         else:
             mods.append((name, Bound(r, v.cls, name, v)))
@@ -501,6 +509,13 @@ def torch_doc(r: Reader, model: ModelVal, module: Scope) -> tuple[dict, list[ast
     i = 0
     while i < len(mods):
         name, b = mods[i]
+        if not isinstance(b, Bound) and b.cls == "<view>":  # a forward()'s view/reshape
+            for d in view_layers(r, b, t, name):
+                t = _step(r, d, t, b.node, len(layers))
+                layers.append(d)
+                nodes.append(b.node)
+            i += 1
+            continue
         if not isinstance(b, Bound):
             raise r.error(b.node, f"{b.kwargs.get('class', 'this module')} selects from a "
                                   "recurrent layer's (output, state) tuple, but follows no "

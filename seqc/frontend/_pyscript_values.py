@@ -90,6 +90,7 @@ class LocalClass:
     node: ast.ClassDef
     kind: str  # "keras_model" | "keras_layer" | "torch_module" | "other"
     selector: str | None = None  # a torch module that picks the recurrent output: see torch
+    scope: Scope | None = None  # where it is defined (subclassed models: __init__ reads there)
 
 
 @dataclass(eq=False)
@@ -99,6 +100,12 @@ class Instance:
     cls: LocalClass
     node: ast.AST
     names: list = field(default_factory=list)  # variables and builder functions naming it
+    # Subclassed models (see _pyscript_subclass): the constructor arguments, whether another
+    # model holds it, and a shell ModelVal that keeps its compile/fit/build settings.
+    args: list = field(default_factory=list)
+    kwargs: dict = field(default_factory=dict)
+    consumed: bool = False
+    shell: ModelVal | None = None
 
 
 @dataclass(eq=False)
@@ -126,9 +133,10 @@ class ModelVal:
     consumed: bool = False  # used as a layer of another model: not a candidate itself
     trainable: bool = True  # Keras' model.trainable (a frozen parent wins over its layers)
     names: list = field(default_factory=list)  # variables and builder functions naming it
+    view_of: Any = None  # `model.features`: a view of some of this model's modules
 
     def append(self, name: str | None, v: Any, node: ast.AST) -> None:
-        if isinstance(v, ModelVal):
+        if isinstance(v, (ModelVal, Instance)):  # Instance: a script module inside the model
             v.consumed = True
         self.items.append((name, v, node))
 
@@ -145,6 +153,14 @@ class Scope:
                 return s.vars[name]
             s = s.parent
         raise KeyError(name)
+
+
+@dataclass(eq=False)
+class Lam:
+    """A `lambda` expression, kept unevaluated (a Lambda layer or module reads its body)."""
+
+    node: ast.Lambda
+    scope: Scope
 
 
 class TooComplex(Exception):

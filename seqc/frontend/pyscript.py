@@ -31,6 +31,7 @@ from ._pyscript_functional import FunctionalReader
 from ._pyscript_keras import KerasReader
 from ._pyscript_model import ModelStatements
 from ._pyscript_stmt import StmtReader
+from ._pyscript_subclass import read_instance, read_uninstantiated
 from ._pyscript_values import (
     MAX_STEPS,
     OPS_HINT,
@@ -235,8 +236,11 @@ class Reader(StmtReader, ExprReader, CallReader, CompileReader, KerasReader, Mod
         """The model to build: the one --model names; else the one the script compiles or
         fits (even when a second Sequential wraps it for inference, as TF's beginner
         tutorial adds a Softmax); else the one model left. Several candidates and no
-        `model` variable among them is an error listing them, never a silent pick."""
-        everything = _distinct([*self.models, *self.instances])
+        `model` variable among them is an error listing them, never a silent pick.
+        A subclassed model's instance another model holds is a part of that model; one
+        compiled or fitted counts as used (_pyscript_subclass keeps its settings on a shell)."""
+        insts = [i for i in self.instances if not i.consumed]
+        everything = _distinct([*self.models, *insts])
         wanted = self.bindings.model
         if wanted is not None:
             hits = [c for c in everything if wanted in c.names
@@ -247,9 +251,12 @@ class Reader(StmtReader, ExprReader, CallReader, CompileReader, KerasReader, Mod
                                  hint="the models: " + self.candidates(everything))
             return self.resolve_candidate(hits[-1])
         used = _distinct([m for m in self.models if m.compile is not None
-                          or m.fit is not None])
-        cands: list[Any] = used if len(used) > 1 or used and not self.instances else (
-            _distinct([m for m in self.models if not m.consumed] + self.instances))
+                          or m.fit is not None]
+                         + [i for i in insts if i.shell.compile is not None
+                            or i.shell.fit is not None])
+        unused = [i for i in insts if i not in used]
+        cands: list[Any] = used if len(used) > 1 or used and not unused else (
+            _distinct([m for m in self.models if not m.consumed] + unused))
         if len(cands) > 1:
             named = [c for c in cands if "model" in c.names]
             if len(named) == 1:
@@ -270,34 +277,24 @@ class Reader(StmtReader, ExprReader, CallReader, CompileReader, KerasReader, Mod
         if not cands:
             subclassed = [c for c in self.classes if c.kind in ("keras_model", "torch_module")
                           and c.selector is None]
-            if subclassed:
-                raise self._subclass_error(subclassed[0], None)
+            if subclassed:  # defined, never instantiated: read with its defaults
+                return self.resolve_candidate(read_uninstantiated(self, subclassed))
             raise self.error(
                 None, "no model found: the script has no keras Sequential(...) or "
                       "torch.nn.Sequential(...)", field="model",
                 hint="build the model with Sequential([...]) / model.add(...) or "
-                     "nn.Sequential(...); functional and subclassed models are not read")
+                     "nn.Sequential(...), or a keras.Model / nn.Module subclass")
         return self.resolve_candidate(cands[0])
 
     def resolve_candidate(self, c: Any) -> ModelVal:
         if isinstance(c, Instance):
-            raise self._subclass_error(c.cls, c.node)
+            c = read_instance(self, c)  # _pyscript_subclass: __init__ and forward/call
         self.check_refusals(c)
         return c
 
     def candidates(self, cands: list) -> str:
         return "; ".join(f"{' / '.join(c.names) or '(unnamed)'} at {self.where(c.node)}"
                          for c in cands)
-
-    def _subclass_error(self, cls: LocalClass, use: ast.AST | None) -> DefinitionError:
-        base = "keras.Model" if cls.kind == "keras_model" else "torch.nn.Module"
-        return self.error(
-            cls.node, f"class {cls.node.name} subclasses {base}: its call()/forward() is "
-                      "Python code that seqc would have to run to know the model",
-            field="model", received=f"class {cls.node.name}"
-            + (f", instantiated at {self.where(use)}" if use is not None else ""),
-            hint="write the model as Sequential([...]) (Keras) or nn.Sequential(...) "
-                 "(PyTorch)")
 
     # -- the spec doc --
     def assemble(self, model: ModelVal, module: Scope) -> tuple[dict, list[ast.AST], dict]:

@@ -397,18 +397,7 @@ class MyModel(keras.Model):
     def call(self, x):
         return self.d(x) * 2
 model = MyModel()
-""", "model.py:3:1", ["class MyModel subclasses keras.Model", "Sequential"]),
-    ("subclassed-torch", """
-from torch import nn
-class NeuralNetwork(nn.Module):
-    def __init__(self):
-        super().__init__()
-        self.flatten = nn.Flatten()
-        self.stack = nn.Sequential(nn.Linear(784, 10))
-    def forward(self, x):
-        return self.stack(self.flatten(x))
-model = NeuralNetwork().to("cpu")
-""", "model.py:3:1", ["subclasses torch.nn.Module", "forward"]),
+""", "model.py:8:16", ["MyModel.call(): computes with tensors", "self.d(x) * 2"]),
     ("custom-layer-local-module", """
 import keras
 from mylayers import Attention

@@ -239,3 +239,52 @@ def test_freeze_loop_trains_as_keras_step_for_step(tmp_path, keras):
     for i in range(6):  # Dense 1 and the frozen BatchNormalization (moving stats too)
         np.testing.assert_array_equal(after[i], start[i])
     assert not np.array_equal(after[-1], start[-1])
+
+
+def test_freezing_subclassed_models(tmp_path):
+    torch_net = (tmp_path / "g.py")
+    torch_net.write_text(textwrap.dedent("""\
+        import torch
+        import torch.nn as nn
+        import torch.nn.functional as F
+
+        class Net(nn.Module):
+            def __init__(self, num_classes=10):
+                super().__init__()
+                self.features = nn.Sequential(nn.Conv2d(1, 8, 3), nn.ReLU(), nn.MaxPool2d(2))
+                self.fc1 = nn.Linear(8 * 13 * 13, 32)
+                self.fc2 = nn.Linear(32, num_classes)
+
+            def forward(self, x):
+                x = self.features(x)
+                x = torch.flatten(x, 1)
+                x = F.relu(self.fc1(x))
+                return self.fc2(x)
+
+        # seqc: input_shape = [1, 28, 28]
+        model = Net(num_classes=5).to("cpu")
+        for p in model.features.parameters():
+            p.requires_grad = False
+        model.fc1.requires_grad_(False)
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        """))
+    c = parameter_counts(load_script(torch_net).model.graph)
+    assert c == {"total": 80 + 43296 + 165, "trainable": 165, "non_trainable": 80 + 43296}
+    bad = torch_net.read_text() + "model.load_state_dict(torch.load('w.pt'))\n"
+    torch_net.write_text(bad)
+    with pytest.raises(DefinitionError, match="load_state_dict"):
+        load_script(torch_net)
+    c = counts(tmp_path, """\
+        import keras
+        class M(keras.Model):
+            def __init__(self):
+                super().__init__()
+                self.d1 = keras.layers.Dense(16, activation="relu")
+                self.d1.trainable = False
+                self.d2 = keras.layers.Dense(2)
+            def call(self, x):
+                return self.d2(self.d1(x))
+        model = M()
+        model.build((None, 8))
+        """)
+    assert c == {"total": 144 + 34, "trainable": 34, "non_trainable": 144}

@@ -1,0 +1,464 @@
+"""forward()/call() of a subclassed model, and the body of a Lambda, read as a chain: each
+step passes the one current tensor through a layer (an attribute made in __init__, an
+nn.Sequential, a script module), a functional call (`F.relu`, `torch.flatten(x, 1)`,
+`x.view(...)`, `tf.nn.relu`), or a script function / lambda (read inline), and the last
+tensor is returned. A tensor used twice (a residual, a branch), arithmetic on tensors, a layer
+with weights applied twice (shared weights) and any other statement are refused, located.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ._pyscript_names import norm
+from ._pyscript_subclass import TRAINING, SelfObj, read_instance, refusal
+from ._pyscript_values import (
+    Func,
+    Instance,
+    Lam,
+    Layer,
+    ModelVal,
+    Opaque,
+    Scope,
+    Sym,
+    TorchMod,
+    is_const,
+)
+
+if TYPE_CHECKING:
+    from .pyscript import Reader
+
+MAX_INLINE = 20  # nested script functions read inline
+
+# Torch modules and Keras layers without weights: applying one twice shares nothing.
+_TORCH_FREE = {"ReLU", "Sigmoid", "Tanh", "Identity", "GELU", "LeakyReLU", "ELU", "Softmax",
+               "LogSoftmax", "SiLU", "ReLU6", "SELU", "Softplus", "Softsign", "Mish",
+               "Hardsigmoid", "Hardswish", "Dropout", "Flatten", "MaxPool1d", "MaxPool2d",
+               "AvgPool1d", "AvgPool2d", "AdaptiveAvgPool1d", "AdaptiveAvgPool2d",
+               "AdaptiveMaxPool1d", "AdaptiveMaxPool2d"}
+_KERAS_FREE = ("Flatten", "Dropout", "MaxPool", "AveragePool", "AvgPool", "GlobalAverage",
+               "GlobalMax", "Activation", "ReLU", "LeakyReLU", "ELU", "Softmax", "Reshape",
+               "Permute", "ZeroPadding", "Cropping", "UpSampling", "RepeatVector",
+               "SpatialDropout", "GaussianNoise", "GaussianDropout", "<")
+
+
+@dataclass(eq=False)
+class Tensor:
+    node: ast.AST
+    used: ast.AST | None = None
+    rnn: str | None = None  # "tuple": nn.LSTM/GRU's (output, state); "seq": its output
+
+
+@dataclass(eq=False)
+class ShapeOf:
+    """`x.shape`, `x.size()`, `tf.shape(x)`."""
+
+    tensor: Tensor
+
+
+@dataclass(eq=False)
+class Dim:
+    """`x.size(i)`, `x.shape[i]`: resolved where the layer's input shape is known."""
+
+    tensor: Tensor
+    index: int
+
+
+@dataclass(eq=False)
+class State:
+    """The (h, c) state of nn.LSTM/GRU: reading it is refused."""
+
+    node: ast.AST
+
+
+IDENTITY = object()  # a call that leaves the tensor as it is (F.dropout(training=False))
+
+
+class Chain:
+    """The layers a forward()/call() (or a Lambda body) applies, in order."""
+
+    def __init__(self, r: Reader, framework: str, owner: str,
+                 selfobj: SelfObj | None = None) -> None:
+        self.r, self.fw, self.owner, self.selfobj = r, framework, owner, selfobj
+        self.items: list[tuple[str | None, Any, ast.AST]] = []
+        self.names = selfobj.names() if selfobj is not None else {}
+        self.taken = set(selfobj.attrs) if selfobj is not None else set()
+        self.given: set[str] = set()
+        self.counters: dict[str, int] = {}
+        self.applied: dict[int, ast.AST] = {}
+        self.current: Tensor | None = None
+        self.depth = 0
+
+    def refuse(self, node: ast.AST, what: str, hint: str | None = None) -> Exception:
+        return refusal(self.r, node, self.owner, what, hint)
+
+    # ---- functions ----
+
+    def run(self, fn: ast.FunctionDef | ast.Lambda, where: Scope, *, method: bool,
+            args: list | None = None, kwargs: dict | None = None) -> Tensor:
+        """Reads fn applied to a fresh input tensor (method: self is the SelfObj)."""
+        x = Tensor(fn)
+        self.current = x
+        return self.apply_fn(fn, where, x, method=method, args=args or [], kwargs=kwargs or {})
+
+    def apply_fn(self, fn: ast.FunctionDef | ast.Lambda, where: Scope, x: Tensor, *,
+                 method: bool, args: list, kwargs: dict) -> Tensor:
+        self.depth += 1
+        if self.depth > MAX_INLINE:
+            raise self.refuse(fn, "functions nest too deeply (recursion?)")
+        a = fn.args
+        params = [*a.posonlyargs, *a.args]
+        defaults = [None] * (len(params) - len(a.defaults)) + list(a.defaults)
+        scope = Scope(where)
+        if method:
+            scope.vars[params[0].arg] = self.selfobj
+            params, defaults = params[1:], defaults[1:]
+        if not params:
+            raise self.refuse(fn, "takes no input tensor")
+        scope.vars[params[0].arg] = x
+        for i, (p, d) in enumerate(zip(params[1:], defaults[1:])):
+            scope.vars[p.arg] = self._param(p, d, where, args, kwargs, i)
+        for p, d in zip(a.kwonlyargs, a.kw_defaults):
+            scope.vars[p.arg] = self._param(p, d, where, [], kwargs, 0)
+        for p in (a.vararg, a.kwarg):
+            if p is not None:
+                scope.vars[p.arg] = Opaque(p, f"'{p.arg}' is a parameter")
+        if isinstance(fn, ast.Lambda):
+            out = self.fx(fn.body, scope)
+        else:
+            out = self.block(fn.body, scope)
+            if out is None:
+                raise self.refuse(fn, "returns no tensor")
+        self.depth -= 1
+        return self.result(out, fn.body if isinstance(fn, ast.Lambda) else fn)
+
+    def _param(self, p: ast.arg, d: ast.AST | None, where: Scope, args: list, kwargs: dict,
+               i: int) -> Any:
+        if i < len(args):
+            return args[i]
+        if p.arg in kwargs:
+            return kwargs[p.arg]
+        if p.arg == "training":
+            return TRAINING
+        if p.arg == "mask":
+            return None
+        if d is not None:
+            return self.r.ev(d, where)
+        raise self.refuse(p, f"takes a second input '{p.arg}'; seqc reads models with one "
+                             "input")
+
+    def result(self, out: Any, node: ast.AST) -> Tensor:
+        if not isinstance(out, Tensor):
+            raise self.refuse(node, "does not return a tensor computed from its input")
+        if out.rnn == "seq":
+            out = self.select(out, "output", node)
+        if out.rnn is not None:
+            raise self.refuse(node, "returns the (output, state) tuple of a recurrent layer")
+        if out is not self.current:
+            raise self.refuse(node, "returns a tensor that is not the last one computed")
+        return out
+
+    # ---- statements ----
+
+    def block(self, body: list[ast.stmt], scope: Scope) -> Any:
+        for st in body:
+            self.r.tick()
+            if isinstance(st, ast.Pass) or isinstance(st, ast.Expr) and isinstance(
+                    st.value, ast.Constant):
+                continue
+            if isinstance(st, ast.Assign) and len(st.targets) == 1 or isinstance(
+                    st, ast.AnnAssign) and st.value is not None:
+                t = st.targets[0] if isinstance(st, ast.Assign) else st.target
+                self.assign(t, self.fx(st.value, scope), scope, st)
+            elif isinstance(st, ast.Return):
+                if st.value is None:
+                    raise self.refuse(st, "returns nothing")
+                return self.fx(st.value, scope)
+            elif isinstance(st, ast.If):
+                test = self.const(st.test, scope)
+                if not is_const(test):  # self.training: train and predict differ
+                    raise self.refuse(st, "branches on a value known only at run time "
+                                          f"({self.r.seg(st.test)})")
+                r = self.block(st.body if test else st.orelse, scope)
+                if r is not None:
+                    return r
+            elif isinstance(st, ast.For):
+                seq = self.r.iterate(self.const(st.iter, scope))
+                if seq is None:
+                    raise self.refuse(st, "loops over a value that is not a constant list, "
+                                          "range or nn.ModuleList")
+                for v in seq:
+                    self.r.bind(st.target, v, scope, st.iter)
+                    r = self.block(st.body, scope)
+                    if r is not None:
+                        return r
+            elif isinstance(st, ast.Expr) and isinstance(st.value, ast.Call) and isinstance(
+                    st.value.func, ast.Name) and st.value.func.id == "print":
+                continue  # a debugging print changes nothing
+            elif isinstance(st, ast.AugAssign):
+                raise self.refuse(st, "updates a tensor in place (x += ...: a residual "
+                                      "connection or arithmetic on tensors)")
+            else:
+                raise self.refuse(st, f"a {type(st).__name__} statement is not read in a "
+                                      "layer chain")
+        return None
+
+    def assign(self, t: ast.AST, v: Any, scope: Scope, st: ast.stmt) -> None:
+        if isinstance(t, ast.Name):
+            scope.vars[t.id] = v
+        elif isinstance(t, ast.Tuple) and isinstance(v, Tensor) and v.rnn == "tuple" and len(
+                t.elts) == 2:
+            v.rnn = "seq"  # out, (h, c) = self.lstm(x)
+            self.assign(t.elts[0], v, scope, st)
+            for n in ast.walk(t.elts[1]):
+                if isinstance(n, ast.Name):
+                    scope.vars[n.id] = State(st)
+        else:
+            raise self.refuse(st, "an assignment seqc does not read in a layer chain")
+
+    def tensory(self, node: ast.AST, scope: Scope) -> bool:
+        for n in ast.walk(node):
+            if isinstance(n, ast.Name):
+                try:
+                    v = scope.lookup(n.id)
+                except KeyError:
+                    continue
+                if isinstance(v, (Tensor, ShapeOf, Dim, State)):
+                    return True
+        return False
+
+    def const(self, node: ast.AST, scope: Scope) -> Any:
+        if self.tensory(node, scope):
+            raise self.refuse(node, "a condition or loop depends on a tensor")
+        v = self.r.ev(node, scope)
+        if isinstance(v, Opaque):
+            raise self.refuse(node, f"depends on a value seqc cannot read ({v.why})")
+        return v
+
+    # ---- expressions ----
+
+    def fx(self, node: ast.AST, scope: Scope) -> Any:
+        self.r.tick()
+        if isinstance(node, ast.Call):
+            return self.call(node, scope)
+        if not self.tensory(node, scope):
+            return self.r.ev(node, scope)
+        if isinstance(node, ast.Name):
+            v = scope.lookup(node.id)
+            if isinstance(v, State):
+                raise self.refuse(node, "reads the state of a recurrent layer")
+            return v
+        if isinstance(node, ast.Attribute):
+            base = self.fx(node.value, scope)
+            if isinstance(base, Tensor) and node.attr == "shape":
+                return ShapeOf(base)
+        elif isinstance(node, ast.Subscript):
+            base = self.fx(node.value, scope)
+            if isinstance(base, ShapeOf) and not isinstance(node.slice, ast.Slice):
+                idx = self.const(node.slice, scope)
+                if isinstance(idx, int) and not isinstance(idx, bool):
+                    return Dim(base.tensor, idx)
+            if isinstance(base, Tensor):
+                return self.subscript(base, node, scope)
+        elif isinstance(node, (ast.BinOp, ast.UnaryOp)):
+            raise self.refuse(node, "computes with tensors (a residual connection or "
+                                    "arithmetic seqc has no layer for)")
+        elif isinstance(node, (ast.Tuple, ast.List)):
+            return [self.fx(e, scope) for e in node.elts]
+        raise self.refuse(node, "an expression on tensors seqc does not read")
+
+    def subscript(self, t: Tensor, node: ast.Subscript, scope: Scope) -> Tensor:
+        s = node.slice
+        if t.rnn == "tuple" and isinstance(s, ast.Constant) and s.value == 0:
+            t.rnn = "seq"  # self.lstm(x)[0]
+            return t
+        if _is_last(s):
+            if t.rnn == "seq":
+                return self.select(t, "last", node)
+            if self.fw == "keras":
+                return self.apply(Layer("<last_step>", [], {}, node), t, node, "last_step")
+        raise self.refuse(node, "indexes a tensor; seqc reads x[:, -1] only (the last step of "
+                                "a sequence)")
+
+    def select(self, t: Tensor, kind: str, node: ast.AST) -> Tensor:
+        t.rnn = None
+        return self.apply(TorchMod(f"<select:{kind}>", [], {}, node), t, node, "select")
+
+    def call_args(self, node: ast.Call, scope: Scope) -> tuple[list, dict]:
+        if any(isinstance(a, ast.Starred) for a in node.args) or any(
+                k.arg is None for k in node.keywords):
+            raise self.refuse(node, "passes *args or **kwargs")
+        return ([self.fx(a, scope) for a in node.args],
+                {k.arg: self.fx(k.value, scope) for k in node.keywords})
+
+    def call(self, node: ast.Call, scope: Scope) -> Any:
+        f = node.func
+        if not self.tensory(node, scope):
+            return self.r.ev(node, scope)  # a constant, or a layer made inline
+        if isinstance(f, ast.Attribute) and self.tensory(f.value, scope):
+            base = self.fx(f.value, scope)
+            args, kwargs = self.call_args(node, scope)
+            if isinstance(base, Tensor):
+                return self.method(base, f.attr, args, kwargs, node)
+            raise self.refuse(node, "a method call seqc does not read")
+        if self.tensory(f, scope):
+            raise self.refuse(node, "calls a tensor")
+        callee = self.r.ev(f, scope)
+        args, kwargs = self.call_args(node, scope)
+        tensors = [a for a in [*args, *kwargs.values()] if isinstance(a, Tensor)]
+        if isinstance(callee, Sym) and norm(callee.path) in (
+                "tensorflow.shape", "keras.ops.shape") and len(args) == 1 and tensors:
+            return ShapeOf(args[0])
+        if len(tensors) != 1 or not args or args[0] is not tensors[0]:
+            raise self.refuse(node, "passes several tensors, or the tensor not first (a merge "
+                                    "or a branch)" if len(tensors) > 1 else
+                              "calls a function with a tensor in a way seqc does not read")
+        x, rest = args[0], args[1:]
+        if isinstance(callee, Opaque):
+            raise self.refuse(node, f"calls something seqc cannot read: {callee.why}")
+        if isinstance(callee, (Func, Lam)):
+            fn = callee.node
+            where = callee.scope
+            return self.apply_fn(fn, where, self.ready(x, node), method=False, args=rest,
+                                 kwargs=kwargs)
+        if isinstance(callee, Sym):
+            if self.fw == "torch":
+                from ._pyscript_torch_forward import functional
+            else:
+                from ._pyscript_keras_lambda import functional
+            mod = functional(self, norm(callee.path), rest, kwargs, node)
+            if mod is IDENTITY:
+                return self.ready(x, node)
+            return self.apply(mod, x, node, _hint(mod))
+        if isinstance(callee, (TorchMod, Layer, ModelVal, Instance)):
+            return self.layer(callee, x, rest, kwargs, node)
+        raise self.refuse(node, "calls something that is not a layer")
+
+    def method(self, t: Tensor, name: str, args: list, kwargs: dict, node: ast.Call) -> Any:
+        if name == "size":
+            if not args and not kwargs:
+                return ShapeOf(t)
+            if len(args) == 1 and isinstance(args[0], int) and not isinstance(args[0], bool):
+                return Dim(t, args[0])
+        if name in ("contiguous", "float") and not args and not kwargs:
+            return t
+        if self.fw == "torch":
+            from ._pyscript_torch_forward import tensor_method
+
+            mod = tensor_method(self, t, name, args, kwargs, node)
+            if mod is IDENTITY:
+                return self.ready(t, node)
+            return self.apply(mod, t, node, _hint(mod))
+        raise self.refuse(node, f"calls the tensor method .{name}()")
+
+    def layer(self, mod: Any, x: Tensor, args: list, kwargs: dict, node: ast.Call) -> Tensor:
+        if args:
+            raise self.refuse(node, "calls a layer with more than its input")
+        training = kwargs.pop("training", TRAINING)
+        kwargs.pop("mask", None)
+        if kwargs:
+            raise self.refuse(node, f"calls a layer with {', '.join(kwargs)}=...")
+        name = self.names.get(id(mod))
+        if isinstance(mod, Instance):
+            mod = read_instance(self.r, mod)
+            self.names.setdefault(id(mod), name)
+        fw = mod.framework if isinstance(mod, ModelVal) else (
+            "torch" if isinstance(mod, TorchMod) else "keras")
+        if fw != self.fw:
+            raise self.refuse(node, "applies a layer of the other framework")
+        if training is not TRAINING and training is not None:
+            cls = getattr(mod, "cls", "")
+            if training is False and cls in ("Dropout", "GaussianNoise", "GaussianDropout",
+                                             "SpatialDropout1D", "SpatialDropout2D"):
+                return self.ready(x, node)  # never active: nothing to apply
+            raise self.refuse(node, f"fixes training={training!r} for a layer; seqc's layers "
+                                    "follow the model's training phase",
+                              hint="pass training=training (or leave it out)")
+        return self.apply(mod, x, node, name or _hint(mod), named=name is not None)
+
+    def unique(self, base: str) -> str:
+        """base, base_1, base_2, ...: the first not taken (a counter per base keeps a long
+        unrolled loop linear)."""
+        i = self.counters.get(base, 0)
+        name = base if i == 0 else f"{base}_{i}"
+        while name in self.taken:
+            i += 1
+            name = f"{base}_{i}"
+        self.counters[base] = i + 1
+        return name
+
+    def ready(self, x: Tensor, node: ast.AST) -> Tensor:
+        """x as the input of the next step: the current tensor, an rnn output selected."""
+        if x.rnn == "tuple":
+            raise self.refuse(node, "passes the (output, state) tuple of a recurrent layer on; "
+                                    "take its output first (out, _ = self.lstm(x))")
+        if x.rnn == "seq":
+            x = self.select(x, "output", node)
+        if x.used is not None:
+            raise self.refuse(node, "uses a tensor a second time (first at line "
+                                    f"{x.used.lineno}): a branch or a residual connection")
+        if x is not self.current:
+            raise self.refuse(node, "uses a tensor that is not the last one computed (a "
+                                    "branch)")
+        return x
+
+    def apply(self, mod: Any, x: Tensor, node: ast.AST, hint: str, *,
+              named: bool = False) -> Tensor:
+        x = self.ready(x, node)
+        if _has_weights(mod):
+            if id(mod) in self.applied:
+                first = self.applied[id(mod)]
+                raise self.refuse(node, f"applies the layer {hint} a second time (first at "
+                                        f"line {first.lineno}): shared weights",
+                                  hint="make a separate layer for each use")
+            self.applied[id(mod)] = node
+        if self.fw == "keras":
+            name = None
+        else:
+            # an attribute keeps its path (the weights' names); a reused parameter-free
+            # module and a functional call get a fresh name
+            name = hint if named and hint not in self.given else self.unique(hint)
+            self.taken.add(name)
+            self.given.add(name)
+        self.items.append((name, mod, node))
+        x.used = node
+        out = Tensor(node)
+        if isinstance(mod, TorchMod) and mod.cls in ("LSTM", "GRU"):
+            out.rnn = "tuple"
+        self.current = out
+        return out
+
+
+def _hint(mod: Any) -> str:
+    if isinstance(mod, TorchMod):
+        return getattr(mod, "fn", None) or mod.cls.strip("<>").split(":")[0].lower()
+    if isinstance(mod, Layer):
+        return mod.cls.lower()
+    return "module"
+
+
+
+
+def _has_weights(mod: Any) -> bool:
+    if isinstance(mod, TorchMod):
+        return mod.cls not in _TORCH_FREE and not mod.cls.startswith("<")
+    if isinstance(mod, Layer):
+        return not mod.cls.startswith(_KERAS_FREE)
+    return True
+
+
+def _is_last(s: ast.AST) -> bool:
+    """`[:, -1]` or `[:, -1, :]`."""
+    if not isinstance(s, ast.Tuple) or len(s.elts) not in (2, 3):
+        return False
+
+    def full(e: ast.AST) -> bool:
+        return isinstance(e, ast.Slice) and e.lower is None and e.upper is None \
+            and e.step is None
+
+    mid = s.elts[1]
+    minus1 = (isinstance(mid, ast.UnaryOp) and isinstance(mid.op, ast.USub)
+              and isinstance(mid.operand, ast.Constant) and mid.operand.value == 1)
+    return full(s.elts[0]) and minus1 and (len(s.elts) == 2 or full(s.elts[2]))
