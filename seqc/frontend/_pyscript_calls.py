@@ -52,6 +52,7 @@ class CallReader:
                 raise self.opaque_error(parsed, "an argument")
             return parsed
         args, kwargs = parsed
+        self.call_scope = scope  # for statements that look at their arguments' syntax
         if isinstance(f, BoundMethod):
             if f.name == "fit" and isinstance(f.obj, ModelVal):
                 self.record_fit(node, scope)
@@ -145,6 +146,12 @@ class CallReader:
         elif meth == "compile":
             m.compile = self.compile_section(args, kwargs, node)
         elif meth == "fit":
+            if m.reloaded is not None:
+                return self.refuse(m, node, f"{self.seg(node)} trains again after reloading a "
+                                            f"checkpoint (line {m.reloaded.lineno}); seqc "
+                                            "trains a definition once", field="fit",
+                                   received=self.seg(node),
+                                   hint="build the second stage from the first's output")
             m.fit = self.fit_section(args, kwargs, node)
         elif meth == "pop" and m.framework == "keras" and not args and not kwargs and m.items:
             m.items.pop()  # Keras' Sequential.pop(): drop the last layer
@@ -176,6 +183,9 @@ class CallReader:
                          node)
         if p in ("keras.Model", "keras.models.Model"):
             return self.functional_model(args, kwargs, node)
+        if p == "torch.save" and len(node.args) >= 2:
+            self.saved_at(node.args[1], node)
+            return None
         if p in _SEED_CALLS or norm(p) in _SEED_CALLS:
             if args and isinstance(args[0], int) and not isinstance(args[0], bool):
                 self.seed = args[0] if args[0] >= 0 else None

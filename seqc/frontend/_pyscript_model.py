@@ -133,6 +133,31 @@ class ModelStatements:
             return BoundMethod(base, attr)
         return BoundMethod(base, attr)
 
+    def saved_at(self, path: ast.AST, node: ast.AST) -> None:
+        """`model.save_weights(p)`, `torch.save(model.state_dict(), p)`: where the script
+        writes its weights (the key is the path's value, or its text)."""
+        self.saved_paths.setdefault(self.path_key(path), node.lineno)
+
+    def path_key(self, path: ast.AST) -> Any:
+        v = self.ev(path, self.call_scope) if self.call_scope is not None else None
+        return v if isinstance(v, str) else ("text", ast.unparse(path))
+
+    def reloads_own_checkpoint(self, obj: Any, node: ast.Call) -> bool:
+        """`model.load_state_dict(torch.load(PATH))` / `model.load_weights(PATH)` of a file the
+        script itself saved earlier: the weights it trained, which seqc's build trains too.
+        A Keras model that then trains again is refused at its fit."""
+        arg = node.args[0]
+        if isinstance(arg, ast.Call) and arg.args and (
+                isinstance(arg.func, ast.Attribute) and arg.func.attr == "load"):
+            arg = arg.args[0]  # torch.load(PATH, weights_only=True)
+        line = self.saved_paths.get(self.path_key(arg))
+        if line is None or not isinstance(obj, ModelVal):
+            return False
+        obj.reloaded = node
+        self.note(node, f"{self.seg(node)} reloads the weights the script saved at line "
+                        f"{line}: the trained weights, as seqc's build has them")
+        return True
+
     def resolve_obj(self, v: Any) -> Any:
         """A subclassed model's instance is read (once, cached) when a statement acts on it."""
         if isinstance(v, Instance) and v.cls.kind in ("keras_model", "torch_module"):
@@ -175,6 +200,11 @@ class ModelStatements:
             return self.adapt(obj, args, kwargs, node)
         if meth == "load_weights" and is_placeholder(node):
             self.note(node, f"{what} is the Keras guide's placeholder: no weights are loaded")
+            return None
+        if meth in ("save", "save_weights") and (node.args or node.keywords):
+            self.saved_at(node.args[0] if node.args else node.keywords[0].value, node)
+        if meth in ("load_state_dict", "load_weights") and len(node.args) == 1 and (
+                self.reloads_own_checkpoint(obj, node)):
             return None
         if meth in READ_ONLY:
             self.skipped_at(node)

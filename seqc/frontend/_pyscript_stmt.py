@@ -26,6 +26,7 @@ from ._pyscript_values import (
     Scope,
     Sym,
     TooComplex,
+    TorchMod,
     is_const,
 )
 
@@ -101,22 +102,20 @@ class StmtReader:
         elif isinstance(st, ast.If):
             test = self.ev(st.test, scope)
             if isinstance(test, Opaque) or not is_const(test):
-                if self.touches(st, scope):
-                    raise self.error(st, "a model is built under a condition seqc cannot "
-                                         "decide without running the script",
-                                     field="if", received=f"if {self.seg(st.test)}",
-                                     hint="build the model unconditionally")
+                self.unreadable(self.touches(st, scope), st, "under a condition seqc cannot "
+                                "decide without running the script", field="if",
+                                received=f"if {self.seg(st.test)}",
+                                hint="build the model unconditionally")
                 self.taint(st.body + st.orelse, scope, st.test)
             else:
                 return self.exec_block(st.body if test else st.orelse, scope)
         elif isinstance(st, (ast.For, ast.AsyncFor)):
             return self.exec_for(st, scope)
         elif isinstance(st, ast.While):
-            if self.touches(st, scope):
-                raise self.error(st, "a while loop builds the model; seqc cannot know how "
-                                     "often it runs without running the script",
-                                 field="while", received=f"while {self.seg(st.test)}",
-                                 hint="list the layers explicitly")
+            self.unreadable(self.touches(st, scope), st, "in a while loop; seqc cannot know "
+                            "how often it runs without running the script", field="while",
+                            received=f"while {self.seg(st.test)}",
+                            hint="list the layers explicitly")
             self.taint(st.body + st.orelse, scope, st)
         elif isinstance(st, (ast.With, ast.AsyncWith)):
             for item in st.items:
@@ -129,16 +128,14 @@ class StmtReader:
             if r is not None:
                 return r
             for h in st.handlers:
-                if self.touches(h, scope):
-                    raise self.error(h, "a model is built in an exception handler; seqc "
-                                        "cannot know whether it runs", field="try")
+                self.unreadable(self.touches(h, scope), h, "in an exception handler; seqc "
+                                "cannot know whether it runs", field="try")
                 self.taint(h.body, scope, h)
             r = self.exec_block(st.orelse, scope)
             return r if r is not None else self.exec_block(st.finalbody, scope)
         elif type(st).__name__ == "Match":
-            if self.touches(st, scope):
-                raise self.error(st, "a model is built in a match statement seqc cannot "
-                                     "decide without running the script", field="match")
+            self.unreadable(self.touches(st, scope), st, "in a match statement seqc cannot "
+                            "decide without running the script", field="match")
             self.taint([st], scope, st)
         # pass, global, nonlocal, del, assert, raise, break, continue: nothing to read
         return None
@@ -153,12 +150,11 @@ class StmtReader:
         if seq is None:
             if touches:
                 why = it.why if isinstance(it, Opaque) else "it is not a constant sequence"
-                raise self.error(
-                    st, "a loop builds layers from a value seqc cannot read without running "
-                        f"the script ({why})", field="for",
-                    received=f"for {self.seg(st.target)} in {self.seg(st.iter)}",
-                    hint="loop over a literal list or range of constants, e.g. "
-                         "`for n in [64, 32]:`, or list the layers explicitly")
+                self.unreadable(touches, st, "in a loop over a value seqc cannot read without "
+                                f"running the script ({why})", field="for",
+                                received=f"for {self.seg(st.target)} in {self.seg(st.iter)}",
+                                hint="loop over a literal list or range of constants, e.g. "
+                                     "`for n in [64, 32]:`, or list the layers explicitly")
             self.taint(st.body + st.orelse, scope, st)
             self.bind(st.target, Opaque(st.iter, "a loop variable"), scope, st.iter)
             return None
@@ -169,32 +165,78 @@ class StmtReader:
                 return r
         return self.exec_block(st.orelse, scope)
 
-    def touches(self, st: ast.AST, scope: Scope) -> bool:
+    def unreadable(self, hit: Any, node: ast.AST, where: str, **kw: Any) -> None:
+        """Code seqc skips that would build a model (an error now) or change one (an error
+        if that model is the one built: `target_net.load_state_dict(...)` in an RL loop
+        does not concern `policy_net`)."""
+        if hit is None:
+            return
+        what, at = hit
+        if what is True:
+            raise self.error(node, f"a model is built {where}", **kw)
+        self.refuse(what, node, f"{self.seg(at)} changes the model {where}", **kw)
+
+    def touches(self, st: ast.AST, scope: Scope) -> Any:
         """Whether code seqc skips would build or change a model (so skipping is wrong): a
-        layer or model constructor, a model method that is not read-only, or an attribute
-        set on a model, a layer or a parameter (`trainable`, `requires_grad` anywhere)."""
+        layer or model constructor, a method of a model or layer that is not read-only, an
+        attribute set on one, or `trainable`/`requires_grad` set on what a loop over a
+        model's parts yields (`for n, p in model.named_parameters(): p.requires_grad = ...`).
+        A training loop's `data.requires_grad = True` or `fc.weight.data.add_(...)` on a
+        tensor does not count; `.trainable` set anywhere does."""
+        parts_vars = {e.id for n in ast.walk(st) if isinstance(n, (ast.For, ast.AsyncFor))
+                      and is_model_object(self.name_value(_root(n.iter), scope))
+                      for e in ast.walk(n.target) if isinstance(e, ast.Name)}
         for n in ast.walk(st):
             targets = n.targets if isinstance(n, ast.Assign) else [n.target] if isinstance(
                 n, (ast.AugAssign, ast.AnnAssign)) else []
             for t in targets:
-                if isinstance(t, (ast.Attribute, ast.Subscript)) and (
-                        isinstance(t, ast.Attribute) and t.attr in ("trainable", "requires_grad")
-                        or is_model_object(self.name_value(_root(t), scope))):
-                    return True
+                if not isinstance(t, (ast.Attribute, ast.Subscript)):
+                    continue
+                root = _root(t)
+                # `.trainable` is a Keras layer's (tensors have none); `.requires_grad` is on
+                # every tensor, so it counts only on what a model's parts yield
+                obj = self.static_obj(t.value, scope)
+                if is_model_object(obj):
+                    return obj, t
+                if isinstance(t, ast.Attribute) and (t.attr == "trainable" or (
+                        t.attr == "requires_grad" and isinstance(root, ast.Name)
+                        and root.id in parts_vars)):
+                    return True, t
             if not isinstance(n, ast.Call):
                 continue
             f = n.func
             if isinstance(f, ast.Attribute) and f.attr not in READ_ONLY:
-                base = self.name_value(_root(f.value), scope)
+                base = self.static_obj(f.value, scope)
+                if isinstance(base, ModelVal) and f.attr in _STRUCTURE:
+                    return True, n  # model.add(...): the model is being built
                 if isinstance(base, ModelVal) and f.attr in MODEL_METHODS or (
                         is_model_object(base) and f.attr not in PASSTHROUGH_METHODS):
-                    return True
+                    return base, n
             path = self.static_path(f, scope)
             if path is not None and (keras_member(path, "layers") is not None
                                      or norm(path) in KERAS_SEQUENTIAL
                                      or _torch_module_path(path)):
-                return True
-        return False
+                return True, n
+        return None
+
+    def static_obj(self, node: ast.AST, scope: Scope) -> Any:
+        """The model object `model`, `model.layers[0]`, `model.fc1` or `base.features`
+        stand for, without evaluating anything else (None for other values)."""
+        if isinstance(node, ast.Name):
+            return self.name_value(node, scope)
+        if isinstance(node, ast.Attribute):
+            base = self.static_obj(node.value, scope)
+            if base is None or not is_model_object(base):
+                return None
+            v = self.model_attr(base, node.attr, node)
+            return v if is_model_object(v) else None
+        if isinstance(node, ast.Subscript) and not isinstance(node.slice, ast.Slice):
+            base = self.static_obj(node.value, scope)
+            if isinstance(base, list) and isinstance(node.slice, ast.Constant) and isinstance(
+                    node.slice.value, int) and -len(base) <= node.slice.value < len(base):
+                return base[node.slice.value]
+            return base if is_model_object(base) else None
+        return None
 
     def name_value(self, node: ast.AST | None, scope: Scope) -> Any:
         if isinstance(node, ast.Name):
@@ -241,8 +283,11 @@ class StmtReader:
         if isinstance(target, ast.Name):
             if isinstance(v, Opaque) and v.name is None:
                 v.name = target.id
-            if isinstance(v, (ModelVal, Instance)) and target.id not in v.names:
+            if isinstance(v, (ModelVal, Instance, TorchMod)) and target.id not in getattr(
+                    v, "names", [target.id]):
                 v.names.append(target.id)
+            if isinstance(v, TorchMod) and is_model_object(v) and v not in self.param_owners:
+                self.param_owners.append(v)  # `fc = nn.Linear(...)`: maybe the model itself
             scope.vars[target.id] = v
         elif isinstance(target, (ast.Tuple, ast.List)):
             seq = self.iterate(v)
@@ -323,6 +368,9 @@ class StmtReader:
         if key is not None:
             f.cache[key] = f.ret
         return f.ret
+
+
+_STRUCTURE = ("add", "add_module", "append", "extend", "insert", "pop")
 
 
 def _root(node: ast.AST) -> ast.AST:

@@ -59,6 +59,7 @@ class TorchMod(LayerCall):
     """A `torch.nn.<cls>(...)` call; mapped to seqc layers once the model is known."""
 
     trainable: bool = True  # False once the script sets requires_grad=False on its parameters
+    names: list = field(default_factory=list)  # variables it is bound to
 
 
 @dataclass(eq=False)
@@ -134,6 +135,7 @@ class ModelVal:
     trainable: bool = True  # Keras' model.trainable (a frozen parent wins over its layers)
     names: list = field(default_factory=list)  # variables and builder functions naming it
     view_of: Any = None  # `model.features`: a view of some of this model's modules
+    reloaded: Any = None  # the load_weights/load_state_dict call of its own checkpoint
 
     def append(self, name: str | None, v: Any, node: ast.AST) -> None:
         if isinstance(v, (ModelVal, Instance)):  # Instance: a script module inside the model

@@ -88,6 +88,8 @@ class Reader(StmtReader, ExprReader, CallReader, CompileReader, KerasReader, Mod
         self.refusals: list = []  # (object, error): raised if the object is in the model
         self.name_uids: dict[str, int] = {}  # Keras' automatic layer names so far
         self.adapted: dict[str, dict] = {}  # layer name -> the weights its adapt() set
+        self.saved_paths: dict = {}  # where the script saves weights -> line
+        self.call_scope: Scope | None = None
         self.ids_input = False  # an Embedding(input_length=n) gave the input: int32 ids
         self.comment = _comment_settings(source, file) if comments else {}
 
@@ -266,10 +268,12 @@ class Reader(StmtReader, ExprReader, CallReader, CompileReader, KerasReader, Mod
                                "`model` variable; seqc builds one", field="model",
                 received="models: " + self.candidates(cands),
                 hint="choose one with --model NAME (seqc.load(path, model=NAME))")
-        if not cands and len(self.param_owners) == 1:
+        owners = [o for o in self.param_owners if not any(
+            o is v for m in self.models for _, v, _ in m.items)]
+        if not cands and len(owners) == 1:
             # `model = nn.Linear(784, 10)` trained through model.parameters(): a one-module
             # model, as PyTorch runs it
-            mod = self.param_owners[0]
+            mod = owners[0]
             m = ModelVal("torch", mod.node)
             m.append("0", mod, mod.node)
             m.names = [n for n in getattr(mod, "names", [])]

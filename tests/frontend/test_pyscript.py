@@ -387,7 +387,7 @@ sizes = json.load(open("cfg.json"))["sizes"]
 model = keras.Sequential([keras.Input((4,))])
 for n in sizes:
     model.add(keras.layers.Dense(n))
-""", "model.py:6:1", ["loop builds layers", "for n in sizes", "literal list"]),
+""", "model.py:6:1", ["built in a loop", "for n in sizes", "literal list"]),
     ("subclassed-keras", """
 import keras
 class MyModel(keras.Model):
@@ -439,7 +439,7 @@ import keras
 model = keras.Sequential([keras.Input((4,))])
 while len(model.layers) < 3:
     model.add(keras.layers.Dense(2))
-""", "model.py:4:1", ["while loop builds the model"]),
+""", "model.py:4:1", ["built in a while loop"]),
     ("unknown-condition", """
 import sys, keras
 model = keras.Sequential([keras.Input((4,))])
@@ -498,7 +498,7 @@ import keras
 model = keras.Sequential([keras.Input((4,))])
 for i in range(10 ** 9):
     model.add(keras.layers.Dense(2))
-""", "model.py:4:1", ["loop builds layers"]),
+""", "model.py:4:1", ["built in a loop"]),
 ]
 
 

@@ -15,6 +15,7 @@ from click.testing import CliRunner
 
 from seqc.cli import cli
 from seqc.errors import DefinitionError
+from seqc.frontend import Bindings
 from seqc.frontend.pyscript import load_script
 from seqc.ir.summary import parameter_counts
 
@@ -140,6 +141,8 @@ def test_torch_freezing(tmp_path):
     ("if args.freeze:\n    model.layers[0].trainable = False", "condition"),
     ("for l in layers_from_config:\n    l.trainable = False", "loop"),
     ("model.layers[0].trainable = freeze_flag", "trainable"),
+    ("for n, p in model.named_parameters():\n    if 'kernel' in n:\n        "
+     "p.requires_grad = False", "loop"),
 ])
 def test_statements_that_change_the_model_are_refused_with_their_line(tmp_path, stmt, match):
     text = textwrap.dedent("""\
@@ -288,3 +291,66 @@ def test_freezing_subclassed_models(tmp_path):
         model.build((None, 8))
         """)
     assert c == {"total": 144 + 34, "trainable": 34, "non_trainable": 144}
+
+
+def test_a_training_loop_beside_the_model_is_skipped(tmp_path):
+    c = counts(tmp_path, """\
+        import torch
+        import torch.nn as nn
+        import torch.nn.functional as F
+        model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        for epoch in range(epochs):
+            for data, target in loader:
+                data.requires_grad = True
+                loss = F.cross_entropy(model(data), target)
+                model.zero_grad()
+                loss.backward()
+                optimizer.step()
+                with torch.no_grad():
+                    model[0].weight.data.add_(-0.1 * model[0].weight.grad)
+        """)
+    assert c["trainable"] == 58
+
+
+def test_reloading_the_scripts_own_checkpoint(tmp_path):
+    head = textwrap.dedent("""\
+        import torch
+        import torch.nn as nn
+        model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+        PATH = "model.pth"
+        """)
+    defn = load_script(write(tmp_path, head + textwrap.dedent("""\
+        torch.save(model.state_dict(), PATH)
+        model.load_state_dict(torch.load(PATH, weights_only=True))
+        """)))
+    assert any("reloads the weights the script saved at line 5" in n for n in defn.notes)
+    with pytest.raises(DefinitionError, match="load_state_dict"):
+        load_script(write(tmp_path, head + "model.load_state_dict(torch.load('other.pth'))\n"))
+    keras_head = textwrap.dedent("""\
+        import keras
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+        model.compile("adam", "mse")
+        model.fit(x, y, epochs=2)
+        model.save_weights("w.weights.h5")
+        model.load_weights("w.weights.h5")
+        """)
+    load_script(write(tmp_path, keras_head))
+    with pytest.raises(DefinitionError, match="trains again"):
+        load_script(write(tmp_path, keras_head + "model.fit(x, y, epochs=3)\n"))
+
+
+def test_a_loop_that_changes_another_model_does_not_concern_the_model_built(tmp_path):
+    text = """\
+        import torch.nn as nn
+        policy_net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+        target_net = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))
+        for episode in range(num_episodes):
+            target_net.load_state_dict(policy_net.state_dict())
+        """
+    assert counts(tmp_path, text.replace("policy_net =", "model =").replace(
+        "policy_net.state", "model.state"))["total"] == 58
+    p = write(tmp_path, text)
+    with pytest.raises(DefinitionError, match="load_state_dict") as e:
+        load_script(p, bindings=Bindings(model="target_net"))
+    assert "model.py:5:" in str(e.value) or "model.py:4:" in str(e.value)
