@@ -54,7 +54,7 @@ class CallReader:
         args, kwargs = parsed
         self.call_scope = scope  # for statements that look at their arguments' syntax
         if isinstance(f, BoundMethod):
-            if f.name == "fit" and isinstance(f.obj, ModelVal):
+            if f.name == "fit" and isinstance(f.obj, (ModelVal, Instance)):
                 self.record_fit(node, scope)
             return self.method(f.obj, f.name, args, kwargs, node)
         if isinstance(f, Func):
@@ -98,6 +98,8 @@ class CallReader:
     def method(self, obj: Any, meth: str, args: list, kwargs: dict, node: ast.Call) -> Any:
         if isinstance(obj, DataArr):
             return self.data_method(obj, meth, args, kwargs, node)
+        if isinstance(obj, (int, float)) and meth in ("numpy", "item") and not args:
+            return obj  # tf.reduce_prod(shape).numpy() of constants
         if isinstance(obj, Instance) and (meth in PASSTHROUGH_METHODS or meth in (
                 "compile", "fit", "build")):  # a subclassed model: settings go to its shell
             obj = instance_method(self, obj, meth, node)
@@ -199,6 +201,12 @@ class CallReader:
             if seq is None or not all(isinstance(x, tuple) and len(x) == 2 for x in seq):
                 return Opaque(node, "an OrderedDict of run-time values")
             return Pairs(list(seq), node)
+        if p in ("numpy.prod", "tensorflow.math.reduce_prod", "tensorflow.reduce_prod",
+                 "keras.ops.prod") and len(args) == 1 and not kwargs:
+            seq = self.iterate(args[0])
+            if seq is not None and all(isinstance(x, int) and not isinstance(x, bool)
+                                       for x in seq):
+                return math.prod(seq)
         if p.startswith("math.") and p[5:] in _MATH:
             v = _MATH[p[5:]]
             if not callable(v):

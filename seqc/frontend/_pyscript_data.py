@@ -96,8 +96,9 @@ def shape_source(rhs: ast.AST) -> list[tuple[str, str]]:
     while True:
         if isinstance(node, ast.Name):
             return [(node.id, how)]
-        if isinstance(node, (ast.BinOp, ast.UnaryOp, ast.Subscript)):
-            how = "same"
+        if isinstance(node, (ast.BinOp, ast.UnaryOp)) or isinstance(
+                node, ast.Subscript) and isinstance(node.slice, ast.Slice):
+            how = "same"  # (a shuffle `y[idx]` keeps the set of values)
         if isinstance(node, ast.BinOp):
             left, right = node.left, node.right
             if _is_number(right) or isinstance(left, ast.Name):
@@ -138,8 +139,9 @@ def _is_number(n: ast.AST) -> bool:
 
 
 def _rows_only(s: ast.AST) -> bool:
-    """`a[:n]`, `a[n:]`, `a[idx]` with a slice: rows, not per-sample axes."""
-    return isinstance(s, ast.Slice)
+    """`a[:n]`, `a[n:]` and `a[idx]` with an index array (a shuffle): rows, not per-sample
+    axes."""
+    return isinstance(s, (ast.Slice, ast.Name))
 
 
 def split_rows(n: int | None, test_size: Any, train_size: Any) -> tuple[int | None, int | None]:
@@ -411,6 +413,20 @@ class DataBinding:
                 names.append([n.id for e in t.elts if isinstance(e, (ast.Tuple, ast.List))
                               for n in ast.walk(e) if isinstance(n, ast.Name)])
         srcs = shape_source(st.value)
+        call = st.value.func if isinstance(st.value, ast.Call) else None
+        if (isinstance(call, ast.Attribute) and call.attr == "load_data" or isinstance(
+                call, ast.Name) and call.id == "load_data") and len(st.targets) == 1:
+            # `(x_train, y_train), (x_test, y_test) = load_data()`: the test arrays have the
+            # train arrays' per-sample shapes
+            t = st.targets[0]
+            pairs = [e.elts for e in getattr(t, "elts", []) if isinstance(e, (ast.Tuple,
+                                                                               ast.List))]
+            if len(pairs) == 2 and len(pairs[0]) == len(pairs[1]):
+                sib = {a.id: [b.id] for a, b in zip(*pairs) if isinstance(a, ast.Name)
+                       and isinstance(b, ast.Name)}
+                sib.update({b.id: [a.id] for a, b in zip(*pairs) if isinstance(a, ast.Name)
+                            and isinstance(b, ast.Name)})
+                self.siblings[id(st)] = sib
         if srcs:
             rec: dict = {}
             for group in names:
@@ -454,6 +470,10 @@ class DataBinding:
             return
         seen.add((id(d), name))
         self.fit_uses.append((id(d), name, role, how))
+        for sib in self.siblings.get(id(d), {}).get(name, []):
+            if (id(d), sib) not in seen:
+                seen.add((id(d), sib))
+                self.fit_uses.append((id(d), sib, role, "same"))
         for src, step, sd in self.sources.get(id(d), {}).get(name, []):
             if step == "ids":
                 nxt = "ids" if how == "values" else "same"

@@ -121,6 +121,8 @@ class ExprReader:
                                                    name=dotted))
             if isinstance(base, DataArr):
                 return self.data_attr(base, node.attr, node)
+            if isinstance(base, (int, float)) and node.attr in ("numpy", "item"):
+                return BoundMethod(base, node.attr)
             if isinstance(base, Sym):
                 return Sym(f"{base.path}.{node.attr}")
             if isinstance(base, ModelVal) and node.attr in MODEL_METHODS + PASSTHROUGH_METHODS:

@@ -110,6 +110,10 @@ class ModelStatements:
                 return BoundMethod(base, attr)  # compile/fit/to(...): _pyscript_subclass
             base = self.resolve_obj(base)
         if isinstance(base, ModelVal):
+            held = base.attrs.get(attr)
+            if is_model_object(held) or isinstance(held, list) and any(
+                    is_model_object(x) for x in held):
+                return held  # a subclassed model's self.encoder / self.blocks
             part = model_part(base, attr)
             if part is not None:
                 return part  # model.fc1, model.features: a module of the model

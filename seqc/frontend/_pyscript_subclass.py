@@ -187,7 +187,7 @@ def _read(r: Reader, inst: Instance) -> ModelVal:
         m.consumed = True
     chain = Chain(r, fw, f"{cls.node.name}.{entry}()", selfobj)
     chain.run(fn, cls.scope or Scope(), method=True)
-    model = ModelVal(fw, inst.node, name=cls.node.name)
+    model = ModelVal(fw, inst.node, name=cls.node.name, attrs=dict(selfobj.attrs))
     for name, v, node in chain.items:
         model.append(name, v, node)
     shell = inst.shell

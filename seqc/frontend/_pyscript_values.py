@@ -136,6 +136,7 @@ class ModelVal:
     names: list = field(default_factory=list)  # variables and builder functions naming it
     view_of: Any = None  # `model.features`: a view of some of this model's modules
     reloaded: Any = None  # the load_weights/load_state_dict call of its own checkpoint
+    attrs: dict = field(default_factory=dict)  # a subclassed model's self.<attr> values
 
     def append(self, name: str | None, v: Any, node: ast.AST) -> None:
         if isinstance(v, (ModelVal, Instance)):  # Instance: a script module inside the model

@@ -70,6 +70,7 @@ class Reader(StmtReader, ExprReader, CallReader, CompileReader, KerasReader, Mod
         self.plan: dict = {}  # id(assignment) -> {name: DataArr}: where the data binds
         self.last_def: dict = {}
         self.sources: dict = {}
+        self.siblings: dict = {}
         self.fit_uses: list = []
         self.fit_data: list[str] = []  # "fit(x_train, y_train) at line 40", for messages
         self.file = file

@@ -335,3 +335,25 @@ def test_a_helper_called_twice_on_the_model_adds_twice(tmp_path):
         model.add(keras.layers.Dense(1))
         """)
     assert shape_and_params(defn)[1] == 8 * 64 + 64 + 64 * 32 + 32 + 33
+
+
+def test_test_arrays_of_a_load_data_tuple_and_a_shuffle(tmp_path):
+    """tfdocs' autoencoder sizes its model from x_test; keras-io shuffles with y[idx]."""
+    text = """\
+        import numpy as np
+        import tensorflow as tf
+        from tensorflow.keras.datasets import fashion_mnist
+        (x_train, _), (x_test, _) = fashion_mnist.load_data()
+        x_train = x_train.astype('float32') / 255.
+        x_test = x_test.astype('float32') / 255.
+        shape = x_test.shape[1:]
+        n = int(tf.math.reduce_prod(shape).numpy())
+        idx = np.random.permutation(len(x_train))
+        x_train = x_train[idx]
+        model = tf.keras.Sequential([tf.keras.layers.Flatten(),
+                                     tf.keras.layers.Dense(n)])
+        model.fit(x_train, x_train, epochs=1)
+        """
+    defn = load(tmp_path, text, x=np.zeros((4, 28, 28), "float32"),
+                y=np.zeros((4, 28, 28), "float32"))
+    assert shape_and_params(defn) == ([None, 784], 784 * 784 + 784)
