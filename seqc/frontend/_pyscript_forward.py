@@ -76,6 +76,23 @@ class State:
 IDENTITY = object()  # a call that leaves the tensor as it is (F.dropout(training=False))
 
 
+class _ZeroState:
+    """`torch.zeros(...)` in a forward(): a recurrent layer's initial state, all zeros."""
+
+    def __repr__(self) -> str:
+        return "zeros"
+
+
+ZERO_STATE = _ZeroState()
+
+
+def _zero_state(v: Any) -> bool:
+    """None, zeros, or an (h0, c0) pair of zeros: PyTorch's default initial state."""
+    if isinstance(v, (tuple, list)):
+        return bool(v) and all(x is ZERO_STATE for x in v)
+    return v is None or v is ZERO_STATE
+
+
 class Chain:
     """The layers a forward()/call() (or a Lambda body) applies, in order."""
 
@@ -300,6 +317,9 @@ class Chain:
         if isinstance(f, ast.Attribute) and self.tensory(f.value, scope):
             base = self.fx(f.value, scope)
             args, kwargs = self.call_args(node, scope)
+            if base is ZERO_STATE and f.attr in ("to", "cuda", "float", "detach",
+                                                 "requires_grad_"):
+                return ZERO_STATE  # torch.zeros(...).to(device)
             if isinstance(base, Tensor):
                 return self.method(base, f.attr, args, kwargs, node)
             raise self.refuse(node, "a method call seqc does not read")
@@ -307,6 +327,8 @@ class Chain:
             raise self.refuse(node, "calls a tensor")
         callee = self.r.ev(f, scope)
         args, kwargs = self.call_args(node, scope)
+        if isinstance(callee, Sym) and norm(callee.path) in ("torch.zeros", "torch.zeros_like"):
+            return ZERO_STATE  # h0 = torch.zeros(layers, x.size(0), hidden): the default state
         tensors = [a for a in [*args, *kwargs.values()] if isinstance(a, Tensor)]
         if isinstance(callee, Sym) and norm(callee.path) in (
                 "tensorflow.shape", "keras.ops.shape") and len(args) == 1 and tensors:
@@ -354,10 +376,14 @@ class Chain:
         raise self.refuse(node, f"calls the tensor method .{name}()")
 
     def layer(self, mod: Any, x: Tensor, args: list, kwargs: dict, node: ast.Call) -> Tensor:
+        if args and isinstance(mod, TorchMod) and mod.cls in ("LSTM", "GRU") and len(args) == 1 \
+                and _zero_state(args[0]):
+            args = []  # PyTorch's default initial state: zeros (None or torch.zeros(...))
         if args:
             raise self.refuse(node, "calls a layer with more than its input")
         training = kwargs.pop("training", TRAINING)
-        kwargs.pop("mask", None)
+        if kwargs.pop("mask", None) is not None:
+            raise self.refuse(node, "calls a layer with mask=...")
         if kwargs:
             raise self.refuse(node, f"calls a layer with {', '.join(kwargs)}=...")
         name = self.names.get(id(mod))

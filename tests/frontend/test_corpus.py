@@ -72,36 +72,50 @@ def read(fw: str, e: dict):
         return None, err
 
 
-_OUTCOMES: dict[str, bool] = {}
+_OUTCOMES: dict[str, str] = {}
 
 
-@pytest.mark.parametrize("fw, e", ENTRIES, ids=IDS)
-def test_builds_as_the_original_or_is_refused_with_its_line(fw, e):
+def classify(fw: str, e: dict) -> tuple[str, str]:
+    """("built" | "refused" | "lstm-bias" | "different", detail) for one corpus script."""
     defn, err = read(fw, e)
-    _OUTCOMES[f"{fw}/{e['id']}"] = defn is not None
     if err is not None:
-        assert re.search(re.escape(e["file"]) + r":\d+", str(err)), (
-            f"refused without a line: {err}")
-        return
+        located = re.search(re.escape(e["file"]) + r":\d+", str(err))
+        return ("refused" if located else "different"), str(err)
     exp = e["expected"]
     counts = parameter_counts(defn.model.graph)
+    g = defn.model.graph
     if fw == "torch":
         # PyTorch counts parameters(); BatchNorm's running statistics are buffers there and
         # non-trainable weights in seqc (and Keras): compare like with like.
-        g = defn.model.graph
         counts["total"] -= sum(int(np.prod(g.param_specs[n.param_key(p)].shape))
                                for n in g.nodes for p in n.params
                                if not g.param_specs[n.param_key(p)].trainable)
     got = {"total": counts["total"], "trainable": counts["trainable"],
-           "output_shape": list(defn.model.graph.output_type.shape)}
-    assert got == {k: exp[k] for k in ("total", "trainable", "output_shape")}
+           "output_shape": list(g.output_type.shape)}
+    want = {k: exp[k] for k in ("total", "trainable", "output_shape")}
+    if got == want:
+        return "built", ""
+    # Known divergence (docs/python-scripts.md): PyTorch's LSTM has two bias vectors
+    # (b_ih + b_hh), seqc's (Keras') one. Such a script counts as not built, and the
+    # difference must be exactly that.
+    lstm_bias = sum(4 * n.attrs.units for n in g.nodes if n.op == "LSTM")
+    if fw == "torch" and lstm_bias and got["output_shape"] == want["output_shape"] and (
+            got["total"] + lstm_bias == want["total"]
+            and got["trainable"] + lstm_bias == want["trainable"]):
+        return "lstm-bias", f"{lstm_bias} parameters: PyTorch's second LSTM bias"
+    return "different", f"seqc {got} != {want}"
+
+
+@pytest.mark.parametrize("fw, e", ENTRIES, ids=IDS)
+def test_builds_as_the_original_or_is_refused_with_its_line(fw, e):
+    kind, detail = classify(fw, e)
+    _OUTCOMES[f"{fw}/{e['id']}"] = kind
+    assert kind != "different", detail
 
 
 def test_share_of_the_corpus_that_builds():
-    outcomes = [_OUTCOMES.get(i) for i in IDS]
-    if None in outcomes:  # run alone: read them here
-        outcomes = [read(fw, e)[0] is not None for fw, e in ENTRIES]
-    built = sum(outcomes) / len(outcomes)
+    outcomes = [_OUTCOMES.get(i) or classify(fw, e)[0] for i, (fw, e) in zip(IDS, ENTRIES)]
+    built = outcomes.count("built") / len(outcomes)
     assert len(ENTRIES) >= 60
     assert built >= MIN_BUILT, f"{built:.0%} of the corpus builds"
 
