@@ -10,6 +10,7 @@ import math
 import re
 from typing import Any
 
+from ._pyscript_compile import DISPLAY_CALLBACKS, DISPLAY_ONLY
 from ._pyscript_data import DataArr
 from ._pyscript_expr import fold_builtin
 from ._pyscript_model import LayersView, is_model_object, set_trainable
@@ -185,6 +186,9 @@ class CallReader:
                          node)
         if p in ("keras.Model", "keras.models.Model"):
             return self.functional_model(args, kwargs, node)
+        if p in DISPLAY_CALLBACKS:
+            self.note(node, f"{self.seg(node)} shows progress only; not run")
+            return DISPLAY_ONLY
         if p == "torch.save" and len(node.args) >= 2:
             self.saved_at(node.args[1], node)
             return None

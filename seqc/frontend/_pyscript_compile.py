@@ -30,6 +30,13 @@ class CompileReader:
 
     def keras_object(self, family: str, name: str, args: list, kwargs: dict,
                      node: ast.Call) -> Obj:
+        if family == "callbacks" and name == "LambdaCallback" and not args:
+            return self.lambda_callback(kwargs, node)
+        if family == "callbacks" and name == "ModelCheckpoint" and not kwargs.get(
+                "save_best_only"):
+            path = args[0] if args else kwargs.get("filepath")
+            if isinstance(path, str):  # it saves the weights of each epoch: the last is final
+                self.saved_paths.setdefault(path, node.lineno)
         if family in ("losses", "metrics") and name[:1].islower() and args or any(
                 isinstance(v, (Opaque, DataArr)) for v in [*args, *kwargs.values()]):
             # `keras.losses.mae(y_true, y_pred)`: a value computed on run-time data, not an
@@ -104,6 +111,26 @@ class CompileReader:
                     raise e.located(file=self.where(node)) from None
         return out
 
+    def lambda_callback(self, kwargs: dict, node: ast.Call) -> Any:
+        """A LambdaCallback whose functions only read the model (print, plot, predict, as the
+        text-generation example samples) does not change training: it is not run, with a
+        note. One that could change the model or training is refused at its line."""
+        from ._pyscript_values import Func, Lam
+
+        for k, f in kwargs.items():
+            if not isinstance(f, (Func, Lam)):
+                raise self.error(node, f"LambdaCallback({k}=...) is not a function seqc can "
+                                       "read", field="callbacks", received=self.seg(node))
+            body = f.node
+            if self.touches(body, f.scope) is not None or any(
+                    isinstance(n, (ast.Global, ast.Nonlocal)) for n in ast.walk(body)):
+                raise self.error(node, f"LambdaCallback({k}=...) runs script code that may "
+                                       "change the model or its training", field="callbacks",
+                                 received=self.seg(node), hint="remove the callback")
+        self.note(node, f"{self.seg(node)} only reads the model (output during training); "
+                        "not run")
+        return DISPLAY_ONLY
+
     def fit_section(self, args: list, kwargs: dict, node: ast.Call) -> dict:
         if "nb_epoch" in kwargs and "epochs" not in kwargs:
             kwargs = {("epochs" if k == "nb_epoch" else k): v for k, v in kwargs.items()}
@@ -113,6 +140,20 @@ class CompileReader:
         if bound is None:
             raise self.error(node, "model.fit() got unexpected arguments", field="fit",
                              received=self.seg(node))
+        for k in ("steps_per_epoch", "validation_steps", "validation_freq", "sample_weight"):
+            if bound.get(k) is not None:
+                raise self.error(node, f"fit({k}=...) changes how the model trains, and seqc "
+                                       "does not read it", field=k, received=self.seg(node),
+                                 hint="remove it: seqc trains on every row each epoch"
+                                 + (" (class_weight is read)" if k == "sample_weight" else ""))
+        if bound.get("validation_data") is not None:
+            self.note(node, "fit(validation_data=...) is data seqc does not read: it validates "
+                            "on the fit's validation_split")
+        cbs = bound.get("callbacks")
+        if isinstance(cbs, list):
+            bound["callbacks"] = [c for c in cbs if c is not DISPLAY_ONLY]
+        elif cbs is DISPLAY_ONLY:
+            bound["callbacks"] = []
         out: dict = {}
         for k in _FIT_KEEP:
             if k in bound and bound[k] is not None:
@@ -125,6 +166,20 @@ class CompileReader:
                              field="callbacks", received=f"callbacks={cbs!r}",
                              hint="e.g. callbacks=[keras.callbacks.EarlyStopping(patience=3)]")
         return out
+
+
+class _DisplayOnly:
+    """A callback that only shows progress (tensorflow_docs' EpochDots, a read-only
+    LambdaCallback): dropped from fit's callbacks, with a note."""
+
+    def __repr__(self) -> str:
+        return "display-only callback"
+
+
+DISPLAY_ONLY = _DisplayOnly()
+# Progress displays from other packages, known to only print or plot.
+DISPLAY_CALLBACKS = ("tensorflow_docs.modeling.EpochDots", "tqdm.keras.TqdmCallback",
+                     "livelossplot.PlotLossesKeras", "livelossplot.PlotLossesKerasTF")
 
 
 def seqc_class(family: str, name: str) -> type | None:

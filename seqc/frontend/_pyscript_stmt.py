@@ -196,6 +196,8 @@ class StmtReader:
                 # `.trainable` is a Keras layer's (tensors have none); `.requires_grad` is on
                 # every tensor, so it counts only on what a model's parts yield
                 obj = self.static_obj(t.value, scope)
+                if not is_model_object(obj):  # model.optimizer.learning_rate = ...
+                    obj = self.name_value(root, scope)
                 if is_model_object(obj):
                     return obj, t
                 if isinstance(t, ast.Attribute) and (t.attr == "trainable" or (

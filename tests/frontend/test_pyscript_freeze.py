@@ -354,3 +354,45 @@ def test_a_loop_that_changes_another_model_does_not_concern_the_model_built(tmp_
     with pytest.raises(DefinitionError, match="load_state_dict") as e:
         load_script(p, bindings=Bindings(model="target_net"))
     assert "model.py:5:" in str(e.value) or "model.py:4:" in str(e.value)
+
+
+def test_callbacks_that_only_show_progress_and_fit_arguments_seqc_does_not_read(tmp_path):
+    head = textwrap.dedent("""\
+        import keras
+        import tensorflow_docs as tfdocs
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+        model.compile("adam", "mse")
+        def on_epoch_end(epoch, _):
+            print(model.predict(x[:1]))
+        """)
+    defn = load_script(write(tmp_path, head + textwrap.dedent("""\
+        cb = keras.callbacks.LambdaCallback(on_epoch_end=on_epoch_end)
+        model.fit(x, y, epochs=3, callbacks=[cb, tfdocs.modeling.EpochDots(),
+                                            keras.callbacks.EarlyStopping(patience=2)],
+                  validation_data=(xv, yv))
+        """)))
+    assert [c["type"] for c in defn.fit["callbacks"]] == ["EarlyStopping"]
+    assert sum("not run" in n and "LambdaCallback" in n for n in defn.notes) == 1
+    assert any("validation_data" in n for n in defn.notes)
+    with pytest.raises(DefinitionError, match="may change the model"):
+        load_script(write(tmp_path, head + textwrap.dedent("""\
+            def lower(epoch, _):
+                model.optimizer.learning_rate = 0.1
+            model.fit(x, y, callbacks=[keras.callbacks.LambdaCallback(on_epoch_end=lower)])
+            """)))
+    for arg in ("steps_per_epoch=10", "sample_weight=w", "validation_steps=3"):
+        with pytest.raises(DefinitionError, match=arg.split("=")[0]):
+            load_script(write(tmp_path, head + f"model.fit(x, y, {arg})\n"))
+    # ModelCheckpoint saving every epoch, then loading it back: the trained weights
+    defn = load_script(write(tmp_path, head + textwrap.dedent("""\
+        cp = keras.callbacks.ModelCheckpoint(filepath="cp.weights.h5", save_weights_only=True)
+        model.fit(x, y, epochs=3, callbacks=[cp])
+        model.load_weights("cp.weights.h5")
+        """)))
+    assert any("reloads the weights" in n for n in defn.notes)
+    with pytest.raises(DefinitionError, match="load_weights"):
+        load_script(write(tmp_path, head + textwrap.dedent("""\
+            cp = keras.callbacks.ModelCheckpoint("best.weights.h5", save_best_only=True)
+            model.fit(x, y, epochs=3, callbacks=[cp])
+            model.load_weights("best.weights.h5")
+            """)))
