@@ -37,6 +37,12 @@ class CompileReader:
             path = args[0] if args else kwargs.get("filepath")
             if isinstance(path, str):  # it saves the weights of each epoch: the last is final
                 self.saved_paths.setdefault(path, node.lineno)
+        if family == "callbacks" and name in OUTPUT_ONLY_CALLBACKS:
+            # Files the script's own run would write; they do not change training, and seqc's
+            # build writes its own artifacts (model.onnx, weights.npz, report.json).
+            self.note(node, f"{self.seg(node)} writes files during training and does not "
+                            "change it; not run (seqc build writes its own outputs)")
+            return DISPLAY_ONLY
         if family in ("losses", "metrics") and name[:1].islower() and args or any(
                 isinstance(v, (Opaque, DataArr)) for v in [*args, *kwargs.values()]):
             # `keras.losses.mae(y_true, y_pred)`: a value computed on run-time data, not an
@@ -177,6 +183,8 @@ class _DisplayOnly:
 
 
 DISPLAY_ONLY = _DisplayOnly()
+OUTPUT_ONLY_CALLBACKS = ("ModelCheckpoint", "CSVLogger", "TensorBoard", "ProgbarLogger",
+                         "RemoteMonitor")
 # Progress displays from other packages, known to only print or plot.
 DISPLAY_CALLBACKS = ("tensorflow_docs.modeling.EpochDots", "tqdm.keras.TqdmCallback",
                      "livelossplot.PlotLossesKeras", "livelossplot.PlotLossesKerasTF")

@@ -41,8 +41,8 @@ def _array(spec: dict, seed: int, rows: int) -> np.ndarray:
     if "classes" in spec:
         ids = np.arange(int(np.prod(shape))) % spec["classes"]
         return rng.permutation(ids).reshape(shape).astype(dtype)
-    if dtype == "bool":
-        return rng.integers(0, 2, shape).astype(bool)
+    if dtype == "bool" or np.dtype(dtype).kind in "iu":  # binary labels, 0/1
+        return rng.integers(0, 2, shape).astype(dtype)
     if len(shape) == 2 and shape[1] > 1 and dtype.startswith("float") and shape[1] <= 1000:
         return np.eye(shape[1], dtype=dtype)[np.arange(shape[0]) % shape[1]]  # one-hot rows
     return rng.normal(size=shape).astype(dtype)
@@ -118,6 +118,35 @@ def test_share_of_the_corpus_that_builds():
     built = outcomes.count("built") / len(outcomes)
     assert len(ENTRIES) >= 60
     assert built >= MIN_BUILT, f"{built:.0%} of the corpus builds"
+
+
+BUILT = [(fw, e) for fw, e in ENTRIES if classify(fw, e)[0] == "built"]
+
+
+@pytest.mark.parametrize("fw, e", BUILT, ids=[f"{fw}/{e['id']}" for fw, e in BUILT])
+def test_a_script_that_reads_builds_end_to_end(tmp_path, fw, e):
+    """seqc build on the script with data of its shape: one epoch, ONNX export, validation."""
+    from seqc.pipeline import BuildOptions, build
+
+    data = e["data"]
+    x = _array(data["x"], 0, max(32, data["x"]["shape"][0]))
+    np.save(tmp_path / "x.npy", x)
+    y_path = None
+    if "y" in data:
+        np.save(tmp_path / "y.npy", _array(data["y"], 1, len(x)))
+        y_path = str(tmp_path / "y.npy")
+    defines = parse_defines([f"{k}={v!r}" for k, v in (e.get("defines") or {}).items()])
+    opts = BuildOptions(out_dir=str(tmp_path / "out"), x=str(tmp_path / "x.npy"), y=y_path,
+                        epochs=1, batch_size=16, defines=defines, verbose=0, log=None)
+    try:
+        report = build(str(CORPUS / fw / e["file"]), opts)
+    except DefinitionError as err:
+        if "more than one model" not in str(err):
+            raise
+        opts.model = e["model"]
+        report = build(str(CORPUS / fw / e["file"]), opts)
+    assert report["validation"]["ok"]
+    assert report["parameters"]["trainable"] == e["expected"]["trainable"]
 
 
 def test_every_script_records_its_source():

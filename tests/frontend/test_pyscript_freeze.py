@@ -390,6 +390,8 @@ def test_callbacks_that_only_show_progress_and_fit_arguments_seqc_does_not_read(
         model.load_weights("cp.weights.h5")
         """)))
     assert any("reloads the weights" in n for n in defn.notes)
+    assert defn.fit["callbacks"] == []  # its files are the script's own run's, not seqc's
+    assert any("writes files during training" in n for n in defn.notes)
     with pytest.raises(DefinitionError, match="load_weights"):
         load_script(write(tmp_path, head + textwrap.dedent("""\
             cp = keras.callbacks.ModelCheckpoint("best.weights.h5", save_best_only=True)
