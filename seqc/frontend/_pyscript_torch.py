@@ -319,7 +319,9 @@ def _recurrent(b: Bound, t: TensorType, nxt: tuple | None) -> tuple[list[dict], 
                 "return_sequences": seq, "kernel_initializer": k, "recurrent_initializer": k,
                 "bias_initializer": k}
         if b.cls == "LSTM":
+            # PyTorch's b_ih and b_hh, each U(-k, k): the same parameters and training
             cell["unit_forget_bias"] = False
+            cell["recurrent_bias"] = bool(b["bias"])
         else:
             cell["reset_after"] = True  # PyTorch's n = tanh(W x + b + r * (U h + b_h))
         name = b.name if i == 0 else f"{b.name}_l{i}"

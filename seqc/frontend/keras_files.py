@@ -507,11 +507,22 @@ def _arguments(op: Any, attrs: Any) -> dict:
     return op.attrs_to_config(attrs)
 
 
+# seqc attributes with no Keras argument: (the value that means Keras' behaviour, why).
+SEQC_ONLY = {"recurrent_bias": (False, "a PyTorch LSTM's second bias row (b_hh) cannot be "
+                                       "written to a Keras LSTM, which has one")}
+
+
 def _keras_args(config: dict) -> dict:
     """seqc attrs (Keras 3 arguments) -> the values Keras' from_config takes: initializers
     and wrapped layers in Keras' serialized form."""
     out = {}
     for k, v in config.items():
+        if k in SEQC_ONLY:
+            if v == SEQC_ONLY[k][0]:
+                continue  # the Keras meaning: nothing to write
+            raise UsageError(f"Keras has no {k}: {SEQC_ONLY[k][1]}", field=k,
+                             received=f"{k}={v!r}", hint="export to ONNX instead (seqc build / "
+                                                         "seqc convert -o model.onnx)")
         if k.endswith("_initializer"):
             v = _initializer(v)
         elif k in ("layer", "backward_layer") and isinstance(v, dict) and "class_name" in v:

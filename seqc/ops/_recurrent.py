@@ -82,6 +82,10 @@ class LSTMAttrs:
     unroll: bool = False
     use_cudnn: Literal["auto", True, False] = "auto"  # accepted; no effect on CPU maths
     zero_output_for_mask: bool = False
+    # seqc's, not Keras': a second bias row on the recurrent side, PyTorch's b_hh beside
+    # b_ih, so a PyTorch LSTM keeps its parameters and its training (each row gets the
+    # gates' bias gradient). `bias` is then (2, 4 * units); ONNX's B is exactly [Wb; Rb].
+    recurrent_bias: bool = False
 
 
 @dataclass(frozen=True)

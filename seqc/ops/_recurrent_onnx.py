@@ -72,7 +72,7 @@ def _weights(kind: str, a: Any, p: dict, units: int) -> tuple[np.ndarray, np.nda
     wb = rb = None
     if bias is not None:
         bias = np.asarray(bias, np.float32)
-        if bias.ndim == 2:  # GRU reset_after: [input bias; recurrent bias]
+        if bias.ndim == 2:  # GRU reset_after / LSTM recurrent_bias: [input; recurrent]
             wb, rb = bias[0], bias[1]
         else:
             wb, rb = bias, np.zeros_like(bias)

@@ -96,6 +96,9 @@ class Example:
     # or None for no mask. The contract tests feed it as `ctx.mask` and, for the lowering,
     # put a Masking layer in front with the masked steps set to 0.
     mask_lengths: tuple[int, ...] | None = None
+    # False for a seqc extension Keras has no argument for (LSTM recurrent_bias): the Keras
+    # parity tests leave it out; its own test compares with the framework it comes from.
+    keras: bool = True
 
 
 @dataclass(frozen=True)

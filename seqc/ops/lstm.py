@@ -29,6 +29,9 @@ class LSTM(RecurrentBase):
         Example({"units": 3, "return_sequences": True}, (4, 2)),
         Example({"units": 2, "go_backwards": True, "return_sequences": True}, (4, 3)),
         Example({"units": 2, "use_bias": False, "unit_forget_bias": False}, (3, 2)),
+        Example({"units": 2, "recurrent_bias": True, "unit_forget_bias": False,
+                 "bias_initializer": {"type": "RandomUniform", "minval": -0.5,
+                                      "maxval": 0.5}}, (4, 3), keras=False),
         Example({"units": 2, "activation": "relu", "recurrent_activation": "hard_sigmoid"},
                 (4, 3), input_range=(-1.0, 1.0)),
         Example({"units": 2, "return_sequences": True}, (None, 3)),
@@ -49,7 +52,29 @@ class LSTM(RecurrentBase):
         BadExample({"unit": 2}, (4, 3), "did you mean"),
         BadExample({"units": 2, "dropout": 1.5}, (4, 3), "dropout"),
         BadExample({"units": 2, "recurrent_activation": "softmax"}, (4, 3), "elementwise"),
+        BadExample({"units": 2, "recurrent_bias": True}, (4, 3), "unit_forget_bias"),
     ]
+
+    def check(self, a):
+        super().check(a)
+        if a.recurrent_bias and a.unit_forget_bias and a.use_bias:
+            from ..errors import DefinitionError
+
+            raise DefinitionError(
+                "recurrent_bias (PyTorch's second bias) goes with unit_forget_bias=False",
+                field="unit_forget_bias", received="recurrent_bias=True, unit_forget_bias=True",
+                hint="set unit_forget_bias=False, as a PyTorch LSTM has no such initializer")
+
+    def bias_shape(self, a):
+        return (2, 4 * a.units) if a.recurrent_bias else (4 * a.units,)
+
+    def split_bias(self, a, b, k):
+        if b is None or not a.recurrent_bias:
+            return b, None
+        return b[0] + b[1], None  # the gates see the sum, as PyTorch's b_ih + b_hh
+
+    def join_bias(self, a, db_in, db_rec):
+        return np.stack([db_in, db_in]) if a.recurrent_bias else db_in
 
     def bias_initializer(self, a):
         if not a.unit_forget_bias:

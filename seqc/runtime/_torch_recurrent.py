@@ -47,6 +47,8 @@ def rnn(b: Builder, kind: str, a: Any, p: dict, *, prefix: str = "") -> Callable
         kernel, rec = kernel[:, order], rec[:, order]
         if bias is not None:
             b_in, b_rec = bias[0][order], bias[1][order]
+    elif bias is not None and bias.ndim == 2:  # LSTM recurrent_bias: torch's b_ih, b_hh
+        b_in, b_rec = bias[0], bias[1]
     elif bias is not None:  # LSTM gates i,f,c,o are torch's i,f,g,o
         b_in, b_rec = bias, np.zeros_like(bias)
     assert kernel.shape[1] == gates * u

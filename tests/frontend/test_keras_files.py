@@ -179,7 +179,8 @@ def test_keras_legacy_h5_from_keras3(tmp_path):
 def _kind_cases():
     from ops_harness import cases
 
-    return [c for c in cases() if c.values[0] != "InputLayer" and not c.values[1].mask_lengths]
+    return [c for c in cases() if c.values[0] != "InputLayer" and not c.values[1].mask_lengths
+            and c.values[1].keras]
 
 
 @pytest.mark.parametrize("kind,ex", _kind_cases())

@@ -201,7 +201,7 @@ def _torch_weights(seqc_model, tmod) -> list[np.ndarray]:
         elif isinstance(mod, torch.nn.LSTM):  # gates i, f, g, o in both
             for sfx in ("", "_reverse") if mod.bidirectional else ("",):
                 out += [p[f"weight_ih_l{k}{sfx}"].T, p[f"weight_hh_l{k}{sfx}"].T,
-                        p[f"bias_ih_l{k}{sfx}"] + p[f"bias_hh_l{k}{sfx}"]]
+                        np.stack([p[f"bias_ih_l{k}{sfx}"], p[f"bias_hh_l{k}{sfx}"]])]
         elif isinstance(mod, torch.nn.GRU):  # torch r, z, n -> Keras z, r, h
             def zrn(a):
                 r, z, n = np.split(a, 3, axis=0)

@@ -321,9 +321,8 @@ def test_subclassed_torch_model_predicts_like_torch(tmp_path, case):
     # BatchNorm's running mean/variance are torch buffers, Keras' non-trainable weights
     want_params += sum(2 * m.num_features for m in tmod.modules()
                        if isinstance(m, torch.nn.BatchNorm1d))
-    # PyTorch's LSTM has two biases (b_ih + b_hh) where Keras has one: 4 * hidden fewer
-    lstm_b = sum(m.bias_hh_l0.numel() for m in tmod.modules() if isinstance(m, torch.nn.LSTM))
-    assert model.count_params() == want_params - lstm_b
+    # PyTorch's LSTM keeps its two biases (b_ih, b_hh): LSTM(recurrent_bias=True)
+    assert model.count_params() == want_params
     if n_params is not None:
         assert want_params == n_params
     assert model.output_shape == out_shape
