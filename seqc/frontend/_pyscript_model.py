@@ -27,7 +27,7 @@ READ_ONLY = frozenset((
     "zero_grad", "make_predict_function", "make_test_function", "get_metrics_result",
     "reset_metrics", "compute_output_shape", "numel", "predict_classes", "predict_proba",
     "evaluate_generator", "predict_generator", "get_layer_names", "get_weights_paths",
-    "parameters",
+    "parameters", "share_memory",
 ))
 # Attributes a script may read (their values are not modelled, so they read as Opaque).
 _TORCH_FREEZE_ATTRS = ("requires_grad",)

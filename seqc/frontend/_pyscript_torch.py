@@ -48,6 +48,7 @@ SIGNATURES: dict[str, list[tuple[str, Any]]] = {
     "AdaptiveMaxPool2d": [("output_size", REQ), ("return_indices", False)],
     "Flatten": [("start_dim", 1), ("end_dim", -1)],
     "Dropout": [("p", 0.5), ("inplace", False)],
+    "Dropout2d": [("p", 0.5), ("inplace", False)],
     "BatchNorm1d": _BN, "BatchNorm2d": _BN,
     "Embedding": [("num_embeddings", REQ), ("embedding_dim", REQ), ("padding_idx", None),
                   ("max_norm", None), ("norm_type", 2.0), ("scale_grad_by_freq", False),
@@ -66,7 +67,7 @@ SIGNATURES: dict[str, list[tuple[str, Any]]] = {
 # shape is derived from the first Linear.
 _SHAPELESS = {"ReLU", "Sigmoid", "Tanh", "Identity", "GELU", "LeakyReLU", "ELU", "Softmax",
               "LogSoftmax", "SiLU", "ReLU6", "SELU", "Softplus", "Softsign", "Mish",
-              "Hardsigmoid", "Hardswish", "Dropout", "Flatten"}
+              "Hardsigmoid", "Hardswish", "Dropout", "Dropout2d", "Flatten"}
 _SIMPLE_ACT = {"Sigmoid": "sigmoid", "Tanh": "tanh", "SiLU": "silu", "ReLU6": "relu6",
                "SELU": "selu", "Softsign": "softsign", "Mish": "mish",
                "Hardsigmoid": "hard_sigmoid", "Hardswish": "hard_silu"}
@@ -380,6 +381,16 @@ def _map(b: Bound, t: TensorType, nxt: tuple | None) -> tuple[list[dict], bool]:
         if b["start_dim"] != 1 or b["end_dim"] != -1:
             raise b.error("only Flatten(start_dim=1, end_dim=-1) is supported", "start_dim")
         return [{"type": "Flatten", "name": b.name}], False
+    if c == "Dropout2d":
+        p = b["p"]
+        if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p < 1:
+            raise b.error("p must be a number in [0, 1)", "p")
+        if len(t.shape) != 4:
+            raise b.r.error(b.node, "nn.Dropout2d drops whole channels of (N, C, H, W) maps",
+                            field="input", received=f"input of shape {_shape(t)}")
+        # Keras' SpatialDropout2D drops whole feature maps too, while training only.
+        return [{"type": "SpatialDropout2D", "name": b.name, "rate": float(p),
+                 "data_format": "channels_first"}], False
     if c == "Dropout":
         p = b["p"]
         if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p < 1:

@@ -42,6 +42,7 @@ _F: dict[str, tuple[str, list[str]]] = {
     "adaptive_max_pool2d": ("AdaptiveMaxPool2d", ["output_size", "return_indices"]),
     "flatten": ("Flatten", ["start_dim", "end_dim"]),
     "dropout": ("Dropout", ["p", "training", "inplace"]),
+    "dropout2d": ("Dropout2d", ["p", "training", "inplace"]),
 }
 # torch.<name> (and Tensor methods) with their own positional order where it differs.
 _TORCH = {"relu": [], "sigmoid": [], "tanh": [], "selu": [], "flatten": ["start_dim", "end_dim"],
@@ -96,7 +97,7 @@ def _module(chain: Chain, name: str, params: list[str], args: list, kwargs: dict
         vals.pop(k, None)
     if vals.pop("dtype", None) is not None:
         raise chain.refuse(node, f"{what}: dtype= is not read (seqc models are float32)")
-    training = vals.pop("training", True) if name == "dropout" else None
+    training = vals.pop("training", True) if name in ("dropout", "dropout2d") else None
     for k, v in vals.items():
         if not is_const(v):
             raise chain.refuse(node, f"{what}: '{k}' is not a constant")
@@ -108,7 +109,7 @@ def _module(chain: Chain, name: str, params: list[str], args: list, kwargs: dict
                                      "dimension and flattens the rest",
                                hint="use torch.flatten(x, 1)")
         vals = {}
-    if name == "dropout":
+    if name in ("dropout", "dropout2d"):
         p = vals.get("p", 0.5)
         if training is TRAINING:
             pass  # nn.Dropout's behaviour: active while training only

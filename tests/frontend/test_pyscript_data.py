@@ -357,3 +357,24 @@ def test_test_arrays_of_a_load_data_tuple_and_a_shuffle(tmp_path):
     defn = load(tmp_path, text, x=np.zeros((4, 28, 28), "float32"),
                 y=np.zeros((4, 28, 28), "float32"))
     assert shape_and_params(defn) == ([None, 784], 784 * 784 + 784)
+
+
+def test_torch_dropout2d_is_a_channels_first_spatial_dropout(tmp_path):
+    defn = load(tmp_path, """\
+        import torch.nn as nn
+        import torch.nn.functional as F
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.conv = nn.Conv2d(1, 4, 3)
+                self.drop = nn.Dropout2d(0.25)
+                self.fc = nn.Linear(4 * 26 * 26, 2)
+            def forward(self, x):
+                x = F.dropout2d(self.drop(self.conv(x)), 0.1, training=self.training)
+                return self.fc(x.view(x.size(0), -1))
+        model = Net()
+        model.share_memory()
+        """, x=np.zeros((2, 1, 28, 28), np.float32))
+    drops = [n for n in defn.model.graph.nodes if n.op == "SpatialDropout2D"]
+    assert [(n.attrs.rate, n.attrs.data_format) for n in drops] == [
+        (0.25, "channels_first"), (0.1, "channels_first")]
