@@ -198,6 +198,8 @@ class CallReader:
             return None
         if p in ("keras.backend.image_data_format", "keras.config.image_data_format"):
             return IMAGE_DATA_FORMAT
+        if p == "keras.backend.image_dim_ordering":  # Keras 1's name: 'tf' is channels_last
+            return "tf"
         if p in ("collections.OrderedDict", "typing.OrderedDict", "builtins.dict"):
             seq = self.iterate(args[0]) if len(args) == 1 and not kwargs else None
             if not args and not kwargs:

@@ -22,7 +22,9 @@ _OPTIMS = {"SGD": ("SGD", ["params", "lr", "momentum", "dampening", "weight_deca
            "RMSprop": ("RMSprop", ["params", "lr", "alpha", "eps", "weight_decay",
                                    "momentum", "centered"]),
            "Adagrad": ("Adagrad", ["params", "lr", "lr_decay", "weight_decay",
-                                   "initial_accumulator_value", "eps"])}
+                                   "initial_accumulator_value", "eps"]),
+           # PyTorch's Adadelta is Keras' update rule with other defaults (lr 1, rho 0.9)
+           "Adadelta": ("Adadelta", ["params", "lr", "rho", "eps", "weight_decay"])}
 
 
 def torch_compile(r: Reader) -> dict | None:
@@ -58,7 +60,7 @@ def torch_compile(r: Reader) -> dict | None:
                 spec["beta_1"], spec["beta_2"] = float(v[0]), float(v[1])
             elif k == "eps":
                 spec["epsilon"] = float(v)
-            elif k == "alpha" and kind == "RMSprop":
+            elif k == "alpha" and kind == "RMSprop" or k == "rho" and kind == "Adadelta":
                 spec["rho"] = float(v)
             elif k == "weight_decay" and kind == "AdamW":
                 spec["weight_decay"] = float(v)
@@ -76,6 +78,10 @@ def torch_compile(r: Reader) -> dict | None:
         spec["epsilon"] = 1e-10
     if kind in ("Adam", "AdamW") and "epsilon" not in spec:
         spec["epsilon"] = 1e-8
+    if kind == "Adadelta":
+        spec.setdefault("learning_rate", 1.0)
+        spec.setdefault("rho", 0.9)
+        spec.setdefault("epsilon", 1e-6)
     if kind == "RMSprop":
         spec.setdefault("rho", 0.99)
         spec.setdefault("epsilon", 1e-8)

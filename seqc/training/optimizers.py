@@ -206,6 +206,41 @@ class Adagrad(Optimizer):
         p -= tmp
 
 
+class Adadelta(Optimizer):
+    """Keras 3: a = rho a + (1 - rho) g^2; d = -sqrt(ad + eps) / sqrt(a + eps) g;
+    ad = rho ad + (1 - rho) d^2; p += lr d. (Keras 3's default learning rate is 0.001; Keras 2
+    and the original paper used 1.0.)"""
+
+    slot_init = {"accumulated_grad": 0.0, "accumulated_delta_var": 0.0}
+
+    def __init__(self, learning_rate: Any = 0.001, rho: float = 0.95, epsilon: float = 1e-7,
+                 **kwargs: Any):
+        super().__init__(learning_rate, **kwargs)
+        self.rho = _number(rho, "rho", 0.0, 1.0)
+        self.epsilon = _number(epsilon, "epsilon", lo=0.0)
+
+    def _kwargs(self):
+        return {"rho": self.rho, "epsilon": self.epsilon}
+
+    def _update(self, key, p, g, lr, step, s, tmp):
+        rho, eps = F32(self.rho), F32(self.epsilon)
+        acc, acc_d = s["accumulated_grad"], s["accumulated_delta_var"]
+        acc *= rho
+        np.multiply(g, g, out=tmp)
+        tmp *= F32(1.0) - rho
+        acc += tmp
+        # d = -sqrt(acc_d + eps) * g / sqrt(acc + eps), in the order Keras computes it
+        np.add(acc_d, eps, out=tmp)
+        np.sqrt(tmp, out=tmp)
+        tmp *= g
+        tmp /= np.sqrt(acc + eps)
+        np.negative(tmp, out=tmp)
+        acc_d *= rho
+        acc_d += (F32(1.0) - rho) * (tmp * tmp)
+        tmp *= F32(lr)
+        p += tmp
+
+
 class Adamax(Optimizer):
     """m += (g - m)(1 - b1); u = max(b2 u, |g|); p -= lr m / ((1 - b1^t)(u + eps))."""
 
@@ -297,11 +332,12 @@ def _ema_sq(v: np.ndarray, g: np.ndarray, beta: float, tmp: np.ndarray) -> None:
     v += tmp
 
 
-for _cls in (SGD, Adam, AdamW, RMSprop, Adagrad, Adamax, Nadam):
+for _cls in (SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Adamax, Nadam):
     _cls.__doc__ = f"{_cls.__doc__}\n\n{_BASE_DOC}"
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {
-    cls.__name__.lower(): cls for cls in (SGD, Adam, AdamW, RMSprop, Adagrad, Adamax, Nadam)
+    cls.__name__.lower(): cls for cls in (SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Adamax,
+                                          Nadam)
 }
 
 

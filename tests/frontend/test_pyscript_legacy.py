@@ -290,3 +290,22 @@ def test_quickstart_example_builds_without_training(tmp_path):
                                  "-o", str(tmp_path / "b"), "-q"])
     assert r.exit_code == 0, r.output
     assert (tmp_path / "b" / "model.onnx").is_file()
+
+
+def test_keras1_image_dim_ordering_is_tf_channels_last(tmp_path):
+    d = load_script(write(tmp_path, """\
+        from keras import backend as K
+        from keras.models import Sequential
+        from keras.layers import Convolution2D, Flatten, Dense
+        if K.image_dim_ordering() == 'th':
+            input_shape = (1, 28, 28)
+        else:
+            input_shape = (28, 28, 1)
+        model = Sequential()
+        model.add(Convolution2D(4, 3, 3, input_shape=input_shape))
+        model.add(Flatten())
+        model.add(Dense(2))
+        model.compile(loss='categorical_crossentropy', optimizer='adadelta')
+        """))
+    assert d.model.graph.input_type.shape == (None, 28, 28, 1)
+    assert d.compile["optimizer"] == "adadelta"

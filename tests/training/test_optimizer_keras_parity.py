@@ -84,6 +84,8 @@ OPT_CASES = [
     ("RMSprop", {"learning_rate": 0.01}),
     ("RMSprop", {"learning_rate": 0.01, "momentum": 0.5, "centered": True}),
     ("Adagrad", {"learning_rate": 0.1}),
+    ("Adadelta", {"learning_rate": 1.0}),
+    ("Adadelta", {"learning_rate": 0.5, "rho": 0.9, "clipnorm": 0.1}),
     ("Adamax", {"learning_rate": 0.01}),
     ("Nadam", {"learning_rate": 0.01}),
     ("Nadam", {"learning_rate": 0.01, "weight_decay": 0.05}),

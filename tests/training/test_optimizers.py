@@ -428,3 +428,29 @@ def test_mixed_dtypes_step_each_parameter():
     assert p["a"].dtype == np.float32 and p["b"].dtype == np.float64
     np.testing.assert_allclose(p["a"], -0.001, rtol=1e-4)
     np.testing.assert_allclose(p["b"], -0.001, rtol=1e-4)
+
+
+def test_adadelta_steps_as_torch_adadelta_with_its_defaults():
+    """A PyTorch script's optim.Adadelta(params) reads as Adadelta(1.0, rho=0.9, eps=1e-6):
+    the same update rule as Keras', so it steps as torch does."""
+    torch = pytest.importorskip("torch")
+    from seqc.frontend.pyscript import script_to_spec
+
+    spec = script_to_spec("import torch\nfrom torch import nn\nm = nn.Sequential("
+                          "nn.Linear(3, 2))\nloss_fn = nn.MSELoss()\nopt = torch.optim."
+                          "Adadelta(m.parameters())\n", "m.py")
+    assert spec["compile"]["optimizer"] == {"type": "Adadelta", "learning_rate": 1.0,
+                                            "rho": 0.9, "epsilon": 1e-6}
+    rng = np.random.default_rng(0)
+    w0 = rng.normal(size=5).astype(np.float32)
+    tw = torch.tensor(w0, requires_grad=True)
+    topt = torch.optim.Adadelta([tw])
+    p = {"w": w0.copy()}
+    opt = O.get(spec["compile"]["optimizer"])
+    for _ in range(4):
+        g = (2 * p["w"] - 1).astype(np.float32)  # gradient of sum(w^2 - w)
+        opt.apply(p, {"w": g})
+        topt.zero_grad()
+        (tw * tw - tw).sum().backward()
+        topt.step()
+        np.testing.assert_allclose(p["w"], tw.detach().numpy(), atol=1e-6)
