@@ -10,6 +10,7 @@ import math
 import re
 from typing import Any
 
+from ._pyscript_argparse import ArgParser
 from ._pyscript_compile import DISPLAY_CALLBACKS, DISPLAY_ONLY
 from ._pyscript_data import DataArr
 from ._pyscript_expr import fold_builtin
@@ -99,6 +100,8 @@ class CallReader:
     def method(self, obj: Any, meth: str, args: list, kwargs: dict, node: ast.Call) -> Any:
         if isinstance(obj, DataArr):
             return self.data_method(obj, meth, args, kwargs, node)
+        if isinstance(obj, ArgParser):
+            return self.parser_method(obj, meth, args, kwargs, node)
         if isinstance(obj, (int, float)) and meth in ("numpy", "item") and not args:
             return obj  # tf.reduce_prod(shape).numpy() of constants
         if isinstance(obj, Instance) and (meth in PASSTHROUGH_METHODS or meth in (
@@ -189,6 +192,8 @@ class CallReader:
         if p in DISPLAY_CALLBACKS:
             self.note(node, f"{self.seg(node)} shows progress only; not run")
             return DISPLAY_ONLY
+        if p == "argparse.ArgumentParser":
+            return ArgParser(node)
         if p == "torch.save" and len(node.args) >= 2:
             self.saved_at(node.args[1], node)
             return None
@@ -237,6 +242,10 @@ class CallReader:
         if p.startswith("torch.nn.") and p.count(".") == 2:
             mod = TorchMod(p.split(".")[-1], args, kwargs, node)
             self.torch_objects.append(mod)
+            return mod
+        if p.startswith("torch.optim.lr_scheduler."):
+            mod = TorchMod("sched." + p.split(".")[-1], args, kwargs, node)
+            self.torch_objects.append(mod)  # a schedule: torch_compile does not model it
             return mod
         if p.startswith("torch.optim.") and p.count(".") == 2:
             mod = TorchMod("optim." + p.split(".")[-1], args, kwargs, node)

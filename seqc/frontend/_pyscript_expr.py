@@ -10,6 +10,7 @@ import math
 import re
 from typing import Any
 
+from ._pyscript_argparse import ArgParser, Namespace
 from ._pyscript_data import DataArr
 from ._pyscript_model import Params, is_model_object
 from ._pyscript_names import function_name
@@ -121,6 +122,10 @@ class ExprReader:
                                                    name=dotted))
             if isinstance(base, DataArr):
                 return self.data_attr(base, node.attr, node)
+            if isinstance(base, Namespace):
+                return self.namespace_attr(base, node, _dotted(node))
+            if isinstance(base, ArgParser):
+                return BoundMethod(base, node.attr)
             if isinstance(base, (int, float)) and node.attr in ("numpy", "item"):
                 return BoundMethod(base, node.attr)
             if isinstance(base, Sym):

@@ -548,7 +548,7 @@ def torch_doc(r: Reader, model: ModelVal, module: Scope) -> tuple[dict, list[ast
     doc: dict = {"input_shape": shape, "layers": layers}
     if dtype != "float32":
         doc["input_dtype"] = dtype
-    compile_cfg = torch_compile(r)
+    compile_cfg = torch_compile(r, layers)
     if compile_cfg and model.compile is None:
         model.compile = compile_cfg
     return doc, nodes

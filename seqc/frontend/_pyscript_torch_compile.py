@@ -5,7 +5,8 @@ alpha = Keras' rho); anything seqc has no equivalent for leaves compile out.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import ast
+from typing import TYPE_CHECKING, Any
 
 from ..errors import DefinitionError
 
@@ -27,13 +28,29 @@ _OPTIMS = {"SGD": ("SGD", ["params", "lr", "momentum", "dampening", "weight_deca
            "Adadelta": ("Adadelta", ["params", "lr", "rho", "eps", "weight_decay"])}
 
 
-def torch_compile(r: Reader) -> dict | None:
-    """A loss module and a torch.optim optimizer created in the script -> a compile section,
-    when each is one seqc has (CrossEntropyLoss = sparse categorical crossentropy on logits).
-    Anything else (several, or unmapped, or non-default options) leaves compile out."""
+def torch_compile(r: Reader, layers: list[dict] | None = None) -> dict | None:
+    """A loss (an nn.*Loss module, or the one F.*_loss function the script calls) and a
+    torch.optim optimizer created in the script -> a compile section, when each is one seqc
+    has (CrossEntropyLoss = sparse categorical crossentropy on logits; NLLLoss the same on a
+    model ending in log_softmax, whose outputs are already log-probabilities). Anything else
+    (several, unmapped, non-default options, an lr_scheduler) leaves compile out, with a note
+    when seqc cannot model what the script trains with."""
+    scheds = [m for m in r.torch_objects if m.cls.startswith("sched.")]
+    if scheds:
+        r.note(scheds[0].node, f"{r.seg(scheds[0].node)} changes the learning rate during "
+                               "training, which seqc's compile settings cannot say: no "
+                               "compile settings taken from the script (give --optimizer "
+                               "and --loss, or a schedule in a JSON spec)")
+        return None
     losses = [m for m in r.torch_objects if m.cls in _LOSSES or m.cls.endswith("Loss")]
     optims = [m for m in r.torch_objects if m.cls.startswith("optim.")]
-    if len(losses) != 1 or len(optims) != 1 or losses[0].cls not in _LOSSES:
+    if not losses:
+        losses = _functional_losses(r)
+    last_log_softmax = bool(layers) and layers[-1].get("activation") == {
+        "type": "log_softmax", "axis": 1}
+    if len(losses) != 1 or len(optims) != 1 or (
+            losses[0].cls not in _LOSSES and not (losses[0].cls == "NLLLoss"
+                                                  and last_log_softmax)):
         return None
     loss, opt = losses[0], optims[0]
     if loss.args or any(k != "reduction" or v != "mean" for k, v in loss.kwargs.items()):
@@ -86,4 +103,32 @@ def torch_compile(r: Reader) -> dict | None:
         spec.setdefault("rho", 0.99)
         spec.setdefault("epsilon", 1e-8)
         spec.setdefault("learning_rate", 0.01)
-    return {"optimizer": spec, "loss": _LOSSES[loss.cls]}
+    return {"optimizer": spec, "loss": _LOSSES.get(loss.cls, _NLL)}
+
+
+# F.nll_loss on log-probabilities is cross-entropy on them as logits: log_softmax of a
+# log_softmax output is itself.
+_NLL = {"type": "SparseCategoricalCrossentropy", "from_logits": True}
+_FUNCTIONAL = {"cross_entropy": "CrossEntropyLoss", "nll_loss": "NLLLoss",
+               "mse_loss": "MSELoss", "l1_loss": "L1Loss",
+               "binary_cross_entropy": "BCELoss",
+               "binary_cross_entropy_with_logits": "BCEWithLogitsLoss"}
+
+
+def _functional_losses(r: Reader) -> list:
+    """The training loss a script computes with torch.nn.functional (`F.nll_loss(output,
+    target)` in its training loop), as one loss module; several kinds give none."""
+    from ._pyscript_values import TorchMod
+
+    found: dict[str, Any] = {}
+    for n in ast.walk(r.tree):
+        if not isinstance(n, ast.Call) or not isinstance(n.func, ast.Attribute):
+            continue
+        name = _FUNCTIONAL.get(n.func.attr)
+        path = r.static_path(n.func.value, r.module_scope) if name else None
+        if name and path in ("torch.nn.functional", "torch"):
+            kw = {k.arg: k.value.value for k in n.keywords
+                  if k.arg == "reduction" and isinstance(k.value, ast.Constant)}
+            if kw.get("reduction", "mean") == "mean":  # a summed test loss is not training's
+                found.setdefault(name, TorchMod(name, [], {}, n))
+    return list(found.values())

@@ -23,6 +23,7 @@ from typing import Any
 
 from ..errors import DefinitionError, SeqcError
 from ..model import DEFAULT_MAX_MEMORY
+from ._pyscript_argparse import ArgparseReader
 from ._pyscript_calls import CallReader
 from ._pyscript_compile import CompileReader
 from ._pyscript_data import DataBinding, DataReader
@@ -54,7 +55,7 @@ MAX_SCRIPT_BYTES = 4 << 20  # tutorials are a few kB; ast on a huge file is slow
 
 
 class Reader(StmtReader, ExprReader, CallReader, CompileReader, KerasReader, ModelStatements,
-             DataReader, DataBinding, FunctionalReader):
+             DataReader, DataBinding, FunctionalReader, ArgparseReader):
     """One script's reader: the statement walker, expression evaluator, call dispatch and the
     Keras/compile readers are its mixins (one module each); it keeps the reading state,
     locates errors, chooses the model and assembles the spec doc."""
@@ -88,6 +89,7 @@ class Reader(StmtReader, ExprReader, CallReader, CompileReader, KerasReader, Mod
         self.param_owners: list[TorchMod] = []  # modules whose parameters() were taken
         self.refusals: list = []  # (object, error): raised if the object is in the model
         self.name_uids: dict[str, int] = {}  # Keras' automatic layer names so far
+        self.argparse_read: dict[str, Any] = {}  # args.<name> read as its default
         self.adapted: dict[str, dict] = {}  # layer name -> the weights its adapt() set
         self.saved_paths: dict = {}  # where the script saves weights -> line
         self.call_scope: Scope | None = None
@@ -218,6 +220,7 @@ class Reader(StmtReader, ExprReader, CallReader, CompileReader, KerasReader, Mod
                 survey.exec_block(tree.body, Scope())
             self.plan = survey.make_plan(self.bindings.x, self.bindings.y)
         module = Scope()
+        self.tree, self.module_scope = tree, module
         try:
             self.exec_block(tree.body, module)
             # Functions the module never calls are read only when nothing else builds a model
@@ -316,6 +319,11 @@ class Reader(StmtReader, ExprReader, CallReader, CompileReader, KerasReader, Mod
         for name in sorted(set(self.defines) - self.used_defines):
             self.notes.append(f"--define {name}: the script never needed it (a value it reads "
                               "itself wins)")
+        if self.argparse_read:
+            shown = ", ".join(f"{k}={v!r}" for k, v in list(self.argparse_read.items())[:6])
+            self.notes.append(f"{self.file}: argparse values read as the script's defaults "
+                              f"(run without arguments): {shown}; --define NAME=VALUE gives "
+                              "another")
         info["notes"] = list(self.notes)
         info["fit_data"] = list(self.fit_data)
         info["adapted"] = self.adapted

@@ -273,11 +273,20 @@ def test_argparse_values_by_define(tmp_path):
         model = keras.Sequential([keras.Input((8,)), keras.layers.Dense(args.hidden),
                                   keras.layers.Dense(1)])
         """
-    with pytest.raises(DefinitionError, match="model.py:6:"):
-        load(tmp_path, text)
+    defn = load(tmp_path, text)  # the default: the tutorial run without arguments
+    assert shape_and_params(defn)[1] == 8 * 64 + 64 + 65
+    assert any("argparse values read as the script's defaults" in n and "args.hidden=64" in n
+               for n in defn.notes)
     defn = load(tmp_path, text, defines={"args.hidden": 16, "unused": 1})
     assert shape_and_params(defn)[1] == 8 * 16 + 16 + 17
     assert any("--define unused" in n for n in defn.notes)
+    with pytest.raises(DefinitionError, match="args.units") as e:
+        load(tmp_path, text.replace("Dense(args.hidden)", "Dense(args.units)"))
+    assert "model.py:6:" in str(e.value) and "--define args.units=VALUE" in str(e.value)
+    required = text.replace('"--hidden", type=int, default=64', '"hidden", type=int')
+    with pytest.raises(DefinitionError, match="required command-line argument"):
+        load(tmp_path, required)
+    assert shape_and_params(load(tmp_path, required, defines={"args.hidden": 4}))[1] == 41
 
 
 # ---- several models ----
@@ -378,3 +387,28 @@ def test_torch_dropout2d_is_a_channels_first_spatial_dropout(tmp_path):
     drops = [n for n in defn.model.graph.nodes if n.op == "SpatialDropout2D"]
     assert [(n.attrs.rate, n.attrs.data_format) for n in drops] == [
         (0.25, "channels_first"), (0.1, "channels_first")]
+
+
+def test_torch_training_settings_from_functional_losses_and_schedules(tmp_path):
+    head = """\
+        import torch
+        import torch.nn as nn
+        import torch.nn.functional as F
+        model = nn.Sequential(nn.Linear(4, 3), nn.LogSoftmax(dim=1))
+        optimizer = torch.optim.Adadelta(model.parameters(), lr=1.0)
+        for data, target in loader:
+            loss = F.nll_loss(model(data), target)
+            loss.backward()
+            optimizer.step()
+        test_loss = F.nll_loss(model(x), y, reduction='sum')
+        """
+    defn = load(tmp_path, head)
+    assert defn.compile == {"optimizer": {"type": "Adadelta", "learning_rate": 1.0, "rho": 0.9,
+                                          "epsilon": 1e-6},
+                            "loss": {"type": "SparseCategoricalCrossentropy",
+                                     "from_logits": True}}
+    # NLL on outputs that are not log-probabilities is not cross-entropy: no compile
+    assert load(tmp_path, head.replace("nn.LogSoftmax(dim=1)", "nn.ReLU()")).compile is None
+    defn = load(tmp_path, head + "scheduler = torch.optim.lr_scheduler.StepLR(optimizer, 1)\n")
+    assert defn.compile is None
+    assert any("StepLR" in n and "learning rate" in n for n in defn.notes)
