@@ -60,6 +60,7 @@ class KerasReader:
     def keras_doc(self, model: ModelVal) -> tuple[dict, list[ast.AST]]:
         items = self.keras_items(model)
         layers, nodes = [], []
+        unresolved: list[DefinitionError] = []
         override = self.comment.get("input_shape")
         for i, (v, node) in enumerate(items):
             if not isinstance(v, Layer):
@@ -68,11 +69,19 @@ class KerasReader:
                 layers.append({"type": v.cls})
                 nodes.append(v.node)
                 continue
-            d = self.keras_layer(v, first=(i == 0), override=override is not None)
+            try:
+                d = self.keras_layer(v, first=(i == 0), override=override is not None)
+            except DefinitionError as e:
+                if "without running the script" not in e.message:
+                    raise
+                unresolved.append(e)  # reported together, each with its line
+                continue
             if d is None:  # an InputLayer whose shape the comment gives
                 continue
             layers.append(d)
             nodes.append(v.node)
+        if unresolved:
+            raise _together(unresolved)
         doc: dict = {"layers": layers}
         if override is not None:
             doc["input_shape"] = override
@@ -237,3 +246,14 @@ class KerasReader:
             if v is not None:
                 d[k] = self.const(v, lay.node, f"{lay.cls}({k}=...)")
         return d
+
+
+def _together(errors: list[DefinitionError]) -> DefinitionError:
+    """The first value the script leaves to run time, with every other one named and
+    located, so all can be supplied at once."""
+    first = errors[0]
+    if len(errors) > 1:
+        others = "; ".join(f"{e.file}: {e.received}" for e in errors[1:])
+        first.message += f" (also left to run time: {others})"
+        first.args = (first.format(),)
+    return first

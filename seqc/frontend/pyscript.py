@@ -193,7 +193,7 @@ class Reader(StmtReader, ExprReader, CallReader, CompileReader, KerasReader, Mod
         if name is not None and not shape:
             ways.append(f"--define {name}=VALUE")
         if shape:
-            ways += ["--define NAME=VALUE", "keras.Input(shape=(...))",
+            ways += [f"--define {name or 'NAME'}=VALUE", "keras.Input(shape=(...))",
                      "a comment `# seqc: input_shape = (...)` (per sample, batch excluded)"]
         else:
             ways.append("write it as a literal")

@@ -412,3 +412,18 @@ def test_torch_training_settings_from_functional_losses_and_schedules(tmp_path):
     defn = load(tmp_path, head + "scheduler = torch.optim.lr_scheduler.StepLR(optimizer, 1)\n")
     assert defn.compile is None
     assert any("StepLR" in n and "learning rate" in n for n in defn.notes)
+
+
+def test_every_unresolved_name_is_named_with_its_line(tmp_path):
+    with pytest.raises(DefinitionError) as e:
+        load(tmp_path, """\
+            import keras
+            model = keras.Sequential([keras.Input((n_features,)),
+                                      keras.layers.Dense(hidden),
+                                      keras.layers.Dense(num_classes, activation="softmax")])
+            """)
+    msg = str(e.value)
+    assert "model.py:2:" in msg and "n_features" in msg
+    assert "model.py:3:" in msg and "hidden" in msg
+    assert "model.py:4:" in msg and "num_classes" in msg
+    assert "--define n_features=VALUE" in msg
