@@ -24,9 +24,10 @@ from typing import Any
 from ..errors import DefinitionError, SeqcError
 from ..model import DEFAULT_MAX_MEMORY
 from ._pyscript_argparse import ArgparseReader
+from ._pyscript_binding import DataBinding
 from ._pyscript_calls import CallReader
 from ._pyscript_compile import CompileReader
-from ._pyscript_data import DataBinding, DataReader
+from ._pyscript_data import DataReader
 from ._pyscript_expr import ExprReader
 from ._pyscript_functional import FunctionalReader
 from ._pyscript_keras import KerasReader
