@@ -79,17 +79,6 @@ def _rows_only(s: ast.AST) -> bool:
     return isinstance(s, (ast.Slice, ast.Name))
 
 
-def _is_number(n: ast.AST) -> bool:
-    return isinstance(n, ast.Constant) and isinstance(n.value, (int, float)) and not isinstance(
-        n.value, bool)
-
-
-def _rows_only(s: ast.AST) -> bool:
-    """`a[:n]`, `a[n:]` and `a[idx]` with an index array (a shuffle): rows, not per-sample
-    axes."""
-    return isinstance(s, (ast.Slice, ast.Name))
-
-
 class DataBinding:
     """The survey and the binding of the data to assignments (a mixin of `pyscript.Reader`).
     State: `last_def[(scope id, name)]` the assignment that last set a name, `sources` what
