@@ -218,7 +218,8 @@ class Chain:
                 raise self.refuse(st, "updates a tensor in place (x += ...: a residual "
                                       "connection or arithmetic on tensors)")
             else:
-                raise self.refuse(st, f"a {type(st).__name__} statement is not read in a "
+                kind = {"Expr": "an expression"}.get(type(st).__name__, f"a {type(st).__name__}")
+                raise self.refuse(st, f"{kind} statement is not read in a "
                                       "layer chain")
         return None
 

@@ -60,7 +60,11 @@ class SelfObj:
             return self.attrs[attr]
         if attr == "training":
             return TRAINING
-        return Opaque(node, f"self.{attr} is not set in {self.inst.cls.node.name}.__init__")
+        cls = self.inst.cls.node
+        if any(isinstance(s, ast.FunctionDef) and s.name == attr for s in cls.body):
+            return Opaque(node, f"self.{attr} is a method of {cls.name}; seqc reads the layers "
+                                "forward()/call() applies, not helper methods")
+        return Opaque(node, f"self.{attr} is not set in {cls.name}.__init__")
 
     def names(self) -> dict[int, str]:
         """id(module) -> its attribute path ("conv1", "layers.2"): the layer names."""
