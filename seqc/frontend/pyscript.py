@@ -400,12 +400,23 @@ def _comment_settings(source: str, file: str) -> dict:
     return out
 
 
-def _set_adapted(model: Any, adapted: dict, file: str) -> None:
-    """The weights a script's `layer.adapt(data)` computed; the model then counts as adapted,
-    so fit does not adapt again (Keras adapts only when told)."""
-    if not adapted:
-        return
+def _set_adapted(model: Any, adapted: dict, file: str, notes: list[str]) -> None:
+    """The weights a script's `layer.adapt(data)` computed. The model then counts as
+    adapted, so fit does not adapt: Keras adapts only when told, and a layer the script
+    never adapts keeps its initial statistics (mean 0, variance 1), as in Keras."""
     import numpy as np
+
+    from ..ops import REGISTRY
+
+    never = [n.layer or n.name for n in model.graph.nodes
+             if REGISTRY[n.op].adapt is not None and n.params
+             and (n.layer or n.name) not in adapted]
+    for name in never:
+        notes.append(f"{file}: layer '{name}' is never adapted in the script: Keras keeps its "
+                     "initial statistics (mean 0, variance 1), and so does seqc (call "
+                     f"{name}.adapt(x_train) in the script to adapt it)")
+    if never or adapted:
+        model.adapted = True
 
     for name, weights in adapted.items():
         for local, value in weights.items():
@@ -415,7 +426,6 @@ def _set_adapted(model: Any, adapted: dict, file: str) -> None:
                                       file=file, field="adapt", received=name)
             spec = model.graph.param_specs[key]
             model.params[key] = np.asarray(value).reshape(spec.shape).astype(spec.dtype)
-    model.adapted = True
 
 
 def _relocate(e: SeqcError, nodes: list[ast.AST], file: str) -> SeqcError:
@@ -472,7 +482,7 @@ def load_script(path: str | os.PathLike, *, max_memory: int | None = DEFAULT_MAX
     except SeqcError as e:
         raise _relocate(e, nodes, file) from None
     defn.format = "python"
-    _set_adapted(defn.model, info.pop("adapted"), file)
+    _set_adapted(defn.model, info.pop("adapted"), file, info["notes"])
     defn.extra = {"python": info}
     defn.notes = [*info["notes"], *([info["skipped"]] if info["skipped"] else [])]
     return defn

@@ -427,3 +427,19 @@ def test_every_unresolved_name_is_named_with_its_line(tmp_path):
     assert "model.py:3:" in msg and "hidden" in msg
     assert "model.py:4:" in msg and "num_classes" in msg
     assert "--define n_features=VALUE" in msg
+
+
+def test_a_normalization_the_script_never_adapts_stays_as_keras_leaves_it(tmp_path):
+    defn = load(tmp_path, """\
+        import keras
+        norm = keras.layers.Normalization()
+        model = keras.Sequential([keras.Input((3,)), norm, keras.layers.Dense(1)])
+        model.compile(optimizer="sgd", loss="mse")
+        model.fit(x, y, epochs=1)
+        """)
+    assert any("never adapted" in n for n in defn.notes)
+    m = defn.model
+    m.compile(**defn.compile)
+    m.fit(np.full((8, 3), 5.0, np.float32), np.zeros((8, 1), np.float32), epochs=1, verbose=0)
+    np.testing.assert_array_equal(m.params["normalization/mean"].ravel(), [0, 0, 0])
+    np.testing.assert_array_equal(m.params["normalization/variance"].ravel(), [1, 1, 1])
