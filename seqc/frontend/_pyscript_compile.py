@@ -171,7 +171,24 @@ class CompileReader:
             raise self.error(node, "fit(callbacks=...) takes a callback or a list of them",
                              field="callbacks", received=f"callbacks={cbs!r}",
                              hint="e.g. callbacks=[keras.callbacks.EarlyStopping(patience=3)]")
+        if bound.get("validation_data") is not None and not out.get("validation_split"):
+            watching = [c for c in out.get("callbacks") or [] if isinstance(c, dict)
+                        and str(c.get("monitor", _VAL_DEFAULT.get(c.get("type"), ""))
+                                ).startswith("val_")]
+            if watching:
+                # The script's stopping or lr schedule follows its own validation data,
+                # which seqc does not have: training would differ, so it is refused.
+                raise self.error(node, f"{watching[0]['type']} watches "
+                                       f"{watching[0].get('monitor', 'val_loss')} on the "
+                                       "script's validation_data, which seqc does not read",
+                                 field="validation_data", received=self.seg(node),
+                                 hint="use validation_split=0.2 (seqc validates on the last "
+                                      "rows of the data given), or remove the callback")
         return out
+
+
+# Callbacks that monitor validation loss by default (Keras 3).
+_VAL_DEFAULT = {"EarlyStopping": "val_loss", "ReduceLROnPlateau": "val_loss"}
 
 
 class _DisplayOnly:

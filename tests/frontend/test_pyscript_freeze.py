@@ -380,6 +380,11 @@ def test_callbacks_that_only_show_progress_and_fit_arguments_seqc_does_not_read(
                 model.optimizer.learning_rate = 0.1
             model.fit(x, y, callbacks=[keras.callbacks.LambdaCallback(on_epoch_end=lower)])
             """)))
+    with pytest.raises(DefinitionError, match="EarlyStopping watches val_loss"):
+        load_script(write(tmp_path, head + "model.fit(x, y, validation_data=(xv, yv), "
+                                           "callbacks=[keras.callbacks.EarlyStopping()])\n"))
+    load_script(write(tmp_path, head + "model.fit(x, y, validation_split=0.2, callbacks="
+                                       "[keras.callbacks.EarlyStopping()])\n"))
     for arg in ("steps_per_epoch=10", "sample_weight=w", "validation_steps=3"):
         with pytest.raises(DefinitionError, match=arg.split("=")[0]):
             load_script(write(tmp_path, head + f"model.fit(x, y, {arg})\n"))
