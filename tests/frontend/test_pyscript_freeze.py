@@ -368,7 +368,7 @@ def test_callbacks_that_only_show_progress_and_fit_arguments_seqc_does_not_read(
     defn = load_script(write(tmp_path, head + textwrap.dedent("""\
         cb = keras.callbacks.LambdaCallback(on_epoch_end=on_epoch_end)
         model.fit(x, y, epochs=3, callbacks=[cb, tfdocs.modeling.EpochDots(),
-                                            keras.callbacks.EarlyStopping(patience=2)],
+                                            keras.callbacks.EarlyStopping(monitor="loss")],
                   validation_data=(xv, yv))
         """)))
     assert [c["type"] for c in defn.fit["callbacks"]] == ["EarlyStopping"]
