@@ -182,8 +182,10 @@ class DataReader:
         axes = {x % n for x in axes}
         shape = tuple(1 if i in axes else d for i, d in enumerate(a.shape)
                       if keep or i not in axes)
-        vals = getattr(a.values, meth)(axis=tuple(axes), keepdims=keep) if (
-            a.values is not None) else None
+        vals = None
+        if a.values is not None and a.values.size:
+            with np.errstate(all="ignore"):  # statistics of data: never an overflow warning
+                vals = getattr(a.values, meth)(axis=tuple(axes), keepdims=keep)
         return DataArr(shape, a.dtype if meth in ("max", "min") else "float32", vals, a.node)
 
     def data_subscript(self, a: DataArr, node: ast.Subscript, scope: Any) -> Any:
