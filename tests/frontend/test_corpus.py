@@ -168,3 +168,20 @@ def test_reference_figures_come_from_the_original_framework(fw, e):
     exp = e["expected"]
     assert {k: got[k] for k in ("total", "trainable", "output_shape")} == {
         k: exp[k] for k in ("total", "trainable", "output_shape")}
+
+
+WRONG_SHAPES = [(4,), (4, 3), (4, 5, 7), (4, 1, 28, 28), (0, 3), (4, 0)]
+
+
+@pytest.mark.parametrize("fw, e", ENTRIES[::6], ids=IDS[::6])
+def test_data_of_the_wrong_shape_is_an_error_never_a_crash(fw, e):
+    from seqc.errors import SeqcError
+
+    rng = np.random.default_rng(0)
+    for shape in WRONG_SHAPES:
+        for x in (rng.normal(size=shape).astype("float32"), rng.integers(-3, 50, shape)):
+            y = rng.integers(0, 3, shape[:1])
+            try:
+                load_definition(CORPUS / fw / e["file"], bindings=Bindings(x=x, y=y))
+            except SeqcError as err:
+                assert re.search(re.escape(e["file"]), str(err)), str(err)
