@@ -185,6 +185,7 @@ BUILDERS = {
     "InputLayer": input_layer, "Dense": dense, "Activation": activation_layer,
     "ReLU": relu_layer, "LeakyReLU": leaky_relu, "ELU": elu, "Softmax": softmax,
     "PReLU": prelu, "Dropout": identity, "GaussianDropout": identity, "GaussianNoise": identity,
+    "AlphaDropout": identity,
     "Masking": masking, "Embedding": embedding, "Flatten": flatten, "Reshape": reshape,
     "Permute": permute, "RepeatVector": repeat_vector, "Rescaling": rescaling,
     "Normalization": normalization, "BatchNormalization": batch_normalization,
