@@ -39,6 +39,7 @@ from ._pyscript_values import (
     OPS_HINT,
     Func,
     Instance,
+    Layer,
     LocalClass,
     ModelVal,
     Opaque,
@@ -299,7 +300,34 @@ class Reader(StmtReader, ExprReader, CallReader, CompileReader, KerasReader, Mod
         if isinstance(c, Instance):
             c = read_instance(self, c)  # _pyscript_subclass: __init__ and forward/call
         self.check_refusals(c)
+        self.check_pretrained_parts(c)
         return c
+
+    def check_pretrained_parts(self, m: ModelVal) -> None:
+        """A layer of the model built that another model of the script trained first (a base
+        fitted, then reused) starts from those trained weights in Keras; seqc trains the
+        model built from initial weights, so that is refused, never silently different."""
+        def parts(v: Any, out: set[int]) -> set[int]:
+            if _trains(v):
+                out.add(id(v))
+            for _, x, _ in getattr(v, "items", ()):
+                parts(x, out)
+            return out
+
+        mine = parts(m, set()) - {id(m)}
+        for other in self.models:
+            if other is m or other.fit is None or id(other) in mine:
+                continue
+            shared = parts(other, set()) & mine
+            if shared:
+                raise self.error(
+                    other.node, f"{' / '.join(other.names) or 'a model'} is trained (fit) "
+                                "before the model built reuses its layers; seqc trains the "
+                                "model built once, from initial weights",
+                    field="model", received=f"models sharing layers: "
+                    f"{self.candidates([other])} and {self.candidates([m])}",
+                    hint="build the second model from the first's build output (seqc build, "
+                         "then load its weights), or share no trained layers")
 
     def candidates(self, cands: list) -> str:
         return "; ".join(f"{' / '.join(c.names) or '(unnamed)'} at {self.where(c.node)}"
@@ -342,6 +370,22 @@ class Reader(StmtReader, ExprReader, CallReader, CompileReader, KerasReader, Mod
 
 
 # ---- helpers ----
+
+
+def _trains(v: Any) -> bool:
+    """Whether fitting a model changes this layer: it has trainable weights and is not frozen
+    (an adapted Normalization shared by two models is not changed by either's fit)."""
+    from ..ops import REGISTRY
+    from ..ops.base import KIND_ALIASES
+
+    if isinstance(v, Layer):
+        if v.kwargs.get("trainable") is False:
+            return False
+        op = REGISTRY.get(KIND_ALIASES.get(v.cls, v.cls))
+        return op is None or op.category not in (
+            "reshaping", "pooling", "regularization", "preprocessing") and (
+            op.category != "activation" or op.kind == "PReLU")
+    return not isinstance(v, ModelVal)  # a nested model counts by its layers
 
 
 def _distinct(cands: list) -> list:

@@ -403,3 +403,23 @@ def test_callbacks_that_only_show_progress_and_fit_arguments_seqc_does_not_read(
             model.fit(x, y, epochs=3, callbacks=[cp])
             model.load_weights("best.weights.h5")
             """)))
+
+
+def test_layers_another_model_trained_first_are_refused(tmp_path):
+    text = textwrap.dedent("""\
+        import keras
+        norm = keras.layers.Normalization(mean=[0.0] * 4, variance=[1.0] * 4)
+        d1 = keras.layers.Dense(8)
+        model_a = keras.Sequential([keras.Input((4,)), norm, d1, keras.layers.Dense(2)])
+        model_a.compile("adam", "mse")
+        model_a.fit(x, y)
+        model_b = keras.Sequential([keras.Input((4,)), norm, d1, keras.layers.Dense(3)])
+        model_b.compile("adam", "mse")
+        model_b.fit(x2, y2)
+        """)
+    with pytest.raises(DefinitionError, match="model_a is trained") as e:
+        load_script(write(tmp_path, text), bindings=Bindings(model="model_b"))
+    assert "model.py:4:" in str(e.value)
+    # a shared layer fit does not change (a fixed Normalization) is no obstacle
+    ok = text.replace("norm, d1, keras.layers.Dense(3)", "norm, keras.layers.Dense(3)")
+    assert load_script(write(tmp_path, ok), bindings=Bindings(model="model_b")).model
