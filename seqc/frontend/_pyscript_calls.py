@@ -69,6 +69,16 @@ class CallReader:
             return self.call_sym(norm(f.path), args, kwargs, node)
         return Opaque(node, f"{self.seg(node.func)}(...) is a call seqc does not run")
 
+    @staticmethod
+    def same_fit(a: dict | None, b: dict) -> bool:
+        """Two runs of one fit call that continue each other: the same settings and no
+        callbacks (whose state, such as EarlyStopping's patience, restarts with each fit)."""
+        if a is None or a.get("callbacks") or b.get("callbacks"):
+            return False
+        strip = ("epochs", "verbose")
+        return {k: v for k, v in a.items() if k not in strip} == {
+            k: v for k, v in b.items() if k not in strip} and "initial_epoch" not in a
+
     def auto_name(self, cls: str) -> str:
         """Keras 3's name for an unnamed layer: snake_case of its class, then _1, _2, ...
         per name, counted across the session in creation order."""
@@ -158,7 +168,22 @@ class CallReader:
                                             "trains a definition once", field="fit",
                                    received=self.seg(node),
                                    hint="build the second stage from the first's output")
-            m.fit = self.fit_section(args, kwargs, node)
+            fit = self.fit_section(args, kwargs, node)
+            if m.fitted_at is node and self.same_fit(m.fit, fit):
+                # The same fit run again by a loop (Keras' addition example fits one epoch
+                # per generation): Keras continues training, the optimizer state kept, so
+                # it is one fit with the epochs summed.
+                m.fit["epochs"] = m.fit.get("epochs", 1) + fit.get("epochs", 1)
+                m.fit_repeats += 1
+                return None
+            if m.fitted_at is not None:
+                return self.refuse(m, node, f"{self.seg(node)} trains the model again after "
+                                            f"its fit at line {m.fitted_at.lineno}; seqc "
+                                            "trains a definition once", field="fit",
+                                   received=self.seg(node),
+                                   hint="fit once with the total epochs, or build the second "
+                                        "stage from the first's output")
+            m.fit, m.fitted_at, m.fit_repeats = fit, node, 1
         elif meth == "pop" and m.framework == "keras" and not args and not kwargs and m.items:
             m.items.pop()  # Keras' Sequential.pop(): drop the last layer
         elif meth == "build":

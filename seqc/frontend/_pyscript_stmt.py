@@ -340,7 +340,10 @@ class StmtReader:
         key = repr((args, sorted(kwargs.items()))) if all(is_const(a) for a in args) and all(
             is_const(v) for v in kwargs.values()) else None
         if key is not None and key in f.cache:
-            return f.cache[key]
+            hit = f.cache[key]
+            if isinstance(hit, ModelVal):
+                hit.fitted_at = None  # built afresh (a k-fold loop): its next fit is a first
+            return hit
         f.running = True
         scope = Scope(f.scope)
         a = f.node.args

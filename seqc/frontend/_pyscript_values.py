@@ -136,6 +136,8 @@ class ModelVal:
     names: list = field(default_factory=list)  # variables and builder functions naming it
     view_of: Any = None  # `model.features`: a view of some of this model's modules
     reloaded: Any = None  # the load_weights/load_state_dict call of its own checkpoint
+    fitted_at: Any = None  # its fit call (a second one continues training: refused)
+    fit_repeats: int = 0  # how often a loop ran that same fit (epochs summed)
     attrs: dict = field(default_factory=dict)  # a subclassed model's self.<attr> values
 
     def append(self, name: str | None, v: Any, node: ast.AST) -> None:

@@ -345,6 +345,10 @@ class Reader(StmtReader, ExprReader, CallReader, CompileReader, KerasReader, Mod
             info = {"framework": "keras"}
         if model.name and re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", model.name):
             doc = {"name": model.name, **doc}
+        if model.fit_repeats > 1:
+            self.note(model.fitted_at, f"fit runs {model.fit_repeats} times in a loop: read as "
+                                       f"one fit of {model.fit.get('epochs')} epochs (Keras "
+                                       "continues training with each call)")
         for name in sorted(set(self.defines) - self.used_defines):
             self.notes.append(f"--define {name}: the script never needed it (a value it reads "
                               "itself wins)")

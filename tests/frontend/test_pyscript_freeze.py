@@ -423,3 +423,24 @@ def test_layers_another_model_trained_first_are_refused(tmp_path):
     # a shared layer fit does not change (a fixed Normalization) is no obstacle
     ok = text.replace("norm, d1, keras.layers.Dense(3)", "norm, keras.layers.Dense(3)")
     assert load_script(write(tmp_path, ok), bindings=Bindings(model="model_b")).model
+
+
+def test_a_second_fit_continues_training(tmp_path):
+    head = textwrap.dedent("""\
+        import keras
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+        model.compile("adam", "mse")
+        """)
+    # the same fit run by a loop: one fit with the epochs summed (Keras' addition example)
+    defn = load_script(write(tmp_path, head + textwrap.dedent("""\
+        for iteration in range(1, 200):
+            model.fit(x, y, batch_size=128, epochs=1, validation_data=(xv, yv))
+        """)))
+    assert defn.fit == {"batch_size": 128, "epochs": 199}
+    assert any("fit runs 199 times" in n for n in defn.notes)
+    # two different fits, or a repeated fit with callbacks, are refused
+    for tail in ("model.fit(x, y, epochs=5)\nmodel.fit(x, y, epochs=5, batch_size=8)\n",
+                 "for i in range(3):\n    model.fit(x, y, callbacks=["
+                 "keras.callbacks.EarlyStopping(monitor='loss')])\n"):
+        with pytest.raises(DefinitionError, match="trains the model again"):
+            load_script(write(tmp_path, head + tail))
