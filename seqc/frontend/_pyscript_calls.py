@@ -160,7 +160,14 @@ class CallReader:
             self.warn(node, f"model.{meth}(...) is the Keras guides' placeholder for the "
                             f"arguments; read as no {meth} settings")
         elif meth == "compile":
-            m.compile = self.compile_section(args, kwargs, node)
+            cfg = self.compile_section(args, kwargs, node)
+            if m.fitted_at is None:
+                m.compile = cfg
+            elif cfg != m.compile:
+                # After fit (to evaluate with other metrics): training used the earlier one.
+                self.note(node, f"{self.seg(node)} comes after the fit at line "
+                                f"{m.fitted_at.lineno}; the model trains with the compile "
+                                "before it")
         elif meth == "fit":
             if m.reloaded is not None:
                 return self.refuse(m, node, f"{self.seg(node)} trains again after reloading a "

@@ -444,3 +444,16 @@ def test_a_second_fit_continues_training(tmp_path):
                  "keras.callbacks.EarlyStopping(monitor='loss')])\n"):
         with pytest.raises(DefinitionError, match="trains the model again"):
             load_script(write(tmp_path, head + tail))
+
+
+def test_a_compile_after_fit_does_not_change_training(tmp_path):
+    defn = load_script(write(tmp_path, """\
+        import keras
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+        model.compile(optimizer="adam", loss="mse")
+        model.fit(x, y, epochs=2)
+        model.compile(optimizer="sgd", loss="mae", metrics=["mse"])
+        model.evaluate(x, y)
+        """))
+    assert defn.compile == {"optimizer": "adam", "loss": "mse"}
+    assert any("comes after the fit at line 4" in n for n in defn.notes)
