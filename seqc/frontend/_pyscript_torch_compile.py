@@ -36,11 +36,14 @@ def torch_compile(r: Reader, layers: list[dict] | None = None) -> dict | None:
     (several, unmapped, non-default options, an lr_scheduler) leaves compile out, with a note
     when seqc cannot model what the script trains with."""
     scheds = [m for m in r.torch_objects if m.cls.startswith("sched.")]
-    if scheds:
+    step_lr = None
+    if len(scheds) == 1 and scheds[0].cls == "sched.StepLR":
+        step_lr = _step_lr(r, scheds[0])
+    if scheds and step_lr is None:
         r.note(scheds[0].node, f"{r.seg(scheds[0].node)} changes the learning rate during "
-                               "training, which seqc's compile settings cannot say: no "
-                               "compile settings taken from the script (give --optimizer "
-                               "and --loss, or a schedule in a JSON spec)")
+                               "training in a way seqc does not model: no compile settings "
+                               "taken from the script (give --optimizer and --loss, or a "
+                               "schedule in a JSON spec)")
         return None
     losses = [m for m in r.torch_objects if m.cls in _LOSSES or m.cls.endswith("Loss")]
     optims = [m for m in r.torch_objects if m.cls.startswith("optim.")]
@@ -103,7 +106,47 @@ def torch_compile(r: Reader, layers: list[dict] | None = None) -> dict | None:
         spec.setdefault("rho", 0.99)
         spec.setdefault("epsilon", 1e-8)
         spec.setdefault("learning_rate", 0.01)
+    if step_lr is not None:
+        # scheduler.step() once per epoch, as the tutorials' loops call it
+        spec["learning_rate"] = {"type": "StepLR", **step_lr,
+                                 "initial_learning_rate": spec.get("learning_rate", 0.001)}
+        r.note(scheds[0].node, f"{r.seg(scheds[0].node)}: read as a per-epoch StepLR schedule "
+                               "(scheduler.step() once per epoch)")
     return {"optimizer": spec, "loss": _LOSSES.get(loss.cls, _NLL)}
+
+
+def _step_lr(r: Reader, sched: Any) -> dict | None:
+    """StepLR(optimizer, step_size, gamma=0.1) stepped once per epoch: its arguments, when
+    the script steps it once per epoch (a `.step()` call outside the batch loop)."""
+    names = ["optimizer", "step_size", "gamma", "last_epoch"]
+    a = {**dict(zip(names, sched.args)), **sched.kwargs}
+    try:
+        size = r.const(a.get("step_size"), sched.node, "StepLR(step_size=...)")
+        gamma = r.const(a.get("gamma", 0.1), sched.node, "StepLR(gamma=...)")
+    except DefinitionError:
+        return None
+    if a.get("last_epoch", -1) != -1 or not isinstance(size, int) or isinstance(size, bool) \
+            or not isinstance(gamma, (int, float)) or size < 1 or not _stepped_per_epoch(r):
+        return None
+    return {"step_size": size, "gamma": float(gamma)}
+
+
+def _stepped_per_epoch(r: Reader) -> bool:
+    """Every `<x>.step()` of the script that is not the optimizer's sits in a loop that has
+    no loop inside it around the call (the epoch loop), not in the batch loop."""
+    calls = []
+    for loop in ast.walk(r.tree):
+        if not isinstance(loop, (ast.For, ast.While)):
+            continue
+        for st in loop.body:
+            for n in ast.walk(st):
+                if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and (
+                        n.func.attr == "step") and isinstance(n.func.value, ast.Name) and (
+                        "sched" in n.func.value.id):
+                    inner = any(isinstance(x, (ast.For, ast.While)) and n in ast.walk(x)
+                                for x in ast.walk(st))
+                    calls.append(inner)
+    return bool(calls) and not any(calls)
 
 
 # F.nll_loss on log-probabilities is cross-entropy on them as logits: log_softmax of a

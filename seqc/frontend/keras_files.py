@@ -591,6 +591,15 @@ def _compile_config(cfg: Any) -> dict:
     opt = dict(cfg.optimizer.get_config())
     cls = opt.pop("type")
     if isinstance(opt.get("learning_rate"), dict):
+        from ..training.schedules import KERAS_SCHEDULES
+
+        kind = opt["learning_rate"].get("type")
+        if kind not in KERAS_SCHEDULES:
+            raise UsageError(f"Keras has no {kind} learning-rate schedule (a PyTorch "
+                             "scheduler seqc models)", field="learning_rate",
+                             received=f"learning_rate={opt['learning_rate']!r}",
+                             hint="save the model without its compile settings, or export "
+                                  "it to ONNX")
         opt["learning_rate"] = _keras_object("keras.optimizers.schedules",
                                              opt["learning_rate"])
     optimizer = {"module": "keras.optimizers", "class_name": cls, "config": opt,

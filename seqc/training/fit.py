@@ -176,6 +176,9 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
 
     n = len(x)
     steps = -(-n // batch_size)
+    schedule = getattr(cfg.optimizer, "_learning_rate", None)
+    if hasattr(schedule, "steps_per_epoch"):
+        schedule.steps_per_epoch = steps  # a per-epoch schedule (StepLR) counts epochs
     history = callbacks_mod.History()
     cb_list = [callbacks_mod.get(c) for c in as_list(callbacks)]
     if verbose:

@@ -216,11 +216,40 @@ class CosineDecay(LearningRateSchedule):
                 "warmup_target": self.warmup_target, "warmup_steps": self.warmup_steps}
 
 
+class StepLR(LearningRateSchedule):
+    """seqc's, not Keras': PyTorch's `torch.optim.lr_scheduler.StepLR` stepped once per epoch,
+    initial_learning_rate * gamma ** floor(epoch / step_size). The epoch comes from the
+    optimizer step and the fit's steps per epoch, which fit sets (`steps_per_epoch`)."""
+
+    def __init__(self, initial_learning_rate: float, step_size: int, gamma: float = 0.1,
+                 name: str = "StepLR"):
+        self.initial_learning_rate = _number(initial_learning_rate, "initial_learning_rate")
+        _number(step_size, "step_size", positive=True)
+        self.step_size = _keep_int(step_size)
+        self.gamma = _number(gamma, "gamma")
+        self.name = name
+        self.steps_per_epoch: int | None = None
+
+    def __call__(self, step: int) -> float:
+        if self.steps_per_epoch is None:
+            raise DefinitionError("StepLR counts epochs, so it needs the fit's steps per epoch",
+                                  field="learning_rate", received="StepLR outside fit")
+        epoch = step // self.steps_per_epoch
+        return _f32(self.initial_learning_rate * self.gamma ** (epoch // self.step_size))
+
+    def get_config(self) -> dict:
+        return {"type": "StepLR", "initial_learning_rate": self.initial_learning_rate,
+                "step_size": self.step_size, "gamma": self.gamma, "name": self.name}
+
+
 SCHEDULES: dict[str, type[LearningRateSchedule]] = {
     cls.__name__: cls
     for cls in (ExponentialDecay, InverseTimeDecay, PiecewiseConstantDecay, PolynomialDecay,
-                CosineDecay)
+                CosineDecay, StepLR)
 }
+# Schedules Keras has (the others are seqc's, for what PyTorch scripts use).
+KERAS_SCHEDULES = ("ExponentialDecay", "InverseTimeDecay", "PiecewiseConstantDecay",
+                   "PolynomialDecay", "CosineDecay")
 
 
 def get(spec: Any) -> LearningRateSchedule:

@@ -409,9 +409,18 @@ def test_torch_training_settings_from_functional_losses_and_schedules(tmp_path):
                                      "from_logits": True}}
     # NLL on outputs that are not log-probabilities is not cross-entropy: no compile
     assert load(tmp_path, head.replace("nn.LogSoftmax(dim=1)", "nn.ReLU()")).compile is None
+    # a StepLR stepped in the batch loop (or not at all) is not modelled: no compile
     defn = load(tmp_path, head + "scheduler = torch.optim.lr_scheduler.StepLR(optimizer, 1)\n")
     assert defn.compile is None
     assert any("StepLR" in n and "learning rate" in n for n in defn.notes)
+    per_epoch = head.replace("for data, target in loader:", "scheduler = torch.optim."
+                             "lr_scheduler.StepLR(optimizer, step_size=2, gamma=0.7)\n"
+                             "        for epoch in range(3):\n"
+                             "          scheduler.step()\n"
+                             "          for data, target in loader:")
+    defn = load(tmp_path, per_epoch)
+    assert defn.compile["optimizer"]["learning_rate"] == {
+        "type": "StepLR", "step_size": 2, "gamma": 0.7, "initial_learning_rate": 1.0}
 
 
 def test_every_unresolved_name_is_named_with_its_line(tmp_path):

@@ -454,3 +454,41 @@ def test_adadelta_steps_as_torch_adadelta_with_its_defaults():
         (tw * tw - tw).sum().backward()
         topt.step()
         np.testing.assert_allclose(p["w"], tw.detach().numpy(), atol=1e-6)
+
+
+def test_step_lr_schedule_steps_per_epoch_as_torch():
+    """PyTorch's StepLR, stepped once per epoch, as a seqc schedule the fit loop feeds its
+    steps per epoch: the same weights as a torch training loop, epoch by epoch."""
+    torch = pytest.importorskip("torch")
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(8, 3)).astype(np.float32)
+    y = rng.normal(size=(8, 1)).astype(np.float32)
+    m = seqc.Sequential([seqc.layers.Input((3,)), seqc.layers.Dense(1)])
+    t = torch.nn.Linear(3, 1)
+    w, b = m.get_weights()
+    with torch.no_grad():
+        t.weight.copy_(torch.from_numpy(w.T))
+        t.bias.copy_(torch.from_numpy(b))
+    sched = {"type": "StepLR", "initial_learning_rate": 0.1, "step_size": 1, "gamma": 0.5}
+    m.compile(optimizer={"type": "SGD", "learning_rate": sched}, loss="mse")
+    m.fit(x, y, epochs=3, batch_size=4, shuffle=False, verbose=0)
+    opt = torch.optim.SGD(t.parameters(), lr=0.1)
+    step_lr = torch.optim.lr_scheduler.StepLR(opt, step_size=1, gamma=0.5)
+    for _ in range(3):
+        for i in (0, 4):
+            opt.zero_grad()
+            torch.nn.functional.mse_loss(t(torch.from_numpy(x[i:i + 4])),
+                                         torch.from_numpy(y[i:i + 4])).backward()
+            opt.step()
+        step_lr.step()
+    np.testing.assert_allclose(m.get_weights()[0], t.weight.detach().numpy().T, atol=1e-6)
+    with pytest.raises(DefinitionError, match="steps per epoch"):
+        S.get(sched)(3)
+
+
+def test_a_keras_file_cannot_hold_a_step_lr_schedule(tmp_path):
+    m = seqc.Sequential([seqc.layers.Input((3,)), seqc.layers.Dense(1)])
+    m.compile(optimizer={"type": "SGD", "learning_rate": {
+        "type": "StepLR", "initial_learning_rate": 0.1, "step_size": 1}}, loss="mse")
+    with pytest.raises(UsageError, match="StepLR"):
+        m.save(str(tmp_path / "m.keras"))
