@@ -60,12 +60,15 @@ def shape_source(rhs: ast.AST) -> list[tuple[str, str]]:
                     node, how = node.args[0], "same"
                 else:
                     node = f.value
-            elif name in {p.rsplit(".", 1)[1] for p in SHAPE_KEEPING_FUNCS} and node.args:
+            elif name in _SHAPE_KEEPING_NAMES and node.args:
                 node = node.args[0]
             else:
                 return []
         else:
             return []
+
+
+_SHAPE_KEEPING_NAMES = frozenset(p.rsplit(".", 1)[1] for p in SHAPE_KEEPING_FUNCS)
 
 
 def _is_number(n: ast.AST) -> bool:

@@ -7,14 +7,13 @@ from __future__ import annotations
 
 import ast
 import math
-import re
 from typing import Any
 
 from ._pyscript_argparse import ArgParser
 from ._pyscript_compile import DISPLAY_CALLBACKS, DISPLAY_ONLY
 from ._pyscript_data import DataArr
 from ._pyscript_expr import fold_builtin
-from ._pyscript_model import LayersView, is_model_object, set_trainable
+from ._pyscript_model import LayersView, is_model_object, is_placeholder, set_trainable
 from ._pyscript_names import KERAS_SEQUENTIAL, keras_member, norm
 from ._pyscript_subclass import instance_method, remember_arguments
 from ._pyscript_values import (
@@ -83,10 +82,9 @@ class CallReader:
         """Keras 3's name for an unnamed layer: snake_case of its class, then _1, _2, ...
         per name, counted across the session in creation order."""
         from ..ops.base import KIND_ALIASES
+        from ._keras_h5 import keras_snake_case
 
-        cls = KIND_ALIASES.get(cls, cls)
-        snake = re.sub("([a-z])([A-Z])", r"\1_\2",
-                       re.sub("(.)([A-Z][a-z0-9]+)", r"\1_\2", cls)).lower()
+        snake = keras_snake_case(KIND_ALIASES.get(cls, cls))
         n = self.name_uids.get(snake, 0)
         self.name_uids[snake] = n + 1
         return snake if n == 0 else f"{snake}_{n}"
@@ -116,7 +114,7 @@ class CallReader:
             return obj  # tf.reduce_prod(shape).numpy() of constants
         if isinstance(obj, Instance) and (meth in PASSTHROUGH_METHODS or meth in (
                 "compile", "fit", "build")):  # a subclassed model: settings go to its shell
-            obj = instance_method(self, obj, meth, node)
+            obj = instance_method(obj, meth)
             if not isinstance(obj, ModelVal):
                 return obj
         if isinstance(obj, LayersView) or not isinstance(obj, (list, ModelVal)) or (
@@ -156,7 +154,7 @@ class CallReader:
                 raise self.error(node, "add_module(name, module) needs a constant name",
                                  field="add_module", received=self.seg(node))
             m.append(bound["name"], bound.get("module"), node)
-        elif meth in ("compile", "fit") and _placeholder(node):
+        elif meth in ("compile", "fit") and is_placeholder(node):
             self.warn(node, f"model.{meth}(...) is the Keras guides' placeholder for the "
                             f"arguments; read as no {meth} settings")
         elif meth == "compile":
@@ -335,8 +333,3 @@ class CallReader:
             m.append(str(i), v, anode)
         return m
 
-
-def _placeholder(node: ast.Call) -> bool:
-    """`model.compile(...)`: the literal ellipsis as the only argument."""
-    return not node.keywords and len(node.args) == 1 and isinstance(
-        node.args[0], ast.Constant) and node.args[0].value is Ellipsis

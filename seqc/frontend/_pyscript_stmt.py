@@ -42,15 +42,12 @@ class StmtReader:
     def exec_block(self, body: list[ast.stmt], scope: Scope) -> Any:
         """Runs the statements symbolically; returns ("return", value) on a return."""
         for st in body:
-            if self.survey:
-                # The binding survey reads on past what it cannot read: it only looks for
-                # the data that model.fit receives.
-                try:
-                    r = self.exec_stmt(st, scope)
-                except DefinitionError:
-                    continue
-            else:
+            try:
                 r = self.exec_stmt(st, scope)
+            except DefinitionError:
+                if not self.survey:
+                    raise
+                continue  # the binding survey only looks for what model.fit receives
             if r is not None:
                 return r
         return None
@@ -86,6 +83,9 @@ class StmtReader:
                 cur = self.name(st.target.id, st.target, scope)
                 rhs = self.ev(st.value, scope)
                 scope.vars[st.target.id] = self.binop(st.op, cur, rhs, st)
+            else:  # `model.optimizer.learning_rate *= 0.1`: refused on a model, else not run
+                self.ev(st.value, scope)
+                self.bind(st.target, Opaque(st, f"{self.seg(st)} is not read"), scope, st)
         elif isinstance(st, ast.Expr):
             if isinstance(self.ev(st.value, scope), Opaque):
                 self.skipped_at(st)

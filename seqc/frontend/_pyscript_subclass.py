@@ -109,15 +109,10 @@ def _consume(v: Any) -> None:
             _consume(x)
 
 
-def instance_method(r: Reader, inst: Instance, meth: str, node: ast.AST) -> Any:
-    """`.to(device)`/`.eval()` give the instance back; compile/fit/build go to its shell."""
-    if meth in PASSTHROUGH_METHODS:
-        return inst
-    if meth in ("compile", "fit", "build"):
-        return inst.shell
-    raise r.error(node, f"model.{meth}(...) changes a subclassed model in a way seqc does not "
-                        "read", field=meth, received=r.seg(node),
-                  hint="create the layers in __init__ and apply them in forward()/call()")
+def instance_method(inst: Instance, meth: str) -> Any:
+    """`.to(device)`/`.eval()` give the instance back; compile/fit/build go to its shell.
+    (Any other method reaches _pyscript_model, which reads the instance's model.)"""
+    return inst if meth in PASSTHROUGH_METHODS else inst.shell
 
 
 # ---- reading a class ----

@@ -282,7 +282,7 @@ class Reader(StmtReader, ExprReader, CallReader, CompileReader, KerasReader, Mod
             mod = owners[0]
             m = ModelVal("torch", mod.node)
             m.append("0", mod, mod.node)
-            m.names = [n for n in getattr(mod, "names", [])]
+            m.names = list(mod.names)
             return self.resolve_candidate(m)
         if not cands:
             subclassed = [c for c in self.classes if c.kind in ("keras_model", "torch_module")

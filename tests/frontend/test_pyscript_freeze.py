@@ -136,6 +136,8 @@ def test_torch_freezing(tmp_path):
     ("model.layers[0].kernel_initializer = 'zeros'", "kernel_initializer"),
     ("model.layers[0] = keras.layers.Dense(3)", "replaces part of a model"),
     ("model.optimizer.learning_rate = 0.1", "optimizer"),
+    ("model.optimizer.learning_rate *= 0.1", "optimizer"),
+    ("model.layers[0].units += 1", "units"),
     ("model.train_on_batch(x, y)", "train_on_batch"),
     ("model.fit(x, y)\nmodel.layers[0].trainable = False", "after model.fit"),
     ("if args.freeze:\n    model.layers[0].trainable = False", "condition"),
