@@ -374,3 +374,23 @@ def test_keras_json_and_python_script_pick_the_layers_up(tmp_path):
     model = seqc.load(str(script))
     assert [n.op for n in model.graph.nodes][:4] == [
         "RandomContrast", "RandomBrightness", "RandomColorJitter", "Solarization"]
+
+
+def test_fit_with_augmentation_is_deterministic_per_seed():
+    import seqc
+
+    L = seqc.layers
+    rng = np.random.default_rng(13)
+    x = rng.uniform(0, 255, (16, 8, 8, 3)).astype(np.float32)
+    y = rng.normal(size=(16, 1)).astype(np.float32)
+
+    def trained(seed):
+        model = _model([L.RandomContrast(0.5), L.RandomErasing(), L.CutMix(),
+                        L.Rescaling(1 / 255)])
+        model.compile(optimizer="sgd", loss="mse")
+        model.fit(x, y, epochs=1, batch_size=8, verbose=0, seed=seed, shuffle=False)
+        return model.get_weights()
+
+    a, b, c = trained(1), trained(1), trained(2)  # no shuffling: only the draws differ
+    assert all(np.array_equal(u, v) for u, v in zip(a, b))
+    assert any(not np.array_equal(u, v) for u, v in zip(a, c))
