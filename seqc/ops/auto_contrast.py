@@ -83,15 +83,17 @@ class AutoContrast(ImageAugment):
         (x,) = xs
         c = lambda v, name: em.const(np.asarray(v, np.float32), name)  # noqa: E731
         lo, hi = a.value_range
-        v = x
+
+        def reduce(op: str, v: str) -> str:
+            if em.opset >= 18:  # axes moved from an attribute to an input in opset 18
+                return em.op(op, [v, em.const(np.asarray(AXES, np.int64), "axes")], keepdims=1)
+            return em.op(op, [v], axes=list(AXES), keepdims=1)
+
+        v = x  # the same operations, in the same order, as the NumPy forward (and Keras)
         if (lo, hi) != BYTE:
             v = em.op("Mul", [em.op("Div", [em.op("Sub", [x, c(lo, "lo")]), c(hi - lo, "span")]),
                               c(255.0, "byte")])
-        axes = em.const(np.asarray(AXES, np.int64), "axes")
-        low = em.op("ReduceMin", [v], axes=list(AXES), keepdims=1) if em.opset < 18 else \
-            em.op("ReduceMin", [v, axes], keepdims=1)
-        high = em.op("ReduceMax", [v], axes=list(AXES), keepdims=1) if em.opset < 18 else \
-            em.op("ReduceMax", [v, axes], keepdims=1)
+        low, high = reduce("ReduceMin", v), reduce("ReduceMax", v)
         scale = em.op("Div", [c(255.0, "byte"), em.op("Sub", [high, low])])
         pre = em.op("Add", [em.op("Mul", [v, scale]), em.op("Neg", [em.op("Mul", [low, scale])])])
         y = em.op("Clip", [pre, c(0.0, "zero"), c(255.0, "byte")])

@@ -313,20 +313,28 @@ def test_augmentation_trains_end_to_end_and_leaves_the_onnx_graph(tmp_path):
     np.testing.assert_allclose(got, model.predict(x, verbose=0), atol=1e-4, rtol=1e-4)
 
 
-def test_auto_contrast_is_exported_into_the_graph(tmp_path):
+@pytest.mark.parametrize("value_range,opset", [((0, 255), 17), ((0, 1), 18)])
+def test_auto_contrast_is_exported_into_the_graph_and_matches_keras(value_range, opset):
     pytest.importorskip("onnxruntime")
     import onnxruntime as ort
 
-    import seqc
+    from seqc.export import to_onnx
 
-    model = _model([seqc.layers.AutoContrast()])
-    path = tmp_path / "m.onnx"
-    model.export(str(path))
-    x = np.random.default_rng(11).uniform(20, 200, (4, 8, 8, 3)).astype(np.float32)
-    x[0, ..., 1] = 7.0
-    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    keras = _keras()
+    graph = build_graph("m", batched((8, 8, 3)),
+                        [LayerConfig("AutoContrast", {"value_range": list(value_range)})])
+    model = to_onnx(graph, {}, opset=opset)
+    assert {"ReduceMin", "ReduceMax", "IsNaN", "Where"} <= {n.op_type for n in model.graph.node}
+    lo, hi = value_range
+    x = np.random.default_rng(11).uniform(lo + 0.1 * hi, 0.8 * hi, (4, 8, 8, 3))
+    x = x.astype(np.float32)
+    x[0, ..., 1] = 0.5 * hi  # a constant channel
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
     got = sess.run(None, {sess.get_inputs()[0].name: x})[0]
-    np.testing.assert_allclose(got, model.predict(x, verbose=0), atol=1e-4, rtol=1e-4)
+    want = keras.ops.convert_to_numpy(
+        keras.layers.AutoContrast(value_range=value_range)(x, training=False))
+    np.testing.assert_allclose(got, want, atol=1e-5 * hi, rtol=1e-5)
+    assert got.max() == pytest.approx(hi) and got[1:].min() == pytest.approx(lo)
 
 
 def test_backward_through_hue_reaches_the_layer_before():
