@@ -35,7 +35,7 @@ class CutMixAttrs:
 class CutMix(ImageAugment):
     kind = "CutMix"
     Attrs = CutMixAttrs
-    summary = "Pastes a random box from another image of the batch (labels are not mixed)."
+    summary = "In training, pastes a random box from another image of the batch (labels unmixed)."
     examples = [
         Example({}, (5, 6, 3)),
         Example({"factor": [0.5, 1.0], "seed": 15}, (4, 4, 1)),

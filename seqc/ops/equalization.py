@@ -55,7 +55,7 @@ def _equalize(channel: np.ndarray, bins: int) -> tuple[np.ndarray, bool]:
 class Equalization(ImageAugment):
     kind = "Equalization"
     Attrs = EqualizationAttrs
-    summary = "Equalizes each channel's histogram (over the batch) in training."
+    summary = "In training, equalizes each channel's histogram (counted over the batch)."
     examples = [
         Example({}, (4, 4, 3), input_range=(0.0, 255.0)),
         Example({"bins": 16, "value_range": [0, 1]}, (3, 3, 2), input_range=(0.0, 1.0)),

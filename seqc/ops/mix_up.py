@@ -40,7 +40,7 @@ def scatter_back(dy: np.ndarray, order: np.ndarray) -> np.ndarray:
 class MixUp(ImageAugment):
     kind = "MixUp"
     Attrs = MixUpAttrs
-    summary = "Blends each image with another of the batch (labels are not mixed in a model)."
+    summary = "In training, blends each image with another of the batch (labels unmixed)."
     examples = [
         Example({}, (3, 4, 3)),
         Example({"alpha": 1.0, "seed": 14}, (2, 3, 1)),

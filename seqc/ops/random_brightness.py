@@ -52,7 +52,7 @@ def draw_brightness(a, factor, n, rng):
 class RandomBrightness(ImageAugment):
     kind = "RandomBrightness"
     Attrs = RandomBrightnessAttrs
-    summary = "Adds a random offset (a fraction of value_range) to each image, clipped."
+    summary = "In training, adds a random offset (a fraction of value_range), clipped."
     examples = [
         Example({"factor": 0.2}, (3, 4, 3), input_range=(0.0, 255.0)),
         Example({"factor": [-0.5, 0.1], "value_range": [0, 1], "seed": 1}, (2, 3, 1),

@@ -42,7 +42,7 @@ class RandomColorDegeneration(ImageAugment):
     kind = "RandomColorDegeneration"
     Attrs = RandomColorDegenerationAttrs
     channels = (3,)
-    summary = "Blends each image towards its grayscale version by a random factor."
+    summary = "In training, blends images towards their grayscale by a random factor."
     examples = [
         Example({"factor": 0.5}, (3, 4, 3), input_range=(0.0, 255.0)),
         Example({"factor": [0.2, 0.9], "value_range": [0, 1], "seed": 7}, (2, 3, 3),

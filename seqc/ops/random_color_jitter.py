@@ -58,7 +58,7 @@ def _parts(a):
 class RandomColorJitter(ImageAugment):
     kind = "RandomColorJitter"
     Attrs = RandomColorJitterAttrs
-    summary = "Random brightness, contrast, saturation and hue changes, in that order."
+    summary = "In training, random brightness, contrast, saturation and hue, in order."
     examples = [
         Example({"brightness_factor": 0.2, "contrast_factor": 0.5, "saturation_factor": 0.5,
                  "hue_factor": 0.3}, (3, 4, 3), input_range=(0.0, 255.0)),

@@ -58,7 +58,7 @@ def draw_contrast(factor, n, rng):
 class RandomContrast(ImageAugment):
     kind = "RandomContrast"
     Attrs = RandomContrastAttrs
-    summary = "Scales each image's contrast around its channel means by a random factor."
+    summary = "In training, scales contrast around each channel's mean by a random factor."
     examples = [
         Example({"factor": 0.5}, (3, 4, 3), input_range=(0.0, 255.0)),
         Example({"factor": [0.2, 0.6], "value_range": [0, 1], "seed": 3}, (4, 3, 2),

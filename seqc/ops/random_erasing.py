@@ -46,7 +46,7 @@ class RandomErasingAttrs:
 class RandomErasing(ImageAugment):
     kind = "RandomErasing"
     Attrs = RandomErasingAttrs
-    summary = "Fills a random box of each image with noise or fill_value, with a probability."
+    summary = "In training, fills a random box with noise or fill_value, with a probability."
     examples = [
         Example({}, (5, 6, 3), input_range=(0.0, 255.0)),
         Example({"factor": [0.8, 1.0], "scale": [0.2, 0.6], "fill_value": 0.5,

@@ -65,7 +65,7 @@ def gaussian_kernel(size: int, sigma_x: float, sigma_y: float, dtype) -> np.ndar
 class RandomGaussianBlur(ImageAugment):
     kind = "RandomGaussianBlur"
     Attrs = RandomGaussianBlurAttrs
-    summary = "Blurs each image with a random-width Gaussian kernel, with a probability."
+    summary = "In training, blurs with a random-width Gaussian kernel, with a probability."
     examples = [
         Example({}, (5, 4, 3), input_range=(0.0, 255.0)),
         Example({"factor": [0.5, 1.0], "kernel_size": 5, "sigma": [0.3, 0.9],

@@ -36,7 +36,7 @@ class RandomGrayscale(ImageAugment):
     kind = "RandomGrayscale"
     Attrs = RandomGrayscaleAttrs
     channels = (1, 3)
-    summary = "Turns each image to grayscale (kept in 3 channels) with probability factor."
+    summary = "In training, turns images to grayscale (kept in 3 channels) with probability factor."
     examples = [
         Example({"factor": 0.5}, (3, 4, 3), input_range=(0.0, 255.0)),
         Example({"factor": 1.0}, (2, 2, 3)),  # Keras get_config drops `seed`

@@ -70,7 +70,7 @@ class RandomHue(ImageAugment):
     kind = "RandomHue"
     Attrs = RandomHueAttrs
     channels = (3,)
-    summary = "Rotates each image's hue by a random amount (RGB images)."
+    summary = "In training, rotates each RGB image's hue by a random amount."
     examples = [
         Example({"factor": 0.5}, (3, 4, 3), input_range=(0.0, 255.0)),
         Example({"factor": [0.2, 0.9], "value_range": [0, 1], "seed": 4}, (2, 3, 3),

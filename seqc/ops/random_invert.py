@@ -33,7 +33,7 @@ class RandomInvertAttrs:
 class RandomInvert(ImageAugment):
     kind = "RandomInvert"
     Attrs = RandomInvertAttrs
-    summary = "Inverts each image (value_range[1] - x) with a random probability."
+    summary = "In training, inverts images (value_range[1] - x) with a random probability."
     examples = [
         Example({}, (3, 4, 3), input_range=(0.0, 255.0)),
         Example({"factor": [0.9, 1.0], "value_range": [0, 1], "seed": 8}, (2, 3, 1),

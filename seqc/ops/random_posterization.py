@@ -44,7 +44,7 @@ class RandomPosterizationAttrs:
 class RandomPosterization(ImageAugment):
     kind = "RandomPosterization"
     Attrs = RandomPosterizationAttrs
-    summary = "Keeps a random number of high bits (1 to 8) of each 8-bit pixel value."
+    summary = "In training, keeps a random number (1 to 8) of each 8-bit value's high bits."
     examples = [
         Example({"factor": 4}, (3, 4, 3), input_range=(0.0, 255.0)),
         Example({"factor": [2, 6], "value_range": [0, 1], "seed": 9}, (2, 3, 1),

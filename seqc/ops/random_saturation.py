@@ -63,7 +63,7 @@ class RandomSaturation(ImageAugment):
     kind = "RandomSaturation"
     Attrs = RandomSaturationAttrs
     channels = (3,)
-    summary = "Scales each image's HSV saturation by a random factor (RGB images)."
+    summary = "In training, scales each RGB image's HSV saturation by a random factor."
     examples = [
         Example({"factor": 0.5}, (3, 4, 3), input_range=(0.0, 255.0)),
         Example({"factor": [0.2, 0.6], "value_range": [0, 1], "seed": 5}, (2, 3, 3),

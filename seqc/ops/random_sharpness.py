@@ -44,7 +44,7 @@ class RandomSharpnessAttrs:
 class RandomSharpness(ImageAugment):
     kind = "RandomSharpness"
     Attrs = RandomSharpnessAttrs
-    summary = "Blends each image with a smoothed copy by a random factor (sharpens or blurs)."
+    summary = "In training, blends with a smoothed copy by a random factor (sharpen or blur)."
     examples = [
         Example({"factor": 0.5}, (4, 4, 3), input_range=(0.0, 255.0)),
         Example({"factor": [0.6, 1.0], "value_range": [0, 1], "seed": 6}, (3, 5, 2),

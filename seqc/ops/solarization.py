@@ -58,7 +58,7 @@ class SolarizationAttrs:
 class Solarization(ImageAugment):
     kind = "Solarization"
     Attrs = SolarizationAttrs
-    summary = "Inverts pixels above a random threshold after adding a random offset."
+    summary = "In training, inverts pixels above a random threshold after a random offset."
     examples = [
         Example({"threshold_factor": 0.8}, (3, 4, 3), input_range=(0.0, 255.0)),
         Example({"addition_factor": [0.1, 0.3], "threshold_factor": 0.5, "value_range": [0, 1],
