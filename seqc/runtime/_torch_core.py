@@ -1,6 +1,7 @@
 """Torch builders for the core kinds: Dense (nn.Linear, kernel (in, out) -> weight (out, in)),
-activations, dropout/noise (identity at inference), Masking, Embedding, reshaping, Rescaling,
-Normalization, BatchNormalization and LayerNormalization. Each builder returns fn(x, mask)."""
+activations, dropout/noise and colour augmentation (identity at inference), AutoContrast,
+Masking, Embedding, reshaping, Rescaling, Normalization, BatchNormalization and
+LayerNormalization. Each builder returns fn(x, mask)."""
 
 from __future__ import annotations
 
@@ -192,3 +193,27 @@ BUILDERS = {
     "LayerNormalization": layer_normalization,
 }
 FAMILIES = (("SpatialDropout", identity),)
+
+
+def auto_contrast(b: Builder, kind: str, a: Any, p: dict) -> Callable:
+    """Keras' AutoContrast (seqc/ops/auto_contrast.py): it applies at inference too."""
+    lo, hi = a.value_range
+    byte = (lo, hi) == (0.0, 255.0)
+
+    def f(x, m):
+        v = x if byte else (x - lo) / (hi - lo) * 255.0
+        low, high = v.amin(dim=(1, 2), keepdim=True), v.amax(dim=(1, 2), keepdim=True)
+        scale = 255.0 / (high - low)
+        y = torch.clip(v * scale + (-low * scale), 0.0, 255.0)
+        y = y if byte else y / 255.0 * (hi - lo) + lo
+        return torch.where(torch.isnan(y), x, y)
+    return f
+
+
+# The colour/intensity augmentation layers are the identity at inference (as Dropout), all
+# but AutoContrast.
+BUILDERS.update({k: identity for k in (
+    "CutMix", "Equalization", "MixUp", "RandomBrightness", "RandomColorDegeneration",
+    "RandomColorJitter", "RandomContrast", "RandomErasing", "RandomGaussianBlur",
+    "RandomGrayscale", "RandomHue", "RandomInvert", "RandomPosterization", "RandomSaturation",
+    "RandomSharpness", "Solarization")}, AutoContrast=auto_contrast)
