@@ -12,7 +12,9 @@ h + GEMM) runs per step. Backward (BPTT) keeps one loop over steps: the gate der
 every factor that does not depend on the recursion are computed for all steps at once before
 it; per step one recurrent `conv_backward` gives dh_{t-1} and accumulates the recurrent kernel
 gradient; the input conv's gradients come from one `conv_backward` over all steps.
-Masks (Keras semantics, a timestep mask (N, T)): a masked step keeps h and c.
+Masks (Keras semantics, a timestep mask (N, T)): a masked step keeps h and c. Dropout (training
+only, Keras' DropoutRNNCell): four masks per call for the input and four for h, one per gate,
+shared by every step; each gate then convolves its own masked input.
 ONNX has no ConvLSTM operator: the input conv is one Conv over (N*T, C, *S), and the steps a
 `Scan` (dynamic length) whose body holds the recurrent Conv and the gate maths.
 """
@@ -33,6 +35,7 @@ from ._recurrent import Act, check_activation
 from ._spatial import pad, plan
 from .activation import ActivationSpec, resolve
 from .base import Initializer, OpDef, ParamSpec, in_range, positive_int
+from .dropout import inverted_mask
 
 Array = np.ndarray
 INT64_MIN = np.iinfo(np.int64).min
@@ -67,6 +70,60 @@ class ConvLSTMAttrs(SpatialArgs):
     zero_output_for_mask: bool = False
 
 
+# ---- a conv per gate: Keras' dropout masks are one per gate, so with dropout each gate
+# convolves its own masked input (its quarter of the kernel's filters); without, one conv ----
+
+def gate_conv(x: Array, kernel: Array, bias: Array | None, masks: Array | None, geo: tuple,
+              keep: bool) -> tuple[Array, Any]:
+    """(conv(x * masks[g], kernel_g) + bias_g for the gates g, concatenated (B, *S', 4F),
+    cache). x is (B, *S, C) with B = R * N (R steps, time-major); masks (4, N, *S, C) or None,
+    the same for every step."""
+    if masks is None:
+        return conv_forward(x, kernel, bias, *geo, 1, keep)
+    f = kernel.shape[-1] // 4
+    ys, caches = [], []
+    for g in range(4):
+        xg = (x.reshape(-1, *masks.shape[1:]) * masks[g]).reshape(x.shape)
+        cols = slice(g * f, (g + 1) * f)
+        y, c = conv_forward(xg, kernel[..., cols], None if bias is None else bias[cols],
+                            *geo, 1, keep)
+        ys.append(y)
+        caches.append(c)
+    return np.concatenate(ys, axis=-1), caches
+
+
+def gate_conv_backward(cache: Any, kernel: Array, bias: Array | None, dy: Array,
+                       masks: Array | None, geo: tuple, input_grad: bool):
+    """(dx or None, dkernel, dbias or None) for `gate_conv` (same `geo`: kernel, strides,
+    dilation, padding)."""
+    if masks is None:
+        return conv_backward(cache, kernel, bias, dy, *geo[:3], 1, input_grad)
+    f = kernel.shape[-1] // 4
+    dx, dks, dbs = None, [], []
+    for g in range(4):
+        cols = slice(g * f, (g + 1) * f)
+        dxg, dk, db = conv_backward(cache[g], kernel[..., cols],
+                                    None if bias is None else bias[cols],
+                                    np.ascontiguousarray(dy[..., cols]), *geo[:3], 1,
+                                    input_grad)
+        dks.append(dk)
+        dbs.append(db)
+        if input_grad:
+            dxg = (dxg.reshape(-1, *masks.shape[1:]) * masks[g]).reshape(dxg.shape)
+            dx = dxg if dx is None else dx + dxg
+    return dx, np.concatenate(dks, axis=-1), None if bias is None else np.concatenate(dbs)
+
+
+def rec_cache(h: Array, masks: Array | None, pads: list, out: tuple) -> Any:
+    """The recurrent conv's cache for input h (per gate with masks), rebuilt in backward from
+    the saved states: keeping T im2col matrices would hold k^2 times the states."""
+    def one(v: Array) -> ConvCache:
+        vp = pad(v, pads)
+        return ConvCache(vp, False, vp.shape, pads, out)
+
+    return one(h) if masks is None else [one(h * masks[g]) for g in range(4)]
+
+
 class ConvLSTMBase(OpDef):
     category = "recurrent"
     layout = "canonical"
@@ -78,13 +135,6 @@ class ConvLSTMBase(OpDef):
         no_stride_with_dilation(a)
         for name in ("dropout", "recurrent_dropout"):
             in_range(a, name, 0.0, 1.0)
-            if getattr(a, name) > 0:
-                raise DefinitionError(
-                    f"{self.kind}({name}={getattr(a, name)}) is not supported by seqc: Keras "
-                    "drops a different input mask for each of the four gates", field=name,
-                    received=f"{name}={getattr(a, name)}",
-                    hint=f"remove {name} (or set it to 0), or put a SpatialDropout/Dropout "
-                         "layer before the ConvLSTM")
         for name in ("return_state", "stateful"):
             if getattr(a, name):
                 raise DefinitionError(
@@ -169,13 +219,16 @@ class ConvLSTMBase(OpDef):
             mask = None if mask is None else mask[:, ::-1]
         f, k = a.filters, a.kernel_size
         dtype = x.dtype
+        out = self._out_sizes(a, x.shape[2:-1])
+        dm, rm = self._dropout_masks(a, ctx, (n, *x.shape[2:]), (n, *out, f), dtype)
         # Time-major (T*N, *S, C): the input conv of every step is one GEMM, bias included.
         xt = np.ascontiguousarray(np.swapaxes(x, 0, 1)).reshape(t * n, *x.shape[2:])
-        xz, in_cache = conv_forward(xt, params["kernel"], params.get("bias"), k, a.strides,
-                                    a.dilation_rate, a.padding, 1, ctx.need_grad)
-        out = xz.shape[1:-1]
+        geo = (k, a.strides, a.dilation_rate, a.padding)
+        xz, in_cache = gate_conv(xt, params["kernel"], params.get("bias"), dm, geo,
+                                 ctx.need_grad)
         z = xz.reshape(t, n, *out, 4 * f)  # becomes the pre-activations
         ones, pads = self._rec_geometry(a, out)
+        rgeo = (k, ones, ones, "same")
         rk = params["recurrent_kernel"]
         rec_act, act = Act(a.recurrent_activation), Act(a.activation)
         gates = np.empty_like(z)  # activated i, f, g, o
@@ -187,7 +240,7 @@ class ConvLSTMBase(OpDef):
         for s in range(t):
             zs = z[s]
             if s:  # h_0 = 0: the first step has no recurrent term
-                zs += conv_forward(hs[s], rk, None, k, ones, ones, "same", 1, False)[0]
+                zs += gate_conv(hs[s], rk, None, rm, rgeo, False)[0]
             g = gates[s]
             rec_act.apply(zs[..., :2 * f], g[..., :2 * f])
             act.apply(zs[..., 2 * f:3 * f], g[..., 2 * f:3 * f])
@@ -209,16 +262,27 @@ class ConvLSTMBase(OpDef):
         if not ctx.need_grad:
             return [y], None
         keep_z = None if rec_act.fast and act.fast else z
-        return [y], (in_cache, xt.shape, keep_z, gates, cs, hs, tc, inv, pads,
+        return [y], (in_cache, xt.shape, keep_z, gates, cs, hs, tc, inv, pads, dm, rm,
                      ctx.input_grad)
 
+    def _dropout_masks(self, a, ctx, x_shape, h_shape, dtype):
+        """Keras: four masks per call (one per gate), shared by every step; training only."""
+        if not ctx.training:
+            return None, None
+        dm = rm = None
+        if 0 < a.dropout < 1:
+            dm = inverted_mask(ctx, a.seed, (4, *x_shape), a.dropout, dtype)
+        if 0 < a.recurrent_dropout < 1:
+            rm = inverted_mask(ctx, a.seed, (4, *h_shape), a.recurrent_dropout, dtype)
+        return dm, rm
+
     def backward(self, a, params, cache, dys):
-        in_cache, xt_shape, z, gates, cs, hs, tc, inv, pads, input_grad = cache
+        in_cache, xt_shape, z, gates, cs, hs, tc, inv, pads, dm, rm, input_grad = cache
         dy = dys[0]
         f, k = a.filters, a.kernel_size
         t, n = gates.shape[:2]
         out = gates.shape[2:-1]
-        ones = (1,) * a.nd
+        rgeo = (k, (1,) * a.nd, (1,) * a.nd, "same")
         if a.data_format == "channels_first":
             dy = np.moveaxis(dy, 2 if a.return_sequences else 1, -1)
         dhs = dh_last = None
@@ -267,15 +331,15 @@ class ConvLSTMBase(OpDef):
             if s == 0:
                 break
             dc = dct * fg[s]
-            hp = pad(hs[s], pads)
-            rc = ConvCache(hp, False, hp.shape, pads, out)
-            dh_rec, dk, _ = conv_backward(rc, rk, None, dzs, k, ones, ones, 1, True)
+            dh_rec, dk, _ = gate_conv_backward(rec_cache(hs[s], rm, pads, out), rk, None, dzs,
+                                               rm, rgeo, True)
             drk += dk
             if inv is not None and inv[s].any():
                 np.copyto(dh_rec, dh, where=np.broadcast_to(inv[s], dh.shape))
-        dx, dkern, db = conv_backward(in_cache, params["kernel"], params.get("bias"),
-                                      dz.reshape(t * n, *out, 4 * f), k, a.strides,
-                                      a.dilation_rate, 1, input_grad)
+        dx, dkern, db = gate_conv_backward(in_cache, params["kernel"], params.get("bias"),
+                                           dz.reshape(t * n, *out, 4 * f), dm,
+                                           (k, a.strides, a.dilation_rate, a.padding),
+                                           input_grad)
         grads = {"kernel": dkern, "recurrent_kernel": drk}
         if a.use_bias:
             grads["bias"] = db

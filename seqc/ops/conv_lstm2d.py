@@ -46,6 +46,10 @@ class ConvLSTM2D(ConvLSTMBase):
                 (2, 4, 4, 1)),
         Example({"filters": 2, "kernel_size": 3, "padding": "same", "return_sequences": True},
                 (None, 4, 4, 1)),
+        Example({"filters": 2, "kernel_size": 2, "dropout": 0.3, "recurrent_dropout": 0.4,
+                 "padding": "same", "return_sequences": True}, (3, 3, 3, 2)),
+        Example({"filters": 2, "kernel_size": 3, "strides": 2, "recurrent_dropout": 0.5},
+                (3, 5, 5, 1)),
     ]
     bad_examples = [
         BadExample({"filters": 2, "kernel_size": 3}, (4, 4, 1), "rank 5"),
@@ -55,8 +59,7 @@ class ConvLSTM2D(ConvLSTMBase):
                    "return_state"),
         BadExample({"filters": 2, "kernel_size": 3, "stateful": True}, (3, 4, 4, 1),
                    "stateful"),
-        BadExample({"filters": 2, "kernel_size": 3, "dropout": 0.2}, (3, 4, 4, 1), "dropout"),
-        BadExample({"filters": 2, "kernel_size": 3, "recurrent_dropout": 0.2}, (3, 4, 4, 1),
+        BadExample({"filters": 2, "kernel_size": 3, "recurrent_dropout": -0.1}, (3, 4, 4, 1),
                    "recurrent_dropout"),
         BadExample({"filters": 2, "kernel_size": 3, "dropout": 1.5}, (3, 4, 4, 1), "dropout"),
         BadExample({"filters": 0, "kernel_size": 3}, (3, 4, 4, 1), "filters"),

@@ -119,6 +119,45 @@ def test_masked_model_exports_and_matches_keras(keras, zero_output):
             np.testing.assert_allclose(got, want, atol=1e-5, err_msg=runtime)
 
 
+# ---- dropout ----
+
+@pytest.mark.parametrize("config", [
+    {"filters": 2, "kernel_size": 3, "padding": "same", "dropout": 0.3,
+     "recurrent_dropout": 0.4, "return_sequences": True},
+    {"filters": 2, "kernel_size": 2, "strides": 2, "recurrent_dropout": 0.5,
+     "go_backwards": True},
+])
+def test_dropout_in_training_matches_keras_given_the_same_masks(keras, monkeypatch, config):
+    """Keras draws four masks for the input and four for h (one per gate) once per call; seqc's
+    masks, replayed into Keras' cell, give the same training forward."""
+    import seqc.ops._conv_lstm as impl
+
+    drawn = []
+
+    def record(ctx, seed, shape, rate, dtype):
+        m = ((np.random.default_rng(len(drawn)).random(shape) >= rate) / (1 - rate))
+        drawn.append(m.astype(dtype))
+        return drawn[-1]
+
+    monkeypatch.setattr(impl, "inverted_mask", record)
+    shape = (3, 6, 6, 1)
+    graph = build("ConvLSTM2D", Example(config, shape))
+    params = make_params(graph, np.random.default_rng(7))
+    x = np.random.default_rng(8).normal(size=(2, *shape)).astype(np.float32)
+    want, _ = forward(graph, params, x, training=True)
+    plain, _ = forward(graph, params, x, training=False)
+    assert np.abs(want - plain).max() > 1e-3  # the masks act in training, not at inference
+    layer = keras.layers.ConvLSTM2D(**config)
+    layer.build((None, *shape))
+    layer.set_weights([params[k] for k in graph.param_specs])
+    masks = iter(drawn)
+    if config.get("dropout"):
+        layer.cell._dropout_mask = [keras.ops.convert_to_tensor(m) for m in next(masks)]
+    layer.cell._recurrent_dropout_mask = [keras.ops.convert_to_tensor(m) for m in next(masks)]
+    got = keras.ops.convert_to_numpy(layer(x, training=True))
+    np.testing.assert_allclose(want, got, atol=1e-5, rtol=1e-5)
+
+
 # ---- the Scan at two sequence lengths ----
 
 SCAN = [
