@@ -16,12 +16,12 @@ Masks (Keras semantics, a timestep mask (N, T)): a masked step keeps h and c. Dr
 only, Keras' DropoutRNNCell): four masks per call for the input and four for h, one per gate,
 shared by every step; each gate then convolves its own masked input.
 ONNX has no ConvLSTM operator: the input conv is one Conv over (N*T, C, *S), and the steps a
-`Scan` (dynamic length) whose body holds the recurrent Conv and the gate maths.
+`Scan` (dynamic length) whose body holds the recurrent Conv and the gate maths
+(_conv_lstm_onnx.py).
 """
 
 from __future__ import annotations
 
-import types
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,16 +29,15 @@ import numpy as np
 
 from ..errors import DefinitionError
 from ..ir.types import TensorType
-from ._conv import DataFormat, SpatialArgs, conv_node, no_stride_with_dilation
-from ._conv_math import ConvCache, conv_backward, conv_forward, onnx_kernel
+from ._conv import DataFormat, SpatialArgs, no_stride_with_dilation
+from ._conv_math import ConvCache, conv_backward, conv_forward
 from ._recurrent import Act, check_activation
 from ._spatial import pad, plan
-from .activation import ActivationSpec, resolve
+from .activation import ActivationSpec
 from .base import Initializer, OpDef, ParamSpec, in_range, positive_int
 from .dropout import inverted_mask
 
 Array = np.ndarray
-INT64_MIN = np.iinfo(np.int64).min
 
 
 @dataclass(frozen=True)
@@ -356,91 +355,7 @@ class ConvLSTMBase(OpDef):
     # -- ONNX --
 
     def lower(self, a, params, xs, em):
-        return [lower_conv_lstm(self, a, params, xs[0], em)]
+        from ._conv_lstm_onnx import lower_conv_lstm  # noqa: PLC0415 - written alongside
 
-
-def _i64(em: Any, v: Any, hint: str) -> str:
-    return em.const(np.asarray(v, np.int64), hint)
-
-
-def _activation(em: Any, spec: Any, x: str) -> str:
-    fn, kw = resolve(spec)
-    return fn.lower(x, em, **kw)
-
-
-def lower_conv_lstm(op: ConvLSTMBase, a: ConvLSTMAttrs, params: dict, x: str, em: Any) -> str:
-    """Input Conv over (N*T, C, *S) -> (T, N, 4F, *S'), then a Scan over time whose body runs
-    the recurrent Conv ('same', stride 1) and the gates; channels-first inside."""
-    nd, f = a.nd, a.filters
-    first = a.data_format == "channels_first"
-    sizes, c = op._split(a, em.type_of(x))
-    out = op._out_sizes(a, sizes)
-    # (N, T, *S, C) -> (N*T, C, *S): the input conv of every step is one Conv.
-    flat = em.op("Reshape", [x, _i64(em, [-1, c, *sizes] if first else [-1, *sizes, c],
-                                     "frames")])
-    if not first:
-        flat = em.op("Transpose", [flat], perm=[0, nd + 1, *range(1, nd + 1)])
-    b = em.weight("bias", params["bias"]) if a.use_bias else None
-    xz = conv_node(em, flat, onnx_kernel(params["kernel"]), "kernel", b, a, sizes, 1)
-    shape = em.op("Shape", [x])
-    nt = em.op("Slice", [shape, _i64(em, [0], "zero1"), _i64(em, [2], "two1")])  # [N, T]
-    n = em.op("Slice", [shape, _i64(em, [0], "zero1"), _i64(em, [1], "one1")])
-    xz = em.op("Reshape", [xz, em.op("Concat", [nt, _i64(em, [4 * f, *out], "gate_frame")],
-                                     axis=0)])
-    xz = em.op("Transpose", [xz], perm=[1, 0, *range(2, nd + 3)])  # (T, N, 4F, *S')
-    scans = [xz]
-    mask = em.mask
-    if mask is not None:
-        scans.append(em.op("Transpose", [mask], perm=[1, 0]))  # (T, N) bool
-    if a.go_backwards:
-        scans = [em.op("Slice", [v, _i64(em, [-1], "start"), _i64(em, [INT64_MIN], "end"),
-                                 _i64(em, [0], "axis0"), _i64(em, [-1], "step")])
-                 for v in scans]
-    state0 = em.op("ConstantOfShape", [em.op("Concat", [n, _i64(em, [f, *out], "frame")],
-                                              axis=0)],
-                   value=np.zeros(1, np.float32))  # (N, F, *S')
-    ones = (1,) * nd
-    rec = types.SimpleNamespace(kernel_size=a.kernel_size, strides=ones, dilation_rate=ones,
-                                padding="same")
-    rk = onnx_kernel(params["recurrent_kernel"])
-    split = _i64(em, [f] * 4, "gate_split")
-    zero_out = a.zero_output_for_mask and mask is not None
-
-    def body(names: list[str]) -> list[str]:
-        h, cprev, zt = names[:3]
-        z = em.op("Add", [zt, conv_node(em, h, rk, "recurrent_kernel", None, rec, out, 1)])
-        zi, zf, zg, zo = em.op("Split", [z, split], n_out=4, axis=1)
-        i = _activation(em, a.recurrent_activation, zi)
-        fgate = _activation(em, a.recurrent_activation, zf)
-        g = _activation(em, a.activation, zg)
-        o = _activation(em, a.recurrent_activation, zo)
-        cnew = em.op("Add", [em.op("Mul", [fgate, cprev]), em.op("Mul", [i, g])])
-        hnew = em.op("Mul", [o, _activation(em, a.activation, cnew)])
-        y = hnew
-        if mask is not None:
-            m = em.op("Reshape", [names[3], _i64(em, [-1, *(1,) * (nd + 1)], "mask_shape")])
-            cnew = em.op("Where", [m, cnew, cprev])
-            hnew = em.op("Where", [m, hnew, h])
-            y = em.op("Where", [m, hnew, em.const(np.array(0.0, np.float32), "zero")]) \
-                if zero_out else hnew
-        return [hnew, cnew, y]
-
-    inputs = [("h", "float32"), ("c", "float32"), ("z", "float32")]
-    if mask is not None:
-        inputs.append(("mask", "bool"))
-    graph = em.subgraph("step", inputs, body)
-    h_last, _, ys = em.op("Scan", [state0, state0, *scans], n_out=3, body=graph,
-                          num_scan_inputs=len(scans))
-    if a.return_sequences:  # (T, N, F, *S') -> (N, T, F, *S') or (N, T, *S', F)
-        perm = [1, 0, 2, *range(3, nd + 3)] if first else [1, 0, *range(3, nd + 3), 2]
-        return em.op("Transpose", [ys], perm=perm)
-    if zero_out:
-        # The last processed step's output is zeroed when that step is masked.
-        last = em.op("Gather", [mask, _i64(em, 0 if a.go_backwards else -1, "last_step")],
-                     axis=1)
-        keep = em.op("Cast", [em.op("Reshape", [last, _i64(em, [-1, *(1,) * (nd + 1)],
-                                                              "mask_shape")])], to=1)
-        h_last = em.op("Mul", [h_last, keep])
-    if first:
-        return h_last
-    return em.op("Transpose", [h_last], perm=[0, *range(2, nd + 2), 1])
+        sizes, c = self._split(a, em.type_of(xs[0]))
+        return [lower_conv_lstm(a, params, xs[0], em, sizes, c, self._out_sizes(a, sizes))]
