@@ -216,7 +216,7 @@ def test_training_trajectory_matches_keras(keras, optimizer):
         hist = m.fit(x, y, epochs=1, batch_size=len(x), shuffle=False, verbose=0)
         assert hist.history["loss"][0] == pytest.approx(k_loss, abs=1e-6), f"step {step}"
         for a, b in zip(m.get_weights(), km.get_weights()):
-            np.testing.assert_allclose(a, b, atol=1e-5, rtol=0, err_msg=f"step {step}")
+            np.testing.assert_allclose(a, b, atol=1e-6, rtol=0, err_msg=f"step {step}")
 
 
 # ---- frontends ----
