@@ -179,16 +179,19 @@ class Emitter:
                                 else None)
         return ys
 
-    def subgraph(self, name: str, inputs: list[tuple[str, str]],
-                 build: Callable[[list[str]], list[str]]) -> onnx.GraphProto:
-        """A body graph for Scan or Loop. `inputs` are (hint, dtype) of its formal inputs;
-        `build(names)` emits the body's nodes through this emitter (with `op`, as anywhere)
-        and returns its outputs. Constants and weights stay in the outer graph, which a body
-        reads by name; names stay unique across both, as ONNX's scoping requires."""
+    def subgraph(self, name: str, inputs: list[tuple[str, str, tuple]],
+                 build: Callable[[list[str]], list[str]],
+                 out_shapes: list[tuple]) -> onnx.GraphProto:
+        """A body graph for Scan or Loop. `inputs` are (hint, dtype, shape) of its formal
+        inputs (None for an unknown dimension); `build(names)` emits the body's nodes through
+        this emitter (with `op`, as anywhere) and returns its float32 outputs, of
+        `out_shapes`. Constants and weights stay in the outer graph, which a body reads by
+        name; names stay unique across both, as ONNX's scoping requires. (onnxruntime wants
+        every body output's rank declared at some opsets, so shapes are not optional.)"""
         outer, self.nodes = self.nodes, []
         try:
             names = [self._unique(f"{self._scope}/{name}/{hint}", self._value_names)
-                     for hint, _ in inputs]
+                     for hint, _, _ in inputs]
             outs = build(names)
             # A body output must be a value the body itself produces, each listed once.
             made = {o for n in self.nodes for o in n.output}
@@ -203,8 +206,10 @@ class Emitter:
         elem = {"float32": onnx.TensorProto.FLOAT, "bool": onnx.TensorProto.BOOL}
         return helper.make_graph(
             body, f"{self._scope}/{name}",
-            [helper.make_tensor_value_info(v, elem[dt], None) for v, (_, dt) in zip(names, inputs)],
-            [helper.make_tensor_value_info(v, onnx.TensorProto.FLOAT, None) for v in fixed])
+            [helper.make_tensor_value_info(v, elem[dt], list(shape))
+             for v, (_, dt, shape) in zip(names, inputs)],
+            [helper.make_tensor_value_info(v, onnx.TensorProto.FLOAT, list(shape))
+             for v, shape in zip(fixed, out_shapes)])
 
     def prune(self, output: str) -> None:
         """Drop nodes and initializers the value `output` does not depend on (masks no

@@ -87,10 +87,12 @@ def lower_conv_lstm(a: Any, params: dict, x: str, em: Any, sizes: tuple, c: int,
                 if zero_out else hnew
         return [hnew, cnew, y]
 
-    inputs = [("h", "float32"), ("c", "float32"), ("z", "float32")]
+    state = (None, f, *out)
+    inputs = [("h", "float32", state), ("c", "float32", state),
+              ("z", "float32", (None, 4 * f, *out))]
     if mask is not None:
-        inputs.append(("mask", "bool"))
-    graph = em.subgraph("step", inputs, body)
+        inputs.append(("mask", "bool", (None,)))
+    graph = em.subgraph("step", inputs, body, [state] * 3)
     h_last, _, ys = em.op("Scan", [state0, state0, *scans], n_out=3, body=graph,
                           num_scan_inputs=len(scans))
     if a.return_sequences:  # (T, N, F, *S') -> (N, T, F, *S') or (N, T, *S', F)

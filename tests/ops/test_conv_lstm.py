@@ -189,6 +189,22 @@ def test_scan_export_agrees_at_two_lengths(kind, config, shape):
             np.testing.assert_allclose(got, want, atol=1e-5, rtol=0, err_msg=runtime)
 
 
+def test_scan_export_runs_at_every_supported_opset():
+    """onnxruntime wants the Scan body's shapes declared at some opsets (13); Split takes its
+    sizes as an input from 13 on."""
+    from seqc.export import to_onnx
+    from seqc.export.onnx_export import supported_opsets
+
+    graph = build("ConvLSTM2D", Example({"filters": 2, "kernel_size": 3, "padding": "same",
+                                         "return_sequences": True}, (None, 4, 4, 1)))
+    params = make_params(graph, np.random.default_rng(5))
+    x = np.random.default_rng(6).normal(size=(2, 3, 4, 4, 1)).astype(np.float32)
+    want, _ = forward(graph, params, x, training=False)
+    for opset in sorted({min(supported_opsets()), 17, max(supported_opsets())}):
+        for runtime, got in _onnx_runs(to_onnx(graph, params, opset=opset), x).items():
+            np.testing.assert_allclose(got, want, atol=1e-5, err_msg=f"{runtime} {opset}")
+
+
 # ---- training against Keras ----
 
 @pytest.mark.parametrize("optimizer", [{"type": "SGD", "learning_rate": 0.1},
