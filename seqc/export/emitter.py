@@ -6,6 +6,7 @@ small constants `const/<hint>` shared between every node that uses the same valu
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -178,6 +179,38 @@ class Emitter:
                                 else None)
         return ys
 
+    def subgraph(self, name: str, inputs: list[tuple[str, str, tuple]],
+                 build: Callable[[list[str]], list[str]],
+                 out_shapes: list[tuple]) -> onnx.GraphProto:
+        """A body graph for Scan or Loop. `inputs` are (hint, dtype, shape) of its formal
+        inputs (None for an unknown dimension); `build(names)` emits the body's nodes through
+        this emitter (with `op`, as anywhere) and returns its float32 outputs, of
+        `out_shapes`. Constants and weights stay in the outer graph, which a body reads by
+        name; names stay unique across both, as ONNX's scoping requires. (onnxruntime wants
+        every body output's rank declared at some opsets, so shapes are not optional.)"""
+        outer, self.nodes = self.nodes, []
+        try:
+            names = [self._unique(f"{self._scope}/{name}/{hint}", self._value_names)
+                     for hint, _, _ in inputs]
+            outs = build(names)
+            # A body output must be a value the body itself produces, each listed once.
+            made = {o for n in self.nodes for o in n.output}
+            fixed: list[str] = []
+            for y in outs:
+                if y not in made or y in fixed:
+                    y = self.op("Identity", [y])
+                fixed.append(y)
+            body = self.nodes
+        finally:
+            self.nodes = outer
+        elem = {"float32": onnx.TensorProto.FLOAT, "bool": onnx.TensorProto.BOOL}
+        return helper.make_graph(
+            body, f"{self._scope}/{name}",
+            [helper.make_tensor_value_info(v, elem[dt], list(shape))
+             for v, (_, dt, shape) in zip(names, inputs)],
+            [helper.make_tensor_value_info(v, onnx.TensorProto.FLOAT, list(shape))
+             for v, shape in zip(fixed, out_shapes)])
+
     def prune(self, output: str) -> None:
         """Drop nodes and initializers the value `output` does not depend on (masks no
         consumer read, conversions made but not used)."""
@@ -185,7 +218,7 @@ class Emitter:
         for node in reversed(self.nodes):
             if any(o in needed for o in node.output):
                 kept.append(node)
-                needed.update(i for i in node.input if i)
+                needed.update(_reads(node))
         self.nodes[:] = kept[::-1]
         self.initializers[:] = [t for t in self.initializers if t.name in needed]
 
@@ -256,6 +289,17 @@ class Emitter:
             name = f"{want}_{i}"
         taken.add(name)
         return name
+
+
+def _reads(node: onnx.NodeProto) -> set[str]:
+    """The values a node reads: its inputs and, for Scan/Loop/If, the outer values its
+    subgraphs read by name."""
+    names = {i for i in node.input if i}
+    for a in node.attribute:
+        for g in ([a.g] if a.type == onnx.AttributeProto.GRAPH else list(a.graphs)):
+            for n in g.node:
+                names |= _reads(n)
+    return names
 
 
 def _as_onnx_array(array: Any) -> np.ndarray:

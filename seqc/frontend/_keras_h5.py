@@ -23,7 +23,8 @@ from ..ir.graph import Node
 from ..ops import REGISTRY
 from ..ops.base import KIND_ALIASES, ParamSpec
 
-RNN_KINDS = ("SimpleRNN", "LSTM", "GRU")
+# Keras keeps a recurrent layer's weights in its cell (ConvLSTM*D too: an RNN over ConvLSTMCell).
+RNN_KINDS = ("SimpleRNN", "LSTM", "GRU", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D")
 FLOAT_DTYPES = ("float16", "float32", "float64")
 INSTALL_HINT = "pip install 'seqc[keras]'"
 

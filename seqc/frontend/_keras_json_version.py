@@ -110,7 +110,7 @@ def version_args(r: Reader, cls: str, kind: str, cfg: dict, label: str, prefix: 
         raise r.err("time_major=True (time-first inputs) is not supported", label,
                     prefix + "time_major", "time_major=True",
                     hint="feed (batch, time, features) inputs and drop time_major")
-    if kind in ("LSTM", "GRU") and r.version == "keras2.0":
+    if kind in ("LSTM", "GRU", "ConvLSTM2D") and r.version == "keras2.0":
         # Multi-backend Keras' defaults, for configs written before a key existed.
         cfg.setdefault("recurrent_activation", "hard_sigmoid")
         if kind == "GRU":

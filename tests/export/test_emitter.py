@@ -50,3 +50,29 @@ def test_weights_constants_and_types():
     assert big == "lstm/table"
     with pytest.raises(KeyError, match="no IR type"):
         em.type_of(em.op("Relu", ["input"]))
+
+
+def test_subgraph_body_reads_outer_weights_and_prune_keeps_them():
+    """A Scan body built through the emitter: its nodes go to the body, its weights stay in
+    the outer graph (read by name), and prune keeps what only the body reads."""
+    em = make()
+    w = em.weight("w", np.full((4,), 2.0, np.float32))
+    em.weight("unused", np.zeros(3, np.float32))
+
+    def body(names):
+        s, x = names
+        s2 = em.op("Add", [s, em.op("Mul", [x, w])])
+        return [s2, s2]  # the same value twice: the second becomes an Identity
+
+    g = em.subgraph("step", [("s", "float32", (None, 4)), ("x", "float32", (None, 4))], body,
+                    [(None, 4), (None, 4)])
+    assert [n.op_type for n in g.node] == ["Mul", "Add", "Identity"]
+    assert len(g.output) == 2 and g.output[0].name != g.output[1].name
+    before = len(em.nodes)
+    s0 = em.op("Mul", ["input", em.const(np.array(0.0, np.float32), "zero")])
+    xs = em.op("Unsqueeze", ["input", em.const(np.array([0], np.int64), "axes")])
+    last, _ = em.op("Scan", [s0, xs], n_out=2, body=g, num_scan_inputs=1)
+    assert len(em.nodes) == before + 3  # the body's nodes are not in the outer graph
+    em.prune(last)
+    kept = {t.name for t in em.initializers}
+    assert w in kept and "lstm/unused" not in kept
