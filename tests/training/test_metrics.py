@@ -85,7 +85,7 @@ def test_get_specs_and_unknown_names():
     assert M.get("auc").name == "auc"
     auc = M.get({"type": "AUC", "num_thresholds": 50})
     assert auc.name == "auc" and auc.num_thresholds == 50
-    assert M.get({"class_name": "Precision", "config": {"thresholds": 0.3}}).threshold == 0.3
+    assert M.get({"class_name": "Precision", "config": {"thresholds": 0.3}}).thresholds == [0.3]
     with pytest.raises(DefinitionError, match="did you mean 'accuracy'"):
         M.get("acuracy")
     with pytest.raises(DefinitionError, match="num_thresholds"):

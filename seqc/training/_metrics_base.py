@@ -1,0 +1,221 @@
+"""The metric base classes and the array helpers every metric module shares.
+
+Keras keeps metric state in float32 variables; seqc keeps the running sums in float64 and
+computes per-sample values in the inputs' dtype (float32 from a model), so results agree with
+Keras to float32 rounding (counts exactly).
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ..errors import DataError, DefinitionError, did_you_mean
+
+EPSILON = 1e-7  # Keras' backend.epsilon()
+FLOAT_DTYPES = (None, "float32")
+
+
+def same_rank(x1: np.ndarray, x2: np.ndarray, expand_rank_1: bool = True):
+    """keras.src.losses.loss.squeeze_or_expand_to_same_rank: when the ranks differ by one and
+    the longer one ends in 1, squeeze it (or expand a rank-1 other side instead)."""
+    r1, r2 = x1.ndim, x2.ndim
+    if r1 == r2 + 1 and x1.shape[-1] == 1:
+        if r2 == 1 and expand_rank_1:
+            x2 = x2[..., None]
+        else:
+            x1 = x1[..., 0]
+    elif r2 == r1 + 1 and x2.shape[-1] == 1:
+        if r1 == 1 and expand_rank_1:
+            x1 = x1[..., None]
+        else:
+            x2 = x2[..., 0]
+    return x1, x2
+
+
+def div_no_nan(a: Any, b: Any) -> np.ndarray:
+    """Keras' ops.divide_no_nan: 0 where the denominator is 0."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    out = np.zeros(np.broadcast(a, b).shape)
+    np.divide(a, b, out=out, where=b != 0)
+    return out
+
+
+def as_float(x: Any) -> np.ndarray:
+    """An array in a float dtype (float32 unless it already is a float array)."""
+    x = np.asarray(x)
+    return x if np.issubdtype(x.dtype, np.floating) else x.astype(np.float32)
+
+
+def check_choice(owner: str, field: str, value: Any, choices: tuple) -> None:
+    if value not in choices:
+        raise DefinitionError(f"{owner}: {field} must be one of {', '.join(map(repr, choices))}",
+                              field=field, received=f"{field}={value!r}")
+
+
+def check_range(owner: str, field: str, value: Any, lo: float, hi: float) -> None:
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or not lo <= value <= hi:
+        raise DefinitionError(f"{owner}: {field} must be a number in [{lo}, {hi}]", field=field,
+                              received=f"{field}={value!r}")
+
+
+class Metric:
+    """Keras' Metric: reset_state / update_state(y_true, y_pred, sample_weight) / result.
+
+    `direction` is "up" when larger is better (EarlyStopping's mode="auto"). A subclass records
+    its constructor arguments with `_keep(...)`; get_config() returns them as Keras' does."""
+
+    direction = "up"
+    default_name = "metric"
+    dtypes: tuple = FLOAT_DTYPES
+
+    def __init__(self, name: str | None = None, dtype: Any = None) -> None:
+        if dtype not in self.dtypes:
+            raise DefinitionError(
+                f"metric {type(self).__name__}: dtype {dtype!r} is not supported (seqc keeps "
+                "metrics in float32)", field="dtype", received=f"dtype={dtype!r}",
+                hint=f"leave dtype out, or use one of {', '.join(map(repr, self.dtypes[1:]))}")
+        self.name = name or self.default_name
+        self.dtype = dtype
+        self.reset_state()
+
+    def _keep(self, **config: Any) -> None:
+        self._config = {**getattr(self, "_config", {}), **config}
+
+    def reset_state(self) -> None:
+        raise NotImplementedError
+
+    def update_state(self, y_true: Any, y_pred: Any, sample_weight: Any = None) -> None:
+        raise NotImplementedError
+
+    def result(self) -> Any:
+        raise NotImplementedError
+
+    @property
+    def vector_valued(self) -> bool:
+        """True when result() is an array (e.g. one value per threshold or class), which a
+        fit log (one number per metric) cannot hold."""
+        return False
+
+    def get_config(self) -> dict:
+        return {"type": type(self).__name__, "name": self.name,
+                "dtype": self.dtype or "float32", **getattr(self, "_config", {})}
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} name={self.name!r}>"
+
+
+def per_sample_weight(sample_weight: Any, n: int) -> np.ndarray | None:
+    if sample_weight is None:
+        return None
+    sw = np.asarray(sample_weight, dtype=np.float64)
+    if sw.ndim == 0:
+        return np.full(n, float(sw))
+    return sw.reshape(n, -1).mean(axis=1) if sw.ndim > 1 else sw
+
+
+class Mean(Metric):
+    """Keras' reduction_metrics.Mean over per-sample values: `total = sum(value * weight)`,
+    `count = sum(weight)` (or the sample count), result total / count (0 when empty)."""
+
+    def reset_state(self) -> None:
+        self.total = 0.0
+        self.count = 0.0
+
+    def add_values(self, values: np.ndarray, sample_weight: Any = None, mask: Any = None) -> None:
+        """`values`: one per sample, or per element reduced to one per sample (the mean over
+        the trailing axes, as reduce_to_samplewise_values does). `mask`: the prediction's
+        timestep mask, shaped as `values`; as in Keras, masked steps do not count."""
+        values = np.asarray(values)
+        n = values.shape[0] if values.ndim else 1
+        if mask is not None and np.shape(mask) == values.shape:
+            w = np.asarray(mask, np.float64)
+            sw = per_sample_weight(sample_weight, n)
+            if sw is not None:
+                w = w * sw.reshape(n, *([1] * (w.ndim - 1)))
+            self.total += float((values * w).sum())
+            self.count += float(w.sum())
+            return
+        values = values.reshape(n, -1).mean(axis=1, dtype=np.float64)
+        sw = per_sample_weight(sample_weight, n)
+        if sw is None:
+            self.total += float(values.sum())
+            self.count += n
+        else:
+            self.total += float((values * sw).sum())
+            self.count += float(sw.sum())
+
+    def result(self) -> float:
+        return self.total / self.count if self.count else 0.0
+
+
+class MeanMetricWrapper(Mean):
+    """Averages `fn(y_true, y_pred, **fn_kwargs)` (one value per sample, or per element reduced
+    per sample), as Keras' MeanMetricWrapper."""
+
+    fn: Callable[..., np.ndarray] | None = None
+
+    def __init__(self, fn: Callable[..., np.ndarray] | None = None, name: str | None = None,
+                 dtype: Any = None, direction: str | None = None, **fn_kwargs: Any) -> None:
+        if fn is not None:
+            self.fn = fn
+        if direction is not None:
+            self.direction = direction
+        self.fn_kwargs = fn_kwargs
+        self._keep(**fn_kwargs)
+        super().__init__(name or (getattr(fn, "__name__", None) if fn else None), dtype)
+
+    def update_state(self, y_true, y_pred, sample_weight=None, mask=None) -> None:
+        y_pred = as_float(y_pred)
+        y_true = np.asarray(y_true)
+        try:
+            values = np.asarray(self.fn(y_true, y_pred, **self.fn_kwargs))
+        except (ValueError, IndexError):
+            # Broadcasting failed: the labels' form does not suit this metric (e.g. "mae" on
+            # integer class ids against a softmax output).
+            raise DataError(
+                f"metric '{self.name}' cannot compare the labels with the model output",
+                field="metrics",
+                received=f"labels of shape {y_true.shape}, predictions {y_pred.shape}",
+                hint="use a metric that fits the labels (e.g. \"accuracy\"), or one-hot the "
+                     "labels") from None
+        self.add_values(values, sample_weight, mask)
+
+
+def wrapper_class(fn: Callable, name: str, default: str, direction: str,
+                  params: str = "name, dtype", doc: str = "") -> type:
+    """A Keras MeanMetricWrapper class around a per-sample function, with Keras' constructor
+    signature: `params` lists the arguments in Keras' order (fn's keyword arguments by
+    their own defaults); `name` is the class name, `default` its default metric name."""
+    fn_params = {p.name: p.default for p in inspect.signature(fn).parameters.values()
+                 if p.default is not inspect.Parameter.empty}
+    order = [p.strip() for p in params.split(",")]
+    sig = inspect.Signature(
+        [inspect.Parameter("self", inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+        + [inspect.Parameter(p, inspect.Parameter.POSITIONAL_OR_KEYWORD,
+                             default=default if p == "name" else None if p == "dtype"
+                             else fn_params[p]) for p in order])
+
+    def __init__(self, *args: Any, **kw: Any) -> None:  # noqa: N807
+        try:
+            bound = sig.bind(self, *args, **kw)
+        except TypeError:
+            bad = next((k for k in kw if k not in order), None)
+            raise DefinitionError(
+                f"metric {name} has no argument '{bad}'" if bad else
+                f"metric {name} takes at most {len(order)} arguments ({', '.join(order)})",
+                field=bad or "metrics", received=repr(kw if bad else args),
+                hint=did_you_mean(str(bad), order) if bad else None) from None
+        bound.apply_defaults()
+        a = dict(bound.arguments)
+        a.pop("self")
+        MeanMetricWrapper.__init__(self, None, a.pop("name"), a.pop("dtype"), **a)
+
+    __init__.__signature__ = sig  # type: ignore[attr-defined]
+    return type(name, (MeanMetricWrapper,), {
+        "fn": staticmethod(fn), "default_name": default, "direction": direction,
+        "__init__": __init__,
+        "__doc__": doc or f"Keras' {name}: the mean over samples of {fn.__name__}."})
