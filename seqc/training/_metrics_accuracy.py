@@ -70,7 +70,8 @@ TopKCategoricalAccuracy = wrapper_class(top_k_categorical_accuracy, "TopKCategor
                                         "top_k_categorical_accuracy", "up", "k, name, dtype")
 SparseTopKCategoricalAccuracy = wrapper_class(
     sparse_top_k_categorical_accuracy, "SparseTopKCategoricalAccuracy",
-    "sparse_top_k_categorical_accuracy", "up", "k, name, dtype, from_sorted_ids")
+    "sparse_top_k_categorical_accuracy", "up", "k, name, dtype, from_sorted_ids",
+    omit=("from_sorted_ids",))
 
 ACCURACY_NAMES = ("accuracy", "acc")
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DataError, DefinitionError, did_you_mean
+from ..errors import DataError, DefinitionError, UsageError, did_you_mean
 
 EPSILON = 1e-7  # Keras' backend.epsilon()
 FLOAT_DTYPES = (None, "float32")
@@ -65,12 +65,14 @@ def check_range(owner: str, field: str, value: Any, lo: float, hi: float) -> Non
 class Metric:
     """Keras' Metric: reset_state / update_state(y_true, y_pred, sample_weight) / result.
 
-    `direction` is "up" when larger is better (EarlyStopping's mode="auto"). A subclass records
+    `direction` is "up" when larger is better, "down" when smaller is, None where Keras sets
+    none (EarlyStopping's mode="auto" then refuses it, as Keras does). A subclass records
     its constructor arguments with `_keep(...)`; get_config() returns them as Keras' does."""
 
     direction = "up"
     default_name = "metric"
     dtypes: tuple = FLOAT_DTYPES
+    default_dtype = "float32"  # what Keras' get_config names when no dtype was given
 
     def __init__(self, name: str | None = None, dtype: Any = None) -> None:
         if dtype not in self.dtypes:
@@ -102,7 +104,7 @@ class Metric:
 
     def get_config(self) -> dict:
         return {"type": type(self).__name__, "name": self.name,
-                "dtype": self.dtype or "float32", **getattr(self, "_config", {})}
+                "dtype": self.dtype or self.default_dtype, **getattr(self, "_config", {})}
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name!r}>"
@@ -184,12 +186,20 @@ class MeanMetricWrapper(Mean):
                      "labels") from None
         self.add_values(values, sample_weight, mask)
 
+    def get_config(self) -> dict:
+        if type(self) is MeanMetricWrapper:
+            raise UsageError(f"Keras cannot save the function metric '{self.name}'",
+                             field="metrics", received=repr(self.fn),
+                             hint="use a Keras metric name such as 'mae' or 'accuracy'")
+        return super().get_config()
 
-def wrapper_class(fn: Callable, name: str, default: str, direction: str,
-                  params: str = "name, dtype", doc: str = "") -> type:
+
+def wrapper_class(fn: Callable, name: str, default: str, direction: str | None,
+                  params: str = "name, dtype", omit: tuple = ()) -> type:
     """A Keras MeanMetricWrapper class around a per-sample function, with Keras' constructor
     signature: `params` lists the arguments in Keras' order (fn's keyword arguments by
-    their own defaults); `name` is the class name, `default` its default metric name."""
+    their own defaults); `name` is the class name, `default` its default metric name.
+    `omit`: arguments get_config leaves out while they have their default, as Keras does."""
     fn_params = {p.name: p.default for p in inspect.signature(fn).parameters.values()
                  if p.default is not inspect.Parameter.empty}
     order = [p.strip() for p in params.split(",")]
@@ -213,9 +223,12 @@ def wrapper_class(fn: Callable, name: str, default: str, direction: str,
         a = dict(bound.arguments)
         a.pop("self")
         MeanMetricWrapper.__init__(self, None, a.pop("name"), a.pop("dtype"), **a)
+        for k in omit:
+            if self._config[k] == sig.parameters[k].default:
+                del self._config[k]
 
     __init__.__signature__ = sig  # type: ignore[attr-defined]
     return type(name, (MeanMetricWrapper,), {
         "fn": staticmethod(fn), "default_name": default, "direction": direction,
         "__init__": __init__,
-        "__doc__": doc or f"Keras' {name}: the mean over samples of {fn.__name__}."})
+        "__doc__": f"Keras' {name}: the mean over samples of {fn.__name__}."})

@@ -151,17 +151,18 @@ class _ConfusionCount(_Thresholded):
         return self._out(getattr(self, self.field))
 
 
-def _count_class(name: str, field: str, default: str, direction: str) -> type:
+def _count_class(name: str, field: str, default: str, direction: str | None) -> type:
     return type(name, (_ConfusionCount,), {
         "field": field, "default_name": default, "direction": direction,
         "__doc__": f"Keras' {name}: the weighted count of {default.replace('_', ' ')} at each "
                    "threshold (default 0.5)."})
 
 
-TruePositives = _count_class("TruePositives", "tp", "true_positives", "up")
-FalsePositives = _count_class("FalsePositives", "fp", "false_positives", "down")
-TrueNegatives = _count_class("TrueNegatives", "tn", "true_negatives", "up")
-FalseNegatives = _count_class("FalseNegatives", "fn", "false_negatives", "down")
+# Keras gives the counts no direction: EarlyStopping(mode="auto") on one is an error there.
+TruePositives = _count_class("TruePositives", "tp", "true_positives", None)
+FalsePositives = _count_class("FalsePositives", "fp", "false_positives", None)
+TrueNegatives = _count_class("TrueNegatives", "tn", "true_negatives", None)
+FalseNegatives = _count_class("FalseNegatives", "fn", "false_negatives", None)
 
 
 class _PrecisionRecall(_Thresholded):

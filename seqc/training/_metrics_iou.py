@@ -22,6 +22,7 @@ _INT_DTYPES = (None, "int", "int32", "int64")
 
 class _IoUBase(Metric):
     dtypes = (*_INT_DTYPES, "float32")
+    default_dtype = "int32"
 
     def __init__(self, num_classes: int, name: str | None = None, dtype: Any = None,
                  ignore_class: int | None = None, sparse_y_true: bool = True,

@@ -162,13 +162,12 @@ MeanSquaredLogarithmicError = wrapper_class(mean_squared_logarithmic_error,
                                             "MeanSquaredLogarithmicError",
                                             "mean_squared_logarithmic_error", _DOWN)
 CosineSimilarity = wrapper_class(cosine_similarity, "CosineSimilarity", "cosine_similarity",
-                                 "up", "name, dtype, axis")
+                                 "up", "name, dtype, axis", omit=("axis",))
 LogCoshError = wrapper_class(log_cosh, "LogCoshError", "logcosh", _DOWN)
 Hinge = wrapper_class(hinge, "Hinge", "hinge", _DOWN)
 SquaredHinge = wrapper_class(squared_hinge, "SquaredHinge", "squared_hinge", _DOWN)
 CategoricalHinge = wrapper_class(categorical_hinge, "CategoricalHinge", "categorical_hinge",
                                  _DOWN)
-# Keras sets no direction on these two (EarlyStopping's "auto" cannot tell); lower is better.
 KLDivergence = wrapper_class(kl_divergence, "KLDivergence", "kl_divergence", _DOWN)
 Poisson = wrapper_class(poisson, "Poisson", "poisson", _DOWN)
 BinaryCrossentropy = wrapper_class(binary_crossentropy, "BinaryCrossentropy",

@@ -1,7 +1,8 @@
 """Every Keras 3 metric seqc has, against real keras.metrics (torch backend) on the same
 predictions: three batches of different sizes with sample weights, then reset_state and three
 more without. Counts must agree exactly (the weights are multiples of 1/4, so float32 sums are
-exact), everything else within 1e-6. Also the names (history keys) Keras gives by default."""
+exact), everything else within 1e-6. Also the default names (history keys), directions
+and get_config."""
 
 from __future__ import annotations
 
@@ -185,8 +186,14 @@ def test_metric_matches_keras(keras, cls, kwargs, kind):
     rng = np.random.default_rng(zlib.crc32(f"{cls}{kwargs}{kind}".encode()))
     ours, theirs = M.NAMES[cls](**kwargs), getattr(keras.metrics, cls)(**kwargs)
     assert ours.name == re.sub(r"_\d+$", "", theirs.name)
-    # Keras sets no direction on the counts, KLDivergence and Poisson.
-    assert getattr(theirs, "_direction", None) in (None, ours.direction)
+    assert ours.direction == getattr(theirs, "_direction", None)  # EarlyStopping's "auto"
+    cfg, kcfg = ours.get_config(), theirs.get_config()
+    assert cfg.pop("type") == cls
+    kcfg["name"] = re.sub(r"_\d+$", "", kcfg["name"])
+    if kcfg.get("label_weights") is not None:  # a tensor in Keras' config
+        np.testing.assert_allclose(cfg.pop("label_weights"),
+                                   keras.ops.convert_to_numpy(kcfg.pop("label_weights")))
+    assert cfg == kcfg
     exact = cls in COUNTS
     for weighted in (True, False):
         for n in BATCHES:
