@@ -110,15 +110,6 @@ class Metric:
         return f"<{type(self).__name__} name={self.name!r}>"
 
 
-def per_sample_weight(sample_weight: Any, n: int) -> np.ndarray | None:
-    if sample_weight is None:
-        return None
-    sw = np.asarray(sample_weight, dtype=np.float64)
-    if sw.ndim == 0:
-        return np.full(n, float(sw))
-    return sw.reshape(n, -1).mean(axis=1) if sw.ndim > 1 else sw
-
-
 class Mean(Metric):
     """Keras' reduction_metrics.Mean over per-sample values: `total = sum(value * weight)`,
     `count = sum(weight)` (or the sample count), result total / count (0 when empty)."""
@@ -128,27 +119,38 @@ class Mean(Metric):
         self.count = 0.0
 
     def add_values(self, values: np.ndarray, sample_weight: Any = None, mask: Any = None) -> None:
-        """`values`: one per sample, or per element reduced to one per sample (the mean over
-        the trailing axes, as reduce_to_samplewise_values does). `mask`: the prediction's
-        timestep mask, shaped as `values`; as in Keras, masked steps do not count."""
-        values = np.asarray(values)
-        n = values.shape[0] if values.ndim else 1
+        """Keras' reduce_to_samplewise_values: `values` is brought to the weights' rank (the
+        mean over the extra trailing axes), multiplied by the weights, and each sample's
+        value and weight are the means over their trailing axes; `total += sum(values)`,
+        `count += sum(weights)` (or the sample count). `mask`: the prediction's timestep
+        mask, shaped as `values`; as in Keras, masked steps do not count."""
+        values = np.asarray(values, np.float64)
         if mask is not None and np.shape(mask) == values.shape:
-            w = np.asarray(mask, np.float64)
-            sw = per_sample_weight(sample_weight, n)
-            if sw is not None:
-                w = w * sw.reshape(n, *([1] * (w.ndim - 1)))
-            self.total += float((values * w).sum())
-            self.count += float(w.sum())
-            return
-        values = values.reshape(n, -1).mean(axis=1, dtype=np.float64)
-        sw = per_sample_weight(sample_weight, n)
-        if sw is None:
-            self.total += float(values.sum())
+            m = np.asarray(mask, np.float64)
+            sample_weight = m if sample_weight is None else m * np.asarray(
+                sample_weight, np.float64).reshape(m.shape[:1] + (1,) * (m.ndim - 1))
+        n = values.shape[0] if values.ndim else 1
+        if sample_weight is None:
+            self.total += float(values.reshape(n, -1).mean(axis=1).sum()) if values.ndim > 1 \
+                else float(values.sum())
             self.count += n
-        else:
-            self.total += float((values * sw).sum())
-            self.count += float(sw.sum())
+            return
+        sw = np.asarray(sample_weight, np.float64)
+        values, sw = same_rank(values, sw)
+        if values.ndim > sw.ndim:
+            values = values.mean(axis=tuple(range(sw.ndim, values.ndim)))
+        try:
+            sw = np.broadcast_to(sw, values.shape)
+        except ValueError:
+            raise DataError("sample_weight does not fit the metric's values", field="metrics",
+                            received=f"sample_weight {sw.shape}, values {values.shape}") from None
+        values = values * sw
+        if sw.ndim > 1:
+            sw = sw.mean(axis=tuple(range(1, sw.ndim)))
+        if values.ndim > 1:
+            values = values.mean(axis=tuple(range(1, values.ndim)))
+        self.total += float(values.sum())
+        self.count += float(sw.sum())
 
     def result(self) -> float:
         return self.total / self.count if self.count else 0.0

@@ -72,6 +72,10 @@ def confusion_counts(y_true: Any, y_pred: Any, thresholds: list[float], *,
             raise DefinitionError("class_id needs predictions of shape (samples, classes)",
                                   field="class_id", received=f"predictions {y_pred.shape}")
         y_true, y_pred = y_true[..., class_id, None], y_pred[..., class_id, None]
+    if sw is not None and sw.ndim < y_pred.ndim:
+        # Per-sample weights against (samples, steps, ...) predictions weight each sample's
+        # entries (Keras' right-aligned broadcast would fail there).
+        sw = sw.reshape(sw.shape + (1,) * (y_pred.ndim - sw.ndim))
     w = np.ones(y_pred.shape) if sw is None else np.broadcast_to(sw, y_pred.shape)
     if label_weights is not None and not multi_label:
         w = w * np.broadcast_to(np.asarray(label_weights, np.float64)[None], y_pred.shape)

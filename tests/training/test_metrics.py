@@ -288,3 +288,17 @@ def test_get_config_is_keras_config():
 
     with pytest.raises(UsageError, match="cannot save the function metric"):
         M.get(lambda yt, yp: yt).get_config()
+
+
+def test_masked_steps_do_not_count():
+    """fit passes the output's timestep mask to the mean metrics: the value is the weighted
+    mean over the valid steps only."""
+    y = np.zeros((2, 3, 1), "float32")
+    p = np.array([[[1.0], [2.0], [9.0]], [[3.0], [9.0], [9.0]]], "float32")
+    mask = np.array([[1, 1, 0], [1, 0, 0]], bool)
+    m = M.MeanAbsoluteError()
+    m.update_state(y, p, sample_weight=np.array([1.0, 2.0]), mask=mask)
+    assert m.result() == pytest.approx((1 + 2 + 2 * 3) / (1 + 1 + 2))
+    m.reset_state()
+    m.update_state(y, p, mask=mask)
+    assert m.result() == pytest.approx((1 + 2 + 3) / 3)

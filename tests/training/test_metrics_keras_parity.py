@@ -69,6 +69,13 @@ def _data(kind, n, rng):
         return np.eye(4, dtype=f)[rng.integers(0, 4, n)], _softmax(rng.normal(0, 1, (n, 4)))
     if kind == "sparse4":  # class ids against scores over 4 classes
         return rng.integers(0, 4, n), _softmax(rng.normal(0, 1, (n, 4)))
+    if kind == "seq":  # (samples, steps, features): per-sample values are step means
+        return rng.normal(0, 1, (n, 4, 3)).astype(f), rng.normal(0, 1, (n, 4, 3)).astype(f)
+    if kind == "seq_cat":
+        return (np.eye(6, dtype=f)[rng.integers(0, 6, (n, 4))],
+                _softmax(rng.normal(0, 1.5, (n, 4, 6))))
+    if kind == "seq_bin":
+        return rng.integers(0, 2, (n, 4, 1)).astype(f), rng.uniform(0, 1, (n, 4, 1)).astype(f)
     raise ValueError(kind)
 
 
@@ -76,6 +83,8 @@ def _weights(kind, y, rng):
     n = len(y)
     if kind == "seg":  # Keras' IoU flattens the weights: one per pixel, integers (int dtype)
         return rng.integers(0, 3, y.shape).astype("float32")
+    if kind == "seq_bin":  # Keras' confusion metrics need one weight per step here
+        return (rng.integers(0, 8, y.shape) / 4).astype("float32")
     if kind in ("ids", "sparse4", "onehot4"):
         return rng.integers(0, 3, n).astype("float32")
     return (rng.integers(0, 8, n) / 4).astype("float32")
@@ -137,6 +146,12 @@ CASES = [
     ("MeanAbsolutePercentageError", {}, "reg"),
     ("MeanSquaredLogarithmicError", {}, "reg"),
     ("RootMeanSquaredError", {}, "signed"),
+    ("MeanSquaredError", {}, "seq"),
+    ("RootMeanSquaredError", {}, "seq"),
+    ("CategoricalAccuracy", {}, "seq_cat"),
+    ("BinaryAccuracy", {}, "seq_bin"),
+    ("Precision", {"thresholds": [0.3, 0.7]}, "seq_bin"),
+    ("AUC", {"num_thresholds": 30}, "seq_bin"),
     ("CosineSimilarity", {}, "signed"),
     ("LogCoshError", {}, "signed"),
     ("R2Score", {}, "signed"),
@@ -209,3 +224,17 @@ def test_metric_matches_keras(keras, cls, kwargs, kind):
                 np.testing.assert_allclose(a, b, rtol=1e-6, atol=1e-6)
         ours.reset_state()
         theirs.reset_state()
+
+
+def test_per_sample_weights_spread_over_steps():
+    """(N,) weights against (N, steps, 1) predictions weight every step of the sample, where
+    Keras needs them spelled out per step (and would fail to broadcast)."""
+    rng = np.random.default_rng(5)
+    y, p = _data("seq_bin", 9, rng)
+    sw = (rng.integers(0, 8, 9) / 4).astype("float32")
+    for cls, kw in (("Precision", {"thresholds": [0.3, 0.7]}), ("AUC", {}),
+                    ("FalseNegatives", {})):
+        a, b = M.NAMES[cls](**kw), M.NAMES[cls](**kw)
+        a.update_state(y, p, sw)
+        b.update_state(y, p, np.broadcast_to(sw[:, None, None], y.shape))
+        np.testing.assert_array_equal(a.result(), b.result())
