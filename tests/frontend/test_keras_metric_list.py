@@ -153,3 +153,29 @@ def test_seqc_metric_objects_save_to_keras(keras, tmp_path):
     cfgs = {m["config"]["name"]: m["config"] for m in back.get_compile_config()["metrics"]}
     assert cfgs["prc"]["curve"] == "PR" and cfgs["tp"]["thresholds"] is None
     assert cfgs["f1_score"]["average"] == "macro" and cfgs["precision"]["top_k"] == 1
+
+
+def test_script_metrics_take_keras_positional_arguments(tmp_path):
+    """Positional arguments map by Keras' constructor order."""
+    path = tmp_path / "m.py"
+    path.write_text(textwrap.dedent("""\
+        from tensorflow import keras
+        model = keras.Sequential([keras.Input((6,)), keras.layers.Dense(3, activation='softmax')])
+        model.compile('adam', 'categorical_crossentropy',
+                      metrics=[keras.metrics.PrecisionAtRecall(0.5),
+                               keras.metrics.TopKCategoricalAccuracy(2, 'top2'),
+                               keras.metrics.OneHotMeanIoU(3),
+                               keras.metrics.F1Score('macro', 0.4)])
+        """))
+    defn = load_script(path)
+    assert defn.compile["metrics"] == [
+        {"type": "PrecisionAtRecall", "recall": 0.5},
+        {"type": "TopKCategoricalAccuracy", "k": 2, "name": "top2"},
+        {"type": "OneHotMeanIoU", "num_classes": 3},
+        {"type": "F1Score", "average": "macro", "threshold": 0.4}]
+    model = defn.model
+    model.compile(**defn.compile)
+    y = np.eye(3, dtype="float32")[np.arange(12) % 3]
+    logs = model.evaluate(X[:12], y, verbose=0, return_dict=True)
+    assert list(logs) == ["loss", "precision_at_recall", "top2", "one_hot_mean_io_u",
+                          "f1_score"]
