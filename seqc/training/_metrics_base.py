@@ -232,5 +232,6 @@ def wrapper_class(fn: Callable, name: str, default: str, direction: str | None,
     __init__.__signature__ = sig  # type: ignore[attr-defined]
     return type(name, (MeanMetricWrapper,), {
         "fn": staticmethod(fn), "default_name": default, "direction": direction,
+        "__module__": fn.__module__,
         "__init__": __init__,
         "__doc__": f"Keras' {name}: the mean over samples of {fn.__name__}."})

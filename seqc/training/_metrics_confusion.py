@@ -353,7 +353,8 @@ class AUC(Metric):
             self.tp, self.fp, self.tn, self.fn = (
                 np.zeros((self.num_thresholds, y_pred.shape[1])) for _ in range(4))
         if self.from_logits:
-            y_pred = (1.0 / (1.0 + np.exp(-y_pred))).astype(np.float32)
+            with np.errstate(over="ignore"):  # exp(-z) overflows to inf: sigmoid 0
+                y_pred = (1.0 / (1.0 + np.exp(-y_pred))).astype(np.float32)
         counts = confusion_counts(
             y_true, y_pred, self.thresholds, evenly=self._evenly, sample_weight=sample_weight,
             multi_label=self.multi_label,

@@ -1,5 +1,6 @@
-"""Regression, hinge and probabilistic metrics (keras/src/metrics/regression_metrics.py,
-hinge_metrics.py, probabilistic_metrics.py): Keras' per-sample loss functions (as
+"""Regression, correlation, hinge and probabilistic metrics
+(keras/src/metrics/regression_metrics.py, correlation_metrics.py, hinge_metrics.py,
+probabilistic_metrics.py): Keras' per-sample loss functions (as
 keras/src/losses/losses.py computes them) averaged over samples, RootMeanSquaredError and
 R2Score.
 
@@ -67,6 +68,29 @@ def _l2_normalize(x, axis):
 def cosine_similarity(y_true, y_pred, axis=-1):
     y_true, y_pred = _pair(y_true, y_pred)
     return np.sum(_l2_normalize(y_true, axis) * _l2_normalize(y_pred, axis), axis=axis)
+
+
+def pearson_correlation(y_true, y_pred, axis=-1):
+    """The correlation along `axis` (population standard deviations)."""
+    y_true, y_pred = _pair(y_true, y_pred)
+    t = y_true - y_true.mean(axis=axis, keepdims=True)
+    p = y_pred - y_pred.mean(axis=axis, keepdims=True)
+    t = t / t.std(axis=axis, keepdims=True)
+    p = p / p.std(axis=axis, keepdims=True)
+    return np.mean(t * p, axis=axis)
+
+
+def concordance_correlation(y_true, y_pred, axis=-1):
+    """Keras' concordance_correlation as written, whose covariance term centres y_true on
+    y_pred's mean."""
+    y_true, y_pred = _pair(y_true, y_pred)
+    t_mean = y_true.mean(axis=axis, keepdims=True)
+    p_mean = y_pred.mean(axis=axis, keepdims=True)
+    t_var = np.var(y_true - t_mean, axis=axis, keepdims=True)
+    p_var = np.var(y_pred - p_mean, axis=axis, keepdims=True)
+    covar = (y_true - p_mean) * (y_pred - p_mean)
+    norm = t_var + p_var + np.square(t_mean - p_mean)
+    return np.mean(2 * covar / (norm + _eps(y_pred)), axis=axis)
 
 
 def log_cosh(y_true, y_pred):
@@ -163,6 +187,10 @@ MeanSquaredLogarithmicError = wrapper_class(mean_squared_logarithmic_error,
                                             "mean_squared_logarithmic_error", _DOWN)
 CosineSimilarity = wrapper_class(cosine_similarity, "CosineSimilarity", "cosine_similarity",
                                  "up", "name, dtype, axis", omit=("axis",))
+PearsonCorrelation = wrapper_class(pearson_correlation, "PearsonCorrelation",
+                                   "pearson_correlation", "up", "name, dtype, axis")
+ConcordanceCorrelation = wrapper_class(concordance_correlation, "ConcordanceCorrelation",
+                                       "concordance_correlation", "up", "name, dtype, axis")
 LogCoshError = wrapper_class(log_cosh, "LogCoshError", "logcosh", _DOWN)
 Hinge = wrapper_class(hinge, "Hinge", "hinge", _DOWN)
 SquaredHinge = wrapper_class(squared_hinge, "SquaredHinge", "squared_hinge", _DOWN)

@@ -6,7 +6,8 @@ themselves live by concern:
 
 - `_metrics_base`: Metric, Mean, MeanMetricWrapper and shared helpers;
 - `_metrics_accuracy`: the accuracies and the "accuracy"/"acc" rule;
-- `_metrics_regression`: regression, hinge and probabilistic metrics, RMSE, R2Score;
+- `_metrics_regression`: regression, correlation, hinge and probabilistic metrics, RMSE,
+  R2Score;
 - `_metrics_confusion`: confusion counts, Precision, Recall, AUC, X-at-Y;
 - `_metrics_iou`: IoU, MeanIoU, BinaryIoU, OneHotIoU, OneHotMeanIoU;
 - `_metrics_fscore`: F1Score, FBetaScore.
@@ -53,6 +54,7 @@ from ._metrics_regression import (
     BinaryCrossentropy,
     CategoricalCrossentropy,
     CategoricalHinge,
+    ConcordanceCorrelation,
     CosineSimilarity,
     Hinge,
     KLDivergence,
@@ -61,26 +63,13 @@ from ._metrics_regression import (
     MeanAbsolutePercentageError,
     MeanSquaredError,
     MeanSquaredLogarithmicError,
+    PearsonCorrelation,
     Poisson,
     R2Score,
     RootMeanSquaredError,
     SparseCategoricalCrossentropy,
     SquaredHinge,
 )
-
-__all__ = [
-    "ACCURACY_NAMES", "AUC", "Accuracy", "BinaryAccuracy", "BinaryCrossentropy", "BinaryIoU",
-    "CLASSES", "CategoricalAccuracy", "CategoricalCrossentropy", "CategoricalHinge",
-    "CosineSimilarity", "EPSILON", "F1Score", "FBetaScore", "FalseNegatives", "FalsePositives",
-    "Hinge", "IoU", "KLDivergence", "LogCoshError", "Mean", "MeanAbsoluteError",
-    "MeanAbsolutePercentageError", "MeanIoU", "MeanMetricWrapper", "MeanSquaredError",
-    "MeanSquaredLogarithmicError", "Metric", "NAMES", "OneHotIoU", "OneHotMeanIoU", "Poisson",
-    "Precision", "PrecisionAtRecall", "R2Score", "Recall", "RecallAtPrecision",
-    "RootMeanSquaredError", "SensitivityAtSpecificity", "SparseCategoricalAccuracy",
-    "SparseCategoricalCrossentropy", "SparseTopKCategoricalAccuracy",
-    "SpecificityAtSensitivity", "SquaredHinge", "TopKCategoricalAccuracy", "TrueNegatives",
-    "TruePositives", "check_loggable", "get", "resolve_accuracy",
-]
 
 CLASSES: dict[str, type[Metric]] = {c.__name__: c for c in (
     # regression
@@ -90,7 +79,8 @@ CLASSES: dict[str, type[Metric]] = {c.__name__: c for c in (
     AUC, FalseNegatives, FalsePositives, Precision, PrecisionAtRecall, Recall,
     RecallAtPrecision, SensitivityAtSpecificity, SpecificityAtSensitivity, TrueNegatives,
     TruePositives,
-    # hinge, probabilistic
+    # correlation, hinge, probabilistic
+    ConcordanceCorrelation, PearsonCorrelation,
     Hinge, SquaredHinge, CategoricalHinge, KLDivergence, Poisson, BinaryCrossentropy,
     CategoricalCrossentropy, SparseCategoricalCrossentropy,
     # accuracy
@@ -98,6 +88,10 @@ CLASSES: dict[str, type[Metric]] = {c.__name__: c for c in (
     TopKCategoricalAccuracy, SparseTopKCategoricalAccuracy,
     # F-score, IoU
     F1Score, FBetaScore, IoU, BinaryIoU, MeanIoU, OneHotIoU, OneHotMeanIoU)}
+
+
+__all__ = ["ACCURACY_NAMES", "CLASSES", "EPSILON", "NAMES", "Mean", "MeanMetricWrapper", "Metric",
+           "check_loggable", "get", "resolve_accuracy", *CLASSES]
 
 
 def _snake(name: str) -> str:
@@ -145,6 +139,7 @@ def get(spec: Any, loss: Any = None, output_type: Any = None,
     if isinstance(spec, Metric):
         return spec
     if isinstance(spec, type) and issubclass(spec, Metric):
+        _bind(spec, {}, spec.__name__)
         return spec()
     if isinstance(spec, str):
         if spec.lower() in ACCURACY_NAMES:

@@ -302,3 +302,9 @@ def test_masked_steps_do_not_count():
     m.reset_state()
     m.update_state(y, p, mask=mask)
     assert m.result() == pytest.approx((1 + 2 + 3) / 3)
+
+
+def test_a_metric_class_that_needs_an_argument_says_so():
+    with pytest.raises(DefinitionError, match="needs recall"):
+        M.get(M.PrecisionAtRecall)
+    assert M.get(M.Recall).name == "recall"
