@@ -88,6 +88,28 @@ def test_script_metric_list_resolves_and_trains(tmp_path):
     _fit_logs(model)
 
 
+def test_the_tutorial_itself_resolves_its_metrics_and_trains():
+    """The tutorial as written (tests/frontend/corpus), its conditional output bias given by
+    --define: the metric list resolves, and training with its EarlyStopping on val_prc runs."""
+    from pathlib import Path
+
+    from seqc.frontend import load_definition, parse_defines
+
+    path = Path(__file__).parent / "corpus" / "keras" / "tfdocs_imbalanced_data.py"
+    x = rng.normal(size=(80, 29)).astype("float32")
+    y = (x[:, :1] > 0.8).astype("float32")
+    defn = load_definition(path, bindings=Bindings(
+        x=x, y=y, defines=parse_defines(["output_bias=None"])))
+    assert defn.compile["metrics"] == SPECS
+    model = defn.model
+    model.compile(**defn.compile)
+    stop = {"type": "EarlyStopping", "monitor": "val_prc", "patience": 10, "mode": "max",
+            "restore_best_weights": True}
+    hist = model.fit(x[:60], y[:60], batch_size=16, epochs=2, verbose=0, callbacks=[stop],
+                     validation_data=(x[60:], y[60:]))
+    assert list(hist.history) == ["loss", *NAMES, "val_loss", *(f"val_{n}" for n in NAMES)]
+
+
 def test_json_spec_metric_list_resolves_and_trains(tmp_path):
     spec = {"name": "imbalanced", "input_shape": [6],
             "layers": [{"type": "Dense", "units": 16, "activation": "relu"},
