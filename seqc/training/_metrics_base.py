@@ -14,26 +14,10 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError, DefinitionError, UsageError, did_you_mean
+from .loss_base import squeeze_or_expand_to_same_rank as same_rank
 
 EPSILON = 1e-7  # Keras' backend.epsilon()
 FLOAT_DTYPES = (None, "float32")
-
-
-def same_rank(x1: np.ndarray, x2: np.ndarray, expand_rank_1: bool = True):
-    """keras.src.losses.loss.squeeze_or_expand_to_same_rank: when the ranks differ by one and
-    the longer one ends in 1, squeeze it (or expand a rank-1 other side instead)."""
-    r1, r2 = x1.ndim, x2.ndim
-    if r1 == r2 + 1 and x1.shape[-1] == 1:
-        if r2 == 1 and expand_rank_1:
-            x2 = x2[..., None]
-        else:
-            x1 = x1[..., 0]
-    elif r2 == r1 + 1 and x2.shape[-1] == 1:
-        if r1 == 1 and expand_rank_1:
-            x1 = x1[..., None]
-        else:
-            x2 = x2[..., 0]
-    return x1, x2
 
 
 def div_no_nan(a: Any, b: Any) -> np.ndarray:

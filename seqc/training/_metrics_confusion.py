@@ -15,6 +15,7 @@ import numpy as np
 
 from ..errors import DefinitionError
 from ._metrics_base import EPSILON, Metric, check_choice, check_range, div_no_nan, same_rank
+from .loss_base import _sigmoid
 
 NEG_INF = -1e10  # metrics_utils.NEG_INF: the threshold used with top_k
 
@@ -353,8 +354,7 @@ class AUC(Metric):
             self.tp, self.fp, self.tn, self.fn = (
                 np.zeros((self.num_thresholds, y_pred.shape[1])) for _ in range(4))
         if self.from_logits:
-            with np.errstate(over="ignore"):  # exp(-z) overflows to inf: sigmoid 0
-                y_pred = (1.0 / (1.0 + np.exp(-y_pred))).astype(np.float32)
+            y_pred = _sigmoid(y_pred).astype(np.float32)
         counts = confusion_counts(
             y_true, y_pred, self.thresholds, evenly=self._evenly, sample_weight=sample_weight,
             multi_label=self.multi_label,

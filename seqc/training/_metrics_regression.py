@@ -25,6 +25,7 @@ from ._metrics_base import (
     same_rank,
     wrapper_class,
 )
+from .loss_base import _log_softmax
 
 
 def _pair(y_true, y_pred):
@@ -150,8 +151,7 @@ def categorical_crossentropy(y_true, y_pred, from_logits=False, label_smoothing=
     if label_smoothing:
         y_true = y_true * (1.0 - label_smoothing) + label_smoothing / y_true.shape[-1]
     if from_logits:
-        z = y_pred - y_pred.max(axis=axis, keepdims=True)
-        logp = z - np.log(np.exp(z).sum(axis=axis, keepdims=True))
+        logp = _log_softmax(y_pred, axis)
     else:
         p = y_pred / y_pred.sum(axis=axis, keepdims=True)
         logp = np.log(np.clip(p, _eps(y_pred), 1 - _eps(y_pred)))
