@@ -98,7 +98,7 @@ class MonitorCallback(Callback):
                 self.monitor_op = np.less
             compiled = getattr(self.model, "compiled", None)
             for m in getattr(compiled, "resolved_metrics", None) or []:
-                if m.name == name:
+                if m.name == name and m.direction is not None:  # Keras' _direction
                     self.monitor_op = np.greater if m.direction == "up" else np.less
             if self.monitor_op is None:
                 raise UsageError(

@@ -95,7 +95,8 @@ def compile_model(model: Any, optimizer: Any = "rmsprop", loss: Any = None, metr
     weighted_specs = _metric_list(weighted_metrics, "weighted_metrics")
     out = model.graph.output_type
     for spec in (*metric_specs, *weighted_specs):
-        metrics_mod.get(spec, loss_obj, out)  # unknown names fail at compile time, as in Keras
+        # Unknown names fail at compile time, as in Keras; so does a vector-valued metric.
+        metrics_mod.check_loggable(metrics_mod.get(spec, loss_obj, out))
     model.compiled = CompileConfig(opt, loss_obj, metric_specs, weighted_specs,
                                    _loss_weight(loss_weights))
 

@@ -85,7 +85,7 @@ def test_get_specs_and_unknown_names():
     assert M.get("auc").name == "auc"
     auc = M.get({"type": "AUC", "num_thresholds": 50})
     assert auc.name == "auc" and auc.num_thresholds == 50
-    assert M.get({"class_name": "Precision", "config": {"thresholds": 0.3}}).threshold == 0.3
+    assert M.get({"class_name": "Precision", "config": {"thresholds": 0.3}}).thresholds == [0.3]
     with pytest.raises(DefinitionError, match="did you mean 'accuracy'"):
         M.get("acuracy")
     with pytest.raises(DefinitionError, match="num_thresholds"):
@@ -196,3 +196,115 @@ def test_confusion_and_accuracy_metrics_match_keras(keras):
                          (M.CategoricalCrossentropy(), keras.metrics.CategoricalCrossentropy())]:
         ours.update_state(onehot, pc, sw)
         assert ours.result() == pytest.approx(_k(theirs, onehot, pc, sw), rel=1e-5), ours.name
+
+
+# ---- in compile / fit ----
+
+
+def _classifier():
+    import seqc
+
+    return seqc.Sequential([seqc.layers.Input((4,)), seqc.layers.Dense(3, activation="softmax")])
+
+
+def test_vector_valued_metrics_are_refused_at_compile():
+    """A fit log holds one number per metric: F1Score(average=None), R2Score(None) and
+    several thresholds are refused with what to pass instead."""
+    for spec in ("f1_score", {"type": "R2Score", "class_aggregation": None},
+                 {"type": "Precision", "thresholds": [0.3, 0.6]}, M.FBetaScore(beta=2.0)):
+        with pytest.raises(DefinitionError, match="one value per class or threshold") as e:
+            _classifier().compile("adam", "categorical_crossentropy", metrics=[spec])
+        assert "average=" in e.value.hint
+
+
+def test_full_shape_metrics_in_fit_match_the_metric_on_predictions():
+    """F1Score, MeanIoU (scores argmaxed) and top-k accuracy get the whole (batch, classes)
+    labels and predictions in fit and evaluate; evaluate equals the metric computed once on
+    model.predict."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(50, 4)).astype("float32")
+    y = np.eye(3, dtype="float32")[np.argmax(x[:, :3] + 0.5 * rng.normal(size=(50, 3)), 1)]
+    model = _classifier()
+    specs = [{"type": "F1Score", "average": "macro"},
+             {"type": "OneHotMeanIoU", "num_classes": 3},
+             {"type": "TopKCategoricalAccuracy", "k": 2}, "auc"]
+    model.compile("adam", "categorical_crossentropy", metrics=specs)
+    hist = model.fit(x, y, batch_size=8, epochs=2, verbose=0, validation_split=0.2)
+    names = ["f1_score", "one_hot_mean_io_u", "top_k_categorical_accuracy", "auc"]
+    assert list(hist.history) == ["loss", *names, "val_loss", *(f"val_{n}" for n in names)]
+    got = model.evaluate(x, y, batch_size=8, verbose=0, return_dict=True)
+    p = model.predict(x)
+    for spec, name in zip(specs, names):
+        m = M.get(spec)
+        m.update_state(y, p)
+        assert got[name] == pytest.approx(m.result(), abs=1e-6), name
+
+
+def test_early_stopping_auto_mode_refuses_a_count_like_keras():
+    """Keras gives TruePositives no direction, so EarlyStopping(mode="auto") cannot tell."""
+    import seqc
+    from seqc.errors import UsageError
+
+    model = seqc.Sequential([seqc.layers.Input((2,)), seqc.layers.Dense(1, activation="sigmoid")])
+    model.compile("sgd", "binary_crossentropy", metrics=[{"type": "TruePositives", "name": "tp"}])
+    x = np.zeros((4, 2), "float32")
+    y = np.zeros((4, 1), "float32")
+    stop = {"type": "EarlyStopping", "monitor": "tp"}
+    with pytest.raises(UsageError, match="maximized or minimized"):
+        model.fit(x, y, epochs=1, verbose=0, callbacks=[stop])
+    model.fit(x, y, epochs=1, verbose=0, callbacks=[{**stop, "mode": "max"}])
+
+
+def test_get_refusals_name_the_argument():
+    with pytest.raises(DefinitionError, match="needs num_classes") as e:
+        M.get("mean_io_u")
+    assert e.value.field == "num_classes"
+    with pytest.raises(DefinitionError, match="average"):
+        M.get({"type": "F1Score", "average": "samples"})
+    with pytest.raises(DefinitionError, match="thresholds"):
+        M.Precision(thresholds=1.5)
+    with pytest.raises(DefinitionError, match="dtype"):
+        M.Recall(dtype="float16")
+    with pytest.raises(DefinitionError, match="has no argument 'treshold'"):
+        M.get({"type": "BinaryAccuracy", "treshold": 0.3})
+    with pytest.raises(DefinitionError, match="recall"):
+        M.PrecisionAtRecall(recall=2.0)
+    # Keras' positional order: TopKCategoricalAccuracy(k, name, dtype).
+    assert M.TopKCategoricalAccuracy(3).fn_kwargs == {"k": 3}
+    assert M.get("top_k_categorical_accuracy").name == "top_k_categorical_accuracy"
+    assert M.get("binary_io_u").name == "binary_io_u"
+
+
+def test_get_config_is_keras_config():
+    assert M.get({"type": "AUC", "name": "prc", "curve": "PR"}).get_config() == {
+        "type": "AUC", "name": "prc", "dtype": "float32", "num_thresholds": 200, "curve": "PR",
+        "summation_method": "interpolation", "multi_label": False, "num_labels": None,
+        "label_weights": None, "from_logits": False}
+    assert M.BinaryAccuracy(threshold=0.3).get_config() == {
+        "type": "BinaryAccuracy", "name": "binary_accuracy", "dtype": "float32",
+        "threshold": 0.3}
+    assert M.MeanIoU(3).get_config()["num_classes"] == 3
+    from seqc.errors import UsageError
+
+    with pytest.raises(UsageError, match="cannot save the function metric"):
+        M.get(lambda yt, yp: yt).get_config()
+
+
+def test_masked_steps_do_not_count():
+    """fit passes the output's timestep mask to the mean metrics: the value is the weighted
+    mean over the valid steps only."""
+    y = np.zeros((2, 3, 1), "float32")
+    p = np.array([[[1.0], [2.0], [9.0]], [[3.0], [9.0], [9.0]]], "float32")
+    mask = np.array([[1, 1, 0], [1, 0, 0]], bool)
+    m = M.MeanAbsoluteError()
+    m.update_state(y, p, sample_weight=np.array([1.0, 2.0]), mask=mask)
+    assert m.result() == pytest.approx((1 + 2 + 2 * 3) / (1 + 1 + 2))
+    m.reset_state()
+    m.update_state(y, p, mask=mask)
+    assert m.result() == pytest.approx((1 + 2 + 3) / 3)
+
+
+def test_a_metric_class_that_needs_an_argument_says_so():
+    with pytest.raises(DefinitionError, match="needs recall"):
+        M.get(M.PrecisionAtRecall)
+    assert M.get(M.Recall).name == "recall"
