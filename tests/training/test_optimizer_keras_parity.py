@@ -272,6 +272,23 @@ LOSS_CASES = [
     ({"type": "MeanAbsoluteError"}, PB, YB3),
     ({"type": "Huber", "delta": 0.3}, PB, YB3),
     ({"type": "LogCosh"}, 4 * PB, YB3),
+    ({"type": "hinge"}, YB3, Z[:, :3]),
+    ({"type": "Hinge"}, 2 * YB3 - 1, Z[:, :3]),
+    ({"type": "squared_hinge"}, YB3, Z[:, :3]),
+    ({"type": "categorical_hinge"}, OH4, Z),
+    ({"type": "CategoricalHinge"}, OH4, P4),
+    ({"type": "kld"}, P4[::-1].copy(), P4),
+    ({"type": "KLDivergence"}, OH4, P4),
+    ({"type": "poisson"}, 3 * YB3, PB + 0.1),
+    ({"type": "mape"}, Z[:, :3], PB),
+    ({"type": "MAPE"}, np.where(YB3 > 0, Z[:, :3], 0), PB),
+    ({"type": "msle"}, 2 * PB, Z[:, :3]),
+    ({"type": "MeanSquaredLogarithmicError"}, YB3, PB),
+    ({"type": "cosine_similarity"}, Z, P4),
+    ({"type": "Dice"}, YB3, PB),
+    ({"type": "Dice", "axis": 1}, YB3, PB),
+    ({"type": "Tversky"}, YB3, PB),
+    ({"type": "Tversky", "alpha": 0.7, "beta": 0.3, "axis": [-1]}, YB3, PB),
 ]
 
 
@@ -280,6 +297,31 @@ LOSS_CASES = [
 @pytest.mark.parametrize("spec,yt,yp", LOSS_CASES, ids=[str(c[0]) for c in LOSS_CASES])
 def test_loss_value_and_grad_match_keras(spec, yt, yp, weighted, reduction):
     sw = SW6 if weighted else None
+    _check_loss(spec, yt, yp, sw, reduction)
+
+
+# Keras cannot weight per-sample values that keep a non-class axis, so these run unweighted.
+UNWEIGHTED_LOSS_CASES = [
+    ({"type": "CosineSimilarity", "axis": 0}, Z[:, :3],
+     np.vstack([np.zeros((1, 3), np.float32), PB[1:]])),
+    ({"type": "CosineSimilarity", "axis": 1}, np.stack([Z, Z[::-1]], -1),
+     np.stack([Z[::-1], np.full_like(Z, 1e-9)], -1)),  # norms under eps: the 1/eps cap
+]
+
+
+@pytest.mark.parametrize("reduction", ["sum_over_batch_size", "sum", "none"])
+@pytest.mark.parametrize("spec,yt,yp", UNWEIGHTED_LOSS_CASES,
+                         ids=[str(c[0]) for c in UNWEIGHTED_LOSS_CASES])
+def test_loss_over_another_axis_matches_keras(spec, yt, yp, reduction):
+    if reduction == "none":
+        kv = keras_loss({**spec, "reduction": None})(yt, torch.tensor(yp))
+        np.testing.assert_allclose(L.get({**spec, "reduction": None})(yt, yp),
+                                   kv.numpy(), rtol=TOL, atol=TOL)
+    else:
+        _check_loss(spec, yt, yp, None, reduction)
+
+
+def _check_loss(spec, yt, yp, sw, reduction):
     kloss = keras_loss({**spec, "reduction": reduction})
     t = torch.tensor(yp, requires_grad=True)
     kv = kloss(yt, t, sample_weight=sw)
