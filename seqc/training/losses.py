@@ -51,6 +51,9 @@ from .losses_extra import MeanSquaredLogarithmicError as MeanSquaredLogarithmicE
 from .losses_extra import Poisson as Poisson
 from .losses_extra import SquaredHinge as SquaredHinge
 from .losses_extra import Tversky as Tversky
+from .losses_focal import FOCAL_LOSSES
+from .losses_focal import BinaryFocalCrossentropy as BinaryFocalCrossentropy
+from .losses_focal import CategoricalFocalCrossentropy as CategoricalFocalCrossentropy
 
 # ---------------------------------------------------------------- regression losses
 
@@ -293,7 +296,8 @@ class SparseCategoricalCrossentropy(Loss):
 LOSSES: dict[str, type[Loss]] = {
     cls.__name__: cls
     for cls in (BinaryCrossentropy, CategoricalCrossentropy, SparseCategoricalCrossentropy,
-                MeanSquaredError, MeanAbsoluteError, Huber, LogCosh, *EXTRA_LOSSES)
+                MeanSquaredError, MeanAbsoluteError, Huber, LogCosh, *FOCAL_LOSSES,
+                *EXTRA_LOSSES)
 }
 # Keras' ALL_OBJECTS_DICT: class names, function names and the short aliases it accepts.
 NAMES: dict[str, type[Loss]] = {
