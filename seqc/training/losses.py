@@ -40,6 +40,7 @@ from .loss_base import (
 )
 
 # The other Keras losses, re-exported here (seqc.losses.Dice).
+from .loss_ctc import CTC as CTC
 from .losses_extra import EXTRA_LOSSES
 from .losses_extra import CategoricalHinge as CategoricalHinge
 from .losses_extra import CosineSimilarity as CosineSimilarity
@@ -297,7 +298,7 @@ LOSSES: dict[str, type[Loss]] = {
     cls.__name__: cls
     for cls in (BinaryCrossentropy, CategoricalCrossentropy, SparseCategoricalCrossentropy,
                 MeanSquaredError, MeanAbsoluteError, Huber, LogCosh, *FOCAL_LOSSES,
-                *EXTRA_LOSSES)
+                *EXTRA_LOSSES, CTC)
 }
 # Keras' ALL_OBJECTS_DICT: class names, function names and the short aliases it accepts.
 NAMES: dict[str, type[Loss]] = {

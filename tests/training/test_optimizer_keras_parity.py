@@ -198,6 +198,30 @@ def test_optimizer_rule_matches_keras(name, kw):
 
 # ---------------------------------------------------------------- losses
 
+R3 = np.random.default_rng(13)
+CTC_LOGITS = (2 * R3.normal(size=(5, 7, 4))).astype(np.float32)
+# repeats (a blank between), a single label, an empty sequence, a full-length one
+CTC_LABELS = np.array([[1, 2, 2, 0], [3, 0, 0, 0], [1, 1, 1, 0], [0, 0, 0, 0], [2, 3, 1, 2]])
+SW5 = R3.uniform(0.5, 1.5, 5).astype(np.float32)
+
+
+@pytest.mark.parametrize("reduction", ["sum_over_batch_size", "sum", "mean_with_sample_weight"])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_ctc_value_and_grad_match_keras(weighted, reduction):
+    sw = SW5 if weighted else None
+    t = torch.tensor(CTC_LOGITS, requires_grad=True)
+    kv = keras.losses.CTC(reduction=reduction)(torch.tensor(CTC_LABELS), t, sample_weight=sw)
+    kv.backward()
+    value, grad = L.get({"type": "CTC", "reduction": reduction}).value_and_grad(
+        CTC_LABELS, CTC_LOGITS, sw)
+    assert value == pytest.approx(float(kv.detach()), rel=TOL, abs=TOL)
+    np.testing.assert_allclose(grad, t.grad.numpy(), rtol=TOL, atol=3 * TOL)
+    per_sample = keras.losses.CTC(reduction=None)(torch.tensor(CTC_LABELS),
+                                                  torch.tensor(CTC_LOGITS))
+    np.testing.assert_allclose(L.get({"type": "ctc", "reduction": None})(CTC_LABELS, CTC_LOGITS),
+                               per_sample.numpy(), rtol=TOL)
+
+
 YB = (RNG.random((8, 2)) > 0.5).astype(np.float32)
 Y_REAL = RNG.normal(size=(8, 2)).astype(np.float32)
 Y_SPARSE = RNG.integers(0, 2, 8)
@@ -360,3 +384,57 @@ def _check_loss(spec, yt, yp, sw, reduction):
     # float32 on the Keras side: agreement is relative (a sum of 6 losses is ~30).
     assert value == pytest.approx(kv, rel=TOL, abs=TOL)
     np.testing.assert_allclose(grad, kg, rtol=TOL, atol=TOL)
+
+
+# ---------------------------------------------------------------- read from Keras files and scripts
+
+
+def test_keras_json_brings_new_optimizers_schedules_and_losses():
+    import json
+
+    from seqc.frontend.keras_json import keras_doc_to_spec
+
+    km = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2, activation="sigmoid")])
+    cases = [
+        (keras.optimizers.Lamb(learning_rate=0.01, clipnorm=1.0),
+         keras.losses.BinaryFocalCrossentropy(gamma=3.0), O.Lamb),
+        (keras.optimizers.Adafactor(learning_rate=keras.optimizers.schedules.CosineDecayRestarts(
+            0.1, 10, t_mul=1.5)), "kld", O.Adafactor),
+        (keras.optimizers.Ftrl(l1_regularization_strength=0.01, beta=0.5), keras.losses.Dice(),
+         O.Ftrl),
+        (keras.optimizers.Lion(weight_decay=0.1), "categorical_hinge", O.Lion),
+    ]
+    for kopt, kloss, cls in cases:
+        km.compile(optimizer=kopt, loss=kloss)
+        _, info = keras_doc_to_spec(json.loads(km.to_json()), "m.json")
+        opt, loss = O.get(info.compile["optimizer"]), L.get(info.compile["loss"])
+        assert type(opt) is cls
+        if cls is O.Adafactor:
+            assert opt.schedule == S.CosineDecayRestarts(0.1, 10, t_mul=1.5)
+        for k, v in kopt.get_config().items():
+            if k in ("name", "learning_rate"):
+                continue
+            assert opt.get_config()[k] == (pytest.approx(v) if isinstance(v, float) else v), k
+        klosses = keras.losses.get(kloss) if isinstance(kloss, str) else kloss
+        assert loss.name == getattr(klosses, "name", getattr(klosses, "__name__", None))
+
+
+def test_python_script_names_new_optimizers_and_losses():
+    from seqc.frontend.pyscript import script_to_spec
+
+    spec = script_to_spec(
+        "import keras\n"
+        "model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])\n"
+        "sched = keras.optimizers.schedules.CosineDecayRestarts(0.01, 100)\n"
+        "model.compile(optimizer=keras.optimizers.Lion(learning_rate=sched, beta_2=0.98),\n"
+        "              loss=keras.losses.Tversky(alpha=0.7, beta=0.3))\n", "m.py")
+    opt, loss = O.get(spec["compile"]["optimizer"]), L.get(spec["compile"]["loss"])
+    assert isinstance(opt, O.Lion) and opt.beta_2 == 0.98
+    assert opt.schedule == S.CosineDecayRestarts(0.01, 100)
+    assert isinstance(loss, L.Tversky) and (loss.alpha, loss.beta) == (0.7, 0.3)
+    for name, cls in (("adafactor", O.Adafactor), ("Ftrl", O.Ftrl), ("lamb", O.Lamb)):
+        spec = script_to_spec("import keras\nmodel = keras.Sequential([keras.Input((4,)), "
+                              "keras.layers.Dense(3)])\n"
+                              f"model.compile(optimizer='{name}', loss='msle')\n", "m.py")
+        assert type(O.get(spec["compile"]["optimizer"])) is cls
+        assert isinstance(L.get(spec["compile"]["loss"]), L.MeanSquaredLogarithmicError)
