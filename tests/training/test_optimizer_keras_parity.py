@@ -438,3 +438,28 @@ def test_python_script_names_new_optimizers_and_losses():
                               f"model.compile(optimizer='{name}', loss='msle')\n", "m.py")
         assert type(O.get(spec["compile"]["optimizer"])) is cls
         assert isinstance(L.get(spec["compile"]["loss"]), L.MeanSquaredLogarithmicError)
+
+
+@pytest.mark.parametrize("opt,loss", [
+    ({"type": "Adafactor", "clip_threshold": 0.5, "learning_rate": RESTARTS},
+     {"type": "Tversky", "alpha": 0.7, "beta": 0.3}),
+    ({"type": "Lion", "beta_2": 0.98, "weight_decay": 0.01},
+     {"type": "BinaryFocalCrossentropy", "gamma": 3.0, "apply_class_balancing": True}),
+])
+@pytest.mark.filterwarnings("ignore:Skipping variable loading")  # seqc saves no slots
+def test_seqc_compile_with_new_optimizers_and_losses_loads_in_keras(tmp_path, opt, loss):
+    from seqc.frontend.keras_files import save_keras
+
+    model = seqc.Sequential([seqc.layers.Input((3,)), seqc.layers.Dense(2)])
+    model.compile(optimizer=opt, loss=loss)
+    save_keras(model, tmp_path / "m.keras")
+    back = keras.saving.load_model(tmp_path / "m.keras")
+    ours = O.get(opt).get_config()
+    theirs = back.optimizer.get_config()
+    assert type(back.optimizer).__name__.endswith(ours["type"])
+    for k, v in theirs.items():
+        if k == "learning_rate" and isinstance(ours[k], dict):
+            assert type(back.optimizer._learning_rate).__name__ == ours[k]["type"]
+        elif k != "name":
+            assert ours[k] == (pytest.approx(v) if isinstance(v, float) else v), k
+    assert L.get(loss).get_config()["name"] == back.loss.name
