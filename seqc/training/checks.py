@@ -158,6 +158,9 @@ def prepare_y(model: Any, loss: Any, y: Any, n: int, name: str = "y") -> np.ndar
                         received=f"{xname}: {n} samples, {name}: {len(arr)} samples")
     _check_finite(arr, name)
     out = model.graph.output_type.shape
+    own = getattr(loss, "prepare_labels", None)
+    if own is not None:  # a loss whose labels are not shaped like the output (CTC)
+        return own(arr, out, name)
     k = out[-1]
     lname = getattr(loss, "name", "") or ""
     sparse = bool(getattr(loss, "sparse", False)) or "sparse" in lname

@@ -13,6 +13,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..errors import DataError, DefinitionError, UsageError, did_you_mean
+from .args import bool_arg, float_arg, int_arg
 
 EPSILON = 1e-7
 REDUCTIONS = ("sum_over_batch_size", "sum", "mean", "mean_with_sample_weight", "none", None)
@@ -84,6 +85,12 @@ def _same_shape(yt: np.ndarray, yp: np.ndarray, loss: str) -> None:
                  "output unit pass y as shape (N,) or (N, 1)")
 
 
+def _class_axis(yp: np.ndarray, loss: str) -> None:
+    if yp.ndim < 1:
+        raise DataError(f"{loss}: y_pred must have a class axis", field="y_pred",
+                        received=f"shape {yp.shape}")
+
+
 def _log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
     z = x - x.max(axis=axis, keepdims=True)
     return z - np.log(np.exp(z).sum(axis=axis, keepdims=True))
@@ -92,6 +99,23 @@ def _log_softmax(x: np.ndarray, axis: int) -> np.ndarray:
 def _sigmoid(x: np.ndarray) -> np.ndarray:
     e = np.exp(-np.abs(x))
     return np.where(x >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+def _expand(dv: np.ndarray, axis: int, ndim: int) -> np.ndarray:
+    return np.expand_dims(dv, axis) if ndim else dv
+
+
+def _above(x: np.ndarray, bound: Any) -> np.ndarray:
+    """d maximum(x, bound) / dx as torch computes it: 1 above, 0 below, 1/2 at a tie."""
+    return np.where(x > bound, 1.0, np.where(x == bound, 0.5, 0.0))
+
+
+def _renormalized_back(g: np.ndarray, yp: np.ndarray, s: np.ndarray, axis: int) -> np.ndarray:
+    """d/dp of a function of q = p / sum(p, axis), given g = its gradient w.r.t. q:
+    (g_j - sum_i g_i q_i) / S, with q unclipped (S = sum(p) as computed in the input dtype)."""
+    s64 = s.astype(F64)
+    q = yp.astype(F64) / s64
+    return (g - (g * q).sum(axis=axis, keepdims=True)) / s64
 
 
 # ---------------------------------------------------------------- the base class
@@ -227,6 +251,44 @@ class Loss:
             return values
         v, sw = _align_weights(values, _as_weights(sample_weight))
         return v * sw
+
+
+class _MeanLastAxis(Loss):
+    """mean over the last axis of an element loss e(y_true, y_pred); subclasses give e and
+    de/dy_pred (float64) in `_f`."""
+
+    def _f(self, yt: np.ndarray, yp: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        raise NotImplementedError
+
+    def _values(self, yt, yp):
+        _same_shape(yt, yp, self.name)
+        e, de = self._f(yt, yp)
+        n = yp.shape[-1] if yp.ndim else 1
+        values = e.mean(axis=-1) if yp.ndim else e
+        return values, lambda dv: _expand(dv, -1, yp.ndim) * de * (1.0 / n)
+
+
+class _SmoothedCrossentropy(Loss):
+    """The arguments the crossentropies share (Keras' signatures)."""
+
+    def __init__(self, from_logits: bool = False, label_smoothing: float = 0.0, axis: int = -1,
+                 reduction="sum_over_batch_size", name=None):
+        super().__init__(reduction, name)
+        self.from_logits = bool_arg(from_logits, "from_logits")
+        self.label_smoothing = float_arg(label_smoothing, "label_smoothing", 0.0, 1.0)
+        self.axis = int_arg(axis, "axis")
+
+    def _kwargs(self):
+        return {"from_logits": self.from_logits, "label_smoothing": self.label_smoothing,
+                "axis": self.axis}
+
+    def _smoothed(self, yt: np.ndarray, yp: np.ndarray, classes: int) -> np.ndarray:
+        """y_true as float64, smoothed to y (1 - s) + s / classes."""
+        _same_shape(yt, yp, self.name)
+        t = yt.astype(F64)
+        if self.label_smoothing:
+            t = t * (1.0 - self.label_smoothing) + self.label_smoothing / classes
+        return t
 
 
 def _as_pred(y_pred) -> np.ndarray:

@@ -28,29 +28,45 @@ from .loss_base import (
     Loss,
     _as_pred,
     _axis,
+    _class_axis,
     _clip,
+    _expand,
     _log_softmax,
-    _same_shape,
+    _MeanLastAxis,
+    _renormalized_back,
     _sigmoid,
+    _SmoothedCrossentropy,
     squeeze_or_expand_to_same_rank,
 )
+
+# The other Keras losses, re-exported here (seqc.losses.Dice).
+from .loss_ctc import CTC as CTC
+from .losses_extra import EXTRA_LOSSES
+from .losses_extra import CategoricalHinge as CategoricalHinge
+from .losses_extra import CosineSimilarity as CosineSimilarity
+from .losses_extra import Dice as Dice
+from .losses_extra import Hinge as Hinge
+from .losses_extra import KLDivergence as KLDivergence
+from .losses_extra import MeanAbsolutePercentageError as MeanAbsolutePercentageError
+from .losses_extra import MeanSquaredLogarithmicError as MeanSquaredLogarithmicError
+from .losses_extra import Poisson as Poisson
+from .losses_extra import SquaredHinge as SquaredHinge
+from .losses_extra import Tversky as Tversky
+from .losses_focal import FOCAL_LOSSES
+from .losses_focal import BinaryFocalCrossentropy as BinaryFocalCrossentropy
+from .losses_focal import CategoricalFocalCrossentropy as CategoricalFocalCrossentropy
 
 # ---------------------------------------------------------------- regression losses
 
 
-class _Elementwise(Loss):
-    """mean over the last axis of f(y_pred - y_true); subclasses give f and f'."""
+class _Elementwise(_MeanLastAxis):
+    """mean over the last axis of f(y_pred - y_true); subclasses give f and f' in `_fd`."""
 
-    def _f(self, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _fd(self, d: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         raise NotImplementedError
 
-    def _values(self, yt, yp):
-        _same_shape(yt, yp, self.name)
-        d = yp.astype(F64) - yt
-        e, de = self._f(d)
-        n = yp.shape[-1] if yp.ndim else 1
-        values = e.mean(axis=-1) if yp.ndim else e
-        return values, lambda dv: np.expand_dims(dv, -1) * de * (1.0 / n)
+    def _f(self, yt, yp):
+        return self._fd(yp.astype(F64) - yt)
 
 
 class MeanSquaredError(_Elementwise):
@@ -59,7 +75,7 @@ class MeanSquaredError(_Elementwise):
     name = "mean_squared_error"
     default_display_name = "mean_squared_error"
 
-    def _f(self, d):
+    def _fd(self, d):
         return d * d, 2.0 * d
 
 
@@ -69,7 +85,7 @@ class MeanAbsoluteError(_Elementwise):
     name = "mean_absolute_error"
     default_display_name = "mean_absolute_error"
 
-    def _f(self, d):
+    def _fd(self, d):
         return np.abs(d), np.sign(d)
 
 
@@ -86,7 +102,7 @@ class Huber(_Elementwise):
     def _kwargs(self):
         return {"delta": self.delta}
 
-    def _f(self, d):
+    def _fd(self, d):
         a = np.abs(d)
         quad = a <= self.delta
         e = np.where(quad, 0.5 * d * d, self.delta * a - 0.5 * self.delta**2)
@@ -99,26 +115,11 @@ class LogCosh(_Elementwise):
     name = "log_cosh"
     default_display_name = "log_cosh"
 
-    def _f(self, d):
+    def _fd(self, d):
         return d + np.logaddexp(0.0, -2.0 * d) - np.log(2.0), np.tanh(d)
 
 
 # ---------------------------------------------------------------- crossentropies
-
-
-class _SmoothedCrossentropy(Loss):
-    """The arguments binary and categorical crossentropy share (Keras' signatures)."""
-
-    def __init__(self, from_logits: bool = False, label_smoothing: float = 0.0, axis: int = -1,
-                 reduction="sum_over_batch_size", name=None):
-        super().__init__(reduction, name)
-        self.from_logits = bool_arg(from_logits, "from_logits")
-        self.label_smoothing = float_arg(label_smoothing, "label_smoothing", 0.0, 1.0)
-        self.axis = int_arg(axis, "axis")
-
-    def _kwargs(self):
-        return {"from_logits": self.from_logits, "label_smoothing": self.label_smoothing,
-                "axis": self.axis}
 
 
 class BinaryCrossentropy(_SmoothedCrossentropy):
@@ -130,11 +131,7 @@ class BinaryCrossentropy(_SmoothedCrossentropy):
     default_display_name = "binary_crossentropy"
 
     def _targets(self, yt, yp):
-        _same_shape(yt, yp, self.name)
-        t = yt.astype(F64)
-        if self.label_smoothing:
-            t = t * (1.0 - self.label_smoothing) + 0.5 * self.label_smoothing
-        return t
+        return self._smoothed(yt, yp, 2)
 
     def _values(self, yt, yp):
         t = self._targets(yt, yp)
@@ -165,10 +162,6 @@ class BinaryCrossentropy(_SmoothedCrossentropy):
         return lambda dv: _expand(dv, axis, yp.ndim) * (yp.astype(F64) - t) * (1.0 / n)
 
 
-def _expand(dv: np.ndarray, axis: int, ndim: int) -> np.ndarray:
-    return np.expand_dims(dv, axis) if ndim else dv
-
-
 class CategoricalCrossentropy(_SmoothedCrossentropy):
     """-sum(y log p, axis), p = clip(y_pred / sum(y_pred, axis)) as Keras' torch backend;
     labels smoothed to y (1 - s) + s / C. With from_logits, -sum(y log_softmax(x))."""
@@ -177,15 +170,9 @@ class CategoricalCrossentropy(_SmoothedCrossentropy):
     default_display_name = "categorical_crossentropy"
 
     def _targets(self, yt, yp) -> np.ndarray:
-        _same_shape(yt, yp, self.name)
-        if yp.ndim < 1:
-            raise DataError(f"{self.name}: y_pred must have a class axis", field="y_pred",
-                            received=f"shape {yp.shape}")
-        t = yt.astype(F64)
-        if self.label_smoothing:
-            # Keras divides by the size of the LAST axis, whatever `axis` is.
-            t = t * (1.0 - self.label_smoothing) + self.label_smoothing / yp.shape[-1]
-        return t
+        _class_axis(yp, self.name)
+        # Keras divides by the size of the LAST axis, whatever `axis` is.
+        return self._smoothed(yt, yp, yp.shape[-1])
 
     def _values(self, yt, yp):
         return _cce(self._targets(yt, yp), yp, _axis(self.axis, yp.ndim), self.from_logits)
@@ -214,10 +201,7 @@ def _cce(t: np.ndarray, yp: np.ndarray, axis: int, from_logits: bool):
 
     def back(dv):
         g = np.where(ok, -t / q, 0.0)  # d/dq
-        s64 = s.astype(F64)
-        # q_i = p_i / S: dL/dp_j = (g_j - sum_i g_i q_i) / S, with q unclipped
-        qn = yp.astype(F64) / s64
-        return np.expand_dims(dv, axis) * (g - (g * qn).sum(axis=axis, keepdims=True)) / s64
+        return np.expand_dims(dv, axis) * _renormalized_back(g, yp, s, axis)
     return values, back
 
 
@@ -260,9 +244,7 @@ class SparseCategoricalCrossentropy(Loss):
                                 hint="for one-hot or soft labels use categorical_crossentropy")
             yt = yt.astype(np.int64)
         yt, yp = squeeze_or_expand_to_same_rank(yt, yp)
-        if yp.ndim < 1:
-            raise DataError(f"{self.name}: y_pred must have a class axis", field="y_pred",
-                            received=f"shape {yp.shape}")
+        _class_axis(yp, self.name)
         axis = _axis(self.axis, yp.ndim)
         if yt.ndim == yp.ndim and yt.shape[axis] == 1:
             yt = np.squeeze(yt, axis=axis)
@@ -315,7 +297,8 @@ class SparseCategoricalCrossentropy(Loss):
 LOSSES: dict[str, type[Loss]] = {
     cls.__name__: cls
     for cls in (BinaryCrossentropy, CategoricalCrossentropy, SparseCategoricalCrossentropy,
-                MeanSquaredError, MeanAbsoluteError, Huber, LogCosh)
+                MeanSquaredError, MeanAbsoluteError, Huber, LogCosh, *FOCAL_LOSSES,
+                *EXTRA_LOSSES, CTC)
 }
 # Keras' ALL_OBJECTS_DICT: class names, function names and the short aliases it accepts.
 NAMES: dict[str, type[Loss]] = {
@@ -324,6 +307,9 @@ NAMES: dict[str, type[Loss]] = {
     "bce": BinaryCrossentropy, "BCE": BinaryCrossentropy,
     "mse": MeanSquaredError, "MSE": MeanSquaredError,
     "mae": MeanAbsoluteError, "MAE": MeanAbsoluteError,
+    "kld": KLDivergence, "KLD": KLDivergence,
+    "mape": MeanAbsolutePercentageError, "MAPE": MeanAbsolutePercentageError,
+    "msle": MeanSquaredLogarithmicError, "MSLE": MeanSquaredLogarithmicError,
 }
 
 

@@ -49,6 +49,9 @@ class Optimizer:
 
     # Slot name -> initial value; created lazily per parameter.
     slot_init: ClassVar[dict[str, float]] = {}
+    # True when the update treats every value on its own, so all parameters can be updated as
+    # one flat vector; False for rules that read a whole parameter (norms, factored moments).
+    elementwise: ClassVar[bool] = True
 
     def __init__(self, learning_rate: Any = 0.001, weight_decay: float | None = None,
                  clipnorm: float | None = None, clipvalue: float | None = None,
@@ -184,7 +187,7 @@ class Optimizer:
         while the same parameters arrive; None when their dtypes differ."""
         keys = tuple(grads)
         dtype = params[keys[0]].dtype
-        if any(params[k].dtype != dtype for k in keys):
+        if not self.elementwise or any(params[k].dtype != dtype for k in keys):
             return None
         f = self._flat
         if (f is not None and f.keys == keys and f.p.dtype == dtype
@@ -237,13 +240,17 @@ class Optimizer:
     def _slots(self, key: str, p: np.ndarray) -> Slots:
         s = self.slots.get(key)
         if s is None:
-            s = self.slots[key] = {name: np.full(p.shape, init, p.dtype)
-                                   for name, init in self.slot_names().items()}
+            s = self.slots[key] = self._new_slots(p)
         elif s and next(iter(s.values())).shape != p.shape:
             raise UsageError(f"parameter '{key}' changed shape since the optimizer first saw it",
                              field=key, received=f"{p.shape}",
                              hint="create a new optimizer after changing the model")
         return s
+
+    def _new_slots(self, p: np.ndarray) -> Slots:
+        """A parameter's slots, shaped like it (a subclass with other shapes keeps one of
+        p's shape first: the shape check reads the first slot)."""
+        return {name: np.full(p.shape, init, p.dtype) for name, init in self.slot_names().items()}
 
     def slot_names(self) -> dict[str, float]:
         """The slots this configuration needs, with their initial values."""
@@ -321,6 +328,22 @@ class _Flat:
         for k, e, z, shape in zip(keys, ends, sizes, shapes):
             slots[k] = {name: v[e - z:e].reshape(shape) for name, v in self.slots.items()}
         self.slot_of = {k: slots[k] for k in keys}
+
+
+def _ema(m: np.ndarray, g: np.ndarray, beta: float, tmp: np.ndarray) -> None:
+    """m = beta m + (1 - beta) g, in place. 1 - beta is taken in double and then rounded, as
+    torch does with a Python scalar: float32(1) - float32(0.999) is off by 1.3e-5 relative."""
+    m *= F32(beta)
+    np.multiply(g, F32(1.0 - beta), out=tmp)
+    m += tmp
+
+
+def _ema_sq(v: np.ndarray, g: np.ndarray, beta: float, tmp: np.ndarray) -> None:
+    """v = beta v + (1 - beta) g^2, in place."""
+    v *= F32(beta)
+    np.multiply(g, g, out=tmp)
+    tmp *= F32(1.0 - beta)
+    v += tmp
 
 
 def _optional_int(value: Any, name: str, lo: int) -> int | None:

@@ -23,8 +23,9 @@ from ..config import split_spec
 from ..errors import DefinitionError, did_you_mean
 from . import schedules
 from .args import bool_arg, construct
-from .optimizer_base import F32, Optimizer, _number
+from .optimizer_base import F32, Optimizer, _ema, _ema_sq, _number
 from .optimizer_base import Slots as Slots  # re-exported, as before the split
+from .optimizers_extra import Adafactor, Ftrl, Lamb, Lion
 from .schedules import LearningRateSchedule as LearningRateSchedule
 
 _BASE_DOC = """Base arguments (all optimizers): weight_decay, clipnorm, clipvalue,
@@ -316,28 +317,13 @@ class Nadam(Optimizer):
         p -= tmp
 
 
-def _ema(m: np.ndarray, g: np.ndarray, beta: float, tmp: np.ndarray) -> None:
-    """m = beta m + (1 - beta) g, in place. 1 - beta is taken in double and then rounded, as
-    torch does with a Python scalar: float32(1) - float32(0.999) is off by 1.3e-5 relative."""
-    m *= F32(beta)
-    np.multiply(g, F32(1.0 - beta), out=tmp)
-    m += tmp
-
-
-def _ema_sq(v: np.ndarray, g: np.ndarray, beta: float, tmp: np.ndarray) -> None:
-    """v = beta v + (1 - beta) g^2, in place."""
-    v *= F32(beta)
-    np.multiply(g, g, out=tmp)
-    tmp *= F32(1.0 - beta)
-    v += tmp
-
-
-for _cls in (SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Adamax, Nadam):
+for _cls in (SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Adamax, Nadam, Adafactor, Ftrl,
+             Lion, Lamb):
     _cls.__doc__ = f"{_cls.__doc__}\n\n{_BASE_DOC}"
 
 OPTIMIZERS: dict[str, type[Optimizer]] = {
     cls.__name__.lower(): cls for cls in (SGD, Adam, AdamW, RMSprop, Adagrad, Adadelta, Adamax,
-                                          Nadam)
+                                          Nadam, Adafactor, Ftrl, Lion, Lamb)
 }
 
 

@@ -5,7 +5,9 @@ as Keras computes them.
 ExponentialDecay: lr0 * rate ** (step / decay_steps) (floored when staircase);
 PiecewiseConstantDecay: values[i] for boundaries[i-1] < step <= boundaries[i];
 CosineDecay: optional linear warmup to warmup_target, then
-lr * ((1 - alpha) * 0.5 * (1 + cos(pi * min(step, decay_steps) / decay_steps)) + alpha).
+lr * ((1 - alpha) * 0.5 * (1 + cos(pi * min(step, decay_steps) / decay_steps)) + alpha);
+CosineDecayRestarts: the same cosine over periods growing t_mul times, restarting at m_mul
+times the previous peak.
 
     >>> from seqc.training.schedules import ExponentialDecay
     >>> round(ExponentialDecay(0.1, decay_steps=10, decay_rate=0.5)(20), 6)
@@ -43,10 +45,21 @@ class LearningRateSchedule:
     __hash__ = None  # type: ignore[assignment]
 
 
+F32 = np.float32
+
+
 def _f32(x: float) -> float:
     # Keras evaluates schedules in float32 tensors; rounding the result the same way keeps
     # the learning rate bit-identical to the one Keras feeds the update.
     return float(np.float32(x))
+
+
+def _cosine(fraction: np.float32, alpha: float) -> np.float32:
+    """(1 - alpha) 0.5 (1 + cos(pi fraction)) + alpha, in float32 as Keras computes it. The
+    cosine itself is rounded from double: float32 cos differs by an ulp between libraries
+    (torch's agrees with the rounded double cos 95% of the time, NumPy's 83%)."""
+    cosine = F32(0.5) * (F32(1.0) + F32(math.cos(F32(math.pi) * fraction)))
+    return F32(1.0 - alpha) * cosine + F32(alpha)
 
 
 def _number(value: Any, name: str, *, positive: bool = False, nonneg: bool = False) -> float:
@@ -196,24 +209,64 @@ class CosineDecay(LearningRateSchedule):
         _number(warmup_steps, "warmup_steps", nonneg=True)
         self.warmup_steps = _keep_int(warmup_steps)
 
-    def _decay(self, step: float, start_lr: float) -> float:
-        cosine = 0.5 * (1.0 + math.cos(math.pi * step / self.decay_steps))
-        return start_lr * ((1.0 - self.alpha) * cosine + self.alpha)
+    def _decay(self, step: np.float32, start_lr: np.float32) -> float:
+        return _f32(start_lr * _cosine(step / F32(self.decay_steps), self.alpha))
 
     def __call__(self, step: int) -> float:
+        # float32 throughout, in Keras' order: near the end of the decay 1 + cos(pi t) is
+        # small, and float64 arithmetic would differ from Keras' by several float32 steps.
+        lr0, steps, step = F32(self.initial_learning_rate), F32(self.decay_steps), F32(step)
         if self.warmup_target is None:
-            return _f32(self._decay(min(step, self.decay_steps), self.initial_learning_rate))
-        step = min(step, self.decay_steps + self.warmup_steps)
-        if step < self.warmup_steps:
-            frac = step / self.warmup_steps
-            return _f32((self.warmup_target - self.initial_learning_rate) * frac
-                        + self.initial_learning_rate)
-        return _f32(self._decay(step - self.warmup_steps, self.warmup_target))
+            return self._decay(min(step, steps), lr0)
+        target, warmup = F32(self.warmup_target), F32(self.warmup_steps)
+        step = min(step, steps + warmup)
+        if step < warmup:
+            return _f32((target - lr0) * (step / warmup) + lr0)
+        return self._decay(step - warmup, target)
 
     def get_config(self) -> dict:
         return {"type": "CosineDecay", "initial_learning_rate": self.initial_learning_rate,
                 "decay_steps": self.decay_steps, "alpha": self.alpha, "name": self.name,
                 "warmup_target": self.warmup_target, "warmup_steps": self.warmup_steps}
+
+
+class CosineDecayRestarts(LearningRateSchedule):
+    """Cosine decay with warm restarts (SGDR, Loshchilov and Hutter): the first period lasts
+    first_decay_steps, each next one t_mul times longer, restarting at m_mul times the last
+    restart's rate; within a period lr0 m_mul^i ((1 - alpha) 0.5 (1 + cos(pi t)) + alpha)."""
+
+    def __init__(self, initial_learning_rate: float, first_decay_steps: int, t_mul: float = 2.0,
+                 m_mul: float = 1.0, alpha: float = 0.0, name: str = "SGDRDecay"):
+        self.initial_learning_rate = _number(initial_learning_rate, "initial_learning_rate")
+        _number(first_decay_steps, "first_decay_steps", positive=True)
+        self.first_decay_steps = _keep_int(first_decay_steps)
+        self.t_mul = _number(t_mul, "t_mul", positive=True)
+        self.m_mul = _number(m_mul, "m_mul")
+        self.alpha = _number(alpha, "alpha")
+        self.name = name
+
+    def __call__(self, step: int) -> float:
+        # float32 in Keras' order, logarithms rounded from double (see _cosine).
+        t_mul, one = F32(self.t_mul), F32(1.0)
+        fraction = F32(step) / F32(self.first_decay_steps)
+        if t_mul == one:
+            restart = np.floor(fraction)
+            fraction -= restart
+        else:
+            restart = np.floor(F32(math.log(one - fraction * (one - t_mul)))
+                               / F32(math.log(t_mul)))
+            length = np.power(t_mul, restart)
+            fraction = (fraction - (one - length) / (one - t_mul)) / length
+        alpha = F32(self.alpha)
+        cosine = F32(0.5) * np.power(F32(self.m_mul), restart) * (
+            one + F32(math.cos(F32(math.pi) * fraction)))
+        return _f32(F32(self.initial_learning_rate) * ((one - alpha) * cosine + alpha))
+
+    def get_config(self) -> dict:
+        return {"type": "CosineDecayRestarts",
+                "initial_learning_rate": self.initial_learning_rate,
+                "first_decay_steps": self.first_decay_steps, "t_mul": self.t_mul,
+                "m_mul": self.m_mul, "alpha": self.alpha, "name": self.name}
 
 
 class StepLR(LearningRateSchedule):
@@ -245,11 +298,11 @@ class StepLR(LearningRateSchedule):
 SCHEDULES: dict[str, type[LearningRateSchedule]] = {
     cls.__name__: cls
     for cls in (ExponentialDecay, InverseTimeDecay, PiecewiseConstantDecay, PolynomialDecay,
-                CosineDecay, StepLR)
+                CosineDecay, CosineDecayRestarts, StepLR)
 }
 # Schedules Keras has (the others are seqc's, for what PyTorch scripts use).
 KERAS_SCHEDULES = ("ExponentialDecay", "InverseTimeDecay", "PiecewiseConstantDecay",
-                   "PolynomialDecay", "CosineDecay")
+                   "PolynomialDecay", "CosineDecay", "CosineDecayRestarts")
 
 
 def get(spec: Any) -> LearningRateSchedule:

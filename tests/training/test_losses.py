@@ -191,6 +191,25 @@ GRAD_CASES = [
     ("sparse_categorical_crossentropy", {"from_logits": True}, ONEHOT.argmax(1),
      RNG.normal(size=(N, C))),
     ("sparse_categorical_crossentropy", {"ignore_class": 0}, ONEHOT.argmax(1), P),
+    ("hinge", {}, BIN, REAL_P),
+    ("squared_hinge", {}, 2 * BIN - 1, REAL_P),
+    ("categorical_hinge", {}, ONEHOT, RNG.normal(size=(N, C))),
+    ("kld", {}, P[::-1].copy(), P),
+    ("poisson", {}, 3 * BIN, PB),
+    ("mape", {}, REAL_T, REAL_P),
+    ("msle", {}, PB[::-1].copy(), PB),
+    ("cosine_similarity", {}, REAL_T, REAL_P),
+    ("cosine_similarity", {"axis": 0}, REAL_T, REAL_P),
+    ("binary_focal_crossentropy", {"gamma": 1.5, "apply_class_balancing": True}, BIN, PB),
+    ("binary_focal_crossentropy", {"from_logits": True, "label_smoothing": 0.1}, BIN, REAL_P),
+    ("categorical_focal_crossentropy", {"label_smoothing": 0.1}, ONEHOT, P * 2.0),
+    ("categorical_focal_crossentropy", {"from_logits": True, "gamma": 1.0}, ONEHOT,
+     RNG.normal(size=(N, C))),
+    ("dice", {}, BIN, PB),
+    ("dice", {"axis": [1]}, BIN, PB),
+    ("tversky", {"alpha": 0.3, "beta": 0.7, "axis": -1}, BIN, PB),
+    ("ctc", {}, np.array([[1, 2, 2], [3, 0, 0], [0, 0, 0], [1, 1, 0], [2, 3, 1]]),
+     RNG.normal(size=(N, 6, C))),
 ]
 
 
@@ -337,3 +356,115 @@ def test_get_errors(spec, match, hint):
 def test_unreduced_loss_has_no_gradient():
     with pytest.raises(UsageError):
         L.MeanSquaredError(reduction=None).grad(YT, YP)
+
+
+# ---------------------------------------------------------------- Keras' names and configs
+
+
+def _keras():
+    import os
+
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    return pytest.importorskip("keras")
+
+
+# Keras losses seqc does not model: Circle (metric learning over embeddings and labels).
+NOT_MODELLED = {"Loss", "LossFunctionWrapper", "Circle", "circle"}
+
+
+def test_every_keras_loss_name_resolves_to_the_same_class():
+    keras = _keras()
+    from keras.src.losses import ALL_OBJECTS_DICT
+
+    for name, obj in ALL_OBJECTS_DICT.items():
+        if name in NOT_MODELLED:
+            continue
+        ours = L.get(name)
+        if isinstance(obj, type):
+            assert type(ours).__name__ == obj.__name__, name
+            kcfg = obj().get_config()
+            cfg = ours.get_config()
+            # seqc's config may hold more (Keras' drops Huber's delta and sparse CCE's axis)
+            assert set(kcfg) <= set(cfg), name
+            assert {k: cfg[k] for k in kcfg} == kcfg, name
+            # Keras' serialized form builds the same loss
+            assert L.get(keras.losses.serialize(obj())).get_config() == cfg
+        else:  # a function: the class whose call it is
+            assert ours.name == obj.__name__, name
+
+
+@pytest.mark.parametrize("spec,field", [
+    ({"type": "Tversky", "alpha": "big"}, "alpha"),
+    ({"type": "Dice", "axis": 1.5}, "axis"),
+    ({"type": "CosineSimilarity", "axis": None}, "axis"),
+    ({"type": "BinaryFocalCrossentropy", "apply_class_balancing": 1}, "apply_class_balancing"),
+    ({"type": "categorical_focal_crossentropy", "label_smoothing": 2.0}, "label_smoothing"),
+])
+def test_new_loss_argument_errors(spec, field):
+    with pytest.raises(DefinitionError) as e:
+        L.get(spec)
+    assert e.value.field == field
+
+
+@pytest.mark.parametrize("yt,yp,match", [
+    (np.array([[1, 0, 2]]), np.zeros((1, 4, 3)), "may only pad the end"),
+    (np.array([[1, 3]]), np.zeros((1, 4, 3)), r"must be in \[1, 3\)"),
+    (np.array([[1, 1, 1]]), np.zeros((1, 4, 3)), "need 5 steps"),
+    (np.array([1, 2]), np.zeros((2, 4, 3)), "shape \\(batch, length\\)"),
+    (np.array([[1, 2]]), np.zeros((1, 3)), "logits of shape"),
+])
+def test_ctc_label_errors(yt, yp, match):
+    with pytest.raises(DataError, match=match):
+        L.CTC()(yt, yp)
+
+
+def test_ctc_by_hand_and_its_mask_refusal():
+    # 2 uniform steps over 3 classes: the label [1] has 3 alignments (1-, -1, 11) of 1/9 each
+    assert L.CTC()(np.array([[1]]), np.zeros((1, 2, 3))) == pytest.approx(math.log(3))
+    with pytest.raises(DataError, match="timestep mask"):
+        L.CTC().value_and_grad(np.array([[1]]), np.zeros((1, 2, 3)), mask=np.ones((1, 2), bool))
+
+
+def _sequences(rng, n=48, t=8, f=5, c=4):
+    """Label sequences of 1-3 ids, each written as a bump in x at odd steps."""
+    y = np.zeros((n, 3), np.int64)
+    x = rng.normal(size=(n, t, f)).astype(np.float32)
+    for i in range(n):
+        k = rng.integers(1, 4)
+        y[i, :k] = rng.integers(1, c, k)
+        x[i, 2 * np.arange(k) + 1, y[i, :k]] += 3.0
+    return x, y
+
+
+def test_fit_with_ctc_learns_label_sequences():
+    rng = np.random.default_rng(0)
+    x, y = _sequences(rng)
+    m = seqc.Sequential([seqc.layers.Input((8, 5)), seqc.layers.GRU(12, return_sequences=True),
+                         seqc.layers.Dense(4)], seed=0)
+    m.compile(optimizer=seqc.optimizers.Adam(0.02), loss="ctc")
+    h = m.fit(x, y, epochs=6, batch_size=16, verbose=0)
+    assert h.history["loss"][-1] < 0.6 * h.history["loss"][0]
+    with pytest.raises(DataError, match="may only pad the end"):
+        m.fit(x, np.where(y == y[:, :1], 0, y)[:, ::-1].copy(), epochs=1, verbose=0)
+
+
+@pytest.mark.parametrize("loss,act,kind", [
+    ("binary_focal_crossentropy", "sigmoid", "binary"),
+    (L.Tversky(alpha=0.7, beta=0.3, axis=-1), "sigmoid", "binary"),
+    ("categorical_focal_crossentropy", "softmax", "onehot"),
+    ("kld", "softmax", "onehot"),
+    ("categorical_hinge", None, "onehot"),
+    ("squared_hinge", "tanh", "binary"),
+])
+def test_compile_and_fit_with_new_losses(loss, act, kind):
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(64, 6)).astype(np.float32)
+    label = (x[:, 0] + x[:, 1] > 0).astype(np.int64)
+    y = label[:, None].astype(np.float32) if kind == "binary" else np.eye(2)[label]
+    units = 1 if kind == "binary" else 2
+    m = seqc.Sequential([seqc.layers.Input((6,)), seqc.layers.Dense(8, activation="relu"),
+                         seqc.layers.Dense(units, activation=act)], seed=0)
+    m.compile(optimizer="adam", loss=loss)
+    h = m.fit(x, y, epochs=8, batch_size=16, verbose=0)
+    assert h.history["loss"][-1] < h.history["loss"][0]
+    assert m.evaluate(x, y, verbose=0) == pytest.approx(h.history["loss"][-1], rel=0.5)

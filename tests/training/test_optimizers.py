@@ -237,6 +237,13 @@ def test_float32_stays_float32():
     ("adagrad", 0.001, {"initial_accumulator_value": 0.1, "epsilon": 1e-7}),
     ("adamax", 0.001, {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7}),
     ("nadam", 0.001, {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7}),
+    ("lion", 0.001, {"beta_1": 0.9, "beta_2": 0.99}),
+    ("lamb", 0.001, {"beta_1": 0.9, "beta_2": 0.999, "epsilon": 1e-7}),
+    ("ftrl", 0.001, {"learning_rate_power": -0.5, "initial_accumulator_value": 0.1,
+                     "l1_regularization_strength": 0.0, "l2_regularization_strength": 0.0,
+                     "l2_shrinkage_regularization_strength": 0.0, "beta": 0.0}),
+    ("adafactor", 0.001, {"beta_2_decay": -0.8, "epsilon_1": 1e-30, "epsilon_2": 1e-3,
+                          "clip_threshold": 1.0, "relative_step": True}),
 ])
 def test_defaults(name, lr, extra):
     config = O.get(name).get_config()
@@ -332,6 +339,50 @@ def test_public_namespace():
                             "nesterov": True}}
     opt = O.get(keras_cfg)
     assert isinstance(opt, O.SGD) and opt.nesterov and opt.learning_rate == pytest.approx(0.05)
+    for cls in (O.Adafactor, O.Ftrl, O.Lion, O.Lamb):
+        assert getattr(seqc.optimizers, cls.__name__) is cls
+        assert isinstance(O.get(cls.__name__.lower()), cls)
+
+
+@pytest.mark.parametrize("name", ["Adafactor", "Ftrl", "Lion", "Lamb"])
+def test_keras_get_config_keys_and_round_trip(name):
+    """seqc's config holds exactly Keras' keys, and Keras' serialized config builds it."""
+    keras = pytest.importorskip("keras")
+    kcfg = keras.optimizers.serialize(getattr(keras.optimizers, name)())
+    opt = O.get(kcfg)
+    assert type(opt).__name__ == name
+    ours = opt.get_config()
+    assert set(ours) - {"type"} == set(kcfg["config"])
+    for k, v in kcfg["config"].items():
+        if k != "name":
+            assert ours[k] == pytest.approx(v) if isinstance(v, float) else ours[k] == v, k
+
+
+@pytest.mark.parametrize("spec,field", [
+    ({"type": "lion", "beta_1": 0.0}, "beta_1"),
+    ({"type": "ftrl", "learning_rate_power": 0.5}, "learning_rate_power"),
+    ({"type": "ftrl", "l1_regularization_strength": -1.0}, "l1_regularization_strength"),
+    ({"type": "ftrl", "initial_accumulator_value": -0.1}, "initial_accumulator_value"),
+    ({"type": "adafactor", "clip_threshold": 0.0}, "clip_threshold"),
+    ({"type": "adafactor", "relative_step": "yes"}, "relative_step"),
+    ({"type": "lamb", "beta_2": 1.0}, "beta_2"),
+])
+def test_new_optimizers_refuse_bad_arguments(spec, field):
+    with pytest.raises(DefinitionError) as e:
+        O.get(spec)
+    assert e.value.field == field
+
+
+def test_adafactor_factors_matrices_and_keeps_vectors_whole():
+    opt = O.Adafactor()
+    p = {"k": np.ones((2, 3, 4), np.float32), "b": np.ones(4, np.float32),
+         "s": np.ones((), np.float32)}
+    opt.apply(p, {k: np.full_like(v, 0.5) for k, v in p.items()})
+    assert {k: v.shape for k, v in opt.slots["k"].items()} == \
+        {"velocity": (2, 3, 4), "r": (2, 3), "c": (2, 4)}
+    assert list(opt.slots["b"]) == ["velocity"] and list(opt.slots["s"]) == ["velocity"]
+    # Step 1: v = g^2 (+ 1e-30), u = sign(g), rms(u) = 1: p -= max(1e-3, rms(p)) * min(lr, 1).
+    np.testing.assert_allclose(p["b"], 1 - 0.001, rtol=1e-6)
 
 
 @pytest.mark.parametrize("spec,match,hint", [
@@ -368,7 +419,7 @@ def _three_params(rng):
 
 
 @pytest.mark.parametrize("name", ["sgd", "adam", "adamw", "rmsprop", "adagrad", "adamax",
-                                  "nadam"])
+                                  "nadam", "lion", "ftrl", "lamb", "adafactor"])
 def test_flat_step_equals_per_parameter_steps(name):
     """The step runs once over all parameters flattened together: the same numbers, bit for
     bit, as running each parameter alone, and the per-parameter slots see the same state."""
