@@ -77,8 +77,9 @@ def collect(graph: Any, file: str | None = None) -> Penalties:
     naming the layer and the argument."""
     out = Penalties()
     last_of_layer = {node.layer or node.name: node.outputs[0] for node in graph.nodes}
-    for i, node in enumerate(graph.nodes):
-        label = layer_label(i, node.layer or node.name, node.op)
+    for node in graph.nodes:
+        # Named, not numbered: node indices count split-off activations, not spec layers.
+        label = layer_label(None, node.layer or node.name, node.op)
         try:
             _collect_node(graph, node, out, last_of_layer)
         except SeqcError as e:

@@ -213,3 +213,25 @@ def test_evaluate_and_validation_loss_include_penalties():
     kmodel.set_weights(model.get_weights())
     assert h.history["val_loss"][0] == pytest.approx(
         kmodel.evaluate(x[12:], y[12:], verbose=0), rel=1e-6)
+
+
+def test_fit_history_over_minibatches_matches_keras():
+    # Two epochs of 3 uneven batches (8, 8, 4) with validation: the epoch loss is Keras'
+    # batch-size-weighted mean of the per-step totals (penalties included), val_loss too.
+    layers = [{"type": "Dense", "units": 5, "activation": "tanh",
+               "kernel_regularizer": reg("L2", l2=0.05),
+               "activity_regularizer": reg("L1", l1=0.02),
+               "kernel_constraint": con("MaxNorm", max_value=0.8)},
+              {"type": "Dense", "units": 3, "activation": "softmax",
+               "bias_regularizer": reg("L1L2", l1=0.01, l2=0.01)}]
+    model, kmodel = models(layers, (4,), {"type": "Adam", "learning_rate": 0.05},
+                           "categorical_crossentropy")
+    x = RNG.normal(size=(25, 4)).astype(np.float32)
+    y = np.eye(3, dtype=np.float32)[RNG.integers(0, 3, 25)]
+    kw = {"batch_size": 8, "epochs": 2, "shuffle": False, "verbose": 0,
+          "validation_split": 0.2}
+    h, kh = model.fit(x, y, **kw).history, kmodel.fit(x, y, **kw).history
+    for key in ("loss", "val_loss"):
+        np.testing.assert_allclose(h[key], kh[key], rtol=TOL, atol=TOL, err_msg=key)
+    for a, b in zip(model.get_weights(), kmodel.get_weights()):
+        np.testing.assert_allclose(a, b, atol=TOL, rtol=TOL)
