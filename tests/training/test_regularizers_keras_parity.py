@@ -235,3 +235,22 @@ def test_fit_history_over_minibatches_matches_keras():
         np.testing.assert_allclose(h[key], kh[key], rtol=TOL, atol=TOL, err_msg=key)
     for a, b in zip(model.get_weights(), kmodel.get_weights()):
         np.testing.assert_allclose(a, b, atol=TOL, rtol=TOL)
+
+
+@pytest.mark.parametrize("optimizer", [
+    {"type": "SGD", "learning_rate": 0.5, "global_clipnorm": 0.3},
+    {"type": "SGD", "learning_rate": 0.5, "use_ema": True, "ema_momentum": 0.5,
+     "ema_overwrite_frequency": 2},
+    {"type": "SGD", "learning_rate": 0.5, "momentum": 0.5, "gradient_accumulation_steps": 2},
+    {"type": "SGD", "learning_rate": 0.5, "weight_decay": 0.1},
+], ids=["clip", "ema", "accumulate", "weight_decay"])
+def test_penalty_gradients_are_clipped_and_constraints_follow_ema_and_accumulation(optimizer):
+    # Keras clips the total gradient (penalties included), projects after the EMA update, and
+    # projects on every apply, accumulation steps included. (SGD: Adam's first step divides
+    # by |g| + 1e-7, so a near-zero gradient turns float32 rounding into 1e-5 differences.)
+    check_steps([{"type": "Dense", "units": 5, "activation": "tanh",
+                  "kernel_regularizer": reg("L2", l2=0.3),
+                  "kernel_constraint": con("MaxNorm", max_value=0.6)},
+                 {"type": "Dense", "units": 2, "bias_regularizer": reg("L1", l1=0.2),
+                  "kernel_constraint": con("MinMaxNorm", min_value=0.5, max_value=0.7,
+                                           rate=0.5)}], (4,), X, Y, optimizer)
