@@ -28,6 +28,8 @@ _LAZY = {
     "metrics": ("seqc.training.metrics", None),
     "callbacks": ("seqc.training.callbacks", None),
     "initializers": ("seqc.training.initializers", None),
+    "regularizers": ("seqc.training.regularizers", None),
+    "constraints": ("seqc.training.constraints", None),
     "SeqcError": ("seqc.errors", "SeqcError"),
 }
 

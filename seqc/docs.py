@@ -69,7 +69,9 @@ def layers_markdown() -> str:
         "",
         "Every kind below has a NumPy forward, a backward checked against finite differences,",
         "and an ONNX lowering checked against onnxruntime and the ONNX reference evaluator.",
-        "Arguments and defaults are Keras 3's.",
+        "Arguments and defaults are Keras 3's. Every kind but InputLayer also takes Keras'",
+        "`activity_regularizer`; regularizers and constraints are listed in the notes and",
+        "described in [training.md](training.md#regularizers-and-constraints).",
         "",
         "| Layer | Category | Arguments (defaults) | Trainable params | Notes |",
         "|---|---|---|---|---|",
@@ -81,6 +83,10 @@ def layers_markdown() -> str:
         names = [a for a, k in KIND_ALIASES.items() if k == r["kind"]]
         if names:
             notes += " Also written " + ", ".join(f"`{a}`" for a in names) + " (Keras aliases)."
+        weights = REGISTRY[r["kind"]].weight_args
+        if weights:
+            notes += " Regularizers and constraints: " + ", ".join(
+                f"`{x}_regularizer`/`{x}_constraint`" for x in weights) + "."
         out.append(f"| `{r['kind']}` | {r['category']} | `{r['args']}` | {r['params']} | "
                    f"{notes} |")
     out += ["", "## Activation functions", "",

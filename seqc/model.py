@@ -79,9 +79,11 @@ class Model:
         # first call only. Weights given here or via set_weights (e.g. from Keras) count as
         # adapted.
         self.adapted = bool(params)
-        # Reasons `fit` must refuse (a Keras file's regularizers or constraints, which seqc
-        # does not implement: training would silently differ). Predicting and exporting go on.
+        # Reasons `fit` must refuse (a Keras file's custom regularizers or constraints, which
+        # seqc has no code for: training would silently differ). Predicting and exporting go on.
         self.training_blockers: list[str] = []
+        if graph is not None:
+            self._check_training_args()
         if graph is not None and not self.params:
             self._init_params()
 
@@ -98,6 +100,13 @@ class Model:
     @property
     def built(self) -> bool:
         return self._graph is not None
+
+    def _check_training_args(self) -> None:
+        """Regularizers and constraints are checked when the model is built, like
+        initializers, so a typo fails before anything trains."""
+        from .training.penalties import check
+
+        check(self.graph, self.source)
 
     def _init_params(self) -> None:
         from .training.initializers import init_params
@@ -242,6 +251,7 @@ class Sequential(Model):
             return
         old = dict(self.params)
         self._graph = build_graph(self.name, self._input, self._layers)
+        self._check_training_args()
         self._init_params()
         # Keep weights of layers that were already there (model.add after training).
         for k, v in old.items():

@@ -1,6 +1,7 @@
 """One Keras layer config -> a seqc spec layer, under the key policy of keras_json's docstring:
 bookkeeping keys and performance switches are dropped, other keys seqc has no argument for only
-at an inert value, training-only ones (regularizers, constraints) are noted, the rest refused.
+at an inert value, the rest refused. Regularizers and constraints are kept (seqc trains them),
+except a custom class, which is noted: loading goes on and fit refuses.
 Wrapped layers (Bidirectional, TimeDistributed) are read recursively."""
 
 from __future__ import annotations
@@ -9,10 +10,10 @@ import dataclasses
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..errors import DefinitionError, did_you_mean, layer_label
+from ..errors import DefinitionError, SeqcError, did_you_mean, layer_label
+from ..ir import weight_args
 from ..ops import REGISTRY
 from ..ops.base import KIND_ALIASES
-from ._keras_json_training import TRAINING_ONLY_SUFFIXES
 from ._keras_json_values import activation, initializer
 from ._keras_json_version import Reader, dtype_name, short, version_args
 
@@ -94,7 +95,8 @@ def _arguments(r: Reader, cls: str, cfg: dict, label: str,
     kind = _kind(r, cls, label, prefix)
     op = REGISTRY[kind]
     _dtype_policy(r, cfg.get("dtype"), label, prefix + "dtype")
-    fields = {f.name for f in dataclasses.fields(op.Attrs)} | set(op.aliases)
+    training_args = set(weight_args.arg_names(op))
+    fields = {f.name for f in dataclasses.fields(op.Attrs)} | set(op.aliases) | training_args
     if op.splits_activation or kind == "Activation":
         fields.add("activation")
     cfg = {k: v for k, v in cfg.items() if k not in BOOKKEEPING or k in fields}
@@ -112,10 +114,11 @@ def _arguments(r: Reader, cls: str, cfg: dict, label: str,
         if key not in fields:
             if key in PERFORMANCE or _inert(key, value):
                 continue
-            if key.endswith(TRAINING_ONLY_SUFFIXES):
-                r.training_only.append(f"{label}: {fld}={short(value)}")
-                continue
             raise _unmodelled(r, kind, key, value, label, fld)
+        if key in training_args and not _builtin(key, value):
+            # A custom regularizer or constraint: loading and predicting go on, fit refuses.
+            r.training_only.append(f"{label}: {fld}={short(value)}")
+            continue
         if key.endswith("_initializer"):
             value = initializer(r, value, label, fld)
         elif key in ("activation", "recurrent_activation"):
@@ -168,9 +171,20 @@ def _kind(r: Reader, cls: str, label: str, prefix: str) -> str:
     return kind
 
 
+def _builtin(key: str, value: Any) -> bool:
+    """Whether a regularizer/constraint argument names one of Keras' built-in classes."""
+    from ..training import constraints, regularizers
+
+    get = constraints.get if key.endswith("_constraint") else regularizers.get
+    try:
+        get(value, key)
+    except SeqcError:
+        return False
+    return True
+
+
 def _unmodelled(r: Reader, kind: str, key: str, value: Any, label: str,
                 fld: str) -> DefinitionError:
-    # Regularizers and constraints never get here: they are training-only settings.
     hint = ("seqc runs stateless recurrent layers; save the model with stateful=False"
             if key == "stateful" else None)
     return r.err(f"{kind} argument '{key}' is not supported by seqc at this value "

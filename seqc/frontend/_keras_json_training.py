@@ -1,6 +1,6 @@
 """What a Keras file says about training: its compile settings (Keras 3 `compile_config` or
-Keras 2 `training_config`) as seqc `model.compile` kwargs, and the training-only settings seqc
-does not implement (regularizers, constraints), which block `fit` but not predicting."""
+Keras 2 `training_config`) as seqc `model.compile` kwargs, and the custom (user-defined)
+regularizers and constraints seqc has no code for, which block `fit` but not predicting."""
 
 from __future__ import annotations
 
@@ -13,17 +13,13 @@ from ._keras_legacy import rename_lr
 if TYPE_CHECKING:
     from .keras_json import KerasModelInfo
 
-# Keras arguments that only shape training (penalties added to the loss, projections after each
-# update): inference ignores them.
-TRAINING_ONLY_SUFFIXES = ("_regularizer", "_constraint")
-
 
 def training_blockers(info: KerasModelInfo) -> list[str]:
     """Why `fit` must refuse a model loaded from this file (empty: it may train)."""
     if not info.training_only:
         return []
-    return [f"the Keras file trains with regularizers or constraints seqc does not implement "
-            f"({'; '.join(info.training_only)})"]
+    return [f"the Keras file trains with custom regularizers or constraints seqc has no code "
+            f"for ({'; '.join(info.training_only)})"]
 
 
 def compile_kwargs(r: Reader, doc: dict) -> dict | None:

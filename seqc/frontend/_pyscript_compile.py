@@ -50,8 +50,8 @@ class CompileReader:
             return Opaque(node, f"{self.seg(node)} is computed on run-time values")
         cls = seqc_class(family, name)
         if cls is None and family in ("regularizers", "constraints"):
-            return Opaque(node, f"keras.{family}.{name} is not supported by seqc",
-                          unsupported=True)
+            return Opaque(node, f"keras.{family}.{name} is not a Keras built-in (seqc runs "
+                                f"the built-in {family} only)", unsupported=True)
         if args:
             if cls is None:
                 raise self.error(node, f"unknown {family[:-1]} '{name}'", field=family,
@@ -233,6 +233,14 @@ def seqc_class(family: str, name: str) -> type | None:
 
         fn = initializers.INITIALIZERS.get(initializers._canonical_name(name))
         return fn
+    if family == "regularizers":
+        from ..training.regularizers import NAMES as REGULARIZERS
+
+        return REGULARIZERS.get(name)
+    if family == "constraints":
+        from ..training.constraints import NAMES as CONSTRAINTS
+
+        return CONSTRAINTS.get(name)
     return None
 
 

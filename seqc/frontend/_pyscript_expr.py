@@ -23,6 +23,7 @@ from ._pyscript_values import (
     PASSTHROUGH_METHODS,
     BoundMethod,
     Func,
+    Instance,
     Lam,
     LocalClass,
     ModelVal,
@@ -367,6 +368,14 @@ class ExprReader:
                                    f"{v.node.lineno}); seqc does not run script code",
                              received=v.node.name,
                              hint="use a built-in name, e.g. loss=\"mse\"")
+        if isinstance(v, Instance):  # e.g. kernel_regularizer=MyRegularizer()
+            raise self.error(node, f"{what}: an instance of {v.cls.node.name}, a class the "
+                                   f"script defines (line {v.cls.node.lineno}); seqc has no "
+                                   "code for it and does not run script code",
+                             received=f"{v.cls.node.name}(...)",
+                             hint="use a Keras built-in (keras.regularizers.L2, "
+                                  "keras.constraints.MaxNorm, ...)"
+                             if re.search(r"_(regularizer|constraint)\b", what) else None)
         raise self.error(node, f"{what} is not a value seqc can read",
                          received=type(v).__name__)
 

@@ -10,7 +10,6 @@ from typing import Any
 
 from ..ops._activations import HARD_SIGMOID_KERAS2
 from ._keras_json_layers import BOOKKEEPING, INERT, PERFORMANCE
-from ._keras_json_training import TRAINING_ONLY_SUFFIXES
 from ._keras_json_values import canonical_initializer
 from ._keras_legacy import (
     DIM_ORDERING,
@@ -159,7 +158,7 @@ def none_args(r: Any, lay: Layer, kind: str, fields: set[str], kwargs: dict) -> 
                              f"glorot_uniform, not the layer's default; read as {k}="
                              "'glorot_uniform'")
             out[k] = "glorot_uniform"
-        elif k in fields or not (k.endswith(TRAINING_ONLY_SUFFIXES) or k in PERFORMANCE
+        elif k in fields or not (k.endswith(("_regularizer", "_constraint")) or k in PERFORMANCE
                                  or k in INERT or k in BOOKKEEPING or k in _NONE_DEFAULTS):
             out[k] = v
     return out

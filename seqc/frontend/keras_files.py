@@ -26,6 +26,7 @@ import numpy as np
 
 from ..errors import DefinitionError, SeqcError, UsageError, layer_label
 from ..fileio import atomic_file, sha256_file
+from ..ir import weight_args
 from ..model import DEFAULT_MAX_MEMORY, Model
 from ..ops import REGISTRY
 from . import _keras_h5 as kh5
@@ -466,6 +467,7 @@ def _layer_entries(main: Any, others: list[Any]) -> list[tuple[str, dict]]:
         return [_activation_layer(raw["activation"])]
     config = _keras_args(raw)
     out = [(main.op, config)]
+    activity = _training_args(main, config)
     for n in others:
         if n.op != "Activation" or not op.splits_activation:
             raise UsageError(f"the layer has an extra {n.op} node that Keras cannot express",
@@ -475,7 +477,28 @@ def _layer_entries(main: Any, others: list[Any]) -> list[tuple[str, dict]]:
             config["activation"] = act
         else:
             out.append(_activation_layer(act))
+    if activity is not None:
+        out[-1][1]["activity_regularizer"] = activity  # on the layer's output, as written
     return out
+
+
+def _training_args(main: Any, config: dict) -> dict | None:
+    """Write the node's regularizers and constraints into its Keras config (a wrapped
+    layer's into that layer's config) in Keras 3's serialized form; returns the activity
+    regularizer, which belongs to the last Keras layer written for this seqc layer."""
+    from ..training import constraints, regularizers
+
+    activity = None
+    for wrapper_key, args in weight_args.keras_args(main).items():
+        target = config[wrapper_key]["config"] if wrapper_key else config
+        for name, spec in args.items():
+            get = constraints.get if name.endswith("_constraint") else regularizers.get
+            obj = get(spec, name).keras_config()
+            if name == weight_args.ACTIVITY:
+                activity = obj
+            else:
+                target[name] = obj
+    return activity
 
 
 # Activations with arguments -> the Keras layer computing the same function.

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from ..errors import DefinitionError, SeqcError, layer_label
 from ..ops import REGISTRY, get_op
+from . import weight_args
 from .graph import Graph, Node
 from .types import TensorType
 from .verify import verify
@@ -62,7 +63,7 @@ def build_graph(
                                       received=f"name={lname!r}",
                                       hint="give every layer a unique name")
             used.add(lname)
-            config = dict(lc.config)
+            config, training_args = weight_args.split(op, lc.config)
             activation = config.pop("activation", None) if op.splits_activation else None
             attrs = op.parse_attrs(config)
             op.check(attrs)
@@ -71,7 +72,8 @@ def build_graph(
                 masked.add(lname)
             pspecs = op.params(attrs, [types[cur]])
             node = Node(op.kind, lname, (cur,), (lname,), attrs,
-                        tuple(s.name for s in pspecs), layer=lname, trainable=lc.trainable)
+                        tuple(s.name for s in pspecs), layer=lname, trainable=lc.trainable,
+                        training_args=training_args)
             for s in pspecs:
                 specs[node.param_key(s.name)] = s
             nodes.append(node)

@@ -28,6 +28,11 @@ class Node:
     # and `dense/activation`, both with layer "dense". Summaries and errors speak of layers.
     layer: str = ""
     trainable: bool = True
+    # Training-only Keras arguments of the layer (`kernel_regularizer`, `bias_constraint`,
+    # `activity_regularizer`; `layer.kernel_regularizer` for a wrapped layer's) as written:
+    # they change training, never the forward maths (seqc.ir.weight_args says what each acts
+    # on; seqc.training.penalties applies them).
+    training_args: Any = None
 
     def param_key(self, local: str) -> str:
         return f"{self.name}/{local}"

@@ -6,6 +6,7 @@ module in this package (except helpers starting with `_`) is imported and regist
 
 from . import (  # noqa: F401  (imported for registration)
     activation,
+    activity_regularization,
     alpha_dropout,
     auto_contrast,
     average_pooling1d,

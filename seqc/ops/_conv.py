@@ -208,6 +208,7 @@ def conv_node(em: Any, x: str, kernel: np.ndarray, name: str, b: str | None, a: 
 class ConvBase(ConvFamily):
     """Conv1D/2D/3D: kernel (*k, Cin/groups, filters), bias (filters,)."""
 
+    weight_args = {"kernel": "kernel", "bias": "bias"}
     Attrs: ClassVar[type] = ConvAttrs
 
     def check(self, a: ConvAttrs) -> None:

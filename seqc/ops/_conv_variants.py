@@ -40,6 +40,7 @@ from .base import ParamSpec, positive_int
 class DepthwiseBase(ConvFamily):
     """DepthwiseConv1D/2D: kernel (*k, C, depth_multiplier), bias (C * depth_multiplier,)."""
 
+    weight_args = {"depthwise": "kernel", "bias": "bias"}  # Keras names it `kernel` too
     Attrs: ClassVar[type] = DepthwiseAttrs
     activation_index = 6
 
@@ -91,6 +92,8 @@ class SeparableBase(ConvFamily):
     """SeparableConv1D/2D: a depthwise conv (depthwise_kernel (*k, C, dm)), then a 1x1 conv
     (pointwise_kernel (1.., C*dm, filters)) and the bias (filters,)."""
 
+    weight_args = {"depthwise": "depthwise_kernel", "pointwise": "pointwise_kernel",
+                   "bias": "bias"}
     Attrs: ClassVar[type] = SeparableAttrs
 
     def check(self, a: SeparableAttrs) -> None:
@@ -157,6 +160,7 @@ class TransposeBase(ConvFamily):
     """Conv1D/2D/3DTranspose: kernel (*k, filters, Cin), bias (filters,); output sizes by
     Keras' compute_conv_transpose_output_shape."""
 
+    weight_args = {"kernel": "kernel", "bias": "bias"}
     Attrs: ClassVar[type] = TransposeAttrs
 
     def check(self, a) -> None:

@@ -40,8 +40,8 @@ from .dropout import inverted_mask
 Array = np.ndarray
 
 
-# ---- attributes: Keras 3 arguments in Keras' order (regularizers and constraints are not
-# modelled, as for Dense; Keras' get_config lists them as None) ----
+# ---- attributes: Keras 3 arguments in Keras' order (regularizers and constraints are
+# training-only arguments kept beside the attrs, see OpDef.weight_args) ----
 
 @dataclass(frozen=True)
 class SimpleRNNAttrs:
@@ -276,6 +276,7 @@ def keep_masked(new: Array, old: Array, s: Steps, t: int) -> None:
 # ---- the base kind ----
 
 class RecurrentBase(OpDef):
+    weight_args = {"kernel": "kernel", "recurrent": "recurrent_kernel", "bias": "bias"}
     category = "recurrent"
     layout = "canonical"
     gates: int = 1  # k: kernel is (F, k * units)

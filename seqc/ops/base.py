@@ -142,6 +142,18 @@ class OpDef:
     bad_examples: ClassVar[list[BadExample]] = []
     layout: ClassVar[str] = "canonical"
 
+    # Keras' `<x>_regularizer` / `<x>_constraint` arguments of the kind, as {x: the local
+    # parameter it acts on}: Dense {"kernel": "kernel", "bias": "bias"}. They are training-only
+    # settings kept beside the attrs (Node.training_args), not attrs; every kind but
+    # InputLayer also takes Keras' base-Layer `activity_regularizer` (seqc.ir.weight_args).
+    weight_args: ClassVar[dict[str, str]] = {}
+    # Wrappers: {attr holding a wrapped layer: (prefix of its parameters, the attr whose
+    # layer it copies when left out, or None)}; the wrapped layer's own `weight_args` apply.
+    wrapped_weights: ClassVar[dict[str, tuple[str, str | None]]] = {}
+    # Optional facet: `activity_penalty(attrs) -> regularizer spec | None`, for a kind whose
+    # own arguments are an activity regularizer (ActivityRegularization's l1, l2).
+    activity_penalty: ClassVar[Callable[..., Any] | None] = None
+
     # ---- masks (Keras semantics) ----
     # A value may carry a timestep mask, bool (N, T), True = a valid step. Embedding(mask_zero)
     # and Masking create one; a kind with `supports_masking` passes it on unchanged (Dense, the

@@ -60,6 +60,7 @@ def _float(x: np.ndarray, like: np.ndarray) -> np.ndarray:
 @register
 class BatchNormalization(OpDef):
     kind = "BatchNormalization"
+    weight_args = {"beta": "beta", "gamma": "gamma"}
 
     def output_masked(self, a, in_masked):
         return self.refuse_mask(in_masked, "Keras would compute masked batch moments in "

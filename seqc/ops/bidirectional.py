@@ -95,6 +95,8 @@ def _sub(params: dict, prefix: str) -> dict:
 @register
 class Bidirectional(OpDef):
     kind = "Bidirectional"
+    # Keras builds the backward layer from the forward one's config when none is given.
+    wrapped_weights = {"layer": ("forward/", None), "backward_layer": ("backward/", "layer")}
     Attrs = BidirectionalAttrs
     category = "recurrent"
     summary = "Runs a recurrent layer forwards and backwards in time and merges the outputs."

@@ -36,6 +36,7 @@ class DenseAttrs:
 @register
 class Dense(OpDef):
     kind = "Dense"
+    weight_args = {"kernel": "kernel", "bias": "bias"}
     supports_masking = True  # passes a timestep mask on, as in Keras
     Attrs = DenseAttrs
     splits_activation = True

@@ -7,7 +7,6 @@ Shape: (N, T, ...) ids (int, or float holding integers) -> (N, T, ..., output_di
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -30,8 +29,6 @@ class EmbeddingAttrs:
     input_dim: int
     output_dim: int
     embeddings_initializer: Initializer = "uniform"  # Keras: RandomUniform(-0.05, 0.05)
-    embeddings_regularizer: Any = None
-    embeddings_constraint: Any = None
     mask_zero: bool = False
 
 
@@ -56,6 +53,7 @@ def token_ids(x: np.ndarray, input_dim: int) -> np.ndarray:
 @register
 class Embedding(OpDef):
     kind = "Embedding"
+    weight_args = {"embeddings": "embeddings"}
     Attrs = EmbeddingAttrs
     category = "core"
     summary = "Looks up a learnt vector for each integer id (token embedding)."
@@ -73,8 +71,6 @@ class Embedding(OpDef):
         BadExample({"input_dim": 5, "output_dim": -1}, (3,), "output_dim"),
         BadExample({"input_dim": 5, "output_dim": 2}, (), "rank"),
         BadExample({"input_dim": 5, "output_dim": 2, "mask_zero": True}, (2, 3), "steps"),
-        BadExample({"input_dim": 5, "output_dim": 2, "embeddings_regularizer": "l2"}, (3,),
-                   "embeddings_regularizer"),
         BadExample({"input_dim": 5, "output_dims": 2}, (3,), "did you mean"),
     ]
 
@@ -84,11 +80,6 @@ class Embedding(OpDef):
     def check(self, a: EmbeddingAttrs) -> None:
         positive_int(a, "input_dim")
         positive_int(a, "output_dim")
-        for name in ("embeddings_regularizer", "embeddings_constraint"):
-            v = getattr(a, name)
-            if v is not None:
-                raise DefinitionError(f"`{name}` is not supported by seqc yet", field=name,
-                                      received=f"{name}={v!r}", hint=f"remove `{name}`")
 
     def infer(self, a: EmbeddingAttrs, in_types: list[TensorType]) -> list[TensorType]:
         (x,) = in_types

@@ -49,6 +49,7 @@ def _has_beta(a) -> bool:
 @register
 class LayerNormalization(OpDef):
     kind = "LayerNormalization"
+    weight_args = {"beta": "beta", "gamma": "gamma"}
     supports_masking = True  # passes a timestep mask on, as in Keras
     Attrs = LayerNormalizationAttrs
     category = "normalization"

@@ -8,7 +8,6 @@ Shape: unchanged.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -20,14 +19,13 @@ from .base import BadExample, Example, Initializer, OpDef, ParamSpec, expect_ran
 @dataclass(frozen=True)
 class PReLUAttrs:
     alpha_initializer: Initializer = "zeros"
-    alpha_regularizer: Any = None
-    alpha_constraint: Any = None
     shared_axes: tuple[int, ...] | None = None
 
 
 @register
 class PReLU(OpDef):
     kind = "PReLU"
+    weight_args = {"alpha": "alpha"}
     supports_masking = True  # passes a timestep mask on, as in Keras
     Attrs = PReLUAttrs
     category = "activation"
@@ -42,16 +40,8 @@ class PReLU(OpDef):
         BadExample({"shared_axes": [0]}, (3,), "shared_axes"),
         BadExample({"shared_axes": [2]}, (3,), "shared_axes"),
         BadExample({}, (None, 3), "unknown"),
-        BadExample({"alpha_regularizer": "l2"}, (3,), "alpha_regularizer"),
         BadExample({"alpha_initializer": 3}, (3,), "alpha_initializer"),
     ]
-
-    def check(self, a: PReLUAttrs) -> None:
-        for name in ("alpha_regularizer", "alpha_constraint"):
-            v = getattr(a, name)
-            if v is not None:
-                raise DefinitionError(f"`{name}` is not supported by seqc yet", field=name,
-                                      received=f"{name}={v!r}", hint=f"remove `{name}`")
 
     def _alpha_shape(self, a: PReLUAttrs, x: TensorType) -> tuple[int, ...]:
         expect_rank(x, 2, "PReLU")

@@ -91,6 +91,7 @@ def _inner_error(e: DefinitionError) -> DefinitionError:
 @register
 class TimeDistributed(OpDef):
     kind = "TimeDistributed"
+    wrapped_weights = {"layer": ("", None)}
     Attrs = TimeDistributedAttrs
     supports_masking = True  # Keras passes the mask on unchanged
     category = "core"

@@ -81,10 +81,13 @@ def backward(
     dy: np.ndarray,
     *,
     start: int | None = None,
+    extra: dict[str, np.ndarray] | None = None,
 ) -> dict[str, np.ndarray]:
     """Gradients of every trainable parameter. `start` (a node index) begins backward at that
     node's output instead of the graph output: the trainer passes the node before a final
-    softmax/sigmoid when the loss supplies the fused, stable gradient w.r.t. the logits."""
+    softmax/sigmoid when the loss supplies the fused, stable gradient w.r.t. the logits.
+    `extra` adds gradients arriving at intermediate values (activity penalties), each
+    summed in when backward reaches the node computing it (at or before `start`)."""
     start = len(graph.nodes) - 1 if start is None else start
     grads: dict[str, np.ndarray] = {}
     dval = {graph.nodes[start].outputs[0]: dy}
@@ -93,6 +96,9 @@ def backward(
         node = graph.nodes[i]
         if not any(grad_of[v] for v in node.outputs):
             continue  # parameter-free and fed only by the input: nothing to propagate
+        for v in node.outputs:
+            if extra and v in extra:
+                dval[v] = dval[v] + extra[v] if v in dval else extra[v]
         dys = [dval.pop(v) for v in node.outputs]
         op = REGISTRY[node.op]
         dxs, g = op.backward(node.attrs, node_params(node, params), tape.caches[i], dys)

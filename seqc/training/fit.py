@@ -1,10 +1,11 @@
 """Keras' compile / fit / evaluate / predict on the NumPy executor.
 
-One step: forward in training mode -> loss and d loss / d y_pred -> backward -> optimizer
-update. When the graph ends in a softmax (last axis) or sigmoid and the loss fuses with it,
-backward starts at the logits with the stable `p - y` gradient. Epoch logs follow Keras: the
-loss averaged over batches weighted by batch size, metrics as stateful averages, `val_*` from
-an inference pass over the validation data.
+One step: forward in training mode -> loss and d loss / d y_pred (plus the regularizers'
+penalties, seqc.training.penalties) -> backward -> optimizer update -> constraints. When the
+graph ends in a softmax (last axis) or sigmoid and the loss fuses with it, backward starts at
+the logits with the stable `p - y` gradient. Epoch logs follow Keras: the loss averaged over
+batches weighted by batch size, metrics as stateful averages, `val_*` from an inference pass
+over the validation data.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from ..errors import UsageError, did_you_mean
 from ..ops import REGISTRY
 from ..ops.base import RunContext
 from . import callbacks as callbacks_mod
-from . import executor
+from . import executor, penalties
 from . import metrics as metrics_mod
 from .checks import (
     as_list,
@@ -145,7 +146,8 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
             f"this model cannot be trained by seqc: {blockers[0]}", field="fit",
             received=blockers[0].split("(", 1)[-1].rstrip(")"),
             hint="predict, export and `seqc convert` are unaffected (these settings only act "
-                 "in training); to train in seqc, remove them from the Keras model first")
+                 "in training); to train in seqc, replace them with Keras' built-in "
+                 "regularizers and constraints")
     batch_size = positive_int(batch_size if batch_size is not None else DEFAULT_BATCH_SIZE,
                                "batch_size")
     epochs = nonneg_int(epochs, "epochs")
@@ -192,7 +194,10 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
     model.stop_training = False
 
     graph = model.graph
+    pen = penalties.collect(graph, model.source)
     fused = _fused_activation(graph)
+    if fused is not None and pen.after(graph, fused[1]):
+        fused = None  # an activity penalty reads the final activation's output
     opt, loss, lw = cfg.optimizer, cfg.loss, cfg.loss_weight
     logs: dict = {}
     cbs.on_train_begin()
@@ -216,13 +221,22 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
                 idx = perm[lo:hi]
                 xb, yb = x[idx], y[idx]
                 swb = None if sw is None else sw[idx]
-            y_pred, tape = executor.forward(graph, model.params, xb, ctx)
+            y_pred, tape = executor.forward(graph, model.params, xb, ctx,
+                                            keep=pen.activity_values)
             value, dy, start = _loss_and_grad(loss, fused, yb, y_pred, swb,
                                               tape.masks.get(graph.outputs[0]))
             if lw != 1.0:
                 value, dy = value * lw, dy * np.asarray(lw, dy.dtype)
-            grads = executor.backward(graph, model.params, tape, dy, start=start)
+            extra = None
+            if pen:
+                act, extra = pen.activity_loss(tape.values, grads=True)
+                value += act + pen.weight_loss(model.params)
+            grads = executor.backward(graph, model.params, tape, dy, start=start, extra=extra)
+            if pen:
+                pen.add_weight_grads(model.params, grads)
             opt.apply(model.params, grads)
+            if pen:
+                pen.constrain(model.params, grads)  # after the update, as Keras' optimizer
             _apply_updates(model.params, ctx.updates)
             total += value * (hi - lo)
             seen += hi - lo
@@ -357,12 +371,19 @@ def _evaluate_arrays(model, x, y, sw, batch_size, metrics) -> float:
         m.reset_state()
     ctx = RunContext(training=False, need_grad=False)
     total, n = 0.0, len(x)
+    # Keras' test_step adds the same regularization losses as training.
+    pen = penalties.collect(model.graph, model.source)
+    weight_loss = pen.weight_loss(model.params)
     for lo in range(0, n, batch_size):
         hi = min(n, lo + batch_size)
         swb = None if sw is None else sw[lo:hi]
-        y_pred, tape = executor.forward(model.graph, model.params, x[lo:hi], ctx)
+        y_pred, tape = executor.forward(model.graph, model.params, x[lo:hi], ctx,
+                                        keep=pen.activity_values)
         mask = tape.masks.get(model.graph.outputs[0])
-        total += cfg.loss(y[lo:hi], y_pred, swb, mask) * cfg.loss_weight * (hi - lo)
+        value = cfg.loss(y[lo:hi], y_pred, swb, mask) * cfg.loss_weight
+        if pen:
+            value += weight_loss + pen.activity_loss(tape.values, grads=False)[0]
+        total += value * (hi - lo)
         _update_metrics(metrics, y[lo:hi], y_pred, swb, mask)
     return total / n
 

@@ -13,12 +13,13 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from seqc.errors import DefinitionError
+from seqc.errors import DefinitionError, UsageError
 from seqc.frontend.keras_json import (
     TRUNC_STD,
     canonical_initializer,
     detect_version,
     is_keras_json,
+    keras_definition,
     keras_doc_to_spec,
     load_keras_json,
 )
@@ -466,16 +467,29 @@ def _with_layer(layer: dict, index: int = 2) -> dict:
     return doc
 
 
-def test_regularizers_and_constraints_are_recorded_as_training_only():
+def test_regularizers_and_constraints_are_kept_and_custom_ones_block_fit():
     layer = {"class_name": "Dense", "config": {
         "name": "reg", "units": 3,
         "kernel_regularizer": {"class_name": "L2", "config": {"l2": 0.01}},
-        "kernel_constraint": {"class_name": "MaxNorm", "config": {"max_value": 2, "axis": 0}}}}
+        "kernel_constraint": {"class_name": "MaxNorm", "config": {"max_value": 2, "axis": 0}},
+        "bias_regularizer": {"module": None, "class_name": "MyReg", "config": {},
+                             "registered_name": "Custom>MyReg"}}}
     spec, info = keras_doc_to_spec(_with_layer(layer), "model.json")
-    assert "kernel_regularizer" not in spec["layers"][-1]
-    assert [t.split(": ", 1)[1].split("=")[0] for t in info.training_only] == [
-        "kernel_regularizer", "kernel_constraint"]
-    assert "reg" in info.training_only[0]
+    dense = next(d for d in spec["layers"] if d.get("name") == "reg")
+    assert dense["kernel_regularizer"] == {"class_name": "L2", "config": {"l2": 0.01}}
+    assert dense["kernel_constraint"]["class_name"] == "MaxNorm"
+    assert "bias_regularizer" not in dense
+    assert len(info.training_only) == 1 and "reg" in info.training_only[0]
+    assert "bias_regularizer" in info.training_only[0]
+    defn, _ = keras_definition(_with_layer(layer), "model.json", b"", max_memory=None,
+                               format_="keras-json")
+    node = defn.model.graph.node("reg")
+    assert set(node.training_args) == {"kernel_regularizer", "kernel_constraint"}
+    defn.model.compile("sgd", "mse")
+    x = np.zeros((2, *defn.model.input_shape[1:]), np.float32)
+    with pytest.raises(UsageError, match="custom regularizers") as e:
+        defn.model.fit(x, np.zeros((2, *defn.model.output_shape[1:]), np.float32), verbose=0)
+    assert "bias_regularizer" in str(e.value) and "'reg'" in str(e.value)
 
 
 @pytest.mark.parametrize("layer,match,fld", [
