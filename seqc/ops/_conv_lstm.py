@@ -43,7 +43,7 @@ Array = np.ndarray
 @dataclass(frozen=True)
 class ConvLSTMAttrs(SpatialArgs):
     """Keras 3's ConvLSTM arguments in Keras' order, then its RNN base's (regularizers and
-    constraints are not modelled, as for LSTM)."""
+    constraints are training-only arguments kept beside the attrs, see OpDef.weight_args)."""
 
     filters: int
     kernel_size: tuple[int, ...]
@@ -124,6 +124,7 @@ def rec_cache(h: Array, masks: Array | None, pads: list, out: tuple) -> Any:
 
 
 class ConvLSTMBase(OpDef):
+    weight_args = {"kernel": "kernel", "recurrent": "recurrent_kernel", "bias": "bias"}
     category = "recurrent"
     layout = "canonical"
 

@@ -142,6 +142,20 @@ def test_conv_and_recurrent_regularizers_and_constraints():
                 (5, 3), XS, YS, {"type": "Adam", "learning_rate": 0.05})
 
 
+def test_conv_lstm_regularizers_and_constraints():
+    rng = np.random.default_rng(11)
+    x = rng.normal(size=(4, 3, 5, 5, 1)).astype(np.float32)
+    y = rng.normal(size=(4, 1)).astype(np.float32)
+    check_steps([{"type": "ConvLSTM2D", "filters": 2, "kernel_size": 3,
+                  "kernel_regularizer": reg("L2", l2=0.05),
+                  "recurrent_regularizer": reg("L1", l1=0.02),
+                  "bias_regularizer": reg("L2", l2=0.1),
+                  "recurrent_constraint": con("MaxNorm", max_value=0.5, axis=[0, 1, 2]),
+                  "activity_regularizer": reg("L2", l2=0.01)},
+                 {"type": "Flatten"}, {"type": "Dense", "units": 1}],
+                (3, 5, 5, 1), x, y, {"type": "SGD", "learning_rate": 0.05})
+
+
 def test_normalization_gamma_beta():
     check_steps([{"type": "Dense", "units": 4},
                  {"type": "BatchNormalization", "gamma_regularizer": reg("L2", l2=0.2),
