@@ -37,6 +37,13 @@ def Input(shape: tuple | list, dtype: str = "float32", name: str | None = None) 
 def _positional(kind: str) -> list[str]:
     op = REGISTRY[kind]
     names = [f.name for f in dataclasses.fields(op.Attrs)]
+    if op.weight_args:
+        # Keras puts the regularizer/constraint arguments (not attrs: seqc.ir.weight_args)
+        # right after the initializers; positions past them would shift, so they must be named.
+        last = max((i for i, n in enumerate(names)
+                    if n.endswith("_initializer") or n == "unit_forget_bias"), default=None)
+        if last is not None:
+            names = names[:last + 1]
     if op.splits_activation:
         names.insert(op.activation_index, "activation")
     return names

@@ -288,6 +288,31 @@ model = keras.Sequential([keras.Input(shape=(6, 6, 2)),
     assert keras.__version__.startswith("3")
 
 
+def test_positional_order_is_keras_constructor_order_for_every_kind():
+    """seqc.layers (and so scripts) maps positional arguments as Keras 3's constructors do;
+    the regularizer/constraint arguments, which are not attrs, end the positional list."""
+    import inspect
+
+    keras = pytest.importorskip("keras")
+    from seqc.layers import _positional
+    from seqc.ops import REGISTRY
+
+    checked = 0
+    for kind in sorted(REGISTRY):
+        cls = getattr(keras.layers, kind, None)
+        if cls is None:
+            continue
+        theirs = [p for p in inspect.signature(cls.__init__).parameters
+                  if p not in ("self", "kwargs")]
+        ours = _positional(kind)
+        if kind == "InputLayer":  # Keras' input_tensor (not modelled) sits before optional
+            ours = ours[:6]
+        n = min(len(ours), len(theirs))
+        assert ours[:n] == theirs[:n], (kind, ours, theirs)
+        checked += 1
+    assert checked > 80
+
+
 # ---- hostile scripts: nothing runs ----
 
 HOSTILE = [
