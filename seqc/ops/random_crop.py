@@ -7,9 +7,10 @@ ONNX: Slice (when the window is smaller than the image) + Resize linear half_pix
 window differs from the target size); nothing when both are the identity. Shape: the spatial
 axes become (height, width). Backward: dy padded back into the window / the resizes' adjoint.
 
-Keras 3.15's `RandomCrop.call(x, training=False)` returns x uncropped although its
-`compute_output_shape` (and so the model's output shape) says (height, width); seqc follows
-the documented behaviour, which Keras' own transform computes for the inference window.
+Keras documents this inference window (as Keras 2 computed it, and as
+keras.ops.image.resize(crop_to_aspect_ratio=True) computes it); Keras 3.15's layer instead
+returns x uncropped at inference, against its own compute_output_shape, so seqc follows the
+documentation.
 """
 
 from __future__ import annotations
