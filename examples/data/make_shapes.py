@@ -7,7 +7,7 @@ Run with plain numpy (no other dependency); the output is deterministic:
     python examples/data/make_shapes.py
 
 Each image is 32x32 RGB (uint8, 0-255): one filled shape, 0 circle, 1 square, 2 triangle,
-of a random colour, size (radius 5 to 12 pixels), position and rotation (squares and
+of a random colour, size (circumradius 8 to 14 pixels), position and rotation (squares and
 triangles), on a darker background of another random colour (no pixel noise, which would
 not compress). 200 images per class, shuffled; `x` is (600, 32, 32, 3), `y` the class ids.
 """
@@ -45,7 +45,7 @@ def make(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     xs, ys = [], []
     for kind in range(len(CLASSES)):
         for _ in range(PER_CLASS):
-            r = rng.uniform(5, 12)
+            r = rng.uniform(8, 14)
             cx, cy = rng.uniform(r, SIZE - r, 2)
             mask = shape_mask(kind, cx, cy, r, rng.uniform(0, 2 * np.pi))
             fg = rng.uniform(120, 255, 3)

@@ -46,7 +46,7 @@ class RandomCropAttrs:
 class RandomCrop(AugmentBase):
     kind = "RandomCrop"
     Attrs = RandomCropAttrs
-    summary = "Crops a random (height, width) window in training; centre crop + resize else."
+    summary = "Crops a random window in training; a central window, resized, at inference."
     examples = [
         Example({"height": 3, "width": 2}, (5, 4, 2), keras=False),
         Example({"height": 4, "width": 4}, (6, 5, 1), keras=False),

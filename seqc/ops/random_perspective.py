@@ -43,7 +43,7 @@ class RandomPerspectiveAttrs:
 class RandomPerspective(WarpBase):
     kind = "RandomPerspective"
     Attrs = RandomPerspectiveAttrs
-    summary = "Warps images by a random perspective (corner displacement up to scale / 2)."
+    summary = "Warps each image by a random perspective (corners moved by scale / 2) in training."
     examples = [
         Example({}, (5, 4, 2)),
         Example({"factor": [0.5, 1.0], "scale": 0.4, "fill_value": 0.5, "seed": 1},

@@ -58,6 +58,14 @@ class RandomShear(WarpBase):
         BadExample({"x_factor": 0.1, "fill_mode": "mirror"}, (4, 4, 1), "fill_mode"),
     ]
 
+    def attrs_to_config(self, a):
+        config = super().attrs_to_config(a)
+        for name in ("x_factor", "y_factor"):
+            lo, hi = getattr(a, name)
+            if lo == -hi:
+                config[name] = hi  # the number form, which Keras' from_config reads
+        return config
+
     def transforms(self, a, rng, n, h, w):
         invert = np.where(rng.random(n) > 0.5, -1.0, 1.0)
         sy = rng.uniform(*a.y_factor, n) * invert

@@ -166,3 +166,27 @@ def test_tf_keras2_json_configs(tmp_path):
     assert model.graph.output_type.shape == (None, 2)
     assert [n.op for n in model.graph.nodes][:4] == ["RandomFlip", "RandomRotation",
                                                     "RandomZoom", "RandomCrop"]
+
+
+def test_every_runtime_agrees_on_augmented_models(tmp_path):
+    """Inference: augmentation passes through in NumPy, ONNX, torch and Keras; RandomCrop's
+    window agrees between NumPy, ONNX and torch's interpolate. The keras runtime declines
+    RandomCrop, which Keras 3.15 does not crop at inference."""
+    pytest.importorskip("onnxruntime")
+    pytest.importorskip("torch")
+    _keras()
+    from seqc.runtime import resolve
+    from seqc.runtime.runners import RUNTIMES
+
+    L = seqc.layers
+    x = np.random.default_rng(2).uniform(0, 1, (4, 9, 8, 3)).astype(np.float32)
+    for crop, runtimes in ((False, ["numpy", "onnxruntime", "torch", "keras"]),
+                           (True, ["numpy", "onnxruntime", "torch"])):
+        layers = [L.Input((9, 8, 3)), L.RandomFlip(), L.RandomRotation(0.2),
+                  L.RandomShear(0.1, 0.2), L.RandomPerspective()]
+        layers += [L.RandomCrop(5, 6)] if crop else [L.RandomZoom(0.1)]
+        m = seqc.Sequential([*layers, L.Conv2D(2, 3), L.Flatten(), L.Dense(2)])
+        why = RUNTIMES["keras"].cannot_run(resolve(m))
+        assert (why is not None) == crop and (not crop or "uncropped" in why)
+        result = seqc.validate(m, x, runtimes=",".join(runtimes), print_table=False)
+        assert result.ok, result.format_table()
