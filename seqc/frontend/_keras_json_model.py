@@ -9,6 +9,8 @@ import re
 from typing import Any
 
 from ..errors import layer_label
+from ..ops import REGISTRY
+from ..ops.base import KIND_ALIASES, OpDef
 from ._keras_json_version import Reader, dtype_name, short
 
 INPUT_DTYPES = {"float32": "float32", "float64": "float64", "float16": "float32",
@@ -31,14 +33,54 @@ def model_layers(r: Reader, doc: dict) -> tuple[list, dict]:
         raise r.err("the model config has no \"layers\" list", None, "config.layers",
                     f"config keys {sorted(cfg)}")
     if cls == "Sequential":
-        return layers, cfg
+        return inline_weightless(layers), cfg
     if cls in ("Functional", "Model"):
-        return _chain(r, cfg, layers), cfg
+        return inline_weightless(_chain(r, cfg, layers)), cfg
     raise r.err(
         f"seqc reads Sequential models (and Functional ones whose layers form a single "
         f"chain), not '{cls}'", None, "class_name", f"class_name={cls!r}",
         hint="a subclassed keras.Model has no JSON architecture; rebuild it as "
              "keras.Sequential([...])")
+
+
+def inline_weightless(layers: list) -> list:
+    """A nested Sequential whose layers hold no weights (the TensorFlow tutorials'
+    `data_augmentation = keras.Sequential([RandomFlip(...), ...])` used as the first layer)
+    replaced by its layers: the same function, and no weight of the outer model moves. Its
+    InputLayer is kept only where it gives the model's input (the first entry). A nested
+    model with weights stays, and is refused by name later."""
+    out: list = []
+    for entry in layers:
+        inner = _weightless_sequential(entry)
+        if inner is None:
+            out.append(entry)
+            continue
+        for e in inline_weightless(inner):
+            if out and e.get("class_name") == "InputLayer":
+                continue  # the outer model has its input already
+            out.append(e)
+    return out
+
+
+def _weightless_sequential(entry: Any) -> list | None:
+    """The layer entries of a nested Sequential made only of weightless seqc kinds."""
+    if not isinstance(entry, dict) or entry.get("class_name") != "Sequential":
+        return None
+    inner = (entry.get("config") or {}).get("layers") if isinstance(entry.get("config"),
+                                                                    dict) else None
+    if not isinstance(inner, list) or not inner:
+        return None
+    for e in inner:
+        if not isinstance(e, dict):
+            return None
+        cls = e.get("class_name")
+        if cls == "InputLayer":
+            continue
+        op = REGISTRY.get(KIND_ALIASES.get(cls, cls)) if isinstance(cls, str) else None
+        # A kind that does not override `params` has no parameters for any arguments.
+        if op is None or type(op).params is not OpDef.params:
+            return None
+    return inner
 
 
 def _chain(r: Reader, cfg: dict, layers: list) -> list:

@@ -60,7 +60,7 @@ def prelu(b: Builder, kind: str, a: Any, p: dict) -> Callable:
 
 
 def identity(b: Builder, kind: str, a: Any, p: dict) -> Callable:
-    # Dropout and noise layers are the identity at inference.
+    # Dropout, noise and augmentation layers are the identity at inference.
     if kind == "Dropout":
         drop = nn.Dropout(a.rate)
         b.modules.append(drop)  # eval mode: torch's Dropout passes x through
@@ -187,6 +187,10 @@ BUILDERS = {
     "ReLU": relu_layer, "LeakyReLU": leaky_relu, "ELU": elu, "Softmax": softmax,
     "PReLU": prelu, "Dropout": identity, "GaussianDropout": identity, "GaussianNoise": identity,
     "AlphaDropout": identity,
+    # The geometric augmentation layers are the identity at inference (RandomCrop is not:
+    # _torch_spatial).
+    **{k: identity for k in ("RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation",
+                             "RandomShear", "RandomPerspective")},
     "Masking": masking, "Embedding": embedding, "Flatten": flatten, "Reshape": reshape,
     "Permute": permute, "RepeatVector": repeat_vector, "Rescaling": rescaling,
     "Normalization": normalization, "BatchNormalization": batch_normalization,

@@ -182,7 +182,25 @@ def resize(b: Builder, kind: str, a: Any, p: dict) -> Callable:
     return nearest
 
 
+def random_crop(b: Builder, kind: str, a: Any, p: dict) -> Callable:
+    """Keras' documented inference window: the largest central crop of the target aspect
+    ratio, resized with torch's bilinear interpolate (half-pixel, no antialiasing)."""
+    def f(x, m):
+        y = to_cf(x, a)
+        h, w = y.shape[2:]
+        ch = max(min(h, int(float(w * a.height) / a.width)), 1)
+        cw = max(min(w, int(float(h * a.width) / a.height)), 1)
+        hs, ws = int(float(h - ch) / 2), int(float(w - cw) / 2)
+        y = y[:, :, hs:hs + ch, ws:ws + cw]
+        if (ch, cw) != (a.height, a.width):
+            y = F.interpolate(y, size=(a.height, a.width), mode="bilinear",
+                              align_corners=False)
+        return from_cf(y, a)
+    return f
+
+
 FAMILIES = (
+    ("RandomCrop", random_crop),
     ("Conv", conv), ("DepthwiseConv", conv), ("SeparableConv", conv),
     ("MaxPooling", pool), ("AveragePooling", pool),
     ("GlobalMaxPooling", pool), ("GlobalAveragePooling", pool),

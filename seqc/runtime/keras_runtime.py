@@ -45,6 +45,15 @@ class KerasRunner(Runner):
             return "Keras has no backend here: install torch, jax or tensorflow"
         return None
 
+    def cannot_run(self, src: Any) -> str | None:
+        for node in src.graph.nodes:
+            t = src.graph.types[node.inputs[0]] if node.op == "RandomCrop" else None
+            if t is not None and src.graph.types[node.outputs[0]].shape != t.shape:
+                # Keras documents a crop; its layer's call(training=False) skips it.
+                return (f"Keras 3.15's RandomCrop ('{node.name}') returns its input uncropped "
+                        "at inference, against its own output shape")
+        return None
+
     def load(self, src: Any, *, batch_size: int | None = None, **_: Any) -> Predict:
         _pick_backend()
         import keras

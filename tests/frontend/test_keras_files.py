@@ -203,7 +203,9 @@ def test_every_kind_example_round_trips_through_keras(kind, ex, tmp_path):
         return
     save_keras(model, tmp_path / "m.keras")
     back = keras.saving.load_model(tmp_path / "m.keras")
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(back(x)), model.predict(x), **TOL)
+    # Inference: Keras' augmentation layers called outside fit default to training=True.
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(back(x, training=False)),
+                               model.predict(x), **TOL)
     changed = [w + 0.25 if w.dtype.kind == "f" else w for w in back.get_weights()]
     back.set_weights(changed)
     back.save_weights(tmp_path / "m.weights.h5")
@@ -291,7 +293,9 @@ def test_activation_with_arguments_becomes_a_keras_layer(tmp_path):
     save_keras(model, tmp_path / "m.keras")
     x = np.random.default_rng(0).normal(size=(5, 4)).astype("float32")
     back = keras.saving.load_model(tmp_path / "m.keras")
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(back(x)), model.predict(x), **TOL)
+    # Inference: Keras' augmentation layers called outside fit default to training=True.
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(back(x, training=False)),
+                               model.predict(x), **TOL)
 
 
 def test_save_keras_is_atomic(tmp_path, monkeypatch):
