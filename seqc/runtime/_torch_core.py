@@ -186,7 +186,7 @@ BUILDERS = {
     "InputLayer": input_layer, "Dense": dense, "Activation": activation_layer,
     "ReLU": relu_layer, "LeakyReLU": leaky_relu, "ELU": elu, "Softmax": softmax,
     "PReLU": prelu, "Dropout": identity, "GaussianDropout": identity, "GaussianNoise": identity,
-    "AlphaDropout": identity,
+    "AlphaDropout": identity, "ActivityRegularization": identity,
     # The geometric augmentation layers are the identity at inference (RandomCrop is not:
     # _torch_spatial).
     **{k: identity for k in ("RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation",

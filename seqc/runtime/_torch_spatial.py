@@ -201,6 +201,7 @@ def random_crop(b: Builder, kind: str, a: Any, p: dict) -> Callable:
 
 FAMILIES = (
     ("RandomCrop", random_crop),
+    ("ConvLSTM", None),  # PyTorch has no convolutional LSTM: refused by name
     ("Conv", conv), ("DepthwiseConv", conv), ("SeparableConv", conv),
     ("MaxPooling", pool), ("AveragePooling", pool),
     ("GlobalMaxPooling", pool), ("GlobalAveragePooling", pool),
