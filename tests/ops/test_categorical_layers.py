@@ -71,8 +71,9 @@ def test_reference_fingerprint_matches_guava_over_800_lengths():
 
     buf, n, h = bytearray(3200), 0, 0
     for i in range(800):
-        for length in (lambda: i, lambda: i * i % n, lambda: i * i * i % n, lambda: n):
-            h = remix(h ^ fingerprint64(bytes(buf[:length()])))
+        for step in range(4):  # prefixes of length i, i^2 % n, i^3 % n, n (n grows)
+            length = (i, i * i % max(n, 1), i ** 3 % max(n, 1), n)[step]
+            h = remix(h ^ fingerprint64(bytes(buf[:length])))
             buf[n] = char(h)
             n += 1
         x0, x1, x2, x3 = buf[n - 1], buf[n - 2], buf[n - 3], buf[n // 2]
