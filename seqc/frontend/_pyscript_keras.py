@@ -156,13 +156,17 @@ class KerasReader:
     def keras_layer(self, lay: Layer, *, first: bool, override: bool) -> dict | None:
         from .. import layers as seqc_layers
         from ..ops import REGISTRY
-        from ..ops.base import KIND_ALIASES
+        from ..ops.base import KIND_ALIASES, string_layer_error
 
         node = lay.node
         if lay.cls in ("Input", "InputLayer"):
             return self.input_layer(lay, override)
         cls = KERAS1_CLASSES.get(lay.cls, lay.cls)
         kind = KIND_ALIASES.get(cls, cls)
+        refusal = string_layer_error(kind)
+        if refusal is not None:
+            raise self.error(node, refusal.message, field="type", received=self.seg(node),
+                             hint=refusal.hint)
         if kind not in REGISTRY or kind == "InputLayer":
             raise self.error(node, f"layer class {lay.cls} is not supported by seqc",
                              field="type", received=self.seg(node), hint=OPS_HINT)

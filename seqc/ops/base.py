@@ -262,7 +262,35 @@ KIND_ALIASES = {
 }
 
 
+# Keras layers that take string tensors. seqc's tensors (and the ONNX models it exports for
+# plain onnxruntime) are numeric; string operators need onnxruntime-extensions, an extra
+# runtime library production would have to load. So they are refused with what to do instead
+# (docs/keras.md, "String inputs").
+STRING_LAYERS = {
+    "StringLookup": "maps strings to vocabulary indices",
+    "TextVectorization": "splits and looks up text",
+}
+
+
+def string_layer_error(kind: str) -> DefinitionError | None:
+    """The refusal of a Keras layer that takes strings, or None for any other kind."""
+    if kind not in STRING_LAYERS:
+        return None
+    return DefinitionError(
+        f"{kind} {STRING_LAYERS[kind]}: it takes string tensors, and seqc models (and the ONNX "
+        "models they export) take numbers", field="type", received=f"type={kind!r}",
+        hint=STRING_HINT)
+
+
+STRING_HINT = ("tokenize before seqc and feed integer ids: map the strings to ids in the data "
+               "pipeline (e.g. with the adapted layer's get_vocabulary()), start the model at "
+               "the ids (Embedding for ids in [0, n), IntegerLookup for any integer vocabulary)")
+
+
 def get_op(kind: str) -> OpDef:
+    refusal = string_layer_error(kind)
+    if refusal is not None:
+        raise refusal
     try:
         return REGISTRY[KIND_ALIASES.get(kind, kind)]
     except KeyError:

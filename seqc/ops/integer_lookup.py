@@ -197,6 +197,10 @@ class IntegerLookup(OpDef):
         if a.max_tokens is not None and size > a.max_tokens:
             raise DefinitionError("the vocabulary is larger than max_tokens", field="max_tokens",
                                   received=f"vocabulary size {size}, max_tokens={a.max_tokens}")
+        if a.vocabulary_size is not None and a.vocabulary_size != size:
+            raise DefinitionError("`vocabulary_size` does not match the vocabulary",
+                                  field="vocabulary_size", received=f"vocabulary_size="
+                                  f"{a.vocabulary_size}, vocabulary of size {size}")
         if a.idf_weights is not None and len(a.idf_weights) != len(a.vocabulary):
             raise DefinitionError("`idf_weights` must be as long as the vocabulary",
                                   field="idf_weights", received=f"{len(a.idf_weights)} weights, "
