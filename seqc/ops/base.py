@@ -223,6 +223,10 @@ class OpDef:
     # axis included), so the folding passes can merge them into a neighbouring layer.
     affine: ClassVar[Callable[..., Any] | None] = None
 
+    # Parameters Keras keeps in the layer's config, not among its weights (Discretization's
+    # adapted `bin_boundaries`): a `.keras` file seqc writes carries them as config arguments.
+    config_params: ClassVar[tuple[str, ...]] = ()
+
     # Optional facet: `id_count(attrs) -> int`. Kinds whose input indexes a table (Embedding)
     # give its size: valid ids are [0, count). The exporter records it for the ONNX model's
     # input (metadata `seqc.token_ids`), since onnxruntime's Gather wraps negative ids.

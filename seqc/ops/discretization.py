@@ -72,6 +72,7 @@ class Discretization(OpDef):
     Attrs = DiscretizationAttrs
     category = "preprocessing"
     summary = "Buckets values by bin boundaries (given, or adapted to data quantiles)."
+    config_params = ("bin_boundaries",)  # Keras' adapt sets them in its config
     examples = [
         Example({"bin_boundaries": [-1.0, 0.0, 0.5]}, (4,)),
         Example({"bin_boundaries": [0.0, 1.0], "output_mode": "one_hot"}, (3,)),

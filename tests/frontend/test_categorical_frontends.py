@@ -163,3 +163,22 @@ def test_script_adapts_integer_lookup_as_keras(tmp_path):
     assert list(node.attrs.vocabulary) == [-1, 42, 1138, 1000, 36, 12]
     out, _ = REGISTRY["IntegerLookup"].forward(node.attrs, {}, [ids[:2]], None)
     np.testing.assert_array_equal(out[0], [[5, 2, 1], [1, 3, 4]])
+
+
+def test_adapted_discretization_saved_as_keras_keeps_its_boundaries(tmp_path):
+    keras = pytest.importorskip("keras")
+    from seqc.errors import UsageError
+    from seqc.frontend.keras_files import save_keras
+
+    L = seqc.layers
+    model = seqc.Sequential([L.Input((2,)), L.Discretization(num_bins=4, output_mode="one_hot"),
+                             L.Flatten(), L.Dense(1)], seed=0)
+    with pytest.raises(UsageError, match="not been adapted"):
+        save_keras(model, tmp_path / "m.keras")
+    x = np.random.default_rng(4).normal(size=(32, 2)).astype(np.float32)
+    model.compile(optimizer="sgd", loss="mse")
+    model.fit(x, x[:, :1], epochs=1, verbose=0)
+    save_keras(model, tmp_path / "m.keras")
+    back = keras.saving.load_model(tmp_path / "m.keras")  # boundaries in its config, as Keras
+    assert back.layers[0].bin_boundaries == model.params["discretization/bin_boundaries"].tolist()
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(back(x)), model.predict(x), atol=1e-6)

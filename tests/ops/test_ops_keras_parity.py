@@ -8,7 +8,15 @@ import os
 
 import numpy as np
 import pytest
-from ops_harness import build, cases, forward, make_input, make_mask, make_params
+from ops_harness import (
+    build,
+    cases,
+    forward,
+    keras_can_run,
+    make_input,
+    make_mask,
+    make_params,
+)
 
 from seqc.ops import REGISTRY
 from seqc.ops.base import KIND_ALIASES
@@ -43,17 +51,6 @@ def keras_layer(kind: str, config: dict):
     return getattr(keras.layers, kind)(**config)
 
 
-# Keras runs these layers through TensorFlow ops (tf.lookup, tf.strings) even on the torch
-# backend; without TensorFlow they are compared with published values instead
-# (tests/ops/test_categorical_layers.py).
-NEEDS_TENSORFLOW = {"IntegerLookup", "Hashing"}
-
-
-def _keras_can_run(kind: str) -> None:
-    if kind in NEEDS_TENSORFLOW:
-        pytest.importorskip("tensorflow")
-
-
 # Keras has no argument for a seqc extension (Example.keras=False): those examples are
 # compared with the framework they come from instead (tests/ops/test_lstm_torch_parity.py).
 KERAS_CASES = [c for c in cases() if c.values[1].keras]
@@ -62,7 +59,7 @@ FORWARD_CASES = [c for c in KERAS_CASES if c.values[0] != "InputLayer"]  # no ca
 
 @pytest.mark.parametrize("kind,ex", FORWARD_CASES)
 def test_forward_matches_keras(kind, ex):
-    _keras_can_run(kind)
+    keras_can_run(kind)
     rng = np.random.default_rng(3)
     graph = build(kind, ex)
     params = make_params(graph, rng)
@@ -87,7 +84,7 @@ def test_forward_matches_keras(kind, ex):
 @pytest.mark.parametrize("kind,ex", KERAS_CASES)
 def test_keras_config_means_the_same(kind, ex):
     """Keras' own get_config() of the example parses to the same seqc attrs."""
-    _keras_can_run(kind)
+    keras_can_run(kind)
     op = REGISTRY[kind]
     layer = keras_layer(kind, ex.config)
     if kind == "Activation" and isinstance(ex.config["activation"], dict):
