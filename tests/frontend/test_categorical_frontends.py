@@ -182,3 +182,22 @@ def test_adapted_discretization_saved_as_keras_keeps_its_boundaries(tmp_path):
     back = keras.saving.load_model(tmp_path / "m.keras")  # boundaries in its config, as Keras
     assert back.layers[0].bin_boundaries == model.params["discretization/bin_boundaries"].tolist()
     np.testing.assert_allclose(keras.ops.convert_to_numpy(back(x)), model.predict(x), atol=1e-6)
+
+
+def test_spec_with_hashing_and_integer_lookup_builds_and_validates(tmp_path):
+    spec = tmp_path / "spec.json"
+    spec.write_text(json.dumps({
+        "name": "ids", "input_shape": [3], "input_dtype": "int64",
+        "layers": [{"type": "Hashing", "num_bins": 8, "mask_value": 0},
+                   {"type": "IntegerLookup", "vocabulary": [1, 2, 3, 4, 5, 6, 7],
+                    "output_mode": "count"},
+                   {"type": "Dense", "units": 1}],
+        "compile": {"optimizer": "sgd", "loss": "mse"}, "fit": {"epochs": 1}}))
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "x.npy", rng.integers(-10 ** 12, 10 ** 12, (32, 3)))
+    np.save(tmp_path / "y.npy", rng.normal(size=(32, 1)).astype(np.float32))
+    r = CliRunner().invoke(cli, ["build", str(spec), "--x", str(tmp_path / "x.npy"), "--y",
+                                 str(tmp_path / "y.npy"), "-o", str(tmp_path / "out"), "-q"])
+    assert r.exit_code == 0, r.output
+    x = np.load(tmp_path / "x.npy")
+    assert seqc.validate(str(tmp_path / "out"), x, print_table=False).ok
