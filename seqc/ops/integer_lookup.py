@@ -16,7 +16,7 @@ import numpy as np
 from ..errors import DataError, DefinitionError
 from ..ir.types import TensorType
 from ._categorical import encode, encoded_type, float_out, lower_encode
-from ._farmhash import fingerprint_bins, lower_fingerprint_bins
+from ._hashes import hash_bins, lower_hash_bins
 from .base import BadExample, Example, OpDef, expect_rank, register
 from .category_encoding import refuse_sparse
 
@@ -38,10 +38,12 @@ class IntegerLookupAttrs:
     sparse: bool = False
     pad_to_max_tokens: bool = False
     oov_method: Literal["floormod", "farmhash"] = "floormod"
-    salt: Any = None
+    salt: int | tuple[int, int] | None = None  # Keras: an int s means (s, s)
     vocabulary_size: int | None = None  # Keras' record of the size (get_config)
 
     def __post_init__(self) -> None:
+        if isinstance(self.salt, int):
+            object.__setattr__(self, "salt", (self.salt, self.salt))
         mode = {"binary": "multi_hot", "tf-idf": "tf_idf"}.get(self.output_mode)
         if mode:  # Keras' deprecated names
             object.__setattr__(self, "output_mode", mode)
@@ -126,6 +128,8 @@ class IntegerLookup(OpDef):
                 "int64", (0, 6)),
         Example({"vocabulary": [4, 8], "num_oov_indices": 3, "oov_method": "farmhash"},
                 (5,), "int64", (-20, 20)),
+        Example({"vocabulary": [4, 8], "num_oov_indices": 2, "oov_method": "farmhash",
+                 "salt": [5, 6]}, (3,), "int64", (-20, 20)),
     ]
     bad_examples = [
         BadExample({}, (3,), "vocabulary"),
@@ -136,8 +140,7 @@ class IntegerLookup(OpDef):
         BadExample({"vocabulary": [1, 2], "invert": True, "output_mode": "count"}, (3,),
                    "invert"),
         BadExample({"vocabulary": "vocab.txt"}, (3,), "file"),
-        BadExample({"vocabulary": [1, 2], "oov_method": "farmhash", "salt": 7,
-                    "num_oov_indices": 2}, (3,), "salt"),
+        BadExample({"vocabulary": [1, 2], "salt": 7, "num_oov_indices": 2}, (3,), "salt"),
         BadExample({"vocabulary": [1, 2], "sparse": True, "output_mode": "count"}, (3,),
                    "sparse"),
     ]
@@ -168,11 +171,10 @@ class IntegerLookup(OpDef):
         if a.invert and a.output_mode != "int":
             raise DefinitionError("`output_mode` must be 'int' when `invert` is true",
                                   field="output_mode", received=f"output_mode={a.output_mode!r}")
-        if a.salt is not None:
-            raise DefinitionError(
-                "`salt` makes the OOV hash a keyed SipHash, which seqc does not export",
-                field="salt", received=f"salt={a.salt!r}",
-                hint="remove salt (FarmHash64, exported exactly) or use oov_method='floormod'")
+        if a.salt is not None and a.oov_method != "farmhash":
+            raise DefinitionError("`salt` can only be used with oov_method='farmhash'",
+                                  field="salt", received=f"salt={a.salt!r}, "
+                                  f"oov_method={a.oov_method!r}")
         if (a.idf_weights is None) != (a.output_mode != "tf_idf"):
             raise DefinitionError("`idf_weights` go with output_mode='tf_idf', and only with it",
                                   field="idf_weights", received=f"idf_weights={a.idf_weights!r}"
@@ -246,7 +248,7 @@ class IntegerLookup(OpDef):
         if a.num_oov_indices <= 1:
             return _oov_start(a)
         if a.oov_method == "farmhash":
-            return fingerprint_bins(x, a.num_oov_indices) + _oov_start(a)
+            return hash_bins(x, a.num_oov_indices, a.salt) + _oov_start(a)
         return np.mod(x, a.num_oov_indices) + _oov_start(a)  # floormod
 
     def _encode(self, a, ids, dtype):
@@ -289,7 +291,7 @@ class IntegerLookup(OpDef):
         if a.num_oov_indices <= 1:
             oov = const(_oov_start(a) if a.num_oov_indices else -1, "oov")
         elif a.oov_method == "farmhash":
-            oov = em.op("Add", [lower_fingerprint_bins(em, x, t.rank, a.num_oov_indices),
+            oov = em.op("Add", [lower_hash_bins(em, x, t.rank, a.num_oov_indices, a.salt),
                                 const(_oov_start(a), "oov_start")])
         else:  # ONNX Mod with fmod=0 is Python's floormod for integers
             oov = em.op("Add", [em.op("Mod", [x, const(a.num_oov_indices, "buckets")]),

@@ -1,7 +1,7 @@
 """Torch builders for the categorical preprocessing kinds, written from Keras' definitions with
 torch ops (torch.bucketize, F.one_hot), independent of seqc's NumPy forward: CategoryEncoding,
 Discretization and IntegerLookup. Hashing and IntegerLookup's FarmHash OOV buckets are refused:
-FarmHash needs unsigned 64-bit arithmetic, which PyTorch does not have."""
+FarmHash and SipHash need unsigned 64-bit arithmetic, which PyTorch does not have."""
 
 from __future__ import annotations
 

@@ -10,15 +10,15 @@ import os
 
 import numpy as np
 import pytest
-from farmhash_reference import M, fingerprint64
+from hash_reference import M, fingerprint64, siphash24
 
 import seqc
 from seqc.errors import DataError, DefinitionError, ExportError
 from seqc.ir.build import LayerConfig, build_graph
 from seqc.ir.types import batched
 from seqc.ops import REGISTRY
-from seqc.ops._farmhash import NumpyOps
-from seqc.ops._farmhash import fingerprint64 as vector_fingerprint64
+from seqc.ops._hashes import NumpyOps, siphash
+from seqc.ops._hashes import fingerprint64 as vector_fingerprint64
 from seqc.ops.base import RunContext
 from seqc.ops.integer_lookup import adapted_vocabulary
 
@@ -107,6 +107,39 @@ def test_fingerprint_of_every_decimal_length_numpy_and_onnx(opset):
     np.testing.assert_array_equal(vector_fingerprint64(NumpyOps(), x), want)
     bins = 2 ** 31 - 1  # a prime: the bins keep most of the fingerprint's bits
     numpy_out, onnx_out = run("Hashing", {"num_bins": bins}, x[:, None], opset=opset)
+    np.testing.assert_array_equal(numpy_out[:, 0], (want % np.uint64(bins)).astype(np.int64))
+    np.testing.assert_array_equal(onnx_out, numpy_out)
+
+
+def test_reference_siphash_matches_the_paper():
+    # SipHash paper (Aumasson, Bernstein 2012), appendix A, and the reference vectors.h:
+    # key 00..0f; the empty message, and the 15-byte message 00..0e.
+    k0 = int.from_bytes(bytes(range(8)), "little")
+    k1 = int.from_bytes(bytes(range(8, 16)), "little")
+    assert siphash24(k0, k1, b"") == 0x726FDB47DD0E0E31
+    assert siphash24(k0, k1, bytes(range(15))) == 0xA129CA6149BE45E5
+
+
+def test_keras_salted_hashing_published_bins():
+    # keras hashing_test.py: salt=[133, 137] and salt=133 on "A".."E", salt=[133, 137] on the
+    # integers 0..4; TF's to_hash_bucket_strong docstring: ["Hello", "TF"], 3, key [1, 2].
+    assert [siphash24(133, 137, c.encode()) % 3 for c in "ABCDE"] == [1, 2, 1, 0, 2]
+    assert [siphash24(133, 133, c.encode()) % 3 for c in "ABCDE"] == [0, 0, 2, 1, 0]
+    assert [siphash24(1, 2, s) % 3 for s in (b"Hello", b"TF")] == [2, 0]
+    check("Hashing", {"num_bins": 3, "salt": [133, 137]}, [[0], [1], [2], [3], [4]],
+          [[1], [1], [2], [0], [1]])
+
+
+@pytest.mark.parametrize("opset", [17, 18])
+def test_siphash_of_every_decimal_length_numpy_and_onnx(opset):
+    x = np.array([s * (10 ** k + d) for k in range(19) for d in (-1, 0, 1) for s in (1, -1)]
+                 + [2 ** 63 - 1, -2 ** 63], np.int64)
+    key = (2 ** 64 - 5, 12345)  # a key with its top bit set
+    want = np.array([siphash24(*key, str(int(v)).encode()) for v in x], np.uint64)
+    np.testing.assert_array_equal(siphash(NumpyOps(), x, key), want)
+    bins = 2 ** 31 - 1
+    numpy_out, onnx_out = run("Hashing", {"num_bins": bins, "salt": list(key)}, x[:, None],
+                              opset=opset)
     np.testing.assert_array_equal(numpy_out[:, 0], (want % np.uint64(bins)).astype(np.int64))
     np.testing.assert_array_equal(onnx_out, numpy_out)
 

@@ -32,7 +32,7 @@ REFUSED = {
     "GRU(activation='relu', recurrent_activation='hard_sigmoid')",
     "LSTM(activation='relu', recurrent_activation='hard_sigmoid')",
     "SimpleRNN(activation='sigmoid')",
-    # FarmHash needs unsigned 64-bit arithmetic, which PyTorch does not have.
+    # FarmHash and SipHash need unsigned 64-bit arithmetic, which PyTorch does not have.
     "Hashing",
     "IntegerLookup(oov_method='farmhash')",
 }
@@ -117,7 +117,11 @@ def test_coverage():
     print(f"\ntorch runtime: {len(covered)} of {total} examples agree with NumPy, "
           f"{len(refused)} refused:\n  " + "\n  ".join(sorted(refused)))
     assert OUTCOME["covered_kinds"] >= MUST_COVER
-    assert len(covered) >= total - 10 - len(REGISTRY["Hashing"].examples)
+    # Beyond the FarmHash/SipHash examples (no unsigned 64-bit arithmetic in PyTorch), at
+    # most 10 examples may be refused.
+    hashed = len(REGISTRY["Hashing"].examples) + sum(
+        ex.config.get("oov_method") == "farmhash" for ex in REGISTRY["IntegerLookup"].examples)
+    assert len(covered) >= total - 10 - hashed
     # Every Activation example (each plain Keras activation, gelu approximate, softmax axis,
     # relu's arguments) runs, and so do the default GRU (reset_after=True) examples.
     assert {f"Activation-{i}" for i in range(len(REGISTRY["Activation"].examples))} <= covered

@@ -1,7 +1,8 @@
-"""A scalar, all-branch port of FarmHash's Fingerprint64 (farmhashna::Hash64, google/farmhash)
-in Python integers, written for the tests as an oracle independent of seqc's vectorized one
-(seqc/ops/_farmhash.py covers only the 1-20 byte strings of decimal int64 values). Its own
-correctness is checked against Guava's published values (FarmHashFingerprint64Test)."""
+"""Scalar oracles in Python integers, written for the tests independently of seqc's
+vectorized hashes (seqc/ops/_hashes.py covers only the 1-20 byte strings of decimal int64
+values): an all-branch port of FarmHash's Fingerprint64 (farmhashna::Hash64, google/farmhash),
+checked against Guava's published values (FarmHashFingerprint64Test), and SipHash-2-4, checked
+against the SipHash paper's test vectors."""
 
 from __future__ import annotations
 
@@ -120,3 +121,37 @@ def fingerprint64(s: bytes) -> int:
     z, x = x, z
     return _h16((_h16(v[0], w[0], mul) + _mix(y) * K0 + z) & M,
                 (_h16(v[1], w[1], mul) + x) & M, mul)
+
+
+def _rotl(v: int, s: int) -> int:
+    return ((v << s) | (v >> (64 - s))) & M
+
+
+def _sip_round(v0: int, v1: int, v2: int, v3: int) -> tuple[int, int, int, int]:
+    v0 = (v0 + v1) & M
+    v1 = _rotl(v1, 13) ^ v0
+    v0 = _rotl(v0, 32)
+    v2 = (v2 + v3) & M
+    v3 = _rotl(v3, 16) ^ v2
+    v0 = (v0 + v3) & M
+    v3 = _rotl(v3, 21) ^ v0
+    v2 = (v2 + v1) & M
+    v1 = _rotl(v1, 17) ^ v2
+    return v0, v1, _rotl(v2, 32), v3
+
+
+def siphash24(k0: int, k1: int, m: bytes) -> int:
+    """SipHash-2-4 (Aumasson and Bernstein), any length, from the paper's description."""
+    v = [k0 ^ 0x736F6D6570736575, k1 ^ 0x646F72616E646F6D,
+         k0 ^ 0x6C7967656E657261, k1 ^ 0x7465646279746573]
+    n = len(m)
+    blocks = [int.from_bytes(m[i:i + 8], "little") for i in range(0, n - n % 8, 8)]
+    blocks.append(((n & 0xFF) << 56) | int.from_bytes(m[n - n % 8:], "little"))
+    for w in blocks:
+        v[3] ^= w
+        v = list(_sip_round(*_sip_round(*v)))
+        v[0] ^= w
+    v[2] ^= 0xFF
+    for _ in range(4):
+        v = list(_sip_round(*v))
+    return v[0] ^ v[1] ^ v[2] ^ v[3]

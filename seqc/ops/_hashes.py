@@ -1,11 +1,13 @@
-"""FarmHash Fingerprint64 (farmhashna::Hash64, what tf.strings.to_hash_bucket_fast uses) of
-the decimal string of each int64 value (tf.as_string), written once over a small arithmetic
-backend so NumPy and the exported ONNX graph run the same uint64 steps, bit for bit.
+"""The hashes Keras applies to the decimal string of each int64 value (tf.as_string): FarmHash
+Fingerprint64 (farmhashna::Hash64, tf.strings.to_hash_bucket_fast) and, with a salt, keyed
+SipHash-2-4 (tf.strings.to_hash_bucket_strong). Each is written once over a small arithmetic
+backend, so NumPy and the exported ONNX graph run the same uint64 steps, bit for bit.
 
-Hand-written because no library computes it in an ONNX graph; decimal strings of int64 are 1 to
-20 bytes, so only Hash64's HashLen0to16 and HashLen17to32 branches are needed (every branch is
-computed and the one for each value's length selected). Checked against Guava's and Keras'
-published values in tests/ops/test_categorical_layers.py.
+Hand-written because no library computes them in an ONNX graph. Decimal strings of int64 are
+1 to 20 bytes, so only Hash64's HashLen0to16 and HashLen17to32 branches are needed (every
+branch is computed and the one for each value's length selected), and SipHash has at most two
+full 8-byte blocks. Checked against Guava's, SipHash's and Keras' published values in
+tests/ops/test_categorical_layers.py.
 """
 
 from __future__ import annotations
@@ -271,12 +273,66 @@ def fingerprint64(B, x):
     return B.where_u(B.lt(length, B.c(4, I64)), h1, h)
 
 
-def fingerprint_bins(x: np.ndarray, bins: int) -> np.ndarray:
-    """tf.strings.to_hash_bucket_fast(tf.as_string(x), bins) for int64 x, as int64."""
-    return (fingerprint64(NumpyOps(), np.asarray(x, I64)) % U64(bins)).astype(I64)
+def _rotl(B, v, s: int):
+    return _rot(B, v, 64 - s)
 
 
-def lower_fingerprint_bins(em, x: str, rank: int, bins: int) -> str:
+def _sip_round(B, v0, v1, v2, v3):
+    v0 = B.add(v0, v1)
+    v1 = B.xor(_rotl(B, v1, 13), v0)
+    v0 = _rotl(B, v0, 32)
+    v2 = B.add(v2, v3)
+    v3 = B.xor(_rotl(B, v3, 16), v2)
+    v0 = B.add(v0, v3)
+    v3 = B.xor(_rotl(B, v3, 21), v0)
+    v2 = B.add(v2, v1)
+    v1 = B.xor(_rotl(B, v1, 17), v2)
+    return v0, v1, _rotl(B, v2, 32), v3
+
+
+def _sip_block(B, v, m, rounds: int):
+    v0, v1, v2, v3 = v
+    v3 = B.xor(v3, m)
+    for _ in range(rounds):
+        v0, v1, v2, v3 = _sip_round(B, v0, v1, v2, v3)
+    return B.xor(v0, m), v1, v2, v3
+
+
+def siphash(B, x, key: tuple[int, int]):
+    """SipHash-2-4 of str(x) for int64 x under the 128-bit key (k0, k1): uint64."""
+    byte, length = decimal_bytes(B, x)
+    w64 = _words(B, byte, 8)
+    k0, k1 = (int(k) % 2 ** 64 for k in key)
+    v = tuple(B.add(B.mul(B.u64(length), B.c(0)), B.c(c)) for c in (
+        k0 ^ 0x736F6D6570736575, k1 ^ 0x646F72616E646F6D,
+        k0 ^ 0x6C7967656E657261, k1 ^ 0x7465646279746573))
+    for off in (0, 8):  # the full 8-byte blocks: one from 8 bytes on, two from 16
+        word = B.gather_last(w64, B.add(B.mul(length, B.c(0, I64)), B.c(off, I64)))
+        done = _sip_block(B, v, word, 2)
+        full = B.ge(length, B.c(off + 8, I64))
+        v = tuple(B.where_u(full, a, b) for a, b in zip(done, v))
+    # The last block: the remaining bytes (the buffer is zero past the string) and the length.
+    tail = B.gather_last(w64, B.mul(B.div(length, B.c(8, I64)), B.c(8, I64)))
+    last = B.add(tail, B.shl(B.u64(length), 56))
+    v0, v1, v2, v3 = _sip_block(B, v, last, 2)
+    v2 = B.xor(v2, B.c(0xFF))
+    for _ in range(4):
+        v0, v1, v2, v3 = _sip_round(B, v0, v1, v2, v3)
+    return B.xor(B.xor(v0, v1), B.xor(v2, v3))
+
+
+def _hash(B, x, salt):
+    return fingerprint64(B, x) if salt is None else siphash(B, x, salt)
+
+
+def hash_bins(x: np.ndarray, bins: int, salt: tuple[int, int] | None = None) -> np.ndarray:
+    """tf.strings.to_hash_bucket_fast(tf.as_string(x), bins) for int64 x, or with a salt
+    tf.strings.to_hash_bucket_strong(..., key=salt), as int64."""
+    return (_hash(NumpyOps(), np.asarray(x, I64), salt) % U64(bins)).astype(I64)
+
+
+def lower_hash_bins(em, x: str, rank: int, bins: int,
+                    salt: tuple[int, int] | None = None) -> str:
     """The same in ONNX, for an int64 value `x` of this rank: an int64 value."""
     B = OnnxOps(em, rank)
-    return B.i64(B.mod(fingerprint64(B, x), B.c(bins)))
+    return B.i64(B.mod(_hash(B, x, salt), B.c(bins)))
