@@ -274,7 +274,10 @@ def _checked_members(zf: zipfile.ZipFile, file: str,
                 "the .keras archive has an unexpected member", file=file, field="members",
                 received=repr(name),
                 hint="seqc reads archives holding only metadata.json, config.json and "
-                     "model.weights.h5 (layers with assets or .npz weights are not supported)")
+                     "model.weights.h5 (layers with assets or .npz weights are not supported)"
+                     + ("; an adapted IntegerLookup keeps its vocabulary as an asset: build "
+                        "it with vocabulary=layer.get_vocabulary() before saving"
+                        if name.startswith("assets/") else ""))
         if name in members:
             raise DefinitionError("the .keras archive holds a member twice", file=file,
                                   field="members", received=repr(name))

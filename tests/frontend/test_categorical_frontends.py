@@ -211,3 +211,16 @@ def test_script_without_input_takes_integer_ids_from_the_data(tmp_path):
                  .replace("keras.Input(shape=(3,)), ", ""))
     defn = load_script(p, bindings=Bindings(x=ids, y=np.zeros((4, 1), np.float32)))
     assert defn.model.graph.input_type.dtype == "int64"
+
+
+def test_keras_archive_with_an_adapted_vocabulary_asset_says_what_to_do(tmp_path):
+    import zipfile
+
+    keras = pytest.importorskip("keras")
+    km = keras.Sequential([keras.Input((3,), dtype="int32"),
+                           keras.layers.CategoryEncoding(num_tokens=5), keras.layers.Dense(1)])
+    km.save(tmp_path / "m.keras")
+    with zipfile.ZipFile(tmp_path / "m.keras", "a") as z:  # where Keras keeps an adapted one
+        z.writestr("assets/layers/integer_lookup/vocabulary.txt", "-1\n4\n2")
+    r = CliRunner().invoke(cli, ["summary", str(tmp_path / "m.keras")])
+    assert r.exit_code == 2 and "vocabulary=layer.get_vocabulary()" in r.output, r.output
