@@ -17,7 +17,7 @@ from .errors import DefinitionError
 from .ir.build import LayerConfig
 from .ir.types import TensorType, batched
 from .ops import REGISTRY
-from .ops.base import KIND_ALIASES
+from .ops.base import KIND_ALIASES, string_layer_error
 
 
 @dataclass(frozen=True)
@@ -82,6 +82,10 @@ def __getattr__(name: str):
     kind = KIND_ALIASES.get(name, name)  # seqc.layers.MaxPool2D is MaxPooling2D, as in Keras
     if kind in REGISTRY and kind != "InputLayer":
         return _make(kind)
+    refusal = string_layer_error(name)
+    if refusal is not None:
+        raise AttributeError(f"seqc.layers has no layer '{name}': {refusal.message} "
+                             f"({refusal.hint})")
     raise AttributeError(f"seqc.layers has no layer '{name}'")
 
 

@@ -151,9 +151,11 @@ def plan_layer(name: str, cls: str, nodes: list[Node] | None, graph: Any,
     groups: list[tuple[str, list[str]]] = [("", [])]
     if nodes:
         main = main_node(name, nodes)
-        config = REGISTRY[main.op].attrs_to_config(main.attrs)
-        keys = [main.param_key(p) for p in main.params]
-        groups = weight_groups(main.op, config, keys, list(main.params))
+        op = REGISTRY[main.op]
+        config = op.attrs_to_config(main.attrs)
+        local = [p for p in main.params if p not in op.config_params]  # not Keras weights
+        keys = [main.param_key(p) for p in local]
+        groups = weight_groups(main.op, config, keys, local)
         # Any other weighted node of the layer (none today) follows in graph order.
         groups += [("", [n.param_key(p) for p in n.params])
                    for n in nodes if n is not main and n.params]

@@ -13,7 +13,7 @@ from typing import Any
 from ..errors import DefinitionError, SeqcError, did_you_mean, layer_label
 from ..ir import weight_args
 from ..ops import REGISTRY
-from ..ops.base import KIND_ALIASES
+from ..ops.base import KIND_ALIASES, string_layer_error
 from ._keras_json_values import activation, initializer
 from ._keras_json_version import Reader, dtype_name, short, version_args
 
@@ -94,9 +94,13 @@ def _arguments(r: Reader, cls: str, cfg: dict, label: str,
     names the enclosing wrapper key in messages ("layer.")."""
     kind = _kind(r, cls, label, prefix)
     op = REGISTRY[kind]
-    _dtype_policy(r, cfg.get("dtype"), label, prefix + "dtype")
     training_args = set(weight_args.arg_names(op))
     fields = {f.name for f in dataclasses.fields(op.Attrs)} | set(op.aliases) | training_args
+    if "dtype" in fields:  # an argument of the kind (Hashing's integer output dtype)
+        if cfg.get("dtype") is not None:
+            cfg["dtype"] = dtype_name(cfg["dtype"])
+    else:
+        _dtype_policy(r, cfg.get("dtype"), label, prefix + "dtype")
     if op.splits_activation or kind == "Activation":
         fields.add("activation")
     cfg = {k: v for k, v in cfg.items() if k not in BOOKKEEPING or k in fields}
@@ -163,6 +167,9 @@ def _kind(r: Reader, cls: str, label: str, prefix: str) -> str:
                     hint=f"convert it to {cls[5:]} in Keras first (Keras 2.x loads "
                          f"CuDNN weights into {cls[5:]}(recurrent_activation='sigmoid'"
                          f"{', reset_after=True' if cls == 'CuDNNGRU' else ''}))")
+    refusal = string_layer_error(cls)
+    if refusal is not None:
+        raise r.err(refusal.message, label, fld, received, hint=refusal.hint)
     kind = KIND_ALIASES.get(RENAMED.get(cls, cls), RENAMED.get(cls, cls))
     if kind not in REGISTRY or kind == "InputLayer":
         raise r.err(f"unknown layer class '{cls}'", label, fld, received,

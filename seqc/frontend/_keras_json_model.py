@@ -10,7 +10,7 @@ from typing import Any
 
 from ..errors import layer_label
 from ..ops import REGISTRY
-from ..ops.base import KIND_ALIASES, OpDef
+from ..ops.base import KIND_ALIASES, STRING_HINT, OpDef
 from ._keras_json_version import Reader, dtype_name, short
 
 INPUT_DTYPES = {"float32": "float32", "float64": "float64", "float16": "float32",
@@ -269,6 +269,10 @@ def _input_dtype(r: Reader, dtype: Any, label: str) -> str:
     name = dtype_name(dtype)
     if name.startswith("mixed_"):
         return "float32"
+    if name == "string":
+        raise r.err("the model takes strings (for StringLookup or TextVectorization), and "
+                    "seqc models (and the ONNX models they export) take numbers", label,
+                    "dtype", f"dtype={dtype!r}", hint=STRING_HINT)
     if name not in INPUT_DTYPES:
         raise r.err(f"input dtype '{name}' is not supported", label, "dtype",
                     f"dtype={dtype!r}", hint="use float32 inputs, or int32 token ids")

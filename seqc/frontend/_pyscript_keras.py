@@ -27,6 +27,9 @@ from ._pyscript_values import (
 )
 
 _INPUT_ARGS = ("shape", "batch_size", "dtype", "sparse", "ragged", "batch_shape", "name")
+# First layers that read integer ids: a model that takes its input shape from integer data
+# takes its integer dtype too (float32 would round ids above 2**24 before a Hashing).
+ID_INPUT_KINDS = {"Embedding", "CategoryEncoding", "IntegerLookup", "Hashing"}
 
 
 class KerasReader:
@@ -117,7 +120,7 @@ class KerasReader:
                                  field="input_shape", received=f"x of shape {list(x.shape)}",
                                  hint="give x as (samples, features...)")
             doc["input_shape"] = [int(d) for d in x.shape[1:]]
-            if first["type"] == "Embedding" and x.dtype.kind in "iu":
+            if first["type"] in ID_INPUT_KINDS and x.dtype.kind in "iu":
                 doc["input_dtype"] = "int32" if x.dtype.itemsize <= 4 else "int64"
             return
         fits = "; the script's " + ", ".join(self.fit_data) + " is not run" if self.fit_data \
@@ -156,13 +159,17 @@ class KerasReader:
     def keras_layer(self, lay: Layer, *, first: bool, override: bool) -> dict | None:
         from .. import layers as seqc_layers
         from ..ops import REGISTRY
-        from ..ops.base import KIND_ALIASES
+        from ..ops.base import KIND_ALIASES, string_layer_error
 
         node = lay.node
         if lay.cls in ("Input", "InputLayer"):
             return self.input_layer(lay, override)
         cls = KERAS1_CLASSES.get(lay.cls, lay.cls)
         kind = KIND_ALIASES.get(cls, cls)
+        refusal = string_layer_error(kind)
+        if refusal is not None:
+            raise self.error(node, refusal.message, field="type", received=self.seg(node),
+                             hint=refusal.hint)
         if kind not in REGISTRY or kind == "InputLayer":
             raise self.error(node, f"layer class {lay.cls} is not supported by seqc",
                              field="type", received=self.seg(node), hint=OPS_HINT)

@@ -33,6 +33,12 @@ READ_ONLY = frozenset((
 _TORCH_FREEZE_ATTRS = ("requires_grad",)
 
 
+# Layers whose `adapt(data)` the script reader runs, each with the argument that gives what
+# adapt would learn (Keras refuses to adapt a layer given it).
+ADAPTABLE = {"Normalization": "mean", "Discretization": "bin_boundaries",
+             "IntegerLookup": "vocabulary"}
+
+
 class LayersView(list):
     """`model.layers`: a copy in Keras 3 (so `model.layers.pop()` would not change the model;
     seqc refuses it rather than guess what was meant)."""
@@ -201,7 +207,7 @@ class ModelStatements:
                                                   field="requires_grad", received=what)
             self.freeze(obj, not flag, node)
             return obj
-        if meth == "adapt" and isinstance(obj, Layer) and obj.cls == "Normalization":
+        if meth == "adapt" and isinstance(obj, Layer) and obj.cls in ADAPTABLE:
             return self.adapt(obj, args, kwargs, node)
         if meth == "load_weights" and is_placeholder(node):
             self.note(node, f"{what} is the Keras guide's placeholder: no weights are loaded")
@@ -241,7 +247,10 @@ class ModelStatements:
                                           "from data seqc does not have", field="adapt",
                                received=self.seg(node),
                                hint="give the data with --x X.npy (or --data FILE), or pass "
-                                    "mean= and variance= to Normalization")
+                                    + ("mean= and variance=" if lay.cls == "Normalization"
+                                       else f"{ADAPTABLE[lay.cls]}=") + f" to {lay.cls}")
+        if lay.cls != "Normalization":
+            return self.adapt_lookup(lay, data.values, node)
         axis = lay.kwargs.get("axis", -1)
         keep = () if axis is None else (axis,) if isinstance(axis, int) else tuple(axis)
         x = np.asarray(data.values, np.float64)
@@ -258,6 +267,44 @@ class ModelStatements:
             axis=red), "count": np.asarray(int(np.prod([x.shape[i] for i in red])))}
         self.note(node, f"{self.seg(node)}: the statistics of the {len(x)} rows given are the "
                         "layer's mean and variance")
+        return None
+
+    def adapt_lookup(self, lay: Layer, values: Any, node: ast.Call) -> Any:
+        """`Discretization(num_bins=...).adapt(x)`: Keras' quantile boundaries become the
+        layer's adapted weights. `IntegerLookup().adapt(x)`: Keras' vocabulary (and idf
+        weights) become its arguments, as the size of the vocabulary shapes the model."""
+        import dataclasses
+
+        import numpy as np
+
+        from ..errors import DataError, DefinitionError
+        from ..ops import REGISTRY
+        from ..ops.integer_lookup import adapted_vocabulary
+
+        op = REGISTRY[lay.cls]
+        fields = {f.name for f in dataclasses.fields(op.Attrs)}
+        given = ADAPTABLE[lay.cls]
+        if lay.kwargs.get(given) is not None:
+            return self.refuse(lay, node, f"{self.seg(node)}: Keras cannot adapt a "
+                                          f"{lay.cls} given `{given}`", field="adapt",
+                               received=self.seg(node), hint=f"remove `{given}` or the adapt")
+        try:
+            attrs = op.parse_attrs({k: v for k, v in lay.kwargs.items()
+                                    if k in fields and k != given})
+            if lay.cls == "Discretization":
+                op.check(attrs)
+                learnt = op.adapt(attrs, np.asarray(values))
+            else:
+                lay.kwargs.update(adapted_vocabulary(attrs, values))
+        except (DefinitionError, DataError) as e:
+            return self.refuse(lay, node, f"{self.seg(node)}: {e.message}", field=e.field,
+                               received=e.received, hint=e.hint)
+        if lay.cls == "Discretization":
+            if not isinstance(lay.kwargs.get("name"), str):
+                lay.kwargs["name"] = lay.auto_name  # to find its weights in the built model
+            self.adapted[lay.kwargs["name"]] = learnt
+        self.note(node, f"{self.seg(node)}: adapted on the {len(values)} rows given, as Keras "
+                        "adapts it")
         return None
 
     def refuse(self, obj: Any, node: ast.AST, message: str, **kw: Any) -> Opaque:

@@ -275,7 +275,10 @@ def _checked_members(zf: zipfile.ZipFile, file: str,
                 "the .keras archive has an unexpected member", file=file, field="members",
                 received=repr(name),
                 hint="seqc reads archives holding only metadata.json, config.json and "
-                     "model.weights.h5 (layers with assets or .npz weights are not supported)")
+                     "model.weights.h5 (layers with assets or .npz weights are not supported)"
+                     + ("; an adapted IntegerLookup keeps its vocabulary as an asset: build "
+                        "it with vocabulary=layer.get_vocabulary() before saving"
+                        if name.startswith("assets/") else ""))
         if name in members:
             raise DefinitionError("the .keras archive holds a member twice", file=file,
                                   field="members", received=repr(name))
@@ -423,7 +426,7 @@ def _model_config(model: Model) -> tuple[dict, list[kh5.PlannedLayer]]:
         main = kh5.main_node(lname, nodes)
         label = layer_label(None, lname, main.op)
         try:
-            entries = _layer_entries(main, [n for n in nodes if n is not main])
+            entries = _layer_entries(main, [n for n in nodes if n is not main], model.params)
         except SeqcError as e:
             raise e.located(layer=label) from None
         for i, (cls, cfg) in enumerate(entries):
@@ -457,12 +460,21 @@ def _keras_name(name: str, used: set[str]) -> str:
     return cand
 
 
-def _layer_entries(main: Any, others: list[Any]) -> list[tuple[str, dict]]:
-    """The Keras layer(s) for one seqc layer: its class and arguments, plus a separate
-    activation layer when its split-off activation has arguments a Keras `activation=` string
-    cannot carry (relu with max_value -> ReLU layer)."""
+def _layer_entries(main: Any, others: list[Any], params: dict) -> list[tuple[str, dict]]:
+    """The Keras layer(s) for one seqc layer: its class and arguments (with the parameters
+    Keras keeps in its config), plus a separate activation layer when its split-off
+    activation has arguments a Keras `activation=` string cannot carry (relu with max_value ->
+    ReLU layer)."""
     op = REGISTRY[main.op]
     raw = _arguments(op, main.attrs)
+    for p in op.config_params:
+        if p in main.params:
+            value = np.asarray(params[main.param_key(p)])
+            if np.isnan(value).any():
+                raise UsageError(f"{main.op} has not been adapted, so it has no {p}",
+                                 field=p, received=f"{p} not adapted",
+                                 hint="fit the model (it adapts the layer) before saving")
+            raw[p] = value.tolist()
     if main.op == "Activation" and not isinstance(raw.get("activation", "linear"), str):
         return [_activation_layer(raw["activation"])]
     config = _keras_args(raw)

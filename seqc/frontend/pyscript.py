@@ -459,6 +459,14 @@ def _set_adapted(model: Any, adapted: dict, file: str, notes: list[str]) -> None
     never = [n.layer or n.name for n in model.graph.nodes
              if REGISTRY[n.op].adapt is not None and n.params
              and (n.layer or n.name) not in adapted]
+    for n in model.graph.nodes:
+        if n.op == "Discretization" and n.params and (n.layer or n.name) not in adapted:
+            raise DefinitionError(
+                f"layer '{n.layer or n.name}' (Discretization) has num_bins but is never "
+                "adapted in the script, so it has no bin boundaries: Keras cannot call it",
+                file=file, field="adapt", received="no adapt() call",
+                hint=f"call {n.layer or n.name}.adapt(x_train) in the script, or give "
+                     "bin_boundaries=[...]")
     for name in never:
         notes.append(f"{file}: layer '{name}' is never adapted in the script: Keras keeps its "
                      "initial statistics (mean 0, variance 1), and so does seqc (call "

@@ -235,6 +235,10 @@ class OpDef:
     # axis included), so the folding passes can merge them into a neighbouring layer.
     affine: ClassVar[Callable[..., Any] | None] = None
 
+    # Parameters Keras keeps in the layer's config, not among its weights (Discretization's
+    # adapted `bin_boundaries`): a `.keras` file seqc writes carries them as config arguments.
+    config_params: ClassVar[tuple[str, ...]] = ()
+
     # Optional facet: `id_count(attrs) -> int`. Kinds whose input indexes a table (Embedding)
     # give its size: valid ids are [0, count). The exporter records it for the ONNX model's
     # input (metadata `seqc.token_ids`), since onnxruntime's Gather wraps negative ids.
@@ -274,7 +278,35 @@ KIND_ALIASES = {
 }
 
 
+# Keras layers that take string tensors. seqc's tensors (and the ONNX models it exports for
+# plain onnxruntime) are numeric; string operators need onnxruntime-extensions, an extra
+# runtime library production would have to load. So they are refused with what to do instead
+# (docs/keras.md, "String inputs").
+STRING_LAYERS = {
+    "StringLookup": "maps strings to vocabulary indices",
+    "TextVectorization": "splits and looks up text",
+}
+
+
+def string_layer_error(kind: str) -> DefinitionError | None:
+    """The refusal of a Keras layer that takes strings, or None for any other kind."""
+    if kind not in STRING_LAYERS:
+        return None
+    return DefinitionError(
+        f"{kind} {STRING_LAYERS[kind]}: it takes string tensors, and seqc models (and the ONNX "
+        "models they export) take numbers", field="type", received=f"type={kind!r}",
+        hint=STRING_HINT)
+
+
+STRING_HINT = ("tokenize before seqc and feed integer ids: map the strings to ids in the data "
+               "pipeline (e.g. with the adapted layer's get_vocabulary()), start the model at "
+               "the ids (Embedding for ids in [0, n), IntegerLookup for any integer vocabulary)")
+
+
 def get_op(kind: str) -> OpDef:
+    refusal = string_layer_error(kind)
+    if refusal is not None:
+        raise refusal
     try:
         return REGISTRY[KIND_ALIASES.get(kind, kind)]
     except KeyError:

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import UsageError
-from . import _torch_core, _torch_recurrent, _torch_spatial
+from . import _torch_categorical, _torch_core, _torch_recurrent, _torch_spatial
 from ._torch_base import activation, keras_pads, nn, torch
 from .runners import NUMPY_BATCH, ModelSource, Predict, Runner
 
@@ -86,7 +86,8 @@ def build_module(graph: Any, params: dict[str, np.ndarray]) -> Any:
 
 # Kind -> builder(b, kind, attrs, params); then kind-name prefixes -> the builder of a family
 # (checked in order).
-_BUILDERS: dict[str, Callable] = {**_torch_core.BUILDERS, **_torch_recurrent.BUILDERS}
+_BUILDERS: dict[str, Callable] = {**_torch_core.BUILDERS, **_torch_recurrent.BUILDERS,
+                                   **_torch_categorical.BUILDERS}
 _FAMILIES = (*_torch_core.FAMILIES, *_torch_spatial.FAMILIES)
 
 

@@ -182,3 +182,9 @@ def lstm_unit_forget_bias(units: int, bias_initializer: Any = "zeros", seed: Any
 
 
 INITIALIZERS["lstm_unit_forget_bias"] = lstm_unit_forget_bias
+
+
+# ---- state a layer learns only from data (Discretization's adapted bin boundaries) ----
+# NaN until `adapt` fills it, so running an unadapted layer is refused (as Keras refuses to
+# call it) instead of computing with made-up values.
+INITIALIZERS["not_adapted"] = lambda: constant(float("nan"))

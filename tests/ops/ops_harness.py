@@ -19,6 +19,18 @@ BATCH = 3
 UNKNOWN = 4  # the concrete size a None (variable) feature dimension gets in tests
 
 
+# Keras runs these layers through TensorFlow ops (tf.lookup, tf.strings) even on the torch
+# backend; without TensorFlow, tests comparing with Keras skip them, and they are compared
+# with Keras' published values instead (tests/ops/test_categorical_layers.py).
+NEEDS_TENSORFLOW = {"IntegerLookup", "Hashing"}
+
+
+def keras_can_run(kind: str) -> None:
+    """Skip a Keras comparison of `kind` when Keras needs TensorFlow for it and has none."""
+    if kind in NEEDS_TENSORFLOW:
+        pytest.importorskip("tensorflow")
+
+
 def cases(which: str = "examples") -> list:
     return [pytest.param(kind, ex, id=f"{kind}-{i}")
             for kind, op in sorted(REGISTRY.items())
