@@ -1,0 +1,409 @@
+"""Image resampling as Keras 3 computes it: per-axis interpolation matrices, crop and pad windows.
+
+For a fixed input and output size every interpolation Keras offers is separable and linear, so
+one resize is `y = M_h · x · M_wᵀ (+ fill_value · C)` per image and channel, with matrices built
+once from the sizes. The forward multiplies by them, the backward by their transposes, and the
+ONNX lowering is two MatMuls (or ONNX's own Resize/Gather where that is exact). Resizing,
+CenterCrop and the augmentation layers' inference paths share this module.
+
+Which definition each mode follows (tests compare with Keras on the torch backend):
+- bilinear, bicubic, nearest: Keras' torch backend, F.interpolate(align_corners=False):
+  bilinear's half-pixel triangle with edge clamping; bicubic's Keys cubic with a = -0.75 and
+  edge-replicated taps; nearest is "nearest-exact", floor((j + 0.5) · in / out) in float32.
+  With antialias=True (bilinear and bicubic only; Keras ignores it for nearest), torch's
+  `_upsample_*_aa` kernels: PIL-style weights stretched by the scale when downsampling,
+  normalised over in-range taps, and a = -0.5 for the cubic.
+- lanczos3, lanczos5: Keras' torch backend refuses them; this is Keras' numpy/JAX backend
+  (jax.image.scale_and_translate), antialias stretching the kernel when downsampling.
+- area: only Keras' TensorFlow backend has it: tf.image.resize(method="area"), TF's ResizeArea
+  (each output pixel is the mean of the input box it covers, fractional pixels weighted);
+  antialias does not change it.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import DefinitionError
+from ..ir.types import TensorType
+from ._resize import channels_first, layout_for, spatial_axes, spatial_sizes, with_sizes
+from .base import OpDef, positive_int
+
+INTERPOLATIONS = ("bilinear", "nearest", "bicubic", "area", "lanczos3", "lanczos5")
+# Modes whose ONNX lowering is a native op that takes any input size (Resize or a computed
+# Gather); the others need the input size at build time for their matrices.
+DYNAMIC_SIZE_MODES = ("bilinear", "nearest", "bicubic")
+
+
+# ---- one axis: an (out, in) float64 interpolation matrix ----
+
+def axis_matrix(n_in: int, n_out: int, interpolation: str, antialias: bool = False) -> np.ndarray:
+    """The (n_out, n_in) matrix resizing one axis from n_in to n_out samples."""
+    if interpolation == "nearest":
+        m = np.zeros((n_out, n_in))
+        m[np.arange(n_out), nearest_indices(n_in, n_out)] = 1.0
+        return m
+    if n_in == n_out:
+        return np.eye(n_in)  # every kernel is the identity at scale 1 (Keras skips the axis)
+    if interpolation == "area":
+        return _area_matrix(n_in, n_out)
+    if interpolation in ("lanczos3", "lanczos5"):
+        return _scale_and_translate_matrix(n_in, n_out, float(interpolation[-1]), antialias)
+    if antialias:
+        return _torch_aa_matrix(n_in, n_out, interpolation == "bicubic")
+    if interpolation == "bicubic":
+        return _torch_bicubic_matrix(n_in, n_out)
+    return _torch_bilinear_matrix(n_in, n_out)
+
+
+def nearest_indices(n_in: int, n_out: int) -> np.ndarray:
+    """torch's nearest-exact source index: min(floor(fl32((j + 0.5) · fl32(in / out))), in - 1).
+    Both factors are float32 values, so their float32 product is the float product torch rounds
+    (a double product of two floats is exact); the lowering computes it the same way."""
+    scale = np.float32(n_in) / np.float32(n_out)
+    src = (np.arange(n_out, dtype=np.float32) + np.float32(0.5)) * scale
+    return np.minimum(np.floor(src).astype(np.int64), n_in - 1)
+
+
+def _torch_bilinear_matrix(n_in: int, n_out: int) -> np.ndarray:
+    # Half-pixel source x = (j + 0.5) · in / out - 0.5, clamped below at 0; it blends floor(x)
+    # and the next pixel (the last pixel repeats past the end).
+    src = np.maximum((np.arange(n_out) + 0.5) * (n_in / n_out) - 0.5, 0.0)
+    i0 = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
+    i1 = np.minimum(i0 + 1, n_in - 1)
+    frac = np.clip(src - i0, 0.0, 1.0)
+    m = np.zeros((n_out, n_in))
+    rows = np.arange(n_out)
+    np.add.at(m, (rows, i0), 1.0 - frac)
+    np.add.at(m, (rows, i1), frac)
+    return m
+
+
+def _cubic(x: np.ndarray, a: float) -> np.ndarray:
+    """Keys' cubic convolution kernel with parameter a."""
+    x = np.abs(x)
+    near = ((a + 2) * x - (a + 3)) * x * x + 1
+    far = ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
+    return np.where(x <= 1, near, np.where(x < 2, far, 0.0))
+
+
+def _torch_bicubic_matrix(n_in: int, n_out: int) -> np.ndarray:
+    # Source x = (j + 0.5) · in / out - 0.5 (not clamped); taps floor(x) - 1 ... floor(x) + 2,
+    # each index clamped into the image (torch's upsample_get_value_bounded).
+    src = (np.arange(n_out) + 0.5) * (n_in / n_out) - 0.5
+    base = np.floor(src).astype(np.int64)
+    t = src - base
+    m = np.zeros((n_out, n_in))
+    rows = np.arange(n_out)
+    for k in range(4):
+        w = _cubic(t - (k - 1), -0.75)
+        np.add.at(m, (rows, np.clip(base - 1 + k, 0, n_in - 1)), w)
+    return m
+
+
+def _torch_aa_matrix(n_in: int, n_out: int, cubic: bool) -> np.ndarray:
+    # torch's _compute_indices_min_size_weights_aa (align_corners=False): the kernel is
+    # stretched by the scale when downsampling, taps outside the image are dropped and the rest
+    # renormalised.
+    scale = n_in / n_out
+    size = 4.0 if cubic else 2.0
+    support = size * 0.5 * scale if scale >= 1.0 else size * 0.5
+    invscale = 1.0 / scale if scale >= 1.0 else 1.0
+    m = np.zeros((n_out, n_in))
+    for i in range(n_out):
+        center = scale * (i + 0.5)
+        lo = max(int(center - support + 0.5), 0)
+        hi = min(int(center + support + 0.5), n_in)
+        x = (np.arange(lo, hi) - center + 0.5) * invscale
+        w = _cubic(x, -0.5) if cubic else np.maximum(0.0, 1.0 - np.abs(x))
+        total = w.sum()
+        m[i, lo:hi] = w / total if total != 0 else w
+    return m
+
+
+def _lanczos(x: np.ndarray, radius: float) -> np.ndarray:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        y = radius * np.sin(np.pi * x) * np.sin(np.pi * x / radius) / (np.pi**2 * x**2)
+    return np.where(x > radius, 0.0, np.where(x > 1e-3, y, 1.0))
+
+
+def _scale_and_translate_matrix(n_in: int, n_out: int, radius: float,
+                                antialias: bool) -> np.ndarray:
+    # Keras' numpy backend _compute_weight_mat (jax.image.scale_and_translate), translation 0.
+    inv_scale = n_in / n_out
+    kernel_scale = max(inv_scale, 1.0) if antialias else 1.0
+    sample = (np.arange(n_out) + 0.5) * inv_scale - 0.5
+    w = _lanczos(np.abs(sample[:, None] - np.arange(n_in)[None, :]) / kernel_scale, radius)
+    total = w.sum(axis=1, keepdims=True)
+    w = np.where(np.abs(total) > 1000.0 * np.finfo(np.float32).eps,
+                 w / np.where(total != 0, total, 1), 0.0)
+    inside = (sample >= -0.5) & (sample <= n_in - 0.5)
+    return np.where(inside[:, None], w, 0.0)
+
+
+def _area_matrix(n_in: int, n_out: int) -> np.ndarray:
+    # TF's ResizeArea (align_corners=False): output j averages the input span
+    # [j · s, (j + 1) · s), s = in / out, the partly covered pixels at its ends weighted by the
+    # fraction covered.
+    s = n_in / n_out
+    m = np.zeros((n_out, n_in))
+    for j in range(n_out):
+        a, b = j * s, (j + 1) * s
+        for i in range(int(np.floor(a)), int(np.ceil(b))):
+            m[j, min(i, n_in - 1)] += (min(i + 1, b) - max(i, a)) / s
+    return m
+
+
+# ---- a 2-D plan: crop/pad window, then the two matrices ----
+
+@dataclass(frozen=True, eq=False)
+class Plan:
+    """A resize of (in_h, in_w) images to (out_h, out_w): `y = mats[0] · x · mats[1]ᵀ + const`
+    per channel. `window` is the (start, stop) the rows and columns are read from (a crop, or the
+    whole axis); `mats` act on that window, or are None for an axis copied unchanged (a pure
+    crop). `const` (out_h, out_w) is the padding's fill contribution, or None."""
+
+    in_size: tuple[int, int]
+    out_size: tuple[int, int]
+    window: tuple[tuple[int, int], tuple[int, int]]
+    mats: tuple[np.ndarray | None, np.ndarray | None]
+    const: np.ndarray | None = None
+
+    @property
+    def is_crop(self) -> bool:
+        return all(m is None for m in self.mats) and self.const is None
+
+
+def aspect_crop(in_size: tuple[int, int], out_size: tuple[int, int]) -> tuple[tuple[int, int], ...]:
+    """Keras' crop_to_aspect_ratio window (also smart_resize's): the largest centred box of the
+    target aspect ratio, as (start, stop) per axis."""
+    (h, w), (th, tw) = in_size, out_size
+    ch = max(min(h, int(float(w * th) / tw)), 1)
+    cw = max(min(w, int(float(h * tw) / th)), 1)
+    hs, ws = int(float(h - ch) / 2), int(float(w - cw) / 2)
+    return (hs, hs + ch), (ws, ws + cw)
+
+
+def aspect_pad(in_size: tuple[int, int], out_size: tuple[int, int]) -> tuple[int, int]:
+    """Keras' pad_to_aspect_ratio: the fill rows (columns) added before and after each axis."""
+    (h, w), (th, tw) = in_size, out_size
+    ph = max(h, int(float(w * th) / tw))
+    pw = max(w, int(float(h * tw) / th))
+    return int(float(ph - h) / 2), int(float(pw - w) / 2)
+
+
+def resize_plan(in_size: tuple[int, int], out_size: tuple[int, int], interpolation: str,
+                antialias: bool = False, crop_to_aspect_ratio: bool = False,
+                pad_to_aspect_ratio: bool = False, fill_value: float = 0.0) -> Plan:
+    """Keras' image.resize(images, out_size, ...) on (in_h, in_w) images, as a Plan."""
+    window = tuple((0, n) for n in in_size)
+    pads = (0, 0)
+    if crop_to_aspect_ratio:
+        window = aspect_crop(in_size, out_size)
+    elif pad_to_aspect_ratio:
+        pads = aspect_pad(in_size, out_size)
+    mats, full_sums, inner_sums = [], [], []
+    for (lo, hi), p, n_out in zip(window, pads, out_size):
+        n = hi - lo
+        a = axis_matrix(n + 2 * p, n_out, interpolation, antialias)
+        inner = a[:, p:p + n]
+        mats.append(inner)
+        full_sums.append(a.sum(axis=1))
+        inner_sums.append(inner.sum(axis=1))
+    const = None
+    if any(pads) and fill_value != 0:
+        # The padded image is x inside and fill_value outside, so its resize adds
+        # fill_value · (A_h 1)(A_w 1)ᵀ minus the same over the interior.
+        const = fill_value * (np.outer(*full_sums) - np.outer(*inner_sums))
+    return Plan(tuple(in_size), tuple(out_size), window, tuple(mats), const)
+
+
+def center_crop_plan(in_size: tuple[int, int], out_size: tuple[int, int]) -> Plan:
+    """Keras' CenterCrop: a centred crop when the input is at least the target size on both
+    axes, else smart_resize (the aspect-ratio crop, then a bilinear resize)."""
+    (h, w), (th, tw) = in_size, out_size
+    if h >= th and w >= tw:
+        hs, ws = (h - th) // 2, (w - tw) // 2
+        return Plan(in_size, out_size, ((hs, hs + th), (ws, ws + tw)), (None, None))
+    return cached_resize_plan(in_size, out_size, "bilinear", False, True)
+
+
+# ---- applying a plan to arrays (axes are the array's (height, width) axes) ----
+
+def apply_plan(plan: Plan, x: np.ndarray, axes: tuple[int, int]) -> np.ndarray:
+    """Resize x along `axes` by the plan; float in, same float dtype out."""
+    index = [slice(None)] * x.ndim
+    for ax, (lo, hi) in zip(axes, plan.window):
+        index[ax] = slice(lo, hi)
+    y = x[tuple(index)]
+    for ax, m in zip(axes, plan.mats):
+        if m is not None:
+            y = np.moveaxis(np.tensordot(m.astype(x.dtype), y, axes=([1], [ax])), 0, ax)
+    if plan.const is not None:
+        y = y + _expand(plan.const.astype(x.dtype), x.ndim, axes)
+    return np.ascontiguousarray(y)
+
+
+def apply_plan_backward(plan: Plan, dy: np.ndarray, axes: tuple[int, int]) -> np.ndarray:
+    """The gradient of apply_plan with respect to x: transposed matrices, zeros outside the
+    window."""
+    g = dy
+    for ax, m in zip(axes, plan.mats):
+        if m is not None:
+            g = np.moveaxis(np.tensordot(m.T.astype(dy.dtype), g, axes=([1], [ax])), 0, ax)
+    widths = [(0, 0)] * dy.ndim
+    for ax, (lo, hi), n in zip(axes, plan.window, plan.in_size):
+        widths[ax] = (lo, n - hi)
+    return np.pad(g, widths) if any(w != (0, 0) for w in widths) else np.ascontiguousarray(g)
+
+
+def _expand(c: np.ndarray, ndim: int, axes: tuple[int, int]) -> np.ndarray:
+    shape = [1] * ndim
+    shape[axes[0]], shape[axes[1]] = c.shape
+    return c.reshape(shape)
+
+
+# ---- ONNX lowering of a plan on an (N, C, H, W) value ----
+
+def lower_plan(plan: Plan, x: str, em, interpolation: str = "", antialias: bool = True) -> str:
+    """ONNX nodes applying `plan` to the channels-first value x. A crop is a Slice; a resize is
+    ONNX Resize where that is exact for the mode (bilinear, bicubic without antialias), a Gather
+    of constant indices for nearest, else one MatMul per resized axis."""
+    (h0, h1), (w0, w1) = plan.window
+    if (h0, h1, w0, w1) != (0, plan.in_size[0], 0, plan.in_size[1]):
+        c = [em.const(np.array(v, np.int64), hint)
+             for v, hint in (([h0, w0], "starts"), ([h1, w1], "ends"), ([2, 3], "axes"))]
+        x = em.op("Slice", [x, *c])
+    if plan.is_crop:
+        return x
+    if plan.const is None and interpolation == "nearest":
+        for axis, m in ((2, plan.mats[0]), (3, plan.mats[1])):
+            if not _is_identity(m):
+                x = em.op("Gather", [x, em.const(m.argmax(axis=1).astype(np.int64),
+                                                 "indices")], axis=axis)
+        return x
+    if plan.const is None and not antialias and interpolation in ("bilinear", "bicubic"):
+        return lower_resize(x, plan.out_size, interpolation, em)
+    for axis, m in ((2, plan.mats[0]), (3, plan.mats[1])):
+        if _is_identity(m):
+            continue
+        if axis == 2:  # (out_h, h) @ (N, C, h, w)
+            x = em.op("MatMul", [em.const(m.astype(np.float32), "rows"), x])
+        else:  # (N, C, h', w) @ (w, out_w)
+            x = em.op("MatMul", [x, em.const(np.ascontiguousarray(m.T, np.float32), "cols")])
+    if plan.const is not None:
+        x = em.op("Add", [x, em.const(plan.const.astype(np.float32), "fill")])
+    return x
+
+
+def lower_resize(x: str, out_size: tuple[int, int], interpolation: str, em) -> str:
+    """ONNX Resize of an (N, C, H, W) value of any H, W to out_size: linear or cubic
+    (a = -0.75) with half-pixel centres and edge-clamped taps, which is torch's
+    F.interpolate(align_corners=False) without antialias."""
+    shape = em.op("Shape", [x])
+    nc = em.op("Slice", [shape, em.const(np.array([0], np.int64), "zero"),
+                         em.const(np.array([2], np.int64), "two")])
+    sizes = em.op("Concat", [nc, em.const(np.array(out_size, np.int64), "size")], axis=0)
+    mode = "cubic" if interpolation == "bicubic" else "linear"
+    return em.op("Resize", [x, "", "", sizes], mode=mode,
+                 coordinate_transformation_mode="half_pixel",
+                 cubic_coeff_a=-0.75 if mode == "cubic" else None)
+
+
+def lower_nearest_dynamic(x: str, out_size: tuple[int, int], em) -> str:
+    """nearest on an (N, C, H, W) value whose H, W are known only at run time: the indices
+    min(floor((j + 0.5) · fl32(in / out)), in - 1) are computed in float32 as torch does."""
+    shape = em.op("Shape", [x])
+    for axis, n_out in ((2, out_size[0]), (3, out_size[1])):
+        n_in = em.op("Gather", [shape, em.const(np.array(axis, np.int64), f"axis{axis}")])
+        scale = em.op("Div", [em.op("Cast", [n_in], to=1),
+                              em.const(np.float32(n_out), "out_size")])
+        j = em.const(np.arange(n_out, dtype=np.float32) + np.float32(0.5), "centres")
+        idx = em.op("Cast", [em.op("Floor", [em.op("Mul", [j, scale])])], to=7)
+        idx = em.op("Min", [idx, em.op("Sub", [n_in, em.const(np.array(1, np.int64), "one")])])
+        x = em.op("Gather", [x, idx], axis=axis)
+    return x
+
+
+def _is_identity(m: np.ndarray | None) -> bool:
+    return m is None or (m.shape[0] == m.shape[1] and np.array_equal(m, np.eye(m.shape[0])))
+
+
+# ---- the layer kinds' shared facets (Resizing, CenterCrop) ----
+
+@functools.lru_cache(maxsize=64)
+def cached_resize_plan(*args) -> Plan:
+    """resize_plan, built once per size (its matrices are read-only after)."""
+    return resize_plan(*args)
+
+
+class ImageResampleBase(OpDef):
+    """A kind mapping (N, H, W, C) images (or (N, C, H, W) with data_format="channels_first")
+    to (N, height, width, C) through a Plan. Subclasses give `plan(attrs, in_size)`, and
+    `dynamic_ok(attrs)` when their lowering takes any input size (`lower_dynamic`)."""
+
+    category = "preprocessing"
+
+    def plan(self, a: Any, in_size: tuple[int, int]) -> Plan:
+        raise NotImplementedError
+
+    def dynamic_ok(self, a: Any) -> bool:
+        return False
+
+    def check(self, a: Any) -> None:
+        positive_int(a, "height")
+        positive_int(a, "width")
+
+    def infer(self, a, in_types):
+        (x,) = in_types
+        sizes = spatial_sizes(x, 2, self.kind, a)
+        if None in sizes and not self.dynamic_ok(a):
+            raise DefinitionError(
+                f"{self.kind} needs the input's height and width at build time here (its "
+                "interpolation weights are computed once from them)", field="input",
+                received=f"input {x}",
+                hint="give the Input a fixed image size"
+                + ("; bilinear, bicubic and nearest without crop, pad or antialias take any "
+                   "size" if self.kind == "Resizing" else ""))
+        dtype = x.dtype if x.dtype.startswith("float") else "float32"
+        return [TensorType(with_sizes(x, a, (a.height, a.width)).shape, dtype)]
+
+    def _axes(self, a) -> tuple[int, int]:
+        return spatial_axes(2, a)  # type: ignore[return-value]
+
+    def forward(self, a, params, xs, ctx):
+        (x,) = xs
+        axes = self._axes(a)
+        plan = self.plan(a, (x.shape[axes[0]], x.shape[axes[1]]))
+        if not np.issubdtype(x.dtype, np.floating):
+            x = x.astype(np.float32)  # Keras casts to its float32 compute dtype
+        return [apply_plan(plan, x, axes)], plan
+
+    def backward(self, a, params, plan, dys):
+        return [apply_plan_backward(plan, dys[0], self._axes(a))], {}
+
+    def export_layout(self, a):
+        return layout_for(a)
+
+    def lower(self, a, params, xs, em):
+        (x,) = xs
+        t = em.type_of(x)
+        if not t.dtype.startswith("float"):
+            x = em.op("Cast", [x], to=1)  # TensorProto.FLOAT
+        sizes = t.shape[2:] if channels_first(a) else t.shape[1:3]
+        if None in sizes:
+            y = self.lower_dynamic(a, x, em)
+        else:
+            y = self.lower_static(a, self.plan(a, tuple(sizes)), x, em)
+        return [y]
+
+    def lower_static(self, a, plan: Plan, x: str, em) -> str:
+        return lower_plan(plan, x, em, getattr(a, "interpolation", "bilinear"),
+                          getattr(a, "antialias", False))
+
+    def lower_dynamic(self, a, x: str, em) -> str:
+        raise NotImplementedError
