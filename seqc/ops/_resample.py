@@ -35,8 +35,10 @@ from .base import OpDef, positive_int
 
 INTERPOLATIONS = ("bilinear", "nearest", "bicubic", "area", "lanczos3", "lanczos5")
 # Modes whose ONNX lowering is a native op that takes any input size (Resize or a computed
-# Gather); the others need the input size at build time for their matrices.
-DYNAMIC_SIZE_MODES = ("bilinear", "nearest", "bicubic")
+# Gather); the others need the input size at build time for their matrices. Not bicubic:
+# onnxruntime (1.32) moves a Transpose next to a cubic Resize through it, into an NHWC Resize
+# that refuses to downsample, so bicubic is lowered as MatMuls.
+DYNAMIC_SIZE_MODES = ("bilinear", "nearest")
 
 
 # ---- one axis: an (out, in) float64 interpolation matrix ----
@@ -271,8 +273,8 @@ def _expand(c: np.ndarray, ndim: int, axes: tuple[int, int]) -> np.ndarray:
 
 def lower_plan(plan: Plan, x: str, em, interpolation: str = "", antialias: bool = True) -> str:
     """ONNX nodes applying `plan` to the channels-first value x. A crop is a Slice; a resize is
-    ONNX Resize where that is exact for the mode (bilinear, bicubic without antialias), a Gather
-    of constant indices for nearest, else one MatMul per resized axis."""
+    ONNX Resize for bilinear without antialias (the same formula), a Gather of constant indices
+    for nearest, else one MatMul per resized axis."""
     (h0, h1), (w0, w1) = plan.window
     if (h0, h1, w0, w1) != (0, plan.in_size[0], 0, plan.in_size[1]):
         c = [em.const(np.array(v, np.int64), hint)
@@ -286,8 +288,8 @@ def lower_plan(plan: Plan, x: str, em, interpolation: str = "", antialias: bool 
                 x = em.op("Gather", [x, em.const(m.argmax(axis=1).astype(np.int64),
                                                  "indices")], axis=axis)
         return x
-    if plan.const is None and not antialias and interpolation in ("bilinear", "bicubic"):
-        return lower_resize(x, plan.out_size, interpolation, em)
+    if plan.const is None and not antialias and interpolation == "bilinear":
+        return lower_resize(x, plan.out_size, em)
     for axis, m in ((2, plan.mats[0]), (3, plan.mats[1])):
         if _is_identity(m):
             continue
@@ -300,18 +302,16 @@ def lower_plan(plan: Plan, x: str, em, interpolation: str = "", antialias: bool 
     return x
 
 
-def lower_resize(x: str, out_size: tuple[int, int], interpolation: str, em) -> str:
-    """ONNX Resize of an (N, C, H, W) value of any H, W to out_size: linear or cubic
-    (a = -0.75) with half-pixel centres and edge-clamped taps, which is torch's
-    F.interpolate(align_corners=False) without antialias."""
+def lower_resize(x: str, out_size: tuple[int, int], em) -> str:
+    """ONNX Resize of an (N, C, H, W) value of any H, W to out_size: linear with half-pixel
+    centres and edge-clamped taps, which is torch's bilinear F.interpolate(align_corners=False)
+    without antialias."""
     shape = em.op("Shape", [x])
     nc = em.op("Slice", [shape, em.const(np.array([0], np.int64), "zero"),
                          em.const(np.array([2], np.int64), "two")])
     sizes = em.op("Concat", [nc, em.const(np.array(out_size, np.int64), "size")], axis=0)
-    mode = "cubic" if interpolation == "bicubic" else "linear"
-    return em.op("Resize", [x, "", "", sizes], mode=mode,
-                 coordinate_transformation_mode="half_pixel",
-                 cubic_coeff_a=-0.75 if mode == "cubic" else None)
+    return em.op("Resize", [x, "", "", sizes], mode="linear",
+                 coordinate_transformation_mode="half_pixel")
 
 
 def lower_nearest_dynamic(x: str, out_size: tuple[int, int], em) -> str:

@@ -76,16 +76,28 @@ class UnitNormalization(OpDef):
         proj = np.where(scaled, (dy * y).sum(axis=axes, keepdims=True), 0.0)
         return [(dy - y * proj) * inv], {}
 
+    # Elementwise but for its sums: a channels-first value (after a convolution) is normalized
+    # where it is, its axes renumbered, so no Transpose is needed around it.
+    layout = "custom"
+
     def lower(self, a, params, xs, em):
         (x,) = xs
         t = em.type_of(x)
+        first = em.is_channels_first(x)
+        if em.layout_of(x) is not None and not first:
+            x = em.canonical(x)  # a permuted flattening: back to Keras' order
         if not t.dtype.startswith("float"):
             x = em.op("Cast", [x], to=1)  # TensorProto.FLOAT
-        axes = list(self._axes(a, t.rank))
+        axes = self._axes(a, t.rank)
+        if first:  # (N, *spatial, C) axes -> (N, C, *spatial) axes
+            axes = tuple(sorted(1 if d == t.rank - 1 else d + 1 for d in axes))
+        axes = list(axes)
         if em.opset >= 18:
             ss = em.op("ReduceSumSquare", [x, em.const(np.asarray(axes, np.int64), "axes")],
                        keepdims=1)
         else:
             ss = em.op("ReduceSumSquare", [x], axes=axes, keepdims=1)
         norm = em.op("Max", [em.op("Sqrt", [ss]), em.const(np.float32(_EPSILON), "epsilon")])
-        return [em.op("Div", [x, norm])]
+        y = em.op("Div", [x, norm])
+        em.set_layout(y, em.CHANNELS_FIRST if first else None)
+        return [y]
