@@ -167,13 +167,15 @@ class Plan:
     """A resize of (in_h, in_w) images to (out_h, out_w): `y = mats[0] · x · mats[1]ᵀ + const`
     per channel. `window` is the (start, stop) the rows and columns are read from (a crop, or the
     whole axis); `mats` act on that window, or are None for an axis copied unchanged (a pure
-    crop). `const` (out_h, out_w) is the padding's fill contribution, or None."""
+    crop). `pads` are the fill rows and columns added on each side before resizing (folded into
+    `mats`), and `const` (out_h, out_w) the fill's contribution, or None (a zero fill)."""
 
     in_size: tuple[int, int]
     out_size: tuple[int, int]
     window: tuple[tuple[int, int], tuple[int, int]]
     mats: tuple[np.ndarray | None, np.ndarray | None]
     const: np.ndarray | None = None
+    pads: tuple[int, int] = (0, 0)
 
     @property
     def is_crop(self) -> bool:
@@ -221,7 +223,7 @@ def resize_plan(in_size: tuple[int, int], out_size: tuple[int, int], interpolati
         # The padded image is x inside and fill_value outside, so its resize adds
         # fill_value · (A_h 1)(A_w 1)ᵀ minus the same over the interior.
         const = fill_value * (np.outer(*full_sums) - np.outer(*inner_sums))
-    return Plan(tuple(in_size), tuple(out_size), window, tuple(mats), const)
+    return Plan(tuple(in_size), tuple(out_size), window, tuple(mats), const, pads)
 
 
 def center_crop_plan(in_size: tuple[int, int], out_size: tuple[int, int]) -> Plan:
@@ -282,13 +284,14 @@ def lower_plan(plan: Plan, x: str, em, interpolation: str = "", antialias: bool 
         x = em.op("Slice", [x, *c])
     if plan.is_crop:
         return x
-    if plan.const is None and interpolation == "nearest":
+    native = not any(plan.pads)  # Resize and Gather know nothing of the aspect-ratio padding
+    if native and interpolation == "nearest":
         for axis, m in ((2, plan.mats[0]), (3, plan.mats[1])):
             if not _is_identity(m):
                 x = em.op("Gather", [x, em.const(m.argmax(axis=1).astype(np.int64),
                                                  "indices")], axis=axis)
         return x
-    if plan.const is None and not antialias and interpolation == "bilinear":
+    if native and not antialias and interpolation == "bilinear":
         return lower_resize(x, plan.out_size, em)
     for axis, m in ((2, plan.mats[0]), (3, plan.mats[1])):
         if _is_identity(m):
@@ -400,6 +403,22 @@ class ImageResampleBase(OpDef):
         else:
             y = self.lower_static(a, self.plan(a, tuple(sizes)), x, em)
         return [y]
+
+    def commutes_affine(self, a, in_type: TensorType, scale: np.ndarray,
+                        shift: np.ndarray) -> bool:
+        # Per-channel values would act on the width axis of a channels-first image.
+        if channels_first(a) and (np.ptp(scale) or np.ptp(shift)):
+            return False
+        sizes = spatial_sizes(in_type, 2, self.kind, a)
+        if None in sizes:
+            return True  # bilinear and nearest: each output a convex combination
+        plan = self.plan(a, tuple(sizes))
+        if plan.const is not None:
+            return False  # the padding's fill would be scaled too
+        # A shift passes through when every output pixel's weights sum to 1 (not next to a
+        # zero padding, for instance).
+        return not np.any(shift) or all(m is None or np.allclose(m.sum(axis=1), 1.0, atol=1e-9)
+                                        for m in plan.mats)
 
     def lower_static(self, a, plan: Plan, x: str, em) -> str:
         return lower_plan(plan, x, em, getattr(a, "interpolation", "bilinear"),
