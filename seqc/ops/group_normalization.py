@@ -2,9 +2,9 @@
 normalized per group over that group's channels and every other non-batch axis:
 y = (x - mean) / sqrt(var + epsilon) · gamma + beta, gamma and beta per channel.
 
-ONNX: Reshape (N, groups, -1) + InstanceNormalization + Reshape when the channels are axis 1 of
-the value ONNX holds (channels-first images, or 2-D inputs), else a ReduceMean decomposition;
-then Mul/Add per channel. Shape: unchanged.
+ONNX: Reshape (N, groups, -1) + InstanceNormalization + Reshape when the grouped axis is axis 1
+of the value ONNX holds (the channels of a channels-first image, or of a 2-D input), else a
+ReduceMean decomposition; then Mul/Add per channel. Shape: unchanged.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import numpy as np
 
 from ..errors import DefinitionError
 from ..ir.types import TensorType
+from ._layout import in_place_input, physical_axis, set_output_layout
 from .base import BadExample, Example, Initializer, OpDef, ParamSpec, register
 from .layer_normalization import _reduce_mean
 
@@ -147,23 +148,20 @@ class GroupNormalization(OpDef):
         return [dx.reshape(shape)], {k: v.astype(params[k].dtype, copy=False)
                                      for k, v in grads.items()}
 
-    def export_layout(self, a):
-        # Channels last: ONNX holds channels-first images, whose channels are axis 1 (the
-        # layout InstanceNormalization reads).
-        return "channels_first" if a.axis == -1 else "canonical"
+    # A channels-first value (after a convolution) is normalized where it is, its channels
+    # then on axis 1, the layout InstanceNormalization reads; any other stays as it is.
+    layout = "custom"
 
     def lower(self, a, params, xs, em):
-        (x,) = xs
-        t = em.type_of(x)
+        x, first = in_place_input(xs[0], em)
+        t = em.type_of(xs[0])
         if not t.dtype.startswith("float"):
             x = em.op("Cast", [x], to=1)  # TensorProto.FLOAT
-        axis = _axis(a, t.rank)
-        c = t.shape[axis]
+        c = t.shape[_axis(a, t.rank)]
         g = _groups(a, c)
-        first = em.is_channels_first(xs[0]) or axis == 1
-        phys = 1 if first else axis  # the channel axis of the ONNX value
+        axis = physical_axis(_axis(a, t.rank), t.rank, first)
         shape = em.op("Shape", [x])
-        if phys == 1:
+        if axis == 1:
             # InstanceNormalization normalizes each (sample, channel) over the rest: with the
             # groups as its channels, that is the group statistics.
             xg = em.op("Reshape", [x, em.const(np.array([0, g, -1], np.int64), "groups")])
@@ -184,9 +182,9 @@ class GroupNormalization(OpDef):
             y = em.op("Div", [xc, std])
         y = em.op("Reshape", [y, shape])
         bshape = [1] * t.rank
-        bshape[phys] = c
+        bshape[axis] = c
         if a.scale:
             y = em.op("Mul", [y, em.weight("gamma", params["gamma"].reshape(bshape))])
         if a.center:
             y = em.op("Add", [y, em.weight("beta", params["beta"].reshape(bshape))])
-        return [y]
+        return [set_output_layout(y, first, em)]

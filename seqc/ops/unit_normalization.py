@@ -12,6 +12,7 @@ import numpy as np
 
 from ..errors import DefinitionError
 from ..ir.types import TensorType
+from ._layout import in_place_input, physical_axis, set_output_layout
 from .base import BadExample, Example, OpDef, known_axes, register
 
 _EPSILON = 1e-12  # Keras' UnitNormalization passes this to ops.normalize
@@ -81,23 +82,15 @@ class UnitNormalization(OpDef):
     layout = "custom"
 
     def lower(self, a, params, xs, em):
-        (x,) = xs
-        t = em.type_of(x)
-        first = em.is_channels_first(x)
-        if em.layout_of(x) is not None and not first:
-            x = em.canonical(x)  # a permuted flattening: back to Keras' order
+        x, first = in_place_input(xs[0], em)
+        t = em.type_of(xs[0])
         if not t.dtype.startswith("float"):
             x = em.op("Cast", [x], to=1)  # TensorProto.FLOAT
-        axes = self._axes(a, t.rank)
-        if first:  # (N, *spatial, C) axes -> (N, C, *spatial) axes
-            axes = tuple(sorted(1 if d == t.rank - 1 else d + 1 for d in axes))
-        axes = list(axes)
+        axes = sorted(physical_axis(d, t.rank, first) for d in self._axes(a, t.rank))
         if em.opset >= 18:
             ss = em.op("ReduceSumSquare", [x, em.const(np.asarray(axes, np.int64), "axes")],
                        keepdims=1)
         else:
             ss = em.op("ReduceSumSquare", [x], axes=axes, keepdims=1)
         norm = em.op("Max", [em.op("Sqrt", [ss]), em.const(np.float32(_EPSILON), "epsilon")])
-        y = em.op("Div", [x, norm])
-        em.set_layout(y, em.CHANNELS_FIRST if first else None)
-        return [y]
+        return [set_output_layout(em.op("Div", [x, norm]), first, em)]
