@@ -2,9 +2,10 @@
 
 For a fixed input and output size every interpolation Keras offers is separable and linear, so
 one resize is `y = M_h · x · M_wᵀ (+ fill_value · C)` per image and channel, with matrices built
-once from the sizes. The forward multiplies by them, the backward by their transposes, and the
-ONNX lowering is two MatMuls (or ONNX's own Resize/Gather where that is exact). Resizing,
-CenterCrop and the augmentation layers' inference paths share this module.
+once from the sizes (a `Plan`). The forward multiplies by them, the backward by their
+transposes; `_resample_layer.py` lowers a plan to ONNX (two MatMuls, or ONNX's own
+Resize/Gather where that is exact) and holds the layer kinds' shared facets. Resizing,
+CenterCrop and the augmentation layers' inference paths share both.
 
 Which definition each mode follows (tests compare with Keras on the torch backend):
 - bilinear, bicubic, nearest: Keras' torch backend, F.interpolate(align_corners=False):
@@ -24,14 +25,8 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
-
-from ..errors import DefinitionError
-from ..ir.types import TensorType
-from ._resize import channels_first, layout_for, spatial_axes, spatial_sizes, with_sizes
-from .base import OpDef, positive_int
 
 INTERPOLATIONS = ("bilinear", "nearest", "bicubic", "area", "lanczos3", "lanczos5")
 # Modes whose ONNX lowering is a native op that takes any input size (Resize or a computed
@@ -271,158 +266,7 @@ def _expand(c: np.ndarray, ndim: int, axes: tuple[int, int]) -> np.ndarray:
     return c.reshape(shape)
 
 
-# ---- ONNX lowering of a plan on an (N, C, H, W) value ----
-
-def lower_plan(plan: Plan, x: str, em, interpolation: str = "", antialias: bool = True) -> str:
-    """ONNX nodes applying `plan` to the channels-first value x. A crop is a Slice; a resize is
-    ONNX Resize for bilinear without antialias (the same formula), a Gather of constant indices
-    for nearest, else one MatMul per resized axis."""
-    (h0, h1), (w0, w1) = plan.window
-    if (h0, h1, w0, w1) != (0, plan.in_size[0], 0, plan.in_size[1]):
-        c = [em.const(np.array(v, np.int64), hint)
-             for v, hint in (([h0, w0], "starts"), ([h1, w1], "ends"), ([2, 3], "axes"))]
-        x = em.op("Slice", [x, *c])
-    if plan.is_crop:
-        return x
-    native = not any(plan.pads)  # Resize and Gather know nothing of the aspect-ratio padding
-    if native and interpolation == "nearest":
-        for axis, m in ((2, plan.mats[0]), (3, plan.mats[1])):
-            if not _is_identity(m):
-                x = em.op("Gather", [x, em.const(m.argmax(axis=1).astype(np.int64),
-                                                 "indices")], axis=axis)
-        return x
-    if native and not antialias and interpolation == "bilinear":
-        return lower_resize(x, plan.out_size, em)
-    for axis, m in ((2, plan.mats[0]), (3, plan.mats[1])):
-        if _is_identity(m):
-            continue
-        if axis == 2:  # (out_h, h) @ (N, C, h, w)
-            x = em.op("MatMul", [em.const(m.astype(np.float32), "rows"), x])
-        else:  # (N, C, h', w) @ (w, out_w)
-            x = em.op("MatMul", [x, em.const(np.ascontiguousarray(m.T, np.float32), "cols")])
-    if plan.const is not None:
-        x = em.op("Add", [x, em.const(plan.const.astype(np.float32), "fill")])
-    return x
-
-
-def lower_resize(x: str, out_size: tuple[int, int], em) -> str:
-    """ONNX Resize of an (N, C, H, W) value of any H, W to out_size: linear with half-pixel
-    centres and edge-clamped taps, which is torch's bilinear F.interpolate(align_corners=False)
-    without antialias."""
-    shape = em.op("Shape", [x])
-    nc = em.op("Slice", [shape, em.const(np.array([0], np.int64), "zero"),
-                         em.const(np.array([2], np.int64), "two")])
-    sizes = em.op("Concat", [nc, em.const(np.array(out_size, np.int64), "size")], axis=0)
-    return em.op("Resize", [x, "", "", sizes], mode="linear",
-                 coordinate_transformation_mode="half_pixel")
-
-
-def lower_nearest_dynamic(x: str, out_size: tuple[int, int], em) -> str:
-    """nearest on an (N, C, H, W) value whose H, W are known only at run time: the indices
-    min(floor((j + 0.5) · fl32(in / out)), in - 1) are computed in float32 as torch does."""
-    shape = em.op("Shape", [x])
-    for axis, n_out in ((2, out_size[0]), (3, out_size[1])):
-        n_in = em.op("Gather", [shape, em.const(np.array(axis, np.int64), f"axis{axis}")])
-        scale = em.op("Div", [em.op("Cast", [n_in], to=1),
-                              em.const(np.float32(n_out), "out_size")])
-        j = em.const(np.arange(n_out, dtype=np.float32) + np.float32(0.5), "centres")
-        idx = em.op("Cast", [em.op("Floor", [em.op("Mul", [j, scale])])], to=7)
-        idx = em.op("Min", [idx, em.op("Sub", [n_in, em.const(np.array(1, np.int64), "one")])])
-        x = em.op("Gather", [x, idx], axis=axis)
-    return x
-
-
-def _is_identity(m: np.ndarray | None) -> bool:
-    return m is None or (m.shape[0] == m.shape[1] and np.array_equal(m, np.eye(m.shape[0])))
-
-
-# ---- the layer kinds' shared facets (Resizing, CenterCrop) ----
-
 @functools.lru_cache(maxsize=64)
 def cached_resize_plan(*args) -> Plan:
     """resize_plan, built once per size (its matrices are read-only after)."""
     return resize_plan(*args)
-
-
-class ImageResampleBase(OpDef):
-    """A kind mapping (N, H, W, C) images (or (N, C, H, W) with data_format="channels_first")
-    to (N, height, width, C) through a Plan. Subclasses give `plan(attrs, in_size)`, and
-    `dynamic_ok(attrs)` when their lowering takes any input size (`lower_dynamic`)."""
-
-    category = "preprocessing"
-
-    def plan(self, a: Any, in_size: tuple[int, int]) -> Plan:
-        raise NotImplementedError
-
-    def dynamic_ok(self, a: Any) -> bool:
-        return False
-
-    def check(self, a: Any) -> None:
-        positive_int(a, "height")
-        positive_int(a, "width")
-
-    def infer(self, a, in_types):
-        (x,) = in_types
-        sizes = spatial_sizes(x, 2, self.kind, a)
-        if None in sizes and not self.dynamic_ok(a):
-            raise DefinitionError(
-                f"{self.kind} needs the input's height and width at build time here (its "
-                "interpolation weights are computed once from them)", field="input",
-                received=f"input {x}",
-                hint="give the Input a fixed image size"
-                + ("; bilinear, bicubic and nearest without crop, pad or antialias take any "
-                   "size" if self.kind == "Resizing" else ""))
-        dtype = x.dtype if x.dtype.startswith("float") else "float32"
-        return [TensorType(with_sizes(x, a, (a.height, a.width)).shape, dtype)]
-
-    def _axes(self, a) -> tuple[int, int]:
-        return spatial_axes(2, a)  # type: ignore[return-value]
-
-    def forward(self, a, params, xs, ctx):
-        (x,) = xs
-        axes = self._axes(a)
-        plan = self.plan(a, (x.shape[axes[0]], x.shape[axes[1]]))
-        if not np.issubdtype(x.dtype, np.floating):
-            x = x.astype(np.float32)  # Keras casts to its float32 compute dtype
-        return [apply_plan(plan, x, axes)], plan
-
-    def backward(self, a, params, plan, dys):
-        return [apply_plan_backward(plan, dys[0], self._axes(a))], {}
-
-    def export_layout(self, a):
-        return layout_for(a)
-
-    def lower(self, a, params, xs, em):
-        (x,) = xs
-        t = em.type_of(x)
-        if not t.dtype.startswith("float"):
-            x = em.op("Cast", [x], to=1)  # TensorProto.FLOAT
-        sizes = t.shape[2:] if channels_first(a) else t.shape[1:3]
-        if None in sizes:
-            y = self.lower_dynamic(a, x, em)
-        else:
-            y = self.lower_static(a, self.plan(a, tuple(sizes)), x, em)
-        return [y]
-
-    def commutes_affine(self, a, in_type: TensorType, scale: np.ndarray,
-                        shift: np.ndarray) -> bool:
-        # Per-channel values would act on the width axis of a channels-first image.
-        if channels_first(a) and (np.ptp(scale) or np.ptp(shift)):
-            return False
-        sizes = spatial_sizes(in_type, 2, self.kind, a)
-        if None in sizes:
-            return True  # bilinear and nearest: each output a convex combination
-        plan = self.plan(a, tuple(sizes))
-        if plan.const is not None:
-            return False  # the padding's fill would be scaled too
-        # A shift passes through when every output pixel's weights sum to 1 (not next to a
-        # zero padding, for instance).
-        return not np.any(shift) or all(m is None or np.allclose(m.sum(axis=1), 1.0, atol=1e-9)
-                                        for m in plan.mats)
-
-    def lower_static(self, a, plan: Plan, x: str, em) -> str:
-        return lower_plan(plan, x, em, getattr(a, "interpolation", "bilinear"),
-                          getattr(a, "antialias", False))
-
-    def lower_dynamic(self, a, x: str, em) -> str:
-        raise NotImplementedError

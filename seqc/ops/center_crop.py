@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from ._resample import ImageResampleBase, center_crop_plan
+from ._resample import center_crop_plan
+from ._resample_layer import ImageResampleBase
 from ._resize import finish_format
 from .base import BadExample, Example, register
 

@@ -12,13 +12,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from ..errors import DefinitionError
-from ._resample import (
-    DYNAMIC_SIZE_MODES,
-    ImageResampleBase,
-    cached_resize_plan,
-    lower_nearest_dynamic,
-    lower_resize,
-)
+from ._resample import DYNAMIC_SIZE_MODES, cached_resize_plan
+from ._resample_layer import ImageResampleBase, lower_nearest_dynamic, lower_resize
 from ._resize import finish_format
 from .base import BadExample, Example, register
 
