@@ -218,6 +218,9 @@ def resize_plan(in_size: tuple[int, int], out_size: tuple[int, int], interpolati
         # The padded image is x inside and fill_value outside, so its resize adds
         # fill_value · (A_h 1)(A_w 1)ᵀ minus the same over the interior.
         const = fill_value * (np.outer(*full_sums) - np.outer(*inner_sums))
+    for m in (*mats, const):
+        if m is not None:
+            m.setflags(write=False)  # plans are cached and shared
     return Plan(tuple(in_size), tuple(out_size), window, tuple(mats), const, pads)
 
 
