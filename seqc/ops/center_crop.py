@@ -38,6 +38,7 @@ class CenterCrop(ImageResampleBase):
         Example({"height": 2, "width": 3, "data_format": "channels_first"}, (2, 5, 6)),
         Example({"height": 6, "width": 4}, (4, 8, 1)),  # shorter input: smart_resize
         Example({"height": 5, "width": 5}, (3, 4, 2)),
+        Example({"height": 6, "width": 4, "data_format": "channels_first"}, (2, 4, 8)),
         Example({"height": 2, "width": 2}, (5, 4, 1), input_dtype="int32", input_range=(0, 9)),
     ]
     bad_examples = [

@@ -45,6 +45,8 @@ class Resizing(ImageResampleBase):
         Example({"height": 5, "width": 4}, (3, 6, 2)),
         Example({"height": 7, "width": 9, "interpolation": "bicubic"}, (4, 5, 1)),
         Example({"height": 4, "width": 7, "interpolation": "nearest"}, (6, 3, 2)),
+        Example({"height": 5, "width": 2, "interpolation": "nearest", "antialias": True},
+                (3, 7, 1)),  # Keras ignores antialias for nearest
         Example({"height": 3, "width": 4, "antialias": True}, (7, 9, 1)),
         Example({"height": 3, "width": 6, "interpolation": "bicubic", "antialias": True},
                 (8, 4, 2)),
