@@ -3,7 +3,7 @@ is a fixed crop or resize) and the ONNX lowering of a resampling Plan (see _resa
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 import numpy as np
 
@@ -15,10 +15,12 @@ from .base import OpDef, positive_int
 
 # ---- ONNX lowering of a plan on an (N, C, H, W) value ----
 
-def lower_plan(plan: Plan, x: str, em, interpolation: str = "", antialias: bool = True) -> str:
+
+def lower_plan(plan: Plan, x: str, em, interpolation: str = "", antialias: bool = False) -> str:
     """ONNX nodes applying `plan` to the channels-first value x. A crop is a Slice; a resize is
     ONNX Resize for bilinear without antialias (the same formula), a Gather of constant indices
-    for nearest, else one MatMul per resized axis."""
+    for nearest, else (any other `interpolation`, or the plan's matrices whatever made them)
+    one MatMul per resized axis."""
     (h0, h1), (w0, w1) = plan.window
     if (h0, h1, w0, w1) != (0, plan.in_size[0], 0, plan.in_size[1]):
         c = [em.const(np.array(v, np.int64), hint)
@@ -84,6 +86,8 @@ class ImageResampleBase(OpDef):
     `dynamic_ok(attrs)` when their lowering takes any input size (`lower_dynamic`)."""
 
     category = "preprocessing"
+    # Appended to the fixed-size error's hint: what does take any size.
+    any_size_hint: ClassVar[str] = ""
 
     def plan(self, a: Any, in_size: tuple[int, int]) -> Plan:
         raise NotImplementedError
@@ -100,12 +104,10 @@ class ImageResampleBase(OpDef):
         sizes = spatial_sizes(x, 2, self.kind, a)
         if None in sizes and not self.dynamic_ok(a):
             raise DefinitionError(
-                f"{self.kind} needs the input's height and width at build time here (its "
-                "interpolation weights are computed once from them)", field="input",
+                f"{self.kind} needs the input's height and width at build time here (its crop "
+                "window and interpolation weights are computed once from them)", field="input",
                 received=f"input {x}",
-                hint="give the Input a fixed image size"
-                + ("; bilinear, bicubic and nearest without crop, pad or antialias take any "
-                   "size" if self.kind == "Resizing" else ""))
+                hint="give the Input a fixed image size" + self.any_size_hint)
         dtype = x.dtype if x.dtype.startswith("float") else "float32"
         return [TensorType(with_sizes(x, a, (a.height, a.width)).shape, dtype)]
 

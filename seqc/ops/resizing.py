@@ -40,6 +40,8 @@ class ResizingAttrs:
 class Resizing(ImageResampleBase):
     kind = "Resizing"
     Attrs = ResizingAttrs
+    any_size_hint = ("; bilinear and nearest without crop_to_aspect_ratio, pad_to_aspect_ratio "
+                     "or antialias take any size")
     summary = "Resizes images to (height, width), optionally cropping or padding to the ratio."
     examples = [
         Example({"height": 5, "width": 4}, (3, 6, 2)),
