@@ -416,3 +416,31 @@ def test_group_normalization_matches_keras_in_a_conv_net():
     x = rng.normal(size=(3, 6, 6, 2)).astype(np.float32)
     np.testing.assert_allclose(model.predict(x), keras.ops.convert_to_numpy(km(x)),
                                atol=1e-5, rtol=1e-5)
+
+
+def _run1(kind: str, config: dict, x: np.ndarray) -> np.ndarray:
+    g = build_graph("g", batched(x.shape[1:]), [LayerConfig(kind, config)])
+    return REGISTRY[kind].forward(g.nodes[0].attrs, {p.name: np.ones(p.shape, x.dtype) * (
+        1.0 if p.name == "gamma" else 0.0) for p in g.param_specs.values()}, [x],
+        RunContext())[0][0]
+
+
+def test_group_normalization_extremes_are_layer_and_instance_normalization():
+    x = np.random.default_rng(2).normal(size=(2, 3, 4, 6))
+    one = _run1("GroupNormalization", {"groups": 1, "epsilon": 1e-3}, x)
+    mean = x.mean(axis=(1, 2, 3), keepdims=True)
+    var = x.var(axis=(1, 2, 3), keepdims=True)
+    np.testing.assert_allclose(one, (x - mean) / np.sqrt(var + 1e-3), atol=1e-12)
+    each = _run1("GroupNormalization", {"groups": -1, "epsilon": 1e-3}, x)
+    mean, var = x.mean(axis=(1, 2), keepdims=True), x.var(axis=(1, 2), keepdims=True)
+    np.testing.assert_allclose(each, (x - mean) / np.sqrt(var + 1e-3), atol=1e-12)
+
+
+def test_unit_normalization_of_zeros_is_zeros_as_in_keras():
+    keras = _keras()
+    x = np.zeros((2, 3), np.float32)
+    x[1] = [3.0, 4.0, 0.0]
+    got = _run1("UnitNormalization", {}, x)
+    np.testing.assert_allclose(got, [[0, 0, 0], [0.6, 0.8, 0]], atol=1e-7)
+    np.testing.assert_allclose(got, keras.ops.convert_to_numpy(keras.layers.UnitNormalization()(x)),
+                               atol=1e-7)
