@@ -69,10 +69,13 @@ def _move_to_foldable_consumer(graph: Graph, params: dict[str, np.ndarray], node
         value = nxt.outputs[0]
     if not chain or REGISTRY[nxt.op].fold_input_affine is None:
         return None
-    # Rewire: the chain reads the affine's input and the values after it in turn; the affine
-    # writes the chain's last value, so the consumer is untouched.
-    types = dict(graph.types)
-    values = [node.inputs[0], node.outputs[0], *(n.outputs[0] for n in chain[:-1])]
+    # Rewire: the chain reads the affine's input, the affine writes the chain's last value,
+    # so the consumer is untouched. The values in between are new ones (`<value>/unscaled`):
+    # they hold the chain's results on the raw input, which no value of the original graph does
+    # (validate's bisection matches values by name).
+    types = {k: t for k, t in graph.types.items()
+             if k not in (node.outputs[0], *(n.outputs[0] for n in chain[:-1]))}
+    values = [node.inputs[0], *(f"{n.outputs[0]}/unscaled" for n in chain)]
     nodes = [n for n in graph.nodes if n is not node]
     t = src
     for i, n in enumerate(chain):
