@@ -66,58 +66,86 @@ def nearest_indices(n_in: int, n_out: int) -> np.ndarray:
     return np.minimum(np.floor(src).astype(np.int64), n_in - 1)
 
 
+# torch computes its coordinates and weights in float32, and at image sizes the rounding of a
+# source coordinate (about 1e-5 pixel at 224) moves a noisy image's output by 1e-4: the
+# functions below repeat torch's float32 steps, so seqc matches Keras to float32 rounding of
+# the sums (1e-7) rather than to that of the coordinates.
+_F32 = np.float32
+
+
+def _torch_source(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray]:
+    """(floor index, fraction) of torch's half-pixel source coordinate
+    x = scale · (j + 0.5) - 0.5, scale = fl32(in) / fl32(out): one float32 rounding of the
+    product-and-difference (the compiled kernel fuses it into one multiply-add; the double
+    product of two floats is exact, so rounding it once is that fused result)."""
+    scale = _F32(n_in) / _F32(n_out)
+    j = np.arange(n_out).astype(_F32) + _F32(0.5)
+    src = (np.float64(scale) * j.astype(np.float64) - 0.5).astype(_F32)
+    return src, np.floor(src).astype(np.int64)
+
+
 def _torch_bilinear_matrix(n_in: int, n_out: int) -> np.ndarray:
-    # Half-pixel source x = (j + 0.5) · in / out - 0.5, clamped below at 0; it blends floor(x)
-    # and the next pixel (the last pixel repeats past the end).
-    src = np.maximum((np.arange(n_out) + 0.5) * (n_in / n_out) - 0.5, 0.0)
+    # Source x clamped below at 0; it blends floor(x) and the next pixel with 1 - t and t (the
+    # last pixel repeats past the end).
+    src, _ = _torch_source(n_in, n_out)
+    src = np.maximum(src, _F32(0))
     i0 = np.minimum(np.floor(src).astype(np.int64), n_in - 1)
-    i1 = np.minimum(i0 + 1, n_in - 1)
-    frac = np.clip(src - i0, 0.0, 1.0)
+    t = np.clip(src - i0.astype(_F32), _F32(0), _F32(1))
     m = np.zeros((n_out, n_in))
     rows = np.arange(n_out)
-    np.add.at(m, (rows, i0), 1.0 - frac)
-    np.add.at(m, (rows, i1), frac)
+    np.add.at(m, (rows, i0), _F32(1) - t)
+    np.add.at(m, (rows, np.minimum(i0 + 1, n_in - 1)), t)
     return m
 
 
 def _cubic(x: np.ndarray, a: float) -> np.ndarray:
-    """Keys' cubic convolution kernel with parameter a."""
+    """Keys' cubic convolution kernel with parameter a, in x's float precision, each `p · x + c`
+    rounded once as the compiled kernel's fused multiply-adds do."""
+    dt = x.dtype.type
     x = np.abs(x)
-    near = ((a + 2) * x - (a + 3)) * x * x + 1
-    far = ((a * x - 5 * a) * x + 8 * a) * x - 4 * a
-    return np.where(x <= 1, near, np.where(x < 2, far, 0.0))
+    a = dt(a)
+
+    def fma(p, c):
+        return (np.float64(p) * np.float64(x) + np.float64(c)).astype(dt)
+
+    near = fma(fma(a + dt(2), -(a + dt(3))) * x, dt(1))
+    far = fma(fma(fma(a, -(dt(5) * a)), dt(8) * a), -(dt(4) * a))
+    return np.where(x <= 1, near, np.where(x < 2, far, dt(0))).astype(dt)
 
 
 def _torch_bicubic_matrix(n_in: int, n_out: int) -> np.ndarray:
-    # Source x = (j + 0.5) · in / out - 0.5 (not clamped); taps floor(x) - 1 ... floor(x) + 2,
-    # each index clamped into the image (torch's upsample_get_value_bounded).
-    src = (np.arange(n_out) + 0.5) * (n_in / n_out) - 0.5
-    base = np.floor(src).astype(np.int64)
-    t = src - base
+    # Source x not clamped; taps floor(x) - 1 ... floor(x) + 2, each index clamped into the
+    # image (torch's upsample_get_value_bounded), weights from t and 1 - t as torch forms them.
+    src, base = _torch_source(n_in, n_out)
+    base = np.minimum(base, n_in - 1)
+    t = np.clip(src - base.astype(_F32), _F32(0), _F32(1))
+    u = _F32(1) - t
+    weights = (_cubic(t + _F32(1), -0.75), _cubic(t, -0.75), _cubic(u, -0.75),
+               _cubic(u + _F32(1), -0.75))
     m = np.zeros((n_out, n_in))
     rows = np.arange(n_out)
-    for k in range(4):
-        w = _cubic(t - (k - 1), -0.75)
+    for k, w in enumerate(weights):
         np.add.at(m, (rows, np.clip(base - 1 + k, 0, n_in - 1)), w)
     return m
 
 
 def _torch_aa_matrix(n_in: int, n_out: int, cubic: bool) -> np.ndarray:
-    # torch's _compute_indices_min_size_weights_aa (align_corners=False): the kernel is
-    # stretched by the scale when downsampling, taps outside the image are dropped and the rest
-    # renormalised.
-    scale = n_in / n_out
-    size = 4.0 if cubic else 2.0
-    support = size * 0.5 * scale if scale >= 1.0 else size * 0.5
-    invscale = 1.0 / scale if scale >= 1.0 else 1.0
+    # torch's _compute_weights_aa (align_corners=False), step by step in its precisions: the
+    # kernel is stretched by the scale when downsampling, taps outside the image are dropped
+    # and the rest renormalised (a sequential float32 sum).
+    scale = _F32(n_in) / _F32(n_out)
+    size = 4 if cubic else 2
+    support = _F32(size * 0.5 * float(scale)) if scale >= 1 else _F32(size * 0.5)
+    invscale = _F32(1.0 / float(scale)) if scale >= 1 else _F32(1.0)
     m = np.zeros((n_out, n_in))
     for i in range(n_out):
-        center = scale * (i + 0.5)
-        lo = max(int(center - support + 0.5), 0)
-        hi = min(int(center + support + 0.5), n_in)
-        x = (np.arange(lo, hi) - center + 0.5) * invscale
-        w = _cubic(x, -0.5) if cubic else np.maximum(0.0, 1.0 - np.abs(x))
-        total = w.sum()
+        center = _F32(float(scale) * (i + 0.5))
+        lo = max(int(float(center - support) + 0.5), 0)
+        hi = min(int(float(center + support) + 0.5), n_in)
+        x = (((np.arange(lo, hi).astype(_F32) - center).astype(np.float64) + 0.5)
+             * float(invscale)).astype(_F32)
+        w = _cubic(x, -0.5) if cubic else np.maximum(_F32(0), _F32(1) - np.abs(x))
+        total = np.cumsum(w, dtype=_F32)[-1] if len(w) else _F32(0)
         m[i, lo:hi] = w / total if total != 0 else w
     return m
 
