@@ -29,10 +29,8 @@ from dataclasses import dataclass
 import numpy as np
 
 INTERPOLATIONS = ("bilinear", "nearest", "bicubic", "area", "lanczos3", "lanczos5")
-# Modes whose ONNX lowering is a native op that takes any input size (Resize or a computed
-# Gather); the others need the input size at build time for their matrices. Not bicubic:
-# onnxruntime (1.32) moves a Transpose next to a cubic Resize through it, into an NHWC Resize
-# that refuses to downsample, so bicubic is lowered as MatMuls.
+# Modes whose ONNX lowering computes its indices and weights in the graph, so it takes any
+# input size; the others need the input size at build time for their matrices.
 DYNAMIC_SIZE_MODES = ("bilinear", "nearest")
 
 

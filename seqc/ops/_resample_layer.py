@@ -15,50 +15,78 @@ from .base import OpDef, positive_int
 
 # ---- ONNX lowering of a plan on an (N, C, H, W) value ----
 
+# An axis whose output pixels each read at most this many input pixels is lowered as that many
+# Gathers with per-pixel weights (bilinear: 2, bicubic upsampling: 4, nearest: 1 and no
+# weights); a wider one as a MatMul by its matrix. Not ONNX Resize: onnxruntime computes its
+# coordinates differently (1e-4 apart from Keras at 480x640 -> 224 on noise), and moves a
+# neighbouring Transpose through a cubic Resize into a form that refuses to downsample.
+MAX_GATHER_TAPS = 4
 
-def lower_plan(plan: Plan, x: str, em, interpolation: str = "", antialias: bool = False) -> str:
-    """ONNX nodes applying `plan` to the channels-first value x. A crop is a Slice; a resize is
-    ONNX Resize for bilinear without antialias (the same formula), a Gather of constant indices
-    for nearest, else (any other `interpolation`, or the plan's matrices whatever made them)
-    one MatMul per resized axis."""
+
+def lower_plan(plan: Plan, x: str, em) -> str:
+    """ONNX nodes applying `plan` to the channels-first value x: a Slice for the crop window,
+    then per resized axis Gathers (few taps) or a MatMul, then the fill's constant."""
     (h0, h1), (w0, w1) = plan.window
     if (h0, h1, w0, w1) != (0, plan.in_size[0], 0, plan.in_size[1]):
         c = [em.const(np.array(v, np.int64), hint)
              for v, hint in (([h0, w0], "starts"), ([h1, w1], "ends"), ([2, 3], "axes"))]
         x = em.op("Slice", [x, *c])
-    if plan.is_crop:
-        return x
-    native = not any(plan.pads)  # Resize and Gather know nothing of the aspect-ratio padding
-    if native and interpolation == "nearest":
-        for axis, m in ((2, plan.mats[0]), (3, plan.mats[1])):
-            if not _is_identity(m):
-                x = em.op("Gather", [x, em.const(m.argmax(axis=1).astype(np.int64),
-                                                 "indices")], axis=axis)
-        return x
-    if native and not antialias and interpolation == "bilinear":
-        return lower_resize(x, plan.out_size, em)
     for axis, m in ((2, plan.mats[0]), (3, plan.mats[1])):
-        if _is_identity(m):
-            continue
-        if axis == 2:  # (out_h, h) @ (N, C, h, w)
-            x = em.op("MatMul", [em.const(m.astype(np.float32), "rows"), x])
-        else:  # (N, C, h', w) @ (w, out_w)
-            x = em.op("MatMul", [x, em.const(np.ascontiguousarray(m.T, np.float32), "cols")])
+        if not _is_identity(m):
+            x = _lower_axis(x, m, axis, em)
     if plan.const is not None:
         x = em.op("Add", [x, em.const(plan.const.astype(np.float32), "fill")])
     return x
 
 
-def lower_resize(x: str, out_size: tuple[int, int], em) -> str:
-    """ONNX Resize of an (N, C, H, W) value of any H, W to out_size: linear with half-pixel
-    centres and edge-clamped taps, which is torch's bilinear F.interpolate(align_corners=False)
-    without antialias."""
+def _lower_axis(x: str, m: np.ndarray, axis: int, em) -> str:
+    taps = int((m != 0).sum(axis=1).max())
+    if taps > MAX_GATHER_TAPS:
+        if axis == 2:  # (out_h, h) @ (N, C, h, w)
+            return em.op("MatMul", [em.const(m.astype(np.float32), "rows"), x])
+        # (N, C, h', w) @ (w, out_w)
+        return em.op("MatMul", [x, em.const(np.ascontiguousarray(m.T, np.float32), "cols")])
+    # Row j's nonzero columns and weights, padded with weight-0 reads of column 0.
+    order = np.argsort(m == 0, axis=1, kind="stable")[:, :max(taps, 1)]
+    weights = np.take_along_axis(m, order, axis=1)
+    index = np.where(weights != 0, order, 0)
+    shape = (-1, 1) if axis == 2 else (-1,)
+    y = None
+    for k in range(index.shape[1]):
+        g = em.op("Gather", [x, em.const(index[:, k].astype(np.int64), "indices")], axis=axis)
+        if not np.all(weights[:, k] == 1):
+            g = em.op("Mul", [g, em.const(weights[:, k].astype(np.float32).reshape(shape),
+                                           "weights")])
+        y = g if y is None else em.op("Add", [y, g])
+    return y
+
+
+def lower_bilinear_dynamic(x: str, out_size: tuple[int, int], em) -> str:
+    """bilinear on an (N, C, H, W) value whose H, W are known only at run time: per axis the
+    source x = fl32(scale · (j + 0.5) - 0.5), scale = fl32(in) / fl32(out), clamped at 0,
+    computed as torch does (the fused multiply-add as one double expression rounded once),
+    then two Gathers weighted 1 - t and t."""
     shape = em.op("Shape", [x])
-    nc = em.op("Slice", [shape, em.const(np.array([0], np.int64), "zero"),
-                         em.const(np.array([2], np.int64), "two")])
-    sizes = em.op("Concat", [nc, em.const(np.array(out_size, np.int64), "size")], axis=0)
-    return em.op("Resize", [x, "", "", sizes], mode="linear",
-                 coordinate_transformation_mode="half_pixel")
+    for axis, n_out in ((2, out_size[0]), (3, out_size[1])):
+        n_in = em.op("Gather", [shape, em.const(np.array(axis, np.int64), f"axis{axis}")])
+        last = em.op("Sub", [n_in, em.const(np.array(1, np.int64), "one")])
+        scale = em.op("Div", [em.op("Cast", [n_in], to=1),
+                              em.const(np.float32(n_out), "out_size")])
+        # In double (the emitter's constants are float32, exact for these values).
+        j = em.op("Cast", [em.const(np.arange(n_out, dtype=np.float32) + np.float32(0.5),
+                                    "centres")], to=11)
+        half = em.op("Cast", [em.const(np.float32(0.5), "half")], to=11)
+        src = em.op("Sub", [em.op("Mul", [em.op("Cast", [scale], to=11), j]), half])
+        src = em.op("Max", [em.op("Cast", [src], to=1), em.const(np.float32(0), "zero32")])
+        i0 = em.op("Min", [em.op("Cast", [em.op("Floor", [src])], to=7), last])
+        i1 = em.op("Min", [em.op("Add", [i0, em.const(np.array(1, np.int64), "one")]), last])
+        t = em.op("Clip", [em.op("Sub", [src, em.op("Cast", [i0], to=1)]),
+                           em.const(np.float32(0), "zero32"), em.const(np.float32(1), "one32")])
+        t = em.op("Unsqueeze", [t, em.const(np.array([1], np.int64), "last")]) if axis == 2 else t
+        u = em.op("Sub", [em.const(np.float32(1), "one32"), t])
+        x = em.op("Add", [em.op("Mul", [em.op("Gather", [x, i0], axis=axis), u]),
+                          em.op("Mul", [em.op("Gather", [x, i1], axis=axis), t])])
+    return x
 
 
 def lower_nearest_dynamic(x: str, out_size: tuple[int, int], em) -> str:
@@ -157,8 +185,7 @@ class ImageResampleBase(OpDef):
                                         for m in plan.mats)
 
     def lower_static(self, a, plan: Plan, x: str, em) -> str:
-        return lower_plan(plan, x, em, getattr(a, "interpolation", "bilinear"),
-                          getattr(a, "antialias", False))
+        return lower_plan(plan, x, em)
 
     def lower_dynamic(self, a, x: str, em) -> str:
         raise NotImplementedError

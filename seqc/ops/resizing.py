@@ -2,8 +2,9 @@
 to the target aspect ratio first; y = M_h · x · M_wᵀ (+ fill) per channel (seqc/ops/_resample.py
 says which Keras backend defines each mode).
 
-ONNX: Gather (nearest), Resize (bilinear without antialias), else one MatMul per resized axis;
-a Slice in front for crop_to_aspect_ratio. Shape: (N, H, W, C) -> (N, height, width, C).
+ONNX: per resized axis, Gathers with per-pixel weights where each output pixel reads at most 4
+input pixels (nearest, bilinear, bicubic upsampling), else a MatMul; a Slice in front for
+crop_to_aspect_ratio. Shape: (N, H, W, C) -> (N, height, width, C).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Literal
 
 from ..errors import DefinitionError
 from ._resample import DYNAMIC_SIZE_MODES, cached_resize_plan
-from ._resample_layer import ImageResampleBase, lower_nearest_dynamic, lower_resize
+from ._resample_layer import ImageResampleBase, lower_bilinear_dynamic, lower_nearest_dynamic
 from ._resize import finish_format
 from .base import BadExample, Example, register
 
@@ -121,4 +122,4 @@ class Resizing(ImageResampleBase):
     def lower_dynamic(self, a, x, em):
         if a.interpolation == "nearest":
             return lower_nearest_dynamic(x, (a.height, a.width), em)
-        return lower_resize(x, (a.height, a.width), em)
+        return lower_bilinear_dynamic(x, (a.height, a.width), em)
