@@ -7,9 +7,10 @@ One Resizing layer (Keras' tutorial use: raw images in, model-sized images out),
 seqc in Keras' NHWC layout and with `--input-layout nchw`, against the same resize written in
 PyTorch (F.interpolate, NCHW) where torch.onnx.export can export it (bilinear, bicubic).
 seqc lowers each resized axis to Gathers with per-pixel weights where an output pixel reads at
-most 4 input pixels, else to a MatMul (docs/export.md, "Preprocessing layers in the graph"). Printed per mode: batch-1 latency
-(median, us) and batch-N throughput (images/s) in onnxruntime (CPU, 2 threads), and the largest
-difference between seqc's and PyTorch's outputs. A benchmark, not a test.
+most 4 input pixels, else to a MatMul (docs/export.md, "Preprocessing layers in the graph").
+Printed per mode: batch-1 latency (median, us) and batch-N throughput (images/s) in
+onnxruntime (CPU, 2 threads), and the largest difference between seqc's and PyTorch's outputs.
+A benchmark, not a test.
 """
 
 # ruff: noqa: I001, E402
