@@ -199,8 +199,15 @@ class Plan:
     pads: tuple[int, int] = (0, 0)
 
     @property
-    def is_crop(self) -> bool:
-        return all(m is None for m in self.mats) and self.const is None
+    def is_noop(self) -> bool:
+        """Whether the plan returns its input unchanged (a same-size resize or crop)."""
+        whole = self.window == tuple((0, n) for n in self.in_size)
+        return whole and self.const is None and all(is_identity(m) for m in self.mats)
+
+
+def is_identity(m: np.ndarray | None) -> bool:
+    """Whether an axis matrix (None: the axis copied) leaves the axis unchanged."""
+    return m is None or (m.shape[0] == m.shape[1] and np.array_equal(m, np.eye(len(m))))
 
 
 def aspect_crop(in_size: tuple[int, int], out_size: tuple[int, int]) -> tuple[tuple[int, int], ...]:

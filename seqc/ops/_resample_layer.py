@@ -9,8 +9,8 @@ import numpy as np
 
 from ..errors import DefinitionError
 from ..ir.types import TensorType
-from ._resample import Plan, apply_plan, apply_plan_backward
-from ._resize import channels_first, layout_for, spatial_axes, spatial_sizes, with_sizes
+from ._resample import Plan, apply_plan, apply_plan_backward, is_identity
+from ._resize import channels_first, spatial_axes, spatial_sizes, with_sizes
 from .base import OpDef, positive_int
 
 # ---- ONNX lowering of a plan on an (N, C, H, W) value ----
@@ -32,7 +32,7 @@ def lower_plan(plan: Plan, x: str, em) -> str:
              for v, hint in (([h0, w0], "starts"), ([h1, w1], "ends"), ([2, 3], "axes"))]
         x = em.op("Slice", [x, *c])
     for axis, m in ((2, plan.mats[0]), (3, plan.mats[1])):
-        if not _is_identity(m):
+        if not is_identity(m):
             x = _lower_axis(x, m, axis, em)
     if plan.const is not None:
         x = em.op("Add", [x, em.const(plan.const.astype(np.float32), "fill")])
@@ -104,10 +104,6 @@ def lower_nearest_dynamic(x: str, out_size: tuple[int, int], em) -> str:
     return x
 
 
-def _is_identity(m: np.ndarray | None) -> bool:
-    return m is None or (m.shape[0] == m.shape[1] and np.array_equal(m, np.eye(m.shape[0])))
-
-
 class ImageResampleBase(OpDef):
     """A kind mapping (N, H, W, C) images (or (N, C, H, W) with data_format="channels_first")
     to (N, height, width, C) through a Plan. Subclasses give `plan(attrs, in_size)`, and
@@ -153,19 +149,22 @@ class ImageResampleBase(OpDef):
     def backward(self, a, params, plan, dys):
         return [apply_plan_backward(plan, dys[0], self._axes(a))], {}
 
-    def export_layout(self, a):
-        return layout_for(a)
+    # ONNX works on (N, C, H, W): a channels_last kind converts its input (once per value, as
+    # for "channels_first" kinds) unless the resize changes nothing, which then costs no node.
+    layout = "custom"
 
     def lower(self, a, params, xs, em):
         (x,) = xs
         t = em.type_of(x)
+        sizes = t.shape[2:] if channels_first(a) else t.shape[1:3]
+        plan = None if None in sizes else self.plan(a, tuple(sizes))
+        if plan is not None and plan.is_noop and t.dtype.startswith("float"):
+            return [x]
+        x = em.canonical(x) if channels_first(a) else em.channels_first(x)
         if not t.dtype.startswith("float"):
             x = em.op("Cast", [x], to=1)  # TensorProto.FLOAT
-        sizes = t.shape[2:] if channels_first(a) else t.shape[1:3]
-        if None in sizes:
-            y = self.lower_dynamic(a, x, em)
-        else:
-            y = self.lower_static(a, self.plan(a, tuple(sizes)), x, em)
+        y = self.lower_dynamic(a, x, em) if plan is None else self.lower_static(a, plan, x, em)
+        em.set_layout(y, None if channels_first(a) else em.CHANNELS_FIRST)
         return [y]
 
     def commutes_affine(self, a, in_type: TensorType, scale: np.ndarray,
