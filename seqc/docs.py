@@ -81,7 +81,8 @@ def layers_markdown() -> str:
         names = [a for a, k in KIND_ALIASES.items() if k == r["kind"]]
         if names:
             notes += " Also written " + ", ".join(f"`{a}`" for a in names) + " (Keras aliases)."
-        out.append(f"| `{r['kind']}` | {r['category']} | `{r['args']}` | {r['params']} | "
+        args = f"`{r['args']}`" if r["args"] else "none"
+        out.append(f"| `{r['kind']}` | {r['category']} | {args} | {r['params']} | "
                    f"{notes} |")
     out += ["", "## Activation functions", "",
             "Usable as `activation=` on any layer that takes one, or in an `Activation` layer. "
