@@ -3,14 +3,16 @@
 For a fixed input and output size every interpolation Keras offers is separable and linear, so
 one resize is `y = M_h · x · M_wᵀ (+ fill_value · C)` per image and channel, with matrices built
 once from the sizes (a `Plan`). The forward multiplies by them, the backward by their
-transposes; `_resample_layer.py` lowers a plan to ONNX (two MatMuls, or ONNX's own
-Resize/Gather where that is exact) and holds the layer kinds' shared facets. Resizing,
-CenterCrop and the augmentation layers' inference paths share both.
+transposes; `_resample_layer.py` lowers a plan to ONNX (per axis, weighted Gathers for narrow
+kernels, else a MatMul) and holds the layer kinds' shared facets. Resizing, CenterCrop and the
+augmentation layers' inference paths share both (Keras' RandomCrop at inference is
+`resize_plan(in_size, (height, width), "bilinear")`).
 
 Which definition each mode follows (tests compare with Keras on the torch backend):
 - bilinear, bicubic, nearest: Keras' torch backend, F.interpolate(align_corners=False):
   bilinear's half-pixel triangle with edge clamping; bicubic's Keys cubic with a = -0.75 and
   edge-replicated taps; nearest is "nearest-exact", floor((j + 0.5) · in / out) in float32.
+  Coordinates and weights follow torch's own float32 steps (see _torch_source).
   With antialias=True (bilinear and bicubic only; Keras ignores it for nearest), torch's
   `_upsample_*_aa` kernels: PIL-style weights stretched by the scale when downsampling,
   normalised over in-range taps, and a = -0.5 for the cubic.
