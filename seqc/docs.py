@@ -87,7 +87,8 @@ def layers_markdown() -> str:
         if weights:
             notes += " Regularizers and constraints: " + ", ".join(
                 f"`{x}_regularizer`/`{x}_constraint`" for x in weights) + "."
-        out.append(f"| `{r['kind']}` | {r['category']} | `{r['args']}` | {r['params']} | "
+        args = f"`{r['args']}`" if r["args"] else "none"
+        out.append(f"| `{r['kind']}` | {r['category']} | {args} | {r['params']} | "
                    f"{notes} |")
     out += ["", "## Activation functions", "",
             "Usable as `activation=` on any layer that takes one, or in an `Activation` layer. "

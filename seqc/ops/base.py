@@ -14,8 +14,9 @@ Every kind is one `OpDef` subclass in its own file, registered with `@register`.
 - `export_layout(attrs)`: which physical layout `lower` wants its inputs in (see LAYOUTS).
 - `fold_affine(attrs, params, scale, shift)` / `fold_input_affine(...)` (optional): absorb
   `y * scale + shift` per output channel, or `x * scale + shift` per input channel, into the
-  kind's own weights; `affine(attrs, params, in_type)` (optional): the kind is such an affine.
-  The folding passes (seqc.ir.passes) use them.
+  kind's own weights; `affine(attrs, params, in_type)` (optional): the kind is such an affine;
+  `commutes_affine(...)` (optional): such an affine may move past the kind. The folding passes
+  (seqc.ir.passes) use them.
 - Masks (Keras' timestep masks, bool (N, T)): `supports_masking`, `output_masked`,
   `compute_mask`, `lower_mask`; a forward reads its input's mask from `ctx.mask`.
 - `examples` / `bad_examples`: picked up by the contract tests in tests/ops.
@@ -238,6 +239,12 @@ class OpDef:
     # Parameters Keras keeps in the layer's config, not among its weights (Discretization's
     # adapted `bin_boundaries`): a `.keras` file seqc writes carries them as config arguments.
     config_params: ClassVar[tuple[str, ...]] = ()
+
+    # Optional facet: `commutes_affine(attrs, in_type, scale, shift) -> bool`. Whether the
+    # kind's inference output for `x * scale + shift` (per channel, the last axis) is its output
+    # for x, scaled and shifted the same way (resampling whose weights sum to 1, identities), so
+    # the folding pass may move a Rescaling or Normalization past it into the layer after.
+    commutes_affine: ClassVar[Callable[..., bool] | None] = None
 
     # Optional facet: `id_count(attrs) -> int`. Kinds whose input indexes a table (Embedding)
     # give its size: valid ids are [0, count). The exporter records it for the ONNX model's

@@ -72,6 +72,13 @@ def _corpus(keras) -> dict:
         "conv3d": (keras.Sequential([
             keras.Input((4, 4, 4, 1)), L.Conv3D(2, 2), L.Conv3DTranspose(2, 2), L.Flatten(),
             L.Dense(1)]), "float32", (4, 4, 4, 1)),
+        # The image tutorials' preprocessing, exported into the graph.
+        "image_preprocessing": (keras.Sequential([
+            keras.Input((12, 10, 3)), L.Resizing(9, 9), L.CenterCrop(7, 8),
+            L.Resizing(6, 6, interpolation="nearest", crop_to_aspect_ratio=True),
+            L.Rescaling(1 / 255), L.Conv2D(4, 3), L.GroupNormalization(2),
+            L.UnitNormalization(), L.Identity(), L.Flatten(), L.Dense(2)]),
+            "float32", (12, 10, 3)),
     }
 
 
@@ -117,7 +124,8 @@ def saved(tmp_path_factory):
     return out
 
 
-CORPUS = ["mlp", "recurrent", "conv2d", "conv1d", "time_distributed", "conv3d"]
+CORPUS = ["mlp", "recurrent", "conv2d", "conv1d", "time_distributed", "conv3d",
+          "image_preprocessing"]
 
 
 @pytest.mark.parametrize("name", CORPUS)

@@ -309,3 +309,33 @@ def test_keras1_image_dim_ordering_is_tf_channels_last(tmp_path):
         """))
     assert d.model.graph.input_type.shape == (None, 28, 28, 1)
     assert d.compile["optimizer"] == "adadelta"
+
+
+def test_image_preprocessing_layers_under_every_spelling():
+    """`layers.Resizing` and TF 2's `tf.keras.layers.experimental.preprocessing.Resizing`
+    (CenterCrop likewise) are the Keras 3 kinds, their arguments kept."""
+    doc, _ = read("""\
+        import tensorflow as tf
+        from tensorflow import keras
+        from tensorflow.keras import layers
+        from tensorflow.keras.layers.experimental import preprocessing
+
+        model = keras.Sequential([
+            layers.Input((64, 48, 3)),
+            layers.Resizing(32, 32),
+            tf.keras.layers.experimental.preprocessing.Resizing(24, 24, interpolation="area"),
+            preprocessing.CenterCrop(20, 20),
+            layers.Rescaling(1.0 / 255),
+            layers.Conv2D(8, 3),
+            layers.GroupNormalization(groups=4),
+            layers.UnitNormalization(axis=[1, 2]),
+            layers.Identity(),
+        ])
+        """)
+    got = [(e["type"], {k: v for k, v in e.items() if k not in ("type", "name")})
+           for e in doc["layers"] if e["type"] != "InputLayer"]
+    assert got[:3] == [("Resizing", {"height": 32, "width": 32}),
+                       ("Resizing", {"height": 24, "width": 24, "interpolation": "area"}),
+                       ("CenterCrop", {"height": 20, "width": 20})]
+    assert got[5:] == [("GroupNormalization", {"groups": 4}),
+                       ("UnitNormalization", {"axis": [1, 2]}), ("Identity", {})]

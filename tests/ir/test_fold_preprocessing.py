@@ -242,3 +242,50 @@ def test_bidirectional_keeps_its_normalization():
         "class_name": "LSTM", "config": {"units": 2}}})])
     assert REGISTRY["Bidirectional"].fold_input_affine is None
     assert fold_preprocessing(g, _params(g))[2] == []
+
+
+# ---- moving the affine past kinds it commutes with (Resizing, CenterCrop, Identity)
+
+@pytest.mark.parametrize("affine,between,moves", [
+    ({"scale": 1 / 255}, [("Resizing", {"height": 6, "width": 5})], True),
+    ({"scale": 1 / 127.5, "offset": -1.0},
+     [("Identity", {}), ("Resizing", {"height": 6, "width": 6, "interpolation": "lanczos3"}),
+      ("CenterCrop", {"height": 4, "width": 5})], True),
+    ({"scale": [0.5, 2.0], "offset": [1.0, -1.0]},
+     [("Resizing", {"height": 4, "width": 4, "crop_to_aspect_ratio": True,
+                    "interpolation": "area"})], True),
+    # Zero padding: a pure scale passes, a shift would reach the padded border.
+    ({"scale": 0.5}, [("Resizing", {"height": 6, "width": 4, "pad_to_aspect_ratio": True})],
+     True),
+    ({"scale": 0.5, "offset": 1.0},
+     [("Resizing", {"height": 6, "width": 4, "pad_to_aspect_ratio": True})], False),
+    # A non-zero fill would be scaled too.
+    ({"scale": 0.5}, [("Resizing", {"height": 6, "width": 4, "pad_to_aspect_ratio": True,
+                                    "fill_value": 1.0})], False),
+    # Per-channel values on a channels-first image would act on its width.
+    ({"scale": [0.5, 2.0]}, [("Resizing", {"height": 4, "width": 4,
+                                           "data_format": "channels_first"})], False),
+])
+def test_affine_moves_past_resampling_into_the_conv(affine, between, moves):
+    graph = _graph((8, 7, 2), [("Rescaling", affine), *between,
+                               ("Conv2D", {"filters": 3, "kernel_size": 2}),
+                               ("Flatten", {}), ("Dense", {"units": 2})])
+    params = _params(graph)
+    folded, fparams, changes = fold_preprocessing(graph, params)
+    ops = [n.op for n in folded.nodes]
+    assert ("Rescaling" not in ops) == moves, changes
+    if moves:
+        assert changes[0].startswith("rescaling moved past") and "conv2d" in changes[1]
+        assert ops[:len(between)] == [k for k, _ in between]
+    x = _x((8, 7, 2), lo=0.0, hi=255.0)
+    want = _predict(graph, params, x)
+    np.testing.assert_allclose(_predict(folded, fparams, x), want, rtol=1e-5, atol=1e-4)
+    got, _ = _ort(graph, params, x)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+def test_affine_stays_when_nothing_after_the_resizing_can_absorb_it():
+    graph = _graph((8, 7, 2), [("Rescaling", {"scale": 0.5}),
+                               ("Resizing", {"height": 4, "width": 4}), ("Flatten", {})])
+    folded, _, changes = fold_preprocessing(graph, _params(graph))
+    assert folded is graph and changes == []

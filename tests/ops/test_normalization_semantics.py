@@ -363,3 +363,84 @@ def test_batchnorm_after_flatten_reads_permuted_features():
     assert "BatchNormalization" in ops and "Gather" not in ops
     assert ops.count("Transpose") == 1  # only the graph input's
     np.testing.assert_allclose(_run_ort(model, x), want, rtol=1e-4, atol=1e-5)
+
+
+# ---- GroupNormalization and UnitNormalization: exported where the value is ----
+
+@pytest.mark.parametrize("opset", [17, 18])
+def test_group_and_unit_normalization_add_no_transpose(opset):
+    """After a convolution they normalize the channels-first value in place (one Transpose, at
+    the input); after an LSTM the channels-last value stays as it is (the LSTM's two only)."""
+    from collections import Counter
+
+    import onnxruntime as ort
+
+    from seqc.export import to_onnx
+    from seqc.training.executor import forward
+
+    L = seqc.layers
+    rng = np.random.default_rng(0)
+    for layers, x, transposes in (
+        ([L.Input((6, 5, 3)), L.Conv2D(8, 3), L.GroupNormalization(4), L.UnitNormalization(),
+          L.GroupNormalization(2, axis=1), L.Flatten(), L.Dense(2)], (2, 6, 5, 3), 1),
+        ([L.Input((7, 4)), L.LSTM(6, return_sequences=True), L.GroupNormalization(3),
+          L.UnitNormalization(axis=[1, 2]), L.Dense(2)], (2, 7, 4), 2),
+    ):
+        model = seqc.Sequential(layers, seed=0)
+        for k, v in model.params.items():
+            model.params[k] = rng.normal(0, 0.5, v.shape).astype(v.dtype)
+        proto = to_onnx(model.graph, model.params, opset=opset)
+        ops = Counter(n.op_type for n in proto.graph.node)
+        # The LSTM's own: into time-major and back.
+        assert ops["Transpose"] == transposes, ops
+        xv = rng.normal(size=x).astype(np.float32)
+        want = forward(model.graph, model.params, xv, RunContext(training=False))[0]
+        got = ort.InferenceSession(proto.SerializeToString(),
+                                   providers=["CPUExecutionProvider"]).run(None, {"input": xv})[0]
+        np.testing.assert_allclose(got, want, atol=1e-5, rtol=1e-4)
+
+
+def test_group_normalization_matches_keras_in_a_conv_net():
+    keras = _keras()
+    rng = np.random.default_rng(1)
+    km = keras.Sequential([keras.Input((6, 6, 2)), keras.layers.Conv2D(6, 3),
+                           keras.layers.GroupNormalization(3, epsilon=1e-2),
+                           keras.layers.UnitNormalization(axis=[1, 2, 3]),
+                           keras.layers.GroupNormalization(-1, center=False)])
+    km.set_weights([rng.normal(size=w.shape).astype("float32") for w in km.get_weights()])
+    model = seqc.Sequential([seqc.layers.Input((6, 6, 2)), seqc.layers.Conv2D(6, 3),
+                             seqc.layers.GroupNormalization(3, epsilon=1e-2),
+                             seqc.layers.UnitNormalization(axis=[1, 2, 3]),
+                             seqc.layers.GroupNormalization(-1, center=False)], seed=0)
+    model.set_weights(km.get_weights())
+    x = rng.normal(size=(3, 6, 6, 2)).astype(np.float32)
+    np.testing.assert_allclose(model.predict(x), keras.ops.convert_to_numpy(km(x)),
+                               atol=1e-5, rtol=1e-5)
+
+
+def _run1(kind: str, config: dict, x: np.ndarray) -> np.ndarray:
+    g = build_graph("g", batched(x.shape[1:]), [LayerConfig(kind, config)])
+    return REGISTRY[kind].forward(g.nodes[0].attrs, {p.name: np.ones(p.shape, x.dtype) * (
+        1.0 if p.name == "gamma" else 0.0) for p in g.param_specs.values()}, [x],
+        RunContext())[0][0]
+
+
+def test_group_normalization_extremes_are_layer_and_instance_normalization():
+    x = np.random.default_rng(2).normal(size=(2, 3, 4, 6))
+    one = _run1("GroupNormalization", {"groups": 1, "epsilon": 1e-3}, x)
+    mean = x.mean(axis=(1, 2, 3), keepdims=True)
+    var = x.var(axis=(1, 2, 3), keepdims=True)
+    np.testing.assert_allclose(one, (x - mean) / np.sqrt(var + 1e-3), atol=1e-12)
+    each = _run1("GroupNormalization", {"groups": -1, "epsilon": 1e-3}, x)
+    mean, var = x.mean(axis=(1, 2), keepdims=True), x.var(axis=(1, 2), keepdims=True)
+    np.testing.assert_allclose(each, (x - mean) / np.sqrt(var + 1e-3), atol=1e-12)
+
+
+def test_unit_normalization_of_zeros_is_zeros_as_in_keras():
+    keras = _keras()
+    x = np.zeros((2, 3), np.float32)
+    x[1] = [3.0, 4.0, 0.0]
+    got = _run1("UnitNormalization", {}, x)
+    np.testing.assert_allclose(got, [[0, 0, 0], [0.6, 0.8, 0]], atol=1e-7)
+    np.testing.assert_allclose(got, keras.ops.convert_to_numpy(keras.layers.UnitNormalization()(x)),
+                               atol=1e-7)

@@ -1,0 +1,46 @@
+"""Identity: y = x (Keras 3's placeholder layer); passes a timestep mask on.
+
+ONNX: nothing (the input value is returned). Shape: unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .base import BadExample, Example, OpDef, register
+
+
+@dataclass(frozen=True)
+class IdentityAttrs:
+    pass
+
+
+@register
+class Identity(OpDef):
+    kind = "Identity"
+    Attrs = IdentityAttrs
+    supports_masking = True
+    layout = "agnostic"
+    summary = "Returns its input unchanged."
+    examples = [
+        Example({}, (3,)),
+        Example({}, (None, 4)),
+        Example({}, (3, 4, 2)),
+        Example({}, (3,), input_dtype="int32", input_range=(0, 9)),
+    ]
+    bad_examples = [BadExample({"units": 3}, (3,), "Valid arguments")]
+
+    def infer(self, a, in_types):
+        return [in_types[0]]
+
+    def forward(self, a, params, xs, ctx):
+        return [xs[0]], None
+
+    def backward(self, a, params, cache, dys):
+        return [dys[0]], {}
+
+    def commutes_affine(self, a, in_type, scale, shift):
+        return True
+
+    def lower(self, a, params, xs, em):
+        return [xs[0]]
