@@ -92,6 +92,7 @@ def _js(v: Any) -> Any:
 
 class AugmentBase(OpDef):
     """Rank-4 float images in `data_format`; identity at inference (lowered to nothing)."""
+    inference_identity = True  # but RandomCrop (it crops at inference)
 
     category = "preprocessing"
     layout = "agnostic"

@@ -139,6 +139,7 @@ def _first(a: Any, x: np.ndarray) -> np.ndarray:
 class ImageAugment(OpDef):
     """Base of the colour/intensity augmentation kinds: random in training, identity (and
     absent from the ONNX graph) at inference."""
+    inference_identity = True  # but AutoContrast (it applies at inference)
 
     category = "preprocessing"
     layout = "agnostic"

@@ -29,6 +29,7 @@ class SpatialDropoutAttrs:
 
 
 class SpatialDropoutBase(OpDef):
+    inference_identity = True
     nd: ClassVar[int]
     category = "regularization"
     layout = "agnostic"

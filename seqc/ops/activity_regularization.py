@@ -21,6 +21,7 @@ class ActivityRegularizationAttrs:
 
 @register
 class ActivityRegularization(OpDef):
+    inference_identity = True
     kind = "ActivityRegularization"
     supports_masking = True  # passes a timestep mask on, as in Keras
     Attrs = ActivityRegularizationAttrs

@@ -31,6 +31,7 @@ class AlphaDropoutAttrs:
 
 @register
 class AlphaDropout(OpDef):
+    inference_identity = True
     kind = "AlphaDropout"
     supports_masking = True  # passes a timestep mask on, as in Keras
     Attrs = AlphaDropoutAttrs

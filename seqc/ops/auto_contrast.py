@@ -38,6 +38,7 @@ class AutoContrastAttrs:
 
 @register
 class AutoContrast(ImageAugment):
+    inference_identity = False  # applies at inference too
     kind = "AutoContrast"
     Attrs = AutoContrastAttrs
     summary = "Stretches each image channel to the full value_range (also at inference)."

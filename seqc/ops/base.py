@@ -246,6 +246,12 @@ class OpDef:
     # the folding pass may move a Rescaling or Normalization past it into the layer after.
     commutes_affine: ClassVar[Callable[..., bool] | None] = None
 
+    # True when the kind's inference output is its input unchanged (the same object) and its
+    # lowering emits nothing: Dropout and noise layers, augmentation at inference, Identity.
+    # Runtimes and passes read it (the torch runtime passes the value through, preprocessing
+    # folds move an affine past it); tests/ops/test_contract.py checks it both ways.
+    inference_identity: ClassVar[bool] = False
+
     # Optional facet: `id_count(attrs) -> int`. Kinds whose input indexes a table (Embedding)
     # give its size: valid ids are [0, count). The exporter records it for the ONNX model's
     # input (metadata `seqc.token_ids`), since onnxruntime's Gather wraps negative ids.

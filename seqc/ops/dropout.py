@@ -26,6 +26,7 @@ class DropoutAttrs:
 
 @register
 class Dropout(OpDef):
+    inference_identity = True
     kind = "Dropout"
     supports_masking = True  # passes a timestep mask on, as in Keras
     Attrs = DropoutAttrs

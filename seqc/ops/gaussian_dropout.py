@@ -23,6 +23,7 @@ class GaussianDropoutAttrs:
 
 @register
 class GaussianDropout(OpDef):
+    inference_identity = True
     kind = "GaussianDropout"
     supports_masking = True  # passes a timestep mask on, as in Keras
     Attrs = GaussianDropoutAttrs

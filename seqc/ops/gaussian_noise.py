@@ -21,6 +21,7 @@ class GaussianNoiseAttrs:
 
 @register
 class GaussianNoise(OpDef):
+    inference_identity = True
     kind = "GaussianNoise"
     supports_masking = True  # passes a timestep mask on, as in Keras
     Attrs = GaussianNoiseAttrs

@@ -17,6 +17,7 @@ class IdentityAttrs:
 
 @register
 class Identity(OpDef):
+    inference_identity = True
     kind = "Identity"
     Attrs = IdentityAttrs
     supports_masking = True

@@ -56,6 +56,7 @@ class InputLayerAttrs:
 
 @register
 class InputLayer(OpDef):
+    inference_identity = True
     kind = "InputLayer"
     Attrs = InputLayerAttrs
     aliases = {"input_shape": "shape", "batch_input_shape": "batch_shape"}

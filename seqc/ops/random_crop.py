@@ -44,6 +44,7 @@ class RandomCropAttrs:
 
 @register
 class RandomCrop(AugmentBase):
+    inference_identity = False  # crops at inference
     kind = "RandomCrop"
     Attrs = RandomCropAttrs
     summary = "Crops a random window in training; a central window, resized, at inference."

@@ -1,7 +1,7 @@
 """Torch builders for the core kinds: Dense (nn.Linear, kernel (in, out) -> weight (out, in)),
-activations, dropout/noise and colour augmentation (identity at inference), AutoContrast,
-Masking, Embedding, reshaping, Rescaling, Normalization, BatchNormalization and
-LayerNormalization. Each builder returns fn(x, mask)."""
+activations, the kinds that are the identity at inference (the `inference_identity` facet),
+AutoContrast, Masking, Embedding, reshaping, Rescaling, Normalization, BatchNormalization,
+LayerNormalization, GroupNormalization and UnitNormalization. Each builder returns fn(x, mask)."""
 
 from __future__ import annotations
 
@@ -15,10 +15,6 @@ from ._torch_base import F, nn, relu, tensor, torch
 
 if TYPE_CHECKING:
     from .torch_runtime import Builder
-
-
-def input_layer(b: Builder, kind: str, a: Any, p: dict) -> Callable:
-    return lambda x, m: x
 
 
 def dense(b: Builder, kind: str, a: Any, p: dict) -> Callable:
@@ -60,11 +56,8 @@ def prelu(b: Builder, kind: str, a: Any, p: dict) -> Callable:
 
 
 def identity(b: Builder, kind: str, a: Any, p: dict) -> Callable:
-    # Dropout, noise and augmentation layers are the identity at inference.
-    if kind == "Dropout":
-        drop = nn.Dropout(a.rate)
-        b.modules.append(drop)  # eval mode: torch's Dropout passes x through
-        return lambda x, m: drop(x)
+    """Every kind with the `inference_identity` facet (Dropout, noise and augmentation layers,
+    Identity): its input passed through."""
     return lambda x, m: x
 
 
@@ -182,21 +175,39 @@ def layer_normalization(b: Builder, kind: str, a: Any, p: dict) -> Callable:
     return f
 
 
+def group_normalization(b: Builder, kind: str, a: Any, p: dict) -> Callable:
+    """F.group_norm on the grouped axis moved to axis 1 (its channel axis): torch groups
+    consecutive channels, as Keras' reshape (..., groups, channels // groups, ...) does."""
+    gamma = tensor(p["gamma"]) if a.scale else None
+    beta = tensor(p["beta"]) if a.center else None
+
+    def f(x, m):
+        ax = a.axis % x.dim()
+        groups = x.shape[ax] if a.groups == -1 else a.groups
+        y = F.group_norm(x.movedim(ax, 1), groups, gamma, beta, eps=a.epsilon)
+        return y.movedim(1, ax)
+    return f
+
+
+def unit_normalization(b: Builder, kind: str, a: Any, p: dict) -> Callable:
+    """Keras' ops.normalize(order=2, epsilon=1e-12): x * min(rsqrt(sum(x^2)), 1 / epsilon)."""
+    def f(x, m):
+        dims = tuple(sorted(d % x.dim() for d in a.axis))
+        inv = torch.rsqrt(torch.sum(torch.square(x), dim=dims, keepdim=True))
+        return x * torch.clamp(inv, max=1.0 / 1e-12)
+    return f
+
+
 BUILDERS = {
-    "InputLayer": input_layer, "Dense": dense, "Activation": activation_layer,
+    "Dense": dense, "Activation": activation_layer,
     "ReLU": relu_layer, "LeakyReLU": leaky_relu, "ELU": elu, "Softmax": softmax,
-    "PReLU": prelu, "Dropout": identity, "GaussianDropout": identity, "GaussianNoise": identity,
-    "AlphaDropout": identity, "ActivityRegularization": identity,
-    # The geometric augmentation layers are the identity at inference (RandomCrop is not:
-    # _torch_spatial).
-    **{k: identity for k in ("RandomFlip", "RandomRotation", "RandomZoom", "RandomTranslation",
-                             "RandomShear", "RandomPerspective")},
+    "PReLU": prelu,
     "Masking": masking, "Embedding": embedding, "Flatten": flatten, "Reshape": reshape,
     "Permute": permute, "RepeatVector": repeat_vector, "Rescaling": rescaling,
     "Normalization": normalization, "BatchNormalization": batch_normalization,
-    "LayerNormalization": layer_normalization,
+    "LayerNormalization": layer_normalization, "GroupNormalization": group_normalization,
+    "UnitNormalization": unit_normalization,
 }
-FAMILIES = (("SpatialDropout", identity),)
 
 
 def auto_contrast(b: Builder, kind: str, a: Any, p: dict) -> Callable:
@@ -214,10 +225,4 @@ def auto_contrast(b: Builder, kind: str, a: Any, p: dict) -> Callable:
     return f
 
 
-# The colour/intensity augmentation layers are the identity at inference (as Dropout), all
-# but AutoContrast.
-BUILDERS.update({k: identity for k in (
-    "CutMix", "Equalization", "MixUp", "RandomBrightness", "RandomColorDegeneration",
-    "RandomColorJitter", "RandomContrast", "RandomErasing", "RandomGaussianBlur",
-    "RandomGrayscale", "RandomHue", "RandomInvert", "RandomPosterization", "RandomSaturation",
-    "RandomSharpness", "Solarization")}, AutoContrast=auto_contrast)
+BUILDERS["AutoContrast"] = auto_contrast

@@ -182,25 +182,71 @@ def resize(b: Builder, kind: str, a: Any, p: dict) -> Callable:
     return nearest
 
 
+def keras_resize(xcf: Any, size: tuple[int, int], interpolation: str = "bilinear",
+                 antialias: bool = False, crop_to_aspect_ratio: bool = False,
+                 pad_to_aspect_ratio: bool = False, fill_value: float = 0.0) -> Any:
+    """Keras 3's torch backend `ops.image.resize` on (N, C, H, W): the central crop or the
+    fill_value padding to the target aspect ratio, then F.interpolate as Keras calls it
+    (bilinear/bicubic with align_corners=False, nearest as "nearest-exact", antialias only
+    for bilinear and bicubic)."""
+    h, w = xcf.shape[2:]
+    th, tw = size
+    if crop_to_aspect_ratio:
+        ch = max(min(h, int(float(w * th) / tw)), 1)
+        cw = max(min(w, int(float(h * tw) / th)), 1)
+        hs, ws = int(float(h - ch) / 2), int(float(w - cw) / 2)
+        xcf = xcf[:, :, hs:hs + ch, ws:ws + cw]
+    elif pad_to_aspect_ratio:
+        # Keras pads int((pad - size) / 2) on both sides of the short axis.
+        ph = int(float(max(h, int(float(w * th) / tw)) - h) / 2)
+        pw = int(float(max(w, int(float(h * tw) / th)) - w) / 2)
+        xcf = F.pad(xcf, [pw, pw, ph, ph], value=fill_value)
+    if interpolation == "nearest":
+        return F.interpolate(xcf, size=size, mode="nearest-exact")
+    return F.interpolate(xcf, size=size, mode=interpolation, align_corners=False,
+                         antialias=antialias)
+
+
+def resizing(b: Builder, kind: str, a: Any, p: dict) -> Callable:
+    if a.interpolation not in ("bilinear", "bicubic", "nearest"):
+        # Keras' torch backend refuses lanczos; area is TensorFlow's only.
+        raise b.refuse(f"Resizing(interpolation={a.interpolation!r})")
+
+    def f(x, m):
+        y = keras_resize(to_cf(x, a), (a.height, a.width), a.interpolation, a.antialias,
+                         a.crop_to_aspect_ratio, a.pad_to_aspect_ratio, a.fill_value)
+        return from_cf(y, a)
+    return f
+
+
+def center_crop(b: Builder, kind: str, a: Any, p: dict) -> Callable:
+    """Keras' CenterCrop: the central window by slicing; an input smaller on either axis goes
+    through smart_resize (crop to the target aspect ratio, bilinear resize)."""
+    def f(x, m):
+        y = to_cf(x, a)
+        h, w = y.shape[2:]
+        if h >= a.height and w >= a.width:
+            hs, ws = (h - a.height) // 2, (w - a.width) // 2
+            y = y[:, :, hs:hs + a.height, ws:ws + a.width]
+        else:
+            y = keras_resize(y, (a.height, a.width), crop_to_aspect_ratio=True)
+        return from_cf(y, a)
+    return f
+
+
 def random_crop(b: Builder, kind: str, a: Any, p: dict) -> Callable:
     """Keras' documented inference window: the largest central crop of the target aspect
     ratio, resized with torch's bilinear interpolate (half-pixel, no antialiasing)."""
     def f(x, m):
         y = to_cf(x, a)
-        h, w = y.shape[2:]
-        ch = max(min(h, int(float(w * a.height) / a.width)), 1)
-        cw = max(min(w, int(float(h * a.width) / a.height)), 1)
-        hs, ws = int(float(h - ch) / 2), int(float(w - cw) / 2)
-        y = y[:, :, hs:hs + ch, ws:ws + cw]
-        if (ch, cw) != (a.height, a.width):
-            y = F.interpolate(y, size=(a.height, a.width), mode="bilinear",
-                              align_corners=False)
+        if tuple(y.shape[2:]) != (a.height, a.width):
+            y = keras_resize(y, (a.height, a.width), crop_to_aspect_ratio=True)
         return from_cf(y, a)
     return f
 
 
 FAMILIES = (
-    ("RandomCrop", random_crop),
+    ("RandomCrop", random_crop), ("Resizing", resizing), ("CenterCrop", center_crop),
     ("ConvLSTM", None),  # PyTorch has no convolutional LSTM: refused by name
     ("Conv", conv), ("DepthwiseConv", conv), ("SeparableConv", conv),
     ("MaxPooling", pool), ("AveragePooling", pool),

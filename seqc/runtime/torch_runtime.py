@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import UsageError
+from ..ops import REGISTRY
 from . import _torch_categorical, _torch_core, _torch_recurrent, _torch_spatial
 from ._torch_base import activation, keras_pads, nn, torch
 from .runners import NUMPY_BATCH, ModelSource, Predict, Runner
@@ -88,7 +89,7 @@ def build_module(graph: Any, params: dict[str, np.ndarray]) -> Any:
 # (checked in order).
 _BUILDERS: dict[str, Callable] = {**_torch_core.BUILDERS, **_torch_recurrent.BUILDERS,
                                    **_torch_categorical.BUILDERS}
-_FAMILIES = (*_torch_core.FAMILIES, *_torch_spatial.FAMILIES)
+_FAMILIES = _torch_spatial.FAMILIES
 
 
 @dataclass
@@ -106,6 +107,8 @@ class Builder:
 
     def build(self, kind: str, a: Any, p: dict[str, np.ndarray]) -> Callable:
         make = _BUILDERS.get(kind)
+        if make is None and REGISTRY[kind].inference_identity:
+            make = _torch_core.identity
         if make is None:
             make = next((fam for prefix, fam in _FAMILIES if kind.startswith(prefix)), None)
         if make is None:

@@ -36,6 +36,10 @@ REFUSED = {
     # FarmHash and SipHash need unsigned 64-bit arithmetic, which PyTorch does not have.
     "Hashing",
     "IntegerLookup(oov_method='farmhash')",
+    # Keras' torch backend refuses lanczos (F.interpolate has none) and has no area mode
+    # (TensorFlow's only).
+    "Resizing(interpolation='lanczos3')", "Resizing(interpolation='lanczos5')",
+    "Resizing(interpolation='area')",
 }
 MUST_COVER = {"Dense", "Conv2D", "MaxPooling2D", "BatchNormalization", "LSTM", "GRU",
               "Embedding", "Bidirectional", "Flatten", "Activation"}
@@ -118,9 +122,12 @@ def test_coverage():
     print(f"\ntorch runtime: {len(covered)} of {total} examples agree with NumPy, "
           f"{len(refused)} refused:\n  " + "\n  ".join(sorted(refused)))
     assert OUTCOME["covered_kinds"] >= MUST_COVER
-    # PyTorch has no convolutional LSTM (those kinds are refused whole) and no unsigned 64-bit
-    # arithmetic (the FarmHash/SipHash examples); beyond them at most 10 may be refused.
+    # PyTorch has no convolutional LSTM (those kinds are refused whole), no unsigned 64-bit
+    # arithmetic (the FarmHash/SipHash examples) and no lanczos or area resizing; beyond them
+    # at most 10 may be refused.
     no_torch = sum(len(REGISTRY[k].examples) for k in ("ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D"))
+    no_torch += sum(ex.config.get("interpolation") in ("lanczos3", "lanczos5", "area")
+                    for ex in REGISTRY["Resizing"].examples)
     hashed = len(REGISTRY["Hashing"].examples) + sum(
         ex.config.get("oov_method") == "farmhash" for ex in REGISTRY["IntegerLookup"].examples)
     assert len(covered) >= total - no_torch - hashed - 10
