@@ -25,6 +25,7 @@ from ops_harness import (
     make_mask,
     make_params,
     masked_input,
+    node_params,
     numeric_grad,
 )
 
@@ -231,3 +232,47 @@ def test_bad_example_raises_definition_error(kind, bad):
     text = str(info.value)
     assert "Received:" in text
     assert bad.match in text
+
+
+# ---- 7. the inference_identity facet ----
+
+def _inference_passes_input_through(kind: str, ex) -> bool:
+    """Whether the kind's inference forward returns its input object itself on `ex`."""
+    from seqc.ops.base import RunContext
+
+    rng = np.random.default_rng(5)
+    graph = build(kind, ex)
+    node = graph.nodes[-1]
+    own = node_params(node, make_params(graph, rng))
+    x = make_input(ex, rng)
+    ys, _ = REGISTRY[kind].forward(node.attrs, own, [x],
+                                   RunContext(training=False, rng=np.random.default_rng(0)))
+    return ys[0] is x
+
+
+IDENTITY_EXAMPLES = [c for c in EXAMPLES if REGISTRY[c.values[0]].inference_identity]
+
+
+@pytest.mark.parametrize("kind,ex", IDENTITY_EXAMPLES)
+def test_inference_identity_kind_passes_input_and_lowers_to_nothing(kind, ex):
+    from seqc.export.emitter import Emitter
+
+    assert _inference_passes_input_through(kind, ex), \
+        f"{kind} has inference_identity but its inference forward changes the input"
+    graph = build(kind, ex)
+    node = graph.nodes[-1]
+    em = Emitter(17)
+    em.declare("x", graph.types[node.inputs[0]])
+    em.begin(node.name)
+    out = REGISTRY[kind].lower(node.attrs, {}, ["x"], em)
+    assert out == ["x"] and not em.nodes and not em.initializers, \
+        f"{kind} has inference_identity but its lowering emits nodes"
+
+
+def test_inference_identity_facet_is_set_where_it_holds():
+    """A kind whose inference forward returns its input object on every example is the
+    identity at inference, and must say so (runtimes and the preprocessing fold read it)."""
+    missing = [kind for kind, op in sorted(REGISTRY.items())
+               if not op.inference_identity and op.examples
+               and all(_inference_passes_input_through(kind, ex) for ex in op.examples)]
+    assert missing == [], f"set inference_identity = True on {missing}"
