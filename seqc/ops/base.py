@@ -17,6 +17,8 @@ Every kind is one `OpDef` subclass in its own file, registered with `@register`.
   kind's own weights; `affine(attrs, params, in_type)` (optional): the kind is such an affine;
   `commutes_affine(...)` (optional): such an affine may move past the kind. The folding passes
   (seqc.ir.passes) use them.
+- `inference_identity` (default False): True when the kind's inference forward returns its
+  input unchanged and its lowering emits nothing (Dropout, noise, augmentation, Identity).
 - Masks (Keras' timestep masks, bool (N, T)): `supports_masking`, `output_masked`,
   `compute_mask`, `lower_mask`; a forward reads its input's mask from `ctx.mask`.
 - `examples` / `bad_examples`: picked up by the contract tests in tests/ops.
@@ -242,8 +244,9 @@ class OpDef:
 
     # Optional facet: `commutes_affine(attrs, in_type, scale, shift) -> bool`. Whether the
     # kind's inference output for `x * scale + shift` (per channel, the last axis) is its output
-    # for x, scaled and shifted the same way (resampling whose weights sum to 1, identities), so
-    # the folding pass may move a Rescaling or Normalization past it into the layer after.
+    # for x, scaled and shifted the same way (resampling whose weights sum to 1), so the
+    # folding pass may move a Rescaling or Normalization past it into the layer after.
+    # `inference_identity` kinds commute without it.
     commutes_affine: ClassVar[Callable[..., bool] | None] = None
 
     # True when the kind's inference output is its input unchanged (the same object) and its

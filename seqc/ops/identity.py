@@ -40,8 +40,5 @@ class Identity(OpDef):
     def backward(self, a, params, cache, dys):
         return [dys[0]], {}
 
-    def commutes_affine(self, a, in_type, scale, shift):
-        return True
-
     def lower(self, a, params, xs, em):
         return [xs[0]]

@@ -244,7 +244,8 @@ def test_bidirectional_keeps_its_normalization():
     assert fold_preprocessing(g, _params(g))[2] == []
 
 
-# ---- moving the affine past kinds it commutes with (Resizing, CenterCrop, Identity)
+# ---- moving the affine past kinds it commutes with (Resizing, CenterCrop; every
+# inference_identity kind: Identity, Dropout, augmentation)
 
 @pytest.mark.parametrize("affine,between,moves", [
     ({"scale": 1 / 255}, [("Resizing", {"height": 6, "width": 5})], True),
@@ -282,6 +283,33 @@ def test_affine_moves_past_resampling_into_the_conv(affine, between, moves):
     np.testing.assert_allclose(_predict(folded, fparams, x), want, rtol=1e-5, atol=1e-4)
     got, _ = _ort(graph, params, x)
     np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("between", [
+    [("RandomFlip", {})],
+    [("Dropout", {"rate": 0.3}), ("RandomContrast", {"factor": 0.2}),
+     ("RandomRotation", {"factor": 0.1}), ("Identity", {})],
+])
+def test_affine_moves_past_inference_identity_kinds(between):
+    """Rescaling -> RandomFlip (any `inference_identity` kinds) -> Conv2D folds as Rescaling ->
+    Conv2D does: the exported graph is the same nodes, and agrees with NumPy."""
+    affine = ("Rescaling", {"scale": 1 / 127.5, "offset": -1.0})
+    tail = [("Conv2D", {"filters": 3, "kernel_size": 2}), ("Flatten", {}), ("Dense", {"units": 2})]
+    graph = _graph((8, 7, 2), [affine, *between, *tail])
+    params = _params(graph)
+    direct = _graph((8, 7, 2), [affine, *tail])
+    folded, fparams, changes = fold_preprocessing(graph, params)
+    assert "Rescaling" not in [n.op for n in folded.nodes], changes
+    assert changes[0].startswith("rescaling moved past") and "conv2d" in changes[1]
+    x = _x((8, 7, 2), lo=0.0, hi=255.0)
+    want = _predict(graph, params, x)
+    np.testing.assert_allclose(_predict(folded, fparams, x), want, rtol=1e-5, atol=1e-4)
+    got, nodes = _ort(graph, params, x)
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-4)
+    _, direct_nodes = _ort(direct, _params(direct), x)
+    assert "Mul" not in nodes and nodes == direct_nodes, (nodes, direct_nodes)
+    _, unfolded = _ort(graph, params, x, fold_preprocessing=False)
+    assert len(unfolded) > len(nodes), (unfolded, nodes)
 
 
 def test_affine_stays_when_nothing_after_the_resizing_can_absorb_it():

@@ -5,7 +5,8 @@ shift = -mean * scale). At a model's input they sit before a Dense, a convolutio
 recurrent layer, whose kernel's input rows absorb the scale and whose bias absorbs the
 shift's contribution (`fold_input_affine`), so a served model reads raw features with no
 elementwise pass over them. Kinds the affine commutes with (`commutes_affine`: Resizing,
-CenterCrop, Identity) may stand between the two: the affine moves past them first. A final
+CenterCrop; and every `inference_identity` kind: Identity, Dropout, augmentation layers) may
+stand between the two: the affine moves past them first. A final
 Rescaling that undoes a target's scaling folds into the Dense before it (`fold_affine`). Not
 folded: integer inputs (the Cast stays), statistics that vary along more than the last axis,
 a convolution whose zero padding would see the shift, and shifts too large for float32 (see
@@ -60,10 +61,14 @@ def _move_to_foldable_consumer(graph: Graph, params: dict[str, np.ndarray], node
         if value in graph.outputs or len(readers) != 1 or readers[0].inputs != (value,):
             return None
         nxt = readers[0]
-        commutes = REGISTRY[nxt.op].commutes_affine
-        if commutes is None:
+        op = REGISTRY[nxt.op]
+        if op.inference_identity:
+            pass  # the identity at inference (Dropout, augmentation): commutes with anything
+        elif op.commutes_affine is None:
             break
-        if not commutes(nxt.attrs, graph.types[value], *vectors) or len(nxt.outputs) != 1:
+        elif not op.commutes_affine(nxt.attrs, graph.types[value], *vectors):
+            return None
+        if len(nxt.outputs) != 1:
             return None
         chain.append(nxt)
         value = nxt.outputs[0]
