@@ -49,6 +49,7 @@ from . import (  # noqa: F401  (imported for registration)
     group_normalization,
     gru,
     hashing,
+    highway,
     identity,
     input_layer,
     integer_lookup,

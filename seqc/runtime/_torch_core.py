@@ -1,4 +1,5 @@
 """Torch builders for the core kinds: Dense (nn.Linear, kernel (in, out) -> weight (out, in)),
+Highway,
 activations, the kinds that are the identity at inference (the `inference_identity` facet),
 AutoContrast, Masking, Embedding, reshaping, Rescaling, Normalization, BatchNormalization,
 LayerNormalization, GroupNormalization and UnitNormalization. Each builder returns fn(x, mask)."""
@@ -26,6 +27,19 @@ def dense(b: Builder, kind: str, a: Any, p: dict) -> Callable:
             lin.bias.copy_(tensor(p["bias"]))
     b.modules.append(lin)
     return lambda x, m: lin(x)
+
+
+def highway(b: Builder, kind: str, a: Any, p: dict) -> Callable:
+    """y = t * (h - x) + x, h = act(x @ kernel + bias), t = sigmoid(x @ transform_kernel + ...)."""
+    f = b.activation(a.activation)
+    w = tensor(np.concatenate([p["kernel"], p["transform_kernel"]], axis=1))
+    bias = tensor(np.concatenate([p["bias"], p["transform_bias"]])) if a.use_bias else None
+
+    def run(x: Any, m: Any) -> Any:
+        z = x @ w if bias is None else x @ w + bias
+        zh, zt = torch.chunk(z, 2, dim=-1)
+        return torch.sigmoid(zt) * (f(zh) - x) + x
+    return run
 
 
 def activation_layer(b: Builder, kind: str, a: Any, p: dict) -> Callable:
@@ -199,7 +213,7 @@ def unit_normalization(b: Builder, kind: str, a: Any, p: dict) -> Callable:
 
 
 BUILDERS = {
-    "Dense": dense, "Activation": activation_layer,
+    "Dense": dense, "Highway": highway, "Activation": activation_layer,
     "ReLU": relu_layer, "LeakyReLU": leaky_relu, "ELU": elu, "Softmax": softmax,
     "PReLU": prelu,
     "Masking": masking, "Embedding": embedding, "Flatten": flatten, "Reshape": reshape,
