@@ -110,12 +110,41 @@ def version_args(r: Reader, cls: str, kind: str, cfg: dict, label: str, prefix: 
         raise r.err("time_major=True (time-first inputs) is not supported", label,
                     prefix + "time_major", "time_major=True",
                     hint="feed (batch, time, features) inputs and drop time_major")
+    if cls == "Highway":
+        cfg = _legacy_highway(r, cfg, label, prefix)
     if kind in ("LSTM", "GRU", "ConvLSTM2D") and r.version == "keras2.0":
         # Multi-backend Keras' defaults, for configs written before a key existed.
         cfg.setdefault("recurrent_activation", "hard_sigmoid")
         if kind == "GRU":
             cfg.setdefault("reset_after", False)
     return cfg
+
+
+def _legacy_highway(r: Reader, cfg: dict, label: str, prefix: str) -> dict:
+    """Keras 1/2's Highway config (init, W_regularizer, bias, ...: Keras 3 has no Highway)
+    in seqc's names. Its gate bias starts where that Keras started it: Keras 1's
+    transform_bias when the config has one, else Keras 2's 1; seqc's own -1 only for a
+    config in seqc's names."""
+    from ._keras_legacy import KERAS1_ARGS, KERAS2_GATE_BIAS, gate_bias
+
+    renames = dict(KERAS1_ARGS["Highway"])
+    if not r.keras2 and not any(k in cfg for k in renames):
+        return cfg
+    out = {}
+    for k, v in cfg.items():
+        new = renames.get(k, k)
+        if new in out or (new != k and new in cfg):
+            raise r.err(f"Highway gets both {k} and {new}", label, prefix + new,
+                        f"{k}={short(v)}")
+        if k == "transform_bias":
+            try:
+                v = gate_bias(v)
+            except SeqcError as e:
+                raise r.located(e, label, prefix + k) from None
+        out[new] = v
+    out.setdefault("transform_bias_initializer",
+                   {"class_name": "Constant", "config": {"value": KERAS2_GATE_BIAS}})
+    return out
 
 
 # ---------------------------------------------------------------- small helpers

@@ -52,6 +52,9 @@ def _table() -> dict[str, tuple[tuple[str, str], ...]]:
         "BatchNormalization": (("beta_init", "beta_initializer"),
                                ("gamma_init", "gamma_initializer")),
         "LSTM": _RNN, "GRU": _RNN, "SimpleRNN": _RNN,
+        # Keras 1's keras.layers.Highway / Keras 2's keras.legacy.layers.Highway (W, b:
+        # kernel, bias; `init` for both kernels; Keras 1's transform_bias, see gate_bias).
+        "Highway": (*_WEIGHTS, ("transform_bias", "transform_bias_initializer")),
     }
     for d in (2, 3):
         for k in (f"MaxPooling{d}D", f"AveragePooling{d}D"):
@@ -74,6 +77,20 @@ KERAS1_CLASSES = {"Deconvolution2D": "Conv2DTranspose", "Deconvolution3D": "Conv
 # A Keras 1 class spelling: positional kernel sizes follow Keras 1's (nb_row, nb_col) order.
 KERAS1_CONV_CLASSES = {"Convolution2D", "Convolution3D", "Deconvolution2D", "Deconvolution3D",
                        "SeparableConvolution2D", "Deconv2D", "Deconv3D"}
+
+
+# Keras 2's legacy Highway started its gate bias (b_carry) at 1 ('one') and dropped Keras 1's
+# transform_bias argument (default -2) with a warning; seqc's default is -1.
+KERAS2_GATE_BIAS = 1.0
+
+
+def gate_bias(value: Any) -> dict:
+    """Keras 1's Highway(transform_bias=v) (its gate bias started at v) as seqc's
+    transform_bias_initializer."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise DefinitionError("Highway's transform_bias must be a number", field="transform_bias",
+                              received=f"transform_bias={value!r}")
+    return {"class_name": "Constant", "config": {"value": float(value)}}
 
 
 def keras1_target(kind: str, old: str) -> str | None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..errors import SeqcError
 from ..ops._activations import HARD_SIGMOID_KERAS2
 from ._keras_json_layers import BOOKKEEPING, INERT, PERFORMANCE
 from ._keras_json_values import canonical_initializer
@@ -16,6 +17,7 @@ from ._keras_legacy import (
     KERAS1_ARGS,
     KERAS1_CONV_CLASSES,
     KERAS1_NAMES,
+    gate_bias,
     keras1_target,
 )
 from ._pyscript_values import Layer, Opaque
@@ -61,6 +63,11 @@ def keras1_args(r: Any, lay: Layer, kind: str, fields: set[str], args: list,
             r.warn(node, f"Keras 1 argument {lay.cls}(consume_less={_shown(v)}) is a "
                          "performance switch; ignored")
             continue
+        elif k == "transform_bias" and kind == "Highway":
+            try:
+                v = gate_bias(v)
+            except SeqcError as e:
+                raise r.error(node, e.message, field=k, received=e.received) from None
         elif new.endswith("_initializer") and isinstance(v, str):
             v = canonical_initializer(v)
         elif k == "inner_activation" and v == "hard_sigmoid":

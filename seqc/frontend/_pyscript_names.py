@@ -14,6 +14,8 @@ _KERAS_PREFIXES = (
     ("keras.api", "keras"), ("tensorflow.optimizers", "keras.optimizers"),
     ("tensorflow.losses", "keras.losses"), ("tensorflow.metrics", "keras.metrics"),
     ("tensorflow.initializers", "keras.initializers"),
+    # Keras 2.0-2.2's deprecated layers (Highway, MaxoutDense, ...) lived in keras.legacy.layers.
+    ("keras.legacy.layers", "keras.layers"),
     # seqc's Python API mirrors Keras' names (seqc.Sequential, seqc.layers.Dense,
     # seqc.optimizers.Adam, seqc.Input): a script written against it reads as Keras.
     ("seqc", "keras"),

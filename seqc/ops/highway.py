@@ -38,7 +38,6 @@ class HighwayAttrs:
     use_bias: bool = True
     kernel_initializer: Initializer = "glorot_uniform"
     bias_initializer: Initializer = "zeros"
-    transform_kernel_initializer: Initializer = "glorot_uniform"
     transform_bias_initializer: Initializer = GATE_BIAS
 
 
@@ -80,8 +79,9 @@ class Highway(OpDef):
     def params(self, a: HighwayAttrs, in_types: list[TensorType]) -> list[ParamSpec]:
         d = in_types[0].shape[-1]
         # Keras 2's weight order (W, W_carry, b, b_carry): its .h5 files load as they are.
+        # One kernel initializer for both kernels, as Keras 1/2's `init`.
         specs = [ParamSpec("kernel", (d, d), a.kernel_initializer),
-                 ParamSpec("transform_kernel", (d, d), a.transform_kernel_initializer)]
+                 ParamSpec("transform_kernel", (d, d), a.kernel_initializer)]
         if a.use_bias:
             specs += [ParamSpec("bias", (d,), a.bias_initializer),
                       ParamSpec("transform_bias", (d,), a.transform_bias_initializer)]
