@@ -180,6 +180,11 @@ class KerasReader:
         pos, kwargs = legacy.keras1_args(self, lay, kind, fields, list(lay.args), lay.kwargs)
         kwargs = legacy.none_args(self, lay, kind, fields, kwargs)
         kwargs = legacy.input_args(self, lay, kind, fields, kwargs)
+        if kind == "Highway" and "transform_bias_initializer" not in kwargs:
+            self.note(node, f"{lay.cls} without transform_bias_initializer: the transform "
+                            "gate's bias starts at -1 (the Highway paper's and Tacotron's); "
+                            "Keras 1 started it at -2 and Keras 2's legacy layer at +1: pass "
+                            "transform_bias_initializer to choose")
         if "batch_input_shape" in kwargs:
             bis = kwargs.pop("batch_input_shape")
             kwargs["input_shape"] = bis[1:] if isinstance(bis, (list, tuple)) else bis

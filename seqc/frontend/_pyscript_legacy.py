@@ -48,6 +48,12 @@ def keras1_args(r: Any, lay: Layer, kind: str, fields: set[str], args: list,
     if old_style:
         args, kwargs = _kernel_sizes(r, lay, kind, args, kwargs)
     out: dict = {}
+    if kind == "Highway" and old_style and not {"transform_bias",
+                                                 "transform_bias_initializer"} & set(kwargs):
+        # Keras 1's Highway started its gate bias at transform_bias=-2.
+        out["transform_bias_initializer"] = gate_bias(-2)
+        r.warn(node, f"Keras 1 {lay.cls} without transform_bias: its gate bias starts at "
+                     "Keras 1's default, -2")
     for k, v in kwargs.items():
         new = keras1_target(kind, k) if k not in fields else None
         if new is None:

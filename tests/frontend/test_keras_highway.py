@@ -130,6 +130,7 @@ model.compile(loss='mse', optimizer='sgd')
 @pytest.mark.parametrize("imp,args,gate", [
     (", Highway", "init='glorot_uniform', transform_bias=-2, activation='relu'", -2.0),
     ("\nfrom keras.legacy.layers import Highway", "activation='relu'", -1.0),
+    (", Highway", "init='glorot_uniform', activation='relu'", -2.0),  # Keras 1's default
 ])
 def test_scripts(tmp_path, imp, args, gate):
     from seqc.frontend.pyscript import load_script
@@ -141,3 +142,5 @@ def test_scripts(tmp_path, imp, args, gate):
     assert node.op == "Highway" and node.attrs.activation == "relu"
     np.testing.assert_array_equal(_weights(defn)["highway/transform_bias"],
                                   np.full(6, gate, np.float32))
+    noted = any("transform_bias_initializer to choose" in n for n in defn.notes)
+    assert noted == (gate == -1.0), defn.notes
