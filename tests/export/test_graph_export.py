@@ -1,0 +1,80 @@
+"""Graphs with several-input nodes in ONNX: the layouts of a merge's inputs are unified.
+
+The regression: `Add(Conv1D(x), x)` once exported the conv's channels-first output added to
+the channels-last input, which failed onnx.checker, or, when time steps equal channels, ran
+and was silently wrong (max difference 3.2)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from seqc.export import to_onnx
+from seqc.ir.build import NodeConfig, build_dag
+from seqc.ir.types import batched
+from seqc.training import executor
+
+ort = pytest.importorskip("onnxruntime")
+
+
+def _params(graph, seed=0):
+    rng = np.random.default_rng(seed)
+    return {k: rng.normal(size=s.shape).astype(np.float32) for k, s in graph.param_specs.items()}
+
+
+def _run(model, feed):
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    return sess.run(None, feed)
+
+
+@pytest.mark.parametrize("steps,channels", [(6, 6), (7, 6)])
+def test_add_of_conv1d_and_its_input_exports_right(steps, channels):
+    graph = build_dag("res", {"x": batched((steps, channels))}, [
+        NodeConfig("Conv1D", {"filters": channels, "kernel_size": 3, "padding": "same"},
+                   "conv", ["x"]),
+        NodeConfig("Add", {}, "add", ["conv", "x"]),
+    ], ["add"])
+    params = _params(graph)
+    x = np.random.default_rng(1).normal(size=(2, steps, channels)).astype(np.float32)
+    want, _ = executor.forward(graph, params, x)
+    (got,) = _run(to_onnx(graph, params), {"input": x})
+    np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def test_concatenate_of_conv_outputs_and_input_remaps_its_axis():
+    graph = build_dag("bank", {"x": batched((5, 3))}, [
+        NodeConfig("Conv1D", {"filters": 4, "kernel_size": 1}, "c1", ["x"]),
+        NodeConfig("Conv1D", {"filters": 2, "kernel_size": 3, "padding": "same"}, "c2", ["x"]),
+        NodeConfig("Concatenate", {"axis": -1}, "cat", ["c1", "c2"]),
+        NodeConfig("Concatenate", {"axis": 1}, "cat_t", ["c1", "c1"]),
+        NodeConfig("Concatenate", {}, "cat_x", ["cat", "x"]),
+        NodeConfig("MaxPooling1D", {"pool_size": 2}, "pool", ["cat_x"]),
+    ], ["pool", "cat_t"])
+    params = _params(graph)
+    x = np.random.default_rng(2).normal(size=(3, 5, 3)).astype(np.float32)
+    want, _ = executor.forward(graph, params, x)
+    model = to_onnx(graph, params)
+    assert [o.name for o in model.graph.output] == ["pool", "cat_t"]
+    got = _run(model, {"input": x})
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, atol=1e-5)
+
+
+def test_two_inputs_two_outputs_named_after_the_model():
+    graph = build_dag("two", {"a": batched((4,)), "b": batched((3,))}, [
+        NodeConfig("Dense", {"units": 3, "activation": "tanh"}, "pa", ["a"]),
+        NodeConfig("Multiply", {}, "gate", ["pa", "b"]),
+        NodeConfig("Dense", {"units": 2}, "head", ["gate"]),
+        NodeConfig("Dot", {"axes": 1, "normalize": True}, "sim", ["pa", "b"]),
+    ], ["head", "sim"])
+    params = _params(graph)
+    rng = np.random.default_rng(3)
+    a = rng.normal(size=(5, 4)).astype(np.float32)
+    b = rng.normal(size=(5, 3)).astype(np.float32)
+    want, _ = executor.forward(graph, params, {"a": a, "b": b})
+    model = to_onnx(graph, params)
+    assert [i.name for i in model.graph.input] == ["a", "b"]
+    assert [o.name for o in model.graph.output] == ["head", "sim"]
+    got = _run(model, {"a": a, "b": b})
+    for g, w in zip(got, want):
+        np.testing.assert_allclose(g, w, atol=1e-5)
