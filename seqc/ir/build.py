@@ -186,11 +186,11 @@ def build_dag(
             _check_arity(op, nc.inputs)
             config, training_args = weight_args.split(op, nc.config)
             activation = config.pop("activation", None) if op.splits_activation else None
-            shares = ""
+            shares, trainable = "", nc.trainable
             if nc.shared_with is not None:
                 owner = _shared_owner(nc, own, op)
                 attrs, shares = owner.attrs, owner.shares or owner.name
-                training_args = owner.training_args
+                training_args, trainable = owner.training_args, owner.trainable
                 act = next((n for n in nodes if n.name == f"{owner.name}/activation"), None)
                 activation = act.attrs.activation if act is not None else None
             else:
@@ -205,7 +205,7 @@ def build_dag(
                 masked.add(lname)
             pspecs = op.params(attrs, in_types)
             node = Node(op.kind, lname, tuple(srcs), (lname,), attrs,
-                        tuple(s.name for s in pspecs), layer=lname, trainable=nc.trainable,
+                        tuple(s.name for s in pspecs), layer=lname, trainable=trainable,
                         training_args=training_args, shares=shares)
             for s in pspecs:
                 key = node.param_key(s.name)

@@ -79,7 +79,9 @@ def forward(
     for i, node in enumerate(graph.nodes):
         op = REGISTRY[node.op]
         ctx.input_grad = any(grad_of[v] for v in node.inputs)
-        ctx.scope, ctx.node_trainable = node.name, node.trainable
+        # A shared layer's state updates (BatchNormalization's moving statistics) go to the
+        # parameters it reads: its owner's.
+        ctx.scope, ctx.node_trainable = node.shares or node.name, node.trainable
         ctx.mask = masks.get(node.inputs[0])
         ctx.masks = [masks.get(v) for v in node.inputs]
         xs = [env[v] for v in node.inputs]
