@@ -68,8 +68,15 @@ def build_graph(
             activation = config.pop("activation", None) if op.splits_activation else None
             attrs = op.parse_attrs(config)
             op.check(attrs)
+            if op.multi_input:
+                raise DefinitionError(
+                    f"{op.kind} merges several inputs (Keras calls it on a list of tensors), "
+                    "and a sequential model gives each layer one", field="type",
+                    received=f"type={lc.type!r}",
+                    hint="define a graph (the Keras functional API) whose entry names its "
+                         "inputs")
             (out_type,) = op.infer(attrs, [types[cur]])
-            if op.output_masked(attrs, cur in masked):
+            if op.output_masked(attrs, in_masked(op, [cur], masked)):
                 masked.add(lname)
             pspecs = op.params(attrs, [types[cur]])
             node = Node(op.kind, lname, (cur,), (lname,), attrs,

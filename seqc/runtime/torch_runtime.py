@@ -66,6 +66,11 @@ class TorchRunner(Runner):
 def build_module(graph: Any, params: dict[str, np.ndarray]) -> Any:
     """The IR as a torch.nn.Module in eval mode (float32); UsageError for a node torch cannot
     reproduce exactly."""
+    if len(graph.inputs) > 1 or len(graph.outputs) > 1:
+        raise UsageError(
+            "the torch runtime runs models with one input and one output", field="runtimes",
+            received=f"{len(graph.inputs)} inputs, {len(graph.outputs)} outputs",
+            hint="validate this model with the other runtimes (numpy, onnxruntime)")
     steps = []
     for node in graph.nodes:
         p = {local: params[node.param_key(local)] for local in node.params}

@@ -162,6 +162,7 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
                          field="class_weight",
                          hint="fold the class weights into sample_weight yourself")
 
+    _one_input_output(model, "fit")
     x = prepare_x(model, x, "x")
     y = prepare_y(model, cfg.loss, y, len(x), "y")
     sw = prepare_sample_weight(sample_weight, len(x), "sample_weight")
@@ -346,6 +347,7 @@ def evaluate(model: Any, x: Any = None, y: Any = None, batch_size: int | None = 
     batch_size = positive_int(batch_size if batch_size is not None else DEFAULT_BATCH_SIZE,
                                "batch_size")
     verbose = verbose_level(verbose)
+    _one_input_output(model, "evaluate")
     x = prepare_x(model, x, "x")
     y = prepare_y(model, cfg.loss, y, len(x), "y")
     sw = prepare_sample_weight(sample_weight, len(x), "sample_weight")
@@ -410,6 +412,16 @@ def predict(model: Any, x: Any, batch_size: int | None = None, verbose: Any = 0,
             out = np.empty((n, *yb.shape[1:]), dtype=yb.dtype)
         out[lo:hi] = yb
     return out
+
+
+def _one_input_output(model: Any, what: str) -> None:
+    """fit/evaluate train one input to one output for now (predict takes several)."""
+    graph = model.graph
+    if len(graph.inputs) > 1 or len(graph.outputs) > 1:
+        raise UsageError(
+            f"{what}() of a model with several inputs or outputs is not implemented yet",
+            field="x", received=f"inputs {list(graph.inputs)}, outputs {list(graph.outputs)}",
+            hint="predict() and export() take such models")
 
 
 def _predict_graph(model: Any, x: Any, batch_size: int) -> Any:

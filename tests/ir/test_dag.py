@@ -128,3 +128,11 @@ def test_shared_layer_counts_its_parameters_once():
     g = _shared_graph()
     assert parameter_counts(g)["total"] == g.count_params() == 8 + 3
     assert "enc_b (Dense)" in format_summary(g)
+
+
+def test_a_merge_kind_in_a_chain_is_refused():
+    from seqc.ir.build import LayerConfig, build_graph
+
+    with pytest.raises(DefinitionError, match="merges several inputs"):
+        build_graph("g", batched((4,)), [LayerConfig("Dense", {"units": 4}),
+                                         LayerConfig("Add")], file="m.json")

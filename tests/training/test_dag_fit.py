@@ -65,3 +65,30 @@ def test_five_steps_match_keras_functional_model():
                                atol=1e-6)
     for a, b in zip(model.get_weights(), kmodel.get_weights()):
         np.testing.assert_allclose(a, b, atol=1e-6)
+
+
+def test_two_input_two_output_model_predicts_and_exports(tmp_path):
+    graph = build_dag("two", {"a": batched((4,)), "b": batched((2,))}, [
+        NodeConfig("Dense", {"units": 2}, "pa", ["a"]),
+        NodeConfig("Concatenate", {}, "cat", ["pa", "b"]),
+        NodeConfig("Dense", {"units": 3, "activation": "softmax"}, "cls", ["cat"]),
+        NodeConfig("Average", {}, "avg", ["pa", "b"]),
+    ], ["cls", "avg"])
+    model = seqc.Model(graph, seed=3)
+    a, b = X, X[:, :2] * 2
+    by_list = model.predict([a, b], batch_size=5)
+    by_dict = model.predict({"b": b, "a": a})
+    assert [y.shape for y in by_list] == [(16, 3), (16, 2)]
+    for p, q in zip(by_list, by_dict):
+        np.testing.assert_allclose(p, q, atol=1e-6)  # batches of 5 vs 32: BLAS rounding
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(model.export(str(tmp_path / "two.onnx")),
+                                providers=["CPUExecutionProvider"])
+    for p, q in zip(sess.run(None, {"a": a, "b": b}), by_list):
+        np.testing.assert_allclose(p, q, atol=1e-6)
+    with pytest.raises(seqc.errors.UsageError, match="not implemented yet"):
+        model.compile(optimizer="adam", loss="mse")
+        model.fit([a, b], by_list[0])
+    with pytest.raises(seqc.errors.DataError, match="different numbers of samples"):
+        model.predict([a, b[:3]])
