@@ -136,3 +136,17 @@ def test_a_merge_kind_in_a_chain_is_refused():
     with pytest.raises(DefinitionError, match="merges several inputs"):
         build_graph("g", batched((4,)), [LayerConfig("Dense", {"units": 4}),
                                          LayerConfig("Add")], file="m.json")
+
+
+def test_graph_json_round_trip_and_printer_keep_several_inputs_and_sharing():
+    import json
+
+    from seqc.ir.printer import format_graph
+    from seqc.ir.serialize import graph_from_json, graph_to_json
+
+    g = _shared_graph()
+    again = graph_from_json(json.loads(json.dumps(graph_to_json(g))))
+    assert again == g and again.node("enc_b").shares == "enc"
+    text = format_graph(g)
+    assert "%a: f32[N,3], %b: f32[N,3]" in text
+    assert "Subtract(%enc/activation, %enc_b/activation)" in text
