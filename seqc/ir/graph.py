@@ -89,6 +89,19 @@ class Graph:
                 out.update(n.outputs)
         return frozenset(out)
 
+    @property
+    def is_chain(self) -> bool:
+        """True for a Sequential's graph: one input, one output, each node reading the one
+        value before it (what writers of Sequential forms, like the .keras writer, need)."""
+        if len(self.inputs) != 1 or len(self.outputs) != 1:
+            return False
+        cur = self.inputs[0]
+        for n in self.nodes:
+            if n.inputs != (cur,) or len(n.outputs) != 1:
+                return False
+            cur = n.outputs[0]
+        return cur == self.outputs[0]
+
     def node(self, name: str) -> Node:
         for n in self.nodes:
             if n.name == name:

@@ -78,3 +78,23 @@ def test_two_inputs_two_outputs_named_after_the_model():
     got = _run(model, {"a": a, "b": b})
     for g, w in zip(got, want):
         np.testing.assert_allclose(g, w, atol=1e-5)
+
+
+def test_folding_leaves_shared_layers_alone():
+    """A BatchNormalization after one call of a shared Dense must not fold into the Dense's
+    weights: the other call reads them too."""
+    graph = build_dag("siamese", {"a": batched((3,)), "b": batched((3,))}, [
+        NodeConfig("Dense", {"units": 4}, "enc", ["a"]),
+        NodeConfig("Dense", {}, "enc_b", ["b"], shared_with="enc"),
+        NodeConfig("BatchNormalization", {}, "bn", ["enc"]),
+        NodeConfig("Add", {}, "add", ["bn", "enc_b"]),
+    ], ["add"])
+    params = _params(graph)
+    params["bn/moving_variance"] = np.abs(params["bn/moving_variance"]) + 0.5
+    rng = np.random.default_rng(4)
+    feed = {"a": rng.normal(size=(2, 3)).astype(np.float32),
+            "b": rng.normal(size=(2, 3)).astype(np.float32)}
+    want, _ = executor.forward(graph, params, feed)
+    report: dict = {}
+    (got,) = _run(to_onnx(graph, params, report=report), feed)
+    np.testing.assert_allclose(got, want, atol=1e-5)

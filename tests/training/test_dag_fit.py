@@ -92,3 +92,13 @@ def test_two_input_two_output_model_predicts_and_exports(tmp_path):
         model.fit([a, b], by_list[0])
     with pytest.raises(seqc.errors.DataError, match="different numbers of samples"):
         model.predict([a, b[:3]])
+
+
+def test_saving_a_graph_as_keras_is_refused_not_written_as_a_chain(tmp_path):
+    pytest.importorskip("h5py")
+    model = seqc.Model(residual_graph())
+    assert not model.graph.is_chain
+    with pytest.raises(seqc.errors.UsageError, match="not implemented yet"):
+        model.save(str(tmp_path / "res.keras"))
+    chain = seqc.Sequential([seqc.layers.Input((3,)), seqc.layers.Dense(2, activation="relu")])
+    assert chain.graph.is_chain
