@@ -102,3 +102,18 @@ def test_saving_a_graph_as_keras_is_refused_not_written_as_a_chain(tmp_path):
         model.save(str(tmp_path / "res.keras"))
     chain = seqc.Sequential([seqc.layers.Input((3,)), seqc.layers.Dense(2, activation="relu")])
     assert chain.graph.is_chain
+
+
+def test_cli_summary_and_validate_of_a_graph_build_folder(tmp_path):
+    from click.testing import CliRunner
+
+    from seqc.cli import cli
+    from seqc.ir.serialize import dumps, params_to_npz_bytes
+
+    model = seqc.Model(residual_graph(), seed=0)
+    (tmp_path / "model.ir.json").write_text(dumps(model.graph))
+    (tmp_path / "weights.npz").write_bytes(params_to_npz_bytes(model.params))
+    r = CliRunner().invoke(cli, ["summary", str(tmp_path)])
+    assert r.exit_code == 0 and "res2 (Add)" in r.output
+    r = CliRunner().invoke(cli, ["validate", str(tmp_path)])
+    assert r.exit_code == 0 and "all runtimes agree" in r.output
