@@ -218,14 +218,16 @@ def to_onnx(graph: Graph, params: dict[str, np.ndarray], *, opset: int = DEFAULT
         out_layouts.append(em.layout_of(out))
     values = _value_entries(graph, env, em)
     em.prune(outs)
-    for j, (out, name) in enumerate(zip(outs, out_names)):
-        if out in in_names or out in outs[:j] or any(i.name == out for i in em.initializers):
+    renamed: dict[str, str] = {}
+    for out, name in zip(outs, out_names):
+        if out in in_names or out in renamed or any(i.name == out for i in em.initializers):
             # The model passes its input through (Dropout at inference), produced nothing,
             # or returns one value twice.
-            em.nodes.append(helper.make_node("Identity", [out], [name],
+            em.nodes.append(helper.make_node("Identity", [renamed.get(out, out)], [name],
                                              name=f"{name}/Identity"))
         else:
             em.rename_value(out, name)
+            renamed[out] = name
             values = [{**e, "onnx": name} if e["onnx"] == out else e for e in values]
     out_layout = out_layouts[0]
 

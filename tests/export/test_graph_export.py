@@ -98,3 +98,18 @@ def test_folding_leaves_shared_layers_alone():
     report: dict = {}
     (got,) = _run(to_onnx(graph, params, report=report), feed)
     np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def test_an_output_listed_twice_and_an_input_passed_through():
+    graph = build_dag("dup", {"x": batched((3,)), "y": batched((3,))}, [
+        NodeConfig("Dense", {"units": 2}, "d", ["x"]),
+        NodeConfig("Dropout", {"rate": 0.5}, "drop", ["y"]),
+    ], ["d", "d", "drop"])
+    params = _params(graph)
+    x = np.ones((2, 3), np.float32)
+    y = np.full((2, 3), 2.0, np.float32)
+    want, _ = executor.forward(graph, params, [x, y])
+    model = to_onnx(graph, params)
+    assert [o.name for o in model.graph.output] == ["d_0", "d_1", "drop"]
+    for g, w in zip(_run(model, {"x": x, "y": y}), want):
+        np.testing.assert_allclose(g, w, atol=1e-6)
