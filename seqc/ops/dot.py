@@ -8,7 +8,8 @@ a result of rank 1 becomes (N, 1). In NumPy: x's axis moved last, (N, P, K); y's
 (N, K, Q); y = x @ y, (N, P, Q), reshaped. Backward: the two matmul gradients (and the
 normalisation's, x r - x r^3 sum(g x), r held where it is clipped).
 
-ONNX: Transpose/Reshape to (N, P, K) and (N, K, Q), MatMul, Reshape; the normalisation is
+ONNX: Transpose/Reshape to (N, P, K) and (N, K, Q), MatMul, Reshape (to sizes read with
+Shape where a kept axis has a variable length); the normalisation is
 ReduceSumSquare, Sqrt, Max(., 1e-7), Div. Masks: none (Keras' Dot returns no mask).
 """
 
@@ -61,6 +62,7 @@ class Dot(OpDef):
         Example({"axes": [1, 2]}, input_shapes=((3, 4), (2, 3))),
         Example({"axes": [2, 1]}, input_shapes=((3, 4, 2), (4, 5))),
         Example({"axes": 1, "normalize": True}, input_shapes=((4,), (4,))),
+        Example({"axes": 2}, input_shapes=((None, 3), (None, 3))),  # (N, T, T) scores
     ]
     bad_examples = [
         BadExample({"axes": 1}, input_shapes=((4,), (3,)), match="4 vs 3"),
@@ -133,13 +135,16 @@ class Dot(OpDef):
         xm = em.op("Reshape", [xm, em.const(np.array([0, -1, k], np.int64), "shape")])
         ym = em.op("Reshape", [ym, em.const(np.array([0, k, -1], np.int64), "shape")])
         y = em.op("MatMul", [xm, ym])
-        rest = [d for i, d in enumerate(s1) if i not in (0, a1)] + \
-            [d for i, d in enumerate(s2) if i not in (0, a2)]
-        if not rest:
-            rest = [1]
-        if None in rest:
-            raise NotImplementedError("Dot's ONNX lowering needs every kept axis's size known")
-        return [em.op("Reshape", [y, em.const(np.array([0, *rest], np.int64), "shape")])]
+        keep1 = [i for i in range(1, r1) if i != a1]
+        keep2 = [i for i in range(1, r2) if i != a2]
+        rest = [s1[i] for i in keep1] + [s2[i] for i in keep2]
+        if None not in rest:
+            shape = em.const(np.array([0, *(rest or [1])], np.int64), "shape")
+        else:  # a variable length kept: the sizes are read at run time
+            shape = em.op("Concat", [
+                em.op("Gather", [em.op("Shape", [x]), em.const(np.array(idx, np.int64), "axes")])
+                for x, idx in ((x1, [0, *keep1]), (x2, keep2)) if idx], axis=0)
+        return [em.op("Reshape", [y, shape])]
 
 
 def _normalize(x: np.ndarray, axis: int) -> tuple[np.ndarray, tuple]:
