@@ -139,6 +139,7 @@ def build_dag(
     outputs: list[str],
     *,
     file: str | None = None,
+    prune: bool = False,
 ) -> Graph:
     """Build and shape-check a graph of layer calls (the Keras functional API's model).
 
@@ -148,10 +149,11 @@ def build_dag(
     are Keras' (`dense`, `dense_1`, ...). Errors are located `file: layers[i] 'name' (Kind)`
     and name the node's inputs: a name defined later (a cycle) or nowhere (with a
     did-you-mean), shapes a merge cannot combine, a graph input nothing reads, an entry whose
-    value nothing reads and that is not an output (Keras drops such a layer from the model;
-    a definition that writes one is refused here as a likely mistake), a wrong number of
-    inputs. A Keras `activation=` becomes its own node, as in `build_graph`; the entry's name
-    then stands for the activation's output.
+    value nothing reads and that is not an output, a wrong number of inputs. Keras' functional
+    Model accepts the last two (it drops layers off the paths to the outputs, and keeps an
+    input nothing reads); `prune=True` does the same, for frontends reading Keras' models.
+    A Keras `activation=` becomes its own node, as in `build_graph`; the entry's name then
+    stands for the activation's output.
 
     >>> from seqc.ir.types import batched
     >>> g = build_dag("res", {"x": batched((4,))},
@@ -253,13 +255,15 @@ def build_dag(
         raise DefinitionError("the model has no outputs", file=file, field="outputs",
                               received="outputs=[]")
     read.update(outs)
+    if prune:
+        return verify(_pruned(Graph(name, tuple(inputs), tuple(outs), tuple(nodes), types,
+                                    specs)))
     for v in inputs:
         if v not in read:
             raise DefinitionError(
                 f"graph input '{v}' is not used by any layer", file=file, field="inputs",
                 received=f"inputs={list(inputs)}",
-                hint="remove the input, or feed it to a layer (Keras refuses an unused input "
-                     "too)")
+                hint="remove the input, or feed it to a layer")
     for i, (nc, lname) in enumerate(zip(entries, own)):
         if value_of[lname] not in read:
             raise DefinitionError(
@@ -268,6 +272,21 @@ def build_dag(
                 received=f"outputs={list(outputs)}",
                 hint="remove the layer, feed it to another, or list it in outputs")
     return verify(Graph(name, tuple(inputs), tuple(outs), tuple(nodes), types, specs))
+
+
+def _pruned(graph: Graph) -> Graph:
+    """`graph` without the nodes no output depends on (and their parameters)."""
+    needed, kept = set(graph.outputs), []
+    for n in reversed(graph.nodes):
+        if needed & set(n.outputs):
+            kept.append(n)
+            needed.update(n.inputs)
+    kept.reverse()
+    keys = {n.param_key(p) for n in kept for p in n.params}
+    values = set(graph.inputs) | {v for n in kept for v in n.outputs}
+    return graph.replace(nodes=tuple(kept),
+                         types={v: t for v, t in graph.types.items() if v in values},
+                         param_specs={k: s for k, s in graph.param_specs.items() if k in keys})
 
 
 def _resolve(ref: str, value_of: dict[str, str], later: set[str], me: str) -> str:

@@ -150,3 +150,16 @@ def test_graph_json_round_trip_and_printer_keep_several_inputs_and_sharing():
     text = format_graph(g)
     assert "%a: f32[N,3], %b: f32[N,3]" in text
     assert "Subtract(%enc/activation, %enc_b/activation)" in text
+
+
+def test_prune_keeps_keras_semantics_for_unused_inputs_and_layers():
+    g = build_dag("g", {**X4, "y": batched((2,))}, [
+        NodeConfig("Dense", {"units": 2}, "d", ["x"]),
+        NodeConfig("Dense", {"units": 3, "activation": "relu"}, "side", ["x"]),
+        NodeConfig("Dense", {"units": 3}, "side2", ["side"]),
+    ], ["d"], prune=True)
+    assert g.inputs == ("x", "y") and [n.name for n in g.nodes] == ["d"]
+    assert sorted(g.param_specs) == ["d/bias", "d/kernel"]
+    y, _ = executor.forward(g, {k: np.ones(s.shape) for k, s in g.param_specs.items()},
+                            [np.ones((2, 4)), np.ones((2, 2))])
+    assert y.shape == (2, 2)
