@@ -113,3 +113,45 @@ def test_an_output_listed_twice_and_an_input_passed_through():
     assert [o.name for o in model.graph.output] == ["d_0", "d_1", "drop"]
     for g, w in zip(_run(model, {"x": x, "y": y}), want):
         np.testing.assert_allclose(g, w, atol=1e-6)
+
+
+def test_inception_style_conv_bank_matches_keras_and_its_onnx():
+    """Conv1D branches concatenated on the channels, a residual Add with a projection and a
+    Dot of two branches: NumPy, onnxruntime and real Keras 3 (functional) agree."""
+    import os
+
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    keras = pytest.importorskip("keras")
+    graph = build_dag("bank", {"x": batched((6, 3))}, [
+        NodeConfig("Conv1D", {"filters": 2, "kernel_size": 1, "activation": "relu"}, "k1", ["x"]),
+        NodeConfig("Conv1D", {"filters": 2, "kernel_size": 3, "padding": "same"}, "k3", ["x"]),
+        NodeConfig("Concatenate", {}, "cat", ["k1", "k3", "x"]),
+        NodeConfig("MaxPooling1D", {"pool_size": 2, "strides": 1, "padding": "same"}, "pool",
+                   ["cat"]),
+        NodeConfig("Conv1D", {"filters": 3, "kernel_size": 3, "padding": "same"}, "proj",
+                   ["pool"]),
+        NodeConfig("Add", {}, "res", ["proj", "x"]),
+        NodeConfig("Dot", {"axes": 1}, "scores", ["res", "k3"]),
+        NodeConfig("Concatenate", {"axis": 1}, "both", ["scores", "scores"]),
+    ], ["both", "res"])
+    params = _params(graph, seed=5)
+    x = np.random.default_rng(6).normal(size=(2, 6, 3)).astype(np.float32)
+    want, _ = executor.forward(graph, params, x)
+
+    L = keras.layers
+    inp = keras.Input((6, 3))
+    k1 = L.Conv1D(2, 1, activation="relu", name="k1")(inp)
+    k3 = L.Conv1D(2, 3, padding="same", name="k3")(inp)
+    cat = L.Concatenate()([k1, k3, inp])
+    pool = L.MaxPooling1D(2, strides=1, padding="same")(cat)
+    proj = L.Conv1D(3, 3, padding="same", name="proj")(pool)
+    res = L.Add()([proj, inp])
+    scores = L.Dot(axes=1)([res, k3])
+    kmodel = keras.Model(inp, [L.Concatenate(axis=1)([scores, scores]), res])
+    for name in ("k1", "k3", "proj"):
+        kmodel.get_layer(name).set_weights([params[f"{name}/kernel"], params[f"{name}/bias"]])
+    theirs = [keras.ops.convert_to_numpy(t) for t in kmodel(x)]
+    ours_onnx = _run(to_onnx(graph, params), {"input": x})
+    for w, k, o in zip(want, theirs, ours_onnx):
+        np.testing.assert_allclose(w, k, atol=1e-5)
+        np.testing.assert_allclose(o, w, atol=1e-5)
