@@ -75,6 +75,8 @@ def test_two_input_two_output_model_predicts_and_exports(tmp_path):
         NodeConfig("Average", {}, "avg", ["pa", "b"]),
     ], ["cls", "avg"])
     model = seqc.Model(graph, seed=3)
+    assert model.input_shape == [(None, 4), (None, 2)]
+    assert model.output_shape == [(None, 3), (None, 2)]
     a, b = X, X[:, :2] * 2
     by_list = model.predict([a, b], batch_size=5)
     by_dict = model.predict({"b": b, "a": a})
