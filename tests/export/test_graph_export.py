@@ -155,3 +155,24 @@ def test_inception_style_conv_bank_matches_keras_and_its_onnx():
     for w, k, o in zip(want, theirs, ours_onnx):
         np.testing.assert_allclose(w, k, atol=1e-5)
         np.testing.assert_allclose(o, w, atol=1e-5)
+
+
+def test_merges_of_flattened_convolutions_and_a_dense():
+    """Flatten after a channels-first conv leaves a permuted layout: merges of two such
+    values keep it, a merge with a Dense output converts them."""
+    graph = build_dag("flat", {"x": batched((4, 4, 2))}, [
+        NodeConfig("Conv2D", {"filters": 3, "kernel_size": 3}, "c1", ["x"]),
+        NodeConfig("Conv2D", {"filters": 3, "kernel_size": 3}, "c2", ["x"]),
+        NodeConfig("Flatten", {}, "f1", ["c1"]),
+        NodeConfig("Flatten", {}, "f2", ["c2"]),
+        NodeConfig("Multiply", {}, "m", ["f1", "f2"]),
+        NodeConfig("Flatten", {}, "fx", ["x"]),
+        NodeConfig("Dense", {"units": 12}, "d", ["fx"]),
+        NodeConfig("Subtract", {}, "s", ["m", "d"]),
+        NodeConfig("Concatenate", {}, "cat", ["f1", "s"]),
+    ], ["cat"])
+    params = _params(graph)
+    x = np.random.default_rng(7).normal(size=(2, 4, 4, 2)).astype(np.float32)
+    want, _ = executor.forward(graph, params, x)
+    (got,) = _run(to_onnx(graph, params), {"input": x})
+    np.testing.assert_allclose(got, want, atol=1e-5)
