@@ -45,6 +45,9 @@ def graph_inputs(graph: Graph, x: Any) -> dict[str, np.ndarray]:
                 received=f"keys {sorted(map(str, x))}",
                 hint=f"missing {missing}" if missing else f"unknown {extra}")
         return {n: x[n] for n in names}
+    if len(names) == 1 and not (isinstance(x, (list, tuple)) and len(x) == 1
+                                and isinstance(x[0], np.ndarray)):
+        return {names[0]: x}  # one input: the array itself (unchanged behaviour)
     if isinstance(x, (list, tuple)):
         if len(x) != len(names):
             raise UsageError(f"the model takes {len(names)} inputs {list(names)}", field="x",
