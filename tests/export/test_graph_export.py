@@ -176,3 +176,24 @@ def test_merges_of_flattened_convolutions_and_a_dense():
     want, _ = executor.forward(graph, params, x)
     (got,) = _run(to_onnx(graph, params), {"input": x})
     np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def test_masks_flow_through_merges_to_a_recurrent_layer():
+    """Embedding(mask_zero) feeds two branches merged by Add and Concatenate; the merged
+    masks (OR) reach an LSTM, in NumPy and in ONNX alike."""
+    graph = build_dag("masked", {"ids": batched((5,), "int32")}, [
+        NodeConfig("Embedding", {"input_dim": 7, "output_dim": 3, "mask_zero": True}, "emb",
+                   ["ids"]),
+        NodeConfig("Dense", {"units": 3, "activation": "tanh"}, "d", ["emb"]),
+        NodeConfig("Add", {}, "add", ["d", "emb"]),
+        NodeConfig("Concatenate", {}, "cat", ["add", "emb"]),
+        NodeConfig("LSTM", {"units": 2}, "lstm", ["cat"]),
+    ], ["lstm"])
+    assert {"add", "cat"} <= graph.masked
+    params = _params(graph)
+    ids = np.array([[1, 2, 3, 0, 0], [4, 5, 6, 1, 0]], np.int32)
+    want, _ = executor.forward(graph, params, ids)
+    shorter, _ = executor.forward(graph, params, ids[:, :3])
+    np.testing.assert_allclose(want[0], shorter[0], atol=1e-6)  # the padding is masked
+    (got,) = _run(to_onnx(graph, params), {"input": ids})
+    np.testing.assert_allclose(got, want, atol=1e-5)
