@@ -115,12 +115,18 @@ class Model:
         self.params = init_params(self.graph, self.seed)
 
     @property
-    def input_shape(self) -> tuple:
-        return self.graph.input_type.shape
+    def input_shape(self) -> tuple | list[tuple]:
+        """Keras' input_shape: a tuple, or a list of one per input for several."""
+        g = self.graph
+        shapes = [g.types[v].shape for v in g.inputs]
+        return shapes[0] if len(shapes) == 1 else shapes
 
     @property
-    def output_shape(self) -> tuple:
-        return self.graph.output_type.shape
+    def output_shape(self) -> tuple | list[tuple]:
+        """Keras' output_shape: a tuple, or a list of one per output for several."""
+        g = self.graph
+        shapes = [g.types[v].shape for v in g.outputs]
+        return shapes[0] if len(shapes) == 1 else shapes
 
     def count_params(self) -> int:
         return self.graph.count_params()

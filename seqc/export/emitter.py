@@ -161,6 +161,8 @@ class Emitter:
         physical layouts. The exporter lowers every node with it; wrappers (TimeDistributed)
         lower their inner layer with it."""
         mode = op.export_layout(attrs)
+        if mode == "agnostic" and len(xs) > 1:
+            xs = self.unify(xs)
         if mode == "canonical":
             xs = [self.canonical(x) for x in xs]
         elif mode == "channels_first":
@@ -178,6 +180,16 @@ class Emitter:
                 self.set_layout(y, CHANNELS_FIRST if mode == "channels_first" and t.rank >= 3
                                 else None)
         return ys
+
+    def unify(self, xs: list[str]) -> list[str]:
+        """The inputs of a several-input node in one physical layout: kept where they all
+        share one (and agree in rank), else each converted to the IR's layout (elementwise
+        merges of a Conv1D output and its channels-last input, for one)."""
+        layouts = {repr(self.layout_of(x)) for x in xs}
+        ranks = {self.type_of(x).rank for x in xs}
+        if len(layouts) == 1 and len(ranks) == 1:
+            return list(xs)
+        return [self.canonical(x) for x in xs]
 
     def subgraph(self, name: str, inputs: list[tuple[str, str, tuple]],
                  build: Callable[[list[str]], list[str]],
@@ -211,10 +223,10 @@ class Emitter:
             [helper.make_tensor_value_info(v, onnx.TensorProto.FLOAT, list(shape))
              for v, shape in zip(fixed, out_shapes)])
 
-    def prune(self, output: str) -> None:
-        """Drop nodes and initializers the value `output` does not depend on (masks no
-        consumer read, conversions made but not used)."""
-        needed, kept = {output}, []
+    def prune(self, output: str | list[str]) -> None:
+        """Drop nodes and initializers the value `output` (or values, a list) does not
+        depend on (masks no consumer read, conversions made but not used)."""
+        needed, kept = set([output] if isinstance(output, str) else output), []
         for node in reversed(self.nodes):
             if any(o in needed for o in node.output):
                 kept.append(node)

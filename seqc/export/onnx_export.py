@@ -17,7 +17,7 @@ from onnx import TensorProto, helper
 
 from ..errors import ExportError, UsageError, layer_label
 from ..fileio import atomic_write
-from ..ir.graph import Graph
+from ..ir.graph import Graph, node_masks
 from ..ir.summary import parameter_counts
 from ..ir.types import TensorType
 from ..ops import REGISTRY
@@ -159,17 +159,25 @@ def to_onnx(graph: Graph, params: dict[str, np.ndarray], *, opset: int = DEFAULT
 
     opset = check_opset(opset)
     input_layout = check_input_layout(input_layout, graph.input_type)
+    if input_layout == "channels_first" and len(graph.inputs) > 1:
+        raise UsageError("a channels-first input layout applies to one-input models",
+                         field="input_layout", received=f"input_layout={input_layout!r}, "
+                         f"{len(graph.inputs)} inputs", hint="export channels_last")
     graph, params, pass_report = run_passes(
         graph, params, skip=[name for name, on in (("fold_batchnorm", fold_batchnorm),
                                                    ("fold_preprocessing", fold_preprocessing))
                              if not on])
     em = Emitter(opset)
-    in_name = graph.inputs[0]
-    em.declare("input", graph.types[in_name])
+    in_names = onnx_input_names(graph)
     in_layout = CHANNELS_FIRST if input_layout == "channels_first" else None
-    em.set_layout("input", in_layout)
-    em.reserve("output")
-    env = {in_name: "input"}
+    env = {}
+    for v, name in zip(graph.inputs, in_names):
+        em.declare(name, graph.types[v])
+        em.set_layout(name, in_layout)
+        env[v] = name
+    out_names = onnx_output_names(graph)
+    for name in out_names:
+        em.reserve(name)
     masks: dict[str, str] = {}  # IR value -> ONNX value of its timestep mask (bool (N, T))
     failures: list[tuple[Any, str, str | None]] = []
     for node in graph.nodes:
@@ -178,7 +186,7 @@ def to_onnx(graph: Graph, params: dict[str, np.ndarray], *, opset: int = DEFAULT
         try:
             op = REGISTRY[node.op]
             node_params = {p: params[node.param_key(p)] for p in node.params}
-            em.mask = masks.get(node.inputs[0])
+            em.mask = node_masks(op, node.inputs, masks)
             ys = em.lower_op(op, node.attrs, node_params, xs,
                              [graph.types[v] for v in node.outputs])
             if node.outputs[0] in graph.masked:
@@ -200,24 +208,35 @@ def to_onnx(graph: Graph, params: dict[str, np.ndarray], *, opset: int = DEFAULT
     if failures:
         raise _export_error(failures, opset)
     em.begin("output")
-    out = env[graph.outputs[0]]
-    keep_cf = in_layout == CHANNELS_FIRST and em.is_channels_first(out)
-    if not keep_cf:
-        out = em.canonical(out)
-    out_layout = em.layout_of(out)
+    outs, out_layouts = [], []
+    for v in graph.outputs:
+        out = env[v]
+        keep_cf = in_layout == CHANNELS_FIRST and em.is_channels_first(out)
+        if not keep_cf:
+            out = em.canonical(out)
+        outs.append(out)
+        out_layouts.append(em.layout_of(out))
     values = _value_entries(graph, env, em)
-    em.prune(out)
-    if out == "input" or any(i.name == out for i in em.initializers):
-        # The model passes its input through (Dropout at inference) or produced nothing.
-        em.nodes.append(helper.make_node("Identity", [out], ["output"], name="output/Identity"))
-    else:
-        em.rename_value(out, "output")
-        values = [{**e, "onnx": "output"} if e["onnx"] == out else e for e in values]
+    em.prune(outs)
+    renamed: dict[str, str] = {}
+    for out, name in zip(outs, out_names):
+        if out in in_names or out in renamed or any(i.name == out for i in em.initializers):
+            # The model passes its input through (Dropout at inference), produced nothing,
+            # or returns one value twice.
+            em.nodes.append(helper.make_node("Identity", [renamed.get(out, out)], [name],
+                                             name=f"{name}/Identity"))
+        else:
+            em.rename_value(out, name)
+            renamed[out] = name
+            values = [{**e, "onnx": name} if e["onnx"] == out else e for e in values]
+    out_layout = out_layouts[0]
 
     g = helper.make_graph(
         em.nodes, graph.name,
-        [_value_info("input", _physical(graph.types[in_name], in_layout))],
-        [_value_info("output", _physical(graph.types[graph.outputs[0]], out_layout))],
+        [_value_info(name, _physical(graph.types[v], in_layout))
+         for v, name in zip(graph.inputs, in_names)],
+        [_value_info(name, _physical(graph.types[v], lay))
+         for v, name, lay in zip(graph.outputs, out_names, out_layouts)],
         initializer=em.initializers)
     from .. import __version__
 
@@ -227,7 +246,7 @@ def to_onnx(graph: Graph, params: dict[str, np.ndarray], *, opset: int = DEFAULT
     props = {"seqc.version": __version__, "seqc.input_layout": input_layout,
              "seqc.output_layout": "channels_first" if isinstance(out_layout, str)
              else "channels_last",
-             "seqc.values": _values_json(values, em)}
+             "seqc.values": _values_json(values, em, in_names)}
     # Frozen layers (trainable=False) count as non-trainable, as in summary and report.json.
     props["seqc.parameters"] = json.dumps(parameter_counts(graph))
     ids = token_ids_of(graph)
@@ -283,11 +302,27 @@ def token_ids_of(graph: Graph) -> dict[str, Any] | None:
     return {"count": int(count), "layer": layer}
 
 
-def _values_json(values: list[dict[str, Any]], em: Emitter) -> str:
+def onnx_input_names(graph: Graph) -> list[str]:
+    """The exported model's input names: "input" for a one-input graph (seqc's contract),
+    else the graph's own input names, in order."""
+    return ["input"] if len(graph.inputs) == 1 else list(graph.inputs)
+
+
+def onnx_output_names(graph: Graph) -> list[str]:
+    """The exported model's output names: "output" for a one-output graph, else the name of
+    the layer computing each output (Dense(activation=...)'s output is the layer's)."""
+    if len(graph.outputs) == 1:
+        return ["output"]
+    layer_of = {v: n.layer or n.name for n in graph.nodes for v in n.outputs}
+    names = [layer_of.get(v, v) for v in graph.outputs]
+    return [n if names.count(n) == 1 else f"{n}_{j}" for j, n in enumerate(names)]
+
+
+def _values_json(values: list[dict[str, Any]], em: Emitter, in_names: list[str]) -> str:
     """The entries whose ONNX value survived pruning (and the graph input), as compact JSON.
     Layout "channels_first" is (N, C, *spatial); a list P is a flattened channels-first
     tensor whose feature j holds the IR's feature P[j]."""
-    present = {"input", *(o for n in em.nodes for o in n.output)}
+    present = {*in_names, *(o for n in em.nodes for o in n.output)}
     return json.dumps([e for e in values if e["onnx"] in present], separators=(",", ":"))
 
 

@@ -410,6 +410,12 @@ def save_keras(model: Model, path: str | os.PathLike) -> str:
 
 def _model_config(model: Model) -> tuple[dict, list[kh5.PlannedLayer]]:
     graph = model.graph
+    if not graph.is_chain:
+        raise UsageError(
+            "saving a graph model (branches, merges, several inputs or outputs) as .keras is "
+            "not implemented yet; only Sequential models are written", field="path",
+            received=f"model '{graph.name}' with inputs {list(graph.inputs)}, outputs "
+                     f"{list(graph.outputs)}", hint="export it to ONNX with model.export()")
     names: set[str] = set()
     model_name = _keras_name(model.name or "sequential", set())
     in_type = graph.input_type

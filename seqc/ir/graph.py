@@ -33,12 +33,32 @@ class Node:
     # they change training, never the forward maths (seqc.ir.weight_args says what each acts
     # on; seqc.training.penalties applies them).
     training_args: Any = None
+    # A shared layer (Keras: one layer object called on several values): the node whose
+    # parameters this node reads, or "" for its own. Its parameter table keys are then the
+    # owner's (`owner/kernel`), so training sums both calls' gradients into one table entry.
+    shares: str = ""
 
     def param_key(self, local: str) -> str:
-        return f"{self.name}/{local}"
+        return f"{self.shares or self.name}/{local}"
 
     def replace(self, **changes: Any) -> Node:
         return dataclasses.replace(self, **changes)
+
+
+def in_masked(op: Any, inputs: tuple[str, ...] | list[str], masked: Any) -> Any:
+    """What `OpDef.output_masked` receives: whether the input carries a mask (one-input
+    kinds), or a tuple of one bool per input (kinds with `multi_input`)."""
+    if op.multi_input:
+        return tuple(v in masked for v in inputs)
+    return inputs[0] in masked
+
+
+def node_masks(op: Any, inputs: tuple[str, ...] | list[str], masks: dict) -> Any:
+    """The mask(s) a node reads from `masks` (value -> mask, any representation): the first
+    input's (or None) for one-input kinds, a list of one per input for `multi_input` kinds."""
+    if op.multi_input:
+        return [masks.get(v) for v in inputs]
+    return masks.get(inputs[0])
 
 
 @dataclass(frozen=True)
@@ -65,9 +85,22 @@ class Graph:
 
         out: set[str] = set()
         for n in self.nodes:
-            if REGISTRY[n.op].output_masked(n.attrs, n.inputs[0] in out):
+            if REGISTRY[n.op].output_masked(n.attrs, in_masked(REGISTRY[n.op], n.inputs, out)):
                 out.update(n.outputs)
         return frozenset(out)
+
+    @property
+    def is_chain(self) -> bool:
+        """True for a Sequential's graph: one input, one output, each node reading the one
+        value before it (what writers of Sequential forms, like the .keras writer, need)."""
+        if len(self.inputs) != 1 or len(self.outputs) != 1:
+            return False
+        cur = self.inputs[0]
+        for n in self.nodes:
+            if n.inputs != (cur,) or len(n.outputs) != 1:
+                return False
+            cur = n.outputs[0]
+        return cur == self.outputs[0]
 
     def node(self, name: str) -> Node:
         for n in self.nodes:

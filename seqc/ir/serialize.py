@@ -41,6 +41,7 @@ def graph_to_json(graph: Graph) -> dict[str, Any]:
                 "layer": n.layer,
                 "trainable": n.trainable,
                 **({"training_args": _to_json(n.training_args)} if n.training_args else {}),
+                **({"shares": n.shares} if n.shares else {}),
             }
             for n in graph.nodes
         ],
@@ -61,7 +62,8 @@ def graph_from_json(d: dict[str, Any], file: str | None = None) -> Graph:
         op = REGISTRY[n["op"]]
         nodes.append(Node(n["op"], n["name"], tuple(n["inputs"]), tuple(n["outputs"]),
                           op.parse_attrs(n["attrs"]), tuple(n["params"]), n.get("layer", ""),
-                          n.get("trainable", True), _freeze(n.get("training_args")) or None))
+                          n.get("trainable", True), _freeze(n.get("training_args")) or None,
+                          n.get("shares", "")))
     specs = {k: ParamSpec(k.split("/")[-1], tuple(s["shape"]), _freeze(s["initializer"]),
                           s["trainable"], s.get("domain", "real"), s.get("dtype", "float32"))
              for k, s in d["params"].items()}

@@ -14,7 +14,7 @@ def parameter_counts(graph: Graph) -> dict[str, int]:
     frozen (`trainable=False`)."""
     trainable = non_trainable = 0
     for node in graph.nodes:
-        for p in node.params:
+        for p in () if node.shares else node.params:  # a shared layer's are its owner's
             spec = graph.param_specs[node.param_key(p)]
             size = int(np.prod(spec.shape))
             if spec.trainable and node.trainable:
@@ -35,7 +35,7 @@ def format_summary(graph: Graph, params: dict[str, np.ndarray] | None = None) ->
         out = graph.types[nodes[-1].outputs[0]]
         n = 0
         for node in nodes:
-            for p in node.params:
+            for p in () if node.shares else node.params:
                 n += int(np.prod(graph.param_specs[node.param_key(p)].shape))
         shape = "(" + ", ".join("None" if d is None else str(d) for d in out.shape)
         shape += ",)" if len(out.shape) == 1 else ")"

@@ -22,6 +22,11 @@ Every kind is one `OpDef` subclass in its own file, registered with `@register`.
 - Masks (Keras' timestep masks, bool (N, T)): `supports_masking`, `output_masked`,
   `compute_mask`, `lower_mask`; a forward reads its input's mask from `ctx.mask`.
 - `examples` / `bad_examples`: picked up by the contract tests in tests/ops.
+- Several inputs (the merge kinds): `multi_input = True` and `arity = (min, max or None)`.
+  Their `infer`/`forward`/`lower` take one entry per input in `in_types`/`xs`, `backward`
+  returns one dx per input, and the mask facets take one entry per input: `output_masked`
+  a tuple of bools, `compute_mask`/`lower_mask` a list of masks (None where unmasked), and
+  a forward reads `ctx.masks`. One-input kinds are unchanged.
 
 Facets raise `DefinitionError(..., field=..., received=...)`; the caller adds file and layer.
 """
@@ -77,6 +82,8 @@ class RunContext:
     updates: dict[str, Array] = field(default_factory=dict)
     # Set per node by the executor: the timestep mask (bool (N, T)) its input carries, or None.
     mask: Array | None = None
+    # Set per node by the executor: one mask (or None) per input, for `multi_input` kinds.
+    masks: list[Array | None] = field(default_factory=list)
 
     def update(self, local_name: str, value: Array) -> None:
         """Record a new value for the current node's parameter `local_name`."""
@@ -86,10 +93,12 @@ class RunContext:
 
 @dataclass(frozen=True)
 class Example:
-    """A valid configuration with the per-sample input shape it is tested on."""
+    """A valid configuration with the per-sample input shape it is tested on; a kind with
+    several inputs gives `input_shapes` (one per input, as Keras' run_layer_test does) and
+    leaves `input_shape`, which then answers the first."""
 
     config: dict
-    input_shape: tuple[int | None, ...]
+    input_shape: tuple[int | None, ...] | None = None
     input_dtype: str = "float32"
     # Range the contract tests draw inputs from (ids for Embedding, away-from-kink values...).
     input_range: tuple[float, float] = (-2.0, 2.0)
@@ -102,6 +111,18 @@ class Example:
     # False for a seqc extension Keras has no argument for (LSTM recurrent_bias): the Keras
     # parity tests leave it out; its own test compares with the framework it comes from.
     keras: bool = True
+    # Several inputs: one per-sample shape each. With `mask_lengths`, `masked_inputs` says
+    # which inputs carry that mask (default: all of rank >= 2 per sample).
+    input_shapes: tuple[tuple[int | None, ...], ...] | None = None
+    masked_inputs: tuple[bool, ...] | None = None
+
+    def __post_init__(self) -> None:
+        _first_shape(self)
+
+    @property
+    def shapes(self) -> tuple[tuple[int | None, ...], ...]:
+        """Every input's per-sample shape (one entry for a one-input kind)."""
+        return self.input_shapes or (self.input_shape,)
 
 
 @dataclass(frozen=True)
@@ -109,8 +130,25 @@ class BadExample:
     """An invalid configuration (or input) that must raise DefinitionError with `Received:`."""
 
     config: dict
-    input_shape: tuple[int | None, ...]
+    input_shape: tuple[int | None, ...] | None = None
     match: str = ""
+    input_shapes: tuple[tuple[int | None, ...], ...] | None = None
+
+    def __post_init__(self) -> None:
+        _first_shape(self)
+
+    @property
+    def shapes(self) -> tuple[tuple[int | None, ...], ...]:
+        return self.input_shapes or (self.input_shape,)
+
+
+def _first_shape(ex: Any) -> None:
+    if ex.input_shapes is not None:
+        object.__setattr__(ex, "input_shapes", tuple(tuple(s) for s in ex.input_shapes))
+        if ex.input_shape is None:
+            object.__setattr__(ex, "input_shape", ex.input_shapes[0])
+    elif ex.input_shape is None:
+        raise TypeError("an example needs input_shape or input_shapes")
 
 
 # How the exporter feeds a kind's `lower` (tensors are channels-last in the IR; ONNX's spatial
@@ -144,6 +182,10 @@ class OpDef:
     examples: ClassVar[list[Example]] = []
     bad_examples: ClassVar[list[BadExample]] = []
     layout: ClassVar[str] = "canonical"
+    # Kinds taking several inputs (the merge layers): see the module docstring. `arity` is
+    # (fewest, most or None) inputs; the builder checks it, naming the node.
+    multi_input: ClassVar[bool] = False
+    arity: ClassVar[tuple[int, int | None]] = (1, 1)
 
     # Keras' `<x>_regularizer` / `<x>_constraint` arguments of the kind, as {x: the local
     # parameter it acts on}: Dense {"kernel": "kernel", "bias": "bias"}. They are training-only

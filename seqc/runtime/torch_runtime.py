@@ -27,7 +27,7 @@ import numpy as np
 
 from ..errors import UsageError
 from ..ops import REGISTRY
-from . import _torch_categorical, _torch_core, _torch_recurrent, _torch_spatial
+from . import _torch_categorical, _torch_core, _torch_merge, _torch_recurrent, _torch_spatial
 from ._torch_base import activation, keras_pads, nn, torch
 from .runners import NUMPY_BATCH, ModelSource, Predict, Runner
 
@@ -49,7 +49,14 @@ class TorchRunner(Runner):
              intra_op_num_threads: int | None = None, **_: Any) -> Predict:
         if intra_op_num_threads is not None:
             torch.set_num_threads(int(intra_op_num_threads))
-        module = build_module(src.graph, src.params)
+        graph = src.graph
+        if len(graph.inputs) > 1 or len(graph.outputs) > 1:
+            raise UsageError(
+                "the torch runtime validates models with one input and one output",
+                field="runtimes",
+                received=f"{len(graph.inputs)} inputs, {len(graph.outputs)} outputs",
+                hint="validate this model with the other runtimes (numpy, onnxruntime)")
+        module = build_module(graph, src.params)
         step = batch_size or NUMPY_BATCH
         out_dtype = np.dtype(src.graph.output_type.dtype)
 
@@ -73,6 +80,8 @@ def build_module(graph: Any, params: dict[str, np.ndarray]) -> Any:
         out_type = graph.types[node.outputs[0]]
         label = f"layer '{node.layer or node.name}' ({node.op})"
         b = Builder(label, in_type, node.inputs[0] in graph.masked)
+        if REGISTRY[node.op].multi_input and any(v in graph.masked for v in node.inputs):
+            raise b.refuse(f"{node.op} of masked inputs")
         fn = b.build(node.op, node.attrs, p)
         mask_fn = None
         if node.outputs[0] in graph.masked:
@@ -88,7 +97,7 @@ def build_module(graph: Any, params: dict[str, np.ndarray]) -> Any:
 # Kind -> builder(b, kind, attrs, params); then kind-name prefixes -> the builder of a family
 # (checked in order).
 _BUILDERS: dict[str, Callable] = {**_torch_core.BUILDERS, **_torch_recurrent.BUILDERS,
-                                   **_torch_categorical.BUILDERS}
+                                   **_torch_categorical.BUILDERS, **_torch_merge.BUILDERS}
 _FAMILIES = _torch_spatial.FAMILIES
 
 
@@ -144,6 +153,8 @@ def _step_class() -> type:
                 self.parts = nn.ModuleList(modules)
 
             def forward(self, x: Any, mask: Any = None) -> Any:
+                if isinstance(x, list):  # a merge's inputs
+                    return self.fn(x, mask)
                 if self.cast and not torch.is_floating_point(x):
                     x = x.to(torch.float32)  # Keras casts int features to the float dtype
                 return self.fn(x, mask)
@@ -163,15 +174,23 @@ def _model_class() -> type:
                 self.steps = nn.ModuleList(steps)
 
             def forward(self, x: Any) -> Any:
+                """One tensor for a one-input graph, else a list in graph.inputs order;
+                returns a list for several outputs."""
                 g = self.graph
-                env = {g.inputs[0]: x}
+                env = dict(zip(g.inputs, x)) if isinstance(x, list) else {g.inputs[0]: x}
                 masks: dict[str, Any] = {}
                 for node, step in zip(g.nodes, self.steps):
-                    xin = env[node.inputs[0]]
-                    mask = masks.get(node.inputs[0])
+                    if len(node.inputs) > 1 or REGISTRY[node.op].multi_input:
+                        xin: Any = [env[v] for v in node.inputs]
+                        mask: Any = None  # merges of masked values are refused at build
+                    else:
+                        xin = env[node.inputs[0]]
+                        mask = masks.get(node.inputs[0])
                     env[node.outputs[0]] = step(xin, mask)
                     if step.mask_fn is not None:
                         masks[node.outputs[0]] = step.mask_fn(xin, mask)
+                if len(g.outputs) > 1:
+                    return [env[v] for v in g.outputs]
                 return env[g.outputs[0]]
 
         _CLASSES["Model"] = SeqcTorchModel

@@ -102,11 +102,11 @@ def _short(row: np.ndarray) -> str:
     return np.array2string(np.asarray(row), threshold=8, precision=4)
 
 
-def prepare_x(model: Any, x: Any, name: str = "x") -> np.ndarray:
+def prepare_x(model: Any, x: Any, name: str = "x", in_type: Any = None) -> np.ndarray:
     """x as the model's input dtype (float32 unless the input is declared integer), checked
-    against the input shape and for NaN/Inf."""
+    against the input shape (`in_type`, default the first input's) and for NaN/Inf."""
     arr = _as_array(x, name)
-    in_type = model.graph.input_type
+    in_type = in_type or model.graph.input_type
     feats = in_type.features
     got = arr.shape[1:]
     if len(got) != len(feats) or any(d is not None and d != g for d, g in zip(feats, got)):

@@ -8,8 +8,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import SeqcError, layer_label
-from ..ir.graph import Graph
+from ..errors import SeqcError, UsageError, layer_label
+from ..ir.graph import Graph, node_masks
 from ..ops import REGISTRY
 from ..ops.base import RunContext
 from .heap import keep_heap
@@ -32,19 +32,49 @@ def node_params(node, params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {p: params[node.param_key(p)] for p in node.params}
 
 
+def graph_inputs(graph: Graph, x: Any) -> dict[str, np.ndarray]:
+    """{input name: array} from what a caller passes: one array (a one-input graph), a list or
+    tuple in `graph.inputs` order, or a dict by input name."""
+    names = graph.inputs
+    if isinstance(x, dict):
+        missing = [n for n in names if n not in x]
+        extra = [k for k in x if k not in names]
+        if missing or extra:
+            raise UsageError(
+                f"the model's inputs are {list(names)}", field="x",
+                received=f"keys {sorted(map(str, x))}",
+                hint=f"missing {missing}" if missing else f"unknown {extra}")
+        return {n: x[n] for n in names}
+    if len(names) == 1 and not (isinstance(x, (list, tuple)) and len(x) == 1
+                                and isinstance(x[0], np.ndarray)):
+        return {names[0]: x}  # one input: the array itself (unchanged behaviour)
+    if isinstance(x, (list, tuple)):
+        if len(x) != len(names):
+            raise UsageError(f"the model takes {len(names)} inputs {list(names)}", field="x",
+                             received=f"{len(x)} arrays")
+        return dict(zip(names, x))
+    if len(names) != 1:
+        raise UsageError(f"the model takes {len(names)} inputs {list(names)}", field="x",
+                         received="one array",
+                         hint="pass a list in that order, or a dict by input name")
+    return {names[0]: x}
+
+
 def forward(
     graph: Graph,
     params: dict[str, np.ndarray],
-    x: np.ndarray,
+    x: Any,
     ctx: RunContext | None = None,
     *,
     keep: tuple[str, ...] = (),
-) -> tuple[np.ndarray, Tape]:
-    """Run every node. `keep` names intermediate values to return in `tape.values`
-    (the graph output is always there)."""
+) -> tuple[Any, Tape]:
+    """Run every node. `x` is one array for a one-input graph, else a list in `graph.inputs`
+    order or a dict by input name (`graph_inputs`). Returns the output (a list of one array
+    per output when the graph has several) and the tape. `keep` names intermediate values to
+    return in `tape.values` (the graph outputs are always there)."""
     keep_heap()
     ctx = ctx or RunContext()
-    env = {graph.inputs[0]: x}
+    env = graph_inputs(graph, x)
     tape = Tape(grad_of=_values_needing_grad(graph))
     last_use = _last_use(graph)
     grad_of = tape.grad_of
@@ -52,15 +82,19 @@ def forward(
     for i, node in enumerate(graph.nodes):
         op = REGISTRY[node.op]
         ctx.input_grad = any(grad_of[v] for v in node.inputs)
-        ctx.scope, ctx.node_trainable = node.name, node.trainable
+        # A shared layer's state updates (BatchNormalization's moving statistics) go to the
+        # parameters it reads: its owner's.
+        ctx.scope, ctx.node_trainable = node.shares or node.name, node.trainable
         ctx.mask = masks.get(node.inputs[0])
+        ctx.masks = [masks.get(v) for v in node.inputs]
         xs = [env[v] for v in node.inputs]
         try:
             ys, cache = op.forward(node.attrs, node_params(node, params), xs, ctx)
         except SeqcError as e:  # bad data met inside a layer (an Embedding id out of range)
             raise e.located(layer=layer_label(None, node.layer or node.name, node.op)) from None
         if node.outputs[0] in masked:
-            masks[node.outputs[0]] = op.compute_mask(node.attrs, xs, ctx.mask)
+            masks[node.outputs[0]] = op.compute_mask(node.attrs, xs,
+                                                     node_masks(op, node.inputs, masks))
         del xs
         env.update(zip(node.outputs, ys))
         tape.caches.append(cache if ctx.need_grad else None)
@@ -71,14 +105,16 @@ def forward(
                     env.pop(v, None)
     for v in (*keep, *graph.outputs):
         tape.values[v] = env[v]
-    return env[graph.outputs[0]], tape
+    if len(graph.outputs) == 1:
+        return env[graph.outputs[0]], tape
+    return [env[v] for v in graph.outputs], tape
 
 
 def backward(
     graph: Graph,
     params: dict[str, np.ndarray],
     tape: Tape,
-    dy: np.ndarray,
+    dy: Any,
     *,
     start: int | None = None,
     extra: dict[str, np.ndarray] | None = None,
@@ -87,26 +123,39 @@ def backward(
     node's output instead of the graph output: the trainer passes the node before a final
     softmax/sigmoid when the loss supplies the fused, stable gradient w.r.t. the logits.
     `extra` adds gradients arriving at intermediate values (activity penalties), each
-    summed in when backward reaches the node computing it (at or before `start`)."""
-    start = len(graph.nodes) - 1 if start is None else start
+    summed in when backward reaches the node computing it (at or before `start`).
+    A graph with several outputs takes `dy` as a list (graph.outputs order, None for an
+    output no loss reads) or a dict by output name, and no `start`. A shared layer's
+    parameter gradients (Node.shares) are summed over its calls."""
     grads: dict[str, np.ndarray] = {}
-    dval = {graph.nodes[start].outputs[0]: dy}
+    if len(graph.outputs) > 1:
+        if start is not None:
+            raise ValueError("`start` applies to a one-output graph")
+        dys = dy if isinstance(dy, dict) else dict(zip(graph.outputs, dy))
+        dval = {v: d for v, d in dys.items() if d is not None}
+        producers = [i for i, n in enumerate(graph.nodes) if set(n.outputs) & set(dval)]
+        start = max(producers) if producers else -1
+    else:
+        start = len(graph.nodes) - 1 if start is None else start
+        dval = {graph.nodes[start].outputs[0]: dy}
     grad_of = tape.grad_of
     for i in range(start, -1, -1):
         node = graph.nodes[i]
         if not any(grad_of[v] for v in node.outputs):
             continue  # parameter-free and fed only by the input: nothing to propagate
+        if not any(v in dval or (extra and v in extra) for v in node.outputs):
+            continue  # no gradient reaches it (a branch only an unweighted output reads)
         for v in node.outputs:
             if extra and v in extra:
                 dval[v] = dval[v] + extra[v] if v in dval else extra[v]
-        dys = [dval.pop(v) for v in node.outputs]
+        dys = [dval.pop(v, None) for v in node.outputs]
         op = REGISTRY[node.op]
         dxs, g = op.backward(node.attrs, node_params(node, params), tape.caches[i], dys)
         if node.trainable:
             for local, arr in g.items():
                 key = node.param_key(local)
                 if graph.param_specs[key].trainable:
-                    grads[key] = arr
+                    grads[key] = grads[key] + arr if key in grads else arr
         for v, dx in zip(node.inputs, dxs):
             if not grad_of[v] or dx is None:
                 continue

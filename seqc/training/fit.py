@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import UsageError, did_you_mean
+from ..errors import DataError, UsageError, did_you_mean
 from ..ops import REGISTRY
 from ..ops.base import RunContext
 from . import callbacks as callbacks_mod
@@ -162,6 +162,7 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
                          field="class_weight",
                          hint="fold the class weights into sample_weight yourself")
 
+    _one_input_output(model, "fit")
     x = prepare_x(model, x, "x")
     y = prepare_y(model, cfg.loss, y, len(x), "y")
     sw = prepare_sample_weight(sample_weight, len(x), "sample_weight")
@@ -346,6 +347,7 @@ def evaluate(model: Any, x: Any = None, y: Any = None, batch_size: int | None = 
     batch_size = positive_int(batch_size if batch_size is not None else DEFAULT_BATCH_SIZE,
                                "batch_size")
     verbose = verbose_level(verbose)
+    _one_input_output(model, "evaluate")
     x = prepare_x(model, x, "x")
     y = prepare_y(model, cfg.loss, y, len(x), "y")
     sw = prepare_sample_weight(sample_weight, len(x), "sample_weight")
@@ -394,6 +396,9 @@ def predict(model: Any, x: Any, batch_size: int | None = None, verbose: Any = 0,
     no_unknown(unknown, "predict", ["x", "batch_size", "verbose"])
     batch_size = positive_int(batch_size if batch_size is not None else DEFAULT_BATCH_SIZE,
                                "batch_size")
+    graph = model.graph
+    if len(graph.inputs) > 1 or len(graph.outputs) > 1:
+        return _predict_graph(model, x, batch_size)
     x = prepare_x(model, x, "x")
     ctx = RunContext(training=False, need_grad=False)
     out = None
@@ -407,6 +412,38 @@ def predict(model: Any, x: Any, batch_size: int | None = None, verbose: Any = 0,
             out = np.empty((n, *yb.shape[1:]), dtype=yb.dtype)
         out[lo:hi] = yb
     return out
+
+
+def _one_input_output(model: Any, what: str) -> None:
+    """fit/evaluate train one input to one output for now (predict takes several)."""
+    graph = model.graph
+    if len(graph.inputs) > 1 or len(graph.outputs) > 1:
+        raise UsageError(
+            f"{what}() of a model with several inputs or outputs is not implemented yet",
+            field="x", received=f"inputs {list(graph.inputs)}, outputs {list(graph.outputs)}",
+            hint="predict() and export() take such models")
+
+
+def _predict_graph(model: Any, x: Any, batch_size: int) -> Any:
+    """predict for several inputs (a list in graph.inputs order, or a dict by name) or
+    outputs (a list of arrays, graph.outputs order)."""
+    graph = model.graph
+    xs = executor.graph_inputs(graph, x)
+    xs = {k: prepare_x(model, v, f"x['{k}']" if len(xs) > 1 else "x", graph.types[k])
+          for k, v in xs.items()}
+    sizes = {len(v) for v in xs.values()}
+    if len(sizes) != 1:
+        raise DataError("the inputs hold different numbers of samples", field="x",
+                        received=", ".join(f"{k}: {len(v)}" for k, v in xs.items()))
+    (n,) = sizes
+    ctx = RunContext(training=False, need_grad=False)
+    parts: list[list[np.ndarray]] = []
+    for lo in range(0, n, batch_size):
+        yb, _ = executor.forward(graph, model.params,
+                                 {k: v[lo:lo + batch_size] for k, v in xs.items()}, ctx)
+        parts.append(yb if isinstance(yb, list) else [yb])
+    ys = [np.concatenate([p[j] for p in parts]) for j in range(len(graph.outputs))]
+    return ys if len(graph.outputs) > 1 else ys[0]
 
 
 # ---------------------------------------------------------------- adapt

@@ -97,7 +97,9 @@ def _collect_node(graph: Any, node: Any, out: Penalties, last_of_layer: dict) ->
         reg = regularizers_mod.get(spec, ACTIVITY)
         if reg is not None:
             out.activity.append((last_of_layer[node.layer or node.name], reg))
-    for local, role, arg, spec in weight_settings(node):
+    # A shared layer's weights are regularised and constrained once, at their owner (Keras
+    # adds a layer's weight penalties once however often it is called).
+    for local, role, arg, spec in [] if node.shares else weight_settings(node):
         key = node.param_key(local)
         pspec = graph.param_specs[key]
         if role == "regularizer":

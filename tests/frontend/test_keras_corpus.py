@@ -24,7 +24,7 @@ def _first_examples():
         if kind == "InputLayer":
             continue
         for i, ex in enumerate(op.examples):
-            if ex.mask_lengths or not ex.input_shape or not ex.keras or (
+            if ex.mask_lengths or not ex.input_shape or not ex.keras or ex.input_shapes or (
                     kind == "Activation" and isinstance(ex.config["activation"], dict)):
                 continue
             out.append(pytest.param(kind, ex, id=f"{kind}-{i}"))

@@ -9,8 +9,8 @@ import copy
 import numpy as np
 import pytest
 
-from seqc.ir.build import LayerConfig, build_graph
-from seqc.ir.graph import Graph
+from seqc.ir.build import LayerConfig, NodeConfig, build_dag, build_graph
+from seqc.ir.graph import Graph, node_masks
 from seqc.ir.types import TensorType, batched
 from seqc.ops import REGISTRY
 from seqc.ops.base import RunContext
@@ -41,19 +41,53 @@ def concrete(shape: tuple) -> tuple:
     return tuple(UNKNOWN if d is None else d for d in shape)
 
 
-def build(kind: str, ex, *, shape: tuple | None = None) -> Graph:
-    features = ex.input_shape if shape is None else shape
+def multi(ex) -> bool:
+    """Whether the example feeds several inputs (a merge kind): inputs, masks and input
+    gradients are then lists, one per input, in the graph's input order."""
+    return ex.input_shapes is not None
+
+
+def build(kind: str, ex, *, shape: tuple | None = None, masking: bool = False) -> Graph:
+    """The one-layer graph of an example. `shape` overrides the per-sample shape (a list of
+    shapes for a several-input example); with `masking`, a Masking(0.0) layer is put before
+    each masked input (see build_masked)."""
     dtype = getattr(ex, "input_dtype", "float32")  # BadExample has no dtype
-    return build_graph(f"test_{kind}", batched(tuple(features), dtype),
-                       [LayerConfig(kind, copy.deepcopy(ex.config))])
+    if not multi(ex) and not masking:
+        features = ex.input_shape if shape is None else shape
+        return build_graph(f"test_{kind}", batched(tuple(features), dtype),
+                           [LayerConfig(kind, copy.deepcopy(ex.config))])
+    shapes = ex.shapes if shape is None else (shape if multi(ex) else [shape])
+    names = [f"input_{i}" for i in range(len(shapes))] if multi(ex) else ["input"]
+    entries, refs = [], []
+    for name, m in zip(names, masked_flags(ex) if masking else [False] * len(names)):
+        if m:
+            entries.append(NodeConfig("Masking", {"mask_value": 0.0}, f"{name}_mask", [name]))
+        refs.append(f"{name}_mask" if m else name)
+    entries.append(NodeConfig(kind, copy.deepcopy(ex.config), "layer", refs))
+    return build_dag(f"test_{kind}", {n: batched(tuple(s), dtype) for n, s in zip(names, shapes)},
+                     entries, ["layer"])
+
+
+def masked_flags(ex) -> list[bool]:
+    """Which inputs carry the example's mask (`masked_inputs`, default every input)."""
+    if getattr(ex, "mask_lengths", None) is None:
+        return [False] * len(ex.shapes)
+    return list(ex.masked_inputs or [True] * len(ex.shapes))
 
 
 def is_float(dtype) -> bool:
     return np.issubdtype(np.dtype(dtype), np.floating)
 
 
-def make_input(ex, rng: np.random.Generator, *, dtype=None, batch: int = BATCH) -> np.ndarray:
-    shape = (batch, *concrete(ex.input_shape))
+def make_input(ex, rng: np.random.Generator, *, dtype=None, batch: int = BATCH):
+    """A random input batch (a list of one per input for a several-input example)."""
+    if multi(ex):
+        return [_draw(ex, s, rng, dtype, batch) for s in ex.shapes]
+    return _draw(ex, ex.input_shape, rng, dtype, batch)
+
+
+def _draw(ex, features, rng, dtype, batch) -> np.ndarray:
+    shape = (batch, *concrete(features))
     lo, hi = ex.input_range
     if not is_float(ex.input_dtype):
         return rng.integers(int(lo), int(hi), size=shape).astype(ex.input_dtype)
@@ -78,10 +112,17 @@ def node_params(node, params: dict) -> dict:
     return {p: params[node.param_key(p)] for p in node.params}
 
 
-def make_mask(ex, x: np.ndarray) -> np.ndarray | None:
+def make_mask(ex, x):
     """The example's right-padded timestep mask, bool (N, T): valid lengths cycled over the
-    batch (None when the example feeds no mask)."""
+    batch (None when the example feeds no mask); a list, one per input, for a several-input
+    example (None for an input `masked_inputs` leaves unmasked)."""
     lengths = getattr(ex, "mask_lengths", None)
+    if multi(ex):
+        return [_mask(lengths, xi) if m else None for xi, m in zip(x, masked_flags(ex))]
+    return _mask(lengths, x)
+
+
+def _mask(lengths, x: np.ndarray) -> np.ndarray | None:
     if lengths is None:
         return None
     n, t = x.shape[:2]
@@ -89,9 +130,11 @@ def make_mask(ex, x: np.ndarray) -> np.ndarray | None:
     return np.arange(t)[None, :] < valid[:, None]
 
 
-def masked_input(ex, x: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+def masked_input(ex, x, mask):
     """x with its masked steps set to 0.0 and valid steps kept away from 0.0, so a Masking
-    layer (mask_value 0.0) in front recreates exactly `mask`."""
+    layer (mask_value 0.0) in front recreates exactly `mask` (per input, when several)."""
+    if isinstance(x, list):
+        return [masked_input(ex, xi, m) for xi, m in zip(x, mask)]
     if mask is None:
         return x
     x = np.where(np.abs(x) < 0.1, np.where(x < 0, -0.5, 0.5), x).astype(x.dtype)
@@ -99,38 +142,41 @@ def masked_input(ex, x: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
 
 
 def build_masked(kind: str, ex) -> Graph:
-    """[Masking(mask_value=0.0), kind]: the graph the lowering tests run a masked example in."""
-    dtype = getattr(ex, "input_dtype", "float32")
-    return build_graph(f"test_{kind}_masked", batched(tuple(ex.input_shape), dtype),
-                       [LayerConfig("Masking", {"mask_value": 0.0}),
-                        LayerConfig(kind, copy.deepcopy(ex.config))])
+    """[Masking(mask_value=0.0), kind]: the graph the lowering tests run a masked example in
+    (a Masking before each masked input of a several-input example)."""
+    return build(kind, ex, masking=True)
 
 
-def forward(graph: Graph, params: dict, x: np.ndarray, *, training: bool, seed: int = 0,
-            mask: np.ndarray | None = None):
+def forward(graph: Graph, params: dict, x, *, training: bool, seed: int = 0, mask=None):
     """(y, caches). A fresh generator per call: random kinds (Dropout) draw the same mask on
     every call, which makes them differentiable by finite differences in training mode.
     `mask` is the timestep mask the graph input carries (fixed: finite differences must not
-    move it); masks then flow node to node as in the executor."""
+    move it); masks then flow node to node as in the executor. A several-input graph takes
+    `x` and `mask` as lists in `graph.inputs` order."""
     ctx = RunContext(training=training, rng=np.random.default_rng(seed))
-    env = {graph.inputs[0]: x}
-    masks = {graph.inputs[0]: mask} if mask is not None else {}
+    xs = x if isinstance(x, list) else [x]
+    ms = mask if isinstance(mask, list) else [mask]
+    env = dict(zip(graph.inputs, xs))
+    masks = {v: m for v, m in zip(graph.inputs, ms) if m is not None}
     caches = []
     for node in graph.nodes:
         op = REGISTRY[node.op]
         ctx.scope = node.name
         ctx.mask = masks.get(node.inputs[0])
+        ctx.masks = [masks.get(v) for v in node.inputs]
         xs = [env[v] for v in node.inputs]
         ys, cache = op.forward(node.attrs, node_params(node, params), xs, ctx)
         if node.outputs[0] in graph.masked:
-            masks[node.outputs[0]] = op.compute_mask(node.attrs, xs, ctx.mask)
+            masks[node.outputs[0]] = op.compute_mask(node.attrs, xs,
+                                                     node_masks(op, node.inputs, masks))
         env.update(zip(node.outputs, ys))
         caches.append(cache)
     return env[graph.outputs[0]], caches
 
 
 def backward(graph: Graph, params: dict, caches: list, dy: np.ndarray):
-    """(dx for the graph input, {param key: grad} for every gradient an op returned)."""
+    """(dx for the graph input (a list, one per input, for several), {param key: grad} for
+    every gradient an op returned)."""
     dval = {graph.outputs[0]: dy}
     grads = {}
     for node, cache in zip(reversed(graph.nodes), reversed(caches)):
@@ -144,6 +190,8 @@ def backward(graph: Graph, params: dict, caches: list, dy: np.ndarray):
                 dval.setdefault(v, None)
                 continue
             dval[v] = dval[v] + dx if dval.get(v) is not None else dx
+    if len(graph.inputs) > 1:
+        return [dval.get(v) for v in graph.inputs], grads
     return dval[graph.inputs[0]], grads
 
 

@@ -25,6 +25,7 @@ from ops_harness import (
     make_mask,
     make_params,
     masked_input,
+    multi,
     node_params,
     numeric_grad,
 )
@@ -109,7 +110,8 @@ def test_shape_rule_matches_forward(kind, ex):
         assert out.matches(y), f"forward gave {y.shape}, shape rule {out}"
         assert y.dtype == np.dtype(out.dtype)
     # With every variable dimension made concrete the rule must give the exact shape.
-    fixed = build(kind, ex, shape=concrete(ex.input_shape))
+    fixed = build(kind, ex, shape=[concrete(s) for s in ex.shapes] if multi(ex)
+                  else concrete(ex.input_shape))
     assert (BATCH, *fixed.output_type.shape[1:]) == y.shape
     assert fixed.param_specs == {k: s for k, s in graph.param_specs.items()}
 
@@ -133,14 +135,16 @@ def test_backward_matches_finite_differences(kind, ex):
     def loss() -> float:
         return float((forward(graph, params, x, training=training, mask=mask)[0] * g).sum())
 
-    if is_float(ex.input_dtype) and dx is None:
-        # No gradient flows to the input (Embedding's float-held ids): the output must be
-        # locally constant in it.
-        np.testing.assert_array_equal(numeric_grad(loss, x), 0.0, err_msg="input gradient")
-    elif is_float(ex.input_dtype):
-        assert dx.shape == x.shape and dx.dtype == np.float64
-        np.testing.assert_allclose(dx, numeric_grad(loss, x), rtol=1e-5, atol=1e-6,
-                                   err_msg="input gradient")
+    for xi, dxi in zip(x, dx) if multi(ex) else [(x, dx)]:  # every input's gradient
+        if is_float(ex.input_dtype) and dxi is None:
+            # No gradient flows to the input (Embedding's float-held ids): the output must
+            # be locally constant in it.
+            np.testing.assert_array_equal(numeric_grad(loss, xi), 0.0,
+                                          err_msg="input gradient")
+        elif is_float(ex.input_dtype):
+            assert dxi.shape == xi.shape and dxi.dtype == np.float64
+            np.testing.assert_allclose(dxi, numeric_grad(loss, xi), rtol=1e-5, atol=1e-6,
+                                       err_msg="input gradient")
     trainable = {k for k, s in graph.param_specs.items() if s.trainable}
     assert trainable <= set(grads), "backward must return every trainable parameter's gradient"
     for key, grad in grads.items():
@@ -159,14 +163,15 @@ def _reference_can_run(model) -> bool:
 
 
 def _run_onnx(model, x):
+    """[(runtime, output)]; `x` is one array, or a list in the model's input order."""
     import onnxruntime as ort
     from onnx.reference import ReferenceEvaluator
 
-    name = model.graph.input[0].name
+    feed = dict(zip([i.name for i in model.graph.input], x if isinstance(x, list) else [x]))
     sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
-    results = [("onnxruntime", sess.run(None, {name: x})[0])]
+    results = [("onnxruntime", sess.run(None, feed)[0])]
     if _reference_can_run(model):
-        results.append(("onnx.reference", ReferenceEvaluator(model).run(None, {name: x})[0]))
+        results.append(("onnx.reference", ReferenceEvaluator(model).run(None, feed)[0]))
     return results
 
 
@@ -193,6 +198,7 @@ def test_lowering_matches_forward(kind, ex):
 
 
 SPATIAL_EXAMPLES = [c for c in EXAMPLES if len(c.values[1].input_shape) >= 2
+                    and not multi(c.values[1])
                     and is_float(c.values[1].input_dtype)
                     and None not in c.values[1].input_shape]
 
@@ -245,7 +251,7 @@ def _inference_passes_input_through(kind: str, ex) -> bool:
     node = graph.nodes[-1]
     own = node_params(node, make_params(graph, rng))
     x = make_input(ex, rng)
-    ys, _ = REGISTRY[kind].forward(node.attrs, own, [x],
+    ys, _ = REGISTRY[kind].forward(node.attrs, own, x if multi(ex) else [x],
                                    RunContext(training=False, rng=np.random.default_rng(0)))
     return ys[0] is x
 

@@ -16,6 +16,7 @@ from ops_harness import (
     make_input,
     make_mask,
     make_params,
+    multi,
 )
 
 from seqc.ops import REGISTRY
@@ -68,19 +69,43 @@ def test_forward_matches_keras(kind, ex):
     want, _ = forward(graph, params, x, training=False, mask=mask)
 
     layer = keras_layer(kind, ex.config)
-    layer.build((None, *ex.input_shape))
+    if multi(ex):  # a merge: Keras takes lists of shapes, inputs and masks
+        layer.build([(None, *s) for s in ex.shapes])
+    else:
+        layer.build((None, *ex.input_shape))
     weights = [params[k] for k in graph.param_specs]  # Keras order and layouts
     assert len(layer.weights) == len(weights)
     if weights:
         layer.set_weights(weights)
         if hasattr(layer, "finalize_state"):
             layer.finalize_state()  # Normalization caches reshaped statistics
-    kwargs = {} if mask is None else {"mask": keras.ops.convert_to_tensor(mask)}
+    if multi(ex):
+        # Keras' merges read no mask in call (their values ignore it); the output mask is
+        # compared through compute_mask.
+        kwargs = {}
+        if any(m is not None for m in mask):
+            _check_merge_mask(kind, graph, layer, x, mask)
+    else:
+        kwargs = {} if mask is None else {"mask": keras.ops.convert_to_tensor(mask)}
     # Inference, as seqc's forward above: the image augmentation layers' call defaults to
     # training=True; layers whose call takes no `training` ignore it.
     got = keras.ops.convert_to_numpy(layer(x, training=False, **kwargs))
     assert got.shape == want.shape
     np.testing.assert_allclose(want, got, atol=1e-5, rtol=1e-5)
+
+
+def _check_merge_mask(kind, graph, layer, xs, masks):
+    node = graph.nodes[-1]
+    op = REGISTRY[kind]
+    ours = op.compute_mask(node.attrs, xs, masks) if op.output_masked(
+        node.attrs, tuple(m is not None for m in masks)) else None
+    theirs = layer.compute_mask([keras.ops.convert_to_tensor(x) for x in xs],
+                                [None if m is None else keras.ops.convert_to_tensor(m)
+                                 for m in masks])
+    if theirs is None:
+        assert ours is None
+    else:
+        np.testing.assert_array_equal(ours, keras.ops.convert_to_numpy(theirs))
 
 
 @pytest.mark.parametrize("kind,ex", KERAS_CASES)

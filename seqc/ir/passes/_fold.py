@@ -55,6 +55,8 @@ class Folder:
     def fold(self, node: Node, order: tuple[str, ...]) -> None:
         """Merge `node` (a kind with the `affine` facet) into its producer or consumer, trying
         the sides in `order` ("producer", "consumer"); leaves it when neither can absorb it."""
+        if self._shared(node):
+            return  # its parameters serve another call too (a shared layer)
         in_type = self.types[node.inputs[0]]
         affine = REGISTRY[node.op].affine(node.attrs, self._own(node), in_type)
         vectors = per_channel(*affine, in_type.shape[-1])
@@ -79,7 +81,7 @@ class Folder:
     def _into_producer(self, node: Node, scale: np.ndarray, shift: np.ndarray) -> str | None:
         v = node.inputs[0]
         prod = next((n for n in self.nodes if v in n.outputs), None)
-        if prod is None or not self._sole_reader(v):
+        if prod is None or not self._sole_reader(v) or self._shared(prod):
             return None
         fold = REGISTRY[prod.op].fold_affine
         folded = fold and fold(prod.attrs, self._own(prod), scale, shift)
@@ -95,6 +97,8 @@ class Folder:
                 or not self._sole_reader(v) or np.abs(shift).max() > MAX_INPUT_SHIFT):
             return None
         cons = next((n for n in self.nodes if v in n.inputs), None)
+        if cons is not None and self._shared(cons):
+            return None
         fold = cons is not None and REGISTRY[cons.op].fold_input_affine
         folded = fold and cons.inputs == (v,) and fold(cons.attrs, self._own(cons), scale, shift)
         if not folded:
@@ -106,6 +110,11 @@ class Folder:
 
     def _own(self, node: Node) -> dict[str, np.ndarray]:
         return {p: self.params[node.param_key(p)] for p in node.params}
+
+    def _shared(self, node: Node) -> bool:
+        """Whether `node`'s parameters serve several calls (it is a shared layer's call or
+        owns one's parameters): rewriting them would change the other calls."""
+        return bool(node.shares) or any(n.shares == node.name for n in self.nodes)
 
     def _sole_reader(self, v: str) -> bool:
         """Whether exactly one node reads `v` and it is not a graph output."""
