@@ -13,6 +13,7 @@ from ._pyscript_argparse import ArgParser
 from ._pyscript_compile import DISPLAY_CALLBACKS, DISPLAY_ONLY
 from ._pyscript_data import DataArr
 from ._pyscript_expr import fold_builtin
+from ._pyscript_functional import MERGE_FUNCTIONS
 from ._pyscript_model import LayersView, is_model_object, is_placeholder, set_trainable
 from ._pyscript_names import KERAS_SEQUENTIAL, keras_member, norm
 from ._pyscript_subclass import instance_method, remember_arguments
@@ -259,6 +260,8 @@ class CallReader:
                     pass
             return Opaque(node, f"{self.seg(node)} is not constant arithmetic")
         kind = keras_member(p, "layers")
+        if kind in MERGE_FUNCTIONS:  # layers.add([x, y]): _pyscript_functional
+            return self.merge_function(MERGE_FUNCTIONS[kind], args, kwargs, node)
         if kind is not None and kind[:1].isupper():
             return Layer(kind, args, kwargs, node, auto_name=self.auto_name(kind))
         if p in ("keras.backend.clear_session", "keras.utils.clear_session"):

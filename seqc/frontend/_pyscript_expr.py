@@ -209,6 +209,9 @@ class ExprReader:
             return a
         if isinstance(b, Opaque):
             return b
+        merged = self.tensor_binop(op, a, b, node)  # _pyscript_functional: x + y
+        if merged is not None:
+            return merged
         if isinstance(a, DataArr) or isinstance(b, DataArr):
             return self.data_binop(op, a, b, node)
         num = (int, float)

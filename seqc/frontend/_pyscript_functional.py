@@ -1,37 +1,98 @@
-"""Keras functional models that are one chain: `x = keras.Input(...)`, `y = Dense(...)(x)`,
-..., `keras.Model(inputs, outputs)` (a Sequential called on a tensor counts as its layers).
+"""Keras functional models: `x = keras.Input(...)`, `y = Dense(...)(x)`, ...,
+`keras.Model(inputs, outputs)`, as chains or as graphs.
 
-A symbolic tensor remembers the chain of layer calls from its Input. The model is the chain
-that leads from `inputs` to `outputs`; a side branch that does not reach the output is not
-part of it (Keras drops it too). A layer called on several tensors (a merge), with
-`training=`/`mask=`, or twice (shared weights), and arithmetic on a tensor, are refused with
-their line: graphs with branches are the functional-graph issue's to read.
+A symbolic tensor remembers the layer call that made it and the tensors that call read. The
+model is what leads from `inputs` to `outputs`; a side branch that reaches no output is not
+part of it (Keras drops it too). A model with one input and one output reached by a chain of
+one-tensor calls is a chain (a Sequential called on a tensor counts as its layers); anything
+else is a graph (`seqc.ir.build.build_dag`):
+- merges: a merge layer called on a list (`layers.Add()([x, y])`, `layers.add([x, y])`,
+  `layers.concatenate([a, b], axis=-1)`) and arithmetic on two tensors (`x + y`, `x - y`,
+  `x * y`: Add, Subtract, Multiply, as Keras' operator nodes compute them);
+- a tensor and a number: `x * 2.0`, `x + 1`, `x / 4`, `x - 1` are Rescaling(scale, offset);
+  other arithmetic on a tensor is refused with its line;
+- a layer object called twice shares its weights (`NodeConfig(shared_with=...)`);
+- several inputs and outputs (`keras.Model(inputs=[a, b], outputs=[c, d])`).
+Helper functions that build blocks and loops with constant bounds need nothing here: the
+reader follows the calls and unrolls the loops, and each call makes its own layers.
+A layer call with `training=`/`mask=`, a nested graph model called as a layer, or a layer
+kind that does not merge called on a list are refused with their line.
 """
 
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from ._pyscript_values import Layer, ModelVal, Opaque, bind_args
 
+# keras.layers' merge functions: `layers.add([x, y])` is `layers.Add()([x, y])`
+MERGE_FUNCTIONS = {"add": "Add", "subtract": "Subtract", "multiply": "Multiply",
+                   "average": "Average", "maximum": "Maximum", "minimum": "Minimum",
+                   "concatenate": "Concatenate", "dot": "Dot"}
+_ARITH_MERGES = {ast.Add: "Add", ast.Sub: "Subtract", ast.Mult: "Multiply"}
+
 
 @dataclass(eq=False)
 class KTensor:
-    """The output of a layer call: the chain [(layer or model, call node), ...] from an
-    Input."""
+    """The output of a layer call: the layer (an Input's Layer for a model input) and the
+    tensors the call read."""
 
-    chain: list
+    layer: Any
+    inputs: list
     node: ast.AST
+    _chain: list | None = field(default=None, repr=False)
+
+    @property
+    def chain(self) -> list | None:
+        """[(layer, call node), ...] from an Input when this tensor comes from one by
+        one-tensor calls; None for a graph."""
+        if self._chain is None:
+            if not self.inputs:
+                self._chain = [(self.layer, self.node)]
+            elif len(self.inputs) == 1 and self.inputs[0].chain is not None:
+                self._chain = [*self.inputs[0].chain, (self.layer, self.node)]
+            else:
+                self._chain = []
+        return self._chain or None
 
 
 def as_tensor(v: Any) -> KTensor | None:
     if isinstance(v, KTensor):
         return v
     if isinstance(v, Layer) and v.cls == "Input":  # keras.Input(...) is a tensor
-        return KTensor([(v, v.node)], v.node)
+        if getattr(v, "tensor", None) is None:
+            v.tensor = KTensor(v, [], v.node)
+        return v.tensor
     return None
+
+
+def _tensor_list(v: Any) -> list | None:
+    """A list/tuple of symbolic tensors (the inputs of a merge, a model's inputs)."""
+    if not isinstance(v, (list, tuple)):
+        t = as_tensor(v)
+        return None if t is None else [t]
+    ts = [as_tensor(x) for x in v]
+    return ts if ts and all(t is not None for t in ts) else None
+
+
+def graph_tensors(outs: list[KTensor]) -> list[KTensor]:
+    """The tensors the outputs depend on, each after the tensors it reads."""
+    seen: set[int] = set()
+    order: list[KTensor] = []
+    stack: list[tuple[KTensor, bool]] = [(t, False) for t in reversed(outs)]
+    while stack:
+        t, done = stack.pop()
+        if done:
+            order.append(t)
+            continue
+        if id(t) in seen:
+            continue
+        seen.add(id(t))
+        stack.append((t, True))
+        stack.extend((s, False) for s in reversed(t.inputs))
+    return order
 
 
 class FunctionalReader:
@@ -39,24 +100,76 @@ class FunctionalReader:
     `pyscript.Reader`)."""
 
     def apply_layer(self, layer: Any, args: list, kwargs: dict, node: ast.Call) -> Any:
-        tensors = [as_tensor(a) for a in args]
-        if len(args) > 1 or args and isinstance(args[0], (list, tuple)):
-            return Opaque(node, f"{self.seg(node)} calls a layer on several tensors (a merge "
-                                "or a branch), which seqc does not read yet", unsupported=True)
-        if not args or tensors[0] is None:
-            return Opaque(node, f"{self.seg(node)} calls a layer on a run-time value")
         extra = {k: v for k, v in kwargs.items() if not (k == "training" and v is None)}
         if extra:
             return Opaque(node, f"{self.seg(node)} passes {', '.join(extra)} to a layer call "
                                 "(training=True keeps dropout on at inference)",
                           unsupported=True)
-        t = tensors[0]
-        if any(prev is layer for prev, _ in t.chain):
-            return Opaque(node, f"{self.seg(node)} calls the same layer twice (shared weights)",
-                          unsupported=True)
+        if len(args) != 1:
+            return Opaque(node, f"{self.seg(node)} calls a layer on several arguments; Keras "
+                                "takes one tensor or a list of tensors", unsupported=True)
+        if isinstance(args[0], (list, tuple)):
+            ts = _tensor_list(args[0])
+            if ts is None:
+                return Opaque(node, f"{self.seg(node)} calls a layer on a list that is not of "
+                                    "symbolic tensors")
+            if isinstance(layer, ModelVal):
+                return Opaque(node, f"{self.seg(node)} calls a model on several tensors, which "
+                                    "seqc does not read", unsupported=True)
+            return KTensor(layer, ts, node)
+        t = as_tensor(args[0])
+        if t is None:
+            return Opaque(node, f"{self.seg(node)} calls a layer on a run-time value")
         if isinstance(layer, ModelVal):
+            if layer.graph is not None:
+                return Opaque(node, f"{self.seg(node)} calls a functional graph model as a "
+                                    "layer, which seqc does not read", unsupported=True)
             layer.consumed = True
-        return KTensor([*t.chain, (layer, node)], node)
+        return KTensor(layer, [t], node)
+
+    def merge_function(self, kind: str, args: list, kwargs: dict, node: ast.Call) -> Any:
+        """`layers.add([x, y])`, `layers.concatenate([a, b], axis=1)`: the merge layer made
+        and called at once (Keras' functional forms)."""
+        names = ["inputs", "axes", "normalize"] if kind == "Dot" else ["inputs"]
+        bound = bind_args(names, args[:len(names)], {})
+        if bound is None or "inputs" not in bound and "inputs" not in kwargs:
+            return Opaque(node, f"{self.seg(node)} has no list of tensors to merge")
+        inputs = bound.pop("inputs", None) if "inputs" in bound else kwargs.pop("inputs")
+        lay = Layer(kind, [], {**bound, **kwargs}, node, auto_name=self.auto_name(kind))
+        return self.apply_layer(lay, [inputs], {}, node)
+
+    def tensor_binop(self, op: ast.operator, a: Any, b: Any, node: ast.AST) -> Any:
+        """Arithmetic with a symbolic tensor on either side (None when neither is one)."""
+        ta, tb = as_tensor(a), as_tensor(b)
+        if ta is None and tb is None:
+            return None
+        if ta is not None and tb is not None:
+            kind = _ARITH_MERGES.get(type(op))
+            if kind is None:
+                return Opaque(node, f"{self.seg(node)}: this arithmetic on two tensors has no "
+                                    "seqc layer (+, - and * do: Add, Subtract, Multiply)",
+                              unsupported=True)
+            lay = Layer(kind, [], {}, node, auto_name=self.auto_name(kind))
+            return KTensor(lay, [ta, tb], node)
+        t, c = (ta, b) if ta is not None else (tb, a)
+        num = isinstance(c, (int, float)) and not isinstance(c, bool)
+        scale_offset = None
+        if num and isinstance(op, ast.Mult):
+            scale_offset = (float(c), 0.0)
+        elif num and isinstance(op, ast.Add):
+            scale_offset = (1.0, float(c))
+        elif num and isinstance(op, ast.Sub):
+            scale_offset = (1.0, -float(c)) if ta is not None else (-1.0, float(c))
+        elif num and isinstance(op, ast.Div) and ta is not None and c != 0:
+            scale_offset = (1.0 / float(c), 0.0)
+        if scale_offset is None:
+            return Opaque(node, f"{self.seg(node)}: arithmetic of a tensor and "
+                                f"{'a number' if num else 'a value'} that seqc has no layer "
+                                "for (x * c, x + c, x - c, c - x and x / c with a number c are "
+                                "read as Rescaling)", unsupported=True)
+        lay = Layer("Rescaling", [], {"scale": scale_offset[0], "offset": scale_offset[1]},
+                    node, auto_name=self.auto_name("Rescaling"))
+        return KTensor(lay, [t], node)
 
     def functional_model(self, args: list, kwargs: dict, node: ast.Call) -> ModelVal:
         bound = bind_args(["inputs", "outputs", "name", "trainable"], args, kwargs)
@@ -65,26 +178,33 @@ class FunctionalReader:
                                    "model calls it without: see its class)", field="model",
                              received=self.seg(node))
         ins, outs = bound["inputs"], bound["outputs"]
-        if isinstance(ins, (list, tuple)) and len(ins) == 1:
-            ins = ins[0]
-        if isinstance(outs, (list, tuple)) and len(outs) == 1:
-            outs = outs[0]
-        t_in, t_out = as_tensor(ins), as_tensor(outs)
         for v, what in ((ins, "inputs"), (outs, "outputs")):
-            if isinstance(v, Opaque):
-                raise self.opaque_error(v, f"keras.Model({what}=...)")
-        if t_in is None or t_out is None:
-            raise self.error(node, "keras.Model(inputs, outputs) with several inputs or "
-                                   "outputs is a graph seqc does not read yet", field="model",
+            hidden = v if isinstance(v, Opaque) else next(
+                (x for x in v if isinstance(x, Opaque)), None) if isinstance(
+                v, (list, tuple)) else None
+            if hidden is not None:
+                raise self.opaque_error(hidden, f"keras.Model({what}=...)")
+        t_ins, t_outs = _tensor_list(ins), _tensor_list(outs)
+        if t_ins is None or t_outs is None:
+            raise self.error(node, "keras.Model(inputs, outputs) takes symbolic tensors (a "
+                                   "tensor or a list of them)", field="model",
                              received=self.seg(node),
-                             hint="one Input and one output chain are read")
-        if len(t_in.chain) != 1 or t_out.chain[0][0] is not t_in.chain[0][0]:
-            raise self.error(node, "the outputs do not come from these inputs by a chain of "
-                                   "layer calls", field="model", received=self.seg(node))
+                             hint="dicts of inputs or outputs are not read")
         m = ModelVal("keras", node)
         self.models.append(m)
-        for v, call in t_out.chain:
-            m.append(None, v, call)
+        chain = t_outs[0].chain if len(t_ins) == len(t_outs) == 1 else None
+        if chain is not None and chain[0][0] is t_ins[0].layer and len(
+                {id(v) for v, _ in chain}) == len(chain):
+            for v, call in chain:
+                m.append(None, v, call)
+        else:
+            self.check_graph(t_ins, t_outs, node)
+            m.graph = (t_ins, t_outs)
+            seen: set[int] = set()
+            for t in graph_tensors(t_outs):
+                if id(t.layer) not in seen:
+                    seen.add(id(t.layer))
+                    m.append(None, t.layer, t.node)
         if isinstance(bound.get("name"), str):
             m.name = bound["name"]
         if bound.get("trainable") is False:
@@ -92,3 +212,121 @@ class FunctionalReader:
 
             set_trainable(m, False)
         return m
+
+    def check_graph(self, t_ins: list, t_outs: list, node: ast.Call) -> None:
+        """Keras' own checks: the outputs come from the inputs given; every input is read."""
+        given = {id(t) for t in t_ins}
+        reached = set()
+        for t in graph_tensors(t_outs):
+            if not t.inputs:
+                if id(t) not in given:
+                    raise self.error(t.node, f"the outputs read the input {self.seg(t.node)}, "
+                                             "which is not in the model's inputs",
+                                     field="inputs", received=self.seg(node),
+                                     hint="add it to keras.Model(inputs=[...])")
+                reached.add(id(t))
+        for t in t_ins:
+            if id(t) not in reached:
+                raise self.error(t.node, f"the model's input {self.seg(t.node)} is not used "
+                                         "by any layer that leads to the outputs",
+                                 field="inputs", received=self.seg(node),
+                                 hint="remove the input, or feed it to a layer")
+
+    # -- the graph, for seqc.ir.build.build_dag --
+    def graph_doc(self, model: ModelVal) -> tuple[dict, list[ast.AST], tuple]:
+        """(doc, nodes, dag) of a functional graph: the doc's `layers` are the entries' configs
+        (for the schema check of the settings), `nodes` their script lines (errors from
+        build_dag name `layers[i]`) and `dag` build_dag's (inputs, entries, outputs)."""
+        from ..errors import SeqcError
+        from ..ir.build import NodeConfig
+        from ..ir.types import batched
+        from ._pyscript_keras_lambda import lambda_layers
+        from .spec import _input_layer
+
+        t_ins, t_outs = model.graph
+        names: dict[int, str] = {}
+        inputs: dict = {}
+        for i, t in enumerate(t_ins):
+            d = self.input_layer(t.layer, override=False)
+            name = t.layer.kwargs.get("name")
+            name = name if isinstance(name, str) else "input_layer" + (f"_{i}" if i else "")
+            try:
+                shape, dtype = _input_layer(d, self.where(t.node), f"input '{name}'")
+            except SeqcError as e:
+                raise e.located(file=self.where(t.node)) from None
+            inputs[name] = batched(tuple(shape), dtype or "float32")
+            names[id(t)] = name
+        entries: list = []
+        nodes: list[ast.AST] = []
+        owners: dict[int, NodeConfig] = {}  # layer object -> its first call's entry
+        used = set(inputs)
+
+        def entry(v: Any, node: ast.AST, srcs: list[str]) -> str:
+            if not isinstance(v, Layer):
+                raise self.not_a_layer(v, node, "keras")
+            if v.cls in ("Input", "InputLayer", "<last_step>"):
+                raise self.error(node, f"{self.seg(node)} cannot be read inside a functional "
+                                       "graph", field="type", received=self.seg(node))
+            owner = owners.get(id(v))
+            if owner is not None:  # the same layer object called again: shared weights
+                k = 1
+                while f"{owner.name}_call{k}" in used:
+                    k += 1
+                nc = NodeConfig(owner.type, {}, name=f"{owner.name}_call{k}", inputs=srcs,
+                                shared_with=owner.name)
+            else:
+                d = dict(self.keras_layer(v, first=False, override=False))
+                typ, name = d.pop("type"), d.pop("name", None) or v.auto_name
+                nc = NodeConfig(typ, d, name=name, inputs=srcs,
+                                trainable=d.pop("trainable", True))
+                owners[id(v)] = nc
+            used.add(nc.name)
+            entries.append(nc)
+            nodes.append(node)
+            return nc.name
+
+        for t in graph_tensors(t_outs):
+            if not t.inputs:
+                continue
+            srcs = [names[id(s)] for s in t.inputs]
+            lay = t.layer
+            if isinstance(lay, ModelVal):  # a Sequential called on a tensor: its layers
+                items = self.keras_items(lay)
+                if items and isinstance(items[0][0], Layer) and items[0][0].cls in (
+                        "Input", "InputLayer"):
+                    items = items[1:]
+                cur = srcs
+                for v, node in items:
+                    cur = [entry(v, t.node if node is None else node, cur)]
+                names[id(t)] = cur[0]
+            elif isinstance(lay, Layer) and lay.cls == "Lambda":
+                cur = srcs
+                for v in lambda_layers(self, lay):
+                    cur = [entry(v, t.node, cur)]
+                names[id(t)] = cur[0]
+            else:
+                names[id(t)] = entry(lay, t.node, srcs)
+        doc = {"layers": [{"type": nc.type, **nc.config} for nc in entries
+                          if nc.shared_with is None]}
+        return doc, nodes, (inputs, entries, [names[id(t)] for t in t_outs])
+
+
+def dag_definition(doc: dict, dag: tuple, file: str, raw: bytes, *, max_memory: Any) -> Any:
+    """The Definition of a script's functional graph (compile and fit as for a chain)."""
+    import hashlib
+
+    from ..ir.build import build_dag
+    from ..model import Model
+    from ._json import check_schema
+    from .spec import Definition, _default_name, _fit_section
+
+    check_schema(doc, file)
+    inputs, entries, outputs = dag
+    name = doc.get("name") or _default_name(file)
+    graph = build_dag(name, inputs, entries, outputs, file=file)
+    fit = _fit_section(doc.get("fit"))
+    model = Model(graph, name=name, seed=int((fit or {}).get("seed", 0)), source=file,
+                  max_memory=max_memory)
+    return Definition(model=model, compile=dict(doc["compile"]) if "compile" in doc else None,
+                      fit=fit, data=None, path=file,
+                      source_hash=hashlib.sha256(raw).hexdigest(), name=name)
