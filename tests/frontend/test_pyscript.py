@@ -477,9 +477,9 @@ import keras
 inp = keras.Input((4,))
 a = keras.layers.Dense(2)(inp)
 b = keras.layers.Dense(2)(inp)
-out = keras.layers.Add()([a, b])
+out = keras.layers.Add()([a, b ** 2])
 model = keras.Model(inp, out)
-""", "model.py:6:7", ["several tensors"]),
+""", "model.py:6:30", ["b ** 2", "has no layer"]),
     ("bad-optimizer", """
 import keras
 model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
