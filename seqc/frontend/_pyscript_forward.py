@@ -49,6 +49,7 @@ class Tensor:
     node: ast.AST
     used: ast.AST | None = None
     rnn: str | None = None  # "tuple": nn.LSTM/GRU's (output, state); "seq": its output
+    index: int = -1  # the item that computed it (-1: the forward's input)
 
 
 @dataclass(eq=False)
@@ -107,6 +108,10 @@ class Chain:
         self.applied: dict[int, ast.AST] = {}
         self.current: Tensor | None = None
         self.depth = 0
+        # PyTorch forwards may branch: the items each item reads (-1: the input), and
+        # whether any item reads other than the one before it (a graph)
+        self.srcs: list[list[int]] = []
+        self.is_graph = False
 
     def refuse(self, node: ast.AST, what: str, hint: str | None = None) -> Exception:
         return refusal(self.r, node, self.owner, what, hint)
@@ -175,6 +180,13 @@ class Chain:
             raise self.refuse(node, "returns the (output, state) tuple of a recurrent layer")
         if out is not self.current:
             raise self.refuse(node, "returns a tensor that is not the last one computed")
+        if self.is_graph and self.depth == 0:
+            read = {j for s in self.srcs for j in s} | {out.index}
+            dead = next((it for i, it in enumerate(self.items) if i not in read), None)
+            if dead is not None:
+                raise self.refuse(dead[2], "computes a value nothing reads (PyTorch counts "
+                                           "the weights of its layers; seqc builds no dead "
+                                           "branch)", hint="remove the call")
         return out
 
     # ---- statements ----
@@ -214,6 +226,10 @@ class Chain:
             elif isinstance(st, ast.Expr) and isinstance(st.value, ast.Call) and isinstance(
                     st.value.func, ast.Name) and st.value.func.id == "print":
                 continue  # a debugging print changes nothing
+            elif isinstance(st, ast.AugAssign) and self.fw == "torch" and isinstance(
+                    st.target, ast.Name):  # out += identity
+                v = self.binop(st.op, self.fx(st.target, scope), self.fx(st.value, scope), st)
+                scope.vars[st.target.id] = v
             elif isinstance(st, ast.AugAssign):
                 raise self.refuse(st, "updates a tensor in place (x += ...: a residual "
                                       "connection or arithmetic on tensors)")
@@ -280,6 +296,9 @@ class Chain:
                     return Dim(base.tensor, idx)
             if isinstance(base, Tensor):
                 return self.subscript(base, node, scope)
+        elif isinstance(node, ast.BinOp) and self.fw == "torch":
+            return self.binop(node.op, self.fx(node.left, scope), self.fx(node.right, scope),
+                              node)
         elif isinstance(node, (ast.BinOp, ast.UnaryOp)):
             raise self.refuse(node, "computes with tensors (a residual connection or "
                                     "arithmetic seqc has no layer for)")
@@ -330,6 +349,8 @@ class Chain:
         args, kwargs = self.call_args(node, scope)
         if isinstance(callee, Sym) and norm(callee.path) in ("torch.zeros", "torch.zeros_like"):
             return ZERO_STATE  # h0 = torch.zeros(layers, x.size(0), hidden): the default state
+        if isinstance(callee, Sym) and self.fw == "torch" and norm(callee.path) in _MERGES:
+            return self.torch_merge(norm(callee.path), args, kwargs, node)
         tensors = [a for a in [*args, *kwargs.values()] if isinstance(a, Tensor)]
         if isinstance(callee, Sym) and norm(callee.path) in (
                 "tensorflow.shape", "keras.ops.shape") and len(args) == 1 and tensors:
@@ -423,6 +444,9 @@ class Chain:
                                     "take its output first (out, _ = self.lstm(x))")
         if x.rnn == "seq":
             x = self.select(x, "output", node)
+        if self.fw == "torch" and (x.used is not None or x is not self.current):
+            self.is_graph = True  # a branch or a residual: read as a graph
+            return x
         if x.used is not None:
             raise self.refuse(node, "uses a tensor a second time (first at line "
                                     f"{x.used.lineno}): a branch or a residual connection")
@@ -449,13 +473,72 @@ class Chain:
             name = hint if named and hint not in self.given else self.unique(hint)
             self.taken.add(name)
             self.given.add(name)
+        return self.push(name, mod, node, [x])
+
+    def push(self, name: str | None, mod: Any, node: ast.AST, xs: list[Tensor]) -> Tensor:
         self.items.append((name, mod, node))
-        x.used = node
-        out = Tensor(node)
+        self.srcs.append([x.index for x in xs])
+        for x in xs:
+            x.used = node
+        out = Tensor(node, index=len(self.items) - 1)
         if isinstance(mod, TorchMod) and mod.cls in ("LSTM", "GRU"):
             out.rnn = "tuple"
         self.current = out
         return out
+
+    # ---- merges (PyTorch forwards: residual adds, torch.cat) ----
+
+    def binop(self, op: ast.operator, a: Any, b: Any, node: ast.AST) -> Tensor:
+        kind = {ast.Add: "Add", ast.Sub: "Subtract", ast.Mult: "Multiply"}.get(type(op))
+        if not (isinstance(a, Tensor) and isinstance(b, Tensor)) or kind is None:
+            raise self.refuse(node, "computes with tensors in a way seqc has no layer for "
+                                    "(two tensors added, subtracted or multiplied are read)")
+        return self.merge(kind, [a, b], {}, node)
+
+    def torch_merge(self, path: str, args: list, kwargs: dict, node: ast.Call) -> Tensor:
+        """torch.cat([a, b], dim=1), torch.add(a, b), torch.mul(a, b), torch.sub(a, b)."""
+        kind, params = _MERGES[path]
+        vals = dict(zip(params, args))
+        if len(args) > len(params) or any(k not in params or k in vals for k in kwargs):
+            raise self.refuse(node, f"{self.r.seg(node.func)}() with arguments seqc does not "
+                                    "read")
+        vals.update(kwargs)
+        if kind == "Concatenate":
+            ts, dim = vals.get("tensors"), vals.get("dim", 0)
+            if not isinstance(ts, list) or len(ts) < 2 or not all(
+                    isinstance(t, Tensor) for t in ts):
+                raise self.refuse(node, "torch.cat() of something other than a list of "
+                                        "tensors")
+            if not isinstance(dim, int) or isinstance(dim, bool) or dim == 0:
+                raise self.refuse(node, f"torch.cat(dim={dim!r}): seqc concatenates along a "
+                                        "non-batch dimension given as an integer")
+            # seqc keeps PyTorch's layout (N, C, ...) for torch scripts: the same axis
+            return self.merge(kind, ts, {"axis": dim}, node)
+        a, b = vals.get("input"), vals.get("other")
+        if vals.get("alpha", 1) != 1 or not (isinstance(a, Tensor) and isinstance(b, Tensor)):
+            raise self.refuse(node, f"{self.r.seg(node.func)}() of two tensors is read, "
+                                    "without alpha")
+        return self.merge(kind, [a, b], {}, node)
+
+    def merge(self, kind: str, ts: list[Tensor], attrs: dict, node: ast.AST) -> Tensor:
+        xs = []
+        for t in ts:
+            if t.rnn == "tuple":
+                raise self.refuse(node, "merges the (output, state) tuple of a recurrent "
+                                        "layer; take its output first")
+            xs.append(self.select(t, "output", node) if t.rnn == "seq" else t)
+        self.is_graph = True
+        name = self.unique(kind.lower())
+        self.taken.add(name)
+        self.given.add(name)
+        return self.push(name, TorchMod(f"<merge:{kind}>", [], attrs, node), node, xs)
+
+
+_MERGES = {"torch.cat": ("Concatenate", ["tensors", "dim"]),
+           "torch.concat": ("Concatenate", ["tensors", "dim"]),
+           "torch.add": ("Add", ["input", "other", "alpha"]),
+           "torch.sub": ("Subtract", ["input", "other", "alpha"]),
+           "torch.mul": ("Multiply", ["input", "other"])}
 
 
 def _hint(mod: Any) -> str:

@@ -189,6 +189,7 @@ def _read(r: Reader, inst: Instance) -> ModelVal:
     model = ModelVal(fw, inst.node, name=cls.node.name, attrs=dict(selfobj.attrs))
     for name, v, node in chain.items:
         model.append(name, v, node)
+    model.srcs = chain.srcs if chain.is_graph else None  # a forward that branches
     shell = inst.shell
     model.compile, model.fit, model.build_shape = shell.compile, shell.fit, shell.build_shape
     return model

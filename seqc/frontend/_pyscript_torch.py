@@ -421,18 +421,32 @@ def _freeze(r: Reader, b: Bound, docs: list[dict]) -> None:
         d["trainable"] = False
 
 
-def _flatten(r: Reader, model: ModelVal, prefix: str) -> list[tuple[str, Any, ast.AST]]:
-    out = []
-    for name, v, node in model.items:
-        name = prefix + (name if name is not None else str(len(out)))
+def _flatten(r: Reader, model: ModelVal, prefix: str, out: list | None = None,
+             inp: int = -1) -> list[tuple[str, Any, ast.AST, list[int]]]:
+    """The modules of a model, nested ones inlined, each with the flat indices of the items
+    it reads (-1: the model's input): a chain reads the item before, a forward that
+    branches (ModelVal.srcs) what it names."""
+    out = [] if out is None else out
+    start = len(out)
+    ends: list[int] = []  # the flat index of each of model's items' output
+    for k, (name, v, node) in enumerate(model.items):
+        name = prefix + (name if name is not None else str(len(out) - start))
+        srcs = [(ends[k - 1] if k else inp)] if model.srcs is None else [
+            ends[j] if j >= 0 else inp for j in model.srcs[k]]
+        sub = None
         if isinstance(v, ModelVal) and v.framework == "torch":
             v.consumed = True
-            out.extend(_flatten(r, v, name + "."))
-        elif isinstance(v, TorchMod) and (v.cls in SIGNATURES or v.cls.startswith("<")):
-            out.append((name, v, node))  # "<select:...>", "<view>": see torch_doc
+            sub = v
         elif isinstance(v, Instance):  # a script-defined module: _pyscript_subclass
             v.consumed = True
-            out.extend(_flatten(r, read_instance(r, v), name + "."))
+            sub = read_instance(r, v)
+        if sub is not None:
+            _flatten(r, sub, name + ".", out, srcs[0])
+            ends.append(len(out) - 1 if len(out) > start and sub.items else srcs[0])
+            continue
+        if isinstance(v, TorchMod) and (v.cls in SIGNATURES or v.cls.startswith("<")):
+            out.append((name, v, node, srcs))  # "<select:...>", "<view>": see torch_doc
+            ends.append(len(out) - 1)
         elif isinstance(v, TorchMod):
             raise r.error(v.node, f"nn.{v.cls} is not supported in an nn.Sequential read by "
                                   "seqc", field="layer", received=r.seg(v.node),
@@ -483,8 +497,10 @@ def _input(r: Reader, mods: list, module: Scope) -> tuple[list, str]:
                        "`input_shape = (1, 28, 28)`")
 
 
-def _step(r: Reader, d: dict, t: TensorType, node: ast.AST, index: int) -> TensorType:
-    """The output type of one spec layer: the kind's own parse, check and shape rule."""
+def _step(r: Reader, d: dict, t: TensorType | list, node: ast.AST,
+          index: int) -> TensorType:
+    """The output type of one spec layer: the kind's own parse, check and shape rule (`t`:
+    the input type, or a list of them for a merge)."""
     from ..errors import layer_label
     from ..ops import get_op
 
@@ -495,7 +511,7 @@ def _step(r: Reader, d: dict, t: TensorType, node: ast.AST, index: int) -> Tenso
             cfg.pop("activation", None)
         attrs = op.parse_attrs(cfg)
         op.check(attrs)
-        (out,) = op.infer(attrs, [t])
+        (out,) = op.infer(attrs, t if isinstance(t, list) else [t])
     except SeqcError as e:
         raise e.located(file=r.where(node),
                         layer=layer_label(index, d.get("name"), d["type"])) from None
@@ -503,7 +519,9 @@ def _step(r: Reader, d: dict, t: TensorType, node: ast.AST, index: int) -> Tenso
 
 
 def torch_doc(r: Reader, model: ModelVal, module: Scope) -> tuple[dict, list[ast.AST]]:
-    items = _flatten(r, model, "")
+    flat = _flatten(r, model, "")
+    items = [(name, v, node) for name, v, node, _ in flat]
+    srcs = [s for *_, s in flat]
     mods = []
     # requires_grad is per parameter in PyTorch: freezing a Sequential froze each module in it
     # at that moment (set_trainable), and a later requires_grad_(True) on one module wins.
@@ -517,6 +535,8 @@ def torch_doc(r: Reader, model: ModelVal, module: Scope) -> tuple[dict, list[ast
         raise r.error(model.node, "the nn.Sequential has no modules", field="layers")
     shape, dtype = _input(r, mods, module)
     t = batched(tuple(shape), dtype)
+    if any(s != [i - 1] for i, s in enumerate(srcs)):
+        return _graph_doc(r, model, mods, srcs, trainable, t)
     layers: list[dict] = []
     nodes: list[ast.AST] = []
     i = 0
@@ -551,4 +571,63 @@ def torch_doc(r: Reader, model: ModelVal, module: Scope) -> tuple[dict, list[ast
     compile_cfg = torch_compile(r, layers)
     if compile_cfg and model.compile is None:
         model.compile = compile_cfg
+    return doc, nodes
+
+
+def _graph_doc(r: Reader, model: ModelVal, mods: list, srcs: list, trainable: dict,
+               t0: TensorType) -> tuple[dict, list[ast.AST]]:
+    """A forward() that branches or merges -> build_dag's entries (doc["__dag__"]): each
+    module mapped as in a chain, on the type of the value it reads; merges are
+    `<merge:Kind>` items (x + y, torch.cat)."""
+    from ..ir.build import NodeConfig
+
+    types: dict[int, TensorType] = {-1: t0}
+    names: dict[int, str] = {-1: "input"}
+    readers: dict[int, int] = {}
+    for s in srcs:
+        for j in s:
+            readers[j] = readers.get(j, 0) + 1
+    entries: list = []
+    layers: list[dict] = []
+    nodes: list[ast.AST] = []
+    i = 0
+    while i < len(mods):
+        name, b = mods[i]
+        ins = [types[j] for j in srcs[i]]
+        cur = [names[j] for j in srcs[i]]
+        consumed = False
+        if not isinstance(b, Bound) and b.cls.startswith("<merge:"):
+            docs = [{"type": b.cls[7:-1], "name": name, **b.kwargs}]
+        elif not isinstance(b, Bound) and b.cls == "<view>":
+            docs = view_layers(r, b, ins[0], name)
+        elif not isinstance(b, Bound):
+            raise r.error(b.node, f"{b.kwargs.get('class', 'this module')} selects from a "
+                                  "recurrent layer's (output, state) tuple, but follows no "
+                                  "nn.LSTM/nn.GRU", field="layer", received=r.seg(b.node))
+        else:
+            # the next item, when it reads only this one and nothing else reads this one
+            nxt = mods[i + 1] if i + 1 < len(mods) and srcs[i + 1] == [i] and readers.get(
+                i) == 1 else None
+            docs, consumed = _map(b, ins[0], nxt)
+            if not trainable[name]:
+                _freeze(r, b, docs)
+        t = ins if len(ins) > 1 else ins[0]
+        for d in docs:
+            t = _step(r, d, t, b.node, len(entries))
+            cfg = {k: v for k, v in d.items() if k not in ("type", "name", "trainable")}
+            entries.append(NodeConfig(d["type"], cfg, name=d.get("name"), inputs=cur,
+                                      trainable=d.get("trainable", True)))
+            layers.append(d)
+            nodes.append(b.node)
+            cur = [d["name"]]
+        for j in (i, i + 1) if consumed else (i,):
+            types[j], names[j] = t, cur[0]
+        i += 2 if consumed else 1
+    doc: dict = {"input_shape": list(t0.shape[1:]), "layers": layers}
+    if t0.dtype != "float32":
+        doc["input_dtype"] = t0.dtype
+    compile_cfg = torch_compile(r, layers)
+    if compile_cfg and model.compile is None:
+        model.compile = compile_cfg
+    doc["__dag__"] = ({"input": t0}, entries, [names[len(mods) - 1]])
     return doc, nodes

@@ -140,6 +140,7 @@ class ModelVal:
     fit_repeats: int = 0  # how often a loop ran that same fit (epochs summed)
     attrs: dict = field(default_factory=dict)  # a subclassed model's self.<attr> values
     graph: Any = None  # a functional graph: ([input KTensor], [output KTensor])
+    srcs: list | None = None  # a torch forward graph: the items each item reads (-1: input)
 
     def append(self, name: str | None, v: Any, node: ast.AST) -> None:
         if isinstance(v, (ModelVal, Instance)):  # Instance: a script module inside the model

@@ -339,7 +339,7 @@ class Reader(StmtReader, ExprReader, CallReader, CompileReader, KerasReader, Mod
             from ._pyscript_torch import torch_doc
 
             doc, nodes = torch_doc(self, model, module)
-            info = {"framework": "torch"}
+            info = {"framework": "torch", "dag": doc.pop("__dag__", None)}
         elif model.graph is not None:  # _pyscript_functional
             doc, nodes, dag = self.graph_doc(model)
             info = {"framework": "keras", "dag": dag}

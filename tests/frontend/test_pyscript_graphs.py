@@ -11,6 +11,7 @@ import textwrap
 
 import numpy as np
 import pytest
+from test_pyscript import _torch_weights
 
 from seqc.errors import DefinitionError
 from seqc.frontend.pyscript import load_script
@@ -204,3 +205,124 @@ def test_arithmetic_without_a_layer_is_refused_with_its_line(tmp_path):
     model = keras.Model(a, layers.Dense(2)(a ** 2))
     """)
     assert "m.py:5:" in msg and "a ** 2" in msg, msg
+
+
+# ---- PyTorch forwards that branch or reuse a value ----
+
+TORCH_RESNET = """import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class BasicBlock(nn.Module):
+    expansion = 1
+
+    def __init__(self, in_planes, planes, stride=1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_planes, planes, kernel_size=3, stride=stride, padding=1,
+                               bias=False)
+        self.bn1 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, kernel_size=3, stride=1, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or in_planes != planes:
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(in_planes, planes, kernel_size=1, stride=stride, bias=False),
+                nn.BatchNorm2d(planes))
+
+    def forward(self, x):
+        out = F.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        out += self.shortcut(x)
+        out = F.relu(out)
+        return out
+
+
+class Net(nn.Module):
+    def __init__(self, num_classes=10):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 8, 3, padding=1)
+        self.layer1 = nn.Sequential(BasicBlock(8, 8), BasicBlock(8, 16, stride=2))
+        self.fc = nn.Linear(16, num_classes)
+
+    def forward(self, x):
+        out = F.relu(self.conv1(x))
+        out = self.layer1(out)
+        out = F.adaptive_avg_pool2d(out, 1)
+        out = torch.flatten(out, 1)
+        return self.fc(out)
+
+
+model = Net()
+# seqc: input_shape = (3, 12, 12)
+"""
+
+TORCH_CAT = """
+import torch
+from torch import nn
+import torch.nn.functional as F
+
+class Block(nn.Module):
+    def __init__(self, n):
+        super().__init__()
+        self.fc = nn.Linear(n, n)
+
+    def forward(self, x):
+        return x + torch.tanh(self.fc(x))
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv1d(4, 6, 3, padding=1)
+        self.b = nn.Conv1d(4, 2, 5, padding=2)
+        self.pool = nn.AdaptiveMaxPool1d(1)
+        self.block = Block(8)
+        self.block2 = Block(8)
+        self.fc = nn.Linear(8, 3)
+
+    def forward(self, x):
+        y = torch.cat([F.relu(self.a(x)), self.b(x)], dim=1)
+        y = torch.flatten(self.pool(y), 1)
+        y = torch.add(y, self.block(y)) * y
+        return self.fc(F.relu(y - self.block2(y)))
+
+model = Net()
+# seqc: input_shape = (4, 10)
+"""
+
+TORCH_CASES = {"resnet_basic_block": (TORCH_RESNET, (3, 12, 12)), "cat": (TORCH_CAT, (4, 10))}
+
+
+@pytest.mark.parametrize("case", sorted(TORCH_CASES))
+def test_torch_forward_graph_predicts_like_torch(tmp_path, case):
+    torch = pytest.importorskip("torch")
+    src, in_shape = TORCH_CASES[case]
+    model = load_script(write(tmp_path, src)).model
+    assert not model.graph.is_chain
+    ns: dict = {"__name__": "fixture"}
+    exec(compile(textwrap.dedent(src), "fixture.py", "exec"), ns)  # noqa: S102
+    torch.manual_seed(0)
+    tmod = ns["model"]
+    for m in tmod.modules():  # non-trivial statistics, so eval-mode BatchNorm matters
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+    tmod.eval()
+    n_torch = sum(p.numel() for p in tmod.parameters()) + sum(
+        2 * m.num_features for m in tmod.modules() if isinstance(m, torch.nn.BatchNorm2d))
+    assert model.count_params() == n_torch
+    model.set_weights(_torch_weights(model, tmod))
+    x = np.random.default_rng(0).standard_normal((4, *in_shape)).astype(np.float32)
+    with torch.no_grad():
+        want = tmod(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(model.predict(x), want, atol=1e-5, rtol=1e-5)
+
+
+def test_a_torch_layer_applied_twice_is_refused_with_its_line(tmp_path):
+    msg = _error(tmp_path, TORCH_CAT.replace("self.block2(y)", "self.block(y)"))
+    assert "m.py:28:" in msg and "second time" in msg, msg
+
+
+def test_torch_cat_along_the_batch_is_refused(tmp_path):
+    msg = _error(tmp_path, TORCH_CAT.replace("dim=1)", "dim=0)"))
+    assert "dim=0" in msg, msg

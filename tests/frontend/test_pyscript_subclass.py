@@ -534,16 +534,16 @@ model = keras.Sequential([keras.Input((4, 3)), keras.layers.Lambda(lambda x: {bo
 # ---- refused, with the name and the line ----
 
 REFUSED = [
-    ("residual", """
+    ("tensor-and-number", """
 from torch import nn
 class Net(nn.Module):
     def __init__(self):
         super().__init__()
         self.block = nn.Linear(4, 4)
     def forward(self, x):
-        return x + self.block(x)
+        return self.block(x) + 1.0
 model = Net()
-""", "model.py:8:16", ["Net.forward(): computes with tensors", "x + self.block(x)"]),
+""", "model.py:8:16", ["Net.forward(): computes with tensors", "self.block(x) + 1.0"]),
     ("branch", """
 from torch import nn
 class Net(nn.Module):
@@ -556,7 +556,7 @@ class Net(nn.Module):
         z = self.b(x)
         return z
 model = Net()
-""", "model.py:10:13", ["uses a tensor a second time (first at line 9)"]),
+""", "model.py:9:13", ["computes a value nothing reads", "self.a(x)"]),
     ("shared-weights", """
 from torch import nn
 class Net(nn.Module):
