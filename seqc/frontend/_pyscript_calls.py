@@ -16,7 +16,12 @@ from ._pyscript_expr import fold_builtin
 from ._pyscript_functional import MERGE_FUNCTIONS
 from ._pyscript_model import LayersView, is_model_object, is_placeholder, set_trainable
 from ._pyscript_names import KERAS_SEQUENTIAL, keras_member, norm
-from ._pyscript_subclass import instance_method, remember_arguments
+from ._pyscript_subclass import (
+    SelfMethod,
+    call_self_method,
+    instance_method,
+    remember_arguments,
+)
 from ._pyscript_values import (
     MODEL_METHODS,
     PASSTHROUGH_METHODS,
@@ -61,6 +66,8 @@ class CallReader:
             return self.method(f.obj, f.name, args, kwargs, node)
         if isinstance(f, Func):
             return self.call_func(f, args, kwargs, node)
+        if isinstance(f, SelfMethod):  # self.make_layer(...) in __init__
+            return call_self_method(self, f, args, kwargs, node)
         if isinstance(f, LocalClass):
             return self.instantiate(f, node, args, kwargs)
         if isinstance(f, (Layer, ModelVal)):

@@ -14,7 +14,7 @@ from ._pyscript_argparse import ArgParser, Namespace
 from ._pyscript_data import DataArr
 from ._pyscript_model import Params, is_model_object
 from ._pyscript_names import function_name
-from ._pyscript_subclass import subclass_attribute
+from ._pyscript_subclass import SelfObj, subclass_attribute
 from ._pyscript_values import (
     MAX_INT,
     MAX_ITER,
@@ -138,7 +138,7 @@ class ExprReader:
             if isinstance(base, list) and node.attr in ("append", "extend", "insert"):
                 return BoundMethod(base, node.attr)
             hooked = subclass_attribute(base, node)  # self.<attr>, model.compile of a subclass
-            if hooked is not None:
+            if hooked is not None or isinstance(base, SelfObj):  # self.downsample = None
                 return hooked
             return Opaque(node, f"{self.seg(node)} is an attribute of a run-time value")
         if isinstance(node, ast.BinOp):

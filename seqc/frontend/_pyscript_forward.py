@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ._pyscript_names import norm
-from ._pyscript_subclass import TRAINING, SelfObj, read_instance, refusal
+from ._pyscript_subclass import TRAINING, SelfMethod, SelfObj, read_instance, refusal
 from ._pyscript_values import (
     Func,
     Instance,
@@ -206,7 +206,7 @@ class Chain:
                     raise self.refuse(st, "returns nothing")
                 return self.fx(st.value, scope)
             elif isinstance(st, ast.If):
-                test = self.const(st.test, scope)
+                test = _truth(self.const(st.test, scope))
                 if not is_const(test):  # self.training: train and predict differ
                     raise self.refuse(st, "branches on a value known only at run time "
                                           f"({self.r.seg(st.test)})")
@@ -362,6 +362,9 @@ class Chain:
         x, rest = args[0], args[1:]
         if isinstance(callee, Opaque):
             raise self.refuse(node, f"calls something seqc cannot read: {callee.why}")
+        if isinstance(callee, SelfMethod):  # self.encode(x): a helper method, inline
+            return self.apply_fn(callee.fn, self.selfobj.inst.cls.scope or Scope(),
+                                 self.ready(x, node), method=True, args=rest, kwargs=kwargs)
         if isinstance(callee, (Func, Lam)):
             fn = callee.node
             where = callee.scope
@@ -458,13 +461,15 @@ class Chain:
     def apply(self, mod: Any, x: Tensor, node: ast.AST, hint: str, *,
               named: bool = False) -> Tensor:
         x = self.ready(x, node)
-        if _has_weights(mod):
-            if id(mod) in self.applied:
-                first = self.applied[id(mod)]
+        for part in _parts(mod):  # a module, or one inside an nn.Sequential applied before
+            if not _has_weights(part):
+                continue
+            if id(part) in self.applied:
+                first = self.applied[id(part)]
                 raise self.refuse(node, f"applies the layer {hint} a second time (first at "
                                         f"line {first.lineno}): shared weights",
                                   hint="make a separate layer for each use")
-            self.applied[id(mod)] = node
+            self.applied[id(part)] = node
         if self.fw == "keras":
             name = None
         else:
@@ -539,6 +544,27 @@ _MERGES = {"torch.cat": ("Concatenate", ["tensors", "dim"]),
            "torch.add": ("Add", ["input", "other", "alpha"]),
            "torch.sub": ("Subtract", ["input", "other", "alpha"]),
            "torch.mul": ("Multiply", ["input", "other"])}
+
+
+def _parts(mod: Any) -> list:
+    """The module and those it holds (an nn.Sequential's, recursively)."""
+    out, todo = [], [mod]
+    while todo:
+        m = todo.pop()
+        out.append(m)
+        if isinstance(m, ModelVal):
+            todo.extend(v for _, v, _ in m.items)
+    return out
+
+
+def _truth(v: Any) -> Any:
+    """`if self.downsample:`: a module is true (an nn.Sequential when it holds modules, as
+    its len() decides in Python); other values as they are."""
+    if isinstance(v, ModelVal):
+        return bool(v.items)
+    if isinstance(v, (TorchMod, Layer, Instance)):
+        return True
+    return v
 
 
 def _hint(mod: Any) -> str:

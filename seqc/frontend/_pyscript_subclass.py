@@ -61,9 +61,13 @@ class SelfObj:
         if attr == "training":
             return TRAINING
         cls = self.inst.cls.node
-        if any(isinstance(s, ast.FunctionDef) and s.name == attr for s in cls.body):
-            return Opaque(node, f"self.{attr} is a method of {cls.name}; seqc reads the layers "
-                                "forward()/call() applies, not helper methods")
+        fn = next((s for s in cls.body if isinstance(s, ast.FunctionDef) and s.name == attr),
+                  None)
+        if fn is not None and not fn.decorator_list:
+            return SelfMethod(fn, self)  # read inline where it is called
+        if fn is not None:
+            return Opaque(node, f"self.{attr} is a decorated method of {cls.name}; seqc reads "
+                                "plain helper methods only")
         return Opaque(node, f"self.{attr} is not set in {cls.name}.__init__")
 
     def names(self) -> dict[int, str]:
@@ -76,6 +80,36 @@ class SelfObj:
             elif not is_const(v):
                 out.setdefault(id(v), k)
         return out
+
+
+@dataclass(eq=False)
+class SelfMethod:
+    """`self.make_layer` / `self.encode`: a plain method of the class being read, read
+    inline where it is called (in __init__ like __init__'s own statements, in forward() as
+    part of the layer chain)."""
+
+    fn: ast.FunctionDef
+    selfobj: SelfObj
+
+
+MAX_METHOD_DEPTH = 20
+
+
+def call_self_method(r: Reader, m: SelfMethod, args: list, kwargs: dict,
+                     node: ast.AST) -> Any:
+    """A helper method called in __init__: its statements read as __init__'s, with its
+    arguments bound; its return value is the call's value."""
+    depth = r.__dict__.get("_self_method_depth", 0)
+    if depth >= MAX_METHOD_DEPTH:
+        raise r.error(node, "helper methods nest too deeply (recursion?)", field="__init__",
+                      received=r.seg(node))
+    r.__dict__["_self_method_depth"] = depth + 1
+    try:
+        scope = _bind(r, m.fn, m.selfobj.inst.cls, m.selfobj, args, kwargs)
+        res = _init_block(r, m.fn.body, scope, m.selfobj)
+    finally:
+        r.__dict__["_self_method_depth"] = depth
+    return res[1] if res is not None else None
 
 
 # ---- hooks called by the evaluator (_pyscript_expr, _pyscript_calls) ----
@@ -287,9 +321,10 @@ def _set(r: Reader, selfobj: SelfObj, name: str, v: Any, node: ast.AST) -> None:
     selfobj.attrs[name] = v
 
 
-def _init_block(r: Reader, body: list[ast.stmt], scope: Scope, selfobj: SelfObj) -> None:
-    """__init__'s statements: `self.x = ...` is recorded; if/for that set attributes are
-    followed when constant; every other statement goes to the ordinary walker."""
+def _init_block(r: Reader, body: list[ast.stmt], scope: Scope, selfobj: SelfObj) -> Any:
+    """__init__'s statements (and a helper method's): `self.x = ...` is recorded; if/for
+    that set attributes are followed when constant; every other statement goes to the
+    ordinary walker. ("return", value) on a return."""
     for st in body:
         r.tick()
         if isinstance(st, (ast.Assign, ast.AnnAssign)) and _sets_self(st, scope, selfobj):
@@ -314,7 +349,9 @@ def _init_block(r: Reader, body: list[ast.stmt], scope: Scope, selfobj: SelfObj)
                                   "without running the script", field="if",
                               received=f"if {r.seg(st.test)}",
                               hint="give the constructor argument a constant value")
-            _init_block(r, st.body if test else st.orelse, scope, selfobj)
+            res = _init_block(r, st.body if test else st.orelse, scope, selfobj)
+            if res is not None:
+                return res
         elif isinstance(st, ast.For) and _sets_self(st, scope, selfobj):
             seq = r.iterate(r.ev(st.iter, scope))
             if seq is None:
@@ -322,14 +359,19 @@ def _init_block(r: Reader, body: list[ast.stmt], scope: Scope, selfobj: SelfObj)
                                   "read", field="for", received=f"for ... in {r.seg(st.iter)}")
             for v in seq:
                 r.bind(st.target, v, scope, st.iter)
-                _init_block(r, st.body, scope, selfobj)
-        elif isinstance(st, (ast.Return, ast.While)) or _sets_self(st, scope, selfobj):
-            if isinstance(st, ast.Return) and st.value is None:
-                return
+                res = _init_block(r, st.body, scope, selfobj)
+                if res is not None:
+                    return res
+        elif isinstance(st, ast.Return):
+            return ("return", None if st.value is None else r.ev(st.value, scope))
+        elif isinstance(st, ast.While) or _sets_self(st, scope, selfobj):
             raise r.error(st, "__init__ has a statement seqc does not read while building "
                               "layers", field="__init__", received=r.seg(st))
         else:
-            r.exec_stmt(st, scope)
+            res = r.exec_stmt(st, scope)
+            if res is not None:
+                return res
+    return None
 
 
 def _assign(r: Reader, t: ast.AST, v: Any, scope: Scope, selfobj: SelfObj,

@@ -326,3 +326,36 @@ def test_a_torch_layer_applied_twice_is_refused_with_its_line(tmp_path):
 def test_torch_cat_along_the_batch_is_refused(tmp_path):
     msg = _error(tmp_path, TORCH_CAT.replace("dim=1)", "dim=0)"))
     assert "dim=0" in msg, msg
+
+
+def test_torch_helper_methods_are_read_inline(tmp_path):
+    """`self.make_layer(...)` in __init__ (it may set attributes) and `self.block(x)`-style
+    helper methods in forward() are read where they are called."""
+    src = """
+    import torch
+    from torch import nn
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.width = 4
+            self.body = self.make_layer(3)
+            self.fc = nn.Linear(self.width, 2)
+        def make_layer(self, n):
+            layers = []
+            for _ in range(n):
+                layers.append(nn.Linear(self.width, self.width + 1))
+                self.width = self.width + 1
+            return nn.Sequential(*layers)
+        def features(self, x):
+            y = torch.relu(self.body(x))
+            return y + self.body[2](self.body[1](self.body[0](x)))
+        def forward(self, x):
+            return self.fc(self.features(x))
+    model = Net()
+    # seqc: input_shape = (4,)
+    """
+    msg = _error(tmp_path, src)  # body[0] is applied twice (in body too): shared weights
+    assert "m.py:18:46" in msg and "second time" in msg, msg
+    model = load_script(write(tmp_path, src.replace(
+        "y + self.body[2](self.body[1](self.body[0](x)))", "y"))).model
+    assert model.count_params() == (4 * 5 + 5) + (5 * 6 + 6) + (6 * 7 + 7) + (7 * 2 + 2)
