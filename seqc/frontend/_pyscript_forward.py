@@ -2,8 +2,12 @@
 step passes the one current tensor through a layer (an attribute made in __init__, an
 nn.Sequential, a script module), a functional call (`F.relu`, `torch.flatten(x, 1)`,
 `x.view(...)`, `tf.nn.relu`), or a script function / lambda (read inline), and the last
-tensor is returned. A tensor used twice (a residual, a branch), arithmetic on tensors, a layer
-with weights applied twice (shared weights) and any other statement are refused, located.
+tensor is returned. In a PyTorch forward a tensor may be used twice and merged (`x +
+self.block(x)`, `out += identity`, `torch.cat([a, b], dim=1)`, `torch.add`): the chain then
+records what each item reads (`Chain.srcs`) and is built as a graph (_pyscript_torch). In a
+Keras call() a tensor used twice or arithmetic on tensors is refused; everywhere, a layer with
+weights applied twice (shared weights), a value never read and any other statement are
+refused, located. Plain helper methods (`self.encode(x)`) are read inline.
 """
 
 from __future__ import annotations
