@@ -176,6 +176,11 @@ class Chain:
                              "input")
 
     def result(self, out: Any, node: ast.AST) -> Tensor:
+        if isinstance(out, (list, tuple)) and len(out) > 1 and all(
+                isinstance(t, Tensor) for t in out):
+            raise self.refuse(node, "returns several tensors (a model with several outputs), "
+                                    "which seqc does not build from a PyTorch script yet",
+                              hint="return one tensor (build one model per output)")
         if not isinstance(out, Tensor):
             raise self.refuse(node, "does not return a tensor computed from its input")
         if out.rnn == "seq":
