@@ -359,3 +359,22 @@ def test_torch_helper_methods_are_read_inline(tmp_path):
     model = load_script(write(tmp_path, src.replace(
         "y + self.body[2](self.body[1](self.body[0](x)))", "y"))).model
     assert model.count_params() == (4 * 5 + 5) + (5 * 6 + 6) + (6 * 7 + 7) + (7 * 2 + 2)
+
+
+@pytest.mark.parametrize("src", [TORCH_CAT, INCEPTION], ids=["torch_cat", "keras_inception"])
+def test_a_graph_script_builds_end_to_end(tmp_path, src):
+    """seqc build: one epoch, ONNX export, and onnxruntime agreeing with NumPy."""
+    from seqc.pipeline import BuildOptions, build
+
+    model = load_script(write(tmp_path, src)).model
+    shape = model.graph.types[model.graph.inputs[0]].shape[1:]
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "x.npy", rng.standard_normal((32, *shape)).astype(np.float32))
+    n_out = model.graph.output_type.shape[-1]
+    np.save(tmp_path / "y.npy", rng.integers(0, n_out, 32) if "torch" in src else
+            rng.standard_normal((32, n_out)).astype(np.float32))
+    opts = BuildOptions(out_dir=str(tmp_path / "out"), x=str(tmp_path / "x.npy"),
+                        y=str(tmp_path / "y.npy"), epochs=1, batch_size=16, verbose=0, log=None)
+    report = build(str(write(tmp_path, src)), opts)
+    assert report["validation"]["ok"]
+    assert report["parameters"]["total"] == model.count_params()
