@@ -579,7 +579,7 @@ def _graph_doc(r: Reader, model: ModelVal, mods: list, srcs: list, trainable: di
     """A forward() that branches or merges -> build_dag's entries (doc["__dag__"]): each
     module mapped as in a chain, on the type of the value it reads; merges are
     `<merge:Kind>` items (x + y, torch.cat)."""
-    from ..ir.build import NodeConfig
+    from ..ir.build import NodeConfig, _describe_inputs
 
     types: dict[int, TensorType] = {-1: t0}
     names: dict[int, str] = {-1: "input"}
@@ -613,7 +613,13 @@ def _graph_doc(r: Reader, model: ModelVal, mods: list, srcs: list, trainable: di
                 _freeze(r, b, docs)
         t = ins if len(ins) > 1 else ins[0]
         for d in docs:
-            t = _step(r, d, t, b.node, len(entries))
+            try:
+                t = _step(r, d, t, b.node, len(entries))
+            except DefinitionError as e:  # name the values a merge reads, as build_dag does
+                if len(cur) > 1:
+                    e.received = f"{e.received}; inputs {_describe_inputs(cur, ins)}"
+                    e.args = (e.format(),)
+                raise
             cfg = {k: v for k, v in d.items() if k not in ("type", "name", "trainable")}
             entries.append(NodeConfig(d["type"], cfg, name=d.get("name"), inputs=cur,
                                       trainable=d.get("trainable", True)))

@@ -378,3 +378,19 @@ def test_a_graph_script_builds_end_to_end(tmp_path, src):
     report = build(str(write(tmp_path, src)), opts)
     assert report["validation"]["ok"]
     assert report["parameters"]["total"] == model.count_params()
+
+
+def test_a_torch_merge_of_mismatched_shapes_names_the_line_and_inputs(tmp_path):
+    msg = _error(tmp_path, """
+    import torch
+    from torch import nn
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 3)
+        def forward(self, x):
+            return self.fc(x) + x
+    model = Net()
+    # seqc: input_shape = (4,)
+    """)
+    assert "m.py:9:16" in msg and "'fc' f32[N,3]" in msg and "'input' f32[N,4]" in msg, msg
