@@ -95,8 +95,20 @@ outputs = layers.Dense(2)(x)
 model = keras.Model(inputs, outputs)
 """
 
-CASES = {"residual_mlp": RESIDUAL_MLP, "inception": INCEPTION, "shared": SHARED,
-         "two_inputs_two_outputs": TWO_IN_OUT, "helper_blocks": HELPER_BLOCKS}
+NESTED_SEQUENTIAL = """
+import keras
+from keras import layers
+
+block = keras.Sequential([layers.Dense(6, activation="relu"), layers.Dense(6)])
+inputs = keras.Input(shape=(6,))
+x = layers.add([block(inputs), inputs])
+y = block(x)
+model = keras.Model(inputs, layers.Dense(2)(y + x))
+"""
+
+CASES = {"residual_mlp": RESIDUAL_MLP, "nested_sequential_shared": NESTED_SEQUENTIAL,
+         "inception": INCEPTION, "shared": SHARED, "two_inputs_two_outputs": TWO_IN_OUT,
+         "helper_blocks": HELPER_BLOCKS}
 
 
 def write(tmp_path, src: str, name: str = "m.py"):
@@ -120,8 +132,9 @@ def test_functional_script_predicts_like_keras(tmp_path, case):
     model = load_script(write(tmp_path, src)).model
     kmodel = _keras_model(src)
     assert model.count_params() == kmodel.count_params()
-    # the weights by name: seqc's "layer/weight" keys are Keras' weight paths
-    kweights = {w.path: w for w in kmodel.weights}
+    # the weights by name: seqc's "layer/weight" keys are Keras' weight paths (less the
+    # nested model's name: "sequential/dense/kernel")
+    kweights = {"/".join(w.path.split("/")[-2:]): w for w in kmodel.weights}
     assert set(model.graph.param_specs) == set(kweights)
     rng = np.random.default_rng(0)
     for w in kmodel.weights:
