@@ -110,7 +110,7 @@ class FunctionalReader:
                                 "takes one tensor or a list of tensors", unsupported=True)
         if isinstance(args[0], (list, tuple)):
             ts = _tensor_list(args[0])
-            hidden = next((a for a in args[0] if isinstance(a, Opaque) and a.unsupported), None)
+            hidden = next((a for a in args[0] if isinstance(a, Opaque)), None)
             if hidden is not None:
                 return hidden
             if ts is None:
@@ -121,8 +121,8 @@ class FunctionalReader:
                                     "seqc does not read", unsupported=True)
             return KTensor(layer, ts, node)
         t = as_tensor(args[0])
-        if isinstance(args[0], Opaque) and args[0].unsupported:
-            return args[0]  # x ** 2: the reason it was not read
+        if isinstance(args[0], Opaque):
+            return args[0]  # x ** 2, a name never set: the reason it was not read
         if t is None:
             return Opaque(node, f"{self.seg(node)} calls a layer on a run-time value")
         if isinstance(layer, ModelVal):
