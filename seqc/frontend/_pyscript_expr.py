@@ -261,6 +261,12 @@ class ExprReader:
         base = self.ev(node.value, scope)
         if isinstance(base, DataArr):
             return self.data_subscript(base, node, scope)
+        if getattr(base, "unordered", False):  # _pyscript_model.LayersView of a graph
+            raise self.error(node, f"{self.seg(node)}: model.layers of a functional graph is in "
+                                   "Keras' order by depth, which seqc does not follow",
+                             field="layers", received=self.seg(node),
+                             hint="name the layer (name=...) and use model.get_layer(name), "
+                                  "or loop over all of model.layers")
         if isinstance(node.slice, ast.Slice):
             parts = [self.ev(p, scope) if p is not None else None
                      for p in (node.slice.lower, node.slice.upper, node.slice.step)]

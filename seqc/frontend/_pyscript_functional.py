@@ -195,7 +195,7 @@ class FunctionalReader:
                                    "tensor or a list of them)", field="model",
                              received=self.seg(node),
                              hint="dicts of inputs or outputs are not read")
-        m = ModelVal("keras", node)
+        m = ModelVal("keras", node, functional=True)
         self.models.append(m)
         chain = t_outs[0].chain if len(t_ins) == len(t_outs) == 1 else None
         if chain is not None and chain[0][0] is t_ins[0].layer and len(

@@ -46,6 +46,9 @@ class LayersView(list):
     def __init__(self, owner: ModelVal, items: list) -> None:
         super().__init__(items)
         self.owner = owner
+        # a functional graph's layers: seqc's order is not Keras' (by depth) where branches
+        # meet, so an index or a slice is refused (iterating over all of them is read)
+        self.unordered = owner.graph is not None
 
 
 @dataclass(eq=False)
@@ -57,8 +60,11 @@ class Params:
 
 
 def model_layers(m: ModelVal) -> list:
-    """What `model.layers` lists: the direct layers, nested models as one entry, no
-    Input/InputLayer (Keras 3 keeps the InputLayer out of `layers`)."""
+    """What `model.layers` lists: the direct layers, nested models as one entry; no
+    Input/InputLayer in a Sequential (Keras 3 keeps it out of `layers`), the Inputs first in
+    a functional model (Keras 3 lists them there)."""
+    if m.functional:
+        return [v for _, v, _ in m.items]
     return [v for _, v, _ in m.items
             if not (isinstance(v, Layer) and v.cls in ("Input", "InputLayer"))]
 
@@ -336,6 +342,11 @@ class ModelStatements:
 
         bound = bind_args(["name", "index"], args, kwargs)
         layers = model_layers(m)
+        if bound is not None and isinstance(bound.get("index"), int) and m.graph is not None:
+            return self.refuse(m, node, "get_layer(index=...) of a functional graph: Keras "
+                                        "orders its layers by depth, which seqc does not "
+                                        "follow", field="get_layer", received=self.seg(node),
+                               hint="name the layer (name=...) and use get_layer(name)")
         if bound is not None and isinstance(bound.get("index"), int) and bound.get(
                 "name") is None:
             i = bound["index"]

@@ -139,6 +139,7 @@ class ModelVal:
     fitted_at: Any = None  # its fit call (a second one continues training: refused)
     fit_repeats: int = 0  # how often a loop ran that same fit (epochs summed)
     attrs: dict = field(default_factory=dict)  # a subclassed model's self.<attr> values
+    functional: bool = False  # keras.Model(inputs, outputs): model.layers lists the Inputs
     graph: Any = None  # a functional graph: ([input KTensor], [output KTensor])
     srcs: list | None = None  # a torch forward graph: the items each item reads (-1: input)
 

@@ -407,3 +407,30 @@ def test_a_torch_merge_of_mismatched_shapes_names_the_line_and_inputs(tmp_path):
     # seqc: input_shape = (4,)
     """)
     assert "m.py:9:16" in msg and "'fc' f32[N,3]" in msg and "'input' f32[N,4]" in msg, msg
+
+
+def test_freezing_in_a_functional_model_follows_keras_layers(tmp_path):
+    """Keras 3 lists a functional model's InputLayer in model.layers: layers[1] is the first
+    Dense. In a graph, where seqc's order is not Keras' by-depth order, an index is refused;
+    a name or a loop over every layer is read."""
+    chain = """
+    import keras
+    inputs = keras.Input(shape=(4,))
+    x = keras.layers.Dense(3)(inputs)
+    model = keras.Model(inputs, keras.layers.Dense(2)(x))
+    model.layers[1].trainable = False
+    """
+    g = load_script(write(tmp_path, chain)).model.graph
+    assert [n.trainable for n in g.nodes] == [False, True]
+    kmodel = _keras_model(chain)
+    assert len(kmodel.trainable_weights) == 2  # Keras froze the first Dense too
+    graph = SHARED + "model.layers[2].trainable = False\n"
+    assert "model.layers[2]" in _error(tmp_path, graph)
+    frozen = load_script(write(tmp_path, SHARED + "model.get_layer('dense_2').trainable = "
+                                                  "False\n")).model.graph
+    assert {n.name: n.trainable for n in frozen.nodes if n.params} == {
+        "dense": True, "dense_1": True, "dense_2": False, "dense_2_call1": False,
+        "dense_2_call2": False, "dense_3": True}
+    everything = SHARED + "for layer in model.layers:\n    layer.trainable = False\n"
+    assert not any(n.trainable for n in load_script(write(
+        tmp_path, everything)).model.graph.nodes if n.params)
