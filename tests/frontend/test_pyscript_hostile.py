@@ -106,6 +106,36 @@ SCRIPTS = {
         model.compile('adam', 'mse')
         model.fit(x, y)
         """,
+    "torch-graph-helpers": f"""
+        import torch
+        import torch.nn as nn
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = self.make({EVIL})
+                self.block = self.make(4)
+            def make(self, n):
+                {EVIL}
+                return nn.Linear(4, 4)
+            def helper(self, x):
+                {EVIL}
+                return x + self.block(x)
+            def forward(self, x):
+                y = torch.cat([self.helper(x), x + {EVIL}], dim=1)
+                return self.fc(y)
+        model = Net()
+        """,
+    "keras-graph": f"""
+        import keras
+        from keras import layers
+        def block(x):
+            {EVIL}
+            return layers.add([x, layers.Dense(4)(x)])
+        inputs = keras.Input(shape=(4,))
+        x = block(inputs) * {EVIL}
+        y = layers.concatenate([block(inputs), x], axis={EVIL})
+        model = keras.Model(inputs, y)
+        """,
     "adapt": f"""
         import keras
         norm = keras.layers.Normalization()
