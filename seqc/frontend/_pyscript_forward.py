@@ -176,11 +176,6 @@ class Chain:
                              "input")
 
     def result(self, out: Any, node: ast.AST) -> Tensor:
-        if isinstance(out, (list, tuple)) and len(out) > 1 and all(
-                isinstance(t, Tensor) for t in out):
-            raise self.refuse(node, "returns several tensors (a model with several outputs), "
-                                    "which seqc does not build from a PyTorch script yet",
-                              hint="return one tensor (build one model per output)")
         if not isinstance(out, Tensor):
             raise self.refuse(node, "does not return a tensor computed from its input")
         if out.rnn == "seq":
@@ -213,7 +208,14 @@ class Chain:
             elif isinstance(st, ast.Return):
                 if st.value is None:
                     raise self.refuse(st, "returns nothing")
-                return self.fx(st.value, scope)
+                out = self.fx(st.value, scope)
+                if isinstance(out, (list, tuple)) and len(out) > 1 and all(
+                        isinstance(t, Tensor) for t in out):
+                    raise self.refuse(st, "returns several tensors (a model with several "
+                                          "outputs), which seqc does not read from a "
+                                          "forward()/call() yet",
+                                      hint="return one tensor (build one model per output)")
+                return out
             elif isinstance(st, ast.If):
                 test = _truth(self.const(st.test, scope))
                 if not is_const(test):  # self.training: train and predict differ

@@ -434,3 +434,20 @@ def test_freezing_in_a_functional_model_follows_keras_layers(tmp_path):
     everything = SHARED + "for layer in model.layers:\n    layer.trainable = False\n"
     assert not any(n.trainable for n in load_script(write(
         tmp_path, everything)).model.graph.nodes if n.params)
+
+
+def test_a_torch_forward_returning_several_tensors_is_refused_at_its_return(tmp_path):
+    msg = _error(tmp_path, """
+    import torch
+    from torch import nn
+    class Net(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a = nn.Linear(4, 3)
+            self.b = nn.Linear(4, 1)
+        def forward(self, x):
+            return self.a(x), self.b(x)
+    model = Net()
+    # seqc: input_shape = (4,)
+    """)
+    assert "m.py:10:9" in msg and "several outputs" in msg, msg
