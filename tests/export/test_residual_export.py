@@ -1,7 +1,7 @@
-"""A ResNet-style Conv2D graph (Conv2D -> BN -> ReLU -> Conv2D -> BN -> Add(skip) -> ReLU, a
-1x1 projection on the first block's skip, an identity skip on the second) exports with every
-BatchNormalization folded into its conv and no layout conversion around the Adds: one
-Transpose at the NHWC input, none with an NCHW input."""
+"""A ResNet-style Conv2D graph (Conv2D -> BN -> ReLU -> Conv2D -> BN -> Add(skip) -> ReLU; a
+1x1 projection or an identity on the first block's skip, an identity on the second) exports
+with every BatchNormalization folded into its conv and no layout conversion around the Adds:
+one Transpose at the NHWC input, none with an NCHW input."""
 
 from __future__ import annotations
 
@@ -34,10 +34,15 @@ def block(name: str, x: str, filters: int, project: bool) -> list[NodeConfig]:
                   NodeConfig("ReLU", {}, f"{name}_out", [f"{name}_add"])]
 
 
-@pytest.fixture(scope="module")
-def resnet():
-    graph = build_dag("resnet", {"x": batched((8, 8, 3))}, [
-        *block("b1", "x", 8, project=True), *block("b2", "b1_out", 8, project=False),
+@pytest.fixture(scope="module", params=[3, 8], ids=["projected-skip", "identity-skip"])
+def resnet(request):
+    """With 3 input channels the first block projects its skip; with 8 its skip is the
+    NHWC input itself, whose channels-first copy the first conv already made: the Add reads
+    that copy (it once converted the conv's output back to NHWC and again forward, 5
+    Transposes)."""
+    channels = request.param
+    graph = build_dag("resnet", {"x": batched((8, 8, channels))}, [
+        *block("b1", "x", 8, project=channels != 8), *block("b2", "b1_out", 8, project=False),
         NodeConfig("GlobalAveragePooling2D", {}, "gap", ["b2_out"]),
         NodeConfig("Dense", {"units": 10, "activation": "softmax"}, "head", ["gap"]),
     ], ["head"])
@@ -63,10 +68,13 @@ def test_resnet_blocks_export_fused_with_one_transpose(resnet, layout, transpose
     if transposes:  # the one conversion is the NHWC input's
         assert proto.graph.node[0].op_type == "Transpose"
         assert list(proto.graph.node[0].input) == ["input"]
-    # 5 Conv, 2 Sum (the Adds), 4 Relu, GlobalAveragePool, Flatten, Gemm, Softmax.
-    assert len(proto.graph.node) == 15 + transposes
-    assert (ops["Conv"], ops["Relu"]) == (5, 4)
-    x = np.random.default_rng(1).normal(size=(2, 8, 8, 3)).astype(np.float32)
+    # 4 Conv (5 with the projection), 2 Sum (the Adds), 4 Relu, GlobalAveragePool, Flatten,
+    # Gemm, Softmax.
+    convs = 4 + ("b1_proj" in {n.name for n in resnet.graph.nodes})
+    assert (ops["Conv"], ops["Relu"], ops["Sum"]) == (convs, 4, 2)
+    assert len(proto.graph.node) == convs + 10 + transposes
+    x = np.random.default_rng(1).normal(size=(2, *resnet.graph.input_type.shape[1:]))
+    x = x.astype(np.float32)
     feed = x if layout == "channels_last" else np.ascontiguousarray(x.transpose(0, 3, 1, 2))
     sess = ort.InferenceSession(proto.SerializeToString(), providers=["CPUExecutionProvider"])
     (got,) = sess.run(None, {"input": feed})
