@@ -88,3 +88,29 @@ def test_cbhg_reference_evaluator_agrees(cbhg):
     with np.errstate(all="ignore"):
         (got,) = ReferenceEvaluator(proto).run(None, {"input": x})
     np.testing.assert_allclose(got, model.predict(x), atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("init,layer,kind,last", [
+    ("bank_5/kernel", "bank_5", "Conv1D", None),  # one branch of the bank
+    ("highway_3/kernel", "highway_3", "Highway", "highway_2"),
+    ("bigru/recurrent_kernel", "bigru", "Bidirectional", "highway_4"),
+])
+def test_cbhg_validate_bisects_to_the_corrupted_node(cbhg, init, layer, kind, last, tmp_path):
+    """`seqc validate` on the CBHG's build folder with one weight changed in model.onnx names
+    the node it belongs to: a bank branch (whose siblings still agree), a Highway, the GRU."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "runtime"))
+    from test_bisect import corrupt, write_build_dir
+
+    from seqc.runtime.validate import validate
+
+    model, _, _ = cbhg
+    folder = write_build_dir(model, tmp_path / "cbhg")
+    corrupt(folder, init)
+    x = np.random.default_rng(11).normal(size=(4, 17, 64)).astype(np.float32)
+    result = validate(folder, x, runtimes="numpy,onnxruntime", print_table=False)
+    assert not result.ok
+    div = result["onnxruntime"].first_divergence
+    assert (div["layer"], div["kind"]) == (layer, kind)
+    assert (div["last_agreeing"] or {}).get("layer") == last
+    if layer == "bank_5":
+        assert div["first_compared"] is False  # bank_1..bank_4 were compared and agree
