@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError, UsageError
-from .runners import ModelSource, check_input, get_runner, make_session, resolve
+from .runners import ModelSource, check_input, get_runner, make_session, onnx_value_type, resolve
 
 VALUES_KEY = "seqc.values"
 ONNX_RUNTIMES = ("onnxruntime", "onnxruntime-cuda", "onnx-reference")
@@ -267,28 +267,53 @@ def expose(proto: Any, names: list[str]) -> Any:
     return m
 
 
-def run_onnx(proto: Any, feed: np.ndarray, runtime: str, names: list[str],
-             **options: Any) -> dict[str, np.ndarray]:
-    """Run `proto` (the values `names` exposed as outputs) on an ONNX runtime."""
+def run_onnx(proto: Any, feed: np.ndarray | dict[str, np.ndarray], runtime: str,
+             names: list[str], **options: Any) -> dict[str, np.ndarray]:
+    """Run `proto` (the values `names` exposed as outputs) on an ONNX runtime. `feed` is the
+    one input's array, or {ONNX input name: array} for several."""
     ext = expose(proto, names)
-    in_name = proto.graph.input[0].name
+    if not isinstance(feed, dict):
+        feed = {proto.graph.input[0].name: feed}
     if runtime == "onnx-reference":
         from onnx.reference import ReferenceEvaluator
 
         with np.errstate(all="ignore"):  # see OnnxReferenceRunner: both np.where branches
-            ys = ReferenceEvaluator(ext).run(names, {in_name: feed})
+            ys = ReferenceEvaluator(ext).run(names, feed)
     else:
         provider = "cuda" if runtime == "onnxruntime-cuda" else "cpu"
         sess = make_session(ext, provider=provider,
                             intra_op_num_threads=options.get("intra_op_num_threads"))
-        ys = sess.run(names, {in_name: feed})
+        ys = sess.run(names, feed)
     return {n: np.asarray(y) for n, y in zip(names, ys)}
 
 
-def _onnx_feed(src: ModelSource, x: np.ndarray) -> np.ndarray:
+def _inputs(src: ModelSource, x: Any) -> tuple[Any, np.ndarray | dict[str, np.ndarray]]:
+    """(what seqc's forward takes, what the ONNX model is fed), each input checked against
+    its type. A model of several inputs takes a list in their order or a dict by name: the
+    IR's input names (the exported model's) with the IR, else the ONNX file's."""
+    if src.has_ir and len(src.graph.inputs) > 1:
+        from ..export.onnx_export import onnx_input_names
+        from ..training.executor import graph_inputs
+
+        given = graph_inputs(src.graph, x)
+        checked = {n: check_input(given[n], src.graph.types[n]) for n in src.graph.inputs}
+        return checked, dict(zip(onnx_input_names(src.graph), checked.values()))
+    if not src.has_ir and len(src.onnx_proto().graph.input) > 1:
+        ins = list(src.onnx_proto().graph.input)
+        if isinstance(x, dict):
+            if sorted(x) != sorted(i.name for i in ins):
+                raise UsageError(f"the model's inputs are {[i.name for i in ins]}",
+                                 field="x", received=f"keys {sorted(map(str, x))}")
+            x = [x[i.name] for i in ins]
+        if not isinstance(x, (list, tuple)) or len(x) != len(ins):
+            raise UsageError(f"the model takes {len(ins)} inputs {[i.name for i in ins]}",
+                             field="x", hint="pass a list in that order, or a dict by name")
+        feed = {i.name: check_input(v, onnx_value_type(i)) for i, v in zip(ins, x)}
+        return feed, feed
+    x = check_input(x, src.input_type(), src.token_ids())
     if src.has_ir and src.onnx_layouts()[0] == "channels_first":
-        return np.ascontiguousarray(np.moveaxis(x, -1, 1))
-    return x
+        return x, np.ascontiguousarray(np.moveaxis(x, -1, 1))
+    return x, x
 
 
 def bisect(src: Any, x: Any, runtime: str = "onnxruntime", atol: float | None = None,
@@ -296,7 +321,8 @@ def bisect(src: Any, x: Any, runtime: str = "onnxruntime", atol: float | None = 
            **options: Any) -> BisectResult:
     """Find the first layer whose output differs between `runtime` (an ONNX runtime) and
     `reference` ("numpy" when the IR is there, else "onnx-reference" or "onnxruntime").
-    atol/rtol default to validate's TOLERANCES for the compared dtypes.
+    atol/rtol default to validate's TOLERANCES for the compared dtypes. `x` is an array, or
+    for a model of several inputs a list in their order or a dict by input name.
 
     >>> import seqc, numpy as np
     >>> m = seqc.Sequential([seqc.layers.Input((3,)), seqc.layers.Dense(2)])
@@ -326,7 +352,7 @@ def bisect(src: Any, x: Any, runtime: str = "onnxruntime", atol: float | None = 
         if why:
             raise UsageError(f"runtime '{name}' cannot run here: {why}", field="runtime",
                              received=name)
-    x = check_input(x, src.input_type(), src.token_ids())
+    x, feed = _inputs(src, x)
     proto = src.onnx_proto()
     entries = value_map(src)
     if entries is None and reference == "numpy":
@@ -334,7 +360,6 @@ def bisect(src: Any, x: Any, runtime: str = "onnxruntime", atol: float | None = 
                         received=src.label)
     points = _checkpoints(src, entries)
     level = "onnx" if entries is None else "ir"
-    feed = _onnx_feed(src, x)
     names = list(dict.fromkeys(c.onnx for c in points))
     got = run_onnx(proto, feed, runner.name, names, **options)
     if reference == "numpy":

@@ -462,3 +462,39 @@ def test_cli_validate_names_the_graph_node(tmp_path):
     r = CliRunner().invoke(cli, ["validate", folder])
     assert r.exit_code == 1, r.output
     assert "onnxruntime: first divergence: layer 'right' (Dense)" in r.output
+
+
+def two_inputs():
+    """Two inputs: a shared Dense encodes both, a Multiply joins them, a Dense reads that."""
+    from seqc.ir.build import NodeConfig, build_dag
+    from seqc.ir.types import batched
+
+    graph = build_dag("pair", {"a": batched((5,)), "b": batched((5,))}, [
+        NodeConfig("Dense", {"units": 4, "activation": "tanh"}, "enc", ["a"]),
+        NodeConfig("Dense", {}, "enc_b", ["b"], shared_with="enc"),
+        NodeConfig("Dense", {"units": 4}, "side", ["b"]),
+        NodeConfig("Multiply", {}, "join", ["enc", "enc_b", "side"]),
+        NodeConfig("Dense", {"units": 2}, "head", ["join"]),
+    ], ["head"])
+    return seqc.Model(graph, seed=6)
+
+
+def test_graph_of_two_inputs_bisects_by_name_and_in_order(tmp_path):
+    model = two_inputs()
+    folder = write_build_dir(model, tmp_path / "b")
+    rng = np.random.default_rng(8)
+    a, b_ = (rng.standard_normal((6, 5)).astype(np.float32) for _ in range(2))
+    assert bisect(folder, {"a": a, "b": b_}).first_divergence is None
+    corrupt(folder, "side/kernel")
+    for x in ({"b": b_, "a": a}, [a, b_]):
+        b = bisect(folder, x, runtime="onnx-reference")
+        assert (b.first_divergence.layer, b.last_agreeing) == ("side", None)
+        assert {"enc", "enc_b"} <= {c.node for c in b.checkpoints if c.ok}
+    with pytest.raises(seqc.errors.UsageError, match="inputs"):
+        bisect(folder, a)
+    with pytest.raises(seqc.errors.DataError, match="shape"):
+        bisect(folder, {"a": a, "b": b_[:, :3]})
+    # The .onnx file alone (no IR): its inputs by ONNX name, runtime against runtime.
+    onnx_path = os.path.join(folder, "model.onnx")
+    b = bisect(onnx_path, {"a": a, "b": b_})
+    assert b.reference == "onnx-reference" and b.first_divergence is None
