@@ -1,6 +1,6 @@
 """The Tacotron CBHG tagger (benchmarks/_cbhg.py) in seqc vs PyTorch, side by side.
 
-    python benchmarks/cbhg.py [--samples 1024] [--steps 50] [--epochs 4] [--rounds 5] [--json F]
+    python benchmarks/cbhg.py [--samples 512] [--steps 50] [--epochs 4] [--rounds 5] [--json F]
 
 The network: a bank of 8 Conv1D(64, k=1..8, same, relu) each followed by BatchNormalization,
 concatenated, MaxPooling1D(2, strides=1, same), Conv1D(64, 3, relu) + BN, Conv1D(64, 3) + BN,
@@ -226,7 +226,7 @@ def print_row(r: dict) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--samples", type=int, default=1024)
+    ap.add_argument("--samples", type=int, default=512)
     ap.add_argument("--steps", type=int, default=50)
     ap.add_argument("--epochs", type=int, default=4)
     ap.add_argument("--rounds", type=int, default=5, help="onnxruntime timing rounds")
