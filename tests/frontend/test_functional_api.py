@@ -87,3 +87,37 @@ def test_functional_errors():
 def test_layers_still_build_a_sequential():
     m = seqc.Sequential([seqc.Input((3,)), L.Dense(2)])
     assert m.graph.is_chain and m.count_params() == 8
+
+
+def _cells(text: str) -> list[list[str]]:
+    """A summary table's body rows, each cell's wrapped lines joined by a space."""
+    rows, cur = [], None
+    for line in text.splitlines():
+        if line.startswith("│"):
+            parts = [p.strip() for p in line.strip("│").split("│")]
+            cur = parts if cur is None else [f"{a} {b}".strip() for a, b in zip(cur, parts)]
+        elif cur is not None:
+            rows.append(cur)
+            cur = None
+    return rows
+
+
+def test_summary_of_a_graph_matches_keras_functional_layout(monkeypatch):
+    monkeypatch.setenv("COLUMNS", "200")  # rich crops Keras' table to the terminal
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    keras = pytest.importorskip("keras")
+
+    def net(lib, inp):
+        x, b = inp((4,), name="x"), inp((4,), name="b")
+        d = lib.Dense(4, activation="relu", name="shared")
+        y = lib.Add()([d(d(x)), x, b])
+        return [x, b], lib.Dense(2, name="head")(y)
+
+    lines: list[str] = []
+    keras.Model(*net(keras.layers, keras.Input)).summary(print_fn=lines.append)
+    want = "\n".join(lines)
+    got = seqc.Model(*net(L, seqc.Input)).summary(print_fn=None)
+    assert _cells(got) == _cells(want), (got, want)
+    assert "Connected to" in got and "x (InputLayer)" in got
+    chain = seqc.Model(x := seqc.Input((4,)), L.Dense(3)(x)).summary(print_fn=None)
+    assert "Connected to" not in chain and "InputLayer" not in chain  # chains as before
