@@ -103,6 +103,12 @@ def _expand(items: list, prefix: str, offset: int, prev: str | int | None,
         if "repeat" in d:
             prev = _expand_repeat(d, where, prev, rename, out, file, repetition)
             continue
+        if d["type"] in ("InputLayer", "Input"):
+            raise DefinitionError(
+                "an InputLayer is a graph input, not an entry", file=file, layer=place,
+                field="type", received=f"type={d['type']!r}",
+                hint='declare the inputs at the top level: "inputs": {"x": [4]} (or start a '
+                     'one-input model with the InputLayer)')
         refs = _refs(d, prev, rename, file, place)
         config = {k: v for k, v in d.items()
                   if k not in ("type", "name", "trainable", "from", "share")}

@@ -97,6 +97,9 @@ def test_chain_of_repeats_equals_the_written_out_chain(tmp_path):
      ["layers[0]", "'$input' is only defined inside a repeated block"]),
     ({"inputs": {"x": [4]}, "input_shape": [4], "layers": [{"type": "Dense", "units": 4}]},
      ["input_shape and inputs both"]),
+    ({"inputs": {"x": [4]}, "layers": [{"type": "Dense", "units": 4},
+                                       {"type": "InputLayer", "shape": [4], "from": "x"}]},
+     ["layers[1] (InputLayer)", "an InputLayer is a graph input"]),
 ])
 def test_graph_spec_errors_name_the_entry_and_its_inputs(tmp_path, doc, parts):
     with pytest.raises(DefinitionError) as e:
@@ -116,6 +119,14 @@ def test_graph_spec_error_exits_2_in_the_cli(tmp_path):
     r = CliRunner().invoke(cli, ["summary", write(tmp_path, doc)])
     assert r.exit_code == 2 and "did you mean 'x'" in r.output, r.output
     assert "Traceback" not in r.output
+
+
+def test_a_leading_input_layer_is_the_graph_input(tmp_path):
+    doc = {"layers": [{"type": "InputLayer", "shape": [4]}, {"type": "Dense", "units": 4,
+                                                             "name": "d"},
+                      {"type": "Add", "from": ["d", "input"]}]}
+    g = load_definition(write(tmp_path, doc)).model.graph
+    assert g.inputs == ("input",) and [n.op for n in g.nodes] == ["Dense", "Add"]
 
 
 def test_schema_refuses_a_bad_block(tmp_path):
