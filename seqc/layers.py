@@ -69,6 +69,27 @@ class KerasTensor:
 Tensor = InputSpec | KerasTensor
 
 
+def _arithmetic(kind: str, symbol: str):
+    """`x + y`, `x - y`, `x * y` on symbolic tensors: Keras writes an operator node; the same
+    arithmetic here is the merge layer of that name (broadcasting as Keras does)."""
+
+    def op(self: Tensor, other: Any) -> KerasTensor:
+        if not isinstance(other, InputSpec | KerasTensor):
+            raise UsageError(
+                f"'{symbol}' between a symbolic tensor and a constant is not modelled",
+                field="inputs", received=f"{repr(other)[:60]} ({type(other).__name__})",
+                hint="use a layer (e.g. seqc.layers.Rescaling for a constant scale or offset)")
+        return _make(kind)()([self, other])
+
+    return op
+
+
+for _cls in (InputSpec, KerasTensor):
+    _cls.__add__ = _arithmetic("Add", "+")
+    _cls.__sub__ = _arithmetic("Subtract", "-")
+    _cls.__mul__ = _arithmetic("Multiply", "*")
+
+
 def Input(shape: tuple | list, dtype: str = "float32", name: str | None = None) -> InputSpec:  # noqa: N802
     """Keras' `keras.Input(shape=...)`: the per-sample shape, batch excluded."""
     if isinstance(shape, int):

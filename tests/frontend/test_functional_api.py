@@ -70,6 +70,18 @@ def test_two_inputs_two_outputs_match_keras():
         np.testing.assert_allclose(got, want, atol=1e-5)
 
 
+def test_tensor_arithmetic_is_a_merge():
+    x = seqc.Input((3,))
+    h = L.Dense(3)(x)
+    m = seqc.Model(x, (h + x) * x - h)
+    assert [n.op for n in m.graph.nodes] == ["Dense", "Add", "Multiply", "Subtract"]
+    xs = np.arange(6, dtype=np.float32).reshape(2, 3)
+    hs = xs @ m.params["dense/kernel"] + m.params["dense/bias"]
+    np.testing.assert_allclose(m.predict(xs), (hs + xs) * xs - hs, rtol=1e-5, atol=1e-5)
+    with pytest.raises(UsageError, match="'\\+' between a symbolic tensor and a constant"):
+        x + 1
+
+
 def test_functional_errors():
     x = seqc.Input((4,))
     with pytest.raises(UsageError, match="symbolic tensors"):
