@@ -21,6 +21,7 @@ __version__ = "0.1.0"
 _LAZY = {
     "Sequential": ("seqc.model", "Sequential"),
     "Model": ("seqc.model", "Model"),
+    "Input": ("seqc.layers", "Input"),
     "validate": ("seqc.runtime.validate", "validate"),
     "layers": ("seqc.layers", None),
     "optimizers": ("seqc.training.optimizers", None),

@@ -49,8 +49,9 @@ def _gib(n: float) -> str:
 
 
 class Model:
-    """A compiled-or-not, trained-or-not network. Build one with `seqc.Sequential` or
-    `seqc.load`.
+    """A compiled-or-not, trained-or-not network. Build one with `seqc.Sequential`,
+    `seqc.load`, or Keras' functional API: `seqc.Model(inputs=x, outputs=y)` with `x =
+    seqc.Input(...)` and `y` the result of layer calls (see seqc.layers).
 
     >>> import seqc
     >>> m = seqc.Sequential([seqc.layers.Input((4,)), seqc.layers.Dense(2)])
@@ -58,9 +59,23 @@ class Model:
     10
     """
 
-    def __init__(self, graph: Graph | None = None, params: dict[str, np.ndarray] | None = None,
+    def __init__(self, graph: Any = None, params: Any = None,
                  *, name: str | None = None, seed: int = 0,
-                 max_memory: int | None = DEFAULT_MAX_MEMORY, source: str | None = None):
+                 max_memory: int | None = DEFAULT_MAX_MEMORY, source: str | None = None,
+                 inputs: Any = None, outputs: Any = None):
+        if inputs is not None or outputs is not None or (
+                graph is not None and not isinstance(graph, Graph)):
+            # Keras' Model(inputs, outputs), by position or by name
+            from .layers import functional_graph
+
+            if inputs is None:
+                inputs, graph = graph, None
+            if outputs is None:
+                outputs, params = params, None
+            if graph is not None or params is not None:
+                raise UsageError("Model takes inputs and outputs, or a graph",
+                                 field="inputs")
+            graph = functional_graph(inputs, outputs, name or "functional")
         self._graph = graph
         self.name = name or (graph.name if graph else "sequential")
         self.seed = seed

@@ -131,10 +131,20 @@ def definition_from_doc(doc: Any, file: str, raw: bytes, *,
         raise DefinitionError(
             "the model has no layers", file=file, field="layers", received="layers=[]",
             hint='add at least one layer, e.g. {"type": "Dense", "units": 1}')
-    input_type, layers, first_index = _input_type(doc, layers, file, data_x)
-    configs = [_layer_config(d) for d in layers]
     name = doc.get("name") or _default_name(file)
-    graph = build_graph(name, input_type, configs, file=file, first_index=first_index)
+    from .spec_graph import build_spec_graph, graph_inputs, is_graph_spec
+
+    if "inputs" in doc:
+        inputs, first_index = graph_inputs(doc, file), 0
+        input_type = next(iter(inputs.values()))
+    else:
+        input_type, layers, first_index = _input_type(doc, layers, file, data_x)
+        inputs = {"input": input_type}
+    if is_graph_spec(doc):
+        graph = build_spec_graph(name, doc, layers, inputs, file, first_index)
+    else:
+        configs = [_layer_config(d) for d in layers]
+        graph = build_graph(name, input_type, configs, file=file, first_index=first_index)
 
     fit = _fit_section(doc.get("fit"))
     seed = int((fit or {}).get("seed", 0))
@@ -168,8 +178,8 @@ def _input_type(doc: dict, layers: list[dict], file: str,
     dtype = doc.get("input_dtype")
     first_index = 0
     first = layers[0]
-    label0 = layer_label(0, first.get("name"), first["type"])
-    if first["type"] in INPUT_KINDS:
+    label0 = layer_label(0, first.get("name"), first.get("type"))
+    if first.get("type") in INPUT_KINDS:
         in_shape, in_dtype = _input_layer(first, file, label0)
         if shape is not None and tuple(shape) != in_shape:
             raise DefinitionError(
@@ -200,8 +210,8 @@ def _input_type(doc: dict, layers: list[dict], file: str,
         layers = [{k: v for k, v in first.items() if k != "input_shape"}, *layers[1:]]
     # Whether or not an InputLayer was consumed, the layers still to check start at layers[1].
     for i, d in enumerate(layers[1:] if first_index == 0 else layers, start=1):
-        lab = layer_label(i, d.get("name"), d["type"])
-        if d["type"] in INPUT_KINDS:
+        lab = layer_label(i, d.get("name"), d.get("type"))
+        if d.get("type") in INPUT_KINDS:
             raise DefinitionError("an InputLayer must be the first layer", file=file,
                                   layer=lab, field="type", received=f"InputLayer at layers[{i}]",
                                   hint="move it to the start, or use the top-level input_shape")
@@ -216,7 +226,7 @@ def _input_type(doc: dict, layers: list[dict], file: str,
     if shape is None:
         raise DefinitionError(
             "the model has no input shape", file=file, layer=label0, field="input_shape",
-            received=f"no top-level input_shape, and layers[0] ({first['type']}) has none",
+            received=f"no top-level input_shape, and layers[0] ({first.get('type')}) has none",
             hint='add "input_shape": [n_features] at the top level (per sample, batch '
                  'excluded), start the layers with {"type": "InputLayer", "shape": [...]}, '
                  'or give a "data" section (or --data/--x) to take it from the data')

@@ -64,8 +64,12 @@ def graph_from_json(d: dict[str, Any], file: str | None = None) -> Graph:
                           op.parse_attrs(n["attrs"]), tuple(n["params"]), n.get("layer", ""),
                           n.get("trainable", True), _freeze(n.get("training_args")) or None,
                           n.get("shares", "")))
-    specs = {k: ParamSpec(k.split("/")[-1], tuple(s["shape"]), _freeze(s["initializer"]),
-                          s["trainable"], s.get("domain", "real"), s.get("dtype", "float32"))
+    # A spec's name is the node's local one ("forward/kernel" in a Bidirectional's table key
+    # "bigru/forward/kernel"), not the key's last segment.
+    local = {n.param_key(p): p for n in nodes for p in n.params}
+    specs = {k: ParamSpec(local.get(k, k.split("/")[-1]), tuple(s["shape"]),
+                          _freeze(s["initializer"]), s["trainable"], s.get("domain", "real"),
+                          s.get("dtype", "float32"))
              for k, s in d["params"].items()}
     return Graph(d["name"], tuple(d["inputs"]), tuple(d["outputs"]), tuple(nodes),
                  {k: TensorType.from_json(t) for k, t in d["types"].items()}, specs)

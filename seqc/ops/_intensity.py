@@ -10,7 +10,8 @@ layer is the identity, as in Keras, and `lower` returns its input: nothing in th
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 
@@ -58,6 +59,41 @@ def keras_value_range(attrs: Any, *, sort: bool) -> None:
 def finish_data_format(attrs: Any) -> None:
     if attrs.data_format is None:  # Keras' global image_data_format, channels_last in seqc
         object.__setattr__(attrs, "data_format", "channels_last")
+
+
+class _FactorChecks:
+    """__post_init__ of the (factor, value_range, data_format, seed) Attrs: Keras' factor pair
+    within the kind's FACTOR_BOUNDS, its value_range rule, and the data format."""
+
+    FACTOR_BOUNDS: ClassVar[tuple[float, float]] = (-1.0, 1.0)
+    SORT_RANGE: ClassVar[bool] = True  # see keras_value_range
+
+    def __post_init__(self) -> None:
+        keras_factor(self, "factor", self.FACTOR_BOUNDS)
+        keras_value_range(self, sort=self.SORT_RANGE)
+        finish_data_format(self)
+
+
+@dataclass(frozen=True)
+class FactorAttrs(_FactorChecks):
+    """Keras' arguments, in its order, of the colour layers with a factor and a value_range."""
+
+    factor: Factor
+    value_range: tuple[float, float] = (0.0, 255.0)
+    data_format: Literal["channels_last", "channels_first"] | None = "channels_last"
+    # Kept for Keras configs; draws come from the run's generator (ctx.rng), as for Dropout.
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class FactorSeedAttrs(_FactorChecks):
+    """As FactorAttrs, for the kinds whose Keras signature puts seed before data_format."""
+
+    factor: Factor
+    value_range: tuple[float, float] = (0.0, 255.0)
+    # Kept for Keras configs; draws come from the run's generator (ctx.rng), as for Dropout.
+    seed: int | None = None
+    data_format: Literal["channels_last", "channels_first"] | None = "channels_last"
 
 
 def check_image(x: TensorType, kind: str, attrs: Any, channels: tuple[int, ...] = ()) -> None:

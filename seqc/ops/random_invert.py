@@ -7,26 +7,18 @@ ONNX: nothing (the input is returned). Shape: unchanged, a batch of images.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 
-from ._intensity import Factor, ImageAugment, finish_data_format, keras_factor, keras_value_range
+from ._intensity import Factor, FactorSeedAttrs, ImageAugment
 from .base import BadExample, Example, register
 
 
 @dataclass(frozen=True)
-class RandomInvertAttrs:
+class RandomInvertAttrs(FactorSeedAttrs):
+    FACTOR_BOUNDS = (0.0, 1.0)
+    SORT_RANGE = False
     factor: Factor = 1.0
-    value_range: tuple[float, float] = (0.0, 255.0)
-    # Kept for Keras configs; draws come from the run's generator (ctx.rng), as for Dropout.
-    seed: int | None = None
-    data_format: Literal["channels_last", "channels_first"] | None = "channels_last"
-
-    def __post_init__(self) -> None:
-        keras_factor(self, "factor", (0.0, 1.0))
-        keras_value_range(self, sort=False)
-        finish_data_format(self)
 
 
 @register

@@ -8,34 +8,21 @@ ONNX: nothing (the input is returned). Shape: unchanged, a batch of RGB images.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 
 from ._color import hsv_to_rgb, hsv_to_rgb_backward, rgb_to_hsv, rgb_to_hsv_backward
 from ._intensity import (
-    Factor,
+    FactorAttrs,
     ImageAugment,
     clip,
-    finish_data_format,
-    keras_factor,
-    keras_value_range,
 )
 from .base import BadExample, Example, register
 
 
 @dataclass(frozen=True)
-class RandomSaturationAttrs:
-    factor: Factor
-    value_range: tuple[float, float] = (0.0, 255.0)
-    data_format: Literal["channels_last", "channels_first"] | None = "channels_last"
-    # Kept for Keras configs; draws come from the run's generator (ctx.rng), as for Dropout.
-    seed: int | None = None
-
-    def __post_init__(self) -> None:
-        keras_factor(self, "factor", (-1.0, 1.0))
-        keras_value_range(self, sort=True)
-        finish_data_format(self)
+class RandomSaturationAttrs(FactorAttrs):
+    pass
 
 
 def adjust_saturation(a, x, t):

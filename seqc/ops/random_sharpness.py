@@ -8,18 +8,14 @@ ONNX: nothing (the input is returned). Shape: unchanged, a batch of images.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 import numpy as np
 
 from ._intensity import (
-    Factor,
+    FactorAttrs,
     ImageAugment,
     clip,
     depthwise_same,
-    finish_data_format,
-    keras_factor,
-    keras_value_range,
 )
 from .base import BadExample, Example, register
 
@@ -27,17 +23,8 @@ SMOOTH = np.array([[1.0, 1.0, 1.0], [1.0, 5.0, 1.0], [1.0, 1.0, 1.0]]) / 13.0
 
 
 @dataclass(frozen=True)
-class RandomSharpnessAttrs:
-    factor: Factor
-    value_range: tuple[float, float] = (0.0, 255.0)
-    data_format: Literal["channels_last", "channels_first"] | None = "channels_last"
-    # Kept for Keras configs; draws come from the run's generator (ctx.rng), as for Dropout.
-    seed: int | None = None
-
-    def __post_init__(self) -> None:
-        keras_factor(self, "factor", (0.0, 1.0))
-        keras_value_range(self, sort=True)
-        finish_data_format(self)
+class RandomSharpnessAttrs(FactorAttrs):
+    FACTOR_BOUNDS = (0.0, 1.0)
 
 
 @register

@@ -53,3 +53,23 @@ def test_example_specs_point_at_shipped_data(spec, data):
     assert d.model.input_shape == (None, len(header) - 1)
     assert d.compile["metrics"] == ["accuracy"]
     assert d.fit["validation_split"] == 0.2 and d.fit["seed"] == 0
+
+
+def test_tagging_npz_is_what_its_generator_writes():
+    import importlib.util
+
+    import numpy as np
+
+    spec = importlib.util.spec_from_file_location("make_tagging",
+                                                  EXAMPLES / "data" / "make_tagging.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    x, y = mod.make()
+    shipped = np.load(EXAMPLES / "data" / "tagging.npz")
+    np.testing.assert_array_equal(shipped["x"], x)
+    np.testing.assert_array_equal(shipped["y"], y)
+    # the rule: a peak is larger, a valley smaller, than both neighbours
+    i, t = 5, 7
+    left, mid, right = x[i, t - 1:t + 2]
+    assert y[i, t] == (1 if mid > max(left, right) else 2 if mid < min(left, right) else 0)
+    assert (y[:, 0] == 0).all() and (y[:, -1] == 0).all()
