@@ -237,14 +237,12 @@ class FunctionalReader:
                                  field="inputs", received=self.seg(node),
                                  hint="remove the input, or feed it to a layer")
 
-    # -- the graph, for seqc.ir.build.build_dag --
-    def graph_doc(self, model: ModelVal) -> tuple[dict, list[ast.AST], tuple]:
-        """(doc, nodes, dag) of a functional graph: the doc's `layers` are the entries' configs
-        (for the schema check of the settings), `nodes` their script lines (errors from
-        build_dag name `layers[i]`) and `dag` build_dag's (inputs, entries, outputs)."""
+    # -- the graph, as the graph form of the seqc spec (seqc.frontend.spec_graph) --
+    def graph_doc(self, model: ModelVal) -> tuple[dict, list[ast.AST]]:
+        """(doc, nodes) of a functional graph: a spec with `inputs`, named `layers` entries
+        reading what their `from` names (`share` for a layer called again) and `outputs`;
+        `nodes` are the entries' script lines (errors name `layers[i]`)."""
         from ..errors import SeqcError
-        from ..ir.build import NodeConfig
-        from ..ir.types import batched
         from ._pyscript_keras_lambda import lambda_layers
         from .spec import _input_layer
 
@@ -259,11 +257,11 @@ class FunctionalReader:
                 shape, dtype = _input_layer(d, self.where(t.node), f"input '{name}'")
             except SeqcError as e:
                 raise e.located(file=self.where(t.node)) from None
-            inputs[name] = batched(tuple(shape), dtype or "float32")
+            inputs[name] = {"shape": list(shape), "dtype": dtype or "float32"}
             names[id(t)] = name
-        entries: list = []
+        layers: list[dict] = []
         nodes: list[ast.AST] = []
-        owners: dict[int, NodeConfig] = {}  # layer object -> its first call's entry
+        owners: dict[int, dict] = {}  # layer object -> its first call's entry
         used = set(inputs)
 
         def entry(v: Any, node: ast.AST, srcs: list[str]) -> str:
@@ -275,20 +273,19 @@ class FunctionalReader:
             owner = owners.get(id(v))
             if owner is not None:  # the same layer object called again: shared weights
                 k = 1
-                while f"{owner.name}_call{k}" in used:
+                while f"{owner['name']}_call{k}" in used:
                     k += 1
-                nc = NodeConfig(owner.type, {}, name=f"{owner.name}_call{k}", inputs=srcs,
-                                shared_with=owner.name)
+                d = {"type": owner["type"], "name": f"{owner['name']}_call{k}",
+                     "share": owner["name"]}
             else:
                 d = dict(self.keras_layer(v, first=False, override=False))
-                typ, name = d.pop("type"), d.pop("name", None) or v.auto_name
-                nc = NodeConfig(typ, d, name=name, inputs=srcs,
-                                trainable=d.pop("trainable", True))
-                owners[id(v)] = nc
-            used.add(nc.name)
-            entries.append(nc)
+                d["name"] = d.get("name") or v.auto_name
+                owners[id(v)] = d
+            d["from"] = srcs
+            used.add(d["name"])
+            layers.append(d)
             nodes.append(node)
-            return nc.name
+            return d["name"]
 
         for t in graph_tensors(t_outs):
             if not t.inputs:
@@ -311,27 +308,5 @@ class FunctionalReader:
                 names[id(t)] = cur[0]
             else:
                 names[id(t)] = entry(lay, t.node, srcs)
-        doc = {"layers": [{"type": nc.type, **nc.config} for nc in entries
-                          if nc.shared_with is None]}
-        return doc, nodes, (inputs, entries, [names[id(t)] for t in t_outs])
-
-
-def dag_definition(doc: dict, dag: tuple, file: str, raw: bytes, *, max_memory: Any) -> Any:
-    """The Definition of a script's functional graph (compile and fit as for a chain)."""
-    import hashlib
-
-    from ..ir.build import build_dag
-    from ..model import Model
-    from ._json import check_schema
-    from .spec import Definition, _default_name, _fit_section
-
-    check_schema(doc, file)
-    inputs, entries, outputs = dag
-    name = doc.get("name") or _default_name(file)
-    graph = build_dag(name, inputs, entries, outputs, file=file)
-    fit = _fit_section(doc.get("fit"))
-    model = Model(graph, name=name, seed=int((fit or {}).get("seed", 0)), source=file,
-                  max_memory=max_memory)
-    return Definition(model=model, compile=dict(doc["compile"]) if "compile" in doc else None,
-                      fit=fit, data=None, path=file,
-                      source_hash=hashlib.sha256(raw).hexdigest(), name=name)
+        return {"inputs": inputs, "layers": layers,
+                "outputs": [names[id(t)] for t in t_outs]}, nodes

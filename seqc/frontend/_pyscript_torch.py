@@ -576,10 +576,10 @@ def torch_doc(r: Reader, model: ModelVal, module: Scope) -> tuple[dict, list[ast
 
 def _graph_doc(r: Reader, model: ModelVal, mods: list, srcs: list, trainable: dict,
                t0: TensorType) -> tuple[dict, list[ast.AST]]:
-    """A forward() that branches or merges -> build_dag's entries (doc["__dag__"]): each
-    module mapped as in a chain, on the type of the value it reads; merges are
-    `<merge:Kind>` items (x + y, torch.cat)."""
-    from ..ir.build import NodeConfig, _describe_inputs
+    """A forward() that branches or merges -> the graph form of the spec (entries reading
+    what their `from` names): each module mapped as in a chain, on the type of the value it
+    reads; merges are `<merge:Kind>` items (x + y, torch.cat)."""
+    from ..ir.build import _describe_inputs
 
     types: dict[int, TensorType] = {-1: t0}
     names: dict[int, str] = {-1: "input"}
@@ -587,7 +587,6 @@ def _graph_doc(r: Reader, model: ModelVal, mods: list, srcs: list, trainable: di
     for s in srcs:
         for j in s:
             readers[j] = readers.get(j, 0) + 1
-    entries: list = []
     layers: list[dict] = []
     nodes: list[ast.AST] = []
     i = 0
@@ -614,26 +613,21 @@ def _graph_doc(r: Reader, model: ModelVal, mods: list, srcs: list, trainable: di
         t = ins if len(ins) > 1 else ins[0]
         for d in docs:
             try:
-                t = _step(r, d, t, b.node, len(entries))
+                t = _step(r, d, t, b.node, len(layers))
             except DefinitionError as e:  # name the values a merge reads, as build_dag does
                 if len(cur) > 1:
                     e.received = f"{e.received}; inputs {_describe_inputs(cur, ins)}"
                     e.args = (e.format(),)
                 raise
-            cfg = {k: v for k, v in d.items() if k not in ("type", "name", "trainable")}
-            entries.append(NodeConfig(d["type"], cfg, name=d.get("name"), inputs=cur,
-                                      trainable=d.get("trainable", True)))
-            layers.append(d)
+            layers.append({**d, "from": cur})
             nodes.append(b.node)
             cur = [d["name"]]
         for j in (i, i + 1) if consumed else (i,):
             types[j], names[j] = t, cur[0]
         i += 2 if consumed else 1
-    doc: dict = {"input_shape": list(t0.shape[1:]), "layers": layers}
-    if t0.dtype != "float32":
-        doc["input_dtype"] = t0.dtype
     compile_cfg = torch_compile(r, layers)
     if compile_cfg and model.compile is None:
         model.compile = compile_cfg
-    doc["__dag__"] = ({"input": t0}, entries, [names[len(mods) - 1]])
+    doc = {"inputs": {"input": {"shape": list(t0.shape[1:]), "dtype": t0.dtype}},
+           "layers": layers, "outputs": [names[len(mods) - 1]]}
     return doc, nodes

@@ -29,7 +29,7 @@ from ._pyscript_calls import CallReader
 from ._pyscript_compile import CompileReader
 from ._pyscript_data import DataReader
 from ._pyscript_expr import ExprReader
-from ._pyscript_functional import FunctionalReader, dag_definition
+from ._pyscript_functional import FunctionalReader
 from ._pyscript_keras import KerasReader
 from ._pyscript_model import ModelStatements
 from ._pyscript_stmt import StmtReader
@@ -339,10 +339,10 @@ class Reader(StmtReader, ExprReader, CallReader, CompileReader, KerasReader, Mod
             from ._pyscript_torch import torch_doc
 
             doc, nodes = torch_doc(self, model, module)
-            info = {"framework": "torch", "dag": doc.pop("__dag__", None)}
+            info = {"framework": "torch"}
         elif model.graph is not None:  # _pyscript_functional
-            doc, nodes, dag = self.graph_doc(model)
-            info = {"framework": "keras", "dag": dag}
+            doc, nodes = self.graph_doc(model)
+            info = {"framework": "keras"}
         else:
             doc, nodes = self.keras_doc(model)
             info = {"framework": "keras"}
@@ -536,12 +536,8 @@ def load_script(path: str | os.PathLike, *, max_memory: int | None = DEFAULT_MAX
     file = os.fspath(path)
     raw = read_bytes(file)
     doc, nodes, info = _read(_decode(raw, file), file, bindings)
-    dag = info.pop("dag", None)
     try:
-        if dag is not None:
-            defn = dag_definition(doc, dag, file, raw, max_memory=max_memory)
-        else:
-            defn = definition_from_doc(doc, file, raw, max_memory=max_memory)
+        defn = definition_from_doc(doc, file, raw, max_memory=max_memory)
     except SeqcError as e:
         raise _relocate(e, nodes, file) from None
     defn.format = "python"
