@@ -218,6 +218,9 @@ class CallReader:
                       "evaluates")
         if p.startswith("builtins."):
             return fold_builtin(self, p[9:], args, kwargs, node)
+        merged = self.tensor_op(p, args, kwargs, node)  # keras.ops.add(x, y): functional
+        if merged is not None:
+            return merged
         if p in KERAS_SEQUENTIAL:
             return self.keras_sequential(args, kwargs, node)
         if p in ("torch.nn.Sequential", "torch.nn.modules.container.Sequential"):

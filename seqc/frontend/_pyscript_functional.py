@@ -32,6 +32,9 @@ MERGE_FUNCTIONS = {"add": "Add", "subtract": "Subtract", "multiply": "Multiply",
                    "average": "Average", "maximum": "Maximum", "minimum": "Minimum",
                    "concatenate": "Concatenate", "dot": "Dot"}
 _ARITH_MERGES = {ast.Add: "Add", ast.Sub: "Subtract", ast.Mult: "Multiply"}
+# keras.ops / tf functions on symbolic tensors: the operator they are
+_OPS = {"add": ast.Add(), "subtract": ast.Sub(), "multiply": ast.Mult()}
+_OPS_MODULES = ("keras.ops.", "keras.ops.numpy.", "tensorflow.", "tensorflow.math.")
 
 
 @dataclass(eq=False)
@@ -142,6 +145,35 @@ class FunctionalReader:
         inputs = bound.pop("inputs", None) if "inputs" in bound else kwargs.pop("inputs")
         lay = Layer(kind, [], {**bound, **kwargs}, node, auto_name=self.auto_name(kind))
         return self.apply_layer(lay, [inputs], {}, node)
+
+    def tensor_op(self, path: str, args: list, kwargs: dict, node: ast.Call) -> Any:
+        """`keras.ops.add(x, y)`, `tf.multiply(x, 2.0)`, `keras.ops.concatenate([a, b],
+        axis=-1)`, `tf.concat([a, b], -1)` on symbolic tensors (None when no tensor is
+        involved or the path is not one of them)."""
+        mod, _, name = path.rpartition(".")
+        if mod + "." not in _OPS_MODULES:
+            return None
+        if name in _OPS:
+            if len(args) != 2 or kwargs or not any(as_tensor(a) for a in args):
+                return None
+            return self.tensor_binop(_OPS[name], args[0], args[1], node)
+        if name in ("concatenate", "concat"):
+            bound = bind_args(["xs", "axis"] if name == "concatenate" else ["values", "axis"],
+                              args, kwargs)
+            seq = (bound or {}).get("xs", (bound or {}).get("values"))
+            ts = _tensor_list(seq) if isinstance(seq, (list, tuple)) else None
+            if ts is None:
+                return None
+            axis = bound.get("axis", 0 if name == "concatenate" else None)
+            if not isinstance(axis, int) or isinstance(axis, bool) or axis == 0:
+                return Opaque(node, f"{self.seg(node)}: concatenation along axis {axis!r} "
+                                    "(keras.ops.concatenate's default 0 is the batch axis); "
+                                    "seqc reads a non-batch axis given as an integer",
+                              unsupported=True)
+            lay = Layer("Concatenate", [], {"axis": axis}, node,
+                        auto_name=self.auto_name("Concatenate"))
+            return KTensor(lay, ts, node)
+        return None
 
     def tensor_binop(self, op: ast.operator, a: Any, b: Any, node: ast.AST) -> Any:
         """Arithmetic with a symbolic tensor on either side (None when neither is one)."""

@@ -106,7 +106,21 @@ y = block(x)
 model = keras.Model(inputs, layers.Dense(2)(y + x))
 """
 
-CASES = {"residual_mlp": RESIDUAL_MLP, "nested_sequential_shared": NESTED_SEQUENTIAL,
+KERAS_OPS = """
+import keras
+from keras import layers, ops
+
+inputs = keras.Input(shape=(3, 5))
+a = layers.Dense(4)(inputs)
+b = layers.Conv1D(2, 1)(inputs)
+x = ops.concatenate([a, b], axis=-1)
+x = ops.add(x, layers.Dense(6)(x))
+x = ops.multiply(2.0, ops.subtract(x, 1.0))
+model = keras.Model(inputs, layers.Flatten()(x))
+"""
+
+CASES = {"residual_mlp": RESIDUAL_MLP, "keras_ops": KERAS_OPS,
+         "nested_sequential_shared": NESTED_SEQUENTIAL,
          "inception": INCEPTION, "shared": SHARED, "two_inputs_two_outputs": TWO_IN_OUT,
          "helper_blocks": HELPER_BLOCKS}
 
@@ -451,3 +465,13 @@ def test_a_torch_forward_returning_several_tensors_is_refused_at_its_return(tmp_
     # seqc: input_shape = (4,)
     """)
     assert "m.py:10:9" in msg and "several outputs" in msg, msg
+
+
+def test_keras_ops_concatenate_along_its_default_batch_axis_is_refused(tmp_path):
+    msg = _error(tmp_path, """
+    import keras
+    a = keras.Input(shape=(8,))
+    b = keras.layers.Dense(8)(a)
+    model = keras.Model(a, keras.ops.concatenate([a, b]))
+    """)
+    assert "m.py:5:" in msg and "axis 0" in msg, msg
