@@ -25,7 +25,7 @@ from ..errors import did_you_mean, layer_label
 from ..ir.build import NodeConfig
 from ..ir.types import TensorType, batched
 from ._keras_json_layers import KerasLayerRef, entry, layer
-from ._keras_json_model import input_layer
+from ._keras_json_model import input_layer, weightless_sequential
 from ._keras_json_version import Reader, short
 
 MODEL_CLASSES = ("Sequential", "Functional", "Model")
@@ -63,8 +63,9 @@ def is_chain_model(doc: dict) -> bool:
     for e in layers:
         if not isinstance(e, dict):
             return True
-        if _is_op(e) or e.get("class_name") in ("Functional", "Model"):
-            return False
+        if _is_op(e) or (e.get("class_name") in MODEL_CLASSES
+                         and weightless_sequential(e) is None):
+            return False  # (a weightless nested Sequential the chain reader inlines)
         nodes = e.get("inbound_nodes") or []
         if len(nodes) > 1:
             return False
@@ -263,8 +264,7 @@ class _Reader:
         if isinstance(node, dict):
             args = node.get("args") or []
             kwargs = node.get("kwargs") or {}
-            bad = {key: v for key, v in kwargs.items()
-                   if v is not None and not (key == "axis" and isinstance(v, int))}
+            bad = {key: v for key, v in kwargs.items() if v is not None}
             if bad:
                 raise self.r.err(f"call {k} of layer '{name}' passes keyword arguments seqc "
                                  "does not model", label, f"inbound_nodes[{k}].kwargs",

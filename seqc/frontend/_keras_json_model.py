@@ -52,7 +52,7 @@ def inline_weightless(layers: list) -> list:
     model with weights stays, and is refused by name later."""
     out: list = []
     for entry in layers:
-        inner = _weightless_sequential(entry)
+        inner = weightless_sequential(entry)
         if inner is None:
             out.append(entry)
             continue
@@ -63,7 +63,7 @@ def inline_weightless(layers: list) -> list:
     return out
 
 
-def _weightless_sequential(entry: Any) -> list | None:
+def weightless_sequential(entry: Any) -> list | None:
     """The layer entries of a nested Sequential made only of weightless seqc kinds."""
     if not isinstance(entry, dict) or entry.get("class_name") != "Sequential":
         return None

@@ -175,6 +175,17 @@ def test_nested_weights_by_keras_path(saved, fmt):
     np.testing.assert_array_equal(p["b2/bias"], block[1].bias.numpy())
 
 
+def test_per_output_compile_settings_are_kept_not_applied(saved, tmp_path):
+    folder, model, xs = saved["two_io"]
+    model.compile(optimizer="adam", loss={"cls": "sparse_categorical_crossentropy",
+                                          "reg": "mse"}, loss_weights={"cls": 1.0, "reg": 0.5})
+    model.save(tmp_path / "c.keras")
+    defn = load_keras_file(tmp_path / "c.keras")
+    assert defn.compile is None and "per-output compile settings" in defn.notes[0]
+    assert defn.extra["keras_compile_config"]["loss"]["reg"] == "mse"
+    assert _max_diff(defn.model.predict(xs), model.predict(xs, verbose=0)) < 1e-5
+
+
 # ---------------------------------------------------------------- Keras 2 layout
 
 def _k2_layer(cls, name, config, inbound):
