@@ -311,7 +311,11 @@ class _Reader:
             if k == 0:
                 ref = KerasLayerRef(inner_name or cls.lower(), cls)
                 refs.append(ref)
+                first = len(self.entries)
                 outs, _ = self.model(e, srcs, label, ref.members)
+                if e["config"].get("trainable", True) is False:  # a frozen nested model
+                    for nc in self.entries[first:]:
+                        nc.trainable = False
                 return outs
             raise self.r.err("a nested model called more than once (shared) is not "
                              "supported", label, "inbound_nodes",

@@ -162,6 +162,26 @@ def test_graph_structure(saved):
     assert g.outputs == ("dense_1", "b2")
 
 
+def test_frozen_nested_model_freezes_its_layers(tmp_path):
+    keras = _keras()
+    L = keras.layers
+    block = keras.Sequential([keras.Input((3,)), L.Dense(3, name="f1")], name="frozen")
+    block.trainable = False
+    x = keras.Input((3,))
+    keras.Model(x, L.Dense(2, name="top")(L.Add()([block(x), x]))).save(tmp_path / "f.keras")
+    g = load_keras_file(tmp_path / "f.keras").model.graph
+    assert {n.name: n.trainable for n in g.nodes if n.op == "Dense"} == {"f1": False,
+                                                                          "top": True}
+    # The nested model's own flag decides, whatever its layers say.
+    import zipfile
+    doc = json.loads(zipfile.ZipFile(tmp_path / "f.keras").read("config.json"))
+    nested = next(e for e in doc["config"]["layers"] if e["class_name"] == "Sequential")
+    for e in nested["config"]["layers"]:
+        e["config"]["trainable"] = True
+    g = _load(doc)[0].model.graph
+    assert [n.trainable for n in g.nodes if n.name == "f1"] == [False]
+
+
 @pytest.mark.parametrize("fmt", ["m.keras", "m.h5"])
 def test_nested_weights_by_keras_path(saved, fmt):
     """The nested models' weights come from their own groups: the .keras file's
