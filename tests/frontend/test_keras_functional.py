@@ -143,6 +143,18 @@ def test_seqc_writes_functional_keras_files_keras_loads(saved, name, tmp_path):
     assert [n.op for n in again.model.graph.nodes] == [n.op for n in defn.model.graph.nodes]
 
 
+@pytest.mark.parametrize("name", ["inception", "operators", "two_io"])
+def test_loaded_graphs_export_to_onnx_as_keras_predicts(saved, name, tmp_path):
+    ort = pytest.importorskip("onnxruntime")
+    folder, model, xs = saved[name]
+    defn = load_keras_file(folder / "m.keras")
+    sess = ort.InferenceSession(defn.model.export(str(tmp_path / "m.onnx")))
+    names = [i.name for i in sess.get_inputs()]
+    assert names == (["input"] if len(xs) == 1 else list(defn.model.graph.inputs))
+    got = sess.run(None, dict(zip(names, xs)))
+    assert _max_diff(got, model.predict(xs if len(xs) > 1 else xs[0], verbose=0)) < 1e-5
+
+
 def test_graph_structure(saved):
     g = load_keras_file(saved["shared"][0] / "m.keras").model.graph
     enc = [n for n in g.nodes if n.op == "Dense" and n.name.startswith("enc")]
