@@ -238,11 +238,12 @@ def _k2_dense(name, units, inbound, activation="linear"):
 def keras2_doc() -> dict:
     """A tf.keras 2.x `model.to_json()` of a two-input model with a shared Dense, a residual
     Add and a Concatenate. Its keys and layout follow a real tf.keras 2.2.4-tf `to_json()`
-    output quoted in a public README (found through the search index: InputLayer with
-    `batch_input_shape`, `name` beside `config`, inbound nodes `[[[layer, node, tensor,
-    kwargs]]]`) and Keras 2's `Network.get_config` (keras-team/keras 2.x,
-    keras/engine/network.py): a shared layer has one inbound node per call, and a later
-    call's output is `[layer, 1, 0]`."""
+    output (an iris model, `"class_name": "Model"`) quoted in the public README "Greenplum
+    In-Database DL Tools Based On Keras": InputLayer with `batch_input_shape`, `name` beside
+    `config`, dtype strings, inbound nodes `[[[layer, node, tensor, kwargs]]]`. Shared calls
+    follow Keras 2's `Network.get_config` (keras-team/keras 2.x, keras/engine/network.py): a
+    shared layer has one inbound node per call, and its second call's output is
+    `[layer, 1, 0]`."""
     layers = [
         _k2_layer("InputLayer", "input_1", {"batch_input_shape": [None, 4], "sparse": False},
                   []),
