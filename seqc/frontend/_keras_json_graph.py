@@ -329,7 +329,7 @@ class _Reader:
         spec.pop("name", None)
         trainable = spec.pop("trainable", True)
         first = self.first_call
-        if k == 0 or id(e) not in first:
+        if id(e) not in first:  # the first call read (not always node 0: order of inputs)
             vname = self.unique(lname or kind)
             first[id(e)] = vname
             ref.seqc_name = vname

@@ -292,6 +292,21 @@ def test_keras2_functional_json_reads_into_the_graph():
                                want / want.sum(-1, keepdims=True), atol=1e-6)
 
 
+def test_shared_layer_whose_later_call_is_read_first():
+    """Call 1 of 'shared' reads an input, call 0 a layer listed after it: the calls are
+    taken as their inputs become available, and still share one set of weights."""
+    doc = keras2_doc()
+    layers = doc["config"]["layers"]
+    layers[2]["inbound_nodes"] = [[["pre", 0, 0, {}]], [["input_2", 0, 0, {}]]]
+    layers.append(_k2_dense("pre", 4, [[["input_1", 0, 0, {}]]]))
+    g = _load(doc)[0].model.graph
+    dense = [(n.name, n.inputs, n.shares) for n in g.nodes if n.op == "Dense"]
+    assert dense == [("shared", ("input_2",), ""), ("pre", ("input_1",), ""),
+                     ("shared_0", ("pre",), "shared"), ("dense_1", ("concatenate_1",), "")]
+    assert sorted(g.param_specs) == sorted(["shared/kernel", "shared/bias", "pre/kernel",
+                                            "pre/bias", "dense_1/kernel", "dense_1/bias"])
+
+
 def test_keras2_weights_file_fills_the_shared_layer(tmp_path):
     """A Keras 2 style `.h5` (layer_names / weight_names) beside the JSON."""
     doc = keras2_doc()
