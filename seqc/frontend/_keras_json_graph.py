@@ -23,6 +23,7 @@ from typing import Any
 
 from ..errors import did_you_mean, layer_label
 from ..ir.build import NodeConfig
+from ..ir.graph import in_masked
 from ..ir.types import TensorType, batched
 from ._keras_json_layers import KerasLayerRef, entry, layer
 from ._keras_json_model import input_layer, weightless_sequential
@@ -31,6 +32,10 @@ from ._keras_json_version import Reader, short
 MODEL_CLASSES = ("Sequential", "Functional", "Model")
 # Keras 3 ops on two tensors -> seqc merge kinds.
 BINARY_OPS = {"Add": "Add", "Subtract": "Subtract", "Multiply": "Multiply"}
+# Ops Keras records when it computes and combines timestep masks (Embedding(mask_zero) and
+# Masking compute_mask, merge layers' compute_mask).
+MASK_OPS = ("NotEqual", "LogicalOr", "LogicalAnd", "Any", "All")
+MASK = "\0mask:"  # the value of a mask computation: never a graph value
 # Op classes no Keras layer shares a name with.
 UNARY_OPS = ("TrueDivide", "Divide", "Negative")
 
@@ -43,6 +48,9 @@ class KerasGraph:
     entries: list[NodeConfig]
     outputs: list[str]
     refs: list[KerasLayerRef] = field(default_factory=list)
+    # (entry index, label) of the calls Keras gave a `mask=`: their input must carry seqc's
+    # own propagated mask (checked on the built graph).
+    masked_calls: list[tuple[int, str]] = field(default_factory=list)
 
 
 def is_chain_model(doc: dict) -> bool:
@@ -139,6 +147,10 @@ class _Reader:
         self.entries: list[NodeConfig] = []
         self.used: set[str] = set()
         self.first_call: dict[int, str] = {}  # id(layer entry) -> its first call's entry
+        # (layer, call) -> the tensors of its `mask=` keyword (Keras 3 records the masks it
+        # propagates); (entry name, label) of each call given one, checked after the build.
+        self.call_masks: dict[tuple[str, int], list] = {}
+        self.masked_calls: list[tuple[str, str]] = []
 
     def unique(self, name: str) -> str:
         cand, i = name, 1
@@ -207,7 +219,8 @@ class _Reader:
                 i, name, k, node = item
                 e = by_name[name]
                 tensors = self.node_tensors(node, name, k, i, by_name)
-                srcs = [values.get(tuple(t)) for t in _flat_tensors(tensors)]
+                srcs = [values.get(tuple(t)) for t in
+                        _flat_tensors(tensors) + self.call_masks.get((name, k), [])]
                 if any(s is None for s in srcs):
                     later.append(item)
                     continue
@@ -221,7 +234,8 @@ class _Reader:
             if not progress:
                 i, name, k, node = later[0]
                 wanted = [tuple(t) for t in _flat_tensors(
-                    self.node_tensors(node, name, k, i, by_name))]
+                    self.node_tensors(node, name, k, i, by_name))
+                    + self.call_masks.get((name, k), [])]
                 missing = [f"{t[0]}[{t[1]}][{t[2]}]" for t in wanted if t not in values]
                 raise self.r.err(
                     f"the call of layer '{name}' reads values that no layer produces before "
@@ -239,6 +253,9 @@ class _Reader:
                 raise self.r.err(f"output_layers[{j}] names a value no layer produces", where,
                                  "output_layers", f"{list(key)}",
                                  hint=did_you_mean(str(ref[0]), by_name))
+            if _is_mask(values[key]):
+                raise self.r.err(f"output_layers[{j}] is a boolean mask computation", where,
+                                 "output_layers", f"{list(key)}")
             outs.append(values[key])
         return outs, graph_inputs
 
@@ -263,7 +280,17 @@ class _Reader:
         label = layer_label(i, name, by_name[name].get("class_name"))
         if isinstance(node, dict):
             args = node.get("args") or []
-            kwargs = node.get("kwargs") or {}
+            kwargs = dict(node.get("kwargs") or {})
+            # Keras records `training=False` for calls made while building; a model's own
+            # training flag overrides it whenever the model runs (Functional.call).
+            if isinstance(kwargs.get("training"), bool):
+                kwargs.pop("training")
+            mask = kwargs.pop("mask", None)
+            if mask is not None:
+                self.call_masks[(name, k)] = _flat_tensors([_history(mask)])
+                if not self.call_masks[(name, k)]:
+                    raise self.r.err(f"call {k} of layer '{name}' passes a constant mask",
+                                     label, f"inbound_nodes[{k}].kwargs.mask", short(mask))
             bad = {key: v for key, v in kwargs.items() if v is not None}
             if bad:
                 raise self.r.err(f"call {k} of layer '{name}' passes keyword arguments seqc "
@@ -304,6 +331,16 @@ class _Reader:
         cls = e.get("class_name") if isinstance(e, dict) else None
         if isinstance(e, dict) and _is_op(e, node):
             return [self.op(e, i, tensors, srcs)]
+        lab = layer_label(i, name, cls)
+        masks = [values[tuple(t)] for t in self.call_masks.get((name, k), [])]
+        if any(not _is_mask(m) for m in masks):
+            raise self.r.err(f"call {k} of layer '{name}' passes a mask that is not one Keras "
+                             "propagates (an explicit mask tensor)", lab,
+                             f"inbound_nodes[{k}].kwargs.mask", f"mask from {masks}")
+        if any(_is_mask(v) for v in srcs):
+            raise self.r.err(f"call {k} of layer '{name}' reads a boolean mask computation "
+                             "as data", lab, f"inbound_nodes[{k}]",
+                             f"inputs {[v.lstrip(MASK) for v in srcs]}")
         if cls in MODEL_CLASSES:
             inner_name = (e.get("config") or {}).get("name") if isinstance(
                 e.get("config"), dict) else None
@@ -323,6 +360,8 @@ class _Reader:
         kcls, cfg = entry(self.r, e, i)
         lname = cfg.get("name") if isinstance(cfg.get("name"), str) else name
         label = layer_label(i, lname, kcls)
+        if masks:
+            self.masked_calls.append((len(self.entries), label))
         spec, ref = layer(self.r, kcls, cfg, label)
         spec = dict(spec)
         kind = spec.pop("type")
@@ -353,6 +392,13 @@ class _Reader:
                              "config", short(extra))
         args = tensors  # positional args: tensor refs ([l, n, t]), lists of them, numbers
         vname = self.unique(name)
+        if cls in MASK_OPS and (cls != "NotEqual" or any(_number(a) for a in args)):
+            # Keras' own mask computations (Embedding/Masking compute_mask, merges combining
+            # masks): seqc propagates masks itself; a layer may read them only as `mask=`.
+            return MASK + vname
+        if any(_is_mask(v) for v in srcs):
+            raise self.r.err(f"operator {cls} reads a boolean mask computation", label,
+                             "inbound_nodes", f"inputs {[v.lstrip(MASK) for v in srcs]}")
         if cls == "Concatenate":
             if len(args) != 1 or not isinstance(args[0], list) or not all(
                     isinstance(t, list) for t in args[0]):
@@ -412,8 +458,33 @@ def _flat_tensors(args: list) -> list:
     return out
 
 
+def _is_mask(v: str) -> bool:
+    return v.startswith(MASK)
+
+
 def _number(v: Any) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def check_masks(r: Reader, kg: KerasGraph, graph: Any) -> None:
+    """Each call Keras gave a `mask=` reads a value that carries seqc's propagated mask, so
+    the mask Keras recorded is the one seqc computes (an explicit mask tensor is refused)."""
+    from ..ops import REGISTRY
+
+    masked: set[str] = set()
+    by_name = {}
+    for n in graph.nodes:
+        op = REGISTRY[n.op]
+        by_name[n.name] = n
+        if op.output_masked(n.attrs, in_masked(op, n.inputs, masked)):
+            masked.update(n.outputs)
+    for index, label in kg.masked_calls:
+        node = by_name.get(kg.entries[index].name)
+        if node is not None and not any(v in masked for v in node.inputs):
+            raise r.err("the call is given a mask (mask=...) but its input carries none in "
+                        "seqc: an explicit mask tensor, which seqc does not model", label,
+                        "inbound_nodes.kwargs.mask", f"inputs {list(node.inputs)}",
+                        hint="mask with Embedding(mask_zero=True) or a Masking layer")
 
 
 def read_graph(r: Reader, doc: dict) -> KerasGraph:
@@ -424,7 +495,7 @@ def read_graph(r: Reader, doc: dict) -> KerasGraph:
     if not reader.entries:
         raise r.err("the Keras model has no layers besides its inputs", None, "layers",
                     "InputLayer only")
-    return KerasGraph(inputs, reader.entries, outs, refs)
+    return KerasGraph(inputs, reader.entries, outs, refs, reader.masked_calls)
 
 
-__all__ = ["KerasGraph", "is_chain_model", "read_graph"]
+__all__ = ["KerasGraph", "check_masks", "is_chain_model", "read_graph"]

@@ -42,7 +42,7 @@ from ..errors import DefinitionError, layer_label
 from ..ir.build import build_dag
 from ..model import DEFAULT_MAX_MEMORY, Model
 from ._json import parse_json, read_bytes
-from ._keras_json_graph import is_chain_model, read_graph
+from ._keras_json_graph import check_masks, is_chain_model, read_graph
 from ._keras_json_layers import KerasLayerRef, entry, layer
 from ._keras_json_model import (
     fallback_input_shape,
@@ -124,6 +124,7 @@ def _graph_definition(doc: dict, file: str, raw: bytes, *,
     kg = read_graph(r, doc)
     name = model_name(doc["config"], file)
     graph = build_dag(name, kg.inputs, kg.entries, kg.outputs, file=file, prune=True)
+    check_masks(r, kg, graph)
     model = Model(graph, name=name, seed=0, source=file, max_memory=max_memory)
     notes, extra = [], {}
     per_output = _per_output_compile(doc) if len(graph.outputs) > 1 else None

@@ -174,6 +174,36 @@ def test_graph_structure(saved):
     assert g.outputs == ("dense_1", "b2")
 
 
+def test_masks_keras_records_as_call_kwargs(tmp_path):
+    """Keras 3 writes the timestep masks it propagates as NotEqual/LogicalOr operator nodes
+    passed as `mask=` (and `training=False`): seqc propagates the same masks itself."""
+    keras = _keras()
+    L = keras.layers
+    x = keras.Input((6,), dtype="int32")
+    e = L.Embedding(10, 4, mask_zero=True)(x)
+    s = L.Add()([L.LSTM(3, return_sequences=True)(e), L.Dense(3)(e)])
+    c = L.Concatenate()([L.LSTM(3)(e), L.GRU(3)(e), L.GlobalAveragePooling1D()(s)])
+    model = keras.Model(x, L.Dense(2)(L.Dropout(0.1)(c)))
+    model.save(tmp_path / "mask.keras")
+    doc = json.loads(__import__("zipfile").ZipFile(tmp_path / "mask.keras").read("config.json"))
+    kinds = {(e.get("module"), e["class_name"]) for e in doc["config"]["layers"]}
+    assert ("keras.src.ops.numpy", "NotEqual") in kinds  # what this test is about
+    xs = np.random.default_rng(0).integers(1, 10, (8, 6))
+    xs[:, 4:] = 0
+    defn = load_keras_file(tmp_path / "mask.keras")
+    assert "NotEqual" not in {n.op for n in defn.model.graph.nodes}
+    assert _max_diff(defn.model.predict(xs), model.predict(xs, verbose=0)) < 1e-5
+    save_keras(defn.model, tmp_path / "rt.keras")
+    back = keras.saving.load_model(tmp_path / "rt.keras")
+    assert _max_diff(back.predict(xs, verbose=0), model.predict(xs, verbose=0)) < 1e-5
+    # A mask on an input that carries none in seqc is an explicit mask: refused.
+    emb = next(e for e in doc["config"]["layers"] if e["class_name"] == "Embedding")
+    emb["config"]["mask_zero"] = False
+    with pytest.raises(DefinitionError, match="explicit mask") as err:
+        _load(doc)
+    assert "(LSTM)" in str(err.value) and "inputs ['embedding']" in str(err.value)
+
+
 def test_frozen_nested_model_freezes_its_layers(tmp_path):
     keras = _keras()
     L = keras.layers
