@@ -10,8 +10,11 @@ Read from the config alone, never executed:
 - a nested Sequential or Functional model called as a layer is inlined (its layers become
   entries of the graph, with the nested model's name kept on their weight references);
 - Keras 3's operator nodes (`module` "keras.src.ops.*": Python arithmetic on tensors and
-  `keras.ops` calls) map to merge kinds (Add, Subtract, Multiply, Concatenate) or, with a
-  number for one operand, to Rescaling; any other op is refused by name.
+  `keras.ops` calls) map to merge kinds (Add, Subtract, Multiply, Maximum, Minimum,
+  Concatenate) or, with a number for one operand, to Rescaling; the mask ops Keras records
+  for `mask=` (NotEqual, LogicalOr, ...) become no node (seqc propagates masks itself, and
+  checks it does here); any other op is refused by name. `training=False` call kwargs are
+  dropped (the model's training flag overrides them in Keras).
 Calls are taken in dependency order; a call reading a layer the model lacks, or values that
 never become available (a cycle), is an error naming the node and its inputs.
 """
@@ -31,7 +34,8 @@ from ._keras_json_version import Reader, short
 
 MODEL_CLASSES = ("Sequential", "Functional", "Model")
 # Keras 3 ops on two tensors -> seqc merge kinds.
-BINARY_OPS = {"Add": "Add", "Subtract": "Subtract", "Multiply": "Multiply"}
+BINARY_OPS = {"Add": "Add", "Subtract": "Subtract", "Multiply": "Multiply",
+              "Maximum": "Maximum", "Minimum": "Minimum"}
 # Ops Keras records when it computes and combines timestep masks (Embedding(mask_zero) and
 # Masking compute_mask, merge layers' compute_mask).
 MASK_OPS = ("NotEqual", "LogicalOr", "LogicalAnd", "Any", "All")
@@ -148,9 +152,9 @@ class _Reader:
         self.used: set[str] = set()
         self.first_call: dict[int, str] = {}  # id(layer entry) -> its first call's entry
         # (layer, call) -> the tensors of its `mask=` keyword (Keras 3 records the masks it
-        # propagates); (entry name, label) of each call given one, checked after the build.
+        # propagates); (entry index, label) of each call given one, checked after the build.
         self.call_masks: dict[tuple[str, int], list] = {}
-        self.masked_calls: list[tuple[str, str]] = []
+        self.masked_calls: list[tuple[int, str]] = []
 
     def unique(self, name: str) -> str:
         cand, i = name, 1
@@ -433,7 +437,7 @@ class _Reader:
         raise self.r.err(
             f"the operator node {e.get('module')}.{cls} is not modelled by seqc",
             label, "class_name", f"{cls} on {short(args)}",
-            hint="seqc reads tensor +, -, * of two tensors (Add, Subtract, Multiply), a "
+            hint="seqc reads +, -, *, keras.ops.maximum/minimum of two tensors (merge kinds), a "
                  "tensor +, -, *, / a number (Rescaling), unary minus and "
                  "keras.ops.concatenate; use Keras layers for anything else")
 

@@ -67,7 +67,7 @@ def _models(keras) -> dict:
     t = s * 2.0
     u = ops.add(t, a)
     v = 1.0 - u / 4.0
-    w = ops.concatenate([v, -a, ops.multiply(a, b)], axis=-1)
+    w = ops.concatenate([v, -a, ops.multiply(a, b), ops.maximum(a, b)], axis=-1)
     y = L.Dense(3)(w - 0.5)
     operators = keras.Model([a, b], y, name="operators")
 
@@ -164,7 +164,7 @@ def test_graph_structure(saved):
     ops = [n.op for n in g.nodes]
     # a + b, a * 2.0, ops.add, 1.0 - u / 4.0 (two), -a, ops.concatenate, ops.multiply, - 0.5
     assert ops.count("Add") == 2 and ops.count("Rescaling") == 5 and "Concatenate" in ops
-    assert ops.count("Multiply") == 1
+    assert ops.count("Multiply") == 1 and ops.count("Maximum") == 1
     g = load_keras_file(saved["nested"][0] / "m.keras").model.graph
     # The nested models' layers inlined; the inner "dense" keeps its name (read first), the
     # outer one takes the next free name.
