@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from seqc.errors import DefinitionError
-from seqc.frontend.keras_files import load_keras_file, save_keras
+from seqc.frontend.keras_files import keras_config, load_keras_file, save_keras
 from seqc.frontend.keras_json import keras_definition
 
 h5py = pytest.importorskip("h5py")
@@ -135,6 +135,9 @@ def test_seqc_writes_functional_keras_files_keras_loads(saved, name, tmp_path):
     defn = load_keras_file(folder / "m.keras")
     path = save_keras(defn.model, tmp_path / "rt.keras")
     back = keras.saving.load_model(path)
+    # The config lists the layers in Keras' own order (which keys the weights file).
+    assert [la.name for la in back.layers] == [
+        e["name"] for e in keras_config(defn.model)["config"]["layers"]]
     arg = xs if len(xs) > 1 else xs[0]
     assert _max_diff(back.predict(arg, verbose=0), model.predict(arg, verbose=0)) < 1e-5
     # ... and seqc reads its own file back to the same graph.
@@ -153,6 +156,28 @@ def test_loaded_graphs_export_to_onnx_as_keras_predicts(saved, name, tmp_path):
     assert names == (["input"] if len(xs) == 1 else list(defn.model.graph.inputs))
     got = sess.run(None, dict(zip(names, xs)))
     assert _max_diff(got, model.predict(xs if len(xs) > 1 else xs[0], verbose=0)) < 1e-5
+
+
+def test_seqc_built_graph_saves_as_keras_functional(tmp_path):
+    """A graph built in seqc (build_dag): a shared layer whose activation needs its own Keras
+    layer (relu with max_value), a merge reading one value twice, two outputs."""
+    keras = _keras()
+    from seqc.ir.build import NodeConfig, build_dag
+    from seqc.ir.types import batched
+    from seqc.model import Model
+
+    relu6 = {"type": "relu", "max_value": 6.0}
+    g = build_dag("g", {"p": batched((3,)), "q": batched((3,))}, [
+        NodeConfig("Dense", {"units": 3, "activation": relu6}, name="enc", inputs=["p"]),
+        NodeConfig("Dense", name="enc_q", inputs=["q"], shared_with="enc"),
+        NodeConfig("Add", name="twice", inputs=["enc", "enc"]),
+        NodeConfig("Maximum", name="mx", inputs=["twice", "enc_q"]),
+        NodeConfig("Dense", {"units": 2}, name="head", inputs=["mx"])], ["head", "enc_q"])
+    model = Model(g, name="g", seed=3)
+    back = keras.saving.load_model(save_keras(model, tmp_path / "g.keras"))
+    xs = [np.random.default_rng(0).normal(size=(4, 3)).astype("float32") * 5 for _ in "pq"]
+    assert _max_diff(back.predict(xs, verbose=0), model.predict(xs)) < 1e-5
+    assert len(back.get_layer("enc")._inbound_nodes) == 2 and len(back.weights) == 4
 
 
 def test_graph_structure(saved):
