@@ -383,6 +383,54 @@ def test_keras2_weights_file_fills_the_shared_layer(tmp_path):
     np.testing.assert_allclose(defn.model.params["dense_1/bias"], w["dense_1"][1], rtol=1e-6)
 
 
+def test_keras2_nested_sequential_and_its_weights_group(tmp_path):
+    """tf.keras 2.x: a nested Sequential is a layer of the Model; its weights are one group
+    named after it, weight_names in its layers' order (`dense_2/kernel:0`, ...)."""
+    inner = {"class_name": "Sequential", "name": "seq", "inbound_nodes": [
+        [["input_1", 0, 0, {}]]], "config": {"name": "seq", "layers": [
+            {"class_name": "InputLayer", "config": {"batch_input_shape": [None, 4],
+                                                    "dtype": "float32", "name": "seq_in"}},
+            _k2_dense("dense_2", 3, None, "tanh"), _k2_dense("dense_3", 4, None)]}}
+    for e in inner["config"]["layers"][1:]:
+        del e["name"], e["inbound_nodes"]
+    doc = keras2_doc()
+    layers = doc["config"]["layers"]
+    layers.insert(2, inner)
+    layers[3]["inbound_nodes"][0] = [["seq", 0, 0, {}]]  # shared reads the nested model
+    (tmp_path / "m.json").write_text(json.dumps(doc))
+    rng = np.random.default_rng(2)
+    groups = {"seq": [("dense_2/kernel:0", (4, 3)), ("dense_2/bias:0", (3,)),
+                      ("dense_3/kernel:0", (3, 4)), ("dense_3/bias:0", (4,))],
+              "shared": [("shared/kernel:0", (4, 4)), ("shared/bias:0", (4,))],
+              "dense_1": [("dense_1/kernel:0", (8, 2)), ("dense_1/bias:0", (2,))]}
+    arrays = {}
+    with h5py.File(tmp_path / "m.h5", "w") as f:
+        names = ["input_1", "input_2", "seq", "shared", "add_1", "concatenate_1", "dense_1"]
+        f.attrs["layer_names"] = [n.encode() for n in names]
+        for ln in names:
+            g = f.create_group(ln)
+            g.attrs["weight_names"] = [n.encode() for n, _ in groups.get(ln, [])]
+            for n, shape in groups.get(ln, []):
+                arrays[n] = rng.normal(size=shape).astype("float32")
+                g.create_dataset(n, data=arrays[n])
+    defn = load_keras_file(tmp_path / "m.json")
+    g = defn.model.graph
+    assert [n.name for n in g.nodes if n.op == "Dense"] == ["dense_2", "dense_3", "shared",
+                                                              "shared_1", "dense_1"]
+    p = defn.model.params
+    np.testing.assert_array_equal(p["dense_3/kernel"], arrays["dense_3/kernel:0"])
+    np.testing.assert_array_equal(p["shared/bias"], arrays["shared/bias:0"])
+    x1, x2 = rng.normal(size=(2, 3, 4)).astype("float32")
+    h = np.tanh(x1 @ p["dense_2/kernel"] + p["dense_2/bias"]) @ p["dense_3/kernel"] \
+        + p["dense_3/bias"]
+    s1 = np.maximum(h @ p["shared/kernel"] + p["shared/bias"], 0)
+    s2 = np.maximum(x2 @ p["shared/kernel"] + p["shared/bias"], 0)
+    z = np.concatenate([s1 + x1, s2], -1) @ p["dense_1/kernel"] + p["dense_1/bias"]
+    want = np.exp(z - z.max(-1, keepdims=True))
+    np.testing.assert_allclose(defn.model.predict([x1, x2]),
+                               want / want.sum(-1, keepdims=True), atol=1e-5)
+
+
 # ---------------------------------------------------------------- errors
 
 def test_missing_inbound_layer_is_named():
