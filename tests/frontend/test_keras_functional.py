@@ -158,6 +158,36 @@ def test_loaded_graphs_export_to_onnx_as_keras_predicts(saved, name, tmp_path):
     assert _max_diff(got, model.predict(xs if len(xs) > 1 else xs[0], verbose=0)) < 1e-5
 
 
+@pytest.mark.parametrize("optimizer", [("SGD", 0.1), ("Adam", 0.01)])
+def test_residual_shared_training_matches_keras(tmp_path, optimizer):
+    """5 training steps of a model read from a .keras file: a layer called twice (its
+    gradients summed into one set of weights) and a residual Add, against Keras' own."""
+    keras = _keras()
+    L = keras.layers
+    keras.utils.set_random_seed(1)
+    x = keras.Input((6,))
+    enc = L.Dense(6, activation="tanh", name="enc")
+    y = L.Dense(3, activation="softmax", name="out")(L.Add()([enc(enc(x)), x]))
+    km = keras.Model(x, y)
+    name, lr = optimizer
+    km.compile(optimizer=getattr(keras.optimizers, name)(learning_rate=lr),
+               loss="sparse_categorical_crossentropy")
+    km.save(tmp_path / "r.keras")
+    m = load_keras_file(tmp_path / "r.keras").model
+    m.compile(optimizer={"type": name, "learning_rate": lr},
+              loss="sparse_categorical_crossentropy")
+    assert [n.shares for n in m.graph.nodes if n.op == "Dense"] == ["", "enc", ""]
+    rng = np.random.default_rng(0)
+    xs = rng.normal(size=(16, 6)).astype("float32")
+    ys = rng.integers(0, 3, 16)
+    for step in range(5):
+        k_loss = float(km.train_on_batch(xs, ys))
+        hist = m.fit(xs, ys, epochs=1, batch_size=16, shuffle=False, verbose=0)
+        assert hist.history["loss"][0] == pytest.approx(k_loss, abs=1e-6), f"step {step}"
+        for a, b in zip(m.get_weights(), km.get_weights()):
+            np.testing.assert_allclose(a, b, atol=1e-6, rtol=0, err_msg=f"step {step}")
+
+
 def test_seqc_built_graph_saves_as_keras_functional(tmp_path):
     """A graph built in seqc (build_dag): a shared layer whose activation needs its own Keras
     layer (relu with max_value), a merge reading one value twice, two outputs."""
