@@ -478,9 +478,8 @@ def _functional_config(model: Model) -> tuple[dict, list[kh5.PlannedLayer]]:
     for lname, nodes in kh5.layer_nodes(graph).items():
         main = kh5.main_node(lname, nodes)
         label = layer_label(None, lname, main.op)
-        if main.shares:
-            owner = knames_of[main.shares]
-            knames = owner
+        if main.shares:  # another call of the owner's Keras layer(s)
+            knames = knames_of[main.shares]
         else:
             try:
                 made = _layer_entries(main, [n for n in nodes if n is not main],
