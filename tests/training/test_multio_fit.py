@@ -191,3 +191,38 @@ def test_mismatched_inputs_and_single_weight_array_are_refused():
         two.fit(X, [YA, YB], sample_weight=np.ones(N), verbose=0)
     with pytest.raises(UsageError, match="single output"):
         two.fit(X, [YA, YB], class_weight={0: 1.0}, verbose=0)
+
+
+def test_regularizer_penalties_add_once_to_the_total_loss_as_keras():
+    """An L2 kernel penalty on the shared trunk and an activity penalty on a softmax head
+    (which then trains unfused): added once to `loss`, not to the per-output losses."""
+    keras = keras_or_skip()
+    l2 = {"module": "keras.regularizers", "class_name": "L2", "config": {"l2": 0.05},
+          "registered_name": None}
+    l1 = {"module": "keras.regularizers", "class_name": "L1", "config": {"l1": 0.01},
+          "registered_name": None}
+    graph = build_dag("reg_heads", {"x": batched((5,))}, [
+        NodeConfig("Dense", {"units": 6, "activation": "tanh", "kernel_regularizer": l2},
+                   "trunk", ["x"]),
+        NodeConfig("Dense", {"units": 2}, "out_a", ["trunk"]),
+        NodeConfig("Dense", {"units": 3, "activation": "softmax", "activity_regularizer": l1},
+                   "out_b", ["trunk"]),
+    ], ["out_a", "out_b"])
+    model = seqc.Model(graph, seed=7)
+    inp = keras.Input((5,), name="x")
+    h = keras.layers.Dense(6, activation="tanh", name="trunk",
+                           kernel_regularizer=keras.regularizers.L2(0.05))(inp)
+    kmodel = keras.Model(inp, [keras.layers.Dense(2, name="out_a")(h),
+                               keras.layers.Dense(3, activation="softmax", name="out_b",
+                                                  activity_regularizer=keras.regularizers.L1(
+                                                      0.01))(h)])
+    kmodel.set_weights(model.get_weights())
+    kw = {"loss": ["mse", "categorical_crossentropy"], "loss_weights": [0.7, 1.3]}
+    model.compile(optimizer=seqc.optimizers.Adam(0.02), **kw)
+    kmodel.compile(optimizer=keras.optimizers.Adam(0.02), **kw)
+    ours = model.fit(X, [YA, YB], epochs=5, batch_size=N, shuffle=False, verbose=0)
+    theirs = kmodel.fit(X, [YA, YB], epochs=5, batch_size=N, shuffle=False, verbose=0)
+    for k in ("loss", "out_a_loss", "out_b_loss"):
+        np.testing.assert_allclose(ours.history[k], theirs.history[k], atol=1e-6, err_msg=k)
+    for a, b in zip(model.get_weights(), kmodel.get_weights()):
+        np.testing.assert_allclose(a, b, atol=1e-6)
