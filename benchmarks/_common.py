@@ -82,8 +82,12 @@ def torch_trainer(net, x, y, loss_name, opt_name, batch, seed, lr=1e-3):
         lossf = torch.nn.BCEWithLogitsLoss() if loss_name != "mse" else torch.nn.MSELoss()
         yt = torch.from_numpy(y.astype(np.float32).reshape(len(y), -1))
     elif loss_name == "sparse_categorical_crossentropy":
-        lossf = torch.nn.CrossEntropyLoss()
-        yt = torch.from_numpy(y.astype(np.int64).reshape(-1))
+        ce = torch.nn.CrossEntropyLoss()
+
+        def lossf(out, t):  # one label per sample or per step: (N, [T,] C) logits, (N, [T])
+            return ce(out.reshape(-1, out.shape[-1]), t.reshape(-1))
+
+        yt = torch.from_numpy(y.astype(np.int64).reshape(len(y), -1))
     else:
         lossf = torch.nn.CrossEntropyLoss()
         yt = torch.from_numpy(y.argmax(1))

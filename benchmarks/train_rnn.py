@@ -86,9 +86,10 @@ def lstm_into(lstm, p: dict, name: str) -> None:
         lstm.bias_hh_l0.zero_()
 
 
-def gru_into(gru, p: dict, name: str) -> None:
+def gru_into(gru, p: dict, name: str, suffix: str = "") -> None:
     """Keras' GRU (reset_after=True) into nn.GRU: gate columns z, r, h -> rows r, z, n;
-    bias (2, 3u) is [input-side, recurrent-side] -> bias_ih, bias_hh."""
+    bias (2, 3u) is [input-side, recurrent-side] -> bias_ih, bias_hh. `suffix` "_reverse"
+    fills a bidirectional nn.GRU's backward direction."""
     import torch
 
     u = gru.hidden_size
@@ -97,11 +98,11 @@ def gru_into(gru, p: dict, name: str) -> None:
         return np.concatenate([a[..., u:2 * u], a[..., :u], a[..., 2 * u:]], axis=-1)
 
     with torch.no_grad():
-        gru.weight_ih_l0.copy_(torch.from_numpy(rzn(p[f"{name}/kernel"]).T.copy()))
-        gru.weight_hh_l0.copy_(torch.from_numpy(rzn(p[f"{name}/recurrent_kernel"]).T.copy()))
         b = rzn(p[f"{name}/bias"])
-        gru.bias_ih_l0.copy_(torch.from_numpy(b[0].copy()))
-        gru.bias_hh_l0.copy_(torch.from_numpy(b[1].copy()))
+        for attr, w in (("weight_ih", rzn(p[f"{name}/kernel"]).T),
+                        ("weight_hh", rzn(p[f"{name}/recurrent_kernel"]).T),
+                        ("bias_ih", b[0]), ("bias_hh", b[1])):
+            getattr(gru, f"{attr}_l0{suffix}").copy_(torch.from_numpy(w.copy()))
 
 
 def torch_rnn(p: dict, cell: str, n_in: int):

@@ -184,12 +184,32 @@ class Emitter:
     def unify(self, xs: list[str]) -> list[str]:
         """The inputs of a several-input node in one physical layout: kept where they all
         share one (and agree in rank), else each converted to the IR's layout (elementwise
-        merges of a Conv1D output and its channels-last input, for one)."""
+        merges of a Conv1D output and its channels-last input, for one) or to channels-first
+        when that needs fewer new conversions: a residual Add of a conv block's output and
+        the block's channels-last input, whose channels-first copy the block's first conv
+        already made, stays channels-first (no Transpose out and back in again)."""
         layouts = {repr(self.layout_of(x)) for x in xs}
         ranks = {self.type_of(x).rank for x in xs}
         if len(layouts) == 1 and len(ranks) == 1:
             return list(xs)
+        if (len(ranks) == 1 and min(ranks) >= 3
+                and all(self.layout_of(x) in (None, CHANNELS_FIRST) for x in xs)
+                and self._new_conversions(xs, CHANNELS_FIRST)
+                < self._new_conversions(xs, "canonical")):
+            return [self.channels_first(x) for x in xs]
         return [self.canonical(x) for x in xs]
+
+    def _new_conversions(self, xs: list[str], target: str) -> int:
+        """How many of `xs` would need a new node to be in `target` ("canonical" or
+        CHANNELS_FIRST): neither in it already nor converted to it before."""
+        n = 0
+        for x in dict.fromkeys(xs):
+            first = self.is_channels_first(x)
+            if (target == CHANNELS_FIRST) == first:
+                continue
+            if (x, target) not in self._converted:
+                n += 1
+        return n
 
     def subgraph(self, name: str, inputs: list[tuple[str, str, tuple]],
                  build: Callable[[list[str]], list[str]],

@@ -8,6 +8,11 @@ records where each IR value lives in the metadata key "seqc.values" (JSON list, 
 Each value is brought
 back to the IR's channels-last layout and compared with seqc's NumPy forward (or another ONNX
 runtime) by validate's rule, |y - ref| <= atol + rtol * |ref|, in node order.
+
+In a graph (branches, merges) node order is a topological order, so the first diverging
+value's every ancestor agrees: it is where the difference starts. Its "last agreeing" values
+are the compared values it reads (through nodes with no ONNX value of their own), not the
+value before it in node order, which may sit on another branch.
 """
 
 from __future__ import annotations
@@ -19,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError, UsageError
-from .runners import ModelSource, check_input, get_runner, make_session, resolve
+from .runners import ModelSource, check_input, get_runner, make_session, onnx_value_type, resolve
 
 VALUES_KEY = "seqc.values"
 ONNX_RUNTIMES = ("onnxruntime", "onnxruntime-cuda", "onnx-reference")
@@ -39,6 +44,9 @@ class Checkpoint:
     # IR nodes with no ONNX value of their own (a BatchNormalization folded into the conv),
     # checked together with this one.
     folded: list[str] = field(default_factory=list)
+    # The compared values this one reads (IR level, with the IR); None: unknown, the value
+    # before it in node order stands for its input (a chain, or the ONNX level).
+    inputs: list[str] | None = None
     max_abs_error: float | None = None
     max_rel_error: float | None = None
     ok: bool | None = None
@@ -53,7 +61,7 @@ class Checkpoint:
         return text
 
     def summary(self) -> dict[str, Any]:
-        return {k: v for k, v in asdict(self).items() if k not in ("layout", "ok")}
+        return {k: v for k, v in asdict(self).items() if k not in ("layout", "ok", "inputs")}
 
 
 @dataclass
@@ -75,23 +83,35 @@ class BisectResult:
 
     @property
     def last_agreeing(self) -> Checkpoint | None:
+        """The compared value just upstream of the first divergence: the last in node order
+        of those it reads (None when it reads only the model's input), or, where its inputs
+        are unknown, the last agreeing value before it."""
+        agreeing = self.agreeing_inputs
+        return agreeing[-1] if agreeing else None
+
+    @property
+    def agreeing_inputs(self) -> list[Checkpoint]:
+        """The agreeing compared values the first divergence reads, in node order."""
         first = self.first_divergence
-        last = None
-        for c in self.checkpoints:
-            if c is first:
-                break
-            if c.ok:
-                last = c
-        return last
+        before = self.checkpoints[:self.checkpoints.index(first)] if first else self.checkpoints
+        if first is None or first.inputs is None:
+            last = next((c for c in reversed(before) if c.ok), None)
+            return [] if last is None else [last]
+        return [c for c in before if c.ok and c.value in first.inputs]
 
     def divergence_json(self) -> dict[str, Any] | None:
         """The first divergence as validate's RuntimeResult.first_divergence holds it."""
         first = self.first_divergence
         if first is None:
             return None
-        last = self.last_agreeing
-        return {**first.summary(), "last_agreeing": None if last is None else last.summary(),
-                "level": self.level, "reference": self.reference}
+        agreeing = self.agreeing_inputs
+        out = {**first.summary(),
+               "last_agreeing": agreeing[-1].summary() if agreeing else None,
+               "level": self.level, "reference": self.reference,
+               "first_compared": first is self.checkpoints[0]}
+        if len(agreeing) > 1:  # a merge whose inputs all agree: the merge itself differs
+            out["agreeing_inputs"] = [c.summary() for c in agreeing]
+        return out
 
     def to_json(self) -> dict[str, Any]:
         return {"runtime": self.runtime, "reference": self.reference, "atol": self.atol,
@@ -112,10 +132,15 @@ def describe(div: dict[str, Any] | None, note: str | None = None) -> str:
             f"max abs err {div['max_abs_error']:.3g}")
     text = f"first divergence: {Checkpoint(**_fields(div)).describe()}, {what}"
     last = div.get("last_agreeing")
-    if last:
+    agreeing = div.get("agreeing_inputs")
+    if agreeing:
+        text += "; its inputs agree: " + ", ".join(
+            Checkpoint(**_fields(a)).describe() for a in agreeing)
+    elif last:
         text += f"; last agreeing: {Checkpoint(**_fields(last)).describe()}"
     elif div.get("level") == "ir":
-        text += "; it is the first layer compared"
+        text += ("; it is the first layer compared" if div.get("first_compared", True)
+                 else "; it reads only the model's input")
     return text
 
 
@@ -186,13 +211,23 @@ def _checkpoints(src: ModelSource, entries: list[dict[str, Any]] | None) -> list
                            e.get("node", e["value"]), e.get("kind", "?"),
                            e["value"], e["onnx"], e["layout"]) for e in entries]
     nodes = {n.name: n for n in src.graph.nodes}
-    out, pending = [], []
+    out = []
+    # For a value with no ONNX value of its own: the IR nodes computing it since the last
+    # compared values (folded into the next compared value that reads it), and those values.
+    unmapped: dict[str, tuple[list[str], list[str]]] = {}
     for node in src.graph.nodes:
+        pending: list[str] = []
+        upstream: list[str] = []
+        for i in node.inputs:
+            if i in unmapped:
+                pending += unmapped[i][0]
+                upstream += unmapped[i][1]
+            elif i in by_value:
+                upstream.append(i)
         for v in node.outputs:
             e = by_value.get(v)
             if e is None:
-                if v not in passthrough:
-                    pending.append(node.name)
+                unmapped[v] = ([] if v in passthrough else [*pending, node.name], upstream)
                 continue
             # The ONNX node that computes `v` may be another IR node with this one folded in.
             owner = nodes.get(e.get("node"), node)
@@ -200,8 +235,8 @@ def _checkpoints(src: ModelSource, entries: list[dict[str, Any]] | None) -> list
             if owner is not node:
                 folded.append(node.name)
             out.append(Checkpoint(owner.layer or owner.name, owner.name, owner.op, v, e["onnx"],
-                                  e["layout"], list(dict.fromkeys(folded))))
-            pending = []
+                                  e["layout"], list(dict.fromkeys(folded)),
+                                  list(dict.fromkeys(upstream))))
     return out
 
 
@@ -232,28 +267,53 @@ def expose(proto: Any, names: list[str]) -> Any:
     return m
 
 
-def run_onnx(proto: Any, feed: np.ndarray, runtime: str, names: list[str],
-             **options: Any) -> dict[str, np.ndarray]:
-    """Run `proto` (the values `names` exposed as outputs) on an ONNX runtime."""
+def run_onnx(proto: Any, feed: np.ndarray | dict[str, np.ndarray], runtime: str,
+             names: list[str], **options: Any) -> dict[str, np.ndarray]:
+    """Run `proto` (the values `names` exposed as outputs) on an ONNX runtime. `feed` is the
+    one input's array, or {ONNX input name: array} for several."""
     ext = expose(proto, names)
-    in_name = proto.graph.input[0].name
+    if not isinstance(feed, dict):
+        feed = {proto.graph.input[0].name: feed}
     if runtime == "onnx-reference":
         from onnx.reference import ReferenceEvaluator
 
         with np.errstate(all="ignore"):  # see OnnxReferenceRunner: both np.where branches
-            ys = ReferenceEvaluator(ext).run(names, {in_name: feed})
+            ys = ReferenceEvaluator(ext).run(names, feed)
     else:
         provider = "cuda" if runtime == "onnxruntime-cuda" else "cpu"
         sess = make_session(ext, provider=provider,
                             intra_op_num_threads=options.get("intra_op_num_threads"))
-        ys = sess.run(names, {in_name: feed})
+        ys = sess.run(names, feed)
     return {n: np.asarray(y) for n, y in zip(names, ys)}
 
 
-def _onnx_feed(src: ModelSource, x: np.ndarray) -> np.ndarray:
+def _inputs(src: ModelSource, x: Any) -> tuple[Any, np.ndarray | dict[str, np.ndarray]]:
+    """(what seqc's forward takes, what the ONNX model is fed), each input checked against
+    its type. A model of several inputs takes a list in their order or a dict by name: the
+    IR's input names (the exported model's) with the IR, else the ONNX file's."""
+    if src.has_ir and len(src.graph.inputs) > 1:
+        from ..export.onnx_export import onnx_input_names
+        from ..training.executor import graph_inputs
+
+        given = graph_inputs(src.graph, x)
+        checked = {n: check_input(given[n], src.graph.types[n]) for n in src.graph.inputs}
+        return checked, dict(zip(onnx_input_names(src.graph), checked.values()))
+    if not src.has_ir and len(src.onnx_proto().graph.input) > 1:
+        ins = list(src.onnx_proto().graph.input)
+        if isinstance(x, dict):
+            if sorted(x) != sorted(i.name for i in ins):
+                raise UsageError(f"the model's inputs are {[i.name for i in ins]}",
+                                 field="x", received=f"keys {sorted(map(str, x))}")
+            x = [x[i.name] for i in ins]
+        if not isinstance(x, (list, tuple)) or len(x) != len(ins):
+            raise UsageError(f"the model takes {len(ins)} inputs {[i.name for i in ins]}",
+                             field="x", hint="pass a list in that order, or a dict by name")
+        feed = {i.name: check_input(v, onnx_value_type(i)) for i, v in zip(ins, x)}
+        return feed, feed
+    x = check_input(x, src.input_type(), src.token_ids())
     if src.has_ir and src.onnx_layouts()[0] == "channels_first":
-        return np.ascontiguousarray(np.moveaxis(x, -1, 1))
-    return x
+        return x, np.ascontiguousarray(np.moveaxis(x, -1, 1))
+    return x, x
 
 
 def bisect(src: Any, x: Any, runtime: str = "onnxruntime", atol: float | None = None,
@@ -261,7 +321,8 @@ def bisect(src: Any, x: Any, runtime: str = "onnxruntime", atol: float | None = 
            **options: Any) -> BisectResult:
     """Find the first layer whose output differs between `runtime` (an ONNX runtime) and
     `reference` ("numpy" when the IR is there, else "onnx-reference" or "onnxruntime").
-    atol/rtol default to validate's TOLERANCES for the compared dtypes.
+    atol/rtol default to validate's TOLERANCES for the compared dtypes. `x` is an array, or
+    for a model of several inputs a list in their order or a dict by input name.
 
     >>> import seqc, numpy as np
     >>> m = seqc.Sequential([seqc.layers.Input((3,)), seqc.layers.Dense(2)])
@@ -291,7 +352,7 @@ def bisect(src: Any, x: Any, runtime: str = "onnxruntime", atol: float | None = 
         if why:
             raise UsageError(f"runtime '{name}' cannot run here: {why}", field="runtime",
                              received=name)
-    x = check_input(x, src.input_type(), src.token_ids())
+    x, feed = _inputs(src, x)
     proto = src.onnx_proto()
     entries = value_map(src)
     if entries is None and reference == "numpy":
@@ -299,7 +360,6 @@ def bisect(src: Any, x: Any, runtime: str = "onnxruntime", atol: float | None = 
                         received=src.label)
     points = _checkpoints(src, entries)
     level = "onnx" if entries is None else "ir"
-    feed = _onnx_feed(src, x)
     names = list(dict.fromkeys(c.onnx for c in points))
     got = run_onnx(proto, feed, runner.name, names, **options)
     if reference == "numpy":

@@ -371,3 +371,130 @@ def test_bisect_on_cuda(tmp_path):
     result = validate(folder, inputs(cnn()), runtimes="numpy,onnxruntime-cuda",
                       print_table=False)
     assert result["onnxruntime-cuda"].first_divergence["layer"] == "dense"
+
+
+# ---- graphs: branches and merges, bisected in topological order ----
+
+def diamond():
+    """x -> [Conv1D(relu) -> Conv1D -> BN (folded)] and [Dense(tanh)], added to x, -> Dense."""
+    from seqc.ir.build import NodeConfig, build_dag
+    from seqc.ir.types import batched
+
+    graph = build_dag("diamond", {"x": batched((6, 4))}, [
+        NodeConfig("Conv1D", {"filters": 4, "kernel_size": 3, "padding": "same",
+                              "activation": "relu"}, "left", ["x"]),
+        NodeConfig("Dense", {"units": 4, "activation": "tanh"}, "right", ["x"]),
+        NodeConfig("Conv1D", {"filters": 4, "kernel_size": 1}, "left_2", ["left"]),
+        NodeConfig("BatchNormalization", {}, "left_bn", ["left_2"]),
+        NodeConfig("Add", {}, "join", ["left_bn", "right", "x"]),
+        NodeConfig("Dense", {"units": 3}, "head", ["join"]),
+    ], ["head"])
+    m = seqc.Model(graph, seed=4)
+    m.params["left_bn/moving_variance"] = np.full(4, 2.0, np.float32)
+    m.params["left_bn/beta"] = np.full(4, 0.5, np.float32)
+    return m
+
+
+def dag_inputs():
+    return np.random.default_rng(5).standard_normal((7, 6, 4)).astype(np.float32)
+
+
+@pytest.mark.parametrize("init,layer,kind,folded,last", [
+    ("right/kernel", "right", "Dense", [], None),  # one branch, reading the model's input
+    ("left_2/kernel", "left_2", "Conv1D", ["left_bn"], "left/activation"),  # BN folded in
+    ("head/bias", "head", "Dense", [], "join"),
+])
+def test_graph_bisects_to_the_diverging_branch_node(init, layer, kind, folded, last, tmp_path):
+    model = diamond()
+    folder = write_build_dir(model, tmp_path / "b")
+    x = dag_inputs()
+    clean = bisect(folder, x)
+    assert clean.first_divergence is None
+    assert {c.node for c in clean.checkpoints} >= {"left", "right", "left_2", "join", "head"}
+    corrupt(folder, init)
+    b = bisect(folder, x)
+    div = b.first_divergence
+    assert (div.layer, div.kind, div.folded) == (layer, kind, folded)
+    # Every value not downstream of the corrupted node still agrees.
+    agree = {c.node for c in b.checkpoints if c.ok}
+    if layer == "right":
+        assert {"left", "left/activation", "left_2"} <= agree
+        assert b.last_agreeing is None and str(b).endswith("it reads only the model's input")
+    elif layer == "left_2":
+        assert {"right", "right/activation"} <= agree
+    if last is not None:  # the value it reads, not the one before it in node order
+        assert b.last_agreeing.node == last
+        assert str(b).endswith(f"{b.last_agreeing.kind})")
+    result = validate(folder, x, print_table=False)
+    assert result["onnxruntime"].first_divergence["layer"] == layer
+    assert result["onnx-reference"].first_divergence["layer"] == layer
+
+
+def test_graph_merge_that_diverges_names_its_agreeing_inputs(tmp_path, monkeypatch):
+    """A runtime wrong at the Add itself: the merge is named, and each of its inputs agrees."""
+    import seqc.runtime.bisect as bis
+
+    folder = write_build_dir(diamond(), tmp_path / "b")
+    x = dag_inputs()
+    entry = next(e for e in bis.value_map(bis.resolve(folder)) if e["value"] == "join")
+    real = bis.run_onnx
+
+    def buggy(proto, feed, runtime, names, **options):
+        out = real(proto, feed, runtime, names, **options)
+        if runtime == "onnxruntime":
+            out[entry["onnx"]] = out[entry["onnx"]] + 1.0
+        return out
+
+    monkeypatch.setattr(bis, "run_onnx", buggy)
+    b = bisect(folder, x)
+    assert (b.first_divergence.node, b.first_divergence.kind) == ("join", "Add")
+    assert [c.node for c in b.agreeing_inputs] == ["right/activation", "left_2"]
+    div = b.divergence_json()
+    assert [a["node"] for a in div["agreeing_inputs"]] == ["right/activation", "left_2"]
+    assert str(b).endswith("its inputs agree: layer 'right' (node 'right/activation', "
+                           "Activation), layer 'left_2' (Conv1D) with 'left_bn' folded in")
+
+
+def test_cli_validate_names_the_graph_node(tmp_path):
+    folder = write_build_dir(diamond(), tmp_path / "b")
+    assert CliRunner().invoke(cli, ["validate", folder]).exit_code == 0
+    corrupt(folder, "right/bias")
+    r = CliRunner().invoke(cli, ["validate", folder])
+    assert r.exit_code == 1, r.output
+    assert "onnxruntime: first divergence: layer 'right' (Dense)" in r.output
+
+
+def two_inputs():
+    """Two inputs: a shared Dense encodes both, a Multiply joins them, a Dense reads that."""
+    from seqc.ir.build import NodeConfig, build_dag
+    from seqc.ir.types import batched
+
+    graph = build_dag("pair", {"a": batched((5,)), "b": batched((5,))}, [
+        NodeConfig("Dense", {"units": 4, "activation": "tanh"}, "enc", ["a"]),
+        NodeConfig("Dense", {}, "enc_b", ["b"], shared_with="enc"),
+        NodeConfig("Dense", {"units": 4}, "side", ["b"]),
+        NodeConfig("Multiply", {}, "join", ["enc", "enc_b", "side"]),
+        NodeConfig("Dense", {"units": 2}, "head", ["join"]),
+    ], ["head"])
+    return seqc.Model(graph, seed=6)
+
+
+def test_graph_of_two_inputs_bisects_by_name_and_in_order(tmp_path):
+    model = two_inputs()
+    folder = write_build_dir(model, tmp_path / "b")
+    rng = np.random.default_rng(8)
+    a, b_ = (rng.standard_normal((6, 5)).astype(np.float32) for _ in range(2))
+    assert bisect(folder, {"a": a, "b": b_}).first_divergence is None
+    corrupt(folder, "side/kernel")
+    for x in ({"b": b_, "a": a}, [a, b_]):
+        b = bisect(folder, x, runtime="onnx-reference")
+        assert (b.first_divergence.layer, b.last_agreeing) == ("side", None)
+        assert {"enc", "enc_b"} <= {c.node for c in b.checkpoints if c.ok}
+    with pytest.raises(seqc.errors.UsageError, match="inputs"):
+        bisect(folder, a)
+    with pytest.raises(seqc.errors.DataError, match="shape"):
+        bisect(folder, {"a": a, "b": b_[:, :3]})
+    # The .onnx file alone (no IR): its inputs by ONNX name, runtime against runtime.
+    onnx_path = os.path.join(folder, "model.onnx")
+    b = bisect(onnx_path, {"a": a, "b": b_})
+    assert b.reference == "onnx-reference" and b.first_divergence is None
