@@ -107,3 +107,18 @@ def test_named_array_mistakes_are_clear_errors(tmp_path):
     assert _run("build", two, "-o", out, "--no-train", "-q").exit_code == 0
     r = _run("predict", out, tmp_path / "x.npy", "-o", tmp_path / "p.npy")
     assert r.exit_code == 2 and "write them to an .npz" in r.output
+
+
+def test_validate_of_two_inputs_names_the_diverging_layer():
+    from seqc.export import to_onnx
+    from seqc.runtime import ModelSource
+
+    model = seqc.Model(pair_graph(), seed=1)
+    onnx_model = to_onnx(model.graph, model.params)
+    changed = dict(model.params)
+    key = next(k for k in changed if k.startswith("same/"))
+    changed[key] = changed[key] + 0.5  # the IR's head no longer matches the ONNX file's
+    src = ModelSource(model.graph, changed, onnx_model, label="pairs")
+    r = seqc.validate(src, [XA, XB], runtimes=["numpy", "onnxruntime"], print_table=False)
+    assert not r.ok
+    assert r["onnxruntime"].first_divergence["layer"] == "same", r.format_table()

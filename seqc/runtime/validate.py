@@ -379,7 +379,7 @@ def validate(model: Any, x: Any = None, *, runtimes: list[str] | str | None = No
         onnx_involved = r.runtime in _ONNX_RUNTIMES or reference in _ONNX_RUNTIMES
         _compare_runtime(r, outputs[r.runtime], ref, atol, rtol,
                          precision if onnx_involved else None)
-    if bisect_failures and ref is not None and not several_in:
+    if bisect_failures and ref is not None:
         for r in results:
             if not r.ok and r.error is None and r.runtime in _ONNX_RUNTIMES and (
                     reference == "numpy" or reference in _ONNX_RUNTIMES):
@@ -467,14 +467,17 @@ def _compare_runtime(r: RuntimeResult, ys: list[np.ndarray], ref: list[np.ndarra
         r.outputs = rows
 
 
-def _bisect_into(r: RuntimeResult, src: ModelSource, x: np.ndarray, y: np.ndarray,
+def _bisect_into(r: RuntimeResult, src: ModelSource, x: Any, y: np.ndarray,
                  want: np.ndarray, reference: str, atol: float | None, rtol: float | None,
                  options: dict[str, Any]) -> None:
-    """Bisect a failing runtime on (up to BISECT_ROWS of) the rows where it fails."""
+    """Bisect a failing runtime on (up to BISECT_ROWS of) the rows where it fails (of the
+    first output); x is an array or a dict by input name."""
+    from ..training.checks import n_samples, take
     from .bisect import bisect
 
-    rows = np.arange(len(x))
-    if y.shape == want.shape and len(y) == len(x):
+    n = n_samples(x)
+    rows = np.arange(n)
+    if y.shape == want.shape and len(y) == n:
         y64, w64 = y.astype(np.float64), want.astype(np.float64)
         close = np.abs(y64 - w64) <= r.atol + r.rtol * np.abs(w64)
         bad = ~(close | (np.isnan(y64) & np.isnan(w64)))
@@ -482,7 +485,7 @@ def _bisect_into(r: RuntimeResult, src: ModelSource, x: np.ndarray, y: np.ndarra
         if len(failing):
             rows = failing
     try:
-        b = bisect(src, x[rows[:BISECT_ROWS]], r.runtime, atol, rtol, reference=reference,
+        b = bisect(src, take(x, rows[:BISECT_ROWS]), r.runtime, atol, rtol, reference=reference,
                    **options)
     except Exception as e:  # noqa: BLE001 - a diagnosis that fails must not hide the finding
         r.bisect_note = f"bisection failed: {type(e).__name__}: {e}".splitlines()[0]
