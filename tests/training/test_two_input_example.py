@@ -13,7 +13,7 @@ def test_two_input_pairs_example_learns_what_the_baseline_cannot(tmp_path):
     spec = importlib.util.spec_from_file_location("two_input_pairs", EXAMPLE)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    r = mod.run(train_pairs=2000, test_pairs=600, epochs=8, out_dir=str(tmp_path))
+    r = mod.run(train_pairs=1200, test_pairs=600, epochs=6, out_dir=str(tmp_path))
     assert r["siamese"] >= 0.8, r
     assert r["baseline"] <= 0.6, r
     assert r["onnx_max_abs_diff"] < 1e-5
