@@ -31,6 +31,7 @@ def _shared():
 
 _M = _shared()
 X, XA, XB, YA, YB, YS = _M.X, _M.XA, _M.XB, _M.YA, _M.YB, _M.YS
+N_ROWS = len(XA)
 pair_graph, two_head_graph = _M.pair_graph, _M.two_head_graph
 
 
@@ -93,6 +94,15 @@ def test_named_array_mistakes_are_clear_errors(tmp_path):
     assert r.exit_code == 2 and "no array 'b'" in r.output and "did you mean 'bb'" in r.output
     np.savez(tmp_path / "half.npz", a=XA, b=XB, same=YS)
     np.save(tmp_path / "x.npy", XA)
+    np.savez(tmp_path / "wide.npz", a=XA, b=np.ones((N_ROWS, 5), np.float32))
+    for cmd in (["validate", "--inputs", tmp_path / "wide.npz"],
+                ["predict", tmp_path / "wide.npz", "-o", tmp_path / "p.npz"]):
+        built = tmp_path / "built"
+        if not built.exists():
+            assert _run("build", src, "-o", built, "--no-train", "-q").exit_code == 0
+        r = _run(cmd[0], built, *cmd[1:])
+        assert r.exit_code == 2 and "input 'b': the model expects input of shape (N, 4)" \
+            in r.output, r.output
     r = _run("build", src, "--x", tmp_path / "x.npy", "-o", tmp_path / "o")
     assert r.exit_code == 2 and "one .npz" in r.output
     r = _run("build", src, "--data", tmp_path / "half.npz", "-o", tmp_path / "o", "--float16")

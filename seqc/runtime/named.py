@@ -80,8 +80,8 @@ def check_named(x: Any, types: dict[str, Any]) -> dict[str, np.ndarray]:
         try:
             out[n] = check_input(x[n], types[n])
         except DataError as e:
-            e.field = n
-            raise
+            raise DataError(f"input '{n}': {e.message}", file=e.file, field=n,
+                            received=e.received, hint=e.hint) from None
     rows = {n: len(v) for n, v in out.items()}
     if len(set(rows.values())) > 1:
         raise DataError("the inputs hold different numbers of rows", field="inputs",
