@@ -346,10 +346,7 @@ def _export_and_validate(model, defn, staging: Path, data, opts: BuildOptions, t
         export_info["cleanup"] = cleanup_file(staging / "model.onnx")
     vectors = None
     several_io = len(model.graph.inputs) > 1 or len(model.graph.outputs) > 1
-    if several_io and opts.test_vectors:
-        _say(opts, "Test vectors are not embedded for a model with several inputs or outputs "
-                   "(yet); `seqc validate DIR --inputs data.npz` checks it")
-    elif opts.test_vectors:
+    if opts.test_vectors:
         from .runtime.vectors import embed_from_model
 
         # Embedded before validation, so validation runs on the very file that ships.

@@ -85,6 +85,19 @@ def test_build_predict_validate_with_named_arrays(tmp_path, kind):
     assert r.exit_code == 0 and "all runtimes agree" in r.output, r.output
     if kind == "two_outputs":
         assert "output 1 'out_b'" in r.output
+    # The build embedded test vectors (format 2, named arrays): validate without inputs
+    # re-checks them, on the folder and on the .onnx file alone, and load(check=True) too.
+    assert report["test_vectors"]["rows"] == 8
+    for target in (out, out / "model.onnx"):
+        r = _run("validate", target)
+        assert r.exit_code == 0 and "test vectors (8 rows, inline)" in r.output, r.output
+    seqc.load(str(out), check=True)
+    weights = dict(np.load(out / "weights.npz"))
+    key = sorted(weights)[0]
+    weights[key] = weights[key] + 1.0
+    np.savez(out / "weights.npz", **weights)
+    with pytest.raises(seqc.errors.ValidationFailure, match="disagrees with its stored"):
+        seqc.load(str(out), check=True)
 
 
 def test_named_array_mistakes_are_clear_errors(tmp_path):

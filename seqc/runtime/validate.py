@@ -281,7 +281,8 @@ def embedded_inputs(src: Any) -> np.ndarray | None:
     vec = read_vectors(path)
     if vec is None:
         return None
-    return vec.ir_arrays()[0] if src.has_ir else vec.x
+    # Format 2 (several inputs or outputs) gives the inputs in order, the same for both.
+    return vec.ir_arrays()[0] if src.has_ir or vec.named else vec.x
 
 
 def validate(model: Any, x: Any = None, *, runtimes: list[str] | str | None = None,
@@ -338,6 +339,8 @@ def validate(model: Any, x: Any = None, *, runtimes: list[str] | str | None = No
         # One array per input: a dict by name, a list in order, or an .npz of named arrays.
         if isinstance(x, (str, os.PathLike)):
             x = read_named_arrays(os.fspath(x), list(types))
+        if x is None:
+            x = embedded_inputs(src)
         x = {n: random_inputs(t, i, ids=True, graph=src.graph) for i, (n, t) in
              enumerate(types.items())} if x is None else check_named(x, types)
     else:
