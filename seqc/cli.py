@@ -328,7 +328,7 @@ def validate(model, inputs, runtimes, atol, rtol, as_json) -> None:
     if inputs is None and onnx_path.lower().endswith(".onnx") and os.path.isfile(onnx_path):
         vec = read_vectors(onnx_path)
     if vec is not None:  # read once here; validate would otherwise read the vectors again
-        x = vec.ir_arrays()[0] if os.path.isdir(model) else vec.x
+        x = vec.ir_arrays()[0] if os.path.isdir(model) or vec.named else vec.x
     else:
         x = read_inputs_for(model, inputs)
     names = [r.strip() for r in runtimes.split(",")] if runtimes else None

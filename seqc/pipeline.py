@@ -113,7 +113,11 @@ def load_build_data(defn: Any, opts: BuildOptions) -> Any:
         spec["target"] = opts.target
     if not spec:
         return None
-    return data_mod.load_data(spec)
+    graph = defn.model.graph if defn is not None else None
+    named = None
+    if graph is not None and (len(graph.inputs) > 1 or len(graph.outputs) > 1):
+        named = (list(graph.inputs), graph.output_names)
+    return data_mod.load_data(spec, named=named)
 
 
 def definition_bindings(def_path: str, opts: Any, defines: dict | None = None,
@@ -153,6 +157,8 @@ def build(def_path: str, opts: BuildOptions | None = None) -> dict[str, Any]:
 
     opts = opts or BuildOptions()
     timings: dict[str, float] = {}
+    from .training.checks import n_samples, take
+
     t0 = time.perf_counter()
     limit = {} if opts.max_memory == -1 else {"max_memory": opts.max_memory}
     bindings, flag_data = definition_bindings(def_path, opts, opts.defines, opts.model)
@@ -184,12 +190,14 @@ def build(def_path: str, opts: BuildOptions | None = None) -> dict[str, Any]:
     t = time.perf_counter()
     # The flags' data was read plainly for the definition; a spec's data section says how
     # to read it (timeseries windows, label dtype), so it is read again that way.
-    dataset = flag_data if flag_data is not None and not defn.data else load_build_data(
-        defn, opts)
+    # A model with several inputs or outputs reads the named arrays of an .npz by its names.
+    several_io = len(model.graph.inputs) > 1 or len(model.graph.outputs) > 1
+    dataset = flag_data if flag_data is not None and not defn.data and not several_io \
+        else load_build_data(defn, opts)
     timings["data_s"] = time.perf_counter() - t
     if dataset is not None and dataset.class_names:
         model.class_names = list(dataset.class_names)
-    if dataset is not None:
+    if dataset is not None and not isinstance(dataset.x, dict):
         from .training.data import shape_rows_for
 
         note = shape_rows_for(dataset, model.graph.input_type)
@@ -204,8 +212,9 @@ def build(def_path: str, opts: BuildOptions | None = None) -> dict[str, Any]:
         _say(opts, "No labels given (--x without --y): exporting the initial weights "
                    "untrained; labels are needed only to train")
     elif opts.train and defn.compile and dataset is not None:
-        _say(opts, f"Training {model.name} on {len(dataset.x)} samples")
-        x, y = dataset.x, defn.prepare_labels(dataset.y)  # data.one_hot
+        _say(opts, f"Training {model.name} on {len(dataset)} samples")
+        y = dataset.y if isinstance(dataset.y, dict) else defn.prepare_labels(dataset.y)
+        x = dataset.x  # data.one_hot above; several inputs/outputs: dicts by name
         t = time.perf_counter()
         try:
             hist = model.fit(x, y, **{**fit_cfg, "verbose": 2 if opts.verbose else 0})
@@ -220,8 +229,9 @@ def build(def_path: str, opts: BuildOptions | None = None) -> dict[str, Any]:
         trained = True
         split = float(fit_cfg.get("validation_split") or 0.0)
         if split > 0:
-            cut = int(len(x) * (1 - split))
-            train_x, holdout_x, holdout_y = x[:cut], x[cut:], y[cut:]
+            cut = int(len(dataset) * (1 - split))
+            head, tail = slice(None, cut), slice(cut, None)
+            train_x, holdout_x, holdout_y = take(x, head), take(x, tail), take(y, tail)
         else:
             train_x = x
     elif opts.train and defn.compile and dataset is None:
@@ -233,15 +243,33 @@ def build(def_path: str, opts: BuildOptions | None = None) -> dict[str, Any]:
     if holdout_x is None and dataset is not None:
         holdout_x, train_x = dataset.x, dataset.x
         if dataset.y is not None:
-            holdout_y = defn.prepare_labels(dataset.y)
-    if holdout_x is None or len(holdout_x) == 0:
+            holdout_y = dataset.y if isinstance(dataset.y, dict) else \
+                defn.prepare_labels(dataset.y)
+    if holdout_x is None or n_samples(holdout_x) == 0:
         from .runtime.validate import random_inputs
 
-        holdout_x = random_inputs(model.graph.input_type, opts.seed or 0, N_SYNTHETIC, ids=True,
-                                   graph=model.graph)
+        graph = model.graph
+        holdout_x = {n: random_inputs(graph.types[n], (opts.seed or 0) + i, N_SYNTHETIC,
+                                      ids=True, graph=graph)
+                     for i, n in enumerate(graph.inputs)}
+        if len(graph.inputs) == 1:
+            holdout_x = holdout_x[graph.inputs[0]]
         holdout_y = None
-    holdout_x = np.asarray(holdout_x)[:MAX_VALIDATION_ROWS]
-    holdout_y = None if holdout_y is None else np.asarray(holdout_y)[:MAX_VALIDATION_ROWS]
+    rows = slice(None, MAX_VALIDATION_ROWS)
+    if isinstance(holdout_x, dict):
+        holdout_x = take(holdout_x, rows)
+    else:
+        holdout_x = np.asarray(holdout_x)[rows]
+    if holdout_y is not None:
+        holdout_y = take(holdout_y, rows) if isinstance(holdout_y, dict) else \
+            np.asarray(holdout_y)[rows]
+    if several_io and (opts.float16 or opts.int8 or opts.save_optimized):
+        raise UsageError("--float16, --int8 and --save-optimized take a model with one input "
+                         "and one output for now", field="--float16",
+                         received=f"inputs {list(model.graph.inputs)}, outputs "
+                                  f"{model.graph.output_names}",
+                         hint="build without them; the float32 model.onnx has every input "
+                              "and output")
 
     out_dir = Path(opts.out_dir or os.path.join("build", model.name))
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -301,6 +329,7 @@ def _export_and_validate(model, defn, staging: Path, data, opts: BuildOptions, t
     from .ir.serialize import dumps, params_to_npz_bytes
     from .ir.summary import parameter_counts
     from .runtime import ModelSource, validate
+    from .training.checks import n_samples
 
     metadata = _source_metadata(defn)
     if final_metrics:
@@ -316,6 +345,7 @@ def _export_and_validate(model, defn, staging: Path, data, opts: BuildOptions, t
 
         export_info["cleanup"] = cleanup_file(staging / "model.onnx")
     vectors = None
+    several_io = len(model.graph.inputs) > 1 or len(model.graph.outputs) > 1
     if opts.test_vectors:
         from .runtime.vectors import embed_from_model
 
@@ -354,6 +384,11 @@ def _export_and_validate(model, defn, staging: Path, data, opts: BuildOptions, t
         "input": {"shape": list(model.graph.input_type.shape),
                   "dtype": model.graph.input_type.dtype},
         "output": {"shape": list(model.graph.output_type.shape)},
+        **({"inputs": {n: {"shape": list(model.graph.types[n].shape),
+                           "dtype": model.graph.types[n].dtype} for n in model.graph.inputs},
+            "outputs": {k: {"shape": list(model.graph.types[v].shape)}
+                        for k, v in zip(model.graph.output_names, model.graph.outputs)}}
+           if several_io else {}),
         "layers": _layers(model),
         "parameters": parameter_counts(model.graph),
         "trained": trained,
@@ -363,7 +398,7 @@ def _export_and_validate(model, defn, staging: Path, data, opts: BuildOptions, t
         "class_names": model.class_names,
         "opset": opts.opset,
         "onnx": {"input_layout": opts.input_layout, **export_info},
-        "validation": {**result.to_json(), "n_inputs": int(len(holdout_x)),
+        "validation": {**result.to_json(), "n_inputs": int(n_samples(holdout_x)),
                        "inputs": "held-out" if trained else "data or synthetic"},
         "test_vectors": vectors,
         "variants": variants,

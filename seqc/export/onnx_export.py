@@ -311,11 +311,7 @@ def onnx_input_names(graph: Graph) -> list[str]:
 def onnx_output_names(graph: Graph) -> list[str]:
     """The exported model's output names: "output" for a one-output graph, else the name of
     the layer computing each output (Dense(activation=...)'s output is the layer's)."""
-    if len(graph.outputs) == 1:
-        return ["output"]
-    layer_of = {v: n.layer or n.name for n in graph.nodes for v in n.outputs}
-    names = [layer_of.get(v, v) for v in graph.outputs]
-    return [n if names.count(n) == 1 else f"{n}_{j}" for j, n in enumerate(names)]
+    return ["output"] if len(graph.outputs) == 1 else graph.output_names
 
 
 def _values_json(values: list[dict[str, Any]], em: Emitter, in_names: list[str]) -> str:

@@ -67,6 +67,9 @@ class PlannedLayer:
     key: str
     groups: list[tuple[str, list[str]]]
     specs: dict[str, ParamSpec]
+    # The top-level Keras layer holding this one: a nested model's name (its weights are one
+    # group of a Keras 2 style .h5), None for a layer of the model itself.
+    outer: str | None = None
 
     @property
     def label(self) -> str:
@@ -121,6 +124,8 @@ def plan_layers(model: Any, info: Any, file: str) -> list[PlannedLayer]:
     seqc model's layers by name, or by position when the names differ but the counts agree."""
     graph = model.graph
     by_layer = layer_nodes(graph)
+    if info is not None and getattr(info, "graph", False):
+        return _graph_plan(info.layers, graph, by_layer, "", {}, None)
     if info is None:
         refs = [(name, main_node(name, nodes).op) for name, nodes in by_layer.items()]
     else:
@@ -140,6 +145,24 @@ def plan_layers(model: Any, info: Any, file: str) -> list[PlannedLayer]:
             hint="load weights saved from the same architecture")
     used: dict[str, int] = {}
     return [plan_layer(name, cls, nodes, graph, used) for name, cls, nodes in matched]
+
+
+def _graph_plan(refs: list, graph: Any, by_layer: dict[str, list[Node]], prefix: str,
+                used: dict[str, int], outer: str | None) -> list[PlannedLayer]:
+    """A graph model's Keras layers (KerasLayerRef with seqc_name; a nested model's layers
+    under `<key>/layers/`, keyed afresh inside it, as Keras' saving_lib does)."""
+    out: list[PlannedLayer] = []
+    for ref in refs:
+        if ref.members:
+            key = unique_key(keras_snake_case(ref.class_name), used)
+            out += _graph_plan(ref.members, graph, by_layer, f"{prefix}{key}/layers/", {},
+                               outer or ref.name)
+            continue
+        nodes = by_layer.get(ref.seqc_name or ref.name)
+        pl = plan_layer(ref.seqc_name or ref.name, ref.class_name, nodes, graph, used)
+        pl.name, pl.key, pl.outer = ref.name, prefix + pl.key, outer
+        out.append(pl)
+    return out
 
 
 def plan_layer(name: str, cls: str, nodes: list[Node] | None, graph: Any,
@@ -245,7 +268,7 @@ def read_keras3(h5py: Any, h5: Any, plan: list[PlannedLayer], *, file: str) -> d
             if by_owner is None:
                 by_owner = _owners(h5py, root)
             key = by_owner.get(pl.name, key)
-        keys_used.add(key)
+        keys_used.update((key, key.split("/", 1)[0]))
         for sub, keys in pl.groups:
             path = f"{key}/{sub}/vars" if sub else f"{key}/vars"
             vars_ = child(h5py, root, path, what="group", file=file, layer=pl.label)
@@ -345,10 +368,29 @@ def _strings(values: Any) -> list[str]:
             .ravel().tolist()]
 
 
+def _by_outer(plan: list[PlannedLayer]) -> list[PlannedLayer]:
+    """A nested model's layers as one layer named after the model: Keras 2's layout keeps
+    its weights in one group, in the nested model's weight order."""
+    out: list[PlannedLayer] = []
+    merged: dict[str, PlannedLayer] = {}
+    for pl in plan:
+        if pl.outer is None:
+            out.append(pl)
+            continue
+        m = merged.get(pl.outer)
+        if m is None:
+            m = merged[pl.outer] = PlannedLayer(pl.outer, "Model", pl.outer, [("", [])], {})
+            out.append(m)
+        m.groups[0][1].extend(pl.param_keys)
+        m.specs.update(pl.specs)
+    return out
+
+
 def read_keras2(h5py: Any, h5: Any, plan: list[PlannedLayer], *, file: str) -> dict:
     """Keras 2's layout: layers matched by name (Keras' own load_weights matches weighted
     layers by position; names agree whenever the weights and config come from one model, and
     position is the fallback when none of them do)."""
+    plan = _by_outer(plan)
     layer_names = _strings(h5.attrs["layer_names"])
     weight_names: dict[str, list[str]] = {}
     for ln in layer_names:

@@ -41,6 +41,10 @@ class KerasLayerRef:
     name: str
     class_name: str
     inner: list[KerasLayerRef] = field(default_factory=list)
+    # A graph model's layers: the seqc layer this Keras layer became (its name may differ when
+    # a nested model's layer name was taken), and a nested model's own layers.
+    seqc_name: str | None = None
+    members: list[KerasLayerRef] = field(default_factory=list)
 
 
 def entry(r: Reader, entry: Any, where: int | str) -> tuple[str, dict]:

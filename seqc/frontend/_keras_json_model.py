@@ -1,6 +1,7 @@
 """A Keras model JSON's structure: its layers in order (Sequential, or a Functional model whose
-layers form one chain input -> ... -> output), its name, and its input shape and dtype (an
-InputLayer, the first layer's batch_input_shape/input_shape, or a build_config)."""
+layers form one chain input -> ... -> output; other Functional models: _keras_json_graph),
+its name, and its input shape and dtype (an InputLayer, the first layer's
+batch_input_shape/input_shape, or a build_config)."""
 
 from __future__ import annotations
 
@@ -51,7 +52,7 @@ def inline_weightless(layers: list) -> list:
     model with weights stays, and is refused by name later."""
     out: list = []
     for entry in layers:
-        inner = _weightless_sequential(entry)
+        inner = weightless_sequential(entry)
         if inner is None:
             out.append(entry)
             continue
@@ -62,7 +63,7 @@ def inline_weightless(layers: list) -> list:
     return out
 
 
-def _weightless_sequential(entry: Any) -> list | None:
+def weightless_sequential(entry: Any) -> list | None:
     """The layer entries of a nested Sequential made only of weightless seqc kinds."""
     if not isinstance(entry, dict) or entry.get("class_name") != "Sequential":
         return None
@@ -98,8 +99,8 @@ def _chain(r: Reader, cfg: dict, layers: list) -> list:
         inbound[name] = [_node_inputs(r, n, name) for n in entry.get("inbound_nodes") or []]
     inputs = [_ref_name(x) for x in _refs(cfg.get("input_layers"))]
     outputs = [_ref_name(x) for x in _refs(cfg.get("output_layers"))]
-    hint = ("seqc compiles sequential models; write the model as keras.Sequential([...]) or "
-            "as a single chain of layer calls")
+    hint = ("a seqc spec document holds a chain; load the model with seqc.load or "
+            "keras_json.keras_definition, which read a Functional model as a graph")
     if len(inputs) != 1 or len(outputs) != 1:
         raise r.err("the Functional model has several inputs or outputs", None,
                     "input_layers", f"inputs {inputs}, outputs {outputs}", hint)

@@ -411,11 +411,7 @@ def save_keras(model: Model, path: str | os.PathLike) -> str:
 def _model_config(model: Model) -> tuple[dict, list[kh5.PlannedLayer]]:
     graph = model.graph
     if not graph.is_chain:
-        raise UsageError(
-            "saving a graph model (branches, merges, several inputs or outputs) as .keras is "
-            "not implemented yet; only Sequential models are written", field="path",
-            received=f"model '{graph.name}' with inputs {list(graph.inputs)}, outputs "
-                     f"{list(graph.outputs)}", hint="export it to ONNX with model.export()")
+        return _functional_config(model)
     names: set[str] = set()
     model_name = _keras_name(model.name or "sequential", set())
     in_type = graph.input_type
@@ -454,6 +450,138 @@ def _model_config(model: Model) -> tuple[dict, list[kh5.PlannedLayer]]:
     if model.compiled is not None:
         config["compile_config"] = _compile_config(model.compiled)
     return config, plan
+
+
+def _functional_config(model: Model) -> tuple[dict, list[kh5.PlannedLayer]]:
+    """A graph model as a Keras 3 Functional config: an InputLayer per graph input, a Keras
+    layer per seqc layer (a shared node is another call of its owner's layer), each call an
+    inbound node, the layers in the order Keras' Functional sorts them (its weights file
+    keys layers in that order)."""
+    graph = model.graph
+    names: set[str] = set()
+    entries: dict[str, dict] = {}  # Keras layer name -> its entry
+    parents: dict[tuple[str, int], list[tuple[str, int]]] = {}  # a call -> calls it reads
+    origin: dict[str, tuple[str, list | None]] = {}  # Keras layer -> (seqc layer, nodes)
+    hist: dict[str, tuple[str, int]] = {}  # seqc value -> the Keras call producing it
+    for v in graph.inputs:
+        t = graph.types[v]
+        kname = _keras_name(v, names)
+        entries[kname] = {
+            "module": "keras.layers", "class_name": "InputLayer",
+            "config": {"batch_shape": list(t.shape), "dtype": t.dtype, "sparse": False,
+                       "ragged": False, "name": kname, "optional": False},
+            "registered_name": None, "name": kname, "inbound_nodes": []}
+        hist[v] = (kname, 0)
+        parents[(kname, 0)] = []
+        origin[kname] = (v, None)
+    knames_of: dict[str, list[str]] = {}  # seqc layer -> its Keras layer(s)
+    for lname, nodes in kh5.layer_nodes(graph).items():
+        main = kh5.main_node(lname, nodes)
+        label = layer_label(None, lname, main.op)
+        if main.shares:  # another call of the owner's Keras layer(s)
+            knames = knames_of[main.shares]
+        else:
+            try:
+                made = _layer_entries(main, [n for n in nodes if n is not main],
+                                      model.params)
+            except SeqcError as e:
+                raise e.located(layer=label) from None
+            knames = []
+            for i, (cls, cfg) in enumerate(made):
+                kname = _keras_name(lname if i == 0 else f"{lname}_activation", names)
+                base = {"name": kname, "dtype": POLICY}
+                if i == 0 and not main.trainable:
+                    base["trainable"] = False
+                entries[kname] = {"module": "keras.layers", "class_name": cls,
+                                  "config": {**base, **cfg}, "registered_name": None,
+                                  "name": kname, "inbound_nodes": []}
+                origin[kname] = (lname, nodes if i == 0 else None)
+                knames.append(kname)
+            knames_of[lname] = knames
+        multi = REGISTRY[main.op].multi_input
+        srcs = [(hist[v], graph.types[v]) for v in main.inputs]
+        cur = srcs[0][0]
+        for i, kname in enumerate(knames):
+            k = len(entries[kname]["inbound_nodes"])
+            tensors = [_keras_tensor(t, call) for call, t in srcs]
+            entries[kname]["inbound_nodes"].append(
+                {"args": [tensors] if multi and i == 0 else tensors, "kwargs": {}})
+            parents[(kname, k)] = [call for call, _ in srcs]
+            cur = (kname, k)
+            srcs = [(cur, graph.types[main.outputs[0]])]
+        for n in nodes:
+            hist[n.outputs[0]] = cur
+    order = _keras_layer_order(list(graph.inputs), [hist[v] for v in graph.outputs], parents,
+                               hist)
+    used_keys: dict[str, int] = {}
+    plan: list[kh5.PlannedLayer] = []
+    for kname in order:
+        lname, nodes = origin[kname]
+        pl = kh5.plan_layer(lname, entries[kname]["class_name"], nodes, graph, used_keys)
+        pl.name = kname
+        plan.append(pl)
+
+    def refs(values: tuple[str, ...]) -> list:
+        out = [[hist[v][0], hist[v][1], 0] for v in values]
+        return out if len(out) > 1 else out[0]
+
+    model_name = _keras_name(model.name or "functional", set())
+    config: dict[str, Any] = {
+        "module": "keras.src.models.functional", "class_name": "Functional",
+        "config": {"name": model_name, "trainable": True,
+                   "layers": [entries[k] for k in order],
+                   "input_layers": refs(graph.inputs), "output_layers": refs(graph.outputs)},
+        "registered_name": "Functional", "build_config": {"input_shape": None}}
+    if model.compiled is not None:
+        config["compile_config"] = _compile_config(model.compiled)
+    return config, plan
+
+
+def _keras_tensor(t: Any, call: tuple[str, int]) -> dict:
+    return {"class_name": "__keras_tensor__",
+            "config": {"shape": list(t.shape), "dtype": t.dtype,
+                       "keras_history": [call[0], call[1], 0]}}
+
+
+def _keras_layer_order(inputs: list[str], outputs: list[tuple[str, int]],
+                       parents: dict[tuple[str, int], list[tuple[str, int]]],
+                       hist: dict[str, tuple[str, int]]) -> list[str]:
+    """Keras' Functional layer order (keras.src.ops.function._build_map): a depth-first walk
+    from the outputs numbers the layers, each call's depth is the longest path to an output,
+    a layer's the deepest of its calls; layers by decreasing depth, ties in walk order."""
+    index: dict[str, int] = {}
+    finished: set[tuple[str, int]] = set()
+    walk: list[tuple[str, int]] = []
+
+    def visit(call: tuple[str, int]) -> None:
+        stack = [(call, False)]
+        while stack:
+            c, done = stack.pop()
+            if done:
+                if c not in finished:
+                    finished.add(c)
+                    walk.append(c)
+                continue
+            if c in finished:
+                continue
+            index.setdefault(c[0], len(index))
+            stack.append((c, True))
+            stack.extend((p, False) for p in reversed(parents[c]))
+
+    for out in outputs:
+        visit(out)
+    node_depth: dict[tuple[str, int], int] = {}
+    layer_depth: dict[str, int] = {}
+    for c in reversed(walk):
+        d = max(node_depth.setdefault(c, 0), layer_depth.get(c[0], 0))
+        layer_depth[c[0]] = node_depth[c] = d
+        for p in parents[c]:
+            node_depth[p] = max(d + 1, node_depth.get(p, 0))
+    for v in inputs:  # an input nothing reads is kept, first
+        kname = hist[v][0]
+        if kname not in layer_depth:
+            layer_depth[kname], index[kname] = 0, -1
+    return sorted(layer_depth, key=lambda k: (-layer_depth[k], index[k]))
 
 
 def _keras_name(name: str, used: set[str]) -> str:

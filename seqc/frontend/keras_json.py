@@ -21,8 +21,10 @@ else it is an error naming the layer and the key (a regularizer, a constraint, s
 so nothing that changes the model's maths is silently lost. dtype policies: float32; mixed_*
 and (b)float16 policies are computed in float32 (their variables are float32, or widen
 exactly); float64 and integer policies are refused. Only Sequential models, or Functional
-ones whose layers form a single chain. Nothing in the file is executed: Lambda layers are
-refused, their bytecode never read.
+ones: a model whose layers do not form a
+single chain (branches, merges, shared layers, nested models, Keras 3 operator nodes, several
+inputs or outputs) is read by _keras_json_graph into a graph (build_dag). Nothing in the file
+is executed: Lambda layers are refused, their bytecode never read.
 The reading is split by concern: _keras_json_version (versions and their per-version
 arguments), _keras_json_model (layer order, input shape), _keras_json_layers (one layer's
 config), _keras_json_values (activations, initializers), _keras_json_training (compile settings
@@ -31,13 +33,16 @@ and training-only settings).
 
 from __future__ import annotations
 
+import hashlib
 import os
 from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import DefinitionError, layer_label
-from ..model import DEFAULT_MAX_MEMORY
+from ..ir.build import build_dag
+from ..model import DEFAULT_MAX_MEMORY, Model
 from ._json import parse_json, read_bytes
+from ._keras_json_graph import check_masks, is_chain_model, read_graph
 from ._keras_json_layers import KerasLayerRef, entry, layer
 from ._keras_json_model import (
     fallback_input_shape,
@@ -64,6 +69,8 @@ class KerasModelInfo:
     # "layer: key=value": they do not change predictions, so loading, predicting and converting
     # go ahead, but training refuses (Model.training_blockers).
     training_only: list[str] = field(default_factory=list)
+    # A graph model: `layers` hold seqc_name and nested models' members (KerasLayerRef).
+    graph: bool = False
 
 
 def is_keras_json(doc: Any) -> bool:
@@ -94,13 +101,62 @@ def load_keras_json(path: str | os.PathLike, *,
 def keras_definition(doc: dict, file: str, raw: bytes, *, max_memory: int | None,
                      format_: str) -> tuple[Definition, KerasModelInfo]:
     """Keras model JSON -> Definition (weights still the initializers'; compile from the
-    file's compile/training config) and its KerasModelInfo, kept on `defn.extra["keras"]`."""
-    spec, info = keras_doc_to_spec(doc, file)
-    defn = definition_from_doc(spec, file, raw, max_memory=max_memory)
+    file's compile/training config) and its KerasModelInfo, kept on `defn.extra["keras"]`.
+    A functional model whose layers do not form one chain is built as a graph."""
+    if is_keras_json(doc) and not is_chain_model(doc):
+        defn, info = _graph_definition(doc, file, raw, max_memory=max_memory)
+    else:
+        spec, info = keras_doc_to_spec(doc, file)
+        defn = definition_from_doc(spec, file, raw, max_memory=max_memory)
     defn.format = format_
     defn.extra = {**defn.extra, "keras": info}
     defn.model.training_blockers = training_blockers(info)
     return defn, info
+
+
+def _graph_definition(doc: dict, file: str, raw: bytes, *,
+                      max_memory: int | None) -> tuple[Definition, KerasModelInfo]:
+    """A functional model with branches, merges, shared layers, nested models, operator
+    nodes or several inputs/outputs -> a Definition holding a graph (build_dag, pruned as
+    Keras prunes: layers off every path to an output are dropped)."""
+    version, kv = detect_version(doc)
+    r = Reader(file, version, kv)
+    kg = read_graph(r, doc)
+    name = model_name(doc["config"], file)
+    graph = build_dag(name, kg.inputs, kg.entries, kg.outputs, file=file, prune=True)
+    check_masks(r, kg, graph)
+    model = Model(graph, name=name, seed=0, source=file, max_memory=max_memory)
+    notes, extra = [], {}
+    per_output = _per_output_compile(doc) if len(graph.outputs) > 1 else None
+    if per_output is not None:
+        # Per-output losses and metrics (Keras' {output: loss}) are for a multi-output fit;
+        # the model loads and predicts, and the settings are kept as the file wrote them.
+        compile_ = None
+        extra["keras_compile_config"] = per_output
+        notes.append("the file's per-output compile settings (loss per output) are kept as "
+                     "written but not applied; compile the model before training it")
+    else:
+        compile_ = compile_kwargs(r, doc)
+    info = KerasModelInfo(version=version, layers=kg.refs, compile=compile_,
+                          training_only=r.training_only, graph=True)
+    defn = Definition(model=model, compile=compile_, fit=None, data=None, path=file,
+                      source_hash=hashlib.sha256(raw).hexdigest(), name=name, notes=notes,
+                      extra=extra)
+    return defn, info
+
+
+def _per_output_compile(doc: dict) -> dict | None:
+    """The compile/training config when its loss, loss weights or metrics name several
+    outputs (a dict of several entries or a list of several)."""
+    cc = doc.get("compile_config") or doc.get("training_config")
+    if not isinstance(cc, dict):
+        return None
+    for key in ("loss", "loss_weights", "metrics", "weighted_metrics"):
+        v = cc.get(key)
+        if (isinstance(v, dict) and "class_name" not in v and len(v) > 1) or (
+                key.startswith("loss") and isinstance(v, list) and len(v) > 1):
+            return cc
+    return None
 
 
 def keras_doc_to_spec(doc: dict, file: str) -> tuple[dict, KerasModelInfo]:

@@ -78,6 +78,16 @@ class Graph:
     def output_type(self) -> TensorType:
         return self.types[self.outputs[0]]
 
+    @property
+    def output_names(self) -> list[str]:
+        """Keras' names of the outputs: the name of the layer computing each output (a
+        Dense(activation=...)'s split-off activation counts as the Dense), made unique with
+        `_j` where two outputs come from one layer. Losses, metrics and log keys of a model
+        with several outputs, and its ONNX outputs, use them."""
+        layer_of = {v: n.layer or n.name for n in self.nodes for v in n.outputs}
+        names = [layer_of.get(v, v) for v in self.outputs]
+        return [n if names.count(n) == 1 else f"{n}_{j}" for j, n in enumerate(names)]
+
     @cached_property
     def masked(self) -> frozenset[str]:
         """The values that carry a timestep mask (see `OpDef.output_masked`)."""

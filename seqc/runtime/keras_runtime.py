@@ -46,8 +46,14 @@ class KerasRunner(Runner):
         return None
 
     def cannot_run(self, src: Any) -> str | None:
-        if not src.graph.is_chain:  # it goes through the .keras writer, which writes chains
-            return "the .keras writer does not write graph models (branches, merges) yet"
+        if len(src.graph.inputs) > 1 or len(src.graph.outputs) > 1:
+            return "the keras runtime compares models of one input and one output"
+        _pick_backend()
+        import keras
+
+        missing = sorted({n.op for n in src.graph.nodes if not hasattr(keras.layers, n.op)})
+        if missing:  # seqc kinds Keras 3 has no layer for (Highway: Keras 1/2's legacy layer)
+            return f"Keras {keras.__version__} has no layer {', '.join(missing)}"
         for node in src.graph.nodes:
             t = src.graph.types[node.inputs[0]] if node.op == "RandomCrop" else None
             if t is not None and src.graph.types[node.outputs[0]].shape != t.shape:

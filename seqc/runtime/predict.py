@@ -347,9 +347,17 @@ def read_inputs(path: str, *, target: str | None = None) -> np.ndarray:
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 
-def read_inputs_for(model: Any, inputs: str | None) -> np.ndarray | None:
-    """Inputs for `seqc validate`: a file's contents, or None (validate draws random rows)."""
-    return None if inputs is None else np.asarray(read_inputs(inputs))
+def read_inputs_for(model: Any, inputs: str | None) -> Any:
+    """Inputs for `seqc validate`: a file's contents (a dict of the .npz arrays named after
+    the inputs for a model with several), or None (validate draws random rows)."""
+    if inputs is None:
+        return None
+    from .named import input_types, read_named_arrays
+
+    types = input_types(resolve(model))
+    if len(types) > 1:
+        return read_named_arrays(inputs, list(types))
+    return np.asarray(read_inputs(inputs))
 
 
 # ---- predict ----
@@ -378,6 +386,16 @@ def predict_file(model: str, input_path: str, out_path: str, *, provider: str = 
     >>> predict_file("runs/mlp", "x.npy", "pred.csv", batch_size=4096)  # doctest: +SKIP
     1797
     """
+    from .named import predict_named, several_io
+
+    src = resolve(model)
+    if several_io(src):
+        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
+            raise UsageError("batch_size must be an integer >= 1", field="batch_size",
+                             received=f"batch_size={batch_size!r}")
+        sess = _session(src, provider, threads, log)
+        os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
+        return predict_named(src, input_path, out_path, sess, int(batch_size))
     ext = os.path.splitext(out_path)[1].lower()
     if ext not in (".npy", ".csv"):
         raise UsageError("the output must be a .npy or .csv file", field="--out",
@@ -389,7 +407,6 @@ def predict_file(model: str, input_path: str, out_path: str, *, provider: str = 
     if windows is not None and not isinstance(windows, bool):
         raise UsageError("windows must be True, False or None (auto)", field="windows",
                          received=f"windows={windows!r}")
-    src = resolve(model)
     proto = src.onnx_proto()
     # The file feeds the ONNX session directly, so it is in the ONNX model's own layout
     # (channels-first for a model exported with --input-layout nchw).

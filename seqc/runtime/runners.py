@@ -278,11 +278,18 @@ class NumpyRunner(Runner):
         graph, params = src.graph, src.params
         step = batch_size or NUMPY_BATCH
 
-        def predict(x: np.ndarray) -> np.ndarray:
+        def predict(x: Any) -> Any:
+            """x: an array, or a dict by input name; a list of outputs when several."""
+            from ..training.checks import n_samples, take
+
             ctx = RunContext(training=False, need_grad=False)
-            outs = [forward(graph, params, x[i:i + step], ctx)[0]
-                    for i in range(0, len(x), step)]
-            return outs[0] if len(outs) == 1 else np.concatenate(outs)
+            outs = [forward(graph, params, take(x, slice(i, i + step)), ctx)[0]
+                    for i in range(0, n_samples(x), step)]
+            if len(outs) == 1:
+                return outs[0]
+            if isinstance(outs[0], list):
+                return [np.concatenate(p) for p in zip(*outs)]
+            return np.concatenate(outs)
 
         return predict
 
@@ -497,4 +504,4 @@ def run(model: Any, x: Any, runtime: str = "onnxruntime", **options: Any) -> np.
 def timed(predict: Predict, x: np.ndarray) -> tuple[np.ndarray, float]:
     t = time.perf_counter()
     y = predict(x)
-    return np.asarray(y), time.perf_counter() - t
+    return (y if isinstance(y, list) else np.asarray(y)), time.perf_counter() - t

@@ -281,7 +281,8 @@ def embedded_inputs(src: Any) -> np.ndarray | None:
     vec = read_vectors(path)
     if vec is None:
         return None
-    return vec.ir_arrays()[0] if src.has_ir else vec.x
+    # Format 2 (several inputs or outputs) gives the inputs in order, the same for both.
+    return vec.ir_arrays()[0] if src.has_ir or vec.named else vec.x
 
 
 def validate(model: Any, x: Any = None, *, runtimes: list[str] | str | None = None,
@@ -330,12 +331,25 @@ def validate(model: Any, x: Any = None, *, runtimes: list[str] | str | None = No
             raise UsageError(f"{label} must be a number >= 0", field=label,
                              received=f"{label}={tol!r}")
 
-    in_type = src.input_type()
-    x = _load_inputs(x)
-    if x is None:
-        x = embedded_inputs(src)
-    x = random_inputs(in_type, graph=src.graph) if x is None else check_input(
-        x, in_type, src.token_ids())
+    from .named import check_named, input_types, read_named_arrays
+
+    types = input_types(src)
+    several_in = len(types) > 1
+    if several_in:
+        # One array per input: a dict by name, a list in order, or an .npz of named arrays.
+        if isinstance(x, (str, os.PathLike)):
+            x = read_named_arrays(os.fspath(x), list(types))
+        if x is None:
+            x = embedded_inputs(src)
+        x = {n: random_inputs(t, i, ids=True, graph=src.graph) for i, (n, t) in
+             enumerate(types.items())} if x is None else check_named(x, types)
+    else:
+        in_type = src.input_type()
+        x = _load_inputs(x)
+        if x is None:
+            x = embedded_inputs(src)
+        x = random_inputs(in_type, graph=src.graph) if x is None else check_input(
+            x, in_type, src.token_ids())
 
     out_names, precision = _onnx_outputs(src)
     outputs: dict[str, list[np.ndarray]] = {}
@@ -343,14 +357,14 @@ def validate(model: Any, x: Any = None, *, runtimes: list[str] | str | None = No
     for n in names:
         r = RuntimeResult(n, is_reference=(n == reference))
         try:
-            if len(out_names) > 1 and n in _ONNX_RUNTIMES:
+            if (len(out_names) > 1 or several_in) and n in _ONNX_RUNTIMES:
                 predict = _load_all_outputs(n, src, **options)
                 t0 = time.perf_counter()
                 ys = [np.asarray(y) for y in predict(x)]
                 r.seconds = time.perf_counter() - t0
             else:
                 y, r.seconds = timed(RUNTIMES[n].load(src, **options), x)
-                ys = [y]
+                ys = y if isinstance(y, list) else [y]
             outputs[n] = ys
         except SeqcError:
             raise
@@ -378,7 +392,8 @@ def validate(model: Any, x: Any = None, *, runtimes: list[str] | str | None = No
     # (a float16 model) says so under the table.
     ref_tol = tolerance(atol, rtol, None if ref is None else ref[0].dtype)
     result = ValidationResult(
-        src.label, reference, float(ref_tol[0]), float(ref_tol[1]), tuple(x.shape),
+        src.label, reference, float(ref_tol[0]), float(ref_tol[1]),
+        tuple(tuple(v.shape) for v in x.values()) if several_in else tuple(x.shape),
         None if ref is None else tuple(ref[0].shape), results,
         output_names=out_names if ref is None or len(ref) == len(out_names)
         else out_names[:len(ref)],
@@ -393,7 +408,9 @@ def _onnx_outputs(src: ModelSource) -> tuple[list[str], str | None]:
     seqc exports in memory has one output, "output"; an unreadable file counts as one output
     too, so its runtimes fail in their rows rather than here."""
     if src.onnx_model is None and src.has_ir:
-        return ["output"], None
+        from ..export.onnx_export import onnx_output_names
+
+        return onnx_output_names(src.graph), None
     try:
         proto = src.onnx_proto()
     except SeqcError:
@@ -403,38 +420,27 @@ def _onnx_outputs(src: ModelSource) -> tuple[list[str], str | None]:
 
 def _load_all_outputs(runtime: str, src: ModelSource, *, batch_size: int | None = None,
                       intra_op_num_threads: int | None = None, **_: Any) -> Any:
-    """predict(x) -> every output of a multi-output ONNX model, on an ONNX runtime (the
-    runners return the first output only)."""
-    proto = src.onnx_proto()
-    in_name = proto.graph.input[0].name
+    """predict(x) -> every output of a model with several inputs or outputs, on an ONNX
+    runtime (the runners return the first output only); x is an array or a dict by input
+    name."""
+    from .named import onnx_predict_all
+
     if runtime == "onnx-reference":
         from onnx.reference import ReferenceEvaluator
 
-        ev = ReferenceEvaluator(proto)
+        ev = ReferenceEvaluator(src.onnx_proto())
 
-        def run_once(x: np.ndarray) -> list[np.ndarray]:
+        def run_once(feed: dict) -> list[np.ndarray]:
             with np.errstate(all="ignore"):  # see OnnxReferenceRunner
-                return list(ev.run(None, {in_name: x}))
+                return list(ev.run(None, feed))
     else:
         sess = make_session(src, provider="cuda" if runtime.endswith("cuda") else "cpu",
                             intra_op_num_threads=intra_op_num_threads)
 
-        def run_once(x: np.ndarray) -> list[np.ndarray]:
-            return list(sess.run(None, {in_name: x}))
+        def run_once(feed: dict) -> list[np.ndarray]:
+            return list(sess.run(None, feed))
 
-    in_layout, out_layout = src.onnx_layouts() if src.has_ir else ("", "")
-
-    def predict(x: np.ndarray) -> list[np.ndarray]:
-        if in_layout == "channels_first":
-            x = np.ascontiguousarray(np.moveaxis(x, -1, 1))
-        step = batch_size or len(x)
-        parts = [run_once(x[i:i + step]) for i in range(0, len(x), step)]
-        ys = [np.concatenate(p) if len(p) > 1 else p[0] for p in zip(*parts)]
-        if out_layout == "channels_first":
-            ys = [np.moveaxis(y, 1, -1) if y.ndim >= 3 else y for y in ys]
-        return ys
-
-    return predict
+    return onnx_predict_all(src, run_once, batch_size)
 
 
 def _compare_runtime(r: RuntimeResult, ys: list[np.ndarray], ref: list[np.ndarray],
@@ -464,14 +470,17 @@ def _compare_runtime(r: RuntimeResult, ys: list[np.ndarray], ref: list[np.ndarra
         r.outputs = rows
 
 
-def _bisect_into(r: RuntimeResult, src: ModelSource, x: np.ndarray, y: np.ndarray,
+def _bisect_into(r: RuntimeResult, src: ModelSource, x: Any, y: np.ndarray,
                  want: np.ndarray, reference: str, atol: float | None, rtol: float | None,
                  options: dict[str, Any]) -> None:
-    """Bisect a failing runtime on (up to BISECT_ROWS of) the rows where it fails."""
+    """Bisect a failing runtime on (up to BISECT_ROWS of) the rows where it fails (of the
+    first output); x is an array or a dict by input name."""
+    from ..training.checks import n_samples, take
     from .bisect import bisect
 
-    rows = np.arange(len(x))
-    if y.shape == want.shape and len(y) == len(x):
+    n = n_samples(x)
+    rows = np.arange(n)
+    if y.shape == want.shape and len(y) == n:
         y64, w64 = y.astype(np.float64), want.astype(np.float64)
         close = np.abs(y64 - w64) <= r.atol + r.rtol * np.abs(w64)
         bad = ~(close | (np.isnan(y64) & np.isnan(w64)))
@@ -479,7 +488,7 @@ def _bisect_into(r: RuntimeResult, src: ModelSource, x: np.ndarray, y: np.ndarra
         if len(failing):
             rows = failing
     try:
-        b = bisect(src, x[rows[:BISECT_ROWS]], r.runtime, atol, rtol, reference=reference,
+        b = bisect(src, take(x, rows[:BISECT_ROWS]), r.runtime, atol, rtol, reference=reference,
                    **options)
     except Exception as e:  # noqa: BLE001 - a diagnosis that fails must not hide the finding
         r.bisect_note = f"bisection failed: {type(e).__name__}: {e}".splitlines()[0]

@@ -15,6 +15,11 @@ ONNX model's own layout (channels-first input when exported with input_layout
 "channels_first"), so onnxruntime takes them as they are. Large vectors go to the sidecar file
 next to the model; its name and hash are in the metadata, so a missing or edited sidecar is a
 clear error rather than a silent pass.
+
+A model with several inputs or outputs stores format 2: the .npz holds `x.<input>` per ONNX
+input and `y.<output>` per ONNX output, and the metadata lists them under "inputs" and
+"outputs" ({name: {"dtype", "shape"}}, in the model's order) instead of "input" / "output".
+Such models are channels-last (see named.py), so no layout is recorded.
 """
 
 from __future__ import annotations
@@ -37,6 +42,7 @@ from ..fileio import atomic_write, sha256_file
 
 KEY = "seqc.test_vectors"
 FORMAT = 1
+FORMAT_NAMED = 2  # several inputs or outputs
 SIDECAR_SUFFIX = ".vectors.npz"
 DEFAULT_ROWS = 8
 MAX_INLINE_BYTES = 256 * 1024  # base64 text in the metadata; beyond it, a sidecar file
@@ -47,10 +53,12 @@ ONNX_FILE = "model.onnx"
 
 @dataclass
 class Vectors:
-    """Stored test vectors, in the ONNX model's layout (see `ir_arrays` for seqc's)."""
+    """Stored test vectors, in the ONNX model's layout (see `ir_arrays` for seqc's). For a
+    model with several inputs or outputs (format 2) x and y are dicts by ONNX name, in the
+    model's order."""
 
-    x: np.ndarray
-    y: np.ndarray
+    x: Any
+    y: Any
     atol: float
     rtol: float
     source: str  # "inline" or "sidecar"
@@ -60,10 +68,19 @@ class Vectors:
 
     @property
     def rows(self) -> int:
-        return int(len(self.x))
+        return int(len(next(iter(self.x.values())) if self.named else self.x))
 
-    def ir_arrays(self) -> tuple[np.ndarray, np.ndarray]:
-        """(x, y) in seqc's IR layout (channels-last), for the NumPy forward."""
+    @property
+    def named(self) -> bool:
+        return isinstance(self.x, dict)
+
+    def ir_arrays(self) -> tuple[Any, Any]:
+        """(x, y) in seqc's IR layout (channels-last), for the NumPy forward. Format 2 gives
+        x as a list in input order (the array itself for one input) and y as a list in output
+        order."""
+        if self.named:
+            xs = list(self.x.values())
+            return (xs[0] if len(xs) == 1 else xs), list(self.y.values())
         x = np.moveaxis(self.x, 1, -1) if self.input_layout == "channels_first" else self.x
         y = np.moveaxis(self.y, 1, -1) if self.output_layout == "channels_first" else self.y
         return np.ascontiguousarray(x), np.ascontiguousarray(y)
@@ -104,8 +121,12 @@ class VectorCheck:
 # ---- helpers ----
 
 def _digest(x: np.ndarray, y: np.ndarray, atol: float, rtol: float) -> str:
+    return _digest_arrays([("x", x), ("y", y)], atol, rtol)
+
+
+def _digest_arrays(arrays: list[tuple[str, np.ndarray]], atol: float, rtol: float) -> str:
     h = hashlib.sha256()
-    for name, a in (("x", x), ("y", y)):
+    for name, a in arrays:
         h.update(f"{name}:{a.dtype.str}:{list(a.shape)}\n".encode())
         h.update(np.ascontiguousarray(a).tobytes())
     h.update(f"atol={float(atol)!r};rtol={float(rtol)!r}".encode())
@@ -113,19 +134,23 @@ def _digest(x: np.ndarray, y: np.ndarray, atol: float, rtol: float) -> str:
 
 
 def _npz_bytes(x: np.ndarray, y: np.ndarray) -> bytes:
+    return _npz_arrays({"x": x, "y": y})
+
+
+def _npz_arrays(arrays: dict[str, np.ndarray]) -> bytes:
     buf = io.BytesIO()
-    np.savez(buf, x=x, y=y)
+    np.savez(buf, **arrays)
     return buf.getvalue()
 
 
-def _read_npz(data: bytes | str, where: str) -> tuple[np.ndarray, np.ndarray]:
+def _read_npz_arrays(data: bytes | str, where: str, keys: list[str]) -> dict[str, np.ndarray]:
     try:
         with np.load(io.BytesIO(data) if isinstance(data, bytes) else data,
                      allow_pickle=False) as z:
-            if sorted(z.files) != ["x", "y"]:
-                raise DataError("the test vectors must hold exactly the arrays x and y",
+            if sorted(z.files) != sorted(keys):
+                raise DataError(f"the test vectors must hold exactly the arrays {keys}",
                                 file=where, field=KEY, received=f"arrays {sorted(z.files)}")
-            return z["x"], z["y"]
+            return {k: z[k] for k in keys}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
         raise DataError(f"the test vectors cannot be read ({e})", file=where, field=KEY,
                         received=type(e).__name__,
@@ -225,13 +250,19 @@ def embed_vectors(onnx_path: str | os.PathLike, x: Any, y: Any, *, atol: float, 
     y = np.ascontiguousarray(y)
 
     data = _npz_bytes(x, y)
-    text = base64.b64encode(data).decode("ascii")
     doc: dict[str, Any] = {
         "format": FORMAT, "rows": int(len(x)), "atol": atol, "rtol": rtol, "bytes": len(data),
         "input": {"dtype": x.dtype.name, "shape": list(x.shape), "layout": in_layout},
         "output": {"dtype": y.dtype.name, "shape": list(y.shape), "layout": out_layout},
         "sha256": _digest(x, y, atol, rtol),
     }
+    return _store(path, proto, doc, data, max_inline_bytes)
+
+
+def _store(path: str, proto: Any, doc: dict[str, Any], data: bytes,
+           max_inline_bytes: int) -> dict[str, Any]:
+    """Write `doc` (with the .npz bytes inline, or in the sidecar) into the model's metadata."""
+    text = base64.b64encode(data).decode("ascii")
     side = sidecar_path(path)
     if len(text) <= max_inline_bytes:
         doc["npz_base64"] = text
@@ -255,7 +286,44 @@ def embed_vectors(onnx_path: str | os.PathLike, x: Any, y: Any, *, atol: float, 
     return {"rows": doc["rows"], "bytes": len(data),
             "stored": "sidecar" if "sidecar" in doc else "inline",
             "file": doc["sidecar"]["file"] if "sidecar" in doc else None,
-            "atol": atol, "rtol": rtol, "sha256": doc["sha256"]}
+            "atol": doc["atol"], "rtol": doc["rtol"], "sha256": doc["sha256"]}
+
+
+def embed_named_vectors(onnx_path: str | os.PathLike, x: dict[str, np.ndarray],
+                        y: dict[str, np.ndarray], *, atol: float, rtol: float,
+                        max_inline_bytes: int = MAX_INLINE_BYTES) -> dict[str, Any]:
+    """Format 2 (several inputs or outputs): `x` by ONNX input name, `y` by ONNX output name,
+    every name of the model present, channels-last."""
+    from .runners import check_input, onnx_value_type
+
+    path = os.fspath(onnx_path)
+    atol, rtol = _tolerance(atol, "atol"), _tolerance(rtol, "rtol")
+    proto = _load_proto(path)
+    ins = {i.name: onnx_value_type(i) for i in proto.graph.input}
+    outs = {o.name: onnx_value_type(o) for o in proto.graph.output}
+    if list(x) != list(ins) or list(y) != list(outs):
+        raise DataError("the test vectors must name every input and output of the model, in "
+                        "order", file=path, field="x",
+                        received=f"inputs {list(x)}, outputs {list(y)}; the model's "
+                                 f"{list(ins)}, {list(outs)}")
+    x = {n: check_input(v, ins[n]) for n, v in x.items()}
+    rows = len(next(iter(x.values())))
+    for n, v in y.items():
+        v = np.asarray(v)
+        if v.dtype.kind not in "biuf" or not outs[n].matches(v) or len(v) != rows:
+            raise DataError(f"the expected output '{n}' must have the model's output shape "
+                            f"{tuple(outs[n].shape)} with one row per input ({rows})",
+                            file=path, field=n, received=f"array of shape {v.shape} {v.dtype}")
+    y = {n: np.ascontiguousarray(v) for n, v in y.items()}
+    arrays = [*((f"x.{n}", v) for n, v in x.items()), *((f"y.{n}", v) for n, v in y.items())]
+    data = _npz_arrays(dict(arrays))
+    doc: dict[str, Any] = {
+        "format": FORMAT_NAMED, "rows": rows, "atol": atol, "rtol": rtol, "bytes": len(data),
+        "inputs": {n: {"dtype": v.dtype.name, "shape": list(v.shape)} for n, v in x.items()},
+        "outputs": {n: {"dtype": v.dtype.name, "shape": list(v.shape)} for n, v in y.items()},
+        "sha256": _digest_arrays(arrays, atol, rtol),
+    }
+    return _store(path, proto, doc, data, max_inline_bytes)
 
 
 def embed_from_model(model: Any, onnx_path: str | os.PathLike, x: Any, *,
@@ -263,9 +331,20 @@ def embed_from_model(model: Any, onnx_path: str | os.PathLike, x: Any, *,
                      max_inline_bytes: int = MAX_INLINE_BYTES) -> dict[str, Any]:
     """`embed_vectors` with `rows` rows picked from `x` (seqc's layout) and their expected
     outputs computed by the model's NumPy forward. What `seqc build` calls after export."""
+    from .named import check_named, input_types, output_names, several_io
     from .runners import check_input, prepare, resolve
 
     src = resolve(model)
+    if several_io(src):  # format 2, by ONNX names; x an array (one input) or a dict by name
+        types = input_types(src)
+        x = x if isinstance(x, dict) else {next(iter(types)): x}
+        xs = check_named({n: pick_rows(v, rows) for n, v in x.items()}, types)
+        ys = prepare("numpy", src)(xs)
+        ys = ys if isinstance(ys, list) else [ys]
+        onnx_in = [i.name for i in _load_proto(os.fspath(onnx_path)).graph.input]
+        return embed_named_vectors(onnx_path, dict(zip(onnx_in, xs.values())),
+                                   dict(zip(output_names(src), ys)), atol=atol, rtol=rtol,
+                                   max_inline_bytes=max_inline_bytes)
     xs = check_input(pick_rows(x, rows), src.input_type())
     y = prepare("numpy", src)(xs)
     return embed_vectors(onnx_path, xs, y, atol=atol, rtol=rtol,
@@ -302,16 +381,26 @@ def read_vectors(model: Any, *, folder: str | None = None) -> Vectors | None:
         doc = json.loads(props[KEY])
     except json.JSONDecodeError as e:
         raise _bad(where, f"{KEY} is not JSON", str(e)) from None
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+    if not isinstance(doc, dict) or doc.get("format") not in (FORMAT, FORMAT_NAMED):
         got = doc.get("format") if isinstance(doc, dict) else type(doc).__name__
-        raise _bad(where, f"unknown format (this seqc reads format {FORMAT})", f"format={got!r}")
+        raise _bad(where, f"unknown format (this seqc reads formats {FORMAT} and "
+                          f"{FORMAT_NAMED})", f"format={got!r}")
+    named = doc["format"] == FORMAT_NAMED
     try:
         atol, rtol = _tolerance(doc["atol"], "atol"), _tolerance(doc["rtol"], "rtol")
         sha = str(doc["sha256"])
-        in_layout, out_layout = str(doc["input"]["layout"]), str(doc["output"]["layout"])
-        shapes = (list(doc["input"]["shape"]), list(doc["output"]["shape"]))
-        dtypes = (str(doc["input"]["dtype"]), str(doc["output"]["dtype"]))
-    except (KeyError, TypeError, UsageError) as e:
+        if named:
+            in_layout = out_layout = "channels_last"
+            want = {f"{side}.{n}": (list(v["shape"]), str(v["dtype"]))
+                    for side, group in (("x", doc["inputs"]), ("y", doc["outputs"]))
+                    for n, v in dict(group).items()}
+            keys = list(want)
+        else:
+            in_layout, out_layout = str(doc["input"]["layout"]), str(doc["output"]["layout"])
+            shapes = (list(doc["input"]["shape"]), list(doc["output"]["shape"]))
+            dtypes = (str(doc["input"]["dtype"]), str(doc["output"]["dtype"]))
+            keys = ["x", "y"]
+    except (KeyError, TypeError, AttributeError, UsageError) as e:
         raise _bad(where, "a field is missing or has the wrong type", repr(e)) from None
 
     file = None
@@ -321,7 +410,7 @@ def read_vectors(model: Any, *, folder: str | None = None) -> Vectors | None:
             data = base64.b64decode(str(doc["npz_base64"]), validate=True)
         except (binascii.Error, ValueError) as e:
             raise _bad(where, "npz_base64 is not base64", str(e)) from None
-        x, y = _read_npz(data, where)
+        arrays = _read_npz_arrays(data, where, keys)
     elif isinstance(doc.get("sidecar"), dict):
         source = "sidecar"
         name = str(doc["sidecar"].get("file", ""))
@@ -342,9 +431,21 @@ def read_vectors(model: Any, *, folder: str | None = None) -> Vectors | None:
                             received=f"sha256 {sha256_file(file)[:16]}..., recorded "
                                      f"{str(doc['sidecar'].get('sha256'))[:16]}...",
                             hint="restore the sidecar written with the model, or rebuild")
-        x, y = _read_npz(file, file)
+        arrays = _read_npz_arrays(file, file, keys)
     else:
         raise _bad(where, "neither npz_base64 nor sidecar is present", sorted(doc))
+    if named:
+        got_named = {k: (list(a.shape), a.dtype.name) for k, a in arrays.items()}
+        if got_named != want or _digest_arrays(list(arrays.items()), atol, rtol) != sha:
+            raise DataError("the test vectors do not match their recorded sha256 (the "
+                            "metadata or the arrays were edited)", file=file or where,
+                            field="sha256", received=", ".join(
+                                f"{k} {a.dtype.name}{list(a.shape)}" for k, a in arrays.items()),
+                            hint="rebuild the model with `seqc build`")
+        x = {k[2:]: a for k, a in arrays.items() if k.startswith("x.")}
+        y = {k[2:]: a for k, a in arrays.items() if k.startswith("y.")}
+        return Vectors(x, y, atol, rtol, source, in_layout, out_layout, file)
+    x, y = arrays["x"], arrays["y"]
 
     got = ([list(x.shape), list(y.shape)], [x.dtype.name, y.dtype.name])
     if got != ([*shapes], [*dtypes]) or _digest(x, y, atol, rtol) != sha:
@@ -358,14 +459,23 @@ def read_vectors(model: Any, *, folder: str | None = None) -> Vectors | None:
 
 # ---- check ----
 
-def _result(y: np.ndarray, v: Vectors, atol: float, rtol: float, runtime: str) -> VectorCheck:
+def _result(ys: list, wants: list, v: Vectors, atol: float, rtol: float,
+            runtime: str) -> VectorCheck:
+    """One VectorCheck over every output: ok when all agree, the worst figures."""
     from .validate import compare
 
-    r = compare(np.asarray(y), v.y, atol, rtol)
-    return VectorCheck(ok=bool(r["ok"]), rows=v.rows, atol=atol, rtol=rtol, source=v.source,
-                       runtime=runtime, max_abs_error=r.get("max_abs_error"),
-                       max_rel_error=r.get("max_rel_error"),
-                       argmax_agreement=r.get("argmax_agreement"), error=r.get("error"))
+    rs = [compare(np.asarray(y), want, atol, rtol) for y, want in zip(ys, wants)]
+    if len(ys) != len(wants):
+        rs.append({"ok": False, "error": f"{len(ys)} outputs, {len(wants)} stored"})
+    figures = [r for r in rs if r.get("max_abs_error") is not None]
+    agree = [r["argmax_agreement"] for r in figures if r.get("argmax_agreement") is not None]
+    errors = [r["error"] for r in rs if r.get("error")]
+    return VectorCheck(ok=all(bool(r["ok"]) for r in rs), rows=v.rows, atol=atol, rtol=rtol,
+                       source=v.source, runtime=runtime,
+                       max_abs_error=max((r["max_abs_error"] for r in figures), default=None),
+                       max_rel_error=max((r["max_rel_error"] for r in figures), default=None),
+                       argmax_agreement=min(agree) if agree else None,
+                       error=errors[0] if errors else None)
 
 
 def check_vectors(model: Any, *, provider: str = "cpu", atol: float | None = None,
@@ -393,8 +503,11 @@ def check_vectors(model: Any, *, provider: str = "cpu", atol: float | None = Non
     atol = v.atol if atol is None else _tolerance(atol, "atol")
     rtol = v.rtol if rtol is None else _tolerance(rtol, "rtol")
     sess = make_session(model, provider=provider)
+    runtime = f"onnxruntime {sess.get_providers()[0]}"
+    if v.named:
+        return _result(sess.run(None, v.x), list(v.y.values()), v, atol, rtol, runtime)
     y = sess.run(None, {sess.get_inputs()[0].name: v.x})[0]
-    return _result(y, v, atol, rtol, f"onnxruntime {sess.get_providers()[0]}")
+    return _result([y], [v.y], v, atol, rtol, runtime)
 
 
 def check_on_load(model: Any, vectors: Vectors) -> VectorCheck:
@@ -405,15 +518,22 @@ def check_on_load(model: Any, vectors: Vectors) -> VectorCheck:
     src = resolve(model)
     x, want = vectors.ir_arrays()
     try:
-        x = check_input(x, src.input_type())
-    except DataError as e:
+        if vectors.named:
+            from .named import check_named, input_types
+
+            types = input_types(src)
+            x = check_named(x if isinstance(x, list) else [x], types)
+        else:
+            x = check_input(x, src.input_type())
+    except (DataError, UsageError) as e:
         raise ValidationFailure("the stored test vectors do not fit the loaded model: "
                                 + e.message, file=vectors.file, field="input",
                                 received=e.received,
                                 hint="the weights and the ONNX model come from different "
                                      "builds; rebuild the folder") from None
-    result = _result(prepare("numpy", src)(x), Vectors(x, want, vectors.atol, vectors.rtol,
-                                                       vectors.source), vectors.atol,
+    ys = prepare("numpy", src)(x)
+    ys = ys if isinstance(ys, list) else [ys]
+    result = _result(ys, want if vectors.named else [want], vectors, vectors.atol,
                      vectors.rtol, "numpy")
     if not result.ok:
         raise ValidationFailure("the loaded model disagrees with its stored test vectors",

@@ -94,9 +94,10 @@ class MonitorCallback(Callback):
             self.monitor_op = np.greater
         else:
             name = self.monitor.removeprefix("val_")
-            if name == "loss":
-                self.monitor_op = np.less
             compiled = getattr(self.model, "compiled", None)
+            # seqc also knows a per-output loss (`val_out_a_loss`), which Keras 3.15 refuses.
+            if name == "loss" or name in getattr(compiled, "loss_names", ()):
+                self.monitor_op = np.less
             for m in getattr(compiled, "resolved_metrics", None) or []:
                 if m.name == name and m.direction is not None:  # Keras' _direction
                     self.monitor_op = np.greater if m.direction == "up" else np.less

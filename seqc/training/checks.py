@@ -147,17 +147,19 @@ def _shape_str(shape: tuple) -> str:
     return "(" + _dims(shape) + ("," if len(shape) == 1 else "") + ")"
 
 
-def prepare_y(model: Any, loss: Any, y: Any, n: int, name: str = "y") -> np.ndarray:
-    """Labels checked against the loss and the output shape, normalised for the loss:
-    sparse class ids as int64 shaped like the output without its class axis; anything else
-    float32 shaped like the output (a (N,) target for one output unit becomes (N, 1))."""
+def prepare_y(model: Any, loss: Any, y: Any, n: int, name: str = "y",
+              out_type: Any = None) -> np.ndarray:
+    """Labels checked against the loss and the output shape (`out_type`, default the first
+    output's), normalised for the loss: sparse class ids as int64 shaped like the output
+    without its class axis; anything else float32 shaped like the output (a (N,) target for
+    one output unit becomes (N, 1))."""
     arr = _as_array(y, name)
     if len(arr) != n:
-        xname = name[:-1] + "x" if name.endswith("y") else "x"
+        xname = "x" if name.endswith("]") else (name[:-1] + "x" if name.endswith("y") else "x")
         raise DataError(f"{xname} and {name} have different numbers of samples", field=name,
                         received=f"{xname}: {n} samples, {name}: {len(arr)} samples")
     _check_finite(arr, name)
-    out = model.graph.output_type.shape
+    out = (out_type or model.graph.output_type).shape
     own = getattr(loss, "prepare_labels", None)
     if own is not None:  # a loss whose labels are not shaped like the output (CTC)
         return own(arr, out, name)
@@ -297,17 +299,55 @@ def _class_id(key: Any, class_names: list[str] | None) -> int:
                      hint=did_you_mean(str(key), class_names or []))
 
 
-def unpack_validation(model: Any, loss: Any, data: Any) -> tuple:
+def per_name(v: Any, names: list[str], what: str) -> list:
+    """One entry per name, in `names` order, from a list/tuple of that length or a dict
+    holding every name (Keras' rule for y, sample_weight, loss and loss_weights of a model
+    with several outputs)."""
+    if isinstance(v, dict):
+        missing = [k for k in names if k not in v]
+        extra = [k for k in v if k not in names]
+        if missing or extra:
+            bad = extra[0] if extra else None
+            raise UsageError(f"{what} must be a dict with one entry per output {names}",
+                             field=what, received=f"keys {list(v)}",
+                             hint=did_you_mean(str(bad), names) if bad is not None
+                             else f"missing {missing}")
+        return [v[k] for k in names]
+    if isinstance(v, (list, tuple)) and len(v) == len(names):
+        return list(v)
+    got = f"a list of {len(v)}" if isinstance(v, (list, tuple)) else type(v).__name__
+    raise UsageError(f"{what} must be a list of {len(names)} (one per output, in order "
+                     f"{names}) or a dict by output name", field=what, received=got)
+
+
+def take(data: Any, idx: Any) -> Any:
+    """Rows `idx` of an array, or of each array in a dict / list (None stays None)."""
+    if data is None:
+        return None
+    if isinstance(data, dict):
+        return {k: take(v, idx) for k, v in data.items()}
+    if isinstance(data, list):
+        return [take(v, idx) for v in data]
+    return data[idx]
+
+
+def n_samples(data: Any) -> int:
+    """The number of samples of an array, or of the first array of a dict / list."""
+    if isinstance(data, dict):
+        return n_samples(next(iter(data.values())))
+    if isinstance(data, list):
+        return n_samples(data[0])
+    return len(data)
+
+
+def unpack_validation(data: Any, prepare: Any) -> tuple:
+    """validation_data as (x, y, sample_weight) prepared by `prepare(x, y, sw, prefix)`."""
     if not isinstance(data, (tuple, list)) or len(data) not in (2, 3):
         raise UsageError("validation_data must be a tuple (x_val, y_val) or "
                          "(x_val, y_val, sample_weight_val)", field="validation_data",
                          received=f"{type(data).__name__}"
                          + (f" of length {len(data)}" if isinstance(data, (tuple, list)) else ""))
-    vx = prepare_x(model, data[0], "validation_data x")
-    vy = prepare_y(model, loss, data[1], len(vx), "validation_data y")
-    vsw = prepare_sample_weight(data[2] if len(data) == 3 else None, len(vx),
-                                "validation_data sample_weight")
-    return vx, vy, vsw
+    return prepare(data[0], data[1], data[2] if len(data) == 3 else None, "validation_data ")
 
 
 def check_validation_split(v: Any) -> float:
@@ -318,11 +358,10 @@ def check_validation_split(v: Any) -> float:
     return v
 
 
-def split_validation(x: np.ndarray, y: np.ndarray, sw: np.ndarray | None,
-                     validation_split: float) -> tuple:
+def split_validation(x: Any, y: Any, sw: Any, validation_split: float) -> tuple:
     """((x, y, sw) to train on, (x, y, sw) to validate on): Keras takes the LAST fraction,
-    before shuffling."""
-    n = len(x)
+    before shuffling. Each of x, y, sw is an array or a dict / list of arrays."""
+    n = n_samples(x)
     split_at = int(math.floor(n * (1.0 - validation_split)))
     if split_at == 0 or split_at == n:
         raise DataError(
@@ -331,5 +370,6 @@ def split_validation(x: np.ndarray, y: np.ndarray, sw: np.ndarray | None,
             f"validation_split={validation_split}", field="validation_split",
             received=f"{n} samples", hint="provide more data or a different "
                                           "validation_split")
-    val = (x[split_at:], y[split_at:], None if sw is None else sw[split_at:])
-    return (x[:split_at], y[:split_at], None if sw is None else sw[:split_at]), val
+    tail, head = slice(split_at, None), slice(None, split_at)
+    return (take(x, head), take(y, head), take(sw, head)), \
+        (take(x, tail), take(y, tail), take(sw, tail))

@@ -1,5 +1,6 @@
-"""Training data from files: CSV (header row, a named target column), `.npz` (x and y), or a
-pair of `.npy` files. Used by the CLI and the JSON-spec frontend.
+"""Training data from files: CSV (header row, a named target column), `.npz` (x and y, or for
+a model with several inputs or outputs one array per input and output, named after them), or
+a pair of `.npy` files. Used by the CLI and the JSON-spec frontend.
 
 CSV features must be numeric; a non-numeric target column becomes class ids in sorted label
 order, the labels kept in `Dataset.class_names`. Every failure is a DataError naming the file
@@ -23,14 +24,17 @@ LABEL_DTYPES = (None, "float32", "int64", "category")
 
 @dataclass
 class Dataset:
-    x: np.ndarray
-    y: np.ndarray | None
+    """x and y are arrays, or for a model with several inputs / outputs dicts of arrays by
+    input name / output name."""
+
+    x: Any
+    y: Any
     class_names: list[str] | None = None
     feature_names: list[str] | None = None
     source: str | None = None
 
     def __len__(self) -> int:
-        return len(self.x)
+        return len(next(iter(self.x.values()))) if isinstance(self.x, dict) else len(self.x)
 
 
 def _check_file(path: str, what: str = "data file") -> str:
@@ -185,14 +189,18 @@ def _load_array(path: str, what: str) -> np.ndarray:
     return arr
 
 
-def load_npz(path: str) -> Dataset:
-    """An `.npz` holding arrays `x` and `y` (y optional for inference)."""
+def load_npz(path: str, named: tuple[list[str], list[str]] | None = None) -> Dataset:
+    """An `.npz` holding arrays `x` and `y` (y optional for inference). `named` (the model's
+    input names and output names, given for a model with several inputs or outputs) reads
+    instead one array per input and per output, named after them (`load_named_npz`)."""
     path = _check_file(path)
     try:
         with np.load(path, allow_pickle=False) as z:
             if not isinstance(z, np.lib.npyio.NpzFile):
                 raise DataError("not an .npz archive", file=path)
             keys = list(z.files)
+            if named is not None:
+                return _named_npz(z, keys, path, *named)
             if "x" not in keys:
                 raise DataError("the .npz file has no array 'x'", file=path, field="x",
                                 received=f"arrays {keys}",
@@ -203,6 +211,29 @@ def load_npz(path: str) -> Dataset:
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
         raise DataError(f"cannot read the .npz file: {e}", file=path) from None
     return Dataset(x, y, source=path)
+
+
+def _named_npz(z: Any, keys: list[str], path: str, inputs: list[str],
+               outputs: list[str]) -> Dataset:
+    """x: {input name: array} (the array itself for one input, which may also be named `x`);
+    y: {output name: array} when the file holds every output (one output may be named `y`),
+    None when it holds none (inference, or exporting untrained)."""
+    def pick(names: list[str], alias: str, what: str, required: bool) -> Any:
+        if len(names) == 1 and names[0] not in keys and alias in keys:
+            return z[alias]
+        missing = [n for n in names if n not in keys]
+        if missing and (required or len(missing) < len(names)):
+            raise DataError(f"the .npz has no array '{missing[0]}': a model with several "
+                            f"inputs or outputs reads one array per {what}, named after it "
+                            f"({names})", file=path, field=missing[0], received=f"arrays {keys}",
+                            hint=did_you_mean(missing[0], keys)
+                            or "np.savez(path, " + ", ".join(f"{n}=..." for n in names) + ")")
+        if missing:
+            return None
+        return z[names[0]] if len(names) == 1 else {n: z[n] for n in names}
+
+    return Dataset(pick(inputs, "x", "input", True), pick(outputs, "y", "output", False),
+                   source=path)
 
 
 def load_npy_pair(x_path: str, y_path: str | None) -> Dataset:
@@ -351,11 +382,13 @@ def load_timeseries_csv(path: str, target: str | None, timeseries: dict, *,
 
 def load_data(path: str | dict | None = None, *, target: str | None = None,
               x: str | None = None, y: str | None = None, base_dir: str | None = None,
-              label_dtype: str | None = None, timeseries: dict | None = None) -> Dataset:
+              label_dtype: str | None = None, timeseries: dict | None = None,
+              named: tuple[list[str], list[str]] | None = None) -> Dataset:
     """The CLI's and the spec's entry: a `.csv` (with `target`), an `.npz`, or `x`/`y` `.npy`
     paths. A dict spec `{"path": ..., "target": ...}` or `{"x": ..., "y": ...}` works too;
     relative paths resolve against `base_dir`. `timeseries` (a CSV only) windows the rows, see
-    `load_timeseries_csv`."""
+    `load_timeseries_csv`. `named` (input names, output names) is given for a model with
+    several inputs or outputs, whose data is an .npz of named arrays (`load_npz`)."""
     if isinstance(path, dict):
         spec = dict(path)
         known = {"path", "target", "x", "y", "label_dtype", "timeseries"}
@@ -366,7 +399,7 @@ def load_data(path: str | dict | None = None, *, target: str | None = None,
         return load_data(spec.get("path"), target=spec.get("target", target),
                          x=spec.get("x"), y=spec.get("y"), base_dir=base_dir,
                          label_dtype=spec.get("label_dtype", label_dtype),
-                         timeseries=spec.get("timeseries"))
+                         timeseries=spec.get("timeseries"), named=named)
 
     def resolve(p: str | None) -> str | None:
         if p is None:
@@ -391,11 +424,23 @@ def load_data(path: str | dict | None = None, *, target: str | None = None,
         if x is None:
             raise DataError("no data given", field="data",
                             hint="pass a .csv/.npz file, or x and y .npy files")
+        if named is not None:
+            raise DataError("a model with several inputs or outputs reads its data from one "
+                            f".npz holding one array per input {named[0]} and per output "
+                            f"{named[1]}", field="--x", received=f"x={x}, y={y}",
+                            hint="pass --data d.npz, saved with np.savez(path, " + ", ".join(
+                                f"{n}=..." for n in [*named[0], *named[1]]) + ")")
         if os.fspath(x).endswith(".csv"):
             return load_csv(resolve(x), target, label_dtype=label_dtype)
         return load_npy_pair(resolve(x), resolve(y))
     p = resolve(path)
     ext = os.path.splitext(p)[1].lower()
+    if named is not None and ext != ".npz":
+        raise DataError("a model with several inputs or outputs reads its data from an .npz "
+                        f"holding one array per input {named[0]} and per output {named[1]}",
+                        file=p, field="data", received=os.path.basename(p),
+                        hint="np.savez(path, " + ", ".join(f"{n}=..." for n in
+                                                           [*named[0], *named[1]]) + ")")
     if ext == ".csv":
         if target is None:
             raise DataError("a CSV data file needs the name of its label column", file=p,
@@ -403,7 +448,7 @@ def load_data(path: str | dict | None = None, *, target: str | None = None,
                                                  "spec's data section)")
         return load_csv(p, target, label_dtype=label_dtype)
     if ext == ".npz":
-        return load_npz(p)
+        return load_npz(p, named)
     if ext == ".npy":
         return load_npy_pair(p, None)
     raise DataError(f"unsupported data file type '{ext or '(none)'}'", file=p,

@@ -125,7 +125,8 @@ def backward(
     `extra` adds gradients arriving at intermediate values (activity penalties), each
     summed in when backward reaches the node computing it (at or before `start`).
     A graph with several outputs takes `dy` as a list (graph.outputs order, None for an
-    output no loss reads) or a dict by output name, and no `start`. A shared layer's
+    output no loss reads) or a dict by value name (an output, or any value: the trainer gives
+    a softmax output's fused gradient at its logits), and no `start`. A shared layer's
     parameter gradients (Node.shares) are summed over its calls."""
     grads: dict[str, np.ndarray] = {}
     if len(graph.outputs) > 1:

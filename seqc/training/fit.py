@@ -26,13 +26,16 @@ from .checks import (
     as_list,
     check_validation_split,
     class_weight_to_sample_weights,
+    n_samples,
     no_unknown,
     nonneg_int,
+    per_name,
     positive_int,
     prepare_sample_weight,
     prepare_x,
     prepare_y,
     split_validation,
+    take,
     unpack_validation,
     verbose_level,
 )
@@ -55,6 +58,13 @@ class CompileConfig:
     weighted_metrics: list = field(default_factory=list)
     loss_weight: float = 1.0
     resolved_metrics: list = field(default_factory=list)
+    # One Head per output (a one-output model's is made of the fields above).
+    heads: list = field(default_factory=list)
+
+    @property
+    def loss_names(self) -> list[str]:
+        """The per-output loss log keys (`out_a_loss`) of a model with several outputs."""
+        return [f"{h.name}_loss" for h in self.heads] if len(self.heads) > 1 else []
 
     def to_config(self) -> dict:
         """JSON-able summary for reports."""
@@ -62,10 +72,32 @@ class CompileConfig:
             get_config = getattr(obj, "get_config", None)
             return get_config() if callable(get_config) else repr(obj)
 
+        def names(specs: list) -> list:
+            return [m if isinstance(m, (str, dict)) else getattr(m, "name", repr(m))
+                    for m in specs]
+
+        if len(self.heads) > 1:
+            return {"optimizer": cfg(self.optimizer),
+                    "loss": {h.name: cfg(h.loss) for h in self.heads},
+                    "loss_weights": {h.name: h.weight for h in self.heads},
+                    "metrics": {h.name: names(h.metrics) for h in self.heads}}
         return {"optimizer": cfg(self.optimizer),
                 "loss": cfg(self.loss) if self.loss is not None else None,
                 "metrics": [m if isinstance(m, (str, dict)) else getattr(m, "name", repr(m))
                             for m in self.metrics]}
+
+
+@dataclass
+class Head:
+    """What is trained on one output: its Keras name (the layer's), graph value, loss,
+    loss weight and metric specs."""
+
+    name: str
+    value: str
+    loss: Any
+    weight: float = 1.0
+    metrics: list = field(default_factory=list)
+    weighted: list = field(default_factory=list)
 
 
 _COMPILE_IGNORED = {"run_eagerly": False, "jit_compile": "auto", "auto_scale_loss": True,
@@ -91,15 +123,72 @@ def compile_model(model: Any, optimizer: Any = "rmsprop", loss: Any = None, metr
                          field="steps_per_execution",
                          received=f"steps_per_execution={kwargs['steps_per_execution']}")
     opt = optimizers_mod.get(optimizer)
-    loss_obj = None if loss is None else losses_mod.get(loss)
-    metric_specs = _metric_list(metrics, "metrics")
-    weighted_specs = _metric_list(weighted_metrics, "weighted_metrics")
-    out = model.graph.output_type
-    for spec in (*metric_specs, *weighted_specs):
-        # Unknown names fail at compile time, as in Keras; so does a vector-valued metric.
-        metrics_mod.check_loggable(metrics_mod.get(spec, loss_obj, out))
-    model.compiled = CompileConfig(opt, loss_obj, metric_specs, weighted_specs,
-                                   _loss_weight(loss_weights))
+    graph = model.graph
+    if len(graph.outputs) > 1:
+        heads = _heads(graph, loss, loss_weights, metrics, weighted_metrics)
+        cfg = CompileConfig(opt, None if heads is None else [h.loss for h in heads],
+                            heads=heads or [])
+    else:
+        loss_obj = None if loss is None else losses_mod.get(loss)
+        cfg = CompileConfig(opt, loss_obj, _metric_list(metrics, "metrics"),
+                            _metric_list(weighted_metrics, "weighted_metrics"),
+                            _loss_weight(loss_weights))
+        cfg.heads = [Head(graph.output_names[0], graph.outputs[0], loss_obj, cfg.loss_weight,
+                          cfg.metrics, cfg.weighted_metrics)]
+    for h in cfg.heads:
+        out = graph.types[h.value]
+        for spec in (*h.metrics, *h.weighted):
+            # Unknown names fail at compile time, as in Keras; so does a vector-valued metric.
+            metrics_mod.check_loggable(metrics_mod.get(spec, h.loss, out))
+    model.compiled = cfg
+
+
+def _heads(graph: Any, loss: Any, loss_weights: Any, metrics: Any,
+           weighted_metrics: Any) -> list[Head] | None:
+    """Keras 3's rules for a model with several outputs (compile_utils): `loss` one loss for
+    every output, a list (output order) or a dict with every output name; `loss_weights` a
+    list or dict likewise; `metrics` / `weighted_metrics` a list with one entry (a metric or
+    a list of metrics) per output, or a dict by output name naming some of them."""
+    from . import losses as losses_mod
+
+    names = graph.output_names
+    if loss is None:
+        return None
+    if isinstance(loss, (list, tuple, dict)):
+        per = per_name(loss, names, "loss")
+    else:
+        per = [loss] * len(names)
+    for name, spec in zip(names, per):
+        if spec is None:
+            raise UsageError(f"output '{name}' has no loss; seqc trains every output",
+                             field="loss", received=f"loss for '{name}': None",
+                             hint="give it a loss and loss_weights 0 to leave it out")
+    weights = [1.0] * len(names) if loss_weights is None else \
+        per_name(loss_weights, names, "loss_weights")
+    for name, w in zip(names, weights):
+        if isinstance(w, bool) or not isinstance(w, (int, float, np.number)):
+            raise UsageError("loss_weights must be numbers", field="loss_weights",
+                             received=f"loss_weights for '{name}': {w!r}")
+    ms = _per_output_metrics(metrics, names, "metrics")
+    wms = _per_output_metrics(weighted_metrics, names, "weighted_metrics")
+    return [Head(n, v, losses_mod.get(sp), float(w), m, wm)
+            for n, v, sp, w, m, wm in zip(names, graph.outputs, per, weights, ms, wms)]
+
+
+def _per_output_metrics(metrics: Any, names: list[str], what: str) -> list[list]:
+    if not metrics:
+        return [[] for _ in names]
+    if isinstance(metrics, (list, tuple)) and len(metrics) == len(names):
+        per = list(metrics)
+    elif isinstance(metrics, dict) and set(metrics) <= set(names):
+        per = [metrics.get(n) for n in names]
+    else:
+        raise UsageError(
+            f"`{what}` of a model with several outputs is a list with one entry per output "
+            f"{names} or a dict by output name", field=what, received=f"{what}={metrics!r}",
+            hint=f"e.g. {what}={{'{names[0]}': ['mae']}} or "
+                 f"{what}={[['mae']] * len(names)!r}")
+    return [_metric_list(m, what) for m in per]
 
 
 def _metric_list(metrics: Any, name: str) -> list:
@@ -162,23 +251,26 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
                          field="class_weight",
                          hint="fold the class weights into sample_weight yourself")
 
-    _one_input_output(model, "fit")
-    x = prepare_x(model, x, "x")
-    y = prepare_y(model, cfg.loss, y, len(x), "y")
-    sw = prepare_sample_weight(sample_weight, len(x), "sample_weight")
+    x, ys, sws = _prepare_data(model, cfg.heads, x, y, sample_weight)
     val = None
     if validation_data is not None:
-        val = unpack_validation(model, cfg.loss, validation_data)
+        val = unpack_validation(validation_data,
+                                lambda a, b, c, p: _prepare_data(model, cfg.heads, a, b, c, p))
     elif validation_split:
-        (x, y, sw), val = split_validation(x, y, sw, validation_split)
+        (x, ys, sws), val = split_validation(x, ys, sws, validation_split)
     if class_weight is not None:
-        sw = class_weight_to_sample_weights(y, class_weight, model.class_names)
+        if len(cfg.heads) > 1:
+            raise UsageError("class_weight is only supported for a model with a single output",
+                             field="class_weight",
+                             hint="pass sample_weight, one array per output, instead")
+        sws = [class_weight_to_sample_weights(ys[0], class_weight, model.class_names)]
 
     adapt_once(model, x)
-    train_metrics = _resolve_metrics(cfg, y, model)
+    heads = cfg.heads
+    train_metrics = _resolve_metrics(cfg, ys, model)
     val_metrics = copy.deepcopy(train_metrics)
 
-    n = len(x)
+    n = n_samples(x)
     steps = -(-n // batch_size)
     schedule = getattr(cfg.optimizer, "_learning_rate", None)
     if hasattr(schedule, "steps_per_epoch"):
@@ -196,38 +288,31 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
 
     graph = model.graph
     pen = penalties.collect(graph, model.source)
-    fused = _fused_activation(graph)
-    if fused is not None and pen.after(graph, fused[1]):
-        fused = None  # an activity penalty reads the final activation's output
-    opt, loss, lw = cfg.optimizer, cfg.loss, cfg.loss_weight
+    fused = _fused_heads(graph, heads, pen)
+    opt = cfg.optimizer
     logs: dict = {}
     cbs.on_train_begin()
     for epoch in range(initial_epoch, epochs):
-        for m in train_metrics:
+        for m in _flat(train_metrics):
             m.reset_state()
         cbs.on_epoch_begin(epoch)
         # Shuffled batches are gathered one at a time (x[perm[lo:hi]]): the same copying as
-        # one gather per epoch, but no second copy of the whole training set in memory.
+        # one gather per epoch, but no second copy of the whole training set in memory. One
+        # permutation serves every input, output and weight array.
         perm = np.random.default_rng([seed, epoch]).permutation(n) if shuffle else None
         ctx = RunContext(training=True, rng=np.random.default_rng([seed, epoch, 1]))
-        total, seen = 0.0, 0
+        total, seen, head_totals = 0.0, 0, np.zeros(len(heads))
         for b in range(steps):
             lo, hi = b * batch_size, min(n, (b + 1) * batch_size)
             if batch_logs:
                 cbs.on_train_batch_begin(b)
-            if perm is None:
-                xb, yb = x[lo:hi], y[lo:hi]
-                swb = None if sw is None else sw[lo:hi]
-            else:
-                idx = perm[lo:hi]
-                xb, yb = x[idx], y[idx]
-                swb = None if sw is None else sw[idx]
+            idx = slice(lo, hi) if perm is None else perm[lo:hi]
+            xb, ybs, swbs = take(x, idx), take(ys, idx), take(sws, idx)
             y_pred, tape = executor.forward(graph, model.params, xb, ctx,
                                             keep=pen.activity_values)
-            value, dy, start = _loss_and_grad(loss, fused, yb, y_pred, swb,
-                                              tape.masks.get(graph.outputs[0]))
-            if lw != 1.0:
-                value, dy = value * lw, dy * np.asarray(lw, dy.dtype)
+            preds = y_pred if len(heads) > 1 else [y_pred]
+            value, parts, dy, start = _heads_loss_and_grad(heads, fused, ybs, preds, swbs,
+                                                           tape.masks)
             extra = None
             if pen:
                 act, extra = pen.activity_loss(tape.values, grads=True)
@@ -240,18 +325,21 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
                 pen.constrain(model.params, grads)  # after the update, as Keras' optimizer
             _apply_updates(model.params, ctx.updates)
             total += value * (hi - lo)
+            head_totals += np.asarray(parts, dtype=np.float64) * (hi - lo)
             seen += hi - lo
-            _update_metrics(train_metrics, yb, y_pred, swb, tape.masks.get(graph.outputs[0]))
+            _update_metrics(heads, train_metrics, ybs, preds, swbs, tape.masks)
             if batch_logs:
-                cbs.on_train_batch_end(b, _logs(total / seen, train_metrics))
+                cbs.on_train_batch_end(b, _logs(heads, total / seen, head_totals / seen,
+                                                train_metrics))
             if model.stop_training:
                 break
-        logs = _logs(total / max(seen, 1), train_metrics)
+        logs = _logs(heads, total / max(seen, 1), head_totals / max(seen, 1), train_metrics)
         if val is not None and (epoch + 1) % validation_freq == 0:
             vx, vy, vsw = val
-            v_loss = _evaluate_arrays(model, vx, vy, vsw, validation_batch_size or batch_size,
-                                      val_metrics)
-            logs.update({f"val_{k}": v for k, v in _logs(v_loss, val_metrics).items()})
+            v_loss, v_parts = _evaluate_arrays(model, vx, vy, vsw,
+                                               validation_batch_size or batch_size, val_metrics)
+            logs.update({f"val_{k}": v
+                         for k, v in _logs(heads, v_loss, v_parts, val_metrics).items()})
         cbs.on_epoch_end(epoch, logs)
         if model.stop_training:
             break
@@ -262,13 +350,62 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
     return history
 
 
-def _update_metrics(metrics: list, y, y_pred, sw, mask) -> None:
-    for m in metrics:
-        w = sw if getattr(m, "_weighted", False) else None
-        if mask is not None and isinstance(m, metrics_mod.MeanMetricWrapper):
-            m.update_state(y, y_pred, w, mask=mask)  # Keras counts valid steps only
-        else:
-            m.update_state(y, y_pred, w)
+def _prepare_data(model: Any, heads: list[Head], x: Any, y: Any, sw: Any,
+                  prefix: str = "") -> tuple[dict, list, list | None]:
+    """({input name: array}, [labels per output], [weights per output] or None), checked.
+    x is an array (one input), a list in input order or a dict by input name; y and
+    sample_weight likewise by output (Keras' output names) for several outputs."""
+    graph = model.graph
+    xs = executor.graph_inputs(graph, x)
+    many_in = len(xs) > 1
+    xs = {k: prepare_x(model, v, f"{prefix}x['{k}']" if many_in else f"{prefix}x",
+                       graph.types[k]) for k, v in xs.items()}
+    sizes = {k: len(v) for k, v in xs.items()}
+    if len(set(sizes.values())) > 1:
+        raise DataError("the inputs hold different numbers of samples", field=f"{prefix}x",
+                        received=", ".join(f"{k}: {v}" for k, v in sizes.items()))
+    n = n_samples(xs)
+    if len(heads) == 1:
+        h = heads[0]
+        ys = [prepare_y(model, h.loss, y, n, f"{prefix}y", graph.types[h.value])]
+        w = prepare_sample_weight(sw, n, f"{prefix}sample_weight")
+        return xs, ys, None if w is None else [w]
+    names = [h.name for h in heads]
+    if y is None:
+        raise DataError(f"{prefix}y is missing", field=f"{prefix}y")
+    per_y = per_name(y, names, f"{prefix}y")
+    ys = [prepare_y(model, h.loss, v, n, f"{prefix}y['{h.name}']", graph.types[h.value])
+          for h, v in zip(heads, per_y)]
+    if sw is None:
+        return xs, ys, None
+    if isinstance(sw, np.ndarray):
+        raise UsageError(f"{prefix}sample_weight of a model with several outputs holds one "
+                         "array per output", field=f"{prefix}sample_weight",
+                         received="one array", hint=f"pass a list or a dict by name {names}")
+    per_w = per_name(sw, names, f"{prefix}sample_weight")
+    sws = [prepare_sample_weight(v, n, f"{prefix}sample_weight['{nm}']")
+           for nm, v in zip(names, per_w)]
+    return xs, ys, sws
+
+
+def _flat(metrics: list[list]) -> list:
+    return [m for ms in metrics for m in ms]
+
+
+def _update_metrics(heads: list[Head], metrics: list[list], ys: list, preds: list,
+                    sws: list | None, masks: dict) -> None:
+    for j, h in enumerate(heads):
+        y, y_pred, sw, mask = ys[j], preds[j], _nth(sws, j), masks.get(h.value)
+        for m in metrics[j]:
+            w = sw if getattr(m, "_weighted", False) else None
+            if mask is not None and isinstance(m, metrics_mod.MeanMetricWrapper):
+                m.update_state(y, y_pred, w, mask=mask)  # Keras counts valid steps only
+            else:
+                m.update_state(y, y_pred, w)
+
+
+def _nth(items: list | None, j: int) -> Any:
+    return None if items is None else items[j]
 
 
 def _apply_updates(params: dict[str, np.ndarray], updates: dict[str, np.ndarray]) -> None:
@@ -278,9 +415,30 @@ def _apply_updates(params: dict[str, np.ndarray], updates: dict[str, np.ndarray]
     updates.clear()
 
 
+def _heads_loss_and_grad(heads: list[Head], fused: list, ys: list, preds: list,
+                         sws: list | None, masks: dict) -> tuple:
+    """(total loss, [unweighted loss per output], dy, start) for backward: one output gives
+    its gradient and start node (see _loss_and_grad); several give {value: gradient}, the
+    fused ones at their logits, weighted by loss_weights (Keras: sum of weight * loss)."""
+    total, parts, dys = 0.0, [], {}
+    for j, h in enumerate(heads):
+        value, g, at = _loss_and_grad(h.loss, fused[j], ys[j], preds[j], _nth(sws, j),
+                                      masks.get(h.value))
+        parts.append(value)
+        if h.weight != 1.0:
+            value, g = value * h.weight, g * np.asarray(h.weight, g.dtype)
+        total += value
+        if len(heads) == 1:
+            return total, parts, g, at
+        key = h.value if at is None else at
+        dys[key] = dys[key] + g if key in dys else g
+    return total, parts, dys, None
+
+
 def _loss_and_grad(loss, fused, y, y_pred, sw, mask=None):
-    """(loss value, gradient, backward start node). The fused form is used when the loss
-    supports the final activation; backward then starts below that activation node. `mask` is
+    """(loss value, gradient, backward start). The fused form is used when the loss
+    supports the final activation; backward then starts below that activation node (a node
+    index for a one-output graph, the logits' value name for several outputs). `mask` is
     the output's timestep mask: Keras leaves masked steps out of the loss. (Every loss is a
     `Loss`, so both value-and-gradient forms exist.)"""
     if fused is not None:
@@ -292,6 +450,27 @@ def _loss_and_grad(loss, fused, y, y_pred, sw, mask=None):
     return value, g, None
 
 
+def _fused_heads(graph: Any, heads: list[Head], pen: Any) -> list:
+    """Per output, what _loss_and_grad fuses with: (activation, start node index) for a
+    one-output graph, (activation, logits value) for each output of several; None where
+    the output is not a last-axis softmax / sigmoid or an activity penalty reads it."""
+    if len(heads) == 1:
+        fused = _fused_activation(graph)
+        if fused is not None and pen.after(graph, fused[1]):
+            fused = None  # an activity penalty reads the final activation's output
+        return [fused]
+    producer = {v: n for n in graph.nodes for v in n.outputs}
+    penalised = {v for v, _ in pen.activity}
+    out = []
+    for h in heads:
+        node = producer.get(h.value)
+        act = None if node is None or h.value in penalised else \
+            _activation_kind(node, graph.types[h.value].rank)
+        out.append(None if act is None or node.inputs[0] in graph.inputs
+                   else (act, node.inputs[0]))
+    return out
+
+
 def _fused_activation(graph) -> tuple[str, int] | None:
     """("softmax" | "sigmoid", index of the node before) when the graph ends in such an
     activation applied to the previous node's output; else None."""
@@ -300,38 +479,53 @@ def _fused_activation(graph) -> tuple[str, int] | None:
     last, prev = graph.nodes[-1], graph.nodes[-2]
     if last.outputs[0] != graph.outputs[0] or last.inputs[0] != prev.outputs[0]:
         return None
-    rank = graph.output_type.rank
-    act = None
-    if last.op == "Activation":
-        spec = last.attrs.activation
-        if isinstance(spec, str):
-            act = spec if spec in ("softmax", "sigmoid") else None
-        elif spec.get("type") == "softmax" and int(spec.get("axis", -1)) % rank == rank - 1:
-            act = "softmax"
-    elif last.op == "Softmax" and int(last.attrs.axis) % rank == rank - 1:
-        act = "softmax"
+    act = _activation_kind(last, graph.output_type.rank)
     return None if act is None else (act, len(graph.nodes) - 2)
 
 
-def _logs(loss_value: float, metrics: list) -> dict:
+def _activation_kind(node: Any, rank: int) -> str | None:
+    """"softmax" (over the last axis) or "sigmoid" when `node` is such an activation."""
+    if node.op == "Activation":
+        spec = node.attrs.activation
+        if isinstance(spec, str):
+            return spec if spec in ("softmax", "sigmoid") else None
+        if spec.get("type") == "softmax" and int(spec.get("axis", -1)) % rank == rank - 1:
+            return "softmax"
+    elif node.op == "Softmax" and int(node.attrs.axis) % rank == rank - 1:
+        return "softmax"
+    return None
+
+
+def _logs(heads: list[Head], loss_value: float, head_losses: Any, metrics: list[list]) -> dict:
+    """Keras' log keys: `loss`, then `<output>_loss` per output when there are several,
+    then the metrics (`<output>_<metric>` when there are several outputs)."""
     logs = {"loss": float(loss_value)}
-    for m in metrics:
+    if len(heads) > 1:
+        for h, v in zip(heads, head_losses):
+            logs[f"{h.name}_loss"] = float(v)
+    for m in _flat(metrics):
         logs[m.name] = float(m.result())
     return logs
 
 
-def _resolve_metrics(cfg: CompileConfig, y: np.ndarray, model: Any) -> list:
-    out = model.graph.output_type
-    ms = [metrics_mod.get(copy.deepcopy(s) if isinstance(s, metrics_mod.Metric) else s,
-                          cfg.loss, out, y.shape) for s in cfg.metrics]
-    wms = []
-    for s in cfg.weighted_metrics:
-        m = metrics_mod.get(copy.deepcopy(s) if isinstance(s, metrics_mod.Metric) else s,
-                            cfg.loss, out, y.shape)
-        m._weighted = True
-        wms.append(m)
-    cfg.resolved_metrics = [*ms, *wms]
-    return cfg.resolved_metrics
+def _resolve_metrics(cfg: CompileConfig, ys: list, model: Any) -> list[list]:
+    """Fresh metric objects per output (compiled metrics, then weighted ones); with several
+    outputs each is named `<output>_<metric>`, as Keras names them."""
+    out = []
+    for h, y in zip(cfg.heads, ys):
+        ms = []
+        for specs, weighted in ((h.metrics, False), (h.weighted, True)):
+            for s in specs:
+                m = metrics_mod.get(copy.deepcopy(s) if isinstance(s, metrics_mod.Metric) else s,
+                                    h.loss, model.graph.types[h.value], y.shape)
+                if len(cfg.heads) > 1:
+                    m.name = f"{h.name}_{m.name}"
+                if weighted:
+                    m._weighted = True
+                ms.append(m)
+        out.append(ms)
+    cfg.resolved_metrics = _flat(out)
+    return out
 
 
 # ---------------------------------------------------------------- evaluate / predict
@@ -339,27 +533,25 @@ def _resolve_metrics(cfg: CompileConfig, y: np.ndarray, model: Any) -> list:
 def evaluate(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
              verbose: Any = "auto", sample_weight: Any = None, return_dict: bool = False,
              callbacks: Any = None, **unknown: Any) -> Any:
-    """Keras' `Model.evaluate`: the loss, or [loss, *metrics] when metrics were compiled, or a
-    dict with return_dict=True."""
+    """Keras' `Model.evaluate`: the loss, or [loss, *metrics] when metrics were compiled (with
+    several outputs [loss, *per-output losses, *metrics]), or a dict with return_dict=True."""
     no_unknown(unknown, "evaluate", ["x", "y", "batch_size", "verbose", "sample_weight",
                                       "return_dict", "callbacks"])
     cfg = _compiled(model, "evaluate")
     batch_size = positive_int(batch_size if batch_size is not None else DEFAULT_BATCH_SIZE,
                                "batch_size")
     verbose = verbose_level(verbose)
-    _one_input_output(model, "evaluate")
-    x = prepare_x(model, x, "x")
-    y = prepare_y(model, cfg.loss, y, len(x), "y")
-    sw = prepare_sample_weight(sample_weight, len(x), "sample_weight")
-    ms = _resolve_metrics(cfg, y, model)
+    x, ys, sws = _prepare_data(model, cfg.heads, x, y, sample_weight)
+    n = n_samples(x)
+    ms = _resolve_metrics(cfg, ys, model)
     cbs = callbacks_mod.CallbackList([callbacks_mod.get(c) for c in as_list(callbacks)], model,
-                                     {"verbose": verbose, "steps": -(-len(x) // batch_size)})
+                                     {"verbose": verbose, "steps": -(-n // batch_size)})
     cbs.on_test_begin()
-    loss_value = _evaluate_arrays(model, x, y, sw, batch_size, ms)
-    logs = _logs(loss_value, ms)
+    loss_value, parts = _evaluate_arrays(model, x, ys, sws, batch_size, ms)
+    logs = _logs(cfg.heads, loss_value, parts, ms)
     cbs.on_test_end(logs)
     if verbose:
-        print(f"{-(-len(x) // batch_size)}/{-(-len(x) // batch_size)} - "
+        print(f"{-(-n // batch_size)}/{-(-n // batch_size)} - "
               + " - ".join(f"{k}: {v:.4f}" for k, v in logs.items()))
     if return_dict:
         return logs
@@ -367,27 +559,34 @@ def evaluate(model: Any, x: Any = None, y: Any = None, batch_size: int | None = 
     return values[0] if len(values) == 1 else values
 
 
-def _evaluate_arrays(model, x, y, sw, batch_size, metrics) -> float:
-    cfg = model.compiled
-    for m in metrics:
+def _evaluate_arrays(model, x, ys, sws, batch_size, metrics) -> tuple[float, np.ndarray]:
+    """(loss, unweighted loss per output) over the data, in inference mode."""
+    heads = model.compiled.heads
+    for m in _flat(metrics):
         m.reset_state()
     ctx = RunContext(training=False, need_grad=False)
-    total, n = 0.0, len(x)
+    n = n_samples(x)
+    total, head_totals = 0.0, np.zeros(len(heads))
     # Keras' test_step adds the same regularization losses as training.
     pen = penalties.collect(model.graph, model.source)
     weight_loss = pen.weight_loss(model.params)
     for lo in range(0, n, batch_size):
         hi = min(n, lo + batch_size)
-        swb = None if sw is None else sw[lo:hi]
-        y_pred, tape = executor.forward(model.graph, model.params, x[lo:hi], ctx,
+        idx = slice(lo, hi)
+        ybs, swbs = take(ys, idx), take(sws, idx)
+        y_pred, tape = executor.forward(model.graph, model.params, take(x, idx), ctx,
                                         keep=pen.activity_values)
-        mask = tape.masks.get(model.graph.outputs[0])
-        value = cfg.loss(y[lo:hi], y_pred, swb, mask) * cfg.loss_weight
+        preds = y_pred if len(heads) > 1 else [y_pred]
+        value = 0.0
+        for j, h in enumerate(heads):
+            part = h.loss(ybs[j], preds[j], _nth(swbs, j), tape.masks.get(h.value))
+            head_totals[j] += part * (hi - lo)
+            value += part * h.weight
         if pen:
             value += weight_loss + pen.activity_loss(tape.values, grads=False)[0]
         total += value * (hi - lo)
-        _update_metrics(metrics, y[lo:hi], y_pred, swb, mask)
-    return total / n
+        _update_metrics(heads, metrics, ybs, preds, swbs, tape.masks)
+    return total / n, head_totals / n
 
 
 def predict(model: Any, x: Any, batch_size: int | None = None, verbose: Any = 0,
@@ -414,16 +613,6 @@ def predict(model: Any, x: Any, batch_size: int | None = None, verbose: Any = 0,
     return out
 
 
-def _one_input_output(model: Any, what: str) -> None:
-    """fit/evaluate train one input to one output for now (predict takes several)."""
-    graph = model.graph
-    if len(graph.inputs) > 1 or len(graph.outputs) > 1:
-        raise UsageError(
-            f"{what}() of a model with several inputs or outputs is not implemented yet",
-            field="x", received=f"inputs {list(graph.inputs)}, outputs {list(graph.outputs)}",
-            hint="predict() and export() take such models")
-
-
 def _predict_graph(model: Any, x: Any, batch_size: int) -> Any:
     """predict for several inputs (a list in graph.inputs order, or a dict by name) or
     outputs (a list of arrays, graph.outputs order)."""
@@ -448,7 +637,7 @@ def _predict_graph(model: Any, x: Any, batch_size: int) -> Any:
 
 # ---------------------------------------------------------------- adapt
 
-def adapt_once(model: Any, x: np.ndarray) -> None:
+def adapt_once(model: Any, x: Any) -> None:
     """Before the first fit, fit every adaptable layer (Normalization) whose statistics are
     parameters (not given as attributes) to the training inputs, as a Keras user calls
     `layer.adapt(x)` once. Later fits, and models whose weights were set, keep them."""
@@ -459,7 +648,7 @@ def adapt_once(model: Any, x: np.ndarray) -> None:
             if REGISTRY[node.op].adapt is not None and node.params]
     if todo:
         ctx = RunContext(training=False, need_grad=False)
-        env = {graph.inputs[0]: x}
+        env = dict(x) if isinstance(x, dict) else {graph.inputs[0]: x}
         done = 0
         for i, node in enumerate(graph.nodes):
             op = REGISTRY[node.op]

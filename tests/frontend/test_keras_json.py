@@ -528,7 +528,7 @@ def test_bad_layers_are_clear_errors(layer, match, fld):
     assert e.value.field.endswith(fld) and "Received:" in text
 
 
-def test_functional_with_branches_is_refused():
+def test_functional_with_branches_is_a_graph_not_a_spec():
     doc = {"class_name": "Functional", "config": {
         "name": "model", "layers": [
             {"class_name": "InputLayer", "name": "input_1", "inbound_nodes": [],
@@ -542,8 +542,10 @@ def test_functional_with_branches_is_refused():
         "input_layers": [["input_1", 0, 0]], "output_layers": [["add", 0, 0]]},
         "keras_version": "2.4.0", "backend": "tensorflow"}
     with pytest.raises(DefinitionError, match="branches") as e:
-        _load_doc(doc, "f.json")
-    assert "hint:" in str(e.value) and "Sequential" in str(e.value)
+        _load_doc(doc, "f.json")  # a spec document holds a chain ...
+    assert "hint:" in str(e.value) and "keras_definition" in str(e.value)
+    graph = keras_definition(doc, "f.json", b"", max_memory=None, format_="keras-json")[0]
+    assert [n.op for n in graph.model.graph.nodes] == ["Dense", "Dense", "Add"]  # ... a graph
     # The same file as a chain input -> a -> b loads (tf.keras 2.x inbound node format).
     doc["config"]["layers"][2]["inbound_nodes"] = [[["a", 0, 0, {}]]]
     doc["config"]["layers"].pop()

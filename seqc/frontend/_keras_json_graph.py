@@ -1,0 +1,505 @@
+"""A Keras functional model (Keras 3 `Functional`, Keras 2 `Model`) whose layers do not form one
+chain -> seqc graph entries for `build_dag(..., prune=True)`.
+
+Read from the config alone, never executed:
+- `inbound_nodes` in Keras 3's layout (`{"args": [keras tensors], "kwargs": {...}}`, a tensor
+  being `{"class_name": "__keras_tensor__", "config": {"keras_history": [layer, node, t]}}`) and
+  in Keras 2's (`[[[layer, node, t, kwargs], ...], ...]`), one entry per call of the layer;
+- a layer called more than once is shared: its later calls become entries with
+  `shared_with` its first call, reading the same weights;
+- a nested Sequential or Functional model called as a layer is inlined (its layers become
+  entries of the graph, with the nested model's name kept on their weight references);
+- Keras 3's operator nodes (`module` "keras.src.ops.*": Python arithmetic on tensors and
+  `keras.ops` calls) map to merge kinds (Add, Subtract, Multiply, Maximum, Minimum,
+  Concatenate) or, with a number for one operand, to Rescaling; the mask ops Keras records
+  for `mask=` (NotEqual, LogicalOr, ...) become no node (seqc propagates masks itself, and
+  checks it does here); any other op is refused by name. `training=False` call kwargs are
+  dropped (the model's training flag overrides them in Keras).
+Calls are taken in dependency order; a call reading a layer the model lacks, or values that
+never become available (a cycle), is an error naming the node and its inputs.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import did_you_mean, layer_label
+from ..ir.build import NodeConfig
+from ..ir.graph import in_masked
+from ..ir.types import TensorType, batched
+from ._keras_json_layers import KerasLayerRef, entry, layer
+from ._keras_json_model import input_layer, weightless_sequential
+from ._keras_json_version import Reader, short
+
+MODEL_CLASSES = ("Sequential", "Functional", "Model")
+# Keras 3 ops on two tensors -> seqc merge kinds.
+BINARY_OPS = {"Add": "Add", "Subtract": "Subtract", "Multiply": "Multiply",
+              "Maximum": "Maximum", "Minimum": "Minimum"}
+# Ops Keras records when it computes and combines timestep masks (Embedding(mask_zero) and
+# Masking compute_mask, merge layers' compute_mask).
+MASK_OPS = ("NotEqual", "LogicalOr", "LogicalAnd", "Any", "All")
+MASK = "\0mask:"  # the value of a mask computation: never a graph value
+# Op classes no Keras layer shares a name with.
+UNARY_OPS = ("TrueDivide", "Divide", "Negative")
+
+
+@dataclass
+class KerasGraph:
+    """What build_dag needs, plus the Keras layers holding weights (for the weight files)."""
+
+    inputs: dict[str, TensorType]
+    entries: list[NodeConfig]
+    outputs: list[str]
+    refs: list[KerasLayerRef] = field(default_factory=list)
+    # (entry index, label) of the calls Keras gave a `mask=`: their input must carry seqc's
+    # own propagated mask (checked on the built graph).
+    masked_calls: list[tuple[int, str]] = field(default_factory=list)
+
+
+def is_chain_model(doc: dict) -> bool:
+    """True for a model the sequential reader takes: Sequential, or a Functional one with
+    one input, one output and one call per layer, each reading one layer, no nested model
+    with weights and no operator node. Anything else is read as a graph."""
+    if doc.get("class_name") not in ("Functional", "Model") or not isinstance(
+            doc.get("config"), dict):
+        return True
+    cfg = doc["config"]
+    layers = cfg.get("layers")
+    if not isinstance(layers, list):
+        return True  # the sequential reader reports it
+    if len(_tensor_refs(cfg.get("input_layers"))) != 1 or len(
+            _tensor_refs(cfg.get("output_layers"))) != 1:
+        return False
+    readers: dict[str, int] = {}
+    for e in layers:
+        if not isinstance(e, dict):
+            return True
+        if _is_op(e) or (e.get("class_name") in MODEL_CLASSES
+                         and weightless_sequential(e) is None):
+            return False  # (a weightless nested Sequential the chain reader inlines)
+        nodes = e.get("inbound_nodes") or []
+        if len(nodes) > 1:
+            return False
+        for node in nodes:
+            srcs = _node_sources(node)
+            if len(srcs) != 1:
+                return False
+            readers[srcs[0]] = readers.get(srcs[0], 0) + 1
+    return all(n <= 1 for n in readers.values())
+
+
+def _is_op(e: dict, node: Any = None) -> bool:
+    """A Keras 3 operator node: its `module` says so; a legacy .h5 drops `module`, and then
+    an op is told from a layer of the same class name by its call (a layer takes one
+    positional argument, `x + y` gives Add two)."""
+    module = e.get("module")
+    if module is not None:
+        return str(module).startswith("keras.src.ops")
+    cls = e.get("class_name")
+    if cls in UNARY_OPS:
+        return True
+    nodes = [node] if node is not None else e.get("inbound_nodes") or []
+    return cls in BINARY_OPS and any(isinstance(n, dict) and len(n.get("args") or []) != 1
+                                     for n in nodes)
+
+
+def _node_sources(node: Any) -> list[str]:
+    out: list[str] = []
+    if isinstance(node, dict):
+        _walk(node.get("args"), out)
+        _walk(node.get("kwargs"), out)
+    elif isinstance(node, list):
+        out = [t[0] for t in node if isinstance(t, list) and t and isinstance(t[0], str)]
+    return out
+
+
+def _walk(obj: Any, out: list, depth: int = 0) -> None:
+    if depth > 8:
+        return
+    if _is_tensor(obj):
+        out.append(obj["config"]["keras_history"][0])
+    elif isinstance(obj, dict):
+        for v in obj.values():
+            _walk(v, out, depth + 1)
+    elif isinstance(obj, list):
+        for v in obj:
+            _walk(v, out, depth + 1)
+
+
+def _is_tensor(obj: Any) -> bool:
+    return (isinstance(obj, dict) and obj.get("class_name") == "__keras_tensor__"
+            and isinstance(obj.get("config"), dict)
+            and isinstance(obj["config"].get("keras_history"), list)
+            and len(obj["config"]["keras_history"]) == 3)
+
+
+def _tensor_refs(v: Any) -> list:
+    """input_layers/output_layers: [name, node, t], a list of them, or a dict of them."""
+    if isinstance(v, dict):
+        v = list(v.values())
+    if isinstance(v, list) and len(v) == 3 and isinstance(v[0], str):
+        return [v]
+    return [x for x in v if isinstance(x, list)] if isinstance(v, list) else []
+
+
+class _Reader:
+    """Walks one model's calls, inlining nested models, into one list of entries."""
+
+    def __init__(self, r: Reader):
+        self.r = r
+        self.entries: list[NodeConfig] = []
+        self.used: set[str] = set()
+        self.first_call: dict[int, str] = {}  # id(layer entry) -> its first call's entry
+        # (layer, call) -> the tensors of its `mask=` keyword (Keras 3 records the masks it
+        # propagates); (entry index, label) of each call given one, checked after the build.
+        self.call_masks: dict[tuple[str, int], list] = {}
+        self.masked_calls: list[tuple[int, str]] = []
+
+    def unique(self, name: str) -> str:
+        cand, i = name, 1
+        while cand in self.used:
+            cand, i = f"{name}_{i}", i + 1
+        self.used.add(cand)
+        return cand
+
+    # ------------------------------------------------------------ one model
+
+    def model(self, doc: dict, args: list[str] | None, where: str,
+              refs: list[KerasLayerRef]) -> tuple[list[str], dict[str, TensorType]]:
+        """Read a Functional/Model (or Sequential) config whose inputs are `args` (None at the
+        top: its InputLayers become graph inputs); returns its output values and, at the top,
+        the graph inputs."""
+        cls, cfg = doc.get("class_name"), doc.get("config")
+        if cls == "Sequential":
+            return self.sequential(doc, args, where, refs), {}
+        if not isinstance(cfg, dict) or not isinstance(cfg.get("layers"), list):
+            raise self.r.err("the model config has no \"layers\" list", where, "config.layers",
+                             short(cfg))
+        layers = cfg["layers"]
+        by_name: dict[str, dict] = {}
+        for i, e in enumerate(layers):
+            name = e.get("name") if isinstance(e, dict) else None
+            if name is None and isinstance(e, dict) and isinstance(e.get("config"), dict):
+                name = e["config"].get("name")
+            if not isinstance(name, str):
+                raise self.r.err("a Functional model's layer has no name",
+                                 layer_label(i, None, None), "name", short(e))
+            by_name[name] = e
+        in_refs = _tensor_refs(cfg.get("input_layers"))
+        out_refs = _tensor_refs(cfg.get("output_layers"))
+        if not in_refs or not out_refs:
+            raise self.r.err("the Functional model names no inputs or no outputs", where,
+                             "input_layers", f"input_layers={short(cfg.get('input_layers'))}, "
+                             f"output_layers={short(cfg.get('output_layers'))}")
+        values: dict[tuple, str] = {}
+        mine: list[tuple[int, KerasLayerRef]] = []  # this model's layers, by config index
+        graph_inputs: dict[str, TensorType] = {}
+        for j, ref in enumerate(in_refs):
+            lname = ref[0]
+            e = by_name.get(lname)
+            if e is None:
+                raise self.r.err(f"input_layers[{j}] names no layer of the model", where,
+                                 "input_layers", f"{lname!r}", hint=did_you_mean(lname, by_name))
+            if args is None:
+                _, lcfg = entry(self.r, e, layers.index(e))
+                shape, dtype = input_layer(self.r, lcfg, layer_label(layers.index(e), lname,
+                                                                     "InputLayer"))
+                vname = self.unique(lname)
+                graph_inputs[vname] = batched(tuple(shape), dtype)
+                values[(lname, 0, 0)] = vname
+            else:
+                if len(args) != len(in_refs):
+                    raise self.r.err(f"the nested model takes {len(in_refs)} input(s), and is "
+                                     f"called on {len(args)}", where, "inbound_nodes",
+                                     f"inputs {args}")
+                values[(lname, 0, 0)] = args[j]
+        pending = [(i, name, k, node) for i, (name, e) in enumerate(by_name.items())
+                   if e.get("class_name") != "InputLayer"
+                   for k, node in enumerate(e.get("inbound_nodes") or [])]
+        while pending:
+            progress, later = False, []
+            for item in pending:
+                i, name, k, node = item
+                e = by_name[name]
+                tensors = self.node_tensors(node, name, k, i, by_name)
+                srcs = [values.get(tuple(t)) for t in
+                        _flat_tensors(tensors) + self.call_masks.get((name, k), [])]
+                if any(s is None for s in srcs):
+                    later.append(item)
+                    continue
+                progress = True
+                before = len(refs)
+                outs = self.call(e, name, k, i, tensors, values, node, refs, where)
+                mine += [(i, ref) for ref in refs[before:]]
+                del refs[before:]
+                for t, v in enumerate(outs):
+                    values[(name, k, t)] = v
+            if not progress:
+                i, name, k, node = later[0]
+                wanted = [tuple(t) for t in _flat_tensors(
+                    self.node_tensors(node, name, k, i, by_name))
+                    + self.call_masks.get((name, k), [])]
+                missing = [f"{t[0]}[{t[1]}][{t[2]}]" for t in wanted if t not in values]
+                raise self.r.err(
+                    f"the call of layer '{name}' reads values that no layer produces before "
+                    "it: the layers form a cycle, or a call reads an earlier layer's call that "
+                    "does not exist", layer_label(i, name, by_name[name].get("class_name")),
+                    "inbound_nodes", f"inputs {[f'{t[0]}[{t[1]}][{t[2]}]' for t in wanted]}, "
+                    f"not available: {missing}")
+            pending = later
+        # Keras keys a weights file's groups by the model's layer order (the config's).
+        refs += [ref for _, ref in sorted(mine, key=lambda x: x[0])]
+        outs = []
+        for j, ref in enumerate(out_refs):
+            key = (ref[0], ref[1], ref[2]) if len(ref) >= 3 else (ref[0], 0, 0)
+            if key not in values:
+                raise self.r.err(f"output_layers[{j}] names a value no layer produces", where,
+                                 "output_layers", f"{list(key)}",
+                                 hint=did_you_mean(str(ref[0]), by_name))
+            if _is_mask(values[key]):
+                raise self.r.err(f"output_layers[{j}] is a boolean mask computation", where,
+                                 "output_layers", f"{list(key)}")
+            outs.append(values[key])
+        return outs, graph_inputs
+
+    def sequential(self, doc: dict, args: list[str] | None, where: str,
+                   refs: list[KerasLayerRef]) -> list[str]:
+        cfg = doc.get("config")
+        layers = cfg.get("layers") if isinstance(cfg, dict) else cfg
+        if not isinstance(layers, list) or args is None or len(args) != 1:
+            raise self.r.err("a nested Sequential model must be called on one tensor", where,
+                             "inbound_nodes", f"inputs {args}")
+        cur = args[0]
+        for i, e in enumerate(layers):
+            if isinstance(e, dict) and e.get("class_name") == "InputLayer":
+                continue
+            (cur,) = self.call(e, None, 0, i, [[None]], {}, None, refs, where, inputs=[cur])
+        return [cur]
+
+    # ------------------------------------------------------------ one call
+
+    def node_tensors(self, node: Any, name: str, k: int, i: int, by_name: dict) -> list:
+        """The tensors a call reads as [layer, node, t] (nested lists kept: a merge's list)."""
+        label = layer_label(i, name, by_name[name].get("class_name"))
+        if isinstance(node, dict):
+            args = node.get("args") or []
+            kwargs = dict(node.get("kwargs") or {})
+            # Keras records `training=False` for calls made while building; a model's own
+            # training flag overrides it whenever the model runs (Functional.call).
+            if isinstance(kwargs.get("training"), bool):
+                kwargs.pop("training")
+            mask = kwargs.pop("mask", None)
+            if mask is not None:
+                self.call_masks[(name, k)] = _flat_tensors([_history(mask)])
+                if not self.call_masks[(name, k)]:
+                    raise self.r.err(f"call {k} of layer '{name}' passes a constant mask",
+                                     label, f"inbound_nodes[{k}].kwargs.mask", short(mask))
+            bad = {key: v for key, v in kwargs.items() if v is not None}
+            if bad:
+                raise self.r.err(f"call {k} of layer '{name}' passes keyword arguments seqc "
+                                 "does not model", label, f"inbound_nodes[{k}].kwargs",
+                                 short(bad))
+            out = [_history(a) for a in args]
+        elif isinstance(node, list):
+            out = []
+            for t in node:
+                if not (isinstance(t, list) and len(t) >= 3 and isinstance(t[0], str)):
+                    raise self.r.err("unreadable inbound node", label,
+                                     f"inbound_nodes[{k}]", short(node))
+                if len(t) > 3 and t[3] and any(v is not None for v in t[3].values()):
+                    raise self.r.err(f"call {k} of layer '{name}' passes keyword arguments "
+                                     "seqc does not model", label, f"inbound_nodes[{k}]",
+                                     short(t[3]))
+                out.append([t[0], t[1], t[2]])
+            if len(out) > 1:
+                out = [out]  # a list of tensors: one argument, as Keras 3 writes it
+        else:
+            raise self.r.err("unreadable inbound node", label, f"inbound_nodes[{k}]",
+                             short(node))
+        for t in _flat_tensors(out):
+            if t[0] not in by_name:
+                raise self.r.err(
+                    f"call {k} of layer '{name}' reads layer '{t[0]}', which the model does "
+                    "not have", label, f"inbound_nodes[{k}]",
+                    f"inputs {[s[0] for s in _flat_tensors(out)]}",
+                    hint=did_you_mean(t[0], by_name))
+        return out
+
+    def call(self, e: dict, name: str | None, k: int, i: int, tensors: list,
+             values: dict, node: Any, refs: list[KerasLayerRef], where: str,
+             inputs: list[str] | None = None) -> list[str]:
+        """Entries for one call; returns the values it produces."""
+        srcs = inputs if inputs is not None else [values[tuple(t)] for t in
+                                                  _flat_tensors(tensors)]
+        cls = e.get("class_name") if isinstance(e, dict) else None
+        if isinstance(e, dict) and _is_op(e, node):
+            return [self.op(e, i, tensors, srcs)]
+        lab = layer_label(i, name, cls)
+        masks = [values[tuple(t)] for t in self.call_masks.get((name, k), [])]
+        if any(not _is_mask(m) for m in masks):
+            raise self.r.err(f"call {k} of layer '{name}' passes a mask that is not one Keras "
+                             "propagates (an explicit mask tensor)", lab,
+                             f"inbound_nodes[{k}].kwargs.mask", f"mask from {masks}")
+        if any(_is_mask(v) for v in srcs):
+            raise self.r.err(f"call {k} of layer '{name}' reads a boolean mask computation "
+                             "as data", lab, f"inbound_nodes[{k}]",
+                             f"inputs {[v.lstrip(MASK) for v in srcs]}")
+        if cls in MODEL_CLASSES:
+            inner_name = (e.get("config") or {}).get("name") if isinstance(
+                e.get("config"), dict) else None
+            label = layer_label(i, inner_name, cls)
+            if k == 0:
+                ref = KerasLayerRef(inner_name or cls.lower(), cls)
+                refs.append(ref)
+                first = len(self.entries)
+                outs, _ = self.model(e, srcs, label, ref.members)
+                if e["config"].get("trainable", True) is False:  # a frozen nested model
+                    for nc in self.entries[first:]:
+                        nc.trainable = False
+                return outs
+            raise self.r.err("a nested model called more than once (shared) is not "
+                             "supported", label, "inbound_nodes",
+                             f"{len(e.get('inbound_nodes') or [])} calls")
+        kcls, cfg = entry(self.r, e, i)
+        lname = cfg.get("name") if isinstance(cfg.get("name"), str) else name
+        label = layer_label(i, lname, kcls)
+        if masks:
+            self.masked_calls.append((len(self.entries), label))
+        spec, ref = layer(self.r, kcls, cfg, label)
+        spec = dict(spec)
+        kind = spec.pop("type")
+        spec.pop("name", None)
+        trainable = spec.pop("trainable", True)
+        first = self.first_call
+        if id(e) not in first:  # the first call read (not always node 0: order of inputs)
+            vname = self.unique(lname or kind)
+            first[id(e)] = vname
+            ref.seqc_name = vname
+            refs.append(ref)
+            self.entries.append(NodeConfig(kind, spec, vname, list(srcs), trainable))
+        else:
+            vname = self.unique(f"{first[id(e)]}_{k}")
+            self.entries.append(NodeConfig(kind, {}, vname, list(srcs), trainable,
+                                           shared_with=first[id(e)]))
+        return [vname]
+
+    def op(self, e: dict, i: int, tensors: list, srcs: list[str]) -> str:
+        """A Keras 3 operator node -> one entry."""
+        cls = e.get("class_name")
+        cfg = e.get("config") if isinstance(e.get("config"), dict) else {}
+        name = cfg.get("name") if isinstance(cfg.get("name"), str) else str(cls).lower()
+        label = layer_label(i, name, f"{e.get('module')}.{cls}")
+        extra = {k: v for k, v in cfg.items() if k not in ("name", "axis")}
+        if extra:
+            raise self.r.err(f"operator {cls} has arguments seqc does not model", label,
+                             "config", short(extra))
+        args = tensors  # positional args: tensor refs ([l, n, t]), lists of them, numbers
+        vname = self.unique(name)
+        if cls in MASK_OPS and (cls != "NotEqual" or any(_number(a) for a in args)):
+            # Keras' own mask computations (Embedding/Masking compute_mask, merges combining
+            # masks): seqc propagates masks itself; a layer may read them only as `mask=`.
+            return MASK + vname
+        if any(_is_mask(v) for v in srcs):
+            raise self.r.err(f"operator {cls} reads a boolean mask computation", label,
+                             "inbound_nodes", f"inputs {[v.lstrip(MASK) for v in srcs]}")
+        if cls == "Concatenate":
+            if len(args) != 1 or not isinstance(args[0], list) or not all(
+                    isinstance(t, list) for t in args[0]):
+                raise self.r.err("keras.ops.concatenate must be called on a list of tensors",
+                                 label, "inbound_nodes", short(args))
+            axis = cfg.get("axis", 0)
+            self.entries.append(NodeConfig("Concatenate", {"axis": axis}, vname, list(srcs)))
+            return vname
+        if cls in BINARY_OPS or cls in ("TrueDivide", "Divide", "Negative"):
+            nums = [a for a in args if not isinstance(a, list)]
+            if cls == "Negative" and len(args) == 1 and not nums:
+                self.entries.append(NodeConfig("Rescaling", {"scale": -1.0, "offset": 0.0},
+                                               vname, list(srcs)))
+                return vname
+            if len(args) == 2 and not nums and cls in BINARY_OPS:
+                self.entries.append(NodeConfig(BINARY_OPS[cls], {}, vname, list(srcs)))
+                return vname
+            if len(args) == 2 and len(nums) == 1 and _number(nums[0]):
+                c = float(nums[0])
+                tensor_first = isinstance(args[0], list)
+                scale, offset = {
+                    "Add": (1.0, c), "Multiply": (c, 0.0),
+                    "Subtract": (1.0, -c) if tensor_first else (-1.0, c),
+                }.get(cls, (None, None))
+                if cls in ("TrueDivide", "Divide") and tensor_first and c != 0:
+                    scale, offset = 1.0 / c, 0.0
+                if scale is not None:
+                    self.entries.append(NodeConfig("Rescaling",
+                                                   {"scale": scale, "offset": offset},
+                                                   vname, list(srcs)))
+                    return vname
+        raise self.r.err(
+            f"the operator node {e.get('module')}.{cls} is not modelled by seqc",
+            label, "class_name", f"{cls} on {short(args)}",
+            hint="seqc reads +, -, *, keras.ops.maximum/minimum of two tensors (merge kinds), a "
+                 "tensor +, -, *, / a number (Rescaling), unary minus and "
+                 "keras.ops.concatenate; use Keras layers for anything else")
+
+
+def _history(a: Any) -> Any:
+    """A call argument: a keras tensor -> [layer, node, t]; a list of them -> a list of
+    those; a number stays."""
+    if _is_tensor(a):
+        return list(a["config"]["keras_history"])
+    if isinstance(a, list):
+        return [_history(x) for x in a]
+    return a
+
+
+def _flat_tensors(args: list) -> list:
+    out = []
+    for a in args:
+        if isinstance(a, list) and len(a) == 3 and isinstance(a[0], str):
+            out.append(a)
+        elif isinstance(a, list):
+            out.extend(_flat_tensors(a))
+    return out
+
+
+def _is_mask(v: str) -> bool:
+    return v.startswith(MASK)
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def check_masks(r: Reader, kg: KerasGraph, graph: Any) -> None:
+    """Each call Keras gave a `mask=` reads a value that carries seqc's propagated mask, so
+    the mask Keras recorded is the one seqc computes (an explicit mask tensor is refused)."""
+    from ..ops import REGISTRY
+
+    masked: set[str] = set()
+    by_name = {}
+    for n in graph.nodes:
+        op = REGISTRY[n.op]
+        by_name[n.name] = n
+        if op.output_masked(n.attrs, in_masked(op, n.inputs, masked)):
+            masked.update(n.outputs)
+    for index, label in kg.masked_calls:
+        node = by_name.get(kg.entries[index].name)
+        if node is not None and not any(v in masked for v in node.inputs):
+            raise r.err("the call is given a mask (mask=...) but its input carries none in "
+                        "seqc: an explicit mask tensor, which seqc does not model", label,
+                        "inbound_nodes.kwargs.mask", f"inputs {list(node.inputs)}",
+                        hint="mask with Embedding(mask_zero=True) or a Masking layer")
+
+
+def read_graph(r: Reader, doc: dict) -> KerasGraph:
+    """A Functional/Model config -> the graph's inputs, entries, outputs and weight refs."""
+    reader = _Reader(r)
+    refs: list[KerasLayerRef] = []
+    outs, inputs = reader.model(doc, None, None, refs)
+    if not reader.entries:
+        raise r.err("the Keras model has no layers besides its inputs", None, "layers",
+                    "InputLayer only")
+    return KerasGraph(inputs, reader.entries, outs, refs, reader.masked_calls)
+
+
+__all__ = ["KerasGraph", "check_masks", "is_chain_model", "read_graph"]

@@ -1,0 +1,162 @@
+"""Models with several inputs or outputs on files: inputs from an `.npz` holding one array per
+input, named after the model's inputs (the ONNX input names: the graph's input names), and
+predictions written as an `.npz` holding one array per output, named after the outputs (the
+layers computing them). See docs/cli.md, "Several inputs and outputs"."""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ..errors import DataError, UsageError, did_you_mean
+from .runners import ModelSource, check_input, onnx_value_type
+
+
+def input_types(src: ModelSource) -> dict[str, Any]:
+    """{input name: TensorType}: the IR's inputs when the IR is there, else the ONNX model's
+    (the names are the same: several inputs export under the graph's input names)."""
+    if src.graph is not None:
+        return {n: src.graph.types[n] for n in src.graph.inputs}
+    return {i.name: onnx_value_type(i) for i in src.onnx_proto().graph.input}
+
+
+def output_names(src: ModelSource) -> list[str]:
+    """The model's output names as ONNX and the prediction files name them."""
+    if src.graph is not None:
+        from ..export.onnx_export import onnx_output_names
+
+        return onnx_output_names(src.graph)
+    return [o.name for o in src.onnx_proto().graph.output]
+
+
+def several_io(src: ModelSource) -> bool:
+    """True when the model has more than one input or output."""
+    return len(input_types(src)) > 1 or len(output_names(src)) > 1
+
+
+def read_named_arrays(path: str, names: list[str], what: str = "input") -> dict[str, np.ndarray]:
+    """The arrays of an `.npz` named `names`; a DataError naming the file and the missing
+    array (with a did-you-mean) otherwise. Other arrays in the file (labels) are ignored."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise DataError(f"{what} file not found", file=path, field="INPUT", received=path)
+    if os.path.splitext(path)[1].lower() != ".npz":
+        raise UsageError(f"a model with several inputs reads an .npz holding one array per "
+                         f"input, named {names}", file=path, field="INPUT",
+                         received=os.path.basename(path),
+                         hint="np.savez(path, " + ", ".join(f"{n}=..." for n in names) + ")")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            keys = list(z.files)
+            missing = [n for n in names if n not in keys]
+            if missing:
+                raise DataError(f"the .npz has no array '{missing[0]}' (the model's {what}s "
+                                f"are {names})", file=path, field=missing[0],
+                                received=f"arrays {keys}",
+                                hint=did_you_mean(missing[0], keys)
+                                or "name each array after the input it feeds")
+            out = {n: z[n] for n in names}
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as e:
+        raise DataError(f"cannot read the .npz file: {e}", file=path) from None
+    return out
+
+
+def check_named(x: Any, types: dict[str, Any]) -> dict[str, np.ndarray]:
+    """x (a dict by input name or a list in input order) checked input by input against
+    `types`; every input must hold the same number of rows."""
+    names = list(types)
+    if isinstance(x, (list, tuple)) and len(x) == len(names):
+        x = dict(zip(names, x))
+    if not isinstance(x, dict) or set(x) != set(names):
+        got = sorted(x) if isinstance(x, dict) else type(x).__name__
+        raise UsageError(f"the model takes {len(names)} inputs {names}: pass a dict by name "
+                         "or a list in that order", field="inputs", received=f"{got}")
+    out = {}
+    for n in names:
+        try:
+            out[n] = check_input(x[n], types[n])
+        except DataError as e:
+            raise DataError(f"input '{n}': {e.message}", file=e.file, field=n,
+                            received=e.received, hint=e.hint) from None
+    rows = {n: len(v) for n, v in out.items()}
+    if len(set(rows.values())) > 1:
+        raise DataError("the inputs hold different numbers of rows", field="inputs",
+                        received=", ".join(f"{n}: {r}" for n, r in rows.items()))
+    return out
+
+
+def onnx_predict_all(src: ModelSource, session_run: Callable, batch_size: int | None = None,
+                     *, ir_layout: bool = True) -> Callable[[Any], list[np.ndarray]]:
+    """predict(x) -> every output, for `session_run(feed) -> list of outputs`: x is one array
+    (a one-input model, fed under its ONNX input name) or a dict by input name. With
+    `ir_layout` and the IR at hand, x and the outputs are in the IR's layout (channels-last)
+    even for a channels-first export; without, in the ONNX model's own."""
+    in_names = list(input_types(src))
+    in_layout, out_layout = src.onnx_layouts() if src.has_ir and ir_layout else ("", "")
+    onnx_in = [i.name for i in src.onnx_proto().graph.input]
+
+    def feed(x: Any, lo: int, hi: int | None) -> dict[str, np.ndarray]:
+        if isinstance(x, dict):
+            return {o: x[n][lo:hi] for o, n in zip(onnx_in, in_names)}
+        xb = x[lo:hi]
+        if in_layout == "channels_first":
+            xb = np.ascontiguousarray(np.moveaxis(xb, -1, 1))
+        return {onnx_in[0]: xb}
+
+    def predict(x: Any) -> list[np.ndarray]:
+        n = len(next(iter(x.values()))) if isinstance(x, dict) else len(x)
+        step = batch_size or n
+        parts = [list(session_run(feed(x, i, i + step))) for i in range(0, n, step)]
+        ys = [np.concatenate(p) if len(p) > 1 else np.asarray(p[0]) for p in zip(*parts)]
+        if out_layout == "channels_first":
+            ys = [np.moveaxis(y, 1, -1) if y.ndim >= 3 else y for y in ys]
+        return ys
+
+    return predict
+
+
+def predict_named(src: ModelSource, input_path: str, out_path: str, sess: Any,
+                  batch_size: int) -> int:
+    """`seqc predict` for a model with several inputs or outputs: inputs from an .npz of
+    named arrays (or one .npy for a one-input model), predictions to an .npz with one array
+    per output name (or a .npy when there is one output). Returns the number of rows."""
+    from .predict import read_inputs
+
+    types = input_types(src)
+    outs = output_names(src)
+    ext = os.path.splitext(out_path)[1].lower()
+    if len(outs) > 1 and ext != ".npz":
+        raise UsageError(f"this model has {len(outs)} outputs {outs}: write them to an .npz "
+                         "(one array per output)", field="--out", received=out_path,
+                         hint="e.g. -o predictions.npz")
+    if ext not in (".npz", ".npy"):
+        raise UsageError("predictions of a model with several inputs are written to .npz or "
+                         ".npy", field="--out", received=out_path)
+    if len(types) > 1:
+        x: Any = read_named_arrays(input_path, list(types))
+        try:
+            x = check_named(x, types)
+        except DataError as e:
+            raise e.located(file=input_path) from None
+        n = len(next(iter(x.values())))
+    else:
+        (name, t), = types.items()
+        try:
+            x = check_input(read_inputs(input_path), t, src.token_ids())
+        except DataError as e:
+            raise e.located(file=input_path) from None
+        n = len(x)
+    ys = onnx_predict_all(src, lambda feed: sess.run(None, feed), batch_size,
+                          ir_layout=False)(x)
+    tmp = out_path + ".part"
+    with open(tmp, "wb") as f:
+        if ext == ".npz":
+            np.savez(f, **dict(zip(outs, ys)))
+        else:
+            np.save(f, ys[0])
+    os.replace(tmp, out_path)
+    return n
