@@ -116,6 +116,7 @@ class Chain:
         # whether any item reads other than the one before it (a graph)
         self.srcs: list[list[int]] = []
         self.is_graph = False
+        self.outputs: list[int] | None = None  # a forward returning a tuple of tensors
 
     def refuse(self, node: ast.AST, what: str, hint: str | None = None) -> Exception:
         return refusal(self.r, node, self.owner, what, hint)
@@ -176,6 +177,17 @@ class Chain:
                              "input")
 
     def result(self, out: Any, node: ast.AST) -> Tensor:
+        if self.fw == "torch" and self.depth == 0 and isinstance(out, (list, tuple)) and len(
+                out) > 1 and all(isinstance(t, Tensor) for t in out):
+            # `return action_prob, state_values`: a model with several outputs
+            outs = [self.select(t, "output", node) if t.rnn == "seq" else t for t in out]
+            if any(t.rnn is not None for t in outs):
+                raise self.refuse(node, "returns the (output, state) tuple of a recurrent "
+                                        "layer")
+            self.is_graph = True
+            self.outputs = [t.index for t in outs]
+            self.check_read(set(self.outputs), node)
+            return outs[0]
         if not isinstance(out, Tensor):
             raise self.refuse(node, "does not return a tensor computed from its input")
         if out.rnn == "seq":
@@ -185,13 +197,20 @@ class Chain:
         if out is not self.current:
             raise self.refuse(node, "returns a tensor that is not the last one computed")
         if self.is_graph and self.depth == 0:
-            read = {j for s in self.srcs for j in s} | {out.index}
-            dead = next((it for i, it in enumerate(self.items) if i not in read), None)
-            if dead is not None:
-                raise self.refuse(dead[2], "computes a value nothing reads (PyTorch counts "
-                                           "the weights of its layers; seqc builds no dead "
-                                           "branch)", hint="remove the call")
+            self.check_read({out.index}, node)
         return out
+
+    def check_read(self, outs: set[int], node: ast.AST) -> None:
+        """Every value computed is read or returned: PyTorch counts the weights of a layer
+        whose value nothing reads, and seqc builds no dead branch."""
+        if any(i < 0 for i in outs):
+            raise self.refuse(node, "returns its input unchanged as an output")
+        read = {j for s in self.srcs for j in s} | outs
+        dead = next((it for i, it in enumerate(self.items) if i not in read), None)
+        if dead is not None:
+            raise self.refuse(dead[2], "computes a value nothing reads (PyTorch counts the "
+                                       "weights of its layers; seqc builds no dead branch)",
+                              hint="remove the call")
 
     # ---- statements ----
 
@@ -210,11 +229,11 @@ class Chain:
                     raise self.refuse(st, "returns nothing")
                 out = self.fx(st.value, scope)
                 if isinstance(out, (list, tuple)) and len(out) > 1 and all(
-                        isinstance(t, Tensor) for t in out):
+                        isinstance(t, Tensor) for t in out) and not (
+                        self.fw == "torch" and self.depth == 1):
                     raise self.refuse(st, "returns several tensors (a model with several "
-                                          "outputs), which seqc does not read from a "
-                                          "forward()/call() yet",
-                                      hint="return one tensor (build one model per output)")
+                                          "outputs), which seqc reads from a PyTorch "
+                                          "forward() only", hint="return one tensor")
                 return out
             elif isinstance(st, ast.If):
                 test = _truth(self.const(st.test, scope))

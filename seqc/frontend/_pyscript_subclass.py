@@ -224,6 +224,7 @@ def _read(r: Reader, inst: Instance) -> ModelVal:
     for name, v, node in chain.items:
         model.append(name, v, node)
     model.srcs = chain.srcs if chain.is_graph else None  # a forward that branches
+    model.outs = chain.outputs  # a forward that returns several tensors
     shell = inst.shell
     model.compile, model.fit, model.build_shape = shell.compile, shell.fit, shell.build_shape
     return model

@@ -422,13 +422,14 @@ def _freeze(r: Reader, b: Bound, docs: list[dict]) -> None:
 
 
 def _flatten(r: Reader, model: ModelVal, prefix: str, out: list | None = None,
-             inp: int = -1) -> list[tuple[str, Any, ast.AST, list[int]]]:
+             inp: int = -1, ends: list | None = None) -> list[tuple[str, Any, ast.AST,
+                                                                  list[int]]]:
     """The modules of a model, nested ones inlined, each with the flat indices of the items
     it reads (-1: the model's input): a chain reads the item before, a forward that
     branches (ModelVal.srcs) what it names."""
     out = [] if out is None else out
     start = len(out)
-    ends: list[int] = []  # the flat index of each of model's items' output
+    ends = [] if ends is None else ends  # the flat index of each of model's items' output
     for k, (name, v, node) in enumerate(model.items):
         name = prefix + (name if name is not None else str(len(out) - start))
         srcs = [(ends[k - 1] if k else inp)] if model.srcs is None else [
@@ -441,6 +442,10 @@ def _flatten(r: Reader, model: ModelVal, prefix: str, out: list | None = None,
             v.consumed = True
             sub = read_instance(r, v)
         if sub is not None:
+            if sub.outs is not None:
+                raise r.error(node, f"{r.seg(node)}: a module whose forward() returns several "
+                                    "tensors, used inside another model, is not read",
+                              field="forward", received=r.seg(node))
             _flatten(r, sub, name + ".", out, srcs[0])
             ends.append(len(out) - 1 if len(out) > start and sub.items else srcs[0])
             continue
@@ -519,7 +524,8 @@ def _step(r: Reader, d: dict, t: TensorType | list, node: ast.AST,
 
 
 def torch_doc(r: Reader, model: ModelVal, module: Scope) -> tuple[dict, list[ast.AST]]:
-    flat = _flatten(r, model, "")
+    ends: list[int] = []
+    flat = _flatten(r, model, "", ends=ends)
     items = [(name, v, node) for name, v, node, _ in flat]
     srcs = [s for *_, s in flat]
     mods = []
@@ -535,8 +541,9 @@ def torch_doc(r: Reader, model: ModelVal, module: Scope) -> tuple[dict, list[ast
         raise r.error(model.node, "the nn.Sequential has no modules", field="layers")
     shape, dtype = _input(r, mods, module)
     t = batched(tuple(shape), dtype)
-    if any(s != [i - 1] for i, s in enumerate(srcs)):
-        return _graph_doc(r, model, mods, srcs, trainable, t)
+    outs = [len(flat) - 1] if model.outs is None else [ends[k] for k in model.outs]
+    if model.outs is not None or any(s != [i - 1] for i, s in enumerate(srcs)):
+        return _graph_doc(r, model, mods, srcs, trainable, t, outs)
     layers: list[dict] = []
     nodes: list[ast.AST] = []
     i = 0
@@ -575,7 +582,7 @@ def torch_doc(r: Reader, model: ModelVal, module: Scope) -> tuple[dict, list[ast
 
 
 def _graph_doc(r: Reader, model: ModelVal, mods: list, srcs: list, trainable: dict,
-               t0: TensorType) -> tuple[dict, list[ast.AST]]:
+               t0: TensorType, outs: list[int]) -> tuple[dict, list[ast.AST]]:
     """A forward() that branches or merges -> the graph form of the spec (entries reading
     what their `from` names): each module mapped as in a chain, on the type of the value it
     reads; merges are `<merge:Kind>` items (x + y, torch.cat)."""
@@ -626,8 +633,13 @@ def _graph_doc(r: Reader, model: ModelVal, mods: list, srcs: list, trainable: di
             types[j], names[j] = t, cur[0]
         i += 2 if consumed else 1
     compile_cfg = torch_compile(r, layers)
-    if compile_cfg and model.compile is None:
+    if compile_cfg and model.compile is None and len(outs) > 1:
+        r.note(None, f"{model.name or 'the model'} returns {len(outs)} tensors: the script's "
+                     "loss trains what it picks from them, while seqc trains every output "
+                     "with a loss of its own; the script's loss and optimizer are not taken "
+                     "(give compile settings per output to train it)")
+    elif compile_cfg and model.compile is None:
         model.compile = compile_cfg
     doc = {"inputs": {"input": {"shape": list(t0.shape[1:]), "dtype": t0.dtype}},
-           "layers": layers, "outputs": [names[len(mods) - 1]]}
+           "layers": layers, "outputs": [names[j] for j in outs]}
     return doc, nodes

@@ -142,6 +142,7 @@ class ModelVal:
     functional: bool = False  # keras.Model(inputs, outputs): model.layers lists the Inputs
     graph: Any = None  # a functional graph: ([input KTensor], [output KTensor])
     srcs: list | None = None  # a torch forward graph: the items each item reads (-1: input)
+    outs: list | None = None  # a torch forward that returns several tensors: their items
 
     def append(self, name: str | None, v: Any, node: ast.AST) -> None:
         if isinstance(v, (ModelVal, Instance)):  # Instance: a script module inside the model

@@ -450,21 +450,43 @@ def test_freezing_in_a_functional_model_follows_keras_layers(tmp_path):
         tmp_path, everything)).model.graph.nodes if n.params)
 
 
-def test_a_torch_forward_returning_several_tensors_is_refused_at_its_return(tmp_path):
-    msg = _error(tmp_path, """
+def test_a_torch_forward_returning_several_tensors_has_several_outputs(tmp_path):
+    """`return self.a(x), self.b(x)`: outputs named after the layers, predictions as torch's;
+    the script's loss, which PyTorch applies to what it picks from the tuple, is not taken."""
+    torch = pytest.importorskip("torch")
+    src = """
     import torch
     from torch import nn
     class Net(nn.Module):
         def __init__(self):
             super().__init__()
-            self.a = nn.Linear(4, 3)
-            self.b = nn.Linear(4, 1)
+            self.body = nn.Linear(4, 6)
+            self.a = nn.Linear(6, 3)
+            self.b = nn.Linear(6, 1)
         def forward(self, x):
-            return self.a(x), self.b(x)
+            h = torch.relu(self.body(x))
+            return self.a(h), torch.sigmoid(self.b(h))
     model = Net()
+    loss_fn = nn.CrossEntropyLoss()
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     # seqc: input_shape = (4,)
-    """)
-    assert "m.py:10:9" in msg and "several outputs" in msg, msg
+    """
+    defn = load_script(write(tmp_path, src))
+    assert defn.compile is None and any("not taken" in n for n in defn.notes)
+    model = defn.model
+    assert list(model.graph.outputs) == ["a", "sigmoid"]
+    ns: dict = {"__name__": "fixture"}
+    exec(compile(textwrap.dedent(src), "fixture.py", "exec"), ns)  # noqa: S102
+    tmod = ns["model"].eval()
+    model.set_weights(_torch_weights(model, tmod))
+    x = np.random.default_rng(0).standard_normal((5, 4)).astype(np.float32)
+    with torch.no_grad():
+        want = [t.numpy() for t in tmod(torch.from_numpy(x))]
+    for g, w in zip(model.predict(x), want):
+        np.testing.assert_allclose(g, w, atol=1e-5, rtol=1e-5)
+    msg = _error(tmp_path, src.replace("return self.a(h), torch.sigmoid(self.b(h))",
+                                       "return self.a(h), x"))
+    assert "m.py:10:5" in msg and "returns its input" in msg, msg
 
 
 def test_keras_ops_concatenate_along_its_default_batch_axis_is_refused(tmp_path):
