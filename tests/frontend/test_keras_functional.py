@@ -256,7 +256,7 @@ def test_masks_keras_records_as_call_kwargs(tmp_path):
     emb["config"]["mask_zero"] = False
     with pytest.raises(DefinitionError, match="explicit mask") as err:
         _load(doc)
-    assert "(LSTM)" in str(err.value) and "inputs ['embedding']" in str(err.value)
+    assert "(LSTM)" in str(err.value) and f"inputs ['{emb['config']['name']}']" in str(err.value)
 
 
 def test_frozen_nested_model_freezes_its_layers(tmp_path):
