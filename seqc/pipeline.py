@@ -500,7 +500,11 @@ def convert(src_path: str, out_path: str, opts: ConvertOptions | None = None) ->
         export_model(model, tmp, opset=opts.opset, metadata=_source_metadata(defn),
                      input_layout=opts.input_layout, fold_batchnorm=opts.fold_batchnorm,
                      fold_preprocessing=opts.fold_preprocessing)
-        x = random_inputs(model.graph.input_type, 0, N_SYNTHETIC, ids=True, graph=model.graph)
+        g = model.graph
+        x = (random_inputs(g.input_type, 0, N_SYNTHETIC, ids=True, graph=g)
+             if len(g.inputs) == 1 else  # one seeded array per input, by name
+             {n: random_inputs(g.types[n], i, N_SYNTHETIC, ids=True, graph=g)
+              for i, n in enumerate(g.inputs)})
         result = validate(ModelSource(model.graph, model.params, tmp, label=model.name), x,
                           runtimes=["numpy", "onnxruntime"], atol=opts.atol, rtol=opts.rtol,
                           print_table=False)

@@ -22,7 +22,10 @@ def training_blockers(info: KerasModelInfo) -> list[str]:
             f"for ({'; '.join(info.training_only)})"]
 
 
-def compile_kwargs(r: Reader, doc: dict) -> dict | None:
+def compile_kwargs(r: Reader, doc: dict, outputs: list[str] | None = None) -> dict | None:
+    """The file's compile settings as `model.compile` kwargs. For a model of several
+    `outputs`, Keras' per-output forms ({output: loss}, a list per output, {output: metrics})
+    are kept per output, each entry read as a single output's is."""
     if isinstance(doc.get("compile_config"), dict):
         cc = doc["compile_config"]
         optimizer = cc.get("optimizer")
@@ -31,23 +34,47 @@ def compile_kwargs(r: Reader, doc: dict) -> dict | None:
         optimizer = cc.get("optimizer_config")
     else:
         return None
+    multi = outputs is not None and len(outputs) > 1
     out: dict = {}
     if optimizer is not None:
         out["optimizer"] = _optimizer(r, optimizer)
     loss = cc.get("loss")
-    if isinstance(loss, dict) and "class_name" not in loss and len(loss) == 1:
-        loss = next(iter(loss.values()))  # {output name: loss} of a single output
-    if isinstance(loss, list) and len(loss) == 1:
-        loss = loss[0]
-    if loss is not None:
-        out["loss"] = _loss(r, loss)
+    if multi and (_keyed(loss) or isinstance(loss, list)):
+        out["loss"] = ({k: _loss(r, v) for k, v in loss.items()} if isinstance(loss, dict)
+                       else [_loss(r, v) for v in loss])
+    else:
+        if _keyed(loss) and len(loss) == 1:
+            loss = next(iter(loss.values()))  # {output name: loss} of a single output
+        if isinstance(loss, list) and len(loss) == 1:
+            loss = loss[0]
+        if loss is not None:
+            out["loss"] = _loss(r, loss)
+    one_loss = out.get("loss") if isinstance(out.get("loss"), str) else None
     for key in ("metrics", "weighted_metrics"):
-        metrics = _metrics(r, cc.get(key), key, out.get("loss"))
+        metrics = cc.get(key)
+        if multi and (_keyed(metrics) or isinstance(metrics, list)):
+            # Keras' rules for several outputs (a list with one entry per output, a dict by
+            # output name) are applied by compile; here each entry is read.
+            def entry(v: Any, key: str = key) -> Any:
+                if v is None:
+                    return None
+                got = _metrics(r, v, key, one_loss)
+                return got if isinstance(v, list) else got[0]
+
+            out[key] = ({k: entry(v) for k, v in metrics.items()} if isinstance(metrics, dict)
+                        else [entry(v) for v in metrics])
+            continue
+        metrics = _metrics(r, metrics, key, out.get("loss"))
         if metrics:
             out[key] = metrics
     if cc.get("loss_weights") is not None:
         out["loss_weights"] = cc["loss_weights"]
     return out
+
+
+def _keyed(value: Any) -> bool:
+    """{output name: ...}, not a serialized Keras object."""
+    return isinstance(value, dict) and "class_name" not in value and "type" not in value
 
 
 def _optimizer(r: Reader, spec: Any) -> Any:

@@ -126,37 +126,12 @@ def _graph_definition(doc: dict, file: str, raw: bytes, *,
     graph = build_dag(name, kg.inputs, kg.entries, kg.outputs, file=file, prune=True)
     check_masks(r, kg, graph)
     model = Model(graph, name=name, seed=0, source=file, max_memory=max_memory)
-    notes, extra = [], {}
-    per_output = _per_output_compile(doc) if len(graph.outputs) > 1 else None
-    if per_output is not None:
-        # Per-output losses and metrics (Keras' {output: loss}) are for a multi-output fit;
-        # the model loads and predicts, and the settings are kept as the file wrote them.
-        compile_ = None
-        extra["keras_compile_config"] = per_output
-        notes.append("the file's per-output compile settings (loss per output) are kept as "
-                     "written but not applied; compile the model before training it")
-    else:
-        compile_ = compile_kwargs(r, doc)
+    compile_ = compile_kwargs(r, doc, graph.output_names)
     info = KerasModelInfo(version=version, layers=kg.refs, compile=compile_,
                           training_only=r.training_only, graph=True)
     defn = Definition(model=model, compile=compile_, fit=None, data=None, path=file,
-                      source_hash=hashlib.sha256(raw).hexdigest(), name=name, notes=notes,
-                      extra=extra)
+                      source_hash=hashlib.sha256(raw).hexdigest(), name=name)
     return defn, info
-
-
-def _per_output_compile(doc: dict) -> dict | None:
-    """The compile/training config when its loss, loss weights or metrics name several
-    outputs (a dict of several entries or a list of several)."""
-    cc = doc.get("compile_config") or doc.get("training_config")
-    if not isinstance(cc, dict):
-        return None
-    for key in ("loss", "loss_weights", "metrics", "weighted_metrics"):
-        v = cc.get(key)
-        if (isinstance(v, dict) and "class_name" not in v and len(v) > 1) or (
-                key.startswith("loss") and isinstance(v, list) and len(v) > 1):
-            return cc
-    return None
 
 
 def keras_doc_to_spec(doc: dict, file: str) -> tuple[dict, KerasModelInfo]:

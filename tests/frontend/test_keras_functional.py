@@ -256,7 +256,7 @@ def test_masks_keras_records_as_call_kwargs(tmp_path):
     emb["config"]["mask_zero"] = False
     with pytest.raises(DefinitionError, match="explicit mask") as err:
         _load(doc)
-    assert "(LSTM)" in str(err.value) and "inputs ['embedding']" in str(err.value)
+    assert "(LSTM)" in str(err.value) and f"inputs ['{emb['config']['name']}']" in str(err.value)
 
 
 def test_frozen_nested_model_freezes_its_layers(tmp_path):
@@ -292,14 +292,14 @@ def test_nested_weights_by_keras_path(saved, fmt):
     np.testing.assert_array_equal(p["b2/bias"], block[1].bias.numpy())
 
 
-def test_per_output_compile_settings_are_kept_not_applied(saved, tmp_path):
+def test_per_output_compile_settings_are_read(saved, tmp_path):
     folder, model, xs = saved["two_io"]
     model.compile(optimizer="adam", loss={"cls": "sparse_categorical_crossentropy",
                                           "reg": "mse"}, loss_weights={"cls": 1.0, "reg": 0.5})
     model.save(tmp_path / "c.keras")
     defn = load_keras_file(tmp_path / "c.keras")
-    assert defn.compile is None and "per-output compile settings" in defn.notes[0]
-    assert defn.extra["keras_compile_config"]["loss"]["reg"] == "mse"
+    assert defn.compile["loss"] == {"cls": "sparse_categorical_crossentropy", "reg": "mse"}
+    assert defn.compile["loss_weights"] == {"cls": 1.0, "reg": 0.5} and not defn.notes
     assert _max_diff(defn.model.predict(xs), model.predict(xs, verbose=0)) < 1e-5
 
 
@@ -512,3 +512,55 @@ def test_call_with_tensor_kwargs_is_refused():
     with pytest.raises(DefinitionError, match="keyword arguments") as e:
         _load(doc)
     assert "'dense_1'" in str(e.value)
+
+
+def test_per_output_compile_settings_train_as_keras(tmp_path):
+    """A two-output file compiled with {output: loss}, loss_weights and {output: metrics}
+    trains in seqc with those settings: the same history keys and values as Keras' fit."""
+    keras = _keras()
+    import seqc
+
+    a, b = keras.Input((4,), name="a"), keras.Input((3,), name="b")
+    h = keras.layers.Concatenate()([keras.layers.Dense(5, activation="relu")(a), b])
+    reg = keras.layers.Dense(1, name="reg")(h)
+    cls = keras.layers.Dense(3, activation="softmax", name="cls")(h)
+    model = keras.Model([a, b], [reg, cls])
+    model.compile(keras.optimizers.SGD(0.1),
+                  loss={"reg": "mse", "cls": "sparse_categorical_crossentropy"},
+                  loss_weights={"reg": 1.0, "cls": 0.5}, metrics={"cls": ["accuracy"]})
+    model.save(tmp_path / "m.keras")
+    defn = load_keras_file(tmp_path / "m.keras")
+    assert defn.compile["loss"] == {"reg": "mse", "cls": "sparse_categorical_crossentropy"}
+    assert defn.compile["metrics"] == {"cls": ["accuracy"]}
+    rng = np.random.default_rng(3)
+    x = {"a": rng.normal(size=(16, 4)).astype(np.float32),
+         "b": rng.normal(size=(16, 3)).astype(np.float32)}
+    y = {"reg": rng.normal(size=(16, 1)).astype(np.float32), "cls": rng.integers(0, 3, 16)}
+    ours = defn.model
+    ours.set_weights(model.get_weights())
+    ours.compile(**defn.compile)
+    h1 = ours.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0).history
+    h2 = model.fit(x, y, batch_size=16, epochs=3, shuffle=False, verbose=0).history
+    assert sorted(h1) == sorted(h2)
+    for k in h2:
+        np.testing.assert_allclose(h1[k], h2[k], rtol=1e-5, atol=1e-6, err_msg=k)
+    assert isinstance(seqc.__version__, str)
+
+
+def test_convert_cli_checks_every_input_and_output(saved, tmp_path):
+    """`seqc convert` of a two-input, two-output file validates the ONNX on seeded inputs for
+    each input, by name, and writes it; onnxruntime then predicts what Keras does."""
+    import onnxruntime as ort
+    from click.testing import CliRunner
+
+    from seqc.cli import cli
+
+    folder, model, xs = saved["two_io"]
+    r = CliRunner().invoke(cli, ["convert", str(folder / "m.keras"), "-o",
+                                 str(tmp_path / "m.onnx")])
+    assert r.exit_code == 0, r.output
+    assert "all runtimes agree" in r.output
+    sess = ort.InferenceSession(str(tmp_path / "m.onnx"))
+    feed = dict(zip([i.name for i in sess.get_inputs()], xs))
+    for got, want in zip(sess.run(None, feed), model.predict(xs, verbose=0)):
+        assert _max_diff(got, want) < 1e-5
