@@ -133,3 +133,47 @@ def test_schema_refuses_a_bad_block(tmp_path):
     doc = {"input_shape": [4], "layers": [{"repeat": 0, "layers": []}]}
     with pytest.raises(DefinitionError):
         load_definition(write(tmp_path, doc))
+
+
+TWO_HEADS = {
+    "inputs": {"features": [4]},
+    "layers": [{"type": "Dense", "units": 5, "name": "trunk"},
+               {"type": "Dense", "units": 1, "name": "a", "from": "trunk"},
+               {"type": "Dense", "units": 2, "name": "b", "from": "trunk",
+                "activation": "softmax"}],
+    "outputs": ["a", "b"],
+    "compile": {"optimizer": "sgd", "loss": {"a": "mse", "b": "sparse_categorical_crossentropy"},
+                "loss_weights": [1.0, 0.5], "metrics": {"b": ["accuracy"]}},
+}
+
+
+def test_per_output_compile_settings_in_a_spec_train_end_to_end(tmp_path):
+    from click.testing import CliRunner
+
+    from seqc.cli import cli
+
+    (tmp_path / "s.json").write_text(json.dumps(TWO_HEADS))
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "d.npz", features=rng.normal(size=(32, 4)).astype(np.float32),
+             a=rng.normal(size=(32, 1)).astype(np.float32), b=rng.integers(0, 2, 32))
+    r = CliRunner().invoke(cli, ["build", str(tmp_path / "s.json"), "--data",
+                                 str(tmp_path / "d.npz"), "-o", str(tmp_path / "out"),
+                                 "--epochs", "2", "-q"])
+    assert r.exit_code == 0, r.output
+    report = json.loads((tmp_path / "out" / "report.json").read_text())
+    history = json.dumps(report)
+    assert all(k in history for k in ("a_loss", "b_loss", "b_accuracy"))
+
+
+@pytest.mark.parametrize("loss,match", [
+    ({"a": "mse", "b": 3}, "compile.loss"),
+    ({"a": "mse", "b": "no_such_loss"}, "no_such_loss"),
+])
+def test_bad_per_output_losses_are_definition_errors(tmp_path, loss, match):
+    import seqc.errors
+
+    doc = {**TWO_HEADS, "compile": {"optimizer": "sgd", "loss": loss}}
+    (tmp_path / "s.json").write_text(json.dumps(doc))
+    with pytest.raises(seqc.errors.SeqcError, match=match):
+        defn = load_definition(str(tmp_path / "s.json"))
+        defn.model.compile(**defn.compile)
