@@ -7,6 +7,16 @@ broadcast as NumPy's do (a 1 stretches; two different known sizes are an error).
 sums each input's gradient over the axes it was broadcast along. Masks: the output carries
 one when every input does, their logical OR (Keras' `Merge.compute_mask`).
 
+Maximum and Minimum (`SelectMerge`) also read the masks, as Keras' `Merge.
+_apply_merge_op_and_or_mask` does: the inputs are folded left to right; at each step a masked
+input's masked-out entries take the running result's value, the running result's masked-out
+entries (its mask being the OR of the masks folded so far, or none once an unmasked input was
+folded) take the input's, then the two are combined. A masked step of every input therefore
+gets op over all inputs; a step masked in some inputs gets op over the others. The output mask
+(the fold's OR, set by the call) equals `Merge.compute_mask`'s: the OR of every input's mask
+when each has one, else none. Keras broadcasts each (N, T) mask to its input's shape, so
+masked inputs must be of rank 3 (N, T, F). ONNX: the same fold of Where and Max/Min.
+
 ONNX: the inputs are brought to one physical layout (`Emitter.unify`: kept when they share
 one, else the IR's), lower-rank inputs get an Unsqueeze after the batch axis, then the
 kind's variadic operator (Sum, Mul, Max, Min) or Sub.
@@ -170,3 +180,108 @@ def select_grads(xs: list[Array], y: Array, dy: Array) -> list[Array]:
         taken |= hit
         out.append(np.where(hit, dy, 0).astype(dy.dtype))
     return out
+
+
+class SelectMerge(ElementwiseMerge):
+    """Maximum and Minimum: Keras' `_apply_merge_op_and_or_mask` (see the module docstring)
+    when any input is masked; the plain variadic merge otherwise. Subclasses set `np_op`."""
+
+    np_op: ClassVar[Any] = None
+    examples = [
+        *ElementwiseMerge.examples,
+        Example({}, input_shapes=((5, 3), (5, 3)), mask_lengths=(5, 2, 3),
+                masked_inputs=(True, False)),
+        Example({}, input_shapes=((5, 3), (5, 3), (5, 3)), mask_lengths=(4, 1, 5),
+                masked_inputs=(False, True, True)),
+        Example({}, input_shapes=((5, 1), (5, 3), (3,)), mask_lengths=(5, 2, 3),
+                masked_inputs=(True, True, False)),
+    ]
+
+    def _check_mask_rank(self, rank: int) -> None:
+        if rank != 3:
+            raise DefinitionError(
+                f"{self.kind} combines timestep masks of rank-3 inputs (N, T, F) only (Keras "
+                "broadcasts each (N, T) mask over the last axis)", field="inputs",
+                received=f"a masked rank-{rank} input")
+
+    def combine(self, xs):
+        return self.np_op.reduce(np.broadcast_arrays(*xs))
+
+    def grads(self, xs, y, dy):
+        return select_grads(xs, y, dy)
+
+    def forward(self, a, params, xs, ctx):
+        masks = list(ctx.masks) if any(m is not None for m in ctx.masks) else []
+        if not masks:
+            return super().forward(a, params, xs, ctx)
+        for x, m in zip(xs, masks):
+            if m is not None:
+                self._check_mask_rank(x.ndim)
+        rank = max(x.ndim for x in xs)
+        al = [aligned(x, rank) for x in xs]
+        shape = np.broadcast_shapes(*(x.shape for x in al))
+        full = [np.broadcast_to(x, shape) for x in al]
+        ms = [None if m is None else np.asarray(m, bool)[:, :, None] for m in masks]
+        out, om, steps = full[0], ms[0], []
+        for x, m in zip(full[1:], ms[1:]):
+            if m is not None:
+                x = np.where(m, x, out)
+            if om is not None:
+                out = np.where(om, out, x)
+            steps.append((m, om, out, x))
+            om = None if m is None or om is None else om | m
+            out = self.np_op(out, x)
+        y = np.asarray(out, dtype=np.result_type(*xs))
+        return [y], ("fold", steps, [x.shape for x in xs], y) if ctx.need_grad else None
+
+    def backward(self, a, params, cache, dys):
+        if cache[0] == "fold":
+            return self._masked_backward(cache[1:], dys[0])
+        return super().backward(a, params, cache, dys)
+
+    def _masked_backward(self, cache, dy):
+        """The fold's steps in reverse: the selection (`select_grads`), then each Where's
+        gradient routed to the side it took."""
+        steps, shapes, y = cache
+        dy = np.broadcast_to(dy, y.shape)
+        douts = []
+        for m, om, o2, x2 in reversed(steps):
+            res = self.np_op(o2, x2)
+            do2, dx2 = select_grads([o2, x2], res, dy)
+            zero = np.zeros_like(dy)
+            if om is not None:  # o2 = where(om, o, x2)
+                do, dx2 = np.where(om, do2, zero), dx2 + np.where(om, zero, do2)
+            else:
+                do = do2
+            if m is not None:  # x2 = where(m, x, o)
+                dx, do = np.where(m, dx2, zero), do + np.where(m, zero, dx2)
+            else:
+                dx = dx2
+            douts.append(dx)
+            dy = do
+        dxs = [dy, *reversed(douts)]
+        return [unbroadcast(d, s) for d, s in zip(dxs, shapes)], {}
+
+    def lower(self, a, params, xs, em):
+        masks = list(em.mask) if any(m is not None for m in em.mask) else []
+        if not masks:
+            return super().lower(a, params, xs, em)
+        # The masks are (N, T): the inputs go to the IR's layout, where (N, T, 1) broadcasts.
+        for x, m in zip(xs, masks):
+            if m is not None:
+                self._check_mask_rank(em.type_of(x).rank)
+        xs, _ = merge_inputs([em.canonical(x) for x in xs], em)
+        ax = em.const(np.array([-1], np.int64), "axes")
+        ms = [None if m is None else em.op("Unsqueeze", [m, ax]) for m in masks]
+        out, om = xs[0], ms[0]
+        for x, m in zip(xs[1:], ms[1:]):
+            if m is not None:
+                x = em.op("Where", [m, x, out])
+            if om is not None:
+                out = em.op("Where", [om, out, x])
+            om = None if m is None or om is None else em.op("Or", [om, m])
+            out = em.op(self.onnx_op, [out, x])
+        if len(xs) == 1:
+            out = em.op("Identity", [out])
+        em.set_layout(out, None)
+        return [out]

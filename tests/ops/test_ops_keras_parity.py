@@ -79,19 +79,29 @@ def test_forward_matches_keras(kind, ex):
         layer.set_weights(weights)
         if hasattr(layer, "finalize_state"):
             layer.finalize_state()  # Normalization caches reshaped statistics
+    keras_in = x
     if multi(ex):
-        # Keras' merges read no mask in call (their values ignore it); the output mask is
-        # compared through compute_mask.
+        # Keras' merges take their masks from the tensors: Maximum and Minimum read them in
+        # call (their values and the mask the call sets are compared), the others' masks only
+        # through compute_mask.
         kwargs = {}
         if any(m is not None for m in mask):
             _check_merge_mask(kind, graph, layer, x, mask)
+        if kind in ("Maximum", "Minimum") and any(m is not None for m in mask):
+            keras_in = [keras.ops.convert_to_tensor(xi) for xi in x]
+            for t, m in zip(keras_in, mask):
+                if m is not None:
+                    keras.src.backend.set_keras_mask(t, keras.ops.convert_to_tensor(m))
     else:
         kwargs = {} if mask is None else {"mask": keras.ops.convert_to_tensor(mask)}
     # Inference, as seqc's forward above: the image augmentation layers' call defaults to
     # training=True; layers whose call takes no `training` ignore it.
-    got = keras.ops.convert_to_numpy(layer(x, training=False, **kwargs))
+    out = layer(keras_in, training=False, **kwargs)
+    got = keras.ops.convert_to_numpy(out)
     assert got.shape == want.shape
     np.testing.assert_allclose(want, got, atol=1e-5, rtol=1e-5)
+    if kind in ("Maximum", "Minimum") and any(m is not None for m in mask):
+        _check_merge_call_mask(kind, graph, x, mask, out)
 
 
 def _check_merge_mask(kind, graph, layer, xs, masks):
@@ -102,6 +112,20 @@ def _check_merge_mask(kind, graph, layer, xs, masks):
     theirs = layer.compute_mask([keras.ops.convert_to_tensor(x) for x in xs],
                                 [None if m is None else keras.ops.convert_to_tensor(m)
                                  for m in masks])
+    if theirs is None:
+        assert ours is None
+    else:
+        np.testing.assert_array_equal(ours, keras.ops.convert_to_numpy(theirs))
+
+
+def _check_merge_call_mask(kind, graph, xs, masks, out):
+    """The mask Keras' call leaves on the output (what a functional model passes on) is
+    seqc's output mask."""
+    node = graph.nodes[-1]
+    op = REGISTRY[kind]
+    ours = op.compute_mask(node.attrs, xs, masks) if op.output_masked(
+        node.attrs, tuple(m is not None for m in masks)) else None
+    theirs = keras.src.backend.get_keras_mask(out)
     if theirs is None:
         assert ours is None
     else:
