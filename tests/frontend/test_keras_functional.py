@@ -259,6 +259,36 @@ def test_masks_keras_records_as_call_kwargs(tmp_path):
     assert "(LSTM)" in str(err.value) and f"inputs ['{emb['config']['name']}']" in str(err.value)
 
 
+@pytest.mark.parametrize("merge", ["Maximum", "Minimum"])
+def test_masked_maximum_minimum_feed_an_lstm_as_in_keras(merge, tmp_path):
+    """Embedding(mask_zero) branches padded differently -> Maximum/Minimum -> LSTM: the masks
+    choose the merged values (Keras' _apply_merge_op_and_or_mask) and their OR reaches the
+    LSTM; with one input unmasked the merge passes no mask on. Checked in NumPy and ONNX."""
+    ort = pytest.importorskip("onnxruntime")
+    keras = _keras()
+    L = keras.layers
+    a, b = keras.Input((6,), dtype="int32"), keras.Input((6,), dtype="int32")
+    ea = L.Embedding(10, 4, mask_zero=True)(a)
+    eb = L.Embedding(10, 4, mask_zero=True)(b)
+    ec = L.Embedding(10, 4)(b)  # unmasked
+    both = L.LSTM(3)(getattr(L, merge)()([ea, eb]))
+    one = L.LSTM(3)(getattr(L, merge)()([ec, ea]))
+    model = keras.Model([a, b], L.Concatenate()([both, one]))
+    rng = np.random.default_rng(0)
+    xs = [rng.integers(1, 10, (8, 6)).astype("int32") for _ in range(2)]
+    for i in range(8):
+        xs[0][i, 6 - i % 4:] = 0
+        xs[1][i, 3 + i % 3:] = 0
+    xs[0][0] = 0  # a sample masked out in one input entirely
+    model.save(tmp_path / "m.keras")
+    want = model.predict(xs, verbose=0)
+    defn = load_keras_file(tmp_path / "m.keras")
+    assert _max_diff(defn.model.predict(xs), want) < 1e-5
+    sess = ort.InferenceSession(defn.model.export(str(tmp_path / "m.onnx")))
+    got = sess.run(None, dict(zip([i.name for i in sess.get_inputs()], xs)))
+    assert _max_diff(got, want) < 1e-5
+
+
 def test_frozen_nested_model_freezes_its_layers(tmp_path):
     keras = _keras()
     L = keras.layers
