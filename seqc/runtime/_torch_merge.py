@@ -1,7 +1,11 @@
 """Torch builders for the merge kinds (several inputs): Add, Subtract, Multiply, Average,
 Maximum, Minimum (Keras' merge broadcasting: lower-rank inputs get size-1 axes after the
 batch), Concatenate (torch.cat) and Dot (Keras' batch_dot as one matmul, with
-F.normalize's clamp for `normalize`). Each builder returns fn(xs, masks)."""
+F.normalize's clamp for `normalize`). Each builder returns fn(xs, masks).
+
+Masked inputs: taken by the kinds in MASKED_MERGES (Add, Subtract and Average ignore the masks
+in their values; Maximum and Minimum fold them in as Keras' `_apply_merge_op_and_or_mask`
+does, see seqc.ops._merge.SelectMerge); the others' are refused at build."""
 
 from __future__ import annotations
 
@@ -29,7 +33,26 @@ def elementwise(b: Builder, kind: str, a: Any, p: dict) -> Callable:
         "Maximum": lambda xs: reduce(torch.maximum, xs),
         "Minimum": lambda xs: reduce(torch.minimum, xs),
     }[kind]
+    if kind in ("Maximum", "Minimum"):
+        op = torch.maximum if kind == "Maximum" else torch.minimum
+        return lambda xs, ms: (_masked_fold(op, _aligned(xs), ms) if any(
+            m is not None for m in ms) else combine(_aligned(xs)))
     return lambda xs, ms: combine(_aligned(xs))
+
+
+def _masked_fold(op: Callable, xs: list, ms: list) -> Any:
+    """Keras' `_apply_merge_op_and_or_mask`: masked-out entries of each side take the other
+    side's value before `op`, folding left to right ((N, T) masks over rank-3 inputs)."""
+    ms = [None if m is None else m[:, :, None] for m in ms]
+    out, om = xs[0], ms[0]
+    for x, m in zip(xs[1:], ms[1:]):
+        if m is not None:
+            x = torch.where(m, x, out)
+        if om is not None:
+            out = torch.where(om, out, x)
+        om = None if m is None or om is None else om | m
+        out = op(out, x)
+    return out
 
 
 def concatenate(b: Builder, kind: str, a: Any, p: dict) -> Callable:
@@ -51,6 +74,10 @@ def dot(b: Builder, kind: str, a: Any, p: dict) -> Callable:
         return y.reshape(n, 1) if y.dim() == 1 else y
     return f
 
+
+# The merges whose masked inputs the runtime takes (Multiply: Keras fills masked entries with
+# 1 in its values, which seqc's NumPy Multiply does not model yet; Concatenate, Dot: not done).
+MASKED_MERGES = frozenset({"Add", "Subtract", "Average", "Maximum", "Minimum"})
 
 BUILDERS = {**dict.fromkeys(("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum"),
                             elementwise),

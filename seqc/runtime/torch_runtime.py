@@ -21,6 +21,7 @@ from __future__ import annotations
 import importlib.util
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import reduce
 from typing import Any
 
 import numpy as np
@@ -29,6 +30,7 @@ from ..errors import UsageError
 from ..ops import REGISTRY
 from . import _torch_categorical, _torch_core, _torch_merge, _torch_recurrent, _torch_spatial
 from ._torch_base import activation, keras_pads, nn, torch
+from ._torch_merge import MASKED_MERGES
 from .runners import NUMPY_BATCH, ModelSource, Predict, Runner
 
 INSTALL_HINT = "pip install 'seqc[crosscheck]'"
@@ -80,7 +82,8 @@ def build_module(graph: Any, params: dict[str, np.ndarray]) -> Any:
         out_type = graph.types[node.outputs[0]]
         label = f"layer '{node.layer or node.name}' ({node.op})"
         b = Builder(label, in_type, node.inputs[0] in graph.masked)
-        if REGISTRY[node.op].multi_input and any(v in graph.masked for v in node.inputs):
+        if REGISTRY[node.op].multi_input and any(v in graph.masked for v in node.inputs) \
+                and node.op not in MASKED_MERGES:
             raise b.refuse(f"{node.op} of masked inputs")
         fn = b.build(node.op, node.attrs, p)
         mask_fn = None
@@ -182,7 +185,7 @@ def _model_class() -> type:
                 for node, step in zip(g.nodes, self.steps):
                     if len(node.inputs) > 1 or REGISTRY[node.op].multi_input:
                         xin: Any = [env[v] for v in node.inputs]
-                        mask: Any = None  # merges of masked values are refused at build
+                        mask: Any = [masks.get(v) for v in node.inputs]
                     else:
                         xin = env[node.inputs[0]]
                         mask = masks.get(node.inputs[0])
@@ -203,6 +206,8 @@ def _mask_rule(kind: str, a: Any) -> Callable:
         return lambda x, m: (x != a.mask_value).any(dim=-1)
     if kind == "Embedding":
         return lambda x, m: x != 0
+    if kind in MASKED_MERGES:  # masked only when every input is: their OR
+        return lambda xs, ms: reduce(torch.logical_or, ms)
     return lambda x, m: m  # pass-through (recurrent layers with return_sequences included)
 
 
