@@ -2,8 +2,9 @@
 merges do (seqc.ops._merge). Backward: dy times the product of the other inputs, summed over
 broadcast axes.
 
-ONNX: Mul (chained). Shape: the inputs' broadcast shape. Masks: OR of the inputs' masks when
-every input carries one.
+ONNX: Mul (chained). Shape: the inputs' broadcast shape. Masks: refused; Keras' Multiply
+replaces masked-out entries by 1 (and zeroes the output outside the masks' OR when every input
+is masked), which seqc does not implement.
 """
 
 from __future__ import annotations
@@ -16,6 +17,11 @@ from .base import register
 class Multiply(ElementwiseMerge):
     kind = "Multiply"
     summary = "Elementwise product of several inputs (a gate)."
+    examples = [e for e in ElementwiseMerge.examples if e.mask_lengths is None]
+
+    def output_masked(self, a, in_masked):
+        return self.refuse_mask(any(in_masked), "Keras' Multiply replaces masked-out entries "
+                                "by 1 before multiplying, which seqc does not implement")
 
     def combine(self, xs):
         y = xs[0]
