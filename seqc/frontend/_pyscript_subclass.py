@@ -249,7 +249,11 @@ def keras_graph(r: Reader, chain: Any, fn: ast.FunctionDef) -> tuple[list, list]
             v.consumed = True
             v = read_instance(r, v)
         if isinstance(v, ModelVal) and v.graph is not None:  # inline its graph on ins
-            sub_in, (sub_out,) = v.graph[0][0], v.graph[1]
+            if len(v.graph[0]) != 1 or len(v.graph[1]) != 1:
+                raise r.error(node, f"{r.seg(node)}: a model with several inputs or outputs "
+                                    "called inside call() is not read", field="call",
+                              received=r.seg(node))
+            sub_in, sub_out = v.graph[0][0], v.graph[1][0]
             v.consumed = True
             mapped = {id(sub_in): ins[0]}
             for t in graph_tensors([sub_out]):

@@ -568,8 +568,32 @@ model.build((None, 10, 4))
 """
 
 
-@pytest.mark.parametrize("src", [SUBCLASS_RESIDUAL, SUBCLASS_INCEPTION],
-                         ids=["residual", "inception"])
+SUBCLASS_FUNCTIONAL_PART = """
+import keras
+from keras import layers
+
+j = keras.Input((6,))
+res = keras.Model(j, layers.add([j, layers.Dense(6, activation="relu")(j)]))
+
+
+class Net(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.res = res
+        self.out = layers.Dense(2)
+
+    def call(self, x):
+        return self.out(self.res(self.res(x)))  # a functional residual model, twice
+
+
+model = Net()
+model.build((None, 6))
+"""
+
+
+@pytest.mark.parametrize("src", [SUBCLASS_RESIDUAL, SUBCLASS_INCEPTION,
+                                 SUBCLASS_FUNCTIONAL_PART],
+                         ids=["residual", "inception", "functional_part_twice"])
 def test_subclassed_keras_call_read_as_a_graph(tmp_path, src):
     model = load_script(write(tmp_path, src)).model
     assert not model.graph.is_chain
@@ -596,6 +620,21 @@ def test_subclassed_keras_residual_shares_the_block_called_twice(tmp_path):
         ("dense_1_call1", "dense_1"), ("dense_call1", "dense")]
     assert [n.op for n in g.nodes].count("Add") == 3  # twice in the block, once `h += x`
     assert len(g.param_specs) == 10  # 5 Dense layers, each counted once
+
+
+def test_a_model_of_several_outputs_called_in_call_is_refused(tmp_path):
+    msg = _error(tmp_path, """
+    import keras
+    from keras import layers
+    i = keras.Input((6,))
+    two = keras.Model(i, [layers.Dense(4)(i), layers.Dense(4)(i)])
+    class Net(keras.Model):
+        def call(self, x):
+            return two(x)
+    model = Net()
+    model.build((None, 6))
+    """)
+    assert "m.py:8:" in msg and "several inputs or outputs" in msg
 
 
 @pytest.mark.parametrize("body, line, words", [
