@@ -684,3 +684,30 @@ def test_a_branching_block_in_a_sequential_is_refused(tmp_path):
     model = keras.Sequential([keras.Input((4,)), Res()])
     """)
     assert "m.py:11:" in msg and "Res.call() branches or merges" in msg
+
+
+@pytest.mark.parametrize("src", [SUBCLASS_RESIDUAL.replace("h += x", "h = h + x"),
+                                 SUBCLASS_INCEPTION], ids=["residual", "inception"])
+def test_subclassed_keras_graph_trains_as_keras(tmp_path, src):
+    """3 SGD steps: the shared layers' gradients summed as Keras sums them. (`h += x` is
+    Python's in-place add on a torch tensor under Keras' torch backend, which autograd
+    refuses: the Keras run uses `h = h + x`.)"""
+    keras = pytest.importorskip("keras")
+    model = load_script(write(tmp_path, src)).model
+    kmodel = _keras_model(src)
+    shape = model.graph.types[model.graph.inputs[0]].shape[1:]
+    kmodel(np.zeros((1, *shape), np.float32))
+    rng = np.random.default_rng(1)
+    ws = [rng.standard_normal(w.shape).astype(np.float32) * 0.5 for w in kmodel.get_weights()]
+    kmodel.set_weights(ws)
+    model.set_weights(ws)
+    x = rng.standard_normal((16, *shape)).astype(np.float32)
+    y = rng.standard_normal((16, model.output_shape[-1])).astype(np.float32)
+    kmodel.compile(optimizer=keras.optimizers.SGD(learning_rate=0.05), loss="mse")
+    model.compile(optimizer={"type": "SGD", "learning_rate": 0.05}, loss="mse")
+    for step in range(3):
+        k_loss = float(kmodel.train_on_batch(x, y))
+        hist = model.fit(x, y, epochs=1, batch_size=16, shuffle=False, verbose=0)
+        assert hist.history["loss"][0] == pytest.approx(k_loss, abs=1e-6), f"step {step}"
+        for a, b in zip(model.get_weights(), kmodel.get_weights()):
+            np.testing.assert_allclose(a, b, atol=1e-6, rtol=0, err_msg=f"step {step}")
