@@ -8,7 +8,9 @@ Read from the config alone, never executed:
 - a layer called more than once is shared: its later calls become entries with
   `shared_with` its first call, reading the same weights;
 - a nested Sequential or Functional model called as a layer is inlined (its layers become
-  entries of the graph, with the nested model's name kept on their weight references);
+  entries of the graph, with the nested model's name kept on their weight references); one
+  called more than once is inlined once per call, its later calls' layers `shared_with` the
+  first call's (named `<layer>_<call index>`), so all calls read one set of weights;
 - Keras 3's operator nodes (`module` "keras.src.ops.*": Python arithmetic on tensors and
   `keras.ops` calls) map to merge kinds (Add, Subtract, Multiply, Maximum, Minimum,
   Concatenate) or, with a number for one operand, to Rescaling; the mask ops Keras records
@@ -151,6 +153,7 @@ class _Reader:
         self.entries: list[NodeConfig] = []
         self.used: set[str] = set()
         self.first_call: dict[int, str] = {}  # id(layer entry) -> its first call's entry
+        self.nested_call = 0  # which call of the nested model being inlined (names its copies)
         # (layer, call) -> the tensors of its `mask=` keyword (Keras 3 records the masks it
         # propagates); (entry index, label) of each call given one, checked after the build.
         self.call_masks: dict[tuple[str, int], list] = {}
@@ -349,18 +352,22 @@ class _Reader:
             inner_name = (e.get("config") or {}).get("name") if isinstance(
                 e.get("config"), dict) else None
             label = layer_label(i, inner_name, cls)
-            if k == 0:
-                ref = KerasLayerRef(inner_name or cls.lower(), cls)
+            # Each call inlines the nested model again. Its layers' first reading makes
+            # their entries (and weight refs); a later call's reading of the same layer
+            # configs finds them in `first_call` and makes entries `shared_with` them, so
+            # every call reads one set of weights, as Keras shares them.
+            ref = KerasLayerRef(inner_name or cls.lower(), cls)
+            first, outer = len(self.entries), self.nested_call
+            self.nested_call = k
+            outs, _ = self.model(e, srcs, label, ref.members)
+            self.nested_call = outer
+            if id(e) not in self.first_call:
+                self.first_call[id(e)] = inner_name or cls.lower()
                 refs.append(ref)
-                first = len(self.entries)
-                outs, _ = self.model(e, srcs, label, ref.members)
-                if e["config"].get("trainable", True) is False:  # a frozen nested model
-                    for nc in self.entries[first:]:
-                        nc.trainable = False
-                return outs
-            raise self.r.err("a nested model called more than once (shared) is not "
-                             "supported", label, "inbound_nodes",
-                             f"{len(e.get('inbound_nodes') or [])} calls")
+            if e["config"].get("trainable", True) is False:  # a frozen nested model
+                for nc in self.entries[first:]:
+                    nc.trainable = False
+            return outs
         kcls, cfg = entry(self.r, e, i)
         lname = cfg.get("name") if isinstance(cfg.get("name"), str) else name
         label = layer_label(i, lname, kcls)
@@ -379,7 +386,7 @@ class _Reader:
             refs.append(ref)
             self.entries.append(NodeConfig(kind, spec, vname, list(srcs), trainable))
         else:
-            vname = self.unique(f"{first[id(e)]}_{k}")
+            vname = self.unique(f"{first[id(e)]}_{k or self.nested_call}")
             self.entries.append(NodeConfig(kind, {}, vname, list(srcs), trainable,
                                            shared_with=first[id(e)]))
         return [vname]

@@ -4,10 +4,13 @@ nn.Sequential, a script module), a functional call (`F.relu`, `torch.flatten(x, 
 `x.view(...)`, `tf.nn.relu`), or a script function / lambda (read inline), and the last
 tensor is returned. In a PyTorch forward a tensor may be used twice and merged (`x +
 self.block(x)`, `out += identity`, `torch.cat([a, b], dim=1)`, `torch.add`): the chain then
-records what each item reads (`Chain.srcs`) and is built as a graph (_pyscript_torch). In a
-Keras call() a tensor used twice or arithmetic on tensors is refused; everywhere, a layer with
-weights applied twice (shared weights), a value never read and any other statement are
-refused, located. Plain helper methods (`self.encode(x)`) are read inline.
+records what each item reads (`Chain.srcs`) and is built as a graph (_pyscript_torch). A
+Keras call() may do the same, with Keras' merges too (`self.cat([a, b])`,
+`layers.concatenate`, `keras.ops.add/concatenate`) and a layer called twice sharing its
+weights; it is built as a functional graph (_pyscript_subclass.keras_graph ->
+_pyscript_functional.graph_doc). A Lambda body stays one chain. A torch module with weights
+applied twice (shared weights), a value never read and any other statement are refused,
+located. Plain helper methods (`self.encode(x)`) are read inline.
 """
 
 from __future__ import annotations
@@ -116,6 +119,8 @@ class Chain:
         # whether any item reads other than the one before it (a graph)
         self.srcs: list[list[int]] = []
         self.is_graph = False
+        # forwards and call()s may branch (not a Lambda body: one layer chain in Keras)
+        self.graphs = framework == "torch" or selfobj is not None
         self.outputs: list[int] | None = None  # a forward returning a tuple of tensors
 
     def refuse(self, node: ast.AST, what: str, hint: str | None = None) -> Exception:
@@ -256,7 +261,7 @@ class Chain:
             elif isinstance(st, ast.Expr) and isinstance(st.value, ast.Call) and isinstance(
                     st.value.func, ast.Name) and st.value.func.id == "print":
                 continue  # a debugging print changes nothing
-            elif isinstance(st, ast.AugAssign) and self.fw == "torch" and isinstance(
+            elif isinstance(st, ast.AugAssign) and self.graphs and isinstance(
                     st.target, ast.Name):  # out += identity
                 v = self.binop(st.op, self.fx(st.target, scope), self.fx(st.value, scope), st)
                 scope.vars[st.target.id] = v
@@ -326,7 +331,7 @@ class Chain:
                     return Dim(base.tensor, idx)
             if isinstance(base, Tensor):
                 return self.subscript(base, node, scope)
-        elif isinstance(node, ast.BinOp) and self.fw == "torch":
+        elif isinstance(node, ast.BinOp) and self.graphs:
             return self.binop(node.op, self.fx(node.left, scope), self.fx(node.right, scope),
                               node)
         elif isinstance(node, (ast.BinOp, ast.UnaryOp)):
@@ -381,6 +386,10 @@ class Chain:
             return ZERO_STATE  # h0 = torch.zeros(layers, x.size(0), hidden): the default state
         if isinstance(callee, Sym) and self.fw == "torch" and norm(callee.path) in _MERGES:
             return self.torch_merge(norm(callee.path), args, kwargs, node)
+        if self.fw == "keras" and self.graphs:
+            merged = self.keras_merge(callee, args, kwargs, node)
+            if merged is not None:
+                return merged
         tensors = [a for a in [*args, *kwargs.values()] if isinstance(a, Tensor)]
         if isinstance(callee, Sym) and norm(callee.path) in (
                 "tensorflow.shape", "keras.ops.shape") and len(args) == 1 and tensors:
@@ -445,6 +454,8 @@ class Chain:
         if isinstance(mod, Instance):
             mod = read_instance(self.r, mod)
             self.names.setdefault(id(mod), name)
+        if isinstance(mod, ModelVal) and mod.graph is not None:
+            self.is_graph = True  # a branching Keras block: inlined into this graph
         fw = mod.framework if isinstance(mod, ModelVal) else (
             "torch" if isinstance(mod, TorchMod) else "keras")
         if fw != self.fw:
@@ -477,7 +488,7 @@ class Chain:
                                     "take its output first (out, _ = self.lstm(x))")
         if x.rnn == "seq":
             x = self.select(x, "output", node)
-        if self.fw == "torch" and (x.used is not None or x is not self.current):
+        if self.graphs and (x.used is not None or x is not self.current):
             self.is_graph = True  # a branch or a residual: read as a graph
             return x
         if x.used is not None:
@@ -494,7 +505,9 @@ class Chain:
         for part in _parts(mod):  # a module, or one inside an nn.Sequential applied before
             if not _has_weights(part):
                 continue
-            if id(part) in self.applied:
+            if id(part) in self.applied and self.fw == "keras" and self.graphs:
+                self.is_graph = True  # a layer called again: Keras shares its weights
+            elif id(part) in self.applied:
                 first = self.applied[id(part)]
                 raise self.refuse(node, f"applies the layer {hint} a second time (first at "
                                         f"line {first.lineno}): shared weights",
@@ -563,12 +576,66 @@ class Chain:
                                         "layer; take its output first")
             xs.append(self.select(t, "output", node) if t.rnn == "seq" else t)
         self.is_graph = True
+        if self.fw == "keras":  # a Keras merge layer, named as Keras names it
+            lay = Layer(kind, [], attrs, node, auto_name=self.r.auto_name(kind))
+            return self.push(None, lay, node, xs)
         name = self.unique(kind.lower())
         self.taken.add(name)
         self.given.add(name)
         return self.push(name, TorchMod(f"<merge:{kind}>", [], attrs, node), node, xs)
 
+    def keras_merge(self, callee: Any, args: list, kwargs: dict, node: ast.Call) -> Any:
+        """In a Keras call(): a merge layer called on a list of tensors (`self.add([x, y])`,
+        `layers.Concatenate()([a, b])`), `layers.concatenate([a, b])`, `keras.ops.add(x,
+        y)`, `keras.ops.concatenate([a, b], axis=-1)`; None for any other call."""
+        from ._pyscript_functional import _OPS, _OPS_MODULES, MERGE_FUNCTIONS
+        from ._pyscript_names import keras_member
 
+        def tensors(v: Any) -> list | None:
+            return v if isinstance(v, (list, tuple)) and len(v) >= 2 and all(
+                isinstance(t, Tensor) for t in v) else None
+
+        if isinstance(callee, Layer) and callee.cls in _MERGE_KINDS:
+            ts = tensors(args[0]) if len(args) == 1 and not kwargs else None
+            if ts is None:
+                raise self.refuse(node, f"calls the merge layer {callee.cls} on something "
+                                        "other than one list of tensors")
+            return self.push(None, callee, node, self.merge_inputs(ts, node))
+        if not isinstance(callee, Sym):
+            return None
+        path = norm(callee.path)
+        fn = keras_member(path, "layers")
+        if fn in MERGE_FUNCTIONS:
+            ts = tensors(args[0]) if args else None
+            names = ["inputs", "axes", "normalize"] if fn == "dot" else ["inputs"]
+            if ts is None or len(args) > len(names) or "inputs" in kwargs:
+                raise self.refuse(node, f"layers.{fn}() is read on one list of tensors")
+            attrs = {**dict(zip(names[1:], args[1:])), **kwargs}
+            return self.merge(MERGE_FUNCTIONS[fn], ts, attrs, node)
+        mod, _, name = path.rpartition(".")
+        if mod + "." not in _OPS_MODULES:
+            return None
+        if name in _OPS and len(args) == 2 and not kwargs:
+            return self.binop(_OPS[name], args[0], args[1], node)
+        if name in ("concatenate", "concat"):
+            ts = tensors(args[0]) if args else None
+            axis = args[1] if len(args) > 1 else kwargs.get("axis", 0 if name ==
+                                                            "concatenate" else None)
+            if ts is None or len(args) > 2 or set(kwargs) - {"axis"}:
+                raise self.refuse(node, f"{name}() is read on one list of tensors and an axis")
+            if not isinstance(axis, int) or isinstance(axis, bool) or axis == 0:
+                raise self.refuse(node, f"{name}(axis={axis!r}): seqc concatenates along a "
+                                        "non-batch axis given as an integer")
+            return self.merge("Concatenate", ts, {"axis": axis}, node)
+        return None
+
+    def merge_inputs(self, ts: list, node: ast.AST) -> list:
+        self.is_graph = True
+        return [self.ready(t, node) for t in ts]
+
+
+_MERGE_KINDS = ("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate",
+                "Dot")
 _MERGES = {"torch.cat": ("Concatenate", ["tensors", "dim"]),
            "torch.concat": ("Concatenate", ["tensors", "dim"]),
            "torch.add": ("Add", ["input", "other", "alpha"]),

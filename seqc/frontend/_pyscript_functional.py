@@ -279,6 +279,9 @@ class FunctionalReader:
         from .spec import _input_layer
 
         t_ins, t_outs = model.graph
+        if not t_ins[0].layer.kwargs:  # a subclassed Keras model's call(): no Input yet
+            first = next((t.layer for t in graph_tensors(t_outs) if t.inputs), None)
+            self.subclass_input(model, first)
         names: dict[int, str] = {}
         inputs: dict = {}
         for i, t in enumerate(t_ins):

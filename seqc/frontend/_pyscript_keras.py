@@ -51,7 +51,14 @@ class KerasReader:
                 out.extend(inner)
             elif isinstance(v, Instance) and v.cls.kind == "keras_model":  # _pyscript_subclass
                 v.consumed = True
-                out.extend(self.keras_items(read_instance(self, v), frozen))
+                sub = read_instance(self, v)
+                if sub.graph is not None:
+                    raise self.error(node, f"{v.cls.node.name}.call() branches or merges (a "
+                                           "graph), and is used as one layer of a chain here",
+                                     field="layer", received=self.seg(node),
+                                     hint="call it from a subclassed model's call() or on "
+                                          "a functional tensor")
+                out.extend(self.keras_items(sub, frozen))
             elif isinstance(v, Layer) and v.cls == "Lambda":  # _pyscript_keras_lambda
                 out.extend((x, x.node) for x in lambda_layers(self, v))
             else:
@@ -92,22 +99,41 @@ class KerasReader:
             doc["input_dtype"] = self.comment["input_dtype"]
         elif self.ids_input:  # Embedding(input_length=n) gave the input shape
             doc["input_dtype"] = "int32"
-        if model.build_shape is not None:
-            shape, bnode = model.build_shape
-            shape = self.const(shape, bnode, "model.build(input_shape)")
-            if not isinstance(shape, list) or len(shape) < 2:
-                raise self.error(bnode, "model.build() takes the batch shape, e.g. "
-                                        "(None, 784)", field="input_shape", received=shape)
-            if "input_shape" in doc and doc["input_shape"] != shape[1:]:
-                raise self.error(bnode, "the input shape is given twice, differently",
-                                 field="input_shape",
-                                 received=f"{doc['input_shape']} and {shape[1:]}")
-            doc["input_shape"] = shape[1:]
+        self.build_shape(model, doc)
         if layers and "input_shape" not in doc and layers[0]["type"] != "InputLayer" and (
                 "input_shape" not in layers[0]):
             self.deferred_input(doc, layers[0], model)
         resolve_last_steps(self, doc, nodes)  # _pyscript_keras_lambda
         return doc, nodes
+
+    def build_shape(self, model: ModelVal, doc: dict) -> None:
+        """`model.build((None, ...))`: the input shape, into doc["input_shape"]."""
+        if model.build_shape is None:
+            return
+        shape, bnode = model.build_shape
+        shape = self.const(shape, bnode, "model.build(input_shape)")
+        if not isinstance(shape, list) or len(shape) < 2:
+            raise self.error(bnode, "model.build() takes the batch shape, e.g. "
+                                    "(None, 784)", field="input_shape", received=shape)
+        if "input_shape" in doc and doc["input_shape"] != shape[1:]:
+            raise self.error(bnode, "the input shape is given twice, differently",
+                             field="input_shape",
+                             received=f"{doc['input_shape']} and {shape[1:]}")
+        doc["input_shape"] = shape[1:]
+
+    def subclass_input(self, model: ModelVal, first: Any) -> None:
+        """The input of a subclassed model read as a graph (_pyscript_subclass.keras_graph),
+        found as keras_doc finds it: the `# seqc: input_shape` comment, model.build(), or
+        the data fitted on; set on its placeholder Input layer."""
+        t_in = model.graph[0][0]
+        doc: dict = {}
+        if self.comment.get("input_shape") is not None:
+            doc["input_shape"] = self.comment["input_shape"]
+        self.build_shape(model, doc)
+        if "input_shape" not in doc:
+            self.deferred_input(doc, {"type": getattr(first, "cls", "")}, model)
+        t_in.layer.kwargs.update(shape=tuple(doc["input_shape"]), dtype=self.comment.get(
+            "input_dtype") or doc.get("input_dtype") or "float32")
 
     def deferred_input(self, doc: dict, first: dict, model: ModelVal) -> None:
         """A model with no input shape: Keras builds it at the first fit from the data's

@@ -325,8 +325,11 @@ class StmtReader:
             elif p in ("keras.Model", "keras.models.Model", "keras.Sequential",
                        "keras.models.Sequential"):
                 kind = "keras_model"
+            elif keras_member(p, "layers") == "Layer" and not any(
+                    isinstance(f, ast.FunctionDef) and f.name == "build" for f in st.body):
+                kind = "keras_model"  # a block of layers: its call() is read as a model's
             elif keras_member(p, "layers") is not None:
-                kind = "keras_layer"
+                kind = "keras_layer"  # a built-in layer's subclass, or weights made in build()
         cls = LocalClass(st, kind, scope=scope)  # scope: subclassed models are read there
         if kind == "torch_module":
             cls.selector = selector_kind(st)

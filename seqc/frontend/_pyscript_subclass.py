@@ -18,6 +18,7 @@ from ._pyscript_values import (
     PASSTHROUGH_METHODS,
     BoundMethod,
     Instance,
+    Layer,
     LocalClass,
     ModelVal,
     Opaque,
@@ -225,9 +226,44 @@ def _read(r: Reader, inst: Instance) -> ModelVal:
         model.append(name, v, node)
     model.srcs = chain.srcs if chain.is_graph else None  # a forward that branches
     model.outs = chain.outputs  # a forward that returns several tensors
+    if fw == "keras" and chain.is_graph:  # a call() that branches: a functional graph
+        model.graph = keras_graph(r, chain, fn)
     shell = inst.shell
     model.compile, model.fit, model.build_shape = shell.compile, shell.fit, shell.build_shape
     return model
+
+
+def keras_graph(r: Reader, chain: Any, fn: ast.FunctionDef) -> tuple[list, list]:
+    """A Keras call() read as a graph -> the (inputs, outputs) symbolic tensors of
+    _pyscript_functional, as `keras.Model(inputs, outputs)` gives them: one input (its shape
+    given where the model is read: `subclass_input`), each item a layer call on the tensors
+    it reads. A part that is itself a branching subclassed model is inlined, call by call
+    (its layers shared between calls, as Keras shares them)."""
+    from ._pyscript_functional import KTensor, graph_tensors
+
+    inp = KTensor(Layer("Input", [], {}, fn, auto_name=r.auto_name("InputLayer")), [], fn)
+    kts: dict[int, Any] = {-1: inp}
+    for k, ((_, v, node), srcs) in enumerate(zip(chain.items, chain.srcs)):
+        ins = [kts[j] for j in srcs]
+        if isinstance(v, Instance):
+            v.consumed = True
+            v = read_instance(r, v)
+        if isinstance(v, ModelVal) and v.graph is not None:  # inline its graph on ins
+            if len(v.graph[0]) != 1 or len(v.graph[1]) != 1:
+                raise r.error(node, f"{r.seg(node)}: a model with several inputs or outputs "
+                                    "called inside call() is not read", field="call",
+                              received=r.seg(node))
+            sub_in, sub_out = v.graph[0][0], v.graph[1][0]
+            v.consumed = True
+            mapped = {id(sub_in): ins[0]}
+            for t in graph_tensors([sub_out]):
+                if t.inputs:
+                    mapped[id(t)] = KTensor(t.layer, [mapped[id(s)] for s in t.inputs],
+                                            t.node)
+            kts[k] = mapped[id(sub_out)]
+        else:
+            kts[k] = KTensor(v, ins, node)
+    return [inp], [kts[len(chain.items) - 1]]  # call() returns its last value
 
 
 def _method(r: Reader, cls: LocalClass, name: str, depth: int = 0) -> ast.FunctionDef | None:

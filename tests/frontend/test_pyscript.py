@@ -433,10 +433,12 @@ model.add(Attention(8))
     ("custom-layer-class", """
 import keras
 class Scale(keras.layers.Layer):
+    def build(self, shape):
+        self.w = self.add_weight(shape=shape[1:])
     def call(self, x):
-        return x * 2
+        return x * self.w
 model = keras.Sequential([keras.Input((4,)), Scale()])
-""", "model.py:6:46", ["Scale is a custom class defined in the script (line 3)"]),
+""", "model.py:8:46", ["Scale is a custom class defined in the script (line 3)"]),
     ("two-models", """
 import keras
 a = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])

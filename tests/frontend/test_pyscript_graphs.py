@@ -497,3 +497,217 @@ def test_keras_ops_concatenate_along_its_default_batch_axis_is_refused(tmp_path)
     model = keras.Model(a, keras.ops.concatenate([a, b]))
     """)
     assert "m.py:5:" in msg and "axis 0" in msg, msg
+
+
+# ---- Keras subclassed models whose call() branches, merges or reuses a layer ----
+
+SUBCLASS_RESIDUAL = """
+import keras
+from keras import layers
+
+
+class ResBlock(keras.layers.Layer):
+    def __init__(self, width):
+        super().__init__()
+        self.d1 = layers.Dense(width, activation="relu")
+        self.d2 = layers.Dense(width)
+
+    def call(self, x):
+        y = self.d1(x)
+        return x + self.d2(y)
+
+
+class Net(keras.Model):
+    def __init__(self, width=8):
+        super().__init__()
+        self.inp = layers.Dense(width)
+        self.block = ResBlock(width)
+        self.shared = layers.Dense(width, activation="tanh")
+        self.out = layers.Dense(3, activation="softmax")
+
+    def call(self, x, training=False):
+        h = self.inp(x)
+        h = self.block(h)
+        h = self.block(h)  # the block again: its layers shared
+        h = self.shared(self.shared(h))
+        h += x  # in place: an Add
+        return self.out(layers.concatenate([h, self.inp(x)]))
+
+
+model = Net()
+model.build((None, 8))
+"""
+
+SUBCLASS_INCEPTION = """
+import keras
+from keras import layers
+
+
+class Inception(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.b1 = layers.Conv1D(3, 1, activation="relu")
+        self.b2a = layers.Conv1D(2, 1)
+        self.b2b = layers.Conv1D(3, 3, padding="same", activation="relu")
+        self.pool = layers.MaxPooling1D(3, strides=1, padding="same")
+        self.b3 = layers.Conv1D(2, 1)
+        self.cat = layers.Concatenate()
+        self.gap = layers.GlobalAveragePooling1D()
+        self.head = layers.Dense(2)
+
+    def call(self, inputs):
+        a = self.b1(inputs)
+        b = self.b2b(self.b2a(inputs))
+        c = self.b3(self.pool(inputs))
+        m = self.cat([a, b, keras.ops.concatenate([c, c], axis=-1)])
+        return self.head(self.gap(m))
+
+
+model = Inception()
+model.build((None, 10, 4))
+"""
+
+
+SUBCLASS_FUNCTIONAL_PART = """
+import keras
+from keras import layers
+
+j = keras.Input((6,))
+res = keras.Model(j, layers.add([j, layers.Dense(6, activation="relu")(j)]))
+
+
+class Net(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.res = res
+        self.out = layers.Dense(2)
+
+    def call(self, x):
+        return self.out(self.res(self.res(x)))  # a functional residual model, twice
+
+
+model = Net()
+model.build((None, 6))
+"""
+
+
+@pytest.mark.parametrize("src", [SUBCLASS_RESIDUAL, SUBCLASS_INCEPTION,
+                                 SUBCLASS_FUNCTIONAL_PART],
+                         ids=["residual", "inception", "functional_part_twice"])
+def test_subclassed_keras_call_read_as_a_graph(tmp_path, src):
+    model = load_script(write(tmp_path, src)).model
+    assert not model.graph.is_chain
+    kmodel = _keras_model(src)
+    shape = model.graph.types[model.graph.inputs[0]].shape[1:]
+    kmodel(np.zeros((1, *shape), np.float32))
+    assert model.count_params() == kmodel.count_params()
+    # Keras orders a subclassed model's weights by its attributes, as call() first uses them
+    rng = np.random.default_rng(0)
+    ws = [rng.standard_normal(w.shape).astype(np.float32) * 0.5 for w in kmodel.get_weights()]
+    kmodel.set_weights(ws)
+    model.set_weights(ws)
+    x = rng.standard_normal((4, *shape)).astype(np.float32)
+    want = np.asarray(kmodel(x, training=False).detach().cpu())
+    np.testing.assert_allclose(model.predict(x), want, atol=1e-5, rtol=1e-5)
+
+
+def test_subclassed_keras_residual_shares_the_block_called_twice(tmp_path):
+    g = load_script(write(tmp_path, SUBCLASS_RESIDUAL)).model.graph
+    # the block's two Dense layers (named when the block is read) and its Add, the shared
+    # Dense, and `inp` read again for the concatenation
+    assert [(n.name, n.shares) for n in g.nodes if n.shares] == [
+        ("dense_3_call1", "dense_3"), ("dense_4_call1", "dense_4"), ("add_call1", "add"),
+        ("dense_1_call1", "dense_1"), ("dense_call1", "dense")]
+    assert [n.op for n in g.nodes].count("Add") == 3  # twice in the block, once `h += x`
+    assert len(g.param_specs) == 10  # 5 Dense layers, each counted once
+
+
+def test_a_model_of_several_outputs_called_in_call_is_refused(tmp_path):
+    msg = _error(tmp_path, """
+    import keras
+    from keras import layers
+    i = keras.Input((6,))
+    two = keras.Model(i, [layers.Dense(4)(i), layers.Dense(4)(i)])
+    class Net(keras.Model):
+        def call(self, x):
+            return two(x)
+    model = Net()
+    model.build((None, 6))
+    """)
+    assert "m.py:8:" in msg and "several inputs or outputs" in msg
+
+
+@pytest.mark.parametrize("body, line, words", [
+    (["if training:", "    x = self.d(x)", "return x + self.d(x)"], 10,
+     ["branches on a value known only at run time (training)"]),
+    (["y = self.d(x)", "if y.shape[0] > 1:", "    y = y + x", "return y"], 11,
+     ["a condition or loop depends on a tensor"]),
+    (["for _ in range(x.shape[0]):", "    x = x + self.d(x)", "return x"], 10,
+     ["a condition or loop depends on a tensor"]),
+    (["y = self.d(x)", "z = self.d(x)", "return x + y"], 11,
+     ["computes a value nothing reads"]),
+    (["return x + 2 * self.d(x)"], 10, ["computes with tensors in a way seqc has no layer"]),
+])
+def test_subclassed_keras_call_refusals_are_located(tmp_path, body, line, words):
+    """A call() read as a graph keeps the reader's located refusals: a branch on the
+    training flag or on a tensor, a loop over a run-time length, a dead value, arithmetic
+    seqc has no layer for."""
+    src = textwrap.dedent("""
+    import keras
+    from keras import layers
+    class M(keras.Model):
+        def __init__(self):
+            super().__init__()
+            self.d = layers.Dense(4)
+
+        def call(self, x, training=None):
+    """) + "".join(f"        {ln}\n" for ln in body) + "model = M()\nmodel.build((None, 4))\n"
+    with pytest.raises(DefinitionError) as e:
+        load_script(write(tmp_path, src))
+    msg = str(e.value)
+    assert f"m.py:{line}:" in msg and "M.call()" in msg
+    for w in words:
+        assert w in msg
+
+
+def test_a_branching_block_in_a_sequential_is_refused(tmp_path):
+    msg = _error(tmp_path, """
+    import keras
+    from keras import layers
+    class Res(layers.Layer):
+        def __init__(self):
+            super().__init__()
+            self.d = layers.Dense(4)
+
+        def call(self, x):
+            return x + self.d(x)
+    model = keras.Sequential([keras.Input((4,)), Res()])
+    """)
+    assert "m.py:11:" in msg and "Res.call() branches or merges" in msg
+
+
+@pytest.mark.parametrize("src", [SUBCLASS_RESIDUAL.replace("h += x", "h = h + x"),
+                                 SUBCLASS_INCEPTION], ids=["residual", "inception"])
+def test_subclassed_keras_graph_trains_as_keras(tmp_path, src):
+    """3 SGD steps: the shared layers' gradients summed as Keras sums them. (`h += x` is
+    Python's in-place add on a torch tensor under Keras' torch backend, which autograd
+    refuses: the Keras run uses `h = h + x`.)"""
+    keras = pytest.importorskip("keras")
+    model = load_script(write(tmp_path, src)).model
+    kmodel = _keras_model(src)
+    shape = model.graph.types[model.graph.inputs[0]].shape[1:]
+    kmodel(np.zeros((1, *shape), np.float32))
+    rng = np.random.default_rng(1)
+    ws = [rng.standard_normal(w.shape).astype(np.float32) * 0.5 for w in kmodel.get_weights()]
+    kmodel.set_weights(ws)
+    model.set_weights(ws)
+    x = rng.standard_normal((16, *shape)).astype(np.float32)
+    y = rng.standard_normal((16, model.output_shape[-1])).astype(np.float32)
+    kmodel.compile(optimizer=keras.optimizers.SGD(learning_rate=0.05), loss="mse")
+    model.compile(optimizer={"type": "SGD", "learning_rate": 0.05}, loss="mse")
+    for step in range(3):
+        k_loss = float(kmodel.train_on_batch(x, y))
+        hist = model.fit(x, y, epochs=1, batch_size=16, shuffle=False, verbose=0)
+        assert hist.history["loss"][0] == pytest.approx(k_loss, abs=1e-6), f"step {step}"
+        for a, b in zip(model.get_weights(), kmodel.get_weights()):
+            np.testing.assert_allclose(a, b, atol=1e-6, rtol=0, err_msg=f"step {step}")
