@@ -16,6 +16,8 @@ gets op over all inputs; a step masked in some inputs gets op over the others. T
 (the fold's OR, set by the call) equals `Merge.compute_mask`'s: the OR of every input's mask
 when each has one, else none. Keras broadcasts each (N, T) mask to its input's shape, so
 masked inputs must be of rank 3 (N, T, F). ONNX: the same fold of Where and Max/Min.
+Multiply reads the masks too (seqc.ops.multiply, Keras' `Multiply._merge_function`), sharing
+`masked_aligned`, `lower_masked_inputs` and `MASKED_EXAMPLES` with these.
 
 ONNX: the inputs are brought to one physical layout (`Emitter.unify`: kept when they share
 one, else the IR's), lower-rank inputs get an Unsqueeze after the batch axis, then the
@@ -182,27 +184,55 @@ def select_grads(xs: list[Array], y: Array, dy: Array) -> list[Array]:
     return out
 
 
+# Masked examples of the merges that read their masks (SelectMerge, Multiply): one input of
+# two masked, two of three, and a broadcast case (a (N, T, 1) input and a lower-rank one).
+MASKED_EXAMPLES = [
+    Example({}, input_shapes=((5, 3), (5, 3)), mask_lengths=(5, 2, 3),
+            masked_inputs=(True, False)),
+    Example({}, input_shapes=((5, 3), (5, 3), (5, 3)), mask_lengths=(4, 1, 5),
+            masked_inputs=(False, True, True)),
+    Example({}, input_shapes=((5, 1), (5, 3), (3,)), mask_lengths=(5, 2, 3),
+            masked_inputs=(True, True, False)),
+]
+
+
+def check_mask_rank(op: OpDef, rank: int) -> None:
+    """A merge that reads (N, T) masks broadcasts them over the last axis: rank-3 inputs only."""
+    if rank != 3:
+        raise DefinitionError(
+            f"{op.kind} combines timestep masks of rank-3 inputs (N, T, F) only (Keras "
+            "broadcasts each (N, T) mask over the last axis)", field="inputs",
+            received=f"a masked rank-{rank} input")
+
+
+def masked_aligned(op: OpDef, xs: list[Array], masks: list) -> tuple[list[Array], list]:
+    """The inputs aligned to one rank and the masks as (N, T, 1) booleans (None where an input
+    has none), after the rank check."""
+    for x, m in zip(xs, masks):
+        if m is not None:
+            check_mask_rank(op, x.ndim)
+    rank = max(x.ndim for x in xs)
+    return ([aligned(x, rank) for x in xs],
+            [None if m is None else np.asarray(m, bool)[:, :, None] for m in masks])
+
+
+def lower_masked_inputs(op: OpDef, xs: list[str], masks: list, em: Any) -> tuple[list, list]:
+    """`masked_aligned` in ONNX: the inputs in the IR's layout (where an (N, T, 1) mask
+    broadcasts), unsqueezed to one rank, and the masks unsqueezed on the last axis."""
+    for x, m in zip(xs, masks):
+        if m is not None:
+            check_mask_rank(op, em.type_of(x).rank)
+    xs, _ = merge_inputs([em.canonical(x) for x in xs], em)
+    ax = em.const(np.array([-1], np.int64), "axes")
+    return xs, [None if m is None else em.op("Unsqueeze", [m, ax]) for m in masks]
+
+
 class SelectMerge(ElementwiseMerge):
     """Maximum and Minimum: Keras' `_apply_merge_op_and_or_mask` (see the module docstring)
     when any input is masked; the plain variadic merge otherwise. Subclasses set `np_op`."""
 
     np_op: ClassVar[Any] = None
-    examples = [
-        *ElementwiseMerge.examples,
-        Example({}, input_shapes=((5, 3), (5, 3)), mask_lengths=(5, 2, 3),
-                masked_inputs=(True, False)),
-        Example({}, input_shapes=((5, 3), (5, 3), (5, 3)), mask_lengths=(4, 1, 5),
-                masked_inputs=(False, True, True)),
-        Example({}, input_shapes=((5, 1), (5, 3), (3,)), mask_lengths=(5, 2, 3),
-                masked_inputs=(True, True, False)),
-    ]
-
-    def _check_mask_rank(self, rank: int) -> None:
-        if rank != 3:
-            raise DefinitionError(
-                f"{self.kind} combines timestep masks of rank-3 inputs (N, T, F) only (Keras "
-                "broadcasts each (N, T) mask over the last axis)", field="inputs",
-                received=f"a masked rank-{rank} input")
+    examples = [*ElementwiseMerge.examples, *MASKED_EXAMPLES]
 
     def combine(self, xs):
         return self.np_op.reduce(np.broadcast_arrays(*xs))
@@ -214,14 +244,9 @@ class SelectMerge(ElementwiseMerge):
         masks = list(ctx.masks) if any(m is not None for m in ctx.masks) else []
         if not masks:
             return super().forward(a, params, xs, ctx)
-        for x, m in zip(xs, masks):
-            if m is not None:
-                self._check_mask_rank(x.ndim)
-        rank = max(x.ndim for x in xs)
-        al = [aligned(x, rank) for x in xs]
+        al, ms = masked_aligned(self, xs, masks)
         shape = np.broadcast_shapes(*(x.shape for x in al))
         full = [np.broadcast_to(x, shape) for x in al]
-        ms = [None if m is None else np.asarray(m, bool)[:, :, None] for m in masks]
         out, om, steps = full[0], ms[0], []
         for x, m in zip(full[1:], ms[1:]):
             if m is not None:
@@ -266,13 +291,7 @@ class SelectMerge(ElementwiseMerge):
         masks = list(em.mask) if any(m is not None for m in em.mask) else []
         if not masks:
             return super().lower(a, params, xs, em)
-        # The masks are (N, T): the inputs go to the IR's layout, where (N, T, 1) broadcasts.
-        for x, m in zip(xs, masks):
-            if m is not None:
-                self._check_mask_rank(em.type_of(x).rank)
-        xs, _ = merge_inputs([em.canonical(x) for x in xs], em)
-        ax = em.const(np.array([-1], np.int64), "axes")
-        ms = [None if m is None else em.op("Unsqueeze", [m, ax]) for m in masks]
+        xs, ms = lower_masked_inputs(self, xs, masks, em)
         out, om = xs[0], ms[0]
         for x, m in zip(xs[1:], ms[1:]):
             if m is not None:

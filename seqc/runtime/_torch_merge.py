@@ -5,7 +5,9 @@ F.normalize's clamp for `normalize`). Each builder returns fn(xs, masks).
 
 Masked inputs: taken by the kinds in MASKED_MERGES (Add, Subtract and Average ignore the masks
 in their values; Maximum and Minimum fold them in as Keras' `_apply_merge_op_and_or_mask`
-does, see seqc.ops._merge.SelectMerge); the others' are refused at build."""
+does, see seqc.ops._merge.SelectMerge; Multiply fills masked-out entries with 1 and zeroes
+outside the OR when every input is masked, see seqc.ops.multiply); the others' are refused at
+build."""
 
 from __future__ import annotations
 
@@ -37,6 +39,9 @@ def elementwise(b: Builder, kind: str, a: Any, p: dict) -> Callable:
         op = torch.maximum if kind == "Maximum" else torch.minimum
         return lambda xs, ms: (_masked_fold(op, _aligned(xs), ms) if any(
             m is not None for m in ms) else combine(_aligned(xs)))
+    if kind == "Multiply":
+        return lambda xs, ms: (_masked_product(_aligned(xs), ms) if any(
+            m is not None for m in ms) else combine(_aligned(xs)))
     return lambda xs, ms: combine(_aligned(xs))
 
 
@@ -53,6 +58,17 @@ def _masked_fold(op: Callable, xs: list, ms: list) -> Any:
         om = None if m is None or om is None else om | m
         out = op(out, x)
     return out
+
+
+def _masked_product(xs: list, ms: list) -> Any:
+    """Keras' `Multiply._merge_function`: masked-out entries become 1; when every input is
+    masked, the product is zeroed outside the masks' OR ((N, T) masks over rank-3 inputs)."""
+    ms = [None if m is None else m[:, :, None] for m in ms]
+    y = reduce(torch.mul, [x if m is None else torch.where(m, x, torch.ones_like(x))
+                           for x, m in zip(xs, ms)])
+    if all(m is not None for m in ms):
+        y = torch.where(reduce(torch.logical_or, ms), y, torch.zeros_like(y))
+    return y
 
 
 def concatenate(b: Builder, kind: str, a: Any, p: dict) -> Callable:
@@ -75,9 +91,8 @@ def dot(b: Builder, kind: str, a: Any, p: dict) -> Callable:
     return f
 
 
-# The merges whose masked inputs the runtime takes (Multiply: Keras fills masked entries with
-# 1 in its values, which seqc's NumPy Multiply does not model yet; Concatenate, Dot: not done).
-MASKED_MERGES = frozenset({"Add", "Subtract", "Average", "Maximum", "Minimum"})
+# The merges whose masked inputs the runtime takes (Concatenate, Dot: not done).
+MASKED_MERGES = frozenset({"Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum"})
 
 BUILDERS = {**dict.fromkeys(("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum"),
                             elementwise),

@@ -308,11 +308,12 @@ def test_masks_keras_records_as_call_kwargs(tmp_path):
     assert "(LSTM)" in str(err.value) and f"inputs ['{emb['config']['name']}']" in str(err.value)
 
 
-@pytest.mark.parametrize("merge", ["Maximum", "Minimum"])
-def test_masked_maximum_minimum_feed_an_lstm_as_in_keras(merge, tmp_path):
-    """Embedding(mask_zero) branches padded differently -> Maximum/Minimum -> LSTM: the masks
-    choose the merged values (Keras' _apply_merge_op_and_or_mask) and their OR reaches the
-    LSTM; with one input unmasked the merge passes no mask on. Checked in NumPy and ONNX."""
+@pytest.mark.parametrize("merge", ["Maximum", "Minimum", "Multiply"])
+def test_masked_mask_reading_merges_feed_an_lstm_as_in_keras(merge, tmp_path):
+    """Embedding(mask_zero) branches padded differently -> Maximum/Minimum/Multiply -> LSTM:
+    the masks choose the merged values (Keras' _apply_merge_op_and_or_mask; Multiply's 1s
+    outside each mask and 0s outside their OR) and their OR reaches the LSTM; with one input
+    unmasked the merge passes no mask on. Checked in NumPy and ONNX."""
     ort = pytest.importorskip("onnxruntime")
     keras = _keras()
     L = keras.layers

@@ -58,6 +58,10 @@ KERAS_CASES = [c for c in cases() if c.values[1].keras]
 FORWARD_CASES = [c for c in KERAS_CASES if c.values[0] != "InputLayer"]  # no call
 
 
+# The merges whose call reads the inputs' masks (Keras' _merge_function).
+MASK_READING_MERGES = ("Maximum", "Minimum", "Multiply")
+
+
 @pytest.mark.parametrize("kind,ex", FORWARD_CASES)
 def test_forward_matches_keras(kind, ex):
     keras_can_run(kind)
@@ -81,13 +85,13 @@ def test_forward_matches_keras(kind, ex):
             layer.finalize_state()  # Normalization caches reshaped statistics
     keras_in = x
     if multi(ex):
-        # Keras' merges take their masks from the tensors: Maximum and Minimum read them in
-        # call (their values and the mask the call sets are compared), the others' masks only
-        # through compute_mask.
+        # Keras' merges take their masks from the tensors: Maximum, Minimum and Multiply read
+        # them in call (their values and the mask the call sets are compared), the others'
+        # masks only through compute_mask.
         kwargs = {}
         if any(m is not None for m in mask):
             _check_merge_mask(kind, graph, layer, x, mask)
-        if kind in ("Maximum", "Minimum") and any(m is not None for m in mask):
+        if kind in MASK_READING_MERGES and any(m is not None for m in mask):
             keras_in = [keras.ops.convert_to_tensor(xi) for xi in x]
             for t, m in zip(keras_in, mask):
                 if m is not None:
@@ -100,7 +104,7 @@ def test_forward_matches_keras(kind, ex):
     got = keras.ops.convert_to_numpy(out)
     assert got.shape == want.shape
     np.testing.assert_allclose(want, got, atol=1e-5, rtol=1e-5)
-    if kind in ("Maximum", "Minimum") and any(m is not None for m in mask):
+    if kind in MASK_READING_MERGES and any(m is not None for m in mask):
         _check_merge_call_mask(kind, graph, x, mask, out)
 
 

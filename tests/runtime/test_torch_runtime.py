@@ -270,7 +270,7 @@ def test_merge_kinds_in_a_graph_agree_with_numpy(kind, ex):
 
 
 MASKED_MERGE_CASES = [pytest.param(kind, ex, id=f"{kind}-{i}")
-                      for kind in ("Add", "Subtract", "Average", "Maximum", "Minimum")
+                      for kind in ("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum")
                       for i, ex in enumerate(REGISTRY[kind].examples)
                       if ex.mask_lengths is not None]
 
@@ -278,7 +278,8 @@ MASKED_MERGE_CASES = [pytest.param(kind, ex, id=f"{kind}-{i}")
 @pytest.mark.parametrize("kind,ex", MASKED_MERGE_CASES)
 def test_masked_merges_agree_with_numpy(kind, ex):
     """A Masking(0) before each masked input, the merge, then an LSTM reading its mask (when
-    it carries one): torch and NumPy agree (Maximum/Minimum let the masks pick values)."""
+    it carries one): torch and NumPy agree (Maximum/Minimum let the masks pick values,
+    Multiply fills masked-out entries with 1)."""
     from seqc.ir.build import NodeConfig, build_dag
     from seqc.runtime.torch_runtime import build_module
     from seqc.training import executor
@@ -305,16 +306,3 @@ def test_masked_merges_agree_with_numpy(kind, ex):
     with torch.no_grad():
         got = module([torch.from_numpy(x) for x in xs]).numpy()
     np.testing.assert_allclose(got, want, atol=ATOL, rtol=RTOL)
-
-
-def test_masked_multiply_is_refused():
-    """Keras' Multiply fills masked-out entries with 1; seqc refuses masked inputs when the
-    graph is built, before any runtime."""
-    from seqc.errors import DefinitionError
-    from seqc.ir.build import NodeConfig, build_dag
-
-    with pytest.raises(DefinitionError, match="Multiply replaces masked-out entries"):
-        build_dag("m", {"a": batched((4, 3)), "b": batched((4, 3))},
-                  [NodeConfig("Masking", {}, "am", ["a"]),
-                   NodeConfig("Masking", {}, "bm", ["b"]),
-                   NodeConfig("Multiply", {}, "merge", ["am", "bm"])], ["merge"])
