@@ -317,6 +317,7 @@ class FunctionalReader:
                 d["name"] = d.get("name") or v.auto_name
                 owners[id(v)] = d
             d["from"] = srcs
+            self.__dict__.setdefault("_doc_layers", {})[id(d)] = (d, v)  # _pyscript_subclass
             used.add(d["name"])
             layers.append(d)
             nodes.append(node)

@@ -88,6 +88,7 @@ class KerasReader:
                 continue
             if d is None:  # an InputLayer whose shape the comment gives
                 continue
+            self.__dict__.setdefault("_doc_layers", {})[id(d)] = (d, v)  # _pyscript_subclass
             layers.append(d)
             nodes.append(v.node)
         if unresolved:

@@ -33,7 +33,7 @@ from ._pyscript_functional import FunctionalReader
 from ._pyscript_keras import KerasReader
 from ._pyscript_model import ModelStatements
 from ._pyscript_stmt import StmtReader
-from ._pyscript_subclass import read_instance, read_uninstantiated
+from ._pyscript_subclass import read_instance, read_uninstantiated, reorder_weights, weight_order
 from ._pyscript_values import (
     MAX_STEPS,
     OPS_HINT,
@@ -360,6 +360,7 @@ class Reader(StmtReader, ExprReader, CallReader, CompileReader, KerasReader, Mod
             self.notes.append(f"{self.file}: argparse values read as the script's defaults "
                               f"(run without arguments): {shown}; --define NAME=VALUE gives "
                               "another")
+        info["weight_order"] = weight_order(self, model, doc)  # _pyscript_subclass
         info["notes"] = list(self.notes)
         info["fit_data"] = list(self.fit_data)
         info["adapted"] = self.adapted
@@ -540,6 +541,9 @@ def load_script(path: str | os.PathLike, *, max_memory: int | None = DEFAULT_MAX
         defn = definition_from_doc(doc, file, raw, max_memory=max_memory)
     except SeqcError as e:
         raise _relocate(e, nodes, file) from None
+    order = info.pop("weight_order")
+    if order is not None:
+        defn.model._graph = reorder_weights(defn.model.graph, doc, order)
     defn.format = "python"
     _set_adapted(defn.model, info.pop("adapted"), file, info["notes"])
     defn.extra = {"python": info}

@@ -808,3 +808,120 @@ model = M()
     doc = script_to_spec(src, "k.py")
     assert [d["type"] for d in doc["layers"]] == ["Reshape", "Permute", "Flatten", "Dense",
                                                    "Softmax"]
+
+
+# Keras orders a subclassed model's weights by the order __init__ assigns its layers (its
+# tracker), not by the order call() uses them; a layer never called has no weights, a layer
+# called twice has its weights once. Equal shapes: a wrong order would pass silently.
+KERAS_INIT_ORDER_CHAIN = """
+import keras
+from keras import layers
+
+class M(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.c = layers.Dense(4)
+        self.unused = layers.Dense(7)
+        self.blocks = [layers.Dense(4, activation="tanh"), layers.Dense(4)]
+        self.a = layers.Dense(4, activation="relu")
+
+    def call(self, x):
+        x = self.a(x)
+        for block in self.blocks[::-1]:
+            x = block(x)
+        return self.c(x)
+
+model = M()  # seqc: input_shape = (4,)
+model.compile(optimizer="adam", loss="mse")
+"""
+
+KERAS_INIT_ORDER_GRAPH = """
+import keras
+from keras import layers
+
+class Block(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.second = layers.Dense(5)
+        self.first = layers.Dense(5, activation="relu")
+
+    def call(self, x):
+        return self.second(self.first(x)) + x
+
+class M(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.out = layers.Dense(5)
+        self.shared = layers.Dense(5, activation="tanh")
+        self.block = Block()
+        self.inp = layers.Dense(5)
+
+    def call(self, x):
+        h = self.inp(x)
+        y = self.shared(h)
+        z = self.shared(self.block(y))
+        return self.out(h + z)
+
+model = M()  # seqc: input_shape = (5,)
+model.compile(optimizer="adam", loss="mse")
+"""
+
+
+KERAS_INIT_ORDER_FUNCTIONAL_PART = """
+import keras
+from keras import layers
+
+j = keras.Input((6,))
+res = keras.Model(j, layers.add([j, layers.Dense(6, activation="relu")(j)]))
+
+class Net(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.out = layers.Dense(6)
+        self.res = res
+
+    def call(self, x):
+        return self.out(self.res(x))
+
+model = Net()
+model.build((None, 6))
+"""
+
+
+KERAS_INIT_ORDER_IN_SEQUENTIAL = """
+import keras
+from keras import layers
+
+class M(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.b = layers.Dense(4)
+        self.a = layers.Dense(4, activation="relu")
+
+    def call(self, x):
+        return self.b(self.a(x))
+
+model = keras.Sequential([keras.Input((4,)), layers.Dense(4), M()])
+model.compile(optimizer="adam", loss="mse")
+"""
+
+
+@pytest.mark.parametrize("src", [KERAS_INIT_ORDER_CHAIN, KERAS_INIT_ORDER_GRAPH,
+                                 KERAS_INIT_ORDER_FUNCTIONAL_PART,
+                                 KERAS_INIT_ORDER_IN_SEQUENTIAL],
+                         ids=["chain", "graph", "functional_part", "in_sequential"])
+def test_subclassed_keras_weights_in_init_order(tmp_path, src):
+    m = load_script(write(tmp_path, src)).model
+    keras, kmodel = _keras_run(src, "model")
+    n = m.graph.types[m.graph.inputs[0]].shape[1]
+    kmodel(np.zeros((1, n), np.float32))
+    assert [tuple(w.shape) for w in kmodel.weights] == [w.shape for w in m.get_weights()]
+    rng = np.random.default_rng(5)
+    ws = [rng.standard_normal(w.shape).astype(np.float32) for w in kmodel.get_weights()]
+    kmodel.set_weights(ws)
+    m.set_weights(kmodel.get_weights())
+    x = rng.standard_normal((6, n)).astype(np.float32)
+    want = np.asarray(kmodel(x, training=False).detach().cpu())
+    np.testing.assert_allclose(m.predict(x), want, atol=1e-5, rtol=1e-5)
+    # the table keeps its keys; summaries count the same parameters
+    assert m.count_params() == kmodel.count_params()
