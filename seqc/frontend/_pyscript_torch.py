@@ -62,6 +62,10 @@ SIGNATURES: dict[str, list[tuple[str, Any]]] = {
     "SELU": [("inplace", False)], "Softplus": [("beta", 1.0), ("threshold", 20.0)],
     "Softsign": [], "Mish": [("inplace", False)], "Hardsigmoid": [("inplace", False)],
     "Hardswish": [("inplace", False)],
+    "Upsample": [("size", None), ("scale_factor", None), ("mode", "nearest"),
+                 ("align_corners", None), ("recompute_scale_factor", None)],
+    "UpsamplingNearest2d": [("size", None), ("scale_factor", None)],
+    "UpsamplingBilinear2d": [("size", None), ("scale_factor", None)],
 }
 # Modules without parameters whose output shape is their input's: skipped when the input
 # shape is derived from the first Linear.
@@ -277,6 +281,42 @@ def _batchnorm(b: Bound, t: TensorType, nd: int) -> list[dict]:
              "center": affine, "scale": affine}]
 
 
+def _upsample(b: Bound, t: TensorType) -> list[dict]:
+    """nn.Upsample / F.interpolate by an integer scale on (N, C, H, W) -> UpSampling2D.
+    'nearest' (PyTorch's floor rule) repeats each pixel; 'bilinear' with align_corners=False
+    uses half-pixel centres clamped at the border, as Keras' bilinear UpSampling2D does."""
+    mode = {"UpsamplingNearest2d": "nearest", "UpsamplingBilinear2d": "bilinear"}.get(
+        b.cls, b.v.get("mode"))
+    # nn.UpsamplingBilinear2d is F.interpolate(..., align_corners=True)
+    corners = True if b.cls == "UpsamplingBilinear2d" else b.v.get("align_corners")
+    if len(t.shape) != 4:
+        raise b.r.error(b.node, f"nn.{b.cls}: seqc reads 2-D upsampling of (N, C, H, W) maps "
+                                "only", field="input", received=f"input of shape {_shape(t)}")
+    if b["size"] is not None:
+        raise b.error("size= (a fixed output size) is not read; seqc upsamples by an integer "
+                      "scale_factor", "size", hint="use scale_factor=<integer>")
+    if mode not in ("nearest", "bilinear"):
+        raise b.error(f"mode={mode!r} is not supported (seqc has 'nearest' and 'bilinear'; "
+                      "'nearest-exact', 'bicubic', 'area' and the others differ)", "mode")
+    if mode == "bilinear" and corners:
+        raise b.error("bilinear with align_corners=True maps the corner pixels onto each "
+                      "other, which Keras' UpSampling2D (half-pixel centres) does not",
+                      "align_corners", hint="use align_corners=False")
+    if mode == "nearest" and corners is not None:
+        raise b.error("align_corners is only for the linear modes (PyTorch refuses it with "
+                      "'nearest')", "align_corners")
+    if b.v.get("recompute_scale_factor"):
+        b.require("recompute_scale_factor", None, "an integer scale needs no recomputing")
+    sf = b["scale_factor"]
+    sf = [sf, sf] if not isinstance(sf, (list, tuple)) else list(sf)
+    if len(sf) != 2 or not all(isinstance(x, (int, float)) and not isinstance(x, bool)
+                               and x >= 1 and float(x).is_integer() for x in sf):
+        raise b.error("scale_factor must be an integer >= 1 (or two); seqc's UpSampling2D "
+                      "repeats or interpolates by whole factors", "scale_factor")
+    return [{"type": "UpSampling2D", "name": b.name, "size": [int(x) for x in sf],
+             "data_format": "channels_first", "interpolation": mode}]
+
+
 def _embedding(b: Bound, t: TensorType) -> list[dict]:
     for k, why in (("padding_idx", "PyTorch zeroes that row and freezes it"),
                    ("max_norm", "seqc does not renormalise embeddings")):
@@ -400,6 +440,8 @@ def _map(b: Bound, t: TensorType, nxt: tuple | None) -> tuple[list[dict], bool]:
         return _batchnorm(b, t, int(c[-2])), False
     if c == "Embedding":
         return _embedding(b, t), False
+    if c.startswith("Upsampl"):
+        return _upsample(b, t), False
     if c in ("LSTM", "GRU"):
         return _recurrent(b, t, nxt)
     return _activation(b, t), False

@@ -43,6 +43,8 @@ _F: dict[str, tuple[str, list[str]]] = {
     "flatten": ("Flatten", ["start_dim", "end_dim"]),
     "dropout": ("Dropout", ["p", "training", "inplace"]),
     "dropout2d": ("Dropout2d", ["p", "training", "inplace"]),
+    "interpolate": ("Upsample", ["size", "scale_factor", "mode", "align_corners",
+                                 "recompute_scale_factor", "antialias"]),
 }
 # torch.<name> (and Tensor methods) with their own positional order where it differs.
 _TORCH = {"relu": [], "sigmoid": [], "tanh": [], "selu": [], "flatten": ["start_dim", "end_dim"],
@@ -97,6 +99,9 @@ def _module(chain: Chain, name: str, params: list[str], args: list, kwargs: dict
         vals.pop(k, None)
     if vals.pop("dtype", None) is not None:
         raise chain.refuse(node, f"{what}: dtype= is not read (seqc models are float32)")
+    if vals.pop("antialias", False) is not False:
+        raise chain.refuse(node, f"{what}: antialias=True is not read (seqc's upsampling "
+                                 "does not antialias)")
     training = vals.pop("training", True) if name in ("dropout", "dropout2d") else None
     for k, v in vals.items():
         if not is_const(v):

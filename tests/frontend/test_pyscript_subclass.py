@@ -8,6 +8,7 @@ counts and output shapes. What cannot be modelled is refused at file:line:col.
 
 from __future__ import annotations
 
+import re
 import textwrap
 from pathlib import Path
 
@@ -285,6 +286,47 @@ class TextClassifier(nn.Module):
 model = TextClassifier()
 '''
 
+UPSAMPLE_NET = '''
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+# seqc: input_shape = [3, 5, 6]
+
+
+class UpsampleConvLayer(torch.nn.Module):
+    def __init__(self, in_channels, out_channels, kernel_size, stride, upsample=None):
+        super(UpsampleConvLayer, self).__init__()
+        self.upsample = upsample
+        self.conv2d = torch.nn.Conv2d(in_channels, out_channels, kernel_size, stride)
+
+    def forward(self, x):
+        x_in = x
+        if self.upsample:
+            x_in = torch.nn.functional.interpolate(x_in, mode='nearest', scale_factor=self.upsample)
+        out = self.conv2d(x_in)
+        return out
+
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.up = nn.Upsample(scale_factor=2, mode='bilinear', align_corners=False)
+        self.deconv = UpsampleConvLayer(4, 4, 3, 1, upsample=2)
+        self.seq = nn.Sequential(nn.UpsamplingNearest2d(scale_factor=2), nn.Conv2d(4, 2, 1),
+                                 nn.Upsample(scale_factor=(1, 3), mode='bilinear'))
+
+    def forward(self, x):
+        x = self.up(torch.tanh(self.conv(x)))
+        x = F.interpolate(x, scale_factor=(3, 2), mode='bilinear', align_corners=False)
+        x = F.interpolate(x, None, 2.0)
+        return self.seq(self.deconv(x))
+
+
+model = Net()
+'''
+
 TORCH_CASES = {"mnist_net": (MNIST_NET, "Net", 1_199_882, (None, 10)),
                "blitz_net": (BLITZ_NET, "net", 62_006, (None, 10)),
                "blitz_net_1ch": (BLITZ_NET_1CH, "net", 61_706, (None, 10)),
@@ -293,7 +335,8 @@ TORCH_CASES = {"mnist_net": (MNIST_NET, "Net", 1_199_882, (None, 10)),
                              + 10, (None, 10)),
                "nn_tutorial_lambda": (NN_TUTORIAL_LAMBDA, "model", 3_930, (None, 10)),
                "module_list": (MODULE_LIST, "model", None, (None, 3)),
-               "lstm_classifier": (LSTM_CLASSIFIER, "model", None, (None, 3))}
+               "lstm_classifier": (LSTM_CLASSIFIER, "model", None, (None, 3)),
+               "upsample": (UPSAMPLE_NET, "model", 112 + 148 + 10, (None, 2, 236, 564))}
 
 
 def _torch_reference(src: str, var: str):
@@ -925,3 +968,31 @@ def test_subclassed_keras_weights_in_init_order(tmp_path, src):
     np.testing.assert_allclose(m.predict(x), want, atol=1e-5, rtol=1e-5)
     # the table keeps its keys; summaries count the same parameters
     assert m.count_params() == kmodel.count_params()
+
+
+@pytest.mark.parametrize("call, match", [
+    ("F.interpolate(x, scale_factor=2, mode='bilinear', align_corners=True)", "align_corners"),
+    ("F.interpolate(x, scale_factor=2, mode='bicubic')", "mode='bicubic'"),
+    ("F.interpolate(x, scale_factor=2, mode='nearest-exact')", "mode='nearest-exact'"),
+    ("F.interpolate(x, size=(10, 12))", "size="),
+    ("F.interpolate(x, scale_factor=1.5)", "scale_factor"),
+    ("F.interpolate(x, scale_factor=2, mode='bilinear', antialias=True)", "antialias"),
+    ("F.interpolate(x, scale_factor=2, align_corners=False)", "align_corners"),
+    ("F.interpolate(x, scale_factor=2, recompute_scale_factor=True)",
+     "recompute_scale_factor"),
+    ("nn.UpsamplingBilinear2d(scale_factor=2)(x)", "align_corners"),
+    ("nn.Upsample(scale_factor=2, mode='trilinear')(x)", "mode='trilinear'"),
+    ("F.interpolate(x.view(x.size(0), 3, -1), scale_factor=2)", "2-D upsampling"),
+])
+def test_upsampling_that_differs_is_refused_at_its_line(tmp_path, call, match):
+    """PyTorch's resampling modes seqc has no exact layer for are refused by name, at
+    file:line: never approximated."""
+    mod = call.removesuffix("(x)") if call.startswith("nn.") else None
+    src = UPSAMPLE_NET.replace("x = F.interpolate(x, None, 2.0)",
+                               "x = self.bad(x)" if mod else f"x = {call}")
+    if mod:
+        src = src.replace("        self.deconv =",
+                          f"        self.bad = {mod}\n        self.deconv =")
+    with pytest.raises(DefinitionError, match=re.escape(match)) as e:
+        load_script(write(tmp_path, src, "up.py"))
+    assert re.search(r"up\.py:\d+", str(e.value)) and "invalid" not in str(e.value), e.value
