@@ -66,6 +66,7 @@ SIGNATURES: dict[str, list[tuple[str, Any]]] = {
                  ("align_corners", None), ("recompute_scale_factor", None)],
     "UpsamplingNearest2d": [("size", None), ("scale_factor", None)],
     "UpsamplingBilinear2d": [("size", None), ("scale_factor", None)],
+    "PixelShuffle": [("upscale_factor", REQ)],
 }
 # Modules without parameters whose output shape is their input's: skipped when the input
 # shape is derived from the first Linear.
@@ -442,6 +443,12 @@ def _map(b: Bound, t: TensorType, nxt: tuple | None) -> tuple[list[dict], bool]:
         return _embedding(b, t), False
     if c.startswith("Upsampl"):
         return _upsample(b, t), False
+    if c == "PixelShuffle":
+        if len(t.shape) != 4:
+            raise b.r.error(b.node, "nn.PixelShuffle rearranges (N, C, H, W) maps",
+                            field="input", received=f"input of shape {_shape(t)}")
+        return [{"type": "PixelShuffle", "name": b.name,
+                 "upscale_factor": b.int("upscale_factor", minimum=1)}], False
     if c in ("LSTM", "GRU"):
         return _recurrent(b, t, nxt)
     return _activation(b, t), False

@@ -45,6 +45,7 @@ _F: dict[str, tuple[str, list[str]]] = {
     "dropout2d": ("Dropout2d", ["p", "training", "inplace"]),
     "interpolate": ("Upsample", ["size", "scale_factor", "mode", "align_corners",
                                  "recompute_scale_factor", "antialias"]),
+    "pixel_shuffle": ("PixelShuffle", ["upscale_factor"]),
 }
 # torch.<name> (and Tensor methods) with their own positional order where it differs.
 _TORCH = {"relu": [], "sigmoid": [], "tanh": [], "selu": [], "flatten": ["start_dim", "end_dim"],

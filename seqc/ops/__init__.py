@@ -70,6 +70,7 @@ from . import (  # noqa: F401  (imported for registration)
     multiply,
     normalization,
     permute,
+    pixel_shuffle,
     prelu,
     random_brightness,
     random_color_degeneration,

@@ -114,6 +114,10 @@ def permute(b: Builder, kind: str, a: Any, p: dict) -> Callable:
     return lambda x, m: x.permute(0, *a.dims)
 
 
+def pixel_shuffle(b: Builder, kind: str, a: Any, p: dict) -> Callable:
+    return lambda x, m: F.pixel_shuffle(x, a.upscale_factor)
+
+
 def repeat_vector(b: Builder, kind: str, a: Any, p: dict) -> Callable:
     return lambda x, m: x.unsqueeze(1).expand(-1, a.n, -1)
 
@@ -217,7 +221,8 @@ BUILDERS = {
     "ReLU": relu_layer, "LeakyReLU": leaky_relu, "ELU": elu, "Softmax": softmax,
     "PReLU": prelu,
     "Masking": masking, "Embedding": embedding, "Flatten": flatten, "Reshape": reshape,
-    "Permute": permute, "RepeatVector": repeat_vector, "Rescaling": rescaling,
+    "Permute": permute, "PixelShuffle": pixel_shuffle, "RepeatVector": repeat_vector,
+    "Rescaling": rescaling,
     "Normalization": normalization, "BatchNormalization": batch_normalization,
     "LayerNormalization": layer_normalization, "GroupNormalization": group_normalization,
     "UnitNormalization": unit_normalization,

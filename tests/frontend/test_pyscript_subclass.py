@@ -314,14 +314,17 @@ class Net(nn.Module):
         self.conv = nn.Conv2d(3, 4, 3, padding=1)
         self.up = nn.Upsample(scale_factor=2, mode='bilinear', align_corners=False)
         self.deconv = UpsampleConvLayer(4, 4, 3, 1, upsample=2)
-        self.seq = nn.Sequential(nn.UpsamplingNearest2d(scale_factor=2), nn.Conv2d(4, 2, 1),
+        self.seq = nn.Sequential(nn.UpsamplingNearest2d(scale_factor=2), nn.Conv2d(4, 8, 1),
                                  nn.Upsample(scale_factor=(1, 3), mode='bilinear'))
+        self.shuffle = nn.PixelShuffle(2)
+        self.conv3 = nn.Conv2d(2, 3, 1)
 
     def forward(self, x):
         x = self.up(torch.tanh(self.conv(x)))
         x = F.interpolate(x, scale_factor=(3, 2), mode='bilinear', align_corners=False)
         x = F.interpolate(x, None, 2.0)
-        return self.seq(self.deconv(x))
+        x = self.shuffle(F.pixel_shuffle(self.seq(self.deconv(x)), 1))
+        return self.conv3(x)
 
 
 model = Net()
@@ -336,7 +339,8 @@ TORCH_CASES = {"mnist_net": (MNIST_NET, "Net", 1_199_882, (None, 10)),
                "nn_tutorial_lambda": (NN_TUTORIAL_LAMBDA, "model", 3_930, (None, 10)),
                "module_list": (MODULE_LIST, "model", None, (None, 3)),
                "lstm_classifier": (LSTM_CLASSIFIER, "model", None, (None, 3)),
-               "upsample": (UPSAMPLE_NET, "model", 112 + 148 + 10, (None, 2, 236, 564))}
+               "upsample": (UPSAMPLE_NET, "model", 112 + 148 + 40 + 9,
+                            (None, 3, 472, 1128))}
 
 
 def _torch_reference(src: str, var: str):
