@@ -87,3 +87,39 @@ def test_damaged_onnx_is_exit_2_naming_the_file(built, tmp_path, command, mutate
              "bench": ["--batch-sizes", "1"]}.get(command, [])
     out = refused(run(command, bad, *extra), str(bad), "not a valid ONNX model")
     assert not (tmp_path / "y.npy").exists(), out
+
+
+def test_build_disagreement_is_exit_1_and_keeps_the_good_build(built, tmp_path, monkeypatch):
+    from seqc.runtime import RUNTIMES
+
+    out = tmp_path / "out"
+    assert run("build", built / "s.json", "--no-train", "-q", "-o", out).exit_code == 0
+    good = {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()}
+    ort = RUNTIMES["onnxruntime"]
+    load = ort.load
+
+    def off_by_one(src, **options):
+        predict = load(src, **options)
+        return lambda x: predict(x) + 1.0
+
+    monkeypatch.setattr(ort, "load", off_by_one)
+    r = run("build", built / "s.json", "--no-train", "-q", "-o", out)
+    refused(r, "disagrees with the NumPy model", "onnxruntime max abs err",
+            str(built / "s.json"), code=1)
+    assert {p.name: p.read_bytes() for p in out.iterdir() if p.is_file()} == good
+    assert (out / "rejected" / "model.onnx").exists()
+
+
+@pytest.mark.parametrize("layer, field", [
+    ({"type": "Rescaling", "scale": 1e300}, "scale"),
+    ({"type": "Rescaling", "scale": [1.0, -1e39]}, "scale"),
+    ({"type": "Rescaling", "scale": 1.0, "offset": 10 ** 400}, "offset"),
+    ({"type": "Dropout", "rate": float("inf")}, "rate"),
+    ({"type": "LeakyReLU", "negative_slope": float("nan")}, "negative_slope"),
+])
+def test_float_attributes_outside_float32_are_refused(tmp_path, layer, field):
+    spec = tmp_path / "m.json"
+    spec.write_text(json.dumps({"input_shape": [2], "layers": [layer]}))  # NaN/Infinity literals
+    refused(run("build", spec, "--no-train", "-q", "-o", tmp_path / "o"), str(spec),
+            f"'{field}' must be", "float32's range", f"({layer['type']})")
+    assert not (tmp_path / "o" / "model.onnx").exists()
