@@ -113,7 +113,7 @@ def test_build_disagreement_is_exit_1_and_keeps_the_good_build(built, tmp_path, 
 @pytest.mark.parametrize("layer, field", [
     ({"type": "Rescaling", "scale": 1e300}, "scale"),
     ({"type": "Rescaling", "scale": [1.0, -1e39]}, "scale"),
-    ({"type": "Rescaling", "scale": 1.0, "offset": 10 ** 400}, "offset"),
+    ({"type": "Rescaling", "scale": 1.0, "offset": 10 ** 350}, "offset"),
     ({"type": "Dropout", "rate": float("inf")}, "rate"),
     ({"type": "LeakyReLU", "negative_slope": float("nan")}, "negative_slope"),
 ])
@@ -123,3 +123,27 @@ def test_float_attributes_outside_float32_are_refused(tmp_path, layer, field):
     refused(run("build", spec, "--no-train", "-q", "-o", tmp_path / "o"), str(spec),
             f"'{field}' must be", "float32's range", f"({layer['type']})")
     assert not (tmp_path / "o" / "model.onnx").exists()
+
+
+DEEP = 5000
+SPEC_HEAD = '{"input_shape": [2], "layers": [{"type": "Dense", "units": 1, "name": '
+KERAS_HEAD = ('{"class_name": "Sequential", "config": {"name": "s", "layers": '
+              '[{"class_name": "Dense", "config": {"units": 1, "name": ')
+
+
+@pytest.mark.parametrize("command", ["build", "summary"])
+@pytest.mark.parametrize("text, words", [
+    (SPEC_HEAD + "[" * DEEP + "]" * DEEP + "}]}", ["nested 5003 levels deep", "at most 100"]),
+    (SPEC_HEAD + "[" * 150 + "]" * 150 + "}]}", ["nested 153 levels deep"]),
+    (KERAS_HEAD + "{\"a\": " * DEEP + "1" + "}" * DEEP + "}}]}}", ["levels deep"]),
+    ('{"input_shape": [2],\n "layers": [{"type": "Dense", "units": ' + "9" * 5000 + "}]}",
+     ["'units' at line 2 has 5000 digits"]),
+    (" \n", ["the file is empty", '"layers"']),
+    ("[[1.0, 2.0], [3.0, 4.0]]", ["a model file is a JSON object", "looks like data",
+                                  '"input_shape"']),
+], ids=["deep-spec", "deep-150", "deep-keras-json", "5000-digit-int", "empty", "list"])
+def test_hostile_json_is_exit_2_naming_the_file(tmp_path, command, text, words):
+    spec = tmp_path / "m.json"
+    spec.write_text(text)
+    extra = ["--no-train", "-q", "-o", tmp_path / "o"] if command == "build" else []
+    refused(run(command, spec, *extra), str(spec), *words)
