@@ -3,7 +3,9 @@ the file, never seqc's internal-error exit 70 or a traceback (issue 16)."""
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -147,3 +149,31 @@ def test_hostile_json_is_exit_2_naming_the_file(tmp_path, command, text, words):
     spec.write_text(text)
     extra = ["--no-train", "-q", "-o", tmp_path / "o"] if command == "build" else []
     refused(run(command, spec, *extra), str(spec), *words)
+
+
+def test_output_path_blocked_by_a_file_is_exit_2(built, tmp_path):
+    blocker = tmp_path / "afile"
+    blocker.write_text("keep me")
+    for args in (["build", built / "s.json", "--no-train", "-q", "-o", blocker],
+                 ["convert", built / "s.json", "-o", blocker / "m.onnx"],
+                 ["predict", built / "b", built / "x.npy", "-o", blocker / "y.npy"]):
+        refused(run(*args), str(blocker), "a file is in the way")
+    assert blocker.read_text() == "keep me"
+
+
+@pytest.mark.parametrize("code, words", [
+    (errno.EROFS, ["read-only"]), (errno.EACCES, ["no permission"]),
+    (errno.ENOSPC, ["disk is full"])])
+def test_unwritable_output_folder_is_exit_2(built, tmp_path, monkeypatch, code, words):
+    # Simulated: the tests may run as root, whom a read-only folder does not stop.
+    import seqc.pipeline
+
+    out = tmp_path / "out"
+
+    def refuse(*args, dir=None, **kwargs):
+        raise OSError(code, os.strerror(code), None if code == errno.ENOSPC else str(dir))
+
+    monkeypatch.setattr(seqc.pipeline.tempfile, "mkdtemp", refuse)
+    refused(run("build", built / "s.json", "--no-train", "-q", "-o", out), *words,
+            *([] if code == errno.ENOSPC else [str(out)]))
+    assert not (out / "model.onnx").exists()
