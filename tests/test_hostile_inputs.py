@@ -177,3 +177,21 @@ def test_unwritable_output_folder_is_exit_2(built, tmp_path, monkeypatch, code, 
     refused(run("build", built / "s.json", "--no-train", "-q", "-o", out), *words,
             *([] if code == errno.ENOSPC else [str(out)]))
     assert not (out / "model.onnx").exists()
+
+
+def test_an_unsorted_but_valid_onnx_still_runs(built, tmp_path):
+    # onnx.checker wants nodes topologically sorted, onnxruntime does not (seqc's own float16
+    # variant has its Casts last): such a model is not refused.
+    import onnx
+
+    m = onnx.load(built / "b" / "model.onnx")
+    out = m.graph.output[0]
+    m.graph.node.insert(0, onnx.helper.make_node("Identity", [out.name], ["y_copy"]))
+    out.name = "y_copy"
+    with pytest.raises(onnx.checker.ValidationError):
+        onnx.checker.check_model(m)
+    path = tmp_path / "unsorted.onnx"
+    onnx.save(m, path)
+    r = run("predict", path, built / "x.npy", "-o", tmp_path / "y.npy")
+    assert r.exit_code == 0, r.output
+    assert np.load(tmp_path / "y.npy").shape == (2, 2)
