@@ -195,3 +195,20 @@ def test_an_unsorted_but_valid_onnx_still_runs(built, tmp_path):
     r = run("predict", path, built / "x.npy", "-o", tmp_path / "y.npy")
     assert r.exit_code == 0, r.output
     assert np.load(tmp_path / "y.npy").shape == (2, 2)
+
+
+@pytest.mark.parametrize("field, value", [
+    ("kernel_initializer", 1), ("bias_initializer", True), ("kernel_initializer", None),
+    ("kernel_initializer", {"class_name": "GlorotUniform", "config": 1}),
+    ("bias_initializer", {"class_name": "Zeros", "config": [1, 2]}),
+    ("kernel_initializer", {"class_name": "VarianceScaling",
+                            "config": {"scale": "big", "mode": "fan_in"}}),
+])
+def test_wrong_typed_keras_initializer_is_exit_2(tmp_path, field, value):
+    layer = {"class_name": "Dense", "config": {"name": "d", "units": 2, field: value}}
+    doc = {"class_name": "Sequential", "config": {"name": "s", "layers": [
+        {"class_name": "InputLayer", "config": {"batch_shape": [None, 3], "name": "in"}},
+        layer]}}
+    spec = tmp_path / "k.json"
+    spec.write_text(json.dumps(doc))
+    refused(run("summary", spec), str(spec), "'d' (Dense)", field)
