@@ -197,8 +197,10 @@ def load_onnx_checked(path: str, *, load_external_data: bool = True) -> Any:
         # onnxruntime refuses the model too.
         import onnxruntime as ort
 
+        so = ort.SessionOptions()
+        so.log_severity_level = 4  # the refusal below says why; no log line before it
         try:
-            ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+            ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
         except Exception:  # noqa: BLE001 - onnxruntime's load errors share no base class
             raise not_valid_onnx(path, e) from None
     return proto
