@@ -7,6 +7,7 @@ the stage it needs inside its body.
 
 from __future__ import annotations
 
+import errno
 import functools
 import re
 import sys
@@ -26,6 +27,28 @@ class _State:
 def _fail(message: str, code: int) -> None:
     click.echo(message, err=True)
     sys.exit(code)
+
+
+_DISK_HINTS = {
+    errno.EEXIST: "a file is in the way: -o names a file where a folder is needed, or a "
+                  "folder on the path is a file; choose another -o",
+    errno.ENOTDIR: "a part of the path is a file, not a folder; choose another -o",
+    errno.EISDIR: "the path is a folder where a file is needed; name a file",
+    errno.EACCES: "no permission to write there; choose another -o",
+    errno.EPERM: "no permission to write there; choose another -o",
+    errno.EROFS: "the file system is read-only; choose another -o",
+    errno.ENOSPC: "the disk is full; free some space or choose another -o",
+    errno.EDQUOT: "the disk quota is used up; free some space or choose another -o",
+}
+
+
+def _disk_fault_hint(e: BaseException) -> str | None:
+    """A hint when `e` is a file-system fault on a named path (read-only or full disk, a file
+    in the way), which is the user's to fix; None for anything else."""
+    if isinstance(e, OSError) and e.errno in _DISK_HINTS and (
+            e.filename or e.errno in (errno.ENOSPC, errno.EDQUOT)):
+        return _DISK_HINTS[e.errno]
+    return None
 
 
 def handle_errors(fn):
@@ -49,6 +72,10 @@ def handle_errors(fn):
         except Exception as e:  # noqa: BLE001 - the last line of defence: report, don't crash
             if _State.debug:
                 traceback.print_exc()
+            hint = _disk_fault_hint(e)
+            if hint is not None:  # the disk or the path, not seqc: bad input, exit 2
+                _fail(f"error: {e.filename or 'writing the output'}: {e.strerror}\n"
+                      f"hint: {hint}", 2)
             _fail(f"internal error (a bug in seqc, please report it): {type(e).__name__}: {e}\n"
                   "hint: rerun with --debug for the traceback", EXIT_BUG)
 

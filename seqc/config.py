@@ -18,6 +18,12 @@ def split_spec(spec: str | dict) -> tuple[Any, dict]:
     dict has neither "type" nor "class_name"; callers turn that into their own error."""
     if isinstance(spec, str):
         return spec, {}
+    if not isinstance(spec, dict):
+        from .errors import DefinitionError
+
+        raise DefinitionError('must be a name or an object {"type": name, ...}',
+                              received=repr(spec)[:80],
+                              hint='e.g. "glorot_uniform" or {"type": "he_normal", "seed": 1}')
     kwargs = dict(spec)
     name = kwargs.pop("type", None) or kwargs.pop("class_name", None)
     if "config" in kwargs and (kwargs["config"] is None or isinstance(kwargs["config"], dict)):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import functools
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -44,14 +45,86 @@ class _Duplicate(Exception):
         self.pairs = pairs
 
 
+# Nesting deeper than this is refused before anything walks the document (Python's recursion
+# limit is 1000 frames, and each level costs several in the readers and the schema check); a
+# real model, even Keras models nested in one another, stays far below it.
+MAX_DEPTH = 100
+# Longer integer literals are refused (Python's own limit, 4300 digits, raises a bare
+# ValueError; no float32 or int64 field can hold even 40 digits).
+MAX_DIGITS = 400
+
+
+class _HugeInt(Exception):
+    def __init__(self, digits: str) -> None:
+        self.digits = digits
+
+
+def _parse_int(s: str) -> int:
+    if len(s.lstrip("-")) > MAX_DIGITS:
+        raise _HugeInt(s)
+    return int(s)
+
+
+def _text_depth(text: str) -> int:
+    """The deepest bracket nesting of JSON text, strings skipped (for a document too deep
+    for json.loads itself)."""
+    depth = deepest = 0
+    for m in re.finditer(r'"(?:[^"\\]|\\.)*"|[\[{]|[\]}]', text):
+        c = m.group()
+        if c in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif c in "]}":
+            depth -= 1
+    return deepest
+
+
+def _doc_depth(doc: Any) -> int:
+    """The nesting depth of a parsed document, walked without recursion."""
+    deepest, stack = 0, [(doc, 1)]
+    while stack:
+        v, d = stack.pop()
+        if isinstance(v, dict):
+            v = list(v.values())
+        if isinstance(v, list):
+            deepest = max(deepest, d)
+            stack.extend((x, d + 1) for x in v)
+    return deepest
+
+
+def _too_deep(file: str, depth: int) -> DefinitionError:
+    return DefinitionError(
+        f"the JSON is nested {depth} levels deep; seqc reads at most {MAX_DEPTH}", file=file,
+        field="json", received=f"nesting depth {depth}",
+        hint="a model definition is a few levels deep; this file is damaged or not a model")
+
+
 def parse_json(raw: bytes, file: str) -> Any:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         raise DefinitionError("the file is not UTF-8 text", file=file,
                               received=f"byte 0x{raw[e.start]:02x} at offset {e.start}") from None
+    if not text.strip():
+        raise DefinitionError(
+            "the file is empty", file=file, field="json", received=f"{len(raw)} bytes",
+            hint='a model file is a JSON object, e.g. {"input_shape": [4], "layers": '
+                 '[{"type": "Dense", "units": 1}]}')
     try:
-        return json.loads(text, object_pairs_hook=_no_duplicates)
+        doc = json.loads(text, object_pairs_hook=_no_duplicates, parse_int=_parse_int)
+    except RecursionError:
+        raise _too_deep(file, _text_depth(text)) from None
+    except _HugeInt as h:
+        at = text.find(h.digits)
+        before = text[:at]
+        keys = re.findall(r'"((?:[^"\\]|\\.)*)"\s*:', before)
+        where = f"'{keys[-1]}'" if keys else "a value"
+        raise DefinitionError(
+            f"the integer in {where} at line {before.count(chr(10)) + 1} has "
+            f"{len(h.digits.lstrip('-'))} digits; seqc reads integers of at most {MAX_DIGITS}",
+            file=file, field=keys[-1] if keys else "json", received=f"{h.digits[:20]}...",
+            hint="no field takes a number this large; the file is damaged or not a model"
+        ) from None
     except json.JSONDecodeError as e:
         lines = text.splitlines() or [""]
         line = lines[min(e.lineno, len(lines)) - 1]
@@ -64,6 +137,10 @@ def parse_json(raw: bytes, file: str) -> Any:
         raise DefinitionError(f"key '{d.key}' appears twice in one object", file=file,
                               field=d.key, received=f"object with keys {keys}",
                               hint="keep one of the two entries") from None
+    depth = _doc_depth(doc)
+    if depth > MAX_DEPTH:
+        raise _too_deep(file, depth)
+    return doc
 
 
 def _json_hint(msg: str, line: str) -> str | None:

@@ -61,7 +61,15 @@ def initializer(r: Reader, value: Any, label: str, fld: str) -> Any:
     {"type": name, **arguments}; checked against seqc's initializer table."""
     from ..training import initializers as inits
 
-    out = canonical_initializer(value, legacy_normal=r.legacy_normal)
+    if isinstance(value, dict) and not isinstance(value.get("config") or {}, dict):
+        raise r.err(f"'{fld}.config' must be an object", label, f"{fld}.config",
+                    _given(fld, short(value)),
+                    hint='e.g. {"class_name": "GlorotUniform", "config": {"seed": null}}')
+    try:
+        out = canonical_initializer(value, legacy_normal=r.legacy_normal)
+    except (TypeError, ValueError) as e:  # a wrong-typed argument (scale, mode, ...)
+        raise r.err(f"'{fld}' is not a valid initializer: {e}", label, fld,
+                    _given(fld, short(value))) from None
     try:
         inits.get(out)
     except SeqcError as e:

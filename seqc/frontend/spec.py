@@ -120,11 +120,24 @@ def load_spec(path: str | os.PathLike, *, max_memory: int | None = DEFAULT_MAX_M
                                data_x=bindings.x if bindings is not None else None)
 
 
+def _json_kind(doc: Any) -> str:
+    return {list: "a list", str: "a string", bool: "true or false", int: "a number",
+            float: "a number", type(None): "null"}.get(type(doc), type(doc).__name__)
+
+
 def definition_from_doc(doc: Any, file: str, raw: bytes, *,
                         max_memory: int | None = DEFAULT_MAX_MEMORY,
                         data_x: Any = None) -> Definition:
     """`data_x`: the inputs the model will be fitted on, for a spec with no input shape (the
     spec's own data section is read for it otherwise)."""
+    if not isinstance(doc, dict):
+        looks = " (it looks like data, not a model)" if isinstance(doc, list) and doc and all(
+            isinstance(r, (int, float, list)) for r in doc) else ""
+        raise DefinitionError(
+            f"a model file is a JSON object, this file holds {_json_kind(doc)}{looks}",
+            file=file, field="json", received=repr(doc)[:80],
+            hint='a model file looks like {"input_shape": [4], "layers": [{"type": "Dense", '
+                 '"units": 1}]}, or a Keras model.to_json()')
     check_schema(doc, file)
     layers = doc["layers"]
     if not layers:

@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DefinitionError
+from .base import FLOAT32_RANGE, float32_value
 
 
 class Numbers:
@@ -26,7 +27,10 @@ class Numbers:
             if isinstance(v, bool):
                 raise bad()
             if isinstance(v, (int, float, np.integer, np.floating)):
-                return float(v)
+                f = float32_value(v)
+                if f is None:
+                    raise bad(f" {FLOAT32_RANGE}")
+                return f
             if isinstance(v, (list, tuple)):
                 return tuple(walk(x) for x in v)
             raise bad()

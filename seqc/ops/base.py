@@ -34,6 +34,7 @@ Facets raise `DefinitionError(..., field=..., received=...)`; the caller adds fi
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from collections.abc import Callable
@@ -379,6 +380,7 @@ def get_op(kind: str) -> OpDef:
 # ---- attribute parsing: the dataclass annotations are the schema ----
 
 _MISSING = dataclasses.MISSING
+_F32_MAX = float(np.finfo(np.float32).max)
 
 
 def parse_attrs(cls: type, config: dict, aliases: dict[str, str] | None = None) -> Any:
@@ -464,7 +466,10 @@ def coerce(tp: Any, value: Any, name: str) -> Any:
     if tp is float:
         if isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
             raise bad("a number")
-        return float(value)
+        f = float32_value(value)
+        if f is None:
+            raise bad(f"a number {FLOAT32_RANGE}")
+        return f
     if tp is str:
         if isinstance(value, str):
             return value
@@ -472,6 +477,20 @@ def coerce(tp: Any, value: Any, name: str) -> Any:
     if isinstance(tp, type) and hasattr(tp, "coerce"):
         return tp.coerce(value, name)
     raise TypeError(f"unsupported attribute annotation {tp!r} for {name}")
+
+
+FLOAT32_RANGE = f"(finite, within float32's range |x| <= {_F32_MAX:.4g})"
+
+
+def float32_value(value: Any) -> float | None:
+    """`value` as a float, or None when a float32 model cannot hold it: NaN, +-Infinity, or
+    past float32's range (an int too large for a float raises OverflowError). Every float
+    attribute ends up in a float32 model, so these are refused before anything runs."""
+    try:
+        f = float(value)
+    except OverflowError:
+        return None
+    return f if math.isfinite(f) and abs(f) <= _F32_MAX else None
 
 
 def _describe(tp: Any) -> str:

@@ -67,14 +67,11 @@ class ModelSource:
             if isinstance(m, onnx.ModelProto):
                 self._proto = m
             else:
-                try:
-                    self._proto = onnx.load(m)
-                except Exception as e:  # noqa: BLE001 - protobuf raises several kinds
-                    raise DataError(f"not a readable ONNX model ({type(e).__name__})",
-                                    file=str(m), field="model", received=str(m)) from None
+                self._proto = load_onnx_checked(m)
             if not self._proto.graph.input:
-                raise DataError("the ONNX model has no graph input", field="model",
-                                received=self.label)
+                raise DataError("the ONNX model has no graph input", file=self.label,
+                                field="model", received=self.label,
+                                hint="an empty or damaged file reads as a model with no graph")
         return self._proto
 
     def input_type(self) -> TensorType:
@@ -168,6 +165,45 @@ def load_build_dir(path: str | os.PathLike) -> tuple[Graph | None, dict | None, 
         raise DataError(f"{WEIGHTS_FILE} lacks parameters the IR needs", file=w_path,
                         received=f"missing {', '.join(missing)}")
     return graph, params, onnx_path
+
+
+def _first_line(e: BaseException) -> str:
+    text = str(e).strip() or type(e).__name__
+    return text.splitlines()[0][:300]
+
+
+def not_valid_onnx(path: str, e: BaseException) -> DataError:
+    """The exit-2 error for an ONNX file that protobuf, onnx.checker or onnxruntime refuses."""
+    return DataError(f"not a valid ONNX model: {_first_line(e)}", file=path, field="model",
+                     received=path, hint="re-export the model; the file is damaged or was "
+                                         "not written by an ONNX exporter")
+
+
+def load_onnx_checked(path: str, *, load_external_data: bool = True) -> Any:
+    """onnx.load plus onnx.checker.check_model, so a damaged file is a DataError naming it
+    before onnxruntime sees it (its load errors are internal-looking exceptions)."""
+    import onnx
+
+    try:
+        proto = onnx.load(path, load_external_data=load_external_data)
+    except Exception as e:  # noqa: BLE001 - protobuf and onnx raise many kinds
+        raise not_valid_onnx(path, e) from None
+    try:
+        # The path form checks models over protobuf's 2 GB limit and with external data.
+        onnx.checker.check_model(path if load_external_data else proto)
+    except Exception as e:  # noqa: BLE001 - the checker raises several kinds
+        # The checker is stricter than onnxruntime in places (it wants nodes topologically
+        # sorted; onnxconverter's float16 pass appends its Casts): refused only when
+        # onnxruntime refuses the model too.
+        import onnxruntime as ort
+
+        so = ort.SessionOptions()
+        so.log_severity_level = 4  # the refusal below says why; no log line before it
+        try:
+            ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
+        except Exception:  # noqa: BLE001 - onnxruntime's load errors share no base class
+            raise not_valid_onnx(path, e) from None
+    return proto
 
 
 def resolve(model: Any) -> ModelSource:
@@ -321,7 +357,12 @@ def make_session(model: Any, *, provider: str = "cpu",
     m = resolve(model).onnx()
     data = m if isinstance(m, str) else m.SerializeToString()
     providers = [PROVIDERS[provider]] + (["CPUExecutionProvider"] if provider == "cuda" else [])
-    sess = ort.InferenceSession(data, so, providers=providers)
+    try:
+        sess = ort.InferenceSession(data, so, providers=providers)
+    except Exception as e:  # noqa: BLE001 - onnxruntime's load errors (Fail, InvalidGraph,
+        # InvalidArgument, InvalidProtobuf) share no base class but RuntimeError/Exception.
+        raise not_valid_onnx(data if isinstance(data, str) else resolve(model).label,
+                             e) from None
     if provider == "cuda" and sess.get_providers()[0] != PROVIDERS["cuda"]:
         # onnxruntime-gpu without a usable GPU (no driver, CUDA or cuDNN libraries) logs an
         # error and quietly runs the session on the CPU: a "CUDA" run or comparison would

@@ -150,7 +150,22 @@ class ValidationResult:
                 "output_shape": None if self.output_shape is None else list(self.output_shape),
                 "output_names": list(self.output_names),
                 "output_shapes": [list(s) for s in self.output_shapes],
-                "runtimes": [asdict(r) for r in self.results]}
+                "runtimes": [asdict(r) for r in self.results], "summary": self.summary()}
+
+    def summary(self) -> str:
+        """One line naming each failing runtime and how it fails ("" when all agree)."""
+        parts = []
+        for r in self.results:
+            if r.ok or r.is_reference and r.error is None:
+                continue
+            if r.error is not None:
+                parts.append(f"{r.runtime} failed: {r.error}")
+            else:
+                parts.append(f"{r.runtime} max abs err {r.max_abs_error:g}"
+                             + (f" (first diverges at layer {r.first_divergence['layer']!r})"
+                                if r.first_divergence and r.first_divergence.get("layer")
+                                else ""))
+        return "; ".join(parts)
 
     def format_table(self) -> str:
         from .bisect import describe

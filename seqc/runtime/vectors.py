@@ -163,16 +163,12 @@ def sidecar_path(onnx_path: str | os.PathLike) -> str:
 
 
 def _load_proto(path: str) -> Any:
-    import onnx
+    from .runners import load_onnx_checked
 
     if not os.path.isfile(path):
         raise UsageError("ONNX model file not found", field="model", received=path)
-    try:
-        # External weights stay where they are: only the metadata is rewritten.
-        return onnx.load(path, load_external_data=False)
-    except Exception as e:  # noqa: BLE001 - protobuf raises several kinds
-        raise DataError(f"not a readable ONNX model ({type(e).__name__})", file=path,
-                        field="model", received=path) from None
+    # External weights stay where they are: only the metadata is rewritten.
+    return load_onnx_checked(path, load_external_data=False)
 
 
 def _props(proto: Any) -> dict[str, str]:
@@ -379,7 +375,7 @@ def read_vectors(model: Any, *, folder: str | None = None) -> Vectors | None:
         return None
     try:
         doc = json.loads(props[KEY])
-    except json.JSONDecodeError as e:
+    except ValueError as e:  # JSONDecodeError, or UnicodeDecodeError on damaged bytes
         raise _bad(where, f"{KEY} is not JSON", str(e)) from None
     if not isinstance(doc, dict) or doc.get("format") not in (FORMAT, FORMAT_NAMED):
         got = doc.get("format") if isinstance(doc, dict) else type(doc).__name__

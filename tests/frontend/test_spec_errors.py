@@ -25,7 +25,7 @@ CASES = [
      ["invalid JSON at line 1, column 2", "double quotes"]),
     ("duplicate-key", '{"input_shape": [4], "input_shape": [5], "layers": []}',
      ["key 'input_shape' appears twice"]),
-    ("not-an-object", "[1, 2]", ["must be an object"]),
+    ("not-an-object", "[1, 2]", ["a model file is a JSON object", "holds a list", "input_shape"]),
     ("unknown-top-level-key", {**BASE, "optimiser": "adam"},
      ["unknown top-level key 'optimiser'", "Valid keys:", "layers"]),
     ("top-level-key-of-fit", {**BASE, "epochs": 3},

@@ -249,19 +249,31 @@ def test_validate_bad_input_and_arguments(x):
         validate(mlp(), x, runtimes=["nunpy"], print_table=False)
 
 
-def test_validate_records_a_crashing_runtime(tmp_path, x):
+def test_validate_records_a_crashing_runtime(tmp_path, x, monkeypatch):
+    folder = write_build_dir(mlp(), tmp_path / "b")
+
+    def crash(src, **_):
+        raise RuntimeError("the runtime crashed")
+
+    monkeypatch.setattr(RUNTIMES["onnxruntime"], "load", crash)
+    result = validate(folder, x, runtimes=["numpy", "onnxruntime"], print_table=False)
+    assert not result.ok and "crashed" in result["onnxruntime"].error
+    assert "ERROR" in result.format_table()
+
+
+def test_validate_refuses_a_damaged_onnx_in_a_build_folder(tmp_path, x):
+    # A damaged file is bad input (exit 2 naming it), not a runtime that disagrees.
     folder = write_build_dir(mlp(), tmp_path / "b")
     with open(os.path.join(folder, "model.onnx"), "wb") as f:
         f.write(b"not an onnx model")
-    result = validate(folder, x, runtimes=["numpy", "onnxruntime"], print_table=False)
-    assert not result.ok and result["onnxruntime"].error
-    assert "ERROR" in result.format_table()
+    with pytest.raises(DataError, match="model.onnx: not a valid ONNX model"):
+        validate(folder, x, runtimes=["numpy", "onnxruntime"], print_table=False)
 
 
 def test_unreadable_onnx_file_is_data_error(tmp_path):
     path = tmp_path / "broken.onnx"
     path.write_bytes(b"\x00garbage")
-    with pytest.raises(DataError, match="not a readable ONNX model"):
+    with pytest.raises(DataError, match="not a valid ONNX model"):
         validate(path, np.ones((1, 6)), print_table=False)
 
 
