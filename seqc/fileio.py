@@ -15,12 +15,25 @@ from contextlib import contextmanager
 from typing import BinaryIO
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def as_created(fd: int) -> None:
+    """Give a mkstemp file (created 0600) the mode `open()` would have given it (0666 less the
+    umask), so every artifact of a build has the same permissions."""
+    os.fchmod(fd, 0o666 & ~_umask())
+
+
 @contextmanager
 def atomic_file(path: str | os.PathLike) -> Iterator[BinaryIO]:
     """`with atomic_file(p) as f: f.write(...)`: `p` is replaced when the block succeeds."""
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
+    as_created(fd)
     try:
         with os.fdopen(fd, "wb") as f:
             yield f

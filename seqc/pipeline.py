@@ -489,12 +489,14 @@ def convert(src_path: str, out_path: str, opts: ConvertOptions | None = None) ->
         model.save(out_path)
         return info
     from .export import export_model
+    from .fileio import as_created
     from .runtime import ModelSource, validate
     from .runtime.validate import random_inputs
 
     folder = os.path.dirname(os.path.abspath(out_path))
     os.makedirs(folder, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".convert-", suffix=".onnx", dir=folder)
+    as_created(fd)
     os.close(fd)
     try:
         export_model(model, tmp, opset=opts.opset, metadata=_source_metadata(defn),

@@ -64,6 +64,23 @@ def test_build_trains_exports_validates(tmp_path):
     assert rep["validation"]["n_inputs"] == 50
 
 
+def test_artifacts_get_the_mode_open_would_give(tmp_path):
+    """Atomic writes go through mkstemp (0600); every artifact ends up 0666 less the umask,
+    model.onnx included, and so does `convert -o`."""
+    import os
+
+    mask = os.umask(0)
+    os.umask(mask)
+    small_data(tmp_path)
+    spec = write_spec(tmp_path, GOOD_LAYERS, compile=COMPILE, fit={"epochs": 1},
+                      data={"x": "x.npy", "y": "y.npy"})
+    out = tmp_path / "out"
+    assert run("build", str(spec), "-o", str(out), "--quiet").exit_code == 0
+    assert run("convert", str(out), "-o", str(tmp_path / "c.onnx"), "-q").exit_code == 0
+    for p in [*out.iterdir(), tmp_path / "c.onnx"]:
+        assert p.stat().st_mode & 0o777 == 0o666 & ~mask, p.name
+
+
 def test_build_flags_override(tmp_path):
     small_data(tmp_path)
     spec = write_spec(tmp_path, GOOD_LAYERS, compile=COMPILE, fit={"epochs": 5})
