@@ -272,14 +272,19 @@ def bilinear_matrix(n: int, s: int) -> np.ndarray:
 
     Keras' UpSampling2D(interpolation="bilinear") calls ops.image.resize with antialias=False,
     which is torch's F.interpolate(mode="bilinear", align_corners=False) (TF's
-    half_pixel_centers=True, JAX's triangle kernel agree for upsampling): output pixel j reads
-    the input at src = (j + 0.5) * n / (n * s) - 0.5, clamped below at 0; it blends
-    floor(src) and the next pixel (clamped to n - 1) with weights 1 - frac, frac.
+    half_pixel_centers=True, JAX's triangle kernel agree for upsampling): `linear_matrix`.
     Antialiasing would only change downsampling, which upsampling never does.
     """
-    out = n * s
+    return linear_matrix(n, n * s)
+
+
+def linear_matrix(n: int, out: int) -> np.ndarray:
+    """(out, n) float64 weights of a half-pixel linear resize without antialiasing (torch's
+    interpolate(mode="bilinear", align_corners=False) along one axis): output j reads the input
+    at src = max((j + 0.5) * n / out - 0.5, 0), blending floor(src) and the next pixel
+    (both clamped to n - 1) with weights 1 - frac, frac."""
     src = np.maximum((np.arange(out) + 0.5) * (n / out) - 0.5, 0.0)
-    i0 = np.floor(src).astype(np.int64)
+    i0 = np.minimum(np.floor(src).astype(np.int64), n - 1)
     i1 = np.minimum(i0 + 1, n - 1)
     frac = src - i0
     m = np.zeros((out, n))

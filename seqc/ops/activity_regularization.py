@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..ir.types import TensorType
-from .base import BadExample, Example, OpDef, in_range, register
+from .base import BadExample, Example, PassThrough, in_range, register
 
 
 @dataclass(frozen=True)
@@ -20,8 +19,7 @@ class ActivityRegularizationAttrs:
 
 
 @register
-class ActivityRegularization(OpDef):
-    inference_identity = True
+class ActivityRegularization(PassThrough):
     kind = "ActivityRegularization"
     supports_masking = True  # passes a timestep mask on, as in Keras
     Attrs = ActivityRegularizationAttrs
@@ -36,7 +34,6 @@ class ActivityRegularization(OpDef):
         BadExample({"l2": "big"}, (3,), "l2"),
         BadExample({"activity_regularizer": "l2"}, (3,), "activity_regularizer"),
     ]
-    layout = "agnostic"
 
     def check(self, a: ActivityRegularizationAttrs) -> None:
         in_range(a, "l1", 0.0, float("inf"))
@@ -46,16 +43,3 @@ class ActivityRegularization(OpDef):
         if not (a.l1 or a.l2):
             return None
         return {"type": "L1L2", "l1": a.l1, "l2": a.l2}
-
-    def infer(self, a: ActivityRegularizationAttrs,
-              in_types: list[TensorType]) -> list[TensorType]:
-        return [in_types[0]]
-
-    def forward(self, a, params, xs, ctx):
-        return [xs[0]], None
-
-    def backward(self, a, params, cache, dys):
-        return [dys[0]], {}
-
-    def lower(self, a, params, xs, em):
-        return [xs[0]]

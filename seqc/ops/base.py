@@ -313,6 +313,26 @@ class OpDef:
         return {f.name: _to_json(getattr(attrs, f.name)) for f in dataclasses.fields(attrs)}
 
 
+class PassThrough(OpDef):
+    """A kind whose value is its input, in training and at inference (Identity,
+    ActivityRegularization, InputLayer): y = x, dy passes back, nothing lowered."""
+
+    inference_identity = True
+    layout = "agnostic"
+
+    def infer(self, attrs: Any, in_types: list[TensorType]) -> list[TensorType]:
+        return [in_types[0]]
+
+    def forward(self, attrs, params, xs, ctx):
+        return [xs[0]], None
+
+    def backward(self, attrs, params, cache, dys):
+        return [dys[0]], {}
+
+    def lower(self, attrs, params, xs, em):
+        return [xs[0]]
+
+
 REGISTRY: dict[str, OpDef] = {}
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .base import BadExample, Example, OpDef, register
+from .base import BadExample, Example, PassThrough, register
 
 
 @dataclass(frozen=True)
@@ -16,12 +16,10 @@ class IdentityAttrs:
 
 
 @register
-class Identity(OpDef):
-    inference_identity = True
+class Identity(PassThrough):
     kind = "Identity"
     Attrs = IdentityAttrs
     supports_masking = True
-    layout = "agnostic"
     summary = "Returns its input unchanged."
     examples = [
         Example({}, (3,)),
@@ -30,15 +28,3 @@ class Identity(OpDef):
         Example({}, (3,), input_dtype="int32", input_range=(0, 9)),
     ]
     bad_examples = [BadExample({"units": 3}, (3,), "Valid arguments")]
-
-    def infer(self, a, in_types):
-        return [in_types[0]]
-
-    def forward(self, a, params, xs, ctx):
-        return [xs[0]], None
-
-    def backward(self, a, params, cache, dys):
-        return [dys[0]], {}
-
-    def lower(self, a, params, xs, em):
-        return [xs[0]]

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from ..errors import DefinitionError
 from ..ir.types import DTYPES, TensorType
-from .base import BadExample, Example, OpDef, register
+from .base import BadExample, Example, PassThrough, register
 
 
 @dataclass(frozen=True)
@@ -55,8 +55,7 @@ class InputLayerAttrs:
 
 
 @register
-class InputLayer(OpDef):
-    inference_identity = True
+class InputLayer(PassThrough):
     kind = "InputLayer"
     Attrs = InputLayerAttrs
     aliases = {"input_shape": "shape", "batch_input_shape": "batch_shape"}
@@ -109,14 +108,3 @@ class InputLayer(OpDef):
                                   received=f"dtype={a.dtype!r}, input {x}")
         # The batch always stays symbolic: `batch_size` is kept for Keras configs only.
         return [x]
-
-    def forward(self, a, params, xs, ctx):
-        return [xs[0]], None
-
-    def backward(self, a, params, cache, dys):
-        return [dys[0]], {}
-
-    layout = "agnostic"
-
-    def lower(self, a, params, xs, em):
-        return [xs[0]]

@@ -22,7 +22,14 @@ import numpy as np
 
 from ..errors import DefinitionError
 from ._augment import AugmentBase, generator
-from ._resize import apply_matrices, channels_first, finish_format, layout_for, spatial_axes
+from ._resize import (
+    apply_matrices,
+    channels_first,
+    finish_format,
+    layout_for,
+    linear_matrix,
+    spatial_axes,
+)
 from .base import BadExample, Example, register
 
 
@@ -143,18 +150,3 @@ def inference_matrices(h: int, w: int, height: int, width: int) -> list[np.ndarr
         m[:, start:start + crop] = linear_matrix(crop, size)
         out.append(m)
     return out
-
-
-def linear_matrix(n: int, out: int) -> np.ndarray:
-    """(out, n) weights of a half-pixel linear resize without antialiasing (torch's
-    interpolate(mode="bilinear", align_corners=False) along one axis): output j reads the input
-    at max((j + 0.5) * n / out - 0.5, 0), blending floor and the next pixel (clamped)."""
-    src = np.maximum((np.arange(out) + 0.5) * (n / out) - 0.5, 0.0)
-    i0 = np.minimum(np.floor(src).astype(np.int64), n - 1)
-    i1 = np.minimum(i0 + 1, n - 1)
-    frac = src - i0
-    m = np.zeros((out, n))
-    rows = np.arange(out)
-    np.add.at(m, (rows, i0), 1.0 - frac)
-    np.add.at(m, (rows, i1), frac)
-    return m

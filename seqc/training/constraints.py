@@ -20,13 +20,15 @@ import numpy as np
 
 from ..errors import DefinitionError
 from .args import float_arg
-from .regularizers import resolve
+from .regularizers import KerasObject, resolve
 
 EPSILON = 1e-7
 
 
-class Constraint:
+class Constraint(KerasObject):
     """`c(w) -> projected w` (same shape and dtype)."""
+
+    keras_module = "keras.constraints"
 
     def __call__(self, w: np.ndarray) -> np.ndarray:
         raise NotImplementedError
@@ -36,18 +38,6 @@ class Constraint:
 
     def validate(self, shape: tuple[int, ...], field: str) -> None:
         """Raise DefinitionError (naming `field`) when a weight of `shape` cannot take it."""
-
-    def keras_config(self) -> dict:
-        """Keras 3's serialized form (what `keras.constraints.serialize` writes)."""
-        return {"module": "keras.constraints", "class_name": type(self).__name__,
-                "config": self.get_config(), "registered_name": None}
-
-    def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other.get_config() == self.get_config()
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
 
 
 def _axis(axis: Any) -> int | tuple[int, ...]:

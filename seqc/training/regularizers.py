@@ -27,8 +27,31 @@ from .args import construct, float_arg
 EPSILON = 1e-7  # keras.backend.epsilon(), the floor of OrthogonalRegularizer's normalisation
 
 
-class Regularizer:
+class KerasObject:
+    """What regularizers and constraints share: Keras' serialized form, equality by config."""
+
+    keras_module = ""  # "keras.regularizers" / "keras.constraints"
+
+    def get_config(self) -> dict:
+        raise NotImplementedError
+
+    def keras_config(self) -> dict:
+        """Keras 3's serialized form (what `keras.<module>.serialize` writes)."""
+        return {"module": self.keras_module, "class_name": type(self).__name__,
+                "config": self.get_config(), "registered_name": None}
+
+    def __eq__(self, other: object) -> bool:
+        return type(other) is type(self) and other.get_config() == self.get_config()
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+
+class Regularizer(KerasObject):
     """A penalty: `reg(x) -> float` and `reg.grad(x) -> d penalty / d x`."""
+
+    keras_module = "keras.regularizers"
 
     def __call__(self, x: np.ndarray) -> float:
         raise NotImplementedError
@@ -41,18 +64,6 @@ class Regularizer:
 
     def validate(self, shape: tuple[int, ...], field: str) -> None:
         """Raise DefinitionError (naming `field`) when a weight of `shape` cannot take it."""
-
-    def keras_config(self) -> dict:
-        """Keras 3's serialized form (what `keras.regularizers.serialize` writes)."""
-        return {"module": "keras.regularizers", "class_name": type(self).__name__,
-                "config": self.get_config(), "registered_name": None}
-
-    def __eq__(self, other: object) -> bool:
-        return type(other) is type(self) and other.get_config() == self.get_config()
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
-        return f"{type(self).__name__}({args})"
 
 
 def _factor(value: Any, name: str, default: float) -> float:
