@@ -12,6 +12,7 @@ import functools
 import re
 import sys
 import traceback
+import warnings
 
 import click
 
@@ -52,10 +53,11 @@ def _disk_fault_hint(e: BaseException) -> str | None:
 
 
 def handle_errors(fn):
-    """Turn SeqcError into its exit code and message; anything else is reported as a bug."""
+    """Turn SeqcError into its exit code and message; anything else is reported as a bug.
+    NumPy's RuntimeWarnings become one line (_numeric_note)."""
 
     @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
+    def run(*args, **kwargs):
         from .errors import SeqcError
 
         try:
@@ -64,6 +66,8 @@ def handle_errors(fn):
             if _State.debug:
                 traceback.print_exc()
             label = "validation failed" if e.exit_code == 1 else "error"
+            if e.kind == "training":
+                label = "training failed"
             _fail(f"{label}: {e}", e.exit_code)
         except KeyboardInterrupt:
             _fail("interrupted", 130)
@@ -79,7 +83,33 @@ def handle_errors(fn):
             _fail(f"internal error (a bug in seqc, please report it): {type(e).__name__}: {e}\n"
                   "hint: rerun with --debug for the traceback", EXIT_BUG)
 
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        if _State.debug:
+            return run(*args, **kwargs)
+        with warnings.catch_warnings(record=True) as caught:
+            try:
+                return run(*args, **kwargs)
+            finally:
+                _numeric_note(caught)
+
     return wrapper
+
+
+def _numeric_note(caught: list) -> None:
+    """NumPy's floating-point RuntimeWarnings ("overflow encountered in matmul"), caught while
+    a command ran, become one seqc line: inf and NaN are seqc's to report (a NaN loss stops a
+    build, a disagreement exits 1), not Python warnings from inside seqc. Every other warning
+    is shown as Python would have shown it."""
+    numeric = [w for w in caught if issubclass(w.category, RuntimeWarning)
+               and " encountered in " in str(w.message)]
+    for w in caught:
+        if w not in numeric:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    if numeric:
+        kinds = sorted({str(w.message).split(" encountered in ")[0] for w in numeric})
+        click.echo(f"note: NumPy reported {' and '.join(kinds)} (inf or NaN in the arithmetic); "
+                   "the results above include them (--debug shows where)", err=True)
 
 
 def parse_size(text: str | None) -> int | None:
@@ -180,6 +210,9 @@ def _reading_options(fn):
                                  "optimizes it (tied to this onnxruntime and CPU).")
 @click.option("--cleanup", is_flag=True,
               help="Run seqc's ONNX clean-up passes on model.onnx and report each.")
+@click.option("--clean", is_flag=True,
+              help="Start the output folder afresh: its rejected/ and any other file the "
+                   "old folder held go with it (a build keeps them otherwise).")
 @click.option("--test-vectors", type=click.IntRange(min=0), default=8, show_default=True,
               help="Held-out inputs and their outputs embedded in model.onnx, so `seqc "
                    "validate model.onnx` can re-check it alone (0: none).")
@@ -193,7 +226,7 @@ def _reading_options(fn):
 def build(definition, out_dir, data, x_path, y_path, target, defines, model_name, epochs,
           batch_size, seed, opset, input_layout, no_fold_batchnorm, no_fold_preprocessing,
           no_train, optimizer, loss, learning_rate, float16, int8, save_optimized, cleanup,
-          test_vectors, max_memory, quiet, verbose) -> None:
+          clean, test_vectors, max_memory, quiet, verbose) -> None:
     """Parse DEFINITION, train it, export model.onnx and prove it matches NumPy.
 
     DEFINITION is a seqc JSON spec, a Keras model (.keras, legacy .h5, or model.to_json()
@@ -213,7 +246,7 @@ def build(definition, out_dir, data, x_path, y_path, target, defines, model_name
                         fold_preprocessing=not no_fold_preprocessing, train=not no_train,
                         optimizer=optimizer, loss=loss, learning_rate=learning_rate,
                         test_vectors=test_vectors, float16=float16, int8=int8,
-                        save_optimized=save_optimized, cleanup=cleanup,
+                        save_optimized=save_optimized, cleanup=cleanup, clean=clean,
                         verbose=0 if quiet else (2 if verbose else 1),
                         max_memory=-1 if max_memory is None else parse_size(max_memory),
                         log=click.echo)
@@ -346,10 +379,12 @@ def validate(model, inputs, runtimes, atol, rtol, as_json) -> None:
     import os
 
     from .errors import ValidationFailure
+    from .publish import readable_folder
     from .runtime.predict import read_inputs_for
     from .runtime.validate import validate as run_validate
     from .runtime.vectors import check_vectors, read_vectors
 
+    model = readable_folder(model)  # a build folder between the two renames of its swap
     onnx_path = os.path.join(model, "model.onnx") if os.path.isdir(model) else model
     vec = None
     if inputs is None and onnx_path.lower().endswith(".onnx") and os.path.isfile(onnx_path):

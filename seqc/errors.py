@@ -100,6 +100,23 @@ class ValidationFailure(SeqcError):
     kind = "validation"
 
 
+class TrainingDiverged(SeqcError, RuntimeError):
+    """The loss or the weights became NaN or infinite in training. Exit code 1: the input was
+    well formed, the training it asked for failed. A RuntimeError too, as Keras'
+    TerminateOnNaN(raise_error=True) raises."""
+
+    exit_code = 1
+    kind = "training"
+
+
+def diverged(epoch: int, epochs: int, batch: int, steps: int, what: str) -> TrainingDiverged:
+    """TrainingDiverged naming the (0-based) epoch and batch where `what` happened."""
+    return TrainingDiverged(
+        f"training diverged at epoch {epoch + 1}/{epochs}, batch {batch + 1}/{steps}: {what}",
+        hint="lower the learning rate, scale the inputs, or clip the gradients (clipnorm); "
+             "nothing was written")
+
+
 def did_you_mean(name: str, choices: Iterable[str]) -> str | None:
     """A `hint:` text naming the closest valid choice, or None when nothing is close."""
     choices = list(choices)

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from typing import BinaryIO
 
 
-def _umask() -> int:
+def umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
@@ -24,7 +24,7 @@ def _umask() -> int:
 def as_created(fd: int) -> None:
     """Give a mkstemp file (created 0600) the mode `open()` would have given it (0666 less the
     umask), so every artifact of a build has the same permissions."""
-    os.fchmod(fd, 0o666 & ~_umask())
+    os.fchmod(fd, 0o666 & ~umask())
 
 
 @contextmanager

@@ -60,7 +60,9 @@ def load_definition(path: str | os.PathLike, *,
     >>> f.load_definition("examples/breast_cancer_mlp.json").model.output_shape  # doctest: +SKIP
     (None, 1)
     """
-    file = os.fspath(path)
+    from ..publish import readable_folder
+
+    file = readable_folder(path)
     if os.path.isdir(file):
         from .build_folder import load_build_folder
 

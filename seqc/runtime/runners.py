@@ -213,7 +213,9 @@ def resolve(model: Any) -> ModelSource:
     if hasattr(model, "graph") and hasattr(model, "params"):
         return ModelSource(model.graph, model.params, label=getattr(model, "name", "model"))
     if isinstance(model, (str, os.PathLike)):
-        path = os.fspath(model)
+        from ..publish import readable_folder
+
+        path = readable_folder(model)
         if os.path.isdir(path):
             graph, params, onnx_path = load_build_dir(path)
             return ModelSource(graph, params, onnx_path, label=path)
