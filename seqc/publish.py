@@ -138,7 +138,11 @@ def publish(staging: Path, target: Path, owned: Iterable[str], keep_others: bool
         else:
             old = _beside(target, _OLD + staging.name.rsplit(_STAGING, 1)[1])
             os.rename(target, old)
-            os.rename(staging, target)
+            try:
+                os.rename(staging, target)
+            except BaseException:  # interrupted (not killed): the previous build goes back
+                os.rename(old, target)
+                raise
     except OSError as e:
         if e.errno in (errno.EXDEV, errno.EBUSY):
             raise UsageError("the output folder cannot be replaced as a whole: it is a mount "
