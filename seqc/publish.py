@@ -56,6 +56,9 @@ def check_target(target: Path) -> Path:
                          "cannot be the current folder, one above it, or the root",
                          field="-o", received=str(target),
                          hint="name a folder of its own, e.g. -o build/my_model")
+    if real.is_dir() and not os.access(real, os.W_OK | os.X_OK):
+        # Replacing it would only need its parent: a folder made read-only stays as it is.
+        raise OSError(errno.EACCES, os.strerror(errno.EACCES), str(target))
     return real
 
 

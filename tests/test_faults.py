@@ -252,6 +252,17 @@ def test_the_output_folder_cannot_hold_the_working_folder(job, tmp_path, monkeyp
         assert r.exit_code == 2 and "cannot be the current folder" in r.output, r.output
 
 
+def test_a_read_only_output_folder_is_exit_2_and_kept(job, previous, monkeypatch):
+    out, old = previous
+    real = os.access
+    # Simulated: the tests may run as root, whom a read-only folder does not stop.
+    monkeypatch.setattr(os, "access", lambda p, mode: False if mode & os.W_OK and
+                        Path(p) == out.resolve() else real(p, mode))
+    r = run("build", job / "k.json", "--no-train", "-q", "-o", out, "--seed", "3")
+    assert r.exit_code == 2 and "no permission" in r.output and str(out) in r.output, r.output
+    assert _files(out) == old
+
+
 def test_a_failed_swap_on_a_read_only_disk_is_exit_2_and_keeps_the_build(job, previous,
                                                                           monkeypatch):
     import errno
