@@ -175,7 +175,8 @@ def _reading_options(fn):
 @cli.command()
 @click.argument("definition", type=click.Path())
 @click.option("-o", "--out", "out_dir", type=click.Path(), default=None,
-              help="Output folder (default build/<model name>/).")
+              help="Output folder (default build/<model name>/), replaced as a whole once "
+                   "the build is validated.")
 @_data_options
 @_reading_options
 @click.option("--epochs", type=click.IntRange(min=1), default=None)
