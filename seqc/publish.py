@@ -43,7 +43,9 @@ def _beside(target: Path, what: str) -> Path:
 
 
 def _siblings(target: Path, kind: str) -> list[Path]:
-    return sorted(target.parent.glob(f".{target.name}.{kind}*"))
+    import glob
+
+    return sorted(target.parent.glob(f".{glob.escape(target.name)}.{kind}*"))
 
 
 def check_target(target: Path) -> Path:
