@@ -67,6 +67,11 @@ class BuildOptions:
     int8: str | None = None  # "dynamic" | "static"
     save_optimized: str | None = None  # an onnxruntime optimization level
     cleanup: bool = False  # seqc's ONNX clean-up passes on model.onnx (seqc.export.cleanup)
+    # Warnings before training (seqc.training.lint): `warn` prints the block (None: `log`, or
+    # Python warnings when both are None), `ignore` drops codes, `strict` stops the build.
+    warn: Any = None
+    ignore: tuple[str, ...] = ()
+    strict: bool = False
 
 
 def compile_settings(defn: Any, opts: BuildOptions) -> dict | None:
@@ -146,6 +151,14 @@ def definition_bindings(def_path: str, opts: Any, defines: dict | None = None,
     return bindings, dataset
 
 
+def _lint_reporting(opts: BuildOptions, def_path: str) -> Any:
+    """Where fit's warnings go: a `warnings:` block before the first epoch (--ignore, --strict)."""
+    from .training import lint
+
+    return lint.reporting(lint.reporter(opts.warn or opts.log, ignore=opts.ignore,
+                                        strict=opts.strict, file=str(def_path)))
+
+
 def _data_label(dataset: Any) -> str | None:
     return getattr(dataset, "source", None)
 
@@ -217,7 +230,8 @@ def build(def_path: str, opts: BuildOptions | None = None) -> dict[str, Any]:
         x = dataset.x  # data.one_hot above; several inputs/outputs: dicts by name
         t = time.perf_counter()
         try:
-            hist = model.fit(x, y, **{**fit_cfg, "verbose": 2 if opts.verbose else 0})
+            with _lint_reporting(opts, def_path):
+                hist = model.fit(x, y, **{**fit_cfg, "verbose": 2 if opts.verbose else 0})
         except DataError as e:
             # The fit loop names the array and row; the user also needs the file.
             raise e.located(file=_data_label(dataset)) from None
