@@ -414,12 +414,13 @@ def _optimizer_finding(opt: Any) -> Finding | None:
     if name not in _ADAPTIVE:
         return None
     schedule = getattr(opt, "schedule", None)
-    rates = [float(opt.learning_rate)]
-    for attr in ("initial_learning_rate", "warmup_target"):
-        v = getattr(schedule, attr, None)
-        if isinstance(v, (int, float)):
-            rates.append(float(v))
-    lr = max(rates)
+    if schedule is None:
+        rates = [float(opt.learning_rate)]
+    else:  # its settings, not a value: a per-epoch schedule needs fit's steps to evaluate
+        rates = [getattr(schedule, a, None) for a in ("initial_learning_rate", "warmup_target")]
+        rates += list(getattr(schedule, "values", None) or [])  # PiecewiseConstantDecay
+        rates = [float(v) for v in rates if isinstance(v, (int, float))]
+    lr = max(rates, default=0.0)
     if not lr > 1.0:
         return None
     import inspect
@@ -436,14 +437,16 @@ def _optimizer_finding(opt: Any) -> Finding | None:
 
 # ---------------------------------------------------------------- data
 
-# Fewer validation rows than this may all share a label by chance.
-MIN_ROWS_ALL_EQUAL = 10
+# What random order gives with at most this chance is not reported: a rare class may miss the
+# training rows, or fill the validation rows, by chance; sorted data does it with certainty.
+CHANCE = 1e-3
 
 
 def data_findings(cfg: Any, ys: list, validation_split: float,
                   class_names: list[str] | None = None) -> list[Finding]:
-    """SEQC-W007 for each output whose labels make the last `validation_split` of the rows (what
-    Keras holds out, before shuffling) one label only, or classes no training row has."""
+    """SEQC-W007 for each output whose last `validation_split` of the rows (what Keras holds
+    out, before shuffling) holds one label only, or classes no training row has, where rows
+    in random order would do so with a chance under CHANCE."""
     if not validation_split:
         return []
     out = []
@@ -454,17 +457,19 @@ def data_findings(cfg: Any, ys: list, validation_split: float,
         cut = int(math.floor(n * (1.0 - validation_split)))
         if cut in (0, n):
             continue
+        m = n - cut
         ids = _class_ids(h.loss, y)
         label = f"y['{h.name}']" if several else "y"
-        kept = (f"validation_split={validation_split:g} keeps the last {n - cut} rows for "
+        kept = (f"validation_split={validation_split:g} keeps the last {m} rows for "
                 "validation (taken before shuffling)")
         hint = ("shuffle the rows once before training (fit's shuffle=True shuffles only the "
                 "training rows, after the split), or pass validation_data")
-        tail, head = y[cut:], y[:cut]
-        if n - cut >= MIN_ROWS_ALL_EQUAL and np.all(tail == tail[0]) and \
-                np.any(head != tail[0]):
+        rows = y.reshape(n, -1)
+        same = np.all(rows == rows[cut], axis=1)
+        if same[cut:].all() and not same[:cut].all() and \
+                _all_in(m, int(same.sum()), n) < CHANCE:
             what = _name(int(ids[cut]), class_names) if ids is not None and ids.ndim == 1 \
-                else f"label {_short(tail[0])}"
+                else f"label {_short(y[cut])}"
             out.append(Finding(
                 "SEQC-W007", f"labels {label}",
                 f"{kept}, and every one of them has {what} while the training rows hold "
@@ -473,15 +478,26 @@ def data_findings(cfg: Any, ys: list, validation_split: float,
             continue
         if ids is None:
             continue
-        missing = np.setdiff1d(np.unique(ids[cut:]), np.unique(ids[:cut]))
-        if missing.size:
-            names = ", ".join(_name(int(c), class_names) for c in missing[:5])
-            more = f" and {missing.size - 5} more" if missing.size > 5 else ""
+        classes, counts = np.unique(ids[cut:], return_counts=True)
+        missing = [int(c) for c, k in zip(classes, counts)
+                   if _all_in(int(k), m, n) < CHANCE and not np.any(ids[:cut] == c)]
+        if missing:
+            names = ", ".join(_name(c, class_names) for c in missing[:5])
+            more = f" and {len(missing) - 5} more" if len(missing) > 5 else ""
             out.append(Finding(
                 "SEQC-W007", f"labels {label}",
                 f"{kept}, and they hold {names}{more}, which no training row has: the data "
                 "looks sorted by label, so the model is scored on classes it never sees", hint))
     return out
+
+
+def _all_in(k: int, group: int, n: int) -> float:
+    """The chance that k given rows of n, in random order, all fall in a group of `group`
+    rows: C(group, k) / C(n, k)."""
+    if k > group:
+        return 0.0
+    i = np.arange(k, dtype=np.float64)
+    return float(np.exp(np.sum(np.log((group - i) / (n - i)))))
 
 
 def _class_ids(loss: Any, y: np.ndarray) -> np.ndarray | None:

@@ -266,6 +266,19 @@ def test_sorted_labels_with_a_class_missing_from_training():
                         validation_data=(X, IDS)) == []
 
 
+def test_what_random_order_can_give_is_not_reported():
+    """Each of many classes once (a class may then miss the training rows by chance), and a
+    rare class absent from the validation rows."""
+    model = seqc.Sequential([L.Input((4,)), L.Dense(40, activation="softmax")])
+    model.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    assert fit_warnings(model, np.arange(N) % 40, validation_split=0.1) == []
+    model = seqc.Sequential([L.Input((4,)), L.Dense(1, activation="sigmoid")])
+    model.compile(optimizer="adam", loss="binary_crossentropy")
+    rare = np.zeros(N, "float32")
+    rare[[3, 50]] = 1.0
+    assert fit_warnings(model, rare, validation_split=0.2) == []
+
+
 def test_a_few_validation_rows_of_one_label_can_be_chance():
     model = seqc.Sequential([L.Input((4,)), L.Dense(1, activation="sigmoid")])
     model.compile(optimizer="adam", loss="binary_crossentropy")
@@ -407,3 +420,16 @@ def test_python_api_doc_walkthrough_gives_no_warnings():
             exec(compile(b, f"python-api.md block {i}", "exec"), ns)
     assert "history" in ns and "h" in ns
     assert [str(w.message) for w in caught if issubclass(w.category, SeqcWarning)] == []
+
+
+@pytest.mark.parametrize("lr, code", [
+    ({"type": "CosineDecay", "initial_learning_rate": 0.001, "decay_steps": 10,
+      "warmup_target": 5.0, "warmup_steps": 3}, ["SEQC-W008"]),
+    ({"type": "PiecewiseConstantDecay", "boundaries": [5], "values": [0.01, 2.0]},
+     ["SEQC-W008"]),
+    ({"type": "StepLR", "initial_learning_rate": 0.01, "step_size": 2}, []),
+])
+def test_a_schedule_is_read_from_its_settings(lr, code):
+    model = seqc.Sequential([L.Input((4,)), L.Dense(1, activation="sigmoid")])
+    model.compile(optimizer={"type": "adam", "learning_rate": lr}, loss="binary_crossentropy")
+    assert [w.message.code for w in fit_warnings(model, BINARY)] == code
