@@ -166,8 +166,8 @@ def refuse_json_dataset(doc: Any, file: str) -> None:
     what = json_dataset(doc)
     if what is not None:
         raise DefinitionError(
-            f"this JSON holds {what}: a dataset, not a model (a model file is a JSON object "
-            'with "layers")', file=file, field="json",
+            f"this JSON holds {what}: it looks like data, not a model (a model file is a JSON "
+            'object with "layers")', file=file, field="json",
             received=repr(doc)[:80],
             hint="give data with --data (a .csv or .npz) or --x/--y (.npy); a model file "
                  f"looks like {SPEC_EXAMPLE}")
