@@ -465,8 +465,10 @@ def data_findings(cfg: Any, ys: list, validation_split: float,
         hint = ("shuffle the rows once before training (fit's shuffle=True shuffles only the "
                 "training rows, after the split), or pass validation_data")
         rows = y.reshape(n, -1)
-        same = np.all(rows == rows[cut], axis=1)
-        if same[cut:].all() and not same[:cut].all() and \
+        # The training rows are compared only when the validation rows share one label.
+        one_label = bool(np.all(rows[cut:] == rows[cut]))
+        same = np.all(rows == rows[cut], axis=1) if one_label else None
+        if same is not None and not same[:cut].all() and \
                 _all_in(m, int(same.sum()), n) < CHANCE:
             what = _name(int(ids[cut]), class_names) if ids is not None and ids.ndim == 1 \
                 else f"label {_short(y[cut])}"
