@@ -56,6 +56,9 @@ def check_file(file: str, ext: str) -> None:
     except OSError:
         return  # unreadable: the reader reports it
     actual = _content(file, head)
+    if actual is None and ext in (".keras", ".h5") and head.lstrip(b"\xef\xbb\xbf \t\r\n")[:1] \
+            in (b"{", b"["):
+        actual = ".json", "JSON text (a seqc spec or Keras' model.to_json()?)"
     if actual is None or actual[0] == ext:
         return
     real_ext, what = actual

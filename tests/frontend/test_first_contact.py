@@ -74,6 +74,10 @@ CASES = [
                                    "rename it to archive.keras", "model.save('model.h5')"]),
     ("archive.json", keras_archive, ["this .json file is a Keras 3 .keras archive",
                                      "rename it to archive.keras", EXAMPLE]),
+    ("json.keras", raw_file(EXAMPLE.encode()), ["this .keras file is JSON text",
+                                                 "rename it to json.json"]),
+    ("json.h5", raw_file(b'\n {"class_name": "Sequential"}'), ["this .h5 file is JSON text",
+                                                               "rename it to json.json"]),
     ("h5.json", hdf5_file, ["this .json file is an HDF5 file", "rename it to h5.h5"]),
     ("arrays.keras", lambda p: np.savez(p.with_suffix(".npz"), x=np.zeros(3))
      or os.replace(p.with_suffix(".npz"), p) or p,
