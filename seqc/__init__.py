@@ -32,6 +32,7 @@ _LAZY = {
     "regularizers": ("seqc.training.regularizers", None),
     "constraints": ("seqc.training.constraints", None),
     "SeqcError": ("seqc.errors", "SeqcError"),
+    "SeqcWarning": ("seqc.errors", "SeqcWarning"),
 }
 
 __all__ = [*_LAZY, "load", "__version__"]

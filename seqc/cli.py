@@ -220,6 +220,11 @@ def _reading_options(fn):
 @click.option("--max-memory", default=None,
               help="Refuse models needing more training memory than this (default 4GB; "
                    "'none' to turn the check off).")
+@click.option("--strict", is_flag=True,
+              help="Stop with exit 2 when a check before training warns (docs/errors.md).")
+@click.option("--ignore", "ignore", multiple=True, metavar="CODE",
+              help="Silence one warning before training, e.g. --ignore SEQC-W003 "
+                   "(repeatable).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 @click.option("-v", "--verbose", is_flag=True,
               help="Also print the export passes and the ONNX node count per op type.")
@@ -227,17 +232,19 @@ def _reading_options(fn):
 def build(definition, out_dir, data, x_path, y_path, target, defines, model_name, epochs,
           batch_size, seed, opset, input_layout, no_fold_batchnorm, no_fold_preprocessing,
           no_train, optimizer, loss, learning_rate, float16, int8, save_optimized, cleanup,
-          clean, test_vectors, max_memory, quiet, verbose) -> None:
+          clean, test_vectors, max_memory, strict, ignore, quiet, verbose) -> None:
     """Parse DEFINITION, train it, export model.onnx and prove it matches NumPy.
 
     DEFINITION is a seqc JSON spec, a Keras model (.keras, legacy .h5, or model.to_json()
     output, with the weights of a <stem>.weights.h5 beside it), a Keras-style or PyTorch
     nn.Sequential Python script (read, never run), or a build folder. A Keras model with
     weights continues training from them, with the file's compile settings unless
-    --optimizer/--loss/--learning-rate override them."""
+    --optimizer/--loss/--learning-rate override them. Settings that would train badly are
+    printed in a `warnings:` block before the first epoch (codes: docs/errors.md)."""
     from .frontend import parse_defines
     from .pipeline import BuildOptions
     from .pipeline import build as run_build
+    from .training.lint import check_codes
 
     opts = BuildOptions(out_dir=out_dir, data=data, x=x_path, y=y_path, target=target,
                         defines=parse_defines(defines), model=model_name,
@@ -250,7 +257,8 @@ def build(definition, out_dir, data, x_path, y_path, target, defines, model_name
                         save_optimized=save_optimized, cleanup=cleanup, clean=clean,
                         verbose=0 if quiet else (2 if verbose else 1),
                         max_memory=-1 if max_memory is None else parse_size(max_memory),
-                        log=click.echo)
+                        log=click.echo, warn=functools.partial(click.echo, err=True),
+                        ignore=check_codes(ignore), strict=strict)
     report = run_build(definition, opts)
     if not quiet:
         fm = report["final_metrics"]

@@ -73,6 +73,12 @@ class BuildOptions:
     cleanup: bool = False  # seqc's ONNX clean-up passes on model.onnx (seqc.export.cleanup)
     clean: bool = False  # the new folder keeps none of the old one's other files (rejected/...)
 
+    # Warnings before training (seqc.training.lint): `warn` prints the block (None: `log`, or
+    # Python warnings when both are None), `ignore` drops codes, `strict` stops the build.
+    warn: Any = None
+    ignore: tuple[str, ...] = ()
+    strict: bool = False
+
 
 def compile_settings(defn: Any, opts: BuildOptions) -> dict | None:
     """The definition's compile kwargs with the --optimizer/--loss/--learning-rate flags
@@ -187,6 +193,13 @@ def _new_staging(target: Path, out_dir: Path) -> Path:
     with _naming(out_dir):
         return new_staging(target)
 
+def _lint_reporting(opts: BuildOptions, def_path: str) -> Any:
+    """Where fit's warnings go: a `warnings:` block before the first epoch (--ignore, --strict)."""
+    from .training import lint
+
+    return lint.reporting(lint.reporter(opts.warn or opts.log, ignore=opts.ignore,
+                                        strict=opts.strict, file=str(def_path)))
+
 
 def _data_label(dataset: Any) -> str | None:
     return getattr(dataset, "source", None)
@@ -266,8 +279,9 @@ def _build(def_path: str, opts: BuildOptions, held: ExitStack) -> dict[str, Any]
         t = time.perf_counter()
         try:
             # A NaN or infinite loss stops the build (exit 1), where Keras would train on.
-            hist = model.fit(x, y, **{**fit_cfg, "verbose": 2 if opts.verbose else 0,
-                                      "nonfinite": "raise"})
+            with _lint_reporting(opts, def_path):
+                hist = model.fit(x, y, **{**fit_cfg, "verbose": 2 if opts.verbose else 0,
+                                          "nonfinite": "raise"})
         except DataError as e:
             # The fit loop names the array and row; the user also needs the file.
             raise e.located(file=_data_label(dataset)) from None

@@ -73,12 +73,18 @@ def load_definition(path: str | os.PathLike, *,
         raise DefinitionError("--model picks one of the models a Python script builds; "
                               f"a {ext} file holds one model", file=file, field="--model",
                               received=repr(bindings.model), hint="drop --model")
+    from ._first_contact import check_file, unknown_extension
+
     if reader is None:
+        known = unknown_extension(file, ext) if os.path.isfile(file) else None
         raise DefinitionError(
-            f"unknown definition format '{ext or '(no extension)'}'; supported: "
-            f"{', '.join(FORMATS)}, or a seqc build folder", file=file, field="path",
-            received=repr(file),
-            hint=None if os.path.exists(file) else "the path does not exist either")
+            f"unknown definition format '{ext or '(no extension)'}'"
+            + (f": {known[0]}" if known else "")
+            + f"; supported: {', '.join(FORMATS)}, or a seqc build folder", file=file,
+            field="path", received=repr(file),
+            hint=known[1] if known else
+            None if os.path.exists(file) else "the path does not exist either")
+    check_file(file, ext)
     return reader(file, max_memory=max_memory, bindings=bindings)
 
 

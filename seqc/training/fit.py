@@ -20,7 +20,7 @@ from ..errors import DataError, UsageError, did_you_mean
 from ..ops import REGISTRY
 from ..ops.base import RunContext
 from . import callbacks as callbacks_mod
-from . import executor, penalties
+from . import executor, lint, penalties
 from . import metrics as metrics_mod
 from .checks import (
     as_list,
@@ -261,6 +261,7 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
                          hint="fold the class weights into sample_weight yourself")
 
     x, ys, sws = _prepare_data(model, cfg.heads, x, y, sample_weight)
+    all_ys = ys  # the labels before the split, for the split's check below
     val = None
     if validation_data is not None:
         val = unpack_validation(validation_data,
@@ -274,6 +275,10 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
                              hint="pass sample_weight, one array per output, instead")
         sws = [class_weight_to_sample_weights(ys[0], class_weight, model.class_names)]
 
+    # Settings that train badly are reported once, after the data passed its checks and
+    # before anything changes (a --strict build stops here).
+    lint.before_training(model, cfg, all_ys, 0.0 if val is None or validation_data is not None
+                         else validation_split)
     adapt_once(model, x)
     heads = cfg.heads
     train_metrics = _resolve_metrics(cfg, ys, model)
