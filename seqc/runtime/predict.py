@@ -23,14 +23,23 @@ import os
 import struct
 import zipfile
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from ..errors import DataError, UsageError, did_you_mean
 from ..fileio import atomic_file
+from ..ir.types import TensorType
 from . import windows as W
-from .runners import check_input, cuda_problem, make_session, onnx_value_type, resolve
+from .runners import (
+    ModelSource,
+    check_input,
+    cuda_problem,
+    make_session,
+    onnx_value_type,
+    resolve,
+)
 
 INPUT_HINT = "INPUT is a .npy, .npz, .csv or .parquet file"
 # A Fortran-ordered array in a compressed .npz stores each column whole, so rows cannot be
@@ -427,40 +436,56 @@ def predict_file(model: str, input_path: str, out_path: str, *, provider: str = 
                          columns=columns)[1]
 
 
-class Predictor:
-    """A one-input, one-output model ready to predict files: its ONNX facts read once and one
-    onnxruntime session, created on first use (after the first batch of the first file has
-    passed its checks) and reused for every file. Sharded predict keeps one per worker."""
+@dataclass(frozen=True)
+class ModelFacts:
+    """What predicting needs to know of a one-input model besides its session, read once from
+    its ONNX model (plain data: sharded predict ships it to workers, which then need no
+    `onnx`, only onnxruntime)."""
 
-    def __init__(self, model: Any, *, provider: str = "cpu", threads: int | None = None,
-                 windows: bool | None = None, log: Callable[[str], Any] | None = None) -> None:
-        _check_int(threads, "threads")
+    label: str
+    in_type: TensorType  # the ONNX model's own input (channels-first for an nchw export)
+    ids: dict | None  # token ids' range (ModelSource.token_ids)
+    channels_first: bool
+    class_names: list | None
+    ts_model: dict | None  # the timeseries windowing, None when not windowing
+
+    @classmethod
+    def of(cls, src: ModelSource, windows: bool | None = None) -> ModelFacts:
         if windows is not None and not isinstance(windows, bool):
             raise UsageError("windows must be True, False or None (auto)", field="windows",
                              received=f"windows={windows!r}")
-        src = self.src = resolve(model)
-        self.provider, self.threads, self.windows, self.log = provider, threads, windows, log
         proto = src.onnx_proto()
-        # The file feeds the ONNX session directly, so it is in the ONNX model's own layout
-        # (channels-first for a model exported with --input-layout nchw).
-        self.in_type = onnx_value_type(proto.graph.input[0])
-        self.ids = src.token_ids()
-        self.channels_first = src.onnx_layouts()[0] == "channels_first"
-        self.class_names = _class_names(src)
-        self.ts_model = None
+        ts_model = None
         if windows is not False:
-            self.ts_model = W.model_timeseries(src.metadata(), src.label)
-            if self.ts_model is None and windows:
+            ts_model = W.model_timeseries(src.metadata(), src.label)
+            if ts_model is None and windows:
                 raise UsageError(
                     "--windows: this model carries no timeseries windowing (it was not trained "
                     f"on data.timeseries windows; no {W.TIMESERIES_KEY} metadata)",
                     file=src.label, field="--windows", received="--windows",
                     hint="leave out --windows and pass input of the model's own shape")
+        return cls(src.label, onnx_value_type(proto.graph.input[0]), src.token_ids(),
+                   src.onnx_layouts()[0] == "channels_first", _class_names(src), ts_model)
+
+
+class Predictor:
+    """A one-input, one-output model ready to predict files: its facts read once and one
+    onnxruntime session, created on first use (after the first batch of the first file has
+    passed its checks) and reused for every file. Sharded predict keeps one per worker, built
+    from the model's bytes and the facts the driver read."""
+
+    def __init__(self, model: Any, *, provider: str = "cpu", threads: int | None = None,
+                 windows: bool | None = None, log: Callable[[str], Any] | None = None,
+                 facts: ModelFacts | None = None) -> None:
+        _check_int(threads, "threads")
+        self.model = model if isinstance(model, bytes) else resolve(model)
+        self.facts = facts or ModelFacts.of(self.model, windows)
+        self.provider, self.threads, self.windows, self.log = provider, threads, windows, log
         self._sess = None
 
     def session(self) -> Any:
         if self._sess is None:
-            self._sess = _session(self.src, self.provider, self.threads, self.log)
+            self._sess = _session(self.model, self.provider, self.threads, self.log)
         return self._sess
 
     def run(self, input_path: str, out_path: str, *, batch_size: int = 1024,
@@ -470,7 +495,8 @@ class Predictor:
         returns (input rows, predictions). `columns`: a Parquet file's feature columns.
         `after_batch(predictions so far)` is called after each batch is written."""
         _check_int(batch_size, "batch_size")
-        ts_model, windows, in_type = self.ts_model, self.windows, self.in_type
+        facts, windows = self.facts, self.windows
+        ts_model, in_type, ids = facts.ts_model, facts.in_type, facts.ids
         in_ext = os.path.splitext(os.fspath(input_path))[1].lower()
         is_csv = in_ext == ".csv"
         if columns is not None and in_ext != ".parquet":
@@ -496,13 +522,13 @@ class Predictor:
                         file=input_path, field="INPUT", received=stream.describe())
                 ts = None  # pre-made windows, or a shape check_input names
             if ts is not None:
-                W.check_model_input(ts, in_type.shape, self.channels_first, self.src.label)
+                W.check_model_input(ts, in_type.shape, facts.channels_first, facts.label)
                 if self.log:
                     self.log(f"{input_path}: {W.describe(ts)}")
                 # `batch_size * sequence_stride` rows hold about `batch_size` windows.
                 batches = W.window_batches(
                     counted(stream.batches(batch_size * ts["sequence_stride"])), ts,
-                    batch_size, path=input_path, channels_first=self.channels_first)
+                    batch_size, path=input_path, channels_first=facts.channels_first)
             else:
                 batches = ((None, xb) for xb in counted(stream.batches(batch_size)))
             first = next(batches, None)
@@ -510,7 +536,7 @@ class Predictor:
                 raise DataError("the input has no rows", file=input_path, field="INPUT",
                                 received=stream.describe())
             try:  # shape, dtype and id errors before any work
-                first = (first[0], check_input(first[1], in_type, self.ids))
+                first = (first[0], check_input(first[1], in_type, ids))
             except DataError as e:
                 raise self._explain(e, stream, ts).located(file=input_path) from None
             sess = self.session()
@@ -523,7 +549,7 @@ class Predictor:
                 for starts, xb in itertools.chain([first], batches):
                     if n:  # the first batch was checked above
                         try:
-                            xb = check_input(xb, in_type, self.ids)
+                            xb = check_input(xb, in_type, ids)
                         except DataError as e:  # a later batch (token ids with fractions)
                             e.received = f"rows {n + 1}..{n + len(xb)}: {e.received}"
                             raise e.located(file=input_path) from None
@@ -538,15 +564,15 @@ class Predictor:
 
     def _explain(self, e: DataError, stream: InputStream, ts: dict | None) -> DataError:
         """Hints for an input the model does not take: its layout or the raw series."""
-        in_type = self.in_type
+        in_type, facts = self.facts.in_type, self.facts
         e.received = stream.describe()
         shape = stream.shape
-        if (self.channels_first and len(shape) == in_type.rank
+        if (facts.channels_first and len(shape) == in_type.rank
                 and tuple(shape[1:]) == (*in_type.shape[2:], in_type.shape[1])):
             e.hint = ("this model was exported with --input-layout nchw: pass "
                       "channels-first input, e.g. np.moveaxis(x, -1, 1)")
-        elif ts is None and self.ts_model is not None:
-            cols = self.ts_model["columns"]
+        elif ts is None and facts.ts_model is not None:
+            cols = facts.ts_model["columns"]
             e.hint = (f"this timeseries model also takes the raw series: an array of "
                       f"shape (rows, {len(cols)}) holding columns {cols}, or a CSV with "
                       f"those columns")
@@ -560,8 +586,8 @@ class Predictor:
         if ext == ".parquet":
             from .parquet import ParquetWriter
 
-            return ParquetWriter(f, self.class_names, row_columns)
-        return CsvWriter(f, self.class_names, row_columns)
+            return ParquetWriter(f, self.facts.class_names, row_columns)
+        return CsvWriter(f, self.facts.class_names, row_columns)
 
 
 # The series rows a window covers (0-based; the first data row of a CSV is row 0).

@@ -47,11 +47,12 @@ class ShardFailure(Exception):
 
 @dataclass(frozen=True)
 class WorkerSpec:
-    """What every worker needs once: the model's ONNX bytes and how to run it."""
+    """What every worker needs once: the model's ONNX bytes, the facts the driver read from
+    it, and how to run it."""
 
     model: bytes
     sha256: str
-    label: str
+    facts: Any  # predict.ModelFacts
     provider: str
     threads: int | None
     windows: bool | None
@@ -62,8 +63,8 @@ class WorkerSpec:
 
 def find_inputs(inputs: Iterable[Any], out_dir: str) -> list[str]:
     """Files (absolute paths, in order, each once) from files, folders (their top-level .npy,
-    .npz, .csv and .parquet files, not those starting with '.' or '_') and globs; files
-    inside `out_dir` are left out, so OUTDIR may sit in the input folder."""
+    .npz, .csv and .parquet files) and globs, leaving out names starting with '.' or '_'
+    (hidden, or a ledger) and files inside `out_dir`, so OUTDIR may sit in the input folder."""
     found: list[str] = []
     for item in inputs:
         item = os.fspath(item)
@@ -81,7 +82,8 @@ def find_inputs(inputs: Iterable[Any], out_dir: str) -> list[str]:
             files = [item]
         elif glob.has_magic(item):
             files = [f for f in sorted(glob.glob(item, recursive=True)) if os.path.isfile(f)
-                     and os.path.splitext(f)[1].lower() in INPUT_EXTS]
+                     and os.path.splitext(f)[1].lower() in INPUT_EXTS
+                     and os.path.basename(f)[:1] not in "._"]
             if not files:
                 raise UsageError("the pattern matches no input file", field="INPUTS",
                                  received=item, hint=f"inputs are {', '.join(INPUT_EXTS)} files")
@@ -97,7 +99,9 @@ def find_inputs(inputs: Iterable[Any], out_dir: str) -> list[str]:
             seen.add(real)
             result.append(f)
     if not result:
-        raise UsageError("no input files", field="INPUTS", received=" ".join(map(str, inputs)))
+        raise UsageError("no input files: files inside OUTDIR are never inputs",
+                         field="INPUTS", received=f"{' '.join(map(str, inputs))} -o {out_dir}",
+                         hint="choose another -o (a folder inside the input folder is fine)")
     return result
 
 
@@ -208,14 +212,11 @@ def worker_predictor(spec: WorkerSpec) -> Any:
         if spec.seqc_version != __version__:
             raise ShardFailure(f"the worker has seqc {__version__}, the driver "
                                f"{spec.seqc_version}: install the same version on every node")
-        import onnx
-
         from .predict import Predictor
-        from .runners import ModelSource
 
         _PREDICTOR.clear()
-        src = ModelSource(onnx_model=onnx.load_from_string(spec.model), label=spec.label)
-        p = Predictor(src, provider=spec.provider, threads=spec.threads, windows=spec.windows)
+        p = Predictor(spec.model, provider=spec.provider, threads=spec.threads,
+                      windows=spec.windows, facts=spec.facts)
         p.session()
         _PREDICTOR[key] = p
     return _PREDICTOR[key]
@@ -329,7 +330,7 @@ def predict_dataset(model: Any, inputs: Any, out_dir: str, *, engine: str = "loc
     ... # doctest: +SKIP
     """
     from .named import several_io
-    from .predict import Predictor
+    from .predict import ModelFacts
     from .runners import resolve
 
     log = None if quiet else (log or print)
@@ -357,9 +358,9 @@ def predict_dataset(model: Any, inputs: Any, out_dir: str, *, engine: str = "loc
         raise UsageError("sharded predict takes models with one input and one output",
                          field="model", received=src.label,
                          hint="predict each file with `seqc predict MODEL INPUT -o OUT.npz`")
-    Predictor(src, provider=provider, threads=threads, windows=windows)  # model checks now
+    facts = ModelFacts.of(src, windows)  # the model's checks, before any work
     data = _model_bytes(src)
-    spec = WorkerSpec(data, hashlib.sha256(data).hexdigest(), src.label, provider, threads,
+    spec = WorkerSpec(data, hashlib.sha256(data).hexdigest(), facts, provider, threads,
                       windows)
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
         raise UsageError("OUTDIR is a file; sharded predict writes a folder", field="--out",
@@ -367,10 +368,6 @@ def predict_dataset(model: Any, inputs: Any, out_dir: str, *, engine: str = "loc
     paths = find_inputs(inputs, out_dir)
     names = output_names(paths, FORMATS[format])
     outs = [os.path.join(out_dir, n) for n in names]
-    clash = {os.path.realpath(p) for p in paths} & {os.path.realpath(o) for o in outs}
-    if clash:
-        raise UsageError("an output would replace an input", field="--out",
-                         received=sorted(clash)[0], hint="choose another -o")
     os.makedirs(out_dir, exist_ok=True)
     settings = {"format": format, "batch_size": batch_size, "target": target,
                 "columns": columns, "windows": windows, "provider": provider}

@@ -46,7 +46,7 @@ class DaskEngine(Engine):
         n = self.workers or max(1, int((os.cpu_count() or 1) // self.cpus_per_worker))
         with dask.config.set({"distributed.scheduler.allowed-failures": self.retries}):
             self.cluster = LocalCluster(n_workers=min(n, n_tasks), threads_per_worker=1,
-                                        processes=True, dashboard_address=None)
+                                        processes=True, dashboard_address=":0")
         return Client(self.cluster)
 
     def run(self, spec: WorkerSpec, tasks: list[dict]) -> Iterator[tuple[int, Any]]:
