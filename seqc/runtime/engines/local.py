@@ -11,6 +11,8 @@ from __future__ import annotations
 import contextlib
 import multiprocessing as mp
 import os
+import signal
+import threading
 from collections import deque
 from collections.abc import Iterator
 from multiprocessing.connection import wait
@@ -48,12 +50,24 @@ class _Worker:
     def __init__(self, ctx: Any, spec: WorkerSpec) -> None:
         self.conn, child = ctx.Pipe()
         self.proc = ctx.Process(target=_worker_main, args=(child, spec), daemon=True)
-        self.proc.start()
+        # Started with Ctrl-C ignored (kept across exec; Python then installs no handler):
+        # the driver handles it and stops the pool, and no worker prints a traceback.
+        main = threading.current_thread() is threading.main_thread()
+        old = signal.signal(signal.SIGINT, signal.SIG_IGN) if main else None
+        try:
+            self.proc.start()
+        finally:
+            if main:
+                signal.signal(signal.SIGINT, old)
         child.close()
         self.task: int | None = None
         self.ready = False
 
     def stop(self) -> None:
+        """An idle worker is asked to exit; one mid-shard (the run was interrupted) is killed:
+        its shard is not in the ledger, and its temporary file goes at the next run."""
+        if self.task is not None:
+            self.proc.kill()
         with contextlib.suppress(OSError):  # already gone
             self.conn.send(None)
         self.proc.join(timeout=5)
