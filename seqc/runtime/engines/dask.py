@@ -16,6 +16,7 @@ from typing import Any
 import dask
 from distributed import Client, LocalCluster, as_completed
 
+from ...errors import UsageError
 from ..sharded import ShardFailure, WorkerSpec
 from . import Engine
 
@@ -44,15 +45,25 @@ class DaskEngine(Engine):
         if self.address:
             return Client(self.address)
         n = self.workers or max(1, int((os.cpu_count() or 1) // self.cpus_per_worker))
+        gpus = {"resources": {"GPU": self.gpus_per_worker}} if self.gpus_per_worker else {}
         with dask.config.set({"distributed.scheduler.allowed-failures": self.retries}):
             self.cluster = LocalCluster(n_workers=min(n, n_tasks), threads_per_worker=1,
-                                        processes=True, dashboard_address=":0")
+                                        processes=True, dashboard_address=":0", **gpus)
         return Client(self.cluster)
 
     def run(self, spec: WorkerSpec, tasks: list[dict]) -> Iterator[tuple[int, Any]]:
         client = self.client = self._connect(len(tasks))
-        spec_f = client.scatter(spec, broadcast=True)
         resources = {"GPU": self.gpus_per_worker} if self.gpus_per_worker else None
+        if resources:  # tasks asking for a resource no worker has would wait forever
+            have = [w.get("resources", {}).get("GPU", 0)
+                    for w in client.scheduler_info()["workers"].values()]
+            if max(have, default=0) < self.gpus_per_worker:
+                raise UsageError(
+                    f"a task asks for {self.gpus_per_worker:g} GPUs; the Dask workers have "
+                    f"{max(have, default=0):g}", field="--gpus-per-worker",
+                    received=f"--gpus-per-worker {self.gpus_per_worker:g}",
+                    hint="start the GPU workers with `dask worker ... --resources GPU=1`")
+        spec_f = client.scatter(spec, broadcast=True)
         futures = {client.submit(_run, spec_f, t, retries=self.retries, pure=False,
                                  resources=resources): i for i, t in enumerate(tasks)}
         for fut in as_completed(futures):

@@ -10,6 +10,7 @@ than the cluster holds runs on those that fit instead of waiting.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections import deque
 from collections.abc import Iterator
@@ -58,7 +59,7 @@ class RayEngine(Engine):
         if self.address or not ray.is_initialized():
             kwargs = dict(address=self.address) if self.address else {}
             ray.init(**kwargs, include_dashboard=False, log_to_driver=False,
-                     ignore_reinit_error=True)
+                     ignore_reinit_error=True, logging_level=logging.WARNING)
             self.started = True
 
     def run(self, spec: WorkerSpec, tasks: list[dict]) -> Iterator[tuple[int, Any]]:
