@@ -273,15 +273,22 @@ def test_parquet_in_and_out(model, data, expected, tmp_path):
     pq.write_table(pa.table({f"f{j}": x[:, j] for j in range(8)} | {"y": np.zeros(len(x))}),
                    tmp_path / "cols.parquet")
     want = np.load(_npy(expected["part-0.npy"], tmp_path))
-    with open_inputs(str(tmp_path / "lists.parquet"), columns=["features"]) as stream:
-        np.testing.assert_array_equal(np.concatenate(list(stream.batches(64))), x)
-    report = run(model, [tmp_path / "cols.parquet"], tmp_path / "out", LOCAL, format="parquet",
-                 target="y")
-    assert report["failed"] == [], report["failed"]
-    t = pq.read_table(tmp_path / "out" / "cols.parquet")
-    got = np.stack([t.column(f"output_{j}").to_numpy() for j in range(3)], 1)
-    np.testing.assert_array_equal(got, want)
-    assert t.column("label").to_pylist() == [["a", "b", "c"][i] for i in want.argmax(1)]
+    predict_file(model, str(tmp_path / "lists.parquet"), str(tmp_path / "y.npy"),
+                 batch_size=BATCH, columns=["features"])  # single-file predict reads it too
+    assert (tmp_path / "y.npy").read_bytes() == expected["part-0.npy"]
+    # one run over every input kind: Parquet columns, CSV with a label column, .npz
+    (tmp_path / "t.csv").write_text(
+        "\n".join([",".join([f"f{j}" for j in range(8)] + ["y"])]
+                  + [",".join([repr(float(v)) for v in row] + ["0"]) for row in x]) + "\n")
+    np.savez(tmp_path / "z.npz", x=x)
+    inputs = [tmp_path / "cols.parquet", tmp_path / "t.csv", tmp_path / "z.npz"]
+    report = run(model, inputs, tmp_path / "out", LOCAL, format="parquet", target="y")
+    assert report["failed"] == [] and report["rows_in"] == 3 * len(x), report["failed"]
+    for name in ("cols", "t", "z"):
+        t = pq.read_table(tmp_path / "out" / f"{name}.parquet")
+        got = np.stack([t.column(f"output_{j}").to_numpy() for j in range(3)], 1)
+        np.testing.assert_array_equal(got, want)
+        assert t.column("label").to_pylist() == [["a", "b", "c"][i] for i in want.argmax(1)]
     # without --column, a file with a list column and another column is ambiguous
     with pytest.raises(DataError, match="one list column or numeric columns") as e:
         open_inputs(str(tmp_path / "lists.parquet"))

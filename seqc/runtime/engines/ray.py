@@ -56,10 +56,10 @@ class RayEngine(Engine):
         super().__init__(**options)
         self.actors: list[Any] = []
         self.started = False
-        if self.address or not ray.is_initialized():
+        if not ray.is_initialized():  # else: the Ray this process already joined
             kwargs = dict(address=self.address) if self.address else {}
             ray.init(**kwargs, include_dashboard=False, log_to_driver=False,
-                     ignore_reinit_error=True, logging_level=logging.WARNING)
+                     logging_level=logging.WARNING)
             self.started = True
 
     def run(self, spec: WorkerSpec, tasks: list[dict]) -> Iterator[tuple[int, Any]]:
