@@ -361,7 +361,7 @@ def predict(ctx, model, inputs, out_path, provider, batch_size, threads, target,
     one = inputs[0]
     sharded = (engine is not None or len(inputs) > 1 or os.path.isdir(one)
                or (glob.has_magic(one) and not os.path.isfile(one))
-               or os.path.splitext(out_path)[1].lower() not in (".npy", ".csv"))
+               or os.path.splitext(out_path)[1].lower() not in (".npy", ".csv", ".npz"))
     if not sharded:
         given = [p for p in _SHARDED_ONLY
                  if ctx.get_parameter_source(p) is not click.core.ParameterSource.DEFAULT]
