@@ -292,14 +292,6 @@ def _positive(value: Any, name: str, *, integer: bool = True, zero: bool = False
                          field=name, received=f"{name}={value!r}")
 
 
-def _model_bytes(src: Any) -> bytes:
-    m = src.onnx()
-    if isinstance(m, str):
-        with open(m, "rb") as f:
-            return f.read()
-    return m.SerializeToString()
-
-
 def _eta(seconds: float) -> str:
     seconds = int(round(seconds))
     if seconds >= 3600:
@@ -329,78 +321,34 @@ def predict_dataset(model: Any, inputs: Any, out_dir: str, *, engine: str = "loc
     >>> report = seqc.predict_dataset("build/mlp", "data/*.npy", "preds", engine="ray")
     ... # doctest: +SKIP
     """
-    from .named import several_io
-    from .predict import ModelFacts
-    from .runners import resolve
-
     log = None if quiet else (log or print)
-    if engine not in ENGINES:
-        raise UsageError(f"engine must be one of {', '.join(ENGINES)}", field="--engine",
-                         received=f"--engine {engine}", hint=did_you_mean(str(engine), ENGINES))
-    if format not in FORMATS:
-        raise UsageError(f"format must be one of {', '.join(FORMATS)}", field="--format",
-                         received=f"--format {format}", hint=did_you_mean(str(format), FORMATS))
-    _positive(workers, "workers")
-    _positive(retries, "retries", zero=True)
-    _positive(batch_size, "batch_size")
-    _positive(cpus_per_worker, "cpus_per_worker", integer=False)
-    _positive(gpus_per_worker, "gpus_per_worker", integer=False, zero=True)
+    _check_options(engine, format, address, workers=workers, retries=retries,
+                   batch_size=batch_size, cpus_per_worker=cpus_per_worker,
+                   gpus_per_worker=gpus_per_worker)
     columns = [column] if isinstance(column, str) else (list(column) if column else None)
     provider = provider or ("cuda" if gpus_per_worker else "cpu")
-    threads = max(1, int(cpus_per_worker))
-    if isinstance(inputs, (str, os.PathLike)):
-        inputs = [inputs]
-    inputs = list(inputs)
+    spec = _worker_spec(model, provider, max(1, int(cpus_per_worker)), windows)
     out_dir = os.fspath(out_dir)
-
-    src = resolve(model)
-    if several_io(src):
-        raise UsageError("sharded predict takes models with one input and one output",
-                         field="model", received=src.label,
-                         hint="predict each file with `seqc predict MODEL INPUT -o OUT.npz`")
-    facts = ModelFacts.of(src, windows)  # the model's checks, before any work
-    data = _model_bytes(src)
-    spec = WorkerSpec(data, hashlib.sha256(data).hexdigest(), facts, provider, threads,
-                      windows)
     if os.path.exists(out_dir) and not os.path.isdir(out_dir):
         raise UsageError("OUTDIR is a file; sharded predict writes a folder", field="--out",
                          received=out_dir)
-    paths = find_inputs(inputs, out_dir)
+    paths = find_inputs([inputs] if isinstance(inputs, (str, os.PathLike)) else inputs,
+                        out_dir)
     names = output_names(paths, FORMATS[format])
-    outs = [os.path.join(out_dir, n) for n in names]
-    os.makedirs(out_dir, exist_ok=True)
     settings = {"format": format, "batch_size": batch_size, "target": target,
                 "columns": columns, "windows": windows, "provider": provider}
-    ledger = Ledger(out_dir)
-    if overwrite:
-        for f in [MANIFEST, SUCCESS, REPORT, *names]:
-            if os.path.exists(os.path.join(out_dir, f)):
-                os.unlink(os.path.join(out_dir, f))
-    records = ledger.read()
-    _check_same_run(records, spec.sha256, settings, out_dir)
-    if os.path.exists(os.path.join(out_dir, SUCCESS)):
-        os.unlink(os.path.join(out_dir, SUCCESS))
-    _remove_temps(out_dir, names)
-
     fault = json.loads(os.environ[FAULT_ENV]) if os.environ.get(FAULT_ENV) else None
-    tasks, skipped = [], 0
-    for path, name, out in zip(paths, names, outs):
-        ident = identity(path)
-        if _is_done(records.get(name), ident, out):
-            skipped += 1
-            continue
-        os.makedirs(os.path.dirname(out), exist_ok=True)
-        tasks.append({"input": path, "output": os.path.abspath(out), "name": name,
-                      "identity": ident, "batch_size": batch_size, "target": target,
-                      "columns": columns, "fault": fault})
+    ledger, tasks = _plan(out_dir, paths, names, spec, settings, overwrite,
+                          {"batch_size": batch_size, "target": target, "columns": columns,
+                           "fault": fault})
     report: dict[str, Any] = {
-        "engine": engine, "model": src.label, "model_sha256": spec.sha256,
+        "engine": engine, "model": spec.facts.label, "model_sha256": spec.sha256,
         "seqc_version": __version__, "out_dir": out_dir, "format": format,
-        "shards": len(paths), "skipped": skipped, "done": 0, "failed": [], "rows_in": 0,
-        "rows_out": 0, "seconds": 0.0, "rows_per_s": 0.0, "workers": {}}
+        "shards": len(paths), "skipped": len(paths) - len(tasks), "done": 0, "failed": [],
+        "rows_in": 0, "rows_out": 0, "seconds": 0.0, "rows_per_s": 0.0, "workers": {}}
     if log:
-        log(f"{len(paths)} shards: {skipped} already done, {len(tasks)} to predict on "
-            f"{engine}" + (f" at {address}" if address else ""))
+        log(f"{len(paths)} shards: {report['skipped']} already done, {len(tasks)} to predict "
+            f"on {engine}" + (f" at {address}" if address else ""))
     t0 = time.perf_counter()
     if tasks:
         _run_tasks(engine, spec, tasks, report, ledger, settings, log, t0,
@@ -416,6 +364,76 @@ def predict_dataset(model: Any, inputs: Any, out_dir: str, *, engine: str = "loc
     if log:
         log(summary(report))
     return report
+
+
+def _check_options(engine: str, format: str, address: str | None, **numbers: Any) -> None:
+    if engine not in ENGINES:
+        raise UsageError(f"engine must be one of {', '.join(ENGINES)}", field="--engine",
+                         received=f"--engine {engine}", hint=did_you_mean(str(engine), ENGINES))
+    if format not in FORMATS:
+        raise UsageError(f"format must be one of {', '.join(FORMATS)}", field="--format",
+                         received=f"--format {format}", hint=did_you_mean(str(format), FORMATS))
+    if address and engine == "local":
+        raise UsageError("--address is for --engine ray or dask; the local engine runs on "
+                         "this machine", field="--address", received=f"--address {address}")
+    _positive(numbers["workers"], "workers")
+    _positive(numbers["retries"], "retries", zero=True)
+    _positive(numbers["batch_size"], "batch_size")
+    _positive(numbers["cpus_per_worker"], "cpus_per_worker", integer=False)
+    _positive(numbers["gpus_per_worker"], "gpus_per_worker", integer=False, zero=True)
+
+
+def _worker_spec(model: Any, provider: str, threads: int, windows: bool | None) -> WorkerSpec:
+    """The model read and checked once, in the driver, before any work."""
+    from .named import several_io
+    from .predict import ModelFacts
+    from .runners import resolve
+
+    src = resolve(model)
+    if several_io(src):
+        raise UsageError("sharded predict takes models with one input and one output",
+                         field="model", received=src.label,
+                         hint="predict each file with `seqc predict MODEL INPUT -o OUT.npz`")
+    facts = ModelFacts.of(src, windows)
+    m = src.onnx()
+    if isinstance(m, str):
+        with open(m, "rb") as f:
+            data = f.read()
+    else:
+        data = m.SerializeToString()
+    return WorkerSpec(data, hashlib.sha256(data).hexdigest(), facts, provider, threads, windows)
+
+
+def _plan(out_dir: str, paths: list[str], names: list[str], spec: WorkerSpec, settings: dict,
+          overwrite: bool, common: dict) -> tuple[Ledger, list[dict]]:
+    """OUTDIR made ready (the ledger checked against this run, or forgotten with `overwrite`;
+    _SUCCESS and dead attempts' temporary files removed) and the tasks of the shards not done."""
+    os.makedirs(out_dir, exist_ok=True)
+    ledger = Ledger(out_dir)
+    if overwrite:
+        try:
+            recorded = list(ledger.read())
+        except DataError:  # a damaged ledger is forgotten too
+            recorded = []
+        root = os.path.realpath(out_dir) + os.sep
+        for f in {MANIFEST, SUCCESS, REPORT, *names, *recorded}:
+            path = os.path.join(out_dir, f)
+            if os.path.realpath(path).startswith(root) and os.path.isfile(path):
+                os.unlink(path)
+    records = ledger.read()
+    _check_same_run(records, spec.sha256, settings, out_dir)
+    if os.path.exists(os.path.join(out_dir, SUCCESS)):
+        os.unlink(os.path.join(out_dir, SUCCESS))
+    _remove_temps(out_dir, names)
+    tasks = []
+    for path, name in zip(paths, names):
+        out = os.path.abspath(os.path.join(out_dir, name))
+        ident = identity(path)
+        if not _is_done(records.get(name), ident, out):
+            os.makedirs(os.path.dirname(out), exist_ok=True)
+            tasks.append({"input": path, "output": out, "name": name, "identity": ident,
+                          **common})
+    return ledger, tasks
 
 
 def _run_tasks(engine: str, spec: WorkerSpec, tasks: list[dict], report: dict, ledger: Ledger,

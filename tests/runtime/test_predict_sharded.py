@@ -214,9 +214,11 @@ def test_another_model_or_setting_is_refused_on_resume(model, data, work, tmp_pa
     assert r.exit_code == 2 and "--overwrite" in r.output
     with pytest.raises(UsageError, match="another batch_size"):
         run(model, data, tmp_path / "out", LOCAL, batch_size=32)
-    report = run(other, data, tmp_path / "out", LOCAL, overwrite=True)
+    report = run(other, data, tmp_path / "out", LOCAL, overwrite=True, format="csv")
     assert report["done"] == SHARDS and {r["model_sha256"] for r in manifest(tmp_path / "out")} \
         == {report["model_sha256"]}
+    assert sorted(os.listdir(tmp_path / "out")) == sorted(  # the first run's outputs are gone
+        [S.MANIFEST, S.REPORT, S.SUCCESS, *(f"part-{i}.csv" for i in range(SHARDS))])
 
 
 def test_inputs_folder_glob_and_names(data, tmp_path):

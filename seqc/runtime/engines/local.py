@@ -80,10 +80,6 @@ class _Worker:
 class LocalEngine(Engine):
     def __init__(self, **options: Any) -> None:
         super().__init__(**options)
-        if self.address:
-            raise UsageError("--address is for --engine ray or dask; the local engine runs "
-                             "on this machine", field="--address",
-                             received=f"--address {self.address}")
         self.pool: list[_Worker] = []
 
     def run(self, spec: WorkerSpec, tasks: list[dict]) -> Iterator[tuple[int, Any]]:
