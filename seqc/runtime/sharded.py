@@ -20,6 +20,7 @@ import hashlib
 import json
 import os
 import signal
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -203,23 +204,28 @@ def _remove_temps(out_dir: str, names: list[str]) -> None:
 # ---- the unit of work (runs in a worker) ----
 
 _PREDICTOR: dict[tuple, Any] = {}
+_PREDICTOR_LOCK = threading.Lock()  # a Dask worker may run tasks on several threads
 
 
 def worker_predictor(spec: WorkerSpec) -> Any:
     """This process's Predictor for `spec`, built once: one onnxruntime session per worker."""
     key = (spec.sha256, spec.provider, spec.threads, spec.windows)
-    if key not in _PREDICTOR:
-        if spec.seqc_version != __version__:
-            raise ShardFailure(f"the worker has seqc {__version__}, the driver "
-                               f"{spec.seqc_version}: install the same version on every node")
-        from .predict import Predictor
+    with _PREDICTOR_LOCK:
+        return _PREDICTOR.get(key) or _new_predictor(key, spec)
 
-        _PREDICTOR.clear()
-        p = Predictor(spec.model, provider=spec.provider, threads=spec.threads,
-                      windows=spec.windows, facts=spec.facts)
-        p.session()
-        _PREDICTOR[key] = p
-    return _PREDICTOR[key]
+
+def _new_predictor(key: tuple, spec: WorkerSpec) -> Any:
+    if spec.seqc_version != __version__:
+        raise ShardFailure(f"the worker has seqc {__version__}, the driver "
+                           f"{spec.seqc_version}: install the same version on every node")
+    from .predict import Predictor
+
+    _PREDICTOR.clear()  # one model per worker: a new run's model replaces the last one's
+    p = Predictor(spec.model, provider=spec.provider, threads=spec.threads,
+                  windows=spec.windows, facts=spec.facts)
+    p.session()
+    _PREDICTOR[key] = p
+    return p
 
 
 def _peak_rss_mb() -> float | None:

@@ -90,7 +90,7 @@ class LocalEngine(Engine):
         queue = deque(range(len(tasks)))
         attempts = [0] * len(tasks)
         self.pool = [_Worker(ctx, spec) for _ in range(n)]
-        left = len(tasks)
+        left, start_deaths = len(tasks), 0
         while left:
             for w in self.pool:
                 if w.ready and w.task is None and queue:
@@ -113,6 +113,11 @@ class LocalEngine(Engine):
                         continue
                     error = f"the worker process died (exit code {w.proc.exitcode})"
                     msg = ("fail", w.task, error) if w.task is not None else None
+                    if not w.ready:  # died starting: a broken install, not a shard
+                        start_deaths += 1
+                        if start_deaths > self.retries:
+                            raise UsageError(f"worker processes die as they start: {error}",
+                                             field="--engine", received="--engine local")
                     self.pool.remove(w)
                     w.stop()
                     if queue or msg:
