@@ -13,8 +13,10 @@ weights, then predicts the shards once per engine, each in a fresh child process
   The Ray and Dask clusters are started (`ray.init(num_cpus=W)`, a LocalCluster of W
   single-threaded workers) before the clock starts and their start time is printed apart;
   worker start-up and session creation are inside the timing for every engine.
-Printed per engine: seconds, rows/s, the driver's peak RSS, the largest worker's peak RSS and
-their sum (the engine's footprint), then Ray's and Dask's rows/s over the local pool's. The
+Printed per engine: seconds, rows/s, the steady-state rows/s (the shards finished after each
+worker's first, over the time they took: start-up left out), the driver's peak RSS, the largest
+worker's peak RSS and their sum (the engine's footprint), whether the outputs equal
+single-process predict's, then Ray's and Dask's rows/s over the local pool's. The
 inputs were just written, so they are read from the page cache. A benchmark, not a test.
 """
 
@@ -45,7 +47,7 @@ def peak_mb():
         if line.startswith("VmHWM:"):
             return int(line.split()[1]) / 1024
 
-start_s, options = 0.0, {}
+start_s, options, steady = 0.0, {}, None
 t = time.perf_counter()
 if engine == "ray":
     import ray
@@ -75,8 +77,16 @@ else:
     assert not r["failed"], r["failed"]
     rows = r["rows_in"]
     worker_peaks = [w["peak_rss_mb"] for w in r["workers"].values()]
+    recs = sorted((json.loads(line) for line in open(os.path.join(out, "_manifest.jsonl"))),
+                  key=lambda rec: rec["finished_at"])
+    # steady state: the shards finished after each worker's first, over the time they took
+    later = recs[workers:]
+    if later:
+        steady = sum(rec["rows_in"] for rec in later) / (
+            later[-1]["finished_at"] - recs[workers - 1]["finished_at"])
 print(json.dumps({"rows": rows, "seconds": seconds, "start_s": start_s,
-                  "driver_peak_mb": peak_mb(), "worker_peaks_mb": worker_peaks}))
+                  "driver_peak_mb": peak_mb(), "worker_peaks_mb": worker_peaks,
+                  "steady_rows_s": steady}))
 """
 
 
@@ -124,10 +134,9 @@ def main() -> None:
         print(f"input: {args.rows:,} rows x {args.features} float32 in {args.shards} .npy "
               f"shards ({size / 2**30:.2f} GB); model {args.features}-512-512-10 MLP; "
               f"{args.workers} workers x 1 CPU; batch {args.batch_size}; {os.cpu_count()} CPUs")
-        print(f"{'engine':8} {'start s':>8} {'seconds':>8} {'rows/s':>10} {'driver MB':>10} "
-              f"{'worker MB':>10} {'total MB':>9}")
-        rates = {}
-        outputs = {}
+        print(f"{'engine':8} {'start s':>8} {'seconds':>8} {'rows/s':>10} {'steady':>10} "
+              f"{'driver MB':>10} {'worker MB':>10} {'total MB':>9}")
+        rates, steadies, outputs = {}, {}, {}
         for engine in args.engines.split(","):
             out = work / f"out-{engine}"
             out.mkdir()
@@ -140,11 +149,14 @@ def main() -> None:
                 continue
             got = json.loads(r.stdout.strip().splitlines()[-1])
             rates[engine] = got["rows"] / got["seconds"]
+            steady = got["steady_rows_s"]
+            if steady:
+                steadies[engine] = steady
             peaks = got["worker_peaks_mb"]
             total = got["driver_peak_mb"] + sum(peaks)
             print(f"{engine:8} {got['start_s']:8.1f} {got['seconds']:8.1f} "
-                  f"{rates[engine]:10,.0f} {got['driver_peak_mb']:10.0f} "
-                  f"{max(peaks, default=0):10.0f} {total:9.0f}")
+                  f"{rates[engine]:10,.0f} {f'{steady:,.0f}' if steady else '-':>10} "
+                  f"{got['driver_peak_mb']:10.0f} {max(peaks, default=0):10.0f} {total:9.0f}")
             outputs[engine] = {f.name: np.load(f) for f in sorted(out.glob("*.npy"))}
             shutil.rmtree(out)
         ref = outputs.get("single")
@@ -155,7 +167,9 @@ def main() -> None:
                 print(f"{engine}: outputs {'equal' if same else 'DIFFER from'} single-process")
         for engine in ("ray", "dask"):
             if engine in rates and "local" in rates:
-                print(f"{engine}/local rows/s: {rates[engine] / rates['local']:.2f}")
+                print(f"{engine}/local rows/s: {rates[engine] / rates['local']:.2f}"
+                      + (f" (steady state {steadies[engine] / steadies['local']:.2f})"
+                         if engine in steadies and "local" in steadies else ""))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -463,7 +463,7 @@ def _run_tasks(engine: str, spec: WorkerSpec, tasks: list[dict], report: dict, l
                 "rows_in": result["rows_in"], "rows_out": result["rows_out"],
                 "bytes": result["bytes"], "sha256": result["sha256"],
                 "model_sha256": spec.sha256, "settings": settings, "seqc_version": __version__,
-                "seconds": result["seconds"]})
+                "seconds": result["seconds"], "finished_at": round(time.time(), 3)})
             report["done"] += 1
             report["rows_in"] += result["rows_in"]
             report["rows_out"] += result["rows_out"]
