@@ -342,3 +342,31 @@ def test_dask_local_cluster(model, data, expected, tmp_path):
     report = run(model, data, tmp_path / "out", ("dask", {}))
     assert report["done"] == SHARDS
     assert_complete(tmp_path / "out", expected)
+
+
+def test_timeseries_shards_are_cut_into_windows(work, tmp_path):
+    """A timeseries model given raw-series shards (a CSV holding its columns among others, and
+    an array) cuts each into its windows, as single-file predict does."""
+    pq = pytest.importorskip("pyarrow.parquet")
+    from seqc.runtime.windows import timeseries_metadata
+
+    m = seqc.Sequential([L.Input((4, 2)), L.LSTM(3), L.Dense(2)], seed=3)
+    meta = timeseries_metadata({"sequence_length": 4, "sequence_stride": 2, "sampling_rate": 1},
+                               ["a", "b"])
+    model = str(export_model(m, work / "ts.onnx", metadata=meta))
+    x = np.random.default_rng(1).standard_normal((41, 2)).astype(np.float32)
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "s1.csv").write_text("b,other,a\n" + "".join(
+        f"{r[1]!r},7,{r[0]!r}\n" for r in x.astype(float).tolist()))
+    np.save(tmp_path / "in" / "s2.npy", x)
+    report = run(model, tmp_path / "in", tmp_path / "out", LOCAL, format="parquet")
+    assert report["failed"] == [] and report["rows_in"] == 2 * len(x)
+    starts = np.arange(0, len(x) - 3, 2)
+    want = m.predict(np.stack([x[s:s + 4] for s in starts]))
+    for name in ("s1", "s2"):
+        t = pq.read_table(tmp_path / "out" / f"{name}.parquet")
+        assert t.column("first_row").to_pylist() == starts.tolist()
+        assert t.column("last_row").to_pylist() == (starts + 3).tolist()
+        got = np.stack([t.column(f"output_{j}").to_numpy() for j in range(2)], 1)
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-6)
+        assert report["rows_out"] == 2 * len(starts)
