@@ -19,6 +19,7 @@ import glob
 import hashlib
 import json
 import os
+import platform
 import signal
 import threading
 import time
@@ -276,7 +277,7 @@ def run_shard(spec: WorkerSpec, task: dict) -> dict:
         seconds = time.perf_counter() - t
         return {"rows_in": rows_in, "rows_out": rows_out, "seconds": round(seconds, 4),
                 "bytes": os.path.getsize(task["output"]), "sha256": sha256_file(task["output"]),
-                "pid": os.getpid(), "host": os.uname().nodename, "peak_rss_mb": _peak_rss_mb()}
+                "pid": os.getpid(), "host": platform.node(), "peak_rss_mb": _peak_rss_mb()}
     except ShardFailure:
         raise
     except SeqcError as e:
