@@ -457,7 +457,8 @@ def _run_tasks(engine: str, spec: WorkerSpec, tasks: list[dict], report: dict, l
                 report["failed"].append({"input": task["input"], "output": task["name"],
                                          "error": str(result)})
                 if log:
-                    log(f"FAILED {task['name']}: {result}")
+                    finished = report["done"] + len(report["failed"]) + report["skipped"]
+                    log(f"[{finished}/{report['shards']}] FAILED {task['name']}: {result}")
                 continue
             ledger.append({
                 "output": task["name"], "input": task["identity"],
