@@ -2,9 +2,10 @@
 local one (one single-threaded worker process per worker).
 
 Each worker process keeps one onnxruntime session (sharded.worker_predictor), built from the
-model bytes scattered to every worker once. Dask retries a task that raised (`retries`) and
-reschedules one whose worker died (the scheduler's `allowed-failures`, set to `retries` on a
-local cluster; an existing cluster keeps its own setting).
+model bytes, which travel to each worker once (the result of one task every shard depends on).
+Dask retries a task that raised (`retries`) and reschedules one whose worker died (the
+scheduler's `allowed-failures`, set to `retries` on a local cluster; an existing cluster keeps
+its own setting).
 """
 
 from __future__ import annotations
@@ -19,6 +20,10 @@ from distributed import Client, LocalCluster, as_completed
 from ...errors import UsageError
 from ..sharded import ShardFailure, WorkerSpec
 from . import Engine
+
+
+def _spec(spec: WorkerSpec) -> WorkerSpec:
+    return spec
 
 
 def _run(spec: WorkerSpec, task: dict) -> dict:
@@ -63,7 +68,9 @@ class DaskEngine(Engine):
                     f"{max(have, default=0):g}", field="--gpus-per-worker",
                     received=f"--gpus-per-worker {self.gpus_per_worker:g}",
                     hint="start the GPU workers with `dask worker ... --resources GPU=1`")
-        spec_f = client.scatter(spec, broadcast=True)
+        # A task, not scattered data: a worker that dies takes its copy with it, and the
+        # scheduler can recompute a task's result but not a lost scatter.
+        spec_f = client.submit(_spec, spec, pure=False)
         futures = {client.submit(_run, spec_f, t, retries=self.retries, pure=False,
                                  resources=resources): i for i, t in enumerate(tasks)}
         for fut in as_completed(futures):
