@@ -298,6 +298,17 @@ def test_parquet_in_and_out(model, data, expected, tmp_path):
         got = np.stack([t.column(f"output_{j}").to_numpy() for j in range(3)], 1)
         np.testing.assert_array_equal(got, want)
         assert t.column("label").to_pylist() == [["a", "b", "c"][i] for i in want.argmax(1)]
+    # a variable-length list whose rows share a length reads as a fixed one; one that does
+    # not is refused, naming the column
+    pq.write_table(pa.table({"v": pa.array([r.tolist() for r in x[:5]], pa.list_(pa.float32()))}),
+                   tmp_path / "var.parquet")
+    with open_inputs(str(tmp_path / "var.parquet")) as stream:
+        np.testing.assert_array_equal(np.concatenate(list(stream.batches(2))), x[:5])
+    pq.write_table(pa.table({"v": pa.array([[1.0, 2.0], [3.0]], pa.list_(pa.float32()))}),
+                   tmp_path / "ragged.parquet")
+    with pytest.raises(DataError, match="'v' differ in length"), \
+            open_inputs(str(tmp_path / "ragged.parquet")) as stream:
+        list(stream.batches(8))
     # without --column, a file with a list column and another column is ambiguous
     with pytest.raises(DataError, match="one list column or numeric columns") as e:
         open_inputs(str(tmp_path / "lists.parquet"))
