@@ -27,19 +27,20 @@ START_TIMEOUT_S = 300
 
 
 class _Actor:
-    def __init__(self, spec: WorkerSpec) -> None:
+    """One worker. The spec comes with each call, not to the constructor: Ray cannot restart
+    an actor whose constructor arguments left the object store, while a call's arguments stay
+    as long as the driver holds them; the predictor is built once per process all the same."""
+
+    def ready(self, spec: WorkerSpec) -> bool:
         from ..sharded import worker_predictor
 
-        self.spec = spec
         worker_predictor(spec)
-
-    def ready(self) -> bool:
         return True
 
-    def run(self, task: dict) -> dict:
+    def run(self, spec: WorkerSpec, task: dict) -> dict:
         from ..sharded import run_shard
 
-        return run_shard(self.spec, task)
+        return run_shard(spec, task)
 
 
 def _message(e: BaseException) -> str:
@@ -76,15 +77,15 @@ class RayEngine(Engine):
         Actor = ray.remote(num_cpus=self.cpus_per_worker, num_gpus=self.gpus_per_worker,
                            max_restarts=-1, max_task_retries=self.retries)(_Actor)
         spec_ref = ray.put(spec)
-        self.actors = [Actor.remote(spec_ref) for _ in range(n)]
-        starting = {a.ready.remote(): a for a in self.actors}
+        self.actors = [Actor.remote() for _ in range(n)]
+        starting = {a.ready.remote(spec_ref): a for a in self.actors}
         running: dict[Any, tuple[int, Any]] = {}
         queue, idle = deque(range(len(tasks))), []
         left, since = len(tasks), time.monotonic()
         while left:
             while idle and queue:
                 i, a = queue.popleft(), idle.pop()
-                ref = a.run.options(retry_exceptions=True).remote(tasks[i])
+                ref = a.run.options(retry_exceptions=True).remote(spec_ref, tasks[i])
                 running[ref] = (i, a)
             ready, _ = ray.wait([*starting, *running], num_returns=1, timeout=10)
             if not ready:
