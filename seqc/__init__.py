@@ -23,6 +23,7 @@ _LAZY = {
     "Model": ("seqc.model", "Model"),
     "Input": ("seqc.layers", "Input"),
     "validate": ("seqc.runtime.validate", "validate"),
+    "predict_dataset": ("seqc.runtime.sharded", "predict_dataset"),
     "layers": ("seqc.layers", None),
     "optimizers": ("seqc.training.optimizers", None),
     "losses": ("seqc.training.losses", None),

@@ -339,29 +339,108 @@ def ops(markdown: bool) -> None:
     click.echo(layers_markdown() if markdown else layers_table())
 
 
+# Options that only sharded predict (INPUTS... -o FOLDER) reads.
+_SHARDED_ONLY = ("address", "workers", "cpus_per_worker", "gpus_per_worker", "retries",
+                 "out_format", "overwrite")
+
+
 @cli.command()
 @click.argument("model", type=click.Path())
-@click.argument("input_path", metavar="INPUT", type=click.Path())
+@click.argument("inputs", metavar="INPUTS...", nargs=-1, required=True)
 @click.option("-o", "--out", "out_path", type=click.Path(), required=True,
-              help="Output file: .npy or .csv.")
-@click.option("--provider", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu",
-              show_default=True)
+              help="Output file (.npy or .csv) for one INPUT file; a folder for sharded "
+                   "predict (one output shard per input shard).")
+@click.option("--provider", type=click.Choice(["cpu", "cuda", "auto"]), default=None,
+              help="onnxruntime provider [default: cpu; cuda on GPU workers].")
 @click.option("--batch-size", type=click.IntRange(min=1), default=1024, show_default=True)
 @click.option("--threads", type=click.IntRange(min=1), default=None,
-              help="onnxruntime intra-op threads.")
-@click.option("--target", default=None, help="CSV column to drop (the label) if present.")
+              help="onnxruntime intra-op threads (sharded: --cpus-per-worker).")
+@click.option("--target", default=None, help="CSV/Parquet column to drop (the label) if present.")
+@click.option("--column", "columns", multiple=True,
+              help="Parquet feature column(s): one list column, or one per feature "
+                   "(repeatable).")
 @click.option("--windows/--no-windows", default=None,
               help="Timeseries models: cut the raw series into the training windows "
                    "(default: when INPUT is the raw series, not pre-made windows).")
+@click.option("--engine", type=click.Choice(["local", "ray", "dask"]), default=None,
+              help="Sharded predict on a local process pool, Ray or Dask [default: local].")
+@click.option("--address", default=None,
+              help="An existing Ray or Dask cluster (default: start a local one).")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Workers, each with one onnxruntime session [default: CPUs / "
+                   "--cpus-per-worker].")
+@click.option("--cpus-per-worker", type=click.FloatRange(min=0, min_open=True), default=1,
+              show_default=True, help="CPUs each worker reserves (its intra-op threads).")
+@click.option("--gpus-per-worker", type=click.FloatRange(min=0), default=0, show_default=True,
+              help="GPUs each worker reserves; its session runs on CUDA.")
+@click.option("--retries", type=click.IntRange(min=0), default=2, show_default=True,
+              help="Retries of a failed shard before it is reported failed.")
+@click.option("--format", "out_format", type=click.Choice(["npy", "parquet", "csv"]),
+              default="npy", show_default=True, help="Output shard format.")
+@click.option("--overwrite", is_flag=True,
+              help="Start again: forget OUTDIR's manifest and outputs instead of resuming.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress output.")
+@click.pass_context
 @handle_errors
-def predict(model, input_path, out_path, provider, batch_size, threads, target,
-            windows) -> None:
-    """Run MODEL (.onnx or build folder) on INPUT (.npy, .npz or .csv) with onnxruntime."""
-    from .runtime.predict import predict_file
+def predict(ctx, model, inputs, out_path, provider, batch_size, threads, target, columns,
+            windows, engine, address, workers, cpus_per_worker, gpus_per_worker, retries,
+            out_format, overwrite, quiet) -> None:
+    """Run MODEL (.onnx or build folder) on INPUTS with onnxruntime.
 
-    n = predict_file(model, input_path, out_path, provider=provider, batch_size=batch_size,
-                     threads=threads, target=target, windows=windows, log=click.echo)
-    click.echo(f"Wrote {n} predictions to {out_path}")
+    \b
+    One file:  seqc predict MODEL INPUT -o OUT.npy|OUT.csv
+    Shards:    seqc predict MODEL data/ 'lake/*.parquet' x.npy -o OUTDIR --engine ray
+
+    INPUT is a .npy, .npz, .csv or .parquet file. With several inputs, a folder or a glob, or
+    -o naming a folder, each input shard is predicted into OUTDIR/<its name>.<format> on the
+    engine, with a ledger (OUTDIR/_manifest.jsonl) that a rerun resumes from; see
+    docs/scale.md. A shard that still fails after --retries is listed and the run exits 1."""
+    import glob
+    import os
+
+    from .errors import UsageError
+
+    one = inputs[0]
+    sharded = (engine is not None or len(inputs) > 1 or os.path.isdir(one)
+               or (glob.has_magic(one) and not os.path.isfile(one))
+               or os.path.splitext(out_path)[1].lower() not in (".npy", ".csv", ".npz"))
+    if not sharded:
+        given = [p for p in _SHARDED_ONLY
+                 if ctx.get_parameter_source(p) is not click.core.ParameterSource.DEFAULT]
+        if given:
+            flag = "--" + given[0].replace("out_", "").replace("_", "-")
+            raise UsageError(f"{flag} is for sharded predict (INPUTS... -o FOLDER, or "
+                             "--engine)", field=flag, received=f"-o {out_path}",
+                             hint="pass --engine local to predict the file as one shard "
+                                  "into a folder")
+        from .runtime.predict import predict_file
+
+        n = predict_file(model, one, out_path, provider=provider or "cpu",
+                         batch_size=batch_size, threads=threads, target=target,
+                         columns=list(columns) or None, windows=windows,
+                         log=None if quiet else click.echo)
+        if not quiet:
+            click.echo(f"Wrote {n} predictions to {out_path}")
+        return
+    if threads is not None:
+        raise UsageError("--threads is one process's; sharded predict gives each worker "
+                         "--cpus-per-worker threads", field="--threads",
+                         received=f"--threads {threads}", hint="pass --cpus-per-worker")
+    from .errors import ValidationFailure
+    from .runtime.sharded import predict_dataset, summary
+
+    report = predict_dataset(model, list(inputs), out_path, engine=engine or "local",
+                             address=address, workers=workers, cpus_per_worker=cpus_per_worker,
+                             gpus_per_worker=gpus_per_worker, retries=retries,
+                             format=out_format, column=list(columns) or None, target=target,
+                             batch_size=batch_size, provider=provider, windows=windows,
+                             overwrite=overwrite, quiet=quiet, log=click.echo)
+    if report["failed"]:
+        if quiet:
+            click.echo(summary(report), err=True)
+        raise ValidationFailure(f"{len(report['failed'])} of {report['shards']} shards failed",
+                                file=out_path, hint="the failed shards are listed above; the "
+                                "others are done and a rerun resumes")
 
 
 @cli.command()

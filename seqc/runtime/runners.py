@@ -337,7 +337,8 @@ PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
 
 def make_session(model: Any, *, provider: str = "cpu",
                  intra_op_num_threads: int | None = None) -> Any:
-    """An onnxruntime InferenceSession for a model (anything `resolve` takes). `provider` is
+    """An onnxruntime InferenceSession for a model (anything `resolve` takes, or the bytes of
+    an ONNX model, which need no `onnx` import). `provider` is
     "cpu", "cuda" or "auto" (CUDA when a session really starts on it here, else CPU; see
     `cuda_problem`). "cuda" is a UsageError when CUDA is missing or fails to start."""
     import onnxruntime as ort
@@ -356,15 +357,16 @@ def make_session(model: Any, *, provider: str = "cpu",
     so = ort.SessionOptions()
     if intra_op_num_threads is not None:
         so.intra_op_num_threads = int(intra_op_num_threads)
-    m = resolve(model).onnx()
-    data = m if isinstance(m, str) else m.SerializeToString()
+    m = model if isinstance(model, bytes) else resolve(model).onnx()
+    data = m if isinstance(m, (str, bytes)) else m.SerializeToString()
     providers = [PROVIDERS[provider]] + (["CPUExecutionProvider"] if provider == "cuda" else [])
     try:
         sess = ort.InferenceSession(data, so, providers=providers)
     except Exception as e:  # noqa: BLE001 - onnxruntime's load errors (Fail, InvalidGraph,
         # InvalidArgument, InvalidProtobuf) share no base class but RuntimeError/Exception.
-        raise not_valid_onnx(data if isinstance(data, str) else resolve(model).label,
-                             e) from None
+        label = (data if isinstance(data, str) else "the model's bytes"
+                 if isinstance(model, bytes) else resolve(model).label)
+        raise not_valid_onnx(label, e) from None
     if provider == "cuda" and sess.get_providers()[0] != PROVIDERS["cuda"]:
         # onnxruntime-gpu without a usable GPU (no driver, CUDA or cuDNN libraries) logs an
         # error and quietly runs the session on the CPU: a "CUDA" run or comparison would
