@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import functools
+import os
 import re
 import sys
 import traceback
@@ -71,6 +72,13 @@ def handle_errors(fn):
             _fail(f"{label}: {e}", e.exit_code)
         except KeyboardInterrupt:
             _fail("interrupted", 130)
+        except BrokenPipeError:
+            # `seqc ... | head`: the reader left. Say nothing more (stdout is gone; Python's
+            # own advice is to point it at devnull so the exit flush cannot fail again) and
+            # exit as a shell reports a process ended by SIGPIPE.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            sys.exit(128 + 13)
         except (click.exceptions.Exit, click.ClickException, SystemExit):
             raise
         except Exception as e:  # noqa: BLE001 - the last line of defence: report, don't crash
