@@ -23,6 +23,7 @@ from ._keras_legacy import (
 from ._pyscript_values import Layer, Opaque
 
 RECURRENT = ("LSTM", "GRU", "SimpleRNN")
+_FORGET_BIAS = (*RECURRENT, "ConvLSTM2D")  # Keras 2 read forget_bias_init on these
 # Keras 1 arguments its conversion table handles outside the renames (preprocessors).
 _KERAS1_EXTRA = {"nb_row", "nb_col", "kernel_dim1", "kernel_dim2", "kernel_dim3",
                  "forget_bias_init", "output_shape", "mode", "dropout"}
@@ -85,9 +86,9 @@ def keras1_args(r: Any, lay: Layer, kind: str, fields: set[str], args: list,
     for k in list(out):
         if k in fields:
             continue
-        if k == "forget_bias_init" and kind in RECURRENT:
+        if k == "forget_bias_init" and kind in _FORGET_BIAS:
             v = out.pop(k)
-            if v == "one" and kind == "LSTM":
+            if v == "one" and kind in ("LSTM", "ConvLSTM2D"):
                 out.setdefault("unit_forget_bias", True)
                 r.warn(node, f"Keras 1 argument {lay.cls}(forget_bias_init='one'): read as "
                              "unit_forget_bias=True")
@@ -121,7 +122,7 @@ def _kernel_sizes(r: Any, lay: Layer, kind: str, args: list,
     kernel_dim1, kernel_dim2, kernel_dim3): sizes one by one (positional or by those names),
     not a kernel_size tuple; Deconvolution2D's output_shape, which Keras 2 dropped."""
     names = {"Conv2D": ("nb_row", "nb_col"), "Conv2DTranspose": ("nb_row", "nb_col"),
-             "SeparableConv2D": ("nb_row", "nb_col"),
+             "SeparableConv2D": ("nb_row", "nb_col"), "ConvLSTM2D": ("nb_row", "nb_col"),
              "Conv3D": ("kernel_dim1", "kernel_dim2", "kernel_dim3"),
              "Conv3DTranspose": ("kernel_dim1", "kernel_dim2", "kernel_dim3")}.get(kind)
     if names is None:

@@ -154,6 +154,31 @@ def test_keras1_text_model_recurrent_and_embedding_arguments():
     assert any("consume_less='gpu') is a performance switch" in w for w in warned)
 
 
+def test_keras1_conv_lstm2d_arguments_as_keras2_read_them():
+    """Keras 2's legacy_convlstm2d_support: Conv2D's names and kernel sizes, LSTM's init
+    names and forget_bias_init (keras/examples/conv_lstm.py)."""
+    doc, warned = read("""\
+        from keras.models import Sequential
+        from keras.layers.convolutional_recurrent import ConvLSTM2D
+        seq = Sequential()
+        seq.add(ConvLSTM2D(nb_filter=4, nb_row=3, nb_col=2, input_shape=(None, 8, 8, 1),
+                           border_mode='same', return_sequences=True, dim_ordering='tf',
+                           inner_init='orthogonal', forget_bias_init='one'))
+        seq.add(ConvLSTM2D(4, 3, 3, subsample=(2, 2)))
+        """)
+    first, second = doc["layers"]
+    assert first == {"type": "ConvLSTM2D", "filters": 4, "kernel_size": [3, 2],
+                     "input_shape": [None, 8, 8, 1], "padding": "same",
+                     "return_sequences": True, "data_format": "channels_last",
+                     "recurrent_initializer": "orthogonal", "unit_forget_bias": True}
+    assert second == {"type": "ConvLSTM2D", "filters": 4, "kernel_size": [3, 3],
+                      "strides": [2, 2]}
+    for needle in ("ConvLSTM2D(nb_filter=4): read as filters=4", "read as kernel_size=(3, 2)",
+                   "ConvLSTM2D(border_mode='same'): read as padding='same'",
+                   "ConvLSTM2D(forget_bias_init='one'): read as unit_forget_bias=True"):
+        assert any(needle in w for w in warned), (needle, warned)
+
+
 @pytest.mark.parametrize("layer,want", [
     ("Embedding(50, 4, input_length=6)", ([6], "int32")),
     ("Embedding(input_dim=50, output_dim=4, input_length=6)", ([6], "int32")),
