@@ -136,6 +136,13 @@ SCRIPTS = {
         y = layers.concatenate([block(inputs), x], axis={EVIL})
         model = keras.Model(inputs, y)
         """,
+    "keras1-lambda-initializer": f"""
+        import keras
+        from keras.initializations import normal, identity
+        model = keras.Sequential([keras.Input((3, 4)), keras.layers.SimpleRNN(
+            4, init=lambda shape, name: normal({EVIL}, scale=0.1, name=name),
+            inner_init=lambda shape, name: identity(shape, scale={EVIL}, name=name))])
+        """,
     "adapt": f"""
         import keras
         norm = keras.layers.Normalization()

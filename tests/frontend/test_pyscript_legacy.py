@@ -8,6 +8,7 @@ import textwrap
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -177,6 +178,66 @@ def test_keras1_conv_lstm2d_arguments_as_keras2_read_them():
                    "ConvLSTM2D(border_mode='same'): read as padding='same'",
                    "ConvLSTM2D(forget_bias_init='one'): read as unit_forget_bias=True"):
         assert any(needle in w for w in warned), (needle, warned)
+
+
+IRNN = """\
+    from keras.models import Sequential
+    from keras.layers import Dense, SimpleRNN
+    from keras.initializations import normal, identity
+    from keras import initializations
+    model = Sequential()
+    model.add(SimpleRNN(output_dim=6, input_shape=(5, 3), return_sequences=True,
+                        init=lambda shape, name: normal(shape, scale=0.001, name=name),
+                        inner_init=lambda shape, name: identity(shape, scale=0.5, name=name)))
+    model.add(SimpleRNN(4, init=lambda s, n: initializations.uniform(s, 0.2, name=n),
+                        inner_init=lambda s, n: initializations.zero(s)))
+    """
+
+
+def test_keras1_lambda_initializers_read_as_the_initializer_they_call(tmp_path):
+    """keras/examples/mnist_irnn.py: a lambda whose body is one keras.initializations call
+    is that initializer with its scale (Keras 1's normal: N(0, scale); identity: scale * I)."""
+    doc, warned = read(IRNN)
+    first, second = doc["layers"]
+    assert first["kernel_initializer"] == {"type": "RandomNormal", "mean": 0.0,
+                                           "stddev": 0.001}
+    assert first["recurrent_initializer"] == {"type": "Identity", "gain": 0.5}
+    assert second["kernel_initializer"] == {"type": "RandomUniform", "minval": -0.2,
+                                            "maxval": 0.2}
+    assert second["recurrent_initializer"] == "zeros"
+    assert any("SimpleRNN(init=lambda ...): read as kernel_initializer={'type': "
+               "'RandomNormal'" in w for w in warned), warned
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        weights = load_script(write(tmp_path, IRNN)).model.get_weights()
+    import keras
+
+    assert np.array_equal(weights[1], keras.initializers.Identity(gain=0.5)((6, 6)))
+    assert abs(weights[0].std() - 0.001) < 0.0007 and np.abs(weights[3]).max() <= 0.2
+    assert not weights[4].any()
+
+
+@pytest.mark.parametrize("init,needle", [
+    ("init=lambda shape, name: normal(shape, scale=0.1 * x, name=name)",
+     "normal()'s scale is not a constant number"),
+    ("init=lambda shape, name: identity(shape, name=name)",
+     "Keras 1's identity initializes a square matrix only"),
+    ("init=lambda shape, name: glorot_normal(shape, name=name)",
+     "is not one of keras.initializations' normal, uniform, identity, zero, one"),
+    ("init=lambda shape: normal(shape)", "this lambda takes other arguments"),
+    ("init=lambda shape, name: normal((4, 4), name=name)", "does not pass the lambda's shape"),
+    ("init=lambda shape, name: normal(shape, name='w')", "the call renames the weight"),
+    ("init=lambda shape, name: normal(shape, 0.1, 0.2)", "more arguments than (shape, scale)"),
+    ("init=lambda shape, name: 2 * normal(shape)", "its body is not one call"),
+    ("inner_init=lambda shape, name: normal(shape, dim_ordering='th')",
+     "normal() gets dim_ordering"),
+])
+def test_other_keras1_lambda_initializers_are_located_errors(init, needle):
+    with pytest.raises(DefinitionError) as e:
+        read(f"from keras.models import Sequential\nfrom keras.layers import SimpleRNN\n"
+             f"from keras.initializations import normal, identity, glorot_normal\n"
+             f"model = Sequential([SimpleRNN(4, input_shape=(3, 2), {init})])\n")
+    assert needle in str(e.value) and "m.py:4:" in str(e.value), str(e.value)
 
 
 @pytest.mark.parametrize("layer,want", [
