@@ -11,9 +11,9 @@ from typing import Any
 
 from ._pyscript_argparse import ArgParser
 from ._pyscript_compile import DISPLAY_CALLBACKS, DISPLAY_ONLY
-from ._pyscript_data import DataArr
+from ._pyscript_data import DataArr, keras_dataset
 from ._pyscript_expr import fold_builtin
-from ._pyscript_functional import MERGE_FUNCTIONS
+from ._pyscript_functional import MERGE_FUNCTIONS, KTensor
 from ._pyscript_model import LayersView, is_model_object, is_placeholder, set_trainable
 from ._pyscript_names import KERAS_SEQUENTIAL, keras_member, norm
 from ._pyscript_subclass import (
@@ -218,6 +218,18 @@ class CallReader:
                       "evaluates")
         if p.startswith("builtins."):
             return fold_builtin(self, p[9:], args, kwargs, node)
+        if p in ("keras.backend.int_shape", "keras.ops.shape") and len(args) == 1 and (
+                not kwargs and isinstance(args[0], KTensor)):
+            return self.tensor_shape(args[0], node)
+        if p.startswith("keras.datasets.") and p.endswith(".load_data") and not args and set(
+                kwargs) <= {"path", "label_mode"} and kwargs.get("label_mode", "fine") in (
+                "fine", "coarse"):
+            data = keras_dataset(p.split(".")[2], node)
+            if data is not None:
+                self.note(node, f"{self.seg(node)}: the shapes of Keras' {p.split('.')[2]} "
+                                f"arrays (x_train {list(data[0][0].shape)}); seqc loads no "
+                                "data, the data given (--x/--y) binds to the names fit uses")
+                return data
         merged = self.tensor_op(p, args, kwargs, node)  # keras.ops.add(x, y): functional
         if merged is not None:
             return merged
