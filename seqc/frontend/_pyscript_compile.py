@@ -36,7 +36,7 @@ class CompileReader:
                 "save_best_only"):
             path = args[0] if args else kwargs.get("filepath")
             if isinstance(path, str):  # it saves the weights of each epoch: the last is final
-                self.saved_paths.setdefault(path, node.lineno)
+                self.saved_paths.setdefault(path, (node.lineno, None))
         if family == "callbacks" and name in OUTPUT_ONLY_CALLBACKS:
             # Files the script's own run would write; they do not change training, and seqc's
             # build writes its own artifacts (model.onnx, weights.npz, report.json).

@@ -143,6 +143,21 @@ SCRIPTS = {
             4, init=lambda shape, name: normal({EVIL}, scale=0.1, name=name),
             inner_init=lambda shape, name: identity(shape, scale={EVIL}, name=name))])
         """,
+    "generators": f"""
+        import keras
+        from keras.preprocessing.image import ImageDataGenerator
+        def batches(n):
+            {EVIL}
+            while True:
+                yield open(CANARY, 'w'), {EVIL}
+        gen = batches({EVIL})
+        datagen = ImageDataGenerator(preprocessing_function=lambda x: {EVIL}, rescale={EVIL})
+        datagen.fit({EVIL})
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+        model.compile('adam', 'mse')
+        model.fit(datagen.flow(x, y, batch_size={EVIL}), epochs=1)
+        model.fit_generator(gen, steps_per_epoch=2)
+        """,
     "adapt": f"""
         import keras
         norm = keras.layers.Normalization()

@@ -240,6 +240,61 @@ def test_other_keras1_lambda_initializers_are_located_errors(init, needle):
     assert needle in str(e.value) and "m.py:4:" in str(e.value), str(e.value)
 
 
+GENERATOR_HEAD = """\
+    import keras
+    from keras.preprocessing.image import ImageDataGenerator
+    model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Flatten(),
+                              keras.layers.Dense(1, activation='sigmoid')])
+    model.compile('rmsprop', 'binary_crossentropy')
+    """
+
+
+@pytest.mark.parametrize("tail,needle", [
+    # keras/examples/cifar10_cnn.py (Keras 1): augmentation, then fit_generator on its flow
+    ("datagen = ImageDataGenerator(featurewise_center=False, rotation_range=0,\n"
+     "                             width_shift_range=0.1, horizontal_flip=True)\n"
+     "datagen.fit(x_train)\n"
+     "model.fit_generator(datagen.flow(x_train, y_train, batch_size=32),\n"
+     "                    samples_per_epoch=x_train.shape[0], nb_epoch=3)\n",
+     "m.py:9:1: fit_generator() trains on the batches of an ImageDataGenerator: "
+     "ImageDataGenerator at line 6 (width_shift_range=0.1, horizontal_flip=True) transforms "
+     "every image at random while training (augmentation)"),
+    # Keras 2.1+: model.fit on the flow (silently plain data before)
+    ("gen = ImageDataGenerator(zoom_range=0.2).flow(x, y)\nmodel.fit(gen, epochs=2)\n",
+     "m.py:7:1: fit() trains on the batches of an ImageDataGenerator: ImageDataGenerator at "
+     "line 6 (zoom_range=0.2)"),
+    # Deep Learning with Python: rescale only, from a directory
+    ("train = ImageDataGenerator(rescale=0.5).flow_from_directory('d', batch_size=20)\n"
+     "model.fit_generator(train, steps_per_epoch=100, epochs=30)\n",
+     "m.py:7:1: fit_generator() trains on the batches of an ImageDataGenerator: "
+     "ImageDataGenerator at line 6 (rescale=0.5).flow_from_directory() makes the batches"),
+    # Deep Learning with Python's Jena generator
+    ("def generator(data, lookback, batch_size=128):\n"
+     "    while 1:\n"
+     "        rows = np.random.randint(lookback, len(data), size=batch_size)\n"
+     "        yield data[rows], data[rows]\n"
+     "train_gen = generator(float_data, lookback=1440)\n"
+     "model.fit_generator(train_gen, steps_per_epoch=500, epochs=20)\n",
+     "m.py:11:1: fit_generator() trains on the batches of generator(), a generator the "
+     "script defines (line 6)"),
+])
+def test_fits_on_generator_batches_are_refused_naming_the_generator(tail, needle):
+    with pytest.raises(DefinitionError) as e:
+        read(textwrap.dedent(GENERATOR_HEAD) + tail)
+    assert needle in str(e.value), str(e.value)
+
+
+def test_a_generator_another_model_trains_on_does_not_concern_the_model_built():
+    doc, _ = read(textwrap.dedent(GENERATOR_HEAD) + textwrap.dedent("""\
+        other = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Flatten(),
+                                  keras.layers.Dense(1)])
+        other.compile('rmsprop', 'mse')
+        other.fit(ImageDataGenerator(vertical_flip=True).flow(x, y))
+        model.fit(x_train, y_train, epochs=2)
+        """))
+    assert doc["fit"] == {"epochs": 2}
+
+
 @pytest.mark.parametrize("layer,want", [
     ("Embedding(50, 4, input_length=6)", ([6], "int32")),
     ("Embedding(input_dim=50, output_dim=4, input_length=6)", ([6], "int32")),
