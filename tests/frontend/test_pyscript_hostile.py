@@ -158,6 +158,16 @@ SCRIPTS = {
         model.fit(datagen.flow(x, y, batch_size={EVIL}), epochs=1)
         model.fit_generator(gen, steps_per_epoch=2)
         """,
+    "metric-function": f"""
+        import keras
+        def m1(y_true, y_pred):
+            return keras.metrics.mean_squared_error(y_true[:, {EVIL}], y_pred[:, {EVIL}])
+        def m2(y_true, y_pred):
+            {EVIL}
+            return keras.metrics.mean_squared_error(y_true[:, -1], y_pred[:, -1])
+        model = keras.Sequential([keras.Input((3, 4)), keras.layers.Dense(2)])
+        model.compile('adam', 'mse', metrics=[m1, m2])
+        """,
     "adapt": f"""
         import keras
         norm = keras.layers.Normalization()

@@ -295,6 +295,46 @@ def test_a_generator_another_model_trains_on_does_not_concern_the_model_built():
     assert doc["fit"] == {"epochs": 2}
 
 
+SEQ2SEQ = """\
+    from tensorflow import keras
+    model = keras.models.Sequential([
+        keras.layers.SimpleRNN(20, return_sequences=True, input_shape=[None, 1]),
+        keras.layers.TimeDistributed(keras.layers.Dense(10))])
+    def last_time_step_mse(Y_true, Y_pred):
+        \"\"\"The error at the last step.\"\"\"
+        return keras.metrics.mean_squared_error(Y_true[:, -1], Y_pred[:, -1])
+    model.compile(loss="mse", optimizer="adam", metrics=[last_time_step_mse])
+    """
+
+
+def test_a_metric_function_of_one_indexed_keras_metric_is_read():
+    """Hands-On ML 2's seq2seq `last_time_step_mse`: MeanSquaredError of y[:, -1], named
+    after the function (tests/training/test_metrics_keras_parity.py checks it against Keras
+    running the function)."""
+    doc, notes = read(SEQ2SEQ)
+    assert doc["compile"]["metrics"] == [{"type": "MeanSquaredError",
+                                          "name": "last_time_step_mse", "index": [None, -1]}]
+    assert any("m.py:8:1: compile(metrics=[last_time_step_mse]): the script's function (line "
+               "5) is read as mean_squared_error(Y_true[:, -1], Y_pred[:, -1])" in n
+               for n in notes), notes
+
+
+@pytest.mark.parametrize("body", [
+    "return keras.metrics.mean_squared_error(Y_true[:, -1], Y_pred[:, 0])",  # other steps
+    "return keras.metrics.mean_squared_error(Y_true[0], Y_pred[0])",  # not the batch
+    "return keras.losses.binary_crossentropy(Y_true[:, -1], Y_pred[:, -1])",
+    "return keras.metrics.mean_squared_error(Y_true[:, -1], Y_pred[:, -1]) * 2",
+    "return keras.metrics.mean_squared_error(Y_true[:, -1], Y_pred[:, k])",
+    "print(1)\n        return keras.metrics.mean_squared_error(Y_true, Y_pred)",
+])
+def test_other_metric_functions_stay_located_errors(body):
+    src = SEQ2SEQ.replace(
+        "return keras.metrics.mean_squared_error(Y_true[:, -1], Y_pred[:, -1])", body)
+    with pytest.raises(DefinitionError, match=r"m.py:[89]:1: compile\(metrics=\.\.\.\): "
+                                              "last_time_step_mse is defined in the script"):
+        read(src)
+
+
 @pytest.mark.parametrize("layer,want", [
     ("Embedding(50, 4, input_length=6)", ([6], "int32")),
     ("Embedding(input_dim=50, output_dim=4, input_length=6)", ([6], "int32")),
