@@ -16,6 +16,7 @@ located. Plain helper methods (`self.encode(x)`) are read inline.
 from __future__ import annotations
 
 import ast
+import copy
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -299,12 +300,41 @@ class Chain:
         return False
 
     def const(self, node: ast.AST, scope: Scope) -> Any:
+        node = self.on_cpu(node, scope)
         if self.tensory(node, scope):
             raise self.refuse(node, "a condition or loop depends on a tensor")
         v = self.r.ev(node, scope)
         if isinstance(v, Opaque):
             raise self.refuse(node, f"depends on a value seqc cannot read ({v.why})")
         return v
+
+    def on_cpu(self, node: ast.AST, scope: Scope) -> ast.AST:
+        """A condition on where a tensor lives (`x.is_cuda`, `x.is_xpu`, `x.device.type ==
+        'cuda'`) read as seqc runs it, on the CPU: such an attribute is not a value of the
+        tensor, and the branches it picks between (`nn.parallel.data_parallel(self.main, x)`
+        or `self.main(x)`) compute the same function. Noted once per condition."""
+        if self.fw != "torch":
+            return node
+        r, hit = self, False
+
+        class CPU(ast.NodeTransformer):
+            def visit_Attribute(self, n: ast.Attribute) -> ast.AST:
+                nonlocal hit
+                base = n.value
+                if isinstance(base, ast.Attribute) and base.attr == "device" and n.attr == \
+                        "type" and r.tensory(base.value, scope):
+                    hit = True
+                    return ast.copy_location(ast.Constant("cpu"), n)
+                if n.attr in _DEVICE_FLAGS and r.tensory(base, scope):
+                    hit = True
+                    return ast.copy_location(ast.Constant(n.attr == "is_cpu"), n)
+                return self.generic_visit(n)
+
+        out = CPU().visit(copy.deepcopy(node))
+        if hit:
+            self.r.note(node, f"{self.r.seg(node)} is read on the CPU, where seqc runs the "
+                              "model (a device test, not a value of the tensor)")
+        return out
 
     # ---- expressions ----
 
@@ -634,6 +664,7 @@ class Chain:
         return [self.ready(t, node) for t in ts]
 
 
+_DEVICE_FLAGS = ("is_cuda", "is_xpu", "is_mps", "is_cpu")
 _MERGE_KINDS = ("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate",
                 "Dot")
 _MERGES = {"torch.cat": ("Concatenate", ["tensors", "dim"]),

@@ -30,6 +30,11 @@ from ._pyscript_values import (
     is_const,
 )
 
+# Top-level modules that are libraries, never a helper module pasted into the script.
+_LIBRARIES = frozenset(("torch", "keras", "tensorflow", "tf_keras", "numpy", "torchvision",
+                        "torchtext", "torchaudio", "sklearn", "scipy", "pandas", "jax", "flax",
+                        "matplotlib", "transformers", "tensorflow_datasets"))
+
 
 class StmtReader:
     """Statement execution of the script reader (a mixin of `pyscript.Reader`)."""
@@ -52,6 +57,20 @@ class StmtReader:
                 return r
         return None
 
+    def own_import(self, mod: str, name: str, local: str, scope: Scope, node: ast.AST) -> bool:
+        """`from model import Net` (or `fc_model.Network(...)` after `import fc_model`) where
+        the script itself defines Net: a helper module pasted into the script, as tutorials
+        ship theirs beside it. The script's definition is read, with a note; seqc never reads
+        another file. Library modules are never taken for the script's own."""
+        own = scope.vars.get(local) if scope.parent is None else None
+        if name != local or not isinstance(own, (LocalClass, Func)) or mod.startswith(".") \
+                or mod.split(".")[0] in _LIBRARIES:
+            return False
+        line = own.node.lineno
+        self.note(node, f"{mod}.{name} is read as the script's own {name} (line {line}): "
+                        f"seqc does not read the module {mod}")
+        return True
+
     def exec_stmt(self, st: ast.stmt, scope: Scope) -> Any:  # noqa: C901 (one dispatch)
         self.tick()
         if isinstance(st, ast.Import):
@@ -66,7 +85,7 @@ class StmtReader:
             for a in st.names:
                 if a.name == "*":
                     self.star_modules.append(norm(mod))
-                else:
+                elif not self.own_import(mod, a.name, a.asname or a.name, scope, st):
                     scope.vars[a.asname or a.name] = Sym(f"{mod}.{a.name}")
         elif isinstance(st, ast.Assign):
             v = self.ev(st.value, scope)
@@ -215,6 +234,11 @@ class StmtReader:
                         is_model_object(base) and f.attr not in PASSTHROUGH_METHODS):
                     return base, n
             path = self.static_path(f, scope)
+            if path is not None and norm(path).startswith("torch.nn.init.") and n.args and \
+                    isinstance(n.args[0], ast.Attribute):  # init.normal_(m.weight, ...)
+                base = self.static_obj(n.args[0].value, scope)
+                if is_model_object(base):
+                    return base, n
             if path is not None and (keras_member(path, "layers") is not None
                                      or norm(path) in KERAS_SEQUENTIAL
                                      or _torch_module_path(path)):

@@ -20,6 +20,7 @@ from ..ir.types import TensorType, batched
 from ._pyscript_subclass import read_instance
 from ._pyscript_torch_compile import torch_compile
 from ._pyscript_torch_forward import view_input, view_layers
+from ._pyscript_torch_init import apply_inits
 from ._pyscript_values import Instance, ModelVal, Scope, TorchMod, find_opaque, is_input_shape
 
 if TYPE_CHECKING:
@@ -83,7 +84,7 @@ class Bound:
     """One module's arguments bound to PyTorch's signature, values checked constant."""
 
     def __init__(self, r: Reader, cls: str, name: str, mod: Any) -> None:
-        self.r, self.cls, self.name, self.node = r, cls, name, mod.node
+        self.r, self.cls, self.name, self.node, self.mod = r, cls, name, mod.node, mod
         sig = SIGNATURES[cls]
         names = [n for n, _ in sig]
         if len(mod.args) > len(names):
@@ -611,6 +612,7 @@ def torch_doc(r: Reader, model: ModelVal, module: Scope) -> tuple[dict, list[ast
                                   "nn.LSTM/nn.GRU", field="layer", received=r.seg(b.node))
         nxt = mods[i + 1] if i + 1 < len(mods) else None
         docs, consumed = _map(b, t, nxt)
+        apply_inits(r, b.mod, name, docs)
         if not trainable[name]:
             _freeze(r, b, docs)
         for d in docs:
@@ -664,6 +666,7 @@ def _graph_doc(r: Reader, model: ModelVal, mods: list, srcs: list, trainable: di
             nxt = mods[i + 1] if i + 1 < len(mods) and srcs[i + 1] == [i] and readers.get(
                 i) == 1 else None
             docs, consumed = _map(b, ins[0], nxt)
+            apply_inits(r, b.mod, name, docs)
             if not trainable[name]:
                 _freeze(r, b, docs)
         t = ins if len(ins) > 1 else ins[0]

@@ -1,0 +1,283 @@
+"""PyTorch tutorial constructs read as written: device tests in forward() (read on the CPU),
+x.squeeze(d)/x.unsqueeze(d), parameter counts printed from parameters(), a helper module
+pasted into the script (`from model import Net`), and torch.nn.init / model.apply(fn)
+initializers (read as the seqc initializer with the same distribution, checked against
+torch's own draws)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+from test_pyscript import write
+from test_pyscript_subclass import _torch_reference
+
+from seqc.errors import DefinitionError
+from seqc.frontend.pyscript import load_script, script_to_spec
+
+HEAD = "import torch\nimport torch.nn as nn\nimport torch.nn.functional as F\n"
+
+DCGAN_D = HEAD + '''
+# seqc: input_shape = [3, 16, 16]
+
+class D(nn.Module):
+    def __init__(self, ngpu=1):
+        super().__init__()
+        self.ngpu = ngpu
+        self.main = nn.Sequential(nn.Conv2d(3, 4, 4, 2, 1, bias=False), nn.LeakyReLU(0.2),
+                                  nn.Conv2d(4, 1, 8, 1, 0, bias=False), nn.Sigmoid())
+
+    def forward(self, input):
+        if (input.is_cuda or input.is_xpu) and self.ngpu > 1:
+            output = nn.parallel.data_parallel(self.main, input, range(self.ngpu))
+        elif input.device.type == "mps":
+            output = self.main(input * 2)
+        else:
+            output = self.main(input)
+        return output.view(-1, 1).squeeze(1)
+
+
+model = D()
+'''
+
+
+def test_device_tests_read_on_the_cpu_and_squeeze_predict_like_torch(tmp_path):
+    torch = pytest.importorskip("torch")
+    defn = load_script(write(tmp_path, DCGAN_D))
+    assert any("is read on the CPU" in n for n in defn.notes)
+    model = defn.model
+    assert model.output_shape == (None,)
+    tmod = _torch_reference(DCGAN_D, "model")
+    from test_pyscript import _torch_weights
+
+    model.set_weights(_torch_weights(model, tmod))
+    x = np.random.default_rng(0).standard_normal((3, 3, 16, 16)).astype(np.float32)
+    with torch.no_grad():
+        want = tmod(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(model.predict(x), want, atol=1e-6)
+
+
+@pytest.mark.parametrize("expr, shape", [("x.unsqueeze(1)", (None, 1, 6)),
+                                         ("x.squeeze(1)", (None, 6)),
+                                         ("x.unsqueeze(-1).squeeze(2)", (None, 6))])
+def test_squeeze_and_unsqueeze_give_torch_shapes(tmp_path, expr, shape):
+    src = HEAD + f'''
+class M(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 6)
+
+    def forward(self, x):
+        x = self.fc(x)
+        return {expr}
+
+model = M()
+'''
+    torch = pytest.importorskip("torch")
+    got = load_script(write(tmp_path, src)).model.output_shape
+    want = _torch_reference(src, "model")(torch.zeros(2, 4)).shape
+    assert got == shape and tuple(want[1:]) == shape[1:]
+
+
+@pytest.mark.parametrize("body, why", [
+    ("x = self.fc(x)\n        if x.sum() > 0:\n            x = -x", "depends on a tensor"),
+    ("x = self.fc(x).squeeze()", r"squeeze\(\) would drop a batch of one"),
+    ("x = self.fc(x).squeeze(0)", "squeezes the batch dimension")])
+def test_other_conditions_and_squeezes_stay_refused(tmp_path, body, why):
+    src = HEAD + f'''
+class M(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 6)
+
+    def forward(self, x):
+        {body}
+        return x.relu()
+
+model = M()
+'''
+    with pytest.raises(DefinitionError, match=why):
+        load_script(write(tmp_path, src))
+
+
+def test_a_parameter_count_is_read_only_but_writes_stay_refused(tmp_path):
+    src = HEAD + '''
+model = nn.Sequential(nn.Linear(4, 3))
+total = "{:,}".format(sum(p.numel() for p in model.parameters()))
+print(total)
+'''
+    defn = load_script(write(tmp_path, src))
+    assert defn.model.count_params() == 15
+    assert any("not run" in n and "lines 6-7" in n for n in defn.notes)
+    with pytest.raises(DefinitionError, match=r"model.py:6:.*parameters\(\) only"):
+        load_script(write(tmp_path, src.replace("p.numel()", "p.mul_(2)")))
+
+
+def test_a_helper_module_pasted_into_the_script_is_read(tmp_path):
+    net = HEAD + '''
+class Net(nn.Module):
+    def __init__(self, n):
+        super().__init__()
+        self.fc = nn.Linear(4, n)
+
+    def forward(self, x):
+        return self.fc(x)
+'''
+    defn = load_script(write(tmp_path, net + "from model import Net\nmodel = Net(n=7)\n"))
+    assert defn.model.count_params() == 35
+    assert any("model.Net is read as the script's own Net (line 5)" in n for n in defn.notes)
+    defn = load_script(write(tmp_path, net + "import fc_model\nmodel = fc_model.Net(3)\n"))
+    assert defn.model.count_params() == 15
+    # a library's name is never taken for the script's own
+    lib = net + "from torch.nn import Linear\nclass Linear: pass\nfrom torch.nn import Linear\n" \
+        "model = nn.Sequential(Linear(4, 2))\n"
+    assert load_script(write(tmp_path, lib)).model.count_params() == 10
+
+
+INIT_NET = HEAD + '''
+import torch.nn.init as init
+# seqc: input_shape = [8, 6, 6]
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(8, 16, 3)
+        self.bn = nn.BatchNorm2d(16)
+        self.fc = nn.Linear(256, 200)
+        init.{call}
+
+    def forward(self, x):
+        return self.fc(torch.flatten(self.bn(self.conv(x)), 1))
+
+model = Net()
+'''
+# the torch call -> the seqc initializer spec
+INITS = {
+    "normal_(self.fc.weight, 0.5, 0.02)": ("fc", "kernel_initializer",
+                                           {"type": "RandomNormal", "mean": 0.5,
+                                            "stddev": 0.02}),
+    "uniform_(self.fc.bias, -0.1, 0.3)": ("fc", "bias_initializer",
+                                          {"type": "RandomUniform", "minval": -0.1,
+                                           "maxval": 0.3}),
+    "constant_(self.bn.weight, 0.5)": ("bn", "gamma_initializer",
+                                       {"type": "Constant", "value": 0.5}),
+    "zeros_(self.bn.bias)": ("bn", "beta_initializer", {"type": "Zeros"}),
+    "xavier_uniform_(self.fc.weight, gain=2.0)": ("fc", "kernel_initializer", {
+        "type": "VarianceScaling", "scale": 4.0, "mode": "fan_avg", "distribution": "uniform"}),
+    "xavier_normal_(self.conv.weight)": ("conv", "kernel_initializer", {
+        "type": "VarianceScaling", "scale": 1.0, "mode": "fan_avg",
+        "distribution": "untruncated_normal"}),
+    "kaiming_normal_(self.conv.weight, mode='fan_out', nonlinearity='relu')": (
+        "conv", "kernel_initializer", {"type": "VarianceScaling", "scale": pytest.approx(2.0),
+                                       "mode": "fan_out", "distribution": "untruncated_normal"}),
+    "kaiming_uniform_(self.fc.weight, a=math.sqrt(5))": ("fc", "kernel_initializer", {
+        "type": "VarianceScaling", "scale": pytest.approx(1 / 3), "mode": "fan_in",
+        "distribution": "uniform"}),
+    "orthogonal_(self.conv.weight, init.calculate_gain('tanh'))": (
+        "conv", "kernel_initializer", {"type": "Orthogonal", "gain": pytest.approx(5 / 3)}),
+    "trunc_normal_(self.fc.weight, std=0.02, a=-0.04, b=0.04)": (
+        "fc", "kernel_initializer", {"type": "TruncatedNormal", "mean": 0.0, "stddev": 0.02}),
+}
+
+
+@pytest.mark.parametrize("call", sorted(INITS))
+def test_torch_init_calls_become_initializers(call):
+    layer, slot, spec = INITS[call]
+    doc = script_to_spec(("import math\n" + INIT_NET).replace("init.{call}", f"init.{call}"),
+                         "m.py")
+    (d,) = [d for d in doc["layers"] if d["name"] == layer]
+    assert d[slot] == spec
+
+
+@pytest.mark.parametrize("call", ["kaiming_uniform_(m.fc.weight, nonlinearity='relu')",
+                                  "xavier_normal_(m.conv.weight, gain=0.5)",
+                                  "normal_(m.fc.weight, 0.1, 0.3)",
+                                  "orthogonal_(m.fc.weight, 2.0)"])
+def test_initial_weights_are_drawn_as_torch_draws_them(tmp_path, call):
+    """seqc's draws against torch's own: the same spread (and orthogonality)."""
+    torch = pytest.importorskip("torch")
+    layer = "fc" if ".fc." in call else "conv"
+    src = HEAD + "import torch.nn.init as init\n# seqc: input_shape = [8, 6, 6]\n" + f'''
+class M(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.{layer} = {"nn.Linear(300, 200)" if layer == "fc" else "nn.Conv2d(8, 16, 3)"}
+
+    def forward(self, x):
+        return self.{layer}(x)
+
+m = M()
+init.''' + call + "\n"
+    if layer == "fc":
+        src = src.replace("[8, 6, 6]", "[300]")
+    model = load_script(write(tmp_path, src)).model
+    ours = np.asarray(model.get_weights()[0], dtype=np.float64)
+    tmod = _torch_reference(src.replace("init." + call, ""), "m")
+    ns = {"init": torch.nn.init, "m": tmod}
+    exec("init." + call, ns)  # noqa: S102 (the test's own call, on torch's module)
+    theirs = getattr(tmod, layer).weight.detach().numpy().astype(np.float64)
+    assert math.isclose(ours.std(), theirs.std(), rel_tol=0.06)
+    if "uniform" in call:  # the same bound
+        assert math.isclose(abs(ours).max(), abs(theirs).max(), rel_tol=0.02)
+    if call.startswith("orthogonal_"):  # W W^T = gain^2 I in torch's (out, in) layout
+        w = ours.reshape(-1, ours.shape[-1]).T
+        np.testing.assert_allclose(w @ w.T, 4 * np.eye(len(w)), atol=1e-5)
+
+
+WEIGHTS_INIT = HEAD + '''
+# seqc: input_shape = [3, 8, 8]
+
+def weights_init(m):
+    classname = m.__class__.__name__
+    if classname.find('Conv') != -1:
+        torch.nn.init.normal_(m.weight, 0.0, 0.02)
+    elif classname.find('BatchNorm') != -1:
+        torch.nn.init.normal_(m.weight, 1.0, 0.02)
+        torch.nn.init.zeros_(m.bias)
+    elif isinstance(m, (nn.Linear,)):
+        nn.init.xavier_uniform_(m.weight)
+
+
+class D(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.main = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4), nn.ReLU(),
+                                  nn.Flatten(), nn.Linear(144, 2))
+
+    def forward(self, x):
+        return self.main(x)
+
+
+model = D()
+model.apply(weights_init)
+'''
+
+
+def test_model_apply_of_an_init_function_sets_each_module():
+    layers = {d["name"]: d for d in script_to_spec(WEIGHTS_INIT, "w.py")["layers"]}
+    assert layers["main.0"]["kernel_initializer"] == {"type": "RandomNormal", "mean": 0.0,
+                                                      "stddev": 0.02}
+    assert layers["main.1"]["gamma_initializer"]["mean"] == 1.0
+    assert layers["main.1"]["beta_initializer"] == {"type": "Zeros"}
+    assert layers["main.4"]["kernel_initializer"]["mode"] == "fan_avg"
+    assert "kernel_initializer" in layers["main.0"] and layers["main.0"]["bias_initializer"][
+        "type"] == "RandomUniform"  # PyTorch's own bias default, untouched
+
+
+@pytest.mark.parametrize("call, why", [
+    ("trunc_normal_(self.fc.weight, std=0.02)", "cuts at"),
+    ("sparse_(self.fc.weight, 0.1)", "no initializer"),
+    ("normal_(self.conv.weight, generator=torch.Generator())", "generator= is not read"),
+    ("zeros_(self.bn.running_mean)", "not a parameter seqc initializes"),
+    ("normal_(self, 0, 1)", "sets the initial values of a module")])
+def test_an_init_seqc_cannot_express_is_refused(call, why):
+    src = INIT_NET.replace("init.{call}", f"init.{call}")
+    with pytest.raises(DefinitionError, match=why):
+        script_to_spec(src, "m.py")
+
+
+def test_an_init_under_a_condition_seqc_cannot_decide_is_refused():
+    src = WEIGHTS_INIT.replace("classname.find('Conv') != -1", "hasattr(m, 'weight')")
+    with pytest.raises(DefinitionError, match="w.py"):
+        script_to_spec(src, "w.py")
