@@ -350,14 +350,19 @@ def _recurrent(b: Bound, t: TensorType, nxt: tuple | None) -> tuple[list[dict], 
                         hint="put a module between them whose forward is `return x[0][:, -1]` "
                              "(last step) or `return x[0]` (all steps)")
     bidir = bool(b["bidirectional"])
-    if bidir and select == "last":
-        raise b.error("the last step of a bidirectional output (x[0][:, -1]) holds the "
-                      "backward direction after one step only; Keras has no such layer",
-                      "bidirectional", hint="select all steps (x[0]) or use one direction")
+    # the last step of a bidirectional output (x[0][:, -1]) is the forward direction after
+    # every step beside the backward one after the last step only: Keras' Bidirectional
+    # with return_sequences=True aligns its backward output in time as PyTorch does, so
+    # that is its last step (Cropping1D + Reshape), not return_sequences=False
+    last_of_seq = bidir and select == "last"
+    if last_of_seq and t.shape[1] is None:
+        raise b.error("the last step of a bidirectional output (x[0][:, -1]) is read with a "
+                      "known number of steps", "bidirectional",
+                      hint="give the input shape with its number of steps")
     k = _uniform(hidden)
     out = []
     for i in range(layers):
-        seq = i < layers - 1 or select != "last"
+        seq = i < layers - 1 or select != "last" or last_of_seq
         cell = {"type": b.cls, "units": hidden, "use_bias": bool(b["bias"]),
                 "return_sequences": seq, "kernel_initializer": k, "recurrent_initializer": k,
                 "bias_initializer": k}
@@ -373,6 +378,9 @@ def _recurrent(b: Bound, t: TensorType, nxt: tuple | None) -> tuple[list[dict], 
         if i < layers - 1 and b["dropout"]:
             out.append({"type": "Dropout", "name": f"{b.name}_dropout{i}",
                         "rate": float(b["dropout"])})
+    if last_of_seq:
+        out += [{"type": "Cropping1D", "name": f"{b.name}_last", "cropping": [t.shape[1] - 1, 0]},
+                {"type": "Reshape", "name": f"{b.name}_last_step", "target_shape": [2 * hidden]}]
     return out, select is not None
 
 
@@ -427,6 +435,13 @@ def _map(b: Bound, t: TensorType, nxt: tuple | None) -> tuple[list[dict], bool]:
         p = b["p"]
         if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p < 1:
             raise b.error("p must be a number in [0, 1)", "p")
+        if len(t.shape) == 2:
+            # PyTorch (2.x) warns and runs feature dropout on the (N, C) input: each value
+            # of each sample dropped on its own, which is nn.Dropout (checked in the tests)
+            b.r.warn(b.node, f"nn.Dropout2d on a 2-D input of shape {_shape(t)} is read as "
+                             "PyTorch runs it (with a deprecation warning): as nn.Dropout, "
+                             "each value dropped on its own")
+            return [{"type": "Dropout", "name": b.name, "rate": float(p)}], False
         if len(t.shape) != 4:
             raise b.r.error(b.node, "nn.Dropout2d drops whole channels of (N, C, H, W) maps",
                             field="input", received=f"input of shape {_shape(t)}")

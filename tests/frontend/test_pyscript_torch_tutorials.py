@@ -281,3 +281,84 @@ def test_an_init_under_a_condition_seqc_cannot_decide_is_refused():
     src = WEIGHTS_INIT.replace("classname.find('Conv') != -1", "hasattr(m, 'weight')")
     with pytest.raises(DefinitionError, match="w.py"):
         script_to_spec(src, "w.py")
+
+
+BIRNN = HEAD + '''
+# seqc: input_shape = [7, 5]
+
+class BiRNN(nn.Module):
+    def __init__(self, input_size, hidden_size, num_layers, num_classes):
+        super().__init__()
+        self.hidden_size, self.num_layers = hidden_size, num_layers
+        self.lstm = nn.LSTM(input_size, hidden_size, num_layers, batch_first=True,
+                            bidirectional=True)
+        self.fc = nn.Linear(hidden_size * 2, num_classes)
+
+    def forward(self, x):
+        h0 = torch.zeros(self.num_layers * 2, x.size(0), self.hidden_size)
+        c0 = torch.zeros(self.num_layers * 2, x.size(0), self.hidden_size)
+        out, _ = self.lstm(x, (h0, c0))
+        return self.fc(out[:, -1, :])
+
+
+model = BiRNN(5, 6, 2, 3)
+'''
+
+
+def _gru_weights(tmod) -> list[np.ndarray]:
+    """A bidirectional nn.GRU's parameters in Keras' order: gates (r, z, n) -> (z, r, h),
+    PyTorch's two biases one (2, 3H) reset_after bias."""
+    p = {n: t.detach().numpy() for n, t in tmod.state_dict().items()}
+    h = tmod.lstm.hidden_size
+    order = np.r_[h:2 * h, 0:h, 2 * h:3 * h]
+    out = []
+    for k in range(tmod.lstm.num_layers):
+        for sfx in ("", "_reverse"):
+            out += [p[f"lstm.weight_ih_l{k}{sfx}"][order].T, p[f"lstm.weight_hh_l{k}{sfx}"][
+                order].T, np.stack([p[f"lstm.bias_ih_l{k}{sfx}"][order],
+                                    p[f"lstm.bias_hh_l{k}{sfx}"][order]])]
+    return out + [p["fc.weight"].T, p["fc.bias"]]
+
+
+@pytest.mark.parametrize("rnn", ["LSTM", "GRU"])
+def test_the_last_step_of_a_bidirectional_output_predicts_like_torch(tmp_path, rnn):
+    """out[:, -1] of a bidirectional layer: the forward direction after every step, the
+    backward one after the last step only, as Keras' Bidirectional(return_sequences=True)
+    aligns it."""
+    torch = pytest.importorskip("torch")
+    from test_pyscript import _torch_weights
+
+    src = BIRNN if rnn == "LSTM" else BIRNN.replace("nn.LSTM", "nn.GRU").replace(
+        "(h0, c0)", "h0")
+    model = load_script(write(tmp_path, src)).model
+    tmod = _torch_reference(src, "model")
+    assert model.count_params() == sum(p.numel() for p in tmod.parameters())
+    model.set_weights(_torch_weights(model, tmod) if rnn == "LSTM" else _gru_weights(tmod))
+    x = np.random.default_rng(0).standard_normal((4, 7, 5)).astype(np.float32)
+    with torch.no_grad():
+        want = tmod(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(model.predict(x), want, atol=1e-5)
+
+
+def test_dropout2d_on_flat_features_is_dropout_as_torch_runs_it(tmp_path):
+    """PyTorch 2 warns and drops each value of an (N, C) input on its own (examples'
+    mnist_rnn): read as Dropout, with a note. Checked on the installed torch."""
+    torch = pytest.importorskip("torch")
+    src = HEAD + "model = nn.Sequential(nn.Linear(4, 64), nn.Dropout2d(0.25))\n"
+    defn = load_script(write(tmp_path, src))
+    assert [n.op for n in defn.model.graph.nodes] == ["Dense", "Dropout"]
+    assert defn.model.graph.nodes[1].attrs.rate == 0.25
+    assert any("as nn.Dropout" in n for n in defn.notes)
+    torch.manual_seed(0)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        y = torch.nn.Dropout2d(0.5).train()(torch.ones(2000, 64))
+    zero = (y == 0).numpy()
+    assert 0.45 < zero.mean() < 0.55
+    assert not (zero.all(1) | (~zero).all(1)).any()  # not whole rows: each value alone
+    with pytest.raises(DefinitionError, match="whole channels"):
+        load_script(write(tmp_path, src.replace("nn.Linear(4, 64)", "nn.Conv1d(4, 8, 3)")
+                          .replace("import torch\n", "import torch\n# seqc: input_shape = "
+                                   "[4, 9]\n")))
