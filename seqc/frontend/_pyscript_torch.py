@@ -68,6 +68,11 @@ SIGNATURES: dict[str, list[tuple[str, Any]]] = {
     "UpsamplingNearest2d": [("size", None), ("scale_factor", None)],
     "UpsamplingBilinear2d": [("size", None), ("scale_factor", None)],
     "PixelShuffle": [("upscale_factor", REQ)],
+    "ReflectionPad2d": [("padding", REQ)],
+    "InstanceNorm1d": [("num_features", REQ), ("eps", 1e-5), ("momentum", 0.1),
+                       ("affine", False), ("track_running_stats", False), *_DEV],
+    "InstanceNorm2d": [("num_features", REQ), ("eps", 1e-5), ("momentum", 0.1),
+                       ("affine", False), ("track_running_stats", False), *_DEV],
 }
 # Modules without parameters whose output shape is their input's: skipped when the input
 # shape is derived from the first Linear.
@@ -319,6 +324,37 @@ def _upsample(b: Bound, t: TensorType) -> list[dict]:
              "data_format": "channels_first", "interpolation": mode}]
 
 
+def _reflection_pad(b: Bound, t: TensorType) -> dict:
+    """nn.ReflectionPad2d(p): p, or (left, right, top, bottom) as F.pad orders them."""
+    p = b["padding"]
+    p = [p] * 4 if isinstance(p, int) and not isinstance(p, bool) else p
+    if not isinstance(p, (list, tuple)) or len(p) != 4 or not all(
+            isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in p):
+        raise b.error("padding must be an integer or 4 integers (left, right, top, bottom) "
+                      ">= 0", "padding")
+    if len(t.shape) != 4:
+        raise b.r.error(b.node, "nn.ReflectionPad2d pads (N, C, H, W) maps", field="input",
+                        received=f"input of shape {_shape(t)}")
+    left, right, top, bottom = p
+    return {"type": "ReflectionPadding2D", "name": b.name,
+            "padding": [[top, bottom], [left, right]], "data_format": "channels_first"}
+
+
+def _instance_norm(b: Bound, t: TensorType, nd: int) -> dict:
+    """nn.InstanceNorm1d/2d: each sample's channels normalized on their own over the spatial
+    axes, with the instance's statistics in training and prediction alike (PyTorch's
+    default track_running_stats=False): Keras' GroupNormalization with one group per channel,
+    on axis 1. affine=True gives a per-channel weight (gamma, ones) and bias (beta, zeros);
+    affine=False none, as PyTorch counts them."""
+    b.int("num_features", minimum=1)
+    _channels(b, t, "num_features", 1, (nd + 2,))
+    b.require("track_running_stats", False, "seqc normalizes with each instance's own "
+              "statistics; running averages used at prediction are not modelled")
+    affine = bool(b["affine"])
+    return {"type": "GroupNormalization", "name": b.name, "groups": -1, "axis": 1,
+            "epsilon": float(b["eps"]), "center": affine, "scale": affine}
+
+
 def _embedding(b: Bound, t: TensorType) -> list[dict]:
     for k, why in (("padding_idx", "PyTorch zeroes that row and freezes it"),
                    ("max_norm", "seqc does not renormalise embeddings")):
@@ -427,6 +463,16 @@ def _map(b: Bound, t: TensorType, nxt: tuple | None) -> tuple[list[dict], bool]:
         return _pool(b, t, int(c[-2]), c[:3]), False
     if c.startswith("Adaptive"):
         return _adaptive(b, t, int(c[-2]), c[8:11]), False
+    if c == "Flatten" and b["start_dim"] == 0 and isinstance(b["end_dim"], int):
+        # nn.Flatten(0, 1) folds the batch with dims of size 1 only (polynomial_nn's (N, 1)
+        # -> (N,)): each sample keeps its values, a Reshape without those dims
+        end = b["end_dim"] % len(t.shape)
+        if end >= 1 and all(d == 1 for d in t.shape[1:end + 1]):
+            b.r.note(b.node, f"nn.Flatten(0, {b['end_dim']}) on an input of shape "
+                             f"{_shape(t)} folds only dimensions of size 1 into the batch: "
+                             "read as a Reshape of each sample")
+            return [{"type": "Reshape", "name": b.name,
+                     "target_shape": list(t.shape[end + 1:])}], False
     if c == "Flatten":
         if b["start_dim"] != 1 or b["end_dim"] != -1:
             raise b.error("only Flatten(start_dim=1, end_dim=-1) is supported", "start_dim")
@@ -467,6 +513,10 @@ def _map(b: Bound, t: TensorType, nxt: tuple | None) -> tuple[list[dict], bool]:
                  "upscale_factor": b.int("upscale_factor", minimum=1)}], False
     if c in ("LSTM", "GRU"):
         return _recurrent(b, t, nxt)
+    if c == "ReflectionPad2d":
+        return [_reflection_pad(b, t)], False
+    if c.startswith("InstanceNorm"):
+        return [_instance_norm(b, t, int(c[-2]))], False
     return _activation(b, t), False
 
 

@@ -38,10 +38,12 @@ _SIGS: dict[str, list[tuple[str, Any]]] = {
 _SLOTS = {"weight": {"Dense": "kernel_initializer", "Conv1D": "kernel_initializer",
                      "Conv2D": "kernel_initializer", "Conv2DTranspose": "kernel_initializer",
                      "BatchNormalization": "gamma_initializer",
+                     "GroupNormalization": "gamma_initializer",
                      "Embedding": "embeddings_initializer"},
           "bias": {"Dense": "bias_initializer", "Conv1D": "bias_initializer",
                    "Conv2D": "bias_initializer", "Conv2DTranspose": "bias_initializer",
-                   "BatchNormalization": "beta_initializer"}}
+                   "BatchNormalization": "beta_initializer",
+                   "GroupNormalization": "beta_initializer"}}
 
 
 def calculate_gain(nonlinearity: Any, param: Any = None) -> float | None:

@@ -362,3 +362,97 @@ def test_dropout2d_on_flat_features_is_dropout_as_torch_runs_it(tmp_path):
         load_script(write(tmp_path, src.replace("nn.Linear(4, 64)", "nn.Conv1d(4, 8, 3)")
                           .replace("import torch\n", "import torch\n# seqc: input_shape = "
                                    "[4, 9]\n")))
+
+
+STYLE_NET = HEAD + '''
+# seqc: input_shape = [3, 9, 10]
+
+class ConvLayer(torch.nn.Module):
+    def __init__(self, in_channels, out_channels, kernel_size, stride, upsample=None):
+        super().__init__()
+        self.upsample = upsample
+        self.reflection_pad = torch.nn.ReflectionPad2d(kernel_size // 2)
+        self.conv2d = torch.nn.Conv2d(in_channels, out_channels, kernel_size, stride)
+
+    def forward(self, x):
+        if self.upsample:
+            x = torch.nn.functional.interpolate(x, mode='nearest', scale_factor=self.upsample)
+        return self.conv2d(self.reflection_pad(x))
+
+
+class Net(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.pad = nn.ReflectionPad2d((1, 2, 0, 3))
+        self.conv1 = ConvLayer(3, 4, kernel_size=3, stride=2)
+        self.in1 = torch.nn.InstanceNorm2d(4, affine=True)
+        self.conv2 = ConvLayer(4, 4, kernel_size=3, stride=1)
+        self.in2 = torch.nn.InstanceNorm2d(4)
+        self.up = ConvLayer(4, 2, kernel_size=5, stride=1, upsample=2)
+        self.relu = torch.nn.ReLU()
+
+    def forward(self, X):
+        y = self.relu(self.in1(self.conv1(self.pad(X))))
+        y = self.in2(self.conv2(y)) + y
+        return self.up(y)
+
+
+model = Net()
+'''
+
+
+def test_reflection_padding_and_instance_norm_predict_like_torch(tmp_path):
+    """fast_neural_style's blocks: ReflectionPad2d (ReflectionPadding2D), InstanceNorm2d
+    with and without affine (GroupNormalization, one group per channel, PyTorch's eps and
+    parameter count), nearest upsampling, a residual add."""
+    torch = pytest.importorskip("torch")
+    model = load_script(write(tmp_path, STYLE_NET)).model
+    tmod = _torch_reference(STYLE_NET, "model")
+    with torch.no_grad():  # non-trivial affine weights
+        for m in tmod.modules():
+            if isinstance(m, torch.nn.InstanceNorm2d) and m.affine:
+                m.weight.uniform_(0.5, 1.5)
+                m.bias.uniform_(-0.5, 0.5)
+    assert model.count_params() == sum(p.numel() for p in tmod.parameters())
+    ws = []
+    for node in model.graph.nodes:
+        if node.params:
+            mod = tmod.get_submodule(node.layer)
+            w = mod.weight.detach().numpy()
+            ws += [np.transpose(w, (2, 3, 1, 0)) if w.ndim == 4 else w,
+                   mod.bias.detach().numpy()]
+    model.set_weights(ws)
+    x = np.random.default_rng(0).standard_normal((2, 3, 9, 10)).astype(np.float32)
+    with torch.no_grad():
+        want = tmod(torch.from_numpy(x)).numpy()
+    got = model.predict(x)
+    assert got.shape == want.shape == (2, 2, 12, 14)
+    np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+@pytest.mark.parametrize("module, why", [
+    ("nn.ReflectionPad2d(5)", "smaller than"),
+    ("nn.InstanceNorm2d(3, track_running_stats=True)", "track_running_stats"),
+    ("nn.InstanceNorm2d(4)", "num_features=4, but its input channel count is 3")])
+def test_reflection_and_instance_norm_refusals(tmp_path, module, why):
+    src = HEAD + f"# seqc: input_shape = [3, 5, 5]\nmodel = nn.Sequential({module})\n"
+    with pytest.raises(DefinitionError, match=why):
+        load_script(write(tmp_path, src))
+
+
+def test_flatten_that_folds_only_size_one_dims_is_a_reshape(tmp_path):
+    """The polynomial tutorial's nn.Flatten(0, 1) on (N, 1): (N,), as torch gives it."""
+    torch = pytest.importorskip("torch")
+    src = HEAD + "model = nn.Sequential(nn.Linear(3, 1), nn.Flatten(0, 1))\n"
+    defn = load_script(write(tmp_path, src))
+    assert defn.model.output_shape == (None,)
+    assert any("folds only dimensions of size 1" in n for n in defn.notes)
+    tmod = _torch_reference(src, "model")
+    w = tmod[0].weight.detach().numpy()
+    defn.model.set_weights([w.T, tmod[0].bias.detach().numpy()])
+    x = np.random.default_rng(0).standard_normal((5, 3)).astype(np.float32)
+    with torch.no_grad():
+        want = tmod(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(defn.model.predict(x), want, atol=1e-6)
+    with pytest.raises(DefinitionError, match="only Flatten"):  # (N, 2) would fold samples
+        load_script(write(tmp_path, src.replace("nn.Linear(3, 1)", "nn.Linear(3, 2)")))
