@@ -22,6 +22,7 @@ from ._pyscript_subclass import (
     instance_method,
     remember_arguments,
 )
+from ._pyscript_torch_init import is_param, param_method
 from ._pyscript_values import (
     MODEL_METHODS,
     PASSTHROUGH_METHODS,
@@ -135,6 +136,8 @@ class CallReader:
             return self.parser_method(obj, meth, args, kwargs, node)
         if isinstance(obj, (int, float)) and meth in ("numpy", "item") and not args:
             return obj  # tf.reduce_prod(shape).numpy() of constants
+        if is_param(obj):  # fc.weight.data.normal_(0, 0.02)
+            return param_method(self, obj, meth, args, kwargs, node)
         if isinstance(obj, str) and meth in STR_METHODS:  # classname.find('Conv')
             if kwargs or not all(isinstance(a, str) for a in args) or len(args) != (
                     meth in ("find", "startswith", "endswith")):

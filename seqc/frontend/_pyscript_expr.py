@@ -15,6 +15,7 @@ from ._pyscript_data import DataArr
 from ._pyscript_model import Params, is_model_object
 from ._pyscript_names import function_name, norm
 from ._pyscript_subclass import SelfObj, subclass_attribute
+from ._pyscript_torch_init import is_param, param_attr
 from ._pyscript_values import (
     MAX_INT,
     MAX_ITER,
@@ -134,6 +135,8 @@ class ExprReader:
                 return BoundMethod(base, node.attr)
             if isinstance(base, Sym):
                 return Sym(f"{base.path}.{node.attr}")
+            if is_param(base):  # fc.weight.data, fc.weight.normal_
+                return param_attr(self, base, node.attr, node)
             if isinstance(base, ClassOf) and node.attr == "__name__":
                 return base.name  # m.__class__.__name__ in a torch init function
             if isinstance(base, str) and node.attr in STR_METHODS:

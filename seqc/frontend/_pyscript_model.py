@@ -16,7 +16,16 @@ import ast
 from dataclasses import dataclass
 from typing import Any
 
-from ._pyscript_values import ClassOf, Func, Instance, Layer, ModelVal, Opaque, TorchMod
+from ._pyscript_values import (
+    BoundMethod,
+    ClassOf,
+    Func,
+    Instance,
+    Layer,
+    ModelVal,
+    Opaque,
+    TorchMod,
+)
 
 # Methods that read the model (or write it to disk) without changing it or its training.
 READ_ONLY = frozenset((
@@ -118,7 +127,7 @@ class ModelStatements:
 
     def model_attr(self, base: Any, attr: str, node: ast.Attribute) -> Any:
         """`model.<attr>` / `layer.<attr>` read in an expression."""
-        from ._pyscript_values import MODEL_METHODS, PASSTHROUGH_METHODS, BoundMethod
+        from ._pyscript_values import MODEL_METHODS, PASSTHROUGH_METHODS
 
         if isinstance(base, Instance):
             if attr in MODEL_METHODS + PASSTHROUGH_METHODS:
@@ -363,6 +372,8 @@ class ModelStatements:
 
         walk(model)
         for obj, err in self.refusals:
+            while isinstance(obj, BoundMethod):  # a refusal on `layer.weight`: the layer's
+                obj = obj.obj
             owner = obj.owner if isinstance(obj, (LayersView, Params)) else obj
             owner = self.resolve_obj(owner)
             owner = getattr(owner, "view_of", None) or owner  # model_part: a view

@@ -12,6 +12,7 @@ from typing import Any
 from ..errors import DefinitionError
 from ._pyscript_model import READ_ONLY, is_model_object
 from ._pyscript_names import KERAS_SEQUENTIAL, keras_member, norm
+from ._pyscript_torch_init import reads_grad
 from ._pyscript_torch_select import selector_kind
 from ._pyscript_values import (
     MAX_SIDE_UNROLL,
@@ -233,6 +234,14 @@ class StmtReader:
                 if isinstance(base, ModelVal) and f.attr in MODEL_METHODS or (
                         is_model_object(base) and f.attr not in PASSTHROUGH_METHODS):
                     return base, n
+            if isinstance(f, ast.Attribute) and f.attr.endswith("_") and not reads_grad(n):
+                # fc.weight.data.normal_(): an initializer (an update from .grad is training)
+                recv = f.value.value if isinstance(f.value, ast.Attribute) and \
+                    f.value.attr == "data" else f.value
+                if isinstance(recv, ast.Attribute) and recv.attr in ("weight", "bias"):
+                    base = self.static_obj(recv.value, scope)
+                    if is_model_object(base):
+                        return base, n
             path = self.static_path(f, scope)
             if path is not None and norm(path).startswith("torch.nn.init.") and n.args and \
                     isinstance(n.args[0], ast.Attribute):  # init.normal_(m.weight, ...)

@@ -146,6 +146,56 @@ def torch_init(r: Reader, name: str, args: list, kwargs: dict, node: ast.Call) -
     return None
 
 
+PARAMS = ("weight", "bias")
+# a parameter's own in-place initializers -> the torch.nn.init function they are, with its
+# argument names
+_INPLACE = {"normal_": ("normal_", {}), "uniform_": ("uniform_", {"from": "a", "to": "b"}),
+            "zero_": ("zeros_", {}), "fill_": ("constant_", {"value": "val"})}
+
+
+def is_param(v: Any) -> bool:
+    """`module.weight` / `module.bias` (also through `.data`) of a torch module."""
+    return isinstance(v, BoundMethod) and isinstance(v.obj, TorchMod) and v.name in PARAMS
+
+
+def param_attr(r: Reader, p: BoundMethod, attr: str, node: ast.AST) -> Any:
+    """`fc.weight.data` is the parameter itself; `fc.weight.normal_` (any in-place method) a
+    method of it; any other attribute a run-time value."""
+    if attr == "data":
+        return p
+    if attr.endswith("_"):
+        return BoundMethod(p, attr)
+    return Opaque(node, f"{r.seg(node)} is an attribute of a run-time value")
+
+
+def reads_grad(call: ast.Call) -> bool:
+    """`w.data.add_(-lr * w.grad)`: an update computed from a gradient."""
+    return any(isinstance(n, ast.Attribute) and n.attr == "grad"
+               for a in [*call.args, *(k.value for k in call.keywords)] for n in ast.walk(a))
+
+
+def param_method(r: Reader, p: BoundMethod, meth: str, args: list, kwargs: dict,
+                 node: ast.Call) -> Any:
+    """`fc.weight.data.normal_(0, 0.02)`, `uniform_`, `zero_()`, `fill_(v)`: an initializer,
+    as torch.nn.init's; an update from a gradient (`add_(-lr * w.grad)`) is a hand-written
+    training step, which seqc's training replaces (not run, as the loop around it); any other
+    in-place method (copy_, mul_, ...) changes the weights and is refused; a method that reads
+    the weights is not run."""
+    if meth in _INPLACE:
+        name, renames = _INPLACE[meth]
+        return torch_init(r, name, [p, *args], {renames.get(k, k): v for k, v in kwargs.items()},
+                          node)
+    if meth.endswith("_") and reads_grad(node):
+        r.skipped_at(node)  # a hand-written optimizer step: training, which seqc runs itself
+        return Opaque(node, f"{r.seg(node)} is a training step")
+    if meth.endswith("_"):
+        return r.refuse(p.obj, node, f"{r.seg(node)} changes the module's weights in place, "
+                                     "which seqc does not model", field=meth,
+                        received=r.seg(node))
+    r.skipped_at(node)
+    return Opaque(node, f"{r.seg(node)} is not run")
+
+
 def apply_inits(r: Reader, mod: TorchMod, name: str, docs: list[dict]) -> None:
     """The initializers the script set on mod's parameters, into its spec layer."""
     if not mod.inits:

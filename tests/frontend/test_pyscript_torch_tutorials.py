@@ -456,3 +456,45 @@ def test_flatten_that_folds_only_size_one_dims_is_a_reshape(tmp_path):
     np.testing.assert_allclose(defn.model.predict(x), want, atol=1e-6)
     with pytest.raises(DefinitionError, match="only Flatten"):  # (N, 2) would fold samples
         load_script(write(tmp_path, src.replace("nn.Linear(3, 1)", "nn.Linear(3, 2)")))
+
+
+PARAM_WRITES = HEAD + '''
+# seqc: input_shape = [4]
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 3)
+        self.fc.weight.data.normal_(0, 0.01)
+        self.fc.bias.data.zero_()
+
+    def forward(self, x):
+        return self.fc(x)
+
+model = Net()
+{extra}
+'''
+
+
+@pytest.mark.parametrize("extra, kernel, bias", [
+    ("", {"type": "RandomNormal", "mean": 0.0, "stddev": 0.01}, {"type": "Zeros"}),
+    ("model.fc.weight.data.uniform_(-0.1, 0.1)",
+     {"type": "RandomUniform", "minval": -0.1, "maxval": 0.1}, {"type": "Zeros"}),
+    ("with torch.no_grad():\n    model.fc.weight.fill_(1.0)\n    model.fc.bias.fill_(0.5)",
+     {"type": "Constant", "value": 1.0}, {"type": "Constant", "value": 0.5}),
+    ("for t in range(3):\n    model.fc.weight.data.add_(-0.1 * model.fc.weight.grad)",
+     {"type": "RandomNormal", "mean": 0.0, "stddev": 0.01}, {"type": "Zeros"})])
+def test_in_place_initializers_on_a_parameter_are_read(extra, kernel, bias):
+    """`w.data.normal_()`, `uniform_`, `zero_()`, `fill_()` set the initializer (the last
+    one written wins); an update from `.grad` is a hand-written training step, not run."""
+    (d,) = script_to_spec(PARAM_WRITES.replace("{extra}", extra), "p.py")["layers"]
+    assert (d["kernel_initializer"], d["bias_initializer"]) == (kernel, bias)
+
+
+@pytest.mark.parametrize("extra, line", [
+    ("model.fc.weight.data.copy_(torch.ones(3, 4))", 18),
+    ("model.fc.weight.data.mul_(0.5)", 18),
+    ("if torch.cuda.is_available():\n    model.fc.bias.data.fill_(1.0)", 18)])
+def test_other_writes_to_a_parameter_are_refused(extra, line):
+    with pytest.raises(DefinitionError, match=f"p.py:{line}:"):
+        script_to_spec(PARAM_WRITES.replace("{extra}", extra), "p.py")
