@@ -498,3 +498,74 @@ def test_in_place_initializers_on_a_parameter_are_read(extra, kernel, bias):
 def test_other_writes_to_a_parameter_are_refused(extra, line):
     with pytest.raises(DefinitionError, match=f"p.py:{line}:"):
         script_to_spec(PARAM_WRITES.replace("{extra}", extra), "p.py")
+
+
+HN = HEAD + '''
+# seqc: input_shape = [7, 5]
+
+class M(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.lstm = nn.{rnn}(5, 6, {layers}, batch_first=True)
+        self.fc = nn.Linear(6, 3)
+
+    def forward(self, x):
+        {body}
+
+model = M()
+'''
+HN_READS = {
+    "lstm_h_last": ("LSTM", 2, "out, (h, c) = self.lstm(x)\n        return self.fc(h[-1])"),
+    "lstm_hidden_0": ("LSTM", 1, "_, hidden = self.lstm(x)\n        return self.fc(hidden[0][0])"),
+    "lstm_squeeze": ("LSTM", 1, "_, (h, _) = self.lstm(x)\n        return self.fc(h.squeeze(0))"),
+    "gru_h_last": ("GRU", 3, "out, h = self.lstm(x)\n        return self.fc(h[-1])"),
+    "gru_h_top": ("GRU", 2, "out, h = self.lstm(x)\n        return self.fc(h[1])"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HN_READS))
+def test_the_final_hidden_state_of_the_top_layer_predicts_like_torch(tmp_path, case):
+    """h_n[-1] of a one-direction LSTM/GRU is its top layer's last output."""
+    torch = pytest.importorskip("torch")
+    from test_pyscript import _torch_weights
+
+    rnn, layers, body = HN_READS[case]
+    src = HN.format(rnn=rnn, layers=layers, body=body)
+    model = load_script(write(tmp_path, src)).model
+    tmod = _torch_reference(src, "model")
+    assert model.count_params() == sum(p.numel() for p in tmod.parameters())
+    if rnn == "LSTM":
+        model.set_weights(_torch_weights(model, tmod))
+    else:  # gates (r, z, n) -> Keras' (z, r, h); both biases one (2, 3H) bias
+        p = {n: t.detach().numpy() for n, t in tmod.state_dict().items()}
+        order = np.r_[6:12, 0:6, 12:18]
+        ws = []
+        for k in range(layers):
+            ws += [p[f"lstm.weight_ih_l{k}"][order].T, p[f"lstm.weight_hh_l{k}"][order].T,
+                   np.stack([p[f"lstm.bias_ih_l{k}"][order], p[f"lstm.bias_hh_l{k}"][order]])]
+        model.set_weights(ws + [p["fc.weight"].T, p["fc.bias"]])
+    x = np.random.default_rng(0).standard_normal((4, 7, 5)).astype(np.float32)
+    with torch.no_grad():
+        want = tmod(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(model.predict(x), want, atol=1e-5)
+
+
+@pytest.mark.parametrize("rnn, layers, body, why", [
+    ("LSTM", 1, "out, (h, c) = self.lstm(x)\n        return self.fc(c[-1])", "cell state"),
+    ("LSTM", 2, "out, (h, c) = self.lstm(x)\n        return self.fc(h[0])", "below the top"),
+    ("GRU", 2, "out, h = self.lstm(x)\n        return self.fc(h.squeeze(0))", "other than"),
+    ("LSTM", 1, "out, (h, c) = self.lstm(x)\n        return self.fc(h[-1]) + self.fc(out[:, -1])",
+     "both the output and the final state"),
+    ("LSTM", 1, "_, hidden = self.lstm(x)\n        return self.fc(hidden[-1])", "pair")])
+def test_other_reads_of_the_state_are_refused(tmp_path, rnn, layers, body, why):
+    src = HN.format(rnn=rnn, layers=layers, body=body)
+    with pytest.raises(DefinitionError, match=why):
+        load_script(write(tmp_path, src))
+
+
+def test_h_n_of_a_bidirectional_layer_is_refused(tmp_path):
+    src = HN.format(rnn="GRU", layers=1, body="out, h = self.lstm(x)\n        "
+                    "return self.fc(h[-1])").replace("batch_first=True", "batch_first=True, "
+                                                     "bidirectional=True")
+    with pytest.raises(DefinitionError, match="bidirectional"):
+        load_script(write(tmp_path, src))
