@@ -553,7 +553,7 @@ class Chain:
         raise self.refuse(node, f"calls the tensor method .{name}()")
 
     def layer(self, mod: Any, x: Tensor, args: list, kwargs: dict, node: ast.Call) -> Tensor:
-        if args and isinstance(mod, TorchMod) and mod.cls in ("LSTM", "GRU") and len(args) == 1 \
+        if args and isinstance(mod, TorchMod) and mod.cls in RNNS and len(args) == 1 \
                 and _zero_state(args[0]):
             args = []  # PyTorch's default initial state: zeros (None or torch.zeros(...))
         if args:
@@ -645,7 +645,7 @@ class Chain:
         for x in xs:
             x.used = node
         out = Tensor(node, index=len(self.items) - 1)
-        if isinstance(mod, TorchMod) and mod.cls in ("LSTM", "GRU"):
+        if isinstance(mod, TorchMod) and mod.cls in RNNS:
             out.rnn = "tuple"
         self.current = out
         return out
@@ -753,6 +753,7 @@ class Chain:
         return [self.ready(t, node) for t in ts]
 
 
+RNNS = ("LSTM", "GRU", "RNN")  # torch modules returning (output, state)
 _DEVICE_FLAGS = ("is_cuda", "is_xpu", "is_mps", "is_cpu")
 _MERGE_KINDS = ("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate",
                 "Dot")

@@ -55,6 +55,7 @@ SIGNATURES: dict[str, list[tuple[str, Any]]] = {
                   ("max_norm", None), ("norm_type", 2.0), ("scale_grad_by_freq", False),
                   ("sparse", False), ("_weight", None), ("_freeze", False), *_DEV],
     "LSTM": [*_RNN, ("proj_size", 0), *_DEV], "GRU": [*_RNN, *_DEV],
+    "RNN": [*_RNN[:3], ("nonlinearity", "tanh"), *_RNN[3:], *_DEV],
     "ReLU": [("inplace", False)], "Sigmoid": [], "Tanh": [], "Identity": [],
     "GELU": [("approximate", "none")], "LeakyReLU": [("negative_slope", 0.01),
                                                       ("inplace", False)],
@@ -366,7 +367,8 @@ def _embedding(b: Bound, t: TensorType) -> list[dict]:
 
 
 def _recurrent(b: Bound, t: TensorType, nxt: tuple | None) -> tuple[list[dict], bool]:
-    """nn.LSTM/GRU return (output, state): what follows must select from that tuple."""
+    """nn.LSTM/GRU/RNN return (output, state): what follows must select from that tuple.
+    nn.RNN is a SimpleRNN with its nonlinearity and PyTorch's two biases (recurrent_bias)."""
     if b["batch_first"] is not True:
         raise b.error("seqc reads recurrent layers with batch_first=True only (inputs "
                       "(N, T, features), as in Keras)", "batch_first",
@@ -375,6 +377,8 @@ def _recurrent(b: Bound, t: TensorType, nxt: tuple | None) -> tuple[list[dict], 
         b.require("proj_size", 0, "Keras LSTMs have no projection")
     hidden = b.int("hidden_size", minimum=1)
     layers = b.int("num_layers", minimum=1)
+    if b.cls == "RNN" and b["nonlinearity"] not in ("tanh", "relu"):
+        raise b.error("nonlinearity must be 'tanh' or 'relu'", "nonlinearity")
     _channels(b, t, "input_size", -1, (3,))
     select = None
     if nxt is not None and nxt[1].cls.startswith("<select:"):
@@ -399,12 +403,16 @@ def _recurrent(b: Bound, t: TensorType, nxt: tuple | None) -> tuple[list[dict], 
     out = []
     for i in range(layers):
         seq = i < layers - 1 or select != "last" or last_of_seq
-        cell = {"type": b.cls, "units": hidden, "use_bias": bool(b["bias"]),
+        cell = {"type": "SimpleRNN" if b.cls == "RNN" else b.cls, "units": hidden,
+                "use_bias": bool(b["bias"]),
                 "return_sequences": seq, "kernel_initializer": k, "recurrent_initializer": k,
                 "bias_initializer": k}
         if b.cls == "LSTM":
             # PyTorch's b_ih and b_hh, each U(-k, k): the same parameters and training
             cell["unit_forget_bias"] = False
+            cell["recurrent_bias"] = bool(b["bias"])
+        elif b.cls == "RNN":  # h' = nonlinearity(W x + b_ih + U h + b_hh)
+            cell["activation"] = b["nonlinearity"]
             cell["recurrent_bias"] = bool(b["bias"])
         else:
             cell["reset_after"] = True  # PyTorch's n = tanh(W x + b + r * (U h + b_h))
@@ -511,7 +519,7 @@ def _map(b: Bound, t: TensorType, nxt: tuple | None) -> tuple[list[dict], bool]:
                             field="input", received=f"input of shape {_shape(t)}")
         return [{"type": "PixelShuffle", "name": b.name,
                  "upscale_factor": b.int("upscale_factor", minimum=1)}], False
-    if c in ("LSTM", "GRU"):
+    if c in ("LSTM", "GRU", "RNN"):
         return _recurrent(b, t, nxt)
     if c == "ReflectionPad2d":
         return [_reflection_pad(b, t)], False

@@ -569,3 +569,32 @@ def test_h_n_of_a_bidirectional_layer_is_refused(tmp_path):
                                                      "bidirectional=True")
     with pytest.raises(DefinitionError, match="bidirectional"):
         load_script(write(tmp_path, src))
+
+
+@pytest.mark.parametrize("args, body", [
+    ("5, 6, 2, batch_first=True", "out, h = self.lstm(x)\n        return self.fc(h[-1])"),
+    ("5, 6, nonlinearity='relu', batch_first=True",
+     "out, _ = self.lstm(x)\n        return self.fc(out[:, -1, :])"),
+    ("5, 3, batch_first=True, bidirectional=True, bias=False",
+     "out, _ = self.lstm(x)\n        return self.fc(out[:, -1, :])")])
+def test_nn_rnn_predicts_like_torch(tmp_path, args, body):
+    """nn.RNN: a SimpleRNN with its nonlinearity and PyTorch's two biases (b_ih, b_hh as
+    SimpleRNN(recurrent_bias=True)), stacked and bidirectional as LSTM/GRU are."""
+    torch = pytest.importorskip("torch")
+    src = HN.format(rnn="RNN", layers="X", body=body).replace(
+        "nn.RNN(5, 6, X, batch_first=True)", f"nn.RNN({args})")
+    model = load_script(write(tmp_path, src)).model
+    tmod = _torch_reference(src, "model")
+    assert model.count_params() == sum(p.numel() for p in tmod.parameters())
+    p = {n: t.detach().numpy() for n, t in tmod.state_dict().items()}
+    ws = []
+    for k in range(tmod.lstm.num_layers):
+        for sfx in ("", "_reverse") if tmod.lstm.bidirectional else ("",):
+            ws += [p[f"lstm.weight_ih_l{k}{sfx}"].T, p[f"lstm.weight_hh_l{k}{sfx}"].T]
+            if tmod.lstm.bias:
+                ws.append(np.stack([p[f"lstm.bias_ih_l{k}{sfx}"], p[f"lstm.bias_hh_l{k}{sfx}"]]))
+    model.set_weights(ws + [p["fc.weight"].T, p["fc.bias"]])
+    x = np.random.default_rng(0).standard_normal((4, 7, 5)).astype(np.float32)
+    with torch.no_grad():
+        want = tmod(torch.from_numpy(x)).numpy()
+    np.testing.assert_allclose(model.predict(x), want, atol=1e-5)
