@@ -346,7 +346,7 @@ class Chain:
 
         out = CPU().visit(copy.deepcopy(node))
         if hit:
-            self.r.note(node, f"{self.r.seg(node)} is read on the CPU, where seqc runs the "
+            self.r.warn(node, f"{self.r.seg(node)} is read on the CPU, where seqc runs the "
                               "model (a device test, not a value of the tensor)")
         return out
 
