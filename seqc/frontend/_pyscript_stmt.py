@@ -7,6 +7,7 @@ it would build or change a model (then it is a located error).
 from __future__ import annotations
 
 import ast
+import sys
 from typing import Any
 
 from ..errors import DefinitionError
@@ -64,8 +65,9 @@ class StmtReader:
         ship theirs beside it. The script's definition is read, with a note; seqc never reads
         another file. Library modules are never taken for the script's own."""
         own = scope.vars.get(local) if scope.parent is None else None
+        top = mod.split(".")[0]
         if name != local or not isinstance(own, (LocalClass, Func)) or mod.startswith(".") \
-                or mod.split(".")[0] in _LIBRARIES:
+                or top in _LIBRARIES or top in sys.stdlib_module_names:
             return False
         line = own.node.lineno
         self.note(node, f"{mod}.{name} is read as the script's own {name} (line {line}): "

@@ -129,7 +129,10 @@ class Net(nn.Module):
     assert any("model.Net is read as the script's own Net (line 5)" in n for n in defn.notes)
     defn = load_script(write(tmp_path, net + "import fc_model\nmodel = fc_model.Net(3)\n"))
     assert defn.model.count_params() == 15
-    # a library's name is never taken for the script's own
+    # a library's (or the standard library's) name is never taken for the script's own
+    std = net + "from functools import Net\nmodel = Net(n=7)\n"
+    with pytest.raises(DefinitionError):
+        load_script(write(tmp_path, std))
     lib = net + "from torch.nn import Linear\nclass Linear: pass\nfrom torch.nn import Linear\n" \
         "model = nn.Sequential(Linear(4, 2))\n"
     assert load_script(write(tmp_path, lib)).model.count_params() == 10
