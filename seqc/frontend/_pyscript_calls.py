@@ -28,9 +28,11 @@ from ._pyscript_subclass import (
     instance_method,
     remember_arguments,
 )
+from ._pyscript_torch_init import is_param, param_method
 from ._pyscript_values import (
     MODEL_METHODS,
     PASSTHROUGH_METHODS,
+    STR_METHODS,
     BoundMethod,
     Func,
     Instance,
@@ -43,6 +45,7 @@ from ._pyscript_values import (
     Sym,
     TorchMod,
     bind_args,
+    find_opaque,
 )
 
 IMAGE_DATA_FORMAT = "channels_last"  # Keras 3's default, which seqc fixes
@@ -83,6 +86,7 @@ class CallReader:
             if f.name == "fit" and isinstance(f.obj, (ModelVal, Instance)):
                 self.record_fit(node, scope)
             return self.method(f.obj, f.name, args, kwargs, node)
+        f = self.own_attribute(f, node)
         if isinstance(f, Func):
             return self.call_func(f, args, kwargs, node)
         if isinstance(f, SelfMethod):  # self.make_layer(...) in __init__
@@ -94,6 +98,18 @@ class CallReader:
         if isinstance(f, Sym):
             return self.call_sym(norm(f.path), args, kwargs, node)
         return Opaque(node, f"{self.seg(node.func)}(...) is a call seqc does not run")
+
+    def own_attribute(self, f: Any, node: ast.Call) -> Any:
+        """`fc_model.Network` after `import fc_model`, where the script defines Network:
+        the script's own class (see own_import); anything else as it is."""
+        scope = getattr(self, "module_scope", None)
+        if not (isinstance(f, Sym) and scope is not None and isinstance(node.func, ast.Attribute)
+                and isinstance(node.func.value, ast.Name)):
+            return f
+        mod, _, name = f.path.rpartition(".")
+        if mod == node.func.value.id and self.own_import(mod, name, name, scope, node):
+            return scope.vars[name]
+        return f
 
     @staticmethod
     def same_fit(a: dict | None, b: dict) -> bool:
@@ -142,6 +158,13 @@ class CallReader:
             return self.parser_method(obj, meth, args, kwargs, node)
         if isinstance(obj, (int, float)) and meth in ("numpy", "item") and not args:
             return obj  # tf.reduce_prod(shape).numpy() of constants
+        if is_param(obj):  # fc.weight.data.normal_(0, 0.02)
+            return param_method(self, obj, meth, args, kwargs, node)
+        if isinstance(obj, str) and meth in STR_METHODS:  # classname.find('Conv')
+            if kwargs or not all(isinstance(a, str) for a in args) or len(args) != (
+                    meth in ("find", "startswith", "endswith")):
+                return Opaque(node, f"{self.seg(node)} is not folded")
+            return getattr(obj, meth)(*args)
         if isinstance(obj, Instance) and (meth in PASSTHROUGH_METHODS or meth in (
                 "compile", "fit", "build")):  # a subclassed model: settings go to its shell
             obj = instance_method(obj, meth)
@@ -161,6 +184,8 @@ class CallReader:
                     isinstance(a, int) and not isinstance(a, bool) for a in args) and obj and (
                     not args or -len(obj) <= args[0] < len(obj)):
                 return obj.pop(*args)
+            elif any(is_model_object(x) for x in obj) and find_opaque(args) is not None:
+                raise self.opaque_error(find_opaque(args), f"{self.seg(node)}: its argument")
             elif any(is_model_object(x) for x in obj):
                 raise self.error(node, f"{self.seg(node)} changes a list of layers in a way "
                                        "seqc does not read", field=meth,
@@ -270,6 +295,10 @@ class CallReader:
         if p in DISPLAY_CALLBACKS:
             self.note(node, f"{self.seg(node)} shows progress only; not run")
             return DISPLAY_ONLY
+        if p.startswith("torch.nn.init.") and p.count(".") == 3:
+            from ._pyscript_torch_init import torch_init
+
+            return torch_init(self, p[14:], args, kwargs, node)
         if p == "argparse.ArgumentParser":
             return ArgParser(node)
         if p == "torch.save" and len(node.args) >= 2:

@@ -14,15 +14,18 @@ from ._pyscript_argparse import ArgParser, Namespace
 from ._pyscript_data import DataArr
 from ._pyscript_generators import ImageGen
 from ._pyscript_model import Params, is_model_object
-from ._pyscript_names import function_name
+from ._pyscript_names import function_name, norm
 from ._pyscript_subclass import SelfObj, subclass_attribute
+from ._pyscript_torch_init import is_param, param_attr
 from ._pyscript_values import (
     MAX_INT,
     MAX_ITER,
     MAX_SEQ,
     MODEL_METHODS,
     PASSTHROUGH_METHODS,
+    STR_METHODS,
     BoundMethod,
+    ClassOf,
     Func,
     Instance,
     Lam,
@@ -32,6 +35,7 @@ from ._pyscript_values import (
     Opaque,
     Scope,
     Sym,
+    TorchMod,
     is_const,
 )
 
@@ -47,7 +51,7 @@ _COMPARE = {
     ast.In: lambda a, b: a in b, ast.NotIn: lambda a, b: a not in b,
 }
 _BUILTINS = ("range", "len", "int", "float", "bool", "str", "abs", "min", "max", "round",
-             "tuple", "list", "sum", "dict", "enumerate", "zip", "reversed")
+             "tuple", "list", "sum", "dict", "enumerate", "zip", "reversed", "isinstance")
 
 
 class ExprReader:
@@ -132,6 +136,12 @@ class ExprReader:
                 return BoundMethod(base, node.attr)
             if isinstance(base, Sym):
                 return Sym(f"{base.path}.{node.attr}")
+            if is_param(base):  # fc.weight.data, fc.weight.normal_
+                return param_attr(self, base, node.attr, node)
+            if isinstance(base, ClassOf) and node.attr == "__name__":
+                return base.name  # m.__class__.__name__ in a torch init function
+            if isinstance(base, str) and node.attr in STR_METHODS:
+                return BoundMethod(base, node.attr)
             if isinstance(base, ModelVal) and node.attr in MODEL_METHODS + PASSTHROUGH_METHODS:
                 return BoundMethod(base, node.attr)
             if is_model_object(base):
@@ -407,10 +417,33 @@ def _dotted(node: ast.AST) -> str | None:
     return ".".join([node.id, *reversed(parts)])
 
 
+def _torch_isinstance(obj: Any, classes: Any) -> bool | None:
+    """isinstance(m, nn.Conv2d) / isinstance(m, (nn.Linear, nn.Conv2d)) on a module of a
+    PyTorch model (a model.apply(fn) function); None for anything else."""
+    classes = classes if isinstance(classes, (list, tuple)) else [classes]
+    if not all(isinstance(c, Sym) for c in classes):
+        return None
+    names = []
+    for c in classes:
+        mod, _, cls = norm(c.path).rpartition(".")
+        if mod not in ("torch.nn", "torch.nn.modules"):
+            return None
+        names.append(cls)
+    if isinstance(obj, TorchMod) and not obj.cls.startswith("<"):
+        return obj.cls in names or "Module" in names
+    if isinstance(obj, ModelVal) and obj.framework == "torch":
+        return "Module" in names or "Sequential" in names and obj.name is None
+    return None
+
+
 def fold_builtin(r: ExprReader, name: str, args: list, kwargs: dict, node: ast.Call) -> Any:
     """`range`, `len`, `int`, `zip`, ... called on constants, folded; Opaque otherwise."""
     if name == "len" and len(args) == 1 and not kwargs and isinstance(args[0], list):
         return len(args[0])  # a list of layers (an nn.ModuleList) has a constant length
+    if name == "isinstance" and len(args) == 2 and not kwargs:
+        got = _torch_isinstance(*args)
+        if got is not None:
+            return got
     if not all(is_const(a) for a in args) or not all(is_const(v) for v in kwargs.values()):
         return Opaque(node, f"{r.seg(node)} is not computed from constants")
     try:

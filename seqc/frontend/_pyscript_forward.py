@@ -16,6 +16,7 @@ located. Plain helper methods (`self.encode(x)`) are read inline.
 from __future__ import annotations
 
 import ast
+import copy
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -76,9 +77,14 @@ class Dim:
 
 @dataclass(eq=False)
 class State:
-    """The (h, c) state of nn.LSTM/GRU: reading it is refused."""
+    """The final state of nn.LSTM/GRU: `which` is "h" (h_n), "c" (c_n) or "hc" (LSTM's
+    (h_n, c_n) pair). h_n[-1] is the top layer's last output, so `self.fc(h[-1])` (or
+    `h.squeeze(0)` of a one-layer, one-direction layer) is the last step; the rest is
+    refused."""
 
     node: ast.AST
+    tensor: Any = None  # the layer's (output, state) Tensor
+    which: str = "h"
 
 
 IDENTITY = object()  # a call that leaves the tensor as it is (F.dropout(training=False))
@@ -281,9 +287,18 @@ class Chain:
                 t.elts) == 2:
             v.rnn = "seq"  # out, (h, c) = self.lstm(x)
             self.assign(t.elts[0], v, scope, st)
-            for n in ast.walk(t.elts[1]):
-                if isinstance(n, ast.Name):
-                    scope.vars[n.id] = State(st)
+            lstm = self.items[v.index][1].cls == "LSTM"
+            s = t.elts[1]
+            if isinstance(s, ast.Name):
+                scope.vars[s.id] = State(st, v, "hc" if lstm else "h")
+            elif isinstance(s, ast.Tuple) and lstm and len(s.elts) == 2 and all(
+                    isinstance(e, ast.Name) for e in s.elts):
+                scope.vars[s.elts[0].id] = State(st, v, "h")
+                scope.vars[s.elts[1].id] = State(st, v, "c")
+            else:
+                for n in ast.walk(s):
+                    if isinstance(n, ast.Name):
+                        scope.vars[n.id] = State(st)
         else:
             raise self.refuse(st, "an assignment seqc does not read in a layer chain")
 
@@ -299,12 +314,41 @@ class Chain:
         return False
 
     def const(self, node: ast.AST, scope: Scope) -> Any:
+        node = self.on_cpu(node, scope)
         if self.tensory(node, scope):
             raise self.refuse(node, "a condition or loop depends on a tensor")
         v = self.r.ev(node, scope)
         if isinstance(v, Opaque):
             raise self.refuse(node, f"depends on a value seqc cannot read ({v.why})")
         return v
+
+    def on_cpu(self, node: ast.AST, scope: Scope) -> ast.AST:
+        """A condition on where a tensor lives (`x.is_cuda`, `x.is_xpu`, `x.device.type ==
+        'cuda'`) read as seqc runs it, on the CPU: such an attribute is not a value of the
+        tensor, and the branches it picks between (`nn.parallel.data_parallel(self.main, x)`
+        or `self.main(x)`) compute the same function. Noted once per condition."""
+        if self.fw != "torch":
+            return node
+        r, hit = self, False
+
+        class CPU(ast.NodeTransformer):
+            def visit_Attribute(self, n: ast.Attribute) -> ast.AST:
+                nonlocal hit
+                base = n.value
+                if isinstance(base, ast.Attribute) and base.attr == "device" and n.attr == \
+                        "type" and r.tensory(base.value, scope):
+                    hit = True
+                    return ast.copy_location(ast.Constant("cpu"), n)
+                if n.attr in _DEVICE_FLAGS and r.tensory(base, scope):
+                    hit = True
+                    return ast.copy_location(ast.Constant(n.attr == "is_cpu"), n)
+                return self.generic_visit(n)
+
+        out = CPU().visit(copy.deepcopy(node))
+        if hit:
+            self.r.warn(node, f"{self.r.seg(node)} is read on the CPU, where seqc runs the "
+                              "model (a device test, not a value of the tensor)")
+        return out
 
     # ---- expressions ----
 
@@ -323,6 +367,9 @@ class Chain:
             base = self.fx(node.value, scope)
             if isinstance(base, Tensor) and node.attr == "shape":
                 return ShapeOf(base)
+        elif isinstance(node, ast.Subscript) and isinstance(self.state_of(node.value, scope),
+                                                            State):
+            return self.state_item(self.state_of(node.value, scope), node, scope)
         elif isinstance(node, ast.Subscript):
             base = self.fx(node.value, scope)
             if isinstance(base, ShapeOf) and not isinstance(node.slice, ast.Slice):
@@ -341,8 +388,66 @@ class Chain:
             return [self.fx(e, scope) for e in node.elts]
         raise self.refuse(node, "an expression on tensors seqc does not read")
 
+    def state_of(self, node: ast.AST, scope: Scope) -> Any:
+        if isinstance(node, ast.Name):
+            try:
+                return scope.lookup(node.id)
+            except KeyError:
+                return None
+        if isinstance(node, ast.Subscript) and isinstance(self.state_of(node.value, scope),
+                                                          State):
+            st = self.state_of(node.value, scope)
+            idx = self.const(node.slice, scope) if not isinstance(node.slice, ast.Slice) \
+                else None
+            if st.which == "hc" and idx in (0, 1):  # hidden[0]: h_n of an LSTM's pair
+                return State(st.node, st.tensor, "hc"[idx])
+        return None
+
+    def layers_of(self, st: State, node: ast.AST) -> tuple[int, bool]:
+        """(layers, bidirectional) of the layer whose h_n st is; refused where it is not h_n."""
+        if st.tensor is None or st.which != "h":
+            raise self.refuse(node, "reads the state of a recurrent layer" + {
+                "c": " (c_n, an LSTM's cell state, is no output of a Keras layer)",
+                "hc": " (the (h_n, c_n) pair of an LSTM; seqc reads h_n[-1], its last "
+                      "output)"}.get(st.which, ""))
+        from ._pyscript_torch import Bound
+
+        b = Bound(self.r, self.items[st.tensor.index][1].cls, "state", self.items[
+            st.tensor.index][1])
+        return int(b["num_layers"]), bool(b["bidirectional"])
+
+    def state_item(self, st: State, node: ast.Subscript, scope: Scope) -> Tensor:
+        """h_n[-1] (h_n[0] of one layer): the top layer's final state = its last output,
+        for one direction; a bidirectional h_n[-1] is the backward direction alone."""
+        sub = self.state_of(node, scope)
+        if isinstance(sub, State):
+            raise self.refuse(node, "reads the (h_n, c_n) pair of an LSTM; seqc reads its "
+                                    "h_n[-1] (the last output)")
+        idx = None if isinstance(node.slice, ast.Slice) else self.const(node.slice, scope)
+        n, bidir = self.layers_of(st, node)
+        if bidir:
+            raise self.refuse(node, "reads h_n of a bidirectional layer, whose entries are "
+                                    "each direction's final state; seqc reads out[:, -1]",
+                              hint="use out[:, -1, :] (the last step of both directions)")
+        if idx == -1 or idx == n - 1 and isinstance(idx, int) and not isinstance(idx, bool):
+            return self.last_state(st, node)
+        raise self.refuse(node, f"reads h_n[{self.r.seg(node.slice)}], the state of a layer "
+                                "below the top; seqc reads h_n[-1] (the last output)")
+
+    def last_state(self, st: State, node: ast.AST) -> Tensor:
+        t = st.tensor
+        if t.rnn != "seq" or t.used is not None:
+            raise self.refuse(node, "reads both the output and the final state of a "
+                                    "recurrent layer; seqc reads one of them")
+        out = self.select(t, "last", node)
+        t.rnn = "state"  # its output may no longer be read: it became the last step only
+        return out
+
     def subscript(self, t: Tensor, node: ast.Subscript, scope: Scope) -> Tensor:
         s = node.slice
+        if t.rnn == "state":
+            raise self.refuse(node, "reads both the output and the final state of a "
+                                    "recurrent layer; seqc reads one of them")
         if t.rnn == "tuple" and isinstance(s, ast.Constant) and s.value == 0:
             t.rnn = "seq"  # self.lstm(x)[0]
             return t
@@ -369,6 +474,14 @@ class Chain:
         f = node.func
         if not self.tensory(node, scope):
             return self.r.ev(node, scope)  # a constant, or a layer made inline
+        if isinstance(f, ast.Attribute) and isinstance(self.state_of(f.value, scope), State):
+            st = self.state_of(f.value, scope)
+            args, kwargs = self.call_args(node, scope)
+            if f.attr == "squeeze" and args in ([0], [-3]) and not kwargs and self.layers_of(
+                    st, node) == (1, False):
+                return self.last_state(st, node)  # h.squeeze(0): one layer, one direction
+            raise self.refuse(node, "reads the state of a recurrent layer other than as "
+                                    "h_n[-1] (its last output)")
         if isinstance(f, ast.Attribute) and self.tensory(f.value, scope):
             base = self.fx(f.value, scope)
             args, kwargs = self.call_args(node, scope)
@@ -440,7 +553,7 @@ class Chain:
         raise self.refuse(node, f"calls the tensor method .{name}()")
 
     def layer(self, mod: Any, x: Tensor, args: list, kwargs: dict, node: ast.Call) -> Tensor:
-        if args and isinstance(mod, TorchMod) and mod.cls in ("LSTM", "GRU") and len(args) == 1 \
+        if args and isinstance(mod, TorchMod) and mod.cls in RNNS and len(args) == 1 \
                 and _zero_state(args[0]):
             args = []  # PyTorch's default initial state: zeros (None or torch.zeros(...))
         if args:
@@ -483,6 +596,9 @@ class Chain:
 
     def ready(self, x: Tensor, node: ast.AST) -> Tensor:
         """x as the input of the next step: the current tensor, an rnn output selected."""
+        if x.rnn == "state":
+            raise self.refuse(node, "reads both the output and the final state of a "
+                                    "recurrent layer; seqc reads one of them")
         if x.rnn == "tuple":
             raise self.refuse(node, "passes the (output, state) tuple of a recurrent layer on; "
                                     "take its output first (out, _ = self.lstm(x))")
@@ -529,7 +645,7 @@ class Chain:
         for x in xs:
             x.used = node
         out = Tensor(node, index=len(self.items) - 1)
-        if isinstance(mod, TorchMod) and mod.cls in ("LSTM", "GRU"):
+        if isinstance(mod, TorchMod) and mod.cls in RNNS:
             out.rnn = "tuple"
         self.current = out
         return out
@@ -571,6 +687,9 @@ class Chain:
     def merge(self, kind: str, ts: list[Tensor], attrs: dict, node: ast.AST) -> Tensor:
         xs = []
         for t in ts:
+            if t.rnn == "state":
+                raise self.refuse(node, "reads both the output and the final state of a "
+                                        "recurrent layer; seqc reads one of them")
             if t.rnn == "tuple":
                 raise self.refuse(node, "merges the (output, state) tuple of a recurrent "
                                         "layer; take its output first")
@@ -634,6 +753,8 @@ class Chain:
         return [self.ready(t, node) for t in ts]
 
 
+RNNS = ("LSTM", "GRU", "RNN")  # torch modules returning (output, state)
+_DEVICE_FLAGS = ("is_cuda", "is_xpu", "is_mps", "is_cpu")
 _MERGE_KINDS = ("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate",
                 "Dot")
 _MERGES = {"torch.cat": ("Concatenate", ["tensors", "dim"]),

@@ -16,7 +16,16 @@ import ast
 from dataclasses import dataclass
 from typing import Any
 
-from ._pyscript_values import Instance, Layer, ModelVal, Opaque, TorchMod
+from ._pyscript_values import (
+    BoundMethod,
+    ClassOf,
+    Func,
+    Instance,
+    Layer,
+    ModelVal,
+    Opaque,
+    TorchMod,
+)
 
 # Methods that read the model (or write it to disk) without changing it or its training.
 READ_ONLY = frozenset((
@@ -29,6 +38,8 @@ READ_ONLY = frozenset((
     "evaluate_generator", "predict_generator", "get_layer_names", "get_weights_paths",
     "parameters", "share_memory",
 ))
+# Methods of a parameter that read its size only (a parameter count printed).
+_PARAM_READS = ("numel", "nelement", "size", "dim", "ndimension", "element_size")
 # Attributes a script may read (their values are not modelled, so they read as Opaque).
 _TORCH_FREEZE_ATTRS = ("requires_grad",)
 
@@ -116,7 +127,7 @@ class ModelStatements:
 
     def model_attr(self, base: Any, attr: str, node: ast.Attribute) -> Any:
         """`model.<attr>` / `layer.<attr>` read in an expression."""
-        from ._pyscript_values import MODEL_METHODS, PASSTHROUGH_METHODS, BoundMethod
+        from ._pyscript_values import MODEL_METHODS, PASSTHROUGH_METHODS
 
         if isinstance(base, Instance):
             if attr in MODEL_METHODS + PASSTHROUGH_METHODS:
@@ -134,11 +145,15 @@ class ModelStatements:
                 return LayersView(base, model_layers(base))
             if attr == "trainable":
                 return base.trainable
+            if attr == "__class__" and base.framework == "torch":
+                return ClassOf(base.name or "Sequential")  # a subclass: its class
             if attr == "name" and base.name is not None:
                 return base.name
         elif isinstance(base, TorchMod):
             if attr == "trainable":
                 return base.trainable
+            if attr == "__class__" and not base.cls.startswith("<"):
+                return ClassOf(base.cls)
         elif isinstance(base, Layer):
             if attr == "trainable":
                 return base.kwargs.get("trainable", True) is not False
@@ -206,10 +221,16 @@ class ModelStatements:
                            "seqc does not guess what was meant", field="layers", received=what,
                 hint="build the model with the layers you want (Sequential.pop() removes the "
                      "last layer)")
+        if isinstance(obj, Params) and meth in _PARAM_READS:
+            self.skipped_at(node)  # `sum(p.numel() for p in model.parameters())`: a count
+            return Opaque(node, f"{what} is not run")
         if isinstance(obj, Params):
             return self.refuse(obj, node, f"{what}: seqc reads parameters() only in "
                                           "`for p in m.parameters(): p.requires_grad = False`",
                                field="parameters", received=what)
+        if meth == "apply" and isinstance(obj, ModelVal) and obj.framework == "torch" and len(
+                args) == 1 and not kwargs and isinstance(args[0], Func):
+            return self.torch_apply(obj, args[0], node)
         if meth == "get_layer" and isinstance(obj, ModelVal):
             return self.get_layer(obj, args, kwargs, node)
         if meth == "parameters" and not args and not kwargs:
@@ -325,6 +346,26 @@ class ModelStatements:
                         "adapts it")
         return None
 
+    def torch_apply(self, m: ModelVal, fn: Any, node: ast.Call) -> Any:
+        """`model.apply(weights_init)`: fn called on each module, children before their
+        parent, as PyTorch's Module.apply does; what it does to a module's weights is read by
+        the script reader (torch.nn.init on `m.weight`), anything else it changes refused."""
+        def visit(v: Any) -> None:
+            if isinstance(v, Instance):
+                v = self.resolve_obj(v)
+            if isinstance(v, ModelVal):
+                for _, part, _ in v.items:
+                    visit(part)
+                mod: Any = v
+            elif isinstance(v, TorchMod) and not v.cls.startswith("<"):
+                mod = v
+            else:
+                return
+            self.call_func(fn, [mod], {}, node)
+
+        visit(m)
+        return m
+
     def refuse(self, obj: Any, node: ast.AST, message: str, **kw: Any) -> Opaque:
         """A statement that would change `obj` in a way seqc does not model: an error if obj
         is (part of) the model seqc builds, checked once the model is chosen; a statement on
@@ -343,6 +384,8 @@ class ModelStatements:
 
         walk(model)
         for obj, err in self.refusals:
+            while isinstance(obj, BoundMethod):  # a refusal on `layer.weight`: the layer's
+                obj = obj.obj
             owner = obj.owner if isinstance(obj, (LayersView, Params)) else obj
             owner = self.resolve_obj(owner)
             owner = getattr(owner, "view_of", None) or owner  # model_part: a view

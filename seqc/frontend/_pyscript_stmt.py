@@ -7,12 +7,14 @@ it would build or change a model (then it is a located error).
 from __future__ import annotations
 
 import ast
+import sys
 from typing import Any
 
 from ..errors import DefinitionError
 from ._pyscript_generators import PyGen, is_generator_function
 from ._pyscript_model import READ_ONLY, is_model_object
 from ._pyscript_names import KERAS_SEQUENTIAL, keras_member, norm
+from ._pyscript_torch_init import reads_grad
 from ._pyscript_torch_select import selector_kind
 from ._pyscript_values import (
     MAX_SIDE_UNROLL,
@@ -30,6 +32,11 @@ from ._pyscript_values import (
     TorchMod,
     is_const,
 )
+
+# Top-level modules that are libraries, never a helper module pasted into the script.
+_LIBRARIES = frozenset(("torch", "keras", "tensorflow", "tf_keras", "numpy", "torchvision",
+                        "torchtext", "torchaudio", "sklearn", "scipy", "pandas", "jax", "flax",
+                        "matplotlib", "transformers", "tensorflow_datasets"))
 
 
 class StmtReader:
@@ -53,6 +60,21 @@ class StmtReader:
                 return r
         return None
 
+    def own_import(self, mod: str, name: str, local: str, scope: Scope, node: ast.AST) -> bool:
+        """`from model import Net` (or `fc_model.Network(...)` after `import fc_model`) where
+        the script itself defines Net: a helper module pasted into the script, as tutorials
+        ship theirs beside it. The script's definition is read, with a note; seqc never reads
+        another file. Library modules are never taken for the script's own."""
+        own = scope.vars.get(local) if scope.parent is None else None
+        top = mod.split(".")[0]
+        if name != local or not isinstance(own, (LocalClass, Func)) or mod.startswith(".") \
+                or top in _LIBRARIES or top in sys.stdlib_module_names:
+            return False
+        line = own.node.lineno
+        self.note(node, f"{mod}.{name} is read as the script's own {name} (line {line}): "
+                        f"seqc does not read the module {mod}")
+        return True
+
     def exec_stmt(self, st: ast.stmt, scope: Scope) -> Any:  # noqa: C901 (one dispatch)
         self.tick()
         if isinstance(st, ast.Import):
@@ -67,7 +89,7 @@ class StmtReader:
             for a in st.names:
                 if a.name == "*":
                     self.star_modules.append(norm(mod))
-                else:
+                elif not self.own_import(mod, a.name, a.asname or a.name, scope, st):
                     scope.vars[a.asname or a.name] = Sym(f"{mod}.{a.name}")
         elif isinstance(st, ast.Assign):
             v = self.ev(st.value, scope)
@@ -215,7 +237,20 @@ class StmtReader:
                 if isinstance(base, ModelVal) and f.attr in MODEL_METHODS or (
                         is_model_object(base) and f.attr not in PASSTHROUGH_METHODS):
                     return base, n
+            if isinstance(f, ast.Attribute) and f.attr.endswith("_") and not reads_grad(n):
+                # fc.weight.data.normal_(): an initializer (an update from .grad is training)
+                recv = f.value.value if isinstance(f.value, ast.Attribute) and \
+                    f.value.attr == "data" else f.value
+                if isinstance(recv, ast.Attribute) and recv.attr in ("weight", "bias"):
+                    base = self.static_obj(recv.value, scope)
+                    if is_model_object(base):
+                        return base, n
             path = self.static_path(f, scope)
+            if path is not None and norm(path).startswith("torch.nn.init.") and n.args and \
+                    isinstance(n.args[0], ast.Attribute):  # init.normal_(m.weight, ...)
+                base = self.static_obj(n.args[0].value, scope)
+                if is_model_object(base):
+                    return base, n
             if path is not None and (keras_member(path, "layers") is not None
                                      or norm(path) in KERAS_SEQUENTIAL
                                      or _torch_module_path(path)):

@@ -20,6 +20,7 @@ from ..ir.types import TensorType, batched
 from ._pyscript_subclass import read_instance
 from ._pyscript_torch_compile import torch_compile
 from ._pyscript_torch_forward import view_input, view_layers
+from ._pyscript_torch_init import apply_inits
 from ._pyscript_values import Instance, ModelVal, Scope, TorchMod, find_opaque, is_input_shape
 
 if TYPE_CHECKING:
@@ -54,6 +55,7 @@ SIGNATURES: dict[str, list[tuple[str, Any]]] = {
                   ("max_norm", None), ("norm_type", 2.0), ("scale_grad_by_freq", False),
                   ("sparse", False), ("_weight", None), ("_freeze", False), *_DEV],
     "LSTM": [*_RNN, ("proj_size", 0), *_DEV], "GRU": [*_RNN, *_DEV],
+    "RNN": [*_RNN[:3], ("nonlinearity", "tanh"), *_RNN[3:], *_DEV],
     "ReLU": [("inplace", False)], "Sigmoid": [], "Tanh": [], "Identity": [],
     "GELU": [("approximate", "none")], "LeakyReLU": [("negative_slope", 0.01),
                                                       ("inplace", False)],
@@ -67,6 +69,11 @@ SIGNATURES: dict[str, list[tuple[str, Any]]] = {
     "UpsamplingNearest2d": [("size", None), ("scale_factor", None)],
     "UpsamplingBilinear2d": [("size", None), ("scale_factor", None)],
     "PixelShuffle": [("upscale_factor", REQ)],
+    "ReflectionPad2d": [("padding", REQ)],
+    "InstanceNorm1d": [("num_features", REQ), ("eps", 1e-5), ("momentum", 0.1),
+                       ("affine", False), ("track_running_stats", False), *_DEV],
+    "InstanceNorm2d": [("num_features", REQ), ("eps", 1e-5), ("momentum", 0.1),
+                       ("affine", False), ("track_running_stats", False), *_DEV],
 }
 # Modules without parameters whose output shape is their input's: skipped when the input
 # shape is derived from the first Linear.
@@ -83,7 +90,7 @@ class Bound:
     """One module's arguments bound to PyTorch's signature, values checked constant."""
 
     def __init__(self, r: Reader, cls: str, name: str, mod: Any) -> None:
-        self.r, self.cls, self.name, self.node = r, cls, name, mod.node
+        self.r, self.cls, self.name, self.node, self.mod = r, cls, name, mod.node, mod
         sig = SIGNATURES[cls]
         names = [n for n, _ in sig]
         if len(mod.args) > len(names):
@@ -318,6 +325,37 @@ def _upsample(b: Bound, t: TensorType) -> list[dict]:
              "data_format": "channels_first", "interpolation": mode}]
 
 
+def _reflection_pad(b: Bound, t: TensorType) -> dict:
+    """nn.ReflectionPad2d(p): p, or (left, right, top, bottom) as F.pad orders them."""
+    p = b["padding"]
+    p = [p] * 4 if isinstance(p, int) and not isinstance(p, bool) else p
+    if not isinstance(p, (list, tuple)) or len(p) != 4 or not all(
+            isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in p):
+        raise b.error("padding must be an integer or 4 integers (left, right, top, bottom) "
+                      ">= 0", "padding")
+    if len(t.shape) != 4:
+        raise b.r.error(b.node, "nn.ReflectionPad2d pads (N, C, H, W) maps", field="input",
+                        received=f"input of shape {_shape(t)}")
+    left, right, top, bottom = p
+    return {"type": "ReflectionPadding2D", "name": b.name,
+            "padding": [[top, bottom], [left, right]], "data_format": "channels_first"}
+
+
+def _instance_norm(b: Bound, t: TensorType, nd: int) -> dict:
+    """nn.InstanceNorm1d/2d: each sample's channels normalized on their own over the spatial
+    axes, with the instance's statistics in training and prediction alike (PyTorch's
+    default track_running_stats=False): Keras' GroupNormalization with one group per channel,
+    on axis 1. affine=True gives a per-channel weight (gamma, ones) and bias (beta, zeros);
+    affine=False none, as PyTorch counts them."""
+    b.int("num_features", minimum=1)
+    _channels(b, t, "num_features", 1, (nd + 2,))
+    b.require("track_running_stats", False, "seqc normalizes with each instance's own "
+              "statistics; running averages used at prediction are not modelled")
+    affine = bool(b["affine"])
+    return {"type": "GroupNormalization", "name": b.name, "groups": -1, "axis": 1,
+            "epsilon": float(b["eps"]), "center": affine, "scale": affine}
+
+
 def _embedding(b: Bound, t: TensorType) -> list[dict]:
     for k, why in (("padding_idx", "PyTorch zeroes that row and freezes it"),
                    ("max_norm", "seqc does not renormalise embeddings")):
@@ -329,7 +367,8 @@ def _embedding(b: Bound, t: TensorType) -> list[dict]:
 
 
 def _recurrent(b: Bound, t: TensorType, nxt: tuple | None) -> tuple[list[dict], bool]:
-    """nn.LSTM/GRU return (output, state): what follows must select from that tuple."""
+    """nn.LSTM/GRU/RNN return (output, state): what follows must select from that tuple.
+    nn.RNN is a SimpleRNN with its nonlinearity and PyTorch's two biases (recurrent_bias)."""
     if b["batch_first"] is not True:
         raise b.error("seqc reads recurrent layers with batch_first=True only (inputs "
                       "(N, T, features), as in Keras)", "batch_first",
@@ -338,6 +377,8 @@ def _recurrent(b: Bound, t: TensorType, nxt: tuple | None) -> tuple[list[dict], 
         b.require("proj_size", 0, "Keras LSTMs have no projection")
     hidden = b.int("hidden_size", minimum=1)
     layers = b.int("num_layers", minimum=1)
+    if b.cls == "RNN" and b["nonlinearity"] not in ("tanh", "relu"):
+        raise b.error("nonlinearity must be 'tanh' or 'relu'", "nonlinearity")
     _channels(b, t, "input_size", -1, (3,))
     select = None
     if nxt is not None and nxt[1].cls.startswith("<select:"):
@@ -349,20 +390,29 @@ def _recurrent(b: Bound, t: TensorType, nxt: tuple | None) -> tuple[list[dict], 
                         hint="put a module between them whose forward is `return x[0][:, -1]` "
                              "(last step) or `return x[0]` (all steps)")
     bidir = bool(b["bidirectional"])
-    if bidir and select == "last":
-        raise b.error("the last step of a bidirectional output (x[0][:, -1]) holds the "
-                      "backward direction after one step only; Keras has no such layer",
-                      "bidirectional", hint="select all steps (x[0]) or use one direction")
+    # the last step of a bidirectional output (x[0][:, -1]) is the forward direction after
+    # every step beside the backward one after the last step only: Keras' Bidirectional
+    # with return_sequences=True aligns its backward output in time as PyTorch does, so
+    # that is its last step (Cropping1D + Reshape), not return_sequences=False
+    last_of_seq = bidir and select == "last"
+    if last_of_seq and t.shape[1] is None:
+        raise b.error("the last step of a bidirectional output (x[0][:, -1]) is read with a "
+                      "known number of steps", "bidirectional",
+                      hint="give the input shape with its number of steps")
     k = _uniform(hidden)
     out = []
     for i in range(layers):
-        seq = i < layers - 1 or select != "last"
-        cell = {"type": b.cls, "units": hidden, "use_bias": bool(b["bias"]),
+        seq = i < layers - 1 or select != "last" or last_of_seq
+        cell = {"type": "SimpleRNN" if b.cls == "RNN" else b.cls, "units": hidden,
+                "use_bias": bool(b["bias"]),
                 "return_sequences": seq, "kernel_initializer": k, "recurrent_initializer": k,
                 "bias_initializer": k}
         if b.cls == "LSTM":
             # PyTorch's b_ih and b_hh, each U(-k, k): the same parameters and training
             cell["unit_forget_bias"] = False
+            cell["recurrent_bias"] = bool(b["bias"])
+        elif b.cls == "RNN":  # h' = nonlinearity(W x + b_ih + U h + b_hh)
+            cell["activation"] = b["nonlinearity"]
             cell["recurrent_bias"] = bool(b["bias"])
         else:
             cell["reset_after"] = True  # PyTorch's n = tanh(W x + b + r * (U h + b_h))
@@ -372,6 +422,9 @@ def _recurrent(b: Bound, t: TensorType, nxt: tuple | None) -> tuple[list[dict], 
         if i < layers - 1 and b["dropout"]:
             out.append({"type": "Dropout", "name": f"{b.name}_dropout{i}",
                         "rate": float(b["dropout"])})
+    if last_of_seq:
+        out += [{"type": "Cropping1D", "name": f"{b.name}_last", "cropping": [t.shape[1] - 1, 0]},
+                {"type": "Reshape", "name": f"{b.name}_last_step", "target_shape": [2 * hidden]}]
     return out, select is not None
 
 
@@ -418,6 +471,16 @@ def _map(b: Bound, t: TensorType, nxt: tuple | None) -> tuple[list[dict], bool]:
         return _pool(b, t, int(c[-2]), c[:3]), False
     if c.startswith("Adaptive"):
         return _adaptive(b, t, int(c[-2]), c[8:11]), False
+    if c == "Flatten" and b["start_dim"] == 0 and isinstance(b["end_dim"], int):
+        # nn.Flatten(0, 1) folds the batch with dims of size 1 only (polynomial_nn's (N, 1)
+        # -> (N,)): each sample keeps its values, a Reshape without those dims
+        end = b["end_dim"] % len(t.shape)
+        if end >= 1 and all(d == 1 for d in t.shape[1:end + 1]):
+            b.r.note(b.node, f"nn.Flatten(0, {b['end_dim']}) on an input of shape "
+                             f"{_shape(t)} folds only dimensions of size 1 into the batch: "
+                             "read as a Reshape of each sample")
+            return [{"type": "Reshape", "name": b.name,
+                     "target_shape": list(t.shape[end + 1:])}], False
     if c == "Flatten":
         if b["start_dim"] != 1 or b["end_dim"] != -1:
             raise b.error("only Flatten(start_dim=1, end_dim=-1) is supported", "start_dim")
@@ -426,6 +489,13 @@ def _map(b: Bound, t: TensorType, nxt: tuple | None) -> tuple[list[dict], bool]:
         p = b["p"]
         if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p < 1:
             raise b.error("p must be a number in [0, 1)", "p")
+        if len(t.shape) == 2:
+            # PyTorch (2.x) warns and runs feature dropout on the (N, C) input: each value
+            # of each sample dropped on its own, which is nn.Dropout (checked in the tests)
+            b.r.warn(b.node, f"nn.Dropout2d on a 2-D input of shape {_shape(t)} is read as "
+                             "PyTorch runs it (with a deprecation warning): as nn.Dropout, "
+                             "each value dropped on its own")
+            return [{"type": "Dropout", "name": b.name, "rate": float(p)}], False
         if len(t.shape) != 4:
             raise b.r.error(b.node, "nn.Dropout2d drops whole channels of (N, C, H, W) maps",
                             field="input", received=f"input of shape {_shape(t)}")
@@ -449,8 +519,12 @@ def _map(b: Bound, t: TensorType, nxt: tuple | None) -> tuple[list[dict], bool]:
                             field="input", received=f"input of shape {_shape(t)}")
         return [{"type": "PixelShuffle", "name": b.name,
                  "upscale_factor": b.int("upscale_factor", minimum=1)}], False
-    if c in ("LSTM", "GRU"):
+    if c in ("LSTM", "GRU", "RNN"):
         return _recurrent(b, t, nxt)
+    if c == "ReflectionPad2d":
+        return [_reflection_pad(b, t)], False
+    if c.startswith("InstanceNorm"):
+        return [_instance_norm(b, t, int(c[-2]))], False
     return _activation(b, t), False
 
 
@@ -611,6 +685,7 @@ def torch_doc(r: Reader, model: ModelVal, module: Scope) -> tuple[dict, list[ast
                                   "nn.LSTM/nn.GRU", field="layer", received=r.seg(b.node))
         nxt = mods[i + 1] if i + 1 < len(mods) else None
         docs, consumed = _map(b, t, nxt)
+        apply_inits(r, b.mod, name, docs)
         if not trainable[name]:
             _freeze(r, b, docs)
         for d in docs:
@@ -664,6 +739,7 @@ def _graph_doc(r: Reader, model: ModelVal, mods: list, srcs: list, trainable: di
             nxt = mods[i + 1] if i + 1 < len(mods) and srcs[i + 1] == [i] and readers.get(
                 i) == 1 else None
             docs, consumed = _map(b, ins[0], nxt)
+            apply_inits(r, b.mod, name, docs)
             if not trainable[name]:
                 _freeze(r, b, docs)
         t = ins if len(ins) > 1 else ins[0]

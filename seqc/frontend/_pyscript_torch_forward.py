@@ -76,6 +76,14 @@ def tensor_method(chain: Chain, t: Tensor, name: str, args: list, kwargs: dict,
         if kwargs:
             raise chain.refuse(node, f"x.{name}() with keyword arguments")
         return _view(chain, args, node, t)
+    if name in ("squeeze", "unsqueeze"):
+        dim = args[0] if len(args) == 1 and not kwargs else kwargs.get("dim")
+        if len(args) + len(kwargs) != 1 or isinstance(dim, bool) or not isinstance(dim, int):
+            raise chain.refuse(node, f"x.{name}() is read with one dimension (x.{name}(1)); "
+                                     "without one, squeeze() would drop a batch of one too")
+        mod = TorchMod("<view>", [], {name: dim}, node)
+        mod.fn = name
+        return mod
     if name in _TORCH and name != "dropout":
         return _module(chain, name, _TORCH[name], args, kwargs, node, f"x.{name}()")
     raise chain.refuse(node, f"calls the tensor method .{name}(), which seqc has no layer for",
@@ -153,8 +161,12 @@ def _view(chain: Chain, args: list, node: ast.Call, t: Tensor | None = None) -> 
 
 
 def view_layers(r: Reader, mod: TorchMod, t: TensorType, name: str) -> list[dict]:
-    """x.view(...) on an input of type t -> Flatten or Reshape of the per-sample part."""
+    """x.view(...) on an input of type t -> Flatten or Reshape of the per-sample part;
+    x.squeeze(d) / x.unsqueeze(d) -> a Reshape (none where squeeze's dim is not of size 1,
+    which PyTorch leaves as it is)."""
     per = t.shape[1:]
+    if mod.kwargs:
+        return _squeeze(r, mod, t, name)
     size = math.prod(per) if all(d is not None for d in per) else None
     got: list[Any] = []
     for e in mod.args:
@@ -186,6 +198,26 @@ def view_layers(r: Reader, mod: TorchMod, t: TensorType, name: str) -> list[dict
     if len(rest) == 1 and (rest[0] == -1 or rest[0] == size):
         return [{"type": "Flatten", "name": name}]
     return [{"type": "Reshape", "name": name, "target_shape": rest}]
+
+
+def _squeeze(r: Reader, mod: TorchMod, t: TensorType, name: str) -> list[dict]:
+    ((how, d),) = mod.kwargs.items()
+    rank = len(t.shape) + (how == "unsqueeze")
+    i = d + rank if d < 0 else d
+    if not 0 <= i < rank:
+        raise _view_error(r, mod, t, f"dimension {d} is out of range")
+    if i == 0:
+        raise _view_error(r, mod, t, f"it {how}s the batch dimension")
+    per = list(t.shape[1:])
+    if how == "squeeze":
+        if per[i - 1] != 1:
+            return []  # PyTorch's squeeze(d) leaves a dimension not of size 1 as it is
+        del per[i - 1]
+    else:
+        per.insert(i - 1, 1)
+    if any(x is None for x in per):
+        raise _view_error(r, mod, t, "a sample's size is not fixed")
+    return [{"type": "Reshape", "name": name, "target_shape": per}]
 
 
 def _view_error(r: Reader, mod: TorchMod, t: TensorType, why: str) -> Exception:

@@ -60,6 +60,8 @@ class TorchMod(LayerCall):
 
     trainable: bool = True  # False once the script sets requires_grad=False on its parameters
     names: list = field(default_factory=list)  # variables it is bound to
+    # torch.nn.init on its parameters: {"weight"|"bias": (initializer spec, call node)}
+    inits: dict = field(default_factory=dict)
 
 
 @dataclass(eq=False)
@@ -68,6 +70,16 @@ class Obj:
 
     spec: Any
     node: ast.AST
+
+
+@dataclass(eq=False)
+class ClassOf:
+    """`m.__class__` of a module: its class name is read (`m.__class__.__name__`)."""
+
+    name: str
+
+
+STR_METHODS = ("find", "startswith", "endswith", "lower", "upper")
 
 
 @dataclass(eq=False)

@@ -684,8 +684,8 @@ def _arguments(op: Any, attrs: Any) -> dict:
 
 
 # seqc attributes with no Keras argument: (the value that means Keras' behaviour, why).
-SEQC_ONLY = {"recurrent_bias": (False, "a PyTorch LSTM's second bias row (b_hh) cannot be "
-                                       "written to a Keras LSTM, which has one")}
+SEQC_ONLY = {"recurrent_bias": (False, "a PyTorch LSTM's or RNN's second bias row (b_hh) cannot be "
+                                       "written to a Keras layer, which has one")}
 
 
 def _keras_args(config: dict) -> dict:

@@ -91,6 +91,7 @@ from . import (  # noqa: F401  (imported for registration)
     random_shear,
     random_translation,
     random_zoom,
+    reflection_padding2d,
     relu,
     repeat_vector,
     rescaling,

@@ -60,6 +60,9 @@ class SimpleRNNAttrs:
     unroll: bool = False  # accepted; seqc never unrolls
     seed: int | None = None
     zero_output_for_mask: bool = False  # Keras' RNN argument (Bidirectional sets it)
+    # seqc's, not Keras': PyTorch's b_hh beside b_ih (as LSTMAttrs.recurrent_bias), so an
+    # nn.RNN keeps its parameters; `bias` is then (2, units)
+    recurrent_bias: bool = False
 
 
 @dataclass(frozen=True)
@@ -321,7 +324,9 @@ class RecurrentBase(OpDef):
         return [x.with_shape((n, t, a.units) if a.return_sequences else (n, a.units))]
 
     def bias_shape(self, a: Any) -> tuple[int, ...]:
-        return (self.gates * a.units,)
+        # recurrent_bias (LSTM, SimpleRNN): PyTorch's b_ih and b_hh as two rows
+        k = self.gates * a.units
+        return (2, k) if getattr(a, "recurrent_bias", False) else (k,)
 
     def bias_initializer(self, a: Any) -> Any:
         return a.bias_initializer
@@ -345,11 +350,15 @@ class RecurrentBase(OpDef):
     # -- cell hooks (each kind) --
 
     def split_bias(self, a: Any, b: Array | None, k: int) -> tuple[Array | None, Array | None]:
-        """(input-side bias (k,), recurrent-side bias (k,) or None), Keras gate order."""
+        """(input-side bias (k,), recurrent-side bias (k,) or None), Keras gate order. The
+        two rows of a recurrent_bias are seen summed, as PyTorch's b_ih + b_hh."""
+        if b is not None and getattr(a, "recurrent_bias", False):
+            return b[0] + b[1], None
         return b, None
 
     def join_bias(self, a: Any, db_in: Array, db_rec: Array | None) -> Array:
-        return db_in
+        # each row of a recurrent_bias gets the whole bias gradient, as b_ih and b_hh do
+        return np.stack([db_in, db_in]) if getattr(a, "recurrent_bias", False) else db_in
 
     def scan(self, a, acts, xp, rec, b_rec, s: Steps):  # pragma: no cover - per kind
         """Run the steps: xp (T, N, k*units) input pre-activations (bias included); returns

@@ -65,17 +65,6 @@ class LSTM(RecurrentBase):
                 field="unit_forget_bias", received="recurrent_bias=True, unit_forget_bias=True",
                 hint="set unit_forget_bias=False, as a PyTorch LSTM has no such initializer")
 
-    def bias_shape(self, a):
-        return (2, 4 * a.units) if a.recurrent_bias else (4 * a.units,)
-
-    def split_bias(self, a, b, k):
-        if b is None or not a.recurrent_bias:
-            return b, None
-        return b[0] + b[1], None  # the gates see the sum, as PyTorch's b_ih + b_hh
-
-    def join_bias(self, a, db_in, db_rec):
-        return np.stack([db_in, db_in]) if a.recurrent_bias else db_in
-
     def bias_initializer(self, a):
         if not a.unit_forget_bias:
             return a.bias_initializer

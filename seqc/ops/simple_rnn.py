@@ -33,6 +33,9 @@ class SimpleRNN(RecurrentBase):
         Example({"units": 2, "go_backwards": True, "zero_output_for_mask": True}, (4, 3),
                 mask_lengths=(4, 2, 3)),
         Example({"units": 2, "dropout": 0.3, "recurrent_dropout": 0.4}, (4, 3)),
+        Example({"units": 2, "recurrent_bias": True, "return_sequences": True,
+                 "bias_initializer": {"type": "RandomUniform", "minval": -0.5,
+                                      "maxval": 0.5}}, (4, 3), keras=False),
     ]
     bad_examples = [
         BadExample({"units": 2}, (12,), "(batch, timesteps, features)"),

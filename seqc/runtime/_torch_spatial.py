@@ -182,6 +182,12 @@ def resize(b: Builder, kind: str, a: Any, p: dict) -> Callable:
     return nearest
 
 
+def reflection_pad(b: Builder, kind: str, a: Any, p: dict) -> Callable:
+    """PyTorch's own reflection pad (F.pad mode="reflect") on the (N, C, H, W) view."""
+    lst = fpad([tuple(e) for e in a.padding])
+    return lambda x, m: from_cf(F.pad(to_cf(x, a), lst, mode="reflect"), a)
+
+
 def keras_resize(xcf: Any, size: tuple[int, int], interpolation: str = "bilinear",
                  antialias: bool = False, crop_to_aspect_ratio: bool = False,
                  pad_to_aspect_ratio: bool = False, fill_value: float = 0.0) -> Any:
@@ -252,4 +258,5 @@ FAMILIES = (
     ("MaxPooling", pool), ("AveragePooling", pool),
     ("GlobalMaxPooling", pool), ("GlobalAveragePooling", pool),
     ("ZeroPadding", resize), ("Cropping", resize), ("UpSampling", resize),
+    ("ReflectionPadding", reflection_pad),
 )

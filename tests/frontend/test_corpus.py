@@ -28,7 +28,9 @@ ENTRIES = [(fw, e) for fw in ("keras", "torch")
            for e in json.loads((CORPUS / fw / "manifest.json").read_text())]
 IDS = [f"{fw}/{e['id']}" for fw, e in ENTRIES]
 # The share that builds, ratcheted to what seqc reaches today (the issue's goal is 0.9).
-MIN_BUILT = 0.66  # 63 of 95 on 2026-12-07 (Keras 1 ConvLSTM2D, lambda inits, datasets, metric fn)
+MIN_BUILT = 0.73  # 70 of 95 on 2026-12-07 (Keras 1 ConvLSTM2D, lambda inits, datasets, metric fn;
+# PyTorch: initializers, device tests, InstanceNorm, ReflectionPad2d, the last step of a
+# bidirectional LSTM, pasted helper modules)
 
 
 def _array(spec: dict, seed: int, rows: int) -> np.ndarray:
@@ -120,10 +122,18 @@ BUILT = [(fw, e) for fw, e in ENTRIES if classify(fw, e)[0] == "built"]
 
 @pytest.mark.parametrize("fw, e", BUILT, ids=[f"{fw}/{e['id']}" for fw, e in BUILT])
 def test_a_script_that_reads_builds_end_to_end(tmp_path, fw, e):
-    """seqc build on the script with data of its shape: one epoch, ONNX export, validation."""
+    """seqc build on the script with data of its shape: one epoch, ONNX export, validation.
+    Images of more than 2**17 values per sample (fast_neural_style's 3x256x256) are built at
+    a quarter of their height and width: NumPy's im2col of a 256x256 map takes gigabytes on
+    the shared CPU suite; such a model is fully convolutional, so it has the same weights
+    (its trainable count is checked) and reads at the full size in the tests above."""
     from seqc.pipeline import BuildOptions, build
 
     data = e["data"]
+    shape = data["x"]["shape"]
+    if len(shape) == 4 and int(np.prod(shape[1:])) > 2 ** 17:
+        data = {**data, "x": {**data["x"], "shape": [*shape[:2], shape[2] // 4,
+                                                      shape[3] // 4]}}
     x = _array(data["x"], 0, max(32, data["x"]["shape"][0]))
     np.save(tmp_path / "x.npy", x)
     y_path = None
