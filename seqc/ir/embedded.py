@@ -1,0 +1,205 @@
+"""The IR carried inside model.onnx ("seqc.ir" metadata), its weights read from the graph.
+
+The entry holds the graph (the `model.ir.json` form), the export options, and for each
+parameter where its values lie in the ONNX initializers: `{"init": name, "start": s, "axes":
+[t0, t1, ...]}` says element (i0, i1, ...) of the parameter is element `s + t0[i0] + t1[i1] +
+...` of the flattened initializer, where each `tk` is a step (an int: `step * i`) or a list of
+offsets. Transposes, reshapes, stacking and gate reordering (LSTM's i,f,c,o -> ONNX's i,o,f,c)
+all have that form. The mapping is found, not written by hand per kind: the exporter lowers
+the graph a second time with every parameter element replaced by a distinct integer code, and
+reads where each code landed (`locate`). A parameter whose values do not survive as they are
+(a kernel with a BatchNormalization folded into it) is stored inline instead, as raw
+little-endian bytes in base64 (`{"dtype", "data"}`). Every entry is checked bit for bit
+against the parameters before it is written (`mapping`).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ..errors import DefinitionError
+
+KEY = "seqc.ir"
+FORMAT = "seqc-ir-onnx"
+VERSION = 1
+# float32 holds every integer up to 2**24 exactly: codes 1..MAX_CODES, 0 and non-integers
+# meaning "no parameter element".
+MAX_CODES = 2**24 - 1
+
+
+def weights_digest(params: dict[str, np.ndarray]) -> str:
+    """sha256 over the parameters (names, dtypes, shapes, bytes), in table order."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for k, w in params.items():
+        w = np.ascontiguousarray(w)
+        h.update(f"{k}:{w.dtype.str}:{list(w.shape)}\n".encode())
+        h.update(w.tobytes())
+    return h.hexdigest()
+
+
+def code_groups(params: dict[str, np.ndarray]) -> list[dict[str, tuple[int, int]]]:
+    """The float parameters split into groups of at most MAX_CODES elements: {key: (offset,
+    size)}, codes offset+1 .. offset+size. (Integer parameters, lookup tables, go inline.)"""
+    groups: list[dict[str, tuple[int, int]]] = [{}]
+    used = 0
+    for k, w in params.items():
+        if w.dtype.kind != "f" or w.size == 0 or w.size > MAX_CODES:
+            continue
+        if used + w.size > MAX_CODES:
+            groups.append({})
+            used = 0
+        groups[-1][k] = (used, int(w.size))
+        used += int(w.size)
+    return [g for g in groups if g]
+
+
+def coded_params(params: dict[str, np.ndarray],
+                 group: dict[str, tuple[int, int]]) -> dict[str, np.ndarray]:
+    """`params` with the group's elements replaced by their codes and every other float
+    parameter by NaN (arithmetic on NaN never yields a code)."""
+    out = {}
+    for k, w in params.items():
+        if k in group:
+            off, n = group[k]
+            out[k] = np.arange(off + 1, off + n + 1, dtype=np.float64).astype(
+                w.dtype).reshape(w.shape)
+        elif w.dtype.kind == "f":
+            out[k] = np.full_like(w, np.nan)
+        else:
+            out[k] = w
+    return out
+
+
+def locate(group: dict[str, tuple[int, int]], shapes: dict[str, tuple],
+           coded: list[tuple[str, np.ndarray]]) -> dict[str, dict[str, Any]]:
+    """For each parameter of the group, the first coded initializer (name, array) holding all
+    of its codes, as an entry {"init", "start", "axes"}; absent when none holds them all or
+    the positions are not additive over the parameter's axes."""
+    keys = list(group)
+    ends = np.array([group[k][0] + group[k][1] for k in keys], np.int64)
+    found: dict[str, dict[str, Any]] = {}
+    for name, arr in coded:
+        flat = np.asarray(arr, np.float64).ravel()
+        with np.errstate(invalid="ignore"):
+            ok = (flat >= 1) & (flat <= ends[-1]) & (flat == np.round(flat))
+        pos = np.flatnonzero(ok)
+        if not len(pos):
+            continue
+        codes = flat[pos].astype(np.int64) - 1
+        owner = np.searchsorted(ends, codes, side="right")
+        for i in np.unique(owner):
+            k = keys[i]
+            if k in found:
+                continue
+            off, n = group[k]
+            mine = owner == i
+            where = np.full(n, -1, np.int64)
+            where[codes[mine] - off] = pos[mine]
+            if (where < 0).any():
+                continue
+            entry = _additive(name, where.reshape(shapes[k]))
+            if entry is not None:
+                found[k] = entry
+    return found
+
+
+def _additive(init: str, pos: np.ndarray) -> dict[str, Any] | None:
+    start = int(pos.flat[0]) if pos.size else 0
+    axes: list[Any] = []
+    for ax in range(pos.ndim):
+        idx = [0] * pos.ndim
+        idx[ax] = slice(None)
+        t = pos[tuple(idx)] - start
+        steps = np.diff(t)
+        axes.append(int(steps[0]) if len(t) > 1 and (steps == steps[0]).all() else
+                    0 if len(t) <= 1 else [int(v) for v in t])
+    entry = {"init": init, "start": start, "axes": axes}
+    return entry if np.array_equal(_positions(entry, pos.shape), pos) else None
+
+
+def _positions(entry: dict[str, Any], shape: tuple) -> np.ndarray:
+    total = np.full((), int(entry["start"]), np.int64)
+    for ax, (t, n) in enumerate(zip(entry["axes"], shape)):
+        vec = np.arange(n, dtype=np.int64) * t if isinstance(t, int) else np.asarray(t, np.int64)
+        if vec.shape != (n,):
+            raise ValueError(f"axis {ax} table has {vec.size} entries for a dimension of {n}")
+        total = np.add.outer(total, vec)
+    return total.reshape(shape)
+
+
+def inline(w: np.ndarray) -> dict[str, Any]:
+    w = np.ascontiguousarray(w)
+    return {"dtype": w.dtype.newbyteorder("<").str,
+            "data": base64.b64encode(w.astype(w.dtype.newbyteorder("<")).tobytes()).decode()}
+
+
+def read_param(entry: Any, shape: tuple, dtype: str,
+               initializer: Callable[[str], np.ndarray]) -> np.ndarray:
+    """One parameter from its entry; `initializer(name)` gives an initializer's array."""
+    if "data" in entry:
+        w = np.frombuffer(base64.b64decode(entry["data"], validate=True),
+                          np.dtype(entry["dtype"])).reshape(shape)
+    else:
+        arr = initializer(entry["init"]).ravel()
+        pos = _positions(entry, tuple(shape))
+        if pos.size and (pos.min() < 0 or pos.max() >= arr.size):
+            raise ValueError(f"positions outside initializer {entry['init']!r}")
+        w = arr[pos]
+    return np.array(w, dtype=dtype)
+
+
+def mapping(params: dict[str, np.ndarray], located: dict[str, dict[str, Any]],
+            initializer: Callable[[str], np.ndarray]) -> dict[str, dict[str, Any]]:
+    """Every parameter's entry: the located one when it reads back bit for bit from the real
+    initializers, else inline."""
+    out = {}
+    for k, w in params.items():
+        entry = located.get(k)
+        if entry is not None:
+            try:
+                back = read_param(entry, w.shape, w.dtype.name, initializer)
+            except (KeyError, ValueError):
+                back = None
+            if back is None or back.tobytes() != np.ascontiguousarray(w).tobytes():
+                entry = None
+        out[k] = entry if entry is not None else inline(w)
+    return out
+
+
+def document(graph_json: dict[str, Any], weights: dict[str, Any],
+             export: dict[str, Any]) -> str:
+    return json.dumps({"format": FORMAT, "version": VERSION, "graph": graph_json,
+                       "weights": weights, "export": export}, separators=(",", ":"))
+
+
+def parse(text: str, file: str | None) -> dict[str, Any]:
+    """The "seqc.ir" entry as a dict; a DefinitionError naming the key when malformed."""
+    try:
+        doc = json.loads(text)
+    except ValueError as e:
+        raise DefinitionError(f"the embedded seqc IR is not valid JSON ({e})", file=file,
+                              field=KEY, received=text[:60]) from None
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT or not isinstance(
+            doc.get("graph"), dict) or not isinstance(doc.get("weights"), dict):
+        what = doc.get("format") if isinstance(doc, dict) else type(doc).__name__
+        raise DefinitionError("the embedded seqc IR is malformed", file=file, field=KEY,
+                              received=f"format={what!r}", hint="re-export the model with seqc")
+    if doc.get("version") != VERSION:
+        raise DefinitionError(f"the embedded seqc IR has version {doc.get('version')!r}; this "
+                              f"seqc reads version {VERSION}", file=file, field=KEY,
+                              received=f"version={doc.get('version')!r}",
+                              hint="load it with the seqc version that wrote it")
+    return doc
+
+
+# Metadata the exporter writes from the graph itself; every other entry of a loaded model's
+# file is carried along when it is exported again.
+GENERATED = ("seqc.version", "seqc.input_layout", "seqc.output_layout", "seqc.values",
+             "seqc.parameters", "seqc.token_ids", KEY)
