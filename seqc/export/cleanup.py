@@ -17,7 +17,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from ..errors import ExportError, UsageError
+from ..errors import ExportError, SeqcError, UsageError
 
 # Ordering: identity first, so a Transpose pair split by an Identity becomes adjacent;
 # transpose before constant_folding, so a cancelled pair over a weight never materialises a
@@ -297,10 +297,10 @@ def _fix_embedded_ir(before: onnx.ModelProto, after: onnx.ModelProto) -> None:
     if entry is None:
         return
     try:
-        doc = json.loads(entry.value)
+        doc = embedded.parse(entry.value, None)
         weights = doc["weights"]
         specs = doc["graph"]["params"]
-    except (ValueError, KeyError, TypeError):
+    except (SeqcError, KeyError, TypeError):
         return
     old = {t.name: t for t in before.graph.initializer}
     new = {t.name: t for t in after.graph.initializer}
@@ -316,7 +316,7 @@ def _fix_embedded_ir(before: onnx.ModelProto, after: onnx.ModelProto) -> None:
         weights[key] = embedded.inline(value)
         changed = True
     if changed:
-        entry.value = json.dumps(doc, separators=(",", ":"))
+        entry.value = embedded.encode(doc)
 
 
 def cleanup(model: onnx.ModelProto, *, passes: tuple[str, ...] | list[str] = PASSES

@@ -309,17 +309,29 @@ def _ir_entry(graph: Graph, params: dict[str, np.ndarray], model: onnx.ModelProt
         return cache[name]
 
     shapes = {k: tuple(w.shape) for k, w in params.items()}
-    located: dict[str, dict[str, Any]] = {}
-    for group in embedded.code_groups(params):
-        try:
-            with np.errstate(all="ignore"):
-                coded, _, _ = _lower(graph, embedded.coded_params(params, group), **options)
-        except Exception:  # noqa: BLE001 - a lowering that refuses coded values: inline them
-            continue
-        located.update(embedded.locate(
-            group, shapes, [(t.name, numpy_helper.to_array(t)) for t in coded.graph.initializer
-                            if t.data_type in (TensorProto.FLOAT, TensorProto.DOUBLE)]))
-    weights = embedded.mapping({k: params[k] for k in graph.param_specs}, located, initializer)
+
+    def locate(opts: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        found: dict[str, dict[str, Any]] = {}
+        for group in embedded.code_groups(params):
+            try:
+                with np.errstate(all="ignore"):
+                    coded, _, _ = _lower(graph, embedded.coded_params(params, group), **opts)
+            except Exception:  # noqa: BLE001 - a lowering refusing coded values: inline them
+                continue
+            found.update(embedded.locate(group, shapes, [
+                (t.name, numpy_helper.to_array(t)) for t in coded.graph.initializer
+                if t.data_type in (TensorProto.FLOAT, TensorProto.DOUBLE)]))
+        return found
+
+    located = locate(options)
+    table = {k: params[k] for k in graph.param_specs}
+    unfolded = None
+    if set(table) - set(located) and (options["fold_batchnorm"]
+                                      or options["fold_preprocessing"]):
+        # A folding pass scaled these kernels: where they sit without folding is where their
+        # scaled values are (seqc.ir.embedded.scaled).
+        unfolded = locate({**options, "fold_batchnorm": False, "fold_preprocessing": False})
+    weights = embedded.mapping(table, located, initializer, unfolded)
     return embedded.document(graph_to_json(graph), weights, options)
 
 

@@ -134,7 +134,53 @@ def _positions(entry: dict[str, Any], shape: tuple) -> np.ndarray:
     return total.reshape(shape)
 
 
+def scaled(w: np.ndarray, base: np.ndarray, where: dict[str, Any]) -> dict[str, Any] | None:
+    """An entry for a float32 parameter an IR pass scaled along one axis (a kernel with a
+    BatchNormalization or a Rescaling folded into it): `base` is what the initializer holds
+    at the parameter's place (`where`), w ~ base / s. Stored: s, and the bits the division
+    gets wrong (XOR, zlib-compressed: mostly zeros). None when that is not smaller than the
+    values themselves."""
+    import zlib
+
+    if w.dtype != np.float32 or base.shape != w.shape or not w.size:
+        return None
+    with np.errstate(all="ignore"):
+        ratio = base.astype(np.float64) / w.astype(np.float64)
+    best = None
+    for axis in (None, *range(w.ndim)):
+        moved = ratio.reshape(1, -1) if axis is None else np.moveaxis(ratio, axis, 0).reshape(
+            w.shape[axis], -1)
+        ok = np.isfinite(moved) & (moved != 0)
+        div = np.array([np.median(r[k]) if k.any() else 1.0 for r, k in zip(moved, ok)],
+                       np.float32)
+        entry = {**where, "div": {"axis": axis, **inline(div)}}
+        pred = _divide(base, entry["div"], w.shape)
+        xor = w.view(np.uint32) ^ pred.view(np.uint32)
+        entry["residual"] = base64.b64encode(zlib.compress(xor.astype("<u4").tobytes(),
+                                                           9)).decode()
+        if best is None or len(entry["residual"]) < len(best["residual"]):
+            best = entry
+    if best is None or len(json.dumps(best)) * 2 > len(inline(w)["data"]):
+        return None
+    return best
+
+
+def _divide(base: np.ndarray, div: dict[str, Any], shape: tuple) -> np.ndarray:
+    s = _raw(div, (-1,)).astype(np.float32)
+    axis = div["axis"]
+    if axis is not None:
+        s = s.reshape([-1 if k == axis else 1 for k in range(len(shape))])
+    with np.errstate(all="ignore"):
+        return np.ascontiguousarray((base.astype(np.float32) / s).astype(np.float32))
+
+
+def _raw(entry: dict[str, Any], shape: tuple) -> np.ndarray:
+    return np.frombuffer(base64.b64decode(entry["data"], validate=True),
+                         np.dtype(entry["dtype"])).reshape(shape)
+
+
 def inline(w: np.ndarray) -> dict[str, Any]:
+    """Raw little-endian bytes in base64: {"dtype", "data"}."""
     w = np.ascontiguousarray(w)
     return {"dtype": w.dtype.newbyteorder("<").str,
             "data": base64.b64encode(w.astype(w.dtype.newbyteorder("<")).tobytes()).decode()}
@@ -144,50 +190,100 @@ def read_param(entry: Any, shape: tuple, dtype: str,
                initializer: Callable[[str], np.ndarray]) -> np.ndarray:
     """One parameter from its entry; `initializer(name)` gives an initializer's array."""
     if "data" in entry:
-        w = np.frombuffer(base64.b64decode(entry["data"], validate=True),
-                          np.dtype(entry["dtype"])).reshape(shape)
-    else:
-        arr = initializer(entry["init"]).ravel()
-        pos = _positions(entry, tuple(shape))
-        if pos.size and (pos.min() < 0 or pos.max() >= arr.size):
-            raise ValueError(f"positions outside initializer {entry['init']!r}")
-        w = arr[pos]
+        return np.array(_raw(entry, shape), dtype=dtype)
+    arr = initializer(entry["init"]).ravel()
+    pos = _positions(entry, tuple(shape))
+    if pos.size and (pos.min() < 0 or pos.max() >= arr.size):
+        raise ValueError(f"positions outside initializer {entry['init']!r}")
+    w = arr[pos]
+    if "div" in entry:
+        import zlib
+
+        pred = _divide(w, entry["div"], tuple(shape))
+        xor = np.frombuffer(zlib.decompress(base64.b64decode(entry["residual"], validate=True)),
+                            "<u4").reshape(shape)
+        w = (pred.view(np.uint32) ^ xor).view(np.float32)
     return np.array(w, dtype=dtype)
 
 
+def _reads_back(entry: dict[str, Any], w: np.ndarray,
+                initializer: Callable[[str], np.ndarray]) -> bool:
+    try:
+        back = read_param(entry, w.shape, w.dtype.name, initializer)
+    except (KeyError, ValueError, TypeError):
+        return False
+    return back.tobytes() == np.ascontiguousarray(w).tobytes()
+
+
 def mapping(params: dict[str, np.ndarray], located: dict[str, dict[str, Any]],
-            initializer: Callable[[str], np.ndarray]) -> dict[str, dict[str, Any]]:
+            initializer: Callable[[str], np.ndarray],
+            unfolded: dict[str, dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
     """Every parameter's entry: the located one when it reads back bit for bit from the real
-    initializers, else inline."""
+    initializers; else, where `unfolded` (located in a lowering without the folding passes)
+    names its place, a `scaled` entry; else inline."""
     out = {}
     for k, w in params.items():
         entry = located.get(k)
-        if entry is not None:
+        if entry is not None and not _reads_back(entry, w, initializer):
+            entry = None
+        if entry is None and k in (unfolded or {}):
             try:
-                back = read_param(entry, w.shape, w.dtype.name, initializer)
-            except (KeyError, ValueError):
-                back = None
-            if back is None or back.tobytes() != np.ascontiguousarray(w).tobytes():
+                base = read_param(unfolded[k], w.shape, w.dtype.name, initializer)
+            except (KeyError, ValueError, TypeError):
+                base = None
+            entry = None if base is None else scaled(np.ascontiguousarray(w), base, unfolded[k])
+            if entry is not None and not _reads_back(entry, w, initializer):
                 entry = None
         out[k] = entry if entry is not None else inline(w)
     return out
 
 
+MAX_BODY = 256 * 2**20  # bytes a body may inflate to: a hostile file cannot exhaust memory
+
+
 def document(graph_json: dict[str, Any], weights: dict[str, Any],
              export: dict[str, Any]) -> str:
-    return json.dumps({"format": FORMAT, "version": VERSION, "graph": graph_json,
-                       "weights": weights, "export": export}, separators=(",", ":"))
+    """The "seqc.ir" value: a readable header, and the graph, weights and export options as
+    zlib-compressed JSON (the graph's JSON shrinks 3 to 6 times) in base64."""
+    import zlib
+
+    body = json.dumps({"graph": graph_json, "weights": weights, "export": export},
+                      separators=(",", ":")).encode()
+    return json.dumps({"format": FORMAT, "version": VERSION, "encoding": "zlib+base64",
+                       "body": base64.b64encode(zlib.compress(body, 9)).decode()},
+                      separators=(",", ":"))
+
+
+def encode(doc: dict[str, Any]) -> str:
+    """A parsed document written back (after an edit of its weights)."""
+    return document(doc["graph"], doc["weights"], doc.get("export") or {})
+
+
+def _body(doc: dict[str, Any], file: str | None) -> dict[str, Any]:
+    import zlib
+
+    try:
+        z = zlib.decompressobj()
+        raw = z.decompress(base64.b64decode(doc["body"], validate=True), MAX_BODY)
+        if z.unconsumed_tail:
+            raise ValueError(f"the body inflates past {MAX_BODY} bytes")
+        body = json.loads(raw)
+    except (KeyError, TypeError, ValueError, zlib.error) as e:
+        raise DefinitionError(f"the embedded seqc IR cannot be decoded ({e})", file=file,
+                              field=KEY, received=type(e).__name__,
+                              hint="re-export the model with seqc") from None
+    return body if isinstance(body, dict) else {}
 
 
 def parse(text: str, file: str | None) -> dict[str, Any]:
-    """The "seqc.ir" entry as a dict; a DefinitionError naming the key when malformed."""
+    """The "seqc.ir" entry's body {"graph", "weights", "export"}; a DefinitionError naming
+    the key when malformed."""
     try:
         doc = json.loads(text)
     except ValueError as e:
         raise DefinitionError(f"the embedded seqc IR is not valid JSON ({e})", file=file,
                               field=KEY, received=text[:60]) from None
-    if not isinstance(doc, dict) or doc.get("format") != FORMAT or not isinstance(
-            doc.get("graph"), dict) or not isinstance(doc.get("weights"), dict):
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
         what = doc.get("format") if isinstance(doc, dict) else type(doc).__name__
         raise DefinitionError("the embedded seqc IR is malformed", file=file, field=KEY,
                               received=f"format={what!r}", hint="re-export the model with seqc")
@@ -196,7 +292,12 @@ def parse(text: str, file: str | None) -> dict[str, Any]:
                               f"seqc reads version {VERSION}", file=file, field=KEY,
                               received=f"version={doc.get('version')!r}",
                               hint="load it with the seqc version that wrote it")
-    return doc
+    body = _body(doc, file)
+    if not isinstance(body.get("graph"), dict) or not isinstance(body.get("weights"), dict):
+        raise DefinitionError("the embedded seqc IR is malformed", file=file, field=KEY,
+                              received=f"body keys {sorted(body)}",
+                              hint="re-export the model with seqc")
+    return body
 
 
 # Metadata the exporter writes from the graph itself; every other entry of a loaded model's
