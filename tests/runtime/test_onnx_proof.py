@@ -69,6 +69,7 @@ def test_load_round_trips_every_example(built, name, tmp_path):
     out = model.export(str(tmp_path / "again.onnx"))
     assert Path(out).read_bytes() == lone.read_bytes()
     assert model.compiled is not None  # the build's compile settings travel too
+    assert seqc.load(str(lone), check=True).count_params() == model.count_params()
 
 
 @pytest.mark.parametrize("name", ["digits_cnn.json", "sunspots_lstm.json", "quickstart.py"])
