@@ -2,13 +2,14 @@
 a chain of operators with a layer each. Anything else is refused naming the first node that
 has none (op type, node name, index).
 
-Mapped: Gemm and MatMul(+Add) -> Dense; Conv -> Conv1D/2D/3D (explicit pads -> ZeroPadding
-before a "valid" conv); MaxPool/AveragePool -> MaxPooling/AveragePooling; GlobalAveragePool/
-GlobalMaxPool -> their Global layer (keepdims); LSTM/GRU/RNN (one direction, default
-activations, zero initial state) -> LSTM/GRU/SimpleRNN; Relu, Sigmoid, Tanh, Softmax,
-LeakyRelu, Elu, Selu, Softplus, Softsign -> activations; Flatten and Reshape to (N, -1) ->
-Flatten; BatchNormalization; Dropout and Identity -> nothing. Shape arithmetic feeding a
-reshape or an initial state (Shape, Gather, Concat, ConstantOfShape...) is read, not mapped.
+Mapped: Gemm and MatMul(+Add) -> Dense; Conv -> Conv1D/2D/3D (symmetric pads at stride 1 ->
+"same", other pads -> ZeroPadding before a "valid" conv); MaxPool/AveragePool ->
+MaxPooling/AveragePooling; GlobalAveragePool/GlobalMaxPool -> their Global layer (keepdims);
+LSTM/GRU/RNN (one direction, default activations, zero initial state) ->
+LSTM/GRU/SimpleRNN; Relu, Sigmoid, Tanh, Softmax, LeakyRelu, Elu, Selu, Softplus, Softsign
+-> activations; Flatten and Reshape to (N, -1) -> Flatten; BatchNormalization; Dropout and
+Identity -> nothing. Shape arithmetic feeding a reshape or an initial state (Shape, Gather,
+Concat, ConstantOfShape...) is read, not mapped.
 
 Layouts: ONNX spatial tensors are channels-first (N, C, *S), seqc's channels-last. The model
 gets the input (*S, C) and `export_options["input_layout"] = "channels_first"`, so its export
@@ -265,11 +266,11 @@ def _map(node: Any, x: _Value, aux: dict[str, Any], st: _State, opset: int) -> l
             raise _Refused("Flatten with axis other than 1")
         return [_flatten(x, st)]
     if op == "Reshape":
-        target = _const(aux, node.input[1], "target shape")
-        if len(target) == 2 and target[0] in (0, -1) or (
-                len(target) == 2 and target[1] == -1 and target[0] in (0, -1)):
+        target = [int(v) for v in _const(aux, node.input[1], "target shape").ravel()]
+        size = int(np.prod(x.shape[1:]))
+        if len(target) == 2 and (target in ([0, -1], [-1, size], [0, size])):
             return [_flatten(x, st)]
-        raise _Refused(f"Reshape to {target.tolist()}: only flattening to (N, -1) is mapped")
+        raise _Refused(f"Reshape to {target}: only flattening to (N, -1) is mapped")
     if op == "BatchNormalization":
         return [_batchnorm(node, x, a, aux, st)]
     if op == "Transpose":
@@ -352,6 +353,15 @@ def _conv(node: Any, x: _Value, a: dict, aux: dict, st: _State) -> _Value:
     dil = tuple(int(d) for d in a.get("dilations", [1] * rank))
     pads = _pads(a, rank)
     s = list(x.shape[2:])
+    # Keras' "same" at stride 1 pads (k - 1) * d / 2 on each side; other pads (asymmetric,
+    # or with strides, where Keras puts the extra one after) become a ZeroPadding layer.
+    same = all(st_ == 1 and lo == hi == d * (k - 1) // 2 and d * (k - 1) % 2 == 0
+               for (lo, hi), k, st_, d in zip(pads, ks, strides, dil))
+    if same and any(lo for lo, _ in pads):
+        pads = [(0, 0)] * rank
+        padding = "same"
+    else:
+        padding = "valid"
     if any(p for pr in pads for p in pr):
         st.add(f"ZeroPadding{rank}D", {"padding": [list(p) for p in pads] if rank > 1
                                          else list(pads[0])})
@@ -361,9 +371,10 @@ def _conv(node: Any, x: _Value, a: dict, aux: dict, st: _State) -> _Value:
         weights["bias"] = _const(aux, node.input[2], "bias").astype(np.float32)
     filters = int(w.shape[0])
     st.add(f"Conv{rank}D", {"filters": filters, "kernel_size": list(ks), "strides": list(strides),
-                            "dilation_rate": list(dil), "padding": "valid",
+                            "dilation_rate": list(dil), "padding": padding,
                             "use_bias": "bias" in weights}, weights)
-    out = [(n - d * (k - 1) - 1) // st_ + 1 for n, k, st_, d in zip(s, ks, strides, dil)]
+    out = s if padding == "same" else [(n - d * (k - 1) - 1) // st_ + 1
+                                       for n, k, st_, d in zip(s, ks, strides, dil)]
     return _Value("cf", (None, filters, *out))
 
 

@@ -58,6 +58,9 @@ def _models():
         "conv1d_bn": (nn.Sequential(nn.Conv1d(3, 4, 3, padding=1), bn, nn.ELU(),
                                     nn.AdaptiveAvgPool1d(1), nn.Flatten(), nn.Linear(4, 2)),
                       (3, 12), False),
+        # Stride 2 with pads: Keras' "same" would pad differently, so ZeroPadding + valid.
+        "strided": (nn.Sequential(nn.Conv2d(1, 2, 3, stride=2, padding=1), nn.Tanh(),
+                                  nn.Flatten(), nn.Linear(32, 3)), (1, 7, 7), True),
         "lstm": (_LSTMNet(), (7, 5), True),
         "gru": (_GRUNet(), (7, 5), True),
     }
@@ -88,13 +91,13 @@ def _ort(path, x):
     return sess.run(None, {sess.get_inputs()[0].name: x})[0]
 
 
-@pytest.mark.parametrize("name", ["mlp", "cnn", "conv1d_bn", "lstm", "gru"])
+@pytest.mark.parametrize("name", ["mlp", "cnn", "conv1d_bn", "strided", "lstm", "gru"])
 def test_torch_exported_models_load_predict_and_train(exported, name, tmp_path):
     path, shape = exported[name]
     model = seqc.load(str(path))
     x = np.random.default_rng(1).standard_normal((5, *shape)).astype(np.float32)
     channels_first = model.export_options.get("input_layout") == "channels_first"
-    assert channels_first == (name in ("cnn", "conv1d_bn"))
+    assert channels_first == (name in ("cnn", "conv1d_bn", "strided"))
     xs = np.moveaxis(x, 1, -1) if channels_first else x  # seqc's layout is channels-last
     want = _ort(path, x)
     got = model.predict(xs)
@@ -112,9 +115,10 @@ def test_the_layers_it_maps(exported):
     kinds = {name: [n.op for n in seqc.load(str(p)).graph.nodes]
              for name, (p, _) in exported.items()}
     assert kinds["mlp"] == ["Dense", "Activation", "Dense", "Activation", "Dense", "Softmax"]
-    assert kinds["cnn"] == ["Conv2D", "Activation", "MaxPooling2D", "ZeroPadding2D", "Conv2D",
-                            "LeakyReLU", "Flatten", "Dense", "Activation"]
-    assert kinds["conv1d_bn"][:3] == ["ZeroPadding1D", "Conv1D", "BatchNormalization"]
+    assert kinds["cnn"] == ["Conv2D", "Activation", "MaxPooling2D", "Conv2D", "LeakyReLU",
+                            "Flatten", "Dense", "Activation"]
+    assert kinds["conv1d_bn"][:2] == ["Conv1D", "BatchNormalization"]
+    assert kinds["strided"][:2] == ["ZeroPadding2D", "Conv2D"]
     assert kinds["lstm"] == ["LSTM", "Dense", "Softmax"]
     assert kinds["gru"] == ["GRU", "Dense"]
 
