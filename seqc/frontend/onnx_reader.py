@@ -90,7 +90,18 @@ def load_onnx(path: str, **_: Any) -> Definition:
     if found is None:
         from ._onnx_reverse import reverse
 
-        return reverse(proto, file, digest)
+        try:
+            return reverse(proto, file, digest)
+        except DefinitionError as e:
+            variant = _json(props.get("seqc.variant"))
+            if isinstance(variant, dict):
+                e.hint = (f"this is a seqc export variant ({variant.get('kind')}), which does "
+                          "not carry the IR: load the float32 model it was made from, "
+                          f"{variant.get('source')}")
+            elif "seqc.version" in props:
+                e.hint = (f"written by seqc {props['seqc.version']} without its IR "
+                          "(seqc.ir): rebuild it with this seqc, or load its build folder")
+            raise e.located() from None
     graph, params, doc = found
     model = Model(graph, params, name=graph.name, source=file)
     export = doc.get("export")

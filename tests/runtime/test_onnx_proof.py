@@ -154,3 +154,17 @@ def test_validate_runs_each_optimization_level():
               ("onnxruntime", "onnxruntime-basic", "onnxruntime-noopt")}
     assert levels == {"onnxruntime": "all", "onnxruntime-basic": "basic",
                       "onnxruntime-noopt": "disabled"}
+
+
+def test_a_float16_variant_is_refused_with_the_file_it_came_from(built, tmp_path):
+    from seqc.export.variants import _set_meta, _variant_meta, float16
+
+    _, lone = built["digits_mlp.json"]
+    m = float16(onnx.load(str(lone)))
+    _set_meta(m, _variant_meta("float16", str(lone), 1e-2))
+    assert embedded.KEY not in {p.key for p in m.metadata_props}
+    path = tmp_path / "model.fp16.onnx"
+    path.write_bytes(m.SerializeToString())
+    with pytest.raises(seqc.SeqcError, match="export variant \\(float16\\).*model.onnx"):
+        seqc.load(str(path))
+
