@@ -310,18 +310,24 @@ def _ir_entry(graph: Graph, params: dict[str, np.ndarray], model: onnx.ModelProt
 
     shapes = {k: tuple(w.shape) for k, w in params.items()}
 
+    codes = embedded.code_table(params)
+
     def locate(opts: dict[str, Any]) -> dict[str, dict[str, Any]]:
-        found: dict[str, dict[str, Any]] = {}
-        for group in embedded.code_groups(params):
+        runs = []
+        for coded in embedded.coded_runs(params, codes):
             try:
                 with np.errstate(all="ignore"):
-                    coded, _, _ = _lower(graph, embedded.coded_params(params, group), **opts)
+                    runs.append(_lower(graph, coded, **opts)[0].graph.initializer)
             except Exception:  # noqa: BLE001 - a lowering refusing coded values: inline them
-                continue
-            found.update(embedded.locate(group, shapes, [
-                (t.name, numpy_helper.to_array(t)) for t in coded.graph.initializer
-                if t.data_type in (TensorProto.FLOAT, TensorProto.DOUBLE)]))
-        return found
+                return {}
+        if not runs:
+            return {}
+        # The runs differ only in values, so their initializers pair up by name.
+        by_name = [{t.name: t for t in inits} for inits in runs]
+        floats = [t.name for t in runs[0] if t.data_type == TensorProto.FLOAT
+                  and all(t.name in b for b in by_name)]
+        return embedded.locate(codes, shapes, [
+            (n, [numpy_helper.to_array(b[n]) for b in by_name]) for n in floats])
 
     located = locate(options)
     table = {k: params[k] for k in graph.param_specs}

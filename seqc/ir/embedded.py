@@ -7,10 +7,12 @@ parameter where its values lie in the ONNX initializers: `{"init": name, "start"
 offsets. Transposes, reshapes, stacking and gate reordering (LSTM's i,f,c,o -> ONNX's i,o,f,c)
 all have that form. The mapping is found, not written by hand per kind: the exporter lowers
 the graph a second time with every parameter element replaced by a distinct integer code, and
-reads where each code landed (`locate`). A parameter whose values do not survive as they are
-(a kernel with a BatchNormalization folded into it) is stored inline instead, as raw
-little-endian bytes in base64 (`{"dtype", "data"}`). Every entry is checked bit for bit
-against the parameters before it is written (`mapping`).
+reads where each code landed (`locate`; past 2**24 elements, which float32 cannot number,
+two lowerings carry two digits of each index). A kernel an IR pass scaled (a folded
+BatchNormalization) is read from its unfolded place with the scale and an XOR residual
+(`scaled`); what survives neither way is stored inline, as raw little-endian bytes in base64
+(`{"dtype", "data"}`). Every entry is checked bit for bit against the parameters before it is
+written (`mapping`).
 """
 
 from __future__ import annotations
@@ -28,8 +30,10 @@ KEY = "seqc.ir"
 FORMAT = "seqc-ir-onnx"
 VERSION = 1
 # float32 holds every integer up to 2**24 exactly: codes 1..MAX_CODES, 0 and non-integers
-# meaning "no parameter element".
+# meaning "no parameter element". Past that many elements, two lowerings carry each element's
+# index in two digits of base LOW (high digit, low digit), up to MAX_CODES * LOW elements.
 MAX_CODES = 2**24 - 1
+LOW = 4096
 
 
 def weights_digest(params: dict[str, np.ndarray]) -> str:
@@ -44,61 +48,69 @@ def weights_digest(params: dict[str, np.ndarray]) -> str:
     return h.hexdigest()
 
 
-def code_groups(params: dict[str, np.ndarray]) -> list[dict[str, tuple[int, int]]]:
-    """The float parameters split into groups of at most MAX_CODES elements: {key: (offset,
-    size)}, codes offset+1 .. offset+size. (Integer parameters, lookup tables, go inline.)"""
-    groups: list[dict[str, tuple[int, int]]] = [{}]
-    used = 0
+def code_table(params: dict[str, np.ndarray]) -> dict[str, tuple[int, int]]:
+    """{key: (offset, size)}: the float parameters' elements numbered one after another.
+    (Integer parameters, lookup tables, are stored inline.)"""
+    table, used = {}, 0
     for k, w in params.items():
-        if w.dtype.kind != "f" or w.size == 0 or w.size > MAX_CODES:
-            continue
-        if used + w.size > MAX_CODES:
-            groups.append({})
-            used = 0
-        groups[-1][k] = (used, int(w.size))
-        used += int(w.size)
-    return [g for g in groups if g]
+        if w.dtype.kind == "f" and w.size:
+            table[k] = (used, int(w.size))
+            used += int(w.size)
+    return table
 
 
-def coded_params(params: dict[str, np.ndarray],
-                 group: dict[str, tuple[int, int]]) -> dict[str, np.ndarray]:
-    """`params` with the group's elements replaced by their codes and every other float
-    parameter by NaN (arithmetic on NaN never yields a code)."""
-    out = {}
-    for k, w in params.items():
-        if k in group:
-            off, n = group[k]
-            out[k] = np.arange(off + 1, off + n + 1, dtype=np.float64).astype(
-                w.dtype).reshape(w.shape)
-        elif w.dtype.kind == "f":
-            out[k] = np.full_like(w, np.nan)
-        else:
-            out[k] = w
-    return out
+def coded_runs(params: dict[str, np.ndarray],
+               table: dict[str, tuple[int, int]]) -> list[dict[str, np.ndarray]]:
+    """The parameter sets to lower: every element of `table` replaced by its index + 1 (one
+    run), or past MAX_CODES elements by the index's two digits in base LOW (two runs); []
+    when there are more elements than two digits can number."""
+    total = sum(n for _, n in table.values())
+    if not total or total > MAX_CODES * LOW:
+        return []
+    digits = [lambda i: i + 1] if total <= MAX_CODES else [lambda i: i // LOW + 1,
+                                                         lambda i: i % LOW + 1]
+    runs = []
+    for digit in digits:
+        run = dict(params)
+        for k, (off, n) in table.items():
+            w = params[k]
+            run[k] = digit(np.arange(off, off + n, dtype=np.int64)).astype(w.dtype).reshape(
+                w.shape)
+        runs.append(run)
+    return runs
 
 
-def locate(group: dict[str, tuple[int, int]], shapes: dict[str, tuple],
-           coded: list[tuple[str, np.ndarray]]) -> dict[str, dict[str, Any]]:
-    """For each parameter of the group, the first coded initializer (name, array) holding all
-    of its codes, as an entry {"init", "start", "axes"}; absent when none holds them all or
-    the positions are not additive over the parameter's axes."""
-    keys = list(group)
-    ends = np.array([group[k][0] + group[k][1] for k in keys], np.int64)
+def locate(table: dict[str, tuple[int, int]], shapes: dict[str, tuple],
+           coded: list[tuple[str, list[np.ndarray]]]) -> dict[str, dict[str, Any]]:
+    """For each parameter of `table`, the first coded initializer holding all of its
+    elements, as an entry {"init", "start", "axes"}; absent when none holds them all or the
+    positions are not additive over the parameter's axes. `coded`: (initializer name, its
+    array in each of the `coded_runs`)."""
+    keys = list(table)
+    ends = np.array([table[k][0] + table[k][1] for k in keys], np.int64)
+    top = [MAX_CODES] if len(coded and coded[0][1]) == 1 else [MAX_CODES, LOW]
     found: dict[str, dict[str, Any]] = {}
-    for name, arr in coded:
-        flat = np.asarray(arr, np.float64).ravel()
+    for name, arrays in coded:
+        flats = [np.asarray(a, np.float64).ravel() for a in arrays]
+        if len(flats) != len(top) or len({f.size for f in flats}) != 1:
+            continue
+        ok = np.ones(flats[0].size, bool)
         with np.errstate(invalid="ignore"):
-            ok = (flat >= 1) & (flat <= ends[-1]) & (flat == np.round(flat))
+            for f, hi in zip(flats, top):
+                ok &= (f >= 1) & (f <= hi) & (f == np.round(f))
         pos = np.flatnonzero(ok)
         if not len(pos):
             continue
-        codes = flat[pos].astype(np.int64) - 1
+        digits = [f[pos].astype(np.int64) - 1 for f in flats]
+        codes = digits[0] if len(digits) == 1 else digits[0] * LOW + digits[1]
+        keep = codes < ends[-1]
+        pos, codes = pos[keep], codes[keep]
         owner = np.searchsorted(ends, codes, side="right")
         for i in np.unique(owner):
             k = keys[i]
             if k in found:
                 continue
-            off, n = group[k]
+            off, n = table[k]
             mine = owner == i
             where = np.full(n, -1, np.int64)
             where[codes[mine] - off] = pos[mine]
