@@ -329,15 +329,12 @@ def _ir_entry(graph: Graph, params: dict[str, np.ndarray], model: onnx.ModelProt
         return embedded.locate(codes, shapes, [
             (n, [numpy_helper.to_array(b[n]) for b in by_name]) for n in floats])
 
-    located = locate(options)
-    table = {k: params[k] for k in graph.param_specs}
-    unfolded = None
-    if set(table) - set(located) and (options["fold_batchnorm"]
-                                      or options["fold_preprocessing"]):
-        # A folding pass scaled these kernels: where they sit without folding is where their
-        # scaled values are (seqc.ir.embedded.scaled).
-        unfolded = locate({**options, "fold_batchnorm": False, "fold_preprocessing": False})
-    weights = embedded.mapping(table, located, initializer, unfolded)
+    # A folding pass scales kernels: where they sit without folding is where their scaled
+    # values are (seqc.ir.embedded.scaled).
+    unfolded = None if not (options["fold_batchnorm"] or options["fold_preprocessing"]) else \
+        lambda: locate({**options, "fold_batchnorm": False, "fold_preprocessing": False})
+    weights = embedded.mapping({k: params[k] for k in graph.param_specs}, locate(options),
+                               initializer, unfolded)
     return embedded.document(graph_to_json(graph), weights, options)
 
 

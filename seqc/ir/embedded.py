@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import base64
 import json
+import warnings
+import zlib
 from collections.abc import Callable
 from typing import Any
 
@@ -152,29 +154,29 @@ def scaled(w: np.ndarray, base: np.ndarray, where: dict[str, Any]) -> dict[str, 
     at the parameter's place (`where`), w ~ base / s. Stored: s, and the bits the division
     gets wrong (XOR, zlib-compressed: mostly zeros). None when that is not smaller than the
     values themselves."""
-    import zlib
-
     if w.dtype != np.float32 or base.shape != w.shape or not w.size:
         return None
     with np.errstate(all="ignore"):
         ratio = base.astype(np.float64) / w.astype(np.float64)
-    best = None
+    ratio[~np.isfinite(ratio) | (ratio == 0)] = np.nan
+    best, best_exact = None, -1
     for axis in (None, *range(w.ndim)):
         moved = ratio.reshape(1, -1) if axis is None else np.moveaxis(ratio, axis, 0).reshape(
             w.shape[axis], -1)
-        ok = np.isfinite(moved) & (moved != 0)
-        div = np.array([np.median(r[k]) if k.any() else 1.0 for r, k in zip(moved, ok)],
-                       np.float32)
-        entry = {**where, "div": {"axis": axis, **inline(div)}}
-        pred = _divide(base, entry["div"], w.shape)
-        xor = w.view(np.uint32) ^ pred.view(np.uint32)
-        entry["residual"] = base64.b64encode(zlib.compress(xor.astype("<u4").tobytes(),
-                                                           9)).decode()
-        if best is None or len(entry["residual"]) < len(best["residual"]):
-            best = entry
-    if best is None or len(json.dumps(best)) * 2 > len(inline(w)["data"]):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # an all-NaN row: an all-zero one
+            div = np.nan_to_num(np.nanmedian(moved, axis=1), nan=1.0).astype(np.float32)
+        div_entry = {"axis": axis, **inline(div)}
+        exact = int(np.count_nonzero(_divide(base, div_entry, w.shape) == w))
+        if exact > best_exact:
+            best, best_exact = div_entry, exact
+    pred = _divide(base, best, w.shape)
+    xor = w.view(np.uint32) ^ pred.view(np.uint32)
+    entry = {**where, "div": best,
+             "residual": base64.b64encode(zlib.compress(xor.astype("<u4").tobytes())).decode()}
+    if len(entry["residual"]) * 2 > len(inline(w)["data"]):
         return None
-    return best
+    return entry
 
 
 def _divide(base: np.ndarray, div: dict[str, Any], shape: tuple) -> np.ndarray:
@@ -209,8 +211,6 @@ def read_param(entry: Any, shape: tuple, dtype: str,
         raise ValueError(f"positions outside initializer {entry['init']!r}")
     w = arr[pos]
     if "div" in entry:
-        import zlib
-
         pred = _divide(w, entry["div"], tuple(shape))
         xor = np.frombuffer(zlib.decompress(base64.b64decode(entry["residual"], validate=True)),
                             "<u4").reshape(shape)
@@ -229,24 +229,31 @@ def _reads_back(entry: dict[str, Any], w: np.ndarray,
 
 def mapping(params: dict[str, np.ndarray], located: dict[str, dict[str, Any]],
             initializer: Callable[[str], np.ndarray],
-            unfolded: dict[str, dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
+            unfolded: Callable[[], dict[str, dict[str, Any]]] | None = None
+            ) -> dict[str, dict[str, Any]]:
     """Every parameter's entry: the located one when it reads back bit for bit from the real
-    initializers; else, where `unfolded` (located in a lowering without the folding passes)
-    names its place, a `scaled` entry; else inline."""
+    initializers; else a `scaled` entry at that place, or at the one `unfolded()` (a
+    lowering without the folding passes, called once when needed) gives; else inline."""
     out = {}
+    places: dict[str, dict[str, Any]] | None = None
     for k, w in params.items():
+        w = np.ascontiguousarray(w)
         entry = located.get(k)
-        if entry is not None and not _reads_back(entry, w, initializer):
-            entry = None
-        if entry is None and k in (unfolded or {}):
+        if entry is not None and _reads_back(entry, w, initializer):
+            out[k] = entry
+            continue
+        if entry is None and unfolded is not None:
+            places = unfolded() if places is None else places
+            entry = places.get(k)
+        out[k] = inline(w)
+        if entry is not None:
             try:
-                base = read_param(unfolded[k], w.shape, w.dtype.name, initializer)
+                base = read_param(entry, w.shape, w.dtype.name, initializer)
             except (KeyError, ValueError, TypeError):
-                base = None
-            entry = None if base is None else scaled(np.ascontiguousarray(w), base, unfolded[k])
-            if entry is not None and not _reads_back(entry, w, initializer):
-                entry = None
-        out[k] = entry if entry is not None else inline(w)
+                continue
+            entry = scaled(w, base, entry)
+            if entry is not None and _reads_back(entry, w, initializer):
+                out[k] = entry
     return out
 
 
@@ -257,12 +264,10 @@ def document(graph_json: dict[str, Any], weights: dict[str, Any],
              export: dict[str, Any]) -> str:
     """The "seqc.ir" value: a readable header, and the graph, weights and export options as
     zlib-compressed JSON (the graph's JSON shrinks 3 to 6 times) in base64."""
-    import zlib
-
     body = json.dumps({"graph": graph_json, "weights": weights, "export": export},
                       separators=(",", ":")).encode()
     return json.dumps({"format": FORMAT, "version": VERSION, "encoding": "zlib+base64",
-                       "body": base64.b64encode(zlib.compress(body, 9)).decode()},
+                       "body": base64.b64encode(zlib.compress(body)).decode()},
                       separators=(",", ":"))
 
 
@@ -272,8 +277,6 @@ def encode(doc: dict[str, Any]) -> str:
 
 
 def _body(doc: dict[str, Any], file: str | None) -> dict[str, Any]:
-    import zlib
-
     try:
         z = zlib.decompressobj()
         raw = z.decompress(base64.b64decode(doc["body"], validate=True), MAX_BODY)
