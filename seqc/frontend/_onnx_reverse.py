@@ -192,10 +192,8 @@ def _aux(node: Any, aux: dict[str, Any]) -> None:
                        "lowering does not evaluate")
     elif all(isinstance(v, np.ndarray) for v in vals) and vals:
         try:
-            from onnx.reference import ReferenceEvaluator  # noqa: F401 - available check
-
             out = _eval_const(node, vals)
-        except Exception:  # noqa: BLE001 - a value nothing may need
+        except Exception:  # noqa: BLE001 - a value nothing may need; refused if one does
             out = None
     for name in node.output:
         aux[name] = out
