@@ -107,13 +107,17 @@ def reverse(proto: Any, file: str, digest: str) -> Definition:
         where = f"node {i} '{node.name or '(unnamed)'}' ({node.op_type})"
         try:
             if not ins:
-                _aux(node, aux)
+                _aux(node, aux, opset)
                 continue
             if len(ins) > 1 or ins[0] in used and node.op_type != "Shape":
                 raise _Refused("it reads a value another layer already took (a branch or "
                                "merge): the reverse lowering maps chains")
             if node.op_type == "Shape":
-                aux[node.output[0]] = ("shape", chain[ins[0]].shape)
+                # The batch size as 0, which a Reshape target reads as "keep this axis":
+                # x.view(x.size(0), -1) becomes [0, -1], a flatten.
+                a = _attrs(node)
+                dims = np.array([0 if d is None else d for d in chain[ins[0]].shape], np.int64)
+                aux[node.output[0]] = dims[a.get("start", 0):a.get("end", len(dims))]
                 continue
             used.add(ins[0])
             outs = _map(node, chain[ins[0]], aux, st, opset)
@@ -174,7 +178,7 @@ def _attrs(node: Any) -> dict[str, Any]:
     return {a.name: helper.get_attribute_value(a) for a in node.attribute}
 
 
-def _aux(node: Any, aux: dict[str, Any]) -> None:
+def _aux(node: Any, aux: dict[str, Any], opset: int) -> None:
     """Evaluate a node off the chain where its value is needed later; unknown ones stay
     unknown (None) and are refused only if a mapped node reads them."""
     from onnx import numpy_helper
@@ -192,14 +196,14 @@ def _aux(node: Any, aux: dict[str, Any]) -> None:
                        "lowering does not evaluate")
     elif all(isinstance(v, np.ndarray) for v in vals) and vals:
         try:
-            out = _eval_const(node, vals)
+            out = _eval_const(node, vals, opset)
         except Exception:  # noqa: BLE001 - a value nothing may need; refused if one does
             out = None
     for name in node.output:
         aux[name] = out
 
 
-def _eval_const(node: Any, vals: list[np.ndarray]) -> np.ndarray:
+def _eval_const(node: Any, vals: list[np.ndarray], opset: int) -> np.ndarray:
     from onnx import TensorProto, helper
     from onnx.reference import ReferenceEvaluator
 
@@ -210,7 +214,8 @@ def _eval_const(node: Any, vals: list[np.ndarray]) -> np.ndarray:
         "o", TensorProto.UNDEFINED, None)],
                           initializer=[helper.make_tensor(k, helper.np_dtype_to_tensor_dtype(
                               v.dtype), v.shape, v.ravel().tolist()) for k, v in zip(names, vals)])
-    return np.asarray(ReferenceEvaluator(g).run(None, {})[0])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)])
+    return np.asarray(ReferenceEvaluator(model).run(None, {})[0])
 
 
 def _const(aux: dict[str, Any], name: str, what: str) -> np.ndarray:

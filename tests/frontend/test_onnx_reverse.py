@@ -41,6 +41,19 @@ class _GRUNet(nn.Module):
         return self.fc(y[:, -1])
 
 
+class _ViewNet(nn.Module):
+    """x.view(x.size(0), -1): a Reshape whose target is computed from the input's Shape."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(1, 2, 3)
+        self.fc = nn.Linear(2 * 4 * 4, 3)
+
+    def forward(self, x):
+        y = torch.relu(self.conv(x))
+        return self.fc(y.view(y.size(0), -1))
+
+
 def _models():
     torch.manual_seed(0)
     bn = nn.BatchNorm1d(4)
@@ -61,6 +74,7 @@ def _models():
         # Stride 2 with pads: Keras' "same" would pad differently, so ZeroPadding + valid.
         "strided": (nn.Sequential(nn.Conv2d(1, 2, 3, stride=2, padding=1), nn.Tanh(),
                                   nn.Flatten(), nn.Linear(32, 3)), (1, 7, 7), True),
+        "view": (_ViewNet(), (1, 6, 6), True),
         "lstm": (_LSTMNet(), (7, 5), True),
         "gru": (_GRUNet(), (7, 5), True),
     }
@@ -91,13 +105,13 @@ def _ort(path, x):
     return sess.run(None, {sess.get_inputs()[0].name: x})[0]
 
 
-@pytest.mark.parametrize("name", ["mlp", "cnn", "conv1d_bn", "strided", "lstm", "gru"])
+@pytest.mark.parametrize("name", ["mlp", "cnn", "conv1d_bn", "strided", "view", "lstm", "gru"])
 def test_torch_exported_models_load_predict_and_train(exported, name, tmp_path):
     path, shape = exported[name]
     model = seqc.load(str(path))
     x = np.random.default_rng(1).standard_normal((5, *shape)).astype(np.float32)
     channels_first = model.export_options.get("input_layout") == "channels_first"
-    assert channels_first == (name in ("cnn", "conv1d_bn", "strided"))
+    assert channels_first == (name in ("cnn", "conv1d_bn", "strided", "view"))
     xs = np.moveaxis(x, 1, -1) if channels_first else x  # seqc's layout is channels-last
     want = _ort(path, x)
     got = model.predict(xs)
