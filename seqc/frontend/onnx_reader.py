@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import zlib
 from typing import Any
 
 import numpy as np
@@ -54,7 +55,8 @@ def embedded_ir(proto: Any, file: str | None = None) -> tuple[Any, dict, dict] |
         graph = verify(graph_from_json(doc["graph"], file=file))
     except SeqcError:
         raise
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError) as e:
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError,
+            RecursionError) as e:
         raise DefinitionError("the embedded seqc IR is malformed", file=file,
                               field=embedded.KEY, received=f"{type(e).__name__}: {e}",
                               hint="re-export the model with seqc") from None
@@ -67,7 +69,7 @@ def embedded_ir(proto: Any, file: str | None = None) -> tuple[Any, dict, dict] |
                 raise KeyError(key)
             params[key] = embedded.read_param(entry, tuple(spec.shape), spec.dtype,
                                               lambda n: numpy_helper.to_array(inits[n]))
-        except (KeyError, ValueError, TypeError) as e:
+        except (KeyError, ValueError, TypeError, zlib.error) as e:
             raise DefinitionError(
                 f"parameter {key} cannot be read back from the model's initializers "
                 f"({type(e).__name__}: {e})", file=file, field=embedded.KEY, received=key,

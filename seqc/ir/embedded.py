@@ -202,18 +202,26 @@ def inline(w: np.ndarray) -> dict[str, Any]:
 
 def read_param(entry: Any, shape: tuple, dtype: str,
                initializer: Callable[[str], np.ndarray]) -> np.ndarray:
-    """One parameter from its entry; `initializer(name)` gives an initializer's array."""
+    """One parameter from its entry; `initializer(name)` gives an initializer's array. A
+    ValueError when the entry does not fit (sizes are checked before anything is allocated:
+    the entry may come from a hostile file)."""
+    shape = tuple(int(d) for d in shape)
+    size = int(np.prod(shape, dtype=np.float64)) if shape else 1
     if "data" in entry:
         return np.array(_raw(entry, shape), dtype=dtype)
     arr = initializer(entry["init"]).ravel()
-    pos = _positions(entry, tuple(shape))
+    if size > arr.size or len(entry["axes"]) != len(shape):
+        raise ValueError(f"a parameter of shape {shape} does not fit initializer "
+                         f"{entry['init']!r} of {arr.size} elements")
+    pos = _positions(entry, shape)
     if pos.size and (pos.min() < 0 or pos.max() >= arr.size):
         raise ValueError(f"positions outside initializer {entry['init']!r}")
     w = arr[pos]
     if "div" in entry:
-        pred = _divide(w, entry["div"], tuple(shape))
-        xor = np.frombuffer(zlib.decompress(base64.b64decode(entry["residual"], validate=True)),
-                            "<u4").reshape(shape)
+        pred = _divide(w, entry["div"], shape)
+        z = zlib.decompressobj()
+        raw = z.decompress(base64.b64decode(entry["residual"], validate=True), 4 * size + 1)
+        xor = np.frombuffer(raw, "<u4").reshape(shape)  # a wrong size fails here
         w = (pred.view(np.uint32) ^ xor).view(np.float32)
     return np.array(w, dtype=dtype)
 
@@ -222,7 +230,7 @@ def _reads_back(entry: dict[str, Any], w: np.ndarray,
                 initializer: Callable[[str], np.ndarray]) -> bool:
     try:
         back = read_param(entry, w.shape, w.dtype.name, initializer)
-    except (KeyError, ValueError, TypeError):
+    except (KeyError, ValueError, TypeError, zlib.error):
         return False
     return back.tobytes() == np.ascontiguousarray(w).tobytes()
 
@@ -283,7 +291,7 @@ def _body(doc: dict[str, Any], file: str | None) -> dict[str, Any]:
         if z.unconsumed_tail:
             raise ValueError(f"the body inflates past {MAX_BODY} bytes")
         body = json.loads(raw)
-    except (KeyError, TypeError, ValueError, zlib.error) as e:
+    except (KeyError, TypeError, ValueError, zlib.error, RecursionError) as e:
         raise DefinitionError(f"the embedded seqc IR cannot be decoded ({e})", file=file,
                               field=KEY, received=type(e).__name__,
                               hint="re-export the model with seqc") from None

@@ -168,3 +168,59 @@ def test_a_float16_variant_is_refused_with_the_file_it_came_from(built, tmp_path
     with pytest.raises(seqc.SeqcError, match="export variant \\(float16\\).*model.onnx"):
         seqc.load(str(path))
 
+
+
+def _with_ir(lone, value: str, path):
+    m = onnx.load(str(lone))
+    for p in m.metadata_props:
+        if p.key == embedded.KEY:
+            p.value = value
+    path.write_bytes(m.SerializeToString())
+    return path
+
+
+def _body(doc: dict | str) -> str:
+    import base64
+    import zlib
+
+    text = doc if isinstance(doc, str) else json.dumps(doc)
+    return json.dumps({"format": embedded.FORMAT, "version": embedded.VERSION,
+                       "body": base64.b64encode(zlib.compress(text.encode())).decode()})
+
+
+@pytest.mark.parametrize("case", ["not json", "wrong format", "bad base64", "bomb", "deep",
+                                  "huge shape", "bad residual"])
+def test_a_hostile_seqc_ir_entry_is_a_clean_refusal(built, tmp_path, case):
+    import base64
+    import zlib
+
+    _, lone = built["digits_cnn.json"]
+    props = {p.key: p.value for p in onnx.load(str(lone)).metadata_props}
+    doc = embedded.parse(props[embedded.KEY], None)
+    if case == "not json":
+        value = "{"
+    elif case == "wrong format":
+        value = json.dumps({"format": "x", "version": 1})
+    elif case == "bad base64":
+        value = json.dumps({"format": embedded.FORMAT, "version": 1, "body": "%%%"})
+    elif case == "bomb":  # 1 GiB of zeros in a few kB: refused past MAX_BODY
+        z = zlib.compressobj()
+        data = b"".join(z.compress(bytes(2**24)) for _ in range(64)) + z.flush()
+        value = json.dumps({"format": embedded.FORMAT, "version": 1,
+                            "body": base64.b64encode(data).decode()})
+    elif case == "deep":
+        value = _body('{"graph": ' + "[" * 100000 + "]" * 100000 + ', "weights": {}}')
+    elif case == "huge shape":
+        key = next(iter(doc["graph"]["params"]))
+        doc["graph"]["params"][key]["shape"] = [10**6, 10**6]
+        value = _body(doc)
+    else:
+        key = next(k for k, w in doc["weights"].items() if "div" in w)
+        doc["weights"][key]["residual"] = base64.b64encode(zlib.compress(bytes(10**7))).decode()
+        value = _body(doc)
+    path = _with_ir(lone, value, tmp_path / "model.onnx")
+    with pytest.raises(seqc.SeqcError):
+        seqc.load(str(path))
+    r = CliRunner().invoke(cli, ["validate", str(path)])
+    assert r.exit_code == 0, r.output
+    assert "numpy: skipped, the embedded seqc IR cannot be used" in r.output
