@@ -40,9 +40,10 @@ __all__ = [*_LAZY, "load", "__version__"]
 
 
 def load(path: Any, *, check: bool = False, **kwargs: Any) -> Any:
-    """A model from a definition (seqc spec, Keras file, Python script) or a build folder; see
-    seqc.frontend.load. `check=True` re-runs a build folder's embedded test vectors through the
-    loaded model's NumPy forward and raises ValidationFailure if they disagree."""
+    """A model from a definition (seqc spec, Keras file, Python script, an .onnx file) or a
+    build folder; see seqc.frontend.load. `check=True` re-runs the test vectors embedded in a
+    build folder's (or the loaded) model.onnx through the loaded model's NumPy forward and
+    raises ValidationFailure if they disagree."""
     from .frontend import load as _load
 
     model = _load(path, **kwargs)

@@ -456,8 +456,9 @@ def predict(ctx, model, inputs, out_path, provider, batch_size, threads, target,
 @click.option("--inputs", type=click.Path(), default=None,
               help="Inputs (.npy/.npz/.csv); default: seeded random inputs of the right shape.")
 @click.option("--runtimes", default=None,
-              help="Comma-separated: numpy, onnxruntime, onnxruntime-cuda, onnx-reference, keras, "
-                   "torch (default: all available but keras and torch).")
+              help="Comma-separated: numpy, onnxruntime, onnxruntime-basic, onnxruntime-noopt, "
+                   "onnxruntime-cuda, onnx-reference, keras, torch (default: all available but "
+                   "keras and torch; numpy needs the IR, which a model.onnx seqc wrote carries).")
 @click.option("--atol", type=float, default=None,
               help="Absolute tolerance (default: by output dtype, 1e-5 for float32; the stored "
                    "tolerance for embedded test vectors).")

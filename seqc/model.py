@@ -87,6 +87,11 @@ class Model:
         # Set by the data loader when labels were strings: index -> label.
         self.class_names: list[str] | None = None
         self.metadata: dict[str, str] = {}
+        # Set when loaded from an .onnx file seqc wrote: the options it was exported with
+        # (the defaults of `export`) and the digest of the weights its carried metadata
+        # (test vectors, metrics) belongs to.
+        self.export_options: dict[str, Any] = {}
+        self.metadata_weights: str | None = None
         self.stop_training = False
         # The Definition a frontend loaded this model from (fit/data settings), if any.
         self.spec: Any = None
@@ -200,11 +205,17 @@ class Model:
         return predict(self, x, batch_size=batch_size, verbose=verbose)
 
     # ---- export ----
-    def export(self, path: str, opset: int = 17, **kwargs: Any) -> str:
-        """Write an ONNX model (atomically) and return its path."""
+    def export(self, path: str, opset: int | None = None, **kwargs: Any) -> str:
+        """Write an ONNX model (atomically) and return its path. Options not given take the
+        ones the model was loaded with (`seqc.load("model.onnx")`), else opset 17 and
+        `export_model`'s defaults."""
         from .export import export_model
 
-        return export_model(self, path, opset=opset, **kwargs)
+        options = {**self.export_options, **kwargs}
+        if opset is not None:
+            options["opset"] = opset
+        options.setdefault("opset", 17)
+        return export_model(self, path, **options)
 
     def save(self, path: str) -> str:
         """Keras' `model.save("x.keras")`: a Keras 3 `.keras` file (config, weights and, when

@@ -9,6 +9,7 @@ disagrees with NumPy keeps its artifacts in `<out>/rejected/` and exits 1.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -395,6 +396,11 @@ def _export_and_validate(model, defn, staging: Path, data, opts: BuildOptions, t
     metadata = _source_metadata(defn)
     if final_metrics:
         metadata["seqc.metrics"] = json.dumps(final_metrics)
+    # Read back by seqc.load("model.onnx"), which compiles with it; settings that are
+    # objects, not JSON, are left out (the file then loads uncompiled).
+    with contextlib.suppress(TypeError, ValueError):
+        if defn.compile:
+            metadata["seqc.compile"] = json.dumps(defn.compile)
     t = time.perf_counter()
     export_info: dict[str, Any] = {}
     export_model(model, str(staging / "model.onnx"), opset=opts.opset, metadata=metadata,

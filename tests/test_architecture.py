@@ -21,7 +21,8 @@ FORBIDDEN = {
 }
 # Third-party modules only some stages may import. The keras and torch runtimes are the
 # cross-checks (seqc validate --runtimes keras,torch); they import them inside load().
-RESTRICTED = {"onnx": {"export", "runtime"}, "onnxruntime": {"export", "runtime"},
+# frontend/onnx_reader.py reads .onnx definitions (inside its functions).
+RESTRICTED = {"onnx": {"export", "runtime", "frontend"}, "onnxruntime": {"export", "runtime"},
               "torch": {"runtime"}, "keras": {"runtime"}, "tensorflow": set(),
               "ray": {"runtime"}, "dask": {"runtime"}, "distributed": {"runtime"},
               "pyarrow": {"runtime"}}

@@ -17,7 +17,7 @@ import numpy as np
 import onnx
 from onnx import helper, numpy_helper
 
-from ..errors import ExportError, UsageError
+from ..errors import ExportError, SeqcError, UsageError
 
 # Ordering: identity first, so a Transpose pair split by an Identity becomes adjacent;
 # transpose before constant_folding, so a cancelled pair over a weight never materialises a
@@ -288,6 +288,37 @@ def _fix_values_map(m: onnx.ModelProto, renames: dict[str, str]) -> None:
         p.value = json.dumps(out, separators=(",", ":"))
 
 
+def _fix_embedded_ir(before: onnx.ModelProto, after: onnx.ModelProto) -> None:
+    """Keep seqc's "seqc.ir" entry true: a parameter whose initializer a pass folded or
+    removed is stored inline instead (its values read from the model before clean-up)."""
+    from ..ir import embedded
+
+    entry = next((p for p in after.metadata_props if p.key == embedded.KEY), None)
+    if entry is None:
+        return
+    try:
+        doc = embedded.parse(entry.value, None)
+        weights = doc["weights"]
+        specs = doc["graph"]["params"]
+    except (SeqcError, KeyError, TypeError):
+        return
+    old = {t.name: t for t in before.graph.initializer}
+    new = {t.name: t for t in after.graph.initializer}
+    changed = False
+    for key, w in weights.items():
+        name = w.get("init") if isinstance(w, dict) else None
+        if name is None or (name in new and new[name].SerializeToString()
+                            == old[name].SerializeToString()):
+            continue
+        spec = specs[key]
+        value = embedded.read_param(w, tuple(spec["shape"]), spec.get("dtype", "float32"),
+                                    lambda n: numpy_helper.to_array(old[n]))
+        weights[key] = embedded.inline(value)
+        changed = True
+    if changed:
+        entry.value = embedded.encode(doc)
+
+
 def cleanup(model: onnx.ModelProto, *, passes: tuple[str, ...] | list[str] = PASSES
             ) -> tuple[onnx.ModelProto, list[dict[str, Any]]]:
     """Run the clean-up passes on a copy of `model`; returns (model, report), one report
@@ -326,6 +357,7 @@ def cleanup(model: onnx.ModelProto, *, passes: tuple[str, ...] | list[str] = PAS
             report.append(remove_dead(g, renames))
     _tidy(g)
     _fix_values_map(out, renames)
+    _fix_embedded_ir(model, out)
     try:
         onnx.checker.check_model(out, full_check=True)
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as e:

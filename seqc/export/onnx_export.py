@@ -17,6 +17,8 @@ from onnx import TensorProto, helper
 
 from ..errors import ExportError, UsageError, layer_label
 from ..fileio import atomic_write
+from ..ir.embedded import KEY as IR_KEY
+from ..ir.embedded import weights_digest
 from ..ir.graph import Graph, node_masks
 from ..ir.summary import parameter_counts
 from ..ir.types import TensorType
@@ -138,7 +140,7 @@ def _physical(t: TensorType, layout: Any) -> TensorType:
 def to_onnx(graph: Graph, params: dict[str, np.ndarray], *, opset: int = DEFAULT_OPSET,
             metadata: dict[str, Any] | None = None, input_layout: str = "channels_last",
             fold_batchnorm: bool = True, fold_preprocessing: bool = True,
-            report: dict | None = None) -> onnx.ModelProto:
+            report: dict | None = None, embed_ir: bool = False) -> onnx.ModelProto:
     """Lower a graph and its parameters to a checked ONNX model.
 
     The graph input and output keep the IR's channels-last layout unless `input_layout` is
@@ -147,7 +149,9 @@ def to_onnx(graph: Graph, params: dict[str, np.ndarray], *, opset: int = DEFAULT
     conversion is inserted only where a consumer needs the other layout. The IR passes
     (seqc.ir.passes) run first; `fold_batchnorm=False` skips BatchNormalization folding and
     `fold_preprocessing=False` Rescaling/Normalization folding. When
-    `report` is a dict it receives {"passes": ..., "nodes": {op type: count}}.
+    `report` is a dict it receives {"passes": ..., "nodes": {op type: count}}. With
+    `embed_ir` the model carries the graph under "seqc.ir" (seqc.ir.embedded), its weights
+    read back from the initializers, so the file alone gives back the seqc model.
 
     >>> import seqc
     >>> from seqc.export import to_onnx
@@ -155,10 +159,41 @@ def to_onnx(graph: Graph, params: dict[str, np.ndarray], *, opset: int = DEFAULT
     >>> [n.op_type for n in to_onnx(m.graph, m.params).graph.node]
     ['Gemm']
     """
-    from ..ir.passes import run_passes
-
     opset = check_opset(opset)
     input_layout = check_input_layout(input_layout, graph.input_type)
+    options = {"opset": opset, "input_layout": input_layout, "fold_batchnorm": fold_batchnorm,
+               "fold_preprocessing": fold_preprocessing}
+    model, props, pass_report = _lower(graph, params, **options)
+    if embed_ir:
+        props[IR_KEY] = _ir_entry(graph, params, model, options)
+    for k, v in (metadata or {}).items():
+        # Accept the short key too; the file always carries the namespaced one.
+        props["seqc.source_hash" if k == "source_hash" else str(k)] = (
+            v if isinstance(v, str) else json.dumps(v))
+    helper.set_model_props(model, props)
+    try:
+        onnx.checker.check_model(model, full_check=True)
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as e:
+        raise ExportError(f"the exported ONNX model fails onnx.checker: {e}", field="opset",
+                          received=f"opset={opset}",
+                          hint="this is a seqc bug in a lowering; a different opset may "
+                               "avoid it") from e
+    if report is not None:
+        counts: dict[str, int] = {}
+        for n in model.graph.node:
+            counts[n.op_type] = counts.get(n.op_type, 0) + 1
+        report["passes"] = pass_report
+        report["nodes"] = dict(sorted(counts.items()))
+    return model
+
+
+def _lower(graph: Graph, params: dict[str, np.ndarray], *, opset: int, input_layout: str,
+           fold_batchnorm: bool, fold_preprocessing: bool
+           ) -> tuple[onnx.ModelProto, dict[str, str], dict]:
+    """The IR passes and every node's lowering: (model, its seqc metadata, the passes'
+    report). The options are checked by the caller."""
+    from ..ir.passes import run_passes
+
     if input_layout == "channels_first" and len(graph.inputs) > 1:
         raise UsageError("a channels-first input layout applies to one-input models",
                          field="input_layout", received=f"input_layout={input_layout!r}, "
@@ -252,25 +287,55 @@ def to_onnx(graph: Graph, params: dict[str, np.ndarray], *, opset: int = DEFAULT
     ids = token_ids_of(graph)
     if ids:
         props["seqc.token_ids"] = json.dumps(ids)
-    for k, v in (metadata or {}).items():
-        # Accept the short key too; the file always carries the namespaced one.
-        props["seqc.source_hash" if k == "source_hash" else str(k)] = (
-            v if isinstance(v, str) else json.dumps(v))
-    helper.set_model_props(model, props)
-    try:
-        onnx.checker.check_model(model, full_check=True)
-    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as e:
-        raise ExportError(f"the exported ONNX model fails onnx.checker: {e}", field="opset",
-                          received=f"opset={opset}",
-                          hint="this is a seqc bug in a lowering; a different opset may "
-                               "avoid it") from e
-    if report is not None:
-        counts: dict[str, int] = {}
-        for n in model.graph.node:
-            counts[n.op_type] = counts.get(n.op_type, 0) + 1
-        report["passes"] = pass_report
-        report["nodes"] = dict(sorted(counts.items()))
-    return model
+    return model, props, pass_report
+
+
+def _ir_entry(graph: Graph, params: dict[str, np.ndarray], model: onnx.ModelProto,
+              options: dict[str, Any]) -> str:
+    """The "seqc.ir" metadata: the graph, the export options, and where each parameter's
+    values are in `model`'s initializers (found by lowering again with coded parameters,
+    seqc.ir.embedded)."""
+    from onnx import numpy_helper
+
+    from ..ir import embedded
+    from ..ir.serialize import graph_to_json
+
+    inits = {t.name: t for t in model.graph.initializer}
+    cache: dict[str, np.ndarray] = {}
+
+    def initializer(name: str) -> np.ndarray:
+        if name not in cache:
+            cache[name] = numpy_helper.to_array(inits[name])
+        return cache[name]
+
+    shapes = {k: tuple(w.shape) for k, w in params.items()}
+
+    codes = embedded.code_table(params)
+
+    def locate(opts: dict[str, Any]) -> dict[str, dict[str, Any]]:
+        runs = []
+        for coded in embedded.coded_runs(params, codes):
+            try:
+                with np.errstate(all="ignore"):
+                    runs.append(_lower(graph, coded, **opts)[0].graph.initializer)
+            except Exception:  # noqa: BLE001 - a lowering refusing coded values: inline them
+                return {}
+        if not runs:
+            return {}
+        # The runs differ only in values, so their initializers pair up by name.
+        by_name = [{t.name: t for t in inits} for inits in runs]
+        floats = [t.name for t in runs[0] if t.data_type == TensorProto.FLOAT
+                  and all(t.name in b for b in by_name)]
+        return embedded.locate(codes, shapes, [
+            (n, [numpy_helper.to_array(b[n]) for b in by_name]) for n in floats])
+
+    # A folding pass scales kernels: where they sit without folding is where their scaled
+    # values are (seqc.ir.embedded.scaled).
+    unfolded = None if not (options["fold_batchnorm"] or options["fold_preprocessing"]) else \
+        lambda: locate({**options, "fold_batchnorm": False, "fold_preprocessing": False})
+    weights = embedded.mapping({k: params[k] for k in graph.param_specs}, locate(options),
+                               initializer, unfolded)
+    return embedded.document(graph_to_json(graph), weights, options)
 
 
 # ---- "seqc.values": where each IR value lives in the ONNX graph (read by seqc.runtime.bisect)
@@ -343,9 +408,23 @@ def _export_error(failures: list, opset: int) -> ExportError:
         "replace or remove these layers (`seqc ops` lists the kinds with an ONNX lowering)")
 
 
+# Metadata that holds only for the weights it was written with: a model loaded from an
+# .onnx file carries them along (so it re-exports byte for byte) until its weights change.
+WEIGHT_BOUND = ("seqc.test_vectors", "seqc.metrics")
+
+
 def model_metadata(model: Any) -> dict[str, str]:
-    """Metadata a Model contributes: final training metrics, class labels, its own entries."""
+    """Metadata a Model contributes: its own entries first, in their order (a model loaded
+    from an .onnx file carries the file's), then final training metrics and class labels,
+    which replace a carried value in place. Carried WEIGHT_BOUND entries are dropped once
+    the weights differ from the ones they were loaded with (`model.metadata_weights`)."""
     meta: dict[str, str] = {}
+    for k, v in (getattr(model, "metadata", None) or {}).items():
+        meta[str(k)] = v if isinstance(v, str) else json.dumps(_jsonable(v))
+    bound = getattr(model, "metadata_weights", None)
+    if bound is not None and bound != weights_digest(model.params):
+        for k in WEIGHT_BOUND:
+            meta.pop(k, None)
     history = getattr(model, "history", None)
     hist = getattr(history, "history", history)
     if isinstance(hist, dict) and hist:
@@ -354,8 +433,6 @@ def model_metadata(model: Any) -> dict[str, str]:
         meta["seqc.metrics"] = json.dumps(final)
     if getattr(model, "class_names", None):
         meta["seqc.class_names"] = json.dumps([_jsonable(c) for c in model.class_names])
-    for k, v in (getattr(model, "metadata", None) or {}).items():
-        meta[str(k)] = v if isinstance(v, str) else json.dumps(_jsonable(v))
     return meta
 
 
@@ -376,9 +453,9 @@ def write_atomic(path: str | os.PathLike, data: bytes) -> str:
 def export_model(model: Any, path: str | os.PathLike, *, opset: int = DEFAULT_OPSET,
                  metadata: dict[str, Any] | None = None, input_layout: str = "channels_last",
                  fold_batchnorm: bool = True, fold_preprocessing: bool = True,
-                 report: dict | None = None) -> str:
+                 report: dict | None = None, embed_ir: bool = True) -> str:
     """Export a `seqc.model.Model` to `path` atomically; returns the path. The keyword
-    arguments are `to_onnx`'s.
+    arguments are `to_onnx`'s; the file carries the IR ("seqc.ir") unless `embed_ir=False`.
 
     >>> import seqc, tempfile, os
     >>> m = seqc.Sequential([seqc.layers.Input((3,)), seqc.layers.Dense(2)])
@@ -392,7 +469,7 @@ def export_model(model: Any, path: str | os.PathLike, *, opset: int = DEFAULT_OP
     meta.update(metadata or {})
     proto = to_onnx(model.graph, model.params, opset=opset, metadata=meta,
                     input_layout=input_layout, fold_batchnorm=fold_batchnorm,
-                    fold_preprocessing=fold_preprocessing, report=report)
+                    fold_preprocessing=fold_preprocessing, report=report, embed_ir=embed_ir)
     from .variants import save
 
     # Atomic; at protobuf's 2 GiB limit the weights go to <model>.onnx.data beside the model

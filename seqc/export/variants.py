@@ -37,6 +37,9 @@ EXTERNAL_TENSOR_MIN_BYTES = 1024  # smaller tensors stay in the .onnx (onnx's ow
 CALIBRATION_ROWS = 1024
 VARIANT_KEY = "seqc.variant"
 VECTORS_KEY = "seqc.test_vectors"  # seqc.runtime.vectors.KEY (export must not import runtime)
+# A variant's weights are rounded or quantized: the float32 model's embedded IR would read
+# them back as if they were its own, so variants do not carry it.
+IR_KEY = "seqc.ir"
 FILES = {"float16": "model.fp16.onnx", "int8": "model.int8.onnx", "optimized": "model.opt.onnx"}
 LEVELS = ("basic", "extended", "layout", "all")
 
@@ -140,7 +143,7 @@ def _variant_meta(kind: str, source: str, atol: float | None, **extra: Any) -> d
     # The float32 model's embedded test vectors hold its own tolerance, which a variant does
     # not meet; the caller re-embeds them with the variant's (see make_variants' report).
     doc = {"kind": kind, "source": os.path.basename(source), "atol": atol, "rtol": 0.0, **extra}
-    return {VARIANT_KEY: json.dumps(doc), VECTORS_KEY: None}
+    return {VARIANT_KEY: json.dumps(doc), VECTORS_KEY: None, IR_KEY: None}
 
 
 def _rewrite_meta(path: str, updates: dict[str, Any]) -> None:
@@ -381,7 +384,7 @@ def save_optimized(path_in: str | os.PathLike, path_out: str | os.PathLike,
         _set_meta(m, {VARIANT_KEY: json.dumps({"kind": f"onnxruntime-optimized-{level}",
                                                "source": os.path.basename(path_in),
                                                "onnxruntime": ort.__version__}),
-                      VECTORS_KEY: None})
+                      VECTORS_KEY: None, IR_KEY: None})
         with open(tmp, "wb") as f:
             f.write(m.SerializeToString())
     return os.fspath(path_out)

@@ -32,6 +32,12 @@ def _keras_file_bound(path: str, *, bindings: Bindings | None = None,
     return _keras_file(path, **kw)  # a Keras file carries its own input shape
 
 
+def _onnx(path: str, **kw: Any) -> Definition:
+    from .onnx_reader import load_onnx
+
+    return load_onnx(path, **kw)
+
+
 def _script(path: str, **kw: Any) -> Definition:
     from .pyscript import load_script
 
@@ -40,12 +46,14 @@ def _script(path: str, **kw: Any) -> Definition:
 
 # Extension -> reader. `seqc build`, `seqc convert`, `seqc summary` and `seqc.load` all
 # dispatch through here. A .json is a seqc spec or a Keras model JSON (told apart by its keys);
-# .h5 is a legacy Keras model file (model_config + weights).
+# .h5 is a legacy Keras model file (model_config + weights); .onnx a model seqc wrote (its
+# embedded IR) or a chain of operators the reverse lowering maps to layers.
 FORMATS: dict[str, Callable[..., Definition]] = {
     ".json": load_spec,
     ".keras": _keras_file_bound,
     ".h5": _keras_file_bound,
     ".py": _script,
+    ".onnx": _onnx,
 }
 
 

@@ -24,10 +24,17 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError, UsageError
-from .runners import ModelSource, check_input, get_runner, make_session, onnx_value_type, resolve
+from .runners import (
+    ONNX_RUNTIMES,
+    ModelSource,
+    check_input,
+    get_runner,
+    make_session,
+    onnx_value_type,
+    resolve,
+)
 
 VALUES_KEY = "seqc.values"
-ONNX_RUNTIMES = ("onnxruntime", "onnxruntime-cuda", "onnx-reference")
 
 
 @dataclass
@@ -280,8 +287,8 @@ def run_onnx(proto: Any, feed: np.ndarray | dict[str, np.ndarray], runtime: str,
         with np.errstate(all="ignore"):  # see OnnxReferenceRunner: both np.where branches
             ys = ReferenceEvaluator(ext).run(names, feed)
     else:
-        provider = "cuda" if runtime == "onnxruntime-cuda" else "cpu"
-        sess = make_session(ext, provider=provider,
+        runner = get_runner(runtime)
+        sess = make_session(ext, provider=runner.provider, optimization=runner.optimization,
                             intra_op_num_threads=options.get("intra_op_num_threads"))
         ys = sess.run(names, feed)
     return {n: np.asarray(y) for n, y in zip(names, ys)}

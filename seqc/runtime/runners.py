@@ -43,6 +43,26 @@ class ModelSource:
     label: str = "model"
     _proto: Any = field(default=None, repr=False)
     _meta: dict[str, str] | None = field(default=None, repr=False)
+    # True when graph and params came from the ONNX file's own "seqc.ir" entry.
+    ir_embedded: bool = False
+
+    def attach_embedded_ir(self) -> str | None:
+        """Take the IR a model seqc wrote carries in its metadata (seqc.ir.embedded), so
+        the NumPy reference runs on a lone .onnx file. Returns why it cannot, or None (also
+        when there is nothing to attach)."""
+        if self.has_ir or self.onnx_model is None:
+            return None
+        from ..errors import SeqcError
+        from ..frontend.onnx_reader import embedded_ir
+
+        try:
+            found = embedded_ir(self.onnx_proto(), self.label)
+        except SeqcError as e:
+            return f"the embedded seqc IR cannot be used ({e.message})"
+        if found is not None:
+            self.graph, self.params = found[0], found[1]
+            self.ir_embedded = True
+        return None
 
     @property
     def has_ir(self) -> bool:
@@ -335,12 +355,19 @@ class NumpyRunner(Runner):
 PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
 
 
+# onnxruntime's graph optimization levels, by the name the runners use.
+OPTIMIZATION_LEVELS = {"disabled": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC",
+                       "extended": "ORT_ENABLE_EXTENDED", "all": "ORT_ENABLE_ALL"}
+
+
 def make_session(model: Any, *, provider: str = "cpu",
-                 intra_op_num_threads: int | None = None) -> Any:
+                 intra_op_num_threads: int | None = None, optimization: str = "all") -> Any:
     """An onnxruntime InferenceSession for a model (anything `resolve` takes, or the bytes of
     an ONNX model, which need no `onnx` import). `provider` is
     "cpu", "cuda" or "auto" (CUDA when a session really starts on it here, else CPU; see
-    `cuda_problem`). "cuda" is a UsageError when CUDA is missing or fails to start."""
+    `cuda_problem`). "cuda" is a UsageError when CUDA is missing or fails to start.
+    `optimization` is a graph optimization level (OPTIMIZATION_LEVELS; onnxruntime's default
+    is "all")."""
     import onnxruntime as ort
 
     available = ort.get_available_providers()
@@ -357,6 +384,8 @@ def make_session(model: Any, *, provider: str = "cpu",
     so = ort.SessionOptions()
     if intra_op_num_threads is not None:
         so.intra_op_num_threads = int(intra_op_num_threads)
+    so.graph_optimization_level = getattr(ort.GraphOptimizationLevel,
+                                          OPTIMIZATION_LEVELS[optimization])
     m = model if isinstance(model, bytes) else resolve(model).onnx()
     data = m if isinstance(m, (str, bytes)) else m.SerializeToString()
     providers = [PROVIDERS[provider]] + (["CPUExecutionProvider"] if provider == "cuda" else [])
@@ -403,8 +432,9 @@ def cuda_problem() -> str | None:
 
 class OnnxRuntimeRunner(Runner):
     name = "onnxruntime"
-    description = "onnxruntime, CPU execution provider"
+    description = "onnxruntime, CPU execution provider, every graph optimization"
     provider = "cpu"
+    optimization = "all"
 
     def unavailable(self) -> str | None:
         try:
@@ -419,7 +449,7 @@ class OnnxRuntimeRunner(Runner):
 
     def load(self, src: ModelSource, *, batch_size: int | None = None,
              intra_op_num_threads: int | None = None, **_: Any) -> Predict:
-        sess = make_session(src, provider=self.provider,
+        sess = make_session(src, provider=self.provider, optimization=self.optimization,
                             intra_op_num_threads=intra_op_num_threads)
         name = sess.get_inputs()[0].name
 
@@ -430,6 +460,20 @@ class OnnxRuntimeRunner(Runner):
                                    for i in range(0, len(x), batch_size)])
 
         return src.to_onnx_layout(predict)
+
+
+class OnnxRuntimeBasicRunner(OnnxRuntimeRunner):
+    # Graph rewrites (fusions, constant folding, layout changes) are where an onnxruntime
+    # bug would change a result: the same model at fewer optimizations checks them.
+    name = "onnxruntime-basic"
+    description = "onnxruntime, CPU, basic graph optimizations only (ORT_ENABLE_BASIC)"
+    optimization = "basic"
+
+
+class OnnxRuntimeNoOptRunner(OnnxRuntimeRunner):
+    name = "onnxruntime-noopt"
+    description = "onnxruntime, CPU, graph optimizations disabled (ORT_DISABLE_ALL)"
+    optimization = "disabled"
 
 
 class OnnxRuntimeCudaRunner(OnnxRuntimeRunner):
@@ -498,8 +542,10 @@ def _cross_checks() -> tuple[Runner, ...]:
 
 
 RUNTIMES: dict[str, Runner] = {r.name: r for r in (
-    NumpyRunner(), OnnxRuntimeRunner(), OnnxRuntimeCudaRunner(), OnnxReferenceRunner(),
-    *_cross_checks())}
+    NumpyRunner(), OnnxRuntimeRunner(), OnnxRuntimeBasicRunner(), OnnxRuntimeNoOptRunner(),
+    OnnxRuntimeCudaRunner(), OnnxReferenceRunner(), *_cross_checks())}
+# The runtimes that run the ONNX model (validate bisects them; bisect runs them).
+ONNX_RUNTIMES = tuple(n for n, r in RUNTIMES.items() if r.needs == "onnx" and r.default)
 
 
 def get_runner(name: str) -> Runner:

@@ -33,6 +33,7 @@ import numpy as np
 
 from ..errors import SeqcError, UsageError
 from .runners import (
+    ONNX_RUNTIMES,
     RUNTIMES,
     ModelSource,
     available_runtimes,
@@ -56,7 +57,6 @@ TOLERANCES: dict[str, tuple[float, float]] = {
 }
 # From the most to the least precise: a comparison uses the last one involved.
 _PRECISION = ("exact", "float64", "float32", "float16", "bfloat16")
-_ONNX_RUNTIMES = ("onnxruntime", "onnxruntime-cuda", "onnx-reference")
 
 
 def _dtype_key(d: Any) -> str | None:
@@ -133,6 +133,8 @@ class ValidationResult:
     results: list[RuntimeResult] = field(default_factory=list)
     output_names: list[str] = field(default_factory=lambda: ["output"])
     output_shapes: list[tuple] = field(default_factory=list)
+    # Lines printed under the table: runtimes skipped here and why.
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -150,7 +152,8 @@ class ValidationResult:
                 "output_shape": None if self.output_shape is None else list(self.output_shape),
                 "output_names": list(self.output_names),
                 "output_shapes": [list(s) for s in self.output_shapes],
-                "runtimes": [asdict(r) for r in self.results], "summary": self.summary()}
+                "runtimes": [asdict(r) for r in self.results], "summary": self.summary(),
+                "notes": list(self.notes)}
 
     def summary(self) -> str:
         """One line naming each failing runtime and how it fails ("" when all agree)."""
@@ -196,6 +199,7 @@ class ValidationResult:
                 out.append(f"{r.runtime}: {describe(r.first_divergence)}")
             elif r.bisect_note:
                 out.append(f"{r.runtime}: {r.bisect_note}")
+        out += self.notes
         out.append("OK: all runtimes agree" if self.ok else "FAILED: runtimes disagree")
         return "\n".join(out)
 
@@ -321,10 +325,19 @@ def validate(model: Any, x: Any = None, *, runtimes: list[str] | str | None = No
     True
     """
     src = resolve(model)
+    ir_note = src.attach_embedded_ir()
     if isinstance(runtimes, str):
         runtimes = [r.strip() for r in runtimes.split(",") if r.strip()]
     names = list(runtimes) if runtimes else [
         n for n in available_runtimes(src) if RUNTIMES[n].default]
+    notes = [] if ir_note is None else [f"numpy: skipped, {ir_note}"]
+    if not runtimes:
+        for n, runner in RUNTIMES.items():
+            if runner.default and n not in names and not (n == "numpy" and ir_note):
+                why = runner.unavailable() or (
+                    "it needs seqc's IR, which this .onnx file does not carry"
+                    if runner.needs == "ir" and not src.has_ir else runner.cannot_run(src))
+                notes.append(f"{n}: skipped, {why}")
     for n in names:
         runner = get_runner(n)
         why = runner.unavailable()
@@ -361,6 +374,10 @@ def validate(model: Any, x: Any = None, *, runtimes: list[str] | str | None = No
     else:
         in_type = src.input_type()
         x = _load_inputs(x)
+        if x is not None and src.ir_embedded and src.onnx_layouts()[0] == "channels_first":
+            # Inputs given for a lone .onnx file are in its own layout; the IR's is
+            # channels-last (the ONNX runners convert back).
+            x = np.moveaxis(np.asarray(x), 1, -1)
         if x is None:
             x = embedded_inputs(src)
         x = random_inputs(in_type, graph=src.graph) if x is None else check_input(
@@ -372,7 +389,7 @@ def validate(model: Any, x: Any = None, *, runtimes: list[str] | str | None = No
     for n in names:
         r = RuntimeResult(n, is_reference=(n == reference))
         try:
-            if (len(out_names) > 1 or several_in) and n in _ONNX_RUNTIMES:
+            if (len(out_names) > 1 or several_in) and n in ONNX_RUNTIMES:
                 predict = _load_all_outputs(n, src, **options)
                 t0 = time.perf_counter()
                 ys = [np.asarray(y) for y in predict(x)]
@@ -394,13 +411,13 @@ def validate(model: Any, x: Any = None, *, runtimes: list[str] | str | None = No
         if ref is None:
             r.error = f"no reference output ({reference} failed)"
             continue
-        onnx_involved = r.runtime in _ONNX_RUNTIMES or reference in _ONNX_RUNTIMES
+        onnx_involved = r.runtime in ONNX_RUNTIMES or reference in ONNX_RUNTIMES
         _compare_runtime(r, outputs[r.runtime], ref, atol, rtol,
                          precision if onnx_involved else None)
     if bisect_failures and ref is not None:
         for r in results:
-            if not r.ok and r.error is None and r.runtime in _ONNX_RUNTIMES and (
-                    reference == "numpy" or reference in _ONNX_RUNTIMES):
+            if not r.ok and r.error is None and r.runtime in ONNX_RUNTIMES and (
+                    reference == "numpy" or reference in ONNX_RUNTIMES):
                 _bisect_into(r, src, x, outputs[r.runtime][0], ref[0], reference, atol, rtol,
                              options)
     # The header gives the tolerance of the reference's own dtype; a row held to another
@@ -412,7 +429,7 @@ def validate(model: Any, x: Any = None, *, runtimes: list[str] | str | None = No
         None if ref is None else tuple(ref[0].shape), results,
         output_names=out_names if ref is None or len(ref) == len(out_names)
         else out_names[:len(ref)],
-        output_shapes=[] if ref is None else [tuple(y.shape) for y in ref])
+        output_shapes=[] if ref is None else [tuple(y.shape) for y in ref], notes=notes)
     if print_table:
         print(result.format_table())
     return result
@@ -449,7 +466,8 @@ def _load_all_outputs(runtime: str, src: ModelSource, *, batch_size: int | None 
             with np.errstate(all="ignore"):  # see OnnxReferenceRunner
                 return list(ev.run(None, feed))
     else:
-        sess = make_session(src, provider="cuda" if runtime.endswith("cuda") else "cpu",
+        runner = RUNTIMES[runtime]
+        sess = make_session(src, provider=runner.provider, optimization=runner.optimization,
                             intra_op_num_threads=intra_op_num_threads)
 
         def run_once(feed: dict) -> list[np.ndarray]:

@@ -559,8 +559,19 @@ def check_build_folder(model: Any, folder: str | os.PathLike) -> VectorCheck:
 
 def check_loaded(model: Any, path: str | os.PathLike) -> VectorCheck:
     """What `seqc.load(path, check=True)` runs on the model it loaded: `path` must be a build
-    folder, whose model.onnx carries the vectors (check_build_folder)."""
-    if not os.path.isdir(os.fspath(path)):
+    folder, whose model.onnx carries the vectors (check_build_folder), or such a model.onnx
+    itself."""
+    file = os.fspath(path)
+    if os.path.isfile(file) and file.lower().endswith(".onnx"):
+        vectors = read_vectors(file)
+        if vectors is None:
+            raise UsageError("check=True: the model carries no test vectors", file=file,
+                             field="check", received="no seqc.test_vectors metadata",
+                             hint="build it with `seqc build`, or load with check=False")
+        if vectors.file is None:
+            vectors.file = file
+        return check_on_load(model, vectors)
+    if not os.path.isdir(file):
         raise UsageError("check=True needs a build folder: its model.onnx carries the test "
                          "vectors a definition file lacks", field="check",
                          received=os.fspath(path),
