@@ -225,6 +225,9 @@ def _reading_options(fn):
 @click.option("--ignore", "ignore", multiple=True, metavar="CODE",
               help="Silence one warning before training, e.g. --ignore SEQC-W003 "
                    "(repeatable).")
+@click.option("--tensorboard", "tensorboard", type=click.Path(), default=None, metavar="DIR",
+              help="Write TensorBoard logs (scalars, learning rate, histograms, graph) to DIR "
+                   "(the tensorboard extra).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 @click.option("-v", "--verbose", is_flag=True,
               help="Also print the export passes and the ONNX node count per op type.")
@@ -232,7 +235,7 @@ def _reading_options(fn):
 def build(definition, out_dir, data, x_path, y_path, target, defines, model_name, epochs,
           batch_size, seed, opset, input_layout, no_fold_batchnorm, no_fold_preprocessing,
           no_train, optimizer, loss, learning_rate, float16, int8, save_optimized, cleanup,
-          clean, test_vectors, max_memory, strict, ignore, quiet, verbose) -> None:
+          clean, test_vectors, max_memory, strict, ignore, tensorboard, quiet, verbose) -> None:
     """Parse DEFINITION, train it, export model.onnx and prove it matches NumPy.
 
     DEFINITION is a seqc JSON spec, a Keras model (.keras, legacy .h5, or model.to_json()
@@ -258,7 +261,7 @@ def build(definition, out_dir, data, x_path, y_path, target, defines, model_name
                         verbose=0 if quiet else (2 if verbose else 1),
                         max_memory=-1 if max_memory is None else parse_size(max_memory),
                         log=click.echo, warn=functools.partial(click.echo, err=True),
-                        ignore=check_codes(ignore), strict=strict)
+                        ignore=check_codes(ignore), strict=strict, tensorboard=tensorboard)
     report = run_build(definition, opts)
     if not quiet:
         fm = report["final_metrics"]

@@ -23,11 +23,12 @@ from ..config import split_spec
 from ..errors import DefinitionError, did_you_mean
 from .callback_base import Callback, CallbackList, MonitorCallback, wants_batch_logs
 from .checkpoint import CSVLogger, ModelCheckpoint, save_model_folder, save_weights
+from .tensorboard import TensorBoard
 
 __all__ = ["CLASSES", "CSVLogger", "Callback", "CallbackList", "EarlyStopping", "History",
            "LambdaCallback", "ModelCheckpoint", "MonitorCallback", "ProgbarLogger",
-           "ReduceLROnPlateau", "TerminateOnNaN", "get", "save_model_folder", "save_weights",
-           "wants_batch_logs"]
+           "ReduceLROnPlateau", "TensorBoard", "TerminateOnNaN", "get", "save_model_folder",
+           "save_weights", "wants_batch_logs"]
 
 
 class History(Callback):
@@ -284,7 +285,8 @@ class LambdaCallback(Callback):
 
 
 CLASSES: dict[str, type[Callback]] = {c.__name__: c for c in (
-    EarlyStopping, ModelCheckpoint, ReduceLROnPlateau, TerminateOnNaN, CSVLogger, History)}
+    EarlyStopping, ModelCheckpoint, ReduceLROnPlateau, TerminateOnNaN, CSVLogger, History,
+    TensorBoard)}
 
 
 def get(spec: Any) -> Callback:
