@@ -369,6 +369,22 @@ def predict(model, input_path, out_path, provider, batch_size, threads, target,
 
 @cli.command()
 @click.argument("model", type=click.Path())
+@click.option("--port", type=click.IntRange(min=1, max=65535), default=None,
+              help="Port on localhost (default: Netron's 8080, 8081 or a free one).")
+@click.option("--browse/--no-browser", default=False, show_default=True,
+              help="Also open the address in a web browser.")
+@handle_errors
+def view(model, port, browse) -> None:
+    """Open MODEL (.onnx or a build folder) in Netron on localhost (the view extra)."""
+    from . import view as netron_view
+
+    url = netron_view.serve(model, port=port, browse=browse)
+    click.echo(f"Serving {netron_view.model_file(model)} in Netron at {url} (Ctrl-C stops)")
+    netron_view.wait()
+
+
+@cli.command()
+@click.argument("model", type=click.Path())
 @click.option("--inputs", type=click.Path(), default=None,
               help="Inputs (.npy/.npz/.csv); default: seeded random inputs of the right shape.")
 @click.option("--runtimes", default=None,
