@@ -356,14 +356,16 @@ def ops(markdown: bool) -> None:
 @click.option("--windows/--no-windows", default=None,
               help="Timeseries models: cut the raw series into the training windows "
                    "(default: when INPUT is the raw series, not pre-made windows).")
+@click.option("-q", "--quiet", is_flag=True, help="No progress line (rows, rows/s, ETA).")
 @handle_errors
 def predict(model, input_path, out_path, provider, batch_size, threads, target,
-            windows) -> None:
+            windows, quiet) -> None:
     """Run MODEL (.onnx or build folder) on INPUT (.npy, .npz or .csv) with onnxruntime."""
     from .runtime.predict import predict_file
 
     n = predict_file(model, input_path, out_path, provider=provider, batch_size=batch_size,
-                     threads=threads, target=target, windows=windows, log=click.echo)
+                     threads=threads, target=target, windows=windows, log=click.echo,
+                     progress=not quiet)
     click.echo(f"Wrote {n} predictions to {out_path}")
 
 

@@ -28,6 +28,7 @@ import numpy as np
 
 from ..errors import DataError, UsageError, did_you_mean
 from ..fileio import atomic_file
+from ..progress import RowProgress
 from . import windows as W
 from .runners import check_input, cuda_problem, make_session, onnx_value_type, resolve
 
@@ -373,7 +374,8 @@ def _class_names(src) -> list[str] | None:
 
 def predict_file(model: str, input_path: str, out_path: str, *, provider: str = "cpu",
                  batch_size: int = 1024, threads: int | None = None, target: str | None = None,
-                 windows: bool | None = None, log: Callable[[str], Any] | None = None) -> int:
+                 windows: bool | None = None, log: Callable[[str], Any] | None = None,
+                 progress: bool = False) -> int:
     """Predict every row of `input_path` batch by batch; returns the number of predictions.
 
     `threads`: onnxruntime's intra-op threads (None: its default, one per core).
@@ -382,6 +384,7 @@ def predict_file(model: str, input_path: str, out_path: str, *, provider: str = 
     (rows, columns) array) into the training windows and predicts one row per window, while
     input of the model's own rank (pre-made windows) is predicted as it is; True insists on
     windowing; False never windows. `batch_size` then counts windows.
+    `progress`: on a terminal, a line of rows done, rows/s and ETA on stderr (seqc.progress).
 
     >>> predict_file("runs/mlp", "x.npy", "pred.csv", batch_size=4096)  # doctest: +SKIP
     1797
@@ -465,6 +468,7 @@ def predict_file(model: str, input_path: str, out_path: str, *, provider: str = 
         name = sess.get_inputs()[0].name
         os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
         n = 0
+        shown = RowProgress(stream.shape[0] if ts is None else None) if progress else None
         last = 0 if ts is None else (ts["sequence_length"] - 1) * ts["sampling_rate"]
         with atomic_file(out_path) as f:
             writer = (NpyWriter(f) if ext == ".npy" else CsvWriter(
@@ -479,7 +483,11 @@ def predict_file(model: str, input_path: str, out_path: str, *, provider: str = 
                 y = sess.run(None, {name: xb})[0]
                 writer.write(y, None if starts is None else np.stack([starts, starts + last], 1))
                 n += len(y)
+                if shown is not None:
+                    shown(n)
             writer.finish()
+            if shown is not None:
+                shown(n, final=True)
     return n
 
 
