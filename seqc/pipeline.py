@@ -319,6 +319,9 @@ def _build(def_path: str, opts: BuildOptions, held: ExitStack) -> dict[str, Any]
                    "exporting the initial weights untrained"
              + (f"; the script's {', '.join(fits)} is not run (give its data with --x/--y "
                 "or --data)" if fits else ""))
+    if opts.tensorboard is not None and not trained:
+        _say(opts, f"--tensorboard: nothing was trained, so no logs were written to "
+                   f"{opts.tensorboard}")
     if holdout_x is None and dataset is not None:
         holdout_x, train_x = dataset.x, dataset.x
         if dataset.y is not None:

@@ -151,3 +151,20 @@ def test_build_tensorboard_flag_and_script_callback(tmp_path):
     assert r.exit_code == 0, r.output
     history = json.loads((tmp_path / "out2" / "report.json").read_text())["history"]
     _check_epoch_scalars(tmp_path / "sl", history, 0.001)
+
+
+def test_build_flag_without_the_extra_or_training(tmp_path, monkeypatch):
+    x, _ = _data(16)
+    np.save(tmp_path / "x.npy", x)
+    spec = tmp_path / "m.json"
+    spec.write_text(json.dumps({"name": "t", "input_shape": [3],
+                                "layers": [{"type": "Dense", "units": 1}],
+                                "compile": {"optimizer": "sgd", "loss": "mse"}}))
+    args = ["build", str(spec), "-o", str(tmp_path / "out"), "--tensorboard", str(tmp_path / "tb")]
+    r = CliRunner().invoke(cli, [*args, "--no-train"])
+    assert r.exit_code == 0, r.output
+    assert "--tensorboard: nothing was trained" in r.output and not (tmp_path / "tb").exists()
+    monkeypatch.setitem(sys.modules, "tensorboard.compat.proto", None)
+    r = CliRunner().invoke(cli, [*args, "--x", str(tmp_path / "x.npy")])
+    assert r.exit_code == 2 and "pip install 'seqc[tensorboard]'" in r.output, r.output
+    assert "Traceback" not in r.output
