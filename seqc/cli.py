@@ -233,6 +233,9 @@ def _reading_options(fn):
 @click.option("--ignore", "ignore", multiple=True, metavar="CODE",
               help="Silence one warning before training, e.g. --ignore SEQC-W003 "
                    "(repeatable).")
+@click.option("--tensorboard", "tensorboard", type=click.Path(), default=None, metavar="DIR",
+              help="Write TensorBoard logs (scalars, learning rate, histograms, graph) to DIR "
+                   "(the tensorboard extra).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 @click.option("-v", "--verbose", is_flag=True,
               help="Also print the export passes and the ONNX node count per op type.")
@@ -240,7 +243,7 @@ def _reading_options(fn):
 def build(definition, out_dir, data, x_path, y_path, target, defines, model_name, epochs,
           batch_size, seed, opset, input_layout, no_fold_batchnorm, no_fold_preprocessing,
           no_train, optimizer, loss, learning_rate, float16, int8, save_optimized, cleanup,
-          clean, test_vectors, max_memory, strict, ignore, quiet, verbose) -> None:
+          clean, test_vectors, max_memory, strict, ignore, tensorboard, quiet, verbose) -> None:
     """Parse DEFINITION, train it, export model.onnx and prove it matches NumPy.
 
     DEFINITION is a seqc JSON spec, a Keras model (.keras, legacy .h5, or model.to_json()
@@ -266,7 +269,7 @@ def build(definition, out_dir, data, x_path, y_path, target, defines, model_name
                         verbose=0 if quiet else (2 if verbose else 1),
                         max_memory=-1 if max_memory is None else parse_size(max_memory),
                         log=click.echo, warn=functools.partial(click.echo, err=True),
-                        ignore=check_codes(ignore), strict=strict)
+                        ignore=check_codes(ignore), strict=strict, tensorboard=tensorboard)
     report = run_build(definition, opts)
     if not quiet:
         fm = report["final_metrics"]
@@ -426,7 +429,7 @@ def predict(ctx, model, inputs, out_path, provider, batch_size, threads, target,
         n = predict_file(model, one, out_path, provider=provider or "cpu",
                          batch_size=batch_size, threads=threads, target=target,
                          columns=list(columns) or None, windows=windows,
-                         log=None if quiet else click.echo)
+                         log=None if quiet else click.echo, progress=not quiet)
         if not quiet:
             click.echo(f"Wrote {n} predictions to {out_path}")
         return
@@ -449,6 +452,22 @@ def predict(ctx, model, inputs, out_path, provider, batch_size, threads, target,
         raise ValidationFailure(f"{len(report['failed'])} of {report['shards']} shards failed",
                                 file=out_path, hint="the failed shards are listed above; the "
                                 "others are done and a rerun resumes")
+
+
+@cli.command()
+@click.argument("model", type=click.Path())
+@click.option("--port", type=click.IntRange(min=1, max=65535), default=None,
+              help="Port on localhost (default: Netron's 8080, 8081 or a free one).")
+@click.option("--browse/--no-browser", default=False, show_default=True,
+              help="Also open the address in a web browser.")
+@handle_errors
+def view(model, port, browse) -> None:
+    """Open MODEL (.onnx or a build folder) in Netron on localhost (the view extra)."""
+    from . import view as netron_view
+
+    url = netron_view.serve(model, port=port, browse=browse)
+    click.echo(f"Serving {netron_view.model_file(model)} in Netron at {url} (Ctrl-C stops)")
+    netron_view.wait()
 
 
 @cli.command()

@@ -14,6 +14,7 @@ import errno
 import json
 import os
 import shutil
+import sys
 import tempfile
 import time
 from contextlib import ExitStack, contextmanager
@@ -79,6 +80,7 @@ class BuildOptions:
     warn: Any = None
     ignore: tuple[str, ...] = ()
     strict: bool = False
+    tensorboard: str | None = None  # --tensorboard DIR: TensorBoard logs with histograms
 
 
 def compile_settings(defn: Any, opts: BuildOptions) -> dict | None:
@@ -95,6 +97,14 @@ def compile_settings(defn: Any, opts: BuildOptions) -> dict | None:
         name, kwargs = split_spec(cfg.get("optimizer", "rmsprop"))
         cfg["optimizer"] = {**kwargs, "type": name, "learning_rate": opts.learning_rate}
     return cfg or None
+
+
+def _fit_verbose(opts: BuildOptions) -> int:
+    """Keras' per-step bar (1) when the epoch lines go to a terminal, else one line per
+    epoch (2); 0 when quiet."""
+    if not opts.verbose:
+        return 0
+    return 1 if getattr(sys.stdout, "isatty", lambda: False)() else 2
 
 
 def _say(opts: BuildOptions, msg: str) -> None:
@@ -235,6 +245,11 @@ def _build(def_path: str, opts: BuildOptions, held: ExitStack) -> dict[str, Any]
                      ("seed", opts.seed)):
         if val is not None:
             fit_cfg[key] = val
+    if opts.tensorboard is not None:
+        from .training.tensorboard import TensorBoard
+
+        fit_cfg["callbacks"] = [*(fit_cfg.get("callbacks") or []),
+                                TensorBoard(log_dir=opts.tensorboard, histogram_freq=1)]
     if opts.seed is not None and opts.seed != model.seed:
         model.seed = opts.seed
         if not defn.has_weights:  # a Keras file's weights are kept: training continues
@@ -281,7 +296,7 @@ def _build(def_path: str, opts: BuildOptions, held: ExitStack) -> dict[str, Any]
         try:
             # A NaN or infinite loss stops the build (exit 1), where Keras would train on.
             with _lint_reporting(opts, def_path):
-                hist = model.fit(x, y, **{**fit_cfg, "verbose": 2 if opts.verbose else 0,
+                hist = model.fit(x, y, **{**fit_cfg, "verbose": _fit_verbose(opts),
                                           "nonfinite": "raise"})
         except DataError as e:
             # The fit loop names the array and row; the user also needs the file.
@@ -305,6 +320,9 @@ def _build(def_path: str, opts: BuildOptions, held: ExitStack) -> dict[str, Any]
                    "exporting the initial weights untrained"
              + (f"; the script's {', '.join(fits)} is not run (give its data with --x/--y "
                 "or --data)" if fits else ""))
+    if opts.tensorboard is not None and not trained:
+        _say(opts, f"--tensorboard: nothing was trained, so no logs were written to "
+                   f"{opts.tensorboard}")
     if holdout_x is None and dataset is not None:
         holdout_x, train_x = dataset.x, dataset.x
         if dataset.y is not None:

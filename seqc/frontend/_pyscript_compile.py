@@ -49,7 +49,9 @@ class CompileReader:
             path = args[0] if args else kwargs.get("filepath")
             if isinstance(path, str):  # it saves the weights of each epoch: the last is final
                 self.saved_paths.setdefault(path, (node.lineno, None))
-        if family == "callbacks" and name in OUTPUT_ONLY_CALLBACKS:
+        if family == "callbacks" and name == "TensorBoard" and _tensorboard_runs(args, kwargs):
+            pass  # its logs are written by the build (seqc.training.tensorboard)
+        elif family == "callbacks" and name in OUTPUT_ONLY_CALLBACKS:
             # Files the script's own run would write; they do not change training, and seqc's
             # build writes its own artifacts (model.onnx, weights.npz, report.json).
             self.note(node, f"{self.seg(node)} writes files during training and does not "
@@ -270,6 +272,15 @@ OUTPUT_ONLY_CALLBACKS = ("ModelCheckpoint", "CSVLogger", "TensorBoard", "Progbar
 # Progress displays from other packages, known to only print or plot.
 DISPLAY_CALLBACKS = ("tensorflow_docs.modeling.EpochDots", "tqdm.keras.TqdmCallback",
                      "livelossplot.PlotLossesKeras", "livelossplot.PlotLossesKerasTF")
+
+
+def _tensorboard_runs(args: list, kwargs: dict) -> bool:
+    """A script's TensorBoard(...) is honoured when its log_dir is a literal path and the
+    tensorboard extra is installed; otherwise it stays an output-only note."""
+    import importlib.util
+
+    log_dir = args[0] if args else kwargs.get("log_dir", "logs")
+    return isinstance(log_dir, str) and importlib.util.find_spec("tensorboard") is not None
 
 
 def seqc_class(family: str, name: str) -> type | None:

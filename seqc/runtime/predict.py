@@ -31,6 +31,7 @@ import numpy as np
 from ..errors import DataError, UsageError, did_you_mean
 from ..fileio import atomic_file
 from ..ir.types import TensorType
+from ..progress import RowProgress
 from . import windows as W
 from .runners import (
     ModelSource,
@@ -404,7 +405,7 @@ def _check_int(value: Any, name: str) -> None:
 def predict_file(model: str, input_path: str, out_path: str, *, provider: str = "cpu",
                  batch_size: int = 1024, threads: int | None = None, target: str | None = None,
                  windows: bool | None = None, columns: list[str] | None = None,
-                 log: Callable[[str], Any] | None = None) -> int:
+                 log: Callable[[str], Any] | None = None, progress: bool = False) -> int:
     """Predict every row of `input_path` batch by batch; returns the number of predictions.
 
     `threads`: onnxruntime's intra-op threads (None: its default, one per core).
@@ -414,6 +415,7 @@ def predict_file(model: str, input_path: str, out_path: str, *, provider: str = 
     (rows, columns) array) into the training windows and predicts one row per window, while
     input of the model's own rank (pre-made windows) is predicted as it is; True insists on
     windowing; False never windows. `batch_size` then counts windows.
+    `progress`: on a terminal, a line of rows done, rows/s and ETA on stderr (seqc.progress).
 
     >>> predict_file("runs/mlp", "x.npy", "pred.csv", batch_size=4096)  # doctest: +SKIP
     1797
@@ -433,7 +435,7 @@ def predict_file(model: str, input_path: str, out_path: str, *, provider: str = 
     _check_int(batch_size, "batch_size")
     predictor = Predictor(src, provider=provider, threads=threads, windows=windows, log=log)
     return predictor.run(input_path, out_path, batch_size=batch_size, target=target,
-                         columns=columns)[1]
+                         columns=columns, progress=progress)[1]
 
 
 @dataclass(frozen=True)
@@ -490,10 +492,12 @@ class Predictor:
 
     def run(self, input_path: str, out_path: str, *, batch_size: int = 1024,
             target: str | None = None, columns: list[str] | None = None,
-            after_batch: Callable[[int], Any] | None = None) -> tuple[int, int]:
+            after_batch: Callable[[int], Any] | None = None,
+            progress: bool = False) -> tuple[int, int]:
         """Predict `input_path` into `out_path` (.npy, .csv or .parquet, written atomically);
         returns (input rows, predictions). `columns`: a Parquet file's feature columns.
-        `after_batch(predictions so far)` is called after each batch is written."""
+        `after_batch(predictions so far)` is called after each batch is written; `progress`
+        shows a rows, rows/s and ETA line on a terminal (seqc.progress.RowProgress)."""
         _check_int(batch_size, "batch_size")
         facts, windows = self.facts, self.windows
         ts_model, in_type, ids = facts.ts_model, facts.in_type, facts.ids
@@ -543,6 +547,8 @@ class Predictor:
             name = sess.get_inputs()[0].name
             os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
             n = 0
+            shown = (RowProgress(stream.shape[0] if ts is None else None)
+                     if progress else None)
             last = 0 if ts is None else (ts["sequence_length"] - 1) * ts["sampling_rate"]
             with atomic_file(out_path) as f:
                 writer = self._writer(f, out_path, ts is not None)
@@ -559,7 +565,11 @@ class Predictor:
                     n += len(y)
                     if after_batch is not None:
                         after_batch(n)
+                    if shown is not None:
+                        shown(n)
                 writer.finish()
+                if shown is not None:
+                    shown(n, final=True)
         return rows_in[0], n
 
     def _explain(self, e: DataError, stream: InputStream, ts: dict | None) -> DataError:

@@ -13,7 +13,6 @@ from __future__ import annotations
 import inspect
 import math
 import sys
-import time
 import warnings
 from typing import Any
 
@@ -21,13 +20,15 @@ import numpy as np
 
 from ..config import split_spec
 from ..errors import DefinitionError, did_you_mean
+from ..progress import Progbar, is_terminal
 from .callback_base import Callback, CallbackList, MonitorCallback, wants_batch_logs
 from .checkpoint import CSVLogger, ModelCheckpoint, save_model_folder, save_weights
+from .tensorboard import TensorBoard
 
 __all__ = ["CLASSES", "CSVLogger", "Callback", "CallbackList", "EarlyStopping", "History",
            "LambdaCallback", "ModelCheckpoint", "MonitorCallback", "ProgbarLogger",
-           "ReduceLROnPlateau", "TerminateOnNaN", "get", "save_model_folder", "save_weights",
-           "wants_batch_logs"]
+           "ReduceLROnPlateau", "TensorBoard", "TerminateOnNaN", "get", "save_model_folder",
+           "save_weights", "wants_batch_logs"]
 
 
 class History(Callback):
@@ -49,73 +50,38 @@ class History(Callback):
 
 
 class ProgbarLogger(Callback):
-    """Keras-style progress: `Epoch 1/20`, then `25/25 ━━━━ 0s 3ms/step - loss: ...`.
+    """Keras' progress: `Epoch 1/20`, then `25/25 ━━━━━━━━━━━━━━━━━━━━ 0s 3ms/step - loss: ...`
+    (seqc.progress.Progbar, Keras' format).
 
-    verbose=1 redraws a bar in place on a terminal (only the final line otherwise);
-    verbose=2 prints one line per epoch.
+    verbose=1 redraws the bar after each step on a terminal (only the final line otherwise);
+    verbose=2 prints one line per epoch: `25/25 - 0s - 3ms/step - loss: ...`.
     """
-
-    WIDTH = 20
 
     def __init__(self, verbose: int = 1, stream: Any = None) -> None:
         super().__init__()
         self.verbose = verbose
         self.stream = stream
-        self._last_draw = 0.0
+        self.progbar: Progbar | None = None
 
     @property
     def _out(self):
         return self.stream or sys.stdout
 
     def on_epoch_begin(self, epoch, logs=None) -> None:
-        self._start = time.perf_counter()
-        self._last_draw = self._start
-        self._tty = self.verbose == 1 and getattr(self._out, "isatty", lambda: False)()
+        self._tty = self.verbose == 1 and is_terminal(self._out)
         print(f"Epoch {epoch + 1}/{self.params.get('epochs', '?')}", file=self._out)
+        self.progbar = Progbar(self.params.get("steps") or 1, verbose=1 if self._tty else 2,
+                               stream=self._out)
 
     def on_train_batch_end(self, batch, logs=None) -> None:
-        now = time.perf_counter()
-        if not self._tty or now - self._last_draw < 0.1:
-            return
-        self._last_draw = now
-        self._out.write("\r" + self._line(batch + 1, logs or {}, now, final=False))
-        self._out.flush()
+        if self._tty:
+            self.progbar.update(batch + 1, logs, finalize=False)
 
     def on_epoch_end(self, epoch, logs=None) -> None:
-        line = self._line(self.params.get("steps", 0), logs or {}, time.perf_counter(), True)
-        self._out.write(("\r" if self._tty else "") + line + "\n")
-        self._out.flush()
-
-    def _line(self, step: int, logs: dict, now: float, final: bool) -> str:
-        steps = self.params.get("steps") or 1
-        elapsed = now - self._start
-        per_step = elapsed / max(step, 1)
-        if self.verbose == 2:
-            head = f"{steps}/{steps} - {_fmt_time(elapsed)} - {_fmt_step(per_step)}"
-        else:
-            done = int(self.WIDTH * step / steps)
-            bar = "━" * done + " " * (self.WIDTH - done)
-            when = _fmt_time(elapsed) if final else f"{_fmt_time(per_step * (steps - step))} eta"
-            head = f"{step}/{steps} {bar} {when} {_fmt_step(per_step)}"
-        return head + "".join(f" - {k}: {_fmt_value(v)}" for k, v in logs.items())
+        self.progbar.update(self.progbar.target, logs, finalize=True)
 
     # Batch hooks are wanted only to draw the bar.
     def on_batch_end(self, batch, logs=None) -> None: ...
-
-
-def _fmt_time(s: float) -> str:
-    return f"{s:.0f}s" if s >= 1 else f"{s * 1000:.0f}ms" if s >= 1e-3 else "0s"
-
-
-def _fmt_step(s: float) -> str:
-    return f"{s:.0f}s/step" if s >= 1 else f"{s * 1000:.0f}ms/step" if s >= 1e-3 \
-        else f"{s * 1e6:.0f}us/step"
-
-
-def _fmt_value(v: Any) -> str:
-    if isinstance(v, float) and (abs(v) >= 1e-3 or v == 0):
-        return f"{v:.4f}"
-    return f"{v:.4e}" if isinstance(v, float) else str(v)
 
 
 # ---- monitoring callbacks ----
@@ -284,7 +250,8 @@ class LambdaCallback(Callback):
 
 
 CLASSES: dict[str, type[Callback]] = {c.__name__: c for c in (
-    EarlyStopping, ModelCheckpoint, ReduceLROnPlateau, TerminateOnNaN, CSVLogger, History)}
+    EarlyStopping, ModelCheckpoint, ReduceLROnPlateau, TerminateOnNaN, CSVLogger, History,
+    TensorBoard)}
 
 
 def get(spec: Any) -> Callback:
