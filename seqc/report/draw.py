@@ -265,5 +265,6 @@ def save(fig: Any, path: str) -> str:
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "seqc"}):
         fig.savefig(buf, format=ext[1:],
                     metadata={"Date": None} if ext == ".svg" else {"Software": None})
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     atomic_write(path, buf.getvalue())
     return path

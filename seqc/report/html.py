@@ -315,6 +315,26 @@ validation {"passed" if (report.get("validation") or {}).get("ok") else "FAILED"
 """
 
 
+def read_build_report(folder: str | Path) -> dict:
+    """A build folder's report.json; a clear UsageError when `folder` is not one."""
+    from ..errors import UsageError
+
+    path = Path(folder) / "report.json"
+    if not Path(folder).is_dir() or not path.is_file():
+        raise UsageError("--history draws a build folder's training curves: give the folder "
+                         "`seqc build` wrote (it holds report.json)", field="--history",
+                         received=str(folder))
+    try:
+        import json
+
+        report = json.loads(path.read_text())
+    except (OSError, ValueError) as e:
+        raise UsageError(f"report.json cannot be read: {e}", file=str(path)) from None
+    if not isinstance(report, dict) or not isinstance(report.get("history", {}), dict):
+        raise UsageError("report.json has no training history", file=str(path))
+    return report
+
+
 def write_report(folder: Path, report: dict, graph: Any, evaluation: dict | None) -> Path:
     """Write folder/report.html (atomically) for a build in `folder` (its staging folder)."""
     from ..fileio import atomic_write, sha256_file

@@ -48,7 +48,9 @@ def layer_graph(graph: Any) -> tuple[list[Box], list[tuple[int, int]]]:
             for p in () if node.shares else node.params:
                 n += int(np.prod(graph.param_specs[node.param_key(p)].shape))
         last = calls[-1][-1]
-        act = first[1].op if len(first) > 1 else None
+        # A split-off activation: Dense(activation="relu") -> nodes Dense, Activation(relu).
+        act = (getattr(first[1].attrs, "activation", None) or first[1].op) if len(first) > 1 \
+            else None
         boxes.append(Box(owner, first[0].op,
                          [tuple(graph.types[v].shape) for v in first[0].inputs],
                          tuple(graph.types[last.outputs[0]].shape),
