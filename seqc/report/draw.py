@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 from typing import Any
 
 from .layout import Box, layer_graph, ranks_and_order
@@ -247,7 +248,8 @@ def svg_text(fig: Any) -> str:
     with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "seqc"}):
         fig.savefig(buf, format="svg", metadata={"Date": None})
     text = buf.getvalue()
-    return text[text.index("<svg"):]
+    # The RDF block (creator, format) is for files, not for an inline figure.
+    return re.sub(r"\s*<metadata>.*?</metadata>", "", text[text.index("<svg"):], flags=re.S)
 
 
 def save(fig: Any, path: str) -> str:
