@@ -467,8 +467,12 @@ def _export_and_validate(model, defn, staging: Path, data, opts: BuildOptions, t
         from .report.html import write_report
 
         t = time.perf_counter()
-        write_report(staging, report, model.graph, evaluation)
-        _say(opts, f"report.html drawn in {time.perf_counter() - t:.1f}s")
+        try:
+            write_report(staging, report, model.graph, evaluation)
+            _say(opts, f"report.html drawn in {time.perf_counter() - t:.1f}s")
+        except Exception as e:  # noqa: BLE001 - the page is a view: a bug in it keeps the build
+            _say(opts, f"report.html not written ({type(e).__name__}: {e}); the build is "
+                       "complete without it (a bug in seqc's report: please report it)")
     return report
 
 

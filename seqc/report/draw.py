@@ -166,6 +166,8 @@ def _events(ax: Any, events: list[dict], n_epochs: int) -> None:
 def history_figure(history: dict[str, list[float]], events: list[dict] | None = None) -> Any:
     """One panel per quantity (loss, each metric, the learning rate when logged), training
     against validation per epoch, with EarlyStopping / ReduceLROnPlateau events marked."""
+    from matplotlib.ticker import MaxNLocator
+
     events = events or []
     names = [k for k in history if not k.startswith("val_")]
     names += [k[4:] for k in history if k.startswith("val_") and k[4:] not in names]
@@ -187,6 +189,7 @@ def history_figure(history: dict[str, list[float]], events: list[dict] | None = 
                 ax.plot(epochs, vals, color=color, marker="o", ms=2.5, lw=1.2, label=label)
                 n = max(n, len(vals))
         _events(ax, events, n)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title(name, fontsize=9)
         ax.set_xlabel("epoch", fontsize=8)
         ax.tick_params(labelsize=7)

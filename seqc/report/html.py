@@ -9,6 +9,7 @@ evaluation, validation, export, variants, vectors, build, about.
 from __future__ import annotations
 
 import html
+import os
 import platform
 from pathlib import Path
 from typing import Any
@@ -279,7 +280,8 @@ def _build_section(report: dict, model_sha256: str | None) -> str:
             + "<h3>Versions</h3>" + _table(["Package", "Version"],
                                            [[_e(k), _e(v)] for k, v in _versions().items()])
             + "<h3>Hashes</h3>" + _table(["What", "SHA-256"], [
-                ["source " + _e(report.get("source", "")), _e(report.get("source_hash", ""))],
+                ["source " + _e(os.path.basename(str(report.get("source", "")))),
+                 _e(report.get("source_hash", ""))],
                 ["model.onnx", _e(model_sha256 or "–")]]))
     return _section("build", "Build", body)
 
@@ -299,13 +301,14 @@ def render(report: dict, graph: Any = None, evaluation: dict | None = None,
                     _section("about", "About this page", ABOUT)]
     nav = " ".join(f'<a href="#{s}">{s}</a>' for s in SECTIONS)
     trained = "trained" if report.get("trained") else "not trained"
+    source = os.path.basename(str(report.get("source", "")))
     return f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>seqc build report: {_e(name)}</title>
 <style>{CSS}</style></head>
 <body><header><h1>{_e(name)}</h1>
-<p>seqc {_e(report.get("seqc_version", ""))} · {_e(report.get("source", ""))} · {trained} ·
+<p>seqc {_e(report.get("seqc_version", ""))} · {_e(source)} · {trained} ·
 validation {"passed" if (report.get("validation") or {}).get("ok") else "FAILED"}</p></header>
 <nav>{nav}</nav>
 <main>
