@@ -69,3 +69,48 @@ def test_build_without_matplotlib_says_once_which_extra(tmp_path):
     assert out.count("report.html skipped: pip install 'seqc[report]'") == 1
     assert (tmp_path / "b" / "model.onnx").exists()
     assert not (tmp_path / "b" / "report.html").exists()
+
+
+def test_plot_a_build_folder_and_its_history(report_builds, tmp_path):
+    from click.testing import CliRunner
+
+    from seqc.cli import cli
+
+    folder = report_builds["breast_cancer_mlp"]
+    r = CliRunner().invoke(cli, ["plot", str(folder), "-o", str(tmp_path / "m.svg")])
+    assert r.exit_code == 0, r.output
+    assert (tmp_path / "m.svg").read_text().count('id="seqc-node-') == 4
+    r = CliRunner().invoke(cli, ["plot", str(folder), "--history", "-o",
+                                 str(tmp_path / "c.svg")])
+    assert r.exit_code == 0, r.output
+    text = (tmp_path / "c.svg").read_text()
+    # One panel per quantity, each with its training and validation line.
+    assert text.count(">loss<") == 1 and text.count(">accuracy<") == 1
+    assert text.count(">training<") == 2 and text.count(">validation<") == 2
+    r = CliRunner().invoke(cli, ["plot", str(folder), "--history", "-o",
+                                 str(tmp_path / "c.png"), "--dpi", "50"])
+    assert r.exit_code == 0 and (tmp_path / "c.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_callback_events_reach_report_json_and_the_page(tmp_path):
+    from seqc.pipeline import BuildOptions, build
+
+    spec = json.loads((ROOT / "examples" / "breast_cancer_mlp.json").read_text())
+    spec["data"]["path"] = str(ROOT / "examples" / spec["data"]["path"])
+    spec["fit"].update(epochs=4, callbacks=[
+        {"type": "EarlyStopping", "patience": 1, "min_delta": 10,
+         "restore_best_weights": True},
+        {"type": "ReduceLROnPlateau", "patience": 1, "factor": 0.5, "min_delta": 10}])
+    (tmp_path / "s.json").write_text(json.dumps(spec))
+    build(str(tmp_path / "s.json"), BuildOptions(out_dir=str(tmp_path / "b"), verbose=0,
+                                                 log=None))
+    r = json.loads((tmp_path / "b" / "report.json").read_text())
+    events = {e["event"]: e for e in r["training_events"]}
+    # min_delta 10 means no epoch improves: the first is best, training stops at epoch 2.
+    assert events["early_stopping"]["epoch"] == 1 and len(r["history"]["loss"]) == 2
+    assert events["restored_best"]["epoch"] == 0
+    assert events["reduce_lr"]["to"] == pytest.approx(events["reduce_lr"]["from"] * 0.5)
+    page = (tmp_path / "b" / "report.html").read_text()
+    for text in ("early stop", "restored best", "LR reduced",
+                 "EarlyStopping restored the best weights"):
+        assert text in page
