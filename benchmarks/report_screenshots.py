@@ -71,7 +71,8 @@ def main() -> int:
                                        if hold.get("kind") == "classifier" else None)
                 shrink(shot, out / f"report_{name}.png")
                 print(f"{name}: build {t_build:.1f}s, report.html "
-                      f"{page.stat().st_size / 1024:.0f} KB, browser check "
+                      f"{page.stat().st_size / 1024:.0f} KB drawn in "
+                      f"{report['timings']['report_s']:.1f}s, browser check "
                       f"{t_check:.1f}s, screenshot "
                       f"{(out / f'report_{name}.png').stat().st_size / 1024:.0f} KB"
                       + (f"; PROBLEMS: {bad}" if bad else "; ok"), flush=True)

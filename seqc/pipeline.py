@@ -462,17 +462,17 @@ def _export_and_validate(model, defn, staging: Path, data, opts: BuildOptions, t
     }
     if evaluation is not None:
         report["holdout"] = evaluation["summary"]
-    (staging / "report.json").write_text(json.dumps(report, indent=1))
     if _report_extra(opts):
         from .report.html import write_report
 
         t = time.perf_counter()
         try:
             write_report(staging, report, model.graph, evaluation)
-            _say(opts, f"report.html drawn in {time.perf_counter() - t:.1f}s")
+            report["timings"]["report_s"] = round(time.perf_counter() - t, 4)
         except Exception as e:  # noqa: BLE001 - the page is a view: a bug in it keeps the build
             _say(opts, f"report.html not written ({type(e).__name__}: {e}); the build is "
                        "complete without it (a bug in seqc's report: please report it)")
+    (staging / "report.json").write_text(json.dumps(report, indent=1))
     return report
 
 

@@ -56,7 +56,7 @@ td.ok{color:#2e7d32;font-weight:600}td.bad{color:#c62828;font-weight:600}
 pre{font-size:12px;background:#f6f8fa;padding:8px;overflow-x:auto}
 .figure{overflow-x:auto}.figure svg{max-width:100%;height:auto}
 .drawing{max-height:900px;overflow:auto;border:1px solid #eee}
-.drawing svg{max-width:none}
+
 .row{display:flex;gap:24px;flex-wrap:wrap;align-items:flex-start}
 table.confusion td{text-align:center;min-width:34px}
 .note{color:#555;font-size:13px}
