@@ -221,6 +221,9 @@ def _reading_options(fn):
 @click.option("--max-memory", default=None,
               help="Refuse models needing more training memory than this (default 4GB; "
                    "'none' to turn the check off).")
+@click.option("--no-report", is_flag=True,
+              help="Do not draw report.html (the report extra's page; report.json is always "
+                   "written).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 @click.option("-v", "--verbose", is_flag=True,
               help="Also print the export passes and the ONNX node count per op type.")
@@ -228,7 +231,7 @@ def _reading_options(fn):
 def build(definition, out_dir, data, x_path, y_path, target, defines, model_name, epochs,
           batch_size, seed, opset, input_layout, no_fold_batchnorm, no_fold_preprocessing,
           no_train, optimizer, loss, learning_rate, float16, int8, save_optimized, cleanup,
-          clean, test_vectors, max_memory, quiet, verbose) -> None:
+          clean, test_vectors, max_memory, no_report, quiet, verbose) -> None:
     """Parse DEFINITION, train it, export model.onnx and prove it matches NumPy.
 
     DEFINITION is a seqc JSON spec, a Keras model (.keras, legacy .h5, or model.to_json()
@@ -249,7 +252,7 @@ def build(definition, out_dir, data, x_path, y_path, target, defines, model_name
                         optimizer=optimizer, loss=loss, learning_rate=learning_rate,
                         test_vectors=test_vectors, float16=float16, int8=int8,
                         save_optimized=save_optimized, cleanup=cleanup, clean=clean,
-                        verbose=0 if quiet else (2 if verbose else 1),
+                        report=not no_report, verbose=0 if quiet else (2 if verbose else 1),
                         max_memory=-1 if max_memory is None else parse_size(max_memory),
                         log=click.echo)
     report = run_build(definition, opts)

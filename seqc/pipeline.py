@@ -72,6 +72,7 @@ class BuildOptions:
     save_optimized: str | None = None  # an onnxruntime optimization level
     cleanup: bool = False  # seqc's ONNX clean-up passes on model.onnx (seqc.export.cleanup)
     clean: bool = False  # the new folder keeps none of the old one's other files (rejected/...)
+    report: bool = True  # report.html, when the report extra (matplotlib) is installed
 
 
 def compile_settings(defn: Any, opts: BuildOptions) -> dict | None:
@@ -484,6 +485,8 @@ def _report_extra(opts: BuildOptions) -> bool:
     not, says so once per process."""
     from .report import EXTRA_HINT, have_matplotlib
 
+    if not opts.report:
+        return False
     if have_matplotlib():
         return True
     if not _SKIP_SAID:

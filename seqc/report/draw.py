@@ -190,6 +190,7 @@ def history_figure(history: dict[str, list[float]], events: list[dict] | None = 
                 n = max(n, len(vals))
         _events(ax, events, n)
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.set_xlim(0.5, max(n, 1) + 0.5)
         ax.set_title(name, fontsize=9)
         ax.set_xlabel("epoch", fontsize=8)
         ax.tick_params(labelsize=7)
@@ -199,8 +200,17 @@ def history_figure(history: dict[str, list[float]], events: list[dict] | None = 
             ax.set_yscale("log")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
-    fig.tight_layout()
+    _margins(fig, rows)
     return fig
+
+
+def _margins(fig: Any, rows: int) -> None:
+    """Fixed margins in inches around the panels (tight_layout would draw the figure once
+    more just to measure it, doubling the time a page takes)."""
+    w, h = fig.get_size_inches()
+    fig.subplots_adjust(left=0.75 / w, right=1 - 0.15 / w, bottom=0.5 / h, top=1 - 0.3 / h,
+                        wspace=0.75 / (w / max(1, len(fig.axes) // rows)),
+                        hspace=0.8 / (h / rows))
 
 
 def roc_figure(fpr: list[float], tpr: list[float], auc: float) -> Any:
@@ -214,7 +224,7 @@ def roc_figure(fpr: list[float], tpr: list[float], auc: float) -> Any:
     ax.tick_params(labelsize=7)
     ax.legend(fontsize=7, loc="lower right")
     ax.grid(alpha=0.3)
-    fig.tight_layout()
+    _margins(fig, 1)
     return fig
 
 
@@ -239,7 +249,7 @@ def regression_figure(y_true: Any, y_pred: Any) -> Any:
     ax.set_title("residuals", fontsize=9)
     ax.tick_params(labelsize=7)
     ax.grid(alpha=0.3)
-    fig.tight_layout()
+    _margins(fig, 1)
     return fig
 
 
