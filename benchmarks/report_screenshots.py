@@ -21,11 +21,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 WIDTH = 820  # pixels of the kept screenshot: small files, still readable
-MAX_HEIGHT = 2600  # the page is cut below this (the top sections tell the story)
+MAX_HEIGHT = 2200  # the page is cut below this (the top sections tell the story)
 
 
 def shrink(src: Path, dst: Path) -> None:
-    """A 1280-px-wide screenshot, scaled to WIDTH and cut to MAX_HEIGHT, in 128 colours."""
+    """A 1280-px-wide screenshot, scaled to WIDTH and cut to MAX_HEIGHT, in 64 colours."""
     from PIL import Image
 
     with Image.open(src) as im:
@@ -33,7 +33,7 @@ def shrink(src: Path, dst: Path) -> None:
         scale = WIDTH / im.width
         im = im.resize((WIDTH, int(im.height * scale)), Image.Resampling.LANCZOS)
         im = im.crop((0, 0, WIDTH, min(im.height, MAX_HEIGHT)))
-        im.quantize(colors=128, method=Image.Quantize.MEDIANCUT).save(dst, optimize=True)
+        im.quantize(colors=64, method=Image.Quantize.MEDIANCUT).save(dst, optimize=True)
 
 
 def main() -> int:
