@@ -150,6 +150,7 @@ def cli(debug: bool) -> None:
     seqc validate build/my_model                   every runtime agrees; stored vectors hold
     seqc bench build/my_model --numpy              latency percentiles and throughput
     seqc summary examples/digits_mlp.json          Keras-style layer table
+    seqc plot build/my_model -o model.svg          draw the model (--history: curves)
     seqc ops                                       supported layer kinds
     """
     _State.debug = debug
@@ -236,6 +237,9 @@ def _reading_options(fn):
 @click.option("--tensorboard", "tensorboard", type=click.Path(), default=None, metavar="DIR",
               help="Write TensorBoard logs (scalars, learning rate, histograms, graph) to DIR "
                    "(the tensorboard extra).")
+@click.option("--no-report", is_flag=True,
+              help="Do not draw report.html (the report extra's page; report.json is always "
+                   "written).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 @click.option("-v", "--verbose", is_flag=True,
               help="Also print the export passes and the ONNX node count per op type.")
@@ -243,7 +247,8 @@ def _reading_options(fn):
 def build(definition, out_dir, data, x_path, y_path, target, defines, model_name, epochs,
           batch_size, seed, opset, input_layout, no_fold_batchnorm, no_fold_preprocessing,
           no_train, optimizer, loss, learning_rate, float16, int8, save_optimized, cleanup,
-          clean, test_vectors, max_memory, strict, ignore, tensorboard, quiet, verbose) -> None:
+          clean, test_vectors, max_memory, strict, ignore, tensorboard, no_report, quiet,
+          verbose) -> None:
     """Parse DEFINITION, train it, export model.onnx and prove it matches NumPy.
 
     DEFINITION is a seqc JSON spec, a Keras model (.keras, legacy .h5, or model.to_json()
@@ -266,7 +271,7 @@ def build(definition, out_dir, data, x_path, y_path, target, defines, model_name
                         optimizer=optimizer, loss=loss, learning_rate=learning_rate,
                         test_vectors=test_vectors, float16=float16, int8=int8,
                         save_optimized=save_optimized, cleanup=cleanup, clean=clean,
-                        verbose=0 if quiet else (2 if verbose else 1),
+                        report=not no_report, verbose=0 if quiet else (2 if verbose else 1),
                         max_memory=-1 if max_memory is None else parse_size(max_memory),
                         log=click.echo, warn=functools.partial(click.echo, err=True),
                         ignore=check_codes(ignore), strict=strict, tensorboard=tensorboard)
@@ -338,6 +343,55 @@ def summary(definition, data, x_path, y_path, target, defines, model_name) -> No
     for line in defn.notes:
         click.echo(line)
     click.echo(defn.model.summary(print_fn=None))
+
+
+@cli.command()
+@click.argument("definition", type=click.Path())
+@click.option("-o", "--out", "out_path", type=click.Path(), required=True,
+              help="The drawing: model.png or model.svg (curves.png with --history).")
+@click.option("--history", is_flag=True,
+              help="Draw a build folder's training curves (report.json) instead of the model.")
+@click.option("--show-shapes", is_flag=True, help="Each layer's input and output shapes.")
+@click.option("--show-layer-names", is_flag=True, help="Each layer's name beside its class.")
+@click.option("--show-dtype", is_flag=True, help="Each layer's output dtype.")
+@click.option("--show-trainable", is_flag=True, help="Whether each layer is trainable.")
+@click.option("--show-layer-activations", is_flag=True,
+              help="A layer's activation beside its class (Dense + relu).")
+@click.option("--rankdir", type=click.Choice(["TB", "LR"]), default="TB", show_default=True,
+              help="Top to bottom or left to right.")
+@click.option("--dpi", type=click.IntRange(min=10, max=1200), default=200, show_default=True,
+              help="Resolution of a PNG.")
+@_data_options
+@_reading_options
+@handle_errors
+def plot(definition, out_path, history, show_shapes, show_layer_names, show_dtype,
+         show_trainable, show_layer_activations, rankdir, dpi, data, x_path, y_path, target,
+         defines, model_name) -> None:
+    """Draw the model like keras.utils.plot_model (DEF or a build folder), or with --history
+    a build's training curves. Needs the report extra: pip install 'seqc[report]'."""
+    from .report import need_matplotlib
+    from .report.draw import history_figure, model_figure, save
+
+    need_matplotlib("seqc plot")
+    if history:
+        from .report.html import read_build_report
+
+        report = read_build_report(definition)
+        fig = history_figure(report.get("history") or {}, report.get("training_events"))
+        fig.set_dpi(dpi)
+        click.echo(f"Wrote {save(fig, out_path)}")
+        return
+    from .frontend import load_definition, parse_defines
+    from .pipeline import BuildOptions, definition_bindings
+
+    opts = BuildOptions(data=data, x=x_path, y=y_path, target=target)
+    bindings, _ = definition_bindings(definition, opts, parse_defines(defines), model_name)
+    defn = load_definition(definition, bindings=bindings)
+    fig = model_figure(defn.model.graph, show_shapes=show_shapes, show_dtype=show_dtype,
+                       show_layer_names=show_layer_names, rankdir=rankdir,
+                       show_layer_activations=show_layer_activations,
+                       show_trainable=show_trainable, dpi=dpi)
+    click.echo(f"Wrote {save(fig, out_path)}")
 
 
 @cli.command()

@@ -179,6 +179,21 @@ class Model:
             print_fn(text)
         return text
 
+    def plot(self, to_file: str = "model.png", show_shapes: bool = False,
+             show_dtype: bool = False, show_layer_names: bool = False, rankdir: str = "TB",
+             dpi: int = 200, show_layer_activations: bool = False,
+             show_trainable: bool = False) -> str:
+        """Draw the model to `to_file` (.png or .svg) with keras.utils.plot_model's options;
+        returns the path. Needs the report extra (matplotlib)."""
+        from .report import need_matplotlib
+        from .report.draw import model_figure, save
+
+        need_matplotlib("Model.plot")
+        return save(model_figure(self.graph, show_shapes=show_shapes, show_dtype=show_dtype,
+                                 show_layer_names=show_layer_names, rankdir=rankdir,
+                                 show_layer_activations=show_layer_activations,
+                                 show_trainable=show_trainable, dpi=dpi), to_file)
+
     # ---- training (implemented in training/) ----
     def compile(self, optimizer: Any = "rmsprop", loss: Any = None, metrics: Any = None,
                 **kwargs: Any) -> None:

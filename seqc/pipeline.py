@@ -33,7 +33,7 @@ ARTIFACTS = ("model.onnx", "weights.npz", "model.ir.json", "report.json")
 # before model.onnx (which may name it); one a new build does not write is removed, so a
 # folder never mixes two builds.
 OPTIONAL_ARTIFACTS = ("model.onnx.data", "model.onnx.vectors.npz", "model.fp16.onnx",
-                      "model.int8.onnx", "model.opt.onnx")
+                      "model.int8.onnx", "model.opt.onnx", "report.html")
 # Inputs compared between NumPy and onnxruntime when the build has no held-out data.
 N_SYNTHETIC = 64
 MAX_VALIDATION_ROWS = 1024
@@ -74,6 +74,7 @@ class BuildOptions:
     save_optimized: str | None = None  # an onnxruntime optimization level
     cleanup: bool = False  # seqc's ONNX clean-up passes on model.onnx (seqc.export.cleanup)
     clean: bool = False  # the new folder keeps none of the old one's other files (rejected/...)
+    report: bool = True  # report.html, when the report extra (matplotlib) is installed
 
     # Warnings before training (seqc.training.lint): `warn` prints the block (None: `log`, or
     # Python warnings when both are None), `ignore` drops codes, `strict` stops the build.
@@ -283,6 +284,7 @@ def _build(def_path: str, opts: BuildOptions, held: ExitStack) -> dict[str, Any]
 
     history: dict[str, list[float]] = {}
     final_metrics: dict[str, float] = {}
+    events: list[dict] = []  # EarlyStopping / ReduceLROnPlateau, for the report
     trained = False
     holdout_x = holdout_y = train_x = None
     if opts.train and defn.compile and dataset is not None and dataset.y is None:
@@ -306,6 +308,7 @@ def _build(def_path: str, opts: BuildOptions, held: ExitStack) -> dict[str, Any]
         timings["train_s"] = time.perf_counter() - t
         history = {k: [float(v) for v in vs] for k, vs in hist.history.items()}
         final_metrics = {k: vs[-1] for k, vs in history.items() if vs}
+        events = list(getattr(hist, "events", []))
         trained = True
         split = float(fit_cfg.get("validation_split") or 0.0)
         if split > 0:
@@ -357,7 +360,8 @@ def _build(def_path: str, opts: BuildOptions, held: ExitStack) -> dict[str, Any]
     staging = _new_staging(target, out_dir)
     try:
         report = _export_and_validate(model, defn, staging, (holdout_x, holdout_y, train_x),
-                                      opts, timings, history, final_metrics, trained, t0)
+                                      opts, timings, history, final_metrics, trained, t0,
+                                      events)
         ok = report["validation"]["ok"] and (report["variants"] or {}).get("ok", True)
         if ok:
             written = [n for n in OPTIONAL_ARTIFACTS if (staging / n).exists()]
@@ -400,7 +404,7 @@ def _source_metadata(defn: Any) -> dict[str, str]:
 
 
 def _export_and_validate(model, defn, staging: Path, data, opts: BuildOptions, timings,
-                         history, final_metrics, trained, t0) -> dict[str, Any]:
+                         history, final_metrics, trained, t0, events=()) -> dict[str, Any]:
     """Export, validate, and write everything but model.onnx's move into `staging`. `data` is
     (held-out inputs, their labels or None, training inputs or None)."""
     holdout_x, holdout_y, train_x = data
@@ -459,6 +463,11 @@ def _export_and_validate(model, defn, staging: Path, data, opts: BuildOptions, t
                                  y_eval=holdout_y, optimized=opts.save_optimized)
         timings["variants_s"] = time.perf_counter() - t
         _say(opts, format_variants(variants))
+    evaluation = None
+    if _report_extra(opts):
+        from .report.evaluate import evaluate
+
+        evaluation = evaluate(model, holdout_x, holdout_y, defn.compile)
     timings["total_s"] = time.perf_counter() - t0
 
     report = {
@@ -479,6 +488,7 @@ def _export_and_validate(model, defn, staging: Path, data, opts: BuildOptions, t
         "trained": trained,
         "compile": _jsonable(defn.compile),
         "history": history,
+        "training_events": list(events),
         "final_metrics": final_metrics,
         "class_names": model.class_names,
         "opset": opts.opset,
@@ -489,8 +499,38 @@ def _export_and_validate(model, defn, staging: Path, data, opts: BuildOptions, t
         "variants": variants,
         "timings": {k: round(v, 4) for k, v in timings.items()},
     }
+    if evaluation is not None:
+        report["holdout"] = evaluation["summary"]
+    if _report_extra(opts):
+        from .report.html import write_report
+
+        t = time.perf_counter()
+        try:
+            write_report(staging, report, model.graph, evaluation)
+            report["timings"]["report_s"] = round(time.perf_counter() - t, 4)
+        except Exception as e:  # noqa: BLE001 - the page is a view: a bug in it keeps the build
+            _say(opts, f"report.html not written ({type(e).__name__}: {e}); the build is "
+                       "complete without it (a bug in seqc's report: please report it)")
     (staging / "report.json").write_text(json.dumps(report, indent=1))
     return report
+
+
+_SKIP_SAID: list[bool] = []
+
+
+def _report_extra(opts: BuildOptions) -> bool:
+    """Whether report.html can be drawn (matplotlib, the `report` extra, is installed); when
+    not, says so once per process."""
+    from .report import EXTRA_HINT, have_matplotlib
+
+    if not opts.report:
+        return False
+    if have_matplotlib():
+        return True
+    if not _SKIP_SAID:
+        _SKIP_SAID.append(True)
+        _say(opts, f"report.html skipped: {EXTRA_HINT}")
+    return False
 
 
 def format_export_info(info: dict[str, Any]) -> str:

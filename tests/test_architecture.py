@@ -13,11 +13,12 @@ PKG = Path(__file__).resolve().parents[1] / "seqc"
 
 # stage -> stages it must never import (dependencies point one way).
 FORBIDDEN = {
-    "ops": {"frontend", "training", "export", "runtime", "cli", "model", "pipeline"},
-    "ir": {"frontend", "training", "export", "runtime", "cli", "model", "pipeline"},
-    "training": {"frontend", "export", "runtime", "cli", "pipeline"},
-    "export": {"frontend", "runtime", "cli", "pipeline"},
-    "frontend": {"export", "runtime", "cli", "pipeline"},
+    "ops": {"frontend", "training", "export", "runtime", "cli", "model", "pipeline", "report"},
+    "ir": {"frontend", "training", "export", "runtime", "cli", "model", "pipeline", "report"},
+    "training": {"frontend", "export", "runtime", "cli", "pipeline", "report"},
+    "export": {"frontend", "runtime", "cli", "pipeline", "report"},
+    "frontend": {"export", "runtime", "cli", "pipeline", "report"},
+    "runtime": {"report"},
 }
 # Third-party modules only some stages may import. The keras and torch runtimes are the
 # cross-checks (seqc validate --runtimes keras,torch); they import them inside load().
@@ -25,7 +26,9 @@ FORBIDDEN = {
 RESTRICTED = {"onnx": {"export", "runtime", "frontend"}, "onnxruntime": {"export", "runtime"},
               "torch": {"runtime"}, "keras": {"runtime"}, "tensorflow": set(),
               "ray": {"runtime"}, "dask": {"runtime"}, "distributed": {"runtime"},
-              "pyarrow": {"runtime"}}
+              "pyarrow": {"runtime"},
+              # The report extra: drawings and the browser check only (seqc/report).
+              "matplotlib": {"report"}, "selenium": {"report"}, "PIL": set()}
 
 
 def _imports(path: Path) -> list[tuple[str, int]]:
@@ -76,7 +79,7 @@ def _run(code: str) -> str:
 def test_import_seqc_is_light() -> None:
     out = _run("import sys, seqc; seqc.layers.Dense; seqc.Sequential; seqc.predict_dataset;"
                "heavy = ('onnx', 'onnxruntime', 'torch', 'keras', 'ray', 'dask', 'distributed',"
-               " 'pyarrow');"
+               " 'pyarrow', 'matplotlib');"
                "print(sorted(m for m in heavy if m in sys.modules))")
     assert out.strip() == "[]"
 

@@ -28,7 +28,7 @@ from .tensorboard import TensorBoard
 __all__ = ["CLASSES", "CSVLogger", "Callback", "CallbackList", "EarlyStopping", "History",
            "LambdaCallback", "ModelCheckpoint", "MonitorCallback", "ProgbarLogger",
            "ReduceLROnPlateau", "TensorBoard", "TerminateOnNaN", "get", "save_model_folder",
-           "save_weights", "wants_batch_logs"]
+           "save_weights", "training_events", "wants_batch_logs"]
 
 
 class History(Callback):
@@ -38,6 +38,7 @@ class History(Callback):
         super().__init__()
         self.history: dict[str, list] = {}
         self.epoch: list[int] = []
+        self.events: list[dict] = []  # EarlyStopping/ReduceLROnPlateau (training_events)
 
     def on_train_begin(self, logs=None) -> None:
         self.epoch = []
@@ -171,11 +172,13 @@ class ReduceLROnPlateau(MonitorCallback):
         self.cooldown = cooldown
         self.cooldown_counter = 0
         self.wait = 0
+        self.reductions: list[tuple[int, float, float]] = []  # (epoch, old, new): the report
 
     def on_train_begin(self, logs=None) -> None:
         self.best = None
         self.cooldown_counter = 0
         self.wait = 0
+        self.reductions = []
 
     def in_cooldown(self) -> bool:
         return self.cooldown_counter > 0
@@ -202,11 +205,30 @@ class ReduceLROnPlateau(MonitorCallback):
                 if old > np.float32(self.min_lr):
                     new = max(old * self.factor, self.min_lr)
                     opt.learning_rate = new
+                    self.reductions.append((epoch, old, float(new)))
                     if self.verbose > 0:
                         print(f"\nEpoch {epoch + 1}: ReduceLROnPlateau reducing learning rate "
                               f"to {new}.")
                     self.cooldown_counter = self.cooldown
                     self.wait = 0
+
+
+def training_events(callbacks: list) -> list[dict]:
+    """What EarlyStopping and ReduceLROnPlateau did in a fit, for the build report: epochs
+    0-based, as `History.epoch`."""
+    events: list[dict] = []
+    for cb in callbacks:
+        if isinstance(cb, EarlyStopping):
+            if cb.stopped_epoch > 0:
+                events.append({"event": "early_stopping", "epoch": cb.stopped_epoch,
+                               "monitor": cb.monitor})
+            if cb.restore_best_weights and cb.best_weights is not None:
+                events.append({"event": "restored_best", "epoch": cb.best_epoch,
+                               "monitor": cb.monitor})
+        elif isinstance(cb, ReduceLROnPlateau):
+            events += [{"event": "reduce_lr", "epoch": e, "monitor": cb.monitor,
+                        "from": old, "to": new} for e, old, new in cb.reductions]
+    return sorted(events, key=lambda ev: ev["epoch"])
 
 
 class TerminateOnNaN(Callback):

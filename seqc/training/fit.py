@@ -373,6 +373,7 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
             raise diverged(epoch, epochs, b, steps, f"the weights {bad[0]!r} are not finite "
                                                     "after the last update")
     cbs.on_train_end(logs)
+    history.events = callbacks_mod.training_events(cb_list)  # seqc's: read by report.html
     return history
 
 
