@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -60,3 +61,36 @@ def sha256_file(path: str | os.PathLike) -> str:
         for block in iter(lambda: f.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
+
+
+def regular_file(path: str | os.PathLike, what: str = "file", *, error: type | None = None,
+                 field: str | None = None) -> str:
+    """`path` as a str when it names a regular file; else `error` (default DataError) naming
+    it: missing, a folder, or a FIFO/device/socket, which would block or never end when read
+    (stat, unlike open, never blocks on a FIFO). A path holding a NUL byte is refused too."""
+    from .errors import DataError
+
+    error = error or DataError
+    path = os.fspath(path)
+    kw = {"file": path, "field": field, "received": path}
+    try:
+        mode = os.stat(path).st_mode
+    except ValueError:  # "embedded null byte"
+        raise error(f"the {what} path holds a NUL byte", **{**kw, "file": repr(path)},
+                    hint="check how the path was written") from None
+    except FileNotFoundError:
+        raise error(f"{what} not found", **kw,
+                    hint="check the path (relative paths in a spec resolve against the "
+                         "spec's folder)") from None
+    except OSError as e:
+        raise error(f"{what} cannot be read: {e.strerror}", **kw) from None
+    if stat.S_ISDIR(mode):
+        raise error(f"{what} is a folder, not a file", **kw)
+    if not stat.S_ISREG(mode):
+        kind = ("a FIFO (named pipe)" if stat.S_ISFIFO(mode) else
+                "a device" if stat.S_ISCHR(mode) or stat.S_ISBLK(mode) else
+                "a socket" if stat.S_ISSOCK(mode) else "not a regular file")
+        raise error(f"{what} is {kind}, not a regular file; seqc reads data and models "
+                    "from regular files only (a pipe or device could block forever)", **kw,
+                    hint="save the data to a file first")
+    return path

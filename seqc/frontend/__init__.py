@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DefinitionError
+from ..fileio import regular_file
 from ..model import DEFAULT_MAX_MEMORY, Model
 from .bindings import Bindings, parse_defines
 from .spec import Definition, load_spec, one_hot
@@ -65,6 +66,8 @@ def load_definition(path: str | os.PathLike, *,
         from .build_folder import load_build_folder
 
         return load_build_folder(file)
+    if os.path.exists(file):  # a FIFO or device would block the reader forever
+        regular_file(file, "definition file", error=DefinitionError, field="path")
     ext = Path(file).suffix.lower()
     reader = FORMATS.get(ext)
     if bindings is not None and bindings.model is not None and ext != ".py":

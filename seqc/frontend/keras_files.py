@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DefinitionError, SeqcError, UsageError, layer_label
-from ..fileio import atomic_file, sha256_file
+from ..fileio import atomic_file, regular_file, sha256_file
 from ..ir import weight_args
 from ..model import DEFAULT_MAX_MEMORY, Model
 from ..ops import REGISTRY
@@ -123,9 +123,10 @@ def load_keras_weights_file(path: str | os.PathLike, model: Model, info: Any = N
 
 
 def _open_h5(h5py: Any, file: str) -> Any:
-    if not os.path.isfile(file):
+    if not os.path.exists(file):
         raise DefinitionError("the weights file does not exist", file=file, field="path",
                               received=repr(file))
+    regular_file(file, "weights file", error=DefinitionError, field="path")
     if not h5py.is_hdf5(file):
         raise DefinitionError("not an HDF5 file", file=file, field="path",
                               received=f"first bytes {_head(file)!r}",

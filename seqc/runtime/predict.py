@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError, UsageError, did_you_mean
-from ..fileio import atomic_file
+from ..fileio import atomic_file, regular_file
 from . import windows as W
 from .runners import check_input, cuda_problem, make_session, onnx_value_type, resolve
 
@@ -234,10 +234,7 @@ def open_inputs(path: str, *, target: str | None = None,
     """An input file as a stream of row batches; DataError/UsageError naming the file when it
     is missing, unreadable or of an unknown kind. `columns`: a CSV's columns to read, in
     order (default: all but `target`)."""
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise DataError("input file not found", file=path, field="INPUT", received=path,
-                        hint=f"check the path; {INPUT_HINT}")
+    path = regular_file(path, "input file", field="INPUT")
     ext = os.path.splitext(path)[1].lower()
     if ext == ".csv":
         return CsvStream(path, target, columns)

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError, DefinitionError, UsageError, did_you_mean
+from ..fileio import regular_file
 from ..ir.graph import Graph
 from ..ir.types import TensorType
 
@@ -43,6 +44,7 @@ class ModelSource:
     label: str = "model"
     _proto: Any = field(default=None, repr=False)
     _meta: dict[str, str] | None = field(default=None, repr=False)
+    _flow: Any = field(default=None, repr=False)
 
     @property
     def has_ir(self) -> bool:
@@ -73,6 +75,14 @@ class ModelSource:
                                 field="model", received=self.label,
                                 hint="an empty or damaged file reads as a model with no graph")
         return self._proto
+
+    def control_flow(self) -> Any:
+        """The model's control flow, checked once before anything runs it (bounds.py)."""
+        if self._flow is None:
+            from .bounds import check_control_flow
+
+            self._flow = check_control_flow(self.onnx_proto(), self.label)
+        return self._flow
 
     def input_type(self) -> TensorType:
         """The type runners take inputs in: the IR's (channels-last) when the IR is there,
@@ -189,8 +199,9 @@ def load_onnx_checked(path: str, *, load_external_data: bool = True) -> Any:
     except Exception as e:  # noqa: BLE001 - protobuf and onnx raise many kinds
         raise not_valid_onnx(path, e) from None
     try:
-        # The path form checks models over protobuf's 2 GB limit and with external data.
-        onnx.checker.check_model(path if load_external_data else proto)
+        # The path form checks models over protobuf's 2 GB limit and with external data;
+        # full_check adds strict shape inference (cheap: shapes, not weights).
+        onnx.checker.check_model(path if load_external_data else proto, full_check=True)
     except Exception as e:  # noqa: BLE001 - the checker raises several kinds
         # The checker is stricter than onnxruntime in places (it wants nodes topologically
         # sorted; onnxconverter's float16 pass appends its Casts): refused only when
@@ -219,6 +230,7 @@ def resolve(model: Any) -> ModelSource:
             return ModelSource(graph, params, onnx_path, label=path)
         if not os.path.exists(path):
             raise UsageError("model file or folder not found", field="model", received=path)
+        regular_file(path, "model file", field="model")
         if path.endswith(".onnx"):
             return ModelSource(onnx_model=path, label=path)
         raise UsageError("a model must be an .onnx file or a build folder", field="model",
@@ -351,18 +363,21 @@ def make_session(model: Any, *, provider: str = "cpu",
         raise UsageError(f"this onnxruntime has no {PROVIDERS[provider]}", field="provider",
                          received=f"provider={provider!r}; available: {', '.join(available)}",
                          hint="install onnxruntime-gpu for CUDA, or use --provider cpu")
+    from .bounds import bounded
+
     so = ort.SessionOptions()
     if intra_op_num_threads is not None:
         so.intra_op_num_threads = int(intra_op_num_threads)
-    m = resolve(model).onnx()
+    src = resolve(model)
+    src.control_flow()  # a loop that would never end is refused before onnxruntime sees it
+    m = src.onnx()
     data = m if isinstance(m, str) else m.SerializeToString()
     providers = [PROVIDERS[provider]] + (["CPUExecutionProvider"] if provider == "cuda" else [])
     try:
         sess = ort.InferenceSession(data, so, providers=providers)
     except Exception as e:  # noqa: BLE001 - onnxruntime's load errors (Fail, InvalidGraph,
         # InvalidArgument, InvalidProtobuf) share no base class but RuntimeError/Exception.
-        raise not_valid_onnx(data if isinstance(data, str) else resolve(model).label,
-                             e) from None
+        raise not_valid_onnx(data if isinstance(data, str) else src.label, e) from None
     if provider == "cuda" and sess.get_providers()[0] != PROVIDERS["cuda"]:
         # onnxruntime-gpu without a usable GPU (no driver, CUDA or cuDNN libraries) logs an
         # error and quietly runs the session on the CPU: a "CUDA" run or comparison would
@@ -373,7 +388,7 @@ def make_session(model: Any, *, provider: str = "cpu",
             f"{', '.join(sess.get_providers())}",
             hint="check the GPU driver and the CUDA/cuDNN versions onnxruntime-gpu needs "
                  "(onnxruntime's log above names the missing library), or use --provider cpu")
-    return sess
+    return bounded(sess, src.label)
 
 
 @functools.cache
@@ -466,6 +481,10 @@ class OnnxReferenceRunner(Runner):
     description = "onnx.reference.ReferenceEvaluator (pure Python, slow, exact semantics)"
 
     def cannot_run(self, src: ModelSource) -> str | None:
+        loops = src.control_flow().dynamic_loops
+        if loops:  # a pure-Python run cannot be stopped the way onnxruntime's can
+            return (f"the trip count of {loops[0]} is only known at run time, and "
+                    "onnx.reference has no time limit")
         return reference_evaluator_limits(src.onnx_proto())
 
     def load(self, src: ModelSource, **_: Any) -> Predict:

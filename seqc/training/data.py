@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError, did_you_mean
+from ..fileio import regular_file
 
 LABEL_DTYPES = (None, "float32", "int64", "category")
 
@@ -38,14 +39,7 @@ class Dataset:
 
 
 def _check_file(path: str, what: str = "data file") -> str:
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise DataError(f"{what} not found", file=path, received=path,
-                        hint="check the path (relative paths in a spec resolve against the "
-                             "spec's folder)")
-    if os.path.isdir(path):
-        raise DataError(f"{what} is a folder, not a file", file=path, received=path)
-    return path
+    return regular_file(path, what)
 
 
 def load_csv(path: str, target: str | None, *, label_dtype: str | None = None,

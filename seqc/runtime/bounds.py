@@ -1,0 +1,228 @@
+"""Bounds on running an ONNX model seqc did not necessarily write: its control flow is read
+before anything runs, and every onnxruntime run has a time limit.
+
+Control flow: a `Loop` whose trip count is a constant (an initializer or a Constant node,
+through Identity/Cast/Reshape/Squeeze/Unsqueeze) is refused when it, times the trip counts of
+the loops around it, exceeds `MAX_ITERATIONS`; subgraphs (Loop/Scan/If bodies)
+nested deeper than `MAX_SUBGRAPH_DEPTH` are refused. A loop whose trip count is only known at
+run time is left to the time limit: onnxruntime checks `RunOptions.terminate` between nodes
+and between loop iterations, so one watchdog thread per process sets it when a run passes its
+deadline, and the run ends with a ResourceError (exit 2) naming the model.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import itertools
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from ..errors import ResourceError
+
+# Total iterations of a model's loops (nested ones multiplied): a float32 model that needs
+# more than this is not something seqc is asked to run, and 2**62 of them never end.
+MAX_ITERATIONS = 10**7
+MAX_SUBGRAPH_DEPTH = 16
+# Seconds one onnxruntime run (one batch) may take; `--time-limit` changes it.
+DEFAULT_TIME_LIMIT = 600.0
+
+_PASS_THROUGH = ("Identity", "Cast", "Reshape", "Squeeze", "Unsqueeze", "Flatten")
+
+
+@dataclass
+class ControlFlow:
+    """What `check_control_flow` found: the Loop nodes whose trip count is not a constant
+    (their run is bounded by the time limit only)."""
+
+    dynamic_loops: list[str] = field(default_factory=list)
+
+
+def _node_label(node: Any, index: int) -> str:
+    return f"{node.op_type} node '{node.name}'" if node.name else f"{node.op_type} node #{index}"
+
+
+def _constants(graph: Any, outer: dict[str, Any]) -> dict[str, Any]:
+    """Scalar-ish integer constants visible in `graph`: initializers and Constant nodes, and
+    values passed unchanged through a shape-only op."""
+    from onnx import numpy_helper
+
+    consts = dict(outer)
+    for init in graph.initializer:
+        if _small(init):
+            consts[init.name] = numpy_helper.to_array(init)
+    for node in graph.node:
+        if node.op_type == "Constant" and node.output:
+            for a in node.attribute:
+                if a.name == "value" and _small(a.t):
+                    consts[node.output[0]] = numpy_helper.to_array(a.t)
+                elif a.name == "value_int":
+                    consts[node.output[0]] = a.i
+                elif a.name == "value_ints" and len(a.ints) <= 16:
+                    consts[node.output[0]] = list(a.ints)
+        elif node.op_type in _PASS_THROUGH and node.input and node.input[0] in consts:
+            consts[node.output[0]] = consts[node.input[0]]
+    return consts
+
+
+def _small(tensor: Any) -> bool:
+    n = 1
+    for d in tensor.dims:
+        n *= d
+    return n <= 16 and not tensor.data_location  # never read external data here
+
+
+def _trip_count(value: Any) -> int | None:
+    import numpy as np
+
+    try:
+        arr = np.asarray(value).reshape(-1)
+    except (TypeError, ValueError):
+        return None
+    if arr.size != 1 or arr.dtype.kind not in "iu":
+        return None
+    return int(arr[0])
+
+
+def check_control_flow(proto: Any, file: str, *,
+                       max_iterations: int = MAX_ITERATIONS) -> ControlFlow:
+    """Refuse (ResourceError naming `file` and the node) a model whose constant loop trip
+    counts, nested ones multiplied, exceed `max_iterations`, or whose subgraphs nest deeper
+    than MAX_SUBGRAPH_DEPTH; return the loops whose trip count is only known at run time."""
+    found = ControlFlow()
+    graphs = [(proto.graph, {}, 1, 0, "")]
+    for fn in getattr(proto, "functions", ()):
+        graphs.append((fn, {}, 1, 0, f"function '{fn.name}': "))
+    while graphs:
+        graph, outer, runs, depth, where = graphs.pop()
+        if depth > MAX_SUBGRAPH_DEPTH:
+            raise ResourceError(
+                f"{where}subgraphs nest {depth} levels deep, over the limit of "
+                f"{MAX_SUBGRAPH_DEPTH}", file=file, field="model", received=f"depth {depth}",
+                hint="seqc runs models whose Loop/Scan/If bodies nest at most "
+                     f"{MAX_SUBGRAPH_DEPTH} levels")
+        consts = _constants(graph, outer) if hasattr(graph, "initializer") else dict(outer)
+        for i, node in enumerate(graph.node):
+            label = where + _node_label(node, i)
+            inner = runs
+            if node.op_type == "Loop":
+                m = node.input[0] if node.input else ""
+                trips = _trip_count(consts[m]) if m in consts else None
+                if trips is None:
+                    found.dynamic_loops.append(label)
+                else:
+                    inner = runs * max(trips, 0)
+                    if inner > max_iterations:
+                        raise ResourceError(
+                            f"{label} runs {trips:,} iterations"
+                            + (f" ({inner:,} with the loops around it)" if runs > 1 else "")
+                            + f", over the limit of {max_iterations:,}",
+                            file=file, layer=None, field=f"{node.name or node.op_type}.M",
+                            received=f"trip count {trips:,}",
+                            hint="a loop this long never finishes; re-export the model with "
+                                 "a smaller trip count")
+            for a in node.attribute:
+                subs = [a.g] if a.HasField("g") else list(a.graphs)
+                for g in subs:
+                    graphs.append((g, consts, inner, depth + 1, f"{label} > "))
+    return found
+
+
+# ---- time limit ----
+
+_LIMIT: contextvars.ContextVar[float | None] = contextvars.ContextVar(
+    "seqc_run_time_limit", default=DEFAULT_TIME_LIMIT)
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float | None) -> Iterator[None]:
+    """`with time_limit(30): ...`: onnxruntime sessions made inside run at most `seconds`
+    per run (None: no limit)."""
+    token = _LIMIT.set(seconds)
+    try:
+        yield
+    finally:
+        _LIMIT.reset(token)
+
+
+class _Watchdog:
+    """One daemon thread for the process: it polls the runs in flight and sets `terminate`
+    on each run past its deadline. A run costs two dict operations, not a thread, so bench's
+    batch-1 latencies stay honest."""
+
+    def __init__(self) -> None:
+        self.active: dict[int, tuple[float, Any]] = {}
+        self.ids = itertools.count()
+        self.thread: threading.Thread | None = None
+        self.lock = threading.Lock()
+
+    def watch(self, deadline: float, ro: Any) -> int:
+        key = next(self.ids)
+        self.active[key] = (deadline, ro)
+        if self.thread is None:
+            with self.lock:
+                if self.thread is None:
+                    self.thread = threading.Thread(target=self._loop, name="seqc-watchdog",
+                                                   daemon=True)
+                    self.thread.start()
+        return key
+
+    def _loop(self) -> None:
+        while True:
+            now = time.monotonic()
+            runs = list(self.active.values())
+            for deadline, ro in runs:
+                if now > deadline:
+                    ro.terminate = True
+            time.sleep(0.05 if runs else 0.25)  # a run starting while idle waits <= 0.25 s
+
+
+_WATCHDOG = _Watchdog()
+
+
+class BoundedSession:
+    """An onnxruntime InferenceSession whose `run` and `run_with_iobinding` end with a
+    ResourceError after `limit` seconds; every other attribute is the session's."""
+
+    def __init__(self, sess: Any, limit: float | None, label: str) -> None:
+        self._sess, self._limit, self._label = sess, limit, label
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._sess, name)
+
+    def run(self, output_names: Any, input_feed: Any, run_options: Any = None) -> Any:
+        return self._bounded(self._sess.run, output_names, input_feed, run_options=run_options)
+
+    def run_with_iobinding(self, binding: Any, run_options: Any = None) -> Any:
+        return self._bounded(self._sess.run_with_iobinding, binding, run_options=run_options)
+
+    def _bounded(self, fn: Any, *args: Any, run_options: Any = None) -> Any:
+        if self._limit is None:
+            return fn(*args, run_options)
+        import onnxruntime as ort
+
+        ro = run_options or ort.RunOptions()
+        ro.log_severity_level = 4  # the ResourceError below says why; no log line before it
+        key = _WATCHDOG.watch(time.monotonic() + self._limit, ro)
+        try:
+            return fn(*args, ro)
+        except Exception:
+            if ro.terminate:
+                raise ResourceError(
+                    f"onnxruntime ran past the time limit of {self._limit:g} s for one run",
+                    file=self._label, field="--time-limit",
+                    received=f"stopped after {self._limit:g} s",
+                    hint="a loop in the model may never end; if the model is just slow, "
+                         "raise the limit with --time-limit SECONDS (or 'none') or use a "
+                         "smaller --batch-size") from None
+            raise
+        finally:
+            _WATCHDOG.active.pop(key, None)
+
+
+def bounded(sess: Any, label: str) -> BoundedSession:
+    """The session with the current time limit (see `time_limit`)."""
+    return BoundedSession(sess, _LIMIT.get(), label)
