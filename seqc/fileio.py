@@ -13,7 +13,7 @@ import stat
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 
 def _umask() -> int:
@@ -94,3 +94,104 @@ def regular_file(path: str | os.PathLike, what: str = "file", *, error: type | N
                     "from regular files only (a pipe or device could block forever)", **kw,
                     hint="save the data to a file first")
     return path
+
+
+# ---- .npy / .npz headers, read before anything is allocated ----
+
+def read_npy_header(f: BinaryIO) -> tuple[tuple, bool, Any]:
+    """(shape, fortran_order, dtype) from an open .npy stream, left at the data; ValueError
+    for a damaged header or an object dtype (which needs pickle)."""
+    import numpy as np
+
+    fmt = np.lib.format
+    version = fmt.read_magic(f)
+    if version == (1, 0):
+        shape, fortran, dtype = fmt.read_array_header_1_0(f)
+    elif version == (2, 0):
+        shape, fortran, dtype = fmt.read_array_header_2_0(f)
+    else:
+        raise ValueError(f"unsupported .npy format version {version}")
+    if dtype.hasobject:
+        raise ValueError("it holds Python objects, which need pickle; save a numeric array")
+    return tuple(shape), bool(fortran), dtype
+
+
+def npy_nbytes(shape: tuple, dtype: Any) -> int:
+    """Bytes an array of this shape and dtype holds (Python ints: no overflow)."""
+    n = dtype.itemsize
+    for d in shape:
+        n *= int(d)
+    return n
+
+
+def _size(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if n < 1024:
+            return f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
+
+
+def _declared(path: str, what: str, shape: tuple, dtype: Any, have: int) -> None:
+    from .errors import DataError
+
+    need = npy_nbytes(shape, dtype)
+    if need > have:
+        raise DataError(
+            f"{what}'s header declares shape {shape} {dtype} ({need:,} bytes), but it holds "
+            f"only {have:,} bytes of data", file=path, field=what,
+            received=f"shape {shape}, {have:,} bytes",
+            hint="the file is truncated or damaged; save it again with np.save / np.savez")
+
+
+def check_npy_file(path: str, limit: int | None) -> None:
+    """Before np.load: the header is readable, not an object array, and its declared size fits
+    the file and `limit` (bytes; None: no limit). DataError/ResourceError naming the file."""
+    from .errors import DataError, ResourceError
+
+    try:
+        with open(path, "rb") as f:
+            shape, _, dtype = read_npy_header(f)
+            offset = f.tell()
+    except (ValueError, OSError, EOFError) as e:
+        raise DataError(f"cannot read the .npy file: {e}", file=path, received=path) from None
+    _declared(path, "the array", shape, dtype, os.path.getsize(path) - offset)
+    need = npy_nbytes(shape, dtype)
+    if limit is not None and need > limit:
+        raise ResourceError(
+            f"the array needs {_size(need)} in memory, over the limit of {_size(limit)}",
+            file=path, field="--max-memory", received=f"shape {shape} {dtype}",
+            hint="raise the limit with --max-memory, or use fewer rows")
+
+
+def check_npz_file(path: str, limit: int | None) -> None:
+    """Before np.load: every .npy member's header is readable and not an object array, its
+    declared size fits the member, and the members' decompressed sizes (from the zip
+    directory; zipfile never reads past them) add up to at most `limit`: a small archive of
+    zeros that inflates to gigabytes is refused before it is inflated."""
+    import zipfile
+
+    from .errors import DataError, ResourceError
+
+    try:
+        with zipfile.ZipFile(path) as zf:
+            total = 0
+            for info in zf.infolist():
+                if not info.filename.endswith(".npy"):
+                    continue
+                total += info.file_size
+                if limit is not None and total > limit:
+                    raise ResourceError(
+                        f"the .npz decompresses to more than {_size(limit)} (the limit); "
+                        f"member '{info.filename}' alone is {_size(info.file_size)}",
+                        file=path, field="--max-memory",
+                        received=f"{os.path.getsize(path):,} bytes compressed, "
+                                 f"{sum(i.file_size for i in zf.infolist()):,} decompressed",
+                        hint="raise the limit with --max-memory if the data is real")
+                with zf.open(info) as f:
+                    shape, _, dtype = read_npy_header(f)
+                    offset = f.tell()
+                _declared(path, f"member '{info.filename}'", shape, dtype,
+                          info.file_size - offset)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, NotImplementedError) as e:
+        raise DataError(f"cannot read the .npz file: {e}", file=path, received=path) from None

@@ -117,7 +117,8 @@ def load_build_data(defn: Any, opts: BuildOptions) -> Any:
     named = None
     if graph is not None and (len(graph.inputs) > 1 or len(graph.outputs) > 1):
         named = (list(graph.inputs), graph.output_names)
-    return data_mod.load_data(spec, named=named)
+    limit = {} if opts.max_memory == -1 else {"max_memory": opts.max_memory}
+    return data_mod.load_data(spec, named=named, **limit)
 
 
 def definition_bindings(def_path: str, opts: Any, defines: dict | None = None,

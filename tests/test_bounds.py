@@ -156,3 +156,135 @@ def test_deeply_nested_subgraphs_are_refused():
         m.graph.node[-1].attribute[0].CopyFrom(h.make_attribute("body", body))
     with pytest.raises(ResourceError, match="nest 17 levels deep"):
         check_control_flow(m, "deep.onnx")
+
+
+# ---------------------------------------------------------------- data and model paths
+
+@pytest.fixture(scope="module")
+def spec(tmp_path_factory) -> Path:
+    d = tmp_path_factory.mktemp("spec")
+    (d / "s.json").write_text(json.dumps({
+        "input_shape": [2], "layers": [{"type": "Dense", "units": 1}],
+        "compile": {"optimizer": "adam", "loss": "mse"}, "fit": {"epochs": 1}}))
+    return d / "s.json"
+
+
+@pytest.mark.parametrize("place", ["--data", "--x", "predict", "model", "definition"])
+def test_a_fifo_is_refused_without_blocking(tmp_path, spec, x_file, place):
+    fifo = tmp_path / {"model": "m.onnx", "definition": "d.json"}.get(place, "fifo.csv")
+    os.mkfifo(fifo)  # opening it to read would wait for a writer forever
+    args = {"--data": ["build", spec, "--data", fifo, "--target", "t"],
+            "--x": ["build", spec, "--x", fifo.with_suffix(".npy")],
+            "predict": ["predict", spec, fifo, "-o", tmp_path / "y.npy"],
+            "model": ["predict", fifo, x_file, "-o", tmp_path / "y.npy"],
+            "definition": ["summary", fifo]}[place]
+    if place == "--x":
+        os.mkfifo(fifo.with_suffix(".npy"))
+    if place == "predict":
+        args[1] = tmp_path / "b"
+        assert run("build", spec, "--no-train", "-q", "-o", tmp_path / "b").exit_code == 0
+    refused(run(*args, "-q") if args[0] == "build" else run(*args), "a FIFO (named pipe)",
+            "not a regular file")
+
+
+def test_a_device_is_refused(tmp_path, spec):
+    refused(run("build", spec, "--x", "/dev/zero", "--no-train", "-q", "-o", tmp_path / "o"),
+            "/dev/zero", "is a device")
+
+
+def test_a_path_with_a_nul_byte_is_refused(tmp_path, spec):
+    bad = tmp_path / "s.json"
+    bad.write_text(json.dumps({"input_shape": [2], "layers": [{"type": "Dense", "units": 1}],
+                               "data": {"path": "d\u0000.csv", "target": "t"}}))
+    refused(run("build", bad, "--no-train", "-q", "-o", tmp_path / "o"),
+            "data.path must be a file path", "NUL")
+
+
+def _npy_with_header(path: Path, shape: tuple, descr: str = "<f4", data: bytes = b"") -> Path:
+    header = {"descr": descr, "fortran_order": False, "shape": shape}
+    with open(path, "wb") as f:
+        np.lib.format.write_array_header_1_0(f, header)
+        f.write(data)
+    return path
+
+
+@pytest.mark.parametrize("shape, words", [
+    ((10**12, 10**6), ["declares shape (1000000000000, 1000000)",
+                       "only 32 bytes of data"]),
+    ((3, 2), ["declares shape (3, 2) float32 (24 bytes)", "only 16 bytes"]),
+])
+def test_npy_declared_size_is_checked_before_allocating(tmp_path, spec, shape, words):
+    x = _npy_with_header(tmp_path / "x.npy", shape, data=bytes(32 if shape[0] > 3 else 16))
+    refused(run("build", spec, "--x", x, "--no-train", "-q", "-o", tmp_path / "o"), str(x),
+            *words)
+
+
+def test_npy_object_array_is_refused(tmp_path, spec):
+    x = _npy_with_header(tmp_path / "x.npy", (2, 2), descr="|O", data=bytes(32))
+    refused(run("build", spec, "--x", x, "--no-train", "-q", "-o", tmp_path / "o"), str(x),
+            "Python objects")
+
+
+def test_npy_over_max_memory_is_refused(tmp_path, spec):
+    x = tmp_path / "x.npy"
+    np.save(x, np.zeros((4096, 2), np.float32))  # 32 KiB
+    refused(run("build", spec, "--x", x, "--no-train", "-q", "-o", tmp_path / "o",
+                "--max-memory", "16KB"), str(x), "needs 32.0 KiB in memory",
+            "over the limit of 16.0 KiB")
+
+
+def test_npz_zip_bomb_is_refused_before_inflating(tmp_path, spec):
+    # 64 MiB of zeros compress to ~64 KiB; the limit is 32 MiB: refused from the zip
+    # directory, before one byte is inflated.
+    import tracemalloc
+    import zipfile
+
+    bomb = tmp_path / "bomb.npz"
+    with zipfile.ZipFile(bomb, "w", zipfile.ZIP_DEFLATED) as zf, \
+            zf.open("x.npy", "w", force_zip64=True) as f:
+        np.lib.format.write_array_header_1_0(
+            f, {"descr": "<f4", "fortran_order": False, "shape": (2**23, 2)})
+        for _ in range(64):
+            f.write(bytes(2**20))
+    assert bomb.stat().st_size < 2**20
+    tracemalloc.start()
+    r = run("build", spec, "--data", bomb, "--no-train", "-q", "-o", tmp_path / "o",
+            "--max-memory", "32MB")
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    refused(r, str(bomb), "decompresses to more than 32.0 MiB")
+    assert peak < 16 * 2**20
+
+
+def test_npz_member_shorter_than_its_header_is_refused(tmp_path, spec):
+    import zipfile
+
+    bad = tmp_path / "d.npz"
+    with zipfile.ZipFile(bad, "w", zipfile.ZIP_DEFLATED) as zf, zf.open("x.npy", "w") as f:
+        np.lib.format.write_array_header_1_0(
+            f, {"descr": "<f4", "fortran_order": False, "shape": (10**9, 2)})
+        f.write(bytes(64))
+    for args in (["build", spec, "--data", bad, "--no-train", "-q", "-o", tmp_path / "o"],
+                 ["predict", tmp_path / "b", bad, "-o", tmp_path / "y.npy"]):
+        if args[0] == "predict":
+            assert run("build", spec, "--no-train", "-q", "-o", tmp_path / "b").exit_code == 0
+        refused(run(*args), str(bad), "member 'x.npy'", "declares shape (1000000000, 2)")
+
+
+@pytest.mark.parametrize("text, words", [
+    ("a,b,t\n1,2,3\n4,5\n", ["line 3 has 2 cells but the header has 3 columns"]),
+    ("a,b,t\n1,x,3\n", ["line 2 (data row 1), column 'b' holds a non-numeric value 'x'"]),
+    ("a,b,t\n1,2\x00,3\n", ["column 'b' holds a non-numeric value '2\\x00'"]),
+    ("a,b,t\n", ["a header but no data rows"]),
+    ("", ["the CSV file is empty"]),
+    ("a,b,t\n1,2,3\n1,nan,3\n", ["line 3 (data row 2), column 'b' holds 'nan'"]),
+    ("a,b,t\n-inf,2,3\n", ["column 'a' holds '-inf', not a finite float32"]),
+    ("a,b,t\n1,1e39,3\n", ["column 'b' holds '1e39', not a finite float32"]),
+    ("a,b,t\n1,2,inf\n", ["target 't' is not finite"]),
+], ids=["ragged", "text", "nul", "zero-rows", "empty", "nan", "inf", "overflow", "inf-label"])
+def test_bad_csv_is_exit_2_naming_file_row_and_column(tmp_path, spec, text, words):
+    data = tmp_path / "d.csv"
+    data.write_text(text)
+    out = refused(run("build", spec, "--data", data, "--target", "t", "-q", "-o",
+                      tmp_path / "o"), str(data), *words)
+    assert "RuntimeWarning" not in out
