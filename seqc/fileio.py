@@ -124,7 +124,8 @@ def npy_nbytes(shape: tuple, dtype: Any) -> int:
     return n
 
 
-def _size(n: float) -> str:
+def human_size(n: float) -> str:
+    """Bytes in the largest unit that keeps the number >= 1 (readable at any scale)."""
     for unit in ("B", "KiB", "MiB", "GiB"):
         if n < 1024:
             return f"{n:.1f} {unit}"
@@ -159,7 +160,8 @@ def check_npy_file(path: str, limit: int | None) -> None:
     need = npy_nbytes(shape, dtype)
     if limit is not None and need > limit:
         raise ResourceError(
-            f"the array needs {_size(need)} in memory, over the limit of {_size(limit)}",
+            f"the array needs {human_size(need)} in memory, over the limit of "
+            f"{human_size(limit)}",
             file=path, field="--max-memory", received=f"shape {shape} {dtype}",
             hint="raise the limit with --max-memory, or use fewer rows")
 
@@ -182,8 +184,8 @@ def check_npz_file(path: str, limit: int | None) -> None:
                 total += info.file_size
                 if limit is not None and total > limit:
                     raise ResourceError(
-                        f"the .npz decompresses to more than {_size(limit)} (the limit); "
-                        f"member '{info.filename}' alone is {_size(info.file_size)}",
+                        f"the .npz decompresses to more than {human_size(limit)} (the limit); "
+                        f"member '{info.filename}' alone is {human_size(info.file_size)}",
                         file=path, field="--max-memory",
                         received=f"{os.path.getsize(path):,} bytes compressed, "
                                  f"{sum(i.file_size for i in zf.infolist()):,} decompressed",

@@ -30,6 +30,7 @@ from ..ir import weight_args
 from ..model import DEFAULT_MAX_MEMORY, Model
 from ..ops import REGISTRY
 from . import _keras_h5 as kh5
+from ._h5_probe import probe_h5
 from ._json import parse_json, read_bytes
 from .keras_json import keras_definition
 from .spec import Definition
@@ -131,6 +132,7 @@ def _open_h5(h5py: Any, file: str) -> Any:
         raise DefinitionError("not an HDF5 file", file=file, field="path",
                               received=f"first bytes {_head(file)!r}",
                               hint="Keras weights are .weights.h5 / .h5 files")
+    probe_h5(file)  # a damaged file that would hang or crash libhdf5 is refused first
     try:
         return h5py.File(file, "r")
     except OSError as e:
@@ -240,6 +242,7 @@ def _load_keras_archive(file: str, max_memory: int | None) -> Definition:
             # A fixed name inside a private folder: the member's own name never becomes a path.
             weights_path = os.path.join(tmp, "weights.h5")
             _copy_member(zf, members[WEIGHTS_MEMBER], weights_path, file)
+            probe_h5(weights_path, f"{file}:{WEIGHTS_MEMBER}")
             try:
                 h5 = h5py.File(weights_path, "r")
             except OSError as e:

@@ -346,6 +346,9 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
     finalize = getattr(opt, "finalize_variable_values", None)
     if finalize is not None and epochs > 0:
         finalize(model.params)  # EMA weights swap in at the end, as in Keras
+    release = getattr(opt, "release_scratch", None)
+    if release is not None:  # ir/memory.py counts the weights' copies that outlive fit
+        release()
     cbs.on_train_end(logs)
     return history
 
