@@ -190,8 +190,9 @@ def not_valid_onnx(path: str, e: BaseException) -> DataError:
 
 
 def load_onnx_checked(path: str, *, load_external_data: bool = True) -> Any:
-    """onnx.load plus onnx.checker.check_model, so a damaged file is a DataError naming it
-    before onnxruntime sees it (its load errors are internal-looking exceptions)."""
+    """onnx.load plus onnx.checker.check_model (full_check), so a damaged file is a DataError
+    naming it before onnxruntime sees it (its load errors are internal-looking exceptions), and
+    its control flow checked (bounds.check_control_flow: a loop that would never end)."""
     import onnx
 
     try:
@@ -214,6 +215,9 @@ def load_onnx_checked(path: str, *, load_external_data: bool = True) -> Any:
             ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
         except Exception:  # noqa: BLE001 - onnxruntime's load errors share no base class
             raise not_valid_onnx(path, e) from None
+    from .bounds import check_control_flow
+
+    check_control_flow(proto, path)  # every reader of the file, before anything runs it
     return proto
 
 
