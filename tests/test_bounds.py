@@ -130,6 +130,39 @@ def test_a_loop_that_never_ends_stops_at_the_time_limit(tmp_path, x_file, comman
     assert not (tmp_path / "y.npy").exists()
 
 
+def test_a_constant_of_shape_too_big_to_allocate_is_refused(tmp_path, x_file):
+    # onnxruntime skips constant-folding it (over 1 GB) and then allocates it at run time.
+    import onnx
+    from onnx import TensorProto as T
+    from onnx import helper as h
+
+    vi = h.make_tensor_value_info
+    g = h.make_graph([h.make_node("ConstantOfShape", ["shp"], ["big"], name="huge",
+                                  value=h.make_tensor("v", T.FLOAT, [1], [1.0])),
+                      h.make_node("ReduceSum", ["big"], ["s"], keepdims=0),
+                      h.make_node("Add", ["x", "s"], ["y"])], "g",
+                     [vi("x", T.FLOAT, [None, 2])], [vi("y", T.FLOAT, [None, 2])],
+                     [h.make_tensor("shp", T.INT64, [2], [2**20, 2**16])])
+    path = tmp_path / "big.onnx"
+    onnx.save(h.make_model(g, opset_imports=[h.make_opsetid("", 17)], ir_version=8), path)
+    refused(run("predict", path, x_file, "-o", tmp_path / "y.npy"), str(path),
+            "ConstantOfShape node 'huge' makes a tensor of shape (1048576, 65536)")
+
+
+def test_an_allocation_failure_in_onnxruntime_is_exit_2():
+    from seqc.errors import ResourceError
+    from seqc.runtime.bounds import BoundedSession
+
+    class Failing:
+        def run(self, *args):
+            raise RuntimeError("[ONNXRuntimeError] : 1 : FAIL : Failed to allocate memory for "
+                               "requested buffer of size 274877906944")
+
+    with pytest.raises(ResourceError, match="could not allocate") as e:
+        BoundedSession(Failing(), 10.0, "m.onnx").run(None, {})
+    assert e.value.file == "m.onnx"
+
+
 def test_time_limit_is_checked():
     refused(run("predict", "m.onnx", "x.npy", "-o", "y.npy", "--time-limit", "-1"),
             "--time-limit must be a number of seconds")

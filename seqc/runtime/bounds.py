@@ -27,6 +27,9 @@ from ..errors import ResourceError
 # more than this is not something seqc is asked to run, and 2**62 of them never end.
 MAX_ITERATIONS = 10**7
 MAX_SUBGRAPH_DEPTH = 16
+# A ConstantOfShape or Expand whose constant shape makes a tensor of more elements than this is
+# refused before it runs (onnxruntime only skips folding it, then allocates it at run time).
+MAX_CONSTANT_ELEMENTS = 2**30
 # Seconds one onnxruntime run (one batch) may take; `--time-limit` changes it.
 DEFAULT_TIME_LIMIT = 600.0
 
@@ -124,11 +127,35 @@ def check_control_flow(proto: Any, file: str, *,
                             received=f"trip count {trips:,}",
                             hint="a loop this long never finishes; re-export the model with "
                                  "a smaller trip count")
+            elif node.op_type in ("ConstantOfShape", "Expand"):
+                _check_shape_input(node, consts, label, file)
             for a in node.attribute:
                 subs = [a.g] if a.HasField("g") else list(a.graphs)
                 for g in subs:
                     graphs.append((g, consts, inner, depth + 1, f"{label} > "))
     return found
+
+
+def _check_shape_input(node: Any, consts: dict[str, Any], label: str, file: str) -> None:
+    import numpy as np
+
+    at = 0 if node.op_type == "ConstantOfShape" else 1
+    name = node.input[at] if len(node.input) > at else ""
+    if name not in consts:
+        return
+    try:
+        dims = [int(d) for d in np.asarray(consts[name]).reshape(-1)]
+    except (TypeError, ValueError):
+        return
+    n = 1
+    for d in dims:
+        n *= max(d, 1)
+    if n > MAX_CONSTANT_ELEMENTS:
+        raise ResourceError(
+            f"{label} makes a tensor of shape {tuple(dims)} ({n:,} elements), over the limit "
+            f"of {MAX_CONSTANT_ELEMENTS:,}", file=file, field=f"{node.name or node.op_type}",
+            received=f"shape {tuple(dims)}",
+            hint="a model this large does not run in memory; re-export it with real shapes")
 
 
 # ---- time limit ----
@@ -215,7 +242,14 @@ class BoundedSession:
         key = _WATCHDOG.watch(time.monotonic() + self._limit, ro)
         try:
             return fn(*args, ro)
-        except Exception:
+        except Exception as e:
+            if "Failed to allocate memory" in str(e):
+                raise ResourceError(
+                    "onnxruntime could not allocate the memory this model needs on this "
+                    f"input: {str(e).splitlines()[0][-200:]}", file=self._label,
+                    field="model", received=self._label,
+                    hint="use a smaller --batch-size; a tensor this large may be a damaged "
+                         "shape in the model") from None
             if ro.terminate:
                 self._ro = None
                 raise ResourceError(
