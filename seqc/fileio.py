@@ -168,7 +168,7 @@ def check_npy_file(path: str, limit: int | None) -> None:
 
 def check_npz_file(path: str, limit: int | None) -> None:
     """Before np.load: every .npy member's header is readable and not an object array, its
-    declared size fits the member, and the members' decompressed sizes (from the zip
+    declared size fits the member, and all members' decompressed sizes (from the zip
     directory; zipfile never reads past them) add up to at most `limit`: a small archive of
     zeros that inflates to gigabytes is refused before it is inflated."""
     import zipfile
@@ -179,9 +179,7 @@ def check_npz_file(path: str, limit: int | None) -> None:
         with zipfile.ZipFile(path) as zf:
             total = 0
             for info in zf.infolist():
-                if not info.filename.endswith(".npy"):
-                    continue
-                total += info.file_size
+                total += info.file_size  # np.load reads a member without .npy as raw bytes
                 if limit is not None and total > limit:
                     raise ResourceError(
                         f"the .npz decompresses to more than {human_size(limit)} (the limit); "
@@ -190,6 +188,8 @@ def check_npz_file(path: str, limit: int | None) -> None:
                         received=f"{os.path.getsize(path):,} bytes compressed, "
                                  f"{sum(i.file_size for i in zf.infolist()):,} decompressed",
                         hint="raise the limit with --max-memory if the data is real")
+                if not info.filename.endswith(".npy"):
+                    continue
                 with zf.open(info) as f:
                     shape, _, dtype = read_npy_header(f)
                     offset = f.tell()

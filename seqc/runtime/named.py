@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError, UsageError, did_you_mean
-from ..fileio import regular_file
+from ..fileio import check_npz_file, regular_file
 from .runners import ModelSource, check_input, onnx_value_type
 
 
@@ -48,6 +48,7 @@ def read_named_arrays(path: str, names: list[str], what: str = "input") -> dict[
                          f"input, named {names}", file=path, field="INPUT",
                          received=os.path.basename(path),
                          hint="np.savez(path, " + ", ".join(f"{n}=..." for n in names) + ")")
+    check_npz_file(path, None)  # honest headers before np.load allocates from them
     try:
         with np.load(path, allow_pickle=False) as z:
             keys = list(z.files)
