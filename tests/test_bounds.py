@@ -176,6 +176,32 @@ def test_reference_evaluator_skips_a_loop_it_could_not_stop(tmp_path):
     assert RUNTIMES["onnx-reference"].cannot_run(resolve(loop_model(3))) is None
 
 
+def test_a_scan_over_a_long_initializer_inside_a_loop_is_refused():
+    # The Scan's length is its scanned initializer's first axis (dims only: no data is read);
+    # inside a loop of 1,000 iterations, 20,000 steps make 20,000,000.
+    from onnx import TensorProto as T
+    from onnx import helper as h
+
+    from seqc.errors import ResourceError
+    from seqc.runtime.bounds import check_control_flow
+
+    vi = h.make_tensor_value_info
+    scan_body = h.make_graph([h.make_node("Add", ["s_in", "e"], ["s_out"])], "scan_body",
+                             [vi("s_in", T.FLOAT, [2]), vi("e", T.FLOAT, [2])],
+                             [vi("s_out", T.FLOAT, [2])])
+    seq = T(name="seq", data_type=T.FLOAT, dims=[20000, 2])  # dims only
+    m = loop_model(1000)
+    body = m.graph.node[-1].attribute[0].g
+    body.initializer.append(seq)
+    body.node.append(h.make_node("Scan", ["b_v_add", "seq"], ["b_scanned"], name="walk",
+                                 body=scan_body, num_scan_inputs=1))
+    with pytest.raises(ResourceError, match=r"Scan node 'walk' runs 20,000 iterations "
+                                            r"\(20,000,000 with the loops around it\)"):
+        check_control_flow(m, "scan.onnx")
+    body.initializer[-1].dims[0] = 2000  # 2,000,000 in all: within the bound
+    assert check_control_flow(m, "scan.onnx").dynamic_loops == []
+
+
 def test_deeply_nested_subgraphs_are_refused():
     from onnx import helper as h
 

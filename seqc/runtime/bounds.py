@@ -2,12 +2,13 @@
 before anything runs, and every onnxruntime run has a time limit.
 
 Control flow: a `Loop` whose trip count is a constant (an initializer or a Constant node,
-through Identity/Cast/Reshape/Squeeze/Unsqueeze) is refused when it, times the trip counts of
-the loops around it, exceeds `MAX_ITERATIONS`; subgraphs (Loop/Scan/If bodies)
-nested deeper than `MAX_SUBGRAPH_DEPTH` are refused. A loop whose trip count is only known at
-run time is left to the time limit: onnxruntime checks `RunOptions.terminate` between nodes
-and between loop iterations, so one watchdog thread per process sets it when a run passes its
-deadline, and the run ends with a ResourceError (exit 2) naming the model.
+through Identity/Cast/Reshape/Squeeze/Unsqueeze), or a `Scan` over an initializer, is refused
+when its iterations, times those of the loops around it, exceed `MAX_ITERATIONS`; subgraphs
+(Loop/Scan/If bodies) nested deeper than `MAX_SUBGRAPH_DEPTH` are refused, and so is a
+ConstantOfShape/Expand of a constant shape too large to allocate. A loop whose trip count is
+only known at run time is left to the time limit: onnxruntime checks `RunOptions.terminate`
+between nodes and between loop iterations, so one watchdog thread per process sets it when a
+run passes its deadline, and the run ends with a ResourceError (exit 2) naming the model.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ def _constants(graph: Any, outer: dict[str, Any]) -> dict[str, Any]:
     from onnx import numpy_helper
 
     consts = dict(outer)
+    consts[_DIMS] = {**outer.get(_DIMS, {}), **{i.name: list(i.dims) for i in graph.initializer}}
     for init in graph.initializer:
         if _small(init):
             consts[init.name] = numpy_helper.to_array(init)
@@ -110,30 +112,52 @@ def check_control_flow(proto: Any, file: str, *,
         consts = _constants(graph, outer) if hasattr(graph, "initializer") else dict(outer)
         for i, node in enumerate(graph.node):
             label = where + _node_label(node, i)
-            inner = runs
+            inner, trips = runs, None
             if node.op_type == "Loop":
                 m = node.input[0] if node.input else ""
                 trips = _trip_count(consts[m]) if m in consts else None
                 if trips is None:
                     found.dynamic_loops.append(label)
-                else:
-                    inner = runs * max(trips, 0)
-                    if inner > max_iterations:
-                        raise ResourceError(
-                            f"{label} runs {trips:,} iterations"
-                            + (f" ({inner:,} with the loops around it)" if runs > 1 else "")
-                            + f", over the limit of {max_iterations:,}",
-                            file=file, layer=None, field=f"{node.name or node.op_type}.M",
-                            received=f"trip count {trips:,}",
-                            hint="a loop this long never finishes; re-export the model with "
-                                 "a smaller trip count")
-            elif node.op_type in ("ConstantOfShape", "Expand"):
+            elif node.op_type == "Scan":
+                trips = _scan_length(node, consts.get(_DIMS, {}))
+            if trips is not None:
+                inner = runs * max(trips, 0)
+                if inner > max_iterations:
+                    raise ResourceError(
+                        f"{label} runs {trips:,} iterations"
+                        + (f" ({inner:,} with the loops around it)" if runs > 1 else "")
+                        + f", over the limit of {max_iterations:,}",
+                        file=file, layer=None, field=f"{node.name or node.op_type}",
+                        received=f"trip count {trips:,}",
+                        hint="a loop this long never finishes; re-export the model with "
+                             "a smaller trip count")
+            if node.op_type in ("ConstantOfShape", "Expand"):
                 _check_shape_input(node, consts, label, file)
             for a in node.attribute:
                 subs = [a.g] if a.HasField("g") else list(a.graphs)
                 for g in subs:
                     graphs.append((g, consts, inner, depth + 1, f"{label} > "))
     return found
+
+
+_DIMS = "\0dims"  # consts[_DIMS]: {initializer name: dims}, for Scan lengths
+
+
+def _scan_length(node: Any, dims: dict[str, list[int]]) -> int | None:
+    """The iterations of a Scan whose first scan input is an initializer (else None: its
+    length is the data's)."""
+    from onnx import helper
+
+    attrs = {a.name: helper.get_attribute_value(a) for a in node.attribute
+             if a.name in ("num_scan_inputs", "scan_input_axes")}
+    m = int(attrs.get("num_scan_inputs", 0))
+    if m <= 0 or len(node.input) < m:
+        return None
+    shape = dims.get(node.input[len(node.input) - m])
+    axis = int((attrs.get("scan_input_axes") or [0])[0])
+    if not shape or not -len(shape) <= axis < len(shape):
+        return None
+    return int(shape[axis])
 
 
 def _check_shape_input(node: Any, consts: dict[str, Any], label: str, file: str) -> None:
