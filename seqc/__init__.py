@@ -23,6 +23,7 @@ _LAZY = {
     "Model": ("seqc.model", "Model"),
     "Input": ("seqc.layers", "Input"),
     "validate": ("seqc.runtime.validate", "validate"),
+    "predict_dataset": ("seqc.runtime.sharded", "predict_dataset"),
     "layers": ("seqc.layers", None),
     "optimizers": ("seqc.training.optimizers", None),
     "losses": ("seqc.training.losses", None),
@@ -32,6 +33,7 @@ _LAZY = {
     "regularizers": ("seqc.training.regularizers", None),
     "constraints": ("seqc.training.constraints", None),
     "SeqcError": ("seqc.errors", "SeqcError"),
+    "SeqcWarning": ("seqc.errors", "SeqcWarning"),
 }
 
 __all__ = [*_LAZY, "load", "__version__"]

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import errno
 import functools
+import os
 import re
 import sys
 import traceback
+import warnings
 
 import click
 
@@ -52,10 +54,11 @@ def _disk_fault_hint(e: BaseException) -> str | None:
 
 
 def handle_errors(fn):
-    """Turn SeqcError into its exit code and message; anything else is reported as a bug."""
+    """Turn SeqcError into its exit code and message; anything else is reported as a bug.
+    NumPy's RuntimeWarnings become one line (_numeric_note)."""
 
     @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
+    def run(*args, **kwargs):
         from .errors import SeqcError
 
         try:
@@ -64,9 +67,18 @@ def handle_errors(fn):
             if _State.debug:
                 traceback.print_exc()
             label = "validation failed" if e.exit_code == 1 else "error"
+            if e.kind == "training":
+                label = "training failed"
             _fail(f"{label}: {e}", e.exit_code)
         except KeyboardInterrupt:
             _fail("interrupted", 130)
+        except BrokenPipeError:
+            # `seqc ... | head`: the reader left. Say nothing more (stdout is gone; Python's
+            # own advice is to point it at devnull so the exit flush cannot fail again) and
+            # exit as a shell reports a process ended by SIGPIPE.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+            sys.exit(128 + 13)
         except (click.exceptions.Exit, click.ClickException, SystemExit):
             raise
         except Exception as e:  # noqa: BLE001 - the last line of defence: report, don't crash
@@ -79,7 +91,33 @@ def handle_errors(fn):
             _fail(f"internal error (a bug in seqc, please report it): {type(e).__name__}: {e}\n"
                   "hint: rerun with --debug for the traceback", EXIT_BUG)
 
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        if _State.debug:
+            return run(*args, **kwargs)
+        with warnings.catch_warnings(record=True) as caught:
+            try:
+                return run(*args, **kwargs)
+            finally:
+                _numeric_note(caught)
+
     return wrapper
+
+
+def _numeric_note(caught: list) -> None:
+    """NumPy's floating-point RuntimeWarnings ("overflow encountered in matmul"), caught while
+    a command ran, become one seqc line: inf and NaN are seqc's to report (a NaN loss stops a
+    build, a disagreement exits 1), not Python warnings from inside seqc. Every other warning
+    is shown as Python would have shown it."""
+    numeric = [w for w in caught if issubclass(w.category, RuntimeWarning)
+               and " encountered in " in str(w.message)]
+    for w in caught:
+        if w not in numeric:
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    if numeric:
+        kinds = sorted({str(w.message).split(" encountered in ")[0] for w in numeric})
+        click.echo(f"note: NumPy reported {' and '.join(kinds)} (inf or NaN in the arithmetic); "
+                   "the results above include them (--debug shows where)", err=True)
 
 
 def parse_size(text: str | None) -> int | None:
@@ -179,7 +217,8 @@ def _reading_options(fn):
 @cli.command()
 @click.argument("definition", type=click.Path())
 @click.option("-o", "--out", "out_dir", type=click.Path(), default=None,
-              help="Output folder (default build/<model name>/).")
+              help="Output folder (default build/<model name>/), replaced as a whole once "
+                   "the build is validated.")
 @_data_options
 @_reading_options
 @click.option("--epochs", type=click.IntRange(min=1), default=None)
@@ -214,12 +253,20 @@ def _reading_options(fn):
                                  "optimizes it (tied to this onnxruntime and CPU).")
 @click.option("--cleanup", is_flag=True,
               help="Run seqc's ONNX clean-up passes on model.onnx and report each.")
+@click.option("--clean", is_flag=True,
+              help="Start the output folder afresh: its rejected/ and any other file the "
+                   "old folder held go with it (a build keeps them otherwise).")
 @click.option("--test-vectors", type=click.IntRange(min=0), default=8, show_default=True,
               help="Held-out inputs and their outputs embedded in model.onnx, so `seqc "
                    "validate model.onnx` can re-check it alone (0: none).")
 @click.option("--max-memory", default=None,
               help="Refuse models needing more training memory than this (default 4GB; "
                    "'none' to turn the check off).")
+@click.option("--strict", is_flag=True,
+              help="Stop with exit 2 when a check before training warns (docs/errors.md).")
+@click.option("--ignore", "ignore", multiple=True, metavar="CODE",
+              help="Silence one warning before training, e.g. --ignore SEQC-W003 "
+                   "(repeatable).")
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 @click.option("-v", "--verbose", is_flag=True,
               help="Also print the export passes and the ONNX node count per op type.")
@@ -227,17 +274,19 @@ def _reading_options(fn):
 def build(definition, out_dir, data, x_path, y_path, target, defines, model_name, epochs,
           batch_size, seed, opset, input_layout, no_fold_batchnorm, no_fold_preprocessing,
           no_train, optimizer, loss, learning_rate, float16, int8, save_optimized, cleanup,
-          test_vectors, max_memory, quiet, verbose) -> None:
+          clean, test_vectors, max_memory, strict, ignore, quiet, verbose) -> None:
     """Parse DEFINITION, train it, export model.onnx and prove it matches NumPy.
 
     DEFINITION is a seqc JSON spec, a Keras model (.keras, legacy .h5, or model.to_json()
     output, with the weights of a <stem>.weights.h5 beside it), a Keras-style or PyTorch
     nn.Sequential Python script (read, never run), or a build folder. A Keras model with
     weights continues training from them, with the file's compile settings unless
-    --optimizer/--loss/--learning-rate override them."""
+    --optimizer/--loss/--learning-rate override them. Settings that would train badly are
+    printed in a `warnings:` block before the first epoch (codes: docs/errors.md)."""
     from .frontend import parse_defines
     from .pipeline import BuildOptions
     from .pipeline import build as run_build
+    from .training.lint import check_codes
 
     opts = BuildOptions(out_dir=out_dir, data=data, x=x_path, y=y_path, target=target,
                         defines=parse_defines(defines), model=model_name,
@@ -247,10 +296,11 @@ def build(definition, out_dir, data, x_path, y_path, target, defines, model_name
                         fold_preprocessing=not no_fold_preprocessing, train=not no_train,
                         optimizer=optimizer, loss=loss, learning_rate=learning_rate,
                         test_vectors=test_vectors, float16=float16, int8=int8,
-                        save_optimized=save_optimized, cleanup=cleanup,
+                        save_optimized=save_optimized, cleanup=cleanup, clean=clean,
                         verbose=0 if quiet else (2 if verbose else 1),
                         max_memory=-1 if max_memory is None else parse_size(max_memory),
-                        log=click.echo)
+                        log=click.echo, warn=functools.partial(click.echo, err=True),
+                        ignore=check_codes(ignore), strict=strict)
     report = run_build(definition, opts)
     if not quiet:
         fm = report["final_metrics"]
@@ -331,30 +381,109 @@ def ops(markdown: bool) -> None:
     click.echo(layers_markdown() if markdown else layers_table())
 
 
+# Options that only sharded predict (INPUTS... -o FOLDER) reads.
+_SHARDED_ONLY = ("address", "workers", "cpus_per_worker", "gpus_per_worker", "retries",
+                 "out_format", "overwrite")
+
+
 @cli.command()
 @click.argument("model", type=click.Path())
-@click.argument("input_path", metavar="INPUT", type=click.Path())
+@click.argument("inputs", metavar="INPUTS...", nargs=-1, required=True)
 @click.option("-o", "--out", "out_path", type=click.Path(), required=True,
-              help="Output file: .npy or .csv.")
-@click.option("--provider", type=click.Choice(["cpu", "cuda", "auto"]), default="cpu",
-              show_default=True)
+              help="Output file (.npy or .csv) for one INPUT file; a folder for sharded "
+                   "predict (one output shard per input shard).")
+@click.option("--provider", type=click.Choice(["cpu", "cuda", "auto"]), default=None,
+              help="onnxruntime provider [default: cpu; cuda on GPU workers].")
 @click.option("--batch-size", type=click.IntRange(min=1), default=1024, show_default=True)
 @click.option("--threads", type=click.IntRange(min=1), default=None,
-              help="onnxruntime intra-op threads.")
-@click.option("--target", default=None, help="CSV column to drop (the label) if present.")
+              help="onnxruntime intra-op threads (sharded: --cpus-per-worker).")
+@click.option("--target", default=None, help="CSV/Parquet column to drop (the label) if present.")
+@click.option("--column", "columns", multiple=True,
+              help="Parquet feature column(s): one list column, or one per feature "
+                   "(repeatable).")
 @click.option("--windows/--no-windows", default=None,
               help="Timeseries models: cut the raw series into the training windows "
                    "(default: when INPUT is the raw series, not pre-made windows).")
+@click.option("--engine", type=click.Choice(["local", "ray", "dask"]), default=None,
+              help="Sharded predict on a local process pool, Ray or Dask [default: local].")
+@click.option("--address", default=None,
+              help="An existing Ray or Dask cluster (default: start a local one).")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="Workers, each with one onnxruntime session [default: CPUs / "
+                   "--cpus-per-worker].")
+@click.option("--cpus-per-worker", type=click.FloatRange(min=0, min_open=True), default=1,
+              show_default=True, help="CPUs each worker reserves (its intra-op threads).")
+@click.option("--gpus-per-worker", type=click.FloatRange(min=0), default=0, show_default=True,
+              help="GPUs each worker reserves; its session runs on CUDA.")
+@click.option("--retries", type=click.IntRange(min=0), default=2, show_default=True,
+              help="Retries of a failed shard before it is reported failed.")
+@click.option("--format", "out_format", type=click.Choice(["npy", "parquet", "csv"]),
+              default="npy", show_default=True, help="Output shard format.")
+@click.option("--overwrite", is_flag=True,
+              help="Start again: forget OUTDIR's manifest and outputs instead of resuming.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress output.")
+@click.pass_context
 @handle_errors
 @_time_limited
-def predict(model, input_path, out_path, provider, batch_size, threads, target,
-            windows) -> None:
-    """Run MODEL (.onnx or build folder) on INPUT (.npy, .npz or .csv) with onnxruntime."""
-    from .runtime.predict import predict_file
+def predict(ctx, model, inputs, out_path, provider, batch_size, threads, target, columns,
+            windows, engine, address, workers, cpus_per_worker, gpus_per_worker, retries,
+            out_format, overwrite, quiet) -> None:
+    """Run MODEL (.onnx or build folder) on INPUTS with onnxruntime.
 
-    n = predict_file(model, input_path, out_path, provider=provider, batch_size=batch_size,
-                     threads=threads, target=target, windows=windows, log=click.echo)
-    click.echo(f"Wrote {n} predictions to {out_path}")
+    \b
+    One file:  seqc predict MODEL INPUT -o OUT.npy|OUT.csv
+    Shards:    seqc predict MODEL data/ 'lake/*.parquet' x.npy -o OUTDIR --engine ray
+
+    INPUT is a .npy, .npz, .csv or .parquet file. With several inputs, a folder or a glob, or
+    -o naming a folder, each input shard is predicted into OUTDIR/<its name>.<format> on the
+    engine, with a ledger (OUTDIR/_manifest.jsonl) that a rerun resumes from; see
+    docs/scale.md. A shard that still fails after --retries is listed and the run exits 1."""
+    import glob
+    import os
+
+    from .errors import UsageError
+
+    one = inputs[0]
+    sharded = (engine is not None or len(inputs) > 1 or os.path.isdir(one)
+               or (glob.has_magic(one) and not os.path.isfile(one))
+               or os.path.splitext(out_path)[1].lower() not in (".npy", ".csv", ".npz"))
+    if not sharded:
+        given = [p for p in _SHARDED_ONLY
+                 if ctx.get_parameter_source(p) is not click.core.ParameterSource.DEFAULT]
+        if given:
+            flag = "--" + given[0].replace("out_", "").replace("_", "-")
+            raise UsageError(f"{flag} is for sharded predict (INPUTS... -o FOLDER, or "
+                             "--engine)", field=flag, received=f"-o {out_path}",
+                             hint="pass --engine local to predict the file as one shard "
+                                  "into a folder")
+        from .runtime.predict import predict_file
+
+        n = predict_file(model, one, out_path, provider=provider or "cpu",
+                         batch_size=batch_size, threads=threads, target=target,
+                         columns=list(columns) or None, windows=windows,
+                         log=None if quiet else click.echo)
+        if not quiet:
+            click.echo(f"Wrote {n} predictions to {out_path}")
+        return
+    if threads is not None:
+        raise UsageError("--threads is one process's; sharded predict gives each worker "
+                         "--cpus-per-worker threads", field="--threads",
+                         received=f"--threads {threads}", hint="pass --cpus-per-worker")
+    from .errors import ValidationFailure
+    from .runtime.sharded import predict_dataset, summary
+
+    report = predict_dataset(model, list(inputs), out_path, engine=engine or "local",
+                             address=address, workers=workers, cpus_per_worker=cpus_per_worker,
+                             gpus_per_worker=gpus_per_worker, retries=retries,
+                             format=out_format, column=list(columns) or None, target=target,
+                             batch_size=batch_size, provider=provider, windows=windows,
+                             overwrite=overwrite, quiet=quiet, log=click.echo)
+    if report["failed"]:
+        if quiet:
+            click.echo(summary(report), err=True)
+        raise ValidationFailure(f"{len(report['failed'])} of {report['shards']} shards failed",
+                                file=out_path, hint="the failed shards are listed above; the "
+                                "others are done and a rerun resumes")
 
 
 @cli.command()
@@ -382,10 +511,12 @@ def validate(model, inputs, runtimes, atol, rtol, as_json) -> None:
     import os
 
     from .errors import ValidationFailure
+    from .publish import readable_folder
     from .runtime.predict import read_inputs_for
     from .runtime.validate import validate as run_validate
     from .runtime.vectors import check_vectors, read_vectors
 
+    model = readable_folder(model)  # a build folder between the two renames of its swap
     onnx_path = os.path.join(model, "model.onnx") if os.path.isdir(model) else model
     vec = None
     if inputs is None and onnx_path.lower().endswith(".onnx") and os.path.isfile(onnx_path):

@@ -100,6 +100,33 @@ class ValidationFailure(SeqcError):
     kind = "validation"
 
 
+class TrainingDiverged(SeqcError, RuntimeError):
+    """The loss or the weights became NaN or infinite in training. Exit code 1: the input was
+    well formed, the training it asked for failed. A RuntimeError too, as Keras'
+    TerminateOnNaN(raise_error=True) raises."""
+
+    exit_code = 1
+    kind = "training"
+
+
+def diverged(epoch: int, epochs: int, batch: int, steps: int, what: str) -> TrainingDiverged:
+    """TrainingDiverged naming the (0-based) epoch and batch where `what` happened."""
+    return TrainingDiverged(
+        f"training diverged at epoch {epoch + 1}/{epochs}, batch {batch + 1}/{steps}: {what}",
+        hint="lower the learning rate, scale the inputs, or clip the gradients (clipnorm); "
+             "nothing was written")
+
+class SeqcWarning(UserWarning):
+    """A definition that trains, but badly (seqc.training.lint): issued by `Model.fit` before
+    the first epoch. `code` is its stable code (`SEQC-W003`, docs/errors.md), which the message
+    starts with, so `warnings.filterwarnings("ignore", message="SEQC-W003")` silences one and
+    `warnings.simplefilter("error", seqc.SeqcWarning)` makes them errors (`--strict`)."""
+
+    def __init__(self, message: str, code: str = "") -> None:
+        super().__init__(message)
+        self.code = code
+
+
 def did_you_mean(name: str, choices: Iterable[str]) -> str | None:
     """A `hint:` text naming the closest valid choice, or None when nothing is close."""
     choices = list(choices)

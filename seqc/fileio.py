@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from typing import Any, BinaryIO
 
 
-def _umask() -> int:
+def umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
     return mask
@@ -25,7 +25,7 @@ def _umask() -> int:
 def as_created(fd: int) -> None:
     """Give a mkstemp file (created 0600) the mode `open()` would have given it (0666 less the
     umask), so every artifact of a build has the same permissions."""
-    os.fchmod(fd, 0o666 & ~_umask())
+    os.fchmod(fd, 0o666 & ~umask())
 
 
 @contextmanager

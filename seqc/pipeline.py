@@ -1,18 +1,21 @@
 """`seqc build`: definition -> (trained) model -> model.onnx, proven against the NumPy forward.
 
-Everything is written to a staging folder inside the output folder first; files replace the
-previous ones (os.replace, atomic per file) only after export and validation succeeded, so a
-failed build never leaves a half-written model.onnx nor damages an earlier good build. A build
-whose ONNX disagrees with NumPy keeps its artifacts in `<out>/rejected/` and exits 1.
+Everything is written to a staging folder beside the output folder first; the output folder is
+replaced as a whole (seqc.publish) only after export and validation succeeded, so a failed or
+killed build never leaves a half-written model.onnx, never mixes two builds, and never damages
+an earlier good build. The output folder is locked for the whole build. A build whose ONNX
+disagrees with NumPy keeps its artifacts in `<out>/rejected/` and exits 1.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
 import tempfile
 import time
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from .errors import DataError, SeqcError, UsageError, ValidationFailure
+from .publish import MARKER, publish
 
 ARTIFACTS = ("model.onnx", "weights.npz", "model.ir.json", "report.json")
 # Written when asked for or needed: model.onnx's external weights (models of 2 GiB or more),
@@ -67,6 +71,13 @@ class BuildOptions:
     int8: str | None = None  # "dynamic" | "static"
     save_optimized: str | None = None  # an onnxruntime optimization level
     cleanup: bool = False  # seqc's ONNX clean-up passes on model.onnx (seqc.export.cleanup)
+    clean: bool = False  # the new folder keeps none of the old one's other files (rejected/...)
+
+    # Warnings before training (seqc.training.lint): `warn` prints the block (None: `log`, or
+    # Python warnings when both are None), `ignore` drops codes, `strict` stops the build.
+    warn: Any = None
+    ignore: tuple[str, ...] = ()
+    strict: bool = False
 
 
 def compile_settings(defn: Any, opts: BuildOptions) -> dict | None:
@@ -147,6 +158,50 @@ def definition_bindings(def_path: str, opts: Any, defines: dict | None = None,
     return bindings, dataset
 
 
+# A disk fault on the folder beside the output (the lock, the staging folder) names the output.
+_DISK_FAULTS = (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT)
+
+
+@contextmanager
+def _naming(out_dir: Path):
+    try:
+        yield
+    except OSError as e:
+        if e.errno in _DISK_FAULTS:
+            raise OSError(e.errno, e.strerror, str(out_dir)) from None
+        raise
+
+
+def _take_folder(out_dir: Path, opts: BuildOptions, held: ExitStack) -> Path:
+    """Lock the output folder for this build and tidy up what an interrupted build left beside
+    it (seqc.publish); returns the folder's real path."""
+    from .publish import check_target, folder_lock, recover
+
+    if out_dir.exists() and not out_dir.is_dir():
+        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(out_dir))
+    target = check_target(out_dir)
+    with _naming(out_dir):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        held.enter_context(folder_lock(target))
+        for line in recover(target, ARTIFACTS + OPTIONAL_ARTIFACTS, keep_others=not opts.clean):
+            _say(opts, line)
+    return target
+
+
+def _new_staging(target: Path, out_dir: Path) -> Path:
+    from .publish import new_staging
+
+    with _naming(out_dir):
+        return new_staging(target)
+
+def _lint_reporting(opts: BuildOptions, def_path: str) -> Any:
+    """Where fit's warnings go: a `warnings:` block before the first epoch (--ignore, --strict)."""
+    from .training import lint
+
+    return lint.reporting(lint.reporter(opts.warn or opts.log, ignore=opts.ignore,
+                                        strict=opts.strict, file=str(def_path)))
+
+
 def _data_label(dataset: Any) -> str | None:
     return getattr(dataset, "source", None)
 
@@ -154,9 +209,13 @@ def _data_label(dataset: Any) -> str | None:
 def build(def_path: str, opts: BuildOptions | None = None) -> dict[str, Any]:
     """Run the whole pipeline; returns the report. Raises SeqcError on bad input and
     ValidationFailure (exit 1) when the exported model disagrees with NumPy."""
+    with ExitStack() as held:  # the output folder's lock, from the parse to the publication
+        return _build(def_path, opts or BuildOptions(), held)
+
+
+def _build(def_path: str, opts: BuildOptions, held: ExitStack) -> dict[str, Any]:
     from .frontend import load_definition
 
-    opts = opts or BuildOptions()
     timings: dict[str, float] = {}
     from .training.checks import n_samples, take
 
@@ -168,6 +227,8 @@ def build(def_path: str, opts: BuildOptions | None = None) -> dict[str, Any]:
     timings["parse_s"] = time.perf_counter() - t0
     for line in defn.notes:
         _say(opts, line)
+    out_dir = Path(opts.out_dir or os.path.join("build", model.name))
+    target = _take_folder(out_dir, opts, held)
 
     fit_cfg = dict(defn.fit or {})
     for key, val in (("epochs", opts.epochs), ("batch_size", opts.batch_size),
@@ -219,7 +280,10 @@ def build(def_path: str, opts: BuildOptions | None = None) -> dict[str, Any]:
         x = dataset.x  # data.one_hot above; several inputs/outputs: dicts by name
         t = time.perf_counter()
         try:
-            hist = model.fit(x, y, **{**fit_cfg, "verbose": 2 if opts.verbose else 0})
+            # A NaN or infinite loss stops the build (exit 1), where Keras would train on.
+            with _lint_reporting(opts, def_path):
+                hist = model.fit(x, y, **{**fit_cfg, "verbose": 2 if opts.verbose else 0,
+                                          "nonfinite": "raise"})
         except DataError as e:
             # The fit loop names the array and row; the user also needs the file.
             raise e.located(file=_data_label(dataset)) from None
@@ -273,26 +337,21 @@ def build(def_path: str, opts: BuildOptions | None = None) -> dict[str, Any]:
                          hint="build without them; the float32 model.onnx has every input "
                               "and output")
 
-    out_dir = Path(opts.out_dir or os.path.join("build", model.name))
-    out_dir.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=out_dir))
+    staging = _new_staging(target, out_dir)
     try:
         report = _export_and_validate(model, defn, staging, (holdout_x, holdout_y, train_x),
                                       opts, timings, history, final_metrics, trained, t0)
         ok = report["validation"]["ok"] and (report["variants"] or {}).get("ok", True)
         if ok:
             written = [n for n in OPTIONAL_ARTIFACTS if (staging / n).exists()]
-            for name in OPTIONAL_ARTIFACTS:
-                if name in written:
-                    os.replace(staging / name, out_dir / name)
-                else:
-                    (out_dir / name).unlink(missing_ok=True)
-            for name in ARTIFACTS:
-                os.replace(staging / name, out_dir / name)
+            publish(staging, target, ARTIFACTS + OPTIONAL_ARTIFACTS, keep_others=not opts.clean)
             _say(opts, f"Wrote {', '.join([*ARTIFACTS, *written])} to {out_dir}/")
         else:
-            rejected = out_dir / "rejected"
+            previous = (target / "model.onnx").exists()
+            target.mkdir(exist_ok=True)
+            rejected = target / "rejected"
             shutil.rmtree(rejected, ignore_errors=True)
+            (staging / MARKER).unlink()
             os.replace(staging, rejected)
             what = ("the exported ONNX model disagrees with the NumPy model on held-out inputs: "
                     + report["validation"]["summary"]) if not report["validation"]["ok"] else (
@@ -301,10 +360,12 @@ def build(def_path: str, opts: BuildOptions | None = None) -> dict[str, Any]:
             raise ValidationFailure(
                 what,
                 file=str(def_path),
-                hint=f"artifacts kept in {rejected}/ for inspection; the previous build in "
-                     f"{out_dir}/ is untouched")
+                hint=f"artifacts kept in {out_dir}/rejected/ for inspection; "
+                     + (f"the previous build in {out_dir}/ is untouched" if previous else
+                        "no model was published"))
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        if (staging / MARKER).exists():  # never published: an abandoned build
+            shutil.rmtree(staging, ignore_errors=True)
     return report
 
 

@@ -22,7 +22,9 @@ FORBIDDEN = {
 # Third-party modules only some stages may import. The keras and torch runtimes are the
 # cross-checks (seqc validate --runtimes keras,torch); they import them inside load().
 RESTRICTED = {"onnx": {"export", "runtime"}, "onnxruntime": {"export", "runtime"},
-              "torch": {"runtime"}, "keras": {"runtime"}, "tensorflow": set()}
+              "torch": {"runtime"}, "keras": {"runtime"}, "tensorflow": set(),
+              "ray": {"runtime"}, "dask": {"runtime"}, "distributed": {"runtime"},
+              "pyarrow": {"runtime"}}
 
 
 def _imports(path: Path) -> list[tuple[str, int]]:
@@ -71,8 +73,9 @@ def _run(code: str) -> str:
 
 
 def test_import_seqc_is_light() -> None:
-    out = _run("import sys, seqc; seqc.layers.Dense; seqc.Sequential;"
-               "heavy = ('onnx', 'onnxruntime', 'torch', 'keras');"
+    out = _run("import sys, seqc; seqc.layers.Dense; seqc.Sequential; seqc.predict_dataset;"
+               "heavy = ('onnx', 'onnxruntime', 'torch', 'keras', 'ray', 'dask', 'distributed',"
+               " 'pyarrow');"
                "print(sorted(m for m in heavy if m in sys.modules))")
     assert out.strip() == "[]"
 
@@ -80,7 +83,9 @@ def test_import_seqc_is_light() -> None:
 def test_cli_help_is_light() -> None:
     out = _run("import sys\nfrom click.testing import CliRunner\nfrom seqc.cli import cli\n"
                "r = CliRunner().invoke(cli, ['--help'])\nassert r.exit_code == 0, r.output\n"
-               "print(sorted(m for m in ('numpy','onnx','onnxruntime') if m in sys.modules))")
+               "r = CliRunner().invoke(cli, ['predict', '--help'])\nassert r.exit_code == 0\n"
+               "print(sorted(m for m in ('numpy', 'onnx', 'onnxruntime', 'ray', 'dask',"
+               " 'distributed', 'pyarrow') if m in sys.modules))")
     assert out.strip() == "[]"
 
 

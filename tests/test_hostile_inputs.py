@@ -212,3 +212,20 @@ def test_wrong_typed_keras_initializer_is_exit_2(tmp_path, field, value):
     spec = tmp_path / "k.json"
     spec.write_text(json.dumps(doc))
     refused(run("summary", spec), str(spec), "'d' (Dense)", field)
+
+
+def test_a_closed_pipe_ends_quietly_not_as_an_internal_error():
+    """`seqc ops | head`: the reader leaves; seqc exits as a process ended by SIGPIPE, with no
+    'internal error' line."""
+    import subprocess
+    import sys
+
+    r, w = os.pipe()
+    os.close(r)
+    try:
+        p = subprocess.run([sys.executable, "-m", "seqc", "ops"], stdout=w,
+                           stderr=subprocess.PIPE, timeout=60)
+    finally:
+        os.close(w)
+    assert p.returncode == 141
+    assert b"internal error" not in p.stderr and b"Traceback" not in p.stderr

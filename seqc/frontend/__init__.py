@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import DefinitionError
-from ..fileio import regular_file
 from ..model import DEFAULT_MAX_MEMORY, Model
 from .bindings import Bindings, parse_defines
 from .spec import Definition, load_spec, one_hot
@@ -61,25 +60,31 @@ def load_definition(path: str | os.PathLike, *,
     >>> f.load_definition("examples/breast_cancer_mlp.json").model.output_shape  # doctest: +SKIP
     (None, 1)
     """
-    file = os.fspath(path)
+    from ..publish import readable_folder
+
+    file = readable_folder(path)
     if os.path.isdir(file):
         from .build_folder import load_build_folder
 
         return load_build_folder(file)
-    if os.path.exists(file):  # a FIFO or device would block the reader forever
-        regular_file(file, "definition file", error=DefinitionError, field="path")
     ext = Path(file).suffix.lower()
     reader = FORMATS.get(ext)
     if bindings is not None and bindings.model is not None and ext != ".py":
         raise DefinitionError("--model picks one of the models a Python script builds; "
                               f"a {ext} file holds one model", file=file, field="--model",
                               received=repr(bindings.model), hint="drop --model")
+    from ._first_contact import check_file, unknown_extension
+
     if reader is None:
+        known = unknown_extension(file, ext) if os.path.isfile(file) else None
         raise DefinitionError(
-            f"unknown definition format '{ext or '(no extension)'}'; supported: "
-            f"{', '.join(FORMATS)}, or a seqc build folder", file=file, field="path",
-            received=repr(file),
-            hint=None if os.path.exists(file) else "the path does not exist either")
+            f"unknown definition format '{ext or '(no extension)'}'"
+            + (f": {known[0]}" if known else "")
+            + f"; supported: {', '.join(FORMATS)}, or a seqc build folder", file=file,
+            field="path", received=repr(file),
+            hint=known[1] if known else
+            None if os.path.exists(file) else "the path does not exist either")
+    check_file(file, ext)
     return reader(file, max_memory=max_memory, bindings=bindings)
 
 

@@ -52,6 +52,16 @@ def _table() -> dict[str, tuple[tuple[str, str], ...]]:
         "BatchNormalization": (("beta_init", "beta_initializer"),
                                ("gamma_init", "gamma_initializer")),
         "LSTM": _RNN, "GRU": _RNN, "SimpleRNN": _RNN,
+        # Keras 2's legacy_convlstm2d_support (its preprocessor also reads nb_row/nb_col and
+        # forget_bias_init, as for Conv2D and LSTM; see _pyscript_legacy).
+        "ConvLSTM2D": (("nb_filter", "filters"), ("subsample", "strides"),
+                       ("border_mode", "padding"), ("dim_ordering", "data_format"),
+                       ("init", "kernel_initializer"), ("inner_init", "recurrent_initializer"),
+                       ("W_regularizer", "kernel_regularizer"),
+                       ("U_regularizer", "recurrent_regularizer"),
+                       ("b_regularizer", "bias_regularizer"),
+                       ("inner_activation", "recurrent_activation"), ("dropout_W", "dropout"),
+                       ("dropout_U", "recurrent_dropout"), ("bias", "use_bias")),
         # Keras 1's keras.layers.Highway / Keras 2's keras.legacy.layers.Highway (W, b:
         # kernel, bias; `init` for both kernels; Keras 1's transform_bias, see gate_bias).
         "Highway": (*_WEIGHTS, ("transform_bias", "transform_bias_initializer")),

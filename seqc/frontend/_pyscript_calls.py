@@ -11,9 +11,15 @@ from typing import Any
 
 from ._pyscript_argparse import ArgParser
 from ._pyscript_compile import DISPLAY_CALLBACKS, DISPLAY_ONLY
-from ._pyscript_data import DataArr
+from ._pyscript_data import DataArr, keras_dataset
 from ._pyscript_expr import fold_builtin
-from ._pyscript_functional import MERGE_FUNCTIONS
+from ._pyscript_functional import MERGE_FUNCTIONS, KTensor
+from ._pyscript_generators import (
+    ImageGen,
+    generator_fit_refusal,
+    image_gen_method,
+    is_image_data_generator,
+)
 from ._pyscript_model import LayersView, is_model_object, is_placeholder, set_trainable
 from ._pyscript_names import KERAS_SEQUENTIAL, keras_member, norm
 from ._pyscript_subclass import (
@@ -40,6 +46,9 @@ from ._pyscript_values import (
 )
 
 IMAGE_DATA_FORMAT = "channels_last"  # Keras 3's default, which seqc fixes
+# Writes to a Keras variable reached from a model or layer (`layer.bias.assign([0.0])`):
+# they change the model, so they are refused, never skipped.
+VARIABLE_WRITES = ("assign", "assign_add", "assign_sub")
 _SEED_CALLS = ("keras.utils.set_random_seed", "tensorflow.random.set_seed",
                "tensorflow.random.set_random_seed", "torch.manual_seed", "keras.random.seed")
 _MATH = {"sqrt": math.sqrt, "ceil": math.ceil, "floor": math.floor, "pi": math.pi,
@@ -60,6 +69,16 @@ class CallReader:
             return parsed
         args, kwargs = parsed
         self.call_scope = scope  # for statements that look at their arguments' syntax
+        if isinstance(f, BoundMethod) and ("." in f.name or "[" in f.name) and (
+                f.name.rsplit(".", 1)[-1] not in VARIABLE_WRITES):
+            return Opaque(node, f"{self.seg(node)} is not run")  # model.optimizer.lr.numpy()
+        if isinstance(f, BoundMethod) and f.name in ("fit", "fit_generator") and (
+                is_model_object(f.obj) or isinstance(f.obj, Instance)):
+            data = args[0] if args else kwargs.get("x", kwargs.get("generator"))
+            refused = generator_fit_refusal(self, data, f.name)
+            if refused is not None:  # _pyscript_generators: a generator's batches
+                return self.refuse(f.obj, node, refused[0], field=f.name,
+                                   received=self.seg(node), hint=refused[1])
         if isinstance(f, BoundMethod):
             if f.name == "fit" and isinstance(f.obj, (ModelVal, Instance)):
                 self.record_fit(node, scope)
@@ -114,6 +133,9 @@ class CallReader:
         return Instance(cls, node)
 
     def method(self, obj: Any, meth: str, args: list, kwargs: dict, node: ast.Call) -> Any:
+        if isinstance(obj, ImageGen):
+            flow = image_gen_method(obj, meth, node)
+            return flow if flow is not None else Opaque(node, f"{self.seg(node)} is not run")
         if isinstance(obj, DataArr):
             return self.data_method(obj, meth, args, kwargs, node)
         if isinstance(obj, ArgParser):
@@ -218,6 +240,21 @@ class CallReader:
                       "evaluates")
         if p.startswith("builtins."):
             return fold_builtin(self, p[9:], args, kwargs, node)
+        if is_image_data_generator(p):  # kept, never run: a fit on its flow is refused
+            return ImageGen({**{f"argument {i + 1}": a for i, a in enumerate(args)}, **kwargs},
+                            node)
+        if p in ("keras.backend.int_shape", "keras.ops.shape") and len(args) == 1 and (
+                not kwargs and isinstance(args[0], KTensor)):
+            return self.tensor_shape(args[0], node)
+        if p.startswith("keras.datasets.") and p.endswith(".load_data") and not args and set(
+                kwargs) <= {"path", "label_mode"} and kwargs.get("label_mode", "fine") in (
+                "fine", "coarse"):
+            data = keras_dataset(p.split(".")[2], node)
+            if data is not None:
+                self.note(node, f"{self.seg(node)}: the shapes of Keras' {p.split('.')[2]} "
+                                f"arrays (x_train {list(data[0][0].shape)}); seqc loads no "
+                                "data, the data given (--x/--y) binds to the names fit uses")
+                return data
         merged = self.tensor_op(p, args, kwargs, node)  # keras.ops.add(x, y): functional
         if merged is not None:
             return merged

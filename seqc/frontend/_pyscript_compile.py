@@ -13,7 +13,8 @@ from typing import Any
 from ..errors import SeqcError
 from ._keras_legacy import decay_schedule, rename_lr
 from ._pyscript_data import DataArr
-from ._pyscript_values import Obj, Opaque, bind_args
+from ._pyscript_names import norm
+from ._pyscript_values import Func, Obj, Opaque, Sym, bind_args
 
 _COMPILE_ARGS = ("optimizer", "loss", "loss_weights", "metrics", "weighted_metrics",
                  "run_eagerly", "steps_per_execution", "jit_compile", "auto_scale_loss")
@@ -23,6 +24,17 @@ _FIT_ARGS = ("x", "y", "batch_size", "epochs", "verbose", "callbacks", "validati
              "steps_per_epoch", "validation_steps", "validation_batch_size", "validation_freq")
 _FIT_KEEP = ("batch_size", "epochs", "verbose", "callbacks", "validation_split", "shuffle",
              "class_weight", "initial_epoch")
+
+
+# Keras metric/loss functions whose metric class is Keras' MeanMetricWrapper of that same
+# function (a function metric is compiled into that wrapper): the metric it names in seqc.
+_INDEXED_METRICS = {
+    "mean_squared_error": "MeanSquaredError", "mse": "MeanSquaredError",
+    "mean_absolute_error": "MeanAbsoluteError", "mae": "MeanAbsoluteError",
+    "mean_absolute_percentage_error": "MeanAbsolutePercentageError",
+    "mape": "MeanAbsolutePercentageError",
+    "mean_squared_logarithmic_error": "MeanSquaredLogarithmicError",
+    "msle": "MeanSquaredLogarithmicError"}
 
 
 class CompileReader:
@@ -36,7 +48,7 @@ class CompileReader:
                 "save_best_only"):
             path = args[0] if args else kwargs.get("filepath")
             if isinstance(path, str):  # it saves the weights of each epoch: the last is final
-                self.saved_paths.setdefault(path, node.lineno)
+                self.saved_paths.setdefault(path, (node.lineno, None))
         if family == "callbacks" and name in OUTPUT_ONLY_CALLBACKS:
             # Files the script's own run would write; they do not change training, and seqc's
             # build writes its own artifacts (model.onnx, weights.npz, report.json).
@@ -103,7 +115,11 @@ class CompileReader:
         out = {}
         for k in _COMPILE_KEEP:
             if k in bound and bound[k] is not None:
-                v = self.const(bound[k], node, f"compile({k}=...)")
+                v = bound[k]
+                if k in ("metrics", "weighted_metrics") and isinstance(v, (list, tuple)):
+                    v = [self.metric_function(m, node) if isinstance(m, Func) else m
+                         for m in v]
+                v = self.const(v, node, f"compile({k}=...)")
                 if k in ("metrics", "weighted_metrics") and isinstance(v, (str, dict)):
                     v = [v]
                 out[k] = v
@@ -116,6 +132,55 @@ class CompileReader:
                 except SeqcError as e:
                     raise e.located(file=self.where(node)) from None
         return out
+
+    def metric_function(self, f: Any, node: ast.Call) -> Any:
+        """A metric function the script defines whose body is one `return` of a Keras metric
+        function on the same index of y_true and y_pred (Hands-On ML's `last_time_step_mse`:
+        `keras.metrics.mean_squared_error(Y_true[:, -1], Y_pred[:, -1])`) is that metric
+        with an `index` (training.metrics.Indexed), named after the function as Keras names
+        it. The body is read, never run; any other function stays a located error."""
+        fn = f.node
+        a = fn.args
+        params = [p.arg for p in a.posonlyargs + a.args]
+        body = [st for st in fn.body if not (isinstance(st, ast.Expr) and isinstance(
+            st.value, ast.Constant) and isinstance(st.value.value, str))]  # a docstring
+        call = body[0].value if len(body) == 1 and isinstance(body[0], ast.Return) else None
+        if len(params) != 2 or a.vararg or a.kwarg or a.kwonlyargs or a.defaults or (
+                fn.decorator_list) or not isinstance(call, ast.Call) or call.keywords or len(
+                call.args) != 2:
+            return f  # const() refuses it: defined in the script
+        target = self.ev(call.func, f.scope)
+        path = norm(target.path) if isinstance(target, Sym) else ""
+        short = path.rsplit(".", 1)[-1]
+        if path not in (f"keras.metrics.{short}", f"keras.losses.{short}") or (
+                short not in _INDEXED_METRICS):
+            return f
+
+        def index_of(e: ast.AST, name: str) -> Any:
+            if not (isinstance(e, ast.Subscript) and isinstance(e.value, ast.Name)
+                    and e.value.id == name):
+                return None
+            parts = e.slice.elts if isinstance(e.slice, ast.Tuple) else [e.slice]
+            out: list = []
+            for p in parts:
+                if isinstance(p, ast.Slice) and p.lower is p.upper is p.step is None:
+                    out.append(None)
+                    continue
+                v = self.ev(p, f.scope) if not isinstance(p, ast.Slice) else None
+                if not isinstance(v, int) or isinstance(v, bool):
+                    return None
+                out.append(v)
+            return out
+
+        idx = index_of(call.args[0], params[0])
+        if idx is None or idx != index_of(call.args[1], params[1]) or idx[0] is not None:
+            return f
+        spec = {"type": _INDEXED_METRICS[short], "name": fn.name, "index": idx}
+        shown = ", ".join(":" if i is None else str(i) for i in idx)
+        self.note(node, f"compile(metrics=[{fn.name}]): the script's function (line "
+                        f"{fn.lineno}) is read as {short}({params[0]}[{shown}], "
+                        f"{params[1]}[{shown}]), as Keras computes it; not run")
+        return spec
 
     def lambda_callback(self, kwargs: dict, node: ast.Call) -> Any:
         """A LambdaCallback whose functions only read the model (print, plot, predict, as the

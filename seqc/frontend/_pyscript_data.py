@@ -81,6 +81,30 @@ SHAPE_KEEPING_METHODS = ("astype", "copy", "to_numpy", "fit_transform", "transfo
 SHAPE_KEEPING_ATTRS = ("values",)
 
 
+# What keras.datasets.<name>.load_data() returns in Keras 3 (channels_last), by shape and
+# dtype: ((x_train, y_train), (x_test, y_test)). Facts of the public datasets, so a script's
+# `x_train.shape[1]` on the raw arrays has its value; the values stay unknown.
+KERAS_DATASETS = {
+    "mnist": (((60000, 28, 28), "uint8"), ((60000,), "uint8"),
+              ((10000, 28, 28), "uint8"), ((10000,), "uint8")),
+    "fashion_mnist": (((60000, 28, 28), "uint8"), ((60000,), "uint8"),
+                      ((10000, 28, 28), "uint8"), ((10000,), "uint8")),
+    "cifar10": (((50000, 32, 32, 3), "uint8"), ((50000, 1), "uint8"),
+                ((10000, 32, 32, 3), "uint8"), ((10000, 1), "uint8")),
+    "cifar100": (((50000, 32, 32, 3), "uint8"), ((50000, 1), "int64"),
+                 ((10000, 32, 32, 3), "uint8"), ((10000, 1), "int64")),
+}
+
+
+def keras_dataset(name: str, node: ast.AST) -> tuple | None:
+    """The arrays of `keras.datasets.<name>.load_data()` as shape-only DataArr values."""
+    spec = KERAS_DATASETS.get(name)
+    if spec is None:
+        return None
+    xa, ya, xb, yb = (DataArr(shape, dtype, None, node) for shape, dtype in spec)
+    return (xa, ya), (xb, yb)
+
+
 def split_rows(n: int | None, test_size: Any, train_size: Any) -> tuple[int | None, int | None]:
     """sklearn's train_test_split sizes: test = ceil(test_size * n), train = the rest."""
     if n is None:

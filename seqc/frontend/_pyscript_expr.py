@@ -12,6 +12,7 @@ from typing import Any
 
 from ._pyscript_argparse import ArgParser, Namespace
 from ._pyscript_data import DataArr
+from ._pyscript_generators import ImageGen
 from ._pyscript_model import Params, is_model_object
 from ._pyscript_names import function_name
 from ._pyscript_subclass import SelfObj, subclass_attribute
@@ -125,7 +126,7 @@ class ExprReader:
                 return self.data_attr(base, node.attr, node)
             if isinstance(base, Namespace):
                 return self.namespace_attr(base, node, _dotted(node))
-            if isinstance(base, ArgParser):
+            if isinstance(base, (ArgParser, ImageGen)):
                 return BoundMethod(base, node.attr)
             if isinstance(base, (int, float)) and node.attr in ("numpy", "item"):
                 return BoundMethod(base, node.attr)
@@ -137,6 +138,10 @@ class ExprReader:
                 return self.model_attr(base, node.attr, node)
             if isinstance(base, list) and node.attr in ("append", "extend", "insert"):
                 return BoundMethod(base, node.attr)
+            if isinstance(base, BoundMethod) and is_model_object(base.obj):
+                # `model.layers[-1].bias` then `.assign(...)`: the chain stays on its model,
+                # so a write to one of its variables is refused, never skipped
+                return BoundMethod(base.obj, f"{base.name}.{node.attr}")
             hooked = subclass_attribute(base, node)  # self.<attr>, model.compile of a subclass
             if hooked is not None or isinstance(base, SelfObj):  # self.downsample = None
                 return hooked
@@ -287,6 +292,8 @@ class ExprReader:
                 return base.items[idx][1]  # nn.Sequential indexing: model[0]
         if isinstance(base, Opaque):
             return base
+        if isinstance(base, BoundMethod) and is_model_object(base.obj):
+            return BoundMethod(base.obj, f"{base.name}[]")  # model.weights[0]: see above
         return Opaque(node, f"{self.seg(node)} indexes a run-time value")
 
     def fstring(self, node: ast.JoinedStr, scope: Scope) -> Any:

@@ -243,6 +243,30 @@ class KerasReader:
             d["trainable"] = lc.trainable
         return d
 
+    def tensor_shape(self, t: Any, node: ast.AST) -> Any:
+        """`K.int_shape(x)` / `x.shape` of a functional tensor reached from an Input by a
+        chain of layer calls: Keras' static shape (batch None), from seqc's own shape rules
+        for those layers (the layers are read as the model reads them; nothing is run)."""
+        from .spec import definition_from_doc
+
+        chain = t.chain
+        if not chain or not isinstance(chain[0][0], Layer) or chain[0][0].cls not in (
+                "Input", "InputLayer"):
+            return Opaque(node, f"{self.seg(node)}: the shape of a tensor seqc reads only "
+                                "along a chain of layer calls from an Input")
+        kept = (len(self.notes), set(self.warned), self.ids_input)
+        try:
+            layers = [self.keras_layer(v, first=(i == 0), override=False)
+                      for i, (v, _) in enumerate(chain)]
+            graph = definition_from_doc({"layers": [d for d in layers if d is not None]},
+                                        self.file, b"").model.graph
+        except DefinitionError as e:
+            return Opaque(node, f"{self.seg(node)}: {e.message}")
+        finally:
+            del self.notes[kept[0]:]
+            self.warned, self.ids_input = kept[1], kept[2]
+        return tuple(graph.output_type.shape)
+
     def shape_error(self, v: Opaque) -> DefinitionError:
         return self.error(
             v.node, f"the input shape cannot be read without running the script: {v.why}"

@@ -6,9 +6,10 @@ for an argument's default.
 
 from __future__ import annotations
 
+import ast
 from typing import Any
 
-from ..errors import SeqcError
+from ..errors import DefinitionError, SeqcError
 from ..ops._activations import HARD_SIGMOID_KERAS2
 from ._keras_json_layers import BOOKKEEPING, INERT, PERFORMANCE
 from ._keras_json_values import canonical_initializer
@@ -20,9 +21,10 @@ from ._keras_legacy import (
     gate_bias,
     keras1_target,
 )
-from ._pyscript_values import Layer, Opaque
+from ._pyscript_values import Lam, Layer, Opaque, Sym
 
 RECURRENT = ("LSTM", "GRU", "SimpleRNN")
+_FORGET_BIAS = (*RECURRENT, "ConvLSTM2D")  # Keras 2 read forget_bias_init on these
 # Keras 1 arguments its conversion table handles outside the renames (preprocessors).
 _KERAS1_EXTRA = {"nb_row", "nb_col", "kernel_dim1", "kernel_dim2", "kernel_dim3",
                  "forget_bias_init", "output_shape", "mode", "dropout"}
@@ -35,6 +37,8 @@ def _is_int(v: Any) -> bool:
 
 
 def _shown(v: Any) -> str:
+    if isinstance(v, Lam):
+        return "lambda ..."
     return repr(v) if not isinstance(v, (Opaque, Layer)) else "..."
 
 
@@ -76,6 +80,8 @@ def keras1_args(r: Any, lay: Layer, kind: str, fields: set[str], args: list,
                 raise r.error(node, e.message, field=k, received=e.received) from None
         elif new.endswith("_initializer") and isinstance(v, str):
             v = canonical_initializer(v)
+        elif new.endswith("_initializer") and isinstance(v, Lam):
+            v = _lambda_initializer(r, lay, k, new, v)
         elif k == "inner_activation" and v == "hard_sigmoid":
             v = dict(HARD_SIGMOID_KERAS2)  # Keras 1/2's clip(0.2x + 0.5, 0, 1)
         r.warn(node, f"Keras 1 argument {lay.cls}({k}={_shown(kwargs[k])}): read as "
@@ -85,9 +91,9 @@ def keras1_args(r: Any, lay: Layer, kind: str, fields: set[str], args: list,
     for k in list(out):
         if k in fields:
             continue
-        if k == "forget_bias_init" and kind in RECURRENT:
+        if k == "forget_bias_init" and kind in _FORGET_BIAS:
             v = out.pop(k)
-            if v == "one" and kind == "LSTM":
+            if v == "one" and kind in ("LSTM", "ConvLSTM2D"):
                 out.setdefault("unit_forget_bias", True)
                 r.warn(node, f"Keras 1 argument {lay.cls}(forget_bias_init='one'): read as "
                              "unit_forget_bias=True")
@@ -121,7 +127,7 @@ def _kernel_sizes(r: Any, lay: Layer, kind: str, args: list,
     kernel_dim1, kernel_dim2, kernel_dim3): sizes one by one (positional or by those names),
     not a kernel_size tuple; Deconvolution2D's output_shape, which Keras 2 dropped."""
     names = {"Conv2D": ("nb_row", "nb_col"), "Conv2DTranspose": ("nb_row", "nb_col"),
-             "SeparableConv2D": ("nb_row", "nb_col"),
+             "SeparableConv2D": ("nb_row", "nb_col"), "ConvLSTM2D": ("nb_row", "nb_col"),
              "Conv3D": ("kernel_dim1", "kernel_dim2", "kernel_dim3"),
              "Conv3DTranspose": ("kernel_dim1", "kernel_dim2", "kernel_dim3")}.get(kind)
     if names is None:
@@ -199,3 +205,68 @@ def input_args(r: Any, lay: Layer, kind: str, fields: set[str], kwargs: dict) ->
             r.warn(lay.node, "Embedding(input_length=...) is dropped: the input shape is "
                              "given otherwise")
     return kwargs
+
+
+# Keras 1's keras.initializations functions with a `scale` argument, by their Keras 3
+# equivalent: normal(shape, scale) drew N(0, scale) (K.random_normal_variable), uniform(shape,
+# scale) U(-scale, scale), identity(shape, scale) scale * I of a square matrix; zero and one.
+_KERAS1_INITS = {"normal": ("RandomNormal", 0.05), "uniform": ("RandomUniform", 0.05),
+                 "identity": ("Identity", 1.0), "zero": ("zeros", None),
+                 "one": ("ones", None)}
+
+
+def _lambda_initializer(r: Any, lay: Layer, old: str, new: str, lam: Lam) -> Any:
+    """Keras 1's `init=lambda shape, name: normal(shape, scale=0.001, name=name)` (the
+    examples' way to give an initializer arguments): a lambda whose body is one call of a
+    keras.initializations function on its own (shape, name) with constant arguments, read as
+    that initializer. The body is read, never run; any other lambda is a located error."""
+    node, fn = lam.node, lam.node.body
+    a = node.args
+    params = [p.arg for p in a.posonlyargs + a.args]
+
+    def refuse(why: str) -> DefinitionError:
+        return r.error(node, f"{lay.cls}({old}=lambda ...): {why}", field=new,
+                       received=r.seg(node),
+                       hint="give a Keras 3 initializer, e.g. keras.initializers."
+                            "RandomNormal(stddev=0.001)")
+
+    if len(params) != 2 or a.vararg or a.kwarg or a.kwonlyargs or a.defaults:
+        raise refuse("Keras 1 called an initializer as f(shape, name); this lambda takes "
+                     "other arguments")
+    if not isinstance(fn, ast.Call):
+        raise refuse("its body is not one call of a keras.initializations function")
+    f = r.ev(fn.func, lam.scope)
+    short = f.path.rsplit(".", 1)[-1] if isinstance(f, Sym) else None
+    if short not in _KERAS1_INITS or not f.path.startswith("keras.initializations."):
+        raise refuse(f"{r.seg(fn.func)} is not one of keras.initializations' "
+                     f"{', '.join(_KERAS1_INITS)}")
+    shape, name = params
+    if not fn.args or not (isinstance(fn.args[0], ast.Name) and fn.args[0].id == shape) or any(
+            isinstance(x, ast.Starred) for x in fn.args) or any(
+            k.arg is None for k in fn.keywords):
+        raise refuse(f"the call does not pass the lambda's {shape} first")
+    kwargs: dict = {}
+    for k in fn.keywords:
+        if k.arg == "name":
+            if not (isinstance(k.value, ast.Name) and k.value.id == name):
+                raise refuse("the call renames the weight")
+            continue
+        kwargs[k.arg] = r.ev(k.value, lam.scope)
+    if len(fn.args) > 2 or len(fn.args) == 2 and "scale" in kwargs:
+        raise refuse("the call has more arguments than (shape, scale)")
+    if len(fn.args) == 2:
+        kwargs["scale"] = r.ev(fn.args[1], lam.scope)
+    kind, default = _KERAS1_INITS[short]
+    if set(kwargs) - ({"scale"} if default is not None else set()):
+        raise refuse(f"{short}() gets {', '.join(sorted(kwargs))}, which seqc does not read")
+    scale = kwargs.get("scale", default)
+    if default is not None and (isinstance(scale, bool) or not isinstance(scale, (int, float))):
+        raise refuse(f"{short}()'s scale is not a constant number")
+    if short == "identity" and new != "recurrent_initializer":
+        raise refuse("Keras 1's identity initializes a square matrix only (a recurrent "
+                     "kernel)")
+    out: Any = {"RandomNormal": lambda s: {"type": kind, "mean": 0.0, "stddev": s},
+                "RandomUniform": lambda s: {"type": kind, "minval": -s, "maxval": s},
+                "Identity": lambda s: {"type": kind, "gain": s}}.get(
+        kind, lambda s: kind)(scale)
+    return out

@@ -150,10 +150,11 @@ class ModelStatements:
             return BoundMethod(base, attr)
         return BoundMethod(base, attr)
 
-    def saved_at(self, path: ast.AST, node: ast.AST) -> None:
+    def saved_at(self, path: ast.AST, node: ast.AST, owner: Any = None) -> None:
         """`model.save_weights(p)`, `torch.save(model.state_dict(), p)`: where the script
-        writes its weights (the key is the path's value, or its text)."""
-        self.saved_paths.setdefault(self.path_key(path), node.lineno)
+        writes its weights (the key is the path's value, or its text), and which model
+        writes them when the reader knows it (a Keras model's own save)."""
+        self.saved_paths.setdefault(self.path_key(path), (node.lineno, owner))
 
     def path_key(self, path: ast.AST) -> Any:
         v = self.ev(path, self.call_scope) if self.call_scope is not None else None
@@ -167,9 +168,19 @@ class ModelStatements:
         if isinstance(arg, ast.Call) and arg.args and (
                 isinstance(arg.func, ast.Attribute) and arg.func.attr == "load"):
             arg = arg.args[0]  # torch.load(PATH, weights_only=True)
-        line = self.saved_paths.get(self.path_key(arg))
-        if line is None or not isinstance(obj, ModelVal):
+        saved = self.saved_paths.get(self.path_key(arg))
+        if saved is None or not isinstance(obj, ModelVal):
             return False
+        line, owner = saved
+        if owner is not None and self.resolve_obj(owner) is not obj:
+            # another model's weights (tfdocs' imbalanced_data saves a model built with
+            # another bias and loads it into a fresh one): not what seqc's build starts from
+            self.refuse(obj, node, f"{self.seg(node)} loads the weights another model saved "
+                                   f"at line {line}; seqc builds this model from its own "
+                                   "initial weights", field="load_weights",
+                        received=self.seg(node),
+                        hint="build the model whose weights these are, or remove the call")
+            return True
         obj.reloaded = node
         self.note(node, f"{self.seg(node)} reloads the weights the script saved at line "
                         f"{line}: the trained weights, as seqc's build has them")
@@ -219,7 +230,8 @@ class ModelStatements:
             self.note(node, f"{what} is the Keras guide's placeholder: no weights are loaded")
             return None
         if meth in ("save", "save_weights") and (node.args or node.keywords):
-            self.saved_at(node.args[0] if node.args else node.keywords[0].value, node)
+            self.saved_at(node.args[0] if node.args else node.keywords[0].value, node,
+                          obj if isinstance(obj, ModelVal) else None)
         if meth in ("load_state_dict", "load_weights") and len(node.args) == 1 and (
                 self.reloads_own_checkpoint(obj, node)):
             return None

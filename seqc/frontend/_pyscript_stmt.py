@@ -10,6 +10,7 @@ import ast
 from typing import Any
 
 from ..errors import DefinitionError
+from ._pyscript_generators import PyGen, is_generator_function
 from ._pyscript_model import READ_ONLY, is_model_object
 from ._pyscript_names import KERAS_SEQUENTIAL, keras_member, norm
 from ._pyscript_torch_select import selector_kind
@@ -340,6 +341,9 @@ class StmtReader:
             f.called_with_args = True
         if f.running:
             return Opaque(node, "a recursive call")
+        if is_generator_function(f.node):  # calling it runs nothing: a fit on it is refused
+            f.scanned = True
+            return PyGen(f.node, node)
         key = repr((args, sorted(kwargs.items()))) if all(is_const(a) for a in args) and all(
             is_const(v) for v in kwargs.values()) else None
         if key is not None and key in f.cache:

@@ -398,17 +398,24 @@ def save_keras(model: Model, path: str | os.PathLike) -> str:
         kh5.write_keras3(h5, plan, model.params, config["config"]["name"])
     from .. import __version__
 
-    metadata = {"keras_version": KERAS_FORMAT_VERSION,
-                "date_saved": datetime.datetime.now().strftime("%Y-%m-%d@%H:%M:%S"),
-                "saved_by": f"seqc {__version__}"}
+    # Byte-identical for the same model: Keras' date_saved (which Keras never reads back) only
+    # from SOURCE_DATE_EPOCH, the reproducible-builds convention, and fixed zip timestamps.
+    metadata = {"keras_version": KERAS_FORMAT_VERSION, "saved_by": f"seqc {__version__}"}
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "")
+    if epoch.isdigit():
+        metadata["date_saved"] = datetime.datetime.fromtimestamp(
+            int(epoch), datetime.timezone.utc).strftime("%Y-%m-%d@%H:%M:%S")
     folder = os.path.dirname(os.path.abspath(file))
     if not os.path.isdir(folder):
         raise UsageError("the folder to save into does not exist", field="path",
                          received=repr(file))
+    members = {METADATA_MEMBER: json.dumps(metadata), CONFIG_MEMBER: json.dumps(config),
+               WEIGHTS_MEMBER: buf.getvalue()}
     with atomic_file(file) as f, zipfile.ZipFile(f, "w") as zf:
-        zf.writestr(METADATA_MEMBER, json.dumps(metadata))
-        zf.writestr(CONFIG_MEMBER, json.dumps(config))
-        zf.writestr(WEIGHTS_MEMBER, buf.getvalue())
+        for name in KERAS_MEMBERS:  # Keras' order: metadata, config, weights
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, members[name])
     return file
 
 

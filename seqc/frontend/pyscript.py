@@ -93,7 +93,7 @@ class Reader(StmtReader, ExprReader, CallReader, CompileReader, KerasReader, Mod
         self.name_uids: dict[str, int] = {}  # Keras' automatic layer names so far
         self.argparse_read: dict[str, Any] = {}  # args.<name> read as its default
         self.adapted: dict[str, dict] = {}  # layer name -> the weights its adapt() set
-        self.saved_paths: dict = {}  # where the script saves weights -> line
+        self.saved_paths: dict = {}  # where the script saves weights -> (line, model or None)
         self.call_scope: Scope | None = None
         self.ids_input = False  # an Embedding(input_length=n) gave the input: int32 ids
         self.comment = _comment_settings(source, file) if comments else {}

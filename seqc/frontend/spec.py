@@ -121,6 +121,8 @@ def load_spec(path: str | os.PathLike, *, max_memory: int | None = DEFAULT_MAX_M
 
 
 def _json_kind(doc: Any) -> str:
+    if doc == []:
+        return "an empty list"
     return {list: "a list", str: "a string", bool: "true or false", int: "a number",
             float: "a number", type(None): "null"}.get(type(doc), type(doc).__name__)
 
@@ -130,11 +132,12 @@ def definition_from_doc(doc: Any, file: str, raw: bytes, *,
                         data_x: Any = None) -> Definition:
     """`data_x`: the inputs the model will be fitted on, for a spec with no input shape (the
     spec's own data section is read for it otherwise)."""
+    from ._first_contact import refuse_json_dataset
+
+    refuse_json_dataset(doc, file)
     if not isinstance(doc, dict):
-        looks = " (it looks like data, not a model)" if isinstance(doc, list) and doc and all(
-            isinstance(r, (int, float, list)) for r in doc) else ""
         raise DefinitionError(
-            f"a model file is a JSON object, this file holds {_json_kind(doc)}{looks}",
+            f"a model file is a JSON object, this file holds {_json_kind(doc)}",
             file=file, field="json", received=repr(doc)[:80],
             hint='a model file looks like {"input_shape": [4], "layers": [{"type": "Dense", '
                  '"units": 1}]}, or a Keras model.to_json()')

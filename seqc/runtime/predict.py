@@ -3,7 +3,8 @@ streaming batch by batch, so peak memory is set by the batch size, not the file 
 
 Inputs: .npy (memory-mapped), .npz (key `x`, or its only array: a stored member is
 memory-mapped from its offset inside the zip, a compressed one is decompressed batch by batch),
-.csv (header row, read in chunks; the optional target column is dropped). Output: .npy or .csv,
+.csv (header row, read in chunks; the optional target column is dropped), .parquet (row group
+by row group, parquet.py). Output: .npy or .csv (sharded predict also writes .parquet),
 appended batch by batch to a temporary file that replaces the target at the end; a CSV gets a
 `label` column when the model carries class names. A timeseries model (metadata
 `seqc.timeseries`, see windows.py) given the raw series gets it cut into its training windows,
@@ -22,16 +23,25 @@ import os
 import struct
 import zipfile
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from ..errors import DataError, UsageError, did_you_mean
 from ..fileio import atomic_file, check_npz_file, read_npy_header, regular_file
+from ..ir.types import TensorType
 from . import windows as W
-from .runners import check_input, cuda_problem, make_session, onnx_value_type, resolve
+from .runners import (
+    ModelSource,
+    check_input,
+    cuda_problem,
+    make_session,
+    onnx_value_type,
+    resolve,
+)
 
-INPUT_HINT = "INPUT is a .npy, .npz or .csv file"
+INPUT_HINT = "INPUT is a .npy, .npz, .csv or .parquet file"
 # A Fortran-ordered array in a compressed .npz stores each column whole, so rows cannot be
 # decompressed batch by batch: such a member is read whole when it is at most this big.
 COMPRESSED_FORTRAN_LIMIT = 256 * 2**20
@@ -232,12 +242,17 @@ class CsvStream(InputStream):
 def open_inputs(path: str, *, target: str | None = None,
                 columns: list[str] | None = None) -> InputStream:
     """An input file as a stream of row batches; DataError/UsageError naming the file when it
-    is missing, unreadable or of an unknown kind. `columns`: a CSV's columns to read, in
-    order (default: all but `target`)."""
+    is missing, not a regular file, unreadable or of an unknown kind. `columns`: a CSV's or
+    Parquet file's columns to read, in order (default: all but `target`; see parquet.py for
+    list columns)."""
     path = regular_file(path, "input file", field="INPUT")
     ext = os.path.splitext(path)[1].lower()
     if ext == ".csv":
         return CsvStream(path, target, columns)
+    if ext == ".parquet":
+        from .parquet import ParquetStream
+
+        return ParquetStream(path, target, columns)
     if ext not in (".npy", ".npz"):
         raise UsageError(f"{INPUT_HINT}", file=path, field="INPUT",
                          received=f"extension {ext or '(none)'}")
@@ -355,12 +370,30 @@ def _class_names(src) -> list[str] | None:
     return json.loads(names) if names else None
 
 
+def class_labels(y2: np.ndarray, names: list[str] | None) -> list[str] | None:
+    """The class name of each row of (n, k) scores when the model carries class names: argmax
+    of k scores, or class 1 above 0.5 for a single sigmoid output; None otherwise."""
+    if names and y2.shape[1] == 1:
+        return [names[int(v > 0.5)] for v in y2[:, 0].tolist()]
+    if names and y2.shape[1] == len(names):
+        return [names[i] for i in y2.argmax(1).tolist()]
+    return None
+
+
+def _check_int(value: Any, name: str) -> None:
+    if value is not None and (not isinstance(value, (int, np.integer)) or value < 1):
+        raise UsageError(f"{name} must be an integer >= 1", field=name,
+                         received=f"{name}={value!r}")
+
+
 def predict_file(model: str, input_path: str, out_path: str, *, provider: str = "cpu",
                  batch_size: int = 1024, threads: int | None = None, target: str | None = None,
-                 windows: bool | None = None, log: Callable[[str], Any] | None = None) -> int:
+                 windows: bool | None = None, columns: list[str] | None = None,
+                 log: Callable[[str], Any] | None = None) -> int:
     """Predict every row of `input_path` batch by batch; returns the number of predictions.
 
     `threads`: onnxruntime's intra-op threads (None: its default, one per core).
+    `columns`: a Parquet input's feature column(s) (see parquet.py).
     `windows`: for a model trained on `data.timeseries` windows (its ONNX metadata carries
     `seqc.timeseries`), None cuts a raw series (a CSV holding the model's columns, or a
     (rows, columns) array) into the training windows and predicts one row per window, while
@@ -374,9 +407,7 @@ def predict_file(model: str, input_path: str, out_path: str, *, provider: str = 
 
     src = resolve(model)
     if several_io(src):
-        if not isinstance(batch_size, (int, np.integer)) or batch_size < 1:
-            raise UsageError("batch_size must be an integer >= 1", field="batch_size",
-                             received=f"batch_size={batch_size!r}")
+        _check_int(batch_size, "batch_size")
         sess = _session(src, provider, threads, log)
         os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
         return predict_named(src, input_path, out_path, sess, int(batch_size))
@@ -384,87 +415,164 @@ def predict_file(model: str, input_path: str, out_path: str, *, provider: str = 
     if ext not in (".npy", ".csv"):
         raise UsageError("the output must be a .npy or .csv file", field="--out",
                          received=out_path)
-    for value, name in ((batch_size, "batch_size"), (threads, "threads")):
-        if value is not None and (not isinstance(value, (int, np.integer)) or value < 1):
-            raise UsageError(f"{name} must be an integer >= 1", field=name,
-                             received=f"{name}={value!r}")
-    if windows is not None and not isinstance(windows, bool):
-        raise UsageError("windows must be True, False or None (auto)", field="windows",
-                         received=f"windows={windows!r}")
-    proto = src.onnx_proto()
-    # The file feeds the ONNX session directly, so it is in the ONNX model's own layout
-    # (channels-first for a model exported with --input-layout nchw).
-    in_type = onnx_value_type(proto.graph.input[0])
-    ids = src.token_ids()
-    channels_first = src.onnx_layouts()[0] == "channels_first"
-    ts_model = None
-    if windows is not False:
-        ts_model = W.model_timeseries(src.metadata(), src.label)
-        if ts_model is None and windows:
-            raise UsageError("--windows: this model carries no timeseries windowing (it was "
-                             f"not trained on data.timeseries windows; no {W.TIMESERIES_KEY} "
-                             "metadata)", file=src.label, field="--windows",
-                             received="--windows", hint="leave out --windows and pass input "
-                             "of the model's own shape")
-    is_csv = os.path.splitext(os.fspath(input_path))[1].lower() == ".csv"
-    columns = ts_model["columns"] if ts_model is not None and is_csv else None
-    with open_inputs(input_path, target=target, columns=columns) as stream:
-        ts = ts_model
-        if ts is not None and not is_csv and not W.is_raw_series(stream.shape, ts):
-            if windows:
-                raise DataError(
-                    f"--windows: the input must be the raw series, an array of shape (rows, "
-                    f"{len(ts['columns'])}) holding columns {ts['columns']}", file=input_path,
-                    field="INPUT", received=stream.describe())
-            ts = None  # pre-made windows, or a shape check_input names
-        if ts is not None:
-            W.check_model_input(ts, in_type.shape, channels_first, src.label)
-            if log:
-                log(f"{input_path}: {W.describe(ts)}")
-            # `batch_size * sequence_stride` rows hold about `batch_size` windows.
-            batches = W.window_batches(stream.batches(batch_size * ts["sequence_stride"]),
-                                       ts, batch_size, path=input_path,
-                                       channels_first=channels_first)
-        else:
-            batches = ((None, xb) for xb in stream.batches(batch_size))
-        first = next(batches, None)
-        if first is None:
-            raise DataError("the input has no rows", file=input_path, field="INPUT",
-                            received=stream.describe())
-        try:  # shape, dtype and id errors before any work
-            first = (first[0], check_input(first[1], in_type, ids))
-        except DataError as e:
-            e.received = stream.describe()
-            shape = stream.shape
-            if (channels_first and len(shape) == in_type.rank
-                    and tuple(shape[1:]) == (*in_type.shape[2:], in_type.shape[1])):
-                e.hint = ("this model was exported with --input-layout nchw: pass "
-                          "channels-first input, e.g. np.moveaxis(x, -1, 1)")
-            elif ts is None and ts_model is not None:
-                e.hint = (f"this timeseries model also takes the raw series: an array of "
-                          f"shape (rows, {len(ts_model['columns'])}) holding columns "
-                          f"{ts_model['columns']}, or a CSV with those columns")
-            raise e.located(file=input_path) from None
-        sess = _session(src, provider, threads, log)
-        name = sess.get_inputs()[0].name
-        os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
-        n = 0
-        last = 0 if ts is None else (ts["sequence_length"] - 1) * ts["sampling_rate"]
-        with atomic_file(out_path) as f:
-            writer = (NpyWriter(f) if ext == ".npy" else CsvWriter(
-                f, _class_names(src), ROW_COLUMNS if ts is not None else ()))
-            for starts, xb in itertools.chain([first], batches):
-                if n:  # the first batch was checked above
-                    try:
-                        xb = check_input(xb, in_type, ids)
-                    except DataError as e:  # a later batch (token ids with fractions, say)
-                        e.received = f"rows {n + 1}..{n + len(xb)}: {e.received}"
-                        raise e.located(file=input_path) from None
-                y = sess.run(None, {name: xb})[0]
-                writer.write(y, None if starts is None else np.stack([starts, starts + last], 1))
-                n += len(y)
-            writer.finish()
-    return n
+    _check_int(batch_size, "batch_size")
+    predictor = Predictor(src, provider=provider, threads=threads, windows=windows, log=log)
+    return predictor.run(input_path, out_path, batch_size=batch_size, target=target,
+                         columns=columns)[1]
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    """What predicting needs to know of a one-input model besides its session, read once from
+    its ONNX model (plain data: sharded predict ships it to workers, which then need no
+    `onnx`, only onnxruntime)."""
+
+    label: str
+    in_type: TensorType  # the ONNX model's own input (channels-first for an nchw export)
+    ids: dict | None  # token ids' range (ModelSource.token_ids)
+    channels_first: bool
+    class_names: list | None
+    ts_model: dict | None  # the timeseries windowing, None when not windowing
+
+    @classmethod
+    def of(cls, src: ModelSource, windows: bool | None = None) -> ModelFacts:
+        if windows is not None and not isinstance(windows, bool):
+            raise UsageError("windows must be True, False or None (auto)", field="windows",
+                             received=f"windows={windows!r}")
+        proto = src.onnx_proto()
+        ts_model = None
+        if windows is not False:
+            ts_model = W.model_timeseries(src.metadata(), src.label)
+            if ts_model is None and windows:
+                raise UsageError(
+                    "--windows: this model carries no timeseries windowing (it was not trained "
+                    f"on data.timeseries windows; no {W.TIMESERIES_KEY} metadata)",
+                    file=src.label, field="--windows", received="--windows",
+                    hint="leave out --windows and pass input of the model's own shape")
+        return cls(src.label, onnx_value_type(proto.graph.input[0]), src.token_ids(),
+                   src.onnx_layouts()[0] == "channels_first", _class_names(src), ts_model)
+
+
+class Predictor:
+    """A one-input, one-output model ready to predict files: its facts read once and one
+    onnxruntime session, created on first use (after the first batch of the first file has
+    passed its checks) and reused for every file. Sharded predict keeps one per worker, built
+    from the model's bytes and the facts the driver read."""
+
+    def __init__(self, model: Any, *, provider: str = "cpu", threads: int | None = None,
+                 windows: bool | None = None, log: Callable[[str], Any] | None = None,
+                 facts: ModelFacts | None = None) -> None:
+        _check_int(threads, "threads")
+        self.model = model if isinstance(model, bytes) else resolve(model)
+        self.facts = facts or ModelFacts.of(self.model, windows)
+        self.provider, self.threads, self.windows, self.log = provider, threads, windows, log
+        self._sess = None
+
+    def session(self) -> Any:
+        if self._sess is None:
+            self._sess = _session(self.model, self.provider, self.threads, self.log)
+        return self._sess
+
+    def run(self, input_path: str, out_path: str, *, batch_size: int = 1024,
+            target: str | None = None, columns: list[str] | None = None,
+            after_batch: Callable[[int], Any] | None = None) -> tuple[int, int]:
+        """Predict `input_path` into `out_path` (.npy, .csv or .parquet, written atomically);
+        returns (input rows, predictions). `columns`: a Parquet file's feature columns.
+        `after_batch(predictions so far)` is called after each batch is written."""
+        _check_int(batch_size, "batch_size")
+        facts, windows = self.facts, self.windows
+        ts_model, in_type, ids = facts.ts_model, facts.in_type, facts.ids
+        in_ext = os.path.splitext(os.fspath(input_path))[1].lower()
+        is_csv = in_ext == ".csv"
+        if columns is not None and in_ext != ".parquet":
+            raise UsageError("--column picks a Parquet file's feature columns", file=input_path,
+                             field="--column", received=f"--column {' --column '.join(columns)}",
+                             hint="leave out --column for .npy, .npz and .csv inputs")
+        if columns is None and ts_model is not None and in_ext in (".csv", ".parquet"):
+            columns = ts_model["columns"]  # a table's series columns, picked by name
+        rows_in = [0]
+
+        def counted(it: Iterator[np.ndarray]) -> Iterator[np.ndarray]:
+            for xb in it:
+                rows_in[0] += len(xb) if xb.ndim else 1
+                yield xb
+
+        with open_inputs(input_path, target=target, columns=columns) as stream:
+            ts = ts_model
+            if ts is not None and not is_csv and not W.is_raw_series(stream.shape, ts):
+                if windows:
+                    raise DataError(
+                        f"--windows: the input must be the raw series, an array of shape "
+                        f"(rows, {len(ts['columns'])}) holding columns {ts['columns']}",
+                        file=input_path, field="INPUT", received=stream.describe())
+                ts = None  # pre-made windows, or a shape check_input names
+            if ts is not None:
+                W.check_model_input(ts, in_type.shape, facts.channels_first, facts.label)
+                if self.log:
+                    self.log(f"{input_path}: {W.describe(ts)}")
+                # `batch_size * sequence_stride` rows hold about `batch_size` windows.
+                batches = W.window_batches(
+                    counted(stream.batches(batch_size * ts["sequence_stride"])), ts,
+                    batch_size, path=input_path, channels_first=facts.channels_first)
+            else:
+                batches = ((None, xb) for xb in counted(stream.batches(batch_size)))
+            first = next(batches, None)
+            if first is None:
+                raise DataError("the input has no rows", file=input_path, field="INPUT",
+                                received=stream.describe())
+            try:  # shape, dtype and id errors before any work
+                first = (first[0], check_input(first[1], in_type, ids))
+            except DataError as e:
+                raise self._explain(e, stream, ts).located(file=input_path) from None
+            sess = self.session()
+            name = sess.get_inputs()[0].name
+            os.makedirs(os.path.dirname(os.path.abspath(out_path)), exist_ok=True)
+            n = 0
+            last = 0 if ts is None else (ts["sequence_length"] - 1) * ts["sampling_rate"]
+            with atomic_file(out_path) as f:
+                writer = self._writer(f, out_path, ts is not None)
+                for starts, xb in itertools.chain([first], batches):
+                    if n:  # the first batch was checked above
+                        try:
+                            xb = check_input(xb, in_type, ids)
+                        except DataError as e:  # a later batch (token ids with fractions)
+                            e.received = f"rows {n + 1}..{n + len(xb)}: {e.received}"
+                            raise e.located(file=input_path) from None
+                    y = sess.run(None, {name: xb})[0]
+                    writer.write(y, None if starts is None
+                                 else np.stack([starts, starts + last], 1))
+                    n += len(y)
+                    if after_batch is not None:
+                        after_batch(n)
+                writer.finish()
+        return rows_in[0], n
+
+    def _explain(self, e: DataError, stream: InputStream, ts: dict | None) -> DataError:
+        """Hints for an input the model does not take: its layout or the raw series."""
+        in_type, facts = self.facts.in_type, self.facts
+        e.received = stream.describe()
+        shape = stream.shape
+        if (facts.channels_first and len(shape) == in_type.rank
+                and tuple(shape[1:]) == (*in_type.shape[2:], in_type.shape[1])):
+            e.hint = ("this model was exported with --input-layout nchw: pass "
+                      "channels-first input, e.g. np.moveaxis(x, -1, 1)")
+        elif ts is None and facts.ts_model is not None:
+            cols = facts.ts_model["columns"]
+            e.hint = (f"this timeseries model also takes the raw series: an array of "
+                      f"shape (rows, {len(cols)}) holding columns {cols}, or a CSV with "
+                      f"those columns")
+        return e
+
+    def _writer(self, f: Any, out_path: str, windowed: bool) -> Any:
+        ext = os.path.splitext(out_path)[1].lower()
+        row_columns = ROW_COLUMNS if windowed else ()
+        if ext == ".npy":
+            return NpyWriter(f)
+        if ext == ".parquet":
+            from .parquet import ParquetWriter
+
+            return ParquetWriter(f, self.facts.class_names, row_columns)
+        return CsvWriter(f, self.facts.class_names, row_columns)
 
 
 # The series rows a window covers (0-based; the first data row of a CSV is row 0).
@@ -535,12 +643,7 @@ class CsvWriter:
 
     def write(self, y: np.ndarray, rows: np.ndarray | None = None) -> None:
         y2 = y.reshape(len(y), -1)
-        names = self.class_names
-        labels = None
-        if names and y2.shape[1] == 1:
-            labels = [names[int(v > 0.5)] for v in y2[:, 0].tolist()]
-        elif names and y2.shape[1] == len(names):
-            labels = [names[i] for i in y2.argmax(1).tolist()]
+        labels = class_labels(y2, self.class_names)
         if self.width is None:
             self.width = y2.shape[1]
             cols = [*self.row_columns, *(f"output_{j}" for j in range(self.width))]

@@ -228,7 +228,9 @@ def resolve(model: Any) -> ModelSource:
     if hasattr(model, "graph") and hasattr(model, "params"):
         return ModelSource(model.graph, model.params, label=getattr(model, "name", "model"))
     if isinstance(model, (str, os.PathLike)):
-        path = os.fspath(model)
+        from ..publish import readable_folder
+
+        path = readable_folder(model)
         if os.path.isdir(path):
             graph, params, onnx_path = load_build_dir(path)
             return ModelSource(graph, params, onnx_path, label=path)
@@ -351,7 +353,8 @@ PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider"}
 
 def make_session(model: Any, *, provider: str = "cpu",
                  intra_op_num_threads: int | None = None) -> Any:
-    """An onnxruntime InferenceSession for a model (anything `resolve` takes). `provider` is
+    """An onnxruntime InferenceSession for a model (anything `resolve` takes, or the bytes of
+    an ONNX model, which need no `onnx` import). `provider` is
     "cpu", "cuda" or "auto" (CUDA when a session really starts on it here, else CPU; see
     `cuda_problem`). "cuda" is a UsageError when CUDA is missing or fails to start."""
     import onnxruntime as ort
@@ -372,16 +375,20 @@ def make_session(model: Any, *, provider: str = "cpu",
     so = ort.SessionOptions()
     if intra_op_num_threads is not None:
         so.intra_op_num_threads = int(intra_op_num_threads)
-    src = resolve(model)
-    src.control_flow()  # a loop that would never end is refused before onnxruntime sees it
-    m = src.onnx()
-    data = m if isinstance(m, str) else m.SerializeToString()
+    if isinstance(model, bytes):
+        # A sharded-predict worker's copy of a model its parent resolved (and checked).
+        m, label = model, "the model's bytes"
+    else:
+        src = resolve(model)
+        src.control_flow()  # a loop that would never end is refused before onnxruntime
+        m, label = src.onnx(), src.label
+    data = m if isinstance(m, (str, bytes)) else m.SerializeToString()
     providers = [PROVIDERS[provider]] + (["CPUExecutionProvider"] if provider == "cuda" else [])
     try:
         sess = ort.InferenceSession(data, so, providers=providers)
     except Exception as e:  # noqa: BLE001 - onnxruntime's load errors (Fail, InvalidGraph,
         # InvalidArgument, InvalidProtobuf) share no base class but RuntimeError/Exception.
-        raise not_valid_onnx(data if isinstance(data, str) else src.label, e) from None
+        raise not_valid_onnx(data if isinstance(data, str) else label, e) from None
     if provider == "cuda" and sess.get_providers()[0] != PROVIDERS["cuda"]:
         # onnxruntime-gpu without a usable GPU (no driver, CUDA or cuDNN libraries) logs an
         # error and quietly runs the session on the CPU: a "CUDA" run or comparison would
@@ -392,7 +399,7 @@ def make_session(model: Any, *, provider: str = "cpu",
             f"{', '.join(sess.get_providers())}",
             hint="check the GPU driver and the CUDA/cuDNN versions onnxruntime-gpu needs "
                  "(onnxruntime's log above names the missing library), or use --provider cpu")
-    return bounded(sess, src.label)
+    return bounded(sess, label)
 
 
 @functools.cache

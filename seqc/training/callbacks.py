@@ -249,13 +249,21 @@ class TerminateOnNaN(Callback):
     def __init__(self, raise_error: bool = False) -> None:
         super().__init__()
         self.raise_error = raise_error
+        self.epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None) -> None:
+        self.epoch = epoch
 
     def on_batch_end(self, batch, logs=None) -> None:
         loss = (logs or {}).get("loss")
         if loss is not None and (math.isnan(loss) or math.isinf(loss)):
-            if self.raise_error:
-                raise RuntimeError(f"NaN or Inf loss encountered at batch {batch}. "
-                                   f"Loss value: {loss}. Terminating training immediately.")
+            if self.raise_error:  # a RuntimeError, as Keras raises, that also names the epoch
+                from ..errors import diverged
+
+                raise diverged(self.epoch, self.params.get("epochs", self.epoch + 1), batch,
+                               self.params.get("steps") or batch + 1,
+                               f"NaN or Inf loss encountered (loss value: {loss}); "
+                               "TerminateOnNaN(raise_error=True) stops the training")
             print(f"Batch {batch}: Invalid loss, terminating training")
             self.model.stop_training = True
 

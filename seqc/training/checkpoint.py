@@ -104,10 +104,15 @@ class ModelCheckpoint(MonitorCallback):
         path = self._path(epoch, batch, logs)
         if not self._should_save(epoch, logs, path):
             return
-        if self.save_weights_only:
-            save_weights(self.model, path)
-        else:
-            save_model_folder(self.model, path)
+        try:
+            if self.save_weights_only:
+                save_weights(self.model, path)
+            else:
+                save_model_folder(self.model, path)
+        except OSError as e:  # a bad path or a full or read-only disk: the user's to fix
+            raise UsageError(f"ModelCheckpoint cannot write '{path}': {e.strerror}",
+                             field="filepath", received=f"filepath={self.filepath}",
+                             hint="give a filepath in a folder that can be written") from None
         if self.verbose > 0 and not self.save_best_only:
             print(f"\nEpoch {epoch + 1}: saving model to {path}")
 

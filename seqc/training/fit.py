@@ -20,7 +20,7 @@ from ..errors import DataError, UsageError, did_you_mean
 from ..ops import REGISTRY
 from ..ops.base import RunContext
 from . import callbacks as callbacks_mod
-from . import executor, penalties
+from . import executor, lint, penalties
 from . import metrics as metrics_mod
 from .checks import (
     as_list,
@@ -217,17 +217,26 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
         validation_split: float = 0.0, validation_data: Any = None, shuffle: bool = True,
         class_weight: dict | None = None, sample_weight: Any = None, initial_epoch: int = 0,
         seed: int | None = None, validation_batch_size: int | None = None,
-        validation_freq: int = 1, **unknown: Any) -> callbacks_mod.History:
+        validation_freq: int = 1, nonfinite: str = "warn",
+        **unknown: Any) -> callbacks_mod.History:
     """Keras' `Model.fit` on NumPy arrays; returns the History (also `model.history`).
 
     Deterministic: shuffling and dropout draw from generators seeded by (`seed` or
     `model.seed`, epoch), so equal seeds give equal weights, and resuming with
     `initial_epoch=k` replays epoch k exactly as an uninterrupted run would.
+
+    `nonfinite` (seqc's): what a NaN or infinite batch loss does. "warn": training goes on as
+    in Keras, with one RuntimeWarning naming the epoch and batch; "raise": TrainingDiverged
+    naming them, before that batch's update, and also when the weights are not finite at the
+    end (`seqc build` trains this way, so it never exports a NaN model).
     """
     no_unknown(unknown, "fit", ["x", "y", "batch_size", "epochs", "verbose", "callbacks",
                                  "validation_split", "validation_data", "shuffle",
                                  "class_weight", "sample_weight", "initial_epoch", "seed",
-                                 "validation_batch_size", "validation_freq"])
+                                 "validation_batch_size", "validation_freq", "nonfinite"])
+    if nonfinite not in ("warn", "raise"):
+        raise UsageError("nonfinite must be 'warn' or 'raise'", field="nonfinite",
+                         received=repr(nonfinite))
     cfg = _compiled(model, "fit")
     blockers = getattr(model, "training_blockers", None)
     if blockers:
@@ -252,6 +261,7 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
                          hint="fold the class weights into sample_weight yourself")
 
     x, ys, sws = _prepare_data(model, cfg.heads, x, y, sample_weight)
+    all_ys = ys  # the labels before the split, for the split's check below
     val = None
     if validation_data is not None:
         val = unpack_validation(validation_data,
@@ -265,6 +275,10 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
                              hint="pass sample_weight, one array per output, instead")
         sws = [class_weight_to_sample_weights(ys[0], class_weight, model.class_names)]
 
+    # Settings that train badly are reported once, after the data passed its checks and
+    # before anything changes (a --strict build stops here).
+    lint.before_training(model, cfg, all_ys, 0.0 if val is None or validation_data is not None
+                         else validation_split)
     adapt_once(model, x)
     heads = cfg.heads
     train_metrics = _resolve_metrics(cfg, ys, model)
@@ -291,6 +305,8 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
     fused = _fused_heads(graph, heads, pen)
     opt = cfg.optimizer
     logs: dict = {}
+    # One warning per fit, none where a TerminateOnNaN callback already reports it.
+    warned: list = [c for c in cb_list if isinstance(c, callbacks_mod.TerminateOnNaN)]
     cbs.on_train_begin()
     for epoch in range(initial_epoch, epochs):
         for m in _flat(train_metrics):
@@ -317,6 +333,8 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
             if pen:
                 act, extra = pen.activity_loss(tape.values, grads=True)
                 value += act + pen.weight_loss(model.params)
+            if not np.isfinite(value):
+                _nonfinite(nonfinite, epoch, epochs, b, steps, value, warned)
             grads = executor.backward(graph, model.params, tape, dy, start=start, extra=extra)
             if pen:
                 pen.add_weight_grads(model.params, grads)
@@ -349,8 +367,32 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
     release = getattr(opt, "release_scratch", None)
     if release is not None:  # ir/memory.py counts the weights' copies that outlive fit
         release()
+    if nonfinite == "raise" and epochs > initial_epoch:
+        bad = [k for k, v in model.params.items()
+               if np.asarray(v).dtype.kind == "f" and not np.isfinite(v).all()]
+        if bad:
+            from ..errors import diverged
+
+            raise diverged(epoch, epochs, b, steps, f"the weights {bad[0]!r} are not finite "
+                                                    "after the last update")
     cbs.on_train_end(logs)
     return history
+
+
+def _nonfinite(policy: str, epoch: int, epochs: int, batch: int, steps: int, value: float,
+               warned: list) -> None:
+    """A NaN or infinite batch loss: TrainingDiverged ("raise") or one warning per fit."""
+    from ..errors import diverged
+
+    err = diverged(epoch, epochs, batch, steps, f"the loss is {float(value)}")
+    if policy == "raise":
+        raise err
+    if not warned:
+        import warnings
+
+        warned.append(True)
+        warnings.warn(f"{err.message}; training goes on as in Keras (TerminateOnNaN or "
+                      "fit(nonfinite='raise') stops it)", RuntimeWarning, stacklevel=4)
 
 
 def _prepare_data(model: Any, heads: list[Head], x: Any, y: Any, sw: Any,

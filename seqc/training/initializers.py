@@ -104,6 +104,17 @@ def orthogonal(gain: float = 1.0, seed: Any = None) -> Init:
     return init
 
 
+def identity(gain: float = 1.0) -> Init:
+    """Keras' Identity: gain * eye(rows, cols) of a 2-D weight."""
+    def init(shape, rng, dtype):
+        if len(shape) != 2:
+            raise DefinitionError("the identity initializer needs a 2-D weight",
+                                  field="initializer", received=f"shape {list(shape)}")
+        return gain * np.eye(*shape)
+
+    return init
+
+
 def constant(value: float = 0.0) -> Init:
     return lambda shape, rng, dtype: np.full(shape, value)
 
@@ -122,6 +133,7 @@ INITIALIZERS: dict[str, Callable[..., Init]] = {
     "random_normal": random_normal,
     "truncated_normal": truncated_normal,
     "orthogonal": orthogonal,
+    "identity": identity,
     "zeros": lambda: constant(0.0),
     "ones": lambda: constant(1.0),
     "constant": constant,

@@ -22,6 +22,8 @@ import inspect
 import re
 from typing import Any
 
+import numpy as np
+
 from ..config import split_spec
 from ..errors import DefinitionError, did_you_mean
 from ._metrics_accuracy import (
@@ -156,6 +158,9 @@ def get(spec: Any, loss: Any = None, output_type: Any = None,
         return m
     if isinstance(spec, dict):
         kind, kw = split_spec(spec)
+        if "index" in kw:  # a metric of y_true[index], y_pred[index]
+            index = kw.pop("index")
+            return Indexed(get({"type": kind, **kw}, loss, output_type, y_true_shape), index)
         if not isinstance(kind, str):
             raise DefinitionError("a metric given as a dict needs a 'type'", field="metrics",
                                   received=repr(spec))
@@ -172,6 +177,61 @@ def get(spec: Any, loss: Any = None, output_type: Any = None,
         return MeanMetricWrapper(spec, getattr(spec, "__name__", "metric"))
     raise DefinitionError("a metric must be a name, {\"type\": name, ...}, a Metric or a function",
                           field="metrics", received=repr(spec))
+
+
+class Indexed(Metric):
+    """A metric of `y_true[index]` and `y_pred[index]`: what Keras computes for a script's
+    function metric `def last_time_step_mse(y_true, y_pred): return
+    keras.metrics.mean_squared_error(y_true[:, -1], y_pred[:, -1])`, which compile wraps in a
+    MeanMetricWrapper (the inner metric, e.g. MeanSquaredError, is that wrapper of the same
+    function). `index` holds one entry per leading axis: null keeps the axis (`:`), an integer
+    picks one position; the first (the batch) is kept."""
+
+    def __init__(self, inner: Metric, index: Any) -> None:
+        ok = isinstance(index, list) and len(index) >= 2 and index[0] is None and all(
+            i is None or isinstance(i, int) and not isinstance(i, bool) for i in index)
+        if not ok:
+            raise DefinitionError(
+                "a metric's index is a list with null (a whole axis) or an integer per axis, "
+                "the first (the batch) null", field="index", received=f"index={index!r}",
+                hint="e.g. \"index\": [null, -1] for y[:, -1] (the last time step)")
+        self.inner, self.index = inner, list(index)
+        self.key = tuple(slice(None) if i is None else i for i in index)
+        self.name, self.dtype, self.direction = inner.name, inner.dtype, inner.direction
+
+    def reset_state(self) -> None:
+        if hasattr(self, "inner"):
+            self.inner.reset_state()
+
+    def update_state(self, y_true, y_pred, sample_weight=None, mask=None) -> None:
+        from ..errors import DataError
+
+        if mask is not None:
+            raise DataError(f"metric '{self.name}' picks y[{self.index}] of a masked output, "
+                            "which seqc does not model", field="metrics")
+        y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
+        if y_true.ndim < len(self.key) or y_pred.ndim < len(self.key):
+            raise DataError(f"metric '{self.name}' indexes {len(self.key)} axes of the labels "
+                            "and predictions", field="metrics",
+                            received=f"labels {y_true.shape}, predictions {y_pred.shape}")
+        try:
+            y_true, y_pred = y_true[self.key], y_pred[self.key]
+        except IndexError:
+            raise DataError(f"metric '{self.name}': index {self.index} is outside the labels "
+                            "or predictions", field="metrics",
+                            received=f"labels {y_true.shape}, predictions {y_pred.shape}"
+                            ) from None
+        self.inner.update_state(y_true, y_pred, sample_weight)
+
+    def result(self) -> Any:
+        return self.inner.result()
+
+    @property
+    def vector_valued(self) -> bool:
+        return self.inner.vector_valued
+
+    def get_config(self) -> dict:
+        return {**self.inner.get_config(), "index": list(self.index)}
 
 
 def _bind(cls: type, kw: dict, spec: Any) -> None:

@@ -40,6 +40,7 @@ def test_quickstart_runs(tmp_path):
     r = subprocess.run([sys.executable, str(EXAMPLES / "quickstart.py"), str(tmp_path)],
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr + r.stdout
+    assert "SEQC-W" not in r.stderr, r.stderr  # no warning before training (docs/errors.md)
     assert (tmp_path / "quickstart.onnx").is_file()
     assert "OK: all runtimes agree" in r.stdout
     accuracy = float(r.stdout.split("held-out loss")[1].split("accuracy")[1].split()[0])

@@ -452,3 +452,62 @@ def test_a_normalization_the_script_never_adapts_stays_as_keras_leaves_it(tmp_pa
     m.fit(np.full((8, 3), 5.0, np.float32), np.zeros((8, 1), np.float32), epochs=1, verbose=0)
     np.testing.assert_array_equal(m.params["normalization/mean"].ravel(), [0, 0, 0])
     np.testing.assert_array_equal(m.params["normalization/variance"].ravel(), [1, 1, 1])
+
+
+DENOISING = """\
+    import keras
+    from keras.layers import Conv2D, Dense, Flatten, Input, Reshape
+    from keras.models import Model
+    from keras import backend as K
+    from keras.datasets import mnist
+    import numpy as np
+    (x_train, _), (x_test, _) = mnist.load_data()
+    image_size = x_train.shape[1]
+    x_train = np.reshape(x_train, [-1, image_size, image_size, 1])
+    x_train = x_train.astype('float32') / 255
+    x_train_noisy = np.clip(x_train + np.random.normal(size=x_train.shape), 0., 1.)
+    inputs = Input(shape=(image_size, image_size, 1))
+    x = Conv2D(4, 3, strides=2, padding='same')(inputs)
+    x = Conv2D(8, 3, strides=2, padding='same')(x)
+    shape = K.int_shape(x)
+    x = Flatten()(x)
+    x = Dense(shape[1] * shape[2] * shape[3])(x)
+    outputs = Reshape((shape[1], shape[2], shape[3]))(x)
+    model = Model(inputs, outputs)
+    model.compile(loss='mse', optimizer='adam')
+    model.fit(x_train_noisy, x_train, epochs=1)
+    """
+
+
+def test_keras_dataset_shapes_and_int_shape_of_a_functional_tensor(tmp_path):
+    """keras/examples/mnist_denoising_autoencoder.py: `image_size = x_train.shape[1]` on the
+    raw mnist.load_data() arrays (Keras' MNIST is (60000, 28, 28)), and K.int_shape of a
+    tensor from seqc's shape rules; with or without the data bound."""
+    flat = 7 * 7 * 8
+    want = ([None, 7, 7, 8], (9 * 4 + 4) + (9 * 4 * 8 + 8) + (flat * flat + flat))
+    assert shape_and_params(load(tmp_path, DENOISING)) == want
+    defn = load(tmp_path, DENOISING, x=np.zeros((4, 28, 28, 1), "float32"),
+                y=np.zeros((4, 28, 28, 1), "float32"))
+    assert shape_and_params(defn) == want
+    assert any("mnist.load_data(): the shapes of Keras' mnist arrays (x_train [60000, 28, "
+               "28])" in n for n in defn.notes), defn.notes
+
+
+@pytest.mark.parametrize("expr", ["K.int_shape(x)[1]", "keras.ops.shape(x)[1]"])
+def test_int_shape_of_a_tensor_reads_only_a_chain_from_an_input(tmp_path, expr):
+    ok = load(tmp_path, f"""\
+        import keras
+        from keras import backend as K
+        inputs = keras.Input((10, 3))
+        x = keras.layers.Conv1D(4, 3)(inputs)
+        model = keras.Model(inputs, keras.layers.Dense({expr})(x))
+        """)
+    assert shape_and_params(ok)[0] == [None, 8, 8]
+    with pytest.raises(DefinitionError, match="model.py:5:"):  # a merge: not a chain
+        load(tmp_path, """\
+            import keras
+            from keras import backend as K
+            a, b = keras.Input((3,)), keras.Input((3,))
+            s = keras.layers.add([a, b])
+            model = keras.Model([a, b], keras.layers.Dense(K.int_shape(s)[1])(s))
+            """)

@@ -136,6 +136,38 @@ SCRIPTS = {
         y = layers.concatenate([block(inputs), x], axis={EVIL})
         model = keras.Model(inputs, y)
         """,
+    "keras1-lambda-initializer": f"""
+        import keras
+        from keras.initializations import normal, identity
+        model = keras.Sequential([keras.Input((3, 4)), keras.layers.SimpleRNN(
+            4, init=lambda shape, name: normal({EVIL}, scale=0.1, name=name),
+            inner_init=lambda shape, name: identity(shape, scale={EVIL}, name=name))])
+        """,
+    "generators": f"""
+        import keras
+        from keras.preprocessing.image import ImageDataGenerator
+        def batches(n):
+            {EVIL}
+            while True:
+                yield open(CANARY, 'w'), {EVIL}
+        gen = batches({EVIL})
+        datagen = ImageDataGenerator(preprocessing_function=lambda x: {EVIL}, rescale={EVIL})
+        datagen.fit({EVIL})
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+        model.compile('adam', 'mse')
+        model.fit(datagen.flow(x, y, batch_size={EVIL}), epochs=1)
+        model.fit_generator(gen, steps_per_epoch=2)
+        """,
+    "metric-function": f"""
+        import keras
+        def m1(y_true, y_pred):
+            return keras.metrics.mean_squared_error(y_true[:, {EVIL}], y_pred[:, {EVIL}])
+        def m2(y_true, y_pred):
+            {EVIL}
+            return keras.metrics.mean_squared_error(y_true[:, -1], y_pred[:, -1])
+        model = keras.Sequential([keras.Input((3, 4)), keras.layers.Dense(2)])
+        model.compile('adam', 'mse', metrics=[m1, m2])
+        """,
     "adapt": f"""
         import keras
         norm = keras.layers.Normalization()

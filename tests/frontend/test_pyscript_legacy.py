@@ -8,6 +8,7 @@ import textwrap
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 from click.testing import CliRunner
 
@@ -152,6 +153,186 @@ def test_keras1_text_model_recurrent_and_embedding_arguments():
     assert doc["compile"]["optimizer"] == {"type": "Adam", "learning_rate": 0.001}
     assert any("Embedding(dropout=...) is ignored" in w for w in warned)
     assert any("consume_less='gpu') is a performance switch" in w for w in warned)
+
+
+def test_keras1_conv_lstm2d_arguments_as_keras2_read_them():
+    """Keras 2's legacy_convlstm2d_support: Conv2D's names and kernel sizes, LSTM's init
+    names and forget_bias_init (keras/examples/conv_lstm.py)."""
+    doc, warned = read("""\
+        from keras.models import Sequential
+        from keras.layers.convolutional_recurrent import ConvLSTM2D
+        seq = Sequential()
+        seq.add(ConvLSTM2D(nb_filter=4, nb_row=3, nb_col=2, input_shape=(None, 8, 8, 1),
+                           border_mode='same', return_sequences=True, dim_ordering='tf',
+                           inner_init='orthogonal', forget_bias_init='one'))
+        seq.add(ConvLSTM2D(4, 3, 3, subsample=(2, 2)))
+        """)
+    first, second = doc["layers"]
+    assert first == {"type": "ConvLSTM2D", "filters": 4, "kernel_size": [3, 2],
+                     "input_shape": [None, 8, 8, 1], "padding": "same",
+                     "return_sequences": True, "data_format": "channels_last",
+                     "recurrent_initializer": "orthogonal", "unit_forget_bias": True}
+    assert second == {"type": "ConvLSTM2D", "filters": 4, "kernel_size": [3, 3],
+                      "strides": [2, 2]}
+    for needle in ("ConvLSTM2D(nb_filter=4): read as filters=4", "read as kernel_size=(3, 2)",
+                   "ConvLSTM2D(border_mode='same'): read as padding='same'",
+                   "ConvLSTM2D(forget_bias_init='one'): read as unit_forget_bias=True"):
+        assert any(needle in w for w in warned), (needle, warned)
+
+
+IRNN = """\
+    from keras.models import Sequential
+    from keras.layers import Dense, SimpleRNN
+    from keras.initializations import normal, identity
+    from keras import initializations
+    model = Sequential()
+    model.add(SimpleRNN(output_dim=6, input_shape=(5, 3), return_sequences=True,
+                        init=lambda shape, name: normal(shape, scale=0.001, name=name),
+                        inner_init=lambda shape, name: identity(shape, scale=0.5, name=name)))
+    model.add(SimpleRNN(4, init=lambda s, n: initializations.uniform(s, 0.2, name=n),
+                        inner_init=lambda s, n: initializations.zero(s)))
+    """
+
+
+def test_keras1_lambda_initializers_read_as_the_initializer_they_call(tmp_path):
+    """keras/examples/mnist_irnn.py: a lambda whose body is one keras.initializations call
+    is that initializer with its scale (Keras 1's normal: N(0, scale); identity: scale * I)."""
+    doc, warned = read(IRNN)
+    first, second = doc["layers"]
+    assert first["kernel_initializer"] == {"type": "RandomNormal", "mean": 0.0,
+                                           "stddev": 0.001}
+    assert first["recurrent_initializer"] == {"type": "Identity", "gain": 0.5}
+    assert second["kernel_initializer"] == {"type": "RandomUniform", "minval": -0.2,
+                                            "maxval": 0.2}
+    assert second["recurrent_initializer"] == "zeros"
+    assert any("SimpleRNN(init=lambda ...): read as kernel_initializer={'type': "
+               "'RandomNormal'" in w for w in warned), warned
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        weights = load_script(write(tmp_path, IRNN)).model.get_weights()
+    import keras
+
+    assert np.array_equal(weights[1], keras.initializers.Identity(gain=0.5)((6, 6)))
+    assert abs(weights[0].std() - 0.001) < 0.0007 and np.abs(weights[3]).max() <= 0.2
+    assert not weights[4].any()
+
+
+@pytest.mark.parametrize("init,needle", [
+    ("init=lambda shape, name: normal(shape, scale=0.1 * x, name=name)",
+     "normal()'s scale is not a constant number"),
+    ("init=lambda shape, name: identity(shape, name=name)",
+     "Keras 1's identity initializes a square matrix only"),
+    ("init=lambda shape, name: glorot_normal(shape, name=name)",
+     "is not one of keras.initializations' normal, uniform, identity, zero, one"),
+    ("init=lambda shape: normal(shape)", "this lambda takes other arguments"),
+    ("init=lambda shape, name: normal((4, 4), name=name)", "does not pass the lambda's shape"),
+    ("init=lambda shape, name: normal(shape, name='w')", "the call renames the weight"),
+    ("init=lambda shape, name: normal(shape, 0.1, 0.2)", "more arguments than (shape, scale)"),
+    ("init=lambda shape, name: 2 * normal(shape)", "its body is not one call"),
+    ("inner_init=lambda shape, name: normal(shape, dim_ordering='th')",
+     "normal() gets dim_ordering"),
+])
+def test_other_keras1_lambda_initializers_are_located_errors(init, needle):
+    with pytest.raises(DefinitionError) as e:
+        read(f"from keras.models import Sequential\nfrom keras.layers import SimpleRNN\n"
+             f"from keras.initializations import normal, identity, glorot_normal\n"
+             f"model = Sequential([SimpleRNN(4, input_shape=(3, 2), {init})])\n")
+    assert needle in str(e.value) and "m.py:4:" in str(e.value), str(e.value)
+
+
+GENERATOR_HEAD = """\
+    import keras
+    from keras.preprocessing.image import ImageDataGenerator
+    model = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Flatten(),
+                              keras.layers.Dense(1, activation='sigmoid')])
+    model.compile('rmsprop', 'binary_crossentropy')
+    """
+
+
+@pytest.mark.parametrize("tail,needle", [
+    # keras/examples/cifar10_cnn.py (Keras 1): augmentation, then fit_generator on its flow
+    ("datagen = ImageDataGenerator(featurewise_center=False, rotation_range=0,\n"
+     "                             width_shift_range=0.1, horizontal_flip=True)\n"
+     "datagen.fit(x_train)\n"
+     "model.fit_generator(datagen.flow(x_train, y_train, batch_size=32),\n"
+     "                    samples_per_epoch=x_train.shape[0], nb_epoch=3)\n",
+     "m.py:9:1: fit_generator() trains on the batches of an ImageDataGenerator: "
+     "ImageDataGenerator at line 6 (width_shift_range=0.1, horizontal_flip=True) transforms "
+     "every image at random while training (augmentation)"),
+    # Keras 2.1+: model.fit on the flow (silently plain data before)
+    ("gen = ImageDataGenerator(zoom_range=0.2).flow(x, y)\nmodel.fit(gen, epochs=2)\n",
+     "m.py:7:1: fit() trains on the batches of an ImageDataGenerator: ImageDataGenerator at "
+     "line 6 (zoom_range=0.2)"),
+    # Deep Learning with Python: rescale only, from a directory
+    ("train = ImageDataGenerator(rescale=0.5).flow_from_directory('d', batch_size=20)\n"
+     "model.fit_generator(train, steps_per_epoch=100, epochs=30)\n",
+     "m.py:7:1: fit_generator() trains on the batches of an ImageDataGenerator: "
+     "ImageDataGenerator at line 6 (rescale=0.5).flow_from_directory() makes the batches"),
+    # Deep Learning with Python's Jena generator
+    ("def generator(data, lookback, batch_size=128):\n"
+     "    while 1:\n"
+     "        rows = np.random.randint(lookback, len(data), size=batch_size)\n"
+     "        yield data[rows], data[rows]\n"
+     "train_gen = generator(float_data, lookback=1440)\n"
+     "model.fit_generator(train_gen, steps_per_epoch=500, epochs=20)\n",
+     "m.py:11:1: fit_generator() trains on the batches of generator(), a generator the "
+     "script defines (line 6)"),
+])
+def test_fits_on_generator_batches_are_refused_naming_the_generator(tail, needle):
+    with pytest.raises(DefinitionError) as e:
+        read(textwrap.dedent(GENERATOR_HEAD) + tail)
+    assert needle in str(e.value), str(e.value)
+
+
+def test_a_generator_another_model_trains_on_does_not_concern_the_model_built():
+    doc, _ = read(textwrap.dedent(GENERATOR_HEAD) + textwrap.dedent("""\
+        other = keras.Sequential([keras.Input((8, 8, 3)), keras.layers.Flatten(),
+                                  keras.layers.Dense(1)])
+        other.compile('rmsprop', 'mse')
+        other.fit(ImageDataGenerator(vertical_flip=True).flow(x, y))
+        model.fit(x_train, y_train, epochs=2)
+        """))
+    assert doc["fit"] == {"epochs": 2}
+
+
+SEQ2SEQ = """\
+    from tensorflow import keras
+    model = keras.models.Sequential([
+        keras.layers.SimpleRNN(20, return_sequences=True, input_shape=[None, 1]),
+        keras.layers.TimeDistributed(keras.layers.Dense(10))])
+    def last_time_step_mse(Y_true, Y_pred):
+        \"\"\"The error at the last step.\"\"\"
+        return keras.metrics.mean_squared_error(Y_true[:, -1], Y_pred[:, -1])
+    model.compile(loss="mse", optimizer="adam", metrics=[last_time_step_mse])
+    """
+
+
+def test_a_metric_function_of_one_indexed_keras_metric_is_read():
+    """Hands-On ML 2's seq2seq `last_time_step_mse`: MeanSquaredError of y[:, -1], named
+    after the function (tests/training/test_metrics_keras_parity.py checks it against Keras
+    running the function)."""
+    doc, notes = read(SEQ2SEQ)
+    assert doc["compile"]["metrics"] == [{"type": "MeanSquaredError",
+                                          "name": "last_time_step_mse", "index": [None, -1]}]
+    assert any("m.py:8:1: compile(metrics=[last_time_step_mse]): the script's function (line "
+               "5) is read as mean_squared_error(Y_true[:, -1], Y_pred[:, -1])" in n
+               for n in notes), notes
+
+
+@pytest.mark.parametrize("body", [
+    "return keras.metrics.mean_squared_error(Y_true[:, -1], Y_pred[:, 0])",  # other steps
+    "return keras.metrics.mean_squared_error(Y_true[0], Y_pred[0])",  # not the batch
+    "return keras.losses.binary_crossentropy(Y_true[:, -1], Y_pred[:, -1])",
+    "return keras.metrics.mean_squared_error(Y_true[:, -1], Y_pred[:, -1]) * 2",
+    "return keras.metrics.mean_squared_error(Y_true[:, -1], Y_pred[:, k])",
+    "print(1)\n        return keras.metrics.mean_squared_error(Y_true, Y_pred)",
+])
+def test_other_metric_functions_stay_located_errors(body):
+    src = SEQ2SEQ.replace(
+        "return keras.metrics.mean_squared_error(Y_true[:, -1], Y_pred[:, -1])", body)
+    with pytest.raises(DefinitionError, match=r"m.py:[89]:1: compile\(metrics=\.\.\.\): "
+                                              "last_time_step_mse is defined in the script"):
+        read(src)
 
 
 @pytest.mark.parametrize("layer,want", [

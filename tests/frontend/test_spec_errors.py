@@ -170,16 +170,17 @@ def test_not_utf8(tmp_path):
         load_definition(path)
 
 
-@pytest.mark.parametrize("ext,what", [(".keras", "not a .keras file: it is not a zip archive"),
-                                      (".h5", "not an HDF5 file")])
+@pytest.mark.parametrize("ext,what", [(".keras", "model.save('model.keras')"),
+                                      (".h5", "model.save('model.h5')")])
 def test_empty_keras_files_get_a_clear_error(tmp_path, ext, what):
+    """Named as empty, with what a file of that kind is (issue 16, first contact)."""
     pytest.importorskip("h5py")
     path = tmp_path / f"model{ext}"
     path.write_text("")
     with pytest.raises(DefinitionError) as info:
         load_definition(path)
     msg = str(info.value)
-    assert what in msg and path.name in msg and "Received: " in msg
+    assert "the file is empty" in msg and what in msg and path.name in msg and "Received: " in msg
 
 
 def test_unknown_extension_lists_supported(tmp_path):

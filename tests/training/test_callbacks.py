@@ -148,8 +148,11 @@ def test_terminate_on_nan():
     assert model.stop_training
     cb = C.TerminateOnNaN(raise_error=True)
     cb.set_model(FakeModel())
-    with pytest.raises(RuntimeError, match="batch 3"):
+    # A RuntimeError as in Keras, and seqc's TrainingDiverged (exit 1) naming the epoch and
+    # the batch, counted from 1 as the progress bar counts them.
+    with pytest.raises(RuntimeError, match=r"epoch 1/1, batch 4/4: NaN or Inf loss") as e:
         cb.on_train_batch_end(3, {"loss": math.nan})
+    assert e.value.exit_code == 1
 
 
 def data(n=48, seed=0):

@@ -66,6 +66,19 @@ def test_orthogonal(shape):
     np.testing.assert_allclose(gram, 4.0 * np.eye(small), atol=1e-10)
 
 
+@pytest.mark.parametrize("shape", [(4, 4), (3, 5)])
+def test_identity_matches_keras(shape):
+    import os
+
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    import keras
+
+    want = np.asarray(keras.initializers.Identity(gain=0.5)(shape))
+    np.testing.assert_array_equal(draw({"type": "Identity", "gain": 0.5}, shape), want)
+    with pytest.raises(DefinitionError, match="needs a 2-D weight"):
+        draw("identity", (2, 2, 2))
+
+
 def test_fans_follow_keras():
     assert compute_fans((5,)) == (5, 5)
     assert compute_fans((3, 4)) == (3, 4)

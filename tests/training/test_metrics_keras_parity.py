@@ -241,3 +241,29 @@ def test_per_sample_weights_spread_over_steps():
         a.update_state(y, p, sw)
         b.update_state(y, p, np.broadcast_to(sw[:, None, None], y.shape))
         np.testing.assert_array_equal(a.result(), b.result())
+
+
+def last_time_step_mse(y_true, y_pred):  # Hands-On ML 2's seq2seq metric, run by Keras here
+    import keras
+
+    return keras.metrics.mean_squared_error(y_true[:, -1], y_pred[:, -1])
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+def test_indexed_metric_matches_a_keras_function_metric(keras, weighted):
+    """A script's `def f(y_true, y_pred): return mean_squared_error(y_true[:, -1],
+    y_pred[:, -1])` in compile(metrics=[f]): Keras wraps it in MeanMetricWrapper; seqc reads
+    it as {"type": "MeanSquaredError", "index": [null, -1]} (frontend/_pyscript_compile)."""
+    rng = np.random.default_rng(3)
+    ours = M.get({"type": "MeanSquaredError", "name": "last_time_step_mse", "index": [None, -1]})
+    theirs = keras.metrics.MeanMetricWrapper(fn=last_time_step_mse, name="last_time_step_mse")
+    for n in (5, 3):
+        y, p = (rng.normal(size=(n, 7, 10)).astype("float32") for _ in range(2))
+        w = rng.uniform(0.1, 2.0, size=(n,)).astype("float32") if weighted else None
+        ours.update_state(y, p, w)
+        theirs.update_state(y, p, sample_weight=w)
+    assert ours.name == "last_time_step_mse"
+    np.testing.assert_allclose(ours.result(), _keras_result(keras, theirs), rtol=1e-6)
+    assert ours.get_config()["index"] == [None, -1]
+    with pytest.raises(Exception, match="index"):
+        M.get({"type": "MeanSquaredError", "index": [0, -1]})  # the batch axis is kept

@@ -4,7 +4,10 @@ side-by-side linear baseline by far, and its two-input ONNX export agrees with N
 from __future__ import annotations
 
 import importlib.util
+import warnings
 from pathlib import Path
+
+from seqc.errors import SeqcWarning
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "two_input_pairs.py"
 
@@ -13,7 +16,9 @@ def test_two_input_pairs_example_learns_what_the_baseline_cannot(tmp_path):
     spec = importlib.util.spec_from_file_location("two_input_pairs", EXAMPLE)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
-    r = mod.run(train_pairs=1200, test_pairs=600, epochs=6, out_dir=str(tmp_path))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", SeqcWarning)  # no warning before training
+        r = mod.run(train_pairs=1200, test_pairs=600, epochs=6, out_dir=str(tmp_path))
     assert r["siamese"] >= 0.8, r
     assert r["baseline"] <= 0.6, r
     assert r["onnx_max_abs_diff"] < 1e-5
