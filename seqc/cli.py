@@ -138,6 +138,40 @@ def parse_size(text: str | None) -> int | None:
     return int(float(m.group(1)) * mult)
 
 
+def _time_limited(fn):
+    """--time-limit SECONDS: every onnxruntime run the command makes stops after this long
+    (runtime/bounds.py), so a model whose loop never ends cannot hang the command."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, time_limit=None, **kwargs):
+        from .runtime.bounds import DEFAULT_TIME_LIMIT
+        from .runtime.bounds import time_limit as limit
+
+        seconds = DEFAULT_TIME_LIMIT if time_limit is None else _parse_seconds(time_limit)
+        with limit(seconds):
+            return fn(*args, **kwargs)
+
+    return click.option(
+        "--time-limit", default=None, metavar="SECONDS",
+        help="Stop any one onnxruntime run (one batch) after this many seconds (default "
+             "600; 'none' for no limit).")(wrapper)
+
+
+def _parse_seconds(text: str) -> float | None:
+    if text.strip().lower() in ("none", "off", "unlimited"):
+        return None
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not seconds > 0 or seconds == float("inf"):
+        from .errors import UsageError
+
+        raise UsageError("--time-limit must be a number of seconds > 0, or 'none'",
+                         field="--time-limit", received=f"--time-limit {text}")
+    return seconds
+
+
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="seqc")
 @click.option("--debug", is_flag=True, help="Show tracebacks for errors.")
@@ -447,6 +481,7 @@ _SHARDED_ONLY = ("address", "workers", "cpus_per_worker", "gpus_per_worker", "re
 @click.option("-q", "--quiet", is_flag=True, help="No progress output.")
 @click.pass_context
 @handle_errors
+@_time_limited
 def predict(ctx, model, inputs, out_path, provider, batch_size, threads, target, columns,
             windows, engine, address, workers, cpus_per_worker, gpus_per_worker, retries,
             out_format, overwrite, quiet) -> None:
@@ -539,6 +574,7 @@ def view(model, port, browse) -> None:
               help="Relative tolerance (default: by output dtype, 1e-4 for float32).")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @handle_errors
+@_time_limited
 def validate(model, inputs, runtimes, atol, rtol, as_json) -> None:
     """Run the same inputs on each runtime and compare; exit 1 on disagreement.
 
@@ -601,6 +637,7 @@ def validate(model, inputs, runtimes, atol, rtol, as_json) -> None:
                    "leave out host-device copies.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 @handle_errors
+@_time_limited
 def bench(model, batch_sizes, provider, threads, with_numpy, min_time, iterations, io_binding,
           as_json) -> None:
     """Session creation, latency p50/p90/p99, throughput and peak memory per batch size."""

@@ -11,41 +11,38 @@ from typing import Any
 import numpy as np
 
 from .errors import DefinitionError, ResourceError, UsageError
+from .fileio import human_size
 from .ir.build import LayerConfig, build_graph
 from .ir.graph import Graph
 from .ir.types import TensorType, batched
 
-# Refuse definitions whose training state would exceed this many bytes (weights, gradients and
-# up to two optimizer slots: 16 bytes per float32 parameter). Override: max_memory=None or
-# `seqc build --max-memory`.
+# Refuse definitions whose build would need more than this many bytes (ir/memory.py: the
+# parameters, gradients, optimizer slots, a batch of activations and the ONNX export's copies).
+# Override: max_memory=None or `seqc build --max-memory`.
 DEFAULT_MAX_MEMORY = 4 * 1024**3
-BYTES_PER_PARAM_TRAINING = 16
 
 
-def check_memory(graph: Graph, limit: int | None, file: str | None = None) -> None:
+def check_memory(graph: Graph, limit: int | None, file: str | None = None, **kw: Any) -> None:
+    """ResourceError when `estimate_memory(graph, **kw)` is over `limit` bytes (None: none)."""
     if limit is None:
         return
-    n = graph.count_params()
-    need = n * BYTES_PER_PARAM_TRAINING
-    if need > limit:
-        biggest = max(graph.param_specs.items(), key=lambda kv: int(np.prod(kv[1].shape)))
+    from .ir.memory import estimate_memory
+
+    est = estimate_memory(graph, **kw)
+    if est.total > limit:
+        n = est.parameters
+        biggest = max(graph.param_specs.items(), key=lambda kv: int(np.prod(kv[1].shape)),
+                      default=None)
+        phases = ", ".join(f"{k} {human_size(v)}" for k, v in est.phases.items())
         raise ResourceError(
-            f"the model has {n:,} parameters and would need about {_gib(need)} to train, over "
-            f"the limit of {_gib(limit)}; the largest is {biggest[0]} with shape "
-            f"{biggest[1].shape}",
-            file=file, layer=f"layer '{biggest[0].split('/')[0]}'", field="units",
-            received=f"{n:,} parameters",
+            f"the model has {n:,} parameters and would need about {human_size(est.total)} to "
+            f"build ({phases}), over the limit of {human_size(limit)}"
+            + (f"; the largest parameter is {biggest[0]} with shape {biggest[1].shape}"
+               if biggest else ""),
+            file=file, layer=f"layer '{biggest[0].split('/')[0]}'" if biggest else None,
+            field="units", received=f"{n:,} parameters",
             hint="shrink the layer, or raise the limit with --max-memory (e.g. --max-memory 32GB)"
                  " or max_memory=None in Python")
-
-
-def _gib(n: float) -> str:
-    """Bytes in the largest unit that keeps the number >= 1 (readable at any scale)."""
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if n < 1024:
-            return f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"
 
 
 class Model:

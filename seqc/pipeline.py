@@ -140,7 +140,8 @@ def load_build_data(defn: Any, opts: BuildOptions) -> Any:
     named = None
     if graph is not None and (len(graph.inputs) > 1 or len(graph.outputs) > 1):
         named = (list(graph.inputs), graph.output_names)
-    return data_mod.load_data(spec, named=named)
+    limit = {} if opts.max_memory == -1 else {"max_memory": opts.max_memory}
+    return data_mod.load_data(spec, named=named, **limit)
 
 
 def definition_bindings(def_path: str, opts: Any, defines: dict | None = None,
@@ -273,6 +274,7 @@ def _build(def_path: str, opts: BuildOptions, held: ExitStack) -> dict[str, Any]
     dataset = flag_data if flag_data is not None and not defn.data and not several_io \
         else load_build_data(defn, opts)
     timings["data_s"] = time.perf_counter() - t
+    check_build_memory(model, dataset, fit_cfg, opts, def_path)
     if dataset is not None and dataset.class_names:
         model.class_names = list(dataset.class_names)
     if dataset is not None and not isinstance(dataset.x, dict):
@@ -388,6 +390,29 @@ def _build(def_path: str, opts: BuildOptions, held: ExitStack) -> dict[str, Any]
         if (staging / MARKER).exists():  # never published: an abandoned build
             shutil.rmtree(staging, ignore_errors=True)
     return report
+
+
+def check_build_memory(model: Any, dataset: Any, fit_cfg: dict, opts: Any,
+                       def_path: str) -> None:
+    """The --max-memory check again, now that the data, the batch size and the optimizer are
+    known (the model checked the parameters alone when it was built)."""
+    from .model import check_memory
+    from .training.checks import n_samples
+
+    limit = model.max_memory if opts.max_memory == -1 else opts.max_memory
+    train = bool(opts.train and model.compiled and dataset is not None
+                 and dataset.y is not None)
+    arrays = [] if dataset is None else [
+        *(dataset.x.values() if isinstance(dataset.x, dict) else [dataset.x]),
+        *(dataset.y.values() if isinstance(dataset.y, dict) else [dataset.y])]
+    data_bytes = sum(int(getattr(a, "nbytes", 0)) for a in arrays if a is not None)
+    batch, rows = int(fit_cfg.get("batch_size") or 32), N_SYNTHETIC
+    if dataset is not None:
+        rows = min(max(n_samples(dataset.x), 1), MAX_VALIDATION_ROWS)
+        batch = min(batch, rows)
+    slots = len(model.compiled.optimizer.slot_names()) if train else 0
+    check_memory(model.graph, limit, def_path, batch_size=batch, train=train, slots=slots,
+                 data_bytes=data_bytes, rows=rows)
 
 
 def _source_metadata(defn: Any) -> dict[str, str]:

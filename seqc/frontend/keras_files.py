@@ -25,11 +25,12 @@ from typing import Any
 import numpy as np
 
 from ..errors import DefinitionError, SeqcError, UsageError, layer_label
-from ..fileio import atomic_file, sha256_file
+from ..fileio import atomic_file, regular_file, sha256_file
 from ..ir import weight_args
 from ..model import DEFAULT_MAX_MEMORY, Model
 from ..ops import REGISTRY
 from . import _keras_h5 as kh5
+from ._h5_probe import probe_h5
 from ._json import parse_json, read_bytes
 from .keras_json import keras_definition
 from .spec import Definition
@@ -123,13 +124,15 @@ def load_keras_weights_file(path: str | os.PathLike, model: Model, info: Any = N
 
 
 def _open_h5(h5py: Any, file: str) -> Any:
-    if not os.path.isfile(file):
+    if not os.path.exists(file):
         raise DefinitionError("the weights file does not exist", file=file, field="path",
                               received=repr(file))
+    regular_file(file, "weights file", error=DefinitionError, field="path")
     if not h5py.is_hdf5(file):
         raise DefinitionError("not an HDF5 file", file=file, field="path",
                               received=f"first bytes {_head(file)!r}",
                               hint="Keras weights are .weights.h5 / .h5 files")
+    probe_h5(file)  # a damaged file that would hang or crash libhdf5 is refused first
     try:
         return h5py.File(file, "r")
     except OSError as e:
@@ -239,6 +242,7 @@ def _load_keras_archive(file: str, max_memory: int | None) -> Definition:
             # A fixed name inside a private folder: the member's own name never becomes a path.
             weights_path = os.path.join(tmp, "weights.h5")
             _copy_member(zf, members[WEIGHTS_MEMBER], weights_path, file)
+            probe_h5(weights_path, f"{file}:{WEIGHTS_MEMBER}")
             try:
                 h5 = h5py.File(weights_path, "r")
             except OSError as e:

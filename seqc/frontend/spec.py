@@ -312,6 +312,9 @@ def _data_section(data: dict | None, file: str,
         data["timeseries"] = _timeseries(data, file, input_type)
     base = Path(file).resolve().parent
     for k in DATA_PATH_KEYS:
+        if k in data and (not isinstance(data[k], str) or "\0" in data[k]):
+            raise DefinitionError(f"data.{k} must be a file path (a string without NUL bytes)",
+                                  file=file, field=f"data.{k}", received=repr(data[k]))
         if k in data:
             data[k] = str((base / os.path.expanduser(data[k])).resolve())
     return (data or None), one_hot_labels

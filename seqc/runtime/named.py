@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError, UsageError, did_you_mean
+from ..fileio import check_npz_file, regular_file
 from .runners import ModelSource, check_input, onnx_value_type
 
 
@@ -41,14 +42,13 @@ def several_io(src: ModelSource) -> bool:
 def read_named_arrays(path: str, names: list[str], what: str = "input") -> dict[str, np.ndarray]:
     """The arrays of an `.npz` named `names`; a DataError naming the file and the missing
     array (with a did-you-mean) otherwise. Other arrays in the file (labels) are ignored."""
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise DataError(f"{what} file not found", file=path, field="INPUT", received=path)
+    path = regular_file(path, f"{what} file", field="INPUT")
     if os.path.splitext(path)[1].lower() != ".npz":
         raise UsageError(f"a model with several inputs reads an .npz holding one array per "
                          f"input, named {names}", file=path, field="INPUT",
                          received=os.path.basename(path),
                          hint="np.savez(path, " + ", ".join(f"{n}=..." for n in names) + ")")
+    check_npz_file(path, None)  # honest headers before np.load allocates from them
     try:
         with np.load(path, allow_pickle=False) as z:
             keys = list(z.files)

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError, UsageError, did_you_mean
-from ..fileio import atomic_file
+from ..fileio import atomic_file, check_npz_file, read_npy_header, regular_file
 from ..ir.types import TensorType
 from ..progress import RowProgress
 from . import windows as W
@@ -134,7 +134,7 @@ class ZipMemberStream(InputStream):
         row_shape = self.shape[1:]
         row_bytes = self.dtype.itemsize * int(np.prod(row_shape, dtype=np.int64))
         with self.zf.open(self.member) as f:
-            _read_npy_header(f)
+            read_npy_header(f)
             for i in range(0, self.shape[0], size):
                 k = min(size, self.shape[0] - i)
                 buf = _read_exactly(f, k * row_bytes, self.path)
@@ -243,12 +243,10 @@ class CsvStream(InputStream):
 def open_inputs(path: str, *, target: str | None = None,
                 columns: list[str] | None = None) -> InputStream:
     """An input file as a stream of row batches; DataError/UsageError naming the file when it
-    is missing, unreadable or of an unknown kind. `columns`: a CSV's or Parquet file's columns
-    to read, in order (default: all but `target`; see parquet.py for list columns)."""
-    path = os.fspath(path)
-    if not os.path.isfile(path):
-        raise DataError("input file not found", file=path, field="INPUT", received=path,
-                        hint=f"check the path; {INPUT_HINT}")
+    is missing, not a regular file, unreadable or of an unknown kind. `columns`: a CSV's or
+    Parquet file's columns to read, in order (default: all but `target`; see parquet.py for
+    list columns)."""
+    path = regular_file(path, "input file", field="INPUT")
     ext = os.path.splitext(path)[1].lower()
     if ext == ".csv":
         return CsvStream(path, target, columns)
@@ -269,6 +267,7 @@ def open_inputs(path: str, *, target: str | None = None,
 
 
 def _open_npz(path: str) -> InputStream:
+    check_npz_file(path, None)  # streamed batch by batch: no limit, but honest headers
     zf = zipfile.ZipFile(path)
     try:
         names = {n[:-4]: n for n in zf.namelist() if n.endswith(".npy")}
@@ -288,7 +287,7 @@ def _open_npz(path: str) -> InputStream:
             zf.close()
             return ArrayStream(path, x)
         with zf.open(member) as f:
-            shape, fortran, dtype = _read_npy_header(f)
+            shape, fortran, dtype = read_npy_header(f)
         if not fortran or len(shape) < 2:
             return ZipMemberStream(path, zf, member, shape, dtype)
         nbytes = dtype.itemsize * int(np.prod(shape, dtype=np.int64))
@@ -299,7 +298,7 @@ def _open_npz(path: str) -> InputStream:
                             hint="save it with np.save(..., np.ascontiguousarray(x)) or "
                                  "np.savez (uncompressed, memory-mapped)")
         with zf.open(member) as f:
-            _read_npy_header(f)
+            read_npy_header(f)
             buf = _read_exactly(f, nbytes, path)
         zf.close()
         return ArrayStream(path, np.frombuffer(buf, dtype).reshape(shape, order="F"))
@@ -319,26 +318,12 @@ def _map_stored_member(path: str, info: zipfile.ZipInfo) -> np.memmap:
             raise ValueError(f"bad zip local header for {info.filename}")
         name_len, extra_len = struct.unpack("<HH", local[26:30])
         f.seek(info.header_offset + 30 + name_len + extra_len)
-        shape, fortran, dtype = _read_npy_header(f)
+        shape, fortran, dtype = read_npy_header(f)
         offset = f.tell()
     if len(shape) == 0 or 0 in shape:  # np.memmap cannot map zero bytes
         return np.zeros(shape, dtype)
     return np.memmap(path, dtype=dtype, mode="r", offset=offset, shape=shape,
                      order="F" if fortran else "C")
-
-
-def _read_npy_header(f: Any) -> tuple[tuple, bool, np.dtype]:
-    fmt = np.lib.format
-    version = fmt.read_magic(f)
-    if version == (1, 0):
-        shape, fortran, dtype = fmt.read_array_header_1_0(f)
-    elif version == (2, 0):
-        shape, fortran, dtype = fmt.read_array_header_2_0(f)
-    else:
-        raise ValueError(f"unsupported .npy format version {version}")
-    if dtype.hasobject:
-        raise ValueError("it holds Python objects, which need pickle; save a numeric array")
-    return tuple(shape), bool(fortran), dtype
 
 
 def _read_exactly(f: Any, n: int, path: str) -> bytes:

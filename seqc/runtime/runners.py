@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError, DefinitionError, UsageError, did_you_mean
+from ..fileio import regular_file
 from ..ir.graph import Graph
 from ..ir.types import TensorType
 
@@ -43,6 +44,7 @@ class ModelSource:
     label: str = "model"
     _proto: Any = field(default=None, repr=False)
     _meta: dict[str, str] | None = field(default=None, repr=False)
+    _flow: Any = field(default=None, repr=False)
     # True when graph and params came from the ONNX file's own "seqc.ir" entry.
     ir_embedded: bool = False
 
@@ -93,6 +95,14 @@ class ModelSource:
                                 field="model", received=self.label,
                                 hint="an empty or damaged file reads as a model with no graph")
         return self._proto
+
+    def control_flow(self) -> Any:
+        """The model's control flow, checked once before anything runs it (bounds.py)."""
+        if self._flow is None:
+            from .bounds import check_control_flow
+
+            self._flow = check_control_flow(self.onnx_proto(), self.label)
+        return self._flow
 
     def input_type(self) -> TensorType:
         """The type runners take inputs in: the IR's (channels-last) when the IR is there,
@@ -200,8 +210,9 @@ def not_valid_onnx(path: str, e: BaseException) -> DataError:
 
 
 def load_onnx_checked(path: str, *, load_external_data: bool = True) -> Any:
-    """onnx.load plus onnx.checker.check_model, so a damaged file is a DataError naming it
-    before onnxruntime sees it (its load errors are internal-looking exceptions)."""
+    """onnx.load plus onnx.checker.check_model (full_check), so a damaged file is a DataError
+    naming it before onnxruntime sees it (its load errors are internal-looking exceptions), and
+    its control flow checked (bounds.check_control_flow: a loop that would never end)."""
     import onnx
 
     try:
@@ -209,8 +220,9 @@ def load_onnx_checked(path: str, *, load_external_data: bool = True) -> Any:
     except Exception as e:  # noqa: BLE001 - protobuf and onnx raise many kinds
         raise not_valid_onnx(path, e) from None
     try:
-        # The path form checks models over protobuf's 2 GB limit and with external data.
-        onnx.checker.check_model(path if load_external_data else proto)
+        # The path form checks models over protobuf's 2 GB limit and with external data;
+        # full_check adds strict shape inference (cheap: shapes, not weights).
+        onnx.checker.check_model(path if load_external_data else proto, full_check=True)
     except Exception as e:  # noqa: BLE001 - the checker raises several kinds
         # The checker is stricter than onnxruntime in places (it wants nodes topologically
         # sorted; onnxconverter's float16 pass appends its Casts): refused only when
@@ -223,6 +235,9 @@ def load_onnx_checked(path: str, *, load_external_data: bool = True) -> Any:
             ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
         except Exception:  # noqa: BLE001 - onnxruntime's load errors share no base class
             raise not_valid_onnx(path, e) from None
+    from .bounds import check_control_flow
+
+    check_control_flow(proto, path)  # every reader of the file, before anything runs it
     return proto
 
 
@@ -241,6 +256,7 @@ def resolve(model: Any) -> ModelSource:
             return ModelSource(graph, params, onnx_path, label=path)
         if not os.path.exists(path):
             raise UsageError("model file or folder not found", field="model", received=path)
+        regular_file(path, "model file", field="model")
         if path.endswith(".onnx"):
             return ModelSource(onnx_model=path, label=path)
         raise UsageError("a model must be an .onnx file or a build folder", field="model",
@@ -381,21 +397,27 @@ def make_session(model: Any, *, provider: str = "cpu",
         raise UsageError(f"this onnxruntime has no {PROVIDERS[provider]}", field="provider",
                          received=f"provider={provider!r}; available: {', '.join(available)}",
                          hint="install onnxruntime-gpu for CUDA, or use --provider cpu")
+    from .bounds import bounded
+
     so = ort.SessionOptions()
     if intra_op_num_threads is not None:
         so.intra_op_num_threads = int(intra_op_num_threads)
     so.graph_optimization_level = getattr(ort.GraphOptimizationLevel,
                                           OPTIMIZATION_LEVELS[optimization])
-    m = model if isinstance(model, bytes) else resolve(model).onnx()
+    if isinstance(model, bytes):
+        # A sharded-predict worker's copy of a model its parent resolved (and checked).
+        m, label = model, "the model's bytes"
+    else:
+        src = resolve(model)
+        src.control_flow()  # a loop that would never end is refused before onnxruntime
+        m, label = src.onnx(), src.label
     data = m if isinstance(m, (str, bytes)) else m.SerializeToString()
     providers = [PROVIDERS[provider]] + (["CPUExecutionProvider"] if provider == "cuda" else [])
     try:
         sess = ort.InferenceSession(data, so, providers=providers)
     except Exception as e:  # noqa: BLE001 - onnxruntime's load errors (Fail, InvalidGraph,
         # InvalidArgument, InvalidProtobuf) share no base class but RuntimeError/Exception.
-        label = (data if isinstance(data, str) else "the model's bytes"
-                 if isinstance(model, bytes) else resolve(model).label)
-        raise not_valid_onnx(label, e) from None
+        raise not_valid_onnx(data if isinstance(data, str) else label, e) from None
     if provider == "cuda" and sess.get_providers()[0] != PROVIDERS["cuda"]:
         # onnxruntime-gpu without a usable GPU (no driver, CUDA or cuDNN libraries) logs an
         # error and quietly runs the session on the CPU: a "CUDA" run or comparison would
@@ -406,7 +428,7 @@ def make_session(model: Any, *, provider: str = "cpu",
             f"{', '.join(sess.get_providers())}",
             hint="check the GPU driver and the CUDA/cuDNN versions onnxruntime-gpu needs "
                  "(onnxruntime's log above names the missing library), or use --provider cpu")
-    return sess
+    return bounded(sess, label)
 
 
 @functools.cache
@@ -514,6 +536,10 @@ class OnnxReferenceRunner(Runner):
     description = "onnx.reference.ReferenceEvaluator (pure Python, slow, exact semantics)"
 
     def cannot_run(self, src: ModelSource) -> str | None:
+        loops = src.control_flow().dynamic_loops
+        if loops:  # a pure-Python run cannot be stopped the way onnxruntime's can
+            return (f"the trip count of {loops[0]} is only known at run time, and "
+                    "onnx.reference has no time limit")
         return reference_evaluator_limits(src.onnx_proto())
 
     def load(self, src: ModelSource, **_: Any) -> Predict:

@@ -18,6 +18,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError, did_you_mean
+from ..fileio import check_npy_file, check_npz_file, regular_file
+from ..model import DEFAULT_MAX_MEMORY
 
 LABEL_DTYPES = (None, "float32", "int64", "category")
 
@@ -38,14 +40,7 @@ class Dataset:
 
 
 def _check_file(path: str, what: str = "data file") -> str:
-    path = os.fspath(path)
-    if not os.path.exists(path):
-        raise DataError(f"{what} not found", file=path, received=path,
-                        hint="check the path (relative paths in a spec resolve against the "
-                             "spec's folder)")
-    if os.path.isdir(path):
-        raise DataError(f"{what} is a folder, not a file", file=path, received=path)
-    return path
+    return regular_file(path, what)
 
 
 def load_csv(path: str, target: str | None, *, label_dtype: str | None = None,
@@ -121,13 +116,23 @@ def _numeric_columns(header: list[str], body: list, idx: list[int], path: str,
         for j, c in enumerate(idx):
             cell = row[c].strip()
             try:
-                x[r, j] = float(cell)
+                with np.errstate(over="ignore"):  # 1e39 becomes inf, refused below
+                    x[r, j] = float(cell)
             except ValueError:
                 what = "an empty cell" if not cell else f"a non-numeric value {cell!r}"
                 raise DataError(
                     f"line {line} (data row {r + 1}), column '{header[c]}' holds {what}; "
                     f"features must be numbers", file=path, field=header[c],
                     received=repr(cell), hint=hint.format(col=header[c])) from None
+    bad = ~np.isfinite(x)  # "nan", "inf" and 1e39 parse, but nothing trains on them
+    if bad.any():
+        r, j = (int(i) for i in np.argwhere(bad)[0])
+        line, row = body[r]
+        cell = row[idx[j]].strip()
+        raise DataError(f"line {line} (data row {r + 1}), column '{header[idx[j]]}' holds "
+                        f"{cell!r}, not a finite float32; features must be finite numbers",
+                        file=path, field=header[idx[j]], received=repr(cell),
+                        hint="drop or impute missing values before training")
     return x
 
 
@@ -174,7 +179,9 @@ def _isnum(v: str) -> bool:
         return False
 
 
-def _load_array(path: str, what: str) -> np.ndarray:
+def _load_array(path: str, what: str, max_memory: int | None) -> np.ndarray:
+    if not zipfile.is_zipfile(path):  # an .npz given as .npy is named below
+        check_npy_file(path, max_memory)
     try:
         arr = np.load(path, allow_pickle=False)
     except ValueError as e:
@@ -189,11 +196,14 @@ def _load_array(path: str, what: str) -> np.ndarray:
     return arr
 
 
-def load_npz(path: str, named: tuple[list[str], list[str]] | None = None) -> Dataset:
+def load_npz(path: str, named: tuple[list[str], list[str]] | None = None, *,
+             max_memory: int | None = DEFAULT_MAX_MEMORY) -> Dataset:
     """An `.npz` holding arrays `x` and `y` (y optional for inference). `named` (the model's
     input names and output names, given for a model with several inputs or outputs) reads
-    instead one array per input and per output, named after them (`load_named_npz`)."""
+    instead one array per input and per output, named after them (`load_named_npz`). Its
+    headers and decompressed size (at most `max_memory` bytes) are checked first."""
     path = _check_file(path)
+    check_npz_file(path, max_memory)
     try:
         with np.load(path, allow_pickle=False) as z:
             if not isinstance(z, np.lib.npyio.NpzFile):
@@ -236,10 +246,13 @@ def _named_npz(z: Any, keys: list[str], path: str, inputs: list[str],
                    source=path)
 
 
-def load_npy_pair(x_path: str, y_path: str | None) -> Dataset:
-    """Features from one `.npy` file, labels from another (or None)."""
-    x = _load_array(_check_file(x_path, "x file"), "x")
-    y = None if y_path is None else _load_array(_check_file(y_path, "y file"), "y")
+def load_npy_pair(x_path: str, y_path: str | None, *,
+                  max_memory: int | None = DEFAULT_MAX_MEMORY) -> Dataset:
+    """Features from one `.npy` file, labels from another (or None); each header is checked
+    against its file and `max_memory` before the array is read."""
+    x = _load_array(_check_file(x_path, "x file"), "x", max_memory)
+    y = None if y_path is None else _load_array(_check_file(y_path, "y file"), "y",
+                                                 max_memory)
     if y is not None and len(x) != len(y):
         raise DataError("x and y have different numbers of samples", file=f"{x_path}, {y_path}",
                         received=f"x {len(x)} rows, y {len(y)} rows")
@@ -383,10 +396,12 @@ def load_timeseries_csv(path: str, target: str | None, timeseries: dict, *,
 def load_data(path: str | dict | None = None, *, target: str | None = None,
               x: str | None = None, y: str | None = None, base_dir: str | None = None,
               label_dtype: str | None = None, timeseries: dict | None = None,
-              named: tuple[list[str], list[str]] | None = None) -> Dataset:
+              named: tuple[list[str], list[str]] | None = None,
+              max_memory: int | None = DEFAULT_MAX_MEMORY) -> Dataset:
     """The CLI's and the spec's entry: a `.csv` (with `target`), an `.npz`, or `x`/`y` `.npy`
-    paths. A dict spec `{"path": ..., "target": ...}` or `{"x": ..., "y": ...}` works too;
-    relative paths resolve against `base_dir`. `timeseries` (a CSV only) windows the rows, see
+    paths (an array's declared size, decompressed for an .npz, at most `max_memory` bytes). A
+    dict spec `{"path": ..., "target": ...}` or `{"x": ..., "y": ...}` works too; relative
+    paths resolve against `base_dir`. `timeseries` (a CSV only) windows the rows, see
     `load_timeseries_csv`. `named` (input names, output names) is given for a model with
     several inputs or outputs, whose data is an .npz of named arrays (`load_npz`)."""
     if isinstance(path, dict):
@@ -399,7 +414,8 @@ def load_data(path: str | dict | None = None, *, target: str | None = None,
         return load_data(spec.get("path"), target=spec.get("target", target),
                          x=spec.get("x"), y=spec.get("y"), base_dir=base_dir,
                          label_dtype=spec.get("label_dtype", label_dtype),
-                         timeseries=spec.get("timeseries"), named=named)
+                         timeseries=spec.get("timeseries"), named=named,
+                         max_memory=max_memory)
 
     def resolve(p: str | None) -> str | None:
         if p is None:
@@ -432,7 +448,7 @@ def load_data(path: str | dict | None = None, *, target: str | None = None,
                                 f"{n}=..." for n in [*named[0], *named[1]]) + ")")
         if os.fspath(x).endswith(".csv"):
             return load_csv(resolve(x), target, label_dtype=label_dtype)
-        return load_npy_pair(resolve(x), resolve(y))
+        return load_npy_pair(resolve(x), resolve(y), max_memory=max_memory)
     p = resolve(path)
     ext = os.path.splitext(p)[1].lower()
     if named is not None and ext != ".npz":
@@ -448,9 +464,9 @@ def load_data(path: str | dict | None = None, *, target: str | None = None,
                                                  "spec's data section)")
         return load_csv(p, target, label_dtype=label_dtype)
     if ext == ".npz":
-        return load_npz(p, named)
+        return load_npz(p, named, max_memory=max_memory)
     if ext == ".npy":
-        return load_npy_pair(p, None)
+        return load_npy_pair(p, None, max_memory=max_memory)
     raise DataError(f"unsupported data file type '{ext or '(none)'}'", file=p,
                     received=os.path.basename(p), hint="use .csv, .npz, or an x/y pair of .npy")
 

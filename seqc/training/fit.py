@@ -364,6 +364,9 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
     finalize = getattr(opt, "finalize_variable_values", None)
     if finalize is not None and epochs > 0:
         finalize(model.params)  # EMA weights swap in at the end, as in Keras
+    release = getattr(opt, "release_scratch", None)
+    if release is not None:  # ir/memory.py counts the weights' copies that outlive fit
+        release()
     if nonfinite == "raise" and epochs > initial_epoch:
         bad = [k for k, v in model.params.items()
                if np.asarray(v).dtype.kind == "f" and not np.isfinite(v).all()]

@@ -90,6 +90,13 @@ class Optimizer:
         self._averages: dict[str, np.ndarray] = {}
         self._flat: _Flat | None = None
 
+    def release_scratch(self) -> None:
+        """Drop the step's flat parameter, gradient and scratch vectors (the slots stay, as
+        per-parameter arrays): three copies of the weights that would otherwise stay alive
+        through export. The next step rebuilds them."""
+        self._flat = None
+        self._tmp.clear()
+
     def __getstate__(self) -> dict:
         # A copy (deepcopy, pickle) rebuilds its flat buffers from its own per-parameter slots:
         # copied views would no longer share memory with the copied flat vector.
