@@ -232,9 +232,9 @@ class Shards:
             base += s.rows
         return out
 
-    def peek(self, rows: int) -> tuple:
-        """The first `rows` rows (x, y, w), for the checks that look at labels."""
-        parts = [c for s, lo, hi in self.ranges(0, min(rows, self.rows))
+    def read(self, start: int, stop: int) -> tuple:
+        """Rows start..stop as arrays (x, y, w or None): a sample, never the whole set."""
+        parts = [c for s, lo, hi in self.ranges(start, min(stop, self.rows))
                  for c in self._chunks(s, lo, hi)]
         return tuple(None if parts[0][j] is None else np.concatenate([p[j] for p in parts])
                      for j in range(3))
@@ -475,7 +475,7 @@ class ShardStream:
         elif validation_split:
             self.train_rows = split_point(self.source.rows, validation_split)
             val = self.batches_of(self.train_rows, self.source.rows)
-        head = self.source.peek(min(self.train_rows, self.source.shuffle_buffer))
+        head = self.source.read(0, min(self.train_rows, self.source.shuffle_buffer))
         sample = [self.prep(*head, self.source.shards[0].path)[1]]
         return None, sample, None, val, sample
 
@@ -499,6 +499,35 @@ class ShardStream:
     @property
     def fits(self) -> bool:
         return self.train_rows <= self.source.shuffle_buffer
+
+
+def is_sharded(path: Any) -> bool:
+    """`--data` names shards: a folder, a glob or a Parquet file."""
+    p = os.fspath(path)
+    return os.path.isdir(p) or glob.has_magic(p) or p.lower().endswith(".parquet")
+
+
+def build_source(defn: Any, data: str, target: str | None) -> Shards:
+    """The Shards of `seqc build --data DIR_OR_GLOB`: `--target` (or the spec's data
+    `target`) names the Parquet label column or the .npy label suffix (default y)."""
+    spec = dict(getattr(defn, "data", None) or {})
+    for key in ("timeseries", "label_dtype"):
+        if key in spec:
+            raise UsageError(f"data.{key} is not read from shards", field=f"data.{key}",
+                             received=f"--data {data}",
+                             hint="train on shards without it, or on one CSV file")
+    if getattr(defn, "one_hot", False):
+        raise UsageError("data.one_hot is not applied to shards", field="data.one_hot",
+                         received=f"--data {data}",
+                         hint="store one-hot labels, or use sparse_categorical_crossentropy")
+    return Shards(data, y=target or spec.get("target") or "y")
+
+
+def holdout(model: Any, source: Shards, start: int, rows: int) -> tuple:
+    """(x, y) of rows start..start+rows, prepared for the model: a build's held-out check."""
+    x, y, _ = source.read(start, min(start + rows, source.rows))
+    stream = ShardStream(model, source, None, None, None)
+    return stream.prep(x, y, None, source.shards[0].path)[:2]
 
 
 class NormalizationStats:

@@ -212,3 +212,22 @@ def test_memory_stays_bounded_whatever_the_dataset_size(tmp_path):
     finally:
         tracemalloc.stop()
     assert peak < bound + 512 * 1024, (peak, bound)  # plus the model and the loop's own
+
+
+def test_build_on_a_shard_glob_equals_the_build_on_one_file(tmp_path):
+    from seqc.pipeline import BuildOptions, build
+
+    x, y = blobs()
+    write_npy(tmp_path / "d", x, y, SIZES)
+    np.savez(tmp_path / "all.npz", x=x, y=y)
+    spec = tmp_path / "m.json"
+    spec.write_text('{"name": "m", "input_shape": [4], "layers": [{"type": "Normalization"}, '
+                    '{"type": "Dense", "units": 1, "activation": "sigmoid"}], "compile": '
+                    '{"optimizer": "adam", "loss": "binary_crossentropy"}, '
+                    '"fit": {"epochs": 2, "validation_split": 0.2}}')
+    reports = [build(str(spec), BuildOptions(out_dir=str(tmp_path / name), data=data))
+               for name, data in (("a", str(tmp_path / "d" / "*.npy")),
+                                  ("b", str(tmp_path / "all.npz")))]
+    assert reports[0]["validation"]["ok"]
+    a, b = (np.load(tmp_path / n / "weights.npz") for n in "ab")
+    assert all(np.array_equal(a[k], b[k]) for k in b)
