@@ -2,10 +2,10 @@
 files read a piece at a time, shuffled in two levels and prefetched by a background thread.
 
 - **Files.** `.npy` pairs `NAME.x.npy` + `NAME.y.npy` (plus `NAME.w.npy` sample weights
-  when `sample_weight="w"`), memory-mapped; or Parquet files, read by row group, whose `x`
-  names the feature column(s) (one list column, or one numeric column per feature), `y` the
-  label column and `sample_weight` a weight column. Row counts come from the `.npy` headers
-  and the Parquet footers: nothing is loaded to count.
+  when `sample_weight="w"`), read a chunk of rows at a time by offset; or Parquet files,
+  read by row group, whose `x` names the feature column(s) (one list column, or one numeric
+  column per feature), `y` the label column and `sample_weight` a weight column. Row
+  counts come from the `.npy` headers and the Parquet footers: nothing is loaded to count.
 - **Order.** Rows are numbered shard by shard in sorted file order. `validation_split` takes
   the last rows of that order, as Keras takes the last rows of an array.
 - **Shuffle.** Per epoch, from `np.random.default_rng([seed, epoch])` as in-memory `fit`:
@@ -61,6 +61,31 @@ def _npy_header(path: str) -> tuple[tuple, np.dtype]:
         raise DataError("a shard holds a numeric array with one row per sample", file=path,
                         field="data", received=f"dtype {dtype}, shape {shape}")
     return tuple(shape), dtype
+
+
+class _NpyRows:
+    """Rows of an .npy file read by offset (np.fromfile): only the rows asked for are in
+    memory, and nothing is mapped, so an address-space limit (ulimit -v) bounds the data."""
+
+    def __init__(self, path: str) -> None:
+        from ..runtime.predict import _read_npy_header
+
+        self.path = path
+        self.f = open(path, "rb")  # noqa: SIM115 - closed by Shards._chunks
+        self.shape, _, self.dtype = _read_npy_header(self.f)
+        self.offset = self.f.tell()
+        self.row_items = int(np.prod(self.shape[1:], dtype=np.int64))
+
+    def rows(self, a: int, b: int) -> np.ndarray:
+        self.f.seek(self.offset + a * self.row_items * self.dtype.itemsize)
+        want = (b - a) * self.row_items
+        arr = np.fromfile(self.f, dtype=self.dtype, count=want)
+        if arr.size != want:
+            raise DataError(f"the file ends at row {a + arr.size // max(self.row_items, 1)} "
+                            f"of the {self.shape[0]} its header declares", file=self.path,
+                            field="data", received=f"{os.path.getsize(self.path)} bytes",
+                            hint="the shard is truncated: write it again")
+        return arr.reshape(b - a, *self.shape[1:])
 
 
 class Shards:
@@ -186,11 +211,16 @@ class Shards:
         """(x, y, w or None) arrays of rows lo..hi of one shard, `chunk_rows` at a time,
         each a fresh in-memory copy."""
         if self.kind == "npy":
-            arrs = [np.load(p, mmap_mode="r") if p else None
-                    for p in (shard.path, shard.y_path, shard.w_path)]
-            for a in range(lo, hi, self.chunk_rows):
-                b = min(hi, a + self.chunk_rows)
-                yield tuple(None if m is None else np.array(m[a:b]) for m in arrs)
+            files = [None if p is None else _NpyRows(p)
+                     for p in (shard.path, shard.y_path, shard.w_path)]
+            try:
+                for a in range(lo, hi, self.chunk_rows):
+                    b = min(hi, a + self.chunk_rows)
+                    yield tuple(None if f is None else f.rows(a, b) for f in files)
+            finally:
+                for f in files:
+                    if f is not None:
+                        f.f.close()
             return
         yield from self._parquet_chunks(shard, lo, hi)
 
