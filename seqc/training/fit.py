@@ -601,13 +601,20 @@ def evaluate(model: Any, x: Any = None, y: Any = None, batch_size: int | None = 
     batch_size = positive_int(batch_size if batch_size is not None else DEFAULT_BATCH_SIZE,
                                "batch_size")
     verbose = verbose_level(verbose)
-    x, ys, sws = _prepare_data(model, cfg.heads, x, y, sample_weight)
-    n = n_samples(x)
+    stream = _shard_source(model, x, y, sample_weight, None)
+    if stream is not None:  # a Shards source: streamed in file order
+        _, ys, _, _, _ = stream.split(0.0, None, None)
+        n = stream.train_rows
+        batches = stream.batches_of(0, n)(batch_size)
+    else:
+        x, ys, sws = _prepare_data(model, cfg.heads, x, y, sample_weight)
+        n = n_samples(x)
+        batches = _array_batches(x, ys, sws, None, batch_size)
     ms = _resolve_metrics(cfg, ys, model)
     cbs = callbacks_mod.CallbackList([callbacks_mod.get(c) for c in as_list(callbacks)], model,
                                      {"verbose": verbose, "steps": -(-n // batch_size)})
     cbs.on_test_begin()
-    loss_value, parts = _evaluate_arrays(model, x, ys, sws, batch_size, ms)
+    loss_value, parts = _evaluate_batches(model, batches, ms)
     logs = _logs(cfg.heads, loss_value, parts, ms)
     cbs.on_test_end(logs)
     if verbose:
@@ -673,6 +680,11 @@ def predict(model: Any, x: Any, batch_size: int | None = None, verbose: Any = 0,
     batch_size = positive_int(batch_size if batch_size is not None else DEFAULT_BATCH_SIZE,
                                "batch_size")
     graph = model.graph
+    if type(x).__name__ == "Shards":
+        raise UsageError("predict returns one array in memory; shards are predicted to files",
+                         field="x", received=repr(x),
+                         hint="export the model, then seqc.predict_dataset(model_dir, "
+                              "shards, out_dir) or `seqc predict MODEL SHARDS... -o OUTDIR`")
     if len(graph.inputs) > 1 or len(graph.outputs) > 1:
         return _predict_graph(model, x, batch_size)
     x = prepare_x(model, x, "x")

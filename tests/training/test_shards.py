@@ -231,3 +231,62 @@ def test_build_on_a_shard_glob_equals_the_build_on_one_file(tmp_path):
     assert reports[0]["validation"]["ok"]
     a, b = (np.load(tmp_path / n / "weights.npz") for n in "ab")
     assert all(np.array_equal(a[k], b[k]) for k in b)
+
+
+def test_class_weight_callbacks_validation_data_and_evaluate_as_in_memory(tmp_path):
+    from seqc.training.callbacks import Callback
+
+    class Stop(Callback):
+        def __init__(self):
+            self.batches = []
+
+        def on_train_batch_end(self, batch, logs=None):
+            self.batches.append(batch)
+            if batch == 4:
+                self.model.stop_training = True
+
+    x, y = blobs()
+    vx, vy = blobs(90, seed=3)
+    src = seqc.data.Shards(write_npy(tmp_path / "d", x, y, SIZES), chunk_rows=64)
+    val = seqc.data.Shards(write_npy(tmp_path / "v", vx, vy, [50, 40]))
+    runs = []
+    for data, vdata in (((x, y), (vx, vy)), ((src,), val)):
+        m, cb = model(), Stop()
+        h = m.fit(*data, epochs=2, batch_size=16, class_weight={0: 1.0, 1: 2.5},
+                  validation_data=vdata, callbacks=[cb], verbose=0)
+        runs.append((m, h.history, cb.batches, m.evaluate(*data, verbose=0, batch_size=64)))
+    (a, ha, ba, ea), (b, hb, bb, eb) = runs
+    assert ba == bb == [0, 1, 2, 3, 4]  # stopped mid-epoch: the prefetch thread ends too
+    assert ha == hb and ea == eb
+    assert all(np.array_equal(a.params[k], b.params[k]) for k in a.params)
+    with pytest.raises(UsageError, match="predict_dataset"):
+        b.predict(src)
+
+
+def test_discretization_adapts_from_the_buffer_and_is_refused_past_it(tmp_path):
+    x, y = blobs()
+    d = write_npy(tmp_path / "d", x, y, SIZES)
+
+    def disc():
+        m = seqc.Sequential([L.Input((4,)), L.Discretization(num_bins=4),
+                             L.Dense(1, activation="sigmoid")], seed=0)
+        m.compile(optimizer="adam", loss="binary_crossentropy")
+        return m
+
+    ref, m = disc(), disc()
+    ref.fit(x, y, epochs=0, verbose=0)
+    m.fit(seqc.data.Shards(d, chunk_rows=64), epochs=0, verbose=0)
+    assert all(np.array_equal(ref.params[k], m.params[k]) for k in ref.params)
+    with pytest.raises(UsageError, match="shuffle_buffer"):
+        disc().fit(seqc.data.Shards(d, shuffle_buffer=100), epochs=0, verbose=0)
+
+
+def test_a_truncated_shard_fails_the_fit_naming_the_file(tmp_path):
+    x, y = blobs()
+    d = write_npy(tmp_path / "d", x, y, SIZES)
+    p = os.path.join(d, "part-003.x.npy")
+    with open(p, "r+b") as f:
+        f.truncate(os.path.getsize(p) - 100)
+    with pytest.raises(DataError, match="truncated|ends at row") as e:
+        model().fit(seqc.data.Shards(d, shuffle_buffer=64), epochs=1, verbose=0)
+    assert "part-003.x.npy" in str(e.value)
