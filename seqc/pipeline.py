@@ -207,7 +207,7 @@ def _lint_reporting(opts: BuildOptions, def_path: str) -> Any:
 
 
 def _sharded(path: Any) -> bool:
-    from .training.shards import is_sharded
+    from .data import is_sharded
 
     return is_sharded(path)
 
@@ -266,7 +266,7 @@ def _build(def_path: str, opts: BuildOptions, held: ExitStack) -> dict[str, Any]
     several_io = len(model.graph.inputs) > 1 or len(model.graph.outputs) > 1
     shards = None
     if opts.data and _sharded(opts.data):  # data larger than memory: streamed by fit
-        from .training.shards import build_source
+        from .data import build_source
 
         shards = build_source(defn, opts.data, opts.target)
     dataset = None if shards is not None else flag_data \
@@ -315,7 +315,7 @@ def _build(def_path: str, opts: BuildOptions, held: ExitStack) -> dict[str, Any]
         trained = True
         split = float(fit_cfg.get("validation_split") or 0.0)
         if shards is not None:
-            from .training.shards import holdout
+            from .data import holdout
 
             start = int(len(shards) * (1 - split)) if split > 0 else 0
             holdout_x, holdout_y = holdout(model, shards, start, MAX_VALIDATION_ROWS)

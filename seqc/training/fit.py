@@ -386,12 +386,10 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
 
 def _shard_source(model: Any, x: Any, y: Any, sample_weight: Any, class_weight: Any) -> Any:
     """A ShardStream when x is a seqc.data.Shards source, else None."""
-    if type(x).__name__ != "Shards":
-        return None
-    from .shards import Shards, ShardStream
+    from .shards import ShardStream, is_shard_source
 
-    return ShardStream(model, x, y, sample_weight, class_weight) \
-        if isinstance(x, Shards) else None
+    return ShardStream(model, x, y, sample_weight, class_weight) if is_shard_source(x) \
+        else None
 
 
 def _nonfinite(policy: str, epoch: int, epochs: int, batch: int, steps: int, value: float,
@@ -680,7 +678,7 @@ def predict(model: Any, x: Any, batch_size: int | None = None, verbose: Any = 0,
     batch_size = positive_int(batch_size if batch_size is not None else DEFAULT_BATCH_SIZE,
                                "batch_size")
     graph = model.graph
-    if type(x).__name__ == "Shards":
+    if getattr(type(x), "is_shard_source", False) is True:
         raise UsageError("predict returns one array in memory; shards are predicted to files",
                          field="x", received=repr(x),
                          hint="export the model, then seqc.predict_dataset(model_dir, "

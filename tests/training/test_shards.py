@@ -89,7 +89,7 @@ def test_data_in_the_buffer_gives_the_in_memory_weights(tmp_path, kind):
 def test_small_buffer_sees_every_row_once_in_a_new_order(tmp_path):
     x = np.arange(300, dtype=np.float32)[:, None].repeat(4, axis=1)
     y = np.arange(300, dtype=np.float32)
-    src = S.Shards(write_npy(tmp_path / "d", x, y, SIZES), shuffle_buffer=64, chunk_rows=16)
+    src = seqc.data.Shards(write_npy(tmp_path / "d", x, y, SIZES), shuffle_buffer=64, chunk_rows=16)
 
     def ident(a, b, c, path):
         return a, b, c
