@@ -18,6 +18,8 @@ folder (or `--dir`), and a 10,000-row test set. Then, each in a fresh child proc
 - **sharded, small copy**: the same rows as shards, shuffle buffer >= rows: the weights must
   equal the in-memory child's (identical, np.array_equal), and with a small buffer
   (`--buffer`) the test accuracy must agree within noise.
+- **control**: the full data loaded into arrays under the same limit, which must fail
+  (MemoryError): the limit binds.
 Printed per run: rows, seconds, rows/s, peak RSS (VmHWM), test accuracy; then the data
 size over the limit, and whether the weights are identical. Shards are read from the page
 cache when the machine has room for them (just written). A benchmark, not a test.
@@ -107,12 +109,14 @@ def write_shards(folder: Path, rows: int, shards: int, features: int, seed: int 
         np.save(folder / f"part-{i:04d}.y.npy", y)
 
 
-def run_child(cfg: dict) -> dict:
+def run_child(cfg: dict, must_pass: bool = True) -> dict | str:
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
            "MKL_NUM_THREADS": "1", "MALLOC_ARENA_MAX": "2"}
     r = subprocess.run([sys.executable, "-c", CHILD, json.dumps(cfg)], capture_output=True,
                        text=True, env=env)
     if r.returncode != 0:
+        if not must_pass:
+            return (r.stderr.strip().splitlines() or [f"rc {r.returncode}"])[-1]
         raise SystemExit(f"{cfg['mode']} child failed (rc {r.returncode}):\n{r.stderr[-3000:]}")
     return json.loads(r.stdout.strip().splitlines()[-1])
 
@@ -167,6 +171,12 @@ def main() -> None:
             bound = "" if r["data_bound_mb"] is None else f"{r['data_bound_mb']:.0f}"
             print(f"{name:38s} {r['rows']:9d} {r['seconds']:7.1f} {r['rows_per_s']:9.0f} "
                   f"{r['peak_rss_mb']:11.0f} {bound:>8s} {r['accuracy']:8.4f}", flush=True)
+        # The control: the same data loaded into arrays under the same limit cannot train.
+        control = run_child({**base, "mode": "memory", "dir": str(big), "limit_mb": a.limit_mb,
+                             "rows": rows, "weights": str(tmp / "w4.npz")}, must_pass=False)
+        print(f"{'in-memory, full data, limited':38s} "
+              + (f"failed as expected: {control[:60]}" if isinstance(control, str)
+                 else f"ran ({control['peak_rss_mb']:.0f} MB): the limit does not bind"))
         w1, w2 = np.load(tmp / "w1.npz"), np.load(tmp / "w2.npz")
         same = all(np.array_equal(w1[k], w2[k]) for k in w1.files)
         print(f"weights, in-memory vs sharded with buffer >= rows: "
