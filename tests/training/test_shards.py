@@ -38,7 +38,7 @@ def write_npy(folder, x, y, sizes, w=None):
     return folder
 
 
-def write_parquet(folder, x, y, sizes):
+def write_parquet(folder, x, y, sizes, w=None):
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -47,8 +47,11 @@ def write_parquet(folder, x, y, sizes):
     for i, m in enumerate(sizes):
         xs = x[at:at + m]
         col = pa.FixedSizeListArray.from_arrays(pa.array(xs.reshape(-1)), xs.shape[1])
-        pq.write_table(pa.table({"features": col, "label": pa.array(y[at:at + m])}),
-                       os.path.join(folder, f"part-{i}.parquet"), row_group_size=37)
+        cols = {"features": col, "label": pa.array(y[at:at + m])}
+        if w is not None:
+            cols["weight"] = pa.array(w[at:at + m])
+        pq.write_table(pa.table(cols), os.path.join(folder, f"part-{i}.parquet"),
+                       row_group_size=37)
         at += m
     return folder
 
@@ -71,13 +74,14 @@ def test_data_in_the_buffer_gives_the_in_memory_weights(tmp_path, kind):
     w = np.linspace(0.5, 2, len(x)).astype(np.float32)
     ref = model(norm=True)
     h_ref = ref.fit(x, y, epochs=3, batch_size=32, validation_split=0.2, verbose=0,
-                    sample_weight=None if kind == "parquet" else w)
+                    sample_weight=w)
     if kind == "npy":
         src = seqc.data.Shards(write_npy(tmp_path / "d", x, y, SIZES, w), sample_weight="w",
                                chunk_rows=50)
     else:
-        src = seqc.data.Shards(str(tmp_path / "d" / "*.parquet") if write_parquet(
-            tmp_path / "d", x, y, SIZES) else None, x="features", y="label", chunk_rows=50)
+        write_parquet(tmp_path / "d", x, y, SIZES, w)
+        src = seqc.data.Shards(str(tmp_path / "d" / "*.parquet"), x="features", y="label",
+                               sample_weight="weight", chunk_rows=50)
     assert len(src) == 300 and len(src.shards) == 4
     m = model(norm=True)
     h = m.fit(src, epochs=3, batch_size=32, validation_split=0.2, verbose=0)
