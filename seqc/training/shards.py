@@ -47,7 +47,8 @@ def _fill(source: Any, pieces: list, rows: int, prep: Any) -> list:
 
 
 def _take(block: list, idx: Any) -> tuple:
-    return tuple(None if a is None else a[idx] for a in block)
+    """Rows of the block, copied (a queued batch never keeps a block alive)."""
+    return tuple(None if a is None else np.array(a[idx]) for a in block)
 
 
 def epoch_batches(source: Any, start: int, stop: int, batch_size: int, perm_rng: Any,
@@ -66,7 +67,9 @@ def epoch_batches(source: Any, start: int, stop: int, batch_size: int, perm_rng:
         pieces = [pieces[i] for i in perm_rng.permutation(len(pieces))]
     size = source.shuffle_buffer if perm_rng is not None else max(batch_size, source.chunk_rows)
     carry: tuple | None = None
+    block: list | None = None
     for block_pieces, rows in _blocks(pieces, size):
+        block = None  # the last block goes before the next is filled: one in memory
         block = _fill(source, block_pieces, rows, prep)
         order = perm_rng.permutation(rows) if perm_rng is not None else None
         at = 0
@@ -229,8 +232,12 @@ class ShardStream:
         elif validation_split:
             self.train_rows = split_point(self.source.rows, validation_split)
             val = self.batches_of(self.train_rows, self.source.rows)
-        head = self.source.read(0, min(self.train_rows, self.source.shuffle_buffer))
-        sample = [self.prep(*head, self.source.shards[0].path)[1]]
+        # Labels only: the inputs of each chunk are checked and dropped.
+        src = self.source
+        labels = [self.prep(*chunk, shard.path)[1]
+                  for shard, lo, hi in src.ranges(0, min(self.train_rows, src.shuffle_buffer))
+                  for chunk in src._chunks(shard, lo, hi)]
+        sample = [np.concatenate(labels)]
         return None, sample, None, val, sample
 
     def batches_of(self, start: int, stop: int) -> Any:
