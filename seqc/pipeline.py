@@ -326,7 +326,7 @@ def _build(def_path: str, opts: BuildOptions, held: ExitStack) -> dict[str, Any]
             train_x, holdout_x, holdout_y = take(x, head), take(x, tail), take(y, tail)
         else:
             train_x = x
-    elif opts.train and defn.compile and dataset is None:
+    elif opts.train and defn.compile and dataset is None and shards is None:
         fits = (defn.extra.get("python") or {}).get("fit_data")
         _say(opts, "No data given (definition has no data section, no --data/--x/--y): "
                    "exporting the initial weights untrained"
