@@ -300,12 +300,40 @@ class NormalizationStats:
         return {"mean": self.mean.astype(np.float32), "variance": var.astype(np.float32)}
 
 
+class DiscretizationStats:
+    """Discretization.adapt over a stream, as Keras adapts it on an iterable of batches
+    (`update_state` per batch: summarize, merge, compress to `epsilon`; then the quantile
+    boundaries): approximate quantiles within `epsilon`, in bounded memory."""
+
+    def __init__(self, attrs: Any) -> None:
+        self.attrs, self.summary = attrs, np.array([[], []], dtype="float32")
+
+    def add(self, x: np.ndarray) -> None:
+        from ..ops.discretization import _compress, _summarize
+
+        summary = _summarize(np.asarray(x).astype("float32"), self.attrs.epsilon)
+        merged = np.concatenate((summary, self.summary), axis=1)  # Keras' merge_summaries
+        merged = np.take(merged, np.argsort(merged[0]), axis=1)
+        self.summary = _compress(merged, self.attrs.epsilon)
+
+    def result(self) -> dict[str, np.ndarray]:
+        from ..ops.discretization import _compress, boundary_count
+
+        b = _compress(self.summary, 1.0 / self.attrs.num_bins)[0, :-1]
+        if len(b) != boundary_count(self.attrs.num_bins):
+            raise DataError(f"Discretization.adapt with num_bins={self.attrs.num_bins} needs "
+                            f"at least {self.attrs.num_bins} values", field="num_bins",
+                            received=f"{int(self.summary[1].sum())} values")
+        return {"bin_boundaries": b.astype(np.float32)}
+
+
 def adapt_streamed(model: Any, todo: list[int], chunks: Any, fits: bool) -> None:
     """adapt_once over a stream: one pass over the training inputs per adaptable layer, the
-    layers before it run on each chunk. Normalization merges statistics; the other adapt
-    layers (quantiles, vocabularies) need every value at once, so they are fitted on the
-    concatenated inputs when the training rows fit in the shuffle buffer and refused
-    otherwise."""
+    layers before it run on each chunk. When the training rows fit in the shuffle buffer,
+    every layer but Normalization adapts on the concatenated inputs (in-memory fit's result
+    exactly); otherwise Discretization merges quantile summaries chunk by chunk as Keras'
+    adapt on batches does. Normalization always merges its statistics (equal within float
+    rounding). Any other adapt layer is refused past the buffer."""
     from ..ops import REGISTRY
     from ..ops.base import RunContext
     from . import executor
@@ -319,6 +347,8 @@ def adapt_streamed(model: Any, todo: list[int], chunks: Any, fits: bool) -> None
             acc: Any = NormalizationStats(node.attrs)
         elif fits:
             acc = []
+        elif node.op == "Discretization" and node.attrs.bin_boundaries is None:
+            acc = DiscretizationStats(node.attrs)
         else:
             raise UsageError(f"{node.op}.adapt needs all its data at once, and the training "
                              "rows do not fit in the shuffle buffer", field="shuffle_buffer",
