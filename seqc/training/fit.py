@@ -637,11 +637,6 @@ def _array_batches(x: Any, ys: list, sws: list | None, rng: Any,
         yield take(x, idx), take(ys, idx), take(sws, idx)
 
 
-def _evaluate_arrays(model, x, ys, sws, batch_size, metrics) -> tuple[float, np.ndarray]:
-    """(loss, unweighted loss per output) over the data, in inference mode."""
-    return _evaluate_batches(model, _array_batches(x, ys, sws, None, batch_size), metrics)
-
-
 def _evaluate_batches(model, batches, metrics) -> tuple[float, np.ndarray]:
     """(loss, unweighted loss per output) over (x, ys, sws) batches, in inference mode."""
     heads = model.compiled.heads
