@@ -24,6 +24,7 @@ _LAZY = {
     "Input": ("seqc.layers", "Input"),
     "validate": ("seqc.runtime.validate", "validate"),
     "predict_dataset": ("seqc.runtime.sharded", "predict_dataset"),
+    "data": ("seqc.data", None),
     "layers": ("seqc.layers", None),
     "optimizers": ("seqc.training.optimizers", None),
     "losses": ("seqc.training.losses", None),

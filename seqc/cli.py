@@ -195,11 +195,13 @@ def _data_options(fn):
     a model with no input shape take their shapes from it)."""
     for opt in reversed([
         click.option("--data", type=click.Path(), default=None,
-                     help="Data: a .csv with a header row, or an .npz with x and y."),
+                     help="Data: a .csv with a header row, an .npz with x and y, or (build) "
+                          "a folder or glob of shards streamed from disk (see docs/scale.md)."),
         click.option("--x", "x_path", type=click.Path(), default=None,
                      help="Inputs as .npy (alone: shapes only, no training)."),
         click.option("--y", "y_path", type=click.Path(), default=None, help="Labels as .npy."),
-        click.option("--target", default=None, help="CSV label column name."),
+        click.option("--target", default=None,
+                     help="CSV (or Parquet shards') label column name."),
     ]):
         fn = opt(fn)
     return fn

@@ -152,7 +152,12 @@ def definition_bindings(def_path: str, opts: Any, defines: dict | None = None,
     from .frontend import Bindings
 
     dataset = None
-    if opts.data or opts.x or opts.y:
+    if opts.data and _sharded(opts.data):
+        if str(def_path).lower().endswith(".py"):
+            raise UsageError("a Python script's fit names take arrays, not shards",
+                             field="--data", received=str(opts.data),
+                             hint="build the script's model as a .keras file or a spec")
+    elif opts.data or opts.x or opts.y:
         if str(def_path).lower().endswith(".py"):
             dataset = load_build_data(None, opts)
         else:
@@ -214,6 +219,12 @@ def _lint_reporting(opts: BuildOptions, def_path: str) -> Any:
                                         strict=opts.strict, file=str(def_path)))
 
 
+def _sharded(path: Any) -> bool:
+    from .data import is_sharded
+
+    return is_sharded(path)
+
+
 def _data_label(dataset: Any) -> str | None:
     return getattr(dataset, "source", None)
 
@@ -271,7 +282,13 @@ def _build(def_path: str, opts: BuildOptions, held: ExitStack) -> dict[str, Any]
     # to read it (timeseries windows, label dtype), so it is read again that way.
     # A model with several inputs or outputs reads the named arrays of an .npz by its names.
     several_io = len(model.graph.inputs) > 1 or len(model.graph.outputs) > 1
-    dataset = flag_data if flag_data is not None and not defn.data and not several_io \
+    shards = None
+    if opts.data and _sharded(opts.data):  # data larger than memory: streamed by fit
+        from .data import build_source
+
+        shards = build_source(defn, opts.data, opts.target)
+    dataset = None if shards is not None else flag_data \
+        if flag_data is not None and not defn.data and not several_io \
         else load_build_data(defn, opts)
     timings["data_s"] = time.perf_counter() - t
     check_build_memory(model, dataset, fit_cfg, opts, def_path)
@@ -292,10 +309,15 @@ def _build(def_path: str, opts: BuildOptions, held: ExitStack) -> dict[str, Any]
     if opts.train and defn.compile and dataset is not None and dataset.y is None:
         _say(opts, "No labels given (--x without --y): exporting the initial weights "
                    "untrained; labels are needed only to train")
-    elif opts.train and defn.compile and dataset is not None:
-        _say(opts, f"Training {model.name} on {len(dataset)} samples")
-        y = dataset.y if isinstance(dataset.y, dict) else defn.prepare_labels(dataset.y)
-        x = dataset.x  # data.one_hot above; several inputs/outputs: dicts by name
+    elif opts.train and defn.compile and (dataset is not None or shards is not None):
+        if shards is not None:
+            _say(opts, f"Training {model.name} on {len(shards)} samples in "
+                       f"{len(shards.shards)} shards")
+            x, y = shards, None
+        else:
+            _say(opts, f"Training {model.name} on {len(dataset)} samples")
+            y = dataset.y if isinstance(dataset.y, dict) else defn.prepare_labels(dataset.y)
+            x = dataset.x  # data.one_hot above; several inputs/outputs: dicts by name
         t = time.perf_counter()
         try:
             # A NaN or infinite loss stops the build (exit 1), where Keras would train on.
@@ -313,13 +335,19 @@ def _build(def_path: str, opts: BuildOptions, held: ExitStack) -> dict[str, Any]
         events = list(getattr(hist, "events", []))
         trained = True
         split = float(fit_cfg.get("validation_split") or 0.0)
-        if split > 0:
+        if shards is not None:
+            from .data import holdout
+
+            start = int(len(shards) * (1 - split)) if split > 0 else 0
+            holdout_x, holdout_y = holdout(model, shards, start, MAX_VALIDATION_ROWS)
+            train_x = holdout(model, shards, 0, MAX_VALIDATION_ROWS)[0]
+        elif split > 0:
             cut = int(len(dataset) * (1 - split))
             head, tail = slice(None, cut), slice(cut, None)
             train_x, holdout_x, holdout_y = take(x, head), take(x, tail), take(y, tail)
         else:
             train_x = x
-    elif opts.train and defn.compile and dataset is None:
+    elif opts.train and defn.compile and dataset is None and shards is None:
         fits = (defn.extra.get("python") or {}).get("fit_data")
         _say(opts, "No data given (definition has no data section, no --data/--x/--y): "
                    "exporting the initial weights untrained"

@@ -361,7 +361,14 @@ def check_validation_split(v: Any) -> float:
 def split_validation(x: Any, y: Any, sw: Any, validation_split: float) -> tuple:
     """((x, y, sw) to train on, (x, y, sw) to validate on): Keras takes the LAST fraction,
     before shuffling. Each of x, y, sw is an array or a dict / list of arrays."""
-    n = n_samples(x)
+    split_at = split_point(n_samples(x), validation_split)
+    tail, head = slice(split_at, None), slice(None, split_at)
+    return (take(x, head), take(y, head), take(sw, head)), \
+        (take(x, tail), take(y, tail), take(sw, tail))
+
+
+def split_point(n: int, validation_split: float) -> int:
+    """The first validation row of n samples: Keras validates on the last fraction."""
     split_at = int(math.floor(n * (1.0 - validation_split)))
     if split_at == 0 or split_at == n:
         raise DataError(
@@ -370,6 +377,4 @@ def split_validation(x: Any, y: Any, sw: Any, validation_split: float) -> tuple:
             f"validation_split={validation_split}", field="validation_split",
             received=f"{n} samples", hint="provide more data or a different "
                                           "validation_split")
-    tail, head = slice(split_at, None), slice(None, split_at)
-    return (take(x, head), take(y, head), take(sw, head)), \
-        (take(x, tail), take(y, tail), take(sw, tail))
+    return split_at

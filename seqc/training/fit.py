@@ -260,31 +260,38 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
                          field="class_weight",
                          hint="fold the class weights into sample_weight yourself")
 
-    x, ys, sws = _prepare_data(model, cfg.heads, x, y, sample_weight)
-    all_ys = ys  # the labels before the split, for the split's check below
-    val = None
-    if validation_data is not None:
-        val = unpack_validation(validation_data,
-                                lambda a, b, c, p: _prepare_data(model, cfg.heads, a, b, c, p))
-    elif validation_split:
-        (x, ys, sws), val = split_validation(x, ys, sws, validation_split)
-    if class_weight is not None:
-        if len(cfg.heads) > 1:
-            raise UsageError("class_weight is only supported for a model with a single output",
-                             field="class_weight",
-                             hint="pass sample_weight, one array per output, instead")
-        sws = [class_weight_to_sample_weights(ys[0], class_weight, model.class_names)]
+    if class_weight is not None and len(cfg.heads) > 1:
+        raise UsageError("class_weight is only supported for a model with a single output",
+                         field="class_weight",
+                         hint="pass sample_weight, one array per output, instead")
+    stream = _shard_source(model, x, y, sample_weight, class_weight)
+    if stream is not None:  # data larger than memory (seqc.data.Shards): streamed
+        x, ys, sws, val, all_ys = stream.split(
+            validation_split, validation_data,
+            lambda a, b, c, p: _prepare_data(model, cfg.heads, a, b, c, p))
+    else:
+        x, ys, sws = _prepare_data(model, cfg.heads, x, y, sample_weight)
+        all_ys = ys  # the labels before the split, for the split's check below
+        val = None
+        if validation_data is not None:
+            val = unpack_validation(validation_data,
+                                    lambda a, b, c, p: _prepare_data(model, cfg.heads, a, b, c,
+                                                                     p))
+        elif validation_split:
+            (x, ys, sws), val = split_validation(x, ys, sws, validation_split)
+        if class_weight is not None:
+            sws = [class_weight_to_sample_weights(ys[0], class_weight, model.class_names)]
 
     # Settings that train badly are reported once, after the data passed its checks and
     # before anything changes (a --strict build stops here).
     lint.before_training(model, cfg, all_ys, 0.0 if val is None or validation_data is not None
                          else validation_split)
-    adapt_once(model, x)
+    adapt_once(model, x, stream)
     heads = cfg.heads
     train_metrics = _resolve_metrics(cfg, ys, model)
     val_metrics = copy.deepcopy(train_metrics)
 
-    n = n_samples(x)
+    n = n_samples(x) if stream is None else stream.train_rows
     steps = -(-n // batch_size)
     schedule = getattr(cfg.optimizer, "_learning_rate", None)
     if hasattr(schedule, "steps_per_epoch"):
@@ -312,18 +319,15 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
         for m in _flat(train_metrics):
             m.reset_state()
         cbs.on_epoch_begin(epoch)
-        # Shuffled batches are gathered one at a time (x[perm[lo:hi]]): the same copying as
-        # one gather per epoch, but no second copy of the whole training set in memory. One
-        # permutation serves every input, output and weight array.
-        perm = np.random.default_rng([seed, epoch]).permutation(n) if shuffle else None
+        rng = np.random.default_rng([seed, epoch]) if shuffle else None
+        batches = _array_batches(x, ys, sws, rng, batch_size) if stream is None \
+            else stream.train_batches(rng, batch_size)
         ctx = RunContext(training=True, rng=np.random.default_rng([seed, epoch, 1]))
         total, seen, head_totals = 0.0, 0, np.zeros(len(heads))
-        for b in range(steps):
-            lo, hi = b * batch_size, min(n, (b + 1) * batch_size)
+        for b, (xb, ybs, swbs) in enumerate(batches):
+            rows = n_samples(xb)
             if batch_logs:
                 cbs.on_train_batch_begin(b)
-            idx = slice(lo, hi) if perm is None else perm[lo:hi]
-            xb, ybs, swbs = take(x, idx), take(ys, idx), take(sws, idx)
             y_pred, tape = executor.forward(graph, model.params, xb, ctx,
                                             keep=pen.activity_values)
             preds = y_pred if len(heads) > 1 else [y_pred]
@@ -342,20 +346,24 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
             if pen:
                 pen.constrain(model.params, grads)  # after the update, as Keras' optimizer
             _apply_updates(model.params, ctx.updates)
-            total += value * (hi - lo)
-            head_totals += np.asarray(parts, dtype=np.float64) * (hi - lo)
-            seen += hi - lo
+            total += value * rows
+            head_totals += np.asarray(parts, dtype=np.float64) * rows
+            seen += rows
             _update_metrics(heads, train_metrics, ybs, preds, swbs, tape.masks)
             if batch_logs:
                 cbs.on_train_batch_end(b, _logs(heads, total / seen, head_totals / seen,
                                                 train_metrics))
             if model.stop_training:
                 break
+        close = getattr(batches, "close", None)
+        if close is not None:
+            close()  # a stream's prefetch thread stops here when training stopped early
         logs = _logs(heads, total / max(seen, 1), head_totals / max(seen, 1), train_metrics)
         if val is not None and (epoch + 1) % validation_freq == 0:
-            vx, vy, vsw = val
-            v_loss, v_parts = _evaluate_arrays(model, vx, vy, vsw,
-                                               validation_batch_size or batch_size, val_metrics)
+            v_bs = validation_batch_size or batch_size
+            v_loss, v_parts = _evaluate_batches(
+                model, val(v_bs) if callable(val) else _array_batches(*val, None, v_bs),
+                val_metrics)
             logs.update({f"val_{k}": v
                          for k, v in _logs(heads, v_loss, v_parts, val_metrics).items()})
         cbs.on_epoch_end(epoch, logs)
@@ -378,6 +386,14 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
     cbs.on_train_end(logs)
     history.events = callbacks_mod.training_events(cb_list)  # seqc's: read by report.html
     return history
+
+
+def _shard_source(model: Any, x: Any, y: Any, sample_weight: Any, class_weight: Any) -> Any:
+    """A ShardStream when x is a seqc.data.Shards source, else None."""
+    from .shards import ShardStream, is_shard_source
+
+    return ShardStream(model, x, y, sample_weight, class_weight) if is_shard_source(x) \
+        else None
 
 
 def _nonfinite(policy: str, epoch: int, epochs: int, batch: int, steps: int, value: float,
@@ -587,13 +603,20 @@ def evaluate(model: Any, x: Any = None, y: Any = None, batch_size: int | None = 
     batch_size = positive_int(batch_size if batch_size is not None else DEFAULT_BATCH_SIZE,
                                "batch_size")
     verbose = verbose_level(verbose)
-    x, ys, sws = _prepare_data(model, cfg.heads, x, y, sample_weight)
-    n = n_samples(x)
+    stream = _shard_source(model, x, y, sample_weight, None)
+    if stream is not None:  # a Shards source: streamed in file order
+        _, ys, _, _, _ = stream.split(0.0, None, None)
+        n = stream.train_rows
+        batches = stream.batches_of(0, n)(batch_size)
+    else:
+        x, ys, sws = _prepare_data(model, cfg.heads, x, y, sample_weight)
+        n = n_samples(x)
+        batches = _array_batches(x, ys, sws, None, batch_size)
     ms = _resolve_metrics(cfg, ys, model)
     cbs = callbacks_mod.CallbackList([callbacks_mod.get(c) for c in as_list(callbacks)], model,
                                      {"verbose": verbose, "steps": -(-n // batch_size)})
     cbs.on_test_begin()
-    loss_value, parts = _evaluate_arrays(model, x, ys, sws, batch_size, ms)
+    loss_value, parts = _evaluate_batches(model, batches, ms)
     logs = _logs(cfg.heads, loss_value, parts, ms)
     cbs.on_test_end(logs)
     if verbose:
@@ -605,32 +628,44 @@ def evaluate(model: Any, x: Any = None, y: Any = None, batch_size: int | None = 
     return values[0] if len(values) == 1 else values
 
 
-def _evaluate_arrays(model, x, ys, sws, batch_size, metrics) -> tuple[float, np.ndarray]:
-    """(loss, unweighted loss per output) over the data, in inference mode."""
+def _array_batches(x: Any, ys: list, sws: list | None, rng: Any,
+                   batch_size: int) -> Any:
+    """(x, ys, sws) batches of in-memory arrays, in order or by the epoch's permutation.
+    Shuffled batches are gathered one at a time (x[perm[lo:hi]]): the same copying as one
+    gather per epoch, but no second copy of the whole training set in memory. One
+    permutation serves every input, output and weight array."""
+    n = n_samples(x)
+    perm = None if rng is None else rng.permutation(n)
+    for lo in range(0, n, batch_size):
+        idx = slice(lo, lo + batch_size) if perm is None else perm[lo:lo + batch_size]
+        yield take(x, idx), take(ys, idx), take(sws, idx)
+
+
+def _evaluate_batches(model, batches, metrics) -> tuple[float, np.ndarray]:
+    """(loss, unweighted loss per output) over (x, ys, sws) batches, in inference mode."""
     heads = model.compiled.heads
     for m in _flat(metrics):
         m.reset_state()
     ctx = RunContext(training=False, need_grad=False)
-    n = n_samples(x)
+    n = 0
     total, head_totals = 0.0, np.zeros(len(heads))
     # Keras' test_step adds the same regularization losses as training.
     pen = penalties.collect(model.graph, model.source)
     weight_loss = pen.weight_loss(model.params)
-    for lo in range(0, n, batch_size):
-        hi = min(n, lo + batch_size)
-        idx = slice(lo, hi)
-        ybs, swbs = take(ys, idx), take(sws, idx)
-        y_pred, tape = executor.forward(model.graph, model.params, take(x, idx), ctx,
+    for xb, ybs, swbs in batches:
+        rows = n_samples(xb)
+        n += rows
+        y_pred, tape = executor.forward(model.graph, model.params, xb, ctx,
                                         keep=pen.activity_values)
         preds = y_pred if len(heads) > 1 else [y_pred]
         value = 0.0
         for j, h in enumerate(heads):
             part = h.loss(ybs[j], preds[j], _nth(swbs, j), tape.masks.get(h.value))
-            head_totals[j] += part * (hi - lo)
+            head_totals[j] += part * rows
             value += part * h.weight
         if pen:
             value += weight_loss + pen.activity_loss(tape.values, grads=False)[0]
-        total += value * (hi - lo)
+        total += value * rows
         _update_metrics(heads, metrics, ybs, preds, swbs, tape.masks)
     return total / n, head_totals / n
 
@@ -642,6 +677,11 @@ def predict(model: Any, x: Any, batch_size: int | None = None, verbose: Any = 0,
     batch_size = positive_int(batch_size if batch_size is not None else DEFAULT_BATCH_SIZE,
                                "batch_size")
     graph = model.graph
+    if getattr(type(x), "is_shard_source", False) is True:
+        raise UsageError("predict returns one array in memory; shards are predicted to files",
+                         field="x", received=repr(x),
+                         hint="export the model, then seqc.predict_dataset(model_dir, "
+                              "shards, out_dir) or `seqc predict MODEL SHARDS... -o OUTDIR`")
     if len(graph.inputs) > 1 or len(graph.outputs) > 1:
         return _predict_graph(model, x, batch_size)
     x = prepare_x(model, x, "x")
@@ -683,16 +723,21 @@ def _predict_graph(model: Any, x: Any, batch_size: int) -> Any:
 
 # ---------------------------------------------------------------- adapt
 
-def adapt_once(model: Any, x: Any) -> None:
+def adapt_once(model: Any, x: Any, stream: Any = None) -> None:
     """Before the first fit, fit every adaptable layer (Normalization) whose statistics are
     parameters (not given as attributes) to the training inputs, as a Keras user calls
-    `layer.adapt(x)` once. Later fits, and models whose weights were set, keep them."""
+    `layer.adapt(x)` once. Later fits, and models whose weights were set, keep them.
+    `stream`: a Shards source's ShardStream, read chunk by chunk instead of x."""
     if getattr(model, "adapted", False):
         return
     graph = model.graph
     todo = [i for i, node in enumerate(graph.nodes)
             if REGISTRY[node.op].adapt is not None and node.params]
-    if todo:
+    if todo and stream is not None:
+        from .shards import adapt_streamed
+
+        adapt_streamed(model, todo, stream.adapt_chunks, stream.fits)
+    elif todo:
         ctx = RunContext(training=False, need_grad=False)
         env = dict(x) if isinstance(x, dict) else {graph.inputs[0]: x}
         done = 0
