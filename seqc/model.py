@@ -128,7 +128,11 @@ class Model:
     def _init_params(self) -> None:
         from .training.initializers import init_params
 
-        check_memory(self.graph, self.max_memory, self.source)
+        # What making the weights commits to: the parameters and their export copies. The
+        # activations depend on the batch size, which is known (and checked) only when a
+        # build trains (pipeline.check_build_memory); a model too big to train at batch 32
+        # may still be read, summarised, converted or predicted in small batches.
+        check_memory(self.graph, self.max_memory, self.source, train=False, rows=1)
         self.params = init_params(self.graph, self.seed)
 
     @property

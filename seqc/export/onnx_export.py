@@ -317,7 +317,7 @@ def _ir_entry(graph: Graph, params: dict[str, np.ndarray], model: onnx.ModelProt
         for coded in embedded.coded_runs(params, codes):
             try:
                 with np.errstate(all="ignore"):
-                    runs.append(_lower(graph, coded, **opts)[0].graph.initializer)
+                    runs.append(_lower(graph, coded.materialize(), **opts)[0].graph.initializer)
             except Exception:  # noqa: BLE001 - a lowering refusing coded values: inline them
                 return {}
         if not runs:
@@ -326,8 +326,8 @@ def _ir_entry(graph: Graph, params: dict[str, np.ndarray], model: onnx.ModelProt
         by_name = [{t.name: t for t in inits} for inits in runs]
         floats = [t.name for t in runs[0] if t.data_type == TensorProto.FLOAT
                   and all(t.name in b for b in by_name)]
-        return embedded.locate(codes, shapes, [
-            (n, [numpy_helper.to_array(b[n]) for b in by_name]) for n in floats])
+        return embedded.locate(codes, shapes, (  # lazily: one initializer's arrays at a time
+            (n, [numpy_helper.to_array(b[n]) for b in by_name]) for n in floats))
 
     # A folding pass scales kernels: where they sit without folding is where their scaled
     # values are (seqc.ir.embedded.scaled).

@@ -50,6 +50,10 @@ def weights_digest(params: dict[str, np.ndarray]) -> str:
     return h.hexdigest()
 
 
+# Elements of a coded initializer read at a time by `locate`.
+LOCATE_CHUNK = 1 << 20
+
+
 def code_table(params: dict[str, np.ndarray]) -> dict[str, tuple[int, int]]:
     """{key: (offset, size)}: the float parameters' elements numbered one after another.
     (Integer parameters, lookup tables, are stored inline.)"""
@@ -71,15 +75,25 @@ def coded_runs(params: dict[str, np.ndarray],
         return []
     digits = [lambda i: i + 1] if total <= MAX_CODES else [lambda i: i // LOW + 1,
                                                          lambda i: i % LOW + 1]
-    runs = []
-    for digit in digits:
-        run = dict(params)
-        for k, (off, n) in table.items():
-            w = params[k]
-            run[k] = digit(np.arange(off, off + n, dtype=np.int64)).astype(w.dtype).reshape(
-                w.shape)
-        runs.append(run)
-    return runs
+    return [_coded(params, table, digit) for digit in digits]
+
+
+class _coded(dict):
+    """One coded parameter set, made on first read (the runs are lowered one at a time, so
+    only one set of coded copies is alive)."""
+
+    def __init__(self, params: dict[str, np.ndarray], table: dict[str, tuple[int, int]],
+                 digit: Any) -> None:
+        super().__init__(params)
+        self._table, self._digit = table, digit
+
+    def materialize(self) -> dict[str, np.ndarray]:
+        run = dict(self)
+        for k, (off, n) in self._table.items():
+            w = run[k]
+            run[k] = self._digit(np.arange(off, off + n, dtype=np.int64)).astype(
+                w.dtype).reshape(w.shape)
+        return run
 
 
 def locate(table: dict[str, tuple[int, int]], shapes: dict[str, tuple],
@@ -90,33 +104,40 @@ def locate(table: dict[str, tuple[int, int]], shapes: dict[str, tuple],
     array in each of the `coded_runs`)."""
     keys = list(table)
     ends = np.array([table[k][0] + table[k][1] for k in keys], np.int64)
-    top = [MAX_CODES] if len(coded and coded[0][1]) == 1 else [MAX_CODES, LOW]
     found: dict[str, dict[str, Any]] = {}
-    for name, arrays in coded:
-        flats = [np.asarray(a, np.float64).ravel() for a in arrays]
-        if len(flats) != len(top) or len({f.size for f in flats}) != 1:
+    for name, arrays in coded:  # an iterable: each initializer's arrays made when reached
+        top = [MAX_CODES] if len(arrays) == 1 else [MAX_CODES, LOW]
+        sources = [np.asarray(a).reshape(-1) for a in arrays]
+        if len(sources) != len(top) or len({f.size for f in sources}) != 1:
             continue
-        ok = np.ones(flats[0].size, bool)
-        with np.errstate(invalid="ignore"):
-            for f, hi in zip(flats, top):
-                ok &= (f >= 1) & (f <= hi) & (f == np.round(f))
-        pos = np.flatnonzero(ok)
-        if not len(pos):
-            continue
-        digits = [f[pos].astype(np.int64) - 1 for f in flats]
-        codes = digits[0] if len(digits) == 1 else digits[0] * LOW + digits[1]
-        keep = codes < ends[-1]
-        pos, codes = pos[keep], codes[keep]
-        owner = np.searchsorted(ends, codes, side="right")
-        for i in np.unique(owner):
-            k = keys[i]
-            if k in found:
+        wheres: dict[int, np.ndarray] = {}  # parameter index -> initializer position of each
+        # Chunk by chunk, so the float64/int64 temporaries stay a few MB whatever the model's
+        # size (the --max-memory estimate counts the export's copies, not these).
+        for s in range(0, sources[0].size, LOCATE_CHUNK):
+            flats = [f[s:s + LOCATE_CHUNK].astype(np.float64) for f in sources]
+            ok = np.ones(flats[0].size, bool)
+            with np.errstate(invalid="ignore"):
+                for f, hi in zip(flats, top):
+                    ok &= (f >= 1) & (f <= hi) & (f == np.round(f))
+            pos = np.flatnonzero(ok)
+            if not len(pos):
                 continue
-            off, n = table[k]
-            mine = owner == i
-            where = np.full(n, -1, np.int64)
-            where[codes[mine] - off] = pos[mine]
-            if (where < 0).any():
+            digits = [f[pos].astype(np.int64) - 1 for f in flats]
+            codes = digits[0] if len(digits) == 1 else digits[0] * LOW + digits[1]
+            keep = codes < ends[-1]
+            pos, codes = pos[keep] + s, codes[keep]
+            owner = np.searchsorted(ends, codes, side="right")
+            for i in np.unique(owner):
+                if keys[i] in found:
+                    continue
+                off, n = table[keys[i]]
+                if i not in wheres:
+                    wheres[i] = np.full(n, -1, np.int64)
+                mine = owner == i
+                wheres[i][codes[mine] - off] = pos[mine]
+        for i, where in wheres.items():
+            k = keys[i]
+            if k in found or (where < 0).any():
                 continue
             entry = _additive(name, where.reshape(shapes[k]))
             if entry is not None:
@@ -135,7 +156,17 @@ def _additive(init: str, pos: np.ndarray) -> dict[str, Any] | None:
         axes.append(int(steps[0]) if len(t) > 1 and (steps == steps[0]).all() else
                     0 if len(t) <= 1 else [int(v) for v in t])
     entry = {"init": init, "start": start, "axes": axes}
-    return entry if np.array_equal(_positions(entry, pos.shape), pos) else None
+    if pos.ndim < 2:
+        return entry if np.array_equal(_positions(entry, pos.shape), pos) else None
+    # Checked one slice of the first axis at a time: no second int64 copy of a big kernel.
+    first = entry["axes"][0]
+    rest = {**entry, "axes": entry["axes"][1:]}
+    for i in range(pos.shape[0]):
+        offset = i * first if isinstance(first, int) else first[i]
+        rest["start"] = start + offset
+        if not np.array_equal(_positions(rest, pos.shape[1:]), pos[i]):
+            return None
+    return entry
 
 
 def _positions(entry: dict[str, Any], shape: tuple) -> np.ndarray:

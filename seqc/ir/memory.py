@@ -24,8 +24,10 @@ from .graph import Graph
 
 # Copies of the weights alive while model.onnx is written and validated (measured 5.7 on a
 # 36 MB Dense and 6.7 on a 256 MB one: the proto, its serialized bytes, onnxruntime's session
-# with its pre-packed panels, the test vectors' run).
-EXPORT_COPIES = 7.0
+# with its pre-packed panels, the test vectors' run), plus the embedded IR's coded lowering
+# (seqc.ir.embedded: a coded copy of the weights, its initializers read back, the int64
+# positions): 11.4 in all on a 16 MB Dense (benchmarks/memory_peak.py, 2026-12-07).
+EXPORT_COPIES = 12.0
 # Per element of a layer's output in a training batch: the value, its cache, its gradient and
 # a temporary (a convolution's im2col and its gradient are both alive in backward).
 TRAIN_ACTIVATION_COPIES = 4
