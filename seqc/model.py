@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import DefinitionError, ResourceError, UsageError
+from .errors import DefinitionError, ResourceError, SeqcError, UsageError
 from .ir.build import LayerConfig, build_graph
 from .ir.graph import Graph
 from .ir.types import TensorType, batched
@@ -127,7 +127,10 @@ class Model:
         from .training.initializers import init_params
 
         check_memory(self.graph, self.max_memory, self.source)
-        self.params = init_params(self.graph, self.seed)
+        try:
+            self.params = init_params(self.graph, self.seed)
+        except SeqcError as e:  # an unknown or wrong-typed initializer: name the file too
+            raise e.located(file=None if self.source is None else str(self.source)) from None
 
     @property
     def input_shape(self) -> tuple | list[tuple]:

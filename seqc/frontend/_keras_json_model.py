@@ -185,7 +185,8 @@ def _find_history(obj: Any, out: list[str], depth: int = 0) -> None:
         hist = (obj.get("config") or {}).get("keras_history") if isinstance(
             obj.get("config"), dict) else None
         if obj.get("class_name") == "__keras_tensor__" and isinstance(hist, list) and hist:
-            out.append(hist[0])
+            # A name that is not a string names no layer: the chain reader says so.
+            out.append(hist[0] if isinstance(hist[0], str) else repr(hist[0]))
             return
         for v in obj.values():
             _find_history(v, out, depth + 1)
