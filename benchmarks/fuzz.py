@@ -142,15 +142,16 @@ def _run_chunk(frontend: str, n: int, seed: int, args, totals: Totals) -> None:
         if args.save_dir:
             cmd += ["--save-dir", args.save_dir]
         with tempfile.TemporaryFile(mode="w+") as err:
-            done, more = _run_worker(cmd, n, err, args, totals)
-        if not more:  # hypothesis ran out of distinct inputs
+            done, cut_short = _run_worker(cmd, n, err, args, totals)
+        if not cut_short:  # all done, or hypothesis ran out of distinct inputs
             return
         n -= done
         restarts += 1
 
 
 def _run_worker(cmd: list[str], n: int, err, args, totals: Totals) -> tuple[int, bool]:
-    """One worker process: (inputs it accounted for, whether it stopped before `n`)."""
+    """One worker process: (inputs it accounted for, whether a hang or a death cut it short,
+    so that a fresh worker must run the rest)."""
     env = dict(os.environ, PYTHONPATH=str(ROOT), KERAS_BACKEND="torch", OMP_NUM_THREADS="1")
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True, env=env,
                          preexec_fn=lambda: _limit(args.memory))
@@ -186,7 +187,7 @@ def _run_worker(cmd: list[str], n: int, err, args, totals: Totals) -> tuple[int,
         totals.add({"code": p.returncode, "violations": [f"worker died {p.returncode}"],
                     "error": f"worker died: {' '.join(state['argv'])[:100]}: {tail}"})
         return done + 1, True
-    return done, done >= n
+    return done, False
 
 
 def _limit(memory: int) -> None:

@@ -21,8 +21,8 @@ from ._harness import Case, ci_settings, describe, run_case
 
 # Inputs per frontend in CI: the JSON and script readers take milliseconds an input, the HDF5,
 # zip and build-folder ones about ten times more. SEQC_FUZZ_EXAMPLES sets one count for all.
-EXAMPLES = {"spec": 300, "keras3-json": 300, "keras2-json": 300, "script": 300,
-            "keras-zip": 150, "h5": 150, "build-folder": 150}
+EXAMPLES = {"spec": 300, "keras3-json": 300, "keras2-json": 300, "script": 200,
+            "keras-zip": 100, "h5": 100, "build-folder": 100}
 
 
 def _holds(case: Case, *, subprocess_run: bool = False) -> None:
