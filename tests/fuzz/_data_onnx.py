@@ -29,18 +29,22 @@ NUMBERS = st.one_of(st.floats(allow_nan=True, allow_infinity=True),
 def csv_bytes(draw: Any) -> bytes:
     """A CSV with a header (x0..x2, label): ragged rows, text in number columns, NaN, huge
     values, zero rows, odd encodings, null bytes."""
-    header = draw(st.sampled_from(["x0,x1,x2,label", "x0,x1,label", "", "label",
-                                   "x0;x1;x2;label", "\ufeffx0,x1,x2,label",
-                                   "x0,x0,x2,label"]))
+    header = draw(st.sampled_from(["x0,x1,x2,label"] * 4 + [
+        "x0,x1,label", "", "label", "x0;x1;x2;label", "\ufeffx0,x1,x2,label",
+        "x0,x0,x2,label"]))
+    width = len(header.split(","))
     rows = []
+    ragged = draw(st.integers(0, 3)) == 0
     for _ in range(draw(st.integers(0, 12))):
-        n = draw(st.integers(2, 6))
-        cells = [draw(st.one_of(NUMBERS.map(str), st.sampled_from(
-            ["", "nan", "inf", "abc", '"1,2"', "\x00", "1e999", "0x10", "--1", " 1 "])))
+        n = draw(st.integers(1, 6)) if ragged else width
+        cells = [draw(st.one_of(
+            st.integers(0, 1).map(str), st.floats(-3, 3).map(lambda v: f"{v:.3f}"),
+            NUMBERS.map(str), st.sampled_from(["", "nan", "inf", "abc", '"1,2"', "\x00",
+                                               "1e999", "0x10", "--1", " 1 "])))
             for _ in range(n)]
         rows.append(",".join(cells))
     raw = "\n".join([header, *rows]).encode("utf-8", "surrogatepass")
-    if draw(st.booleans()):
+    if draw(st.integers(0, 3)) == 0:
         raw = draw(mutate_bytes(raw, max_edits=2))
     return raw
 
@@ -113,15 +117,23 @@ def onnx_bytes(draw: Any, src: bytes) -> bytes:
         return draw(mutate_bytes(src))
     m = onnx.load_from_string(src)
     g = m.graph
-    if how == "loop":
-        body = helper.make_graph([helper.make_node("Identity", ["c"], ["c_out"])], "body",
-                                 [helper.make_tensor_value_info("i", onnx.TensorProto.INT64, []),
-                                  helper.make_tensor_value_info("c", onnx.TensorProto.BOOL, [])],
-                                 [helper.make_tensor_value_info("c_out", onnx.TensorProto.BOOL,
-                                                                [])])
-        g.initializer.extend([helper.make_tensor("trip", onnx.TensorProto.INT64, [], [2**62]),
-                              helper.make_tensor("cond", onnx.TensorProto.BOOL, [], [True])])
-        g.node.insert(0, helper.make_node("Loop", ["trip", "cond"], [], body=body))
+    if how == "loop":  # the output plus a Loop-carried 0.0 that runs 2**62 times
+        f, b, i64 = onnx.TensorProto.FLOAT, onnx.TensorProto.BOOL, onnx.TensorProto.INT64
+        body = helper.make_graph(
+            [helper.make_node("Identity", ["c"], ["c_out"]),
+             helper.make_node("Identity", ["v"], ["v_out"])], "body",
+            [helper.make_tensor_value_info("i", i64, []), helper.make_tensor_value_info(
+                "c", b, []), helper.make_tensor_value_info("v", f, [])],
+            [helper.make_tensor_value_info("c_out", b, []),
+             helper.make_tensor_value_info("v_out", f, [])])
+        g.initializer.extend([
+            helper.make_tensor("trip", i64, [], [draw(st.sampled_from([2**62, 10**12]))]),
+            helper.make_tensor("cond", b, [], [True]), helper.make_tensor("v0", f, [], [0.0])])
+        out = g.output[0].name
+        last = next(n for n in g.node if out in n.output)
+        last.output[list(last.output).index(out)] = "pre_loop"
+        g.node.extend([helper.make_node("Loop", ["trip", "cond", "v0"], ["v_end"], body=body),
+                       helper.make_node("Add", ["pre_loop", "v_end"], [out])])
         return m.SerializeToString()
     op = draw(st.sampled_from(["op", "input", "attr", "dims", "data", "opset", "output"]))
     node = g.node[draw(st.integers(0, len(g.node) - 1))]
