@@ -312,7 +312,7 @@ def build_folder_cases(draw: Any) -> Case:
         how = draw(st.sampled_from(["doc", "doc", "bytes", "delete"]))
         if how == "delete":
             files.pop(name, None)
-        elif name.endswith(".json") and name in files:
+        elif name.endswith(".json") and name in files and _json_or_none(files[name]):
             files[name] = dump_json(draw(mutate_doc(json.loads(files[name]))))
         elif name in files and how == "bytes":
             files[name] = draw(mutate_bytes(files[name]))
@@ -330,6 +330,14 @@ def build_folder_cases(draw: Any) -> Case:
     files = {f"b/{k}": v for k, v in files.items()}
     files["x.npy"] = npy_input()
     return Case("build-folder", files, "b", argv, out=out)
+
+
+def _json_or_none(raw: bytes) -> Any:
+    """The document, or None when an earlier edit left bytes that are not JSON."""
+    try:
+        return json.loads(raw)
+    except (ValueError, RecursionError):
+        return None
 
 
 @st.composite

@@ -85,9 +85,9 @@ def _bytes_set(raw: bytes, at: dict[int, int]) -> bytes:
 def test_damaged_hdf5_that_hangs_libhdf5_is_refused_in_bounded_time(tmp_path, monkeypatch):
     # Two bytes of the global heap changed: reading a string attribute never returns inside
     # libhdf5 (holding the GIL). The forked probe is killed at its limit.
-    import seqc.frontend.keras_files as kf
+    import seqc.frontend._h5_guard as guard
 
-    monkeypatch.setattr(kf, "PROBE_SECONDS", 1.0)
+    monkeypatch.setattr(guard, "PROBE_SECONDS", 1.0)
     path = tmp_path / "m.keras"
     path.write_bytes(_keras_with_weights(lambda w: _bytes_set(w, {354: 8, 2048: 20})))
     refused(["summary", path], f"{path}:model.weights.h5", "libhdf5 did not finish")
