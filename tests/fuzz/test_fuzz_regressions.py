@@ -157,3 +157,14 @@ def test_damaged_build_folder(tmp_path, files, words, command):
     extra = [tmp_path / "x.npy", "-o", tmp_path / "y.npy"] if command == "predict" else []
     refused([command, folder, *extra], str(folder), *words)
     assert not (tmp_path / "y.npy").exists()
+
+
+def test_integer_argument_past_int64_is_refused(tmp_path):
+    # It reached the ONNX exporter (int64 attributes) and failed there with a ValueError.
+    path = tmp_path / "m.json"
+    path.write_text('{"input_shape": [7, 2], "layers": [{"type": "AveragePooling1D", '
+                    '"pool_size": 1' + "0" * 40 + ', "padding": "same"}]}')
+    refused(["build", path, "--no-train", "-q", "-o", tmp_path / "o"], str(path),
+            "'pool_size' must be an integer within int64's range")
+    assert not (tmp_path / "o").exists()
+
