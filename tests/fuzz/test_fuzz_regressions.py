@@ -168,3 +168,14 @@ def test_integer_argument_past_int64_is_refused(tmp_path):
             "'pool_size' must be an integer within int64's range")
     assert not (tmp_path / "o").exists()
 
+
+
+def test_float_input_into_embedding_validates_on_token_ids(tmp_path):
+    # A script's Embedding on the default float32 input: build --no-train validated it on
+    # normal draws, which Embedding refused as ids out of range (an exit 2 naming no file).
+    from ._frontends import FRONTEND_TESTS
+
+    script = FRONTEND_TESTS / "fixtures" / "scripts" / "keras_rnn_function.py"
+    r = CliRunner().invoke(cli, ["build", str(script), "--no-train", "-q", "-o",
+                                 str(tmp_path / "o")])
+    assert r.exit_code == 0, r.output
