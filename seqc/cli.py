@@ -586,7 +586,7 @@ def validate(model, inputs, runtimes, atol, rtol, as_json) -> None:
     import json
     import os
 
-    from .errors import ValidationFailure
+    from .errors import DataError, ValidationFailure
     from .publish import readable_folder
     from .runtime.predict import read_inputs_for
     from .runtime.validate import validate as run_validate
@@ -602,7 +602,11 @@ def validate(model, inputs, runtimes, atol, rtol, as_json) -> None:
     else:
         x = read_inputs_for(model, inputs)
     names = [r.strip() for r in runtimes.split(",")] if runtimes else None
-    result = run_validate(model, x, runtimes=names, atol=atol, rtol=rtol, print_table=False)
+    try:
+        result = run_validate(model, x, runtimes=names, atol=atol, rtol=rtol,
+                              print_table=False)
+    except DataError as e:  # the model does not take --inputs' arrays: name that file
+        raise e.located(file=inputs) from None
     check = check_vectors(onnx_path, atol=atol, rtol=rtol) if vec is not None else None
     if as_json:
         out = result.to_json()

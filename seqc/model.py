@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import DefinitionError, ResourceError, UsageError
+from .errors import DefinitionError, ResourceError, SeqcError, UsageError
 from .fileio import human_size
 from .ir.build import LayerConfig, build_graph
 from .ir.graph import Graph
@@ -133,7 +133,10 @@ class Model:
         # build trains (pipeline.check_build_memory); a model too big to train at batch 32
         # may still be read, summarised, converted or predicted in small batches.
         check_memory(self.graph, self.max_memory, self.source, train=False, rows=1)
-        self.params = init_params(self.graph, self.seed)
+        try:
+            self.params = init_params(self.graph, self.seed)
+        except SeqcError as e:  # an unknown or wrong-typed initializer: name the file too
+            raise e.located(file=None if self.source is None else str(self.source)) from None
 
     @property
     def input_shape(self) -> tuple | list[tuple]:

@@ -389,9 +389,12 @@ def _build(def_path: str, opts: BuildOptions, held: ExitStack) -> dict[str, Any]
 
     staging = _new_staging(target, out_dir)
     try:
-        report = _export_and_validate(model, defn, staging, (holdout_x, holdout_y, train_x),
-                                      opts, timings, history, final_metrics, trained, t0,
-                                      events)
+        try:
+            report = _export_and_validate(model, defn, staging,
+                                          (holdout_x, holdout_y, train_x), opts, timings,
+                                          history, final_metrics, trained, t0, events)
+        except DataError as e:  # held-out rows of the data the model does not take
+            raise e.located(file=_data_label(dataset)) from None
         ok = report["validation"]["ok"] and (report["variants"] or {}).get("ok", True)
         if ok:
             written = [n for n in OPTIONAL_ARTIFACTS if (staging / n).exists()]

@@ -132,8 +132,26 @@ def _walk(obj: Any, out: list, depth: int = 0) -> None:
 def _is_tensor(obj: Any) -> bool:
     return (isinstance(obj, dict) and obj.get("class_name") == "__keras_tensor__"
             and isinstance(obj.get("config"), dict)
-            and isinstance(obj["config"].get("keras_history"), list)
-            and len(obj["config"]["keras_history"]) == 3)
+            and _is_history(obj["config"].get("keras_history")))
+
+
+def _malformed_tensor(obj: Any, depth: int = 0) -> bool:
+    """A `__keras_tensor__` object whose keras_history is not a tensor reference."""
+    if depth > 8:
+        return False
+    if isinstance(obj, dict):
+        if obj.get("class_name") == "__keras_tensor__" and not _is_tensor(obj):
+            return True
+        return any(_malformed_tensor(v, depth + 1) for v in obj.values())
+    if isinstance(obj, list):
+        return any(_malformed_tensor(v, depth + 1) for v in obj)
+    return False
+
+
+def _is_history(h: Any) -> bool:
+    """A keras tensor's `keras_history`: [layer name, node index, tensor index]."""
+    return (isinstance(h, list) and len(h) == 3 and isinstance(h[0], str)
+            and all(isinstance(j, int) and not isinstance(j, bool) for j in h[1:]))
 
 
 def _tensor_refs(v: Any) -> list:
@@ -191,6 +209,12 @@ class _Reader:
             by_name[name] = e
         in_refs = _tensor_refs(cfg.get("input_layers"))
         out_refs = _tensor_refs(cfg.get("output_layers"))
+        for key, refs_ in (("input_layers", in_refs), ("output_layers", out_refs)):
+            for ref in refs_:
+                if not (ref and isinstance(ref[0], str) and all(
+                        isinstance(j, int) and not isinstance(j, bool) for j in ref[1:3])):
+                    raise self.r.err(f"unreadable {key} entry: expected [layer name, node "
+                                     "index, tensor index]", where, key, short(ref))
         if not in_refs or not out_refs:
             raise self.r.err("the Functional model names no inputs or no outputs", where,
                              "input_layers", f"input_layers={short(cfg.get('input_layers'))}, "
@@ -287,7 +311,12 @@ class _Reader:
         label = layer_label(i, name, by_name[name].get("class_name"))
         if isinstance(node, dict):
             args = node.get("args") or []
-            kwargs = dict(node.get("kwargs") or {})
+            kwargs = node.get("kwargs") or {}
+            if not isinstance(args, list) or not isinstance(kwargs, dict):
+                raise self.r.err("unreadable inbound node: \"args\" must be a list and "
+                                 "\"kwargs\" an object", label, f"inbound_nodes[{k}]",
+                                 short(node))
+            kwargs = dict(kwargs)
             # Keras records `training=False` for calls made while building; a model's own
             # training flag overrides it whenever the model runs (Functional.call).
             if isinstance(kwargs.get("training"), bool):
@@ -303,6 +332,10 @@ class _Reader:
                 raise self.r.err(f"call {k} of layer '{name}' passes keyword arguments seqc "
                                  "does not model", label, f"inbound_nodes[{k}].kwargs",
                                  short(bad))
+            if _malformed_tensor(args):
+                raise self.r.err("unreadable keras tensor: its keras_history must be [layer "
+                                 "name, node index, tensor index]", label,
+                                 f"inbound_nodes[{k}].args", short(args))
             out = [_history(a) for a in args]
         elif isinstance(node, list):
             out = []
@@ -310,7 +343,8 @@ class _Reader:
                 if not (isinstance(t, list) and len(t) >= 3 and isinstance(t[0], str)):
                     raise self.r.err("unreadable inbound node", label,
                                      f"inbound_nodes[{k}]", short(node))
-                if len(t) > 3 and t[3] and any(v is not None for v in t[3].values()):
+                if len(t) > 3 and t[3] and (not isinstance(t[3], dict) or any(
+                        v is not None for v in t[3].values())):
                     raise self.r.err(f"call {k} of layer '{name}' passes keyword arguments "
                                      "seqc does not model", label, f"inbound_nodes[{k}]",
                                      short(t[3]))
@@ -321,6 +355,11 @@ class _Reader:
             raise self.r.err("unreadable inbound node", label, f"inbound_nodes[{k}]",
                              short(node))
         for t in _flat_tensors(out):
+            if not all(isinstance(j, int) and not isinstance(j, bool) and j >= 0
+                       for j in t[1:]):
+                raise self.r.err("unreadable tensor reference: expected [layer name, node "
+                                 "index, tensor index]", label, f"inbound_nodes[{k}]",
+                                 short(t))
             if t[0] not in by_name:
                 raise self.r.err(
                     f"call {k} of layer '{name}' reads layer '{t[0]}', which the model does "

@@ -9,7 +9,7 @@ import os
 import re
 from typing import Any
 
-from ..errors import layer_label
+from ..errors import DefinitionError, layer_label
 from ..ops import REGISTRY
 from ..ops.base import KIND_ALIASES, STRING_HINT, OpDef
 from ._keras_json_version import Reader, dtype_name, short
@@ -18,6 +18,41 @@ INPUT_DTYPES = {"float32": "float32", "float64": "float64", "float16": "float32"
                 "bfloat16": "float32", "int32": "int32", "int64": "int64", "int8": "int32",
                 "int16": "int32", "uint8": "int32", "uint16": "int32", "uint32": "int64",
                 "uint64": "int64"}
+
+
+def check_structure(doc: dict, file: str) -> None:
+    """The types of a Keras model JSON's structural fields, checked before any reader walks
+    it (iteratively, nested models included): every layer entry an object whose
+    `class_name` is a string, `config` an object (a list for a Keras 2.0 Sequential),
+    `inbound_nodes` a list and `name`, `module`, `registered_name` strings or null. A wrong
+    type is one DefinitionError naming the layer and the field, not a crash inside."""
+    stack: list[tuple[Any, str]] = [(doc, "")]
+    while stack:
+        entry, where = stack.pop()
+        cfg = entry.get("config")
+        layers = cfg if isinstance(cfg, list) else (
+            cfg.get("layers") if isinstance(cfg, dict) else None)
+        if not isinstance(layers, list):
+            continue
+        for i, e in enumerate(layers):
+            at = f"{where}layers[{i}]"
+            if not isinstance(e, dict):
+                raise DefinitionError("a layer entry must be an object", file=file,
+                                      layer=at, field=at, received=short(e))
+            name = e.get("name") if isinstance(e.get("name"), str) else None
+            label = f"{at} '{name}'" if name else at
+            for key, ok, what in (("class_name", (str,), "a string"),
+                                  ("config", (dict, list) if e.get("class_name") ==
+                                   "Sequential" else (dict,), "an object"),
+                                  ("inbound_nodes", (list,), "a list"),
+                                  ("name", (str,), "a string"),
+                                  ("module", (str,), "a string"),
+                                  ("registered_name", (str,), "a string")):
+                v = e.get(key)
+                if (v is not None or key == "class_name") and not isinstance(v, ok):
+                    raise DefinitionError(f"'{key}' must be {what}", file=file, layer=label,
+                                          field=key, received=f"{key}={short(v)}")
+            stack.append((e, f"{at}."))
 
 
 def model_layers(r: Reader, doc: dict) -> tuple[list, dict]:
@@ -185,7 +220,8 @@ def _find_history(obj: Any, out: list[str], depth: int = 0) -> None:
         hist = (obj.get("config") or {}).get("keras_history") if isinstance(
             obj.get("config"), dict) else None
         if obj.get("class_name") == "__keras_tensor__" and isinstance(hist, list) and hist:
-            out.append(hist[0])
+            # A name that is not a string names no layer: the chain reader says so.
+            out.append(hist[0] if isinstance(hist[0], str) else repr(hist[0]))
             return
         for v in obj.values():
             _find_history(v, out, depth + 1)

@@ -6,15 +6,16 @@ from __future__ import annotations
 
 import hashlib
 import os
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import DefinitionError, SeqcError
+from ..errors import DefinitionError, SeqcError, layer_label
+from ..ir.graph import Graph
 from ..ir.serialize import graph_from_json, params_from_npz
 from ..ir.verify import verify
 from ..model import Model
+from ..ops import REGISTRY
 from ._json import parse_json, read_bytes
 from .spec import Definition
 
@@ -34,22 +35,9 @@ def load_build_folder(path: str | os.PathLike, **_: object) -> Definition:
                 field="path", received=f"files {sorted(os.listdir(folder))}",
                 hint="build one with `seqc build DEF -o DIR`, or pass a definition file")
     ir_raw = read_bytes(ir_path)
-    doc = parse_json(ir_raw, ir_path)
-    try:
-        graph = verify(graph_from_json(doc, file=ir_path))
-    except SeqcError:
-        raise
-    except (KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError) as e:
-        raise DefinitionError("malformed seqc IR file", file=ir_path, field="nodes",
-                              received=f"{type(e).__name__}: {e}",
-                              hint="rebuild the folder with `seqc build`") from None
+    graph = read_ir(ir_path, ir_raw)
     w_raw = read_bytes(w_path)
-    try:
-        params = params_from_npz(w_path)
-    except (OSError, ValueError, zipfile.BadZipFile) as e:
-        raise DefinitionError("unreadable weights file", file=w_path, field="weights",
-                              received=f"{type(e).__name__}: {e}") from None
-    params = _check_params(params, graph, w_path)
+    params = read_weights(w_path, graph)
 
     report = _report(folder)
     name = graph.name
@@ -64,6 +52,64 @@ def load_build_folder(path: str | os.PathLike, **_: object) -> Definition:
                       extra={"report": report} if report else {}, has_weights=True)
 
 
+def read_ir(ir_path: str, raw: bytes | None = None) -> Graph:
+    """A build folder's model.ir.json, its fields checked before use and the graph verified."""
+    doc = parse_json(read_bytes(ir_path) if raw is None else raw, ir_path)
+    try:
+        return _consistent(verify(graph_from_json(doc, file=ir_path)), ir_path)
+    except SeqcError:
+        raise
+    except (KeyError, TypeError, ValueError, AttributeError, IndexError, RuntimeError) as e:
+        raise DefinitionError("malformed seqc IR file", file=ir_path, field="nodes",
+                              received=f"{type(e).__name__}: {e}",
+                              hint="rebuild the folder with `seqc build`") from None
+
+
+def _consistent(graph: Graph, file: str) -> Graph:
+    """The stored types and parameter shapes are what each node's kind gives for its inputs
+    (shape inference rerun from the graph inputs), so nothing downstream trusts an edited
+    file: a model.ir.json is user input like any definition."""
+    for v in graph.inputs:
+        t = graph.types[v]
+        if not t.shape or t.shape[0] is not None:
+            raise DefinitionError(
+                f"graph input '{v}' must have the batch (null) as its first dimension",
+                file=file, field=f"types.{v}.shape", received=f"shape={list(t.shape)}",
+                hint="rebuild the folder with `seqc build`")
+    for i, n in enumerate(graph.nodes):
+        op = REGISTRY[n.op]
+        in_types = [graph.types[v] for v in n.inputs]
+        try:
+            op.check(n.attrs)
+            outs = op.infer(n.attrs, in_types)
+            specs = op.params(n.attrs, in_types)
+        except SeqcError as e:
+            raise e.located(file=file, layer=layer_label(i, n.name, n.op)) from None
+        stored = [graph.types[v] for v in n.outputs]
+        if list(outs) != stored:
+            raise DefinitionError(
+                "the stored output type does not follow from the node's inputs",
+                file=file, layer=layer_label(i, n.name, n.op), field="types",
+                received=f"stored {[str(t) for t in stored]}, {n.op} gives "
+                         f"{[str(t) for t in outs]}", hint="rebuild the folder with `seqc build`")
+        for s in specs:
+            key = n.param_key(s.name)
+            have = graph.param_specs.get(key)
+            if have is None or tuple(have.shape) != tuple(s.shape):
+                raise DefinitionError(
+                    f"parameter {key} does not have the shape the node needs", file=file,
+                    layer=layer_label(i, n.name, n.op), field=f"params.{key}",
+                    received=f"stored {None if have is None else list(have.shape)}, "
+                             f"needs {list(s.shape)}", hint="rebuild the folder with `seqc build`")
+    return graph
+
+
+def read_weights(w_path: str, graph: Graph) -> dict[str, np.ndarray]:
+    """A build folder's weights.npz: every array the graph names, of its shape, as a real
+    number array (cast to the parameter's dtype)."""
+    return _check_params(params_from_npz(w_path), graph, w_path)
+
+
 def _check_params(params: dict[str, np.ndarray], graph, file: str) -> dict[str, np.ndarray]:
     specs = graph.param_specs
     missing = [k for k in specs if k not in params]
@@ -76,6 +122,11 @@ def _check_params(params: dict[str, np.ndarray], graph, file: str) -> dict[str, 
     out = {}
     for k, spec in specs.items():
         w = params[k]
+        if w.dtype.kind not in "biuf":  # complex, strings, structured records: not weights
+            raise DefinitionError(
+                f"weight {k} is not an array of real numbers", file=file, field=k,
+                received=f"dtype {w.dtype}, expected {spec.dtype}",
+                hint="the file was altered; rebuild the folder with `seqc build`")
         if tuple(w.shape) != tuple(spec.shape):
             raise DefinitionError(
                 f"weight {k} has the wrong shape", file=file, field=k,

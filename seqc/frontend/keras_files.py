@@ -9,6 +9,7 @@ a private temporary folder, never extracted anywhere else. Weight layouts: `_ker
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import hashlib
 import io
@@ -30,6 +31,7 @@ from ..ir import weight_args
 from ..model import DEFAULT_MAX_MEMORY, Model
 from ..ops import REGISTRY
 from . import _keras_h5 as kh5
+from ._h5_guard import reading_h5
 from ._h5_probe import probe_h5
 from ._json import parse_json, read_bytes
 from .keras_json import keras_definition
@@ -123,8 +125,16 @@ def load_keras_weights_file(path: str | os.PathLike, model: Model, info: Any = N
     model.adapted = True
 
 
+@contextlib.contextmanager
 def _open_h5(h5py: Any, file: str) -> Any:
-    if not os.path.exists(file):
+    """The HDF5 file, open for reading inside a `with` whose body reads it through
+    `reading_h5` (a damaged file fails while it is read, not when it is opened)."""
+    with _open_h5_file(h5py, file) as h5, reading_h5(file):
+        yield h5
+
+
+def _open_h5_file(h5py: Any, file: str) -> Any:
+    if not os.path.isfile(file):
         raise DefinitionError("the weights file does not exist", file=file, field="path",
                               received=repr(file))
     regular_file(file, "weights file", error=DefinitionError, field="path")
@@ -216,7 +226,9 @@ def _attr_bytes(value: Any, file: str, name: str) -> bytes:
     if isinstance(value, bytes):
         return value
     if isinstance(value, str):
-        return value.encode("utf-8")
+        # h5py decodes a string attribute with surrogateescape: its bytes come back as they
+        # are, and the JSON reader refuses what is not UTF-8, naming the offset.
+        return value.encode("utf-8", "surrogateescape")
     raise DefinitionError(f"the '{name}' attribute is not a JSON string", file=file,
                           field=name, received=f"a {type(value).__name__}")
 
@@ -250,7 +262,7 @@ def _load_keras_archive(file: str, max_memory: int | None) -> Definition:
                                       file=file, field=WEIGHTS_MEMBER,
                                       received=f"{members[WEIGHTS_MEMBER].file_size} bytes"
                                       ) from None
-            with h5:
+            with h5, reading_h5(f"{file}:{WEIGHTS_MEMBER}"):
                 weights = read_keras_weights(h5, info, defn.model,
                                              file=f"{file}:{WEIGHTS_MEMBER}")
     return _finish(defn, weights, file)

@@ -45,6 +45,7 @@ from ._json import parse_json, read_bytes
 from ._keras_json_graph import check_masks, is_chain_model, read_graph
 from ._keras_json_layers import KerasLayerRef, entry, layer
 from ._keras_json_model import (
+    check_structure,
     fallback_input_shape,
     first_layer_input,
     input_layer,
@@ -103,6 +104,8 @@ def keras_definition(doc: dict, file: str, raw: bytes, *, max_memory: int | None
     """Keras model JSON -> Definition (weights still the initializers'; compile from the
     file's compile/training config) and its KerasModelInfo, kept on `defn.extra["keras"]`.
     A functional model whose layers do not form one chain is built as a graph."""
+    if is_keras_json(doc):
+        check_structure(doc, file)
     if is_keras_json(doc) and not is_chain_model(doc):
         defn, info = _graph_definition(doc, file, raw, max_memory=max_memory)
     else:

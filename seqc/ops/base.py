@@ -481,6 +481,9 @@ def coerce(tp: Any, value: Any, name: str) -> Any:
         if isinstance(value, bool):
             raise bad("an integer")
         if isinstance(value, (int, np.integer)):
+            # Every integer attribute ends up an ONNX int64 (a size, an axis, a seed).
+            if not -(2**63) <= int(value) < 2**63:
+                raise bad("an integer within int64's range")
             return int(value)
         raise bad("an integer")
     if tp is float:

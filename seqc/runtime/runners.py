@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DataError, DefinitionError, UsageError, did_you_mean
+from ..errors import DataError, UsageError, did_you_mean
 from ..fileio import regular_file
 from ..ir.graph import Graph
 from ..ir.types import TensorType
@@ -164,7 +164,7 @@ def onnx_value_type(vi: Any) -> TensorType:
 def load_build_dir(path: str | os.PathLike) -> tuple[Graph | None, dict | None, str | None]:
     """A build folder -> (graph, params, onnx path). Graph and params are None when the folder
     holds only `model.onnx`; the onnx path is None when it has no `model.onnx`."""
-    from ..ir.serialize import graph_from_json, params_from_npz
+    from ..frontend.build_folder import read_ir, read_weights
 
     path = os.fspath(path)
     ir_path, w_path, onnx_path = (os.path.join(path, f)
@@ -179,22 +179,8 @@ def load_build_dir(path: str | os.PathLike) -> tuple[Graph | None, dict | None, 
     if not os.path.isfile(w_path):
         raise UsageError(f"the build folder has {IR_FILE} but no {WEIGHTS_FILE}", field="model",
                          received=path, hint="rebuild it with `seqc build`")
-    try:
-        with open(ir_path, encoding="utf-8") as f:
-            graph = graph_from_json(json.load(f), file=ir_path)
-    except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError) as e:
-        raise DefinitionError(f"{IR_FILE} is not a valid seqc IR file ({e})", file=ir_path,
-                              received=type(e).__name__) from None
-    try:
-        params = params_from_npz(w_path)
-    except (OSError, ValueError) as e:
-        raise DataError(f"{WEIGHTS_FILE} cannot be read ({e})", file=w_path,
-                        received=type(e).__name__) from None
-    missing = [k for k in graph.param_specs if k not in params]
-    if missing:
-        raise DataError(f"{WEIGHTS_FILE} lacks parameters the IR needs", file=w_path,
-                        received=f"missing {', '.join(missing)}")
-    return graph, params, onnx_path
+    graph = read_ir(ir_path)
+    return graph, read_weights(w_path, graph), onnx_path
 
 
 def _first_line(e: BaseException) -> str:

@@ -281,12 +281,27 @@ def random_inputs(t: Any, seed: int = 0, rows: int = DEFAULT_ROWS, *,
 
     shape = (rows, *concrete_shape(t, synthetic_length(graph)))
     rng = np.random.default_rng(seed)
+    if t.dtype.startswith("float") and _feeds_ids(t, graph):
+        return rng.integers(0, 2, size=shape).astype(t.dtype)
     if not t.dtype.startswith("float"):
         if not ids:
             raise UsageError("this model takes token ids; pass inputs to validate with",
                              field="inputs", received="no inputs")
         return rng.integers(0, 2, size=shape).astype(t.dtype)
     return rng.standard_normal(shape).astype(t.dtype)
+
+
+# Kinds whose input is token ids even when it arrives as floats (Keras casts it, as seqc does).
+ID_KINDS = ("Embedding", "CategoryEncoding")
+
+
+def _feeds_ids(t: Any, graph: Any) -> bool:
+    """A float graph input of type `t` read directly by a kind that takes ids: normal draws
+    would be refused as ids out of range, and 0/1 are valid for any vocabulary."""
+    if graph is None:
+        return False
+    ins = {n for n in graph.inputs if graph.types[n] == t}
+    return any(n.op in ID_KINDS and ins.intersection(n.inputs) for n in graph.nodes)
 
 
 def embedded_inputs(src: Any) -> np.ndarray | None:

@@ -140,6 +140,12 @@ INITIALIZERS: dict[str, Callable[..., Init]] = {
 }
 
 
+# The initializers' number arguments: checked here, where every initializer spec enters, so a
+# wrong-typed value (a string, an object, NaN) is refused before any weight is drawn.
+NUMBER_ARGS = ("scale", "minval", "maxval", "mean", "stddev", "gain", "value")
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+
+
 def _canonical_name(name: str) -> str:
     # Keras accepts class names too: "GlorotUniform", "RandomNormal", "Zeros".
     import re
@@ -158,6 +164,12 @@ def get(spec: Any) -> Init:
             f"unknown initializer '{name}'", field="initializer", received=repr(spec),
             hint=did_you_mean(key, INITIALIZERS)
             or f"valid initializers: {', '.join(INITIALIZERS)}")
+    for arg, v in kwargs.items():
+        if arg in NUMBER_ARGS and not (isinstance(v, (int, float)) and not isinstance(v, bool)
+                                       and math.isfinite(v) and abs(v) <= FLOAT32_MAX):
+            raise DefinitionError(
+                f"initializer '{name}': {arg} must be a finite number within float32's range",
+                field=arg, received=f"{arg}={v!r}"[:200])
     try:
         return INITIALIZERS[key](**kwargs)
     except TypeError as e:

@@ -1,0 +1,181 @@
+"""One test per crash class the fuzz suite found (exit 70 or a hang before the fix), each on
+the smallest input that showed it: a clear exit 2 naming the file, and where there is one, the
+layer and the field."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from seqc.cli import cli
+
+from ._frontends import SEEDS, build_folder_seed
+
+MLP_JSON = json.loads((SEEDS / "mlp_keras3.json").read_text())
+FUNC_JSON = json.loads((SEEDS / "func_keras3.json").read_text())
+
+
+def refused(argv: list, *words: str) -> str:
+    r = CliRunner().invoke(cli, [str(a) for a in argv])
+    assert r.exit_code == 2, r.output
+    assert "Traceback" not in r.output and "internal error" not in r.output, r.output
+    for w in words:
+        assert w in r.output, r.output
+    return r.output
+
+
+def _layer(doc: dict, name: str) -> dict:
+    return next(e for e in doc["config"]["layers"] if e["config"].get("name") == name)
+
+
+def _func(edit) -> dict:
+    doc = json.loads(json.dumps(FUNC_JSON))
+    edit(doc)
+    return doc
+
+
+@pytest.mark.parametrize("doc, words", [
+    # A tensor reference [layer, node, tensor] whose indices are not integers.
+    (_func(lambda d: _layer(d, "g")["inbound_nodes"][0]["args"][0]["config"]
+           .__setitem__("keras_history", ["l", 0, {"value": 0}])),
+     ["'g' (GlobalAveragePooling1D)", "keras_history"]),
+    (_func(lambda d: d["config"].__setitem__("output_layers", [["o", [0], 0]])),
+     ["output_layers", "[layer name, node index, tensor index]"]),
+    # Layer entries with fields of the wrong type.
+    (_func(lambda d: _layer(d, "f").__setitem__("inbound_nodes", 1.5)),
+     ["layers[4] 'f'", "'inbound_nodes' must be a list"]),
+    (_func(lambda d: _layer(d, "g").__setitem__("class_name", {"class_name": "Dense"})),
+     ["'class_name' must be a string"]),
+    # An initializer argument of the wrong type reached the weight draw.
+    (json.loads(json.dumps(MLP_JSON).replace(
+        '"GlorotUniform", "config": {"seed": null',
+        '"Orthogonal", "config": {"gain": {"x": 1}, "seed": null', 1)),
+     ["gain must be a finite number"]),
+], ids=["keras-history", "output-layers", "inbound-nodes", "class-name", "initializer-arg"])
+def test_wrong_typed_keras_json_fields(tmp_path, doc, words):
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps(doc))
+    refused(["summary", path], str(path), *words)
+
+
+def _keras_with_weights(raw_edit) -> bytes:
+    with zipfile.ZipFile(SEEDS / "mlp.keras") as zf:
+        members = {n: zf.read(n) for n in zf.namelist()}
+    members["model.weights.h5"] = raw_edit(members["model.weights.h5"])
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for k, v in members.items():
+            zf.writestr(k, v)
+    return buf.getvalue()
+
+
+def _bytes_set(raw: bytes, at: dict[int, int]) -> bytes:
+    b = bytearray(raw)
+    for k, v in at.items():
+        b[k] = v
+    return bytes(b)
+
+
+def test_damaged_hdf5_that_hangs_libhdf5_is_refused_in_bounded_time(tmp_path, monkeypatch):
+    # Two bytes of the global heap changed: reading a string attribute never returns inside
+    # libhdf5 (holding the GIL). The forked probe is killed at its limit.
+    import seqc.frontend._h5_probe as probe
+
+    monkeypatch.setattr(probe, "BASE_SECONDS", 1.0)
+    path = tmp_path / "m.keras"
+    path.write_bytes(_keras_with_weights(lambda w: _bytes_set(w, {354: 8, 2048: 20})))
+    refused(["summary", path], f"{path}:model.weights.h5", "did not finish")
+
+
+def test_libhdf5_errors_on_a_damaged_file_name_it(tmp_path):
+    # The seed's local heap signature damaged: h5py raises RuntimeError/KeyError/OSError.
+    raw = (SEEDS / "mlp.keras").read_bytes()
+    with zipfile.ZipFile(SEEDS / "mlp.keras") as zf:
+        w = zf.read("model.weights.h5")
+    at = w.index(b"HEAP")
+    path = tmp_path / "m.keras"
+    path.write_bytes(_keras_with_weights(lambda w: w[:at] + b"XEAP" + w[at + 4:]))
+    assert path.read_bytes() != raw
+    refused(["summary", path], f"{path}:model.weights.h5", "HDF5 file is damaged")
+
+
+def test_h5_model_config_with_bytes_that_are_not_utf8(tmp_path):
+    raw = (SEEDS / "mlp.h5").read_bytes()
+    at = raw.index(b'"module"')
+    path = tmp_path / "m.h5"
+    path.write_bytes(raw[:at + 7] + b"\xff" + raw[at + 8:])
+    refused(["summary", path], str(path), "not UTF-8")
+
+
+def _folder(tmp_path: Path, **files: bytes) -> Path:
+    folder = tmp_path / "b"
+    folder.mkdir()
+    for k, v in {**build_folder_seed(), **files}.items():
+        (folder / k).write_bytes(v)
+    return folder
+
+
+def _ir(edit) -> bytes:
+    doc = json.loads(build_folder_seed()["model.ir.json"])
+    edit(doc)
+    return json.dumps(doc).encode()
+
+
+def _npz(**arrays) -> bytes:
+    with np.load(io.BytesIO(build_folder_seed()["weights.npz"])) as z:
+        params = {k: z[k] for k in z.files}
+    buf = io.BytesIO()
+    np.savez(buf, **{**params, **arrays})
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize("files, words", [
+    ({"model.ir.json": _ir(lambda d: d["types"]["input"].__setitem__("shape", [3]))},
+     ["graph input 'input' must have the batch"]),
+    ({"model.ir.json": _ir(lambda d: d["types"]["dense"].__setitem__("shape", [None, 5]))},
+     ["(Dense)", "stored output type does not follow"]),
+    ({"model.ir.json": _ir(lambda d: d["types"]["dense"].__setitem__("dtype", 1e54))},
+     ["types.dense.dtype must be one of"]),
+    ({"model.ir.json": _ir(lambda d: d["nodes"][0].__setitem__("attrs", {"units": [[]]}))},
+     ["nodes[0] 'dense' (Dense)", "units"]),
+    ({"weights.npz": _npz(**{"dense/bias": np.zeros(4, np.complex64)})},
+     ["weight dense/bias is not an array of real numbers"]),
+    ({"weights.npz": b"PK\x03\x04" + b"\x00" * 40}, ["unreadable weights file"]),
+    ({"weights.npz": _npz()[:-200]}, ["unreadable weights file"]),
+], ids=["input-without-batch", "type-mismatch", "dtype", "attrs", "complex", "zip-head",
+        "truncated"])
+@pytest.mark.parametrize("command", ["summary", "validate", "predict"])
+def test_damaged_build_folder(tmp_path, files, words, command):
+    folder = _folder(tmp_path, **files)
+    np.save(tmp_path / "x.npy", np.ones((2, 3), np.float32))
+    extra = [tmp_path / "x.npy", "-o", tmp_path / "y.npy"] if command == "predict" else []
+    refused([command, folder, *extra], str(folder), *words)
+    assert not (tmp_path / "y.npy").exists()
+
+
+def test_integer_argument_past_int64_is_refused(tmp_path):
+    # It reached the ONNX exporter (int64 attributes) and failed there with a ValueError.
+    path = tmp_path / "m.json"
+    path.write_text('{"input_shape": [7, 2], "layers": [{"type": "AveragePooling1D", '
+                    '"pool_size": 1' + "0" * 40 + ', "padding": "same"}]}')
+    refused(["build", path, "--no-train", "-q", "-o", tmp_path / "o"], str(path),
+            "'pool_size' must be an integer within int64's range")
+    assert not (tmp_path / "o").exists()
+
+
+
+def test_float_input_into_embedding_validates_on_token_ids(tmp_path):
+    # A script's Embedding on the default float32 input: build --no-train validated it on
+    # normal draws, which Embedding refused as ids out of range (an exit 2 naming no file).
+    from ._frontends import FRONTEND_TESTS
+
+    script = FRONTEND_TESTS / "fixtures" / "scripts" / "keras_rnn_function.py"
+    r = CliRunner().invoke(cli, ["build", str(script), "--no-train", "-q", "-o",
+                                 str(tmp_path / "o")])
+    assert r.exit_code == 0, r.output
