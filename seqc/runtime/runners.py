@@ -21,6 +21,8 @@ import numpy as np
 
 from ..errors import DataError, DefinitionError, UsageError, did_you_mean
 from ..fileio import regular_file
+from ..frontend.onnx_checks import load_checked as load_onnx_checked
+from ..frontend.onnx_checks import not_valid_onnx
 from ..ir.graph import Graph
 from ..ir.types import TensorType
 
@@ -195,50 +197,6 @@ def load_build_dir(path: str | os.PathLike) -> tuple[Graph | None, dict | None, 
         raise DataError(f"{WEIGHTS_FILE} lacks parameters the IR needs", file=w_path,
                         received=f"missing {', '.join(missing)}")
     return graph, params, onnx_path
-
-
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip() or type(e).__name__
-    return text.splitlines()[0][:300]
-
-
-def not_valid_onnx(path: str, e: BaseException) -> DataError:
-    """The exit-2 error for an ONNX file that protobuf, onnx.checker or onnxruntime refuses."""
-    return DataError(f"not a valid ONNX model: {_first_line(e)}", file=path, field="model",
-                     received=path, hint="re-export the model; the file is damaged or was "
-                                         "not written by an ONNX exporter")
-
-
-def load_onnx_checked(path: str, *, load_external_data: bool = True) -> Any:
-    """onnx.load plus onnx.checker.check_model (full_check), so a damaged file is a DataError
-    naming it before onnxruntime sees it (its load errors are internal-looking exceptions), and
-    its control flow checked (bounds.check_control_flow: a loop that would never end)."""
-    import onnx
-
-    try:
-        proto = onnx.load(path, load_external_data=load_external_data)
-    except Exception as e:  # noqa: BLE001 - protobuf and onnx raise many kinds
-        raise not_valid_onnx(path, e) from None
-    try:
-        # The path form checks models over protobuf's 2 GB limit and with external data;
-        # full_check adds strict shape inference (cheap: shapes, not weights).
-        onnx.checker.check_model(path if load_external_data else proto, full_check=True)
-    except Exception as e:  # noqa: BLE001 - the checker raises several kinds
-        # The checker is stricter than onnxruntime in places (it wants nodes topologically
-        # sorted; onnxconverter's float16 pass appends its Casts): refused only when
-        # onnxruntime refuses the model too.
-        import onnxruntime as ort
-
-        so = ort.SessionOptions()
-        so.log_severity_level = 4  # the refusal below says why; no log line before it
-        try:
-            ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
-        except Exception:  # noqa: BLE001 - onnxruntime's load errors share no base class
-            raise not_valid_onnx(path, e) from None
-    from .bounds import check_control_flow
-
-    check_control_flow(proto, path)  # every reader of the file, before anything runs it
-    return proto
 
 
 def resolve(model: Any) -> ModelSource:
