@@ -168,6 +168,27 @@ def test_a_loop_that_never_ends_stops_at_the_time_limit(tmp_path, x_file, comman
     assert not (tmp_path / "y.npy").exists()
 
 
+def test_the_time_limit_reaches_sharded_predict_workers(tmp_path):
+    """A worker process does not inherit the driver's limit (a context variable): it travels
+    in the WorkerSpec, so a shard whose loop never ends fails at the limit, not after 600 s."""
+    import onnx
+
+    import seqc
+    from seqc.runtime.bounds import time_limit
+
+    path = tmp_path / "forever.onnx"
+    onnx.save(loop_model(None), path)
+    np.save(tmp_path / "a.npy", np.zeros((2, 2), np.float32))
+    t = time.perf_counter()
+    with time_limit(0.5):
+        report = seqc.predict_dataset(str(path), str(tmp_path / "a.npy"), str(tmp_path / "out"),
+                                      workers=1, retries=0, quiet=True)
+    assert time.perf_counter() - t < 60
+    [failed] = report["failed"]
+    assert "ran past the time limit of 0.5 s" in failed["error"], failed
+    assert not (tmp_path / "out" / "_SUCCESS").exists()
+
+
 def test_a_constant_of_shape_too_big_to_allocate_is_refused(tmp_path, x_file):
     # onnxruntime skips constant-folding it (over 1 GB) and then allocates it at run time.
     import onnx

@@ -47,6 +47,11 @@ def time_limit(seconds: float | None) -> Iterator[None]:
         _LIMIT.reset(token)
 
 
+def current_time_limit() -> float | None:
+    """The limit sessions made now get (sharded predict hands it to its workers)."""
+    return _LIMIT.get()
+
+
 class _Watchdog:
     """One daemon thread for the process: it polls the runs in flight and sets `terminate`
     on each run past its deadline. A run costs two dict operations, not a thread, so bench's
