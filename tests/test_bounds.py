@@ -186,6 +186,7 @@ def test_the_time_limit_reaches_sharded_predict_workers(tmp_path):
     assert time.perf_counter() - t < 60
     [failed] = report["failed"]
     assert "ran past the time limit of 0.5 s" in failed["error"], failed
+    assert failed["error"].startswith(f"{path}: "), failed  # the model is named, not its bytes
     assert not (tmp_path / "out" / "_SUCCESS").exists()
 
 

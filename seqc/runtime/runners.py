@@ -335,7 +335,8 @@ OPTIMIZATION_LEVELS = {"disabled": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC
 
 
 def make_session(model: Any, *, provider: str = "cpu",
-                 intra_op_num_threads: int | None = None, optimization: str = "all") -> Any:
+                 intra_op_num_threads: int | None = None, optimization: str = "all",
+                 label: str | None = None) -> Any:
     """An onnxruntime InferenceSession for a model (anything `resolve` takes, or the bytes of
     an ONNX model, which need no `onnx` import). `provider` is
     "cpu", "cuda" or "auto" (CUDA when a session really starts on it here, else CPU; see
@@ -364,7 +365,7 @@ def make_session(model: Any, *, provider: str = "cpu",
                                           OPTIMIZATION_LEVELS[optimization])
     if isinstance(model, bytes):
         # A sharded-predict worker's copy of a model its parent resolved (and checked).
-        m, label = model, "the model's bytes"
+        m, label = model, label or "the model's bytes"  # label: the file it was read from
     else:
         src = resolve(model)
         src.control_flow()  # a loop that would never end is refused before onnxruntime
