@@ -211,12 +211,19 @@ def _new_staging(target: Path, out_dir: Path) -> Path:
     with _naming(out_dir):
         return new_staging(target)
 
-def _lint_reporting(opts: BuildOptions, def_path: str) -> Any:
-    """Where fit's warnings go: a `warnings:` block before the first epoch (--ignore, --strict)."""
+def _lint_reporting(opts: BuildOptions, def_path: str, seen: list[dict]) -> Any:
+    """Where fit's warnings go: a `warnings:` block before the first epoch (--ignore, --strict);
+    those not ignored are also appended to `seen` (report.json's "warnings")."""
     from .training import lint
 
-    return lint.reporting(lint.reporter(opts.warn or opts.log, ignore=opts.ignore,
-                                        strict=opts.strict, file=str(def_path)))
+    show = lint.reporter(opts.warn or opts.log, ignore=opts.ignore, strict=opts.strict,
+                         file=str(def_path))
+
+    def handle(findings: list[Any]) -> None:
+        seen.extend(f.to_json() for f in findings if f.code not in opts.ignore)
+        show(findings)
+
+    return lint.reporting(handle)
 
 
 def _sharded(path: Any) -> bool:
@@ -304,6 +311,7 @@ def _build(def_path: str, opts: BuildOptions, held: ExitStack) -> dict[str, Any]
     history: dict[str, list[float]] = {}
     final_metrics: dict[str, float] = {}
     events: list[dict] = []  # EarlyStopping / ReduceLROnPlateau, for the report
+    warned: list[dict] = []  # the warnings before training (training/lint.py), for the report
     trained = False
     holdout_x = holdout_y = train_x = None
     if opts.train and defn.compile and dataset is not None and dataset.y is None:
@@ -321,7 +329,7 @@ def _build(def_path: str, opts: BuildOptions, held: ExitStack) -> dict[str, Any]
         t = time.perf_counter()
         try:
             # A NaN or infinite loss stops the build (exit 1), where Keras would train on.
-            with _lint_reporting(opts, def_path):
+            with _lint_reporting(opts, def_path, warned):
                 hist = model.fit(x, y, **{**fit_cfg, "verbose": _fit_verbose(opts),
                                           "nonfinite": "raise"})
         except DataError as e:
@@ -392,7 +400,7 @@ def _build(def_path: str, opts: BuildOptions, held: ExitStack) -> dict[str, Any]
         try:
             report = _export_and_validate(model, defn, staging,
                                           (holdout_x, holdout_y, train_x), opts, timings,
-                                          history, final_metrics, trained, t0, events)
+                                          history, final_metrics, trained, t0, events, warned)
         except DataError as e:  # held-out rows of the data the model does not take
             raise e.located(file=_data_label(dataset)) from None
         ok = report["validation"]["ok"] and (report["variants"] or {}).get("ok", True)
@@ -460,7 +468,8 @@ def _source_metadata(defn: Any) -> dict[str, str]:
 
 
 def _export_and_validate(model, defn, staging: Path, data, opts: BuildOptions, timings,
-                         history, final_metrics, trained, t0, events=()) -> dict[str, Any]:
+                         history, final_metrics, trained, t0, events=(),
+                         warned=()) -> dict[str, Any]:
     """Export, validate, and write everything but model.onnx's move into `staging`. `data` is
     (held-out inputs, their labels or None, training inputs or None)."""
     holdout_x, holdout_y, train_x = data
@@ -545,6 +554,7 @@ def _export_and_validate(model, defn, staging: Path, data, opts: BuildOptions, t
         "compile": _jsonable(defn.compile),
         "history": history,
         "training_events": list(events),
+        "warnings": list(warned),
         "final_metrics": final_metrics,
         "class_names": model.class_names,
         "opset": opts.opset,

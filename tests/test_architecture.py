@@ -22,8 +22,10 @@ FORBIDDEN = {
 }
 # Third-party modules only some stages may import. The keras and torch runtimes are the
 # cross-checks (seqc validate --runtimes keras,torch); they import them inside load().
-# frontend/onnx_reader.py reads .onnx definitions (inside its functions).
-RESTRICTED = {"onnx": {"export", "runtime", "frontend"}, "onnxruntime": {"export", "runtime"},
+# frontend/onnx_reader.py reads .onnx definitions (inside its functions); onnx_checks.py reads
+# a file onnx.checker refuses when onnxruntime loads it, as predict does (inside a function).
+RESTRICTED = {"onnx": {"export", "runtime", "frontend"},
+              "onnxruntime": {"export", "runtime", "frontend"},
               "torch": {"runtime"}, "keras": {"runtime"}, "tensorflow": set(),
               "ray": {"runtime"}, "dask": {"runtime"}, "distributed": {"runtime"},
               "pyarrow": {"runtime"},

@@ -106,6 +106,44 @@ def test_a_loop_past_the_bound_is_refused_before_it_runs(tmp_path, x_file, comma
     assert not (tmp_path / "y.npy").exists()
 
 
+@pytest.mark.parametrize("command", ["summary", "build", "convert"])
+def test_a_loop_past_the_bound_is_refused_by_the_definition_reader(tmp_path, command):
+    """seqc.load and every command reading an .onnx definition check it as predict does
+    (frontend/onnx_checks.load_checked), before the reverse lowering looks at its nodes."""
+    import onnx
+
+    import seqc
+    from seqc.errors import ResourceError
+
+    path = tmp_path / "loop.onnx"
+    onnx.save(loop_model(2**62), path)
+    with pytest.raises(ResourceError, match="Loop node 'spin' runs 4,611,686,018,427,387,904"):
+        seqc.load(str(path))
+    extra = {"summary": [], "build": ["--no-train", "-o", tmp_path / "b"],
+             "convert": ["-o", tmp_path / "m.onnx"]}[command]
+    refused(run(command, path, *extra), str(path), "over the limit of 10,000,000")
+    assert not (tmp_path / "b").exists() and not (tmp_path / "m.onnx").exists()
+
+
+def test_a_damaged_onnx_definition_is_the_checker_refusal(tmp_path):
+    import onnx
+    from onnx import TensorProto as T
+    from onnx import helper as h
+
+    import seqc
+    from seqc.errors import DataError
+
+    # Relu reads a value nothing makes: onnx.checker refuses it (onnxruntime too).
+    g = h.make_graph([h.make_node("Relu", ["nowhere"], ["y"])], "g",
+                     [h.make_tensor_value_info("x", T.FLOAT, [None, 2])],
+                     [h.make_tensor_value_info("y", T.FLOAT, [None, 2])])
+    path = tmp_path / "bad.onnx"
+    onnx.save(h.make_model(g, opset_imports=[h.make_opsetid("", 17)], ir_version=8), path)
+    with pytest.raises(DataError, match="not a valid ONNX model"):
+        seqc.load(str(path))
+    refused(run("summary", path), str(path), "not a valid ONNX model")
+
+
 def test_a_loop_within_the_bound_runs(tmp_path, x_file):
     import onnx
 
@@ -128,6 +166,28 @@ def test_a_loop_that_never_ends_stops_at_the_time_limit(tmp_path, x_file, comman
     assert time.perf_counter() - t < 10
     assert "terminate flag" not in out  # onnxruntime's own log line is not printed
     assert not (tmp_path / "y.npy").exists()
+
+
+def test_the_time_limit_reaches_sharded_predict_workers(tmp_path):
+    """A worker process does not inherit the driver's limit (a context variable): it travels
+    in the WorkerSpec, so a shard whose loop never ends fails at the limit, not after 600 s."""
+    import onnx
+
+    import seqc
+    from seqc.runtime.bounds import time_limit
+
+    path = tmp_path / "forever.onnx"
+    onnx.save(loop_model(None), path)
+    np.save(tmp_path / "a.npy", np.zeros((2, 2), np.float32))
+    t = time.perf_counter()
+    with time_limit(0.5):
+        report = seqc.predict_dataset(str(path), str(tmp_path / "a.npy"), str(tmp_path / "out"),
+                                      workers=1, retries=0, quiet=True)
+    assert time.perf_counter() - t < 60
+    [failed] = report["failed"]
+    assert "ran past the time limit of 0.5 s" in failed["error"], failed
+    assert failed["error"].startswith(f"{path}: "), failed  # the model is named, not its bytes
+    assert not (tmp_path / "out" / "_SUCCESS").exists()
 
 
 def test_a_constant_of_shape_too_big_to_allocate_is_refused(tmp_path, x_file):

@@ -20,18 +20,15 @@ from .spec import Definition
 
 
 def read_proto(path: str) -> Any:
-    """onnx.load, a damaged or missing file a DefinitionError naming it."""
-    import onnx
+    """The model of an .onnx file through the checks every reader of one makes
+    (onnx_checks.load_checked: onnx.load, onnx.checker, control flow); a missing, damaged or
+    unbounded file an exit-2 error naming it."""
+    from .onnx_checks import load_checked
 
     if not os.path.isfile(path):
         raise DefinitionError("ONNX model file not found", file=path, field="path",
                               received=repr(path))
-    try:
-        return onnx.load(path)
-    except Exception as e:  # noqa: BLE001 - protobuf and onnx raise many kinds
-        text = (str(e).strip() or type(e).__name__).splitlines()[0][:300]
-        raise DefinitionError(f"not a valid ONNX model: {text}", file=path, field="model",
-                              received=type(e).__name__) from None
+    return load_checked(path)
 
 
 def props_of(proto: Any) -> dict[str, str]:

@@ -472,7 +472,8 @@ class Predictor:
 
     def session(self) -> Any:
         if self._sess is None:
-            self._sess = _session(self.model, self.provider, self.threads, self.log)
+            self._sess = _session(self.model, self.provider, self.threads, self.log,
+                                  self.facts.label)
         return self._sess
 
     def run(self, input_path: str, out_path: str, *, batch_size: int = 1024,
@@ -589,8 +590,9 @@ class Predictor:
 ROW_COLUMNS = ("first_row", "last_row")
 
 
-def _session(src, provider: str, threads: int | None, log: Callable | None) -> Any:
-    sess = make_session(src, provider=provider, intra_op_num_threads=threads)
+def _session(src, provider: str, threads: int | None, log: Callable | None,
+             label: str | None = None) -> Any:
+    sess = make_session(src, provider=provider, intra_op_num_threads=threads, label=label)
     if provider == "auto" and log:
         used = sess.get_providers()[0]
         problem = cuda_problem()

@@ -21,6 +21,8 @@ import numpy as np
 
 from ..errors import DataError, UsageError, did_you_mean
 from ..fileio import regular_file
+from ..frontend.onnx_checks import load_checked as load_onnx_checked
+from ..frontend.onnx_checks import not_valid_onnx
 from ..ir.graph import Graph
 from ..ir.types import TensorType
 
@@ -183,50 +185,6 @@ def load_build_dir(path: str | os.PathLike) -> tuple[Graph | None, dict | None, 
     return graph, read_weights(w_path, graph), onnx_path
 
 
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip() or type(e).__name__
-    return text.splitlines()[0][:300]
-
-
-def not_valid_onnx(path: str, e: BaseException) -> DataError:
-    """The exit-2 error for an ONNX file that protobuf, onnx.checker or onnxruntime refuses."""
-    return DataError(f"not a valid ONNX model: {_first_line(e)}", file=path, field="model",
-                     received=path, hint="re-export the model; the file is damaged or was "
-                                         "not written by an ONNX exporter")
-
-
-def load_onnx_checked(path: str, *, load_external_data: bool = True) -> Any:
-    """onnx.load plus onnx.checker.check_model (full_check), so a damaged file is a DataError
-    naming it before onnxruntime sees it (its load errors are internal-looking exceptions), and
-    its control flow checked (bounds.check_control_flow: a loop that would never end)."""
-    import onnx
-
-    try:
-        proto = onnx.load(path, load_external_data=load_external_data)
-    except Exception as e:  # noqa: BLE001 - protobuf and onnx raise many kinds
-        raise not_valid_onnx(path, e) from None
-    try:
-        # The path form checks models over protobuf's 2 GB limit and with external data;
-        # full_check adds strict shape inference (cheap: shapes, not weights).
-        onnx.checker.check_model(path if load_external_data else proto, full_check=True)
-    except Exception as e:  # noqa: BLE001 - the checker raises several kinds
-        # The checker is stricter than onnxruntime in places (it wants nodes topologically
-        # sorted; onnxconverter's float16 pass appends its Casts): refused only when
-        # onnxruntime refuses the model too.
-        import onnxruntime as ort
-
-        so = ort.SessionOptions()
-        so.log_severity_level = 4  # the refusal below says why; no log line before it
-        try:
-            ort.InferenceSession(path, so, providers=["CPUExecutionProvider"])
-        except Exception:  # noqa: BLE001 - onnxruntime's load errors share no base class
-            raise not_valid_onnx(path, e) from None
-    from .bounds import check_control_flow
-
-    check_control_flow(proto, path)  # every reader of the file, before anything runs it
-    return proto
-
-
 def resolve(model: Any) -> ModelSource:
     """Model | build folder | .onnx path | ModelProto | ModelSource -> ModelSource."""
     if isinstance(model, ModelSource):
@@ -363,7 +321,8 @@ OPTIMIZATION_LEVELS = {"disabled": "ORT_DISABLE_ALL", "basic": "ORT_ENABLE_BASIC
 
 
 def make_session(model: Any, *, provider: str = "cpu",
-                 intra_op_num_threads: int | None = None, optimization: str = "all") -> Any:
+                 intra_op_num_threads: int | None = None, optimization: str = "all",
+                 label: str | None = None) -> Any:
     """An onnxruntime InferenceSession for a model (anything `resolve` takes, or the bytes of
     an ONNX model, which need no `onnx` import). `provider` is
     "cpu", "cuda" or "auto" (CUDA when a session really starts on it here, else CPU; see
@@ -392,7 +351,7 @@ def make_session(model: Any, *, provider: str = "cpu",
                                           OPTIMIZATION_LEVELS[optimization])
     if isinstance(model, bytes):
         # A sharded-predict worker's copy of a model its parent resolved (and checked).
-        m, label = model, "the model's bytes"
+        m, label = model, label or "the model's bytes"  # label: the file it was read from
     else:
         src = resolve(model)
         src.control_flow()  # a loop that would never end is refused before onnxruntime

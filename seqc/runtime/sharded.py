@@ -30,6 +30,7 @@ from typing import Any
 from .. import __version__
 from ..errors import DataError, SeqcError, UsageError, did_you_mean
 from ..fileio import atomic_write, sha256_file
+from .bounds import DEFAULT_TIME_LIMIT
 
 MANIFEST, SUCCESS, REPORT = "_manifest.jsonl", "_SUCCESS", "_report.json"
 INPUT_EXTS = (".npy", ".npz", ".csv", ".parquet")
@@ -59,6 +60,9 @@ class WorkerSpec:
     threads: int | None
     windows: bool | None
     seqc_version: str = __version__
+    # Seconds one onnxruntime run may take in the worker (the driver's `--time-limit` or
+    # bounds.time_limit; None: no limit): a worker process does not inherit the context.
+    time_limit: float | None = DEFAULT_TIME_LIMIT
 
 
 # ---- inputs and output names ----
@@ -210,7 +214,7 @@ _PREDICTOR_LOCK = threading.Lock()  # a Dask worker may run tasks on several thr
 
 def worker_predictor(spec: WorkerSpec) -> Any:
     """This process's Predictor for `spec`, built once: one onnxruntime session per worker."""
-    key = (spec.sha256, spec.provider, spec.threads, spec.windows)
+    key = (spec.sha256, spec.provider, spec.threads, spec.windows, spec.time_limit)
     with _PREDICTOR_LOCK:
         return _PREDICTOR.get(key) or _new_predictor(key, spec)
 
@@ -219,12 +223,14 @@ def _new_predictor(key: tuple, spec: WorkerSpec) -> Any:
     if spec.seqc_version != __version__:
         raise ShardFailure(f"the worker has seqc {__version__}, the driver "
                            f"{spec.seqc_version}: install the same version on every node")
+    from .bounds import time_limit
     from .predict import Predictor
 
     _PREDICTOR.clear()  # one model per worker: a new run's model replaces the last one's
     p = Predictor(spec.model, provider=spec.provider, threads=spec.threads,
                   windows=spec.windows, facts=spec.facts)
-    p.session()
+    with time_limit(spec.time_limit):  # the session's runs keep the limit it was made with
+        p.session()
     _PREDICTOR[key] = p
     return p
 
@@ -323,7 +329,8 @@ def predict_dataset(model: Any, inputs: Any, out_dir: str, *, engine: str = "loc
     `format`: "npy", "parquet" or "csv". `column`: a Parquet file's feature column(s).
     `workers`: how many (default: the CPUs over `cpus_per_worker`); each runs one
     onnxruntime session with `cpus_per_worker` intra-op threads, on CUDA when
-    `gpus_per_worker` > 0 (or as `provider` says).
+    `gpus_per_worker` > 0 (or as `provider` says). Each run in a worker stops at the time
+    limit in force here (`with seqc.runtime.bounds.time_limit(s):`, the CLI's --time-limit).
 
     >>> report = seqc.predict_dataset("build/mlp", "data/*.npy", "preds", engine="ray")
     ... # doctest: +SKIP
@@ -408,7 +415,10 @@ def _worker_spec(model: Any, provider: str, threads: int, windows: bool | None) 
             data = f.read()
     else:
         data = m.SerializeToString()
-    return WorkerSpec(data, hashlib.sha256(data).hexdigest(), facts, provider, threads, windows)
+    from .bounds import current_time_limit
+
+    return WorkerSpec(data, hashlib.sha256(data).hexdigest(), facts, provider, threads, windows,
+                      time_limit=current_time_limit())
 
 
 def _plan(out_dir: str, paths: list[str], names: list[str], spec: WorkerSpec, settings: dict,

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import os
+import re
 import sys
 import warnings
 from collections.abc import Callable, Iterator
@@ -59,6 +60,13 @@ class Finding:
 
     def format(self, indent: str = "") -> str:
         return f"{indent}{self.code} {self.where}: {self.message}\n{indent}  hint: {self.hint}"
+
+    def to_json(self) -> dict[str, str | None]:
+        """report.json's entry: `layer` the layer's name when the finding is about one
+        (`where` reads "layer 'NAME' (KIND)", see `_where`), else None."""
+        m = re.fullmatch(r"layer '(.*)' \(.*\)", self.where)
+        return {"code": self.code, "layer": m.group(1) if m else None, "where": self.where,
+                "message": self.message, "hint": self.hint}
 
 
 def format_block(findings: list[Finding]) -> str:

@@ -157,6 +157,29 @@ def test_matmul_add_is_a_dense(tmp_path):
     np.testing.assert_allclose(model.predict(x), x @ w + b, rtol=1e-6)
 
 
+def test_summary_and_build_of_an_onnx_file(tmp_path):
+    """`seqc summary other.onnx` prints the Keras-style table of its reverse lowering;
+    `seqc build other.onnx --no-train` exports and validates it (the same outputs)."""
+    w = np.arange(12, dtype=np.float32).reshape(4, 3) / 10
+    b = np.array([1, 2, 3], np.float32)
+    m = _chain([helper.make_node("MatMul", ["x", "w"], ["h"], name="mm"),
+                helper.make_node("Add", ["h", "b"], ["y"], name="add")],
+               [onnx.numpy_helper.from_array(w, "w"), onnx.numpy_helper.from_array(b, "b")])
+    path = tmp_path / "mm.onnx"
+    onnx.save(m, str(path))
+    r = CliRunner().invoke(cli, ["summary", str(path)])
+    assert r.exit_code == 0, r.output
+    assert "(Dense)" in r.output and "(None, 3)" in r.output, r.output
+    assert "Total params: 15" in r.output, r.output
+    out = tmp_path / "b"
+    r = CliRunner().invoke(cli, ["build", str(path), "--no-train", "-o", str(out)])
+    assert r.exit_code == 0, r.output
+    x = np.ones((2, 4), np.float32)
+    np.testing.assert_allclose(_ort(out / "model.onnx", x), x @ w + b, rtol=1e-6)
+    r = CliRunner().invoke(cli, ["summary", str(out / "model.onnx")])  # the embedded IR
+    assert r.exit_code == 0 and "Total params: 15" in r.output, r.output
+
+
 def test_an_unmapped_node_is_named_and_the_cli_exits_2(tmp_path):
     m = _chain([helper.make_node("Relu", ["x"], ["h"], name="act"),
                 helper.make_node("Sin", ["h"], ["y"], name="wave")])

@@ -148,6 +148,37 @@ def test_ignore_silences_one_code_and_strict_then_passes(tmp_path):
     assert r.exit_code == 0 and "warnings:" not in r.output, r.output
 
 
+def test_report_json_lists_the_warnings(tmp_path):
+    p = write_case(tmp_path, "SEQC-W001")
+    spec = json.loads(p.read_text())
+    spec["compile"]["optimizer"] = {"type": "adam", "learning_rate": 10}  # W008 as well
+    p.write_text(json.dumps(spec))
+    out = tmp_path / "out"
+    r = CliRunner().invoke(cli, ["build", str(p), "-o", str(out), "-q"])
+    assert r.exit_code == 0, r.output
+    found = json.loads((out / "report.json").read_text())["warnings"]
+    assert [(w["code"], w["layer"]) for w in found] == [("SEQC-W001", "dense"),
+                                                       ("SEQC-W008", None)], found
+    assert found[0]["where"] == "layer 'dense' (Dense)"
+    assert "binary_crossentropy" in found[0]["message"] and found[0]["hint"]
+    assert found[1]["where"] == "optimizer Adam"
+    # An ignored code is left out of the report as it is of the block.
+    r = CliRunner().invoke(cli, ["build", str(p), "-o", str(out), "-q", "--ignore", "W008"])
+    assert r.exit_code == 0, r.output
+    found = json.loads((out / "report.json").read_text())["warnings"]
+    assert [w["code"] for w in found] == ["SEQC-W001"]
+
+
+def test_report_json_warnings_empty_when_none(tmp_path):
+    p = write_case(tmp_path, "SEQC-W003")
+    spec = json.loads(p.read_text())
+    spec["compile"]["loss"] = {"type": "binary_crossentropy", "from_logits": True}
+    p.write_text(json.dumps(spec))
+    r = CliRunner().invoke(cli, ["build", str(p), "-o", str(tmp_path / "out"), "-q"])
+    assert r.exit_code == 0, r.output
+    assert json.loads((tmp_path / "out" / "report.json").read_text())["warnings"] == []
+
+
 def test_quiet_still_prints_warnings(tmp_path):
     p = write_case(tmp_path, "SEQC-W001")
     r = CliRunner().invoke(cli, ["build", str(p), "-o", str(tmp_path / "out"), "-q"])
