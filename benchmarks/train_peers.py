@@ -225,18 +225,21 @@ def run_worker(framework: str, name: str, d: str, epochs: int, seed: int = 0,
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
-def prepare(name: str, d: str, seed: int = 0) -> dict:
-    """Writes the workload's data and seqc's initial weights (seed `seed`) into `d`."""
+def prepare(name: str, d: str, seeds=(0,)) -> dict:
+    """Writes the workload's data, and seqc's initial weights for each seed, into `d`."""
     w = workload(name)
-    model = seqc_model(w, seed)
     arrays = {k: w[k] for k in ("x", "y", "x_val", "y_val") if k in w}
     np.savez(os.path.join(d, "data.npz"), **arrays)
-    np.savez(os.path.join(d, f"init{seed}.npz"), *weight_list(model))
+    for seed in seeds:
+        np.savez(os.path.join(d, f"init{seed}.npz"), *weight_list(seqc_model(w, seed)))
     return w
 
 
-def _load(d: str, seed: int) -> tuple[dict, list[np.ndarray]]:
+def _load(d: str, seed: int | None) -> tuple[dict, list[np.ndarray] | None]:
+    """The data, and seqc's initial weights for `seed` (None: each framework's own init)."""
     data = dict(np.load(os.path.join(d, "data.npz")))
+    if seed is None:
+        return data, None
     with np.load(os.path.join(d, f"init{seed}.npz")) as f:
         weights = [f[f"arr_{i}"] for i in range(len(f.files))]
     return data, weights
@@ -245,7 +248,7 @@ def _load(d: str, seed: int) -> tuple[dict, list[np.ndarray]]:
 def worker(framework: str, name: str, d: str, epochs: int, seed: int, init: str,
            profile_steps: int = 0) -> dict:
     w = workload(name)  # the description; the arrays come from the file
-    data, weights = _load(d, 0 if init == "shared" else seed)
+    data, weights = _load(d, seed if init == "shared" else None)
     w.update(data)
     fn = {"seqc": _seqc, "torch": _torch}.get(framework, _keras)
     return fn(w, weights, epochs, seed, init, profile_steps)
@@ -270,7 +273,7 @@ def _seqc(w, weights, epochs, seed, init, profile_steps):
     losses = []
     for e in range(epochs):
         h = model.fit(w["x"], w["y"], batch_size=w["batch"], epochs=e + 1, initial_epoch=e,
-                      seed=0 if init == "shared" else seed, verbose=0, callbacks=[timer])
+                      seed=seed, verbose=0, callbacks=[timer])
         losses.append(h.history["loss"][-1])
     acc = None
     if "x_val" in w:
@@ -313,8 +316,7 @@ def _torch(w, weights, epochs, seed, init, profile_steps):
     from torch import nn
 
     torch.set_num_threads(THREADS)
-    if init != "shared":
-        torch.manual_seed(seed)
+    torch.manual_seed(seed)  # dropout, and the initial weights when init is "own"
     if w["kind"] == "mlp":
         s, mods, it = w["sizes"], [], iter(weights)
         for i, (k, m) in enumerate(zip(s[:-1], s[1:])):
@@ -343,7 +345,7 @@ def _torch(w, weights, epochs, seed, init, profile_steps):
     times, losses = [], []
     for e in range(epochs):
         net.train()
-        perm = torch.from_numpy(epoch_perm(n, e, 0 if init == "shared" else seed))
+        perm = torch.from_numpy(epoch_perm(n, e, seed))
         t = time.perf_counter()
         total = 0.0
         for i in range(0, n, b):
@@ -420,7 +422,7 @@ def _keras(w, weights, epochs, seed, init, profile_steps):
     n = len(w["x"])
     losses = []
     for e in range(epochs):
-        perm = epoch_perm(n, e, 0 if init == "shared" else seed)
+        perm = epoch_perm(n, e, seed)
         h = model.fit(w["x"][perm], w["y"][perm], batch_size=w["batch"], epochs=e + 1,
                       initial_epoch=e, shuffle=False, verbose=0, callbacks=[timer])
         losses.append(float(h.history["loss"][-1]))

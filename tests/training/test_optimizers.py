@@ -442,6 +442,31 @@ def test_flat_step_equals_per_parameter_steps(name):
             np.testing.assert_array_equal(opt_all.slots[k][slot], value)
 
 
+@pytest.mark.parametrize("name", ["sgd", "adam", "adamw", "rmsprop", "adagrad", "adamax",
+                                  "nadam", "lion", "ftrl", "lamb", "adafactor"])
+def test_large_parameters_in_place_and_on_threads_match_one_at_a_time(name, monkeypatch):
+    """Large parameters are updated where they lie, split over threads when larger still:
+    bit for bit the numbers of updating each parameter alone on one thread."""
+    rng = np.random.default_rng(2)
+    shapes = {"a/kernel": (600, 500), "a/bias": (500,), "b/kernel": (300, 256), "b/bias": (3,)}
+    together = {k: rng.normal(size=s).astype(np.float32) for k, s in shapes.items()}
+    refs = dict(together)
+    alone = {k: v.copy() for k, v in together.items()}
+    opt_all, opt_each = O.get(name), {k: O.get(name) for k in alone}
+    for _ in range(3):
+        grads = {k: rng.normal(size=v.shape).astype(np.float32) for k, v in together.items()}
+        monkeypatch.setenv("SEQC_UPDATE_THREADS", "3")
+        opt_all.apply(together, grads)
+        monkeypatch.setenv("SEQC_UPDATE_THREADS", "1")
+        for k in alone:
+            opt_each[k].apply({k: alone[k]}, {k: grads[k]})
+    for k in together:
+        assert together[k] is refs[k], "parameters must be updated in place"
+        np.testing.assert_array_equal(together[k], alone[k])
+        for slot, value in opt_each[k].slots[k].items():
+            np.testing.assert_array_equal(opt_all.slots[k][slot], value)
+
+
 def test_flat_step_follows_a_changing_parameter_set_and_copies():
     """A parameter leaving the step (frozen) and coming back keeps its slots; a deep copy of
     the optimizer (callbacks, checkpoints) updates its own state, not the original's."""
