@@ -231,16 +231,16 @@ def prepare(name: str, d: str, seeds=(0,)) -> dict:
     arrays = {k: w[k] for k in ("x", "y", "x_val", "y_val") if k in w}
     np.savez(os.path.join(d, "data.npz"), **arrays)
     for seed in seeds:
-        np.savez(os.path.join(d, f"init{seed}.npz"), *weight_list(seqc_model(w, seed)))
+        np.savez(os.path.join(d, f"shared{seed}.npz"), *weight_list(seqc_model(w, seed)))
     return w
 
 
-def _load(d: str, seed: int | None) -> tuple[dict, list[np.ndarray] | None]:
-    """The data, and seqc's initial weights for `seed` (None: each framework's own init)."""
+def _load(d: str, init: str | None) -> tuple[dict, list[np.ndarray] | None]:
+    """The data, and the initial weights in file `init` (None: each framework's own init)."""
     data = dict(np.load(os.path.join(d, "data.npz")))
-    if seed is None:
+    if init is None:
         return data, None
-    with np.load(os.path.join(d, f"init{seed}.npz")) as f:
+    with np.load(os.path.join(d, f"{init}.npz")) as f:
         weights = [f[f"arr_{i}"] for i in range(len(f.files))]
     return data, weights
 
@@ -248,7 +248,7 @@ def _load(d: str, seed: int | None) -> tuple[dict, list[np.ndarray] | None]:
 def worker(framework: str, name: str, d: str, epochs: int, seed: int, init: str,
            profile_steps: int = 0) -> dict:
     w = workload(name)  # the description; the arrays come from the file
-    data, weights = _load(d, seed if init == "shared" else None)
+    data, weights = _load(d, None if init == "own" else f"{init}{seed}")
     w.update(data)
     fn = {"seqc": _seqc, "torch": _torch}.get(framework, _keras)
     return fn(w, weights, epochs, seed, init, profile_steps)
@@ -264,7 +264,7 @@ def _seqc(w, weights, epochs, seed, init, profile_steps):
     from _common import EpochTimer
 
     model = seqc_model(w, seed)
-    if init == "shared":
+    if weights is not None:
         for k, v in zip(model.params, weights):
             model.params[k][...] = v
     if profile_steps:
@@ -321,7 +321,7 @@ def _torch(w, weights, epochs, seed, init, profile_steps):
         s, mods, it = w["sizes"], [], iter(weights)
         for i, (k, m) in enumerate(zip(s[:-1], s[1:])):
             lin = nn.Linear(k, m)
-            if init == "shared":
+            if weights is not None:
                 with torch.no_grad():
                     lin.weight.copy_(torch.from_numpy(next(it).T.copy()))
                     lin.bias.copy_(torch.from_numpy(next(it)))
@@ -335,7 +335,7 @@ def _torch(w, weights, epochs, seed, init, profile_steps):
         yt = torch.from_numpy(w["y"].argmax(1))
         xt = torch.from_numpy(w["x"])
     else:
-        net = _TorchLSTM(w, weights if init == "shared" else None)
+        net = _TorchLSTM(w, weights)
         lossf = nn.BCEWithLogitsLoss()
         yt = torch.from_numpy(w["y"])
         xt = torch.from_numpy(w["x"].astype(np.int64))
@@ -391,6 +391,14 @@ def _TorchLSTM(w, weights):
         def forward(self, tokens):
             return self.fc(self.rnn(self.emb(tokens))[1][0][-1])
 
+        def keras_weights(self) -> list[np.ndarray]:
+            """These weights in Keras' layouts (get_weights order): PyTorch's two LSTM biases
+            summed into Keras' one."""
+            r = self.rnn
+            return [t.detach().numpy().copy() for t in (
+                self.emb.weight, r.weight_ih_l0.T, r.weight_hh_l0.T, r.bias_ih_l0 + r.bias_hh_l0,
+                self.fc.weight.T, self.fc.bias)]
+
     return Net()
 
 
@@ -414,7 +422,7 @@ def _keras(w, weights, epochs, seed, init, profile_steps):
               keras.layers.Dense(1, activation="sigmoid")]
         loss = "binary_crossentropy"
     model = keras.Sequential(ls)
-    if init == "shared":
+    if weights is not None:
         model.set_weights(weights)
     opt = keras.optimizers.Adam() if w["opt"] == "adam" else keras.optimizers.RMSprop()
     model.compile(optimizer=opt, loss=loss, metrics=["accuracy"])
@@ -502,7 +510,7 @@ def main() -> None:
     ap.add_argument("--worker", default=None)
     ap.add_argument("--dir", default=None)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--init", default="shared", choices=("shared", "own"))
+    ap.add_argument("--init", default="shared", choices=("shared", "own", "torchinit"))
     args = ap.parse_args()
     if args.worker:
         fw = args.worker
