@@ -441,6 +441,31 @@ def _keras(w, weights, epochs, seed, init, profile_steps):
     return _result(timer.times, acc, losses)
 
 
+def keras_file_worker(d: str, epochs: int, seed: int, batch: int) -> dict:
+    """Trains `d`/model.json (architecture, optimizer class, loss) from `d`/weights.npz on
+    `d`/data.npz: the Keras
+    peer of train_mlp.py, train_cnn.py and train_rnn.py (_common.keras_jax_epochs)."""
+    import keras
+    from _common import EpochTimer
+
+    spec = json.loads(Path(d, "model.json").read_text())
+    model = keras.models.model_from_json(spec["model"])
+    with np.load(os.path.join(d, "weights.npz")) as f:
+        model.set_weights([f[f"arr_{i}"] for i in range(len(f.files))])
+    model.compile(optimizer=getattr(keras.optimizers, spec["optimizer"])(), loss=spec["loss"],
+                  metrics=["accuracy"])
+    data = np.load(os.path.join(d, "data.npz"))
+    x, y = data["x"], data["y"]
+    timer = _KerasEpochTimer(keras, EpochTimer)
+    losses = []
+    for e in range(epochs):
+        perm = epoch_perm(len(x), e, seed)
+        h = model.fit(x[perm], y[perm], batch_size=batch, epochs=e + 1, initial_epoch=e,
+                      shuffle=False, verbose=0, callbacks=[timer])
+        losses.append(float(h.history["loss"][-1]))
+    return _result(timer.times, None, losses)
+
+
 def _KerasEpochTimer(keras, base):
     class T(keras.callbacks.Callback):
         def __init__(self):
@@ -510,8 +535,12 @@ def main() -> None:
     ap.add_argument("--worker", default=None)
     ap.add_argument("--dir", default=None)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--batch", type=int, default=0)
     ap.add_argument("--init", default="shared", choices=("shared", "own", "torchinit"))
     args = ap.parse_args()
+    if args.worker == "keras-file":
+        print(json.dumps(keras_file_worker(args.dir, args.epochs, args.seed, args.batch)))
+        return
     if args.worker:
         fw = args.worker
         prof = args.epochs if fw == "seqc-profile" else 0
