@@ -200,7 +200,7 @@ def alternate_epochs(model, x, y, batch: int, epochs: int, torch_epoch) -> dict:
 
 def keras_jax_epochs(kmodel, x, y, batch: int, epochs: int, seed: int = 0) -> dict:
     """Train a compiled Keras model (built here, on any backend, holding seqc's initial
-    weights; its optimizer's class is used with default arguments, and its loss by name) for
+    weights; its optimizer's class and learning rate are used, other arguments default) for
     `epochs` epochs in a fresh process on the JAX backend, with seqc fit's per-epoch order
     (shuffle=False on numpy.random.default_rng([seed, epoch])'s permutation).
     {"keras_jax_epoch_s": median of epochs 2..N} or {"keras_jax_error": ...}."""
@@ -212,8 +212,9 @@ def keras_jax_epochs(kmodel, x, y, batch: int, epochs: int, seed: int = 0) -> di
         # The architecture as JSON and the weights as arrays: a .keras file saved on the torch
         # backend does not train on JAX (torch code runs in its fit).
         Path(d, "model.json").write_text(json.dumps({
-            "model": kmodel.to_json(), "optimizer": kmodel.optimizer.__class__.__name__,
-            "loss": kmodel.loss}))
+            "model": kmodel.to_json(), "loss": kmodel.loss,
+            "optimizer": {"class": type(kmodel.optimizer).__name__,
+                          "learning_rate": float(kmodel.optimizer.learning_rate)}}))
         np.savez(os.path.join(d, "weights.npz"), *kmodel.get_weights())
         np.savez(os.path.join(d, "data.npz"), x=x, y=y)
         r = subprocess.run(

@@ -442,7 +442,7 @@ def _keras(w, weights, epochs, seed, init, profile_steps):
 
 
 def keras_file_worker(d: str, epochs: int, seed: int, batch: int) -> dict:
-    """Trains `d`/model.json (architecture, optimizer class, loss) from `d`/weights.npz on
+    """Trains `d`/model.json (architecture, optimizer class and rate, loss) from `d`/weights.npz on
     `d`/data.npz: the Keras
     peer of train_mlp.py, train_cnn.py and train_rnn.py (_common.keras_jax_epochs)."""
     import keras
@@ -452,8 +452,9 @@ def keras_file_worker(d: str, epochs: int, seed: int, batch: int) -> dict:
     model = keras.models.model_from_json(spec["model"])
     with np.load(os.path.join(d, "weights.npz")) as f:
         model.set_weights([f[f"arr_{i}"] for i in range(len(f.files))])
-    model.compile(optimizer=getattr(keras.optimizers, spec["optimizer"])(), loss=spec["loss"],
-                  metrics=["accuracy"])
+    opt = spec["optimizer"]
+    model.compile(optimizer=getattr(keras.optimizers, opt["class"])(
+        learning_rate=opt["learning_rate"]), loss=spec["loss"])
     data = np.load(os.path.join(d, "data.npz"))
     x, y = data["x"], data["y"]
     timer = _KerasEpochTimer(keras, EpochTimer)
