@@ -369,12 +369,14 @@ def _update_threads() -> int:
 
 
 def _pool():
-    """One thread pool per process, made on first use (import seqc stays light)."""
-    if not _POOL:
+    """One thread pool per process, made on first use (import seqc stays light), and made
+    again in a forked child, which inherits the pool object but not its threads."""
+    if not _POOL or _POOL[0] != os.getpid():
         from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
 
-        _POOL.append(ThreadPoolExecutor(max_workers=4, thread_name_prefix="seqc-update"))
-    return _POOL[0]
+        _POOL[:] = [os.getpid(), ThreadPoolExecutor(max_workers=4,
+                                                    thread_name_prefix="seqc-update")]
+    return _POOL[1]
 
 
 class _Flat:

@@ -568,3 +568,27 @@ def test_a_keras_file_cannot_hold_a_step_lr_schedule(tmp_path):
         "type": "StepLR", "initial_learning_rate": 0.1, "step_size": 1}}, loss="mse")
     with pytest.raises(UsageError, match="StepLR"):
         m.save(str(tmp_path / "m.keras"))
+
+
+def test_threaded_update_works_in_a_forked_child(monkeypatch):
+    """A child forked after the parent's update pool started makes its own (the inherited
+    pool has no threads): the child's update finishes and gives the parent's numbers."""
+    import multiprocessing as mp
+
+    if "fork" not in mp.get_all_start_methods():
+        pytest.skip("no fork on this platform")
+    monkeypatch.setenv("SEQC_UPDATE_THREADS", "2")
+    rng = np.random.default_rng(3)
+    p0 = rng.normal(size=(600, 500)).astype(np.float32)
+    g = rng.normal(size=p0.shape).astype(np.float32)
+    parent = {"w": p0.copy()}
+    O.Adam().apply(parent, {"w": g})  # starts the pool here
+    with mp.get_context("fork").Pool(1) as pool:
+        child = pool.apply_async(_adam_once, (p0, g)).get(timeout=60)
+    np.testing.assert_array_equal(child, parent["w"])
+
+
+def _adam_once(p0, g):
+    p = {"w": p0.copy()}
+    O.Adam().apply(p, {"w": g})
+    return p["w"]
