@@ -198,6 +198,45 @@ def alternate_epochs(model, x, y, batch: int, epochs: int, torch_epoch) -> dict:
     return out
 
 
+def keras_jax_epochs(kmodel, x, y, batch: int, epochs: int, seed: int = 0) -> dict:
+    """Train a compiled Keras model (built here, on any backend, holding seqc's initial
+    weights; its optimizer's class and learning rate are used, other arguments default) for
+    `epochs` epochs in a fresh process on the JAX backend, with seqc fit's per-epoch order
+    (shuffle=False on numpy.random.default_rng([seed, epoch])'s permutation).
+    {"keras_jax_epoch_s": median of epochs 2..N} or {"keras_jax_error": ...}."""
+    import json
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as d:
+        # The architecture as JSON and the weights as arrays: a .keras file saved on the torch
+        # backend does not train on JAX (torch code runs in its fit).
+        Path(d, "model.json").write_text(json.dumps({
+            "model": kmodel.to_json(), "loss": kmodel.loss,
+            "optimizer": {"class": type(kmodel.optimizer).__name__,
+                          "learning_rate": float(kmodel.optimizer.learning_rate)}}))
+        np.savez(os.path.join(d, "weights.npz"), *kmodel.get_weights())
+        np.savez(os.path.join(d, "data.npz"), x=x, y=y)
+        r = subprocess.run(
+            [sys.executable, str(Path(__file__).with_name("train_peers.py")), "--worker",
+             "keras-file", "--dir", d, "--epochs", str(epochs), "--seed", str(seed),
+             "--batch", str(batch)],
+            env={**os.environ, "KERAS_BACKEND": "jax"}, capture_output=True, text=True)
+    if r.returncode != 0:
+        return {"keras_jax_error": (r.stderr or r.stdout).strip().splitlines()[-1:]}
+    out = json.loads(r.stdout.strip().splitlines()[-1])
+    return {"keras_jax_epoch_s": out["epoch_s"]}
+
+
+def keras_layers():
+    """keras.layers, imported on the torch backend when none is chosen (Keras' default,
+    TensorFlow, is not installed): for building models that keras_jax_epochs then trains."""
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    import keras
+
+    return keras
+
+
 def print_row(r: dict) -> None:
     print(f"\n== {r['workload']}: {r['samples']} samples, batch {r['batch']}, {THREADS} threads")
     print(f"  epoch time   seqc {r['seqc_epoch_s'] * 1e3:9.1f} ms", end="")
@@ -205,6 +244,12 @@ def print_row(r: dict) -> None:
         print(f"   torch {r['torch_epoch_s'] * 1e3:9.1f} ms   seqc/torch {r['epoch_ratio']:.2f}x")
     else:
         print()
+    if "keras_jax_epoch_s" in r:
+        k = r["keras_jax_epoch_s"]
+        print(f"  epoch time   keras-jax {k * 1e3:9.1f} ms   "
+              f"seqc/keras-jax {r['seqc_epoch_s'] / k:.2f}x")
+    elif "keras_jax_error" in r:
+        print(f"  keras-jax failed: {r['keras_jax_error']}")
     print(f"  peak RSS +   seqc {r['seqc_peak_rss_mb']:9.1f} MB", end="")
     print(f"   torch {r['torch_peak_rss_mb']:9.1f} MB" if "torch_peak_rss_mb" in r else "")
     print(f"  ORT b=1      seqc {r['seqc_ort_b1_us']:9.1f} us", end="")

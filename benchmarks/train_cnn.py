@@ -16,7 +16,8 @@ torch.onnx.export's graph of the same network (NCHW input). A benchmark, not a t
 from __future__ import annotations
 
 # _common first: it fixes the thread counts before numpy and torch load their pools.
-from _common import ROOT, alternate_epochs, ort_speeds, print_row, torch_scale, torch_trainer
+from _common import (ROOT, alternate_epochs, keras_jax_epochs, keras_layers, ort_speeds,
+                     print_row, torch_scale, torch_trainer)
 
 import argparse
 import json
@@ -71,6 +72,18 @@ def torch_model(model, scale: float | None = None):
                          nn.ReLU(), fc2)
 
 
+def keras_model(model):
+    """The same CNN in Keras (its layouts are seqc's), holding seqc's initial weights."""
+    keras = keras_layers()
+    L = keras.layers
+    k = keras.Sequential([keras.Input((8, 8, 1)), L.Conv2D(32, (3, 3), activation="relu"),
+                          L.MaxPooling2D(2), L.Flatten(), L.Dense(128, activation="relu"),
+                          L.Dense(10, activation="softmax")])
+    k.set_weights(list(model.params.values()))
+    k.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    return k
+
+
 def torch_export(net, path: str) -> None:
     import torch
 
@@ -84,6 +97,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--epochs", type=int, default=6)
     ap.add_argument("--json", default=None)
+    ap.add_argument("--no-keras-jax", dest="keras_jax", action="store_false",
+                    help="leave out the Keras 3 on JAX peer")
     args = ap.parse_args()
     try:
         import torch
@@ -98,7 +113,9 @@ def main() -> None:
     model.compile(optimizer="adam", loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     net = torch_model(model) if torch else None
     x_nchw = np.ascontiguousarray(x.transpose(0, 3, 1, 2))
-    row = {"workload": "digits CNN", "samples": len(x), "batch": BATCH,
+    kj = keras_jax_epochs(keras_model(model), x, y, BATCH, args.epochs) if args.keras_jax \
+        else {}
+    row = {"workload": "digits CNN", "samples": len(x), "batch": BATCH, **kj,
            **alternate_epochs(model, x, y, BATCH, args.epochs,
                               torch_trainer(net, x_nchw, y, "sparse_categorical_crossentropy",
                                             "adam", BATCH, 0) if torch else None)}

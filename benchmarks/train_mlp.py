@@ -17,6 +17,8 @@ from __future__ import annotations
 from _common import (
     ROOT,
     alternate_epochs,
+    keras_jax_epochs,
+    keras_layers,
     ort_speeds,
     print_row,
     torch_scale,
@@ -120,6 +122,25 @@ def torch_model(model, layers, normalize: bool, x, scale: float | None = None):
     return nn.Sequential(*mods)
 
 
+def keras_model(model, layers, normalize: bool, n_in: int, opt: str, loss: str):
+    """The same network in Keras, holding seqc's initial weights (the adapted Normalization
+    statistics as constants), compiled like seqc's."""
+    keras = keras_layers()
+    p = model.params
+    ls = [keras.Input((n_in,))]
+    if normalize:
+        ls.append(keras.layers.Normalization(mean=p["normalization/mean"].tolist(),
+                                             variance=p["normalization/variance"].tolist()))
+    for spec in layers:
+        ls.append(keras.layers.Dense(spec[1], activation=spec[2]) if spec[0] == "dense"
+                  else keras.layers.Dropout(spec[1]))
+    k = keras.Sequential(ls)
+    dense = [n.name for n in model.graph.nodes if n.op == "Dense"]
+    k.set_weights([p[f"{d}/{w}"] for d in dense for w in ("kernel", "bias")])
+    k.compile(optimizer=opt, loss=loss, metrics=["accuracy"])
+    return k
+
+
 def torch_export(net, layers, n_in: int, path: str) -> None:
     import torch
 
@@ -137,6 +158,8 @@ def main() -> None:
     ap.add_argument("--epochs", type=int, default=5)
     ap.add_argument("--workloads", default="breast_cancer,digits,mnist_like")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--no-keras-jax", dest="keras_jax", action="store_false",
+                    help="leave out the Keras 3 on JAX peer")
     args = ap.parse_args()
     try:
         import torch  # noqa: F401
@@ -152,7 +175,9 @@ def main() -> None:
         if normalize:  # adapt once, outside the timed epochs, for both frameworks
             model.fit(x[:1], y[:1], epochs=0, verbose=0)
         net = torch_model(model, layers, normalize, x) if torch else None
-        row = {"workload": name, "samples": len(x), "batch": batch,
+        kj = keras_jax_epochs(keras_model(model, layers, normalize, x.shape[1], opt, loss),
+                              x, y, batch, args.epochs) if args.keras_jax else {}
+        row = {"workload": name, "samples": len(x), "batch": batch, **kj,
                **alternate_epochs(model, x, y, batch, args.epochs,
                                   torch_trainer(net, x, y, loss, opt, batch, 0) if torch
                                   else None)}

@@ -35,8 +35,8 @@ not a test.
 from __future__ import annotations
 
 # _common first: it fixes the thread counts before numpy and torch load their pools.
-from _common import (ROOT, _session, alternate_epochs, ort_speeds_on, print_row,
-                     torch_trainer)
+from _common import (ROOT, _session, alternate_epochs, keras_jax_epochs, keras_layers,
+                     ort_speeds_on, print_row, torch_trainer)
 
 import argparse
 import json
@@ -74,6 +74,29 @@ def load_example(spec: str, cell: str = "lstm"):
     model = defn.model
     model.compile(**defn.compile)
     return model, ds.x, ds.y
+
+
+def keras_example(spec: str, cell: str, model):
+    """The example's network in Keras (its layouts are seqc's), holding seqc's initial weights
+    (the adapted Normalization statistics as constants), compiled like the example."""
+    keras = keras_layers()
+    d = json.loads((EXAMPLES / spec).read_text())
+    p = model.params
+    ls = [keras.Input(tuple(d["input_shape"]), dtype=d.get("input_dtype") or "float32")]
+    for layer in d["layers"]:
+        args = {k: v for k, v in layer.items() if k != "type"}
+        kind = "GRU" if layer["type"] == "LSTM" and cell == "gru" else layer["type"]
+        if kind == "Normalization":
+            args.update(mean=p["normalization/mean"].reshape(-1).tolist(),
+                        variance=p["normalization/variance"].reshape(-1).tolist())
+        ls.append(getattr(keras.layers, kind)(**args))
+    k = keras.Sequential(ls)
+    k.set_weights([v for key, v in p.items() if not key.startswith("normalization/")])
+    opt = d["compile"]["optimizer"]
+    assert opt["type"] == "adam", opt
+    k.compile(optimizer=keras.optimizers.Adam(learning_rate=opt["learning_rate"]),
+              loss=d["compile"]["loss"])
+    return k
 
 
 def lstm_into(lstm, p: dict, name: str) -> None:
@@ -232,7 +255,7 @@ def node_counts(path: str) -> dict:
 WORKLOADS = ("sunspots", "sequences", "sunspots_gru", "sequences_gru")
 
 
-def run(workload: str, epochs: int, torch, torch_mask: str) -> dict:
+def run(workload: str, epochs: int, torch, torch_mask: str, keras_jax: bool = True) -> dict:
     if workload not in WORKLOADS:
         raise SystemExit(f"unknown workload {workload!r}; choose from {', '.join(WORKLOADS)}")
     cell = "gru" if workload.endswith("_gru") else "lstm"
@@ -246,9 +269,14 @@ def run(workload: str, epochs: int, torch, torch_mask: str) -> dict:
         x = x.astype(np.int32)
         net = torch_sequences(model, torch_mask, cell) if torch else None
         loss, lr, sigmoid, tx = "binary_crossentropy", 0.003, True, x.astype(np.int64)
+    spec = "sunspots_lstm.json" if workload.startswith("sunspots") else \
+        "sequence_classifier.json"
+    kj = keras_jax_epochs(keras_example(spec, cell, model), x, y, BATCH, epochs) if keras_jax \
+        else {}
     if torch:
         row0 = {"torch_vs_seqc_onnx_max_diff_at_init": check_same(model, net, x[:256], sigmoid)}
-    row = {"workload": workload, "samples": len(x), "batch": BATCH, **(row0 if torch else {}),
+    row = {"workload": workload, "samples": len(x), "batch": BATCH, **kj,
+           **(row0 if torch else {}),
            **alternate_epochs(model, x, y, BATCH, epochs,
                               torch_trainer(net, tx, y, loss, "adam", BATCH, 0, lr=lr)
                               if torch else None)}
@@ -294,6 +322,8 @@ def main() -> None:
     ap.add_argument("--torch-mask", default="gather", choices=("gather", "packed", "none"),
                     help="how PyTorch's classifier handles the padding in training")
     ap.add_argument("--json", default=None)
+    ap.add_argument("--no-keras-jax", dest="keras_jax", action="store_false",
+                    help="leave out the Keras 3 on JAX peer")
     args = ap.parse_args()
     try:
         import torch
@@ -302,7 +332,7 @@ def main() -> None:
         print("torch is not installed: printing seqc figures only (pip install -e '.[bench]')")
     rows = []
     for w in args.workloads.split(","):
-        row = run(w, args.epochs, torch, args.torch_mask)
+        row = run(w, args.epochs, torch, args.torch_mask, args.keras_jax)
         print_row(row)
         if "torch_vs_seqc_onnx_max_diff_at_init" in row:
             print(f"  same function at init: max |seqc - torch| = "

@@ -7,6 +7,7 @@ p *= 1 - weight_decay * lr -> subclass `_update` with lr at `iterations` -> EMA 
 from __future__ import annotations
 
 import math
+import os
 from typing import Any, ClassVar
 
 import numpy as np
@@ -170,22 +171,53 @@ class Optimizer:
                 params[k] *= decay
         step = self.local_step
         self._begin_step(step)
-        flat = self._flat_group(params, grads)
-        if flat is None:
-            for k, g in grads.items():
-                p = params[k]
-                if g.dtype != p.dtype:
-                    g = g.astype(p.dtype)
+        # Every update rule is elementwise, so one call over many parameters gives the same
+        # numbers as one call per parameter: the small ones (biases, a few hundred values, all
+        # call overhead) are updated as one flat vector. A large one is updated where it lies,
+        # in chunks on threads (_chunked): copying it into and out of the flat vector and its
+        # gradient into it were three of the Adam step's fifteen passes over the weights.
+        small = grads if not self.elementwise else \
+            {k: g for k, g in grads.items() if not _big(params[k], g)}
+        flat = self._flat_group(params, small) if small else None
+        for k, g in grads.items():
+            if flat is not None and k in small:
+                continue
+            p = params[k]
+            if g.dtype != p.dtype:
+                g = g.astype(p.dtype)
+            if self.elementwise and _big(p, g):
+                self._chunked(k, p, g, lr, step, self._slots(k, p), self._scratch(k, p))
+            else:
                 self._update(k, p, g, lr, step, self._slots(k, p), self._scratch(k, p))
+        if flat is None:
             return
-        # Every update rule is elementwise, so one call over all parameters gives the same
-        # numbers as one call per parameter, with a dozen NumPy calls per step instead of a
-        # dozen per parameter (most layers' biases are a few hundred values: all overhead).
-        np.concatenate([g.ravel() for g in grads.values()], out=flat.g)
+        np.concatenate([g.ravel() for g in small.values()], out=flat.g)
         np.concatenate([params[k].ravel() for k in flat.keys], out=flat.p)
-        self._update("", flat.p, flat.g, lr, step, flat.slots, flat.tmp)
+        self._chunked("", flat.p, flat.g, lr, step, flat.slots, flat.tmp)
         for k, view in zip(flat.keys, flat.views):
             np.copyto(params[k], view)
+
+    def _chunked(self, key: str, p: np.ndarray, g: np.ndarray, lr: float, step: int,
+                 s: Slots, tmp: np.ndarray) -> None:
+        """`_update` on a contiguous parameter, split into equal chunks run on a thread pool
+        when it is large: NumPy releases the GIL in its elementwise loops, so the update's
+        dozen passes over the weights use every core, with the same numbers (each value's
+        update reads only its own values and the step's scalars)."""
+        n = p.size
+        workers = _update_threads()
+        if workers < 2 or n < _CHUNKED_MIN:
+            self._update(key, p, g, lr, step, s, tmp)
+            return
+        flat = [a.reshape(-1) for a in (p, g, tmp)]
+        slots = {name: v.reshape(-1) for name, v in s.items()}
+        bounds = np.linspace(0, n, workers + 1).astype(int).tolist()
+
+        def part(i: int) -> None:
+            sl = slice(bounds[i], bounds[i + 1])
+            self._update(key, flat[0][sl], flat[1][sl], lr, step,
+                         {name: v[sl] for name, v in slots.items()}, flat[2][sl])
+
+        list(_pool().map(part, range(workers)))
 
     def _flat_group(self, params: dict[str, np.ndarray],
                     grads: dict[str, np.ndarray]) -> _Flat | None:
@@ -317,6 +349,41 @@ class Optimizer:
         lr = self._learning_rate
         args = ", ".join(f"{k}={v!r}" for k, v in {"learning_rate": lr, **self._kwargs()}.items())
         return f"{type(self).__name__}({args})"
+
+
+# A parameter is updated in place (not copied into the flat vector) from this many values;
+# an update is split over threads from _CHUNKED_MIN values (about 60 us per pass and chunk).
+_BIG_MIN = 1 << 16
+_CHUNKED_MIN = 1 << 18
+_POOL: list = []
+
+
+def _big(p: np.ndarray, g: np.ndarray) -> bool:
+    return p.size >= _BIG_MIN and p.flags.c_contiguous and g.flags.c_contiguous
+
+
+def _update_threads() -> int:
+    """Threads for a large update: SEQC_UPDATE_THREADS, else the CPUs this process may use
+    (at most 4: the passes are memory-bound beyond that)."""
+    env = os.environ.get("SEQC_UPDATE_THREADS", "")
+    if env.strip().isdigit():
+        return max(1, int(env))
+    try:
+        n = len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        n = os.cpu_count() or 1
+    return min(4, n)
+
+
+def _pool():
+    """One thread pool per process, made on first use (import seqc stays light), and made
+    again in a forked child, which inherits the pool object but not its threads."""
+    if not _POOL or _POOL[0] != os.getpid():
+        from concurrent.futures import ThreadPoolExecutor  # noqa: PLC0415
+
+        _POOL[:] = [os.getpid(), ThreadPoolExecutor(max_workers=4,
+                                                    thread_name_prefix="seqc-update")]
+    return _POOL[1]
 
 
 class _Flat:

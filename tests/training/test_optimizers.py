@@ -442,6 +442,31 @@ def test_flat_step_equals_per_parameter_steps(name):
             np.testing.assert_array_equal(opt_all.slots[k][slot], value)
 
 
+@pytest.mark.parametrize("name", ["sgd", "adam", "adamw", "rmsprop", "adagrad", "adamax",
+                                  "nadam", "lion", "ftrl", "lamb", "adafactor"])
+def test_large_parameters_in_place_and_on_threads_match_one_at_a_time(name, monkeypatch):
+    """Large parameters are updated where they lie, split over threads when larger still:
+    bit for bit the numbers of updating each parameter alone on one thread."""
+    rng = np.random.default_rng(2)
+    shapes = {"a/kernel": (600, 500), "a/bias": (500,), "b/kernel": (300, 256), "b/bias": (3,)}
+    together = {k: rng.normal(size=s).astype(np.float32) for k, s in shapes.items()}
+    refs = dict(together)
+    alone = {k: v.copy() for k, v in together.items()}
+    opt_all, opt_each = O.get(name), {k: O.get(name) for k in alone}
+    for _ in range(3):
+        grads = {k: rng.normal(size=v.shape).astype(np.float32) for k, v in together.items()}
+        monkeypatch.setenv("SEQC_UPDATE_THREADS", "3")
+        opt_all.apply(together, grads)
+        monkeypatch.setenv("SEQC_UPDATE_THREADS", "1")
+        for k in alone:
+            opt_each[k].apply({k: alone[k]}, {k: grads[k]})
+    for k in together:
+        assert together[k] is refs[k], "parameters must be updated in place"
+        np.testing.assert_array_equal(together[k], alone[k])
+        for slot, value in opt_each[k].slots[k].items():
+            np.testing.assert_array_equal(opt_all.slots[k][slot], value)
+
+
 def test_flat_step_follows_a_changing_parameter_set_and_copies():
     """A parameter leaving the step (frozen) and coming back keeps its slots; a deep copy of
     the optimizer (callbacks, checkpoints) updates its own state, not the original's."""
@@ -543,3 +568,27 @@ def test_a_keras_file_cannot_hold_a_step_lr_schedule(tmp_path):
         "type": "StepLR", "initial_learning_rate": 0.1, "step_size": 1}}, loss="mse")
     with pytest.raises(UsageError, match="StepLR"):
         m.save(str(tmp_path / "m.keras"))
+
+
+def test_threaded_update_works_in_a_forked_child(monkeypatch):
+    """A child forked after the parent's update pool started makes its own (the inherited
+    pool has no threads): the child's update finishes and gives the parent's numbers."""
+    import multiprocessing as mp
+
+    if "fork" not in mp.get_all_start_methods():
+        pytest.skip("no fork on this platform")
+    monkeypatch.setenv("SEQC_UPDATE_THREADS", "2")
+    rng = np.random.default_rng(3)
+    p0 = rng.normal(size=(600, 500)).astype(np.float32)
+    g = rng.normal(size=p0.shape).astype(np.float32)
+    parent = {"w": p0.copy()}
+    O.Adam().apply(parent, {"w": g})  # starts the pool here
+    with mp.get_context("fork").Pool(1) as pool:
+        child = pool.apply_async(_adam_once, (p0, g)).get(timeout=60)
+    np.testing.assert_array_equal(child, parent["w"])
+
+
+def _adam_once(p0, g):
+    p = {"w": p0.copy()}
+    O.Adam().apply(p, {"w": g})
+    return p["w"]
