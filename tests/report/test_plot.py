@@ -111,3 +111,21 @@ def test_history_curves_with_callback_events(tmp_path):
     assert "early stop" in text and "restored best" in text and "LR reduced" in text
     out = save(fig, str(tmp_path / "curves.png"))
     assert Path(out).read_bytes()[:4] == b"\x89PNG"
+
+
+SHIPPED = sorted(p.name for p in EXAMPLES.glob("*.json"))
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_every_shipped_example_draws_in_svg_and_png(tmp_path, name):
+    """Issue 18: `seqc plot` draws each example; the SVG's boxes and arrows are the spec's
+    input and layers and their connections, counted off the spec by hand."""
+    want = spec_counts(json.loads((EXAMPLES / name).read_text()))
+    svg, png = tmp_path / "m.svg", tmp_path / "m.png"
+    for out in (svg, png):
+        r = CliRunner().invoke(cli, ["plot", str(EXAMPLES / name), "-o", str(out),
+                                     "--show-shapes"])
+        assert r.exit_code == 0, r.output
+    assert counts(svg) == want
+    data = png.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 1000
