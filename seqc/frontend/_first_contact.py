@@ -105,9 +105,6 @@ def unknown_extension(file: str, ext: str) -> tuple[str, str] | None:
     if ext in DATA_EXTS:
         return (f"{DATA_EXTS[ext]} is data, not a model definition",
                 f"give data with --data (a .csv or .npz) or --x/--y (.npy); {example}")
-    if ext == ".onnx":
-        return ("an ONNX model is already compiled, not a definition",
-                f"run it with seqc predict, validate or bench; {example}")
     try:
         with open(file, "rb") as f:
             head = f.read(8)
