@@ -477,6 +477,11 @@ def coerce(tp: Any, value: Any, name: str) -> Any:
         if isinstance(value, bool):
             return value
         raise bad("true or false")
+    if tp is UInt64:
+        if isinstance(value, (int, np.integer)) and not isinstance(value, bool) \
+                and 0 <= int(value) < 2**64:
+            return int(value)
+        raise bad(UInt64.description)
     if tp is int:
         if isinstance(value, bool):
             raise bad("an integer")
@@ -514,6 +519,13 @@ def float32_value(value: Any) -> float | None:
     except OverflowError:
         return None
     return f if math.isfinite(f) and abs(f) <= _F32_MAX else None
+
+
+class UInt64(int):
+    """An attribute type: an integer of uint64's range (Hashing's SipHash salt, a uint64 key
+    as Keras gives it), where plain `int` attributes are int64's."""
+
+    description = "an integer from 0 to 2**64 - 1"
 
 
 def _describe(tp: Any) -> str:

@@ -16,7 +16,7 @@ from ..errors import DefinitionError
 from ..ir.types import TensorType
 from ._categorical import OutputMode, encode, encoded_type, lower_encode
 from ._hashes import hash_bins, lower_hash_bins
-from .base import BadExample, Example, OpDef, expect_rank, positive_int, register
+from .base import BadExample, Example, OpDef, UInt64, expect_rank, positive_int, register
 from .category_encoding import refuse_sparse
 
 
@@ -24,7 +24,8 @@ from .category_encoding import refuse_sparse
 class HashingAttrs:
     num_bins: int
     mask_value: int | float | None = None
-    salt: int | tuple[int, int] | None = None  # Keras: an int s means (s, s)
+    # Keras: an int s means (s, s); SipHash's key halves are uint64
+    salt: UInt64 | tuple[UInt64, UInt64] | None = None
     output_mode: OutputMode = "int"
     sparse: bool = False
     dtype: str | None = None  # Keras: int64 for output_mode="int", else float32

@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 import seqc
+from seqc.errors import DefinitionError
 from seqc.frontend import Bindings
 from seqc.frontend.keras_files import save_keras
 from seqc.frontend.pyscript import load_script
@@ -88,9 +89,12 @@ def test_script_metric_list_resolves_and_trains(tmp_path):
     _fit_logs(model)
 
 
-def test_the_tutorial_itself_resolves_its_metrics_and_trains():
-    """The tutorial as written (tests/frontend/corpus), its conditional output bias given by
-    --define: the metric list resolves, and training with its EarlyStopping on val_prc runs."""
+def test_the_tutorial_itself_resolves_its_metrics_and_trains(tmp_path):
+    """The tutorial (tests/frontend/corpus), its conditional output bias given by --define.
+    As written it is refused at its last fit: EarlyStopping watches val_prc on the script's
+    validation_data, which seqc does not read. Its text up to that fit, with the fit on
+    validation_split instead, resolves the metric list, and training with EarlyStopping on
+    val_prc runs."""
     from pathlib import Path
 
     from seqc.frontend import load_definition, parse_defines
@@ -98,8 +102,19 @@ def test_the_tutorial_itself_resolves_its_metrics_and_trains():
     path = Path(__file__).parent / "corpus" / "keras" / "tfdocs_imbalanced_data.py"
     x = rng.normal(size=(80, 29)).astype("float32")
     y = (x[:, :1] > 0.8).astype("float32")
-    defn = load_definition(path, bindings=Bindings(
-        x=x, y=y, defines=parse_defines(["output_bias=None"])))
+
+    def bindings():
+        return Bindings(x=x, y=y, defines=parse_defines(["output_bias=None"]))
+
+    with pytest.raises(DefinitionError, match=r"tfdocs_imbalanced_data.py:195:.*EarlyStopping"):
+        load_definition(path, bindings=bindings())
+    text = path.read_text()
+    cut = text.index("model = make_model()\nmodel.load_weights(initial_weights)")
+    edited = tmp_path / "tfdocs_imbalanced_data.py"
+    edited.write_text(text[:cut] + "model = make_model()\nbaseline_history = model.fit(\n"
+                      "    train_features, train_labels, batch_size=BATCH_SIZE, epochs=EPOCHS,\n"
+                      "    callbacks=[early_stopping()], validation_split=0.2)\n")
+    defn = load_definition(edited, bindings=bindings())
     assert defn.compile["metrics"] == SPECS
     model = defn.model
     model.compile(**defn.compile)
