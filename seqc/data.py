@@ -40,11 +40,11 @@ class _Shard:
 
 def _npy_header(path: str) -> tuple[tuple, np.dtype]:
     """(shape, dtype) of an .npy file from its header alone."""
-    from .runtime.predict import _read_npy_header
+    from .fileio import read_npy_header
 
     try:
         with open(path, "rb") as f:
-            shape, fortran, dtype = _read_npy_header(f)
+            shape, fortran, dtype = read_npy_header(f)
     except (OSError, ValueError) as e:
         raise DataError(f"not a readable .npy file ({e})", file=path, field="data",
                         received=os.path.basename(path)) from None
@@ -63,11 +63,11 @@ class _NpyRows:
     memory, and nothing is mapped, so an address-space limit (ulimit -v) bounds the data."""
 
     def __init__(self, path: str) -> None:
-        from .runtime.predict import _read_npy_header
+        from .fileio import read_npy_header
 
         self.path = path
         self.f = open(path, "rb")  # noqa: SIM115 - closed by Shards._chunks
-        self.shape, _, self.dtype = _read_npy_header(self.f)
+        self.shape, _, self.dtype = read_npy_header(self.f)
         self.offset = self.f.tell()
         self.row_items = int(np.prod(self.shape[1:], dtype=np.int64))
 

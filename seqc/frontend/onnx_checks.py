@@ -204,8 +204,39 @@ def load_checked(path: str, *, load_external_data: bool = True) -> Any:
     except Exception as e:  # noqa: BLE001 - the checker raises several kinds
         if not _onnxruntime_loads(path):
             raise not_valid_onnx(path, e) from None
+    check_initializers(proto, path)
     check_control_flow(proto, path)  # every reader of the file, before anything runs it
     return proto
+
+
+def check_initializers(proto: Any, path: str) -> None:
+    """Every initializer holds as many values as its dims say (onnx.checker does not look:
+    a damaged raw_data otherwise fails later inside numpy, e.g. "buffer size must be a
+    multiple of element size"); a DataError naming the file and the initializer."""
+    import onnx
+
+    for t in proto.graph.initializer:
+        if t.data_location == onnx.TensorProto.EXTERNAL or t.data_type in (
+                onnx.TensorProto.STRING, onnx.TensorProto.UNDEFINED):
+            continue
+        n = 1
+        for d in t.dims:
+            n *= int(d)
+        try:
+            item = onnx.helper.tensor_dtype_to_np_dtype(t.data_type).itemsize
+        except (KeyError, ValueError, TypeError):
+            continue  # a type onnx itself cannot map: the checker and onnxruntime decide
+        if t.HasField("raw_data"):
+            ok, got = len(t.raw_data) == n * item, f"{len(t.raw_data)} bytes of raw data"
+        else:
+            stored = max(len(t.float_data), len(t.int32_data), len(t.int64_data),
+                         len(t.double_data), len(t.uint64_data))
+            ok, got = stored in (n, 2 * n), f"{stored} values"  # complex: 2 per element
+        if not ok:
+            raise DataError(f"not a valid ONNX model: initializer {t.name!r} of dims "
+                            f"{list(t.dims)} ({onnx.TensorProto.DataType.Name(t.data_type)}) "
+                            f"holds {got}", file=path, field="model", received=path,
+                            hint="re-export the model; the file is damaged")
 
 
 def _onnxruntime_loads(path: str) -> bool:

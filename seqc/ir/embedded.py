@@ -263,7 +263,7 @@ def _reads_back(entry: dict[str, Any], w: np.ndarray,
         back = read_param(entry, w.shape, w.dtype.name, initializer)
     except (KeyError, ValueError, TypeError, zlib.error):
         return False
-    return back.tobytes() == np.ascontiguousarray(w).tobytes()
+    return back.tobytes() == np.asarray(w, order="C").tobytes()
 
 
 def mapping(params: dict[str, np.ndarray], located: dict[str, dict[str, Any]],
@@ -276,7 +276,7 @@ def mapping(params: dict[str, np.ndarray], located: dict[str, dict[str, Any]],
     out = {}
     places: dict[str, dict[str, Any]] | None = None
     for k, w in params.items():
-        w = np.ascontiguousarray(w)
+        w = np.asarray(w, order="C")  # (not ascontiguousarray, which makes a scalar 1-d)
         entry = located.get(k)
         if entry is not None and _reads_back(entry, w, initializer):
             out[k] = entry

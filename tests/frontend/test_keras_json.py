@@ -512,7 +512,7 @@ def test_regularizers_and_constraints_are_kept_and_custom_ones_block_fit():
     ({"class_name": "Dense", "config": {"name": "act", "units": 3, "activation": "relux"}},
      "did you mean 'relu'", "activation"),
     ({"class_name": "Dense", "config": {"name": "ini", "units": 3, "kernel_initializer": {
-        "class_name": "Identity", "config": {"gain": 1.0}}}}, "unknown initializer",
+        "class_name": "Fibonacci", "config": {"gain": 1.0}}}}, "unknown initializer",
      "kernel_initializer"),
     ({"class_name": "Sequential", "config": {"name": "inner", "layers": []}}, "nested",
      "class_name"),

@@ -179,3 +179,19 @@ def test_float_input_into_embedding_validates_on_token_ids(tmp_path):
     r = CliRunner().invoke(cli, ["build", str(script), "--no-train", "-q", "-o",
                                  str(tmp_path / "o")])
     assert r.exit_code == 0, r.output
+
+
+@pytest.mark.parametrize("command", [["bench", "--batch-sizes", "1", "--min-time", "0",
+                                      "--iterations", "1"], ["validate"], ["summary"]])
+def test_an_initializer_whose_data_does_not_fill_its_dims_is_exit_2(tmp_path, command):
+    # Found by the CI fuzz run: one byte added to a raw_data passes onnx.checker and failed in
+    # numpy ("buffer size must be a multiple of element size"), exit 70.
+    import onnx
+
+    m = onnx.load_from_string(build_folder_seed()["model.onnx"])
+    t = next(t for t in m.graph.initializer if t.raw_data)
+    t.raw_data = t.raw_data + b"\0"
+    path = tmp_path / "m.onnx"
+    path.write_bytes(m.SerializeToString())
+    refused([command[0], path, *command[1:]], str(path), f"initializer '{t.name}'",
+            "bytes of raw data")
