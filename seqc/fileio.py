@@ -171,7 +171,9 @@ def check_npz_file(path: str, limit: int | None) -> None:
     declared size fits the member, and all members' decompressed sizes (from the zip
     directory; zipfile never reads past them) add up to at most `limit`: a small archive of
     zeros that inflates to gigabytes is refused before it is inflated."""
+    import tokenize
     import zipfile
+    import zlib
 
     from .errors import DataError, ResourceError
 
@@ -195,5 +197,8 @@ def check_npz_file(path: str, limit: int | None) -> None:
                     offset = f.tell()
                 _declared(path, f"member '{info.filename}'", shape, dtype,
                           info.file_size - offset)
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile, NotImplementedError) as e:
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile, NotImplementedError,
+            RuntimeError, SyntaxError, zlib.error, tokenize.TokenError) as e:
+        # zlib: a damaged compressed member; RuntimeError: an encrypted one; SyntaxError and
+        # TokenError: a damaged .npy header's dict literal
         raise DataError(f"cannot read the .npz file: {e}", file=path, received=path) from None

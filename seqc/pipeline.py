@@ -444,6 +444,11 @@ def check_build_memory(model: Any, dataset: Any, fit_cfg: dict, opts: Any,
     arrays = [] if dataset is None else [
         *(dataset.x.values() if isinstance(dataset.x, dict) else [dataset.x]),
         *(dataset.y.values() if isinstance(dataset.y, dict) else [dataset.y])]
+    for a in arrays:
+        if a is not None and np.ndim(a) == 0:  # before anything counts its rows
+            raise DataError("the data is one value, not rows of samples", file=_data_label(
+                dataset), field="data", received=f"an array of shape () ({np.asarray(a).dtype})",
+                hint="save one row per sample: x of shape (samples, features...)")
     data_bytes = sum(int(getattr(a, "nbytes", 0)) for a in arrays if a is not None)
     batch, rows = int(fit_cfg.get("batch_size") or 32), N_SYNTHETIC
     if dataset is not None:

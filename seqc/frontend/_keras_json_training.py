@@ -85,7 +85,11 @@ def _optimizer(r: Reader, spec: Any) -> Any:
         name = spec.get("class_name") or spec.get("type")
         if isinstance(name, str) and name.startswith("Custom>"):
             name = name[len("Custom>"):]  # tf.keras 2.11+ legacy optimizers
-        cfg = dict(spec.get("config") or {})
+        cfg = spec.get("config") or {}
+        if not isinstance(cfg, dict):
+            raise r.err("an optimizer's config is an object of its arguments", None,
+                        f"{fld}.config", f"config={cfg!r}"[:200])
+        cfg = dict(cfg)
         try:
             rename_lr(cfg)  # Keras 2's name
         except SeqcError as e:

@@ -195,3 +195,46 @@ def test_an_initializer_whose_data_does_not_fill_its_dims_is_exit_2(tmp_path, co
     path.write_bytes(m.SerializeToString())
     refused([command[0], path, *command[1:]], str(path), f"initializer '{t.name}'",
             "bytes of raw data")
+
+
+def _spec_and_npz(tmp_path: Path, **arrays) -> tuple[Path, Path]:
+    spec = tmp_path / "s.json"
+    spec.write_text(json.dumps({"input_shape": [3], "layers": [{"type": "Dense", "units": 1}],
+                                "compile": {"optimizer": "sgd", "loss": "mse"}}))
+    data = tmp_path / "d.npz"
+    np.savez_compressed(data, **arrays)
+    return spec, data
+
+
+def test_a_damaged_compressed_npz_member_is_exit_2(tmp_path):
+    # Found by benchmarks/fuzz.py: zlib.error from inside the member, exit 70.
+    spec, data = _spec_and_npz(tmp_path, x=np.arange(3000, dtype=np.float32).reshape(1000, 3),
+                               y=np.zeros((1000, 1), np.float32))
+    raw = bytearray(data.read_bytes())
+    for i in range(200, 260):
+        raw[i] ^= 0x5A
+    data.write_bytes(bytes(raw))
+    refused(["build", spec, "--data", data, "-q", "-o", tmp_path / "o"], str(data))
+
+
+def test_npz_data_that_is_one_value_is_exit_2(tmp_path):
+    # Found by benchmarks/fuzz.py: a 0-d x reached len() in the memory check, exit 70.
+    spec, data = _spec_and_npz(tmp_path, x=np.float32(1.5), y=np.zeros(4, np.int64))
+    refused(["build", spec, "--data", data, "-q", "-o", tmp_path / "o"], str(data),
+            "one value, not rows")
+
+
+def test_keras_optimizer_config_that_is_not_an_object_is_exit_2(tmp_path):
+    # Found by benchmarks/fuzz.py: dict() of a list, exit 70.
+    src = zipfile.ZipFile(SEEDS / "mlp.keras")
+    path = tmp_path / "m.keras"
+    with zipfile.ZipFile(path, "w") as out:
+        for info in src.infolist():
+            data = src.read(info)
+            if info.filename == "config.json":
+                doc = json.loads(data)
+                doc["compile_config"]["optimizer"]["config"] = [[[]]]
+                data = json.dumps(doc).encode()
+            out.writestr(info.filename, data)
+    refused(["build", path, "--no-train", "-q", "-o", tmp_path / "o"], str(path),
+            "an optimizer's config is an object")
