@@ -21,7 +21,9 @@ import mmap
 import operator
 import os
 import struct
+import tokenize
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -135,6 +137,10 @@ class ZipMemberStream(InputStream):
         row_bytes = self.dtype.itemsize * int(np.prod(row_shape, dtype=np.int64))
         with self.zf.open(self.member) as f:
             read_npy_header(f)
+            if not self.shape:  # one value, as ArrayStream: check_input names the problem
+                buf = _read_exactly(f, self.dtype.itemsize, self.path)
+                yield np.frombuffer(buf, self.dtype).reshape(())
+                return
             for i in range(0, self.shape[0], size):
                 k = min(size, self.shape[0] - i)
                 buf = _read_exactly(f, k * row_bytes, self.path)
@@ -261,7 +267,9 @@ def open_inputs(path: str, *, target: str | None = None,
         if ext == ".npy":
             return ArrayStream(path, np.load(path, mmap_mode="r", allow_pickle=False))
         return _open_npz(path)
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile, struct.error) as e:
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, struct.error, SyntaxError,
+            tokenize.TokenError, zlib.error) as e:  # (the last three: a damaged header or
+        # compressed member)
         raise DataError(f"cannot read the file ({e})", file=path, field="INPUT",
                         received=path, hint=INPUT_HINT) from None
 
@@ -344,6 +352,9 @@ def read_inputs(path: str, *, target: str | None = None) -> np.ndarray:
         if isinstance(s, ArrayStream):
             return s.x
         parts = list(s.batches(65536))
+        if not parts:
+            raise DataError("the input has no rows", file=path, field="INPUT",
+                            received=s.describe())
         return parts[0] if len(parts) == 1 else np.concatenate(parts)
 
 

@@ -238,3 +238,34 @@ def test_keras_optimizer_config_that_is_not_an_object_is_exit_2(tmp_path):
             out.writestr(info.filename, data)
     refused(["build", path, "--no-train", "-q", "-o", tmp_path / "o"], str(path),
             "an optimizer's config is an object")
+
+
+def _seed_folder(tmp_path: Path) -> Path:
+    folder = tmp_path / "b"
+    folder.mkdir()
+    for name, data in build_folder_seed().items():
+        (folder / name).write_bytes(data)
+    return folder
+
+
+def _bad_header_npy(path: Path) -> None:
+    buf = io.BytesIO()
+    np.save(buf, np.zeros((4, 3), np.float32))
+    raw = buf.getvalue()
+    path.write_bytes(raw.replace(b"}", b" ", 1))  # the header's dict literal never closes
+
+
+@pytest.mark.parametrize("make, words", [
+    (lambda p: _bad_header_npy(p.with_suffix(".npy")), ["cannot read the file"]),
+    (lambda p: np.savez_compressed(p.with_suffix(".npz"), x=np.zeros((0, 3), np.float32)),
+     ["the input has no rows"]),
+    (lambda p: np.savez_compressed(p.with_suffix(".npz"), x=np.float32(2)),
+     ["array of shape ()"]),
+])
+def test_validate_inputs_found_by_the_10k_fuzz_run_are_exit_2(tmp_path, make, words):
+    # benchmarks/fuzz.py -n 10000: a .npy header that never closes (TokenError), an .npz of
+    # zero rows (np.concatenate of nothing) and a compressed 0-d member (IndexError): exit 70.
+    folder = _seed_folder(tmp_path)
+    make(tmp_path / "in")
+    path = next(p for p in tmp_path.iterdir() if p.name.startswith("in."))
+    refused(["validate", folder, "--inputs", path], str(path), *words)
