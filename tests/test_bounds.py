@@ -12,22 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from click.testing import CliRunner
-
-from seqc.cli import cli
-
-
-def run(*args: str):
-    return CliRunner().invoke(cli, [str(a) for a in args])
-
-
-def refused(r, *words: str, code: int = 2) -> str:
-    assert r.exit_code == code, r.output
-    assert "Traceback" not in r.output and "internal error" not in r.output, r.output
-    for w in words:
-        assert w in r.output, r.output
-    return r.output
-
+from cli_helpers import refused, run
 
 # ---------------------------------------------------------------- ONNX control flow
 

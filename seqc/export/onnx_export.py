@@ -317,7 +317,7 @@ def _ir_entry(graph: Graph, params: dict[str, np.ndarray], model: onnx.ModelProt
         for coded in embedded.coded_runs(params, codes):
             try:
                 with np.errstate(all="ignore"):
-                    runs.append(_lower(graph, coded.materialize(), **opts)[0].graph.initializer)
+                    runs.append(_lower(graph, coded, **opts)[0].graph.initializer)
             except Exception:  # noqa: BLE001 - a lowering refusing coded values: inline them
                 return {}
         if not runs:

@@ -21,7 +21,7 @@ import base64
 import json
 import warnings
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
@@ -66,34 +66,23 @@ def code_table(params: dict[str, np.ndarray]) -> dict[str, tuple[int, int]]:
 
 
 def coded_runs(params: dict[str, np.ndarray],
-               table: dict[str, tuple[int, int]]) -> list[dict[str, np.ndarray]]:
-    """The parameter sets to lower: every element of `table` replaced by its index + 1 (one
-    run), or past MAX_CODES elements by the index's two digits in base LOW (two runs); []
-    when there are more elements than two digits can number."""
+               table: dict[str, tuple[int, int]]) -> Iterator[dict[str, np.ndarray]]:
+    """The parameter sets to lower, made one at a time (only one set of coded copies is alive
+    while it is lowered): every element of `table` replaced by its index + 1 (one run), or
+    past MAX_CODES elements by the index's two digits in base LOW (two runs); none when there
+    are more elements than two digits can number."""
     total = sum(n for _, n in table.values())
     if not total or total > MAX_CODES * LOW:
-        return []
+        return
     digits = [lambda i: i + 1] if total <= MAX_CODES else [lambda i: i // LOW + 1,
                                                          lambda i: i % LOW + 1]
-    return [_coded(params, table, digit) for digit in digits]
-
-
-class _coded(dict):
-    """One coded parameter set, made on first read (the runs are lowered one at a time, so
-    only one set of coded copies is alive)."""
-
-    def __init__(self, params: dict[str, np.ndarray], table: dict[str, tuple[int, int]],
-                 digit: Any) -> None:
-        super().__init__(params)
-        self._table, self._digit = table, digit
-
-    def materialize(self) -> dict[str, np.ndarray]:
-        run = dict(self)
-        for k, (off, n) in self._table.items():
-            w = run[k]
-            run[k] = self._digit(np.arange(off, off + n, dtype=np.int64)).astype(
-                w.dtype).reshape(w.shape)
-        return run
+    for digit in digits:
+        run = dict(params)
+        for k, (off, n) in table.items():
+            w = params[k]
+            run[k] = digit(np.arange(off, off + n, dtype=np.int64)).astype(w.dtype).reshape(
+                w.shape)
+        yield run
 
 
 def locate(table: dict[str, tuple[int, int]], shapes: dict[str, tuple],
