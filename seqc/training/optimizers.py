@@ -21,7 +21,7 @@ import numpy as np
 
 from ..config import split_spec
 from ..errors import DefinitionError, did_you_mean
-from . import schedules
+from . import _fused, schedules
 from .args import bool_arg, construct
 from .optimizer_base import F32, Optimizer, _ema, _ema_sq, _number
 from .optimizer_base import Slots as Slots  # re-exported, as before the split
@@ -98,6 +98,10 @@ class Adam(Optimizer):
         b1p, b2p = np.power(F32(self.beta_1), t), np.power(F32(self.beta_2), t)
         alpha = F32(lr) * np.sqrt(F32(1) - b2p) / (F32(1) - b1p)
         m, v = s["momentum"], s["velocity"]
+        if not self.amsgrad and _fused.run(
+                "adam", (p, g, m, v), (self.beta_1, 1.0 - self.beta_1, self.beta_2,
+                                       1.0 - self.beta_2, self.epsilon, alpha)):
+            return  # one compiled pass, the same numbers (seqc/training/_fused.py)
         _ema(m, g, self.beta_1, tmp)
         _ema_sq(v, g, self.beta_2, tmp)
         if self.amsgrad:
@@ -153,6 +157,9 @@ class RMSprop(Optimizer):
 
     def _update(self, key, p, g, lr, step, s, tmp):
         v, rho = s["velocity"], F32(self.rho)
+        if not self.centered and not self.momentum > 0 and _fused.run(
+                "rmsprop", (p, g, v), (self.rho, 1.0 - self.rho, self.epsilon, lr)):
+            return  # one compiled pass, the same numbers (seqc/training/_fused.py)
         v *= rho
         np.multiply(g, g, out=tmp)
         tmp *= F32(1.0 - self.rho)
