@@ -24,6 +24,8 @@ epochs 2..N is compared (the first epoch holds Keras' XLA compilation and everyo
 Also printed per workload:
 - the GEMM floor: the time NumPy takes for just one epoch's matrix products, at their real
   shapes (forward and backward listed separately), timed here best-of-rounds;
+- with numba installed (seqc's fused optimizer kernels on), seqc again with SEQC_NUMBA=0
+  ("seqc-numpy": the NumPy-only optimizer path);
 - seqc's epoch split into forward, backward, optimizer, loss/metrics and the rest (Python
   overhead in the fit loop, batch gathering, callbacks), from cProfile over `--profile-steps`
   steps in a separate worker, scaled to the measured epoch time; forward and backward are
@@ -191,7 +193,20 @@ def machine() -> dict:
                         for d in threadpool_info() if d.get("user_api") == "blas"]
     except ImportError:
         info["blas"] = "threadpoolctl not installed (pip install -e '.[bench]')"
+    info["numba"] = numba_version()
     return info
+
+
+def numba_version() -> str | None:
+    """numba's version when seqc's fused optimizer kernels are on (the `fast` extra), else
+    None: then seqc's optimizers run their NumPy path."""
+    from seqc.training import _fused
+
+    if not _fused.enabled():
+        return None
+    import numba
+
+    return numba.__version__
 
 
 def calibrate(n: int = 1024, rounds: int = 10) -> float:
@@ -488,6 +503,8 @@ def bench(name: str, epochs: int, peers: list[str], profile_steps: int) -> dict:
                      "gemm_floor_s": gemm_floor(w)}
         for fw in ("seqc", *peers):
             row[fw] = run_worker(fw, name, d, epochs)
+        if numba_version():  # the same without the fused kernels, for comparison
+            row["seqc-numpy"] = run_worker("seqc", name, d, epochs, extra_env={"SEQC_NUMBA": "0"})
         if profile_steps:
             row["seqc_profile"] = run_worker("seqc-profile", name, d, profile_steps)
     return row
@@ -496,7 +513,7 @@ def bench(name: str, epochs: int, peers: list[str], profile_steps: int) -> dict:
 def print_bench(r: dict) -> None:
     print(f"\n== {r['workload']}: {r['samples']} samples, batch {r['batch']}, {THREADS} threads")
     s = r["seqc"].get("epoch_s")
-    for fw in ("seqc", *PEERS):
+    for fw in ("seqc", "seqc-numpy", *PEERS):
         if fw not in r:
             continue
         v = r[fw]

@@ -88,6 +88,10 @@ class Adam(Optimizer):
     def slot_names(self):
         return {**self.slot_init, **({"velocity_hat": 0.0} if self.amsgrad else {})}
 
+    @property
+    def fused_kernel(self):
+        return None if self.amsgrad else "adam"
+
     def _kwargs(self):
         return {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon,
                 "amsgrad": self.amsgrad}
@@ -98,7 +102,7 @@ class Adam(Optimizer):
         b1p, b2p = np.power(F32(self.beta_1), t), np.power(F32(self.beta_2), t)
         alpha = F32(lr) * np.sqrt(F32(1) - b2p) / (F32(1) - b1p)
         m, v = s["momentum"], s["velocity"]
-        if not self.amsgrad and _fused.run(
+        if self.fused_kernel and _fused.run(
                 "adam", (p, g, m, v), (self.beta_1, 1.0 - self.beta_1, self.beta_2,
                                        1.0 - self.beta_2, self.epsilon, alpha)):
             return  # one compiled pass, the same numbers (seqc/training/_fused.py)
@@ -155,9 +159,13 @@ class RMSprop(Optimizer):
         return {"rho": self.rho, "momentum": self.momentum, "epsilon": self.epsilon,
                 "centered": self.centered}
 
+    @property
+    def fused_kernel(self):
+        return None if self.centered or self.momentum > 0 else "rmsprop"
+
     def _update(self, key, p, g, lr, step, s, tmp):
         v, rho = s["velocity"], F32(self.rho)
-        if not self.centered and not self.momentum > 0 and _fused.run(
+        if self.fused_kernel and _fused.run(
                 "rmsprop", (p, g, v), (self.rho, 1.0 - self.rho, self.epsilon, lr)):
             return  # one compiled pass, the same numbers (seqc/training/_fused.py)
         v *= rho
