@@ -50,6 +50,10 @@ def rmsprop(p, g, v, rho, c, eps, lr):
 
 
 PY_KERNELS = {"adam": adam, "rmsprop": rmsprop}
+# Compiled for exactly these types (1-D C-contiguous float32 arrays, float32 scalars): at the
+# first use, not at the first call, so a failed compile leaves the NumPy path in place.
+_ARRAYS = {"adam": 4, "rmsprop": 3}
+_SCALARS = {"adam": 6, "rmsprop": 4}
 
 
 def enabled() -> bool:
@@ -71,11 +75,16 @@ def kernel(name: str) -> Any:
     if k is None:
         if not enabled():
             return None
-        from numba import njit  # noqa: PLC0415 - optional
+        from numba import njit, types  # noqa: PLC0415 - optional
 
-        # nogil: the optimizer's thread pool may run a kernel on chunks side by side.
-        k = _KERNELS[name] = njit(cache=True, nogil=True, error_model="numpy")(
-            PY_KERNELS[name])
+        sig = types.void(*[types.float32[::1]] * _ARRAYS[name],
+                         *[types.float32] * _SCALARS[name])
+        try:
+            k = njit(sig, cache=True, nogil=True, error_model="numpy")(PY_KERNELS[name])
+        except Exception:  # noqa: BLE001 - any failure of the optional compiler: use NumPy
+            _STATE["on"] = False
+            return None
+        _KERNELS[name] = k
     return k
 
 

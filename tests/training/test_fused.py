@@ -86,3 +86,33 @@ def test_seqc_numba_0_turns_the_kernels_off(monkeypatch):
     monkeypatch.setattr(_fused, "_KERNELS", {})
     assert not _fused.enabled()
     assert _fused.kernel("rmsprop") is None
+
+
+def test_a_failed_compile_leaves_the_numpy_path(monkeypatch):
+    """numba importable but its compile failing (an unsupported NumPy, say): no kernel, the
+    optimizers keep working on their NumPy path."""
+    import sys
+    import types as pytypes
+
+    class AnyType:
+        def __getitem__(self, item):
+            return self
+
+        def __call__(self, *args):
+            return self
+
+    def njit(*args, **kwargs):
+        raise RuntimeError("cannot compile")
+
+    fake = pytypes.ModuleType("numba")
+    fake.njit = njit
+    fake.types = pytypes.SimpleNamespace(void=AnyType(), float32=AnyType())
+    monkeypatch.setitem(sys.modules, "numba", fake)
+    monkeypatch.delenv("SEQC_NUMBA", raising=False)
+    monkeypatch.setattr(_fused, "_STATE", {})
+    monkeypatch.setattr(_fused, "_KERNELS", {})
+    assert _fused.enabled()
+    assert _fused.kernel("adam") is None
+    assert not _fused.enabled()
+    params, _ = _steps(O.get("adam"))
+    assert all(np.isfinite(v).all() for v in params.values())
