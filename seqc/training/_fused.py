@@ -30,7 +30,7 @@ _STATE: dict[str, bool] = {}
 
 
 def adam(p, g, m, v, b1, c1, b2, c2, eps, alpha):
-    """Adam without amsgrad over 1-D float32 arrays, in place (Adam._update's order)."""
+    """Adam/AdamW without amsgrad over 1-D float32 arrays, in place (Adam._update's order)."""
     for i in range(p.size):
         gi = g[i]
         mi = m[i] * b1 + gi * c1
@@ -49,11 +49,23 @@ def rmsprop(p, g, v, rho, c, eps, lr):
         p[i] -= (gi / np.sqrt(vi + eps)) * lr
 
 
-PY_KERNELS = {"adam": adam, "rmsprop": rmsprop}
+def sgd_momentum(p, g, m, mom, lr, nesterov):
+    """SGD with momentum (nesterov when `nesterov` is not 0), in place (SGD._update's order)."""
+    for i in range(p.size):
+        step = g[i] * lr
+        mi = m[i] * mom - step
+        m[i] = mi
+        if nesterov != 0:
+            p[i] = (p[i] - step) + mi * mom
+        else:
+            p[i] += mi
+
+
+PY_KERNELS = {"adam": adam, "rmsprop": rmsprop, "sgd_momentum": sgd_momentum}
 # Compiled for exactly these types (1-D C-contiguous float32 arrays, float32 scalars): at the
 # first use, not at the first call, so a failed compile leaves the NumPy path in place.
-_ARRAYS = {"adam": 4, "rmsprop": 3}
-_SCALARS = {"adam": 6, "rmsprop": 4}
+_ARRAYS = {"adam": 4, "rmsprop": 3, "sgd_momentum": 3}
+_SCALARS = {"adam": 6, "rmsprop": 4, "sgd_momentum": 3}
 
 
 def enabled() -> bool:

@@ -52,6 +52,10 @@ class SGD(Optimizer):
     def _kwargs(self):
         return {"momentum": self.momentum, "nesterov": self.nesterov}
 
+    @property
+    def fused_kernel(self):
+        return None if self.momentum == 0 else "sgd_momentum"
+
     def _update(self, key, p, g, lr, step, s, tmp):
         lr = F32(lr)
         if self.momentum == 0:
@@ -59,6 +63,8 @@ class SGD(Optimizer):
             p -= tmp
             return
         m, mom = s["momentum"], F32(self.momentum)
+        if _fused.run("sgd_momentum", (p, g, m), (mom, lr, float(self.nesterov))):
+            return  # one compiled pass, the same numbers (seqc/training/_fused.py)
         m *= mom
         np.multiply(g, lr, out=tmp)
         m -= tmp

@@ -11,7 +11,8 @@ from seqc.training import _fused
 from seqc.training import optimizers as O
 
 CASES = [("adam", {}), ("adam", {"beta_1": 0.8, "epsilon": 1e-3}), ("adamw", {}),
-         ("rmsprop", {}), ("rmsprop", {"rho": 0.5, "learning_rate": 0.01})]
+         ("rmsprop", {}), ("rmsprop", {"rho": 0.5, "learning_rate": 0.01}),
+         ("sgd", {"momentum": 0.9}), ("sgd", {"momentum": 0.5, "nesterov": True})]
 
 
 def _steps(opt, steps=3, seed=0):
@@ -49,7 +50,8 @@ def test_kernel_bodies_equal_the_numpy_path(name, kw, monkeypatch):
 
 @pytest.mark.parametrize("spec", [{"type": "adam", "amsgrad": True},
                                   {"type": "rmsprop", "centered": True},
-                                  {"type": "rmsprop", "momentum": 0.9}])
+                                  {"type": "rmsprop", "momentum": 0.9},
+                                  {"type": "sgd"}])
 def test_variants_without_a_kernel_take_the_numpy_path(spec, monkeypatch):
     def refuse(name):
         raise AssertionError(f"{spec} must not use the fused {name} kernel")
