@@ -215,12 +215,13 @@ class Reader(StmtReader, ExprReader, CallReader, CompileReader, KerasReader, Mod
         except (RecursionError, MemoryError, ValueError) as e:
             raise DefinitionError(f"the script cannot be parsed: {type(e).__name__}",
                                   file=self.file, field="python") from None
-        if self.bindings.has_data:
+        if self.bindings.has_data or self.bindings.val_x is not None:
             survey = Reader(self.source, self.file, comments=False, bindings=self.bindings,
                             survey=True)
             with contextlib.suppress(TooComplex, RecursionError):
                 survey.exec_block(tree.body, Scope())
-            self.plan = survey.make_plan(self.bindings.x, self.bindings.y)
+            b = self.bindings
+            self.plan = survey.make_plan(b.x, b.y, b.val_x, b.val_y)
         module = Scope()
         self.tree, self.module_scope = tree, module
         try:
@@ -333,6 +334,34 @@ class Reader(StmtReader, ExprReader, CallReader, CompileReader, KerasReader, Mod
         return "; ".join(f"{' / '.join(c.names) or '(unnamed)'} at {self.where(c.node)}"
                          for c in cands)
 
+    def start_from(self, model: ModelVal, doc: dict) -> None:
+        """The model loads another model's initial weights (restore_initial): its layers take
+        that model's initializers, provided the layers are the same in all else (Keras'
+        load_weights matches weights by the layers' order and shapes)."""
+        owner, node, line = model.init_from
+        other = None
+        if owner.framework == "keras" and owner.graph is None and model.graph is None and (
+                model.framework == "keras"):
+            other = self.keras_doc(owner)[0]
+
+        def bare(d: dict) -> dict:
+            return {k: v for k, v in d.items() if k != "name" and not k.endswith(
+                "_initializer")}
+
+        if other is None or len(other["layers"]) != len(doc["layers"]) or any(
+                bare(a) != bare(b) for a, b in zip(doc["layers"], other["layers"])) or (
+                bare({**other, "layers": None}) != bare({**doc, "layers": None})):
+            raise self.error(node, f"{self.seg(node)} loads the weights saved at line {line} "
+                                   "from a model whose layers seqc cannot match to this one's "
+                                   "(seqc reads such a load between Sequential models with "
+                                   "the same layers)", field="load_weights",
+                             received=self.seg(node), hint="build the model whose weights "
+                                                           "these are, or remove the call")
+        for mine, theirs in zip(doc["layers"], other["layers"]):
+            for k in [k for k in mine if k.endswith("_initializer")]:
+                del mine[k]
+            mine.update({k: v for k, v in theirs.items() if k.endswith("_initializer")})
+
     # -- the spec doc --
     def assemble(self, model: ModelVal, module: Scope) -> tuple[dict, list[ast.AST], dict]:
         if model.framework == "torch":
@@ -346,6 +375,8 @@ class Reader(StmtReader, ExprReader, CallReader, CompileReader, KerasReader, Mod
         else:
             doc, nodes = self.keras_doc(model)
             info = {"framework": "keras"}
+        if model.init_from is not None:
+            self.start_from(model, doc)
         if model.name and re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", model.name):
             doc = {"name": model.name, **doc}
         if model.fit_repeats > 1:
@@ -368,6 +399,13 @@ class Reader(StmtReader, ExprReader, CallReader, CompileReader, KerasReader, Mod
         if model.compile is not None:
             doc["compile"] = model.compile
         fit = dict(model.fit) if model.fit is not None else None
+        info["validation_data"] = (fit or {}).pop("validation_data", None)
+        if self.bindings.val_x is not None and info["validation_data"] is None:
+            raise self.error(model.fitted_at or model.node, "validation arrays were given "
+                             "(--val-x/--val-data), but the model's fit has no validation_data"
+                             "; Keras would not validate on them", field="validation_data",
+                             received=self.seg(model.fitted_at) if model.fitted_at else
+                             "no fit", hint="remove --val-x/--val-y/--val-data")
         if self.seed is not None:
             fit = {**(fit or {}), "seed": self.seed}
         if fit is not None:
