@@ -249,7 +249,9 @@ class Reader(StmtReader, ExprReader, CallReader, CompileReader, KerasReader, Mod
         A subclassed model's instance another model holds is a part of that model; one
         compiled or fitted counts as used (_pyscript_subclass keeps its settings on a shell)."""
         insts = [i for i in self.instances if not i.consumed]
-        everything = _distinct([*self.models, *insts])
+        current = getattr(self, "module_scope", None)
+        self.current_model = current.vars.get("model") if current is not None else None
+        everything = self.distinct([*self.models, *insts])
         wanted = self.bindings.model
         if wanted is not None:
             hits = [c for c in everything if wanted in c.names
@@ -259,13 +261,13 @@ class Reader(StmtReader, ExprReader, CallReader, CompileReader, KerasReader, Mod
                                        "name", field="--model", received=wanted,
                                  hint="the models: " + self.candidates(everything))
             return self.resolve_candidate(hits[-1])
-        used = _distinct([m for m in self.models if m.compile is not None
+        used = self.distinct([m for m in self.models if m.compile is not None
                           or m.fit is not None]
                          + [i for i in insts if i.shell.compile is not None
                             or i.shell.fit is not None])
         unused = [i for i in insts if i not in used]
         cands: list[Any] = used if len(used) > 1 or used and not unused else (
-            _distinct([m for m in self.models if not m.consumed] + unused))
+            self.distinct([m for m in self.models if not m.consumed] + unused))
         if len(cands) > 1:
             named = [c for c in cands if "model" in c.names]
             if len(named) == 1:
@@ -296,6 +298,9 @@ class Reader(StmtReader, ExprReader, CallReader, CompileReader, KerasReader, Mod
                 hint="build the model with Sequential([...]) / model.add(...) or "
                      "nn.Sequential(...), or a keras.Model / nn.Module subclass")
         return self.resolve_candidate(cands[0])
+
+    def distinct(self, cands: list) -> list:
+        return _distinct(cands, getattr(self, "current_model", None))
 
     def resolve_candidate(self, c: Any) -> ModelVal:
         if isinstance(c, Instance):
@@ -434,11 +439,14 @@ def _trains(v: Any) -> bool:
     return not isinstance(v, ModelVal)  # a nested model counts by its layers
 
 
-def _distinct(cands: list) -> list:
+def _distinct(cands: list, prefer: Any = None) -> list:
     """One candidate per place in the script that builds a model: a builder function called
-    in a loop (k-fold) builds one model many times. The last build stands for them."""
+    in a loop (k-fold) builds one model many times. The last build stands for them, or the
+    one the `model` variable holds at the end (`prefer`)."""
     last: dict[int, Any] = {}
     for c in cands:
+        if last.get(id(c.node)) is prefer and prefer is not None:
+            continue
         last.pop(id(c.node), None)
         last[id(c.node)] = c
     return list(last.values())
