@@ -105,6 +105,9 @@ class DataBinding:
                 # `(x_train, y_train), (x_test, y_test) = load_data()`: set here, no source
                 names.append([n.id for e in t.elts if isinstance(e, (ast.Tuple, ast.List))
                               for n in ast.walk(e) if isinstance(n, ast.Name)])
+        # what each name the value reads held just before (a dataset pipeline's steps)
+        self.value_defs[id(st)] = {n.id: self.lookup_def(n.id, scope)
+                                   for n in ast.walk(st.value) if isinstance(n, ast.Name)}
         srcs = shape_source(st.value)
         call = st.value.func if isinstance(st.value, ast.Call) else None
         if (isinstance(call, ast.Attribute) and call.attr == "load_data" or isinstance(

@@ -217,14 +217,10 @@ class CompileReader:
         if bound is None:
             raise self.error(node, "model.fit() got unexpected arguments", field="fit",
                              received=self.seg(node))
+        stream = None
         if bound.get("steps_per_epoch") is not None and _kwarg(node, "x") is not None and (
                 self.dataset_pipeline(_kwarg(node, "x"))):
-            raise self.error(node, "fit(steps_per_epoch=...) on a dataset pipeline: seqc does "
-                                   "not read the pipeline's batching (batch, shuffle, repeat), "
-                                   "which decides what each step trains on", field="x",
-                             received=self.seg(node),
-                             hint="give the rows as arrays: fit(x_train, y_train, batch_size="
-                                  "..., steps_per_epoch=...) with --x/--y")
+            stream = self.pipeline_fit(_kwarg(node, "x"), node)  # _pyscript_pipeline
         for k in ("validation_steps", "validation_freq", "sample_weight"):
             if bound.get(k) is not None:
                 raise self.error(node, f"fit({k}=...) changes how the model trains, and seqc "
@@ -246,6 +242,8 @@ class CompileReader:
         for k in _FIT_KEEP:
             if k in bound and bound[k] is not None:
                 out[k] = self.const(bound[k], node, f"fit({k}=...)")
+        if stream is not None:  # the pipeline batches and shuffles; Keras ignores fit's
+            out.update(stream)
         cbs = out.get("callbacks")
         if isinstance(cbs, dict):
             out["callbacks"] = [cbs]  # Keras 3's fit takes a lone callback as a list of one

@@ -32,6 +32,7 @@ from ._pyscript_expr import ExprReader
 from ._pyscript_functional import FunctionalReader
 from ._pyscript_keras import KerasReader
 from ._pyscript_model import ModelStatements
+from ._pyscript_pipeline import PipelineReader
 from ._pyscript_stmt import StmtReader
 from ._pyscript_subclass import read_instance, read_uninstantiated, reorder_weights, weight_order
 from ._pyscript_values import (
@@ -57,7 +58,7 @@ MAX_SCRIPT_BYTES = 4 << 20  # tutorials are a few kB; ast on a huge file is slow
 
 
 class Reader(StmtReader, ExprReader, CallReader, CompileReader, KerasReader, ModelStatements,
-             DataReader, DataBinding, FunctionalReader, ArgparseReader):
+             DataReader, DataBinding, FunctionalReader, ArgparseReader, PipelineReader):
     """One script's reader: the statement walker, expression evaluator, call dispatch and the
     Keras/compile readers are its mixins (one module each); it keeps the reading state,
     locates errors, chooses the model and assembles the spec doc."""
@@ -72,6 +73,7 @@ class Reader(StmtReader, ExprReader, CallReader, CompileReader, KerasReader, Mod
         self.survey = survey  # the lenient first pass that finds what fit() receives
         self.plan: dict = {}  # id(assignment) -> {name: DataArr}: where the data binds
         self.last_def: dict = {}
+        self.value_defs: dict = {}  # id(assignment) -> {name: the assignment it read}
         self.sources: dict = {}
         self.siblings: dict = {}
         self.fit_uses: list = []

@@ -39,7 +39,7 @@ from .checks import (
     unpack_validation,
     verbose_level,
 )
-from .steps import EpochSteps, batch_size_for
+from .steps import EpochSteps, batch_size_for, repeated_rows
 
 __all__ = ["DEFAULT_BATCH_SIZE", "CompileConfig", "adapt_once", "class_weight_to_sample_weights",
            "compile_model", "evaluate", "fit", "predict", "prepare_sample_weight", "prepare_x",
@@ -219,7 +219,7 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
         class_weight: dict | None = None, sample_weight: Any = None, initial_epoch: int = 0,
         seed: int | None = None, validation_batch_size: int | None = None,
         validation_freq: int = 1, nonfinite: str = "warn", steps_per_epoch: int | None = None,
-        **unknown: Any) -> callbacks_mod.History:
+        repeat: bool = False, **unknown: Any) -> callbacks_mod.History:
     """Keras' `Model.fit` on NumPy arrays; returns the History (also `model.history`).
 
     Deterministic: shuffling and dropout draw from generators seeded by (`seed` or
@@ -232,13 +232,15 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
     end (`seqc build` trains this way, so it never exports a NaN model).
 
     `steps_per_epoch`: an epoch is that many batches, the pass over the data going on across
-    epochs, as in Keras (seqc.training.steps).
+    epochs, as in Keras (seqc.training.steps). `repeat` (seqc's; needs steps_per_epoch): the
+    data is a repeated dataset, tf.data's `shuffle(buffer >= rows).repeat().batch(n)`, one
+    endless stream reshuffled each repetition whose batches run across repetitions.
     """
     no_unknown(unknown, "fit", ["x", "y", "batch_size", "epochs", "verbose", "callbacks",
                                  "validation_split", "validation_data", "shuffle",
                                  "class_weight", "sample_weight", "initial_epoch", "seed",
                                  "validation_batch_size", "validation_freq", "nonfinite",
-                                 "steps_per_epoch"])
+                                 "steps_per_epoch", "repeat"])
     if nonfinite not in ("warn", "raise"):
         raise UsageError("nonfinite must be 'warn' or 'raise'", field="nonfinite",
                          received=repr(nonfinite))
@@ -312,7 +314,16 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
         per_epoch = EpochSteps(
             lambda e: _array_batches(x, ys, sws, np.random.default_rng([seed, e]) if shuffle
                                      else None, batch_size), steps_per_epoch, steps)
+        if repeat:
+            per_epoch = EpochSteps(lambda e: ((take(x, i), take(ys, i), take(sws, i))
+                                              for i in repeated_rows(n, batch_size, shuffle,
+                                                                     seed)),
+                                   steps_per_epoch, None)
         steps = steps_per_epoch
+    elif repeat:
+        raise UsageError("repeat=True (an endless stream) needs steps_per_epoch, as Keras "
+                         "needs it for a repeated dataset", field="repeat",
+                         hint="give steps_per_epoch=N")
     schedule = getattr(cfg.optimizer, "_learning_rate", None)
     if hasattr(schedule, "steps_per_epoch"):
         schedule.steps_per_epoch = steps  # a per-epoch schedule (StepLR) counts epochs

@@ -5,6 +5,10 @@ them) that runs out cuts the epoch short, with Keras' warning, and the next epoc
 new pass (a new shuffle); an endless stream (a repeated dataset, a generator) is one pass
 for the whole fit, so its batches continue across epochs. With no batch_size, Keras sizes
 the batches of arrays so that S of them cover the data: ceil(n / S).
+
+`repeated_rows` is the endless stream of tf.data's `shuffle(buffer >= n).repeat().batch(b)`:
+each repetition a new permutation of the rows, and every batch b rows, running across
+repetitions (the rows of a batch may come from two of them).
 """
 
 from __future__ import annotations
@@ -13,6 +17,8 @@ import math
 import warnings
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
+
+import numpy as np
 
 RAN_OUT = ("Your input ran out of data; interrupting training. Make sure that your dataset or "
            "generator can generate at least `steps_per_epoch * epochs` batches. You may need "
@@ -60,3 +66,19 @@ class EpochSteps:
             yield batch
         if self.num_batches is not None and self._seen >= self.num_batches:
             self._it = None  # the pass is used up: the next epoch starts a new one
+
+
+def repeated_rows(n: int, batch_size: int, shuffle: bool, seed: int) -> Iterator[np.ndarray]:
+    """Row indices of each batch of `shuffle().repeat().batch(batch_size)` over n rows (the
+    shuffle buffer holds every row: a uniform permutation per repetition, seeded by
+    (seed, repetition))."""
+    if n <= 0:
+        return
+    rep, carry = 0, np.empty(0, np.int64)
+    while True:
+        order = np.random.default_rng([seed, rep, 2]).permutation(n) if shuffle else \
+            np.arange(n)
+        idx, rep = np.concatenate([carry, order]), rep + 1
+        full = len(idx) // batch_size * batch_size
+        yield from idx[:full].reshape(-1, batch_size)
+        carry = idx[full:]

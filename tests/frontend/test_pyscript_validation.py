@@ -159,16 +159,68 @@ def test_cli_val_options_exit_2_on_bad_input(tmp_path):
     assert r.exit_code == 2 and "--val-y" in r.output
 
 
-def test_steps_per_epoch_on_a_dataset_pipeline_is_refused(tmp_path):
-    text = """
-        import keras, tensorflow as tf
-        ds = tf.data.Dataset.from_tensor_slices((x, y)).shuffle(100).repeat().batch(50)
-        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
-        model.compile("adam", "mse")
-        model.fit(ds, steps_per_epoch=20, epochs=3)
-        """
-    with pytest.raises(DefinitionError, match=r"train\.py:6:.*dataset pipeline"):
-        load_definition(_script(tmp_path, text))
+PIPELINE = """
+    import keras, tensorflow as tf
+    ds = tf.data.Dataset.from_tensor_slices((x, y)).cache()
+    ds = ds.shuffle(100).repeat().batch(50)
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+    model.compile("adam", "mse")
+    model.fit(ds.map(lambda a, b: (a, tf.expand_dims(b, -1))), steps_per_epoch=20, epochs=3)
+    """
+
+
+def test_steps_per_epoch_on_a_repeated_pipeline_is_its_stream(tmp_path):
+    x = np.zeros((64, 4), np.float32)
+    defn = load_definition(_script(tmp_path, PIPELINE), bindings=Bindings(x=x, y=x[:, :1]))
+    assert {k: defn.fit[k] for k in ("batch_size", "steps_per_epoch", "shuffle", "repeat")} == {
+        "batch_size": 50, "steps_per_epoch": 20, "shuffle": True, "repeat": True}
+    assert any("shuffle(100), repeat(), batch(50), map(...)" in n for n in defn.notes)
+
+
+@pytest.mark.parametrize("old, new, match", [
+    ("shuffle(100)", "shuffle(10)", r"train\.py:4:.*buffer \(10\) holds fewer rows"),
+    ("repeat().batch(50)", "batch(50).repeat()", r"train\.py:4:.*repeat after batch"),
+    ("repeat()", "repeat(3)", r"train\.py:4:.*finite repeat"),
+    ("(a, tf.expand_dims(b, -1))", "(a * 2, b)", r"train\.py:7:.*map changes the elements"),
+    ("shuffle(100)", "shuffle(100, reshuffle_each_iteration=False)", r"train\.py:4:"),
+    (".batch(50)", "", r"train\.py:7:.*no batch"),
+])
+def test_a_pipeline_step_seqc_does_not_reproduce_is_refused(tmp_path, old, new, match):
+    x = np.zeros((64, 4), np.float32)
+    with pytest.raises(DefinitionError, match=match):
+        load_definition(_script(tmp_path, PIPELINE.replace(old, new)),
+                        bindings=Bindings(x=x, y=x[:, :1]))
+
+
+def test_a_repeated_stream_matches_keras_on_a_generator():
+    """fit(repeat=True): the batches of shuffle().repeat().batch(4) run across passes; Keras
+    takes the same endless stream from a generator, steps_per_epoch going on across epochs."""
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    keras = pytest.importorskip("keras")
+    import seqc
+    from seqc import layers as L
+
+    x, y, xv, yv = _data()
+    x, y = x[:10], y[:10]
+
+    def stream():
+        order = np.tile(np.arange(10), 20)
+        for lo in range(0, len(order) - 3, 4):
+            yield x[order[lo:lo + 4]], y[order[lo:lo + 4]]
+
+    m = seqc.Sequential([L.Input((4,)), L.Dense(3, activation="tanh"), L.Dense(1)])
+    m.compile(seqc.optimizers.SGD(learning_rate=0.1), "mse")
+    km = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, activation="tanh"),
+                           keras.layers.Dense(1)])
+    km.set_weights(m.get_weights())
+    km.compile(keras.optimizers.SGD(learning_rate=0.1), "mse")
+    kh = km.fit(stream(), steps_per_epoch=3, epochs=4, validation_data=(xv, yv), verbose=0)
+    h = m.fit(x, y, batch_size=4, steps_per_epoch=3, epochs=4, shuffle=False, repeat=True,
+              validation_data=(xv, yv), verbose=0)
+    for k in kh.history:
+        np.testing.assert_allclose(h.history[k], kh.history[k], rtol=1e-5, atol=1e-6)
+    for ours, theirs in zip(m.get_weights(), km.get_weights()):
+        np.testing.assert_allclose(ours, theirs, atol=1e-6)
 
 
 SNAPSHOT = """

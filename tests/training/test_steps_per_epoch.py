@@ -104,3 +104,23 @@ def test_the_batch_sequence_matches_keras(keras, steps, batch_size):
     assert list(h.history) == list(kh.history)
     for key in kh.history:
         np.testing.assert_allclose(h.history[key], kh.history[key], rtol=1e-5, atol=1e-6)
+
+
+def test_a_repeated_stream_reshuffles_each_pass_and_batches_across_passes():
+    from itertools import islice
+
+    from seqc.training.steps import repeated_rows
+
+    batches = list(islice(repeated_rows(10, 4, True, 0), 10))  # 40 rows: 4 passes
+    assert all(len(b) == 4 for b in batches)
+    rows = np.concatenate(batches).reshape(4, 10)
+    assert all(sorted(r) == list(range(10)) for r in rows)  # each pass: every row once
+    assert len({tuple(r) for r in rows}) == 4  # a new order each pass
+    assert list(np.concatenate(list(islice(repeated_rows(3, 2, False, 0), 3)))) == [
+        0, 1, 2, 0, 1, 2]
+    assert list(repeated_rows(0, 2, True, 0)) == []
+    m = seqc.Sequential([L.Input((3,)), L.Dense(1)])
+    m.compile("sgd", "mse")
+    with pytest.raises(seqc.errors.SeqcError, match="steps_per_epoch"):
+        m.fit(np.zeros((4, 3), np.float32), np.zeros((4, 1), np.float32), repeat=True,
+              verbose=0)
