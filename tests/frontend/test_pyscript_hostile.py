@@ -192,6 +192,15 @@ SCRIPTS = {
         model.fit(x, y, steps_per_epoch={EVIL}, validation_data=(x_val, y_val),
                   callbacks=[keras.callbacks.EarlyStopping(monitor={EVIL})])
         """,
+    "dataset-pipeline": f"""
+        import keras, tensorflow as tf
+        ds = tf.data.Dataset.from_tensor_slices({EVIL}).shuffle({EVIL})
+        ds = ds.repeat({EVIL}).batch({EVIL}).map(lambda a, b: ({EVIL}, b))
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+        model.compile('adam', 'mse')
+        model.fit(ds.map(lambda a, b: (a, tf.expand_dims(b, {EVIL}))), steps_per_epoch=5,
+                  validation_data=ds.map({EVIL}))
+        """,
 }
 
 
