@@ -262,3 +262,24 @@ def test_a_snapshot_of_other_layers_is_refused(tmp_path):
                             "[keras.Input((4,)), keras.layers.Dense(2)])")
     with pytest.raises(DefinitionError, match="cannot match"):
         load_definition(_script(tmp_path, text.format(between="")))
+
+
+def test_seqc_load_takes_the_scripts_validation_data(tmp_path):
+    import seqc
+    from seqc.errors import UsageError
+
+    x, y, xv, yv = _data()
+    m = seqc.load(_script(tmp_path), x=x, y=y, validation_data=(xv, yv))
+    h = m.fit(x, y, **{**m.spec.fit, "epochs": 2, "verbose": 0}, validation_data=(xv, yv))
+    assert "val_mae" in h.history
+    with pytest.raises(UsageError, match="validation_data"):
+        seqc.load(_script(tmp_path), x=x, y=y, validation_data=xv)
+
+
+def test_restoring_a_models_own_initial_snapshot_before_training_changes_nothing(tmp_path):
+    text = SNAPSHOT.replace("first = make(bias=-2.5)\n    first.save_weights",
+                            "model = make()\n    model.save_weights").replace(
+        "    model = make()\n    {between}", "")
+    defn = load_definition(_script(tmp_path, text))
+    assert any("loads the initial weights saved at line 10" in n for n in defn.notes)
+    assert defn.fit == {"epochs": 2}
