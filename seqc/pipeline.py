@@ -173,7 +173,11 @@ def load_validation_data(defn: Any, opts: Any) -> Any:
         if k in data or getattr(opts, k, None):
             spec.setdefault(k, getattr(opts, k, None) or data[k])
     cap = getattr(opts, "max_memory", -1)
-    val = data_mod.load_data(spec, **({} if cap == -1 else {"max_memory": cap}))
+    graph = defn.model.graph if defn is not None else None
+    named = None
+    if graph is not None and (len(graph.inputs) > 1 or len(graph.outputs) > 1):
+        named = (list(graph.inputs), graph.output_names)  # an .npz of arrays by name
+    val = data_mod.load_data(spec, named=named, **({} if cap == -1 else {"max_memory": cap}))
     if val.y is None:
         raise DataError("the validation data has no labels", file=val.source,
                         field="validation_data", hint="give --val-y (or an .npz with x and y)")
@@ -378,7 +382,8 @@ def _build(def_path: str, opts: BuildOptions, held: ExitStack) -> dict[str, Any]
             # A NaN or infinite loss stops the build (exit 1), where Keras would train on.
             with _lint_reporting(opts, def_path, warned):
                 if val is not None:  # Keras: validation_data wins over validation_split
-                    fit_cfg["validation_data"] = (val.x, defn.prepare_labels(val.y))
+                    fit_cfg["validation_data"] = (val.x, val.y if isinstance(val.y, dict)
+                                                  else defn.prepare_labels(val.y))
                 hist = model.fit(x, y, **{**fit_cfg, "verbose": _fit_verbose(opts),
                                           "nonfinite": "raise"})
         except DataError as e:
