@@ -207,6 +207,21 @@ def _data_options(fn):
     return fn
 
 
+def _validation_options(fn):
+    """--val-data/--val-x/--val-y: fit's validation_data (a script's own validation_data)."""
+    for opt in reversed([
+        click.option("--val-data", type=click.Path(), default=None,
+                     help="Validation data (fit's validation_data): a .csv (read with "
+                          "--target) or an .npz with x and y."),
+        click.option("--val-x", "val_x", type=click.Path(), default=None,
+                     help="Validation inputs as .npy (with --val-y)."),
+        click.option("--val-y", "val_y", type=click.Path(), default=None,
+                     help="Validation labels as .npy."),
+    ]):
+        fn = opt(fn)
+    return fn
+
+
 def _reading_options(fn):
     """--define and --model: what a Python script cannot say itself."""
     fn = click.option("--model", "model_name", default=None,
@@ -223,6 +238,7 @@ def _reading_options(fn):
               help="Output folder (default build/<model name>/), replaced as a whole once "
                    "the build is validated.")
 @_data_options
+@_validation_options
 @_reading_options
 @click.option("--epochs", type=click.IntRange(min=1), default=None)
 @click.option("--batch-size", type=click.IntRange(min=1), default=None)
@@ -280,7 +296,8 @@ def _reading_options(fn):
 @click.option("-v", "--verbose", is_flag=True,
               help="Also print the export passes and the ONNX node count per op type.")
 @handle_errors
-def build(definition, out_dir, data, x_path, y_path, target, defines, model_name, epochs,
+def build(definition, out_dir, data, x_path, y_path, target, val_data, val_x, val_y, defines,
+          model_name, epochs,
           batch_size, seed, opset, input_layout, no_fold_batchnorm, no_fold_preprocessing,
           no_train, optimizer, loss, learning_rate, float16, int8, save_optimized, cleanup,
           clean, test_vectors, max_memory, strict, ignore, tensorboard, no_report, quiet,
@@ -299,6 +316,7 @@ def build(definition, out_dir, data, x_path, y_path, target, defines, model_name
     from .training.lint import check_codes
 
     opts = BuildOptions(out_dir=out_dir, data=data, x=x_path, y=y_path, target=target,
+                        val_data=val_data, val_x=val_x, val_y=val_y,
                         defines=parse_defines(defines), model=model_name,
                         epochs=epochs, batch_size=batch_size, seed=seed, opset=opset,
                         input_layout=input_layout.lower(),
@@ -363,9 +381,11 @@ def convert(source, out_path, opset, input_layout, no_fold_batchnorm, no_fold_pr
 @cli.command()
 @click.argument("definition", type=click.Path())
 @_data_options
+@_validation_options
 @_reading_options
 @handle_errors
-def summary(definition, data, x_path, y_path, target, defines, model_name) -> None:
+def summary(definition, data, x_path, y_path, target, val_data, val_x, val_y, defines,
+            model_name) -> None:
     """Print a Keras-style table: layer, output shape, parameter count.
 
     A script's shapes that come from its data (input_shape=x_train.shape[1:], no input shape
@@ -373,7 +393,8 @@ def summary(definition, data, x_path, y_path, target, defines, model_name) -> No
     from .frontend import load_definition, parse_defines
     from .pipeline import BuildOptions, definition_bindings
 
-    opts = BuildOptions(data=data, x=x_path, y=y_path, target=target)
+    opts = BuildOptions(data=data, x=x_path, y=y_path, target=target, val_data=val_data,
+                        val_x=val_x, val_y=val_y)
     bindings, _ = definition_bindings(definition, opts, parse_defines(defines), model_name)
     defn = load_definition(definition, bindings=bindings)
     for line in defn.notes:

@@ -46,6 +46,10 @@ class BuildOptions:
     x: str | None = None
     y: str | None = None
     target: str | None = None
+    # fit's validation_data: --val-data FILE or --val-x/--val-y (a spec's data.validation)
+    val_data: str | None = None
+    val_x: str | None = None
+    val_y: str | None = None
     epochs: int | None = None
     batch_size: int | None = None
     seed: int | None = None
@@ -124,6 +128,7 @@ def load_build_data(defn: Any, opts: BuildOptions) -> Any:
         raise UsageError("--y needs --x (the inputs the labels belong to)", field="--y",
                          received=f"--y {opts.y}")
     spec = dict(defn.data or {}) if defn is not None else {}
+    spec.pop("validation", None)  # load_validation_data
     if opts.data:
         # A new file read the way the definition says (target column, timeseries windows).
         kept = {k: v for k, v in spec.items() if k not in ("path", "x", "y")}
@@ -142,6 +147,41 @@ def load_build_data(defn: Any, opts: BuildOptions) -> Any:
         named = (list(graph.inputs), graph.output_names)
     limit = {} if opts.max_memory == -1 else {"max_memory": opts.max_memory}
     return data_mod.load_data(spec, named=named, **limit)
+
+
+def load_validation_data(defn: Any, opts: Any) -> Any:
+    """fit's validation_data from --val-data or --val-x/--val-y (which win), else from the
+    spec's data.validation section (read like the data: its target, one_hot); None when
+    absent. Validation needs labels."""
+    from .training import data as data_mod
+
+    val_data, val_x, val_y = (getattr(opts, k, None) for k in ("val_data", "val_x", "val_y"))
+    if val_data and (val_x or val_y):
+        raise UsageError("give either --val-data or --val-x/--val-y, not both",
+                         field="--val-data", received=f"--val-data {val_data} --val-x {val_x}")
+    if bool(val_x) != bool(val_y):
+        raise UsageError("validation needs inputs and labels: --val-x with --val-y",
+                         field="--val-x" if val_y else "--val-y",
+                         received=f"--val-x {val_x} --val-y {val_y}")
+    data = dict((defn.data if defn is not None else None) or {})
+    spec = {"path": os.path.abspath(val_data)} if val_data else {
+        "x": os.path.abspath(val_x), "y": os.path.abspath(val_y)} if val_x else dict(
+        data.get("validation") or {})
+    if not spec:
+        return None
+    for k in ("target", "label_dtype"):
+        if k in data or getattr(opts, k, None):
+            spec.setdefault(k, getattr(opts, k, None) or data[k])
+    cap = getattr(opts, "max_memory", -1)
+    graph = defn.model.graph if defn is not None else None
+    named = None
+    if graph is not None and (len(graph.inputs) > 1 or len(graph.outputs) > 1):
+        named = (list(graph.inputs), graph.output_names)  # an .npz of arrays by name
+    val = data_mod.load_data(spec, named=named, **({} if cap == -1 else {"max_memory": cap}))
+    if val.y is None:
+        raise DataError("the validation data has no labels", file=val.source,
+                        field="validation_data", hint="give --val-y (or an .npz with x and y)")
+    return val
 
 
 def definition_bindings(def_path: str, opts: Any, defines: dict | None = None,
@@ -168,11 +208,20 @@ def definition_bindings(def_path: str, opts: Any, defines: dict | None = None,
                 dataset = load_build_data(None, opts)
             except SeqcError:
                 dataset = None
+    val = load_validation_data(None, opts) if str(def_path).lower().endswith(".py") else None
     bindings = Bindings(x=None if dataset is None else dataset.x,
                         y=None if dataset is None else dataset.y,
                         defines=dict(defines or {}), model=model,
-                        source=None if dataset is None else dataset.source)
+                        source=None if dataset is None else dataset.source,
+                        val_x=None if val is None else val.x,
+                        val_y=None if val is None else val.y)
     return bindings, dataset
+
+
+def _val_dataset(bindings: Any) -> Any:
+    from .training.data import Dataset
+
+    return Dataset(bindings.val_x, bindings.val_y)
 
 
 # A disk fault on the folder beside the output (the lock, the staging folder) names the output.
@@ -297,6 +346,8 @@ def _build(def_path: str, opts: BuildOptions, held: ExitStack) -> dict[str, Any]
     dataset = None if shards is not None else flag_data \
         if flag_data is not None and not defn.data and not several_io \
         else load_build_data(defn, opts)
+    val = load_validation_data(defn, opts) if defn.format != "python" else None if \
+        bindings.val_x is None else _val_dataset(bindings)
     timings["data_s"] = time.perf_counter() - t
     check_build_memory(model, dataset, fit_cfg, opts, def_path)
     if dataset is not None and dataset.class_names:
@@ -330,6 +381,9 @@ def _build(def_path: str, opts: BuildOptions, held: ExitStack) -> dict[str, Any]
         try:
             # A NaN or infinite loss stops the build (exit 1), where Keras would train on.
             with _lint_reporting(opts, def_path, warned):
+                if val is not None:  # Keras: validation_data wins over validation_split
+                    fit_cfg["validation_data"] = (val.x, val.y if isinstance(val.y, dict)
+                                                  else defn.prepare_labels(val.y))
                 hist = model.fit(x, y, **{**fit_cfg, "verbose": _fit_verbose(opts),
                                           "nonfinite": "raise"})
         except DataError as e:
@@ -343,7 +397,9 @@ def _build(def_path: str, opts: BuildOptions, held: ExitStack) -> dict[str, Any]
         events = list(getattr(hist, "events", []))
         trained = True
         split = float(fit_cfg.get("validation_split") or 0.0)
-        if shards is not None:
+        if val is not None:
+            holdout_x, holdout_y, train_x = val.x, fit_cfg["validation_data"][1], x
+        elif shards is not None:
             from .data import holdout
 
             start = int(len(shards) * (1 - split)) if split > 0 else 0

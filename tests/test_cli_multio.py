@@ -145,3 +145,18 @@ def test_validate_of_two_inputs_names_the_diverging_layer():
     r = seqc.validate(src, [XA, XB], runtimes=["numpy", "onnxruntime"], print_table=False)
     assert not r.ok
     assert r["onnxruntime"].first_divergence["layer"] == "same", r.format_table()
+
+
+def test_build_validates_on_named_arrays_given_with_val_data(tmp_path):
+    graph, cfg = two_head_graph(), {"optimizer": "adam",
+                                    "loss": ["mse", "categorical_crossentropy"],
+                                    "metrics": {"out_b": ["accuracy"]}}
+    src = _folder(tmp_path, graph, cfg)
+    np.savez(tmp_path / "d.npz", x=X, out_a=YA, out_b=YB)
+    np.savez(tmp_path / "v.npz", x=X[:5], out_a=YA[:5], out_b=YB[:5])
+    out = tmp_path / "out"
+    r = _run("build", src, "--data", tmp_path / "d.npz", "--val-data", tmp_path / "v.npz",
+             "-o", out, "--epochs", 2, "-q")
+    assert r.exit_code == 0, r.output
+    report = json.loads((out / "report.json").read_text())
+    assert {"val_out_a_loss", "val_out_b_accuracy"} <= set(report["history"])

@@ -98,13 +98,17 @@ def load_definition(path: str | os.PathLike, *,
 
 def load(path: str | os.PathLike, *, compile: bool = True,  # noqa: A002 (Keras' name)
          max_memory: int | None = DEFAULT_MAX_MEMORY, x: Any = None, y: Any = None,
-         defines: dict[str, Any] | None = None, model: str | None = None) -> Model:
+         defines: dict[str, Any] | None = None, model: str | None = None,
+         validation_data: Any = None) -> Model:
     """`seqc.load`: the model of a definition or build folder, compiled when the definition
     has a compile section (and `compile=True`). `model.spec` keeps the Definition.
 
     `x`/`y` are the data a script fits on (bound to its names; they give a model with no
     input shape its input, as Keras' first fit does), `defines` values the script cannot
-    compute (`{"num_classes": 10}`), `model` which of a script's models to build.
+    compute (`{"num_classes": 10}`), `model` which of a script's models to build,
+    `validation_data` the `(x_val, y_val)` of a script's own fit(validation_data=...), bound
+    to its names (then `model.fit(x, y, **model.spec.fit, validation_data=...)` trains as
+    the script does).
 
     >>> import seqc
     >>> model = seqc.load("examples/breast_cancer_mlp.json")  # doctest: +SKIP
@@ -114,10 +118,20 @@ def load(path: str | os.PathLike, *, compile: bool = True,  # noqa: A002 (Keras'
     import numpy as np
 
     bindings = None
-    if x is not None or y is not None or defines or model is not None:
+    if validation_data is not None and (not isinstance(validation_data, (tuple, list)) or len(
+            validation_data) not in (2, 3)):
+        from ..errors import UsageError
+
+        raise UsageError("validation_data must be a tuple (x_val, y_val)",
+                         field="validation_data", received=type(validation_data).__name__)
+    val = (None, None) if validation_data is None else tuple(validation_data)[:2]
+    if x is not None or y is not None or defines or model is not None or (
+            validation_data is not None):
         bindings = Bindings(x=None if x is None else np.asarray(x),
                             y=None if y is None else np.asarray(y),
-                            defines=dict(defines or {}), model=model)
+                            defines=dict(defines or {}), model=model,
+                            val_x=None if val[0] is None else np.asarray(val[0]),
+                            val_y=None if val[1] is None else np.asarray(val[1]))
     defn = load_definition(path, max_memory=max_memory, bindings=bindings)
     m = defn.model
     m.spec = defn

@@ -105,6 +105,9 @@ class DataBinding:
                 # `(x_train, y_train), (x_test, y_test) = load_data()`: set here, no source
                 names.append([n.id for e in t.elts if isinstance(e, (ast.Tuple, ast.List))
                               for n in ast.walk(e) if isinstance(n, ast.Name)])
+        # what each name the value reads held just before (a dataset pipeline's steps)
+        self.value_defs[id(st)] = {n.id: self.lookup_def(n.id, scope)
+                                   for n in ast.walk(st.value) if isinstance(n, ast.Name)}
         srcs = shape_source(st.value)
         call = st.value.func if isinstance(st.value, ast.Call) else None
         if (isinstance(call, ast.Attribute) and call.attr == "load_data" or isinstance(
@@ -157,6 +160,13 @@ class DataBinding:
                 self.follow(self.lookup_def(arg.id, scope), arg.id, role, "values", set())
         if shown:
             self.fit_data.append(f"fit({', '.join(shown)}) at line {node.lineno}")
+        # validation_data=(x_val, y_val): the --val-x/--val-y arrays, bound the same way
+        val = next((k.value for k in node.keywords if k.arg == "validation_data"),
+                   node.args[6] if len(node.args) > 6 else None)
+        if isinstance(val, (ast.Tuple, ast.List)) and len(val.elts) in (2, 3):
+            for role, arg in zip(("val_x", "val_y"), val.elts):
+                if isinstance(arg, ast.Name):
+                    self.follow(self.lookup_def(arg.id, scope), arg.id, role, "values", set())
 
     def follow(self, d: ast.stmt | None, name: str, role: str, how: str, seen: set) -> None:
         if d is None or (id(d), name) in seen:
@@ -178,12 +188,17 @@ class DataBinding:
                 nxt = "same"
             self.follow(sd, src, role, nxt, seen)
 
-    def make_plan(self, x: np.ndarray | None, y: np.ndarray | None) -> dict:
-        """{id(assignment): {name: DataArr}} from the survey's fit uses."""
+    def make_plan(self, x: np.ndarray | None, y: np.ndarray | None,
+                  val_x: np.ndarray | None = None, val_y: np.ndarray | None = None) -> dict:
+        """{id(assignment): {name: DataArr}} from the survey's fit uses. The validation
+        arrays bind only names the training arrays do not (a split's common source is the
+        training data's)."""
         plan: dict = {}
-        for sid, name, role, how in self.fit_uses:
-            a = x if role == "x" else y
-            if a is None:
+        given = {"x": x, "y": y, "val_x": val_x, "val_y": val_y}
+        uses = sorted(self.fit_uses, key=lambda u: u[2].startswith("val_"))
+        for sid, name, role, how in uses:
+            a = given[role]
+            if a is None or role.startswith("val_") and name in plan.get(sid, {}):
                 continue
             a = np.asarray(a)
             if how == "ids":

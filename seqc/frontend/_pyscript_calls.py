@@ -56,6 +56,7 @@ _SEED_CALLS = ("keras.utils.set_random_seed", "tensorflow.random.set_seed",
                "tensorflow.random.set_random_seed", "torch.manual_seed", "keras.random.seed")
 _MATH = {"sqrt": math.sqrt, "ceil": math.ceil, "floor": math.floor, "pi": math.pi,
          "prod": math.prod, "log": math.log, "exp": math.exp}
+_NUMPY_MATH = ("numpy.log", "numpy.exp", "numpy.sqrt")
 
 
 class CallReader:
@@ -333,6 +334,18 @@ class CallReader:
                 try:
                     return v(*args)
                 except (ValueError, TypeError, OverflowError):
+                    pass
+            return Opaque(node, f"{self.seg(node)} is not constant arithmetic")
+        if p in _NUMPY_MATH and len(args) == 1 and not kwargs:
+            # np.log([pos / neg]) of constants (tfdocs' initial output bias): element-wise
+            fn, a = _MATH[p[6:]], args[0]
+            flat = a if isinstance(a, (list, tuple)) else [a]
+            if flat and all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                            for v in flat):
+                try:
+                    out = [float(fn(v)) for v in flat]
+                    return out if isinstance(a, (list, tuple)) else out[0]
+                except (ValueError, OverflowError):
                     pass
             return Opaque(node, f"{self.seg(node)} is not constant arithmetic")
         kind = keras_member(p, "layers")

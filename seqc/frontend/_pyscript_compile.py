@@ -23,7 +23,11 @@ _FIT_ARGS = ("x", "y", "batch_size", "epochs", "verbose", "callbacks", "validati
              "validation_data", "shuffle", "class_weight", "sample_weight", "initial_epoch",
              "steps_per_epoch", "validation_steps", "validation_batch_size", "validation_freq")
 _FIT_KEEP = ("batch_size", "epochs", "verbose", "callbacks", "validation_split", "shuffle",
-             "class_weight", "initial_epoch")
+             "class_weight", "initial_epoch", "steps_per_epoch")
+# tf.data methods: a value built with them is a dataset pipeline, not arrays.
+_PIPELINE_METHODS = frozenset(("batch", "repeat", "shuffle", "prefetch", "cache", "map",
+                               "unbatch", "padded_batch", "from_tensor_slices",
+                               "from_generator", "flow", "flow_from_directory"))
 
 
 # Keras metric/loss functions whose metric class is Keras' MeanMetricWrapper of that same
@@ -213,15 +217,22 @@ class CompileReader:
         if bound is None:
             raise self.error(node, "model.fit() got unexpected arguments", field="fit",
                              received=self.seg(node))
-        for k in ("steps_per_epoch", "validation_steps", "validation_freq", "sample_weight"):
+        stream = None
+        if bound.get("steps_per_epoch") is not None and _kwarg(node, "x") is not None and (
+                self.dataset_pipeline(_kwarg(node, "x"))):
+            stream = self.pipeline_fit(_kwarg(node, "x"), node)  # _pyscript_pipeline
+        for k in ("validation_steps", "validation_freq", "sample_weight"):
             if bound.get(k) is not None:
                 raise self.error(node, f"fit({k}=...) changes how the model trains, and seqc "
                                        "does not read it", field=k, received=self.seg(node),
                                  hint="remove it: seqc trains on every row each epoch"
                                  + (" (class_weight is read)" if k == "sample_weight" else ""))
-        if bound.get("validation_data") is not None:
-            self.note(node, "fit(validation_data=...) is data seqc does not read: it validates "
-                            "on the fit's validation_split")
+        given = self.bindings.val_x is not None
+        val_arg = _kwarg(node, "validation_data")
+        shown = f"fit(validation_data={self.seg(val_arg, 40) if val_arg else '...'})"
+        if bound.get("validation_data") is not None and not given:
+            self.note(node, f"{shown} is not used: no validation arrays were given (--val-x/"
+                            "--val-y or --val-data), so no val_* metrics are computed")
         cbs = bound.get("callbacks")
         if isinstance(cbs, list):
             bound["callbacks"] = [c for c in cbs if c is not DISPLAY_ONLY]
@@ -231,6 +242,8 @@ class CompileReader:
         for k in _FIT_KEEP:
             if k in bound and bound[k] is not None:
                 out[k] = self.const(bound[k], node, f"fit({k}=...)")
+        if stream is not None:  # the pipeline batches and shuffles; Keras ignores fit's
+            out.update(stream)
         cbs = out.get("callbacks")
         if isinstance(cbs, dict):
             out["callbacks"] = [cbs]  # Keras 3's fit takes a lone callback as a list of one
@@ -238,7 +251,13 @@ class CompileReader:
             raise self.error(node, "fit(callbacks=...) takes a callback or a list of them",
                              field="callbacks", received=f"callbacks={cbs!r}",
                              hint="e.g. callbacks=[keras.callbacks.EarlyStopping(patience=3)]")
-        if bound.get("validation_data") is not None and not out.get("validation_split"):
+        if bound.get("validation_data") is not None:
+            # Keras validates on validation_data and ignores validation_split when both are
+            # given. The arrays given stand for it (bound to its names, _pyscript_binding).
+            out.pop("validation_split", None)
+        if bound.get("validation_data") is not None and given:
+            out["validation_data"] = f"{shown} at line {node.lineno}"
+        elif bound.get("validation_data") is not None:
             watching = [c for c in out.get("callbacks") or [] if isinstance(c, dict)
                         and str(c.get("monitor", _VAL_DEFAULT.get(c.get("type"), ""))
                                 ).startswith("val_")]
@@ -247,11 +266,37 @@ class CompileReader:
                 # which seqc does not have: training would differ, so it is refused.
                 raise self.error(node, f"{watching[0]['type']} watches "
                                        f"{watching[0].get('monitor', 'val_loss')} on the "
-                                       "script's validation_data, which seqc does not read",
+                                       "script's validation_data, whose arrays were not "
+                                       "given",
                                  field="validation_data", received=self.seg(node),
-                                 hint="use validation_split=0.2 (seqc validates on the last "
-                                      "rows of the data given), or remove the callback")
+                                 hint="give its arrays with --val-x X_VAL.npy --val-y "
+                                      "Y_VAL.npy (or --val-data FILE), use "
+                                      "validation_split=0.2 (seqc validates on the last rows "
+                                      "of the data given), or remove the callback")
         return out
+
+    def dataset_pipeline(self, arg: ast.AST, depth: int = 0) -> bool:
+        """Whether fit's x is a tf.data pipeline or a generator (its batches are the
+        pipeline's), read from the expression and the assignments of the names it uses."""
+        for n in ast.walk(arg):
+            if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and (
+                    n.func.attr in _PIPELINE_METHODS):
+                return True
+            if isinstance(n, ast.Name) and depth < 8 and self.call_scope is not None:
+                d = self.lookup_def(n.id, self.call_scope)
+                if isinstance(d, ast.Assign) and d.value is not arg and self.dataset_pipeline(
+                        d.value, depth + 1):
+                    return True
+        return False
+
+
+def _kwarg(node: ast.Call, name: str) -> ast.AST | None:
+    """The argument node of fit's `name` (by keyword, else by its place), None if absent."""
+    for k in node.keywords:
+        if k.arg == name:
+            return k.value
+    i = _FIT_ARGS.index(name)
+    return node.args[i] if len(node.args) > i else None
 
 
 # Callbacks that monitor validation loss by default (Keras 3).

@@ -169,7 +169,9 @@ class ModelStatements:
         """`model.save_weights(p)`, `torch.save(model.state_dict(), p)`: where the script
         writes its weights (the key is the path's value, or its text), and which model
         writes them when the reader knows it (a Keras model's own save)."""
-        self.saved_paths.setdefault(self.path_key(path), (node.lineno, owner))
+        initial = isinstance(owner, ModelVal) and owner.fitted_at is None and (
+            owner.reloaded is None and owner.init_from is None and not self.owns_refusal(owner))
+        self.saved_paths.setdefault(self.path_key(path), (node.lineno, owner, initial))
 
     def path_key(self, path: ast.AST) -> Any:
         v = self.ev(path, self.call_scope) if self.call_scope is not None else None
@@ -186,7 +188,9 @@ class ModelStatements:
         saved = self.saved_paths.get(self.path_key(arg))
         if saved is None or not isinstance(obj, ModelVal):
             return False
-        line, owner = saved
+        line, owner, initial = (*saved, False)[:3]
+        if initial:
+            return self.restore_initial(obj, self.resolve_obj(owner), node, line)
         if owner is not None and self.resolve_obj(owner) is not obj:
             # another model's weights (tfdocs' imbalanced_data saves a model built with
             # another bias and loads it into a fresh one): not what seqc's build starts from
@@ -200,6 +204,40 @@ class ModelStatements:
         self.note(node, f"{self.seg(node)} reloads the weights the script saved at line "
                         f"{line}: the trained weights, as seqc's build has them")
         return True
+
+    def restore_initial(self, obj: ModelVal, owner: ModelVal, node: ast.Call,
+                        line: int) -> bool:
+        """`model.load_weights(p)` of a snapshot the script saved before any fit: initial
+        weights. Into a model not yet trained, they are its starting weights: the same
+        model's (nothing changes) or another model's of the same layers (tfdocs'
+        imbalanced_data saves a model built with an output bias and loads it into a fresh
+        one), which seqc draws from that model's initializers (checked at assembly). After
+        a fit it would restart training with the optimizer's state kept: refused."""
+        if obj.fitted_at is not None:
+            self.refuse(obj, node, f"{self.seg(node)} restores the initial weights saved at "
+                                   f"line {line} after the fit at line "
+                                   f"{obj.fitted_at.lineno}; Keras keeps the optimizer's "
+                                   "state, so the next fit does not start afresh",
+                        field="load_weights", received=self.seg(node),
+                        hint="build a new model for the second training (seqc trains a "
+                             "definition once)")
+            return True
+        if owner is not obj:
+            obj.init_from = (owner, node, line)
+        self.note(node, f"{self.seg(node)} loads the initial weights saved at line {line}"
+                        + ("" if owner is obj else f" from the model built at line "
+                           f"{owner.node.lineno}: this model starts from that model's "
+                           "initializers"))
+        return True
+
+    def owns_refusal(self, m: ModelVal) -> bool:
+        return any(self.refused_part(o, self.model_parts(m)) for o, _ in self.refusals)
+
+    def forget_statements(self, m: ModelVal) -> None:
+        """A model built afresh by a builder called again: the refusals of statements on its
+        earlier build do not concern it."""
+        parts = self.model_parts(m)
+        self.refusals = [(o, e) for o, e in self.refusals if not self.refused_part(o, parts)]
 
     def resolve_obj(self, v: Any) -> Any:
         """A subclassed model's instance is read (once, cached) when a statement acts on it."""
@@ -374,7 +412,8 @@ class ModelStatements:
             self.refusals.append((obj, self.error(node, message, **kw)))
         return Opaque(node, message)
 
-    def check_refusals(self, model: ModelVal) -> None:
+    @staticmethod
+    def model_parts(model: Any) -> set[int]:
         parts: set[int] = set()
 
         def walk(m: Any) -> None:
@@ -383,13 +422,20 @@ class ModelStatements:
                 walk(v)
 
         walk(model)
+        return parts
+
+    def refused_part(self, obj: Any, parts: set[int]) -> bool:
+        while isinstance(obj, BoundMethod):  # a refusal on `layer.weight`: the layer's
+            obj = obj.obj
+        owner = obj.owner if isinstance(obj, (LayersView, Params)) else obj
+        owner = self.resolve_obj(owner)
+        owner = getattr(owner, "view_of", None) or owner  # model_part: a view
+        return id(owner) in parts
+
+    def check_refusals(self, model: ModelVal) -> None:
+        parts = self.model_parts(model)
         for obj, err in self.refusals:
-            while isinstance(obj, BoundMethod):  # a refusal on `layer.weight`: the layer's
-                obj = obj.obj
-            owner = obj.owner if isinstance(obj, (LayersView, Params)) else obj
-            owner = self.resolve_obj(owner)
-            owner = getattr(owner, "view_of", None) or owner  # model_part: a view
-            if id(owner) in parts:
+            if self.refused_part(obj, parts):
                 raise err
 
     def get_layer(self, m: ModelVal, args: list, kwargs: dict, node: ast.Call) -> Any:

@@ -384,7 +384,13 @@ class StmtReader:
         if key is not None and key in f.cache:
             hit = f.cache[key]
             if isinstance(hit, ModelVal):
-                hit.fitted_at = None  # built afresh (a k-fold loop): its next fit is a first
+                # built afresh (a k-fold loop, a builder called again): its next fit is a
+                # first, and what the script did to the earlier one does not carry over
+                hit.fitted_at = hit.reloaded = hit.init_from = None
+                self.forget_statements(hit)
+                if hit in self.models:  # the latest build of its place in the script
+                    self.models.remove(hit)
+                    self.models.append(hit)
             return hit
         f.running = True
         scope = Scope(f.scope)

@@ -148,6 +148,8 @@ class ModelVal:
     names: list = field(default_factory=list)  # variables and builder functions naming it
     view_of: Any = None  # `model.features`: a view of some of this model's modules
     reloaded: Any = None  # the load_weights/load_state_dict call of its own checkpoint
+    # (model, load_weights call, save line): it starts from another model's initial weights
+    init_from: Any = None
     fitted_at: Any = None  # its fit call (a second one continues training: refused)
     fit_repeats: int = 0  # how often a loop ran that same fit (epochs summed)
     attrs: dict = field(default_factory=dict)  # a subclassed model's self.<attr> values

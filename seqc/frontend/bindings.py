@@ -17,13 +17,16 @@ from ..errors import UsageError
 class Bindings:
     """`x`/`y`: arrays as fed to `fit` (y may be None: shapes are taken from x alone).
     `defines`: name (or dotted name, `args.epochs`) -> a Python literal value.
-    `model`: which model of a script to build. `source`: where x came from, for messages."""
+    `model`: which model of a script to build. `source`: where x came from, for messages.
+    `val_x`/`val_y`: the arrays of the script's `fit(validation_data=...)` (--val-x/--val-y)."""
 
     x: np.ndarray | None = None
     y: np.ndarray | None = None
     defines: dict[str, Any] = field(default_factory=dict)
     model: str | None = None
     source: str | None = None
+    val_x: np.ndarray | None = None
+    val_y: np.ndarray | None = None
 
     @property
     def has_data(self) -> bool:

@@ -32,6 +32,7 @@ from ._pyscript_expr import ExprReader
 from ._pyscript_functional import FunctionalReader
 from ._pyscript_keras import KerasReader
 from ._pyscript_model import ModelStatements
+from ._pyscript_pipeline import PipelineReader
 from ._pyscript_stmt import StmtReader
 from ._pyscript_subclass import read_instance, read_uninstantiated, reorder_weights, weight_order
 from ._pyscript_values import (
@@ -57,7 +58,7 @@ MAX_SCRIPT_BYTES = 4 << 20  # tutorials are a few kB; ast on a huge file is slow
 
 
 class Reader(StmtReader, ExprReader, CallReader, CompileReader, KerasReader, ModelStatements,
-             DataReader, DataBinding, FunctionalReader, ArgparseReader):
+             DataReader, DataBinding, FunctionalReader, ArgparseReader, PipelineReader):
     """One script's reader: the statement walker, expression evaluator, call dispatch and the
     Keras/compile readers are its mixins (one module each); it keeps the reading state,
     locates errors, chooses the model and assembles the spec doc."""
@@ -72,6 +73,7 @@ class Reader(StmtReader, ExprReader, CallReader, CompileReader, KerasReader, Mod
         self.survey = survey  # the lenient first pass that finds what fit() receives
         self.plan: dict = {}  # id(assignment) -> {name: DataArr}: where the data binds
         self.last_def: dict = {}
+        self.value_defs: dict = {}  # id(assignment) -> {name: the assignment it read}
         self.sources: dict = {}
         self.siblings: dict = {}
         self.fit_uses: list = []
@@ -215,12 +217,13 @@ class Reader(StmtReader, ExprReader, CallReader, CompileReader, KerasReader, Mod
         except (RecursionError, MemoryError, ValueError) as e:
             raise DefinitionError(f"the script cannot be parsed: {type(e).__name__}",
                                   file=self.file, field="python") from None
-        if self.bindings.has_data:
+        if self.bindings.has_data or self.bindings.val_x is not None:
             survey = Reader(self.source, self.file, comments=False, bindings=self.bindings,
                             survey=True)
             with contextlib.suppress(TooComplex, RecursionError):
                 survey.exec_block(tree.body, Scope())
-            self.plan = survey.make_plan(self.bindings.x, self.bindings.y)
+            b = self.bindings
+            self.plan = survey.make_plan(b.x, b.y, b.val_x, b.val_y)
         module = Scope()
         self.tree, self.module_scope = tree, module
         try:
@@ -248,7 +251,9 @@ class Reader(StmtReader, ExprReader, CallReader, CompileReader, KerasReader, Mod
         A subclassed model's instance another model holds is a part of that model; one
         compiled or fitted counts as used (_pyscript_subclass keeps its settings on a shell)."""
         insts = [i for i in self.instances if not i.consumed]
-        everything = _distinct([*self.models, *insts])
+        current = getattr(self, "module_scope", None)
+        self.current_model = current.vars.get("model") if current is not None else None
+        everything = self.distinct([*self.models, *insts])
         wanted = self.bindings.model
         if wanted is not None:
             hits = [c for c in everything if wanted in c.names
@@ -258,13 +263,13 @@ class Reader(StmtReader, ExprReader, CallReader, CompileReader, KerasReader, Mod
                                        "name", field="--model", received=wanted,
                                  hint="the models: " + self.candidates(everything))
             return self.resolve_candidate(hits[-1])
-        used = _distinct([m for m in self.models if m.compile is not None
+        used = self.distinct([m for m in self.models if m.compile is not None
                           or m.fit is not None]
                          + [i for i in insts if i.shell.compile is not None
                             or i.shell.fit is not None])
         unused = [i for i in insts if i not in used]
         cands: list[Any] = used if len(used) > 1 or used and not unused else (
-            _distinct([m for m in self.models if not m.consumed] + unused))
+            self.distinct([m for m in self.models if not m.consumed] + unused))
         if len(cands) > 1:
             named = [c for c in cands if "model" in c.names]
             if len(named) == 1:
@@ -295,6 +300,9 @@ class Reader(StmtReader, ExprReader, CallReader, CompileReader, KerasReader, Mod
                 hint="build the model with Sequential([...]) / model.add(...) or "
                      "nn.Sequential(...), or a keras.Model / nn.Module subclass")
         return self.resolve_candidate(cands[0])
+
+    def distinct(self, cands: list) -> list:
+        return _distinct(cands, getattr(self, "current_model", None))
 
     def resolve_candidate(self, c: Any) -> ModelVal:
         if isinstance(c, Instance):
@@ -333,6 +341,34 @@ class Reader(StmtReader, ExprReader, CallReader, CompileReader, KerasReader, Mod
         return "; ".join(f"{' / '.join(c.names) or '(unnamed)'} at {self.where(c.node)}"
                          for c in cands)
 
+    def start_from(self, model: ModelVal, doc: dict) -> None:
+        """The model loads another model's initial weights (restore_initial): its layers take
+        that model's initializers, provided the layers are the same in all else (Keras'
+        load_weights matches weights by the layers' order and shapes)."""
+        owner, node, line = model.init_from
+        other = None
+        if owner.framework == "keras" and owner.graph is None and model.graph is None and (
+                model.framework == "keras"):
+            other = self.keras_doc(owner)[0]
+
+        def bare(d: dict) -> dict:
+            return {k: v for k, v in d.items() if k != "name" and not k.endswith(
+                "_initializer")}
+
+        if other is None or len(other["layers"]) != len(doc["layers"]) or any(
+                bare(a) != bare(b) for a, b in zip(doc["layers"], other["layers"])) or (
+                bare({**other, "layers": None}) != bare({**doc, "layers": None})):
+            raise self.error(node, f"{self.seg(node)} loads the weights saved at line {line} "
+                                   "from a model whose layers seqc cannot match to this one's "
+                                   "(seqc reads such a load between Sequential models with "
+                                   "the same layers)", field="load_weights",
+                             received=self.seg(node), hint="build the model whose weights "
+                                                           "these are, or remove the call")
+        for mine, theirs in zip(doc["layers"], other["layers"]):
+            for k in [k for k in mine if k.endswith("_initializer")]:
+                del mine[k]
+            mine.update({k: v for k, v in theirs.items() if k.endswith("_initializer")})
+
     # -- the spec doc --
     def assemble(self, model: ModelVal, module: Scope) -> tuple[dict, list[ast.AST], dict]:
         if model.framework == "torch":
@@ -346,6 +382,8 @@ class Reader(StmtReader, ExprReader, CallReader, CompileReader, KerasReader, Mod
         else:
             doc, nodes = self.keras_doc(model)
             info = {"framework": "keras"}
+        if model.init_from is not None:
+            self.start_from(model, doc)
         if model.name and re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", model.name):
             doc = {"name": model.name, **doc}
         if model.fit_repeats > 1:
@@ -368,6 +406,13 @@ class Reader(StmtReader, ExprReader, CallReader, CompileReader, KerasReader, Mod
         if model.compile is not None:
             doc["compile"] = model.compile
         fit = dict(model.fit) if model.fit is not None else None
+        info["validation_data"] = (fit or {}).pop("validation_data", None)
+        if self.bindings.val_x is not None and info["validation_data"] is None:
+            raise self.error(model.fitted_at or model.node, "validation arrays were given "
+                             "(--val-x/--val-data), but the model's fit has no validation_data"
+                             "; Keras would not validate on them", field="validation_data",
+                             received=self.seg(model.fitted_at) if model.fitted_at else
+                             "no fit", hint="remove --val-x/--val-y/--val-data")
         if self.seed is not None:
             fit = {**(fit or {}), "seed": self.seed}
         if fit is not None:
@@ -396,11 +441,14 @@ def _trains(v: Any) -> bool:
     return not isinstance(v, ModelVal)  # a nested model counts by its layers
 
 
-def _distinct(cands: list) -> list:
+def _distinct(cands: list, prefer: Any = None) -> list:
     """One candidate per place in the script that builds a model: a builder function called
-    in a loop (k-fold) builds one model many times. The last build stands for them."""
+    in a loop (k-fold) builds one model many times. The last build stands for them, or the
+    one the `model` variable holds at the end (`prefer`)."""
     last: dict[int, Any] = {}
     for c in cands:
+        if last.get(id(c.node)) is prefer and prefer is not None:
+            continue
         last.pop(id(c.node), None)
         last[id(c.node)] = c
     return list(last.values())

@@ -311,13 +311,26 @@ def _data_section(data: dict | None, file: str,
     if "timeseries" in data:
         data["timeseries"] = _timeseries(data, file, input_type)
     base = Path(file).resolve().parent
+    _resolve_paths(data, base, file, "data")
+    if "validation" in data:  # fit's validation_data: the same forms as the data itself
+        val = data["validation"] = dict(data["validation"])
+        if "path" in val and "x" in val or "timeseries" in data:
+            raise DefinitionError(
+                "data.validation gives one file (path) or an x/y pair, and takes no "
+                "timeseries windows", file=file, field="data.validation", received=repr(val),
+                hint='use {"x": "x_val.npy", "y": "y_val.npy"} or {"path": "val.npz"}')
+        _resolve_paths(val, base, file, "data.validation")
+    return (data or None), one_hot_labels
+
+
+def _resolve_paths(data: dict, base: Path, file: str, where: str) -> None:
     for k in DATA_PATH_KEYS:
         if k in data and (not isinstance(data[k], str) or "\0" in data[k]):
-            raise DefinitionError(f"data.{k} must be a file path (a string without NUL bytes)",
-                                  file=file, field=f"data.{k}", received=repr(data[k]))
+            raise DefinitionError(f"{where}.{k} must be a file path (a string without NUL "
+                                  "bytes)", file=file, field=f"{where}.{k}",
+                                  received=repr(data[k]))
         if k in data:
             data[k] = str((base / os.path.expanduser(data[k])).resolve())
-    return (data or None), one_hot_labels
 
 
 def _timeseries(data: dict, file: str, input_type: TensorType | None) -> dict:

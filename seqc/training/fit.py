@@ -39,6 +39,7 @@ from .checks import (
     unpack_validation,
     verbose_level,
 )
+from .steps import EpochSteps, batch_size_for, repeated_rows
 
 __all__ = ["DEFAULT_BATCH_SIZE", "CompileConfig", "adapt_once", "class_weight_to_sample_weights",
            "compile_model", "evaluate", "fit", "predict", "prepare_sample_weight", "prepare_x",
@@ -217,8 +218,8 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
         validation_split: float = 0.0, validation_data: Any = None, shuffle: bool = True,
         class_weight: dict | None = None, sample_weight: Any = None, initial_epoch: int = 0,
         seed: int | None = None, validation_batch_size: int | None = None,
-        validation_freq: int = 1, nonfinite: str = "warn",
-        **unknown: Any) -> callbacks_mod.History:
+        validation_freq: int = 1, nonfinite: str = "warn", steps_per_epoch: int | None = None,
+        repeat: bool = False, **unknown: Any) -> callbacks_mod.History:
     """Keras' `Model.fit` on NumPy arrays; returns the History (also `model.history`).
 
     Deterministic: shuffling and dropout draw from generators seeded by (`seed` or
@@ -229,11 +230,17 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
     in Keras, with one RuntimeWarning naming the epoch and batch; "raise": TrainingDiverged
     naming them, before that batch's update, and also when the weights are not finite at the
     end (`seqc build` trains this way, so it never exports a NaN model).
+
+    `steps_per_epoch`: an epoch is that many batches, the pass over the data going on across
+    epochs, as in Keras (seqc.training.steps). `repeat` (seqc's; needs steps_per_epoch): the
+    data is a repeated dataset, tf.data's `shuffle(buffer >= rows).repeat().batch(n)`, one
+    endless stream reshuffled each repetition whose batches run across repetitions.
     """
     no_unknown(unknown, "fit", ["x", "y", "batch_size", "epochs", "verbose", "callbacks",
                                  "validation_split", "validation_data", "shuffle",
                                  "class_weight", "sample_weight", "initial_epoch", "seed",
-                                 "validation_batch_size", "validation_freq", "nonfinite"])
+                                 "validation_batch_size", "validation_freq", "nonfinite",
+                                 "steps_per_epoch", "repeat"])
     if nonfinite not in ("warn", "raise"):
         raise UsageError("nonfinite must be 'warn' or 'raise'", field="nonfinite",
                          received=repr(nonfinite))
@@ -246,8 +253,10 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
             hint="predict, export and `seqc convert` are unaffected (these settings only act "
                  "in training); to train in seqc, replace them with Keras' built-in "
                  "regularizers and constraints")
-    batch_size = positive_int(batch_size if batch_size is not None else DEFAULT_BATCH_SIZE,
-                               "batch_size")
+    if batch_size is not None:
+        batch_size = positive_int(batch_size, "batch_size")
+    if steps_per_epoch is not None:
+        steps_per_epoch = positive_int(steps_per_epoch, "steps_per_epoch")
     epochs = nonneg_int(epochs, "epochs")
     initial_epoch = nonneg_int(initial_epoch, "initial_epoch")
     validation_freq = positive_int(validation_freq, "validation_freq")
@@ -292,7 +301,29 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
     val_metrics = copy.deepcopy(train_metrics)
 
     n = n_samples(x) if stream is None else stream.train_rows
+    given_batch_size = batch_size
+    batch_size = batch_size_for(n, batch_size, steps_per_epoch if stream is None else None,
+                                DEFAULT_BATCH_SIZE)
     steps = -(-n // batch_size)
+    per_epoch = None
+    if steps_per_epoch is not None:
+        if stream is not None:
+            raise UsageError("steps_per_epoch takes in-memory arrays; shards are read whole "
+                             "each epoch", field="steps_per_epoch",
+                             received=f"steps_per_epoch={steps_per_epoch}")
+        per_epoch = EpochSteps(
+            lambda e: _array_batches(x, ys, sws, np.random.default_rng([seed, e]) if shuffle
+                                     else None, batch_size), steps_per_epoch, steps)
+        if repeat:
+            per_epoch = EpochSteps(lambda e: ((take(x, i), take(ys, i), take(sws, i))
+                                              for i in repeated_rows(n, batch_size, shuffle,
+                                                                     seed)),
+                                   steps_per_epoch, None)
+        steps = steps_per_epoch
+    elif repeat:
+        raise UsageError("repeat=True (an endless stream) needs steps_per_epoch, as Keras "
+                         "needs it for a repeated dataset", field="repeat",
+                         hint="give steps_per_epoch=N")
     schedule = getattr(cfg.optimizer, "_learning_rate", None)
     if hasattr(schedule, "steps_per_epoch"):
         schedule.steps_per_epoch = steps  # a per-epoch schedule (StepLR) counts epochs
@@ -320,7 +351,8 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
             m.reset_state()
         cbs.on_epoch_begin(epoch)
         rng = np.random.default_rng([seed, epoch]) if shuffle else None
-        batches = _array_batches(x, ys, sws, rng, batch_size) if stream is None \
+        batches = per_epoch.epoch(epoch) if per_epoch is not None else \
+            _array_batches(x, ys, sws, rng, batch_size) if stream is None \
             else stream.train_batches(rng, batch_size)
         ctx = RunContext(training=True, rng=np.random.default_rng([seed, epoch, 1]))
         total, seen, head_totals = 0.0, 0, np.zeros(len(heads))
@@ -360,7 +392,7 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
             close()  # a stream's prefetch thread stops here when training stopped early
         logs = _logs(heads, total / max(seen, 1), head_totals / max(seen, 1), train_metrics)
         if val is not None and (epoch + 1) % validation_freq == 0:
-            v_bs = validation_batch_size or batch_size
+            v_bs = validation_batch_size or given_batch_size or DEFAULT_BATCH_SIZE
             v_loss, v_parts = _evaluate_batches(
                 model, val(v_bs) if callable(val) else _array_batches(*val, None, v_bs),
                 val_metrics)

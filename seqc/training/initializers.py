@@ -115,8 +115,22 @@ def identity(gain: float = 1.0) -> Init:
     return init
 
 
-def constant(value: float = 0.0) -> Init:
-    return lambda shape, rng, dtype: np.full(shape, value)
+def constant(value: Any = 0.0) -> Init:
+    """Keras' Constant: `value * ones(shape)`, so a list (tfdocs' `np.log([pos / neg])`)
+    broadcasts to the weight's shape."""
+    if not isinstance(value, (list, tuple)):
+        return lambda shape, rng, dtype: np.full(shape, value)
+
+    def init(shape, rng, dtype):
+        try:
+            return np.broadcast_to(np.asarray(value, float), shape).copy()
+        except ValueError:
+            raise DefinitionError("the Constant initializer's value does not broadcast to the "
+                                  "weight's shape", field="value",
+                                  received=f"value of shape {list(np.shape(value))}, weight "
+                                           f"shape {list(shape)}") from None
+
+    return init
 
 
 INITIALIZERS: dict[str, Callable[..., Init]] = {
@@ -165,8 +179,10 @@ def get(spec: Any) -> Init:
             hint=did_you_mean(key, INITIALIZERS)
             or f"valid initializers: {', '.join(INITIALIZERS)}")
     for arg, v in kwargs.items():
-        if arg in NUMBER_ARGS and not (isinstance(v, (int, float)) and not isinstance(v, bool)
-                                       and math.isfinite(v) and abs(v) <= FLOAT32_MAX):
+        values = _flat_numbers(v) if key == "constant" and arg == "value" else [v]
+        if arg in NUMBER_ARGS and (not values or not all(
+                isinstance(n, (int, float)) and not isinstance(n, bool) and math.isfinite(n)
+                and abs(n) <= FLOAT32_MAX for n in values)):
             raise DefinitionError(
                 f"initializer '{name}': {arg} must be a finite number within float32's range",
                 field=arg, received=f"{arg}={v!r}"[:200])
@@ -175,6 +191,19 @@ def get(spec: Any) -> Init:
     except TypeError as e:
         raise DefinitionError(f"bad arguments for initializer '{name}': {e}",
                               field="initializer", received=repr(spec)) from None
+
+
+def _flat_numbers(v: Any, depth: int = 0) -> list:
+    """The numbers of a nested list (a Constant's value); [] when it holds anything else."""
+    if not isinstance(v, (list, tuple)):
+        return [v]
+    out: list = []
+    for item in v:
+        inner = _flat_numbers(item, depth + 1) if depth < 8 else []
+        if not inner:
+            return []
+        out += inner
+    return out
 
 
 def init_params(graph: Graph, seed: int = 0) -> dict[str, np.ndarray]:

@@ -50,9 +50,17 @@ def _array(spec: dict, seed: int, rows: int) -> np.ndarray:
     return rng.normal(size=shape).astype(dtype)
 
 
+def _validation(data: dict) -> dict:
+    """The arrays of a script's fit(validation_data=...) (manifest `val_x`/`val_y`), of
+    their own row count."""
+    return {k: _array(data[k], 2 + i, data[k]["shape"][0])
+            for i, k in enumerate(("val_x", "val_y")) if k in data}
+
+
 def read(fw: str, e: dict):
     """(Definition, None) or (None, DefinitionError) for one corpus script."""
-    data = e.get("data") or {}
+    val = _validation(e.get("data") or {})
+    data = {k: v for k, v in (e.get("data") or {}).items() if k in ("x", "y")}
     rows = max([data[k]["shape"][0] for k in data] + [
         data[k].get("classes", 0) for k in data if len(data[k]["shape"]) == 1])
     rows = rows if all(len(data[k]["shape"]) > 1 or data[k]["shape"][0] == data["x"][
@@ -61,7 +69,8 @@ def read(fw: str, e: dict):
     y = _array(data["y"], 1, rows) if "y" in data else None
     defines = parse_defines([f"{k}={v!r}" for k, v in (e.get("defines") or {}).items()])
     name = e.get("model")
-    bindings = Bindings(x=x, y=y, defines=defines)
+    bindings = Bindings(x=x, y=y, defines=defines, val_x=val.get("val_x"),
+                        val_y=val.get("val_y"))
     try:
         try:
             return load_definition(CORPUS / fw / e["file"], bindings=bindings), None
@@ -147,6 +156,9 @@ def test_a_script_that_reads_builds_end_to_end(tmp_path, fw, e):
     opts = BuildOptions(out_dir=str(tmp_path / "out"), x=str(tmp_path / "x.npy"), y=y_path,
                         epochs=1, batch_size=4 if len(shape) == 4 else 16, defines=defines,
                         verbose=0, log=None)
+    for k, a in _validation(data).items():  # the script's validation_data
+        np.save(tmp_path / f"{k}.npy", a)
+        setattr(opts, k, str(tmp_path / f"{k}.npy"))
     if several:  # several outputs: an .npz by name; the tutorials' labels fit one output
         np.savez(tmp_path / "d.npz", x=x)  # only, so the initial weights are exported
         opts.x, opts.data = None, str(tmp_path / "d.npz")

@@ -174,6 +174,33 @@ SCRIPTS = {
         norm.adapt({EVIL})
         model = keras.Sequential([keras.Input((4,)), norm, keras.layers.Dense(2)])
         """,
+    "validation-and-snapshots": f"""
+        import numpy as np
+        import keras
+        def make(bias=None):
+            {EVIL}
+            m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(
+                2, bias_initializer=keras.initializers.Constant(np.log([{EVIL}])))])
+            m.compile('adam', 'mse')
+            return m
+        x_val = {EVIL}
+        y_val = np.asarray({EVIL})
+        first = make(bias={EVIL})
+        first.save_weights({EVIL})
+        model = make()
+        model.load_weights({EVIL})
+        model.fit(x, y, steps_per_epoch={EVIL}, validation_data=(x_val, y_val),
+                  callbacks=[keras.callbacks.EarlyStopping(monitor={EVIL})])
+        """,
+    "dataset-pipeline": f"""
+        import keras, tensorflow as tf
+        ds = tf.data.Dataset.from_tensor_slices({EVIL}).shuffle({EVIL})
+        ds = ds.repeat({EVIL}).batch({EVIL}).map(lambda a, b: ({EVIL}, b))
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+        model.compile('adam', 'mse')
+        model.fit(ds.map(lambda a, b: (a, tf.expand_dims(b, {EVIL}))), steps_per_epoch=5,
+                  validation_data=ds.map({EVIL}))
+        """,
 }
 
 
@@ -184,7 +211,8 @@ def test_hostile_code_in_reading_paths_never_runs(tmp_path, name):
     p.write_text(f"CANARY = {str(canary)!r}\n" + textwrap.dedent(SCRIPTS[name]))
     x = np.zeros((6, 4), np.float32)
     y = np.zeros((6, 2), np.float32)
-    for bindings in (None, Bindings(x=x, y=y, defines={"n": 2})):
+    for bindings in (None, Bindings(x=x, y=y, defines={"n": 2}),
+                     Bindings(x=x, y=y, val_x=x[:2], val_y=y[:2])):  # validation_data's
         start = time.perf_counter()
         try:
             load_script(p, bindings=bindings)
