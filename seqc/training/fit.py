@@ -20,7 +20,7 @@ from ..errors import DataError, UsageError, did_you_mean
 from ..ops import REGISTRY
 from ..ops.base import RunContext
 from . import callbacks as callbacks_mod
-from . import executor, lint, penalties
+from . import executor, lint, penalties, stateful
 from . import metrics as metrics_mod
 from .checks import (
     as_list,
@@ -217,7 +217,7 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
         validation_split: float = 0.0, validation_data: Any = None, shuffle: bool = True,
         class_weight: dict | None = None, sample_weight: Any = None, initial_epoch: int = 0,
         seed: int | None = None, validation_batch_size: int | None = None,
-        validation_freq: int = 1, nonfinite: str = "warn",
+        validation_freq: int = 1, nonfinite: str = "warn", reset_states: str | None = None,
         **unknown: Any) -> callbacks_mod.History:
     """Keras' `Model.fit` on NumPy arrays; returns the History (also `model.history`).
 
@@ -229,11 +229,16 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
     in Keras, with one RuntimeWarning naming the epoch and batch; "raise": TrainingDiverged
     naming them, before that batch's update, and also when the weights are not finite at the
     end (`seqc build` trains this way, so it never exports a NaN model).
+
+    `reset_states` (seqc's): "epoch" zeroes the states of stateful recurrent layers at the start
+    of each epoch (otherwise they carry on until `model.reset_states()`, as in Keras); see
+    seqc.training.stateful.
     """
     no_unknown(unknown, "fit", ["x", "y", "batch_size", "epochs", "verbose", "callbacks",
                                  "validation_split", "validation_data", "shuffle",
                                  "class_weight", "sample_weight", "initial_epoch", "seed",
-                                 "validation_batch_size", "validation_freq", "nonfinite"])
+                                 "validation_batch_size", "validation_freq", "nonfinite",
+                                 "reset_states"])
     if nonfinite not in ("warn", "raise"):
         raise UsageError("nonfinite must be 'warn' or 'raise'", field="nonfinite",
                          received=repr(nonfinite))
@@ -246,8 +251,9 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
             hint="predict, export and `seqc convert` are unaffected (these settings only act "
                  "in training); to train in seqc, replace them with Keras' built-in "
                  "regularizers and constraints")
-    batch_size = positive_int(batch_size if batch_size is not None else DEFAULT_BATCH_SIZE,
-                               "batch_size")
+    batch_size = positive_int(batch_size if batch_size is not None else
+                              stateful.default_batch_size(model, DEFAULT_BATCH_SIZE),
+                              "batch_size")
     epochs = nonneg_int(epochs, "epochs")
     initial_epoch = nonneg_int(initial_epoch, "initial_epoch")
     validation_freq = positive_int(validation_freq, "validation_freq")
@@ -292,6 +298,7 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
     val_metrics = copy.deepcopy(train_metrics)
 
     n = n_samples(x) if stream is None else stream.train_rows
+    stateful.check_fit(model, n, batch_size, reset_states, stream is not None)
     steps = -(-n // batch_size)
     schedule = getattr(cfg.optimizer, "_learning_rate", None)
     if hasattr(schedule, "steps_per_epoch"):
@@ -322,7 +329,9 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
         rng = np.random.default_rng([seed, epoch]) if shuffle else None
         batches = _array_batches(x, ys, sws, rng, batch_size) if stream is None \
             else stream.train_batches(rng, batch_size)
-        ctx = RunContext(training=True, rng=np.random.default_rng([seed, epoch, 1]))
+        stateful.begin_epoch(model, reset_states)
+        ctx = RunContext(training=True, rng=np.random.default_rng([seed, epoch, 1]),
+                         states=stateful.states(model))
         total, seen, head_totals = 0.0, 0, np.zeros(len(heads))
         for b, (xb, ybs, swbs) in enumerate(batches):
             rows = n_samples(xb)
@@ -600,8 +609,9 @@ def evaluate(model: Any, x: Any = None, y: Any = None, batch_size: int | None = 
     no_unknown(unknown, "evaluate", ["x", "y", "batch_size", "verbose", "sample_weight",
                                       "return_dict", "callbacks"])
     cfg = _compiled(model, "evaluate")
-    batch_size = positive_int(batch_size if batch_size is not None else DEFAULT_BATCH_SIZE,
-                               "batch_size")
+    batch_size = positive_int(batch_size if batch_size is not None else
+                              stateful.default_batch_size(model, DEFAULT_BATCH_SIZE),
+                              "batch_size")
     verbose = verbose_level(verbose)
     stream = _shard_source(model, x, y, sample_weight, None)
     if stream is not None:  # a Shards source: streamed in file order
@@ -646,7 +656,7 @@ def _evaluate_batches(model, batches, metrics) -> tuple[float, np.ndarray]:
     heads = model.compiled.heads
     for m in _flat(metrics):
         m.reset_state()
-    ctx = RunContext(training=False, need_grad=False)
+    ctx = RunContext(training=False, need_grad=False, states=stateful.states(model))
     n = 0
     total, head_totals = 0.0, np.zeros(len(heads))
     # Keras' test_step adds the same regularization losses as training.
@@ -674,9 +684,10 @@ def predict(model: Any, x: Any, batch_size: int | None = None, verbose: Any = 0,
             **unknown: Any) -> np.ndarray:
     """Batched inference (no caches kept); returns an array of shape (N, *output)."""
     no_unknown(unknown, "predict", ["x", "batch_size", "verbose"])
-    batch_size = positive_int(batch_size if batch_size is not None else DEFAULT_BATCH_SIZE,
-                               "batch_size")
     graph = model.graph
+    batch_size = positive_int(batch_size if batch_size is not None else
+                              stateful.default_batch_size(model, DEFAULT_BATCH_SIZE),
+                              "batch_size")
     if getattr(type(x), "is_shard_source", False) is True:
         raise UsageError("predict returns one array in memory; shards are predicted to files",
                          field="x", received=repr(x),
@@ -685,7 +696,7 @@ def predict(model: Any, x: Any, batch_size: int | None = None, verbose: Any = 0,
     if len(graph.inputs) > 1 or len(graph.outputs) > 1:
         return _predict_graph(model, x, batch_size)
     x = prepare_x(model, x, "x")
-    ctx = RunContext(training=False, need_grad=False)
+    ctx = RunContext(training=False, need_grad=False, states=stateful.states(model))
     out = None
     n = len(x)
     for lo in range(0, n, batch_size):
@@ -711,7 +722,7 @@ def _predict_graph(model: Any, x: Any, batch_size: int) -> Any:
         raise DataError("the inputs hold different numbers of samples", field="x",
                         received=", ".join(f"{k}: {len(v)}" for k, v in xs.items()))
     (n,) = sizes
-    ctx = RunContext(training=False, need_grad=False)
+    ctx = RunContext(training=False, need_grad=False, states=stateful.states(model))
     parts: list[list[np.ndarray]] = []
     for lo in range(0, n, batch_size):
         yb, _ = executor.forward(graph, model.params,
