@@ -99,6 +99,8 @@ class Model:
         # Reasons `fit` must refuse (a Keras file's custom regularizers or constraints, which
         # seqc has no code for: training would silently differ). Predicting and exporting go on.
         self.training_blockers: list[str] = []
+        # Carried states of stateful recurrent layers, by layer (training/stateful.py).
+        self.rnn_states: dict[str, tuple] = {}
         if graph is not None:
             self._check_training_args()
         if graph is not None and not self.params:
@@ -222,6 +224,13 @@ class Model:
         from .training.fit import predict
 
         return predict(self, x, batch_size=batch_size, verbose=verbose)
+
+    def reset_states(self) -> None:
+        """Keras 2's `model.reset_states()` (Keras 3: each stateful layer's
+        `reset_states()`): stateful recurrent layers start again from zero states."""
+        from .training.stateful import reset
+
+        reset(self)
 
     # ---- export ----
     def export(self, path: str, opset: int | None = None, **kwargs: Any) -> str:

@@ -561,12 +561,17 @@ def _export_and_validate(model, defn, staging: Path, data, opts: BuildOptions, t
         export_info["cleanup"] = cleanup_file(staging / "model.onnx")
     vectors = None
     several_io = len(model.graph.inputs) > 1 or len(model.graph.outputs) > 1
+    # A model typed with a fixed batch (a stateful one's) runs exactly one batch of it.
+    fixed = None if several_io else model.graph.types[model.graph.inputs[0]].shape[0]
+    if fixed and holdout_x is not None and n_samples(holdout_x) > fixed:
+        holdout_x = holdout_x[:fixed]
     if opts.test_vectors:
         from .runtime.vectors import embed_from_model
 
         # Embedded before validation, so validation runs on the very file that ships.
         vectors = embed_from_model(model, str(staging / "model.onnx"), holdout_x,
-                                   rows=opts.test_vectors, atol=opts.atol, rtol=opts.rtol)
+                                   rows=fixed or opts.test_vectors, atol=opts.atol,
+                                   rtol=opts.rtol)
     if opts.verbose >= 2:
         _say(opts, format_export_info(export_info))
     (staging / "weights.npz").write_bytes(params_to_npz_bytes(model.params))

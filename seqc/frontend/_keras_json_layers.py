@@ -196,7 +196,8 @@ def _builtin(key: str, value: Any) -> bool:
 
 def _unmodelled(r: Reader, kind: str, key: str, value: Any, label: str,
                 fld: str) -> DefinitionError:
-    hint = ("seqc runs stateless recurrent layers; save the model with stateful=False"
+    hint = ("seqc trains stateful layers read from a Python script or a seqc JSON spec (with a "
+            "fixed batch size); from a Keras file, save the model with stateful=False"
             if key == "stateful" else None)
     return r.err(f"{kind} argument '{key}' is not supported by seqc at this value "
                  f"(seqc accepts it only at its inert default)", label, fld,

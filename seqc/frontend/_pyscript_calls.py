@@ -236,6 +236,7 @@ class CallReader:
                 # it is one fit with the epochs summed.
                 m.fit["epochs"] = m.fit.get("epochs", 1) + fit.get("epochs", 1)
                 m.fit_repeats += 1
+                m.state_events.append(("fit", node))
                 return None
             if m.fitted_at is not None:
                 return self.refuse(m, node, f"{self.seg(node)} trains the model again after "
@@ -245,6 +246,7 @@ class CallReader:
                                    hint="fit once with the total epochs, or build the second "
                                         "stage from the first's output")
             m.fit, m.fitted_at, m.fit_repeats = fit, node, 1
+            m.state_events = [("fit", node)]
         elif meth == "pop" and m.framework == "keras" and not args and not kwargs and m.items:
             m.items.pop()  # Keras' Sequential.pop(): drop the last layer
         elif meth == "build":

@@ -289,7 +289,7 @@ class FunctionalReader:
             name = t.layer.kwargs.get("name")
             name = name if isinstance(name, str) else "input_layer" + (f"_{i}" if i else "")
             try:
-                shape, dtype = _input_layer(d, self.where(t.node), f"input '{name}'")
+                shape, dtype, _ = _input_layer(d, self.where(t.node), f"input '{name}'")
             except SeqcError as e:
                 raise e.located(file=self.where(t.node)) from None
             inputs[name] = {"shape": list(shape), "dtype": dtype or "float32"}

@@ -215,7 +215,10 @@ class KerasReader:
         if "batch_input_shape" in kwargs:
             bis = kwargs.pop("batch_input_shape")
             kwargs["input_shape"] = bis[1:] if isinstance(bis, (list, tuple)) else bis
-        kwargs.pop("batch_size", None)
+            if isinstance(bis, (list, tuple)) and bis and isinstance(bis[0], int):
+                kwargs["batch_size"] = bis[0]  # kept in the type for a stateful model (spec.py)
+        if "input_shape" not in kwargs or not first:
+            kwargs.pop("batch_size", None)
         if kwargs.get("dtype") in (None, "float32"):
             kwargs.pop("dtype", None)
         if "input_shape" in kwargs:

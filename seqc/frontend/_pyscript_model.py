@@ -297,6 +297,11 @@ class ModelStatements:
         if meth in READ_ONLY:
             self.skipped_at(node)
             return Opaque(node, f"{what} is not run")
+        if meth == "reset_states" and isinstance(obj, ModelVal) and obj.framework == "keras" \
+                and not args and not kwargs:
+            if obj.fitted_at is not None:  # before the first fit the states are zero anyway
+                obj.state_events.append(("reset", node))
+            return None
         kind = "the model" if isinstance(obj, ModelVal) else "a layer"
         hints = {"load_weights": "build from the weights' own file instead (seqc build "
                                  "model.keras / convert), or remove the call",

@@ -152,6 +152,9 @@ class ModelVal:
     init_from: Any = None
     fitted_at: Any = None  # its fit call (a second one continues training: refused)
     fit_repeats: int = 0  # how often a loop ran that same fit (epochs summed)
+    # ("fit" | "reset", call node) in script order after the first fit: the runs of the fit
+    # and the model.reset_states() calls between them (_pyscript_state.py)
+    state_events: list = field(default_factory=list)
     attrs: dict = field(default_factory=dict)  # a subclassed model's self.<attr> values
     functional: bool = False  # keras.Model(inputs, outputs): model.layers lists the Inputs
     graph: Any = None  # a functional graph: ([input KTensor], [output KTensor])

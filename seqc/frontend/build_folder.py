@@ -69,9 +69,12 @@ def _consistent(graph: Graph, file: str) -> Graph:
     """The stored types and parameter shapes are what each node's kind gives for its inputs
     (shape inference rerun from the graph inputs), so nothing downstream trusts an edited
     file: a model.ir.json is user input like any definition."""
+    # A stateful recurrent layer's model keeps its fixed batch (spec.py's _input_type).
+    fixed_ok = any(getattr(n.attrs, "stateful", False) is True for n in graph.nodes)
     for v in graph.inputs:
         t = graph.types[v]
-        if not t.shape or t.shape[0] is not None:
+        if not t.shape or (t.shape[0] is not None and not (
+                fixed_ok and isinstance(t.shape[0], int) and t.shape[0] > 0)):
             raise DefinitionError(
                 f"graph input '{v}' must have the batch (null) as its first dimension",
                 file=file, field=f"types.{v}.shape", received=f"shape={list(t.shape)}",

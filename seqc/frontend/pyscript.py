@@ -33,6 +33,7 @@ from ._pyscript_functional import FunctionalReader
 from ._pyscript_keras import KerasReader
 from ._pyscript_model import ModelStatements
 from ._pyscript_pipeline import PipelineReader
+from ._pyscript_state import state_resets
 from ._pyscript_stmt import StmtReader
 from ._pyscript_subclass import read_instance, read_uninstantiated, reorder_weights, weight_order
 from ._pyscript_values import (
@@ -386,6 +387,7 @@ class Reader(StmtReader, ExprReader, CallReader, CompileReader, KerasReader, Mod
             self.start_from(model, doc)
         if model.name and re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", model.name):
             doc = {"name": model.name, **doc}
+        fit_resets = state_resets(self, model, doc)  # _pyscript_state
         if model.fit_repeats > 1:
             self.note(model.fitted_at, f"fit runs {model.fit_repeats} times in a loop: read as "
                                        f"one fit of {model.fit.get('epochs')} epochs (Keras "
@@ -413,6 +415,8 @@ class Reader(StmtReader, ExprReader, CallReader, CompileReader, KerasReader, Mod
                              "; Keras would not validate on them", field="validation_data",
                              received=self.seg(model.fitted_at) if model.fitted_at else
                              "no fit", hint="remove --val-x/--val-y/--val-data")
+        if fit_resets is not None:
+            fit["reset_states"] = fit_resets
         if self.seed is not None:
             fit = {**(fit or {}), "seed": self.seed}
         if fit is not None:

@@ -189,14 +189,18 @@ def _input_type(doc: dict, layers: list[dict], file: str,
                 data_x: Any = None) -> tuple[TensorType, list[dict], int]:
     """The input type from `input_shape`/`input_dtype`, an InputLayer first (consumed: the
     remaining layers keep their `layers[i]` labels through `first_index`), or the first
-    layer's `input_shape`."""
+    layer's `input_shape`. A batch size declared there (InputLayer's `batch_shape`, Keras 2's
+    `batch_input_shape`, read as `input_shape` plus `batch_size`) is kept in the type only for
+    a model with a stateful recurrent layer, whose state has one row per sample of a batch;
+    elsewhere the batch stays symbolic."""
     shape = doc.get("input_shape")
     dtype = doc.get("input_dtype")
+    batch = None
     first_index = 0
     first = layers[0]
     label0 = layer_label(0, first.get("name"), first.get("type"))
     if first.get("type") in INPUT_KINDS:
-        in_shape, in_dtype = _input_layer(first, file, label0)
+        in_shape, in_dtype, batch = _input_layer(first, file, label0)
         if shape is not None and tuple(shape) != in_shape:
             raise DefinitionError(
                 "the input shape is given twice, differently: by input_shape and by the "
@@ -222,8 +226,9 @@ def _input_type(doc: dict, layers: list[dict], file: str,
                 received=f"input_shape={list(shape)} (top level), "
                          f"input_shape={list(first['input_shape'])} (layers[0])",
                 hint="keep one of them")
-        shape = first["input_shape"]
-        layers = [{k: v for k, v in first.items() if k != "input_shape"}, *layers[1:]]
+        shape, batch = first["input_shape"], first.get("batch_size")
+        layers = [{k: v for k, v in first.items() if k not in ("input_shape", "batch_size")},
+                  *layers[1:]]
     # Whether or not an InputLayer was consumed, the layers still to check start at layers[1].
     for i, d in enumerate(layers[1:] if first_index == 0 else layers, start=1):
         lab = layer_label(i, d.get("name"), d.get("type"))
@@ -246,7 +251,10 @@ def _input_type(doc: dict, layers: list[dict], file: str,
             hint='add "input_shape": [n_features] at the top level (per sample, batch '
                  'excluded), start the layers with {"type": "InputLayer", "shape": [...]}, '
                  'or give a "data" section (or --data/--x) to take it from the data')
-    return batched(tuple(shape), dtype or "float32"), layers, first_index
+    t = batched(tuple(shape), dtype or "float32")
+    if isinstance(batch, int) and batch > 0 and any(d.get("stateful") is True for d in layers):
+        t = t.with_shape((batch, *t.shape[1:]))
+    return t, layers, first_index
 
 
 def _shape_from_data(doc: dict, file: str, x: Any, first: dict,
@@ -271,9 +279,10 @@ def _shape_from_data(doc: dict, file: str, x: Any, first: dict,
     return tuple(int(d) for d in x.shape[1:]), dtype
 
 
-def _input_layer(d: dict, file: str, label: str) -> tuple[tuple, str | None]:
-    """Shape and dtype of a leading InputLayer, its arguments checked by the InputLayer kind
-    (Keras' `shape`, `batch_shape`, `dtype`, ...). dtype is None when not given."""
+def _input_layer(d: dict, file: str, label: str) -> tuple[tuple, str | None, int | None]:
+    """Shape, dtype and batch size of a leading InputLayer, its arguments checked by the
+    InputLayer kind (Keras' `shape`, `batch_shape`, `dtype`, ...). dtype is None when not
+    given."""
     config = {k: v for k, v in d.items() if k not in ("type", "name")}
     try:
         op = get_op("InputLayer")
@@ -281,7 +290,8 @@ def _input_layer(d: dict, file: str, label: str) -> tuple[tuple, str | None]:
         op.check(attrs)
     except SeqcError as e:
         raise e.located(file=file, layer=label) from None
-    return tuple(attrs.shape), (attrs.dtype if config.get("dtype") is not None else None)
+    return (tuple(attrs.shape), attrs.dtype if config.get("dtype") is not None else None,
+            attrs.batch_size)
 
 
 def _fit_section(fit: dict | None) -> dict | None:

@@ -259,14 +259,20 @@ class Steps:
     invalid: Array | None = None
     valid_f: Array | None = None
     invalid_f: Array | None = None
+    # The state the first step starts from, each (N, units) in Keras' order ((h, c) for an
+    # LSTM), or None for zeros: a stateful layer's carried state. No gradient flows into it
+    # (Keras keeps it in a non-trainable variable between batches).
+    init: tuple[Array, ...] | None = None
 
     @staticmethod
-    def of(valid: Array | None, dtype: Any, need_grad: bool, units: int = 1) -> Steps:
+    def of(valid: Array | None, dtype: Any, need_grad: bool, units: int = 1,
+           init: tuple[Array, ...] | None = None) -> Steps:
         if valid is None:
-            return Steps(None, [], need_grad)
+            return Steps(None, [], need_grad, init=init)
         inv = ~valid
         return Steps(valid, list(inv.any(axis=(1, 2))), need_grad,
-                     np.repeat(inv, units, axis=2), valid.astype(dtype), inv.astype(dtype))
+                     np.repeat(inv, units, axis=2), valid.astype(dtype), inv.astype(dtype),
+                     init)
 
 
 def keep_masked(new: Array, old: Array, s: Steps, t: int) -> None:
@@ -297,14 +303,12 @@ class RecurrentBase(OpDef):
         positive_int(a, "units")
         for name in ("dropout", "recurrent_dropout"):
             in_range(a, name, 0.0, 1.0)
-        for name in ("return_state", "stateful"):
-            if getattr(a, name):
-                raise DefinitionError(
-                    f"{self.kind}({name}=True) is not supported by seqc", field=name,
-                    received=f"{name}=True",
-                    hint="seqc models are Sequential: the layer outputs its last state "
-                    "(return_sequences=False) or every step (return_sequences=True); "
-                    "states are not carried between batches")
+        if a.return_state:
+            raise DefinitionError(
+                f"{self.kind}(return_state=True) is not supported by seqc", field="return_state",
+                received="return_state=True",
+                hint="the layer outputs its last state (return_sequences=False) or every step "
+                     "(return_sequences=True)")
         check_activation(a, "activation")
         if self.has_recurrent_activation:
             check_activation(a, "recurrent_activation")
@@ -321,6 +325,13 @@ class RecurrentBase(OpDef):
                 if x.rank == 2 else "add a Reshape to (timesteps, features) before it"
                 if x.rank != 3 else "give the input a fixed last dimension")
         n, t, _ = x.shape
+        if a.stateful and n is None:
+            # Keras: "When using `stateful=True` in a RNN, the batch size must be static."
+            raise DefinitionError(
+                f"{self.kind}(stateful=True) needs a fixed batch size: its state holds one row "
+                "per sample of a batch", field="stateful", received=f"input {x}",
+                hint="give the model's input a batch size: batch_input_shape=(batch, T, F) or "
+                     "keras.Input(batch_shape=(batch, T, F))")
         return [x.with_shape((n, t, a.units) if a.return_sequences else (n, a.units))]
 
     def bias_shape(self, a: Any) -> tuple[int, ...]:
@@ -364,6 +375,10 @@ class RecurrentBase(OpDef):
         """Run the steps: xp (T, N, k*units) input pre-activations (bias included); returns
         (hs (T + 1, N, units) with hs[0] = 0, tape)."""
         raise NotImplementedError
+
+    def final_state(self, hs: Array, tape: Any) -> tuple[Array, ...]:
+        """The state after the last step, Keras' order (LSTM overrides: (h, c))."""
+        return (hs[-1].copy(),)
 
     def scan_back(self, a, acts, tape, dhs, dh_last, s: Steps, rec):  # pragma: no cover
         """(dxp (T, N, k*units), dW_rec (units, k*units), db_rec (k*units,) or None): dxp is
@@ -440,7 +455,7 @@ class RecurrentBase(OpDef):
         xa[..., :f] = x.transpose(1, 0, 2)
         xa[..., f] = 1
         valid = None if mask is None else np.ascontiguousarray(mask.T)[:, :, None]
-        s = Steps.of(valid, dtype, ctx.need_grad, a.units)
+        s = Steps.of(valid, dtype, ctx.need_grad, a.units, self._carried(a, ctx, n, dtype))
 
         acts = self._acts(a)
         scale = self._scale(a, acts, dtype)
@@ -456,6 +471,8 @@ class RecurrentBase(OpDef):
             xp = MaskedMatmul(w_in, dm).fwd(xa)
             rec = MaskedMatmul(w_rec, rm)
         hs, tape = self.scan(a, acts, xp, rec, b_rec, s)
+        if a.stateful and ctx.states is not None:
+            ctx.states[ctx.scope] = self.final_state(hs, tape)  # the next batch starts here
 
         out = hs[1:] if a.return_sequences else hs[t]
         if a.zero_output_for_mask and valid is not None:
@@ -464,6 +481,23 @@ class RecurrentBase(OpDef):
         if not ctx.need_grad:
             return [y], None
         return [y], (xa, dm, rm, s, tape, ctx.input_grad, w_in, w_rec)
+
+    def _carried(self, a: Any, ctx: Any, n: int, dtype: Any) -> tuple[Array, ...] | None:
+        """A stateful layer's carried state (None: zeros, the first batch or after a reset).
+        Keras refuses a batch of another size than the state's."""
+        if not a.stateful or ctx.states is None or ctx.scope not in ctx.states:
+            return None
+        st = ctx.states[ctx.scope]
+        if st[0].shape[0] != n:
+            from ..errors import DataError
+
+            raise DataError(
+                f"{self.kind}(stateful=True) carries a state of {st[0].shape[0]} rows; this "
+                f"batch has {n}", field="batch_size", received=f"a batch of {n} rows",
+                hint="a stateful model runs on batches of its fixed batch size only (Keras "
+                     "refuses the others too); give a number of rows that the batch size "
+                     "divides, or reset the states")
+        return tuple(np.asarray(v, dtype) for v in st)
 
     def backward(self, a, params, cache, dys):
         xa, dm, rm, s, tape, input_grad, w_in, w_rec = cache

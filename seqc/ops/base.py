@@ -85,6 +85,10 @@ class RunContext:
     mask: Array | None = None
     # Set per node by the executor: one mask (or None) per input, for `multi_input` kinds.
     masks: list[Array | None] = field(default_factory=list)
+    # The carried states of stateful recurrent layers (Keras' stateful=True), keyed by node
+    # scope: a layer starts from its entry and writes its final state back. None (the
+    # default: validation, export checks, a stateless model) means every call starts from zero.
+    states: dict[str, tuple[Array, ...]] | None = None
 
     def update(self, local_name: str, value: Array) -> None:
         """Record a new value for the current node's parameter `local_name`."""

@@ -76,6 +76,12 @@ class BidirectionalAttrs:
                     f"the forward and backward layers need the same `{attr}`",
                     field="backward_layer", received=f"layer.{attr}={getattr(fw, attr)}, "
                     f"backward_layer.{attr}={getattr(bw, attr)}")
+        if fw.stateful:
+            raise DefinitionError(
+                "Bidirectional over a stateful layer is not supported by seqc",
+                field="layer", received="layer.stateful=True",
+                hint="seqc carries the state of a stateful SimpleRNN, LSTM or GRU used on its "
+                     "own; use stateful=False inside Bidirectional")
         fw = dataclasses.replace(fw, zero_output_for_mask=fw.return_sequences)
         bw = dataclasses.replace(bw, zero_output_for_mask=bw.return_sequences)
         object.__setattr__(self, "layer", _spec(fw_op, fw))
@@ -127,6 +133,7 @@ class Bidirectional(OpDef):
                                        "return_sequences": True}}, (3, 2),
                    "return_sequences"),
         BadExample({"layer": {"type": "LSTM", "units": 2}}, (3,), "timesteps"),
+        BadExample({"layer": {"type": "GRU", "units": 2, "stateful": True}}, (3, 2), "stateful"),
         BadExample({"layer": {"type": "SimpleRNN", "units": 2}, "merge_mode": "sum",
                     "backward_layer": {"type": "SimpleRNN", "units": 3, "go_backwards": True}},
                    (3, 2), "merge_mode"),

@@ -52,7 +52,7 @@ class GRU(RecurrentBase):
     bad_examples = [
         BadExample({"units": 2}, (12,), "(batch, timesteps, features)"),
         BadExample({"units": 2, "return_state": True}, (4, 3), "return_state"),
-        BadExample({"units": 2, "stateful": True}, (4, 3), "stateful"),
+        BadExample({"units": 2, "stateful": True}, (4, 3), "fixed batch size"),
         BadExample({"units": 0}, (4, 3), "units"),
         BadExample({"units": 2, "reset_afer": False}, (4, 3), "did you mean"),
         BadExample({"units": 2, "dropout": 1.5}, (4, 3), "dropout"),
@@ -97,7 +97,7 @@ class GRU(RecurrentBase):
             zg = np.ascontiguousarray(xg)
         gs = np.empty((t_steps, 3, n, u), dtype)
         hs = np.empty((t_steps + 1, n, u), dtype)
-        hs[0] = 0
+        hs[0] = 0 if s.init is None else s.init[0]  # a stateful layer's carried h
         tmp = np.empty((n, u), dtype)
         rm = rec.mask  # None or (3, N, u) per gate, internal order
         w = rec.w.reshape(u, 3, u).transpose(1, 0, 2)  # (3, u, u): h @ w[g] is gate g's term
@@ -119,7 +119,7 @@ class GRU(RecurrentBase):
         masked = s.valid is not None
         for t in range(t_steps):
             h = hl[t]
-            if t:  # h_0 = 0: the first step has no recurrent term
+            if t or s.init is not None:  # h_0 = 0: the first step has no recurrent term
                 if rm is not None:
                     np.multiply(h, rm[3 - len(rt):], out=hm)
                 np.matmul(h if rm is None else hm, w3 if ra else w2, out=rt)
@@ -134,7 +134,7 @@ class GRU(RecurrentBase):
             if ra:
                 np.multiply(rg[t], sl[t], out=tmp)
                 zh[t] += tmp
-            elif t:
+            elif t or s.init is not None:
                 np.multiply(rg[t], h, out=sl[t])
                 if rm is not None:
                     np.multiply(sl[t], rm[0], out=hm[0])

@@ -47,7 +47,7 @@ class LSTM(RecurrentBase):
     bad_examples = [
         BadExample({"units": 2}, (12,), "(batch, timesteps, features)"),
         BadExample({"units": 2, "return_state": True}, (4, 3), "return_state"),
-        BadExample({"units": 2, "stateful": True}, (4, 3), "stateful"),
+        BadExample({"units": 2, "stateful": True}, (4, 3), "fixed batch size"),
         BadExample({"units": 0}, (4, 3), "units"),
         BadExample({"unit": 2}, (4, 3), "did you mean"),
         BadExample({"units": 2, "dropout": 1.5}, (4, 3), "dropout"),
@@ -83,7 +83,10 @@ class LSTM(RecurrentBase):
         # straight into the next step's block, and a mask keeps [c, h] with one copy.
         zg = np.ascontiguousarray(xp.reshape(t_steps, n, 4, u).transpose(0, 2, 1, 3))
         big = np.empty((t_steps + 1, 6, n, u), dtype)
-        big[0, 4:] = 0
+        if s.init is None:
+            big[0, 4:] = 0
+        else:  # a stateful layer's carried state (h, c), Keras' order
+            big[0, 5], big[0, 4] = s.init
         tc = np.empty((t_steps, n, u), dtype)  # act(c) per step
         tmp = np.empty((4, n, u), dtype)
         prod = np.empty((2, n, u), dtype)
@@ -100,7 +103,7 @@ class LSTM(RecurrentBase):
         masked = s.valid is not None
         for t in range(t_steps):
             z = zs[t]  # becomes the pre-activation (kept for non-fast activations)
-            if t:  # h_0 = 0: the first step has no recurrent term
+            if t or s.init is not None:  # h_0 = 0: the first step has no recurrent term
                 if w4 is not None:
                     np.matmul(hl[t], w4, out=tmp)
                 else:
@@ -180,3 +183,7 @@ class LSTM(RecurrentBase):
             if s.valid is not None and s.partial[t]:
                 np.copyto(dh_rec, dh, where=s.invalid[t])
         return dz, rec.wgrad(np.ascontiguousarray(big[:-1, 5]), dz), None
+
+    def final_state(self, hs, tape):
+        big = tape[0]
+        return big[-1, 5].copy(), big[-1, 4].copy()

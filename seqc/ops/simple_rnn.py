@@ -40,7 +40,7 @@ class SimpleRNN(RecurrentBase):
     bad_examples = [
         BadExample({"units": 2}, (12,), "(batch, timesteps, features)"),
         BadExample({"units": 2, "return_state": True}, (4, 3), "return_state"),
-        BadExample({"units": 2, "stateful": True}, (4, 3), "stateful"),
+        BadExample({"units": 2, "stateful": True}, (4, 3), "fixed batch size"),
         BadExample({"units": 0}, (4, 3), "units"),
         BadExample({"units": 2, "activaton": "relu"}, (4, 3), "did you mean"),
         BadExample({"units": 2, "dropout": 1.5}, (4, 3), "dropout"),
@@ -50,7 +50,7 @@ class SimpleRNN(RecurrentBase):
         t_steps, n, u = xp.shape
         (act,) = acts
         hs = np.empty((t_steps + 1, n, u), xp.dtype)
-        hs[0] = 0
+        hs[0] = 0 if s.init is None else s.init[0]  # a stateful layer's carried h
         tmp = np.empty((n, u), xp.dtype)
         w, rm = rec.w, rec.mask
         hm = None if rm is None else np.empty((n, u), xp.dtype)
@@ -60,7 +60,7 @@ class SimpleRNN(RecurrentBase):
         masked = s.valid is not None
         for t in range(t_steps):
             z = zl[t]  # becomes the pre-activation
-            if t:  # h_0 = 0: the first step has no recurrent term
+            if t or s.init is not None:  # h_0 = 0: the first step has no recurrent term
                 if rm is None:
                     np.matmul(hl[t], w, out=tmp)
                 else:

@@ -20,7 +20,7 @@ from ..errors import DataError, UsageError, did_you_mean
 from ..ops import REGISTRY
 from ..ops.base import RunContext
 from . import callbacks as callbacks_mod
-from . import executor, lint, penalties
+from . import executor, lint, penalties, stateful
 from . import metrics as metrics_mod
 from .checks import (
     as_list,
@@ -219,7 +219,8 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
         class_weight: dict | None = None, sample_weight: Any = None, initial_epoch: int = 0,
         seed: int | None = None, validation_batch_size: int | None = None,
         validation_freq: int = 1, nonfinite: str = "warn", steps_per_epoch: int | None = None,
-        repeat: bool = False, **unknown: Any) -> callbacks_mod.History:
+        repeat: bool = False, reset_states: str | None = None,
+        **unknown: Any) -> callbacks_mod.History:
     """Keras' `Model.fit` on NumPy arrays; returns the History (also `model.history`).
 
     Deterministic: shuffling and dropout draw from generators seeded by (`seed` or
@@ -235,12 +236,16 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
     epochs, as in Keras (seqc.training.steps). `repeat` (seqc's; needs steps_per_epoch): the
     data is a repeated dataset, tf.data's `shuffle(buffer >= rows).repeat().batch(n)`, one
     endless stream reshuffled each repetition whose batches run across repetitions.
+
+    `reset_states` (seqc's): "epoch" zeroes the states of stateful recurrent layers at the start
+    of each epoch (otherwise they carry on until `model.reset_states()`, as in Keras); see
+    seqc.training.stateful.
     """
     no_unknown(unknown, "fit", ["x", "y", "batch_size", "epochs", "verbose", "callbacks",
                                  "validation_split", "validation_data", "shuffle",
                                  "class_weight", "sample_weight", "initial_epoch", "seed",
                                  "validation_batch_size", "validation_freq", "nonfinite",
-                                 "steps_per_epoch", "repeat"])
+                                 "steps_per_epoch", "repeat", "reset_states"])
     if nonfinite not in ("warn", "raise"):
         raise UsageError("nonfinite must be 'warn' or 'raise'", field="nonfinite",
                          received=repr(nonfinite))
@@ -253,6 +258,8 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
             hint="predict, export and `seqc convert` are unaffected (these settings only act "
                  "in training); to train in seqc, replace them with Keras' built-in "
                  "regularizers and constraints")
+    if batch_size is None and stateful.stateful_layers(model.graph):
+        batch_size = stateful.default_batch_size(model, DEFAULT_BATCH_SIZE)
     if batch_size is not None:
         batch_size = positive_int(batch_size, "batch_size")
     if steps_per_epoch is not None:
@@ -304,6 +311,7 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
     given_batch_size = batch_size
     batch_size = batch_size_for(n, batch_size, steps_per_epoch if stream is None else None,
                                 DEFAULT_BATCH_SIZE)
+    stateful.check_fit(model, n, batch_size, reset_states, stream is not None)
     steps = -(-n // batch_size)
     per_epoch = None
     if steps_per_epoch is not None:
@@ -354,7 +362,9 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
         batches = per_epoch.epoch(epoch) if per_epoch is not None else \
             _array_batches(x, ys, sws, rng, batch_size) if stream is None \
             else stream.train_batches(rng, batch_size)
-        ctx = RunContext(training=True, rng=np.random.default_rng([seed, epoch, 1]))
+        stateful.begin_epoch(model, reset_states)
+        ctx = RunContext(training=True, rng=np.random.default_rng([seed, epoch, 1]),
+                         states=stateful.states(model))
         total, seen, head_totals = 0.0, 0, np.zeros(len(heads))
         for b, (xb, ybs, swbs) in enumerate(batches):
             rows = n_samples(xb)
@@ -632,8 +642,9 @@ def evaluate(model: Any, x: Any = None, y: Any = None, batch_size: int | None = 
     no_unknown(unknown, "evaluate", ["x", "y", "batch_size", "verbose", "sample_weight",
                                       "return_dict", "callbacks"])
     cfg = _compiled(model, "evaluate")
-    batch_size = positive_int(batch_size if batch_size is not None else DEFAULT_BATCH_SIZE,
-                               "batch_size")
+    batch_size = positive_int(batch_size if batch_size is not None else
+                              stateful.default_batch_size(model, DEFAULT_BATCH_SIZE),
+                              "batch_size")
     verbose = verbose_level(verbose)
     stream = _shard_source(model, x, y, sample_weight, None)
     if stream is not None:  # a Shards source: streamed in file order
@@ -678,7 +689,7 @@ def _evaluate_batches(model, batches, metrics) -> tuple[float, np.ndarray]:
     heads = model.compiled.heads
     for m in _flat(metrics):
         m.reset_state()
-    ctx = RunContext(training=False, need_grad=False)
+    ctx = RunContext(training=False, need_grad=False, states=stateful.states(model))
     n = 0
     total, head_totals = 0.0, np.zeros(len(heads))
     # Keras' test_step adds the same regularization losses as training.
@@ -706,9 +717,10 @@ def predict(model: Any, x: Any, batch_size: int | None = None, verbose: Any = 0,
             **unknown: Any) -> np.ndarray:
     """Batched inference (no caches kept); returns an array of shape (N, *output)."""
     no_unknown(unknown, "predict", ["x", "batch_size", "verbose"])
-    batch_size = positive_int(batch_size if batch_size is not None else DEFAULT_BATCH_SIZE,
-                               "batch_size")
     graph = model.graph
+    batch_size = positive_int(batch_size if batch_size is not None else
+                              stateful.default_batch_size(model, DEFAULT_BATCH_SIZE),
+                              "batch_size")
     if getattr(type(x), "is_shard_source", False) is True:
         raise UsageError("predict returns one array in memory; shards are predicted to files",
                          field="x", received=repr(x),
@@ -717,7 +729,7 @@ def predict(model: Any, x: Any, batch_size: int | None = None, verbose: Any = 0,
     if len(graph.inputs) > 1 or len(graph.outputs) > 1:
         return _predict_graph(model, x, batch_size)
     x = prepare_x(model, x, "x")
-    ctx = RunContext(training=False, need_grad=False)
+    ctx = RunContext(training=False, need_grad=False, states=stateful.states(model))
     out = None
     n = len(x)
     for lo in range(0, n, batch_size):
@@ -743,7 +755,7 @@ def _predict_graph(model: Any, x: Any, batch_size: int) -> Any:
         raise DataError("the inputs hold different numbers of samples", field="x",
                         received=", ".join(f"{k}: {len(v)}" for k, v in xs.items()))
     (n,) = sizes
-    ctx = RunContext(training=False, need_grad=False)
+    ctx = RunContext(training=False, need_grad=False, states=stateful.states(model))
     parts: list[list[np.ndarray]] = []
     for lo in range(0, n, batch_size):
         yb, _ = executor.forward(graph, model.params,

@@ -168,6 +168,17 @@ SCRIPTS = {
         model = keras.Sequential([keras.Input((3, 4)), keras.layers.Dense(2)])
         model.compile('adam', 'mse', metrics=[m1, m2])
         """,
+    "stateful-reset": f"""
+        import keras
+        model = keras.Sequential()
+        model.add(keras.layers.LSTM(4, batch_input_shape=(2, 3, 4), stateful=True))
+        model.add(keras.layers.Dense(2))
+        model.compile('adam', 'mse')
+        for i in range(3):
+            model.fit(x, y, batch_size=2, epochs=1, shuffle=False)
+            model.reset_states({EVIL})
+            model.layers[0].reset_states({EVIL})
+        """,
     "adapt": f"""
         import keras
         norm = keras.layers.Normalization()
