@@ -183,7 +183,13 @@ class ModelStatements:
         if isinstance(arg, ast.Call) and arg.args and (
                 isinstance(arg.func, ast.Attribute) and arg.func.attr == "load"):
             arg = arg.args[0]  # torch.load(PATH, weights_only=True)
-        saved = self.saved_paths.get(self.path_key(arg))
+        key = self.path_key(arg)
+        saved = self.saved_paths.get(key)
+        if saved is None and key in self.best_saves and isinstance(obj, ModelVal) and (
+                obj.framework == "torch"):
+            from ._pyscript_torch_best import restore_best
+
+            return restore_best(self, obj, node, key)
         if saved is None or not isinstance(obj, ModelVal):
             return False
         line, owner = saved
@@ -260,6 +266,15 @@ class ModelStatements:
             self.skipped_at(node)
             return Opaque(node, f"{what} is not run")
         kind = "the model" if isinstance(obj, ModelVal) else "a layer"
+        if meth in ("load_state_dict", "load_weights") and isinstance(obj, ModelVal):
+            return self.refuse(
+                obj, node, f"{what} loads weights seqc's build does not have: a file this "
+                           "script does not write (pretrained weights, a checkpoint of another "
+                           "run) or writes in a way seqc does not read (a best-only "
+                           "checkpoint); seqc builds the model from its initial weights and "
+                           "never skips such a statement", field=meth, received=what,
+                hint="build from the weights' own file instead (seqc build model.keras / "
+                     "convert), save them earlier in the same script, or remove the call")
         hints = {"load_weights": "build from the weights' own file instead (seqc build "
                                  "model.keras / convert), or remove the call",
                  "set_weights": "remove the call, or set the weights through the Python API "

@@ -129,7 +129,7 @@ class StmtReader:
                                 "decide without running the script", field="if",
                                 received=f"if {self.seg(st.test)}",
                                 hint="build the model unconditionally")
-                self.taint(st.body + st.orelse, scope, st.test)
+                self.taint(st.body + st.orelse, scope, st)
             else:
                 return self.exec_block(st.body if test else st.orelse, scope)
         elif isinstance(st, (ast.For, ast.AsyncFor)):
@@ -299,6 +299,9 @@ class StmtReader:
 
     def taint(self, body: list, scope: Scope, node: ast.AST) -> None:
         """Names assigned in code that is skipped are unknown afterwards."""
+        from ._pyscript_torch_best import record_conditional_saves
+
+        record_conditional_saves(self, body, scope, node)
         for st in body:
             self.skipped_at(st)
             for n in ast.walk(st):

@@ -94,6 +94,7 @@ class Reader(StmtReader, ExprReader, CallReader, CompileReader, KerasReader, Mod
         self.argparse_read: dict[str, Any] = {}  # args.<name> read as its default
         self.adapted: dict[str, dict] = {}  # layer name -> the weights its adapt() set
         self.saved_paths: dict = {}  # where the script saves weights -> (line, model or None)
+        self.best_saves: dict = {}  # saves under a condition in skipped code (_torch_best)
         self.call_scope: Scope | None = None
         self.ids_input = False  # an Embedding(input_length=n) gave the input: int32 ids
         self.comment = _comment_settings(source, file) if comments else {}
