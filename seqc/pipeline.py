@@ -261,10 +261,11 @@ def _build(def_path: str, opts: BuildOptions, held: ExitStack) -> dict[str, Any]
     target = _take_folder(out_dir, opts, held)
 
     fit_cfg = dict(defn.fit or {})
+    flag_cfg = {}  # the flags win over the definition's fit (every stage's, in stages)
     for key, val in (("epochs", opts.epochs), ("batch_size", opts.batch_size),
                      ("seed", opts.seed)):
         if val is not None:
-            fit_cfg[key] = val
+            fit_cfg[key] = flag_cfg[key] = val
     if opts.tensorboard is not None:
         from .training.tensorboard import TensorBoard
 
@@ -330,17 +331,27 @@ def _build(def_path: str, opts: BuildOptions, held: ExitStack) -> dict[str, Any]
         try:
             # A NaN or infinite loss stops the build (exit 1), where Keras would train on.
             with _lint_reporting(opts, def_path, warned):
-                hist = model.fit(x, y, **{**fit_cfg, "verbose": _fit_verbose(opts),
-                                          "nonfinite": "raise"})
+                if defn.stages:  # fit, freeze, compile, fit: seqc.training.stages
+                    from .training.stages import fit_stages
+
+                    hist, fit_cfg, defn.extra["stages_run"] = fit_stages(
+                        model, defn.stages, x, y, defn.fit or {}, flag_cfg,
+                        fit_cfg["callbacks"][-1:] if opts.tensorboard is not None else [],
+                        verbose=_fit_verbose(opts), nonfinite="raise")
+                else:
+                    hist = model.fit(x, y, **{**fit_cfg, "verbose": _fit_verbose(opts),
+                                              "nonfinite": "raise"})
         except DataError as e:
             # The fit loop names the array and row; the user also needs the file.
             raise e.located(file=_data_label(dataset)) from None
         except SeqcError as e:  # fit settings (callbacks, class_weight...) come from the spec
             raise e.located(file=str(def_path)) from None
         timings["train_s"] = time.perf_counter() - t
-        history = {k: [float(v) for v in vs] for k, vs in hist.history.items()}
+        history = hist if defn.stages else {k: [float(v) for v in vs]
+                                            for k, vs in hist.history.items()}
         final_metrics = {k: vs[-1] for k, vs in history.items() if vs}
-        events = list(getattr(hist, "events", []))
+        events = [e for r in defn.extra["stages_run"] for e in r["events"]] if defn.stages \
+            else list(getattr(hist, "events", []))
         trained = True
         split = float(fit_cfg.get("validation_split") or 0.0)
         if shards is not None:
@@ -559,6 +570,7 @@ def _export_and_validate(model, defn, staging: Path, data, opts: BuildOptions, t
         "compile": _jsonable(defn.compile),
         "history": history,
         "training_events": list(events),
+        **({"stages": defn.extra["stages_run"]} if "stages_run" in defn.extra else {}),
         "warnings": list(warned),
         "final_metrics": final_metrics,
         "class_names": model.class_names,

@@ -388,6 +388,7 @@ class StmtReader:
             hit = f.cache[key]
             if isinstance(hit, ModelVal):
                 hit.fitted_at = None  # built afresh (a k-fold loop): its next fit is a first
+                hit.stages, hit.changed_at, hit.recompiled = [], None, None
             return hit
         f.running = True
         scope = Scope(f.scope)
@@ -410,7 +411,11 @@ class StmtReader:
         for p in (a.vararg, a.kwarg):
             if p is not None:
                 scope.vars[p.arg] = Opaque(p, f"'{p.arg}' is a parameter")
-        r = self.exec_block(f.node.body, scope)
+        self.call_sites.append(node)  # where the function runs from, for messages
+        try:
+            r = self.exec_block(f.node.body, scope)
+        finally:
+            self.call_sites.pop()
         f.running, f.scanned = False, True
         f.ret = r[1] if r is not None else None
         if isinstance(f.ret, (ModelVal, Instance)) and f.node.name not in f.ret.names:

@@ -150,6 +150,14 @@ class ModelVal:
     reloaded: Any = None  # the load_weights/load_state_dict call of its own checkpoint
     fitted_at: Any = None  # its fit call (a second one continues training: refused)
     fit_repeats: int = 0  # how often a loop ran that same fit (epochs summed)
+    # Training in stages (_pyscript_stages): the stages before the current fit, the layers'
+    # trainable state and the (x, y) values at the current fit, a trainable change and a
+    # compile after it (each the first, with its node)
+    stages: list = field(default_factory=list)
+    fit_state: dict = field(default_factory=dict)
+    fit_xy: tuple = ()
+    changed_at: Any = None
+    recompiled: Any = None
     attrs: dict = field(default_factory=dict)  # a subclassed model's self.<attr> values
     functional: bool = False  # keras.Model(inputs, outputs): model.layers lists the Inputs
     graph: Any = None  # a functional graph: ([input KTensor], [output KTensor])

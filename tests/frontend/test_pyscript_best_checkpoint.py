@@ -132,3 +132,90 @@ def test_a_pretrained_file_the_script_never_wrote_is_refused(tmp_path):
     with pytest.raises(DefinitionError, match="model.py:4:1: .* a file this script does not "
                                               "write \\(pretrained weights"):
         load_script(p)
+
+
+def test_a_state_dict_saved_by_one_model_and_loaded_into_another_is_refused(tmp_path):
+    head = """\
+        import torch
+        import torch.nn as nn
+        a = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))  # seqc: input_shape = [4]
+        torch.save(a.state_dict(), "a.pt")
+        sd = torch.load("a.pt")
+        """
+    head = textwrap.dedent(head)
+    own = load_script(_write(tmp_path, head + "a.load_state_dict(sd)\n"))
+    assert any("model.py:6:1: a.load_state_dict(sd) reloads the weights the script saved at "
+               "line 4" in n for n in own.notes)
+    with pytest.raises(DefinitionError, match="model.py:7:1: .* loads the weights another "
+                                              "model saved at line 4"):
+        load_script(_write(tmp_path, head + textwrap.dedent("""\
+            model = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 3))
+            model.load_state_dict(sd)
+            """)))
+
+
+NETWORK = textwrap.dedent("""\
+    import torch.nn.functional as F
+    from torch import nn
+
+    class Network(nn.Module):
+        def __init__(self, input_size, output_size, hidden_layers, drop_p=0.5):
+            super().__init__()
+            self.hidden_layers = nn.ModuleList([nn.Linear(input_size, hidden_layers[0])])
+            layer_sizes = zip(hidden_layers[:-1], hidden_layers[1:])
+            self.hidden_layers.extend([nn.Linear(h1, h2) for h1, h2 in layer_sizes])
+            self.output = nn.Linear(hidden_layers[-1], output_size)
+            self.dropout = nn.Dropout(p=drop_p)
+
+        def forward(self, x):
+            for each in self.hidden_layers:
+                x = F.relu(each(x))
+                x = self.dropout(x)
+            x = self.output(x)
+            return F.log_softmax(x, dim=1)
+
+    """)
+
+
+def test_zip_and_comprehensions_over_constructor_arguments(tmp_path):
+    from seqc.ir.summary import parameter_counts
+
+    defn = load_script(_write(tmp_path, NETWORK + textwrap.dedent("""\
+        model = Network(784, 10, [512, 256, 128])  # seqc: input_shape = [784]
+        """)))
+    assert parameter_counts(defn.model.graph)["trainable"] == 567434
+    # Sizes from a checkpoint torch.load reads: the error names the load, not the zip.
+    with pytest.raises(DefinitionError, match=r"model.py:21:\d+: .*torch.load\(\.\.\.\) is a "
+                                              r"call seqc does not run; checkpoint is set at "
+                                              "line 21"):
+        load_script(_write(tmp_path, NETWORK + textwrap.dedent("""\
+            import torch
+            checkpoint = torch.load("checkpoint.pth")
+            model = Network(784, 10, checkpoint["hidden_layers"])  # seqc: input_shape = [784]
+            """)))
+
+
+def test_a_fresh_instance_of_the_same_modules_reloads_the_trained_weights(tmp_path):
+    head = textwrap.dedent("""\
+        import torch
+        import torch.nn as nn
+        class Net(nn.Module):
+            def __init__(self, n=8):
+                super().__init__()
+                self.fc = nn.Linear(4, n)
+            def forward(self, x):
+                return self.fc(x)
+        model = Net()  # seqc: input_shape = [4]
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
+        torch.save(model.state_dict(), "model.pth")
+        """)
+    from seqc.frontend import Bindings
+
+    net2 = Bindings(model="net2")
+    defn = load_script(_write(tmp_path, head + "net2 = Net()\n"
+                              "net2.load_state_dict(torch.load('model.pth'))\n"), bindings=net2)
+    assert any("reloads the weights the script saved at line 11" in n for n in defn.notes)
+    with pytest.raises(DefinitionError, match="model.py:13:1: .* loads the weights another "
+                                              "model saved at line 11"):
+        load_script(_write(tmp_path, head + "net2 = Net(n=6)\n"
+                           "net2.load_state_dict(torch.load('model.pth'))\n"), bindings=net2)
