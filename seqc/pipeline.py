@@ -299,7 +299,9 @@ def _build(def_path: str, opts: BuildOptions, held: ExitStack) -> dict[str, Any]
         if flag_data is not None and not defn.data and not several_io \
         else load_build_data(defn, opts)
     timings["data_s"] = time.perf_counter() - t
-    check_build_memory(model, dataset, fit_cfg, opts, def_path)
+    check_build_memory(model, dataset, max(  # the largest batch of any stage
+        [fit_cfg, *({**st["fit"], **flag_cfg} for st in defn.stages or [])],
+        key=lambda c: c.get("batch_size") or 32), opts, def_path)
     if dataset is not None and dataset.class_names:
         model.class_names = list(dataset.class_names)
     if dataset is not None and not isinstance(dataset.x, dict):

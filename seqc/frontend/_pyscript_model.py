@@ -103,7 +103,8 @@ def _structure(v: Any) -> Any:
     if isinstance(v, (Layer, TorchMod)) and all(is_const(a) for a in [
             *v.args, *v.kwargs.values()]):
         return v.cls, repr(v.args), repr(sorted(v.kwargs.items())), getattr(
-            v, "trainable", True), repr(sorted(getattr(v, "inits", {})))
+            v, "trainable", True), repr(sorted((k, i[0]) for k, i in getattr(
+                v, "inits", {}).items()))
     return None
 
 
