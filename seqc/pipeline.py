@@ -310,10 +310,11 @@ def _build(def_path: str, opts: BuildOptions, held: ExitStack) -> dict[str, Any]
     target = _take_folder(out_dir, opts, held)
 
     fit_cfg = dict(defn.fit or {})
+    flag_cfg = {}  # the flags win over the definition's fit (every stage's, in stages)
     for key, val in (("epochs", opts.epochs), ("batch_size", opts.batch_size),
                      ("seed", opts.seed)):
         if val is not None:
-            fit_cfg[key] = val
+            fit_cfg[key] = flag_cfg[key] = val
     if opts.tensorboard is not None:
         from .training.tensorboard import TensorBoard
 
@@ -349,7 +350,9 @@ def _build(def_path: str, opts: BuildOptions, held: ExitStack) -> dict[str, Any]
     val = load_validation_data(defn, opts) if defn.format != "python" else None if \
         bindings.val_x is None else _val_dataset(bindings)
     timings["data_s"] = time.perf_counter() - t
-    check_build_memory(model, dataset, fit_cfg, opts, def_path)
+    check_build_memory(model, dataset, max(  # the largest batch of any stage
+        [fit_cfg, *({**st["fit"], **flag_cfg} for st in defn.stages or [])],
+        key=lambda c: c.get("batch_size") or 32), opts, def_path)
     if dataset is not None and dataset.class_names:
         model.class_names = list(dataset.class_names)
     if dataset is not None and not isinstance(dataset.x, dict):
@@ -384,17 +387,29 @@ def _build(def_path: str, opts: BuildOptions, held: ExitStack) -> dict[str, Any]
                 if val is not None:  # Keras: validation_data wins over validation_split
                     fit_cfg["validation_data"] = (val.x, val.y if isinstance(val.y, dict)
                                                   else defn.prepare_labels(val.y))
-                hist = model.fit(x, y, **{**fit_cfg, "verbose": _fit_verbose(opts),
-                                          "nonfinite": "raise"})
+                if defn.stages:  # fit, freeze, compile, fit: seqc.training.stages
+                    from .training.stages import fit_stages
+
+                    stage_flags = {**flag_cfg, **({"validation_data": fit_cfg[
+                        "validation_data"]} if val is not None else {})}
+                    hist, fit_cfg, defn.extra["stages_run"] = fit_stages(
+                        model, defn.stages, x, y, defn.fit or {}, stage_flags,
+                        fit_cfg["callbacks"][-1:] if opts.tensorboard is not None else [],
+                        verbose=_fit_verbose(opts), nonfinite="raise")
+                else:
+                    hist = model.fit(x, y, **{**fit_cfg, "verbose": _fit_verbose(opts),
+                                              "nonfinite": "raise"})
         except DataError as e:
             # The fit loop names the array and row; the user also needs the file.
             raise e.located(file=_data_label(dataset)) from None
         except SeqcError as e:  # fit settings (callbacks, class_weight...) come from the spec
             raise e.located(file=str(def_path)) from None
         timings["train_s"] = time.perf_counter() - t
-        history = {k: [float(v) for v in vs] for k, vs in hist.history.items()}
+        history = hist if defn.stages else {k: [float(v) for v in vs]
+                                            for k, vs in hist.history.items()}
         final_metrics = {k: vs[-1] for k, vs in history.items() if vs}
-        events = list(getattr(hist, "events", []))
+        events = [e for r in defn.extra["stages_run"] for e in r["events"]] if defn.stages \
+            else list(getattr(hist, "events", []))
         trained = True
         split = float(fit_cfg.get("validation_split") or 0.0)
         if val is not None:
@@ -620,6 +635,7 @@ def _export_and_validate(model, defn, staging: Path, data, opts: BuildOptions, t
         "compile": _jsonable(defn.compile),
         "history": history,
         "training_events": list(events),
+        **({"stages": defn.extra["stages_run"]} if "stages_run" in defn.extra else {}),
         "warnings": list(warned),
         "final_metrics": final_metrics,
         "class_names": model.class_names,

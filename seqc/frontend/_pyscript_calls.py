@@ -22,6 +22,7 @@ from ._pyscript_generators import (
 )
 from ._pyscript_model import LayersView, is_model_object, is_placeholder, set_trainable
 from ._pyscript_names import KERAS_SEQUENTIAL, keras_member, norm
+from ._pyscript_stages import data_key, layer_state, next_stage
 from ._pyscript_subclass import (
     SelfMethod,
     call_self_method,
@@ -217,11 +218,8 @@ class CallReader:
             cfg = self.compile_section(args, kwargs, node)
             if m.fitted_at is None:
                 m.compile = cfg
-            elif cfg != m.compile:
-                # After fit (to evaluate with other metrics): training used the earlier one.
-                self.note(node, f"{self.seg(node)} comes after the fit at line "
-                                f"{m.fitted_at.lineno}; the model trains with the compile "
-                                "before it")
+            else:  # a next training stage if a fit follows (_pyscript_stages), else a note
+                m.recompiled = (cfg, node)
         elif meth == "fit":
             if m.reloaded is not None:
                 return self.refuse(m, node, f"{self.seg(node)} trains again after reloading a "
@@ -230,6 +228,9 @@ class CallReader:
                                    received=self.seg(node),
                                    hint="build the second stage from the first's output")
             fit = self.fit_section(args, kwargs, node)
+            xy = data_key(self, node, self.call_scope)
+            if m.fitted_at is not None and next_stage(self, m, fit, xy, node):
+                return None  # fit, trainable changed, compile, fit: _pyscript_stages
             if m.fitted_at is node and self.same_fit(m.fit, fit):
                 # The same fit run again by a loop (Keras' addition example fits one epoch
                 # per generation): Keras continues training, the optimizer state kept, so
@@ -247,6 +248,8 @@ class CallReader:
                                         "stage from the first's output")
             m.fit, m.fitted_at, m.fit_repeats = fit, node, 1
             m.state_events = [("fit", node)]
+
+            m.fit_state, m.fit_xy = layer_state(m), xy
         elif meth == "pop" and m.framework == "keras" and not args and not kwargs and m.items:
             m.items.pop()  # Keras' Sequential.pop(): drop the last layer
         elif meth == "build":
@@ -305,7 +308,7 @@ class CallReader:
         if p == "argparse.ArgumentParser":
             return ArgParser(node)
         if p == "torch.save" and len(node.args) >= 2:
-            self.saved_at(node.args[1], node)
+            self.saved_at(node.args[1], node, self.state_dict_owner(node.args[0]))
             return None
         if p in _SEED_CALLS or norm(p) in _SEED_CALLS:
             if args and isinstance(args[0], int) and not isinstance(args[0], bool):

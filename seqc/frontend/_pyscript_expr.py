@@ -328,7 +328,10 @@ class ExprReader:
         if len(node.generators) != 1 or node.generators[0].is_async:
             return Opaque(node, "a comprehension with several for clauses")
         gen = node.generators[0]
-        seq = self.iterate(self.ev(gen.iter, scope))
+        it = self.ev(gen.iter, scope)
+        if isinstance(it, Opaque):  # the reason it is unknown, from where it comes from
+            return it
+        seq = self.iterate(it)
         if seq is None:
             return Opaque(node, f"{self.seg(gen.iter)} is not a constant sequence")
         inner = Scope(scope)
@@ -444,6 +447,9 @@ def fold_builtin(r: ExprReader, name: str, args: list, kwargs: dict, node: ast.C
         got = _torch_isinstance(*args)
         if got is not None:
             return got
+    unknown = next((a for a in [*args, *kwargs.values()] if isinstance(a, Opaque)), None)
+    if unknown is not None and name in ("enumerate", "zip", "reversed", "tuple", "list"):
+        return unknown  # the reason an argument is unknown, from where it comes from
     if not all(is_const(a) for a in args) or not all(is_const(v) for v in kwargs.values()):
         return Opaque(node, f"{r.seg(node)} is not computed from constants")
     try:

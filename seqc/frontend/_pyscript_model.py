@@ -92,6 +92,22 @@ def set_trainable(v: Any, value: bool) -> None:
         v.kwargs["trainable"] = value
 
 
+def _structure(v: Any) -> Any:
+    """What makes two models of a script the same weights: their modules' classes and
+    constant arguments, in order (None where an argument is not a constant)."""
+    from ._pyscript_values import is_const
+
+    if isinstance(v, ModelVal):
+        parts = [(n, _structure(c)) for n, c, _ in v.items]
+        return None if any(p is None for _, p in parts) else (v.framework, tuple(parts))
+    if isinstance(v, (Layer, TorchMod)) and all(is_const(a) for a in [
+            *v.args, *v.kwargs.values()]):
+        return v.cls, repr(v.args), repr(sorted(v.kwargs.items())), getattr(
+            v, "trainable", True), repr(sorted((k, i[0]) for k, i in getattr(
+                v, "inits", {}).items()))
+    return None
+
+
 def model_part(m: ModelVal, attr: str) -> Any:
     """`model.fc1` (a module of a subclassed or named Sequential model) or `model.features`
     (the modules under that attribute path, as a view that freezing and refusals reach)."""
@@ -173,6 +189,14 @@ class ModelStatements:
             owner.reloaded is None and owner.init_from is None and not self.owns_refusal(owner))
         self.saved_paths.setdefault(self.path_key(path), (node.lineno, owner, initial))
 
+    def state_dict_owner(self, arg: ast.AST) -> Any:
+        """The model of `torch.save(model.state_dict(), p)` (None for anything else)."""
+        if isinstance(arg, ast.Call) and isinstance(arg.func, ast.Attribute) and (
+                arg.func.attr == "state_dict") and self.call_scope is not None:
+            owner = self.resolve_obj(self.ev(arg.func.value, self.call_scope))
+            return owner if isinstance(owner, ModelVal) else None
+        return None
+
     def path_key(self, path: ast.AST) -> Any:
         v = self.ev(path, self.call_scope) if self.call_scope is not None else None
         return v if isinstance(v, str) else ("text", ast.unparse(path))
@@ -182,15 +206,30 @@ class ModelStatements:
         script itself saved earlier: the weights it trained, which seqc's build trains too.
         A Keras model that then trains again is refused at its fit."""
         arg = node.args[0]
+        if isinstance(arg, ast.Name) and self.call_scope is not None:
+            d = self.lookup_def(arg.id, self.call_scope)  # `sd = torch.load(p)` first
+            if isinstance(d, ast.Assign) and len(d.targets) == 1 and isinstance(
+                    d.targets[0], ast.Name) and isinstance(d.value, ast.Call):
+                arg = d.value
         if isinstance(arg, ast.Call) and arg.args and (
                 isinstance(arg.func, ast.Attribute) and arg.func.attr == "load"):
             arg = arg.args[0]  # torch.load(PATH, weights_only=True)
-        saved = self.saved_paths.get(self.path_key(arg))
+        key = self.path_key(arg)
+        saved = self.saved_paths.get(key)
+        if saved is None and key in self.best_saves and isinstance(obj, ModelVal) and (
+                obj.framework == "torch"):
+            from ._pyscript_torch_best import restore_best
+
+            return restore_best(self, obj, node, key)
         if saved is None or not isinstance(obj, ModelVal):
             return False
         line, owner, initial = (*saved, False)[:3]
         if initial:
             return self.restore_initial(obj, self.resolve_obj(owner), node, line)
+        if owner is not None and obj.framework == "torch" and self.resolve_obj(
+                owner) is not obj and _structure(self.resolve_obj(owner)) == _structure(
+                obj) is not None:
+            owner = None  # a fresh instance of the same modules (PyTorch's quickstart)
         if owner is not None and self.resolve_obj(owner) is not obj:
             # another model's weights (tfdocs' imbalanced_data saves a model built with
             # another bias and loads it into a fresh one): not what seqc's build starts from
@@ -303,6 +342,15 @@ class ModelStatements:
                 obj.state_events.append(("reset", node))
             return None
         kind = "the model" if isinstance(obj, ModelVal) else "a layer"
+        if meth in ("load_state_dict", "load_weights") and isinstance(obj, ModelVal):
+            return self.refuse(
+                obj, node, f"{what} loads weights seqc's build does not have: a file this "
+                           "script does not write (pretrained weights, a checkpoint of another "
+                           "run) or writes in a way seqc does not read (a best-only "
+                           "checkpoint); seqc builds the model from its initial weights and "
+                           "never skips such a statement", field=meth, received=what,
+                hint="build from the weights' own file instead (seqc build model.keras / "
+                     "convert), save them earlier in the same script, or remove the call")
         hints = {"load_weights": "build from the weights' own file instead (seqc build "
                                  "model.keras / convert), or remove the call",
                  "set_weights": "remove the call, or set the weights through the Python API "
@@ -492,7 +540,7 @@ class ModelStatements:
             if isinstance(base, Params):
                 self.freeze(base.owner, not value, target)
             else:
-                self.check_not_trained(target, what)
+                self.check_not_trained(target, what, base)
                 set_trainable(base, value)
             return True
         kind = "the model" if isinstance(base, ModelVal) else "a layer"
@@ -507,19 +555,18 @@ class ModelStatements:
         """PyTorch's requires_grad on every parameter of a module (or a whole model)."""
         owner = self.resolve_obj(owner)
         if isinstance(owner, (ModelVal, Layer, TorchMod)):
-            self.check_not_trained(node, self.seg(node))
+            self.check_not_trained(node, self.seg(node), owner)
             set_trainable(owner, not frozen)
             return
         raise self.error(node, "requires_grad is read only on a module seqc builds",
                          field="requires_grad", received=self.seg(node))
 
-    def check_not_trained(self, node: ast.AST, what: str) -> None:
-        if any(m.fit is not None for m in self.models):
-            raise self.error(node, f"`{what}` changes which weights train after model.fit(); "
-                                   "seqc trains a definition once (two-stage fine-tuning is "
-                                   "two builds)", field="trainable", received=what,
-                             hint="keep the freezing before compile/fit, and build the "
-                                  "second stage from the first's output")
+    def check_not_trained(self, node: ast.AST, what: str, obj: Any) -> None:
+        """A trainable change on a model already fitted: a next training stage once it is
+        compiled and fitted again (_pyscript_stages), an error otherwise."""
+        from ._pyscript_stages import trainable_changed
+
+        trainable_changed(self, obj, node, what)
 
     def assign_subscript(self, target: ast.Subscript, scope: Any) -> bool:
         base = self.resolve_obj(self.ev(target.value, scope))

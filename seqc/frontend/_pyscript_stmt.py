@@ -129,7 +129,7 @@ class StmtReader:
                                 "decide without running the script", field="if",
                                 received=f"if {self.seg(st.test)}",
                                 hint="build the model unconditionally")
-                self.taint(st.body + st.orelse, scope, st.test)
+                self.taint(st.body + st.orelse, scope, st)
             else:
                 return self.exec_block(st.body if test else st.orelse, scope)
         elif isinstance(st, (ast.For, ast.AsyncFor)):
@@ -299,6 +299,9 @@ class StmtReader:
 
     def taint(self, body: list, scope: Scope, node: ast.AST) -> None:
         """Names assigned in code that is skipped are unknown afterwards."""
+        from ._pyscript_torch_best import record_conditional_saves
+
+        record_conditional_saves(self, body, scope, node)
         for st in body:
             self.skipped_at(st)
             for n in ast.walk(st):
@@ -391,6 +394,7 @@ class StmtReader:
                 if hit in self.models:  # the latest build of its place in the script
                     self.models.remove(hit)
                     self.models.append(hit)
+                hit.stages, hit.changed_at, hit.recompiled = [], None, None
             return hit
         f.running = True
         scope = Scope(f.scope)
@@ -413,7 +417,11 @@ class StmtReader:
         for p in (a.vararg, a.kwarg):
             if p is not None:
                 scope.vars[p.arg] = Opaque(p, f"'{p.arg}' is a parameter")
-        r = self.exec_block(f.node.body, scope)
+        self.call_sites.append(node)  # where the function runs from, for messages
+        try:
+            r = self.exec_block(f.node.body, scope)
+        finally:
+            self.call_sites.pop()
         f.running, f.scanned = False, True
         f.ret = r[1] if r is not None else None
         if isinstance(f.ret, (ModelVal, Instance)) and f.node.name not in f.ret.names:

@@ -155,6 +155,15 @@ class ModelVal:
     # ("fit" | "reset", call node) in script order after the first fit: the runs of the fit
     # and the model.reset_states() calls between them (_pyscript_state.py)
     state_events: list = field(default_factory=list)
+
+    # Training in stages (_pyscript_stages): the stages before the current fit, the layers'
+    # trainable state and the (x, y) values at the current fit, a trainable change and a
+    # compile after it (each the first, with its node)
+    stages: list = field(default_factory=list)
+    fit_state: dict = field(default_factory=dict)
+    fit_xy: tuple = ()
+    changed_at: Any = None
+    recompiled: Any = None
     attrs: dict = field(default_factory=dict)  # a subclassed model's self.<attr> values
     functional: bool = False  # keras.Model(inputs, outputs): model.layers lists the Inputs
     graph: Any = None  # a functional graph: ([input KTensor], [output KTensor])

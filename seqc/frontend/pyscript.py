@@ -33,6 +33,7 @@ from ._pyscript_functional import FunctionalReader
 from ._pyscript_keras import KerasReader
 from ._pyscript_model import ModelStatements
 from ._pyscript_pipeline import PipelineReader
+from ._pyscript_stages import stages_doc
 from ._pyscript_state import state_resets
 from ._pyscript_stmt import StmtReader
 from ._pyscript_subclass import read_instance, read_uninstantiated, reorder_weights, weight_order
@@ -97,6 +98,8 @@ class Reader(StmtReader, ExprReader, CallReader, CompileReader, KerasReader, Mod
         self.argparse_read: dict[str, Any] = {}  # args.<name> read as its default
         self.adapted: dict[str, dict] = {}  # layer name -> the weights its adapt() set
         self.saved_paths: dict = {}  # where the script saves weights -> (line, model or None)
+        self.best_saves: dict = {}  # saves under a condition in skipped code (_torch_best)
+        self.call_sites: list = []  # the calls of the script's functions being read
         self.call_scope: Scope | None = None
         self.ids_input = False  # an Embedding(input_length=n) gave the input: int32 ids
         self.comment = _comment_settings(source, file) if comments else {}
@@ -388,6 +391,8 @@ class Reader(StmtReader, ExprReader, CallReader, CompileReader, KerasReader, Mod
         if model.name and re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9_.-]*", model.name):
             doc = {"name": model.name, **doc}
         fit_resets = state_resets(self, model, doc)  # _pyscript_state
+
+        stages_doc(self, model, doc)  # _pyscript_stages: fit, freeze, compile, fit
         if model.fit_repeats > 1:
             self.note(model.fitted_at, f"fit runs {model.fit_repeats} times in a loop: read as "
                                        f"one fit of {model.fit.get('epochs')} epochs (Keras "

@@ -50,6 +50,9 @@ class Definition:
     # One line each, printed by `seqc summary` and `seqc build`: what the reader mapped or
     # skipped (a Keras 2 spelling, the statements of a script it did not run).
     notes: list[str] = field(default_factory=list)
+    # Training in order (`stages`, seqc.frontend.stages): each with its frozen layers, compile
+    # and fit; None to train once with `compile` and `fit`.
+    stages: list | None = None
 
     def prepare_labels(self, y: Any) -> Any:
         """Apply the data section's label options (`one_hot`) to loaded labels."""
@@ -167,9 +170,14 @@ def definition_from_doc(doc: Any, file: str, raw: bytes, *,
     model = Model(graph, name=name, seed=seed, source=file, max_memory=max_memory)
     data, one_hot_labels = _data_section(doc.get("data"), file, input_type)
     compile_cfg = dict(doc["compile"]) if "compile" in doc else None
+    from .stages import stage_section
+
+    stages = stage_section(doc, graph, compile_cfg, fit, file, first_index,
+                           not is_graph_spec(doc) and "inputs" not in doc)
     return Definition(model=model, compile=compile_cfg, fit=fit, data=data, path=file,
                       source_hash=hashlib.sha256(raw).hexdigest(), name=name,
-                      description=doc.get("description"), one_hot=one_hot_labels)
+                      description=doc.get("description"), one_hot=one_hot_labels,
+                      stages=stages)
 
 
 def _default_name(file: str) -> str:
