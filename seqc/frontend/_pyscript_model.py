@@ -185,7 +185,10 @@ class ModelStatements:
         """`model.save_weights(p)`, `torch.save(model.state_dict(), p)`: where the script
         writes its weights (the key is the path's value, or its text), and which model
         writes them when the reader knows it (a Keras model's own save)."""
-        initial = isinstance(owner, ModelVal) and owner.fitted_at is None and (
+        # a Keras snapshot of initial weights (restore_initial); PyTorch reloads are the
+        # script's own checkpoint or a fresh instance's (below)
+        initial = isinstance(owner, ModelVal) and owner.framework == "keras" and (
+            owner.fitted_at is None) and (
             owner.reloaded is None and owner.init_from is None and not self.owns_refusal(owner))
         self.saved_paths.setdefault(self.path_key(path), (node.lineno, owner, initial))
 
