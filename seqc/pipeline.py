@@ -48,6 +48,7 @@ class BuildOptions:
     target: str | None = None
     epochs: int | None = None
     batch_size: int | None = None
+    steps_per_epoch: int | None = None  # overrides the definition's, as epochs does
     seed: int | None = None
     opset: int = 17
     input_layout: str = "channels_last"
@@ -262,7 +263,7 @@ def _build(def_path: str, opts: BuildOptions, held: ExitStack) -> dict[str, Any]
 
     fit_cfg = dict(defn.fit or {})
     for key, val in (("epochs", opts.epochs), ("batch_size", opts.batch_size),
-                     ("seed", opts.seed)):
+                     ("seed", opts.seed), ("steps_per_epoch", opts.steps_per_epoch)):
         if val is not None:
             fit_cfg[key] = val
     if opts.tensorboard is not None:
@@ -557,6 +558,10 @@ def _export_and_validate(model, defn, staging: Path, data, opts: BuildOptions, t
         "parameters": parameter_counts(model.graph),
         "trained": trained,
         "compile": _jsonable(defn.compile),
+        # An ImageDataGenerator's transforms run while training, and what the data given
+        # replaced (a generator), from the script reader (_pyscript_generators).
+        "augmentation": (defn.fit or {}).get("augmentation"),
+        "data_binding": (defn.extra.get("python") or {}).get("data_binding"),
         "history": history,
         "training_events": list(events),
         "warnings": list(warned),

@@ -205,6 +205,10 @@ class CompileReader:
         return DISPLAY_ONLY
 
     def fit_section(self, args: list, kwargs: dict, node: ast.Call) -> dict:
+        from ._pyscript_generators import GENERATED
+
+        kwargs = dict(kwargs)
+        generated = kwargs.pop(GENERATED, {})  # a generator's batches (_pyscript_generators)
         if "nb_epoch" in kwargs and "epochs" not in kwargs:
             kwargs = {("epochs" if k == "nb_epoch" else k): v for k, v in kwargs.items()}
             self.warn(node, f"Keras 1 argument fit(nb_epoch={kwargs['epochs']!r}): read as "
@@ -251,7 +255,7 @@ class CompileReader:
                                  field="validation_data", received=self.seg(node),
                                  hint="use validation_split=0.2 (seqc validates on the last "
                                       "rows of the data given), or remove the callback")
-        return out
+        return {**out, **generated}
 
 
 # Callbacks that monitor validation loss by default (Keras 3).

@@ -19,8 +19,8 @@ import numpy as np
 from ..errors import DataError, UsageError, did_you_mean
 from ..ops import REGISTRY
 from ..ops.base import RunContext
+from . import augment, executor, lint, penalties
 from . import callbacks as callbacks_mod
-from . import executor, lint, penalties
 from . import metrics as metrics_mod
 from .checks import (
     as_list,
@@ -217,7 +217,8 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
         validation_split: float = 0.0, validation_data: Any = None, shuffle: bool = True,
         class_weight: dict | None = None, sample_weight: Any = None, initial_epoch: int = 0,
         seed: int | None = None, validation_batch_size: int | None = None,
-        validation_freq: int = 1, nonfinite: str = "warn",
+        validation_freq: int = 1, nonfinite: str = "warn", steps_per_epoch: int | None = None,
+        repeat: bool = False, augmentation: dict | None = None,
         **unknown: Any) -> callbacks_mod.History:
     """Keras' `Model.fit` on NumPy arrays; returns the History (also `model.history`).
 
@@ -229,11 +230,16 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
     in Keras, with one RuntimeWarning naming the epoch and batch; "raise": TrainingDiverged
     naming them, before that batch's update, and also when the weights are not finite at the
     end (`seqc build` trains this way, so it never exports a NaN model).
+
+    `steps_per_epoch`: batches per epoch, drawn on from epoch to epoch (augment.epoch_batches);
+    `repeat` (seqc's) lets them run on into the next pass over the data, as from a generator.
+    `augmentation` (seqc's): ImageDataGenerator settings applied to each training batch.
     """
     no_unknown(unknown, "fit", ["x", "y", "batch_size", "epochs", "verbose", "callbacks",
                                  "validation_split", "validation_data", "shuffle",
                                  "class_weight", "sample_weight", "initial_epoch", "seed",
-                                 "validation_batch_size", "validation_freq", "nonfinite"])
+                                 "validation_batch_size", "validation_freq", "nonfinite",
+                                 "steps_per_epoch", "repeat", "augmentation"])
     if nonfinite not in ("warn", "raise"):
         raise UsageError("nonfinite must be 'warn' or 'raise'", field="nonfinite",
                          received=repr(nonfinite))
@@ -254,6 +260,9 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
     verbose = verbose_level(verbose)
     seed = model.seed if seed is None else seed
     validation_split = check_validation_split(validation_split)
+    if steps_per_epoch is not None:
+        steps_per_epoch = positive_int(steps_per_epoch, "steps_per_epoch")
+    aug = None if augmentation is None else augment.check(augmentation)
     if class_weight is not None and sample_weight is not None:
         # Keras: "You cannot `class_weight` and `sample_weight` at the same time."
         raise UsageError("You cannot `class_weight` and `sample_weight` at the same time.",
@@ -287,12 +296,18 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
     lint.before_training(model, cfg, all_ys, 0.0 if val is None or validation_data is not None
                          else validation_split)
     adapt_once(model, x, stream)
+    if (aug is not None or steps_per_epoch is not None) and stream is not None:
+        raise UsageError("steps_per_epoch and augmentation take in-memory arrays, not shards",
+                         field="steps_per_epoch" if aug is None else "augmentation")
+    if aug is not None:
+        augment.check_input(aug, x)
     heads = cfg.heads
     train_metrics = _resolve_metrics(cfg, ys, model)
     val_metrics = copy.deepcopy(train_metrics)
 
     n = n_samples(x) if stream is None else stream.train_rows
-    steps = -(-n // batch_size)
+    steps = -(-n // batch_size) if steps_per_epoch is None else steps_per_epoch
+    drawn: dict = {}  # the stream of passes that steps_per_epoch draws on
     schedule = getattr(cfg.optimizer, "_learning_rate", None)
     if hasattr(schedule, "steps_per_epoch"):
         schedule.steps_per_epoch = steps  # a per-epoch schedule (StepLR) counts epochs
@@ -320,8 +335,16 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
             m.reset_state()
         cbs.on_epoch_begin(epoch)
         rng = np.random.default_rng([seed, epoch]) if shuffle else None
-        batches = _array_batches(x, ys, sws, rng, batch_size) if stream is None \
-            else stream.train_batches(rng, batch_size)
+        if stream is not None:
+            batches = stream.train_batches(rng, batch_size)
+        elif steps_per_epoch is None:
+            batches = _array_batches(x, ys, sws, rng, batch_size)
+        else:  # pass k shuffled by the generator of (seed, k)
+            batches = _stepped_batches(x, ys, sws, augment.epoch_batches(
+                n, batch_size, steps_per_epoch, repeat,
+                lambda k: np.random.default_rng([seed, k]) if shuffle else None, drawn))
+        if aug is not None:
+            batches = _augmented(batches, aug, np.random.default_rng([seed, epoch, 2]))
         ctx = RunContext(training=True, rng=np.random.default_rng([seed, epoch, 1]))
         total, seen, head_totals = 0.0, 0, np.zeros(len(heads))
         for b, (xb, ybs, swbs) in enumerate(batches):
@@ -639,6 +662,16 @@ def _array_batches(x: Any, ys: list, sws: list | None, rng: Any,
     for lo in range(0, n, batch_size):
         idx = slice(lo, lo + batch_size) if perm is None else perm[lo:lo + batch_size]
         yield take(x, idx), take(ys, idx), take(sws, idx)
+
+
+def _stepped_batches(x: Any, ys: list, sws: list | None, rows: list) -> Any:
+    for idx in rows:
+        yield take(x, idx), take(ys, idx), take(sws, idx)
+
+
+def _augmented(batches: Any, aug: dict, rng: Any) -> Any:
+    for xb, ybs, swbs in batches:
+        yield augment.augment_batch(xb, aug, rng), ybs, swbs
 
 
 def _evaluate_batches(model, batches, metrics) -> tuple[float, np.ndarray]:
