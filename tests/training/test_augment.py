@@ -132,3 +132,38 @@ def test_augmentation_takes_images():
     with pytest.raises(UsageError, match="augmentation transforms images"):
         m.fit(np.zeros((4, 4), "float32"), np.zeros((4, 1), "float32"),
               augmentation={"horizontal_flip": True}, verbose=0)
+
+
+def test_a_spec_with_augmentation_builds_and_reports_it(tmp_path):
+    import json
+
+    from seqc.pipeline import BuildOptions, build
+
+    spec = {"input_shape": [6, 6, 1], "layers": [{"type": "Flatten"},
+                                                 {"type": "Dense", "units": 2,
+                                                  "activation": "softmax"}],
+            "compile": {"optimizer": "adam", "loss": "categorical_crossentropy"},
+            "fit": {"epochs": 2, "batch_size": 4, "steps_per_epoch": 3, "repeat": True,
+                    "augmentation": {"zoom_range": 0.1, "vertical_flip": True}}}
+    (tmp_path / "m.json").write_text(json.dumps(spec))
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "x.npy", rng.random((10, 6, 6, 1)).astype("float32"))
+    np.save(tmp_path / "y.npy", np.eye(2, dtype="float32")[np.arange(10) % 2])
+    report = build(str(tmp_path / "m.json"), BuildOptions(
+        out_dir=str(tmp_path / "out"), x=str(tmp_path / "x.npy"), y=str(tmp_path / "y.npy"),
+        verbose=0, log=None, report=False))
+    assert report["augmentation"] == {"zoom_range": 0.1, "vertical_flip": True}
+    assert report["trained"] and len(report["history"]["loss"]) == 2
+
+
+def test_a_spec_with_an_unknown_augmentation_setting_is_refused(tmp_path):
+    import json
+
+    from seqc.errors import DefinitionError
+    from seqc.frontend import load_definition
+
+    spec = {"input_shape": [6, 6, 1], "layers": [{"type": "Flatten"}],
+            "fit": {"augmentation": {"channel_shift_range": 0.1}}}
+    (tmp_path / "m.json").write_text(json.dumps(spec))
+    with pytest.raises(DefinitionError, match="channel_shift_range"):
+        load_definition(str(tmp_path / "m.json"))
