@@ -302,6 +302,13 @@ def _build(def_path: str, opts: BuildOptions, held: ExitStack) -> dict[str, Any]
     check_build_memory(model, dataset, fit_cfg, opts, def_path)
     if dataset is not None and dataset.class_names:
         model.class_names = list(dataset.class_names)
+    aug = fit_cfg.get("augmentation")
+    if aug and aug.get("rescale") and dataset is not None:
+        from .training.augment import rescale_first
+
+        dataset.x, fit_cfg["augmentation"] = rescale_first(dataset.x, aug)
+        _say(opts, f"augmentation rescale={aug['rescale']:g}: the data given is rescaled once, "
+                   "as the model sees it in training, validation and the held-out checks")
     if dataset is not None and not isinstance(dataset.x, dict):
         from .training.data import shape_rows_for
 

@@ -20,11 +20,10 @@ from ..errors import UsageError
 # The ImageDataGenerator arguments seqc runs, with Keras' defaults.
 DEFAULTS: dict[str, Any] = {
     "rotation_range": 0, "width_shift_range": 0.0, "height_shift_range": 0.0,
-    "shear_range": 0.0, "zoom_range": 0.0, "horizontal_flip": False, "vertical_flip": False,
-    "fill_mode": "nearest", "cval": 0.0, "rescale": None}
-# Keras' fourth mode, "wrap", is scipy.ndimage's legacy wrap, whose linear interpolation across
-# the seam this module does not reproduce: it is refused.
-FILL_MODES = ("nearest", "constant", "reflect")
+    "shear_range": 0.0, "zoom_range": 0.0, "channel_shift_range": 0.0,
+    "horizontal_flip": False, "vertical_flip": False, "fill_mode": "nearest", "cval": 0.0,
+    "rescale": None}
+FILL_MODES = ("nearest", "constant", "reflect", "wrap")
 
 
 def _number(v: Any) -> bool:
@@ -39,7 +38,7 @@ def check(cfg: dict) -> dict:
                          received=f"{unknown[0]}={cfg[unknown[0]]!r}",
                          hint=f"the settings are {', '.join(DEFAULTS)}")
     out = {**DEFAULTS, **cfg}
-    for k in ("rotation_range", "shear_range", "cval"):
+    for k in ("rotation_range", "shear_range", "channel_shift_range", "cval"):
         if not _number(out[k]):
             raise UsageError(f"augmentation {k} must be a number", field=k,
                              received=repr(out[k]))
@@ -88,9 +87,11 @@ def random_transform(cfg: dict, shape: tuple, rng: np.random.Generator) -> dict:
     shear = float(rng.uniform(-cfg["shear_range"], cfg["shear_range"])) \
         if cfg["shear_range"] else 0.0
     zx, zy = (1.0, 1.0) if lo == 1 and hi == 1 else (float(v) for v in rng.uniform(lo, hi, 2))
+    csr = cfg["channel_shift_range"]
     return {"theta": theta, "tx": tx, "ty": ty, "shear": shear, "zx": zx, "zy": zy,
             "flip_horizontal": bool(rng.random() < 0.5) and cfg["horizontal_flip"],
-            "flip_vertical": bool(rng.random() < 0.5) and cfg["vertical_flip"]}
+            "flip_vertical": bool(rng.random() < 0.5) and cfg["vertical_flip"],
+            "channel_shift_intensity": float(rng.uniform(-csr, csr)) if csr else None}
 
 
 def _matrix(p: dict, h: int, w: int) -> np.ndarray | None:
@@ -128,6 +129,16 @@ def _index(i: np.ndarray, n: int, mode: str) -> np.ndarray:
     return np.clip(i, 0, n - 1)
 
 
+def _wrap(r: np.ndarray, n: int) -> np.ndarray:
+    """scipy.ndimage's "wrap" for linear interpolation: period n - 1 (the first and last pixels
+    meet at the seam); a position below 0 folds into (0, n - 1], one above n - 1 into
+    [0, n - 1)."""
+    if n == 1:
+        return np.zeros_like(r)
+    f = np.mod(r, n - 1)
+    return np.where(r < 0, np.where(f == 0, n - 1, f), np.where(r > n - 1, f, r))
+
+
 def apply_affine(x: np.ndarray, m: np.ndarray, fill_mode: str = "nearest",
                  cval: float = 0.0) -> np.ndarray:
     """Sample image x (rows, cols, channels) at m @ (row, col, 1) for every output pixel with
@@ -137,6 +148,8 @@ def apply_affine(x: np.ndarray, m: np.ndarray, fill_mode: str = "nearest",
                          indexing="ij")
     r = m[0, 0] * rr + m[0, 1] * cc + m[0, 2]
     c = m[1, 0] * rr + m[1, 1] * cc + m[1, 2]
+    if fill_mode == "wrap":
+        r, c = _wrap(r, h), _wrap(c, w)
     r0, c0 = np.floor(r), np.floor(c)
     fr, fc = (r - r0)[..., None], (c - c0)[..., None]
     r0, c0 = r0.astype(np.int64), c0.astype(np.int64)
@@ -160,6 +173,8 @@ def apply_transform(x: np.ndarray, p: dict, fill_mode: str = "nearest",
     m = _matrix(p, x.shape[0], x.shape[1])
     if m is not None:
         x = apply_affine(x, m, fill_mode, cval)
+    if p.get("channel_shift_intensity") is not None:  # Keras' apply_channel_shift
+        x = np.clip(x + x.dtype.type(p["channel_shift_intensity"]), x.min(), x.max())
     if p.get("flip_horizontal"):
         x = x[:, ::-1]
     if p.get("flip_vertical"):
@@ -179,6 +194,41 @@ def augment_batch(xb: Any, cfg: dict, rng: np.random.Generator) -> Any:
     if cfg["rescale"]:
         out *= out.dtype.type(cfg["rescale"])
     return out
+
+
+def rescale_first(x: Any, cfg: dict) -> tuple[Any, dict]:
+    """(x rescaled once, the settings left to run per batch). `rescale` is a fixed
+    preprocessing the model expects at inference too: done up front, validation and held-out
+    rows are seen as the model sees them. It commutes with the transforms (interpolation,
+    flips and clipping are linear in the pixel values) once cval and the channel shift are
+    scaled with it."""
+    r = cfg.get("rescale")
+    if not r:
+        return x, cfg
+    rest = {k: v for k, v in cfg.items() if k != "rescale"}
+    for k in ("cval", "channel_shift_range"):
+        if k in rest:
+            rest[k] = rest[k] * r
+    scale = np.float32(r)
+    if isinstance(x, dict):
+        return {k: np.asarray(v, np.float32) * scale for k, v in x.items()}, rest
+    return np.asarray(x, np.float32) * scale, rest
+
+
+def prepare(cfg: dict | None, x: Any, validation_data: Any) -> tuple[dict | None, Any, Any]:
+    """fit's start: (the checked settings left to run per batch, x, validation_data), both
+    rescaled once where the settings rescale (rescale_first)."""
+    if cfg is None:
+        return None, x, validation_data
+    from .shards import is_shard_source
+
+    rescale = check(cfg)["rescale"]
+    if rescale and not is_shard_source(x):
+        x, cfg = rescale_first(x, cfg)
+        if isinstance(validation_data, (tuple, list)) and validation_data:
+            validation_data = (rescale_first(validation_data[0], {"rescale": rescale})[0],
+                               *validation_data[1:])
+    return check(cfg), x, validation_data
 
 
 def check_input(cfg: dict, x: Any) -> None:

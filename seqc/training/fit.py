@@ -233,7 +233,8 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
 
     `steps_per_epoch`: batches per epoch, drawn on from epoch to epoch (augment.epoch_batches);
     `repeat` (seqc's) lets them run on into the next pass over the data, as from a generator.
-    `augmentation` (seqc's): ImageDataGenerator settings applied to each training batch.
+    `augmentation` (seqc's): ImageDataGenerator settings applied to each training batch (its
+    `rescale` once, to x and validation_data, as the model sees them).
     """
     no_unknown(unknown, "fit", ["x", "y", "batch_size", "epochs", "verbose", "callbacks",
                                  "validation_split", "validation_data", "shuffle",
@@ -262,7 +263,7 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
     validation_split = check_validation_split(validation_split)
     if steps_per_epoch is not None:
         steps_per_epoch = positive_int(steps_per_epoch, "steps_per_epoch")
-    aug = None if augmentation is None else augment.check(augmentation)
+    aug, x, validation_data = augment.prepare(augmentation, x, validation_data)
     if class_weight is not None and sample_weight is not None:
         # Keras: "You cannot `class_weight` and `sample_weight` at the same time."
         raise UsageError("You cannot `class_weight` and `sample_weight` at the same time.",

@@ -260,8 +260,8 @@ GENERATOR_HEAD = """\
     ("gen = ImageDataGenerator(preprocessing_function=lambda a: a * 2).flow(x, y)\n"
      "model.fit(gen, epochs=2)\n",
      "m.py:7:1: ImageDataGenerator at line 6: preprocessing_function=... runs script code"),
-    ("gen = ImageDataGenerator(zoom_range=0.2, fill_mode='wrap').flow(x, y)\n"
-     "model.fit(gen, epochs=2)\n", "fill_mode='wrap' samples the border"),
+    ("gen = ImageDataGenerator(zoom_range=0.2, fill_mode='mirror').flow(x, y)\n"
+     "model.fit(gen, epochs=2)\n", "fill_mode='mirror' samples the border"),
     ("gen = ImageDataGenerator(brightness_range=(0.5, 1.5)).flow(x, y)\n"
      "model.fit(gen, epochs=2)\n", "brightness_range=(0.5, 1.5) is a transform seqc does not"),
     ("train = ImageDataGenerator(rescale=0.5).flow_from_directory('d', class_mode='input')\n"

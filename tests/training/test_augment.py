@@ -16,7 +16,9 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 
 
 def _params(rng, t):
-    return {"theta": rng.uniform(-40, 40), "tx": rng.uniform(-4, 4), "ty": rng.uniform(-5, 5),
+    far = 10 if t % 4 == 0 else 1  # also positions far outside the image (fill_mode's seams)
+    return {"theta": rng.uniform(-40, 40), "tx": rng.uniform(-4, 4) * far,
+            "ty": rng.uniform(-5, 5) * far,
             "shear": rng.uniform(-20, 20), "zx": rng.uniform(0.7, 1.3),
             "zy": rng.uniform(0.7, 1.3), "flip_horizontal": bool(t % 2),
             "flip_vertical": t % 3 == 0}
@@ -31,9 +33,9 @@ def test_apply_transform_matches_keras(fill_mode):
     worst = 0.0
     for shape in ((13, 17, 3), (1, 5, 2), (6, 1, 1)):
         x = rng.random(shape).astype(np.float32)
-        for t in range(12):
+        for t in range(16):
             p = {"tx": 2.0, "ty": -3.0} if t == 0 else {"tx": 2.5, "ty": -3.25} if t == 1 \
-                else _params(rng, t)
+                else {"tx": -24.0, "ty": 32.0} if t == 2 else _params(rng, t)
             ours = augment.apply_transform(x, p, fill_mode, 0.3)
             assert ours.shape == x.shape and ours.dtype == x.dtype
             worst = max(worst, float(np.abs(gen.apply_transform(x, p) - ours).max()))
@@ -63,7 +65,7 @@ def test_augment_batch_rescales_after_the_transform_and_is_seeded():
         assert np.allclose(a[i], x[i] * 0.5) or np.allclose(a[i], x[i, :, ::-1] * 0.5)
 
 
-@pytest.mark.parametrize("cfg, field", [({"fill_mode": "wrap"}, "fill_mode"),
+@pytest.mark.parametrize("cfg, field", [({"fill_mode": "mirror"}, "fill_mode"),
                                         ({"brightness_range": [0.5, 1]}, "augmentation"),
                                         ({"zoom_range": [1, 2, 3]}, "zoom_range"),
                                         ({"horizontal_flip": 1}, "horizontal_flip")])
@@ -144,7 +146,8 @@ def test_a_spec_with_augmentation_builds_and_reports_it(tmp_path):
                                                   "activation": "softmax"}],
             "compile": {"optimizer": "adam", "loss": "categorical_crossentropy"},
             "fit": {"epochs": 2, "batch_size": 4, "steps_per_epoch": 3, "repeat": True,
-                    "augmentation": {"zoom_range": 0.1, "vertical_flip": True}}}
+                    "augmentation": {"zoom_range": 0.1, "vertical_flip": True,
+                                     "rescale": 0.5}}}
     (tmp_path / "m.json").write_text(json.dumps(spec))
     rng = np.random.default_rng(0)
     np.save(tmp_path / "x.npy", rng.random((10, 6, 6, 1)).astype("float32"))
@@ -152,7 +155,7 @@ def test_a_spec_with_augmentation_builds_and_reports_it(tmp_path):
     report = build(str(tmp_path / "m.json"), BuildOptions(
         out_dir=str(tmp_path / "out"), x=str(tmp_path / "x.npy"), y=str(tmp_path / "y.npy"),
         verbose=0, log=None, report=False))
-    assert report["augmentation"] == {"zoom_range": 0.1, "vertical_flip": True}
+    assert report["augmentation"] == {"zoom_range": 0.1, "vertical_flip": True, "rescale": 0.5}
     assert report["trained"] and len(report["history"]["loss"]) == 2
 
 
@@ -163,7 +166,25 @@ def test_a_spec_with_an_unknown_augmentation_setting_is_refused(tmp_path):
     from seqc.frontend import load_definition
 
     spec = {"input_shape": [6, 6, 1], "layers": [{"type": "Flatten"}],
-            "fit": {"augmentation": {"channel_shift_range": 0.1}}}
+            "fit": {"augmentation": {"brightness_range": [0.5, 1.5]}}}
     (tmp_path / "m.json").write_text(json.dumps(spec))
-    with pytest.raises(DefinitionError, match="channel_shift_range"):
+    with pytest.raises(DefinitionError, match="brightness_range"):
         load_definition(str(tmp_path / "m.json"))
+
+
+def test_rescale_first_commutes_with_the_transforms():
+    cfg = {"rotation_range": 30, "channel_shift_range": 40.0, "fill_mode": "constant",
+           "cval": 100.0, "rescale": 1 / 255}
+    x = np.random.default_rng(0).integers(0, 256, (3, 7, 9, 3)).astype("float32")
+    per_batch = augment.augment_batch(x, augment.check(cfg), np.random.default_rng(5))
+    xr, rest = augment.rescale_first(x, cfg)
+    first = augment.augment_batch(xr, augment.check(rest), np.random.default_rng(5))
+    np.testing.assert_allclose(first, per_batch, atol=1e-6)
+
+
+def test_channel_shift_matches_keras():
+    image = pytest.importorskip("keras.src.legacy.preprocessing.image")
+    x = np.random.default_rng(2).random((5, 6, 3)).astype("float32")
+    p = {"channel_shift_intensity": 0.3, "theta": 10.0}
+    np.testing.assert_allclose(augment.apply_transform(x, p),
+                               image.ImageDataGenerator().apply_transform(x, p), atol=1e-6)
