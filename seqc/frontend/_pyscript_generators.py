@@ -160,17 +160,14 @@ def augmentation_of(gen: ImageGen) -> dict:
 
 
 def _literal_default(fn: ast.FunctionDef | ast.AsyncFunctionDef, name: str) -> Any:
-    """The default of parameter `name` of fn where it is a literal (never evaluated else)."""
+    """The default of parameter `name` of fn where it is a constant (nothing else is read)."""
     a = fn.args
     pos = [*a.posonlyargs, *a.args]
     pairs = list(zip(pos[len(pos) - len(a.defaults):], a.defaults)) + [
         (p, d) for p, d in zip(a.kwonlyargs, a.kw_defaults) if d is not None]
     for p, d in pairs:
         if p.arg == name:
-            try:
-                return ast.literal_eval(d)
-            except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
-                return None
+            return d.value if isinstance(d, ast.Constant) else None
     return None
 
 
