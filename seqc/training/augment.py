@@ -245,11 +245,12 @@ def check_input(cfg: dict, x: Any) -> None:
 
 
 def epoch_batches(n: int, batch_size: int, steps_per_epoch: int, repeat: bool,
-                  rng_of_pass: Any, state: dict) -> list[np.ndarray]:
+                  seed: int | None, state: dict) -> list[np.ndarray]:
     """The row indices of each batch of one epoch.
 
-    The stream is passes over the n rows (pass k in the order `rng_of_pass(k)` permutes
-    them, or in order where it gives None), each cut into batches, the last partial. An
+    The stream is passes over the n rows (pass k permuted by the generator of (seed, k), as
+    fit shuffles epoch k without steps_per_epoch; in order where seed is None), each cut into
+    batches, the last partial. An
     epoch takes the next steps_per_epoch batches of the stream, which continues from one
     epoch to the next (Keras 3's epoch iterator). Where `repeat` is false (arrays, a finite
     dataset) an epoch also ends where a pass ends, and the next epoch starts a new pass;
@@ -259,9 +260,8 @@ def epoch_batches(n: int, batch_size: int, steps_per_epoch: int, repeat: bool,
 
     def new_pass() -> None:
         k = state.get("pass", -1) + 1
-        rng = rng_of_pass(k)
-        state.update({"pass": k, "at": 0,
-                      "perm": np.arange(n) if rng is None else rng.permutation(n)})
+        state.update({"pass": k, "at": 0, "perm": np.arange(n) if seed is None else
+                      np.random.default_rng([seed, k]).permutation(n)})
 
     out: list[np.ndarray] = []
     while len(out) < steps_per_epoch:

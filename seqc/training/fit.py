@@ -309,6 +309,9 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
     n = n_samples(x) if stream is None else stream.train_rows
     steps = -(-n // batch_size) if steps_per_epoch is None else steps_per_epoch
     drawn: dict = {}  # the stream of passes that steps_per_epoch draws on
+    order = seed if shuffle else None
+    for _ in range(initial_epoch if steps_per_epoch is not None and stream is None else 0):
+        augment.epoch_batches(n, batch_size, steps_per_epoch, repeat, order, drawn)  # resume
     schedule = getattr(cfg.optimizer, "_learning_rate", None)
     if hasattr(schedule, "steps_per_epoch"):
         schedule.steps_per_epoch = steps  # a per-epoch schedule (StepLR) counts epochs
@@ -340,10 +343,9 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
             batches = stream.train_batches(rng, batch_size)
         elif steps_per_epoch is None:
             batches = _array_batches(x, ys, sws, rng, batch_size)
-        else:  # pass k shuffled by the generator of (seed, k)
+        else:
             batches = _stepped_batches(x, ys, sws, augment.epoch_batches(
-                n, batch_size, steps_per_epoch, repeat,
-                lambda k: np.random.default_rng([seed, k]) if shuffle else None, drawn))
+                n, batch_size, steps_per_epoch, repeat, order, drawn))
         if aug is not None:
             batches = _augmented(batches, aug, np.random.default_rng([seed, epoch, 2]))
         ctx = RunContext(training=True, rng=np.random.default_rng([seed, epoch, 1]))
