@@ -52,6 +52,7 @@ class BuildOptions:
     val_y: str | None = None
     epochs: int | None = None
     batch_size: int | None = None
+    steps_per_epoch: int | None = None  # overrides the definition's, as epochs does
     seed: int | None = None
     opset: int = 17
     input_layout: str = "channels_last"
@@ -312,7 +313,7 @@ def _build(def_path: str, opts: BuildOptions, held: ExitStack) -> dict[str, Any]
     fit_cfg = dict(defn.fit or {})
     flag_cfg = {}  # the flags win over the definition's fit (every stage's, in stages)
     for key, val in (("epochs", opts.epochs), ("batch_size", opts.batch_size),
-                     ("seed", opts.seed)):
+                     ("seed", opts.seed), ("steps_per_epoch", opts.steps_per_epoch)):
         if val is not None:
             fit_cfg[key] = flag_cfg[key] = val
     if opts.tensorboard is not None:
@@ -355,6 +356,13 @@ def _build(def_path: str, opts: BuildOptions, held: ExitStack) -> dict[str, Any]
         key=lambda c: c.get("batch_size") or 32), opts, def_path)
     if dataset is not None and dataset.class_names:
         model.class_names = list(dataset.class_names)
+    aug = fit_cfg.get("augmentation")
+    if aug and aug.get("rescale") and dataset is not None:
+        from .training.augment import rescale_first
+
+        dataset.x, fit_cfg["augmentation"] = rescale_first(dataset.x, aug)
+        _say(opts, f"augmentation rescale={aug['rescale']:g}: the data given is rescaled once, "
+                   "as the model sees it in training, validation and the held-out checks")
     if dataset is not None and not isinstance(dataset.x, dict):
         from .training.data import shape_rows_for
 
@@ -633,6 +641,10 @@ def _export_and_validate(model, defn, staging: Path, data, opts: BuildOptions, t
         "parameters": parameter_counts(model.graph),
         "trained": trained,
         "compile": _jsonable(defn.compile),
+        # An ImageDataGenerator's transforms run while training, and what the data given
+        # replaced (a generator), from the script reader (_pyscript_generators).
+        "augmentation": (defn.fit or {}).get("augmentation"),
+        "data_binding": (defn.extra.get("python") or {}).get("data_binding"),
         "history": history,
         "training_events": list(events),
         **({"stages": defn.extra["stages_run"]} if "stages_run" in defn.extra else {}),

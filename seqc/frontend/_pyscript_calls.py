@@ -15,8 +15,12 @@ from ._pyscript_data import DataArr, keras_dataset
 from ._pyscript_expr import fold_builtin
 from ._pyscript_functional import MERGE_FUNCTIONS, KTensor
 from ._pyscript_generators import (
+    GENERATED,
+    GeneratorRefused,
+    ImageFlow,
     ImageGen,
-    generator_fit_refusal,
+    PyGen,
+    generator_fit,
     image_gen_method,
     is_image_data_generator,
 )
@@ -80,10 +84,15 @@ class CallReader:
         if isinstance(f, BoundMethod) and f.name in ("fit", "fit_generator") and (
                 is_model_object(f.obj) or isinstance(f.obj, Instance)):
             data = args[0] if args else kwargs.get("x", kwargs.get("generator"))
-            refused = generator_fit_refusal(self, data, f.name)
-            if refused is not None:  # _pyscript_generators: a generator's batches
-                return self.refuse(f.obj, node, refused[0], field=f.name,
-                                   received=self.seg(node), hint=refused[1])
+            if isinstance(data, (ImageFlow, PyGen)):  # _pyscript_generators
+                try:
+                    fit_kw, generated, line = generator_fit(self, data, f.name, args, kwargs,
+                                                            node, scope)
+                except GeneratorRefused as e:
+                    return self.refuse(f.obj, node, e.args[0], field=e.args[2],
+                                       received=self.seg(node), hint=e.args[1])
+                self.data_lines[id(node)] = line
+                return self.method(f.obj, "fit", [], {**fit_kw, GENERATED: generated}, node)
         if isinstance(f, BoundMethod):
             if f.name == "fit" and isinstance(f.obj, (ModelVal, Instance)):
                 self.record_fit(node, scope)
@@ -152,7 +161,7 @@ class CallReader:
 
     def method(self, obj: Any, meth: str, args: list, kwargs: dict, node: ast.Call) -> Any:
         if isinstance(obj, ImageGen):
-            flow = image_gen_method(obj, meth, node)
+            flow = image_gen_method(obj, meth, node, args, kwargs)
             return flow if flow is not None else Opaque(node, f"{self.seg(node)} is not run")
         if isinstance(obj, DataArr):
             return self.data_method(obj, meth, args, kwargs, node)

@@ -209,6 +209,10 @@ class CompileReader:
         return DISPLAY_ONLY
 
     def fit_section(self, args: list, kwargs: dict, node: ast.Call) -> dict:
+        from ._pyscript_generators import GENERATED
+
+        kwargs = dict(kwargs)
+        generated = kwargs.pop(GENERATED, {})  # a generator's batches (_pyscript_generators)
         if "nb_epoch" in kwargs and "epochs" not in kwargs:
             kwargs = {("epochs" if k == "nb_epoch" else k): v for k, v in kwargs.items()}
             self.warn(node, f"Keras 1 argument fit(nb_epoch={kwargs['epochs']!r}): read as "
@@ -273,7 +277,7 @@ class CompileReader:
                                       "Y_VAL.npy (or --val-data FILE), use "
                                       "validation_split=0.2 (seqc validates on the last rows "
                                       "of the data given), or remove the callback")
-        return out
+        return {**out, **generated}
 
     def dataset_pipeline(self, arg: ast.AST, depth: int = 0) -> bool:
         """Whether fit's x is a tf.data pipeline or a generator (its batches are the

@@ -381,7 +381,7 @@ class StmtReader:
             return Opaque(node, "a recursive call")
         if is_generator_function(f.node):  # calling it runs nothing: a fit on it is refused
             f.scanned = True
-            return PyGen(f.node, node)
+            return PyGen(f.node, node, dict(kwargs))
         key = repr((args, sorted(kwargs.items()))) if all(is_const(a) for a in args) and all(
             is_const(v) for v in kwargs.values()) else None
         if key is not None and key in f.cache:

@@ -80,6 +80,7 @@ class Reader(StmtReader, ExprReader, CallReader, CompileReader, KerasReader, Mod
         self.siblings: dict = {}
         self.fit_uses: list = []
         self.fit_data: list[str] = []  # "fit(x_train, y_train) at line 40", for messages
+        self.data_lines: dict[int, str] = {}  # id(fit call) -> what the data given replaces
         self.file = file
         self.steps = 0
         self.models: list[ModelVal] = []
@@ -408,6 +409,11 @@ class Reader(StmtReader, ExprReader, CallReader, CompileReader, KerasReader, Mod
         info["weight_order"] = weight_order(self, model, doc)  # _pyscript_subclass
         info["notes"] = list(self.notes)
         info["fit_data"] = list(self.fit_data)
+        binding = self.data_lines.get(id(model.fitted_at))
+        if binding is not None:  # a generator's place taken by the data (_pyscript_generators)
+            self.notes.append(f"{self.where(model.fitted_at)}: {binding}")
+            info["notes"] = list(self.notes)
+            info["data_binding"] = binding
         info["adapted"] = self.adapted
         info["skipped"] = self.skipped_line()
         if model.compile is not None:

@@ -11,6 +11,7 @@ over the validation data.
 from __future__ import annotations
 
 import copy
+import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,8 +20,8 @@ import numpy as np
 from ..errors import DataError, UsageError, did_you_mean
 from ..ops import REGISTRY
 from ..ops.base import RunContext
+from . import augment, executor, lint, penalties, stateful
 from . import callbacks as callbacks_mod
-from . import executor, lint, penalties, stateful
 from . import metrics as metrics_mod
 from .checks import (
     as_list,
@@ -39,7 +40,7 @@ from .checks import (
     unpack_validation,
     verbose_level,
 )
-from .steps import EpochSteps, batch_size_for, repeated_rows
+from .steps import EpochSteps, batch_size_for, passes_rows, repeated_rows
 
 __all__ = ["DEFAULT_BATCH_SIZE", "CompileConfig", "adapt_once", "class_weight_to_sample_weights",
            "compile_model", "evaluate", "fit", "predict", "prepare_sample_weight", "prepare_x",
@@ -219,7 +220,8 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
         class_weight: dict | None = None, sample_weight: Any = None, initial_epoch: int = 0,
         seed: int | None = None, validation_batch_size: int | None = None,
         validation_freq: int = 1, nonfinite: str = "warn", steps_per_epoch: int | None = None,
-        repeat: bool = False, reset_states: str | None = None,
+        repeat: bool | str = False, reset_states: str | None = None,
+        augmentation: dict | None = None,
         **unknown: Any) -> callbacks_mod.History:
     """Keras' `Model.fit` on NumPy arrays; returns the History (also `model.history`).
 
@@ -234,18 +236,25 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
 
     `steps_per_epoch`: an epoch is that many batches, the pass over the data going on across
     epochs, as in Keras (seqc.training.steps). `repeat` (seqc's; needs steps_per_epoch): the
-    data is a repeated dataset, tf.data's `shuffle(buffer >= rows).repeat().batch(n)`, one
-    endless stream reshuffled each repetition whose batches run across repetitions.
+    data is a repeated dataset. True: tf.data's `shuffle(buffer >= rows).repeat().batch(n)`,
+    one endless stream reshuffled each repetition whose batches run across repetitions.
+    "passes": Keras' iterators (`ImageDataGenerator.flow`, a generator in Keras 2's
+    `fit_generator`): each pass over the data cut into batches (the last partial), the passes
+    following one another, each reshuffled.
 
     `reset_states` (seqc's): "epoch" zeroes the states of stateful recurrent layers at the start
     of each epoch (otherwise they carry on until `model.reset_states()`, as in Keras); see
     seqc.training.stateful.
+
+    `augmentation` (seqc's): ImageDataGenerator settings applied to each training batch (its
+    `rescale` once, to x and validation_data, as the model sees them).
     """
     no_unknown(unknown, "fit", ["x", "y", "batch_size", "epochs", "verbose", "callbacks",
                                  "validation_split", "validation_data", "shuffle",
                                  "class_weight", "sample_weight", "initial_epoch", "seed",
                                  "validation_batch_size", "validation_freq", "nonfinite",
-                                 "steps_per_epoch", "repeat", "reset_states"])
+                                 "steps_per_epoch", "repeat", "reset_states",
+                                 "augmentation"])
     if nonfinite not in ("warn", "raise"):
         raise UsageError("nonfinite must be 'warn' or 'raise'", field="nonfinite",
                          received=repr(nonfinite))
@@ -270,6 +279,9 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
     verbose = verbose_level(verbose)
     seed = model.seed if seed is None else seed
     validation_split = check_validation_split(validation_split)
+    if steps_per_epoch is not None:
+        steps_per_epoch = positive_int(steps_per_epoch, "steps_per_epoch")
+    aug, x, validation_data = augment.prepare(augmentation, x, validation_data)
     if class_weight is not None and sample_weight is not None:
         # Keras: "You cannot `class_weight` and `sample_weight` at the same time."
         raise UsageError("You cannot `class_weight` and `sample_weight` at the same time.",
@@ -303,6 +315,11 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
     lint.before_training(model, cfg, all_ys, 0.0 if val is None or validation_data is not None
                          else validation_split)
     adapt_once(model, x, stream)
+    if (aug is not None or steps_per_epoch is not None) and stream is not None:
+        raise UsageError("steps_per_epoch and augmentation take in-memory arrays, not shards",
+                         field="steps_per_epoch" if aug is None else "augmentation")
+    if aug is not None:
+        augment.check_input(aug, x)
     heads = cfg.heads
     train_metrics = _resolve_metrics(cfg, ys, model)
     val_metrics = copy.deepcopy(train_metrics)
@@ -314,22 +331,36 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
     stateful.check_fit(model, n, batch_size, reset_states, stream is not None)
     steps = -(-n // batch_size)
     per_epoch = None
+    if repeat not in (False, True, "passes"):
+        raise UsageError("repeat must be false, true (tf.data's shuffle().repeat().batch()) or "
+                         "\"passes\" (Keras' iterators)", field="repeat",
+                         received=repr(repeat))
     if steps_per_epoch is not None:
         if stream is not None:
             raise UsageError("steps_per_epoch takes in-memory arrays; shards are read whole "
                              "each epoch", field="steps_per_epoch",
                              received=f"steps_per_epoch={steps_per_epoch}")
-        per_epoch = EpochSteps(
-            lambda e: _array_batches(x, ys, sws, np.random.default_rng([seed, e]) if shuffle
-                                     else None, batch_size), steps_per_epoch, steps)
-        if repeat:
+        if repeat == "passes":
+            per_epoch = EpochSteps(lambda e: _stepped_batches(x, ys, sws, passes_rows(
+                n, batch_size, seed if shuffle else None)), steps_per_epoch, None)
+        elif repeat:
             per_epoch = EpochSteps(lambda e: ((take(x, i), take(ys, i), take(sws, i))
                                               for i in repeated_rows(n, batch_size, shuffle,
                                                                      seed)),
                                    steps_per_epoch, None)
+        else:
+            per_epoch = EpochSteps(
+                lambda e: _array_batches(x, ys, sws, np.random.default_rng([seed, e])
+                                         if shuffle else None, batch_size),
+                steps_per_epoch, steps)
         steps = steps_per_epoch
+        with warnings.catch_warnings():  # resuming: the epochs before replay the stream
+            warnings.simplefilter("ignore")
+            for e in range(initial_epoch):
+                for _ in per_epoch.epoch(e):
+                    pass
     elif repeat:
-        raise UsageError("repeat=True (an endless stream) needs steps_per_epoch, as Keras "
+        raise UsageError("repeat (an endless stream) needs steps_per_epoch, as Keras "
                          "needs it for a repeated dataset", field="repeat",
                          hint="give steps_per_epoch=N")
     schedule = getattr(cfg.optimizer, "_learning_rate", None)
@@ -362,6 +393,8 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
         batches = per_epoch.epoch(epoch) if per_epoch is not None else \
             _array_batches(x, ys, sws, rng, batch_size) if stream is None \
             else stream.train_batches(rng, batch_size)
+        if aug is not None:
+            batches = _augmented(batches, aug, np.random.default_rng([seed, epoch, 2]))
         stateful.begin_epoch(model, reset_states)
         ctx = RunContext(training=True, rng=np.random.default_rng([seed, epoch, 1]),
                          states=stateful.states(model))
@@ -682,6 +715,16 @@ def _array_batches(x: Any, ys: list, sws: list | None, rng: Any,
     for lo in range(0, n, batch_size):
         idx = slice(lo, lo + batch_size) if perm is None else perm[lo:lo + batch_size]
         yield take(x, idx), take(ys, idx), take(sws, idx)
+
+
+def _stepped_batches(x: Any, ys: list, sws: list | None, rows: list) -> Any:
+    for idx in rows:
+        yield take(x, idx), take(ys, idx), take(sws, idx)
+
+
+def _augmented(batches: Any, aug: dict, rng: Any) -> Any:
+    for xb, ybs, swbs in batches:
+        yield augment.augment_batch(xb, aug, rng), ybs, swbs
 
 
 def _evaluate_batches(model, batches, metrics) -> tuple[float, np.ndarray]:

@@ -13,6 +13,7 @@ repetitions (the rows of a batch may come from two of them).
 
 from __future__ import annotations
 
+import itertools
 import math
 import warnings
 from collections.abc import Callable, Iterable, Iterator
@@ -82,3 +83,16 @@ def repeated_rows(n: int, batch_size: int, shuffle: bool, seed: int) -> Iterator
         full = len(idx) // batch_size * batch_size
         yield from idx[:full].reshape(-1, batch_size)
         carry = idx[full:]
+
+
+def passes_rows(n: int, batch_size: int, seed: int | None) -> Iterator[np.ndarray]:
+    """Row indices of the batches of Keras' iterators (`ImageDataGenerator.flow`, a Keras 2
+    `fit_generator` generator): endless passes over the n rows, pass k permuted by the
+    generator of (seed, k) (in order where seed is None), each cut into batches, the last
+    partial."""
+    if n <= 0:
+        return
+    for k in itertools.count():
+        perm = np.arange(n) if seed is None else np.random.default_rng([seed, k]).permutation(n)
+        for lo in range(0, n, batch_size):
+            yield perm[lo:lo + batch_size]

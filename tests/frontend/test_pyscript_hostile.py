@@ -158,6 +158,23 @@ SCRIPTS = {
         model.fit(datagen.flow(x, y, batch_size={EVIL}), epochs=1)
         model.fit_generator(gen, steps_per_epoch=2)
         """,
+    "generators-read": f"""
+        import keras
+        from keras.preprocessing.image import ImageDataGenerator
+        def batches(n, batch_size={EVIL}, steps=open(CANARY, 'w')):
+            {EVIL}
+            while True:
+                yield open(CANARY, 'w'), {EVIL}
+        model = keras.Sequential([keras.Input((4, 4, 3)), keras.layers.Flatten(),
+                                  keras.layers.Dense(2)])
+        model.compile('adam', 'mse')
+        model.fit_generator(batches(3), steps_per_epoch=2, epochs=1,
+                            validation_data=batches({EVIL}), validation_steps={EVIL},
+                            workers={EVIL})
+        flow = ImageDataGenerator(rotation_range=10).flow_from_directory(
+            {EVIL}, target_size=(4, 4), save_to_dir={EVIL}, classes=[{EVIL}])
+        model.fit(flow, steps_per_epoch=2)
+        """,
     "metric-function": f"""
         import keras
         def m1(y_true, y_pred):
