@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._pyscript_names import norm
 from ._pyscript_subclass import TRAINING, SelfMethod, SelfObj, read_instance, refusal
+from ._pyscript_torch_forward import SAMPLERS, sampler
 from ._pyscript_values import (
     Func,
     Instance,
@@ -499,6 +500,8 @@ class Chain:
             return ZERO_STATE  # h0 = torch.zeros(layers, x.size(0), hidden): the default state
         if isinstance(callee, Sym) and self.fw == "torch" and norm(callee.path) in _MERGES:
             return self.torch_merge(norm(callee.path), args, kwargs, node)
+        if isinstance(callee, Sym) and self.fw == "torch" and norm(callee.path) in SAMPLERS:
+            return sampler(self, norm(callee.path), args, kwargs, node)
         if self.fw == "keras" and self.graphs:
             merged = self.keras_merge(callee, args, kwargs, node)
             if merged is not None:
@@ -684,7 +687,8 @@ class Chain:
                                     "without alpha")
         return self.merge(kind, [a, b], {}, node)
 
-    def merge(self, kind: str, ts: list[Tensor], attrs: dict, node: ast.AST) -> Tensor:
+    def merge(self, kind: str, ts: list[Tensor], attrs: dict, node: ast.AST, *,
+              base: str | None = None) -> Tensor:
         xs = []
         for t in ts:
             if t.rnn == "state":
@@ -698,10 +702,11 @@ class Chain:
         if self.fw == "keras":  # a Keras merge layer, named as Keras names it
             lay = Layer(kind, [], attrs, node, auto_name=self.r.auto_name(kind))
             return self.push(None, lay, node, xs)
-        name = self.unique(kind.lower())
+        name = self.unique(base or kind.lower())
         self.taken.add(name)
         self.given.add(name)
-        return self.push(name, TorchMod(f"<merge:{kind}>", [], attrs, node), node, xs)
+        cls = kind if kind.startswith("<") else f"<merge:{kind}>"  # "<affine_grid>"
+        return self.push(name, TorchMod(cls, [], attrs, node), node, xs)
 
     def keras_merge(self, callee: Any, args: list, kwargs: dict, node: ast.Call) -> Any:
         """In a Keras call(): a merge layer called on a list of tensors (`self.add([x, y])`,

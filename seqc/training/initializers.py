@@ -115,8 +115,20 @@ def identity(gain: float = 1.0) -> Init:
     return init
 
 
-def constant(value: float = 0.0) -> Init:
-    return lambda shape, rng, dtype: np.full(shape, value)
+def constant(value: Any = 0.0) -> Init:
+    """Keras 3's Constant: a number, or an array broadcast to the weight's shape (a
+    PyTorch `bias.data.copy_(torch.tensor([...]))` reads as one)."""
+    def init(shape, rng, dtype):
+        v = np.asarray(value, dtype=np.float64)
+        try:
+            return np.broadcast_to(v, shape).copy()
+        except ValueError:
+            raise DefinitionError(
+                f"the constant initializer's value of shape {list(v.shape)} does not "
+                f"broadcast to the weight's shape {list(shape)}", field="value",
+                received=f"value={value!r}"[:200]) from None
+
+    return init
 
 
 INITIALIZERS: dict[str, Callable[..., Init]] = {
@@ -165,6 +177,8 @@ def get(spec: Any) -> Init:
             hint=did_you_mean(key, INITIALIZERS)
             or f"valid initializers: {', '.join(INITIALIZERS)}")
     for arg, v in kwargs.items():
+        if arg == "value" and key == "constant" and isinstance(v, (list, tuple)):
+            v = 0.0 if constant_array(v) is not None else v  # an array: checked here
         if arg in NUMBER_ARGS and not (isinstance(v, (int, float)) and not isinstance(v, bool)
                                        and math.isfinite(v) and abs(v) <= FLOAT32_MAX):
             raise DefinitionError(
@@ -177,16 +191,34 @@ def get(spec: Any) -> Init:
                               field="initializer", received=repr(spec)) from None
 
 
+def constant_array(v: Any) -> np.ndarray | None:
+    """v as a float64 array when it is a number or a rectangular (nested) list of finite
+    float32-range numbers (a Constant's value), else None."""
+    def numbers(x: Any) -> bool:
+        if isinstance(x, (list, tuple)):
+            return all(numbers(e) for e in x)
+        return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+    if not numbers(v):
+        return None
+    try:
+        arr = np.asarray(v, dtype=np.float64)
+    except (ValueError, OverflowError):  # ragged
+        return None
+    ok = arr.size and np.isfinite(arr).all() and (np.abs(arr) <= FLOAT32_MAX).all()
+    return arr if ok else None
+
+
 def init_params(graph: Graph, seed: int = 0) -> dict[str, np.ndarray]:
     """Fresh parameters for every spec in the graph, in Keras order."""
     out = {}
     for key, spec in graph.param_specs.items():
+        rng = np.random.default_rng([seed, zlib.crc32(key.encode())])
         try:
             fn = get(spec.initializer)
+            out[key] = np.asarray(fn(spec.shape, rng, spec.dtype), dtype=spec.dtype)
         except DefinitionError as e:
             raise e.located(layer=key.split("/")[0]) from None
-        rng = np.random.default_rng([seed, zlib.crc32(key.encode())])
-        out[key] = np.asarray(fn(spec.shape, rng, spec.dtype), dtype=spec.dtype)
     return out
 
 

@@ -168,6 +168,26 @@ SCRIPTS = {
         model = keras.Sequential([keras.Input((3, 4)), keras.layers.Dense(2)])
         model.compile('adam', 'mse', metrics=[m1, m2])
         """,
+    "torch-spatial-transformer": f"""
+        import torch
+        import torch.nn as nn
+        import torch.nn.functional as F
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.loc = nn.Linear(36, 6)
+                self.loc.bias.data.copy_(torch.tensor({EVIL}, dtype=torch.float))
+                self.loc.weight.data.copy_(torch.tensor([{EVIL}] * 36))
+            def stn(self, x):
+                {EVIL}
+                theta = self.loc(torch.flatten(x, 1)).view(-1, 2, 3)
+                grid = F.affine_grid(theta, x.size(), align_corners={EVIL})
+                return F.grid_sample(x, grid, padding_mode={EVIL})
+            def forward(self, x):
+                return torch.flatten(self.stn(x), 1)
+        model = Net()
+        shown = model.stn({EVIL})
+        """,
     "adapt": f"""
         import keras
         norm = keras.layers.Normalization()
