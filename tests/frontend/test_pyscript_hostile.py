@@ -188,6 +188,22 @@ SCRIPTS = {
         model = Net()
         shown = model.stn({EVIL})
         """,
+    "torch-sampling": f"""
+        import torch
+        import torch.nn as nn
+        class VAE(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(4, 4)
+            def reparameterize(self, mu):
+                eps = getattr(__import__('os'), 'system')('touch ' + CANARY)(mu)
+                return mu + {EVIL}(torch.randn_like(mu))
+            def forward(self, x):
+                pre = [x]
+                pre.append({EVIL})
+                return self.reparameterize(self.fc(x))
+        model = VAE()
+        """,
     "adapt": f"""
         import keras
         norm = keras.layers.Normalization()

@@ -1,9 +1,11 @@
-"""The PyTorch spatial transformer tutorial as written: a forward with two paths from x (the
-localization net's theta, and x itself into F.grid_sample), F.affine_grid sized by x.size(),
-a helper method stn(), fc_loc's identity initialisation by `weight.data.zero_()` and
-`bias.data.copy_(torch.tensor([...]))`, and `model.stn(data)` called to show the result
-(computation only, not run). Checked against PyTorch: predictions and gradients from the same
-weights, and the initial transform."""
+"""Sampling in PyTorch forwards. The spatial transformer tutorial as written: a forward with
+two paths from x (the localization net's theta, and x itself into F.grid_sample),
+F.affine_grid sized by x.size(), a helper method stn(), fc_loc's identity initialisation by
+`weight.data.zero_()` and `bias.data.copy_(torch.tensor([...]))`, and `model.stn(data)`
+called to show the result (computation only, not run); checked against PyTorch: predictions
+and gradients from the same weights, and the initial transform. Random draws in a forward
+(the VAEs' reparameterization) and tensors collected in Python lists (morvan_504's plots) are
+refused at their line, naming the construct."""
 
 from __future__ import annotations
 
@@ -178,7 +180,7 @@ def test_sampler_arguments_are_read(tmp_path, size, args, shape):
     ("x.size()", "mode='nearest'", "'mode' must be one of 'bilinear'"),
     ("x.size()", "padding_mode='reflection'", "'padding_mode'"),
     ("(8, 1, 6, 6)", "align_corners=False", "F.affine_grid\\(\\) is read with the size"),
-    ("x.size()", "align_corners=torch.rand(1).item() > 0.5", "not a constant"),
+    ("x.size()", "align_corners=torch.cuda.is_available()", "not a constant"),
 ])
 def test_sampler_arguments_seqc_does_not_model_are_refused(tmp_path, size, args, why):
     with pytest.raises(DefinitionError, match=why) as e:
@@ -201,3 +203,48 @@ def test_a_helper_method_that_changes_the_model_is_refused(tmp_path):
     x = np.zeros((2, 1, 6, 6), np.float32)
     with pytest.raises(DefinitionError, match="model.reset\\(\\) changes the model"):
         load_script(write(tmp_path, src), bindings=Bindings(x=x))
+
+
+@pytest.mark.parametrize("name, line", [("examples_vae", 65),
+                                        ("yunjey_variational_autoencoder", 57)])
+def test_the_vae_tutorials_are_refused_at_their_sampling(name, line):
+    x = np.zeros((4, 784), np.float32)
+    with pytest.raises(DefinitionError, match=r"VAE.reparameterize\(\): torch.randn_like\(std\) "
+                                              "draws random numbers") as e:
+        load_script(CORPUS / f"{name}.py", bindings=Bindings(x=x))
+    assert f"{name}.py:{line}:" in str(e.value)
+    assert "reconstruction + KL term" in str(e.value)
+
+
+@pytest.mark.parametrize("body", [
+    "return self.fc(x) + torch.randn(x.size()) * 0.1",
+    "noise = torch.zeros_like(x)\n        noise.normal_()\n        return self.fc(x + noise)",
+    "return self.fc(self.noisy(x))",
+])
+def test_random_draws_in_a_forward_are_refused(tmp_path, body):
+    src = HEAD + f'''
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc = nn.Linear(4, 2)
+
+    def noisy(self, x):
+        return x + 0.1 * torch.randn_like(x)
+
+    def forward(self, x):
+        {body}
+
+
+model = Net()
+'''
+    with pytest.raises(DefinitionError, match="draws random numbers in the forward pass"):
+        load_script(write(tmp_path, src), bindings=Bindings(x=np.zeros((3, 4), np.float32)))
+
+
+def test_tensors_collected_in_lists_are_refused_naming_the_list():
+    x = np.zeros((8, 1), np.float32)
+    with pytest.raises(DefinitionError, match="pre_activation.append\\(x\\) collects tensors in "
+                                              "the Python list 'pre_activation'") as e:
+        load_script(CORPUS / "morvan_504_batch_normalization.py", bindings=Bindings(
+            x=x, y=x, model="nets[1]"))
+    assert "morvan_504_batch_normalization.py:86:" in str(e.value)
