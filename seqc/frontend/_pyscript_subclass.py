@@ -293,6 +293,9 @@ _MUTATORS = frozenset(("train", "eval", "half", "double", "bfloat16", "load_stat
                        "register_forward_hook", "register_forward_pre_hook", "step",
                        "backward", "zero_grad", "append", "extend", "insert", "pop",
                        "update", "setdefault", "clear", "remove"))
+_PURE_BUILTINS = frozenset(("len", "range", "print", "min", "max", "abs", "int", "float",
+                            "bool", "sum", "zip", "enumerate", "list", "tuple", "isinstance",
+                            "round", "super"))
 _PURE_STMTS = (ast.Assign, ast.AnnAssign, ast.Return, ast.If, ast.For, ast.Pass, ast.Expr,
                ast.With)
 
@@ -309,10 +312,20 @@ def pure_method(r: Reader, inst: Instance, meth: str, depth: int = 0) -> bool:
     """Whether `model.<meth>(...)` on a script-defined module only computes (a helper such as
     the spatial transformer's `stn(x)`, called to show its output): assignments to local
     names only, no in-place or mutating method, no other script method that is not pure, no
-    setattr/exec. Such a call leaves the model as it is: it is not run."""
-    fn = _method(r, inst.cls, meth) if not meth.startswith("_") else None
+    function but a few builtins called by name (setattr, exec, a script function), the module
+    itself handed to no call. Such a call leaves the model as it is: it is not run."""
+    from ..errors import SeqcError
+
+    def method(name: str) -> ast.FunctionDef | None:
+        try:
+            return _method(r, inst.cls, name)
+        except SeqcError:  # decorated: not read, so not known to be pure
+            return None
+
+    fn = method(meth) if not meth.startswith("_") else None
     if fn is None or depth > MAX_METHOD_DEPTH:
         return False
+    me = fn.args.args[0].arg if fn.args.args else None
     for n in ast.walk(fn):
         if isinstance(n, ast.stmt) and n is not fn and not isinstance(n, _PURE_STMTS):
             return False
@@ -320,16 +333,20 @@ def pure_method(r: Reader, inst: Instance, meth: str, depth: int = 0) -> bool:
             return False  # self.x = ..., t[i] = ..., del ...
         if isinstance(n, (ast.NamedExpr, ast.Lambda, ast.Await, ast.Yield, ast.YieldFrom)):
             return False
-        if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in (
-                "setattr", "delattr", "exec", "eval", "globals", "vars", "__import__"):
-            return False
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and (
+                n.func.id not in _PURE_BUILTINS):
+            return False  # setattr, exec, a script function that may change its arguments
+        if isinstance(n, ast.Call) and me is not None and any(
+                isinstance(a, ast.Name) and a.id == me
+                for a in [*n.args, *(k.value for k in n.keywords)]):
+            return False  # the module itself handed to another function
         if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute):
             attr = n.func.attr
             if attr.endswith("_") or attr in _MUTATORS:
                 return False
             base = n.func.value
-            if isinstance(base, ast.Name) and fn.args.args and base.id == fn.args.args[
-                    0].arg and _method(r, inst.cls, attr) is not None and attr != meth and (
+            if isinstance(base, ast.Name) and base.id == me and method(
+                    attr) is not None and attr != meth and (
                     not pure_method(r, inst, attr, depth + 1)):
                 return False  # self.helper(...) that changes something
     return True

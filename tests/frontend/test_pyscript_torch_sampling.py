@@ -193,12 +193,18 @@ def test_a_pure_helper_method_called_on_the_model_is_not_run(tmp_path):
     assert model.count_params() == 6 * 36 + 6 + 3 * 36 + 3
 
 
-def test_a_helper_method_that_changes_the_model_is_refused(tmp_path):
+@pytest.mark.parametrize("body", [
+    "self.fc.weight.data.mul_(0)\n        return 1",
+    "self.scale = 2\n        return 1",
+    "zero_all(self)\n        return 1",
+    "return self.helper()",
+    "self.train()\n        return 1",
+])
+def test_a_helper_method_that_may_change_the_model_is_refused(tmp_path, body):
     src = NET.replace("INIT", "pass").replace("SIZE", "x.size()").replace(
-        "ARGS", "align_corners=False").replace("CALL", "model.reset()") + '''
-'''
-    src = src.replace("    def stn(self, x):", "    def reset(self):\n"
-                      "        self.fc.weight.data.mul_(0)\n        return 1\n\n"
+        "ARGS", "align_corners=False").replace("CALL", "model.reset()")
+    src = src.replace("    def stn(self, x):", f"    def reset(self):\n        {body}\n\n"
+                      "    def helper(self):\n        self.fc.bias.data.zero_()\n\n"
                       "    def stn(self, x):")
     x = np.zeros((2, 1, 6, 6), np.float32)
     with pytest.raises(DefinitionError, match="model.reset\\(\\) changes the model"):

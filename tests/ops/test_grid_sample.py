@@ -127,3 +127,25 @@ def test_torch_runtime_runs_the_sampler():
     with torch.no_grad():
         got = module([torch.from_numpy(img), torch.from_numpy(theta)]).numpy()
     np.testing.assert_allclose(got, executor.forward(graph, {}, [img, theta])[0], atol=1e-5)
+
+
+def test_a_json_graph_spec_reads_the_kinds_by_name(tmp_path):
+    """A spatial transformer written as a seqc graph spec (channels last, Keras' layout):
+    the localization Dense starts at the identity transform (a Constant bias holding an
+    array, as Keras 3's Constant takes one), so the sampler returns the image."""
+    import json
+
+    import seqc
+
+    doc = {"inputs": {"image": [5, 6, 2]}, "layers": [
+        {"type": "Flatten", "name": "flat"},
+        {"type": "Dense", "units": 6, "kernel_initializer": "zeros",
+         "bias_initializer": {"type": "Constant", "value": [1, 0, 0, 0, 1, 0]}, "name": "loc"},
+        {"type": "Reshape", "target_shape": [2, 3], "name": "theta"},
+        {"type": "AffineGrid", "size": [5, 6], "name": "grid"},
+        {"type": "GridSample", "from": ["image", "grid"], "name": "out"}]}
+    p = tmp_path / "stn.json"
+    p.write_text(json.dumps(doc))
+    model = seqc.load(str(p))
+    x = np.random.default_rng(4).standard_normal((2, 5, 6, 2)).astype(np.float32)
+    np.testing.assert_allclose(model.predict(x), x, atol=1e-5)
