@@ -66,10 +66,13 @@ def test_the_tutorial_predicts_and_differentiates_like_torch():
     dy = np.zeros_like(y)
     dy[np.arange(3), labels] = -1 / 3
     grads = executor.backward(g, params, tape, dy)
-    for key, w in (("fc_loc.2/kernel", net.fc_loc[2].weight), ("localization.0/bias",
-                                                                net.localization[0].bias)):
-        tg = w.grad.numpy()
-        np.testing.assert_allclose(grads[key], tg.T if tg.ndim == 2 else tg, atol=1e-5)
+    for node in g.nodes:  # every weight, the localization net's through theta
+        for p in node.params:
+            mod = net.get_submodule(node.layer)
+            tg = (mod.weight if p == "kernel" else mod.bias).grad.numpy()
+            tg = tg.T if tg.ndim == 2 else np.transpose(tg, (2, 3, 1, 0)) if tg.ndim == 4 \
+                else tg
+            np.testing.assert_allclose(grads[node.param_key(p)], tg, atol=1e-5, err_msg=p)
 
 
 def test_fc_loc_starts_as_the_identity_transform():
