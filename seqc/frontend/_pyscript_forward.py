@@ -328,8 +328,12 @@ class Chain:
                         seen.add(attr)
                         todo.append(m)
                     continue
-                try:
-                    v = self.r.ev(n.func, where)
+                base = n.func
+                while isinstance(base, ast.Attribute):
+                    base = base.value
+                try:  # a dotted name only (torch.randn_like): evaluating a call could make
+                    # a layer (nn.Linear(3, 3).forward(x)) as a side effect
+                    v = self.r.ev(n.func, where) if isinstance(base, ast.Name) else None
                 except (SeqcError, KeyError):
                     v = None
                 path = norm(v.path) if isinstance(v, Sym) else None
