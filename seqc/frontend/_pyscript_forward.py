@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from ._pyscript_names import norm
 from ._pyscript_subclass import TRAINING, SelfMethod, SelfObj, read_instance, refusal
+from ._pyscript_torch_forward import SAMPLERS, sampler
 from ._pyscript_values import (
     Func,
     Instance,
@@ -139,6 +140,8 @@ class Chain:
         """Reads fn applied to a fresh input tensor (method: self is the SelfObj)."""
         x = Tensor(fn)
         self.current = x
+        if method and self.fw == "torch" and isinstance(fn, ast.FunctionDef):
+            self.sampling(fn, where)
         return self.apply_fn(fn, where, x, method=method, args=args or [], kwargs=kwargs or {})
 
     def apply_fn(self, fn: ast.FunctionDef | ast.Lambda, where: Scope, x: Tensor, *,
@@ -267,6 +270,14 @@ class Chain:
             elif isinstance(st, ast.Expr) and isinstance(st.value, ast.Call) and isinstance(
                     st.value.func, ast.Name) and st.value.func.id == "print":
                 continue  # a debugging print changes nothing
+            elif self.collects(st, scope):
+                f = st.value.func
+                raise self.refuse(st, f"{self.r.seg(st.value)} collects tensors in the Python "
+                                      f"list '{f.value.id}' (intermediate values kept, e.g. "
+                                      "for plotting); a forward that returns such a list has "
+                                      "outputs that are not tensors, which seqc cannot build",
+                                  hint="return the model's output tensor(s) only; the lists "
+                                       "serve the script's plots, not its training")
             elif isinstance(st, ast.AugAssign) and self.graphs and isinstance(
                     st.target, ast.Name):  # out += identity
                 v = self.binop(st.op, self.fx(st.target, scope), self.fx(st.value, scope), st)
@@ -279,6 +290,64 @@ class Chain:
                 raise self.refuse(st, f"{kind} statement is not read in a "
                                       "layer chain")
         return None
+
+    def collects(self, st: ast.stmt, scope: Scope) -> bool:
+        """`pre_activation.append(x)`: a tensor appended to a Python list in the forward."""
+        if not (isinstance(st, ast.Expr) and isinstance(st.value, ast.Call)):
+            return False
+        f = st.value.func
+        if not (isinstance(f, ast.Attribute) and f.attr in ("append", "extend", "insert")
+                and isinstance(f.value, ast.Name)):
+            return False
+        try:
+            target = scope.lookup(f.value.id)
+        except KeyError:
+            return False
+        return isinstance(target, list) and self.tensory(st.value, scope)
+
+    def sampling(self, fn: ast.FunctionDef, where: Scope) -> None:
+        """A forward that draws random numbers (a VAE's `eps = torch.randn_like(std)`, in
+        the forward or a helper method it calls) is refused at that call: PyTorch samples at
+        prediction as well as in training, and seqc has no layer that samples."""
+        from ..errors import SeqcError
+        from ._pyscript_subclass import _method
+
+        cls = self.selfobj.inst.cls
+        todo, seen = [fn], {fn.name}
+        while todo:
+            f = todo.pop()
+            me = f.args.args[0].arg if f.args.args else None
+            for n in ast.walk(f):
+                if not (isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)):
+                    continue
+                attr = n.func.attr
+                if isinstance(n.func.value, ast.Name) and n.func.value.id == me and (
+                        attr not in seen):
+                    m = _method(self.r, cls, attr)
+                    if m is not None:
+                        seen.add(attr)
+                        todo.append(m)
+                    continue
+                base = n.func
+                while isinstance(base, ast.Attribute):
+                    base = base.value
+                try:  # a dotted name only (torch.randn_like): evaluating a call could make
+                    # a layer (nn.Linear(3, 3).forward(x)) as a side effect
+                    v = self.r.ev(n.func, where) if isinstance(base, ast.Name) else None
+                except (SeqcError, KeyError):
+                    v = None
+                path = norm(v.path) if isinstance(v, Sym) else None
+                if path in _RANDOM or path is None and attr in _RANDOM_INPLACE:
+                    raise refusal(
+                        self.r, n, f"{cls.node.name}.{f.name}()",
+                        f"{self.r.seg(n)} draws random numbers in the forward pass (such "
+                        "as a variational autoencoder's sampling): PyTorch samples at "
+                        "prediction as well as in training, and seqc has no layer that "
+                        "samples",
+                        hint="seqc reads forwards that give one output for one input; a VAE "
+                             "also trains with a loss over its several outputs "
+                             "(reconstruction + KL term), which seqc does not read from a "
+                             "script either")
 
     def assign(self, t: ast.AST, v: Any, scope: Scope, st: ast.stmt) -> None:
         if isinstance(t, ast.Name):
@@ -499,6 +568,8 @@ class Chain:
             return ZERO_STATE  # h0 = torch.zeros(layers, x.size(0), hidden): the default state
         if isinstance(callee, Sym) and self.fw == "torch" and norm(callee.path) in _MERGES:
             return self.torch_merge(norm(callee.path), args, kwargs, node)
+        if isinstance(callee, Sym) and self.fw == "torch" and norm(callee.path) in SAMPLERS:
+            return sampler(self, norm(callee.path), args, kwargs, node)
         if self.fw == "keras" and self.graphs:
             merged = self.keras_merge(callee, args, kwargs, node)
             if merged is not None:
@@ -684,7 +755,8 @@ class Chain:
                                     "without alpha")
         return self.merge(kind, [a, b], {}, node)
 
-    def merge(self, kind: str, ts: list[Tensor], attrs: dict, node: ast.AST) -> Tensor:
+    def merge(self, kind: str, ts: list[Tensor], attrs: dict, node: ast.AST, *,
+              base: str | None = None) -> Tensor:
         xs = []
         for t in ts:
             if t.rnn == "state":
@@ -698,10 +770,11 @@ class Chain:
         if self.fw == "keras":  # a Keras merge layer, named as Keras names it
             lay = Layer(kind, [], attrs, node, auto_name=self.r.auto_name(kind))
             return self.push(None, lay, node, xs)
-        name = self.unique(kind.lower())
+        name = self.unique(base or kind.lower())
         self.taken.add(name)
         self.given.add(name)
-        return self.push(name, TorchMod(f"<merge:{kind}>", [], attrs, node), node, xs)
+        cls = kind if kind.startswith("<") else f"<merge:{kind}>"  # "<affine_grid>"
+        return self.push(name, TorchMod(cls, [], attrs, node), node, xs)
 
     def keras_merge(self, callee: Any, args: list, kwargs: dict, node: ast.Call) -> Any:
         """In a Keras call(): a merge layer called on a list of tensors (`self.add([x, y])`,
@@ -755,6 +828,12 @@ class Chain:
 
 RNNS = ("LSTM", "GRU", "RNN")  # torch modules returning (output, state)
 _DEVICE_FLAGS = ("is_cuda", "is_xpu", "is_mps", "is_cpu")
+# random draws in a forward: torch's functions and a tensor's in-place samplers
+_RANDOM = frozenset(f"torch.{n}" for n in (
+    "randn_like", "rand_like", "randint_like", "randn", "rand", "randint", "randperm",
+    "normal", "bernoulli", "multinomial", "poisson"))
+_RANDOM_INPLACE = frozenset(("normal_", "uniform_", "bernoulli_", "exponential_", "random_",
+                             "cauchy_", "log_normal_", "geometric_"))
 _MERGE_KINDS = ("Add", "Subtract", "Multiply", "Average", "Maximum", "Minimum", "Concatenate",
                 "Dot")
 _MERGES = {"torch.cat": ("Concatenate", ["tensors", "dim"]),

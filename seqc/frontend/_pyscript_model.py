@@ -293,7 +293,7 @@ class ModelStatements:
                      node: ast.Call) -> Any:
         """A method called on a model, a layer, `model.layers` or `parameters()` that the
         model-building reader does not handle itself."""
-        obj = self.resolve_obj(obj)
+        inst, obj = obj, self.resolve_obj(obj)
         what = self.seg(node)
         if isinstance(obj, LayersView):
             return self.refuse(
@@ -336,8 +336,11 @@ class ModelStatements:
         if meth in ("load_state_dict", "load_weights") and len(node.args) == 1 and (
                 self.reloads_own_checkpoint(obj, node)):
             return None
-        if meth in READ_ONLY:
-            self.skipped_at(node)
+        from ._pyscript_subclass import instance_of, pure_method
+
+        inst = instance_of(self, inst)
+        if meth in READ_ONLY or inst is not None and pure_method(self, inst, meth):
+            self.skipped_at(node)  # a script method that only computes: model.stn(data)
             return Opaque(node, f"{what} is not run")
         if meth == "reset_states" and isinstance(obj, ModelVal) and obj.framework == "keras" \
                 and not args and not kwargs:

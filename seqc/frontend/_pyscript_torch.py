@@ -705,6 +705,20 @@ def torch_doc(r: Reader, model: ModelVal, module: Scope) -> tuple[dict, list[ast
     return doc, nodes
 
 
+def _affine_grid(r: Reader, b: TorchMod, name: str, ins: list[TensorType]) -> dict:
+    """F.affine_grid(theta, x.size()): the output size is x's (N, C, H, W) height and width."""
+    size = b.kwargs.get("size")
+    if size is None:
+        t = ins[1]
+        if t.rank != 4 or None in t.shape[2:]:
+            raise r.error(b.node, "F.affine_grid(theta, x.size()) makes a 2-D grid from the "
+                                  "size of an (N, C, H, W) tensor of known height and width",
+                          field="size", received=f"{r.seg(b.node)} with x of shape {_shape(t)}")
+        size = list(t.shape[2:])
+    return {"type": "AffineGrid", "name": name, "size": size,
+            "align_corners": b.kwargs["align_corners"]}
+
+
 def _graph_doc(r: Reader, model: ModelVal, mods: list, srcs: list, trainable: dict,
                t0: TensorType, outs: list[int]) -> tuple[dict, list[ast.AST]]:
     """A forward() that branches or merges -> the graph form of the spec (entries reading
@@ -728,6 +742,9 @@ def _graph_doc(r: Reader, model: ModelVal, mods: list, srcs: list, trainable: di
         consumed = False
         if not isinstance(b, Bound) and b.cls.startswith("<merge:"):
             docs = [{"type": b.cls[7:-1], "name": name, **b.kwargs}]
+        elif not isinstance(b, Bound) and b.cls == "<affine_grid>":
+            docs = [_affine_grid(r, b, name, ins)]
+            ins, cur = ins[:1], cur[:1]  # the second source gives its size only
         elif not isinstance(b, Bound) and b.cls == "<view>":
             docs = view_layers(r, b, ins[0], name)
         elif not isinstance(b, Bound):

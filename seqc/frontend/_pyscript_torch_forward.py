@@ -66,8 +66,56 @@ def functional(chain: Chain, path: str, rest: list, kwargs: dict, node: ast.Call
             raise chain.refuse(node, "torch.reshape(x, shape) takes one shape")
         return _view(chain, rest, node)
     raise chain.refuse(node, f"calls {path}, which seqc has no layer for",
-                       hint="supported: F." + ", F.".join(sorted(_F)) + ", torch.flatten, "
-                            "torch.reshape, x.view")
+                       hint="supported: F." + ", F.".join(sorted([*_F, "affine_grid",
+                                                                  "grid_sample"]))
+                            + ", torch.flatten, torch.reshape, x.view")
+
+
+# the spatial transformer's functionals: tensors in, a layer of two inputs (or one input and
+# another tensor's shape) out
+SAMPLERS = {"torch.nn.functional.affine_grid": ["theta", "size", "align_corners"],
+            "torch.nn.functional.grid_sample": ["input", "grid", "mode", "padding_mode",
+                                                "align_corners"]}
+
+
+def sampler(chain: Chain, path: str, args: list, kwargs: dict, node: ast.Call) -> Tensor:
+    """`F.affine_grid(theta, x.size())` -> AffineGrid of theta, its size read from x's type
+    where the graph is built (x is its second, shape-only source); `F.grid_sample(x, grid)`
+    -> GridSample of both. PyTorch's defaults: align_corners=False (None means False, with
+    PyTorch's warning), bilinear, zeros padding."""
+    from ._pyscript_forward import Dim, ShapeOf, Tensor
+
+    fn = path.rpartition(".")[2]
+    names = SAMPLERS[path]
+    vals = dict(zip(names, args))
+    if len(args) > len(names) or any(k not in names or k in vals for k in kwargs):
+        raise chain.refuse(node, f"F.{fn}() with arguments seqc does not read")
+    vals.update(kwargs)
+    attrs = {k: v for k, v in vals.items() if k not in ("theta", "size", "input", "grid")}
+    for k, v in attrs.items():
+        if not is_const(v):
+            raise chain.refuse(node, f"F.{fn}(): '{k}' is not a constant")
+    if attrs.get("align_corners") is None:
+        attrs["align_corners"] = False
+    if fn == "grid_sample":
+        x, grid = vals.get("input"), vals.get("grid")
+        if not (isinstance(x, Tensor) and isinstance(grid, Tensor)):
+            raise chain.refuse(node, "F.grid_sample() is read on two tensors: the image and "
+                                     "the grid")
+        attrs["data_format"] = "channels_first"  # PyTorch's (N, C, H, W)
+        return chain.merge("GridSample", [x, grid], attrs, node, base=fn)
+    theta, size = vals.get("theta"), vals.get("size")
+    if not isinstance(theta, Tensor):
+        raise chain.refuse(node, "F.affine_grid() is read on a tensor of (2, 3) matrices")
+    if isinstance(size, ShapeOf):  # x.size(): the sampled image's size, known at build
+        return chain.merge("<affine_grid>", [theta, size.tensor], attrs, node, base=fn)
+    if isinstance(size, (list, tuple)) and len(size) == 4 and isinstance(
+            size[0], Dim) and size[0].index == 0 and all(
+            isinstance(d, int) and not isinstance(d, bool) for d in size[1:]):
+        attrs["size"] = list(size[2:])  # (x.size(0), C, H, W)
+        return chain.merge("<affine_grid>", [theta], attrs, node, base=fn)
+    raise chain.refuse(node, "F.affine_grid() is read with the size of a tensor (x.size()) "
+                             "or (x.size(0), C, H, W) of constant C, H, W")
 
 
 def tensor_method(chain: Chain, t: Tensor, name: str, args: list, kwargs: dict,

@@ -178,13 +178,15 @@ def param_method(r: Reader, p: BoundMethod, meth: str, args: list, kwargs: dict,
                  node: ast.Call) -> Any:
     """`fc.weight.data.normal_(0, 0.02)`, `uniform_`, `zero_()`, `fill_(v)`: an initializer,
     as torch.nn.init's; an update from a gradient (`add_(-lr * w.grad)`) is a hand-written
-    training step, which seqc's training replaces (not run, as the loop around it); any other
-    in-place method (copy_, mul_, ...) changes the weights and is refused; a method that reads
-    the weights is not run."""
+    training step, which seqc's training replaces (not run, as the loop around it); `copy_` of
+    constants is a constant initializer (param_copy); any other in-place method (mul_, ...)
+    changes the weights and is refused; a method that reads the weights is not run."""
     if meth in _INPLACE:
         name, renames = _INPLACE[meth]
         return torch_init(r, name, [p, *args], {renames.get(k, k): v for k, v in kwargs.items()},
                           node)
+    if meth == "copy_":
+        return param_copy(r, p, node)
     if meth.endswith("_") and reads_grad(node):
         r.skipped_at(node)  # a hand-written optimizer step: training, which seqc runs itself
         return Opaque(node, f"{r.seg(node)} is a training step")
@@ -194,6 +196,53 @@ def param_method(r: Reader, p: BoundMethod, meth: str, args: list, kwargs: dict,
                         received=r.seg(node))
     r.skipped_at(node)
     return Opaque(node, f"{r.seg(node)} is not run")
+
+
+# torch.tensor(<list>) and its kin; the dtypes that keep the copied values as they are
+_TENSORS = ("torch.tensor", "torch.as_tensor", "torch.Tensor", "torch.FloatTensor",
+            "torch.DoubleTensor")
+_FLOATS = ("torch.float", "torch.float32", "torch.float64", "torch.double")
+MAX_COPIED = 65536  # values a copied constant may hold
+
+
+def param_copy(r: Reader, p: BoundMethod, node: ast.Call) -> Any:
+    """`fc.bias.data.copy_(torch.tensor([1, 0, 0, 0, 1, 0], dtype=torch.float))`: the
+    parameter starts at those constants (broadcast to its shape, as copy_ and Keras'
+    Constant both do): a Constant initializer holding them. A source that is not constant
+    numbers is refused."""
+    from ._pyscript_names import norm
+    from ._pyscript_values import Sym
+
+    scope, src = r.call_scope, node.args[0] if len(node.args) == 1 else None
+    why = "copy_ takes one source tensor"
+    values: Any = None
+    if src is not None and all(k.arg == "non_blocking" for k in node.keywords):
+        values, why = r.ev(src, scope), "its source is not constant numbers"
+        f = r.ev(src.func, scope) if isinstance(src, ast.Call) else None
+        if isinstance(f, Sym) and norm(f.path) in _TENSORS:
+            kw = {k.arg: r.ev(k.value, scope) for k in src.keywords}
+            dtype = kw.pop("dtype", None)
+            kw.pop("device", None)
+            values = r.ev(src.args[0], scope) if len(src.args) == 1 else None
+            if kw or dtype is not None and norm(getattr(dtype, "path", "")) not in _FLOATS:
+                values, why = None, ("torch.tensor() is read with a float dtype (or none), "
+                                     "without other arguments")
+            elif norm(f.path) != "torch.tensor" and not isinstance(values, (list, tuple)):
+                values = None  # torch.FloatTensor(6) is a tensor of 6 uninitialized values
+    arr = _numbers(values)
+    if arr is None:
+        return r.refuse(p.obj, node, f"{r.seg(node)}: {why}; the module's initial weights "
+                                     "would differ", field="copy_", received=r.seg(node))
+    p.obj.inits[p.name] = ({"type": "Constant", "value": arr.tolist()}, node)
+    return None
+
+
+def _numbers(v: Any) -> Any:
+    """v as a float array when it is a number or a (nested) list of finite numbers."""
+    from ..training.initializers import constant_array
+
+    arr = constant_array(v)
+    return arr if arr is not None and arr.size <= MAX_COPIED and arr.ndim <= 4 else None
 
 
 def apply_inits(r: Reader, mod: TorchMod, name: str, docs: list[dict]) -> None:
@@ -208,4 +257,19 @@ def apply_inits(r: Reader, mod: TorchMod, name: str, docs: list[dict]) -> None:
         if slot is None or not has:
             raise r.error(node, f"{r.seg(node)}: nn.{mod.cls} has no '{param}' that seqc "
                                 "initializes", field=param, received=r.seg(node))
+        value = spec.get("value")
+        if param == "weight" and isinstance(value, list) and doc["type"] != "Embedding" and (
+                doc["type"] != "Dense" and _rank(value) > 1 or doc["type"].startswith("Conv")):
+            raise r.error(node, f"{r.seg(node)}: copying constants into the weight of "
+                                f"nn.{mod.cls} is not read (its layout differs from "
+                                "Keras')", field=param, received=r.seg(node))
+        if param == "weight" and isinstance(value, list) and doc["type"] == "Dense":
+            # PyTorch's (out, in) weight is Keras' (in, out) kernel transposed; a row that
+            # copy_ broadcasts over the outputs is a column of the kernel
+            rows = value if _rank(value) == 2 else [value]
+            spec = {**spec, "value": [list(c) for c in zip(*rows)]}
         doc[slot] = spec
+
+
+def _rank(v: Any) -> int:
+    return 1 + _rank(v[0]) if isinstance(v, list) and v else int(isinstance(v, list))

@@ -551,11 +551,15 @@ def _set_adapted(model: Any, adapted: dict, file: str, notes: list[str]) -> None
             model.params[key] = np.asarray(value).reshape(spec.shape).astype(spec.dtype)
 
 
-def _relocate(e: SeqcError, nodes: list[ast.AST], file: str) -> SeqcError:
-    """An error from the IR builder names `layers[i]`; point it at the script line too."""
+def _relocate(e: SeqcError, nodes: list[ast.AST], file: str,
+              doc: dict | None = None) -> SeqcError:
+    """An error from the IR builder names `layers[i]` (the initializers a layer by name);
+    point it at the script line too."""
     m = re.match(r"layers\[(\d+)\]", e.layer or "")
-    if m and int(m.group(1)) < len(nodes) and (e.file is None or e.file == file):
-        node = nodes[int(m.group(1))]
+    names = [d.get("name") for d in (doc or {}).get("layers", [])]
+    i = int(m.group(1)) if m else names.index(e.layer) if e.layer in names else None
+    if i is not None and i < len(nodes) and (e.file is None or e.file == file):
+        node = nodes[i]
         e.file = f"{file}:{node.lineno}:{node.col_offset + 1}"
         e.args = (e.format(),)
     return e
@@ -603,7 +607,7 @@ def load_script(path: str | os.PathLike, *, max_memory: int | None = DEFAULT_MAX
     try:
         defn = definition_from_doc(doc, file, raw, max_memory=max_memory)
     except SeqcError as e:
-        raise _relocate(e, nodes, file) from None
+        raise _relocate(e, nodes, file, doc) from None
     order = info.pop("weight_order")
     if order is not None:
         defn.model._graph = reorder_weights(defn.model.graph, doc, order)

@@ -1,8 +1,8 @@
 """Torch builders for the core kinds: Dense (nn.Linear, kernel (in, out) -> weight (out, in)),
-Highway,
-activations, the kinds that are the identity at inference (the `inference_identity` facet),
-AutoContrast, Masking, Embedding, reshaping, Rescaling, Normalization, BatchNormalization,
-LayerNormalization, GroupNormalization and UnitNormalization. Each builder returns fn(x, mask)."""
+Highway, activations, the kinds that are the identity at inference (the `inference_identity`
+facet), AutoContrast, Masking, Embedding, reshaping (with PyTorch's own affine_grid and
+grid_sample), Rescaling, Normalization, BatchNormalization, LayerNormalization,
+GroupNormalization and UnitNormalization. Each builder returns fn(x, mask)."""
 
 from __future__ import annotations
 
@@ -118,6 +118,26 @@ def pixel_shuffle(b: Builder, kind: str, a: Any, p: dict) -> Callable:
     return lambda x, m: F.pixel_shuffle(x, a.upscale_factor)
 
 
+def affine_grid(b: Builder, kind: str, a: Any, p: dict) -> Callable:
+    import warnings
+
+    def f(x, m):
+        with warnings.catch_warnings():  # a unit-size grid with corners: seqc's own rule too
+            warnings.filterwarnings("ignore", "Since version 1.3.0, affine_grid")
+            return F.affine_grid(x, [x.shape[0], 1, *a.size], align_corners=a.align_corners)
+    return f
+
+
+def grid_sample(b: Builder, kind: str, a: Any, p: dict) -> Callable:
+    def f(xs, ms):
+        x, grid = xs
+        first = a.data_format == "channels_first"
+        y = F.grid_sample(x if first else x.movedim(-1, 1), grid, mode=a.mode,
+                          padding_mode=a.padding_mode, align_corners=a.align_corners)
+        return y if first else y.movedim(1, -1)
+    return f
+
+
 def repeat_vector(b: Builder, kind: str, a: Any, p: dict) -> Callable:
     return lambda x, m: x.unsqueeze(1).expand(-1, a.n, -1)
 
@@ -222,6 +242,7 @@ BUILDERS = {
     "PReLU": prelu,
     "Masking": masking, "Embedding": embedding, "Flatten": flatten, "Reshape": reshape,
     "Permute": permute, "PixelShuffle": pixel_shuffle, "RepeatVector": repeat_vector,
+    "AffineGrid": affine_grid, "GridSample": grid_sample,
     "Rescaling": rescaling,
     "Normalization": normalization, "BatchNormalization": batch_normalization,
     "LayerNormalization": layer_normalization, "GroupNormalization": group_normalization,

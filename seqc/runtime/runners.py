@@ -461,6 +461,9 @@ def reference_evaluator_limits(proto: Any) -> str | None:
     from onnx import helper
 
     for node in proto.graph.node:
+        if node.op_type == "GridSample" and any(
+                a.name == "mode" and a.s == b"bilinear" for a in node.attribute):
+            return "onnx.reference's GridSample knows opset 20's mode names only (linear)"
         default = _DEFAULT_RNN_ACTIVATIONS.get(node.op_type)
         if default is None:
             continue

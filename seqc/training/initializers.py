@@ -116,19 +116,17 @@ def identity(gain: float = 1.0) -> Init:
 
 
 def constant(value: Any = 0.0) -> Init:
-    """Keras' Constant: `value * ones(shape)`, so a list (tfdocs' `np.log([pos / neg])`)
-    broadcasts to the weight's shape."""
-    if not isinstance(value, (list, tuple)):
-        return lambda shape, rng, dtype: np.full(shape, value)
-
+    """Keras 3's Constant: a number, or an array broadcast to the weight's shape (a
+    PyTorch `bias.data.copy_(torch.tensor([...]))` reads as one)."""
     def init(shape, rng, dtype):
+        v = np.asarray(value, dtype=np.float64)
         try:
-            return np.broadcast_to(np.asarray(value, float), shape).copy()
+            return np.broadcast_to(v, shape).copy()
         except ValueError:
-            raise DefinitionError("the Constant initializer's value does not broadcast to the "
-                                  "weight's shape", field="value",
-                                  received=f"value of shape {list(np.shape(value))}, weight "
-                                           f"shape {list(shape)}") from None
+            raise DefinitionError(
+                f"the constant initializer's value of shape {list(v.shape)} does not "
+                f"broadcast to the weight's shape {list(shape)}", field="value",
+                received=f"value={value!r}"[:200]) from None
 
     return init
 
@@ -179,10 +177,10 @@ def get(spec: Any) -> Init:
             hint=did_you_mean(key, INITIALIZERS)
             or f"valid initializers: {', '.join(INITIALIZERS)}")
     for arg, v in kwargs.items():
-        values = _flat_numbers(v) if key == "constant" and arg == "value" else [v]
-        if arg in NUMBER_ARGS and (not values or not all(
-                isinstance(n, (int, float)) and not isinstance(n, bool) and math.isfinite(n)
-                and abs(n) <= FLOAT32_MAX for n in values)):
+        if arg == "value" and key == "constant" and isinstance(v, (list, tuple)):
+            v = 0.0 if constant_array(v) is not None else v  # an array: checked here
+        if arg in NUMBER_ARGS and not (isinstance(v, (int, float)) and not isinstance(v, bool)
+                                       and math.isfinite(v) and abs(v) <= FLOAT32_MAX):
             raise DefinitionError(
                 f"initializer '{name}': {arg} must be a finite number within float32's range",
                 field=arg, received=f"{arg}={v!r}"[:200])
@@ -193,29 +191,34 @@ def get(spec: Any) -> Init:
                               field="initializer", received=repr(spec)) from None
 
 
-def _flat_numbers(v: Any, depth: int = 0) -> list:
-    """The numbers of a nested list (a Constant's value); [] when it holds anything else."""
-    if not isinstance(v, (list, tuple)):
-        return [v]
-    out: list = []
-    for item in v:
-        inner = _flat_numbers(item, depth + 1) if depth < 8 else []
-        if not inner:
-            return []
-        out += inner
-    return out
+def constant_array(v: Any) -> np.ndarray | None:
+    """v as a float64 array when it is a number or a rectangular (nested) list of finite
+    float32-range numbers (a Constant's value), else None."""
+    def numbers(x: Any) -> bool:
+        if isinstance(x, (list, tuple)):
+            return all(numbers(e) for e in x)
+        return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+    if not numbers(v):
+        return None
+    try:
+        arr = np.asarray(v, dtype=np.float64)
+    except (ValueError, OverflowError):  # ragged
+        return None
+    ok = arr.size and np.isfinite(arr).all() and (np.abs(arr) <= FLOAT32_MAX).all()
+    return arr if ok else None
 
 
 def init_params(graph: Graph, seed: int = 0) -> dict[str, np.ndarray]:
     """Fresh parameters for every spec in the graph, in Keras order."""
     out = {}
     for key, spec in graph.param_specs.items():
+        rng = np.random.default_rng([seed, zlib.crc32(key.encode())])
         try:
             fn = get(spec.initializer)
+            out[key] = np.asarray(fn(spec.shape, rng, spec.dtype), dtype=spec.dtype)
         except DefinitionError as e:
             raise e.located(layer=key.split("/")[0]) from None
-        rng = np.random.default_rng([seed, zlib.crc32(key.encode())])
-        out[key] = np.asarray(fn(spec.shape, rng, spec.dtype), dtype=spec.dtype)
     return out
 
 

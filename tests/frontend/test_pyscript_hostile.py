@@ -196,6 +196,42 @@ SCRIPTS = {
             model.reset_states({EVIL})
             model.layers[0].reset_states({EVIL})
         """,
+    "torch-spatial-transformer": f"""
+        import torch
+        import torch.nn as nn
+        import torch.nn.functional as F
+        class Net(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.loc = nn.Linear(36, 6)
+                self.loc.bias.data.copy_(torch.tensor({EVIL}, dtype=torch.float))
+                self.loc.weight.data.copy_(torch.tensor([{EVIL}] * 36))
+            def stn(self, x):
+                {EVIL}
+                theta = self.loc(torch.flatten(x, 1)).view(-1, 2, 3)
+                grid = F.affine_grid(theta, x.size(), align_corners={EVIL})
+                return F.grid_sample(x, grid, padding_mode={EVIL})
+            def forward(self, x):
+                return torch.flatten(self.stn(x), 1)
+        model = Net()
+        shown = model.stn({EVIL})
+        """,
+    "torch-sampling": f"""
+        import torch
+        import torch.nn as nn
+        class VAE(nn.Module):
+            def __init__(self):
+                super().__init__()
+                self.fc = nn.Linear(4, 4)
+            def reparameterize(self, mu):
+                eps = getattr(__import__('os'), 'system')('touch ' + CANARY)(mu)
+                return mu + {EVIL}(torch.randn_like(mu))
+            def forward(self, x):
+                pre = [x]
+                pre.append({EVIL})
+                return self.reparameterize(self.fc(x))
+        model = VAE()
+        """,
     "adapt": f"""
         import keras
         norm = keras.layers.Normalization()

@@ -58,6 +58,27 @@ def test_constants():
     assert (draw({"type": "constant", "value": 0.25}, (2,)) == 0.25).all()
 
 
+@pytest.mark.parametrize("value, shape", [([1, 0, 0, 0, 1, 0], (6,)), ([1.5, -2], (3, 2)),
+                                          ([[0.5], [2]], (2, 3)), (3, (2, 2))])
+def test_array_constants_broadcast_as_keras(value, shape):
+    import os
+
+    os.environ.setdefault("KERAS_BACKEND", "torch")
+    import keras
+
+    want = np.asarray(keras.initializers.Constant(value)(shape))
+    np.testing.assert_array_equal(draw({"type": "Constant", "value": value}, shape), want)
+
+
+@pytest.mark.parametrize("value, match", [([1, 2, 3], "does not broadcast"),
+                                          ([1, "a"], "finite number"),
+                                          ([1, float("nan")], "finite number"),
+                                          ([[1, 2], [3]], "finite number")])
+def test_bad_array_constants_are_refused(value, match):
+    with pytest.raises(DefinitionError, match=match):
+        draw({"type": "constant", "value": value}, (3, 2))
+
+
 @pytest.mark.parametrize("shape", [(6, 4), (4, 6), (3, 3, 2, 5)])
 def test_orthogonal(shape):
     w = draw({"type": "orthogonal", "gain": 2.0}, shape).reshape(-1, shape[-1])
