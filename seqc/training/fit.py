@@ -39,7 +39,7 @@ from .checks import (
     unpack_validation,
     verbose_level,
 )
-from .steps import EpochSteps, batch_size_for, repeated_rows
+from .steps import EpochSteps, batch_size_for, data_order
 
 __all__ = ["DEFAULT_BATCH_SIZE", "CompileConfig", "adapt_once", "class_weight_to_sample_weights",
            "compile_model", "evaluate", "fit", "predict", "prepare_sample_weight", "prepare_x",
@@ -219,7 +219,8 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
         class_weight: dict | None = None, sample_weight: Any = None, initial_epoch: int = 0,
         seed: int | None = None, validation_batch_size: int | None = None,
         validation_freq: int = 1, nonfinite: str = "warn", steps_per_epoch: int | None = None,
-        repeat: bool = False, **unknown: Any) -> callbacks_mod.History:
+        repeat: bool = False, pipeline: list | None = None,
+        **unknown: Any) -> callbacks_mod.History:
     """Keras' `Model.fit` on NumPy arrays; returns the History (also `model.history`).
 
     Deterministic: shuffling and dropout draw from generators seeded by (`seed` or
@@ -235,12 +236,15 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
     epochs, as in Keras (seqc.training.steps). `repeat` (seqc's; needs steps_per_epoch): the
     data is a repeated dataset, tf.data's `shuffle(buffer >= rows).repeat().batch(n)`, one
     endless stream reshuffled each repetition whose batches run across repetitions.
+    `pipeline` (seqc's): the steps of a tf.data pipeline over the rows, in order
+    (seqc.training.steps.data_order): it decides the batches and their order, fit's shuffle is
+    not used (Keras ignores it for a dataset), and a batch_size given replaces its batch size.
     """
     no_unknown(unknown, "fit", ["x", "y", "batch_size", "epochs", "verbose", "callbacks",
                                  "validation_split", "validation_data", "shuffle",
                                  "class_weight", "sample_weight", "initial_epoch", "seed",
                                  "validation_batch_size", "validation_freq", "nonfinite",
-                                 "steps_per_epoch", "repeat"])
+                                 "steps_per_epoch", "repeat", "pipeline"])
     if nonfinite not in ("warn", "raise"):
         raise UsageError("nonfinite must be 'warn' or 'raise'", field="nonfinite",
                          received=repr(nonfinite))
@@ -314,16 +318,17 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
         per_epoch = EpochSteps(
             lambda e: _array_batches(x, ys, sws, np.random.default_rng([seed, e]) if shuffle
                                      else None, batch_size), steps_per_epoch, steps)
-        if repeat:
-            per_epoch = EpochSteps(lambda e: ((take(x, i), take(ys, i), take(sws, i))
-                                              for i in repeated_rows(n, batch_size, shuffle,
-                                                                     seed)),
-                                   steps_per_epoch, None)
         steps = steps_per_epoch
-    elif repeat:
-        raise UsageError("repeat=True (an endless stream) needs steps_per_epoch, as Keras "
-                         "needs it for a repeated dataset", field="repeat",
-                         hint="give steps_per_epoch=N")
+    if repeat:
+        if steps_per_epoch is None:
+            raise UsageError("repeat=True (an endless stream) needs steps_per_epoch, as Keras "
+                             "needs it for a repeated dataset", field="repeat",
+                             hint="give steps_per_epoch=N")
+        pipeline = [*([{"shuffle": max(n, 1)}] if shuffle else []), {"repeat": -1},
+                    {"batch": batch_size}]
+    if pipeline is not None:
+        per_epoch, steps = _pipeline_steps(pipeline, n, seed, given_batch_size, stream,
+                                           validation_split, steps_per_epoch, x, ys, sws)
     schedule = getattr(cfg.optimizer, "_learning_rate", None)
     if hasattr(schedule, "steps_per_epoch"):
         schedule.steps_per_epoch = steps  # a per-epoch schedule (StepLR) counts epochs
@@ -658,6 +663,22 @@ def evaluate(model: Any, x: Any = None, y: Any = None, batch_size: int | None = 
         return logs
     values = list(logs.values())
     return values[0] if len(values) == 1 else values
+
+
+def _pipeline_steps(pipeline: Any, n: int, seed: int, batch_size: int | None, stream: Any,
+                    validation_split: float, steps_per_epoch: int | None, x: Any, ys: list,
+                    sws: list | None) -> tuple[EpochSteps, int]:
+    """The epochs of fit(pipeline=...): (EpochSteps, steps per epoch)."""
+    if stream is not None or validation_split:
+        raise UsageError("pipeline takes in-memory arrays and no validation_split (Keras: "
+                         "validation_split is only supported for arrays, not a dataset)",
+                         field="pipeline", hint="give validation_data instead")
+    new_pass, count = data_order(n, pipeline, seed, batch_size)
+    if count is None and steps_per_epoch is None:
+        raise UsageError("the pipeline repeats endlessly: an epoch needs steps_per_epoch",
+                         field="pipeline", hint="give steps_per_epoch=N, or repeat(count)")
+    return EpochSteps(lambda e: ((take(x, i), take(ys, i), take(sws, i)) for i in new_pass()),
+                      steps_per_epoch or count or 1, count), steps_per_epoch or count
 
 
 def _array_batches(x: Any, ys: list, sws: list | None, rng: Any,

@@ -172,18 +172,22 @@ PIPELINE = """
 def test_steps_per_epoch_on_a_repeated_pipeline_is_its_stream(tmp_path):
     x = np.zeros((64, 4), np.float32)
     defn = load_definition(_script(tmp_path, PIPELINE), bindings=Bindings(x=x, y=x[:, :1]))
-    assert {k: defn.fit[k] for k in ("batch_size", "steps_per_epoch", "shuffle", "repeat")} == {
-        "batch_size": 50, "steps_per_epoch": 20, "shuffle": True, "repeat": True}
+    assert defn.fit["steps_per_epoch"] == 20 and defn.fit["pipeline"] == [
+        {"cache": True}, {"shuffle": 100}, {"repeat": -1}, {"batch": 50}]
     assert any("shuffle(100), repeat(), batch(50), map(...)" in n for n in defn.notes)
 
 
 @pytest.mark.parametrize("old, new, match", [
-    ("shuffle(100)", "shuffle(10)", r"train\.py:4:.*buffer \(10\) holds fewer rows"),
-    ("repeat().batch(50)", "batch(50).repeat()", r"train\.py:4:.*repeat after batch"),
-    ("repeat()", "repeat(3)", r"train\.py:4:.*finite repeat"),
+    ("shuffle(100)", "shuffle(n)", r"train\.py:4:.*constant"),
+    ("repeat().batch(50)", "batch(50).batch(2)", r"train\.py:4:.*second batch"),
+    ("repeat()", "repeat(0)", r"train\.py:4:.*repeat\(count >= 1\)"),
     ("(a, tf.expand_dims(b, -1))", "(a * 2, b)", r"train\.py:7:.*map changes the elements"),
-    ("shuffle(100)", "shuffle(100, reshuffle_each_iteration=False)", r"train\.py:4:"),
+    ("shuffle(100)", "filter(lambda a, b: b > 0)", r"train\.py:4:.*\.filter"),
+    ("shuffle(100)", "padded_batch(4)", r"train\.py:4:.*\.padded_batch"),
     (".batch(50)", "", r"train\.py:7:.*no batch"),
+    ("from_tensor_slices((x, y))", "from_generator(gen)", r"train\.py:3:.*from_generator"),
+    ("steps_per_epoch=20", "steps_per_epoch=20, validation_split=0.2",
+     r"train\.py:7:.*validation_split"),
 ])
 def test_a_pipeline_step_seqc_does_not_reproduce_is_refused(tmp_path, old, new, match):
     x = np.zeros((64, 4), np.float32)
