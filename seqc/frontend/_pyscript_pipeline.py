@@ -27,6 +27,11 @@ _ROWS = ("skip", "take", "unbatch")  # the rows given are what these produce
 _BEFORE_ROWS = (*_ROWS, "batch", "map", "cache", "prefetch")  # deterministic row steps
 _FILE_SOURCES = ("CsvDataset", "TextLineDataset", "TFRecordDataset",
                  "FixedLengthRecordDataset")
+# Keras' datasets that order and batch their rows: (positional arguments, batch_size and
+# shuffle defaults)
+_KERAS_SOURCES = {"image_dataset_from_directory": (1, 32, True),
+                  "text_dataset_from_directory": (1, 32, True),
+                  "timeseries_dataset_from_array": (3, 128, False)}
 _GENERATORS = ("flow", "flow_from_directory", "flow_from_dataframe")  # ImageDataGenerator
 _SHAPE_ONLY = ("expand_dims", "reshape")
 _ARGS = {"shuffle": ("buffer_size", "seed", "reshuffle_each_iteration", "name"),
@@ -71,14 +76,14 @@ class PipelineReader:
                                        "whose batches seqc cannot read", field="x",
                                  received=self.seg(x), hint=_HINT)
             return None
-        self.pipeline_source(ops[0])
+        src = self.pipeline_source(ops[0])
+        steps: list[dict] = list(src)
         cut = max((i for i, n in enumerate(names) if n in _ROWS), default=0)
         for op in ops[1:cut]:
             if op.func.attr not in _BEFORE_ROWS:
                 raise self.pipeline_error(op, f"a {op.func.attr} before the rows are taken "
                                               "(skip/take/unbatch) makes rows seqc cannot "
                                               "tell")
-        steps: list[dict] = []
         for op in ops[cut + 1:]:
             steps.extend(self.pipeline_step(op, steps))
         if not any("batch" in st for st in steps):
@@ -93,17 +98,42 @@ class PipelineReader:
             if bound.get(k) is not None:
                 self.note(node, f"fit({k}=...) is not used with a dataset, as in Keras 3: "
                                 "the pipeline batches and shuffles")
-        shown = ", ".join(f"{op.func.attr}(" + ("..." if op.func.attr == "map" else ", ".join(
-            ast.unparse(a) for a in [*op.args, *op.keywords])) + ")" for op in ops[cut + 1:])
+        shown = ", ".join([f"{ops[0].func.attr}(...) as {src}"] * bool(src) + [
+            f"{op.func.attr}(" + ("..." if op.func.attr == "map" else ", ".join(
+                ast.unparse(a) for a in [*op.args, *op.keywords])) + ")"
+            for op in ops[cut + 1:]])
         self.warn(node, f"fit({self.seg(x, 40)}): the dataset's rows are the arrays given "
                         f"(--x/--y), streamed as its pipeline does: {shown}; shuffles draw "
                         "from seqc's seeded generator, not TensorFlow's")
         return {"pipeline": steps}
 
-    def pipeline_source(self, op: ast.Call) -> None:
+    def pipeline_source(self, op: ast.Call) -> list[dict]:
+        """The pipeline steps a source makes itself: Keras' directory and timeseries datasets
+        permute their rows once (seeded), then shuffle `8 * batch_size` of them each pass
+        and batch them (keras/src/utils/image_dataset_utils.py, text_dataset_utils.py,
+        timeseries_dataset_utils.py). A fixed permutation makes the order of the rows given
+        irrelevant: the same law."""
         name = op.func.attr
         if name in _FILE_SOURCES:
-            return  # its records in file order
+            return []  # its records in file order
+        if name in _KERAS_SOURCES:
+            first, size, shuffle = _KERAS_SOURCES[name]
+            if len(op.args) > first:
+                raise self.pipeline_error(op, "seqc reads its batch_size, shuffle and seed "
+                                              "given by name")
+            kw = {k.arg: k.value for k in op.keywords}
+            a = {k: self.ev(kw[k], self.call_scope) for k in ("batch_size", "shuffle", "seed")
+                 if k in kw}
+            size, shuffle, seed = (a.get("batch_size", size), a.get("shuffle", shuffle),
+                                   a.get("seed"))
+            if not (size is None or _whole(size) and size >= 1) or shuffle not in (
+                    True, False) or not (seed is None or _whole(seed) and seed >= 0):
+                raise self.pipeline_error(op, "seqc reads a constant batch_size, shuffle and "
+                                              "seed")
+            seeded = {} if seed is None else {"seed": seed}
+            return [*([{"shuffle": 2 ** 31 - 1, "reshuffle_each_iteration": False, **seeded},
+                       {"shuffle": 8 * size if size else 1024, **seeded}] if shuffle else []),
+                    *([{"batch": size}] if size else [])]
         arg = op.args[0] if len(op.args) == 1 and not op.keywords else None
         if name != "from_tensor_slices" or not (isinstance(arg, (ast.Tuple, ast.List)) and len(
                 arg.elts) == 2 and not any(isinstance(e, (ast.Dict, ast.Starred))
@@ -111,6 +141,7 @@ class PipelineReader:
             raise self.pipeline_error(op, "seqc reads a dataset made by from_tensor_slices"
                                           "((x, y)) (or a file reader, in file order): "
                                           "this source orders or makes its rows itself")
+        return []
 
     def pipeline_step(self, op: ast.Call, steps: list[dict]) -> list[dict]:
         """The fit pipeline step of one method after the rows ([] for one that changes
