@@ -158,3 +158,24 @@ def test_the_pipeline_trains_as_keras_on_the_same_batches(pipeline):
     np.testing.assert_allclose(h.history["loss"], kh.history["loss"], rtol=1e-5, atol=1e-6)
     for ours, theirs in zip(m.get_weights(), km.get_weights()):
         np.testing.assert_allclose(ours, theirs, atol=1e-6)
+
+
+def test_a_spec_fit_pipeline_is_checked_and_trains(tmp_path):
+    import json
+
+    from seqc.pipeline import BuildOptions, build
+
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "x.npy", rng.normal(size=(40, 3)).astype(np.float32))
+    np.save(tmp_path / "y.npy", rng.normal(size=(40, 1)).astype(np.float32))
+    spec = {"name": "m", "input_shape": [3], "layers": [{"type": "Dense", "units": 1}],
+            "compile": {"optimizer": "sgd", "loss": "mse"},
+            "fit": {"epochs": 2, "pipeline": [{"shuffle": 8}, {"batch": 16}]}}
+    (tmp_path / "m.json").write_text(json.dumps(spec))
+    opts = dict(x=str(tmp_path / "x.npy"), y=str(tmp_path / "y.npy"), verbose=0, log=None)
+    report = build(str(tmp_path / "m.json"), BuildOptions(out_dir=str(tmp_path / "o"), **opts))
+    assert len(report["history"]["loss"]) == 2
+    spec["fit"]["pipeline"] = [{"shuffle": 8}]
+    (tmp_path / "m.json").write_text(json.dumps(spec))
+    with pytest.raises(SeqcError, match="exactly one batch"):
+        build(str(tmp_path / "m.json"), BuildOptions(out_dir=str(tmp_path / "o2"), **opts))
