@@ -90,6 +90,10 @@ class PipelineReader:
             raise self.error(node, "fit() on a dataset pipeline with no batch(n) that seqc "
                                    "can find", field="x", received=self.seg(x),
                              hint="batch the dataset in the script")
+        if bound.get("y") is not None:
+            raise self.error(node, "fit(y=...) with a dataset: Keras takes the targets from "
+                                   "the dataset", field="y", received=self.seg(node),
+                             hint="remove y: the dataset yields (x, y)")
         if bound.get("validation_split"):
             raise self.error(node, "fit(validation_split=...) with a dataset: Keras supports "
                                    "validation_split only for arrays", field="validation_split",

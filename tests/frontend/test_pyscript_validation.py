@@ -188,6 +188,7 @@ def test_steps_per_epoch_on_a_repeated_pipeline_is_its_stream(tmp_path):
     ("from_tensor_slices((x, y))", "from_generator(gen)", r"train\.py:3:.*from_generator"),
     ("steps_per_epoch=20", "steps_per_epoch=20, validation_split=0.2",
      r"train\.py:7:.*validation_split"),
+    ("steps_per_epoch=20", "y, steps_per_epoch=20", r"train\.py:7:.*fit\(y=\.\.\.\)"),
 ])
 def test_a_pipeline_step_seqc_does_not_reproduce_is_refused(tmp_path, old, new, match):
     x = np.zeros((64, 4), np.float32)
