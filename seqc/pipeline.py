@@ -529,7 +529,9 @@ def check_build_memory(model: Any, dataset: Any, fit_cfg: dict, opts: Any,
                 dataset), field="data", received=f"an array of shape () ({np.asarray(a).dtype})",
                 hint="save one row per sample: x of shape (samples, features...)")
     data_bytes = sum(int(getattr(a, "nbytes", 0)) for a in arrays if a is not None)
-    batch, rows = int(fit_cfg.get("batch_size") or 32), N_SYNTHETIC
+    piped = [st.get("batch") for st in fit_cfg.get("pipeline") or [] if isinstance(st, dict)]
+    batch = fit_cfg.get("batch_size") or next((b for b in piped if isinstance(b, int)), 32)
+    batch, rows = int(batch), N_SYNTHETIC
     if dataset is not None:
         rows = min(max(n_samples(dataset.x), 1), MAX_VALIDATION_ROWS)
         batch = min(batch, rows)

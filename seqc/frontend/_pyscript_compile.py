@@ -27,7 +27,12 @@ _FIT_KEEP = ("batch_size", "epochs", "verbose", "callbacks", "validation_split",
 # tf.data methods: a value built with them is a dataset pipeline, not arrays.
 _PIPELINE_METHODS = frozenset(("batch", "repeat", "shuffle", "prefetch", "cache", "map",
                                "unbatch", "padded_batch", "from_tensor_slices",
-                               "from_generator", "flow", "flow_from_directory"))
+                               "from_generator", "flow", "flow_from_directory",
+                               "from_tensors", "image_dataset_from_directory",
+                               "text_dataset_from_directory", "audio_dataset_from_directory",
+                               "timeseries_dataset_from_array", "CsvDataset",
+                               "TextLineDataset", "TFRecordDataset", "make_csv_dataset",
+                               "list_files"))
 
 
 # Keras metric/loss functions whose metric class is Keras' MeanMetricWrapper of that same
@@ -222,9 +227,8 @@ class CompileReader:
             raise self.error(node, "model.fit() got unexpected arguments", field="fit",
                              received=self.seg(node))
         stream = None
-        if bound.get("steps_per_epoch") is not None and _kwarg(node, "x") is not None and (
-                self.dataset_pipeline(_kwarg(node, "x"))):
-            stream = self.pipeline_fit(_kwarg(node, "x"), node)  # _pyscript_pipeline
+        if _kwarg(node, "x") is not None and self.dataset_pipeline(_kwarg(node, "x")):
+            stream = self.pipeline_fit(_kwarg(node, "x"), node, bound)  # _pyscript_pipeline
         for k in ("validation_steps", "validation_freq", "sample_weight"):
             if bound.get(k) is not None:
                 raise self.error(node, f"fit({k}=...) changes how the model trains, and seqc "
@@ -247,6 +251,7 @@ class CompileReader:
             if k in bound and bound[k] is not None:
                 out[k] = self.const(bound[k], node, f"fit({k}=...)")
         if stream is not None:  # the pipeline batches and shuffles; Keras ignores fit's
+            out = {k: v for k, v in out.items() if k not in ("batch_size", "shuffle")}
             out.update(stream)
         cbs = out.get("callbacks")
         if isinstance(cbs, dict):

@@ -40,7 +40,7 @@ from .checks import (
     unpack_validation,
     verbose_level,
 )
-from .steps import EpochSteps, batch_size_for, passes_rows, repeated_rows
+from .steps import EpochSteps, batch_size_for, data_order
 
 __all__ = ["DEFAULT_BATCH_SIZE", "CompileConfig", "adapt_once", "class_weight_to_sample_weights",
            "compile_model", "evaluate", "fit", "predict", "prepare_sample_weight", "prepare_x",
@@ -221,7 +221,7 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
         seed: int | None = None, validation_batch_size: int | None = None,
         validation_freq: int = 1, nonfinite: str = "warn", steps_per_epoch: int | None = None,
         repeat: bool | str = False, reset_states: str | None = None,
-        augmentation: dict | None = None,
+        augmentation: dict | None = None, pipeline: list | None = None,
         **unknown: Any) -> callbacks_mod.History:
     """Keras' `Model.fit` on NumPy arrays; returns the History (also `model.history`).
 
@@ -248,13 +248,17 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
 
     `augmentation` (seqc's): ImageDataGenerator settings applied to each training batch (its
     `rescale` once, to x and validation_data, as the model sees them).
+
+    `pipeline` (seqc's): the steps of a tf.data pipeline over the rows, in order
+    (seqc.training.steps.data_order): it decides the batches and their order, fit's shuffle is
+    not used (Keras ignores it for a dataset), and a batch_size given replaces its batch size.
     """
     no_unknown(unknown, "fit", ["x", "y", "batch_size", "epochs", "verbose", "callbacks",
                                  "validation_split", "validation_data", "shuffle",
                                  "class_weight", "sample_weight", "initial_epoch", "seed",
                                  "validation_batch_size", "validation_freq", "nonfinite",
                                  "steps_per_epoch", "repeat", "reset_states",
-                                 "augmentation"])
+                                 "augmentation", "pipeline"])
     if nonfinite not in ("warn", "raise"):
         raise UsageError("nonfinite must be 'warn' or 'raise'", field="nonfinite",
                          received=repr(nonfinite))
@@ -340,29 +344,33 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
             raise UsageError("steps_per_epoch takes in-memory arrays; shards are read whole "
                              "each epoch", field="steps_per_epoch",
                              received=f"steps_per_epoch={steps_per_epoch}")
-        if repeat == "passes":
-            per_epoch = EpochSteps(lambda e: _stepped_batches(x, ys, sws, passes_rows(
-                n, batch_size, seed if shuffle else None)), steps_per_epoch, None)
-        elif repeat:
-            per_epoch = EpochSteps(lambda e: ((take(x, i), take(ys, i), take(sws, i))
-                                              for i in repeated_rows(n, batch_size, shuffle,
-                                                                     seed)),
-                                   steps_per_epoch, None)
-        else:
-            per_epoch = EpochSteps(
-                lambda e: _array_batches(x, ys, sws, np.random.default_rng([seed, e])
-                                         if shuffle else None, batch_size),
-                steps_per_epoch, steps)
+        per_epoch = EpochSteps(
+            lambda e: _array_batches(x, ys, sws, np.random.default_rng([seed, e]) if shuffle
+                                     else None, batch_size), steps_per_epoch, steps)
         steps = steps_per_epoch
+    if repeat not in (False, True, "passes"):
+        raise UsageError("repeat must be false, true (tf.data's shuffle().repeat().batch()) or "
+                         "\"passes\" (Keras' iterators)", field="repeat",
+                         received=repr(repeat))
+    if repeat:
+        if steps_per_epoch is None:
+            raise UsageError("repeat (an endless stream) needs steps_per_epoch, as Keras "
+                             "needs it for a repeated dataset", field="repeat",
+                             hint="give steps_per_epoch=N")
+        # True: tf.data's shuffle().repeat().batch(); "passes": Keras' iterators, each pass
+        # cut into batches (the last partial) and the passes repeated, each reshuffled
+        ends = [{"repeat": -1}, {"batch": batch_size}] if repeat is True else [
+            {"batch": batch_size}, {"repeat": -1}]
+        pipeline = [*([{"shuffle": max(n, 1)}] if shuffle else []), *ends]
+    if pipeline is not None:
+        per_epoch, steps = _pipeline_steps(pipeline, n, seed, given_batch_size, stream,
+                                           validation_split, steps_per_epoch, x, ys, sws)
+    if per_epoch is not None and initial_epoch:
         with warnings.catch_warnings():  # resuming: the epochs before replay the stream
             warnings.simplefilter("ignore")
             for e in range(initial_epoch):
                 for _ in per_epoch.epoch(e):
                     pass
-    elif repeat:
-        raise UsageError("repeat (an endless stream) needs steps_per_epoch, as Keras "
-                         "needs it for a repeated dataset", field="repeat",
-                         hint="give steps_per_epoch=N")
     schedule = getattr(cfg.optimizer, "_learning_rate", None)
     if hasattr(schedule, "steps_per_epoch"):
         schedule.steps_per_epoch = steps  # a per-epoch schedule (StepLR) counts epochs
@@ -704,6 +712,22 @@ def evaluate(model: Any, x: Any = None, y: Any = None, batch_size: int | None = 
     return values[0] if len(values) == 1 else values
 
 
+def _pipeline_steps(pipeline: Any, n: int, seed: int, batch_size: int | None, stream: Any,
+                    validation_split: float, steps_per_epoch: int | None, x: Any, ys: list,
+                    sws: list | None) -> tuple[EpochSteps, int]:
+    """The epochs of fit(pipeline=...): (EpochSteps, steps per epoch)."""
+    if stream is not None or validation_split:
+        raise UsageError("pipeline takes in-memory arrays and no validation_split (Keras: "
+                         "validation_split is only supported for arrays, not a dataset)",
+                         field="pipeline", hint="give validation_data instead")
+    new_pass, count = data_order(n, pipeline, seed, batch_size)
+    if count is None and steps_per_epoch is None:
+        raise UsageError("the pipeline repeats endlessly: an epoch needs steps_per_epoch",
+                         field="pipeline", hint="give steps_per_epoch=N, or repeat(count)")
+    return EpochSteps(lambda e: ((take(x, i), take(ys, i), take(sws, i)) for i in new_pass()),
+                      steps_per_epoch or count or 1, count), steps_per_epoch or count
+
+
 def _array_batches(x: Any, ys: list, sws: list | None, rng: Any,
                    batch_size: int) -> Any:
     """(x, ys, sws) batches of in-memory arrays, in order or by the epoch's permutation.
@@ -714,11 +738,6 @@ def _array_batches(x: Any, ys: list, sws: list | None, rng: Any,
     perm = None if rng is None else rng.permutation(n)
     for lo in range(0, n, batch_size):
         idx = slice(lo, lo + batch_size) if perm is None else perm[lo:lo + batch_size]
-        yield take(x, idx), take(ys, idx), take(sws, idx)
-
-
-def _stepped_batches(x: Any, ys: list, sws: list | None, rows: list) -> Any:
-    for idx in rows:
         yield take(x, idx), take(ys, idx), take(sws, idx)
 
 

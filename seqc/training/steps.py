@@ -6,9 +6,12 @@ new pass (a new shuffle); an endless stream (a repeated dataset, a generator) is
 for the whole fit, so its batches continue across epochs. With no batch_size, Keras sizes
 the batches of arrays so that S of them cover the data: ceil(n / S).
 
-`repeated_rows` is the endless stream of tf.data's `shuffle(buffer >= n).repeat().batch(b)`:
-each repetition a new permutation of the rows, and every batch b rows, running across
-repetitions (the rows of a batch may come from two of them).
+`data_order` runs the steps of a tf.data pipeline (fit's `pipeline`) over row indices, in
+the order written: `shuffle` (tf.data's windowed shuffle, `windowed_shuffle`), `batch`,
+`repeat`, `cache`. `repeated_rows` is `shuffle(buffer >= n).repeat().batch(b)` (fit's
+`repeat`): each repetition a new permutation of the rows, every batch b rows, running across
+repetitions. The shuffles draw from seqc's generator, seeded by fit's seed (or the step's
+own), not TensorFlow's: the same law of orders, not the same orders.
 """
 
 from __future__ import annotations
@@ -71,28 +74,159 @@ class EpochSteps:
 
 def repeated_rows(n: int, batch_size: int, shuffle: bool, seed: int) -> Iterator[np.ndarray]:
     """Row indices of each batch of `shuffle().repeat().batch(batch_size)` over n rows (the
-    shuffle buffer holds every row: a uniform permutation per repetition, seeded by
-    (seed, repetition))."""
-    if n <= 0:
-        return
-    rep, carry = 0, np.empty(0, np.int64)
-    while True:
-        order = np.random.default_rng([seed, rep, 2]).permutation(n) if shuffle else \
-            np.arange(n)
-        idx, rep = np.concatenate([carry, order]), rep + 1
-        full = len(idx) // batch_size * batch_size
-        yield from idx[:full].reshape(-1, batch_size)
-        carry = idx[full:]
+    shuffle buffer holds every row: a uniform permutation per repetition)."""
+    steps = [{"shuffle": max(n, 1)}] if shuffle else []
+    return data_order(n, [*steps, {"repeat": -1}, {"batch": batch_size}], seed)[0]()
 
 
-def passes_rows(n: int, batch_size: int, seed: int | None) -> Iterator[np.ndarray]:
-    """Row indices of the batches of Keras' iterators (`ImageDataGenerator.flow`, a Keras 2
-    `fit_generator` generator): endless passes over the n rows, pass k permuted by the
-    generator of (seed, k) (in order where seed is None), each cut into batches, the last
-    partial."""
-    if n <= 0:
-        return
-    for k in itertools.count():
-        perm = np.arange(n) if seed is None else np.random.default_rng([seed, k]).permutation(n)
-        for lo in range(0, n, batch_size):
-            yield perm[lo:lo + batch_size]
+def windowed_shuffle(elements: Iterable, buffer_size: int,
+                     draw: Callable[[], float]) -> Iterator[Any]:
+    """tf.data's `shuffle(buffer_size)`: the buffer fills with the first buffer_size
+    elements; each output is a uniformly drawn slot (`int(draw() * len(buffer))`, draw()
+    uniform in [0, 1)), emitted and refilled with the next element; when the input ends the
+    buffer drains, each output again a uniformly drawn slot of what is left. Every element is
+    emitted at most buffer_size - 1 places before its own. TensorFlow's ring buffer moves
+    the elements differently but draws each output uniformly from the same set: the same
+    law."""
+    it = iter(elements)
+    buf = list(itertools.islice(it, buffer_size))
+    for e in it:
+        j = int(draw() * len(buf))
+        yield buf[j]
+        buf[j] = e
+    while buf:
+        j = int(draw() * len(buf))
+        yield buf[j]
+        buf[j] = buf[-1]
+        buf.pop()
+
+
+def _draws(rng: np.random.Generator) -> Callable[[], float]:
+    """Uniform [0, 1) numbers from rng, drawn 4096 at a time."""
+    chunk = iter(())
+
+    def draw() -> float:
+        nonlocal chunk
+        v = next(chunk, None)
+        if v is None:
+            chunk = iter(rng.random(4096).tolist())
+            v = next(chunk)
+        return v
+    return draw
+
+
+PIPELINE_STEPS = {"shuffle": ("seed", "reshuffle_each_iteration"), "batch": ("drop_remainder",),
+                  "repeat": (), "cache": ()}
+
+
+def check_pipeline(steps: Any) -> list[dict]:
+    """fit's `pipeline`: a list of one-step objects, each valid, with exactly one batch (the
+    model takes batches); a UsageError naming the step otherwise."""
+    from ..errors import UsageError
+
+    def bad(i: Any, why: str) -> UsageError:
+        return UsageError(f"pipeline[{i}]: {why}", field="pipeline", received=repr(steps)[:200],
+                          hint='e.g. [{"shuffle": 100}, {"batch": 64}, {"repeat": -1}]')
+
+    if not isinstance(steps, (list, tuple)):
+        raise bad("", "the pipeline is a list of steps")
+    for i, st in enumerate(steps):
+        op = next((k for k in PIPELINE_STEPS if isinstance(st, dict) and k in st), None)
+        if op is None or set(st) - {op, *PIPELINE_STEPS[op]}:
+            raise bad(i, f"a step is one of {sorted(PIPELINE_STEPS)} with its own options")
+        v = st[op]
+        whole = isinstance(v, int) and not isinstance(v, bool)
+        if op in ("shuffle", "batch") and not (whole and v >= 1) or op == "repeat" and not (
+                whole and (v == -1 or v >= 1)) or op == "cache" and v is not True:
+            raise bad(i, f"{op}: {v!r} is not "
+                         + {"shuffle": "a buffer size >= 1", "batch": "a batch size >= 1",
+                            "repeat": "a count >= 1, or -1 (endless)", "cache": "true"}[op])
+        seed = st.get("seed")
+        if seed is not None and not (isinstance(seed, int) and not isinstance(seed, bool)
+                                     and seed >= 0):
+            raise bad(i, f"seed {seed!r} is not an integer >= 0")
+        if not all(isinstance(st[k], bool) for k in ("reshuffle_each_iteration",
+                                                       "drop_remainder") if k in st):
+            raise bad(i, "reshuffle_each_iteration and drop_remainder are true or false")
+    if [next(iter(st)) for st in steps].count("batch") != 1:
+        raise bad("", "it needs exactly one batch step (the model takes batches; a batch of "
+                      "batches has an extra axis)")
+    return [dict(st) for st in steps]
+
+
+def data_order(n: int, steps: list[dict], seed: int,
+               batch_size: int | None = None) -> tuple[Callable[[], Iterator], int | None]:
+    """(new_pass, batches per pass) of a pipeline's steps over n rows: each new_pass() is a
+    new iterator of the dataset (as Keras makes one per epoch, or one per fit with
+    steps_per_epoch on an endless one), yielding the row indices of each batch. A shuffle
+    with reshuffle_each_iteration draws a new order each time it is iterated; `cache()`
+    replays its first complete iteration, so a cache after a shuffle fixes that order.
+    `batch_size` (fit's, given) replaces the batch step's size (seqc build --batch-size)."""
+    make: Callable[[], Iterator] = lambda: iter(range(n))  # noqa: E731
+    count: int | None = n
+    for i, st in enumerate(check_pipeline(steps)):
+        op = next(k for k in PIPELINE_STEPS if k in st)
+        make, count = _STEP[op](make, count, st, i, seed, batch_size)
+    return make, count
+
+
+def _shuffle(inner, count, st, i, seed, _b):
+    size, passes = st["shuffle"], itertools.count()
+    base = seed if st.get("seed") is None else st["seed"]
+    again = st.get("reshuffle_each_iteration", True)
+
+    def make() -> Iterator:
+        rng = np.random.default_rng([base, i, next(passes) if again else 0])
+        if count is not None and size >= count:  # the buffer holds all: a permutation
+            items = list(inner())
+            return (items[j] for j in rng.permutation(len(items)))
+        return windowed_shuffle(inner(), size, _draws(rng))
+    return make, count
+
+
+def _batch(inner, count, st, _i, _seed, batch_size):
+    size, drop = batch_size or st["batch"], st.get("drop_remainder", False)
+
+    def make() -> Iterator:
+        it = inner()
+        while True:
+            part = list(itertools.islice(it, size))
+            if not part or drop and len(part) < size:
+                return
+            yield np.asarray(part, np.int64)
+    return make, None if count is None else count // size if drop else -(-count // size)
+
+
+def _repeat(inner, count, st, _i, _seed, _b):
+    times = st["repeat"]
+
+    def make() -> Iterator:
+        for _ in (itertools.count() if times == -1 else range(times)):
+            some = False
+            for e in inner():
+                some = True
+                yield e
+            if not some:
+                return
+    if times == -1:
+        return make, 0 if count == 0 else None  # endless, unless there is nothing to repeat
+    return make, None if count is None else count * times
+
+
+def _cache(inner, count, _st, _i, _seed, _b):
+    kept: list = []
+
+    def make() -> Iterator:
+        if kept:
+            yield from kept[0]
+            return
+        got = []
+        for e in inner():
+            got.append(e)
+            yield e
+        if count is not None:  # a complete pass of a finite input is kept
+            kept.append(got)
+    return make, count
+
+
+_STEP = {"shuffle": _shuffle, "batch": _batch, "repeat": _repeat, "cache": _cache}

@@ -265,6 +265,18 @@ SCRIPTS = {
         model.fit(ds.map(lambda a, b: (a, tf.expand_dims(b, {EVIL}))), steps_per_epoch=5,
                   validation_data=ds.map({EVIL}))
         """,
+    "dataset-fit": f"""
+        import keras, tensorflow as tf
+        ds = tf.data.Dataset.from_tensor_slices(({EVIL}, {EVIL})).cache({EVIL})
+        ds = ds.shuffle({EVIL}, seed={EVIL}, reshuffle_each_iteration={EVIL})
+        ds = ds.batch({EVIL}, drop_remainder={EVIL}).repeat({EVIL}).prefetch({EVIL})
+        src = keras.utils.image_dataset_from_directory({EVIL}, batch_size={EVIL},
+                                                       shuffle={EVIL}, seed={EVIL})
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+        model.compile('adam', 'mse')
+        model.fit(ds, batch_size={EVIL}, shuffle={EVIL}, epochs=1)
+        model.fit(src.shuffle({EVIL}), epochs=1)
+        """,
 }
 
 

@@ -172,18 +172,23 @@ PIPELINE = """
 def test_steps_per_epoch_on_a_repeated_pipeline_is_its_stream(tmp_path):
     x = np.zeros((64, 4), np.float32)
     defn = load_definition(_script(tmp_path, PIPELINE), bindings=Bindings(x=x, y=x[:, :1]))
-    assert {k: defn.fit[k] for k in ("batch_size", "steps_per_epoch", "shuffle", "repeat")} == {
-        "batch_size": 50, "steps_per_epoch": 20, "shuffle": True, "repeat": True}
+    assert defn.fit["steps_per_epoch"] == 20 and defn.fit["pipeline"] == [
+        {"cache": True}, {"shuffle": 100}, {"repeat": -1}, {"batch": 50}]
     assert any("shuffle(100), repeat(), batch(50), map(...)" in n for n in defn.notes)
 
 
 @pytest.mark.parametrize("old, new, match", [
-    ("shuffle(100)", "shuffle(10)", r"train\.py:4:.*buffer \(10\) holds fewer rows"),
-    ("repeat().batch(50)", "batch(50).repeat()", r"train\.py:4:.*repeat after batch"),
-    ("repeat()", "repeat(3)", r"train\.py:4:.*finite repeat"),
+    ("shuffle(100)", "shuffle(n)", r"train\.py:4:.*constant"),
+    ("repeat().batch(50)", "batch(50).batch(2)", r"train\.py:4:.*second batch"),
+    ("repeat()", "repeat(0)", r"train\.py:4:.*repeat\(count >= 1\)"),
     ("(a, tf.expand_dims(b, -1))", "(a * 2, b)", r"train\.py:7:.*map changes the elements"),
-    ("shuffle(100)", "shuffle(100, reshuffle_each_iteration=False)", r"train\.py:4:"),
+    ("shuffle(100)", "filter(lambda a, b: b > 0)", r"train\.py:4:.*\.filter"),
+    ("shuffle(100)", "padded_batch(4)", r"train\.py:4:.*\.padded_batch"),
     (".batch(50)", "", r"train\.py:7:.*no batch"),
+    ("from_tensor_slices((x, y))", "from_generator(gen)", r"train\.py:3:.*from_generator"),
+    ("steps_per_epoch=20", "steps_per_epoch=20, validation_split=0.2",
+     r"train\.py:7:.*validation_split"),
+    ("steps_per_epoch=20", "y, steps_per_epoch=20", r"train\.py:7:.*fit\(y=\.\.\.\)"),
 ])
 def test_a_pipeline_step_seqc_does_not_reproduce_is_refused(tmp_path, old, new, match):
     x = np.zeros((64, 4), np.float32)
@@ -283,3 +288,64 @@ def test_restoring_a_models_own_initial_snapshot_before_training_changes_nothing
     defn = load_definition(_script(tmp_path, text))
     assert any("loads the initial weights saved at line 10" in n for n in defn.notes)
     assert defn.fit == {"epochs": 2}
+
+
+NUMPY_PIPELINE = """
+    import numpy as np, tensorflow as tf
+    train_dataset = tf.data.Dataset.from_tensor_slices((train_examples, train_labels))
+    train_dataset = train_dataset.shuffle(100).batch(64)
+    model = tf.keras.Sequential([tf.keras.Input((4,)), tf.keras.layers.Dense(1)])
+    model.compile("adam", "mse")
+    model.fit(train_dataset, epochs=2)
+    """
+
+
+@pytest.mark.parametrize("old, new, steps", [
+    ("", "", [{"shuffle": 100}, {"batch": 64}]),
+    ("shuffle(100).batch(64)", "batch(8, drop_remainder=True).shuffle(5, seed=3).repeat(2)",
+     [{"batch": 8, "drop_remainder": True}, {"shuffle": 5, "seed": 3}, {"repeat": 2}]),
+    ("shuffle(100)", "cache().shuffle(10, reshuffle_each_iteration=False).prefetch(1)",
+     [{"cache": True}, {"shuffle": 10, "reshuffle_each_iteration": False}, {"batch": 64}]),
+    ("shuffle(100).", "", [{"batch": 64}]),
+    ("epochs=2", "epochs=2, batch_size=8, shuffle=True", [{"shuffle": 100}, {"batch": 64}]),
+])
+def test_every_fit_on_a_pipeline_reads_its_steps_in_order(tmp_path, old, new, steps):
+    x = np.zeros((64, 4), np.float32)
+    defn = load_definition(_script(tmp_path, NUMPY_PIPELINE.replace(old, new)),
+                           bindings=Bindings(x=x, y=x[:, :1]))
+    assert defn.fit["pipeline"] == steps
+    assert "batch_size" not in defn.fit and "shuffle" not in defn.fit
+    assert any("shuffle" in n and "seqc's seeded generator" in n for n in defn.notes)
+    if "batch_size" in new:
+        assert any("fit(batch_size=...) is not used with a dataset" in n for n in defn.notes)
+
+
+@pytest.mark.parametrize("source, steps", [
+    ("tf.keras.utils.image_dataset_from_directory('d', seed=1, batch_size=16)",
+     [{"shuffle": 2 ** 31 - 1, "reshuffle_each_iteration": False, "seed": 1},
+      {"shuffle": 128, "seed": 1}, {"batch": 16}]),
+    ("keras.utils.timeseries_dataset_from_array(a, targets=b, sequence_length=5)",
+     [{"batch": 128}]),
+])
+def test_keras_datasets_that_order_their_rows_are_read_as_their_steps(tmp_path, source,
+                                                                      steps):
+    text = NUMPY_PIPELINE.replace("tf.data.Dataset.from_tensor_slices((train_examples, "
+                                  "train_labels))", source).replace(
+        "train_dataset.shuffle(100).batch(64)", "train_dataset.prefetch(2)")
+    x = np.zeros((64, 4), np.float32)
+    defn = load_definition(_script(tmp_path, "import keras\n" + textwrap.dedent(text)),
+                           bindings=Bindings(x=x, y=x[:, :1]))
+    assert defn.fit["pipeline"] == steps
+
+
+def test_a_pipeline_trains_with_its_batches_in_a_build(tmp_path):
+    from seqc.pipeline import BuildOptions, build
+
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "x.npy", rng.normal(size=(100, 4)).astype(np.float32))
+    np.save(tmp_path / "y.npy", rng.normal(size=(100, 1)).astype(np.float32))
+    opts = BuildOptions(out_dir=str(tmp_path / "o"), x=str(tmp_path / "x.npy"),
+                        y=str(tmp_path / "y.npy"), verbose=0, log=None)
+    report = build(_script(tmp_path, NUMPY_PIPELINE.replace("shuffle(100)", "shuffle(10)")),
+                   opts)
+    assert len(report["history"]["loss"]) == 2 and report["validation"]["ok"]

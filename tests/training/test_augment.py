@@ -11,7 +11,7 @@ import pytest
 import seqc
 from seqc.errors import UsageError
 from seqc.training import augment
-from seqc.training.steps import EpochSteps, passes_rows
+from seqc.training.steps import EpochSteps, data_order
 
 os.environ.setdefault("KERAS_BACKEND", "torch")
 
@@ -95,7 +95,8 @@ def test_steps_per_epoch_on_arrays_takes_the_batches_keras_3_takes(n, batch, ste
 
 
 def test_steps_per_epoch_on_a_generator_runs_on_across_passes():
-    per_epoch = EpochSteps(lambda e: passes_rows(5, 2, None), 4, None)
+    new_pass, _ = data_order(5, [{"batch": 2}, {"repeat": -1}], 0)  # Keras' iterators
+    per_epoch = EpochSteps(lambda e: new_pass(), 4, None)
     epochs = [[b.tolist() for b in per_epoch.epoch(e)] for e in range(2)]
     assert epochs == [[[0, 1], [2, 3], [4], [0, 1]], [[2, 3], [4], [0, 1], [2, 3]]]
 
