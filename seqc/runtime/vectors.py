@@ -39,6 +39,7 @@ import numpy as np
 
 from ..errors import DataError, UsageError, ValidationFailure
 from ..fileio import atomic_write, sha256_file
+from .compare import compare
 
 KEY = "seqc.test_vectors"
 FORMAT = 1
@@ -458,7 +459,6 @@ def read_vectors(model: Any, *, folder: str | None = None) -> Vectors | None:
 def _result(ys: list, wants: list, v: Vectors, atol: float, rtol: float,
             runtime: str) -> VectorCheck:
     """One VectorCheck over every output: ok when all agree, the worst figures."""
-    from .validate import compare
 
     rs = [compare(np.asarray(y), want, atol, rtol) for y, want in zip(ys, wants)]
     if len(ys) != len(wants):
