@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .runners import Predict, Runner
+from .source import Predict, Runner
 
 _BACKENDS = ("tensorflow", "torch", "jax")
 

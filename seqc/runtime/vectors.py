@@ -164,7 +164,7 @@ def sidecar_path(onnx_path: str | os.PathLike) -> str:
 
 
 def _load_proto(path: str) -> Any:
-    from .runners import load_onnx_checked
+    from .source import load_onnx_checked
 
     if not os.path.isfile(path):
         raise UsageError("ONNX model file not found", field="model", received=path)
