@@ -478,7 +478,7 @@ def _export_and_validate(model, defn, staging: Path, data, opts: BuildOptions, t
     """Export, validate, and write everything but model.onnx's move into `staging`. `data` is
     (held-out inputs, their labels or None, training inputs or None)."""
     holdout_x, holdout_y, train_x = data
-    from . import __version__
+    from ._version import __version__
     from .export import export_model
     from .ir.serialize import dumps, params_to_npz_bytes
     from .ir.summary import parameter_counts

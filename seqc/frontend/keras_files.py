@@ -408,7 +408,7 @@ def save_keras(model: Model, path: str | os.PathLike) -> str:
     buf = io.BytesIO()
     with h5py.File(buf, "w") as h5:
         kh5.write_keras3(h5, plan, model.params, config["config"]["name"])
-    from .. import __version__
+    from .._version import __version__
 
     # Byte-identical for the same model: Keras' date_saved (which Keras never reads back) only
     # from SOURCE_DATE_EPOCH, the reproducible-builds convention, and fixed zip timestamps.
