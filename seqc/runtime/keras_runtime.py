@@ -66,7 +66,7 @@ class KerasRunner(Runner):
         _pick_backend()
         import keras
 
-        from ..frontend.keras_files import save_keras
+        from ..export.keras_file import save_keras
         from ..model import Model
 
         model = Model(src.graph, dict(src.params), name=src.graph.name)
