@@ -20,8 +20,9 @@ import numpy as np
 
 from ..errors import DefinitionError, UsageError, layer_label
 from ..ir.graph import Node
+from ..ir.types import ParamSpec
 from ..ops import REGISTRY
-from ..ops.base import KIND_ALIASES, ParamSpec
+from ..ops.base import KIND_ALIASES
 
 # Keras keeps a recurrent layer's weights in its cell (ConvLSTM*D too: an RNN over ConvLSTMCell).
 RNN_KINDS = ("SimpleRNN", "LSTM", "GRU", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D")

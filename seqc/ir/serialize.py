@@ -17,9 +17,9 @@ import numpy as np
 
 from ..errors import DefinitionError
 from ..ops import REGISTRY
-from ..ops.base import ParamSpec, _freeze, _to_json
+from ..ops.base import _freeze, _to_json
 from .graph import Graph, Node
-from .types import DTYPES, TensorType
+from .types import DTYPES, ParamSpec, TensorType
 
 FORMAT = "seqc-ir"
 VERSION = 1

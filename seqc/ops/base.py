@@ -44,22 +44,9 @@ from typing import Any, ClassVar, Literal
 import numpy as np
 
 from ..errors import DefinitionError, did_you_mean
-from ..ir.types import TensorType
+from ..ir.types import ParamSpec, TensorType
 
 Array = np.ndarray
-
-
-@dataclass(frozen=True)
-class ParamSpec:
-    """One parameter of a layer. `initializer` is the attrs' initializer config."""
-
-    name: str
-    shape: tuple[int, ...]
-    initializer: Any = "zeros"
-    trainable: bool = True
-    # "positive" tells test harnesses to draw values > 0 (variances, counts).
-    domain: Literal["real", "positive"] = "real"
-    dtype: str = "float32"
 
 
 @dataclass
