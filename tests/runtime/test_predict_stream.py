@@ -115,7 +115,7 @@ def test_npz_compressed_fortran_member(tmp_path, onnx_path, x, monkeypatch):
     predict_file(onnx_path, str(tmp_path / "d.npz"), str(tmp_path / "y.npy"), batch_size=8)
     np.testing.assert_allclose(np.load(tmp_path / "y.npy"), in_memory(onnx_path, x),
                                atol=1e-6)
-    monkeypatch.setattr(P, "COMPRESSED_FORTRAN_LIMIT", 100)  # as if it were huge
+    monkeypatch.setattr(S, "COMPRESSED_FORTRAN_LIMIT", 100)  # as if it were huge
     with pytest.raises(DataError, match="Fortran-ordered") as e:
         open_inputs(str(tmp_path / "d.npz"))
     assert "ascontiguousarray" in e.value.hint and e.value.file.endswith("d.npz")
