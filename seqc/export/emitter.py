@@ -23,7 +23,8 @@ _SHARED_CONST_MAX = 8
 
 
 class Emitter:
-    """Collects nodes and initializers for one graph. See common.md for the interface.
+    """Collects nodes and initializers for one graph. What lowerings may use of it is the
+    Protocol seqc.ops.emitter_api.Emitter (ops never import export).
 
     The exporter calls `begin(node_name)` before each IR node's `lower`, and `bind` after it
     to give the node's result its IR value name.

@@ -59,6 +59,7 @@ from .attrs import (  # noqa: F401 (the kinds import these from base.py as well)
     positive_int,
     to_json,
 )
+from .emitter_api import Emitter
 
 Array = np.ndarray
 
@@ -228,7 +229,7 @@ class OpDef:
         """The output's mask (NumPy), called only when `output_masked` said yes."""
         return mask
 
-    def lower_mask(self, attrs: Any, xs: list[str], mask: str | None, em: Any) -> str | None:
+    def lower_mask(self, attrs: Any, xs: list[str], mask: str | None, em: Emitter) -> str | None:
         """The output mask's ONNX value (bool (N, T)), called only when `output_masked` said
         yes; `xs` are the node's inputs in the IR's layout, `mask` the input mask's value."""
         return mask
@@ -256,7 +257,7 @@ class OpDef:
     ) -> tuple[list[Array], dict[str, Array]]:
         raise NotImplementedError
 
-    def lower(self, attrs: Any, params: dict[str, Array], xs: list[str], em: Any) -> list[str]:
+    def lower(self, attrs: Any, params: dict[str, Array], xs: list[str], em: Emitter) -> list[str]:
         raise NotImplementedError
 
     # Optional facet: kinds with state learnt from data before training (Normalization) return
