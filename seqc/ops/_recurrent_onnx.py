@@ -8,7 +8,6 @@ Masks (any pattern, holes included) follow Keras exactly: the valid steps are co
 
 from __future__ import annotations
 
-import weakref
 from typing import Any
 
 import numpy as np
@@ -21,11 +20,6 @@ GATES = {"SimpleRNN": 1, "LSTM": 4, "GRU": 3}
 # Keras LSTM blocks i,f,c,o -> ONNX i,o,f,c.
 LSTM_ORDER = (0, 3, 1, 2)
 INT64_MIN = np.iinfo(np.int64).min
-
-# Per emitter: node name of the producer of a recurrent layer's batch-major output -> a function
-# emitting the same value time-major. A stacked recurrent layer reads that one instead of
-# transposing back (the unused batch-major conversion is pruned at the end).
-_TIME_MAJOR: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 _SUPPORTED = ("tanh, sigmoid, relu (plain or with negative_slope), leaky_relu, elu, hard_sigmoid, "
               "linear, softsign, softplus")
@@ -206,11 +200,7 @@ def lower_recurrent(em: Emitter, x: str, mask: str | None, layers: list, *,
 
 def _time_major_input(em: Emitter, x: str) -> str:
     """x as (T, N, F): reuse a stacked recurrent layer's time-major output when x is one."""
-    producer = next((n for n in reversed(em.nodes) if x in n.output), None)
-    table = _TIME_MAJOR.get(em, {})
-    if producer is not None and producer.name in table:
-        return table[producer.name]()
-    return em.op("Transpose", [x], perm=[1, 0, 2])
+    return em.form_of(x, "time_major") or em.op("Transpose", [x], perm=[1, 0, 2])
 
 
 def _unmasked(em, x, layers, w, r, b, attrs, seqs, backward, merge_mode, d, units) -> str:
@@ -228,7 +218,7 @@ def _unmasked(em, x, layers, w, r, b, attrs, seqs, backward, merge_mode, d, unit
     if d == 2 and merge_mode != "concat":
         tm = _reduce(em, _MERGE_REDUCE[merge_mode], y, 1)  # (T, N, H)
         out = em.op("Transpose", [tm], perm=[1, 0, 2])
-        _remember(em, out, lambda: tm)
+        em.offer_form(out, "time_major", lambda: tm)
         return out
     yt = em.op("Transpose", [y], perm=[2, 0, 1, 3])  # (N, T, D, H)
     out = em.op("Reshape", [yt, _i64(em, [0, 0, -1], "shape")])
@@ -239,13 +229,8 @@ def _unmasked(em, x, layers, w, r, b, attrs, seqs, backward, merge_mode, d, unit
         tn = em.op("Transpose", [y], perm=[0, 2, 1, 3])
         return em.op("Reshape", [tn, _i64(em, [0, 0, -1], "shape")])
 
-    _remember(em, out, time_major)
+    em.offer_form(out, "time_major", time_major)
     return out
-
-
-def _remember(em: Emitter, value: str, make) -> None:
-    producer = next(n for n in reversed(em.nodes) if value in n.output)
-    _TIME_MAJOR.setdefault(em, {})[producer.name] = make
 
 
 def _merge_last(em: Emitter, y_h: str, d: int, units: int, merge_mode: str | None) -> str:

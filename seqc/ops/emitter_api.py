@@ -46,6 +46,14 @@ class Emitter(Protocol):
 
     def set_layout(self, value: str, layout: Any) -> None: ...
 
+    def offer_form(self, value: str, form: str, make: Callable[[], str]) -> None:
+        """`make()` emits `value` in another form ("time_major"), made only when asked for."""
+        ...
+
+    def form_of(self, value: str, form: str) -> str | None:
+        """`value` in `form` when its producer offered it, else None."""
+        ...
+
     def canonical(self, value: str) -> str:
         """`value` in the IR's layout, converted once however many consumers ask."""
         ...
