@@ -525,7 +525,7 @@ def _export_and_validate(model, defn, staging: Path, data, opts: BuildOptions, t
     _say(opts, result.format_table())
     variants = None
     if result.ok and (opts.float16 or opts.int8 or opts.save_optimized):
-        from .export.variants import format_variants, make_variants
+        from .runtime.variants import format_variants, make_variants
 
         t = time.perf_counter()
         variants = make_variants(model, staging / "model.onnx", staging, float16=opts.float16,
