@@ -22,6 +22,7 @@ from ..frontend import _keras_h5 as kh5
 from ..frontend._keras_h5 import CONFIG_MEMBER, KERAS_MEMBERS, METADATA_MEMBER, WEIGHTS_MEMBER
 from ..ir import weight_args
 from ..ops import REGISTRY
+from .keras_objects import compile_config, initializer
 
 if TYPE_CHECKING:  # the model calls this module (model.save); only its type is needed here
     from ..model import Model
@@ -123,7 +124,7 @@ def _model_config(model: Model) -> tuple[dict, list[kh5.PlannedLayer]]:
                    "build_input_shape": batch_shape},
         "registered_name": None, "build_config": {"input_shape": batch_shape}}
     if model.compiled is not None:
-        config["compile_config"] = _compile_config(model.compiled)
+        config["compile_config"] = compile_config(model.compiled)
     return config, plan
 
 
@@ -208,7 +209,7 @@ def _functional_config(model: Model) -> tuple[dict, list[kh5.PlannedLayer]]:
                    "input_layers": refs(graph.inputs), "output_layers": refs(graph.outputs)},
         "registered_name": "Functional", "build_config": {"input_shape": None}}
     if model.compiled is not None:
-        config["compile_config"] = _compile_config(model.compiled)
+        config["compile_config"] = compile_config(model.compiled)
     return config, plan
 
 
@@ -368,7 +369,7 @@ def _keras_args(config: dict) -> dict:
                              received=f"{k}={v!r}", hint="export to ONNX instead (seqc build / "
                                                          "seqc convert -o model.onnx)")
         if k.endswith("_initializer"):
-            v = _initializer(v)
+            v = initializer(v)
         elif k in ("layer", "backward_layer") and isinstance(v, dict) and "class_name" in v:
             v = _wrapped(v, backward=k == "backward_layer")
         elif k in ("activation", "recurrent_activation") and isinstance(v, dict):
@@ -397,76 +398,3 @@ def _wrapped(spec: dict, *, backward: bool) -> dict:
 
 def _snake(kind: str) -> str:
     return kh5.keras_snake_case(kind)
-
-
-# seqc initializer names -> Keras classes (seqc also accepts the class names themselves).
-_INITIALIZER_CLASSES = {
-    "glorot_uniform": "GlorotUniform", "glorot_normal": "GlorotNormal",
-    "he_uniform": "HeUniform", "he_normal": "HeNormal", "lecun_uniform": "LecunUniform",
-    "lecun_normal": "LecunNormal", "variance_scaling": "VarianceScaling",
-    "random_uniform": "RandomUniform", "uniform": "RandomUniform",
-    "random_normal": "RandomNormal", "normal": "RandomNormal",
-    "truncated_normal": "TruncatedNormal", "orthogonal": "Orthogonal", "zeros": "Zeros",
-    "ones": "Ones", "constant": "Constant",
-}
-
-
-def _initializer(v: Any) -> Any:
-    from ..config import split_spec
-
-    name, kwargs = split_spec(v if isinstance(v, (str, dict)) else str(v))
-    cls = _INITIALIZER_CLASSES.get(str(name), str(name))
-    return {"module": "keras.initializers", "class_name": cls, "config": kwargs,
-            "registered_name": None}
-
-
-def _keras_object(module: str, spec: Any) -> Any:
-    """seqc's {"type": name, **kwargs} (or a name) -> Keras' serialized object."""
-    if isinstance(spec, str):
-        return spec
-    from ..config import split_spec
-
-    name, kwargs = split_spec(spec)
-    return {"module": module, "class_name": name, "config": kwargs, "registered_name": None}
-
-
-def _compile_config(cfg: Any) -> dict:
-    """model.compiled -> Keras 3's compile_config (what Model.get_compile_config() gives)."""
-    opt = dict(cfg.optimizer.get_config())
-    cls = opt.pop("type")
-    if isinstance(opt.get("learning_rate"), dict):
-        from ..training.schedules import KERAS_SCHEDULES
-
-        kind = opt["learning_rate"].get("type")
-        if kind not in KERAS_SCHEDULES:
-            raise UsageError(f"Keras has no {kind} learning-rate schedule (a PyTorch "
-                             "scheduler seqc models)", field="learning_rate",
-                             received=f"learning_rate={opt['learning_rate']!r}",
-                             hint="save the model without its compile settings, or export "
-                                  "it to ONNX")
-        opt["learning_rate"] = _keras_object("keras.optimizers.schedules",
-                                             opt["learning_rate"])
-    optimizer = {"module": "keras.optimizers", "class_name": cls, "config": opt,
-                 "registered_name": None}
-    loss = None
-    if cfg.loss is not None:
-        loss = _keras_object("keras.losses", dict(cfg.loss.get_config()))
-    return {"optimizer": optimizer, "loss": loss,
-            "loss_weights": None if cfg.loss_weight == 1.0 else cfg.loss_weight,
-            "metrics": _metrics(cfg.metrics), "weighted_metrics": _metrics(cfg.weighted_metrics),
-            "run_eagerly": False, "steps_per_execution": 1, "jit_compile": False}
-
-
-def _metrics(specs: list) -> list | None:
-    if not specs:
-        return None
-    out = []
-    for m in specs:
-        if isinstance(m, (str, dict)):
-            out.append(_keras_object("keras.metrics", m))
-        elif callable(getattr(m, "get_config", None)):
-            out.append(_keras_object("keras.metrics", m.get_config()))
-        else:
-            raise UsageError("Keras cannot save this metric", field="metrics",
-                             received=repr(m), hint="use a metric name such as 'accuracy'")
-    return out
