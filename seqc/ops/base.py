@@ -44,6 +44,7 @@ import numpy as np
 
 from ..errors import DefinitionError, did_you_mean
 from ..ir.types import ParamSpec, TensorType
+from ._affine import fold_input_kernel  # noqa: F401 (the kinds import it from base.py)
 from .attrs import (  # noqa: F401 (the kinds import these from base.py as well)
     FLOAT32_RANGE,
     FrozenDict,
@@ -397,26 +398,6 @@ def get_op(kind: str) -> OpDef:
             received=repr(kind),
             hint=did_you_mean(kind, REGISTRY) or "run `seqc ops` for the supported layer types",
         ) from None
-
-
-def fold_input_kernel(attrs: Any, params: dict[str, Array], scale: Array, shift: Array,
-                      bias_shape: tuple[int, ...] | None = None) -> tuple[Any, dict[str, Array]]:
-    """`fold_input_affine` for kinds whose input meets `kernel` on its second-to-last axis
-    (Dense (in, out), convolutions (*k, in, out), recurrent (in, k*units)): the kernel's input
-    rows are scaled, and shift's contribution, summed over every tap, joins the bias (the
-    first row of a 2-D bias: GRU's input bias). A bias is added only when one is needed."""
-    k = params["kernel"]
-    k64 = k.astype(np.float64)
-    out = dict(params)
-    out["kernel"] = (k64 * scale[:, None]).astype(k.dtype)
-    add = (k64 * shift[:, None]).reshape(-1, k.shape[-1]).sum(axis=0)
-    if attrs.use_bias or np.any(add):
-        bias = (params["bias"].astype(np.float64) if attrs.use_bias
-                else np.zeros(bias_shape or add.shape))
-        bias.reshape(-1, add.shape[0])[0] += add
-        out["bias"] = bias.astype(k.dtype)
-        attrs = dataclasses.replace(attrs, use_bias=True)
-    return attrs, out
 
 
 class LayerSpec:
