@@ -27,6 +27,7 @@ from ..export.variants import (
     set_meta,
     variant_meta,
 )
+from ..export.variants import float16 as to_float16  # (make_variants' argument is float16)
 
 # Variant tolerances, as fractions of the output scale (max |y| of the float32 model on the
 # evaluation rows), absolute, rtol 0. float16 rounds each weight and each node's output to a
@@ -208,7 +209,7 @@ def make_variants(model: Any, onnx_path: str | os.PathLike, out_dir: str | os.Pa
         t0 = time.perf_counter()
         atol = fp16_tolerance * scale
         proto = onnx.load(onnx_path)
-        fp = globals()["float16"](proto)  # the function; the argument shadows its name
+        fp = to_float16(proto)
         set_meta(fp, variant_meta("float16", onnx_path, atol))
         path = os.path.join(out_dir, FILES["float16"])
         save(fp, path)
