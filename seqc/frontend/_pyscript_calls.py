@@ -295,7 +295,11 @@ class CallReader:
             if data is not None:
                 self.note(node, f"{self.seg(node)}: the shapes of Keras' {p.split('.')[2]} "
                                 f"arrays (x_train {list(data[0][0].shape)}); seqc loads no "
-                                "data, the data given (--x/--y) binds to the names fit uses")
+                                "data, the data given (--x/--y) binds to " + (
+                                    "the names it returns (--val-x/--val-y to the test "
+                                    "arrays), from which each training stage's arrays are "
+                                    "evaluated" if self.staged_binding else
+                                    "the names fit uses"))
                 return data
         merged = self.tensor_op(p, args, kwargs, node)  # keras.ops.add(x, y): functional
         if merged is not None:

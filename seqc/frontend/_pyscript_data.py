@@ -218,6 +218,8 @@ class DataReader:
         idx = self.index_value(node.slice, scope)
         if isinstance(idx, DataArr):
             return self.data_mask(a, idx, node)
+        if isinstance(idx, Opaque):  # a mask seqc could not evaluate: its own reason
+            return idx
         if idx is _BAD:
             return Opaque(node, f"{self.seg(node)}: an index seqc cannot read")
         out = a.apply(lambda t: t[idx])
@@ -226,8 +228,9 @@ class DataReader:
         return py(out.values) if out.shape == () and out.values is not None else out
 
     def index_value(self, s: ast.AST, scope: Any) -> Any:
-        """A numpy index from its syntax: ints, slices, None/np.newaxis, Ellipsis, tuples."""
-        from ._pyscript_values import Sym
+        """A numpy index from its syntax: ints, slices, None/np.newaxis, Ellipsis, tuples, a
+        boolean mask (a DataArr; a comparison that is not one: its Opaque)."""
+        from ._pyscript_values import Opaque, Sym
 
         if isinstance(s, ast.Tuple):
             parts = [self.index_value(e, scope) for e in s.elts]
@@ -246,6 +249,9 @@ class DataReader:
         if isinstance(v, DataArr) and v.dtype == "bool" and len(v.shape) == 1 and (
                 not isinstance(s, ast.Tuple)):
             return v  # a boolean mask over rows: data_mask
+        if isinstance(v, Opaque) and isinstance(s, ast.Compare) and not isinstance(
+                s, ast.Tuple):
+            return v
         if isinstance(v, int) and not isinstance(v, bool):
             return v
         return _BAD
@@ -302,6 +308,8 @@ class DataReader:
         if arr.values is not None:
             with np.errstate(all="ignore"):
                 vals = fn(arr.values, other) if arr is a else fn(other, arr.values)
+            if vals.dtype.kind == "f" and dtype == "float32":
+                vals = vals.astype("float32")  # `x / 255` on uint8 as the model reads it
         return DataArr(arr.shape, dtype, vals, arr.node)
 
     def data_call(self, p: str, args: list, kwargs: dict, node: ast.Call) -> Any:
