@@ -229,7 +229,7 @@ class DataReader:
 
     def index_value(self, s: ast.AST, scope: Any) -> Any:
         """A numpy index from its syntax: ints, slices, None/np.newaxis, Ellipsis, tuples, a
-        boolean mask (a DataArr; a comparison that is not one: its Opaque)."""
+        boolean mask (a DataArr), or the Opaque of an index seqc could not evaluate."""
         from ._pyscript_values import Opaque, Sym
 
         if isinstance(s, ast.Tuple):
@@ -249,9 +249,8 @@ class DataReader:
         if isinstance(v, DataArr) and v.dtype == "bool" and len(v.shape) == 1 and (
                 not isinstance(s, ast.Tuple)):
             return v  # a boolean mask over rows: data_mask
-        if isinstance(v, Opaque) and isinstance(s, ast.Compare) and not isinstance(
-                s, ast.Tuple):
-            return v
+        if isinstance(v, Opaque):
+            return v  # its own reason (data_subscript)
         if isinstance(v, int) and not isinstance(v, bool):
             return v
         return _BAD

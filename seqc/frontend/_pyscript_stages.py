@@ -22,6 +22,8 @@ from __future__ import annotations
 import ast
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from ._pyscript_values import Layer, ModelVal
 
 if TYPE_CHECKING:
@@ -93,14 +95,20 @@ def fit_arrays(args: list, kwargs: dict) -> tuple:
 def _unevaluated(r: Reader, arrays: tuple, node: ast.Call) -> str | None:
     """Why a stage's x or y is not an array seqc evaluated from the data given (None: both
     are)."""
-    from ._pyscript_data import DataArr
+    from ._pyscript_data import MAX_VALUES, DataArr
     from ._pyscript_values import Opaque
 
-    for role, a in zip(("x", "y"), arrays[:2]):
+    # validation_data counts where validation arrays were given: never validated on nothing
+    roles = ("x", "y", "validation_data x", "validation_data y")
+    checked = 4 if r.bindings.val_x is not None and arrays[2:] != (None, None) else 2
+    for role, a in list(zip(roles, arrays))[:checked]:
         if isinstance(a, DataArr) and a.values is not None:
             continue
         if isinstance(a, Opaque):
             return f"its {role}: {a.why} (line {getattr(a.node, 'lineno', node.lineno)})"
+        if isinstance(a, DataArr) and None not in a.shape and np.prod(a.shape) > MAX_VALUES:
+            return (f"its {role} has {np.prod(a.shape):,} values, more than the "
+                    f"{MAX_VALUES:,} seqc evaluates")
         return f"its {role} is not evaluated from the data given"
     return None
 
@@ -141,8 +149,9 @@ def next_stage(r: Reader, m: ModelVal, fit: dict, key: tuple, node: ast.Call) ->
                 r.refuse(m, at, f"{r.seg(at)}{via} is a training stage on arrays seqc cannot "
                                 f"evaluate from the data given (bound to load_data()'s "
                                 f"names): {why}", field="fit", received=r.seg(at),
-                         hint="compute each stage's arrays from the loaded arrays with "
-                              "masks, reshape, astype, arithmetic and to_categorical")
+                         hint="give the arrays load_data() returns (--x/--y; --val-x/"
+                              "--val-y its test arrays), and compute each stage's from them "
+                              "with masks, reshape, astype, arithmetic and to_categorical")
                 return True
     elif xy != first_xy:
         first = m.stages[0]["node"] if m.stages else m.fitted_at

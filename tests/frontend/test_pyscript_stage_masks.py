@@ -178,3 +178,20 @@ def test_stages_on_their_own_rows_train_as_keras_step_for_step(tmp_path):
             np.testing.assert_allclose(w1, w2, atol=1e-5, err_msg=f"step {step}")
     for run, h in zip(runs, hist):
         np.testing.assert_allclose(run["history"]["val_loss"], h["val_loss"], rtol=1e-4)
+
+
+def test_validation_arrays_given_are_never_dropped_from_a_stage(tmp_path):
+    """With --val-x/--val-y given, a stage's validation_data seqc cannot evaluate is refused
+    (it would otherwise train without validating, silently)."""
+    text = STAGED.replace("validation_data=(x_test[y_test >= 5] / 255",
+                          "validation_data=(x_test[np.isin(y_test, [5])] / 255")
+    p = tmp_path / "m.py"
+    p.write_text("import numpy as np\n" + textwrap.dedent(text))
+    x, y = _data(40, 5)
+    vx, vy = _data(20, 6)
+    with pytest.raises(DefinitionError, match=r"m.py:16:.*its validation_data x: np.isin"
+                                              r"\(...\) on the data is not an operation "
+                                              r".*\(line 19\)"):
+        load_script(p, bindings=Bindings(x=x, y=y, val_x=vx, val_y=vy))
+    staged = load_script(p, bindings=Bindings(x=x, y=y)).extra["stage_data"]
+    assert [a[2] for a in staged] == [None, None]  # not given: a note says it is not used
