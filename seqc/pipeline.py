@@ -390,7 +390,9 @@ def _build(def_path: str, opts: BuildOptions, held: ExitStack) -> dict[str, Any]
                        f"{len(shards.shards)} shards")
             x, y = shards, None
         else:
-            _say(opts, f"Training {model.name} on {len(dataset)} samples")
+            _say(opts, f"Training {model.name} on {len(dataset)} samples" if not staged else
+                 f"Training {model.name} in {len(staged)} stages on their own rows ("
+                 f"{', '.join(str(len(s[0])) for s in staged)} samples)")
             y = dataset.y if isinstance(dataset.y, dict) else defn.prepare_labels(dataset.y)
             x = dataset.x  # data.one_hot above; several inputs/outputs: dicts by name
         t = time.perf_counter()

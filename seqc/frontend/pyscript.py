@@ -126,7 +126,9 @@ class Reader(StmtReader, ExprReader, CallReader, CompileReader, KerasReader, Mod
         return fallback
 
     def note(self, node: ast.AST | None, message: str) -> None:
-        self.notes.append(f"{self.where(node)}: {message}")
+        line = f"{self.where(node)}: {message}"
+        if line not in self.notes:  # a function called twice (each training stage) notes once
+            self.notes.append(line)
 
     def skipped_line(self) -> str | None:
         """One line listing the statements seqc did not run, as line ranges."""
