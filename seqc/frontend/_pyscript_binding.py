@@ -165,7 +165,8 @@ class DataBinding:
             self.fit_data.append(f"fit({', '.join(shown)}) at line {node.lineno}")
         # validation_data=(x_val, y_val): the --val-x/--val-y arrays, bound the same way
         val = next((k.value for k in node.keywords if k.arg == "validation_data"),
-                   node.args[6] if len(node.args) > 6 else None)
+                   node.args[7] if len(node.args) > 7 else None)  # Keras: x, y, batch_size,
+                   # epochs, verbose, callbacks, validation_split, validation_data
         if isinstance(val, (ast.Tuple, ast.List)) and len(val.elts) in (2, 3):
             for role, arg in zip(("val_x", "val_y"), val.elts):
                 if isinstance(arg, ast.Name):
