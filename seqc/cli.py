@@ -313,7 +313,7 @@ def build(definition, out_dir, data, x_path, y_path, target, val_data, val_x, va
     from .frontend import parse_defines
     from .pipeline import BuildOptions
     from .pipeline import build as run_build
-    from .training.lint import check_codes
+    from .training.lint_report import check_codes
 
     opts = BuildOptions(out_dir=out_dir, data=data, x=x_path, y=y_path, target=target,
                         val_data=val_data, val_x=val_x, val_y=val_y,

@@ -264,16 +264,16 @@ def _new_staging(target: Path, out_dir: Path) -> Path:
 def _lint_reporting(opts: BuildOptions, def_path: str, seen: list[dict]) -> Any:
     """Where fit's warnings go: a `warnings:` block before the first epoch (--ignore, --strict);
     those not ignored are also appended to `seen` (report.json's "warnings")."""
-    from .training import lint
+    from .training import lint_report
 
-    show = lint.reporter(opts.warn or opts.log, ignore=opts.ignore, strict=opts.strict,
+    show = lint_report.reporter(opts.warn or opts.log, ignore=opts.ignore, strict=opts.strict,
                          file=str(def_path))
 
     def handle(findings: list[Any]) -> None:
         seen.extend(f.to_json() for f in findings if f.code not in opts.ignore)
         show(findings)
 
-    return lint.reporting(handle)
+    return lint_report.reporting(handle)
 
 
 def _sharded(path: Any) -> bool:
