@@ -266,8 +266,8 @@ def _lint_reporting(opts: BuildOptions, def_path: str, seen: list[dict]) -> Any:
     those not ignored are also appended to `seen` (report.json's "warnings")."""
     from .training import lint_report
 
-    show = lint_report.reporter(opts.warn or opts.log, ignore=opts.ignore, strict=opts.strict,
-                         file=str(def_path))
+    show = lint_report.reporter(opts.warn or opts.log, ignore=opts.ignore,
+                                strict=opts.strict, file=str(def_path))
 
     def handle(findings: list[Any]) -> None:
         seen.extend(f.to_json() for f in findings if f.code not in opts.ignore)
