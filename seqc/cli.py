@@ -361,9 +361,9 @@ def convert(source, out_path, opset, input_layout, no_fold_batchnorm, no_fold_pr
     SOURCE is a Keras model (.keras, legacy .h5, or Keras JSON with a <stem>.weights.h5 beside
     it), or anything `seqc build` reads. An ONNX output is checked against seqc's NumPy forward
     before it replaces OUT; a disagreement exits 1 and leaves OUT untouched."""
+    from .convert import ConvertOptions
+    from .convert import convert as run_convert
     from .frontend import parse_defines
-    from .pipeline import ConvertOptions
-    from .pipeline import convert as run_convert
 
     opts = ConvertOptions(data=data, x=x_path, y=y_path, target=target,
                           defines=parse_defines(defines), model=model_name,
