@@ -390,8 +390,9 @@ def summary(definition, data, x_path, y_path, target, val_data, val_x, val_y, de
 
     A script's shapes that come from its data (input_shape=x_train.shape[1:], no input shape
     at all, num_classes = y.max() + 1) are taken from --data or --x/--y."""
+    from .build_data import definition_bindings
     from .frontend import load_definition, parse_defines
-    from .pipeline import BuildOptions, definition_bindings
+    from .pipeline import BuildOptions
 
     opts = BuildOptions(data=data, x=x_path, y=y_path, target=target, val_data=val_data,
                         val_x=val_x, val_y=val_y)
@@ -438,8 +439,9 @@ def plot(definition, out_path, history, show_shapes, show_layer_names, show_dtyp
         fig.set_dpi(dpi)
         click.echo(f"Wrote {save(fig, out_path)}")
         return
+    from .build_data import definition_bindings
     from .frontend import load_definition, parse_defines
-    from .pipeline import BuildOptions, definition_bindings
+    from .pipeline import BuildOptions
 
     opts = BuildOptions(data=data, x=x_path, y=y_path, target=target)
     bindings, _ = definition_bindings(definition, opts, parse_defines(defines), model_name)

@@ -10,8 +10,9 @@ import tempfile
 from dataclasses import dataclass, field
 from typing import Any
 
+from .build_data import definition_bindings
 from .errors import SeqcError, UsageError, ValidationFailure
-from .pipeline import N_SYNTHETIC, _source_metadata, definition_bindings
+from .pipeline import N_SYNTHETIC, _source_metadata
 
 
 @dataclass

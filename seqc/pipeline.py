@@ -23,6 +23,13 @@ from typing import Any
 
 import numpy as np
 
+from .build_data import (
+    definition_bindings,
+    load_build_data,
+    load_validation_data,
+    sharded,
+    val_dataset,
+)
 from .errors import DataError, SeqcError, UsageError, ValidationFailure
 from .publish import MARKER, publish
 
@@ -117,113 +124,6 @@ def _say(opts: BuildOptions, msg: str) -> None:
         opts.log(msg)
 
 
-def load_build_data(defn: Any, opts: BuildOptions) -> Any:
-    """Data from the flags (which win) or the definition's data section; None when absent."""
-    from .training import data as data_mod
-
-    if opts.data and (opts.x or opts.y):
-        raise UsageError("give either --data or --x/--y, not both", field="--data",
-                         received=f"--data {opts.data} --x {opts.x} --y {opts.y}")
-    if opts.y and not opts.x:
-        raise UsageError("--y needs --x (the inputs the labels belong to)", field="--y",
-                         received=f"--y {opts.y}")
-    spec = dict(defn.data or {}) if defn is not None else {}
-    spec.pop("validation", None)  # load_validation_data
-    if opts.data:
-        # A new file read the way the definition says (target column, timeseries windows).
-        kept = {k: v for k, v in spec.items() if k not in ("path", "x", "y")}
-        spec = {"path": os.path.abspath(opts.data), **kept}
-    elif opts.x:
-        # --x alone gives the shapes (summary, --no-train); labels are needed only to train.
-        spec = {"x": os.path.abspath(opts.x),
-                "y": os.path.abspath(opts.y) if opts.y else None}
-    if opts.target:
-        spec["target"] = opts.target
-    if not spec:
-        return None
-    graph = defn.model.graph if defn is not None else None
-    named = None
-    if graph is not None and (len(graph.inputs) > 1 or len(graph.outputs) > 1):
-        named = (list(graph.inputs), graph.output_names)
-    limit = {} if opts.max_memory == -1 else {"max_memory": opts.max_memory}
-    return data_mod.load_data(spec, named=named, **limit)
-
-
-def load_validation_data(defn: Any, opts: Any) -> Any:
-    """fit's validation_data from --val-data or --val-x/--val-y (which win), else from the
-    spec's data.validation section (read like the data: its target, one_hot); None when
-    absent. Validation needs labels."""
-    from .training import data as data_mod
-
-    val_data, val_x, val_y = (getattr(opts, k, None) for k in ("val_data", "val_x", "val_y"))
-    if val_data and (val_x or val_y):
-        raise UsageError("give either --val-data or --val-x/--val-y, not both",
-                         field="--val-data", received=f"--val-data {val_data} --val-x {val_x}")
-    if bool(val_x) != bool(val_y):
-        raise UsageError("validation needs inputs and labels: --val-x with --val-y",
-                         field="--val-x" if val_y else "--val-y",
-                         received=f"--val-x {val_x} --val-y {val_y}")
-    data = dict((defn.data if defn is not None else None) or {})
-    spec = {"path": os.path.abspath(val_data)} if val_data else {
-        "x": os.path.abspath(val_x), "y": os.path.abspath(val_y)} if val_x else dict(
-        data.get("validation") or {})
-    if not spec:
-        return None
-    for k in ("target", "label_dtype"):
-        if k in data or getattr(opts, k, None):
-            spec.setdefault(k, getattr(opts, k, None) or data[k])
-    cap = getattr(opts, "max_memory", -1)
-    graph = defn.model.graph if defn is not None else None
-    named = None
-    if graph is not None and (len(graph.inputs) > 1 or len(graph.outputs) > 1):
-        named = (list(graph.inputs), graph.output_names)  # an .npz of arrays by name
-    val = data_mod.load_data(spec, named=named, **({} if cap == -1 else {"max_memory": cap}))
-    if val.y is None:
-        raise DataError("the validation data has no labels", file=val.source,
-                        field="validation_data", hint="give --val-y (or an .npz with x and y)")
-    return val
-
-
-def definition_bindings(def_path: str, opts: Any, defines: dict | None = None,
-                        model: str | None = None) -> tuple[Any, Any]:
-    """(Bindings, the flags' Dataset or None) for reading a definition: the data given with
-    --data/--x/--y (bound to a script's fit names, and the input of a model that leaves its
-    shape to fit), --define values and the --model choice. `opts` has data/x/y/target."""
-    from .frontend import Bindings
-
-    dataset = None
-    if opts.data and _sharded(opts.data):
-        if str(def_path).lower().endswith(".py"):
-            raise UsageError("a Python script's fit names take arrays, not shards",
-                             field="--data", received=str(opts.data),
-                             hint="build the script's model as a .keras file or a spec")
-    elif opts.data or opts.x or opts.y:
-        if str(def_path).lower().endswith(".py"):
-            dataset = load_build_data(None, opts)
-        else:
-            # A spec's own data section may say how to read the file (target column,
-            # timeseries windows): read plainly here only to give a shapeless spec its input;
-            # the build reads it again the spec's way and reports any problem then.
-            try:
-                dataset = load_build_data(None, opts)
-            except SeqcError:
-                dataset = None
-    val = load_validation_data(None, opts) if str(def_path).lower().endswith(".py") else None
-    bindings = Bindings(x=None if dataset is None else dataset.x,
-                        y=None if dataset is None else dataset.y,
-                        defines=dict(defines or {}), model=model,
-                        source=None if dataset is None else dataset.source,
-                        val_x=None if val is None else val.x,
-                        val_y=None if val is None else val.y)
-    return bindings, dataset
-
-
-def _val_dataset(bindings: Any) -> Any:
-    from .training.data import Dataset
-
-    return Dataset(bindings.val_x, bindings.val_y)
-
-
 # A disk fault on the folder beside the output (the lock, the staging folder) names the output.
 _DISK_FAULTS = (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT)
 
@@ -273,12 +173,6 @@ def _lint_reporting(opts: BuildOptions, def_path: str, seen: list[dict]) -> Any:
         show(findings)
 
     return lint_report.reporting(handle)
-
-
-def _sharded(path: Any) -> bool:
-    from .data import is_sharded
-
-    return is_sharded(path)
 
 
 def _data_label(dataset: Any) -> str | None:
@@ -340,7 +234,7 @@ def _build(def_path: str, opts: BuildOptions, held: ExitStack) -> dict[str, Any]
     # A model with several inputs or outputs reads the named arrays of an .npz by its names.
     several_io = len(model.graph.inputs) > 1 or len(model.graph.outputs) > 1
     shards = None
-    if opts.data and _sharded(opts.data):  # data larger than memory: streamed by fit
+    if opts.data and sharded(opts.data):  # data larger than memory: streamed by fit
         from .data import build_source
 
         shards = build_source(defn, opts.data, opts.target)
@@ -348,7 +242,7 @@ def _build(def_path: str, opts: BuildOptions, held: ExitStack) -> dict[str, Any]
         if flag_data is not None and not defn.data and not several_io \
         else load_build_data(defn, opts)
     val = load_validation_data(defn, opts) if defn.format != "python" else None if \
-        bindings.val_x is None else _val_dataset(bindings)
+        bindings.val_x is None else val_dataset(bindings)
     staged = defn.extra.get("stage_data")  # a script's stages on their own arrays
     if staged and dataset is not None:
         from .training.stages import last_stage_data
