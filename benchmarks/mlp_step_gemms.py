@@ -162,7 +162,9 @@ def main() -> None:
     for k in sorted(med):
         if k not in last and k != "step total":
             other -= med[k]
-            print(f"  {k:22s} {med[k] * 1e3:7.3f}")
+            per_step = len(calls[k]) / (args.steps * args.rounds)
+            print(f"  {k:22s} {med[k] * 1e3:7.3f}  (median call x calls a step: "
+                  f"{np.median(calls[k]) * per_step * 1e3:.3f})")
     print(f"  {'rest (Python)':22s} {other * 1e3:7.3f}")
     print(f"  {'step total':22s} {med['step total'] * 1e3:7.3f}")
 
