@@ -143,3 +143,24 @@ def test_csv_rows_are_reshaped_to_a_spatial_model_input():
         shape_rows_for(Dataset(np.zeros((2, 12), np.float32), None, source="d.csv"),
                        batched((2, 2, 2)))
     assert "d.csv" in str(e.value)
+
+
+def test_take_gathers_the_same_rows_as_fancy_indexing():
+    """checks.take's np.take path (C-contiguous array, integer rows) gives x[idx] exactly:
+    values, dtype, shape and C layout; boolean rows, slices and other layouts keep x[idx]."""
+    from seqc.training.checks import take
+
+    rng = np.random.default_rng(0)
+    idx = rng.permutation(50)[:17]
+    for x in (rng.random((50, 6), dtype=np.float32), rng.integers(0, 9, (50, 3, 2)),
+              np.asfortranarray(rng.random((50, 4))), np.array(list("abcdefghij") * 5),
+              rng.random((50, 6))[:, ::2]):
+        for i in (idx, idx.astype(np.int32), idx - 50, rng.random(50) > 0.5, slice(3, 9)):
+            got, want = take(x, i), x[i]
+            assert got.dtype == want.dtype and got.shape == want.shape
+            assert np.array_equal(got, want)
+            assert got.flags.c_contiguous == want.flags.c_contiguous
+    with pytest.raises(IndexError):
+        take(np.zeros((3, 2)), np.array([5]))
+    d = take({"a": np.arange(10.0), "b": [np.arange(10), None]}, np.array([4, 1]))
+    assert d["a"].tolist() == [4.0, 1.0] and d["b"][0].tolist() == [4, 1] and d["b"][1] is None
