@@ -527,7 +527,7 @@ def check_masks(r: Reader, kg: KerasGraph, graph: Any) -> None:
         op = REGISTRY[n.op]
         by_name[n.name] = n
         if op.output_masked(n.attrs, in_masked(op, n.inputs, masked)):
-            masked.update(n.outputs)
+            masked.add(n.outputs[0])
     for index, label in kg.masked_calls:
         node = by_name.get(kg.entries[index].name)
         if node is not None and not any(v in masked for v in node.inputs):

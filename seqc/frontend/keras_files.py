@@ -522,6 +522,12 @@ def _functional_config(model: Model) -> tuple[dict, list[kh5.PlannedLayer]]:
                 knames.append(kname)
             knames_of[lname] = knames
         multi = REGISTRY[main.op].multi_input
+        if len(main.outputs) > 1 or (len(main.inputs) > 1 and not multi):
+            raise DefinitionError(
+                f"writing a .keras file of a {main.op} with return_state or initial_state is "
+                "not supported by seqc", layer=label, field="return_state",
+                received=f"outputs {list(main.outputs)}, inputs {list(main.inputs)}",
+                hint="export the model to ONNX instead")
         srcs = [(hist[v], graph.types[v]) for v in main.inputs]
         cur = srcs[0][0]
         for i, kname in enumerate(knames):

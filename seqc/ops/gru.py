@@ -241,7 +241,7 @@ class GRU(RecurrentBase):
             if ra:
                 np.multiply(dh, cl[t], out=d)  # [dhh_pre, dz, dr, d(h Uh + bh), dh z]
                 np.copyto(rv[t], d[:4])
-                if t == 0:
+                if t == 0 and not s.init_grad:
                     break
                 if rm is None:
                     np.matmul(row[:, u:], ut, out=out)
@@ -258,7 +258,7 @@ class GRU(RecurrentBase):
                     drh *= rm[0]
                 np.multiply(drh, cl[t][3:], out=d[3:])  # [dr, d(r h) r]
                 np.copyto(rv[t], d[1:4])
-                if t == 0:
+                if t == 0 and not s.init_grad:
                     break
                 if rm is None:
                     np.matmul(row[:, u:], ut, out=out)
@@ -269,6 +269,8 @@ class GRU(RecurrentBase):
                 out += d[0]
                 out += d[4]
             dh_rec = out
+        if s.init_grad:  # the loop ran step 0's recurrence too: the initial state's gradient
+            s.d_init = (dh_rec.copy(),)
         # recurrent kernel gradient (internal order h, z, r), from the stacked steps
         flat = hprev.reshape(-1, u)
         drk = np.empty((u, 3 * u), dtype)
