@@ -16,7 +16,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-__version__ = "0.1.0"
+from ._version import __version__
 
 _LAZY = {
     "Sequential": ("seqc.model", "Sequential"),
@@ -49,7 +49,7 @@ def load(path: Any, *, check: bool = False, **kwargs: Any) -> Any:
 
     model = _load(path, **kwargs)
     if check:
-        from .runtime.vectors import check_loaded
+        from .runtime.vector_checks import check_loaded
 
         check_loaded(model, path)
     return model

@@ -611,7 +611,8 @@ def validate(model, inputs, runtimes, atol, rtol, as_json) -> None:
     from .publish import readable_folder
     from .runtime.predict import read_inputs_for
     from .runtime.validate import validate as run_validate
-    from .runtime.vectors import check_vectors, read_vectors
+    from .runtime.vector_checks import check_vectors
+    from .runtime.vectors import read_vectors
 
     model = readable_folder(model)  # a build folder between the two renames of its swap
     onnx_path = os.path.join(model, "model.onnx") if os.path.isdir(model) else model

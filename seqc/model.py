@@ -255,7 +255,7 @@ class Model:
             raise UsageError("model.save writes Keras' .keras format; the path must end in "
                              "'.keras'", field="path", received=repr(os.fspath(path)),
                              hint="use model.export('model.onnx') for ONNX")
-        from .frontend.keras_files import save_keras
+        from .export.keras_file import save_keras
 
         return save_keras(self, os.fspath(path))
 

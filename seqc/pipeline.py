@@ -559,7 +559,7 @@ def _export_and_validate(model, defn, staging: Path, data, opts: BuildOptions, t
     """Export, validate, and write everything but model.onnx's move into `staging`. `data` is
     (held-out inputs, their labels or None, training inputs or None)."""
     holdout_x, holdout_y, train_x = data
-    from . import __version__
+    from ._version import __version__
     from .export import export_model
     from .ir.serialize import dumps, params_to_npz_bytes
     from .ir.summary import parameter_counts
@@ -611,7 +611,7 @@ def _export_and_validate(model, defn, staging: Path, data, opts: BuildOptions, t
     _say(opts, result.format_table())
     variants = None
     if result.ok and (opts.float16 or opts.int8 or opts.save_optimized):
-        from .export.variants import format_variants, make_variants
+        from .runtime.variants import format_variants, make_variants
 
         t = time.perf_counter()
         variants = make_variants(model, staging / "model.onnx", staging, float16=opts.float16,

@@ -23,7 +23,8 @@ _SHARED_CONST_MAX = 8
 
 
 class Emitter:
-    """Collects nodes and initializers for one graph. See common.md for the interface.
+    """Collects nodes and initializers for one graph. What lowerings may use of it is the
+    Protocol seqc.ops.emitter_api.Emitter (ops never import export).
 
     The exporter calls `begin(node_name)` before each IR node's `lower`, and `bind` after it
     to give the node's result its IR value name.
@@ -49,6 +50,11 @@ class Emitter:
         # Set by the exporter before each `lower`: the ONNX value of the timestep mask (bool
         # (N, T)) the node's input carries, or None.
         self.mask: str | None = None
+        # Other forms a value can be had in, emitted only when a consumer asks: node name of the
+        # value's producer -> {form: make()}. A stacked recurrent layer reads its input
+        # "time_major" from the recurrent layer below instead of transposing it back (the
+        # unused batch-major conversion is pruned at the end).
+        self._forms: dict[str, dict[str, Callable[[], str]]] = {}
 
     # ---- the interface ops use ----
 
@@ -103,6 +109,19 @@ class Emitter:
             self._layouts.pop(value, None)
         else:
             self._layouts[value] = layout
+
+    def offer_form(self, value: str, form: str, make: Callable[[], str]) -> None:
+        """Record that `make()` emits `value` in another `form` ("time_major": (T, N, F)),
+        made only when a consumer asks for it with `form_of`."""
+        producer = next(n for n in reversed(self.nodes) if value in n.output)
+        self._forms.setdefault(producer.name, {})[form] = make
+
+    def form_of(self, value: str, form: str) -> str | None:
+        """`value` in `form`, emitted now, when its producer offered that form; else None.
+        Keyed by the producing node, so the exporter's renaming of the value keeps it."""
+        producer = next((n for n in reversed(self.nodes) if value in n.output), None)
+        make = None if producer is None else self._forms.get(producer.name, {}).get(form)
+        return None if make is None else make()
 
     def canonical(self, value: str) -> str:
         """`value` in the IR's layout: a Transpose (channels-first) or a Gather (permuted

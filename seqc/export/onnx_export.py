@@ -273,7 +273,7 @@ def _lower(graph: Graph, params: dict[str, np.ndarray], *, opset: int, input_lay
         [_value_info(name, _physical(graph.types[v], lay))
          for v, name, lay in zip(graph.outputs, out_names, out_layouts)],
         initializer=em.initializers)
-    from .. import __version__
+    from .._version import __version__
 
     model = helper.make_model(g, opset_imports=[helper.make_opsetid("", opset)],
                               ir_version=ir_version_for(opset), producer_name="seqc",

@@ -14,11 +14,35 @@ from typing import Any
 
 from ..errors import DefinitionError
 from ..model import DEFAULT_MAX_MEMORY, Model
+from ._json import parse_json, read_bytes
 from .bindings import Bindings, parse_defines
-from .spec import Definition, load_spec, one_hot
+from .spec import Definition, load_spec, one_hot, spec_definition
 
 __all__ = ["Bindings", "Definition", "load", "load_definition", "load_spec", "one_hot",
            "parse_defines", "FORMATS"]
+
+
+def _json(path: str, *, max_memory: int | None = DEFAULT_MAX_MEMORY,
+          bindings: Bindings | None = None) -> Definition:
+    """A .json definition: a Keras model JSON (`model.to_json()`, told apart by its keys) goes
+    to the Keras reader, with the weights of a sibling `<stem>.weights.h5` or `<stem>.h5` when
+    there is one; anything else is a seqc spec."""
+    file = os.fspath(path)
+    raw = read_bytes(file)
+    doc = parse_json(raw, file)
+    from .keras_json import is_keras_json
+
+    if is_keras_json(doc):
+        from ._keras_paths import sibling_weights
+
+        if sibling_weights(file) is not None:
+            from .keras_files import load_keras_file
+
+            return load_keras_file(file, max_memory=max_memory)
+        from .keras_json import load_keras_json
+
+        return load_keras_json(file, max_memory=max_memory)
+    return spec_definition(doc, file, raw, max_memory=max_memory, bindings=bindings)
 
 
 def _keras_file(path: str, **kw: Any) -> Definition:
@@ -49,7 +73,7 @@ def _script(path: str, **kw: Any) -> Definition:
 # .h5 is a legacy Keras model file (model_config + weights); .onnx a model seqc wrote (its
 # embedded IR) or a chain of operators the reverse lowering maps to layers.
 FORMATS: dict[str, Callable[..., Definition]] = {
-    ".json": load_spec,
+    ".json": _json,
     ".keras": _keras_file_bound,
     ".h5": _keras_file_bound,
     ".py": _script,

@@ -20,13 +20,19 @@ import numpy as np
 
 from ..errors import DefinitionError, UsageError, layer_label
 from ..ir.graph import Node
+from ..ir.types import ParamSpec
 from ..ops import REGISTRY
-from ..ops.base import KIND_ALIASES, ParamSpec
+from ..ops.base import KIND_ALIASES
 
 # Keras keeps a recurrent layer's weights in its cell (ConvLSTM*D too: an RNN over ConvLSTMCell).
 RNN_KINDS = ("SimpleRNN", "LSTM", "GRU", "ConvLSTM1D", "ConvLSTM2D", "ConvLSTM3D")
 FLOAT_DTYPES = ("float16", "float32", "float64")
 INSTALL_HINT = "pip install 'seqc[keras]'"
+# A Keras 3 `.keras` archive's members, in the order Keras writes them (reader and writer).
+CONFIG_MEMBER = "config.json"
+METADATA_MEMBER = "metadata.json"
+WEIGHTS_MEMBER = "model.weights.h5"
+KERAS_MEMBERS = (METADATA_MEMBER, CONFIG_MEMBER, WEIGHTS_MEMBER)
 
 
 def require_h5py() -> Any:

@@ -212,8 +212,9 @@ class ModelStatements:
         if isinstance(arg, ast.Name) and self.call_scope is not None:
             d = self.lookup_def(arg.id, self.call_scope)  # `sd = torch.load(p)` first
             if isinstance(d, ast.Assign) and len(d.targets) == 1 and isinstance(
-                    d.targets[0], ast.Name) and isinstance(d.value, ast.Call):
-                arg = d.value
+                    d.targets[0], ast.Name) and isinstance(d.value, ast.Call) and isinstance(
+                    d.value.func, ast.Attribute) and d.value.func.attr == "load":
+                arg = d.value  # (a path's own name, `p = os.path.join(...)`, stays the key)
         if isinstance(arg, ast.Call) and arg.args and (
                 isinstance(arg.func, ast.Attribute) and arg.func.attr == "load"):
             arg = arg.args[0]  # torch.load(PATH, weights_only=True)

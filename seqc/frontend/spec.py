@@ -97,23 +97,18 @@ def one_hot(y: Any, num_classes: int | None, *, file: str | None = None) -> np.n
 def load_spec(path: str | os.PathLike, *, max_memory: int | None = DEFAULT_MAX_MEMORY,
               bindings: Any = None) -> Definition:
     """Parse, check and build a seqc JSON spec; raises DefinitionError naming file and layer.
-    A Keras model JSON (`model.to_json()`) goes to the Keras reader, with the weights of a
-    sibling `<stem>.weights.h5` or `<stem>.h5` when there is one."""
+    (A `.json` that may be a Keras model JSON goes through seqc.frontend.load_definition,
+    which tells the two apart.)"""
     file = os.fspath(path)
     raw = read_bytes(file)
-    doc = parse_json(raw, file)
-    from .keras_json import is_keras_json
+    return spec_definition(parse_json(raw, file), file, raw, max_memory=max_memory,
+                           bindings=bindings)
 
-    if is_keras_json(doc):
-        from ._keras_paths import sibling_weights
 
-        if sibling_weights(file) is not None:
-            from .keras_files import load_keras_file
-
-            return load_keras_file(file, max_memory=max_memory)
-        from .keras_json import load_keras_json
-
-        return load_keras_json(file, max_memory=max_memory)
+def spec_definition(doc: Any, file: str, raw: bytes, *,
+                    max_memory: int | None = DEFAULT_MAX_MEMORY,
+                    bindings: Any = None) -> Definition:
+    """A parsed seqc JSON spec -> its Definition (`--define` refused: a spec has no names)."""
     if bindings is not None and bindings.defines:
         raise DefinitionError("--define gives values to the names of a Python script; a JSON "
                               "spec has no names", file=file, field="--define",

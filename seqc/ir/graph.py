@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from ..ops.base import ParamSpec
-from .types import TensorType
+from .types import ParamSpec, TensorType
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,9 @@ import numpy as np
 
 from ..errors import DefinitionError
 from ..ops import REGISTRY
-from ..ops.base import ParamSpec, _freeze, _to_json
+from ..ops.attrs import freeze, to_json
 from .graph import Graph, Node
-from .types import DTYPES, TensorType
+from .types import DTYPES, ParamSpec, TensorType
 
 FORMAT = "seqc-ir"
 VERSION = 1
@@ -43,13 +43,13 @@ def graph_to_json(graph: Graph) -> dict[str, Any]:
                 "params": list(n.params),
                 "layer": n.layer,
                 "trainable": n.trainable,
-                **({"training_args": _to_json(n.training_args)} if n.training_args else {}),
+                **({"training_args": to_json(n.training_args)} if n.training_args else {}),
                 **({"shares": n.shares} if n.shares else {}),
             }
             for n in graph.nodes
         ],
         "params": {
-            k: {"shape": list(s.shape), "initializer": _to_json(s.initializer),
+            k: {"shape": list(s.shape), "initializer": to_json(s.initializer),
                 "trainable": s.trainable, "domain": s.domain, "dtype": s.dtype}
             for k, s in graph.param_specs.items()
         },
@@ -71,13 +71,13 @@ def graph_from_json(d: dict[str, Any], file: str | None = None) -> Graph:
             raise e.located(file=file, layer=f"nodes[{i}] '{n['name']}' ({n['op']})") from None
         nodes.append(Node(n["op"], n["name"], tuple(n["inputs"]), tuple(n["outputs"]),
                           attrs, tuple(n["params"]), n.get("layer", ""),
-                          n.get("trainable", True), _freeze(n.get("training_args")) or None,
+                          n.get("trainable", True), freeze(n.get("training_args")) or None,
                           n.get("shares", "")))
     # A spec's name is the node's local one ("forward/kernel" in a Bidirectional's table key
     # "bigru/forward/kernel"), not the key's last segment.
     local = {n.param_key(p): p for n in nodes for p in n.params}
     specs = {k: ParamSpec(local.get(k, k.split("/")[-1]), tuple(s["shape"]),
-                          _freeze(s["initializer"]), s["trainable"], s.get("domain", "real"),
+                          freeze(s["initializer"]), s["trainable"], s.get("domain", "real"),
                           s.get("dtype", "float32"))
              for k, s in d["params"].items()}
     return Graph(d["name"], tuple(d["inputs"]), tuple(d["outputs"]), tuple(nodes),

@@ -2,11 +2,14 @@
 
 `None` in a shape is a dimension unknown until run time: the batch (always axis 0, printed
 `N`) or a variable length (printed `?`). Shapes are channels-last, as in Keras.
+`ParamSpec` is one parameter's name, shape, initializer and dtype (a graph holds them; each
+layer kind's `params` facet gives them).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, Literal
 
 import numpy as np
 
@@ -65,3 +68,16 @@ class TensorType:
 def batched(features: tuple[int | None, ...], dtype: str = "float32") -> TensorType:
     """The type of a batch of samples with the given per-sample shape."""
     return TensorType((None, *features), dtype)
+
+
+@dataclass(frozen=True)
+class ParamSpec:
+    """One parameter of a layer. `initializer` is the attrs' initializer config."""
+
+    name: str
+    shape: tuple[int, ...]
+    initializer: Any = "zeros"
+    trainable: bool = True
+    # "positive" tells test harnesses to draw values > 0 (variances, counts).
+    domain: Literal["real", "positive"] = "real"
+    dtype: str = "float32"

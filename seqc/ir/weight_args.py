@@ -14,7 +14,8 @@ from collections.abc import Iterator
 from typing import Any
 
 from ..errors import DefinitionError
-from ..ops.base import FrozenDict, OpDef, _freeze, get_op
+from ..ops.attrs import FrozenDict, freeze
+from ..ops.base import OpDef, get_op
 
 ROLES = ("regularizer", "constraint")
 ACTIVITY = "activity_regularizer"
@@ -41,7 +42,7 @@ def split(op: OpDef, config: dict) -> tuple[dict, FrozenDict | None]:
         body = dict(body)
         _take(get_op(kind), body, key + ".", found, activity=False)
         config[key] = {**inner, "config": body} if keras_form else {"type": kind, **body}
-    return config, (FrozenDict((k, _freeze(v)) for k, v in found.items()) or None)
+    return config, (FrozenDict((k, freeze(v)) for k, v in found.items()) or None)
 
 
 def arg_names(op: OpDef) -> list[str]:

@@ -33,6 +33,7 @@ from ._spatial import (
     spatial_input,
 )
 from .base import Initializer, OpDef, ParamSpec, fold_input_kernel, positive_int
+from .emitter_api import Emitter
 
 # ---- attributes ----
 
@@ -166,7 +167,7 @@ class ConvFamily(OpDef):
     def from_last(a: Any, y: np.ndarray) -> np.ndarray:
         return np.moveaxis(y, -1, 1) if a.data_format == "channels_first" else y
 
-    def sizes_of(self, a: Any, em: Any, x: str) -> tuple[int | None, ...]:
+    def sizes_of(self, a: Any, em: Emitter, x: str) -> tuple[int | None, ...]:
         t = em.type_of(x)  # the IR's logical type, whatever the physical layout
         return tuple(t.shape[2:]) if a.data_format == "channels_first" else tuple(t.shape[1:-1])
 
@@ -180,7 +181,7 @@ def no_stride_with_dilation(a: Any) -> None:
             hint="use strides=1 with dilation, or dilation_rate=1 with strides")
 
 
-def conv_node(em: Any, x: str, kernel: np.ndarray, name: str, b: str | None, a: Any, sizes,
+def conv_node(em: Emitter, x: str, kernel: np.ndarray, name: str, b: str | None, a: Any, sizes,
               group: int) -> str:
     """An ONNX Conv (kernel in ONNX layout, added as weight `name`) reproducing Keras' padding:
     explicit pads where they are known (any size at stride 1, since 'same' then pads k_eff - 1

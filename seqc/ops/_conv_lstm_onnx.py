@@ -17,20 +17,21 @@ import numpy as np
 from ._conv import conv_node
 from ._conv_math import onnx_kernel
 from .activation import resolve
+from .emitter_api import Emitter
 
 INT64_MIN = np.iinfo(np.int64).min
 
 
-def _i64(em: Any, v: Any, hint: str) -> str:
+def _i64(em: Emitter, v: Any, hint: str) -> str:
     return em.const(np.asarray(v, np.int64), hint)
 
 
-def _activation(em: Any, spec: Any, x: str) -> str:
+def _activation(em: Emitter, spec: Any, x: str) -> str:
     fn, kw = resolve(spec)
     return fn.lower(x, em, **kw)
 
 
-def lower_conv_lstm(a: Any, params: dict, x: str, em: Any, sizes: tuple, c: int,
+def lower_conv_lstm(a: Any, params: dict, x: str, em: Emitter, sizes: tuple, c: int,
                     out: tuple) -> str:
     """Input Conv over (N*T, C, *S) -> (T, N, 4F, *S'), then a Scan over time whose body runs
     the recurrent Conv ('same', stride 1) and the gates; channels-first inside. `sizes`, `c`:

@@ -3,10 +3,10 @@
 
 from __future__ import annotations
 
-from typing import Any
+from .emitter_api import Emitter
 
 
-def in_place_input(x: str, em: Any) -> tuple[str, bool]:
+def in_place_input(x: str, em: Emitter) -> tuple[str, bool]:
     """(value, whether it is channels-first): a channels-first value is kept, a permuted
     flattening is put back in Keras' order."""
     if em.is_channels_first(x):
@@ -22,6 +22,6 @@ def physical_axis(axis: int, rank: int, first: bool) -> int:
     return 1 if axis == rank - 1 else axis + 1
 
 
-def set_output_layout(y: str, first: bool, em: Any) -> str:
+def set_output_layout(y: str, first: bool, em: Emitter) -> str:
     em.set_layout(y, em.CHANNELS_FIRST if first else None)
     return y

@@ -34,6 +34,7 @@ import numpy as np
 from ..errors import DefinitionError
 from ..ir.types import TensorType
 from .base import Array, BadExample, Example, OpDef
+from .emitter_api import Emitter
 
 
 @dataclass(frozen=True)
@@ -122,7 +123,7 @@ class ElementwiseMerge(OpDef):
             out = np.logical_or(out, m)
         return out
 
-    def lower_mask(self, a: Any, xs: list[str], masks: list, em: Any) -> str | None:
+    def lower_mask(self, a: Any, xs: list[str], masks: list, em: Emitter) -> str | None:
         out = masks[0]
         for m in masks[1:]:
             out = em.op("Or", [out, m])
@@ -153,11 +154,11 @@ class ElementwiseMerge(OpDef):
         em.set_layout(y, layout)
         return [y]
 
-    def lower_combine(self, xs: list[str], em: Any) -> str:
+    def lower_combine(self, xs: list[str], em: Emitter) -> str:
         return em.op(self.onnx_op, xs) if len(xs) > 1 else em.op("Identity", xs)
 
 
-def merge_inputs(xs: list[str], em: Any) -> tuple[list[str], Any]:
+def merge_inputs(xs: list[str], em: Emitter) -> tuple[list[str], Any]:
     """A merge's inputs in one physical layout (and that layout): `Emitter.unify`, then
     lower-rank inputs (which unify leaves in the IR's layout) unsqueezed after the batch."""
     xs = em.unify(xs)
@@ -216,7 +217,7 @@ def masked_aligned(op: OpDef, xs: list[Array], masks: list) -> tuple[list[Array]
             [None if m is None else np.asarray(m, bool)[:, :, None] for m in masks])
 
 
-def lower_masked_inputs(op: OpDef, xs: list[str], masks: list, em: Any) -> tuple[list, list]:
+def lower_masked_inputs(op: OpDef, xs: list[str], masks: list, em: Emitter) -> tuple[list, list]:
     """`masked_aligned` in ONNX: the inputs in the IR's layout (where an (N, T, 1) mask
     broadcasts), unsqueezed to one rank, and the masks unsqueezed on the last axis."""
     for x, m in zip(xs, masks):

@@ -8,23 +8,18 @@ Masks (any pattern, holes included) follow Keras exactly: the valid steps are co
 
 from __future__ import annotations
 
-import weakref
 from typing import Any
 
 import numpy as np
 
 from ..errors import ExportError
+from .emitter_api import Emitter
 
 ONNX_OP = {"SimpleRNN": "RNN", "LSTM": "LSTM", "GRU": "GRU"}
 GATES = {"SimpleRNN": 1, "LSTM": 4, "GRU": 3}
 # Keras LSTM blocks i,f,c,o -> ONNX i,o,f,c.
 LSTM_ORDER = (0, 3, 1, 2)
 INT64_MIN = np.iinfo(np.int64).min
-
-# Per emitter: node name of the producer of a recurrent layer's batch-major output -> a function
-# emitting the same value time-major. A stacked recurrent layer reads that one instead of
-# transposing back (the unused batch-major conversion is pruned at the end).
-_TIME_MAJOR: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 _SUPPORTED = ("tanh, sigmoid, relu (plain or with negative_slope), leaky_relu, elu, hard_sigmoid, "
               "linear, softsign, softplus")
@@ -99,7 +94,7 @@ def _activations(kind: str, a: Any) -> list[str | Any]:
 class _Dims:
     """Scalars from the input's runtime shape (N, T, F), made once per lowering."""
 
-    def __init__(self, em: Any, x: str) -> None:
+    def __init__(self, em: Emitter, x: str) -> None:
         self.em, self.x = em, x
         self._shape: str | None = None
         self._vals: dict[Any, str] = {}
@@ -122,11 +117,11 @@ class _Dims:
         return self._get(1)
 
 
-def _i64(em: Any, v: Any, hint: str) -> str:
+def _i64(em: Emitter, v: Any, hint: str) -> str:
     return em.const(np.asarray(v, np.int64), hint)
 
 
-def _reduce(em: Any, op: str, x: str, axis: int) -> str:
+def _reduce(em: Emitter, op: str, x: str, axis: int) -> str:
     # ReduceSum takes axes as an input from opset 13, the other reductions from opset 18.
     if op == "ReduceSum" or em.opset >= 18:
         return em.op(op, [x, _i64(em, [axis], "axes")], keepdims=0)
@@ -142,7 +137,7 @@ def _compatible(layers: list) -> bool:
             and getattr(a0, "reset_after", True) == getattr(a1, "reset_after", True))
 
 
-def lower_recurrent(em: Any, x: str, mask: str | None, layers: list, *,
+def lower_recurrent(em: Emitter, x: str, mask: str | None, layers: list, *,
                     merge_mode: str | None = None, initial: list[str] = (),
                     states: list[str] | None = None) -> str:
     """Lower one recurrent layer, or a Bidirectional pair, to a native ONNX node (see module
@@ -235,13 +230,9 @@ class _States:
         return outs[0], outs[1]
 
 
-def _time_major_input(em: Any, x: str) -> str:
+def _time_major_input(em: Emitter, x: str) -> str:
     """x as (T, N, F): reuse a stacked recurrent layer's time-major output when x is one."""
-    producer = next((n for n in reversed(em.nodes) if x in n.output), None)
-    table = _TIME_MAJOR.get(em, {})
-    if producer is not None and producer.name in table:
-        return table[producer.name]()
-    return em.op("Transpose", [x], perm=[1, 0, 2])
+    return em.form_of(x, "time_major") or em.op("Transpose", [x], perm=[1, 0, 2])
 
 
 def _unmasked(em, x, layers, w, r, b, attrs, seqs, backward, merge_mode, d, units,
@@ -260,7 +251,7 @@ def _unmasked(em, x, layers, w, r, b, attrs, seqs, backward, merge_mode, d, unit
     if d == 2 and merge_mode != "concat":
         tm = _reduce(em, _MERGE_REDUCE[merge_mode], y, 1)  # (T, N, H)
         out = em.op("Transpose", [tm], perm=[1, 0, 2])
-        _remember(em, out, lambda: tm)
+        em.offer_form(out, "time_major", lambda: tm)
         return out
     yt = em.op("Transpose", [y], perm=[2, 0, 1, 3])  # (N, T, D, H)
     out = em.op("Reshape", [yt, _i64(em, [0, 0, -1], "shape")])
@@ -271,16 +262,11 @@ def _unmasked(em, x, layers, w, r, b, attrs, seqs, backward, merge_mode, d, unit
         tn = em.op("Transpose", [y], perm=[0, 2, 1, 3])
         return em.op("Reshape", [tn, _i64(em, [0, 0, -1], "shape")])
 
-    _remember(em, out, time_major)
+    em.offer_form(out, "time_major", time_major)
     return out
 
 
-def _remember(em: Any, value: str, make) -> None:
-    producer = next(n for n in reversed(em.nodes) if value in n.output)
-    _TIME_MAJOR.setdefault(em, {})[producer.name] = make
-
-
-def _merge_last(em: Any, y_h: str, d: int, units: int, merge_mode: str | None) -> str:
+def _merge_last(em: Emitter, y_h: str, d: int, units: int, merge_mode: str | None) -> str:
     """Y_h (D, N, H) -> (N, D*H) (concat) or the D directions reduced."""
     if d == 1:
         return em.op("Reshape", [y_h, _i64(em, [-1, units], "shape")])
@@ -366,7 +352,7 @@ def _masked(em, x, mask, dims, w, r, b, attrs, seqs, backward, zof, merge_mode, 
     return _reduce(em, _MERGE_REDUCE[merge_mode], g, 2)
 
 
-def _separate(em: Any, x: str, mask: str | None, layers: list, merge_mode: str) -> str:
+def _separate(em: Emitter, x: str, mask: str | None, layers: list, merge_mode: str) -> str:
     """A Bidirectional whose two layers cannot share one ONNX node (different kinds, units or
     GRU reset_after): two nodes, the backward outputs flipped back as Keras does."""
     yf = lower_recurrent(em, x, mask, [layers[0]])

@@ -22,7 +22,7 @@ from .base import (
     LayerSpec,
     OpDef,
     ParamSpec,
-    _freeze,
+    freeze,
     register,
     wrapped,
 )
@@ -44,7 +44,7 @@ def _rnn(spec: Any, name: str) -> tuple[OpDef, Any]:
 
 
 def _spec(op: OpDef, attrs: Any) -> Any:
-    return _freeze({"class_name": op.kind, "config": op.attrs_to_config(attrs)})
+    return freeze({"class_name": op.kind, "config": op.attrs_to_config(attrs)})
 
 
 @dataclass(frozen=True)

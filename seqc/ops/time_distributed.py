@@ -24,8 +24,8 @@ from .base import (
     LayerSpec,
     OpDef,
     ParamSpec,
-    _freeze,
     expect_rank,
+    freeze,
     register,
 )
 
@@ -64,7 +64,7 @@ class InnerLayer:
             raise
         if act["activation"] == "linear":
             return spec
-        return _freeze({"class_name": spec["class_name"],
+        return freeze({"class_name": spec["class_name"],
                         "config": {**spec["config"], "activation": act["activation"]}})
 
 

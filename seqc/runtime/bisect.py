@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError, UsageError
+from .compare import compare, model_precision, tolerance
 from .runners import (
     ONNX_RUNTIMES,
     ModelSource,
@@ -328,7 +329,7 @@ def bisect(src: Any, x: Any, runtime: str = "onnxruntime", atol: float | None = 
            **options: Any) -> BisectResult:
     """Find the first layer whose output differs between `runtime` (an ONNX runtime) and
     `reference` ("numpy" when the IR is there, else "onnx-reference" or "onnxruntime").
-    atol/rtol default to validate's TOLERANCES for the compared dtypes. `x` is an array, or
+    atol/rtol default to compare.py's TOLERANCES for the compared dtypes. `x` is an array, or
     for a model of several inputs a list in their order or a dict by input name.
 
     >>> import seqc, numpy as np
@@ -336,7 +337,6 @@ def bisect(src: Any, x: Any, runtime: str = "onnxruntime", atol: float | None = 
     >>> bisect(m, np.ones((2, 3), np.float32)).first_divergence is None
     True
     """
-    from .validate import compare, model_precision, tolerance
 
     src = resolve(src)
     runner = get_runner(runtime)

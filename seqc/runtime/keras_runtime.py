@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .runners import Predict, Runner
+from .source import Predict, Runner
 
 _BACKENDS = ("tensorflow", "torch", "jax")
 
@@ -66,7 +66,7 @@ class KerasRunner(Runner):
         _pick_backend()
         import keras
 
-        from ..frontend.keras_files import save_keras
+        from ..export.keras_file import save_keras
         from ..model import Model
 
         model = Model(src.graph, dict(src.params), name=src.graph.name)

@@ -124,7 +124,7 @@ def predict_named(src: ModelSource, input_path: str, out_path: str, sess: Any,
     """`seqc predict` for a model with several inputs or outputs: inputs from an .npz of
     named arrays (or one .npy for a one-input model), predictions to an .npz with one array
     per output name (or a .npy when there is one output). Returns the number of rows."""
-    from .predict import read_inputs
+    from .inputs import read_inputs
 
     types = input_types(src)
     outs = output_names(src)

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError, UsageError, did_you_mean
-from .predict import InputStream, class_labels
+from .streams import InputStream, class_labels
 
 ROW_GROUP = 65536
 PYARROW_HINT = "pip install pyarrow (it comes with seqc[ray] and seqc[dask])"

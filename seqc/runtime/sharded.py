@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from .. import __version__
+from .._version import __version__
 from ..errors import DataError, SeqcError, UsageError, did_you_mean
 from ..fileio import atomic_write, sha256_file
 from .bounds import DEFAULT_TIME_LIMIT

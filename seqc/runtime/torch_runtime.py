@@ -31,7 +31,7 @@ from ..ops import REGISTRY
 from . import _torch_categorical, _torch_core, _torch_merge, _torch_recurrent, _torch_spatial
 from ._torch_base import activation, keras_pads, nn, torch
 from ._torch_merge import MASKED_MERGES
-from .runners import NUMPY_BATCH, ModelSource, Predict, Runner
+from .source import NUMPY_BATCH, ModelSource, Predict, Runner
 
 INSTALL_HINT = "pip install 'seqc[crosscheck]'"
 

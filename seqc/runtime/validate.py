@@ -6,32 +6,20 @@ max(|ref|, atol), so values near zero do not blow it up), argmax agreement for c
 and the run time. A failing ONNX runtime is bisected (seqc.runtime.bisect) to name the first
 layer whose output diverges.
 
-Tolerances per dtype (`TOLERANCES`, used when atol/rtol are not given). A comparison takes
-the loosest entry among the two outputs' dtypes and, for an ONNX runtime, the lowest float
-precision inside the ONNX model (a float16 export with float32 I/O computes in float16):
-- float32 (and float64): atol 1e-5, rtol 1e-4. Runtimes sum in different orders and fuse
-  kernels; 1e-4 relative (~800 float32 ulps) absorbs that through deep stacks and long
-  recurrences, while a changed weight or a wrong lowering moves outputs by far more. float64
-  keeps float32's: the ONNX export stores float32 weights and the cross-check frameworks compute
-  in float32, so a float64 output is no proof of float64 arithmetic.
-- float16: atol 1e-2, rtol 1e-2, about 10 float16 machine epsilons (2**-10): every op rounds
-  to 11 significant bits, so a few layers accumulate several ulps; atol covers outputs near 0
-  (probabilities, cancelling sums) whose error follows the size of the summands.
-- bfloat16: atol 8e-2, rtol 8e-2, the same 10 epsilons (2**-7).
-- integer and bool outputs (class ids, masks): exact.
-User-given atol/rtol replace the table's for every comparison.
+Tolerances per dtype (`TOLERANCES`, used when atol/rtol are not given) and the comparison
+itself live in compare.py, shared with bisect.py and vectors.py.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
 
 from ..errors import SeqcError, UsageError
+from .compare import compare, model_precision, tolerance
 from .runners import (
     ONNX_RUNTIMES,
     RUNTIMES,
@@ -43,229 +31,16 @@ from .runners import (
     resolve,
     timed,
 )
+from .validation_result import RuntimeResult, ValidationResult
 
 DEFAULT_ROWS = 16  # rows of random input when none is given
 BISECT_ROWS = 64  # failing rows the bisection re-runs with every intermediate value exposed
-
-# (atol, rtol) by dtype; see the module docstring for why each.
-TOLERANCES: dict[str, tuple[float, float]] = {
-    "float64": (1e-5, 1e-4),
-    "float32": (1e-5, 1e-4),
-    "float16": (1e-2, 1e-2),
-    "bfloat16": (8e-2, 8e-2),
-    "exact": (0.0, 0.0),  # integer and bool outputs
-}
-# From the most to the least precise: a comparison uses the last one involved.
-_PRECISION = ("exact", "float64", "float32", "float16", "bfloat16")
-
-
-def _dtype_key(d: Any) -> str | None:
-    if d is None:
-        return None
-    name = d if isinstance(d, str) else np.dtype(d).name
-    if name in TOLERANCES:
-        return name
-    return "exact" if name.startswith(("int", "uint", "bool")) else None
-
-
-def tolerance(atol: float | None, rtol: float | None, *dtypes: Any) -> tuple[float, float]:
-    """(atol, rtol) for comparing values of these dtypes (numpy dtypes or names such as
-    "bfloat16"; None entries are skipped): the loosest TOLERANCES entry, replaced by the
-    user's atol/rtol where given.
-
-    >>> tolerance(None, None, np.float32, np.float16)
-    (0.01, 0.01)
-    """
-    keys = [k for k in map(_dtype_key, dtypes) if k is not None]
-    key = max(keys, key=_PRECISION.index) if keys else "float32"
-    if key == "exact" and any(k != "exact" for k in keys):
-        key = "float32"
-    a, r = TOLERANCES[key]
-    return (a if atol is None else float(atol)), (r if rtol is None else float(rtol))
-
-
-def model_precision(proto: Any) -> str | None:
-    """The least precise float type an ONNX model computes in, from its initializers, Cast
-    targets and graph inputs/outputs ("float16" for a float16 export); None when none is."""
-    from onnx import TensorProto
-
-    names = {TensorProto.DOUBLE: "float64", TensorProto.FLOAT: "float32",
-             TensorProto.FLOAT16: "float16", TensorProto.BFLOAT16: "bfloat16"}
-    g = proto.graph
-    types = {t.data_type for t in g.initializer}
-    types |= {vi.type.tensor_type.elem_type for vi in (*g.input, *g.output)}
-    types |= {a.i for n in g.node if n.op_type == "Cast" for a in n.attribute if a.name == "to"}
-    found = [names[t] for t in types if t in names]
-    return max(found, key=_PRECISION.index) if found else None
-
-
-@dataclass
-class RuntimeResult:
-    runtime: str
-    seconds: float | None = None
-    max_abs_error: float | None = None
-    max_rel_error: float | None = None
-    argmax_agreement: float | None = None  # fraction of rows; None when not a class score
-    ok: bool = False
-    is_reference: bool = False
-    error: str | None = None  # the runtime failed to load or run
-    atol: float | None = None  # the tolerance this runtime was held to (per dtype)
-    rtol: float | None = None
-    # Where a failing ONNX runtime first diverges (seqc.runtime.bisect): layer, node, kind,
-    # value, max_abs_error, last_agreeing, ...; None when it agrees or was not bisected.
-    first_divergence: dict[str, Any] | None = None
-    bisect_note: str | None = None  # why the bisection named no layer
-    # One row per output when the model has several (name, max_abs_error, max_rel_error,
-    # argmax_agreement, ok, atol, rtol); the fields above then hold the worst over outputs.
-    outputs: list[dict[str, Any]] | None = None
-
-
-@dataclass
-class ValidationResult:
-    """What `seqc.validate` returns; `.ok` is True when every runtime agrees."""
-
-    model: str
-    reference: str
-    atol: float
-    rtol: float
-    input_shape: tuple
-    output_shape: tuple | None
-    results: list[RuntimeResult] = field(default_factory=list)
-    output_names: list[str] = field(default_factory=lambda: ["output"])
-    output_shapes: list[tuple] = field(default_factory=list)
-    # Lines printed under the table: runtimes skipped here and why.
-    notes: list[str] = field(default_factory=list)
-
-    @property
-    def ok(self) -> bool:
-        return all(r.ok for r in self.results)
-
-    def __getitem__(self, runtime: str) -> RuntimeResult:
-        for r in self.results:
-            if r.runtime == runtime:
-                return r
-        raise KeyError(runtime)
-
-    def to_json(self) -> dict[str, Any]:
-        return {"ok": self.ok, "model": self.model, "reference": self.reference,
-                "atol": self.atol, "rtol": self.rtol, "input_shape": list(self.input_shape),
-                "output_shape": None if self.output_shape is None else list(self.output_shape),
-                "output_names": list(self.output_names),
-                "output_shapes": [list(s) for s in self.output_shapes],
-                "runtimes": [asdict(r) for r in self.results], "summary": self.summary(),
-                "notes": list(self.notes)}
-
-    def summary(self) -> str:
-        """One line naming each failing runtime and how it fails ("" when all agree)."""
-        parts = []
-        for r in self.results:
-            if r.ok or r.is_reference and r.error is None:
-                continue
-            if r.error is not None:
-                parts.append(f"{r.runtime} failed: {r.error}")
-            else:
-                parts.append(f"{r.runtime} max abs err {r.max_abs_error:g}"
-                             + (f" (first diverges at layer {r.first_divergence['layer']!r})"
-                                if r.first_divergence and r.first_divergence.get("layer")
-                                else ""))
-        return "; ".join(parts)
-
-    def format_table(self) -> str:
-        from .bisect import describe
-
-        several = len(self.output_names) > 1
-        if several:
-            shapes = ", ".join(f"{n} {s}" for n, s in zip(self.output_names, self.output_shapes))
-            out = [f"validate {self.model}: input {self.input_shape}, outputs {shapes}, "
-                   f"reference {self.reference}, atol {self.atol:g}, rtol {self.rtol:g}"]
-            for k, name in enumerate(self.output_names):
-                out.append(f"output {k} '{name}'")
-                out += _table([_row(r, r.outputs[k] if r.outputs else None)
-                               for r in self.results])
-        else:
-            out = [f"validate {self.model}: input {self.input_shape}, output "
-                   f"{self.output_shape}, reference {self.reference}, atol {self.atol:g}, "
-                   f"rtol {self.rtol:g}"]
-            out += _table([_row(r, None) for r in self.results])
-        out += [f"{r.runtime}: {r.error}" for r in self.results if r.error]
-        for r in self.results:
-            if r.is_reference or r.error or r.atol is None:
-                continue
-            if (r.atol, r.rtol) != (self.atol, self.rtol):
-                out.append(f"{r.runtime}: compared with atol {r.atol:g}, rtol {r.rtol:g} "
-                           "(the tolerance of the dtype it computes in)")
-        for r in self.results:
-            if r.first_divergence is not None:
-                out.append(f"{r.runtime}: {describe(r.first_divergence)}")
-            elif r.bisect_note:
-                out.append(f"{r.runtime}: {r.bisect_note}")
-        out += self.notes
-        out.append("OK: all runtimes agree" if self.ok else "FAILED: runtimes disagree")
-        return "\n".join(out)
-
-    def __str__(self) -> str:
-        return self.format_table()
-
-
-_HEAD = ["runtime", "max abs err", "max rel err", "argmax agree", "time (ms)", "result"]
-
-
-def _row(r: RuntimeResult, per: dict[str, Any] | None) -> list[str]:
-    """A table row for a runtime: its own figures, or one output's (`per`)."""
-    if r.error is not None or (per is not None and not per):
-        return [r.runtime, "-", "-", "-", "-", "ERROR"]
-    c = r if per is None else _Figures(**{k: per.get(k) for k in _Figures.__annotations__})
-    agree = "-" if c.argmax_agreement is None else f"{100 * c.argmax_agreement:.1f}%"
-    return [r.runtime,
-            "(reference)" if r.is_reference else f"{c.max_abs_error:.3g}",
-            "" if r.is_reference else f"{c.max_rel_error:.3g}",
-            "" if r.is_reference else agree,
-            f"{1000 * r.seconds:.2f}",
-            "-" if r.is_reference else ("ok" if c.ok else "FAIL")]
-
-
-@dataclass
-class _Figures:
-    max_abs_error: float | None = None
-    max_rel_error: float | None = None
-    argmax_agreement: float | None = None
-    ok: bool = False
-
-
-def _table(rows: list[list[str]]) -> list[str]:
-    widths = [max(len(str(row[i])) for row in [_HEAD, *rows]) for i in range(len(_HEAD))]
-
-    def line(cells: list[str]) -> str:
-        return "  ".join(c.ljust(w) if i == 0 else c.rjust(w)
-                         for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
-
-    return [line(_HEAD), line(["-" * w for w in widths]), *map(line, rows)]
-
-
-def compare(y: np.ndarray, ref: np.ndarray, atol: float, rtol: float) -> dict[str, Any]:
-    """Errors of `y` against `ref`; ok as np.allclose (NaN only matches NaN)."""
-    if y.shape != ref.shape:
-        return {"ok": False, "error": f"output shape {y.shape} differs from the reference's "
-                                      f"{ref.shape}"}
-    y64, r64 = y.astype(np.float64), ref.astype(np.float64)
-    diff = np.abs(y64 - r64)
-    both_nan = np.isnan(y64) & np.isnan(r64)
-    diff = np.where(both_nan, 0.0, diff)
-    diff = np.where(np.isnan(diff), np.inf, diff)  # NaN on one side only is a mismatch
-    rel = diff / np.maximum(np.abs(r64), atol) if atol > 0 else diff / np.abs(r64)
-    ok = bool(np.all(diff <= atol + rtol * np.abs(np.nan_to_num(r64))))
-    agree = None
-    if ref.ndim == 2 and ref.shape[1] > 1:
-        agree = float(np.mean(np.argmax(y, axis=1) == np.argmax(ref, axis=1)))
-    return {"ok": ok, "max_abs_error": float(diff.max(initial=0.0)),
-            "max_rel_error": float(np.nan_to_num(rel, nan=0.0).max(initial=0.0)),
-            "argmax_agreement": agree}
 
 
 def _load_inputs(x: Any) -> Any:
     """A path becomes its array (.npy, .npz or .csv, read as `seqc predict` reads it)."""
     if isinstance(x, (str, os.PathLike)):
-        from .predict import read_inputs
+        from .inputs import read_inputs
 
         return np.asarray(read_inputs(os.fspath(x)))
     return x

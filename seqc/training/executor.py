@@ -60,6 +60,22 @@ def graph_inputs(graph: Graph, x: Any) -> dict[str, np.ndarray]:
     return {names[0]: x}
 
 
+def forward_node(op: Any, node: Any, params: dict[str, np.ndarray], env: dict[str, Any],
+                 masks: dict[str, np.ndarray], masked: Any, ctx: RunContext) -> tuple[list, Any]:
+    """One node's forward, as every node-by-node runner does it (this module's `forward`, the
+    contract tests' harness): its inputs read from `env`, the timestep masks its inputs carry
+    given in `ctx.mask`/`ctx.masks`, and its output's mask computed into `masks` when the
+    output is one of the graph's masked values (`masked`). Returns (ys, cache)."""
+    ctx.mask = masks.get(node.inputs[0])
+    ctx.masks = [masks.get(v) for v in node.inputs]
+    xs = [env[v] for v in node.inputs]
+    ys, cache = op.forward(node.attrs, node_params(node, params), xs, ctx)
+    if node.outputs[0] in masked:
+        masks[node.outputs[0]] = op.compute_mask(node.attrs, xs,
+                                                 node_masks(op, node.inputs, masks))
+    return ys, cache
+
+
 def forward(
     graph: Graph,
     params: dict[str, np.ndarray],
@@ -85,17 +101,10 @@ def forward(
         # A shared layer's state updates (BatchNormalization's moving statistics) go to the
         # parameters it reads: its owner's.
         ctx.scope, ctx.node_trainable = node.shares or node.name, node.trainable
-        ctx.mask = masks.get(node.inputs[0])
-        ctx.masks = [masks.get(v) for v in node.inputs]
-        xs = [env[v] for v in node.inputs]
         try:
-            ys, cache = op.forward(node.attrs, node_params(node, params), xs, ctx)
+            ys, cache = forward_node(op, node, params, env, masks, masked, ctx)
         except SeqcError as e:  # bad data met inside a layer (an Embedding id out of range)
             raise e.located(layer=layer_label(None, node.layer or node.name, node.op)) from None
-        if node.outputs[0] in masked:
-            masks[node.outputs[0]] = op.compute_mask(node.attrs, xs,
-                                                     node_masks(op, node.inputs, masks))
-        del xs
         env.update(zip(node.outputs, ys))
         tape.caches.append(cache if ctx.need_grad else None)
         if not ctx.need_grad:

@@ -1,4 +1,4 @@
-"""The Emitter interface every op's `lower` is written against (common.md)."""
+"""The Emitter interface every op's `lower` is written against (seqc.ops.emitter_api)."""
 
 from __future__ import annotations
 
@@ -76,3 +76,22 @@ def test_subgraph_body_reads_outer_weights_and_prune_keeps_them():
     em.prune(last)
     kept = {t.name for t in em.initializers}
     assert w in kept and "lstm/unused" not in kept
+
+
+def test_the_emitter_offers_all_the_lowering_interface_names():
+    """ops type `em` as seqc.ops.emitter_api.Emitter; the exporter's Emitter has every member
+    with the Protocol's parameters, so a lowering typed against it runs on the real one."""
+    import inspect
+
+    from seqc.ops import emitter_api
+
+    proto, em = emitter_api.Emitter, Emitter(17)
+    members = [m for m in vars(proto) if not m.startswith("_")]
+    members += list(proto.__annotations__)
+    assert {"op", "const", "weight", "mask", "opset", "subgraph"} <= set(members)
+    for name in members:
+        assert hasattr(em, name), name
+        want = getattr(proto, name, None)
+        if callable(want):
+            assert (list(inspect.signature(getattr(Emitter, name)).parameters)
+                    == list(inspect.signature(want).parameters)), name

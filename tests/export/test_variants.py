@@ -20,6 +20,7 @@ from seqc.errors import DataError, UsageError
 from seqc.export import to_onnx
 from seqc.export import variants as V
 from seqc.export.cleanup import PASSES, cleanup, cleanup_file
+from seqc.runtime import variants as RV
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 
@@ -71,7 +72,7 @@ def test_float16_loads_on_cpu_keeps_float32_io_and_agrees(kind):
     y32, y16 = model.predict(x), run(fp, x)
     scale = np.abs(y32).max()
     err = np.abs(y16 - y32).max()
-    assert err <= V.FP16_TOLERANCE * scale, err
+    assert err <= RV.FP16_TOLERANCE * scale, err
     assert err > 0  # float16 rounding shows: the variant is not the float32 model
 
 
@@ -127,7 +128,7 @@ def test_int8_loads_and_runs(tmp_path, kind, mode):
     ops = {n.op_type for n in onnx.load(str(out)).graph.node}
     assert ops & {"MatMulInteger", "DynamicQuantizeLSTM", "ConvInteger", "QuantizeLinear"}, ops
     y, y32 = run(str(out), x), model.predict(x)
-    assert np.abs(y - y32).max() <= V.INT8_TOLERANCE * np.abs(y32).max()
+    assert np.abs(y - y32).max() <= RV.INT8_TOLERANCE * np.abs(y32).max()
 
 
 def test_static_quantization_leaves_a_weighted_output_unquantized(tmp_path):
@@ -147,9 +148,9 @@ def test_static_quantization_needs_calibration_rows(tmp_path):
     with pytest.raises(DataError, match="calibration rows"):
         V.quantize_static(src, tmp_path / "q.onnx", np.zeros((0, 8), np.float32))
     with pytest.raises(UsageError, match="calibration inputs"):
-        V.make_variants(model, src, tmp_path, int8="static", x_eval=np.ones((4, 8), "f4"))
+        RV.make_variants(model, src, tmp_path, int8="static", x_eval=np.ones((4, 8), "f4"))
     with pytest.raises(UsageError, match="int8 must be"):
-        V.make_variants(model, src, tmp_path, int8="int4")
+        RV.make_variants(model, src, tmp_path, int8="int4")
     with pytest.raises(UsageError, match="not found"):
         V.quantize_dynamic(tmp_path / "missing.onnx", tmp_path / "q.onnx")
     assert not (tmp_path / "q.onnx").exists()
@@ -179,7 +180,7 @@ def digits(tmp_path_factory):
 def test_digits_mlp_int8_loses_at_most_one_point(digits, int8):
     model, path, folder, (xt, _), (xv, yv) = digits
     out = folder / int8
-    rep = V.make_variants(model, path, out, float16=True, int8=int8, x_calib=xt,
+    rep = RV.make_variants(model, path, out, float16=True, int8=int8, x_calib=xt,
                           x_eval=xv, y_eval=yv)
     base = rep["float32"]["metrics"]
     assert base["accuracy"] >= 0.9 and rep["float32"]["numpy_max_abs_error"] <= 1e-5
@@ -197,7 +198,7 @@ def test_digits_mlp_int8_loses_at_most_one_point(digits, int8):
     assert producer["output"] == "Softmax"
     f = rep["float16"]
     assert f["ok"] and f["validation"]["max_abs_error"] <= f["validation"]["atol"]
-    assert f["validation"]["atol"] == pytest.approx(V.FP16_TOLERANCE * rep["output_scale"])
+    assert f["validation"]["atol"] == pytest.approx(RV.FP16_TOLERANCE * rep["output_scale"])
     assert abs(f["delta"]["accuracy"]) <= 0.01
     assert f["bytes"] < 0.6 * rep["float32"]["bytes"]
     assert rep["ok"]
@@ -206,12 +207,12 @@ def test_digits_mlp_int8_loses_at_most_one_point(digits, int8):
         assert json.loads(props[V.VARIANT_KEY])["source"] == "model.onnx"
         assert props["seqc.input_layout"] == "channels_last"  # seqc's metadata carried over
     json.dumps(rep)  # goes into report.json as is
-    assert "float16" in V.format_variants(rep) and "int8" in V.format_variants(rep)
+    assert "float16" in RV.format_variants(rep) and "int8" in RV.format_variants(rep)
 
 
 def test_a_variant_outside_its_tolerance_is_not_ok(digits):
     model, path, folder, _, (xv, yv) = digits
-    rep = V.make_variants(model, path, folder / "strict", float16=True, x_eval=xv, y_eval=yv,
+    rep = RV.make_variants(model, path, folder / "strict", float16=True, x_eval=xv, y_eval=yv,
                           fp16_tolerance=1e-7)
     assert not rep["float16"]["ok"] and not rep["ok"]
     assert rep["float16"]["validation"]["max_abs_error"] > rep["float16"]["validation"]["atol"]
@@ -220,7 +221,7 @@ def test_a_variant_outside_its_tolerance_is_not_ok(digits):
 def test_an_accuracy_drop_over_the_limit_is_not_ok(digits):
     model, path, folder, (xt, _), (xv, yv) = digits
     # A negative limit: even an int8 model as accurate as float32 fails it.
-    rep = V.make_variants(model, path, folder / "limit", int8="dynamic", x_eval=xv,
+    rep = RV.make_variants(model, path, folder / "limit", int8="dynamic", x_eval=xv,
                           y_eval=yv, max_accuracy_drop=-0.5)
     assert not rep["int8"]["ok"]
 
@@ -232,7 +233,7 @@ def test_variants_drop_the_float32_test_vectors_and_score_with_a_metric(digits, 
     entry.key, entry.value = V.VECTORS_KEY, "{}"
     src = tmp_path / "model.onnx"
     src.write_bytes(m.SerializeToString())
-    rep = V.make_variants(None, src, tmp_path, float16=True, x_eval=xv, y_eval=yv,
+    rep = RV.make_variants(None, src, tmp_path, float16=True, x_eval=xv, y_eval=yv,
                           metric="categorical_accuracy")
     assert set(rep["float32"]["metrics"]) == {"categorical_accuracy"}
     assert rep["float32"]["metrics"]["categorical_accuracy"] >= 0.9
@@ -242,7 +243,7 @@ def test_variants_drop_the_float32_test_vectors_and_score_with_a_metric(digits, 
     def top1(y_true, y_pred):
         return float(np.mean(y_true.argmax(1) == y_pred.argmax(1)))
 
-    s = V.score(None, yv, run(path, xv), top1)
+    s = RV.score(None, yv, run(path, xv), top1)
     assert s == {"top1": pytest.approx(rep["float32"]["metrics"]["categorical_accuracy"])}
 
 
@@ -470,7 +471,7 @@ def test_make_variants_on_a_channels_first_model_without_eval_rows(tmp_path):
     model, _ = small_models()["cnn"]
     _randomise_bn(model)
     src = model.export(str(tmp_path / "model.onnx"), input_layout="channels_first")
-    rep = V.make_variants(model, src, tmp_path, float16=True, int8="dynamic",
+    rep = RV.make_variants(model, src, tmp_path, float16=True, int8="dynamic",
                           optimized="basic")
     assert rep["ok"] and rep["eval_rows"] == 64 and rep["float32"]["metrics"] is None
     assert rep["float32"]["numpy_max_abs_error"] <= 1e-5

@@ -168,7 +168,7 @@ def test_script_adapts_integer_lookup_as_keras(tmp_path):
 def test_adapted_discretization_saved_as_keras_keeps_its_boundaries(tmp_path):
     keras = pytest.importorskip("keras")
     from seqc.errors import UsageError
-    from seqc.frontend.keras_files import save_keras
+    from seqc.export.keras_file import save_keras
 
     L = seqc.layers
     model = seqc.Sequential([L.Input((2,)), L.Discretization(num_bins=4, output_mode="one_hot"),

@@ -16,13 +16,9 @@ import numpy as np
 import pytest
 
 from seqc.errors import DefinitionError, UsageError
+from seqc.export.keras_file import keras_config, save_keras
 from seqc.frontend import _keras_h5 as kh5
-from seqc.frontend.keras_files import (
-    keras_config,
-    load_keras_file,
-    load_keras_weights_file,
-    save_keras,
-)
+from seqc.frontend.keras_files import load_keras_file, load_keras_weights_file
 
 h5py = pytest.importorskip("h5py")
 HERE = Path(__file__).parent

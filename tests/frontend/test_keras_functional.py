@@ -15,7 +15,8 @@ import numpy as np
 import pytest
 
 from seqc.errors import DefinitionError
-from seqc.frontend.keras_files import keras_config, load_keras_file, save_keras
+from seqc.export.keras_file import keras_config, save_keras
+from seqc.frontend.keras_files import load_keras_file
 from seqc.frontend.keras_json import keras_definition
 
 h5py = pytest.importorskip("h5py")

@@ -15,8 +15,8 @@ import pytest
 
 import seqc
 from seqc.errors import DefinitionError
+from seqc.export.keras_file import save_keras
 from seqc.frontend import Bindings
-from seqc.frontend.keras_files import save_keras
 from seqc.frontend.pyscript import load_script
 
 NAMES = ["cross entropy", "Brier score", "tp", "fp", "tn", "fn", "accuracy", "precision",

@@ -251,6 +251,18 @@ def test_initial_weights_of_another_model_start_the_build(tmp_path):
     assert any("starts from that model's initializers" in n for n in defn.notes)
 
 
+def test_a_snapshot_path_held_in_a_name_is_the_same_file(tmp_path):
+    """`p = os.path.join(tempfile.mkdtemp(), ...)` (tfdocs' imbalanced_data): the path's
+    name is the key of both the save and the load, whatever the call that made it."""
+    text = SNAPSHOT.replace('first.save_weights("initial.weights.h5")',
+                            'p = os.path.join(tempfile.mkdtemp(), "i.weights.h5")\n'
+                            '    first.save_weights(p)').replace(
+        'model.load_weights("initial.weights.h5")', "model.load_weights(p)").replace(
+        "import keras", "import os\n    import tempfile\n    import keras")
+    defn = load_definition(_script(tmp_path, text.format(between="")))
+    np.testing.assert_array_equal(list(defn.model.params.values())[-1], [-2.5])
+
+
 @pytest.mark.parametrize("between, match", [
     ("model.fit(x, y)", "after the fit at line 11"),
 ])

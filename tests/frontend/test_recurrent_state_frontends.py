@@ -54,7 +54,7 @@ def test_keras_file_and_json_match_keras(tmp_path):
     assert [n.inputs for n in again.graph.nodes] == [n.inputs for n in model.graph.nodes]
     assert again.graph.outputs == ("out/activation", "gru:1", "enc:2") == model.graph.outputs
     # seqc's .keras writer gives Keras the same model back.
-    from seqc.frontend.keras_files import save_keras
+    from seqc.export.keras_file import save_keras
 
     save_keras(model, tmp_path / "back.keras")
     back = keras.saving.load_model(tmp_path / "back.keras", compile=False)

@@ -199,3 +199,20 @@ def test_conv2d_batchnorm_folds(use_bias):
         model = to_onnx(g, params, fold_batchnorm=fold)
         assert ("BatchNormalization" in {n.op_type for n in model.graph.node}) == (not fold)
         np.testing.assert_allclose(_ort(model, x), want, rtol=1e-4, atol=1e-5)
+
+
+def test_pipeline_order_lets_preprocessing_fold_past_a_batchnorm():
+    """Why fold_batchnorm runs first (PIPELINE's comment): once the BatchNormalization has
+    folded into the Dense, the Rescaling in front of it folds too; the other way round the
+    Rescaling stays, since a BatchNormalization neither absorbs nor commutes with it."""
+    g = _graph((4,), [("Rescaling", {"scale": 0.5, "offset": 0.25}),
+                      ("BatchNormalization", {}), ("Dense", {"units": 3})])
+    params = _params(g)
+    x = np.random.default_rng(1).normal(size=(5, 4)).astype(np.float32)
+    g2, p2, report = run_passes(g, params)
+    assert [n.op for n in g2.nodes] == ["Dense"], report
+    np.testing.assert_allclose(_predict(g2, p2, x), _predict(g, params, x), rtol=1e-5,
+                               atol=1e-5)
+    g3, p3, _ = PIPELINE["fold_preprocessing"](g, params)
+    g3, _, _ = PIPELINE["fold_batchnorm"](g3, p3)
+    assert [n.op for n in g3.nodes] == ["Rescaling", "Dense"]

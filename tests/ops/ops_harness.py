@@ -10,10 +10,11 @@ import numpy as np
 import pytest
 
 from seqc.ir.build import LayerConfig, NodeConfig, build_dag, build_graph
-from seqc.ir.graph import Graph, node_masks
+from seqc.ir.graph import Graph
 from seqc.ir.types import TensorType, batched
 from seqc.ops import REGISTRY
 from seqc.ops.base import RunContext
+from seqc.training.executor import forward_node
 
 BATCH = 3
 UNKNOWN = 4  # the concrete size a None (variable) feature dimension gets in tests
@@ -160,15 +161,8 @@ def forward(graph: Graph, params: dict, x, *, training: bool, seed: int = 0, mas
     masks = {v: m for v, m in zip(graph.inputs, ms) if m is not None}
     caches = []
     for node in graph.nodes:
-        op = REGISTRY[node.op]
         ctx.scope = node.name
-        ctx.mask = masks.get(node.inputs[0])
-        ctx.masks = [masks.get(v) for v in node.inputs]
-        xs = [env[v] for v in node.inputs]
-        ys, cache = op.forward(node.attrs, node_params(node, params), xs, ctx)
-        if node.outputs[0] in graph.masked:
-            masks[node.outputs[0]] = op.compute_mask(node.attrs, xs,
-                                                     node_masks(op, node.inputs, masks))
+        ys, cache = forward_node(REGISTRY[node.op], node, params, env, masks, graph.masked, ctx)
         env.update(zip(node.outputs, ys))
         caches.append(cache)
     return env[graph.outputs[0]], caches

@@ -36,7 +36,8 @@ from seqc.ops import REGISTRY
 
 CATEGORIES = {"core", "activation", "preprocessing", "regularization", "reshaping",
               "convolution", "pooling", "recurrent", "normalization", "attention", "merging"}
-NOT_KINDS = {"base"}  # the contract itself, not a layer kind
+# The contract itself, its attribute parsing and the emitter interface: not layer kinds.
+NOT_KINDS = {"base", "attrs", "emitter_api"}
 
 EXAMPLES = cases("examples")
 BAD_EXAMPLES = cases("bad_examples")

@@ -17,7 +17,8 @@ from seqc.cli import cli
 from seqc.export import export_model
 from seqc.ir.serialize import dumps, params_to_npz_bytes
 from seqc.runtime.bisect import VALUES_KEY, bisect, to_ir_layout
-from seqc.runtime.validate import TOLERANCES, model_precision, tolerance, validate
+from seqc.runtime.compare import TOLERANCES, model_precision, tolerance
+from seqc.runtime.validate import validate
 
 L = seqc.layers
 

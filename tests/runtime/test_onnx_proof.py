@@ -157,11 +157,11 @@ def test_validate_runs_each_optimization_level():
 
 
 def test_a_float16_variant_is_refused_with_the_file_it_came_from(built, tmp_path):
-    from seqc.export.variants import _set_meta, _variant_meta, float16
+    from seqc.export.variants import float16, set_meta, variant_meta
 
     _, lone = built["digits_mlp.json"]
     m = float16(onnx.load(str(lone)))
-    _set_meta(m, _variant_meta("float16", str(lone), 1e-2))
+    set_meta(m, variant_meta("float16", str(lone), 1e-2))
     assert embedded.KEY not in {p.key for p in m.metadata_props}
     path = tmp_path / "model.fp16.onnx"
     path.write_bytes(m.SerializeToString())

@@ -23,7 +23,8 @@ from seqc.cli import cli
 from seqc.errors import DataError, UsageError
 from seqc.export import export_model
 from seqc.runtime import sharded as S
-from seqc.runtime.predict import open_inputs, predict_file
+from seqc.runtime.inputs import open_inputs
+from seqc.runtime.predict import predict_file
 
 L = seqc.layers
 ROOT = Path(__file__).resolve().parents[2]

@@ -21,7 +21,9 @@ from seqc.errors import DataError, UsageError
 from seqc.export import export_model
 from seqc.runtime import RUNTIMES, make_session
 from seqc.runtime import predict as P
-from seqc.runtime.predict import open_inputs, predict_file, read_inputs
+from seqc.runtime import streams as S
+from seqc.runtime.inputs import open_inputs, read_inputs
+from seqc.runtime.predict import predict_file
 
 L = seqc.layers
 
@@ -74,7 +76,7 @@ def test_npy_streamed_equals_in_memory(tmp_path, onnx_path, x, batch):
 def test_npy_read_is_a_memory_map_and_pages_are_released(tmp_path, x):
     np.save(tmp_path / "x.npy", np.tile(x, (2000, 1)))  # ~1.8 MB: several pages per batch
     with open_inputs(str(tmp_path / "x.npy")) as s:
-        assert isinstance(s, P.ArrayStream) and isinstance(s.x, np.memmap)
+        assert isinstance(s, S.ArrayStream) and isinstance(s.x, np.memmap)
         got = np.concatenate([np.array(b) for b in s.batches(333)])
     np.testing.assert_array_equal(got, np.tile(x, (2000, 1)))  # releasing never loses rows
 
@@ -99,7 +101,7 @@ def test_npz_stored_member_is_mapped_in_place(tmp_path, onnx_path, x):
 def test_npz_compressed_member_is_decompressed_batch_by_batch(tmp_path, onnx_path, x):
     np.savez_compressed(tmp_path / "d.npz", features=x)  # the only array: no 'x' needed
     with open_inputs(str(tmp_path / "d.npz")) as s:
-        assert isinstance(s, P.ZipMemberStream)
+        assert isinstance(s, S.ZipMemberStream)
         sizes = [len(b) for b in s.batches(10)]
     assert sizes == [10, 10, 10, 7]
     predict_file(onnx_path, str(tmp_path / "d.npz"), str(tmp_path / "y.csv"), batch_size=10)
@@ -113,7 +115,7 @@ def test_npz_compressed_fortran_member(tmp_path, onnx_path, x, monkeypatch):
     predict_file(onnx_path, str(tmp_path / "d.npz"), str(tmp_path / "y.npy"), batch_size=8)
     np.testing.assert_allclose(np.load(tmp_path / "y.npy"), in_memory(onnx_path, x),
                                atol=1e-6)
-    monkeypatch.setattr(P, "COMPRESSED_FORTRAN_LIMIT", 100)  # as if it were huge
+    monkeypatch.setattr(S, "COMPRESSED_FORTRAN_LIMIT", 100)  # as if it were huge
     with pytest.raises(DataError, match="Fortran-ordered") as e:
         open_inputs(str(tmp_path / "d.npz"))
     assert "ascontiguousarray" in e.value.hint and e.value.file.endswith("d.npz")

@@ -18,12 +18,14 @@ from seqc.errors import DataError, UsageError, ValidationFailure
 from seqc.export import export_model
 from seqc.fileio import atomic_write
 from seqc.ir.serialize import dumps, params_to_npz_bytes
-from seqc.runtime.vectors import (
-    KEY,
+from seqc.runtime.vector_checks import (
     check_build_folder,
     check_loaded,
     check_on_load,
     check_vectors,
+)
+from seqc.runtime.vectors import (
+    KEY,
     embed_from_model,
     embed_vectors,
     pick_rows,

@@ -98,7 +98,8 @@ def test_two_input_two_output_model_predicts_and_exports(tmp_path):
 
 def test_saving_a_graph_as_keras_writes_a_functional_model_not_a_chain(tmp_path):
     pytest.importorskip("h5py")
-    from seqc.frontend.keras_files import keras_config, load_keras_file
+    from seqc.export.keras_file import keras_config
+    from seqc.frontend.keras_files import load_keras_file
 
     model = seqc.Model(residual_graph())
     assert not model.graph.is_chain

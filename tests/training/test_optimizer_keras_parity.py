@@ -448,7 +448,7 @@ def test_python_script_names_new_optimizers_and_losses():
 ])
 @pytest.mark.filterwarnings("ignore:Skipping variable loading")  # seqc saves no slots
 def test_seqc_compile_with_new_optimizers_and_losses_loads_in_keras(tmp_path, opt, loss):
-    from seqc.frontend.keras_files import save_keras
+    from seqc.export.keras_file import save_keras
 
     model = seqc.Sequential([seqc.layers.Input((3,)), seqc.layers.Dense(2)])
     model.compile(optimizer=opt, loss=loss)

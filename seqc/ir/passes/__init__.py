@@ -18,7 +18,16 @@ from .fold_preprocessing import fold_preprocessing
 
 Pass = Callable[[Graph, dict[str, np.ndarray]], tuple[Graph, dict[str, np.ndarray], list[str]]]
 
-# Ordered: later passes see the earlier ones' output.
+# Ordered: later passes see the earlier ones' output. Why this order:
+# - fold_batchnorm before fold_preprocessing: a BatchNormalization is neither foldable into
+#   (no `fold_input_affine`) nor commutable with (`commutes_affine`) an affine, so a Rescaling
+#   or Normalization in front of one (Rescaling -> BatchNormalization -> Dense) could not
+#   reach the Dense; once the BN has folded into that Dense, the preprocessing folds too.
+#   Where both fold into one layer (Normalization -> Dense -> BatchNormalization) the order
+#   does not matter: input-row and output-column scales act on different kernel axes, and the
+#   bias comes out the same.
+# Both run on the IR before lowering; the ONNX-level clean-up after it (export/cleanup.py)
+# keeps its own ordered list with its reasons.
 PIPELINE: dict[str, Pass] = {
     "fold_batchnorm": fold_batchnorm,
     "fold_preprocessing": fold_preprocessing,

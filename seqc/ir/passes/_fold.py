@@ -15,8 +15,8 @@ from __future__ import annotations
 import numpy as np
 
 from ...ops import REGISTRY
-from ...ops.base import ParamSpec
 from ..graph import Graph, Node
+from ..types import ParamSpec
 
 # |shift| above which an input-side fold would cost float32 precision (see the module doc):
 # at 16, a 30-feature Dense's pre-activations move by ~1e-6 at most, 10x under validation's
