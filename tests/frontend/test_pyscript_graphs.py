@@ -150,10 +150,25 @@ y, h2 = layers.SimpleRNN(4, return_state=True, go_backwards=True)(seq, initial_s
 model = keras.Model(inputs, [layers.Dense(2)(y), h2, h])
 """
 
+# The tutorial's sampling decoder: the states as model inputs, and one LSTM called twice
+# (shared weights), the second call starting from the first's states.
+SHARED_STATES = """
+import keras
+from keras import layers
+
+a, b = keras.Input(shape=(5, 3)), keras.Input(shape=(4, 3))
+h0, c0 = keras.Input(shape=(6,)), keras.Input(shape=(6,))
+lstm = layers.LSTM(6, return_sequences=True, return_state=True)
+s1, h1, c1 = lstm(a, initial_state=[h0, c0])
+s2, h2, c2 = lstm(b, initial_state=[h1, c1])
+model = keras.Model([a, b, h0, c0], [layers.Dense(2)(s2), h2, c2, s1])
+"""
+
 CASES = {"residual_mlp": RESIDUAL_MLP, "keras_ops": KERAS_OPS,
          "nested_sequential_shared": NESTED_SEQUENTIAL,
          "inception": INCEPTION, "shared": SHARED, "two_inputs_two_outputs": TWO_IN_OUT,
-         "helper_blocks": HELPER_BLOCKS, "seq2seq": SEQ2SEQ, "states_out": STATES_OUT}
+         "helper_blocks": HELPER_BLOCKS, "seq2seq": SEQ2SEQ, "states_out": STATES_OUT,
+         "shared_states": SHARED_STATES}
 
 
 def write(tmp_path, src: str, name: str = "m.py"):
