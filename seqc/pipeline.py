@@ -350,6 +350,11 @@ def _build(def_path: str, opts: BuildOptions, held: ExitStack) -> dict[str, Any]
         else load_build_data(defn, opts)
     val = load_validation_data(defn, opts) if defn.format != "python" else None if \
         bindings.val_x is None else _val_dataset(bindings)
+    staged = defn.extra.get("stage_data")  # a script's stages on their own arrays
+    if staged and dataset is not None:
+        from .training.stages import last_stage_data
+
+        dataset, val = last_stage_data(staged, dataset)
     timings["data_s"] = time.perf_counter() - t
     check_build_memory(model, dataset, max(  # the largest batch of any stage
         [fit_cfg, *({**st["fit"], **flag_cfg} for st in defn.stages or [])],
@@ -385,7 +390,9 @@ def _build(def_path: str, opts: BuildOptions, held: ExitStack) -> dict[str, Any]
                        f"{len(shards.shards)} shards")
             x, y = shards, None
         else:
-            _say(opts, f"Training {model.name} on {len(dataset)} samples")
+            _say(opts, f"Training {model.name} on {len(dataset)} samples" if not staged else
+                 f"Training {model.name} in {len(staged)} stages on their own rows ("
+                 f"{', '.join(str(len(s[0])) for s in staged)} samples)")
             y = dataset.y if isinstance(dataset.y, dict) else defn.prepare_labels(dataset.y)
             x = dataset.x  # data.one_hot above; several inputs/outputs: dicts by name
         t = time.perf_counter()
@@ -403,6 +410,9 @@ def _build(def_path: str, opts: BuildOptions, held: ExitStack) -> dict[str, Any]
                     hist, fit_cfg, defn.extra["stages_run"] = fit_stages(
                         model, defn.stages, x, y, defn.fit or {}, stage_flags,
                         fit_cfg["callbacks"][-1:] if opts.tensorboard is not None else [],
+                        data=staged and [(sx, defn.prepare_labels(sy), vx, vy if vy is None
+                                          else defn.prepare_labels(vy))
+                                         for sx, sy, vx, vy in staged],
                         verbose=_fit_verbose(opts), nonfinite="raise")
                 else:
                     hist = model.fit(x, y, **{**fit_cfg, "verbose": _fit_verbose(opts),

@@ -117,6 +117,9 @@ class DataBinding:
             t = st.targets[0]
             pairs = [e.elts for e in getattr(t, "elts", []) if isinstance(e, (ast.Tuple,
                                                                                ast.List))]
+            if len(pairs) == 2 and len(pairs[0]) == len(pairs[1]) == 2 and all(
+                    isinstance(e, ast.Name) for p in pairs for e in p):
+                self.load_sites.append((id(st), [e.id for p in pairs for e in p]))
             if len(pairs) == 2 and len(pairs[0]) == len(pairs[1]):
                 sib = {a.id: [b.id] for a, b in zip(*pairs) if isinstance(a, ast.Name)
                        and isinstance(b, ast.Name)}
@@ -162,7 +165,8 @@ class DataBinding:
             self.fit_data.append(f"fit({', '.join(shown)}) at line {node.lineno}")
         # validation_data=(x_val, y_val): the --val-x/--val-y arrays, bound the same way
         val = next((k.value for k in node.keywords if k.arg == "validation_data"),
-                   node.args[6] if len(node.args) > 6 else None)
+                   node.args[7] if len(node.args) > 7 else None)  # Keras: x, y, batch_size,
+                   # epochs, verbose, callbacks, validation_split, validation_data
         if isinstance(val, (ast.Tuple, ast.List)) and len(val.elts) in (2, 3):
             for role, arg in zip(("val_x", "val_y"), val.elts):
                 if isinstance(arg, ast.Name):
@@ -195,6 +199,15 @@ class DataBinding:
         training data's)."""
         plan: dict = {}
         given = {"x": x, "y": y, "val_x": val_x, "val_y": val_y}
+        if self.staged_data and len(self.load_sites) == 1:
+            # Stages fitted on arrays the script computes from one `load_data()` (rows
+            # selected by label, transfer learning): the arrays given are what load_data
+            # returns, each stage's are evaluated from them (_pyscript_stages).
+            sid, names = self.load_sites[0]
+            plan[sid] = {n: DataArr.of(np.asarray(a)) for n, a in zip(
+                names, (x, y, val_x, val_y)) if a is not None}
+            self.staged_binding = True
+            return plan
         uses = sorted(self.fit_uses, key=lambda u: u[2].startswith("val_"))
         for sid, name, role, how in uses:
             a = given[role]

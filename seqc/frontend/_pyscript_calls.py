@@ -26,7 +26,7 @@ from ._pyscript_generators import (
 )
 from ._pyscript_model import LayersView, is_model_object, is_placeholder, set_trainable
 from ._pyscript_names import KERAS_SEQUENTIAL, keras_member, norm
-from ._pyscript_stages import data_key, layer_state, next_stage
+from ._pyscript_stages import data_key, fit_arrays, layer_state, next_stage
 from ._pyscript_subclass import (
     SelfMethod,
     call_self_method,
@@ -238,7 +238,8 @@ class CallReader:
                                    hint="build the second stage from the first's output")
             fit = self.fit_section(args, kwargs, node)
             xy = data_key(self, node, self.call_scope)
-            if m.fitted_at is not None and next_stage(self, m, fit, xy, node):
+            arrays = fit_arrays(args, kwargs)  # each stage's own arrays (_pyscript_stages)
+            if m.fitted_at is not None and next_stage(self, m, fit, (xy, arrays), node):
                 return None  # fit, trainable changed, compile, fit: _pyscript_stages
             if m.fitted_at is node and self.same_fit(m.fit, fit):
                 # The same fit run again by a loop (Keras' addition example fits one epoch
@@ -256,6 +257,7 @@ class CallReader:
                                    hint="fit once with the total epochs, or build the second "
                                         "stage from the first's output")
             m.fit, m.fitted_at, m.fit_repeats = fit, node, 1
+            m.fit_arrays = arrays
             m.state_events = [("fit", node)]
 
             m.fit_state, m.fit_xy = layer_state(m), xy
@@ -293,7 +295,11 @@ class CallReader:
             if data is not None:
                 self.note(node, f"{self.seg(node)}: the shapes of Keras' {p.split('.')[2]} "
                                 f"arrays (x_train {list(data[0][0].shape)}); seqc loads no "
-                                "data, the data given (--x/--y) binds to the names fit uses")
+                                "data, the data given (--x/--y) binds to " + (
+                                    "the names it returns (--val-x/--val-y to the test "
+                                    "arrays), from which each training stage's arrays are "
+                                    "evaluated" if self.staged_binding else
+                                    "the names fit uses"))
                 return data
         merged = self.tensor_op(p, args, kwargs, node)  # keras.ops.add(x, y): functional
         if merged is not None:

@@ -216,6 +216,10 @@ class DataReader:
         from ._pyscript_values import Opaque
 
         idx = self.index_value(node.slice, scope)
+        if isinstance(idx, DataArr):
+            return self.data_mask(a, idx, node)
+        if isinstance(idx, Opaque):  # a mask seqc could not evaluate: its own reason
+            return idx
         if idx is _BAD:
             return Opaque(node, f"{self.seg(node)}: an index seqc cannot read")
         out = a.apply(lambda t: t[idx])
@@ -224,8 +228,9 @@ class DataReader:
         return py(out.values) if out.shape == () and out.values is not None else out
 
     def index_value(self, s: ast.AST, scope: Any) -> Any:
-        """A numpy index from its syntax: ints, slices, None/np.newaxis, Ellipsis, tuples."""
-        from ._pyscript_values import Sym
+        """A numpy index from its syntax: ints, slices, None/np.newaxis, Ellipsis, tuples, a
+        boolean mask (a DataArr), or the Opaque of an index seqc could not evaluate."""
+        from ._pyscript_values import Opaque, Sym
 
         if isinstance(s, ast.Tuple):
             parts = [self.index_value(e, scope) for e in s.elts]
@@ -241,9 +246,42 @@ class DataReader:
         v = self.ev(s, scope)
         if v is None or isinstance(v, Sym) and v.path == "numpy.newaxis":
             return None
+        if isinstance(v, DataArr) and v.dtype == "bool" and len(v.shape) == 1 and (
+                not isinstance(s, ast.Tuple)):
+            return v  # a boolean mask over rows: data_mask
+        if isinstance(v, Opaque):
+            return v  # its own reason (data_subscript)
         if isinstance(v, int) and not isinstance(v, bool):
             return v
         return _BAD
+
+    def data_mask(self, a: DataArr, mask: DataArr, node: ast.Subscript) -> Any:
+        """`x_train[y_train < 5]`: the rows where a boolean mask of as many rows holds (its
+        values known: the rows and their values; unknown: the per-sample shape only)."""
+        from ._pyscript_values import Opaque
+
+        if not a.shape or a.shape[0] is None or mask.shape[0] != a.shape[0]:
+            return Opaque(node, f"{self.seg(node)}: a mask of {mask.shape[0]} rows over "
+                                f"data of shape {a.shape}")
+        if mask.values is None or mask.values.shape != mask.shape:
+            return rows_like(a, None)
+        keep = np.asarray(mask.values, dtype=bool)
+        vals = a.values[keep] if a.values is not None and a.values.shape == a.shape else None
+        return DataArr((int(keep.sum()), *a.shape[1:]), a.dtype, vals, a.node)
+
+    def data_compare(self, op: ast.cmpop, a: DataArr, other: Any, node: ast.Compare) -> Any:
+        """`y_train < 5`: a bound array compared with a number, a boolean mask."""
+        from ._pyscript_values import Opaque
+
+        fn = _COMPARE_FNS.get(type(op))
+        if fn is None or not isinstance(other, (int, float)) or isinstance(other, bool):
+            return Opaque(node, f"{self.seg(node)}: seqc compares bound data only with a "
+                                "number (<, <=, >, >=, ==, !=)")
+        vals = None
+        if a.values is not None:
+            with np.errstate(all="ignore"):
+                vals = fn(a.values, other)
+        return DataArr(a.shape, "bool", vals, a.node)
 
     def data_binop(self, op: ast.operator, a: Any, b: Any, node: ast.AST) -> Any:
         from ._pyscript_values import Opaque
@@ -269,6 +307,8 @@ class DataReader:
         if arr.values is not None:
             with np.errstate(all="ignore"):
                 vals = fn(arr.values, other) if arr is a else fn(other, arr.values)
+            if vals.dtype.kind == "f" and dtype == "float32":
+                vals = vals.astype("float32")  # `x / 255` on uint8 as the model reads it
         return DataArr(arr.shape, dtype, vals, arr.node)
 
     def data_call(self, p: str, args: list, kwargs: dict, node: ast.Call) -> Any:
@@ -330,10 +370,22 @@ class DataReader:
         if not isinstance(n, int) or isinstance(n, bool) or n < 1:
             return Opaque(node, f"{self.seg(node)}: num_classes is not a positive integer")
         base = a.shape[:-1] if a.shape and a.shape[-1] == 1 and len(a.shape) > 1 else a.shape
-        return DataArr((*base, n), "float32", None, a.node)
+        vals = None
+        if a.values is not None and a.values.shape == a.shape:  # (not a label set's values)
+            ids = a.values.reshape(base)
+            if ids is not None and ids.dtype.kind == "f" and np.all(ids == np.round(ids)):
+                ids = ids.astype("int64")  # Keras casts the labels to int64
+            if ids is None or ids.dtype.kind not in "iub" or ids.size and (
+                    ids.min() < 0 or ids.max() >= n):
+                return Opaque(node, f"{self.seg(node)}: labels that are not class ids in "
+                                    f"[0, {n})")
+            vals = np.eye(n, dtype="float32")[ids]  # Keras 3's to_categorical, as float32
+        return DataArr((*base, n), "float32", vals, a.node)
 
 
 _BAD = object()
+_COMPARE_FNS = {ast.Lt: np.less, ast.LtE: np.less_equal, ast.Gt: np.greater,
+                ast.GtE: np.greater_equal, ast.Eq: np.equal, ast.NotEq: np.not_equal}
 _REDUCTIONS = ("max", "min", "sum", "mean", "std", "var")
 
 

@@ -259,6 +259,9 @@ class ExprReader:
 
     def compare(self, node: ast.Compare, scope: Scope) -> Any:
         left = self.ev(node.left, scope)
+        if isinstance(left, DataArr) and len(node.ops) == 1:  # a mask: `y_train < 5`
+            return self.data_compare(node.ops[0], left, self.ev(node.comparators[0], scope),
+                                     node)
         ok = True
         for op, rnode in zip(node.ops, node.comparators):
             right = self.ev(rnode, scope)

@@ -4,9 +4,16 @@ Keras applies a trainable change at the next compile, which also makes a new opt
 each such fit becomes one entry of the spec's `stages` (seqc.frontend.stages), with the layers
 frozen at that fit, its compile and its fit settings.
 
+Each stage trains on the data given, or, where the stages fit arrays the script computes from
+one `load_data()` (rows selected by label: `x_train[y_train < 5]`, `y_train[y_train >= 5] - 5`,
+then reshape, astype, `/ 255`, to_categorical), on its own arrays: the data given binds to
+load_data's names (_pyscript_binding) and each stage's arrays are those expressions evaluated
+on it (_pyscript_data), never the script run. They travel with the definition
+(`extra["stage_data"]`), not in the JSON spec.
+
 What seqc cannot honour is refused at its line: a trainable change after the last fit (or
-with no compile before the next fit), a stage whose data is not shown to be the first stage's
-(seqc trains every stage on the data given), a staged model seqc reads as a graph or from
+with no compile before the next fit), a stage whose data is neither shown to be the first
+stage's nor evaluated from the data given, a staged model seqc reads as a graph or from
 PyTorch.
 """
 
@@ -14,6 +21,8 @@ from __future__ import annotations
 
 import ast
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from ._pyscript_values import Layer, ModelVal
 
@@ -72,14 +81,54 @@ def data_key(r: Reader, node: ast.Call, scope: Any) -> tuple:
     return tuple(out)
 
 
+def fit_arrays(args: list, kwargs: dict) -> tuple:
+    """(x, y, val_x, val_y) as a fit receives them (Keras 3's positions: validation_data is
+    the eighth argument)."""
+    x = args[0] if args else kwargs.get("x")
+    y = args[1] if len(args) > 1 else kwargs.get("y")
+    val = kwargs.get("validation_data", args[7] if len(args) > 7 else None)
+    vx, vy = tuple(val)[:2] if isinstance(val, (tuple, list)) and len(val) in (2, 3) else (
+        None, None)
+    return x, y, vx, vy
+
+
+def _unevaluated(r: Reader, arrays: tuple, node: ast.Call) -> str | None:
+    """Why a stage's x or y is not an array seqc evaluated from the data given (None: both
+    are)."""
+    from ._pyscript_data import MAX_VALUES, DataArr
+    from ._pyscript_values import Opaque
+
+    # validation_data counts where validation arrays were given: never validated on nothing
+    roles = ("x", "y", "validation_data x", "validation_data y")
+    checked = 4 if r.bindings.val_x is not None and arrays[2:] != (None, None) else 2
+    for role, a in list(zip(roles, arrays))[:checked]:
+        if isinstance(a, DataArr) and a.values is not None:
+            continue
+        if isinstance(a, Opaque):
+            return f"its {role}: {a.why} (line {getattr(a.node, 'lineno', node.lineno)})"
+        if isinstance(a, DataArr) and None not in a.shape and np.prod(a.shape) > MAX_VALUES:
+            return (f"its {role} has {np.prod(a.shape):,} values, more than the "
+                    f"{MAX_VALUES:,} seqc evaluates")
+        return f"its {role} is not evaluated from the data given"
+    return None
+
+
+def _values(a: Any) -> Any:
+    from ._pyscript_data import DataArr
+
+    return a.values if isinstance(a, DataArr) else None
+
+
 def recompiled(r: Reader, m: ModelVal, cfg: dict, node: ast.Call) -> None:
     """`model.compile(...)` after a fit: the next fit is a new stage with these settings."""
     m.recompiled = (cfg, node)
 
 
-def next_stage(r: Reader, m: ModelVal, fit: dict, xy: tuple, node: ast.Call) -> bool:
+def next_stage(r: Reader, m: ModelVal, fit: dict, key: tuple, node: ast.Call) -> bool:
     """A fit after a fit: a new stage when a compile came between them (True), else False
-    (the caller's other rules apply). A trainable change without a compile is refused."""
+    (the caller's other rules apply). A trainable change without a compile is refused.
+    `key` is (data_key, fit_arrays)."""
+    xy, arrays = key
     if m.recompiled is None:
         if m.changed_at is not None:
             at, what = m.changed_at
@@ -90,7 +139,21 @@ def next_stage(r: Reader, m: ModelVal, fit: dict, xy: tuple, node: ast.Call) -> 
             return True
         return False
     first_xy = m.stages[0]["xy"] if m.stages else m.fit_xy
-    if xy != first_xy:
+    if r.survey and xy != first_xy:
+        r.staged_data = True  # the data given binds to load_data()'s names, if one is
+    if r.staged_binding:  # each stage on its own arrays, evaluated from the data given
+        for arr, at in ((m.fit_arrays, m.fitted_at), (arrays, node)):
+            why = _unevaluated(r, arr, at)
+            if why is not None:
+                via = f", called from line {r.call_sites[0].lineno}" if r.call_sites else ""
+                r.refuse(m, at, f"{r.seg(at)}{via} is a training stage on arrays seqc cannot "
+                                f"evaluate from the data given (bound to load_data()'s "
+                                f"names): {why}", field="fit", received=r.seg(at),
+                         hint="give the arrays load_data() returns (--x/--y; --val-x/"
+                              "--val-y its test arrays), and compute each stage's from them "
+                              "with masks, reshape, astype, arithmetic and to_categorical")
+                return True
+    elif xy != first_xy:
         first = m.stages[0]["node"] if m.stages else m.fitted_at
         via = f", called from line {r.call_sites[0].lineno}" if r.call_sites else ""
         r.refuse(m, node, f"{r.seg(node)}{via} starts a training stage on data seqc cannot "
@@ -103,9 +166,9 @@ def next_stage(r: Reader, m: ModelVal, fit: dict, xy: tuple, node: ast.Call) -> 
         return True
     cfg, _ = m.recompiled
     m.stages.append({"compile": m.compile, "fit": m.fit, "state": m.fit_state,
-                     "node": m.fitted_at, "xy": m.fit_xy})
+                     "node": m.fitted_at, "xy": m.fit_xy, "arrays": m.fit_arrays})
     m.compile, m.fit, m.fitted_at, m.fit_repeats = cfg, fit, node, 1
-    m.fit_state, m.fit_xy = layer_state(m), xy
+    m.fit_state, m.fit_xy, m.fit_arrays = layer_state(m), xy, arrays
     m.recompiled = m.changed_at = None
     return True
 
@@ -132,7 +195,7 @@ def stages_doc(r: Reader, m: ModelVal, doc: dict) -> None:
                                            "only", field="fit", received=r.seg(m.fitted_at))
     by_doc = getattr(r, "_doc_layers", {})
     runs = [*m.stages, {"compile": m.compile, "fit": m.fit, "state": m.fit_state,
-                        "node": m.fitted_at}]
+                        "node": m.fitted_at, "arrays": m.fit_arrays}]
     out = []
     for st in runs:
         frozen = []
@@ -145,12 +208,20 @@ def stages_doc(r: Reader, m: ModelVal, doc: dict) -> None:
             if not st["state"].get(id(v), True):
                 frozen.append(i)
         fit = dict(st["fit"] or {})
+        fit.pop("validation_data", None)  # the arrays given (pyscript: info), not the spec's
         if r.seed is not None:
             fit["seed"] = r.seed
         out.append({"frozen": frozen, "compile": st["compile"], "fit": fit})
     doc["stages"] = out
+    if r.staged_binding:
+        r.stage_data = [tuple(_values(a) for a in st["arrays"]) for st in runs]
     lines = ", then ".join(f"fit at line {st['node'].lineno}" + (
-        f" with {len(o['frozen'])} layers frozen" if o["frozen"] else "")
-                           for st, o in zip(runs, out))
+        f" with {len(o['frozen'])} layers frozen" if o["frozen"] else "") + (
+        f" on {len(d[0])} rows" + ("" if d[2] is None or d[3] is None else
+                                   f", validated on {len(d[2])}")
+        if r.staged_binding else "") for st, o, d in zip(runs, out, r.stage_data or [
+            ()] * len(out)))
+    data = ("its own arrays, evaluated from the data given (bound to load_data()'s names)"
+            if r.staged_binding else "the same data")
     r.note(m.fitted_at, f"trains in {len(out)} stages, each compiled anew (a new optimizer "
-                        f"state), on the same data: {lines}")
+                        f"state), on {data}: {lines}")

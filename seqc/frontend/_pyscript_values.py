@@ -162,6 +162,7 @@ class ModelVal:
     stages: list = field(default_factory=list)
     fit_state: dict = field(default_factory=dict)
     fit_xy: tuple = ()
+    fit_arrays: tuple = ()  # (x, y, val_x, val_y) as the fit receives them (DataArr or not)
     changed_at: Any = None
     recompiled: Any = None
     attrs: dict = field(default_factory=dict)  # a subclassed model's self.<attr> values

@@ -79,6 +79,12 @@ class Reader(StmtReader, ExprReader, CallReader, CompileReader, KerasReader, Mod
         self.sources: dict = {}
         self.siblings: dict = {}
         self.fit_uses: list = []
+        # Training stages on differing data (_pyscript_stages): the survey saw them, and the
+        # load_data() assignments ((id, [x_train, y_train, x_test, y_test])) the data can bind
+        self.staged_data = False
+        self.load_sites: list = []
+        self.staged_binding = False  # the data given binds to load_data()'s names
+        self.stage_data: list | None = None  # each stage's (x, y, val_x, val_y) arrays
         self.fit_data: list[str] = []  # "fit(x_train, y_train) at line 40", for messages
         self.data_lines: dict[int, str] = {}  # id(fit call) -> what the data given replaces
         self.file = file
@@ -120,7 +126,9 @@ class Reader(StmtReader, ExprReader, CallReader, CompileReader, KerasReader, Mod
         return fallback
 
     def note(self, node: ast.AST | None, message: str) -> None:
-        self.notes.append(f"{self.where(node)}: {message}")
+        line = f"{self.where(node)}: {message}"
+        if line not in self.notes:  # a function called twice (each training stage) notes once
+            self.notes.append(line)
 
     def skipped_line(self) -> str | None:
         """One line listing the statements seqc did not run, as line ranges."""
@@ -229,6 +237,7 @@ class Reader(StmtReader, ExprReader, CallReader, CompileReader, KerasReader, Mod
                 survey.exec_block(tree.body, Scope())
             b = self.bindings
             self.plan = survey.make_plan(b.x, b.y, b.val_x, b.val_y)
+            self.staged_binding = survey.staged_binding
         module = Scope()
         self.tree, self.module_scope = tree, module
         try:
@@ -415,6 +424,7 @@ class Reader(StmtReader, ExprReader, CallReader, CompileReader, KerasReader, Mod
             info["notes"] = list(self.notes)
             info["data_binding"] = binding
         info["adapted"] = self.adapted
+        info["stage_data"] = self.stage_data
         info["skipped"] = self.skipped_line()
         if model.compile is not None:
             doc["compile"] = model.compile
@@ -613,6 +623,7 @@ def load_script(path: str | os.PathLike, *, max_memory: int | None = DEFAULT_MAX
         defn.model._graph = reorder_weights(defn.model.graph, doc, order)
     defn.format = "python"
     _set_adapted(defn.model, info.pop("adapted"), file, info["notes"])
-    defn.extra = {"python": info}
+    stage_data = info.pop("stage_data", None)
+    defn.extra = {"python": info, **({"stage_data": stage_data} if stage_data else {})}
     defn.notes = [*info["notes"], *([info["skipped"]] if info["skipped"] else [])]
     return defn

@@ -7,11 +7,13 @@ Shape: (N, T, ...) ids (int, or float holding integers) -> (N, T, ..., output_di
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from ..errors import DataError, DefinitionError
 from ..ir.types import TensorType
+from . import _numba
 from .base import (
     BadExample,
     Example,
@@ -48,6 +50,36 @@ def token_ids(x: np.ndarray, input_dim: int) -> np.ndarray:
             hint="raise input_dim to the vocabulary size (largest id + 1), or map unknown "
                  "tokens to a reserved id")
     return ids
+
+
+def scatter_add_rows(g, ids, rows):
+    """g[ids[i]] += rows[i] in the order of i: np.add.at's sums bit for bit (the reduceat path
+    adds each id's rows in another order: equal within rounding). ids are in range (token_ids
+    checked them), so the loop needs no bounds check."""
+    for i in range(ids.size):
+        r = ids[i]
+        for j in range(rows.shape[1]):
+            g[r, j] += rows[i, j]
+
+
+_SCATTER: dict[str, Any] = {}
+_STATE: dict[str, bool] = {}
+
+
+def _scatter_kernel(dtype: Any) -> Any:
+    """scatter_add_rows compiled (numba, optional: ops/_numba.py) for float32 or float64
+    rows, or None: then the sort-and-reduceat path runs. A loop, because the sort is most of
+    that path's time (3,200 ids of a 1,000-word vocabulary: 0.9 ms against 0.05 ms)."""
+    name = np.dtype(dtype).name
+    if name not in ("float32", "float64") or not _numba.enabled(_STATE):
+        return None
+    if name not in _SCATTER:
+        from numba import from_dtype, types  # noqa: PLC0415 - optional
+
+        f = types.Array(from_dtype(np.dtype(dtype)), 2, "C")
+        _SCATTER[name] = _numba.compile_kernel(
+            scatter_add_rows, types.void(f, types.Array(types.int64, 1, "C"), f), _STATE)
+    return _SCATTER[name]
 
 
 @register
@@ -117,10 +149,15 @@ class Embedding(OpDef):
         g = np.zeros_like(w)
         if not flat.size:
             return [None], {"embeddings": g}
+        rows = dy.reshape(-1, w.shape[1])
+        k = _scatter_kernel(g.dtype)
+        if k is not None and rows.dtype == g.dtype:
+            k(g, np.ascontiguousarray(flat), np.ascontiguousarray(rows))
+            return [None], {"embeddings": g}
         order = np.argsort(flat, kind="stable")
         s = flat[order]
         starts = np.flatnonzero(np.r_[True, s[1:] != s[:-1]])
-        g[s[starts]] = np.add.reduceat(dy.reshape(-1, w.shape[1])[order], starts, axis=0)
+        g[s[starts]] = np.add.reduceat(rows[order], starts, axis=0)
         return [None], {"embeddings": g}  # ids are not differentiable
 
     def lower(self, a, params, xs, em):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import _recurrent_fused
 from ._recurrent import GRUAttrs, RecurrentBase, Steps, keep_masked
 from .base import BadExample, Example, register
 
@@ -82,6 +83,12 @@ class GRU(RecurrentBase):
         # batched recurrent matmul [h Uh, h Uz, h Ur] in place; gs: activations hh, z, r;
         # hs: the state each step starts from, then the next.
         ra = a.reset_after
+        if ra and _recurrent_fused.usable(acts, rec, dtype):
+            h0 = 0 if s.init is None else s.init[0]
+            res = _recurrent_fused.run_gru_forward(xp, rec.w, b_rec, h0, s)
+            if res is not None:  # the compiled loop (numba) ran
+                gs, hs, side = res
+                return hs, (gs, None, hs, side)
         o = 1 if ra else 0  # z, r are blocks o + 1, o + 2 of zg
         xg = xp.reshape(t_steps, n, 3, u).transpose(0, 2, 1, 3)
         if ra:
@@ -163,6 +170,13 @@ class GRU(RecurrentBase):
         rec_act, act = acts
         ra = a.reset_after
         hprev = hs[:-1]
+        # the compiled loop computes no initial-state gradient
+        if ra and zg is None and not s.init_grad and _recurrent_fused.usable(acts, rec, dtype):
+            wg = rec.w.reshape(u, 3, u)
+            ut = np.concatenate([wg[:, 1], wg[:, 2], wg[:, 0]], 1).T  # as below
+            rows = _recurrent_fused.run_gru_backward(gs, hs, side, ut, dhs, dh_last, s)
+            if rows is not None:  # the compiled loop (numba) ran
+                return self._rec_grads(a, rows, hprev, side, None, dtype)
         hh, zgt, rg = gs[:, 0], gs[:, 1], gs[:, 2]
         # Everything in dL/d(pre-activations) that does not depend on the recursion, for all
         # steps at once, so a step's gradients are one broadcast product dh * coef[t]:
@@ -271,6 +285,13 @@ class GRU(RecurrentBase):
             dh_rec = out
         if s.init_grad:  # the loop ran step 0's recurrence too: the initial state's gradient
             s.d_init = (dh_rec.copy(),)
+        return self._rec_grads(a, rows, hprev, side, rm, dtype)
+
+    def _rec_grads(self, a, rows, hprev, side, rm, dtype):
+        """(input-side gradients, recurrent kernel gradient, recurrent bias gradient) from
+        the per-step rows scan_back (or the compiled loop) made."""
+        u = a.units
+        ra = a.reset_after
         # recurrent kernel gradient (internal order h, z, r), from the stacked steps
         flat = hprev.reshape(-1, u)
         drk = np.empty((u, 3 * u), dtype)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from . import _recurrent_fused
 from ._recurrent import LSTMAttrs, RecurrentBase, Steps, keep_masked
 from .base import BadExample, Example, register
 
@@ -83,13 +84,16 @@ class LSTM(RecurrentBase):
         # of `big` is (6, N, u): activations o, i, f, g, then the cell state and the output the
         # step starts from. So [i, f] * [g, c_prev] is one product, a step writes its new state
         # straight into the next step's block, and a mask keeps [c, h] with one copy.
-        zg = np.ascontiguousarray(xp.reshape(t_steps, n, 4, u).transpose(0, 2, 1, 3))
         big = np.empty((t_steps + 1, 6, n, u), dtype)
         if s.init is None:
             big[0, 4:] = 0
         else:  # a stateful layer's carried state (h, c), Keras' order
             big[0, 5], big[0, 4] = s.init
         tc = np.empty((t_steps, n, u), dtype)  # act(c) per step
+        if _recurrent_fused.usable(acts, rec, dtype) and _recurrent_fused.run_forward(
+                xp, rec.w, big, tc, s.init is not None, s):
+            return big[:, 5], (big, None, tc)  # the compiled loop (numba) ran
+        zg = np.ascontiguousarray(xp.reshape(t_steps, n, 4, u).transpose(0, 2, 1, 3))
         tmp = np.empty((4, n, u), dtype)
         prod = np.empty((2, n, u), dtype)
         rec_act, act = acts
@@ -136,6 +140,12 @@ class LSTM(RecurrentBase):
         t_steps, n, u = tc.shape
         dtype = tc.dtype
         rec_act, act = acts
+        # the compiled loop computes no initial-state gradient and takes no final-c gradient
+        if zg is None and not s.init_grad and s.dc_last is None and _recurrent_fused.usable(
+                acts, rec, dtype):
+            dz = _recurrent_fused.run_backward(big, tc, rec.wt, dhs, dh_last, s)
+            if dz is not None:  # the compiled loop (numba) ran
+                return dz, rec.wgrad(np.ascontiguousarray(big[:-1, 5]), dz), None
         gates = big[:-1, :4]  # (T, 4, N, u): o, i, f, g
         # Everything in dL/dz that does not depend on the recursion, for all steps at once:
         # coef = act'(gate) * [act(c), g, c_prev, i] (o, i, f, g), so a step needs one

@@ -19,10 +19,11 @@ run the kernels' Python bodies against the NumPy path (tests/training/test_fused
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
 import numpy as np
+
+from ..ops import _numba
 
 F32 = np.float32
 _KERNELS: dict[str, Any] = {}
@@ -70,15 +71,7 @@ _SCALARS = {"adam": 6, "rmsprop": 4, "sgd_momentum": 3}
 
 def enabled() -> bool:
     """True when numba is importable and SEQC_NUMBA is not 0 (checked once per process)."""
-    if "on" not in _STATE:
-        on = os.environ.get("SEQC_NUMBA", "1") != "0"
-        if on:
-            try:
-                import numba  # noqa: F401, PLC0415 - optional
-            except ImportError:
-                on = False
-        _STATE["on"] = on
-    return _STATE["on"]
+    return _numba.enabled(_STATE)
 
 
 def kernel(name: str) -> Any:
@@ -87,14 +80,12 @@ def kernel(name: str) -> Any:
     if k is None:
         if not enabled():
             return None
-        from numba import njit, types  # noqa: PLC0415 - optional
+        from numba import types  # noqa: PLC0415 - optional
 
         sig = types.void(*[types.float32[::1]] * _ARRAYS[name],
                          *[types.float32] * _SCALARS[name])
-        try:
-            k = njit(sig, cache=True, nogil=True, error_model="numpy")(PY_KERNELS[name])
-        except Exception:  # noqa: BLE001 - any failure of the optional compiler: use NumPy
-            _STATE["on"] = False
+        k = _numba.compile_kernel(PY_KERNELS[name], sig, _STATE)
+        if k is None:
             return None
         _KERNELS[name] = k
     return k

@@ -1,7 +1,8 @@
 """docs/python-scripts.md's examples are read by the tests: each ```python block is written to
 a file and read by seqc, checked against the `<!-- doc-test: ... -->` line before it (default:
-it builds). `summary x=N,F y=N:C` binds data of those shapes (y one-hot with C classes);
-`trainable=`, `output=`, `params=` check the model; `refused LINE` expects an error there."""
+it builds). `summary x=N,F y=N:C` binds data of those shapes (y one-hot with C classes;
+`labels=N:C`: y as class ids); `trainable=`, `output=`, `params=` check the model;
+`refused LINE` expects an error there."""
 
 from __future__ import annotations
 
@@ -45,6 +46,9 @@ def test_doc_example(tmp_path, directive, code):
     if "y" in args:
         n, c = (int(v) for v in args["y"].split(":"))
         y = np.eye(c, dtype="float32")[np.arange(n) % c]
+    if "labels" in args:  # class ids, as load_data() returns them
+        n, c = (int(v) for v in args["labels"].split(":"))
+        y = (np.arange(n) % c).astype("uint8")
     defn = load_script(p, bindings=Bindings(x=x, y=y) if x is not None else None)
     counts = parameter_counts(defn.model.graph)
     if "trainable" in args:

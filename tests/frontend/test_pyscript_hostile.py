@@ -232,6 +232,22 @@ SCRIPTS = {
                 return self.reparameterize(self.fc(x))
         model = VAE()
         """,
+    "stage-masks": f"""
+        import keras
+        from keras.datasets import mnist
+        (x_train, y_train), (x_test, y_test) = mnist.load_data()
+        a = x_train[y_train < {EVIL}]
+        b = y_train[{EVIL}] - {EVIL}
+        c = x_train[y_train >= 5].reshape({EVIL}).astype({EVIL}) / {EVIL}
+        d = keras.utils.to_categorical(y_train[y_train < 5], {EVIL})
+        e = x_train[{EVIL} < y_train] + x_train[y_train == {EVIL}]
+        model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+        model.compile('adam', 'mse')
+        model.fit(a, d, validation_data=(x_test[y_test < {EVIL}], y_test))
+        model.layers[0].trainable = False
+        model.compile('adam', 'mse')
+        model.fit(c, b)
+        """,
     "adapt": f"""
         import keras
         norm = keras.layers.Normalization()

@@ -723,7 +723,7 @@ class Net(nn.Module):
     def prep(x):
         return x
 model = Net()
-""", "model.py:8:24", ["self.prep is a decorated method of Net"]),
+""", "model.py:10:5", ["Net.prep() is decorated; seqc reads plain methods only"]),
 ]
 
 
