@@ -137,3 +137,26 @@ def test_spec_reads_output_k_of_a_layer(tmp_path):
     p.write_text(json.dumps(spec))
     with pytest.raises(DefinitionError, match="'enc:1' names no graph input"):
         seqc.load(str(p))
+
+
+def test_python_api_states_match_keras():
+    """seqc.layers: `out, h, c = seqc.layers.LSTM(..., return_state=True)(x)` and
+    `layer(y, initial_state=[h, c])`, on Keras' weights."""
+    keras = pytest.importorskip("keras")
+    from seqc.errors import UsageError
+
+    a, b = seqc.Input((5, 3)), seqc.Input((4, 3))
+    _, h, c = seqc.layers.LSTM(6, return_state=True, name="enc")(a)
+    assert h.shape == c.shape == (None, 6)
+    o = seqc.layers.LSTM(6, return_sequences=True, name="dec")(b, initial_state=[h, c])
+    o2, h2 = seqc.layers.GRU(6, return_sequences=True, return_state=True, name="gru")(
+        o, initial_state=h)
+    model = seqc.Model([a, b], [seqc.layers.Dense(3, activation="softmax", name="out")(o2),
+                                h2, c])
+    km = _seq2seq(keras)
+    model.set_weights(km.get_weights())
+    x = _inputs()
+    for got, want in zip(model.predict(x), km.predict(x, verbose=0)):
+        np.testing.assert_allclose(got, want, atol=1e-5)
+    with pytest.raises(UsageError, match="takes no initial_state"):
+        seqc.layers.Dense(2)(a, initial_state=h)
