@@ -160,3 +160,30 @@ def test_python_api_states_match_keras():
         np.testing.assert_allclose(got, want, atol=1e-5)
     with pytest.raises(UsageError, match="takes no initial_state"):
         seqc.layers.Dense(2)(a, initial_state=h)
+
+
+def test_seq2seq_trains_like_keras():
+    """Two epochs of SGD on the seq2seq model: the encoder is trained only through the
+    states it hands the decoder; the weights after training match Keras'."""
+    keras = pytest.importorskip("keras")
+    ei, di = keras.Input((5, 3)), keras.Input((4, 3))
+    _, h, c = keras.layers.LSTM(6, return_state=True)(ei)
+    o = keras.layers.LSTM(6, return_sequences=True)(di, initial_state=[h, c])
+    km = keras.Model([ei, di], keras.layers.Dense(3, activation="softmax")(o))
+    a, b = seqc.Input((5, 3)), seqc.Input((4, 3))
+    _, sh, sc = seqc.layers.LSTM(6, return_state=True)(a)
+    so = seqc.layers.LSTM(6, return_sequences=True)(b, initial_state=[sh, sc])
+    model = seqc.Model([a, b], seqc.layers.Dense(3, activation="softmax")(so))
+    model.set_weights(km.get_weights())
+    start = model.get_weights()[0].copy()  # the encoder's kernel
+    x = _inputs(10)
+    y = np.eye(3, dtype="f4")[np.random.default_rng(1).integers(0, 3, (10, 4))]
+    km.compile(optimizer=keras.optimizers.SGD(learning_rate=0.5),
+               loss="categorical_crossentropy")
+    model.compile(optimizer=seqc.optimizers.SGD(learning_rate=0.5),
+                  loss="categorical_crossentropy")
+    km.fit(x, y, batch_size=5, epochs=2, shuffle=False, verbose=0)
+    model.fit(x, y, batch_size=5, epochs=2, shuffle=False, verbose=0)
+    for got, want in zip(model.get_weights(), km.get_weights()):
+        np.testing.assert_allclose(got, want, atol=2e-6)
+    assert np.abs(model.get_weights()[0] - start).max() > 1e-3  # the encoder learnt
