@@ -1,8 +1,11 @@
 """Shared engine of the recurrent kinds (SimpleRNN, LSTM, GRU): Keras 3 attributes, the shape
 rule, parameters, masks, dropout and the time loop around each kind's cell maths.
 
-Input (N, T, F) -> (N, T, units) with return_sequences, else (N, units). ONNX: native RNN /
-LSTM / GRU through `_recurrent_onnx.lower_recurrent`. Parameters are Keras' own: `kernel`
+Input (N, T, F) -> (N, T, units) with return_sequences, else (N, units); with return_state
+the final state follows as outputs 1 (h) and 2 (an LSTM's c), each (N, units), and inputs
+after the sequence are the initial state (Keras' initial_state, same order), which gradients
+reach. ONNX: native RNN / LSTM / GRU through `_recurrent_onnx.lower_recurrent` (Y_h, Y_c,
+initial_h, initial_c). Parameters are Keras' own: `kernel`
 (F, k*units), `recurrent_kernel` (units, k*units), `bias`; gates in Keras' order.
 
 How the NumPy kernels run (the cells in simple_rnn.py, lstm.py, gru.py):
