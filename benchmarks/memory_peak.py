@@ -48,7 +48,7 @@ import ctypes, gc, json, os, sys
 import numpy as np
 import onnx, onnxruntime  # loaded once, before the forks
 import seqc
-from seqc import pipeline
+from seqc import convert, pipeline
 from seqc.ir.memory import estimate_memory
 from seqc.runtime.bench import _PeakRSS
 
@@ -78,9 +78,9 @@ def one(folder):
             out_dir=os.path.join(folder, "b"), data=data, verbose=0, max_memory=None))
     elif stage == "convert":
         est = estimate_memory(graph, train=False)  # validated on 64 synthetic rows
-        run = lambda: pipeline.convert(os.path.join(folder, "model.keras"),
-                                       os.path.join(folder, "c.onnx"),
-                                       pipeline.ConvertOptions(max_memory=None))
+        run = lambda: convert.convert(os.path.join(folder, "model.keras"),
+                                      os.path.join(folder, "c.onnx"),
+                                      convert.ConvertOptions(max_memory=None))
     else:
         from seqc.runtime.predict import predict_file
         est = estimate_memory(graph, train=False, rows=min(rows, 1024))  # one batch

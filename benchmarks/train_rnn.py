@@ -47,7 +47,8 @@ from pathlib import Path
 import numpy as np
 
 from seqc.frontend import load_definition
-from seqc.pipeline import BuildOptions, load_build_data
+from seqc.build_data import load_build_data
+from seqc.pipeline import BuildOptions
 from seqc.training.fit import adapt_once
 
 BATCH = 32

@@ -313,7 +313,7 @@ def build(definition, out_dir, data, x_path, y_path, target, val_data, val_x, va
     from .frontend import parse_defines
     from .pipeline import BuildOptions
     from .pipeline import build as run_build
-    from .training.lint import check_codes
+    from .training.lint_report import check_codes
 
     opts = BuildOptions(out_dir=out_dir, data=data, x=x_path, y=y_path, target=target,
                         val_data=val_data, val_x=val_x, val_y=val_y,
@@ -361,9 +361,9 @@ def convert(source, out_path, opset, input_layout, no_fold_batchnorm, no_fold_pr
     SOURCE is a Keras model (.keras, legacy .h5, or Keras JSON with a <stem>.weights.h5 beside
     it), or anything `seqc build` reads. An ONNX output is checked against seqc's NumPy forward
     before it replaces OUT; a disagreement exits 1 and leaves OUT untouched."""
+    from .convert import ConvertOptions
+    from .convert import convert as run_convert
     from .frontend import parse_defines
-    from .pipeline import ConvertOptions
-    from .pipeline import convert as run_convert
 
     opts = ConvertOptions(data=data, x=x_path, y=y_path, target=target,
                           defines=parse_defines(defines), model=model_name,
@@ -390,8 +390,9 @@ def summary(definition, data, x_path, y_path, target, val_data, val_x, val_y, de
 
     A script's shapes that come from its data (input_shape=x_train.shape[1:], no input shape
     at all, num_classes = y.max() + 1) are taken from --data or --x/--y."""
+    from .build_data import definition_bindings
     from .frontend import load_definition, parse_defines
-    from .pipeline import BuildOptions, definition_bindings
+    from .pipeline import BuildOptions
 
     opts = BuildOptions(data=data, x=x_path, y=y_path, target=target, val_data=val_data,
                         val_x=val_x, val_y=val_y)
@@ -438,8 +439,9 @@ def plot(definition, out_path, history, show_shapes, show_layer_names, show_dtyp
         fig.set_dpi(dpi)
         click.echo(f"Wrote {save(fig, out_path)}")
         return
+    from .build_data import definition_bindings
     from .frontend import load_definition, parse_defines
-    from .pipeline import BuildOptions, definition_bindings
+    from .pipeline import BuildOptions
 
     opts = BuildOptions(data=data, x=x_path, y=y_path, target=target)
     bindings, _ = definition_bindings(definition, opts, parse_defines(defines), model_name)

@@ -15,7 +15,6 @@ import json
 import os
 import shutil
 import sys
-import tempfile
 import time
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -24,6 +23,13 @@ from typing import Any
 
 import numpy as np
 
+from .build_data import (
+    definition_bindings,
+    load_build_data,
+    load_validation_data,
+    sharded,
+    val_dataset,
+)
 from .errors import DataError, SeqcError, UsageError, ValidationFailure
 from .publish import MARKER, publish
 
@@ -118,113 +124,6 @@ def _say(opts: BuildOptions, msg: str) -> None:
         opts.log(msg)
 
 
-def load_build_data(defn: Any, opts: BuildOptions) -> Any:
-    """Data from the flags (which win) or the definition's data section; None when absent."""
-    from .training import data as data_mod
-
-    if opts.data and (opts.x or opts.y):
-        raise UsageError("give either --data or --x/--y, not both", field="--data",
-                         received=f"--data {opts.data} --x {opts.x} --y {opts.y}")
-    if opts.y and not opts.x:
-        raise UsageError("--y needs --x (the inputs the labels belong to)", field="--y",
-                         received=f"--y {opts.y}")
-    spec = dict(defn.data or {}) if defn is not None else {}
-    spec.pop("validation", None)  # load_validation_data
-    if opts.data:
-        # A new file read the way the definition says (target column, timeseries windows).
-        kept = {k: v for k, v in spec.items() if k not in ("path", "x", "y")}
-        spec = {"path": os.path.abspath(opts.data), **kept}
-    elif opts.x:
-        # --x alone gives the shapes (summary, --no-train); labels are needed only to train.
-        spec = {"x": os.path.abspath(opts.x),
-                "y": os.path.abspath(opts.y) if opts.y else None}
-    if opts.target:
-        spec["target"] = opts.target
-    if not spec:
-        return None
-    graph = defn.model.graph if defn is not None else None
-    named = None
-    if graph is not None and (len(graph.inputs) > 1 or len(graph.outputs) > 1):
-        named = (list(graph.inputs), graph.output_names)
-    limit = {} if opts.max_memory == -1 else {"max_memory": opts.max_memory}
-    return data_mod.load_data(spec, named=named, **limit)
-
-
-def load_validation_data(defn: Any, opts: Any) -> Any:
-    """fit's validation_data from --val-data or --val-x/--val-y (which win), else from the
-    spec's data.validation section (read like the data: its target, one_hot); None when
-    absent. Validation needs labels."""
-    from .training import data as data_mod
-
-    val_data, val_x, val_y = (getattr(opts, k, None) for k in ("val_data", "val_x", "val_y"))
-    if val_data and (val_x or val_y):
-        raise UsageError("give either --val-data or --val-x/--val-y, not both",
-                         field="--val-data", received=f"--val-data {val_data} --val-x {val_x}")
-    if bool(val_x) != bool(val_y):
-        raise UsageError("validation needs inputs and labels: --val-x with --val-y",
-                         field="--val-x" if val_y else "--val-y",
-                         received=f"--val-x {val_x} --val-y {val_y}")
-    data = dict((defn.data if defn is not None else None) or {})
-    spec = {"path": os.path.abspath(val_data)} if val_data else {
-        "x": os.path.abspath(val_x), "y": os.path.abspath(val_y)} if val_x else dict(
-        data.get("validation") or {})
-    if not spec:
-        return None
-    for k in ("target", "label_dtype"):
-        if k in data or getattr(opts, k, None):
-            spec.setdefault(k, getattr(opts, k, None) or data[k])
-    cap = getattr(opts, "max_memory", -1)
-    graph = defn.model.graph if defn is not None else None
-    named = None
-    if graph is not None and (len(graph.inputs) > 1 or len(graph.outputs) > 1):
-        named = (list(graph.inputs), graph.output_names)  # an .npz of arrays by name
-    val = data_mod.load_data(spec, named=named, **({} if cap == -1 else {"max_memory": cap}))
-    if val.y is None:
-        raise DataError("the validation data has no labels", file=val.source,
-                        field="validation_data", hint="give --val-y (or an .npz with x and y)")
-    return val
-
-
-def definition_bindings(def_path: str, opts: Any, defines: dict | None = None,
-                        model: str | None = None) -> tuple[Any, Any]:
-    """(Bindings, the flags' Dataset or None) for reading a definition: the data given with
-    --data/--x/--y (bound to a script's fit names, and the input of a model that leaves its
-    shape to fit), --define values and the --model choice. `opts` has data/x/y/target."""
-    from .frontend import Bindings
-
-    dataset = None
-    if opts.data and _sharded(opts.data):
-        if str(def_path).lower().endswith(".py"):
-            raise UsageError("a Python script's fit names take arrays, not shards",
-                             field="--data", received=str(opts.data),
-                             hint="build the script's model as a .keras file or a spec")
-    elif opts.data or opts.x or opts.y:
-        if str(def_path).lower().endswith(".py"):
-            dataset = load_build_data(None, opts)
-        else:
-            # A spec's own data section may say how to read the file (target column,
-            # timeseries windows): read plainly here only to give a shapeless spec its input;
-            # the build reads it again the spec's way and reports any problem then.
-            try:
-                dataset = load_build_data(None, opts)
-            except SeqcError:
-                dataset = None
-    val = load_validation_data(None, opts) if str(def_path).lower().endswith(".py") else None
-    bindings = Bindings(x=None if dataset is None else dataset.x,
-                        y=None if dataset is None else dataset.y,
-                        defines=dict(defines or {}), model=model,
-                        source=None if dataset is None else dataset.source,
-                        val_x=None if val is None else val.x,
-                        val_y=None if val is None else val.y)
-    return bindings, dataset
-
-
-def _val_dataset(bindings: Any) -> Any:
-    from .training.data import Dataset
-
-    return Dataset(bindings.val_x, bindings.val_y)
-
-
 # A disk fault on the folder beside the output (the lock, the staging folder) names the output.
 _DISK_FAULTS = (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT)
 
@@ -264,22 +163,16 @@ def _new_staging(target: Path, out_dir: Path) -> Path:
 def _lint_reporting(opts: BuildOptions, def_path: str, seen: list[dict]) -> Any:
     """Where fit's warnings go: a `warnings:` block before the first epoch (--ignore, --strict);
     those not ignored are also appended to `seen` (report.json's "warnings")."""
-    from .training import lint
+    from .training import lint_report
 
-    show = lint.reporter(opts.warn or opts.log, ignore=opts.ignore, strict=opts.strict,
-                         file=str(def_path))
+    show = lint_report.reporter(opts.warn or opts.log, ignore=opts.ignore,
+                                strict=opts.strict, file=str(def_path))
 
     def handle(findings: list[Any]) -> None:
         seen.extend(f.to_json() for f in findings if f.code not in opts.ignore)
         show(findings)
 
-    return lint.reporting(handle)
-
-
-def _sharded(path: Any) -> bool:
-    from .data import is_sharded
-
-    return is_sharded(path)
+    return lint_report.reporting(handle)
 
 
 def _data_label(dataset: Any) -> str | None:
@@ -341,7 +234,7 @@ def _build(def_path: str, opts: BuildOptions, held: ExitStack) -> dict[str, Any]
     # A model with several inputs or outputs reads the named arrays of an .npz by its names.
     several_io = len(model.graph.inputs) > 1 or len(model.graph.outputs) > 1
     shards = None
-    if opts.data and _sharded(opts.data):  # data larger than memory: streamed by fit
+    if opts.data and sharded(opts.data):  # data larger than memory: streamed by fit
         from .data import build_source
 
         shards = build_source(defn, opts.data, opts.target)
@@ -349,7 +242,7 @@ def _build(def_path: str, opts: BuildOptions, held: ExitStack) -> dict[str, Any]
         if flag_data is not None and not defn.data and not several_io \
         else load_build_data(defn, opts)
     val = load_validation_data(defn, opts) if defn.format != "python" else None if \
-        bindings.val_x is None else _val_dataset(bindings)
+        bindings.val_x is None else val_dataset(bindings)
     staged = defn.extra.get("stage_data")  # a script's stages on their own arrays
     if staged and dataset is not None:
         from .training.stages import last_stage_data
@@ -735,87 +628,3 @@ def _jsonable(v: Any) -> Any:
         return v
     except TypeError:
         return repr(v)
-
-
-@dataclass
-class ConvertOptions:
-    opset: int = 17
-    input_layout: str = "channels_last"
-    fold_batchnorm: bool = True
-    fold_preprocessing: bool = True
-    max_memory: int | None = -1  # -1: the model's default limit
-    atol: float = 1e-5
-    rtol: float = 1e-4
-    log: Any = print  # the validation table (None: silent)
-    # As for build: data for the shapes (a script's fit names, a model with no input shape),
-    # --define values, the --model choice.
-    data: str | None = None
-    x: str | None = None
-    y: str | None = None
-    target: str | None = None
-    defines: dict = field(default_factory=dict)
-    model: str | None = None
-
-
-def convert(src_path: str, out_path: str, opts: ConvertOptions | None = None) -> dict[str, Any]:
-    """`seqc convert`: a definition (a Keras file with its weights) to model.onnx, checked
-    against the NumPy forward on seeded random inputs before it replaces `out_path`, or to a
-    Keras 3 `.keras`. Returns {"parameters", "weights" (loaded from the source), ...}."""
-    from .frontend import load_definition
-
-    opts = opts or ConvertOptions()
-    ext = os.path.splitext(out_path)[1].lower()
-    if ext not in (".onnx", ".keras"):
-        raise UsageError("convert writes .onnx or .keras", field="-o",
-                         received=repr(out_path), hint="name the output model.onnx or x.keras")
-    limit = {} if opts.max_memory == -1 else {"max_memory": opts.max_memory}
-    bindings, _ = definition_bindings(src_path, opts, opts.defines, opts.model)
-    defn = load_definition(src_path, bindings=bindings, **limit)
-    if opts.log is not None:
-        for line in defn.notes:
-            opts.log(line)
-    model = defn.model
-    info: dict[str, Any] = {"parameters": model.count_params(), "weights": defn.has_weights,
-                            "format": defn.format}
-    if ext == ".keras":
-        if defn.compile:  # the .keras carries the source's compile settings along
-            try:
-                model.compile(**defn.compile)
-            except SeqcError as e:
-                raise e.located(file=str(src_path)) from None
-        model.save(out_path)
-        return info
-    from .export import export_model
-    from .fileio import as_created
-    from .runtime import ModelSource, validate
-    from .runtime.validate import random_inputs
-
-    folder = os.path.dirname(os.path.abspath(out_path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".convert-", suffix=".onnx", dir=folder)
-    as_created(fd)
-    os.close(fd)
-    try:
-        export_model(model, tmp, opset=opts.opset, metadata=_source_metadata(defn),
-                     input_layout=opts.input_layout, fold_batchnorm=opts.fold_batchnorm,
-                     fold_preprocessing=opts.fold_preprocessing)
-        g = model.graph
-        x = (random_inputs(g.input_type, 0, N_SYNTHETIC, ids=True, graph=g)
-             if len(g.inputs) == 1 else  # one seeded array per input, by name
-             {n: random_inputs(g.types[n], i, N_SYNTHETIC, ids=True, graph=g)
-              for i, n in enumerate(g.inputs)})
-        result = validate(ModelSource(model.graph, model.params, tmp, label=model.name), x,
-                          runtimes=["numpy", "onnxruntime"], atol=opts.atol, rtol=opts.rtol,
-                          print_table=False)
-        if opts.log is not None:
-            opts.log(result.format_table())
-        if not result.ok:
-            raise ValidationFailure(
-                "the converted ONNX model disagrees with seqc's NumPy forward", file=src_path,
-                hint=f"{out_path} was not written; rerun with --debug and report the model")
-        os.replace(tmp, out_path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-    info["validation"] = result.to_json()
-    return info

@@ -152,14 +152,14 @@ def test_output_path_blocked_by_a_file_is_exit_2(built, tmp_path):
     (errno.ENOSPC, ["disk is full"])])
 def test_unwritable_output_folder_is_exit_2(built, tmp_path, monkeypatch, code, words):
     # Simulated: the tests may run as root, whom a read-only folder does not stop.
-    import seqc.pipeline
+    import tempfile
 
     out = tmp_path / "out"
 
     def refuse(*args, dir=None, **kwargs):
         raise OSError(code, os.strerror(code), None if code == errno.ENOSPC else str(dir))
 
-    monkeypatch.setattr(seqc.pipeline.tempfile, "mkdtemp", refuse)
+    monkeypatch.setattr(tempfile, "mkdtemp", refuse)
     refused(run("build", built / "s.json", "--no-train", "-q", "-o", out), *words,
             *([] if code == errno.ENOSPC else [str(out)]))
     assert not (out / "model.onnx").exists()

@@ -349,7 +349,7 @@ def _resolve_paths(data: dict, base: Path, file: str, where: str) -> None:
 def _timeseries(data: dict, file: str, input_type: TensorType | None) -> dict:
     """The checked `data.timeseries` section; its windows must fit the model input
     (N, sequence_length, len(columns))."""
-    from ..training.data import check_timeseries
+    from ..training.timeseries import check_timeseries
 
     path = data.get("path")
     if path is None or not path.lower().endswith(".csv"):

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Iterator
 import numpy as np
 
 from ..errors import DataError, SeqcError
-from ..training.data import check_timeseries, min_window_rows, window_count
+from ..training.timeseries import check_timeseries, min_window_rows, window_count
 
 TIMESERIES_KEY = "seqc.timeseries"
 # What travels with the model; `horizon` is informational (predict has no targets).

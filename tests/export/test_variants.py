@@ -160,8 +160,9 @@ def test_static_quantization_needs_calibration_rows(tmp_path):
 
 @pytest.fixture(scope="module")
 def digits(tmp_path_factory):
+    from seqc.build_data import load_build_data
     from seqc.frontend import load_definition
-    from seqc.pipeline import BuildOptions, load_build_data
+    from seqc.pipeline import BuildOptions
 
     defn = load_definition(str(EXAMPLES / "digits_mlp.json"))
     model = defn.model

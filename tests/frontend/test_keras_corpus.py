@@ -44,7 +44,7 @@ def test_keras_files_convert_and_load_like_keras(keras, kind, ex, tmp_path):
     from test_keras_json import _keras_model, _random_weights, example_input
 
     import seqc
-    from seqc.pipeline import ConvertOptions, convert
+    from seqc.convert import ConvertOptions, convert
 
     km = _keras_model(keras, kind, ex)
     rng = np.random.default_rng(11)

@@ -11,10 +11,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
+from seqc.build_data import load_build_data
 from seqc.cli import cli
 from seqc.errors import DataError, DefinitionError
 from seqc.frontend import load_definition
-from seqc.pipeline import BuildOptions, load_build_data
+from seqc.pipeline import BuildOptions
 from seqc.training.checks import split_validation
 from seqc.training.data import load_data, load_timeseries_csv
 

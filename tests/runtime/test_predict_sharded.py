@@ -22,6 +22,8 @@ import seqc
 from seqc.cli import cli
 from seqc.errors import DataError, UsageError
 from seqc.export import export_model
+from seqc.fileio import sha256_file
+from seqc.runtime import shard_ledger as SL
 from seqc.runtime import sharded as S
 from seqc.runtime.inputs import open_inputs
 from seqc.runtime.predict import predict_file
@@ -120,7 +122,7 @@ def run(model, inputs, out, engine, **kw):
 
 
 def manifest(out):
-    lines = (Path(out) / S.MANIFEST).read_text().splitlines()
+    lines = (Path(out) / SL.MANIFEST).read_text().splitlines()
     return [json.loads(line) for line in lines]
 
 
@@ -133,9 +135,9 @@ def assert_complete(out, expected):
         data = (Path(out) / r["output"]).read_bytes()
         assert data == expected[r["output"]], r["output"]
         assert r["bytes"] == len(data) and r["rows_in"] == r["rows_out"]
-        assert r["sha256"] == S.sha256_file(Path(out) / r["output"])
+        assert r["sha256"] == sha256_file(Path(out) / r["output"])
     assert not glob.glob(str(Path(out) / ".*.tmp"))
-    assert (Path(out) / S.SUCCESS).exists()
+    assert (Path(out) / SL.SUCCESS).exists()
 
 
 def test_equal_to_single_process(model, data, expected, engine, tmp_path):
@@ -176,7 +178,7 @@ def test_driver_killed_then_resumed_is_byte_identical(model, data, expected, eng
     env = {**os.environ, S.FAULT_ENV: json.dumps({"kill_driver_after": 2})}
     r = subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
     assert r.returncode == -9, r.stderr[-2000:]  # SIGKILL, by the driver's own hand
-    assert 2 <= len(manifest(out)) < SHARDS and not (out / S.SUCCESS).exists()
+    assert 2 <= len(manifest(out)) < SHARDS and not (out / SL.SUCCESS).exists()
     report = run(model, data, out, engine)
     assert report["skipped"] >= 2 and report["skipped"] + report["done"] == SHARDS
     assert_complete(out, expected)
@@ -195,12 +197,12 @@ def test_corrupt_shard_fails_alone(model, data, expected, engine, tmp_path):
         assert "failed: " in r.output and "1 of 5 shards failed" in r.output
         assert "rows/s" in r.output and "ETA" in r.output  # a line per shard, failed or not
         assert all(f"[{k}/5]" in r.output for k in range(1, 6)), r.output
-        report = json.loads((tmp_path / "out" / S.REPORT).read_text())
+        report = json.loads((tmp_path / "out" / SL.REPORT).read_text())
     else:
         report = run(model, bad, tmp_path / "out", engine, retries=1)
     assert [f["output"] for f in report["failed"]] == ["part-2.npy"]
     assert "part-2.npy" in report["failed"][0]["input"] and report["failed"][0]["error"]
-    assert report["done"] == SHARDS - 1 and not (tmp_path / "out" / S.SUCCESS).exists()
+    assert report["done"] == SHARDS - 1 and not (tmp_path / "out" / SL.SUCCESS).exists()
     assert not (tmp_path / "out" / "part-2.npy").exists()
     shutil.copy(data / "part-2.npy", bad / "part-2.npy")  # fixed: the rerun does only it
     report = run(model, bad, tmp_path / "out", engine)
@@ -226,7 +228,7 @@ def test_another_model_or_setting_is_refused_on_resume(model, data, work, tmp_pa
     assert report["done"] == SHARDS and {r["model_sha256"] for r in manifest(tmp_path / "out")} \
         == {report["model_sha256"]}
     assert sorted(os.listdir(tmp_path / "out")) == sorted(  # the first run's outputs are gone
-        [S.MANIFEST, S.REPORT, S.SUCCESS, *(f"part-{i}.csv" for i in range(SHARDS))])
+        [SL.MANIFEST, SL.REPORT, SL.SUCCESS, *(f"part-{i}.csv" for i in range(SHARDS))])
 
 
 def test_inputs_folder_glob_and_names(data, tmp_path):
@@ -236,21 +238,21 @@ def test_inputs_folder_glob_and_names(data, tmp_path):
         shutil.copy(data / "part-0.npy", tmp_path / d / "x.npy")
     (tmp_path / "a" / "_skip.npy").write_bytes(b"")
     (tmp_path / "a" / "notes.txt").write_text("not an input")
-    found = S.find_inputs([tmp_path / "a", str(tmp_path / "*" / "x.npy")], str(tmp_path / "o"))
+    found = SL.find_inputs([tmp_path / "a", str(tmp_path / "*" / "x.npy")], str(tmp_path / "o"))
     assert found == [str(tmp_path / "a" / "x.npy"), str(tmp_path / "b" / "x.npy")]
-    assert S.output_names(found, ".npy") == ["a/x.npy", "b/x.npy"]
+    assert SL.output_names(found, ".npy") == ["a/x.npy", "b/x.npy"]
     shutil.copy(data / "part-0.npy", tmp_path / "a" / "x.csv")
     with pytest.raises(UsageError, match="same output"):
-        S.output_names([str(tmp_path / "a" / "x.npy"), str(tmp_path / "a" / "x.csv")], ".npy")
+        SL.output_names([str(tmp_path / "a" / "x.npy"), str(tmp_path / "a" / "x.csv")], ".npy")
     # OUTDIR inside the input folder: its files are not inputs
     (tmp_path / "a" / "out").mkdir()
     shutil.copy(data / "part-0.npy", tmp_path / "a" / "out" / "y.npy")
-    assert S.find_inputs([str(tmp_path / "a" / "**" / "*.npy")], str(tmp_path / "a" / "out")) \
+    assert SL.find_inputs([str(tmp_path / "a" / "**" / "*.npy")], str(tmp_path / "a" / "out")) \
         == [str(tmp_path / "a" / "x.npy")]
     with pytest.raises(UsageError, match="matches no input"):
-        S.find_inputs([str(tmp_path / "*.parquet")], str(tmp_path / "o"))
+        SL.find_inputs([str(tmp_path / "*.parquet")], str(tmp_path / "o"))
     with pytest.raises(DataError, match="not found"):
-        S.find_inputs([str(tmp_path / "missing.npy")], str(tmp_path / "o"))
+        SL.find_inputs([str(tmp_path / "missing.npy")], str(tmp_path / "o"))
 
 
 def test_output_may_not_replace_an_input(model, data, tmp_path):
@@ -261,7 +263,7 @@ def test_output_may_not_replace_an_input(model, data, tmp_path):
 
 
 def test_ledger_drops_a_torn_line(tmp_path):
-    ledger = S.Ledger(str(tmp_path))
+    ledger = SL.Ledger(str(tmp_path))
     ledger.append({"output": "a.npy", "bytes": 1})
     with open(ledger.path, "ab") as f:
         f.write(b'{"output": "b.np')  # the driver died mid-append
@@ -327,7 +329,7 @@ def test_single_file_predict_unchanged(model, data, tmp_path):
                                  str(tmp_path / "y.npy")])
     assert r.exit_code == 0 and r.output.strip() == f"Wrote {ROWS} predictions to " \
         f"{tmp_path / 'y.npy'}"
-    assert not (tmp_path / S.MANIFEST).exists()
+    assert not (tmp_path / SL.MANIFEST).exists()
     r = CliRunner().invoke(cli, ["predict", model, str(data / "part-0.npy"), "-o",
                                  str(tmp_path / "y.npy"), "--retries", "3"])
     assert r.exit_code == 2 and "--retries is for sharded predict" in r.output

@@ -19,7 +19,8 @@ from seqc.export import export_model
 from seqc.runtime import make_session
 from seqc.runtime.predict import predict_file
 from seqc.runtime.windows import TIMESERIES_KEY, model_timeseries, timeseries_metadata
-from seqc.training.data import load_timeseries_csv, window_count, window_starts
+from seqc.training.data import load_timeseries_csv
+from seqc.training.timeseries import window_count, window_starts
 
 L = seqc.layers
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))

@@ -1,4 +1,4 @@
-"""Engines for sharded predict: they schedule `sharded.run_shard` calls on workers, retry
+"""Engines for sharded predict: they schedule `shard_worker.run_shard` calls on workers, retry
 failed attempts and place workers; seqc's driver owns the outputs and the ledger.
 
 Every engine is a context manager (it starts or joins its cluster and tears down what it

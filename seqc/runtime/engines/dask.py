@@ -1,7 +1,7 @@
 """`--engine dask`: one task per shard with `client.submit`, on the cluster at `address` or a
 local one (one single-threaded worker process per worker).
 
-Each worker process keeps one onnxruntime session (sharded.worker_predictor), built from the
+Each worker process keeps one onnxruntime session (shard_worker.worker_predictor), built from the
 model bytes, which travel to each worker once (the result of one task every shard depends on).
 Dask retries a task that raised (`retries`) and reschedules one whose worker died (the
 scheduler's `allowed-failures`, set to `retries` on a local cluster; an existing cluster keeps
@@ -18,7 +18,7 @@ import dask
 from distributed import Client, LocalCluster, as_completed
 
 from ...errors import UsageError
-from ..sharded import ShardFailure, WorkerSpec
+from ..shard_worker import ShardFailure, WorkerSpec
 from . import Engine
 
 
@@ -27,7 +27,7 @@ def _spec(spec: WorkerSpec) -> WorkerSpec:
 
 
 def _run(spec: WorkerSpec, task: dict) -> dict:
-    from ..sharded import run_shard
+    from ..shard_worker import run_shard
 
     return run_shard(spec, task)
 

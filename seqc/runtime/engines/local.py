@@ -19,12 +19,12 @@ from multiprocessing.connection import wait
 from typing import Any
 
 from ...errors import UsageError
-from ..sharded import ShardFailure, WorkerSpec
+from ..shard_worker import ShardFailure, WorkerSpec
 from . import Engine
 
 
 def _worker_main(conn: Any, spec: WorkerSpec) -> None:
-    from ..sharded import run_shard, worker_predictor
+    from ..shard_worker import run_shard, worker_predictor
 
     try:
         worker_predictor(spec)

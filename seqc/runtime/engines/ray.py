@@ -19,7 +19,7 @@ from typing import Any
 import ray
 
 from ...errors import UsageError
-from ..sharded import ShardFailure, WorkerSpec
+from ..shard_worker import ShardFailure, WorkerSpec
 from . import Engine
 
 # Seconds to wait for the first worker to be placed before giving up.
@@ -32,13 +32,13 @@ class _Actor:
     as long as the driver holds them; the predictor is built once per process all the same."""
 
     def ready(self, spec: WorkerSpec) -> bool:
-        from ..sharded import worker_predictor
+        from ..shard_worker import worker_predictor
 
         worker_predictor(spec)
         return True
 
     def run(self, spec: WorkerSpec, task: dict) -> dict:
-        from ..sharded import run_shard
+        from ..shard_worker import run_shard
 
         return run_shard(spec, task)
 
