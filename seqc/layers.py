@@ -60,6 +60,8 @@ class KerasTensor:
     layer: Layer
     inputs: tuple
     serial: int
+    # > 0: output k of the call that made inputs[0] (a recurrent layer's returned state)
+    output: int = 0
 
     @property
     def shape(self) -> tuple:
@@ -101,16 +103,27 @@ class Layer(LayerConfig):
     """A layer config made by `seqc.layers.<Kind>(...)`: a Sequential takes it as it is, and
     calling it on symbolic tensors builds a functional model."""
 
-    def __call__(self, inputs: Any) -> KerasTensor:
+    def __call__(self, inputs: Any, initial_state: Any = None) -> Any:
         many = isinstance(inputs, list | tuple)
         xs = tuple(inputs) if many else (inputs,)
+        states = getattr(REGISTRY.get(self.type), "n_states", 0)
+        if initial_state is not None:
+            if not states or many:
+                raise UsageError(f"{self.type} takes no initial_state", field="initial_state",
+                                 hint="SimpleRNN, GRU and LSTM called on one sequence do")
+            xs += tuple(initial_state) if isinstance(initial_state, list | tuple) else (
+                initial_state,)
         for x in xs:
             if not isinstance(x, InputSpec | KerasTensor):
                 raise UsageError(
                     f"{self.type} is called on a {type(x).__name__}; in a functional model a "
                     "layer is called on symbolic tensors", field="inputs",
                     hint="start from x = seqc.Input(shape=...), then y = layer(x)")
-        return KerasTensor(self, xs, next(_SERIAL))
+        out = KerasTensor(self, xs, next(_SERIAL))
+        if not (states and self.config.get("return_state")):
+            return out
+        # Keras: [output, h] ([output, h, c] for an LSTM)
+        return [out, *(KerasTensor(self, (out,), out.serial, k) for k in range(1, states + 1))]
 
 
 def _as_list(v: Any, what: str) -> list:
@@ -151,7 +164,9 @@ def _trace(inputs: list, outputs: list, name: str):
     stack = list(outputs)
     while stack:
         v = stack.pop()
-        if isinstance(v, KerasTensor) and id(v) not in calls:
+        if isinstance(v, KerasTensor) and v.output:  # a state: its call's main tensor
+            stack.append(v.inputs[0])
+        elif isinstance(v, KerasTensor) and id(v) not in calls:
             calls[id(v)] = v
             stack.extend(v.inputs)
         elif isinstance(v, InputSpec) and all(v is not t for t in inputs):
@@ -184,13 +199,20 @@ def _trace(inputs: list, outputs: list, name: str):
             nm = _auto_name(owner, counters, used)
             entry = NodeConfig(c.layer.type, {}, nm, [], c.layer.trainable, shared_with=owner)
         used.add(nm)
-        entry.inputs = [value[id(v)] for v in c.inputs]
+        entry.inputs = [_ref(v, value) for v in c.inputs]
         value[id(c)] = nm
         entries.append(entry)
     if not entries:
         raise DefinitionError("the model has no layers between its inputs and outputs",
                               field="outputs", hint="call layers on the Input")
-    return build_dag(name, in_types, entries, [value[id(t)] for t in outputs])
+    return build_dag(name, in_types, entries, [_ref(t, value) for t in outputs])
+
+
+def _ref(t: Tensor, value: dict[int, str]) -> str:
+    """The graph value of a tensor: output k > 0 of a call is `name:k`."""
+    if isinstance(t, KerasTensor) and t.output:
+        return f"{value[id(t.inputs[0])]}:{t.output}"
+    return value[id(t)]
 
 
 def _positional(kind: str) -> list[str]:

@@ -139,6 +139,7 @@ def _functional_config(model: Model) -> tuple[dict, list[kh5.PlannedLayer]]:
     parents: dict[tuple[str, int], list[tuple[str, int]]] = {}  # a call -> calls it reads
     origin: dict[str, tuple[str, list | None]] = {}  # Keras layer -> (seqc layer, nodes)
     hist: dict[str, tuple[str, int]] = {}  # seqc value -> the Keras call producing it
+    tidx: dict[str, int] = {}  # seqc value -> its index among the call's outputs, when not 0
     for v in graph.inputs:
         t = graph.types[v]
         kname = _keras_name(v, names)
@@ -175,18 +176,22 @@ def _functional_config(model: Model) -> tuple[dict, list[kh5.PlannedLayer]]:
                 knames.append(kname)
             knames_of[lname] = knames
         multi = REGISTRY[main.op].multi_input
-        srcs = [(hist[v], graph.types[v]) for v in main.inputs]
+        srcs = [(hist[v], graph.types[v], tidx.get(v, 0)) for v in main.inputs]
         cur = srcs[0][0]
         for i, kname in enumerate(knames):
             k = len(entries[kname]["inbound_nodes"])
-            tensors = [_keras_tensor(t, call) for call, t in srcs]
-            entries[kname]["inbound_nodes"].append(
-                {"args": [tensors] if multi and i == 0 else tensors, "kwargs": {}})
-            parents[(kname, k)] = [call for call, _ in srcs]
+            tensors = [_keras_tensor(t, call, j) for call, t, j in srcs]
+            node = {"args": [tensors] if multi and i == 0 else tensors, "kwargs": {}}
+            if len(tensors) > 1 and not multi:  # a recurrent layer's initial_state
+                node = {"args": tensors[:1], "kwargs": {"initial_state": tensors[1:]}}
+            entries[kname]["inbound_nodes"].append(node)
+            parents[(kname, k)] = [call for call, _, _ in srcs]
             cur = (kname, k)
-            srcs = [(cur, graph.types[main.outputs[0]])]
+            srcs = [(cur, graph.types[main.outputs[0]], 0)]
         for n in nodes:
             hist[n.outputs[0]] = cur
+        for j, v in enumerate(main.outputs[1:], 1):  # return_state: tensor j of the call
+            hist[v], tidx[v] = cur, j
     order = _keras_layer_order(list(graph.inputs), [hist[v] for v in graph.outputs], parents,
                                hist)
     used_keys: dict[str, int] = {}
@@ -198,7 +203,7 @@ def _functional_config(model: Model) -> tuple[dict, list[kh5.PlannedLayer]]:
         plan.append(pl)
 
     def refs(values: tuple[str, ...]) -> list:
-        out = [[hist[v][0], hist[v][1], 0] for v in values]
+        out = [[hist[v][0], hist[v][1], tidx.get(v, 0)] for v in values]
         return out if len(out) > 1 else out[0]
 
     model_name = _keras_name(model.name or "functional", set())
@@ -213,10 +218,10 @@ def _functional_config(model: Model) -> tuple[dict, list[kh5.PlannedLayer]]:
     return config, plan
 
 
-def _keras_tensor(t: Any, call: tuple[str, int]) -> dict:
+def _keras_tensor(t: Any, call: tuple[str, int], index: int = 0) -> dict:
     return {"class_name": "__keras_tensor__",
             "config": {"shape": list(t.shape), "dtype": t.dtype,
-                       "keras_history": [call[0], call[1], 0]}}
+                       "keras_history": [call[0], call[1], index]}}
 
 
 def _keras_layer_order(inputs: list[str], outputs: list[tuple[str, int]],

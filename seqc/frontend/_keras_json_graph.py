@@ -30,11 +30,13 @@ from ..errors import did_you_mean, layer_label
 from ..ir.build import NodeConfig
 from ..ir.graph import in_masked
 from ..ir.types import TensorType, batched
+from ..ops import REGISTRY
 from ._keras_json_layers import KerasLayerRef, entry, layer
 from ._keras_json_model import input_layer, weightless_sequential
 from ._keras_json_version import Reader, short
 
 MODEL_CLASSES = ("Sequential", "Functional", "Model")
+STATE_LAYERS = ("SimpleRNN", "GRU", "LSTM")  # initial_state and return_state
 # Keras 3 ops on two tensors -> seqc merge kinds.
 BINARY_OPS = {"Add": "Add", "Subtract": "Subtract", "Multiply": "Multiply",
               "Maximum": "Maximum", "Minimum": "Minimum"}
@@ -322,6 +324,22 @@ class _Reader:
             if isinstance(kwargs.get("training"), bool):
                 kwargs.pop("training")
             mask = kwargs.pop("mask", None)
+            # A recurrent layer's initial_state (one tensor or a list): inputs after the
+            # sequence, Keras' order ([h, c] for an LSTM), as seqc's recurrent node takes them.
+            initial = kwargs.pop("initial_state", None)
+            if initial is not None and by_name[name].get("class_name") not in STATE_LAYERS:
+                raise self.r.err(f"call {k} of layer '{name}' passes initial_state, which "
+                                 "seqc reads for SimpleRNN, GRU and LSTM", label,
+                                 f"inbound_nodes[{k}].kwargs.initial_state", short(initial))
+            if initial is not None:
+                init = _history(initial if isinstance(initial, list) else [initial])
+                if not all(isinstance(t, list) and t and isinstance(t[0], str) for t in init):
+                    raise self.r.err(f"call {k} of layer '{name}' passes an initial_state that "
+                                     "is not a list of keras tensors", label,
+                                     f"inbound_nodes[{k}].kwargs.initial_state",
+                                     short(initial))
+                args = [*args, *[{"class_name": "__keras_tensor__",
+                                  "config": {"keras_history": t}} for t in init]]
             if mask is not None:
                 self.call_masks[(name, k)] = _flat_tensors([_history(mask)])
                 if not self.call_masks[(name, k)]:
@@ -428,7 +446,10 @@ class _Reader:
             vname = self.unique(f"{first[id(e)]}_{k or self.nested_call}")
             self.entries.append(NodeConfig(kind, {}, vname, list(srcs), trainable,
                                            shared_with=first[id(e)]))
-        return [vname]
+        # return_state: output k > 0 is the value `name:k` (seqc.ir.build.build_dag)
+        more = REGISTRY[kind].n_states if kind in STATE_LAYERS and spec.get("return_state") \
+            else 0
+        return [vname, *(f"{vname}:{j}" for j in range(1, more + 1))]
 
     def op(self, e: dict, i: int, tensors: list, srcs: list[str]) -> str:
         """A Keras 3 operator node -> one entry."""
@@ -527,7 +548,7 @@ def check_masks(r: Reader, kg: KerasGraph, graph: Any) -> None:
         op = REGISTRY[n.op]
         by_name[n.name] = n
         if op.output_masked(n.attrs, in_masked(op, n.inputs, masked)):
-            masked.update(n.outputs)
+            masked.add(n.outputs[0])
     for index, label in kg.masked_calls:
         node = by_name.get(kg.entries[index].name)
         if node is not None and not any(v in masked for v in node.inputs):

@@ -188,7 +188,13 @@ class Chain:
         if d is not None:
             return self.r.ev(d, where)
         raise self.refuse(p, f"takes a second input '{p.arg}'; seqc reads models with one "
-                             "input")
+                             "input", hint=None if self.fw != "torch" else (
+                                 f"if '{p.arg}' is a recurrent state passed in and returned "
+                                 "(forward(x, hidden) -> (out, hidden)): seqc does not read "
+                                 "that from PyTorch; it reads the same model "
+                                 "with Keras' initial_state and return_state in the "
+                                 "functional API, or a stateful=True layer for a state "
+                                 "carried across batches"))
 
     def result(self, out: Any, node: ast.AST) -> Tensor:
         if self.fw == "torch" and self.depth == 0 and isinstance(out, (list, tuple)) and len(

@@ -61,6 +61,23 @@ class KTensor:
         return self._chain or None
 
 
+@dataclass(eq=False)
+class KOut(KTensor):
+    """Output `index` > 0 of a layer call that returns several (a recurrent layer's states
+    with return_state=True): reads the call's main tensor `base`, and names `base:index`."""
+
+    base: Any = None
+    index: int = 0
+
+    @property
+    def chain(self) -> list | None:
+        return None  # a layer's second output is never a chain
+
+
+# Keras' recurrent layers: `initial_state=` on a call, return_state=True on the layer
+STATE_LAYERS = {"SimpleRNN": 1, "GRU": 1, "LSTM": 2}
+
+
 def as_tensor(v: Any) -> KTensor | None:
     if isinstance(v, KTensor):
         return v
@@ -103,7 +120,9 @@ class FunctionalReader:
     `pyscript.Reader`)."""
 
     def apply_layer(self, layer: Any, args: list, kwargs: dict, node: ast.Call) -> Any:
-        extra = {k: v for k, v in kwargs.items() if not (k == "training" and v is None)}
+        states = STATE_LAYERS.get(layer.cls) if isinstance(layer, Layer) else None
+        extra = {k: v for k, v in kwargs.items() if not (k == "training" and v is None)
+                 and not (k == "initial_state" and states)}
         if extra:
             return Opaque(node, f"{self.seg(node)} passes {', '.join(extra)} to a layer call "
                                 "(training=True keeps dropout on at inference)",
@@ -133,7 +152,32 @@ class FunctionalReader:
                 return Opaque(node, f"{self.seg(node)} calls a functional graph model as a "
                                     "layer, which seqc does not read", unsupported=True)
             layer.consumed = True
+        if states:
+            return self._recurrent_call(layer, t, kwargs.get("initial_state"), states, node)
         return KTensor(layer, [t], node)
+
+    def _recurrent_call(self, layer: Any, t: KTensor, initial: Any, states: int,
+                        node: ast.Call) -> Any:
+        """A SimpleRNN/GRU/LSTM call: `initial_state=[h, c]` (or one tensor) are inputs
+        after the sequence; with return_state=True the call is the list [out, h(, c)]."""
+        inputs = [t]
+        if initial is not None:
+            if isinstance(initial, Opaque):
+                return initial
+            ts = _tensor_list(initial)
+            if ts is None:
+                return Opaque(node, f"{self.seg(node)} passes an initial_state that is not "
+                                    "symbolic tensors", unsupported=True)
+            inputs += ts
+        out = KTensor(layer, inputs, node)
+        rs = layer.kwargs.get("return_state", False)
+        if not isinstance(rs, bool):
+            return Opaque(node, f"{self.seg(node)}: return_state is not a constant True or "
+                                "False", unsupported=True)
+        if not rs:
+            return out
+        return [out, *(KOut(layer, [out], node, base=out, index=k)
+                       for k in range(1, states + 1))]
 
     def merge_function(self, kind: str, args: list, kwargs: dict, node: ast.Call) -> Any:
         """`layers.add([x, y])`, `layers.concatenate([a, b], axis=1)`: the merge layer made
@@ -324,6 +368,9 @@ class FunctionalReader:
             return d["name"]
 
         for t in graph_tensors(t_outs):
+            if isinstance(t, KOut):  # a returned state: output k of its call's entry
+                names[id(t)] = f"{names[id(t.base)]}:{t.index}"
+                continue
             if not t.inputs:
                 continue
             srcs = [names[id(s)] for s in t.inputs]

@@ -75,7 +75,14 @@ def build_graph(
                     received=f"type={lc.type!r}",
                     hint="define a graph (the Keras functional API) whose entry names its "
                          "inputs")
-            (out_type,) = op.infer(attrs, [types[cur]])
+            out_type, *more = op.infer(attrs, [types[cur]])
+            if more:
+                raise DefinitionError(
+                    f"{op.kind}(return_state=True) returns its output and its final state, "
+                    "and a sequential model passes one tensor from layer to layer",
+                    field="return_state", received="return_state=True",
+                    hint="define a graph (the Keras functional API) and read the states "
+                         "as outputs k of the layer (\"from\": [\"name:1\"])")
             if op.output_masked(attrs, in_masked(op, [cur], masked)):
                 masked.add(lname)
             pspecs = op.params(attrs, [types[cur]])
@@ -206,14 +213,23 @@ def build_dag(
                 attrs = op.parse_attrs(config)
                 op.check(attrs)
             try:
-                (out_type,) = op.infer(attrs, in_types)
+                out_types = op.infer(attrs, in_types)
             except DefinitionError as e:
                 e.received = f"{e.received}; inputs {_describe_inputs(nc.inputs, in_types)}"
                 raise
             if op.output_masked(attrs, in_masked(op, srcs, masked)):
                 masked.add(lname)
             pspecs = op.params(attrs, in_types)
-            node = Node(op.kind, lname, tuple(srcs), (lname,), attrs,
+            # Output k > 0 (a recurrent layer's returned states) is the value `name:k`.
+            outs_k = (lname, *(f"{lname}:{k}" for k in range(1, len(out_types))))
+            for v in outs_k[1:]:
+                if v in used:
+                    raise DefinitionError(f"the name '{v}' of output {v.rsplit(':', 1)[1]} "
+                                          "of this layer is taken", field="name",
+                                          received=f"name={lname!r}",
+                                          hint="give every layer and input a unique name")
+                used.add(v)
+            node = Node(op.kind, lname, tuple(srcs), outs_k, attrs,
                         tuple(s.name for s in pspecs), layer=lname, trainable=trainable,
                         training_args=training_args, shares=shares)
             for s in pspecs:
@@ -228,8 +244,10 @@ def build_dag(
                 specs[key] = s
             nodes.append(node)
             own[lname] = node
-            types[lname] = out_type
-            value_of[lname] = lname
+            for v, t in zip(outs_k, out_types):
+                types[v] = t
+                value_of[v] = v
+            out_type = out_types[0]
             if activation is not None:
                 act_op = REGISTRY["Activation"]
                 act_attrs = act_op.parse_attrs({"activation": activation})
@@ -265,7 +283,7 @@ def build_dag(
                 received=f"inputs={list(inputs)}",
                 hint="remove the input, or feed it to a layer")
     for i, (nc, lname) in enumerate(zip(entries, own)):
-        if value_of[lname] not in read:
+        if not read & {value_of[lname], *own[lname].outputs[1:]}:
             raise DefinitionError(
                 f"the value of '{lname}' is never used: no layer reads it and it is not an "
                 "output", file=file, layer=layer_label(i, lname, nc.type), field="outputs",

@@ -97,7 +97,7 @@ class Graph:
         out: set[str] = set()
         for n in self.nodes:
             if REGISTRY[n.op].output_masked(n.attrs, in_masked(REGISTRY[n.op], n.inputs, out)):
-                out.update(n.outputs)
+                out.add(n.outputs[0])  # a recurrent layer's returned states carry none
         return frozenset(out)
 
     @property

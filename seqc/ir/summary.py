@@ -44,7 +44,10 @@ def format_summary(graph: Graph, params: dict[str, np.ndarray] | None = None) ->
         for node in (n for call in calls for n in call):
             for p in () if node.shares else node.params:
                 n += int(np.prod(graph.param_specs[node.param_key(p)].shape))
-        row = [f"{owner} ({calls[0][0].op})", _shape(graph.types[calls[-1][-1].outputs[0]]),
+        last = calls[-1][-1]
+        shapes = [_shape(graph.types[v]) for v in last.outputs]  # Keras lists several
+        row = [f"{owner} ({calls[0][0].op})",
+               shapes[0] if len(shapes) == 1 else f"[{', '.join(shapes)}]",
                f"{n:,}"]
         if not chain:
             row.append(_connections(graph, groups, calls))

@@ -1,8 +1,11 @@
 """Shared engine of the recurrent kinds (SimpleRNN, LSTM, GRU): Keras 3 attributes, the shape
 rule, parameters, masks, dropout and the time loop around each kind's cell maths.
 
-Input (N, T, F) -> (N, T, units) with return_sequences, else (N, units). ONNX: native RNN /
-LSTM / GRU through `_recurrent_onnx.lower_recurrent`. Parameters are Keras' own: `kernel`
+Input (N, T, F) -> (N, T, units) with return_sequences, else (N, units); with return_state
+the final state follows as outputs 1 (h) and 2 (an LSTM's c), each (N, units), and inputs
+after the sequence are the initial state (Keras' initial_state, same order), which gradients
+reach. ONNX: native RNN / LSTM / GRU through `_recurrent_onnx.lower_recurrent` (Y_h, Y_c,
+initial_h, initial_c). Parameters are Keras' own: `kernel`
 (F, k*units), `recurrent_kernel` (units, k*units), `bias`; gates in Keras' order.
 
 How the NumPy kernels run (the cells in simple_rnn.py, lstm.py, gru.py):
@@ -260,9 +263,19 @@ class Steps:
     valid_f: Array | None = None
     invalid_f: Array | None = None
     # The state the first step starts from, each (N, units) in Keras' order ((h, c) for an
-    # LSTM), or None for zeros: a stateful layer's carried state. No gradient flows into it
-    # (Keras keeps it in a non-trainable variable between batches).
+    # LSTM), or None for zeros: a stateful layer's carried state (no gradient flows into it:
+    # Keras keeps it in a non-trainable variable between batches), or the layer's
+    # initial_state inputs (their gradient is asked for with `init_grad`).
     init: tuple[Array, ...] | None = None
+    # Backward only: whether scan_back computes the gradient of `init` (it then sets
+    # `d_init`, Keras' order), and the gradient arriving at the final cell state (an LSTM's
+    # c output with return_state), or None.
+    init_grad: bool = False
+    # With a mask and an initial state: float (T, N, 1), 1 from a row's first valid step on.
+    # Keras' output before it is zeros (its previous output starts at zero), not the state.
+    seen: Array | None = None
+    dc_last: Array | None = None
+    d_init: tuple[Array, ...] | None = None
 
     @staticmethod
     def of(valid: Array | None, dtype: Any, need_grad: bool, units: int = 1,
@@ -296,6 +309,10 @@ class RecurrentBase(OpDef):
     rec_gates: int = 0
     rec_gate_start: int = 0
     has_recurrent_activation = True
+    # The state tensors (LSTM: h and c): what return_state adds to the outputs and what
+    # initial_state gives as extra inputs, after the sequence (Node.inputs[1:]).
+    n_states: int = 1
+    arity = (1, 2)
 
     # -- attributes and shapes --
 
@@ -303,18 +320,12 @@ class RecurrentBase(OpDef):
         positive_int(a, "units")
         for name in ("dropout", "recurrent_dropout"):
             in_range(a, name, 0.0, 1.0)
-        if a.return_state:
-            raise DefinitionError(
-                f"{self.kind}(return_state=True) is not supported by seqc", field="return_state",
-                received="return_state=True",
-                hint="the layer outputs its last state (return_sequences=False) or every step "
-                     "(return_sequences=True)")
         check_activation(a, "activation")
         if self.has_recurrent_activation:
             check_activation(a, "recurrent_activation")
 
     def infer(self, a: Any, in_types: list[TensorType]) -> list[TensorType]:
-        (x,) = in_types
+        x, states = in_types[0], in_types[1:]
         if x.rank != 3 or x.shape[2] is None:
             raise DefinitionError(
                 f"{self.kind} needs an input of shape (batch, timesteps, features) with a "
@@ -332,7 +343,38 @@ class RecurrentBase(OpDef):
                 "per sample of a batch", field="stateful", received=f"input {x}",
                 hint="give the model's input a batch size: batch_input_shape=(batch, T, F) or "
                      "keras.Input(batch_shape=(batch, T, F))")
-        return [x.with_shape((n, t, a.units) if a.return_sequences else (n, a.units))]
+        self._check_initial_state(a, x, states)
+        out = [x.with_shape((n, t, a.units) if a.return_sequences else (n, a.units))]
+        # return_state: the final state after the output, Keras' order ([h, c] for an LSTM)
+        return out + [x.with_shape((n, a.units))] * (self.n_states if a.return_state else 0)
+
+    def _check_initial_state(self, a: Any, x: TensorType, states: list[TensorType]) -> None:
+        """The initial_state inputs (Keras' `layer(x, initial_state=[...])`): none, or one
+        (N, units) tensor per state, in Keras' order."""
+        if not states:
+            return
+        names = "[h, c]" if self.n_states == 2 else "[h]"
+        got = ", ".join(str(t) for t in states)
+        if len(states) != self.n_states:
+            raise DefinitionError(
+                f"{self.kind}'s initial_state is {names}: {self.n_states} tensor(s), and "
+                f"{len(states)} are given", field="initial_state", received=f"initial_state {got}")
+        if a.stateful:
+            raise DefinitionError(
+                f"{self.kind}(stateful=True) with an initial_state is not supported by seqc",
+                field="initial_state", received="stateful=True and initial_state",
+                hint="a stateful layer starts from the state it carries; drop initial_state "
+                     "or stateful")
+        for st in states:
+            if st.rank != 2 or st.shape[1] != a.units or st.dtype != x.dtype:
+                raise DefinitionError(
+                    f"{self.kind}'s initial_state tensors are (batch, units={a.units}) of the "
+                    f"input's dtype {x.dtype}", field="initial_state",
+                    received=f"initial_state {got}")
+            if None not in (st.shape[0], x.shape[0]) and st.shape[0] != x.shape[0]:
+                raise DefinitionError(
+                    f"{self.kind}'s initial_state has another batch size than its input",
+                    field="initial_state", received=f"input {x}, initial_state {got}")
 
     def bias_shape(self, a: Any) -> tuple[int, ...]:
         # recurrent_bias (LSTM, SimpleRNN): PyTorch's b_ih and b_hh as two rows
@@ -439,7 +481,7 @@ class RecurrentBase(OpDef):
                 None if b_rec is None else b_rec[cols])
 
     def forward(self, a, params, xs, ctx):
-        (x,) = xs
+        x, init_in = xs[0], xs[1:]
         n, t, f = x.shape
         dtype = x.dtype
         if t == 0:
@@ -455,7 +497,8 @@ class RecurrentBase(OpDef):
         xa[..., :f] = x.transpose(1, 0, 2)
         xa[..., f] = 1
         valid = None if mask is None else np.ascontiguousarray(mask.T)[:, :, None]
-        s = Steps.of(valid, dtype, ctx.need_grad, a.units, self._carried(a, ctx, n, dtype))
+        init = self._initial(init_in, n, dtype) if init_in else self._carried(a, ctx, n, dtype)
+        s = Steps.of(valid, dtype, ctx.need_grad, a.units, init)
 
         acts = self._acts(a)
         scale = self._scale(a, acts, dtype)
@@ -471,16 +514,37 @@ class RecurrentBase(OpDef):
             xp = MaskedMatmul(w_in, dm).fwd(xa)
             rec = MaskedMatmul(w_rec, rm)
         hs, tape = self.scan(a, acts, xp, rec, b_rec, s)
+        final = self.final_state(hs, tape) if a.return_state or a.stateful else ()
         if a.stateful and ctx.states is not None:
-            ctx.states[ctx.scope] = self.final_state(hs, tape)  # the next batch starts here
+            ctx.states[ctx.scope] = final  # the next batch starts here
 
         out = hs[1:] if a.return_sequences else hs[t]
         if a.zero_output_for_mask and valid is not None:
             out = out * (valid if a.return_sequences else valid[-1])
+        if init is not None and valid is not None:
+            seen = np.logical_or.accumulate(valid, axis=0)
+            if not seen.all():
+                s.seen = seen.astype(dtype)
+                out = out * (s.seen if a.return_sequences else s.seen[-1])
         y = np.ascontiguousarray(out.transpose(1, 0, 2)) if a.return_sequences else out.copy()
+        ys = [y, *(v.copy() for v in final)] if a.return_state else [y]
         if not ctx.need_grad:
-            return [y], None
-        return [y], (xa, dm, rm, s, tape, ctx.input_grad, w_in, w_rec)
+            return ys, None
+        s.init_grad = bool(init_in)
+        return ys, (xa, dm, rm, s, tape, ctx.input_grad, w_in, w_rec)
+
+    def _initial(self, init_in: list[Array], n: int, dtype: Any) -> tuple[Array, ...]:
+        """The initial_state inputs, checked against the batch (a DataError, never a
+        broadcast)."""
+        for v in init_in:
+            if v.shape != (n, v.shape[-1]):
+                from ..errors import DataError
+
+                raise DataError(
+                    f"{self.kind}'s initial_state has {v.shape[0]} rows; its input has {n}",
+                    field="initial_state", received=f"initial_state of shape {v.shape}",
+                    hint="give one state row per sample")
+        return tuple(np.ascontiguousarray(v, dtype) for v in init_in)
 
     def _carried(self, a: Any, ctx: Any, n: int, dtype: Any) -> tuple[Array, ...] | None:
         """A stateful layer's carried state (None: zeros, the first batch or after a reset).
@@ -501,19 +565,28 @@ class RecurrentBase(OpDef):
 
     def backward(self, a, params, cache, dys):
         xa, dm, rm, s, tape, input_grad, w_in, w_rec = cache
-        (dy,) = dys
+        dy, dstate = dys[0], list(dys[1:]) + [None] * (self.n_states - len(dys) + 1)
         u = a.units
-        dtype = dy.dtype
-        f = xa.shape[-1] - 1
+        dtype = xa.dtype
+        t_steps, n, f = xa.shape[0], xa.shape[1], xa.shape[-1] - 1
+        if dy is None:  # only the returned state is read
+            dy = np.zeros((n, t_steps, u) if a.return_sequences else (n, u), dtype)
         dhs, dh_last = None, None
         if a.return_sequences:
-            dhs = np.ascontiguousarray(dy.transpose(1, 0, 2))
+            dhs = dy.transpose(1, 0, 2).copy()  # a copy: the state gradient is added in
             if a.zero_output_for_mask and s.valid is not None:
                 dhs *= s.valid
+            if s.seen is not None:
+                dhs *= s.seen
         else:
             dh_last = dy.astype(dtype, copy=True)
             if a.zero_output_for_mask and s.valid is not None:
                 dh_last *= s.valid[-1]
+            if s.seen is not None:
+                dh_last *= s.seen[-1]
+        if dstate[0] is not None:  # return_state's h is the last step's state
+            (dh_last if dhs is None else dhs[-1])[...] += dstate[0]
+        s.dc_last = dstate[1] if self.n_states == 2 else None
         dxp, drk, db_rec = self.scan_back(a, self._acts(a), tape, dhs, dh_last, s,
                                           MaskedMatmul(w_rec, rm))
         proj = MaskedMatmul(w_in, dm)
@@ -528,9 +601,13 @@ class RecurrentBase(OpDef):
         if a.use_bias:
             grads["bias"] = self.join_bias(a, dw_in[f, inv],
                                            None if db_rec is None else db_rec[inv])
-        return [dx], {k: np.ascontiguousarray(v, dtype=dtype) for k, v in grads.items()}
+        d_init = [np.ascontiguousarray(v, dtype=dtype) for v in s.d_init or ()]
+        return [dx, *d_init], {k: np.ascontiguousarray(v, dtype=dtype) for k, v in grads.items()}
 
     def lower(self, a, params, xs, em):
         from ._recurrent_onnx import lower_recurrent  # noqa: PLC0415 - written alongside
 
-        return [lower_recurrent(em, xs[0], em.mask, [(self, a, params, "")])]
+        states: list[str] | None = [] if a.return_state else None
+        y = lower_recurrent(em, xs[0], em.mask, [(self, a, params, "")], initial=xs[1:],
+                            states=states)
+        return [y, *(states or ())]

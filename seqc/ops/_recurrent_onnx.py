@@ -138,11 +138,17 @@ def _compatible(layers: list) -> bool:
 
 
 def lower_recurrent(em: Emitter, x: str, mask: str | None, layers: list, *,
-                    merge_mode: str | None = None) -> str:
+                    merge_mode: str | None = None, initial: list[str] = (),
+                    states: list[str] | None = None) -> str:
     """Lower one recurrent layer, or a Bidirectional pair, to a native ONNX node (see module
-    docstring). `layers` = [(op, attrs, params, prefix)]; returns the IR-layout output."""
+    docstring). `layers` = [(op, attrs, params, prefix)]; returns the IR-layout output.
+    One layer only: `initial` are its initial_state values ((N, units) each, Keras' order:
+    ONNX's initial_h, initial_c), and a `states` list receives its final state ((N, units)
+    each: ONNX's Y_h, Y_c) for return_state."""
     if len(layers) not in (1, 2):
         raise ValueError("lower_recurrent takes one layer or a (forward, backward) pair")
+    if len(layers) == 2 and (initial or states is not None):
+        raise ValueError("initial and final states are lowered for one layer")
     if len(layers) == 2:
         if merge_mode not in _MERGE_REDUCE and merge_mode != "concat":
             raise ExportError("Bidirectional exports with merge_mode concat, sum, mul or ave",
@@ -192,10 +198,36 @@ def lower_recurrent(em: Emitter, x: str, mask: str | None, layers: list, *,
         attrs["linear_before_reset"] = int(bool(getattr(a0, "reset_after", True)))
 
     dims = _Dims(em, x)
+    st = _States(em, kind, units, initial, states)
     if mask is None:
-        return _unmasked(em, x, layers, w, r, b, attrs, seqs, backward, merge_mode, d, units)
+        return _unmasked(em, x, layers, w, r, b, attrs, seqs, backward, merge_mode, d, units,
+                         st)
     return _masked(em, x, mask, dims, w, r, b, attrs, seqs, backward, zof, merge_mode, d,
-                   units, ONNX_OP[kind])
+                   units, ONNX_OP[kind], st)
+
+
+class _States:
+    """A layer's initial_state (ONNX inputs 5 and 6, as (1, N, H)) and return_state (Y_h and
+    Y_c, as (N, H)) around its native node."""
+
+    def __init__(self, em: Any, kind: str, units: int, initial: list[str],
+                 states: list[str] | None) -> None:
+        self.em, self.units, self.states = em, units, states
+        self.initial = [em.op("Unsqueeze", [v, _i64(em, [0], "axes")]) for v in initial]
+        self.n_out = 3 if kind == "LSTM" and states is not None else 2
+
+    def inputs(self, base: list[str]) -> list[str]:
+        """The node's inputs: X, W, R, then B, sequence_lens, initial_h[, initial_c]."""
+        if not self.initial:
+            return base
+        return [*base, *[""] * (5 - len(base)), *self.initial]
+
+    def run(self, onnx_op: str, inputs: list[str], attrs: dict) -> tuple[str, str]:
+        """(Y, Y_h); fills `states` with the final state."""
+        outs = self.em.op(onnx_op, self.inputs(inputs), n_out=self.n_out, **attrs)
+        if self.states is not None:
+            self.states.extend(_merge_last(self.em, v, 1, self.units, None) for v in outs[1:])
+        return outs[0], outs[1]
 
 
 def _time_major_input(em: Emitter, x: str) -> str:
@@ -203,11 +235,12 @@ def _time_major_input(em: Emitter, x: str) -> str:
     return em.form_of(x, "time_major") or em.op("Transpose", [x], perm=[1, 0, 2])
 
 
-def _unmasked(em, x, layers, w, r, b, attrs, seqs, backward, merge_mode, d, units) -> str:
+def _unmasked(em, x, layers, w, r, b, attrs, seqs, backward, merge_mode, d, units,
+              st: _States) -> str:
     kind = layers[0][0].kind
     xt = _time_major_input(em, x)
     inputs = [xt, w, r] + ([b] if b else [])
-    y, y_h = em.op(ONNX_OP[kind], inputs, n_out=2, **attrs)
+    y, y_h = st.run(ONNX_OP[kind], inputs, attrs)
     if not seqs:
         return _merge_last(em, y_h, d, units, merge_mode)
     if d == 1 and backward[0]:
@@ -244,7 +277,7 @@ def _merge_last(em: Emitter, y_h: str, d: int, units: int, merge_mode: str | Non
 
 
 def _masked(em, x, mask, dims, w, r, b, attrs, seqs, backward, zof, merge_mode, d, units,
-            onnx_op) -> str:
+            onnx_op, st: _States) -> str:
     """Keras masking for any mask: masked steps keep the state. Valid steps are moved to the
     front of each row in order (TopK of m*T - t), the node runs with sequence_lens = the count,
     and each output step gathers the state Keras holds there. ONNX zeroes Y beyond a row's
@@ -268,7 +301,7 @@ def _masked(em, x, mask, dims, w, r, b, attrs, seqs, backward, zof, merge_mode, 
     src = em.op("Add", [em.op("Transpose", [order], perm=[1, 0]), row_start])  # (T, N)
     xt = em.op("Gather", [flat_x, src], axis=0)  # (T, N, F), valid steps first
     inputs = [xt, w, r, b, lens]
-    y, y_h = em.op(onnx_op, inputs, n_out=2, **attrs)
+    y, y_h = st.run(onnx_op, inputs, attrs)
 
     if not seqs:
         if any(zof):

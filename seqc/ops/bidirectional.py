@@ -76,6 +76,11 @@ class BidirectionalAttrs:
                     f"the forward and backward layers need the same `{attr}`",
                     field="backward_layer", received=f"layer.{attr}={getattr(fw, attr)}, "
                     f"backward_layer.{attr}={getattr(bw, attr)}")
+        if fw.return_state:
+            raise DefinitionError(
+                "Bidirectional over a layer with return_state=True is not supported by seqc",
+                field="layer", received="layer.return_state=True",
+                hint="seqc returns the states of a SimpleRNN, LSTM or GRU used on its own")
         if fw.stateful:
             raise DefinitionError(
                 "Bidirectional over a stateful layer is not supported by seqc",

@@ -170,7 +170,8 @@ class GRU(RecurrentBase):
         rec_act, act = acts
         ra = a.reset_after
         hprev = hs[:-1]
-        if ra and zg is None and _recurrent_fused.usable(acts, rec, dtype):
+        # the compiled loop computes no initial-state gradient
+        if ra and zg is None and not s.init_grad and _recurrent_fused.usable(acts, rec, dtype):
             wg = rec.w.reshape(u, 3, u)
             ut = np.concatenate([wg[:, 1], wg[:, 2], wg[:, 0]], 1).T  # as below
             rows = _recurrent_fused.run_gru_backward(gs, hs, side, ut, dhs, dh_last, s)
@@ -254,7 +255,7 @@ class GRU(RecurrentBase):
             if ra:
                 np.multiply(dh, cl[t], out=d)  # [dhh_pre, dz, dr, d(h Uh + bh), dh z]
                 np.copyto(rv[t], d[:4])
-                if t == 0:
+                if t == 0 and not s.init_grad:
                     break
                 if rm is None:
                     np.matmul(row[:, u:], ut, out=out)
@@ -271,7 +272,7 @@ class GRU(RecurrentBase):
                     drh *= rm[0]
                 np.multiply(drh, cl[t][3:], out=d[3:])  # [dr, d(r h) r]
                 np.copyto(rv[t], d[1:4])
-                if t == 0:
+                if t == 0 and not s.init_grad:
                     break
                 if rm is None:
                     np.matmul(row[:, u:], ut, out=out)
@@ -282,6 +283,8 @@ class GRU(RecurrentBase):
                 out += d[0]
                 out += d[4]
             dh_rec = out
+        if s.init_grad:  # the loop ran step 0's recurrence too: the initial state's gradient
+            s.d_init = (dh_rec.copy(),)
         return self._rec_grads(a, rows, hprev, side, rm, dtype)
 
     def _rec_grads(self, a, rows, hprev, side, rm, dtype):

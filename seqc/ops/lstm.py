@@ -25,6 +25,8 @@ class LSTM(RecurrentBase):
     gates = 4
     gate_order = (3, 0, 1, 2)  # o, i, f, c
     rec_gates = 3
+    n_states = 2  # h, c
+    arity = (1, 3)
     examples = [
         Example({"units": 2}, (4, 3)),
         Example({"units": 3, "return_sequences": True}, (4, 2)),
@@ -138,7 +140,9 @@ class LSTM(RecurrentBase):
         t_steps, n, u = tc.shape
         dtype = tc.dtype
         rec_act, act = acts
-        if zg is None and _recurrent_fused.usable(acts, rec, dtype):
+        # the compiled loop computes no initial-state gradient and takes no final-c gradient
+        if zg is None and not s.init_grad and s.dc_last is None and _recurrent_fused.usable(
+                acts, rec, dtype):
             dz = _recurrent_fused.run_backward(big, tc, rec.wt, dhs, dh_last, s)
             if dz is not None:  # the compiled loop (numba) ran
                 return dz, rec.wgrad(np.ascontiguousarray(big[:-1, 5]), dz), None
@@ -171,7 +175,8 @@ class LSTM(RecurrentBase):
         co, c3, el, fl = list(coef[:, 0]), list(coef[:, 1:]), list(e), list(fg)
         dzl, dz4 = list(dz), list(dz.reshape(t_steps, n, 4, u).transpose(0, 2, 1, 3))
         wt = rec.wt if rec.mask is None else None
-        dh_rec = dc = None
+        dh_rec = None
+        dc = None if s.dc_last is None else s.dc_last.astype(dtype, copy=True)
         for t in range(t_steps - 1, -1, -1):
             if dhs is None:
                 dh = dh_last if t == t_steps - 1 else dh_rec
@@ -183,13 +188,15 @@ class LSTM(RecurrentBase):
             np.multiply(c3[t], dct, out=dzg[1:])
             np.multiply(dh, co[t], out=dzg[0])
             np.copyto(dz4[t], dzg)
-            if t == 0:
+            if t == 0 and not s.init_grad:
                 break
             dc = np.multiply(dct, fl[t], out=dc)
             out = dh_bufs[t & 1]
             dh_rec = np.matmul(dzl[t], wt, out=out) if wt is not None else rec.bwd(dzl[t], out)
             if s.valid is not None and s.partial[t]:
                 np.copyto(dh_rec, dh, where=s.invalid[t])
+        if s.init_grad:  # the loop ran step 0's recurrence too: the initial state's gradient
+            s.d_init = (dh_rec.copy(), dc.copy())
         return dz, rec.wgrad(np.ascontiguousarray(big[:-1, 5]), dz), None
 
     def final_state(self, hs, tape):

@@ -94,11 +94,13 @@ class SimpleRNN(RecurrentBase):
             else:
                 dh = dhs[t] if dh_rec is None else np.add(dhs[t], dh_rec, out=dh_rec)
             np.multiply(dh, dzl[t], out=dzl[t])
-            if t == 0:
+            if t == 0 and not s.init_grad:
                 break
             dh_rec = np.matmul(dzl[t], wt, out=dh_bufs[t & 1])
             if rm is not None:
                 dh_rec *= rm
             if s.valid is not None and s.partial[t]:
                 np.copyto(dh_rec, dh, where=s.invalid[t])
+        if s.init_grad:  # the loop ran step 0's recurrence too: the initial state's gradient
+            s.d_init = (dh_rec.copy(),)
         return dz, rec.wgrad(hs[:-1], dz), None

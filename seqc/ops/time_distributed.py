@@ -127,6 +127,10 @@ class TimeDistributed(OpDef):
         if op.adapt is not None or op.kind == "InputLayer":
             raise DefinitionError(f"TimeDistributed cannot wrap {op.kind}", field="layer",
                                   received=f"layer={op.kind}")
+        if getattr(inner(a)[1], "return_state", False):  # several outputs: seqc wraps one
+            raise DefinitionError(f"TimeDistributed cannot wrap a {op.kind} with "
+                                  "return_state=True", field="layer.return_state",
+                                  received="return_state=True")
 
     def output_masked(self, a: TimeDistributedAttrs, in_masked: bool) -> bool:
         op, _, _ = inner(a)

@@ -82,6 +82,8 @@ def build_module(graph: Any, params: dict[str, np.ndarray]) -> Any:
         out_type = graph.types[node.outputs[0]]
         label = f"layer '{node.layer or node.name}' ({node.op})"
         b = Builder(label, in_type, node.inputs[0] in graph.masked)
+        if len(node.outputs) > 1 or (len(node.inputs) > 1 and not REGISTRY[node.op].multi_input):
+            raise b.refuse(f"{node.op}'s return_state or initial_state")
         if REGISTRY[node.op].multi_input and any(v in graph.masked for v in node.inputs) \
                 and node.op not in MASKED_MERGES:
             raise b.refuse(f"{node.op} of masked inputs")

@@ -119,10 +119,56 @@ x = ops.multiply(2.0, ops.subtract(x, 1.0))
 model = keras.Model(inputs, layers.Flatten()(x))
 """
 
+# The Keras seq2seq tutorial's training model (keras-io examples/nlp/lstm_seq2seq.py):
+# return_state unpacking, the encoder's states as the decoder's initial_state.
+SEQ2SEQ = """
+import keras
+
+latent_dim = 6
+encoder_inputs = keras.Input(shape=(5, 7))
+encoder = keras.layers.LSTM(latent_dim, return_state=True)
+encoder_outputs, state_h, state_c = encoder(encoder_inputs)
+encoder_states = [state_h, state_c]
+decoder_inputs = keras.Input(shape=(4, 9))
+decoder_lstm = keras.layers.LSTM(latent_dim, return_sequences=True, return_state=True)
+decoder_outputs, _, _ = decoder_lstm(decoder_inputs, initial_state=encoder_states)
+decoder_dense = keras.layers.Dense(9, activation="softmax")
+decoder_outputs = decoder_dense(decoder_outputs)
+model = keras.Model([encoder_inputs, decoder_inputs], decoder_outputs)
+model.compile(optimizer="rmsprop", loss="categorical_crossentropy", metrics=["accuracy"])
+"""
+
+# The states as outputs, a list indexed (Keras returns a list), one initial_state tensor.
+STATES_OUT = """
+import keras
+from keras import layers
+
+inputs = keras.Input(shape=(5, 3))
+outs = layers.GRU(4, return_sequences=True, return_state=True)(inputs)
+seq, h = outs[0], outs[1]
+y, h2 = layers.SimpleRNN(4, return_state=True, go_backwards=True)(seq, initial_state=h)
+model = keras.Model(inputs, [layers.Dense(2)(y), h2, h])
+"""
+
+# The tutorial's sampling decoder: the states as model inputs, and one LSTM called twice
+# (shared weights), the second call starting from the first's states.
+SHARED_STATES = """
+import keras
+from keras import layers
+
+a, b = keras.Input(shape=(5, 3)), keras.Input(shape=(4, 3))
+h0, c0 = keras.Input(shape=(6,)), keras.Input(shape=(6,))
+lstm = layers.LSTM(6, return_sequences=True, return_state=True)
+s1, h1, c1 = lstm(a, initial_state=[h0, c0])
+s2, h2, c2 = lstm(b, initial_state=[h1, c1])
+model = keras.Model([a, b, h0, c0], [layers.Dense(2)(s2), h2, c2, s1])
+"""
+
 CASES = {"residual_mlp": RESIDUAL_MLP, "keras_ops": KERAS_OPS,
          "nested_sequential_shared": NESTED_SEQUENTIAL,
          "inception": INCEPTION, "shared": SHARED, "two_inputs_two_outputs": TWO_IN_OUT,
-         "helper_blocks": HELPER_BLOCKS}
+         "helper_blocks": HELPER_BLOCKS, "seq2seq": SEQ2SEQ, "states_out": STATES_OUT,
+         "shared_states": SHARED_STATES}
 
 
 def write(tmp_path, src: str, name: str = "m.py"):
@@ -147,8 +193,10 @@ def test_functional_script_predicts_like_keras(tmp_path, case):
     kmodel = _keras_model(src)
     assert model.count_params() == kmodel.count_params()
     # the weights by name: seqc's "layer/weight" keys are Keras' weight paths (less the
-    # nested model's name: "sequential/dense/kernel")
-    kweights = {"/".join(w.path.split("/")[-2:]): w for w in kmodel.weights}
+    # nested model's name: "sequential/dense/kernel", and of a recurrent layer's cell:
+    # "lstm/lstm_cell/kernel")
+    kweights = {"/".join([p for p in w.path.split("/") if not p.endswith("_cell")][-2:]): w
+                for w in kmodel.weights}
     assert set(model.graph.param_specs) == set(kweights)
     rng = np.random.default_rng(0)
     for w in kmodel.weights:

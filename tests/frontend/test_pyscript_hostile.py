@@ -281,6 +281,15 @@ SCRIPTS = {
         model.fit(ds.map(lambda a, b: (a, tf.expand_dims(b, {EVIL}))), steps_per_epoch=5,
                   validation_data=ds.map({EVIL}))
         """,
+    "recurrent-states": f"""
+        import keras
+        from keras import layers
+        a = keras.Input((5, 3))
+        o, h, c = layers.LSTM(4, return_state=True)(a, initial_state={EVIL})
+        g, s = layers.GRU(4, return_state={EVIL})(a, initial_state=[{EVIL}])
+        d = layers.Dense(4)(a, initial_state=[h, c])
+        model = keras.Model(a, layers.GRU(4)(a, initial_state=[{EVIL}, h]))
+        """,
     "dataset-fit": f"""
         import keras, tensorflow as tf
         ds = tf.data.Dataset.from_tensor_slices(({EVIL}, {EVIL})).cache({EVIL})
