@@ -56,7 +56,10 @@ def _dotted(node: ast.AST) -> bool:
 def _random_path(path: str) -> bool:
     parts = path.lower().split(".")
     return any(p == "random" or p.startswith(("random_", "stateless_random")) or
-               p in ("dropout", "py_function", "numpy_function", "py_func") for p in parts)
+               p == "dropout" for p in parts)
+
+
+_PYTHON_CALLS = ("py_function", "numpy_function", "py_func")  # run Python code in the map
 
 
 def _random_layer(cls: str) -> bool:
@@ -114,6 +117,8 @@ class ElementMap:
     def check(self, batched: bool) -> str:
         """The note for an accepted map; MapRefused for any other."""
         params, body, ret, node = self.function(self.r.call_scope)
+        self.random_in(Func(node, self.scope) if isinstance(node, ast.FunctionDef) else
+                       Lam(node, self.scope), [], self.name)
         env = {p: i for i, p in enumerate(params)}
         for st in body:
             if not (isinstance(st, ast.Assign) and len(st.targets) == 1 and isinstance(
@@ -209,13 +214,25 @@ class ElementMap:
         rows given."""
         fn = self.op.args[0] if self.op.args else None
         v = self.r.ev(fn, self.r.call_scope) if isinstance(fn, (ast.Name, ast.Lambda)) else None
-        if not isinstance(v, (Func, Lam)):
-            return
+        if isinstance(v, (Func, Lam)):
+            self.random_in(v, [], "the map's function")
+
+    def random_in(self, v: Func | Lam, seen: list, name: str) -> None:
+        """Its calls, and those of the script functions it calls, in turn."""
+        seen.append(v.node)
         for n in ast.walk(v.node):
             if isinstance(n, ast.Call) and _dotted(n.func):
                 c = self.r.ev(n.func, v.scope)
+                if isinstance(c, Func) and c.node not in seen:
+                    if len(seen) >= 16:
+                        raise MapRefused(f"{self.r.seg(n, 50)} (line {n.lineno}) calls "
+                                         "script functions too deep to read", n)
+                    self.random_in(c, seen, name)
                 if isinstance(c, Sym) and _random_path(c.path) or isinstance(
                         c, Layer) and _random_layer(c.cls):
-                    raise MapRefused(f"{self.r.seg(n, 50)} (line {n.lineno}) draws random "
-                                     "numbers: each epoch's rows differ, and the data given "
-                                     "are fixed", n)
+                    raise MapRefused(f"{name}: {self.r.seg(n, 50)} (line {n.lineno}) draws "
+                                     "random numbers (augmentation): each epoch's rows "
+                                     "differ, and the data given are fixed", n)
+                if isinstance(c, Sym) and c.path.rsplit(".", 1)[-1] in _PYTHON_CALLS:
+                    raise MapRefused(f"{name}: {self.r.seg(n, 50)} (line {n.lineno}) runs "
+                                     "Python code whose rows seqc cannot tell", n)

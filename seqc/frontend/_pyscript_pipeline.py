@@ -11,8 +11,10 @@ seed, reshuffle_each_iteration)` (tf.data's windowed shuffle when the buffer hol
 elements; after batch it shuffles batches), `batch(n, drop_remainder)`, `repeat(count)`,
 `cache()` (replays its first pass: after a shuffle it fixes that order). `prefetch()` changes
 nothing, nor does a `map` whose function only adds or reshapes an axis of an element
-(`lambda x, y: (x, tf.expand_dims(y, -1))`, which the arrays given already have). Any other
-step (`filter`, another map, a second batch, `padded_batch`, ...) is refused at its line.
+(`lambda x, y: (x, tf.expand_dims(y, -1))`, which the arrays given already have) or that
+preprocesses each element deterministically (_pyscript_map: the arrays given are the rows
+after it, with a note). Any other step (`filter`, another map, a second batch,
+`padded_batch`, ...) is refused at its line.
 """
 
 from __future__ import annotations
