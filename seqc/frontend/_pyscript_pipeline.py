@@ -11,8 +11,10 @@ seed, reshuffle_each_iteration)` (tf.data's windowed shuffle when the buffer hol
 elements; after batch it shuffles batches), `batch(n, drop_remainder)`, `repeat(count)`,
 `cache()` (replays its first pass: after a shuffle it fixes that order). `prefetch()` changes
 nothing, nor does a `map` whose function only adds or reshapes an axis of an element
-(`lambda x, y: (x, tf.expand_dims(y, -1))`, which the arrays given already have). Any other
-step (`filter`, another map, a second batch, `padded_batch`, ...) is refused at its line.
+(`lambda x, y: (x, tf.expand_dims(y, -1))`, which the arrays given already have) or that
+preprocesses each element deterministically (_pyscript_map: the arrays given are the rows
+after it, with a note). Any other step (`filter`, another map, a second batch,
+`padded_batch`, ...) is refused at its line.
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ _ARGS = {"shuffle": ("buffer_size", "seed", "reshuffle_each_iteration", "name"),
          "batch": ("batch_size", "drop_remainder", "num_parallel_calls", "deterministic",
                    "name"),
          "repeat": ("count", "name"), "cache": ("filename", "name"),
-         "prefetch": ("buffer_size", "name")}
+         "prefetch": ("buffer_size", "name"),
+         "map": ("num_parallel_calls", "deterministic", "name")}  # after map_func
 
 
 class PipelineReader:
@@ -84,6 +87,8 @@ class PipelineReader:
                 raise self.pipeline_error(op, f"a {op.func.attr} before the rows are taken "
                                               "(skip/take/unbatch) makes rows seqc cannot "
                                               "tell")
+            if op.func.attr == "map":  # the rows given are what it makes, unless random
+                self.element_map(op, steps, before_rows=True)
         for op in ops[cut + 1:]:
             steps.extend(self.pipeline_step(op, steps))
         if not any("batch" in st for st in steps):
@@ -153,11 +158,10 @@ class PipelineReader:
         name = op.func.attr
         if name not in _READ:
             raise self.pipeline_error(op, "seqc reads shuffle, batch, repeat, cache, prefetch "
-                                          "and a map that only adds or reshapes an axis")
+                                          "and a map seqc can read (see the tf.data section of "
+                                          "docs/python-scripts.md)")
         if name == "map":
-            if not self.shape_only_map(op):
-                raise self.pipeline_error(op, "the map changes the elements; seqc reads a "
-                                              "map that only adds or reshapes an axis")
+            self.element_map(op, steps)
             return []
         a = self.pipeline_args(op, _ARGS[name])
         if name == "prefetch":
@@ -201,8 +205,33 @@ class PipelineReader:
             out[k] = None if isinstance(val, DataArr) else val
         return out
 
+    def element_map(self, op: ast.Call, steps: list[dict], before_rows: bool = False) -> None:
+        """A map the data given stand for (_pyscript_map): one that only adds or reshapes an
+        axis, or (after the rows) deterministic preprocessing of each element, with a note;
+        a located error for any other."""
+        from ._pyscript_map import ElementMap, MapRefused
+
+        a = self.pipeline_args(ast.Call(op.func, op.args[1:], [
+            k for k in op.keywords if k.arg != "map_func"]), _ARGS["map"])
+        reader = ElementMap(self, op)
+        try:
+            if a.get("deterministic") is False:
+                raise MapRefused("deterministic=False lets parallel calls give the elements "
+                                 "out of order", op)
+            if before_rows:
+                reader.random_call()
+            elif not self.shape_only_map(op):
+                name = reader.check(any("batch" in st for st in steps))
+                words = " and ".join(reader.words) or "mapped"
+                self.note(op, f"fit() (line {self._fit_line}): the data given (--x/--y) "
+                              f"replaces {name} at line {op.lineno}: give the {words} rows "
+                              "(the elements after the map)")
+        except MapRefused as e:
+            raise self.pipeline_error(op, f"the map changes the elements: {e.why}",
+                                      hint=_MAP_HINT) from None
+
     def shape_only_map(self, op: ast.Call) -> bool:
-        fn = op.args[0] if len(op.args) == 1 and not op.keywords else None
+        fn = op.args[0] if len(op.args) == 1 else None
         if not isinstance(fn, ast.Lambda) or not isinstance(fn.body, ast.Tuple):
             return False
         used = []
@@ -215,15 +244,18 @@ class PipelineReader:
             used.append(e.id)
         return used == [a.arg for a in fn.args.args]  # each element kept, in its place
 
-    def pipeline_error(self, op: ast.Call, why: str) -> Any:
+    def pipeline_error(self, op: ast.Call, why: str, hint: str = "") -> Any:
         return self.error(op, f"fit() (line {self._fit_line}) on a dataset pipeline: "
                               f".{op.func.attr}(...): {why}",
-                          field="x", received=self.seg(op), hint=_HINT)
+                          field="x", received=self.seg(op), hint=hint or _HINT)
 
 
 def _whole(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
+_MAP_HINT = ("seqc reads a map whose function returns each element through tf.expand_dims, "
+             "tf.cast and deterministic Keras preprocessing layers (the data given are the "
+             "rows after it); apply anything else to the arrays before giving them")
 _HINT = ("give the rows as arrays: fit(x_train, y_train, batch_size=...) with --x/--y, or "
          "write the pipeline with from_tensor_slices((x, y)) and the steps seqc reads")

@@ -302,6 +302,48 @@ SCRIPTS = {
         model.fit(ds, batch_size={EVIL}, shuffle={EVIL}, epochs=1)
         model.fit(src.shuffle({EVIL}), epochs=1)
         """,
+    "dataset-map": f"""
+        import keras, tensorflow as tf
+        def std(s):
+            {EVIL}
+            return tf.strings.lower({EVIL})
+        vec = keras.layers.TextVectorization(standardize=std, output_sequence_length={EVIL})
+        vec.adapt({EVIL})
+        def vectorize(text, label):
+            {EVIL}
+            text = tf.expand_dims(text, {EVIL})
+            return vec(text), tf.cast(label, {EVIL})
+        def helper(a, b):
+            return {EVIL}.random(a), b
+        src = keras.utils.text_dataset_from_directory({EVIL}, batch_size=4)
+        ds = src.map(vectorize, num_parallel_calls={EVIL}, deterministic={EVIL}).cache()
+        rows = tf.data.Dataset.from_tensor_slices((x, y)).batch(2).map(helper).unbatch()
+        model = keras.Sequential([keras.layers.Embedding(10, 2), keras.layers.Dense(2)])
+        model.compile('adam', 'mse')
+        model.fit(ds.map(lambda t, l: (vec({EVIL}), l)), epochs=1)
+        model.fit(rows.batch(2).map(vectorize), epochs=1)
+        """,
+    # past the map function's own statements: the layer's standardize, its constant
+    # arguments, a map before the rows that calls script code
+    "dataset-map-deep": f"""
+        import keras, tensorflow as tf
+        def std(s):
+            return tf.strings.lower({EVIL})
+        vec = keras.layers.TextVectorization(standardize=std, output_sequence_length=5)
+        def vectorize(text, label):
+            text = tf.expand_dims(text, -1)
+            return vec(text), tf.cast(label, {EVIL})
+        def helper(a, b):
+            return evil_helper(a), b
+        def evil_helper(a):
+            return {EVIL}
+        rows = tf.data.Dataset.from_tensor_slices((x, y)).batch(2).map(helper).unbatch()
+        src = keras.utils.text_dataset_from_directory('d', batch_size=4)
+        model = keras.Sequential([keras.layers.Embedding(10, 2), keras.layers.Dense(2)])
+        model.compile('adam', 'mse')
+        model.fit(rows.batch(2), epochs=1)
+        model.fit(src.map(vectorize, num_parallel_calls={EVIL}), epochs=1)
+        """,
 }
 
 
