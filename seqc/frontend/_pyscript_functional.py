@@ -25,6 +25,8 @@ import ast
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..ops import REGISTRY
+from ._keras_json_graph import STATE_LAYERS
 from ._pyscript_values import Layer, ModelVal, Opaque, bind_args
 
 # keras.layers' merge functions: `layers.add([x, y])` is `layers.Add()([x, y])`
@@ -74,9 +76,6 @@ class KOut(KTensor):
         return None  # a layer's second output is never a chain
 
 
-# Keras' recurrent layers: `initial_state=` on a call, return_state=True on the layer
-STATE_LAYERS = {"SimpleRNN": 1, "GRU": 1, "LSTM": 2}
-
 
 def as_tensor(v: Any) -> KTensor | None:
     if isinstance(v, KTensor):
@@ -120,7 +119,8 @@ class FunctionalReader:
     `pyscript.Reader`)."""
 
     def apply_layer(self, layer: Any, args: list, kwargs: dict, node: ast.Call) -> Any:
-        states = STATE_LAYERS.get(layer.cls) if isinstance(layer, Layer) else None
+        states = REGISTRY[layer.cls].n_states if isinstance(layer, Layer) and (
+            layer.cls in STATE_LAYERS) else None  # h (and c): the states a layer takes
         extra = {k: v for k, v in kwargs.items() if not (k == "training" and v is None)
                  and not (k == "initial_state" and states)}
         if extra:
