@@ -91,13 +91,13 @@ def forward(
     keep_heap()
     ctx = ctx or RunContext()
     env = graph_inputs(graph, x)
-    tape = Tape(grad_of=_values_needing_grad(graph))
-    last_use = _last_use(graph)
-    grad_of = tape.grad_of
+    plan = _plan(graph)
+    tape = Tape(grad_of=dict(plan.grad_of))
+    last_use = plan.last_use
     masked, masks = graph.masked, tape.masks
     for i, node in enumerate(graph.nodes):
         op = REGISTRY[node.op]
-        ctx.input_grad = any(grad_of[v] for v in node.inputs)
+        ctx.input_grad = plan.input_grad[i]
         # A shared layer's state updates (BatchNormalization's moving statistics) go to the
         # parameters it reads: its owner's.
         ctx.scope, ctx.node_trainable = node.shares or node.name, node.trainable
@@ -172,6 +172,28 @@ def backward(
             # Gradient summation where a value fans out to several consumers.
             dval[v] = dval[v] + dx if v in dval else dx
     return grads
+
+
+class _Plan:
+    """What forward derives from the graph alone: which values need a gradient, whether each
+    node's inputs do, and each value's last reader. Kept on the graph (frozen, like its
+    nodes) and made again when a trainable flag or the node tuple differs."""
+
+    def __init__(self, graph: Graph, key: tuple):
+        self.key = key
+        self.grad_of = _values_needing_grad(graph)
+        self.input_grad = [any(self.grad_of[v] for v in n.inputs) for n in graph.nodes]
+        self.last_use = _last_use(graph)
+
+
+def _plan(graph: Graph) -> _Plan:
+    key = (tuple(s.trainable for s in graph.param_specs.values()),
+           tuple(n.trainable for n in graph.nodes), graph.nodes)
+    plan = graph.__dict__.get("_executor_plan")
+    if plan is None or plan.key != key:
+        plan = _Plan(graph, key)
+        object.__setattr__(graph, "_executor_plan", plan)  # a cache, as cached_property's
+    return plan
 
 
 def _values_needing_grad(graph: Graph) -> dict[str, bool]:
