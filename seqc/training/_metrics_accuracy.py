@@ -20,7 +20,9 @@ def binary_accuracy(y_true, y_pred, threshold=0.5):
 
 
 def categorical_accuracy(y_true, y_pred):
-    return (np.argmax(y_true, axis=-1) == np.argmax(y_pred, axis=-1)).astype(np.float32)
+    # The methods, not np.argmax: the same result without its wrapper's cost (every step).
+    return (np.asarray(y_true).argmax(axis=-1) == np.asarray(y_pred).argmax(axis=-1)).astype(
+        np.float32)
 
 
 def sparse_categorical_accuracy(y_true, y_pred):

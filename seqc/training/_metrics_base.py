@@ -31,7 +31,7 @@ def div_no_nan(a: Any, b: Any) -> np.ndarray:
 def as_float(x: Any) -> np.ndarray:
     """An array in a float dtype (float32 unless it already is a float array)."""
     x = np.asarray(x)
-    return x if np.issubdtype(x.dtype, np.floating) else x.astype(np.float32)
+    return x if x.dtype.kind == "f" else x.astype(np.float32)
 
 
 def check_choice(owner: str, field: str, value: Any, choices: tuple) -> None:

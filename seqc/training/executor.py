@@ -28,8 +28,11 @@ class Tape:
     masks: dict[str, np.ndarray] = field(default_factory=dict)
 
 
-def node_params(node, params: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-    return {p: params[node.param_key(p)] for p in node.params}
+def node_params(node, params: dict[str, np.ndarray], keys: Any = None) -> dict[str, np.ndarray]:
+    """{local name: array}; `keys` the node's (local name, table key) pairs when known."""
+    if keys is None:
+        return {p: params[node.param_key(p)] for p in node.params}
+    return {p: params[k] for p, k in keys}
 
 
 def graph_inputs(graph: Graph, x: Any) -> dict[str, np.ndarray]:
@@ -61,7 +64,8 @@ def graph_inputs(graph: Graph, x: Any) -> dict[str, np.ndarray]:
 
 
 def forward_node(op: Any, node: Any, params: dict[str, np.ndarray], env: dict[str, Any],
-                 masks: dict[str, np.ndarray], masked: Any, ctx: RunContext) -> tuple[list, Any]:
+                 masks: dict[str, np.ndarray], masked: Any, ctx: RunContext,
+                 keys: Any = None) -> tuple[list, Any]:
     """One node's forward, as every node-by-node runner does it (this module's `forward`, the
     contract tests' harness): its inputs read from `env`, the timestep masks its inputs carry
     given in `ctx.mask`/`ctx.masks`, and its output's mask computed into `masks` when the
@@ -69,7 +73,7 @@ def forward_node(op: Any, node: Any, params: dict[str, np.ndarray], env: dict[st
     ctx.mask = masks.get(node.inputs[0])
     ctx.masks = [masks.get(v) for v in node.inputs]
     xs = [env[v] for v in node.inputs]
-    ys, cache = op.forward(node.attrs, node_params(node, params), xs, ctx)
+    ys, cache = op.forward(node.attrs, node_params(node, params, keys), xs, ctx)
     if node.outputs[0] in masked:
         masks[node.outputs[0]] = op.compute_mask(node.attrs, xs,
                                                  node_masks(op, node.inputs, masks))
@@ -91,18 +95,19 @@ def forward(
     keep_heap()
     ctx = ctx or RunContext()
     env = graph_inputs(graph, x)
-    tape = Tape(grad_of=_values_needing_grad(graph))
-    last_use = _last_use(graph)
-    grad_of = tape.grad_of
+    plan = _plan(graph)
+    tape = Tape(grad_of=dict(plan.grad_of))
+    last_use = plan.last_use
     masked, masks = graph.masked, tape.masks
     for i, node in enumerate(graph.nodes):
         op = REGISTRY[node.op]
-        ctx.input_grad = any(grad_of[v] for v in node.inputs)
+        ctx.input_grad = plan.input_grad[i]
         # A shared layer's state updates (BatchNormalization's moving statistics) go to the
         # parameters it reads: its owner's.
         ctx.scope, ctx.node_trainable = node.shares or node.name, node.trainable
         try:
-            ys, cache = forward_node(op, node, params, env, masks, masked, ctx)
+            ys, cache = forward_node(op, node, params, env, masks, masked, ctx,
+                                     plan.keys[i])
         except SeqcError as e:  # bad data met inside a layer (an Embedding id out of range)
             raise e.located(layer=layer_label(None, node.layer or node.name, node.op)) from None
         env.update(zip(node.outputs, ys))
@@ -149,6 +154,7 @@ def backward(
         start = len(graph.nodes) - 1 if start is None else start
         dval = {graph.nodes[start].outputs[0]: dy}
     grad_of = tape.grad_of
+    keys = _plan(graph).keys
     for i in range(start, -1, -1):
         node = graph.nodes[i]
         if not any(grad_of[v] for v in node.outputs):
@@ -160,7 +166,8 @@ def backward(
                 dval[v] = dval[v] + extra[v] if v in dval else extra[v]
         dys = [dval.pop(v, None) for v in node.outputs]
         op = REGISTRY[node.op]
-        dxs, g = op.backward(node.attrs, node_params(node, params), tape.caches[i], dys)
+        dxs, g = op.backward(node.attrs, node_params(node, params, keys[i]), tape.caches[i],
+                             dys)
         if node.trainable:
             for local, arr in g.items():
                 key = node.param_key(local)
@@ -172,6 +179,30 @@ def backward(
             # Gradient summation where a value fans out to several consumers.
             dval[v] = dval[v] + dx if v in dval else dx
     return grads
+
+
+class _Plan:
+    """What forward derives from the graph alone: which values need a gradient, whether each
+    node's inputs do, each value's last reader, and each node's parameter table keys. Kept
+    on the graph (frozen, like its nodes) and made again when a trainable flag or the node
+    tuple differs."""
+
+    def __init__(self, graph: Graph, key: tuple):
+        self.key = key
+        self.grad_of = _values_needing_grad(graph)
+        self.input_grad = [any(self.grad_of[v] for v in n.inputs) for n in graph.nodes]
+        self.last_use = _last_use(graph)
+        self.keys = [tuple((p, n.param_key(p)) for p in n.params) for n in graph.nodes]
+
+
+def _plan(graph: Graph) -> _Plan:
+    key = (tuple(s.trainable for s in graph.param_specs.values()),
+           tuple(n.trainable for n in graph.nodes), graph.nodes)
+    plan = graph.__dict__.get("_executor_plan")
+    if plan is None or plan.key != key:
+        plan = _Plan(graph, key)
+        object.__setattr__(graph, "_executor_plan", plan)  # a cache, as cached_property's
+    return plan
 
 
 def _values_needing_grad(graph: Graph) -> dict[str, bool]:

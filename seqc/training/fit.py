@@ -11,6 +11,7 @@ over the validation data.
 from __future__ import annotations
 
 import copy
+import math
 import warnings
 from dataclasses import dataclass, field
 from typing import Any
@@ -420,7 +421,7 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
             if pen:
                 act, extra = pen.activity_loss(tape.values, grads=True)
                 value += act + pen.weight_loss(model.params)
-            if not np.isfinite(value):
+            if not (math.isfinite(value) if isinstance(value, float) else np.isfinite(value)):
                 _nonfinite(nonfinite, epoch, epochs, b, steps, value, warned)
             grads = executor.backward(graph, model.params, tape, dy, start=start, extra=extra)
             if pen:

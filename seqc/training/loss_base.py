@@ -57,8 +57,14 @@ def _sum_to_shape(a: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
 def _clip_bounds(dtype: np.dtype) -> tuple[Any, Any]:
     # Keras clips in the tensor's dtype: in float32, 1 - 1e-7 rounds to 0.99999988, and
     # log(1 - 0.99999988) differs from log(1e-7) by 0.18, so the bounds must be float32 too.
-    eps = np.asarray(EPSILON, dtype)
-    return eps, np.asarray(1, dtype) - eps
+    bounds = _CLIP_BOUNDS.get(dtype)
+    if bounds is None:
+        eps = np.asarray(EPSILON, dtype)
+        bounds = _CLIP_BOUNDS[dtype] = (eps, np.asarray(1, dtype) - eps)
+    return bounds
+
+
+_CLIP_BOUNDS: dict = {}  # per dtype, made once (each training step clips)
 
 
 def _clip(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -66,7 +72,7 @@ def _clip(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     (torch.clamp's backward: min <= p <= max, inclusive)."""
     lo, hi = _clip_bounds(p.dtype)
     mask = (p >= lo) & (p <= hi)
-    return np.clip(p, lo, hi).astype(F64), mask
+    return p.clip(lo, hi).astype(F64), mask
 
 
 def _axis(axis: int, ndim: int, field: str = "axis") -> int:
@@ -102,7 +108,18 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 
 def _expand(dv: np.ndarray, axis: int, ndim: int) -> np.ndarray:
-    return np.expand_dims(dv, axis) if ndim else dv
+    return unsqueeze(dv, axis) if ndim else dv
+
+
+def unsqueeze(a: Any, axis: int) -> np.ndarray:
+    """np.expand_dims(a, axis) for one axis, as a reshape (the same view, without
+    expand_dims' per-call cost, which a training step's loss pays several times)."""
+    a = np.asanyarray(a)
+    n = a.ndim + 1
+    if not -n <= axis < n:
+        return np.expand_dims(a, axis)  # its AxisError
+    axis %= n
+    return a.reshape(a.shape[:axis] + (1,) + a.shape[axis:])
 
 
 def _above(x: np.ndarray, bound: Any) -> np.ndarray:
@@ -224,7 +241,7 @@ class Loss:
         yp = _as_pred(y_pred)
         yt = np.asarray(y_true)
         if not self.sparse:
-            if not (np.issubdtype(yt.dtype, np.number) or yt.dtype == bool):
+            if yt.dtype.kind not in "fiucmb":  # numeric (timedelta is, to NumPy) or bool
                 raise DataError(f"{self.name}: y_true must be numeric", field="y",
                                 received=f"dtype {yt.dtype}")
             # Keras casts y_true to y_pred's dtype before anything else.
@@ -293,7 +310,7 @@ class _SmoothedCrossentropy(Loss):
 
 def _as_pred(y_pred) -> np.ndarray:
     yp = np.asarray(y_pred)
-    if not np.issubdtype(yp.dtype, np.floating):
+    if yp.dtype.kind != "f":  # np.issubdtype(.., np.floating), without its per-call cost
         if not np.issubdtype(yp.dtype, np.number):
             raise DataError("y_pred must be numeric", field="y_pred", received=f"dtype {yp.dtype}")
         yp = yp.astype(np.float32)

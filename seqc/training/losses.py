@@ -37,6 +37,7 @@ from .loss_base import (
     _sigmoid,
     _SmoothedCrossentropy,
     squeeze_or_expand_to_same_rank,
+    unsqueeze,
 )
 
 # The other Keras losses, re-exported here (seqc.losses.Dice).
@@ -191,7 +192,7 @@ def _cce(t: np.ndarray, yp: np.ndarray, axis: int, from_logits: bool):
 
         def back(dv):
             # d/dx of -sum(t log_softmax(x)) = softmax(x) sum(t) - t
-            return np.expand_dims(dv, axis) * (
+            return unsqueeze(dv, axis) * (
                 np.exp(logp) * t.sum(axis=axis, keepdims=True) - t)
         return values, back
     # Keras renormalises in the input dtype, then clips; the gradient chains through both.
@@ -201,14 +202,14 @@ def _cce(t: np.ndarray, yp: np.ndarray, axis: int, from_logits: bool):
 
     def back(dv):
         g = np.where(ok, -t / q, 0.0)  # d/dq
-        return np.expand_dims(dv, axis) * _renormalized_back(g, yp, s, axis)
+        return unsqueeze(dv, axis) * _renormalized_back(g, yp, s, axis)
     return values, back
 
 
 def _softmax_fused(t: np.ndarray, yp: np.ndarray, axis: int) -> Back:
     p = yp.astype(F64)
     # d/dx of -sum(t log softmax(x)) = p sum(t) - t ( = p - t for one-hot or smoothed t)
-    return lambda dv: np.expand_dims(dv, axis) * (p * t.sum(axis=axis, keepdims=True) - t)
+    return lambda dv: unsqueeze(dv, axis) * (p * t.sum(axis=axis, keepdims=True) - t)
 
 
 class SparseCategoricalCrossentropy(Loss):

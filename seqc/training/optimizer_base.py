@@ -206,11 +206,11 @@ class Optimizer:
         dozen passes over the weights use every core, with the same numbers (each value's
         update reads only its own values and the step's scalars)."""
         n = p.size
-        workers = _update_threads()
         # A compiled kernel makes one pass, 3-5x faster than NumPy's dozen, so handing chunks
         # to threads (and the GIL between them) would cost more than it saves.
-        if workers < 2 or n < _CHUNKED_MIN or (
-                self.fused_kernel and _fused.kernel(self.fused_kernel) is not None):
+        if n < _CHUNKED_MIN or (
+                self.fused_kernel and _fused.kernel(self.fused_kernel) is not None) or (
+                workers := _update_threads()) < 2:
             self._update(key, p, g, lr, step, s, tmp)
             return
         flat = [a.reshape(-1) for a in (p, g, tmp)]
@@ -361,6 +361,7 @@ class Optimizer:
 _BIG_MIN = 1 << 16
 _CHUNKED_MIN = 1 << 18
 _POOL: list = []
+_CPUS: dict = {}
 
 
 def _big(p: np.ndarray, g: np.ndarray) -> bool:
@@ -373,11 +374,14 @@ def _update_threads() -> int:
     env = os.environ.get("SEQC_UPDATE_THREADS", "")
     if env.strip().isdigit():
         return max(1, int(env))
-    try:
-        n = len(os.sched_getaffinity(0))
-    except AttributeError:  # macOS, Windows
-        n = os.cpu_count() or 1
-    return min(4, n)
+    pid = os.getpid()
+    if _CPUS.get("pid") != pid:  # once per process (a syscall), again in a forked child
+        try:
+            n = len(os.sched_getaffinity(0))
+        except AttributeError:  # macOS, Windows
+            n = os.cpu_count() or 1
+        _CPUS.update(pid=pid, n=min(4, n))
+    return _CPUS["n"]
 
 
 def _pool():

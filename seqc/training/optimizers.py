@@ -102,11 +102,21 @@ class Adam(Optimizer):
         return {"beta_1": self.beta_1, "beta_2": self.beta_2, "epsilon": self.epsilon,
                 "amsgrad": self.amsgrad}
 
-    def _update(self, key, p, g, lr, step, s, tmp):
+    def _alpha(self, lr, step):
+        """lr sqrt(1 - b2^t) / (1 - b1^t) in float32, as Keras computes it from float32
+        tensors; made once per step (every parameter's update reads it)."""
+        key = (lr, step, self.beta_1, self.beta_2)
+        cached = self.__dict__.get("_alpha_at")
+        if cached is not None and cached[0] == key:
+            return cached[1]
         t = F32(step)
-        # Scalars in float32, as Keras computes them from float32 tensors.
         b1p, b2p = np.power(F32(self.beta_1), t), np.power(F32(self.beta_2), t)
         alpha = F32(lr) * np.sqrt(F32(1) - b2p) / (F32(1) - b1p)
+        self._alpha_at = (key, alpha)
+        return alpha
+
+    def _update(self, key, p, g, lr, step, s, tmp):
+        alpha = self._alpha(lr, step)
         m, v = s["momentum"], s["velocity"]
         if self.fused_kernel and _fused.run(
                 "adam", (p, g, m, v), (self.beta_1, 1.0 - self.beta_1, self.beta_2,
