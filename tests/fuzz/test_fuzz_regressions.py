@@ -269,3 +269,16 @@ def test_validate_inputs_found_by_the_10k_fuzz_run_are_exit_2(tmp_path, make, wo
     make(tmp_path / "in")
     path = next(p for p in tmp_path.iterdir() if p.name.startswith("in."))
     refused(["validate", folder, "--inputs", path], str(path), *words)
+
+
+def test_keras_zip_whose_member_offset_lies_before_the_file_is_exit_2(tmp_path):
+    # Found by benchmarks/fuzz.py -n 10000: the end record's central-directory offset moved
+    # past its real place makes zipfile compute a negative member offset, and its seek raised
+    # OSError [Errno 22], exit 70.
+    raw = bytearray((SEEDS / "mlp.keras").read_bytes())
+    end = raw.rindex(b"PK\x05\x06")
+    start = int.from_bytes(raw[end + 16:end + 20], "little")
+    raw[end + 16:end + 20] = (start + 200).to_bytes(4, "little")
+    path = tmp_path / "m.keras"
+    path.write_bytes(bytes(raw))
+    refused(["summary", path], str(path), "offset lies outside the file")
