@@ -282,3 +282,23 @@ def test_keras_zip_whose_member_offset_lies_before_the_file_is_exit_2(tmp_path):
     path = tmp_path / "m.keras"
     path.write_bytes(bytes(raw))
     refused(["summary", path], str(path), "offset lies outside the file")
+
+
+def test_a_warning_other_than_numpy_arithmetic_is_shown_once_and_the_command_ends(capsys):
+    # Found by benchmarks/fuzz.py -n 10000 (a worker died of memory): a layer named with a
+    # glyph matplotlib lacks made it warn; the CLI re-showed that warning inside its own
+    # recording, appending to the list it iterated, without end.
+    import warnings
+
+    from seqc.cli import handle_errors
+
+    @handle_errors
+    def command():
+        warnings.warn("a user-facing warning", UserWarning, stacklevel=1)
+        np.log(np.zeros(1))  # a NumPy arithmetic warning: one note line
+        return "done"
+
+    with pytest.warns(UserWarning, match="a user-facing warning") as shown:
+        assert command() == "done"
+    assert len(shown) == 1
+    assert "note: NumPy reported divide by zero" in capsys.readouterr().err
