@@ -302,3 +302,17 @@ def test_a_warning_other_than_numpy_arithmetic_is_shown_once_and_the_command_end
         assert command() == "done"
     assert len(shown) == 1
     assert "note: NumPy reported divide by zero" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("source", [
+    "from torch import nn\nmodel = nn.Sequential(nn.Linear(4, 3), {}, nn.Linear(3, 1))  "
+    "# input (4,)\n",
+    "import keras\nmodel = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3), {}])\n",
+    "import keras\nmodel = keras.Sequential([keras.Input((4,))])\nmodel.add({'units': 3})\n",
+], ids=["torch", "keras-list", "keras-add"])
+def test_a_dict_among_a_scripts_layers_is_exit_2(tmp_path, source):
+    # Found by benchmarks/fuzz.py -n 10000: a dict's .items (a method) was walked as the
+    # model's list of parts, TypeError, exit 70.
+    path = tmp_path / "m.py"
+    path.write_text(source)
+    refused(["summary", path], str(path), "not a dict")
