@@ -79,6 +79,7 @@ def build_graph(
             if op.output_masked(attrs, in_masked(op, [cur], masked)):
                 masked.add(lname)
             pspecs = op.params(attrs, [types[cur]])
+            _check_weight_dtype(op, [types[cur]], out_type, pspecs)
             node = Node(op.kind, lname, (cur,), (lname,), attrs,
                         tuple(s.name for s in pspecs), layer=lname, trainable=lc.trainable,
                         training_args=training_args)
@@ -102,6 +103,25 @@ def build_graph(
         except SeqcError as e:
             raise e.located(file=file, layer=label) from None
     return verify(Graph(name, ("input",), (cur,), tuple(nodes), types, specs))
+
+
+def _check_weight_dtype(op, in_types: list[TensorType], out_type: TensorType,
+                        pspecs: list) -> None:
+    """A layer with float32 weights computes in float32 (Keras casts a float input to the
+    layer's dtype; an integer one meets the float32 kernel). One whose kind passes a float64
+    or integer input's dtype on would mix it with its float32 weights, which neither seqc's
+    runtimes nor ONNX do: refused here, naming the layer, rather than failing at export."""
+    if out_type.dtype == "float32" or not any(s.dtype == "float32" for s in pspecs):
+        return
+    odd = next((t for t in in_types if t.dtype != "float32"), None)
+    if odd is None:
+        return
+    raise DefinitionError(
+        f"{op.kind} computes in float32 with its float32 weights, and its input is "
+        f"{odd.dtype}; seqc does not cast it", field="input", received=f"input {odd}",
+        hint="give the model float32 inputs (input_dtype / the Input's dtype)"
+             + ("; Keras casts a float input to the layer's float32"
+                if odd.dtype.startswith("float") else ""))
 
 
 def _auto_name(base: str, counters: dict[str, int], used: set[str]) -> str:
@@ -213,6 +233,7 @@ def build_dag(
             if op.output_masked(attrs, in_masked(op, srcs, masked)):
                 masked.add(lname)
             pspecs = op.params(attrs, in_types)
+            _check_weight_dtype(op, in_types, out_type, pspecs)
             node = Node(op.kind, lname, tuple(srcs), (lname,), attrs,
                         tuple(s.name for s in pspecs), layer=lname, trainable=trainable,
                         training_args=training_args, shares=shares)
