@@ -148,8 +148,17 @@ def _npz(**arrays) -> bytes:
      ["weight dense/bias is not an array of real numbers"]),
     ({"weights.npz": b"PK\x03\x04" + b"\x00" * 40}, ["unreadable weights file"]),
     ({"weights.npz": _npz()[:-200]}, ["unreadable weights file"]),
+    # Found by benchmarks/fuzz.py -n 10000: a node's parameter list edited left the kernel
+    # or the bias out of the arrays its kind reads (KeyError: 'kernel', exit 70).
+    ({"model.ir.json": _ir(lambda d: d["nodes"][0].__setitem__("params", ["bias"]))},
+     ["'dense' (Dense)", "parameter names are not its kind's"]),
+    ({"model.ir.json": _ir(lambda d: d["nodes"][0]["attrs"].__setitem__("use_bias", False))},
+     ["'dense' (Dense)", "stored ['kernel', 'bias'], Dense has ['kernel']"]),
+    ({"model.ir.json": _ir(lambda d: d["params"].__setitem__("dense/x",
+                                                            d["params"]["dense/bias"]))},
+     ["declares parameters no node uses", "dense/x"]),
 ], ids=["input-without-batch", "type-mismatch", "dtype", "attrs", "complex", "zip-head",
-        "truncated"])
+        "truncated", "node-params", "use-bias", "stray-param"])
 @pytest.mark.parametrize("command", ["summary", "validate", "predict"])
 def test_damaged_build_folder(tmp_path, files, words, command):
     folder = _folder(tmp_path, **files)
