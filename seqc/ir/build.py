@@ -107,21 +107,21 @@ def build_graph(
 
 def _check_weight_dtype(op, in_types: list[TensorType], out_type: TensorType,
                         pspecs: list) -> None:
-    """A layer with float32 weights computes in float32 (Keras casts a float input to the
-    layer's dtype; an integer one meets the float32 kernel). One whose kind passes a float64
-    or integer input's dtype on would mix it with its float32 weights, which neither seqc's
-    runtimes nor ONNX do: refused here, naming the layer, rather than failing at export."""
-    if out_type.dtype == "float32" or not any(s.dtype == "float32" for s in pspecs):
+    """A layer with float32 weights computes in float32: Keras casts a float64 input to the
+    layer's dtype. A kind that passes float64 on would mix it with its float32 weights, which
+    the ONNX export cannot (a Gemm of double and float fails onnx.checker): refused here,
+    naming the layer, rather than at export. (An integer input meeting float32 weights, e.g.
+    Discretization -> Dense, trains in NumPy; its export is a separate matter.)"""
+    if out_type.dtype != "float64" or not any(s.dtype == "float32" for s in pspecs):
         return
-    odd = next((t for t in in_types if t.dtype != "float32"), None)
+    odd = next((t for t in in_types if t.dtype == "float64"), None)
     if odd is None:
         return
     raise DefinitionError(
         f"{op.kind} computes in float32 with its float32 weights, and its input is "
         f"{odd.dtype}; seqc does not cast it", field="input", received=f"input {odd}",
-        hint="give the model float32 inputs (input_dtype / the Input's dtype)"
-             + ("; Keras casts a float input to the layer's float32"
-                if odd.dtype.startswith("float") else ""))
+        hint="give the model float32 inputs (input_dtype / the Input's dtype); Keras casts "
+             "a float64 input to the layer's float32")
 
 
 def _auto_name(base: str, counters: dict[str, int], used: set[str]) -> str:

@@ -327,8 +327,8 @@ def test_a_dict_among_a_scripts_layers_is_exit_2(tmp_path, source):
     refused(["summary", path], str(path), "not a dict")
 
 
-@pytest.mark.parametrize("dtype", ["float64", "int32"])
-def test_a_non_float32_input_into_a_layer_with_weights_is_exit_2(tmp_path, dtype):
+@pytest.mark.parametrize("dtype", ["float64"])
+def test_a_float64_input_into_a_layer_with_weights_is_exit_2(tmp_path, dtype):
     # Found by benchmarks/fuzz.py -n 10000 (a Keras 3 InputLayer's dtype mutated to float64):
     # Dense passed float64 on, and the export failed onnx.checker (a Gemm of double and float),
     # exit 2 without the file.
