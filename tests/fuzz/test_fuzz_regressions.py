@@ -338,3 +338,15 @@ def test_a_float64_input_into_a_layer_with_weights_is_exit_2(tmp_path, dtype):
     path.write_text(json.dumps(doc))
     refused(["build", path, "--no-train", "-q", "--test-vectors", "0", "-o", tmp_path / "o"],
             str(path), "'d1' (Dense)", f"its input is {dtype}")
+
+
+@pytest.mark.parametrize("modules", [
+    "nn.Embedding(12, 4), nn.LSTM(4, 3, num_layers=2, batch_first=True, dropout=[[1]])",
+    "nn.Linear(4, 4), nn.LeakyReLU(negative_slope=[0.1])",
+    "nn.Linear(4, 4), nn.ELU(alpha=None)",
+])
+def test_a_torch_module_number_argument_of_another_type_is_exit_2(tmp_path, modules):
+    # Found by benchmarks/fuzz.py -n 10000: float() of a list, TypeError, exit 70.
+    path = tmp_path / "m.py"
+    path.write_text(f"from torch import nn\nmodel = nn.Sequential({modules})  # input (4,)\n")
+    refused(["summary", path], str(path), "must be a number")
