@@ -7,9 +7,12 @@ and every other broken promise (tests/fuzz/_harness.py says which).
 
 Each worker runs its inputs in-process (hypothesis draws them from tests/fuzz's strategies with
 a seed of its own) under an address-space limit, announcing each input before it runs; the
-parent kills a worker whose input runs past --time-bound, counts a hang, and starts a fresh
-worker (next seed) for what is left. A MemoryError under the limit is seqc's exit 70, counted.
-Exit status 1 when any input broke the contract, else 0.
+parent kills a worker whose input runs past --time-bound and starts a fresh worker (next seed)
+for what is left. The input a worker hung or died on is then run alone (`python -m seqc` under
+the same bounds): a hang or a break that recurs alone is seqc's and counted; one that does not
+(the load, memory an earlier input left in the worker) is listed apart as the harness's. A
+MemoryError under the limit is seqc's exit 70, counted. Exit status 1 when any input broke the
+contract, else 0.
 """
 
 from __future__ import annotations
@@ -30,8 +33,10 @@ ROOT = Path(__file__).resolve().parents[1]
 PREFIX = "@@fuzz "
 
 
-def _worker(frontend: str, n: int, seed: int, save_dir: str | None) -> None:
-    """Run `n` inputs of `frontend`; one `@@fuzz {...}` line on stdout before and after each."""
+def _worker(frontend: str, n: int, seed: int, save_dir: str | None, scratch: str) -> None:
+    """Run `n` inputs of `frontend`; one `@@fuzz {...}` line on stdout before and after each.
+    The input running is also kept in `scratch` (case.json and its files), so that the parent
+    can rerun it alone when it kills the worker."""
 
     from hypothesis import HealthCheck, Phase, given, settings
     from hypothesis import seed as hseed
@@ -52,6 +57,7 @@ def _worker(frontend: str, n: int, seed: int, save_dir: str | None) -> None:
         count[0] += 1
         if i >= n:
             return
+        _keep_current(Path(scratch), case)
         out.write(PREFIX + json.dumps({"start": i, "argv": case.argv}) + "\n")
         keep = Path(save_dir) / frontend / f"s{seed}-{i}" if save_dir else None
         if keep is not None:  # saved first: a hang or a crash of the worker leaves it behind
@@ -79,6 +85,37 @@ def _frontends() -> dict:
     from tests.fuzz._frontends import FRONTENDS
 
     return {**FRONTENDS, **PENDING_FRONTENDS}
+
+
+def _keep_current(scratch: Path, case) -> None:
+    shutil.rmtree(scratch, ignore_errors=True)
+    (scratch / "files").mkdir(parents=True)
+    for rel, data in case.files.items():
+        p = scratch / "files" / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data)
+    (scratch / "case.json").write_text(json.dumps({
+        "frontend": case.frontend, "files": sorted(case.files), "input": case.input,
+        "argv": case.argv, "out": case.out}))
+
+
+def _rerun_alone(scratch: Path, args) -> dict:
+    """The input a worker died on (or hung on), run again by itself: `python -m seqc` in a
+    fresh process under the same time and memory bounds. What that run breaks is seqc's; a
+    death that does not recur alone came from the worker's long life (memory other inputs
+    left behind, a crash in a destructor of an earlier input's object): the harness's."""
+    sys.path.insert(0, str(ROOT))
+    from tests.fuzz._harness import Case, check, run_subprocess
+
+    meta = json.loads((scratch / "case.json").read_text())
+    files = {rel: (scratch / "files" / rel).read_bytes() for rel in meta["files"]}
+    case = Case(meta["frontend"], files, meta["input"], meta["argv"], meta["out"])
+    with tempfile.TemporaryDirectory(prefix="seqc-fuzz-alone-") as tmp:
+        target, argv, out = case.materialize(Path(tmp))
+        outcome = check(run_subprocess(argv, timeout_s=args.time_bound, memory=args.memory),
+                        target, out, time_bound_s=args.time_bound)
+    return {"code": outcome.code, "violations": outcome.violations,
+            "error": _last_error(outcome.output), "elapsed": outcome.elapsed_s}
 
 
 def _last_error(output: str) -> str:
@@ -109,6 +146,7 @@ class Totals:
         self.codes: collections.Counter = collections.Counter()
         self.violations: collections.Counter = collections.Counter()
         self.errors: collections.Counter = collections.Counter()
+        self.artefacts: collections.Counter = collections.Counter()
         self.tracebacks = self.hangs = self.cases = 0
         self.slowest = 0.0
         self.lock = threading.Lock()
@@ -124,6 +162,16 @@ class Totals:
             if rec["violations"]:
                 self.errors[rec.get("error", "")[:160]] += 1
 
+    def artefact(self, alone: dict | None, what: str) -> None:
+        """A hang or a worker death that the input does not cause by itself: the input's own
+        outcome (run alone) is counted, the event listed apart, not as a break."""
+        with self.lock:
+            if alone is not None:
+                self.cases += 1
+                self.codes[alone["code"]] += 1
+                self.slowest = max(self.slowest, alone.get("elapsed", 0.0))
+            self.artefacts[what[:200]] += 1
+
     def hang(self, argv: list[str]) -> None:
         with self.lock:
             self.cases += 1
@@ -137,21 +185,24 @@ def _run_chunk(frontend: str, n: int, seed: int, args, totals: Totals) -> None:
     """Drive one worker process over `n` inputs, restarting it after a hang or a death."""
     restarts = 0
     while n > 0:
-        cmd = [sys.executable, __file__, "--worker", frontend, "-n", str(n),
-               "--seed", str(seed + 100_003 * restarts)]
-        if args.save_dir:
-            cmd += ["--save-dir", args.save_dir]
-        with tempfile.TemporaryFile(mode="w+") as err:
-            done, cut_short = _run_worker(cmd, n, err, args, totals)
+        with tempfile.TemporaryFile(mode="w+") as err, \
+                tempfile.TemporaryDirectory(prefix="seqc-fuzz-current-") as scratch:
+            cmd = [sys.executable, __file__, "--worker", frontend, "-n", str(n),
+                   "--seed", str(seed + 100_003 * restarts), "--scratch", scratch]
+            if args.save_dir:
+                cmd += ["--save-dir", args.save_dir]
+            done, cut_short = _run_worker(cmd, n, err, Path(scratch), args, totals)
         if not cut_short:  # all done, or hypothesis ran out of distinct inputs
             return
         n -= done
         restarts += 1
 
 
-def _run_worker(cmd: list[str], n: int, err, args, totals: Totals) -> tuple[int, bool]:
+def _run_worker(cmd: list[str], n: int, err, scratch: Path, args,
+                totals: Totals) -> tuple[int, bool]:
     """One worker process: (inputs it accounted for, whether a hang or a death cut it short,
-    so that a fresh worker must run the rest)."""
+    so that a fresh worker must run the rest). The input it hung or died on is run again
+    alone (`_rerun_alone`) to tell seqc's breaks from the harness's."""
     env = dict(os.environ, PYTHONPATH=str(ROOT), KERAS_BACKEND="torch", OMP_NUM_THREADS="1")
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, text=True, env=env,
                          preexec_fn=lambda: _limit(args.memory))
@@ -178,14 +229,29 @@ def _run_worker(cmd: list[str], n: int, err, args, totals: Totals) -> tuple[int,
             totals.add(rec)
             done += 1
     p.wait()
+    argv = " ".join(state["argv"])[:120]
     if state["hung"]:
-        totals.hang(state["argv"])
+        alone = _rerun_alone(scratch, args)
+        if "hang" in alone["violations"]:
+            totals.hang(state["argv"])
+        else:
+            totals.artefact(alone, f"hung past {args.time_bound:.0f} s in the worker, not "
+                                   f"alone (exit {alone['code']} in {alone['elapsed']:.1f} s): "
+                                   f"{argv}")
         return done + 1, True
     if p.returncode != 0 and done < n:  # the worker died (the memory limit, a crash)
         err.seek(0)
         tail = err.read()[-300:].strip().replace("\n", " | ")
-        totals.add({"code": p.returncode, "violations": [f"worker died {p.returncode}"],
-                    "error": f"worker died: {' '.join(state['argv'])[:100]}: {tail}"})
+        if state["start"] is None:  # between inputs: hypothesis or the worker itself
+            totals.artefact(None, f"worker died {p.returncode} between inputs: {tail}")
+            return done, True
+        alone = _rerun_alone(scratch, args)
+        if alone["violations"]:
+            alone["error"] = f"worker died {p.returncode}; alone: {alone['error']}"
+            totals.add(alone)
+        else:
+            totals.artefact(alone, f"worker died {p.returncode}, not alone (exit "
+                                   f"{alone['code']}): {argv}: {tail}")
         return done + 1, True
     return done, False
 
@@ -209,10 +275,11 @@ def main() -> int:
     ap.add_argument("--save-dir", default=None, help="write each failing input here")
     ap.add_argument("--json", dest="json_out", default=None, help="write the totals here")
     ap.add_argument("--worker", default=None, help=argparse.SUPPRESS)
+    ap.add_argument("--scratch", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     args.memory = int(args.memory * 1024**3)
     if args.worker:
-        _worker(args.worker, args.n, args.seed, args.save_dir)
+        _worker(args.worker, args.n, args.seed, args.save_dir, args.scratch)
         return 0
 
     names = args.frontends.split(",") if args.frontends else list(_frontends())
@@ -254,11 +321,15 @@ def main() -> int:
         report[f] = {"cases": t.cases, "exit_codes": {str(k): v for k, v in t.codes.items()},
                      "tracebacks": t.tracebacks, "hangs": t.hangs, "broken": broken,
                      "violations": dict(t.violations), "slowest_s": round(t.slowest, 2),
-                     "errors": dict(t.errors.most_common(20))}
+                     "errors": dict(t.errors.most_common(20)),
+                     "harness_artefacts": dict(t.artefacts.most_common(20))}
     print(f"wall time {wall:.0f} s with {args.jobs} workers")
     for f, t in totals.items():
         for err, k in t.errors.most_common(8):
             print(f"  [{f}] x{k}: {err}")
+    for f, t in totals.items():
+        for what, k in t.artefacts.most_common(8):
+            print(f"  [{f}] harness, not a break, x{k}: {what}")
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(report, indent=1))
     return 1 if bad else 0

@@ -95,11 +95,14 @@ def handle_errors(fn):
     def wrapper(*args, **kwargs):
         if _State.debug:
             return run(*args, **kwargs)
-        with warnings.catch_warnings(record=True) as caught:
-            try:
+        caught: list = []
+        try:
+            with warnings.catch_warnings(record=True) as caught:
                 return run(*args, **kwargs)
-            finally:
-                _numeric_note(caught)
+        finally:
+            # Outside the recording: showwarning inside it would append to `caught` while
+            # it is iterated, without end.
+            _numeric_note(caught)
 
     return wrapper
 

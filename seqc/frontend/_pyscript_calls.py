@@ -213,13 +213,13 @@ class CallReader:
             if len(args) != 1 or kwargs:
                 raise self.error(node, f"model.{meth}() takes one layer", field=meth,
                                  received=self.seg(node))
-            m.append(None, args[0], node.args[0])
+            m.append(None, self.part(args[0], node.args[0]), node.args[0])
         elif meth == "add_module":
             bound = bind_args(["name", "module"], args, kwargs)
             if bound is None or not isinstance(bound.get("name"), str):
                 raise self.error(node, "add_module(name, module) needs a constant name",
                                  field="add_module", received=self.seg(node))
-            m.append(bound["name"], bound.get("module"), node)
+            m.append(bound["name"], self.part(bound.get("module"), node), node)
         elif meth in ("compile", "fit") and is_placeholder(node):
             self.warn(node, f"model.{meth}(...) is the Keras guides' placeholder for the "
                             f"arguments; read as no {meth} settings")
@@ -419,7 +419,8 @@ class CallReader:
                 node.args[0], (ast.List, ast.Tuple)) and not any(
                 isinstance(e, ast.Starred) for e in node.args[0].elts) else None
             for i, v in enumerate(seq):
-                m.append(None, v, elts[i] if elts else node)
+                at = elts[i] if elts else node
+                m.append(None, self.part(v, at), at)
         name = bound.get("name")
         if isinstance(name, str):
             m.name = name
@@ -430,6 +431,15 @@ class CallReader:
             set_trainable(m, bound["trainable"])
         return m
 
+    def part(self, v: Any, node: ast.AST) -> Any:
+        """A model's layer or module as written; a dict is neither (Keras and PyTorch raise
+        TypeError), and would pass for a container of parts further on."""
+        if isinstance(v, dict):
+            raise self.error(node, "a model's layers are layers or modules, not a dict",
+                             field="layers", received=self.seg(node),
+                             hint="list the layers themselves")
+        return v
+
     def torch_sequential(self, args: list, kwargs: dict, node: ast.Call) -> ModelVal:
         if kwargs:
             raise self.error(node, "nn.Sequential() takes modules as positional arguments",
@@ -438,10 +448,10 @@ class CallReader:
         self.models.append(m)
         if len(args) == 1 and isinstance(args[0], Pairs):
             for k, v in args[0].items:
-                m.append(str(k), v, args[0].node)
+                m.append(str(k), self.part(v, args[0].node), args[0].node)
             return m
         for i, v in enumerate(args):
             anode = node.args[i] if len(node.args) == len(args) else node
-            m.append(str(i), v, anode)
+            m.append(str(i), self.part(v, anode), anode)
         return m
 

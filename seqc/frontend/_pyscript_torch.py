@@ -133,6 +133,13 @@ class Bound:
         return self.r.error(self.node, f"nn.{self.cls}: {message}", field=field,
                             received=f"{field}={self.v.get(field)!r}", hint=hint)
 
+    def number(self, k: str) -> float:
+        """A real-number argument (an int or a float, not a bool), as float."""
+        v = self.v[k]
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise self.error(f"'{k}' must be a number", k)
+        return float(v)
+
     def int(self, k: str, *, minimum: int = 0) -> int:
         v = self.v[k]
         if isinstance(v, bool) or not isinstance(v, int) or v < minimum:
@@ -285,7 +292,7 @@ def _batchnorm(b: Bound, t: TensorType, nd: int) -> list[dict]:
     affine = bool(b["affine"])
     # PyTorch: running = (1 - m) * running + m * batch; Keras: moving * m' + batch * (1 - m').
     return [{"type": "BatchNormalization", "name": b.name, "axis": 1,
-             "momentum": 1.0 - float(b["momentum"]), "epsilon": float(b["eps"]),
+             "momentum": 1.0 - b.number("momentum"), "epsilon": b.number("eps"),
              "center": affine, "scale": affine}]
 
 
@@ -353,7 +360,7 @@ def _instance_norm(b: Bound, t: TensorType, nd: int) -> dict:
               "statistics; running averages used at prediction are not modelled")
     affine = bool(b["affine"])
     return {"type": "GroupNormalization", "name": b.name, "groups": -1, "axis": 1,
-            "epsilon": float(b["eps"]), "center": affine, "scale": affine}
+            "epsilon": b.number("eps"), "center": affine, "scale": affine}
 
 
 def _embedding(b: Bound, t: TensorType) -> list[dict]:
@@ -400,6 +407,7 @@ def _recurrent(b: Bound, t: TensorType, nxt: tuple | None) -> tuple[list[dict], 
                       "known number of steps", "bidirectional",
                       hint="give the input shape with its number of steps")
     k = _uniform(hidden)
+    rate = b.number("dropout")
     out = []
     for i in range(layers):
         seq = i < layers - 1 or select != "last" or last_of_seq
@@ -419,9 +427,8 @@ def _recurrent(b: Bound, t: TensorType, nxt: tuple | None) -> tuple[list[dict], 
         name = b.name if i == 0 else f"{b.name}_l{i}"
         out.append({"type": "Bidirectional", "name": name, "layer": cell,
                     "merge_mode": "concat"} if bidir else {**cell, "name": name})
-        if i < layers - 1 and b["dropout"]:
-            out.append({"type": "Dropout", "name": f"{b.name}_dropout{i}",
-                        "rate": float(b["dropout"])})
+        if i < layers - 1 and rate:
+            out.append({"type": "Dropout", "name": f"{b.name}_dropout{i}", "rate": rate})
     if last_of_seq:
         out += [{"type": "Cropping1D", "name": f"{b.name}_last", "cropping": [t.shape[1] - 1, 0]},
                 {"type": "Reshape", "name": f"{b.name}_last_step", "target_shape": [2 * hidden]}]
@@ -433,9 +440,9 @@ def _activation(b: Bound, t: TensorType) -> list[dict]:
     if c == "ReLU":
         return [{"type": "ReLU", "name": n}]
     if c == "LeakyReLU":
-        return [{"type": "LeakyReLU", "name": n, "negative_slope": float(b["negative_slope"])}]
+        return [{"type": "LeakyReLU", "name": n, "negative_slope": b.number("negative_slope")}]
     if c == "ELU":
-        return [{"type": "ELU", "name": n, "alpha": float(b["alpha"])}]
+        return [{"type": "ELU", "name": n, "alpha": b.number("alpha")}]
     if c == "GELU":
         if b["approximate"] not in ("none", "tanh"):
             raise b.error("approximate must be 'none' or 'tanh'", "approximate")

@@ -79,6 +79,7 @@ def _consistent(graph: Graph, file: str) -> Graph:
                 f"graph input '{v}' must have the batch (null) as its first dimension",
                 file=file, field=f"types.{v}.shape", received=f"shape={list(t.shape)}",
                 hint="rebuild the folder with `seqc build`")
+    needed: set[str] = set()
     for i, n in enumerate(graph.nodes):
         op = REGISTRY[n.op]
         in_types = [graph.types[v] for v in n.inputs]
@@ -95,7 +96,14 @@ def _consistent(graph: Graph, file: str) -> Graph:
                 file=file, layer=layer_label(i, n.name, n.op), field="types",
                 received=f"stored {[str(t) for t in stored]}, {n.op} gives "
                          f"{[str(t) for t in outs]}", hint="rebuild the folder with `seqc build`")
+        if tuple(n.params) != tuple(s.name for s in specs):
+            raise DefinitionError(
+                "the node's parameter names are not its kind's", file=file,
+                layer=layer_label(i, n.name, n.op), field="params",
+                received=f"stored {list(n.params)}, {n.op} has {[s.name for s in specs]}",
+                hint="rebuild the folder with `seqc build`")
         for s in specs:
+            needed.add(n.param_key(s.name))
             key = n.param_key(s.name)
             have = graph.param_specs.get(key)
             if have is None or tuple(have.shape) != tuple(s.shape):
@@ -104,6 +112,11 @@ def _consistent(graph: Graph, file: str) -> Graph:
                     layer=layer_label(i, n.name, n.op), field=f"params.{key}",
                     received=f"stored {None if have is None else list(have.shape)}, "
                              f"needs {list(s.shape)}", hint="rebuild the folder with `seqc build`")
+    stray = sorted(set(graph.param_specs) - needed)
+    if stray:
+        raise DefinitionError(
+            "the file declares parameters no node uses", file=file, field="params",
+            received=f"{stray}", hint="rebuild the folder with `seqc build`")
     return graph
 
 

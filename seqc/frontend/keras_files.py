@@ -261,6 +261,7 @@ def _checked_members(zf: zipfile.ZipFile, file: str,
     names and sizes within bounds (checked from the directory, before anything is read)."""
     members: dict[str, zipfile.ZipInfo] = {}
     total = 0
+    size = os.path.getsize(file)
     for info in zf.infolist():
         name = info.filename
         if _unsafe_name(name):
@@ -282,6 +283,11 @@ def _checked_members(zf: zipfile.ZipFile, file: str,
                      + ("; an adapted IntegerLookup keeps its vocabulary as an asset: build "
                         "it with vocabulary=layer.get_vocabulary() before saving"
                         if name.startswith("assets/") else ""))
+        if not 0 <= info.header_offset < size:
+            raise DefinitionError(
+                "the .keras archive is damaged: a member's offset lies outside the file",
+                file=file, field=name,
+                received=f"offset {info.header_offset}, file size {size} bytes")
         if name in members:
             raise DefinitionError("the .keras archive holds a member twice", file=file,
                                   field="members", received=repr(name))

@@ -86,6 +86,7 @@ def build_graph(
             if op.output_masked(attrs, in_masked(op, [cur], masked)):
                 masked.add(lname)
             pspecs = op.params(attrs, [types[cur]])
+            _check_weight_dtype(op, [types[cur]], out_type, pspecs)
             node = Node(op.kind, lname, (cur,), (lname,), attrs,
                         tuple(s.name for s in pspecs), layer=lname, trainable=lc.trainable,
                         training_args=training_args)
@@ -109,6 +110,25 @@ def build_graph(
         except SeqcError as e:
             raise e.located(file=file, layer=label) from None
     return verify(Graph(name, ("input",), (cur,), tuple(nodes), types, specs))
+
+
+def _check_weight_dtype(op, in_types: list[TensorType], out_type: TensorType,
+                        pspecs: list) -> None:
+    """A layer with float32 weights computes in float32: Keras casts a float64 input to the
+    layer's dtype. A kind that passes float64 on would mix it with its float32 weights, which
+    the ONNX export cannot (a Gemm of double and float fails onnx.checker): refused here,
+    naming the layer, rather than at export. (An integer input meeting float32 weights, e.g.
+    Discretization -> Dense, trains in NumPy; its export is a separate matter.)"""
+    if out_type.dtype != "float64" or not any(s.dtype == "float32" for s in pspecs):
+        return
+    odd = next((t for t in in_types if t.dtype == "float64"), None)
+    if odd is None:
+        return
+    raise DefinitionError(
+        f"{op.kind} computes in float32 with its float32 weights, and its input is "
+        f"{odd.dtype}; seqc does not cast it", field="input", received=f"input {odd}",
+        hint="give the model float32 inputs (input_dtype / the Input's dtype); Keras casts "
+             "a float64 input to the layer's float32")
 
 
 def _auto_name(base: str, counters: dict[str, int], used: set[str]) -> str:
@@ -229,6 +249,7 @@ def build_dag(
                                           received=f"name={lname!r}",
                                           hint="give every layer and input a unique name")
                 used.add(v)
+            _check_weight_dtype(op, in_types, out_types[0], pspecs)
             node = Node(op.kind, lname, tuple(srcs), outs_k, attrs,
                         tuple(s.name for s in pspecs), layer=lname, trainable=trainable,
                         training_args=training_args, shares=shares)

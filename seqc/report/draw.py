@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import os
 import re
+import warnings
 from typing import Any
 
 from .layout import Box, layer_graph, ranks_and_order
@@ -258,7 +259,11 @@ def svg_text(fig: Any) -> str:
     import matplotlib
 
     buf = io.StringIO()
-    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "seqc"}):
+    with matplotlib.rc_context({"svg.fonttype": "none", "svg.hashsalt": "seqc"}), \
+            warnings.catch_warnings():
+        # Text stays text: the browser's fonts draw it, so matplotlib's "Glyph missing from
+        # font" (a layer named in any script) is not the user's concern.
+        warnings.filterwarnings("ignore", message="Glyph .* missing from font")
         fig.savefig(buf, format="svg", metadata={"Date": None})
     text = buf.getvalue()
     # The RDF block (creator, format) is for files, not for an inline figure.

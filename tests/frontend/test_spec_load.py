@@ -118,14 +118,18 @@ def test_minimal_spec_defaults(tmp_path):
 ])
 def test_input_layer_forms(tmp_path, first, expected):
     d = load_definition(write_spec(tmp_path / "m.json",
-                                   {"layers": [first, {"type": "Dense", "units": 2}]}))
+                                   {"layers": [first, {"type": "ReLU"}]}))
     assert str(d.model.graph.input_type) == expected
 
 
 def test_input_dtype(tmp_path):
-    doc = {"input_shape": [4], "input_dtype": "float64", "layers": [{"type": "Dense", "units": 1}]}
+    doc = {"input_shape": [4], "input_dtype": "float64", "layers": [{"type": "ReLU"}]}
     assert str(load_definition(write_spec(tmp_path / "m.json", doc)).model.graph.input_type) \
         == "f64[N,4]"
+    # A layer with float32 weights does not take it (seqc does not cast; Keras would).
+    doc["layers"] = [{"type": "Dense", "units": 1}]
+    with pytest.raises(DefinitionError, match="its input is float64"):
+        load_definition(write_spec(tmp_path / "m.json", doc))
 
 
 def test_same_input_shape_twice_is_fine(tmp_path):

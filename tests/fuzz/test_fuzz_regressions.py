@@ -148,8 +148,17 @@ def _npz(**arrays) -> bytes:
      ["weight dense/bias is not an array of real numbers"]),
     ({"weights.npz": b"PK\x03\x04" + b"\x00" * 40}, ["unreadable weights file"]),
     ({"weights.npz": _npz()[:-200]}, ["unreadable weights file"]),
+    # Found by benchmarks/fuzz.py -n 10000: a node's parameter list edited left the kernel
+    # or the bias out of the arrays its kind reads (KeyError: 'kernel', exit 70).
+    ({"model.ir.json": _ir(lambda d: d["nodes"][0].__setitem__("params", ["bias"]))},
+     ["'dense' (Dense)", "parameter names are not its kind's"]),
+    ({"model.ir.json": _ir(lambda d: d["nodes"][0]["attrs"].__setitem__("use_bias", False))},
+     ["'dense' (Dense)", "stored ['kernel', 'bias'], Dense has ['kernel']"]),
+    ({"model.ir.json": _ir(lambda d: d["params"].__setitem__("dense/x",
+                                                            d["params"]["dense/bias"]))},
+     ["declares parameters no node uses", "dense/x"]),
 ], ids=["input-without-batch", "type-mismatch", "dtype", "attrs", "complex", "zip-head",
-        "truncated"])
+        "truncated", "node-params", "use-bias", "stray-param"])
 @pytest.mark.parametrize("command", ["summary", "validate", "predict"])
 def test_damaged_build_folder(tmp_path, files, words, command):
     folder = _folder(tmp_path, **files)
@@ -269,3 +278,75 @@ def test_validate_inputs_found_by_the_10k_fuzz_run_are_exit_2(tmp_path, make, wo
     make(tmp_path / "in")
     path = next(p for p in tmp_path.iterdir() if p.name.startswith("in."))
     refused(["validate", folder, "--inputs", path], str(path), *words)
+
+
+def test_keras_zip_whose_member_offset_lies_before_the_file_is_exit_2(tmp_path):
+    # Found by benchmarks/fuzz.py -n 10000: the end record's central-directory offset moved
+    # past its real place makes zipfile compute a negative member offset, and its seek raised
+    # OSError [Errno 22], exit 70.
+    raw = bytearray((SEEDS / "mlp.keras").read_bytes())
+    end = raw.rindex(b"PK\x05\x06")
+    start = int.from_bytes(raw[end + 16:end + 20], "little")
+    raw[end + 16:end + 20] = (start + 200).to_bytes(4, "little")
+    path = tmp_path / "m.keras"
+    path.write_bytes(bytes(raw))
+    refused(["summary", path], str(path), "offset lies outside the file")
+
+
+def test_a_warning_other_than_numpy_arithmetic_is_shown_once_and_the_command_ends(capsys):
+    # Found by benchmarks/fuzz.py -n 10000 (a worker died of memory): a layer named with a
+    # glyph matplotlib lacks made it warn; the CLI re-showed that warning inside its own
+    # recording, appending to the list it iterated, without end.
+    import warnings
+
+    from seqc.cli import handle_errors
+
+    @handle_errors
+    def command():
+        warnings.warn("a user-facing warning", UserWarning, stacklevel=1)
+        np.log(np.zeros(1))  # a NumPy arithmetic warning: one note line
+        return "done"
+
+    with pytest.warns(UserWarning, match="a user-facing warning") as shown:
+        assert command() == "done"
+    assert len(shown) == 1
+    assert "note: NumPy reported divide by zero" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("source", [
+    "from torch import nn\nmodel = nn.Sequential(nn.Linear(4, 3), {}, nn.Linear(3, 1))  "
+    "# input (4,)\n",
+    "import keras\nmodel = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3), {}])\n",
+    "import keras\nmodel = keras.Sequential([keras.Input((4,))])\nmodel.add({'units': 3})\n",
+], ids=["torch", "keras-list", "keras-add"])
+def test_a_dict_among_a_scripts_layers_is_exit_2(tmp_path, source):
+    # Found by benchmarks/fuzz.py -n 10000: a dict's .items (a method) was walked as the
+    # model's list of parts, TypeError, exit 70.
+    path = tmp_path / "m.py"
+    path.write_text(source)
+    refused(["summary", path], str(path), "not a dict")
+
+
+@pytest.mark.parametrize("dtype", ["float64"])
+def test_a_float64_input_into_a_layer_with_weights_is_exit_2(tmp_path, dtype):
+    # Found by benchmarks/fuzz.py -n 10000 (a Keras 3 InputLayer's dtype mutated to float64):
+    # Dense passed float64 on, and the export failed onnx.checker (a Gemm of double and float),
+    # exit 2 without the file.
+    doc = json.loads(json.dumps(MLP_JSON))
+    doc["config"]["layers"][0]["config"]["dtype"] = dtype
+    path = tmp_path / "m.json"
+    path.write_text(json.dumps(doc))
+    refused(["build", path, "--no-train", "-q", "--test-vectors", "0", "-o", tmp_path / "o"],
+            str(path), "'d1' (Dense)", f"its input is {dtype}")
+
+
+@pytest.mark.parametrize("modules", [
+    "nn.Embedding(12, 4), nn.LSTM(4, 3, num_layers=2, batch_first=True, dropout=[[1]])",
+    "nn.Linear(4, 4), nn.LeakyReLU(negative_slope=[0.1])",
+    "nn.Linear(4, 4), nn.ELU(alpha=None)",
+])
+def test_a_torch_module_number_argument_of_another_type_is_exit_2(tmp_path, modules):
+    # Found by benchmarks/fuzz.py -n 10000: float() of a list, TypeError, exit 70.
+    path = tmp_path / "m.py"
+    path.write_text(f"from torch import nn\nmodel = nn.Sequential({modules})  # input (4,)\n")
+    refused(["summary", path], str(path), "must be a number")
