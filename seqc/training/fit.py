@@ -41,7 +41,7 @@ from .checks import (
     unpack_validation,
     verbose_level,
 )
-from .steps import EpochSteps, batch_size_for, data_order
+from .steps import EpochSteps, batch_size_for, data_order, repeat_steps
 
 __all__ = ["DEFAULT_BATCH_SIZE", "CompileConfig", "adapt_once", "class_weight_to_sample_weights",
            "compile_model", "evaluate", "fit", "predict", "prepare_sample_weight", "prepare_x",
@@ -272,8 +272,8 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
             hint="predict, export and `seqc convert` are unaffected (these settings only act "
                  "in training); to train in seqc, replace them with Keras' built-in "
                  "regularizers and constraints")
-    if batch_size is None and stateful.stateful_layers(model.graph):
-        batch_size = stateful.default_batch_size(model, DEFAULT_BATCH_SIZE)
+    if batch_size is None:  # a stateful model's fixed batch; else sized below
+        batch_size = stateful.default_batch_size(model, None)
     if batch_size is not None:
         batch_size = positive_int(batch_size, "batch_size")
     if steps_per_epoch is not None:
@@ -349,20 +349,12 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
             lambda e: _array_batches(x, ys, sws, np.random.default_rng([seed, e]) if shuffle
                                      else None, batch_size), steps_per_epoch, steps)
         steps = steps_per_epoch
-    if repeat not in (False, True, "passes"):
-        raise UsageError("repeat must be false, true (tf.data's shuffle().repeat().batch()) or "
-                         "\"passes\" (Keras' iterators)", field="repeat",
-                         received=repr(repeat))
     if repeat:
         if steps_per_epoch is None:
             raise UsageError("repeat (an endless stream) needs steps_per_epoch, as Keras "
                              "needs it for a repeated dataset", field="repeat",
                              hint="give steps_per_epoch=N")
-        # True: tf.data's shuffle().repeat().batch(); "passes": Keras' iterators, each pass
-        # cut into batches (the last partial) and the passes repeated, each reshuffled
-        ends = [{"repeat": -1}, {"batch": batch_size}] if repeat is True else [
-            {"batch": batch_size}, {"repeat": -1}]
-        pipeline = [*([{"shuffle": max(n, 1)}] if shuffle else []), *ends]
+        pipeline = repeat_steps(n, batch_size, shuffle, repeat)
     if pipeline is not None:
         per_epoch, steps = _pipeline_steps(pipeline, n, seed, given_batch_size, stream,
                                            validation_split, steps_per_epoch, x, ys, sws)

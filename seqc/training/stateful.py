@@ -85,7 +85,7 @@ def begin_epoch(model: Any, reset_states: Any) -> None:
         reset(model)
 
 
-def default_batch_size(model: Any, default: int) -> int:
+def default_batch_size(model: Any, default: int | None) -> int | None:
     """fit/evaluate/predict's batch size when none is given: a stateful model's fixed one
     (Keras would take 32 and refuse it), else `default`."""
     if not stateful_layers(model.graph):

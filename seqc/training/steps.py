@@ -8,10 +8,10 @@ the batches of arrays so that S of them cover the data: ceil(n / S).
 
 `data_order` runs the steps of a tf.data pipeline (fit's `pipeline`) over row indices, in
 the order written: `shuffle` (tf.data's windowed shuffle, `windowed_shuffle`), `batch`,
-`repeat`, `cache`. `repeated_rows` is `shuffle(buffer >= n).repeat().batch(b)` (fit's
-`repeat`): each repetition a new permutation of the rows, every batch b rows, running across
-repetitions. The shuffles draw from seqc's generator, seeded by fit's seed (or the step's
-own), not TensorFlow's: the same law of orders, not the same orders.
+`repeat`, `cache`. `repeat_steps` writes fit's `repeat` as such steps (True:
+`shuffle(buffer >= n).repeat().batch(b)`; "passes": Keras' iterators). The shuffles
+draw from seqc's generator, seeded by fit's seed (or the step's own), not TensorFlow's:
+the same law of orders, not the same orders.
 """
 
 from __future__ import annotations
@@ -72,11 +72,15 @@ class EpochSteps:
             self._it = None  # the pass is used up: the next epoch starts a new one
 
 
-def repeated_rows(n: int, batch_size: int, shuffle: bool, seed: int) -> Iterator[np.ndarray]:
-    """Row indices of each batch of `shuffle().repeat().batch(batch_size)` over n rows (the
-    shuffle buffer holds every row: a uniform permutation per repetition)."""
-    steps = [{"shuffle": max(n, 1)}] if shuffle else []
-    return data_order(n, [*steps, {"repeat": -1}, {"batch": batch_size}], seed)[0]()
+def repeat_steps(n: int, batch_size: int, shuffle: bool, repeat: bool | str) -> list[dict]:
+    """fit's `repeat` as pipeline steps over n rows: True is tf.data's
+    `shuffle(buffer >= n).repeat().batch(b)` (a new permutation each repetition, full batches
+    running across repetitions); "passes" is Keras' iterators (`ImageDataGenerator.flow`, a
+    Keras 2 `fit_generator` generator): each pass cut into batches, the last partial, the
+    passes repeated, each reshuffled."""
+    ends = [{"repeat": -1}, {"batch": batch_size}] if repeat is True else [
+        {"batch": batch_size}, {"repeat": -1}]
+    return [*([{"shuffle": max(n, 1)}] if shuffle else []), *ends]
 
 
 def windowed_shuffle(elements: Iterable, buffer_size: int,

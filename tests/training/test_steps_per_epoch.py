@@ -109,7 +109,10 @@ def test_the_batch_sequence_matches_keras(keras, steps, batch_size):
 def test_a_repeated_stream_reshuffles_each_pass_and_batches_across_passes():
     from itertools import islice
 
-    from seqc.training.steps import repeated_rows
+    from seqc.training.steps import data_order, repeat_steps
+
+    def repeated_rows(n, b, shuffle, seed):  # fit(repeat=True)'s batches
+        return data_order(n, repeat_steps(n, b, shuffle, True), seed)[0]()
 
     batches = list(islice(repeated_rows(10, 4, True, 0), 10))  # 40 rows: 4 passes
     assert all(len(b) == 4 for b in batches)
