@@ -40,6 +40,11 @@ def test_kernel_bodies_equal_the_numpy_path(name, kw, monkeypatch):
     monkeypatch.setattr(_fused, "kernel", python_body)
     fused_p, fused_s = _steps(O.get({"type": name, **kw}))
     assert used, "the fused path was not taken"
+    _assert_numpy_path_equal(fused_p, fused_s, name, kw, monkeypatch)
+
+
+def _assert_numpy_path_equal(fused_p, fused_s, name, kw, monkeypatch):
+    """The same steps on the NumPy path give the same parameters and slots, bit for bit."""
     _numpy_path(monkeypatch)
     ref_p, ref_s = _steps(O.get({"type": name, **kw}))
     for k in ref_p:
@@ -74,12 +79,7 @@ def test_compiled_kernels_equal_the_numpy_path(name, kw, monkeypatch):
         assert _fused.kernel("adam") is None
         return
     fused_p, fused_s = _steps(O.get({"type": name, **kw}))
-    _numpy_path(monkeypatch)
-    ref_p, ref_s = _steps(O.get({"type": name, **kw}))
-    for k in ref_p:
-        np.testing.assert_array_equal(fused_p[k], ref_p[k])
-        for slot, v in ref_s[k].items():
-            np.testing.assert_array_equal(fused_s[k][slot], v)
+    _assert_numpy_path_equal(fused_p, fused_s, name, kw, monkeypatch)
 
 
 def test_seqc_numba_0_turns_the_kernels_off(monkeypatch):
