@@ -20,6 +20,7 @@ import copy
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from . import _pyscript_torch_steps as steps
 from ._pyscript_names import norm
 from ._pyscript_subclass import TRAINING, SelfMethod, SelfObj, read_instance, refusal
 from ._pyscript_torch_forward import SAMPLERS, sampler
@@ -263,6 +264,9 @@ class Chain:
                 r = self.block(st.body if test else st.orelse, scope)
                 if r is not None:
                     return r
+            elif isinstance(st, ast.For) and self.fw == "torch" and steps.over_steps(
+                    self, st, scope):
+                continue  # for x_t in x.split(1, dim=1): cells over the time steps
             elif isinstance(st, ast.For):
                 seq = self.r.iterate(self.const(st.iter, scope))
                 if seq is None:
@@ -384,7 +388,7 @@ class Chain:
                     v = scope.lookup(n.id)
                 except KeyError:
                     continue
-                if isinstance(v, (Tensor, ShapeOf, Dim, State)):
+                if isinstance(v, (Tensor, ShapeOf, Dim, State, steps.Collected)):
                     return True
         return False
 
@@ -436,7 +440,8 @@ class Chain:
         if isinstance(node, ast.Name):
             v = scope.lookup(node.id)
             if isinstance(v, State):
-                raise self.refuse(node, "reads the state of a recurrent layer")
+                raise self.refuse(node, getattr(v, "why", "reads the state of a recurrent "
+                                                         "layer"))
             return v
         if isinstance(node, ast.Attribute):
             base = self.fx(node.value, scope)
@@ -526,6 +531,8 @@ class Chain:
         if t.rnn == "tuple" and isinstance(s, ast.Constant) and s.value == 0:
             t.rnn = "seq"  # self.lstm(x)[0]
             return t
+        if t.rnn == "seq" and steps.time_major(self, t):
+            return steps.last_step(self, t, node)
         if _is_last(s):
             if t.rnn == "seq":
                 return self.select(t, "last", node)
@@ -535,8 +542,9 @@ class Chain:
                                 "a sequence)")
 
     def select(self, t: Tensor, kind: str, node: ast.AST) -> Tensor:
+        attrs = steps.select_attrs(self, t, kind, node)  # batch_first=False: read batch-first
         t.rnn = None
-        return self.apply(TorchMod(f"<select:{kind}>", [], {}, node), t, node, "select")
+        return self.apply(TorchMod(f"<select:{kind}>", [], attrs, node), t, node, "select")
 
     def call_args(self, node: ast.Call, scope: Scope) -> tuple[list, dict]:
         if any(isinstance(a, ast.Starred) for a in node.args) or any(
@@ -572,6 +580,8 @@ class Chain:
         args, kwargs = self.call_args(node, scope)
         if isinstance(callee, Sym) and norm(callee.path) in ("torch.zeros", "torch.zeros_like"):
             return ZERO_STATE  # h0 = torch.zeros(layers, x.size(0), hidden): the default state
+        if isinstance(callee, Sym) and any(isinstance(a, steps.Collected) for a in args):
+            return steps.join(self, norm(callee.path), args, kwargs, node)  # torch.cat(outs)
         if isinstance(callee, Sym) and self.fw == "torch" and norm(callee.path) in _MERGES:
             return self.torch_merge(norm(callee.path), args, kwargs, node)
         if isinstance(callee, Sym) and self.fw == "torch" and norm(callee.path) in SAMPLERS:

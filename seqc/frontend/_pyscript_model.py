@@ -314,6 +314,11 @@ class ModelStatements:
             return self.torch_apply(obj, args[0], node)
         if meth == "get_layer" and isinstance(obj, ModelVal):
             return self.get_layer(obj, args, kwargs, node)
+        if meth == "double" and not args and not kwargs and isinstance(obj, ModelVal) and (
+                obj.framework == "torch"):
+            from ._pyscript_torch_steps import double
+
+            return double(self, inst, node)
         if meth == "parameters" and not args and not kwargs:
             if isinstance(obj, TorchMod) and obj not in self.param_owners:
                 self.param_owners.append(obj)  # a bare module trained as the model

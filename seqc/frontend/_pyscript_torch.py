@@ -21,6 +21,7 @@ from ._pyscript_subclass import read_instance
 from ._pyscript_torch_compile import torch_compile
 from ._pyscript_torch_forward import view_input, view_layers
 from ._pyscript_torch_init import apply_inits
+from ._pyscript_torch_steps import CELLS, cell_layers, note_time_major
 from ._pyscript_values import Instance, ModelVal, Scope, TorchMod, find_opaque, is_input_shape
 
 if TYPE_CHECKING:
@@ -56,6 +57,8 @@ SIGNATURES: dict[str, list[tuple[str, Any]]] = {
                   ("sparse", False), ("_weight", None), ("_freeze", False), *_DEV],
     "LSTM": [*_RNN, ("proj_size", 0), *_DEV], "GRU": [*_RNN, *_DEV],
     "RNN": [*_RNN[:3], ("nonlinearity", "tanh"), *_RNN[3:], *_DEV],
+    "LSTMCell": [*_RNN[:2], ("bias", True), *_DEV], "GRUCell": [*_RNN[:2], ("bias", True), *_DEV],
+    "RNNCell": [*_RNN[:2], ("bias", True), ("nonlinearity", "tanh"), *_DEV],
     "ReLU": [("inplace", False)], "Sigmoid": [], "Tanh": [], "Identity": [],
     "GELU": [("approximate", "none")], "LeakyReLU": [("negative_slope", 0.01),
                                                       ("inplace", False)],
@@ -376,16 +379,18 @@ def _embedding(b: Bound, t: TensorType) -> list[dict]:
 def _recurrent(b: Bound, t: TensorType, nxt: tuple | None) -> tuple[list[dict], bool]:
     """nn.LSTM/GRU/RNN return (output, state): what follows must select from that tuple.
     nn.RNN is a SimpleRNN with its nonlinearity and PyTorch's two biases (recurrent_bias)."""
-    if b["batch_first"] is not True:
-        raise b.error("seqc reads recurrent layers with batch_first=True only (inputs "
-                      "(N, T, features), as in Keras)", "batch_first",
+    if b["batch_first"] is not True and not (nxt is not None and getattr(
+            nxt[1], "kwargs", {}).get("time_major")):
+        raise b.error("with batch_first=False (time-major (T, N, F) input) seqc reads a "
+                      "recurrent layer in a forward() that reads its final state (h_n[-1], "
+                      "hidden[0]) or last step (out[-1]) only", "batch_first",
                       hint="pass batch_first=True (and feed (N, T, F) batches)")
+    if b["batch_first"] is not True:
+        note_time_major(b)
     if b.v.get("proj_size", 0):
         b.require("proj_size", 0, "Keras LSTMs have no projection")
     hidden = b.int("hidden_size", minimum=1)
     layers = b.int("num_layers", minimum=1)
-    if b.cls == "RNN" and b["nonlinearity"] not in ("tanh", "relu"):
-        raise b.error("nonlinearity must be 'tanh' or 'relu'", "nonlinearity")
     _channels(b, t, "input_size", -1, (3,))
     select = None
     if nxt is not None and nxt[1].cls.startswith("<select:"):
@@ -406,33 +411,43 @@ def _recurrent(b: Bound, t: TensorType, nxt: tuple | None) -> tuple[list[dict], 
         raise b.error("the last step of a bidirectional output (x[0][:, -1]) is read with a "
                       "known number of steps", "bidirectional",
                       hint="give the input shape with its number of steps")
-    k = _uniform(hidden)
     rate = b.number("dropout")
     out = []
     for i in range(layers):
         seq = i < layers - 1 or select != "last" or last_of_seq
-        cell = {"type": "SimpleRNN" if b.cls == "RNN" else b.cls, "units": hidden,
-                "use_bias": bool(b["bias"]),
-                "return_sequences": seq, "kernel_initializer": k, "recurrent_initializer": k,
-                "bias_initializer": k}
-        if b.cls == "LSTM":
-            # PyTorch's b_ih and b_hh, each U(-k, k): the same parameters and training
-            cell["unit_forget_bias"] = False
-            cell["recurrent_bias"] = bool(b["bias"])
-        elif b.cls == "RNN":  # h' = nonlinearity(W x + b_ih + U h + b_hh)
-            cell["activation"] = b["nonlinearity"]
-            cell["recurrent_bias"] = bool(b["bias"])
-        else:
-            cell["reset_after"] = True  # PyTorch's n = tanh(W x + b + r * (U h + b_h))
         name = b.name if i == 0 else f"{b.name}_l{i}"
+        cell = rnn_cell(b, b.cls, hidden, seq, None if bidir else name)
         out.append({"type": "Bidirectional", "name": name, "layer": cell,
-                    "merge_mode": "concat"} if bidir else {**cell, "name": name})
+                    "merge_mode": "concat"} if bidir else cell)
         if i < layers - 1 and rate:
             out.append({"type": "Dropout", "name": f"{b.name}_dropout{i}", "rate": rate})
     if last_of_seq:
         out += [{"type": "Cropping1D", "name": f"{b.name}_last", "cropping": [t.shape[1] - 1, 0]},
                 {"type": "Reshape", "name": f"{b.name}_last_step", "target_shape": [2 * hidden]}]
     return out, select is not None
+
+
+def rnn_cell(b: Bound, kind: str, hidden: int, seq: bool, name: str | None) -> dict:
+    """One PyTorch recurrent layer (or cell over steps) of kind LSTM/GRU/RNN as seqc's."""
+    k = _uniform(hidden)
+    cell = {"type": "SimpleRNN" if kind == "RNN" else kind, "units": hidden,
+            "use_bias": bool(b["bias"]),
+            "return_sequences": seq, "kernel_initializer": k, "recurrent_initializer": k,
+            "bias_initializer": k}
+    if name is not None:
+        cell["name"] = name
+    if kind == "LSTM":
+        # PyTorch's b_ih and b_hh, each U(-k, k): the same parameters and training
+        cell["unit_forget_bias"] = False
+        cell["recurrent_bias"] = bool(b["bias"])
+    elif kind == "RNN":  # h' = nonlinearity(W x + b_ih + U h + b_hh)
+        if b["nonlinearity"] not in ("tanh", "relu"):
+            raise b.error("nonlinearity must be 'tanh' or 'relu'", "nonlinearity")
+        cell["activation"] = b["nonlinearity"]
+        cell["recurrent_bias"] = bool(b["bias"])
+    else:
+        cell["reset_after"] = True  # PyTorch's n = tanh(W x + b + r * (U h + b_h))
+    return cell
 
 
 def _activation(b: Bound, t: TensorType) -> list[dict]:
@@ -528,6 +543,8 @@ def _map(b: Bound, t: TensorType, nxt: tuple | None) -> tuple[list[dict], bool]:
                  "upscale_factor": b.int("upscale_factor", minimum=1)}], False
     if c in ("LSTM", "GRU", "RNN"):
         return _recurrent(b, t, nxt)
+    if c in CELLS:
+        return cell_layers(b, t), False
     if c == "ReflectionPad2d":
         return [_reflection_pad(b, t)], False
     if c.startswith("InstanceNorm"):

@@ -60,6 +60,16 @@ def torch_compile(r: Reader, layers: list[dict] | None = None) -> dict | None:
         return None
     name = opt.cls[6:]
     if name not in _OPTIMS:
+        r.note(opt.node, f"{r.seg(opt.node)}: seqc has no {name} optimizer, so the script's "
+                         "training is not taken (no compile settings; give --optimizer and "
+                         "--loss to train)")
+        return None
+    summed = _summed_loss(r)
+    if summed is not None:
+        r.note(summed, f"{r.seg(summed)} adds up the losses of several forward passes before "
+                       "one backward() (samples fed one at a time, a summed batch loss); seqc "
+                       "trains on batches with the mean loss, so the script's training is not "
+                       "taken (no compile settings; give --optimizer and --loss to train)")
         return None
     kind, names = _OPTIMS[name]
     if len(opt.args) > len(names):
@@ -147,6 +157,16 @@ def _stepped_per_epoch(r: Reader) -> bool:
                                 for x in ast.walk(st))
                     calls.append(inner)
     return bool(calls) and not any(calls)
+
+
+def _summed_loss(r: Reader) -> ast.AST | None:
+    """`batch_loss += loss` of a name the script calls .backward() on: a loss summed over
+    several forward passes (the char-RNN tutorial's loop over the names of a batch)."""
+    back = {n.func.value.id for n in ast.walk(r.tree) if isinstance(n, ast.Call) and isinstance(
+        n.func, ast.Attribute) and n.func.attr == "backward" and isinstance(n.func.value,
+                                                                              ast.Name)}
+    return next((n for n in ast.walk(r.tree) if isinstance(n, ast.AugAssign) and isinstance(
+        n.target, ast.Name) and n.target.id in back), None)
 
 
 # F.nll_loss on log-probabilities is cross-entropy on them as logits: log_softmax of a

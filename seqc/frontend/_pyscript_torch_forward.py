@@ -215,6 +215,9 @@ def view_layers(r: Reader, mod: TorchMod, t: TensorType, name: str) -> list[dict
     per = t.shape[1:]
     if mod.kwargs:
         return _squeeze(r, mod, t, name)
+    if getattr(mod, "rank", len(t.shape)) != len(t.shape):  # x.split(k, 1) over time steps
+        raise _view_error(r, mod, t, f"its steps are read from an input of rank {mod.rank} "
+                                     "(N, T), one value per step")
     size = math.prod(per) if all(d is not None for d in per) else None
     got: list[Any] = []
     for e in mod.args:
