@@ -179,6 +179,7 @@ class _Loop:
         self.chain, self.st, self.scope = chain, st, scope
         self.assigned: dict[str, ast.AST] = {}
         self.collected: set[str] = set()
+        self.states: set[str] = set()
 
     def refuse(self, node: ast.AST, what: str, hint: str | None = None) -> Exception:
         return self.chain.refuse(node, what, hint)
@@ -193,6 +194,7 @@ class _Loop:
         cells = [s for s in st.body if self.cell_call(s) is not None]
         for s in cells:  # each state: zeros before the loop, the previous step's in it
             for e in self.state_names(s):
+                self.states.add(e.id)
                 if self.scope.lookup(e.id) is not _zero():
                     raise self.refuse(e, f"passes '{e.id}' as a cell's state; seqc reads a "
                                          "state made by torch.zeros(...) before the loop "
@@ -279,6 +281,10 @@ class _Loop:
         from ._pyscript_forward import Tensor
 
         chain = self.chain
+        name = s.targets[0].id
+        if name in self.states:  # the next step's cell would get this value as its state
+            raise self.refuse(s, f"changes '{name}', a cell's state, between steps; seqc "
+                                 "reads the state each cell carries unchanged to its next step")
         n0 = len(chain.items)
         v = chain.fx(s.value, self.scope)
         for _, mod, node in chain.items[n0:]:
@@ -289,7 +295,6 @@ class _Loop:
         if not isinstance(v, Tensor) or v.rnn is not None:
             raise self.refuse(s, "assigns a value other than a tensor in a loop over time "
                                  "steps")
-        name = s.targets[0].id
         self.scope.vars[name] = v
         self.assigned[name] = s
 
