@@ -637,8 +637,8 @@ def _input(r: Reader, mods: list, module: Scope) -> tuple[list, str]:
         return [first.int("in_features", minimum=1)], dtype
     if first is not None and view_input(first) is not None:  # forward(): x.view(-1, 1, 28, 28)
         return view_input(first), dtype
-    if first is not None and first.cls == "Embedding":
-        return [None], dtype  # token ids of any length
+    if first is not None and first.cls == "Embedding" or getattr(first, "rank", None) == 2:
+        return [None], dtype  # token ids of any length; x.split(k, 1): any number of steps
     node = first.node if first is not None else None
     what = f"nn.{first.cls}" if first is not None else "none"
     raise r.error(node, "PyTorch scripts do not declare the input shape, and seqc cannot "

@@ -226,12 +226,19 @@ class _Loop:
 
     def cell_call(self, s: ast.stmt) -> ast.Call | None:
         """The call of `h, c = self.cell(x_t, (h, c))` / `h = self.cell(x_t, h)`."""
+        from ..errors import SeqcError
+
         if not (isinstance(s, ast.Assign) and len(s.targets) == 1 and isinstance(
                 s.value, ast.Call) and not self.chain.tensory(s.value.func, self.scope)):
             return None
+        base = s.value.func
+        while isinstance(base, ast.Attribute):
+            base = base.value
+        if not isinstance(base, ast.Name):  # a dotted name only: evaluating a call could
+            return None  # make a layer as a side effect
         try:
             callee = self.chain.r.ev(s.value.func, self.scope)
-        except Exception:  # noqa: BLE001 - not a module: the step_value path reports it
+        except (SeqcError, KeyError):  # not a module: the step_value path reports it
             return None
         return s.value if isinstance(callee, TorchMod) and callee.cls in CELLS else None
 

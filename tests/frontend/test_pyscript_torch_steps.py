@@ -311,3 +311,12 @@ def test_a_cell_outside_a_loop_over_steps_is_refused(tmp_path):
                                          "x = x.view(x.size(0), 12, 1)"})
     with pytest.raises(DefinitionError, match="rank 2"):
         load_script(write(tmp_path, src))
+
+
+def test_a_loop_over_steps_takes_any_number_of_steps_without_data():
+    """PyTorch's Sequence takes (N, T) of any T: without data the input is (N, ?)."""
+    model = load_script(CORPUS / "torch" / "examples_time_sequence_prediction.py").model
+    assert tuple(model.graph.input_type.shape) == (None, None)
+    assert tuple(model.graph.output_type.shape) == (None, None)
+    x = np.linspace(-1, 1, 2 * 17, dtype=np.float32).reshape(2, 17)
+    assert model.predict(x).shape == (2, 17)
