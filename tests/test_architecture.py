@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -304,3 +305,26 @@ def test_long_file_finder_reads_the_docstring(tmp_path: Path) -> None:
     assert long_files(tmp_path) == {"long.py": (MAX_LINES + 1, False),
                                     "why.py": (MAX_LINES + 3, True),
                                     "comment.py": (MAX_LINES + 1, False)}
+
+
+def _module_map() -> set[str]:
+    """The files docs/architecture.md's module map lists, relative to seqc/."""
+    text = (PKG.parent / "docs" / "architecture.md").read_text()
+    section = text.split("### Every module, one line each", 1)[1].split("\n## ", 1)[0]
+    listed, pkg = set(), None
+    for line in section.splitlines():
+        head = re.match(r"\*\*`seqc/(.*?)`\*\*", line)
+        if head:
+            pkg = head.group(1)
+        elif (item := re.match(r"- `(\w+\.py)`: ", line)) and pkg is not None:
+            listed.add(pkg + item.group(1))
+        elif re.match(r"- \w+: `", line):  # a category of layer kinds, in seqc/ops/
+            listed |= {f"ops/{f}" for f in re.findall(r"`(\w+\.py)`", line)}
+    return listed
+
+
+def test_module_map_lists_every_module() -> None:
+    files = {p.relative_to(PKG).as_posix() for p in PKG.rglob("*.py")}
+    listed = _module_map()
+    assert not files - listed, f"add to docs/architecture.md's module map: {sorted(files - listed)}"
+    assert not listed - files, f"gone, remove from the module map: {sorted(listed - files)}"
