@@ -1,6 +1,6 @@
 """Loss-head fusion: each output's loss value and gradient for backward, starting at the
 logits with the stable `p - y` gradient when the output is an activation that the loss fuses
-with (the kinds declare it: OpDef.fused_activation)."""
+with (the kinds declare it: the `loss_fusion` facet of seqc.ops.base.OpDef)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 
+from ..ops import REGISTRY
 from .checks import nth
 from .compile_config import Head
 
@@ -83,13 +84,7 @@ def fused_activation(graph) -> tuple[str, int] | None:
 
 
 def _activation_kind(node: Any, rank: int) -> str | None:
-    """"softmax" (over the last axis) or "sigmoid" when `node` is such an activation."""
-    if node.op == "Activation":
-        spec = node.attrs.activation
-        if isinstance(spec, str):
-            return spec if spec in ("softmax", "sigmoid") else None
-        if spec.get("type") == "softmax" and int(spec.get("axis", -1)) % rank == rank - 1:
-            return "softmax"
-    elif node.op == "Softmax" and int(node.attrs.axis) % rank == rank - 1:
-        return "softmax"
-    return None
+    """"softmax" (over the last axis) or "sigmoid" when `node`'s kind says it computes one
+    (the `loss_fusion` facet)."""
+    loss_fusion = REGISTRY[node.op].loss_fusion
+    return None if loss_fusion is None else loss_fusion(node.attrs, rank)
