@@ -156,7 +156,7 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
         if validation_data is not None:
             val = unpack_validation(validation_data,
                                     lambda a, b, c, p: prepare_data(model, cfg.heads, a, b, c,
-                                                                     p))
+                                                                    p))
         elif validation_split:
             (x, ys, sws), val = split_validation(x, ys, sws, validation_split)
         if class_weight is not None:
@@ -194,7 +194,7 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
                              received=f"steps_per_epoch={steps_per_epoch}")
         per_epoch = EpochSteps(
             lambda e: array_batches(x, ys, sws, np.random.default_rng([seed, e]) if shuffle
-                                     else None, batch_size), steps_per_epoch, steps)
+                                    else None, batch_size), steps_per_epoch, steps)
         steps = steps_per_epoch
     if repeat:
         if steps_per_epoch is None:
@@ -204,7 +204,7 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
         pipeline = repeat_steps(n, batch_size, shuffle, repeat)
     if pipeline is not None:
         per_epoch, steps = pipeline_steps(pipeline, n, seed, given_batch_size, stream,
-                                           validation_split, steps_per_epoch, x, ys, sws)
+                                          validation_split, steps_per_epoch, x, ys, sws)
     if per_epoch is not None and initial_epoch:
         with warnings.catch_warnings():  # resuming: the epochs before replay the stream
             warnings.simplefilter("ignore")
@@ -255,7 +255,7 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
                                             keep=pen.activity_values)
             preds = y_pred if len(heads) > 1 else [y_pred]
             value, parts, dy, start = heads_loss_and_grad(heads, fused, ybs, preds, swbs,
-                                                           tape.masks)
+                                                          tape.masks)
             extra = None
             if pen:
                 act, extra = pen.activity_loss(tape.values, grads=True)
@@ -275,7 +275,7 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
             update_metrics(heads, train_metrics, ybs, preds, swbs, tape.masks)
             if batch_logs:
                 cbs.on_train_batch_end(b, log_dict(heads, total / seen, head_totals / seen,
-                                                train_metrics))
+                                                   train_metrics))
             if model.stop_training:
                 break
         close = getattr(batches, "close", None)

@@ -23,7 +23,7 @@ def heads_loss_and_grad(heads: list[Head], fused: list, ys: list, preds: list,
     total, parts, dys = 0.0, [], {}
     for j, h in enumerate(heads):
         value, g, at = loss_and_grad(h.loss, fused[j], ys[j], preds[j], nth(sws, j),
-                                      masks.get(h.value))
+                                     masks.get(h.value))
         parts.append(value)
         if h.weight != 1.0:
             value, g = value * h.weight, g * np.asarray(h.weight, g.dtype)
