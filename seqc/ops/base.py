@@ -312,10 +312,8 @@ class OpDef:
     # input (metadata `seqc.token_ids`), since onnxruntime's Gather wraps negative ids.
     id_count: ClassVar[Callable[..., int] | None] = None
 
-    # Optional facet: `loss_fusion(attrs, rank) -> "softmax" | "sigmoid" | None`. Kinds that
-    # can compute a softmax over the last axis or a sigmoid (Activation, Softmax) say which for
-    # these attrs on a rank-`rank` input. When such a node ends the model, fit starts backward
-    # at its input with the loss's stable fused gradient (seqc.training.loss_heads).
+    # Optional facet (see the module docstring): a node ending the model whose kind answers
+    # here starts backward at its input with the loss's fused gradient (training/loss_heads).
     loss_fusion: ClassVar[Callable[..., str | None] | None] = None
 
     # ---- generic attribute handling (shared by every kind) ----
