@@ -265,7 +265,7 @@ class Chain:
                 if r is not None:
                     return r
             elif isinstance(st, ast.For) and self.fw == "torch" and steps.over_steps(
-                    self, st, scope):
+                    self, st, scope, Tensor, ZERO_STATE):
                 continue  # for x_t in x.split(1, dim=1): cells over the time steps
             elif isinstance(st, ast.For):
                 seq = self.r.iterate(self.const(st.iter, scope))
@@ -388,7 +388,7 @@ class Chain:
                     v = scope.lookup(n.id)
                 except KeyError:
                     continue
-                if isinstance(v, (Tensor, ShapeOf, Dim, State, steps.Collected)):
+                if isinstance(v, (Tensor, ShapeOf, Dim, State, steps.Gone, steps.Collected)):
                     return True
         return False
 
@@ -439,7 +439,7 @@ class Chain:
             return self.r.ev(node, scope)
         if isinstance(node, ast.Name):
             v = scope.lookup(node.id)
-            if isinstance(v, State):
+            if isinstance(v, (State, steps.Gone)):
                 raise self.refuse(node, getattr(v, "why", "reads the state of a recurrent "
                                                          "layer"))
             return v
@@ -531,7 +531,7 @@ class Chain:
         if t.rnn == "tuple" and isinstance(s, ast.Constant) and s.value == 0:
             t.rnn = "seq"  # self.lstm(x)[0]
             return t
-        if t.rnn == "seq" and steps.time_major(self, t):
+        if t.rnn == "seq" and self.time_major(t):
             return steps.last_step(self, t, node)
         if _is_last(s):
             if t.rnn == "seq":
@@ -542,9 +542,19 @@ class Chain:
                                 "a sequence)")
 
     def select(self, t: Tensor, kind: str, node: ast.AST) -> Tensor:
-        attrs = steps.select_attrs(self, t, kind, node)  # batch_first=False: read batch-first
+        # batch_first=False: read batch-first where it is the same
+        attrs = steps.select_attrs(self, t, kind, node) if self.time_major(t) else {}
         t.rnn = None
         return self.apply(TorchMod(f"<select:{kind}>", [], attrs, node), t, node, "select")
+
+    def time_major(self, t: Tensor) -> bool:
+        """Whether t is the output of an nn.LSTM/GRU/RNN with batch_first=False."""
+        mod = self.items[t.index][1] if t.index >= 0 else None
+        if not (isinstance(mod, TorchMod) and mod.cls in RNNS):
+            return False
+        from ._pyscript_torch import Bound
+
+        return Bound(self.r, mod.cls, "rnn", mod)["batch_first"] is not True
 
     def call_args(self, node: ast.Call, scope: Scope) -> tuple[list, dict]:
         if any(isinstance(a, ast.Starred) for a in node.args) or any(

@@ -21,7 +21,7 @@ from ._pyscript_subclass import read_instance
 from ._pyscript_torch_compile import torch_compile
 from ._pyscript_torch_forward import view_input, view_layers
 from ._pyscript_torch_init import apply_inits
-from ._pyscript_torch_steps import CELLS, cell_layers, note_time_major
+from ._pyscript_torch_steps import CELLS, cell_layers, note_time_major, rnn_cell
 from ._pyscript_values import Instance, ModelVal, Scope, TorchMod, find_opaque, is_input_shape
 
 if TYPE_CHECKING:
@@ -416,7 +416,7 @@ def _recurrent(b: Bound, t: TensorType, nxt: tuple | None) -> tuple[list[dict], 
     for i in range(layers):
         seq = i < layers - 1 or select != "last" or last_of_seq
         name = b.name if i == 0 else f"{b.name}_l{i}"
-        cell = rnn_cell(b, b.cls, hidden, seq, None if bidir else name)
+        cell = rnn_cell(b, b.cls, hidden, seq, None if bidir else name, _uniform(hidden))
         out.append({"type": "Bidirectional", "name": name, "layer": cell,
                     "merge_mode": "concat"} if bidir else cell)
         if i < layers - 1 and rate:
@@ -425,29 +425,6 @@ def _recurrent(b: Bound, t: TensorType, nxt: tuple | None) -> tuple[list[dict], 
         out += [{"type": "Cropping1D", "name": f"{b.name}_last", "cropping": [t.shape[1] - 1, 0]},
                 {"type": "Reshape", "name": f"{b.name}_last_step", "target_shape": [2 * hidden]}]
     return out, select is not None
-
-
-def rnn_cell(b: Bound, kind: str, hidden: int, seq: bool, name: str | None) -> dict:
-    """One PyTorch recurrent layer (or cell over steps) of kind LSTM/GRU/RNN as seqc's."""
-    k = _uniform(hidden)
-    cell = {"type": "SimpleRNN" if kind == "RNN" else kind, "units": hidden,
-            "use_bias": bool(b["bias"]),
-            "return_sequences": seq, "kernel_initializer": k, "recurrent_initializer": k,
-            "bias_initializer": k}
-    if name is not None:
-        cell["name"] = name
-    if kind == "LSTM":
-        # PyTorch's b_ih and b_hh, each U(-k, k): the same parameters and training
-        cell["unit_forget_bias"] = False
-        cell["recurrent_bias"] = bool(b["bias"])
-    elif kind == "RNN":  # h' = nonlinearity(W x + b_ih + U h + b_hh)
-        if b["nonlinearity"] not in ("tanh", "relu"):
-            raise b.error("nonlinearity must be 'tanh' or 'relu'", "nonlinearity")
-        cell["activation"] = b["nonlinearity"]
-        cell["recurrent_bias"] = bool(b["bias"])
-    else:
-        cell["reset_after"] = True  # PyTorch's n = tanh(W x + b + r * (U h + b_h))
-    return cell
 
 
 def _activation(b: Bound, t: TensorType) -> list[dict]:
@@ -543,8 +520,10 @@ def _map(b: Bound, t: TensorType, nxt: tuple | None) -> tuple[list[dict], bool]:
                  "upscale_factor": b.int("upscale_factor", minimum=1)}], False
     if c in ("LSTM", "GRU", "RNN"):
         return _recurrent(b, t, nxt)
-    if c in CELLS:
-        return cell_layers(b, t), False
+    if c in CELLS:  # over the steps of a sequence: (N, T, input_size)
+        docs = cell_layers(b, _uniform(b.int("hidden_size", minimum=1)))
+        _channels(b, t, "input_size", -1, (3,))
+        return docs, False
     if c == "ReflectionPad2d":
         return [_reflection_pad(b, t)], False
     if c.startswith("InstanceNorm"):

@@ -33,13 +33,17 @@ import ast
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from ..errors import SeqcError
 from ._pyscript_values import TorchMod
 
 if TYPE_CHECKING:
     from ._pyscript_forward import Chain, Tensor
     from ._pyscript_values import Scope
 
-RNNS = ("LSTM", "GRU", "RNN")
+# This module imports neither the chain (_pyscript_forward) nor the module mapper
+# (_pyscript_torch), which both import it: the chain hands over its tensor type and zero
+# state, and the mapper its initializer and checks.
+
 CELLS = {"LSTMCell": "LSTM", "GRUCell": "GRU", "RNNCell": "RNN"}
 # modules that act on the last axis only (or on each value): the same on (T, N, F) and
 # (N, T, F), and on one step (N, F) and all steps (N, T, F)
@@ -49,18 +53,6 @@ _LAST_AXIS = frozenset(("Linear", "Dropout", "ReLU", "Sigmoid", "Tanh", "GELU", 
 
 
 # ---- time-major nn.LSTM/GRU/RNN ----
-
-
-def time_major(chain: Chain, t: Tensor) -> bool:
-    """Whether t is the output of an nn.LSTM/GRU/RNN with batch_first=False."""
-    if t.index < 0:
-        return False
-    mod = chain.items[t.index][1]
-    if not (isinstance(mod, TorchMod) and mod.cls in RNNS):
-        return False
-    from ._pyscript_torch import Bound
-
-    return Bound(chain.r, mod.cls, "rnn", mod)["batch_first"] is not True
 
 
 def last_step(chain: Chain, t: Tensor, node: ast.Subscript) -> Tensor:
@@ -82,11 +74,9 @@ def last_step(chain: Chain, t: Tensor, node: ast.Subscript) -> Tensor:
 
 
 def select_attrs(chain: Chain, t: Tensor, kind: str, node: ast.AST) -> dict:
-    """The select's attributes: {"time_major": True} when t is a time-major output read as
-    seqc can build it batch-first (its last step, on the forward's input through last-axis
-    layers), else {}; other reads of a time-major output are refused."""
-    if not time_major(chain, t):
-        return {}
+    """The select's attributes for t, a time-major output: {"time_major": True} when it is
+    read as seqc can build it batch-first (its last step, on the forward's input through
+    last-axis layers); other reads are refused."""
     if kind != "last":
         raise chain.refuse(node, "reads the (T, N, H) output sequence of a recurrent layer "
                                  "with batch_first=False; seqc builds it batch-first and "
@@ -122,6 +112,15 @@ def note_time_major(b: Any) -> None:
 
 
 @dataclass(eq=False)
+class Gone:
+    """A name no longer readable: a state before its cell's call in the loop, a cell state,
+    a value of the loop after it. The chain refuses to read it, with `why`."""
+
+    node: ast.AST
+    why: str
+
+
+@dataclass(eq=False)
 class Collected:
     """A Python list that a loop over time steps appended one step value to per step: the
     sequence of those values, (N, T, ...) as `tensor`."""
@@ -130,31 +129,20 @@ class Collected:
     node: ast.AST
 
 
-def _marker(node: ast.AST, why: str) -> Any:
-    """A name no longer readable (a state before its cell's call, a value after the loop):
-    a State, which the chain refuses to read, with its own reason."""
-    from ._pyscript_forward import State
-
-    st = State(node)
-    st.why = why
-    return st
-
-
 def _const_int(chain: Chain, node: ast.AST | None, scope: Scope, default: Any) -> Any:
     return default if node is None else chain.const(node, scope)
 
 
-def over_steps(chain: Chain, st: ast.For, scope: Scope) -> bool:
+def over_steps(chain: Chain, st: ast.For, scope: Scope, tensor: type, zero: Any) -> bool:
     """Reads `for x_t in x.split(k, dim=1): ...` as layers over the whole sequence (the
-    module docstring); False when st loops over something else."""
-    from ._pyscript_forward import Tensor
-
+    module docstring); False when st loops over something else. `tensor`: the chain's
+    tensor type; `zero`: its value of torch.zeros(...)."""
     it = st.iter
     if not (isinstance(it, ast.Call) and isinstance(it.func, ast.Attribute)
             and it.func.attr == "split" and chain.tensory(it.func.value, scope)):
         return False
     x = chain.fx(it.func.value, scope)
-    if not isinstance(x, Tensor) or x.rnn is not None:
+    if not isinstance(x, tensor) or x.rnn is not None:
         return False
     if len(it.args) > 2 or set(k.arg for k in it.keywords) - {"split_size", "dim",
                                                              "split_size_or_sections"}:
@@ -170,13 +158,15 @@ def over_steps(chain: Chain, st: ast.For, scope: Scope) -> bool:
     if not isinstance(st.target, ast.Name) or st.orelse:
         raise chain.refuse(st, "a loop over time steps with a target other than one name, or "
                                "an else clause")
-    _Loop(chain, st, scope).read(x, size)
+    _Loop(chain, st, scope, tensor, zero).read(x, size)
     return True
 
 
 class _Loop:
-    def __init__(self, chain: Chain, st: ast.For, scope: Scope) -> None:
+    def __init__(self, chain: Chain, st: ast.For, scope: Scope, tensor: type,
+                 zero: Any) -> None:
         self.chain, self.st, self.scope = chain, st, scope
+        self.tensor, self.zero = tensor, zero
         self.assigned: dict[str, ast.AST] = {}
         self.collected: set[str] = set()
         self.states: set[str] = set()
@@ -195,11 +185,11 @@ class _Loop:
         for s in cells:  # each state: zeros before the loop, the previous step's in it
             for e in self.state_names(s):
                 self.states.add(e.id)
-                if self.scope.lookup(e.id) is not _zero():
+                if self.scope.lookup(e.id) is not self.zero:
                     raise self.refuse(e, f"passes '{e.id}' as a cell's state; seqc reads a "
                                          "state made by torch.zeros(...) before the loop "
                                          "and carried by that cell alone")
-                scope.vars[e.id] = _marker(e, f"reads '{e.id}', the previous step's state, "
+                scope.vars[e.id] = Gone(e, f"reads '{e.id}', the previous step's state, "
                                               "other than as its cell's state argument")
         for s in st.body:
             chain.r.tick()
@@ -218,7 +208,7 @@ class _Loop:
                                      "steps (it reads cells, layers on each step and one "
                                      "value collected per step)")
         for name, node in self.assigned.items():
-            scope.vars[name] = _marker(node, f"reads '{name}' after the loop over time steps "
+            scope.vars[name] = Gone(node, f"reads '{name}' after the loop over time steps "
                                              "(its last step's value, or a recurrence "
                                              "continued past the input, as with outputs fed "
                                              "back); seqc builds the loop as layers over the "
@@ -226,8 +216,6 @@ class _Loop:
 
     def cell_call(self, s: ast.stmt) -> ast.Call | None:
         """The call of `h, c = self.cell(x_t, (h, c))` / `h = self.cell(x_t, h)`."""
-        from ..errors import SeqcError
-
         if not (isinstance(s, ast.Assign) and len(s.targets) == 1 and isinstance(
                 s.value, ast.Call) and not self.chain.tensory(s.value.func, self.scope)):
             return None
@@ -269,9 +257,7 @@ class _Loop:
         mod = chain.r.ev(call.func, self.scope)
         names = self.state_names(s)
         x = chain.fx(call.args[0], self.scope)
-        from ._pyscript_forward import Tensor
-
-        if not isinstance(x, Tensor):
+        if not isinstance(x, self.tensor):
             raise self.refuse(call, f"applies nn.{mod.cls} to something other than a step "
                                     "tensor")
         mod.over_steps = True
@@ -279,14 +265,12 @@ class _Loop:
         self.scope.vars[names[0].id] = out
         self.assigned[names[0].id] = s
         for e in names[1:]:  # LSTMCell's c: no output of a Keras layer
-            self.scope.vars[e.id] = _marker(e, f"reads '{e.id}', an LSTM cell state, which "
+            self.scope.vars[e.id] = Gone(e, f"reads '{e.id}', an LSTM cell state, which "
                                                "seqc's LSTM layer keeps inside")
             self.assigned[e.id] = s
 
     def step_value(self, s: ast.Assign) -> None:
         """`y = self.linear(h)`: layers that act on each step alike (last axis only)."""
-        from ._pyscript_forward import Tensor
-
         chain = self.chain
         name = s.targets[0].id
         if name in self.states:  # the next step's cell would get this value as its state
@@ -299,7 +283,7 @@ class _Loop:
                 raise self.refuse(node, f"{chain.r.seg(node)} in a loop over time steps: "
                                         "seqc reads layers that act on each step alike "
                                         "(nn.Linear, activations, dropout) there")
-        if not isinstance(v, Tensor) or v.rnn is not None:
+        if not isinstance(v, self.tensor) or v.rnn is not None:
             raise self.refuse(s, "assigns a value other than a tensor in a loop over time "
                                  "steps")
         self.scope.vars[name] = v
@@ -317,8 +301,6 @@ class _Loop:
             name, value = s.value.func.value.id, s.value.args[0]
         else:
             return False
-        from ._pyscript_forward import Tensor
-
         try:
             before = self.scope.lookup(name)
         except KeyError:
@@ -327,17 +309,11 @@ class _Loop:
             raise self.refuse(s, f"collects into '{name}', which is not a list left empty "
                                  "before the loop; seqc reads one value collected per step")
         v = self.chain.fx(value, self.scope)
-        if not isinstance(v, Tensor) or v.rnn is not None:
+        if not isinstance(v, self.tensor) or v.rnn is not None:
             raise self.refuse(s, "collects a value other than a step tensor")
         self.collected.add(name)
         self.scope.vars[name] = Collected(v, s)
         return True
-
-
-def _zero() -> Any:
-    from ._pyscript_forward import ZERO_STATE
-
-    return ZERO_STATE
 
 
 def join(chain: Chain, path: str, args: list, kwargs: dict, node: ast.Call) -> Any:
@@ -361,20 +337,17 @@ def join(chain: Chain, path: str, args: list, kwargs: dict, node: ast.Call) -> A
     return chain.apply(flat, seq.tensor, node, "cat")
 
 
-def cell_layers(b: Any, t: Any) -> list[dict]:
+def cell_layers(b: Any, init: dict) -> list[dict]:
     """nn.LSTMCell/GRUCell/RNNCell applied over the steps of a sequence (over_steps marks
-    it) -> the recurrent layer over them with return_sequences."""
-    from ._pyscript_torch import _channels, rnn_cell
-
+    it) -> the recurrent layer over them with return_sequences (`init`: PyTorch's
+    U(-1/sqrt(hidden), 1/sqrt(hidden)); the caller checked input_size)."""
     if not getattr(b.mod, "over_steps", False):
         raise b.r.error(b.node, f"nn.{b.cls} is read as a cell applied over the steps of a "
                                 "sequence in a forward() loop (for x_t in x.split(1, dim=1): "
                                 "h, c = self.cell(x_t, (h, c)))", field="layer",
                         received=b.r.seg(b.node),
                         hint=f"use nn.{CELLS[b.cls]}(..., batch_first=True)")
-    b.int("input_size", minimum=1)
-    _channels(b, t, "input_size", -1, (3,))
-    return [rnn_cell(b, CELLS[b.cls], b.int("hidden_size", minimum=1), True, b.name)]
+    return [rnn_cell(b, CELLS[b.cls], b.int("hidden_size", minimum=1), True, b.name, init)]
 
 
 def double(r: Any, model: Any, node: ast.Call) -> Any:
@@ -385,3 +358,26 @@ def double(r: Any, model: Any, node: ast.Call) -> Any:
                  "float32, so this model is built in float32 (the same layers and weights at "
                  "single precision; float64 data is cast to float32)")
     return model
+
+
+def rnn_cell(b: Any, kind: str, hidden: int, seq: bool, name: str | None, k: dict) -> dict:
+    """One PyTorch recurrent layer (or cell over steps) of kind LSTM/GRU/RNN as seqc's, its
+    weights and biases drawn from the initializer k."""
+    cell = {"type": "SimpleRNN" if kind == "RNN" else kind, "units": hidden,
+            "use_bias": bool(b["bias"]),
+            "return_sequences": seq, "kernel_initializer": k, "recurrent_initializer": k,
+            "bias_initializer": k}
+    if name is not None:
+        cell["name"] = name
+    if kind == "LSTM":
+        # PyTorch's b_ih and b_hh, each U(-k, k): the same parameters and training
+        cell["unit_forget_bias"] = False
+        cell["recurrent_bias"] = bool(b["bias"])
+    elif kind == "RNN":  # h' = nonlinearity(W x + b_ih + U h + b_hh)
+        if b["nonlinearity"] not in ("tanh", "relu"):
+            raise b.error("nonlinearity must be 'tanh' or 'relu'", "nonlinearity")
+        cell["activation"] = b["nonlinearity"]
+        cell["recurrent_bias"] = bool(b["bias"])
+    else:
+        cell["reset_after"] = True  # PyTorch's n = tanh(W x + b + r * (U h + b_h))
+    return cell
