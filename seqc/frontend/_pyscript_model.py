@@ -337,7 +337,7 @@ class ModelStatements:
         if meth in ("load_state_dict", "load_weights") and len(node.args) == 1 and (
                 self.reloads_own_checkpoint(obj, node)):
             return None
-        from ._pyscript_subclass import instance_of, pure_method
+        from ._pyscript_pure import instance_of, pure_method
 
         inst = instance_of(self, inst)
         if meth in READ_ONLY or inst is not None and pure_method(self, inst, meth):

@@ -36,7 +36,7 @@ from ._pyscript_pipeline import PipelineReader
 from ._pyscript_stages import stages_doc
 from ._pyscript_state import state_resets
 from ._pyscript_stmt import StmtReader
-from ._pyscript_subclass import read_instance, read_uninstantiated, reorder_weights, weight_order
+from ._pyscript_subclass import read_instance, read_uninstantiated
 from ._pyscript_values import (
     MAX_STEPS,
     OPS_HINT,
@@ -51,6 +51,7 @@ from ._pyscript_values import (
     TorchMod,
     is_input_shape,
 )
+from ._pyscript_weight_order import reorder_weights, weight_order
 from .bindings import Bindings
 from .spec import Definition, definition_from_doc
 
@@ -415,7 +416,7 @@ class Reader(StmtReader, ExprReader, CallReader, CompileReader, KerasReader, Mod
             self.notes.append(f"{self.file}: argparse values read as the script's defaults "
                               f"(run without arguments): {shown}; --define NAME=VALUE gives "
                               "another")
-        info["weight_order"] = weight_order(self, model, doc)  # _pyscript_subclass
+        info["weight_order"] = weight_order(self, model, doc)  # _pyscript_weight_order
         info["notes"] = list(self.notes)
         info["fit_data"] = list(self.fit_data)
         binding = self.data_lines.get(id(model.fitted_at))
