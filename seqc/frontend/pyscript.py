@@ -23,9 +23,11 @@ from typing import Any
 
 from ..errors import DefinitionError, SeqcError
 from ..model import DEFAULT_MAX_MEMORY
+from ._pyscript_adapt import AdaptStatements
 from ._pyscript_argparse import ArgparseReader
 from ._pyscript_binding import DataBinding
 from ._pyscript_calls import CallReader
+from ._pyscript_checkpoints import CheckpointStatements
 from ._pyscript_compile import CompileReader
 from ._pyscript_data import DataReader
 from ._pyscript_expr import ExprReader
@@ -61,7 +63,8 @@ MAX_SCRIPT_BYTES = 4 << 20  # tutorials are a few kB; ast on a huge file is slow
 
 
 class Reader(StmtReader, ExprReader, CallReader, CompileReader, KerasReader, ModelStatements,
-             DataReader, DataBinding, FunctionalReader, ArgparseReader, PipelineReader):
+             CheckpointStatements, AdaptStatements, DataReader, DataBinding, FunctionalReader,
+             ArgparseReader, PipelineReader):
     """One script's reader: the statement walker, expression evaluator, call dispatch and the
     Keras/compile readers are its mixins (one module each); it keeps the reading state,
     locates errors, chooses the model and assembles the spec doc."""
