@@ -26,6 +26,7 @@ class Tape:
     # Timestep masks of the masked values (graph.masked), bool (N, T); the loss reads the
     # output's, as Keras weights a masked output's loss.
     masks: dict[str, np.ndarray] = field(default_factory=dict)
+    plan: Any = None  # the forward's _Plan, so backward need not look it up again
 
 
 def node_params(node, params: dict[str, np.ndarray], keys: Any = None) -> dict[str, np.ndarray]:
@@ -96,7 +97,7 @@ def forward(
     ctx = ctx or RunContext()
     env = graph_inputs(graph, x)
     plan = _plan(graph)
-    tape = Tape(grad_of=dict(plan.grad_of))
+    tape = Tape(grad_of=dict(plan.grad_of), plan=plan)
     last_use = plan.last_use
     masked, masks = graph.masked, tape.masks
     pair = None  # the relu's cache, when the Dense before it ran both (see _fused_pairs)
@@ -163,7 +164,7 @@ def backward(
         start = len(graph.nodes) - 1 if start is None else start
         dval = {graph.nodes[start].outputs[0]: dy}
     grad_of = tape.grad_of
-    plans = _plan(graph)
+    plans = tape.plan or _plan(graph)
     keys = plans.keys
     for i in range(start, -1, -1):
         node = graph.nodes[i]
