@@ -107,3 +107,28 @@ def test_a_value_read_twice_or_kept_is_not_fused():
     first = m.graph.nodes[min(plan.pairs)].outputs[0]
     _, tape = executor.forward(m.graph, params, x, keep=(first,))
     assert tape.values[first].min() < 0  # kept: the Dense output itself, before the relu
+
+
+def _shared_and_relu_out():
+    """A Dense + relu called twice (shared weights), and a relu as the graph's output."""
+    inp = L.Input((5,))
+    shared = L.Dense(6, activation="relu")
+    h = L.Add()([shared(inp), shared(L.Dense(5)(inp))])
+    out = L.Dense(2, activation="relu")(h)
+    m = seqc.Model(inp, out, seed=2)
+    m.compile(seqc.optimizers.SGD(0.05, momentum=0.5), "mse")
+    return m
+
+
+def test_shared_pairs_and_a_relu_output_train_as_the_nodes_alone(monkeypatch):
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(24, 5)).astype(np.float32)
+    y = rng.normal(size=(24, 2)).astype(np.float32)
+    fused = _shared_and_relu_out()
+    fused.fit(x, y, batch_size=8, epochs=2, verbose=0)
+    assert len(executor._plan(fused.graph).pairs) == 3
+    monkeypatch.setattr(executor, "_fused_pairs", lambda graph, last_use: {})
+    m = _shared_and_relu_out()
+    m.fit(x, y, batch_size=8, epochs=2, verbose=0)
+    for a, b in zip(fused.get_weights(), m.get_weights()):
+        np.testing.assert_array_equal(a, b)
