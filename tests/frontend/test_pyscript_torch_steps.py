@@ -320,3 +320,26 @@ def test_a_loop_over_steps_takes_any_number_of_steps_without_data():
     assert tuple(model.graph.output_type.shape) == (None, None)
     x = np.linspace(-1, 1, 2 * 17, dtype=np.float32).reshape(2, 17)
     assert model.predict(x).shape == (2, 17)
+
+
+def test_the_cell_loop_trains_like_torch():
+    """One SGD step on the MSE of time_sequence_prediction's Sequence: the same weights after
+    it as torch's (float64 there), so the cells' gradients flow as through the loop."""
+    torch = pytest.importorskip("torch")
+    import seqc
+
+    defn, tmod = _corpus("examples_time_sequence_prediction")
+    model = load_script(CORPUS / "torch" / "examples_time_sequence_prediction.py").model
+    model.set_weights(_weights(model, tmod))
+    x = np.sin(np.arange(4 * 20).reshape(4, 20) / 5.0)
+    y = np.cos(np.arange(4 * 20).reshape(4, 20) / 5.0)
+    model.compile(optimizer=seqc.optimizers.SGD(learning_rate=0.5), loss="mse")
+    model.fit(x.astype(np.float32), y.astype(np.float32), epochs=1, batch_size=4,
+              shuffle=False, verbose=0)
+    opt = torch.optim.SGD(tmod.parameters(), lr=0.5)
+    loss = torch.nn.functional.mse_loss(tmod(torch.from_numpy(x)), torch.from_numpy(y))
+    opt.zero_grad()
+    loss.backward()
+    opt.step()
+    for got, want in zip(model.get_weights(), _weights(model, tmod)):
+        np.testing.assert_allclose(got, want, atol=1e-5)
