@@ -237,3 +237,22 @@ def test_scripts_with_an_integer_layer_into_dense_build_end_to_end(tmp_path, set
                                  "-o", str(tmp_path / "out"), "-q"])
     assert r.exit_code == 0, r.output
     assert seqc.validate(str(tmp_path / "out"), xs, print_table=False).ok
+
+
+def test_keras_cross_check_says_where_keras_cannot_run_integers():
+    """Keras' torch backend runs Dense and LSTM on integers (it promotes them), not Conv1D:
+    the keras runtime says so instead of reporting a disagreement."""
+    pytest.importorskip("keras")
+    from seqc.runtime.keras_runtime import _integer_limit
+
+    L = seqc.layers
+    conv = seqc.Sequential([L.Input((6, 2), dtype="int32"), L.Conv1D(3, 2), L.LSTM(4)])
+    rnn = seqc.Sequential([L.Input((6, 2), dtype="int32"), L.LSTM(4), L.Dense(1)])
+    assert "cannot run Conv1D ('conv1d') on its integer input" in _integer_limit(conv.graph,
+                                                                                 "torch")
+    assert _integer_limit(conv.graph, "jax") is None
+    assert _integer_limit(rnn.graph, "torch") is None
+    x = np.random.default_rng(0).integers(-3, 4, (5, 6, 2)).astype(np.int32)
+    assert seqc.validate(rnn, x, runtimes="numpy,keras,torch", print_table=False).ok
+    with pytest.raises(seqc.errors.UsageError, match="cannot run Conv1D"):
+        seqc.validate(conv, x, runtimes="numpy,keras", print_table=False)
