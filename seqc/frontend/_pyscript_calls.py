@@ -13,7 +13,6 @@ from ._pyscript_argparse import ArgParser
 from ._pyscript_compile import DISPLAY_CALLBACKS, DISPLAY_ONLY
 from ._pyscript_data import DataArr, keras_dataset
 from ._pyscript_expr import fold_builtin
-from ._pyscript_functional import MERGE_FUNCTIONS, KTensor
 from ._pyscript_generators import (
     GENERATED,
     GeneratorRefused,
@@ -24,6 +23,7 @@ from ._pyscript_generators import (
     image_gen_method,
     is_image_data_generator,
 )
+from ._pyscript_ktensor import MERGE_FUNCTIONS, KTensor
 from ._pyscript_model import LayersView, is_model_object, is_placeholder, set_trainable
 from ._pyscript_names import KERAS_SEQUENTIAL, keras_member, norm
 from ._pyscript_stages import data_key, fit_arrays, layer_state, next_stage
