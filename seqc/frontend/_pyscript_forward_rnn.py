@@ -10,6 +10,7 @@ import ast
 from typing import Any
 
 from ._pyscript_forward_values import State, Tensor
+from ._pyscript_torch_bound import Bound
 from ._pyscript_values import Layer, Scope, TorchMod
 
 
@@ -38,8 +39,6 @@ class ChainRecurrent:
                 "c": " (c_n, an LSTM's cell state, is no output of a Keras layer)",
                 "hc": " (the (h_n, c_n) pair of an LSTM; seqc reads h_n[-1], its last "
                       "output)"}.get(st.which, ""))
-        from ._pyscript_torch import Bound
-
         b = Bound(self.r, self.items[st.tensor.index][1].cls, "state", self.items[
             st.tensor.index][1])
         return int(b["num_layers"]), bool(b["bidirectional"])

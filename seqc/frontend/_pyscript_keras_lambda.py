@@ -48,7 +48,7 @@ def resolve_last_steps(r: Reader, doc: dict, nodes: list[ast.AST]) -> None:
     """`x[:, -1]` (a `<last_step>` placeholder) -> Cropping1D((T - 1, 0)) + Reshape((F,)),
     which needs T and F: the layer types are inferred up to the placeholder."""
     from ..ir.types import batched
-    from ._pyscript_torch import _step
+    from ._pyscript_layer_type import _step
 
     layers = doc["layers"]
     if not any(d["type"] == "<last_step>" for d in layers):

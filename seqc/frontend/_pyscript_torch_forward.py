@@ -1,9 +1,9 @@
 """The functional side of a PyTorch forward(): `F.relu(x)`, `F.max_pool2d(x, 2)`,
 `torch.flatten(x, 1)`, `F.dropout(x, p, training=self.training)`, `x.view(x.size(0), -1)`...
-Each call becomes the nn module PyTorch has for it (so `_pyscript_torch._map` gives the same
-spec layers as the module form), except view/reshape: a `<view>` item resolved here once its
-input shape is known (a Reshape of the per-sample part, or Flatten; folding the batch is
-refused).
+Each call becomes the nn module PyTorch has for it (so `_pyscript_torch_layers._map` gives
+the same spec layers as the module form), except view/reshape: a `<view>` item resolved here
+once its input shape is known (a Reshape of the per-sample part, or Flatten; folding the
+batch is refused).
 """
 
 from __future__ import annotations
