@@ -34,15 +34,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..errors import SeqcError
+from ._pyscript_forward_values import ZERO_STATE, Tensor
 from ._pyscript_values import TorchMod
 
 if TYPE_CHECKING:
-    from ._pyscript_forward import Chain, Tensor
+    from ._pyscript_forward import Chain
     from ._pyscript_values import Scope
 
-# This module imports neither the chain (_pyscript_forward) nor the module mapper
-# (_pyscript_torch), which both import it: the chain hands over its tensor type and zero
-# state, and the mapper its initializer and checks.
+# This module imports neither the chain (_pyscript_forward*) nor the module mapper
+# (_pyscript_torch_layers), which both import it: the mapper hands over its initializer.
 
 CELLS = {"LSTMCell": "LSTM", "GRUCell": "GRU", "RNNCell": "RNN"}
 # modules that act on the last axis only (or on each value): the same on (T, N, F) and
@@ -133,16 +133,15 @@ def _const_int(chain: Chain, node: ast.AST | None, scope: Scope, default: Any) -
     return default if node is None else chain.const(node, scope)
 
 
-def over_steps(chain: Chain, st: ast.For, scope: Scope, tensor: type, zero: Any) -> bool:
+def over_steps(chain: Chain, st: ast.For, scope: Scope) -> bool:
     """Reads `for x_t in x.split(k, dim=1): ...` as layers over the whole sequence (the
-    module docstring); False when st loops over something else. `tensor`: the chain's
-    tensor type; `zero`: its value of torch.zeros(...)."""
+    module docstring); False when st loops over something else."""
     it = st.iter
     if not (isinstance(it, ast.Call) and isinstance(it.func, ast.Attribute)
             and it.func.attr == "split" and chain.tensory(it.func.value, scope)):
         return False
     x = chain.fx(it.func.value, scope)
-    if not isinstance(x, tensor) or x.rnn is not None:
+    if not isinstance(x, Tensor) or x.rnn is not None:
         return False
     if len(it.args) > 2 or set(k.arg for k in it.keywords) - {"split_size", "dim",
                                                              "split_size_or_sections"}:
@@ -158,15 +157,13 @@ def over_steps(chain: Chain, st: ast.For, scope: Scope, tensor: type, zero: Any)
     if not isinstance(st.target, ast.Name) or st.orelse:
         raise chain.refuse(st, "a loop over time steps with a target other than one name, or "
                                "an else clause")
-    _Loop(chain, st, scope, tensor, zero).read(x, size)
+    _Loop(chain, st, scope).read(x, size)
     return True
 
 
 class _Loop:
-    def __init__(self, chain: Chain, st: ast.For, scope: Scope, tensor: type,
-                 zero: Any) -> None:
+    def __init__(self, chain: Chain, st: ast.For, scope: Scope) -> None:
         self.chain, self.st, self.scope = chain, st, scope
-        self.tensor, self.zero = tensor, zero
         self.assigned: dict[str, ast.AST] = {}
         self.collected: set[str] = set()
         self.states: set[str] = set()
@@ -185,7 +182,7 @@ class _Loop:
         for s in cells:  # each state: zeros before the loop, the previous step's in it
             for e in self.state_names(s):
                 self.states.add(e.id)
-                if self.scope.lookup(e.id) is not self.zero:
+                if self.scope.lookup(e.id) is not ZERO_STATE:
                     raise self.refuse(e, f"passes '{e.id}' as a cell's state; seqc reads a "
                                          "state made by torch.zeros(...) before the loop "
                                          "and carried by that cell alone")
@@ -257,7 +254,7 @@ class _Loop:
         mod = chain.r.ev(call.func, self.scope)
         names = self.state_names(s)
         x = chain.fx(call.args[0], self.scope)
-        if not isinstance(x, self.tensor):
+        if not isinstance(x, Tensor):
             raise self.refuse(call, f"applies nn.{mod.cls} to something other than a step "
                                     "tensor")
         mod.over_steps = True
@@ -283,7 +280,7 @@ class _Loop:
                 raise self.refuse(node, f"{chain.r.seg(node)} in a loop over time steps: "
                                         "seqc reads layers that act on each step alike "
                                         "(nn.Linear, activations, dropout) there")
-        if not isinstance(v, self.tensor) or v.rnn is not None:
+        if not isinstance(v, Tensor) or v.rnn is not None:
             raise self.refuse(s, "assigns a value other than a tensor in a loop over time "
                                  "steps")
         self.scope.vars[name] = v
@@ -309,7 +306,7 @@ class _Loop:
             raise self.refuse(s, f"collects into '{name}', which is not a list left empty "
                                  "before the loop; seqc reads one value collected per step")
         v = self.chain.fx(value, self.scope)
-        if not isinstance(v, self.tensor) or v.rnn is not None:
+        if not isinstance(v, Tensor) or v.rnn is not None:
             raise self.refuse(s, "collects a value other than a step tensor")
         self.collected.add(name)
         self.scope.vars[name] = Collected(v, s)
