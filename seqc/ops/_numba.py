@@ -1,5 +1,6 @@
 """The optional numba switch shared by seqc's compiled kernels (training/_fused.py: optimizer
-updates; ops/_recurrent_fused.py: the LSTM time loop). numba is the `fast` extra, never a core
+updates; ops/_recurrent_fused.py: the LSTM and GRU time loops; ops/_pooling_fused.py: 2-D max
+pooling; embedding.py: the scatter-add). numba is the `fast` extra, never a core
 dependency; `SEQC_NUMBA=0` turns every kernel off, and any failure to import or compile leaves
 the NumPy path in place."""
 
