@@ -239,7 +239,7 @@ def keras_graph(r: Reader, chain: Any, fn: ast.FunctionDef) -> tuple[list, list]
     given where the model is read: `subclass_input`), each item a layer call on the tensors
     it reads. A part that is itself a branching subclassed model is inlined, call by call
     (its layers shared between calls, as Keras shares them)."""
-    from ._pyscript_functional import KTensor, graph_tensors
+    from ._pyscript_ktensor import KTensor, graph_tensors
 
     inp = KTensor(Layer("Input", [], {}, fn, auto_name=r.auto_name("InputLayer")), [], fn)
     kts: dict[int, Any] = {-1: inp}
@@ -285,71 +285,6 @@ def _method(r: Reader, cls: LocalClass, name: str, depth: int = 0) -> ast.Functi
                 if found is not None:
                     return found
     return None
-
-
-# Methods that change a module or a tensor they are called on (besides the in-place `*_`).
-_MUTATORS = frozenset(("train", "eval", "half", "double", "bfloat16", "load_state_dict",
-                       "register_buffer", "register_parameter", "add_module", "apply",
-                       "register_forward_hook", "register_forward_pre_hook", "step",
-                       "backward", "zero_grad", "append", "extend", "insert", "pop",
-                       "update", "setdefault", "clear", "remove"))
-_PURE_BUILTINS = frozenset(("len", "range", "print", "min", "max", "abs", "int", "float",
-                            "bool", "sum", "zip", "enumerate", "list", "tuple", "isinstance",
-                            "round", "super"))
-_PURE_STMTS = (ast.Assign, ast.AnnAssign, ast.Return, ast.If, ast.For, ast.Pass, ast.Expr,
-               ast.With)
-
-
-def instance_of(r: Reader, v: Any) -> Instance | None:
-    """The script-defined module instance v is, or was read into (read_instance's cache)."""
-    if isinstance(v, Instance):
-        return v
-    cache = r.__dict__.get("_subclass_models", {})
-    return next((inst for inst, m in cache.values() if m is v), None)
-
-
-def pure_method(r: Reader, inst: Instance, meth: str, depth: int = 0) -> bool:
-    """Whether `model.<meth>(...)` on a script-defined module only computes (a helper such as
-    the spatial transformer's `stn(x)`, called to show its output): assignments to local
-    names only, no in-place or mutating method, no other script method that is not pure, no
-    function but a few builtins called by name (setattr, exec, a script function), the module
-    itself handed to no call. Such a call leaves the model as it is: it is not run."""
-    from ..errors import SeqcError
-
-    def method(name: str) -> ast.FunctionDef | None:
-        try:
-            return _method(r, inst.cls, name)
-        except SeqcError:  # decorated: not read, so not known to be pure
-            return None
-
-    fn = method(meth) if not meth.startswith("_") else None
-    if fn is None or depth > MAX_METHOD_DEPTH:
-        return False
-    me = fn.args.args[0].arg if fn.args.args else None
-    for n in ast.walk(fn):
-        if isinstance(n, ast.stmt) and n is not fn and not isinstance(n, _PURE_STMTS):
-            return False
-        if isinstance(n, (ast.Attribute, ast.Subscript)) and not isinstance(n.ctx, ast.Load):
-            return False  # self.x = ..., t[i] = ..., del ...
-        if isinstance(n, (ast.NamedExpr, ast.Lambda, ast.Await, ast.Yield, ast.YieldFrom)):
-            return False
-        if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and (
-                n.func.id not in _PURE_BUILTINS):
-            return False  # setattr, exec, a script function that may change its arguments
-        if isinstance(n, ast.Call) and me is not None and any(
-                isinstance(a, ast.Name) and a.id == me
-                for a in [*n.args, *(k.value for k in n.keywords)]):
-            return False  # the module itself handed to another function
-        if isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute):
-            attr = n.func.attr
-            if attr.endswith("_") or attr in _MUTATORS:
-                return False
-            base = n.func.value
-            if isinstance(base, ast.Name) and base.id == me and method(
-                    attr) is not None and attr != meth and (
-                    not pure_method(r, inst, attr, depth + 1)):
-                return False  # self.helper(...) that changes something
-    return True
 
 
 def _bind(r: Reader, fn: ast.FunctionDef, cls: LocalClass, selfobj: SelfObj, args: list,
@@ -503,72 +438,3 @@ def refusal(r: Reader, node: ast.AST, owner: str, what: str,
                    hint=hint or "seqc reads a forward()/call() that passes one tensor through "
                                 "layers in order (x = self.layer(x) ... return x); write other "
                                 "models as nn.Sequential(...) / keras.Sequential([...])")
-
-
-# ---- the order of the weights ----
-
-
-def _registered(r: Reader, v: Any, out: dict[int, int], seen: set[int]) -> None:
-    """Layers in the order Keras' tracker meets them: attributes in assignment order, a list's
-    items in order, a nested Sequential's layers, a nested subclassed model's attributes."""
-    if id(v) in seen:
-        return
-    seen.add(id(v))
-    if isinstance(v, Layer):
-        out.setdefault(id(v), len(out))
-    elif isinstance(v, (list, tuple)):
-        for x in v:
-            _registered(r, x, out, seen)
-    elif isinstance(v, dict):
-        for x in v.values():
-            _registered(r, x, out, seen)
-    elif isinstance(v, Instance) and v.cls.kind == "keras_model":
-        _registered(r, read_instance(r, v), out, seen)
-    elif isinstance(v, ModelVal) and (v.attrs or v.graph is None):
-        for x in v.attrs.values() if v.attrs else [x for _, x, _ in v.items]:
-            _registered(r, x, out, seen)
-    elif isinstance(v, ModelVal):  # a functional model: its layers in graph order
-        from ._pyscript_functional import graph_tensors
-
-        for t in graph_tensors(v.graph[1]):
-            _registered(r, t.layer, out, seen)
-
-
-def weight_order(r: Reader, model: ModelVal, doc: dict) -> list[int] | None:
-    """A subclassed Keras model's `model.weights` follow the order its layers were assigned
-    in __init__ (Keras' tracker), not the order call() uses them: the indices of doc["layers"]
-    in that order (None where it is the layers' own order: a Sequential, a functional model).
-    An entry made from no registered layer (a Lambda's steps) stays after the one before it.
-    A subclassed model nested in a Sequential or a functional graph keeps its own order."""
-    if model.framework != "keras":
-        return None
-    ranks: dict[int, int] = {}
-    _registered(r, model, ranks, set())
-    made = r.__dict__.get("_doc_layers", {})
-    key: list[int] = []
-    for d in doc["layers"]:
-        v = made[id(d)][1] if made.get(id(d), (None,))[0] is d else None
-        key.append(ranks.get(id(v), key[-1] if key else -1))
-    order = sorted(range(len(key)), key=lambda i: (key[i], i))
-    return order if order != sorted(order) else None
-
-
-def reorder_weights(graph: Any, doc: dict, order: list[int]) -> Any:
-    """`graph` with its parameter table in `weight_order`'s order (only the order changes)."""
-    layers = doc["layers"]
-    if all("name" in d for d in layers):  # a graph doc: its entries are named
-        names = [d["name"] for d in layers]
-    else:  # a chain: one layer name per entry, an InputLayer entry consumed
-        names = list(dict.fromkeys(n.layer or n.name for n in graph.nodes))
-        if layers and layers[0]["type"] == "InputLayer":
-            names = [""] + names
-        if len(names) != len(layers):
-            raise DefinitionError("seqc cannot tell which layer each weight of the subclassed "
-                                  "model belongs to, so cannot give Keras' weight order",
-                                  field="layers", received=f"{len(layers)} layers")
-    pos = {names[i]: k for k, i in enumerate(order)}
-    owner = {n.param_key(p): n.shares or n.layer or n.name for n in graph.nodes
-             for p in n.params}
-    keys = list(graph.param_specs)
-    keys.sort(key=lambda k: pos.get(owner.get(k, ""), len(pos)))
-    return graph.replace(param_specs={k: graph.param_specs[k] for k in keys})
