@@ -161,6 +161,8 @@ class ExprReader:
                               node)
         if isinstance(node, ast.UnaryOp):
             v = self.ev(node.operand, scope)
+            if isinstance(v, DataArr):  # `~mask`, `-x`: _pyscript_data
+                return self.data_unary(node.op, v, node)
             if isinstance(node.op, ast.Not) and is_const(v):
                 return not v
             if isinstance(v, (int, float)) and not isinstance(v, bool) or isinstance(v, bool) \

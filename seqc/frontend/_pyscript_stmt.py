@@ -106,6 +106,8 @@ class StmtReader:
                 cur = self.name(st.target.id, st.target, scope)
                 rhs = self.ev(st.value, scope)
                 scope.vars[st.target.id] = self.binop(st.op, cur, rhs, st)
+            elif self.data_augassign(st, scope):  # `y_A[y_A > 6] -= 2`: _pyscript_data
+                pass
             else:  # `model.optimizer.learning_rate *= 0.1`: refused on a model, else not run
                 self.ev(st.value, scope)
                 self.bind(st.target, Opaque(st, f"{self.seg(st)} is not read"), scope, st)
