@@ -10,8 +10,8 @@ expressions on the data, never the script.
 from __future__ import annotations
 
 import ast
-import operator
 import math
+import operator
 from dataclasses import dataclass
 from typing import Any
 
@@ -326,7 +326,14 @@ class DataReader:
         elif vals is None or vals.shape != a.shape:
             why = None  # the shape stays; the values are unknown from here on
         elif any(np.shares_memory(vals, g) for g in given):
-            why = "an update of the arrays given (seqc never writes them)"
+            if not self.survey:  # numpy would change every array that views them
+                raise self.error(st, f"{self.seg(st)} changes the arrays given in place, and "
+                                     "with them every array the script views them through; "
+                                     "seqc never writes the arrays given", field="data",
+                                 received=self.seg(st),
+                                 hint="give the arrays as the script has them after the "
+                                      "update, or assign a new array (y = y - 2)")
+            why = "an update of the arrays given"
         if why is not None:
             scope_of = scope
             while scope_of is not None and t.value.id not in scope_of.vars:

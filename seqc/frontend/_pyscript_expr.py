@@ -163,6 +163,8 @@ class ExprReader:
             v = self.ev(node.operand, scope)
             if isinstance(v, DataArr):  # `~mask`, `-x`: _pyscript_data
                 return self.data_unary(node.op, v, node)
+            if isinstance(v, Opaque) and isinstance(node.op, ast.Invert):
+                return v  # `~mask` of a mask seqc could not evaluate: its own reason
             if isinstance(node.op, ast.Not) and is_const(v):
                 return not v
             if isinstance(v, (int, float)) and not isinstance(v, bool) or isinstance(v, bool) \

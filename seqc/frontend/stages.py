@@ -42,7 +42,16 @@ def stage_section(doc: dict, graph: Any, compile_cfg: dict | None, fit: dict | N
         else:
             names_i, weighted_i = names, weighted
         for j, ref in enumerate(st.get("frozen", [] if head else own)):
-            if isinstance(ref, int) and not isinstance(ref, bool):
+            if isinstance(ref, int) and not isinstance(ref, bool) and head:
+                k = ref - first_index  # a position among the shared layers and the head's
+                if not 0 <= k < len(names_i) or len(names_i) != len(
+                        doc["layers"]) - first_index - head["drop"] + len(head["layers"]):
+                    raise DefinitionError(
+                        f"{where}.frozen[{j}]: {ref} is not a position in the head stage's "
+                        "layers", file=file, field=f"{where}.frozen", received=repr(ref),
+                        hint="name the layer (the name summary shows)")
+                ref = names_i[k]
+            elif isinstance(ref, int) and not isinstance(ref, bool):
                 k = ref - first_index
                 if not sequential or len(names) != len(doc["layers"]) - first_index or not (
                         0 <= k < len(names)):
