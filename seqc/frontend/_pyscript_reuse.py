@@ -88,6 +88,8 @@ def caught(r: Reader, m: ModelVal, node: ast.AST) -> Trained | None:
         problem = "it loaded weights before"
     elif any(id(v) in _sources(r) for v in layers):
         problem = "its own layers came from another model's training"
+    elif _trained_elsewhere(r, layers, m):
+        problem = "another model's fit trains its layers too"
     copies = {id(v): _copy(r, v) for v in layers}
     rec = Trained(m, node, list(copies.values()), [state.get(id(v), True) for v in layers],
                   m.compile, m.fit, m.fitted_at, m.fit_xy, m.fit_arrays, problem,
@@ -95,6 +97,14 @@ def caught(r: Reader, m: ModelVal, node: ast.AST) -> Trained | None:
     if r.survey:
         r.staged_data = True  # the source's fit may train on other arrays: load_data's
     return rec
+
+
+def _trained_elsewhere(r: Reader, layers: list, but: ModelVal | None) -> bool:
+    """Whether a fitted model other than `but` holds one of these layer objects (Keras
+    shares them: its fit changed their weights)."""
+    mine = {id(v) for v in layers}
+    return any(other is not but and other.fitted_at is not None and any(
+        id(v) in mine for v in _layers(other)) for other in r.models)
 
 
 def saved_model(r: Reader, m: ModelVal, path: ast.AST, node: ast.AST) -> None:
@@ -167,13 +177,15 @@ def set_weights(r: Reader, m: ModelVal, node: ast.Call) -> bool:
         return None if s is None else (s[0], s[1], repr(sorted(
             (k, a) for k, a in v.kwargs.items() if k not in ("name", "trainable"))))
 
-    if m.framework != "keras" or not isinstance(other, ModelVal) or (
+    if m.framework != "keras" or not isinstance(other, ModelVal) or _trained_elsewhere(
+            r, theirs, other) or (
             m.fitted_at is not None or len(mine) != len(theirs) or any(
             config(a) is None or config(a) != config(b) for a, b in zip(mine, theirs))):
         for obj in (m, *mine):  # a model built from its layers has those weights too
             r.refuse(obj, node, f"{r.seg(node)}: seqc reads set_weights(other.get_weights()) "
                                 "between Keras models of the same layers, before the model "
-                                "is fitted", field="set_weights", received=r.seg(node),
+                                "is fitted, from a model no other fit shares layers with",
+                     field="set_weights", received=r.seg(node),
                      hint="build the model from the other's layers, or remove the call")
         return True
     src = _sources(r)
@@ -231,20 +243,32 @@ def pretraining(r: Reader, m: ModelVal, doc: dict) -> dict | None:
     copies = rec.layers
 
     def bare(d: dict) -> dict:
-        return {k: v for k, v in d.items() if k not in ("name", "trainable")}
+        return {k: v for k, v in d.items() if k not in ("name", "trainable", "input_shape")}
 
-    head = [d for d in theirs["layers"] if by_doc.get(id(d), (None, None))[1] in copies[k:]]
-    shared = [d for d in theirs["layers"] if by_doc.get(id(d), (None, None))[1]
-              in copies[:k]]
+    # the source's Input is not among its `layers` (Keras 3), so not in the model built
+    body = [d for d in theirs["layers"] if d.get("type") != "InputLayer"]
+    head = [d for d in body if by_doc.get(id(d), (None, None))[1] in copies[k:]]
+    shared = [d for d in body if by_doc.get(id(d), (None, None))[1] in copies[:k]]
     if len(shared) != n_mine or any(by_doc.get(id(d), (None, None))[1] not in mine
                                     for d in doc["layers"][:n_mine]) or any(
             bare(a) != bare(b) for a, b in zip(doc["layers"], shared)) or len(
-            theirs["layers"]) != len(shared) + len(head) or not head or theirs.get(
-            "input_shape", doc.get("input_shape")) != doc.get("input_shape"):
+            body) != len(shared) + len(head) or not head or None not in (
+            _input_shape(theirs), _input_shape(doc)) and _input_shape(
+            theirs) != _input_shape(doc):
         refuse("seqc cannot match the source model's layers to this model's")
-    frozen = [i for i, d in enumerate(theirs["layers"]) if not rec.state[
+    frozen = [i for i, d in enumerate(body) if not rec.state[
         copies.index(by_doc[id(d)][1])]]
     fit = {k: v for k, v in (rec.fit or {}).items() if k != "validation_data"}
     stage = {"head": {"drop": len(doc["layers"]) - n_mine, "layers": head},
              "frozen": frozen, "compile": rec.compile, "fit": fit}
     return {"stage": stage, "rec": rec}
+
+
+def _input_shape(doc: dict) -> list | None:
+    """A sequential doc's per-sample input shape, where it gives one."""
+    if doc.get("input_shape") is not None:
+        return list(doc["input_shape"])
+    first = doc["layers"][0] if doc["layers"] else {}
+    if first.get("type") == "InputLayer" and first.get("shape") is not None:
+        return list(first["shape"])
+    return list(first["input_shape"]) if first.get("input_shape") is not None else None

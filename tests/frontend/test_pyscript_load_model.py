@@ -134,6 +134,13 @@ def test_the_staged_training_matches_keras(tmp_path):
     (HEAD + REUSE.replace("model_A_clone.set_weights(model_A.get_weights())",
                           "model_A_clone.pop()\nmodel_A_clone.set_weights(model_A.get_weights())")
      + TRAIN, 17, "set_weights"),
+    # the loaded layers trained further by another model (Keras shares them) before the
+    # clone copies their weights
+    (HEAD + "model_A = keras.models.load_model('my_model_A.h5')\n"
+     "model_C = keras.models.Sequential(model_A.layers[:-1])\n"
+     "model_C.add(keras.layers.Dense(1))\n"
+     "model_C.compile(loss='mse', optimizer='sgd')\nmodel_C.fit(X, y)\n"
+     + REUSE.split("\n", 1)[1] + TRAIN, 20, "no other fit shares layers"),
 ])
 def test_what_seqc_cannot_follow_is_refused_at_its_line(tmp_path, text, line, words):
     with pytest.raises(DefinitionError) as e:
