@@ -64,19 +64,30 @@ def _sources(r: Reader) -> dict:
 
 
 def _layers(m: ModelVal) -> list:
-    from ._pyscript_model import model_layers
+    """A Sequential's `model.layers` (Keras 3 keeps an Input out of it), as
+    _pyscript_model.model_layers (not imported: that module imports this one)."""
+    return [v for _, v, _ in m.items if not (isinstance(v, Layer) and v.cls in (
+        "Input", "InputLayer"))]
 
-    return model_layers(m)
+
+def _config(v: Any) -> Any:
+    """What set_weights needs alike in two layers: class and constant arguments, the name and
+    trainable flag aside (None: not a layer of constant arguments)."""
+    from ._pyscript_values import is_const
+
+    if not isinstance(v, Layer) or not all(is_const(a) for a in [*v.args,
+                                                                  *v.kwargs.values()]):
+        return None
+    return v.cls, repr(v.args), repr(sorted((k, a) for k, a in v.kwargs.items()
+                                            if k not in ("name", "trainable")))
 
 
 def caught(r: Reader, m: ModelVal, node: ast.AST) -> Trained | None:
     """The weights `m` holds now, when its fit trained them (None: initial weights)."""
     if m.fitted_at is None:
         return None
-    from ._pyscript_stages import layer_state
-
     layers = _layers(m)
-    state = layer_state(m)
+    state = m.fit_state  # which layers trained at its (one) fit
     problem = None
     if m.framework != "keras" or m.graph is not None or m.functional:
         problem = "seqc trains such a source model again only for a Keras Sequential model"
@@ -163,8 +174,6 @@ def set_weights(r: Reader, m: ModelVal, node: ast.Call) -> bool:
     """`m.set_weights(other.get_weights())`: m's layers take other's weights (its current
     ones: trained by its fit, carried from a load, or initial). Any other set_weights is
     refused, on the model and on each of its layers (a model built from them has them)."""
-    from ._pyscript_model import _structure
-
     arg = node.args[0] if len(node.args) == 1 and not node.keywords else None
     other = r.resolve_obj(r.ev(arg.func.value, r.call_scope)) if (
         isinstance(arg, ast.Call) and isinstance(arg.func, ast.Attribute)
@@ -172,15 +181,10 @@ def set_weights(r: Reader, m: ModelVal, node: ast.Call) -> bool:
     mine = _layers(m)
     theirs = _layers(other) if isinstance(other, ModelVal) else []
 
-    def config(v: Any) -> Any:
-        s = _structure(v)
-        return None if s is None else (s[0], s[1], repr(sorted(
-            (k, a) for k, a in v.kwargs.items() if k not in ("name", "trainable"))))
-
     if m.framework != "keras" or not isinstance(other, ModelVal) or _trained_elsewhere(
             r, theirs, other) or (
             m.fitted_at is not None or len(mine) != len(theirs) or any(
-            config(a) is None or config(a) != config(b) for a, b in zip(mine, theirs))):
+            _config(a) is None or _config(a) != _config(b) for a, b in zip(mine, theirs))):
         for obj in (m, *mine):  # a model built from its layers has those weights too
             r.refuse(obj, node, f"{r.seg(node)}: seqc reads set_weights(other.get_weights()) "
                                 "between Keras models of the same layers, before the model "

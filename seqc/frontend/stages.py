@@ -23,7 +23,8 @@ def stage_section(doc: dict, graph: Any, compile_cfg: dict | None, fit: dict | N
     `trainable` is false. A frozen entry is a layer name, or (a sequential spec) a position
     in `layers`. The layers' own `trainable` is the state after the last stage (what summary
     counts), so the last stage freezes exactly those layers. `built` is (the layer docs the
-    model was built from, its input type), for a stage's `head`."""
+    model was built from, its input type, the function that makes a layer's config), for a
+    stage's `head`."""
     stages = doc.get("stages")
     if stages is None:
         return None
@@ -88,7 +89,6 @@ def head_graph(head: dict, graph: Any, built: tuple | None, file: str, where: st
     head's layers, and the names of the layers shared with the model (their weights carry
     over). {"drop", "layers", "graph", "shared", "names", "weighted"}."""
     from ..ir.build import build_graph
-    from .spec import _layer_config
 
     field = f"{where}.head"
     if last:
@@ -96,6 +96,7 @@ def head_graph(head: dict, graph: Any, built: tuple | None, file: str, where: st
                               "model sharing its layers", file=file, field=field,
                               hint="end with a stage without a head")
     docs = built[0] if built is not None and sequential else None
+    config = built[2] if built is not None else None  # spec._layer_config
     if docs is None or any("type" not in d for d in docs):
         raise DefinitionError(f"{field} is read for a sequential list of layers only",
                               file=file, field=field)
@@ -105,7 +106,7 @@ def head_graph(head: dict, graph: Any, built: tuple | None, file: str, where: st
                               "layers less one (at least one layer is shared)", file=file,
                               field=f"{field}.drop", received=repr(drop))
     keep = docs[:len(docs) - drop]
-    shared_graph = build_graph(graph.name, built[1], [_layer_config(d) for d in keep],
+    shared_graph = build_graph(graph.name, built[1], [config(d) for d in keep],
                                file=file)
     shared = list(dict.fromkeys(n.layer or n.name for n in shared_graph.nodes))
     mine = list(dict.fromkeys(n.layer or n.name for n in graph.nodes))
@@ -113,7 +114,7 @@ def head_graph(head: dict, graph: Any, built: tuple | None, file: str, where: st
         raise DefinitionError(f"{field}: the shared layers do not match the model's",
                               file=file, field=field, received=", ".join(shared[:8]))
     try:
-        g = build_graph(f"{graph.name}_head", built[1], [_layer_config(d) for d in [
+        g = build_graph(f"{graph.name}_head", built[1], [config(d) for d in [
             *keep, *head["layers"]]], file=file, first_index=0)
     except DefinitionError as e:
         e.field = f"{field}.{e.field}" if e.field else field
