@@ -136,6 +136,9 @@ def reuse_call(r: Reader, p: str, args: list, kwargs: dict, node: ast.Call) -> A
                                 "write (pretrained weights, which seqc's build does not have)"
                           if saved is None else f"{r.seg(node)}: arguments seqc does not read")
         line, owner, items, rec = saved
+        if any(not isinstance(v, Layer) for _, v, _ in items) or owner.graph is not None:
+            return Opaque(node, f"{r.seg(node)}: seqc reloads a Sequential model of plain "
+                                "layers (this one holds a nested model or is a graph)")
         m = ModelVal("keras", node)
         r.models.append(m)
         for n, v, at in items:
@@ -149,9 +152,10 @@ def reuse_call(r: Reader, p: str, args: list, kwargs: dict, node: ast.Call) -> A
     src = args[0] if len(args) == 1 and not kwargs else None
     if isinstance(src, Opaque):
         return src  # a model seqc could not read: its own reason
-    if not isinstance(src, ModelVal) or src.framework != "keras" or src.graph is not None:
-        return Opaque(node, f"{r.seg(node)}: seqc clones a Keras Sequential model given alone "
-                            "(no input_tensors or clone_function)")
+    if not isinstance(src, ModelVal) or src.framework != "keras" or src.graph is not None or (
+            any(not isinstance(v, Layer) for _, v, _ in src.items)):
+        return Opaque(node, f"{r.seg(node)}: seqc clones a Keras Sequential model of plain "
+                            "layers, given alone (no input_tensors or clone_function)")
     m = ModelVal("keras", node)
     r.models.append(m)
     for n, v, at in src.items:

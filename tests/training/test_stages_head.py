@@ -116,3 +116,19 @@ def test_a_head_that_cannot_be_followed_is_refused(tmp_path, stages, field):
     with pytest.raises(DefinitionError) as e:
         _defn(tmp_path, {**SPEC, "stages": stages})
     assert e.value.field.startswith(field)
+
+
+def test_a_spec_with_a_head_stage_builds_and_reports_it(tmp_path):
+    from seqc.pipeline import BuildOptions, build
+
+    xa, ya, _, _ = _data()
+    np.save(tmp_path / "x.npy", xa)
+    np.save(tmp_path / "y.npy", (ya % 2).astype("float32"))  # fits both heads
+    (tmp_path / "s.json").write_text(json.dumps(SPEC))
+    report = build(str(tmp_path / "s.json"), BuildOptions(
+        out_dir=str(tmp_path / "out"), x=str(tmp_path / "x.npy"), y=str(tmp_path / "y.npy"),
+        verbose=0, log=None))
+    assert [r.get("head") for r in report["stages"]] == [
+        {"drop": 1, "layers": ["Dense"]}, None, None]
+    assert [r["parameters"]["trainable"] for r in report["stages"]] == [74, 5, 64]
+    assert report["parameters"]["trainable"] == 64 and report["validation"]["ok"]
