@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 LOAD_MODEL = ("keras.models.load_model", "keras.saving.load_model", "keras.load_model")
 CLONE_MODEL = ("keras.models.clone_model", "keras.clone_model")
+SAVE_MODEL = ("keras.models.save_model", "keras.saving.save_model", "keras.save_model")
 
 
 @dataclass(eq=False)
@@ -126,7 +127,16 @@ def saved_model(r: Reader, m: ModelVal, path: ast.AST, node: ast.AST) -> None:
 
 
 def reuse_call(r: Reader, p: str, args: list, kwargs: dict, node: ast.Call) -> Any:
-    """keras.models.load_model / clone_model."""
+    """keras.models.load_model / clone_model / save_model."""
+    if p in SAVE_MODEL:
+        model = args[0] if args else kwargs.get("model")
+        path = node.args[1] if len(node.args) > 1 else next(
+            (k.value for k in node.keywords if k.arg in ("filepath", "filename")), None)
+        if isinstance(model, ModelVal) and model.framework == "keras" and path is not None:
+            r.saved_at(path, node, model)
+            saved_model(r, model, path, node)
+        r.skipped_at(node)
+        return None
     if p in LOAD_MODEL:
         arg = node.args[0] if node.args else next(
             (k.value for k in node.keywords if k.arg in ("filepath", "filename")), None)

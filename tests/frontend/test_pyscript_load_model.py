@@ -78,6 +78,13 @@ def test_the_reused_layers_train_first_under_the_source_models_head(tmp_path):
     assert "is the model saved at line 13" in text and "source model's fit at line 12" in text
 
 
+def test_save_model_the_function_is_a_save(tmp_path):
+    text = HEAD.replace('model_A.save("my_model_A.h5")',
+                        'keras.models.save_model(model_A, "my_model_A.h5")') + REUSE + TRAIN
+    defn = _read(tmp_path, text)
+    assert defn.stages[0]["head"]["drop"] == 1
+
+
 def test_the_staged_training_matches_keras(tmp_path):
     """Keras runs the script's own statements (save, load_model, clone_model, set_weights,
     Sequential(layers[:-1]), freeze, compile, fit...) from the same initial weights."""
