@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import ast
 import math
-import operator
 from dataclasses import dataclass
 from typing import Any
 
@@ -284,92 +283,8 @@ class DataReader:
                 vals = fn(a.values, other)
         return DataArr(a.shape, "bool", vals, a.node)
 
-    def data_unary(self, op: ast.unaryop, a: DataArr, node: ast.UnaryOp) -> Any:
-        """`~mask` (a boolean mask's complement), `-x`, `+x`."""
-        from ._pyscript_values import Opaque
-
-        if isinstance(op, ast.Invert) and a.dtype == "bool":
-            return DataArr(a.shape, "bool", None if a.values is None else ~a.values, a.node)
-        if isinstance(op, (ast.USub, ast.UAdd)) and a.dtype != "bool":
-            vals = None if a.values is None else -a.values if isinstance(
-                op, ast.USub) else a.values
-            return DataArr(a.shape, a.dtype, vals, a.node)
-        return Opaque(node, f"{self.seg(node)} is not arithmetic seqc evaluates on data")
-
-    def data_augassign(self, st: ast.AugAssign, scope: Any) -> bool:
-        """`y_A[y_A > 6] -= 2` on a bound array (Hands-On ML's split_dataset): numpy's
-        in-place update of the rows a mask or an index selects, applied to the array's
-        values (so a view of it, or a name bound to it, changes too, as in numpy). The
-        arrays given themselves are never written: an update that would is not read."""
-        from ._pyscript_values import Opaque
-
-        t = st.target
-        if not isinstance(t, ast.Subscript) or not isinstance(t.value, ast.Name):
-            return False
-        try:
-            a = self.name(t.value.id, t.value, scope)
-        except Exception:  # noqa: BLE001 - not a name the reader knows: not data
-            return False
-        if not isinstance(a, DataArr):
-            return False
-        idx = self.index_value(t.slice, scope)
-        rhs = self.ev(st.value, scope)
-        fn = _INPLACE.get(type(st.op))
-        given = [v for v in (self.bindings.x, self.bindings.y, self.bindings.val_x,
-                             self.bindings.val_y) if isinstance(v, np.ndarray)]
-        vals = a.values
-        why = None
-        if fn is None or not isinstance(rhs, (int, float)) or isinstance(rhs, bool):
-            why = "an in-place update by a number (+=, -=, *=, /=)"
-        elif idx is _BAD or isinstance(idx, Opaque):
-            why = "an index seqc reads"
-        elif vals is None or vals.shape != a.shape:
-            why = None  # the shape stays; the values are unknown from here on
-        elif any(np.shares_memory(vals, g) for g in given):
-            if not self.survey:  # numpy would change every array that views them
-                raise self.error(st, f"{self.seg(st)} changes the arrays given in place, and "
-                                     "with them every array the script views them through; "
-                                     "seqc never writes the arrays given", field="data",
-                                 received=self.seg(st),
-                                 hint="give the arrays as the script has them after the "
-                                      "update, or assign a new array (y = y - 2)")
-            why = "an update of the arrays given"
-        if why is not None:
-            scope_of = scope
-            while scope_of is not None and t.value.id not in scope_of.vars:
-                scope_of = scope_of.parent
-            (scope_of or scope).vars[t.value.id] = Opaque(
-                st, f"{self.seg(st)} changes the data in a way seqc does not evaluate "
-                    f"(it reads {why})")
-            return True
-        if vals is None or vals.shape != a.shape:
-            a.values = None
-            return True
-        sel = np.asarray(idx.values, bool) if isinstance(idx, DataArr) else idx
-        if isinstance(idx, DataArr) and (idx.values is None or idx.values.shape[0] != len(
-                vals)):
-            a.values = None
-            return True
-        try:
-            with np.errstate(all="ignore"):
-                vals[sel] = fn(vals[sel], rhs)  # what Python runs for `vals[sel] -= rhs`
-        except (ValueError, IndexError, TypeError):  # numpy's casting rule refuses it
-            a.values = None
-        return True
-
     def data_binop(self, op: ast.operator, a: Any, b: Any, node: ast.AST) -> Any:
         from ._pyscript_values import Opaque
-
-        if isinstance(op, (ast.BitOr, ast.BitAnd, ast.BitXor)) and all(
-                isinstance(v, DataArr) and v.dtype == "bool" for v in (a, b)):
-            # `(y == 5) | (y == 6)`: masks combined
-            if a.shape != b.shape:
-                return Opaque(node, f"{self.seg(node)}: masks of shapes {a.shape} and "
-                                    f"{b.shape}")
-            f = {ast.BitOr: np.logical_or, ast.BitAnd: np.logical_and,
-                 ast.BitXor: np.logical_xor}[type(op)]
-            vals = None if a.values is None or b.values is None else f(a.values, b.values)
-            return DataArr(a.shape, "bool", vals, a.node)
 
         fns = {ast.Add: np.add, ast.Sub: np.subtract, ast.Mult: np.multiply,
                ast.Div: np.true_divide, ast.FloorDiv: np.floor_divide, ast.Mod: np.mod,
@@ -472,8 +387,6 @@ _BAD = object()
 _COMPARE_FNS = {ast.Lt: np.less, ast.LtE: np.less_equal, ast.Gt: np.greater,
                 ast.GtE: np.greater_equal, ast.Eq: np.equal, ast.NotEq: np.not_equal}
 _REDUCTIONS = ("max", "min", "sum", "mean", "std", "var")
-_INPLACE = {ast.Add: operator.iadd, ast.Sub: operator.isub, ast.Mult: operator.imul,
-            ast.Div: operator.itruediv, ast.FloorDiv: operator.ifloordiv}
 
 
 def _dtype_name(v: Any) -> str | None:
