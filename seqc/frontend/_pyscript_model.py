@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._pyscript_adapt import ADAPTABLE
+from ._pyscript_reuse import saved_model, set_weights
 from ._pyscript_values import (
     BoundMethod,
     ClassOf,
@@ -227,6 +228,12 @@ class ModelStatements:
         if meth in ("save", "save_weights") and (node.args or node.keywords):
             self.saved_at(node.args[0] if node.args else node.keywords[0].value, node,
                           obj if isinstance(obj, ModelVal) else None)
+            if meth == "save" and isinstance(obj, ModelVal) and obj.framework == "keras":
+                saved_model(self, obj, node.args[0] if node.args else node.keywords[0].value,
+                            node)  # for a later load_model: _pyscript_reuse
+        if meth == "set_weights" and isinstance(obj, ModelVal) and set_weights(self, obj,
+                                                                                node):
+            return None
         if meth in ("load_state_dict", "load_weights") and len(node.args) == 1 and (
                 self.reloads_own_checkpoint(obj, node)):
             return None

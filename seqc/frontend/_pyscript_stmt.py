@@ -11,6 +11,7 @@ import sys
 from typing import Any
 
 from ..errors import DefinitionError
+from ._pyscript_data_update import data_augassign
 from ._pyscript_generators import PyGen, is_generator_function
 from ._pyscript_model import READ_ONLY, is_model_object
 from ._pyscript_names import KERAS_SEQUENTIAL, keras_member, norm
@@ -106,7 +107,7 @@ class StmtReader:
                 cur = self.name(st.target.id, st.target, scope)
                 rhs = self.ev(st.value, scope)
                 scope.vars[st.target.id] = self.binop(st.op, cur, rhs, st)
-            else:  # `model.optimizer.learning_rate *= 0.1`: refused on a model, else not run
+            elif not data_augassign(self, st, scope):  # data, or refused on a model, or not run
                 self.ev(st.value, scope)
                 self.bind(st.target, Opaque(st, f"{self.seg(st)} is not read"), scope, st)
         elif isinstance(st, ast.Expr):
