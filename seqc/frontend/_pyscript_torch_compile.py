@@ -71,6 +71,9 @@ def torch_compile(r: Reader, layers: list[dict] | None = None) -> dict | None:
                        "trains on batches with the mean loss, so the script's training is not "
                        "taken (no compile settings; give --optimizer and --loss to train)")
         return None
+    clip = _clipping(r)
+    if clip is None:
+        return None
     kind, names = _OPTIMS[name]
     if len(opt.args) > len(names):
         return None
@@ -116,6 +119,7 @@ def torch_compile(r: Reader, layers: list[dict] | None = None) -> dict | None:
         spec.setdefault("rho", 0.99)
         spec.setdefault("epsilon", 1e-8)
         spec.setdefault("learning_rate", 0.01)
+    spec.update(clip)
     if step_lr is not None:
         # scheduler.step() once per epoch, as the tutorials' loops call it
         spec["learning_rate"] = {"type": "StepLR", **step_lr,
@@ -157,6 +161,66 @@ def _stepped_per_epoch(r: Reader) -> bool:
                                 for x in ast.walk(st))
                     calls.append(inner)
     return bool(calls) and not any(calls)
+
+
+_CLIPS = {"clip_grad_norm_": "global_clipnorm", "clip_grad_norm": "global_clipnorm",
+          "clip_grad_value_": "clipvalue"}
+
+
+def _clipping(r: Reader) -> dict | None:
+    """`torch.nn.utils.clip_grad_norm_(model.parameters(), max_norm)` -> the optimizer's
+    `global_clipnorm` (PyTorch scales by max_norm / (norm + 1e-6), Keras by max_norm / norm:
+    the same within 1e-6 relative), `clip_grad_value_(..., v)` -> `clipvalue` (the same clamp).
+    {} when the script clips nothing; None, with a note, when it clips in a way seqc does not
+    model (another norm, a subset of the parameters, several calls, a value it cannot read):
+    then the script's training is not taken, never taken without its clipping."""
+    calls = [n for n in ast.walk(r.tree) if isinstance(n, ast.Call) and isinstance(
+        n.func, (ast.Attribute, ast.Name)) and getattr(n.func, "attr", getattr(
+            n.func, "id", None)) in _CLIPS]
+    if not calls:
+        return {}
+
+    def refuse(n: ast.AST, why: str) -> None:
+        r.note(n, f"{r.seg(n)} clips the gradients {why}; seqc does not model that, so the "
+                  "script's training is not taken (no compile settings; give --optimizer "
+                  "with clipnorm/global_clipnorm/clipvalue and --loss to train)")
+
+    n = calls[0]
+    attr = getattr(n.func, "attr", getattr(n.func, "id", ""))
+    if len({ast.dump(c) for c in calls}) > 1:
+        return refuse(calls[1], "in more than one way")
+    names = ["parameters", "max_norm", "norm_type"] if _CLIPS[attr] == "global_clipnorm" \
+        else ["parameters", "clip_value"]
+    a = {**dict(zip(names, n.args)), **{k.arg: k.value for k in n.keywords}}
+    params = a.get("parameters")
+    if not (isinstance(params, ast.Call) and isinstance(params.func, ast.Attribute)
+            and params.func.attr == "parameters" and not params.args
+            and isinstance(params.func.value, ast.Name) and _is_model(r, params.func.value)):
+        return refuse(n, "of the parameters given (not every parameter of the model)")
+    if set(a) - set(names) - {"error_if_nonfinite", "foreach"}:
+        return refuse(n, f"with {', '.join(sorted(set(a) - set(names)))}=")
+    try:  # read in the module's scope: a value local to a training function is not read
+        value, norm = (r.const(r.ev(a[k], r.module_scope), n, f"{attr}({k}=...)")
+                       if k in a else 2 for k in (names[1], "norm_type"))
+    except (DefinitionError, KeyError, TypeError):
+        return refuse(n, "by a value seqc cannot read")
+    if norm not in (2, 2.0) or isinstance(value, bool) or not isinstance(
+            value, (int, float)) or value <= 0:
+        return refuse(n, f"with norm_type={norm!r}" if norm not in (2, 2.0)
+                      else f"by {value!r}")
+    r.note(n, f"{r.seg(n)}: read as the optimizer's {_CLIPS[attr]}={float(value)!r}")
+    return {_CLIPS[attr]: float(value)}
+
+
+def _is_model(r: Reader, name: ast.Name) -> bool:
+    """`name` is a whole model of the script (nn.Sequential or a module class instance), not
+    one layer of it."""
+    from ._pyscript_values import Instance, ModelVal
+
+    try:
+        return isinstance(r.ev(name, r.module_scope), (Instance, ModelVal))
+    except Exception:  # noqa: BLE001 - a name the reader cannot evaluate is no model here
+        return False
 
 
 def _summed_loss(r: Reader) -> ast.AST | None:
