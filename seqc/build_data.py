@@ -42,9 +42,15 @@ def load_build_data(defn: Any, opts: BuildOptions) -> Any:
     graph = defn.model.graph if defn is not None else None
     named = None
     if graph is not None and (len(graph.inputs) > 1 or len(graph.outputs) > 1):
-        named = (list(graph.inputs), graph.output_names)
+        # state inputs not in the file are zeros (runtime/named.zero_states)
+        named = ([n for n in graph.inputs if n not in graph.states], graph.output_names)
     limit = {} if opts.max_memory == -1 else {"max_memory": opts.max_memory}
-    return data_mod.load_data(spec, named=named, **limit)
+    ds = data_mod.load_data(spec, named=named, **limit)
+    if graph is not None and graph.states:
+        from .runtime.named import zero_states
+
+        ds.x = zero_states(graph, ds.x)
+    return ds
 
 
 def load_validation_data(defn: Any, opts: Any) -> Any:

@@ -129,6 +129,7 @@ class Chain:
         # forwards and call()s may branch (not a Lambda body: one layer chain in Keras)
         self.graphs = framework == "torch" or selfobj is not None
         self.outputs: list[int] | None = None  # a forward returning a tuple of tensors
+        self.state: Any = None  # forward(x, hidden): a recurrent state in and out
 
     def refuse(self, node: ast.AST, what: str, hint: str | None = None) -> Exception:
         return refusal(self.r, node, self.owner, what, hint)
@@ -142,7 +143,13 @@ class Chain:
         self.current = x
         if method and self.fw == "torch" and isinstance(fn, ast.FunctionDef):
             self.sampling(fn, where)
-        return self.apply_fn(fn, where, x, method=method, args=args or [], kwargs=kwargs or {})
+        out = self.apply_fn(fn, where, x, method=method, args=args or [], kwargs=kwargs or {})
+        if self.state is not None:
+            from ._pyscript_torch_state import check_used
+
+            check_used(self, fn)
+            self.is_graph, self.outputs = True, [out.index]  # the state outputs follow
+        return out
 
     def apply_fn(self, fn: ast.FunctionDef | ast.Lambda, where: Scope, x: Tensor, *,
                  method: bool, args: list, kwargs: dict) -> Tensor:
@@ -187,6 +194,11 @@ class Chain:
             return None
         if d is not None:
             return self.r.ev(d, where)
+        if self.fw == "torch" and self.depth == 1 and i == 0 and self.state is None:
+            from ._pyscript_torch_state import StateIn
+
+            self.state = StateIn(p)  # forward(x, hidden): read where a recurrent layer takes it
+            return self.state
         raise self.refuse(p, f"takes a second input '{p.arg}'; seqc reads models with one "
                              "input", hint=None if self.fw != "torch" else (
                                  f"if '{p.arg}' is a recurrent state passed in and returned "
@@ -195,6 +207,22 @@ class Chain:
                                  "with Keras' initial_state and return_state in the "
                                  "functional API, or a stateful=True layer for a state "
                                  "carried across batches"))
+
+    def returns(self, node: ast.Tuple, scope: Scope) -> Any:
+        """`return out, hidden` of forward(x, hidden): a recurrent layer's final state (a
+        name, or a tuple of names) may be returned beside the output."""
+        def one(e: ast.AST) -> Any:
+            if isinstance(e, ast.Tuple):
+                return [one(x) for x in e.elts]
+            v = self.state_of(e, scope)
+            return v if isinstance(v, State) else self.fx(e, scope)
+
+        out = [one(e) for e in node.elts]
+        if any(isinstance(v, (State, list)) for v in out):
+            from ._pyscript_torch_state import returned
+
+            return returned(self, out, node)
+        return out
 
     def result(self, out: Any, node: ast.AST) -> Tensor:
         if self.fw == "torch" and self.depth == 0 and isinstance(out, (list, tuple)) and len(
@@ -247,7 +275,8 @@ class Chain:
             elif isinstance(st, ast.Return):
                 if st.value is None:
                     raise self.refuse(st, "returns nothing")
-                out = self.fx(st.value, scope)
+                out = self.fx(st.value, scope) if not (self.state is not None and isinstance(
+                    st.value, ast.Tuple) and self.depth == 1) else self.returns(st.value, scope)
                 if isinstance(out, (list, tuple)) and len(out) > 1 and all(
                         isinstance(t, Tensor) for t in out) and not (
                         self.fw == "torch" and self.depth == 1):
@@ -384,7 +413,8 @@ class Chain:
                     v = scope.lookup(n.id)
                 except KeyError:
                     continue
-                if isinstance(v, (Tensor, ShapeOf, Dim, State)):
+                if isinstance(v, (Tensor, ShapeOf, Dim, State)) or (
+                        v is not None and v is self.state):
                     return True
         return False
 
@@ -620,6 +650,8 @@ class Chain:
                 return Dim(t, args[0])
         if name in ("contiguous", "float") and not args and not kwargs:
             return t
+        if name == "long" and t.index == -1 and not args and not kwargs and self.fw == "torch":
+            return t  # x.long() of the token ids an Embedding reads: ids already
         if self.fw == "torch":
             from ._pyscript_torch_forward import tensor_method
 
@@ -633,6 +665,11 @@ class Chain:
         if args and isinstance(mod, TorchMod) and mod.cls in RNNS and len(args) == 1 \
                 and _zero_state(args[0]):
             args = []  # PyTorch's default initial state: zeros (None or torch.zeros(...))
+        if len(args) == 1 and args[0] is self.state and self.state is not None:
+            from ._pyscript_torch_state import feed
+
+            feed(self, self.state, mod, node)  # self.lstm(x, hidden): the forward's state
+            args = []
         if args:
             raise self.refuse(node, "calls a layer with more than its input")
         training = kwargs.pop("training", TRAINING)

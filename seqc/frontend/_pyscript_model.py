@@ -340,6 +340,11 @@ class ModelStatements:
         from ._pyscript_subclass import instance_of, pure_method
 
         inst = instance_of(self, inst)
+        from ._pyscript_torch_state import zero_state_method
+
+        if zero_state_method(self, obj, inst, meth):
+            self.skipped_at(node)  # init_hidden(): zeros, what seqc feeds a state input
+            return Opaque(node, f"{what} makes the model's zero initial state")
         if meth in READ_ONLY or inst is not None and pure_method(self, inst, meth):
             self.skipped_at(node)  # a script method that only computes: model.stn(data)
             return Opaque(node, f"{what} is not run")

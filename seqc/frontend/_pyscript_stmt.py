@@ -16,6 +16,7 @@ from ._pyscript_model import READ_ONLY, is_model_object
 from ._pyscript_names import KERAS_SEQUENTIAL, keras_member, norm
 from ._pyscript_torch_init import reads_grad
 from ._pyscript_torch_select import selector_kind
+from ._pyscript_torch_state import zero_state_call
 from ._pyscript_values import (
     MAX_SIDE_UNROLL,
     MAX_STEPS,
@@ -234,8 +235,9 @@ class StmtReader:
                 base = self.static_obj(f.value, scope)
                 if isinstance(base, ModelVal) and f.attr in _STRUCTURE:
                     return True, n  # model.add(...): the model is being built
-                if isinstance(base, ModelVal) and f.attr in MODEL_METHODS or (
-                        is_model_object(base) and f.attr not in PASSTHROUGH_METHODS):
+                if (isinstance(base, ModelVal) and f.attr in MODEL_METHODS or (
+                        is_model_object(base) and f.attr not in PASSTHROUGH_METHODS)) and not (
+                        zero_state_call(self, base, f.attr)):  # net.init_hidden(batch)
                     return base, n
             if isinstance(f, ast.Attribute) and f.attr.endswith("_") and not reads_grad(n):
                 # fc.weight.data.normal_(): an initializer (an update from .grad is training)

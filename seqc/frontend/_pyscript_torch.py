@@ -646,7 +646,7 @@ def _step(r: Reader, d: dict, t: TensorType | list, node: ast.AST,
             cfg.pop("activation", None)
         attrs = op.parse_attrs(cfg)
         op.check(attrs)
-        (out,) = op.infer(attrs, t if isinstance(t, list) else [t])
+        out = op.infer(attrs, t if isinstance(t, list) else [t])[0]  # (return_state: after)
     except SeqcError as e:
         raise e.located(file=r.where(node),
                         layer=layer_label(index, d.get("name"), d["type"])) from None
@@ -673,7 +673,8 @@ def torch_doc(r: Reader, model: ModelVal, module: Scope) -> tuple[dict, list[ast
     t = batched(tuple(shape), dtype)
     outs = [len(flat) - 1] if model.outs is None else [ends[k] for k in model.outs]
     if model.outs is not None or any(s != [i - 1] for i, s in enumerate(srcs)):
-        return _graph_doc(r, model, mods, srcs, trainable, t, outs)
+        state = None if model.state is None else ends[model.state.item]
+        return _graph_doc(r, model, mods, srcs, trainable, t, outs, state)
     layers: list[dict] = []
     nodes: list[ast.AST] = []
     i = 0
@@ -727,7 +728,8 @@ def _affine_grid(r: Reader, b: TorchMod, name: str, ins: list[TensorType]) -> di
 
 
 def _graph_doc(r: Reader, model: ModelVal, mods: list, srcs: list, trainable: dict,
-               t0: TensorType, outs: list[int]) -> tuple[dict, list[ast.AST]]:
+               t0: TensorType, outs: list[int], state: int | None = None
+               ) -> tuple[dict, list[ast.AST]]:
     """A forward() that branches or merges -> the graph form of the spec (entries reading
     what their `from` names): each module mapped as in a chain, on the type of the value it
     reads; merges are `<merge:Kind>` items (x + y, torch.cat)."""
@@ -767,6 +769,15 @@ def _graph_doc(r: Reader, model: ModelVal, mods: list, srcs: list, trainable: di
             if not trainable[name]:
                 _freeze(r, b, docs)
         t = ins if len(ins) > 1 else ins[0]
+        if i == state:  # forward(x, hidden): the layer taking and returning the state
+            from ._pyscript_torch_state import wire
+
+            at, bn = len(layers), b.node
+            docs, state_in, state_out, t, cur = wire(b, docs, cur, t, lambda d, ts: _step(
+                r, d, ts, bn, at))
+            layers += docs
+            nodes += [b.node] * len(docs)
+            docs = []
         for d in docs:
             try:
                 t = _step(r, d, t, b.node, len(layers))
@@ -791,4 +802,8 @@ def _graph_doc(r: Reader, model: ModelVal, mods: list, srcs: list, trainable: di
         model.compile = compile_cfg
     doc = {"inputs": {"input": {"shape": list(t0.shape[1:]), "dtype": t0.dtype}},
            "layers": layers, "outputs": [names[j] for j in outs]}
+    if state is not None:  # PyTorch's (layers, N, hidden) state at the ONNX boundary
+        doc["inputs"].update(state_in)
+        doc["outputs"] += state_out
+        doc["states"] = dict(zip(state_in, state_out))
     return doc, nodes

@@ -70,6 +70,11 @@ class Graph:
     nodes: tuple[Node, ...]
     types: dict[str, TensorType]
     param_specs: dict[str, ParamSpec] = field(default_factory=dict)
+    # A PyTorch forward(x, hidden) -> (out, hidden): each recurrent state input with the
+    # output that gives its next value (h0 -> hn). Both hold (N, layers, hidden) here, batch
+    # first as every IR value; the ONNX model has PyTorch's (layers, N, hidden) at its
+    # boundary, and an input not given is zeros (frontend/_pyscript_torch_state.py).
+    states: dict[str, str] = field(default_factory=dict)
 
     @property
     def input_type(self) -> TensorType:

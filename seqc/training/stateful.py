@@ -51,6 +51,14 @@ def check_fit(model: Any, rows: int, batch_size: int, reset_states: Any,
               streamed: bool) -> None:
     """Refuse, before anything trains, what Keras refuses for a stateful model (a batch of
     another size than the state's) and a `reset_states` setting seqc does not know."""
+    if model.graph.states:
+        raise UsageError("training a model whose forward takes and returns a recurrent state "
+                 "(forward(x, hidden) -> (out, hidden)) is not supported by seqc yet: the "
+                 "script's loop carries the state across batches (truncated backpropagation), "
+                 "which seqc's fit does not model", field="states",
+                 received=f"state inputs {list(model.graph.states)}",
+                 hint="build with --no-train (the model, its ONNX export and validation "
+                      "work), or write the model without the state argument")
     if reset_states is not None and reset_states not in RESETS:
         raise UsageError("reset_states must be None or 'epoch'", field="reset_states",
                          received=f"reset_states={reset_states!r}")

@@ -1,0 +1,220 @@
+"""A PyTorch forward that takes a recurrent state and returns it: `forward(x, hidden)` with
+`out, hidden = self.lstm(x, hidden)` and `return out, hidden` (an LSTM's hidden is the pair
+(h, c), a GRU's / RNN's one tensor), the pattern of the language-model and char-RNN tutorials.
+
+The model gets one input per state tensor (h0, and c0 for an LSTM) and one output per state
+tensor after its own (hn, cn): the flattened tensors torch.onnx.export gives for the module
+called as (x, hidden).
+
+Layout. PyTorch's state is (num_layers, N, hidden): the batch on axis 1. seqc's IR keeps the
+batch on axis 0 for every graph value (fit, validation and the test vectors slice rows along
+axis 0), so the IR's state input is (N, num_layers, hidden) and the exported ONNX model
+transposes it at its boundary (Graph.states; export/onnx_export.py): the ONNX interface is
+PyTorch's. Inside, the state is split per layer (Cropping1D + Reshape gives layer l's
+(N, hidden)) into each stacked cell's initial_state, and the cells' final states (return_state)
+are stacked back (Reshape + Concatenate).
+
+A state input not given (validation, predict, fit without it) is zeros: the scripts'
+`init_hidden`. How training carries it across batches: seqc.training.carried.
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..ir.types import TensorType
+    from ._pyscript_forward import Chain
+    from .pyscript import Reader
+
+
+@dataclass(eq=False)
+class StateIn:
+    """The forward's state parameter (`hidden` of forward(x, hidden)): read only as the
+    second argument of one nn.LSTM/GRU/RNN call."""
+
+    arg: ast.arg
+    item: int | None = None  # the chain item (the recurrent layer) it feeds
+    out: int | None = None  # the chain item whose final state is returned
+    flat_in: int | None = None  # the same, as flat indices of the model's modules
+    flat_out: int | None = None
+    outputs: list = field(default_factory=list)
+
+
+def feed(chain: Chain, st: StateIn, mod: Any, node: ast.AST) -> None:
+    """`self.lstm(x, hidden)`: the state parameter becomes that layer's initial state."""
+    from ._pyscript_forward import RNNS
+    from ._pyscript_values import TorchMod
+
+    if not (isinstance(mod, TorchMod) and mod.cls in RNNS):
+        raise chain.refuse(node, f"passes the state '{st.arg.arg}' to something other than "
+                                 "an nn.LSTM/GRU/RNN")
+    if st.item is not None:
+        raise chain.refuse(node, f"passes the state '{st.arg.arg}' to a second recurrent "
+                                 "layer; seqc reads one layer taking the forward's state")
+    st.item = len(chain.items)  # the item `layer()` pushes next
+
+
+def returned(chain: Chain, out: list, node: ast.AST) -> Any:
+    """`return out, hidden` / `return out, (h, c)`: the output tensor, then the whole final
+    state of the recurrent layer the state was fed to, in PyTorch's order."""
+    from ._pyscript_forward import State, Tensor
+
+    flat: list = []
+    for v in out:
+        flat.extend(v if isinstance(v, (list, tuple)) else [v])
+    tensors = [v for v in flat if isinstance(v, Tensor)]
+    states = [v for v in flat if isinstance(v, State)]
+    st = chain.state
+    if len(tensors) != 1 or flat[0] is not tensors[0] or len(states) != len(flat) - 1:
+        raise chain.refuse(node, "returns tensors and recurrent states in a way seqc does not "
+                                 "read; it reads `return out, hidden` (one tensor, then the "
+                                 "layer's final state)")
+    layer = {id(s.tensor) for s in states}
+    which = "".join(s.which for s in states)
+    item = states[0].tensor.index if states[0].tensor is not None else None
+    lstm = item is not None and chain.items[item][1].cls == "LSTM"
+    if len(layer) != 1 or item is None or which != ("hc" if lstm else "h"):
+        raise chain.refuse(node, "returns part of a recurrent layer's state; seqc reads the "
+                                 "whole final state returned ((h, c) of an LSTM, h of a "
+                                 "GRU/RNN)")
+    if st is None or st.item != item:
+        raise chain.refuse(node, "returns the final state of a recurrent layer that does not "
+                                 "take the forward's state argument; seqc reads a state "
+                                 "passed in and returned by the same layer")
+    st.out = item
+    return tensors[0]
+
+
+def check_used(chain: Chain, fn: ast.AST) -> None:
+    """A state parameter never fed to a recurrent layer: a second input seqc does not read."""
+    st = chain.state
+    if st is not None and (st.item is None or st.out is None):
+        what = "is not returned as the layer's final state" if st.item is not None else (
+            "is not passed to an nn.LSTM/GRU/RNN")
+        raise chain.refuse(st.arg, f"takes a second input '{st.arg.arg}', which {what}; seqc "
+                                   "reads a second input only as a recurrent state passed in "
+                                   "and returned (forward(x, hidden) -> (out, hidden))")
+
+
+# ---- the spec layers (_pyscript_torch._graph_doc) ----
+
+NAMES = ("h0", "c0")
+OUT_NAMES = ("hn", "cn")
+
+
+def wire(b: Any, docs: list[dict], cur: list[str], t: TensorType,
+         step: Any) -> tuple[list[dict], dict, list[str], TensorType, list[str]]:
+    """The recurrent layer taking the state: its cells (docs, chained) each read their
+    layer's slice of h0 (and c0) and return their final state; after them the stacked hn
+    (cn). `step(doc, input types)` checks a layer and gives its output type. Returns (layers
+    with "from", the state inputs {name: spec}, the state outputs, the output type, [the
+    name of the layer giving that output])."""
+    from ..ir.types import batched
+
+    lstm = b.cls == "LSTM"
+    if b["bidirectional"]:
+        raise b.error("a bidirectional layer taking the forward's state is not read (its "
+                      "state holds both directions per layer)", "bidirectional")
+    layers_n = b.int("num_layers", minimum=1)
+    hidden = b.int("hidden_size", minimum=1)
+    names = NAMES[:2 if lstm else 1]
+    dtype = t.dtype if t.dtype.startswith("float") else "float32"
+    one = batched((hidden,), dtype)
+    inputs = {n: {"shape": [layers_n, hidden], "dtype": dtype} for n in names}
+    out: list[dict] = []
+    finals: dict[str, list[str]] = {n: [] for n in names}
+    layer = 0
+    for d in docs:
+        src, ins = list(cur), [t]
+        if d["type"] in ("LSTM", "GRU", "SimpleRNN"):
+            for n in names:
+                src.append(_slice(out, n, layer, layers_n, hidden))
+                ins.append(one)
+            d = {**d, "return_state": True}
+            for k, n in enumerate(names):
+                finals[n].append(f"{d['name']}:{k + 1}")
+            layer += 1
+        t = step(d, ins if len(ins) > 1 else ins[0])
+        out.append({**d, "from": src})
+        cur = [d["name"]]
+    if layer != layers_n:  # pragma: no cover - _recurrent makes one cell per layer
+        raise b.error("the layer's cells could not be matched to its state", "num_layers")
+    last, outs = cur, []
+    for n, o in zip(names, OUT_NAMES):
+        parts = []
+        for i, v in enumerate(finals[n]):
+            name = o if layers_n == 1 else f"{o}_l{i}"
+            out.append({"type": "Reshape", "name": name, "target_shape": [1, hidden],
+                        "from": [v]})
+            parts.append(name)
+        if layers_n > 1:
+            out.append({"type": "Concatenate", "name": o, "axis": 1, "from": parts})
+        outs.append(o)
+    return out, inputs, outs, t, last
+
+
+def _slice(out: list[dict], name: str, layer: int, layers_n: int, hidden: int) -> str:
+    """Layer `layer`'s (N, hidden) of a state input (N, layers, hidden)."""
+    src = name
+    if layers_n > 1:
+        src = f"{name}_crop_l{layer}"
+        out.append({"type": "Cropping1D", "name": src,
+                    "cropping": [layer, layers_n - 1 - layer], "from": [name]})
+    v = f"{name}_l{layer}"
+    out.append({"type": "Reshape", "name": v, "target_shape": [hidden], "from": [src]})
+    return v
+
+
+# ---- the script around the model ----
+
+# What a method making the model's initial state may call: PyTorch's ways of making zeros
+# (`weight.new(n, b, h).zero_()`, `torch.zeros(...)`) and of placing them on a device.
+_ZERO_CALLS = frozenset(("next", "parameters", "new", "zero_", "zeros", "cuda", "to",
+                         "float", "detach", "tuple", "cpu"))
+
+
+def zero_state_method(r: Reader, model: Any, inst: Any, meth: str) -> bool:
+    """Whether `model.<meth>(...)` (the scripts' `init_hidden(batch_size)`) only makes zero
+    tensors: the state a forward(x, hidden) model starts from, which seqc feeds to the state
+    inputs it is not given. Anything else in the method means it is not that."""
+    from ._pyscript_subclass import _method
+
+    if getattr(model, "state", None) is None or inst is None:
+        return False
+    fn = _method(r, inst.cls, meth)
+    if fn is None:
+        return False
+    for n in ast.walk(fn):
+        if isinstance(n, ast.stmt) and n is not fn and not isinstance(
+                n, (ast.Assign, ast.Return, ast.If, ast.Expr)):
+            return False
+        if isinstance(n, ast.Expr) and not isinstance(n.value, ast.Constant):
+            return False  # only a docstring
+        if isinstance(n, (ast.Attribute, ast.Subscript)) and not isinstance(n.ctx, ast.Load):
+            return False
+        if isinstance(n, ast.Call):
+            f = n.func
+            name = f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(
+                f, ast.Name) else None
+            if name not in _ZERO_CALLS:
+                return False
+    returns = [n for n in ast.walk(fn) if isinstance(n, ast.Return)]
+    return bool(returns) and all(n.value is not None for n in returns)
+
+
+def zero_state_call(r: Reader, base: Any, meth: str) -> bool:
+    """`net.init_hidden(...)` in a training loop: a zero-state method (zero_state_method) of a
+    forward(x, hidden) model, which changes nothing."""
+    from ..errors import SeqcError
+    from ._pyscript_subclass import instance_of
+
+    inst = instance_of(r, base)
+    if inst is None or inst.cls.kind != "torch_module":
+        return False
+    try:
+        return zero_state_method(r, r.resolve_obj(base), inst, meth)
+    except SeqcError:
+        return False  # a model that does not read is refused where it is built
