@@ -12,6 +12,7 @@ its initial spread is that of one of them).
 from __future__ import annotations
 
 import ast
+import functools
 import math
 from typing import TYPE_CHECKING, Any
 
@@ -653,6 +654,11 @@ def _step(r: Reader, d: dict, t: TensorType | list, node: ast.AST,
     return out
 
 
+def _state_step(r: Reader, node: ast.AST, index: int, d: dict,
+                t: TensorType | list) -> TensorType:
+    return _step(r, d, t, node, index)
+
+
 def torch_doc(r: Reader, model: ModelVal, module: Scope) -> tuple[dict, list[ast.AST]]:
     ends: list[int] = []
     flat = _flatten(r, model, "", ends=ends)
@@ -772,9 +778,8 @@ def _graph_doc(r: Reader, model: ModelVal, mods: list, srcs: list, trainable: di
         if i == state:  # forward(x, hidden): the layer taking and returning the state
             from ._pyscript_torch_state import wire
 
-            at, bn = len(layers), b.node
-            docs, state_in, state_out, t, cur = wire(b, docs, cur, t, lambda d, ts: _step(
-                r, d, ts, bn, at))
+            docs, state_in, state_out, t, cur = wire(b, docs, cur, t, functools.partial(
+                _state_step, r, b.node, len(layers)))
             layers += docs
             nodes += [b.node] * len(docs)
             docs = []
