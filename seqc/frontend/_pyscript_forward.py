@@ -218,6 +218,11 @@ class Chain:
             return v if isinstance(v, State) else self.fx(e, scope)
 
         out = [one(e) for e in node.elts]
+        if any(v is self.state for v in out):
+            from ._pyscript_torch_state import check_used
+
+            check_used(self, node)  # a state never fed to a layer: a second input
+            raise self.refuse(node, "returns the state argument as it came in")
         if any(isinstance(v, (State, list)) for v in out):
             from ._pyscript_torch_state import returned
 

@@ -98,20 +98,30 @@ def onnx_predict_all(src: ModelSource, session_run: Callable, batch_size: int | 
     in_names = list(input_types(src))
     in_layout, out_layout = src.onnx_layouts() if src.has_ir and ir_layout else ("", "")
     onnx_in = [i.name for i in src.onnx_proto().graph.input]
+    # PyTorch's recurrent state (Graph.states) has its batch on axis 1 in the ONNX model
+    st_in, st_out = state_names(src.metadata())
+    onnx_out = [o.name for o in src.onnx_proto().graph.output]
 
     def feed(x: Any, lo: int, hi: int | None) -> dict[str, np.ndarray]:
         if isinstance(x, dict):
-            return {o: x[n][lo:hi] for o, n in zip(onnx_in, in_names)}
+            return {o: (x[n][lo:hi] if o not in st_in else np.ascontiguousarray(
+                np.swapaxes(x[n][lo:hi], 0, 1)) if ir_layout else x[n][:, lo:hi])
+                for o, n in zip(onnx_in, in_names)}
         xb = x[lo:hi]
         if in_layout == "channels_first":
             xb = np.ascontiguousarray(np.moveaxis(xb, -1, 1))
         return {onnx_in[0]: xb}
 
     def predict(x: Any) -> list[np.ndarray]:
+        x = zero_states(src.graph, x) if ir_layout else x  # state inputs not given: zeros
         n = len(next(iter(x.values()))) if isinstance(x, dict) else len(x)
         step = batch_size or n
         parts = [list(session_run(feed(x, i, i + step))) for i in range(0, n, step)]
-        ys = [np.concatenate(p) if len(p) > 1 else np.asarray(p[0]) for p in zip(*parts)]
+        if st_out and ir_layout:
+            parts = [[np.ascontiguousarray(np.swapaxes(y, 0, 1)) if o in st_out else y
+                      for o, y in zip(onnx_out, p)] for p in parts]
+        ys = [np.concatenate(p, axis=1 if o in st_out and not ir_layout else 0) if len(p) > 1
+              else np.asarray(p[0]) for o, p in zip(onnx_out, zip(*parts))]
         if out_layout == "channels_first":
             ys = [np.moveaxis(y, 1, -1) if y.ndim >= 3 else y for y in ys]
         return ys
@@ -181,3 +191,21 @@ def zero_states(graph: Any, x: Any) -> Any:
         t = graph.types[n]
         out[n] = x[n] if n in x else np.zeros((rows, *t.shape[1:]), t.dtype)
     return out
+
+
+def state_names(props: dict[str, str]) -> tuple[set[str], set[str]]:
+    """(input names, output names) of an ONNX model's recurrent states in PyTorch's
+    (layers, N, hidden) layout: the batch on axis 1 (seqc metadata "seqc.states")."""
+    import json
+
+    if "seqc.states" not in props:
+        return set(), set()
+    d = json.loads(props["seqc.states"])
+    return set(d.get("inputs", ())), set(d.get("outputs", ()))
+
+
+def swap_states(arrays: dict[str, np.ndarray], names: set[str]) -> dict[str, np.ndarray]:
+    """The arrays named in `names` with their first two axes swapped (IR <-> ONNX layout of a
+    recurrent state), the others as they are."""
+    return {k: np.ascontiguousarray(np.swapaxes(v, 0, 1)) if k in names else v
+            for k, v in arrays.items()}

@@ -1,0 +1,174 @@
+"""PyTorch forward(x, hidden) -> (out, hidden) (the language-model, char-RNN and sentiment
+tutorials): read with state inputs h0 (c0) and outputs hn (cn), checked against real PyTorch
+with the same weights and a nonzero state, and the exported ONNX model's interface against
+what torch.onnx.export gives (PyTorch's (layers, N, hidden) state)."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from seqc.errors import DefinitionError
+from seqc.frontend import load_definition
+
+torch = pytest.importorskip("torch")
+
+SENTIMENT = '''
+import torch
+import torch.nn as nn
+
+class SentimentRNN(nn.Module):
+    def __init__(self, vocab_size, output_size, embedding_dim, hidden_dim, n_layers,
+                 drop_prob=0.5):
+        super(SentimentRNN, self).__init__()
+        self.output_size = output_size
+        self.n_layers = n_layers
+        self.hidden_dim = hidden_dim
+        self.embedding = nn.Embedding(vocab_size, embedding_dim)
+        self.lstm = nn.LSTM(embedding_dim, hidden_dim, n_layers, dropout=drop_prob,
+                            batch_first=True)
+        self.dropout = nn.Dropout(0.3)
+        self.fc = nn.Linear(hidden_dim, output_size)
+        self.sig = nn.Sigmoid()
+
+    def forward(self, x, hidden):
+        batch_size = x.size(0)
+        x = x.long()
+        embeds = self.embedding(x)
+        lstm_out, hidden = self.lstm(embeds, hidden)
+        lstm_out = lstm_out[:, -1, :]
+        out = self.dropout(lstm_out)
+        out = self.fc(out)
+        sig_out = self.sig(out)
+        return sig_out, hidden
+
+    def init_hidden(self, batch_size):
+        weight = next(self.parameters()).data
+        hidden = (weight.new(self.n_layers, batch_size, self.hidden_dim).zero_(),
+                  weight.new(self.n_layers, batch_size, self.hidden_dim).zero_())
+        return hidden
+
+net = SentimentRNN(20, 1, 6, 5, 2)
+'''
+
+GRU = '''
+import torch
+import torch.nn as nn
+
+class Net(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.embed = nn.Embedding(20, 6)
+        self.gru = nn.GRU(6, 5, 1, batch_first=True)
+        self.fc = nn.Linear(5, 3)
+
+    def forward(self, x, h):
+        x = self.embed(x)
+        out, h = self.gru(x, h)
+        out = self.fc(out)
+        return out, h
+
+model = Net()
+'''
+
+
+def _load(tmp_path, text, name="m.py"):
+    from test_pyscript import _torch_weights
+
+    path = tmp_path / name
+    path.write_text(text)
+    defn = load_definition(path)
+    ns: dict = {"__name__": "fixture"}
+    exec(compile(text, str(path), "exec"), ns)  # noqa: S102 - the test's own fixture
+    tmod = next(v for v in ns.values() if isinstance(v, torch.nn.Module)).eval()
+    defn.model.set_weights(_torch_weights(defn.model, tmod))
+    return defn, tmod
+
+
+def _inputs(lstm, layers=2, n=4, t=7, hidden=5, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 20, (n, t)).astype(np.int64)
+    states = [rng.normal(size=(layers, n, hidden)).astype(np.float32)
+              for _ in range(2 if lstm else 1)]
+    return x, states
+
+
+@pytest.mark.parametrize("text, lstm, layers", [(SENTIMENT, True, 2), (GRU, False, 1)],
+                         ids=["lstm2", "gru1"])
+def test_forward_with_a_state_matches_pytorch(tmp_path, text, lstm, layers):
+    defn, tmod = _load(tmp_path, text)
+    g = defn.model.graph
+    assert g.inputs == (("input", "h0", "c0") if lstm else ("input", "h0"))
+    assert len(g.outputs) == (3 if lstm else 2)
+    assert g.types["h0"].shape == (None, layers, 5)  # the IR: batch first
+    x, states = _inputs(lstm, layers)
+    with torch.no_grad():
+        hid = tuple(torch.from_numpy(s) for s in states) if lstm else torch.from_numpy(
+            states[0])
+        out, hn = tmod(torch.from_numpy(x), hid)
+    want = [out.numpy(), *[h.numpy() for h in (hn if lstm else (hn,))]]
+    feed = {"input": x, **{n: s.transpose(1, 0, 2) for n, s in zip(("h0", "c0"), states)}}
+    got = defn.model.predict(feed)
+    assert len(got) == len(want)
+    np.testing.assert_allclose(got[0], want[0], atol=1e-5)
+    for gv, wv in zip(got[1:], want[1:]):  # IR (N, layers, H) = PyTorch's (layers, N, H)
+        np.testing.assert_allclose(gv.transpose(1, 0, 2), wv, atol=1e-5)
+
+
+def test_the_onnx_model_takes_and_returns_pytorchs_state_layout(tmp_path):
+    import onnxruntime as ort
+
+    defn, tmod = _load(tmp_path, SENTIMENT)
+    path = defn.model.export(str(tmp_path / "m.onnx"))
+    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    ins = {i.name: i.shape for i in sess.get_inputs()}
+    outs = [o.name for o in sess.get_outputs()]
+    assert ins == {"input": ins["input"], "h0": [2, "N", 5],
+                   "c0": [2, "N", 5]}
+    assert outs[1:] == ["hn", "cn"]
+    x, (h0, c0) = _inputs(True)
+    got = sess.run(None, {"input": x, "h0": h0, "c0": c0})
+    with torch.no_grad():
+        out, (hn, cn) = tmod(torch.from_numpy(x), (torch.from_numpy(h0), torch.from_numpy(c0)))
+    for gv, wv in zip(got, (out, hn, cn)):
+        np.testing.assert_allclose(gv, wv.numpy(), atol=1e-5)
+    ref = defn.model.predict({"input": x, "h0": h0.transpose(1, 0, 2),
+                              "c0": c0.transpose(1, 0, 2)})
+    np.testing.assert_allclose(got[1], ref[1].transpose(1, 0, 2), atol=1e-6)
+
+
+def test_validation_feeds_a_missing_state_zeros(tmp_path):
+    import seqc
+
+    defn, tmod = _load(tmp_path, SENTIMENT)
+    x, _ = _inputs(True)
+    res = seqc.validate(defn.model, x, runtimes=["numpy", "onnxruntime"], print_table=False)
+    assert res.ok
+    zero = np.zeros((2, len(x), 5), np.float32)
+    with torch.no_grad():
+        out, _ = tmod(torch.from_numpy(x), (torch.from_numpy(zero), torch.from_numpy(zero)))
+    np.testing.assert_allclose(defn.model.predict({"input": x, "h0": zero.transpose(1, 0, 2),
+                                                   "c0": zero.transpose(1, 0, 2)})[0],
+                               out.numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize("body, what", [
+    ("        out = self.fc(x)\n        return out, hidden\n", "second input 'hidden'"),
+    ("        out, h = self.gru(x, hidden)\n        return self.fc(out)\n",
+     "is not returned"),
+    ("        out, h = self.gru(x, hidden)\n        return self.fc(out), h[0]\n",
+     "returns"),
+])
+def test_a_state_argument_used_otherwise_is_refused_with_its_line(tmp_path, body, what):
+    text = ('import torch.nn as nn\n\nclass Net(nn.Module):\n    def __init__(self):\n'
+            '        super().__init__()\n        self.gru = nn.GRU(3, 5, batch_first=True)\n'
+            '        self.fc = nn.Linear(5 if True else 3, 2)\n\n'
+            '    def forward(self, x, hidden):\n' + body + '\nmodel = Net()\n'
+            '# seqc: input_shape = [4, 3]\n')
+    p = tmp_path / "m.py"
+    p.write_text(text)
+    with pytest.raises(DefinitionError) as e:
+        load_definition(p)
+    assert what in str(e.value) and re.search(r"m\.py:\d+", str(e.value)), str(e.value)
