@@ -159,7 +159,7 @@ def test_validation_feeds_a_missing_state_zeros(tmp_path):
     ("        out, h = self.gru(x, hidden)\n        return self.fc(out)\n",
      "is not returned"),
     ("        out, h = self.gru(x, hidden)\n        return self.fc(out), h[0]\n",
-     "returns"),
+     "reads both the output and the final state"),
 ])
 def test_a_state_argument_used_otherwise_is_refused_with_its_line(tmp_path, body, what):
     text = ('import torch.nn as nn\n\nclass Net(nn.Module):\n    def __init__(self):\n'
