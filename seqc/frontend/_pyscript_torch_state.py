@@ -218,3 +218,163 @@ def zero_state_call(r: Reader, base: Any, meth: str) -> bool:
         return zero_state_method(r, r.resolve_obj(base), inst, meth)
     except SeqcError:
         return False  # a model that does not read is refused where it is built
+
+
+# ---- the training loop: the state carried across batches or fresh per batch ----
+
+def loop_resets(r: Reader, model: Any) -> str | None:
+    """How the script's training loop feeds the state (the fit section's reset_states):
+
+    - `h = init_hidden(...)` (or zeros) in the epoch loop, and in the batch loop the state
+      detached (`h = tuple([each.data for each in h])`, `detach(h)`, `repackage_hidden(h)`)
+      before `out, h = model(x, h)`: carried across batches with no gradient through it
+      (truncated backpropagation), zeros at each epoch's start -> "epoch";
+    - the state made afresh (zeros) in the batch loop -> "batch" (zeros every batch);
+    - zeros made once before every loop and carried (detached) -> None: never reset.
+
+    The training call is the model call `out, h = model(x, h)` in a loop whose body also
+    calls `.backward()`. Anything else about the state is refused with its line; no loop
+    found trains from zeros every batch ("batch")."""
+    calls = _training_calls(r, model)
+    if not calls:
+        return "batch"
+    found = {_carry(r, model, *c) for c in calls}
+    if len(found) > 1:
+        raise r.error(calls[0][0], "the training loops feed the model's state in different "
+                                   "ways; seqc reads one", field="hidden",
+                      received=r.seg(calls[0][0]))
+    how = found.pop()
+    r.note(calls[0][0], {"epoch": "the state is carried across batches (detached) and starts "
+                                  "from zeros each epoch: fit(reset_states=\"epoch\")",
+                         "batch": "the state starts from zeros every batch",
+                         None: "the state is carried across batches (detached) and never "
+                               "reset"}[how])
+    return how
+
+
+def _training_calls(r: Reader, model: Any) -> list[tuple]:
+    """(call, the loop body holding it, the enclosing loops outermost first, the Assign) of
+    each `a, h = f(x, h)` in a loop body that also calls .backward()."""
+    names = set(getattr(model, "names", None) or ())
+    out: list[tuple] = []
+
+    def walk(body: list, loops: list) -> None:
+        for st in body:
+            if isinstance(st, (ast.For, ast.While)):
+                walk(st.body, [*loops, st])
+            elif isinstance(st, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                walk(st.body, [])
+            elif isinstance(st, (ast.If, ast.With, ast.Try)):
+                walk(st.body, loops)
+                walk(getattr(st, "orelse", []), loops)
+            elif isinstance(st, ast.Assign) and loops and _model_call(st, names) and (
+                    _backward_in(loops[-1])):
+                out.append((st.value, loops[-1], loops, st))
+
+    walk(r.tree.body, [])
+    return out
+
+
+def _model_call(st: ast.Assign, names: set) -> bool:
+    v = st.value
+    return (len(st.targets) == 1 and isinstance(st.targets[0], ast.Tuple)
+            and len(st.targets[0].elts) == 2 and isinstance(v, ast.Call)
+            and isinstance(v.func, ast.Name) and len(v.args) == 2 and not v.keywords
+            and (not names or v.func.id in names))
+
+
+def _backward_in(loop: ast.AST) -> bool:
+    return any(isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute)
+               and n.func.attr == "backward" for n in ast.walk(loop))
+
+
+def _assigns(body: list, name: str, before: ast.AST | None = None) -> list[ast.Assign]:
+    """The statements of `body` (not in nested loops or functions) assigning `name`, up to
+    `before` (a statement of that body, or one nested in it)."""
+    out = []
+    for st in body:
+        if before is not None and any(n is before for n in ast.walk(st)):
+            if isinstance(st, (ast.If, ast.With, ast.Try)):
+                out += _assigns(st.body, name, before)
+            break
+        if isinstance(st, ast.Assign) and len(st.targets) == 1 and isinstance(
+                st.targets[0], ast.Name) and st.targets[0].id == name:
+            out.append(st)
+        elif isinstance(st, (ast.If, ast.With, ast.Try)):
+            out += _assigns(st.body, name)
+    return out
+
+
+def _carry(r: Reader, model: Any, call: ast.Call, loop: ast.AST, loops: list,
+           st: ast.Assign) -> str | None:
+    arg, target = call.args[1], st.targets[0].elts[1]
+    if _zeros(r, model, arg):
+        return "batch"  # model(x, model.init_hidden(n)): zeros every batch
+    if not (isinstance(arg, ast.Name) and isinstance(target, ast.Name)):
+        raise r.error(call, "passes a state seqc does not read (it reads a name: `out, h = "
+                            "model(x, h)`)", field="hidden", received=r.seg(call))
+    sets = _assigns(loop.body, arg.id, st)
+    last = sets[-1] if sets else None
+    if last is not None and _zeros(r, model, last.value):
+        return "batch"
+    if arg.id != target.id:
+        if last is None:
+            raise r.error(call, f"passes the state '{arg.id}', which the batch loop neither "
+                                "makes afresh nor takes from the call before", field="hidden",
+                          received=r.seg(call))
+        raise r.error(last, f"{r.seg(last)} gives the state a value seqc does not read",
+                      field="hidden", received=r.seg(last))
+    if last is None or not _detached(last.value, arg.id):
+        at = last or call
+        raise r.error(at, f"carries the state '{arg.id}' into the next batch without "
+                          "detaching it (PyTorch would backpropagate into the batch before, "
+                          "and fails on its freed graph)", field="hidden", received=r.seg(at),
+                      hint=f"detach it first: {arg.id} = tuple([each.data for each in "
+                           f"{arg.id}])")
+    # where it starts from zeros: the loop around the batch loop (each epoch), or before
+    outer = loops[-2] if len(loops) > 1 else None
+    starts = _assigns(outer.body, arg.id, loop) if outer is not None else []
+    if starts and _zeros(r, model, starts[-1].value):
+        return "epoch"
+    if starts:
+        raise r.error(starts[-1], f"{r.seg(starts[-1])} gives the state a value seqc does "
+                                  "not read (it reads zeros: init_hidden or torch.zeros)",
+                      field="hidden", received=r.seg(starts[-1]))
+    raise r.error(call, f"carries the state '{arg.id}' across batches from a start seqc "
+                        "does not read (it reads zeros made at each epoch's start)",
+                  field="hidden", received=r.seg(call),
+                  hint=f"{arg.id} = model.init_hidden(batch_size) at the start of each epoch")
+
+
+def _detached(v: ast.AST, name: str) -> bool:
+    """`tuple([each.data for each in h])`, `[s.detach() for s in h]`, `h.detach()`,
+    `detach(h)` / `repackage_hidden(h)` (a script helper by its usual names) of `name`."""
+    reads = any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(v))
+    if not reads:
+        return False
+    for n in ast.walk(v):
+        if isinstance(n, ast.Attribute) and n.attr in ("data", "detach"):
+            return True
+        if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in (
+                "detach", "repackage_hidden"):
+            return True
+    return False
+
+
+def _zeros(r: Reader, model: Any, v: ast.AST) -> bool:
+    """`model.init_hidden(n)` (a zero_state_method) or torch.zeros(...) (a tuple of them)."""
+    from ._pyscript_subclass import instance_of
+
+    if isinstance(v, ast.Tuple):
+        return bool(v.elts) and all(_zeros(r, model, e) for e in v.elts)
+    if not isinstance(v, ast.Call):
+        return False
+    f = v.func
+    if isinstance(f, ast.Attribute) and f.attr in ("to", "cuda", "float"):
+        return _zeros(r, model, f.value)
+    if isinstance(f, ast.Attribute) and f.attr == "zeros" and isinstance(
+            f.value, ast.Name) and f.value.id == "torch":
+        return True
+    if isinstance(f, ast.Attribute):
+        return zero_state_method(r, model, instance_of(r, model), f.attr)
+    return False

@@ -437,7 +437,7 @@ class Reader(StmtReader, ExprReader, CallReader, CompileReader, KerasReader, Mod
                              received=self.seg(model.fitted_at) if model.fitted_at else
                              "no fit", hint="remove --val-x/--val-y/--val-data")
         if fit_resets is not None:
-            fit["reset_states"] = fit_resets
+            fit = {**(fit or {}), "reset_states": fit_resets}
         if self.seed is not None:
             fit = {**(fit or {}), "seed": self.seed}
         if fit is not None:

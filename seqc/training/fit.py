@@ -21,7 +21,7 @@ import numpy as np
 from ..errors import DataError, UsageError, did_you_mean
 from ..ops import REGISTRY
 from ..ops.base import RunContext
-from . import augment, executor, lint, penalties, stateful
+from . import augment, carried, executor, lint, penalties, stateful
 from . import callbacks as callbacks_mod
 from . import metrics as metrics_mod
 from .checks import (
@@ -126,7 +126,7 @@ def compile_model(model: Any, optimizer: Any = "rmsprop", loss: Any = None, metr
                          field="steps_per_execution",
                          received=f"steps_per_execution={kwargs['steps_per_execution']}")
     opt = optimizers_mod.get(optimizer)
-    graph = model.graph
+    graph = carried.trained_graph(model.graph)  # a recurrent state output has no loss
     if len(graph.outputs) > 1:
         heads = _heads(graph, loss, loss_weights, metrics, weighted_metrics)
         cfg = CompileConfig(opt, None if heads is None else [h.loss for h in heads],
@@ -254,6 +254,8 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
     (seqc.training.steps.data_order): it decides the batches and their order, fit's shuffle is
     not used (Keras ignores it for a dataset), and a batch_size given replaces its batch size.
     """
+    if model.graph.states:  # forward(x, hidden): states carried across batches (carried.py)
+        return carried.run(fit, dict(locals()))
     no_unknown(unknown, "fit", ["x", "y", "batch_size", "epochs", "verbose", "callbacks",
                                  "validation_split", "validation_data", "shuffle",
                                  "class_weight", "sample_weight", "initial_epoch", "seed",
@@ -404,8 +406,10 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
             rows = n_samples(xb)
             if batch_logs:
                 cbs.on_train_batch_begin(b)
+            xb = carried.feed(model, xb)  # the state from the batch before (carried.py)
             y_pred, tape = executor.forward(graph, model.params, xb, ctx,
-                                            keep=pen.activity_values)
+                                            keep=(*pen.activity_values, *carried.kept(model)))
+            carried.carry(model, tape, reset_states)
             preds = y_pred if len(heads) > 1 else [y_pred]
             value, parts, dy, start = _heads_loss_and_grad(heads, fused, ybs, preds, swbs,
                                                            tape.masks)
@@ -673,6 +677,8 @@ def evaluate(model: Any, x: Any = None, y: Any = None, batch_size: int | None = 
              callbacks: Any = None, **unknown: Any) -> Any:
     """Keras' `Model.evaluate`: the loss, or [loss, *metrics] when metrics were compiled (with
     several outputs [loss, *per-output losses, *metrics]), or a dict with return_dict=True."""
+    if model.graph.states:  # the loss reads the first output (carried.py)
+        return carried.run(evaluate, dict(locals()))
     no_unknown(unknown, "evaluate", ["x", "y", "batch_size", "verbose", "sample_weight",
                                       "return_dict", "callbacks"])
     cfg = _compiled(model, "evaluate")

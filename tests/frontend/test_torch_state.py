@@ -80,7 +80,7 @@ def _load(tmp_path, text, name="m.py"):
     path = tmp_path / name
     path.write_text(text)
     defn = load_definition(path)
-    ns: dict = {"__name__": "fixture"}
+    ns: dict = {"__name__": "fixture", "train_loader": []}
     exec(compile(text, str(path), "exec"), ns)  # noqa: S102 - the test's own fixture
     tmod = next(v for v in ns.values() if isinstance(v, torch.nn.Module)).eval()
     defn.model.set_weights(_torch_weights(defn.model, tmod))
@@ -172,3 +172,113 @@ def test_a_state_argument_used_otherwise_is_refused_with_its_line(tmp_path, body
     with pytest.raises(DefinitionError) as e:
         load_definition(p)
     assert what in str(e.value) and re.search(r"m\.py:\d+", str(e.value)), str(e.value)
+
+
+# ---- training as the script's loop does it ----
+
+TRAIN = '''
+import torch
+import torch.nn as nn
+
+class Net(nn.Module):
+    def __init__(self, n_layers=2, hidden=5):
+        super().__init__()
+        self.n_layers, self.hidden = n_layers, hidden
+        self.embed = nn.Embedding(20, 6)
+        self.lstm = nn.LSTM(6, hidden, n_layers, batch_first=True)
+        self.fc = nn.Linear(hidden, 1)
+
+    def forward(self, x, hidden):
+        x = self.embed(x)
+        out, hidden = self.lstm(x, hidden)
+        out = self.fc(out[:, -1, :])
+        return out, hidden
+
+    def init_hidden(self, batch_size):
+        weight = next(self.parameters()).data
+        return (weight.new(self.n_layers, batch_size, self.hidden).zero_(),
+                weight.new(self.n_layers, batch_size, self.hidden).zero_())
+
+net = Net()
+criterion = nn.MSELoss()
+optimizer = torch.optim.SGD(net.parameters(), lr=0.1)
+for e in range(2):
+LOOP'''
+CARRIED = '''    h = net.init_hidden(4)
+    for inputs, labels in train_loader:
+        h = tuple([each.data for each in h])
+        net.zero_grad()
+        output, h = net(inputs, h)
+        loss = criterion(output.squeeze(), labels.float())
+        loss.backward()
+        optimizer.step()
+'''
+FRESH = '''    for inputs, labels in train_loader:
+        h = net.init_hidden(4)
+        net.zero_grad()
+        output, h = net(inputs, h)
+        loss = criterion(output.squeeze(), labels.float())
+        loss.backward()
+        optimizer.step()
+'''
+
+
+def _torch_losses(tmod, x, y, carried):
+    opt = torch.optim.SGD(tmod.parameters(), lr=0.1)
+    out = []
+    for _ in range(2):
+        h = tmod.init_hidden(4)
+        for b in range(0, len(x), 4):
+            h = tuple(s.data for s in h) if carried else tmod.init_hidden(4)
+            tmod.zero_grad()
+            o, h = tmod(torch.from_numpy(x[b:b + 4]), h)
+            loss = torch.nn.functional.mse_loss(o.squeeze(), torch.from_numpy(y[b:b + 4]))
+            loss.backward()
+            opt.step()
+            out.append(loss.item())
+    return np.array(out)
+
+
+@pytest.mark.parametrize("loop, how", [(CARRIED, "epoch"), (FRESH, "batch")])
+def test_training_feeds_the_state_as_the_scripts_loop_does(tmp_path, loop, how):
+    import seqc
+
+    defn, tmod = _load(tmp_path, TRAIN.replace("LOOP", loop))
+    assert defn.fit == {"reset_states": how}
+    tmod.train()
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 20, (12, 7)).astype(np.int64)
+    y = rng.normal(size=(12,)).astype(np.float32)
+    want = _torch_losses(tmod, x, y, carried=how == "epoch")
+    m = defn.model
+    m.compile(**defn.compile)
+    avgs: list = []
+
+    class Logs(seqc.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            avgs.append(logs["loss"])
+
+    m.fit(x, y[:, None], batch_size=4, epochs=2, shuffle=False, verbose=0,
+          callbacks=[Logs()], **defn.fit)
+    # each step's loss from the running mean over equal batches
+    got = np.array([a * (i % 3 + 1) - (avgs[i - 1] * (i % 3) if i % 3 else 0)
+                    for i, a in enumerate(avgs)])
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    from test_pyscript import _torch_weights
+
+    for a, b in zip(m.get_weights(), _torch_weights(m, tmod)):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+    # the other way of feeding the state trains differently: the test can tell them apart
+    other = _torch_losses(_load(tmp_path, TRAIN.replace("LOOP", loop), "o.py")[1], x, y,
+                          carried=how != "epoch")
+    assert np.abs(other[1:3] - want[1:3]).max() > 1e-4
+
+
+def test_a_state_carried_without_detaching_is_refused_with_its_line(tmp_path):
+    text = TRAIN.replace("LOOP", CARRIED.replace(
+        "        h = tuple([each.data for each in h])\n", ""))
+    p = tmp_path / "m.py"
+    p.write_text(text)
+    with pytest.raises(DefinitionError) as e:
+        load_definition(p)
+    assert "without detaching it" in str(e.value) and re.search(r"m\.py:\d+", str(e.value))
