@@ -39,6 +39,7 @@ def main() -> None:
     import train_peers as tp
 
     from seqc.ops import REGISTRY
+    from seqc.training import batches as batches_mod
     from seqc.training import fit as fit_mod
     from seqc.training import optimizer_base
 
@@ -104,9 +105,9 @@ def main() -> None:
 
     cls.forward, cls.backward = forward, backward
     acls = type(REGISTRY["Activation"])
-    saved = [(fit_mod, "_heads_loss_and_grad", timed(fit_mod, "_heads_loss_and_grad", "loss")),
-             (fit_mod, "_update_metrics", timed(fit_mod, "_update_metrics", "metrics")),
-             (fit_mod, "take", timed(fit_mod, "take", "gather")),
+    saved = [(fit_mod, "heads_loss_and_grad", timed(fit_mod, "heads_loss_and_grad", "loss")),
+             (fit_mod, "update_metrics", timed(fit_mod, "update_metrics", "metrics")),
+             (batches_mod, "take", timed(batches_mod, "take", "gather")),
              (optimizer_base.Optimizer, "apply",
               timed(optimizer_base.Optimizer, "apply", "optimizer")),
              (acls, "forward", timed(acls, "forward", "activation fwd")),

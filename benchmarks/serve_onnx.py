@@ -50,7 +50,7 @@ def _normalized_mlp(tmp: str) -> tuple:
 
     x, y, layers = next(m.workloads(["breast_cancer"]))[1:4]
     model = m.seqc_model(x.shape[1], layers, normalize=True)
-    from seqc.training.fit import adapt_once
+    from seqc.training.adapt import adapt_once
 
     adapt_once(model, x)
     net = m.torch_model(model, layers, True, x)
@@ -84,7 +84,7 @@ def _lstm(tmp: str, workload: str) -> tuple:
     spec = "sunspots_lstm.json" if workload == "sunspots" else "sequence_classifier.json"
     model, x, _ = r.load_example(spec)
     if workload == "sunspots":
-        from seqc.training.fit import adapt_once
+        from seqc.training.adapt import adapt_once
 
         adapt_once(model, x)
         net, sigmoid, tx = r.torch_sunspots(model), False, x

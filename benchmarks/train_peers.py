@@ -300,8 +300,8 @@ def _seqc(w, weights, epochs, seed, init, profile_steps):
 # cProfile categories: (file suffix, function) whose cumulative time is the phase.
 _PHASES = {"forward": [("executor.py", "forward")], "backward": [("executor.py", "backward")],
            "optimizer": [("optimizer_base.py", "apply")],
-           "loss/metrics": [("fit.py", "_heads_loss_and_grad"), ("fit.py", "_update_metrics"),
-                            ("fit.py", "_logs")]}
+           "loss/metrics": [("loss_heads.py", "heads_loss_and_grad"),
+                            ("fit_logs.py", "update_metrics"), ("fit_logs.py", "log_dict")]}
 
 
 def _profile(model, w, steps: int) -> dict:

@@ -49,7 +49,7 @@ import numpy as np
 from seqc.frontend import load_definition
 from seqc.build_data import load_build_data
 from seqc.pipeline import BuildOptions
-from seqc.training.fit import adapt_once
+from seqc.training.adapt import adapt_once
 
 BATCH = 32
 EXAMPLES = ROOT / "examples"

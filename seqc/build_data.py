@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 from .errors import DataError, SeqcError, UsageError
 
 if TYPE_CHECKING:
-    from .pipeline import BuildOptions
+    from .build_options import BuildOptions
 
 
 def load_build_data(defn: Any, opts: BuildOptions) -> Any:

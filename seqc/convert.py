@@ -11,8 +11,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .build_data import definition_bindings
+from .build_export import source_metadata
 from .errors import SeqcError, UsageError, ValidationFailure
-from .pipeline import N_SYNTHETIC, _source_metadata
+from .pipeline import N_SYNTHETIC
 
 
 @dataclass
@@ -74,7 +75,7 @@ def convert(src_path: str, out_path: str, opts: ConvertOptions | None = None) ->
     as_created(fd)
     os.close(fd)
     try:
-        export_model(model, tmp, opset=opts.opset, metadata=_source_metadata(defn),
+        export_model(model, tmp, opset=opts.opset, metadata=source_metadata(defn),
                      input_layout=opts.input_layout, fold_batchnorm=opts.fold_batchnorm,
                      fold_preprocessing=opts.fold_preprocessing)
         g = model.graph

@@ -79,7 +79,7 @@ class Model:
         self.max_memory = max_memory
         self.source = source
         self.params: dict[str, np.ndarray] = params or {}
-        self.compiled: Any = None  # training.fit.CompileConfig after compile()
+        self.compiled: Any = None  # training.compile_config.CompileConfig after compile()
         self.history: Any = None
         # Set by the data loader when labels were strings: index -> label.
         self.class_names: list[str] | None = None
@@ -204,7 +204,7 @@ class Model:
     def compile(self, optimizer: Any = "rmsprop", loss: Any = None, metrics: Any = None,
                 **kwargs: Any) -> None:
         """Keras' compile: optimizer and loss as names, configs or objects."""
-        from .training.fit import compile_model
+        from .training.compile_config import compile_model
 
         compile_model(self, optimizer=optimizer, loss=loss, metrics=metrics, **kwargs)
 
@@ -216,12 +216,12 @@ class Model:
         return fit(self, x, y, **kwargs)
 
     def evaluate(self, x=None, y=None, **kwargs: Any):
-        from .training.fit import evaluate
+        from .training.evaluate import evaluate
 
         return evaluate(self, x, y, **kwargs)
 
     def predict(self, x, batch_size: int | None = None, verbose: Any = 0) -> np.ndarray:
-        from .training.fit import predict
+        from .training.evaluate import predict
 
         return predict(self, x, batch_size=batch_size, verbose=verbose)
 

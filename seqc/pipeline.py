@@ -5,19 +5,18 @@ replaced as a whole (seqc.publish) only after export and validation succeeded, s
 killed build never leaves a half-written model.onnx, never mixes two builds, and never damages
 an earlier good build. The output folder is locked for the whole build. A build whose ONNX
 disagrees with NumPy keeps its artifacts in `<out>/rejected/` and exits 1.
+
+This module runs the steps in order; next to it are build_options.py (BuildOptions),
+build_data.py (the data), build_folder.py (the output and staging folders) and
+build_export.py (export, validation and the report).
 """
 
 from __future__ import annotations
 
-import contextlib
-import errno
-import json
 import os
 import shutil
-import sys
 import time
-from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass, field
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -30,135 +29,21 @@ from .build_data import (
     sharded,
     val_dataset,
 )
+from .build_export import export_and_validate
+from .build_folder import ARTIFACTS, OPTIONAL_ARTIFACTS, staging_folder, take_folder
+from .build_options import BuildOptions, compile_settings, fit_verbose, say
 from .errors import DataError, SeqcError, UsageError, ValidationFailure
 from .publish import MARKER, publish
 
-ARTIFACTS = ("model.onnx", "weights.npz", "model.ir.json", "report.json")
-# Written when asked for or needed: model.onnx's external weights (models of 2 GiB or more),
-# its test vectors when too large for the metadata, and the export variants. Each is moved
-# before model.onnx (which may name it); one a new build does not write is removed, so a
-# folder never mixes two builds.
-OPTIONAL_ARTIFACTS = ("model.onnx.data", "model.onnx.vectors.npz", "model.fp16.onnx",
-                      "model.int8.onnx", "model.opt.onnx", "report.html")
+# BuildOptions and compile_settings are imported from here by the CLI, convert and tests.
+__all__ = ["MAX_VALIDATION_ROWS", "N_SYNTHETIC", "BuildOptions", "build", "check_build_memory",
+           "compile_settings"]
+
+
 # Inputs compared between NumPy and onnxruntime when the build has no held-out data.
 N_SYNTHETIC = 64
 MAX_VALIDATION_ROWS = 1024
 
-
-@dataclass
-class BuildOptions:
-    out_dir: str | None = None
-    data: str | None = None
-    x: str | None = None
-    y: str | None = None
-    target: str | None = None
-    # fit's validation_data: --val-data FILE or --val-x/--val-y (a spec's data.validation)
-    val_data: str | None = None
-    val_x: str | None = None
-    val_y: str | None = None
-    epochs: int | None = None
-    batch_size: int | None = None
-    steps_per_epoch: int | None = None  # overrides the definition's, as epochs does
-    seed: int | None = None
-    opset: int = 17
-    input_layout: str = "channels_last"
-    fold_batchnorm: bool = True
-    fold_preprocessing: bool = True
-    train: bool = True
-    verbose: int = 1  # 0 quiet, 1 progress, 2 also the export's passes and node counts
-    max_memory: int | None = -1  # -1: the model's default limit
-    atol: float = 1e-5
-    rtol: float = 1e-4
-    runtimes: tuple[str, ...] = ("onnxruntime",)
-    log: Any = print  # progress lines (None: silent)
-    extra: dict = field(default_factory=dict)
-    # Override the definition's compile section (a Keras file's compile_config included).
-    optimizer: str | None = None
-    loss: str | None = None
-    learning_rate: float | None = None
-    test_vectors: int = 8  # held-out rows embedded in model.onnx (0: none)
-    defines: dict = field(default_factory=dict)  # --define NAME=VALUE for a script
-    model: str | None = None  # --model NAME: which of a script's models to build
-    # Export variants (seqc.export.variants), each validated and scored on the held-out rows.
-    float16: bool = False
-    int8: str | None = None  # "dynamic" | "static"
-    save_optimized: str | None = None  # an onnxruntime optimization level
-    cleanup: bool = False  # seqc's ONNX clean-up passes on model.onnx (seqc.export.cleanup)
-    clean: bool = False  # the new folder keeps none of the old one's other files (rejected/...)
-    report: bool = True  # report.html, when the report extra (matplotlib) is installed
-
-    # Warnings before training (seqc.training.lint): `warn` prints the block (None: `log`, or
-    # Python warnings when both are None), `ignore` drops codes, `strict` stops the build.
-    warn: Any = None
-    ignore: tuple[str, ...] = ()
-    strict: bool = False
-    tensorboard: str | None = None  # --tensorboard DIR: TensorBoard logs with histograms
-
-
-def compile_settings(defn: Any, opts: BuildOptions) -> dict | None:
-    """The definition's compile kwargs with the --optimizer/--loss/--learning-rate flags
-    applied; None when neither gives a loss and an optimizer to train with."""
-    cfg = dict(defn.compile or {})
-    if opts.optimizer is not None:
-        cfg["optimizer"] = opts.optimizer
-    if opts.loss is not None:
-        cfg["loss"] = opts.loss
-    if opts.learning_rate is not None:
-        from .config import split_spec
-
-        name, kwargs = split_spec(cfg.get("optimizer", "rmsprop"))
-        cfg["optimizer"] = {**kwargs, "type": name, "learning_rate": opts.learning_rate}
-    return cfg or None
-
-
-def _fit_verbose(opts: BuildOptions) -> int:
-    """Keras' per-step bar (1) when the epoch lines go to a terminal, else one line per
-    epoch (2); 0 when quiet."""
-    if not opts.verbose:
-        return 0
-    return 1 if getattr(sys.stdout, "isatty", lambda: False)() else 2
-
-
-def _say(opts: BuildOptions, msg: str) -> None:
-    if opts.log is not None and opts.verbose:
-        opts.log(msg)
-
-
-# A disk fault on the folder beside the output (the lock, the staging folder) names the output.
-_DISK_FAULTS = (errno.EROFS, errno.EACCES, errno.EPERM, errno.ENOSPC, errno.EDQUOT)
-
-
-@contextmanager
-def _naming(out_dir: Path):
-    try:
-        yield
-    except OSError as e:
-        if e.errno in _DISK_FAULTS:
-            raise OSError(e.errno, e.strerror, str(out_dir)) from None
-        raise
-
-
-def _take_folder(out_dir: Path, opts: BuildOptions, held: ExitStack) -> Path:
-    """Lock the output folder for this build and tidy up what an interrupted build left beside
-    it (seqc.publish); returns the folder's real path."""
-    from .publish import check_target, folder_lock, recover
-
-    if out_dir.exists() and not out_dir.is_dir():
-        raise FileExistsError(errno.EEXIST, os.strerror(errno.EEXIST), str(out_dir))
-    target = check_target(out_dir)
-    with _naming(out_dir):
-        target.parent.mkdir(parents=True, exist_ok=True)
-        held.enter_context(folder_lock(target))
-        for line in recover(target, ARTIFACTS + OPTIONAL_ARTIFACTS, keep_others=not opts.clean):
-            _say(opts, line)
-    return target
-
-
-def _new_staging(target: Path, out_dir: Path) -> Path:
-    from .publish import new_staging
-
-    with _naming(out_dir):
-        return new_staging(target)
 
 def _lint_reporting(opts: BuildOptions, def_path: str, seen: list[dict]) -> Any:
     """Where fit's warnings go: a `warnings:` block before the first epoch (--ignore, --strict);
@@ -199,9 +84,9 @@ def _build(def_path: str, opts: BuildOptions, held: ExitStack) -> dict[str, Any]
     model = defn.model
     timings["parse_s"] = time.perf_counter() - t0
     for line in defn.notes:
-        _say(opts, line)
+        say(opts, line)
     out_dir = Path(opts.out_dir or os.path.join("build", model.name))
-    target = _take_folder(out_dir, opts, held)
+    target = take_folder(out_dir, opts, held)
 
     fit_cfg = dict(defn.fit or {})
     flag_cfg = {}  # the flags win over the definition's fit (every stage's, in stages)
@@ -259,14 +144,14 @@ def _build(def_path: str, opts: BuildOptions, held: ExitStack) -> dict[str, Any]
         from .training.augment import rescale_first
 
         dataset.x, fit_cfg["augmentation"] = rescale_first(dataset.x, aug)
-        _say(opts, f"augmentation rescale={aug['rescale']:g}: the data given is rescaled once, "
-                   "as the model sees it in training, validation and the held-out checks")
+        say(opts, f"augmentation rescale={aug['rescale']:g}: the data given is rescaled once, "
+                  "as the model sees it in training, validation and the held-out checks")
     if dataset is not None and not isinstance(dataset.x, dict):
         from .training.data import shape_rows_for
 
         note = shape_rows_for(dataset, model.graph.input_type)
         if note:
-            _say(opts, note)
+            say(opts, note)
 
     history: dict[str, list[float]] = {}
     final_metrics: dict[str, float] = {}
@@ -275,17 +160,17 @@ def _build(def_path: str, opts: BuildOptions, held: ExitStack) -> dict[str, Any]
     trained = False
     holdout_x = holdout_y = train_x = None
     if opts.train and defn.compile and dataset is not None and dataset.y is None:
-        _say(opts, "No labels given (--x without --y): exporting the initial weights "
-                   "untrained; labels are needed only to train")
+        say(opts, "No labels given (--x without --y): exporting the initial weights "
+                  "untrained; labels are needed only to train")
     elif opts.train and defn.compile and (dataset is not None or shards is not None):
         if shards is not None:
-            _say(opts, f"Training {model.name} on {len(shards)} samples in "
-                       f"{len(shards.shards)} shards")
+            say(opts, f"Training {model.name} on {len(shards)} samples in "
+                      f"{len(shards.shards)} shards")
             x, y = shards, None
         else:
-            _say(opts, f"Training {model.name} on {len(dataset)} samples" if not staged else
-                 f"Training {model.name} in {len(staged)} stages on their own rows ("
-                 f"{', '.join(str(len(s[0])) for s in staged)} samples)")
+            say(opts, f"Training {model.name} on {len(dataset)} samples" if not staged else
+                f"Training {model.name} in {len(staged)} stages on their own rows ("
+                f"{', '.join(str(len(s[0])) for s in staged)} samples)")
             y = dataset.y if isinstance(dataset.y, dict) else defn.prepare_labels(dataset.y)
             x = dataset.x  # data.one_hot above; several inputs/outputs: dicts by name
         t = time.perf_counter()
@@ -306,9 +191,9 @@ def _build(def_path: str, opts: BuildOptions, held: ExitStack) -> dict[str, Any]
                         data=staged and [(sx, defn.prepare_labels(sy), vx, vy if vy is None
                                           else defn.prepare_labels(vy))
                                          for sx, sy, vx, vy in staged],
-                        verbose=_fit_verbose(opts), nonfinite="raise")
+                        verbose=fit_verbose(opts), nonfinite="raise")
                 else:
-                    hist = model.fit(x, y, **{**fit_cfg, "verbose": _fit_verbose(opts),
+                    hist = model.fit(x, y, **{**fit_cfg, "verbose": fit_verbose(opts),
                                               "nonfinite": "raise"})
         except DataError as e:
             # The fit loop names the array and row; the user also needs the file.
@@ -339,13 +224,13 @@ def _build(def_path: str, opts: BuildOptions, held: ExitStack) -> dict[str, Any]
             train_x = x
     elif opts.train and defn.compile and dataset is None and shards is None:
         fits = (defn.extra.get("python") or {}).get("fit_data")
-        _say(opts, "No data given (definition has no data section, no --data/--x/--y): "
-                   "exporting the initial weights untrained"
-             + (f"; the script's {', '.join(fits)} is not run (give its data with --x/--y "
-                "or --data)" if fits else ""))
+        say(opts, "No data given (definition has no data section, no --data/--x/--y): "
+                  "exporting the initial weights untrained"
+            + (f"; the script's {', '.join(fits)} is not run (give its data with --x/--y "
+               "or --data)" if fits else ""))
     if opts.tensorboard is not None and not trained:
-        _say(opts, f"--tensorboard: nothing was trained, so no logs were written to "
-                   f"{opts.tensorboard}")
+        say(opts, f"--tensorboard: nothing was trained, so no logs were written to "
+                  f"{opts.tensorboard}")
     if holdout_x is None and dataset is not None:
         holdout_x, train_x = dataset.x, dataset.x
         if dataset.y is not None:
@@ -377,19 +262,19 @@ def _build(def_path: str, opts: BuildOptions, held: ExitStack) -> dict[str, Any]
                          hint="build without them; the float32 model.onnx has every input "
                               "and output")
 
-    staging = _new_staging(target, out_dir)
+    staging = staging_folder(target, out_dir)
     try:
         try:
-            report = _export_and_validate(model, defn, staging,
-                                          (holdout_x, holdout_y, train_x), opts, timings,
-                                          history, final_metrics, trained, t0, events, warned)
+            report = export_and_validate(model, defn, staging,
+                                         (holdout_x, holdout_y, train_x), opts, timings,
+                                         history, final_metrics, trained, t0, events, warned)
         except DataError as e:  # held-out rows of the data the model does not take
             raise e.located(file=_data_label(dataset)) from None
         ok = report["validation"]["ok"] and (report["variants"] or {}).get("ok", True)
         if ok:
             written = [n for n in OPTIONAL_ARTIFACTS if (staging / n).exists()]
             publish(staging, target, ARTIFACTS + OPTIONAL_ARTIFACTS, keep_others=not opts.clean)
-            _say(opts, f"Wrote {', '.join([*ARTIFACTS, *written])} to {out_dir}/")
+            say(opts, f"Wrote {', '.join([*ARTIFACTS, *written])} to {out_dir}/")
         else:
             previous = (target / "model.onnx").exists()
             target.mkdir(exist_ok=True)
@@ -441,190 +326,3 @@ def check_build_memory(model: Any, dataset: Any, fit_cfg: dict, opts: Any,
     slots = len(model.compiled.optimizer.slot_names()) if train else 0
     check_memory(model.graph, limit, def_path, batch_size=batch, train=train, slots=slots,
                  data_bytes=data_bytes, rows=rows)
-
-
-def _source_metadata(defn: Any) -> dict[str, str]:
-    """The ONNX metadata naming the definition a model came from, and for a model trained on
-    data.timeseries windows that windowing (seqc predict cuts a raw series with it)."""
-    meta = {"seqc.source_hash": defn.source_hash,
-            "seqc.source": os.path.basename(str(defn.path))}
-    ts = (defn.data or {}).get("timeseries")
-    if ts is not None:
-        from .runtime.windows import timeseries_metadata
-
-        meta.update(timeseries_metadata(ts, ts["columns"]))
-    return meta
-
-
-def _export_and_validate(model, defn, staging: Path, data, opts: BuildOptions, timings,
-                         history, final_metrics, trained, t0, events=(),
-                         warned=()) -> dict[str, Any]:
-    """Export, validate, and write everything but model.onnx's move into `staging`. `data` is
-    (held-out inputs, their labels or None, training inputs or None)."""
-    holdout_x, holdout_y, train_x = data
-    from ._version import __version__
-    from .export import export_model
-    from .ir.serialize import dumps, params_to_npz_bytes
-    from .ir.summary import parameter_counts
-    from .runtime import ModelSource, validate
-    from .training.checks import n_samples
-
-    metadata = _source_metadata(defn)
-    if final_metrics:
-        metadata["seqc.metrics"] = json.dumps(final_metrics)
-    # Read back by seqc.load("model.onnx"), which compiles with it; settings that are
-    # objects, not JSON, are left out (the file then loads uncompiled).
-    with contextlib.suppress(TypeError, ValueError):
-        if defn.compile:
-            metadata["seqc.compile"] = json.dumps(defn.compile)
-    t = time.perf_counter()
-    export_info: dict[str, Any] = {}
-    export_model(model, str(staging / "model.onnx"), opset=opts.opset, metadata=metadata,
-                 input_layout=opts.input_layout, fold_batchnorm=opts.fold_batchnorm,
-                 fold_preprocessing=opts.fold_preprocessing, report=export_info)
-    timings["export_s"] = time.perf_counter() - t
-    if opts.cleanup:
-        from .export.cleanup import cleanup_file
-
-        export_info["cleanup"] = cleanup_file(staging / "model.onnx")
-    vectors = None
-    several_io = len(model.graph.inputs) > 1 or len(model.graph.outputs) > 1
-    # A model typed with a fixed batch (a stateful one's) runs exactly one batch of it.
-    fixed = None if several_io else model.graph.types[model.graph.inputs[0]].shape[0]
-    if fixed and holdout_x is not None and n_samples(holdout_x) > fixed:
-        holdout_x = holdout_x[:fixed]
-    if opts.test_vectors:
-        from .runtime.vectors import embed_from_model
-
-        # Embedded before validation, so validation runs on the very file that ships.
-        vectors = embed_from_model(model, str(staging / "model.onnx"), holdout_x,
-                                   rows=fixed or opts.test_vectors, atol=opts.atol,
-                                   rtol=opts.rtol)
-    if opts.verbose >= 2:
-        _say(opts, format_export_info(export_info))
-    (staging / "weights.npz").write_bytes(params_to_npz_bytes(model.params))
-    (staging / "model.ir.json").write_text(dumps(model.graph))
-
-    t = time.perf_counter()
-    # Validate the very file that will be shipped, not a fresh in-memory export.
-    src = ModelSource(model.graph, model.params, str(staging / "model.onnx"), label=model.name)
-    result = validate(src, holdout_x, runtimes=["numpy", *opts.runtimes], atol=opts.atol,
-                      rtol=opts.rtol, print_table=False)
-    timings["validate_s"] = time.perf_counter() - t
-    _say(opts, result.format_table())
-    variants = None
-    if result.ok and (opts.float16 or opts.int8 or opts.save_optimized):
-        from .runtime.variants import format_variants, make_variants
-
-        t = time.perf_counter()
-        variants = make_variants(model, staging / "model.onnx", staging, float16=opts.float16,
-                                 int8=opts.int8, x_calib=train_x, x_eval=holdout_x,
-                                 y_eval=holdout_y, optimized=opts.save_optimized)
-        timings["variants_s"] = time.perf_counter() - t
-        _say(opts, format_variants(variants))
-    evaluation = None
-    if _report_extra(opts):
-        from .report.evaluate import evaluate
-
-        evaluation = evaluate(model, holdout_x, holdout_y, defn.compile)
-    timings["total_s"] = time.perf_counter() - t0
-
-    report = {
-        "seqc_version": __version__,
-        "name": model.name,
-        "source": str(defn.path),
-        "source_hash": defn.source_hash,
-        "input": {"shape": list(model.graph.input_type.shape),
-                  "dtype": model.graph.input_type.dtype},
-        "output": {"shape": list(model.graph.output_type.shape)},
-        **({"inputs": {n: {"shape": list(model.graph.types[n].shape),
-                           "dtype": model.graph.types[n].dtype} for n in model.graph.inputs},
-            "outputs": {k: {"shape": list(model.graph.types[v].shape)}
-                        for k, v in zip(model.graph.output_names, model.graph.outputs)}}
-           if several_io else {}),
-        "layers": _layers(model),
-        "parameters": parameter_counts(model.graph),
-        "trained": trained,
-        "compile": _jsonable(defn.compile),
-        # An ImageDataGenerator's transforms run while training, and what the data given
-        # replaced (a generator), from the script reader (_pyscript_generators).
-        "augmentation": (defn.fit or {}).get("augmentation"),
-        "data_binding": (defn.extra.get("python") or {}).get("data_binding"),
-        "history": history,
-        "training_events": list(events),
-        **({"stages": defn.extra["stages_run"]} if "stages_run" in defn.extra else {}),
-        "warnings": list(warned),
-        "final_metrics": final_metrics,
-        "class_names": model.class_names,
-        "opset": opts.opset,
-        "onnx": {"input_layout": opts.input_layout, **export_info},
-        "validation": {**result.to_json(), "n_inputs": int(n_samples(holdout_x)),
-                       "inputs": "held-out" if trained else "data or synthetic"},
-        "test_vectors": vectors,
-        "variants": variants,
-        "timings": {k: round(v, 4) for k, v in timings.items()},
-    }
-    if evaluation is not None:
-        report["holdout"] = evaluation["summary"]
-    if _report_extra(opts):
-        from .report.html import write_report
-
-        t = time.perf_counter()
-        try:
-            write_report(staging, report, model.graph, evaluation)
-            report["timings"]["report_s"] = round(time.perf_counter() - t, 4)
-        except Exception as e:  # noqa: BLE001 - the page is a view: a bug in it keeps the build
-            _say(opts, f"report.html not written ({type(e).__name__}: {e}); the build is "
-                       "complete without it (a bug in seqc's report: please report it)")
-    (staging / "report.json").write_text(json.dumps(report, indent=1))
-    return report
-
-
-_SKIP_SAID: list[bool] = []
-
-
-def _report_extra(opts: BuildOptions) -> bool:
-    """Whether report.html can be drawn (matplotlib, the `report` extra, is installed); when
-    not, says so once per process."""
-    from .report import EXTRA_HINT, have_matplotlib
-
-    if not opts.report:
-        return False
-    if have_matplotlib():
-        return True
-    if not _SKIP_SAID:
-        _SKIP_SAID.append(True)
-        _say(opts, f"report.html skipped: {EXTRA_HINT}")
-    return False
-
-
-def format_export_info(info: dict[str, Any]) -> str:
-    """The export's pass results and ONNX node counts per op type, for --verbose."""
-    lines = []
-    for name, changes in info.get("passes", {}).items():
-        if isinstance(changes, str):
-            lines.append(f"pass {name}: {changes}")
-        else:
-            lines.append(f"pass {name}: " + ("; ".join(changes) if changes else "nothing to do"))
-    nodes = info.get("nodes", {})
-    lines.append(f"ONNX nodes ({sum(nodes.values())}): "
-                 + ", ".join(f"{op} {n}" for op, n in nodes.items()))
-    return "\n".join(lines)
-
-
-def _layers(model) -> list[dict]:
-    g = model.graph
-    rows = []
-    for node in g.nodes:
-        n = sum(int(np.prod(g.param_specs[node.param_key(p)].shape)) for p in node.params)
-        rows.append({"name": node.name, "type": node.op, "layer": node.layer,
-                     "output_shape": list(g.types[node.outputs[0]].shape), "params": n})
-    return rows
-
-
-def _jsonable(v: Any) -> Any:
-    try:
-        json.dumps(v)
-        return v
-    except TypeError:
-        return repr(v)

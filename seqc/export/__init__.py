@@ -4,16 +4,8 @@
 writes it atomically. Each layer kind lowers itself through the Emitter (`emitter.py`).
 """
 
-from .onnx_export import (
-    DEFAULT_OPSET,
-    MIN_OPSET,
-    export_model,
-    ir_version_for,
-    runtime_limits,
-    supported_opsets,
-    to_onnx,
-    write_atomic,
-)
+from .onnx_export import export_model, to_onnx, write_atomic
+from .opsets import DEFAULT_OPSET, MIN_OPSET, ir_version_for, runtime_limits, supported_opsets
 
 __all__ = ["DEFAULT_OPSET", "MIN_OPSET", "export_model", "ir_version_for", "runtime_limits",
            "supported_opsets", "to_onnx", "write_atomic"]

@@ -7,7 +7,8 @@ dense_10 sorts before dense_2), not the layer's name; recurrent layers keep thei
 under `layer/`. Keras 2 (`save_weights` `.h5`, a legacy `.h5`'s `model_weights`): attribute
 `layer_names`, one group per layer name, attribute `weight_names` giving dataset paths in order.
 Every dataset's kind, shape and dtype is checked against the model's ParamSpecs before any data
-is read, so a hostile file cannot make seqc allocate more than the model itself needs.
+is read, so a hostile file cannot make seqc allocate more than the model itself needs. Keras 2's
+layout is read in _keras_h5_keras2.py, with this module's plan and dataset checks.
 """
 
 from __future__ import annotations
@@ -284,7 +285,7 @@ def read_keras3(h5py: Any, h5: Any, plan: list[PlannedLayer], *, file: str) -> d
                 raise DefinitionError(
                     f"the weights file has no group '{top}/{path}' for this layer",
                     file=file, layer=pl.label, field=f"{top}/{path}",
-                    received=f"groups under {top}/: {_listing(root)}",
+                    received=f"groups under {top}/: {listing(root)}",
                     hint="the weights come from a model with different layers")
             owner = _owner(vars_) if not sub else None
             # The class-derived key is authoritative (names differ between two instances of
@@ -319,7 +320,7 @@ def _int_first(s: str) -> tuple:
     return (0, int(s)) if s.isdigit() else (1, s)
 
 
-def _listing(group: Any, limit: int = 12) -> str:
+def listing(group: Any, limit: int = 12) -> str:
     keys = sorted(group.keys(), key=_int_first)
     return ", ".join(keys[:limit]) + (", ..." if len(keys) > limit else "") or "(none)"
 
@@ -360,93 +361,6 @@ def _holds_data(h5py: Any, group: Any, key: str) -> bool:
         return True
     obj.visititems(visit)
     return bool(found)
-
-
-# ---------------------------------------------------------------- Keras 2 layout
-
-
-def is_keras2(h5: Any) -> bool:
-    return "layer_names" in h5.attrs
-
-
-def _strings(values: Any) -> list[str]:
-    return [v.decode("utf-8") if isinstance(v, bytes) else str(v) for v in np.asarray(values)
-            .ravel().tolist()]
-
-
-def _by_outer(plan: list[PlannedLayer]) -> list[PlannedLayer]:
-    """A nested model's layers as one layer named after the model: Keras 2's layout keeps
-    its weights in one group, in the nested model's weight order."""
-    out: list[PlannedLayer] = []
-    merged: dict[str, PlannedLayer] = {}
-    for pl in plan:
-        if pl.outer is None:
-            out.append(pl)
-            continue
-        m = merged.get(pl.outer)
-        if m is None:
-            m = merged[pl.outer] = PlannedLayer(pl.outer, "Model", pl.outer, [("", [])], {})
-            out.append(m)
-        m.groups[0][1].extend(pl.param_keys)
-        m.specs.update(pl.specs)
-    return out
-
-
-def read_keras2(h5py: Any, h5: Any, plan: list[PlannedLayer], *, file: str) -> dict:
-    """Keras 2's layout: layers matched by name (Keras' own load_weights matches weighted
-    layers by position; names agree whenever the weights and config come from one model, and
-    position is the fallback when none of them do)."""
-    plan = _by_outer(plan)
-    layer_names = _strings(h5.attrs["layer_names"])
-    weight_names: dict[str, list[str]] = {}
-    for ln in layer_names:
-        g = child(h5py, h5, ln, what="group", file=file, layer=f"layer '{ln}'")
-        if g is None:
-            raise DefinitionError(
-                f"layer_names lists '{ln}' but the file has no such group", file=file,
-                layer=f"layer '{ln}'", field="layer_names", received=f"groups {_listing(h5)}")
-        weight_names[ln] = _strings(g.attrs.get("weight_names", []))
-    weighted_file = [ln for ln in layer_names if weight_names[ln]]
-    weighted_plan = [pl for pl in plan if pl.param_keys]
-    if all(pl.name in weight_names for pl in weighted_plan):
-        pairs = [(pl, pl.name) for pl in weighted_plan]
-    elif len(weighted_file) == len(weighted_plan):
-        pairs = list(zip(weighted_plan, weighted_file))
-    else:
-        pl = next(p for p in weighted_plan if p.name not in weight_names)
-        raise DefinitionError(
-            "the weights file has no weights for this layer", file=file, layer=pl.label,
-            field="layer_names", received=f"layer_names {layer_names}",
-            hint="the weights come from a model with different layers")
-    pending = []
-    used = set()
-    for pl, ln in pairs:
-        used.add(ln)
-        keys, wn = pl.param_keys, weight_names[ln]
-        if len(wn) != len(keys):
-            raise DefinitionError(
-                f"the weights file holds {len(wn)} weights for this layer, expected "
-                f"{len(keys)} ({', '.join(k.split('/', 1)[1] for k in keys)})", file=file,
-                layer=pl.label, field=f"{ln}.weight_names", received=f"weight_names {wn}")
-        g = h5[ln]
-        for k, name in zip(keys, wn):
-            local = k.split("/", 1)[1]
-            ds = child(h5py, g, name, what="dataset", file=file, layer=pl.label)
-            if ds is None:
-                raise DefinitionError(
-                    f"weight_names lists '{name}' but the group has no such dataset",
-                    file=file, layer=pl.label, field=f"{ln}/{name}",
-                    received=f"weight_names {wn}")
-            check_dataset(h5py, ds, pl.specs[k], file=file, layer=pl.label,
-                          weight=f"{local} ({ln}/{name})")
-            pending.append((k, ds, pl.specs[k]))
-    extra = [ln for ln in weighted_file if ln not in used]
-    if extra:
-        raise DefinitionError(
-            "the weights file has weights for layers the model does not have", file=file,
-            field="layer_names", received=f"layers {extra}",
-            hint="the weights come from a model with more layers")
-    return read_checked(pending, file)
 
 
 # ---------------------------------------------------------------- writing (Keras 3 layout)

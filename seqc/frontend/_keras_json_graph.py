@@ -18,7 +18,8 @@ Read from the config alone, never executed:
   checks it does here); any other op is refused by name. `training=False` call kwargs are
   dropped (the model's training flag overrides them in Keras).
 Calls are taken in dependency order; a call reading a layer the model lacks, or values that
-never become available (a cycle), is an error naming the node and its inputs.
+never become available (a cycle), is an error naming the node and its inputs. The call records
+themselves (tensor references, operator nodes) are parsed in _keras_json_nodes.
 """
 
 from __future__ import annotations
@@ -32,20 +33,25 @@ from ..ir.graph import in_masked
 from ..ir.types import TensorType, batched
 from ..ops import REGISTRY
 from ._keras_json_layers import KerasLayerRef, entry, layer
-from ._keras_json_model import input_layer, weightless_sequential
+from ._keras_json_model import input_layer
+from ._keras_json_nodes import (
+    BINARY_OPS,
+    MASK,
+    MODEL_CLASSES,
+    flat_tensors,
+    history,
+    is_mask,
+    is_number,
+    is_op,
+    malformed_tensor,
+    tensor_refs,
+)
 from ._keras_json_version import Reader, short
 
-MODEL_CLASSES = ("Sequential", "Functional", "Model")
 STATE_LAYERS = ("SimpleRNN", "GRU", "LSTM")  # initial_state and return_state
-# Keras 3 ops on two tensors -> seqc merge kinds.
-BINARY_OPS = {"Add": "Add", "Subtract": "Subtract", "Multiply": "Multiply",
-              "Maximum": "Maximum", "Minimum": "Minimum"}
 # Ops Keras records when it computes and combines timestep masks (Embedding(mask_zero) and
 # Masking compute_mask, merge layers' compute_mask).
 MASK_OPS = ("NotEqual", "LogicalOr", "LogicalAnd", "Any", "All")
-MASK = "\0mask:"  # the value of a mask computation: never a graph value
-# Op classes no Keras layer shares a name with.
-UNARY_OPS = ("TrueDivide", "Divide", "Negative")
 
 
 @dataclass
@@ -59,110 +65,6 @@ class KerasGraph:
     # (entry index, label) of the calls Keras gave a `mask=`: their input must carry seqc's
     # own propagated mask (checked on the built graph).
     masked_calls: list[tuple[int, str]] = field(default_factory=list)
-
-
-def is_chain_model(doc: dict) -> bool:
-    """True for a model the sequential reader takes: Sequential, or a Functional one with
-    one input, one output and one call per layer, each reading one layer, no nested model
-    with weights and no operator node. Anything else is read as a graph."""
-    if doc.get("class_name") not in ("Functional", "Model") or not isinstance(
-            doc.get("config"), dict):
-        return True
-    cfg = doc["config"]
-    layers = cfg.get("layers")
-    if not isinstance(layers, list):
-        return True  # the sequential reader reports it
-    if len(_tensor_refs(cfg.get("input_layers"))) != 1 or len(
-            _tensor_refs(cfg.get("output_layers"))) != 1:
-        return False
-    readers: dict[str, int] = {}
-    for e in layers:
-        if not isinstance(e, dict):
-            return True
-        if _is_op(e) or (e.get("class_name") in MODEL_CLASSES
-                         and weightless_sequential(e) is None):
-            return False  # (a weightless nested Sequential the chain reader inlines)
-        nodes = e.get("inbound_nodes") or []
-        if len(nodes) > 1:
-            return False
-        for node in nodes:
-            srcs = _node_sources(node)
-            if len(srcs) != 1:
-                return False
-            readers[srcs[0]] = readers.get(srcs[0], 0) + 1
-    return all(n <= 1 for n in readers.values())
-
-
-def _is_op(e: dict, node: Any = None) -> bool:
-    """A Keras 3 operator node: its `module` says so; a legacy .h5 drops `module`, and then
-    an op is told from a layer of the same class name by its call (a layer takes one
-    positional argument, `x + y` gives Add two)."""
-    module = e.get("module")
-    if module is not None:
-        return str(module).startswith("keras.src.ops")
-    cls = e.get("class_name")
-    if cls in UNARY_OPS:
-        return True
-    nodes = [node] if node is not None else e.get("inbound_nodes") or []
-    return cls in BINARY_OPS and any(isinstance(n, dict) and len(n.get("args") or []) != 1
-                                     for n in nodes)
-
-
-def _node_sources(node: Any) -> list[str]:
-    out: list[str] = []
-    if isinstance(node, dict):
-        _walk(node.get("args"), out)
-        _walk(node.get("kwargs"), out)
-    elif isinstance(node, list):
-        out = [t[0] for t in node if isinstance(t, list) and t and isinstance(t[0], str)]
-    return out
-
-
-def _walk(obj: Any, out: list, depth: int = 0) -> None:
-    if depth > 8:
-        return
-    if _is_tensor(obj):
-        out.append(obj["config"]["keras_history"][0])
-    elif isinstance(obj, dict):
-        for v in obj.values():
-            _walk(v, out, depth + 1)
-    elif isinstance(obj, list):
-        for v in obj:
-            _walk(v, out, depth + 1)
-
-
-def _is_tensor(obj: Any) -> bool:
-    return (isinstance(obj, dict) and obj.get("class_name") == "__keras_tensor__"
-            and isinstance(obj.get("config"), dict)
-            and _is_history(obj["config"].get("keras_history")))
-
-
-def _malformed_tensor(obj: Any, depth: int = 0) -> bool:
-    """A `__keras_tensor__` object whose keras_history is not a tensor reference."""
-    if depth > 8:
-        return False
-    if isinstance(obj, dict):
-        if obj.get("class_name") == "__keras_tensor__" and not _is_tensor(obj):
-            return True
-        return any(_malformed_tensor(v, depth + 1) for v in obj.values())
-    if isinstance(obj, list):
-        return any(_malformed_tensor(v, depth + 1) for v in obj)
-    return False
-
-
-def _is_history(h: Any) -> bool:
-    """A keras tensor's `keras_history`: [layer name, node index, tensor index]."""
-    return (isinstance(h, list) and len(h) == 3 and isinstance(h[0], str)
-            and all(isinstance(j, int) and not isinstance(j, bool) for j in h[1:]))
-
-
-def _tensor_refs(v: Any) -> list:
-    """input_layers/output_layers: [name, node, t], a list of them, or a dict of them."""
-    if isinstance(v, dict):
-        v = list(v.values())
-    if isinstance(v, list) and len(v) == 3 and isinstance(v[0], str):
-        return [v]
-    return [x for x in v if isinstance(x, list)] if isinstance(v, list) else []
 
 
 class _Reader:
@@ -209,8 +111,8 @@ class _Reader:
                 raise self.r.err("a Functional model's layer has no name",
                                  layer_label(i, None, None), "name", short(e))
             by_name[name] = e
-        in_refs = _tensor_refs(cfg.get("input_layers"))
-        out_refs = _tensor_refs(cfg.get("output_layers"))
+        in_refs = tensor_refs(cfg.get("input_layers"))
+        out_refs = tensor_refs(cfg.get("output_layers"))
         for key, refs_ in (("input_layers", in_refs), ("output_layers", out_refs)):
             for ref in refs_:
                 if not (ref and isinstance(ref[0], str) and all(
@@ -253,7 +155,7 @@ class _Reader:
                 e = by_name[name]
                 tensors = self.node_tensors(node, name, k, i, by_name)
                 srcs = [values.get(tuple(t)) for t in
-                        _flat_tensors(tensors) + self.call_masks.get((name, k), [])]
+                        flat_tensors(tensors) + self.call_masks.get((name, k), [])]
                 if any(s is None for s in srcs):
                     later.append(item)
                     continue
@@ -266,7 +168,7 @@ class _Reader:
                     values[(name, k, t)] = v
             if not progress:
                 i, name, k, node = later[0]
-                wanted = [tuple(t) for t in _flat_tensors(
+                wanted = [tuple(t) for t in flat_tensors(
                     self.node_tensors(node, name, k, i, by_name))
                     + self.call_masks.get((name, k), [])]
                 missing = [f"{t[0]}[{t[1]}][{t[2]}]" for t in wanted if t not in values]
@@ -286,7 +188,7 @@ class _Reader:
                 raise self.r.err(f"output_layers[{j}] names a value no layer produces", where,
                                  "output_layers", f"{list(key)}",
                                  hint=did_you_mean(str(ref[0]), by_name))
-            if _is_mask(values[key]):
+            if is_mask(values[key]):
                 raise self.r.err(f"output_layers[{j}] is a boolean mask computation", where,
                                  "output_layers", f"{list(key)}")
             outs.append(values[key])
@@ -332,7 +234,7 @@ class _Reader:
                                  "seqc reads for SimpleRNN, GRU and LSTM", label,
                                  f"inbound_nodes[{k}].kwargs.initial_state", short(initial))
             if initial is not None:
-                init = _history(initial if isinstance(initial, list) else [initial])
+                init = history(initial if isinstance(initial, list) else [initial])
                 if not all(isinstance(t, list) and t and isinstance(t[0], str) for t in init):
                     raise self.r.err(f"call {k} of layer '{name}' passes an initial_state that "
                                      "is not a list of keras tensors", label,
@@ -341,7 +243,7 @@ class _Reader:
                 args = [*args, *[{"class_name": "__keras_tensor__",
                                   "config": {"keras_history": t}} for t in init]]
             if mask is not None:
-                self.call_masks[(name, k)] = _flat_tensors([_history(mask)])
+                self.call_masks[(name, k)] = flat_tensors([history(mask)])
                 if not self.call_masks[(name, k)]:
                     raise self.r.err(f"call {k} of layer '{name}' passes a constant mask",
                                      label, f"inbound_nodes[{k}].kwargs.mask", short(mask))
@@ -350,11 +252,11 @@ class _Reader:
                 raise self.r.err(f"call {k} of layer '{name}' passes keyword arguments seqc "
                                  "does not model", label, f"inbound_nodes[{k}].kwargs",
                                  short(bad))
-            if _malformed_tensor(args):
+            if malformed_tensor(args):
                 raise self.r.err("unreadable keras tensor: its keras_history must be [layer "
                                  "name, node index, tensor index]", label,
                                  f"inbound_nodes[{k}].args", short(args))
-            out = [_history(a) for a in args]
+            out = [history(a) for a in args]
         elif isinstance(node, list):
             out = []
             for t in node:
@@ -372,7 +274,7 @@ class _Reader:
         else:
             raise self.r.err("unreadable inbound node", label, f"inbound_nodes[{k}]",
                              short(node))
-        for t in _flat_tensors(out):
+        for t in flat_tensors(out):
             if not all(isinstance(j, int) and not isinstance(j, bool) and j >= 0
                        for j in t[1:]):
                 raise self.r.err("unreadable tensor reference: expected [layer name, node "
@@ -382,7 +284,7 @@ class _Reader:
                 raise self.r.err(
                     f"call {k} of layer '{name}' reads layer '{t[0]}', which the model does "
                     "not have", label, f"inbound_nodes[{k}]",
-                    f"inputs {[s[0] for s in _flat_tensors(out)]}",
+                    f"inputs {[s[0] for s in flat_tensors(out)]}",
                     hint=did_you_mean(t[0], by_name))
         return out
 
@@ -391,17 +293,17 @@ class _Reader:
              inputs: list[str] | None = None) -> list[str]:
         """Entries for one call; returns the values it produces."""
         srcs = inputs if inputs is not None else [values[tuple(t)] for t in
-                                                  _flat_tensors(tensors)]
+                                                  flat_tensors(tensors)]
         cls = e.get("class_name") if isinstance(e, dict) else None
-        if isinstance(e, dict) and _is_op(e, node):
+        if isinstance(e, dict) and is_op(e, node):
             return [self.op(e, i, tensors, srcs)]
         lab = layer_label(i, name, cls)
         masks = [values[tuple(t)] for t in self.call_masks.get((name, k), [])]
-        if any(not _is_mask(m) for m in masks):
+        if any(not is_mask(m) for m in masks):
             raise self.r.err(f"call {k} of layer '{name}' passes a mask that is not one Keras "
                              "propagates (an explicit mask tensor)", lab,
                              f"inbound_nodes[{k}].kwargs.mask", f"mask from {masks}")
-        if any(_is_mask(v) for v in srcs):
+        if any(is_mask(v) for v in srcs):
             raise self.r.err(f"call {k} of layer '{name}' reads a boolean mask computation "
                              "as data", lab, f"inbound_nodes[{k}]",
                              f"inputs {[v.lstrip(MASK) for v in srcs]}")
@@ -463,11 +365,11 @@ class _Reader:
                              "config", short(extra))
         args = tensors  # positional args: tensor refs ([l, n, t]), lists of them, numbers
         vname = self.unique(name)
-        if cls in MASK_OPS and (cls != "NotEqual" or any(_number(a) for a in args)):
+        if cls in MASK_OPS and (cls != "NotEqual" or any(is_number(a) for a in args)):
             # Keras' own mask computations (Embedding/Masking compute_mask, merges combining
             # masks): seqc propagates masks itself; a layer may read them only as `mask=`.
             return MASK + vname
-        if any(_is_mask(v) for v in srcs):
+        if any(is_mask(v) for v in srcs):
             raise self.r.err(f"operator {cls} reads a boolean mask computation", label,
                              "inbound_nodes", f"inputs {[v.lstrip(MASK) for v in srcs]}")
         if cls == "Concatenate":
@@ -487,7 +389,7 @@ class _Reader:
             if len(args) == 2 and not nums and cls in BINARY_OPS:
                 self.entries.append(NodeConfig(BINARY_OPS[cls], {}, vname, list(srcs)))
                 return vname
-            if len(args) == 2 and len(nums) == 1 and _number(nums[0]):
+            if len(args) == 2 and len(nums) == 1 and is_number(nums[0]):
                 c = float(nums[0])
                 tensor_first = isinstance(args[0], list)
                 scale, offset = {
@@ -507,34 +409,6 @@ class _Reader:
             hint="seqc reads +, -, *, keras.ops.maximum/minimum of two tensors (merge kinds), a "
                  "tensor +, -, *, / a number (Rescaling), unary minus and "
                  "keras.ops.concatenate; use Keras layers for anything else")
-
-
-def _history(a: Any) -> Any:
-    """A call argument: a keras tensor -> [layer, node, t]; a list of them -> a list of
-    those; a number stays."""
-    if _is_tensor(a):
-        return list(a["config"]["keras_history"])
-    if isinstance(a, list):
-        return [_history(x) for x in a]
-    return a
-
-
-def _flat_tensors(args: list) -> list:
-    out = []
-    for a in args:
-        if isinstance(a, list) and len(a) == 3 and isinstance(a[0], str):
-            out.append(a)
-        elif isinstance(a, list):
-            out.extend(_flat_tensors(a))
-    return out
-
-
-def _is_mask(v: str) -> bool:
-    return v.startswith(MASK)
-
-
-def _number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 def check_masks(r: Reader, kg: KerasGraph, graph: Any) -> None:
@@ -569,4 +443,4 @@ def read_graph(r: Reader, doc: dict) -> KerasGraph:
     return KerasGraph(inputs, reader.entries, outs, refs, reader.masked_calls)
 
 
-__all__ = ["KerasGraph", "check_masks", "is_chain_model", "read_graph"]
+__all__ = ["KerasGraph", "check_masks", "read_graph"]

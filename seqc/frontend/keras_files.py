@@ -26,6 +26,7 @@ from ..errors import DefinitionError
 from ..fileio import regular_file, sha256_file
 from ..model import DEFAULT_MAX_MEMORY, Model
 from . import _keras_h5 as kh5
+from . import _keras_h5_keras2 as kh5v2
 from ._h5_guard import reading_h5
 from ._h5_probe import probe_h5
 from ._json import parse_json, read_bytes
@@ -56,13 +57,13 @@ def read_keras_weights(h5: Any, info: Any, model: Model, *, file: str) -> list[n
     plan = kh5.plan_layers(model, info, file)
     if kh5.is_keras3(h5):
         table = kh5.read_keras3(h5py, h5, plan, file=file)
-    elif kh5.is_keras2(h5):
-        table = kh5.read_keras2(h5py, h5, plan, file=file)
+    elif kh5v2.is_keras2(h5):
+        table = kh5v2.read_keras2(h5py, h5, plan, file=file)
     else:
         raise DefinitionError(
             "this HDF5 file holds no Keras weights: it has neither a 'layers' group (Keras 3) "
             "nor a 'layer_names' attribute (Keras 2)", file=file, field="layers",
-            received=f"top-level entries {kh5._listing(h5)}",
+            received=f"top-level entries {kh5.listing(h5)}",
             hint="pass a file written by model.save_weights() or model.save()")
     missing = [k for k in model.graph.param_specs if k not in table]
     if missing:
@@ -181,7 +182,7 @@ def _load_legacy_h5(file: str, max_memory: int | None) -> Definition:
     h5py = kh5.require_h5py()
     with _open_h5(h5py, file) as h5:
         if "model_config" not in h5.attrs:
-            what = ("Keras 2 weights (save_weights)" if kh5.is_keras2(h5) else
+            what = ("Keras 2 weights (save_weights)" if kh5v2.is_keras2(h5) else
                     "Keras 3 weights (save_weights)" if kh5.is_keras3(h5) else "no Keras model")
             raise DefinitionError(
                 "this .h5 file holds weights only, no model configuration", file=file,
@@ -203,7 +204,7 @@ def _load_legacy_h5(file: str, max_memory: int | None) -> Definition:
         if "model_weights" not in h5:
             raise DefinitionError("the legacy .h5 model has no 'model_weights' group",
                                   file=file, field="model_weights",
-                                  received=f"top-level entries {kh5._listing(h5)}")
+                                  received=f"top-level entries {kh5.listing(h5)}")
         group = kh5.child(h5py, h5, "model_weights", what="group", file=file, layer=None)
         weights = read_keras_weights(group, info, defn.model, file=file)
     return _finish(defn, weights, file)

@@ -42,7 +42,7 @@ from ..errors import DefinitionError, layer_label
 from ..ir.build import build_dag
 from ..model import DEFAULT_MAX_MEMORY, Model
 from ._json import parse_json, read_bytes
-from ._keras_json_graph import check_masks, is_chain_model, read_graph
+from ._keras_json_graph import check_masks, read_graph
 from ._keras_json_layers import KerasLayerRef, entry, layer
 from ._keras_json_model import (
     check_structure,
@@ -52,6 +52,7 @@ from ._keras_json_model import (
     model_layers,
     model_name,
 )
+from ._keras_json_nodes import is_chain_model
 from ._keras_json_training import compile_kwargs, training_blockers
 from ._keras_json_values import TRUNC_STD, canonical_initializer
 from ._keras_json_version import VERSIONS, Reader, detect_version, short

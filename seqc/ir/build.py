@@ -115,20 +115,31 @@ def build_graph(
 def _check_weight_dtype(op, in_types: list[TensorType], out_type: TensorType,
                         pspecs: list) -> None:
     """A layer with float32 weights computes in float32: Keras casts a float64 input to the
-    layer's dtype. A kind that passes float64 on would mix it with its float32 weights, which
-    the ONNX export cannot (a Gemm of double and float fails onnx.checker): refused here,
-    naming the layer, rather than at export. (An integer input meeting float32 weights, e.g.
-    Discretization -> Dense, trains in NumPy; its export is a separate matter.)"""
-    if out_type.dtype != "float64" or not any(s.dtype == "float32" for s in pspecs):
+    layer's dtype, and its ops promote an integer input (Discretization -> Dense) to float32.
+    seqc casts neither. A kind that passes the input's dtype on would mix it with its float32
+    weights: NumPy would compute in float64 and the ONNX export cannot (a Gemm of double or
+    int64 and float fails onnx.checker). Refused here, naming the layer, before any training,
+    rather than at export. (Kinds that read integers themselves, such as Embedding, or cast
+    them, such as Normalization, give a float output and pass.)"""
+    if not any(s.dtype == "float32" for s in pspecs):
         return
-    odd = next((t for t in in_types if t.dtype == "float64"), None)
+    if out_type.dtype == "float64":
+        odd = next((t for t in in_types if t.dtype == "float64"), None)
+        hint = ("give the model float32 inputs (input_dtype / the Input's dtype); Keras casts "
+                "a float64 input to the layer's float32")
+    elif out_type.dtype.startswith(("int", "uint")):
+        odd = next((t for t in in_types if t.dtype == out_type.dtype), None)
+        hint = ("Keras promotes the integers to float32 here; give this layer float input "
+                "(a float32 Input, or an integer layer's output_mode='one_hot' / "
+                "'multi_hot' / 'count')")
+    else:
+        return
     if odd is None:
         return
     raise DefinitionError(
         f"{op.kind} computes in float32 with its float32 weights, and its input is "
         f"{odd.dtype}; seqc does not cast it", field="input", received=f"input {odd}",
-        hint="give the model float32 inputs (input_dtype / the Input's dtype); Keras casts "
-             "a float64 input to the layer's float32")
+        hint=hint)
 
 
 def _auto_name(base: str, counters: dict[str, int], used: set[str]) -> str:

@@ -31,7 +31,7 @@ from ..errors import DefinitionError
 from ..ir.types import TensorType
 from ._conv import DataFormat, SpatialArgs, no_stride_with_dilation
 from ._conv_math import ConvCache, conv_backward, conv_forward
-from ._recurrent import Act, check_activation
+from ._recurrent_steps import Act, check_activation
 from ._spatial import pad, plan
 from .activation import ActivationSpec
 from .base import Initializer, OpDef, ParamSpec, in_range, positive_int

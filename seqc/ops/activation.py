@@ -138,6 +138,14 @@ class Activation(FunctionLayer):
         BadExample({"activation": {"type": "gelu", "aproximate": True}}, (3,), "approximate"),
     ]
 
+    def loss_fusion(self, a, rank):
+        spec = a.activation
+        if isinstance(spec, str):
+            return spec if spec in ("softmax", "sigmoid") else None
+        if spec.get("type") == "softmax" and int(spec.get("axis", -1)) % rank == rank - 1:
+            return "softmax"
+        return None
+
     def function(self, a):
         return resolve(a.activation)
 

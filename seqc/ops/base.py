@@ -17,6 +17,8 @@ Every kind is one `OpDef` subclass in its own file, registered with `@register`.
   kind's own weights; `affine(attrs, params, in_type)` (optional): the kind is such an affine;
   `commutes_affine(...)` (optional): such an affine may move past the kind. The folding passes
   (seqc.ir.passes) use them.
+- `loss_fusion(attrs, rank)` (optional): "softmax" (last axis) or "sigmoid" when the kind
+  computes one, so fit fuses a following loss with it.
 - `inference_identity` (default False): True when the kind's inference forward returns its
   input unchanged and its lowering emits nothing (Dropout, noise, augmentation, Identity).
 - Masks (Keras' timestep masks, bool (N, T)): `supports_masking`, `output_masked`,
@@ -309,6 +311,10 @@ class OpDef:
     # give its size: valid ids are [0, count). The exporter records it for the ONNX model's
     # input (metadata `seqc.token_ids`), since onnxruntime's Gather wraps negative ids.
     id_count: ClassVar[Callable[..., int] | None] = None
+
+    # Optional facet (see the module docstring): a node ending the model whose kind answers
+    # here starts backward at its input with the loss's fused gradient (training/loss_heads).
+    loss_fusion: ClassVar[Callable[..., str | None] | None] = None
 
     # ---- generic attribute handling (shared by every kind) ----
 

@@ -13,7 +13,8 @@ from __future__ import annotations
 import numpy as np
 
 from . import _recurrent_fused
-from ._recurrent import LSTMAttrs, RecurrentBase, Steps, keep_masked
+from ._recurrent import LSTMAttrs, RecurrentBase
+from ._recurrent_steps import Steps, keep_masked
 from .base import BadExample, Example, register
 
 

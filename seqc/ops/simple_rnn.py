@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ._recurrent import RecurrentBase, SimpleRNNAttrs, Steps, keep_masked
+from ._recurrent import RecurrentBase, SimpleRNNAttrs
+from ._recurrent_steps import Steps, keep_masked
 from .base import BadExample, Example, register
 
 

@@ -45,6 +45,9 @@ class Softmax(FunctionLayer):
     def function(self, a):
         return _SOFTMAX, {"axis": a.axis}
 
+    def loss_fusion(self, a, rank):
+        return "softmax" if int(a.axis) % rank == rank - 1 else None
+
     def infer(self, a, in_types):
         check_feature_axis(a.axis, in_types[0], "axis")
         return list(in_types)

@@ -320,6 +320,11 @@ def per_name(v: Any, names: list[str], what: str) -> list:
                      f"{names}) or a dict by output name", field=what, received=got)
 
 
+def nth(items: list | None, j: int) -> Any:
+    """Item j of a per-output list (None stays None)."""
+    return None if items is None else items[j]
+
+
 def take(data: Any, idx: Any) -> Any:
     """Rows `idx` of an array, or of each array in a dict / list (None stays None)."""
     if data is None:

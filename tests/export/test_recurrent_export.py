@@ -14,7 +14,7 @@ from onnx import TensorProto, helper
 
 from seqc.errors import ExportError
 from seqc.export.emitter import Emitter
-from seqc.export.onnx_export import ir_version_for
+from seqc.export.opsets import ir_version_for
 from seqc.ir.types import TensorType
 from seqc.ops._recurrent_onnx import lower_recurrent, onnx_activation
 

@@ -146,8 +146,9 @@ def test_script_adapts_discretization_as_keras(tmp_path):
     np.testing.assert_array_equal(defn.model.params["discretization/bin_boundaries"],
                                   np.float32(ref.bin_boundaries))
     with pytest.raises(DefinitionError, match="never adapted"):
-        _script(tmp_path, SCRIPT.format(setup="disc = layers.Discretization(num_bins=5)",
-                                        dtype="", layer="disc"), x, y)
+        _script(tmp_path, SCRIPT.format(
+            setup="disc = layers.Discretization(num_bins=5)", dtype="",
+            layer="disc, layers.CategoryEncoding(num_tokens=5, output_mode='count')"), x, y)
 
 
 def test_script_adapts_integer_lookup_as_keras(tmp_path):

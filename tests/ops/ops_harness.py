@@ -38,6 +38,13 @@ def cases(which: str = "examples") -> list:
             for i, ex in enumerate(getattr(op, which))]
 
 
+def facet_cases(facet: str, which: str = "examples") -> list:
+    """The cases of every kind that declares the optional facet `facet` (not None): a facet's
+    contract test selects kinds by what they declare, never by class, so a new kind that
+    declares it is checked with no new test code."""
+    return [c for c in cases(which) if getattr(REGISTRY[c.values[0]], facet) is not None]
+
+
 def concrete(shape: tuple) -> tuple:
     return tuple(UNKNOWN if d is None else d for d in shape)
 

@@ -19,6 +19,7 @@ from ops_harness import (
     build_masked,
     cases,
     concrete,
+    facet_cases,
     forward,
     is_float,
     make_input,
@@ -31,7 +32,7 @@ from ops_harness import (
 )
 
 import seqc.ops
-from seqc.errors import DefinitionError
+from seqc.errors import DataError, DefinitionError
 from seqc.ops import REGISTRY
 
 CATEGORIES = {"core", "activation", "preprocessing", "regularization", "reshaping",
@@ -283,3 +284,78 @@ def test_inference_identity_facet_is_set_where_it_holds():
                if not op.inference_identity and op.examples
                and all(_inference_passes_input_through(kind, ex) for ex in op.examples)]
     assert missing == [], f"set inference_identity = True on {missing}"
+
+
+# ---- 8. the optional affine and id facets, on every kind that declares them ----
+
+@pytest.mark.parametrize("kind,ex", facet_cases("fold_affine"))
+def test_fold_affine_equals_forward_times_scale_plus_shift(kind, ex):
+    """`fold_affine` (what BatchNormalization folding uses): attrs and parameters computing
+    `y * scale + shift` per output channel, refused (None) only for channels-first attrs."""
+    from seqc.ops.base import RunContext
+
+    op = REGISTRY[kind]
+    rng = np.random.default_rng(5)
+    graph = build(kind, ex)
+    node = graph.nodes[0]
+    params = node_params(node, make_params(graph, rng, dtype=np.float64))
+    x = make_input(ex, rng, dtype=np.float64)
+    (y,), _ = op.forward(node.attrs, params, [x], RunContext())
+    channels = y.shape[-1]
+    scale, shift = rng.uniform(0.5, 2, channels), rng.normal(size=channels)
+    folded = op.fold_affine(node.attrs, copy.deepcopy(params), scale, shift)
+    if getattr(node.attrs, "data_format", "channels_last") == "channels_first":
+        assert folded is None
+        return
+    attrs, new = folded
+    assert attrs.use_bias and set(new) == {s.name for s in op.params(attrs, [graph.input_type])}
+    for s in op.params(attrs, [graph.input_type]):
+        assert new[s.name].shape == s.shape and new[s.name].dtype == np.float64
+    (y2,), _ = op.forward(attrs, new, [x], RunContext())
+    np.testing.assert_allclose(y2, y * scale + shift, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("kind,ex", facet_cases("affine"))
+def test_affine_facet_is_the_inference_forward(kind, ex):
+    """`affine(attrs, params, in_type) -> (scale, shift)`, which the folding passes merge into a
+    neighbour: float64 arrays broadcasting against the input, and the kind's inference output
+    is `x * scale + shift`."""
+    from seqc.ops.base import RunContext
+
+    op = REGISTRY[kind]
+    rng = np.random.default_rng(6)
+    graph = build(kind, ex)
+    node = graph.nodes[-1]
+    params = node_params(node, make_params(graph, rng))
+    x = make_input(ex, rng)
+    (y,), _ = op.forward(node.attrs, params, [x], RunContext(training=False))
+    scale, shift = op.affine(node.attrs, params, graph.types[node.inputs[0]])
+    for v in (scale, shift):
+        assert np.asarray(v).dtype == np.float64
+        assert np.broadcast_shapes(np.shape(v), x.shape) == x.shape
+    np.testing.assert_allclose(y, x * scale + shift, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("kind,ex", facet_cases("id_count"))
+def test_id_count_bounds_the_ids_and_is_exported(kind, ex):
+    """`id_count(attrs)`: the size of the table the input indexes. Ids 0 and count - 1 run,
+    count and -1 are a DataError (never a wrap-around), and the exported model records the
+    count for its input (metadata seqc.token_ids), since onnxruntime's Gather wraps."""
+    op = REGISTRY[kind]
+    rng = np.random.default_rng(7)
+    graph = build(kind, ex)
+    node = graph.nodes[-1]
+    count = op.id_count(node.attrs)
+    assert isinstance(count, int) and count >= 1
+    params = make_params(graph, rng)
+    x = make_input(ex, rng)
+    for ok in (0, count - 1):
+        forward(graph, params, np.full_like(x, ok), training=False)
+    for bad in (count, -1):
+        with pytest.raises(DataError):
+            forward(graph, params, np.full_like(x, bad), training=False)
+    pytest.importorskip("onnxruntime")
+    from seqc.export import to_onnx
+
+    props = {p.key: p.value for p in to_onnx(graph, params, opset=17).metadata_props}
+    assert json.loads(props["seqc.token_ids"])["count"] == count

@@ -193,7 +193,7 @@ def test_scan_export_runs_at_every_supported_opset():
     """onnxruntime wants the Scan body's shapes declared at some opsets (13); Split takes its
     sizes as an input from 13 on."""
     from seqc.export import to_onnx
-    from seqc.export.onnx_export import supported_opsets
+    from seqc.export.opsets import supported_opsets
 
     graph = build("ConvLSTM2D", Example({"filters": 2, "kernel_size": 3, "padding": "same",
                                          "return_sequences": True}, (None, 4, 4, 1)))

@@ -5,7 +5,6 @@ and a stacked model against Keras."""
 
 from __future__ import annotations
 
-import copy
 import json
 import os
 
@@ -15,10 +14,8 @@ from ops_harness import build, forward, make_input, make_params
 
 import seqc
 from seqc.errors import DefinitionError
-from seqc.ops import REGISTRY, _conv, _conv_math
+from seqc.ops import REGISTRY, _conv_math
 from seqc.ops.base import Example, RunContext
-
-CONV_KINDS = sorted(k for k, op in REGISTRY.items() if isinstance(op, _conv.ConvFamily))
 
 
 def run(kind: str, config: dict, x: np.ndarray, params: dict, dy=None, input_grad=True):
@@ -243,36 +240,8 @@ def test_rebuilding_cols_in_backward_matches_keeping_them(monkeypatch, kind, con
         np.testing.assert_allclose(g1[k], g2[k], rtol=1e-6)
 
 
-# ---- BatchNormalization folding ----
-
-FOLD_CASES = [(kind, ex) for kind in CONV_KINDS for ex in REGISTRY[kind].examples]
-
-
-@pytest.mark.parametrize("kind,ex", FOLD_CASES,
-                         ids=[f"{k}-{i}" for k in CONV_KINDS
-                              for i in range(len(REGISTRY[k].examples))])
-def test_fold_affine_equals_forward_times_scale_plus_shift(kind, ex):
-    op = REGISTRY[kind]
-    rng = np.random.default_rng(5)
-    graph = build(kind, ex)
-    node = graph.nodes[0]
-    all_params = make_params(graph, rng, dtype=np.float64)
-    params = {p: all_params[node.param_key(p)] for p in node.params}
-    x = make_input(ex, rng, dtype=np.float64)
-    (y,), _ = op.forward(node.attrs, params, [x], RunContext())
-    channels = y.shape[-1]
-    scale, shift = rng.uniform(0.5, 2, channels), rng.normal(size=channels)
-    folded = op.fold_affine(node.attrs, copy.deepcopy(params), scale, shift)
-    if node.attrs.data_format == "channels_first":
-        assert folded is None
-        return
-    attrs, new = folded
-    assert attrs.use_bias and set(new) == {s.name for s in op.params(attrs, [graph.input_type])}
-    for s in op.params(attrs, [graph.input_type]):
-        assert new[s.name].shape == s.shape and new[s.name].dtype == np.float64
-    (y2,), _ = op.forward(attrs, new, [x], RunContext())
-    np.testing.assert_allclose(y2, y * scale + shift, rtol=1e-10, atol=1e-10)
-
+# ---- BatchNormalization folding (fold_affine itself: on every kind declaring it, in
+# tests/ops/test_contract.py) ----
 
 def test_batchnorm_folds_into_conv_in_the_exported_model():
     pytest.importorskip("onnxruntime")

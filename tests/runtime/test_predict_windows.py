@@ -279,7 +279,7 @@ def test_sunspots_definition_windows(tmp_path):
 
     defn = load_definition(SUNSPOTS)
     ts = defn.data["timeseries"]
-    # What pipeline._source_metadata adds for a definition with data.timeseries.
+    # What build_export.source_metadata adds for a definition with data.timeseries.
     path = export_model(defn.model, tmp_path / "model.onnx",
                         metadata=timeseries_metadata(ts, ts["columns"]))
     ds = load_timeseries_csv(SUNSPOTS_CSV, None, ts)
@@ -297,14 +297,14 @@ def test_sunspots_definition_windows(tmp_path):
 
 
 def test_sunspots_build_carries_windows(tmp_path):
-    """`seqc build` puts the windowing in model.onnx (pipeline._source_metadata), so predict
+    """`seqc build` puts the windowing in model.onnx (build_export.source_metadata), so predict
     on the build folder takes the raw CSV."""
     from seqc.pipeline import BuildOptions, build
 
     out = str(tmp_path / "build")
     build(SUNSPOTS, BuildOptions(out_dir=out, epochs=1, verbose=0, log=None, test_vectors=0))
     props = {p.key: p.value for p in onnx.load(os.path.join(out, "model.onnx")).metadata_props}
-    assert TIMESERIES_KEY in props, "pipeline._source_metadata must add timeseries_metadata"
+    assert TIMESERIES_KEY in props, "build_export.source_metadata must add timeseries_metadata"
     assert model_timeseries(props)["columns"] == ["sunspots"]
     n = predict_file(out, SUNSPOTS_CSV, str(tmp_path / "y.npy"), batch_size=50)
     ds = load_timeseries_csv(SUNSPOTS_CSV, None, model_timeseries(props))

@@ -11,8 +11,7 @@ import pytest
 import seqc
 from seqc.errors import DataError, DefinitionError, UsageError
 from seqc.ops import REGISTRY
-from seqc.training import executor, losses
-from seqc.training import fit as F
+from seqc.training import checks, executor, loss_heads, losses
 from seqc.training.callbacks import Callback
 
 L = seqc.layers
@@ -117,7 +116,7 @@ def test_fused_gradient_equals_unfused_in_float64(kind):
         ids = rng.integers(0, 3, 6)
         y = np.eye(3)[ids] if kind == "softmax" else ids
     graph = m.graph
-    fused = F._fused_activation(graph)
+    fused = loss_heads.fused_activation(graph)
     assert fused == ("sigmoid" if kind == "sigmoid" else "softmax", len(graph.nodes) - 2)
     params = {k: v.astype(np.float64) for k, v in m.params.items()}
     x = rng.normal(size=(6, 4)) * 0.5
@@ -125,9 +124,9 @@ def test_fused_gradient_equals_unfused_in_float64(kind):
     from seqc.ops.base import RunContext
     y_pred, tape = executor.forward(graph, params, x, RunContext(training=True))
     assert y_pred.dtype == np.float64
-    v1, g1, start = F._loss_and_grad(loss, fused, y, y_pred, sw)
+    v1, g1, start = loss_heads.loss_and_grad(loss, fused, y, y_pred, sw)
     assert start == fused[1]
-    v2, g2, start2 = F._loss_and_grad(loss, None, y, y_pred, sw)
+    v2, g2, start2 = loss_heads.loss_and_grad(loss, None, y, y_pred, sw)
     assert start2 is None and v1 == pytest.approx(v2, rel=1e-12)
     fused_grads = executor.backward(graph, params, tape, g1, start=start)
     plain_grads = executor.backward(graph, params, tape, g2)
@@ -138,14 +137,14 @@ def test_fused_gradient_equals_unfused_in_float64(kind):
 
 def test_no_fusion_for_other_endings():
     m = seqc.Sequential([L.Input((4,)), L.Dense(3, activation="relu")])
-    assert F._fused_activation(m.graph) is None
+    assert loss_heads.fused_activation(m.graph) is None
     m = seqc.Sequential([L.Input((4,)), L.Dense(3)])
-    assert F._fused_activation(m.graph) is None
+    assert loss_heads.fused_activation(m.graph) is None
     if "Softmax" in REGISTRY:
         m = seqc.Sequential([L.Input((4,)), L.Dense(3), L.Softmax()])
-        assert F._fused_activation(m.graph) == ("softmax", 0)
+        assert loss_heads.fused_activation(m.graph) == ("softmax", 0)
         m = seqc.Sequential([L.Input((2, 4)), L.Dense(3), L.Softmax(axis=1)])
-        assert F._fused_activation(m.graph) is None
+        assert loss_heads.fused_activation(m.graph) is None
 
 
 def test_class_weight_equals_the_same_sample_weight_and_both_is_an_error():
@@ -171,9 +170,9 @@ def test_class_weight_equals_the_same_sample_weight_and_both_is_an_error():
 
 
 def test_class_weight_rule_matches_keras_for_one_hot_and_ids():
-    sw = F.class_weight_to_sample_weights(np.eye(3, dtype=np.float32)[[0, 2, 1]], {2: 3.0})
+    sw = checks.class_weight_to_sample_weights(np.eye(3, dtype=np.float32)[[0, 2, 1]], {2: 3.0})
     np.testing.assert_array_equal(sw, [1, 3, 1])
-    sw = F.class_weight_to_sample_weights(np.array([0, 1, 1]), {0: 0.5, 1: 2})
+    sw = checks.class_weight_to_sample_weights(np.array([0, 1, 1]), {0: 0.5, 1: 2})
     np.testing.assert_array_equal(sw, [0.5, 2, 2])
 
 
@@ -290,10 +289,10 @@ def test_argument_errors():
 
 def test_sparse_labels_stay_integer_and_float_ids_are_accepted():
     m = compiled("sparse_categorical_crossentropy", softmax_model())
-    y = F.prepare_y(m, m.compiled.loss, np.array([[0.0], [2.0]]), 2)
+    y = checks.prepare_y(m, m.compiled.loss, np.array([[0.0], [2.0]]), 2)
     assert y.dtype == np.int64 and y.shape == (2,)
     m = compiled()
-    y = F.prepare_y(m, m.compiled.loss, np.array([0, 1]), 2)
+    y = checks.prepare_y(m, m.compiled.loss, np.array([0, 1]), 2)
     assert y.dtype == np.float32 and y.shape == (2, 1)
 
 
