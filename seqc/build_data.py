@@ -44,7 +44,7 @@ def load_build_data(defn: Any, opts: BuildOptions) -> Any:
     limit = {} if opts.max_memory == -1 else {"max_memory": opts.max_memory}
     ds = data_mod.load_data(spec, named=named, **limit)
     if graph is not None and graph.states:
-        from .runtime.named import zero_states
+        from .ir.graph import zero_states
 
         ds.x = zero_states(graph, ds.x)
     return ds
@@ -78,7 +78,7 @@ def load_validation_data(defn: Any, opts: Any) -> Any:
     named = _named(graph)  # an .npz of arrays by name
     val = data_mod.load_data(spec, named=named, **({} if cap == -1 else {"max_memory": cap}))
     if graph is not None and graph.states:
-        from .runtime.named import zero_states
+        from .ir.graph import zero_states
 
         val.x = zero_states(graph, val.x)
     if val.y is None:

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from ._pyscript_names import norm
 from ._pyscript_subclass import TRAINING, SelfMethod, SelfObj, read_instance, refusal
 from ._pyscript_torch_forward import SAMPLERS, sampler
+from ._pyscript_torch_state import RNNS  # torch modules returning (output, state)
 from ._pyscript_values import (
     Func,
     Instance,
@@ -874,7 +875,6 @@ class Chain:
         return [self.ready(t, node) for t in ts]
 
 
-RNNS = ("LSTM", "GRU", "RNN")  # torch modules returning (output, state)
 _DEVICE_FLAGS = ("is_cuda", "is_xpu", "is_mps", "is_cpu")
 # random draws in a forward: torch's functions and a tensor's in-place samplers
 _RANDOM = frozenset(f"torch.{n}" for n in (

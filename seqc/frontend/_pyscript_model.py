@@ -16,6 +16,7 @@ import ast
 from dataclasses import dataclass
 from typing import Any
 
+from ._pyscript_torch_state import zero_state_call, zero_state_method  # noqa: F401 (zero_state_call: for _pyscript_stmt)
 from ._pyscript_values import (
     BoundMethod,
     ClassOf,
@@ -340,8 +341,6 @@ class ModelStatements:
         from ._pyscript_subclass import instance_of, pure_method
 
         inst = instance_of(self, inst)
-        from ._pyscript_torch_state import zero_state_method
-
         if zero_state_method(self, obj, inst, meth):
             self.skipped_at(node)  # init_hidden(): zeros, what seqc feeds a state input
             return Opaque(node, f"{what} makes the model's zero initial state")

@@ -12,11 +12,10 @@ from typing import Any
 
 from ..errors import DefinitionError
 from ._pyscript_generators import PyGen, is_generator_function
-from ._pyscript_model import READ_ONLY, is_model_object
+from ._pyscript_model import READ_ONLY, is_model_object, zero_state_call
 from ._pyscript_names import KERAS_SEQUENTIAL, keras_member, norm
 from ._pyscript_torch_init import reads_grad
 from ._pyscript_torch_select import selector_kind
-from ._pyscript_torch_state import zero_state_call
 from ._pyscript_values import (
     MAX_SIDE_UNROLL,
     MAX_STEPS,

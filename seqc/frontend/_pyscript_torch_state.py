@@ -45,7 +45,6 @@ class StateIn:
 
 def feed(chain: Chain, st: StateIn, mod: Any, node: ast.AST) -> None:
     """`self.lstm(x, hidden)`: the state parameter becomes that layer's initial state."""
-    from ._pyscript_forward import RNNS
     from ._pyscript_values import TorchMod
 
     if not (isinstance(mod, TorchMod) and mod.cls in RNNS):
@@ -59,14 +58,14 @@ def feed(chain: Chain, st: StateIn, mod: Any, node: ast.AST) -> None:
 
 def returned(chain: Chain, out: list, node: ast.AST) -> Any:
     """`return out, hidden` / `return out, (h, c)`: the output tensor, then the whole final
-    state of the recurrent layer the state was fed to, in PyTorch's order."""
-    from ._pyscript_forward import State, Tensor
-
+    state of the recurrent layer the state was fed to, in PyTorch's order. (The chain's
+    Tensor and State are told apart by their fields: _pyscript_forward imports this module,
+    not the reverse.)"""
     flat: list = []
     for v in out:
         flat.extend(v if isinstance(v, (list, tuple)) else [v])
-    tensors = [v for v in flat if isinstance(v, Tensor)]
-    states = [v for v in flat if isinstance(v, State)]
+    tensors = [v for v in flat if hasattr(v, "rnn")]  # _pyscript_forward.Tensor
+    states = [v for v in flat if hasattr(v, "which")]  # _pyscript_forward.State
     st = chain.state
     if len(tensors) != 1 or flat[0] is not tensors[0] or len(states) != len(flat) - 1:
         raise chain.refuse(node, "returns tensors and recurrent states in a way seqc does not "
@@ -101,6 +100,7 @@ def check_used(chain: Chain, fn: ast.AST) -> None:
 
 # ---- the spec layers (_pyscript_torch._graph_doc) ----
 
+RNNS = ("LSTM", "GRU", "RNN")  # torch modules returning (output, state)
 NAMES = ("h0", "c0")
 OUT_NAMES = ("hn", "cn")
 

@@ -135,3 +135,27 @@ class Graph:
 
     def replace(self, **changes: Any) -> Graph:
         return dataclasses.replace(self, **changes)
+
+
+def zero_states(graph: Any, x: Any) -> Any:
+    """x with each recurrent state input it does not give (Graph.states: a PyTorch
+    forward(x, hidden)) as zeros, the scripts' `init_hidden`: an array for the one other
+    input becomes a dict by name. Anything else is returned as it is."""
+    import numpy as np
+
+    if graph is None or not getattr(graph, "states", None) or x is None:
+        return x
+    data = [n for n in graph.inputs if n not in graph.states]
+    if not isinstance(x, dict):
+        if len(data) != 1 or isinstance(x, (list, tuple)):
+            return x
+        x = {data[0]: x}
+    if any(n not in x for n in data):
+        return x
+    rows = len(next(iter(x.values())))
+    out = {}
+    for n in graph.inputs:
+        t = graph.types[n]
+        out[n] = x[n] if n in x else np.zeros((rows, *t.shape[1:]), t.dtype)
+    return out
+

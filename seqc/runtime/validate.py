@@ -159,7 +159,7 @@ def validate(model: Any, x: Any = None, *, runtimes: list[str] | str | None = No
             x = read_named_arrays(os.fspath(x), list(types))
         if x is None:
             x = embedded_inputs(src)
-        from .named import zero_states
+        from ..ir.graph import zero_states
 
         x = {n: random_inputs(t, i, ids=True, graph=src.graph) for i, (n, t) in
              enumerate(types.items())} if x is None else check_named(

@@ -310,7 +310,8 @@ def embed_from_model(model: Any, onnx_path: str | os.PathLike, x: Any, *,
 
     src = resolve(model)
     if several_io(src):  # format 2, by ONNX names; x an array (one input) or a dict by name
-        from .named import state_names, swap_states, zero_states
+        from ..ir.graph import zero_states
+        from .named import state_names, swap_states
 
         types = input_types(src)
         x = zero_states(src.graph, x)  # a recurrent state input not given: zeros

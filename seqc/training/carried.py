@@ -53,7 +53,7 @@ def run(fn: Any, args: dict) -> Any:
     """fit / evaluate (`fn`, with its arguments `args`) of a model with recurrent states: on
     the trained graph, x and validation inputs completed with zero states, the states carried
     across fit's batches (`carry`); the model's graph is restored after."""
-    from ..runtime.named import zero_states
+    from ..ir.graph import zero_states
 
     model = args["model"]
     graph = model.graph
