@@ -147,7 +147,13 @@ def predict_named(src: ModelSource, input_path: str, out_path: str, sess: Any,
     if ext not in (".npz", ".npy"):
         raise UsageError("predictions of a model with several inputs are written to .npz or "
                          ".npy", field="--out", received=out_path)
-    if len(types) > 1:
+    st_in, st_out = state_names(src.metadata())
+    if st_in and src.graph is not None:  # a recurrent state: zeros unless the .npz holds it
+        x = check_named(_with_states(src, input_path, types, st_in), types)
+        ys = onnx_predict_all(src, lambda feed: sess.run(None, feed), batch_size)(x)
+        x, ys = None, [np.swapaxes(y, 0, 1) if o in st_out else y for o, y in zip(outs, ys)]
+        n = len(ys[0])
+    elif len(types) > 1:
         x: Any = read_named_arrays(input_path, list(types))
         try:
             x = check_named(x, types)
@@ -161,8 +167,9 @@ def predict_named(src: ModelSource, input_path: str, out_path: str, sess: Any,
         except DataError as e:
             raise e.located(file=input_path) from None
         n = len(x)
-    ys = onnx_predict_all(src, lambda feed: sess.run(None, feed), batch_size,
-                          ir_layout=False)(x)
+    if x is not None:
+        ys = onnx_predict_all(src, lambda feed: sess.run(None, feed), batch_size,
+                              ir_layout=False)(x)
     tmp = out_path + ".part"
     with open(tmp, "wb") as f:
         if ext == ".npz":
@@ -171,6 +178,22 @@ def predict_named(src: ModelSource, input_path: str, out_path: str, sess: Any,
             np.save(f, ys[0])
     os.replace(tmp, out_path)
     return n
+
+
+def _with_states(src: ModelSource, path: str, types: dict, st_in: set[str]) -> dict:
+    """`seqc predict`'s inputs for a model with recurrent state inputs, in the IR's layout:
+    the data input(s) from the file (a .npy for one), each state the .npz holds (PyTorch's
+    (layers, N, hidden), swapped), zeros for the others."""
+    from .inputs import read_inputs
+
+    data = [n for n in types if n not in st_in]
+    if not path.lower().endswith(".npz") and len(data) == 1:
+        return zero_states(src.graph, {data[0]: read_inputs(path)})
+    x = read_named_arrays(path, data)
+    with np.load(path, allow_pickle=False) as z:
+        given = [n for n in st_in if n in z.files]
+    x.update(swap_states(read_named_arrays(path, given), st_in) if given else {})
+    return zero_states(src.graph, x)
 
 
 def state_names(props: dict[str, str]) -> tuple[set[str], set[str]]:

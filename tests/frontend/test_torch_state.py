@@ -282,3 +282,35 @@ def test_a_state_carried_without_detaching_is_refused_with_its_line(tmp_path):
     with pytest.raises(DefinitionError) as e:
         load_definition(p)
     assert "without detaching it" in str(e.value) and re.search(r"m\.py:\d+", str(e.value))
+
+
+def test_build_trains_and_seqc_predict_takes_pytorchs_state_layout(tmp_path):
+    """`seqc build` with only the data (x, y): trained with the loop's carried state; `seqc
+    predict` of the folder feeds a state given in the .npz ((layers, N, hidden)) and zeros
+    for one not given, and writes hn/cn in that layout, as onnxruntime computes them."""
+    import onnxruntime as ort
+    from click.testing import CliRunner
+
+    from seqc.cli import cli
+
+    script = tmp_path / "m.py"
+    script.write_text(TRAIN.replace("LOOP", CARRIED))
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 20, (12, 7)).astype(np.int64)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", rng.normal(size=(12, 1)).astype(np.float32))
+    out = tmp_path / "out"
+    r = CliRunner().invoke(cli, ["build", str(script), "--x", str(tmp_path / "x.npy"), "--y",
+                                 str(tmp_path / "y.npy"), "-o", str(out), "--epochs", "1",
+                                 "--batch-size", "4", "-q"])
+    assert r.exit_code == 0, r.output
+    h0 = rng.normal(size=(2, 12, 5)).astype(np.float32)
+    np.savez(tmp_path / "in.npz", input=x, h0=h0)
+    r = CliRunner().invoke(cli, ["predict", str(out), str(tmp_path / "in.npz"), "-o",
+                                 str(tmp_path / "p.npz"), "--batch-size", "5"])
+    assert r.exit_code == 0, r.output
+    got = np.load(tmp_path / "p.npz")
+    sess = ort.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
+    want = sess.run(None, {"input": x, "h0": h0, "c0": np.zeros_like(h0)})
+    for k, w in zip(("fc", "hn", "cn"), want):
+        np.testing.assert_allclose(got[k], w, atol=1e-6)
