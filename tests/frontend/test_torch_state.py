@@ -314,3 +314,37 @@ def test_build_trains_and_seqc_predict_takes_pytorchs_state_layout(tmp_path):
     want = sess.run(None, {"input": x, "h0": h0, "c0": np.zeros_like(h0)})
     for k, w in zip(("fc", "hn", "cn"), want):
         np.testing.assert_allclose(got[k], w, atol=1e-6)
+
+
+def test_the_interface_is_the_one_torch_onnx_export_gives(tmp_path):
+    """Same inputs and outputs, in order, with the same shapes (batch 3 there, N here), and
+    the same values as PyTorch's own ONNX export of the module called as (x, hidden)."""
+    import io
+    import warnings
+
+    import onnx
+    import onnxruntime as ort
+
+    defn, tmod = _load(tmp_path, SENTIMENT)
+    x, (h0, c0) = _inputs(True, n=3)
+    buf = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the legacy exporter's deprecation and LSTM notes
+        torch.onnx.export(tmod, (torch.from_numpy(x), tmod.init_hidden(3)), buf, dynamo=False)
+    theirs = onnx.load_from_string(buf.getvalue())
+    ours = onnx.load(defn.model.export(str(tmp_path / "m.onnx")))
+
+    def dims(vals):
+        return [[d.dim_value or 3 if d.dim_param in ("", "N") else d.dim_param
+                 for d in v.type.tensor_type.shape.dim] for v in vals]
+
+    # the token ids: any length here (no input shape in the script), 7 in the trace
+    assert dims(ours.graph.input)[0] == [3, "d1"] and dims(theirs.graph.input)[0] == [3, 7]
+    assert dims(ours.graph.input)[1:] == dims(theirs.graph.input)[1:] == [[2, 3, 5]] * 2
+    assert dims(ours.graph.output) == dims(theirs.graph.output)
+    feed = [x, h0, c0]
+    run = [ort.InferenceSession(m.SerializeToString(), providers=["CPUExecutionProvider"])
+           for m in (ours, theirs)]
+    got, want = (s.run(None, {i.name: v for i, v in zip(s.get_inputs(), feed)}) for s in run)
+    for a, b in zip(got, want):
+        np.testing.assert_allclose(a, b, atol=1e-5)
