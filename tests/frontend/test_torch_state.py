@@ -348,3 +348,35 @@ def test_the_interface_is_the_one_torch_onnx_export_gives(tmp_path):
     got, want = (s.run(None, {i.name: v for i, v in zip(s.get_inputs(), feed)}) for s in run)
     for a, b in zip(got, want):
         np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+SPEC = {
+    "inputs": {"input": [7, 3], "h0": [1, 4]},
+    "layers": [
+        {"type": "Reshape", "name": "h0_l0", "target_shape": [4], "from": "h0"},
+        {"type": "GRU", "name": "gru", "units": 4, "return_state": True,
+         "from": ["input", "h0_l0"]},
+        {"type": "Reshape", "name": "hn", "target_shape": [1, 4], "from": "gru:1"},
+    ],
+    "outputs": ["gru", "hn"],
+    "states": {"h0": "hn"},
+}
+
+
+def test_a_spec_declares_states_and_the_ir_keeps_them(tmp_path):
+    import json
+
+    from seqc.ir.serialize import graph_from_json, graph_to_json
+
+    p = tmp_path / "m.json"
+    p.write_text(json.dumps(SPEC))
+    g = load_definition(p).model.graph
+    assert g.states == {"h0": "hn"}
+    assert graph_from_json(graph_to_json(g)).states == {"h0": "hn"}
+    bad = graph_to_json(g)
+    bad["states"] = {"h0": "nothing"}
+    with pytest.raises(DefinitionError, match="states"):
+        graph_from_json(bad)
+    p.write_text(json.dumps({**SPEC, "states": {"h0": "gru"}}))  # (N, 4) is not h0's shape
+    with pytest.raises(DefinitionError, match="states: 'h0' must be a model input"):
+        load_definition(p)
