@@ -237,6 +237,8 @@ def loop_resets(r: Reader, model: Any) -> str | None:
     found trains from zeros every batch ("batch")."""
     calls = _training_calls(r, model)
     if not calls:
+        r.note(None, "no training loop calling the model with its state was found: fit starts "
+                     "every batch from zero states")
         return "batch"
     found = {_carry(r, model, *c) for c in calls}
     if len(found) > 1:
@@ -254,8 +256,13 @@ def loop_resets(r: Reader, model: Any) -> str | None:
 
 def _training_calls(r: Reader, model: Any) -> list[tuple]:
     """(call, the loop body holding it, the enclosing loops outermost first, the Assign) of
-    each `a, h = f(x, h)` in a loop body that also calls .backward()."""
-    names = set(getattr(model, "names", None) or ())
+    each `a, h = f(x, h)` in a loop body that also calls .backward(): those calling the
+    model by one of its names, else all (a function's parameter `net` names it there)."""
+    from ._pyscript_subclass import instance_of
+
+    inst = instance_of(r, model)
+    names = {n for o in (model, inst) for n in getattr(o, "names", None) or ()
+             if isinstance(n, str)}
     out: list[tuple] = []
 
     def walk(body: list, loops: list) -> None:
@@ -267,20 +274,20 @@ def _training_calls(r: Reader, model: Any) -> list[tuple]:
             elif isinstance(st, (ast.If, ast.With, ast.Try)):
                 walk(st.body, loops)
                 walk(getattr(st, "orelse", []), loops)
-            elif isinstance(st, ast.Assign) and loops and _model_call(st, names) and (
+            elif isinstance(st, ast.Assign) and loops and _model_call(st) and (
                     _backward_in(loops[-1])):
                 out.append((st.value, loops[-1], loops, st))
 
     walk(r.tree.body, [])
-    return out
+    named = [c for c in out if c[0].func.id in names]
+    return named or out
 
 
-def _model_call(st: ast.Assign, names: set) -> bool:
+def _model_call(st: ast.Assign) -> bool:
     v = st.value
     return (len(st.targets) == 1 and isinstance(st.targets[0], ast.Tuple)
             and len(st.targets[0].elts) == 2 and isinstance(v, ast.Call)
-            and isinstance(v.func, ast.Name) and len(v.args) == 2 and not v.keywords
-            and (not names or v.func.id in names))
+            and isinstance(v.func, ast.Name) and len(v.args) == 2 and not v.keywords)
 
 
 def _backward_in(loop: ast.AST) -> bool:
