@@ -6,12 +6,14 @@ Trains train_peers.py's mlp60k model (784-512-512-10, batch 128, Adam) with ever
 forward and backward instrumented: each matrix product (forward x @ W, backward x.T @ dy and
 dy @ W.T) is timed where fit runs it, and the same call on the same arrays is timed again in
 isolation (back to back, best of a few), in alternating rounds in this one process. Also
-timed per step: the batch gather (x[perm[lo:hi]]), the bias add, relu forward/backward, the
-bias gradient, the loss and metrics, the optimizer, and what is left (the executor's and
-fit's Python). Printed as ms per step (median over rounds) and the in-fit / isolated ratio
-per product; the GEMM floor computed as train_peers.py does (each product's best call,
-summed) beside the step's products run in a row. On a loaded machine read the ratios, not
-the times; --threads 1 takes the OpenBLAS barrier waits (a descheduled worker thread) out.
+timed per step: the batch gather (x[perm[lo:hi]]), the bias add and relu forward (one fused
+pass where a Dense feeds a relu, executor._fused_pairs), the relu mask and bias gradient (one
+fused pass likewise), the last layer's bias add and gradient, the loss and metrics, the
+optimizer, and what is left (the executor's and fit's Python). Printed as ms per step
+(median over rounds) and the in-fit / isolated ratio per product; the GEMM floor computed as
+train_peers.py does (each product's best call, summed) beside the step's products run in a
+row. On a loaded machine read the ratios, not the times; --threads 1 takes the OpenBLAS
+barrier waits (a descheduled worker thread) out.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ def main() -> None:
         threadpool_limits(args.threads)
     import train_peers as tp
 
-    from seqc.ops import REGISTRY
+    from seqc.ops import REGISTRY, _dense_fused
     from seqc.training import batches as batches_mod
     from seqc.training import fit as fit_mod
     from seqc.training import optimizer_base
@@ -51,7 +53,8 @@ def main() -> None:
     last: dict[str, tuple] = {}
     dense = REGISTRY["Dense"]
     cls = type(dense)
-    fwd0, bwd0 = cls.forward, cls.backward
+    methods = ("forward", "backward", "forward_relu", "backward_relu")
+    saved_dense = {name: cls.__dict__[name] for name in methods}
 
     calls: dict[str, list[float]] = {}
 
@@ -59,33 +62,49 @@ def main() -> None:
         t_in[key] = t_in.get(key, 0.0) + dt
         calls.setdefault(key, []).append(dt)
 
-    def forward(self, a, params, xs, ctx):
+    def forward(self, a, params, xs, ctx, relu=False):
         (xb,) = xs
         k = params["kernel"]
         t = time.perf_counter()
         yv = xb @ k
         t1 = time.perf_counter()
-        yv += params["bias"]
+        if relu:
+            _dense_fused.forward(yv, params["bias"])
+        else:
+            yv += params["bias"]
         t2 = time.perf_counter()
         name = f"fwd {xb.shape[1]}x{k.shape[1]}"
         add(name, t1 - t)
-        add("bias add", t2 - t1)
+        add("bias add + relu (fused)" if relu else "bias add", t2 - t1)
         last[name] = (xb, k)
         return [yv], (xb, ctx.input_grad)
 
-    def backward(self, a, params, cache, dys):
+    def forward_relu(self, a, params, xs, ctx):  # a Dense + relu pair (executor._fused_pairs)
+        [yv], cache = forward(self, a, params, xs, ctx, relu=True)
+        return yv, cache, (yv, yv)
+
+    def backward_relu(self, a, params, cache, relu_out, dy):
+        t = time.perf_counter()
+        g, gb = _dense_fused.backward(dy, relu_out, True)
+        add("relu mask + bias grad (fused)", time.perf_counter() - t)
+        return backward(self, a, params, cache, [g], gb)
+
+    def backward(self, a, params, cache, dys, gb=None):
         xb, input_grad = cache
         (dy,) = dys
         k = params["kernel"]
         t = time.perf_counter()
         gk = xb.T @ dy
         t1 = time.perf_counter()
-        gb = dy.sum(axis=0)
+        own_gb = gb is None  # else the fused relu backward made it
+        if own_gb:
+            gb = dy.sum(axis=0)
         t2 = time.perf_counter()
         dx = dy @ k.T if input_grad else None
         t3 = time.perf_counter()
         add(f"xT@dy {xb.shape[1]}x{k.shape[1]}", t1 - t)
-        add("bias grad", t2 - t1)
+        if own_gb:
+            add("bias grad", t2 - t1)
         last[f"xT@dy {xb.shape[1]}x{k.shape[1]}"] = (xb.T, dy)
         if input_grad:
             add(f"dy@WT {k.shape[1]}x{k.shape[0]}", t3 - t2)
@@ -103,7 +122,8 @@ def main() -> None:
         setattr(mod, name, f)
         return f0
 
-    cls.forward, cls.backward = forward, backward
+    for name, f in zip(methods, (forward, backward, forward_relu, backward_relu)):
+        setattr(cls, name, f)
     acls = type(REGISTRY["Activation"])
     saved = [(fit_mod, "heads_loss_and_grad", timed(fit_mod, "heads_loss_and_grad", "loss")),
              (fit_mod, "update_metrics", timed(fit_mod, "update_metrics", "metrics")),
@@ -138,7 +158,8 @@ def main() -> None:
                     a @ b
             seq.append((time.perf_counter() - t) / steps)
     finally:
-        cls.forward, cls.backward = fwd0, bwd0
+        for name, f in saved_dense.items():
+            setattr(cls, name, f)
         for mod, name, f0 in saved:
             setattr(mod, name, f0)
     med = {k: float(np.median(v)) for k, v in rows.items()}

@@ -10,9 +10,9 @@ import math
 from typing import Any
 
 from ._pyscript_argparse import ArgParser
+from ._pyscript_builtins import fold_builtin
 from ._pyscript_compile import DISPLAY_CALLBACKS, DISPLAY_ONLY
 from ._pyscript_data import DataArr, keras_dataset
-from ._pyscript_expr import fold_builtin
 from ._pyscript_functional import MERGE_FUNCTIONS, KTensor
 from ._pyscript_generators import (
     GENERATED,

@@ -1,6 +1,7 @@
 """The safe constant evaluator: folds literals, arithmetic, comparisons, f-strings, indexing
-and comprehensions over constants; anything else becomes an Opaque value. `const` turns a
-folded value into a JSON value for the spec doc (a located error for what it cannot be).
+and comprehensions over constants (builtins called on them: `_pyscript_builtins`); anything
+else becomes an Opaque value. `const` turns a folded value into a JSON value for the spec
+doc (a located error for what it cannot be).
 """
 
 from __future__ import annotations
@@ -11,10 +12,11 @@ import re
 from typing import Any
 
 from ._pyscript_argparse import ArgParser, Namespace
+from ._pyscript_builtins import BUILTINS
 from ._pyscript_data import DataArr
 from ._pyscript_generators import ImageGen
 from ._pyscript_model import Params, is_model_object
-from ._pyscript_names import function_name, norm
+from ._pyscript_names import function_name
 from ._pyscript_subclass import SelfObj, subclass_attribute
 from ._pyscript_torch_init import is_param, param_attr
 from ._pyscript_values import (
@@ -35,7 +37,6 @@ from ._pyscript_values import (
     Opaque,
     Scope,
     Sym,
-    TorchMod,
     is_const,
 )
 
@@ -50,9 +51,6 @@ _COMPARE = {
     ast.Is: lambda a, b: a is b, ast.IsNot: lambda a, b: a is not b,
     ast.In: lambda a, b: a in b, ast.NotIn: lambda a, b: a not in b,
 }
-_BUILTINS = ("range", "len", "int", "float", "bool", "str", "abs", "min", "max", "round",
-             "tuple", "list", "sum", "dict", "enumerate", "zip", "reversed", "isinstance")
-
 
 class ExprReader:
     """Expression evaluation of the script reader (a mixin of `pyscript.Reader`)."""
@@ -67,7 +65,7 @@ class ExprReader:
             return self.defined(ident, None)
         if ident == "__name__":
             return "__main__"
-        if ident in _BUILTINS:
+        if ident in BUILTINS:
             return Sym(f"builtins.{ident}")
         for mod in self.star_modules:
             if ident[:1].isupper() and (mod.startswith("keras") or mod.startswith("torch")):
@@ -421,67 +419,3 @@ def _dotted(node: ast.AST) -> str | None:
     if not isinstance(node, ast.Name):
         return None
     return ".".join([node.id, *reversed(parts)])
-
-
-def _torch_isinstance(obj: Any, classes: Any) -> bool | None:
-    """isinstance(m, nn.Conv2d) / isinstance(m, (nn.Linear, nn.Conv2d)) on a module of a
-    PyTorch model (a model.apply(fn) function); None for anything else."""
-    classes = classes if isinstance(classes, (list, tuple)) else [classes]
-    if not all(isinstance(c, Sym) for c in classes):
-        return None
-    names = []
-    for c in classes:
-        mod, _, cls = norm(c.path).rpartition(".")
-        if mod not in ("torch.nn", "torch.nn.modules"):
-            return None
-        names.append(cls)
-    if isinstance(obj, TorchMod) and not obj.cls.startswith("<"):
-        return obj.cls in names or "Module" in names
-    if isinstance(obj, ModelVal) and obj.framework == "torch":
-        return "Module" in names or "Sequential" in names and obj.name is None
-    return None
-
-
-def fold_builtin(r: ExprReader, name: str, args: list, kwargs: dict, node: ast.Call) -> Any:
-    """`range`, `len`, `int`, `zip`, ... called on constants, folded; Opaque otherwise."""
-    if name == "len" and len(args) == 1 and not kwargs and isinstance(args[0], list):
-        return len(args[0])  # a list of layers (an nn.ModuleList) has a constant length
-    if name == "isinstance" and len(args) == 2 and not kwargs:
-        got = _torch_isinstance(*args)
-        if got is not None:
-            return got
-    unknown = next((a for a in [*args, *kwargs.values()] if isinstance(a, Opaque)), None)
-    if unknown is not None and name in ("enumerate", "zip", "reversed", "tuple", "list"):
-        return unknown  # the reason an argument is unknown, from where it comes from
-    if not all(is_const(a) for a in args) or not all(is_const(v) for v in kwargs.values()):
-        return Opaque(node, f"{r.seg(node)} is not computed from constants")
-    try:
-        if name == "range":
-            if kwargs or not all(isinstance(a, int) for a in args):
-                return Opaque(node, "range() of non-integers")
-            return range(*args)
-        if name in ("tuple", "list"):
-            seq = r.iterate(args[0]) if args else []
-            if seq is None or kwargs:
-                return Opaque(node, f"{r.seg(node)} is not a constant sequence")
-            return tuple(seq) if name == "tuple" else list(seq)
-        if name == "dict":
-            return Opaque(node, "dict() is not folded")
-        if name in ("enumerate", "zip", "reversed") and not kwargs:
-            seqs = [r.iterate(a) for a in args]
-            if not seqs or any(s is None for s in seqs) or (name != "zip" and len(seqs) != 1):
-                return Opaque(node, f"{r.seg(node)} is not over constant sequences")
-            if name == "enumerate":
-                return list(enumerate(seqs[0]))
-            return list(reversed(seqs[0])) if name == "reversed" else list(zip(*seqs))
-        if name in ("int", "float", "bool", "abs", "round", "str") and len(args) <= 2:
-            if name == "str" and not isinstance(args[0], (int, float, str, bool)):
-                return Opaque(node, "str() of a container")
-            return {"int": int, "float": float, "bool": bool, "abs": abs, "round": round,
-                    "str": str}[name](*args, **kwargs)
-        if name in ("len", "min", "max", "sum"):
-            fn = {"len": len, "min": min, "max": max, "sum": sum}[name]
-            return fn(*args, **kwargs)
-    except (TypeError, ValueError, ArithmeticError):
-        return Opaque(node, f"{r.seg(node)} fails")
-    return Opaque(node, f"{name}() is not folded")

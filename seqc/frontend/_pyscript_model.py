@@ -7,7 +7,8 @@ Keras 3), the `trainable=` argument, and PyTorch's `p.requires_grad = False` ove
 `module.parameters()` or `module.requires_grad_(False)`. Read-only uses (summary, predict,
 save, ...) are skipped. Anything else that would change the model or its training
 (`load_weights`, `set_weights`, `model.layers.pop()`, another attribute) is a located error:
-never a silent skip.
+never a silent skip. Weights saved and loaded back: `_pyscript_checkpoints`; `adapt()`:
+`_pyscript_adapt`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import ast
 from dataclasses import dataclass
 from typing import Any
 
+from ._pyscript_adapt import ADAPTABLE
 from ._pyscript_torch_state import zero_state_call, zero_state_method  # noqa: F401 (zero_state_call: for _pyscript_stmt)
 from ._pyscript_values import (
     BoundMethod,
@@ -43,12 +45,6 @@ READ_ONLY = frozenset((
 _PARAM_READS = ("numel", "nelement", "size", "dim", "ndimension", "element_size")
 # Attributes a script may read (their values are not modelled, so they read as Opaque).
 _TORCH_FREEZE_ATTRS = ("requires_grad",)
-
-
-# Layers whose `adapt(data)` the script reader runs, each with the argument that gives what
-# adapt would learn (Keras refuses to adapt a layer given it).
-ADAPTABLE = {"Normalization": "mean", "Discretization": "bin_boundaries",
-             "IntegerLookup": "vocabulary"}
 
 
 class LayersView(list):
@@ -91,22 +87,6 @@ def set_trainable(v: Any, value: bool) -> None:
         v.trainable = value
     elif isinstance(v, Layer) and v.cls not in ("Input", "InputLayer"):
         v.kwargs["trainable"] = value
-
-
-def _structure(v: Any) -> Any:
-    """What makes two models of a script the same weights: their modules' classes and
-    constant arguments, in order (None where an argument is not a constant)."""
-    from ._pyscript_values import is_const
-
-    if isinstance(v, ModelVal):
-        parts = [(n, _structure(c)) for n, c, _ in v.items]
-        return None if any(p is None for _, p in parts) else (v.framework, tuple(parts))
-    if isinstance(v, (Layer, TorchMod)) and all(is_const(a) for a in [
-            *v.args, *v.kwargs.values()]):
-        return v.cls, repr(v.args), repr(sorted(v.kwargs.items())), getattr(
-            v, "trainable", True), repr(sorted((k, i[0]) for k, i in getattr(
-                v, "inits", {}).items()))
-    return None
 
 
 def model_part(m: ModelVal, attr: str) -> Any:
@@ -182,98 +162,6 @@ class ModelStatements:
             return BoundMethod(base, attr)
         return BoundMethod(base, attr)
 
-    def saved_at(self, path: ast.AST, node: ast.AST, owner: Any = None) -> None:
-        """`model.save_weights(p)`, `torch.save(model.state_dict(), p)`: where the script
-        writes its weights (the key is the path's value, or its text), and which model
-        writes them when the reader knows it (a Keras model's own save)."""
-        # a Keras snapshot of initial weights (restore_initial); PyTorch reloads are the
-        # script's own checkpoint or a fresh instance's (below)
-        initial = isinstance(owner, ModelVal) and owner.framework == "keras" and (
-            owner.fitted_at is None) and (
-            owner.reloaded is None and owner.init_from is None and not self.owns_refusal(owner))
-        self.saved_paths.setdefault(self.path_key(path), (node.lineno, owner, initial))
-
-    def state_dict_owner(self, arg: ast.AST) -> Any:
-        """The model of `torch.save(model.state_dict(), p)` (None for anything else)."""
-        if isinstance(arg, ast.Call) and isinstance(arg.func, ast.Attribute) and (
-                arg.func.attr == "state_dict") and self.call_scope is not None:
-            owner = self.resolve_obj(self.ev(arg.func.value, self.call_scope))
-            return owner if isinstance(owner, ModelVal) else None
-        return None
-
-    def path_key(self, path: ast.AST) -> Any:
-        v = self.ev(path, self.call_scope) if self.call_scope is not None else None
-        return v if isinstance(v, str) else ("text", ast.unparse(path))
-
-    def reloads_own_checkpoint(self, obj: Any, node: ast.Call) -> bool:
-        """`model.load_state_dict(torch.load(PATH))` / `model.load_weights(PATH)` of a file the
-        script itself saved earlier: the weights it trained, which seqc's build trains too.
-        A Keras model that then trains again is refused at its fit."""
-        arg = node.args[0]
-        if isinstance(arg, ast.Name) and self.call_scope is not None:
-            d = self.lookup_def(arg.id, self.call_scope)  # `sd = torch.load(p)` first
-            if isinstance(d, ast.Assign) and len(d.targets) == 1 and isinstance(
-                    d.targets[0], ast.Name) and isinstance(d.value, ast.Call) and isinstance(
-                    d.value.func, ast.Attribute) and d.value.func.attr == "load":
-                arg = d.value  # (a path's own name, `p = os.path.join(...)`, stays the key)
-        if isinstance(arg, ast.Call) and arg.args and (
-                isinstance(arg.func, ast.Attribute) and arg.func.attr == "load"):
-            arg = arg.args[0]  # torch.load(PATH, weights_only=True)
-        key = self.path_key(arg)
-        saved = self.saved_paths.get(key)
-        if saved is None and key in self.best_saves and isinstance(obj, ModelVal) and (
-                obj.framework == "torch"):
-            from ._pyscript_torch_best import restore_best
-
-            return restore_best(self, obj, node, key)
-        if saved is None or not isinstance(obj, ModelVal):
-            return False
-        line, owner, initial = (*saved, False)[:3]
-        if initial:
-            return self.restore_initial(obj, self.resolve_obj(owner), node, line)
-        if owner is not None and obj.framework == "torch" and self.resolve_obj(
-                owner) is not obj and _structure(self.resolve_obj(owner)) == _structure(
-                obj) is not None:
-            owner = None  # a fresh instance of the same modules (PyTorch's quickstart)
-        if owner is not None and self.resolve_obj(owner) is not obj:
-            # another model's weights (tfdocs' imbalanced_data saves a model built with
-            # another bias and loads it into a fresh one): not what seqc's build starts from
-            self.refuse(obj, node, f"{self.seg(node)} loads the weights another model saved "
-                                   f"at line {line}; seqc builds this model from its own "
-                                   "initial weights", field="load_weights",
-                        received=self.seg(node),
-                        hint="build the model whose weights these are, or remove the call")
-            return True
-        obj.reloaded = node
-        self.note(node, f"{self.seg(node)} reloads the weights the script saved at line "
-                        f"{line}: the trained weights, as seqc's build has them")
-        return True
-
-    def restore_initial(self, obj: ModelVal, owner: ModelVal, node: ast.Call,
-                        line: int) -> bool:
-        """`model.load_weights(p)` of a snapshot the script saved before any fit: initial
-        weights. Into a model not yet trained, they are its starting weights: the same
-        model's (nothing changes) or another model's of the same layers (tfdocs'
-        imbalanced_data saves a model built with an output bias and loads it into a fresh
-        one), which seqc draws from that model's initializers (checked at assembly). After
-        a fit it would restart training with the optimizer's state kept: refused."""
-        if obj.fitted_at is not None:
-            self.refuse(obj, node, f"{self.seg(node)} restores the initial weights saved at "
-                                   f"line {line} after the fit at line "
-                                   f"{obj.fitted_at.lineno}; Keras keeps the optimizer's "
-                                   "state, so the next fit does not start afresh",
-                        field="load_weights", received=self.seg(node),
-                        hint="build a new model for the second training (seqc trains a "
-                             "definition once)")
-            return True
-        if owner is not obj:
-            obj.init_from = (owner, node, line)
-        self.note(node, f"{self.seg(node)} loads the initial weights saved at line {line}"
-                        + ("" if owner is obj else f" from the model built at line "
-                           f"{owner.node.lineno}: this model starts from that model's "
-                           "initializers"))
-        return True
-
     def owns_refusal(self, m: ModelVal) -> bool:
         return any(self.refused_part(o, self.model_parts(m)) for o, _ in self.refusals)
 
@@ -338,7 +226,7 @@ class ModelStatements:
         if meth in ("load_state_dict", "load_weights") and len(node.args) == 1 and (
                 self.reloads_own_checkpoint(obj, node)):
             return None
-        from ._pyscript_subclass import instance_of, pure_method
+        from ._pyscript_pure import instance_of, pure_method
 
         inst = instance_of(self, inst)
         if zero_state_method(self, obj, inst, meth):
@@ -373,80 +261,6 @@ class ModelStatements:
                        "and seqc never skips such a statement", field=meth, received=what,
             hint=hints.get(meth, "remove the statement, or build the model so that it is not "
                                  "needed"))
-
-    def adapt(self, lay: Layer, args: list, kwargs: dict, node: ast.Call) -> Any:
-        """`normalizer.adapt(train_features)` on bound data: Keras' statistics (mean and
-        population variance over every axis but the layer's `axis`, and the row count) become
-        the layer's adapted weights, as after Keras' adapt (fit does not adapt again)."""
-        import numpy as np
-
-        from ._pyscript_data import DataArr
-
-        data = args[0] if args else kwargs.get("data")
-        if not isinstance(data, DataArr) or data.values is None or data.values.size == 0:
-            return self.refuse(lay, node, f"{self.seg(node)} computes the layer's statistics "
-                                          "from data seqc does not have", field="adapt",
-                               received=self.seg(node),
-                               hint="give the data with --x X.npy (or --data FILE), or pass "
-                                    + ("mean= and variance=" if lay.cls == "Normalization"
-                                       else f"{ADAPTABLE[lay.cls]}=") + f" to {lay.cls}")
-        if lay.cls != "Normalization":
-            return self.adapt_lookup(lay, data.values, node)
-        axis = lay.kwargs.get("axis", -1)
-        keep = () if axis is None else (axis,) if isinstance(axis, int) else tuple(axis)
-        x = np.asarray(data.values, np.float64)
-        if x.ndim == 1:
-            x = x[:, None]  # Keras adapts a 1-D array as one feature per row
-        if not all(isinstance(k, int) and -x.ndim <= k < x.ndim for k in keep):
-            return self.refuse(lay, node, f"{self.seg(node)}: axis {axis} does not fit the "
-                                          f"data of shape {list(x.shape)}", field="axis")
-        keep = tuple(sorted(k % x.ndim for k in keep))
-        red = tuple(i for i in range(x.ndim) if i not in keep)
-        if not isinstance(lay.kwargs.get("name"), str):
-            lay.kwargs["name"] = lay.auto_name  # to find its weights in the built model
-        self.adapted[lay.kwargs["name"]] = {"mean": x.mean(axis=red), "variance": x.var(
-            axis=red), "count": np.asarray(int(np.prod([x.shape[i] for i in red])))}
-        self.note(node, f"{self.seg(node)}: the statistics of the {len(x)} rows given are the "
-                        "layer's mean and variance")
-        return None
-
-    def adapt_lookup(self, lay: Layer, values: Any, node: ast.Call) -> Any:
-        """`Discretization(num_bins=...).adapt(x)`: Keras' quantile boundaries become the
-        layer's adapted weights. `IntegerLookup().adapt(x)`: Keras' vocabulary (and idf
-        weights) become its arguments, as the size of the vocabulary shapes the model."""
-        import dataclasses
-
-        import numpy as np
-
-        from ..errors import DataError, DefinitionError
-        from ..ops import REGISTRY
-        from ..ops.integer_lookup import adapted_vocabulary
-
-        op = REGISTRY[lay.cls]
-        fields = {f.name for f in dataclasses.fields(op.Attrs)}
-        given = ADAPTABLE[lay.cls]
-        if lay.kwargs.get(given) is not None:
-            return self.refuse(lay, node, f"{self.seg(node)}: Keras cannot adapt a "
-                                          f"{lay.cls} given `{given}`", field="adapt",
-                               received=self.seg(node), hint=f"remove `{given}` or the adapt")
-        try:
-            attrs = op.parse_attrs({k: v for k, v in lay.kwargs.items()
-                                    if k in fields and k != given})
-            if lay.cls == "Discretization":
-                op.check(attrs)
-                learnt = op.adapt(attrs, np.asarray(values))
-            else:
-                lay.kwargs.update(adapted_vocabulary(attrs, values))
-        except (DefinitionError, DataError) as e:
-            return self.refuse(lay, node, f"{self.seg(node)}: {e.message}", field=e.field,
-                               received=e.received, hint=e.hint)
-        if lay.cls == "Discretization":
-            if not isinstance(lay.kwargs.get("name"), str):
-                lay.kwargs["name"] = lay.auto_name  # to find its weights in the built model
-            self.adapted[lay.kwargs["name"]] = learnt
-        self.note(node, f"{self.seg(node)}: adapted on the {len(values)} rows given, as Keras "
-                        "adapts it")
-        return None
 
     def torch_apply(self, m: ModelVal, fn: Any, node: ast.Call) -> Any:
         """`model.apply(weights_init)`: fn called on each module, children before their

@@ -209,7 +209,7 @@ def zero_state_call(r: Reader, base: Any, meth: str) -> bool:
     """`net.init_hidden(...)` in a training loop: a zero-state method (zero_state_method) of a
     forward(x, hidden) model, which changes nothing."""
     from ..errors import SeqcError
-    from ._pyscript_subclass import instance_of
+    from ._pyscript_pure import instance_of
 
     inst = instance_of(r, base)
     if inst is None or inst.cls.kind != "torch_module":
@@ -258,7 +258,7 @@ def _training_calls(r: Reader, model: Any) -> list[tuple]:
     """(call, the loop body holding it, the enclosing loops outermost first, the Assign) of
     each `a, h = f(x, h)` in a loop body that also calls .backward(): those calling the
     model by one of its names, else all (a function's parameter `net` names it there)."""
-    from ._pyscript_subclass import instance_of
+    from ._pyscript_pure import instance_of
 
     inst = instance_of(r, model)
     names = {n for o in (model, inst) for n in getattr(o, "names", None) or ()
@@ -370,7 +370,7 @@ def _detached(v: ast.AST, name: str) -> bool:
 
 def _zeros(r: Reader, model: Any, v: ast.AST) -> bool:
     """`model.init_hidden(n)` (a zero_state_method) or torch.zeros(...) (a tuple of them)."""
-    from ._pyscript_subclass import instance_of
+    from ._pyscript_pure import instance_of
 
     if isinstance(v, ast.Tuple):
         return bool(v.elts) and all(_zeros(r, model, e) for e in v.elts)

@@ -23,34 +23,35 @@ from typing import Any
 
 from ..errors import DefinitionError, SeqcError
 from ..model import DEFAULT_MAX_MEMORY
+from ._pyscript_adapt import AdaptStatements
 from ._pyscript_argparse import ArgparseReader
 from ._pyscript_binding import DataBinding
 from ._pyscript_calls import CallReader
+from ._pyscript_checkpoints import CheckpointStatements
+from ._pyscript_choose import ModelChoice
 from ._pyscript_compile import CompileReader
 from ._pyscript_data import DataReader
 from ._pyscript_expr import ExprReader
 from ._pyscript_functional import FunctionalReader
 from ._pyscript_keras import KerasReader
+from ._pyscript_messages import ScriptMessages
 from ._pyscript_model import ModelStatements
 from ._pyscript_pipeline import PipelineReader
 from ._pyscript_stages import stages_doc
 from ._pyscript_state import state_resets
 from ._pyscript_stmt import StmtReader
-from ._pyscript_subclass import read_instance, read_uninstantiated, reorder_weights, weight_order
 from ._pyscript_values import (
     MAX_STEPS,
-    OPS_HINT,
     Func,
     Instance,
-    Layer,
     LocalClass,
     ModelVal,
-    Opaque,
     Scope,
     TooComplex,
     TorchMod,
     is_input_shape,
 )
+from ._pyscript_weight_order import reorder_weights, weight_order
 from .bindings import Bindings
 from .spec import Definition, definition_from_doc
 
@@ -59,11 +60,13 @@ __all__ = ["load_script", "script_to_spec"]
 MAX_SCRIPT_BYTES = 4 << 20  # tutorials are a few kB; ast on a huge file is slow
 
 
-class Reader(StmtReader, ExprReader, CallReader, CompileReader, KerasReader, ModelStatements,
-             DataReader, DataBinding, FunctionalReader, ArgparseReader, PipelineReader):
-    """One script's reader: the statement walker, expression evaluator, call dispatch and the
-    Keras/compile readers are its mixins (one module each); it keeps the reading state,
-    locates errors, chooses the model and assembles the spec doc."""
+class Reader(ScriptMessages, ModelChoice, StmtReader, ExprReader, CallReader, CompileReader,
+             KerasReader, ModelStatements, CheckpointStatements, AdaptStatements, DataReader,
+             DataBinding, FunctionalReader, ArgparseReader, PipelineReader):
+    """One script's reader: the statement walker, expression evaluator, call dispatch, the
+    Keras/compile readers, its locations and messages (_pyscript_messages) and the choice of
+    the model (_pyscript_choose) are its mixins (one module each); it keeps the reading state
+    and assembles the spec doc."""
 
     def __init__(self, source: str, file: str, *, comments: bool = True,
                  bindings: Bindings | None = None, survey: bool = False) -> None:
@@ -111,112 +114,6 @@ class Reader(StmtReader, ExprReader, CallReader, CompileReader, KerasReader, Mod
         self.ids_input = False  # an Embedding(input_length=n) gave the input: int32 ids
         self.comment = _comment_settings(source, file) if comments else {}
 
-    def skipped_at(self, node: ast.AST) -> None:
-        """Record a statement seqc did not run (it does not touch the model)."""
-        line = getattr(node, "lineno", None)
-        if line is not None:
-            end = getattr(node, "end_lineno", None) or line
-            self.skipped[line] = max(end, self.skipped.get(line, line))
-
-    def defined(self, name: str | None, fallback: Any) -> Any:
-        """A `--define NAME=VALUE` for a name (or dotted name) the script leaves unreadable."""
-        if name is not None and name in self.defines:
-            self.used_defines.add(name)
-            return self.defines[name]
-        return fallback
-
-    def note(self, node: ast.AST | None, message: str) -> None:
-        line = f"{self.where(node)}: {message}"
-        if line not in self.notes:  # a function called twice (each training stage) notes once
-            self.notes.append(line)
-
-    def skipped_line(self) -> str | None:
-        """One line listing the statements seqc did not run, as line ranges."""
-        if not self.skipped:
-            return None
-        spans: list[list[int]] = []
-        for start in sorted(self.skipped):
-            end = self.skipped[start]
-            if spans and start <= spans[-1][1] + 1:
-                spans[-1][1] = max(spans[-1][1], end)
-            else:
-                spans.append([start, end])
-        text = ", ".join(str(a) if a == b else f"{a}-{b}" for a, b in spans)
-        n = sum(b - a + 1 for a, b in spans)
-        return (f"{self.file}: not run (they do not build or change the model): "
-                f"{'line' if n == 1 else 'lines'} {text}")
-
-    def where(self, node: ast.AST | None) -> str:
-        if node is None or not hasattr(node, "lineno"):
-            return self.file
-        return f"{self.file}:{node.lineno}:{node.col_offset + 1}"
-
-    def warn(self, node: ast.AST | None, message: str) -> None:
-        """One note line for an old spelling read with its Keras 3 meaning, located at the
-        script line; `seqc summary`/`build` print it, `Definition.notes` holds it."""
-        key = (getattr(node, "lineno", 0), message)
-        if key not in self.warned and not self.survey:  # an unrolled loop warns once
-            self.warned.add(key)
-            self.note(node, message)
-
-    def seg(self, node: ast.AST, limit: int = 70) -> str:
-        """The source text of a node (its first line), for messages. Columns are UTF-8 byte
-        offsets; the lines are split once (ast.get_source_segment re-splits per call)."""
-        if not hasattr(self, "_lines"):
-            self._lines = [ln.encode() for ln in self.source.splitlines()]
-        line = getattr(node, "lineno", 0)
-        if not 0 < line <= len(self._lines):
-            return type(node).__name__
-        raw = self._lines[line - 1]
-        end = node.end_col_offset if getattr(node, "end_lineno", None) == line else None
-        text = raw[node.col_offset:end].decode("utf-8", "replace")
-        if end is None and getattr(node, "end_lineno", line) != line:
-            text += " ..."
-        text = " ".join(text.split())
-        return text if len(text) <= limit else text[: limit - 3] + "..."
-
-    def error(self, node: ast.AST | None, message: str, *, field: str | None = None,
-              received: Any = None, hint: str | None = None) -> DefinitionError:
-        return DefinitionError(message, file=self.where(node), field=field,
-                               received=received, hint=hint)
-
-    def opaque_error(self, v: Opaque, what: str) -> DefinitionError:
-        if v.unsupported:
-            return self.error(v.node, f"{what}: {v.why}", received=self.seg(v.node),
-                              hint="remove it; " + OPS_HINT)
-        return self.error(
-            v.node, f"{what} cannot be read without running the script: {v.why}"
-                    + self.origin(v), received=self.seg(v.node), hint=self.supply_hint(v))
-
-    def origin(self, v: Opaque) -> str:
-        """Where the unreadable names of a value were set: "; y_train is set at line 3"."""
-        names = [n.id for n in ast.walk(v.node) if isinstance(n, ast.Name)]
-        if v.name and v.name not in names:
-            names.insert(0, v.name)
-        seen = []
-        at = getattr(v.node, "lineno", 0)
-        for name in dict.fromkeys(names):
-            lines = sorted({st.lineno for (_, n), st in self.last_def.items() if n == name})
-            before = [ln for ln in lines if ln <= at] or lines
-            if before:
-                seen.append(f"{name} is set at line {before[-1]}")
-        return ("; " + ", ".join(seen[:3])) if seen else ""
-
-    def supply_hint(self, v: Opaque, shape: bool = False) -> str:
-        """How to supply a value the script computes at run time, in a script's terms."""
-        ways = ["give the data it comes from (--x X.npy [--y Y.npy], or --data FILE)"]
-        name = v.name or next((n.id for n in ast.walk(v.node) if isinstance(n, ast.Name)),
-                              None)
-        if name is not None and not shape:
-            ways.append(f"--define {name}=VALUE")
-        if shape:
-            ways += [f"--define {name or 'NAME'}=VALUE", "keras.Input(shape=(...))",
-                     "a comment `# seqc: input_shape = (...)` (per sample, batch excluded)"]
-        else:
-            ways.append("write it as a literal")
-        return ", ".join(ways[:-1]) + " or " + ways[-1] + " (seqc reads the script with ast " \
-            "and never runs it)"
-
     # -- entry --
     def read(self) -> tuple[dict, list[ast.AST], dict]:
         try:
@@ -256,104 +153,6 @@ class Reader(StmtReader, ExprReader, CallReader, CompileReader, KerasReader, Mod
                              field="python") from None
         model = self.choose_model()
         return self.assemble(model, module)
-
-    def choose_model(self) -> ModelVal:
-        """The model to build: the one --model names; else the one the script compiles or
-        fits (even when a second Sequential wraps it for inference, as TF's beginner
-        tutorial adds a Softmax); else the one model left. Several candidates and no
-        `model` variable among them is an error listing them, never a silent pick.
-        A subclassed model's instance another model holds is a part of that model; one
-        compiled or fitted counts as used (_pyscript_subclass keeps its settings on a shell)."""
-        insts = [i for i in self.instances if not i.consumed]
-        current = getattr(self, "module_scope", None)
-        self.current_model = current.vars.get("model") if current is not None else None
-        everything = self.distinct([*self.models, *insts])
-        wanted = self.bindings.model
-        if wanted is not None:
-            hits = [c for c in everything if wanted in c.names
-                    or isinstance(c, ModelVal) and c.name == wanted]
-            if not hits:
-                raise self.error(None, f"--model {wanted}: the script builds no model of that "
-                                       "name", field="--model", received=wanted,
-                                 hint="the models: " + self.candidates(everything))
-            return self.resolve_candidate(hits[-1])
-        used = self.distinct([m for m in self.models if m.compile is not None
-                          or m.fit is not None]
-                         + [i for i in insts if i.shell.compile is not None
-                            or i.shell.fit is not None])
-        unused = [i for i in insts if i not in used]
-        cands: list[Any] = used if len(used) > 1 or used and not unused else (
-            self.distinct([m for m in self.models if not m.consumed] + unused))
-        if len(cands) > 1:
-            named = [c for c in cands if "model" in c.names]
-            if len(named) == 1:
-                return self.resolve_candidate(named[0])
-            raise self.error(
-                cands[1].node, "the script builds more than one model, and none is the "
-                               "`model` variable; seqc builds one", field="model",
-                received="models: " + self.candidates(cands),
-                hint="choose one with --model NAME (seqc.load(path, model=NAME))")
-        owners = [o for o in self.param_owners if not any(
-            o is v for m in self.models for _, v, _ in m.items)]
-        if not cands and len(owners) == 1:
-            # `model = nn.Linear(784, 10)` trained through model.parameters(): a one-module
-            # model, as PyTorch runs it
-            mod = owners[0]
-            m = ModelVal("torch", mod.node)
-            m.append("0", mod, mod.node)
-            m.names = list(mod.names)
-            return self.resolve_candidate(m)
-        if not cands:
-            subclassed = [c for c in self.classes if c.kind in ("keras_model", "torch_module")
-                          and c.selector is None]
-            if subclassed:  # defined, never instantiated: read with its defaults
-                return self.resolve_candidate(read_uninstantiated(self, subclassed))
-            raise self.error(
-                None, "no model found: the script has no keras Sequential(...) or "
-                      "torch.nn.Sequential(...)", field="model",
-                hint="build the model with Sequential([...]) / model.add(...) or "
-                     "nn.Sequential(...), or a keras.Model / nn.Module subclass")
-        return self.resolve_candidate(cands[0])
-
-    def distinct(self, cands: list) -> list:
-        return _distinct(cands, getattr(self, "current_model", None))
-
-    def resolve_candidate(self, c: Any) -> ModelVal:
-        if isinstance(c, Instance):
-            c = read_instance(self, c)  # _pyscript_subclass: __init__ and forward/call
-        self.check_refusals(c)
-        self.check_pretrained_parts(c)
-        return c
-
-    def check_pretrained_parts(self, m: ModelVal) -> None:
-        """A layer of the model built that another model of the script trained first (a base
-        fitted, then reused) starts from those trained weights in Keras; seqc trains the
-        model built from initial weights, so that is refused, never silently different."""
-        def parts(v: Any, out: set[int]) -> set[int]:
-            if _trains(v):
-                out.add(id(v))
-            for _, x, _ in getattr(v, "items", ()):
-                parts(x, out)
-            return out
-
-        mine = parts(m, set()) - {id(m)}
-        for other in self.models:
-            if other is m or other.fit is None or id(other) in mine:
-                continue
-            shared = parts(other, set()) & mine
-            if shared:
-                raise self.error(
-                    other.node, f"{' / '.join(other.names) or 'a model'} is trained (fit) "
-                                "before the model built reuses its layers; seqc trains the "
-                                "model built once, from initial weights",
-                    field="model", received=f"models sharing layers: "
-                    f"{self.candidates([other])} and {self.candidates([m])}",
-                    hint="build the second model from the first's build output (seqc build, "
-                         "then load its weights), or share no trained layers")
-
-    def candidates(self, cands: list) -> str:
-        return "; ".join(f"{' / '.join(c.names) or '(unnamed)'} at {self.where(c.node)}"
-                         for c in cands)
 
     def start_from(self, model: ModelVal, doc: dict) -> None:
         """The model loads another model's initial weights (restore_initial): its layers take
@@ -415,7 +214,7 @@ class Reader(StmtReader, ExprReader, CallReader, CompileReader, KerasReader, Mod
             self.notes.append(f"{self.file}: argparse values read as the script's defaults "
                               f"(run without arguments): {shown}; --define NAME=VALUE gives "
                               "another")
-        info["weight_order"] = weight_order(self, model, doc)  # _pyscript_subclass
+        info["weight_order"] = weight_order(self, model, doc)  # _pyscript_weight_order
         info["notes"] = list(self.notes)
         info["fit_data"] = list(self.fit_data)
         binding = self.data_lines.get(id(model.fitted_at))
@@ -449,34 +248,6 @@ class Reader(StmtReader, ExprReader, CallReader, CompileReader, KerasReader, Mod
 
 # ---- helpers ----
 
-
-def _trains(v: Any) -> bool:
-    """Whether fitting a model changes this layer: it has trainable weights and is not frozen
-    (an adapted Normalization shared by two models is not changed by either's fit)."""
-    from ..ops import REGISTRY
-    from ..ops.base import KIND_ALIASES
-
-    if isinstance(v, Layer):
-        if v.kwargs.get("trainable") is False:
-            return False
-        op = REGISTRY.get(KIND_ALIASES.get(v.cls, v.cls))
-        return op is None or op.category not in (
-            "reshaping", "pooling", "regularization", "preprocessing") and (
-            op.category != "activation" or op.kind == "PReLU")
-    return not isinstance(v, ModelVal)  # a nested model counts by its layers
-
-
-def _distinct(cands: list, prefer: Any = None) -> list:
-    """One candidate per place in the script that builds a model: a builder function called
-    in a loop (k-fold) builds one model many times. The last build stands for them, or the
-    one the `model` variable holds at the end (`prefer`)."""
-    last: dict[int, Any] = {}
-    for c in cands:
-        if last.get(id(c.node)) is prefer and prefer is not None:
-            continue
-        last.pop(id(c.node), None)
-        last[id(c.node)] = c
-    return list(last.values())
 
 _COMMENT_RE = re.compile(r"#\s*seqc\s*:\s*(input_shape|input_dtype)\s*=\s*(.+?)\s*$")
 

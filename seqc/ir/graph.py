@@ -4,7 +4,7 @@ A sequential model is the straight-line case, but nothing here forbids branches.
 `dense/kernel` belongs to node `dense`, local name `kernel`; `Graph.param_specs` keeps them in
 Keras' order (layer by layer, each layer's own order), which is `get_weights()` order. For a
 subclassed Keras model read from a script that is the order `__init__` assigns the layers, not
-the nodes' order (seqc.frontend._pyscript_subclass.reorder_weights).
+the nodes' order (seqc.frontend._pyscript_weight_order.reorder_weights).
 """
 
 from __future__ import annotations

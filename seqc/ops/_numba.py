@@ -1,7 +1,7 @@
 """The optional numba switch shared by seqc's compiled kernels (training/_fused.py: optimizer
-updates; ops/_recurrent_fused.py: the LSTM time loop). numba is the `fast` extra, never a core
-dependency; `SEQC_NUMBA=0` turns every kernel off, and any failure to import or compile leaves
-the NumPy path in place."""
+updates; ops/_recurrent_fused.py: the LSTM time loop; ops/_dense_fused.py: Dense + relu).
+numba is the `fast` extra, never a core dependency; `SEQC_NUMBA=0` turns every kernel off,
+and any failure to import or compile leaves the NumPy path in place."""
 
 from __future__ import annotations
 

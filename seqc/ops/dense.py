@@ -13,6 +13,7 @@ import numpy as np
 
 from ..errors import DefinitionError
 from ..ir.types import TensorType
+from . import _dense_fused
 from .base import (
     BadExample,
     Example,
@@ -81,15 +82,32 @@ class Dense(OpDef):
         return [y], (x, ctx.input_grad)
 
     def backward(self, a, params, cache, dys):
-        x, input_grad = cache
         (dy,) = dys
+        return self._backward(a, params, cache, dy, None)
+
+    def _backward(self, a, params, cache, dy, bias_grad):
+        x, input_grad = cache
         # Collapse leading axes so one matmul gives the kernel gradient for any rank.
         x2 = x.reshape(-1, x.shape[-1])
         dy2 = dy.reshape(-1, dy.shape[-1])
         grads = {"kernel": x2.T @ dy2}
         if a.use_bias:
-            grads["bias"] = dy2.sum(axis=0)
+            grads["bias"] = dy2.sum(axis=0) if bias_grad is None else bias_grad
         return [dy @ params["kernel"].T if input_grad else None], grads
+
+    # Dense then a plain relu whose input nothing else reads: the executor runs the pair as
+    # one (training/executor.py, _fused_pairs), bias add and relu in one pass over the
+    # product, relu mask and bias gradient in one over dy (ops/_dense_fused.py).
+    def forward_relu(self, a, params, xs, ctx):
+        """(relu output, this node's cache, the relu node's cache (x, y) with x = y)."""
+        (x,) = xs
+        y = _dense_fused.forward(x @ params["kernel"], params["bias"] if a.use_bias else None)
+        return y, (x, ctx.input_grad), (y, y)
+
+    def backward_relu(self, a, params, cache, relu_out, dy):
+        """(dxs, grads) of this node from the gradient at the relu's output."""
+        g, bias_grad = _dense_fused.backward(dy, relu_out, a.use_bias)
+        return self._backward(a, params, cache, g, bias_grad)
 
     layout = "custom"
 

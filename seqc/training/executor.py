@@ -26,6 +26,7 @@ class Tape:
     # Timestep masks of the masked values (graph.masked), bool (N, T); the loss reads the
     # output's, as Keras weights a masked output's loss.
     masks: dict[str, np.ndarray] = field(default_factory=dict)
+    plan: Any = None  # the forward's _Plan, so backward need not look it up again
 
 
 def node_params(node, params: dict[str, np.ndarray], keys: Any = None) -> dict[str, np.ndarray]:
@@ -96,9 +97,10 @@ def forward(
     ctx = ctx or RunContext()
     env = graph_inputs(graph, x)
     plan = _plan(graph)
-    tape = Tape(grad_of=dict(plan.grad_of))
+    tape = Tape(grad_of=dict(plan.grad_of), plan=plan)
     last_use = plan.last_use
     masked, masks = graph.masked, tape.masks
+    pair = None  # the relu's cache, when the Dense before it ran both (see _fused_pairs)
     for i, node in enumerate(graph.nodes):
         op = REGISTRY[node.op]
         ctx.input_grad = plan.input_grad[i]
@@ -106,11 +108,19 @@ def forward(
         # parameters it reads: its owner's.
         ctx.scope, ctx.node_trainable = node.shares or node.name, node.trainable
         try:
-            ys, cache = forward_node(op, node, params, env, masks, masked, ctx,
-                                     plan.keys[i])
+            if pair is not None:
+                cache, pair = pair, None
+            elif i in plan.pairs and node.outputs[0] not in keep:
+                y, cache, pair = op.forward_relu(
+                    node.attrs, node_params(node, params, plan.keys[i]),
+                    [env[node.inputs[0]]], ctx)
+                env[graph.nodes[i + 1].outputs[0]] = y
+            else:
+                ys, cache = forward_node(op, node, params, env, masks, masked, ctx,
+                                         plan.keys[i])
+                env.update(zip(node.outputs, ys))
         except SeqcError as e:  # bad data met inside a layer (an Embedding id out of range)
             raise e.located(layer=layer_label(None, node.layer or node.name, node.op)) from None
-        env.update(zip(node.outputs, ys))
         tape.caches.append(cache if ctx.need_grad else None)
         if not ctx.need_grad:
             # Free values no later node reads, so inference holds one activation at a time.
@@ -154,7 +164,8 @@ def backward(
         start = len(graph.nodes) - 1 if start is None else start
         dval = {graph.nodes[start].outputs[0]: dy}
     grad_of = tape.grad_of
-    keys = _plan(graph).keys
+    plans = tape.plan or _plan(graph)
+    keys = plans.keys
     for i in range(start, -1, -1):
         node = graph.nodes[i]
         if not any(grad_of[v] for v in node.outputs):
@@ -165,9 +176,17 @@ def backward(
             if extra and v in extra:
                 dval[v] = dval[v] + extra[v] if v in dval else extra[v]
         dys = [dval.pop(v, None) for v in node.outputs]
-        op = REGISTRY[node.op]
-        dxs, g = op.backward(node.attrs, node_params(node, params, keys[i]), tape.caches[i],
-                             dys)
+        d = plans.relu_pairs.get(i)
+        if d is not None and not _reaches(graph.nodes[d].outputs[0], dval, extra):
+            # Dense + relu fused (see _fused_pairs): the Dense node's backward from the relu's
+            # output gradient; its own output then has none, so the loop passes it by.
+            node = graph.nodes[d]
+            dxs, g = REGISTRY[node.op].backward_relu(
+                node.attrs, node_params(node, params, keys[d]), tape.caches[d],
+                tape.caches[i][1], dys[0])
+        else:
+            dxs, g = REGISTRY[node.op].backward(
+                node.attrs, node_params(node, params, keys[i]), tape.caches[i], dys)
         if node.trainable:
             for local, arr in g.items():
                 key = node.param_key(local)
@@ -193,6 +212,8 @@ class _Plan:
         self.input_grad = [any(self.grad_of[v] for v in n.inputs) for n in graph.nodes]
         self.last_use = _last_use(graph)
         self.keys = [tuple((p, n.param_key(p)) for p in n.params) for n in graph.nodes]
+        self.pairs = _fused_pairs(graph, self.last_use)  # {Dense index: relu index}
+        self.relu_pairs = {j: i for i, j in self.pairs.items()}
 
 
 def _plan(graph: Graph) -> _Plan:
@@ -203,6 +224,37 @@ def _plan(graph: Graph) -> _Plan:
         plan = _Plan(graph, key)
         object.__setattr__(graph, "_executor_plan", plan)  # a cache, as cached_property's
     return plan
+
+
+def _fused_pairs(graph: Graph, last_use: dict[str, int]) -> dict[int, int]:
+    """{i: i + 1} where node i (an op with `forward_relu`, Dense) feeds a plain relu (no
+    slope, ceiling or threshold) at i + 1 and nothing else reads its output: no other node,
+    no graph output, no timestep mask. forward runs such a pair as one call (bias add and
+    relu in one pass, in place), backward too (relu mask and bias gradient in one pass); the
+    caches are the two nodes' own, so either half also runs alone (see forward, backward)."""
+    pairs = {}
+    nodes = graph.nodes
+    for i, (node, nxt) in enumerate(zip(nodes, nodes[1:])):
+        v = node.outputs[0]
+        if (hasattr(REGISTRY[node.op], "forward_relu") and len(node.inputs) == 1
+                and len(node.outputs) == 1 and tuple(nxt.inputs) == (v,)
+                and last_use.get(v) == i + 1 and v not in graph.outputs
+                and v not in graph.masked and nxt.outputs[0] not in graph.masked
+                and _plain_relu(nxt)):
+            pairs[i] = i + 1
+    return pairs
+
+
+def _plain_relu(node: Any) -> bool:
+    function = getattr(REGISTRY[node.op], "function", None)
+    if function is None:
+        return False
+    fn, kw = function(node.attrs)
+    return fn.name == "relu" and all(kw.get(k, d) == d for k, d in fn.defaults)
+
+
+def _reaches(v: str, dval: dict, extra: dict | None) -> bool:
+    return v in dval or bool(extra) and v in extra
 
 
 def _values_needing_grad(graph: Graph) -> dict[str, bool]:

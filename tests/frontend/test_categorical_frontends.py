@@ -208,7 +208,8 @@ def test_script_without_input_takes_integer_ids_from_the_data(tmp_path):
     # Ids above 2**24 would be rounded by a float32 input before they are hashed.
     ids = np.array([[2 ** 40 + 1, 7, -3]] * 4, np.int64)
     p = tmp_path / "model.py"
-    p.write_text(SCRIPT.format(setup="", dtype="", layer="layers.Hashing(num_bins=97)")
+    p.write_text(SCRIPT.format(setup="", dtype="", layer="layers.Hashing(num_bins=97), "
+                                "layers.CategoryEncoding(num_tokens=97, output_mode='count')")
                  .replace("keras.Input(shape=(3,)), ", ""))
     defn = load_script(p, bindings=Bindings(x=ids, y=np.zeros((4, 1), np.float32)))
     assert defn.model.graph.input_type.dtype == "int64"

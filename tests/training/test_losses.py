@@ -468,3 +468,24 @@ def test_compile_and_fit_with_new_losses(loss, act, kind):
     h = m.fit(x, y, epochs=8, batch_size=16, verbose=0)
     assert h.history["loss"][-1] < h.history["loss"][0]
     assert m.evaluate(x, y, verbose=0) == pytest.approx(h.history["loss"][-1], rel=0.5)
+
+
+@pytest.mark.parametrize("shape", [(16, 10), (2, 5, 4), (1, 2)])
+@pytest.mark.parametrize("kw", [{}, {"label_smoothing": 0.1}, {"reduction": "sum"},
+                                {"reduction": "mean_with_sample_weight"}])
+def test_cce_softmax_head_fast_path_equals_the_general_one(shape, kw):
+    """CategoricalCrossentropy's own value_and_fused_grad (the unweighted softmax head) gives
+    Loss.value_and_fused_grad's numbers bit for bit, clipped probabilities included."""
+    from seqc.ops._activations import softmax
+    from seqc.training.loss_base import Loss
+
+    rng = np.random.default_rng(sum(shape))
+    p = softmax((rng.normal(size=shape) * 5).astype(np.float32))
+    p.reshape(-1)[:2] = 1.0, 0.0  # both clip bounds
+    y = np.eye(shape[-1], dtype=np.float32)[rng.integers(0, shape[-1], shape[:-1])]
+    loss = L.get({"type": "categorical_crossentropy", **kw})
+    ours, ref = (f(loss, "softmax", y, p) for f in (type(loss).value_and_fused_grad,
+                                                    Loss.value_and_fused_grad))
+    assert ours[0] == ref[0]
+    assert ours[1].dtype == ref[1].dtype == np.float32
+    np.testing.assert_array_equal(ours[1], ref[1])
