@@ -160,6 +160,9 @@ def test_validation_feeds_a_missing_state_zeros(tmp_path):
      "is not returned"),
     ("        out, h = self.gru(x, hidden)\n        return self.fc(out), h[0]\n",
      "reads both the output and the final state"),
+    ("        out, h = self.gru(x, hidden)\n"
+     "        out = out.reshape(out.size(0) * out.size(1), out.size(2))\n"
+     "        return self.fc(out), h\n", "folds the time steps into the batch"),
 ])
 def test_a_state_argument_used_otherwise_is_refused_with_its_line(tmp_path, body, what):
     text = ('import torch.nn as nn\n\nclass Net(nn.Module):\n    def __init__(self):\n'
