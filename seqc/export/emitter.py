@@ -14,6 +14,7 @@ import onnx
 from onnx import helper, numpy_helper
 
 from ..ir.types import DTYPES, TensorType
+from ..ops._promote import promoted
 
 CHANNELS_FIRST = "channels_first"
 
@@ -179,6 +180,7 @@ class Emitter:
         for (LAYOUTS in seqc/ops/base.py), its outputs recorded with their IR types and
         physical layouts. The exporter lowers every node with it; wrappers (TimeDistributed)
         lower their inner layer with it."""
+        xs = self._promoted(op, attrs, xs)
         mode = op.export_layout(attrs)
         if mode == "agnostic" and len(xs) > 1:
             xs = self.unify(xs)
@@ -199,6 +201,21 @@ class Emitter:
                 self.set_layout(y, CHANNELS_FIRST if mode == "channels_first" and t.rank >= 3
                                 else None)
         return ys
+
+    def _promoted(self, op: Any, attrs: Any, xs: list[str]) -> list[str]:
+        """The inputs as the kind computes on them: an integer input of a kind that promotes
+        it (Dense on ids) cast to float32 first, as Keras and seqc's NumPy forward do
+        (seqc/ops/_promote.py). One place, so every kind's lowering sees float32."""
+        types = [self.type_of(x) for x in xs]
+        out = []
+        for x, t, c in zip(xs, types, promoted(op, attrs, types)):
+            if c is not t:
+                y = self.op("Cast", [x], to=onnx.TensorProto.FLOAT)
+                self._types[y] = c
+                self.set_layout(y, self.layout_of(x))
+                x = y
+            out.append(x)
+        return out
 
     def unify(self, xs: list[str]) -> list[str]:
         """The inputs of a several-input node in one physical layout: kept where they all

@@ -16,6 +16,7 @@ from ..ir.serialize import graph_from_json, params_from_npz
 from ..ir.verify import verify
 from ..model import Model
 from ..ops import REGISTRY
+from ..ops._promote import promoted
 from ._json import parse_json, read_bytes
 from .spec import Definition
 
@@ -82,7 +83,7 @@ def _consistent(graph: Graph, file: str) -> Graph:
     needed: set[str] = set()
     for i, n in enumerate(graph.nodes):
         op = REGISTRY[n.op]
-        in_types = [graph.types[v] for v in n.inputs]
+        in_types = promoted(op, n.attrs, [graph.types[v] for v in n.inputs])
         try:
             op.check(n.attrs)
             outs = op.infer(n.attrs, in_types)

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 from ..errors import DefinitionError, SeqcError, did_you_mean, layer_label
 from ..ops import REGISTRY, get_op
+from ..ops._promote import promoted
 from . import weight_args
 from .graph import Graph, Node, in_masked
 from .types import TensorType
@@ -75,7 +76,8 @@ def build_graph(
                     received=f"type={lc.type!r}",
                     hint="define a graph (the Keras functional API) whose entry names its "
                          "inputs")
-            out_type, *more = op.infer(attrs, [types[cur]])
+            in_types = promoted(op, attrs, [types[cur]])  # Keras' int -> float32 (Dense)
+            out_type, *more = op.infer(attrs, in_types)
             if more:
                 raise DefinitionError(
                     f"{op.kind}(return_state=True) returns its output and its final state, "
@@ -85,8 +87,8 @@ def build_graph(
                          "as outputs k of the layer (\"from\": [\"name:1\"])")
             if op.output_masked(attrs, in_masked(op, [cur], masked)):
                 masked.add(lname)
-            pspecs = op.params(attrs, [types[cur]])
-            _check_weight_dtype(op, [types[cur]], out_type, pspecs)
+            pspecs = op.params(attrs, in_types)
+            _check_weight_dtype(op, in_types, out_type, pspecs)
             node = Node(op.kind, lname, (cur,), (lname,), attrs,
                         tuple(s.name for s in pspecs), layer=lname, trainable=lc.trainable,
                         training_args=training_args)
@@ -115,31 +117,23 @@ def build_graph(
 def _check_weight_dtype(op, in_types: list[TensorType], out_type: TensorType,
                         pspecs: list) -> None:
     """A layer with float32 weights computes in float32: Keras casts a float64 input to the
-    layer's dtype, and its ops promote an integer input (Discretization -> Dense) to float32.
-    seqc casts neither. A kind that passes the input's dtype on would mix it with its float32
-    weights: NumPy would compute in float64 and the ONNX export cannot (a Gemm of double or
-    int64 and float fails onnx.checker). Refused here, naming the layer, before any training,
-    rather than at export. (Kinds that read integers themselves, such as Embedding, or cast
-    them, such as Normalization, give a float output and pass.)"""
-    if not any(s.dtype == "float32" for s in pspecs):
+    layer's dtype. seqc does not. A kind that passes float64 on would mix it with its float32
+    weights: NumPy would compute in float64 and the ONNX export cannot (a Gemm of double and
+    float fails onnx.checker). Refused here, naming the layer, before any training, rather
+    than at export. (An integer input is another case: Keras' ops promote it to float32, and
+    so does seqc for the kinds with `promotes_integers`, whose `in_types` here are promoted
+    already; kinds that read integers themselves, such as Embedding, or cast them, such as
+    Normalization, give a float output, and Discretization reads them as numbers.)"""
+    if out_type.dtype != "float64" or not any(s.dtype == "float32" for s in pspecs):
         return
-    if out_type.dtype == "float64":
-        odd = next((t for t in in_types if t.dtype == "float64"), None)
-        hint = ("give the model float32 inputs (input_dtype / the Input's dtype); Keras casts "
-                "a float64 input to the layer's float32")
-    elif out_type.dtype.startswith(("int", "uint")):
-        odd = next((t for t in in_types if t.dtype == out_type.dtype), None)
-        hint = ("Keras promotes the integers to float32 here; give this layer float input "
-                "(a float32 Input, or an integer layer's output_mode='one_hot' / "
-                "'multi_hot' / 'count')")
-    else:
-        return
+    odd = next((t for t in in_types if t.dtype == "float64"), None)
     if odd is None:
         return
     raise DefinitionError(
         f"{op.kind} computes in float32 with its float32 weights, and its input is "
         f"{odd.dtype}; seqc does not cast it", field="input", received=f"input {odd}",
-        hint=hint)
+        hint="give the model float32 inputs (input_dtype / the Input's dtype); Keras casts "
+             "a float64 input to the layer's float32")
 
 
 def _auto_name(base: str, counters: dict[str, int], used: set[str]) -> str:
@@ -243,14 +237,16 @@ def build_dag(
             else:
                 attrs = op.parse_attrs(config)
                 op.check(attrs)
+            # Keras' ops promote an integer input of float32 weights (Dense) to float32.
+            computed = promoted(op, attrs, in_types)
             try:
-                out_types = op.infer(attrs, in_types)
+                out_types = op.infer(attrs, computed)
             except DefinitionError as e:
                 e.received = f"{e.received}; inputs {_describe_inputs(nc.inputs, in_types)}"
                 raise
             if op.output_masked(attrs, in_masked(op, srcs, masked)):
                 masked.add(lname)
-            pspecs = op.params(attrs, in_types)
+            pspecs = op.params(attrs, computed)
             # Output k > 0 (a recurrent layer's returned states) is the value `name:k`.
             outs_k = (lname, *(f"{lname}:{k}" for k in range(1, len(out_types))))
             for v in outs_k[1:]:
@@ -260,7 +256,7 @@ def build_dag(
                                           received=f"name={lname!r}",
                                           hint="give every layer and input a unique name")
                 used.add(v)
-            _check_weight_dtype(op, in_types, out_types[0], pspecs)
+            _check_weight_dtype(op, computed, out_types[0], pspecs)
             node = Node(op.kind, lname, tuple(srcs), outs_k, attrs,
                         tuple(s.name for s in pspecs), layer=lname, trainable=trainable,
                         training_args=training_args, shares=shares)

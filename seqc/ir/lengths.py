@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from ..errors import SeqcError
 from ..ops import REGISTRY
+from ..ops._promote import infer
 from .graph import Graph
 from .types import TensorType
 
@@ -39,7 +40,7 @@ def _fits(graph: Graph, n: int) -> bool:
     types = {graph.inputs[0]: t.with_shape((t.shape[0], *concrete_shape(t, n)))}
     try:
         for node in graph.nodes:
-            outs = REGISTRY[node.op].infer(node.attrs, [types[v] for v in node.inputs])
+            outs = infer(REGISTRY[node.op], node.attrs, [types[v] for v in node.inputs])
             types.update(zip(node.outputs, outs))
     except SeqcError:
         return False

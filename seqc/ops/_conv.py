@@ -24,6 +24,7 @@ from ._conv_math import (
     conv_forward,
     onnx_kernel,
 )
+from ._promote import always as promote_always
 from ._spatial import (
     effective,
     expand,
@@ -135,6 +136,7 @@ class ConvFamily(OpDef):
     category = "convolution"
     splits_activation = True
     activation_index = 7
+    promotes_integers = promote_always  # Keras' conv makes an integer input float32
 
     def export_layout(self, a: Any) -> str:
         # The IR tensor of a channels_first layer is already (N, C, *spatial): ONNX's own.

@@ -31,6 +31,7 @@ from ..errors import DefinitionError
 from ..ir.types import TensorType
 from ._conv import DataFormat, SpatialArgs, no_stride_with_dilation
 from ._conv_math import ConvCache, conv_backward, conv_forward
+from ._promote import always as promote_always
 from ._recurrent_steps import Act, check_activation
 from ._spatial import pad, plan
 from .activation import ActivationSpec
@@ -127,6 +128,7 @@ class ConvLSTMBase(OpDef):
     weight_args = {"kernel": "kernel", "recurrent": "recurrent_kernel", "bias": "bias"}
     category = "recurrent"
     layout = "canonical"
+    promotes_integers = promote_always  # Keras' conv makes an integer input float32
 
     # -- attributes and shapes --
 

@@ -36,6 +36,7 @@ import numpy as np
 
 from ..errors import DefinitionError
 from ..ir.types import TensorType
+from ._promote import always as promote_always
 from ._recurrent_steps import Act, MaskedMatmul, Steps, check_activation
 from .activation import ActivationSpec
 from .base import Initializer, OpDef, ParamSpec, fold_input_kernel, in_range, positive_int
@@ -123,6 +124,7 @@ class RecurrentBase(OpDef):
     weight_args = {"kernel": "kernel", "recurrent": "recurrent_kernel", "bias": "bias"}
     category = "recurrent"
     layout = "canonical"
+    promotes_integers = promote_always  # Keras' input projection makes ints float32
     gates: int = 1  # k: kernel is (F, k * units)
     # Internal gate order (indices into Keras' order); identity unless a kind reorders.
     gate_order: tuple[int, ...] = (0,)

@@ -19,6 +19,8 @@ Every kind is one `OpDef` subclass in its own file, registered with `@register`.
   (seqc.ir.passes) use them.
 - `loss_fusion(attrs, rank)` (optional): "softmax" (last axis) or "sigmoid" when the kind
   computes one, so fit fuses a following loss with it.
+- `promotes_integers(attrs)` (optional): True when an integer input is cast to float32 first,
+  as Keras' ops promote it against float32 weights (Dense); ops/_promote.py applies it.
 - `inference_identity` (default False): True when the kind's inference forward returns its
   input unchanged and its lowering emits nothing (Dropout, noise, augmentation, Identity).
 - Masks (Keras' timestep masks, bool (N, T)): `supports_masking`, `output_masked`,
@@ -268,8 +270,8 @@ class OpDef:
         raise NotImplementedError
 
     # Optional facet: kinds with state learnt from data before training (Normalization) return
-    # their non-trainable parameters computed from the layer's input batch `x`. The fit loop
-    # calls it once, on the training data, before the first epoch. None = nothing to adapt.
+    # their non-trainable parameters computed from the layer's input batch `x`; the fit loop
+    # calls it once, on the training data, before the first epoch.
     adapt: ClassVar[Callable[..., dict[str, Array]] | None] = None
 
     # Optional facet: `fold_affine(attrs, params, scale, shift) -> (attrs, params) | None`.
@@ -278,16 +280,14 @@ class OpDef:
     # linear in their weights (Dense, the convolutions) define it.
     fold_affine: ClassVar[Callable[..., Any] | None] = None
 
-    # Optional facet: `fold_input_affine(attrs, params, scale, shift) -> (attrs, params) | None`.
-    # The same on the input side: attrs and parameters computing the kind's output for the
-    # input `x * scale + shift` (per input channel, the last axis) from raw `x`. Kinds linear
-    # in their input (Dense, the convolutions, the recurrent kinds' input projection) define it.
+    # Optional facet: `fold_input_affine(attrs, params, scale, shift) -> (attrs, params) | None`,
+    # the same on the input side: the kind's output for `x * scale + shift` (per input channel)
+    # from raw `x`. Kinds linear in their input (Dense, convolutions, recurrent) define it.
     fold_input_affine: ClassVar[Callable[..., Any] | None] = None
 
-    # Optional facet: `affine(attrs, params, in_type) -> (scale, shift)`. Kinds that compute
-    # `x * scale + shift` elementwise at inference (Rescaling, Normalization,
-    # BatchNormalization) return both as float64 arrays broadcasting against the input (batch
-    # axis included), so the folding passes can merge them into a neighbouring layer.
+    # Optional facet: `affine(attrs, params, in_type) -> (scale, shift)`. Kinds computing
+    # `x * scale + shift` elementwise at inference (Rescaling, (Batch)Normalization) return both
+    # as float64 arrays broadcasting against the input (batch axis included) for the folding.
     affine: ClassVar[Callable[..., Any] | None] = None
 
     # Parameters Keras keeps in the layer's config, not among its weights (Discretization's
@@ -296,15 +296,13 @@ class OpDef:
 
     # Optional facet: `commutes_affine(attrs, in_type, scale, shift) -> bool`. Whether the
     # kind's inference output for `x * scale + shift` (per channel, the last axis) is its output
-    # for x, scaled and shifted the same way (resampling whose weights sum to 1), so the
-    # folding pass may move a Rescaling or Normalization past it into the layer after.
-    # `inference_identity` kinds commute without it.
+    # for x scaled and shifted alike (resampling whose weights sum to 1), so the folding pass
+    # may move a Rescaling or Normalization past it. `inference_identity` kinds commute anyway.
     commutes_affine: ClassVar[Callable[..., bool] | None] = None
 
     # True when the kind's inference output is its input unchanged (the same object) and its
-    # lowering emits nothing: Dropout and noise layers, augmentation at inference, Identity.
-    # Runtimes and passes read it (the torch runtime passes the value through, preprocessing
-    # folds move an affine past it); tests/ops/test_contract.py checks it both ways.
+    # lowering emits nothing (Dropout, noise, augmentation at inference, Identity). Runtimes and
+    # passes read it; tests/ops/test_contract.py checks it both ways.
     inference_identity: ClassVar[bool] = False
 
     # Optional facet: `id_count(attrs) -> int`. Kinds whose input indexes a table (Embedding)
@@ -315,6 +313,8 @@ class OpDef:
     # Optional facet (see the module docstring): a node ending the model whose kind answers
     # here starts backward at its input with the loss's fused gradient (training/loss_heads).
     loss_fusion: ClassVar[Callable[..., str | None] | None] = None
+    # Optional facet (see the module docstring): an integer input is cast to float32 first.
+    promotes_integers: ClassVar[Callable[..., bool] | None] = None
 
     # ---- generic attribute handling (shared by every kind) ----
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..errors import DefinitionError, did_you_mean
 from ..ir.types import TensorType
+from ._promote import always as promote_always
 from .base import (
     BadExample,
     Example,
@@ -110,6 +111,7 @@ class Bidirectional(OpDef):
     wrapped_weights = {"layer": ("forward/", None), "backward_layer": ("backward/", "layer")}
     Attrs = BidirectionalAttrs
     category = "recurrent"
+    promotes_integers = promote_always  # it wraps a recurrent kind, which promotes
     summary = "Runs a recurrent layer forwards and backwards in time and merges the outputs."
     examples = [
         Example({"layer": {"type": "LSTM", "units": 2}}, (3, 2)),

@@ -14,6 +14,7 @@ import numpy as np
 from ..errors import DefinitionError
 from ..ir.types import TensorType
 from . import _dense_fused
+from ._promote import always as promote_always
 from .base import (
     BadExample,
     Example,
@@ -41,6 +42,7 @@ class Dense(OpDef):
     supports_masking = True  # passes a timestep mask on, as in Keras
     Attrs = DenseAttrs
     splits_activation = True
+    promotes_integers = promote_always  # Keras' matmul makes an integer input float32
     summary = "Fully connected layer over the last axis."
     examples = [
         Example({"units": 4}, (3,)),

@@ -24,6 +24,7 @@ import numpy as np
 from ..errors import DefinitionError
 from ..ir.types import TensorType
 from ._activations import sigmoid
+from ._promote import always as promote_always
 from .activation import ActivationSpec, resolve
 from .base import BadExample, Example, FrozenDict, Initializer, OpDef, ParamSpec, register
 
@@ -50,6 +51,7 @@ class Highway(OpDef):
                    "transform_bias": "transform_bias"}
     supports_masking = True  # per-step, like Dense: a timestep mask passes on
     Attrs = HighwayAttrs
+    promotes_integers = promote_always  # its Dense parts make an integer input float32
     summary = "Highway layer: a sigmoid transform gate blends Dense(x) with x."
     examples = [
         Example({}, (4,), keras=False),

@@ -13,6 +13,7 @@ import numpy as np
 
 from ..errors import DefinitionError
 from ..ir.types import TensorType
+from ._promote import always as promote_always
 from .base import BadExample, Example, Initializer, OpDef, ParamSpec, expect_rank, register
 
 
@@ -29,6 +30,7 @@ class PReLU(OpDef):
     supports_masking = True  # passes a timestep mask on, as in Keras
     Attrs = PReLUAttrs
     category = "activation"
+    promotes_integers = promote_always  # Keras' alpha * relu(-x) is float32 for int x
     summary = "Leaky ReLU whose negative slope is learnt per feature."
     examples = [
         Example({}, (4,)),

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..errors import DefinitionError
 from ..ir.types import TensorType
+from ._promote import promotes
 from .base import (
     KIND_ALIASES,
     REGISTRY,
@@ -138,6 +139,11 @@ class TimeDistributed(OpDef):
             self.refuse_mask(in_masked, f"Keras would pass one step's slice of the mask to "
                                         f"the wrapped {op.kind}, which seqc does not model")
         return in_masked
+
+    def promotes_integers(self, a: TimeDistributedAttrs) -> bool:
+        """As the wrapped kind: TimeDistributed(Dense) casts an integer input to float32 first,
+        TimeDistributed(Embedding) reads it as it is."""
+        return promotes(*inner(a)[:2])
 
     def _inner_type(self, x: TensorType) -> TensorType:
         return TensorType((None, *x.shape[2:]), x.dtype)

@@ -54,6 +54,9 @@ class KerasRunner(Runner):
         missing = sorted({n.op for n in src.graph.nodes if not hasattr(keras.layers, n.op)})
         if missing:  # seqc kinds Keras 3 has no layer for (Highway: Keras 1/2's legacy layer)
             return f"Keras {keras.__version__} has no layer {', '.join(missing)}"
+        why = _integer_limit(src.graph, _pick_backend())
+        if why is not None:
+            return why
         for node in src.graph.nodes:
             t = src.graph.types[node.inputs[0]] if node.op == "RandomCrop" else None
             if t is not None and src.graph.types[node.outputs[0]].shape != t.shape:
@@ -79,3 +82,33 @@ class KerasRunner(Runner):
             return np.asarray(keras.ops.convert_to_numpy(y), dtype=np.float32)
 
         return predict
+
+
+def _integer_limit(graph: Any, backend: str | None) -> str | None:
+    """Where Keras cannot run a layer on integers that seqc promotes to float32 (as Keras'
+    matmul and its JAX backend's conv do): its torch backend's conv (torch.nn.functional.conv*)
+    and a recurrent layer's input dropout refuse integer inputs; on JAX, the depthwise,
+    separable and transposed convolutions do. Measured with Keras 3.15."""
+    from ..ops import REGISTRY
+    from ..ops._promote import is_integer, promotes
+    from ..ops.base import wrapped
+    from ..ops.time_distributed import inner
+
+    for node in graph.nodes:
+        op, attrs = REGISTRY[node.op], node.attrs
+        if not promotes(op, attrs) or not any(is_integer(graph.types[v].dtype)
+                                              for v in node.inputs):
+            continue
+        if node.op in ("TimeDistributed", "Bidirectional"):
+            op, attrs = inner(attrs)[:2] if node.op == "TimeDistributed" else wrapped(attrs.layer)
+        conv = op.category == "convolution" or op.kind.startswith("ConvLSTM")
+        if backend == "torch":
+            refused = conv or getattr(attrs, "dropout", 0) or getattr(attrs, "recurrent_dropout", 0)
+        else:
+            refused = backend == "jax" and conv and (
+                op.kind.startswith(("Depthwise", "Separable")) or op.kind.endswith("Transpose"))
+        if refused:
+            return (f"Keras' {backend} backend cannot run {node.op} ('{node.name}') on its "
+                    f"integer input {graph.types[node.inputs[0]]}, which seqc promotes to "
+                    "float32 as Keras' matmul does")
+    return None

@@ -43,6 +43,6 @@ def adapt_once(model: Any, x: Any, stream: Any = None) -> None:
                 if done == len(todo):
                     break
             ys, _ = op.forward(node.attrs, executor.node_params(node, model.params),
-                               [env[v] for v in node.inputs], ctx)
+                               executor.node_inputs(op, node, env), ctx)
             env.update(zip(node.outputs, ys))
     model.adapted = True

@@ -11,6 +11,7 @@ import numpy as np
 from ..errors import SeqcError, UsageError, layer_label
 from ..ir.graph import Graph, node_masks
 from ..ops import REGISTRY
+from ..ops._promote import cast_inputs, is_integer
 from ..ops.base import RunContext
 from .heap import keep_heap
 
@@ -64,6 +65,14 @@ def graph_inputs(graph: Graph, x: Any) -> dict[str, np.ndarray]:
     return {names[0]: x}
 
 
+def node_inputs(op: Any, node: Any, env: dict[str, Any]) -> list:
+    """A node's input values from `env` as its kind computes on them: an integer input cast
+    to float32 where the kind promotes it, as Keras' ops do (seqc/ops/_promote.py). Every
+    node runner reads its inputs here. No gradient flows back into the integer value: it is
+    a graph input or the output of a kind making integers, which needs none."""
+    return cast_inputs(op, node.attrs, [env[v] for v in node.inputs])
+
+
 def forward_node(op: Any, node: Any, params: dict[str, np.ndarray], env: dict[str, Any],
                  masks: dict[str, np.ndarray], masked: Any, ctx: RunContext,
                  keys: Any = None) -> tuple[list, Any]:
@@ -73,7 +82,7 @@ def forward_node(op: Any, node: Any, params: dict[str, np.ndarray], env: dict[st
     output is one of the graph's masked values (`masked`). Returns (ys, cache)."""
     ctx.mask = masks.get(node.inputs[0])
     ctx.masks = [masks.get(v) for v in node.inputs]
-    xs = [env[v] for v in node.inputs]
+    xs = node_inputs(op, node, env)
     ys, cache = op.forward(node.attrs, node_params(node, params, keys), xs, ctx)
     if node.outputs[0] in masked:
         masks[node.outputs[0]] = op.compute_mask(node.attrs, xs,
@@ -113,7 +122,7 @@ def forward(
             elif i in plan.pairs and node.outputs[0] not in keep:
                 y, cache, pair = op.forward_relu(
                     node.attrs, node_params(node, params, plan.keys[i]),
-                    [env[node.inputs[0]]], ctx)
+                    node_inputs(op, node, env), ctx)
                 env[graph.nodes[i + 1].outputs[0]] = y
             else:
                 ys, cache = forward_node(op, node, params, env, masks, masked, ctx,
@@ -260,14 +269,15 @@ def _reaches(v: str, dval: dict, extra: dict | None) -> bool:
 def _values_needing_grad(graph: Graph) -> dict[str, bool]:
     """Which values a gradient must flow to: those downstream of a trainable parameter. The
     graph input is not, nor anything computed from it by parameter-free nodes (Rescaling, a
-    Reshape before the first conv), so backward never computes their dx."""
+    Reshape before the first conv), so backward never computes their dx. Nor an integer
+    value (Discretization's output, read by a Dense that promotes it): no gradient has one."""
     need = {v: False for v in graph.inputs}
     for node in graph.nodes:
         has_params = node.trainable and any(
             graph.param_specs[node.param_key(p)].trainable for p in node.params)
         out = has_params or any(need.get(v, False) for v in node.inputs)
         for v in node.outputs:
-            need[v] = out
+            need[v] = out and not is_integer(graph.types[v].dtype)
     return need
 
 

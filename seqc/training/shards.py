@@ -358,9 +358,9 @@ def adapt_streamed(model: Any, todo: list[int], chunks: Any, fits: bool) -> None
                                   "training rows")
         for env in chunks():
             for other in graph.nodes[:i]:
-                ys, _ = REGISTRY[other.op].forward(
-                    other.attrs, executor.node_params(other, model.params),
-                    [env[v] for v in other.inputs], ctx)
+                kind = REGISTRY[other.op]
+                ys, _ = kind.forward(other.attrs, executor.node_params(other, model.params),
+                                     executor.node_inputs(kind, other, env), ctx)
                 env.update(zip(other.outputs, ys))
             value = env[node.inputs[0]]
             if isinstance(acc, list):

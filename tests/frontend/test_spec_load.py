@@ -130,12 +130,12 @@ def test_input_dtype(tmp_path):
     doc["layers"] = [{"type": "Dense", "units": 1}]
     with pytest.raises(DefinitionError, match="its input is float64"):
         load_definition(write_spec(tmp_path / "m.json", doc))
-    # Nor an integer input (Keras promotes it in the matmul): refused at read, before any
-    # training, instead of an ONNX export that fails onnx.checker.
+    # An integer input is promoted to float32 as Keras' matmul does: the Dense computes and
+    # gives float32 (tests/ops/test_integer_promotion.py compares it with Keras and ONNX).
     for dtype in ("int32", "int64"):
         doc = {"input_shape": [4], "input_dtype": dtype, "layers": [{"type": "Dense", "units": 1}]}
-        with pytest.raises(DefinitionError, match=f"its input is {dtype}.*seqc does not cast"):
-            load_definition(write_spec(tmp_path / "m.json", doc))
+        graph = load_definition(write_spec(tmp_path / "m.json", doc)).model.graph
+        assert graph.input_type.dtype == dtype and str(graph.output_type) == "f32[N,1]"
     # Kinds that read integers themselves still take them.
     doc = {"input_shape": [4], "input_dtype": "int32",
            "layers": [{"type": "Embedding", "input_dim": 10, "output_dim": 2}]}

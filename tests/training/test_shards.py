@@ -279,7 +279,6 @@ def test_discretization_adapts_exactly_in_the_buffer_and_as_keras_on_batches_pas
 
     def disc():
         m = seqc.Sequential([L.Input((4,)), L.Discretization(num_bins=4, epsilon=0.05),
-                             L.CategoryEncoding(num_tokens=4, output_mode="count"),
                              L.Dense(1, activation="sigmoid")], seed=0)
         m.compile(optimizer="adam", loss="binary_crossentropy")
         return m

@@ -18,6 +18,7 @@ from __future__ import annotations
 import numpy as np
 
 from ...ops import REGISTRY
+from ...ops._promote import infer
 from ..graph import Graph, Node
 from ._fold import Folder, per_channel
 
@@ -84,10 +85,10 @@ def _move_to_foldable_consumer(graph: Graph, params: dict[str, np.ndarray], node
     nodes = [n for n in graph.nodes if n is not node]
     t = src
     for i, n in enumerate(chain):
-        (t,) = REGISTRY[n.op].infer(n.attrs, [t])
+        (t,) = infer(REGISTRY[n.op], n.attrs, [t])
         types[values[i + 1]] = t
         nodes[nodes.index(n)] = n.replace(inputs=(values[i],), outputs=(values[i + 1],))
     last = chain[-1].outputs[0]
-    (types[last],) = REGISTRY[node.op].infer(node.attrs, [t])
+    (types[last],) = infer(REGISTRY[node.op], node.attrs, [t])
     nodes.insert(nodes.index(nxt), node.replace(inputs=(values[-1],), outputs=(last,)))
     return graph.replace(nodes=tuple(nodes), types=types), [n.name for n in chain]
