@@ -13,7 +13,6 @@ from ._pyscript_argparse import ArgParser
 from ._pyscript_builtins import fold_builtin
 from ._pyscript_compile import DISPLAY_CALLBACKS, DISPLAY_ONLY
 from ._pyscript_data import DataArr, keras_dataset
-from ._pyscript_functional import MERGE_FUNCTIONS, KTensor
 from ._pyscript_generators import (
     GENERATED,
     GeneratorRefused,
@@ -24,8 +23,10 @@ from ._pyscript_generators import (
     image_gen_method,
     is_image_data_generator,
 )
-from ._pyscript_model import LayersView, is_model_object, is_placeholder, set_trainable
+from ._pyscript_ktensor import MERGE_FUNCTIONS, KTensor
+from ._pyscript_model import LayersView, is_model_object, is_placeholder
 from ._pyscript_names import KERAS_SEQUENTIAL, keras_member, norm
+from ._pyscript_sequential import SequentialReader
 from ._pyscript_stages import data_key, fit_arrays, layer_state, next_stage
 from ._pyscript_subclass import (
     SelfMethod,
@@ -64,7 +65,7 @@ _MATH = {"sqrt": math.sqrt, "ceil": math.ceil, "floor": math.floor, "pi": math.p
 _NUMPY_MATH = ("numpy.log", "numpy.exp", "numpy.sqrt")
 
 
-class CallReader:
+class CallReader(SequentialReader):
     """Call dispatch of the script reader (a mixin of `pyscript.Reader`)."""
 
     def call(self, node: ast.Call, scope: Scope) -> Any:
@@ -399,59 +400,3 @@ class CallReader:
             return Opaque(node, f"{cls} comes from module '{mod}', which seqc does not read "
                                 "(a custom layer or model?)", unsupported=True)
         return Opaque(node, f"{self.seg(node.func)}(...) is a call seqc does not run")
-
-    def keras_sequential(self, args: list, kwargs: dict, node: ast.Call) -> ModelVal:
-        bound = bind_args(["layers", "trainable", "name"], args, kwargs)
-        if bound is None:
-            raise self.error(node, "Sequential() got unexpected arguments", field="Sequential",
-                             received=self.seg(node))
-        m = ModelVal("keras", node)
-        self.models.append(m)
-        layers = bound.get("layers")
-        if isinstance(layers, Opaque):
-            raise self.opaque_error(layers, "the layer list")
-        if layers is not None:
-            seq = self.iterate(layers)
-            if seq is None:
-                raise self.error(node, "Sequential() needs a list of layers", field="layers",
-                                 received=self.seg(node))
-            elts = node.args[0].elts if node.args and isinstance(
-                node.args[0], (ast.List, ast.Tuple)) and not any(
-                isinstance(e, ast.Starred) for e in node.args[0].elts) else None
-            for i, v in enumerate(seq):
-                at = elts[i] if elts else node
-                m.append(None, self.part(v, at), at)
-        name = bound.get("name")
-        if isinstance(name, str):
-            m.name = name
-        if "trainable" in bound:
-            if not isinstance(bound["trainable"], bool):
-                raise self.error(node, "Sequential(trainable=...) takes True or False",
-                                 field="trainable", received=self.seg(node))
-            set_trainable(m, bound["trainable"])
-        return m
-
-    def part(self, v: Any, node: ast.AST) -> Any:
-        """A model's layer or module as written; a dict is neither (Keras and PyTorch raise
-        TypeError), and would pass for a container of parts further on."""
-        if isinstance(v, dict):
-            raise self.error(node, "a model's layers are layers or modules, not a dict",
-                             field="layers", received=self.seg(node),
-                             hint="list the layers themselves")
-        return v
-
-    def torch_sequential(self, args: list, kwargs: dict, node: ast.Call) -> ModelVal:
-        if kwargs:
-            raise self.error(node, "nn.Sequential() takes modules as positional arguments",
-                             field="Sequential", received=self.seg(node))
-        m = ModelVal("torch", node)
-        self.models.append(m)
-        if len(args) == 1 and isinstance(args[0], Pairs):
-            for k, v in args[0].items:
-                m.append(str(k), self.part(v, args[0].node), args[0].node)
-            return m
-        for i, v in enumerate(args):
-            anode = node.args[i] if len(node.args) == len(args) else node
-            m.append(str(i), self.part(v, anode), anode)
-        return m
-

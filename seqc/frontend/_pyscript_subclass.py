@@ -240,7 +240,7 @@ def keras_graph(r: Reader, chain: Any, fn: ast.FunctionDef) -> tuple[list, list]
     given where the model is read: `subclass_input`), each item a layer call on the tensors
     it reads. A part that is itself a branching subclassed model is inlined, call by call
     (its layers shared between calls, as Keras shares them)."""
-    from ._pyscript_functional import KTensor, graph_tensors
+    from ._pyscript_ktensor import KTensor, graph_tensors
 
     inp = KTensor(Layer("Input", [], {}, fn, auto_name=r.auto_name("InputLayer")), [], fn)
     kts: dict[int, Any] = {-1: inp}

@@ -1,9 +1,9 @@
 """The functional side of a PyTorch forward(): `F.relu(x)`, `F.max_pool2d(x, 2)`,
 `torch.flatten(x, 1)`, `F.dropout(x, p, training=self.training)`, `x.view(x.size(0), -1)`...
-Each call becomes the nn module PyTorch has for it (so `_pyscript_torch._map` gives the same
-spec layers as the module form), except view/reshape: a `<view>` item resolved here once its
-input shape is known (a Reshape of the per-sample part, or Flatten; folding the batch is
-refused).
+Each call becomes the nn module PyTorch has for it (so `_pyscript_torch_layers._map` gives
+the same spec layers as the module form), except view/reshape: a `<view>` item resolved here
+once its input shape is known (a Reshape of the per-sample part, or Flatten; folding the
+batch is refused).
 """
 
 from __future__ import annotations
@@ -13,11 +13,12 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from ..ir.types import TensorType
+from ._pyscript_forward_values import IDENTITY, Dim, ShapeOf, Tensor
 from ._pyscript_subclass import TRAINING
 from ._pyscript_values import TorchMod, is_const
 
 if TYPE_CHECKING:
-    from ._pyscript_forward import Chain, Tensor
+    from ._pyscript_forward import Chain
     from .pyscript import Reader
 
 _POOL_MAX = ["kernel_size", "stride", "padding", "dilation", "ceil_mode", "return_indices"]
@@ -83,8 +84,6 @@ def sampler(chain: Chain, path: str, args: list, kwargs: dict, node: ast.Call) -
     where the graph is built (x is its second, shape-only source); `F.grid_sample(x, grid)`
     -> GridSample of both. PyTorch's defaults: align_corners=False (None means False, with
     PyTorch's warning), bilinear, zeros padding."""
-    from ._pyscript_forward import Dim, ShapeOf, Tensor
-
     fn = path.rpartition(".")[2]
     names = SAMPLERS[path]
     vals = dict(zip(names, args))
@@ -141,8 +140,6 @@ def tensor_method(chain: Chain, t: Tensor, name: str, args: list, kwargs: dict,
 
 def _module(chain: Chain, name: str, params: list[str], args: list, kwargs: dict,
             node: ast.Call, what: str) -> Any:
-    from ._pyscript_forward import IDENTITY
-
     if len(args) > len(params):
         raise chain.refuse(node, f"{what} takes at most {len(params)} arguments after the input")
     vals = dict(zip(params, args))
@@ -191,8 +188,6 @@ def _module(chain: Chain, name: str, params: list[str], args: list, kwargs: dict
 
 
 def _view(chain: Chain, args: list, node: ast.Call, t: Tensor | None = None) -> TorchMod:
-    from ._pyscript_forward import Dim
-
     dims = list(args[0]) if len(args) == 1 and isinstance(args[0], (list, tuple)) else args
     if not dims:
         raise chain.refuse(node, "a view without a shape")

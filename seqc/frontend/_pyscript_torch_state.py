@@ -24,6 +24,8 @@ import ast
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ._pyscript_forward_values import RNNS, State, Tensor
+
 if TYPE_CHECKING:
     from ..ir.types import TensorType
     from ._pyscript_forward import Chain
@@ -56,16 +58,32 @@ def feed(chain: Chain, st: StateIn, mod: Any, node: ast.AST) -> None:
     st.item = len(chain.items)  # the item `layer()` pushes next
 
 
+def returns(chain: Chain, node: ast.Tuple, scope: Any) -> Any:
+    """`return out, hidden` of forward(x, hidden): a recurrent layer's final state (a name, or
+    a tuple of names) may be returned beside the output."""
+    def one(e: ast.AST) -> Any:
+        if isinstance(e, ast.Tuple):
+            return [one(x) for x in e.elts]
+        v = chain.state_of(e, scope)
+        return v if isinstance(v, State) else chain.fx(e, scope)
+
+    out = [one(e) for e in node.elts]
+    if any(v is chain.state for v in out):
+        check_used(chain, node)  # a state never fed to a layer: a second input
+        raise chain.refuse(node, "returns the state argument as it came in")
+    if any(isinstance(v, (State, list)) for v in out):
+        return returned(chain, out, node)
+    return out
+
+
 def returned(chain: Chain, out: list, node: ast.AST) -> Any:
     """`return out, hidden` / `return out, (h, c)`: the output tensor, then the whole final
-    state of the recurrent layer the state was fed to, in PyTorch's order. (The chain's
-    Tensor and State are told apart by their fields: _pyscript_forward imports this module,
-    not the reverse.)"""
+    state of the recurrent layer the state was fed to, in PyTorch's order."""
     flat: list = []
     for v in out:
         flat.extend(v if isinstance(v, (list, tuple)) else [v])
-    tensors = [v for v in flat if hasattr(v, "rnn")]  # _pyscript_forward.Tensor
-    states = [v for v in flat if hasattr(v, "which")]  # _pyscript_forward.State
+    tensors = [v for v in flat if isinstance(v, Tensor)]
+    states = [v for v in flat if isinstance(v, State)]
     st = chain.state
     if len(tensors) != 1 or flat[0] is not tensors[0] or len(states) != len(flat) - 1:
         raise chain.refuse(node, "returns tensors and recurrent states in a way seqc does not "
@@ -100,7 +118,6 @@ def check_used(chain: Chain, fn: ast.AST) -> None:
 
 # ---- the spec layers (_pyscript_torch._graph_doc) ----
 
-RNNS = ("LSTM", "GRU", "RNN")  # torch modules returning (output, state)
 NAMES = ("h0", "c0")
 OUT_NAMES = ("hn", "cn")
 

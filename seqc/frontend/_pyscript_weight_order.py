@@ -35,7 +35,7 @@ def _registered(r: Reader, v: Any, out: dict[int, int], seen: set[int]) -> None:
         for x in v.attrs.values() if v.attrs else [x for _, x, _ in v.items]:
             _registered(r, x, out, seen)
     elif isinstance(v, ModelVal):  # a functional model: its layers in graph order
-        from ._pyscript_functional import graph_tensors
+        from ._pyscript_ktensor import graph_tensors
 
         for t in graph_tensors(v.graph[1]):
             _registered(r, t.layer, out, seen)
