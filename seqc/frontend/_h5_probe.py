@@ -41,12 +41,39 @@ def _read_everything(path: str) -> None:
 
 def probe_h5(path: str, label: str | None = None, *, seconds: float | None = None) -> None:
     """DefinitionError naming `label` (default `path`) when reading `path` with h5py raises,
-    crashes or does not finish within `seconds` (default: scaled to the file size)."""
+    crashes or does not finish within `seconds` (default: scaled to the file size).
+
+    The forked child is quick, but a fork copies the parent's locks as they were: a lock
+    another thread held at that moment (torch's or BLAS's pools, an import lock) can leave the
+    child hanging on a sound file. So a failure of the forked probe is confirmed in a fresh
+    interpreter before the file is called damaged."""
     label = label or path
     if not hasattr(os, "fork"):
         return
     if seconds is None:
         seconds = BASE_SECONDS + os.path.getsize(path) * SECONDS_PER_BYTE
+    failure = _forked(path, seconds)
+    if failure is None:
+        return
+    failure = _spawned(path, seconds)
+    if failure is None:
+        return
+    hung, why = failure
+    size = f"{os.path.getsize(path):,} bytes"
+    if hung:
+        raise DefinitionError(
+            f"the HDF5 file is damaged: reading it did not finish in {seconds:.0f} s "
+            "(libhdf5 loops on it)", file=label, field="path", received=size,
+            hint="save the model again; a file changed after Keras wrote it cannot "
+                 "be read safely")
+    raise DefinitionError(f"the HDF5 file is damaged: {why}", file=label, field="path",
+                          received=size,
+                          hint="save the model again; a file changed after Keras wrote "
+                               "it cannot be read")
+
+
+def _forked(path: str, seconds: float) -> tuple[bool, str] | None:
+    """None when a forked child read the whole file in time; else (hung, why)."""
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: read, report, never return into the caller's code
@@ -62,7 +89,7 @@ def probe_h5(path: str, label: str | None = None, *, seconds: float | None = Non
             os._exit(code)
     os.close(w)
     deadline = time.monotonic() + seconds
-    message, status, chunks = None, None, []
+    status, chunks = None, []
     try:
         while True:
             left = deadline - time.monotonic()
@@ -70,12 +97,7 @@ def probe_h5(path: str, label: str | None = None, *, seconds: float | None = Non
             if not ready:
                 os.kill(pid, signal.SIGKILL)
                 os.waitpid(pid, 0)
-                raise DefinitionError(
-                    f"the HDF5 file is damaged: reading it did not finish in {seconds:.0f} s "
-                    "(libhdf5 loops on it)", file=label, field="path",
-                    received=f"{os.path.getsize(path):,} bytes",
-                    hint="save the model again; a file changed after Keras wrote it cannot "
-                         "be read safely")
+                return True, ""
             data = os.read(r, 4096)
             if not data:
                 break
@@ -84,10 +106,35 @@ def probe_h5(path: str, label: str | None = None, *, seconds: float | None = Non
     finally:
         os.close(r)
     message = b"".join(chunks).decode("utf-8", "replace")
-    if os.WIFSIGNALED(status) or (os.WIFEXITED(status) and os.WEXITSTATUS(status) != 0):
-        why = message or (f"the reader crashed (signal {os.WTERMSIG(status)})"
-                          if os.WIFSIGNALED(status) else "the reader failed")
-        raise DefinitionError(f"the HDF5 file is damaged: {why}", file=label, field="path",
-                              received=f"{os.path.getsize(path):,} bytes",
-                              hint="save the model again; a file changed after Keras wrote "
-                                   "it cannot be read")
+    if os.WIFSIGNALED(status):
+        return False, message or f"the reader crashed (signal {os.WTERMSIG(status)})"
+    if os.WIFEXITED(status) and os.WEXITSTATUS(status) != 0:
+        return False, message or "the reader failed"
+    return None
+
+
+def _spawned(path: str, seconds: float) -> tuple[bool, str] | None:
+    """The same read in a fresh interpreter (no inherited locks): None when it finished."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(Path(__file__).resolve().parents[2]), os.environ.get("PYTHONPATH", "")])}
+    try:  # the interpreter's start and h5py's import get 2 s beyond the read's limit
+        done = subprocess.run([sys.executable, "-m", "seqc.frontend._h5_probe", path],
+                              capture_output=True, timeout=seconds + 2.0, env=env)
+    except subprocess.TimeoutExpired:
+        return True, ""
+    if done.returncode == 0:
+        return None
+    if done.returncode < 0:
+        return False, f"the reader crashed (signal {-done.returncode})"
+    lines = done.stderr.decode("utf-8", "replace").strip().splitlines()
+    return False, (lines[-1][:500] if lines else "the reader failed")
+
+
+if __name__ == "__main__":  # the fresh interpreter of _spawned
+    import sys
+
+    _read_everything(sys.argv[1])

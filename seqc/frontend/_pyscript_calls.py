@@ -26,10 +26,10 @@ from ._pyscript_generators import (
 from ._pyscript_ktensor import MERGE_FUNCTIONS, KTensor
 from ._pyscript_model import LayersView, is_model_object, is_placeholder
 from ._pyscript_names import KERAS_SEQUENTIAL, keras_member, norm
+from ._pyscript_self import SelfMethod
 from ._pyscript_sequential import SequentialReader
 from ._pyscript_stages import data_key, fit_arrays, layer_state, next_stage
 from ._pyscript_subclass import (
-    SelfMethod,
     call_self_method,
     instance_method,
     remember_arguments,

@@ -17,7 +17,8 @@ from ._pyscript_data import DataArr
 from ._pyscript_generators import ImageGen
 from ._pyscript_model import Params, is_model_object
 from ._pyscript_names import function_name
-from ._pyscript_subclass import SelfObj, subclass_attribute
+from ._pyscript_self import SelfObj
+from ._pyscript_subclass import subclass_attribute
 from ._pyscript_torch_init import is_param, param_attr
 from ._pyscript_values import (
     MAX_INT,

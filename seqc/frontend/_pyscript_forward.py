@@ -35,7 +35,7 @@ from ._pyscript_forward_values import (
     Tensor,
 )
 from ._pyscript_names import norm
-from ._pyscript_subclass import TRAINING, SelfMethod, SelfObj, refusal
+from ._pyscript_self import TRAINING, SelfMethod, SelfObj, refusal
 from ._pyscript_torch_forward import SAMPLERS, sampler
 from ._pyscript_values import (
     Func,

@@ -10,7 +10,7 @@ import ast
 from typing import Any
 
 from ._pyscript_forward_values import RNNS, Tensor, zero_state
-from ._pyscript_subclass import TRAINING, read_instance
+from ._pyscript_self import TRAINING
 from ._pyscript_values import Instance, Layer, ModelVal, TorchMod
 
 # Torch modules and Keras layers without weights: applying one twice shares nothing.
@@ -46,7 +46,7 @@ class ChainLayers:
             raise self.refuse(node, f"calls a layer with {', '.join(kwargs)}=...")
         name = self.names.get(id(mod))
         if isinstance(mod, Instance):
-            mod = read_instance(self.r, mod)
+            mod = self.r.read_instance(mod)  # _pyscript_subclass, through the Reader
             self.names.setdefault(id(mod), name)
         if isinstance(mod, ModelVal) and mod.graph is not None:
             self.is_graph = True  # a branching Keras block: inlined into this graph

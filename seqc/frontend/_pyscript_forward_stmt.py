@@ -13,7 +13,7 @@ from typing import Any
 
 from ._pyscript_forward_values import Dim, ShapeOf, State, Tensor
 from ._pyscript_names import norm
-from ._pyscript_subclass import refusal
+from ._pyscript_self import find_method, refusal
 from ._pyscript_torch_state import returns
 from ._pyscript_values import Instance, Layer, ModelVal, Opaque, Scope, Sym, TorchMod, is_const
 
@@ -112,8 +112,6 @@ class ChainStatements:
         the forward or a helper method it calls) is refused at that call: PyTorch samples at
         prediction as well as in training, and seqc has no layer that samples."""
         from ..errors import SeqcError
-        from ._pyscript_subclass import _method
-
         cls = self.selfobj.inst.cls
         todo, seen = [fn], {fn.name}
         while todo:
@@ -125,7 +123,7 @@ class ChainStatements:
                 attr = n.func.attr
                 if isinstance(n.func.value, ast.Name) and n.func.value.id == me and (
                         attr not in seen):
-                    m = _method(self.r, cls, attr)
+                    m = find_method(self.r, cls, attr)
                     if m is not None:
                         seen.add(attr)
                         todo.append(m)

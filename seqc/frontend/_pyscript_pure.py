@@ -8,7 +8,7 @@ from __future__ import annotations
 import ast
 from typing import TYPE_CHECKING, Any
 
-from ._pyscript_subclass import MAX_METHOD_DEPTH, _method
+from ._pyscript_self import MAX_METHOD_DEPTH, find_method
 from ._pyscript_values import Instance
 
 if TYPE_CHECKING:
@@ -46,7 +46,7 @@ def pure_method(r: Reader, inst: Instance, meth: str, depth: int = 0) -> bool:
 
     def method(name: str) -> ast.FunctionDef | None:
         try:
-            return _method(r, inst.cls, name)
+            return find_method(r, inst.cls, name)
         except SeqcError:  # decorated: not read, so not known to be pure
             return None
 

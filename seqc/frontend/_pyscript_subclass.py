@@ -9,10 +9,14 @@ nn.Sequential or keras.Sequential of the same layers would give. Nothing is run.
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..errors import DefinitionError
+from ._pyscript_self import (
+    MAX_METHOD_DEPTH,
+    SelfMethod,
+    SelfObj,
+    find_method,
+)
 from ._pyscript_values import (
     MODEL_METHODS,
     PASSTHROUGH_METHODS,
@@ -35,65 +39,8 @@ MODEL_KINDS = ("keras_model", "torch_module")
 _ENTRY = {"torch_module": "forward", "keras_model": "call"}
 
 
-class Training:
-    """The model's training flag: `self.training` (torch), the `training` argument (Keras)."""
-
-    def __repr__(self) -> str:
-        return "training"
-
-
-TRAINING = Training()
-
-
 class ModList(list):
     """`nn.ModuleList([...])`: a list of modules whose items are named `attr.<i>`."""
-
-
-@dataclass(eq=False)
-class SelfObj:
-    """`self` while __init__ and forward()/call() are read: the attributes set so far."""
-
-    inst: Instance
-    attrs: dict[str, Any] = field(default_factory=dict)
-
-    def get(self, attr: str, node: ast.AST) -> Any:
-        if attr in self.attrs:
-            return self.attrs[attr]
-        if attr == "training":
-            return TRAINING
-        cls = self.inst.cls.node
-        fn = next((s for s in cls.body if isinstance(s, ast.FunctionDef) and s.name == attr),
-                  None)
-        if fn is not None and not fn.decorator_list:
-            return SelfMethod(fn, self)  # read inline where it is called
-        if fn is not None:
-            return Opaque(node, f"self.{attr} is a decorated method of {cls.name}; seqc reads "
-                                "plain helper methods only")
-        return Opaque(node, f"self.{attr} is not set in {cls.name}.__init__")
-
-    def names(self) -> dict[int, str]:
-        """id(module) -> its attribute path ("conv1", "layers.2"): the layer names."""
-        out: dict[int, str] = {}
-        for k, v in self.attrs.items():
-            if isinstance(v, (list, tuple)):
-                for i, x in enumerate(v):
-                    out.setdefault(id(x), f"{k}.{i}")
-            elif not is_const(v):
-                out.setdefault(id(v), k)
-        return out
-
-
-@dataclass(eq=False)
-class SelfMethod:
-    """`self.make_layer` / `self.encode`: a plain method of the class being read, read
-    inline where it is called (in __init__ like __init__'s own statements, in forward() as
-    part of the layer chain)."""
-
-    fn: ast.FunctionDef
-    selfobj: SelfObj
-
-
-MAX_METHOD_DEPTH = 20
 
 
 def call_self_method(r: Reader, m: SelfMethod, args: list, kwargs: dict,
@@ -205,7 +152,7 @@ def _read(r: Reader, inst: Instance) -> ModelVal:
     cls = inst.cls
     fw = "torch" if cls.kind == "torch_module" else "keras"
     entry = _ENTRY[cls.kind]
-    fn = _method(r, cls, entry)
+    fn = find_method(r, cls, entry)
     if fn is None:
         base = "torch.nn.Module" if fw == "torch" else "keras.Model"
         raise r.error(cls.node, f"class {cls.node.name} subclasses {base} but defines no "
@@ -213,7 +160,7 @@ def _read(r: Reader, inst: Instance) -> ModelVal:
                       hint=f"define {entry}(self, x) applying the layers made in __init__")
     selfobj = SelfObj(inst)
     n_models, n_insts = len(r.models), len(r.instances)
-    init = _method(r, cls, "__init__")
+    init = find_method(r, cls, "__init__")
     if init is not None:
         scope = _bind(r, init, cls, selfobj, inst.args, inst.kwargs)
         _init_block(r, init.body, scope, selfobj)
@@ -265,27 +212,6 @@ def keras_graph(r: Reader, chain: Any, fn: ast.FunctionDef) -> tuple[list, list]
         else:
             kts[k] = KTensor(v, ins, node)
     return [inp], [kts[len(chain.items) - 1]]  # call() returns its last value
-
-
-def _method(r: Reader, cls: LocalClass, name: str, depth: int = 0) -> ast.FunctionDef | None:
-    """The method as Python finds it: the class, then script-defined base classes."""
-    for s in cls.node.body:
-        if isinstance(s, ast.FunctionDef) and s.name == name:
-            if s.decorator_list:
-                raise r.error(s, f"{cls.node.name}.{name}() is decorated; seqc reads plain "
-                                 "methods only", field=name, received=r.seg(s))
-            return s
-    for b in cls.node.bases:
-        if isinstance(b, ast.Name) and cls.scope is not None and depth < 10:
-            try:
-                base = cls.scope.lookup(b.id)
-            except KeyError:
-                continue
-            if isinstance(base, LocalClass):
-                found = _method(r, base, name, depth + 1)
-                if found is not None:
-                    return found
-    return None
 
 
 def _bind(r: Reader, fn: ast.FunctionDef, cls: LocalClass, selfobj: SelfObj, args: list,
@@ -431,11 +357,3 @@ def _assign(r: Reader, t: ast.AST, v: Any, scope: Scope, selfobj: SelfObj,
                       received=r.seg(t))
     else:
         r.bind(t, v, scope, src)
-
-
-def refusal(r: Reader, node: ast.AST, owner: str, what: str,
-            hint: str | None = None) -> DefinitionError:
-    return r.error(node, f"{owner}: {what}", field="forward", received=r.seg(node),
-                   hint=hint or "seqc reads a forward()/call() that passes one tensor through "
-                                "layers in order (x = self.layer(x) ... return x); write other "
-                                "models as nn.Sequential(...) / keras.Sequential([...])")

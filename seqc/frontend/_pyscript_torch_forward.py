@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..ir.types import TensorType
 from ._pyscript_forward_values import IDENTITY, Dim, ShapeOf, Tensor
-from ._pyscript_subclass import TRAINING
+from ._pyscript_self import TRAINING
 from ._pyscript_values import TorchMod, is_const
 
 if TYPE_CHECKING:

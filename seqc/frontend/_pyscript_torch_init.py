@@ -106,7 +106,7 @@ def torch_init(r: Reader, name: str, args: list, kwargs: dict, node: ast.Call) -
         gain = calculate_gain(*bound.values()) if bound is not None else None
         return gain if gain is not None else Opaque(node, f"{r.seg(node)} is not folded")
     target = args[0] if args else kwargs.get("tensor")
-    from ._pyscript_subclass import SelfObj
+    from ._pyscript_self import SelfObj
 
     if isinstance(target, SelfObj) or isinstance(target, BoundMethod) and isinstance(
             target.obj, SelfObj):

@@ -197,11 +197,11 @@ def zero_state_method(r: Reader, model: Any, inst: Any, meth: str) -> bool:
     """Whether `model.<meth>(...)` (the scripts' `init_hidden(batch_size)`) only makes zero
     tensors: the state a forward(x, hidden) model starts from, which seqc feeds to the state
     inputs it is not given. Anything else in the method means it is not that."""
-    from ._pyscript_subclass import _method
+    from ._pyscript_self import find_method
 
     if getattr(model, "state", None) is None or inst is None:
         return False
-    fn = _method(r, inst.cls, meth)
+    fn = find_method(r, inst.cls, meth)
     if fn is None:
         return False
     for n in ast.walk(fn):

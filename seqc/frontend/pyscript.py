@@ -40,6 +40,7 @@ from ._pyscript_pipeline import PipelineReader
 from ._pyscript_stages import stages_doc
 from ._pyscript_state import state_resets
 from ._pyscript_stmt import StmtReader
+from ._pyscript_subclass import read_instance
 from ._pyscript_values import (
     MAX_STEPS,
     Func,
@@ -115,6 +116,11 @@ class Reader(ScriptMessages, ModelChoice, StmtReader, ExprReader, CallReader, Co
         self.comment = _comment_settings(source, file) if comments else {}
 
     # -- entry --
+    def read_instance(self, inst: Instance) -> ModelVal:
+        """A script-defined model instance read (_pyscript_subclass.read_instance): the hook
+        the forward()/call() walker calls, so it need not import the subclass reader."""
+        return read_instance(self, inst)
+
     def read(self) -> tuple[dict, list[ast.AST], dict]:
         try:
             with warnings.catch_warnings():  # "invalid escape sequence" and the like
