@@ -26,6 +26,7 @@ from ._pyscript_generators import (
 from ._pyscript_ktensor import MERGE_FUNCTIONS, KTensor
 from ._pyscript_model import LayersView, is_model_object, is_placeholder
 from ._pyscript_names import KERAS_SEQUENTIAL, keras_member, norm
+from ._pyscript_reuse import CLONE_MODEL, LOAD_MODEL, SAVE_MODEL, reuse_call
 from ._pyscript_self import SelfMethod
 from ._pyscript_sequential import SequentialReader
 from ._pyscript_stages import data_key, fit_arrays, layer_state, next_stage
@@ -394,6 +395,8 @@ class CallReader(SequentialReader):
             mod = TorchMod("optim." + p.split(".")[-1], args, kwargs, node)
             self.torch_objects.append(mod)
             return mod
+        if p in LOAD_MODEL + CLONE_MODEL + SAVE_MODEL:  # a model reused: _pyscript_reuse
+            return reuse_call(self, p, args, kwargs, node)
         mod, _, cls = p.rpartition(".")
         if mod and cls[:1].isupper() and mod.split(".")[0] not in ("keras", "tensorflow",
                                                                      "torch", "builtins"):

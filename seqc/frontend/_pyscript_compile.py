@@ -238,7 +238,8 @@ class CompileReader:
         given = self.bindings.val_x is not None
         val_arg = _kwarg(node, "validation_data")
         shown = f"fit(validation_data={self.seg(val_arg, 40) if val_arg else '...'})"
-        if bound.get("validation_data") is not None and not given:
+        if bound.get("validation_data") is not None and not given and not (
+                self.staged_binding and _evaluated(bound["validation_data"])):
             self.note(node, f"{shown} is not used: no validation arrays were given (--val-x/"
                             "--val-y or --val-data), so no val_* metrics are computed")
         cbs = bound.get("callbacks")
@@ -326,6 +327,15 @@ OUTPUT_ONLY_CALLBACKS = ("ModelCheckpoint", "CSVLogger", "TensorBoard", "Progbar
 # Progress displays from other packages, known to only print or plot.
 DISPLAY_CALLBACKS = ("tensorflow_docs.modeling.EpochDots", "tqdm.keras.TqdmCallback",
                      "livelossplot.PlotLossesKeras", "livelossplot.PlotLossesKerasTF")
+
+
+def _evaluated(val: Any) -> bool:
+    """validation_data=(x, y) that the stages evaluated from the data given (their note
+    says "validated on")."""
+    from ._pyscript_data import DataArr
+
+    return isinstance(val, (tuple, list)) and len(val) in (2, 3) and all(
+        isinstance(a, DataArr) and a.values is not None for a in val[:2])
 
 
 def _tensorboard_runs(args: list, kwargs: dict) -> bool:

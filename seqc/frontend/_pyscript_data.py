@@ -162,15 +162,15 @@ class DataReader:
                     node: ast.Call) -> Any:
         from ._pyscript_values import Opaque, is_const
 
-        if not all(is_const(x) for x in args) or not all(is_const(x) for x in
-                                                         kwargs.values()):
-            return Opaque(node, f"{self.seg(node)}: arguments seqc cannot read")
-        if meth == "astype" and args:
-            dt = _dtype_name(args[0])
+        if meth == "astype" and len(args) == 1 and not kwargs:
+            dt = _dtype_name(args[0])  # np.float32 (a symbol) as well as "float32"
             if dt is None:
                 return Opaque(node, f"{self.seg(node)}: an unknown dtype")
             vals = a.values.astype(dt) if a.values is not None else None
             return DataArr(a.shape, dt, vals, a.node)
+        if not all(is_const(x) for x in args) or not all(is_const(x) for x in
+                                                         kwargs.values()):
+            return Opaque(node, f"{self.seg(node)}: arguments seqc cannot read")
         if meth in SHAPE_KEEPING_METHODS:
             return a
         if meth in _REDUCTIONS:

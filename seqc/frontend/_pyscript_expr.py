@@ -14,6 +14,7 @@ from typing import Any
 from ._pyscript_argparse import ArgParser, Namespace
 from ._pyscript_builtins import BUILTINS
 from ._pyscript_data import DataArr
+from ._pyscript_data_update import data_unary, mask_binop
 from ._pyscript_generators import ImageGen
 from ._pyscript_model import Params, is_model_object
 from ._pyscript_names import function_name
@@ -160,6 +161,10 @@ class ExprReader:
                               node)
         if isinstance(node, ast.UnaryOp):
             v = self.ev(node.operand, scope)
+            if isinstance(v, DataArr):  # `~mask`, `-x`: _pyscript_data_update
+                return data_unary(self, node.op, v, node)
+            if isinstance(v, Opaque) and isinstance(node.op, ast.Invert):
+                return v  # `~mask` of a mask seqc could not evaluate: its own reason
             if isinstance(node.op, ast.Not) and is_const(v):
                 return not v
             if isinstance(v, (int, float)) and not isinstance(v, bool) or isinstance(v, bool) \
@@ -227,7 +232,7 @@ class ExprReader:
         if merged is not None:
             return merged
         if isinstance(a, DataArr) or isinstance(b, DataArr):
-            return self.data_binop(op, a, b, node)
+            return mask_binop(self, op, a, b, node) or self.data_binop(op, a, b, node)
         num = (int, float)
         try:
             if isinstance(a, num) and isinstance(b, num):

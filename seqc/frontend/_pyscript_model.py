@@ -18,7 +18,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._pyscript_adapt import ADAPTABLE
-from ._pyscript_torch_state import zero_state_call, zero_state_method  # noqa: F401 (zero_state_call: for _pyscript_stmt)
+from ._pyscript_reuse import saved_model, set_weights
+from ._pyscript_torch_state import unless_zero_state, zero_state_method  # noqa: F401 (unless_zero_state: for _pyscript_stmt)
 from ._pyscript_values import (
     BoundMethod,
     ClassOf,
@@ -223,6 +224,12 @@ class ModelStatements:
         if meth in ("save", "save_weights") and (node.args or node.keywords):
             self.saved_at(node.args[0] if node.args else node.keywords[0].value, node,
                           obj if isinstance(obj, ModelVal) else None)
+            if meth == "save" and isinstance(obj, ModelVal) and obj.framework == "keras":
+                saved_model(self, obj, node.args[0] if node.args else node.keywords[0].value,
+                            node)  # for a later load_model: _pyscript_reuse
+        if meth == "set_weights" and isinstance(obj, ModelVal) and set_weights(self, obj,
+                                                                                node):
+            return None
         if meth in ("load_state_dict", "load_weights") and len(node.args) == 1 and (
                 self.reloads_own_checkpoint(obj, node)):
             return None

@@ -187,7 +187,10 @@ def stages_doc(r: Reader, m: ModelVal, doc: dict) -> None:
         r.note(m.recompiled[1], f"{r.seg(m.recompiled[1])} comes after the fit at line "
                                 f"{m.fitted_at.lineno}; the model trains with the compile "
                                 "before it")
-    if not m.stages:
+    from ._pyscript_reuse import pretraining
+
+    pre = pretraining(r, m, doc)  # its first layers trained by another model first
+    if not m.stages and pre is None:
         return
     if m.framework != "keras" or m.graph is not None:
         raise r.error(m.stages[0]["node"], "training in stages (fit, change trainable, "
@@ -212,10 +215,35 @@ def stages_doc(r: Reader, m: ModelVal, doc: dict) -> None:
         if r.seed is not None:
             fit["seed"] = r.seed
         out.append({"frozen": frozen, "compile": st["compile"], "fit": fit})
+    if pre is not None:
+        rec = pre["rec"]
+        if r.seed is not None:
+            pre["stage"]["fit"]["seed"] = r.seed
+        if r.staged_binding:
+            why = _unevaluated(r, rec.fit_arrays, rec.fitted_at)
+            if why is not None:
+                raise r.error(rec.fitted_at, f"{r.seg(rec.fitted_at)} trains the layers the "
+                                             "model built reuses, on arrays seqc cannot "
+                                             f"evaluate from the data given: {why}",
+                              field="fit", received=r.seg(rec.fitted_at),
+                              hint="give the arrays load_data() returns (--x/--y), and "
+                                   "compute each model's from them with masks, reshape, "
+                                   "astype, arithmetic and to_categorical")
+        elif rec.fit_xy != runs[0].get("xy", m.fit_xy):
+            raise r.error(rec.fitted_at, f"{r.seg(rec.fitted_at)} trains the layers the model "
+                                         "built reuses on other arrays than the model's fit; "
+                                         "seqc evaluates each stage's arrays only from one "
+                                         "load_data() whose names the data given binds to",
+                          field="fit", received=r.seg(rec.fitted_at),
+                          hint="load the data with one load_data() call, or fit both models "
+                               "on the same arrays")
+        out.insert(0, pre["stage"])
+        runs.insert(0, {"node": rec.fitted_at, "arrays": rec.fit_arrays, "head": True})
     doc["stages"] = out
     if r.staged_binding:
         r.stage_data = [tuple(_values(a) for a in st["arrays"]) for st in runs]
-    lines = ", then ".join(f"fit at line {st['node'].lineno}" + (
+    lines = ", then ".join(("the source model's " if st.get("head") else "") +
+                           f"fit at line {st['node'].lineno}" + (
         f" with {len(o['frozen'])} layers frozen" if o["frozen"] else "") + (
         f" on {len(d[0])} rows" + ("" if d[2] is None or d[3] is None else
                                    f", validated on {len(d[2])}")

@@ -11,8 +11,9 @@ import sys
 from typing import Any
 
 from ..errors import DefinitionError
+from ._pyscript_data_update import data_augassign
 from ._pyscript_generators import PyGen, is_generator_function
-from ._pyscript_model import READ_ONLY, is_model_object, zero_state_call
+from ._pyscript_model import READ_ONLY, is_model_object, unless_zero_state
 from ._pyscript_names import KERAS_SEQUENTIAL, keras_member, norm
 from ._pyscript_torch_init import reads_grad
 from ._pyscript_torch_select import selector_kind
@@ -106,7 +107,7 @@ class StmtReader:
                 cur = self.name(st.target.id, st.target, scope)
                 rhs = self.ev(st.value, scope)
                 scope.vars[st.target.id] = self.binop(st.op, cur, rhs, st)
-            else:  # `model.optimizer.learning_rate *= 0.1`: refused on a model, else not run
+            elif not data_augassign(self, st, scope):  # data, or refused on a model, or not run
                 self.ev(st.value, scope)
                 self.bind(st.target, Opaque(st, f"{self.seg(st)} is not read"), scope, st)
         elif isinstance(st, ast.Expr):
@@ -231,12 +232,11 @@ class StmtReader:
                 continue
             f = n.func
             if isinstance(f, ast.Attribute) and f.attr not in READ_ONLY:
-                base = self.static_obj(f.value, scope)
+                base = unless_zero_state(self, self.static_obj(f.value, scope), f.attr)
                 if isinstance(base, ModelVal) and f.attr in _STRUCTURE:
                     return True, n  # model.add(...): the model is being built
-                if (isinstance(base, ModelVal) and f.attr in MODEL_METHODS or (
-                        is_model_object(base) and f.attr not in PASSTHROUGH_METHODS)) and not (
-                        zero_state_call(self, base, f.attr)):  # net.init_hidden(batch)
+                if isinstance(base, ModelVal) and f.attr in MODEL_METHODS or (
+                        is_model_object(base) and f.attr not in PASSTHROUGH_METHODS):
                     return base, n
             if isinstance(f, ast.Attribute) and f.attr.endswith("_") and not reads_grad(n):
                 # fc.weight.data.normal_(): an initializer (an update from .grad is training)

@@ -222,6 +222,12 @@ def zero_state_method(r: Reader, model: Any, inst: Any, meth: str) -> bool:
     return bool(returns) and all(n.value is not None for n in returns)
 
 
+def unless_zero_state(r: Reader, base: Any, meth: str) -> Any:
+    """`base`, or None where `base.<meth>(...)` is a zero-state call (zero_state_call): a
+    statement calling it does not change the model."""
+    return None if zero_state_call(r, base, meth) else base
+
+
 def zero_state_call(r: Reader, base: Any, meth: str) -> bool:
     """`net.init_hidden(...)` in a training loop: a zero-state method (zero_state_method) of a
     forward(x, hidden) model, which changes nothing."""

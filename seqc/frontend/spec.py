@@ -172,7 +172,8 @@ def definition_from_doc(doc: Any, file: str, raw: bytes, *,
     from .stages import stage_section
 
     stages = stage_section(doc, graph, compile_cfg, fit, file, first_index,
-                           not is_graph_spec(doc) and "inputs" not in doc)
+                           not is_graph_spec(doc) and "inputs" not in doc,
+                           (layers, input_type, _layer_config))
     return Definition(model=model, compile=compile_cfg, fit=fit, data=data, path=file,
                       source_hash=hashlib.sha256(raw).hexdigest(), name=name,
                       description=doc.get("description"), one_hot=one_hot_labels,

@@ -1,7 +1,9 @@
 """Training in stages (a definition's `stages`): fit, freeze some layers, compile, fit again,
 as transfer-learning tutorials do. Each stage sets which layers train, compiles (a new
 optimizer: Keras' recompile resets its state, and trainable changes take effect at compile)
-and calls the ordinary fit once.
+and calls the ordinary fit once. A stage with a `head` trains another model that shares the
+model's first layers (the source model of transfer learning); those layers' weights carry
+over, the rest of that model is dropped.
 """
 
 from __future__ import annotations
@@ -16,6 +18,30 @@ def set_frozen(model: Any, frozen: set[str]) -> None:
     g = model.graph
     nodes = tuple(n.replace(trainable=(n.layer or n.name) not in frozen) for n in g.nodes)
     model._graph = dataclasses.replace(g, nodes=nodes)
+
+
+def shared_keys(graph: Any, head: dict) -> list[str]:
+    """The weights of `graph` (a head stage's model) that belong to the shared layers."""
+    shared = set(head["shared"])
+    return [n.param_key(p) for n in graph.nodes if (n.layer or n.name) in shared
+            for p in n.params]
+
+
+def head_model(model: Any, head: dict) -> Any:
+    """The model a head stage trains (seqc.frontend.stages.head_graph): the shared layers
+    start from `model`'s current weights, the head's from their initializers (or from
+    head["model"], a Model given with its weights, as a test that matches Keras does)."""
+    from ..model import Model
+
+    other = head.get("model") or Model(head["graph"], name=head["graph"].name,
+                                       seed=model.seed, max_memory=model.max_memory,
+                                       source=model.source)
+    for k in shared_keys(other.graph, head):
+        if model.params[k].shape != other.params[k].shape:
+            raise ValueError(f"head stage: {k} has shape {other.params[k].shape}, the "
+                             f"model's {model.params[k].shape}")
+        other.params[k] = model.params[k].copy()
+    return other
 
 
 def last_stage_data(staged: list[tuple], dataset: Any) -> tuple[Any, Any]:
@@ -41,8 +67,9 @@ def fit_stages(model: Any, stages: list[dict], x: Any, y: Any, base_fit: dict,
     runs: list[dict] = []
     cfg: dict = {}
     for i, stage in enumerate(stages):
-        set_frozen(model, set(stage["frozen"]))
-        model.compile(**stage["compile"])
+        trains = head_model(model, stage["head"]) if stage.get("head") else model
+        set_frozen(trains, set(stage["frozen"]))
+        trains.compile(**stage["compile"])
         cfg = {**stage["fit"], **flags}
         if extra_callbacks:
             cfg["callbacks"] = [*(cfg.get("callbacks") or []), *extra_callbacks]
@@ -52,14 +79,21 @@ def fit_stages(model: Any, stages: list[dict], x: Any, y: Any, base_fit: dict,
             cfg.pop("validation_data", None)
             if vx is not None and vy is not None:
                 cfg["validation_data"] = (vx, vy)
-        hist = model.fit(sx, sy, **{**cfg, **fit_kwargs})
+        hist = trains.fit(sx, sy, **{**cfg, **fit_kwargs})
+        if trains is not model:  # the shared layers' weights carry over (BatchNorm's too)
+            model.adapted = model.adapted or trains.adapted
+            model.params.update({k: trains.params[k] for k in shared_keys(trains.graph,
+                                                                          stage["head"])})
         got = {k: [float(v) for v in vs] for k, vs in hist.history.items()}
         for k, vs in got.items():
             history.setdefault(k, []).extend(vs)
         from ..ir.summary import parameter_counts
 
         runs.append({"stage": i + 1, "frozen": sorted(stage["frozen"]),
-                     "parameters": parameter_counts(model.graph),
+                     **({"head": {"drop": stage["head"]["drop"], "layers": [
+                         d.get("type") for d in stage["head"]["layers"]]}}
+                        if trains is not model else {}),
+                     "parameters": parameter_counts(trains.graph),
                      "epochs": len(next(iter(got.values()), [])), "history": got,
                      "events": list(getattr(hist, "events", []))})
     return history, cfg, runs
