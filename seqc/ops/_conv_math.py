@@ -15,6 +15,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from . import _conv_fused
 from ._spatial import (
     col2im,
     effective,
@@ -56,8 +57,9 @@ def _cols(xp: np.ndarray, k, s, d, groups: int, ones: bool) -> tuple[np.ndarray,
         # transpose flag, no further copy.
         xt = np.ascontiguousarray(np.moveaxis(xp, -1, 0))  # (C, N, *padded); free when C = 1
         buf = np.empty((groups, kc + b, n, *out), xp.dtype)
-        for i, region in enumerate(_tap_regions(k, s, d, out)):
-            buf[:, i] = xt[(slice(None), slice(None), *region)]
+        if not _conv_fused.fill(xt, k, s, d, buf):  # 2-D compiled (numba, optional)
+            for i, region in enumerate(_tap_regions(k, s, d, out)):
+                buf[:, i] = xt[(slice(None), slice(None), *region)]
         if ones:
             buf[:, kc] = 1
         return buf.reshape(groups, kc + b, m).transpose(0, 2, 1), out

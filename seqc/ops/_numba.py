@@ -1,7 +1,8 @@
 """The optional numba switch shared by seqc's compiled kernels (training/_fused.py: optimizer
-updates; ops/_recurrent_fused.py: the LSTM time loop; ops/_dense_fused.py: Dense + relu).
-numba is the `fast` extra, never a core dependency; `SEQC_NUMBA=0` turns every kernel off,
-and any failure to import or compile leaves the NumPy path in place."""
+updates; ops/_recurrent_fused.py: the LSTM and GRU time loops; ops/_pooling_fused.py: 2-D max
+pooling; ops/_dense_fused.py: Dense + relu; ops/_conv_fused.py: im2col; embedding.py: the
+scatter-add). numba is the `fast` extra, never a core dependency; `SEQC_NUMBA=0` turns every
+kernel off, and any failure to import or compile leaves the NumPy path in place."""
 
 from __future__ import annotations
 

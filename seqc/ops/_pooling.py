@@ -16,6 +16,7 @@ import numpy as np
 
 from ..errors import DefinitionError, did_you_mean
 from ..ir.types import TensorType
+from . import _pooling_fused
 from ._spatial import col2im, expand, lower_padding, onnx_pads, pad, plan, spatial_input, unpad
 from ._spatial import windows as _windows
 from .base import BadExample, Example, OpDef
@@ -112,6 +113,14 @@ def pool_forward(x: np.ndarray, mode: str, pool: tuple[int, ...], strides: tuple
     nd = len(pool)
     pads, out = plan(x.shape[1:-1], pool, strides, (1,) * nd, padding,
                      field="pool_size", what="pool window")
+    # Non-overlapping windows with no padding tile the input: backward can write each cell
+    # once instead of accumulating into a zeroed buffer; 2-D max runs compiled (numba) there.
+    tiled = not generic and strides == pool and not any(b or a for b, a in pads)
+    fast = _pooling_fused.forward(x, pool, out, need_grad) if (
+        tiled and mode == "max" and nd == 2) else None
+    if fast is not None:
+        cache = (mode, x.shape, x.shape, pads, pool, strides, tuple(out), fast[1], tiled)
+        return fast[0], (cache if need_grad else None)
     # Windows never lie wholly in the padding (TF's rule pads less than a window), so a -inf
     # fill never wins a max and a zero fill adds nothing to a sum.
     xp = pad(x, pads, -np.inf if mode == "max" else 0.0)
@@ -130,9 +139,6 @@ def pool_forward(x: np.ndarray, mode: str, pool: tuple[int, ...], strides: tuple
         extra = (math.prod(pool) if not any(b or a for b, a in pads)
                  else _counts(x.shape[1:-1], pool, strides, pads, out, x.dtype))
         np.divide(y, extra, out=y)
-    # Non-overlapping windows with no padding tile the input: backward can write each cell
-    # once instead of accumulating into a zeroed buffer.
-    tiled = not generic and strides == pool and not any(b or a for b, a in pads)
     cache = (mode, x.shape, xp.shape, pads, pool, strides, tuple(out), extra, tiled)
     return y, (cache if need_grad else None)
 
@@ -156,6 +162,10 @@ def pool_backward(cache, dy: np.ndarray) -> np.ndarray:
     taps = list(np.ndindex(*pool))
     if mode == "average":
         g = dy / extra  # d mean / d cell = 1 / (real cells in the window)
+    if tiled and mode == "max" and len(pool) == 2:
+        dx = _pooling_fused.backward(extra, dy, pool, x_shape)
+        if dx is not None:
+            return dx
     if tiled:
         # Valid pooling may leave an uncovered tail (5 rows, pool 2): only then zero-fill.
         covered = all(o * k == n for o, k, n in zip(out, pool, x_shape[1:-1]))

@@ -416,8 +416,9 @@ class RecurrentBase(OpDef):
         proj = MaskedMatmul(w_in, dm)
         dw_in = proj.wgrad(xa, dxp)  # (F + 1, k): kernel rows, then the input-side bias
         dx = None
-        if input_grad:
-            dx = proj.bwd(dxp)[..., :f].transpose(1, 0, 2)  # (N, T, F)
+        if input_grad:  # without the bias row: its column of the product is not needed
+            px = MaskedMatmul(w_in[:f], None if dm is None else dm[..., :f])
+            dx = px.bwd(dxp).transpose(1, 0, 2)  # (N, T, F)
             dx = np.ascontiguousarray(dx[:, ::-1] if a.go_backwards else dx)
         perm = self._perm(u)
         inv = slice(None) if perm is None else np.argsort(perm)

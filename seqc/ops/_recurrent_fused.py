@@ -25,7 +25,7 @@ else runs the NumPy loop. The kernels read and write the NumPy path's tape (lstm
 Same numbers: each kernel does the NumPy path's operations in the same order (no fastmath, no
 fused multiply-add). tanh differs: the C library's tanhf is a scalar call LLVM cannot
 vectorize (30 ns a value; ten times the forward's cost), so float32 uses `tanh32`, written out
-and correctly rounded to 0.5 ulp (NumPy's own float32 tanh is within 1.4 ulp); results agree
+in float32 to 1.13 ulp (NumPy's own float32 tanh is within 1.4 ulp); results agree
 with the NumPy loop within 1e-6, not bit for bit (tests/ops/test_recurrent_fused.py runs the
 kernels' Python bodies and the compiled ones against the NumPy loop; the contract harness's
 float64 gradient checks run the compiled kernels, with np.tanh). `SEQC_NUMBA=0` turns them off
@@ -47,34 +47,45 @@ _helper_cache: dict[tuple[str, str], Any] = {}
 
 
 def tanh32(x):
-    """tanh of a float32, correctly rounded except in rare ties (measured: at most 0.5 ulp
-    from float64's tanh over 2.2 million values; NumPy's own float32 tanh is within 1.4 ulp,
-    the C library's tanhf 2.2): expm1(2|x|) by a degree-13 Taylor series at 2|x| / 16, squared
-    up four times as e (2 + e), then e / (e + 2), in float64. Written out because the C
-    library's tanhf is a call per value that LLVM cannot vectorize (30 ns against 3 ns here);
-    |x| > 9.1 gives 1 (as float32 rounding does), NaN stays NaN."""
-    y = abs(np.float64(x))
-    y = y if not y > 9.1 else 9.1
-    a = y * 0.125
-    p = 1.0 / 6227020800.0
-    p = p * a + 1.0 / 479001600.0
-    p = p * a + 1.0 / 39916800.0
-    p = p * a + 1.0 / 3628800.0
-    p = p * a + 1.0 / 362880.0
-    p = p * a + 1.0 / 40320.0
-    p = p * a + 1.0 / 5040.0
-    p = p * a + 1.0 / 720.0
-    p = p * a + 1.0 / 120.0
-    p = p * a + 1.0 / 24.0
-    p = p * a + 1.0 / 6.0
-    p = p * a + 0.5
-    p = p * a + 1.0
-    e = p * a
-    e = e * (2.0 + e)
-    e = e * (2.0 + e)
-    e = e * (2.0 + e)
-    e = e * (2.0 + e)
-    return np.float32(np.copysign(e / (e + 2.0), x))
+    """tanh of a float32 in float32 arithmetic, within 1.13 ulp of float64's tanh (measured
+    over 45 million values; NumPy's own float32 tanh is within 1.4 ulp, the C library's tanhf
+    2.2). Written out because the C library's tanhf is a call per value LLVM cannot vectorize;
+    this vectorizes 16 lanes wide without a gather (0.44 ns a value, against 0.88 for the
+    float64 series this replaced and 30 for tanhf). |x| < 0.75: x + x^3 P(x^2), P of degree 5
+    fitted to (tanh(x) - x) / x^3 (relative error 2e-9); above: 1 - 2 / (e^(2|x|) + 1), e^a as
+    2^k e^r (r = a - k ln2 in two parts, e^r a degree-6 fit, relative error 2e-9, 2^k from
+    k's bits by selects). 2|x| is capped at 18.5, where tanh is 1 in float32; NaN and ±0
+    stay as they are."""
+    ax = abs(x)
+    s = x * x
+    p = F32(0.0017425376599060766)
+    p = p * s + F32(-0.007667089476399415)
+    p = p * s + F32(0.021458545393147715)
+    p = p * s + F32(-0.05389472037515103)
+    p = p * s + F32(0.1333272161798833)
+    p = p * s + F32(-0.33333316424277576)
+    small = x + x * (s * p)
+    a = ax + ax
+    a = a if a < F32(18.5) else F32(18.5)  # NaN too (it is given back below)
+    k = np.int32(a * F32(1.4426950408889634) + F32(0.5))
+    kf = np.float32(k)
+    r = (a - kf * F32(0.693145751953125)) - kf * F32(1.428606765330187e-06)
+    e = F32(0.0013829420595871025)
+    e = e * r + F32(0.008374771520121985)
+    e = e * r + F32(0.041668358033024336)
+    e = e * r + F32(0.16666420832119083)
+    e = e * r + F32(0.49999991493036744)
+    e = e * r + F32(1.0000000361258994)
+    e = e * r + F32(1.0000000005920207)
+    q = F32(2) if k & 1 else F32(1)
+    q = q * (F32(4) if k & 2 else F32(1))
+    q = q * (F32(16) if k & 4 else F32(1))
+    q = q * (F32(256) if k & 8 else F32(1))
+    q = q * (F32(65536) if k & 16 else F32(1))
+    big = F32(1) - F32(2) / (e * q + F32(1))
+    big = big if x >= 0 else -big
+    t = small if ax < F32(0.75) else big
+    return t if x == x and x != 0 else x  # NaN, and ±0 with its sign
 
 
 def _forward(tanh):
