@@ -40,11 +40,14 @@ def load_build_data(defn: Any, opts: BuildOptions) -> Any:
     if not spec:
         return None
     graph = defn.model.graph if defn is not None else None
-    named = None
-    if graph is not None and (len(graph.inputs) > 1 or len(graph.outputs) > 1):
-        named = (list(graph.inputs), graph.output_names)
+    named = _named(graph)
     limit = {} if opts.max_memory == -1 else {"max_memory": opts.max_memory}
-    return data_mod.load_data(spec, named=named, **limit)
+    ds = data_mod.load_data(spec, named=named, **limit)
+    if graph is not None and graph.states:
+        from .ir.graph import zero_states
+
+        ds.x = zero_states(graph, ds.x)
+    return ds
 
 
 def load_validation_data(defn: Any, opts: Any) -> Any:
@@ -72,10 +75,12 @@ def load_validation_data(defn: Any, opts: Any) -> Any:
             spec.setdefault(k, getattr(opts, k, None) or data[k])
     cap = getattr(opts, "max_memory", -1)
     graph = defn.model.graph if defn is not None else None
-    named = None
-    if graph is not None and (len(graph.inputs) > 1 or len(graph.outputs) > 1):
-        named = (list(graph.inputs), graph.output_names)  # an .npz of arrays by name
+    named = _named(graph)  # an .npz of arrays by name
     val = data_mod.load_data(spec, named=named, **({} if cap == -1 else {"max_memory": cap}))
+    if graph is not None and graph.states:
+        from .ir.graph import zero_states
+
+        val.x = zero_states(graph, val.x)
     if val.y is None:
         raise DataError("the validation data has no labels", file=val.source,
                         field="validation_data", hint="give --val-y (or an .npz with x and y)")
@@ -126,3 +131,15 @@ def sharded(path: Any) -> bool:
     from .data import is_sharded
 
     return is_sharded(path)
+
+
+def _named(graph: Any) -> tuple[list[str], list[str]] | None:
+    """(input names, output names) the data holds one array for each (an .npz by name) when
+    the model has several, else None. A recurrent state input (Graph.states) is not data: it
+    is zeros when not given, and its output has no label."""
+    if graph is None:
+        return None
+    ins = [n for n in graph.inputs if n not in graph.states]
+    outs = [name for v, name in zip(graph.outputs, graph.output_names)
+            if v not in graph.states.values()]
+    return (ins, outs) if len(ins) > 1 or len(outs) > 1 else None

@@ -35,6 +35,26 @@ def _value_info(name: str, t: TensorType) -> onnx.ValueInfoProto:
     return helper.make_tensor_value_info(name, ONNX_DTYPES[t.dtype], dims)
 
 
+def _state_value_info(name: str, t: TensorType) -> onnx.ValueInfoProto:
+    """A recurrent state as PyTorch holds it: (layers, N, hidden), the IR's (N, layers,
+    hidden) with the first two axes swapped (Graph.states)."""
+    return helper.make_tensor_value_info(name, ONNX_DTYPES[t.dtype], [t.shape[1], "N",
+                                                                      *t.shape[2:]])
+
+
+def _state_inputs(graph: Graph, em: Emitter, in_names: list[str]) -> dict[str, str]:
+    """Each state input, given as PyTorch's (layers, N, hidden), transposed to the IR's
+    (N, layers, hidden): {IR value: ONNX value}."""
+    env = {}
+    for v, name in zip(graph.inputs, in_names):
+        if v in graph.states:
+            em.begin(f"{v}/state")
+            y = em.op("Transpose", [name], perm=[1, 0, 2])
+            em.declare(y, graph.types[v])
+            env[v] = y
+    return env
+
+
 INPUT_LAYOUTS = ("channels_last", "channels_first")
 
 
@@ -136,6 +156,8 @@ def _lower(graph: Graph, params: dict[str, np.ndarray], *, opset: int, input_lay
         em.declare(name, graph.types[v])
         em.set_layout(name, in_layout)
         env[v] = name
+    if graph.states:  # PyTorch's (layers, N, hidden) state at the boundary: into the IR's
+        env.update(_state_inputs(graph, em, in_names))
     out_names = onnx_output_names(graph)
     for name in out_names:
         em.reserve(name)
@@ -175,6 +197,9 @@ def _lower(graph: Graph, params: dict[str, np.ndarray], *, opset: int, input_lay
         keep_cf = in_layout == CHANNELS_FIRST and em.is_channels_first(out)
         if not keep_cf:
             out = em.canonical(out)
+        if v in graph.states.values():  # the IR's (N, layers, hidden) out as PyTorch's
+            em.begin(f"{v}/state")
+            out = em.op("Transpose", [out], perm=[1, 0, 2])
         outs.append(out)
         out_layouts.append(em.layout_of(out))
     values = _value_entries(graph, env, em)
@@ -194,9 +219,11 @@ def _lower(graph: Graph, params: dict[str, np.ndarray], *, opset: int, input_lay
 
     g = helper.make_graph(
         em.nodes, graph.name,
-        [_value_info(name, _physical(graph.types[v], in_layout))
+        [_state_value_info(name, graph.types[v]) if v in graph.states else
+         _value_info(name, _physical(graph.types[v], in_layout))
          for v, name in zip(graph.inputs, in_names)],
-        [_value_info(name, _physical(graph.types[v], lay))
+        [_state_value_info(name, graph.types[v]) if v in graph.states.values() else
+         _value_info(name, _physical(graph.types[v], lay))
          for v, name, lay in zip(graph.outputs, out_names, out_layouts)],
         initializer=em.initializers)
     from .._version import __version__
@@ -210,6 +237,11 @@ def _lower(graph: Graph, params: dict[str, np.ndarray], *, opset: int, input_lay
              "seqc.values": _values_json(values, em, in_names)}
     # Frozen layers (trainable=False) count as non-trainable, as in summary and report.json.
     props["seqc.parameters"] = json.dumps(parameter_counts(graph))
+    if graph.states:  # the inputs and outputs with the batch on axis 1 (PyTorch's state)
+        props["seqc.states"] = json.dumps({
+            "inputs": [n for v, n in zip(graph.inputs, in_names) if v in graph.states],
+            "outputs": [n for v, n in zip(graph.outputs, out_names)
+                        if v in graph.states.values()]})
     ids = token_ids_of(graph)
     if ids:
         props["seqc.token_ids"] = json.dumps(ids)

@@ -77,6 +77,7 @@ class Chain(ChainLayers, ChainStatements, ChainRecurrent, ChainMerges):
         # forwards and call()s may branch (not a Lambda body: one layer chain in Keras)
         self.graphs = framework == "torch" or selfobj is not None
         self.outputs: list[int] | None = None  # a forward returning a tuple of tensors
+        self.state: Any = None  # forward(x, hidden): a recurrent state in and out
 
     def refuse(self, node: ast.AST, what: str, hint: str | None = None) -> Exception:
         return refusal(self.r, node, self.owner, what, hint)
@@ -90,7 +91,13 @@ class Chain(ChainLayers, ChainStatements, ChainRecurrent, ChainMerges):
         self.current = x
         if method and self.fw == "torch" and isinstance(fn, ast.FunctionDef):
             self.sampling(fn, where)
-        return self.apply_fn(fn, where, x, method=method, args=args or [], kwargs=kwargs or {})
+        out = self.apply_fn(fn, where, x, method=method, args=args or [], kwargs=kwargs or {})
+        if self.state is not None:
+            from ._pyscript_torch_state import check_used
+
+            check_used(self, fn)
+            self.is_graph, self.outputs = True, [out.index]  # the state outputs follow
+        return out
 
     def apply_fn(self, fn: ast.FunctionDef | ast.Lambda, where: Scope, x: Tensor, *,
                  method: bool, args: list, kwargs: dict) -> Tensor:
@@ -135,6 +142,11 @@ class Chain(ChainLayers, ChainStatements, ChainRecurrent, ChainMerges):
             return None
         if d is not None:
             return self.r.ev(d, where)
+        if self.fw == "torch" and self.depth == 1 and i == 0 and self.state is None:
+            from ._pyscript_torch_state import StateIn
+
+            self.state = StateIn(p)  # forward(x, hidden): read where a recurrent layer takes it
+            return self.state
         raise self.refuse(p, f"takes a second input '{p.arg}'; seqc reads models with one "
                              "input", hint=None if self.fw != "torch" else (
                                  f"if '{p.arg}' is a recurrent state passed in and returned "
@@ -303,6 +315,8 @@ class Chain(ChainLayers, ChainStatements, ChainRecurrent, ChainMerges):
                 return Dim(t, args[0])
         if name in ("contiguous", "float") and not args and not kwargs:
             return t
+        if name == "long" and t.index == -1 and not args and not kwargs and self.fw == "torch":
+            return t  # x.long() of the token ids an Embedding reads: ids already
         if self.fw == "torch":
             from ._pyscript_torch_forward import tensor_method
 

@@ -32,6 +32,11 @@ class ChainLayers:
         if args and isinstance(mod, TorchMod) and mod.cls in RNNS and len(args) == 1 \
                 and zero_state(args[0]):
             args = []  # PyTorch's default initial state: zeros (None or torch.zeros(...))
+        if len(args) == 1 and args[0] is self.state and self.state is not None:
+            from ._pyscript_torch_state import feed
+
+            feed(self, self.state, mod, node)  # self.lstm(x, hidden): the forward's state
+            args = []
         if args:
             raise self.refuse(node, "calls a layer with more than its input")
         training = kwargs.pop("training", TRAINING)

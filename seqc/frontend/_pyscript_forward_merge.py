@@ -9,7 +9,7 @@ from __future__ import annotations
 import ast
 from typing import Any
 
-from ._pyscript_forward_values import Tensor
+from ._pyscript_forward_values import Dim, Tensor
 from ._pyscript_names import norm
 from ._pyscript_values import Layer, Sym, TorchMod
 
@@ -29,6 +29,10 @@ class ChainMerges:
 
     def binop(self, op: ast.operator, a: Any, b: Any, node: ast.AST) -> Tensor:
         kind = {ast.Add: "Add", ast.Sub: "Subtract", ast.Mult: "Multiply"}.get(type(op))
+        if isinstance(a, Dim) and isinstance(b, Dim) and 0 in (a.index, b.index):
+            raise self.refuse(node, "multiplies the batch size by another size: a view to "
+                                    "(N * T, ...) folds the time steps into the batch (one "
+                                    "row per step), which seqc does not read yet")
         if not (isinstance(a, Tensor) and isinstance(b, Tensor)) or kind is None:
             raise self.refuse(node, "computes with tensors in a way seqc has no layer for "
                                     "(two tensors added, subtracted or multiplied are read)")

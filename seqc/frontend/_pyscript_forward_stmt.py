@@ -15,6 +15,7 @@ from . import _pyscript_torch_steps as steps
 from ._pyscript_forward_values import Dim, ShapeOf, State, Tensor
 from ._pyscript_names import norm
 from ._pyscript_self import find_method, refusal
+from ._pyscript_torch_state import returns
 from ._pyscript_values import Instance, Layer, ModelVal, Opaque, Scope, Sym, TorchMod, is_const
 
 _DEVICE_FLAGS = ("is_cuda", "is_xpu", "is_mps", "is_cpu")
@@ -42,7 +43,8 @@ class ChainStatements:
             elif isinstance(st, ast.Return):
                 if st.value is None:
                     raise self.refuse(st, "returns nothing")
-                out = self.fx(st.value, scope)
+                out = self.fx(st.value, scope) if not (self.state is not None and isinstance(
+                    st.value, ast.Tuple) and self.depth == 1) else returns(self, st.value, scope)
                 if isinstance(out, (list, tuple)) and len(out) > 1 and all(
                         isinstance(t, Tensor) for t in out) and not (
                         self.fw == "torch" and self.depth == 1):
@@ -180,7 +182,8 @@ class ChainStatements:
                     v = scope.lookup(n.id)
                 except KeyError:
                     continue
-                if isinstance(v, (Tensor, ShapeOf, Dim, State, steps.Gone, steps.Collected)):
+                if isinstance(v, (Tensor, ShapeOf, Dim, State, steps.Gone, steps.Collected)) or (
+                        v is not None and v is self.state):  # forward(x, hidden)'s state
                     return True
         return False
 

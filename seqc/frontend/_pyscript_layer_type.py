@@ -29,7 +29,7 @@ def _step(r: Reader, d: dict, t: TensorType | list, node: ast.AST,
             cfg.pop("activation", None)
         attrs = op.parse_attrs(cfg)
         op.check(attrs)
-        (out,) = op.infer(attrs, t if isinstance(t, list) else [t])
+        out = op.infer(attrs, t if isinstance(t, list) else [t])[0]  # (return_state: after)
     except SeqcError as e:
         raise e.located(file=r.where(node),
                         layer=layer_label(index, d.get("name"), d["type"])) from None

@@ -19,6 +19,7 @@ from typing import Any
 
 from ._pyscript_adapt import ADAPTABLE
 from ._pyscript_reuse import saved_model, set_weights
+from ._pyscript_torch_state import unless_zero_state, zero_state_method  # noqa: F401 (unless_zero_state: for _pyscript_stmt)
 from ._pyscript_values import (
     BoundMethod,
     ClassOf,
@@ -240,6 +241,9 @@ class ModelStatements:
         from ._pyscript_pure import instance_of, pure_method
 
         inst = instance_of(self, inst)
+        if zero_state_method(self, obj, inst, meth):
+            self.skipped_at(node)  # init_hidden(): zeros, what seqc feeds a state input
+            return Opaque(node, f"{what} makes the model's zero initial state")
         if meth in READ_ONLY or inst is not None and pure_method(self, inst, meth):
             self.skipped_at(node)  # a script method that only computes: model.stn(data)
             return Opaque(node, f"{what} is not run")

@@ -28,7 +28,13 @@ def _stateful(doc: dict) -> bool:
 
 def state_resets(r: Any, model: Any, doc: dict) -> str | None:
     """"epoch" when the script resets the states after each one-epoch fit run, else None;
-    a reset seqc cannot place is an error naming its line (through the reader's refusals)."""
+    a reset seqc cannot place is an error naming its line (through the reader's refusals).
+    A PyTorch forward(x, hidden): how its training loop feeds the state
+    (_pyscript_torch_state.loop_resets)."""
+    if getattr(model, "state", None) is not None:
+        from ._pyscript_torch_state import loop_resets
+
+        return loop_resets(r, model)
     events = model.state_events
     resets = [node for kind, node in events if kind == "reset"]
     if not resets:

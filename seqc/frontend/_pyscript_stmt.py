@@ -13,7 +13,7 @@ from typing import Any
 from ..errors import DefinitionError
 from ._pyscript_data_update import data_augassign
 from ._pyscript_generators import PyGen, is_generator_function
-from ._pyscript_model import READ_ONLY, is_model_object
+from ._pyscript_model import READ_ONLY, is_model_object, unless_zero_state
 from ._pyscript_names import KERAS_SEQUENTIAL, keras_member, norm
 from ._pyscript_torch_init import reads_grad
 from ._pyscript_torch_select import selector_kind
@@ -232,7 +232,7 @@ class StmtReader:
                 continue
             f = n.func
             if isinstance(f, ast.Attribute) and f.attr not in READ_ONLY:
-                base = self.static_obj(f.value, scope)
+                base = unless_zero_state(self, self.static_obj(f.value, scope), f.attr)
                 if isinstance(base, ModelVal) and f.attr in _STRUCTURE:
                     return True, n  # model.add(...): the model is being built
                 if isinstance(base, ModelVal) and f.attr in MODEL_METHODS or (

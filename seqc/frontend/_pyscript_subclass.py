@@ -173,6 +173,7 @@ def _read(r: Reader, inst: Instance) -> ModelVal:
         model.append(name, v, node)
     model.srcs = chain.srcs if chain.is_graph else None  # a forward that branches
     model.outs = chain.outputs  # a forward that returns several tensors
+    model.state = chain.state  # forward(x, hidden) -> (out, hidden): _pyscript_torch_state
     if fw == "keras" and chain.is_graph:  # a call() that branches: a functional graph
         model.graph = keras_graph(r, chain, fn)
     shell = inst.shell

@@ -8,6 +8,7 @@ _pyscript_torch_layers, its arguments bound in _pyscript_torch_bound.
 from __future__ import annotations
 
 import ast
+import functools
 from typing import TYPE_CHECKING, Any
 
 from ..errors import DefinitionError
@@ -146,7 +147,8 @@ def torch_doc(r: Reader, model: ModelVal, module: Scope) -> tuple[dict, list[ast
     t = batched(tuple(shape), dtype)
     outs = [len(flat) - 1] if model.outs is None else [ends[k] for k in model.outs]
     if model.outs is not None or any(s != [i - 1] for i, s in enumerate(srcs)):
-        return _graph_doc(r, model, mods, srcs, trainable, t, outs)
+        state = None if model.state is None else ends[model.state.item]
+        return _graph_doc(r, model, mods, srcs, trainable, t, outs, state)
     layers: list[dict] = []
     nodes: list[ast.AST] = []
     i = 0
@@ -199,8 +201,14 @@ def _affine_grid(r: Reader, b: TorchMod, name: str, ins: list[TensorType]) -> di
             "align_corners": b.kwargs["align_corners"]}
 
 
+def _state_step(r: Reader, node: ast.AST, index: int, d: dict,
+                t: TensorType | list) -> TensorType:
+    return _step(r, d, t, node, index)
+
+
 def _graph_doc(r: Reader, model: ModelVal, mods: list, srcs: list, trainable: dict,
-               t0: TensorType, outs: list[int]) -> tuple[dict, list[ast.AST]]:
+               t0: TensorType, outs: list[int], state: int | None = None
+               ) -> tuple[dict, list[ast.AST]]:
     """A forward() that branches or merges -> the graph form of the spec (entries reading
     what their `from` names): each module mapped as in a chain, on the type of the value it
     reads; merges are `<merge:Kind>` items (x + y, torch.cat)."""
@@ -240,6 +248,14 @@ def _graph_doc(r: Reader, model: ModelVal, mods: list, srcs: list, trainable: di
             if not trainable[name]:
                 _freeze(r, b, docs)
         t = ins if len(ins) > 1 else ins[0]
+        if i == state:  # forward(x, hidden): the layer taking and returning the state
+            from ._pyscript_torch_state import wire
+
+            docs, state_in, state_out, t, cur = wire(b, docs, cur, t, functools.partial(
+                _state_step, r, b.node, len(layers)))
+            layers += docs
+            nodes += [b.node] * len(docs)
+            docs = []
         for d in docs:
             try:
                 t = _step(r, d, t, b.node, len(layers))
@@ -264,4 +280,8 @@ def _graph_doc(r: Reader, model: ModelVal, mods: list, srcs: list, trainable: di
         model.compile = compile_cfg
     doc = {"inputs": {"input": {"shape": list(t0.shape[1:]), "dtype": t0.dtype}},
            "layers": layers, "outputs": [names[j] for j in outs]}
+    if state is not None:  # PyTorch's (layers, N, hidden) state at the ONNX boundary
+        doc["inputs"].update(state_in)
+        doc["outputs"] += state_out
+        doc["states"] = dict(zip(state_in, state_out))
     return doc, nodes

@@ -170,6 +170,7 @@ class ModelVal:
     graph: Any = None  # a functional graph: ([input KTensor], [output KTensor])
     srcs: list | None = None  # a torch forward graph: the items each item reads (-1: input)
     outs: list | None = None  # a torch forward that returns several tensors: their items
+    state: Any = None  # forward(x, hidden): the recurrent state in and out (StateIn)
 
     def append(self, name: str | None, v: Any, node: ast.AST) -> None:
         if isinstance(v, (ModelVal, Instance)):  # Instance: a script module inside the model

@@ -242,7 +242,7 @@ class Reader(ScriptMessages, ModelChoice, StmtReader, ExprReader, CallReader, Co
                              received=self.seg(model.fitted_at) if model.fitted_at else
                              "no fit", hint="remove --val-x/--val-y/--val-data")
         if fit_resets is not None:
-            fit["reset_states"] = fit_resets
+            fit = {**(fit or {}), "reset_states": fit_resets}
         if self.seed is not None:
             fit = {**(fit or {}), "seed": self.seed}
         if fit is not None:

@@ -156,6 +156,10 @@ def definition_from_doc(doc: Any, file: str, raw: bytes, *,
         inputs = {"input": input_type}
     if is_graph_spec(doc):
         graph = build_spec_graph(name, doc, layers, inputs, file, first_index)
+        if doc.get("states"):
+            from .spec_graph import with_states
+
+            graph = with_states(graph, doc["states"], file)
     else:
         configs = [_layer_config(d) for d in layers]
         graph = build_graph(name, input_type, configs, file=file, first_index=first_index)

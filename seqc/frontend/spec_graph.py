@@ -207,3 +207,17 @@ def _assign_names(entries: list[_Entry], inputs: dict) -> list[str]:
         used.add(nm)
         names.append(nm)
     return names
+
+
+def with_states(graph: Graph, states: dict, file: str) -> Graph:
+    """The spec's "states" ({input: output}, a PyTorch forward(x, hidden)): each names a graph
+    input and the output of the same type giving its next value."""
+    for k, v in states.items():
+        out = next((o for o in graph.outputs if o == v or o == f"{v}/activation"), None)
+        if k not in graph.inputs or out is None or graph.types[k] != graph.types[out]:
+            raise DefinitionError(
+                f"states: '{k}' must be a model input and '{v}' an output of the same shape",
+                file=file, field="states", received=f"states={states!r}",
+                hint="map each recurrent state input to the output giving its next value")
+    return graph.replace(states={k: next(o for o in graph.outputs if o in (v, f"{v}/activation"))
+                                 for k, v in states.items()})

@@ -70,6 +70,11 @@ class Graph:
     nodes: tuple[Node, ...]
     types: dict[str, TensorType]
     param_specs: dict[str, ParamSpec] = field(default_factory=dict)
+    # A PyTorch forward(x, hidden) -> (out, hidden): each recurrent state input with the
+    # output that gives its next value (h0 -> hn). Both hold (N, layers, hidden) here, batch
+    # first as every IR value; the ONNX model has PyTorch's (layers, N, hidden) at its
+    # boundary, and an input not given is zeros (frontend/_pyscript_torch_state.py).
+    states: dict[str, str] = field(default_factory=dict)
 
     @property
     def input_type(self) -> TensorType:
@@ -130,3 +135,27 @@ class Graph:
 
     def replace(self, **changes: Any) -> Graph:
         return dataclasses.replace(self, **changes)
+
+
+def zero_states(graph: Any, x: Any) -> Any:
+    """x with each recurrent state input it does not give (Graph.states: a PyTorch
+    forward(x, hidden)) as zeros, the scripts' `init_hidden`: an array for the one other
+    input becomes a dict by name. Anything else is returned as it is."""
+    import numpy as np
+
+    if graph is None or not getattr(graph, "states", None) or x is None:
+        return x
+    data = [n for n in graph.inputs if n not in graph.states]
+    if not isinstance(x, dict):
+        if len(data) != 1 or isinstance(x, (list, tuple)):
+            return x
+        x = {data[0]: x}
+    if any(n not in x for n in data):
+        return x
+    rows = len(next(iter(x.values())))
+    out = {}
+    for n in graph.inputs:
+        t = graph.types[n]
+        out[n] = x[n] if n in x else np.zeros((rows, *t.shape[1:]), t.dtype)
+    return out
+

@@ -53,6 +53,7 @@ def graph_to_json(graph: Graph) -> dict[str, Any]:
                 "trainable": s.trainable, "domain": s.domain, "dtype": s.dtype}
             for k, s in graph.param_specs.items()
         },
+        **({"states": dict(graph.states)} if graph.states else {}),
     }
 
 
@@ -80,8 +81,14 @@ def graph_from_json(d: dict[str, Any], file: str | None = None) -> Graph:
                           freeze(s["initializer"]), s["trainable"], s.get("domain", "real"),
                           s.get("dtype", "float32"))
              for k, s in d["params"].items()}
+    states = d.get("states") or {}
+    if not isinstance(states, dict) or not all(
+            k in d["inputs"] and v in d["outputs"] for k, v in states.items()):
+        raise DefinitionError("the IR's states must map graph inputs to graph outputs",
+                              file=file, field="states", received=_short(states))
     return Graph(d["name"], tuple(d["inputs"]), tuple(d["outputs"]), tuple(nodes),
-                 {k: TensorType.from_json(t) for k, t in d["types"].items()}, specs)
+                 {k: TensorType.from_json(t) for k, t in d["types"].items()}, specs,
+                 dict(states))
 
 
 def check_ir_doc(d: dict[str, Any], file: str | None) -> None:

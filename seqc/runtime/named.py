@@ -14,6 +14,7 @@ import numpy as np
 
 from ..errors import DataError, UsageError, did_you_mean
 from ..fileio import check_npz_file, regular_file
+from ..ir.graph import zero_states
 from .runners import ModelSource, check_input, onnx_value_type
 
 
@@ -98,20 +99,30 @@ def onnx_predict_all(src: ModelSource, session_run: Callable, batch_size: int | 
     in_names = list(input_types(src))
     in_layout, out_layout = src.onnx_layouts() if src.has_ir and ir_layout else ("", "")
     onnx_in = [i.name for i in src.onnx_proto().graph.input]
+    # PyTorch's recurrent state (Graph.states) has its batch on axis 1 in the ONNX model
+    st_in, st_out = state_names(src.metadata())
+    onnx_out = [o.name for o in src.onnx_proto().graph.output]
 
     def feed(x: Any, lo: int, hi: int | None) -> dict[str, np.ndarray]:
         if isinstance(x, dict):
-            return {o: x[n][lo:hi] for o, n in zip(onnx_in, in_names)}
+            return {o: (x[n][lo:hi] if o not in st_in else np.ascontiguousarray(
+                np.swapaxes(x[n][lo:hi], 0, 1)) if ir_layout else x[n][:, lo:hi])
+                for o, n in zip(onnx_in, in_names)}
         xb = x[lo:hi]
         if in_layout == "channels_first":
             xb = np.ascontiguousarray(np.moveaxis(xb, -1, 1))
         return {onnx_in[0]: xb}
 
     def predict(x: Any) -> list[np.ndarray]:
+        x = zero_states(src.graph, x) if ir_layout else x  # state inputs not given: zeros
         n = len(next(iter(x.values()))) if isinstance(x, dict) else len(x)
         step = batch_size or n
         parts = [list(session_run(feed(x, i, i + step))) for i in range(0, n, step)]
-        ys = [np.concatenate(p) if len(p) > 1 else np.asarray(p[0]) for p in zip(*parts)]
+        if st_out and ir_layout:
+            parts = [[np.ascontiguousarray(np.swapaxes(y, 0, 1)) if o in st_out else y
+                      for o, y in zip(onnx_out, p)] for p in parts]
+        ys = [np.concatenate(p, axis=1 if o in st_out and not ir_layout else 0) if len(p) > 1
+              else np.asarray(p[0]) for o, p in zip(onnx_out, zip(*parts))]
         if out_layout == "channels_first":
             ys = [np.moveaxis(y, 1, -1) if y.ndim >= 3 else y for y in ys]
         return ys
@@ -136,7 +147,13 @@ def predict_named(src: ModelSource, input_path: str, out_path: str, sess: Any,
     if ext not in (".npz", ".npy"):
         raise UsageError("predictions of a model with several inputs are written to .npz or "
                          ".npy", field="--out", received=out_path)
-    if len(types) > 1:
+    st_in, st_out = state_names(src.metadata())
+    if st_in and src.graph is not None:  # a recurrent state: zeros unless the .npz holds it
+        x = check_named(_with_states(src, input_path, types, st_in), types)
+        ys = onnx_predict_all(src, lambda feed: sess.run(None, feed), batch_size)(x)
+        x, ys = None, [np.swapaxes(y, 0, 1) if o in st_out else y for o, y in zip(outs, ys)]
+        n = len(ys[0])
+    elif len(types) > 1:
         x: Any = read_named_arrays(input_path, list(types))
         try:
             x = check_named(x, types)
@@ -150,8 +167,9 @@ def predict_named(src: ModelSource, input_path: str, out_path: str, sess: Any,
         except DataError as e:
             raise e.located(file=input_path) from None
         n = len(x)
-    ys = onnx_predict_all(src, lambda feed: sess.run(None, feed), batch_size,
-                          ir_layout=False)(x)
+    if x is not None:
+        ys = onnx_predict_all(src, lambda feed: sess.run(None, feed), batch_size,
+                              ir_layout=False)(x)
     tmp = out_path + ".part"
     with open(tmp, "wb") as f:
         if ext == ".npz":
@@ -160,3 +178,37 @@ def predict_named(src: ModelSource, input_path: str, out_path: str, sess: Any,
             np.save(f, ys[0])
     os.replace(tmp, out_path)
     return n
+
+
+def _with_states(src: ModelSource, path: str, types: dict, st_in: set[str]) -> dict:
+    """`seqc predict`'s inputs for a model with recurrent state inputs, in the IR's layout:
+    the data input(s) from the file (a .npy for one), each state the .npz holds (PyTorch's
+    (layers, N, hidden), swapped), zeros for the others."""
+    from .inputs import read_inputs
+
+    data = [n for n in types if n not in st_in]
+    if not path.lower().endswith(".npz") and len(data) == 1:
+        return zero_states(src.graph, {data[0]: read_inputs(path)})
+    x = read_named_arrays(path, data)
+    with np.load(path, allow_pickle=False) as z:
+        given = [n for n in st_in if n in z.files]
+    x.update(swap_states(read_named_arrays(path, given), st_in) if given else {})
+    return zero_states(src.graph, x)
+
+
+def state_names(props: dict[str, str]) -> tuple[set[str], set[str]]:
+    """(input names, output names) of an ONNX model's recurrent states in PyTorch's
+    (layers, N, hidden) layout: the batch on axis 1 (seqc metadata "seqc.states")."""
+    import json
+
+    if "seqc.states" not in props:
+        return set(), set()
+    d = json.loads(props["seqc.states"])
+    return set(d.get("inputs", ())), set(d.get("outputs", ()))
+
+
+def swap_states(arrays: dict[str, np.ndarray], names: set[str]) -> dict[str, np.ndarray]:
+    """The arrays named in `names` with their first two axes swapped (IR <-> ONNX layout of a
+    recurrent state), the others as they are."""
+    return {k: np.ascontiguousarray(np.swapaxes(v, 0, 1)) if k in names else v
+            for k, v in arrays.items()}

@@ -159,8 +159,11 @@ def validate(model: Any, x: Any = None, *, runtimes: list[str] | str | None = No
             x = read_named_arrays(os.fspath(x), list(types))
         if x is None:
             x = embedded_inputs(src)
+        from ..ir.graph import zero_states
+
         x = {n: random_inputs(t, i, ids=True, graph=src.graph) for i, (n, t) in
-             enumerate(types.items())} if x is None else check_named(x, types)
+             enumerate(types.items())} if x is None else check_named(
+                 zero_states(src.graph, x), types)  # a state input not given: zeros
     else:
         in_type = src.input_type()
         x = _load_inputs(x)

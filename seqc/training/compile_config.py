@@ -91,7 +91,9 @@ def compile_model(model: Any, optimizer: Any = "rmsprop", loss: Any = None, metr
                          field="steps_per_execution",
                          received=f"steps_per_execution={kwargs['steps_per_execution']}")
     opt = optimizers_mod.get(optimizer)
-    graph = model.graph
+    from . import carried
+
+    graph = carried.trained_graph(model.graph)  # a recurrent state output has no loss
     if len(graph.outputs) > 1:
         heads = _heads(graph, loss, loss_weights, metrics, weighted_metrics)
         cfg = CompileConfig(opt, None if heads is None else [h.loss for h in heads],

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DataError, UsageError
+from ..ir.graph import zero_states
 from ..ops.base import RunContext
 from . import callbacks as callbacks_mod
 from . import executor, penalties, stateful
@@ -24,6 +25,10 @@ def evaluate(model: Any, x: Any = None, y: Any = None, batch_size: int | None = 
              callbacks: Any = None, **unknown: Any) -> Any:
     """Keras' `Model.evaluate`: the loss, or [loss, *metrics] when metrics were compiled (with
     several outputs [loss, *per-output losses, *metrics]), or a dict with return_dict=True."""
+    if model.graph.states:  # the loss reads the first output (carried.py)
+        from . import carried
+
+        return carried.run(evaluate, dict(locals()))
     no_unknown(unknown, "evaluate", ["x", "y", "batch_size", "verbose", "sample_weight",
                                       "return_dict", "callbacks"])
     cfg = compiled_config(model, "evaluate")
@@ -90,6 +95,7 @@ def predict(model: Any, x: Any, batch_size: int | None = None, verbose: Any = 0,
     """Batched inference (no caches kept); returns an array of shape (N, *output)."""
     no_unknown(unknown, "predict", ["x", "batch_size", "verbose"])
     graph = model.graph
+    x = zero_states(graph, x)  # a recurrent state input not given: zeros (Graph.states)
     batch_size = positive_int(batch_size if batch_size is not None else
                               stateful.default_batch_size(model, DEFAULT_BATCH_SIZE),
                               "batch_size")

@@ -24,7 +24,7 @@ import numpy as np
 
 from ..errors import UsageError
 from ..ops.base import RunContext
-from . import augment, executor, lint, penalties, stateful
+from . import augment, carried, executor, lint, penalties, stateful
 from . import callbacks as callbacks_mod
 from .adapt import adapt_once
 from .batches import (
@@ -101,6 +101,8 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
     (seqc.training.steps.data_order): it decides the batches and their order, fit's shuffle is
     not used (Keras ignores it for a dataset), and a batch_size given replaces its batch size.
     """
+    if model.graph.states:  # forward(x, hidden): states carried across batches (carried.py)
+        return carried.run(fit, dict(locals()))
     no_unknown(unknown, "fit", ["x", "y", "batch_size", "epochs", "verbose", "callbacks",
                                  "validation_split", "validation_data", "shuffle",
                                  "class_weight", "sample_weight", "initial_epoch", "seed",
@@ -251,8 +253,10 @@ def fit(model: Any, x: Any = None, y: Any = None, batch_size: int | None = None,
             rows = n_samples(xb)
             if batch_logs:
                 cbs.on_train_batch_begin(b)
+            xb = carried.feed(model, xb)  # the state from the batch before (carried.py)
             y_pred, tape = executor.forward(graph, model.params, xb, ctx,
-                                            keep=pen.activity_values)
+                                            keep=(*pen.activity_values, *carried.kept(model)))
+            carried.carry(model, tape, reset_states)
             preds = y_pred if len(heads) > 1 else [y_pred]
             value, parts, dy, start = heads_loss_and_grad(heads, fused, ybs, preds, swbs,
                                                           tape.masks)

@@ -20,7 +20,7 @@ from typing import Any
 
 from ..errors import DataError, UsageError
 
-RESETS = ("epoch",)
+RESETS = ("epoch", "batch")
 
 
 def stateful_layers(graph: Any) -> list[str]:
@@ -52,9 +52,18 @@ def check_fit(model: Any, rows: int, batch_size: int, reset_states: Any,
     """Refuse, before anything trains, what Keras refuses for a stateful model (a batch of
     another size than the state's) and a `reset_states` setting seqc does not know."""
     if reset_states is not None and reset_states not in RESETS:
-        raise UsageError("reset_states must be None or 'epoch'", field="reset_states",
-                         received=f"reset_states={reset_states!r}")
+        raise UsageError("reset_states must be None, 'epoch' or 'batch'",
+                         field="reset_states", received=f"reset_states={reset_states!r}")
     names = stateful_layers(model.graph)
+    if getattr(model, "carried", None):  # forward(x, hidden): carried.py
+        names = [f"the state input '{n}'" for n in model.carried]
+        if reset_states == "batch":
+            return  # zeros every batch: any batch size
+    elif reset_states == "batch":
+        raise UsageError("reset_states='batch' applies to a model with recurrent state inputs "
+                         "(a PyTorch forward(x, hidden)); a stateful layer's state carries on",
+                         field="reset_states", received="reset_states='batch'",
+                         hint="use reset_states='epoch', or a layer without stateful=True")
     if not names:
         if reset_states is not None:
             raise UsageError("reset_states applies to a model with stateful recurrent layers",

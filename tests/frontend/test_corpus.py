@@ -28,11 +28,12 @@ ENTRIES = [(fw, e) for fw in ("keras", "torch")
            for e in json.loads((CORPUS / fw / "manifest.json").read_text())]
 IDS = [f"{fw}/{e['id']}" for fw, e in ENTRIES]
 # The share that builds, ratcheted to what seqc reaches today (the goal is 0.9).
-MIN_BUILT = 0.87  # 83 of 95 on 2026-12-08 (validation arrays, steps_per_epoch, tf.data
+MIN_BUILT = 0.88  # 84 of 95 on 2026-12-08 (validation arrays, steps_per_epoch, tf.data
 # pipelines and their deterministic maps, stateful layers, training in stages with per-stage
 # data, PyTorch best-epoch checkpoints, augmentation, script generators, the spatial
 # transformer, a trained model saved and reused: load_model, clone_model, set_weights,
-# PyTorch time-major recurrent layers and nn.LSTMCell loops over time steps)
+# PyTorch time-major recurrent layers and nn.LSTMCell loops over time steps, a PyTorch
+# forward(x, hidden) returning its state: udacity_sentiment_rnn)
 
 
 def _array(spec: dict, seed: int, rows: int) -> np.ndarray:
@@ -210,6 +211,8 @@ def test_reference_figures_come_from_the_original_framework(fw, e):
     exp = e["expected"]
     assert {k: got[k] for k in ("total", "trainable", "output_shape")} == {
         k: exp[k] for k in ("total", "trainable", "output_shape")}
+    if fw == "torch":  # the flattened output tensors (check_refs), as the build counts them
+        assert got["output_tuple_len"] == exp.get("output_tuple_len")
 
 
 WRONG_SHAPES = [(4,), (4, 3), (4, 5, 7), (4, 1, 28, 28), (0, 3), (4, 0)]

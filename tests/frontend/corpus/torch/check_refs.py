@@ -10,7 +10,8 @@ Conventions:
   * trainable = same, over parameters with requires_grad
   * output_shape = shape of the forward output with dim 0 (batch) as None;
     when forward returns a tuple/list, the shape of its first element and
-    ``output_tuple_len`` gives the tuple length.
+    ``output_tuple_len`` gives the number of tensors in it, nested tuples flattened
+    (what torch.onnx.export makes outputs of: (out, (h, c)) counts 3).
   * an example_input that is a tuple is passed as positional arguments.
 
 Usage:  python check_refs.py            (check all entries)
@@ -34,6 +35,12 @@ def _load(ref_path):
     return mod
 
 
+def _tensors(v):
+    if isinstance(v, (tuple, list)):
+        return [t for e in v for t in _tensors(e)]
+    return [v]
+
+
 def reference_figures(ref_path):
     """Build the reference model of ``ref_path`` and measure it.
 
@@ -50,8 +57,11 @@ def reference_figures(ref_path):
         out = model(*args)
     tuple_len = None
     if isinstance(out, (tuple, list)):
-        tuple_len = len(out)
-        out = out[0]
+        # the flattened tensors, as torch.onnx.export gives them as outputs: (out, (h, c))
+        # is 3 (out, h_n, c_n), not the Python tuple's 2
+        flat = _tensors(out)
+        tuple_len = len(flat)
+        out = flat[0]
     shape = list(out.shape)
     if shape:
         shape[0] = None
