@@ -1,0 +1,126 @@
+"""A PyTorch forward folding an RNN's (N, T, H) output into (N * T, H) rows before per-step
+layers (yunjey's language model: `out.reshape(out.size(0)*out.size(1), out.size(2))` ->
+Linear; udacity's char-RNN: `out.contiguous().view(-1, self.n_hidden)`): seqc keeps (N, T, V)
+in its IR (Graph.folds) and the ONNX model returns PyTorch's (N * T, V). Checked against real
+PyTorch with the same weights and a nonzero state."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+from seqc.errors import DefinitionError
+from seqc.frontend import load_definition
+
+torch = pytest.importorskip("torch")
+
+LM = '''
+import torch
+import torch.nn as nn
+
+class RNNLM(nn.Module):
+    def __init__(self, vocab_size, embed_size, hidden_size, num_layers):
+        super(RNNLM, self).__init__()
+        self.hidden_size = hidden_size
+        self.embed = nn.Embedding(vocab_size, embed_size)
+        self.lstm = nn.LSTM(embed_size, hidden_size, num_layers, batch_first=True)
+        self.drop = nn.Dropout(0.2)
+        self.linear = nn.Linear(hidden_size, vocab_size)
+
+    def forward(self, x, h):
+        x = self.embed(x)
+        out, (h, c) = self.lstm(x, h)
+        out = self.drop(out)
+        out = {FOLD}
+        out = self.linear(out)
+        return out, (h, c)
+
+model = RNNLM(20, 6, 5, 2)
+# seqc: input_shape = [7]
+'''
+FOLDS = ["out.reshape(out.size(0)*out.size(1), out.size(2))",
+         "out.contiguous().view(-1, self.hidden_size)", "out.reshape(-1, out.size(-1))"]
+
+
+def _load(tmp_path, fold):
+    from test_pyscript import _torch_weights
+
+    text = LM.replace("{FOLD}", fold)
+    path = tmp_path / "lm.py"
+    path.write_text(text)
+    defn = load_definition(path)
+    ns: dict = {"__name__": "fixture"}
+    exec(compile(text, str(path), "exec"), ns)  # noqa: S102 - the test's own fixture
+    tmod = ns["model"].eval()
+    defn.model.set_weights(_torch_weights(defn.model, tmod))
+    return defn, tmod
+
+
+def _inputs(n=4, t=7, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 20, (n, t)).astype(np.int64)
+    return x, [rng.normal(size=(2, n, 5)).astype(np.float32) for _ in range(2)]
+
+
+@pytest.mark.parametrize("fold", FOLDS)
+def test_the_folded_output_matches_pytorch(tmp_path, fold):
+    defn, tmod = _load(tmp_path, fold)
+    g = defn.model.graph
+    assert g.folds == (g.outputs[0],)
+    assert g.types[g.outputs[0]].shape == (None, 7, 20)  # the IR: batch first
+    assert g.boundary_type(g.outputs[0]).shape == (None, 20)  # PyTorch's (N * T, V)
+    x, (h0, c0) = _inputs()
+    with torch.no_grad():
+        out, (hn, cn) = tmod(torch.from_numpy(x), (torch.from_numpy(h0), torch.from_numpy(c0)))
+    got = defn.model.predict({"input": x, "h0": h0.transpose(1, 0, 2),
+                              "c0": c0.transpose(1, 0, 2)})
+    assert out.shape == (4 * 7, 20)
+    np.testing.assert_allclose(got[0].reshape(-1, 20), out.numpy(), atol=1e-5)  # row n*T+t
+    np.testing.assert_allclose(got[1].transpose(1, 0, 2), hn.numpy(), atol=1e-5)
+    np.testing.assert_allclose(got[2].transpose(1, 0, 2), cn.numpy(), atol=1e-5)
+
+
+def test_the_onnx_model_returns_pytorchs_folded_rows(tmp_path):
+    import onnxruntime as ort
+
+    import seqc
+
+    defn, tmod = _load(tmp_path, FOLDS[0])
+    path = defn.model.export(str(tmp_path / "m.onnx"))
+    sess = ort.InferenceSession(path, providers=["CPUExecutionProvider"])
+    assert sess.get_outputs()[0].shape[1:] == [20]
+    x, (h0, c0) = _inputs(n=3)
+    got = sess.run(None, {"input": x, "h0": h0[:, :3], "c0": c0[:, :3]})
+    with torch.no_grad():
+        want = tmod(torch.from_numpy(x), (torch.from_numpy(h0[:, :3]),
+                                          torch.from_numpy(c0[:, :3])))
+    assert got[0].shape == tuple(want[0].shape) == (3 * 7, 20)
+    for gv, wv in zip(got, (want[0], *want[1])):
+        np.testing.assert_allclose(gv, wv.numpy(), atol=1e-5)
+    # validation compares the same rows: the ONNX model's unfolded to the IR's (N, T, V)
+    res = seqc.validate(defn.model, x, runtimes=["numpy", "onnxruntime"], print_table=False)
+    assert res.ok
+    # the IR file keeps the fold
+    from seqc.ir.serialize import graph_from_json, graph_to_json
+
+    assert graph_from_json(graph_to_json(defn.model.graph)).folds == defn.model.graph.folds
+
+
+@pytest.mark.parametrize("fold, after, what", [
+    ("out.view(-1, 5)", "        out = torch.softmax(out, dim=1)\n",
+     "per-step layers"),  # softmax(dim) names another axis once unfolded
+    ("out.view(-1, 5)", "        out = self.linear(out)\n        out = out.view(-1, 7, 20)\n",
+     "per-step layers"),
+    ("out.view(out.size(0) * out.size(2), -1)", "", "multiplies the batch size"),
+])
+def test_a_fold_not_followed_by_per_step_layers_is_refused_with_its_line(
+        tmp_path, fold, after, what):
+    text = LM.replace("{FOLD}", fold).replace(
+        "        out = self.linear(out)\n", after or "        out = self.linear(out)\n")
+    p = tmp_path / "lm.py"
+    p.write_text(text)
+    with pytest.raises(DefinitionError) as e:
+        load_definition(p)
+    assert what in str(e.value) and re.search(r"lm\.py:\d+", str(e.value)), str(e.value)
