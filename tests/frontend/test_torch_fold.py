@@ -124,3 +124,116 @@ def test_a_fold_not_followed_by_per_step_layers_is_refused_with_its_line(
     with pytest.raises(DefinitionError) as e:
         load_definition(p)
     assert what in str(e.value) and re.search(r"lm\.py:\d+", str(e.value)), str(e.value)
+
+
+TRAIN = '''
+import torch
+import torch.nn as nn
+
+def detach(states):
+    return [state.detach() for state in states]
+
+class RNNLM(nn.Module):
+    def __init__(self, vocab_size, embed_size, hidden_size, num_layers):
+        super(RNNLM, self).__init__()
+        self.embed = nn.Embedding(vocab_size, embed_size)
+        self.lstm = nn.LSTM(embed_size, hidden_size, num_layers, batch_first=True)
+        self.linear = nn.Linear(hidden_size, vocab_size)
+
+    def forward(self, x, h):
+        x = self.embed(x)
+        out, (h, c) = self.lstm(x, h)
+        out = out.reshape(out.size(0)*out.size(1), out.size(2))
+        out = self.linear(out)
+        return out, (h, c)
+
+model = RNNLM(20, 6, 5, 2)
+criterion = nn.CrossEntropyLoss()
+optimizer = torch.optim.SGD(model.parameters(), lr=0.5)
+for epoch in range(2):
+    states = (torch.zeros(2, 4, 5), torch.zeros(2, 4, 5))
+    for inputs, targets in train_loader:
+        states = detach(states)
+        outputs, states = model(inputs, states)
+        loss = criterion(outputs, targets.reshape(-1))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+# seqc: input_shape = [7]
+'''
+
+
+def test_training_on_the_folded_rows_matches_the_scripts_loop(tmp_path):
+    """The script's CrossEntropyLoss of the (N * T, V) rows against targets.reshape(-1) is
+    seqc's sparse crossentropy of (N, T, V) against (N, T) labels, averaged over the N * T
+    positions; the state carried (detached) from batch to batch as the loop does."""
+    from test_pyscript import _torch_weights
+
+    import seqc
+
+    path = tmp_path / "lm.py"
+    path.write_text(TRAIN)
+    defn = load_definition(path)
+    assert defn.fit == {"reset_states": "epoch"}
+    ns: dict = {"__name__": "fixture", "train_loader": []}
+    exec(compile(TRAIN, str(path), "exec"), ns)  # noqa: S102 - the test's own fixture
+    tmod, m = ns["model"], defn.model
+    m.set_weights(_torch_weights(m, tmod))
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 20, (12, 7)).astype(np.int64)
+    y = rng.integers(0, 20, (12, 7)).astype(np.int64)
+    opt = torch.optim.SGD(tmod.parameters(), lr=0.5)
+    want = []
+    for _ in range(2):
+        st = (torch.zeros(2, 4, 5), torch.zeros(2, 4, 5))
+        for b in range(0, 12, 4):
+            st = [s.detach() for s in st]
+            o, st = tmod(torch.from_numpy(x[b:b + 4]), st)
+            loss = torch.nn.functional.cross_entropy(o, torch.from_numpy(y[b:b + 4]).reshape(-1))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            want.append(loss.item())
+    m.compile(**defn.compile)
+    avgs: list = []
+
+    class Logs(seqc.callbacks.Callback):
+        def on_train_batch_end(self, batch, logs=None):
+            avgs.append(logs["loss"])
+
+    m.fit(x, y, batch_size=4, epochs=2, shuffle=False, verbose=0, callbacks=[Logs()],
+          **defn.fit)
+    # each step's loss from the running mean over equal batches
+    got = [a * (i % 3 + 1) - (avgs[i - 1] * (i % 3) if i % 3 else 0)
+           for i, a in enumerate(avgs)]
+    np.testing.assert_allclose(got, want, atol=1e-5)
+    for a, b in zip(m.get_weights(), _torch_weights(m, tmod)):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+
+
+def test_a_spec_declares_folds_and_the_ir_keeps_them(tmp_path):
+    import json
+
+    from seqc.ir.serialize import graph_from_json, graph_to_json
+
+    spec = {"inputs": {"x": {"shape": [7], "dtype": "int64"}},
+            "layers": [{"type": "Embedding", "name": "emb", "input_dim": 20, "output_dim": 4,
+                        "from": ["x"]},
+                       {"type": "LSTM", "name": "lstm", "units": 5, "return_sequences": True},
+                       {"type": "Dense", "name": "fc", "units": 20}],
+            "outputs": ["fc", "lstm"], "folds": ["fc"]}
+    p = tmp_path / "m.json"
+    p.write_text(json.dumps(spec))
+    m = load_definition(p).model
+    g = m.graph
+    assert g.folds == ("fc",) and g.boundary_type("fc").shape == (None, 20)
+    assert g.boundary_type("lstm").shape == (None, 7, 5)  # not folded
+    assert graph_from_json(graph_to_json(g)).folds == ("fc",)
+    bad = graph_to_json(g)
+    bad["folds"] = ["nothing"]
+    with pytest.raises(DefinitionError, match="folds"):
+        graph_from_json(bad)
+    for folds in (["emb"], ["nothing"]):  # not outputs
+        p.write_text(json.dumps({**spec, "folds": folds}))
+        with pytest.raises(DefinitionError, match="folds: each must name a model output"):
+            load_definition(p)
