@@ -237,3 +237,22 @@ def test_a_spec_declares_folds_and_the_ir_keeps_them(tmp_path):
         p.write_text(json.dumps({**spec, "folds": folds}))
         with pytest.raises(DefinitionError, match="folds: each must name a model output"):
             load_definition(p)
+
+
+def test_a_define_of_len_reaches_the_attribute_a_model_keeps(tmp_path):
+    """The char-RNN's sizes: `CharRNN(chars)` keeps `self.chars = tokens` and sizes its layers
+    `len(self.chars)`; `--define 'len(chars)=83'` (the script's own expression) gives them."""
+    from seqc.frontend import Bindings, parse_defines
+
+    p = tmp_path / "c.py"
+    p.write_text("import torch.nn as nn\nchars = tuple(set(open('t.txt').read()))\n\n"
+                 "class CharRNN(nn.Module):\n    def __init__(self, tokens, n_hidden=8):\n"
+                 "        super().__init__()\n        self.chars = tokens\n"
+                 "        self.fc = nn.Linear(len(self.chars), n_hidden)\n\n"
+                 "    def forward(self, x):\n        return self.fc(x)\n\n"
+                 "net = CharRNN(chars)\n")
+    defn = load_definition(p, bindings=Bindings(defines=parse_defines(["len(chars)=83"])))
+    assert defn.model.graph.input_type.shape == (None, 83)
+    with pytest.raises(DefinitionError) as e:
+        load_definition(p)
+    assert re.search(r"c\.py:8:", str(e.value)) and "len(self.chars)" in str(e.value)
