@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import DefinitionError
 from ..ir.types import TensorType, batched
+from ._pyscript_forward_values import RNNS
 from ._pyscript_layer_type import _step
 from ._pyscript_subclass import read_instance
 from ._pyscript_torch_bound import SIGNATURES, Bound
@@ -300,6 +301,16 @@ def _fold(r: Reader, b: TorchMod, i: int, mods: list, srcs: list, outs: list[int
     """A view folding an (N, T, H) output into (N * T, H) rows (is_fold): read only where
     per-step modules alone follow it, in a line, up to the forward's first returned value."""
     after = mods[i + 1:outs[0] + 1]
+    j = srcs[i][0]  # back through per-step modules to the recurrent layer the rows come from
+    while j >= 0 and len(srcs[j]) == 1 and (mods[j][1].cls == "<select:output>" or isinstance(
+            mods[j][1], Bound) and mods[j][1].cls in _PER_STEP - {"Linear"}):
+        j = srcs[j][0]
+    rnn = mods[j][1] if j >= 0 else None
+    if not (isinstance(rnn, Bound) and rnn.cls in RNNS and rnn["batch_first"] is True):
+        # a time-major layer's (T, N, H) folds to rows t * N + n, not seqc's [n, t]
+        raise r.error(b.node, "this view folds the time steps into the batch (N * T, H); "
+                              "seqc reads it on the (N, T, H) output of an nn.LSTM/GRU/RNN "
+                              "with batch_first=True", field="view", received=r.seg(b.node))
     if outs[0] <= i or any(srcs[k] != [k - 1] for k in range(i + 1, outs[0] + 1)) or any(
             not isinstance(m, Bound) or m.cls not in _PER_STEP for _, m in after) or any(
             i in s for k, s in enumerate(srcs) if k > outs[0]):

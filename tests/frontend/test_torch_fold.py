@@ -126,6 +126,30 @@ def test_a_fold_not_followed_by_per_step_layers_is_refused_with_its_line(
     assert what in str(e.value) and re.search(r"lm\.py:\d+", str(e.value)), str(e.value)
 
 
+@pytest.mark.parametrize("batch_first, steps, ret", [
+    (True, "out, (h, c) = self.lstm(self.embed(x), h)\n        x = self.linear(out)", "out"),
+    (False, "x, (h, c) = self.lstm(self.embed(x), h)", "self.linear(out)")])
+def test_a_fold_of_other_than_a_batch_first_rnn_output_is_refused(tmp_path, batch_first,
+                                                                  steps, ret):
+    """Rows of a Linear's output (the fold read is of the recurrent layer's own, then
+    per-step layers), or of a time-major layer's (T, N, H) (PyTorch's row t * N + n, not
+    [n, t])."""
+    text = LM.replace("batch_first=True", f"batch_first={batch_first}").replace(
+        "        x = self.embed(x)\n        out, (h, c) = self.lstm(x, h)\n        out = "
+        "self.drop(out)\n        out = {FOLD}\n        out = self.linear(out)\n        "
+        "return out, (h, c)\n",
+        f"        {steps}\n        out = x.reshape(x.size(0) * x.size(1), x.size(2))\n"
+        f"        return {ret}, (h, c)\n")
+    assert "{FOLD}" not in text
+    p = tmp_path / "lm.py"
+    p.write_text(text)
+    with pytest.raises(DefinitionError) as e:
+        load_definition(p)
+    assert re.search(r"lm\.py:\d+", str(e.value)), str(e.value)
+    assert "with batch_first=True" in str(e.value) or not batch_first, str(
+        e.value)
+
+
 TRAIN = '''
 import torch
 import torch.nn as nn
