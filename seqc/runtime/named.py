@@ -156,8 +156,8 @@ def predict_named(src: ModelSource, input_path: str, out_path: str, sess: Any,
         x = check_named(_with_states(src, input_path, types, st_in), types)
         ys = onnx_predict_all(src, lambda feed: sess.run(None, feed), batch_size)(x)
         x, ys = None, [np.swapaxes(y, 0, 1) if o in st_out else y for o, y in zip(outs, ys)]
+        n = len(ys[0])  # rows in, before a folded output's (N * T, ...) rows
         ys = list(fold(dict(zip(outs, ys)), fold_names(src.metadata())).values())
-        n = len(ys[0])
     elif len(types) > 1:
         x: Any = read_named_arrays(input_path, list(types))
         try:

@@ -280,3 +280,36 @@ def test_a_define_of_len_reaches_the_attribute_a_model_keeps(tmp_path):
     with pytest.raises(DefinitionError) as e:
         load_definition(p)
     assert re.search(r"c\.py:8:", str(e.value)) and "len(self.chars)" in str(e.value)
+
+
+def test_build_validate_and_predict_keep_pytorchs_folded_rows(tmp_path):
+    """`seqc build` with (N, T) labels trains and validates; `seqc predict` writes the folded
+    output as onnxruntime gives it, (N * T, V), and counts input rows."""
+    import onnxruntime as ort
+    from click.testing import CliRunner
+
+    from seqc.cli import cli
+
+    (tmp_path / "lm.py").write_text(TRAIN)
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 20, (12, 7)).astype(np.int64)
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", rng.integers(0, 20, (12, 7)).astype(np.int64))
+    out = tmp_path / "out"
+    r = CliRunner().invoke(cli, ["build", str(tmp_path / "lm.py"), "--x",
+                                 str(tmp_path / "x.npy"), "--y", str(tmp_path / "y.npy"),
+                                 "-o", str(out), "--epochs", "1", "--batch-size", "4", "-q"])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(cli, ["validate", str(out)])
+    assert r.exit_code == 0 and "OK" in r.output, r.output
+    np.savez(tmp_path / "in.npz", input=x[:5])
+    r = CliRunner().invoke(cli, ["predict", str(out), str(tmp_path / "in.npz"), "-o",
+                                 str(tmp_path / "p.npz"), "--batch-size", "2"])
+    assert r.exit_code == 0 and "5 predictions" in r.output, r.output
+    got = np.load(tmp_path / "p.npz")
+    sess = ort.InferenceSession(str(out / "model.onnx"), providers=["CPUExecutionProvider"])
+    zero = np.zeros((2, 5, 5), np.float32)
+    want = sess.run(None, {"input": x[:5], "h0": zero, "c0": zero})
+    assert got["linear"].shape == want[0].shape == (5 * 7, 20)
+    for k, w in zip(("linear", "hn", "cn"), want):
+        np.testing.assert_allclose(got[k], w, atol=1e-6)
