@@ -200,6 +200,10 @@ def _lower(graph: Graph, params: dict[str, np.ndarray], *, opset: int, input_lay
         if v in graph.states.values():  # the IR's (N, layers, hidden) out as PyTorch's
             em.begin(f"{v}/state")
             out = em.op("Transpose", [out], perm=[1, 0, 2])
+        if v in graph.folds:  # the IR's (N, T, ...) out as PyTorch's (N * T, ...)
+            em.begin(f"{v}/fold")
+            rest = list(graph.types[v].shape[2:])
+            out = em.op("Reshape", [out, em.const(np.array([-1, *rest], np.int64), "shape")])
         outs.append(out)
         out_layouts.append(em.layout_of(out))
     values = _value_entries(graph, env, em)
@@ -223,7 +227,7 @@ def _lower(graph: Graph, params: dict[str, np.ndarray], *, opset: int, input_lay
          _value_info(name, _physical(graph.types[v], in_layout))
          for v, name in zip(graph.inputs, in_names)],
         [_state_value_info(name, graph.types[v]) if v in graph.states.values() else
-         _value_info(name, _physical(graph.types[v], lay))
+         _value_info(name, _physical(graph.boundary_type(v), lay))
          for v, name, lay in zip(graph.outputs, out_names, out_layouts)],
         initializer=em.initializers)
     from .._version import __version__
@@ -242,6 +246,9 @@ def _lower(graph: Graph, params: dict[str, np.ndarray], *, opset: int, input_lay
             "inputs": [n for v, n in zip(graph.inputs, in_names) if v in graph.states],
             "outputs": [n for v, n in zip(graph.outputs, out_names)
                         if v in graph.states.values()]})
+    if graph.folds:  # the outputs folded to (N * T, ...): [name, T] (Graph.folds)
+        props["seqc.folds"] = json.dumps([[n, graph.types[v].shape[1]] for v, n in zip(
+            graph.outputs, out_names) if v in graph.folds])
     ids = token_ids_of(graph)
     if ids:
         props["seqc.token_ids"] = json.dumps(ids)

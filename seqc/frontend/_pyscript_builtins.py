@@ -47,6 +47,10 @@ def fold_builtin(r: ExprReader, name: str, args: list, kwargs: dict, node: ast.C
         if got is not None:
             return got
     unknown = next((a for a in [*args, *kwargs.values()] if isinstance(a, Opaque)), None)
+    if name == "len" and len(args) == 1 and not kwargs and unknown is args[0] and (
+            unknown.name and f"len({unknown.name})" in r.defines):
+        # --define 'len(chars)=83' for `len(self.chars)` of a `chars` passed in to __init__
+        return r.defined(f"len({unknown.name})", unknown)
     if unknown is not None and name in ("enumerate", "zip", "reversed", "tuple", "list"):
         return unknown  # the reason an argument is unknown, from where it comes from
     if not all(is_const(a) for a in args) or not all(is_const(v) for v in kwargs.values()):

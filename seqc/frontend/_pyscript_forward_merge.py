@@ -9,7 +9,7 @@ from __future__ import annotations
 import ast
 from typing import Any
 
-from ._pyscript_forward_values import Dim, Tensor
+from ._pyscript_forward_values import Dim, Fold, Tensor
 from ._pyscript_names import norm
 from ._pyscript_values import Layer, Sym, TorchMod
 
@@ -29,6 +29,9 @@ class ChainMerges:
 
     def binop(self, op: ast.operator, a: Any, b: Any, node: ast.AST) -> Tensor:
         kind = {ast.Add: "Add", ast.Sub: "Subtract", ast.Mult: "Multiply"}.get(type(op))
+        if kind == "Multiply" and isinstance(a, Dim) and isinstance(b, Dim) and (
+                a.tensor is b.tensor and {a.index, b.index} == {0, 1}):
+            return Fold(a.tensor)  # N * T: only a view's first size (_view) reads it
         if isinstance(a, Dim) and isinstance(b, Dim) and 0 in (a.index, b.index):
             raise self.refuse(node, "multiplies the batch size by another size: a view to "
                                     "(N * T, ...) folds the time steps into the batch (one "

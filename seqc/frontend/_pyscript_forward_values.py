@@ -38,6 +38,14 @@ class Dim:
 
 
 @dataclass(eq=False)
+class Fold:
+    """`x.size(0) * x.size(1)`: N * T, the size of a view folding a recurrent layer's
+    (N, T, H) output into (N * T, H) rows (read by `_pyscript_torch_forward.is_fold`)."""
+
+    tensor: Tensor
+
+
+@dataclass(eq=False)
 class State:
     """The final state of nn.LSTM/GRU: `which` is "h" (h_n), "c" (c_n) or "hc" (LSTM's
     (h_n, c_n) pair). h_n[-1] is the top layer's last output, so `self.fc(h[-1])` (or

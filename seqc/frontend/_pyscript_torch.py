@@ -13,11 +13,12 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import DefinitionError
 from ..ir.types import TensorType, batched
+from ._pyscript_forward_values import RNNS
 from ._pyscript_layer_type import _step
 from ._pyscript_subclass import read_instance
 from ._pyscript_torch_bound import SIGNATURES, Bound
 from ._pyscript_torch_compile import torch_compile
-from ._pyscript_torch_forward import view_input, view_layers
+from ._pyscript_torch_forward import is_fold, view_input, view_layers
 from ._pyscript_torch_init import apply_inits
 from ._pyscript_torch_layers import _map, _shape
 from ._pyscript_values import Instance, ModelVal, Scope, TorchMod, find_opaque, is_input_shape
@@ -31,6 +32,10 @@ _SHAPELESS = {"ReLU", "Sigmoid", "Tanh", "Identity", "GELU", "LeakyReLU", "ELU",
               "LogSoftmax", "SiLU", "ReLU6", "SELU", "Softplus", "Softsign", "Mish",
               "Hardsigmoid", "Hardswish", "Dropout", "Dropout2d", "Flatten"}
 _INPUT_NAMES = ("input_shape", "INPUT_SHAPE")
+# Modules that act on each row alone (the last axis): what may follow a fold of the time
+# steps into the batch (is_fold), run per step on (N, T, H). Softmax(dim) is not: its dim
+# names another axis once the rows are unfolded.
+_PER_STEP = (_SHAPELESS - {"Flatten", "Softmax", "LogSoftmax", "Dropout2d"}) | {"Linear"}
 
 
 def _freeze(r: Reader, b: Bound, docs: list[dict]) -> None:
@@ -220,6 +225,7 @@ def _graph_doc(r: Reader, model: ModelVal, mods: list, srcs: list, trainable: di
     for s in srcs:
         for j in s:
             readers[j] = readers.get(j, 0) + 1
+    fold = None
     layers: list[dict] = []
     nodes: list[ast.AST] = []
     i = 0
@@ -233,6 +239,8 @@ def _graph_doc(r: Reader, model: ModelVal, mods: list, srcs: list, trainable: di
         elif not isinstance(b, Bound) and b.cls == "<affine_grid>":
             docs = [_affine_grid(r, b, name, ins)]
             ins, cur = ins[:1], cur[:1]  # the second source gives its size only
+        elif not isinstance(b, Bound) and b.cls == "<view>" and is_fold(b, ins[0]):
+            docs, fold = [], _fold(r, b, i, mods, srcs, outs)
         elif not isinstance(b, Bound) and b.cls == "<view>":
             docs = view_layers(r, b, ins[0], name)
         elif not isinstance(b, Bound):
@@ -284,4 +292,30 @@ def _graph_doc(r: Reader, model: ModelVal, mods: list, srcs: list, trainable: di
         doc["inputs"].update(state_in)
         doc["outputs"] += state_out
         doc["states"] = dict(zip(state_in, state_out))
+    if fold is not None:  # (N, T, V) in the IR, PyTorch's (N * T, V) at the ONNX boundary
+        doc["folds"] = doc["outputs"][:1]
     return doc, nodes
+
+
+def _fold(r: Reader, b: TorchMod, i: int, mods: list, srcs: list, outs: list[int]) -> int:
+    """A view folding an (N, T, H) output into (N * T, H) rows (is_fold): read only where
+    per-step modules alone follow it, in a line, up to the forward's first returned value."""
+    after = mods[i + 1:outs[0] + 1]
+    j = srcs[i][0]  # back through per-step modules to the recurrent layer the rows come from
+    while j >= 0 and len(srcs[j]) == 1 and (mods[j][1].cls == "<select:output>" or isinstance(
+            mods[j][1], Bound) and mods[j][1].cls in _PER_STEP - {"Linear"}):
+        j = srcs[j][0]
+    rnn = mods[j][1] if j >= 0 else None
+    if not (isinstance(rnn, Bound) and rnn.cls in RNNS and rnn["batch_first"] is True):
+        # a time-major layer's (T, N, H) folds to rows t * N + n, not seqc's [n, t]
+        raise r.error(b.node, "this view folds the time steps into the batch (N * T, H); "
+                              "seqc reads it on the (N, T, H) output of an nn.LSTM/GRU/RNN "
+                              "with batch_first=True", field="view", received=r.seg(b.node))
+    if outs[0] <= i or any(srcs[k] != [k - 1] for k in range(i + 1, outs[0] + 1)) or any(
+            not isinstance(m, Bound) or m.cls not in _PER_STEP for _, m in after) or any(
+            i in s for k, s in enumerate(srcs) if k > outs[0]):
+        raise r.error(b.node, "this view folds the time steps into the batch (N * T, H); "
+                              "seqc reads it only where per-step layers (nn.Linear, dropout, "
+                              "activations) alone follow it up to the forward's first "
+                              "returned value", field="view", received=r.seg(b.node))
+    return i

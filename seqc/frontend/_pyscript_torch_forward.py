@@ -13,7 +13,7 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from ..ir.types import TensorType
-from ._pyscript_forward_values import IDENTITY, Dim, ShapeOf, Tensor
+from ._pyscript_forward_values import IDENTITY, Dim, Fold, ShapeOf, Tensor
 from ._pyscript_self import TRAINING
 from ._pyscript_values import TorchMod, is_const
 
@@ -192,15 +192,31 @@ def _view(chain: Chain, args: list, node: ast.Call, t: Tensor | None = None) -> 
     if not dims:
         raise chain.refuse(node, "a view without a shape")
     for d in dims:
+        if isinstance(d, Fold) and d is dims[0] and (t is None or d.tensor is t):
+            continue  # x.view(x.size(0) * x.size(1), ...): is_fold reads it
         if isinstance(d, Dim):
             if d.index != 0 and t is not None and d.tensor is not t:
                 raise chain.refuse(node, "a view whose size comes from another tensor")
         elif isinstance(d, bool) or not isinstance(d, int) or d == 0 or d < -1:
             raise chain.refuse(node, "a view whose sizes are not integers, -1 or x.size(i)")
-    mod = TorchMod("<view>", [d.index if isinstance(d, Dim) else ("const", d) for d in dims],
-                   {}, node)
+    mod = TorchMod("<view>", [d.index if isinstance(d, Dim) else "fold" if isinstance(
+        d, Fold) else ("const", d) for d in dims], {}, node)
     mod.fn = "view"
     return mod
+
+
+def is_fold(mod: TorchMod, t: TensorType) -> bool:
+    """Whether a view folds the time steps of an (N, T, H) value into the batch: (N * T, H)
+    spelled `x.view(x.size(0) * x.size(1), x.size(2))` (or H as a constant, or -1 first), one
+    row per (sample, step), row n * T + t holding [n, t]. seqc keeps the batch on axis 0 in
+    its IR, so the fold is not a layer: the per-step layers after it run on (N, T, H) and the
+    model's output is folded at the ONNX boundary (Graph.folds)."""
+    if mod.cls != "<view>" or mod.kwargs or len(mod.args) != 2 or len(t.shape) != 3:
+        return False
+    first, h = mod.args
+    if first not in ("fold", ("const", -1)) or t.shape[1] is None or t.shape[2] is None:
+        return False
+    return h in (2, -1, ("const", t.shape[2]))
 
 
 def view_layers(r: Reader, mod: TorchMod, t: TensorType, name: str) -> list[dict]:
@@ -216,6 +232,12 @@ def view_layers(r: Reader, mod: TorchMod, t: TensorType, name: str) -> list[dict
     size = math.prod(per) if all(d is not None for d in per) else None
     got: list[Any] = []
     for e in mod.args:
+        if e == "fold":
+            raise _view_error(r, mod, t, "it folds the time steps into the batch (N * T, ...); "
+                                         "seqc reads that fold of a recurrent layer's (N, T, H) "
+                                         "output to (N * T, H) only where per-step layers "
+                                         "(nn.Linear, dropout, activations) follow it up to the "
+                                         "forward's first returned value")
         if isinstance(e, tuple):
             got.append(e[1])
             continue

@@ -160,6 +160,10 @@ def definition_from_doc(doc: Any, file: str, raw: bytes, *,
             from .spec_graph import with_states
 
             graph = with_states(graph, doc["states"], file)
+        if doc.get("folds"):
+            from .spec_graph import with_folds
+
+            graph = with_folds(graph, doc["folds"], file)
     else:
         configs = [_layer_config(d) for d in layers]
         graph = build_graph(name, input_type, configs, file=file, first_index=first_index)

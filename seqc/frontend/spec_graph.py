@@ -221,3 +221,16 @@ def with_states(graph: Graph, states: dict, file: str) -> Graph:
                 hint="map each recurrent state input to the output giving its next value")
     return graph.replace(states={k: next(o for o in graph.outputs if o in (v, f"{v}/activation"))
                                  for k, v in states.items()})
+
+
+def with_folds(graph: Graph, folds: list, file: str) -> Graph:
+    """The spec's "folds" (a PyTorch forward folding an RNN's steps into the batch): graph
+    outputs of rank 3 or more, (N, T, ...) in the IR and (N * T, ...) in the ONNX model."""
+    got = [next((o for o in graph.outputs if o in (v, f"{v}/activation")), None)
+           for v in folds]
+    if any(o is None or graph.types[o].rank < 3 or None in graph.types[o].shape[1:]
+           for o in got):
+        raise DefinitionError("folds: each must name a model output of shape (N, T, ...) of "
+                              "known sizes", file=file, field="folds",
+                              received=f"folds={folds!r}")
+    return graph.replace(folds=tuple(got))

@@ -75,6 +75,12 @@ class Graph:
     # first as every IR value; the ONNX model has PyTorch's (layers, N, hidden) at its
     # boundary, and an input not given is zeros (frontend/_pyscript_torch_state.py).
     states: dict[str, str] = field(default_factory=dict)
+    # A PyTorch forward folding an RNN's (N, T, H) output into (N * T, H) rows before
+    # per-step layers (`out.view(-1, H)` -> Linear): the outputs so folded. They hold (N, T,
+    # ...) here, keeping the batch on axis 0 for fit's row slices and validation's row
+    # comparisons (the same numbers: PyTorch's row n * T + t is [n, t]); the ONNX model
+    # reshapes them to PyTorch's (N * T, ...) at its boundary (boundary_type).
+    folds: tuple[str, ...] = ()
 
     @property
     def input_type(self) -> TensorType:
@@ -83,6 +89,12 @@ class Graph:
     @property
     def output_type(self) -> TensorType:
         return self.types[self.outputs[0]]
+
+    def boundary_type(self, value: str) -> TensorType:
+        """A value's type as the exported model holds it: a folded output's (N * T, ...) as
+        (None, ...) (Graph.folds), any other value's IR type."""
+        t = self.types[value]
+        return TensorType((None, *t.shape[2:]), t.dtype) if value in self.folds else t
 
     @property
     def output_names(self) -> list[str]:

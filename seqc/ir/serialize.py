@@ -54,6 +54,7 @@ def graph_to_json(graph: Graph) -> dict[str, Any]:
             for k, s in graph.param_specs.items()
         },
         **({"states": dict(graph.states)} if graph.states else {}),
+        **({"folds": list(graph.folds)} if graph.folds else {}),
     }
 
 
@@ -86,9 +87,13 @@ def graph_from_json(d: dict[str, Any], file: str | None = None) -> Graph:
             k in d["inputs"] and v in d["outputs"] for k, v in states.items()):
         raise DefinitionError("the IR's states must map graph inputs to graph outputs",
                               file=file, field="states", received=_short(states))
+    folds = d.get("folds") or []
+    if not isinstance(folds, list) or not all(v in d["outputs"] for v in folds):
+        raise DefinitionError("the IR's folds must name graph outputs", file=file,
+                              field="folds", received=_short(folds))
     return Graph(d["name"], tuple(d["inputs"]), tuple(d["outputs"]), tuple(nodes),
                  {k: TensorType.from_json(t) for k, t in d["types"].items()}, specs,
-                 dict(states))
+                 dict(states), tuple(folds))
 
 
 def check_ir_doc(d: dict[str, Any], file: str | None) -> None:

@@ -5,6 +5,7 @@ layers computing them). See docs/cli.md, "Several inputs and outputs"."""
 
 from __future__ import annotations
 
+import json
 import os
 import zipfile
 from collections.abc import Callable
@@ -101,6 +102,7 @@ def onnx_predict_all(src: ModelSource, session_run: Callable, batch_size: int | 
     onnx_in = [i.name for i in src.onnx_proto().graph.input]
     # PyTorch's recurrent state (Graph.states) has its batch on axis 1 in the ONNX model
     st_in, st_out = state_names(src.metadata())
+    folds = fold_names(src.metadata())
     onnx_out = [o.name for o in src.onnx_proto().graph.output]
 
     def feed(x: Any, lo: int, hi: int | None) -> dict[str, np.ndarray]:
@@ -125,6 +127,8 @@ def onnx_predict_all(src: ModelSource, session_run: Callable, batch_size: int | 
               else np.asarray(p[0]) for o, p in zip(onnx_out, zip(*parts))]
         if out_layout == "channels_first":
             ys = [np.moveaxis(y, 1, -1) if y.ndim >= 3 else y for y in ys]
+        if folds and ir_layout:  # PyTorch's (N * T, ...) rows back to the IR's (N, T, ...)
+            ys = list(unfold(dict(zip(onnx_out, ys)), folds).values())
         return ys
 
     return predict
@@ -152,7 +156,8 @@ def predict_named(src: ModelSource, input_path: str, out_path: str, sess: Any,
         x = check_named(_with_states(src, input_path, types, st_in), types)
         ys = onnx_predict_all(src, lambda feed: sess.run(None, feed), batch_size)(x)
         x, ys = None, [np.swapaxes(y, 0, 1) if o in st_out else y for o, y in zip(outs, ys)]
-        n = len(ys[0])
+        n = len(ys[0])  # rows in, before a folded output's (N * T, ...) rows
+        ys = list(fold(dict(zip(outs, ys)), fold_names(src.metadata())).values())
     elif len(types) > 1:
         x: Any = read_named_arrays(input_path, list(types))
         try:
@@ -211,4 +216,21 @@ def swap_states(arrays: dict[str, np.ndarray], names: set[str]) -> dict[str, np.
     """The arrays named in `names` with their first two axes swapped (IR <-> ONNX layout of a
     recurrent state), the others as they are."""
     return {k: np.ascontiguousarray(np.swapaxes(v, 0, 1)) if k in names else v
+            for k, v in arrays.items()}
+
+
+def fold_names(props: dict[str, str]) -> dict[str, int]:
+    """ONNX output name -> T for the outputs an ONNX model folds from the IR's (N, T, ...)
+    into PyTorch's (N * T, ...) rows (seqc metadata "seqc.folds", Graph.folds)."""
+    return {n: int(t) for n, t in json.loads(props.get("seqc.folds", "[]"))}
+
+
+def fold(arrays: dict[str, np.ndarray], folds: dict[str, int]) -> dict[str, np.ndarray]:
+    """IR -> ONNX layout of the outputs named in `folds`: (N, T, ...) -> (N * T, ...)."""
+    return {k: v.reshape(-1, *v.shape[2:]) if k in folds else v for k, v in arrays.items()}
+
+
+def unfold(arrays: dict[str, np.ndarray], folds: dict[str, int]) -> dict[str, np.ndarray]:
+    """ONNX -> IR layout of the outputs named in `folds`: (N * T, ...) -> (N, T, ...)."""
+    return {k: v.reshape(-1, folds[k], *v.shape[1:]) if k in folds else v
             for k, v in arrays.items()}

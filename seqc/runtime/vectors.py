@@ -33,7 +33,7 @@ import json
 import math
 import os
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -68,6 +68,7 @@ class Vectors:
     file: str | None = None  # the sidecar's path when source == "sidecar"
     # (inputs, outputs) holding a PyTorch recurrent state, batch on axis 1 (Graph.states)
     states: tuple = (frozenset(), frozenset())
+    folds: dict = field(default_factory=dict)  # outputs in (N * T, ...) rows
 
     @property
     def rows(self) -> int:
@@ -82,11 +83,11 @@ class Vectors:
         x as a list in input order (the array itself for one input) and y as a list in output
         order."""
         if self.named:
-            from .named import swap_states
+            from .named import swap_states, unfold
 
             xs = list(swap_states(self.x, self.states[0]).values())
-            return (xs[0] if len(xs) == 1 else xs), list(swap_states(
-                self.y, self.states[1]).values())
+            return (xs[0] if len(xs) == 1 else xs), list(unfold(swap_states(
+                self.y, self.states[1]), self.folds).values())
         x = np.moveaxis(self.x, 1, -1) if self.input_layout == "channels_first" else self.x
         y = np.moveaxis(self.y, 1, -1) if self.output_layout == "channels_first" else self.y
         return np.ascontiguousarray(x), np.ascontiguousarray(y)
@@ -271,9 +272,10 @@ def embed_named_vectors(onnx_path: str | os.PathLike, x: dict[str, np.ndarray],
     proto = _load_proto(path)
     ins = {i.name: onnx_value_type(i) for i in proto.graph.input}
     outs = {o.name: onnx_value_type(o) for o in proto.graph.output}
-    from .named import state_names
+    from .named import fold_names, state_names
 
     st_in, st_out = state_names(_props(proto))  # batch on axis 1: PyTorch's state layout
+    folds = fold_names(_props(proto))  # (N * T, ...) rows: T rows per input
     if list(x) != list(ins) or list(y) != list(outs):
         raise DataError("the test vectors must name every input and output of the model, in "
                         "order", file=path, field="x",
@@ -284,7 +286,7 @@ def embed_named_vectors(onnx_path: str | os.PathLike, x: dict[str, np.ndarray],
     for n, v in y.items():
         v = np.asarray(v)
         if v.dtype.kind not in "biuf" or not outs[n].matches(v) or (
-                v.shape[1] if n in st_out else len(v)) != rows:
+                v.shape[1] if n in st_out else len(v) // folds.get(n, 1)) != rows:
             raise DataError(f"the expected output '{n}' must have the model's output shape "
                             f"{tuple(outs[n].shape)} with one row per input ({rows})",
                             file=path, field=n, received=f"array of shape {v.shape} {v.dtype}")
@@ -311,7 +313,7 @@ def embed_from_model(model: Any, onnx_path: str | os.PathLike, x: Any, *,
     src = resolve(model)
     if several_io(src):  # format 2, by ONNX names; x an array (one input) or a dict by name
         from ..ir.graph import zero_states
-        from .named import state_names, swap_states
+        from .named import fold, fold_names, state_names, swap_states
 
         types = input_types(src)
         x = zero_states(src.graph, x)  # a recurrent state input not given: zeros
@@ -324,7 +326,8 @@ def embed_from_model(model: Any, onnx_path: str | os.PathLike, x: Any, *,
         st_in, st_out = state_names(_props(proto))  # stored in the ONNX model's layout
         return embed_named_vectors(onnx_path, swap_states(dict(zip(onnx_in, xs.values())),
                                                           st_in),
-                                   swap_states(dict(zip(output_names(src), ys)), st_out),
+                                   fold(swap_states(dict(zip(output_names(src), ys)), st_out),
+                                        fold_names(_props(proto))),
                                    atol=atol, rtol=rtol, max_inline_bytes=max_inline_bytes)
     xs = check_input(pick_rows(x, rows), src.input_type())
     y = prepare("numpy", src)(xs)
@@ -425,10 +428,10 @@ def read_vectors(model: Any, *, folder: str | None = None) -> Vectors | None:
                             hint="rebuild the model with `seqc build`")
         x = {k[2:]: a for k, a in arrays.items() if k.startswith("x.")}
         y = {k[2:]: a for k, a in arrays.items() if k.startswith("y.")}
-        from .named import state_names
+        from .named import fold_names, state_names
 
         return Vectors(x, y, atol, rtol, source, in_layout, out_layout, file,
-                       state_names(props))
+                       state_names(props), fold_names(props))
     x, y = arrays["x"], arrays["y"]
 
     got = ([list(x.shape), list(y.shape)], [x.dtype.name, y.dtype.name])

@@ -161,7 +161,7 @@ def test_validation_feeds_a_missing_state_zeros(tmp_path):
     ("        out, h = self.gru(x, hidden)\n        return self.fc(out), h[0]\n",
      "reads both the output and the final state"),
     ("        out, h = self.gru(x, hidden)\n"
-     "        out = out.reshape(out.size(0) * out.size(1), out.size(2))\n"
+     "        out = out.reshape(out.size(0) * out.size(2), out.size(1))\n"
      "        return self.fc(out), h\n", "folds the time steps into the batch"),
 ])
 def test_a_state_argument_used_otherwise_is_refused_with_its_line(tmp_path, body, what):
