@@ -38,8 +38,22 @@ POLICY = {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "fl
 def keras_config(model: Model) -> dict:
     """The Keras 3 model JSON of a seqc model, as a `.keras` file's config.json holds it
     (compile_config included when the model is compiled)."""
+    _refuse_folds(model)
     config, _ = _model_config(model)
     return config
+
+
+def _refuse_folds(model: Model) -> None:
+    """A PyTorch forward that folds the time steps into the batch (Graph.folds) returns
+    (N*T, V) at the ONNX boundary; a Keras model of its graph would return (N, T, V), another
+    output than the source's: refused, never written silently different."""
+    folds = getattr(model.graph, "folds", ())
+    if folds:
+        raise UsageError("the model folds the time steps of an output into the batch (a "
+                         "PyTorch view(-1, H)), which a Keras model does not express",
+                         field="folds", received=f"folded outputs {list(folds)}",
+                         hint="export it as ONNX (seqc build / model.export), whose output "
+                              "is the folded (N*T, V)")
 
 
 def save_keras(model: Model, path: str | os.PathLike) -> str:
@@ -52,6 +66,7 @@ def save_keras(model: Model, path: str | os.PathLike) -> str:
     'm.keras'
     """
     file = os.fspath(path)
+    _refuse_folds(model)
     h5py = kh5.require_h5py()
     config, plan = _model_config(model)
     missing = [k for k in model.graph.param_specs if k not in model.params]

@@ -106,6 +106,12 @@ def test_the_onnx_model_returns_pytorchs_folded_rows(tmp_path):
     from seqc.ir.serialize import graph_from_json, graph_to_json
 
     assert graph_from_json(graph_to_json(defn.model.graph)).folds == defn.model.graph.folds
+    # a .keras file would return (N, T, V): refused, not written with another output
+    from seqc.errors import UsageError
+
+    with pytest.raises(UsageError, match="folds the time steps") as e:
+        defn.model.save(str(tmp_path / "m.keras"))
+    assert "folds" in str(e.value) and not (tmp_path / "m.keras").exists()
 
 
 @pytest.mark.parametrize("fold, after, what", [
