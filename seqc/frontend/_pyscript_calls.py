@@ -326,7 +326,11 @@ class CallReader(SequentialReader):
             return ArgParser(node)
         if p == "torch.save" and len(node.args) >= 2:
             self.saved_at(node.args[1], node, self.state_dict_owner(node.args[0]))
+            self.torch_saved(args[0], node.args[1], node)  # for a torch.load: checkpoints
             return None
+        got = self.torch_loaded(node.args[0], kwargs) if p == "torch.load" and node.args else None
+        if got is not None:
+            return got  # what the script saved there (_pyscript_checkpoints)
         if p in _SEED_CALLS or norm(p) in _SEED_CALLS:
             if args and isinstance(args[0], int) and not isinstance(args[0], bool):
                 self.seed = args[0] if args[0] >= 0 else None

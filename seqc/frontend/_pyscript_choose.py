@@ -42,6 +42,8 @@ class ModelChoice:
         cands: list[Any] = used if len(used) > 1 or used and not unused else (
             self.distinct([m for m in self.models if not m.consumed] + unused))
         if len(cands) > 1:
+            cands = self.without_copies(cands)  # a reload of another's checkpoint
+        if len(cands) > 1:
             named = [c for c in cands if "model" in c.names]
             if len(named) == 1:
                 return self.resolve_candidate(named[0])

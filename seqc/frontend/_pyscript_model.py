@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ._pyscript_adapt import ADAPTABLE
+from ._pyscript_checkpoints import StateDict
 from ._pyscript_reuse import saved_model, set_weights
 from ._pyscript_torch_state import unless_zero_state, zero_state_method  # noqa: F401 (unless_zero_state: for _pyscript_stmt)
 from ._pyscript_values import (
@@ -29,6 +30,7 @@ from ._pyscript_values import (
     ModelVal,
     Opaque,
     TorchMod,
+    is_const,
 )
 
 # Methods that read the model (or write it to disk) without changing it or its training.
@@ -136,6 +138,8 @@ class ModelStatements:
             if is_model_object(held) or isinstance(held, list) and any(
                     is_model_object(x) for x in held):
                 return held  # a subclassed model's self.encoder / self.blocks
+            if attr in base.attrs and (is_const(held) or type(held) is Opaque):
+                return held  # net.n_hidden: what __init__ kept (net.chars: the unknown given)
             part = model_part(base, attr)
             if part is not None:
                 return part  # model.fc1, model.features: a module of the model
@@ -236,7 +240,7 @@ class ModelStatements:
                                                                                 node):
             return None
         if meth in ("load_state_dict", "load_weights") and len(node.args) == 1 and (
-                self.reloads_own_checkpoint(obj, node)):
+                self.reloads_own_checkpoint(obj, node, args)):
             return None
         from ._pyscript_pure import instance_of, pure_method
 
@@ -244,6 +248,10 @@ class ModelStatements:
         if zero_state_method(self, obj, inst, meth):
             self.skipped_at(node)  # init_hidden(): zeros, what seqc feeds a state input
             return Opaque(node, f"{what} makes the model's zero initial state")
+        if meth == "state_dict" and not args and not kwargs and isinstance(obj, ModelVal) and (
+                obj.framework == "torch"):  # for torch.save: _pyscript_checkpoints
+            self.skipped_at(node)
+            return StateDict(node, f"{what} is not run", owner=obj)
         if meth in READ_ONLY or inst is not None and pure_method(self, inst, meth):
             self.skipped_at(node)  # a script method that only computes: model.stn(data)
             return Opaque(node, f"{what} is not run")
@@ -405,8 +413,13 @@ class ModelStatements:
 
         trainable_changed(self, obj, node, what)
 
-    def assign_subscript(self, target: ast.Subscript, scope: Any) -> bool:
+    def assign_subscript(self, target: ast.Subscript, scope: Any, v: Any) -> bool:
         base = self.resolve_obj(self.ev(target.value, scope))
+        if type(base) is dict and not isinstance(target.slice, ast.Slice):
+            key = self.ev(target.slice, scope)  # `checkpoint['n_hidden'] = 6`
+            if isinstance(key, (int, float, str, bool)) and not isinstance(key, Opaque):
+                base[key] = v
+                return True
         if not is_model_object(base):
             return False
         self.refuse(base, target, f"{self.seg(target)} = ... replaces part of a model, which "

@@ -144,8 +144,8 @@ class StmtReader:
         elif isinstance(st, (ast.With, ast.AsyncWith)):
             for item in st.items:
                 if item.optional_vars is not None:
-                    self.bind(item.optional_vars, Opaque(item.context_expr, "a with-statement "
-                              "value"), scope, item.context_expr)
+                    self.bind(item.optional_vars, self.with_value(item.context_expr, scope),
+                              scope, item.context_expr)  # open(p, "wb"): _checkpoints
             return self.exec_block(st.body, scope)
         elif isinstance(st, ast.Try) or type(st).__name__ == "TryStar":
             r = self.exec_block(st.body, scope)
@@ -343,8 +343,8 @@ class StmtReader:
                     self.bind(e, x, scope, src)
         elif isinstance(target, ast.Starred):
             self.bind(target.value, Opaque(src, "a starred assignment"), scope, src)
-        elif isinstance(target, ast.Attribute) and not self.assign_attr(target, v, scope, src) \
-                or isinstance(target, ast.Subscript) and not self.assign_subscript(target, scope):
+        elif isinstance(target, ast.Attribute) and not self.assign_attr(target, v, scope, src) or (
+                isinstance(target, ast.Subscript) and not self.assign_subscript(target, scope, v)):
             self.skipped_at(target)
 
     def classdef(self, st: ast.ClassDef, scope: Scope) -> LocalClass:

@@ -350,7 +350,7 @@ def _assign(r: Reader, t: ast.AST, v: Any, scope: Scope, selfobj: SelfObj,
         for e, x in zip(t.elts, seq):
             _assign(r, e, x, scope, selfobj, src)
     elif isinstance(t, ast.Attribute) and r.assign_attr(t, v, scope, src) or (
-            isinstance(t, ast.Subscript) and r.assign_subscript(t, scope)):
+            isinstance(t, ast.Subscript) and r.assign_subscript(t, scope, v)):
         pass  # on a layer or model: `self.fc.trainable = False` (_pyscript_model)
     elif isinstance(t, (ast.Attribute, ast.Subscript)):
         raise r.error(src, "__init__ sets an attribute seqc does not read", field="__init__",

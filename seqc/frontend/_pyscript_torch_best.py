@@ -24,7 +24,9 @@ PATIENCE = 2 ** 31 - 1  # never stops training: only the restore of the best epo
 
 def record_conditional_saves(r: Reader, body: list, scope: Any, node: ast.AST) -> None:
     """`torch.save(M.state_dict(), P)` under an `if` in code the reader skips (`node`: the
-    skipped loop or `if`): remembered by the path's key with its `if`, for a later load of P."""
+    skipped loop or `if`): remembered by the path's key with its `if`, for a later load of P.
+    What other saves wrote is no longer known (_pyscript_checkpoints)."""
+    r.forget_saves(body)
     for top in [node, *(n for st in body for n in ast.walk(st))]:
         if not isinstance(top, ast.If):
             continue

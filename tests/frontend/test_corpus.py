@@ -28,13 +28,14 @@ ENTRIES = [(fw, e) for fw in ("keras", "torch")
            for e in json.loads((CORPUS / fw / "manifest.json").read_text())]
 IDS = [f"{fw}/{e['id']}" for fw, e in ENTRIES]
 # The share that builds, ratcheted to what seqc reaches today (the goal is 0.9).
-MIN_BUILT = 0.89  # 85 of 95 on 2026-12-08 (validation arrays, steps_per_epoch, tf.data
+MIN_BUILT = 0.9  # 86 of 95 on 2026-12-08 (validation arrays, steps_per_epoch, tf.data
 # pipelines and their deterministic maps, stateful layers, training in stages with per-stage
 # data, PyTorch best-epoch checkpoints, augmentation, script generators, the spatial
 # transformer, a trained model saved and reused: load_model, clone_model, set_weights,
 # PyTorch time-major recurrent layers and nn.LSTMCell loops over time steps, a PyTorch
 # forward(x, hidden) returning its state: udacity_sentiment_rnn; an RNN's (N, T, H) output
-# folded into (N * T, H) rows before per-step layers: yunjey_language_model)
+# folded into (N * T, H) rows before per-step layers: yunjey_language_model, a checkpoint
+# dict torch.save'd and torch.load'ed back into a second instance: udacity_char_rnn)
 
 
 def _array(spec: dict, seed: int, rows: int) -> np.ndarray:
