@@ -21,6 +21,7 @@ def _step(r: Reader, d: dict, t: TensorType | list, node: ast.AST,
     the input type, or a list of them for a merge)."""
     from ..errors import layer_label
     from ..ops import get_op
+    from ..ops._promote import infer
 
     cfg = {k: v for k, v in d.items() if k not in ("type", "name", "trainable")}
     try:
@@ -29,7 +30,8 @@ def _step(r: Reader, d: dict, t: TensorType | list, node: ast.AST,
             cfg.pop("activation", None)
         attrs = op.parse_attrs(cfg)
         op.check(attrs)
-        out = op.infer(attrs, t if isinstance(t, list) else [t])[0]  # (return_state: after)
+        # the builder's rule (Keras' int -> float32 for Dense & co.); return_state: after
+        out = infer(op, attrs, t if isinstance(t, list) else [t])[0]
     except SeqcError as e:
         raise e.located(file=r.where(node),
                         layer=layer_label(index, d.get("name"), d["type"])) from None

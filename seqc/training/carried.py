@@ -59,6 +59,7 @@ def run(fn: Any, args: dict) -> Any:
     graph = model.graph
     args = dict(args)
     args.update(args.pop("unknown", None) or {})
+    _refuse_validation_callbacks(args.get("callbacks"))
     args["x"] = zero_states(graph, args.get("x"))
     val = args.get("validation_data")
     if isinstance(val, (tuple, list)) and val:
@@ -68,6 +69,26 @@ def run(fn: Any, args: dict) -> Any:
         return fn(**args)
     finally:
         model._graph, model.carried = graph, None
+
+
+def _refuse_validation_callbacks(callbacks: Any) -> None:
+    """Validation starts each batch from zero states, where a script's own validation loop
+    carries them: a callback deciding on a val_* figure (EarlyStopping, ReduceLROnPlateau, a
+    best-epoch checkpoint) would decide on other numbers than the script's. Refused, never
+    trained differently without a word."""
+    from ..errors import UsageError
+    from . import callbacks as callbacks_mod
+    from .checks import as_list
+
+    for cb in (callbacks_mod.get(c) for c in as_list(callbacks)):
+        monitor = getattr(cb, "monitor", None)
+        if isinstance(monitor, str) and monitor.startswith("val_"):
+            raise UsageError(
+                f"{type(cb).__name__} watches {monitor!r}, and this model's forward carries a "
+                "recurrent state: seqc's validation starts each batch from zero states, not "
+                "the state a validation loop carries", field="callbacks",
+                received=f"{type(cb).__name__}(monitor={monitor!r})",
+                hint="watch a training figure (loss), or train the model without the callback")
 
 
 def kept(model: Any) -> tuple[str, ...]:

@@ -154,6 +154,23 @@ def test_validation_feeds_a_missing_state_zeros(tmp_path):
                                out.numpy(), atol=1e-5)
 
 
+def test_a_callback_watching_validation_of_a_state_model_is_refused(tmp_path):
+    """Validation starts each batch from zero states, not the state a script's validation
+    loop carries: a callback deciding on val_* is refused, one on loss is not."""
+    from seqc.errors import UsageError
+    from seqc.training.callbacks import EarlyStopping
+
+    defn, _ = _load(tmp_path, SENTIMENT)
+    m = defn.model
+    m.compile(optimizer="sgd", loss="binary_crossentropy")
+    x, _ = _inputs(True)
+    y = np.zeros((len(x), 1), np.float32)
+    for cb in (EarlyStopping(), {"type": "ReduceLROnPlateau", "monitor": "val_loss"}):
+        with pytest.raises(UsageError, match="starts each batch from zero states"):
+            m.fit(x, y, batch_size=2, epochs=1, verbose=0, validation_split=0.5, callbacks=[cb])
+    m.fit(x, y, batch_size=len(x), epochs=1, verbose=0, callbacks=[EarlyStopping(monitor="loss")])
+
+
 @pytest.mark.parametrize("body, what", [
     ("        out = self.fc(x)\n        return out, hidden\n", "second input 'hidden'"),
     ("        out, h = self.gru(x, hidden)\n        return self.fc(out)\n",
